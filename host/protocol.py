@@ -1,0 +1,163 @@
+"""The guest -> host wire protocol, defined once.
+
+The host decoder reads these definitions, and the guest kernels get them as
+assembler constants through `asm_constants()`; nothing here is typed twice.
+
+A frame on the wire is COBS(header + body + crc32) followed by one 0x00 byte.
+COBS guarantees the payload holds no 0x00, so 0x00 always ends a frame and a
+receiver that lost sync recovers at the next one (the guest also sends a lone
+0x00 before its first frame to cut off firmware noise).
+
+    header  <B type> <B flags> <H seq>          little-endian, 4 bytes
+    body    message-specific (layouts below); at most MAX_BODY bytes
+    crc     <I crc32>   IEEE 802.3 CRC-32 (zlib.crc32) of header + body
+
+`seq` counts frames from 0 within one boot and wraps at 2**16.  The first frame
+is always HELLO, which states the protocol version; a host that sees a newer
+version or an unknown message type reports it instead of failing.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+from enum import IntEnum
+
+PROTOCOL_VERSION = 1
+FRAME_DELIMITER = 0x00
+HEADER = struct.Struct("<BBH")
+CRC = struct.Struct("<I")
+MAX_BODY = 0xFFF0  # the largest body a guest may send (big enough for any ACPI table we meet)
+
+
+class Arch(IntEnum):
+    X86_64 = 1
+    RISCV64 = 2
+
+
+class Msg(IntEnum):
+    """Message types.  0x01-0x7F travel guest -> host; 0x80-0xFF are host -> guest."""
+
+    HELLO = 0x01  # first frame of every boot
+    LOG = 0x02  # free text from the guest (ASCII)
+    MEMORY = 0x03  # one memory region (E820 entry on x86-64)
+    CPUID = 0x04  # one CPUID leaf/subleaf result
+    PCI_FUNCTION = 0x05  # one PCI function: BAR size-probe readbacks + raw config space
+    ACPI_RSDP = 0x06  # the RSDP, raw
+    ACPI_TABLE = 0x07  # one ACPI table, raw
+    DEVICETREE = 0x08  # the flattened device tree blob, raw
+    HART = 0x09  # one RISC-V hart's identity
+    FAULT = 0x0A  # the guest kernel itself took an exception it did not expect
+    FINAL = 0x7F  # last frame of a discovery run
+
+
+@dataclass(frozen=True)
+class Layout:
+    """A fixed-size body prefix: named little-endian fields.  Any bytes after it
+    are the message's variable part (raw config space, table bytes, text...)."""
+
+    name: str
+    fields: tuple[tuple[str, str], ...]  # (field name, struct code)
+
+    @property
+    def struct(self) -> struct.Struct:
+        return struct.Struct("<" + "".join(code for _, code in self.fields))
+
+    @property
+    def size(self) -> int:
+        return self.struct.size
+
+    def offsets(self) -> dict[str, int]:
+        result, offset = {}, 0
+        for field, code in self.fields:
+            if not field.startswith("_"):
+                result[field] = offset
+            offset += struct.calcsize("<" + code)
+        return result
+
+    def unpack(self, body: bytes) -> tuple[dict[str, int], bytes]:
+        """Split `body` into its named fields and the variable tail."""
+        if len(body) < self.size:
+            raise ValueError(f"{self.name} body is {len(body)} bytes, needs at least {self.size}")
+        values = self.struct.unpack_from(body)
+        named = {f: v for (f, _), v in zip(self.fields, values) if not f.startswith("_")}
+        return named, body[self.size :]
+
+    def pack(self, tail: bytes = b"", **values: int) -> bytes:
+        """The body with the named fields set (missing ones 0) followed by `tail`."""
+        named = [values.get(f, 0) for f, _ in self.fields if not f.startswith("_")]
+        return self.struct.pack(*named) + tail
+
+
+LAYOUTS: dict[Msg, Layout] = {
+    Msg.HELLO: Layout("HELLO", (("version", "H"), ("arch", "H"))),
+    Msg.LOG: Layout("LOG", ()),
+    # The first 20 bytes of an E820 entry, exactly as the BIOS returns them.
+    Msg.MEMORY: Layout("MEMORY", (("base", "Q"), ("length", "Q"), ("type", "I"))),
+    Msg.CPUID: Layout(
+        "CPUID",
+        (("leaf", "I"), ("subleaf", "I"), ("eax", "I"), ("ebx", "I"), ("ecx", "I"), ("edx", "I")),
+    ),
+    # bar_readback[i]: what BAR i read back after all-ones were written to it with
+    # decoding disabled (the size probe); the original BARs are in the raw config
+    # space that follows (256 bytes by port I/O, 4096 by ECAM).
+    Msg.PCI_FUNCTION: Layout(
+        "PCI_FUNCTION",
+        (("segment", "H"), ("bus", "B"), ("device", "B"), ("function", "B"),
+         ("config_source", "B"), ("_pad", "2x"))
+        + tuple((f"bar{i}_readback", "I") for i in range(6)),
+    ),
+    Msg.ACPI_RSDP: Layout("ACPI_RSDP", (("address", "Q"),)),
+    Msg.ACPI_TABLE: Layout("ACPI_TABLE", (("address", "Q"),)),
+    Msg.DEVICETREE: Layout("DEVICETREE", (("address", "Q"),)),
+    # csrs: bit i set when the i-th CSR of the guest's CSR catalogue exists.
+    Msg.HART: Layout(
+        "HART",
+        (("hartid", "Q"), ("misa", "Q"), ("mvendorid", "Q"), ("marchid", "Q"),
+         ("mimpid", "Q"), ("csrs", "Q")),
+    ),
+    Msg.FAULT: Layout(
+        "FAULT", (("vector", "Q"), ("error_code", "Q"), ("ip", "Q"), ("address", "Q"))
+    ),
+    # frames: how many frames preceded this one; status: 0 when discovery completed.
+    Msg.FINAL: Layout("FINAL", (("frames", "I"), ("status", "H"), ("_pad", "2x"))),
+}
+
+
+class ConfigSource(IntEnum):
+    PORT_IO = 0  # configuration mechanism #1 (0xCF8/0xCFC), 256 bytes
+    ECAM = 1  # memory-mapped (PCIe), 4096 bytes
+
+
+# How a guest leaves QEMU.  x86-64: `isa-debug-exit` turns a write of V into
+# QEMU exit status (V << 1) | 1, so neither value can be mistaken for QEMU's own
+# 0 (normal) or 1 (error).  RISC-V: the `sifive_test` device (0x5555 = pass).
+DEBUG_EXIT_PORT = 0xF4
+DEBUG_EXIT_PASS = 0x10  # -> QEMU exit status 33
+DEBUG_EXIT_FAIL = 0x11  # -> QEMU exit status 35
+
+
+def debug_exit_status(value: int) -> int:
+    """The QEMU process exit status produced by writing `value` to isa-debug-exit."""
+    return (value << 1) | 1
+
+
+def asm_constants() -> dict[str, int]:
+    """Every protocol constant a guest needs, named as the assembly uses them."""
+    consts: dict[str, int] = {
+        "PROTOCOL_VERSION": PROTOCOL_VERSION,
+        "FRAME_DELIMITER": FRAME_DELIMITER,
+        "FRAME_HEADER_SIZE": HEADER.size,
+        "FRAME_CRC_SIZE": CRC.size,
+        "FRAME_MAX_BODY": MAX_BODY,
+        "DEBUG_EXIT_PORT": DEBUG_EXIT_PORT,
+        "DEBUG_EXIT_PASS": DEBUG_EXIT_PASS,
+        "DEBUG_EXIT_FAIL": DEBUG_EXIT_FAIL,
+    }
+    consts.update({f"ARCH_{a.name}": a.value for a in Arch})
+    consts.update({f"MSG_{m.name}": m.value for m in Msg})
+    consts.update({f"CONFIG_SOURCE_{s.name}": s.value for s in ConfigSource})
+    for msg, layout in LAYOUTS.items():
+        consts[f"{msg.name}_SIZE"] = layout.size
+        consts.update({f"{msg.name}_{f.upper()}": off for f, off in layout.offsets().items()})
+    return consts
