@@ -49,7 +49,7 @@ class X86_64:
 
     def frame(self, saved: list[str], body: list[str], result: Operand | None) -> list[str]:
         out = [f"push {reg}" for reg in saved] + body
-        if result is not None:
+        if result is not None and result.reg != "rax":
             out.append(f"mov rax, {result.imm}" if result.reg is None else f"mov rax, {result.reg}")
         return out + [f"pop {reg}" for reg in reversed(saved)] + ["ret"]
 

@@ -21,7 +21,7 @@ from host.sem.vectors import DATA_ADDRESS, DATA_SIZE, Vector, generate
 CODE_ADDRESS = 0x10000
 CODE_SIZE = 0x10000
 STACK_BASE, STACK_SIZE = 0x70000, 0x10000
-RETURN_ADDRESS = 0x1000  # never mapped: reaching it means the routine returned
+RETURN_ADDRESS = 0x1000  # emulation stops on arriving here: the routine returned
 
 ARGS = {
     "x86_64": [x86.UC_X86_REG_RDI, x86.UC_X86_REG_RSI, x86.UC_X86_REG_RDX,
@@ -48,6 +48,8 @@ class Machine:
         self.emu.mem_map(CODE_ADDRESS, CODE_SIZE, uc.UC_PROT_READ | uc.UC_PROT_EXEC)
         self.emu.mem_write(CODE_ADDRESS, code)
         self.emu.mem_map(STACK_BASE, STACK_SIZE)
+        # mapped although never executed: Unicorn's RISC-V fetches before it checks the stop address
+        self.emu.mem_map(RETURN_ADDRESS, 0x1000, uc.UC_PROT_READ | uc.UC_PROT_EXEC)
         self.emu.mem_map(DATA_ADDRESS & ~0xFFF, 0x1000)
 
     def call(self, args: tuple[int, ...], memory: Memory | None) -> tuple[int, bytes | None]:
