@@ -15,6 +15,8 @@ from collections.abc import Sequence
 import capstone
 import capstone.x86_const as x86
 
+from toolchain.x86source import REGISTERS, SEGMENT_REGISTERS
+
 _MODES = {16: capstone.CS_MODE_16, 32: capstone.CS_MODE_32, 64: capstone.CS_MODE_64}
 _CONDITIONS = {"z": "e", "nz": "ne", "c": "b", "nc": "ae", "nae": "b", "nb": "ae", "na": "be",
                "nbe": "a", "ng": "le", "nle": "g", "nl": "ge", "nge": "l", "pe": "p",
@@ -24,6 +26,18 @@ _ALIASES = {"repz": "repe", "repnz": "repne", "movabs": "mov", "ljmp": "jmp", "l
             "lret": "retf", "sal": "shl"}  # fmt: skip
 _SIZE_SUFFIXES = ("b", "w", "d", "q", "l")
 _WIDTHS = (8, 16, 32, 64)
+_OPERAND_SIZE_PREFIX = 0x66
+_GPR16 = {"ax", "bx", "cx", "dx", "si", "di", "sp", "bp"} | {f"r{n}w" for n in range(8, 16)}
+_GPR32 = {"eax", "ebx", "ecx", "edx", "esi", "edi", "esp", "ebp"} | {f"r{n}d" for n in range(8, 16)}
+_STRING_OPS = ("lods", "stos", "movs", "cmps", "scas", "ins", "outs")
+_MNEMONICS16 = {"pushfw", "popfw", "iretw", "cbw", "cwd"} | {f"{op}w" for op in _STRING_OPS}
+_MNEMONICS32 = {"pushfd", "popfd", "iretd", "cwde", "cdq", "pushad", "popad"} | {
+    f"{op}d" for op in _STRING_OPS
+}
+_HINTS = {
+    (32, "jmp"): " (keystone 0.9.2 cannot encode a 32-bit far jump: write it as "
+    "`.byte 0xEA`, `.long OFFSET`, `.word SELECTOR`)",
+}
 # Under fs/gs a rip-relative operand is not the absolute address the source named.
 _BASE_SEGMENTS = (x86.X86_REG_FS, x86.X86_REG_GS)
 
@@ -55,6 +69,19 @@ def same_mnemonic(source: str, decoded: str) -> bool:
         return True
     shorter, longer = sorted((a, b), key=len)
     return longer[: len(shorter)] == shorter and longer[len(shorter) :] in _SIZE_SUFFIXES
+
+
+def asks_for_size_override(bits: int, mnemonic: str, words: set[str]) -> bool:
+    """Whether a source instruction (its mnemonic, and `words`: the lowercase
+    names in its operands) wants the operand size that is not its mode's default,
+    i.e. an operand-size prefix 0x66.  SIMD registers count as asking: 0x66 is a
+    mandatory part of many of their opcodes."""
+    if any(w.startswith(("xmm", "ymm", "zmm", "mm")) for w in words):
+        return True
+    last = mnemonic.split()[-1] if mnemonic else ""
+    if bits == 16:
+        return bool(words & (_GPR32 | {"dword"})) or last in _MNEMONICS32
+    return bool(words & (_GPR16 | {"word"})) or last in _MNEMONICS16
 
 
 def _fits(value: int, width: int) -> bool:
@@ -89,9 +116,25 @@ def decoded_values(instruction: capstone.CsInsn) -> list[int]:
     return values
 
 
-def mismatch(code: bytes, bits: int, address: int, mnemonic: str, values: Sequence[int]) -> str | None:
+def decoded_registers(instruction: capstone.CsInsn) -> set[str]:
+    """Names of the registers a decoded instruction's operands use."""
+    names = set()
+    for operand in instruction.operands:
+        if operand.type == x86.X86_OP_REG:
+            names.add(instruction.reg_name(operand.reg))
+        elif operand.type == x86.X86_OP_MEM:
+            for register in (operand.mem.base, operand.mem.index, operand.mem.segment):
+                if register:
+                    names.add(instruction.reg_name(register))
+    return names
+
+
+def mismatch(
+    code: bytes, bits: int, address: int, mnemonic: str, values: Sequence[int], words: frozenset[str]
+) -> str | None:
     """Why `code` (assembled at `address` in `bits` mode) is not the instruction
-    `mnemonic` with operand values `values`; None when it is."""
+    `mnemonic` with operand values `values` and operand `words` (registers and
+    size keywords, lowercase); None when it is."""
     decoded = list(_decoder(bits).disasm(code, address))
     consumed = sum(i.size for i in decoded)
     if len(decoded) != 1 or consumed != len(code):
@@ -104,11 +147,23 @@ def mismatch(code: bytes, bits: int, address: int, mnemonic: str, values: Sequen
     shown = f"`{instruction.mnemonic} {instruction.op_str}`".replace(" `", "`")
     if not same_mnemonic(mnemonic, instruction.mnemonic):
         return f"keystone emitted {code.hex()}, which decodes as {shown}, not '{mnemonic}'"
+    missing = (words & REGISTERS) - decoded_registers(instruction)
+    if any(operand.type == x86.X86_OP_MEM for operand in instruction.operands):
+        missing -= SEGMENT_REGISTERS  # an override naming the default segment is dropped
+    if missing:
+        return f"keystone emitted {code.hex()}, which decodes as {shown}, without {', '.join(sorted(missing))}"
     found = decoded_values(instruction)
     for value in values:
         if not value_present(value, found):
             return (
                 f"keystone mis-encoded it: {code.hex()} decodes as {shown}, "
-                f"which lacks the source value {value:#x}"
+                f"which lacks the source value {value:#x}{_HINTS.get((bits, _canonical(mnemonic)), '')}"
             )
+    if instruction.prefix[2] == _OPERAND_SIZE_PREFIX and not asks_for_size_override(
+        bits, mnemonic, set(words)
+    ):
+        return (
+            f"keystone emitted {code.hex()} ({shown}) with an operand-size prefix (66) the source "
+            f"does not ask for, changing the operand size from the {bits}-bit mode's default"
+        )
     return None

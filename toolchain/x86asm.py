@@ -43,6 +43,7 @@ import keystone
 from toolchain.capcheck import mismatch
 from toolchain.expr import NAME, ExprError, evaluate
 from toolchain.program import AssemblyError, Line, Program, Section, Symbol
+from toolchain.x86fixups import repair_16bit
 from toolchain.x86operands import Operands, rewrite_operands
 from toolchain.x86source import RESERVED, Kind, Statement, parse_source
 
@@ -174,6 +175,8 @@ class _Assembler:
         placed.instruction = operands
         if isinstance(result, str):
             placed.error = result
+        elif placed.bits == 16:
+            placed.code = repair_16bit(result, placed.address, statement.name, operands.words)
         else:
             placed.code = result
 
@@ -194,7 +197,8 @@ class _Assembler:
             if placed.error:
                 raise placed.statement.error(placed.error)
             if placed.instruction is not None:
-                key = (placed.code, placed.bits, placed.address, placed.statement.name, placed.instruction.values)
+                operands = placed.instruction
+                key = (placed.code, placed.bits, placed.address, placed.statement.name, operands.values, operands.words)
                 if key not in checked:
                     checked[key] = mismatch(*key)
                 if checked[key]:

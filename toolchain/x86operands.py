@@ -32,6 +32,7 @@ class Operands:
     text: str  # comma-separated, numbers only
     values: tuple[int, ...]  # numbers capstone must find in the encoding
     rip_relative: bool  # some memory operand is [rip + target]: needs the instruction's size
+    words: frozenset[str]  # registers and size keywords left in `text`, lowercase
 
 
 def _names(text: str) -> list[str]:
@@ -121,4 +122,6 @@ def rewrite_operands(operands: tuple[str, ...], resolve: Resolver, next_ip: int 
         value = evaluate(rest, resolve)
         texts.append(keywords + _number(value))
         values.append(value)
-    return Operands(", ".join(texts), tuple(values), rip_relative)
+    text = ", ".join(texts)
+    words = frozenset(word.lower() for word in _names(text))
+    return Operands(text, tuple(values), rip_relative, words)
