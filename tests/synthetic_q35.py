@@ -140,13 +140,13 @@ def cache_leaf4(subleaf, level, cache_type, ways, line, sets, shared_by, cores=1
 BRAND = "Intel Core Processor (Haswell, no TSX)"
 # Haswell in QEMU target/i386/cpu.c: family 6, model 60, stepping 4.
 SIGNATURE = 0x4 | 0xC << 4 | 0x6 << 8 | 0x3 << 16
-LEAF1_EDX = bits(0, 3, 4, 5, 6, 8, 9, 11, 13, 15, 19, 23, 24, 25, 26)  # fpu pse tsc msr pae cx8 apic sep pge cmov clflush mmx fxsr sse sse2
+LEAF1_EDX = bits(0, 3, 4, 5, 6, 8, 9, 11, 13, 15, 19, 23, 24, 25, 26, 28)  # fpu pse tsc msr pae cx8 apic sep pge cmov clflush mmx fxsr sse sse2 ht
 LEAF1_ECX = bits(0, 1, 9, 12, 13, 19, 20, 21, 22, 23, 25, 26, 28, 29, 30, 31)  # pni pclmulqdq ssse3 fma cx16 sse4_1 sse4_2 x2apic movbe popcnt aes xsave avx f16c rdrand hypervisor
 LEAF7_EBX = bits(0, 3, 5, 7, 8, 9, 10)  # fsgsbase bmi1 avx2 smep bmi2 erms invpcid
 EXT_EDX = bits(11, 20, 27, 29)  # syscall nx rdtscp lm
 EXT_ECX = bits(0, 5)  # lahf_lm abm
 EXPECTED_FLAGS = (
-    "fpu pse tsc msr pae cx8 apic sep pge cmov clflush mmx fxsr sse sse2 "
+    "fpu pse tsc msr pae cx8 apic sep pge cmov clflush mmx fxsr sse sse2 ht "
     "syscall nx rdtscp lm "
     "pni pclmulqdq ssse3 fma cx16 sse4_1 sse4_2 x2apic movbe popcnt aes xsave avx f16c rdrand hypervisor "
     "lahf_lm abm "
@@ -158,11 +158,12 @@ vendor_ebx, vendor_edx, vendor_ecx = ascii_regs("GenuineIntel", 3)
 brand_regs = ascii_regs(BRAND, 12)
 CPUID = [
     regs(0, 0, 0xD, vendor_ebx, vendor_ecx, vendor_edx),
-    regs(1, 0, SIGNATURE, 0x00010800 | 1 << 16, LEAF1_ECX, LEAF1_EDX),  # BSP APIC id 0
-    cache_leaf4(0, 1, 1, ways=8, line=64, sets=64, shared_by=1),  # L1d 32 KiB
-    cache_leaf4(1, 1, 2, ways=8, line=64, sets=64, shared_by=1),  # L1i 32 KiB
-    cache_leaf4(2, 2, 3, ways=16, line=64, sets=4096, shared_by=1),  # L2 4 MiB
-    cache_leaf4(3, 3, 3, ways=16, line=64, sets=16384, shared_by=1),  # L3 16 MiB
+    # -smp 2 on q35-7.2 means 2 cores in one package: 2 logical CPUs, BSP APIC id 0.
+    regs(1, 0, SIGNATURE, 0x00020800, LEAF1_ECX, LEAF1_EDX),
+    cache_leaf4(0, 1, 1, ways=8, line=64, sets=64, shared_by=1, cores=2),  # L1d 32 KiB
+    cache_leaf4(1, 1, 2, ways=8, line=64, sets=64, shared_by=1, cores=2),  # L1i 32 KiB
+    cache_leaf4(2, 2, 3, ways=16, line=64, sets=4096, shared_by=1, cores=2),  # L2 4 MiB
+    cache_leaf4(3, 3, 3, ways=16, line=64, sets=16384, shared_by=2, cores=2),  # L3 16 MiB
     regs(7, 0, 0, LEAF7_EBX, 0, 0),
     regs(0xD, 1, 1, 0, 0, 0),  # xsaveopt
     regs(0x40000000, 0, 0x40000001, *ascii_regs("TCGTCGTCGTCG", 3)),
