@@ -291,6 +291,17 @@ def only_x(name: str) -> int:
     return 1
 
 
+def test_overlapping_sections_are_an_error(tmp_path):
+    source = write(tmp_path, "a.s", ".space 0x20\n")
+    with pytest.raises(AssemblyError, match="overlapping 'second'"):
+        assemble([Section("first", 0x1000, (source,)), Section("second", 0x1010, (source,))], {})
+
+
+def test_self_referential_equ_does_not_converge():
+    with pytest.raises(AssemblyError, match="does not converge.*'A'"):
+        assemble_snippet(".equ A, A + 1")
+
+
 def test_expressions_are_integers_only():
     assert evaluate("(1 << 4) | 3 ^ ~x & 0xff", only_x) == (1 << 4) | 3 ^ ~1 & 0xFF
     assert evaluate("7 / 2 + 7 // 2 + 7 % 4", only_x) == 9

@@ -37,6 +37,9 @@ _MNEMONICS32 = {"pushfd", "popfd", "iretd", "cwde", "cdq", "pushad", "popad"} | 
 _HINTS = {
     (32, "jmp"): " (keystone 0.9.2 cannot encode a 32-bit far jump: write it as "
     "`.byte 0xEA`, `.long OFFSET`, `.word SELECTOR`)",
+    (16, "jmp"): " (a far jump from 16-bit code to an offset above 0xffff needs the 32-bit "
+    "form, which keystone 0.9.2 cannot encode: write `.byte 0x66, 0xEA`, `.long OFFSET`, "
+    "`.word SELECTOR`)",
 }
 # Under fs/gs a rip-relative operand is not the absolute address the source named.
 _BASE_SEGMENTS = (x86.X86_REG_FS, x86.X86_REG_GS)

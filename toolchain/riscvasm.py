@@ -35,7 +35,7 @@ from pathlib import Path
 from elftools.elf.elffile import ELFFile
 
 from toolchain.program import AssemblyError, Line, Program, Section, Symbol
-from toolchain.riscvcheck import check_instructions
+from toolchain.riscvcheck import check_instructions, macro_names
 
 AS = "riscv64-linux-gnu-as"
 LD = "riscv64-linux-gnu-ld"
@@ -222,7 +222,9 @@ def _build(
         if elf_path is not None:
             Path(elf_path).parent.mkdir(parents=True, exist_ok=True)
             Path(elf_path).write_bytes(linked.read_bytes())
-    check_instructions(program)
+    macros = set().union(*(macro_names(lines) for _, _, sources in assembled
+                            for _, lines in sources))
+    check_instructions(program, macros)
     return program
 
 

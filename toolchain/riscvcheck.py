@@ -54,19 +54,14 @@ def _statement_mnemonic(text: str) -> str | None:
     return code.split(None, 1)[0].lower()
 
 
-def _macros(program: Program) -> set[str]:
-    names: set[str] = set()
-    for line in program.listing:
-        m = _MACRO.match(line.text)
-        if m:
-            names.add(m.group(1).lower())
-    return names
+def macro_names(lines: list[str]) -> set[str]:
+    """The macros a source defines (their invocations expand freely)."""
+    return {m.group(1).lower() for line in lines if (m := _MACRO.match(line))}
 
 
-def check_instructions(program: Program) -> None:
+def check_instructions(program: Program, macros: set[str]) -> None:
     """Raise AssemblyError at the first statement capstone does not confirm."""
     decoder = capstone.Cs(capstone.CS_ARCH_RISCV, capstone.CS_MODE_RISCV64 | capstone.CS_MODE_RISCVC)
-    macros = _macros(program)
     for line in program.listing:
         mnemonic = _statement_mnemonic(line.text)
         if mnemonic is None or line.size == 0:

@@ -21,10 +21,15 @@ Source dialect
 * Layout iterates passes until every symbol is stable (forward references, jumps
   relaxing short/near); it is an error if that does not happen.
 * Every instruction is decoded back with capstone and must be exactly one
-  instruction, the same mnemonic, carrying every source operand value (see
-  toolchain.capcheck).  Known keystone traps it catches: `ljmp SEL:OFF32` in
-  `.code32` (emit `.byte 0xEA` / `.long OFF` / `.word SEL` instead) and
-  `fs:[ABS]`/`gs:[ABS]` turned rip-relative (use a base register).
+  instruction, the same mnemonic, with every source register and operand value,
+  and no operand-size prefix the source did not ask for (see toolchain.capcheck).
+  Known keystone traps it catches: `ljmp SEL:OFF32` in `.code32` (emit
+  `.byte 0xEA` / `.long OFF` / `.word SEL` instead), `iret` in 64-bit code (a
+  16-bit iret: write `iretq`), `fs:[ABS]`/`gs:[ABS]` turned rip-relative (use a
+  base register).  In 16-bit code keystone's spurious 0x66 on `call`, `ret`,
+  `retf`, `push imm` and relative jumps is repaired (toolchain.x86fixups).
+* Not supported: NASM-style `[es:di]` (write `es:[di]`), `db`/`dw` (use `.byte`/
+  `.word`), includes, macros, local labels.
 
 Output is a pure function of the inputs, so rebuilds are byte-identical.
 """
@@ -88,9 +93,11 @@ class _Assembler:
         self.constants = dict(constants)
         self.keystone_cache: dict[tuple[str, int, int], bytes | str] = {}
         self.defined: dict[str, Statement] = {}
-        for name in self.constants:
-            if not NAME.match(name) or name.lower() in RESERVED:
-                raise AssemblyError("<constants>", 0, name, "not a usable symbol name")
+        for name, value in self.constants.items():
+            if not isinstance(name, str) or not NAME.match(name) or name.lower() in RESERVED:
+                raise AssemblyError("<constants>", 0, str(name), "not a usable symbol name")
+            if not isinstance(value, int):
+                raise AssemblyError("<constants>", 0, name, f"value {value!r} is not an integer")
         for _, statements in units:
             for statement in statements:
                 if statement.kind is Kind.LABEL:
@@ -303,6 +310,8 @@ def assemble(sections: Sequence[Section], constants: Mapping[str, int]) -> Progr
 
 def assemble_snippet(text: str, bits: int = 64, address: int = 0, constants: Mapping[str, int] = {}) -> bytes:
     """Bytes of a piece of generated assembly placed at `address`; same dialect and checks."""
+    if bits not in _KEYSTONE_MODES:
+        raise ValueError(f"bits must be 16, 32 or 64, not {bits}")
     section = Section("snippet", address, (), bits)
     program = _Assembler([(section, parse_source(text, "<snippet>"))], constants).run()
     return program.sections["snippet"]
