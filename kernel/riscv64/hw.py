@@ -1,0 +1,95 @@
+"""QEMU riscv64 `virt`: the memory map and device registers, written out once.
+
+Every address the RISC-V kernel uses comes from here (emitted into assembly by
+`asm_constants()`).  The devices' own bases (UART, PCIe ECAM) are read from the
+device tree at boot; the values below are what QEMU 7.2's `virt` puts there
+(hw/riscv/virt.c, `virt_memmap`) and serve the host's documentation and tests.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from host.protocol import HEADER
+
+
+@dataclass(frozen=True)
+class Region:
+    name: str
+    base: int
+    size: int
+    what: str
+
+
+#                  name            base         size         what
+VIRT_MEMORY_MAP = (
+    Region("TEST",       0x00100000, 0x1000,      "sifive_test: 32-bit store exits QEMU"),
+    Region("CLINT",      0x02000000, 0x10000,     "core-local interruptor; mtime at +0xBFF8"),
+    Region("PCIE_PIO",   0x03000000, 0x10000,     "PCIe I/O port window"),
+    Region("PLIC",       0x0C000000, 0x600000,    "platform interrupt controller"),
+    Region("UART0",      0x10000000, 0x100,       "ns16550a, reg-shift 0"),
+    Region("PCIE_ECAM",  0x30000000, 0x10000000,  "PCIe ECAM, 256 buses x 1 MiB"),
+    Region("PCIE_MMIO",  0x40000000, 0x40000000,  "PCIe 32-bit memory window"),
+    Region("DRAM",       0x80000000, 0x80000000,  "RAM (size set by -m); -kernel ELF entry here"),
+)
+
+# Where the kernel keeps what its image does not carry (RAM above the image;
+# QEMU puts the device tree at the top of RAM, far from these).
+#                  name             address      why
+KERNEL_RAM = {
+    "KERNEL_BASE":       0x80000000,  # ELF entry: -bios none jumps here with a0=hartid, a1=DTB
+    "FRAME_BODY":        0x80100000,  # one frame's body (<= 64 KiB), its header just before
+    "HART_RECORDS":      0x80120000,  # one HART frame body per hart slot
+    "STACKS_TOP":        0x80200000,  # hart slot n's stack ends at STACKS_TOP - n * STACK_SIZE
+}
+STACK_SIZE_LOG2 = 12  # 4 KiB per hart: the deepest path (PCI recursion) uses < 1 KiB
+MAX_HARTS = 64  # QEMU virt allows up to 512; more slots than we ever boot here
+
+SIFIVE_TEST_PASS = 0x5555  # low half: exit QEMU with status 0
+SIFIVE_TEST_FAIL = 0x3333  # low half: exit QEMU with the status in bits 31:16
+MTIME_OFFSET = 0xBFF8  # CLINT mtime, 10 MHz on virt
+MTIME_HZ = 10_000_000
+HART_WAIT_TICKS = MTIME_HZ  # the driver waits at most 1 s for the other harts
+
+# 16550 registers (byte offsets, reg-shift 0) and the bits we touch.
+UART_REGISTERS = {
+    "UART_THR": 0, "UART_IER": 1, "UART_FCR": 2, "UART_LCR": 3, "UART_LSR": 5,
+    "UART_LCR_8N1": 0x03, "UART_FCR_ENABLE_CLEAR": 0x07, "UART_LSR_THRE": 0x20,
+}
+
+# ECAM: address = base + (bus << 20 | device << 15 | function << 12 | offset).
+PCI_REGISTERS = {
+    "ECAM_BUS_SHIFT": 20, "ECAM_DEVICE_SHIFT": 15, "ECAM_FUNCTION_SHIFT": 12,
+    "PCI_CONFIG_SIZE": 4096,
+    "PCI_VENDOR_ID": 0x00, "PCI_COMMAND": 0x04, "PCI_HEADER_TYPE": 0x0E, "PCI_BAR0": 0x10,
+    "PCI_PRIMARY_BUS": 0x18,  # bridges: primary, secondary, subordinate, latency timer
+    "PCI_COMMAND_DECODE": 0x3,  # I/O space + memory space enable
+    "PCI_HEADER_MULTIFUNCTION": 0x80, "PCI_HEADER_LAYOUT": 0x7F,
+    "PCI_HEADER_BRIDGE": 1, "PCI_BARS_DEVICE": 6, "PCI_BARS_BRIDGE": 2,
+}
+
+# Flattened device tree (devicetree.org spec, ch. 5), big-endian.
+FDT_CONSTANTS = {
+    "FDT_MAGIC": 0xD00DFEED, "FDT_TOTALSIZE": 4, "FDT_OFF_STRUCT": 8, "FDT_OFF_STRINGS": 12,
+    "FDT_BEGIN_NODE": 1, "FDT_END_NODE": 2, "FDT_PROP": 3, "FDT_NOP": 4, "FDT_END": 9,
+    "FDT_MAX_DEPTH": 16,
+}
+
+MSTATUS_FS_VS_INITIAL = (1 << 13) | (1 << 9)  # FS=Initial, VS=Initial: FP/vector CSRs readable
+
+
+def asm_constants() -> dict[str, int]:
+    consts = {f"{r.name}_BASE": r.base for r in VIRT_MEMORY_MAP}
+    consts.update(KERNEL_RAM)
+    # The header sits just below the body so the body's 8-byte fields are aligned.
+    consts["FRAME_BUFFER"] = KERNEL_RAM["FRAME_BODY"] - HEADER.size
+    consts.update(UART_REGISTERS)
+    consts.update(PCI_REGISTERS)
+    consts.update(FDT_CONSTANTS)
+    consts.update(
+        STACK_SIZE_LOG2=STACK_SIZE_LOG2, MAX_HARTS=MAX_HARTS,
+        SIFIVE_TEST_PASS=SIFIVE_TEST_PASS, SIFIVE_TEST_FAIL=SIFIVE_TEST_FAIL,
+        MTIME_OFFSET=MTIME_OFFSET, HART_WAIT_TICKS=HART_WAIT_TICKS,
+        MSTATUS_FS_VS_INITIAL=MSTATUS_FS_VS_INITIAL,
+    )
+    return consts

@@ -1,0 +1,25 @@
+# uart.s: the 16550 the device tree named (base in uart_base).
+
+# uart_init: 8N1, FIFOs on, no interrupts.  Clobbers t0, t1.
+uart_init:
+    la t0, uart_base
+    ld t0, 0(t0)
+    sb zero, UART_IER(t0)       # why: we poll; an interrupt would have nowhere to go
+    li t1, UART_FCR_ENABLE_CLEAR
+    sb t1, UART_FCR(t0)         # why: FIFOs on and empty, so bytes leave in order
+    li t1, UART_LCR_8N1
+    sb t1, UART_LCR(t0)         # why: 8 data bits, no parity, 1 stop bit, DLAB off
+    la t0, uart_ready
+    li t1, 1
+    sw t1, 0(t0)
+    ret
+
+# uart_putc: send byte a0 once the transmitter has room.  Clobbers t0, t1.
+uart_putc:
+    la t0, uart_base
+    ld t0, 0(t0)
+1:  lbu t1, UART_LSR(t0)
+    andi t1, t1, UART_LSR_THRE
+    beqz t1, 1b
+    sb a0, UART_THR(t0)
+    ret
