@@ -92,6 +92,8 @@ class _Assembler:
         self.units = units
         self.constants = dict(constants)
         self.keystone_cache: dict[tuple[str, int, int], bytes | str] = {}
+        self.first_seen: dict[tuple[str, int], tuple[int, bytes | str]] = {}
+        self.position_free: dict[tuple[str, int], bytes | str] = {}
         self.defined: dict[str, Statement] = {}
         for name, value in self.constants.items():
             if not isinstance(name, str) or not NAME.match(name) or name.lower() in RESERVED:
@@ -188,14 +190,25 @@ class _Assembler:
             placed.code = result
 
     def _keystone(self, mnemonic: str, operands: Operands, placed: _Placed) -> bytes | str:
+        """keystone's encoding of one instruction at `placed.address` (or why it failed).
+        Results are cached per (text, mode, address), and per (text, mode) once the
+        same text gave the same bytes at two addresses: a relative or rip-relative
+        encoding cannot, so the instruction does not depend on where it is."""
         text = f"{mnemonic} {operands.text}".strip()
+        anywhere = (text, placed.bits)
+        if anywhere in self.position_free:
+            return self.position_free[anywhere]
         key = (text, placed.bits, placed.address)
         if key not in self.keystone_cache:
             try:
                 encoding, _ = _encoder(placed.bits).asm(text, placed.address)
-                self.keystone_cache[key] = bytes(encoding or b"") or f"keystone produced no bytes for `{text}`"
+                result = bytes(encoding or b"") or f"keystone produced no bytes for `{text}`"
             except keystone.KsError as error:
-                self.keystone_cache[key] = f"keystone rejects `{text}` in {placed.bits}-bit mode: {error}"
+                result = f"keystone rejects `{text}` in {placed.bits}-bit mode: {error}"
+            self.keystone_cache[key] = result
+            seen = self.first_seen.setdefault(anywhere, (placed.address, result))
+            if seen[0] != placed.address and seen[1] == result and abs(seen[0] - placed.address) < 0x10000:
+                self.position_free[anywhere] = result  # (16-bit offsets wrap at 64 KiB)
         return self.keystone_cache[key]
 
     def _finish(self, layout: _Pass) -> Program:
