@@ -16,7 +16,7 @@ from elftools.elf.elffile import ELFFile
 
 from toolchain.elf import elf_bytes, write_elf
 from toolchain.expr import ExprError, evaluate
-from toolchain.image import SECTOR, disk_image
+from toolchain.image import SECTOR, disk_image, sectors
 from toolchain.x86asm import AssemblyError, Program, Section, assemble, assemble_snippet
 
 MODES = {16: capstone.CS_MODE_16, 32: capstone.CS_MODE_32, 64: capstone.CS_MODE_64}
@@ -353,7 +353,8 @@ def test_disk_image_aligns_parts_to_sectors_and_pads():
     assert image[:512] == boot and image[512:1212] == stage2
     assert image[1212:1536] == bytes(324)
     big = disk_image([b"x" * 1000], pad_to=0)
-    assert len(big) == 2 * SECTOR
+    assert len(big) == 2 * SECTOR == sectors(1000) * SECTOR
+    assert sectors(512) == 1 and sectors(513) == 2
 
 
 # --- a boot sector that really boots ---------------------------------------

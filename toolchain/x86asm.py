@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import ast
 import functools
-import struct
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path

@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from toolchain.expr import TOKEN, ExprError, Resolver, evaluate, substitute
 from toolchain.x86source import OPERAND_KEYWORDS, REGISTERS, SEGMENT_REGISTERS, split_top_level
 
-_WORD = re.compile(r"[A-Za-z_.$][\w.$]*")
 _LEADING_KEYWORDS = re.compile(
     r"\s*((?:(?:short|near|far|byte|word|dword|qword|tbyte|fword|xmmword|ymmword|zmmword|ptr)\s+)*)",
     re.IGNORECASE,
