@@ -1,0 +1,86 @@
+"""The human report: its PCI lines must read exactly as the real `lspci -nn` prints
+the same configuration spaces; CPU rows as lscpu names them."""
+
+import shutil
+import subprocess
+
+import pytest
+import synthetic_q35 as q35
+
+from host.dumps import write_dump_dir
+from host.frames import FrameDecoder
+from host.inventory import Inventory
+from host.pciids import PciIds
+from host.report import lspci_size, render_text
+
+
+def inventory(stream=None, names=None):
+    decoder = FrameDecoder()
+    frames = decoder.feed(stream or q35.frames_bytes())
+    inv = Inventory.from_frames(frames, q35.BOARD, {"seconds": 2.25, "frames": len(frames),
+                                                     "crc_errors": decoder.crc_errors})
+    if names is not None:
+        inv.names = names
+    return inv
+
+
+@pytest.mark.skipif(not shutil.which("lspci"), reason="needs lspci (pciutils)")
+def test_pci_lines_match_real_lspci_nn(tmp_path):
+    inv = inventory()
+    write_dump_dir(inv, tmp_path)
+    expected = subprocess.run(["lspci", "-F", str(tmp_path / "lspci.txt"), "-nn"],
+                              capture_output=True, text=True, check=True).stdout.splitlines()
+    text = render_text(inv).splitlines()
+    ours = [line.strip() for line in text if line.strip()[:7] in {e[:7] for e in expected}]
+    assert sorted(ours) == sorted(expected)
+    assert len(expected) == len(q35.PCI_DEVICES)
+
+
+def test_devices_behind_a_bridge_are_indented_under_it():
+    text = render_text(inventory())
+    lines = text.splitlines()
+    bridge = next(i for i, line in enumerate(lines) if line.startswith("00:02.0 "))
+    child = next(i for i, line in enumerate(lines) if "01:00.0 " in line)
+    assert child > bridge and lines[child].startswith("    01:00.0")
+    assert all(not line.startswith(" ") for line in lines if line[:8] in ("00:1f.2 ", "00:00.0 "))
+
+
+def test_bars_capabilities_and_header():
+    text = render_text(inventory())
+    assert "Region 4: I/O ports at c040 [size=32]" in text
+    assert "Region 4: Memory at fc000000 (64-bit, prefetchable) [size=16K]" in text
+    assert "Capabilities: MSI [05], SATA [12]" in text
+    assert "2.25 s" in text and "0 CRC errors" in text and "machine q35" in text
+
+
+def test_cpu_summary_rows_as_lscpu_names_them():
+    text = render_text(inventory())
+    for row in ("CPU(s):", "Vendor ID:", "Model name:", "CPU family:", "Model:", "Stepping:",
+                "Hypervisor vendor:", "Address sizes:", "L1d cache:", "L1i cache:", "L2 cache:",
+                "L3 cache:", "Flags:"):
+        assert row in text
+    assert "Model name:        Intel Core Processor (Haswell, no TSX)" in text
+    assert "L3 cache:          16 MiB" in text
+    assert "CPU(s):            2" in text
+
+
+def test_acpi_section_reports_madt_cpus_and_ecam_base():
+    text = render_text(inventory())
+    assert "2 CPUs (APIC IDs 0, 1)" in text
+    assert "ECAM base 0xb0000000" in text
+    assert "DSDT at 0x7fe0040" in text
+
+
+def test_without_pci_ids_numbers_remain(tmp_path):
+    text = render_text(inventory(names=PciIds(tmp_path / "none")))
+    assert "00:1f.2 Class [0106]: Device [8086:2922] (rev 02)" in text
+
+
+def test_unknown_frames_and_plain_text_without_terminal():
+    text = render_text(inventory(q35.frames_bytes(extra_frames=[(0x42, b"future")])))
+    assert "type 0x42, 6 bytes" in text
+    assert "\x1b[" not in text
+
+
+def test_lspci_size_units():
+    assert [lspci_size(n) for n in (32, 4096, 16 << 20, 4 << 30, 1536)] == ["32", "4K", "16M", "4G", "1536"]
