@@ -225,7 +225,7 @@ MEMORY = [
 ]
 
 
-def frames_bytes(extra_frames=()):
+def frames_bytes(extra_frames=(), acpi_tables=None):
     """The serial byte stream of one synthetic discovery run (boot text first)."""
     bodies = [(Msg.HELLO, LAYOUTS[Msg.HELLO].pack(version=1, arch=Arch.X86_64)),
               (Msg.LOG, LAYOUTS[Msg.LOG].pack(b"long mode reached"))]
@@ -236,7 +236,8 @@ def frames_bytes(extra_frames=()):
         readbacks = entry[4] if len(entry) > 4 else []
         bodies.append((Msg.PCI_FUNCTION, pci_body(bus, dev, fn, config, readbacks)))
     bodies.append((Msg.ACPI_RSDP, LAYOUTS[Msg.ACPI_RSDP].pack(rsdp(), address=0xF5A10)))
-    bodies += [(Msg.ACPI_TABLE, LAYOUTS[Msg.ACPI_TABLE].pack(t, address=a)) for a, t in ACPI_TABLES]
+    tables = ACPI_TABLES if acpi_tables is None else acpi_tables
+    bodies += [(Msg.ACPI_TABLE, LAYOUTS[Msg.ACPI_TABLE].pack(t, address=a)) for a, t in tables]
     bodies += list(extra_frames)
     bodies.append((Msg.FINAL, LAYOUTS[Msg.FINAL].pack(frames=len(bodies), status=0)))
     stream = b"SeaBIOS (version 1.16.0)\r\nMetaOS boot\r\n\x00"
