@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from cobs import cobs
 
-from host.protocol import CRC, FRAME_DELIMITER, HEADER, LAYOUTS, MAX_BODY, Layout, Msg
+from host.protocol import CRC, FRAME_DELIMITER, HEADER, LAYOUTS, MAX_BODY, Msg
 
 # The longest COBS encoding of a legal frame: one overhead byte per 254 data
 # bytes plus one.  Anything longer without a delimiter cannot be a frame.
@@ -49,27 +49,11 @@ class Frame:
         """The body's named fields and its variable tail, per protocol.LAYOUTS."""
         if not self.known:
             raise ProtocolError(f"message type 0x{int(self.type):02x} is unknown to this host")
-        return unpack_body(LAYOUTS[self.type], self.body, self.seq)
-
-
-def unpack_body(layout: Layout, body: bytes, seq: int = 0) -> tuple[dict[str, int], bytes]:
-    """Like `Layout.unpack`, but pad fields ("2x") take no value from struct.
-
-    Workaround: protocol.Layout.unpack zips every field, pads included, with the
-    unpacked values, so fields after a pad shift by one (PCI_FUNCTION's
-    bar0_readback gets bar1's value and bar5 is lost).  Remove once fixed there."""
-    if len(body) < layout.size:
-        raise MalformedBody(f"frame seq {seq}: {layout.name} body is {len(body)} bytes, "
-                            f"needs at least {layout.size}")
-    values = iter(layout.struct.unpack_from(body))
-    named = {}
-    for name, code in layout.fields:
-        if code.endswith("x"):
-            continue
-        value = next(values)
-        if not name.startswith("_"):
-            named[name] = value
-    return named, bytes(body[layout.size :])
+        layout = LAYOUTS[self.type]
+        try:
+            return layout.unpack(self.body)
+        except ValueError as error:
+            raise MalformedBody(f"frame seq {self.seq}: {error}") from None
 
 
 def encode_frame(msg_type: Msg | int, seq: int, body: bytes, flags: int = 0) -> bytes:

@@ -70,7 +70,7 @@ class Layout:
     def offsets(self) -> dict[str, int]:
         result, offset = {}, 0
         for field, code in self.fields:
-            if not field.startswith("_"):
+            if not code.endswith("x"):
                 result[field] = offset
             offset += struct.calcsize("<" + code)
         return result
@@ -79,13 +79,13 @@ class Layout:
         """Split `body` into its named fields and the variable tail."""
         if len(body) < self.size:
             raise ValueError(f"{self.name} body is {len(body)} bytes, needs at least {self.size}")
-        values = self.struct.unpack_from(body)
-        named = {f: v for (f, _), v in zip(self.fields, values) if not f.startswith("_")}
-        return named, body[self.size :]
+        values = self.struct.unpack_from(body)  # padding ("x") fields yield no value
+        names = [f for f, code in self.fields if not code.endswith("x")]
+        return dict(zip(names, values)), bytes(body[self.size :])
 
     def pack(self, tail: bytes = b"", **values: int) -> bytes:
         """The body with the named fields set (missing ones 0) followed by `tail`."""
-        named = [values.get(f, 0) for f, _ in self.fields if not f.startswith("_")]
+        named = [values.get(f, 0) for f, code in self.fields if not code.endswith("x")]
         return self.struct.pack(*named) + tail
 
 
