@@ -73,6 +73,10 @@ def check_instructions(program: Program, macros: set[str]) -> None:
         decoded = list(decoder.disasm(code, line.address))
         used = sum(i.size for i in decoded)
         where = (line.file, line.line, line.text)
+        if line.address % 2:
+            raise AssemblyError(*where, f"instruction at odd address {line.address:#x} (RISC-V "
+                                        "instructions are 2-byte aligned; after data in code "
+                                        "use `.balign 4, 0`)")
         if used != len(code):
             raise AssemblyError(*where, f"capstone decodes {used} of its {len(code)} bytes "
                                         f"({code.hex()}): not whole valid instructions")

@@ -1,0 +1,114 @@
+"""The RISC-V assembler back end: GNU as/ld behind the shared interface, every
+instruction re-decoded by capstone, reproducible output."""
+
+from __future__ import annotations
+
+import zlib
+from pathlib import Path
+
+import capstone
+import pytest
+from elftools.elf.elffile import ELFFile
+
+from kernel.riscv64 import build as kernel_build
+from kernel.riscv64.csrs import CATALOGUE, csr_names, probe_source
+from toolchain.program import AssemblyError, Section
+from toolchain.riscvasm import assemble, assemble_elf, assemble_snippet
+
+
+def test_snippet_bytes_are_the_isa_encoding():
+    # addi a0, a0, 1 = imm 1 | rs1 10 | funct3 0 | rd 10 | opcode 0x13 (RISC-V unprivileged spec)
+    expected = (1 << 20 | 10 << 15 | 10 << 7 | 0x13).to_bytes(4, "little")
+    assert assemble_snippet("addi a0, a0, 1", march="rv64i") == expected
+
+
+def test_constants_arrive_as_symbols():
+    code = assemble_snippet("li a0, ANSWER", constants={"ANSWER": 42}, march="rv64i")
+    assert code == (42 << 20 | 10 << 7 | 0x13).to_bytes(4, "little")  # addi a0, zero, 42
+
+
+def test_compressed_instructions_are_checked_too():
+    assert len(assemble_snippet("c.nop\nc.nop")) == 4
+
+
+def test_errors_name_file_and_line(tmp_path):
+    source = tmp_path / "bad.s"
+    source.write_text("nop\naddi a0, a0,\n")
+    with pytest.raises(AssemblyError) as caught:
+        assemble([Section("s", 0x80000000, (source,))])
+    assert caught.value.file.endswith("bad.s") and caught.value.line == 2
+
+
+def test_capstone_catches_code_the_listing_does_not_describe(tmp_path):
+    # GNU as 2.40 pads `.align` after odd-sized data in code *after* the next
+    # instruction, leaving `ret` misaligned: the check must refuse it.
+    with pytest.raises(AssemblyError) as caught:
+        assemble_snippet("x: .byte 1\n.align 2\nret\n", march="rv64i")
+    assert "snippet.s:3" in str(caught.value)
+
+
+def test_one_namespace_across_sections(tmp_path):
+    a, b = tmp_path / "a.s", tmp_path / "b.s"
+    a.write_text("start:\n    call helper\n")
+    b.write_text("helper:\n    ret\n")
+    program = assemble([Section("one", 0x80000000, (a,)), Section("two", 0x80001000, (b,))],
+                       march="rv64i")
+    assert program.symbols["helper"].address == 0x80001000
+    assert program.symbols["helper"].file == str(b) and program.symbols["helper"].line == 1
+    assert program.symbolize(0x80000004) == "start+0x4"
+    b.write_text("start:\n    ret\n")
+    with pytest.raises(AssemblyError, match="defined twice"):
+        assemble([Section("one", 0x80000000, (a,)), Section("two", 0x80001000, (b,))])
+
+
+def test_sections_may_not_be_switched_inside_sources(tmp_path):
+    source = tmp_path / "s.s"
+    source.write_text(".data\n.word 1\n")
+    with pytest.raises(AssemblyError, match="must not switch sections"):
+        assemble([Section("s", 0x80000000, (source,))])
+
+
+def test_kernel_elf_is_reproducible_and_loads_at_dram(tmp_path):
+    first = kernel_build.build(tmp_path / "a").elf.read_bytes()
+    second = kernel_build.build(tmp_path / "b").elf.read_bytes()
+    assert first == second
+    with (tmp_path / "a" / "kernel.elf").open("rb") as f:
+        elf = ELFFile(f)
+        assert elf["e_machine"] == "EM_RISCV" and elf["e_entry"] == 0x80000000
+        assert [s["p_vaddr"] for s in elf.iter_segments() if s["p_type"] == "PT_LOAD"] == [0x80000000]
+
+
+def test_kernel_uses_no_compressed_instructions(tmp_path):
+    # harts started with -cpu rv64,c=false must be able to run it
+    program = kernel_build.build(tmp_path).program
+    decoder = capstone.Cs(capstone.CS_ARCH_RISCV, capstone.CS_MODE_RISCV64 | capstone.CS_MODE_RISCVC)
+    code = program.sections["kernel"]
+    end = program.symbols["hart_slots"].address - 0x80000000  # data.s: the variables start
+    mnemonics = [i.mnemonic for i in decoder.disasm(code[:end], 0x80000000)]
+    assert sum(4 for _ in mnemonics) == end
+    assert not [m for m in mnemonics if m.startswith("c.")]
+
+
+def test_crc_table_matches_zlib():
+    words = [int(w, 16) for line in kernel_build.crc_table_source().splitlines()
+             if line.strip().startswith(".word") for w in line.split(None, 1)[1].split(",")]
+    data = bytes(range(256)) * 3 + b"MetaOS"
+    crc = 0xFFFFFFFF
+    for byte in data:
+        crc = (crc >> 8) ^ words[(crc ^ byte) & 0xFF]
+    assert crc ^ 0xFFFFFFFF == zlib.crc32(data)
+
+
+def test_csr_catalogue_fits_the_bitmap_and_is_probed_in_order():
+    assert len(CATALOGUE) <= 64
+    assert len({c.number for c in CATALOGUE}) == len(CATALOGUE)
+    probes = [line for line in probe_source().splitlines() if "probe_csr " in line]
+    assert [int(p.split(",")[1].split("#")[0], 16) for p in probes] == [c.number for c in CATALOGUE]
+    assert csr_names(0b101) == [CATALOGUE[0].name, CATALOGUE[2].name]
+
+
+def test_floor_exits_through_sifive_test(tmp_path):
+    elf = kernel_build.build_floor(tmp_path)
+    with Path(elf).open("rb") as f:
+        text = ELFFile(f).get_section_by_name(".sec.floor").data()
+    assert len(text) >= 12
