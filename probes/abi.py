@@ -1,0 +1,184 @@
+"""The probe ABI, defined once: memory layout, entry registers, return, outcomes.
+
+A probe is position-independent machine code.  The guest kernel (and the host's
+Unicorn vetter, and the fake guest) place it and its data at fixed virtual
+addresses inside one 16 MiB *probe region* that the kernel maps identity,
+user-accessible, and nothing else user-accessible.  The offsets are the same on
+both architectures; only the region base differs.
+
+Probe region (offsets from PROBE_REGION_BASE; every area page-aligned and
+naturally aligned to its size, so RISC-V can cover each with one NAPOT PMP
+entry and x86-64 with 4 KiB / 2 MiB pages):
+
+    offset      size    perms  area     what lives there
+    ---------   ------  -----  -------  ------------------------------------------
+    0x000000    16 KiB  R-X    code     the probe's code (entry at its first byte)
+    0x004000    16 KiB  ---    guard    unmapped
+    0x008000     4 KiB  R-X    exit     kernel-provided exit stub (EXIT_STUB_*)
+    0x010000     4 KiB  R--    input    the probe's input block (read-only)
+    0x020000     4 KiB  RW-    output   output buffer, zeroed before each run
+    0x030000    16 KiB  RW-    stack    user stack, zeroed; grows down from 0x034000
+    0x800000     8 MiB  RW-    scratch  zeroed scratch (pointer chasing, buffers)
+    (everything else in the region is unmapped: a guard around every area)
+
+    x86-64:  PROBE_REGION_BASE = 0x0100_0000 (16 MiB; kernel lives below, 1-16 MiB)
+    riscv64: PROBE_REGION_BASE = 0x8100_0000 (RAM + 16 MiB; kernel at 0x8000_0000)
+
+Data pages are non-executable (x86-64 needs EFER.NXE); the code and exit pages
+are not writable, so a probe cannot modify itself.
+
+Entry (all other general registers are zero, x86 RFLAGS = 0x202, DF clear):
+
+    x86-64:  rdi = input, rsi = output, rdx = scratch, rcx = input length,
+             rsp = stack top - 8 with [rsp] = EXIT_STUB address
+    riscv64: a0 = input,  a1 = output,  a2 = scratch,  a3 = input length,
+             sp = stack top, ra = EXIT_STUB address
+
+Return: the probe returns (`ret`) with its own 64-bit status in rax / a0.  The
+exit stub then traps to the kernel (x86-64 `syscall`, riscv64 `ecall`); the
+kernel recognises the end of a probe by the trapping address being the stub.
+Privileged probes (ring 0 / M-mode) follow the same convention; the kernel may
+put its own return point at [rsp] / ra instead of the stub.
+
+Result: the outcome (Outcome), the status, the fault (vector, address, ip) when
+there was one, the first `output_size` bytes of the output buffer, and the
+cycle / retired-instruction deltas measured around the run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import IntEnum
+
+X86_64 = "x86_64"
+RISCV64 = "riscv64"
+ARCHES = (X86_64, RISCV64)
+
+PROBE_REGION_BASE = {X86_64: 0x0100_0000, RISCV64: 0x8100_0000}
+PROBE_REGION_SIZE = 0x0100_0000
+
+# Where the kernel lives (below the probe region); the fake guest fills it with
+# a canary so tests can prove no accepted probe wrote there.
+KERNEL_AREA = {X86_64: (0x0010_0000, 0x00F0_0000), RISCV64: (0x8000_0000, 0x0100_0000)}
+
+# Bytes of the exit stub the kernel places at the exit area.
+EXIT_STUB = {X86_64: bytes.fromhex("0f05"), RISCV64: bytes.fromhex("73000000")}  # syscall / ecall
+
+PAGE_SIZE = 0x1000
+DEFAULT_BUDGET = 10_000  # instructions
+MAX_BUDGET = 10_000_000
+DEFAULT_OUTPUT_SIZE = 64
+# The guest's watchdog turns an instruction budget into a deadline: generous,
+# since a probe that is merely slow must not be reported as a hang.
+WATCHDOG_NS_PER_INSTRUCTION = 100
+WATCHDOG_MIN_NS = 10_000_000
+
+
+class Privilege(IntEnum):
+    USER = 0  # ring 3 / U-mode behind PMP (the default)
+    PRIVILEGED = 1  # ring 0 / M-mode; only from the host's privileged families
+
+
+class Outcome(IntEnum):
+    """How one run of a probe ended, as the guest (or an emulator) reports it."""
+
+    RETURNED = 0  # reached the exit stub; status is the probe's rax / a0
+    FAULT = 1  # raised an exception; vector / address / ip say which
+    TIMEOUT = 2  # stopped by the watchdog (or the emulator's instruction budget)
+    REFUSED = 3  # the guest would not run it (bad slot, privileged from a user family)
+
+
+class Perm(IntEnum):
+    R = 1
+    W = 2
+    X = 4
+
+
+@dataclass(frozen=True)
+class Area:
+    name: str
+    offset: int
+    size: int
+    perms: int  # Perm bits
+
+    def base(self, arch: str) -> int:
+        return PROBE_REGION_BASE[arch] + self.offset
+
+    def end(self, arch: str) -> int:
+        return self.base(arch) + self.size
+
+
+AREAS: tuple[Area, ...] = (
+    Area("code", 0x000000, 0x4000, Perm.R | Perm.X),
+    Area("exit", 0x008000, 0x1000, Perm.R | Perm.X),
+    Area("input", 0x010000, 0x1000, Perm.R),
+    Area("output", 0x020000, 0x1000, Perm.R | Perm.W),
+    Area("stack", 0x030000, 0x4000, Perm.R | Perm.W),
+    Area("scratch", 0x800000, 0x800000, Perm.R | Perm.W),
+)
+AREA = {a.name: a for a in AREAS}
+CODE_SIZE = AREA["code"].size
+INPUT_SIZE = AREA["input"].size
+OUTPUT_SIZE = AREA["output"].size
+SCRATCH_SIZE = AREA["scratch"].size
+
+
+@dataclass(frozen=True)
+class Entry:
+    """Register state at probe entry, by register name of that architecture."""
+
+    registers: dict[str, int]
+    return_address: int  # also stored at [rsp] on x86-64
+
+
+def stack_top(arch: str) -> int:
+    return AREA["stack"].end(arch)
+
+
+def exit_address(arch: str) -> int:
+    return AREA["exit"].base(arch)
+
+
+def entry_state(arch: str, input_length: int) -> Entry:
+    """The documented entry convention for `arch` (see the module docstring)."""
+    inp, out, scratch = (AREA[n].base(arch) for n in ("input", "output", "scratch"))
+    if arch == X86_64:
+        regs = {"rdi": inp, "rsi": out, "rdx": scratch, "rcx": input_length,
+                "rsp": stack_top(arch) - 8, "rflags": 0x202}
+    elif arch == RISCV64:
+        regs = {"a0": inp, "a1": out, "a2": scratch, "a3": input_length,
+                "sp": stack_top(arch), "ra": exit_address(arch)}
+    else:
+        raise ValueError(f"unknown arch {arch!r}; use one of {ARCHES}")
+    return Entry(regs, exit_address(arch))
+
+
+def watchdog_ns(budget: int) -> int:
+    return max(WATCHDOG_MIN_NS, budget * WATCHDOG_NS_PER_INSTRUCTION)
+
+
+def asm_constants(arch: str) -> dict[str, int]:
+    """Every ABI constant a kernel needs, named as its assembly uses them."""
+    if arch not in ARCHES:
+        raise ValueError(f"unknown arch {arch!r}; use one of {ARCHES}")
+    consts = {
+        "PROBE_REGION_BASE": PROBE_REGION_BASE[arch],
+        "PROBE_REGION_SIZE": PROBE_REGION_SIZE,
+        "PROBE_STACK_TOP": stack_top(arch),
+        "PROBE_EXIT_STUB_WORD": int.from_bytes(EXIT_STUB[arch], "little"),
+        "PROBE_EXIT_STUB_SIZE": len(EXIT_STUB[arch]),
+        "PROBE_DEFAULT_BUDGET": DEFAULT_BUDGET,
+        "PROBE_MAX_BUDGET": MAX_BUDGET,
+        "PROBE_WATCHDOG_NS_PER_INSN": WATCHDOG_NS_PER_INSTRUCTION,
+        "PROBE_WATCHDOG_MIN_NS": WATCHDOG_MIN_NS,
+        "PROBE_RFLAGS": 0x202,
+    }
+    for area in AREAS:
+        name = area.name.upper()
+        consts[f"PROBE_{name}_BASE"] = area.base(arch)
+        consts[f"PROBE_{name}_SIZE"] = area.size
+        consts[f"PROBE_{name}_PERMS"] = area.perms
+    consts.update({f"PROBE_PRIV_{p.name}": p.value for p in Privilege})
+    consts.update({f"PROBE_OUTCOME_{o.name}": o.value for o in Outcome})
+    consts.update({f"PROBE_PERM_{p.name}": p.value for p in Perm})
+    return consts

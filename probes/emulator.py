@@ -1,0 +1,214 @@
+"""A Unicorn machine laid out exactly as the probe ABI says, reused across probes.
+
+Both the vetter and the fake guest run probes on it.  One instance per arch
+lives for many probes: between runs only what a probe can change is reset
+(code, input, output, stack, registers, the scratch pages it touched).  The
+scratch area is mapped lazily, page by page on first touch, so an 8 MiB area
+costs nothing for the many probes that never use it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import unicorn as uc_mod
+from unicorn import riscv_const, x86_const
+
+from probes.abi import (
+    AREA,
+    AREAS,
+    EXIT_STUB,
+    KERNEL_AREA,
+    PAGE_SIZE,
+    RISCV64,
+    X86_64,
+    Outcome,
+    Perm,
+    Privilege,
+    entry_state,
+    exit_address,
+)
+from probes.probe import Fault, Observation, Probe
+
+# Fault vectors as the guest reports them: x86 exception vectors, RISC-V mcause.
+UD = {X86_64: 6, RISCV64: 2}
+GP_OR_ILLEGAL = {X86_64: 13, RISCV64: 2}
+X86_PAGE_FAULT = 14
+RISCV_ACCESS_FAULT = {"fetch": 1, "read": 5, "write": 7}
+
+_ACCESS = {
+    uc_mod.UC_MEM_READ_UNMAPPED: "read", uc_mod.UC_MEM_READ_PROT: "read",
+    uc_mod.UC_MEM_WRITE_UNMAPPED: "write", uc_mod.UC_MEM_WRITE_PROT: "write",
+    uc_mod.UC_MEM_FETCH_UNMAPPED: "fetch", uc_mod.UC_MEM_FETCH_PROT: "fetch",
+}
+_PROT = {Perm.R: uc_mod.UC_PROT_READ, Perm.W: uc_mod.UC_PROT_WRITE, Perm.X: uc_mod.UC_PROT_EXEC}
+
+
+@dataclass(frozen=True)
+class MemoryViolation:
+    access: str  # read / write / fetch
+    address: int
+    ip: int
+
+
+# An inspector sees each instruction before it runs: None lets it run, a string
+# stops the probe as a violation, a Fault stops it as that (emulated) exception.
+Inspector = Callable[[int, int], "str | Fault | None"]
+
+
+@dataclass(frozen=True)
+class Run:
+    observation: Observation
+    instructions: int
+    violation: str | None = None  # set by the inspector
+    memory_violation: MemoryViolation | None = None
+
+
+class Machine:
+    def __init__(self, arch: str, *, kernel_canary: bytes | None = None) -> None:
+        self.arch = arch
+        if arch == X86_64:
+            self.uc = uc_mod.Uc(uc_mod.UC_ARCH_X86, uc_mod.UC_MODE_64)
+            self._reg = lambda name: getattr(x86_const, f"UC_X86_REG_{name.upper()}")
+            self._status_reg, self._pc_reg = x86_const.UC_X86_REG_RAX, x86_const.UC_X86_REG_RIP
+        elif arch == RISCV64:
+            self.uc = uc_mod.Uc(uc_mod.UC_ARCH_RISCV, uc_mod.UC_MODE_RISCV64)
+            self._reg = lambda name: getattr(riscv_const, f"UC_RISCV_REG_{name.upper()}")
+            self._status_reg, self._pc_reg = riscv_const.UC_RISCV_REG_A0, riscv_const.UC_RISCV_REG_PC
+        else:
+            raise ValueError(f"unknown arch {arch!r}")
+        for area in AREAS:
+            if area.name != "scratch":
+                prot = sum(_PROT[p] for p in Perm if area.perms & p)
+                self.uc.mem_map(area.base(arch), area.size, prot)
+        self.uc.mem_write(exit_address(arch), EXIT_STUB[arch])
+        self.kernel_canary = kernel_canary
+        if kernel_canary is not None:
+            base, size = KERNEL_AREA[arch]
+            self.uc.mem_map(base, size, uc_mod.UC_PROT_READ | uc_mod.UC_PROT_WRITE)
+            self.uc.mem_write(base, (kernel_canary * (size // len(kernel_canary) + 1))[:size])
+        self._code = (AREA["code"].base(arch), AREA["code"].end(arch))
+        self._scratch = (AREA["scratch"].base(arch), AREA["scratch"].end(arch))
+        self._zero_output = bytes(AREA["output"].size)
+        self._zero_stack = bytes(AREA["stack"].size)
+        self._entry_contexts = {priv: self._entry_context(priv) for priv in Privilege}
+        self._input_length_reg = self._reg("rcx" if arch == X86_64 else "a3")
+        self._scratch_pages: set[int] = set()
+        self._last_code_len = self._last_input_len = 0
+        self.uc.hook_add(uc_mod.UC_HOOK_CODE, self._on_code)
+        self.uc.hook_add(uc_mod.UC_HOOK_INTR, self._on_interrupt)
+        self.uc.hook_add(uc_mod.UC_HOOK_MEM_INVALID, self._on_bad_memory)
+        self._inspect: Inspector | None = None
+
+    # -- one run -------------------------------------------------------------------
+
+    def run(self, probe: Probe, inspect: Inspector | None = None) -> Run:
+        if probe.arch != self.arch:
+            raise ValueError(f"a {probe.arch} probe cannot run on the {self.arch} machine")
+        self._reset(probe)
+        self._inspect, self._budget = inspect, probe.budget
+        self._count, self._last_pc = 0, self._code[0]
+        self._fault: Fault | None = None
+        self._violation: str | None = None
+        self._memory: MemoryViolation | None = None
+        self._timeout = False
+        try:
+            self.uc.emu_start(self._code[0], exit_address(self.arch))
+        except uc_mod.UcError as exc:
+            if exc.errno == uc_mod.UC_ERR_INSN_INVALID and self._fault is None:
+                self._fault = Fault(UD[self.arch], 0, self._last_pc)
+            elif self._memory is None and self._fault is None and self._violation is None:
+                self._violation = f"emulator stopped: {exc}"
+        return Run(self._observe(probe), self._count, self._violation, self._memory)
+
+    def kernel_area_intact(self) -> bool:
+        """True when the kernel area still holds its canary (fake guest only)."""
+        if self.kernel_canary is None:
+            raise RuntimeError("this machine has no kernel area; build it with kernel_canary=...")
+        base, size = KERNEL_AREA[self.arch]
+        data = bytes(self.uc.mem_read(base, size))
+        return data == (self.kernel_canary * (size // len(self.kernel_canary) + 1))[:size]
+
+    def _observe(self, probe: Probe) -> Observation:
+        if self._timeout:
+            return Observation(Outcome.TIMEOUT)
+        if self._fault is not None:
+            return Observation(Outcome.FAULT, fault=self._fault)
+        pc = self.uc.reg_read(self._pc_reg)
+        if self._violation is None and self._memory is None and pc != exit_address(self.arch):
+            self._violation = f"stopped at 0x{pc:x} without returning (e.g. hlt)"
+        output = bytes(self.uc.mem_read(AREA["output"].base(self.arch), probe.output_size))
+        return Observation(Outcome.RETURNED, status=self.uc.reg_read(self._status_reg), output=output)
+
+    def _reset(self, probe: Probe) -> None:
+        uc, arch = self.uc, self.arch
+        uc.context_restore(self._entry_contexts[probe.privilege])
+        if probe.input:
+            uc.reg_write(self._input_length_reg, len(probe.input))
+        uc.mem_write(self._code[0], probe.code + bytes(max(0, self._last_code_len - len(probe.code))))
+        uc.ctl_remove_cache(self._code[0], self._code[0] + max(len(probe.code), self._last_code_len))
+        self._last_code_len = len(probe.code)
+        inp = AREA["input"].base(arch)
+        uc.mem_write(inp, probe.input + bytes(max(0, self._last_input_len - len(probe.input))))
+        self._last_input_len = len(probe.input)
+        uc.mem_write(AREA["output"].base(arch), self._zero_output)
+        uc.mem_write(AREA["stack"].base(arch), self._zero_stack)
+        for page in self._scratch_pages:
+            uc.mem_unmap(page, PAGE_SIZE)
+        self._scratch_pages.clear()
+        if arch == X86_64:
+            uc.mem_write(self._return_slot, self._return_bytes)
+
+    def _entry_context(self, privilege: Privilege):
+        """Registers as the ABI says at entry (input length 0), saved once: restoring
+        a context is far cheaper than writing registers one by one."""
+        entry = entry_state(self.arch, 0)
+        for name, value in entry.registers.items():
+            self.uc.reg_write(self._reg(name), value)
+        if self.arch == X86_64:
+            self._return_slot = entry.registers["rsp"]
+            self._return_bytes = entry.return_address.to_bytes(8, "little")
+        else:  # Unicorn models the privilege level on RISC-V: U-mode for user probes
+            self.uc.reg_write(riscv_const.UC_RISCV_REG_PRIV, 3 if privilege == Privilege.PRIVILEGED else 0)
+        return self.uc.context_save()
+
+    # -- hooks ---------------------------------------------------------------------
+
+    def _on_code(self, uc, address: int, size: int, _data) -> None:
+        self._last_pc = address
+        self._count += 1
+        if not self._code[0] <= address < self._code[1]:
+            self._violation = f"executes at 0x{address:x}, outside its code area"
+        elif self._count > self._budget:
+            self._timeout = True
+        elif self._inspect is not None:
+            verdict = self._inspect(address, size)
+            if verdict is None:
+                return
+            if isinstance(verdict, Fault):
+                self._fault = verdict
+            else:
+                self._violation = verdict
+        else:
+            return
+        uc.emu_stop()
+
+    def _on_interrupt(self, uc, vector: int, _data) -> None:
+        if self._fault is None and self._violation is None:
+            self._fault = Fault(vector, 0, self._last_pc)
+        uc.emu_stop()
+
+    def _on_bad_memory(self, uc, kind: int, address: int, size: int, value: int, _data) -> bool:
+        access = _ACCESS.get(kind, "access")
+        first, last = address & ~(PAGE_SIZE - 1), (address + max(size, 1) - 1) & ~(PAGE_SIZE - 1)
+        if kind in (uc_mod.UC_MEM_READ_UNMAPPED, uc_mod.UC_MEM_WRITE_UNMAPPED) \
+                and self._scratch[0] <= first and last < self._scratch[1]:
+            for page in range(first, last + PAGE_SIZE, PAGE_SIZE):
+                if page not in self._scratch_pages:
+                    uc.mem_map(page, PAGE_SIZE, uc_mod.UC_PROT_READ | uc_mod.UC_PROT_WRITE)
+                    self._scratch_pages.add(page)
+            return True  # retry the access on the fresh zero page(s)
+        if self._memory is None:
+            self._memory = MemoryViolation(access, address, self._last_pc)
+        return False

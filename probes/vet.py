@@ -1,0 +1,110 @@
+"""Vetting: run a probe in Unicorn under the probe ABI before it may be sent.
+
+A probe is rejected, with a reason, when it
+  - touches memory outside its input/output/stack/scratch areas, executes
+    outside its code, or writes its own code;
+  - executes an instruction outside its privilege class (probes.classify);
+  - executes an instruction capstone cannot decode (or whose length capstone and
+    the emulator disagree on) and carries on past it — faulting on it is fine;
+  - runs more instructions than its budget, or stops without returning.
+A probe that raises an ordinary exception (#UD, #DE, illegal instruction...) is
+accepted: the guest contains faults, and the fault is the predicted result.
+When no ENVIRONMENT instruction ran, the emulator's observation is kept as the
+prediction to compare with the guest's answer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+
+from probes.abi import AREA, RISCV64, Outcome
+from probes.classify import ALLOWED, InsnClass, classify, riscv_length
+from probes.emulator import Machine, Run
+from probes.probe import Observation, Probe
+
+_UNICORN_INVALID_SIZE = 0xF1F1F1F1  # what Unicorn's code hook reports for an undecodable instruction
+_MAX_X86_INSN = 15
+# Instructions whose result the emulator cannot predict for real hardware.
+_MACHINE_DEPENDENT = {InsnClass.ENVIRONMENT, InsnClass.PRIVILEGED, InsnClass.IO}
+
+
+@dataclass(frozen=True)
+class Verdict:
+    accepted: bool
+    reason: str | None
+    prediction: bytes | None  # Observation.comparable() of the emulated run
+    instructions: int
+    observation: Observation | None = None  # the emulated run, deterministic or not
+
+
+class Vetter:
+    """One reusable Unicorn machine for one arch."""
+
+    def __init__(self, arch: str) -> None:
+        self.arch = arch
+        self.machine = Machine(arch)
+        self._code_base = AREA["code"].base(arch)
+
+    def vet(self, probe: Probe) -> Verdict:
+        allowed = ALLOWED[probe.privilege]
+        code, base, arch = probe.code, self._code_base, self.arch
+        # "unknown": (offset, reason) of an instruction we could not classify; fine
+        # if the probe faults on it, a rejection if it carries on past it.
+        state: dict = {"environment": False, "unknown": None}
+
+        def inspect(address: int, size: int) -> str | None:
+            offset = address - base
+            if state["unknown"] is not None:
+                return state["unknown"][1]
+            window = code[offset : offset + (4 if arch == RISCV64 else _MAX_X86_INSN)]
+            decoded = classify(arch, window)
+            emulator_size = riscv_length(window) if size == _UNICORN_INVALID_SIZE and arch == RISCV64 else size
+            if decoded.klass == InsnClass.UNDECODABLE:
+                state["unknown"] = offset, f"runs past +0x{offset:x} ({window[:8].hex()}), which capstone cannot decode"
+            elif size != _UNICORN_INVALID_SIZE and decoded.size != emulator_size:
+                state["unknown"] = offset, (f"runs past +0x{offset:x} ({decoded.text}): capstone says {decoded.size}"
+                                    f" bytes, the emulator {emulator_size}")
+            elif decoded.klass not in allowed:
+                return (f"{decoded.klass.value} instruction '{decoded.text}' at +0x{offset:x}"
+                        f" is not allowed in a {probe.privilege.name.lower()} probe")
+            elif decoded.klass in _MACHINE_DEPENDENT:
+                state["environment"] = True
+            return None
+
+        run = self.machine.run(probe, inspect)
+        reason = self._reason(run, state["unknown"])
+        if reason is not None:
+            return Verdict(False, reason, None, run.instructions, run.observation)
+        prediction = None if state["environment"] else run.observation.comparable()
+        return Verdict(True, None, prediction, run.instructions, run.observation)
+
+    def _reason(self, run: Run, unknown: tuple[int, str] | None) -> str | None:
+        if run.violation is not None:
+            return run.violation
+        if run.memory_violation is not None:
+            mv = run.memory_violation
+            ip = f"+0x{mv.ip - self._code_base:x}"
+            code = AREA["code"]
+            if mv.access == "write" and code.base(self.arch) <= mv.address < code.end(self.arch):
+                return f"writes its own code at 0x{mv.address:x} (ip {ip})"
+            return f"{mv.access} at 0x{mv.address:x} is outside its areas (ip {ip})"
+        obs = run.observation
+        if obs.outcome == Outcome.TIMEOUT:
+            return f"over budget: still running after {run.instructions - 1} instructions"
+        if unknown is not None:
+            offset, why = unknown
+            faulted_there = obs.outcome == Outcome.FAULT and obs.fault.ip - self._code_base == offset
+            if not faulted_there:
+                return why
+        return None
+
+
+@cache
+def vetter(arch: str) -> Vetter:
+    """The shared vetter for `arch` (one Unicorn instance per arch per process)."""
+    return Vetter(arch)
+
+
+def vet(probe: Probe) -> Verdict:
+    return vetter(probe.arch).vet(probe)
