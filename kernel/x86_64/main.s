@@ -1,0 +1,19 @@
+; What the kernel does, in order: one discovery run streamed as frames.
+.code64
+
+; kernel_main: HELLO, MEMORY*, CPUID*, PCI_FUNCTION*, ACPI_*, FINAL, then exit.
+; Inputs: RDI = boot-info block.  Does not return.
+kernel_main:
+    mov rbx, rdi
+    call idt_install
+    call uart_init
+    call frame_stream_start
+    call hello_send
+    mov rdi, rbx
+    call memory_send
+    call cpuid_send_all
+    call pci_send_all
+    call acpi_send_all
+    call final_send
+    mov edi, DEBUG_EXIT_PASS
+    jmp exit_qemu
