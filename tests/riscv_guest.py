@@ -70,9 +70,12 @@ def run_parked(smp: int = 1, extra: tuple[str, ...] = (), commands: tuple[str, .
             frames = _wait_for_final(serial, process)
             monitor = QEMUMonitorProtocol(str(socket))
             monitor.connect()
-            answers = {command: monitor.cmd(command)["return"] for command in commands}
+            answers = {command: monitor.cmd(command) for command in commands}
             monitor.cmd("quit")
-            monitor.close()
+            try:
+                monitor.close()
+            except EOFError:
+                pass  # QEMU closed the socket first, as `quit` asks it to
             process.wait(timeout=TIMEOUT)
         finally:
             if process.poll() is None:

@@ -1,0 +1,61 @@
+"""The RISC-V guest on QEMU virt (TCG): every hart reports, the ISA it reports
+agrees with the device tree QEMU built, and the run ends cleanly."""
+
+from __future__ import annotations
+
+import pytest
+
+from host.devicetree import parse_devicetree
+from host.harts import decode_hart, isa_string_letters
+from host.protocol import PROTOCOL_VERSION, Arch, Msg
+from kernel.riscv64.outcomes import FinalStatus
+from tests.riscv_guest import run_guest
+
+pytestmark = pytest.mark.boot
+
+# misa has bits for privilege modes (S, U) that riscv,isa strings do not list.
+PRIVILEGE_LETTERS = set("su")
+
+
+def _devicetree(run):
+    (frame,) = run.of_type(Msg.DEVICETREE)
+    return parse_devicetree(frame.fields()[1])
+
+
+@pytest.mark.parametrize("smp", [1, 4])
+def test_every_hart_reports(smp):
+    run = run_guest(smp=smp)
+    assert run.status == 0, run.stderr
+    hello = run.frames[0]
+    assert hello.type == Msg.HELLO
+    assert hello.fields()[0] == {"version": PROTOCOL_VERSION, "arch": Arch.RISCV64}
+    harts = [decode_hart(f.body) for f in run.of_type(Msg.HART)]
+    assert sorted(h.hartid for h in harts) == list(range(smp))
+    assert len(_devicetree(run).harts) == smp
+    final = run.frames[-1]
+    assert final.type == Msg.FINAL
+    fields, _ = final.fields()
+    assert fields["status"] == FinalStatus.COMPLETE
+    assert fields["frames"] == len(run.frames) - 1
+    for hart in harts:
+        assert hart.xlen == 64
+        assert {"mhartid", "misa", "mstatus", "mtvec"} <= set(hart.csr_names)
+        assert "mstatush" not in hart.csr_names  # RV32 only: must trap on RV64
+        assert "dcsr" not in hart.csr_names  # debug mode only
+
+
+@pytest.mark.parametrize("cpu", ["rv64", "rv64,c=false,f=false,d=false,h=false"])
+def test_misa_agrees_with_riscv_isa(cpu):
+    run = run_guest(smp=2, extra=("-cpu", cpu))
+    assert run.status == 0, run.stderr
+    isa_by_hart = {h.hartid: h.isa for h in _devicetree(run).harts}
+    for hart in (decode_hart(f.body) for f in run.of_type(Msg.HART)):
+        assert set(hart.extensions) - PRIVILEGE_LETTERS == set(isa_string_letters(isa_by_hart[hart.hartid]))
+    if "c=false" in cpu:
+        assert "c" not in hart.extensions and "f" not in hart.extensions
+        assert "fcsr" not in hart.csr_names or "f" in hart.extensions
+
+
+def test_isa_string_letters():
+    assert isa_string_letters("rv64imafdch_zicsr_zifencei") == "acdfhim"
+    assert isa_string_letters("rv64gc") == "acdfim"
