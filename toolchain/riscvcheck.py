@@ -46,7 +46,7 @@ def _base(mnemonic: str) -> str:
     return _BASE.get(name, name)
 
 
-def _statement_mnemonic(text: str) -> str | None:
+def statement_mnemonic(text: str) -> str | None:
     """The operation a source line asks for; None for directives and labels."""
     code = _LABELS.sub("", text.split("#", 1)[0]).strip()
     if not code or code.startswith("."):
@@ -63,7 +63,7 @@ def check_instructions(program: Program, macros: set[str]) -> None:
     """Raise AssemblyError at the first statement capstone does not confirm."""
     decoder = capstone.Cs(capstone.CS_ARCH_RISCV, capstone.CS_MODE_RISCV64 | capstone.CS_MODE_RISCVC)
     for line in program.listing:
-        mnemonic = _statement_mnemonic(line.text)
+        mnemonic = statement_mnemonic(line.text)
         if mnemonic is None or line.size == 0:
             continue
         section = next(n for n, b in program.bases.items()

@@ -6,6 +6,7 @@ hart_slots:      .word 0        # next free hart slot (the lottery)
 harts_reported:  .word 0        # harts whose record is complete
 uart_ready:      .word 0        # nonzero once the driver's UART is set up
 frame_seq:       .word 0        # frames sent so far
+uart_tx_room:    .word 0        # bytes the transmit FIFO can still take unpolled
 driver_hartid:   .dword 0
 uart_base:       .dword 0       # from the device tree: compatible "ns16550a"
 ecam_base:       .dword 0       # from the device tree: compatible "pci-host-ecam-generic"

@@ -55,6 +55,7 @@ HART_WAIT_TICKS = MTIME_HZ  # the driver waits at most 1 s for the other harts
 UART_REGISTERS = {
     "UART_THR": 0, "UART_IER": 1, "UART_FCR": 2, "UART_LCR": 3, "UART_LSR": 5,
     "UART_LCR_8N1": 0x03, "UART_FCR_ENABLE_CLEAR": 0x07, "UART_LSR_THRE": 0x20,
+    "UART_FIFO_SIZE": 16,  # 16550A transmit FIFO depth
 }
 
 # ECAM: address = base + (bus << 20 | device << 15 | function << 12 | offset).
