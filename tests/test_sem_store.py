@@ -14,7 +14,7 @@ from host.db import connect
 from host.sem import cli
 from host.sem.canon import canonicalize, parse
 from host.sem.library import FILES
-from host.sem.store import Name, SemStore, UnknownRoutine
+from host.sem.store import SemStore, UnknownRoutine
 
 ROOT = Path(__file__).resolve().parents[1]
 

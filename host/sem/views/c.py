@@ -26,7 +26,7 @@ def ctype(w: int, signed: bool = False) -> str:
     return f"{'int' if signed else 'uint'}{w}_t"
 
 
-def _expr(n: Node, v, naming: Naming) -> str:
+def _expr(n: Node, v) -> str:
     w = n.width
     a = [v(x) for x in n.args]
     aw = n.args[0].width if n.args else w
@@ -103,7 +103,7 @@ def render(r: Routine, naming: Naming, prelude: bool = True) -> str:
             vw = n.args[2].width
             body.append(f"    store{vw}({v(n.args[1])} + {n.attr}, {v(n.args[2])});")
         else:
-            body.append(f"    {ctype(n.width)} {temps[id(n)]} = {_expr(n, v, naming)};")
+            body.append(f"    {ctype(n.width)} {temps[id(n)]} = {_expr(n, v)};")
     if r.result is not None:
         body.append(f"    return {v(r.result)};")
     params = ", ".join(
