@@ -231,3 +231,20 @@ def test_kernel_fault_sends_fault_frame_and_fails(built, tmp_path):
     assert [t for t, _, _ in frames] == [Msg.FAULT]
     vector, error_code, ip, _ = struct.unpack("<4Q", frames[0][2])
     assert (vector, error_code, ip) == (6, 0, hello)
+
+
+@pytest.mark.boot
+def test_boot_stage_reports_a_cpu_without_long_mode(built, tmp_path):
+    status, output = _boot(built.image, tmp_path, ["-machine", "q35", "-cpu", "qemu32"])
+    assert status == debug_exit_status(DEBUG_EXIT_FAIL)
+    assert output.startswith(b"MetaOS boot: no long mode")
+
+
+@pytest.mark.boot
+def test_boot_stage_reports_a_disk_read_error(built, tmp_path):
+    """-machine pc boots a bare boot sector; stage 2 and the kernel are not on the disk."""
+    short = tmp_path / "short.img"
+    short.write_bytes(built.image.read_bytes()[:512])
+    status, output = _boot(short, tmp_path, ["-machine", "pc"])
+    assert status == debug_exit_status(DEBUG_EXIT_FAIL)
+    assert output.startswith(b"MetaOS boot: disk read error")
