@@ -1,0 +1,202 @@
+"""The host side of a probing campaign, independent of the transport.
+
+Vetted probes go out LOAD+RUN in a window of `Policy.window` runs in flight, so
+round trips overlap.  Every command is idempotent (wire_proposal), so a run whose
+result has not arrived after `retransmit_after` seconds is simply sent again.
+If nothing at all has come back for `dead_after` seconds while runs are
+outstanding, the board is declared dead and restarted; the runs that were in
+flight become suspects and are rerun one at a time, and a probe that kills the
+board on its own is quarantined (bytes kept) and never sent again.  Results are
+handed over in batches (`on_batch`), each to be stored in one transaction.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from host.frames import FrameDecoder, encode_frame
+from probes.abi import Outcome
+from probes.fake_guest import tag_of
+from probes.probe import Fault, Observation, Probe
+from probes.wire_proposal import LAYOUTS, SLOTS, ProbeMsg, Refuse
+
+
+class Link(Protocol):
+    def now(self) -> float: ...
+    def send(self, data: bytes) -> None: ...
+    def poll(self, timeout: float) -> bytes: ...
+    def restart(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class Policy:
+    window: int = 32  # runs in flight (at most wire_proposal.SLOTS)
+    retransmit_after: float = 0.25  # seconds without a result before resending a run
+    dead_after: float = 1.0  # seconds of total silence with runs outstanding
+    poll_interval: float = 0.02
+    batch_size: int = 256
+    max_attempts: int = 50  # sends of one run before the campaign gives up
+
+
+@dataclass(frozen=True)
+class CampaignResult:
+    probe: Probe
+    observation: Observation
+    prediction: bytes | None
+
+    @property
+    def diverges(self) -> bool:
+        return self.prediction is not None and self.prediction != self.observation.comparable()
+
+
+@dataclass
+class CampaignReport:
+    results: dict[bytes, CampaignResult] = field(default_factory=dict)  # by probe content hash
+    quarantined: list[Probe] = field(default_factory=list)
+    retransmissions: int = 0
+    restarts: int = 0
+    frames_rejected: int = 0
+
+    @property
+    def divergences(self) -> int:
+        return sum(r.diverges for r in self.results.values())
+
+
+@dataclass
+class _Flight:
+    probe: Probe
+    prediction: bytes | None
+    sent_at: float
+    attempts: int = 1
+
+
+class CampaignError(Exception):
+    pass
+
+
+class Campaign:
+    def __init__(self, link: Link, policy: Policy = Policy(),
+                 on_batch: Callable[[list[CampaignResult]], None] | None = None,
+                 on_quarantine: Callable[[Probe, str], None] | None = None) -> None:
+        if not 0 < policy.window <= SLOTS:
+            raise ValueError(f"window {policy.window} must be 1..{SLOTS} (the guest's slots)")
+        self.link, self.policy = link, policy
+        self.on_batch, self.on_quarantine = on_batch, on_quarantine
+        self.decoder = FrameDecoder()
+        self.seq = 0
+        self._serial = False  # after a board death: one run at a time until the suspects are done
+
+    def run(self, items: Iterable[tuple[Probe, bytes | None]]) -> CampaignReport:
+        """Run every (probe, prediction) once; returns when all have a result or are quarantined."""
+        report, batch = CampaignReport(), []
+        queue: deque[tuple[Probe, bytes | None]] = deque(items)
+        suspects: deque[tuple[Probe, bytes | None]] = deque()
+        inflight: dict[int, _Flight] = {}
+        next_run, last_heard = 0, self.link.now()
+        self.link.send(b"\0")  # cut off whatever the guest's decoder held
+        while queue or suspects or inflight:
+            if self._serial and not suspects and not inflight:
+                self._serial = False  # every suspect has been rerun alone
+            limit = 1 if self._serial else self.policy.window
+            while len(inflight) < limit and (suspects or queue):
+                probe, prediction = (suspects or queue).popleft()
+                inflight[next_run] = _Flight(probe, prediction, self.link.now())
+                self._launch(next_run, probe)
+                next_run = (next_run + 1) % 2**32
+            frames = self.decoder.feed(self.link.poll(self.policy.poll_interval))
+            now = self.link.now()
+            if frames:
+                last_heard = now
+            for frame in frames:
+                done = self._absorb(frame.type, frame.body, inflight)
+                if done is not None:
+                    report.results[done.probe.content_hash] = done
+                    batch.append(done)
+                    if len(batch) >= self.policy.batch_size:
+                        self._flush(batch)
+            if inflight and now - last_heard > self.policy.dead_after:
+                self._board_died(inflight, suspects, report)
+                last_heard = self.link.now()
+                continue
+            for run_id, flight in inflight.items():
+                if now - flight.sent_at > self.policy.retransmit_after:
+                    self._resend(run_id, flight, now)
+                    report.retransmissions += 1
+        self._flush(batch)
+        report.frames_rejected = self.decoder.crc_errors
+        return report
+
+    # -- pieces ------------------------------------------------------------------------
+
+    def _launch(self, run_id: int, probe: Probe) -> None:
+        slot, tag = run_id % SLOTS, tag_of(probe)
+        load = LAYOUTS[ProbeMsg.PROBE_LOAD].pack(
+            probe.code + probe.input, slot=slot, privilege=probe.privilege, budget=probe.budget,
+            tag=tag, code_length=len(probe.code), input_length=len(probe.input),
+            output_size=probe.output_size)
+        run = LAYOUTS[ProbeMsg.PROBE_RUN].pack(run_id=run_id, slot=slot, tag=tag)
+        self.link.send(self._frame(ProbeMsg.PROBE_LOAD, load) + self._frame(ProbeMsg.PROBE_RUN, run))
+
+    def _resend(self, run_id: int, flight: _Flight, now: float) -> None:
+        flight.attempts += 1
+        if flight.attempts > self.policy.max_attempts:
+            raise CampaignError(f"run {run_id} got no result after {self.policy.max_attempts} sends"
+                                " while the board kept answering; check the link's error rate")
+        flight.sent_at = now
+        self._launch(run_id, flight.probe)
+
+    def _absorb(self, msg_type: int, body: bytes, inflight: dict[int, _Flight]) -> CampaignResult | None:
+        if msg_type == ProbeMsg.PROBE_LOADED:
+            fields, _ = LAYOUTS[ProbeMsg.PROBE_LOADED].unpack(body)
+            if fields["status"] in (Refuse.OK, Refuse.TAG_MISMATCH):
+                return None
+            for run_id, flight in list(inflight.items()):  # the guest will never run it
+                if tag_of(flight.probe) == fields["tag"] and run_id % SLOTS == fields["slot"]:
+                    del inflight[run_id]
+                    return CampaignResult(flight.probe, Observation(Outcome.REFUSED), flight.prediction)
+            return None
+        if msg_type != ProbeMsg.PROBE_RESULT:
+            return None
+        fields, tail = LAYOUTS[ProbeMsg.PROBE_RESULT].unpack(body)
+        flight = inflight.get(fields["run_id"])
+        if flight is None or fields["tag"] != tag_of(flight.probe):
+            return None  # a duplicate of something already done, or stale
+        outcome = Outcome(fields["outcome"])
+        if outcome == Outcome.REFUSED:
+            return None  # its LOAD was lost: the retransmission timer resends both
+        del inflight[fields["run_id"]]
+        fault = (Fault(fields["fault_vector"], fields["fault_address"], fields["fault_ip"])
+                 if outcome == Outcome.FAULT else None)
+        obs = Observation(outcome, fields["status"], fault, tail[: flight.probe.output_size],
+                          fields["cycles"], fields["instret"])
+        return CampaignResult(flight.probe, obs, flight.prediction)
+
+    def _board_died(self, inflight: dict[int, _Flight], suspects: deque, report: CampaignReport) -> None:
+        report.restarts += 1
+        self.link.restart()
+        self.decoder = FrameDecoder()
+        self.seq = 0
+        flights = [inflight[r] for r in sorted(inflight)]
+        inflight.clear()
+        if self._serial and len(flights) == 1:
+            culprit = flights[0].probe
+            report.quarantined.append(culprit)
+            if self.on_quarantine is not None:
+                self.on_quarantine(culprit, "the board stopped answering while it ran alone")
+            return
+        # Unknown which one did it: rerun each alone, in the order they were sent.
+        suspects.extendleft(reversed([(f.probe, f.prediction) for f in flights]))
+        self._serial = True
+
+    def _flush(self, batch: list[CampaignResult]) -> None:
+        if batch and self.on_batch is not None:
+            self.on_batch(list(batch))
+        batch.clear()
+
+    def _frame(self, msg_type: int, body: bytes) -> bytes:
+        frame = encode_frame(msg_type, self.seq, body)
+        self.seq = (self.seq + 1) % (1 << 16)
+        return frame
