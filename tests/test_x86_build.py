@@ -14,7 +14,9 @@ from elftools.elf.elffile import ELFFile
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from unicorn import UC_ARCH_X86, UC_MODE_64, Uc
-from unicorn.x86_const import UC_X86_REG_RAX, UC_X86_REG_RCX, UC_X86_REG_RDI, UC_X86_REG_RSI, UC_X86_REG_RSP
+from unicorn.x86_const import (
+    UC_X86_REG_RAX, UC_X86_REG_RCX, UC_X86_REG_RDI, UC_X86_REG_RSI, UC_X86_REG_RSP,
+)
 
 from boot.x86_64 import layout
 from host.protocol import DEBUG_EXIT_FAIL, DEBUG_EXIT_PASS, DEBUG_EXIT_PORT, Msg, debug_exit_status
@@ -78,7 +80,8 @@ def test_broken_source_fails_with_file_and_line(tmp_path):
 STACK_TOP, RETURN_ADDRESS, SCRATCH = 0x200000, 0x1FF000, 0x300000
 
 
-def _call(program, routine: str, rsi: int, rcx: int, rdi: int = 0, memory: dict[int, bytes] = {}) -> Uc:
+def _call(program, routine: str, rsi: int, rcx: int, rdi: int = 0,
+          memory: dict[int, bytes] = {}) -> Uc:
     uc = Uc(UC_ARCH_X86, UC_MODE_64)
     uc.mem_map(0, 0x400000)
     uc.mem_write(program.bases["kernel"], program.sections["kernel"])
@@ -106,7 +109,8 @@ def test_kernel_crc32_matches_zlib(built, data):
                  .map(b"".join)))
 def test_kernel_cobs_matches_the_cobs_library(built, data):
     out = SCRATCH + 0x10000
-    uc = _call(built.program, "cobs_encode", rsi=SCRATCH, rcx=len(data), rdi=out, memory={SCRATCH: data})
+    uc = _call(built.program, "cobs_encode", rsi=SCRATCH, rcx=len(data), rdi=out,
+               memory={SCRATCH: data})
     length = uc.reg_read(UC_X86_REG_RAX)
     assert bytes(uc.mem_read(out, length)) == cobs.encode(data)
 
@@ -115,8 +119,8 @@ def test_kernel_cobs_matches_the_cobs_library(built, data):
 
 def _boot(image: Path, tmp_path: Path, machine_args: list[str]) -> tuple[int, bytes]:
     serial = tmp_path / "serial.out"
-    command = ["qemu-system-x86_64", *machine_args, "-accel", "tcg", "-m", "128", "-display", "none",
-               "-nic", "none", "-no-reboot", "-serial", f"file:{serial}",
+    command = ["qemu-system-x86_64", *machine_args, "-accel", "tcg", "-m", "128",
+               "-display", "none", "-nic", "none", "-no-reboot", "-serial", f"file:{serial}",
                "-device", f"isa-debug-exit,iobase={DEBUG_EXIT_PORT:#x},iosize=0x04",
                "-drive", f"format=raw,file={image}"]
     result = subprocess.run(command, timeout=BOOT_TIMEOUT, capture_output=True)

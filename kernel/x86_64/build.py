@@ -115,7 +115,8 @@ def build(out_dir: Path, root: Path = REPO_ROOT) -> BuildResult:
     _check_sizes(program)
     stage2 = program.sections["stage2"].ljust(layout.STAGE2_MAX_SIZE, b"\0")
     image_path, elf_path = out_dir / "metaos.img", out_dir / "kernel.elf"
-    image_path.write_bytes(disk_image([program.sections["boot"], stage2, program.sections["kernel"]]))
+    parts = [program.sections["boot"], stage2, program.sections["kernel"]]
+    image_path.write_bytes(disk_image(parts))
     write_elf(program, elf_path, entry=program.symbols["kernel_entry"].address)
     return BuildResult(image=image_path, elf=elf_path, program=program)
 

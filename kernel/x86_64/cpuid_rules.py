@@ -50,7 +50,8 @@ class Rule:
 
 
 RULES: tuple[Rule, ...] = (
-    Rule(0x4, Kind.UNTIL_FIELD_ZERO, Reg.EAX, 0, 0x1F, why="deterministic cache parameters: cache type"),
+    Rule(0x4, Kind.UNTIL_FIELD_ZERO, Reg.EAX, 0, 0x1F,
+         why="deterministic cache parameters: cache type"),
     Rule(0x7, Kind.MAX_IN_REGISTER, why="structured extended features: max subleaf in EAX"),
     Rule(0xB, Kind.UNTIL_FIELD_ZERO, Reg.ECX, 8, 0xFF, why="extended topology: level type"),
     Rule(0xD, Kind.NONZERO, always=2, why="XSAVE state components"),
@@ -87,7 +88,7 @@ def source() -> str:
 
 def asm_constants() -> dict[str, int]:
     if ROW.size != ROW_OFFSETS["MASK"] + 4:
-        raise ValueError("cpuid_rules ROW and ROW_OFFSETS disagree; fix kernel/x86_64/cpuid_rules.py")
+        raise ValueError("ROW and ROW_OFFSETS disagree; fix kernel/x86_64/cpuid_rules.py")
     consts = {f"CPUID_RULE_{name}": off for name, off in ROW_OFFSETS.items()}
     consts.update({f"CPUID_KIND_{k.name}": k.value for k in Kind})
     consts.update(

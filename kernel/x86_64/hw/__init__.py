@@ -13,6 +13,6 @@ def asm_constants() -> dict[str, int]:
     for module in (cpu, uart, pci, acpi):
         for name, value in module.asm_constants().items():
             if name in consts and consts[name] != value:
-                raise ValueError(f"hardware constant {name} is declared twice with different values")
+                raise ValueError(f"hardware constant {name} declared twice, with different values")
             consts[name] = value
     return consts
