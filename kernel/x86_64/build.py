@@ -101,7 +101,7 @@ def _check_sizes(program: Program) -> None:
             "move the regions above it in boot/x86_64/layout.py")
 
 
-def build(out_dir: Path, root: Path = REPO_ROOT) -> BuildResult:
+def build(out_dir: Path = Path("build/x86_64"), root: Path = REPO_ROOT) -> BuildResult:
     """Assemble boot sector, stage 2 and kernel (sources under `root`) into
     out_dir/metaos.img and out_dir/kernel.elf.  Raises AssemblyError (file:line)
     on a bad source, ImageLayoutError when a stage outgrows the memory map."""
@@ -121,7 +121,7 @@ def build(out_dir: Path, root: Path = REPO_ROOT) -> BuildResult:
     return BuildResult(image=image_path, elf=elf_path, program=program)
 
 
-def build_floor(out_dir: Path, root: Path = REPO_ROOT) -> Path:
+def build_floor(out_dir: Path = Path("build/x86_64"), root: Path = REPO_ROOT) -> Path:
     """out_dir/floor.img: a boot sector that exits QEMU at once (benchmark floor)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     boot_dir = root / "boot" / "x86_64"
