@@ -1,0 +1,190 @@
+"""Board profiles: which QEMU machine a MetaOS guest runs on, and how it is launched.
+
+A board says which machine, CPU, memory and accelerator to use, how the guest
+is handed to QEMU (a disk image on x86-64, an ELF kernel on RISC-V) and how the
+guest leaves QEMU (isa-debug-exit on x86-64, the sifive_test device built into
+RISC-V `virt`).  `Board.command_line` turns that into QEMU's argv.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import errno
+import os
+import platform
+import shlex
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from host.protocol import DEBUG_EXIT_PORT
+from qemu.errors import BoardError, KvmUnavailableError
+
+ACCELS = ("auto", "kvm", "tcg")
+KVM_DEVICE = "/dev/kvm"
+
+# Debian package that provides qemu-system-<arch>.
+DEBIAN_PACKAGE = {"x86_64": "qemu-system-x86", "riscv64": "qemu-system-misc"}
+
+
+@dataclass(frozen=True)
+class Board:
+    name: str
+    arch: str  # "x86_64" | "riscv64"
+    machine: str  # QEMU -machine type
+    cpu: str  # QEMU -cpu model
+    smp: int = 1
+    memory: int = 128  # MiB
+    accel: str = "auto"  # "auto" -> kvm when /dev/kvm is usable for this arch, else tcg
+    qemu_args: tuple[str, ...] = ()  # appended verbatim, last
+    binary: str = ""  # QEMU executable; "" means qemu-system-<arch>
+
+    @property
+    def qemu_binary(self) -> str:
+        return self.binary or f"qemu-system-{self.arch}"
+
+    @property
+    def debian_package(self) -> str:
+        return DEBIAN_PACKAGE[self.arch]
+
+    @property
+    def boots_from_disk(self) -> bool:
+        """x86-64 guests are a disk image the firmware boots; RISC-V guests an ELF kernel."""
+        return self.arch == "x86_64"
+
+    def resolved_accel(self) -> str:
+        """"kvm" or "tcg".  Raises KvmUnavailableError when kvm was asked for and cannot work."""
+        problem = kvm_problem(self.arch)
+        if self.accel == "kvm" and problem:
+            raise KvmUnavailableError(
+                f"board {self.name!r} asks for accel='kvm' but {problem}; "
+                "use accel='tcg' (or 'auto', which falls back to TCG)"
+            )
+        if self.accel == "auto":
+            return "tcg" if problem else "kvm"
+        return self.accel
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "machine": self.machine,
+            "cpu": self.cpu,
+            "smp": self.smp,
+            "accel": self.resolved_accel(),
+            "qemu_args": list(self.qemu_args),
+        }
+
+    def command_line(
+        self,
+        *,
+        serial_socket: str,
+        image: str | os.PathLike[str] | None = None,
+        kernel: str | os.PathLike[str] | None = None,
+        qmp_socket: str | None = None,
+        paused: bool = False,
+    ) -> list[str]:
+        """QEMU's argv.  QEMU connects as a client to the UNIX sockets the host listens on:
+        `serial_socket` carries the guest's first serial port, `qmp_socket` (optional) QMP.
+        `paused` adds -S: the guest waits for QMP `cont`."""
+        argv = [
+            self.qemu_binary,
+            "-machine", self.machine,
+            "-cpu", self.cpu,
+            "-smp", str(self.smp),
+            "-m", str(self.memory),
+            "-accel", self.resolved_accel(),
+            "-no-user-config",  # host-wide QEMU config files must not change the machine
+            "-display", "none",
+            "-monitor", "none",
+            "-nic", "none",  # no NIC: firmware would try network boot, and it is not ours
+            "-no-reboot",  # a guest reset (triple fault) stops QEMU instead of looping
+            "-chardev", f"socket,id=serial0,path={_option_value(serial_socket)}",
+            "-serial", "chardev:serial0",
+        ]
+        if qmp_socket is not None:
+            argv += ["-chardev", f"socket,id=qmp,path={_option_value(qmp_socket)}",
+                     "-mon", "chardev=qmp,mode=control"]
+        if paused:
+            argv.append("-S")
+        argv += self._guest_args(image, kernel)
+        return argv + list(self.qemu_args)
+
+    def _guest_args(
+        self, image: str | os.PathLike[str] | None, kernel: str | os.PathLike[str] | None
+    ) -> list[str]:
+        if self.boots_from_disk:
+            if image is None or kernel is not None:
+                raise BoardError(f"board {self.name!r} ({self.arch}) boots a disk image: give image=")
+            return [
+                "-device", f"isa-debug-exit,iobase={DEBUG_EXIT_PORT:#x},iosize=0x04",
+                "-drive", f"file={_option_value(os.fspath(image))},format=raw,if=ide",
+            ]
+        if kernel is None or image is not None:
+            raise BoardError(f"board {self.name!r} ({self.arch}) boots an ELF kernel: give kernel=")
+        # No firmware: the kernel runs first, in M-mode; sifive_test is part of `virt`.
+        return ["-bios", "none", "-kernel", os.fspath(kernel)]
+
+
+def _option_value(text: str) -> str:
+    """QEMU option values escape a comma by doubling it."""
+    return text.replace(",", ",,")
+
+
+def kvm_problem(arch: str) -> str:
+    """Why KVM cannot run an `arch` guest here, or "" when it can."""
+    host = platform.machine()
+    if host != arch:
+        return f"KVM cannot run a {arch} guest on this {host} host"
+    try:
+        fd = os.open(KVM_DEVICE, os.O_RDWR | os.O_CLOEXEC)
+    except OSError as error:
+        hint = " (add your user to the 'kvm' group)" if error.errno == errno.EACCES else ""
+        return f"{KVM_DEVICE} cannot be opened read-write: {error.strerror}{hint}"
+    os.close(fd)
+    return ""
+
+
+# qemu64 is the x86 default because it is the one model that behaves the same
+# under TCG and KVM on any x86-64 host: TCG implements every feature it lists
+# (Haswell/EPYC make TCG warn and silently drop features, so the guest would not
+# see the model QEMU documents), and unlike `max`/`host` it does not depend on
+# the host CPU, so discoveries are reproducible.
+PROFILES: dict[str, Board] = {
+    "q35": Board(name="q35", arch="x86_64", machine="q35", cpu="qemu64"),
+    "pc": Board(name="pc", arch="x86_64", machine="pc", cpu="qemu64"),
+    "virt": Board(name="virt", arch="riscv64", machine="virt", cpu="rv64"),
+}
+DEFAULT_BOARD = "q35"
+
+
+def board(
+    name: str = DEFAULT_BOARD,
+    cpu: str | None = None,
+    smp: int | None = None,
+    memory: int | None = None,
+    accel: str | None = None,
+    qemu_args: Sequence[str] | str | None = None,
+) -> Board:
+    """The named profile with the given overrides.  `qemu_args` as a string is shell-split."""
+    if name not in PROFILES:
+        raise BoardError(f"unknown board {name!r}: choose one of {', '.join(sorted(PROFILES))}")
+    changes: dict[str, object] = {}
+    if cpu is not None:
+        if not cpu.strip():
+            raise BoardError("cpu must name a QEMU CPU model (see qemu-system-<arch> -cpu help)")
+        changes["cpu"] = cpu
+    if smp is not None:
+        if smp < 1:
+            raise BoardError(f"smp must be at least 1, not {smp}")
+        changes["smp"] = smp
+    if memory is not None:
+        if memory < 16:
+            raise BoardError(f"memory is in MiB and must be at least 16, not {memory}")
+        changes["memory"] = memory
+    if accel is not None:
+        if accel not in ACCELS:
+            raise BoardError(f"unknown accel {accel!r}: choose one of {', '.join(ACCELS)}")
+        changes["accel"] = accel
+    if qemu_args is not None:
+        changes["qemu_args"] = tuple(
+            shlex.split(qemu_args) if isinstance(qemu_args, str) else qemu_args
+        )
+    return dataclasses.replace(PROFILES[name], **changes)

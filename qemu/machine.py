@@ -1,0 +1,432 @@
+"""One QEMU process running one MetaOS guest, as a context manager.
+
+    with Machine(board("q35", accel="tcg"), image="boot.img", timeout=30) as m:
+        data = m.read_serial(timeout=5)      # bytes; b"" once the line is closed
+        status = m.wait_exit(timeout=5)      # 33 = DEBUG_EXIT_PASS
+
+The host listens on UNIX sockets in a private temporary directory and QEMU
+connects to them as a client, so the socket exists before the guest runs and no
+serial byte is ever lost.  With QMP on (the default) QEMU starts paused (-S):
+the host negotiates QMP, which proves QEMU accepted its command line, then sends
+`cont`.  This costs well under a millisecond and makes every QMP event of the
+run (e.g. SHUTDOWN reason guest-reset) visible.  Leaving the `with` block always
+stops QEMU (QMP quit, then SIGTERM, then SIGKILL), reaps it and removes the
+temporary directory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import select
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Coroutine
+from pathlib import Path
+from types import TracebackType
+from typing import Any, TypeVar
+
+from qemu.boards import Board
+from qemu.errors import (
+    GuestResetError,
+    GuestTimeoutError,
+    QemuError,
+    QemuExitedError,
+    QemuNotInstalledError,
+    QemuStartError,
+)
+from qemu.qmp import QMPClient, Runstate
+
+QEMU_ERROR_STATUS = 1  # QEMU's own exit status when it fails (bad option, fatal error)
+START_TIMEOUT = 15.0  # seconds QEMU has to come up and answer QMP
+STOP_GRACE = 1.0  # seconds each shutdown step (quit, SIGTERM) is given before the next
+QMP_TIMEOUT = 10.0  # seconds a QMP command may take
+READ_SIZE = 65536
+
+T = TypeVar("T")
+
+
+class Machine:
+    """A QEMU process running `board` with a disk `image` (x86-64) or ELF `kernel` (RISC-V).
+
+    `timeout` bounds the whole run: no call waits past `timeout` seconds after QEMU
+    started, and a call that would raises GuestTimeoutError.  `qmp=False` runs
+    without a QMP monitor (then `qmp()` and `events` are unavailable and a guest
+    reset is recognised only by its exit status)."""
+
+    def __init__(
+        self,
+        board: Board,
+        *,
+        image: str | os.PathLike[str] | None = None,
+        kernel: str | os.PathLike[str] | None = None,
+        timeout: float = 60.0,
+        qmp: bool = True,
+    ) -> None:
+        for what, path in (("image", image), ("kernel", kernel)):
+            if path is not None and not Path(path).is_file():
+                raise FileNotFoundError(f"guest {what} {os.fspath(path)} does not exist: build it first")
+        self.board = board
+        self.image = image
+        self.kernel = kernel
+        self.timeout = timeout
+        self.use_qmp = qmp
+        self.command_line: list[str] = []
+        self.started_at: float | None = None  # time.monotonic() just before QEMU was spawned
+        self.exit_status: int | None = None  # QEMU's exit status once reaped (negative: signal)
+        self.serial_log = b""  # every byte the guest sent on its serial line so far
+        self._unread = b""  # serial bytes drained by wait_exit that read_serial has not returned
+        self._events: list[dict[str, Any]] = []
+        self._stderr_cache: str | None = None
+        self._dir: Path | None = None
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._pidfd: int | None = None
+        self._log_file: Any = None
+        self._serial_listener: socket.socket | None = None
+        self._serial: socket.socket | None = None
+        self._serial_closed = False
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._qmp: QMPClient | None = None
+        self._guest_started = False  # QEMU accepted its command line and the guest may run
+
+    # -- lifecycle -----------------------------------------------------------
+
+    def __enter__(self) -> Machine:
+        try:
+            self.launch()
+        except BaseException:
+            self.shutdown()
+            raise
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.shutdown()
+
+    def launch(self) -> None:
+        """Start QEMU and let the guest run.  Raises QemuNotInstalledError,
+        KvmUnavailableError, or QemuStartError when QEMU refuses its command line."""
+        if shutil.which(self.board.qemu_binary) is None:
+            package = self.board.debian_package
+            raise QemuNotInstalledError(
+                f"{self.board.qemu_binary} is not installed (or not on PATH): install the "
+                f"Debian package {package} (sudo apt-get install {package}), or use ./run, "
+                "which installs what is missing"
+            )
+        self._dir = Path(tempfile.mkdtemp(prefix="metaos-qemu-"))
+        serial_path = str(self._dir / "serial.sock")
+        self._serial_listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self._serial_listener.bind(serial_path)
+        self._serial_listener.listen(1)
+        qmp_path = None
+        if self.use_qmp:
+            qmp_path = str(self._dir / "qmp.sock")
+            self._loop = asyncio.new_event_loop()
+            self._qmp = QMPClient(f"metaos-{self.board.name}")
+            self._run(self._qmp.start_server(qmp_path), None)
+        self.command_line = self.board.command_line(
+            serial_socket=serial_path,
+            qmp_socket=qmp_path,
+            paused=self.use_qmp,
+            image=self.image,
+            kernel=self.kernel,
+        )
+        self._log_file = open(self._dir / "qemu.log", "wb")
+        self.started_at = time.monotonic()
+        self._proc = subprocess.Popen(
+            self.command_line,
+            stdin=subprocess.DEVNULL,
+            stdout=self._log_file,
+            stderr=subprocess.STDOUT,
+        )
+        self._pidfd = os.pidfd_open(self._proc.pid)
+        if self._qmp is not None:
+            self._negotiate_and_continue()
+
+    def _negotiate_and_continue(self) -> None:
+        """Wait for QEMU's QMP greeting (it arrives only once QEMU accepted its whole command
+        line), negotiate, then let the paused guest run."""
+        assert self._qmp and self._loop and self._proc and self._pidfd is not None
+        exited = self._loop.create_future()
+        self._loop.add_reader(self._pidfd, lambda: exited.done() or exited.set_result(None))
+        accept = self._loop.create_task(self._qmp.accept())
+        try:
+            done, _ = self._loop.run_until_complete(
+                asyncio.wait({accept, exited}, timeout=START_TIMEOUT,
+                             return_when=asyncio.FIRST_COMPLETED)
+            )
+        finally:
+            self._loop.remove_reader(self._pidfd)
+        if accept in done and accept.exception() is None:
+            self.qmp("cont")
+            self._guest_started = True
+            return
+        if not accept.done():
+            accept.cancel()
+            self._loop.run_until_complete(asyncio.wait({accept}))
+        try:
+            self._proc.wait(STOP_GRACE)  # a failed handshake usually means QEMU is exiting
+        except subprocess.TimeoutExpired:
+            raise QemuStartError(
+                f"QEMU did not answer QMP within {START_TIMEOUT:g}s of starting; "
+                "the host may be overloaded",
+                **self._context(),
+            ) from None
+        self._reap()
+        raise QemuStartError(
+            f"QEMU refused to start (exit status {self.exit_status}): {self._first_error_line()}",
+            **self._context(),
+        )
+    def shutdown(self) -> None:
+        """Stop QEMU if it still runs (QMP quit, SIGTERM, SIGKILL), reap it, release every
+        socket and remove the temporary directory.  Safe to call more than once."""
+        if self._proc is not None and self._proc.poll() is None:
+            if self._qmp is not None and self._qmp.runstate == Runstate.RUNNING:
+                try:
+                    self._run(self._qmp.execute("quit"), STOP_GRACE)
+                except Exception:  # QEMU may close the socket before answering; that is fine
+                    pass
+            for stop in (None, signal.SIGTERM, signal.SIGKILL):
+                if stop is not None:
+                    self._proc.send_signal(stop)
+                try:
+                    self._proc.wait(STOP_GRACE)
+                    break
+                except subprocess.TimeoutExpired:
+                    continue
+        if self._proc is not None:
+            self._reap()
+        if self._qmp is not None:
+            self._collect_events()
+            try:
+                self._run(self._qmp.disconnect(), STOP_GRACE)
+            except Exception:  # EOF from a QEMU that is gone is the normal ending
+                pass
+            self._qmp = None
+        if self._loop is not None:
+            self._loop.close()
+            self._loop = None
+        for sock in (self._serial, self._serial_listener):
+            if sock is not None:
+                sock.close()
+        self._serial = self._serial_listener = None
+        if self._pidfd is not None:
+            os.close(self._pidfd)
+            self._pidfd = None
+        if self._log_file is not None:
+            self._stderr_cache = self.stderr_text
+            self._log_file.close()
+            self._log_file = None
+        if self._dir is not None:
+            shutil.rmtree(self._dir, ignore_errors=True)
+            self._dir = None
+
+    # -- what QEMU said ------------------------------------------------------
+
+    @property
+    def stderr_text(self) -> str:
+        """What QEMU wrote on stderr (and stdout) so far."""
+        if self._stderr_cache is not None:
+            return self._stderr_cache
+        if self._dir is None:
+            return ""
+        return (self._dir / "qemu.log").read_bytes().decode(errors="replace")
+
+    @property
+    def events(self) -> list[dict[str, Any]]:
+        """Every QMP event received so far, oldest first, as QEMU sent it."""
+        self._collect_events()
+        return list(self._events)
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc is not None else None
+
+    @property
+    def temp_dir(self) -> Path | None:
+        """The private directory holding the sockets (None once shut down)."""
+        return self._dir
+
+    # -- serial line ---------------------------------------------------------
+
+    def read_serial(self, timeout: float) -> bytes:
+        """The next bytes from the guest's serial line, waiting up to `timeout` seconds for at
+        least one.  b"" means the line is closed because QEMU has exited.  Raises
+        GuestTimeoutError when nothing arrived in time, QemuStartError/QemuExitedError when
+        QEMU itself failed."""
+        if self._unread:
+            data, self._unread = self._unread, b""
+            return data
+        deadline = self._deadline(timeout)
+        serial = self._serial_connection(deadline)
+        if serial is None:
+            return b""
+        ready, _, _ = select.select([serial], [], [], max(0.0, deadline - time.monotonic()))
+        if not ready:
+            raise GuestTimeoutError(
+                f"the guest sent nothing on its serial line for {timeout:g}s: "
+                "it may be hung or halted (see serial_log)",
+                **self._context(),
+            )
+        data = self._recv()
+        if data:
+            return data
+        self._reap_after_close()
+        return b""
+
+    def _serial_connection(self, deadline: float) -> socket.socket | None:
+        """QEMU's end of the serial line (accepted on first use), or None once closed."""
+        if self._serial_closed:
+            return None
+        if self._serial is None:
+            assert self._serial_listener is not None and self._pidfd is not None
+            ready, _, _ = select.select([self._serial_listener, self._pidfd], [], [],
+                                        max(0.0, deadline - time.monotonic()))
+            if self._serial_listener not in ready:
+                if self._pidfd in ready:
+                    self._reap_after_close()
+                    self._serial_closed = True
+                    return None
+                raise GuestTimeoutError("QEMU did not open the serial line in time",
+                                        **self._context())
+            self._serial, _ = self._serial_listener.accept()
+        return self._serial
+
+    def _recv(self) -> bytes:
+        assert self._serial is not None
+        data = self._serial.recv(READ_SIZE)
+        if not data:
+            self._serial_closed = True
+        if data and not self._guest_started:
+            self._guest_started = True  # without QMP, serial output proves QEMU started
+        self.serial_log += data
+        return data
+
+    # -- exit ----------------------------------------------------------------
+
+    def wait_exit(self, timeout: float) -> int:
+        """QEMU's exit status once the guest leaves (33 = DEBUG_EXIT_PASS through
+        isa-debug-exit; 0 = sifive_test pass on RISC-V), waiting up to `timeout` seconds.
+        Serial bytes arriving meanwhile are kept for read_serial.  Raises GuestResetError
+        (triple fault / reset), QemuExitedError (QEMU's own failure or a signal),
+        GuestTimeoutError (still running)."""
+        deadline = self._deadline(timeout)
+        assert self._proc is not None and self._pidfd is not None
+        while self._proc.poll() is None:
+            watched: list[Any] = [self._pidfd]
+            serial = None if self._serial_closed else self._serial_connection(deadline)
+            if serial is not None:
+                watched.append(serial)
+            ready, _, _ = select.select(watched, [], [], max(0.0, deadline - time.monotonic()))
+            if not ready:
+                raise GuestTimeoutError(f"the guest did not exit within {timeout:g}s",
+                                        **self._context())
+            if serial in ready:
+                self._unread += self._recv()
+        self._reap()
+        while not self._serial_closed and self._serial is not None:
+            self._unread += self._recv()  # QEMU is gone: the rest is buffered, then EOF
+        return self._judge_exit()
+
+    def _judge_exit(self) -> int:
+        status = self.exit_status
+        assert status is not None
+        if status < 0:
+            raise QemuExitedError(f"QEMU was killed by signal {-status}", **self._context())
+        shutdown = [e for e in self.events if e.get("event") == "SHUTDOWN"]
+        reason = shutdown[-1].get("data", {}).get("reason") if shutdown else None
+        if reason == "guest-reset" or (
+            status == 0 and self.board.boots_from_disk and reason is None
+        ):
+            raise GuestResetError(
+                "the guest reset the machine (on x86 usually a triple fault: an exception "
+                "with no usable IDT); -no-reboot stopped QEMU. See serial_log for how far it got",
+                **self._context(),
+            )
+        if status == QEMU_ERROR_STATUS:
+            kind = QemuExitedError if self._guest_started else QemuStartError
+            raise kind(f"QEMU failed: {self._first_error_line()}", **self._context())
+        if status == 0 and self.board.boots_from_disk:
+            raise QemuExitedError(
+                f"QEMU stopped ({reason}) without the guest using its exit device",
+                **self._context(),
+            )
+        return status
+
+    def _reap_after_close(self) -> None:
+        """QEMU closed the serial line: it is exiting.  Raise if it failed."""
+        assert self._proc is not None
+        try:
+            self._proc.wait(STOP_GRACE * 2)
+        except subprocess.TimeoutExpired:
+            return  # it closed the line but lives on; wait_exit will tell
+        self._reap()
+        if self.exit_status is not None and (
+            self.exit_status < 0 or self.exit_status == QEMU_ERROR_STATUS
+        ):
+            self._judge_exit()
+
+    def _reap(self) -> None:
+        assert self._proc is not None
+        self.exit_status = self._proc.wait()
+
+    # -- QMP -----------------------------------------------------------------
+
+    def qmp(self, command: str, **arguments: Any) -> Any:
+        """Run a QMP command and return its result.  Raises qemu.qmp.ExecuteError when
+        QEMU answers with an error, QemuExitedError when QEMU is gone."""
+        if self._qmp is None or self._qmp.runstate != Runstate.RUNNING:
+            if not self.use_qmp:
+                raise QemuError("this machine runs without QMP: create it with qmp=True")
+            raise QemuExitedError(f"QMP {command}: QEMU is no longer running", **self._context())
+        try:
+            return self._run(self._qmp.execute(command, arguments or None), QMP_TIMEOUT)
+        finally:
+            self._collect_events()
+
+    def _collect_events(self) -> None:
+        """Move events QEMU has sent into self._events; once QEMU is gone, read up to EOF."""
+        if self._qmp is None or self._loop is None:
+            return
+        gone = self._proc is not None and self._proc.poll() is not None
+        try:
+            self._run(self._settle(gone), STOP_GRACE)
+        except TimeoutError:
+            pass  # QEMU is gone but its QMP socket lingers: keep what has arrived
+        self._events += [dict(event) for event in self._qmp.events.clear()]
+
+    async def _settle(self, until_eof: bool) -> None:
+        assert self._qmp is not None
+        await asyncio.sleep(0)  # let the reader task route what has arrived
+        while until_eof and self._qmp.runstate == Runstate.RUNNING:
+            await asyncio.sleep(0.001)
+
+    def _run(self, coroutine: Coroutine[Any, Any, T], timeout: float | None) -> T:
+        assert self._loop is not None
+        return self._loop.run_until_complete(asyncio.wait_for(coroutine, timeout))
+
+    # -- helpers -------------------------------------------------------------
+
+    def _deadline(self, timeout: float) -> float:
+        assert self.started_at is not None, "launch() the machine (or use `with`) first"
+        return min(time.monotonic() + timeout, self.started_at + self.timeout)
+
+    def _context(self) -> dict[str, Any]:
+        return {
+            "command_line": self.command_line,
+            "stderr": self.stderr_text,
+            "exit_status": self.exit_status,
+        }
+
+    def _first_error_line(self) -> str:
+        lines = [line for line in self.stderr_text.splitlines() if line.strip()]
+        errors = [line for line in lines if "warning:" not in line]
+        return (errors or lines or ["(QEMU printed nothing)"])[0]
