@@ -387,3 +387,12 @@ spin:   hlt
         capture_output=True, timeout=20,
     )  # fmt: skip
     assert result.returncode == (0x10 << 1) | 1, result.stderr.decode()
+
+
+def test_absolute_operand_turned_rip_relative_is_caught():
+    # keystone 0.9.2 encodes this as [rip + 0x9500], which reads the wrong address
+    with pytest.raises(AssemblyError, match=r"rip \+ ADDRESS"):
+        assemble_snippet("mov rbx, qword ptr [0x9500]", bits=64, address=0x9000)
+    code = assemble_snippet("mov rbx, qword ptr [rip + 0x9500]", bits=64, address=0x9000)
+    decoded = next(capstone.Cs(capstone.CS_ARCH_X86, capstone.CS_MODE_64).disasm(code, 0x9000))
+    assert 0x9000 + decoded.size + int.from_bytes(code[-4:], "little", signed=True) == 0x9500

@@ -111,11 +111,14 @@ def decoded_values(instruction: capstone.CsInsn) -> list[int]:
         if operand.type == x86.X86_OP_IMM:
             values.append(operand.imm)
         elif operand.type == x86.X86_OP_MEM:
-            values.append(operand.mem.disp)
             if operand.mem.base in (x86.X86_REG_RIP, x86.X86_REG_EIP) and (
                 operand.mem.segment not in _BASE_SEGMENTS
             ):
+                # only the address it designates: a raw displacement equal to an
+                # absolute source address is keystone's [ABS] -> [rip + ABS] bug
                 values.append(instruction.address + instruction.size + operand.mem.disp)
+            else:
+                values.append(operand.mem.disp)
     return values
 
 
@@ -158,9 +161,13 @@ def mismatch(
     found = decoded_values(instruction)
     for value in values:
         if not value_present(value, found):
+            hint = _HINTS.get((bits, _canonical(mnemonic)), "")
+            if "rip" in shown and "rip" not in words:
+                hint = (" (keystone 0.9.2 turns some absolute [ADDRESS] operands of 64-bit code "
+                        "into rip-relative ones: write [rip + ADDRESS] or go through a register)")
             return (
                 f"keystone mis-encoded it: {code.hex()} decodes as {shown}, "
-                f"which lacks the source value {value:#x}{_HINTS.get((bits, _canonical(mnemonic)), '')}"
+                f"which lacks the source value {value:#x}{hint}"
             )
     if instruction.prefix[2] == _OPERAND_SIZE_PREFIX and not asks_for_size_override(
         bits, mnemonic, set(words)
