@@ -1,0 +1,27 @@
+"""CPUID sweep (x86-64, user): one probe per (leaf, subleaf); output = eax, ebx, ecx, edx."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from probes.families.x86_asm import assemble
+from probes.probe import Probe
+
+BASIC_LEAVES = range(0x0, 0x24)
+EXTENDED_LEAVES = range(0x8000_0000, 0x8000_0024)
+HYPERVISOR_LEAVES = range(0x4000_0000, 0x4000_0010)
+SUBLEAVES = 8  # leaves 4, 7, 0xB, 0xD, 0xF, 0x10, 0x12, 0x14, 0x17, 0x18, 0x1F index by ecx
+
+
+def cpuid_probe(leaf: int, subleaf: int) -> Probe:
+    code = assemble(f"mov eax, {leaf}; mov ecx, {subleaf}; cpuid;"
+                    " mov [rsi], eax; mov [rsi+4], ebx; mov [rsi+8], ecx; mov [rsi+12], edx;"
+                    " xor eax, eax; ret")
+    return Probe("x86_64", code, family="cpuid", output_size=16, meta={"leaf": leaf, "subleaf": subleaf})
+
+
+def cpuid_sweep(subleaves: int = SUBLEAVES) -> Iterator[Probe]:
+    for leaves in (BASIC_LEAVES, HYPERVISOR_LEAVES, EXTENDED_LEAVES):
+        for leaf in leaves:
+            for subleaf in range(subleaves):
+                yield cpuid_probe(leaf, subleaf)

@@ -1,0 +1,76 @@
+"""Instruction discovery: candidate records, probes from them, and findings.
+
+A finding is any disagreement between what the hardware (or the emulator)
+did with a candidate and what capstone — or the CPU's own feature claims —
+say about it: capstone decodes it but it raises #UD; capstone cannot decode it
+but it executes; the lengths differ.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from enum import Enum
+
+from probes.abi import Outcome
+from probes.emulator import UD
+from probes.probe import Observation, Probe
+
+
+@dataclass(frozen=True)
+class Candidate:
+    encoding: bytes
+    space: str
+    capstone_length: int | None  # None: capstone cannot decode it
+    capstone_text: str | None
+
+
+class Behaviour(str, Enum):
+    EXECUTES = "executes"
+    UNDEFINED = "undefined"  # #UD / illegal instruction
+    OTHER_FAULT = "other_fault"
+    TIMEOUT = "timeout"
+
+
+@dataclass(frozen=True)
+class Finding:
+    candidate: Candidate
+    behaviour: Behaviour
+    measured_length: int | None
+    disagreement: str | None  # None: capstone and the machine agree
+
+
+def probes_for(arch: str, candidates: Iterable[Candidate], budget: int = 64) -> Iterator[Probe]:
+    from probes.families import isa_riscv, isa_x86
+
+    wrap = isa_x86.wrap if arch == "x86_64" else isa_riscv.wrap
+    for c in candidates:
+        yield Probe(arch, wrap(c), family="isa", budget=budget, output_size=0, meta={"candidate": c})
+
+
+def behaviour(arch: str, obs: Observation) -> Behaviour:
+    if obs.outcome == Outcome.TIMEOUT:
+        return Behaviour.TIMEOUT
+    if obs.outcome == Outcome.FAULT and obs.fault is not None:
+        return Behaviour.UNDEFINED if obs.fault.vector == UD[arch] else Behaviour.OTHER_FAULT
+    return Behaviour.EXECUTES
+
+
+def finding(arch: str, candidate: Candidate, obs: Observation, measured_length: int | None = None,
+            claimed_supported: bool | None = None) -> Finding:
+    """Cross-check one candidate's result with capstone (and, if given, with what
+    CPUID / misa claim about the extension it belongs to)."""
+    how = behaviour(arch, obs)
+    known = candidate.capstone_length is not None
+    problems = []
+    if how == Behaviour.UNDEFINED and known:
+        problems.append(f"capstone decodes '{candidate.capstone_text}' but the machine raises #UD")
+    if how == Behaviour.EXECUTES and not known:
+        problems.append("executes, but capstone cannot decode it")
+    if measured_length is not None and known and measured_length != candidate.capstone_length:
+        problems.append(f"length {measured_length}, capstone says {candidate.capstone_length}")
+    if claimed_supported is True and how == Behaviour.UNDEFINED:
+        problems.append("the CPU claims the extension but rejects the instruction")
+    if claimed_supported is False and how == Behaviour.EXECUTES:
+        problems.append("executes although the CPU does not claim the extension")
+    return Finding(candidate, how, measured_length, "; ".join(problems) or None)
