@@ -1,0 +1,137 @@
+"""Board profiles and the QEMU command lines they produce (no QEMU started here)."""
+
+from __future__ import annotations
+
+import os
+import platform
+
+import pytest
+
+from host.protocol import DEBUG_EXIT_PORT
+from qemu import boards
+from qemu.boards import board
+from qemu.errors import BoardError, KvmUnavailableError
+
+
+def kvm_opens_read_write() -> bool:
+    try:
+        os.close(os.open("/dev/kvm", os.O_RDWR))
+    except OSError:
+        return False
+    return True
+
+
+def option_after(argv: list[str], flag: str) -> list[str]:
+    return [argv[i + 1] for i, arg in enumerate(argv) if arg == flag]
+
+
+def test_unknown_board_names_the_known_ones():
+    with pytest.raises(BoardError) as error:
+        board("vexpress")
+    for known in ("q35", "pc", "virt"):
+        assert known in str(error.value)
+
+
+def test_default_board_is_q35_on_x86_64():
+    default = board()
+    assert (default.name, default.arch, default.machine) == ("q35", "x86_64", "q35")
+    assert default.qemu_binary == "qemu-system-x86_64"
+
+
+def test_virt_is_riscv64_and_boots_an_elf_without_firmware():
+    virt = board("virt", accel="tcg")
+    argv = virt.command_line(serial_socket="/s", kernel="/k.elf")
+    assert argv[0] == "qemu-system-riscv64"
+    assert option_after(argv, "-bios") == ["none"]
+    assert option_after(argv, "-kernel") == ["/k.elf"]
+    assert option_after(argv, "-cpu") == ["rv64"]
+    assert "isa-debug-exit" not in " ".join(argv)
+
+
+def test_x86_command_line_has_exit_device_at_protocol_port_and_no_reboot():
+    argv = board("pc", accel="tcg").command_line(serial_socket="/s", image="/d.img")
+    devices = option_after(argv, "-device")
+    assert f"isa-debug-exit,iobase={DEBUG_EXIT_PORT:#x},iosize=0x04" in devices
+    assert "-no-reboot" in argv
+    assert option_after(argv, "-nic") == ["none"]
+    assert option_after(argv, "-drive") == ["file=/d.img,format=raw,if=ide"]
+    assert option_after(argv, "-machine") == ["pc"]
+
+
+def test_overrides_reach_the_command_line():
+    custom = board("q35", cpu="Haswell", smp=4, memory=512, accel="tcg")
+    argv = custom.command_line(serial_socket="/s", image="/d.img")
+    assert option_after(argv, "-cpu") == ["Haswell"]
+    assert option_after(argv, "-smp") == ["4"]
+    assert option_after(argv, "-m") == ["512"]
+    assert option_after(argv, "-accel") == ["tcg"]
+
+
+def test_qemu_args_string_is_shell_split_and_appended_last():
+    argv = board("q35", accel="tcg", qemu_args="-d 'int,cpu_reset' -D /tmp/q.log").command_line(
+        serial_socket="/s", image="/d.img"
+    )
+    assert argv[-4:] == ["-d", "int,cpu_reset", "-D", "/tmp/q.log"]
+
+
+def test_qemu_args_list_is_kept_verbatim():
+    extra = ["-device", "nvme,serial=a b"]
+    assert board("q35", qemu_args=extra).qemu_args == tuple(extra)
+
+
+def test_sockets_and_paths_with_commas_are_escaped_for_qemu():
+    argv = board("q35", accel="tcg").command_line(
+        serial_socket="/t/a,b.sock", qmp_socket="/t/q,1", image="/i,1.img", paused=True
+    )
+    chardevs = option_after(argv, "-chardev")
+    assert "socket,id=serial0,path=/t/a,,b.sock" in chardevs
+    assert "socket,id=qmp,path=/t/q,,1" in chardevs
+    assert option_after(argv, "-mon") == ["chardev=qmp,mode=control"]
+    assert "-S" in argv
+    assert option_after(argv, "-drive") == ["file=/i,,1.img,format=raw,if=ide"]
+
+
+def test_guest_kind_must_match_the_architecture():
+    with pytest.raises(BoardError, match="image="):
+        board("q35").command_line(serial_socket="/s", kernel="/k.elf")
+    with pytest.raises(BoardError, match="kernel="):
+        board("virt", accel="tcg").command_line(serial_socket="/s", image="/d.img")
+
+
+@pytest.mark.parametrize(
+    "options", [{"smp": 0}, {"memory": 1}, {"accel": "xen"}, {"cpu": " "}]
+)
+def test_bad_options_are_refused(options):
+    with pytest.raises(BoardError):
+        board("q35", **options)
+
+
+def test_auto_accel_uses_kvm_exactly_when_dev_kvm_opens_read_write():
+    expected = "kvm" if platform.machine() == "x86_64" and kvm_opens_read_write() else "tcg"
+    assert board("q35").resolved_accel() == expected
+
+
+def test_auto_accel_never_picks_kvm_for_a_foreign_architecture():
+    if platform.machine() == "riscv64":
+        pytest.skip("the host is riscv64")
+    assert board("virt").resolved_accel() == "tcg"
+    with pytest.raises(KvmUnavailableError, match="accel='tcg'"):
+        board("virt", accel="kvm").resolved_accel()
+
+
+def test_kvm_requested_without_a_usable_device_says_what_to_do(monkeypatch, tmp_path):
+    monkeypatch.setattr(boards, "KVM_DEVICE", str(tmp_path / "no-kvm"))
+    assert board("q35").resolved_accel() == "tcg"
+    with pytest.raises(KvmUnavailableError) as error:
+        board("q35", accel="kvm").command_line(serial_socket="/s", image="/d.img")
+    assert "no-kvm" in str(error.value) and "accel='tcg'" in str(error.value)
+
+
+def test_to_json_reports_the_resolved_accelerator():
+    assert board("pc", accel="tcg", qemu_args="-d int").to_json() == {
+        "machine": "pc",
+        "cpu": "qemu64",
+        "smp": 1,
+        "accel": "tcg",
+        "qemu_args": ["-d", "int"],
+    }

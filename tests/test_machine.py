@@ -1,0 +1,172 @@
+"""Launching QEMU: exit statuses, resets, timeouts, startup errors and cleanup."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import time
+
+import pytest
+
+from host.protocol import DEBUG_EXIT_FAIL, DEBUG_EXIT_PASS, debug_exit_status
+from qemu.boards import Board, board
+from qemu.errors import (
+    GuestResetError,
+    GuestTimeoutError,
+    QemuError,
+    QemuNotInstalledError,
+    QemuStartError,
+)
+from qemu.machine import Machine
+from x86_boot_sectors import MARK, write_image
+
+HARD_TIMEOUT = 30  # seconds any one QEMU may live in these tests
+
+
+def tcg(name: str = "q35", **options) -> Board:
+    return board(name, accel="tcg", **options)
+
+
+def process_gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    return False
+
+
+@pytest.fixture(scope="module")
+def images(tmp_path_factory):
+    directory = tmp_path_factory.mktemp("bootsectors")
+    names = ("exit_pass", "exit_fail", "halt", "silent", "triple_fault")
+    return {name: write_image(directory, name) for name in names}
+
+
+@pytest.mark.boot
+@pytest.mark.parametrize("machine", ["q35", "pc"])
+@pytest.mark.parametrize("qmp", [True, False])
+def test_exit_device_status_round_trip(images, machine, qmp):
+    with Machine(tcg(machine), image=images["exit_pass"], timeout=HARD_TIMEOUT, qmp=qmp) as m:
+        assert m.read_serial(timeout=10) == bytes([MARK])
+        assert m.wait_exit(timeout=10) == debug_exit_status(DEBUG_EXIT_PASS) == 33
+        assert m.read_serial(timeout=1) == b""  # the line is closed, nothing was left over
+
+
+@pytest.mark.boot
+def test_failure_exit_status_and_serial_kept_when_only_waiting(images):
+    with Machine(tcg("pc"), image=images["exit_fail"], timeout=HARD_TIMEOUT) as m:
+        assert m.wait_exit(timeout=10) == debug_exit_status(DEBUG_EXIT_FAIL)
+        assert m.read_serial(timeout=1) == bytes([MARK])
+        assert m.serial_log == bytes([MARK])
+
+
+@pytest.mark.boot
+def test_default_cpu_model_runs_under_tcg_without_warnings(images):
+    with Machine(tcg("q35"), image=images["exit_pass"], timeout=HARD_TIMEOUT) as m:
+        m.wait_exit(timeout=10)
+        assert m.stderr_text == ""
+
+
+@pytest.mark.boot
+def test_unknown_cpu_model_surfaces_qemus_message(images):
+    with pytest.raises(QemuStartError) as error:
+        with Machine(tcg(cpu="no-such-cpu"), image=images["exit_pass"], timeout=HARD_TIMEOUT):
+            pass
+    assert "unable to find CPU model 'no-such-cpu'" in str(error.value)
+    assert "-cpu" in error.value.command_line and error.value.exit_status == 1
+
+
+@pytest.mark.boot
+@pytest.mark.parametrize("qmp", [True, False])
+def test_bad_device_surfaces_qemus_message(images, qmp):
+    with pytest.raises(QemuStartError, match="'no-such-device' is not a valid device model"):
+        with Machine(tcg(qemu_args="-device no-such-device"), image=images["exit_pass"],
+                     timeout=HARD_TIMEOUT, qmp=qmp) as m:
+            m.wait_exit(timeout=10)
+
+
+def test_missing_binary_says_which_package_to_install(images, monkeypatch, tmp_path):
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(QemuNotInstalledError, match="apt-get install qemu-system-x86"):
+        with Machine(tcg(), image=images["exit_pass"]):
+            pass
+    riscv = dataclasses.replace(tcg("virt"), binary="qemu-system-riscv64-missing")
+    with pytest.raises(QemuNotInstalledError, match="qemu-system-misc"):
+        Machine(riscv, kernel=images["exit_pass"]).launch()
+
+
+@pytest.mark.boot
+def test_cleanup_when_the_body_raises(images):
+    with pytest.raises(RuntimeError, match="body failed"):
+        with Machine(tcg(), image=images["halt"], timeout=HARD_TIMEOUT) as m:
+            pid, directory = m.pid, m.temp_dir
+            assert (directory / "serial.sock").exists() and (directory / "qmp.sock").exists()
+            m.read_serial(timeout=10)
+            raise RuntimeError("body failed")
+    assert process_gone(pid)
+    assert not directory.exists()
+    assert m.exit_status is not None
+
+
+@pytest.mark.boot
+def test_silent_guest_times_out_on_serial(images):
+    with Machine(tcg("pc"), image=images["silent"], timeout=HARD_TIMEOUT) as m:
+        with pytest.raises(GuestTimeoutError, match="sent nothing"):
+            m.read_serial(timeout=2)
+
+
+@pytest.mark.boot
+def test_halted_guest_times_out_on_exit_and_stays_queryable(images):
+    with Machine(tcg("pc"), image=images["halt"], timeout=HARD_TIMEOUT) as m:
+        assert m.read_serial(timeout=10) == bytes([MARK])
+        with pytest.raises(GuestTimeoutError, match="did not exit"):
+            m.wait_exit(timeout=0.5)
+        assert m.qmp("query-status")["status"] == "running"
+
+
+@pytest.mark.boot
+def test_machine_timeout_bounds_every_wait(images):
+    with Machine(tcg("pc"), image=images["halt"], timeout=1.5) as m:
+        with pytest.raises(GuestTimeoutError):
+            m.wait_exit(timeout=HARD_TIMEOUT)
+        assert time.monotonic() - m.started_at < HARD_TIMEOUT
+
+
+@pytest.mark.boot
+def test_triple_fault_is_reported_as_a_reset_with_qmp_event(images):
+    with Machine(tcg("q35"), image=images["triple_fault"], timeout=HARD_TIMEOUT) as m:
+        assert m.read_serial(timeout=10) == bytes([MARK])
+        with pytest.raises(GuestResetError, match="triple fault"):
+            m.wait_exit(timeout=10)
+        shutdowns = [e for e in m.events if e["event"] == "SHUTDOWN"]
+        assert [e["data"]["reason"] for e in shutdowns] == ["guest-reset"]
+
+
+@pytest.mark.boot
+def test_triple_fault_without_qmp_is_known_by_exit_status_zero(images):
+    with Machine(tcg("pc"), image=images["triple_fault"], timeout=HARD_TIMEOUT, qmp=False) as m:
+        with pytest.raises(GuestResetError) as error:
+            m.wait_exit(timeout=10)
+    assert error.value.exit_status == 0
+
+
+@pytest.mark.boot
+def test_qmp_is_refused_clearly_when_off(images):
+    with Machine(tcg("pc"), image=images["halt"], timeout=HARD_TIMEOUT, qmp=False) as m:
+        with pytest.raises(QemuError, match="qmp=True"):
+            m.qmp("query-status")
+
+
+@pytest.mark.boot
+def test_riscv_guest_passes_through_sifive_test(tmp_path):
+    from kernel.riscv64.build import build_floor
+
+    elf = build_floor(tmp_path)
+    with Machine(tcg("virt"), kernel=elf, timeout=HARD_TIMEOUT) as m:
+        assert m.wait_exit(timeout=10) == 0
+        assert not any(e["event"] == "SHUTDOWN" for e in m.events)
+
+
+def test_missing_guest_file_is_reported_before_starting(tmp_path):
+    with pytest.raises(FileNotFoundError, match="build it first"):
+        Machine(tcg(), image=tmp_path / "nothing.img")
