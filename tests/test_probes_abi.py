@@ -1,0 +1,53 @@
+"""The probe ABI layout and the wire proposal are consistent as data."""
+
+import struct
+
+import pytest
+
+from host.protocol import Msg
+from probes.abi import (AREAS, ARCHES, KERNEL_AREA, PAGE_SIZE, PROBE_REGION_BASE, PROBE_REGION_SIZE,
+                        asm_constants, entry_state)
+from probes.probe import Probe
+from probes.wire_proposal import LAYOUTS, ProbeMsg
+from probes.wire_proposal import asm_constants as wire_constants
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+def test_areas_are_naturally_aligned_disjoint_and_inside_the_region(arch):
+    spans = sorted((a.base(arch), a.end(arch)) for a in AREAS)
+    for (_, end), (start, _) in zip(spans, spans[1:]):
+        assert end < start  # a guard gap between any two areas
+    for area in AREAS:
+        assert area.size % PAGE_SIZE == 0 and area.size & (area.size - 1) == 0
+        assert area.base(arch) % area.size == 0  # one NAPOT PMP entry / whole pages each
+        assert PROBE_REGION_BASE[arch] <= area.base(arch) and area.end(arch) <= PROBE_REGION_BASE[arch] + PROBE_REGION_SIZE
+    kernel_base, kernel_size = KERNEL_AREA[arch]
+    assert kernel_base + kernel_size <= PROBE_REGION_BASE[arch]
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+def test_asm_constants_match_the_entry_convention(arch):
+    consts = asm_constants(arch)
+    regs = entry_state(arch, 0).registers
+    first_arg = regs["rdi"] if arch == "x86_64" else regs["a0"]
+    assert first_arg == consts["PROBE_INPUT_BASE"]
+    assert consts["PROBE_STACK_TOP"] == consts["PROBE_STACK_BASE"] + consts["PROBE_STACK_SIZE"]
+    assert all(isinstance(v, int) and v >= 0 for v in consts.values())
+
+
+def test_wire_proposal_uses_free_message_numbers_and_sound_layouts():
+    taken = {m.value for m in Msg}
+    for msg, layout in LAYOUTS.items():
+        assert msg.value not in taken
+        assert (msg.value >= 0x80) == (msg.name in {"PROBE_LOAD", "PROBE_RUN", "PROBE_RUN_BATCH", "PROBE_STATUS_REQUEST"})
+        assert layout.size == struct.calcsize("<" + "".join(c for _, c in layout.fields))
+    consts = wire_constants()
+    assert consts["PROBE_RESULT_STATUS"] % 8 == 0  # 64-bit fields naturally aligned for the guest
+    assert consts["MSG_PROBE_RUN"] == ProbeMsg.PROBE_RUN
+
+
+def test_content_hash_covers_arch_class_code_input_only():
+    a = Probe("x86_64", b"\xc3", input=b"x", budget=10)
+    assert a.content_hash == Probe("x86_64", b"\xc3", input=b"x", budget=99, family="other").content_hash
+    assert a.content_hash != Probe("x86_64", b"\xc3", input=b"y").content_hash
+    assert Probe("x86_64", b"\xc3\x00").content_hash != Probe("x86_64", b"\xc3", input=b"\x00").content_hash

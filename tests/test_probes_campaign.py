@@ -1,0 +1,63 @@
+"""The transport-independent campaign driver against the fake guest."""
+
+import random
+
+import pytest
+
+from probes.abi import Privilege
+from probes.campaign import Campaign, Policy
+from probes.fake_guest import FakeGuest
+from probes.loopback import Loopback
+from probes.probe import Probe
+from probes.vet import vet
+
+
+def _vetted(arch: str, n: int, seed: int) -> list[tuple[Probe, bytes | None]]:
+    rng, out = random.Random(seed), []
+    while len(out) < n:
+        probe = Probe(arch, rng.randbytes(rng.randrange(2, 24)), output_size=16)
+        verdict = vet(probe)
+        if verdict.accepted:
+            out.append((probe, verdict.prediction))
+    return out
+
+
+def _observations(report):
+    return {h: r.observation for h, r in report.results.items()}
+
+
+@pytest.mark.parametrize("arch", ["x86_64", "riscv64"])
+def test_drop_and_flip_end_with_the_same_results_as_a_clean_run(arch):
+    items = _vetted(arch, 300, seed=11)
+    clean = Campaign(Loopback(FakeGuest(arch))).run(items)
+    assert len(clean.results) == len(items) and clean.retransmissions == 0
+    assert clean.divergences == 0  # the fake guest is the emulator: it must agree with the vetter
+    faulty_link = Loopback(FakeGuest(arch), drop_rate=0.003, flip_rate=0.003, seed=5)
+    faulty = Campaign(faulty_link).run(items)
+    assert faulty.frames_rejected > 0 and faulty.retransmissions > 0  # the faults really happened
+    assert _observations(faulty) == _observations(clean)
+
+
+def test_a_probe_that_kills_the_board_is_quarantined_and_nothing_else_is_lost():
+    items = _vetted("x86_64", 120, seed=12)
+    killer = items[70][0]
+    quarantined = []
+    link = Loopback(FakeGuest("x86_64", killers=frozenset({killer.content_hash})))
+    report = Campaign(link, Policy(window=16), on_quarantine=lambda p, why: quarantined.append(p)).run(items)
+    assert quarantined == [killer] and report.quarantined == [killer]
+    assert set(report.results) == {p.content_hash for p, _ in items} - {killer.content_hash}
+    assert link.restarts == report.restarts == 2  # once in the window, once alone
+    assert link.clock < 10  # noticed within about a second each time (virtual clock)
+
+
+def test_privileged_probe_refused_by_a_guest_without_privileged_probing():
+    probe = Probe("riscv64", bytes.fromhex("f3252030" "67800000"), Privilege.PRIVILEGED)  # csrr a1, mstatus; ret
+    report = Campaign(Loopback(FakeGuest("riscv64", allow_privileged=False))).run([(probe, None)])
+    assert report.results[probe.content_hash].observation.outcome.name == "REFUSED"
+
+
+def test_batches_are_handed_over_whole():
+    items = _vetted("riscv64", 100, seed=13)
+    batches = []
+    Campaign(Loopback(FakeGuest("riscv64")), Policy(batch_size=32), on_batch=batches.append).run(items)
+    assert [len(b) for b in batches] == [32, 32, 32, 4]

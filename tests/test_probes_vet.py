@@ -1,0 +1,103 @@
+"""The vetter: random code, budgets, self-modification, areas; and containment in
+the fake guest of everything it accepts."""
+
+import random
+
+import keystone
+import pytest
+
+from probes.abi import AREA, KERNEL_AREA, Outcome, Privilege
+from probes.emulator import Machine
+from probes.fake_guest import KERNEL_CANARY, FakeGuest
+from probes.probe import Probe
+from probes.vet import vet
+
+
+def x86(source: str, **kw) -> Probe:
+    return Probe("x86_64", bytes(keystone.Ks(keystone.KS_ARCH_X86, keystone.KS_MODE_64).asm(source)[0]), **kw)
+
+
+def rv(*words: int, **kw) -> Probe:
+    return Probe("riscv64", b"".join(w.to_bytes(4, "little") for w in words), **kw)
+
+
+RET = 0x00008067  # jalr x0, 0(ra)
+
+
+@pytest.mark.parametrize("arch", ["x86_64", "riscv64"])
+def test_random_code_every_rejection_has_a_reason_and_accepted_ones_stay_contained(arch):
+    rng = random.Random(4)
+    guest = FakeGuest(arch)
+    accepted = 0
+    for _ in range(5000):  # x2 arches = 10,000 random byte strings
+        probe = Probe(arch, rng.randbytes(rng.randrange(1, 33)))
+        verdict = vet(probe)
+        if not verdict.accepted:
+            assert verdict.reason, probe.code.hex()
+            continue
+        accepted += 1
+        run = guest.machine.run(probe, guest._ring3(probe))
+        assert run.memory_violation is None, (probe.code.hex(), run.memory_violation)
+        assert run.observation.outcome in (Outcome.RETURNED, Outcome.FAULT), probe.code.hex()
+    assert accepted > 500  # random code is often accepted (it faults harmlessly)
+    assert guest.machine.kernel_area_intact()
+
+
+def test_canary_check_sees_a_write_to_the_kernel_area():
+    """The containment assertion above is only meaningful if it can fail."""
+    machine = Machine("x86_64", kernel_canary=KERNEL_CANARY)
+    target = KERNEL_AREA["x86_64"][0] + 0x1000
+    machine.run(x86(f"mov rax, {target}; mov byte ptr [rax], 1; ret"))
+    assert not machine.kernel_area_intact()
+
+
+def test_infinite_loop_is_over_budget():
+    for probe in (x86("loop: jmp loop", budget=500), rv(0x0000006F, budget=500)):  # j .
+        verdict = vet(probe)
+        assert not verdict.accepted and "over budget" in verdict.reason
+
+
+def test_probe_within_budget_is_accepted_with_its_instruction_count():
+    verdict = vet(x86("mov ecx, 100; l: dec ecx; jnz l; ret", budget=300))
+    assert verdict.accepted and verdict.instructions == 1 + 2 * 100 + 1
+
+
+def test_self_modifying_code_is_rejected():
+    verdict = vet(x86("lea rax, [rip]; mov byte ptr [rax], 0x90; ret"))
+    assert not verdict.accepted and "own code" in verdict.reason
+    verdict = vet(rv(0x00000297, 0x00028023, RET))  # auipc t0, 0; sb zero, 0(t0); ret
+    assert not verdict.accepted and "own code" in verdict.reason
+
+
+def test_memory_outside_the_areas_is_rejected_inside_is_accepted():
+    assert not vet(x86("mov rax, 0x100000; mov rax, [rax]; ret")).accepted
+    scratch_end = AREA["scratch"].size
+    ok = vet(x86(f"mov qword ptr [rdx + {scratch_end - 8}], 7; mov rax, [rdi]; mov [rsi], rax; ret"))
+    assert ok.accepted, ok.reason
+    assert not vet(x86(f"mov qword ptr [rdx + {scratch_end}], 7; ret")).accepted
+    assert not vet(x86("mov byte ptr [rdi], 1; ret")).accepted  # input is read-only
+    assert not vet(x86("jmp rsi")).accepted  # data is not executable
+
+
+def test_classes_outside_the_privilege_are_rejected():
+    for source in ("in al, dx", "hlt", "mov cr3, rax", "int 0x80", "syscall", "ljmp [rax]", "wrmsr"):
+        verdict = vet(x86(source + "; ret"))
+        assert not verdict.accepted and "not allowed" in verdict.reason, source
+    assert vet(x86("mov ecx, 0x10; rdmsr; ret", privilege=Privilege.PRIVILEGED)).accepted
+    assert not vet(rv(0x30051073, RET)).accepted  # csrw mstatus, a0
+    assert vet(rv(0x30051073, RET, privilege=Privilege.PRIVILEGED)).accepted
+    assert not vet(rv(0x00000073)).accepted  # ecall
+
+
+def test_prediction_only_for_machine_independent_probes():
+    pure = vet(x86("mov rax, [rdi]; imul rax, rax; mov [rsi], rax; ret", input=(12).to_bytes(8, "little")))
+    assert pure.accepted and pure.prediction is not None
+    assert pure.observation.output[:8] == (144).to_bytes(8, "little")
+    assert vet(x86("cpuid; ret")).prediction is None
+    assert vet(x86("rdtsc; ret")).prediction is None
+
+
+def test_faulting_probe_is_accepted_with_the_fault_as_prediction():
+    verdict = vet(x86("xor ecx, ecx; div rcx; ret"))
+    assert verdict.accepted and verdict.observation.fault.vector == 0  # #DE
+    assert vet(Probe("x86_64", bytes.fromhex("0f0b"))).observation.fault.vector == 6  # ud2 -> #UD
