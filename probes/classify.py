@@ -84,8 +84,8 @@ def _riscv_disassembler() -> capstone.Cs:
     return capstone.Cs(capstone.CS_ARCH_RISCV, capstone.CS_MODE_RISCV64 | capstone.CS_MODE_RISCVC)
 
 
-_X86 = _x86_disassembler()
-_RISCV = _riscv_disassembler()
+X86_DISASSEMBLER = _x86_disassembler()
+RISCV_DISASSEMBLER = _riscv_disassembler()
 
 
 @lru_cache(maxsize=1 << 16)
@@ -100,7 +100,7 @@ def classify(arch: str, code: bytes) -> Decoded:
 
 
 def _classify_x86(code: bytes) -> Decoded:
-    insn = next(_X86.disasm(code, 0, 1), None)
+    insn = next(X86_DISASSEMBLER.disasm(code, 0, 1), None)
     if insn is None:
         return Decoded(InsnClass.UNDECODABLE, 0, "(bad)")
     text = f"{insn.mnemonic} {insn.op_str}".strip()
@@ -155,7 +155,7 @@ def riscv_length(code: bytes) -> int:
 
 def _classify_riscv(code: bytes) -> Decoded:
     length = riscv_length(code)
-    insn = next(_RISCV.disasm(code[:length], 0, 1), None) if length else None
+    insn = next(RISCV_DISASSEMBLER.disasm(code[:length], 0, 1), None) if length else None
     text = f"{insn.mnemonic} {insn.op_str}".strip() if insn else "(bad)"
     if length == 2:
         half = int.from_bytes(code[:2], "little")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from probes.classify import _RISCV
+from probes.classify import RISCV_DISASSEMBLER
 from probes.families.discovery import Candidate
 from probes.families.riscv_encode import A2, T0, T1, ret
 
@@ -21,7 +21,7 @@ RET = ret().to_bytes(4, "little")
 
 
 def _candidate(encoding: bytes, space: str) -> Candidate:
-    insn = next(_RISCV.disasm(encoding, 0, 1), None)
+    insn = next(RISCV_DISASSEMBLER.disasm(encoding, 0, 1), None)
     if insn is None:
         return Candidate(encoding, space, None, None)
     return Candidate(encoding, space, insn.size, f"{insn.mnemonic} {insn.op_str}".strip())
