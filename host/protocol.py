@@ -137,6 +137,13 @@ DEBUG_EXIT_PASS = 0x10  # -> QEMU exit status 33
 DEBUG_EXIT_FAIL = 0x11  # -> QEMU exit status 35
 
 
+# Asking a guest to stay after FINAL instead of leaving QEMU (so the host can
+# still query QEMU, and later send commands): x86-64 reads a QEMU fw_cfg file,
+# RISC-V reads the kernel command line in the device tree's /chosen/bootargs.
+STAY_FW_CFG_FILE = "opt/metaos/stay"
+STAY_BOOTARG = "metaos.park"
+
+
 def debug_exit_status(value: int) -> int:
     """The QEMU process exit status produced by writing `value` to isa-debug-exit."""
     return (value << 1) | 1

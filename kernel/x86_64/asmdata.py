@@ -27,3 +27,10 @@ def data_source(
             chunk = ", ".join(f"{v:#0{2 + 2 * width}x}" for v in values[start : start + per_line])
             lines.append(f"    {directive} {chunk}")
     return "\n".join(lines) + "\n"
+
+
+def string_source(origin: str, label: str, text: str) -> str:
+    """`label:` followed by `text` as a NUL-terminated ASCII string."""
+    escaped = text.encode("ascii").decode().replace("\\", "\\\\").replace('"', '\\"')
+    return (f"; Generated from {origin} by kernel/x86_64/build.py; do not edit.\n"
+            f"{label}:\n    .asciz \"{escaped}\"\n")

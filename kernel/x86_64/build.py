@@ -19,7 +19,7 @@ from pathlib import Path
 
 from boot.x86_64 import bios, layout
 from host import protocol
-from kernel.x86_64 import cpuid_rules, crc32_table, gdt_source, hw, wire
+from kernel.x86_64 import asmdata, cpuid_rules, crc32_table, gdt_source, hw, wire
 from toolchain.elf import write_elf
 from toolchain.image import disk_image, sectors
 from toolchain.program import Program, Section
@@ -30,12 +30,15 @@ BOOT_SOURCES = ("bootsector.s", "bootfail.s", "signature.s")
 STAGE2_SOURCES = ("stage2.s", "cpucheck.s", "e820.s", "a20.s", "protected.s",
                   "pagetables.s", "longmode.s")
 KERNEL_SOURCES = ("entry.s", "main.s", "fault.s", "uart16550.s", "frame.s", "crc32.s",
-                  "cobs.s", "session.s", "memory.s", "cpuid.s", "pci.s", "acpi.s", "exit.s")
+                  "cobs.s", "session.s", "memory.s", "cpuid.s", "pci.s", "acpi.s", "fwcfg.s",
+                  "exit.s")
 # Generated data sources: file name -> (section, renderer).
 GENERATED = {
     "gdt.s": ("stage2", gdt_source.source),
     "crc32_table.s": ("kernel", crc32_table.source),
     "cpuid_rules.s": ("kernel", cpuid_rules.source),
+    "strings.s": ("kernel", lambda: asmdata.string_source(
+        "host/protocol.py", "fwcfg_stay_name", protocol.STAY_FW_CFG_FILE)),
 }
 
 

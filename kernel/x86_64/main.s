@@ -1,7 +1,8 @@
 ; What the kernel does, in order: one discovery run streamed as frames.
 .code64
 
-; kernel_main: HELLO, MEMORY*, CPUID*, PCI_FUNCTION*, ACPI_*, FINAL, then exit.
+; kernel_main: HELLO, MEMORY*, CPUID*, PCI_FUNCTION*, ACPI_*, FINAL, then exit
+; (or halt, when the host asked the kernel to stay: see fwcfg.s).
 ; Inputs: RDI = boot-info block.  Does not return.
 kernel_main:
     mov rbx, rdi
@@ -15,5 +16,8 @@ kernel_main:
     call pci_send_all
     call acpi_send_all
     call final_send
+    call stay_requested
+    test eax, eax
+    jnz exit_halt                           ; the host still queries QEMU, then quits it
     mov edi, DEBUG_EXIT_PASS
     jmp exit_qemu
