@@ -18,8 +18,9 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from host.frames import FrameDecoder, encode_frame
-from probes.abi import Outcome
+from probes.abi import Outcome, Privilege
 from probes.fake_guest import tag_of
+from probes.families import PRIVILEGED_FAMILIES
 from probes.probe import Fault, Observation, Probe
 from probes.wire_proposal import LAYOUTS, SLOTS, ProbeMsg, Refuse
 
@@ -93,6 +94,10 @@ class Campaign:
         """Run every (probe, prediction) once; returns when all have a result or are quarantined."""
         report, batch = CampaignReport(), []
         queue: deque[tuple[Probe, bytes | None]] = deque(items)
+        for probe, _ in queue:
+            if probe.privilege == Privilege.PRIVILEGED and probe.family not in PRIVILEGED_FAMILIES:
+                raise CampaignError(f"privileged probe from family {probe.family!r}: only"
+                                    f" {sorted(PRIVILEGED_FAMILIES)} may run privileged")
         suspects: deque[tuple[Probe, bytes | None]] = deque()
         inflight: dict[int, _Flight] = {}
         next_run, last_heard = 0, self.link.now()

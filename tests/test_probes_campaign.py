@@ -5,7 +5,7 @@ import random
 import pytest
 
 from probes.abi import Privilege
-from probes.campaign import Campaign, Policy
+from probes.campaign import Campaign, CampaignError, Policy
 from probes.fake_guest import FakeGuest
 from probes.loopback import Loopback
 from probes.probe import Probe
@@ -50,8 +50,14 @@ def test_a_probe_that_kills_the_board_is_quarantined_and_nothing_else_is_lost():
     assert link.clock < 10  # noticed within about a second each time (virtual clock)
 
 
-def test_privileged_probe_refused_by_a_guest_without_privileged_probing():
+def test_privileged_probes_only_from_privileged_families():
     probe = Probe("riscv64", bytes.fromhex("f3252030" "67800000"), Privilege.PRIVILEGED)  # csrr a1, mstatus; ret
+    with pytest.raises(CampaignError, match="only"):
+        Campaign(Loopback(FakeGuest("riscv64"))).run([(probe, None)])
+
+
+def test_privileged_probe_refused_by_a_guest_without_privileged_probing():
+    probe = Probe("riscv64", bytes.fromhex("f3252030" "67800000"), Privilege.PRIVILEGED, family="csr")
     report = Campaign(Loopback(FakeGuest("riscv64", allow_privileged=False))).run([(probe, None)])
     assert report.results[probe.content_hash].observation.outcome.name == "REFUSED"
 
