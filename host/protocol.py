@@ -36,7 +36,8 @@ class Arch(IntEnum):
 
 
 class Msg(IntEnum):
-    """Message types.  0x01-0x7F travel guest -> host; 0x80-0xFF are host -> guest."""
+    """Message types.  0x01-0x7F travel guest -> host; 0x80-0xFF host -> guest
+    (the host numbers its own frames with its own `seq`)."""
 
     HELLO = 0x01  # first frame of every boot
     LOG = 0x02  # free text from the guest (ASCII)
@@ -48,7 +49,15 @@ class Msg(IntEnum):
     DEVICETREE = 0x08  # the flattened device tree blob, raw
     HART = 0x09  # one RISC-V hart's identity
     FAULT = 0x0A  # the guest kernel itself took an exception it did not expect
+    PROBE_LOADED = 0x10  # a slot took a probe, or why not (ProbeRefusal)
+    PROBE_RESULT = 0x11  # one probe run: outcome, status, fault, counts; tail = output bytes
+    PROBE_STATUS = 0x12  # counters, so the host can tell a slow board from a dead one
     FINAL = 0x7F  # last frame of a discovery run
+    # host -> guest: probe commands, every one idempotent (see PROBE_* below)
+    PROBE_LOAD = 0x80  # put a probe in a slot; tail = code bytes then input bytes
+    PROBE_RUN = 0x81  # run the probe in `slot` as run `run_id` (tag must match the slot's)
+    PROBE_RUN_BATCH = 0x82  # tail: `count` slots (H each), run as first_run_id + i
+    PROBE_STATUS_REQUEST = 0x83
 
 
 @dataclass(frozen=True)
@@ -121,7 +130,53 @@ LAYOUTS: dict[Msg, Layout] = {
     ),
     # frames: how many frames preceded this one; status: 0 when discovery completed.
     Msg.FINAL: Layout("FINAL", (("frames", "I"), ("status", "H"), ("_pad", "2x"))),
+    # tag: the low 32 bits of the probe's content hash; a RUN naming another tag
+    # than its slot holds is refused, so a RUN whose LOAD was lost never runs the
+    # wrong probe.
+    Msg.PROBE_LOAD: Layout(
+        "PROBE_LOAD",
+        (("slot", "H"), ("privilege", "B"), ("_pad", "x"), ("budget", "I"), ("tag", "I"),
+         ("code_length", "H"), ("input_length", "H"), ("output_size", "H"), ("_pad2", "2x")),
+    ),
+    Msg.PROBE_RUN: Layout(
+        "PROBE_RUN", (("run_id", "I"), ("slot", "H"), ("flags", "H"), ("tag", "I"))
+    ),
+    Msg.PROBE_RUN_BATCH: Layout(
+        "PROBE_RUN_BATCH", (("first_run_id", "I"), ("count", "H"), ("flags", "H"))
+    ),
+    Msg.PROBE_STATUS_REQUEST: Layout("PROBE_STATUS_REQUEST", ()),
+    Msg.PROBE_LOADED: Layout("PROBE_LOADED", (("slot", "H"), ("status", "H"), ("tag", "I"))),
+    Msg.PROBE_RESULT: Layout(
+        "PROBE_RESULT",
+        (("run_id", "I"), ("slot", "H"), ("outcome", "B"), ("_pad", "x"), ("tag", "I"),
+         ("length", "I"),  # first-instruction length when RUN_FLAG_MEASURE_LENGTH, else 0
+         ("status", "Q"), ("fault_vector", "Q"), ("fault_error", "Q"), ("fault_ip", "Q"),
+         ("fault_address", "Q"), ("cycles", "Q"), ("instret", "Q")),
+    ),
+    Msg.PROBE_STATUS: Layout(
+        "PROBE_STATUS",
+        (("slots", "H"), ("loaded", "H"), ("last_run_id", "I"), ("runs", "I"),
+         ("faults", "I"), ("timeouts", "I")),
+    ),
 }
+
+# Probe commands are idempotent: the guest keeps the results of its last
+# PROBE_RESULT_CACHE runs and answers a PROBE_RUN with a run_id it already ran
+# with the cached result (not a rerun), so the host simply resends a command
+# whose answer did not arrive in time.  Run ids grow by one and wrap at 2**32.
+PROBE_SLOTS = 64  # probes a guest holds at once
+PROBE_RESULT_CACHE = 256  # recent results a guest can resend
+PROBE_RUN_FLAG_MEASURE_LENGTH = 1  # single-step the first instruction to report its length
+
+
+class ProbeRefusal(IntEnum):
+    """PROBE_LOADED status."""
+
+    OK = 0
+    BAD_SLOT = 1
+    TOO_BIG = 2  # code or input larger than the ABI areas
+    PRIVILEGED_NOT_ALLOWED = 3  # the guest was booted without privileged probing
+    TAG_MISMATCH = 4  # RUN named a tag the slot does not hold
 
 
 class ConfigSource(IntEnum):
@@ -164,6 +219,9 @@ def asm_constants() -> dict[str, int]:
     consts.update({f"ARCH_{a.name}": a.value for a in Arch})
     consts.update({f"MSG_{m.name}": m.value for m in Msg})
     consts.update({f"CONFIG_SOURCE_{s.name}": s.value for s in ConfigSource})
+    consts.update({f"PROBE_REFUSE_{r.name}": r.value for r in ProbeRefusal})
+    consts.update(PROBE_SLOTS=PROBE_SLOTS, PROBE_RESULT_CACHE=PROBE_RESULT_CACHE,
+                  PROBE_RUN_FLAG_MEASURE_LENGTH=PROBE_RUN_FLAG_MEASURE_LENGTH)
     for msg, layout in LAYOUTS.items():
         consts[f"{msg.name}_SIZE"] = layout.size
         consts.update({f"{msg.name}_{f.upper()}": off for f, off in layout.offsets().items()})

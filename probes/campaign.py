@@ -1,7 +1,7 @@
 """The host side of a probing campaign, independent of the transport.
 
 Vetted probes go out LOAD+RUN in a window of `Policy.window` runs in flight, so
-round trips overlap.  Every command is idempotent (wire_proposal), so a run whose
+round trips overlap.  Every command is idempotent (host/protocol.py), so a run whose
 result has not arrived after `retransmit_after` seconds is simply sent again.
 If nothing at all has come back for `dead_after` seconds while runs are
 outstanding, the board is declared dead and restarted; the runs that were in
@@ -22,7 +22,7 @@ from probes.abi import Outcome, Privilege
 from probes.fake_guest import tag_of
 from probes.families import PRIVILEGED_FAMILIES
 from probes.probe import Fault, Observation, Probe
-from probes.wire_proposal import LAYOUTS, SLOTS, ProbeMsg, Refuse
+from host.protocol import LAYOUTS, PROBE_SLOTS, Msg, ProbeRefusal
 
 
 class Link(Protocol):
@@ -34,7 +34,7 @@ class Link(Protocol):
 
 @dataclass(frozen=True)
 class Policy:
-    window: int = 32  # runs in flight (at most wire_proposal.SLOTS)
+    window: int = 32  # runs in flight (at most protocol.PROBE_SLOTS)
     retransmit_after: float = 0.25  # seconds without a result before resending a run
     dead_after: float = 1.0  # seconds of total silence with runs outstanding
     poll_interval: float = 0.02
@@ -82,8 +82,8 @@ class Campaign:
     def __init__(self, link: Link, policy: Policy = Policy(),
                  on_batch: Callable[[list[CampaignResult]], None] | None = None,
                  on_quarantine: Callable[[Probe, str], None] | None = None) -> None:
-        if not 0 < policy.window <= SLOTS:
-            raise ValueError(f"window {policy.window} must be 1..{SLOTS} (the guest's slots)")
+        if not 0 < policy.window <= PROBE_SLOTS:
+            raise ValueError(f"window {policy.window} must be 1..{PROBE_SLOTS} (the guest's slots)")
         self.link, self.policy = link, policy
         self.on_batch, self.on_quarantine = on_batch, on_quarantine
         self.decoder = FrameDecoder()
@@ -137,13 +137,13 @@ class Campaign:
     # -- pieces ------------------------------------------------------------------------
 
     def _launch(self, run_id: int, probe: Probe) -> None:
-        slot, tag = run_id % SLOTS, tag_of(probe)
-        load = LAYOUTS[ProbeMsg.PROBE_LOAD].pack(
+        slot, tag = run_id % PROBE_SLOTS, tag_of(probe)
+        load = LAYOUTS[Msg.PROBE_LOAD].pack(
             probe.code + probe.input, slot=slot, privilege=probe.privilege, budget=probe.budget,
             tag=tag, code_length=len(probe.code), input_length=len(probe.input),
             output_size=probe.output_size)
-        run = LAYOUTS[ProbeMsg.PROBE_RUN].pack(run_id=run_id, slot=slot, tag=tag)
-        self.link.send(self._frame(ProbeMsg.PROBE_LOAD, load) + self._frame(ProbeMsg.PROBE_RUN, run))
+        run = LAYOUTS[Msg.PROBE_RUN].pack(run_id=run_id, slot=slot, tag=tag)
+        self.link.send(self._frame(Msg.PROBE_LOAD, load) + self._frame(Msg.PROBE_RUN, run))
 
     def _resend(self, run_id: int, flight: _Flight, now: float) -> None:
         flight.attempts += 1
@@ -154,18 +154,18 @@ class Campaign:
         self._launch(run_id, flight.probe)
 
     def _absorb(self, msg_type: int, body: bytes, inflight: dict[int, _Flight]) -> CampaignResult | None:
-        if msg_type == ProbeMsg.PROBE_LOADED:
-            fields, _ = LAYOUTS[ProbeMsg.PROBE_LOADED].unpack(body)
-            if fields["status"] in (Refuse.OK, Refuse.TAG_MISMATCH):
+        if msg_type == Msg.PROBE_LOADED:
+            fields, _ = LAYOUTS[Msg.PROBE_LOADED].unpack(body)
+            if fields["status"] in (ProbeRefusal.OK, ProbeRefusal.TAG_MISMATCH):
                 return None
             for run_id, flight in list(inflight.items()):  # the guest will never run it
-                if tag_of(flight.probe) == fields["tag"] and run_id % SLOTS == fields["slot"]:
+                if tag_of(flight.probe) == fields["tag"] and run_id % PROBE_SLOTS == fields["slot"]:
                     del inflight[run_id]
                     return CampaignResult(flight.probe, Observation(Outcome.REFUSED), flight.prediction)
             return None
-        if msg_type != ProbeMsg.PROBE_RESULT:
+        if msg_type != Msg.PROBE_RESULT:
             return None
-        fields, tail = LAYOUTS[ProbeMsg.PROBE_RESULT].unpack(body)
+        fields, tail = LAYOUTS[Msg.PROBE_RESULT].unpack(body)
         flight = inflight.get(fields["run_id"])
         if flight is None or fields["tag"] != tag_of(flight.probe):
             return None  # a duplicate of something already done, or stale

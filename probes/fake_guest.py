@@ -1,6 +1,6 @@
 """An in-process stand-in for the guest's probe command loop, on Unicorn.
 
-It speaks the proposed wire messages (probes/wire_proposal.py) over real frames
+It speaks the probe messages of host/protocol.py over real frames
 (host/frames.py), keeps slots and a result cache exactly as the proposal says,
 and runs probes with ring-3 / U-mode semantics: an instruction a user probe may
 not execute faults (#GP / illegal instruction) instead of running, a memory
@@ -24,7 +24,7 @@ from probes.abi import AREA, X86_64, Outcome, Privilege
 from probes.classify import ALLOWED, InsnClass, classify
 from probes.emulator import GP_OR_ILLEGAL, RISCV_ACCESS_FAULT, X86_PAGE_FAULT, Machine
 from probes.probe import Fault, Observation, Probe
-from probes.wire_proposal import LAYOUTS, RESULT_CACHE, SLOTS, ProbeMsg, Refuse
+from host.protocol import LAYOUTS, PROBE_RESULT_CACHE, PROBE_SLOTS, Msg, ProbeRefusal
 
 KERNEL_CANARY = b"MetaOS-kernel-canary"
 
@@ -65,35 +65,35 @@ class FakeGuest:
 
     def _handle(self, msg_type: int, body: bytes) -> bytes:
         try:
-            kind = ProbeMsg(msg_type)
+            kind = Msg(msg_type)
             fields, tail = LAYOUTS[kind].unpack(body)
         except ValueError:
             return b""  # unknown or malformed command: ignored, the host will resend
-        if kind == ProbeMsg.PROBE_LOAD:
+        if kind == Msg.PROBE_LOAD:
             return self._load(fields, tail)
-        if kind == ProbeMsg.PROBE_RUN:
+        if kind == Msg.PROBE_RUN:
             return self._run(fields["run_id"], fields["slot"], fields["tag"])
-        if kind == ProbeMsg.PROBE_RUN_BATCH:
+        if kind == Msg.PROBE_RUN_BATCH:
             slots = [int.from_bytes(tail[i:i + 2], "little") for i in range(0, 2 * fields["count"], 2)]
             return b"".join(self._run(fields["first_run_id"] + i, s, None) for i, s in enumerate(slots))
-        return self._frame(ProbeMsg.PROBE_STATUS, LAYOUTS[ProbeMsg.PROBE_STATUS].pack(
-            slots=SLOTS, loaded=len(self.slots), runs=self.runs))
+        return self._frame(Msg.PROBE_STATUS, LAYOUTS[Msg.PROBE_STATUS].pack(
+            slots=PROBE_SLOTS, loaded=len(self.slots), runs=self.runs))
 
     def _load(self, f: dict[str, int], tail: bytes) -> bytes:
-        status = Refuse.OK
+        status = ProbeRefusal.OK
         code, inp = tail[: f["code_length"]], tail[f["code_length"] : f["code_length"] + f["input_length"]]
-        if f["slot"] >= SLOTS:
-            status = Refuse.BAD_SLOT
+        if f["slot"] >= PROBE_SLOTS:
+            status = ProbeRefusal.BAD_SLOT
         elif f["privilege"] == Privilege.PRIVILEGED and not self.allow_privileged:
-            status = Refuse.PRIVILEGED_NOT_ALLOWED
+            status = ProbeRefusal.PRIVILEGED_NOT_ALLOWED
         else:
             try:
                 probe = Probe(self.arch, code, Privilege(f["privilege"]), inp, budget=f["budget"],
                               output_size=f["output_size"])
                 self.slots[f["slot"]] = probe
             except ValueError:
-                status = Refuse.TOO_BIG
-        return self._frame(ProbeMsg.PROBE_LOADED, LAYOUTS[ProbeMsg.PROBE_LOADED].pack(
+                status = ProbeRefusal.TOO_BIG
+        return self._frame(Msg.PROBE_LOADED, LAYOUTS[Msg.PROBE_LOADED].pack(
             slot=f["slot"], status=status, tag=f["tag"]))
 
     def _run(self, run_id: int, slot: int, tag: int | None) -> bytes:
@@ -114,14 +114,14 @@ class FakeGuest:
 
     def _result(self, run_id: int, slot: int, tag: int, obs: Observation, cache: bool = True) -> bytes:
         fault = obs.fault or Fault(0, 0, 0)
-        body = LAYOUTS[ProbeMsg.PROBE_RESULT].pack(
+        body = LAYOUTS[Msg.PROBE_RESULT].pack(
             obs.output, run_id=run_id, slot=slot, outcome=obs.outcome, tag=tag,
             status=obs.status & (2**64 - 1), fault_vector=fault.vector, fault_ip=fault.ip,
             fault_address=fault.address, cycles=obs.cycles or 0, instret=obs.instret or 0)
-        frame = self._frame(ProbeMsg.PROBE_RESULT, body)
+        frame = self._frame(Msg.PROBE_RESULT, body)
         if cache:
             self.cache[run_id] = frame
-            while len(self.cache) > RESULT_CACHE:
+            while len(self.cache) > PROBE_RESULT_CACHE:
                 self.cache.popitem(last=False)
         return frame
 
@@ -157,6 +157,6 @@ class FakeGuest:
 
 
 def tag_of(probe: Probe) -> int:
-    """The 32-bit slot tag of a probe (wire_proposal: PROBE_RUN.tag)."""
+    """The 32-bit slot tag of a probe (protocol PROBE_RUN.tag)."""
     return int.from_bytes(probe.content_hash[:4], "little")
 

@@ -1,15 +1,14 @@
-"""The probe ABI layout and the wire proposal are consistent as data."""
+"""The probe ABI layout and the probe messages are consistent as data."""
 
 import struct
 
 import pytest
 
-from host.protocol import Msg
 from probes.abi import (AREAS, ARCHES, KERNEL_AREA, PAGE_SIZE, PROBE_REGION_BASE, PROBE_REGION_SIZE,
                         asm_constants, entry_state)
 from probes.probe import Probe
-from probes.wire_proposal import LAYOUTS, ProbeMsg
-from probes.wire_proposal import asm_constants as wire_constants
+from host.protocol import LAYOUTS, Msg
+from host.protocol import asm_constants as protocol_constants
 
 
 @pytest.mark.parametrize("arch", ARCHES)
@@ -35,15 +34,16 @@ def test_asm_constants_match_the_entry_convention(arch):
     assert all(isinstance(v, int) and v >= 0 for v in consts.values())
 
 
-def test_wire_proposal_uses_free_message_numbers_and_sound_layouts():
-    taken = {m.value for m in Msg}
-    for msg, layout in LAYOUTS.items():
-        assert msg.value not in taken
-        assert (msg.value >= 0x80) == (msg.name in {"PROBE_LOAD", "PROBE_RUN", "PROBE_RUN_BATCH", "PROBE_STATUS_REQUEST"})
-        assert layout.size == struct.calcsize("<" + "".join(c for _, c in layout.fields))
-    consts = wire_constants()
+def test_probe_messages_have_their_direction_and_aligned_fields():
+    host_to_guest = {"PROBE_LOAD", "PROBE_RUN", "PROBE_RUN_BATCH", "PROBE_STATUS_REQUEST"}
+    for msg in Msg:
+        if msg.name.startswith("PROBE_"):
+            assert (msg.value >= 0x80) == (msg.name in host_to_guest)
+            layout = LAYOUTS[msg]
+            assert layout.size == struct.calcsize("<" + "".join(c for _, c in layout.fields))
+    consts = protocol_constants()
     assert consts["PROBE_RESULT_STATUS"] % 8 == 0  # 64-bit fields naturally aligned for the guest
-    assert consts["MSG_PROBE_RUN"] == ProbeMsg.PROBE_RUN
+    assert consts["MSG_PROBE_RUN"] == Msg.PROBE_RUN
 
 
 def test_content_hash_covers_arch_class_code_input_only():
