@@ -113,9 +113,14 @@ class Board:
         if self.boots_from_disk:
             if image is None or kernel is not None:
                 raise BoardError(f"board {self.name!r} ({self.arch}) boots a disk image: give image=")
+            # file.locking=off: parallel runs (tests, benchmarks) boot the same build
+            # artifact, and QEMU's write lock would refuse all but the first.  Our guests
+            # never write their disk (IDE cannot take a read-only drive; snapshot=on
+            # would cost ~6 ms per boot for a temporary overlay).
+            drive = f"file={_option_value(os.fspath(image))},format=raw,if=ide,file.locking=off"
             return [
                 "-device", f"isa-debug-exit,iobase={DEBUG_EXIT_PORT:#x},iosize=0x04",
-                "-drive", f"file={_option_value(os.fspath(image))},format=raw,if=ide",
+                "-drive", drive,
             ]
         if kernel is None or image is not None:
             raise BoardError(f"board {self.name!r} ({self.arch}) boots an ELF kernel: give kernel=")

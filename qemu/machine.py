@@ -17,6 +17,7 @@ temporary directory.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import select
 import shutil
@@ -131,6 +132,9 @@ class Machine:
             qmp_path = str(self._dir / "qmp.sock")
             self._loop = asyncio.new_event_loop()
             self._qmp = QMPClient(f"metaos-{self.board.name}")
+            # The library logs a QEMU that quits mid-handshake as its own bug; we raise
+            # QemuStartError with QEMU's message instead, so keep its log quiet.
+            self._qmp.logger.setLevel(logging.CRITICAL + 1)
             self._run(self._qmp.start_server(qmp_path), None)
         self.command_line = self.board.command_line(
             serial_socket=serial_path,

@@ -54,7 +54,7 @@ def test_x86_command_line_has_exit_device_at_protocol_port_and_no_reboot():
     assert f"isa-debug-exit,iobase={DEBUG_EXIT_PORT:#x},iosize=0x04" in devices
     assert "-no-reboot" in argv
     assert option_after(argv, "-nic") == ["none"]
-    assert option_after(argv, "-drive") == ["file=/d.img,format=raw,if=ide"]
+    assert option_after(argv, "-drive") == ["file=/d.img,format=raw,if=ide,file.locking=off"]
     assert option_after(argv, "-machine") == ["pc"]
 
 
@@ -88,7 +88,7 @@ def test_sockets_and_paths_with_commas_are_escaped_for_qemu():
     assert "socket,id=qmp,path=/t/q,,1" in chardevs
     assert option_after(argv, "-mon") == ["chardev=qmp,mode=control"]
     assert "-S" in argv
-    assert option_after(argv, "-drive") == ["file=/i,,1.img,format=raw,if=ide"]
+    assert option_after(argv, "-drive") == ["file=/i,,1.img,format=raw,if=ide,file.locking=off"]
 
 
 def test_guest_kind_must_match_the_architecture():

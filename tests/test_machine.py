@@ -170,3 +170,11 @@ def test_riscv_guest_passes_through_sifive_test(tmp_path):
 def test_missing_guest_file_is_reported_before_starting(tmp_path):
     with pytest.raises(FileNotFoundError, match="build it first"):
         Machine(tcg(), image=tmp_path / "nothing.img")
+
+
+@pytest.mark.boot
+def test_two_machines_can_boot_the_same_image_at_once(images):
+    with Machine(tcg("pc"), image=images["halt"], timeout=HARD_TIMEOUT) as first:
+        with Machine(tcg("pc"), image=images["halt"], timeout=HARD_TIMEOUT) as second:
+            assert second.read_serial(timeout=10) == bytes([MARK])
+        assert first.read_serial(timeout=10) == bytes([MARK])
