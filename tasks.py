@@ -1,18 +1,267 @@
-"""MetaOS tasks (run them through ./run, which prepares the environment first).
+"""MetaOS tasks.  Run them through ./run, which prepares the environment first:
 
     ./run demo          boot the default board and print what the machine is
     ./run test          the whole test suite (boot tests run under TCG)
+    ./run --list        every task; ./run --help TASK for its options
 """
 
-from invoke import task
+from __future__ import annotations
+
+import sys
+
+from invoke import Collection, Exit, task
+
+BOARD_HELP = {
+    "arch": "x86_64 (default) or riscv64",
+    "board": "board profile: q35 (default for x86_64), pc, virt (riscv64)",
+    "cpu": "QEMU CPU model (e.g. qemu64, Haswell, EPYC; rv64)",
+    "smp": "number of CPUs",
+    "memory": "RAM in MiB",
+    "accel": "auto (kvm when /dev/kvm is usable, else tcg), tcg or kvm",
+    "qemu_args": "extra QEMU arguments, appended verbatim (one shell-quoted string)",
+}
+
+
+def _board(arch, board, cpu, smp, memory, accel, qemu_args):
+    from qemu.boards import board as make_board
+    from qemu.errors import BoardError
+
+    name = board or ("virt" if arch == "riscv64" else "q35")
+    try:
+        chosen = make_board(name, cpu=cpu, smp=int(smp) if smp else None,
+                            memory=int(memory) if memory else None, accel=accel,
+                            qemu_args=qemu_args or None)
+    except BoardError as error:
+        raise Exit(f"error: {error}", code=2) from None
+    if chosen.arch != arch and board:
+        raise Exit(f"error: board {name!r} is {chosen.arch}, not {arch}: pass --arch {chosen.arch}",
+                   code=2)
+    return chosen
+
+
+def _discover(chosen, on_frame=None, on_machine=None):
+    """Build and boot; a failure ends the task with its full report, not a traceback."""
+    from host.session import DiscoveryError, build_guest, discover
+    from qemu.errors import QemuError
+    from toolchain.program import AssemblyError
+
+    try:
+        guest = build_guest(chosen.arch)
+        return guest, discover(chosen, guest, on_frame=on_frame, on_machine=on_machine)
+    except AssemblyError as error:
+        raise Exit(f"build failed: {error}", code=1) from None
+    except (DiscoveryError, QemuError) as error:
+        raise Exit(f"discovery failed: {error}", code=1) from None
 
 
 @task
+def build(c, arch="x86_64"):
+    """Assemble the guest for ARCH into build/ARCH (disk image and/or ELF with symbols)."""
+    from host.session import build_guest
+
+    guest = build_guest(arch)
+    for path in filter(None, (guest.image, guest.kernel, guest.elf)):
+        print(path)
+
+
+@task(help=BOARD_HELP)
+def discover(c, arch="x86_64", board=None, cpu=None, smp=None, memory=None, accel="auto",
+             qemu_args="", json=None, dump_dir=None, verify=False):
+    """Boot the board, discover the machine, print the report.
+
+    --json PATH writes the inventory (schema metaos.inventory/1; '-' for stdout);
+    --dump-dir DIR writes raw config spaces for `lspci -F` and CPUID for `lstopo`;
+    --verify compares the guest's PCI list with QEMU's own (QMP query-pci)."""
+    import json as jsonlib
+
+    from host.dumps import write_dump_dir
+    from host.report import render
+
+    chosen = _board(arch, board, cpu, smp, memory, accel, qemu_args)
+    truth: list = []
+    on_machine = None
+    if verify:
+        from dataclasses import replace
+
+        from qemu.groundtruth import query_pci
+
+        chosen = replace(chosen, stay=True)
+
+        def on_machine(machine, _run):
+            truth.extend(query_pci(machine))
+
+    _, run = _discover(chosen, on_machine=on_machine)
+    inventory = run.inventory()
+    if json == "-":
+        print(jsonlib.dumps(inventory.to_json(), indent=2))
+    else:
+        render(inventory)
+        if json:
+            with open(json, "w") as out:
+                jsonlib.dump(inventory.to_json(), out, indent=2)
+            print(f"inventory written to {json}")
+    if dump_dir:
+        write_dump_dir(inventory, dump_dir)
+        print(f"dumps written to {dump_dir} (lspci -F {dump_dir}/lspci.txt; "
+              f"HWLOC_CPUID_PATH={dump_dir}/cpuid HWLOC_COMPONENTS=x86,-linux lstopo)")
+    if verify:
+        from host.verify import pci_differences
+
+        differences = pci_differences(inventory.to_json()["pci"], truth)
+        if differences:
+            print("verify: the guest's PCI list differs from QMP query-pci:", file=sys.stderr)
+            for line in differences:
+                print("  " + line, file=sys.stderr)
+            raise Exit(code=1)
+        print(f"verify: the guest's {len(truth)} PCI functions equal QMP query-pci")
+
+
+@task
+def demo(c):
+    """The main job: boot the default board (q35) and print its inventory."""
+    discover(c)
+
+
+@task(help={**BOARD_HELP, "hex": "also show every frame's body in hex"})
+def boot(c, arch="x86_64", board=None, cpu=None, smp=None, memory=None, accel="auto",
+         qemu_args="", hex=False):
+    """Boot the board and show every decoded frame (sequence, type, summary)."""
+    from host.console import describe
+    from host.session import build_guest
+
+    chosen = _board(arch, board, cpu, smp, memory, accel, qemu_args)
+    symbolize = build_guest(chosen.arch).symbolize
+    _, run = _discover(chosen, on_frame=lambda f: print(describe(f, symbolize, hex)))
+    print(f"-- {len(run.frames)} frames, {run.crc_errors} CRC errors, {run.lost_frames} lost, "
+          f"FINAL after {run.seconds:.3f} s, QEMU exit status {run.exit_status}")
+
+
+@task(help={**BOARD_HELP, "hex": "show every frame's body in hex",
+            "replay": "decode a raw serial capture (e.g. from -serial file:X) instead of booting"})
+def console(c, arch="x86_64", board=None, cpu=None, smp=None, memory=None, accel="auto",
+            qemu_args="", hex=False, replay=None):
+    """Serial-console inspection: frames live as they arrive, CRC errors, symbolised addresses."""
+    from host.console import describe
+    from host.frames import FrameDecoder
+    from host.session import build_guest
+
+    symbolize = build_guest(arch).symbolize
+    if replay:
+        decoder = FrameDecoder()
+        with open(replay, "rb") as capture:
+            for frame in decoder.feed(capture.read()):
+                print(describe(frame, symbolize, hex))
+        if decoder.noise_text.strip():
+            print("-- text outside frames:\n" + decoder.noise_text.strip())
+        print(f"-- {decoder.frames} frames, {decoder.crc_errors} rejected, {decoder.lost} lost")
+        return
+    chosen = _board(arch, board, cpu, smp, memory, accel, qemu_args)
+    _, run = _discover(chosen, on_frame=lambda f: print(describe(f, symbolize, hex), flush=True))
+    if run.noise.strip():
+        print("-- text outside frames:\n" + run.noise.strip())
+    print(f"-- {len(run.frames)} frames, {run.crc_errors} rejected, {run.lost_frames} lost")
+
+
+@task(help={"k": "only tests matching this pytest -k expression", "x": "stop at the first failure"})
 def test(c, k="", x=False):
-    """Run the whole test suite (pytest). -k EXPR selects tests; -x stops at the first failure."""
-    args = ["-q"]
+    """Run the whole test suite (pytest; boot tests run QEMU under TCG)."""
+    args = [sys.executable, "-m", "pytest", "-q"]
     if k:
-        args += ["-k", repr(k)]
+        args += ["-k", k]
     if x:
         args.append("-x")
-    c.run(".venv/bin/python -m pytest " + " ".join(args), pty=False)
+    from shlex import join
+
+    c.run(join(args), pty=False)
+
+
+@task(help={"arch": "x86_64 (default) or riscv64", "runs": "boots per measurement"})
+def bench_boot(c, arch="x86_64", runs=10):
+    """Boot benchmark (TCG): median QEMU-start-to-FINAL next to the floor measured in the same run."""
+    from bench.boot_bench import main
+
+    main(arch, int(runs))
+
+
+@task(name="probes")
+def bench_probes(c):
+    """Probe benchmark: vetting rate, discovery candidates/s, end-to-end probes/s."""
+    c.run(f"{sys.executable} bench/probes_bench.py", pty=False)
+
+
+@task(name="sem")
+def bench_sem(c):
+    """Semantic-core benchmark: hashing/storing 100,000 routines, show latency, lowering."""
+    c.run(f"{sys.executable} bench/sem_bench.py", pty=False)
+
+
+# -- the semantic core -------------------------------------------------------
+
+@task(help={"file": "a Python file defining routines with @routine (host.sem.ir)",
+            "db": "database path (default $METAOS_DB or ./metaos.db)"})
+def sem_add(c, file, db=None):
+    """Store every routine defined in FILE; print each one's ID and name."""
+    from host.sem import cli
+
+    print(cli.add(file, db))
+
+
+@task(help={"ref": "ID (unique prefix), NAMESPACE:NAME or NAME",
+            "view": "c | semantic | smtlib | asm", "arch": "x86_64 | riscv64 (for --view asm)",
+            "db": "database path"})
+def sem_show(c, ref, view="semantic", arch="x86_64", db=None):
+    """Show one view of a routine."""
+    from host.sem import cli
+
+    print(cli.show(ref, view, arch, db))
+
+
+@task(help={"ref": "ID (unique prefix), NAMESPACE:NAME or NAME", "db": "database path"})
+def sem_names(c, ref, db=None):
+    """List a routine's names, full ID and equivalence class."""
+    from host.sem import cli
+
+    print(cli.names(ref, db))
+
+
+@task(help={"old": "NAMESPACE:NAME (or NAME)", "new": "NAMESPACE:NAME (or NAME: same namespace)",
+            "db": "database path"})
+def sem_rename(c, old, new, db=None):
+    """Move a name to another; the routine and its ID are untouched."""
+    from host.sem import cli
+
+    print(cli.rename(old, new, db))
+
+
+@task(help={"a": "routine A", "b": "routine B", "db": "database path"})
+def sem_equiv(c, a, b, db=None):
+    """Prove A and B equivalent with Z3 (B joins A's class) or print a counterexample."""
+    from host.sem import cli
+
+    print(cli.equiv(a, b, db))
+
+
+@task(help={"ref": "ID (unique prefix), NAMESPACE:NAME or NAME", "db": "database path"})
+def sem_history(c, ref, db=None):
+    """Implementations per architecture and performance history per hardware."""
+    from host.sem import cli
+
+    print(cli.history(ref, db))
+
+
+def _collection(name, *tasks_with_names):
+    group = Collection(name)
+    for t, task_name in tasks_with_names:
+        group.add_task(t, name=task_name)
+    return group
+
+
+bench = Collection("bench")
+bench.add_task(bench_boot, name="boot", default=True)
+bench.add_task(bench_probes)
+bench.add_task(bench_sem)
+
+sem = _collection("sem", (sem_add, "add"), (sem_show, "show"), (sem_names, "names"),
+                  (sem_rename, "rename"), (sem_equiv, "equiv"), (sem_history, "history"))
+
+ns = Collection(build, discover, demo, boot, console, test, bench, sem)
