@@ -14,14 +14,16 @@ QOM properties, from which `cpuid_expectation` derives what CPUID should report.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass
 from typing import Any
 
+from host.pci import REVISION
 from qemu.machine import Machine
 
 BAR_ROM = 6  # query-pci lists the expansion ROM as region 6; the inventory has BARs 0-5 only
-REVISION_DWORD = 0x08  # config-space dword: revision, prog-if, subclass, base class
+REVISION_DWORD = REVISION  # this dword holds revision, prog-if, subclass, base class
 ECAM_FUNCTION_SHIFT = {"bus": 20, "device": 15, "function": 12}  # PCIe base spec 7.2.2
 ECAM_REGION = "pcie-mmcfg-mmio"  # QEMU's name for a PCIe host's ECAM memory region
 MTREE_RANGE = re.compile(r"^\s*([0-9a-f]+)-([0-9a-f]+) \(prio -?\d+, i/o\): (\S+)", re.M)
@@ -119,10 +121,13 @@ def _add_config_bytes(machine: Machine, ecam: int | None, function: dict[str, An
 # -- CPU models -------------------------------------------------------------------------
 
 
-def cpu_model_expansion(machine: Machine, model: str) -> dict[str, Any]:
-    """QOM properties of CPU `model` as QEMU fully expands it (query-cpu-model-expansion)."""
-    result = machine.qmp("query-cpu-model-expansion", type="full", model={"name": model})
-    return dict(result["model"]["props"])
+@dataclass(frozen=True)
+class CpuidWord:
+    """One CPUID output register: leaf (EAX in), subleaf (ECX in, None when ignored)."""
+
+    leaf: int
+    subleaf: int | None
+    register: str  # "EAX" | "EBX" | "ECX" | "EDX"
 
 
 @dataclass(frozen=True)
@@ -155,3 +160,39 @@ def cpuid_expectation(props: dict[str, Any]) -> CpuidExpectation:
         model_id=props["model-id"], family=props["family"], model=props["model"],
         stepping=props["stepping"], features=features,
     )
+
+
+def cpu_model_expansion(machine: Machine, model: str) -> dict[str, Any]:
+    """QOM properties of CPU `model` as QEMU fully expands it (query-cpu-model-expansion).
+    This is the model as defined: features the accelerator cannot provide are still on
+    (see `unavailable_features`)."""
+    result = machine.qmp("query-cpu-model-expansion", type="full", model={"name": model})
+    return dict(result["model"]["props"])
+
+
+def unavailable_features(machine: Machine, model: str) -> frozenset[str]:
+    """Features of `model` this machine's accelerator cannot provide (TCG lacks some of
+    Haswell's and EPYC's); QEMU drops them, so the guest never sees them."""
+    for definition in machine.qmp("query-cpu-definitions"):
+        if definition["name"] == model:
+            return frozenset(definition.get("unavailable-features", []))
+    raise ValueError(f"QEMU knows no CPU model {model!r} (see qemu-system-x86_64 -cpu help)")
+
+
+def cpu_model_expectation(machine: Machine, model: str) -> CpuidExpectation:
+    """What a guest on CPU `model` should see under this machine's accelerator."""
+    expected = cpuid_expectation(cpu_model_expansion(machine, model))
+    dropped = unavailable_features(machine, model)
+    return dataclasses.replace(expected, features=expected.features - dropped)
+
+
+def running_cpu_feature_words(machine: Machine, cpu_index: int = 0) -> dict[CpuidWord, int]:
+    """The feature bits the running CPU's CPUID returns, per leaf/subleaf/register, from the
+    CPU object's `feature-words` (after the accelerator's filtering).  Only feature bits:
+    other bits of the same registers (e.g. OSXSAVE, APIC IDs) are not in it."""
+    cpus = {cpu["cpu-index"]: cpu for cpu in machine.qmp("query-cpus-fast")}
+    words = machine.qmp("qom-get", path=cpus[cpu_index]["qom-path"], property="feature-words")
+    return {
+        CpuidWord(w["cpuid-input-eax"], w.get("cpuid-input-ecx"), w["cpuid-register"]): w["features"]
+        for w in words
+    }

@@ -7,14 +7,18 @@ import re
 
 import pytest
 
+from host.pci import BAR0, VENDOR_ID
 from host.pciids import PciIds
 from qemu.boards import board
 from qemu.groundtruth import (
+    CpuidWord,
     cpu_model_expansion,
+    cpu_model_expectation,
     cpuid_expectation,
     ecam_base,
     query_pci,
     read_config_dword,
+    running_cpu_feature_words,
 )
 from qemu.machine import Machine
 from x86_boot_sectors import write_image
@@ -112,16 +116,16 @@ def test_ids_and_bars_agree_with_config_space_read_over_ecam(q35_topology):
     assert ecam is not None
     for f in query_pci(q35_topology):
         location = (f["bus"], f["device_number"], f["function"])
-        ident = read_config_dword(q35_topology, ecam, *location, 0x00)
+        ident = read_config_dword(q35_topology, ecam, *location, VENDOR_ID)
         assert (ident & 0xFFFF, ident >> 16) == (f["vendor"], f["device"])
         for bar in f["bars"]:
             if bar["address"] is None:
                 continue
-            low = read_config_dword(q35_topology, ecam, *location, 0x10 + 4 * bar["index"])
+            low = read_config_dword(q35_topology, ecam, *location, BAR0 + 4 * bar["index"])
             address = low & ~(0x3 if bar["kind"] == "io" else 0xF)
             if bar["kind"] == "mem64":
                 address |= read_config_dword(
-                    q35_topology, ecam, *location, 0x14 + 4 * bar["index"]) << 32
+                    q35_topology, ecam, *location, BAR0 + 4 * (bar["index"] + 1)) << 32
             assert address == bar["address"], f"{f['bdf']} BAR{bar['index']}"
             assert bar["size"] & (bar["size"] - 1) == 0  # BAR sizes are powers of two
 
@@ -156,3 +160,38 @@ def test_cpu_model_expansion(q35_topology, model, vendor, level, xlevel, signatu
     assert expected.model_id
     assert feature in expected.features and absent not in expected.features
     assert {"fpu", "sse2"} <= expected.features
+
+
+# Bit positions from the Intel SDM vol. 2A, CPUID: leaf 1 ECX bit 17 = PCID,
+# leaf 7 subleaf 0 EBX bit 5 = AVX2, leaf 1 EDX bit 26 = SSE2.
+PCID = (CpuidWord(1, None, "ECX"), 17)
+AVX2 = (CpuidWord(7, 0, "EBX"), 5)
+SSE2 = (CpuidWord(1, None, "EDX"), 26)
+
+
+@pytest.mark.boot
+def test_running_haswell_under_tcg_lacks_what_tcg_cannot_do(halt_image):
+    with Machine(board("pc", accel="tcg", cpu="Haswell"), image=halt_image,
+                 timeout=HARD_TIMEOUT) as m:
+        defined = cpuid_expectation(cpu_model_expansion(m, "Haswell"))
+        expected = cpu_model_expectation(m, "Haswell")
+        words = running_cpu_feature_words(m)
+    assert "pcid" in defined.features
+    assert "pcid" not in expected.features and "avx2" in expected.features
+    for (word, bit), name in ((PCID, "pcid"), (AVX2, "avx2"), (SSE2, "sse2")):
+        assert bool(words[word] >> bit & 1) == (name in expected.features), name
+
+
+@pytest.mark.boot
+def test_riscv_virt_ecam_and_host_bridge(tmp_path):
+    from kernel.riscv64.hw import VIRT_MEMORY_MAP
+    from riscv_tiny_guests import write_elf
+
+    ecam_region = next(r for r in VIRT_MEMORY_MAP if r.name == "PCIE_ECAM")
+    with Machine(board("virt", accel="tcg"), kernel=write_elf(tmp_path, "park"),
+                 timeout=HARD_TIMEOUT) as m:
+        assert ecam_base(m) == ecam_region.base
+        functions = query_pci(m)
+    host = functions[0]
+    assert (host["bdf"], host["vendor"], host["device"]) == ("00:00.0", QEMU_VENDOR, 0x0008)
+    assert host["class"] == 0x060000  # host bridge, read from config space over ECAM

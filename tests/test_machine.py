@@ -178,3 +178,15 @@ def test_two_machines_can_boot_the_same_image_at_once(images):
         with Machine(tcg("pc"), image=images["halt"], timeout=HARD_TIMEOUT) as second:
             assert second.read_serial(timeout=10) == bytes([MARK])
         assert first.read_serial(timeout=10) == bytes([MARK])
+
+
+@pytest.mark.boot
+def test_riscv_reset_through_sifive_test_is_a_guest_reset(tmp_path):
+    from riscv_tiny_guests import write_elf
+
+    with Machine(tcg("virt"), kernel=write_elf(tmp_path, "reset"), timeout=HARD_TIMEOUT) as m:
+        with pytest.raises(GuestResetError):
+            m.wait_exit(timeout=10)
+        assert [e["data"]["reason"] for e in m.events if e["event"] == "SHUTDOWN"] == [
+            "guest-reset"
+        ]
