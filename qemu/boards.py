@@ -112,7 +112,9 @@ class Board:
     ) -> list[str]:
         if self.boots_from_disk:
             if image is None or kernel is not None:
-                raise BoardError(f"board {self.name!r} ({self.arch}) boots a disk image: give image=")
+                raise BoardError(
+                    f"board {self.name!r} ({self.arch}) boots a disk image: give image="
+                )
             # file.locking=off: parallel runs (tests, benchmarks) boot the same build
             # artifact, and QEMU's write lock would refuse all but the first.  Our guests
             # never write their disk (IDE cannot take a read-only drive; snapshot=on

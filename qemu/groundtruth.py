@@ -24,7 +24,8 @@ from qemu.machine import Machine
 
 BAR_ROM = 6  # query-pci lists the expansion ROM as region 6; the inventory has BARs 0-5 only
 REVISION_DWORD = REVISION  # this dword holds revision, prog-if, subclass, base class
-ECAM_FUNCTION_SHIFT = {"bus": 20, "device": 15, "function": 12}  # PCIe base spec 7.2.2
+# ECAM: address = base + (bus << 20 | device << 15 | function << 12 | offset), PCIe base spec 7.2.2
+ECAM_BUS_SHIFT, ECAM_DEVICE_SHIFT, ECAM_FUNCTION_SHIFT = 20, 15, 12
 ECAM_REGION = "pcie-mmcfg-mmio"  # QEMU's name for a PCIe host's ECAM memory region
 MTREE_RANGE = re.compile(r"^\s*([0-9a-f]+)-([0-9a-f]+) \(prio -?\d+, i/o\): (\S+)", re.M)
 XP_WORD = re.compile(r":\s*0x([0-9a-f]+)")
@@ -100,8 +101,8 @@ def ecam_base(machine: Machine) -> int | None:
 def read_config_dword(machine: Machine, ecam: int, bus: int, device: int, function: int,
                       offset: int) -> int:
     """One config-space dword as QEMU's device model answers it (HMP `xp`, physical MMIO)."""
-    address = (ecam + (bus << ECAM_FUNCTION_SHIFT["bus"]) + (device << ECAM_FUNCTION_SHIFT["device"])
-               + (function << ECAM_FUNCTION_SHIFT["function"]) + offset)
+    address = ecam + (bus << ECAM_BUS_SHIFT | device << ECAM_DEVICE_SHIFT
+                      | function << ECAM_FUNCTION_SHIFT | offset)
     text = machine.qmp("human-monitor-command", **{"command-line": f"xp /1wx {address:#x}"})
     match = XP_WORD.search(text)
     if match is None:
@@ -193,6 +194,7 @@ def running_cpu_feature_words(machine: Machine, cpu_index: int = 0) -> dict[Cpui
     cpus = {cpu["cpu-index"]: cpu for cpu in machine.qmp("query-cpus-fast")}
     words = machine.qmp("qom-get", path=cpus[cpu_index]["qom-path"], property="feature-words")
     return {
-        CpuidWord(w["cpuid-input-eax"], w.get("cpuid-input-ecx"), w["cpuid-register"]): w["features"]
+        CpuidWord(w["cpuid-input-eax"], w.get("cpuid-input-ecx"), w["cpuid-register"]):
+            w["features"]
         for w in words
     }

@@ -14,7 +14,10 @@ SIFIVE_TEST_RESET = 0x7777
 
 PROGRAMS = {
     "park": "_start:\n1:  wfi\n    j 1b\n",
-    "reset": "_start:\n    li t0, TEST_BASE\n    li t1, SIFIVE_TEST_RESET\n    sw t1, 0(t0)\n1:  j 1b\n",
+    "reset": (
+        "_start:\n    li t0, TEST_BASE\n    li t1, SIFIVE_TEST_RESET\n    sw t1, 0(t0)\n"
+        "1:  j 1b\n"
+    ),
 }
 
 
