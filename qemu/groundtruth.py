@@ -10,6 +10,13 @@ missing byte pair is read from QEMU's own config-space model through the HMP
 
 CPU models come from QMP `query-cpu-model-expansion` (type full): the model's
 QOM properties, from which `cpuid_expectation` derives what CPUID should report.
+The expansion is the model as defined; `cpu_model_expectation` removes what the
+accelerator cannot provide (query-cpu-definitions `unavailable-features`), and
+`running_cpu_feature_words` reads the live CPU's CPUID feature registers.
+
+Query a running guest after its firmware is done (x86: once the first serial
+byte arrived), and pause it (`machine.qmp("stop")`) if it may be probing BARs,
+since QEMU reports a BAR with decoding off as unmapped.
 """
 
 from __future__ import annotations
