@@ -16,7 +16,7 @@ import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from host.protocol import DEBUG_EXIT_PORT
+from host.protocol import DEBUG_EXIT_PORT, STAY_BOOTARG, STAY_FW_CFG_FILE
 from qemu.errors import BoardError, KvmUnavailableError
 
 ACCELS = ("auto", "kvm", "tcg")
@@ -37,6 +37,7 @@ class Board:
     accel: str = "auto"  # "auto" -> kvm when /dev/kvm is usable for this arch, else tcg
     qemu_args: tuple[str, ...] = ()  # appended verbatim, last
     binary: str = ""  # QEMU executable; "" means qemu-system-<arch>
+    stay: bool = False  # ask the guest to stay after FINAL (so QMP can still query QEMU)
 
     @property
     def qemu_binary(self) -> str:
@@ -105,7 +106,16 @@ class Board:
         if paused:
             argv.append("-S")
         argv += self._guest_args(image, kernel)
+        if self.stay:
+            argv += self._stay_args()
         return argv + list(self.qemu_args)
+
+    def _stay_args(self) -> list[str]:
+        """How the guest learns it should stay (host/protocol.py): a fw_cfg file on x86-64,
+        the kernel command line (/chosen/bootargs) on RISC-V."""
+        if self.boots_from_disk:
+            return ["-fw_cfg", f"name={STAY_FW_CFG_FILE},string=1"]
+        return ["-append", STAY_BOOTARG]
 
     def _guest_args(
         self, image: str | os.PathLike[str] | None, kernel: str | os.PathLike[str] | None
