@@ -245,10 +245,9 @@ class Machine:
             return b""
         ready, _, _ = select.select([serial], [], [], max(0.0, deadline - time.monotonic()))
         if not ready:
-            raise GuestTimeoutError(
+            raise self._timeout(
                 f"the guest sent nothing on its serial line for {timeout:g}s: "
-                "it may be hung or halted (see serial_log)",
-                **self._context(),
+                "it may be hung or halted (see serial_log)"
             )
         data = serial.receive()
         if data:
@@ -263,7 +262,7 @@ class Machine:
         try:
             connected = self._serial.connect(self._pidfd, deadline)
         except TimeoutError as error:
-            raise GuestTimeoutError(str(error), **self._context()) from None
+            raise self._timeout(str(error)) from None
         if not connected:
             self._reap_after_close()
         return connected
@@ -285,8 +284,7 @@ class Machine:
                 watched.append(serial.fileno())
             ready, _, _ = select.select(watched, [], [], max(0.0, deadline - time.monotonic()))
             if not ready:
-                raise GuestTimeoutError(f"the guest did not exit within {timeout:g}s",
-                                        **self._context())
+                raise self._timeout(f"the guest did not exit within {timeout:g}s")
             if serial.connected and serial.fileno() in ready:
                 serial.keep(serial.receive())
         self._reap()
@@ -361,6 +359,12 @@ class Machine:
     def _deadline(self, timeout: float) -> float:
         assert self.started_at is not None, "launch() the machine (or use `with`) first"
         return min(time.monotonic() + timeout, self.started_at + self.timeout)
+
+    def _timeout(self, message: str) -> GuestTimeoutError:
+        assert self.started_at is not None
+        if time.monotonic() >= self.started_at + self.timeout:
+            message = f"the run used up its time limit (Machine timeout={self.timeout:g}s)"
+        return GuestTimeoutError(message, **self._context())
 
     def _context(self) -> dict[str, Any]:
         return {

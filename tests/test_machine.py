@@ -127,7 +127,7 @@ def test_halted_guest_times_out_on_exit_and_stays_queryable(images):
 @pytest.mark.boot
 def test_machine_timeout_bounds_every_wait(images):
     with Machine(tcg("pc"), image=images["halt"], timeout=1.5) as m:
-        with pytest.raises(GuestTimeoutError):
+        with pytest.raises(GuestTimeoutError, match="time limit"):
             m.wait_exit(timeout=HARD_TIMEOUT)
         assert time.monotonic() - m.started_at < HARD_TIMEOUT
 
@@ -190,3 +190,15 @@ def test_riscv_reset_through_sifive_test_is_a_guest_reset(tmp_path):
         assert [e["data"]["reason"] for e in m.events if e["event"] == "SHUTDOWN"] == [
             "guest-reset"
         ]
+
+
+def test_unusable_kvm_is_refused_before_qemu_starts(images, monkeypatch, tmp_path):
+    from qemu import boards
+    from qemu.errors import KvmUnavailableError
+
+    monkeypatch.setattr(boards, "KVM_DEVICE", str(tmp_path / "no-kvm"))
+    machine = Machine(board("q35", accel="kvm"), image=images["exit_pass"])
+    with pytest.raises(KvmUnavailableError, match="accel='tcg'"):
+        with machine:
+            pass
+    assert machine.pid is None and machine.temp_dir is None
