@@ -9,6 +9,7 @@ import pytest
 
 from host.pci import BAR0, VENDOR_ID
 from host.pciids import PciIds
+from kernel.riscv64.hw import VIRT_MEMORY_MAP
 from qemu.boards import board
 from qemu.groundtruth import (
     CpuidWord,
@@ -21,6 +22,7 @@ from qemu.groundtruth import (
     running_cpu_feature_words,
 )
 from qemu.machine import Machine
+from riscv_tiny_guests import write_elf
 from x86_boot_sectors import write_image
 
 HARD_TIMEOUT = 30
@@ -184,9 +186,6 @@ def test_running_haswell_under_tcg_lacks_what_tcg_cannot_do(halt_image):
 
 @pytest.mark.boot
 def test_riscv_virt_ecam_and_host_bridge(tmp_path):
-    from kernel.riscv64.hw import VIRT_MEMORY_MAP
-    from riscv_tiny_guests import write_elf
-
     ecam_region = next(r for r in VIRT_MEMORY_MAP if r.name == "PCIE_ECAM")
     with Machine(board("virt", accel="tcg"), kernel=write_elf(tmp_path, "park"),
                  timeout=HARD_TIMEOUT) as m:

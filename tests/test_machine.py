@@ -9,15 +9,19 @@ import time
 import pytest
 
 from host.protocol import DEBUG_EXIT_FAIL, DEBUG_EXIT_PASS, debug_exit_status
+from kernel.riscv64.build import build_floor
+from qemu import boards
 from qemu.boards import Board, board
 from qemu.errors import (
     GuestResetError,
     GuestTimeoutError,
+    KvmUnavailableError,
     QemuError,
     QemuNotInstalledError,
     QemuStartError,
 )
 from qemu.machine import Machine
+from riscv_tiny_guests import write_elf
 from x86_boot_sectors import MARK, write_image
 
 HARD_TIMEOUT = 30  # seconds any one QEMU may live in these tests
@@ -159,8 +163,6 @@ def test_qmp_is_refused_clearly_when_off(images):
 
 @pytest.mark.boot
 def test_riscv_guest_passes_through_sifive_test(tmp_path):
-    from kernel.riscv64.build import build_floor
-
     elf = build_floor(tmp_path)
     with Machine(tcg("virt"), kernel=elf, timeout=HARD_TIMEOUT) as m:
         assert m.wait_exit(timeout=10) == 0
@@ -182,8 +184,6 @@ def test_two_machines_can_boot_the_same_image_at_once(images):
 
 @pytest.mark.boot
 def test_riscv_reset_through_sifive_test_is_a_guest_reset(tmp_path):
-    from riscv_tiny_guests import write_elf
-
     with Machine(tcg("virt"), kernel=write_elf(tmp_path, "reset"), timeout=HARD_TIMEOUT) as m:
         with pytest.raises(GuestResetError):
             m.wait_exit(timeout=10)
@@ -193,9 +193,6 @@ def test_riscv_reset_through_sifive_test_is_a_guest_reset(tmp_path):
 
 
 def test_unusable_kvm_is_refused_before_qemu_starts(images, monkeypatch, tmp_path):
-    from qemu import boards
-    from qemu.errors import KvmUnavailableError
-
     monkeypatch.setattr(boards, "KVM_DEVICE", str(tmp_path / "no-kvm"))
     machine = Machine(board("q35", accel="kvm"), image=images["exit_pass"])
     with pytest.raises(KvmUnavailableError, match="accel='tcg'"):
