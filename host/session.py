@@ -109,20 +109,24 @@ class DiscoveryError(Exception):
         return "\n".join(parts)
 
 
-def _guest_failure(guest: Guest, run: Run) -> str | None:
+def _fault(guest: Guest, run: Run) -> str | None:
+    faults = [f for f in run.frames if f.type == Msg.FAULT]
+    if not faults:
+        return None
+    fields, _ = faults[-1].fields()
+    return (f"the guest kernel took exception {fields['vector']} at "
+            f"{guest.symbolize(fields['ip'])} (address {fields['address']:#x})")
+
+
+def _exit_failure(guest: Guest, run: Run) -> str | None:
     """Why the guest's exit status means failure, or None when it passed."""
     status = run.exit_status
-    faults = [f for f in run.frames if f.type == Msg.FAULT]
-    if faults:
-        fields, _ = faults[-1].fields()
-        return (f"the guest kernel took exception {fields['vector']} at "
-                f"{guest.symbolize(fields['ip'])} (address {fields['address']:#x})")
     if guest.arch == "x86_64":
         if status == debug_exit_status(DEBUG_EXIT_PASS):
             return None
-        if "MetaOS boot:" in run.noise:
-            line = next(line for line in run.noise.splitlines() if "MetaOS boot:" in line)
-            return f"the boot stage failed: {line.strip()}"
+        boot_lines = [line.strip() for line in run.noise.splitlines() if "MetaOS boot:" in line]
+        if boot_lines:
+            return f"the boot stage failed: {boot_lines[-1]}"
         return f"the guest exited with status {status}"
     from kernel.riscv64.outcomes import explain_exit
 
@@ -138,7 +142,9 @@ def discover(
     silence_timeout: float = SILENCE_TIMEOUT,
     timeout: float = RUN_TIMEOUT,
 ) -> Run:
-    """Boot `guest` on `board` and collect frames until FINAL and the guest's exit.
+    """Boot `guest` on `board` and collect frames until FINAL and the guest's exit
+    (or, on a board with `stay`, until FINAL: the guest then waits and QEMU is
+    quit when the run ends).
 
     `on_frame` sees every frame as it is decoded (live consoles); `on_machine`
     runs once FINAL has arrived, while QEMU still runs (ground-truth queries)."""
@@ -149,9 +155,9 @@ def discover(
             run.command_line = machine.command_line
             try:
                 _collect(machine, decoder, run, on_frame, silence_timeout)
-                if on_machine is not None and run.final is not None:
+                if run.final is not None and on_machine is not None:
                     on_machine(machine, run)
-                if run.final is not None:
+                if run.final is not None and not board.stay:
                     run.exit_status = machine.wait_exit(EXIT_TIMEOUT)
                     _collect(machine, decoder, run, on_frame, silence_timeout)
             finally:
@@ -163,12 +169,16 @@ def discover(
     except QemuError as error:
         run.exit_status = error.exit_status
         _take_stats(decoder, run)
-        reason = _guest_failure(guest, run) if run.exit_status not in (None, 0, 1) else None
-        raise DiscoveryError(_with_qemu(reason or str(error.message), error), run,
+        reason = _fault(guest, run)
+        if reason is None and run.exit_status not in (None, 0, 1):
+            reason = _exit_failure(guest, run)
+        raise DiscoveryError(_with_qemu(reason or error.message, error), run,
                              guest.symbolize) from None
-    failure = _guest_failure(guest, run) if run.final is None or run.exit_status is not None else None
-    if run.final is None:
-        failure = failure or "QEMU exited before the guest's FINAL frame"
+    failure = _fault(guest, run)
+    if failure is None and run.exit_status is not None:
+        failure = _exit_failure(guest, run)
+    if failure is None and run.final is None:
+        failure = "QEMU exited before the guest's FINAL frame"
     if failure:
         raise DiscoveryError(failure, run, guest.symbolize)
     return run
