@@ -8,6 +8,8 @@ qemu/machine.py lands these helpers can become a thin layer over it.
 from __future__ import annotations
 
 import functools
+import select
+import socket
 import subprocess
 import tempfile
 import time
@@ -16,13 +18,13 @@ from pathlib import Path
 
 from qemu.qmp.legacy import QEMUMonitorProtocol
 
-from host.frames import Frame, FrameDecoder
-from host.protocol import Msg
+from host.frames import Frame, FrameDecoder, encode_frame
+from host.protocol import STAY_BOOTARG, Msg
 from kernel.riscv64.build import build
 
 QEMU = "qemu-system-riscv64"
 TIMEOUT = 60  # seconds; TCG boots take well under one
-PARK = "metaos.park"  # /chosen bootargs that keep the guest up after FINAL
+PARK = STAY_BOOTARG  # /chosen bootargs that keep the guest up after FINAL
 
 
 @functools.cache
@@ -99,3 +101,106 @@ def _wait_for_final(serial: Path, process: subprocess.Popen) -> list[Frame]:
                                  f"{process.stderr.read().decode(errors='replace')}")
         time.sleep(0.05)
     raise AssertionError("no FINAL frame within the timeout")
+
+
+class ServingGuest:
+    """A guest asked to stay after FINAL, serving probe commands over its serial
+    line: a UNIX socket the test listens on and QEMU connects to (chardev
+    socket), so bytes flow both ways.  Implements probes.campaign.Link."""
+
+    def __init__(self, *, privileged: bool = False, extra: tuple[str, ...] = ()) -> None:
+        from kernel.riscv64.probing import PRIVILEGED_BOOTARG
+        self.bootargs = PARK + (f" {PRIVILEGED_BOOTARG}" if privileged else "")
+        self.extra = extra
+        self.boot_frames: list[Frame] = []
+        self.decoder = FrameDecoder()
+        self.seq = 0
+        self._process: subprocess.Popen | None = None
+        self._connection: socket.socket | None = None
+
+    def __enter__(self) -> "ServingGuest":
+        self._tmp = tempfile.TemporaryDirectory()
+        try:
+            self._launch()
+        except BaseException:
+            self.__exit__(None, None, None)
+            raise
+        return self
+
+    def __exit__(self, *_exc) -> None:
+        self._stop()
+        self._tmp.cleanup()
+
+    def _launch(self) -> None:
+        path = Path(self._tmp.name) / "serial.sock"
+        path.unlink(missing_ok=True)
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        listener.bind(str(path))
+        listener.listen(1)
+        argv = qemu_argv("virt", 1, self.extra) + [
+            "-chardev", f"socket,id=serial0,path={path}", "-serial", "chardev:serial0",
+            "-append", self.bootargs]
+        self._process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        listener.settimeout(TIMEOUT)
+        try:
+            self._connection, _ = listener.accept()
+        finally:
+            listener.close()
+        self.decoder, self.seq = FrameDecoder(), 0
+        self.boot_frames = []
+        deadline = time.monotonic() + TIMEOUT
+        while not any(f.type == Msg.FINAL for f in self.boot_frames):
+            if time.monotonic() > deadline or self._process.poll() is not None:
+                raise AssertionError(f"no FINAL from the staying guest: {self.stderr()}")
+            self.boot_frames += self.decoder.feed(self.poll(0.1))
+
+    def _stop(self) -> None:
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
+        if self._process is not None:
+            if self._process.poll() is None:
+                self._process.kill()
+            self._process.wait(timeout=TIMEOUT)
+            self._process.stderr.close()
+            self._process = None
+
+    def stderr(self) -> str:
+        if self._process is None or self._process.poll() is None:
+            return "(QEMU still running)"
+        return self._process.stderr.read().decode(errors="replace")
+
+    @property
+    def alive(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
+    # -- probes.campaign.Link ------------------------------------------------------
+
+    def now(self) -> float:
+        return time.monotonic()
+
+    def send(self, data: bytes) -> None:
+        self._connection.sendall(data)
+
+    def poll(self, timeout: float) -> bytes:
+        ready, _, _ = select.select([self._connection], [], [], timeout)
+        return self._connection.recv(65536) if ready else b""
+
+    def restart(self) -> None:
+        self._stop()
+        self._launch()
+
+    # -- one command at a time -----------------------------------------------------
+
+    def command(self, msg: Msg, body: bytes, answers: int = 1, timeout: float = 10.0) -> list[Frame]:
+        """Send one host frame and collect `answers` frames back."""
+        self.send(encode_frame(msg, self.seq, body))
+        self.seq = (self.seq + 1) % (1 << 16)
+        frames: list[Frame] = []
+        deadline = time.monotonic() + timeout
+        while len(frames) < answers:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{len(frames)} of {answers} answers to {msg.name} within"
+                                     f" {timeout}s; QEMU alive: {self.alive}")
+            frames += self.decoder.feed(self.poll(0.05))
+        return frames

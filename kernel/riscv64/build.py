@@ -1,8 +1,9 @@
 """Build the RISC-V kernel: build/riscv64/kernel.elf, and the benchmark floor.
 
-Sources are assembled in the order of SOURCES as one unit; two more are
-generated from Python data: the CSR probes (kernel/riscv64/csrs.py) and the
-CRC-32 table (the same polynomial zlib uses).
+Sources are assembled in the order of SOURCES as one unit; three more are
+generated from Python data: the CSR probes (kernel/riscv64/csrs.py), the
+bootargs words (kernel/riscv64/probing.py) and the CRC-32 table (the same
+polynomial zlib uses).
 """
 
 from __future__ import annotations
@@ -11,15 +12,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from host import protocol
-from kernel.riscv64 import csrs, hw, outcomes
+from probes import abi
+from kernel.riscv64 import csrs, hw, outcomes, probing
 from toolchain.program import Program, Section
 from toolchain.riscvasm import assemble_elf
 
 HERE = Path(__file__).parent
 # No compressed instructions: the kernel must also run on harts without C.
-MARCH = "rv64ima_zicsr"
+MARCH = "rv64ima_zicsr_zifencei"
 SOURCES = ("entry.s", "trap.s", "hart.s", "<csr_probes.s>", "fdtlib.s", "fdt.s", "uart.s",
-           "frame.s", "pci.s", "main.s", "exit.s", "data.s", "<crc_table.s>")
+           "frame.s", "rx.s", "pci.s", "main.s", "commands.s", "run.s", "exit.s", "data.s",
+           "probedata.s", "<bootargs.s>", "<crc_table.s>")
 CRC32_POLYNOMIAL = 0xEDB88320  # IEEE 802.3, bit-reflected (zlib.crc32)
 
 
@@ -35,6 +38,8 @@ def constants() -> dict[str, int]:
     consts = dict(protocol.asm_constants())
     consts.update(hw.asm_constants())
     consts.update(outcomes.asm_constants())
+    consts.update(probing.asm_constants())
+    consts.update(abi.asm_constants(abi.RISCV64))
     return consts
 
 
@@ -57,6 +62,7 @@ def _sources(out_dir: Path) -> tuple[Path, ...]:
     generated.mkdir(parents=True, exist_ok=True)
     (generated / "csr_probes.s").write_text(csrs.probe_source())
     (generated / "crc_table.s").write_text(crc_table_source())
+    (generated / "bootargs.s").write_text(probing.bootargs_source())
     return tuple(generated / name[1:-1] if name.startswith("<") else HERE / name
                  for name in SOURCES)
 

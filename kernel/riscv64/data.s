@@ -13,7 +13,9 @@ ecam_base:       .dword 0       # from the device tree: compatible "pci-host-eca
 bus_first:       .dword 0       # its bus-range
 bus_last:        .dword 0
 cpu_count:       .dword 0       # /cpus nodes with device_type "cpu"
-park_after_final: .dword 0      # /chosen bootargs = "metaos.park"
+park_after_final: .dword 0      # /chosen bootargs contain STAY_BOOTARG: serve probes
+privileged_allowed: .dword 0    # /chosen bootargs contain PRIVILEGED_BOOTARG
+timebase_hz:     .dword MTIME_HZ  # from the device tree's timebase-frequency
 fdt_cells:       .space FDT_MAX_DEPTH * 2, 0   # per depth: #address-cells, #size-cells
 
 # Names the device-tree walk looks for.
@@ -25,7 +27,7 @@ str_size_cells:    .asciz "#size-cells"
 str_device_type:   .asciz "device_type"
 str_bus_range:     .asciz "bus-range"
 str_bootargs:      .asciz "bootargs"
+str_timebase:      .asciz "timebase-frequency"
 str_cpu:           .asciz "cpu"
 str_ns16550a:      .asciz "ns16550a"
 str_pci_host_ecam: .asciz "pci-host-ecam-generic"
-str_park:          .asciz "metaos.park"

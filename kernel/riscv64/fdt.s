@@ -1,7 +1,8 @@
 # fdt.s: the driver's minimal walk of the device tree (devicetree.org spec
 # ch. 5): the UART (compatible "ns16550a"), the PCIe host bridge (compatible
 # "pci-host-ecam-generic": reg, bus-range), the number of cpus (nodes with
-# device_type "cpu") and whether /chosen bootargs ask us to park after FINAL.
+# device_type "cpu"), the mtime frequency (timebase-frequency) and whether
+# /chosen bootargs ask us to stay after FINAL (and allow privileged probes).
 # The host parses the whole blob; the guest only needs these.
 
 .equ NODE_UART, 1
@@ -126,6 +127,10 @@ fdt_prop:
     la a1, str_bootargs
     call streq
     bnez a0, fdt_prop_bootargs
+    mv a0, s11
+    la a1, str_timebase
+    call streq
+    bnez a0, fdt_prop_timebase
 fdt_prop_next:
     add s0, s0, s10
     addi s0, s0, 3
@@ -207,8 +212,23 @@ fdt_prop_bootargs:
     beqz t0, fdt_prop_next
     mv a0, s0
     la a1, str_park
-    call streq
+    call strcontains
     la t0, park_after_final
+    sd a0, 0(t0)
+    mv a0, s0
+    la a1, str_privileged
+    call strcontains
+    la t0, privileged_allowed
+    sd a0, 0(t0)
+    j fdt_prop_next
+
+# timebase-frequency (a u32 in /cpus): mtime ticks per second.
+fdt_prop_timebase:
+    li t0, 4
+    bne s10, t0, fdt_prop_next
+    mv a0, s0
+    call be32
+    la t0, timebase_hz
     sd a0, 0(t0)
     j fdt_prop_next
 

@@ -62,3 +62,23 @@ streq:
     ret
 3:  li a0, 1
     ret
+
+# strcontains: a0 = 1 when the NUL-terminated string at a1 occurs in the one
+# at a0, else 0.  Clobbers a1, t0-t3.
+strcontains:
+1:  mv t2, a0
+    mv t3, a1
+2:  lbu t1, 0(t3)
+    beqz t1, 3f                 # the whole needle matched
+    lbu t0, 0(t2)
+    bne t0, t1, 4f
+    addi t2, t2, 1
+    addi t3, t3, 1
+    j 2b
+3:  li a0, 1
+    ret
+4:  lbu t0, 0(a0)
+    addi a0, a0, 1
+    bnez t0, 1b
+    li a0, 0
+    ret

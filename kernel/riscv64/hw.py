@@ -41,19 +41,25 @@ KERNEL_RAM = {
     "FRAME_BODY":        0x80100000,  # one frame's body (<= 64 KiB), its header just before
     "HART_RECORDS":      0x80120000,  # one HART frame body per hart slot
     "STACKS_TOP":        0x80200000,  # hart slot n's stack ends at STACKS_TOP - n * STACK_SIZE
+    "RX_BODY":           0x80200008,  # a received frame, decoded in place; header just before
+    "PROBE_SLOTS_BASE":  0x80400000,  # PROBE_SLOTS slot records (kernel/riscv64/probing.py)
+    "RESULT_CACHE_BASE": 0x80600000,  # PROBE_RESULT_CACHE cached results
 }
+RX_CAPACITY = 0x1F000  # more than any legal encoded frame (host/frames.py MAX_ENCODED)
 STACK_SIZE_LOG2 = 12  # 4 KiB per hart: the deepest path (PCI recursion) uses < 1 KiB
 MAX_HARTS = 64  # QEMU virt allows up to 512; more slots than we ever boot here
 
 SIFIVE_TEST_PASS = 0x5555  # low half: exit QEMU with status 0
 SIFIVE_TEST_FAIL = 0x3333  # low half: exit QEMU with the status in bits 31:16
 MTIME_OFFSET = 0xBFF8  # CLINT mtime, 10 MHz on virt
-MTIME_HZ = 10_000_000
+MTIME_HZ = 10_000_000  # used only when the device tree has no timebase-frequency
+MTIMECMP_OFFSET = 0x4000  # CLINT mtimecmp of hart h at +0x4000 + 8 * h
 HART_WAIT_TICKS = MTIME_HZ  # the driver waits at most 1 s for the other harts
 
 # 16550 registers (byte offsets, reg-shift 0) and the bits we touch.
 UART_REGISTERS = {
     "UART_THR": 0, "UART_IER": 1, "UART_FCR": 2, "UART_LCR": 3, "UART_LSR": 5,
+    "UART_RBR": 0, "UART_LSR_DR": 0x01,
     "UART_LCR_8N1": 0x03, "UART_FCR_ENABLE_CLEAR": 0x07, "UART_LSR_THRE": 0x20,
     "UART_FIFO_SIZE": 16,  # 16550A transmit FIFO depth
 }
@@ -78,19 +84,31 @@ FDT_CONSTANTS = {
 
 MSTATUS_FS_VS_INITIAL = (1 << 13) | (1 << 9)  # FS=Initial, VS=Initial: FP/vector CSRs readable
 
+# Machine-mode CSR bits and trap causes (RISC-V Privileged Architecture).
+MACHINE_CSR_BITS = {
+    "MSTATUS_MIE": 1 << 3, "MSTATUS_MPIE": 1 << 7, "MSTATUS_MPP": 3 << 11,
+    "MIE_MTIE": 1 << 7,
+    "COUNTEREN_CY_TM_IR": 0b111,  # cycle, time, instret readable one level down
+    "MCAUSE_INTERRUPT_SHIFT": 63, "MCAUSE_MACHINE_TIMER": 7,
+    "MCAUSE_STORE_ACCESS_FAULT": 7, "MCAUSE_ECALL_U": 8, "MCAUSE_ECALL_M": 11,
+}
+
 
 def asm_constants() -> dict[str, int]:
     consts = {f"{r.name}_BASE": r.base for r in VIRT_MEMORY_MAP}
     consts.update(KERNEL_RAM)
     # The header sits just below the body so the body's 8-byte fields are aligned.
     consts["FRAME_BUFFER"] = KERNEL_RAM["FRAME_BODY"] - HEADER.size
+    consts["RX_FRAME"] = KERNEL_RAM["RX_BODY"] - HEADER.size
     consts.update(UART_REGISTERS)
     consts.update(PCI_REGISTERS)
     consts.update(FDT_CONSTANTS)
+    consts.update(MACHINE_CSR_BITS)
     consts.update(
         STACK_SIZE_LOG2=STACK_SIZE_LOG2, MAX_HARTS=MAX_HARTS,
         SIFIVE_TEST_PASS=SIFIVE_TEST_PASS, SIFIVE_TEST_FAIL=SIFIVE_TEST_FAIL,
-        MTIME_OFFSET=MTIME_OFFSET, HART_WAIT_TICKS=HART_WAIT_TICKS,
+        MTIME_OFFSET=MTIME_OFFSET, HART_WAIT_TICKS=HART_WAIT_TICKS, MTIME_HZ=MTIME_HZ,
+        MTIMECMP_OFFSET=MTIMECMP_OFFSET, RX_CAPACITY=RX_CAPACITY,
         MSTATUS_FS_VS_INITIAL=MSTATUS_FS_VS_INITIAL,
     )
     return consts

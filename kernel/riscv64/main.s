@@ -42,7 +42,7 @@ driver_main:
     call send_frame
     la t0, park_after_final
     ld t0, 0(t0)
-    bnez t0, park               # asked to stay up (tests query QEMU afterwards)
+    bnez t0, probe_loop         # asked to stay: serve probes (QEMU can be queried too)
     j exit_pass
 
 send_hello:
