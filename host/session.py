@@ -155,7 +155,9 @@ def discover(
             run.command_line = machine.command_line
             try:
                 _collect(machine, decoder, run, on_frame, silence_timeout)
-                if run.final is not None and on_machine is not None:
+                if run.final is None:  # the line closed early: how QEMU ended says why
+                    run.exit_status = machine.wait_exit(EXIT_TIMEOUT)
+                elif on_machine is not None:
                     on_machine(machine, run)
                 if run.final is not None and not board.stay:
                     run.exit_status = machine.wait_exit(EXIT_TIMEOUT)
