@@ -13,6 +13,7 @@ from host.devicetree import DeviceTree, parse_devicetree
 from host.frames import Frame
 from host.memory import MemoryRegion
 from host.protocol import LAYOUTS, Msg
+from host.riscv_extensions import extension_names
 from kernel.riscv64.csrs import csr_names
 
 MISA_MXL_BITS = {1: 32, 2: 64, 3: 128}  # misa[XLEN-1:XLEN-2]
@@ -123,6 +124,13 @@ class RiscvCpu:
                 ("Implementation ID", f"{first.mimpid:#x}"),
                 ("ISA", self.isa_of(first.hartid) or "-"),
                 ("Extensions (misa)", " ".join(first.extensions.upper())),
-                ("CSRs", " ".join(first.csr_names)),
             ]
+            rows += [("", f"{ext:<12}{name}") for ext, name in
+                     extension_names(self.isa_of(first.hartid))]
+            rows.append(("CSRs", " ".join(first.csr_names)))
+            differing = [h.hartid for h in self.harts[1:] if (h.misa, h.csrs, self.isa_of(h.hartid))
+                         != (first.misa, first.csrs, self.isa_of(first.hartid))]
+            rows.append(("Harts", " ".join(str(h.hartid) for h in self.harts)
+                         + (f" (differ from hart {first.hartid}: {differing})" if differing
+                            else " (all alike)")))
         return rows

@@ -179,7 +179,8 @@ def render(inventory: Inventory, console: Console | None = None) -> None:
     if inventory.cpu is not None:
         rows = inventory.cpu.summary()
         width = max((len(label) for label, _ in rows), default=0) + 2
-        _section(console, "CPU", [f"{label + ':':<{width}}{value}" for label, value in rows])
+        _section(console, "CPU", [f"{(label + ':') if label else '':<{width}}{value}"
+                                   for label, value in rows])
     _section(console, "ACPI", _acpi_lines(inventory))
     _section(console, "Guest log", inventory.logs)
     _section(console, "Faults", [", ".join(f"{k}=0x{v:x}" for k, v in fault.items()) for fault in inventory.faults])

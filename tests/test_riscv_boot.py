@@ -59,3 +59,11 @@ def test_misa_agrees_with_riscv_isa(cpu):
 def test_isa_string_letters():
     assert isa_string_letters("rv64imafdch_zicsr_zifencei") == "acdfhim"
     assert isa_string_letters("rv64gc") == "acdfim"
+
+
+def test_extension_names_follow_the_isa_string():
+    from host.riscv_extensions import extension_names
+
+    named = dict(extension_names("rv64gc_zicsr_zba_zfoo"))
+    assert list(named) == ["i", "m", "a", "f", "d", "c", "zicsr", "zba", "zfoo"]
+    assert named["c"] == "compressed instructions" and named["zfoo"] == "?"
