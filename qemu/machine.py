@@ -20,6 +20,7 @@ import os
 import select
 import shutil
 import signal
+import socket
 import subprocess
 import tempfile
 import time
@@ -255,6 +256,57 @@ class Machine:
         else:
             self._reap_after_close()
         return data
+
+    def poll_serial(self, timeout: float) -> bytes:
+        """Like read_serial, but for a host that polls: b"" when nothing arrived within
+        `timeout` seconds *or* the line is closed (check `running` to tell them apart).
+        Never raises because the guest was silent or QEMU exited; still raises
+        GuestTimeoutError once the machine's own time limit has run out."""
+        serial = self._serial
+        assert serial is not None and self._pidfd is not None, "launch() the machine first"
+        kept = serial.take_kept()
+        if kept:
+            return kept
+        deadline = self._deadline(timeout)
+        if not self._connect_serial(deadline) or serial.closed:
+            time.sleep(max(0.0, deadline - time.monotonic()))  # a polling caller must not spin
+            return b""
+        ready, _, _ = select.select([serial, self._pidfd], [], [], max(0.0, deadline - time.monotonic()))
+        if serial in ready:
+            return serial.receive()
+        if not ready and time.monotonic() >= self.started_at + self.timeout:
+            raise self._timeout("the run used up its time limit")
+        return b""
+
+    def write_serial(self, data: bytes, timeout: float = 1.0) -> None:
+        """Send `data` to the guest's serial port.  QEMU reads the socket only as fast as
+        the guest's UART takes bytes, so a guest that stopped reading blocks the line:
+        raises GuestTimeoutError when the bytes were not all taken within `timeout`
+        seconds, QemuExitedError when QEMU is gone."""
+        serial = self._serial
+        assert serial is not None, "launch() the machine (or use `with`) first"
+        deadline = self._deadline(timeout)
+        if not self._connect_serial(deadline) or serial.closed:
+            raise QemuExitedError("the serial line is closed: QEMU has exited", **self._context())
+        # A duplicate of the socket, so MSG_DONTWAIT sends never change the line's own mode.
+        with socket.socket(fileno=os.dup(serial.fileno())) as line:
+            view = memoryview(data)
+            while view:
+                _, writable, _ = select.select([], [line], [], max(0.0, deadline - time.monotonic()))
+                if not writable:
+                    raise self._timeout(f"the guest took no serial input for {timeout:g}s: it may be hung")
+                try:
+                    view = view[line.send(view, socket.MSG_DONTWAIT):]
+                except BlockingIOError:
+                    continue
+                except (BrokenPipeError, ConnectionResetError):
+                    raise QemuExitedError("the serial line broke: QEMU has exited",
+                                          **self._context()) from None
+
+    @property
+    def running(self) -> bool:
+        """QEMU has been launched and has not exited (a guest reset exits it: -no-reboot)."""
+        return self._proc is not None and self._proc.poll() is None
 
     def _connect_serial(self, deadline: float) -> bool:
         """QEMU's end of the serial line is connected (False: QEMU exited without it)."""

@@ -1,0 +1,211 @@
+"""A campaign Link (probes/campaign.py) over a QEMU board's serial line.
+
+The board boots with `stay`: the guest first streams its discovery frames up to
+FINAL (kept: `inventory()` gives the hardware fingerprint), then serves probe
+commands.  `send` and `poll` carry raw bytes; the campaign frames them.
+
+A dead or hung board is noticed from the host: QEMU exiting (a guest reset
+exits it too, -no-reboot) makes `poll` return nothing at once and records
+`died_at`; a guest that stops reading its UART makes `send` discard bytes after
+SEND_TIMEOUT; either way the campaign sees silence and calls `restart()`,
+which relaunches QEMU and waits for the new boot's FINAL.
+
+Transport fault injection (a test option): `LineFaults` drops and flips bytes
+at given rates in both directions, between the frame encoder and the socket.
+Boot frames are never damaged (the inventory must be right).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+import time
+from dataclasses import dataclass
+
+from host.frames import FrameDecoder
+from host.inventory import Inventory
+from host.session import SILENCE_TIMEOUT, Guest, Run
+from qemu.boards import Board
+from qemu.errors import GuestTimeoutError, QemuError, QemuExitedError
+from qemu.machine import Machine
+
+CAMPAIGN_TIME_LIMIT = 24 * 3600.0  # seconds one QEMU may serve probes (Machine timeout)
+SEND_TIMEOUT = 0.5  # seconds a guest may take to accept bytes before it counts as hung
+
+
+@dataclass(frozen=True)
+class LineFaults:
+    """Per-byte drop and bit-flip rates, applied to both directions."""
+
+    drop_rate: float = 0.0
+    flip_rate: float = 0.0
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if not (0 <= self.drop_rate < 1 and 0 <= self.flip_rate < 1 and self.drop_rate + self.flip_rate < 1):
+            raise ValueError(f"drop {self.drop_rate} and flip {self.flip_rate} rates must be in [0, 1)"
+                             " and sum below 1")
+
+
+class _Damage:
+    def __init__(self, faults: LineFaults) -> None:
+        self.faults = faults
+        self.rng = random.Random(faults.seed)
+        self.dropped = self.flipped = 0
+
+    def __call__(self, data: bytes) -> bytes:
+        drop, flip = self.faults.drop_rate, self.faults.flip_rate
+        if not (drop or flip) or not data:
+            return data
+        out, rand = bytearray(), self.rng.random
+        for byte in data:
+            r = rand()
+            if r < drop:
+                self.dropped += 1
+                continue
+            if r < drop + flip:
+                self.flipped += 1
+                byte ^= 1 << self.rng.randrange(8)
+            out.append(byte)
+        return bytes(out)
+
+
+class BoardBootError(QemuError):
+    """The board did not reach FINAL (at launch or after a restart)."""
+
+
+def privileged_switch(board: Board) -> tuple[str, ...]:
+    """QEMU arguments that let the guest accept privileged probes.  RISC-V reads
+    its /chosen bootargs (QEMU keeps the last -append, so this one replaces the
+    stay-only one the board adds); x86-64 reads a fw_cfg file."""
+    if board.arch == "riscv64":
+        from host.protocol import STAY_BOOTARG
+        from kernel.riscv64.probing import PRIVILEGED_BOOTARG
+
+        return ("-append", f"{STAY_BOOTARG} {PRIVILEGED_BOOTARG}")
+    from kernel.x86_64.probe_env import PRIVILEGED_FW_CFG_FILE
+
+    return ("-fw_cfg", f"name={PRIVILEGED_FW_CFG_FILE},string=1")
+
+
+class QemuLink:
+    """probes.campaign.Link over `board` running `guest`.  Use as a context manager
+    (or call `close()`): the constructor boots the board."""
+
+    def __init__(self, board: Board, guest: Guest, *, privileged: bool = False,
+                 faults: LineFaults | None = None, keep_sent: bool = False,
+                 boot_timeout: float = SILENCE_TIMEOUT) -> None:
+        extra = privileged_switch(board) if privileged else ()
+        self.board = dataclasses.replace(board, stay=True, qemu_args=board.qemu_args + extra)
+        self.guest = guest
+        self.boot_timeout = boot_timeout
+        self._damage = _Damage(faults or LineFaults())
+        self.keep_sent = keep_sent
+        self.sent = bytearray()  # every byte the host handed to send() (before damage), if keep_sent
+        self.boots: list[Run] = []  # one per launch; the first gives the inventory
+        self.restarts = 0
+        self.died_at: float | None = None  # when this link saw QEMU gone (monotonic)
+        self.restarted_at: list[float] = []  # when each restart() was called (monotonic)
+        self.machine: Machine | None = None
+        self._launch()
+
+    def __enter__(self) -> QemuLink:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self.machine is not None:
+            self.machine.shutdown()
+            self.machine = None
+
+    # -- what the boot said ----------------------------------------------------------
+
+    def inventory(self) -> Inventory:
+        """The first boot's discovery inventory (the fingerprint's source)."""
+        return self.boots[0].inventory()
+
+    @property
+    def accelerator(self) -> str:
+        return self.board.resolved_accel()
+
+    @property
+    def dropped(self) -> int:
+        return self._damage.dropped
+
+    @property
+    def flipped(self) -> int:
+        return self._damage.flipped
+
+    # -- probes.campaign.Link ---------------------------------------------------------
+
+    def now(self) -> float:
+        return time.monotonic()
+
+    def send(self, data: bytes) -> None:
+        if self.keep_sent:
+            self.sent += data
+        machine = self.machine
+        if machine is None or not machine.running:
+            return  # the campaign will notice the silence and restart the board
+        try:
+            machine.write_serial(self._damage(data), SEND_TIMEOUT)
+        except (GuestTimeoutError, QemuExitedError):
+            self._note_death()  # hung or gone: what was not taken is lost, like on a wire
+
+    def poll(self, timeout: float) -> bytes:
+        machine = self.machine
+        assert machine is not None, "the link is closed"
+        data = machine.poll_serial(timeout)
+        if not data and not machine.running:
+            self._note_death()
+        return self._damage(data)
+
+    def restart(self) -> None:
+        """Relaunch QEMU and wait for the new boot's FINAL."""
+        self.restarts += 1
+        self.restarted_at.append(time.monotonic())
+        self.close()
+        self._launch()
+
+    # -- launching --------------------------------------------------------------------
+
+    def _note_death(self) -> None:
+        if self.died_at is None:
+            self.died_at = time.monotonic()
+
+    def _launch(self) -> None:
+        self.died_at = None
+        machine = Machine(self.board, image=self.guest.image, kernel=self.guest.kernel,
+                          timeout=CAMPAIGN_TIME_LIMIT)
+        self.machine = machine
+        run = Run(self.board, command_line=machine.command_line)
+        try:
+            machine.launch()
+            run.command_line = machine.command_line
+            started = time.monotonic()
+            decoder = FrameDecoder()
+            while run.final is None:
+                data = machine.poll_serial(0.1)
+                if not data and not machine.running:
+                    raise BoardBootError(f"QEMU exited during boot (status {machine.exit_status})",
+                                         command_line=machine.command_line, stderr=machine.stderr_text)
+                if not data and time.monotonic() - started > self.boot_timeout:
+                    raise BoardBootError(f"no FINAL frame within {self.boot_timeout:g}s of boot",
+                                         command_line=machine.command_line, stderr=machine.stderr_text)
+                run.frames += decoder.feed(data)
+            run.seconds = time.monotonic() - started
+            run.crc_errors, run.noise = decoder.crc_errors, decoder.noise_text
+            self._check_final(run)
+        except BaseException:
+            self.close()
+            raise
+        self.boots.append(run)
+
+    def _check_final(self, run: Run) -> None:
+        fields, _ = run.final.fields()
+        if fields["status"] != 0:
+            raise BoardBootError(f"discovery ended with status {fields['status']}; see `./run discover`",
+                                 command_line=run.command_line)
+
