@@ -60,7 +60,9 @@ HART_WAIT_TICKS = MTIME_HZ  # the driver waits at most 1 s for the other harts
 UART_REGISTERS = {
     "UART_THR": 0, "UART_IER": 1, "UART_FCR": 2, "UART_LCR": 3, "UART_LSR": 5,
     "UART_RBR": 0, "UART_LSR_DR": 0x01,
-    "UART_LCR_8N1": 0x03, "UART_FCR_ENABLE_CLEAR": 0x07, "UART_LSR_THRE": 0x20,
+    "UART_LCR_8N1": 0x03, "UART_FCR_ENABLE_CLEAR": 0x07,
+    "UART_FCR_TRIGGER_14": 0xC0,  # receive trigger level: 14 bytes
+    "UART_LSR_THRE": 0x20,
     "UART_FIFO_SIZE": 16,  # 16550A transmit FIFO depth
 }
 

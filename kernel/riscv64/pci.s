@@ -150,7 +150,8 @@ pci_send_function:
     sb a3, PCI_FUNCTION_FUNCTION(t2)
     li t0, CONFIG_SOURCE_ECAM
     sb t0, PCI_FUNCTION_CONFIG_SOURCE(t2)
-    sh zero, PCI_FUNCTION_CONFIG_SOURCE + 1(t2)   # the padding
+    li t0, PCI_CONFIG_SIZE
+    sh t0, PCI_FUNCTION_CONFIG_SIZE(t2)
     li t3, PCI_BARS_DEVICE      # t3 = how many BARs this header has
     lbu t0, PCI_HEADER_TYPE(a0)
     andi t0, t0, PCI_HEADER_LAYOUT
@@ -177,15 +178,18 @@ pci_send_function:
     bltu t0, a2, 2b
     sh t4, PCI_COMMAND(a0)      # why: restore decoding as it was
     addi t1, t2, PCI_FUNCTION_SIZE   # the raw config space follows
+    mv t3, t1                   # t3 = just past the last nonzero word copied
     li t0, PCI_CONFIG_SIZE
     add t0, t0, a0
 4:  lw a1, 0(a0)
     sw a1, 0(t1)
     addi a0, a0, 4
     addi t1, t1, 4
-    bltu a0, t0, 4b
+    beqz a1, 5f
+    mv t3, t1
+5:  bltu a0, t0, 4b
     li a0, MSG_PCI_FUNCTION
-    li a1, PCI_FUNCTION_SIZE + PCI_CONFIG_SIZE
+    sub a1, t3, t2              # the trailing zero words stay home
     call send_frame
     ld ra, 0(sp)
     addi sp, sp, 16

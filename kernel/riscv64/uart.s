@@ -5,8 +5,9 @@ uart_init:
     la t0, uart_base
     ld t0, 0(t0)
     sb zero, UART_IER(t0)       # why: we poll; an interrupt would have nowhere to go
-    li t1, UART_FCR_ENABLE_CLEAR
-    sb t1, UART_FCR(t0)         # why: FIFOs on and empty, so bytes leave in order
+    li t1, UART_FCR_ENABLE_CLEAR | UART_FCR_TRIGGER_14
+    sb t1, UART_FCR(t0)         # why: FIFOs on and empty, so bytes leave in order; QEMU
+                                # hands over received bytes up to the trigger level at once
     li t1, UART_LCR_8N1
     sb t1, UART_LCR(t0)         # why: 8 data bits, no parity, 1 stop bit, DLAB off
     la t0, uart_ready
