@@ -1,8 +1,10 @@
-"""Booting the RISC-V kernel under QEMU for tests: run to exit, or run until
-FINAL with the guest parked so QMP can still be asked about the machine.
+"""Booting the RISC-V kernel under QEMU for tests: run to exit, run until
+FINAL with the guest staying so QMP can still be asked about the machine, or
+talk to a staying guest's probe command loop (ServingGuest).
 
-Uses QEMU directly (`-serial file:`) and the shared frame decoder; once
-qemu/machine.py lands these helpers can become a thin layer over it.
+Uses QEMU directly (`-serial file:`, or a socket chardev for two-way talk) and
+the shared frame decoder; once qemu/machine.py can write to the serial line
+these helpers can become a thin layer over it.
 """
 
 from __future__ import annotations
@@ -192,7 +194,8 @@ class ServingGuest:
 
     # -- one command at a time -----------------------------------------------------
 
-    def command(self, msg: Msg, body: bytes, answers: int = 1, timeout: float = 10.0) -> list[Frame]:
+    def command(self, msg: Msg, body: bytes, answers: int = 1,
+                timeout: float = 10.0) -> list[Frame]:
         """Send one host frame and collect `answers` frames back."""
         self.send(encode_frame(msg, self.seq, body))
         self.seq = (self.seq + 1) % (1 << 16)
