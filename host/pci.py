@@ -231,10 +231,17 @@ def decode_bars(function: PciFunction) -> list[Bar]:
 
 
 def function_from_fields(fields: dict[str, int], config: bytes) -> PciFunction:
-    """A PciFunction from an unpacked PCI_FUNCTION frame (protocol.LAYOUTS)."""
+    """A PciFunction from an unpacked PCI_FUNCTION frame (protocol.LAYOUTS): the
+    config space comes with its trailing run of equal dwords cut to one, which is
+    repeated back up to config_size."""
+    size, sent = fields["config_size"], bytes(config)
+    if (size not in (CONFIG_SPACE_LEGACY, CONFIG_SPACE_EXTENDED) or not sent
+            or len(sent) % 4 or len(sent) > size):
+        raise ValueError(f"PCI_FUNCTION {fields['bus']:02x}:{fields['device']:02x}."
+                         f"{fields['function']}: config_size {size} with {len(sent)} bytes sent")
     return PciFunction(
         segment=fields["segment"], bus=fields["bus"], device=fields["device"],
-        function=fields["function"], config=bytes(config),
+        function=fields["function"], config=sent + sent[-4:] * ((size - len(sent)) // 4),
         bar_readbacks=tuple(fields[f"bar{i}_readback"] for i in range(6)),
         config_source=fields["config_source"],
     )

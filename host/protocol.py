@@ -109,11 +109,14 @@ LAYOUTS: dict[Msg, Layout] = {
     ),
     # bar_readback[i]: what BAR i read back after all-ones were written to it with
     # decoding disabled (the size probe); the original BARs are in the raw config
-    # space that follows (256 bytes by port I/O, 4096 by ECAM).
+    # space that follows: config_size bytes (256 by port I/O, 4096 by ECAM) whose
+    # trailing run of equal dwords is cut to its first one (the receiver repeats
+    # the last dword up to config_size): most of a 4 KiB space is 0 or, for a
+    # conventional PCI function behind ECAM, all-ones.
     Msg.PCI_FUNCTION: Layout(
         "PCI_FUNCTION",
         (("segment", "H"), ("bus", "B"), ("device", "B"), ("function", "B"),
-         ("config_source", "B"), ("_pad", "2x"))
+         ("config_source", "B"), ("config_size", "H"))
         + tuple((f"bar{i}_readback", "I") for i in range(6)),
     ),
     Msg.ACPI_RSDP: Layout("ACPI_RSDP", (("address", "Q"),)),

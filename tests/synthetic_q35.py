@@ -70,8 +70,12 @@ def pci_body(bus, device, function, config, readbacks, segment=0):
     readbacks = list(readbacks) + [0] * (6 - len(readbacks))
     source = ConfigSource.ECAM if len(config) == 4096 else ConfigSource.PORT_IO
     fields = {f"bar{i}_readback": readbacks[i] for i in range(6)}
-    return LAYOUTS[Msg.PCI_FUNCTION].pack(config, segment=segment, bus=bus, device=device,
-                                          function=function, config_source=source, **fields)
+    trimmed = bytes(config)  # as guests send it: the trailing run of equal dwords cut to one
+    while len(trimmed) > 4 and trimmed[-4:] == trimmed[-8:-4]:
+        trimmed = trimmed[:-4]
+    return LAYOUTS[Msg.PCI_FUNCTION].pack(trimmed, segment=segment, bus=bus, device=device,
+                                          function=function, config_source=source,
+                                          config_size=len(config), **fields)
 
 
 # The q35 devices as QEMU 7.2 presents them (ids from QEMU's hw/pci-host/q35.c,

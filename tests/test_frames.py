@@ -166,8 +166,8 @@ def test_fields_unpack_with_layout_and_short_body_is_malformed():
 
 
 def test_fields_after_a_pad_keep_their_values():
-    layout = LAYOUTS[Msg.PCI_FUNCTION]
-    values = dict(segment=1, bus=2, device=3, function=4, config_source=1,
-                  **{f"bar{i}_readback": 0x100 + i for i in range(6)})
-    named, tail = Frame(Msg.PCI_FUNCTION, 0, layout.pack(b"cfg", **values)).fields()
-    assert named == values and tail == b"cfg"
+    layout = LAYOUTS[Msg.PROBE_LOAD]  # padding in the middle and at the end
+    values = dict(slot=1, privilege=1, budget=3, tag=4, code_length=5, input_length=6,
+                  output_size=7)
+    named, tail = Frame(Msg.PROBE_LOAD, 0, layout.pack(b"code", **values)).fields()
+    assert named == values and tail == b"code"

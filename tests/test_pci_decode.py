@@ -107,3 +107,14 @@ def test_pci_ids_names_and_missing_file(tmp_path):
     missing = PciIds(tmp_path / "absent.ids")
     assert missing.vendor_name(0x8086) is None and not missing.available
     assert decode(config_space(0x8086, 0x2922, 0)).to_json(None)["vendor_name"] is None
+
+
+def test_config_space_sent_without_its_trailing_run_is_restored_whole():
+    legacy = config_space(0x1B36, 0x0008, 0x060000).ljust(256, b"\0")
+    behind_ecam = legacy + b"\xff" * (4096 - 256)  # a conventional function read through ECAM
+    for config in (legacy, behind_ecam):
+        body = q35.pci_body(0, 0, 0, config, ())
+        frame = FrameDecoder().feed(b"\x00" + q35.encode_frame(q35.Msg.PCI_FUNCTION, 0, body))[0]
+        fields, sent = frame.fields()
+        assert len(sent) < len(config) and fields["config_size"] == len(config)
+        assert function_from_fields(fields, sent).config == config

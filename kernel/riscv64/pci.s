@@ -178,18 +178,20 @@ pci_send_function:
     bltu t0, a2, 2b
     sh t4, PCI_COMMAND(a0)      # why: restore decoding as it was
     addi t1, t2, PCI_FUNCTION_SIZE   # the raw config space follows
-    mv t3, t1                   # t3 = just past the last nonzero word copied
     li t0, PCI_CONFIG_SIZE
     add t0, t0, a0
+    lw t4, 0(a0)
+    not t4, t4                  # t4 = the word before (first: unlike word 0)
 4:  lw a1, 0(a0)
     sw a1, 0(t1)
     addi a0, a0, 4
     addi t1, t1, 4
-    beqz a1, 5f
-    mv t3, t1
+    beq a1, t4, 5f
+    mv t3, t1                   # t3 = just past the last word unlike the one before
+    mv t4, a1
 5:  bltu a0, t0, 4b
     li a0, MSG_PCI_FUNCTION
-    sub a1, t3, t2              # the trailing zero words stay home
+    sub a1, t3, t2              # a trailing run of equal words is sent once
     call send_frame
     ld ra, 0(sp)
     addi sp, sp, 16

@@ -88,7 +88,8 @@ pci_function_absent:
 
 ; pci_function_send: size-probes the BARs (6 for a device, 2 for a bridge)
 ; with decoding off, restores them and the command register, then sends
-; PCI_FUNCTION with the readbacks and the 256-byte config space read afterwards.
+; PCI_FUNCTION with the readbacks and the 256-byte config space read afterwards
+; (its trailing run of equal dwords sent once).
 ; Inputs: EDI = config address of the function (register 0).  Clobbers: as frame_send.
 pci_function_send:
     push rbx
@@ -158,17 +159,29 @@ pci_bars_probed:
     mov esi, r12d
     call pci_config_write                   ; decoding back as the firmware left it
 
+    mov rdx, FRAME_BODY
+    mov word ptr [rdx + PCI_FUNCTION_CONFIG_SIZE], PCI_CONFIG_SPACE_SIZE
+    mov edi, ebx
+    call pci_config_read
+    not eax
+    mov r13d, eax                           ; R13D: the dword before (first: unlike dword 0)
     xor r14d, r14d
+    xor r15d, r15d                          ; R15D: dwords up to the last one unlike the one before
 pci_config_copy:
     lea edi, [rbx + r14*4]
     call pci_config_read
     mov rdx, FRAME_BODY + PCI_FUNCTION_SIZE
     mov dword ptr [rdx + r14*4], eax
     inc r14d
+    cmp eax, r13d
+    je pci_config_same
+    mov r15d, r14d
+    mov r13d, eax
+pci_config_same:
     cmp r14d, PCI_CONFIG_DWORDS
     jb pci_config_copy
     mov edi, MSG_PCI_FUNCTION
-    mov esi, PCI_FUNCTION_SIZE + PCI_CONFIG_SPACE_SIZE
+    lea esi, [r15*4 + PCI_FUNCTION_SIZE]    ; a trailing run of equal dwords is sent once
     call frame_send
     pop r15
     pop r14
