@@ -19,6 +19,20 @@ the boot stage and kernel use comes from this table through `asm_constants()`.
     0x80000   0x90200      COBS buffer: the encoded frame and its delimiter
     0x9FC00   0xA0000      EBDA (BIOS; the ACPI RSDP may be here)
 
+Above 1 MiB, used only once discovery is over and the host asked the guest
+to stay (the probe environment, kernel/x86_64/probe_env.s):
+
+    0x100000  0x108000   page tables of the probe region (PROBE_PAGE_TABLES_MAX)
+    0x108000  0x108068   TSS (ring 3 -> ring 0 stack, IST1)
+    0x109000  0x10C000   trap stack (IST1): every exception and interrupt lands here
+    0x110000  0x116000   backing frames of the read-only probe areas (code, exit, input)
+    0x120000  0x128000   receive buffer: one COBS-encoded host frame
+    0x130000  0x130400   slot table: PROBE_SLOTS records (kernel/x86_64/probe_env.py)
+    0x131000  0x132000   probe state: the current run, counters, the clean FPU image
+    0x200000  0x340000   slot store: code + input of each slot
+    0x400000  0x510000   result cache: PROBE_RESULT_CACHE bodies, by run_id modulo
+    0x1000000 0x2000000  the probe region itself (probes/abi.py)
+
 Page tables identity-map the first IDENTITY_MAP_GIB GiB with 2 MiB pages, so
 the q35 ECAM (0xB0000000), ACPI tables near the top of RAM, and the firmware
 area below 4 GiB are all reachable from the kernel.
@@ -27,6 +41,9 @@ area below 4 GiB are all reachable from the kernel.
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from host.protocol import LAYOUTS, PROBE_RESULT_CACHE, PROBE_SLOTS, Msg
+from probes.abi import AREA, CODE_SIZE, INPUT_SIZE, KERNEL_AREA, OUTPUT_SIZE, PROBE_REGION_BASE, X86_64
 
 SECTOR_SIZE = 512
 
@@ -53,6 +70,29 @@ FRAME_BUFFER = 0x70000
 FRAME_BUFFER_SIZE = 0x10000
 COBS_BUFFER = 0x80000
 COBS_BUFFER_SIZE = 0x10200  # COBS adds one byte per 254, plus the delimiter
+
+PAGE_SIZE = 0x1000
+PROBE_PAGE_TABLES = 0x100000
+PROBE_PAGE_TABLES_MAX = 8
+TSS = 0x108000
+TRAP_STACK = 0x109000
+TRAP_STACK_TOP = 0x10C000
+PROBE_BACKING = 0x110000  # code, exit, input: in this order, each its area's size
+PROBE_CODE_BACKING = PROBE_BACKING
+PROBE_EXIT_BACKING = PROBE_CODE_BACKING + AREA["code"].size
+PROBE_INPUT_BACKING = PROBE_EXIT_BACKING + AREA["exit"].size
+PROBE_BACKING_END = PROBE_INPUT_BACKING + AREA["input"].size
+RX_BUFFER = 0x120000
+RX_BUFFER_SIZE = 0x8000  # a PROBE_LOAD with the largest code and input, COBS-encoded, is ~20.6 KiB
+SLOT_TABLE = 0x130000
+SLOT_RECORD_SIZE = 16
+PROBE_STATE = 0x131000  # its own page: TCG re-translates code on pages that data writes hit
+PROBE_STATE_SIZE = 0x1000
+SLOT_STORE = 0x200000
+SLOT_STRIDE = CODE_SIZE + INPUT_SIZE  # code, then input
+RESULT_CACHE = 0x400000
+RESULT_CACHE_HEADER = 16  # run_id, valid, body length; then the PROBE_RESULT body
+RESULT_CACHE_STRIDE = -(-(RESULT_CACHE_HEADER + LAYOUTS[Msg.PROBE_RESULT].size + OUTPUT_SIZE) // 0x100) * 0x100
 
 # INT 13h AH=42h reads at most this many sectors per call (many BIOSes cap at
 # 127); 64 sectors = 32 KiB keeps every chunk inside one real-mode segment.
@@ -102,11 +142,25 @@ def check() -> None:
         ("frame buffer", FRAME_BUFFER, FRAME_BUFFER + FRAME_BUFFER_SIZE),
         ("COBS buffer", COBS_BUFFER, COBS_BUFFER + COBS_BUFFER_SIZE),
         ("EBDA", 0x9FC00, 0xA0000),
+        ("probe page tables", PROBE_PAGE_TABLES, PROBE_PAGE_TABLES + PROBE_PAGE_TABLES_MAX * PAGE_SIZE),
+        ("TSS", TSS, TSS + 0x68),
+        ("trap stack", TRAP_STACK, TRAP_STACK_TOP),
+        ("probe backing", PROBE_BACKING, PROBE_BACKING_END),
+        ("receive buffer", RX_BUFFER, RX_BUFFER + RX_BUFFER_SIZE),
+        ("slot table", SLOT_TABLE, SLOT_TABLE + PROBE_SLOTS * SLOT_RECORD_SIZE),
+        ("probe state", PROBE_STATE, PROBE_STATE + PROBE_STATE_SIZE),
+        ("slot store", SLOT_STORE, SLOT_STORE + PROBE_SLOTS * SLOT_STRIDE),
+        ("result cache", RESULT_CACHE, RESULT_CACHE + PROBE_RESULT_CACHE * RESULT_CACHE_STRIDE),
+        ("probe region", PROBE_REGION_BASE[X86_64], PROBE_REGION_BASE[X86_64] + (16 << 20)),
     ]
     regions.sort(key=lambda r: r[1])
     for (name_a, _, end_a), (name_b, start_b, _) in zip(regions, regions[1:]):
         if end_a > start_b:
             raise ValueError(f"memory map: {name_a} overlaps {name_b}; fix boot/x86_64/layout.py")
+    kernel_start, kernel_size = KERNEL_AREA[X86_64]
+    for name, start, end in regions:
+        if start >= 0x100000 and name != "probe region" and end > kernel_start + kernel_size:
+            raise ValueError(f"memory map: {name} leaves the kernel area below the probe region")
     if E820_BUFFER + E820_MAX_ENTRIES * E820_ENTRY_SIZE > REAL_MODE_STACK_TOP - 0x1000:
         raise ValueError("memory map: E820 buffer leaves under 4 KiB of real-mode stack")
 
@@ -119,9 +173,13 @@ def asm_constants() -> dict[str, int]:
         "E820_MAX_ENTRIES REAL_MODE_STACK_TOP BOOT_SECTOR_BASE STAGE2_BASE STAGE2_MAX_SIZE "
         "KERNEL_BASE KERNEL_LIMIT PML4 PDPT PAGE_DIRECTORIES IDENTITY_MAP_GIB PAGE_TABLES "
         "PAGE_TABLES_END IDT KERNEL_STACK_TOP FRAME_BUFFER FRAME_BUFFER_SIZE COBS_BUFFER "
-        "DISK_READ_CHUNK_SECTORS BOOT_INFO_MAGIC_VALUE BOOT_INFO_SIZE"
+        "DISK_READ_CHUNK_SECTORS BOOT_INFO_MAGIC_VALUE BOOT_INFO_SIZE PAGE_SIZE "
+        "PROBE_PAGE_TABLES PROBE_PAGE_TABLES_MAX TSS TRAP_STACK TRAP_STACK_TOP PROBE_CODE_BACKING "
+        "PROBE_EXIT_BACKING PROBE_INPUT_BACKING PROBE_BACKING RX_BUFFER RX_BUFFER_SIZE SLOT_TABLE "
+        "SLOT_RECORD_SIZE PROBE_STATE PROBE_STATE_SIZE SLOT_STORE SLOT_STRIDE RESULT_CACHE RESULT_CACHE_HEADER RESULT_CACHE_STRIDE"
     ).split()
     consts = {name: globals()[name] for name in names}
+    consts["PROBE_BACKING_SIZE"] = PROBE_BACKING_END - PROBE_BACKING
     consts["PAGE_TABLES_SIZE"] = PAGE_TABLES_END - PAGE_TABLES
     consts["PAGE_TABLES_DWORDS"] = (PAGE_TABLES_END - PAGE_TABLES) // 4
     consts["STAGE2_SEGMENT"] = STAGE2_BASE // 16

@@ -19,7 +19,8 @@ from pathlib import Path
 
 from boot.x86_64 import bios, layout
 from host import protocol
-from kernel.x86_64 import asmdata, cpuid_rules, crc32_table, gdt_source, hw, wire
+from kernel.x86_64 import asmdata, cpuid_rules, crc32_table, gdt_source, hw, probe_env, wire
+from probes import abi
 from toolchain.elf import write_elf
 from toolchain.image import disk_image, sectors
 from toolchain.program import Program, Section
@@ -31,14 +32,17 @@ STAGE2_SOURCES = ("stage2.s", "cpucheck.s", "e820.s", "a20.s", "protected.s",
                   "pagetables.s", "longmode.s")
 KERNEL_SOURCES = ("entry.s", "main.s", "fault.s", "uart16550.s", "frame.s", "crc32.s",
                   "cobs.s", "session.s", "memory.s", "cpuid.s", "pci.s", "acpi.s", "fwcfg.s",
-                  "exit.s")
+                  "exit.s", "probe_env.s", "probe_run.s", "probe_trap.s", "probe_command.s")
 # Generated data sources: file name -> (section, renderer).
 GENERATED = {
     "gdt.s": ("stage2", gdt_source.source),
     "crc32_table.s": ("kernel", crc32_table.source),
     "cpuid_rules.s": ("kernel", cpuid_rules.source),
     "strings.s": ("kernel", lambda: asmdata.string_source(
-        "host/protocol.py", "fwcfg_stay_name", protocol.STAY_FW_CFG_FILE)),
+        "host/protocol.py", "fwcfg_stay_name", protocol.STAY_FW_CFG_FILE)
+        + asmdata.string_source("kernel/x86_64/probe_env.py", "fwcfg_privileged_name",
+                                probe_env.PRIVILEGED_FW_CFG_FILE)),
+    "probe_pages.s": ("kernel", probe_env.source),
 }
 
 
@@ -58,6 +62,7 @@ def constants(load_sectors: int) -> dict[str, int]:
     merged: dict[str, int] = {}
     sources = (protocol.asm_constants(), layout.asm_constants(), bios.asm_constants(),
                hw.asm_constants(), wire.asm_constants(), cpuid_rules.asm_constants(),
+               abi.asm_constants(abi.X86_64), probe_env.asm_constants(),
                {"LOAD_SECTORS": load_sectors})
     for group in sources:
         for name, value in group.items():

@@ -36,3 +36,50 @@ cobs_done:
     mov rax, rdi
     sub rax, r10
     ret
+
+; cobs_decode: the inverse of cobs_encode; may decode in place (RDI = RSI),
+; since the output never overtakes the input.
+; Inputs: RSI = encoded bytes (no delimiter), RCX = length, RDI = output.
+; Outputs: RAX = decoded length, or -1 when the input is not valid COBS (a zero
+; byte, or a block running past the end).  Clobbers: RCX, RDX, RSI, RDI, R8-R10.
+cobs_decode:
+    mov r10, rdi
+    lea r8, [rsi + rcx]                     ; end of input
+cobs_decode_block:
+    cmp rsi, r8
+    je cobs_decode_done
+    movzx edx, byte ptr [rsi]
+    inc rsi
+    test edx, edx
+    jz cobs_decode_bad
+    lea ecx, [rdx - 1]                      ; data bytes in this block
+    mov r9, r8
+    sub r9, rsi
+    cmp rcx, r9
+    ja cobs_decode_bad
+cobs_decode_copy:
+    test ecx, ecx
+    jz cobs_decode_block_end
+    mov al, byte ptr [rsi]
+    test al, al
+    jz cobs_decode_bad
+    mov byte ptr [rdi], al
+    inc rsi
+    inc rdi
+    dec ecx
+    jmp cobs_decode_copy
+cobs_decode_block_end:
+    cmp edx, 0xFF                           ; a full block implies no zero
+    je cobs_decode_block
+    cmp rsi, r8                             ; nor does the last block
+    je cobs_decode_done
+    mov byte ptr [rdi], 0
+    inc rdi
+    jmp cobs_decode_block
+cobs_decode_done:
+    mov rax, rdi
+    sub rax, r10
+    ret
+cobs_decode_bad:
+    mov rax, -1
+    ret

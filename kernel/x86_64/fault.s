@@ -2,29 +2,44 @@
 ; code, RIP, CR2) and leaves QEMU with DEBUG_EXIT_FAIL.
 .code64
 
-; idt_install: gates 0..EXCEPTION_VECTORS-1, each to its stub, then LIDT.
-; Inputs: none.  Clobbers: RAX, RCX, RDX, RDI.
+; idt_install: clears every gate, points vectors 0..EXCEPTION_VECTORS-1 at
+; their stubs (no IST: there is no TSS during discovery), then LIDT.
+; Inputs: none.  Clobbers: RAX, RCX, RDX, RSI, RDI.
 idt_install:
     mov rdi, IDT
-    mov rax, fault_stubs
-    xor ecx, ecx
-idt_gate:
-    mov rdx, rax
-    mov word ptr [rdi], dx                  ; offset 15:0
-    mov word ptr [rdi + 2], SELECTOR_CODE64
-    mov word ptr [rdi + 4], IDT_INTERRUPT_GATE_FLAGS
-    shr rdx, 16
-    mov word ptr [rdi + 6], dx              ; offset 31:16
-    shr rdx, 16
-    mov dword ptr [rdi + 8], edx            ; offset 63:32
-    mov dword ptr [rdi + 12], 0
-    add rax, fault_stub_1 - fault_stubs
-    add rdi, IDT_GATE_SIZE
-    inc ecx
-    cmp ecx, EXCEPTION_VECTORS
-    jb idt_gate
+    mov ecx, IDT_GATES * IDT_GATE_SIZE / 8
+    xor eax, eax
+    rep stosq
+    mov rsi, fault_stubs
+    xor edi, edi
+idt_exception_gate:
+    mov edx, IDT_INTERRUPT_GATE_FLAGS
+    push rdi
+    call idt_gate_set
+    pop rdi
+    add rsi, fault_stub_1 - fault_stubs
+    inc edi
+    cmp edi, EXCEPTION_VECTORS
+    jb idt_exception_gate
     mov rax, idt_pointer
     lidt [rax]
+    ret
+
+; idt_gate_set: points one gate at a handler (64-bit interrupt gate, kernel CS).
+; Inputs: EDI = vector, RSI = handler, EDX = gate flags (type, present, IST).
+; Clobbers: RAX, RDI.
+idt_gate_set:
+    shl edi, 4
+    add rdi, IDT
+    mov rax, rsi
+    mov word ptr [rdi], ax                  ; offset 15:0
+    mov word ptr [rdi + 2], SELECTOR_CODE64
+    mov word ptr [rdi + 4], dx
+    shr rax, 16
+    mov word ptr [rdi + 6], ax              ; offset 31:16
+    shr rax, 16
+    mov dword ptr [rdi + 8], eax            ; offset 63:32
+    mov dword ptr [rdi + 12], 0
     ret
 
 .align 8
@@ -69,14 +84,11 @@ fault_stub_1:
     call fault_report                       ; vector 30
     call fault_report                       ; vector 31
 
-; fault_report: sends FAULT and exits failing.  A fault while reporting one
-; exits at once.  Entered by a stub's call: [RSP] = stub return address, then
-; the error code (only for EXCEPTIONS_WITH_ERROR_CODE), then RIP.  Does not return.
+; fault_report: a fault during a probe run ends the run (probe_fault); any
+; other sends FAULT and exits failing.  A fault while reporting one exits at
+; once.  Entered by a stub's call: [RSP] = stub return address, then the error
+; code (only for EXCEPTIONS_WITH_ERROR_CODE), then RIP.  Does not return.
 fault_report:
-    mov rax, fault_reporting
-    cmp byte ptr [rax], 0
-    jne fault_exit
-    mov byte ptr [rax], 1
     pop rax
     sub rax, fault_stubs
     xor edx, edx
@@ -90,6 +102,12 @@ fault_report:
     pop r11
 fault_no_error_code:
     pop r9                                  ; R9: RIP of the faulting instruction
+    cmp byte ptr [rip + ENV_ACTIVE], 0
+    jne probe_fault
+    mov rax, fault_reporting
+    cmp byte ptr [rax], 0
+    jne fault_exit
+    mov byte ptr [rax], 1
     mov rsp, KERNEL_STACK_TOP               ; a fresh stack: the old one may be the fault
     mov rdi, FRAME_BODY
     mov qword ptr [rdi + FAULT_VECTOR], r10

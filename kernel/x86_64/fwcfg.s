@@ -8,6 +8,13 @@ stay_requested:
     mov rsi, fwcfg_stay_name
     jmp fwcfg_find
 
+; privileged_requested: whether the host allows privileged probes (the fw_cfg
+; file PRIVILEGED_FW_CFG_FILE of kernel/x86_64/probe_env.py exists).
+; Outputs: EAX = nonzero when allowed.  Clobbers: as fwcfg_find.
+privileged_requested:
+    mov rsi, fwcfg_privileged_name
+    jmp fwcfg_find
+
 ; fwcfg_find: looks a file up in the fw_cfg directory.
 ; Inputs: RSI = NUL-terminated name.  Outputs: EAX = its selector, 0 when absent.
 ; Clobbers: RCX, RDX, RDI, R8, R9, R10, R11.

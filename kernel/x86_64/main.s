@@ -2,10 +2,11 @@
 .code64
 
 ; kernel_main: HELLO, MEMORY*, CPUID*, PCI_FUNCTION*, ACPI_*, FINAL, then exit
-; (or halt, when the host asked the kernel to stay: see fwcfg.s).
+; (or serve probe commands, when the host asked the kernel to stay: see fwcfg.s).
 ; Inputs: RDI = boot-info block.  Does not return.
 kernel_main:
     mov rbx, rdi
+    mov byte ptr [rip + ENV_ACTIVE], 0      ; no probe runs: a fault now is the kernel's own
     call idt_install
     call uart_init
     call frame_stream_start
@@ -18,6 +19,6 @@ kernel_main:
     call final_send
     call stay_requested
     test eax, eax
-    jnz exit_halt                           ; the host still queries QEMU, then quits it
+    jnz probe_serve                         ; the host sends probe commands, then quits QEMU
     mov edi, DEBUG_EXIT_PASS
     jmp exit_qemu

@@ -51,3 +51,16 @@ uart_write_byte:
     jmp uart_write_burst
 uart_write_done:
     ret
+
+; uart_read_byte: waits for a received byte (LSR.DR) and returns it.  QEMU
+; holds input back while the FIFO is full, so polling loses nothing.
+; Inputs: none.  Outputs: AL.  Clobbers: DX.
+uart_read_byte:
+    mov dx, UART_LSR
+uart_read_wait:
+    in al, dx
+    test al, UART_LSR_DR
+    jz uart_read_wait
+    mov dx, UART_RBR
+    in al, dx
+    ret

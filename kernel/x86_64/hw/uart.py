@@ -10,7 +10,7 @@ BAUD = 115200
 FIFO_DEPTH = 16  # bytes the transmitter FIFO takes once LSR.THRE says it is empty
 
 # Register offsets from the base port (DLL/DLM replace THR/IER while LCR.DLAB=1).
-OFFSETS = {"THR": 0, "IER": 1, "DLL": 0, "DLM": 1, "FCR": 2, "LCR": 3, "MCR": 4, "LSR": 5}
+OFFSETS = {"THR": 0, "RBR": 0, "IER": 1, "DLL": 0, "DLM": 1, "FCR": 2, "LCR": 3, "MCR": 4, "LSR": 5}
 
 LCR = Register("UART_LCR", (
     Field("WORD_LENGTH", 0, 2, "0b11 = 8 data bits"),
@@ -25,7 +25,14 @@ FCR = Register("UART_FCR", (
     Field("TRIGGER", 6, 2),
 ))
 MCR = Register("UART_MCR", (Field("DTR", 0), Field("RTS", 1), Field("OUT2", 3)))
-LSR = Register("UART_LSR", (Field("THRE", 5, meaning="transmit holding register (FIFO) empty"),))
+LSR = Register("UART_LSR", (
+    Field("DR", 0, meaning="data ready: the receive FIFO holds a byte"),
+    Field("THRE", 5, meaning="transmit holding register (FIFO) empty"),
+))
+# Receive trigger level 3 = 14 bytes.  Polled, so no interrupt uses it, but QEMU
+# offers the chardev's input only up to the trigger level at a time: at level 0
+# (1 byte) every received byte would cost QEMU a main-loop round trip.
+RX_TRIGGER_14_BYTES = 3
 
 
 def asm_constants() -> dict[str, int]:
@@ -39,7 +46,7 @@ def asm_constants() -> dict[str, int]:
         UART_DIVISOR_HIGH=divisor >> 8,
         UART_FIFO_DEPTH=FIFO_DEPTH,
         UART_LCR_8N1=LCR.value(WORD_LENGTH=0b11, STOP_BITS=0, PARITY=0),
-        UART_FCR_INIT=FCR.value(ENABLE=1, CLEAR_RX=1, CLEAR_TX=1),
+        UART_FCR_INIT=FCR.value(ENABLE=1, CLEAR_RX=1, CLEAR_TX=1, TRIGGER=RX_TRIGGER_14_BYTES),
         UART_MCR_INIT=MCR.value(DTR=1, RTS=1, OUT2=1),
         UART_IER_NONE=0,  # polled: no interrupts
     )

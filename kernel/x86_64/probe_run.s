@@ -1,0 +1,216 @@
+; Running one probe: place it, enter it (iretq to ring 3, or ring 0 for a
+; privileged probe), and come back through exactly one of the exits in
+; probe_trap.s, which fill the RUN record and resume here via probe_exit.
+.code64
+
+; probe_run: runs the probe in a loaded slot once, as probes/abi.py says, and
+; fills the RUN record.  Inputs: EDI = slot, ESI = run flags.
+; Clobbers: RAX, RCX, RDX, RSI, RDI, R8-R11.
+probe_run:
+    push rbx
+    push rbp
+    push r12
+    push r13
+    push r14
+    push r15
+    mov r12d, edi
+    mov r13d, esi
+    imul ebx, edi, SLOT_SIZE
+    add rbx, SLOT_TABLE
+    mov rdi, RUN_STATUS
+    mov ecx, RUN_RECORD_SIZE / 8
+    xor eax, eax
+    rep stosq
+    cmp dword ptr [rip + ENV_CODE_SLOT], r12d
+    je probe_run_placed
+    call probe_place
+probe_run_placed:
+    mov rax, PROBE_EXIT_BASE
+    mov qword ptr [rip + PROBE_STACK_TOP - 8], rax  ; the ABI's return address
+    call fpu_reset
+    mov edi, dword ptr [rbx + SLOT_BUDGET]
+    call watchdog_ticks
+    mov r14d, eax                           ; R14: watchdog count
+    mov r15d, PROBE_RFLAGS
+    test r13d, PROBE_RUN_FLAG_MEASURE_LENGTH
+    jz probe_run_frame
+    or r15d, RFLAGS_TF                      ; #DB after the first instruction: its length
+    mov byte ptr [rip + ENV_MEASURING], 1
+probe_run_frame:
+    mov qword ptr [rip + ENV_KERNEL_RSP], rsp   ; probe_exit resumes from here
+    cmp byte ptr [rbx + SLOT_PRIVILEGE], PROBE_PRIV_PRIVILEGED
+    je probe_run_ring0
+    push SELECTOR_USER_DATA_RING3
+    push PROBE_STACK_TOP - 8
+    push r15
+    push SELECTOR_USER_CODE64_RING3
+    jmp probe_run_enter
+probe_run_ring0:
+    push SELECTOR_DATA64
+    push PROBE_STACK_TOP - 8
+    push r15
+    push SELECTOR_CODE64
+probe_run_enter:
+    push PROBE_CODE_BASE
+    cmp byte ptr [rip + ENV_PMU_PRESENT], 0
+    je probe_run_no_pmu
+    mov ecx, FIXED_CTR0_MSR
+    rdmsr
+    shl rdx, 32
+    or rax, rdx
+    mov qword ptr [rip + ENV_INSTRET_START], rax
+probe_run_no_pmu:
+    movzx ecx, word ptr [rbx + SLOT_INPUT_LENGTH]
+    mov rax, LAPIC_BASE
+    mov dword ptr [rax + LAPIC_TIMER_INITIAL], r14d  ; the watchdog runs from here
+    mov byte ptr [rip + ENV_ACTIVE], 1
+    mov r8, rcx
+    rdtsc
+    shl rdx, 32
+    or rax, rdx
+    mov qword ptr [rip + ENV_TSC_START], rax
+    mov rcx, r8
+    mov rdi, PROBE_INPUT_BASE
+    mov rsi, PROBE_OUTPUT_BASE
+    mov rdx, PROBE_SCRATCH_BASE
+    xor eax, eax
+    xor ebx, ebx
+    xor ebp, ebp
+    xor r8d, r8d
+    xor r9d, r9d
+    xor r10d, r10d
+    xor r11d, r11d
+    xor r12d, r12d
+    xor r13d, r13d
+    xor r14d, r14d
+    xor r15d, r15d
+    iretq
+
+; probe_exit: every exit ends here, on the trap stack or the probe's: back on
+; the kernel stack with the cycle and instruction counts taken and the
+; watchdog disarmed, returning from probe_run.  Inputs: EAX = outcome.
+probe_exit:
+    mov rsp, qword ptr [rip + ENV_KERNEL_RSP]
+    mov r8d, eax
+    rdtsc
+    shl rdx, 32
+    or rax, rdx
+    sub rax, qword ptr [rip + ENV_TSC_START]
+    mov qword ptr [rip + RUN_CYCLES], rax
+    mov dword ptr [rip + RUN_OUTCOME], r8d
+    push RFLAGS_RESERVED_ONE
+    popfq                                   ; the probe may have left DF or AC set
+    mov rax, LAPIC_BASE
+    mov dword ptr [rax + LAPIC_TIMER_INITIAL], 0    ; disarm (a late tick is recognised as stale)
+    mov byte ptr [rip + ENV_MEASURING], 0
+    cmp byte ptr [rip + ENV_PMU_PRESENT], 0
+    je probe_exit_return
+    mov ecx, FIXED_CTR0_MSR
+    rdmsr
+    shl rdx, 32
+    or rax, rdx
+    sub rax, qword ptr [rip + ENV_INSTRET_START]
+    mov qword ptr [rip + RUN_INSTRET], rax
+probe_exit_return:
+    pop r15
+    pop r14
+    pop r13
+    pop r12
+    pop rbp
+    pop rbx
+    ret
+
+; probe_place: copies a slot's code and input into the backing frames of the
+; code and input areas, zeroing what a longer earlier probe left behind.
+; Inputs: RBX = slot record, R12D = slot.  Clobbers: RAX, RCX, RDX, RSI, RDI.
+probe_place:
+    mov dword ptr [rip + ENV_CODE_SLOT], r12d
+    imul rsi, r12, SLOT_STRIDE
+    add rsi, SLOT_STORE
+    push rsi
+    movzx ecx, word ptr [rbx + SLOT_CODE_LENGTH]
+    mov edx, dword ptr [rip + ENV_PLACED_CODE_LENGTH]
+    mov dword ptr [rip + ENV_PLACED_CODE_LENGTH], ecx
+    mov rdi, PROBE_CODE_BACKING
+    call copy_over
+    pop rsi
+    add rsi, PROBE_CODE_SIZE
+    movzx ecx, word ptr [rbx + SLOT_INPUT_LENGTH]
+    mov edx, dword ptr [rip + ENV_PLACED_INPUT_LENGTH]
+    mov dword ptr [rip + ENV_PLACED_INPUT_LENGTH], ecx
+    mov rdi, PROBE_INPUT_BACKING
+    jmp copy_over
+
+; copy_over: copies ECX bytes and zeroes up to EDX bytes (what was there before).
+; Inputs: RSI = from, RDI = to, ECX = length, EDX = previous length.
+; Clobbers: RAX, RCX, RDX, RSI, RDI.
+copy_over:
+    sub edx, ecx
+    rep movsb
+    jbe copy_over_done                      ; flags of the sub: nothing left beyond the new length
+    mov ecx, edx
+    xor eax, eax
+    rep stosb
+copy_over_done:
+    ret
+
+; fpu_reset: x87/SSE(/AVX) registers as after reset, every exception masked,
+; so no probe sees what the previous one left.  Clobbers: RAX, RDX.
+fpu_reset:
+    cmp byte ptr [rip + ENV_XSAVE_ENABLED], 0
+    je fpu_reset_legacy
+    mov eax, dword ptr [rip + ENV_XCR0]
+    xor edx, edx
+    xrstor [rip + FPU_CLEAN]                ; header all zero: every component to its initial state
+    ret
+fpu_reset_legacy:
+    fxrstor [rip + FPU_CLEAN]
+    ret
+
+; probe_pages_clean: zeroes every page a probe wrote (dirty bit), so output,
+; stack and scratch are zero for the next run without clearing 8 MiB each time;
+; a page table whose directory entry was not even accessed is skipped.
+; Clobbers: RAX, RCX, RDX, RDI, R8-R11.
+probe_pages_clean:
+    push rbx
+    mov rbx, probe_page_runs
+    mov r11d, PROBE_PAGE_RUNS
+probe_clean_run:
+    test qword ptr [rbx + 16], PTE_WRITABLE
+    jz probe_clean_next_run
+    mov rdx, qword ptr [rbx + 32]
+    test qword ptr [rdx], PTE_ACCESSED
+    jz probe_clean_next_run
+    mov r8, qword ptr [rbx]                 ; page
+    mov r9, qword ptr [rbx + 8]             ; pages left
+    mov r10, qword ptr [rbx + 24]           ; its entry
+probe_clean_page:
+    test qword ptr [r10], PTE_DIRTY
+    jz probe_clean_next_page
+    mov rdi, r8
+    mov ecx, PAGE_SIZE / 8
+    xor eax, eax
+    rep stosq
+    and qword ptr [r10], ~(PTE_DIRTY | PTE_ACCESSED)
+    invlpg [r8]                             ; the next write must set the dirty bit again
+probe_clean_next_page:
+    add r8, PAGE_SIZE
+    add r10, 8
+    dec r9
+    jnz probe_clean_page
+probe_clean_next_run:
+    add rbx, PROBE_PAGE_RUN_SIZE
+    dec r11d
+    jnz probe_clean_run
+    mov rbx, probe_directory
+    mov ecx, PROBE_DIRECTORY_ENTRIES
+probe_clean_directory:
+    mov rdi, qword ptr [rbx]
+    and qword ptr [rdi], ~PTE_ACCESSED
+    add rbx, 16
+    dec ecx
+    jnz probe_clean_directory
+    mov rax, PROBE_REGION_BASE
+    invlpg [rax]                            ; also drops cached directory entries with the old bit
+    pop rbx
+    ret
