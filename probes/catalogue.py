@@ -1,0 +1,59 @@
+"""The probe families a campaign can be asked for by name, per architecture.
+
+Each entry turns (arch, seed) into an iterator of probes; the generators
+themselves live in probes/families/.  `random` offers random byte strings as
+probes: the vetter's stress test, and the unsafe mode's payload.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+from probes.abi import RISCV64, X86_64
+from probes.families import cpuid, csr, discovery, isa_riscv, isa_x86, memlat, msr
+from probes.probe import Probe
+
+RANDOM_LENGTHS = (1, 32)  # bytes of one random probe, inclusive
+
+
+@dataclass(frozen=True)
+class Family:
+    name: str
+    arches: tuple[str, ...]
+    make: Callable[[str, int], Iterator[Probe]]  # (arch, seed) -> probes
+    about: str
+
+
+def random_probes(arch: str, seed: int = 0) -> Iterator[Probe]:
+    """An endless stream of random byte strings (seeded), user probes of family `random`."""
+    rng = random.Random(seed)
+    while True:
+        yield Probe(arch, rng.randbytes(rng.randint(*RANDOM_LENGTHS)), family="random", output_size=16)
+
+
+def _isa(arch: str, _seed: int) -> Iterator[Probe]:
+    candidates = isa_x86.candidates() if arch == X86_64 else isa_riscv.candidates()
+    return discovery.probes_for(arch, candidates)
+
+
+FAMILIES: dict[str, Family] = {f.name: f for f in (
+    Family("cpuid", (X86_64,), lambda _a, _s: cpuid.cpuid_sweep(), "CPUID over basic, hypervisor and extended leaves"),
+    Family("csr", (RISCV64,), lambda _a, _s: csr.csr_sweep(), "csrr of all 4096 CSR numbers (M-mode)"),
+    Family("msr", (X86_64,), lambda _a, _s: msr.msr_sweep(), "rdmsr over the documented ranges (ring 0)"),
+    Family("isa", (X86_64, RISCV64), _isa, "instruction-set discovery candidates (user mode)"),
+    Family("memlat", (X86_64,), lambda _a, _s: (memlat.chase_probe(s) for s in memlat.working_sets()),
+           "pointer-chasing latency over growing working sets"),
+    Family("random", (X86_64, RISCV64), random_probes, "random byte strings (endless: use --limit)"),
+)}
+
+
+def family_probes(name: str, arch: str, seed: int = 0) -> Iterator[Probe]:
+    """The probes of family `name` for `arch`; raises ValueError saying what exists."""
+    family = FAMILIES.get(name)
+    if family is None:
+        raise ValueError(f"unknown probe family {name!r}: choose one of {', '.join(sorted(FAMILIES))}")
+    if arch not in family.arches:
+        raise ValueError(f"family {name!r} runs on {', '.join(family.arches)}, not {arch}")
+    return family.make(arch, seed)

@@ -1,0 +1,192 @@
+"""What `./run probe` and `./run capabilities` do: a campaign on a QEMU board with
+a live progress bar and a summary table, and the capability store's listing.
+
+Both return a process exit status and print their errors as sentences (what
+went wrong and what to do), never tracebacks.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import json
+from pathlib import Path
+
+from rich import box
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from host.capabilities import CapabilityStore, CapabilitySummary, Fingerprint
+from host.session import DiscoveryError, build_guest
+from probes.catalogue import family_probes
+from probes.families import PRIVILEGED_FAMILIES, discovery
+from probes.probe import Probe
+from probes.qemu_link import LineFaults, QemuLink
+from probes.run import ProbeRunError, Tally, fingerprint_of, run_campaign
+from qemu.boards import Board
+from qemu.errors import QemuError
+
+SHOWN_REASONS = 5  # rejection reasons listed in the summary
+
+
+def probe_command(board: Board, family: str, *, budget: int | None = None, json_path: str | None = None,
+                  db: str | None = None, limit: int | None = None, unsafe_unvetted: bool = False,
+                  faults: LineFaults | None = None, console: Console | None = None) -> int:
+    """Run family `family` on `board`; store the results; 0 on success."""
+    console = console or Console()
+    try:
+        probes = family_probes(family, board.arch)
+        if budget is not None:
+            probes = (dataclasses.replace(p, budget=budget) for p in probes)
+        if limit is not None:
+            probes = itertools.islice(probes, limit)
+        guest = build_guest(board.arch)
+        store = CapabilityStore(db)
+        try:
+            with QemuLink(board, guest, privileged=family in PRIVILEGED_FAMILIES, faults=faults) as link:
+                fingerprint = fingerprint_of(link.inventory(), board.name)
+                results: list = []
+                tally = _run_with_progress(console, link, probes, store, fingerprint, unsafe_unvetted,
+                                           results.extend if json_path else None)
+        finally:
+            store.close()
+    except (ProbeRunError, ValueError, DiscoveryError, QemuError) as error:
+        console.print(f"[bold red]probe failed:[/] {error}", highlight=False)
+        return 1
+    console.print(summary_table(family, board, link.accelerator, fingerprint, tally))
+    if json_path:
+        _write_json(Path(json_path), family, board, link.accelerator, fingerprint, tally, results)
+        console.print(f"results written to {json_path}")
+    return 0
+
+
+def _run_with_progress(console: Console, link: QemuLink, probes, store: CapabilityStore,
+                       fingerprint: Fingerprint, unsafe: bool, on_results) -> Tally:
+    stats = "[cyan]{task.fields[rate]:>7.0f}[/] probes/s  faults {task.fields[faults]}" \
+            "  divergences {task.fields[divergences]}  timeouts {task.fields[timeouts]}" \
+            "  refusals {task.fields[refusals]}  rejected {task.fields[rejected]}"
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TextColumn(stats), TimeElapsedColumn(), console=console, transient=False) as progress:
+        task = progress.add_task("vetting", total=None, rate=0.0, faults=0, divergences=0, timeouts=0,
+                                 refusals=0, rejected=0)
+
+        def update(tally: Tally) -> None:
+            running = tally.sent > 0
+            progress.update(task, description="running" if running else "vetting",
+                            total=tally.sent if running else None,
+                            completed=tally.stored if running else tally.generated,
+                            rate=tally.probes_per_second, faults=tally.outcomes["fault"],
+                            divergences=tally.divergences, timeouts=tally.outcomes["timeout"],
+                            refusals=tally.outcomes["refused"], rejected=sum(tally.rejected.values()))
+
+        tally = run_campaign(link, probes, store, fingerprint, link.accelerator, unsafe_unvetted=unsafe,
+                             on_progress=update, on_results=on_results)
+        update(tally)
+    return tally
+
+
+def summary_table(family: str, board: Board, accelerator: str, fingerprint: Fingerprint, tally: Tally) -> Table:
+    table = Table(title=f"probe campaign: {family} on {board.name} ({board.arch}, {accelerator})",
+                  box=box.SIMPLE_HEAVY, show_header=False)
+    table.add_column("what", style="bold")
+    table.add_column("value", justify="right")
+    table.add_column("note")
+    rejected = sum(tally.rejected.values())
+    rows = [
+        ("generated", tally.generated, ""),
+        ("rejected by the vetter", rejected, "never sent to the guest"),
+        *[("", count, reason) for reason, count in tally.rejected.most_common(SHOWN_REASONS)],
+        ("duplicates", tally.duplicates, "same content hash as an earlier probe"),
+        ("skipped (quarantined)", tally.skipped_quarantined, "quarantined by an earlier campaign"),
+        ("sent to the guest", tally.sent, ""),
+        ("returned", tally.outcomes["returned"], ""),
+        ("faults", tally.outcomes["fault"], "contained and reported"),
+        ("timeouts", tally.outcomes["timeout"], "stopped by the guest's watchdog"),
+        ("refusals", tally.outcomes["refused"], "the guest would not load or run it"),
+        ("divergences", tally.divergences, "the guest disagrees with Unicorn's prediction"),
+        ("quarantined", len(tally.quarantined), "killed the board (bytes kept in the store)"),
+        ("board restarts", tally.restarts, ""),
+        ("retransmissions", tally.retransmissions, ""),
+        ("frames rejected", tally.frames_rejected, "bad CRC / COBS on the line"),
+        ("seconds", f"{tally.seconds:.2f}", ""),
+        ("probes/s", f"{tally.probes_per_second:,.0f}",
+         "end to end; under TCG timings describe QEMU" if accelerator == "tcg" else "end to end"),
+        ("fingerprint", fingerprint.digest.hex()[:16], fingerprint.board),
+    ]
+    for what, value, note in rows:
+        table.add_row(what, str(value), note)
+    return table
+
+
+def _result_json(arch: str, probe: Probe, observation) -> dict:
+    fault = observation.fault
+    entry = {"hash": probe.content_hash.hex(), "code": probe.code.hex(), "privilege": probe.privilege.name.lower(),
+             "meta": {k: v for k, v in probe.meta.items() if isinstance(v, (int, str))},
+             "outcome": observation.outcome.name.lower(), "status": observation.status,
+             "fault": dataclasses.asdict(fault) if fault else None, "output": observation.output.hex(),
+             "cycles": observation.cycles, "instret": observation.instret}
+    candidate = probe.meta.get("candidate")
+    if candidate is not None:  # instruction discovery: cross-check with capstone
+        finding = discovery.finding(arch, candidate, observation)
+        entry["candidate"] = {"encoding": candidate.encoding.hex(), "space": candidate.space,
+                              "capstone": candidate.capstone_text, "behaviour": finding.behaviour.value,
+                              "disagreement": finding.disagreement}
+    return entry
+
+
+def _write_json(path: Path, family: str, board: Board, accelerator: str, fingerprint: Fingerprint,
+                tally: Tally, results: list) -> None:
+    document = {
+        "schema": "metaos.probe-campaign/1", "family": family, "arch": board.arch, "board": board.to_json(),
+        "accelerator": accelerator,
+        "fingerprint": {"digest": fingerprint.digest.hex(), "board": fingerprint.board,
+                        "identity": dict(fingerprint.identity)},
+        "summary": tally.to_json(),
+        "results": [dict(_result_json(board.arch, r.probe, r.observation),
+                         prediction=r.prediction.hex() if r.prediction else None, diverges=r.diverges)
+                    for r in results],
+    }
+    path.write_text(json.dumps(document, indent=2))
+
+
+# -- capabilities ------------------------------------------------------------------------
+
+def capabilities_command(db: str | None = None, console: Console | None = None) -> int:
+    """List what the store knows, per hardware fingerprint."""
+    console = console or Console()
+    store = CapabilityStore(db)
+    try:
+        summaries = store.capabilities()
+    finally:
+        store.close()
+    if not summaries:
+        console.print("the capability store is empty: run `./run probe --family NAME` first")
+        return 0
+    for summary in summaries:
+        console.print(capability_table(summary))
+    return 0
+
+
+def identity_text(summary: CapabilitySummary) -> str:
+    ident = summary.identity
+    if summary.arch == "x86_64":
+        vendor = ident["vendor"].to_bytes(12, "little").rstrip(b"\0").decode("latin-1")
+        return f"{vendor} family {ident['family']:#x} model {ident['model']:#x} stepping {ident['stepping']}"
+    misa = ident["misa"]
+    letters = "".join(chr(ord("a") + bit) for bit in range(26) if misa >> bit & 1)
+    return (f"misa {misa:#x} ({letters}) mvendorid {ident['mvendorid']:#x} marchid {ident['marchid']:#x}"
+            f" mimpid {ident['mimpid']:#x}")
+
+
+def capability_table(summary: CapabilitySummary) -> Table:
+    outcomes = ("returned", "fault", "timeout", "refused")
+    table = Table(title=f"{summary.arch} on {summary.board}: {identity_text(summary)}", box=box.SIMPLE_HEAVY,
+                  caption=f"{summary.results} results, {summary.divergences} divergences,"
+                          f" {summary.quarantined} quarantined")
+    table.add_column("family", style="bold")
+    for outcome in outcomes:
+        table.add_column(outcome, justify="right")
+    for family, counts in sorted(summary.by_family.items()):
+        table.add_row(family, *(str(counts.get(o, 0)) for o in outcomes))
+    return table

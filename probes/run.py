@@ -1,0 +1,175 @@
+"""One probing campaign end to end: generate, vet, run on a board, store.
+
+Probes from a family are vetted one by one in Unicorn (probes/vet.py); the
+rejected never reach the guest and are counted by reason.  The accepted run
+through probes/campaign.py over a link (QemuLink for real boards); every result
+is stored in the capability store under the board's hardware fingerprint, with
+the vetter's prediction so that disagreements become divergences; a probe that
+killed the board is quarantined there, bytes kept, and skipped by later runs.
+
+`unsafe_unvetted` skips the vetter entirely and sends user probes as they come:
+it exists to test containment, never to gather capabilities worth trusting.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from host.capabilities import CapabilityStore, Fingerprint, StoredResult, riscv_fingerprint, x86_fingerprint
+from host.inventory import Inventory
+from probes.abi import Privilege, watchdog_ns
+from probes.campaign import Campaign, CampaignResult, Link, Policy
+from probes.probe import Probe
+from probes.vet import vet
+
+DEAD_AFTER = 0.9  # seconds of silence, runs in flight, before the board counts as dead
+BATCH = 64  # results per store transaction (and per progress update)
+# CPUID feature words that identify a CPU model (1.ebx is left out: it holds the APIC id).
+X86_FEATURE_WORDS = (("1.ecx", 1, 0, "ecx"), ("1.edx", 1, 0, "edx"), ("7.0.ebx", 7, 0, "ebx"),
+                     ("7.0.ecx", 7, 0, "ecx"), ("7.0.edx", 7, 0, "edx"),
+                     ("80000001.ecx", 0x8000_0001, 0, "ecx"), ("80000001.edx", 0x8000_0001, 0, "edx"))
+
+
+class ProbeRunError(Exception):
+    """A campaign that cannot start as asked."""
+
+
+@dataclass
+class Tally:
+    """What a campaign has done so far: the progress bar's numbers and the summary's."""
+
+    generated: int = 0
+    rejected: Counter = field(default_factory=Counter)  # reason (numbers elided) -> count
+    duplicates: int = 0
+    skipped_quarantined: int = 0  # quarantined by an earlier run: never sent again
+    sent: int = 0
+    outcomes: Counter = field(default_factory=Counter)  # Outcome name -> count
+    divergences: int = 0
+    quarantined: list[Probe] = field(default_factory=list)
+    restarts: int = 0
+    retransmissions: int = 0
+    frames_rejected: int = 0
+    started: float = field(default_factory=time.monotonic)
+    finished: float | None = None
+
+    @property
+    def stored(self) -> int:
+        return sum(self.outcomes.values())
+
+    @property
+    def seconds(self) -> float:
+        return (self.finished or time.monotonic()) - self.started
+
+    @property
+    def probes_per_second(self) -> float:
+        """End to end: probes generated and disposed of (rejected, or run and stored)."""
+        done = sum(self.rejected.values()) + self.stored + self.duplicates + self.skipped_quarantined
+        return done / self.seconds if self.seconds > 0 else 0.0
+
+    def to_json(self) -> dict:
+        return {"generated": self.generated, "rejected": sum(self.rejected.values()),
+                "rejected_by_reason": dict(self.rejected), "duplicates": self.duplicates,
+                "skipped_quarantined": self.skipped_quarantined, "sent": self.sent,
+                "stored": self.stored, "outcomes": dict(self.outcomes), "divergences": self.divergences,
+                "quarantined": [{"hash": p.content_hash.hex(), "code": p.code.hex()} for p in self.quarantined],
+                "restarts": self.restarts, "retransmissions": self.retransmissions,
+                "frames_rejected": self.frames_rejected, "seconds": round(self.seconds, 3),
+                "probes_per_second": round(self.probes_per_second, 1)}
+
+
+def reason_kind(reason: str) -> str:
+    """A rejection reason with its addresses and numbers elided, for counting."""
+    reason = re.sub(r"'[^']*'", "'…'", reason)
+    reason = re.sub(r"\([0-9a-f]{2,}\)", "(…)", reason)
+    return re.sub(r"\+?0x[0-9a-f]+|\b\d+\b", "N", reason)
+
+
+def fingerprint_of(inventory: Inventory, board: str) -> Fingerprint:
+    """The hardware fingerprint a discovery inventory gives (host/capabilities.py)."""
+    if inventory.arch == "x86_64":
+        table = inventory.cpu.table
+        words = {}
+        for name, leaf, subleaf, register in X86_FEATURE_WORDS:
+            result = table.get(leaf, subleaf)
+            words[name] = result[register] if result is not None else 0
+        return x86_fingerprint(board, table.vendor, table.family, table.model, table.stepping, words)
+    if inventory.arch == "riscv64":
+        harts = inventory.cpu.harts
+        if not harts:
+            raise ProbeRunError("the discovery run reported no hart: no fingerprint to store results under")
+        h = harts[0]
+        return riscv_fingerprint(board, h.misa, h.mvendorid, h.marchid, h.mimpid)
+    raise ProbeRunError(f"no fingerprint for arch {inventory.arch!r}")
+
+
+def policy_for(probes: list[Probe]) -> Policy:
+    """The campaign policy: silence longer than any probe's watchdog means a dead board."""
+    longest = max((watchdog_ns(p.budget) for p in probes), default=0) / 1e9
+    return Policy(window=32, dead_after=max(DEAD_AFTER, 3 * longest + 0.2), batch_size=BATCH)
+
+
+def prepare(probes: Iterable[Probe], tally: Tally, *, unsafe_unvetted: bool = False,
+            skip: frozenset[bytes] = frozenset(),
+            on_progress: Callable[[Tally], None] | None = None) -> list[tuple[Probe, bytes | None]]:
+    """Vet each probe (unless unsafe): the (probe, prediction) pairs worth sending."""
+    accepted: list[tuple[Probe, bytes | None]] = []
+    seen: set[bytes] = set()
+    for probe in probes:
+        tally.generated += 1
+        digest = probe.content_hash
+        if digest in seen:
+            tally.duplicates += 1
+        elif digest in skip:
+            tally.skipped_quarantined += 1
+        elif unsafe_unvetted:
+            if probe.privilege != Privilege.USER:
+                raise ProbeRunError("unsafe mode sends user probes only; privileged families must be vetted")
+            accepted.append((probe, None))
+        else:
+            verdict = vet(probe)
+            if verdict.accepted:
+                accepted.append((probe, verdict.prediction))
+            else:
+                tally.rejected[reason_kind(verdict.reason or "")] += 1
+        seen.add(digest)
+        if on_progress is not None and tally.generated % 256 == 0:
+            on_progress(tally)
+    return accepted
+
+
+def run_campaign(link: Link, probes: Iterable[Probe], store: CapabilityStore, fingerprint: Fingerprint,
+                 accelerator: str, *, unsafe_unvetted: bool = False, policy: Policy | None = None,
+                 on_progress: Callable[[Tally], None] | None = None,
+                 on_results: Callable[[list[CampaignResult]], None] | None = None) -> Tally:
+    """Vet, run and store every probe; returns the tally (also fed to `on_progress`)."""
+    tally = Tally()
+    items = prepare(probes, tally, unsafe_unvetted=unsafe_unvetted, skip=frozenset(store.quarantined()),
+                    on_progress=on_progress)
+    tally.sent = len(items)
+
+    def stored(batch: list[CampaignResult]) -> None:
+        store.record_batch(fingerprint, accelerator,
+                           [StoredResult(r.probe, r.observation, r.prediction) for r in batch])
+        tally.outcomes.update(r.observation.outcome.name.lower() for r in batch)
+        tally.divergences += sum(r.diverges for r in batch)
+        if on_results is not None:
+            on_results(batch)
+        if on_progress is not None:
+            on_progress(tally)
+
+    def quarantined(probe: Probe, reason: str) -> None:
+        store.quarantine(fingerprint, probe, reason)
+        tally.quarantined.append(probe)
+
+    campaign = Campaign(link, policy or policy_for([p for p, _ in items]), on_batch=stored,
+                        on_quarantine=quarantined)
+    report = campaign.run(items)
+    tally.restarts, tally.retransmissions = report.restarts, report.retransmissions
+    tally.frames_rejected = report.frames_rejected
+    tally.finished = time.monotonic()
+    return tally
+
