@@ -38,6 +38,7 @@ from qemu.errors import (
     QemuStartError,
 )
 from qemu.monitor import Monitor
+from qemu.qmp import ExecInterruptedError
 from qemu.serial_line import SerialLine
 
 QEMU_ERROR_STATUS = 1  # QEMU's own exit status when it fails (bad option, fatal error)
@@ -143,7 +144,16 @@ class Machine:
         assert self._proc is not None and self._pidfd is not None
         outcome = monitor.accept(self._pidfd, min(START_TIMEOUT, self.timeout))
         if outcome == "ready":
-            self.qmp("cont")
+            try:
+                self.qmp("cont")
+            except ExecInterruptedError:
+                # a guest may run to its exit before QEMU answers `cont`: only
+                # a QEMU that still runs has really lost its monitor
+                try:
+                    self._proc.wait(STOP_GRACE)
+                except subprocess.TimeoutExpired:
+                    raise QemuStartError("QEMU dropped its QMP connection while starting",
+                                         **self._context()) from None
             self._guest_started = True
             return
         try:
