@@ -27,6 +27,7 @@ PROTOCOL_VERSION = 1
 FRAME_DELIMITER = 0x00
 HEADER = struct.Struct("<BBH")
 CRC = struct.Struct("<I")
+CRC32_POLYNOMIAL_REFLECTED = 0xEDB88320  # IEEE 802.3, as zlib.crc32 computes it
 MAX_BODY = 0xFFF0  # the largest body a guest may send (big enough for any ACPI table we meet)
 
 
@@ -205,6 +206,17 @@ STAY_BOOTARG = "metaos.park"
 def debug_exit_status(value: int) -> int:
     """The QEMU process exit status produced by writing `value` to isa-debug-exit."""
     return (value << 1) | 1
+
+
+def crc32_table() -> list[int]:
+    """The byte-at-a-time lookup table guests compute the frame CRC with."""
+    table = []
+    for byte in range(256):
+        crc = byte
+        for _ in range(8):
+            crc = (crc >> 1) ^ (CRC32_POLYNOMIAL_REFLECTED if crc & 1 else 0)
+        table.append(crc)
+    return table
 
 
 def asm_constants() -> dict[str, int]:
