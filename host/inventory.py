@@ -7,9 +7,8 @@ Raw material (config spaces, CPUID results, ACPI tables) is kept for dumps.
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass, field
-from typing import Callable, Protocol
+from typing import Protocol
 
 from host.acpi import Madt, Rsdp, Table, parse_madt, parse_mcfg
 from host.frames import Frame, ProtocolError
@@ -39,24 +38,14 @@ class CpuSection(Protocol):
     def summary(self) -> list[tuple[str, str]]: ...
 
 
-# arch name -> "module:Class" of its CpuSection, imported when first needed so an
-# architecture whose module is not written yet does not break the others.
-CPU_SECTIONS: dict[str, str] = {
-    "x86_64": "host.x86:X86Cpu",
-    "riscv64": "host.harts:RiscvCpu",
-}
-
-
 def cpu_section_for(arch: str) -> CpuSection | None:
-    target = CPU_SECTIONS.get(arch)
-    if target is None:
-        return None
-    module_name, class_name = target.split(":")
-    try:
-        factory: Callable[[], CpuSection] = getattr(importlib.import_module(module_name), class_name)
-    except (ImportError, AttributeError):
-        return None
-    return factory()
+    """The CPU section an architecture's frames go into (None: unknown arch)."""
+    from host.harts import RiscvCpu
+    from host.x86 import X86Cpu
+
+    sections: dict[str, type] = {"x86_64": X86Cpu, "riscv64": RiscvCpu}
+    factory = sections.get(arch)
+    return factory() if factory else None
 
 
 @dataclass
