@@ -1,0 +1,80 @@
+"""The command line as a user meets it: ./run and its tasks, end to end (TCG)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from host.frames import FrameDecoder
+from host.session import build_guest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def run(*args: str, check: bool = True) -> subprocess.CompletedProcess:
+    done = subprocess.run([str(REPO / "run"), *args], capture_output=True, text=True,
+                          timeout=300, cwd=REPO)
+    if check and done.returncode != 0:
+        raise AssertionError(f"./run {' '.join(args)} failed ({done.returncode}):\n"
+                             f"{done.stdout}\n{done.stderr}")
+    return done
+
+
+@pytest.mark.boot
+def test_boot_shows_every_frame_from_hello_to_final():
+    lines = run("boot", "--accel", "tcg").stdout.splitlines()
+    frames = [line for line in lines if not line.startswith("--")]
+    assert "HELLO" in frames[0] and "FINAL" in frames[-1]
+    assert [int(line.split()[0]) for line in frames] == list(range(len(frames)))  # seq numbers
+    assert f"-- {len(frames)} frames, 0 CRC errors, 0 lost" in lines[-1]
+
+
+@pytest.mark.boot
+def test_discover_json_is_the_inventory():
+    inventory = json.loads(run("discover", "--accel", "tcg", "--json", "-").stdout)
+    assert inventory["schema"] == "metaos.inventory/1"
+    assert inventory["board"]["machine"] == "q35" and inventory["pci"]
+
+
+@pytest.mark.boot
+@pytest.mark.parametrize("arch, extra", [
+    ("x86_64", "-device pcie-root-port,id=rp1,chassis=1 -device nvme,bus=rp1,serial=m"),
+    ("riscv64", "-device pcie-root-port,id=rp1,chassis=1 -device nvme,bus=rp1,serial=m"),
+])
+def test_verify_agrees_with_qmp(arch, extra):
+    done = run("discover", "--arch", arch, "--accel", "tcg", "--verify", "--qemu-args", extra)
+    assert "equal QMP query-pci" in done.stdout
+
+
+@pytest.mark.boot
+def test_console_replays_a_capture_and_counts_corruption(tmp_path):
+    """A raw capture made by QEMU itself (-serial file:), one byte flipped."""
+    guest = build_guest("x86_64", tmp_path / "build")
+    capture = tmp_path / "serial.raw"
+    subprocess.run(["qemu-system-x86_64", "-machine", "q35", "-accel", "tcg", "-display", "none",
+                    "-nic", "none", "-no-reboot", "-serial", f"file:{capture}",
+                    "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04",
+                    "-drive", f"file={guest.image},format=raw"], timeout=60)
+    raw = bytearray(capture.read_bytes())
+    clean = FrameDecoder()
+    clean.feed(bytes(raw))
+    raw[len(raw) // 2] ^= 0x40
+    capture.write_bytes(raw)
+    lines = run("console", "--replay", str(capture)).stdout.splitlines()
+    assert f"-- {clean.frames - 1} frames, 1 rejected" in lines[-1]
+    assert "HELLO" in lines[0]
+
+
+def test_unknown_arch_and_board_are_clear_errors():
+    done = run("discover", "--board", "virt", "--arch", "x86_64", check=False)
+    assert done.returncode == 2 and "pass --arch riscv64" in done.stderr
+
+
+def test_sem_tasks_take_the_issue_spelling(tmp_path):
+    db = str(tmp_path / "metaos.db")
+    run("sem", "add", "host/sem/library/hackers_delight.py", "--db", db)
+    shown = run("sem", "show", "p09", "--view", "c", "--db", db).stdout
+    assert "int32_t" in shown or "uint32_t" in shown
