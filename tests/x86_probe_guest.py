@@ -15,8 +15,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from host.frames import Frame, FrameDecoder
-from host.protocol import STAY_FW_CFG_FILE, Msg
+from host.frames import Frame, FrameDecoder, encode_frame
+from host.protocol import LAYOUTS, STAY_FW_CFG_FILE, Msg
+from probes.fake_guest import tag_of
+from probes.probe import Probe
 from kernel.x86_64.probe_env import PRIVILEGED_FW_CFG_FILE
 from qemu.boards import board
 
@@ -98,3 +100,25 @@ class ProbeGuest:
                 raise TimeoutError(f"got {len(got)} of {frames} frames in {timeout}s: {got}")
             got += decoder.feed(self.poll(0.5))
         return got
+
+    def load_and_run(self, probe: Probe, run_id: int, slot: int = 0, flags: int = 0,
+                     tag: int | None = None) -> tuple[dict[str, int], dict[str, int], bytes]:
+        """LOAD + RUN one probe: (PROBE_LOADED fields, PROBE_RESULT fields, output tail)."""
+        tag = tag_of(probe) if tag is None else tag
+        load = LAYOUTS[Msg.PROBE_LOAD].pack(
+            probe.code + probe.input, slot=slot, privilege=probe.privilege, budget=probe.budget,
+            tag=tag_of(probe), code_length=len(probe.code), input_length=len(probe.input),
+            output_size=probe.output_size)
+        loaded, result = self.exchange(self.frame(Msg.PROBE_LOAD, load)
+                                       + self.run_frame(run_id, slot, flags, tag), 2)
+        assert (loaded.type, result.type) == (Msg.PROBE_LOADED, Msg.PROBE_RESULT), (loaded, result)
+        fields, tail = result.fields()
+        return loaded.fields()[0], fields, tail
+
+    def run_frame(self, run_id: int, slot: int, flags: int = 0, tag: int = 0) -> bytes:
+        return self.frame(Msg.PROBE_RUN, LAYOUTS[Msg.PROBE_RUN].pack(
+            run_id=run_id, slot=slot, flags=flags, tag=tag))
+
+    def frame(self, msg: Msg, body: bytes) -> bytes:
+        self._seq = (getattr(self, "_seq", -1) + 1) % (1 << 16)
+        return encode_frame(msg, self._seq, body)

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from boot.x86_64 import layout
 from host.protocol import LAYOUTS, PROBE_RESULT_CACHE, Layout, Msg
 from kernel.x86_64.asmdata import data_source
-from kernel.x86_64.hw.cpu import PAGE_ENTRY, PAGE_TABLE_SIZE
+from kernel.x86_64.hw.cpu import IDT_GATE_FLAGS, PAGE_ENTRY, PAGE_TABLE_SIZE
 from kernel.x86_64.hw.timers import LAPIC_BASE
 from probes.abi import AREAS, PROBE_REGION_BASE, PROBE_REGION_SIZE, X86_64, Perm
 
@@ -33,6 +33,9 @@ SYSCALL_PSEUDO_VECTOR = 0x100
 WATCHDOG_VECTOR = 0x40  # the LAPIC timer: above the 32 exception vectors
 SPURIOUS_VECTOR = 0xFF  # low nibble 0xF, as older APICs require
 TRAP_IST = 1  # every gate switches to the trap stack, ring 0 and ring 3 alike
+# Gates ring 3 may raise with `int3` / `int 4` (DPL 3, as every OS sets them), so a
+# probe's breakpoint is #BP, not #GP; every other `int N` from ring 3 is #GP(N*8+2).
+BREAKPOINT_VECTOR, OVERFLOW_VECTOR = 3, 4
 
 # One slot's record in the slot table (code and input live in the slot store).
 SLOT = Layout("SLOT", (("tag", "I"), ("budget", "I"), ("code_length", "H"), ("input_length", "H"),
@@ -124,6 +127,9 @@ def asm_constants() -> dict[str, int]:
         "WATCHDOG_VECTOR": WATCHDOG_VECTOR,
         "SPURIOUS_VECTOR": SPURIOUS_VECTOR,
         "TRAP_IST": TRAP_IST,
+        "BREAKPOINT_VECTOR": BREAKPOINT_VECTOR,
+        "OVERFLOW_VECTOR": OVERFLOW_VECTOR,
+        "IDT_GATE_DPL_RING3": IDT_GATE_FLAGS.value(DPL=3),
         "PROBE_PAGE_RUNS": len(runs),
         "PROBE_PAGE_RUN_SIZE": 5 * 8,
         "PROBE_DIRECTORY_ENTRIES": len(directory),

@@ -120,6 +120,13 @@ probe_traps_install:
 probe_traps_exception:
     mov edi, ebx
     mov edx, IDT_INTERRUPT_GATE_FLAGS | TRAP_IST
+    cmp ebx, BREAKPOINT_VECTOR
+    je probe_traps_ring3
+    cmp ebx, OVERFLOW_VECTOR
+    jne probe_traps_set
+probe_traps_ring3:
+    or edx, IDT_GATE_DPL_RING3              ; int3 / int 4 from ring 3 raise #BP / #OF, not #GP
+probe_traps_set:
     call idt_gate_set
     add rsi, fault_stub_1 - fault_stubs
     inc ebx

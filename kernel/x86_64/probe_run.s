@@ -157,6 +157,7 @@ copy_over_done:
 ; fpu_reset: x87/SSE(/AVX) registers as after reset, every exception masked,
 ; so no probe sees what the previous one left.  Clobbers: RAX, RDX.
 fpu_reset:
+    clts                                    ; why: a privileged probe may have set CR0.TS (#NM here)
     cmp byte ptr [rip + ENV_XSAVE_ENABLED], 0
     je fpu_reset_legacy
     mov eax, dword ptr [rip + ENV_XCR0]
