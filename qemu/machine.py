@@ -283,7 +283,11 @@ class Machine:
             return b""
         ready, _, _ = select.select([serial, self._pidfd], [], [], max(0.0, deadline - time.monotonic()))
         if serial in ready:
-            return serial.receive()
+            try:
+                return serial.receive()
+            except ConnectionResetError:  # QEMU exited with host bytes still unread
+                serial.closed = True
+                return b""
         if not ready and time.monotonic() >= self.started_at + self.timeout:
             raise self._timeout("the run used up its time limit")
         return b""
