@@ -45,7 +45,8 @@ SLOT = Layout("SLOT", (("tag", "I"), ("budget", "I"), ("code_length", "H"), ("in
 RUN = Layout("RUN", (("status", "Q"), ("fault_vector", "Q"), ("fault_error", "Q"), ("fault_ip", "Q"),
                      ("fault_address", "Q"), ("cycles", "Q"), ("instret", "Q"), ("outcome", "I"),
                      ("length", "I")))
-ENV = Layout("ENV", (("kernel_rsp", "Q"), ("placed_code_length", "I"), ("placed_input_length", "I"), ("tsc_start", "Q"), ("instret_start", "Q"),
+ENV = Layout("ENV", (("kernel_rsp", "Q"), ("placed_code_length", "I"), ("placed_input_length", "I"),
+                     ("tsc_start", "Q"), ("instret_start", "Q"),
                      ("xcr0", "Q"), ("page_entry_mask", "Q"), ("ticks_per_window", "Q"),
                      ("active", "B"), ("measuring", "B"), ("privileged_allowed", "B"),
                      ("pmu_present", "B"), ("xsave_enabled", "B"), ("_pad", "3x"),

@@ -151,7 +151,7 @@ probe_cpu_setup:
     mov rax, cr0
     and rax, ~(CR0_EM | CR0_TS)
     or rax, CR0_MP | CR0_NE | CR0_WP | CR0_AM
-    mov cr0, rax                            ; why: x87/SSE run, #MF native, ring 0 honours read-only pages, #AC possible
+    mov cr0, rax                            ; why: x87/SSE on, native #MF, WP for ring 0, #AC in ring 3
     mov rax, cr4
     or rax, CR4_OSFXSR | CR4_OSXMMEXCPT
     mov cr4, rax                            ; why: SSE instructions run and unmasked SSE exceptions raise #XM
