@@ -28,7 +28,7 @@ from tests.x86_probe_guest import ProbeGuest
 
 pytestmark = [pytest.mark.boot, pytest.mark.timeout(240)]
 
-CODE, INPUT, OUTPUT, SCRATCH = (AREA[n].base("x86_64") for n in ("code", "input", "output", "scratch"))
+CODE, INPUT, SCRATCH = (AREA[n].base("x86_64") for n in ("code", "input", "scratch"))
 # Intel SDM vol. 3A table 6-1 and 4.7 (page-fault error code bits).
 DE, DB, BP, OF, BR, UD, NM, GP, PF, MF, AC, XM = 0, 1, 3, 4, 5, 6, 7, 13, 14, 16, 17, 19
 PF_PRESENT, PF_WRITE, PF_USER, PF_FETCH = 1, 2, 4, 16
@@ -66,6 +66,12 @@ def run(guest, source, *, privilege=Privilege.USER, slot=0, flags=0, budget=DEFA
     return result, tail
 
 
+def status(guest) -> dict[str, int]:
+    (answer,) = guest.exchange(guest.frame(Msg.PROBE_STATUS_REQUEST, b""), 1)
+    assert answer.type == Msg.PROBE_STATUS
+    return answer.fields()[0]
+
+
 def size(source: str) -> int:
     return len(assemble(source)) if source else 0
 
@@ -77,8 +83,8 @@ def assert_alive(guest):
 
 
 def test_probe_returns_status_writes_output_and_is_counted(guest):
-    result, tail = run(guest, "mov rax, rcx; mov qword ptr [rsi], rdi; mov qword ptr [rsi + 8], rdx;"
-                              " ret", input=b"12345")
+    result, tail = run(guest, "mov rax, rcx; mov qword ptr [rsi], rdi;"
+                              " mov qword ptr [rsi + 8], rdx; ret", input=b"12345")
     assert result["outcome"] == Outcome.RETURNED
     assert result["status"] == 5  # rcx = input length
     assert struct.unpack("<QQ", tail) == (INPUT, SCRATCH)  # rdi, rsi, rdx per the ABI
@@ -141,12 +147,14 @@ def test_exception_is_contained_with_vector_and_rip(guest, privileged_guest, nam
     assert_alive(target)
 
 
+PF_USER_WRITE = PF_PRESENT | PF_WRITE | PF_USER
+
+
 @pytest.mark.parametrize("name, source, address, error, before", [
-    ("write kernel code", "mov qword ptr [0x9000], rax; ret", 0x9000, PF_PRESENT | PF_WRITE | PF_USER, ""),
-    ("read the guard after the code", "mov rax, qword ptr [0x1004000]; ret", 0x1004000, PF_USER, ""),
-    ("write its own code", "nop; mov byte ptr [rip], 0x90; ret", None, PF_PRESENT | PF_WRITE | PF_USER,
-     "nop"),
-    ("write its input", "mov byte ptr [rdi], 1; ret", INPUT, PF_PRESENT | PF_WRITE | PF_USER, ""),
+    ("write kernel code", "mov qword ptr [0x9000], rax; ret", 0x9000, PF_USER_WRITE, ""),
+    ("read the guard after code", "mov rax, qword ptr [0x1004000]; ret", 0x1004000, PF_USER, ""),
+    ("write its own code", "nop; mov byte ptr [rip], 0x90; ret", None, PF_USER_WRITE, "nop"),
+    ("write its input", "mov byte ptr [rdi], 1; ret", INPUT, PF_USER_WRITE, ""),
     ("execute its input", "jmp rdi", INPUT, PF_PRESENT | PF_USER | PF_FETCH, None),
 ])
 def test_page_faults_report_cr2_and_error_code(guest, built, name, source, address, error, before):
@@ -171,8 +179,8 @@ def test_kernel_survives_writes_to_its_own_memory(guest, built):
 
 def test_alignment_check_is_contained_or_not_modelled(guest):
     """#AC needs CR0.AM (set) and RFLAGS.AC at ring 3; TCG ignores alignment altogether."""
-    result, _ = run(guest, "pushfq; or qword ptr [rsp], 0x40000; popfq; mov rax, qword ptr [rsi + 1];"
-                           " pushfq; pop rax; ret")
+    result, _ = run(guest, "pushfq; or qword ptr [rsp], 0x40000; popfq;"
+                           " mov rax, qword ptr [rsi + 1]; pushfq; pop rax; ret")
     if result["outcome"] == Outcome.FAULT:
         assert result["fault_vector"] == AC
     else:  # TCG: returned, and RFLAGS.AC really was set when it did not fault
@@ -202,7 +210,8 @@ def test_a_probe_starts_from_clean_fpu_and_zeroed_areas(guest):
     # ... the next one sees the reset state (FCW 0x37f, MXCSR 0x1f80) and zeros.
     result, tail = run(guest, "fnstcw word ptr [rsi]; stmxcsr dword ptr [rsi + 4]; movd eax, xmm0;"
                               " mov qword ptr [rsi + 8], rax; mov rax, qword ptr [rdx];"
-                              " or rax, qword ptr [rdx + 0x7ff000]; or rax, qword ptr [rsp - 16]; ret",
+                              " or rax, qword ptr [rdx + 0x7ff000];"
+                              " or rax, qword ptr [rsp - 16]; ret",
                        output_size=24)
     fcw, mxcsr, xmm0 = struct.unpack_from("<HxxIQ", tail)
     assert (fcw, mxcsr, xmm0, result["status"]) == (0x37F, 0x1F80, 0, 0)
@@ -216,8 +225,7 @@ def test_infinite_loop_times_out_and_the_next_probe_runs(guest):
     assert time.monotonic() - started < 5  # the watchdog, not the host, ended it
     assert result["cycles"] > 0
     assert_alive(guest)
-    status = guest.exchange(guest.frame(Msg.PROBE_STATUS_REQUEST, b""), 1)[0]
-    assert status.type == Msg.PROBE_STATUS and status.fields()[0]["timeouts"] >= 1
+    assert status(guest)["timeouts"] >= 1
 
 
 def test_refusals(guest, privileged_guest):
@@ -241,7 +249,8 @@ def test_refusals(guest, privileged_guest):
     assert loaded_status(guest, **{**ok, "output_size": 0x1001}) == ProbeRefusal.TOO_BIG
     assert loaded_status(guest, **{**ok, "privilege": Privilege.PRIVILEGED}) \
         == ProbeRefusal.PRIVILEGED_NOT_ALLOWED
-    assert loaded_status(privileged_guest, **{**ok, "privilege": Privilege.PRIVILEGED}) == ProbeRefusal.OK
+    privileged = {**ok, "privilege": Privilege.PRIVILEGED}
+    assert loaded_status(privileged_guest, **privileged) == ProbeRefusal.OK
 
 
 def test_privileged_probe_runs_at_ring_0(privileged_guest):
@@ -252,19 +261,20 @@ def test_privileged_probe_runs_at_ring_0(privileged_guest):
 
 
 def test_repeated_run_id_resends_the_cached_result(guest):
-    result, tail = run(guest, "rdtsc; shl rdx, 32; or rax, rdx; mov qword ptr [rsi], rax; ret", slot=7)
-    runs_before = guest.exchange(guest.frame(Msg.PROBE_STATUS_REQUEST, b""), 1)[0].fields()[0]["runs"]
+    result, tail = run(guest, "rdtsc; shl rdx, 32; or rax, rdx; mov qword ptr [rsi], rax; ret",
+                       slot=7)
+    runs_before = status(guest)["runs"]
     (again,) = guest.exchange(guest.run_frame(result["run_id"], 7, tag=result["tag"]), 1)
     assert again.fields() == (result, tail)  # same rdtsc value: not a rerun
-    status = guest.exchange(guest.frame(Msg.PROBE_STATUS_REQUEST, b""), 1)[0].fields()[0]
-    assert status["runs"] == runs_before
+    assert status(guest)["runs"] == runs_before
 
 
 def test_batch_runs_each_slot_under_consecutive_run_ids(guest):
     for slot, value in ((10, 1), (11, 2), (12, 3)):
         run(guest, f"mov eax, {value}; ret", slot=slot)
     first = next(_run_ids) + 1000
-    body = LAYOUTS[Msg.PROBE_RUN_BATCH].pack(struct.pack("<3H", 12, 10, 11), first_run_id=first, count=3)
+    body = LAYOUTS[Msg.PROBE_RUN_BATCH].pack(struct.pack("<3H", 12, 10, 11), first_run_id=first,
+                                             count=3)
     answers = [f.fields()[0] for f in guest.exchange(guest.frame(Msg.PROBE_RUN_BATCH, body), 3)]
     assert [(a["run_id"], a["slot"], a["status"]) for a in answers] == \
         [(first, 12, 3), (first + 1, 10, 1), (first + 2, 11, 2)]
@@ -279,7 +289,8 @@ def test_corrupted_frames_are_dropped(guest):
     assert guest.poll(0.3) == b""  # and nothing for the corrupted one
 
 
-@pytest.mark.parametrize("source", ["nop", "add eax, 1", "mov rax, 0x1122334455667788", "vzeroupper"])
+@pytest.mark.parametrize("source", ["nop", "add eax, 1", "mov rax, 0x1122334455667788",
+                                    "vzeroupper"])
 def test_measure_length_single_steps_the_first_instruction(guest, source):
     code = assemble(source + "; ret")
     expected = next(X86_DISASSEMBLER.disasm(code, 0, 1)).size

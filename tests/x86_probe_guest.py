@@ -84,7 +84,8 @@ class ProbeGuest:
         return self._sock.recv(1 << 16) if ready else b""
 
     def restart(self) -> None:
-        raise RuntimeError("the guest stopped answering (board died): these tests expect it never to")
+        raise RuntimeError("the guest stopped answering (board died); "
+                           "these tests expect it to survive every probe")
 
     def exchange(self, data: bytes, frames: int, timeout: float = 20.0) -> list[Frame]:
         """Send `data`, return the next `frames` frames from the guest."""

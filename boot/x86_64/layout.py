@@ -43,7 +43,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from host.protocol import LAYOUTS, PROBE_RESULT_CACHE, PROBE_SLOTS, Msg
-from probes.abi import AREA, CODE_SIZE, INPUT_SIZE, KERNEL_AREA, OUTPUT_SIZE, PROBE_REGION_BASE, X86_64
+from probes.abi import (AREA, CODE_SIZE, INPUT_SIZE, KERNEL_AREA, OUTPUT_SIZE, PROBE_REGION_BASE,
+                        X86_64)
 
 SECTOR_SIZE = 512
 
@@ -143,7 +144,8 @@ def check() -> None:
         ("frame buffer", FRAME_BUFFER, FRAME_BUFFER + FRAME_BUFFER_SIZE),
         ("COBS buffer", COBS_BUFFER, COBS_BUFFER + COBS_BUFFER_SIZE),
         ("EBDA", 0x9FC00, 0xA0000),
-        ("probe page tables", PROBE_PAGE_TABLES, PROBE_PAGE_TABLES + PROBE_PAGE_TABLES_MAX * PAGE_SIZE),
+        ("probe page tables", PROBE_PAGE_TABLES,
+         PROBE_PAGE_TABLES + PROBE_PAGE_TABLES_MAX * PAGE_SIZE),
         ("TSS", TSS, TSS + 0x68),
         ("trap stack", TRAP_STACK, TRAP_STACK_TOP),
         ("probe backing", PROBE_BACKING, PROBE_BACKING_END),

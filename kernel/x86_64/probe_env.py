@@ -42,9 +42,9 @@ SLOT = Layout("SLOT", (("tag", "I"), ("budget", "I"), ("code_length", "H"), ("in
                        ("output_size", "H"), ("privilege", "B"), ("loaded", "B")))
 # The probe state page (layout.PROBE_STATE): the current run, zeroed before each
 # run from `status` to the end; then the environment; then the clean FPU image.
-RUN = Layout("RUN", (("status", "Q"), ("fault_vector", "Q"), ("fault_error", "Q"), ("fault_ip", "Q"),
-                     ("fault_address", "Q"), ("cycles", "Q"), ("instret", "Q"), ("outcome", "I"),
-                     ("length", "I")))
+RUN = Layout("RUN", (("status", "Q"), ("fault_vector", "Q"), ("fault_error", "Q"),
+                     ("fault_ip", "Q"), ("fault_address", "Q"), ("cycles", "Q"), ("instret", "Q"),
+                     ("outcome", "I"), ("length", "I")))
 ENV = Layout("ENV", (("kernel_rsp", "Q"), ("placed_code_length", "I"), ("placed_input_length", "I"),
                      ("tsc_start", "Q"), ("instret_start", "Q"),
                      ("xcr0", "Q"), ("page_entry_mask", "Q"), ("ticks_per_window", "Q"),
@@ -92,21 +92,27 @@ def page_runs() -> tuple[list[PageRun], dict[int, int]]:
         writable = bool(area.perms & Perm.W)
         backing = _backing(area.name)
         if writable == (backing is not None):
-            raise ValueError(f"area {area.name}: writable areas map identity, read-only ones a backing")
+            raise ValueError(f"area {area.name}: writable areas map identity, read-only ones "
+                             "a backing frame: update _backing()")
         flags = PAGE_ENTRY.value(PRESENT=1, USER=1, WRITABLE=int(writable),
                                  NO_EXECUTE=int(not area.perms & Perm.X))
         start = area.base(X86_64)
         for chunk in range(start - start % LARGE_PAGE, area.end(X86_64), LARGE_PAGE):
             first, end = max(start, chunk), min(area.end(X86_64), chunk + LARGE_PAGE)
-            table = tables.setdefault(chunk, layout.PROBE_PAGE_TABLES + len(tables) * PAGE_TABLE_SIZE)
+            next_table = layout.PROBE_PAGE_TABLES + len(tables) * PAGE_TABLE_SIZE
+            table = tables.setdefault(chunk, next_table)
             physical = first if backing is None else backing + (first - start)
             runs.append(PageRun(first, (end - first) // layout.PAGE_SIZE, physical | flags,
                                 table + ((first >> 12) & 511) * 8, directory_entry_address(first)))
     if len(tables) > layout.PROBE_PAGE_TABLES_MAX:
         raise ValueError(f"the probe region needs {len(tables)} page tables; raise "
                          "PROBE_PAGE_TABLES_MAX in boot/x86_64/layout.py")
-    directory = {directory_entry_address(c): (tables[c] | _USER_TABLE if c in tables else 0) for c in chunks}
+    directory = {directory_entry_address(c): (tables[c] | _USER_TABLE if c in tables else 0)
+                 for c in chunks}
     return runs, directory
+
+
+_ORIGIN = "kernel/x86_64/probe_env.py (page_runs)"
 
 
 def source() -> str:
@@ -115,9 +121,8 @@ def source() -> str:
     run_values = [v for r in runs for v in (r.virtual, r.count, r.first_entry, r.entry_address,
                                             r.directory_entry)]
     return (".align 8\n"
-            + data_source("kernel/x86_64/probe_env.py (page_runs)", "probe_page_runs", 8, run_values,
-                          per_line=5)
-            + data_source("kernel/x86_64/probe_env.py (page_runs)", "probe_directory", 8,
+            + data_source(_ORIGIN, "probe_page_runs", 8, run_values, per_line=5)
+            + data_source(_ORIGIN, "probe_directory", 8,
                           [v for item in directory.items() for v in item], per_line=2))
 
 
@@ -134,7 +139,8 @@ def asm_constants() -> dict[str, int]:
         "PROBE_PAGE_RUNS": len(runs),
         "PROBE_PAGE_RUN_SIZE": 5 * 8,
         "PROBE_DIRECTORY_ENTRIES": len(directory),
-        "PROBE_PAGE_TABLES_USED_SIZE": len({r.entry_address & ~0xFFF for r in runs}) * PAGE_TABLE_SIZE,
+        "PROBE_PAGE_TABLES_USED_SIZE":
+            len({r.entry_address & ~0xFFF for r in runs}) * PAGE_TABLE_SIZE,
         "USER_TABLE_FLAGS": _USER_TABLE,
         "LAPIC_DIRECTORY_ENTRY": directory_entry_address(LAPIC_BASE),
         "SLOT_SIZE": SLOT.size,
@@ -157,13 +163,16 @@ def asm_constants() -> dict[str, int]:
 
 # PROBE_RESULT's 64-bit fields, in the order the RUN record holds them too, so the
 # kernel copies them in one go.
-_RESULT_QWORDS = ("status", "fault_vector", "fault_error", "fault_ip", "fault_address", "cycles", "instret")
+_RESULT_QWORDS = ("status", "fault_vector", "fault_error", "fault_ip", "fault_address", "cycles",
+                  "instret")
 
 
 def _check_result_matches_run() -> None:
     result, run = LAYOUTS[Msg.PROBE_RESULT].offsets(), RUN.offsets()
     for index, name in enumerate(_RESULT_QWORDS):
         if result[name] - result["status"] != 8 * index or run[name] != 8 * index:
-            raise ValueError(f"PROBE_RESULT / RUN field {name} moved: fix kernel/x86_64/probe_command.s")
+            raise ValueError(f"PROBE_RESULT / RUN field {name} moved: "
+                             "fix kernel/x86_64/probe_command.s (result_body)")
     if PROBE_RESULT_CACHE & (PROBE_RESULT_CACHE - 1):
-        raise ValueError("PROBE_RESULT_CACHE must be a power of two: the cache is indexed by run_id bits")
+        raise ValueError("PROBE_RESULT_CACHE must be a power of two: "
+                         "the kernel indexes its cache by run_id bits")

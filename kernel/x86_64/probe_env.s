@@ -97,7 +97,7 @@ probe_pages_directory:
     or qword ptr [rip + PDPT], PTE_USER
     or qword ptr [rip + LAPIC_DIRECTORY_ENTRY], PTE_CACHE_DISABLE | PTE_WRITE_THROUGH
     mov rax, cr3
-    mov cr3, rax                            ; why: forget translations cached from the boot identity map
+    mov cr3, rax                            ; why: drop translations of the boot map
     ret
 
 ; probe_traps_install: a TSS whose RSP0 and IST1 are the trap stack, and every
@@ -151,10 +151,10 @@ probe_cpu_setup:
     mov rax, cr0
     and rax, ~(CR0_EM | CR0_TS)
     or rax, CR0_MP | CR0_NE | CR0_WP | CR0_AM
-    mov cr0, rax                            ; why: x87/SSE on, native #MF, WP for ring 0, #AC in ring 3
+    mov cr0, rax                            ; why: x87/SSE on, #MF, WP, #AC
     mov rax, cr4
     or rax, CR4_OSFXSR | CR4_OSXMMEXCPT
-    mov cr4, rax                            ; why: SSE instructions run and unmasked SSE exceptions raise #XM
+    mov cr4, rax                            ; why: SSE runs, its faults are #XM
     mov word ptr [rip + FPU_CLEAN + FXSAVE_FCW], FCW_DEFAULT
     mov dword ptr [rip + FPU_CLEAN + FXSAVE_MXCSR], MXCSR_DEFAULT
     mov eax, 1
@@ -191,7 +191,7 @@ probe_cpu_syscall:
     mov ecx, FMASK_MSR
     mov eax, RFLAGS_TF | RFLAGS_IF | RFLAGS_DF | RFLAGS_NT | RFLAGS_AC
     xor edx, edx
-    wrmsr                                   ; why: the handler runs without interrupts, single-step, DF or AC
+    wrmsr                                   ; why: no IF, TF, DF, AC in the handler
     xor eax, eax
     cpuid
     cmp eax, CPUID_PMU_LEAF
@@ -206,7 +206,7 @@ probe_cpu_syscall:
     mov ecx, FIXED_CTR_CTRL_MSR
     mov eax, FIXED_CTR0_COUNT_ALL_RINGS
     xor edx, edx
-    wrmsr                                   ; why: fixed counter 0 counts retired instructions in every ring
+    wrmsr                                   ; why: count retired insns, all rings
     mov ecx, PERF_GLOBAL_CTRL_MSR
     xor eax, eax
     mov edx, PERF_GLOBAL_CTRL_FIXED0_HIGH
@@ -220,7 +220,7 @@ probe_cpu_done:
 ; one-shot on WATCHDOG_VECTOR, armed for each run.  Clobbers: RAX, RCX, RDX, RBX.
 watchdog_setup:
     mov al, PIC_MASK_ALL
-    out PIC_MASTER_DATA, al                 ; the legacy PICs stay silent: the probe runs with IF set
+    out PIC_MASTER_DATA, al                 ; PICs silent: probes run with IF set
     out PIC_SLAVE_DATA, al
     mov ecx, APIC_BASE_MSR
     rdmsr

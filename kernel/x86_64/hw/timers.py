@@ -8,7 +8,9 @@ from __future__ import annotations
 from .bits import Field, Register
 
 APIC_BASE_MSR = 0x1B
-APIC_BASE_MSR_FIELDS = Register("APIC_BASE_MSR", (Field("ENABLE", 11, meaning="xAPIC globally on"),))
+APIC_BASE_MSR_FIELDS = Register("APIC_BASE_MSR", (
+    Field("ENABLE", 11, meaning="xAPIC globally on"),
+))
 LAPIC_BASE = 0xFEE0_0000  # xAPIC default; the kernel maps it uncached
 # Register offsets from LAPIC_BASE (each a 32-bit register on a 16-byte boundary).
 LAPIC_OFFSETS = {"TPR": 0x80, "EOI": 0xB0, "SVR": 0xF0, "LVT_TIMER": 0x320,
