@@ -5,6 +5,10 @@
 
 The image expects a QEMU board with `-device isa-debug-exit,iobase=0xf4,iosize=0x04`
 (port from host.protocol), the serial line on COM1, `-nic none` and `-no-reboot`.
+With `-fw_cfg name=opt/metaos/stay,string=1` (host.protocol.STAY_FW_CFG_FILE) the
+kernel serves probe commands after FINAL instead of exiting; adding
+`-fw_cfg name=opt/metaos/privileged,string=1` (probe_env.PRIVILEGED_FW_CFG_FILE)
+lets it accept privileged (ring 0) probes.
 
 Disk layout (512-byte sectors):  LBA 0 boot sector; LBA 1.. stage 2, padded to
 STAGE2_MAX_SIZE; then the kernel.  The boot sector reads LBA 1 onwards in one
