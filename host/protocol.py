@@ -196,11 +196,16 @@ DEBUG_EXIT_PASS = 0x10  # -> QEMU exit status 33
 DEBUG_EXIT_FAIL = 0x11  # -> QEMU exit status 35
 
 
-# Asking a guest to stay after FINAL instead of leaving QEMU (so the host can
-# still query QEMU, and later send commands): x86-64 reads a QEMU fw_cfg file,
-# RISC-V reads the kernel command line in the device tree's /chosen/bootargs.
+# Boot switches.  x86-64 guests read QEMU fw_cfg files, RISC-V guests words of
+# the kernel command line (the device tree's /chosen/bootargs).
+#   stay: after FINAL, serve probe commands instead of leaving QEMU (so the host
+#         can also still query QEMU);
+#   privileged: accept privileged probes (ring 0 / M-mode), from the host's
+#         privileged families only.
 STAY_FW_CFG_FILE = "opt/metaos/stay"
 STAY_BOOTARG = "metaos.park"
+PRIVILEGED_FW_CFG_FILE = "opt/metaos/privileged"
+PRIVILEGED_BOOTARG = "metaos.privileged"
 
 
 def debug_exit_status(value: int) -> int:

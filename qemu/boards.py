@@ -16,7 +16,8 @@ import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from host.protocol import DEBUG_EXIT_PORT, STAY_BOOTARG, STAY_FW_CFG_FILE
+from host.protocol import (DEBUG_EXIT_PORT, PRIVILEGED_BOOTARG, PRIVILEGED_FW_CFG_FILE, STAY_BOOTARG,
+                           STAY_FW_CFG_FILE)
 from qemu.errors import BoardError, KvmUnavailableError
 
 ACCELS = ("auto", "kvm", "tcg")
@@ -38,6 +39,7 @@ class Board:
     qemu_args: tuple[str, ...] = ()  # appended verbatim, last
     binary: str = ""  # QEMU executable; "" means qemu-system-<arch>
     stay: bool = False  # ask the guest to stay after FINAL (so QMP can still query QEMU)
+    privileged: bool = False  # let a staying guest accept privileged probes
 
     @property
     def qemu_binary(self) -> str:
@@ -106,16 +108,20 @@ class Board:
         if paused:
             argv.append("-S")
         argv += self._guest_args(image, kernel)
-        if self.stay:
-            argv += self._stay_args()
+        argv += self._switch_args()
         return argv + list(self.qemu_args)
 
-    def _stay_args(self) -> list[str]:
-        """How the guest learns it should stay (host/protocol.py): a fw_cfg file on x86-64,
-        the kernel command line (/chosen/bootargs) on RISC-V."""
+    def _switch_args(self) -> list[str]:
+        """The boot switches (host/protocol.py): fw_cfg files on x86-64, words of the
+        kernel command line (/chosen/bootargs) on RISC-V."""
+        switches = [(self.stay, STAY_FW_CFG_FILE, STAY_BOOTARG),
+                    (self.privileged, PRIVILEGED_FW_CFG_FILE, PRIVILEGED_BOOTARG)]
+        on = [(fw_cfg, word) for wanted, fw_cfg, word in switches if wanted]
+        if not on:
+            return []
         if self.boots_from_disk:
-            return ["-fw_cfg", f"name={STAY_FW_CFG_FILE},string=1"]
-        return ["-append", STAY_BOOTARG]
+            return [arg for fw_cfg, _ in on for arg in ("-fw_cfg", f"name={fw_cfg},string=1")]
+        return ["-append", " ".join(word for _, word in on)]
 
     def _guest_args(
         self, image: str | os.PathLike[str] | None, kernel: str | os.PathLike[str] | None

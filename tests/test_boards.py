@@ -147,3 +147,15 @@ def test_stay_asks_each_architecture_its_own_way():
         STAY_BOOTARG
     ]
     assert "-fw_cfg" not in board("q35", accel="tcg").command_line(serial_socket="/s", image="/d")
+
+
+def test_boot_switches_reach_each_guest_its_own_way():
+    import dataclasses
+
+    x86 = dataclasses.replace(board("q35"), stay=True, privileged=True)
+    argv = x86.command_line(serial_socket="s", image="i")
+    assert argv.count("-fw_cfg") == 2 and "name=opt/metaos/privileged,string=1" in argv
+    riscv = dataclasses.replace(board("virt"), stay=True, privileged=True)
+    argv = riscv.command_line(serial_socket="s", kernel="k")
+    assert argv[argv.index("-append") + 1] == "metaos.park metaos.privileged"
+    assert "-append" not in board("virt").command_line(serial_socket="s", kernel="k")

@@ -17,12 +17,8 @@ unlocked PMP entries, so after a *privileged* probe the whole scratch is zeroed.
 
 from __future__ import annotations
 
-from host.protocol import LAYOUTS, STAY_BOOTARG, Msg
+from host.protocol import LAYOUTS, PRIVILEGED_BOOTARG, STAY_BOOTARG, Msg
 from probes.abi import AREA, OUTPUT_SIZE, Perm
-
-# Proposal for host/protocol.py, next to STAY_BOOTARG: a RISC-V guest accepts
-# privileged (M-mode) probes only when its /chosen bootargs contain this word.
-PRIVILEGED_BOOTARG = "metaos.privileged"
 
 # PMP (RISC-V Privileged Architecture, "Physical Memory Protection").
 PMP_R, PMP_W, PMP_X = 1, 2, 4

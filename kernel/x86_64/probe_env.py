@@ -9,9 +9,7 @@ no page a probe can execute or read is ever writable through the probe's view
 (CR0.WP stays on, for privileged probes too).  Everything else in the region
 is left unmapped, a guard around each area.
 
-PROPOSALS (the shared definitions are not ours to edit):
-  * host/protocol.py: PRIVILEGED_FW_CFG_FILE below, next to STAY_FW_CFG_FILE --
-    the fw_cfg file by which the host allows privileged probes on x86-64.
+PROPOSAL (the shared definition is not ours to edit):
   * probes/abi.py: SYSCALL_PSEUDO_VECTOR below -- the fault vector reported when
     a probe executes `syscall` anywhere but in the exit stub (syscall raises no
     exception, so it has no architectural vector).
@@ -22,13 +20,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from boot.x86_64 import layout
-from host.protocol import LAYOUTS, PROBE_RESULT_CACHE, Layout, Msg
+from host.protocol import LAYOUTS, PRIVILEGED_FW_CFG_FILE, PROBE_RESULT_CACHE, Layout, Msg
 from kernel.x86_64.asmdata import data_source
 from kernel.x86_64.hw.cpu import IDT_GATE_FLAGS, PAGE_ENTRY, PAGE_TABLE_SIZE
 from kernel.x86_64.hw.timers import LAPIC_BASE
 from probes.abi import AREAS, PROBE_REGION_BASE, PROBE_REGION_SIZE, X86_64, Perm
 
-PRIVILEGED_FW_CFG_FILE = "opt/metaos/privileged"
 SYSCALL_PSEUDO_VECTOR = 0x100
 WATCHDOG_VECTOR = 0x40  # the LAPIC timer: above the 32 exception vectors
 SPURIOUS_VECTOR = 0xFF  # low nibble 0xF, as older APICs require
