@@ -88,6 +88,11 @@ class Outcome(IntEnum):
     REFUSED = 3  # the guest would not run it (bad slot, privileged from a user family)
 
 
+# The FAULT vector reported when an x86-64 probe executes `syscall` anywhere but
+# in the exit stub: syscall raises no exception, so it has no vector of its own.
+SYSCALL_PSEUDO_VECTOR = 0x100
+
+
 class Perm(IntEnum):
     R = 1
     W = 2
@@ -169,6 +174,7 @@ def asm_constants(arch: str) -> dict[str, int]:
         "PROBE_EXIT_STUB_SIZE": len(EXIT_STUB[arch]),
         "PROBE_DEFAULT_BUDGET": DEFAULT_BUDGET,
         "PROBE_MAX_BUDGET": MAX_BUDGET,
+        "PROBE_SYSCALL_PSEUDO_VECTOR": SYSCALL_PSEUDO_VECTOR,
         "PROBE_WATCHDOG_NS_PER_INSN": WATCHDOG_NS_PER_INSTRUCTION,
         "PROBE_WATCHDOG_MIN_NS": WATCHDOG_MIN_NS,
         "PROBE_RFLAGS": 0x202,

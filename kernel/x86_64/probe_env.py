@@ -8,11 +8,6 @@ frames, which the kernel fills through its own supervisor identity mapping, so
 no page a probe can execute or read is ever writable through the probe's view
 (CR0.WP stays on, for privileged probes too).  Everything else in the region
 is left unmapped, a guard around each area.
-
-PROPOSAL (the shared definition is not ours to edit):
-  * probes/abi.py: SYSCALL_PSEUDO_VECTOR below -- the fault vector reported when
-    a probe executes `syscall` anywhere but in the exit stub (syscall raises no
-    exception, so it has no architectural vector).
 """
 
 from __future__ import annotations
@@ -26,7 +21,6 @@ from kernel.x86_64.hw.cpu import IDT_GATE_FLAGS, PAGE_ENTRY, PAGE_TABLE_SIZE
 from kernel.x86_64.hw.timers import LAPIC_BASE
 from probes.abi import AREAS, PROBE_REGION_BASE, PROBE_REGION_SIZE, X86_64, Perm
 
-SYSCALL_PSEUDO_VECTOR = 0x100
 WATCHDOG_VECTOR = 0x40  # the LAPIC timer: above the 32 exception vectors
 SPURIOUS_VECTOR = 0xFF  # low nibble 0xF, as older APICs require
 TRAP_IST = 1  # every gate switches to the trap stack, ring 0 and ring 3 alike
@@ -126,7 +120,6 @@ def source() -> str:
 def asm_constants() -> dict[str, int]:
     runs, directory = page_runs()
     consts = {
-        "PROBE_SYSCALL_PSEUDO_VECTOR": SYSCALL_PSEUDO_VECTOR,
         "WATCHDOG_VECTOR": WATCHDOG_VECTOR,
         "SPURIOUS_VECTOR": SPURIOUS_VECTOR,
         "TRAP_IST": TRAP_IST,
