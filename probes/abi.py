@@ -34,6 +34,13 @@ Entry (all other general registers are zero, x86 RFLAGS = 0x202, DF clear):
     riscv64: a0 = input,  a1 = output,  a2 = scratch,  a3 = input length,
              sp = stack top, ra = EXIT_STUB address
 
+Floating point and vector (riscv64): a probe starts with mstatus.FS = Initial
+and VS = Off (RISCV_MSTATUS_FS_VS_ENTRY), f0-f31 = 0 and fcsr = 0 (fflags and
+frm), whatever the previous probe left.  So F/D instructions execute, and
+vector instructions (and the vector CSRs) raise illegal instruction even on a
+hart with V: the host's Unicorn (QEMU 5.0 inside) has no V extension to predict
+them with.
+
 Return: the probe returns (`ret`) with its own 64-bit status in rax / a0.  The
 exit stub then traps to the kernel (x86-64 `syscall`, riscv64 `ecall`); the
 kernel recognises the end of a probe by the trapping address being the stub.
@@ -65,6 +72,10 @@ KERNEL_AREA = {X86_64: (0x0010_0000, 0x00F0_0000), RISCV64: (0x8000_0000, 0x0100
 EXIT_STUB = {X86_64: bytes.fromhex("0f05"), RISCV64: bytes.fromhex("73000000")}  # syscall / ecall
 
 PAGE_SIZE = 0x1000
+
+# riscv64 mstatus.FS (bits 14:13) and VS (bits 10:9) at probe entry: FS = Initial, VS = Off.
+RISCV_MSTATUS_FS_VS_MASK = (3 << 13) | (3 << 9)
+RISCV_MSTATUS_FS_VS_ENTRY = 1 << 13
 DEFAULT_BUDGET = 10_000  # instructions
 MAX_BUDGET = 10_000_000
 DEFAULT_OUTPUT_SIZE = 64
@@ -179,6 +190,9 @@ def asm_constants(arch: str) -> dict[str, int]:
         "PROBE_WATCHDOG_MIN_NS": WATCHDOG_MIN_NS,
         "PROBE_RFLAGS": 0x202,
     }
+    if arch == RISCV64:
+        consts["PROBE_MSTATUS_FS_VS_MASK"] = RISCV_MSTATUS_FS_VS_MASK
+        consts["PROBE_MSTATUS_FS_VS_ENTRY"] = RISCV_MSTATUS_FS_VS_ENTRY
     for area in AREAS:
         name = area.name.upper()
         consts[f"PROBE_{name}_BASE"] = area.base(arch)

@@ -1,5 +1,14 @@
 """A Unicorn machine laid out exactly as the probe ABI says, reused across probes.
 
+RISC-V: Unicorn 2's RISC-V is QEMU 5.0.  Two of its quirks shape this module:
+its CSR registers are read and written through the CSR instructions' privilege
+checks (so mstatus can only be set while the machine is in M-mode, and reads
+of M-mode CSRs in U-mode return garbage), and with mstatus.FS = Off it turns a
+compressed FP load/store (c.fld, c.fsd, c.fldsp, c.fsdsp) into a no-op instead
+of an illegal instruction (its fallback decoder after trans_fsd refuses).  The
+ABI's FS = Initial avoids the latter for user probes; _on_code catches it when
+a privileged probe has switched FP off.
+
 Both the vetter and the fake guest run probes on it.  One instance per arch
 lives for many probes: between runs only what a probe can change is reset
 (code, input, output, stack, registers, the scratch pages it touched).  The
@@ -22,6 +31,8 @@ from probes.abi import (
     KERNEL_AREA,
     PAGE_SIZE,
     RISCV64,
+    RISCV_MSTATUS_FS_VS_ENTRY,
+    RISCV_MSTATUS_FS_VS_MASK,
     X86_64,
     Outcome,
     Perm,
@@ -43,6 +54,13 @@ _ACCESS = {
     uc_mod.UC_MEM_FETCH_UNMAPPED: "fetch", uc_mod.UC_MEM_FETCH_PROT: "fetch",
 }
 _PROT = {Perm.R: uc_mod.UC_PROT_READ, Perm.W: uc_mod.UC_PROT_WRITE, Perm.X: uc_mod.UC_PROT_EXEC}
+_RISCV_PRIV_M = 3  # Unicorn's UC_RISCV_REG_PRIV encoding of M-mode (U-mode is 0)
+_MSTATUS_FS = 3 << 13
+
+
+def riscv_compressed_fp_access(halfword: int) -> bool:
+    """c.fld / c.fsd (quadrant 0) or c.fldsp / c.fsdsp (quadrant 2), RV64 encodings."""
+    return halfword & 3 in (0, 2) and (halfword >> 13) & 3 == 1
 
 
 @dataclass(frozen=True)
@@ -108,6 +126,7 @@ class Machine:
             raise ValueError(f"a {probe.arch} probe cannot run on the {self.arch} machine")
         self._reset(probe)
         self._inspect, self._budget = inspect, probe.budget
+        self._probe = probe
         self._count, self._last_pc = 0, self._code[0]
         self._fault: Fault | None = None
         self._violation: str | None = None
@@ -144,6 +163,8 @@ class Machine:
     def _reset(self, probe: Probe) -> None:
         uc, arch = self.uc, self.arch
         uc.context_restore(self._entry_contexts[probe.privilege])
+        if arch == RISCV64:  # fflags live in softfloat's state, which a context does not hold
+            uc.reg_write(riscv_const.UC_RISCV_REG_FFLAGS, 0)
         if probe.input:
             uc.reg_write(self._input_length_reg, len(probe.input))
         uc.mem_write(self._code[0], probe.code + bytes(max(0, self._last_code_len - len(probe.code))))
@@ -169,8 +190,19 @@ class Machine:
         if self.arch == X86_64:
             self._return_slot = entry.registers["rsp"]
             self._return_bytes = entry.return_address.to_bytes(8, "little")
-        else:  # Unicorn models the privilege level on RISC-V: U-mode for user probes
-            self.uc.reg_write(riscv_const.UC_RISCV_REG_PRIV, 3 if privilege == Privilege.PRIVILEGED else 0)
+        else:
+            # mstatus first, while still in M-mode (see the module docstring): FS/VS as
+            # the ABI says; f0-f31 and fcsr are zero from Unicorn's reset.
+            self.uc.reg_write(riscv_const.UC_RISCV_REG_PRIV, _RISCV_PRIV_M)
+            mstatus = self.uc.reg_read(riscv_const.UC_RISCV_REG_MSTATUS)
+            mstatus = mstatus & ~RISCV_MSTATUS_FS_VS_MASK | RISCV_MSTATUS_FS_VS_ENTRY
+            self.uc.reg_write(riscv_const.UC_RISCV_REG_MSTATUS, mstatus)
+            if self.uc.reg_read(riscv_const.UC_RISCV_REG_MSTATUS) != mstatus:
+                raise RuntimeError("Unicorn ignored the write to mstatus.FS/VS: it cannot model"
+                                   " the probe ABI; use the Unicorn 2 the project pins")
+            # Unicorn models the privilege level on RISC-V: U-mode for user probes
+            self.uc.reg_write(riscv_const.UC_RISCV_REG_PRIV,
+                              _RISCV_PRIV_M if privilege == Privilege.PRIVILEGED else 0)
         return self.uc.context_save()
 
     # -- hooks ---------------------------------------------------------------------
@@ -182,6 +214,9 @@ class Machine:
             self._violation = f"executes at 0x{address:x}, outside its code area"
         elif self._count > self._budget:
             self._timeout = True
+        elif self.arch == RISCV64 and size == 2 and self._fp_off_compressed_access(address):
+            if self._violation is None:
+                self._fault = Fault(GP_OR_ILLEGAL[RISCV64], 0, address)
         elif self._inspect is not None:
             verdict = self._inspect(address, size)
             if verdict is None:
@@ -193,6 +228,22 @@ class Machine:
         else:
             return
         uc.emu_stop()
+
+    def _fp_off_compressed_access(self, address: int) -> bool:
+        """A compressed FP load/store with mstatus.FS = Off: illegal on a real hart,
+        a silent no-op in Unicorn.  True stops the run (a fault, or a violation
+        when the emulator cannot tell).  Only M-mode code can switch FS off."""
+        offset = address - self._code[0]
+        halfword = int.from_bytes(self._probe.code[offset:offset + 2], "little")
+        if not riscv_compressed_fp_access(halfword):
+            return False
+        if self.uc.reg_read(riscv_const.UC_RISCV_REG_PRIV) == _RISCV_PRIV_M:
+            return self.uc.reg_read(riscv_const.UC_RISCV_REG_MSTATUS) & _MSTATUS_FS == 0
+        if self._probe.privilege == Privilege.PRIVILEGED:  # it left M-mode: mstatus unreadable
+            self._violation = ("runs a compressed FP load/store below M-mode, where the"
+                               " emulator cannot read mstatus.FS")
+            return True
+        return False  # a user probe cannot change mstatus: FS is the ABI's Initial
 
     def _on_interrupt(self, uc, vector: int, _data) -> None:
         if self._fault is None and self._violation is None:
