@@ -11,6 +11,7 @@ from probes.emulator import Machine
 from probes.fake_guest import KERNEL_CANARY, FakeGuest
 from probes.probe import Probe
 from probes.vet import vet
+from toolchain.riscvasm import assemble_snippet
 
 
 def x86(source: str, **kw) -> Probe:
@@ -77,6 +78,57 @@ def test_memory_outside_the_areas_is_rejected_inside_is_accepted():
     assert not vet(x86(f"mov qword ptr [rdx + {scratch_end}], 7; ret")).accepted
     assert not vet(x86("mov byte ptr [rdi], 1; ret")).accepted  # input is read-only
     assert not vet(x86("jmp rsi")).accepted  # data is not executable
+
+
+def rv_asm(source: str, **kw) -> Probe:
+    """RISC-V assembly (rv64g, `.option rvc` for compressed) as a probe at the code base."""
+    return Probe("riscv64", assemble_snippet(source, address=AREA["code"].base("riscv64"),
+                                             march="rv64g"), **kw)
+
+
+RV_STACK_TOP = AREA["stack"].end("riscv64")
+
+
+@pytest.mark.parametrize("source, access, address", [
+    ("fsd fa2, 0x18(zero)", "write", 0x18),
+    (".option rvc\nc.fsd fa2, 0x18(a4)", "write", 0x18),  # a4 = 0 at entry
+    ("fld fa2, 0x18(zero)", "read", 0x18),
+    (".option rvc\nc.fld fa2, 0x18(a4)", "read", 0x18),
+    (".option rvc\nc.fldsp fa2, 0(sp)", "read", RV_STACK_TOP),
+    (".option rvc\nc.fsdsp fa2, 8(sp)", "write", RV_STACK_TOP + 8),
+    ("flw fa2, -4(a0)", "read", AREA["input"].base("riscv64") - 4),
+    ("fsw fa2, 0(a0)", "write", AREA["input"].base("riscv64")),  # input is read-only
+    (".option rvc\nc.fsd fa2, 0(a0)", "write", AREA["input"].base("riscv64")),
+    (f"li t0, {KERNEL_AREA['riscv64'][0]:#x}\nfsd fa2, 0(t0)", "write", KERNEL_AREA["riscv64"][0]),
+])
+def test_fp_memory_outside_the_areas_is_rejected(source, access, address):
+    verdict = vet(rv_asm(source + "\nret"))
+    assert not verdict.accepted and f"{access} at 0x{address:x} is outside" in verdict.reason
+
+
+def test_fp_memory_inside_the_areas_is_accepted_and_predicted():
+    value = (0x4045000000000000).to_bytes(8, "little")
+    verdict = vet(rv_asm(".option rvc\nfld fa0, 0(a0)\nc.fsd fa0, 8(a1)\nfsd fa0, 8(a2)\n"
+                         "addi sp, sp, -8\nc.fsdsp fa0, 0(sp)\nc.fldsp fa1, 0(sp)\n"
+                         "fsd fa1, 0(a1)\nret",
+                         input=value, output_size=16))
+    assert verdict.accepted and verdict.prediction is not None, verdict.reason
+    assert verdict.observation.output == value + value
+
+
+def test_fp_state_does_not_leak_between_probes():
+    vet(rv_asm("li t0, -1\nfscsr t0\nfmv.d.x ft5, t0\nret"))
+    verdict = vet(rv_asm("fmv.x.d t0, ft5\nsd t0, 0(a1)\nfrcsr a0\nret", output_size=8))
+    assert verdict.observation.status == 0 and verdict.observation.output == bytes(8)
+
+
+def test_compressed_fp_access_with_fp_switched_off_is_an_illegal_instruction():
+    """Unicorn would skip it silently; a hart raises illegal instruction (FS = Off)."""
+    verdict = vet(rv_asm(".option rvc\nli t0, 0x6000\ncsrc mstatus, t0\nc.fsd fa2, 0x18(a4)\nret",
+                         privilege=Privilege.PRIVILEGED))
+    fault = verdict.observation.fault
+    assert verdict.accepted and fault is not None and fault.vector == 2
+    assert fault.ip == AREA["code"].base("riscv64") + 2 + 4  # after c.lui/c.li and csrc
 
 
 def test_classes_outside_the_privilege_are_rejected():

@@ -18,7 +18,7 @@ from probes.abi import AREA, CODE_SIZE, INPUT_SIZE, Outcome, Privilege
 from probes.campaign import Campaign, Policy
 from probes.families.csr import csr_probe
 from probes.fake_guest import tag_of
-from probes.probe import Probe
+from probes.probe import Observation, Probe
 from probes.vet import vet
 from tests.riscv_guest import ServingGuest
 from toolchain.riscvasm import assemble_snippet
@@ -29,6 +29,7 @@ RV = "riscv64"
 CODE = AREA["code"].base(RV)
 SCRATCH = AREA["scratch"].base(RV)
 KERNEL = 0x8000_0000
+STACK_TOP = AREA["stack"].end(RV)
 # mcause exception codes (RISC-V Privileged Architecture, table "mcause values")
 INSTRUCTION_ACCESS_FAULT, ILLEGAL_INSTRUCTION, BREAKPOINT = 1, 2, 3
 LOAD_MISALIGNED, LOAD_ACCESS_FAULT = 4, 5
@@ -36,6 +37,7 @@ STORE_AMO_MISALIGNED, STORE_ACCESS_FAULT, ECALL_FROM_U = 6, 7, 8
 
 
 def probe(asm: str, **kw) -> Probe:
+    """`asm` assembled for rv64g; `.option rvc` in it allows compressed encodings."""
     return Probe(RV, assemble_snippet(asm, address=CODE, march="rv64g"), **kw)
 
 
@@ -129,6 +131,16 @@ def test_entry_registers_follow_the_abi(user):
     (f"li t0, {CODE:#x}\nsw zero, 0(t0)\nret", STORE_ACCESS_FAULT, CODE, -8),   # its own code
     (f"sd a0, 0(a0)\nret", STORE_ACCESS_FAULT, AREA["input"].base(RV), 0),   # input is read-only
     (f"li t0, {SCRATCH - 8:#x}\nld a0, 0(t0)\nret", LOAD_ACCESS_FAULT, SCRATCH - 8, -8),  # a guard
+    # FP loads and stores (FS = Initial: they execute) fault like integer ones, compressed too
+    ("fsd fa2, 0x18(zero)\nret", STORE_ACCESS_FAULT, 0x18, 0),
+    (".option rvc\nc.fsd fa2, 0x18(a4)\nret", STORE_ACCESS_FAULT, 0x18, 0),   # a4 = 0 at entry
+    ("fld fa2, 0x18(zero)\nret", LOAD_ACCESS_FAULT, 0x18, 0),
+    (".option rvc\nc.fld fa2, 0x18(a4)\nret", LOAD_ACCESS_FAULT, 0x18, 0),
+    (".option rvc\nc.fldsp fa2, 0(sp)\nret", LOAD_ACCESS_FAULT, STACK_TOP, 0),  # above the stack
+    (".option rvc\nc.fsdsp fa2, 8(sp)\nret", STORE_ACCESS_FAULT, STACK_TOP + 8, 0),
+    ("fsw fa2, 4(a0)\nret", STORE_ACCESS_FAULT, AREA["input"].base(RV) + 4, 0),  # read-only
+    (f"li t0, {KERNEL + 0x40:#x}\nfsd fa2, 0(t0)\nret", STORE_ACCESS_FAULT, KERNEL + 0x40, -8),
+    (f"li t0, {KERNEL + 0x40:#x}\nflw fa2, 0(t0)\nret", LOAD_ACCESS_FAULT, KERNEL + 0x40, -8),
 ])
 def test_traps_are_contained_and_reported(user, asm, cause, address, offset):
     """offset: of the trapping instruction (negative: from the end of the code)."""
@@ -183,6 +195,86 @@ def test_scratch_is_writable_everywhere_and_zero_for_the_next_probe(user):
                      for i, o in enumerate(offsets)) + "\nret"
     fields, output = user.once(probe(read, output_size=8 * len(offsets)))
     assert fields["outcome"] == Outcome.RETURNED and output == bytes(8 * len(offsets))
+
+
+FP_STATE_READER = "\n".join(f"fsd f{i}, {8 * i}(a1)" for i in range(32)) + "\nfrcsr a0\nret"
+
+
+def test_fp_state_is_the_abi_s_at_every_entry(user):
+    """f0-f31 = 0 and fcsr = 0 (probes/abi.py), whatever the previous probe left."""
+    dirty = "li t0, -1\n" + "\n".join(f"fmv.d.x f{i}, t0" for i in range(32)) + "\nfscsr t0\nret"
+    assert user.once(probe(dirty))[0]["outcome"] == Outcome.RETURNED
+    reader = probe(FP_STATE_READER, output_size=8 * 32)
+    fields, output = user.once(reader)
+    assert (fields["outcome"], fields["status"], output) == (Outcome.RETURNED, 0, bytes(8 * 32))
+    assert vet(reader).prediction == Observation(Outcome.RETURNED, 0, output=output).comparable()
+
+
+def test_fp_store_beyond_the_scratch_window_grows_it(user):
+    far = SCRATCH + 0x654320
+    asm = f"li t0, {far:#x}\nli t1, 0x1122334455667788\nfmv.d.x ft0, t1\nfsd ft0, 0(t0)\n" \
+          "fld ft1, 0(t0)\nfmv.x.d a0, ft1\nret"
+    fields, _ = user.once(probe(asm))
+    assert (fields["outcome"], fields["status"]) == (Outcome.RETURNED, 0x1122334455667788)
+    fields, _ = user.once(probe(f"li t0, {far:#x}\nld a0, 0(t0)\nret"))
+    assert (fields["outcome"], fields["status"]) == (Outcome.RETURNED, 0)  # zero again
+
+
+# Double-precision results, flags and conversions: Unicorn (QEMU 5.0) and the
+# guest must agree bit for bit.  Inputs come from the input block.
+FP_AGREEMENT = [
+    "fadd.d fa0, fa0, fa1", "fsub.d fa0, fa1, fa0", "fmul.d fa0, fa0, fa1", "fdiv.d fa0, fa0, fa1",
+    "fsqrt.d fa0, fa0", "fmadd.d fa0, fa0, fa1, fa0", "fnmsub.d fa0, fa0, fa1, fa1",
+    "fsgnjn.d fa0, fa0, fa1", "fcvt.l.d t1, fa0, rtz\nfcvt.d.l fa0, t1",
+    "fcvt.wu.d t1, fa1\nfcvt.d.wu fa0, t1", "fclass.d t1, fa0\nfcvt.d.l fa0, t1",
+    "flt.d t1, fa0, fa1\nfeq.d t2, fa1, fa1\nadd t1, t1, t2\nfcvt.d.l fa0, t1",
+    "fsrmi 1\nfdiv.d fa0, fa1, fa0",  # round towards zero via frm
+]
+FP_INPUTS = [(1.5, 3.25), (-0.0, 0.0), (1e308, 1e308), (float("nan"), 2.0), (2.0, float("inf")),
+             (7.0, 0.0), (-2.0, 1e-320)]
+
+
+def test_double_precision_probes_match_unicorn(user):
+    """A probe: fa0, fa1 from the input, one operation, then fa0 (raw) and fcsr out."""
+    head = "fld fa0, 0(a0)\nfld fa1, 8(a0)\n"
+    tail = "\nfsd fa0, 0(a1)\nfrcsr t0\nsd t0, 8(a1)\nli a0, 1\nret"
+    checked = 0
+    for op in FP_AGREEMENT:
+        for x, y in FP_INPUTS:
+            p = probe(head + op + tail, input=struct.pack("<dd", x, y), output_size=16)
+            verdict = vet(p)
+            assert verdict.accepted and verdict.prediction is not None, (op, verdict.reason)
+            fields, output = user.once(p)
+            got = Observation(fields["outcome"], fields["status"], output=output).comparable()
+            assert got == verdict.prediction, (op, x, y, output.hex(),
+                                               verdict.observation.output.hex())
+            checked += 1
+    assert checked == len(FP_AGREEMENT) * len(FP_INPUTS)
+
+
+@pytest.mark.parametrize("asm", ["fadd.s fa0, fa0, fa1", "fmv.w.x fa0, a0", "fmin.d fa0, fa0, fa1",
+                                 "fcvt.d.s fa0, fa1", "fmadd.s fa0, fa0, fa0, fa0"])
+def test_fp_results_unicorn_computes_the_pre_nan_boxing_way_are_no_prediction(asm):
+    """Unicorn's QEMU 5.0 neither NaN-boxes single-precision results nor follows
+    the 2.2 fmin/fmax: such probes are vetted but carry no prediction."""
+    verdict = vet(probe(asm + "\nfsd fa0, 0(a1)\nret"))
+    assert verdict.accepted and verdict.prediction is None
+
+
+def test_vector_is_off_even_on_a_hart_with_v():
+    """VS = Off at entry (probes/abi.py): the vetter's Unicorn has no V to predict with."""
+    vsetvli = Probe(RV, (0x0C0072D7).to_bytes(4, "little"))  # vsetvli t0, zero, e8, m1, ta, ma
+    vlenb = probe("csrr a0, vlenb\nret")
+    with ServingGuest(extra=("-cpu", "rv64,v=true,vlen=128")) as guest:
+        s = Session(guest)
+        for p in (vsetvli, vlenb):
+            verdict = vet(p)
+            assert verdict.accepted and verdict.observation.fault.vector == ILLEGAL_INSTRUCTION
+            fields, _ = s.once(p)
+            assert (fields["outcome"], fields["fault_vector"], fields["fault_ip"]) == \
+                (Outcome.FAULT, ILLEGAL_INSTRUCTION, CODE)
+        fields, _ = s.once(probe("li t0, 3\nfcvt.d.l ft0, t0\nfmv.x.d a0, ft0\nret"))
+        assert (fields["outcome"], fields["status"]) == (Outcome.RETURNED, 0x4008000000000000)
 
 
 def test_tag_mismatch_is_refused_and_run_ids_are_answered_from_the_cache(user):

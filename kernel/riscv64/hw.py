@@ -90,6 +90,7 @@ MSTATUS_FS_VS_INITIAL = (1 << 13) | (1 << 9)  # FS=Initial, VS=Initial: FP/vecto
 MACHINE_CSR_BITS = {
     "MSTATUS_MIE": 1 << 3, "MSTATUS_MPIE": 1 << 7, "MSTATUS_MPP": 3 << 11,
     "MIE_MTIE": 1 << 7,
+    "MISA_D": 1 << (ord("D") - ord("A")),  # double-precision FP present
     "COUNTEREN_CY_TM_IR": 0b111,  # cycle, time, instret readable one level down
     "MCAUSE_INTERRUPT_SHIFT": 63, "MCAUSE_MACHINE_TIMER": 7,
     "MCAUSE_STORE_ACCESS_FAULT": 7, "MCAUSE_ECALL_U": 8, "MCAUSE_ECALL_M": 11,

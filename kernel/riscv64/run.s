@@ -104,6 +104,7 @@ run_slot:
     csrs mstatus, t0            # why: ... or M-mode for a privileged probe
 1:  li t0, MSTATUS_MPIE
     csrs mstatus, t0            # why: mret sets MIE, so the watchdog stops M-mode probes too
+    call fp_reset
     li t0, PROBE_CODE_BASE
     csrw mepc, t0               # why: mret jumps to the probe's first byte
     lwu a0, SLOT_BUDGET(s0)
@@ -317,6 +318,30 @@ scratch_clean:
     ld ra, 0(sp)
     addi sp, sp, 16
     ret
+
+# fp_reset: the FP/vector state probes/abi.py promises at entry, whatever the
+# last probe left: f0-f31 = 0, fcsr = 0, mstatus.FS = Initial, VS = Off.  A
+# hart without D keeps FS Off (F/D illegal).  Clobbers t0.
+fp_reset:
+    li t0, PROBE_MSTATUS_FS_VS_MASK
+    csrc mstatus, t0            # why: FS/VS Off unless the hart can run what follows
+    csrr t0, misa
+    andi t0, t0, MISA_D
+    beqz t0, 1f
+    li t0, PROBE_MSTATUS_FS_VS_ENTRY
+    csrs mstatus, t0            # why: the FP writes below need FS on
+.option push
+.option arch, +d                # only here: the kernel itself uses no FP
+.irp n, 0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31
+    fmv.d.x f\n, zero
+.endr
+    fscsr zero
+.option pop
+    li t0, PROBE_MSTATUS_FS_VS_MASK
+    csrc mstatus, t0            # why: those writes made FS Dirty ...
+    li t0, PROBE_MSTATUS_FS_VS_ENTRY
+    csrs mstatus, t0            # why: ... and a probe starts with FS = Initial
+1:  ret
 
 # watchdog_arm: the driver hart's mtimecmp = now + probes.abi.watchdog_ns(a0
 # instructions) in mtime ticks; machine timer interrupts on.  Clobbers a0, t0-t2.
