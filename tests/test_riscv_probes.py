@@ -8,6 +8,9 @@ from __future__ import annotations
 import itertools
 import random
 import struct
+import subprocess
+import tempfile
+from pathlib import Path
 
 import pytest
 
@@ -387,24 +390,96 @@ def test_csr_sweep_reads_the_pmp_the_kernel_set():
     assert by_csr[0x3FF].outcome == Outcome.FAULT  # unassigned
 
 
+# Zba/Zbb/Zbc/Zbs (RISC-V Bit-Manipulation ISA-extensions 1.0.0, RV64 encodings):
+# QEMU 7.2's default rv64 hart implements them, Unicorn's QEMU 5.0 does not.
+_OP, _OP_32, _OP_IMM, _OP_IMM_32 = 0x33, 0x3B, 0x13, 0x1B
+ZB_FUNCT7 = {  # (opcode, funct3, bits 31:25)
+    (_OP, 2, 0x10), (_OP, 4, 0x10), (_OP, 6, 0x10),                  # sh1add sh2add sh3add
+    (_OP, 7, 0x20), (_OP, 6, 0x20), (_OP, 4, 0x20),                  # andn orn xnor
+    (_OP, 4, 0x05), (_OP, 5, 0x05), (_OP, 6, 0x05), (_OP, 7, 0x05),  # min minu max maxu
+    (_OP, 1, 0x05), (_OP, 2, 0x05), (_OP, 3, 0x05),                  # clmul clmulr clmulh
+    (_OP, 1, 0x30), (_OP, 5, 0x30),                                  # rol ror
+    (_OP, 1, 0x24), (_OP, 5, 0x24), (_OP, 1, 0x34), (_OP, 1, 0x14),  # bclr bext binv bset
+    (_OP_32, 0, 0x04), (_OP_32, 2, 0x10), (_OP_32, 4, 0x10), (_OP_32, 6, 0x10),  # add.uw shNadd.uw
+    (_OP_32, 1, 0x30), (_OP_32, 5, 0x30), (_OP_IMM_32, 5, 0x30),     # rolw rorw roriw
+}
+ZB_FUNCT6 = {  # (opcode, funct3, bits 31:26): shifts by an immediate
+    (_OP_IMM, 1, 0x12), (_OP_IMM, 1, 0x1A), (_OP_IMM, 1, 0x0A),      # bclri binvi bseti
+    (_OP_IMM, 5, 0x12), (_OP_IMM, 5, 0x18), (_OP_IMM_32, 1, 0x02),   # bexti rori slli.uw
+}
+ZB_IMM12 = {  # (opcode, funct3, bits 31:20): unary operations
+    (_OP_IMM, 1, 0x600), (_OP_IMM, 1, 0x601), (_OP_IMM, 1, 0x602),   # clz ctz cpop
+    (_OP_IMM, 1, 0x604), (_OP_IMM, 1, 0x605),                        # sext.b sext.h
+    (_OP_IMM, 5, 0x287), (_OP_IMM, 5, 0x6B8),                        # orc.b rev8
+    (_OP_IMM_32, 1, 0x600), (_OP_IMM_32, 1, 0x601), (_OP_IMM_32, 1, 0x602),  # clzw ctzw cpopw
+    (_OP_32, 4, 0x080),                                              # zext.h
+}
+
+
+def is_bitmanip(word: int) -> bool:
+    key = word & 0x7F, (word >> 12) & 7
+    return ((*key, word >> 25) in ZB_FUNCT7 or (*key, word >> 26) in ZB_FUNCT6
+            or (*key, word >> 20) in ZB_IMM12)
+
+
+def test_bitmanip_table_matches_the_assembler():
+    """The table above is independent of binutils; binutils must agree with it."""
+    ops = ["sh1add", "sh2add", "sh3add", "andn", "orn", "xnor", "min", "minu", "max", "maxu",
+           "clmul", "clmulr", "clmulh", "rol", "ror", "bclr", "bext", "binv", "bset", "add.uw",
+           "sh1add.uw", "sh2add.uw", "sh3add.uw", "rolw", "rorw"]
+    asm = [f"{op} a0, a1, a2" for op in ops]
+    asm += [f"{op} a0, a1, 5" for op in ("bclri", "binvi", "bseti", "bexti", "rori", "slli.uw",
+                                         "roriw")]
+    asm += [f"{op} a0, a1" for op in ("clz", "ctz", "cpop", "sext.b", "sext.h", "orc.b", "rev8",
+                                      "clzw", "ctzw", "cpopw", "zext.h")]
+    words = binutils_words(asm, "rv64g_zba_zbb_zbc_zbs")
+    assert len(words) == len(asm) and all(is_bitmanip(w) for w in words)
+    base = ["add a0, a1, a2", "slli a0, a1, 5", "sraiw a0, a1, 5", "sub a0, a1, a2", "srai a0, a1, 3"]
+    assert not any(is_bitmanip(w) for w in binutils_words(base, "rv64g"))
+
+
+def binutils_words(lines: list[str], march: str) -> list[int]:
+    """GNU as directly: our assembler checks with capstone, which has no Zb*."""
+    with tempfile.TemporaryDirectory() as tmp:
+        src, obj, raw = (Path(tmp) / n for n in ("a.s", "a.o", "a.bin"))
+        src.write_text("\n".join(lines) + "\n")
+        subprocess.run(["riscv64-linux-gnu-as", f"-march={march}", "-o", obj, src], check=True)
+        subprocess.run(["riscv64-linux-gnu-objcopy", "-O", "binary", "-j", ".text", obj, raw],
+                       check=True)
+        code = raw.read_bytes()
+    return [int.from_bytes(code[i:i + 4], "little") for i in range(0, len(code), 4)]
+
+
 def test_random_vetted_probes_match_unicorn():
-    rng, items = random.Random(7), []
+    rng, items, predicted = random.Random(7), [], {}
     while len(items) < 200:
         candidate = Probe(RV, rng.randbytes(rng.randrange(1, 33)))
         verdict = vet(candidate)
         if verdict.accepted:
             items.append((candidate, verdict.prediction))
+            predicted[candidate.content_hash] = verdict.observation
     with ServingGuest() as guest:
         report = Campaign(guest, Policy(window=32)).run(items)
         assert_healthy(Session(guest, first_run_id=len(items)))
     assert report.restarts == 0 and not report.quarantined
     assert len(report.results) == len({p.content_hash for p, _ in items})
-    divergent = [r for r in report.results.values() if r.diverges]
-    # The one explained divergence: the guest runs probes with mstatus.FS/VS = Initial, so
-    # floating-point and vector encodings execute (and may then fault on memory), while the
-    # vetter's Unicorn has FS = Off and predicts an illegal instruction for them.
-    predicted_illegal = (Outcome.FAULT, ILLEGAL_INSTRUCTION)
-    unexplained = [(r.probe.code.hex(), r.observation) for r in divergent
-                   if struct.unpack_from("<BH", r.prediction) != predicted_illegal
-                   or r.observation.outcome not in (Outcome.FAULT, Outcome.RETURNED)]
-    assert not unexplained
+    unexplained, compared = [], 0
+    for r in report.results.values():
+        if r.prediction is None:
+            continue
+        compared += 1
+        emulated, got = predicted[r.probe.content_hash], r.observation
+        same_ip = emulated.fault is None or emulated.fault.ip == got.fault.ip
+        if not r.diverges and same_ip:
+            continue
+        # The one tolerated class: Unicorn says illegal instruction at a Zb* encoding,
+        # which the guest's hart (QEMU 7.2 default rv64) executes (it then runs on into
+        # bytes the vetter never saw, so anything may follow).
+        at = emulated.fault.ip - CODE if emulated.fault else None
+        word = int.from_bytes(r.probe.code[at:at + 4], "little") if at is not None else 0
+        executed_there = got.fault is None or got.fault.ip != emulated.fault.ip \
+            or got.fault.vector != ILLEGAL_INSTRUCTION
+        if not (emulated.fault.vector == ILLEGAL_INSTRUCTION and is_bitmanip(word)
+                and executed_there):
+            unexplained.append((r.probe.code.hex(), emulated, got))
+    assert compared > 150 and not unexplained
