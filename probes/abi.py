@@ -36,10 +36,10 @@ Entry (all other general registers are zero, x86 RFLAGS = 0x202, DF clear):
 
 Floating point and vector (riscv64): a probe starts with mstatus.FS = Initial
 and VS = Off (RISCV_MSTATUS_FS_VS_ENTRY), f0-f31 = 0 and fcsr = 0 (fflags and
-frm), whatever the previous probe left.  So F/D instructions execute, and
-vector instructions (and the vector CSRs) raise illegal instruction even on a
-hart with V: the host's Unicorn (QEMU 5.0 inside) has no V extension to predict
-them with.
+frm), whatever the previous probe left (a hart without D keeps FS = Off).  So
+F/D instructions execute, and vector instructions (and the vector CSRs) raise
+illegal instruction even on a hart with V: the host's Unicorn (QEMU 5.0
+inside) has no V extension to predict them with.
 
 Return: the probe returns (`ret`) with its own 64-bit status in rax / a0.  The
 exit stub then traps to the kernel (x86-64 `syscall`, riscv64 `ecall`); the

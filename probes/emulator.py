@@ -163,7 +163,9 @@ class Machine:
     def _reset(self, probe: Probe) -> None:
         uc, arch = self.uc, self.arch
         uc.context_restore(self._entry_contexts[probe.privilege])
-        if arch == RISCV64:  # fflags live in softfloat's state, which a context does not hold
+        if arch == RISCV64:
+            # fflags live in softfloat's state, which a context does not hold.  (The
+            # write marks FS Dirty, visible only to M-mode CSR reads: never predictions.)
             uc.reg_write(riscv_const.UC_RISCV_REG_FFLAGS, 0)
         if probe.input:
             uc.reg_write(self._input_length_reg, len(probe.input))
