@@ -9,6 +9,10 @@ A probe is rejected, with a reason, when it
   - runs more instructions than its budget, or stops without returning.
 A probe that raises an ordinary exception (#UD, #DE, illegal instruction...) is
 accepted: the guest contains faults, and the fault is the predicted result.
+A hart that implements an instruction the emulator faults on (RISC-V Zb* on
+QEMU >= 7, vendor extensions) runs on past it into code nobody vetted: there
+the guest's containment (PMP, page tables) is the only guard, and the
+divergence is what ISA discovery is looking for.
 When no ENVIRONMENT instruction ran (nor a RISC-V FP instruction Unicorn
 computes the pre-2.2-spec way, see _riscv_fp_unicorn_differs), the emulator's
 observation is kept as the prediction to compare with the guest's answer.
