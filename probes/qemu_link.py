@@ -4,11 +4,13 @@ The board boots with `stay`: the guest first streams its discovery frames up to
 FINAL (kept: `inventory()` gives the hardware fingerprint), then serves probe
 commands.  `send` and `poll` carry raw bytes; the campaign frames them.
 
-A dead or hung board is noticed from the host: QEMU exiting (a guest reset
-exits it too, -no-reboot) makes `poll` return nothing at once and records
-`died_at`; a guest that stops reading its UART makes `send` discard bytes after
-SEND_TIMEOUT; either way the campaign sees silence and calls `restart()`,
-which relaunches QEMU and waits for the new boot's FINAL.
+Sending never blocks the campaign: what the guest's UART cannot take yet
+(the guest is busy with a probe, or hung) waits in an outbox, flushed at every
+`send` and `poll`.  A dead board is seen at once: QEMU exiting (a guest reset
+exits it too, -no-reboot) closes the line, `poll` returns nothing and records
+`died_at`.  A hung guest is simply silent.  Either way the campaign sees
+silence past its deadline and calls `restart()`, which relaunches QEMU and
+waits for the new boot's FINAL.
 
 Transport fault injection (a test option): `LineFaults` drops and flips bytes
 at given rates in both directions, between the frame encoder and the socket.
@@ -26,11 +28,10 @@ from host.frames import FrameDecoder
 from host.inventory import Inventory
 from host.session import SILENCE_TIMEOUT, Guest, Run
 from qemu.boards import Board
-from qemu.errors import GuestTimeoutError, QemuError, QemuExitedError
+from qemu.errors import QemuError, QemuExitedError
 from qemu.machine import Machine
 
 CAMPAIGN_TIME_LIMIT = 24 * 3600.0  # seconds one QEMU may serve probes (Machine timeout)
-SEND_TIMEOUT = 0.5  # seconds a guest may take to accept bytes before it counts as hung
 
 
 @dataclass(frozen=True)
@@ -74,20 +75,6 @@ class BoardBootError(QemuError):
     """The board did not reach FINAL (at launch or after a restart)."""
 
 
-def privileged_switch(board: Board) -> tuple[str, ...]:
-    """QEMU arguments that let the guest accept privileged probes.  RISC-V reads
-    its /chosen bootargs (QEMU keeps the last -append, so this one replaces the
-    stay-only one the board adds); x86-64 reads a fw_cfg file."""
-    if board.arch == "riscv64":
-        from host.protocol import STAY_BOOTARG
-        from kernel.riscv64.probing import PRIVILEGED_BOOTARG
-
-        return ("-append", f"{STAY_BOOTARG} {PRIVILEGED_BOOTARG}")
-    from kernel.x86_64.probe_env import PRIVILEGED_FW_CFG_FILE
-
-    return ("-fw_cfg", f"name={PRIVILEGED_FW_CFG_FILE},string=1")
-
-
 class QemuLink:
     """probes.campaign.Link over `board` running `guest`.  Use as a context manager
     (or call `close()`): the constructor boots the board."""
@@ -95,8 +82,7 @@ class QemuLink:
     def __init__(self, board: Board, guest: Guest, *, privileged: bool = False,
                  faults: LineFaults | None = None, keep_sent: bool = False,
                  boot_timeout: float = SILENCE_TIMEOUT) -> None:
-        extra = privileged_switch(board) if privileged else ()
-        self.board = dataclasses.replace(board, stay=True, qemu_args=board.qemu_args + extra)
+        self.board = dataclasses.replace(board, stay=True, privileged=board.privileged or privileged)
         self.guest = guest
         self.boot_timeout = boot_timeout
         self._damage = _Damage(faults or LineFaults())
@@ -146,17 +132,13 @@ class QemuLink:
     def send(self, data: bytes) -> None:
         if self.keep_sent:
             self.sent += data
-        machine = self.machine
-        if machine is None or not machine.running:
-            return  # the campaign will notice the silence and restart the board
-        try:
-            machine.write_serial(self._damage(data), SEND_TIMEOUT)
-        except (GuestTimeoutError, QemuExitedError):
-            self._note_death()  # hung or gone: what was not taken is lost, like on a wire
+        self._outbox += self._damage(data)
+        self._flush()
 
     def poll(self, timeout: float) -> bytes:
         machine = self.machine
         assert machine is not None, "the link is closed"
+        self._flush()
         data = machine.poll_serial(timeout)
         if not data and not machine.running:
             self._note_death()
@@ -171,12 +153,23 @@ class QemuLink:
 
     # -- launching --------------------------------------------------------------------
 
+    def _flush(self) -> None:
+        """Hand the guest what it will take now; a busy guest gets the rest on later polls."""
+        machine = self.machine
+        if not self._outbox or machine is None or not machine.running:
+            return
+        try:
+            del self._outbox[: machine.write_serial(bytes(self._outbox), timeout=0)]
+        except QemuExitedError:
+            self._note_death()
+
     def _note_death(self) -> None:
         if self.died_at is None:
             self.died_at = time.monotonic()
 
     def _launch(self) -> None:
         self.died_at = None
+        self._outbox = bytearray()  # what the guest has not taken yet
         machine = Machine(self.board, image=self.guest.image, kernel=self.guest.kernel,
                           timeout=CAMPAIGN_TIME_LIMIT)
         self.machine = machine

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 
 from host.capabilities import CapabilityStore, Fingerprint, StoredResult, riscv_fingerprint, x86_fingerprint
 from host.inventory import Inventory
+from host.protocol import PROBE_SLOTS
 from probes.abi import Privilege, watchdog_ns
 from probes.campaign import Campaign, CampaignResult, Link, Policy
 from probes.probe import Probe
@@ -109,7 +110,7 @@ def fingerprint_of(inventory: Inventory, board: str) -> Fingerprint:
 def policy_for(probes: list[Probe]) -> Policy:
     """The campaign policy: silence longer than any probe's watchdog means a dead board."""
     longest = max((watchdog_ns(p.budget) for p in probes), default=0) / 1e9
-    return Policy(window=32, dead_after=max(DEAD_AFTER, 3 * longest + 0.2), batch_size=BATCH)
+    return Policy(window=PROBE_SLOTS, dead_after=max(DEAD_AFTER, 3 * longest + 0.2), batch_size=BATCH)
 
 
 def prepare(probes: Iterable[Probe], tally: Tally, *, unsafe_unvetted: bool = False,
