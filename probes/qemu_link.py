@@ -20,7 +20,9 @@ Boot frames are never damaged (the inventory must be right).
 from __future__ import annotations
 
 import dataclasses
+import os
 import random
+import signal
 import time
 from dataclasses import dataclass
 
@@ -148,6 +150,9 @@ class QemuLink:
         """Relaunch QEMU and wait for the new boot's FINAL."""
         self.restarts += 1
         self.restarted_at.append(time.monotonic())
+        machine = self.machine
+        if machine is not None and machine.running and machine.pid is not None:
+            os.kill(machine.pid, signal.SIGKILL)  # dead or hung: a polite QMP quit would only wait
         self.close()
         self._launch()
 
