@@ -1,7 +1,8 @@
 """Benchmark: Unicorn vetting rate, instruction-discovery candidates/s, and the
-host-side pipeline end to end against the fake guest (generate, vet, run, store).
+pipeline end to end (generate, vet, run, store) against the fake guest and
+against the real guests on QEMU boards under TCG.
 
-    .venv/bin/python bench/probes_bench.py [--count N]
+    .venv/bin/python bench/probes_bench.py [--count N] [--qemu-count N]
 
 A benchmark, not a test: it prints figures for the README, with the machine.
 """
@@ -19,7 +20,8 @@ from pathlib import Path
 from host.capabilities import CapabilityStore, StoredResult, x86_fingerprint
 from probes.campaign import Campaign, Policy
 from probes.fake_guest import FakeGuest
-from probes.families import csr, discovery, isa_riscv, isa_x86
+from probes.catalogue import random_probes
+from probes.families import cpuid, csr, discovery, isa_riscv, isa_x86
 from probes.loopback import Loopback
 from probes.probe import Probe
 from probes.vet import vet
@@ -45,7 +47,9 @@ def cpu_name() -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=20_000)
-    count = parser.parse_args().count
+    parser.add_argument("--qemu-count", type=int, default=5_000, help="random probes offered per QEMU board")
+    options = parser.parse_args()
+    count = options.count
     print(f"machine: {cpu_name()}, Python {platform.python_version()}, {platform.machine()}")
     rng = random.Random(0)
     for arch in ("x86_64", "riscv64"):
@@ -87,6 +91,31 @@ def main() -> None:
         elapsed = time.perf_counter() - start
         print(f"{'end to end vs fake guest (gen+vet+run+store), x86_64':<52} {n / elapsed:>10,.0f} /s"
               f"  ({n} generated, {len(report.results)} run and stored)")
+    qemu_end_to_end(options.qemu_count)
+
+
+def qemu_end_to_end(count: int) -> None:
+    """Generated, vetted, executed in the guest on a QEMU board (TCG), stored: per arch,
+    random probes and the arch's sweep.  The board's boot is not counted."""
+    from host.session import build_guest
+    from probes.run import fingerprint_of, run_campaign
+    from probes.qemu_link import QemuLink
+    from qemu.boards import board
+
+    sweeps = {"x86_64": ("q35", "cpuid", cpuid.cpuid_sweep), "riscv64": ("virt", "csr", csr.csr_sweep)}
+    for arch, (board_name, sweep_name, sweep) in sweeps.items():
+        guest = build_guest(arch)
+        for label, probes, privileged in (("random", lambda: random_probes(arch, seed=1), False),
+                                          (sweep_name, sweep, sweep_name == "csr")):
+            with tempfile.TemporaryDirectory() as tmp, \
+                    QemuLink(board(board_name, accel="tcg"), guest, privileged=privileged) as link:
+                store = CapabilityStore(Path(tmp, "bench.db"))
+                offered = itertools.islice(probes(), count)
+                tally = run_campaign(link, offered, store, fingerprint_of(link.inventory(), board_name), "tcg")
+                store.close()
+            print(f"{f'end to end on QEMU {board_name} (TCG), {label}, {arch}':<52} {tally.probes_per_second:>10,.0f} /s"
+                  f"  ({tally.generated} generated, {tally.stored} run in the guest and stored,"
+                  f" {tally.stored / tally.seconds:,.0f} executed/s)")
 
 
 if __name__ == "__main__":
