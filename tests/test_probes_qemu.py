@@ -266,3 +266,24 @@ def test_a_probe_that_loops_forever_is_stopped_by_the_watchdog(guests, tmp_path,
     results = stored_results(db)
     assert results[loop.content_hash][0] == "timeout" and tally.outcomes["timeout"] == 1
     assert results[returns_42(arch).content_hash][0] == "returned"
+
+
+# -- the task's functions ----------------------------------------------------------------
+
+def test_probe_command_stores_writes_json_and_refuses_unsafe_privileged_runs(tmp_path):
+    import json
+
+    from probes.cli import probe_command
+
+    db, out = tmp_path / "cap.db", io.StringIO()
+    console = Console(file=out, width=200)
+    assert probe_command(tcg_board(RV), "csr", db=str(db), json_path=str(tmp_path / "r.json"), limit=64,
+                         console=console) == 0
+    document = json.loads((tmp_path / "r.json").read_text())
+    assert document["summary"]["stored"] == 64 == len(document["results"])
+    assert {r["meta"]["csr"] for r in document["results"]} == set(range(64))
+    assert "sent to the guest" in out.getvalue() and "csr" in listing(db)
+    assert probe_command(tcg_board(RV), "csr", db=str(db), unsafe_unvetted=True, limit=4, console=console) == 1
+    assert "unsafe mode sends user probes only" in out.getvalue()
+    assert probe_command(tcg_board(RV), "cpuid", db=str(db), console=console) == 1
+    assert "runs on x86_64, not riscv64" in out.getvalue()
