@@ -29,6 +29,7 @@ from probes.vet import vet
 
 DEAD_AFTER = 0.9  # seconds of silence, runs in flight, before the board counts as dead
 BATCH = 64  # results per store transaction (and per progress update)
+SILENT_BOARD_QUARANTINES = 3  # probes "killing" a board that never answered: the board is broken
 # CPUID feature words that identify a CPU model (1.ebx is left out: it holds the APIC id).
 X86_FEATURE_WORDS = (("1.ecx", 1, 0, "ecx"), ("1.edx", 1, 0, "edx"), ("7.0.ebx", 7, 0, "ebx"),
                      ("7.0.ecx", 7, 0, "ecx"), ("7.0.edx", 7, 0, "edx"),
@@ -157,18 +158,35 @@ def run_campaign(link: Link, probes: Iterable[Probe], store: CapabilityStore, fi
                            [StoredResult(r.probe, r.observation, r.prediction) for r in batch])
         tally.outcomes.update(r.observation.outcome.name.lower() for r in batch)
         tally.divergences += sum(r.diverges for r in batch)
+        release()
         if on_results is not None:
             on_results(batch)
         if on_progress is not None:
             on_progress(tally)
 
+    # Quarantines wait until the board has answered once: a board that answers nothing
+    # (a broken guest, an accelerator it cannot run on) must not condemn good probes.
+    held: list[tuple[Probe, str]] = []
+
+    def release() -> None:
+        for probe, reason in held:
+            store.quarantine(fingerprint, probe, reason)
+        held.clear()
+
     def quarantined(probe: Probe, reason: str) -> None:
-        store.quarantine(fingerprint, probe, reason)
         tally.quarantined.append(probe)
+        held.append((probe, reason))
+        if tally.stored:
+            release()
+        elif len(held) >= SILENT_BOARD_QUARANTINES:
+            raise ProbeRunError(f"the board stopped answering on each of the first {len(held)} probes it ran"
+                                " alone and answered none: its probe command loop does not work here"
+                                " (try --accel tcg); nothing was quarantined")
 
     campaign = Campaign(link, policy or policy_for([p for p, _ in items]), on_batch=stored,
                         on_quarantine=quarantined)
     report = campaign.run(items)
+    release()
     tally.restarts, tally.retransmissions = report.restarts, report.retransmissions
     tally.frames_rejected = report.frames_rejected
     tally.finished = time.monotonic()

@@ -12,7 +12,7 @@ import time
 import pytest
 from rich.console import Console
 
-from host.capabilities import CapabilityStore
+from host.capabilities import CapabilityStore, riscv_fingerprint
 from host.devicetree import parse_devicetree
 from host.frames import FrameDecoder
 from host.harts import isa_string_letters
@@ -287,3 +287,19 @@ def test_probe_command_stores_writes_json_and_refuses_unsafe_privileged_runs(tmp
     assert "unsafe mode sends user probes only" in out.getvalue()
     assert probe_command(tcg_board(RV), "cpuid", db=str(db), console=console) == 1
     assert "runs on x86_64, not riscv64" in out.getvalue()
+
+
+def test_a_board_that_answers_nothing_aborts_the_campaign_without_quarantining(tmp_path):
+    """Every probe 'kills' this (fake) board: the fault is the board's, not the probes'."""
+    from probes.fake_guest import FakeGuest
+    from probes.loopback import Loopback
+    from probes.run import ProbeRunError
+
+    probes = [csr_probe(n) for n in range(0x300, 0x310)]
+    link = Loopback(FakeGuest(RV, killers=frozenset(p.content_hash for p in probes)))
+    store = CapabilityStore(tmp_path / "cap.db")
+    fingerprint = riscv_fingerprint("virt", misa=0, mvendorid=0, marchid=0, mimpid=0)
+    with pytest.raises(ProbeRunError, match="answered none"):
+        run_campaign(link, probes, store, fingerprint, "tcg")
+    assert store.quarantined() == set()
+    store.close()
