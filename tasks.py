@@ -195,6 +195,42 @@ def bench_sem(c):
     c.run(f"{sys.executable} bench/sem_bench.py", pty=False)
 
 
+# -- probing -----------------------------------------------------------------
+
+@task(help={**BOARD_HELP,
+            "family": "probe family: cpuid, msr, memlat (x86_64); csr (riscv64); isa, random (both)",
+            "budget": "instruction budget of every probe (default: the family's own)",
+            "json": "also write the summary and every result to this JSON file",
+            "db": "capability store (default $METAOS_DB or ./metaos.db)",
+            "limit": "run at most this many probes of the family",
+            "unsafe_unvetted": "skip the vetter and send unvetted user code (testing containment only)",
+            "line_faults": "test option: drop and flip bytes on the serial line, each at this rate"})
+def probe(c, family, arch="x86_64", board=None, cpu=None, smp=None, memory=None, accel="auto",
+          qemu_args="", budget=None, json=None, db=None, limit=None, unsafe_unvetted=False,
+          line_faults=None):
+    """Run a probe family: vetted in Unicorn, run in the guest, stored per hardware fingerprint."""
+    from probes.cli import probe_command
+    from probes.qemu_link import LineFaults
+
+    chosen = _board(arch, board, cpu, smp, memory, accel, qemu_args)
+    faults = LineFaults(float(line_faults), float(line_faults)) if line_faults else None
+    status = probe_command(chosen, family, budget=int(budget) if budget else None, json_path=json,
+                           db=db, limit=int(limit) if limit else None,
+                           unsafe_unvetted=unsafe_unvetted, faults=faults)
+    if status:
+        raise Exit(code=status)
+
+
+@task(help={"db": "capability store (default $METAOS_DB or ./metaos.db)"})
+def capabilities(c, db=None):
+    """List what the capability store knows, per hardware fingerprint."""
+    from probes.cli import capabilities_command
+
+    status = capabilities_command(db)
+    if status:
+        raise Exit(code=status)
+
+
 # -- the semantic core -------------------------------------------------------
 
 @task(help={"file": "a Python file defining routines with @routine (host.sem.ir)",
@@ -264,4 +300,4 @@ bench.add_task(bench_sem)
 sem = _collection("sem", (sem_add, "add"), (sem_show, "show"), (sem_names, "names"),
                   (sem_rename, "rename"), (sem_equiv, "equiv"), (sem_history, "history"))
 
-ns = Collection(build, discover, demo, boot, console, test, bench, sem)
+ns = Collection(build, discover, demo, boot, console, test, probe, capabilities, bench, sem)

@@ -158,14 +158,7 @@ copy_over_done:
 ; so no probe sees what the previous one left.  Clobbers: RAX, RDX.
 fpu_reset:
     clts                                    ; why: a privileged probe may have set CR0.TS (#NM here)
-    cmp byte ptr [rip + ENV_XSAVE_ENABLED], 0
-    je fpu_reset_legacy
-    mov eax, dword ptr [rip + ENV_XCR0]
-    xor edx, edx
-    xrstor [rip + FPU_CLEAN]                ; header all zero: every component to its initial state
-    ret
-fpu_reset_legacy:
-    fxrstor [rip + FPU_CLEAN]
+    fxrstor [rip + FPU_CLEAN]               ; x87 and SSE as after reset
     ret
 
 ; probe_pages_clean: zeroes every page a probe wrote (dirty bit), so output,
