@@ -16,13 +16,18 @@ READ_SIZE = 65536
 class SerialLine:
     def __init__(self, path: str) -> None:
         self.path = path
-        self.log = b""  # every byte received so far
+        self._log = bytearray()  # every byte received so far (appending stays linear)
         self.closed = False  # QEMU closed its end (it is exiting)
         self._pending = b""  # received on the caller's behalf, not yet handed out
         self._listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self._listener.bind(path)
         self._listener.listen(1)
         self._connection: socket.socket | None = None
+
+    @property
+    def log(self) -> bytes:
+        """Every byte received so far."""
+        return bytes(self._log)
 
     def connect(self, exited_fd: int, deadline: float) -> bool:
         """Accept QEMU's connection (once).  False when `exited_fd` became readable (QEMU
@@ -46,7 +51,7 @@ class SerialLine:
         """One read from the socket (blocking); b"" marks the end of the line."""
         assert self._connection is not None
         data = self._connection.recv(READ_SIZE)
-        self.log += data
+        self._log += data
         self.closed = not data
         return data
 
