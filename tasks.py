@@ -210,7 +210,7 @@ def probe(c, family, arch="x86_64", board=None, cpu=None, smp=None, memory=None,
           line_faults=None):
     """Run a probe family: vetted in Unicorn, run in the guest, stored per hardware fingerprint."""
     from probes.cli import probe_command
-    from probes.qemu_link import LineFaults
+    from probes.line_faults import LineFaults
 
     chosen = _board(arch, board, cpu, smp, memory, accel, qemu_args)
     faults = LineFaults(float(line_faults), float(line_faults)) if line_faults else None

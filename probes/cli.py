@@ -22,7 +22,8 @@ from host.session import DiscoveryError, build_guest
 from probes.catalogue import family_probes
 from probes.families import PRIVILEGED_FAMILIES, discovery
 from probes.probe import Probe
-from probes.qemu_link import LineFaults, QemuLink
+from probes.line_faults import LineFaults
+from probes.qemu_link import QemuLink
 from probes.run import ProbeRunError, Tally, fingerprint_of, run_campaign
 from qemu.boards import Board
 from qemu.errors import QemuError

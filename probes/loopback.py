@@ -8,17 +8,15 @@ Drop and flip rates apply per byte, in both directions, from a seeded RNG.
 
 from __future__ import annotations
 
-import random
-
 from probes.fake_guest import FakeGuest
+from probes.line_faults import LineDamage, LineFaults
 
 
 class Loopback:
     def __init__(self, guest: FakeGuest, *, drop_rate: float = 0.0, flip_rate: float = 0.0,
                  seed: int = 0) -> None:
         self.guest = guest
-        self.drop_rate, self.flip_rate = drop_rate, flip_rate
-        self.rng = random.Random(seed)
+        self._damage = LineDamage(LineFaults(drop_rate, flip_rate, seed))
         self.clock = 0.0
         self.restarts = 0
         self._inbox = bytearray(guest.restart())
@@ -40,17 +38,3 @@ class Loopback:
         """Power-cycle the board (the real one: QMP system_reset or a new QEMU)."""
         self.restarts += 1
         self._inbox = bytearray(self.guest.restart())
-
-    def _damage(self, data: bytes) -> bytes:
-        if not (self.drop_rate or self.flip_rate) or not data:
-            return data
-        out = bytearray()
-        rand = self.rng.random
-        for byte in data:
-            r = rand()
-            if r < self.drop_rate:
-                continue
-            if r < self.drop_rate + self.flip_rate:
-                byte ^= 1 << self.rng.randrange(8)
-            out.append(byte)
-        return bytes(out)

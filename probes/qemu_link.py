@@ -21,10 +21,8 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import random
 import signal
 import time
-from dataclasses import dataclass
 
 from host.frames import FrameDecoder
 from host.inventory import Inventory
@@ -32,45 +30,9 @@ from host.session import SILENCE_TIMEOUT, Guest, Run
 from qemu.boards import Board
 from qemu.errors import QemuError, QemuExitedError
 from qemu.machine import Machine
+from probes.line_faults import LineDamage, LineFaults
 
 CAMPAIGN_TIME_LIMIT = 24 * 3600.0  # seconds one QEMU may serve probes (Machine timeout)
-
-
-@dataclass(frozen=True)
-class LineFaults:
-    """Per-byte drop and bit-flip rates, applied to both directions."""
-
-    drop_rate: float = 0.0
-    flip_rate: float = 0.0
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        if not (0 <= self.drop_rate < 1 and 0 <= self.flip_rate < 1 and self.drop_rate + self.flip_rate < 1):
-            raise ValueError(f"drop {self.drop_rate} and flip {self.flip_rate} rates must be in [0, 1)"
-                             " and sum below 1")
-
-
-class _Damage:
-    def __init__(self, faults: LineFaults) -> None:
-        self.faults = faults
-        self.rng = random.Random(faults.seed)
-        self.dropped = self.flipped = 0
-
-    def __call__(self, data: bytes) -> bytes:
-        drop, flip = self.faults.drop_rate, self.faults.flip_rate
-        if not (drop or flip) or not data:
-            return data
-        out, rand = bytearray(), self.rng.random
-        for byte in data:
-            r = rand()
-            if r < drop:
-                self.dropped += 1
-                continue
-            if r < drop + flip:
-                self.flipped += 1
-                byte ^= 1 << self.rng.randrange(8)
-            out.append(byte)
-        return bytes(out)
 
 
 class BoardBootError(QemuError):
@@ -87,7 +49,7 @@ class QemuLink:
         self.board = dataclasses.replace(board, stay=True, privileged=board.privileged or privileged)
         self.guest = guest
         self.boot_timeout = boot_timeout
-        self._damage = _Damage(faults or LineFaults())
+        self._damage = LineDamage(faults or LineFaults())
         self.keep_sent = keep_sent
         self.sent = bytearray()  # every byte the host handed to send() (before damage), if keep_sent
         self.boots: list[Run] = []  # one per launch; the first gives the inventory

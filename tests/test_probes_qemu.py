@@ -27,7 +27,8 @@ from probes.families.riscv_encode import A0, ZERO, addi, ret, words
 from probes.families.x86_asm import assemble
 from probes.fake_guest import tag_of
 from probes.probe import Probe
-from probes.qemu_link import LineFaults, QemuLink
+from probes.line_faults import LineFaults
+from probes.qemu_link import QemuLink
 from probes.campaign import Campaign
 from probes.run import Tally, fingerprint_of, policy_for, run_campaign
 from probes.vet import vet
