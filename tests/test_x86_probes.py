@@ -67,7 +67,7 @@ def run(guest, source, *, privilege=Privilege.USER, slot=0, flags=0, budget=DEFA
 
 
 def status(guest) -> dict[str, int]:
-    (answer,) = guest.exchange(guest.frame(Msg.PROBE_STATUS_REQUEST, b""), 1)
+    (answer,) = guest.request(Msg.PROBE_STATUS_REQUEST, b"")
     assert answer.type == Msg.PROBE_STATUS
     return answer.fields()[0]
 
@@ -79,7 +79,15 @@ def size(source: str) -> int:
 def assert_alive(guest):
     """The kernel still serves: a fresh probe returns its status."""
     result, _ = run(guest, "mov eax, 0x600d; ret", slot=PROBE_SLOTS - 1)
-    assert (result["outcome"], result["status"]) == (Outcome.RETURNED, 0x600D)
+    assert (result["outcome"], result["status"]) == (Outcome.RETURNED, 0x600D), explain(result)
+
+
+def explain(result: dict[str, int]) -> str:
+    """A PROBE_RESULT as a failure message: which run, and where it faulted."""
+    return (f"run {result['run_id']} slot {result['slot']} tag {result['tag']:#x}: "
+            f"{Outcome(result['outcome']).name}, status {result['status']:#x}, "
+            f"vector {result['fault_vector']}, error {result['fault_error']:#x}, "
+            f"ip {result['fault_ip']:#x}, address {result['fault_address']:#x}")
 
 
 def test_probe_returns_status_writes_output_and_is_counted(guest):
@@ -235,12 +243,12 @@ def test_refusals(guest, privileged_guest):
     assert (result["outcome"], result["tag"]) == (Outcome.REFUSED, tag_of(probe) ^ 1)
     # A run of a slot that never held a probe, and of no slot at all.
     for slot in (PROBE_SLOTS - 2, PROBE_SLOTS + 3):
-        (answer,) = guest.exchange(guest.run_frame(next(_run_ids), slot), 1)
+        (answer,) = guest.exchange(guest.run_frame(next(_run_ids), slot))
         assert answer.fields()[0]["outcome"] == Outcome.REFUSED
     load = LAYOUTS[Msg.PROBE_LOAD]
 
     def loaded_status(target, **fields):
-        (answer,) = target.exchange(target.frame(Msg.PROBE_LOAD, load.pack(b"\xc3", **fields)), 1)
+        (answer,) = target.request(Msg.PROBE_LOAD, load.pack(b"\xc3", **fields))
         return answer.fields()[0]["status"]
     ok = dict(slot=1, budget=10, code_length=1, output_size=8)
     assert loaded_status(guest, **ok) == ProbeRefusal.OK
@@ -264,9 +272,28 @@ def test_repeated_run_id_resends_the_cached_result(guest):
     result, tail = run(guest, "rdtsc; shl rdx, 32; or rax, rdx; mov qword ptr [rsi], rax; ret",
                        slot=7)
     runs_before = status(guest)["runs"]
-    (again,) = guest.exchange(guest.run_frame(result["run_id"], 7, tag=result["tag"]), 1)
+    (again,) = guest.exchange(guest.run_frame(result["run_id"], 7, tag=result["tag"]))
     assert again.fields() == (result, tail)  # same rdtsc value: not a rerun
     assert status(guest)["runs"] == runs_before
+
+
+def test_a_late_resend_is_answered_from_the_cache_and_not_taken_for_the_next_probe(guest):
+    """A campaign resends LOAD + RUN when a result is late and is done with the run when the
+    first answer comes, so the resend's answers arrive after it returned (on a loaded host,
+    tens of frames).  The guest answers the resend again without rerunning; the next probe's
+    answers are still its own.  (assert_alive once read a random probe's FAULT as its own.)"""
+    probe = Probe("x86_64", assemble("nop; ud2"))
+    slot = 3
+    _, first, _ = guest.load_and_run(probe, run_id := next(_run_ids), slot=slot)
+    assert first["outcome"] == Outcome.FAULT
+    runs = status(guest)["runs"]
+    skipped = len(guest.skipped)
+    guest.send(guest.load_frame(probe, slot) + guest.run_frame(run_id, slot, tag=tag_of(probe)))
+    assert_alive(guest)
+    late = guest.skipped[skipped:]
+    assert [f.type for f in late] == [Msg.PROBE_LOADED, Msg.PROBE_RESULT]
+    assert late[1].fields()[0] == first  # the cached result, not a rerun ...
+    assert status(guest)["runs"] == runs + 1  # ... only assert_alive's probe ran
 
 
 def test_batch_runs_each_slot_under_consecutive_run_ids(guest):
@@ -275,7 +302,7 @@ def test_batch_runs_each_slot_under_consecutive_run_ids(guest):
     first = next(_run_ids) + 1000
     body = LAYOUTS[Msg.PROBE_RUN_BATCH].pack(struct.pack("<3H", 12, 10, 11), first_run_id=first,
                                              count=3)
-    answers = [f.fields()[0] for f in guest.exchange(guest.frame(Msg.PROBE_RUN_BATCH, body), 3)]
+    answers = [f.fields()[0] for f in guest.request(Msg.PROBE_RUN_BATCH, body)]
     assert [(a["run_id"], a["slot"], a["status"]) for a in answers] == \
         [(first, 12, 3), (first + 1, 10, 1), (first + 2, 11, 2)]
 
@@ -284,7 +311,7 @@ def test_corrupted_frames_are_dropped(guest):
     good_id, bad_id = next(_run_ids), next(_run_ids)
     bad = bytearray(guest.run_frame(bad_id, PROBE_SLOTS - 2))
     bad[3] ^= 0x10  # a flipped bit: the CRC no longer matches
-    (answer,) = guest.exchange(bytes(bad) + guest.run_frame(good_id, PROBE_SLOTS - 2), 1)
+    (answer,) = guest.exchange(bytes(bad) + guest.run_frame(good_id, PROBE_SLOTS - 2))
     assert answer.fields()[0]["run_id"] == good_id
     assert guest.poll(0.3) == b""  # and nothing for the corrupted one
 
