@@ -46,7 +46,7 @@ def test_every_hart_reports(smp):
 
 @pytest.mark.parametrize("cpu", ["rv64", "rv64,c=false,f=false,d=false,h=false"])
 def test_misa_agrees_with_riscv_isa(cpu):
-    run = run_guest(smp=2, extra=("-cpu", cpu))
+    run = run_guest(smp=2, cpu=cpu)
     assert run.status == 0, run.stderr
     isa_by_hart = {h.hartid: h.isa for h in _devicetree(run).harts}
     for hart in (decode_hart(f.body) for f in run.of_type(Msg.HART)):

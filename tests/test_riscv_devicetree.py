@@ -19,10 +19,11 @@ from tests.riscv_guest import QEMU, run_guest
 
 pytestmark = pytest.mark.boot
 
-EXTRA = ("-m", "256M", "-device", "pcie-root-port,id=rp1,bus=pcie.0,chassis=1")
+MEMORY_MIB = 256
+DEVICES = ("-device", "pcie-root-port,id=rp1,bus=pcie.0,chassis=1")
 
 
-def _dumpdtb(tmp_path, smp: int, extra=EXTRA) -> bytes:
+def _dumpdtb(tmp_path, smp: int, extra=("-m", f"{MEMORY_MIB}M", *DEVICES)) -> bytes:
     path = tmp_path / "qemu.dtb"
     subprocess.run([QEMU, "-machine", f"virt,dumpdtb={path}", "-bios", "none", "-smp", str(smp),
                     "-display", "none", "-nic", "none", *extra],
@@ -45,17 +46,17 @@ def _guest_blob(run) -> bytes:
 
 
 def test_guest_blob_equals_dumpdtb(tmp_path):
-    run = run_guest(smp=2, extra=EXTRA)
+    run = run_guest(smp=2, memory=MEMORY_MIB, extra=DEVICES)
     assert run.status == 0, run.stderr
     assert _without_rng_seed(_guest_blob(run)) == _without_rng_seed(_dumpdtb(tmp_path, 2))
 
 
 def test_decoded_harts_and_memory_match_the_command_line():
-    run = run_guest(smp=3, extra=EXTRA)
+    run = run_guest(smp=3, memory=MEMORY_MIB, extra=DEVICES)
     tree = parse_devicetree(_guest_blob(run))
     assert [h.hartid for h in tree.harts] == [0, 1, 2]
     assert all(h.isa.startswith("rv64i") for h in tree.harts)
-    assert [(m.base, m.size) for m in tree.memory] == [(0x80000000, 256 << 20)]
+    assert [(m.base, m.size) for m in tree.memory] == [(0x80000000, MEMORY_MIB << 20)]
     assert tree.uart.base == 0x10000000 and tree.pcie.ecam_base == 0x30000000
     assert (tree.pcie.bus_first, tree.pcie.bus_last) == (0, 255)
 

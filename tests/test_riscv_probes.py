@@ -56,13 +56,13 @@ class Session:
             p.code + p.input, slot=slot, privilege=p.privilege, budget=p.budget,
             tag=tag_of(p) if tag is None else tag, code_length=len(p.code),
             input_length=len(p.input), output_size=p.output_size)
-        (frame,) = self.guest.command(Msg.PROBE_LOAD, body)
+        (frame,) = self.guest.request(Msg.PROBE_LOAD, body)
         assert frame.type == Msg.PROBE_LOADED
         return frame.fields()[0]
 
     def run(self, slot: int, tag: int, run_id: int | None = None) -> tuple[dict, bytes]:
         run_id = next(self.run_ids) if run_id is None else run_id
-        (frame,) = self.guest.command(Msg.PROBE_RUN, LAYOUTS[Msg.PROBE_RUN].pack(
+        (frame,) = self.guest.request(Msg.PROBE_RUN, LAYOUTS[Msg.PROBE_RUN].pack(
             run_id=run_id, slot=slot, tag=tag))
         assert frame.type == Msg.PROBE_RESULT
         fields, output = frame.fields()
@@ -74,7 +74,7 @@ class Session:
         return self.run(slot, tag_of(p))
 
     def status(self) -> dict:
-        (frame,) = self.guest.command(Msg.PROBE_STATUS_REQUEST, b"")
+        (frame,) = self.guest.request(Msg.PROBE_STATUS_REQUEST, b"")
         return frame.fields()[0]
 
 
@@ -268,7 +268,7 @@ def test_vector_is_off_even_on_a_hart_with_v():
     """VS = Off at entry (probes/abi.py): the vetter's Unicorn has no V to predict with."""
     vsetvli = Probe(RV, (0x0C0072D7).to_bytes(4, "little"))  # vsetvli t0, zero, e8, m1, ta, ma
     vlenb = probe("csrr a0, vlenb\nret")
-    with ServingGuest(extra=("-cpu", "rv64,v=true,vlen=128")) as guest:
+    with ServingGuest(cpu="rv64,v=true,vlen=128") as guest:
         s = Session(guest)
         for p in (vsetvli, vlenb):
             verdict = vet(p)
@@ -302,7 +302,7 @@ def test_load_refusals(user):
     big = Probe(RV, bytes(CODE_SIZE))
     body = LAYOUTS[Msg.PROBE_LOAD].pack(big.code + b"\0\0\0\0", slot=0, budget=10, tag=1,
                                         code_length=CODE_SIZE + 4)
-    (frame,) = user.guest.command(Msg.PROBE_LOAD, body)
+    (frame,) = user.guest.request(Msg.PROBE_LOAD, body)
     assert frame.fields()[0]["status"] == ProbeRefusal.TOO_BIG
     priv = Probe(RV, p.code, Privilege.PRIVILEGED)
     assert user.load(0, priv)["status"] == ProbeRefusal.PRIVILEGED_NOT_ALLOWED
@@ -338,7 +338,7 @@ def test_batch_runs_each_slot_with_consecutive_run_ids(user):
     first = 50_000
     slots = b"".join(s.to_bytes(2, "little") for s in (10, 11, 12))
     body = LAYOUTS[Msg.PROBE_RUN_BATCH].pack(slots, first_run_id=first, count=3)
-    frames = user.guest.command(Msg.PROBE_RUN_BATCH, body, answers=3)
+    frames = user.guest.request(Msg.PROBE_RUN_BATCH, body)
     got = [(f.fields()[0]["run_id"], f.fields()[0]["status"]) for f in frames]
     assert got == [(first, 100), (first + 1, 101), (first + 2, 102)]
 
