@@ -92,7 +92,8 @@ def _x86_wrapper(layout: ProbeLayout) -> str:
     out = ["push rbx  ; rbx keeps the output buffer across the call",
            "push rbp  ; rbp keeps the scratch area (the routine's memory)",
            "push r12  ; the stack is 16-byte aligned at the call, as System V asks",
-           "mov rbx, rsi", "mov rbp, rdx", "mov r11, rdi  ; the input block (rdi is about to be an argument)"]
+           "mov rbx, rsi", "mov rbp, rdx",
+           "mov r11, rdi  ; the input block (rdi is about to be an argument)"]
     for k in range(0, layout.memory_size, WORD):
         out += [f"mov rax, qword ptr [r11 + IN_MEMORY + {k}]", f"mov qword ptr [rbp + {k}], rax"]
     for i, (reg, kind) in enumerate(zip(X86_ARGS, layout.params)):
@@ -127,8 +128,15 @@ def _riscv_wrapper(layout: ProbeLayout) -> str:
     return "\n".join(out)
 
 
-WRAPPERS = {"x86_64": (_x86_wrapper, lambda text, consts: x86asm.assemble_snippet(text, 64, constants=consts)),
-            "riscv64": (_riscv_wrapper, lambda text, consts: riscvasm.assemble_snippet(text, constants=consts))}
+def _assemble_x86(text: str, constants: dict[str, int]) -> bytes:
+    return x86asm.assemble_snippet(text, 64, constants=constants)
+
+
+def _assemble_riscv(text: str, constants: dict[str, int]) -> bytes:
+    return riscvasm.assemble_snippet(text, constants=constants)
+
+
+WRAPPERS = {"x86_64": (_x86_wrapper, _assemble_x86), "riscv64": (_riscv_wrapper, _assemble_riscv)}
 
 
 @cache
@@ -171,10 +179,12 @@ def routine_probe(r: Routine, arch: str, inputs: Vector, code: bytes | None = No
 def encode_inputs(layout: ProbeLayout, inputs: Vector) -> bytes:
     if len(inputs.args) != len(layout.params):
         raise ValueError(f"the routine takes {len(layout.params)} inputs, got {len(inputs.args)}")
-    block = b"".join((inputs.args[i] & (2**64 - 1)).to_bytes(WORD, "little") for i in layout.scalars)
+    block = b"".join((inputs.args[i] & (2**64 - 1)).to_bytes(WORD, "little")
+                     for i in layout.scalars)
     if layout.memory_size:
         if inputs.memory is None or len(inputs.memory.data) != layout.memory_size:
-            raise ValueError(f"a memory routine's probe needs a {layout.memory_size}-byte memory window;"
+            raise ValueError(f"a memory routine's probe needs a {layout.memory_size}-byte memory"
+                             " window;"
                              " make vectors with host.sem.vectors.generate")
         block += inputs.memory.data
     return block
@@ -189,7 +199,8 @@ def probe_result(r: Routine, output: bytes) -> Outcome:
     result = None if r.result is None else raw & ((1 << r.result.width) - 1)
     memory = None
     if layout.memory_size:
-        memory = Memory(DATA_ADDRESS, bytes(output[OUTPUT_MEMORY_OFFSET:OUTPUT_MEMORY_OFFSET + layout.memory_size]))
+        window = output[OUTPUT_MEMORY_OFFSET:OUTPUT_MEMORY_OFFSET + layout.memory_size]
+        memory = Memory(DATA_ADDRESS, bytes(window))
     return Outcome(result, memory)
 
 
@@ -225,8 +236,9 @@ def _vetted(job: Job) -> list[tuple[Probe, bytes | None]]:
         probe = job.form.probe(v)
         verdict = vet(probe)
         if not verdict.accepted:
-            raise ValueError(f"the vetter rejects {job.routine.hint_name or 'a routine'} in probe form on"
-                             f" {job.form.arch}: {verdict.reason}; this is a probe-form bug, please report it")
+            name = job.routine.hint_name or "a routine"
+            raise ValueError(f"the vetter rejects {name} in probe form on {job.form.arch}:"
+                             f" {verdict.reason}; this is a probe-form bug, please report it")
         items.append((probe, verdict.prediction))
     return items
 

@@ -4,20 +4,36 @@
 
 from __future__ import annotations
 
+import statistics
 import time
 
+from host.capabilities import Fingerprint
 from host.db import connect
+from host.sem.as_probe import Job, probe_form, run_on_link
 from host.sem.canon import SHORT
 from host.sem.implement import implement
 from host.sem.loader import load_file
-from host.sem.store import Name, SemStore
+from host.sem.ir import Routine
+from host.sem.store import Implementation, Name, SemStore
+from host.sem.vectors import generate
 from host.sem.views import Naming, render
 from host.sem.views.asm import render as render_asm
 from host.sem.z3sem import equivalent
+from qemu.boards import Board
 
 
 def _store(db: str | None) -> SemStore:
     return SemStore(connect(db))
+
+
+def _implementation(store: SemStore, rid: str, r: Routine, arch: str) -> Implementation:
+    """The routine's latest implementation on `arch`; made, vetted and kept on first request."""
+    impls = store.implementations(rid, arch)
+    if not impls:
+        vetted = implement(r, arch)
+        store.add_implementation(rid, arch, vetted.code, vetted.assembly, vetted.established)
+        impls = store.implementations(rid, arch)
+    return impls[-1]
 
 
 def _signature(store: SemStore, routine_id: str) -> str:
@@ -43,12 +59,7 @@ def show(ref: str, view: str = "semantic", arch: str = "x86_64", db: str | None 
     naming = Naming.default(r, rid, name.name if name else None, name.input_names if name else ())
     if view != "asm":
         return render(view, r, naming)
-    impls = store.implementations(rid, arch)
-    if not impls:  # first request on this architecture: make, vet and keep one
-        vetted = implement(r, arch)
-        store.add_implementation(rid, arch, vetted.code, vetted.assembly, vetted.established)
-        impls = store.implementations(rid, arch)
-    impl = impls[-1]
+    impl = _implementation(store, rid, r, arch)
     header = f"{naming.function} {rid[:SHORT]} on {arch}: {len(impl.code)} bytes; {impl.established}"
     return render_asm(arch, impl.code, header)
 
@@ -109,4 +120,55 @@ def history(ref: str, db: str | None = None) -> str:
         when = time.strftime("%Y-%m-%d %H:%M", time.localtime(m.measured))
         lines.append(f"perf {m.arch} on {m.hardware} ({m.accelerator}): {m.metric} = {m.value:g}"
                      f" over {m.samples} samples, {when}")
+    return "\n".join(lines)
+
+
+class BoardDisagrees(RuntimeError):
+    """The routine's probes gave answers other than the interpreter's on a real board."""
+
+
+def hardware_label(fp: Fingerprint) -> str:
+    """How `sem history` names a piece of hardware: its board and the capability store's
+    fingerprint digest (cap_fingerprint.digest), so the two stores join."""
+    return f"{fp.board}:{fp.digest.hex()[:12]}"
+
+
+def run(ref: str, board: Board, vectors: int = 100, db: str | None = None) -> str:
+    """Run a routine as probes on `board` (its latest implementation for the board's
+    arch), check every answer against the interpreter, record the median cycles."""
+    from host.session import build_guest
+    from probes.qemu_link import QemuLink
+    from probes.run import fingerprint_of
+
+    store = _store(db)
+    rid = store.resolve(ref)
+    r = store.routine(rid)
+    impl = _implementation(store, rid, r, board.arch)
+    job = Job(r, probe_form(r, board.arch, impl.code), generate(r, vectors))
+    started = time.monotonic()
+    with QemuLink(board, build_guest(board.arch)) as link:
+        fingerprint = fingerprint_of(link.inventory(), link.board.name)
+        accelerator = link.accelerator
+        (result,) = run_on_link(link, [job])
+    seconds = time.monotonic() - started
+    where = f"{board.arch} on {hardware_label(fingerprint)} ({accelerator})"
+    if not result.ok:
+        v, want, obs = result.disagreements[0]
+        raise BoardDisagrees(
+            f"{len(result.disagreements)} of {vectors} probes of {rid[:SHORT]} disagree with the"
+            f" interpreter on {where}, e.g. inputs {v.args}: expected {want.result}, the board"
+            f" gave outcome {obs.outcome.name} status {obs.status} output {obs.output.hex()};"
+            " nothing recorded: report it with this line")
+    lines = [f"routine {rid[:SHORT]} impl #{impl.id} on {where}:"
+             f" {result.agreed}/{vectors} agree with the interpreter"
+             f" ({vectors / seconds:.0f} probes/s with boot)"]
+    if result.cycles:
+        median = statistics.median(result.cycles)
+        store.record_performance(impl.id, hardware_label(fingerprint), "cycles", median,
+                                 len(result.cycles), accelerator)
+        lines.append(f"cycles  median {median:g}, min {min(result.cycles)},"
+                     f" max {max(result.cycles)} over {len(result.cycles)} runs (recorded;"
+                     " the guest's count around the whole run, probe entry and exit included)")
+    else:
+        lines.append("the guest reported no cycle counts: nothing recorded")
     return "\n".join(lines)
