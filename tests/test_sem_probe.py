@@ -9,7 +9,8 @@ import capstone
 import pytest
 
 from host.sem import cli, interp
-from host.sem.as_probe import Job, probe_form, probe_result, routine_probe, run_on_link, wrapper_code
+from host.sem.as_probe import (
+    WRAPPERS, Job, probe_form, probe_result, routine_probe, run_on_link, wrapper_code)
 from host.sem.assemble import ARCHES, assemble
 from host.sem.library import FILES, hackers_delight, sorting
 from host.sem.lower import lower_for
@@ -66,8 +67,6 @@ def test_the_wrapper_calls_the_routines_own_bytes_placed_right_after_it(arch):
 def test_the_wrapper_is_position_independent(arch):
     layout = probe_form(hackers_delight.p01, arch).layout
     at_zero = wrapper_code(arch, layout)
-    from host.sem.as_probe import WRAPPERS
-
     write, _ = WRAPPERS[arch]
     text = write(layout) + "\n"
     elsewhere = (x86asm.assemble_snippet(text, 64, address=0x7654_3000, constants=layout.constants())
