@@ -285,6 +285,21 @@ def sem_history(c, ref, db=None):
     print(cli.history(ref, db))
 
 
+@task(help={**BOARD_HELP, "ref": "ID (unique prefix), NAMESPACE:NAME or NAME",
+            "vectors": "input vectors to run (edge cases first, then random); default 100",
+            "db": "database path"})
+def sem_run(c, ref, arch="x86_64", board=None, cpu=None, smp=None, memory=None, accel="auto",
+            qemu_args="", vectors=100, db=None):
+    """Run a routine as probes on a board: each answer checked against the interpreter, cycles recorded."""
+    from host.sem import cli
+
+    chosen = _board(arch, board, cpu, smp, memory, accel, qemu_args)
+    try:
+        print(cli.run(ref, chosen, int(vectors), db))
+    except cli.BoardDisagrees as error:
+        raise Exit(f"error: {error}", code=1) from None
+
+
 def _collection(name, *tasks_with_names):
     group = Collection(name)
     for t, task_name in tasks_with_names:
@@ -298,6 +313,7 @@ bench.add_task(bench_probes)
 bench.add_task(bench_sem)
 
 sem = _collection("sem", (sem_add, "add"), (sem_show, "show"), (sem_names, "names"),
-                  (sem_rename, "rename"), (sem_equiv, "equiv"), (sem_history, "history"))
+                  (sem_rename, "rename"), (sem_equiv, "equiv"), (sem_history, "history"),
+                  (sem_run, "run"))
 
 ns = Collection(build, discover, demo, boot, console, test, probe, capabilities, bench, sem)
