@@ -88,6 +88,9 @@ class Campaign:
         self.on_batch, self.on_quarantine = on_batch, on_quarantine
         self.decoder = FrameDecoder()
         self.seq = 0
+        # run ids keep growing across run() calls: the guest answers a run id it
+        # has seen with its cached result, so reusing one on the same boot is wrong
+        self.next_run_id = 0
         self._serial = False  # after a board death: one run at a time until the suspects are done
 
     def run(self, items: Iterable[tuple[Probe, bytes | None]]) -> CampaignReport:
@@ -100,7 +103,7 @@ class Campaign:
                                     f" {sorted(PRIVILEGED_FAMILIES)} may run privileged")
         suspects: deque[tuple[Probe, bytes | None]] = deque()
         inflight: dict[int, _Flight] = {}
-        next_run, last_heard = 0, self.link.now()
+        last_heard = self.link.now()
         self.link.send(b"\0")  # cut off whatever the guest's decoder held
         while queue or suspects or inflight:
             if self._serial and not suspects and not inflight:
@@ -108,9 +111,10 @@ class Campaign:
             limit = 1 if self._serial else self.policy.window
             while len(inflight) < limit and (suspects or queue):
                 probe, prediction = (suspects or queue).popleft()
-                inflight[next_run] = _Flight(probe, prediction, self.link.now())
-                self._launch(next_run, probe)
-                next_run = (next_run + 1) % 2**32
+                run_id = self.next_run_id
+                inflight[run_id] = _Flight(probe, prediction, self.link.now())
+                self._launch(run_id, probe)
+                self.next_run_id = (run_id + 1) % 2**32
             frames = self.decoder.feed(self.link.poll(self.policy.poll_interval))
             now = self.link.now()
             if frames:

@@ -67,3 +67,17 @@ def test_batches_are_handed_over_whole():
     batches = []
     Campaign(Loopback(FakeGuest("riscv64")), Policy(batch_size=32), on_batch=batches.append).run(items)
     assert [len(b) for b in batches] == [32, 32, 32, 4]
+
+
+def test_a_second_run_on_the_same_boot_gets_fresh_results():
+    from probes.fake_guest import FakeGuest
+    from probes.loopback import Loopback
+    from probes.campaign import Campaign
+    from probes.probe import Probe
+
+    campaign = Campaign(Loopback(FakeGuest("x86_64")))
+    first = [(Probe("x86_64", bytes.fromhex("b801000000c3")), None)]  # mov eax, 1; ret
+    second = [(Probe("x86_64", bytes.fromhex("b802000000c3")), None)]  # mov eax, 2; ret
+    campaign.run(first)
+    (result,) = campaign.run(second).results.values()
+    assert result.observation.status == 2  # not run 0's cached answer
