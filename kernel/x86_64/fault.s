@@ -65,6 +65,7 @@ fault_stub_1:
     call fault_report                       ; vector 11
     call fault_report                       ; vector 12
     call fault_report                       ; vector 13
+fault_stub_14:
     call fault_report                       ; vector 14
     call fault_report                       ; vector 15
     call fault_report                       ; vector 16

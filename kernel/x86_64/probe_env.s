@@ -102,7 +102,7 @@ probe_pages_directory:
 
 ; probe_traps_install: a TSS whose RSP0 and IST1 are the trap stack, and every
 ; gate switching to it (IST), so a fault lands on a good stack whatever the
-; probe did to RSP; the single-step, watchdog and spurious gates.
+; probe did to RSP; the single-step, page-fault, watchdog and spurious gates.
 ; Clobbers: RAX, RCX, RDX, RSI, RDI, RBX.
 probe_traps_install:
     mov rdi, TSS
@@ -135,6 +135,9 @@ probe_traps_set:
     mov edx, IDT_INTERRUPT_GATE_FLAGS | TRAP_IST
     mov edi, DEBUG_VECTOR
     mov rsi, probe_debug_entry
+    call idt_gate_set
+    mov edi, PAGE_FAULT_VECTOR
+    mov rsi, probe_page_fault_entry
     call idt_gate_set
     mov edi, WATCHDOG_VECTOR
     mov rsi, watchdog_entry

@@ -55,6 +55,25 @@ watchdog_entry:
 watchdog_stale:
     iretq
 
+; probe_page_fault_entry: #PF.  A hypervisor that runs ring 3 natively and emulates
+; the kernel (KVM-PVM, the pagetable-based KVM of nested clouds) carries out a
+; ring-3 syscall without its privilege switch: RIP = LSTAR and RFLAGS masked by
+; FMASK, but CS stays the user's, so fetching syscall_entry through its
+; supervisor page faults at CPL 3.  Such a #PF is that syscall (RAX and RCX
+; still hold what it left) and continues as one.  It cannot be anything else: a
+; ring-3 context never has IF clear (the probe cannot clear it at IOPL 0; FMASK
+; did).  Every other #PF is a fault.  Frame: error code, RIP, CS, RFLAGS, RSP, SS.
+probe_page_fault_entry:
+    cmp qword ptr [rsp + 8], syscall_entry
+    jne fault_stub_14
+    test byte ptr [rsp + 16], SELECTOR_RPL_MASK ; CS.RPL: from ring 3
+    jz fault_stub_14
+    test dword ptr [rsp + 24], RFLAGS_IF
+    jnz fault_stub_14
+    cmp byte ptr [rip + ENV_ACTIVE], 0
+    je fault_stub_14
+    jmp syscall_entry
+
 ; probe_debug_entry: #DB.  During a length measurement the first single-step
 ; trap gives the address after the first instruction; TF is then cleared and
 ; the probe goes on.  Any other #DB is an ordinary fault (vector 1).

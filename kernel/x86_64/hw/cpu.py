@@ -191,5 +191,6 @@ def asm_constants() -> dict[str, int]:
         consts[f"SELECTOR_{name}"] = index * 8
     consts["SELECTOR_USER_CODE64_RING3"] = consts["SELECTOR_USER_CODE64"] | RING3
     consts["SELECTOR_USER_DATA_RING3"] = consts["SELECTOR_USER_DATA"] | RING3
+    consts["SELECTOR_RPL_MASK"] = RING3  # a saved CS with these bits set came from ring 3
     consts.update({f"TSS_{name}": offset for name, offset in TSS_OFFSETS.items()})
     return consts
