@@ -19,7 +19,7 @@ from host.protocol import LAYOUTS, PRIVILEGED_FW_CFG_FILE, PROBE_RESULT_CACHE, L
 from kernel.x86_64.asmdata import data_source
 from kernel.x86_64.hw.cpu import IDT_GATE_FLAGS, PAGE_ENTRY, PAGE_TABLE_SIZE
 from kernel.x86_64.hw.timers import LAPIC_BASE
-from probes.abi import AREAS, PROBE_REGION_BASE, PROBE_REGION_SIZE, X86_64, Perm
+from probes.abi import AREA, AREAS, PROBE_REGION_BASE, PROBE_REGION_SIZE, X86_64, Perm
 
 WATCHDOG_VECTOR = 0x40  # the LAPIC timer: above the 32 exception vectors
 SPURIOUS_VECTOR = 0xFF  # low nibble 0xF, as older APICs require
@@ -50,6 +50,10 @@ CACHE_ENTRY = Layout("CACHE", (("run_id", "I"), ("valid", "I"), ("length", "I"),
 
 LARGE_PAGE = 2 << 20
 _USER_TABLE = PAGE_ENTRY.value(PRESENT=1, WRITABLE=1, USER=1)
+# The kernel page the ring-3 FPU reset runs from (probe_run.s, fpu_reset_in_ring3),
+# mapped read/execute for ring 3 only during that trip, in the guard after the code.
+FPU_RESET_VIRTUAL = AREA["code"].end(X86_64)
+FPU_RESET_PAGE_FLAGS = PAGE_ENTRY.value(PRESENT=1, USER=1)
 
 
 @dataclass(frozen=True)
@@ -103,6 +107,21 @@ def page_runs() -> tuple[list[PageRun], dict[int, int]]:
     return runs, directory
 
 
+def guard_page_entry(virtual: int) -> int:
+    """Address of the PTE of `virtual`, a guard page of the probe region that shares its
+    page table with some area (so the entry exists and is 0 until the kernel writes it)."""
+    if virtual % layout.PAGE_SIZE or any(a.base(X86_64) <= virtual < a.end(X86_64)
+                                         for a in AREAS):
+        raise ValueError(f"{virtual:#x} is not a guard page of the probe region: "
+                         "move FPU_RESET_VIRTUAL")
+    runs, _ = page_runs()
+    chunk = virtual - virtual % LARGE_PAGE
+    tables = {r.entry_address & ~0xFFF for r in runs if r.virtual - r.virtual % LARGE_PAGE == chunk}
+    if not tables:
+        raise ValueError(f"no probe page table covers {virtual:#x}: move FPU_RESET_VIRTUAL")
+    return tables.pop() + ((virtual >> 12) & 511) * 8
+
+
 _ORIGIN = "kernel/x86_64/probe_env.py (page_runs)"
 
 
@@ -133,6 +152,9 @@ def asm_constants() -> dict[str, int]:
             len({r.entry_address & ~0xFFF for r in runs}) * PAGE_TABLE_SIZE,
         "USER_TABLE_FLAGS": _USER_TABLE,
         "LAPIC_DIRECTORY_ENTRY": directory_entry_address(LAPIC_BASE),
+        "FPU_RESET_VIRTUAL": FPU_RESET_VIRTUAL,
+        "FPU_RESET_ENTRY": guard_page_entry(FPU_RESET_VIRTUAL),
+        "FPU_RESET_PAGE_FLAGS": FPU_RESET_PAGE_FLAGS,
         "SLOT_SIZE": SLOT.size,
         "CACHE_ENTRY_SIZE": CACHE_ENTRY.size,
     }

@@ -177,8 +177,10 @@ probe_cpu_xsave:
     xor edx, edx
     xsetbv                                  ; why: XCR0 enables the x87/SSE(/AVX) state components
     mov qword ptr [rip + ENV_XCR0], r8
-    mov byte ptr [rip + ENV_XSAVE_ENABLED], 1
 probe_cpu_syscall:
+    mov rax, cr4
+    test eax, CR4_OSXSAVE                   ; ours, or the host's under KVM-PVM (qemu64 too):
+    setnz byte ptr [rip + ENV_XSAVE_ENABLED]    ; then ring 3 has XSAVE state to reset
     mov ecx, EFER_MSR
     rdmsr
     or eax, EFER_SCE

@@ -154,11 +154,45 @@ copy_over:
 copy_over_done:
     ret
 
-; fpu_reset: x87/SSE(/AVX) registers as after reset, every exception masked,
-; so no probe sees what the previous one left.  Clobbers: RAX, RDX.
+; fpu_reset: x87/SSE registers as after reset, every exception masked, so no
+; probe sees what the previous one left; with XSAVE state in ring 3 (AVX), all
+; of it.  Clobbers: RAX, RDX.
 fpu_reset:
     clts                                    ; why: a privileged probe may have set CR0.TS (#NM here)
     fxrstor [rip + FPU_CLEAN]               ; x87 and SSE as after reset
+    cmp byte ptr [rip + ENV_XSAVE_ENABLED], 0
+    jne fpu_reset_in_ring3
+    ret
+
+; fpu_reset_in_ring3: the XSAVE state (AVX upper halves...) as after reset too.
+; Not xrstor here: KVM-PVM (nested KVM) emulates ring 0 instruction by
+; instruction and its emulator has neither xrstor nor any VEX instruction, so
+; the vCPU stops with an internal error.  Ring 3 runs natively there, so the
+; reset is a trip to ring 3: fpu_reset_page, mapped user-executable at
+; FPU_RESET_VIRTUAL (a guard page of the probe region) only for the trip, runs
+; xrstor from its init image and comes back by syscall (fpu_reset_return).
+; EDX:EAX: the components a probe can change that XCR0 enables, whoever set it
+; (under KVM-PVM the host's XCR0 rules ring 3, even with a CPU model without XSAVE).
+fpu_reset_in_ring3:
+    mov rax, fpu_reset_page + FPU_RESET_PAGE_FLAGS
+    mov qword ptr [rip + FPU_RESET_ENTRY], rax  ; not present before: nothing to invalidate
+    mov qword ptr [rip + ENV_KERNEL_RSP], rsp
+    push SELECTOR_USER_DATA_RING3
+    push PROBE_STACK_TOP - 8                ; not used by the trip
+    push PROBE_RFLAGS
+    push SELECTOR_USER_CODE64_RING3
+    push FPU_RESET_VIRTUAL
+    mov eax, XSAVE_RESET_COMPONENTS
+    xor edx, edx
+    iretq
+
+; fpu_reset_return: from syscall_entry, at the end of the trip; returns from
+; fpu_reset with the page unmapped again, before any probe runs.
+fpu_reset_return:
+    mov rsp, qword ptr [rip + ENV_KERNEL_RSP]
+    mov qword ptr [rip + FPU_RESET_ENTRY], 0
+    mov rax, FPU_RESET_VIRTUAL
+    invlpg [rax]                            ; why: the probe must not reach the page
     ret
 
 ; probe_pages_clean: zeroes every page a probe wrote (dirty bit), so output,
@@ -208,3 +242,19 @@ probe_clean_directory:
     invlpg [rax]                            ; also drops cached directory entries with the old bit
     pop rbx
     ret
+
+; The page of the ring-3 FPU reset trip (fpu_reset_in_ring3), alone in its page
+; because that whole page becomes user-visible during the trip.
+.align PAGE_SIZE
+fpu_reset_page:
+    xrstor [rip + fpu_reset_image]          ; components whose XSTATE_BV bit is 0: init
+    syscall
+fpu_reset_page_syscall_end:
+.align 64
+fpu_reset_image:                            ; an XSAVE image (standard form)
+    .word FCW_DEFAULT
+    .space FXSAVE_MXCSR - 2, 0
+    .long MXCSR_DEFAULT                     ; xrstor loads MXCSR whatever XSTATE_BV says
+    .space FXSAVE_SIZE + XSAVE_HEADER_SIZE - FXSAVE_MXCSR - 4, 0    ; header: XSTATE_BV = 0
+    .space XSAVE_RESET_AREA_END - FXSAVE_SIZE - XSAVE_HEADER_SIZE, 0  ; what xrstor may touch
+.align PAGE_SIZE

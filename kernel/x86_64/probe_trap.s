@@ -8,6 +8,8 @@
 ; syscall_entry: LSTAR.  RCX = address after the syscall, RAX = the probe's
 ; status; RSP is still the probe's (nothing is pushed before probe_exit).
 syscall_entry:
+    cmp rcx, FPU_RESET_VIRTUAL + (fpu_reset_page_syscall_end - fpu_reset_page)
+    je fpu_reset_return
     mov byte ptr [rip + ENV_ACTIVE], 0
     cmp rcx, PROBE_EXIT_BASE + PROBE_EXIT_STUB_SIZE
     jne syscall_not_the_stub
@@ -61,8 +63,9 @@ watchdog_stale:
 ; FMASK, but CS stays the user's, so fetching syscall_entry through its
 ; supervisor page faults at CPL 3.  Such a #PF is that syscall (RAX and RCX
 ; still hold what it left) and continues as one.  It cannot be anything else: a
-; ring-3 context never has IF clear (the probe cannot clear it at IOPL 0; FMASK
-; did).  Every other #PF is a fault.  Frame: error code, RIP, CS, RFLAGS, RSP, SS.
+; ring-3 context never has IF clear (the probe cannot clear it at IOPL 0, and the
+; kernel enters ring 3 with IF set; FMASK cleared it).  Every other #PF is a
+; fault.  Frame: error code, RIP, CS, RFLAGS, RSP, SS.
 probe_page_fault_entry:
     cmp qword ptr [rsp + 8], syscall_entry
     jne fault_stub_14
@@ -70,8 +73,6 @@ probe_page_fault_entry:
     jz fault_stub_14
     test dword ptr [rsp + 24], RFLAGS_IF
     jnz fault_stub_14
-    cmp byte ptr [rip + ENV_ACTIVE], 0
-    je fault_stub_14
     jmp syscall_entry
 
 ; probe_debug_entry: #DB.  During a length measurement the first single-step

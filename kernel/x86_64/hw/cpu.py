@@ -41,7 +41,13 @@ RFLAGS = Register("RFLAGS", (
     Field("AC", 18, meaning="alignment check (with CR0.AM, ring 3)"),
 ))
 RFLAGS_RESERVED_ONE = 0x2  # bit 1 always reads 1
-XCR0 = Register("XCR0", (Field("X87", 0), Field("SSE", 1), Field("AVX", 2)))
+XCR0 = Register("XCR0", (Field("X87", 0), Field("SSE", 1), Field("AVX", 2),
+                         Field("OPMASK", 5), Field("ZMM_HI256", 6), Field("HI16_ZMM", 7)))
+# The XSAVE components every probe starts from init: the registers a probe can write
+# in ring 3 (x87, SSE, AVX, AVX-512).  They end at 0xA80 in the standard-form area
+# (CPUID 0xD), so the init image fits a page; not PKRU (a hypervisor's business).
+XSAVE_RESET_COMPONENTS = XCR0.value(X87=1, SSE=1, AVX=1, OPMASK=1, ZMM_HI256=1, HI16_ZMM=1)
+XSAVE_RESET_AREA_END = 0xA80
 
 # The legacy fxsave/xsave area: 512 bytes, then (xsave) the 64-byte header.
 FXSAVE_FCW, FXSAVE_MXCSR, FXSAVE_SIZE, XSAVE_HEADER_SIZE = 0, 24, 512, 64
@@ -177,7 +183,8 @@ def asm_constants() -> dict[str, int]:
         PAGE_ENTRY_ADDRESS=PAGE_ENTRY_ADDRESS,
         TSS_SIZE=TSS_SIZE,
         FXSAVE_FCW=FXSAVE_FCW, FXSAVE_MXCSR=FXSAVE_MXCSR, FXSAVE_SIZE=FXSAVE_SIZE,
-        XSAVE_HEADER_SIZE=XSAVE_HEADER_SIZE, FCW_DEFAULT=FCW_DEFAULT, MXCSR_DEFAULT=MXCSR_DEFAULT,
+        XSAVE_HEADER_SIZE=XSAVE_HEADER_SIZE, XSAVE_RESET_COMPONENTS=XSAVE_RESET_COMPONENTS,
+        XSAVE_RESET_AREA_END=XSAVE_RESET_AREA_END, FCW_DEFAULT=FCW_DEFAULT, MXCSR_DEFAULT=MXCSR_DEFAULT,
         CPUID_PMU_LEAF=CPUID_PMU_LEAF, PMU_VERSION_MASK=PMU_VERSION_MASK,
         PMU_FIXED_COUNTERS_MASK=PMU_FIXED_COUNTERS_MASK, FIXED_CTR0_MSR=FIXED_CTR0_MSR,
         FIXED_CTR_CTRL_MSR=FIXED_CTR_CTRL_MSR, PERF_GLOBAL_CTRL_MSR=PERF_GLOBAL_CTRL_MSR,
