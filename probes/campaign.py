@@ -40,6 +40,10 @@ class Policy:
     poll_interval: float = 0.02
     batch_size: int = 256
     max_attempts: int = 50  # sends of one run before the campaign gives up
+    # Under TCG the guest's watchdog runs on host time, so a QEMU the host
+    # descheduled looks like a hung probe: a TIMEOUT the prediction did not
+    # expect is run again this many times before it stands.
+    timeout_reruns: int = 2
 
 
 @dataclass(frozen=True)
@@ -91,6 +95,8 @@ class Campaign:
         # run ids keep growing across run() calls: the guest answers a run id it
         # has seen with its cached result, so reusing one on the same boot is wrong
         self.next_run_id = 0
+        self._reruns: deque[tuple[Probe, bytes | None]] = deque()
+        self._timeouts: dict[bytes, int] = {}  # content hash -> unexpected TIMEOUTs so far
         self._serial = False  # after a board death: one run at a time until the suspects are done
 
     def run(self, items: Iterable[tuple[Probe, bytes | None]]) -> CampaignReport:
@@ -105,12 +111,12 @@ class Campaign:
         inflight: dict[int, _Flight] = {}
         last_heard = self.link.now()
         self.link.send(b"\0")  # cut off whatever the guest's decoder held
-        while queue or suspects or inflight:
+        while queue or suspects or inflight or self._reruns:
             if self._serial and not suspects and not inflight:
                 self._serial = False  # every suspect has been rerun alone
             limit = 1 if self._serial else self.policy.window
-            while len(inflight) < limit and (suspects or queue):
-                probe, prediction = (suspects or queue).popleft()
+            while len(inflight) < limit and (suspects or self._reruns or queue):
+                probe, prediction = (suspects or self._reruns or queue).popleft()
                 run_id = self.next_run_id
                 inflight[run_id] = _Flight(probe, prediction, self.link.now())
                 self._launch(run_id, probe)
@@ -177,11 +183,24 @@ class Campaign:
         if outcome == Outcome.REFUSED:
             return None  # its LOAD was lost: the retransmission timer resends both
         del inflight[fields["run_id"]]
+        if self._unexpected_timeout(outcome, flight):
+            self._reruns.append((flight.probe, flight.prediction))
+            return None
         fault = (Fault(fields["fault_vector"], fields["fault_address"], fields["fault_ip"])
                  if outcome == Outcome.FAULT else None)
         obs = Observation(outcome, fields["status"], fault, tail[: flight.probe.output_size],
                           fields["cycles"], fields["instret"])
         return CampaignResult(flight.probe, obs, flight.prediction)
+
+    def _unexpected_timeout(self, outcome: Outcome, flight: _Flight) -> bool:
+        """A TIMEOUT the prediction did not expect, with reruns left."""
+        if outcome != Outcome.TIMEOUT or not flight.prediction:
+            return False
+        if flight.prediction[0] == Outcome.TIMEOUT:
+            return False
+        key = flight.probe.content_hash
+        self._timeouts[key] = self._timeouts.get(key, 0) + 1
+        return self._timeouts[key] <= self.policy.timeout_reruns
 
     def _board_died(self, inflight: dict[int, _Flight], suspects: deque, report: CampaignReport) -> None:
         report.restarts += 1

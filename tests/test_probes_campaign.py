@@ -81,3 +81,28 @@ def test_a_second_run_on_the_same_boot_gets_fresh_results():
     campaign.run(first)
     (result,) = campaign.run(second).results.values()
     assert result.observation.status == 2  # not run 0's cached answer
+
+
+def test_an_unexpected_timeout_is_run_again_before_it_stands():
+    from probes.abi import Outcome
+    from probes.campaign import Campaign, Policy
+    from probes.fake_guest import FakeGuest
+    from probes.loopback import Loopback
+    from probes.probe import Observation, Probe
+
+    class Descheduled(FakeGuest):  # the first run of every probe "hangs", as a starved QEMU does
+        seen: set = set()
+
+        def _contained(self, run):
+            observation = super()._contained(run)
+            key = bytes(self.machine.uc.mem_read(self.machine._code[0], 6))
+            if key not in self.seen:
+                self.seen.add(key)
+                return Observation(Outcome.TIMEOUT)
+            return observation
+
+    probe = Probe("x86_64", bytes.fromhex("b801000000c3"))  # mov eax, 1; ret
+    predicted = Observation(Outcome.RETURNED, 1, output=bytes(probe.output_size)).comparable()
+    campaign = Campaign(Loopback(Descheduled("x86_64")), Policy())
+    (result,) = campaign.run([(probe, predicted)]).results.values()
+    assert result.observation.outcome == Outcome.RETURNED and not result.diverges
