@@ -35,7 +35,10 @@ class Link(Protocol):
 @dataclass(frozen=True)
 class Policy:
     window: int = 32  # runs in flight (at most protocol.PROBE_SLOTS)
-    retransmit_after: float = 0.25  # seconds without a result before resending a run
+    # seconds without a result before resending a run -- at least; a guest that
+    # needs longer per run (KVM exits, a loaded host) stretches it to a few
+    # times the time the runs in flight take at its measured pace
+    retransmit_after: float = 0.25
     dead_after: float = 1.0  # seconds of total silence with runs outstanding
     poll_interval: float = 0.02
     batch_size: int = 256
@@ -97,6 +100,8 @@ class Campaign:
         self.next_run_id = 0
         self._reruns: deque[tuple[Probe, bytes | None]] = deque()
         self._timeouts: dict[bytes, int] = {}  # content hash -> unexpected TIMEOUTs so far
+        self._pace = 0.0  # seconds between results, smoothed
+        self._last_result: float | None = None
         self._serial = False  # after a board death: one run at a time until the suspects are done
 
     def run(self, items: Iterable[tuple[Probe, bytes | None]]) -> CampaignReport:
@@ -109,7 +114,7 @@ class Campaign:
                                     f" {sorted(PRIVILEGED_FAMILIES)} may run privileged")
         suspects: deque[tuple[Probe, bytes | None]] = deque()
         inflight: dict[int, _Flight] = {}
-        last_heard = self.link.now()
+        last_heard, self._last_result = self.link.now(), None
         self.link.send(b"\0")  # cut off whatever the guest's decoder held
         while queue or suspects or inflight or self._reruns:
             if self._serial and not suspects and not inflight:
@@ -128,6 +133,7 @@ class Campaign:
             for frame in frames:
                 done = self._absorb(frame.type, frame.body, inflight)
                 if done is not None:
+                    self._paced(now)
                     report.results[done.probe.content_hash] = done
                     batch.append(done)
                     if len(batch) >= self.policy.batch_size:
@@ -136,8 +142,9 @@ class Campaign:
                 self._board_died(inflight, suspects, report)
                 last_heard = self.link.now()
                 continue
+            patience = max(self.policy.retransmit_after, 3 * len(inflight) * self._pace)
             for run_id, flight in inflight.items():
-                if now - flight.sent_at > self.policy.retransmit_after:
+                if now - flight.sent_at > patience:
                     self._resend(run_id, flight, now)
                     report.retransmissions += 1
         self._flush(batch)
@@ -191,6 +198,11 @@ class Campaign:
         obs = Observation(outcome, fields["status"], fault, tail[: flight.probe.output_size],
                           fields["cycles"], fields["instret"])
         return CampaignResult(flight.probe, obs, flight.prediction)
+
+    def _paced(self, now: float) -> None:
+        if self._last_result is not None:
+            self._pace = 0.9 * self._pace + 0.1 * (now - self._last_result)
+        self._last_result = now
 
     def _unexpected_timeout(self, outcome: Outcome, flight: _Flight) -> bool:
         """A TIMEOUT the prediction did not expect, with reruns left."""
