@@ -25,16 +25,18 @@ import dataclasses
 import os
 import time
 from collections import Counter
+from pathlib import Path
 from types import TracebackType
 
 from host.frames import Frame, FrameDecoder, ProtocolError, encode_frame
 from host.protocol import FRAME_DELIMITER, Msg
+from host.session import Guest
+from probes.qemu_link import QemuLink
 from qemu.boards import Board
 from qemu.errors import GuestTimeoutError, QemuExitedError
 from qemu.machine import Machine
 
 BOOT_TIMEOUT = 60.0  # seconds to FINAL; TCG boots take a second or two
-LIFETIME = 3600.0  # seconds one guest may serve a test module (Machine timeout)
 ANSWER_TIMEOUT = 20.0  # seconds an exchange waits for its answers
 
 DELIMITER = bytes([FRAME_DELIMITER])
@@ -91,46 +93,39 @@ def describe(frame: Frame) -> str:
 
 class StayingGuest:
     """`board` with stay (and `privileged`) switched on, running `image` (x86-64) or
-    `kernel` (RISC-V).  Use as a context manager: entering boots to FINAL."""
+    `kernel` (RISC-V), through probes.qemu_link.QemuLink (which launches it, boots it
+    to FINAL and never blocks on a busy guest).  Use as a context manager."""
 
     def __init__(self, board: Board, *, image: str | os.PathLike[str] | None = None,
                  kernel: str | os.PathLike[str] | None = None, privileged: bool = False) -> None:
+        built = Path(image or kernel)
+        self._guest = Guest(board.arch, image and Path(image), kernel and Path(kernel), built, hex)
         self.board = dataclasses.replace(board, stay=True, privileged=privileged)
-        self.machine = Machine(self.board, image=image, kernel=kernel, timeout=LIFETIME)
+        self.link: QemuLink | None = None
         self.discovery: list[Frame] = []
         self.skipped: list[Frame] = []  # late answers to earlier requests, passed over by exchange
-        self._rx = FrameDecoder()  # every byte from the guest goes through it, once
+        self._rx = FrameDecoder()  # every byte after the boot's FINAL goes through it, once
         self._tx = FrameDecoder()  # the host's own frames, to know what they ask for
-        self._tx.feed(DELIMITER)
+        for decoder in (self._rx, self._tx):
+            decoder.feed(DELIMITER)  # both start at a frame boundary
         self._unread = b""  # received, not yet decoded (exchange stops at a frame's end)
-        self._outbox = bytearray()  # sent, not yet taken by the guest
         self._unanswered: Counter[AnswerKey] = Counter()
         self._seq = 0
 
     def __enter__(self) -> StayingGuest:
-        self.machine.__enter__()
-        try:
-            self._boot()
-        except BaseException:
-            self.machine.shutdown()
-            raise
+        self.link = QemuLink(self.board, self._guest, boot_timeout=BOOT_TIMEOUT)
+        self.discovery = list(self.link.boots[0].frames)
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
-        self.machine.shutdown()
+        if self.link is not None:
+            self.link.close()
 
-    def _boot(self) -> None:
-        machine, deadline = self.machine, time.monotonic() + BOOT_TIMEOUT
-        while not self.discovery or self.discovery[-1].type != Msg.FINAL:
-            if time.monotonic() > deadline:
-                raise GuestTimeoutError(
-                    f"no FINAL within {BOOT_TIMEOUT:g}s of boot; the guest printed: "
-                    f"{self._rx.noise_text[-300:]!r}", **self._context())
-            data = machine.poll_serial(0.2)
-            if not data and not machine.running:
-                raise QemuExitedError("QEMU exited before the guest's FINAL", **self._context())
-            self.discovery += self._rx.feed(data)
+    @property
+    def machine(self) -> Machine:
+        assert self.link is not None and self.link.machine is not None, "not running"
+        return self.link.machine
 
     def _context(self) -> dict[str, object]:
         m = self.machine
@@ -144,8 +139,7 @@ class StayingGuest:
 
     def send(self, data: bytes) -> None:
         self._record(data)
-        self._outbox += data
-        self._flush()
+        self.link.send(data)
 
     def _record(self, data: bytes) -> list[AnswerKey]:
         """The answers the host frames in `data` ask for, now owed by the guest."""
@@ -153,15 +147,8 @@ class StayingGuest:
         self._unanswered.update(keys)
         return keys
 
-    def _flush(self) -> None:
-        """Hand the guest what it takes now, never waiting: a guest busy sending answers
-        reads nothing until the host reads them, so a blocking send could deadlock."""
-        if self._outbox and self.machine.running:
-            del self._outbox[:self.machine.write_serial(bytes(self._outbox), timeout=0)]
-
     def poll(self, timeout: float) -> bytes:
-        self._flush()
-        data, self._unread = self._unread or self.machine.poll_serial(timeout), b""
+        data, self._unread = self._unread or self.link.poll(timeout), b""
         for frame in self._rx.feed(data):
             self._settle(answered_key(frame))
         return data
@@ -185,7 +172,7 @@ class StayingGuest:
         """Send host frames; return the guest's answers to them, in order."""
         before = self._unanswered.copy()  # earlier requests still owed an answer
         wanted = self._record(data)
-        self._outbox += data
+        self.link.send(data)
         got: list[Frame] = []
         deadline = time.monotonic() + timeout
         while len(got) < len(wanted):
@@ -211,14 +198,12 @@ class StayingGuest:
         """The next whole frame; bytes after it stay unread (for `poll` or the next call)."""
         while True:
             if not self._unread:
-                self._flush()
                 left = deadline - time.monotonic()
                 if left <= 0:
                     raise GuestTimeoutError(
                         f"{len(got)} of {len(wanted)} answers ({wanted}) within the time allowed; "
-                        f"got {[describe(f) for f in got]}; {len(self._outbox)} bytes not yet "
-                        "taken by the guest", **self._context())
-                self._unread = self.machine.poll_serial(min(left, 0.5))
+                        f"got {[describe(f) for f in got]}", **self._context())
+                self._unread = self.link.poll(min(left, 0.5))
                 if not self._unread and not self.machine.running:
                     raise QemuExitedError(
                         f"QEMU exited while {len(wanted) - len(got)} answers were due",
