@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from probes.abi import RISCV64, X86_64
-from probes.families import cpuid, csr, discovery, isa_riscv, isa_x86, memlat, msr
+from probes.families import cpuid, csr, discovery, isa_riscv, isa_x86, memlat, msr, timing
 from probes.probe import Probe
 
 RANDOM_LENGTHS = (1, 32)  # bytes of one random probe, inclusive
@@ -33,6 +33,11 @@ def random_probes(arch: str, seed: int = 0) -> Iterator[Probe]:
         yield Probe(arch, rng.randbytes(rng.randint(*RANDOM_LENGTHS)), family="random", output_size=16)
 
 
+def _timing_needs_a_sequence(_arch: str, _seed: int) -> Iterator[Probe]:
+    raise ValueError("the timing family measures a given instruction sequence:"
+                     " pass one, e.g. --sequence 'imul rax, rax' (x86_64) or 'mul t0, t0, t0' (riscv64)")
+
+
 def _isa(arch: str, _seed: int) -> Iterator[Probe]:
     candidates = isa_x86.candidates() if arch == X86_64 else isa_riscv.candidates()
     return discovery.probes_for(arch, candidates)
@@ -45,15 +50,22 @@ FAMILIES: dict[str, Family] = {f.name: f for f in (
     Family("isa", (X86_64, RISCV64), _isa, "instruction-set discovery candidates (user mode)"),
     Family("memlat", (X86_64,), lambda _a, _s: (memlat.chase_probe(s) for s in memlat.working_sets()),
            "pointer-chasing latency over growing working sets"),
+    Family("timing", (X86_64, RISCV64), _timing_needs_a_sequence,
+           "latency and throughput of --sequence, nanoBench style (n and 2n, trimmed)"),
     Family("random", (X86_64, RISCV64), random_probes, "random byte strings (endless: use --limit)"),
 )}
 
 
-def family_probes(name: str, arch: str, seed: int = 0) -> Iterator[Probe]:
-    """The probes of family `name` for `arch`; raises ValueError saying what exists."""
+def family_probes(name: str, arch: str, seed: int = 0, sequence: str | None = None) -> Iterator[Probe]:
+    """The probes of family `name` for `arch` (`sequence`: what `timing` measures);
+    raises ValueError saying what exists."""
+    if sequence is not None and name != "timing":
+        raise ValueError(f"--sequence is for the timing family, not {name!r}")
     family = FAMILIES.get(name)
     if family is None:
         raise ValueError(f"unknown probe family {name!r}: choose one of {', '.join(sorted(FAMILIES))}")
     if arch not in family.arches:
         raise ValueError(f"family {name!r} runs on {', '.join(family.arches)}, not {arch}")
+    if name == "timing" and sequence is not None:
+        return timing.timing_probes(arch, sequence)
     return family.make(arch, seed)

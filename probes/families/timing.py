@@ -2,47 +2,132 @@
 two cycle-counter reads, several runs each after warm-up, trimmed statistics,
 and the difference (2n - n) / n, which cancels the measurement's own overhead.
 
+Two variants of a sequence are measured.  Latency: the sequence as written,
+repeated, so it must feed its own inputs (`imul rax, rax` does).  Throughput:
+each repetition gets its registers renamed from a pool, so that neighbouring
+copies form independent chains and only issue width limits them.  Every
+repetition of a probe carries its index as input, so the runs have distinct
+content hashes and are all sent and stored.
+
 Numbers are only as real as the accelerator: under TCG they describe QEMU,
 under KVM the silicon; results are stored with the accelerator they came from.
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from statistics import mean
 
+from probes.abi import CODE_SIZE, RISCV64, X86_64, Outcome
 from probes.families.riscv_encode import A1, A0, T0, T1, T2, ZERO, addi, csrrs, ret, sd, words
 from probes.families.x86_asm import assemble
-from probes.probe import Probe
+from probes.probe import Observation, Probe
 
 CYCLE_CSR = 0xC00  # rdcycle
 WARMUP_RUNS = 5
 MEASURED_RUNS = 10
 TRIM = 0.2  # fraction dropped from each end before averaging
+UNROLL = 100  # n; the 2n probe doubles it (less when the sequence is long: code is 16 KiB)
+LATENCY, THROUGHPUT = "latency", "throughput"
+MEASUREMENT_OVERHEAD = 64  # bytes of head + tail around the unrolled body, rounded up
+# Registers a timed sequence may use and throughput copies are renamed over.  Left
+# out: those the probe's head and tail hold (x86 rsi, r8; riscv a1, t1, t2), the
+# stack pointers, the return address, and gp/tp.
+X86_POOLS = (("rax", "rbx", "rcx", "rdx", "rdi", "rbp", "r9", "r10", "r11", "r12", "r13", "r14", "r15"),
+             tuple(f"xmm{i}" for i in range(16)), tuple(f"ymm{i}" for i in range(16)))
+RISCV_POOLS = (("t0", "t3", "t4", "t5", "t6", "a0", "a2", "a3", "a4", "a5", "a6", "a7", "s0", "s1", "s2", "s3",
+                "s4", "s5", "s6", "s7", "s8", "s9", "s10", "s11"), tuple(f"ft{i}" for i in range(12)),
+               tuple(f"fa{i}" for i in range(8)))
 
 
-def x86_timing_probe(body: str, unroll: int) -> Probe:
-    """`body`: x86 assembly for one instance, not touching rsi, r8."""
-    snippet = assemble(body)
+def _unrolled(instances: list[bytes], unroll: int) -> bytes:
+    return b"".join(instances[i % len(instances)] for i in range(unroll))
+
+
+def x86_timing_probe(body: str | list[bytes], unroll: int, input: bytes = b"", meta: dict | None = None) -> Probe:
+    """`body`: x86 assembly for one instance (or the encoded instances to cycle
+    through), not touching rsi, r8."""
+    instances = [assemble(body)] if isinstance(body, str) else body
     head = assemble("lfence; rdtsc; shl rdx, 32; or rax, rdx; mov r8, rax; lfence")
     tail = assemble("lfence; rdtsc; shl rdx, 32; or rax, rdx; sub rax, r8; mov [rsi], rax; xor eax, eax; ret")
-    return Probe("x86_64", head + snippet * unroll + tail, family="timing", budget=unroll * 64 + 64,
-                 output_size=8, meta={"body": body, "unroll": unroll})
+    return Probe(X86_64, head + _unrolled(instances, unroll) + tail, family="timing", input=input,
+                 budget=unroll * 64 + 64, output_size=8, meta={"unroll": unroll, **(meta or {})})
 
 
-def riscv_timing_probe(body: bytes, unroll: int) -> Probe:
-    """`body`: encoded instructions for one instance, not touching a1, t1, t2."""
+def riscv_timing_probe(body: bytes | list[bytes], unroll: int, input: bytes = b"",
+                       meta: dict | None = None) -> Probe:
+    """`body`: encoded instructions for one instance (or the instances to cycle
+    through), not touching a1, t1, t2."""
+    instances = [body] if isinstance(body, bytes) else body
     head = words(csrrs(T1, CYCLE_CSR))
     tail = words(csrrs(T2, CYCLE_CSR), 0x40000033 | (T0 << 7) | (T2 << 15) | (T1 << 20),  # sub t0, t2, t1
                  sd(T0, A1, 0), addi(A0, ZERO, 0), ret())
-    return Probe("riscv64", head + body * unroll + tail, family="timing", budget=unroll * 64 + 64,
-                 output_size=8, meta={"unroll": unroll})
+    return Probe(RISCV64, head + _unrolled(instances, unroll) + tail, family="timing", input=input,
+                 budget=unroll * 64 + 64, output_size=8, meta={"unroll": unroll, **(meta or {})})
 
 
-def timing_pair(arch: str, body, unroll: int = 100) -> tuple[Probe, Probe]:
+def timing_pair(arch: str, body, unroll: int = UNROLL) -> tuple[Probe, Probe]:
     """The n and 2n probes of one measurement."""
-    make = x86_timing_probe if arch == "x86_64" else riscv_timing_probe
+    make = x86_timing_probe if arch == X86_64 else riscv_timing_probe
     return make(body, unroll), make(body, 2 * unroll)
+
+
+def _assemble_sequence(arch: str, text: str) -> bytes:
+    from toolchain import riscvasm, x86asm
+
+    text = text.replace(";", "\n")
+    try:
+        if arch == X86_64:
+            return x86asm.assemble_snippet(text)
+        return riscvasm.assemble_snippet(text)
+    except Exception as error:  # the assemblers' own errors say what is wrong with the text
+        raise ValueError(f"cannot assemble timing sequence {text!r} for {arch}: {error}") from error
+
+
+def renamed_copies(arch: str, sequence: str) -> list[str]:
+    """The sequence once per independent chain: its registers renamed over the
+    pool, as many disjoint copies as the pool holds (at least 2, or ValueError)."""
+    copies: list[str] | None = None
+    for pool in (X86_POOLS if arch == X86_64 else RISCV_POOLS):
+        pattern = re.compile(r"\b(" + "|".join(sorted(pool, key=len, reverse=True)) + r")\b")
+        used = list(dict.fromkeys(pattern.findall(sequence)))
+        if not used:
+            continue
+        count = len(pool) // len(used)
+        if count < 2:
+            raise ValueError(f"the sequence uses {len(used)} of the {len(pool)} registers it may use:"
+                             " too many to make independent copies for throughput")
+        variants = [pattern.sub(lambda m, k=k: pool[k * len(used) + used.index(m.group(1))], text)
+                    for k, text in enumerate((copies or [sequence] * count)[:count])]
+        copies = variants
+    if copies is None:
+        raise ValueError(f"the sequence {sequence!r} names none of the registers a timing probe may use"
+                         f" ({', '.join(p[0] + '…' for p in (X86_POOLS if arch == X86_64 else RISCV_POOLS))})")
+    return copies
+
+
+def timing_probes(arch: str, sequence: str, repetitions: int = WARMUP_RUNS + MEASURED_RUNS,
+                  unroll: int = UNROLL) -> Iterator[Probe]:
+    """Latency and throughput probes of `sequence` at unroll n and 2n, `repetitions`
+    runs each (the first WARMUP_RUNS are warm-up), interleaved so that drift in
+    the machine touches every variant alike."""
+    if arch not in (X86_64, RISCV64):
+        raise ValueError(f"no timing probes for arch {arch!r}")
+    make = x86_timing_probe if arch == X86_64 else riscv_timing_probe
+    variants = {LATENCY: [_assemble_sequence(arch, sequence)],
+                THROUGHPUT: [_assemble_sequence(arch, text) for text in renamed_copies(arch, sequence)]}
+    longest = max(len(code) for codes in variants.values() for code in codes)
+    unroll = min(unroll, (CODE_SIZE - MEASUREMENT_OVERHEAD) // (2 * longest))
+    if unroll < 1:
+        raise ValueError(f"the sequence is {longest} bytes: too long to unroll twice in {CODE_SIZE} bytes of code")
+    for repetition in range(repetitions):
+        for kind, instances in variants.items():
+            for times in (unroll, 2 * unroll):
+                yield make(instances, times, input=repetition.to_bytes(4, "little"),
+                           meta={"sequence": sequence, "kind": kind, "base_unroll": unroll,
+                                 "repetition": repetition})
 
 
 def trimmed_mean(samples: list[float], trim: float = TRIM) -> float:
@@ -59,6 +144,7 @@ class TimingEstimate:
     per_instance: float  # cycles per snippet instance
     overhead: float  # cycles the measurement itself costs (intercept)
     runs: int
+    spread: float = 0.0  # max - min of the per-instance cost over the trimmed run pairs
 
 
 def estimate(cycles_n: list[float], cycles_2n: list[float], unroll: int,
@@ -67,4 +153,36 @@ def estimate(cycles_n: list[float], cycles_2n: list[float], unroll: int,
     n_runs, n2_runs = cycles_n[warmup:], cycles_2n[warmup:]
     t_n, t_2n = trimmed_mean(n_runs), trimmed_mean(n2_runs)
     per = (t_2n - t_n) / unroll
-    return TimingEstimate(per, t_n - per * unroll, min(len(n_runs), len(n2_runs)))
+    return TimingEstimate(per, t_n - per * unroll, min(len(n_runs), len(n2_runs)),
+                          _spread([(b - a) / unroll for a, b in zip(n_runs, n2_runs)]))
+
+
+def _spread(samples: list[float], trim: float = TRIM) -> float:
+    ordered = sorted(samples)
+    cut = int(len(ordered) * trim)
+    kept = ordered[cut : len(ordered) - cut] or ordered
+    return kept[-1] - kept[0] if kept else 0.0
+
+
+def summarise(results: Iterable[tuple[Probe, Observation]]) -> dict[str, TimingEstimate]:
+    """Per variant (latency, throughput): cycles per sequence instance from the
+    runs that returned, in repetition order.  Raises ValueError when a variant has
+    no run past the warm-up (every run faulted, or too few repetitions)."""
+    cycles: dict[tuple[str, int], dict[int, float]] = {}
+    unrolls: dict[str, int] = {}
+    for probe, observation in results:
+        kind = probe.meta.get("kind")
+        if kind is None or len(observation.output) < 8 or observation.outcome != Outcome.RETURNED:
+            continue
+        unrolls[kind] = probe.meta["base_unroll"]
+        runs = cycles.setdefault((kind, probe.meta["unroll"]), {})
+        runs[probe.meta["repetition"]] = int.from_bytes(observation.output[:8], "little")
+    found = {}
+    for kind, unroll in unrolls.items():
+        n, n2 = cycles.get((kind, unroll), {}), cycles.get((kind, 2 * unroll), {})
+        paired = sorted(set(n) & set(n2))
+        if len(paired) <= WARMUP_RUNS:
+            raise ValueError(f"{kind}: only {len(paired)} runs returned, none past the {WARMUP_RUNS} warm-up runs;"
+                             " look at the faults in the results")
+        found[kind] = estimate([n[r] for r in paired], [n2[r] for r in paired], unroll)
+    return found
