@@ -64,7 +64,10 @@ def build(c, arch="x86_64"):
         print(path)
 
 
-@task(help=BOARD_HELP)
+@task(help={**BOARD_HELP,
+            "json": "write the inventory as JSON (schema metaos.inventory/1) to PATH; - for stdout",
+            "dump_dir": "write config spaces (lspci -F) and CPUID (hwloc/lstopo) dumps into DIR",
+            "verify": "compare the guest's PCI list with QEMU's own (QMP query-pci)"})
 def discover(c, arch="x86_64", board=None, cpu=None, smp=None, memory=None, accel="auto",
              qemu_args="", json=None, dump_dir=None, verify=False):
     """Boot the board, discover the machine, print the report.
