@@ -20,7 +20,7 @@ from rich.table import Table
 from host.capabilities import CapabilityStore, CapabilitySummary, Fingerprint
 from host.session import DiscoveryError, build_guest
 from probes.catalogue import family_probes
-from probes.families import PRIVILEGED_FAMILIES, discovery
+from probes.families import PRIVILEGED_FAMILIES, discovery, riscv_claims, timing
 from probes.probe import Probe
 from probes.line_faults import LineFaults
 from probes.qemu_link import QemuLink
@@ -29,15 +29,19 @@ from qemu.boards import Board
 from qemu.errors import QemuError
 
 SHOWN_REASONS = 5  # rejection reasons listed in the summary
+SHOWN_FINDINGS = 8  # kinds of discovery finding listed in the summary
+ACCELERATOR_MEANING = {"tcg": "TCG: this measures QEMU's emulation, not silicon", "kvm": "KVM: hardware"}
 
 
 def probe_command(board: Board, family: str, *, budget: int | None = None, json_path: str | None = None,
                   db: str | None = None, limit: int | None = None, unsafe_unvetted: bool = False,
-                  faults: LineFaults | None = None, console: Console | None = None) -> int:
-    """Run family `family` on `board`; store the results; 0 on success."""
+                  faults: LineFaults | None = None, console: Console | None = None,
+                  sequence: str | None = None) -> int:
+    """Run family `family` on `board` (`sequence`: what the timing family measures);
+    store the results; 0 on success."""
     console = console or Console()
     try:
-        probes = family_probes(family, board.arch)
+        probes = family_probes(family, board.arch, sequence=sequence)
         if budget is not None:
             probes = (dataclasses.replace(p, budget=budget) for p in probes)
         if limit is not None:
@@ -47,17 +51,25 @@ def probe_command(board: Board, family: str, *, budget: int | None = None, json_
         try:
             with QemuLink(board, guest, privileged=family in PRIVILEGED_FAMILIES, faults=faults) as link:
                 fingerprint = fingerprint_of(link.inventory(), board.name)
+                claims = _claims(link)
                 results: list = []
+                keep = json_path or family in ("timing", "isa")
                 tally = _run_with_progress(console, link, probes, store, fingerprint, unsafe_unvetted,
-                                           results.extend if json_path else None)
+                                           results.extend if keep else None)
+            estimates = timing.summarise((r.probe, r.observation) for r in results) if family == "timing" else {}
         finally:
             store.close()
     except (ProbeRunError, ValueError, DiscoveryError, QemuError) as error:
         console.print(f"[bold red]probe failed:[/] {error}", highlight=False)
         return 1
     console.print(summary_table(family, board, link.accelerator, fingerprint, tally))
+    if family == "isa":
+        console.print(findings_table(board.arch, results, claims))
+    if estimates:
+        console.print(timing_table(sequence or "", link.accelerator, estimates))
     if json_path:
-        _write_json(Path(json_path), family, board, link.accelerator, fingerprint, tally, results)
+        _write_json(Path(json_path), family, board, link.accelerator, fingerprint, tally, results, claims,
+                    estimates)
         console.print(f"results written to {json_path}")
     return 0
 
@@ -120,7 +132,57 @@ def summary_table(family: str, board: Board, accelerator: str, fingerprint: Fing
     return table
 
 
-def _result_json(arch: str, probe: Probe, observation) -> dict:
+def _claims(link: QemuLink) -> frozenset[str] | None:
+    """What the hart claims (riscv64: misa and riscv,isa); None where not wired yet."""
+    if link.board.arch == "riscv64":
+        return riscv_claims.claimed_extensions(link.inventory())
+    return None
+
+
+def _finding(arch: str, candidate, observation, claims: frozenset[str] | None) -> discovery.Finding:
+    claimed = riscv_claims.claimed_supported(candidate, claims) if claims is not None else None
+    return discovery.finding(arch, candidate, observation, claimed_supported=claimed)
+
+
+def findings_table(arch: str, results: list, claims: frozenset[str] | None) -> Table:
+    """Discovery findings by kind: disagreements with capstone and with the CPU's claims."""
+    kinds: dict[str, list[str]] = {}
+    for r in results:
+        candidate = r.probe.meta.get("candidate")
+        if candidate is None:
+            continue
+        found = _finding(arch, candidate, r.observation, claims)
+        for problem in (found.disagreement or "").split("; "):
+            if problem:
+                kind = problem.split(" but ")[0] if problem.startswith("capstone decodes") else problem
+                kinds.setdefault("capstone decodes an instruction but the machine raises #UD"
+                                 if kind.startswith("capstone decodes") else kind, []).append(candidate.encoding.hex())
+    claimed = ", ".join(sorted(claims)) if claims is not None else "not cross-checked on this arch"
+    table = Table(title="instruction discovery findings", box=box.SIMPLE_HEAVY, caption=f"claimed: {claimed}")
+    table.add_column("finding", style="bold")
+    table.add_column("candidates", justify="right")
+    table.add_column("e.g.")
+    for kind, encodings in sorted(kinds.items(), key=lambda item: -len(item[1]))[:SHOWN_FINDINGS]:
+        table.add_row(kind, str(len(encodings)), " ".join(encodings[:3]))
+    if not kinds:
+        table.add_row("none", "0", "capstone, the claims and the machine agree")
+    return table
+
+
+def timing_table(sequence: str, accelerator: str, estimates: dict) -> Table:
+    meaning = ACCELERATOR_MEANING.get(accelerator, f"{accelerator}: unknown what these cycles measure")
+    table = Table(title=f"timing of {sequence!r} ({meaning})", box=box.SIMPLE_HEAVY)
+    table.add_column("variant", style="bold")
+    table.add_column("cycles / instance", justify="right")
+    table.add_column("spread", justify="right")
+    table.add_column("overhead", justify="right")
+    table.add_column("runs", justify="right")
+    for kind, est in estimates.items():
+        table.add_row(kind, f"{est.per_instance:.2f}", f"{est.spread:.2f}", f"{est.overhead:.0f}", str(est.runs))
+    return table
+
+
+def _result_json(arch: str, probe: Probe, observation, claims: frozenset[str] | None = None) -> dict:
     fault = observation.fault
     entry = {"hash": probe.content_hash.hex(), "code": probe.code.hex(), "privilege": probe.privilege.name.lower(),
              "meta": {k: v for k, v in probe.meta.items() if isinstance(v, (int, str))},
@@ -129,7 +191,7 @@ def _result_json(arch: str, probe: Probe, observation) -> dict:
              "cycles": observation.cycles, "instret": observation.instret}
     candidate = probe.meta.get("candidate")
     if candidate is not None:  # instruction discovery: cross-check with capstone
-        finding = discovery.finding(arch, candidate, observation)
+        finding = _finding(arch, candidate, observation, claims)
         entry["candidate"] = {"encoding": candidate.encoding.hex(), "space": candidate.space,
                               "capstone": candidate.capstone_text, "behaviour": finding.behaviour.value,
                               "disagreement": finding.disagreement}
@@ -137,14 +199,18 @@ def _result_json(arch: str, probe: Probe, observation) -> dict:
 
 
 def _write_json(path: Path, family: str, board: Board, accelerator: str, fingerprint: Fingerprint,
-                tally: Tally, results: list) -> None:
+                tally: Tally, results: list, claims: frozenset[str] | None = None,
+                estimates: dict | None = None) -> None:
     document = {
         "schema": "metaos.probe-campaign/1", "family": family, "arch": board.arch, "board": board.to_json(),
         "accelerator": accelerator,
         "fingerprint": {"digest": fingerprint.digest.hex(), "board": fingerprint.board,
                         "identity": dict(fingerprint.identity)},
         "summary": tally.to_json(),
-        "results": [dict(_result_json(board.arch, r.probe, r.observation),
+        "claimed_extensions": sorted(claims) if claims is not None else None,
+        "timing": {kind: {**dataclasses.asdict(est), "accelerator_meaning": ACCELERATOR_MEANING.get(accelerator)}
+                   for kind, est in (estimates or {}).items()},
+        "results": [dict(_result_json(board.arch, r.probe, r.observation, claims),
                          prediction=r.prediction.hex() if r.prediction else None, diverges=r.diverges)
                     for r in results],
     }
