@@ -1,0 +1,65 @@
+"""riscv64 instruction discovery cross-checked against what the hart claims
+(misa and the device tree's riscv,isa), on TCG virt boards whose CPU options
+say independently which extensions exist."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from host.session import build_guest
+from probes.families import discovery, isa_riscv, riscv_claims
+from probes.qemu_link import QemuLink
+from qemu.boards import board
+
+pytestmark = [pytest.mark.boot, pytest.mark.timeout(240)]
+
+ILLEGAL_INSTRUCTION = 2  # mcause (RISC-V Privileged Architecture, "mcause values")
+
+
+def compressed_results(cpu: str) -> tuple[frozenset[str], list]:
+    """Every 4th compressed candidate, run on a virt board with `cpu`."""
+    chosen = [c for c in isa_riscv.candidates() if len(c.encoding) == 2][::4]
+    with QemuLink(board("virt", accel="tcg", cpu=cpu), build_guest("riscv64")) as link:
+        claims = riscv_claims.claimed_extensions(link.inventory())
+        runs = link_results(link, discovery.probes_for("riscv64", chosen))
+    return claims, runs
+
+
+def link_results(link: QemuLink, probes) -> list:
+    from probes.campaign import Campaign
+    from probes.run import policy_for
+    from probes.vet import vet
+
+    items = [(p, None) for p in probes if vet(p).accepted]
+    found: list = []
+    Campaign(link, policy_for([p for p, _ in items]), on_batch=found.extend, on_quarantine=lambda *_: None).run(items)
+    return found
+
+
+def test_without_c_compressed_encodings_are_claimed_absent_and_illegal():
+    claims, results = compressed_results("rv64,c=false")
+    assert "c" not in claims and {"i", "m"} <= claims  # QEMU's c=false removes C, nothing else
+    attributed = [r for r in results if riscv_claims.claimed_supported(r.probe.meta["candidate"], claims) is False]
+    assert len(attributed) > 50
+    for r in attributed:
+        assert r.observation.fault is not None and r.observation.fault.vector == ILLEGAL_INSTRUCTION
+        finding = discovery.finding("riscv64", r.probe.meta["candidate"], r.observation, claimed_supported=False)
+        assert "CPU" not in (finding.disagreement or "")  # consistent: claimed absent, rejected
+
+
+def test_with_c_claimed_compressed_encodings_execute_without_claim_findings():
+    claims, results = compressed_results("rv64")
+    assert {"c", "i", "m", "a", "f", "d"} <= claims
+    attributed = [r for r in results if riscv_claims.claimed_supported(r.probe.meta["candidate"], claims)]
+    assert len(attributed) > 50
+    executed = sum(discovery.behaviour("riscv64", r.observation) == discovery.Behaviour.EXECUTES for r in attributed)
+    assert executed > 0.9 * len(attributed)
+
+
+def test_a_claim_mismatch_is_a_finding_either_way():
+    mul = next(c for c in itertools.islice(isa_riscv.candidates(), 2000) if c.capstone_text and
+               c.capstone_text.startswith("mul "))
+    assert riscv_claims.required_extensions(mul) == ("m",)
+    assert riscv_claims.claimed_supported(mul, frozenset("ia")) is False
