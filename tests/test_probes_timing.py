@@ -1,0 +1,69 @@
+"""The timing family: generation (distinct repetitions, n and 2n, renamed
+throughput copies), the vetter's acceptance, the nanoBench statistics on
+synthetic data, and the pipeline on TCG boards producing numbers."""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+
+import pytest
+from rich.console import Console
+
+from probes.abi import Outcome
+from probes.cli import probe_command
+from probes.families import timing
+from probes.probe import Observation
+from probes.vet import vet
+from qemu.boards import board
+
+SEQUENCES = {"x86_64": "imul rax, rax", "riscv64": "mul t0, t0, t0"}
+
+
+@pytest.mark.parametrize("arch", SEQUENCES)
+def test_every_repetition_is_a_distinct_probe_the_vetter_accepts(arch):
+    probes = list(timing.timing_probes(arch, SEQUENCES[arch], repetitions=3))
+    assert len(probes) == 3 * 2 * 2 and len({p.content_hash for p in probes}) == len(probes)
+    for p in probes:
+        verdict = vet(p)
+        assert verdict.accepted, verdict.reason
+    n = probes[0].meta["base_unroll"]
+    assert {p.meta["unroll"] for p in probes} == {n, 2 * n}
+
+
+def test_throughput_copies_use_disjoint_registers():
+    copies = timing.renamed_copies("x86_64", "add rax, rbx")
+    assert copies[:2] == ["add rax, rbx", "add rcx, rdx"] and len(set(copies)) == len(copies)
+    with pytest.raises(ValueError):
+        timing.renamed_copies("x86_64", "nop")
+
+
+def test_summarise_subtracts_n_from_2n_and_trims_outliers():
+    per, overhead, n = {"latency": 3.0, "throughput": 1.0}, 50, 100
+    results = []
+    for kind in per:
+        for r in range(timing.WARMUP_RUNS + timing.MEASURED_RUNS):
+            for unroll in (n, 2 * n):
+                cycles = overhead + per[kind] * unroll + (10_000 if r == 7 and unroll == n else 0)
+                probe = dataclasses.replace(timing.x86_timing_probe("nop", 1), meta={
+                    "kind": kind, "unroll": unroll, "base_unroll": n, "repetition": r})
+                results.append((probe, Observation(Outcome.RETURNED, output=int(cycles).to_bytes(8, "little"))))
+    found = timing.summarise(results)
+    assert found["latency"].per_instance == pytest.approx(3.0) and found["throughput"].per_instance == pytest.approx(1.0)
+    assert found["latency"].overhead == pytest.approx(overhead) and found["latency"].spread == pytest.approx(0)
+
+
+@pytest.mark.boot
+@pytest.mark.timeout(240)
+@pytest.mark.parametrize("arch", SEQUENCES)
+def test_pipeline_on_tcg_prints_cycles_per_instruction_and_names_the_emulator(arch, tmp_path):
+    out = io.StringIO()
+    status = probe_command(board("q35" if arch == "x86_64" else "virt", accel="tcg"), "timing",
+                           sequence=SEQUENCES[arch], db=str(tmp_path / "c.db"),
+                           console=Console(file=out, width=200))
+    text = out.getvalue()
+    assert status == 0, text
+    assert "TCG: this measures QEMU's emulation, not silicon" in " ".join(text.split())  # titles wrap
+    rows = [line.split() for line in text.splitlines() if line.strip().startswith(("latency", "throughput"))]
+    assert len(rows) == 2 and all(float(row[1]) > 0 for row in rows)
+    assert "sent to the guest" in text and " 60 " in text  # 15 repetitions x 2 variants x n, 2n
