@@ -201,7 +201,10 @@ def bench_sem(c):
 # -- probing -----------------------------------------------------------------
 
 @task(help={**BOARD_HELP,
-            "family": "probe family: cpuid, msr, memlat (x86_64); csr (riscv64); isa, random (both)",
+            "family": "probe family: cpuid, msr, memlat (x86_64); csr (riscv64); isa, timing, "
+                      "random (both)",
+            "sequence": "timing family: the instructions to measure, e.g. 'imul rax, rax' "
+                        "(x86_64, Intel syntax) or 'mul t0, t0, t0' (riscv64)",
             "budget": "instruction budget of every probe (default: the family's own)",
             "json": "also write the summary and every result to this JSON file",
             "db": "capability store (default $METAOS_DB or ./metaos.db)",
@@ -210,7 +213,7 @@ def bench_sem(c):
             "line_faults": "test option: drop and flip bytes on the serial line, each at this rate"})
 def probe(c, family, arch="x86_64", board=None, cpu=None, smp=None, memory=None, accel="auto",
           qemu_args="", budget=None, json=None, db=None, limit=None, unsafe_unvetted=False,
-          line_faults=None):
+          line_faults=None, sequence=None):
     """Run a probe family: vetted in Unicorn, run in the guest, stored per hardware fingerprint."""
     from probes.cli import probe_command
     from probes.line_faults import LineFaults
@@ -219,7 +222,7 @@ def probe(c, family, arch="x86_64", board=None, cpu=None, smp=None, memory=None,
     faults = LineFaults(float(line_faults), float(line_faults)) if line_faults else None
     status = probe_command(chosen, family, budget=int(budget) if budget else None, json_path=json,
                            db=db, limit=int(limit) if limit else None,
-                           unsafe_unvetted=unsafe_unvetted, faults=faults)
+                           unsafe_unvetted=unsafe_unvetted, faults=faults, sequence=sequence)
     if status:
         raise Exit(code=status)
 
