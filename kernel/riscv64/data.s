@@ -16,6 +16,8 @@ cpu_count:       .dword 0       # /cpus nodes with device_type "cpu"
 park_after_final: .dword 0      # /chosen bootargs contain STAY_BOOTARG: serve probes
 privileged_allowed: .dword 0    # /chosen bootargs contain PRIVILEGED_BOOTARG
 timebase_hz:     .dword MTIME_HZ  # from the device tree's timebase-frequency
+plic_claim:      .dword 0       # the driver's M-mode claim/complete register (uart_wake_init)
+idle_spin_ticks: .dword 0       # mtime ticks uart_getc polls before it sleeps
 fdt_cells:       .space FDT_MAX_DEPTH * 2, 0   # per depth: #address-cells, #size-cells
 
 # Names the device-tree walk looks for.

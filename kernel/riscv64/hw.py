@@ -64,7 +64,23 @@ UART_REGISTERS = {
     "UART_FCR_TRIGGER_14": 0xC0,  # receive trigger level: 14 bytes
     "UART_LSR_THRE": 0x20,
     "UART_FIFO_SIZE": 16,  # 16550A transmit FIFO depth
+    "UART_IER_ERBFI": 0x01,  # interrupt when received data is available (or times out)
 }
+
+# The PLIC (riscv-plic-spec 1.0.0 memory map) as virt wires it: UART0 is source 10
+# (hw/riscv/virt.h UART0_IRQ) and each hart has two contexts, M-mode first
+# (virt's hart config "MS"), so hart h's M-mode context is 2 * h on one socket.
+PLIC_REGISTERS = {
+    "UART0_IRQ": 10,
+    "PLIC_PRIORITY": 0x0,  # + 4 * source
+    "PLIC_ENABLE": 0x2000, "PLIC_ENABLE_STRIDE": 0x80,  # + context * stride: bitmap of sources
+    "PLIC_CONTEXT": 0x200000, "PLIC_CONTEXT_STRIDE": 0x1000,  # threshold at +0, claim at +4
+    "PLIC_THRESHOLD": 0, "PLIC_CLAIM": 4,
+    "PLIC_CONTEXTS_PER_HART": 2, "PLIC_M_CONTEXT": 0,
+}
+# A staying guest polls the UART for 1/IDLE_SPIN_PER_SECOND s after its last byte
+# (back-to-back commands never wait for an interrupt), then sleeps in wfi.
+IDLE_SPIN_PER_SECOND = 20
 
 # ECAM: address = base + (bus << 20 | device << 15 | function << 12 | offset).
 PCI_REGISTERS = {
@@ -89,7 +105,7 @@ MSTATUS_FS_VS_INITIAL = (1 << 13) | (1 << 9)  # FS=Initial, VS=Initial: FP/vecto
 # Machine-mode CSR bits and trap causes (RISC-V Privileged Architecture).
 MACHINE_CSR_BITS = {
     "MSTATUS_MIE": 1 << 3, "MSTATUS_MPIE": 1 << 7, "MSTATUS_MPP": 3 << 11,
-    "MIE_MTIE": 1 << 7,
+    "MIE_MTIE": 1 << 7, "MIE_MEIE": 1 << 11,
     "MISA_D": 1 << (ord("D") - ord("A")),  # double-precision FP present
     "COUNTEREN_CY_TM_IR": 0b111,  # cycle, time, instret readable one level down
     "MCAUSE_INTERRUPT_SHIFT": 63, "MCAUSE_MACHINE_TIMER": 7,
@@ -104,6 +120,7 @@ def asm_constants() -> dict[str, int]:
     consts["FRAME_BUFFER"] = KERNEL_RAM["FRAME_BODY"] - HEADER.size
     consts["RX_FRAME"] = KERNEL_RAM["RX_BODY"] - HEADER.size
     consts.update(UART_REGISTERS)
+    consts.update(PLIC_REGISTERS)
     consts.update(PCI_REGISTERS)
     consts.update(FDT_CONSTANTS)
     consts.update(MACHINE_CSR_BITS)
@@ -112,6 +129,6 @@ def asm_constants() -> dict[str, int]:
         SIFIVE_TEST_PASS=SIFIVE_TEST_PASS, SIFIVE_TEST_FAIL=SIFIVE_TEST_FAIL,
         MTIME_OFFSET=MTIME_OFFSET, HART_WAIT_TICKS=HART_WAIT_TICKS, MTIME_HZ=MTIME_HZ,
         MTIMECMP_OFFSET=MTIMECMP_OFFSET, RX_CAPACITY=RX_CAPACITY,
-        MSTATUS_FS_VS_INITIAL=MSTATUS_FS_VS_INITIAL,
+        MSTATUS_FS_VS_INITIAL=MSTATUS_FS_VS_INITIAL, IDLE_SPIN_PER_SECOND=IDLE_SPIN_PER_SECOND,
     )
     return consts

@@ -4,6 +4,7 @@
 
 # frame_receive: wait for the next good frame.  out a0 = body length (the
 # body is at RX_BODY), a1 = message type.  Clobbers a2, a3, t0-t3.
+# Sleeps while the line is idle (uart_getc).
 frame_receive:
     addi sp, sp, -32
     sd ra, 0(sp)
@@ -14,10 +15,7 @@ frame_receive:
     ld s2, 0(t0)                # s2 = UART
 1:  li s0, RX_FRAME             # s0 = where the next byte goes
     li s1, RX_FRAME + RX_CAPACITY
-2:  lbu t1, UART_LSR(s2)        # poll until a byte is there
-    andi t1, t1, UART_LSR_DR
-    beqz t1, 2b
-    lbu t1, UART_RBR(s2)
+2:  call uart_getc
     beqz t1, 3f                 # the delimiter ends the frame
     bgeu s0, s1, 2b             # overlong: drop bytes up to the delimiter
     sb t1, 0(s0)

@@ -32,3 +32,78 @@ uart_putc:
     sw t1, 0(t2)
     sb a0, UART_THR(t0)
     ret
+
+# uart_wake_init: let a received byte wake the driver hart from wfi: the
+# UART's receive interrupt through the PLIC to the driver hart's M-mode
+# context.  Nothing traps on it: mstatus.MIE stays off in the kernel and
+# mie.MEIE is on only around uart_getc's wfi.  Clobbers t0-t2.
+uart_wake_init:
+    la t0, uart_base
+    ld t0, 0(t0)
+    li t1, UART_IER_ERBFI
+    sb t1, UART_IER(t0)         # why: received data raises the UART's interrupt line
+    li t0, PLIC_BASE + PLIC_PRIORITY + 4 * UART0_IRQ
+    li t1, 1
+    sw t1, 0(t0)                # why: priority 0 would mean "never interrupts"
+    la t0, driver_hartid
+    ld t2, 0(t0)
+    li t0, PLIC_CONTEXTS_PER_HART
+    mul t2, t2, t0
+    addi t2, t2, PLIC_M_CONTEXT # t2 = the driver hart's M-mode context
+    li t0, PLIC_ENABLE_STRIDE
+    mul t0, t0, t2
+    li t1, PLIC_BASE + PLIC_ENABLE + 4 * (UART0_IRQ / 32)
+    add t0, t0, t1
+    li t1, 1 << (UART0_IRQ % 32)
+    sw t1, 0(t0)                # why: this context takes the UART's source (and no other)
+    li t0, PLIC_CONTEXT_STRIDE
+    mul t0, t0, t2
+    li t1, PLIC_BASE + PLIC_CONTEXT
+    add t0, t0, t1
+    sw zero, PLIC_THRESHOLD(t0) # why: every priority above 0 gets through
+    addi t0, t0, PLIC_CLAIM
+    la t1, plic_claim
+    sd t0, 0(t1)
+    la t0, timebase_hz
+    ld t0, 0(t0)
+    li t1, IDLE_SPIN_PER_SECOND
+    divu t0, t0, t1
+    la t1, idle_spin_ticks
+    sd t0, 0(t1)
+    ret
+
+# uart_getc: the next received byte, in t1.  Polls for idle_spin_ticks of
+# mtime, then sleeps in wfi until the UART interrupts (once uart_wake_init
+# ran; before that idle_spin_ticks is 0 and plic_claim 0: it only polls).
+#   in s2 = UART.  Clobbers t0, t2, t3.
+uart_getc:
+    lbu t1, UART_LSR(s2)
+    andi t1, t1, UART_LSR_DR
+    bnez t1, 4f
+    li t2, CLINT_BASE + MTIME_OFFSET
+    ld t3, 0(t2)
+    la t0, idle_spin_ticks
+    ld t0, 0(t0)
+    add t3, t3, t0              # t3 = when polling gives way to sleeping
+1:  lbu t1, UART_LSR(s2)
+    andi t1, t1, UART_LSR_DR
+    bnez t1, 4f
+    ld t0, 0(t2)
+    bltu t0, t3, 1b
+    la t0, plic_claim
+    ld t3, 0(t0)                # t3 = the claim register
+    beqz t3, 1b
+    li t0, MIE_MEIE
+    csrs mie, t0                # why: the UART's interrupt (through the PLIC) ends wfi
+2:  lw t0, 0(t3)                # claim what is pending ...
+    beqz t0, 3f
+    sw t0, 0(t3)                # ... and complete it: the UART's next request gets through
+3:  lbu t1, UART_LSR(s2)        # a byte that came before the claim is seen here
+    andi t1, t1, UART_LSR_DR
+    bnez t1, 5f
+    wfi                         # mstatus.MIE is off: wakes without trapping
+    j 2b
+5:  li t0, MIE_MEIE
+    csrc mie, t0                # why: no UART interrupt while probes run
+4:  lbu t1, UART_RBR(s2)
+    ret
