@@ -20,7 +20,7 @@ from rich.table import Table
 from host.capabilities import CapabilityStore, CapabilitySummary, Fingerprint
 from host.session import DiscoveryError, build_guest
 from probes.catalogue import family_probes
-from probes.families import PRIVILEGED_FAMILIES, discovery, riscv_claims, timing
+from probes.families import PRIVILEGED_FAMILIES, discovery, riscv_claims, timing, x86_claims
 from probes.probe import Probe
 from probes.line_faults import LineFaults
 from probes.qemu_link import QemuLink
@@ -132,15 +132,18 @@ def summary_table(family: str, board: Board, accelerator: str, fingerprint: Fing
     return table
 
 
-def _claims(link: QemuLink) -> frozenset[str] | None:
-    """What the hart claims (riscv64: misa and riscv,isa); None where not wired yet."""
+CLAIMS = {"x86_64": x86_claims, "riscv64": riscv_claims}  # what the CPU says it supports
+
+
+def _claims(link: QemuLink) -> frozenset[str]:
+    """What the CPU claims: CPUID flags (x86-64), misa and riscv,isa (riscv64)."""
     if link.board.arch == "riscv64":
         return riscv_claims.claimed_extensions(link.inventory())
-    return None
+    return x86_claims.claimed_features(link.inventory())
 
 
 def _finding(arch: str, candidate, observation, claims: frozenset[str] | None) -> discovery.Finding:
-    claimed = riscv_claims.claimed_supported(candidate, claims) if claims is not None else None
+    claimed = CLAIMS[arch].claimed_supported(candidate, claims) if claims is not None else None
     return discovery.finding(arch, candidate, observation, claimed_supported=claimed)
 
 
@@ -157,7 +160,7 @@ def findings_table(arch: str, results: list, claims: frozenset[str] | None) -> T
                 kind = problem.split(" but ")[0] if problem.startswith("capstone decodes") else problem
                 kinds.setdefault("capstone decodes an instruction but the machine raises #UD"
                                  if kind.startswith("capstone decodes") else kind, []).append(candidate.encoding.hex())
-    claimed = ", ".join(sorted(claims)) if claims is not None else "not cross-checked on this arch"
+    claimed = ", ".join(sorted(claims))
     table = Table(title="instruction discovery findings", box=box.SIMPLE_HEAVY, caption=f"claimed: {claimed}")
     table.add_column("finding", style="bold")
     table.add_column("candidates", justify="right")

@@ -64,7 +64,8 @@ def finding(arch: str, candidate: Candidate, obs: Observation, measured_length: 
     known = candidate.capstone_length is not None
     problems = []
     deliberately_undefined = (candidate.capstone_text or "").startswith(("ud0", "ud1", "ud2", "unimp", "c.unimp"))
-    if how == Behaviour.UNDEFINED and known and not deliberately_undefined:
+    expected_undefined = deliberately_undefined or claimed_supported is False  # the CPU said so
+    if how == Behaviour.UNDEFINED and known and not expected_undefined:
         problems.append(f"capstone decodes '{candidate.capstone_text}' but the machine raises #UD")
     if how == Behaviour.EXECUTES and not known:
         problems.append("executes, but capstone cannot decode it")

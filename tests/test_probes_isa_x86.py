@@ -1,0 +1,58 @@
+"""x86-64 instruction discovery checked against the CPU's CPUID claims."""
+
+import io
+
+import pytest
+from rich.console import Console
+
+from probes.abi import Outcome
+from probes.families.discovery import Candidate, finding
+from probes.families.x86_claims import claimed_supported, required_features
+from probes.probe import Fault, Observation
+from toolchain.x86asm import assemble_snippet
+
+
+def candidate(source: str) -> Candidate:
+    code = assemble_snippet(source, bits=64)
+    return Candidate(code, "test", len(code), source)
+
+
+@pytest.mark.parametrize("source, needed", [
+    ("vaddps ymm0, ymm1, ymm2", {"avx"}),
+    ("aesenc xmm0, xmm1", {"aes"}),
+    ("andn rax, rbx, rcx", {"bmi1"}),
+    ("pshufb xmm0, xmm1", {"ssse3"}),
+])
+def test_capstone_groups_name_the_linux_flag(source, needed):
+    assert required_features(candidate(source)) == needed
+
+
+def test_base_instructions_carry_no_claim():
+    assert required_features(candidate("add rax, rbx")) is None
+    assert claimed_supported(candidate("add rax, rbx"), frozenset()) is None
+
+
+def test_mismatches_in_both_directions_are_findings():
+    avx = candidate("vaddps ymm0, ymm1, ymm2")
+    runs = Observation(Outcome.RETURNED)
+    undefined = Observation(Outcome.FAULT, fault=Fault(6, 0, 0))
+    without, with_avx = frozenset({"sse2"}), frozenset({"sse2", "avx"})
+    assert "does not claim" in finding("x86_64", avx, runs,
+                                       claimed_supported=claimed_supported(avx, without)).disagreement
+    assert "claims the extension" in finding("x86_64", avx, undefined,
+                                             claimed_supported=claimed_supported(avx, with_avx)).disagreement
+    assert finding("x86_64", avx, undefined,
+                   claimed_supported=claimed_supported(avx, without)).disagreement is None
+
+
+@pytest.mark.boot
+def test_isa_run_on_a_board_states_the_claims(tmp_path):
+    from probes.cli import probe_command
+    from qemu.boards import board
+
+    out = io.StringIO()
+    status = probe_command(board("q35", accel="tcg"), "isa", limit=150, db=str(tmp_path / "db"),
+                           console=Console(file=out, width=200))
+    report = out.getvalue()
+    assert status == 0 and "instruction discovery findings" in report
+    assert "claimed:" in report and "sse2" in report and "lahf_lm" in report
