@@ -67,27 +67,9 @@ class Statement:
         return AssemblyError(self.file, self.line, self.text, reason)
 
 
-def strip_comment(line: str) -> str:
-    """`line` up to its `;` comment (a `;` inside quotes is kept)."""
-    quote = None
-    escaped = False
-    for at, char in enumerate(line):
-        if escaped:
-            escaped = False
-        elif quote and char == "\\":
-            escaped = True
-        elif quote:
-            quote = None if char == quote else quote
-        elif char in "\"'":
-            quote = char
-        elif char == ";":
-            return line[:at]
-    return line
-
-
-def split_top_level(text: str, separator: str = ",") -> list[str]:
-    """`text` split at `separator`s outside quotes, brackets and parentheses."""
-    parts, depth, quote, escaped, start = [], 0, None, False, 0
+def _outside_quotes(text: str):
+    """(index, char) for every character of `text` outside '...' and "..." (C escapes)."""
+    quote, escaped = None, False
     for at, char in enumerate(text):
         if escaped:
             escaped = False
@@ -97,7 +79,20 @@ def split_top_level(text: str, separator: str = ",") -> list[str]:
             quote = None if char == quote else quote
         elif char in "\"'":
             quote = char
-        elif char in "([":
+        else:
+            yield at, char
+
+
+def strip_comment(line: str) -> str:
+    """`line` up to its `;` comment (a `;` inside quotes is kept)."""
+    return next((line[:at] for at, char in _outside_quotes(line) if char == ";"), line)
+
+
+def split_top_level(text: str, separator: str = ",") -> list[str]:
+    """`text` split at `separator`s outside quotes, brackets and parentheses."""
+    parts, depth, start = [], 0, 0
+    for at, char in _outside_quotes(text):
+        if char in "([":
             depth += 1
         elif char in ")]":
             depth -= 1
