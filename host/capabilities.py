@@ -170,8 +170,11 @@ class CapabilityStore:
                 (fid, probe.content_hash, reason, time.time()),
             )
 
-    def quarantined(self) -> set[bytes]:
-        return {row[0] for row in self.conn.execute("SELECT probe_hash FROM cap_quarantine")}
+    def quarantined(self, fp: Fingerprint) -> set[bytes]:
+        """Content hashes of the probes that killed this hardware (others may survive them)."""
+        rows = self.conn.execute("SELECT probe_hash FROM cap_quarantine WHERE fingerprint_id = ?",
+                                 (self.fingerprint_id(fp),))
+        return {row[0] for row in rows}
 
     def divergences(self) -> list[tuple[bytes, bytes, bytes]]:
         """(probe hash, predicted, observed) for every recorded divergence."""

@@ -152,7 +152,8 @@ def run_campaign(link: Link, probes: Iterable[Probe], store: CapabilityStore, fi
                  on_results: Callable[[list[CampaignResult]], None] | None = None) -> Tally:
     """Vet, run and store every probe; returns the tally (also fed to `on_progress`)."""
     tally = Tally()
-    items = prepare(probes, tally, unsafe_unvetted=unsafe_unvetted, skip=frozenset(store.quarantined()),
+    skip = frozenset(store.quarantined(fingerprint))
+    items = prepare(probes, tally, unsafe_unvetted=unsafe_unvetted, skip=skip,
                     on_progress=on_progress)
     tally.sent = len(items)
 

@@ -302,5 +302,5 @@ def test_a_board_that_answers_nothing_aborts_the_campaign_without_quarantining(t
     fingerprint = riscv_fingerprint("virt", misa=0, mvendorid=0, marchid=0, mimpid=0)
     with pytest.raises(ProbeRunError, match="answered none"):
         run_campaign(link, probes, store, fingerprint, "tcg")
-    assert store.quarantined() == set()
+    assert store.quarantined(fingerprint) == set()
     store.close()

@@ -71,6 +71,8 @@ def test_fingerprints_are_separate_and_quarantine_keeps_bytes(tmp_path):
     assert listing["q35"].results == 1 and listing["q35"].identity["family"] == 6
     code = store.conn.execute("SELECT code FROM cap_probe WHERE hash = ?", (killer.content_hash,)).fetchone()[0]
     assert code == killer.code
+    assert store.quarantined(rv) == {killer.content_hash}
+    assert store.quarantined(FP) == set()  # other hardware may survive it
 
 
 WRITER = """
