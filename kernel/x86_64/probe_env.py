@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from boot.x86_64 import layout
 from host.protocol import LAYOUTS, PRIVILEGED_FW_CFG_FILE, PROBE_RESULT_CACHE, Layout, Msg
 from kernel.x86_64.asmdata import data_source
-from kernel.x86_64.hw.cpu import IDT_GATE_FLAGS, PAGE_ENTRY, PAGE_TABLE_SIZE
-from kernel.x86_64.hw.timers import LAPIC_BASE
+from kernel.x86_64.hw.cpu import EXCEPTION_VECTORS, IDT_GATE_FLAGS, PAGE_ENTRY, PAGE_TABLE_SIZE
+from kernel.x86_64.hw.timers import LAPIC_BASE, PIC_LINES, PIC_MASTER_VECTOR, PIC_SLAVE_VECTOR
 from probes.abi import AREA, AREAS, PROBE_REGION_BASE, PROBE_REGION_SIZE, X86_64, Perm
 
 WATCHDOG_VECTOR = 0x40  # the LAPIC timer: above the 32 exception vectors
@@ -39,6 +39,7 @@ RUN = Layout("RUN", (("status", "Q"), ("fault_vector", "Q"), ("fault_error", "Q"
 ENV = Layout("ENV", (("kernel_rsp", "Q"), ("placed_code_length", "I"), ("placed_input_length", "I"),
                      ("tsc_start", "Q"), ("instret_start", "Q"),
                      ("xcr0", "Q"), ("page_entry_mask", "Q"), ("ticks_per_window", "Q"),
+                     ("idle_spin_tsc", "Q"),
                      ("active", "B"), ("measuring", "B"), ("privileged_allowed", "B"),
                      ("pmu_present", "B"), ("xsave_enabled", "B"), ("_pad", "3x"),
                      ("code_slot", "I"), ("runs", "I"), ("faults", "I"), ("timeouts", "I"),
@@ -158,6 +159,11 @@ def asm_constants() -> dict[str, int]:
         "SLOT_SIZE": SLOT.size,
         "CACHE_ENTRY_SIZE": CACHE_ENTRY.size,
     }
+    pic_vectors = set(range(PIC_MASTER_VECTOR, PIC_MASTER_VECTOR + PIC_LINES)) | set(
+        range(PIC_SLAVE_VECTOR, PIC_SLAVE_VECTOR + PIC_LINES))
+    if min(pic_vectors) < EXCEPTION_VECTORS or pic_vectors & {WATCHDOG_VECTOR, SPURIOUS_VECTOR}:
+        raise ValueError("the 8259 vectors overlap an exception, WATCHDOG_VECTOR or "
+                         "SPURIOUS_VECTOR: move PIC_MASTER_VECTOR / PIC_SLAVE_VECTOR in hw/timers.py")
     if SLOT.size != layout.SLOT_RECORD_SIZE or CACHE_ENTRY.size != layout.RESULT_CACHE_HEADER:
         raise ValueError("slot / cache records changed size: update boot/x86_64/layout.py")
     for record in (SLOT, CACHE_ENTRY):

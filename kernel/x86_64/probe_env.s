@@ -29,6 +29,7 @@ probe_env_cache_entry:
     call probe_traps_install
     call probe_cpu_setup
     call watchdog_setup
+    call uart_wake_init
     pop rbx
     ret
 
@@ -102,7 +103,7 @@ probe_pages_directory:
 
 ; probe_traps_install: a TSS whose RSP0 and IST1 are the trap stack, and every
 ; gate switching to it (IST), so a fault lands on a good stack whatever the
-; probe did to RSP; the single-step, page-fault, watchdog and spurious gates.
+; probe did to RSP; the single-step, page-fault, watchdog, COM1 and spurious gates.
 ; Clobbers: RAX, RCX, RDX, RSI, RDI, RBX.
 probe_traps_install:
     mov rdi, TSS
@@ -142,8 +143,15 @@ probe_traps_set:
     mov edi, WATCHDOG_VECTOR
     mov rsi, watchdog_entry
     call idt_gate_set
-    mov edi, SPURIOUS_VECTOR
+    mov edi, COM1_VECTOR
+    mov rsi, com1_entry
+    call idt_gate_set
     mov rsi, spurious_entry
+    mov edi, SPURIOUS_VECTOR
+    call idt_gate_set
+    mov edi, PIC_MASTER_SPURIOUS_VECTOR
+    call idt_gate_set
+    mov edi, PIC_SLAVE_SPURIOUS_VECTOR
     call idt_gate_set
     ret
 
@@ -220,13 +228,29 @@ probe_cpu_syscall:
 probe_cpu_done:
     ret
 
-; watchdog_setup: masks the 8259s, enables the local APIC and measures its
-; timer against PIT channel 2 over CALIBRATION_NS; the timer is then a
-; one-shot on WATCHDOG_VECTOR, armed for each run.  Clobbers: RAX, RCX, RDX, RBX.
+; watchdog_setup: moves the 8259s' vectors clear of the exceptions and masks
+; every line, enables the local APIC and measures its timer (and the TSC, for
+; uart_read_byte's idle polling) against PIT channel 2 over CALIBRATION_NS; the
+; timer is then a one-shot on WATCHDOG_VECTOR, armed for each run.
+; Clobbers: RAX, RCX, RDX, RBX, R8.
 watchdog_setup:
+    mov al, PIC_ICW1
+    out PIC_MASTER_COMMAND, al              ; why: reprogram both PICs: the BIOS left them on exception vectors
+    out PIC_SLAVE_COMMAND, al
+    mov al, PIC_MASTER_VECTOR
+    out PIC_MASTER_DATA, al                 ; ICW2: the master's IRQ0..7 vectors
+    mov al, PIC_SLAVE_VECTOR
+    out PIC_SLAVE_DATA, al                  ; ICW2: the slave's IRQ8..15 vectors
+    mov al, PIC_ICW3_MASTER
+    out PIC_MASTER_DATA, al                 ; ICW3: where the slave hangs
+    mov al, PIC_ICW3_SLAVE
+    out PIC_SLAVE_DATA, al
+    mov al, PIC_ICW4
+    out PIC_MASTER_DATA, al                 ; ICW4: 8086 mode, EOI by the handler
+    out PIC_SLAVE_DATA, al
     mov al, PIC_MASK_ALL
     out PIC_MASTER_DATA, al                 ; PICs silent: probes run with IF set
-    out PIC_SLAVE_DATA, al
+    out PIC_SLAVE_DATA, al                  ; (uart_read_byte unmasks COM1 only while it sleeps)
     mov ecx, APIC_BASE_MSR
     rdmsr
     or eax, APIC_BASE_MSR_ENABLE
@@ -247,6 +271,10 @@ watchdog_setup:
     mov dword ptr [rbx + LAPIC_TIMER_INITIAL], LAPIC_TIMER_MAX_COUNT
     mov al, CALIBRATION_PIT_TICKS >> 8
     out PIT_CHANNEL2_DATA, al               ; the PIT counts from here
+    rdtsc
+    shl rdx, 32
+    or rax, rdx
+    mov r8, rax                             ; R8: TSC at the window's start
 watchdog_calibrate_wait:
     in al, PC_SPEAKER_PORT
     test al, PC_SPEAKER_OUT2
@@ -255,6 +283,15 @@ watchdog_calibrate_wait:
     mov ecx, LAPIC_TIMER_MAX_COUNT
     sub ecx, eax
     mov qword ptr [rip + ENV_TICKS_PER_WINDOW], rcx
+    rdtsc
+    shl rdx, 32
+    or rax, rdx
+    sub rax, r8                             ; TSC ticks per window
+    mov ecx, IDLE_SPIN_NS
+    mul rcx
+    mov ecx, CALIBRATION_NS
+    div rcx
+    mov qword ptr [rip + ENV_IDLE_SPIN_TSC], rax
     mov dword ptr [rbx + LAPIC_TIMER_INITIAL], 0
     mov dword ptr [rbx + LAPIC_LVT_TIMER], WATCHDOG_VECTOR
     ret

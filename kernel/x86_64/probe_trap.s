@@ -90,6 +90,16 @@ probe_debug_entry:
     pop rax
     iretq
 
-; spurious_entry: the APIC's spurious vector needs no EOI.
+; com1_entry: COM1's receive interrupt, unmasked only while uart_read_byte
+; sleeps in hlt: waking it is all it is for.
+com1_entry:
+    push rax
+    mov al, PIC_EOI
+    out PIC_MASTER_COMMAND, al              ; why: the master passes COM1's next request
+    pop rax
+    iretq
+
+; spurious_entry: the APIC's spurious vector, and each 8259's IRQ7 when the
+; request vanished before it was acknowledged: none of them wants an EOI.
 spurious_entry:
     iretq

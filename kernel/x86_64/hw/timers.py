@@ -1,7 +1,9 @@
 """Interrupt controllers and timers the probe watchdog uses, as data: the local
-APIC (xAPIC MMIO, Intel SDM vol. 3A ch. 11), the two 8259 PICs (only to mask
-them) and PIT channel 2 (the reference clock the APIC timer is calibrated
-against, gated through port 0x61 as on every PC since the AT)."""
+APIC (xAPIC MMIO, Intel SDM vol. 3A ch. 11), the two 8259 PICs and PIT channel 2
+(the reference clock the APIC timer is calibrated against, gated through port
+0x61 as on every PC since the AT).  The PICs are remapped and kept masked but for
+COM1's receive interrupt, unmasked only to end an idle staying guest's hlt
+(Intel 8259A data sheet; PC wiring: slave on master IRQ2)."""
 
 from __future__ import annotations
 
@@ -29,8 +31,24 @@ LAPIC_LVT = Register("LAPIC_LVT", (
 LAPIC_TIMER_DIVIDE_BY_16 = 0b0011
 LAPIC_TIMER_MAX_COUNT = 0xFFFF_FFFF
 
-PIC_MASTER_DATA, PIC_SLAVE_DATA = 0x21, 0xA1  # writing 0xFF masks every IRQ line
-PIC_MASK_ALL = 0xFF
+PIC_MASTER_COMMAND, PIC_MASTER_DATA = 0x20, 0x21
+PIC_SLAVE_COMMAND, PIC_SLAVE_DATA = 0xA0, 0xA1
+PIC_ICW1 = 0x11  # initialisation; edge-triggered, cascaded, ICW4 follows
+PIC_ICW3_MASTER = 1 << 2  # the slave hangs on the master's IRQ2
+PIC_ICW3_SLAVE = 2  # the slave's cascade identity: that same IRQ2
+PIC_ICW4 = 0x01  # 8086/88 mode, normal (not automatic) EOI
+PIC_EOI = 0x20  # OCW2: non-specific end of interrupt
+PIC_LINES = 8
+# The BIOS leaves the PICs on vectors 0x08 and 0x70, among the CPU exceptions; moved
+# clear of them, of WATCHDOG_VECTOR (0x40) and of the APIC's spurious vector (0xFF).
+PIC_MASTER_VECTOR, PIC_SLAVE_VECTOR = 0x30, 0x38
+PIC_SPURIOUS_LINE = 7  # an 8259 answers a request that vanished before INTA as its IRQ7
+PIC_MASK_ALL = 0xFF  # writing it to a data port masks every line of that PIC
+COM1_IRQ = 4
+COM1_VECTOR = PIC_MASTER_VECTOR + COM1_IRQ
+# An idle staying guest polls the UART for IDLE_SPIN_NS after its last byte (so
+# back-to-back commands never wait for an interrupt), then sleeps in hlt.
+IDLE_SPIN_NS = 50_000_000
 
 PIT_HZ = 1_193_182  # the PIT input clock (14.31818 MHz / 12)
 PIT_CHANNEL2_DATA, PIT_COMMAND = 0x42, 0x43
@@ -56,9 +74,23 @@ def asm_constants() -> dict[str, int]:
         LAPIC_BASE=LAPIC_BASE,
         LAPIC_TIMER_DIVIDE_BY_16=LAPIC_TIMER_DIVIDE_BY_16,
         LAPIC_TIMER_MAX_COUNT=LAPIC_TIMER_MAX_COUNT,
+        PIC_MASTER_COMMAND=PIC_MASTER_COMMAND,
         PIC_MASTER_DATA=PIC_MASTER_DATA,
+        PIC_SLAVE_COMMAND=PIC_SLAVE_COMMAND,
         PIC_SLAVE_DATA=PIC_SLAVE_DATA,
+        PIC_ICW1=PIC_ICW1,
+        PIC_ICW3_MASTER=PIC_ICW3_MASTER,
+        PIC_ICW3_SLAVE=PIC_ICW3_SLAVE,
+        PIC_ICW4=PIC_ICW4,
+        PIC_EOI=PIC_EOI,
+        PIC_MASTER_VECTOR=PIC_MASTER_VECTOR,
+        PIC_SLAVE_VECTOR=PIC_SLAVE_VECTOR,
+        PIC_MASTER_SPURIOUS_VECTOR=PIC_MASTER_VECTOR + PIC_SPURIOUS_LINE,
+        PIC_SLAVE_SPURIOUS_VECTOR=PIC_SLAVE_VECTOR + PIC_SPURIOUS_LINE,
         PIC_MASK_ALL=PIC_MASK_ALL,
+        PIC_MASK_ALL_BUT_COM1=PIC_MASK_ALL & ~(1 << COM1_IRQ),
+        COM1_VECTOR=COM1_VECTOR,
+        IDLE_SPIN_NS=IDLE_SPIN_NS,
         PIT_CHANNEL2_DATA=PIT_CHANNEL2_DATA,
         PIT_COMMAND=PIT_COMMAND,
         PIT_CHANNEL2_MODE0=PIT_CHANNEL2_MODE0,

@@ -29,15 +29,19 @@ LSR = Register("UART_LSR", (
     Field("DR", 0, meaning="data ready: the receive FIFO holds a byte"),
     Field("THRE", 5, meaning="transmit holding register (FIFO) empty"),
 ))
-# Receive trigger level 3 = 14 bytes.  Polled, so no interrupt uses it, but QEMU
-# offers the chardev's input only up to the trigger level at a time: at level 0
-# (1 byte) every received byte would cost QEMU a main-loop round trip.
+IER = Register("UART_IER", (
+    Field("RX_DATA", 0, meaning="interrupt on received data (trigger level or character timeout)"),
+))
+# Receive trigger level 3 = 14 bytes.  QEMU offers the chardev's input only up to
+# the trigger level at a time: at level 0 (1 byte) every received byte would cost
+# QEMU a main-loop round trip.  The receive interrupt (which only wakes an idle
+# guest) comes at the level or after the FIFO's character timeout.
 RX_TRIGGER_14_BYTES = 3
 
 
 def asm_constants() -> dict[str, int]:
     consts = {f"UART_{name}": COM1 + offset for name, offset in OFFSETS.items()}
-    for reg in (LCR, FCR, MCR, LSR):
+    for reg in (IER, LCR, FCR, MCR, LSR):
         consts.update(reg.asm_constants())
     divisor = CLOCK_HZ // BAUD
     consts.update(
@@ -48,6 +52,6 @@ def asm_constants() -> dict[str, int]:
         UART_LCR_8N1=LCR.value(WORD_LENGTH=0b11, STOP_BITS=0, PARITY=0),
         UART_FCR_INIT=FCR.value(ENABLE=1, CLEAR_RX=1, CLEAR_TX=1, TRIGGER=RX_TRIGGER_14_BYTES),
         UART_MCR_INIT=MCR.value(DTR=1, RTS=1, OUT2=1),
-        UART_IER_NONE=0,  # polled: no interrupts
+        UART_IER_NONE=0,  # discovery is polled: no interrupts
     )
     return consts
