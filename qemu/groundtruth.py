@@ -26,13 +26,11 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from host.pci import REVISION
+from host.pci import ECAM_BUS_SHIFT, ECAM_DEVICE_SHIFT, ECAM_FUNCTION_SHIFT, REVISION
 from qemu.machine import Machine
 
 BAR_ROM = 6  # query-pci lists the expansion ROM as region 6; the inventory has BARs 0-5 only
 REVISION_DWORD = REVISION  # this dword holds revision, prog-if, subclass, base class
-# ECAM: address = base + (bus << 20 | device << 15 | function << 12 | offset), PCIe base spec 7.2.2
-ECAM_BUS_SHIFT, ECAM_DEVICE_SHIFT, ECAM_FUNCTION_SHIFT = 20, 15, 12
 ECAM_REGION = "pcie-mmcfg-mmio"  # QEMU's name for a PCIe host's ECAM memory region
 MTREE_RANGE = re.compile(r"^\s*([0-9a-f]+)-([0-9a-f]+) \(prio -?\d+, i/o\): (\S+)", re.M)
 XP_WORD = re.compile(r":\s*0x([0-9a-f]+)")

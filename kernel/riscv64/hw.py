@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from host.pci import CONFIG_SPACE_EXTENDED, ECAM_BUS_SHIFT, ECAM_DEVICE_SHIFT, ECAM_FUNCTION_SHIFT
 from host.protocol import HEADER
 
 
@@ -82,10 +83,10 @@ PLIC_REGISTERS = {
 # (back-to-back commands never wait for an interrupt), then sleeps in wfi.
 IDLE_SPIN_PER_SECOND = 20
 
-# ECAM: address = base + (bus << 20 | device << 15 | function << 12 | offset).
 PCI_REGISTERS = {
-    "ECAM_BUS_SHIFT": 20, "ECAM_DEVICE_SHIFT": 15, "ECAM_FUNCTION_SHIFT": 12,
-    "PCI_CONFIG_SIZE": 4096,
+    "ECAM_BUS_SHIFT": ECAM_BUS_SHIFT, "ECAM_DEVICE_SHIFT": ECAM_DEVICE_SHIFT,
+    "ECAM_FUNCTION_SHIFT": ECAM_FUNCTION_SHIFT,
+    "PCI_CONFIG_SIZE": CONFIG_SPACE_EXTENDED,
     "PCI_VENDOR_ID": 0x00, "PCI_COMMAND": 0x04, "PCI_HEADER_TYPE": 0x0E, "PCI_BAR0": 0x10,
     "PCI_PRIMARY_BUS": 0x18,  # bridges: primary, secondary, subordinate, latency timer
     "PCI_COMMAND_DECODE": 0x3,  # I/O space + memory space enable
