@@ -3,11 +3,13 @@
 Vetted probes go out LOAD+RUN in a window of `Policy.window` runs in flight, so
 round trips overlap.  Every command is idempotent (host/protocol.py), so a run whose
 result has not arrived after `retransmit_after` seconds is simply sent again.
-If nothing at all has come back for `dead_after` seconds while runs are
-outstanding, the board is declared dead and restarted; the runs that were in
-flight become suspects and are rerun one at a time, and a probe that kills the
-board on its own is quarantined (bytes kept) and never sent again.  Results are
-handed over in batches (`on_batch`), each to be stored in one transaction.
+If nothing at all has come back for `retransmit_after` seconds while runs are
+outstanding, all of them are resent (the line may have eaten the commands); if
+the silence lasts `dead_after` seconds and outlives that resend, the board is
+declared dead and restarted.  The runs that were in flight become suspects and
+are rerun one at a time, and a probe that kills the board on its own is
+quarantined (bytes kept) and never sent again.  Results are handed over in
+batches (`on_batch`), each to be stored in one transaction.
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ class Policy:
     # needs longer per run (KVM exits, a loaded host) stretches it to a few
     # times the time the runs in flight take at its measured pace
     retransmit_after: float = 0.25
-    dead_after: float = 1.0  # seconds of total silence with runs outstanding
+    dead_after: float = 1.0  # seconds of total silence with runs outstanding, all resent once
     poll_interval: float = 0.02
     batch_size: int = 256
     max_attempts: int = 50  # sends of one run before the campaign gives up
@@ -94,6 +96,7 @@ class Campaign:
         self.link, self.policy = link, policy
         self.on_batch, self.on_quarantine = on_batch, on_quarantine
         self.decoder = FrameDecoder()
+        self._rejected_before = 0  # frames the decoders of earlier boots rejected
         self.seq = 0
         # run ids keep growing across run() calls: the guest answers a run id it
         # has seen with its cached result, so reusing one on the same boot is wrong
@@ -115,6 +118,7 @@ class Campaign:
         suspects: deque[tuple[Probe, bytes | None]] = deque()
         inflight: dict[int, _Flight] = {}
         last_heard, self._last_result = self.link.now(), None
+        prodded_at = last_heard  # when silence last made us resend everything in flight
         self.link.send(b"\0")  # cut off whatever the guest's decoder held
         while queue or suspects or inflight or self._reruns:
             if self._serial and not suspects and not inflight:
@@ -138,7 +142,16 @@ class Campaign:
                     batch.append(done)
                     if len(batch) >= self.policy.batch_size:
                         self._flush(batch)
-            if inflight and now - last_heard > self.policy.dead_after:
+            silent, quiet = now - last_heard, min(self.policy.retransmit_after, self.policy.dead_after / 2)
+            if inflight and silent > quiet and prodded_at <= last_heard:
+                # Silence may only mean the line ate our commands: resend every run
+                # in flight once, so a live guest has something to answer.
+                for run_id, flight in inflight.items():
+                    self._resend(run_id, flight, now)
+                    report.retransmissions += 1
+                prodded_at = now
+                continue
+            if inflight and silent > self.policy.dead_after and prodded_at > last_heard and now - prodded_at > quiet:
                 self._board_died(inflight, suspects, report)
                 last_heard = self.link.now()
                 continue
@@ -148,7 +161,7 @@ class Campaign:
                     self._resend(run_id, flight, now)
                     report.retransmissions += 1
         self._flush(batch)
-        report.frames_rejected = self.decoder.crc_errors
+        report.frames_rejected = self._rejected_before + self.decoder.crc_errors
         return report
 
     # -- pieces ------------------------------------------------------------------------
@@ -217,6 +230,7 @@ class Campaign:
     def _board_died(self, inflight: dict[int, _Flight], suspects: deque, report: CampaignReport) -> None:
         report.restarts += 1
         self.link.restart()
+        self._rejected_before += self.decoder.crc_errors
         self.decoder = FrameDecoder()
         self.seq = 0
         flights = [inflight[r] for r in sorted(inflight)]

@@ -106,3 +106,30 @@ def test_an_unexpected_timeout_is_run_again_before_it_stands():
     campaign = Campaign(Loopback(Descheduled("x86_64")), Policy())
     (result,) = campaign.run([(probe, predicted)]).results.values()
     assert result.observation.outcome == Outcome.RETURNED and not result.diverges
+
+
+def test_a_line_that_eats_commands_to_a_live_guest_is_not_a_dead_board():
+    class SlowLossy(Loopback):
+        """Each frame back takes 100 ms, and the line eats the host's 50th to 59th sends."""
+        sends = 0
+
+        def send(self, data: bytes) -> None:
+            self.sends += 1
+            if not 50 <= self.sends < 60:
+                super().send(data)
+
+        def poll(self, timeout: float) -> bytes:
+            end = self._inbox.find(0, 1)  # one frame per poll (each ends with its 0 delimiter)
+            if end < 0:
+                return super().poll(timeout)
+            data, self._inbox = bytes(self._inbox[: end + 1]), self._inbox[end + 1:]
+            self.clock += 0.1
+            return data
+
+    items = _vetted("x86_64", 60, seed=14)
+    link = SlowLossy(FakeGuest("x86_64"))
+    # A retransmit timer longer than dead_after, as a slow guest's measured pace makes it:
+    # the silence after the lost commands must bring a resend, not a restart.
+    report = Campaign(link, Policy(window=8, retransmit_after=5.0)).run(items)
+    assert len(report.results) == len(items) and report.retransmissions >= 10
+    assert report.restarts == link.restarts == 0

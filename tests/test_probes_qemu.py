@@ -250,6 +250,7 @@ def test_line_faults_end_with_the_same_results_as_a_clean_run(guests, tmp_path, 
         faulty = campaign(link, probes, tmp_path / "faulty.db")
         assert link.dropped and link.flipped
     assert faulty.frames_rejected > 0 and faulty.retransmissions > 0  # the faults really happened
+    assert faulty.restarts == 0  # a line that eats commands is not a dead board
     assert clean.stored == faulty.stored == len(probes)
     assert stored_results(tmp_path / "faulty.db") == stored_results(tmp_path / "clean.db")
 
