@@ -216,11 +216,14 @@ def test_a_dead_or_hung_board_is_noticed_within_a_second_and_its_probe_quarantin
 
 
 def test_a_probe_the_guest_cannot_survive_is_quarantined(guests):
-    """An M-mode probe that writes sifive_test's FAIL code: QEMU exits every time it
-    runs.  The vetter rejects it (a store outside the probe areas), so it is handed
-    to the campaign directly, as a vetter bug would."""
+    """An M-mode probe that clears mstatus.MPRV (which confines its stores to its own
+    areas) and writes sifive_test's FAIL code: QEMU exits every time it runs.  The
+    vetter rejects it (a store outside the probe areas), so it is handed to the
+    campaign directly, as a vetter bug would."""
     fail = (1 << 16) | 0x3333
     killer = Probe(RV, words(
+        (0x20 << 12) | (7 << 7) | 0x37,                # lui t2, 0x20       (t2 = mstatus.MPRV)
+        (MSTATUS << 20) | (7 << 15) | (3 << 12) | 0x73,  # csrrc zero, mstatus, t2
         (0x100 << 12) | (5 << 7) | 0x37,               # lui t0, 0x100      (t0 = sifive_test)
         ((fail + 0x800) >> 12 << 12) | (6 << 7) | 0x37,  # lui t1, %hi(fail)
         addi(6, 6, fail & 0xFFF),                       # addi t1, t1, %lo(fail)

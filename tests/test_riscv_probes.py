@@ -349,8 +349,14 @@ def test_privileged_probes_run_in_machine_mode_and_are_contained(privileged):
     assert fields["outcome"] == Outcome.RETURNED
     mstatus = int.from_bytes(output, "little")
     # mret entered it: MIE came from MPIE (the watchdog can stop it), MPP became U (spec: xRET
-    # sets xPP to the least-privileged supported mode)
-    assert mstatus >> 3 & 1 == 1 and mstatus >> 11 & 3 == 0
+    # sets xPP to the least-privileged supported mode), and with MPRV set its loads and
+    # stores are checked as U-mode's
+    assert mstatus >> 3 & 1 == 1 and mstatus >> 11 & 3 == 0 and mstatus >> 17 & 1 == 1
+    for asm, cause in ((f"li t0, {KERNEL:#x}\nsd t0, 0(t0)\nret", STORE_ACCESS_FAULT),
+                       (f"li t0, {KERNEL:#x}\nld t0, 0(t0)\nret", LOAD_ACCESS_FAULT)):
+        fields, _ = s.once(Probe(RV, assemble_snippet(asm), Privilege.PRIVILEGED))
+        assert (fields["outcome"], fields["fault_vector"], fields["fault_address"]) == (
+            Outcome.FAULT, cause, KERNEL)  # the kernel's memory is out of reach
     fields, _ = s.once(csr_probe(0x7B0))  # dcsr: debug mode only
     assert (fields["outcome"], fields["fault_vector"]) == (Outcome.FAULT, ILLEGAL_INSTRUCTION)
     assert fields["fault_ip"] == CODE

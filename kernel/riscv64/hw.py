@@ -106,6 +106,7 @@ MSTATUS_FS_VS_INITIAL = (1 << 13) | (1 << 9)  # FS=Initial, VS=Initial: FP/vecto
 # Machine-mode CSR bits and trap causes (RISC-V Privileged Architecture).
 MACHINE_CSR_BITS = {
     "MSTATUS_MIE": 1 << 3, "MSTATUS_MPIE": 1 << 7, "MSTATUS_MPP": 3 << 11,
+    "MSTATUS_MPRV": 1 << 17,
     "MIE_MTIE": 1 << 7, "MIE_MEIE": 1 << 11,
     "MISA_D": 1 << (ord("D") - ord("A")),  # double-precision FP present
     "COUNTEREN_CY_TM_IR": 0b111,  # cycle, time, instret readable one level down

@@ -12,7 +12,9 @@ from SCRATCH_WINDOW_MIN).  A store beyond the window takes a store access
 fault; the trap handler doubles the window until it covers the store and
 resumes the probe.  After the run only the window is zeroed, so a probe that
 wrote n bytes of scratch costs at most 2n bytes of clearing.  M-mode ignores
-unlocked PMP entries, so after a *privileged* probe the whole scratch is zeroed.
+unlocked PMP entries, so a *privileged* probe runs with mstatus.MPRV set: its
+loads and stores are checked as U-mode's, against the same entries (window
+growth included), while its instructions keep M-mode's rights.
 """
 
 from __future__ import annotations

@@ -3,7 +3,10 @@
 # A user probe runs in U-mode behind PMP (kernel/riscv64/probing.py lists the
 # entries: its areas and nothing else), so it can neither touch M-mode CSRs
 # (illegal instruction) nor any memory but its own.  A privileged probe runs
-# in M-mode with ra = probe_return.  Either way every trap comes to run_trap,
+# in M-mode with ra = probe_return and mstatus.MPRV set: after its mret MPP
+# reads U, so its loads and stores pass the same PMP entries as a user probe's
+# (its instructions, CSR accesses included, stay M-mode's).  Either way every
+# trap comes to run_trap,
 # which unwinds to the kernel context run_slot saved; the CLINT timer is the
 # watchdog (mie.MTIE: taken from U-mode whatever mstatus.MIE says, and from
 # a privileged probe because mret sets MIE from MPIE).
@@ -101,7 +104,9 @@ run_slot:
     li t0, MSTATUS_MPP
     csrc mstatus, t0            # why: mret enters U-mode ...
     beqz s2, 1f
-    csrs mstatus, t0            # why: ... or M-mode for a privileged probe
+    csrs mstatus, t0            # why: ... or M-mode for a privileged probe,
+    li t0, MSTATUS_MPRV
+    csrs mstatus, t0            # why: ... whose data accesses mret makes U-mode's (MPP = U after it)
 1:  li t0, MSTATUS_MPIE
     csrs mstatus, t0            # why: mret sets MIE, so the watchdog stops M-mode probes too
     call fp_reset
@@ -166,6 +171,8 @@ run_slot:
 # run_finished: run_trap comes here with the kernel's sp and s0-s11 back and
 # the trap's mcause/mepc/mtval untouched; mscratch holds the probe's a0.
 run_finished:
+    li t0, MSTATUS_MPRV
+    csrc mstatus, t0            # why: the kernel's data accesses are M-mode's, whatever MPP says next
     csrw mie, zero              # why: the watchdog has done its job (or was not needed)
     call watchdog_disarm
     csrrw s1, mscratch, zero    # why: no probe runs any more; s1 = the probe's a0
@@ -296,17 +303,14 @@ run_trap:
     csrrw a0, mscratch, a0      # the probe's a0 back, run_state in mscratch
     mret                        # retry the store
 
-# scratch_clean: zero what the last probe could have written to scratch
-# (the window; all of it after a privileged probe) and shrink the window
-# back.  in s2 = privileged.  Clobbers a0, a1, t0-t2.
+# scratch_clean: zero what the last probe could have written to scratch (the
+# window) and shrink the window back.  Clobbers a0, a1, t0-t2.
 scratch_clean:
     addi sp, sp, -16
     sd ra, 0(sp)
     la t2, run_state
     ld a1, RUN_STATE_WINDOW(t2)
-    beqz s2, 1f
-    li a1, PROBE_SCRATCH_SIZE
-1:  li a0, PROBE_SCRATCH_BASE
+    li a0, PROBE_SCRATCH_BASE
     add a1, a1, a0
     call zero_blocks
     la t2, run_state
