@@ -170,7 +170,9 @@ LAYOUTS: dict[Msg, Layout] = {
 # whose answer did not arrive in time.  Run ids grow by one and wrap at 2**32.
 PROBE_SLOTS = 64  # probes a guest holds at once
 PROBE_RESULT_CACHE = 256  # recent results a guest can resend
-PROBE_RUN_FLAG_MEASURE_LENGTH = 1  # single-step the first instruction to report its length
+# Report the first instruction's length (x86-64: single-step with TF; riscv64:
+# address triggers where it can fall through to).  The probe then runs on.
+PROBE_RUN_FLAG_MEASURE_LENGTH = 1
 
 
 class ProbeRefusal(IntEnum):

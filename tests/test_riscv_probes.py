@@ -13,9 +13,10 @@ import tempfile
 from pathlib import Path
 
 import pytest
+from capstone import CS_ARCH_RISCV, CS_MODE_RISCV64, CS_MODE_RISCVC, Cs
 
 from host.frames import encode_frame
-from host.protocol import LAYOUTS, PROBE_SLOTS, Msg, ProbeRefusal
+from host.protocol import LAYOUTS, PROBE_RUN_FLAG_MEASURE_LENGTH, PROBE_SLOTS, Msg, ProbeRefusal
 from kernel.riscv64 import probing
 from probes.abi import AREA, CODE_SIZE, INPUT_SIZE, Outcome, Privilege
 from probes.campaign import Campaign, Policy
@@ -60,18 +61,18 @@ class Session:
         assert frame.type == Msg.PROBE_LOADED
         return frame.fields()[0]
 
-    def run(self, slot: int, tag: int, run_id: int | None = None) -> tuple[dict, bytes]:
+    def run(self, slot: int, tag: int, run_id: int | None = None, flags: int = 0) -> tuple[dict, bytes]:
         run_id = next(self.run_ids) if run_id is None else run_id
         (frame,) = self.guest.request(Msg.PROBE_RUN, LAYOUTS[Msg.PROBE_RUN].pack(
-            run_id=run_id, slot=slot, tag=tag))
+            run_id=run_id, slot=slot, tag=tag, flags=flags))
         assert frame.type == Msg.PROBE_RESULT
         fields, output = frame.fields()
         assert fields["run_id"] == run_id
         return fields, output
 
-    def once(self, p: Probe, slot: int = 0) -> tuple[dict, bytes]:
+    def once(self, p: Probe, slot: int = 0, flags: int = 0) -> tuple[dict, bytes]:
         assert self.load(slot, p)["status"] == ProbeRefusal.OK
-        return self.run(slot, tag_of(p))
+        return self.run(slot, tag_of(p), flags=flags)
 
     def status(self) -> dict:
         (frame,) = self.guest.request(Msg.PROBE_STATUS_REQUEST, b"")
@@ -368,6 +369,25 @@ def test_privileged_probes_run_in_machine_mode_and_are_contained(privileged):
     clean, out = s.once(probe(f"li t0, {SCRATCH + 0x300000:#x}\nld t0, 0(t0)\nsd t0, 0(a1)\nret",
                               output_size=8))
     assert clean["outcome"] == Outcome.RETURNED and out == bytes(8)
+    assert_healthy(s)
+
+
+@pytest.mark.parametrize("privilege", [Privilege.USER, Privilege.PRIVILEGED])
+@pytest.mark.parametrize("first", ["addi a0, a0, 1", "c.addi a0, 1", "c.nop", "lui a0, 0x12345",
+                                   "ebreak", "c.ebreak", "csrr a0, mhartid"])
+def test_measure_length_reports_the_first_instruction_s_and_the_probe_runs_on(
+        user, privileged, privilege, first):
+    s = user if privilege == Privilege.USER else privileged
+    code = assemble_snippet(f".option rvc\n{first}\nli a1, 7\nmv a0, a1\nret", address=CODE, march="rv64gc")
+    expected = next(Cs(CS_ARCH_RISCV, CS_MODE_RISCV64 | CS_MODE_RISCVC).disasm(code, CODE)).size
+    fields, _ = s.once(Probe(RV, code, privilege), flags=PROBE_RUN_FLAG_MEASURE_LENGTH)
+    if fields["outcome"] == Outcome.FAULT:  # traps before it finishes: nothing to measure
+        assert first in ("ebreak", "c.ebreak") or privilege == Privilege.USER
+        assert (fields["fault_ip"], fields["length"]) == (CODE, 0)
+    else:
+        assert (fields["outcome"], fields["status"], fields["length"]) == (Outcome.RETURNED, 7, expected)
+    fields, _ = s.once(Probe(RV, code, privilege))  # unmeasured: no trigger left behind
+    assert fields["length"] == 0 and fields["outcome"] in (Outcome.RETURNED, Outcome.FAULT)
     assert_healthy(s)
 
 

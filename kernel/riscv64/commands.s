@@ -149,6 +149,9 @@ cmd_run:
     li t0, PROBE_RUN_SIZE
     bltu a0, t0, 1f
     li t2, RX_BODY
+    lhu t0, PROBE_RUN_FLAGS(t2)
+    la t1, run_state
+    sd t0, RUN_STATE_FLAGS(t1)
     lwu a0, PROBE_RUN_RUN_ID(t2)
     lhu a1, PROBE_RUN_SLOT(t2)
     lwu a2, PROBE_RUN_TAG(t2)
@@ -167,6 +170,9 @@ cmd_run_batch:
     sd s1, 16(sp)
     sd s2, 24(sp)
     li t2, RX_BODY
+    lhu t0, PROBE_RUN_BATCH_FLAGS(t2)
+    la t1, run_state
+    sd t0, RUN_STATE_FLAGS(t1)
     lwu s0, PROBE_RUN_BATCH_FIRST_RUN_ID(t2)
     lhu s1, PROBE_RUN_BATCH_COUNT(t2)
     addi t0, a0, -PROBE_RUN_BATCH_SIZE

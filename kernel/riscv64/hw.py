@@ -112,6 +112,15 @@ MACHINE_CSR_BITS = {
     "COUNTEREN_CY_TM_IR": 0b111,  # cycle, time, instret readable one level down
     "MCAUSE_INTERRUPT_SHIFT": 63, "MCAUSE_MACHINE_TIMER": 7,
     "MCAUSE_STORE_ACCESS_FAULT": 7, "MCAUSE_ECALL_U": 8, "MCAUSE_ECALL_M": 11,
+    "MCAUSE_BREAKPOINT": 3,
+}
+
+# Sdtrig (RISC-V Debug Specification, "mcontrol"): an address-match trigger.
+# Type 2 in tdata1[63:60]; fires on execution at tdata2 in M- or U-mode;
+# action 0 (a breakpoint exception, mepc = the address), match 0 (equal).
+MCONTROL = {
+    "MCONTROL_TYPE2": 2 << 60,
+    "MCONTROL_FIRE_ON_EXECUTE_MU": (1 << 6) | (1 << 3) | (1 << 2),  # m, u, execute
 }
 
 
@@ -126,6 +135,7 @@ def asm_constants() -> dict[str, int]:
     consts.update(PCI_REGISTERS)
     consts.update(FDT_CONSTANTS)
     consts.update(MACHINE_CSR_BITS)
+    consts.update(MCONTROL)
     consts.update(
         STACK_SIZE_LOG2=STACK_SIZE_LOG2, MAX_HARTS=MAX_HARTS,
         SIFIVE_TEST_PASS=SIFIVE_TEST_PASS, SIFIVE_TEST_FAIL=SIFIVE_TEST_FAIL,

@@ -68,8 +68,11 @@ CACHE_STRIDE_LOG2 = 13
 assert CACHE_BODY + LAYOUTS[Msg.PROBE_RESULT].size + OUTPUT_SIZE <= 1 << CACHE_STRIDE_LOG2
 
 # Run state: what the trap handler needs to get back to the kernel (dwords).
+# FLAGS: the PROBE_RUN flags of the run under way; MEASURING: nonzero while the
+# length triggers wait for the first instruction to finish.
 RUN_STATE_FIELDS = ("RA", "SP", *(f"S{i}" for i in range(12)), "T0", "T1",
-                    "CYCLE_START", "INSTRET_START", "CYCLE_END", "INSTRET_END", "WINDOW")
+                    "CYCLE_START", "INSTRET_START", "CYCLE_END", "INSTRET_END", "WINDOW",
+                    "FLAGS", "MEASURING")
 
 
 def bootargs_source() -> str:

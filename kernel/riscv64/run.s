@@ -112,6 +112,7 @@ run_slot:
     call fp_reset
     li t0, PROBE_CODE_BASE
     csrw mepc, t0               # why: mret jumps to the probe's first byte
+    call length_triggers_arm
     lwu a0, SLOT_BUDGET(s0)
     call watchdog_arm
     la t2, run_state
@@ -175,6 +176,7 @@ run_finished:
     csrc mstatus, t0            # why: the kernel's data accesses are M-mode's, whatever MPP says next
     csrw mie, zero              # why: the watchdog has done its job (or was not needed)
     call watchdog_disarm
+    call length_triggers_disarm
     csrrw s1, mscratch, zero    # why: no probe runs any more; s1 = the probe's a0
     li t3, FRAME_BODY
     la t2, run_state
@@ -262,6 +264,8 @@ run_trap:
     csrr t0, mcause
     li t1, MCAUSE_STORE_ACCESS_FAULT
     beq t0, t1, 2f
+    li t1, MCAUSE_BREAKPOINT
+    beq t0, t1, 5f
 1:  ld sp, RUN_STATE_SP(a0)     # unwind: back into run_slot's frame
     ld s0, RUN_STATE_S0(a0)
     ld s1, RUN_STATE_S1(a0)
@@ -302,6 +306,28 @@ run_trap:
     ld t1, RUN_STATE_T1(a0)
     csrrw a0, mscratch, a0      # the probe's a0 back, run_state in mscratch
     mret                        # retry the store
+5:  ld t1, RUN_STATE_MEASURING(a0)  # a length trigger?
+    beqz t1, 1b                 # no: the probe's own ebreak
+    csrr t0, mepc
+    li t1, PROBE_CODE_BASE
+    sub t0, t0, t1              # where the first instruction fell through to
+    li t1, 2
+    beq t0, t1, 6f
+    li t1, 4
+    bne t0, t1, 1b              # an ebreak at the entry itself: a fault, length 0
+6:  li t1, FRAME_BODY
+    sw t0, PROBE_RESULT_LENGTH(t1)
+    sd zero, RUN_STATE_MEASURING(a0)
+    li t0, MCONTROL_TYPE2
+    csrw tselect, zero
+    csrw tdata1, t0             # why: measured; the probe runs on untripped
+    li t1, 1
+    csrw tselect, t1
+    csrw tdata1, t0             # why: the other length trigger too
+    ld t0, RUN_STATE_T0(a0)
+    ld t1, RUN_STATE_T1(a0)
+    csrrw a0, mscratch, a0      # the probe's a0 back, run_state in mscratch
+    mret                        # on with the probe at its second instruction
 
 # scratch_clean: zero what the last probe could have written to scratch (the
 # window) and shrink the window back.  Clobbers a0, a1, t0-t2.
@@ -345,6 +371,44 @@ fp_reset:
     csrc mstatus, t0            # why: those writes made FS Dirty ...
     li t0, PROBE_MSTATUS_FS_VS_ENTRY
     csrs mstatus, t0            # why: ... and a probe starts with FS = Initial
+1:  ret
+
+# length_triggers_arm: with PROBE_RUN_FLAG_MEASURE_LENGTH, address triggers on
+# the two places the first instruction can fall through to (the encoding makes
+# it 2 or 4 bytes long, ISA manual "Base Instruction-Length Encoding"); the one
+# that fires tells run_trap the length.  Clobbers t0-t2.
+length_triggers_arm:
+    la t2, run_state
+    ld t0, RUN_STATE_FLAGS(t2)
+    andi t0, t0, PROBE_RUN_FLAG_MEASURE_LENGTH
+    sd t0, RUN_STATE_MEASURING(t2)
+    beqz t0, 1f
+    csrw tselect, zero
+    li t0, PROBE_CODE_BASE + 2
+    csrw tdata2, t0             # why: a 16-bit first instruction ends here ...
+    li t0, MCONTROL_TYPE2 | MCONTROL_FIRE_ON_EXECUTE_MU
+    csrw tdata1, t0             # why: ... and a breakpoint says so before the next runs
+    li t1, 1
+    csrw tselect, t1
+    li t1, PROBE_CODE_BASE + 4
+    csrw tdata2, t1             # why: a 32-bit one ends here
+    csrw tdata1, t0             # why: the same kind of trigger
+1:  ret
+
+# length_triggers_disarm: both length triggers off, whatever became of them.
+# Clobbers t0, t1.
+length_triggers_disarm:
+    la t0, run_state
+    ld t1, RUN_STATE_FLAGS(t0)
+    andi t1, t1, PROBE_RUN_FLAG_MEASURE_LENGTH
+    beqz t1, 1f
+    sd zero, RUN_STATE_MEASURING(t0)
+    li t0, MCONTROL_TYPE2
+    csrw tselect, zero
+    csrw tdata1, t0             # why: no breakpoint left in the probe's code
+    li t1, 1
+    csrw tselect, t1
+    csrw tdata1, t0             # why: nor the other one
 1:  ret
 
 # watchdog_arm: the driver hart's mtimecmp = now + probes.abi.watchdog_ns(a0
