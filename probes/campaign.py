@@ -24,7 +24,7 @@ from probes.abi import Outcome, Privilege
 from probes.fake_guest import tag_of
 from probes.families import PRIVILEGED_FAMILIES
 from probes.probe import Fault, Observation, Probe
-from host.protocol import LAYOUTS, PROBE_SLOTS, Msg, ProbeRefusal
+from host.protocol import LAYOUTS, PROBE_RUN_FLAG_MEASURE_LENGTH, PROBE_SLOTS, Msg, ProbeRefusal
 
 
 class Link(Protocol):
@@ -172,7 +172,8 @@ class Campaign:
             probe.code + probe.input, slot=slot, privilege=probe.privilege, budget=probe.budget,
             tag=tag, code_length=len(probe.code), input_length=len(probe.input),
             output_size=probe.output_size)
-        run = LAYOUTS[Msg.PROBE_RUN].pack(run_id=run_id, slot=slot, tag=tag)
+        flags = PROBE_RUN_FLAG_MEASURE_LENGTH if probe.measure_length else 0
+        run = LAYOUTS[Msg.PROBE_RUN].pack(run_id=run_id, slot=slot, tag=tag, flags=flags)
         self.link.send(self._frame(Msg.PROBE_LOAD, load) + self._frame(Msg.PROBE_RUN, run))
 
     def _resend(self, run_id: int, flight: _Flight, now: float) -> None:
@@ -208,8 +209,9 @@ class Campaign:
             return None
         fault = (Fault(fields["fault_vector"], fields["fault_address"], fields["fault_ip"])
                  if outcome == Outcome.FAULT else None)
+        length = fields["length"] or None if flight.probe.measure_length else None  # 0: not measured
         obs = Observation(outcome, fields["status"], fault, tail[: flight.probe.output_size],
-                          fields["cycles"], fields["instret"])
+                          fields["cycles"], fields["instret"], length)
         return CampaignResult(flight.probe, obs, flight.prediction)
 
     def _paced(self, now: float) -> None:

@@ -144,7 +144,7 @@ def _claims(link: QemuLink) -> frozenset[str]:
 
 def _finding(arch: str, candidate, observation, claims: frozenset[str] | None) -> discovery.Finding:
     claimed = CLAIMS[arch].claimed_supported(candidate, claims) if claims is not None else None
-    return discovery.finding(arch, candidate, observation, claimed_supported=claimed)
+    return discovery.finding(arch, candidate, observation, observation.length, claimed_supported=claimed)
 
 
 def findings_table(arch: str, results: list, claims: frozenset[str] | None) -> Table:
@@ -196,7 +196,8 @@ def _result_json(arch: str, probe: Probe, observation, claims: frozenset[str] | 
     if candidate is not None:  # instruction discovery: cross-check with capstone
         finding = _finding(arch, candidate, observation, claims)
         entry["candidate"] = {"encoding": candidate.encoding.hex(), "space": candidate.space,
-                              "capstone": candidate.capstone_text, "behaviour": finding.behaviour.value,
+                              "capstone": candidate.capstone_text, "capstone_length": candidate.capstone_length,
+                              "measured_length": finding.measured_length, "behaviour": finding.behaviour.value,
                               "disagreement": finding.disagreement}
     return entry
 

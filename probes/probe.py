@@ -29,6 +29,9 @@ class Probe:
     budget: int = DEFAULT_BUDGET
     output_size: int = DEFAULT_OUTPUT_SIZE  # how much of the output buffer to report
     meta: dict = field(default_factory=dict, compare=False, hash=False)  # family bookkeeping
+    # A run option, not part of what the probe is: ask the guest for the length of
+    # the first instruction as the machine decoded it (PROBE_RUN_FLAG_MEASURE_LENGTH).
+    measure_length: bool = field(default=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.arch not in ARCHES:
@@ -69,6 +72,7 @@ class Observation:
     output: bytes = b""
     cycles: int | None = None
     instret: int | None = None
+    length: int | None = None  # the first instruction's, when measured (not by emulators)
 
     def comparable(self) -> bytes:
         """The part that must agree between emulator and hardware (no timings)."""

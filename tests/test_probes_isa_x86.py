@@ -1,6 +1,7 @@
 """x86-64 instruction discovery checked against the CPU's CPUID claims."""
 
 import io
+import json
 
 import pytest
 from rich.console import Console
@@ -52,7 +53,15 @@ def test_isa_run_on_a_board_states_the_claims(tmp_path):
 
     out = io.StringIO()
     status = probe_command(board("q35", accel="tcg"), "isa", limit=150, db=str(tmp_path / "db"),
-                           console=Console(file=out, width=200))
+                           console=Console(file=out, width=200), json_path=str(tmp_path / "isa.json"))
     report = out.getvalue()
     assert status == 0 and "instruction discovery findings" in report
     assert "claimed:" in report and "sse2" in report and "lahf_lm" in report
+    # The guest single-stepped each candidate: where it executes and capstone decodes it,
+    # the two lengths agree (TCG's decoder against capstone's).
+    results = json.loads((tmp_path / "isa.json").read_text())["results"]
+    measured = [r["candidate"] for r in results
+                if r["outcome"] == "returned" and r["candidate"]["capstone"] is not None]
+    assert len(measured) > 20
+    assert all(c["measured_length"] == c["capstone_length"] for c in measured
+               if not c["capstone"].startswith(("j", "call", "ret", "loop")))

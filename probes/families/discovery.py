@@ -45,7 +45,8 @@ def probes_for(arch: str, candidates: Iterable[Candidate], budget: int = 64) -> 
 
     wrap = isa_x86.wrap if arch == "x86_64" else isa_riscv.wrap
     for c in candidates:
-        yield Probe(arch, wrap(c), family="isa", budget=budget, output_size=0, meta={"candidate": c})
+        yield Probe(arch, wrap(c), family="isa", budget=budget, output_size=0, meta={"candidate": c},
+                    measure_length=True)
 
 
 def behaviour(arch: str, obs: Observation) -> Behaviour:
@@ -54,6 +55,21 @@ def behaviour(arch: str, obs: Observation) -> Behaviour:
     if obs.outcome == Outcome.FAULT and obs.fault is not None:
         return Behaviour.UNDEFINED if obs.fault.vector == UD[arch] else Behaviour.OTHER_FAULT
     return Behaviour.EXECUTES
+
+
+# Instructions that may move the pc anywhere but past themselves: the length the
+# guest measures (where the pc is after one instruction) is then their target.
+# x86-64 by mnemonic prefix (jcc, jmp, loop*, sys*, int*, ...); RISC-V by mnemonic.
+_X86_CONTROL_TRANSFER = ("j", "call", "ret", "loop", "xbegin", "iret", "sys", "int")
+_RISCV_CONTROL_TRANSFER = frozenset(
+    "beq bne blt bge bltu bgeu beqz bnez blez bgez bltz bgtz bgt ble bgtu bleu c.beqz c.bnez"
+    " j jal jalr jr ret c.j c.jal c.jr c.jalr mret sret ecall ebreak c.ebreak".split())
+
+
+def _transfers_control(arch: str, capstone_text: str) -> bool:
+    if arch == "x86_64":
+        return capstone_text.startswith(_X86_CONTROL_TRANSFER)
+    return capstone_text.split(" ", 1)[0] in _RISCV_CONTROL_TRANSFER
 
 
 def finding(arch: str, candidate: Candidate, obs: Observation, measured_length: int | None = None,
@@ -69,7 +85,8 @@ def finding(arch: str, candidate: Candidate, obs: Observation, measured_length: 
         problems.append(f"capstone decodes '{candidate.capstone_text}' but the machine raises #UD")
     if how == Behaviour.EXECUTES and not known:
         problems.append("executes, but capstone cannot decode it")
-    if measured_length is not None and known and measured_length != candidate.capstone_length:
+    if measured_length is not None and known and measured_length != candidate.capstone_length \
+            and not _transfers_control(arch, candidate.capstone_text or ""):
         problems.append(f"length {measured_length}, capstone says {candidate.capstone_length}")
     if claimed_supported is True and how == Behaviour.UNDEFINED:
         problems.append("the CPU claims the extension but rejects the instruction")
