@@ -25,6 +25,7 @@ from probes.families import cpuid, csr, discovery, isa_riscv, isa_x86
 from probes.loopback import Loopback
 from probes.probe import Probe
 from probes.vet import vet
+from probes.vet_pool import usable_cpus, vet_stream
 
 
 def rate(label: str, items: list, work) -> float:
@@ -72,6 +73,7 @@ def main() -> None:
     print(f"{'candidate generation incl. capstone decode':<52} {generated / (time.perf_counter() - start):>10,.0f} /s")
     rate("discovery candidates (capstone + Unicorn), x86_64", x86_candidates, discover("x86_64"))
     rate("discovery candidates (capstone + Unicorn), riscv64", rv_candidates, discover("riscv64"))
+    pooled(x86_candidates, rv_candidates, count)
 
     with tempfile.TemporaryDirectory() as tmp:
         store = CapabilityStore(Path(tmp, "bench.db"))
@@ -92,6 +94,26 @@ def main() -> None:
         print(f"{'end to end vs fake guest (gen+vet+run+store), x86_64':<52} {n / elapsed:>10,.0f} /s"
               f"  ({n} generated, {len(report.results)} run and stored)")
     qemu_end_to_end(options.qemu_count)
+
+
+def pooled(x86_candidates: list, rv_candidates: list, count: int) -> None:
+    """The same work on every usable core (probes/vet_pool.py), as `./run probe` vets."""
+    workers = usable_cpus()
+    rng = random.Random(1)
+    for arch in ("x86_64", "riscv64"):
+        probes = [Probe(arch, rng.randbytes(16)) for _ in range(count)]
+        start = time.perf_counter()
+        for _ in vet_stream(probes):
+            pass
+        print(f"{f'vetting, random 16-byte probes, {arch}, {workers} processes':<52}"
+              f" {count / (time.perf_counter() - start):>10,.0f} /s")
+    for arch, candidates in (("x86_64", x86_candidates), ("riscv64", rv_candidates)):
+        start = time.perf_counter()
+        for probe, verdict in vet_stream(discovery.probes_for(arch, candidates)):
+            if verdict.observation is not None:
+                discovery.finding(arch, probe.meta["candidate"], verdict.observation)
+        print(f"{f'discovery candidates, {arch}, {workers} processes':<52}"
+              f" {len(candidates) / (time.perf_counter() - start):>10,.0f} /s")
 
 
 def qemu_end_to_end(count: int) -> None:

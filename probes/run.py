@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 from host.capabilities import CapabilityStore, Fingerprint, StoredResult, riscv_fingerprint, x86_fingerprint
@@ -24,7 +24,7 @@ from host.inventory import Inventory
 from probes.abi import Privilege, watchdog_ns
 from probes.campaign import Campaign, CampaignResult, Link, Policy
 from probes.probe import Probe
-from probes.vet import vet
+from probes.vet_pool import vet_stream
 
 # Runs in flight: half the guest's slots.  All 64 are no faster under TCG, and a
 # window that takes the guest longer than the retransmission timer to work
@@ -120,29 +120,34 @@ def policy_for(probes: list[Probe]) -> Policy:
 def prepare(probes: Iterable[Probe], tally: Tally, *, unsafe_unvetted: bool = False,
             skip: frozenset[bytes] = frozenset(),
             on_progress: Callable[[Tally], None] | None = None) -> list[tuple[Probe, bytes | None]]:
-    """Vet each probe (unless unsafe): the (probe, prediction) pairs worth sending."""
-    accepted: list[tuple[Probe, bytes | None]] = []
+    """Vet each probe (unless unsafe), on every core: the (probe, prediction) pairs worth sending."""
     seen: set[bytes] = set()
-    for probe in probes:
-        tally.generated += 1
-        digest = probe.content_hash
-        if digest in seen:
-            tally.duplicates += 1
-        elif digest in skip:
-            tally.skipped_quarantined += 1
-        elif unsafe_unvetted:
-            if probe.privilege != Privilege.USER:
-                raise ProbeRunError("unsafe mode sends user probes only; privileged families must be vetted")
-            accepted.append((probe, None))
-        else:
-            verdict = vet(probe)
-            if verdict.accepted:
-                accepted.append((probe, verdict.prediction))
+
+    def fresh() -> Iterator[Probe]:
+        for probe in probes:
+            tally.generated += 1
+            digest = probe.content_hash
+            if digest in seen:
+                tally.duplicates += 1
+            elif digest in skip:
+                tally.skipped_quarantined += 1
             else:
-                tally.rejected[reason_kind(verdict.reason or "")] += 1
-        seen.add(digest)
-        if on_progress is not None and tally.generated % 256 == 0:
-            on_progress(tally)
+                seen.add(digest)
+                yield probe
+            if on_progress is not None and tally.generated % 256 == 0:
+                on_progress(tally)
+
+    if unsafe_unvetted:
+        unvetted = list(fresh())
+        if any(p.privilege != Privilege.USER for p in unvetted):
+            raise ProbeRunError("unsafe mode sends user probes only; privileged families must be vetted")
+        return [(p, None) for p in unvetted]
+    accepted: list[tuple[Probe, bytes | None]] = []
+    for probe, verdict in vet_stream(fresh()):
+        if verdict.accepted:
+            accepted.append((probe, verdict.prediction))
+        else:
+            tally.rejected[reason_kind(verdict.reason or "")] += 1
     return accepted
 
 

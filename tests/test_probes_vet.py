@@ -153,3 +153,15 @@ def test_faulting_probe_is_accepted_with_the_fault_as_prediction():
     verdict = vet(x86("xor ecx, ecx; div rcx; ret"))
     assert verdict.accepted and verdict.observation.fault.vector == 0  # #DE
     assert vet(Probe("x86_64", bytes.fromhex("0f0b"))).observation.fault.vector == 6  # ud2 -> #UD
+
+
+@pytest.mark.parametrize("arch", ["x86_64", "riscv64"])
+def test_a_pool_of_vetting_processes_gives_the_verdicts_vet_gives_in_order(arch):
+    from probes import vet_pool
+
+    rng = random.Random(21)
+    probes = [Probe(arch, rng.randbytes(rng.randrange(1, 24))) for _ in range(vet_pool.IN_PROCESS_FIRST + 700)]
+    pooled = list(vet_pool.vet_stream(iter(probes), workers=2))
+    assert [p for p, _ in pooled] == probes
+    assert [v for _, v in pooled] == [vet(p) for p in probes]
+    assert any(v.accepted for _, v in pooled) and not all(v.accepted for _, v in pooled)

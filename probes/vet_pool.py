@@ -1,0 +1,55 @@
+"""Vetting on every core the host gives us.
+
+Unicorn emulates one probe at a time per process and vetting is the host's
+heaviest work, so a long stream of probes is vetted by a pool of worker
+processes (forked: each inherits the imported modules and builds its own
+vetters), chunk by chunk, and the verdicts come back in the stream's order.
+A short stream stays in this process: starting the workers would cost more
+than it saves.
+"""
+
+from __future__ import annotations
+
+import itertools
+import multiprocessing
+import os
+from collections import deque
+from collections.abc import Iterable, Iterator
+
+from probes.probe import Probe
+from probes.vet import Verdict, vet
+
+IN_PROCESS_FIRST = 2048  # probes vetted here before a pool is worth starting
+CHUNK = 256  # probes per task sent to a worker
+AHEAD = 4  # chunks in flight per worker, so none waits for the next
+
+
+def usable_cpus() -> int:
+    return len(os.sched_getaffinity(0))
+
+
+def _vet_chunk(chunk: list[Probe]) -> list[Verdict]:
+    return [vet(p) for p in chunk]
+
+
+def vet_stream(probes: Iterable[Probe], workers: int | None = None) -> Iterator[tuple[Probe, Verdict]]:
+    """(probe, verdict) for every probe, in order; the same verdicts `vet` gives."""
+    stream = iter(probes)
+    head = list(itertools.islice(stream, IN_PROCESS_FIRST))
+    workers = usable_cpus() if workers is None else workers
+    if len(head) < IN_PROCESS_FIRST or workers < 2:
+        for probe in itertools.chain(head, stream):
+            yield probe, vet(probe)
+        return
+    chunks = iter(lambda: list(itertools.islice(stream, CHUNK)), [])
+    chunks = itertools.chain((head[i:i + CHUNK] for i in range(0, len(head), CHUNK)), chunks)
+    with multiprocessing.get_context("fork").Pool(workers) as pool:
+        pending: deque = deque()
+        for chunk in itertools.islice(chunks, AHEAD * workers):
+            pending.append((chunk, pool.apply_async(_vet_chunk, (chunk,))))
+        while pending:
+            chunk, verdicts = pending.popleft()
+            following = next(chunks, None)
+            if following is not None:
+                pending.append((following, pool.apply_async(_vet_chunk, (following,))))
+            yield from zip(chunk, verdicts.get())
