@@ -59,6 +59,9 @@ class Msg(IntEnum):
     PROBE_RUN = 0x81  # run the probe in `slot` as run `run_id` (tag must match the slot's)
     PROBE_RUN_BATCH = 0x82  # tail: `count` slots (H each), run as first_run_id + i
     PROBE_STATUS_REQUEST = 0x83
+    # a PROBE_LOAD and a PROBE_RUN of the slot it loads, in one frame: answered by
+    # the PROBE_RESULT alone, or by PROBE_LOADED when the load is refused
+    PROBE_LOAD_RUN = 0x84
 
 
 @dataclass(frozen=True)
@@ -145,6 +148,8 @@ LAYOUTS: dict[Msg, Layout] = {
     Msg.PROBE_RUN: Layout(
         "PROBE_RUN", (("run_id", "I"), ("slot", "H"), ("flags", "H"), ("tag", "I"))
     ),
+    # tail: a whole PROBE_LOAD body (its fields, code, input)
+    Msg.PROBE_LOAD_RUN: Layout("PROBE_LOAD_RUN", (("run_id", "I"), ("flags", "H"), ("_pad", "2x"))),
     Msg.PROBE_RUN_BATCH: Layout(
         "PROBE_RUN_BATCH", (("first_run_id", "I"), ("count", "H"), ("flags", "H"))
     ),

@@ -1,6 +1,6 @@
 """The host side of a probing campaign, independent of the transport.
 
-Vetted probes go out LOAD+RUN in a window of `Policy.window` runs in flight, so
+Vetted probes go out as PROBE_LOAD_RUN frames in a window of `Policy.window` runs in flight, so
 round trips overlap.  Every command is idempotent (host/protocol.py), so a run whose
 result has not arrived after `retransmit_after` seconds is simply sent again.
 If nothing at all has come back for `retransmit_after` seconds while runs are
@@ -167,14 +167,15 @@ class Campaign:
     # -- pieces ------------------------------------------------------------------------
 
     def _launch(self, run_id: int, probe: Probe) -> None:
+        """One PROBE_LOAD_RUN: the slot's probe and the run of it, in one frame."""
         slot, tag = run_id % PROBE_SLOTS, tag_of(probe)
         load = LAYOUTS[Msg.PROBE_LOAD].pack(
             probe.code + probe.input, slot=slot, privilege=probe.privilege, budget=probe.budget,
             tag=tag, code_length=len(probe.code), input_length=len(probe.input),
             output_size=probe.output_size)
         flags = PROBE_RUN_FLAG_MEASURE_LENGTH if probe.measure_length else 0
-        run = LAYOUTS[Msg.PROBE_RUN].pack(run_id=run_id, slot=slot, tag=tag, flags=flags)
-        self.link.send(self._frame(Msg.PROBE_LOAD, load) + self._frame(Msg.PROBE_RUN, run))
+        self.link.send(self._frame(Msg.PROBE_LOAD_RUN, LAYOUTS[Msg.PROBE_LOAD_RUN].pack(
+            load, run_id=run_id, flags=flags)))
 
     def _resend(self, run_id: int, flight: _Flight, now: float) -> None:
         flight.attempts += 1

@@ -73,6 +73,15 @@ class FakeGuest:
             return self._load(fields, tail)
         if kind == Msg.PROBE_RUN:
             return self._run(fields["run_id"], fields["slot"], fields["tag"])
+        if kind == Msg.PROBE_LOAD_RUN:
+            try:
+                load, code_and_input = LAYOUTS[Msg.PROBE_LOAD].unpack(tail)
+            except ValueError:
+                return b""
+            status = self._loaded(load, code_and_input)
+            if status != ProbeRefusal.OK:
+                return self._loaded_frame(load, status)
+            return self._run(fields["run_id"], load["slot"], load["tag"])
         if kind == Msg.PROBE_RUN_BATCH:
             slots = [int.from_bytes(tail[i:i + 2], "little") for i in range(0, 2 * fields["count"], 2)]
             return b"".join(self._run(fields["first_run_id"] + i, s, None) for i, s in enumerate(slots))
@@ -80,6 +89,14 @@ class FakeGuest:
             slots=PROBE_SLOTS, loaded=len(self.slots), runs=self.runs))
 
     def _load(self, f: dict[str, int], tail: bytes) -> bytes:
+        return self._loaded_frame(f, self._loaded(f, tail))
+
+    def _loaded_frame(self, f: dict[str, int], status: ProbeRefusal) -> bytes:
+        return self._frame(Msg.PROBE_LOADED, LAYOUTS[Msg.PROBE_LOADED].pack(
+            slot=f["slot"], status=status, tag=f["tag"]))
+
+    def _loaded(self, f: dict[str, int], tail: bytes) -> ProbeRefusal:
+        """Keep the PROBE_LOAD (fields `f`, code and input in `tail`) in its slot."""
         status = ProbeRefusal.OK
         code, inp = tail[: f["code_length"]], tail[f["code_length"] : f["code_length"] + f["input_length"]]
         if f["slot"] >= PROBE_SLOTS:
@@ -93,8 +110,7 @@ class FakeGuest:
                 self.slots[f["slot"]] = probe
             except ValueError:
                 status = ProbeRefusal.TOO_BIG
-        return self._frame(Msg.PROBE_LOADED, LAYOUTS[Msg.PROBE_LOADED].pack(
-            slot=f["slot"], status=status, tag=f["tag"]))
+        return status
 
     def _run(self, run_id: int, slot: int, tag: int | None) -> bytes:
         if run_id in self.cache:

@@ -8,12 +8,13 @@ for tests that talk to its probe command loop, on either architecture.
 It is a probes.campaign.Link (now, send, poll, restart), and `exchange` sends
 host frames and returns the guest's answers to exactly those frames: the
 protocol gives each request its answers (PROBE_LOAD: the PROBE_LOADED of that
-slot and tag; PROBE_RUN: the PROBE_RESULT of that run id; a batch: one per run
-id; PROBE_STATUS_REQUEST: PROBE_STATUS), and the guest answers in order.
+slot and tag; PROBE_RUN and PROBE_LOAD_RUN: the PROBE_RESULT of that run id; a
+batch: one per run id; PROBE_STATUS_REQUEST: PROBE_STATUS), and the guest
+answers in order.
 
-Why matching: a campaign resends a run (LOAD + RUN) whose result is late, and
+Why matching: a campaign resends a run (PROBE_LOAD_RUN) whose result is late, and
 returns once every run has a result, so the answers to resends still queued in
-the guest (a PROBE_LOADED, then the cached PROBE_RESULT) arrive after it has
+the guest (the cached PROBE_RESULT) arrive after it has
 returned.  Taken as the answers to the next request, they once made a trivial
 probe look like a random probe's FAULT.  `exchange` skips (into `skipped`) only
 answers to requests sent earlier and not yet answered; any other frame fails.
@@ -58,6 +59,8 @@ def _answer_keys(frame: Frame) -> list[AnswerKey]:
         fields, _ = frame.fields()
         return [(Msg.PROBE_LOADED, fields["slot"], fields["tag"])]
     if frame.type == Msg.PROBE_RUN:
+        return [(Msg.PROBE_RESULT, frame.fields()[0]["run_id"])]
+    if frame.type == Msg.PROBE_LOAD_RUN:  # a refused load answers PROBE_LOADED instead: unexpected here
         return [(Msg.PROBE_RESULT, frame.fields()[0]["run_id"])]
     if frame.type == Msg.PROBE_RUN_BATCH:
         fields, slots = frame.fields()

@@ -35,7 +35,7 @@ def test_asm_constants_match_the_entry_convention(arch):
 
 
 def test_probe_messages_have_their_direction_and_aligned_fields():
-    host_to_guest = {"PROBE_LOAD", "PROBE_RUN", "PROBE_RUN_BATCH", "PROBE_STATUS_REQUEST"}
+    host_to_guest = {"PROBE_LOAD", "PROBE_RUN", "PROBE_LOAD_RUN", "PROBE_RUN_BATCH", "PROBE_STATUS_REQUEST"}
     for msg in Msg:
         if msg.name.startswith("PROBE_"):
             assert (msg.value >= 0x80) == (msg.name in host_to_guest)

@@ -14,9 +14,9 @@ from rich.console import Console
 
 from host.capabilities import CapabilityStore, riscv_fingerprint
 from host.devicetree import parse_devicetree
-from host.frames import FrameDecoder
+from host.frames import FrameDecoder, encode_frame
 from host.harts import isa_string_letters
-from host.protocol import LAYOUTS, Msg
+from host.protocol import LAYOUTS, Msg, ProbeRefusal
 from host.session import build_guest
 from probes.abi import Privilege
 from probes.catalogue import random_probes
@@ -74,12 +74,21 @@ def stored_results(db) -> dict[bytes, tuple[str, bytes]]:
     return {bytes(h): (outcome, bytes(output)) for h, outcome, output in rows}
 
 
+def load_inside(frame) -> tuple[dict, bytes] | None:
+    """The PROBE_LOAD fields and tail a PROBE_LOAD or PROBE_LOAD_RUN frame carries."""
+    if frame.type == Msg.PROBE_LOAD:
+        return LAYOUTS[Msg.PROBE_LOAD].unpack(frame.body)
+    if frame.type == Msg.PROBE_LOAD_RUN:
+        return LAYOUTS[Msg.PROBE_LOAD].unpack(LAYOUTS[Msg.PROBE_LOAD_RUN].unpack(frame.body)[1])
+    return None
+
+
 def loads_sent(link: QemuLink) -> list[bytes]:
-    """The code of every PROBE_LOAD the link put on the line (before fault injection)."""
+    """The code of every probe the link loaded on the line (before fault injection)."""
     codes = []
     for frame in FrameDecoder().feed(bytes(link.sent)):
-        if frame.type == Msg.PROBE_LOAD:
-            fields, tail = LAYOUTS[Msg.PROBE_LOAD].unpack(frame.body)
+        if (load := load_inside(frame)) is not None:
+            fields, tail = load
             codes.append(tail[: fields["code_length"]])
     return codes
 
@@ -187,8 +196,8 @@ class StrikesOnLoad:
         self.link.send(data)
         machine = self.link.machine
         for frame in FrameDecoder().feed(b"\0" + data):
-            if (frame.type == Msg.PROBE_LOAD and machine.pid not in self.struck_pids
-                    and LAYOUTS[Msg.PROBE_LOAD].unpack(frame.body)[0]["tag"] == self.tag):
+            load = load_inside(frame)
+            if load is not None and machine.pid not in self.struck_pids and load[0]["tag"] == self.tag:
                 os.kill(machine.pid, self.strike)
                 self.struck_pids.add(machine.pid)
                 self.struck_at.append(time.monotonic())
@@ -239,6 +248,32 @@ def test_a_probe_the_guest_cannot_survive_is_quarantined(guests):
         assert link.machine.running
     assert quarantined == report.quarantined == [killer] and link.restarts == report.restarts == 2
     assert set(report.results) == {p.content_hash for p, _ in items} - {killer.content_hash}
+
+
+# -- PROBE_LOAD_RUN ------------------------------------------------------------------------
+
+@pytest.mark.parametrize("arch", [X86, RV])
+def test_load_run_answers_the_result_or_the_refusal_and_a_resend_gets_the_cached_result(guests, arch):
+    probe = returns_42(arch)
+    load = LAYOUTS[Msg.PROBE_LOAD].pack(probe.code, slot=5, privilege=0, budget=probe.budget,
+                                        tag=tag_of(probe), code_length=len(probe.code), input_length=0,
+                                        output_size=8)
+    load_run = encode_frame(Msg.PROBE_LOAD_RUN, 1, LAYOUTS[Msg.PROBE_LOAD_RUN].pack(load, run_id=77, flags=0))
+    bad_slot = LAYOUTS[Msg.PROBE_LOAD].pack(probe.code, slot=999, privilege=0, budget=probe.budget,
+                                            tag=7, code_length=len(probe.code), input_length=0, output_size=8)
+    refused = encode_frame(Msg.PROBE_LOAD_RUN, 2, LAYOUTS[Msg.PROBE_LOAD_RUN].pack(bad_slot, run_id=78, flags=0))
+    with QemuLink(tcg_board(arch), guests[arch]) as link:
+        link.send(b"\0" + load_run + refused + load_run)
+        decoder, frames = FrameDecoder(), []
+        decoder.feed(b"\0")
+        deadline = time.monotonic() + 20
+        while len(frames) < 3 and time.monotonic() < deadline:
+            frames += decoder.feed(link.poll(0.1))
+    assert [f.type for f in frames] == [Msg.PROBE_RESULT, Msg.PROBE_LOADED, Msg.PROBE_RESULT]
+    result, loaded, again = (f.fields()[0] for f in frames)
+    assert (result["run_id"], result["outcome"], result["status"]) == (77, 0, 42)
+    assert (loaded["slot"], loaded["status"], loaded["tag"]) == (999, ProbeRefusal.BAD_SLOT, 7)
+    assert frames[2].body == frames[0].body  # run 77 again: the cached answer, not a rerun
 
 
 # -- transport faults ----------------------------------------------------------------------

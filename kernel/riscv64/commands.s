@@ -11,6 +11,8 @@ probe_loop:
     beq a1, t0, 2f
     li t0, MSG_PROBE_RUN
     beq a1, t0, 3f
+    li t0, MSG_PROBE_LOAD_RUN
+    beq a1, t0, 6f
     li t0, MSG_PROBE_RUN_BATCH
     beq a1, t0, 4f
     li t0, MSG_PROBE_STATUS_REQUEST
@@ -24,16 +26,72 @@ probe_loop:
     j 1b
 5:  call cmd_status
     j 1b
+6:  call cmd_load_run
+    j 1b
 
 # cmd_load: PROBE_LOAD (body at RX_BODY, a0 bytes) -> PROBE_LOADED.
 cmd_load:
+    addi sp, sp, -16
+    sd ra, 0(sp)
+    li a1, RX_BODY
+    call load_slot
+    ld ra, 0(sp)
+    addi sp, sp, 16
+    li a1, RX_BODY
+    j loaded_reply
+
+# cmd_load_run: PROBE_LOAD_RUN (body at RX_BODY, a0 bytes) -> PROBE_RESULT, or
+# PROBE_LOADED with the reason when the load is refused.
+cmd_load_run:
+    li t0, PROBE_LOAD_RUN_SIZE
+    bltu a0, t0, 1f             # malformed: ignored, the host resends
+    addi sp, sp, -16
+    sd ra, 0(sp)
+    li t2, RX_BODY
+    lhu t0, PROBE_LOAD_RUN_FLAGS(t2)
+    la t1, run_state
+    sd t0, RUN_STATE_FLAGS(t1)
+    addi a0, a0, -PROBE_LOAD_RUN_SIZE
+    li a1, RX_BODY + PROBE_LOAD_RUN_SIZE    # the PROBE_LOAD inside
+    call load_slot
+    ld ra, 0(sp)
+    addi sp, sp, 16
+    li a1, RX_BODY + PROBE_LOAD_RUN_SIZE
+    bnez a0, loaded_reply       # refused (or too short: no answer)
+    li t2, RX_BODY
+    lwu a0, PROBE_LOAD_RUN_RUN_ID(t2)
+    lwu a2, PROBE_LOAD_TAG(a1)
+    lhu a1, PROBE_LOAD_SLOT(a1)
+    li a3, 1                    # the tag must match the slot's (it does: just loaded)
+    j run_command
+1:  ret
+
+# loaded_reply: PROBE_LOADED with status a0 for the PROBE_LOAD body at a1;
+# nothing when a0 = -1 (too short to answer).  Clobbers as send_frame.
+loaded_reply:
+    bltz a0, 1f
+    li t2, FRAME_BODY
+    lhu t0, PROBE_LOAD_SLOT(a1)
+    sh t0, PROBE_LOADED_SLOT(t2)
+    sh a0, PROBE_LOADED_STATUS(t2)
+    lw t0, PROBE_LOAD_TAG(a1)
+    sw t0, PROBE_LOADED_TAG(t2)
+    li a0, MSG_PROBE_LOADED
+    li a1, PROBE_LOADED_SIZE
+    j send_frame
+1:  ret
+
+# load_slot: check the PROBE_LOAD body at a1 (a0 bytes) and keep it in its
+# slot.  out a0 = PROBE_REFUSE_* (OK: kept), -1 when too short to answer.
+#   Clobbers a1-a3, t0-t3.
+load_slot:
     li t0, PROBE_LOAD_SIZE
-    bltu a0, t0, 9f             # malformed: ignored, the host resends
+    bltu a0, t0, 9f
     addi sp, sp, -32
     sd ra, 0(sp)
     sd s0, 8(sp)
     sd s1, 16(sp)
-    li s1, RX_BODY
+    mv s1, a1                   # s1 = the body
     addi s0, a0, -PROBE_LOAD_SIZE   # s0 = tail bytes
     lhu t1, PROBE_LOAD_SLOT(s1)
     li a0, PROBE_REFUSE_BAD_SLOT
@@ -66,24 +124,18 @@ cmd_load:
     li t3, PROBE_OUTPUT_SIZE
     bgtu t0, t3, 8f
     mv a0, t1
+    mv a1, s1
     call slot_store
     li a0, PROBE_REFUSE_OK
-8:  li t2, FRAME_BODY
-    lhu t0, PROBE_LOAD_SLOT(s1)
-    sh t0, PROBE_LOADED_SLOT(t2)
-    sh a0, PROBE_LOADED_STATUS(t2)
-    lw t0, PROBE_LOAD_TAG(s1)
-    sw t0, PROBE_LOADED_TAG(t2)
-    li a0, MSG_PROBE_LOADED
-    li a1, PROBE_LOADED_SIZE
-    call send_frame
-    ld ra, 0(sp)
+8:  ld ra, 0(sp)
     ld s0, 8(sp)
     ld s1, 16(sp)
     addi sp, sp, 32
-9:  ret
+    ret
+9:  li a0, -1
+    ret
 
-# slot_store: keep the (checked) PROBE_LOAD at RX_BODY in slot a0.  Code and
+# slot_store: keep the (checked) PROBE_LOAD body at a1 in slot a0.  Code and
 # input are zero-padded to 8 bytes so runs can copy whole dwords.
 #   Clobbers a0-a3, t0-t2.
 slot_store:
@@ -93,7 +145,7 @@ slot_store:
     slli a0, a0, SLOT_STRIDE_LOG2
     li s0, PROBE_SLOTS_BASE
     add s0, s0, a0              # s0 = the slot record
-    li t2, RX_BODY
+    mv t2, a1
     lwu t0, SLOT_VALID(s0)
     bnez t0, 1f
     la t0, slots_loaded

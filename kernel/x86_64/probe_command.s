@@ -1,5 +1,6 @@
-; The probe command loop: host frames in (PROBE_LOAD, PROBE_RUN, PROBE_RUN_BATCH,
-; PROBE_STATUS_REQUEST), answers out, exactly as probes/fake_guest.py behaves.
+; The probe command loop: host frames in (PROBE_LOAD, PROBE_RUN, PROBE_LOAD_RUN,
+; PROBE_RUN_BATCH, PROBE_STATUS_REQUEST), answers out, exactly as
+; probes/fake_guest.py behaves.
 ; Bad frames are dropped (counted in ENV_BAD_FRAMES): the host retransmits.
 .code64
 
@@ -17,6 +18,8 @@ probe_serve_next:
     je probe_serve_load
     cmp eax, MSG_PROBE_RUN
     je probe_serve_run
+    cmp eax, MSG_PROBE_LOAD_RUN
+    je probe_serve_load_run
     cmp eax, MSG_PROBE_RUN_BATCH
     je probe_serve_batch
     cmp eax, MSG_PROBE_STATUS_REQUEST
@@ -28,6 +31,9 @@ probe_serve_load:
     jmp probe_serve_next
 probe_serve_run:
     call command_run
+    jmp probe_serve_next
+probe_serve_load_run:
+    call command_load_run
     jmp probe_serve_next
 probe_serve_batch:
     call command_batch
@@ -82,49 +88,95 @@ frame_receive_bad:
 ; command_load: PROBE_LOAD -> PROBE_LOADED, refusing as ProbeRefusal says.
 ; Inputs: ESI = body length.  Clobbers: as frame_send, and RBX is preserved.
 command_load:
+    mov r8, RX_BODY
+    call load_slot
+    jmp loaded_reply
+
+; command_load_run: PROBE_LOAD_RUN -> PROBE_RESULT, or PROBE_LOADED with the
+; reason when the load is refused.  Inputs: ESI = body length.
+command_load_run:
+    cmp esi, PROBE_LOAD_RUN_SIZE
+    jb command_done
+    sub esi, PROBE_LOAD_RUN_SIZE
+    mov r8, RX_BODY + PROBE_LOAD_RUN_SIZE   ; the PROBE_LOAD inside
+    call load_slot
+    test eax, eax
+    jnz loaded_reply
+    mov rax, RX_BODY
+    mov edi, dword ptr [rax + PROBE_LOAD_RUN_RUN_ID]
+    movzx edx, word ptr [rax + PROBE_LOAD_RUN_FLAGS]
+    movzx esi, word ptr [r8 + PROBE_LOAD_SLOT]
+    mov ecx, dword ptr [r8 + PROBE_LOAD_TAG]
+    mov r8d, 1
+    jmp run_and_answer
+
+; loaded_reply: PROBE_LOADED for the PROBE_LOAD body at R8.
+; Inputs: EAX = PROBE_REFUSE_* (-1: the body was too short to answer).
+; Clobbers: as frame_send.
+loaded_reply:
+    cmp eax, -1
+    je command_done
+    push rax
+    mov ecx, PROBE_LOADED_SIZE
+    call frame_body_clear
+    pop rax
+    mov rdi, FRAME_BODY
+    movzx ecx, word ptr [r8 + PROBE_LOAD_SLOT]
+    mov word ptr [rdi + PROBE_LOADED_SLOT], cx
+    mov word ptr [rdi + PROBE_LOADED_STATUS], ax
+    mov eax, dword ptr [r8 + PROBE_LOAD_TAG]
+    mov dword ptr [rdi + PROBE_LOADED_TAG], eax
+    mov edi, MSG_PROBE_LOADED
+    mov esi, PROBE_LOADED_SIZE
+    jmp frame_send
+
+; load_slot: puts the PROBE_LOAD body at R8 (ESI bytes) into its slot.
+; Outputs: EAX = PROBE_REFUSE_* (0: loaded; -1: too short to answer).
+; R8 preserved.  Clobbers: RCX, RDX, RSI, RDI, R9-R11.
+load_slot:
+    mov eax, -1
     cmp esi, PROBE_LOAD_SIZE
     jb command_done
     push rbx
     push r12
     push r13
-    mov r8, RX_BODY
     movzx r12d, word ptr [r8 + PROBE_LOAD_SLOT]
     mov r13d, PROBE_REFUSE_BAD_SLOT
     cmp r12d, PROBE_SLOTS
-    jae command_load_reply
+    jae load_slot_done
     movzx eax, byte ptr [r8 + PROBE_LOAD_PRIVILEGE]
     mov r13d, PROBE_REFUSE_PRIVILEGED_NOT_ALLOWED
     cmp eax, PROBE_PRIV_PRIVILEGED
-    jne command_load_sizes
+    jne load_slot_sizes
     cmp byte ptr [rip + ENV_PRIVILEGED_ALLOWED], 0
-    je command_load_reply
-command_load_sizes:                         ; what probes.probe.Probe would not accept
+    je load_slot_done
+load_slot_sizes:                            ; what probes.probe.Probe would not accept
     mov r13d, PROBE_REFUSE_TOO_BIG
     cmp eax, PROBE_PRIV_PRIVILEGED
-    ja command_load_reply
+    ja load_slot_done
     movzx ecx, word ptr [r8 + PROBE_LOAD_CODE_LENGTH]
     test ecx, ecx
-    jz command_load_reply
+    jz load_slot_done
     cmp ecx, PROBE_CODE_SIZE
-    ja command_load_reply
+    ja load_slot_done
     movzx edx, word ptr [r8 + PROBE_LOAD_INPUT_LENGTH]
     cmp edx, PROBE_INPUT_SIZE
-    ja command_load_reply
+    ja load_slot_done
     mov r9d, dword ptr [r8 + PROBE_LOAD_BUDGET]
     test r9d, r9d
-    jz command_load_reply
+    jz load_slot_done
     cmp r9d, PROBE_MAX_BUDGET
-    ja command_load_reply
+    ja load_slot_done
     movzx r10d, word ptr [r8 + PROBE_LOAD_OUTPUT_SIZE]
     cmp r10d, PROBE_OUTPUT_SIZE
-    ja command_load_reply
+    ja load_slot_done
     lea r11d, [rcx + rdx + PROBE_LOAD_SIZE]
     cmp esi, r11d
-    jb command_load_reply                   ; the tail is shorter than it says
+    jb load_slot_done                       ; the tail is shorter than it says
     cmp dword ptr [rip + ENV_CODE_SLOT], r12d
-    jne command_load_copy
+    jne load_slot_copy
     mov dword ptr [rip + ENV_CODE_SLOT], -1 ; the code area holds this slot's old probe
-command_load_copy:
+load_slot_copy:
     imul ebx, r12d, SLOT_SIZE
     add rbx, SLOT_TABLE
     mov dword ptr [rbx + SLOT_BUDGET], r9d
@@ -144,18 +196,8 @@ command_load_copy:
     mov ecx, edx
     rep movsb                               ; input
     xor r13d, r13d                          ; PROBE_REFUSE_OK
-command_load_reply:
-    mov ecx, PROBE_LOADED_SIZE
-    call frame_body_clear
-    mov rdi, FRAME_BODY
-    mov word ptr [rdi + PROBE_LOADED_SLOT], r12w
-    mov word ptr [rdi + PROBE_LOADED_STATUS], r13w
-    mov rax, RX_BODY
-    mov eax, dword ptr [rax + PROBE_LOAD_TAG]
-    mov dword ptr [rdi + PROBE_LOADED_TAG], eax
-    mov edi, MSG_PROBE_LOADED
-    mov esi, PROBE_LOADED_SIZE
-    call frame_send
+load_slot_done:
+    mov eax, r13d
     pop r13
     pop r12
     pop rbx
