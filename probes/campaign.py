@@ -28,6 +28,9 @@ from host.protocol import LAYOUTS, PROBE_RUN_FLAG_MEASURE_LENGTH, PROBE_SLOTS, M
 
 
 class Link(Protocol):
+    """A byte line to a board.  A link may also have `stopped() -> str | None`: why the
+    board cannot answer any more, when it knows (then a silence ends at once)."""
+
     def now(self) -> float: ...
     def send(self, data: bytes) -> None: ...
     def poll(self, timeout: float) -> bytes: ...
@@ -144,6 +147,11 @@ class Campaign:
                         self._flush(batch)
             silent, quiet = now - last_heard, min(self.policy.retransmit_after, self.policy.dead_after / 2)
             if inflight and silent > quiet and prodded_at <= last_heard:
+                stopped = self.link.stopped() if hasattr(self.link, "stopped") else None
+                if stopped is not None:  # the link knows the board is gone: no need to wait
+                    self._board_died(inflight, suspects, report, stopped)
+                    last_heard = self.link.now()
+                    continue
                 # Silence may only mean the line ate our commands: resend every run
                 # in flight once, so a live guest has something to answer.
                 for run_id, flight in inflight.items():
@@ -230,7 +238,8 @@ class Campaign:
         self._timeouts[key] = self._timeouts.get(key, 0) + 1
         return self._timeouts[key] <= self.policy.timeout_reruns
 
-    def _board_died(self, inflight: dict[int, _Flight], suspects: deque, report: CampaignReport) -> None:
+    def _board_died(self, inflight: dict[int, _Flight], suspects: deque, report: CampaignReport,
+                    why: str = "the board stopped answering") -> None:
         report.restarts += 1
         self.link.restart()
         self._rejected_before += self.decoder.crc_errors
@@ -242,7 +251,7 @@ class Campaign:
             culprit = flights[0].probe
             report.quarantined.append(culprit)
             if self.on_quarantine is not None:
-                self.on_quarantine(culprit, "the board stopped answering while it ran alone")
+                self.on_quarantine(culprit, f"{why} while it ran alone")
             return
         # Unknown which one did it: rerun each alone, in the order they were sent.
         suspects.extendleft(reversed([(f.probe, f.prediction) for f in flights]))

@@ -33,6 +33,10 @@ from qemu.machine import Machine
 from probes.line_faults import LineDamage, LineFaults
 
 CAMPAIGN_TIME_LIMIT = 24 * 3600.0  # seconds one QEMU may serve probes (Machine timeout)
+# QEMU run states a guest never leaves by itself (QMP RunState): KVM's emulator
+# gave up, the guest panicked, it shut down, or a disk failed.
+STOPPED_STATES = frozenset({"internal-error", "guest-panicked", "shutdown", "io-error"})
+RUN_STATE_TIMEOUT = 0.1  # seconds QMP gets to say how the board is (a SIGSTOPped QEMU says nothing)
 
 
 class BoardBootError(QemuError):
@@ -107,6 +111,16 @@ class QemuLink:
         if not data and not machine.running:
             self._note_death()
         return self._damage(data)
+
+    def stopped(self) -> str | None:
+        """Why the board can no longer answer, when QEMU knows: it exited, or its run
+        state is one the guest never leaves (STOPPED_STATES: under KVM, for one, an
+        instruction the hypervisor cannot emulate).  None otherwise, a hung guest too."""
+        machine = self.machine
+        if machine is None or not machine.running:
+            return "QEMU exited"
+        state = machine.run_state(RUN_STATE_TIMEOUT)
+        return f"QEMU reports the guest {state}" if state in STOPPED_STATES else None
 
     def restart(self) -> None:
         """Relaunch QEMU and wait for the new boot's FINAL."""

@@ -38,7 +38,7 @@ from qemu.errors import (
     QemuStartError,
 )
 from qemu.monitor import Monitor
-from qemu.qmp import ExecInterruptedError
+from qemu.qmp import ExecInterruptedError, QMPError
 from qemu.serial_line import READ_SIZE, SerialLine
 
 QEMU_ERROR_STATUS = 1  # QEMU's own exit status when it fails (bad option, fatal error)
@@ -413,6 +413,18 @@ class Machine:
             raise QemuExitedError(f"QMP {command}: QEMU is no longer running", **self._context())
         try:
             return self._monitor.execute(command, arguments or None, QMP_TIMEOUT)
+        finally:
+            self._collect_events()
+
+    def run_state(self, timeout: float) -> str | None:
+        """QMP query-status's status ("running", "internal-error", ...), or None when
+        QEMU does not say within `timeout` seconds (stopped, or gone)."""
+        if self._monitor is None or not self._monitor.connected:
+            return None
+        try:
+            return self._monitor.execute("query-status", None, timeout)["status"]
+        except (TimeoutError, QMPError, OSError):
+            return None
         finally:
             self._collect_events()
 

@@ -133,3 +133,22 @@ def test_a_line_that_eats_commands_to_a_live_guest_is_not_a_dead_board():
     report = Campaign(link, Policy(window=8, retransmit_after=5.0)).run(items)
     assert len(report.results) == len(items) and report.retransmissions >= 10
     assert report.restarts == link.restarts == 0
+
+
+def test_a_link_that_knows_the_board_stopped_ends_the_silence_at_once():
+    """A board that QEMU reports stopped (say KVM's internal-error) is restarted as soon
+    as the silence starts, not after the whole dead_after."""
+    class Reporting(Loopback):
+        def stopped(self) -> str | None:
+            return None if self.guest.alive else "QEMU reports the guest internal-error"
+
+    items = _vetted("x86_64", 120, seed=12)
+    killer = items[70][0]
+    clocks, reasons = {}, []
+    for link in (Loopback(FakeGuest("x86_64", killers=frozenset({killer.content_hash}))),
+                 Reporting(FakeGuest("x86_64", killers=frozenset({killer.content_hash})))):
+        report = Campaign(link, Policy(window=16), on_quarantine=lambda _p, why: reasons.append(why)).run(items)
+        assert report.quarantined == [killer] and link.restarts == 2
+        clocks[type(link)] = link.clock
+    assert clocks[Reporting] < clocks[Loopback] - 1.0  # two deaths, each seen ~0.75 s sooner
+    assert reasons[1] == "QEMU reports the guest internal-error while it ran alone"

@@ -250,6 +250,20 @@ def test_a_probe_the_guest_cannot_survive_is_quarantined(guests):
     assert set(report.results) == {p.content_hash for p, _ in items} - {killer.content_hash}
 
 
+def test_the_link_says_when_qemu_knows_the_board_is_gone(guests):
+    with QemuLink(tcg_board(RV), guests[RV]) as link:
+        assert link.stopped() is None  # running
+        os.kill(link.machine.pid, signal.SIGSTOP)
+        started = time.monotonic()
+        assert link.stopped() is None  # hung: QEMU cannot say, and asking does not block
+        assert time.monotonic() - started < 1.0
+        os.kill(link.machine.pid, signal.SIGKILL)
+        deadline = time.monotonic() + 5
+        while link.machine.running and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert link.stopped() == "QEMU exited"
+
+
 # -- PROBE_LOAD_RUN ------------------------------------------------------------------------
 
 @pytest.mark.parametrize("arch", [X86, RV])
