@@ -201,7 +201,7 @@ def bench_sem(c):
 # -- probing -----------------------------------------------------------------
 
 @task(help={**BOARD_HELP,
-            "family": "probe family: cpuid, msr, memlat (x86_64); csr (riscv64); isa, timing, "
+            "family": "probe family: cpuid, msr (x86_64); csr (riscv64); isa, memlat, timing, "
                       "random (both)",
             "sequence": "timing family: the instructions to measure, e.g. 'imul rax, rax' "
                         "(x86_64, Intel syntax) or 'mul t0, t0, t0' (riscv64)",

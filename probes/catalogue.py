@@ -48,7 +48,7 @@ FAMILIES: dict[str, Family] = {f.name: f for f in (
     Family("csr", (RISCV64,), lambda _a, _s: csr.csr_sweep(), "csrr of all 4096 CSR numbers (M-mode)"),
     Family("msr", (X86_64,), lambda _a, _s: msr.msr_sweep(), "rdmsr over the documented ranges (ring 0)"),
     Family("isa", (X86_64, RISCV64), _isa, "instruction-set discovery candidates (user mode)"),
-    Family("memlat", (X86_64,), lambda _a, _s: (memlat.chase_probe(s) for s in memlat.working_sets()),
+    Family("memlat", (X86_64, RISCV64), lambda a, _s: (memlat.chase_probe(s, arch=a) for s in memlat.working_sets()),
            "pointer-chasing latency over growing working sets"),
     Family("timing", (X86_64, RISCV64), _timing_needs_a_sequence,
            "latency and throughput of --sequence, nanoBench style (n and 2n, trimmed)"),

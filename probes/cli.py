@@ -20,7 +20,7 @@ from rich.table import Table
 from host.capabilities import CapabilityStore, CapabilitySummary, Fingerprint
 from host.session import DiscoveryError, build_guest
 from probes.catalogue import family_probes
-from probes.families import PRIVILEGED_FAMILIES, discovery, riscv_claims, timing, x86_claims
+from probes.families import PRIVILEGED_FAMILIES, discovery, memlat, riscv_claims, timing, x86_claims
 from probes.probe import Probe
 from probes.line_faults import LineFaults
 from probes.qemu_link import QemuLink
@@ -53,10 +53,11 @@ def probe_command(board: Board, family: str, *, budget: int | None = None, json_
                 fingerprint = fingerprint_of(link.inventory(), board.name)
                 claims = _claims(link)
                 results: list = []
-                keep = json_path or family in ("timing", "isa")
+                keep = json_path or family in ("timing", "isa", "memlat")
                 tally = _run_with_progress(console, link, probes, store, fingerprint, unsafe_unvetted,
                                            results.extend if keep else None)
             estimates = timing.summarise((r.probe, r.observation) for r in results) if family == "timing" else {}
+            latencies = memlat.curve((r.probe, r.observation) for r in results) if family == "memlat" else []
         finally:
             store.close()
     except (ProbeRunError, ValueError, DiscoveryError, QemuError) as error:
@@ -67,9 +68,11 @@ def probe_command(board: Board, family: str, *, budget: int | None = None, json_
         console.print(findings_table(board.arch, results, claims))
     if estimates:
         console.print(timing_table(sequence or "", link.accelerator, estimates))
+    if latencies:
+        console.print(memlat_table(link.accelerator, latencies))
     if json_path:
         _write_json(Path(json_path), family, board, link.accelerator, fingerprint, tally, results, claims,
-                    estimates)
+                    estimates, latencies)
         console.print(f"results written to {json_path}")
     return 0
 
@@ -172,6 +175,29 @@ def findings_table(arch: str, results: list, claims: frozenset[str] | None) -> T
     return table
 
 
+def memlat_table(accelerator: str, latencies: list[tuple[int, float]]) -> Table:
+    meaning = ACCELERATOR_MEANING.get(accelerator, f"{accelerator}: unknown what these cycles measure")
+    level_of = {}
+    for number, level in enumerate(memlat.levels(latencies), 1):
+        for size, _ in latencies:
+            if size <= level.up_to and size not in level_of:
+                level_of[size] = number
+    table = Table(title=f"memory latency by working set ({meaning})", box=box.SIMPLE_HEAVY)
+    table.add_column("working set", justify="right")
+    table.add_column("cycles / load", justify="right")
+    table.add_column("level", justify="right")
+    for size, cycles in latencies:
+        table.add_row(_bytes(size), f"{cycles:.2f}", str(level_of.get(size, "")))
+    return table
+
+
+def _bytes(size: int) -> str:
+    for unit, scale in (("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if size >= scale and size % scale == 0:
+            return f"{size // scale} {unit}"
+    return f"{size} B"
+
+
 def timing_table(sequence: str, accelerator: str, estimates: dict) -> Table:
     meaning = ACCELERATOR_MEANING.get(accelerator, f"{accelerator}: unknown what these cycles measure")
     table = Table(title=f"timing of {sequence!r} ({meaning})", box=box.SIMPLE_HEAVY)
@@ -204,7 +230,7 @@ def _result_json(arch: str, probe: Probe, observation, claims: frozenset[str] | 
 
 def _write_json(path: Path, family: str, board: Board, accelerator: str, fingerprint: Fingerprint,
                 tally: Tally, results: list, claims: frozenset[str] | None = None,
-                estimates: dict | None = None) -> None:
+                estimates: dict | None = None, latencies: list | None = None) -> None:
     document = {
         "schema": "metaos.probe-campaign/1", "family": family, "arch": board.arch, "board": board.to_json(),
         "accelerator": accelerator,
@@ -214,6 +240,10 @@ def _write_json(path: Path, family: str, board: Board, accelerator: str, fingerp
         "claimed_extensions": sorted(claims) if claims is not None else None,
         "timing": {kind: {**dataclasses.asdict(est), "accelerator_meaning": ACCELERATOR_MEANING.get(accelerator)}
                    for kind, est in (estimates or {}).items()},
+        "memory_latency": {
+            "curve": [{"working_set": size, "cycles_per_load": round(cycles, 3)} for size, cycles in latencies or []],
+            "levels": [dataclasses.asdict(level) for level in memlat.levels(latencies or [])],
+        } if latencies else None,
         "results": [dict(_result_json(board.arch, r.probe, r.observation, claims),
                          prediction=r.prediction.hex() if r.prediction else None, diverges=r.diverges)
                     for r in results],

@@ -91,12 +91,16 @@ def test_timing_probes_are_vetted():
         assert vet(probe).prediction is None  # rdtsc: only hardware can answer
 
 
-def test_pointer_chase_visits_every_line_and_levels_are_found():
+@pytest.mark.parametrize("arch", ["x86_64", "riscv64"])
+def test_pointer_chase_visits_every_line_and_levels_are_found(arch):
+    from probes.abi import AREA
+
     size = 16384
-    verdict = vet(memlat.chase_probe(size, steps=size // memlat.LINE))
+    verdict = vet(memlat.chase_probe(size, steps=size // memlat.LINE, arch=arch))
     assert verdict.accepted, verdict.reason
     # after exactly `lines` steps a full cycle returns to the start of scratch
-    from probes.abi import AREA
-    assert int.from_bytes(verdict.observation.output[8:16], "little") == AREA["scratch"].base("x86_64")
+    assert int.from_bytes(verdict.observation.output[8:16], "little") == AREA["scratch"].base(arch)
+    partway = vet(memlat.chase_probe(size, steps=37, arch=arch)).observation.output[8:16]
+    assert int.from_bytes(partway, "little") == memlat.chase_end(arch, size, 37) != AREA["scratch"].base(arch)
     curve = [(4096, 4.0), (8192, 4.1), (32768, 4.0), (65536, 12.0), (262144, 12.5), (1 << 20, 40.0)]
     assert [lv.up_to for lv in memlat.levels(curve)] == [32768, 262144, 1 << 20]

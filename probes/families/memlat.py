@@ -1,22 +1,57 @@
-"""Memory hierarchy by pointer chasing over growing working sets (x86-64).
+"""Memory hierarchy by pointer chasing over growing working sets.
 
 Each probe builds, in scratch, a cyclic chain over `size // LINE` cache lines
 visited with a large coprime stride (defeats next-line prefetchers), then times
-`steps` dependent loads with rdtsc.  Output: total cycles.  The analysis turns
-(size, cycles per load) into the working-set sizes where latency jumps.
+`steps` dependent loads with the cycle counter (rdtsc; rdcycle).  Output: total
+cycles, then where the chase ended (so the host can check the chain was
+followed: after `steps` hops from line 0 it is at line steps * stride mod
+lines).  The analysis turns (size, cycles per load) into the working-set sizes
+where latency jumps.
 """
 
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass
+from functools import lru_cache
 from math import gcd
 
-from probes.abi import SCRATCH_SIZE
+from probes.abi import AREA, RISCV64, SCRATCH_SIZE, X86_64
 from probes.families.x86_asm import assemble
 from probes.probe import Probe
 
 LINE = 64
 JUMP = 1.4  # a latency ratio between neighbouring sizes that marks a new level
+
+# riscv64: a0 = input (lines, stride, steps as u64), a1 = output, a2 = scratch.
+_RISCV_CHASE = """
+    ld t1, 0(a0)
+    ld t2, 8(a0)
+    ld t6, 16(a0)
+    li t0, 0
+1:  add t3, t0, t2
+    bltu t3, t1, 2f
+    sub t3, t3, t1
+2:  slli t3, t3, 6
+    add t3, t3, a2
+    slli t4, t0, 6
+    add t4, t4, a2
+    sd t3, 0(t4)
+    addi t0, t0, 1
+    bltu t0, t1, 1b
+    mv t5, a2
+    fence
+    rdcycle t4
+3:  ld t5, 0(t5)
+    addi t6, t6, -1
+    bnez t6, 3b
+    rdcycle t3
+    sub t3, t3, t4
+    sd t3, 0(a1)
+    sd t5, 8(a1)
+    li a0, 0
+    ret
+"""
 
 
 def working_sets(smallest: int = 4096, largest: int = SCRATCH_SIZE) -> list[int]:
@@ -34,11 +69,29 @@ def _stride(lines: int) -> int:
     return step
 
 
-def chase_probe(size: int, steps: int = 4096) -> Probe:
+def chase_end(arch: str, size: int, steps: int) -> int:
+    """Where a correct chase of `steps` hops over `size` bytes ends."""
+    lines = size // LINE
+    return AREA["scratch"].base(arch) + LINE * (steps * _stride(lines) % lines)
+
+
+@lru_cache(maxsize=1)
+def _riscv_chase_code() -> bytes:
+    from toolchain.riscvasm import assemble_snippet
+
+    return assemble_snippet(_RISCV_CHASE, march="rv64g")
+
+
+def chase_probe(size: int, steps: int = 4096, arch: str = X86_64) -> Probe:
     if not LINE <= size <= SCRATCH_SIZE:
         raise ValueError(f"working set {size} must be {LINE}..{SCRATCH_SIZE} bytes (the scratch area)")
     lines = size // LINE
     stride = _stride(lines)
+    budget = lines * 12 + steps * 3 + 64
+    meta = {"size": size, "steps": steps}
+    if arch == RISCV64:
+        return Probe(RISCV64, _riscv_chase_code(), input=struct.pack("<QQQ", lines, stride, steps),
+                     family="memlat", budget=budget, output_size=16, meta=meta)
     # rdx = scratch.  Build: for i in 0..lines-1: line[i] = &line[(i + stride) % lines].
     code = assemble(
         f"xor ecx, ecx;"
@@ -50,8 +103,17 @@ def chase_probe(size: int, steps: int = 4096) -> Probe:
         f"lfence; rdtsc; shl rdx, 32; or rax, rdx; sub rax, r8; mov [rsi], rax; mov [rsi+8], r10;"
         f"xor eax, eax; ret"
     )
-    return Probe("x86_64", code, family="memlat", budget=lines * 12 + steps * 3 + 64, output_size=16,
-                 meta={"size": size, "steps": steps})
+    return Probe(X86_64, code, family="memlat", budget=budget, output_size=16, meta=meta)
+
+
+def curve(results) -> list[tuple[int, float]]:
+    """(working-set size, cycles per load) from (probe, observation) pairs that returned."""
+    points = []
+    for probe, obs in results:
+        if probe.family == "memlat" and obs.outcome == 0 and len(obs.output) >= 8:
+            cycles = int.from_bytes(obs.output[:8], "little")
+            points.append((probe.meta["size"], cycles / probe.meta["steps"]))
+    return sorted(points)
 
 
 @dataclass(frozen=True)
