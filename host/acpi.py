@@ -34,10 +34,28 @@ def checksum_ok(data: bytes) -> bool:
     return sum(data) & 0xFF == 0
 
 
+# The FACS has no system description header (ACPI 6.5 section 5.2.10): after
+# its signature and length come the hardware signature and waking vectors; no
+# revision, OEM fields or checksum.  Its version is the byte at offset 32.
+HEADERLESS = frozenset({"FACS"})
+FACS_VERSION_OFFSET = 32
+
+
 @dataclass(frozen=True)
 class Table:
     address: int
     data: bytes  # the whole table as read by the guest
+
+    @property
+    def has_standard_header(self) -> bool:
+        return self.data[:4].decode("latin-1") not in HEADERLESS
+
+    @property
+    def facs_version(self) -> int | None:
+        """The FACS's version field (None for any other table, or a short one)."""
+        if self.has_standard_header or len(self.data) <= FACS_VERSION_OFFSET:
+            return None
+        return self.data[FACS_VERSION_OFFSET]
 
     def _header(self) -> tuple:
         if len(self.data) < HEADER.size:

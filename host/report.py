@@ -138,6 +138,10 @@ def _acpi_lines(inv: Inventory) -> list[str]:
             lines.append(f"RSDP  at 0x{inv.rsdp.address:x}: {exc}")
     for t in inv.acpi_tables:
         try:
+            if not t.has_standard_header:
+                lines.append(f"{t.signature}  at 0x{t.address:x}, {t.length} bytes, version {t.facs_version}"
+                             f" (no checksum: the {t.signature} has none)")
+                continue
             line = (f"{t.signature}  at 0x{t.address:x}, {t.length} bytes, revision {t.revision},"
                     f" OEM {t.oem_id} {t.oem_table_id}, checksum {'ok' if t.checksum_valid else 'BAD'}")
         except ValueError as exc:

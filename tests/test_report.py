@@ -2,6 +2,7 @@
 the same configuration spaces; CPU rows as lscpu names them."""
 
 import shutil
+import struct
 import subprocess
 
 import pytest
@@ -69,6 +70,15 @@ def test_acpi_section_reports_madt_cpus_and_ecam_base():
     assert "2 CPUs (APIC IDs 0, 1)" in text
     assert "ECAM base 0xb0000000" in text
     assert "DSDT at 0x7fe0040" in text
+
+
+def test_the_facs_is_reported_without_a_checksum_it_does_not_have():
+    # ACPI 6.5 table 5.14: signature, length, hardware signature, waking vectors,
+    # global lock, flags, X waking vector, version (offset 32), reserved, OSPM flags.
+    facs = struct.pack("<4sIIIIIQB3xI24x", b"FACS", 64, 0x1234, 0, 0, 0, 0, 2, 0)
+    text = render_text(inventory(q35.frames_bytes(acpi_tables=[*q35.ACPI_TABLES, (0x07FE0000, facs)])))
+    assert "FACS  at 0x7fe0000, 64 bytes, version 2 (no checksum: the FACS has none)" in text
+    assert "BAD" not in text
 
 
 def test_without_pci_ids_numbers_remain(tmp_path):
