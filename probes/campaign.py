@@ -1,15 +1,17 @@
 """The host side of a probing campaign, independent of the transport.
 
-Vetted probes go out as PROBE_LOAD_RUN frames in a window of `Policy.window` runs in flight, so
-round trips overlap.  Every command is idempotent (host/protocol.py), so a run whose
-result has not arrived after `retransmit_after` seconds is simply sent again.
-If nothing at all has come back for `retransmit_after` seconds while runs are
-outstanding, all of them are resent (the line may have eaten the commands); if
-the silence lasts `dead_after` seconds and outlives that resend, the board is
-declared dead and restarted.  The runs that were in flight become suspects and
-are rerun one at a time, and a probe that kills the board on its own is
-quarantined (bytes kept) and never sent again.  Results are handed over in
-batches (`on_batch`), each to be stored in one transaction.
+Vetted probes go out as PROBE_LOAD_RUN frames, `Policy.window` runs in flight,
+so round trips overlap.  Every command is idempotent (host/protocol.py), so a
+run whose result has not arrived after `retransmit_after` seconds is simply
+sent again.  If nothing at all has come back for `retransmit_after` seconds
+while runs are outstanding, the link is asked whether the board is gone (QEMU
+exited or stopped for good: restarted at once); if not, every run in flight is
+resent (the line may have eaten the commands), and only a silence that lasts
+`dead_after` seconds and outlives that resend declares the board dead.  The
+runs that were in flight become suspects and are rerun one at a time, and a
+probe that kills the board on its own is quarantined (bytes kept) and never
+sent again.  Results are handed over in batches (`on_batch`), each to be stored
+in one transaction.
 """
 
 from __future__ import annotations
@@ -159,7 +161,8 @@ class Campaign:
                     report.retransmissions += 1
                 prodded_at = now
                 continue
-            if inflight and silent > self.policy.dead_after and prodded_at > last_heard and now - prodded_at > quiet:
+            resent_unanswered = prodded_at > last_heard and now - prodded_at > quiet
+            if inflight and silent > self.policy.dead_after and resent_unanswered:
                 self._board_died(inflight, suspects, report)
                 last_heard = self.link.now()
                 continue
@@ -211,7 +214,7 @@ class Campaign:
             return None  # a duplicate of something already done, or stale
         outcome = Outcome(fields["outcome"])
         if outcome == Outcome.REFUSED:
-            return None  # its LOAD was lost: the retransmission timer resends both
+            return None  # the slot did not hold its probe: the retransmission reloads it
         del inflight[fields["run_id"]]
         if self._unexpected_timeout(outcome, flight):
             self._reruns.append((flight.probe, flight.prediction))
