@@ -11,9 +11,10 @@ a privileged probe has switched FP off.
 
 Both the vetter and the fake guest run probes on it.  One instance per arch
 lives for many probes: between runs only what a probe can change is reset
-(code, input, output, stack, registers, the scratch pages it touched).  The
-scratch area is mapped lazily, page by page on first touch, so an 8 MiB area
-costs nothing for the many probes that never use it.
+(code, input, output, stack, registers, the scratch it touched).  The scratch
+area is mapped lazily from its base, doubling to cover each first touch (and
+unmapped after the run), so an 8 MiB area costs nothing for the many probes
+that never use it and a handful of regions for one that uses all of it.
 """
 
 from __future__ import annotations
@@ -112,7 +113,7 @@ class Machine:
         self._zero_stack = bytes(AREA["stack"].size)
         self._entry_contexts = {priv: self._entry_context(priv) for priv in Privilege}
         self._input_length_reg = self._reg("rcx" if arch == X86_64 else "a3")
-        self._scratch_pages: set[int] = set()
+        self._scratch_mapped = 0  # bytes of scratch mapped, from its base (grown on demand)
         self._last_code_len = self._last_input_len = 0
         self.uc.hook_add(uc_mod.UC_HOOK_CODE, self._on_code)
         self.uc.hook_add(uc_mod.UC_HOOK_INTR, self._on_interrupt)
@@ -177,9 +178,9 @@ class Machine:
         self._last_input_len = len(probe.input)
         uc.mem_write(AREA["output"].base(arch), self._zero_output)
         uc.mem_write(AREA["stack"].base(arch), self._zero_stack)
-        for page in self._scratch_pages:
-            uc.mem_unmap(page, PAGE_SIZE)
-        self._scratch_pages.clear()
+        if self._scratch_mapped:
+            uc.mem_unmap(self._scratch[0], self._scratch_mapped)  # the next probe's scratch: zero again
+            self._scratch_mapped = 0
         if arch == X86_64:
             uc.mem_write(self._return_slot, self._return_bytes)
 
@@ -257,10 +258,13 @@ class Machine:
         first, last = address & ~(PAGE_SIZE - 1), (address + max(size, 1) - 1) & ~(PAGE_SIZE - 1)
         if kind in (uc_mod.UC_MEM_READ_UNMAPPED, uc_mod.UC_MEM_WRITE_UNMAPPED) \
                 and self._scratch[0] <= first and last < self._scratch[1]:
-            for page in range(first, last + PAGE_SIZE, PAGE_SIZE):
-                if page not in self._scratch_pages:
-                    uc.mem_map(page, PAGE_SIZE, uc_mod.UC_PROT_READ | uc_mod.UC_PROT_WRITE)
-                    self._scratch_pages.add(page)
+            # Map from the end of what is mapped to the next power of two that covers
+            # the access: few regions (Unicorn maps get slower with every region).
+            needed = last + PAGE_SIZE - self._scratch[0]
+            end = max(PAGE_SIZE, 1 << (needed - 1).bit_length())
+            uc.mem_map(self._scratch[0] + self._scratch_mapped, end - self._scratch_mapped,
+                       uc_mod.UC_PROT_READ | uc_mod.UC_PROT_WRITE)
+            self._scratch_mapped = end
             return True  # retry the access on the fresh zero page(s)
         if self._memory is None:
             self._memory = MemoryViolation(access, address, self._last_pc)

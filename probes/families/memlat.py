@@ -23,22 +23,25 @@ from probes.probe import Probe
 LINE = 64
 JUMP = 1.4  # a latency ratio between neighbouring sizes that marks a new level
 
-# riscv64: a0 = input (lines, stride, steps as u64), a1 = output, a2 = scratch.
+# Both chases first write the chain in the order they will follow it: from line 0,
+# each line gets the address of the line `stride` further on (wrapping), which
+# after `lines` hops has written every line (stride and lines are coprime).
+
+# riscv64: a0 = input (lines, stride * LINE, size, steps as u64), a1 = output, a2 = scratch.
 _RISCV_CHASE = """
-    ld t1, 0(a0)
-    ld t2, 8(a0)
-    ld t6, 16(a0)
-    li t0, 0
-1:  add t3, t0, t2
-    bltu t3, t1, 2f
-    sub t3, t3, t1
-2:  slli t3, t3, 6
-    add t3, t3, a2
-    slli t4, t0, 6
-    add t4, t4, a2
-    sd t3, 0(t4)
-    addi t0, t0, 1
-    bltu t0, t1, 1b
+    ld t0, 0(a0)
+    ld t1, 8(a0)
+    ld t2, 16(a0)
+    ld t6, 24(a0)
+    add t4, a2, t2
+    mv t3, a2
+1:  add t5, t3, t1
+    bltu t5, t4, 2f
+    sub t5, t5, t2
+2:  sd t5, 0(t3)
+    mv t3, t5
+    addi t0, t0, -1
+    bnez t0, 1b
     mv t5, a2
     fence
     rdcycle t4
@@ -87,17 +90,16 @@ def chase_probe(size: int, steps: int = 4096, arch: str = X86_64) -> Probe:
         raise ValueError(f"working set {size} must be {LINE}..{SCRATCH_SIZE} bytes (the scratch area)")
     lines = size // LINE
     stride = _stride(lines)
-    budget = lines * 12 + steps * 3 + 64
+    budget = lines * 8 + steps * 3 + 64
     meta = {"size": size, "steps": steps}
     if arch == RISCV64:
-        return Probe(RISCV64, _riscv_chase_code(), input=struct.pack("<QQQ", lines, stride, steps),
+        return Probe(RISCV64, _riscv_chase_code(), input=struct.pack("<QQQQ", lines, stride * LINE, size, steps),
                      family="memlat", budget=budget, output_size=16, meta=meta)
-    # rdx = scratch.  Build: for i in 0..lines-1: line[i] = &line[(i + stride) % lines].
+    # rdx = scratch, rsi = output.
     code = assemble(
-        f"xor ecx, ecx;"
-        f"build: lea rax, [rcx + {stride}]; cmp rax, {lines}; jb nowrap; sub rax, {lines};"
-        f"nowrap: shl rax, 6; add rax, rdx; mov r9, rcx; shl r9, 6; mov [rdx + r9], rax;"
-        f"inc rcx; cmp rcx, {lines}; jb build;"
+        f"mov rax, rdx; lea r11, [rdx + {size}]; mov ecx, {lines};"
+        f"build: lea r9, [rax + {stride * LINE}]; cmp r9, r11; jb nowrap; sub r9, {size};"
+        f"nowrap: mov [rax], r9; mov rax, r9; dec ecx; jnz build;"
         f"mov r10, rdx; mov ecx, {steps}; lfence; rdtsc; shl rdx, 32; or rax, rdx; mov r8, rax;"
         f"chase: mov r10, [r10]; dec ecx; jnz chase;"
         f"lfence; rdtsc; shl rdx, 32; or rax, rdx; sub rax, r8; mov [rsi], rax; mov [rsi+8], r10;"
