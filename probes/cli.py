@@ -40,6 +40,7 @@ def probe_command(board: Board, family: str, *, budget: int | None = None, json_
     """Run family `family` on `board` (`sequence`: what the timing family measures);
     store the results; 0 on success."""
     console = console or Console()
+    latest: dict[str, Tally] = {}  # the progress so far, for an interrupted run's last word
     try:
         probes = family_probes(family, board.arch, sequence=sequence)
         if budget is not None:
@@ -55,7 +56,7 @@ def probe_command(board: Board, family: str, *, budget: int | None = None, json_
                 results: list = []
                 keep = json_path or family in ("timing", "isa", "memlat")
                 tally = _run_with_progress(console, link, probes, store, fingerprint, unsafe_unvetted,
-                                           results.extend if keep else None)
+                                           results.extend if keep else None, latest)
             estimates = timing.summarise((r.probe, r.observation) for r in results) if family == "timing" else {}
             latencies = memlat.curve((r.probe, r.observation) for r in results) if family == "memlat" else []
         finally:
@@ -63,6 +64,11 @@ def probe_command(board: Board, family: str, *, budget: int | None = None, json_
     except (ProbeRunError, ValueError, DiscoveryError, QemuError) as error:
         console.print(f"[bold red]probe failed:[/] {error}", highlight=False)
         return 1
+    except KeyboardInterrupt:
+        done = latest.get("tally")
+        stored = f"{done.stored} results" if done is not None else "the results"
+        console.print(f"[bold yellow]interrupted:[/] {stored} stored so far stay in the store", highlight=False)
+        return 130
     console.print(summary_table(family, board, link.accelerator, fingerprint, tally))
     if family == "isa":
         console.print(findings_table(board.arch, results, claims))
@@ -78,7 +84,7 @@ def probe_command(board: Board, family: str, *, budget: int | None = None, json_
 
 
 def _run_with_progress(console: Console, link: QemuLink, probes, store: CapabilityStore,
-                       fingerprint: Fingerprint, unsafe: bool, on_results) -> Tally:
+                       fingerprint: Fingerprint, unsafe: bool, on_results, latest: dict) -> Tally:
     stats = "[cyan]{task.fields[rate]:>7.0f}[/] probes/s  faults {task.fields[faults]}" \
             "  divergences {task.fields[divergences]}  timeouts {task.fields[timeouts]}" \
             "  refusals {task.fields[refusals]}  rejected {task.fields[rejected]}"
@@ -88,6 +94,7 @@ def _run_with_progress(console: Console, link: QemuLink, probes, store: Capabili
                                  refusals=0, rejected=0)
 
         def update(tally: Tally) -> None:
+            latest["tally"] = tally
             running = tally.sent > 0
             progress.update(task, description="running" if running else "vetting",
                             total=tally.sent if running else None,

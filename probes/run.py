@@ -157,6 +157,8 @@ def run_campaign(link: Link, probes: Iterable[Probe], store: CapabilityStore, fi
                  on_results: Callable[[list[CampaignResult]], None] | None = None) -> Tally:
     """Vet, run and store every probe; returns the tally (also fed to `on_progress`)."""
     tally = Tally()
+    if on_progress is not None:
+        on_progress(tally)  # the same tally throughout: whoever keeps it sees it grow
     skip = frozenset(store.quarantined(fingerprint))
     items = prepare(probes, tally, unsafe_unvetted=unsafe_unvetted, skip=skip,
                     on_progress=on_progress)

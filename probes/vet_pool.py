@@ -13,6 +13,7 @@ from __future__ import annotations
 import itertools
 import multiprocessing
 import os
+import signal
 from collections import deque
 from collections.abc import Iterable, Iterator
 
@@ -26,6 +27,11 @@ AHEAD = 4  # chunks in flight per worker, so none waits for the next
 
 def usable_cpus() -> int:
     return len(os.sched_getaffinity(0))
+
+
+def _ignore_interrupts() -> None:
+    """Ctrl-C is for the parent, which ends the pool; a worker would only die noisily."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _vet_chunk(chunk: list[Probe]) -> list[Verdict]:
@@ -43,7 +49,7 @@ def vet_stream(probes: Iterable[Probe], workers: int | None = None) -> Iterator[
         return
     chunks = iter(lambda: list(itertools.islice(stream, CHUNK)), [])
     chunks = itertools.chain((head[i:i + CHUNK] for i in range(0, len(head), CHUNK)), chunks)
-    with multiprocessing.get_context("fork").Pool(workers) as pool:
+    with multiprocessing.get_context("fork").Pool(workers, _ignore_interrupts) as pool:
         pending: deque = deque()
         for chunk in itertools.islice(chunks, AHEAD * workers):
             pending.append((chunk, pool.apply_async(_vet_chunk, (chunk,))))

@@ -365,6 +365,32 @@ def test_memlat_chases_every_working_set_to_where_the_chain_leads(tmp_path, arch
     assert "memory latency by working set" in out.getvalue() and "8 MiB" in out.getvalue()
 
 
+def test_ctrl_c_says_what_stayed_stored_and_shuts_the_board_down(tmp_path, monkeypatch):
+    from probes import cli
+
+    real_campaign, machines = cli.run_campaign, []
+
+    def interrupted(link, probes, store, fingerprint, accelerator, **options):
+        machines.append(link.machine)
+        stop_after = options.pop("on_results")
+
+        def results_then_ctrl_c(batch):
+            if stop_after is not None:
+                stop_after(batch)
+            raise KeyboardInterrupt
+        return real_campaign(link, probes, store, fingerprint, accelerator, on_results=results_then_ctrl_c,
+                             **options)
+
+    monkeypatch.setattr(cli, "run_campaign", interrupted)
+    out = io.StringIO()
+    status = cli.probe_command(tcg_board(RV), "csr", db=str(tmp_path / "cap.db"), limit=200,
+                               console=Console(file=out, width=200))
+    assert status == 130
+    assert "interrupted: 64 results stored so far stay in the store" in out.getvalue()  # one batch
+    assert len(stored_results(tmp_path / "cap.db")) == 64
+    assert not machines[0].running
+
+
 def test_a_board_that_answers_nothing_aborts_the_campaign_without_quarantining(tmp_path):
     """Every probe 'kills' this (fake) board: the fault is the board's, not the probes'."""
     from probes.fake_guest import FakeGuest

@@ -165,3 +165,22 @@ def test_a_pool_of_vetting_processes_gives_the_verdicts_vet_gives_in_order(arch)
     assert [p for p, _ in pooled] == probes
     assert [v for _, v in pooled] == [vet(p) for p in probes]
     assert any(v.accepted for _, v in pooled) and not all(v.accepted for _, v in pooled)
+
+
+def test_ctrl_c_while_a_pool_vets_ends_the_workers_too():
+    import multiprocessing
+    import os
+    import signal
+    import threading
+
+    from probes import vet_pool
+
+    rng = random.Random(22)
+    endless = (Probe("x86_64", rng.randbytes(16)) for _ in iter(int, 1))
+    vetted = 0
+    threading.Timer(1.0, os.kill, (os.getpid(), signal.SIGINT)).start()
+    with pytest.raises(KeyboardInterrupt):
+        for _ in vet_pool.vet_stream(endless, workers=2):
+            vetted += 1
+    assert vetted > vet_pool.IN_PROCESS_FIRST  # the pool was at work
+    assert multiprocessing.active_children() == []
