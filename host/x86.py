@@ -9,7 +9,8 @@ from host.frames import Frame
 from host.protocol import Msg
 
 
-def _size(n: int) -> str:
+def lscpu_size(n: int) -> str:
+    """A byte count the way lscpu prints cache sizes: 48 KiB, 2 MiB."""
     for unit, scale in (("MiB", 1 << 20), ("KiB", 1 << 10)):
         if n >= scale and n % scale == 0:
             return f"{n // scale} {unit}"
@@ -75,7 +76,7 @@ class X86Cpu:
             rows.append(("Hypervisor vendor", t.hypervisor_vendor))
         for cache in t.caches:
             rows.append((f"{cache.lscpu_name} cache",
-                         f"{_size(cache.size)} ({cache.ways}-way, {cache.line_size} B lines,"
+                         f"{lscpu_size(cache.size)} ({cache.ways}-way, {cache.line_size} B lines,"
                          f" shared by {cache.shared_by})"))
         rows.append(("Flags", " ".join(t.flags)))
         return rows

@@ -19,6 +19,7 @@ from rich.table import Table
 
 from host.capabilities import CapabilityStore, CapabilitySummary, Fingerprint
 from host.session import DiscoveryError, build_guest
+from host.x86 import lscpu_size
 from probes.catalogue import family_probes
 from probes.families import PRIVILEGED_FAMILIES, discovery, memlat, riscv_claims, timing, x86_claims
 from probes.probe import Probe
@@ -184,25 +185,15 @@ def findings_table(arch: str, results: list, claims: frozenset[str] | None) -> T
 
 def memlat_table(accelerator: str, latencies: list[tuple[int, float]]) -> Table:
     meaning = ACCELERATOR_MEANING.get(accelerator, f"{accelerator}: unknown what these cycles measure")
-    level_of = {}
-    for number, level in enumerate(memlat.levels(latencies), 1):
-        for size, _ in latencies:
-            if size <= level.up_to and size not in level_of:
-                level_of[size] = number
+    levels = memlat.levels(latencies)
     table = Table(title=f"memory latency by working set ({meaning})", box=box.SIMPLE_HEAVY)
     table.add_column("working set", justify="right")
     table.add_column("cycles / load", justify="right")
     table.add_column("level", justify="right")
     for size, cycles in latencies:
-        table.add_row(_bytes(size), f"{cycles:.2f}", str(level_of.get(size, "")))
+        level = next(number for number, lv in enumerate(levels, 1) if size <= lv.up_to)
+        table.add_row(lscpu_size(size), f"{cycles:.2f}", str(level))
     return table
-
-
-def _bytes(size: int) -> str:
-    for unit, scale in (("MiB", 1 << 20), ("KiB", 1 << 10)):
-        if size >= scale and size % scale == 0:
-            return f"{size // scale} {unit}"
-    return f"{size} B"
 
 
 def timing_table(sequence: str, accelerator: str, estimates: dict) -> Table:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from math import gcd
 
-from probes.abi import AREA, RISCV64, SCRATCH_SIZE, X86_64
+from probes.abi import AREA, RISCV64, SCRATCH_SIZE, X86_64, Outcome
 from probes.families.x86_asm import assemble
 from probes.probe import Probe
 
@@ -112,7 +112,7 @@ def curve(results) -> list[tuple[int, float]]:
     """(working-set size, cycles per load) from (probe, observation) pairs that returned."""
     points = []
     for probe, obs in results:
-        if probe.family == "memlat" and obs.outcome == 0 and len(obs.output) >= 8:
+        if probe.family == "memlat" and obs.outcome == Outcome.RETURNED and len(obs.output) >= 8:
             cycles = int.from_bytes(obs.output[:8], "little")
             points.append((probe.meta["size"], cycles / probe.meta["steps"]))
     return sorted(points)
