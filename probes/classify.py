@@ -81,7 +81,9 @@ def _x86_disassembler() -> capstone.Cs:
 
 
 def _riscv_disassembler() -> capstone.Cs:
-    return capstone.Cs(capstone.CS_ARCH_RISCV, capstone.CS_MODE_RISCV64 | capstone.CS_MODE_RISCVC)
+    cs = capstone.Cs(capstone.CS_ARCH_RISCV, capstone.CS_MODE_RISCV64 | capstone.CS_MODE_RISCVC)
+    cs.detail = True  # groups: instruction discovery tells control transfers apart
+    return cs
 
 
 X86_DISASSEMBLER = _x86_disassembler()

@@ -63,9 +63,9 @@ def test_finding_flags_both_directions():
     assert discovery.finding("x86_64", known, ok, measured_length=3).disagreement
     assert discovery.finding("x86_64", known, ok, claimed_supported=False).disagreement
     # A taken jump's measured "length" is its target: no finding.
-    jump = discovery.Candidate(b"\xeb\x05", "legacy", 2, "jmp 7")
+    jump = discovery.Candidate(b"\xeb\x05", "legacy", 2, "jmp 7", transfers_control=True)
     assert discovery.finding("x86_64", jump, ok, measured_length=7).disagreement is None
-    branch = discovery.Candidate(bytes.fromhex("6300b500"), "base", 4, "beq a0, a1, 0")
+    branch = discovery.Candidate(bytes.fromhex("6300b500"), "base", 4, "beq a0, a1, 0", transfers_control=True)
     assert discovery.finding("riscv64", branch, ok, measured_length=0).disagreement is None
     bit_clear = discovery.Candidate(bytes.fromhex("33 15 b5 48"), "zbs", 4, "bclr a0, a0, a1")
     assert discovery.finding("riscv64", bit_clear, ok, measured_length=2).disagreement  # not a branch

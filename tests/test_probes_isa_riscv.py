@@ -59,7 +59,7 @@ def test_with_c_claimed_compressed_encodings_execute_without_claim_findings():
     assert len(executed) > 0.9 * len(attributed)
     # The guest measured each one's length (address triggers); the ISA's encoding rule says 2.
     lengths = {r.observation.length for r in executed
-               if not discovery._transfers_control("riscv64", r.probe.meta["candidate"].capstone_text)}
+               if not r.probe.meta["candidate"].transfers_control}
     assert lengths == {2}
 
 

@@ -12,9 +12,18 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from enum import Enum
 
+from capstone import (CS_GRP_BRANCH_RELATIVE, CS_GRP_CALL, CS_GRP_INT, CS_GRP_IRET, CS_GRP_JUMP, CS_GRP_RET,
+                      CsInsn)
+
 from probes.abi import Outcome
 from probes.emulator import UD
 from probes.probe import Observation, Probe
+
+
+# Capstone's groups for instructions that may move the pc anywhere but past
+# themselves: the length the guest measures (where the pc is after one
+# instruction) is then their target, not their end.
+CONTROL_TRANSFER_GROUPS = (CS_GRP_JUMP, CS_GRP_CALL, CS_GRP_RET, CS_GRP_INT, CS_GRP_IRET, CS_GRP_BRANCH_RELATIVE)
 
 
 @dataclass(frozen=True)
@@ -23,6 +32,13 @@ class Candidate:
     space: str
     capstone_length: int | None  # None: capstone cannot decode it
     capstone_text: str | None
+    transfers_control: bool = False  # capstone puts it in a CONTROL_TRANSFER_GROUPS group
+
+    @classmethod
+    def decoded(cls, encoding: bytes, space: str, insn: CsInsn) -> Candidate:
+        """The candidate capstone decoded as `insn` (the first insn.size bytes of `encoding`)."""
+        return cls(encoding[: insn.size], space, insn.size, f"{insn.mnemonic} {insn.op_str}".strip(),
+                   any(insn.group(g) for g in CONTROL_TRANSFER_GROUPS))
 
 
 class Behaviour(str, Enum):
@@ -57,21 +73,6 @@ def behaviour(arch: str, obs: Observation) -> Behaviour:
     return Behaviour.EXECUTES
 
 
-# Instructions that may move the pc anywhere but past themselves: the length the
-# guest measures (where the pc is after one instruction) is then their target.
-# x86-64 by mnemonic prefix (jcc, jmp, loop*, sys*, int*, ...); RISC-V by mnemonic.
-_X86_CONTROL_TRANSFER = ("j", "call", "ret", "loop", "xbegin", "iret", "sys", "int")
-_RISCV_CONTROL_TRANSFER = frozenset(
-    "beq bne blt bge bltu bgeu beqz bnez blez bgez bltz bgtz bgt ble bgtu bleu c.beqz c.bnez"
-    " j jal jalr jr ret c.j c.jal c.jr c.jalr mret sret ecall ebreak c.ebreak".split())
-
-
-def _transfers_control(arch: str, capstone_text: str) -> bool:
-    if arch == "x86_64":
-        return capstone_text.startswith(_X86_CONTROL_TRANSFER)
-    return capstone_text.split(" ", 1)[0] in _RISCV_CONTROL_TRANSFER
-
-
 def finding(arch: str, candidate: Candidate, obs: Observation, measured_length: int | None = None,
             claimed_supported: bool | None = None) -> Finding:
     """Cross-check one candidate's result with capstone (and, if given, with what
@@ -86,7 +87,7 @@ def finding(arch: str, candidate: Candidate, obs: Observation, measured_length: 
     if how == Behaviour.EXECUTES and not known:
         problems.append("executes, but capstone cannot decode it")
     if measured_length is not None and known and measured_length != candidate.capstone_length \
-            and not _transfers_control(arch, candidate.capstone_text or ""):
+            and not candidate.transfers_control:
         problems.append(f"length {measured_length}, capstone says {candidate.capstone_length}")
     if claimed_supported is True and how == Behaviour.UNDEFINED:
         problems.append("the CPU claims the extension but rejects the instruction")

@@ -24,7 +24,7 @@ def _candidate(encoding: bytes, space: str) -> Candidate:
     insn = next(RISCV_DISASSEMBLER.disasm(encoding, 0, 1), None)
     if insn is None:
         return Candidate(encoding, space, None, None)
-    return Candidate(encoding, space, insn.size, f"{insn.mnemonic} {insn.op_str}".strip())
+    return Candidate.decoded(encoding, space, insn)
 
 
 def candidates() -> Iterator[Candidate]:

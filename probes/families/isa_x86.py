@@ -28,7 +28,7 @@ def _candidate(raw: bytes, space: str) -> Candidate:
     insn = next(X86_DISASSEMBLER.disasm(raw, 0, 1), None)
     if insn is None:
         return Candidate(raw[: len(raw) - len(TAIL) + 4], space, None, None)
-    return Candidate(raw[: insn.size], space, insn.size, f"{insn.mnemonic} {insn.op_str}".strip())
+    return Candidate.decoded(raw, space, insn)
 
 
 def legacy(space: str = "legacy") -> Iterator[Candidate]:
