@@ -210,10 +210,12 @@ def bench_sem(c):
             "db": "capability store (default $METAOS_DB or ./metaos.db)",
             "limit": "run at most this many probes of the family",
             "unsafe_unvetted": "skip the vetter and send unvetted user code (testing containment only)",
-            "line_faults": "test option: drop and flip bytes on the serial line, each at this rate"})
+            "line": "console (default: a virtio console beside the serial port) or serial "
+                    "(the serial port discovery used)",
+            "line_faults": "test option: drop and flip bytes on the probe line, each at this rate"})
 def probe(c, family, arch="x86_64", board=None, cpu=None, smp=None, memory=None, accel="auto",
           qemu_args="", budget=None, json=None, db=None, limit=None, unsafe_unvetted=False,
-          line_faults=None, sequence=None):
+          line="console", line_faults=None, sequence=None):
     """Run a probe family: vetted in Unicorn, run in the guest, stored per hardware fingerprint."""
     from probes.cli import probe_command
     from probes.line_faults import LineFaults
@@ -222,7 +224,7 @@ def probe(c, family, arch="x86_64", board=None, cpu=None, smp=None, memory=None,
     faults = LineFaults(float(line_faults), float(line_faults)) if line_faults else None
     status = probe_command(chosen, family, budget=int(budget) if budget else None, json_path=json,
                            db=db, limit=int(limit) if limit else None,
-                           unsafe_unvetted=unsafe_unvetted, faults=faults, sequence=sequence)
+                           unsafe_unvetted=unsafe_unvetted, faults=faults, sequence=sequence, line=line)
     if status:
         raise Exit(code=status)
 

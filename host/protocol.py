@@ -136,7 +136,8 @@ LAYOUTS: dict[Msg, Layout] = {
         "FAULT", (("vector", "Q"), ("error_code", "Q"), ("ip", "Q"), ("address", "Q"))
     ),
     # frames: how many frames preceded this one; status: 0 when discovery completed.
-    Msg.FINAL: Layout("FINAL", (("frames", "I"), ("status", "H"), ("_pad", "2x"))),
+    # probe_line: where a staying guest serves probe commands (ProbeLine).
+    Msg.FINAL: Layout("FINAL", (("frames", "I"), ("status", "H"), ("probe_line", "B"), ("_pad", "x"))),
     # tag: the low 32 bits of the probe's content hash; a RUN naming another tag
     # than its slot holds is refused, so a RUN whose LOAD was lost never runs the
     # wrong probe.
@@ -188,6 +189,15 @@ class ProbeRefusal(IntEnum):
     TOO_BIG = 2  # code or input larger than the ABI areas
     PRIVILEGED_NOT_ALLOWED = 3  # the guest was booted without privileged probing
     TAG_MISMATCH = 4  # RUN named a tag the slot does not hold
+
+
+class ProbeLine(IntEnum):
+    """FINAL.probe_line: the line a staying guest reads probe commands from and
+    answers on, from FINAL on.  A guest uses the virtio console when its board
+    has one it can drive (kernel/virtio.py), else the serial port it booted on."""
+
+    SERIAL = 0  # the serial port discovery streamed on (COM1; the virt UART)
+    VIRTIO_CONSOLE = 1  # port 0 of a virtio-serial device: no per-byte exits
 
 
 class ConfigSource(IntEnum):
@@ -246,6 +256,7 @@ def asm_constants() -> dict[str, int]:
     consts.update({f"ARCH_{a.name}": a.value for a in Arch})
     consts.update({f"MSG_{m.name}": m.value for m in Msg})
     consts.update({f"CONFIG_SOURCE_{s.name}": s.value for s in ConfigSource})
+    consts.update({f"PROBE_LINE_{line.name}": line.value for line in ProbeLine})
     consts.update({f"PROBE_REFUSE_{r.name}": r.value for r in ProbeRefusal})
     consts.update(PROBE_SLOTS=PROBE_SLOTS, PROBE_RESULT_CACHE=PROBE_RESULT_CACHE,
                   PROBE_RUN_FLAG_MEASURE_LENGTH=PROBE_RUN_FLAG_MEASURE_LENGTH)

@@ -37,9 +37,10 @@ ACCELERATOR_MEANING = {"tcg": "TCG: this measures QEMU's emulation, not silicon"
 def probe_command(board: Board, family: str, *, budget: int | None = None, json_path: str | None = None,
                   db: str | None = None, limit: int | None = None, unsafe_unvetted: bool = False,
                   faults: LineFaults | None = None, console: Console | None = None,
-                  sequence: str | None = None) -> int:
-    """Run family `family` on `board` (`sequence`: what the timing family measures);
-    store the results; 0 on success."""
+                  sequence: str | None = None, line: str = "console") -> int:
+    """Run family `family` on `board` (`sequence`: what the timing family measures)
+    over the probe line `line` (probes/qemu_link.py LINES); store the results; 0 on
+    success."""
     console = console or Console()
     latest: dict[str, Tally] = {}  # the progress so far, for an interrupted run's last word
     try:
@@ -51,7 +52,8 @@ def probe_command(board: Board, family: str, *, budget: int | None = None, json_
         guest = build_guest(board.arch)
         store = CapabilityStore(db)
         try:
-            with QemuLink(board, guest, privileged=family in PRIVILEGED_FAMILIES, faults=faults) as link:
+            with QemuLink(board, guest, privileged=family in PRIVILEGED_FAMILIES, faults=faults,
+                          line=line) as link:
                 fingerprint = fingerprint_of(link.inventory(), board.name)
                 claims = _claims(link)
                 results: list = []

@@ -1,8 +1,12 @@
-"""A campaign Link (probes/campaign.py) over a QEMU board's serial line.
+"""A campaign Link (probes/campaign.py) to a QEMU board.
 
 The board boots with `stay`: the guest first streams its discovery frames up to
-FINAL (kept: `inventory()` gives the hardware fingerprint), then serves probe
-commands.  `send` and `poll` carry raw bytes; the campaign frames them.
+FINAL over its serial port (kept: `inventory()` gives the hardware
+fingerprint), then serves probe commands.  By default the board also gets a
+virtio console (Board.probe_console), and the guest serves probes there: FINAL
+says which line it chose (ProbeLine), and a guest that could not drive the
+console is an error, not a silent fallback.  `line="serial"` keeps the probes
+on the serial port.  `send` and `poll` carry raw bytes; the campaign frames them.
 
 Sending never blocks the campaign: what the guest's UART cannot take yet
 (the guest is busy with a probe, or hung) waits in an outbox, flushed at every
@@ -26,6 +30,7 @@ import time
 
 from host.frames import FrameDecoder
 from host.inventory import Inventory
+from host.protocol import ProbeLine
 from host.session import SILENCE_TIMEOUT, Guest, Run
 from qemu.boards import Board
 from qemu.errors import QemuError, QemuExitedError
@@ -37,6 +42,7 @@ CAMPAIGN_TIME_LIMIT = 24 * 3600.0  # seconds one QEMU may serve probes (Machine 
 # gave up, the guest panicked, it shut down, or a disk failed.
 STOPPED_STATES = frozenset({"internal-error", "guest-panicked", "shutdown", "io-error"})
 RUN_STATE_TIMEOUT = 0.1  # seconds QMP gets to say how the board is (a SIGSTOPped QEMU says nothing)
+LINES = {"console": ProbeLine.VIRTIO_CONSOLE, "serial": ProbeLine.SERIAL}  # QemuLink(line=...)
 
 
 class BoardBootError(QemuError):
@@ -49,8 +55,13 @@ class QemuLink:
 
     def __init__(self, board: Board, guest: Guest, *, privileged: bool = False,
                  faults: LineFaults | None = None, keep_sent: bool = False,
-                 boot_timeout: float = SILENCE_TIMEOUT) -> None:
-        self.board = dataclasses.replace(board, stay=True, privileged=board.privileged or privileged)
+                 boot_timeout: float = SILENCE_TIMEOUT, line: str = "console") -> None:
+        if line not in LINES:
+            raise ValueError(f"unknown probe line {line!r}: choose one of {', '.join(LINES)}")
+        self.line = LINES[line]
+        self._console = self.line == ProbeLine.VIRTIO_CONSOLE
+        self.board = dataclasses.replace(board, stay=True, privileged=board.privileged or privileged,
+                                         probe_console=self._console)
         self.guest = guest
         self.boot_timeout = boot_timeout
         self._damage = LineDamage(faults or LineFaults())
@@ -107,7 +118,7 @@ class QemuLink:
         machine = self.machine
         assert machine is not None, "the link is closed"
         self._flush()
-        data = machine.poll_serial(timeout)
+        data = machine.poll_serial(timeout, console=self._console)
         if not data and not machine.running:
             self._note_death()
         return self._damage(data)
@@ -140,7 +151,7 @@ class QemuLink:
         if not self._outbox or machine is None or not machine.running:
             return
         try:
-            del self._outbox[: machine.write_serial(bytes(self._outbox), timeout=0)]
+            del self._outbox[: machine.write_serial(bytes(self._outbox), timeout=0, console=self._console)]
         except QemuExitedError:
             self._note_death()
 
@@ -182,4 +193,11 @@ class QemuLink:
         if fields["status"] != 0:
             raise BoardBootError(f"discovery ended with status {fields['status']}; see `./run discover`",
                                  command_line=run.command_line)
+        if fields["probe_line"] != self.line:
+            said = ProbeLine(fields["probe_line"]).name if fields["probe_line"] in iter(ProbeLine) \
+                else f"unknown line {fields['probe_line']}"
+            raise BoardBootError(
+                f"the guest serves probes on {said}, not on {self.line.name}: it found no virtio"
+                " console it can drive (a legacy virtio-serial device; kernel/virtio.py); the"
+                " serial port works without one (line='serial')", command_line=run.command_line)
 

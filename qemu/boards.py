@@ -40,6 +40,9 @@ class Board:
     binary: str = ""  # QEMU executable; "" means qemu-system-<arch>
     stay: bool = False  # ask the guest to stay after FINAL (so QMP can still query QEMU)
     privileged: bool = False  # let a staying guest accept privileged probes
+    # A virtio console for probe traffic (kernel/virtio.py), beside the serial port
+    # discovery streams on: a staying guest serves probes on it (FINAL.probe_line).
+    probe_console: bool = False
 
     @property
     def qemu_binary(self) -> str:
@@ -79,13 +82,15 @@ class Board:
         self,
         *,
         serial_socket: str,
+        console_socket: str | None = None,
         image: str | os.PathLike[str] | None = None,
         kernel: str | os.PathLike[str] | None = None,
         qmp_socket: str | None = None,
         paused: bool = False,
     ) -> list[str]:
         """QEMU's argv.  QEMU connects as a client to the UNIX sockets the host listens on:
-        `serial_socket` carries the guest's first serial port, `qmp_socket` (optional) QMP.
+        `serial_socket` carries the guest's first serial port, `console_socket` its probe
+        console (required with `probe_console`), `qmp_socket` (optional) QMP.
         `paused` adds -S: the guest waits for QMP `cont`."""
         argv = [
             self.qemu_binary,
@@ -102,6 +107,8 @@ class Board:
             "-chardev", f"socket,id=serial0,path={_option_value(serial_socket)}",
             "-serial", "chardev:serial0",
         ]
+        if self.probe_console:
+            argv += self._console_args(console_socket)
         if qmp_socket is not None:
             argv += ["-chardev", f"socket,id=qmp,path={_option_value(qmp_socket)}",
                      "-mon", "chardev=qmp,mode=control"]
@@ -110,6 +117,22 @@ class Board:
         argv += self._guest_args(image, kernel)
         argv += self._switch_args()
         return argv + list(self.qemu_args)
+
+    def _console_args(self, console_socket: str | None) -> list[str]:
+        """A virtio-serial device whose port 0 is a console on `console_socket`: on PCI
+        for x86-64 (the root bus, so its legacy I/O registers stay on), on a virtio-mmio
+        slot of `virt` for RISC-V (legacy by default in QEMU 7.2)."""
+        if console_socket is None:
+            raise BoardError(f"board {self.name!r} has a probe console: give console_socket=")
+        # ioeventfd=off: a queue notify is served in the vCPU thread at once, not
+        # handed to QEMU's main loop through an eventfd; under TCG that handoff
+        # more than doubled QEMU's time per probe (measured, x86-64).
+        if self.boots_from_disk:
+            device = ["-device", "virtio-serial-pci,id=probeline,ioeventfd=off"]
+        else:
+            device = ["-global", "virtio-mmio.ioeventfd=off", "-device", "virtio-serial-device,id=probeline"]
+        return device + ["-chardev", f"socket,id=probeconsole,path={_option_value(console_socket)}",
+                         "-device", "virtconsole,chardev=probeconsole,bus=probeline.0,nr=0"]
 
     def _switch_args(self) -> list[str]:
         """The boot switches (host/protocol.py): fw_cfg files on x86-64, words of the

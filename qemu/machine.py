@@ -84,6 +84,7 @@ class Machine:
         self._pidfd: int | None = None
         self._log_file: IO[bytes] | None = None
         self._serial: SerialLine | None = None
+        self._console: SerialLine | None = None  # the board's probe console, if it has one
         self._monitor: Monitor | None = None
         self._guest_started = False  # QEMU accepted its command line and the guest may run
 
@@ -117,12 +118,15 @@ class Machine:
             )
         self._dir = Path(tempfile.mkdtemp(prefix="metaos-qemu-"))
         self._serial = SerialLine(str(self._dir / "serial.sock"))
+        if self.board.probe_console:
+            self._console = SerialLine(str(self._dir / "console.sock"))
         qmp_path = None
         if self.use_qmp:
             qmp_path = str(self._dir / "qmp.sock")
             self._monitor = Monitor(qmp_path, f"metaos-{self.board.name}")
         self.command_line = self.board.command_line(
             serial_socket=self._serial.path,
+            console_socket=self._console.path if self._console is not None else None,
             qmp_socket=qmp_path,
             paused=self.use_qmp,
             image=self.image,
@@ -180,8 +184,9 @@ class Machine:
             self._collect_events()
             self._monitor.close(STOP_GRACE)
             self._monitor = None
-        if self._serial is not None:
-            self._serial.close()
+        for line in (self._serial, self._console):
+            if line is not None:
+                line.close()
         if self._pidfd is not None:
             os.close(self._pidfd)
             self._pidfd = None
@@ -267,19 +272,20 @@ class Machine:
             self._reap_after_close()
         return data
 
-    def poll_serial(self, timeout: float) -> bytes:
+    def poll_serial(self, timeout: float, *, console: bool = False) -> bytes:
         """Like read_serial, but for a host that polls: b"" when nothing arrived within
         `timeout` seconds *or* the line is closed (check `running` to tell them apart).
         Never raises because the guest was silent or QEMU exited; still raises
         GuestTimeoutError once the machine's own time limit has run out.  The bytes are
-        not added to serial_log: a probe campaign moves megabytes through here."""
-        serial = self._serial
-        assert serial is not None and self._pidfd is not None, "launch() the machine first"
+        not added to serial_log: a probe campaign moves megabytes through here.
+        `console`: the board's probe console (Board.probe_console) instead."""
+        serial = self._line(console)
+        assert self._pidfd is not None, "launch() the machine first"
         kept = serial.take_kept()
         if kept:
             return kept
         deadline = self._deadline(timeout)
-        if not self._connect_serial(deadline) or serial.closed:
+        if not self._connect_serial(deadline, serial) or serial.closed:
             time.sleep(max(0.0, deadline - time.monotonic()))  # a polling caller must not spin
             return b""
         ready, _, _ = select.select([serial, self._pidfd], [], [], max(0.0, deadline - time.monotonic()))
@@ -294,15 +300,15 @@ class Machine:
             raise self._timeout("the run used up its time limit")
         return b""
 
-    def write_serial(self, data: bytes, timeout: float = 1.0) -> int:
-        """Send `data` to the guest's serial port; returns how many bytes were taken.  QEMU
-        reads the socket only as fast as the guest's UART takes bytes, so a guest that is
-        busy (or hung) fills the line: then this waits up to `timeout` seconds (0: not at
-        all) and returns short.  Raises QemuExitedError when QEMU is gone."""
-        serial = self._serial
-        assert serial is not None, "launch() the machine (or use `with`) first"
+    def write_serial(self, data: bytes, timeout: float = 1.0, *, console: bool = False) -> int:
+        """Send `data` to the guest's serial port (`console`: its probe console); returns
+        how many bytes were taken.  QEMU reads the socket only as fast as the guest takes
+        bytes, so a guest that is busy (or hung) fills the line: then this waits up to
+        `timeout` seconds (0: not at all) and returns short.  Raises QemuExitedError when
+        QEMU is gone."""
+        serial = self._line(console)
         deadline = self._deadline(timeout)
-        if not self._connect_serial(deadline) or serial.closed:
+        if not self._connect_serial(deadline, serial) or serial.closed:
             raise QemuExitedError("the serial line is closed: QEMU has exited", **self._context())
         # A duplicate of the socket, so MSG_DONTWAIT sends never change the line's own mode.
         with socket.socket(fileno=os.dup(serial.fileno())) as line:
@@ -324,11 +330,20 @@ class Machine:
         """QEMU has been launched and has not exited (a guest reset exits it: -no-reboot)."""
         return self._proc is not None and self._proc.poll() is None
 
-    def _connect_serial(self, deadline: float) -> bool:
-        """QEMU's end of the serial line is connected (False: QEMU exited without it)."""
-        assert self._serial is not None and self._pidfd is not None
+    def _line(self, console: bool) -> SerialLine:
+        line = self._console if console else self._serial
+        if line is None:
+            raise QemuError("this machine has no probe console (Board.probe_console)" if console
+                            else "launch() the machine (or use `with`) first")
+        return line
+
+    def _connect_serial(self, deadline: float, line: SerialLine | None = None) -> bool:
+        """QEMU's end of the serial line (or `line`) is connected (False: QEMU exited
+        without it)."""
+        line = line or self._serial
+        assert line is not None and self._pidfd is not None
         try:
-            connected = self._serial.connect(self._pidfd, deadline)
+            connected = line.connect(self._pidfd, deadline)
         except TimeoutError as error:
             raise self._timeout(str(error)) from None
         if not connected:

@@ -100,10 +100,12 @@ class StayingGuest:
     to FINAL and never blocks on a busy guest).  Use as a context manager."""
 
     def __init__(self, board: Board, *, image: str | os.PathLike[str] | None = None,
-                 kernel: str | os.PathLike[str] | None = None, privileged: bool = False) -> None:
+                 kernel: str | os.PathLike[str] | None = None, privileged: bool = False,
+                 line: str = "serial") -> None:
         built = Path(image or kernel)
         self._guest = Guest(board.arch, image and Path(image), kernel and Path(kernel), built, hex)
         self.board = dataclasses.replace(board, stay=True, privileged=privileged)
+        self.line = line  # QemuLink's: these tests talk over the serial port unless told
         self.link: QemuLink | None = None
         self.discovery: list[Frame] = []
         self.skipped: list[Frame] = []  # late answers to earlier requests, passed over by exchange
@@ -116,7 +118,7 @@ class StayingGuest:
         self._seq = 0
 
     def __enter__(self) -> StayingGuest:
-        self.link = QemuLink(self.board, self._guest, boot_timeout=BOOT_TIMEOUT)
+        self.link = QemuLink(self.board, self._guest, boot_timeout=BOOT_TIMEOUT, line=self.line)
         self.discovery = list(self.link.boots[0].frames)
         return self
 

@@ -4,6 +4,7 @@ unvetted code, board deaths noticed and survived, transport faults, watchdog."""
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import os
 import signal
@@ -16,7 +17,7 @@ from host.capabilities import CapabilityStore, riscv_fingerprint
 from host.devicetree import parse_devicetree
 from host.frames import FrameDecoder, encode_frame
 from host.harts import isa_string_letters
-from host.protocol import LAYOUTS, Msg, ProbeRefusal
+from host.protocol import LAYOUTS, Msg, ProbeLine, ProbeRefusal
 from host.session import build_guest
 from probes.abi import Privilege
 from probes.catalogue import random_probes
@@ -28,7 +29,7 @@ from probes.families.x86_asm import assemble
 from probes.fake_guest import tag_of
 from probes.probe import Probe
 from probes.line_faults import LineFaults
-from probes.qemu_link import QemuLink
+from probes.qemu_link import BoardBootError, QemuLink
 from probes.campaign import Campaign
 from probes.run import Tally, fingerprint_of, policy_for, run_campaign
 from probes.vet import vet
@@ -182,9 +183,11 @@ def test_unsafe_unvetted_user_code_leaves_the_kernel_standing(guests, tmp_path, 
 
 
 class StrikesOnLoad:
-    """A link that strikes QEMU right after sending the LOAD of one probe, once per
-    QEMU: SIGKILL (the board dies) or SIGSTOP (the board hangs, silent but alive).
-    The campaign cannot tell either from a probe that brought the board down."""
+    """A link that strikes QEMU as it sends the LOAD of one probe, once per QEMU:
+    SIGKILL (the board dies) or SIGSTOP (the board hangs, silent but alive).  The
+    strike comes first, so the probe never runs (a guest on the virtio console
+    answers faster than a signal lands).  The campaign cannot tell either from a
+    probe that brought the board down."""
 
     def __init__(self, link: QemuLink, killer: Probe, strike: signal.Signals) -> None:
         self.link, self.tag, self.strike = link, tag_of(killer), strike
@@ -193,7 +196,6 @@ class StrikesOnLoad:
         self.now, self.poll, self.restart = link.now, link.poll, link.restart
 
     def send(self, data: bytes) -> None:
-        self.link.send(data)
         machine = self.link.machine
         for frame in FrameDecoder().feed(b"\0" + data):
             load = load_inside(frame)
@@ -201,6 +203,7 @@ class StrikesOnLoad:
                 os.kill(machine.pid, self.strike)
                 self.struck_pids.add(machine.pid)
                 self.struck_at.append(time.monotonic())
+        self.link.send(data)
 
 
 @pytest.mark.parametrize("strike", [signal.SIGKILL, signal.SIGSTOP], ids=["dies", "hangs"])
@@ -294,7 +297,7 @@ def test_load_run_answers_the_result_or_the_refusal_and_a_resend_gets_the_cached
 
 @pytest.mark.parametrize("arch", [X86, RV])
 def test_line_faults_end_with_the_same_results_as_a_clean_run(guests, tmp_path, arch):
-    probes = list(cpuid_sweep(subleaves=2)) if arch == X86 else [csr_probe(n) for n in range(0x300, 0x3C0)]
+    probes = deterministic_sweep(arch)
     with QemuLink(tcg_board(arch), guests[arch], privileged=arch == RV) as link:
         clean = campaign(link, probes, tmp_path / "clean.db")
     faults = LineFaults(drop_rate=0.0005, flip_rate=0.0005, seed=3)
@@ -305,6 +308,35 @@ def test_line_faults_end_with_the_same_results_as_a_clean_run(guests, tmp_path, 
     assert faulty.restarts == 0  # a line that eats commands is not a dead board
     assert clean.stored == faulty.stored == len(probes)
     assert stored_results(tmp_path / "faulty.db") == stored_results(tmp_path / "clean.db")
+
+
+# -- the probe line ------------------------------------------------------------------------
+
+def deterministic_sweep(arch: str) -> list[Probe]:
+    return list(cpuid_sweep(subleaves=2)) if arch == X86 else [csr_probe(n) for n in range(0x300, 0x3C0)]
+
+
+@pytest.mark.parametrize("arch", [X86, RV])
+def test_probes_go_over_the_virtio_console_with_the_results_the_serial_port_gives(guests, tmp_path, arch):
+    probes = deterministic_sweep(arch)
+    for line, expected in (("console", ProbeLine.VIRTIO_CONSOLE), ("serial", ProbeLine.SERIAL)):
+        with QemuLink(tcg_board(arch), guests[arch], privileged=arch == RV, line=line) as link:
+            final, _ = link.boots[0].final.fields()
+            assert final["probe_line"] == expected
+            tally = campaign(link, probes, tmp_path / f"{line}.db")
+            assert tally.stored == len(probes) and tally.restarts == 0
+            if line == "console":  # and nothing of it on the serial port
+                assert link.machine.poll_serial(0.2) == b""
+    assert stored_results(tmp_path / "console.db") == stored_results(tmp_path / "serial.db")
+
+
+@pytest.mark.parametrize("arch", [X86, RV])
+def test_a_console_the_guest_cannot_drive_is_an_error_not_a_silent_fallback(guests, arch):
+    # A modern-only virtio device has no legacy interface, the one both kernels drive.
+    modern_only = ("-global", "virtio-serial-pci.disable-legacy=on") if arch == X86 else \
+        ("-global", "virtio-mmio.force-legacy=false")
+    with pytest.raises(BoardBootError, match="found no virtio console it can drive"):
+        QemuLink(dataclasses.replace(tcg_board(arch), qemu_args=modern_only), guests[arch])
 
 
 # -- the watchdog --------------------------------------------------------------------------

@@ -29,6 +29,8 @@ to stay (the probe environment, kernel/x86_64/probe_env.s):
     0x120000  0x128000   receive buffer: one COBS-encoded host frame
     0x130000  0x130400   slot table: PROBE_SLOTS records (kernel/x86_64/probe_env.py)
     0x131000  0x132000   probe state: the current run, counters, the clean FPU image
+    0x140000  0x141000   virtio console state (kernel/x86_64/virtio_console.py)
+    0x141000  0x155000   virtio console queues and receive buffers (kernel/virtio.py)
     0x200000  0x340000   slot store: code + input of each slot
     0x400000  0x510000   result cache: PROBE_RESULT_CACHE bodies, by run_id modulo
     0x1000000 0x2000000  the probe region itself (probes/abi.py)
@@ -43,6 +45,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from host.protocol import LAYOUTS, PROBE_RESULT_CACHE, PROBE_SLOTS, Msg
+from kernel.virtio import CONSOLE_BYTES
 from probes.abi import (AREA, CODE_SIZE, INPUT_SIZE, KERNEL_AREA, OUTPUT_SIZE, PROBE_REGION_BASE,
                         X86_64)
 
@@ -89,6 +92,8 @@ SLOT_TABLE = 0x130000
 SLOT_RECORD_SIZE = 16
 PROBE_STATE = 0x131000  # its own page: TCG re-translates code on pages that data writes hit
 PROBE_STATE_SIZE = 0x1000
+CONSOLE_STATE = 0x140000  # its own page: written per received buffer (see PROBE_STATE)
+CONSOLE_BASE = 0x141000  # page-aligned: the legacy queue addresses are page numbers
 SLOT_STORE = 0x200000
 SLOT_STRIDE = CODE_SIZE + INPUT_SIZE  # code, then input
 RESULT_CACHE = 0x400000
@@ -152,6 +157,8 @@ def check() -> None:
         ("receive buffer", RX_BUFFER, RX_BUFFER + RX_BUFFER_SIZE),
         ("slot table", SLOT_TABLE, SLOT_TABLE + PROBE_SLOTS * SLOT_RECORD_SIZE),
         ("probe state", PROBE_STATE, PROBE_STATE + PROBE_STATE_SIZE),
+        ("console state", CONSOLE_STATE, CONSOLE_STATE + PAGE_SIZE),
+        ("console queues and buffers", CONSOLE_BASE, CONSOLE_BASE + CONSOLE_BYTES),
         ("slot store", SLOT_STORE, SLOT_STORE + PROBE_SLOTS * SLOT_STRIDE),
         ("result cache", RESULT_CACHE, RESULT_CACHE + PROBE_RESULT_CACHE * RESULT_CACHE_STRIDE),
         ("probe region", PROBE_REGION_BASE[X86_64], PROBE_REGION_BASE[X86_64] + (16 << 20)),
@@ -180,7 +187,7 @@ def asm_constants() -> dict[str, int]:
         "PROBE_PAGE_TABLES PROBE_PAGE_TABLES_MAX TSS TRAP_STACK TRAP_STACK_TOP PROBE_CODE_BACKING "
         "PROBE_EXIT_BACKING PROBE_INPUT_BACKING PROBE_BACKING RX_BUFFER RX_BUFFER_SIZE SLOT_TABLE "
         "SLOT_RECORD_SIZE PROBE_STATE PROBE_STATE_SIZE SLOT_STORE SLOT_STRIDE RESULT_CACHE "
-        "RESULT_CACHE_HEADER RESULT_CACHE_STRIDE"
+        "RESULT_CACHE_HEADER RESULT_CACHE_STRIDE CONSOLE_STATE CONSOLE_BASE"
     ).split()
     consts = {name: globals()[name] for name in names}
     consts["PROBE_BACKING_SIZE"] = PROBE_BACKING_END - PROBE_BACKING

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from host import protocol
 from probes import abi
+from kernel import virtio
 from kernel.riscv64 import csrs, hw, outcomes, probing
 from toolchain.program import Program, Section
 from toolchain.riscvasm import assemble_elf
@@ -21,8 +22,8 @@ HERE = Path(__file__).parent
 # No compressed instructions: the kernel must also run on harts without C.
 MARCH = "rv64ima_zicsr_zifencei"
 SOURCES = ("entry.s", "trap.s", "hart.s", "<csr_probes.s>", "fdtlib.s", "fdt.s", "uart.s",
-           "frame.s", "rx.s", "pci.s", "main.s", "commands.s", "run.s", "exit.s", "data.s",
-           "probedata.s", "<bootargs.s>", "<crc_table.s>")
+           "plic.s", "virtio.s", "line.s", "frame.s", "rx.s", "pci.s", "main.s", "commands.s",
+           "run.s", "exit.s", "data.s", "probedata.s", "<bootargs.s>", "<crc_table.s>")
 
 
 @dataclass(frozen=True)
@@ -39,7 +40,33 @@ def constants() -> dict[str, int]:
     consts.update(outcomes.asm_constants())
     consts.update(probing.asm_constants())
     consts.update(abi.asm_constants(abi.RISCV64))
+    consts.update(virtio.asm_constants())
+    check_ram_layout(consts)
     return consts
+
+
+def check_ram_layout(consts: dict[str, int]) -> None:
+    """Raise ValueError when two of the kernel's RAM regions (hw.KERNEL_RAM and the
+    probe region above them) overlap."""
+    regions = sorted((
+        ("frame", consts["FRAME_BUFFER"], consts["FRAME_HEADER_SIZE"] + consts["FRAME_MAX_BODY"]
+         + consts["FRAME_CRC_SIZE"]),
+        ("hart records", consts["HART_RECORDS"], consts["MAX_HARTS"] * consts["HART_SIZE"]),
+        ("stacks", consts["STACKS_TOP"] - (consts["MAX_HARTS"] << consts["STACK_SIZE_LOG2"]),
+         consts["MAX_HARTS"] << consts["STACK_SIZE_LOG2"]),
+        ("received frame", consts["RX_FRAME"], consts["RX_CAPACITY"]),
+        ("probe slots", consts["PROBE_SLOTS_BASE"],
+         consts["PROBE_SLOTS"] << consts["SLOT_STRIDE_LOG2"]),
+        ("result cache", consts["RESULT_CACHE_BASE"],
+         consts["PROBE_RESULT_CACHE"] << consts["CACHE_STRIDE_LOG2"]),
+        ("virtio console", consts["VIRTIO_CONSOLE"], consts["CONSOLE_BYTES"]),
+        ("console transmit buffer", consts["CONSOLE_TX_BUFFER"], consts["CONSOLE_TX_CAPACITY"]),
+        ("probe region", consts["PROBE_REGION_BASE"], consts["PROBE_REGION_SIZE"]),
+    ), key=lambda region: region[1])
+    for (name, base, size), (next_name, next_base, _) in zip(regions, regions[1:]):
+        if base + size > next_base:
+            raise ValueError(f"kernel/riscv64/hw.py KERNEL_RAM: {name} ({base:#x}+{size:#x})"
+                             f" runs into {next_name} ({next_base:#x})")
 
 
 def crc_table_source() -> str:

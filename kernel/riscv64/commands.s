@@ -5,7 +5,8 @@
 # probe_loop: serve probe commands for good.
 probe_loop:
     call probe_setup
-    call uart_wake_init         # an idle guest sleeps instead of spinning on the UART
+    call line_open              # probes on the console if there is one; an idle guest
+                                # sleeps instead of spinning on its line
 1:  call frame_receive          # a0 = body length, a1 = type
     li t0, MSG_PROBE_LOAD
     beq a1, t0, 2f

@@ -16,9 +16,22 @@ cpu_count:       .dword 0       # /cpus nodes with device_type "cpu"
 park_after_final: .dword 0      # /chosen bootargs contain STAY_BOOTARG: serve probes
 privileged_allowed: .dword 0    # /chosen bootargs contain PRIVILEGED_BOOTARG
 timebase_hz:     .dword MTIME_HZ  # from the device tree's timebase-frequency
-plic_claim:      .dword 0       # the driver's M-mode claim/complete register (uart_wake_init)
-idle_spin_ticks: .dword 0       # mtime ticks uart_getc polls before it sleeps
+plic_claim:      .dword 0       # the driver's M-mode claim/complete register (plic_wake_init)
+idle_spin_ticks: .dword 0       # mtime ticks line_getc polls before it sleeps
 fdt_cells:       .space FDT_MAX_DEPTH * 2, 0   # per depth: #address-cells, #size-cells
+
+# The probe line (line.s) and the virtio console (virtio.s).
+.balign 8, 0
+console_base:    .dword 0       # the console's registers, once console_init drove it
+console_irq:     .dword 0       # its PLIC source
+console_rx_next: .dword 0       # the receive buffer in hand: its bytes not taken yet are
+console_rx_end:  .dword 0       #   [next, end); none in hand when next = end
+console_tx_fill: .dword CONSOLE_TX_BUFFER  # where console_putc puts the next byte
+probe_line:      .word PROBE_LINE_SERIAL   # where frames go after FINAL (line_open)
+console_rx_id:   .half 0        # the descriptor of the receive buffer in hand
+console_rx_used: .half 0        # used receive entries taken (mod 2**16, as the ring's index)
+console_rx_avail: .half 0       # receive entries published (mod 2**16)
+console_tx_avail: .half 0       # transmit entries published (mod 2**16)
 
 # Names the device-tree walk looks for.
 str_chosen:        .asciz "chosen"

@@ -1,4 +1,5 @@
-# frame.s: one protocol frame out of FRAME_BUFFER: COBS(header + body + crc32) 0x00.
+# frame.s: one protocol frame out of FRAME_BUFFER: COBS(header + body + crc32) 0x00,
+# on the line (line.s: the UART, or the virtio console once probes are served there).
 
 # crc32: IEEE CRC-32 (as zlib.crc32) of a1 bytes at a0 -> a0.
 #   Clobbers t0-t3.  The table is generated in Python (crc_table.s).
@@ -53,14 +54,15 @@ send_frame:
     mv a0, s0
     call cobs_send
     li a0, FRAME_DELIMITER
-    call uart_putc
+    call line_putc
+    call line_flush
     ld ra, 0(sp)
     ld s0, 8(sp)
     ld s1, 16(sp)
     addi sp, sp, 32
     ret
 
-# cobs_send: COBS-encode a1 bytes at a0 straight to the UART: each block is a
+# cobs_send: COBS-encode a1 bytes at a0 straight to the line: each block is a
 # code byte (1 + the count of non-zero bytes that follow, at most 254) and
 # those bytes; a code below 255 stands for a zero after them.
 #   Clobbers a0-a3, t0-t3.
@@ -85,10 +87,10 @@ cobs_send:
 3:  sub a0, s2, s0
     addi a0, a0, 1
     mv s3, a0                   # s3 = code
-    call uart_putc
+    call line_putc
 4:  beq s0, s2, 5f              # the run's bytes
     lbu a0, 0(s0)
-    call uart_putc
+    call line_putc
     addi s0, s0, 1
     j 4b
 5:  beq s2, s1, 6f              # all sent

@@ -1,17 +1,20 @@
 """QEMU riscv64 `virt`: the memory map and device registers, written out once.
 
 Every address the RISC-V kernel uses comes from here (emitted into assembly by
-`asm_constants()`).  The devices' own bases (UART, PCIe ECAM) are read from the
-device tree at boot; the values below are what QEMU 7.2's `virt` puts there
-(hw/riscv/virt.c, `virt_memmap`) and serve the host's documentation and tests.
+`asm_constants()`), as QEMU 7.2's `virt` lays it out (hw/riscv/virt.c,
+`virt_memmap`).  The UART's and PCIe ECAM's bases are read from the device tree
+at boot (their values here serve the host's documentation and tests); the
+others (CLINT, PLIC, sifive_test, the virtio-mmio slots) are used as given.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from host.frames import MAX_ENCODED
 from host.pci import CONFIG_SPACE_EXTENDED, ECAM_BUS_SHIFT, ECAM_DEVICE_SHIFT, ECAM_FUNCTION_SHIFT
 from host.protocol import HEADER
+from kernel.virtio import QUEUE_ALIGN
 
 
 @dataclass(frozen=True)
@@ -29,6 +32,7 @@ VIRT_MEMORY_MAP = (
     Region("PCIE_PIO",   0x03000000, 0x10000,     "PCIe I/O port window"),
     Region("PLIC",       0x0C000000, 0x600000,    "platform interrupt controller"),
     Region("UART0",      0x10000000, 0x100,       "ns16550a, reg-shift 0"),
+    Region("VIRTIO",     0x10001000, 0x8000,      "8 virtio-mmio slots, 0x1000 apart (legacy)"),
     Region("PCIE_ECAM",  0x30000000, 0x10000000,  "PCIe ECAM, 256 buses x 1 MiB"),
     Region("PCIE_MMIO",  0x40000000, 0x40000000,  "PCIe 32-bit memory window"),
     Region("DRAM",       0x80000000, 0x80000000,  "RAM (size set by -m); -kernel ELF entry here"),
@@ -45,7 +49,11 @@ KERNEL_RAM = {
     "RX_BODY":           0x80200008,  # a received frame, decoded in place; header just before
     "PROBE_SLOTS_BASE":  0x80400000,  # PROBE_SLOTS slot records (kernel/riscv64/probing.py)
     "RESULT_CACHE_BASE": 0x80600000,  # PROBE_RESULT_CACHE cached results
+    "VIRTIO_CONSOLE":    0x80800000,  # the console's queues and receive buffers (kernel/virtio.py)
+    "CONSOLE_TX_BUFFER": 0x80820000,  # one encoded frame and its delimiter, sent on the console
 }
+CONSOLE_TX_CAPACITY = MAX_ENCODED + 1  # the longest encoded frame, then its delimiter
+assert KERNEL_RAM["VIRTIO_CONSOLE"] % QUEUE_ALIGN == 0, "legacy queues are page-aligned (QueuePFN)"
 RX_CAPACITY = 0x1F000  # more than any legal encoded frame (host/frames.py MAX_ENCODED)
 STACK_SIZE_LOG2 = 12  # 4 KiB per hart: the deepest path (PCI recursion) uses < 1 KiB
 MAX_HARTS = 64  # QEMU virt allows up to 512; more slots than we ever boot here
@@ -68,19 +76,28 @@ UART_REGISTERS = {
     "UART_IER_ERBFI": 0x01,  # interrupt when received data is available (or times out)
 }
 
+# virt's virtio-mmio transports (hw/riscv/virt.c: VIRTIO_COUNT of them, one per
+# 0x1000 from the VIRTIO region's base); the kernel looks for its console there.
+VIRTIO_MMIO_STRIDE = 0x1000
+_VIRTIO_WINDOW = next(r for r in VIRT_MEMORY_MAP if r.name == "VIRTIO")
+VIRTIO_MMIO_SLOTS = _VIRTIO_WINDOW.size // VIRTIO_MMIO_STRIDE
+
 # The PLIC (riscv-plic-spec 1.0.0 memory map) as virt wires it: UART0 is source 10
-# (hw/riscv/virt.h UART0_IRQ) and each hart has two contexts, M-mode first
-# (virt's hart config "MS"), so hart h's M-mode context is 2 * h on one socket.
+# (hw/riscv/virt.h UART0_IRQ), virtio-mmio slot n is source VIRTIO_IRQ + n, and
+# each hart has two contexts, M-mode first (virt's hart config "MS"), so hart
+# h's M-mode context is 2 * h on one socket.
 PLIC_REGISTERS = {
     "UART0_IRQ": 10,
+    "VIRTIO_IRQ": 1,
     "PLIC_PRIORITY": 0x0,  # + 4 * source
     "PLIC_ENABLE": 0x2000, "PLIC_ENABLE_STRIDE": 0x80,  # + context * stride: bitmap of sources
     "PLIC_CONTEXT": 0x200000, "PLIC_CONTEXT_STRIDE": 0x1000,  # threshold at +0, claim at +4
     "PLIC_THRESHOLD": 0, "PLIC_CLAIM": 4,
     "PLIC_CONTEXTS_PER_HART": 2, "PLIC_M_CONTEXT": 0,
 }
-# A staying guest polls the UART for 1/IDLE_SPIN_PER_SECOND s after its last byte
-# (back-to-back commands never wait for an interrupt), then sleeps in wfi.
+# A staying guest polls its probe line (the UART or the virtio console) for
+# 1/IDLE_SPIN_PER_SECOND s after its last byte (back-to-back commands never wait
+# for an interrupt), then sleeps in wfi.
 IDLE_SPIN_PER_SECOND = 20
 
 PCI_REGISTERS = {
@@ -142,5 +159,7 @@ def asm_constants() -> dict[str, int]:
         MTIME_OFFSET=MTIME_OFFSET, HART_WAIT_TICKS=HART_WAIT_TICKS, MTIME_HZ=MTIME_HZ,
         MTIMECMP_OFFSET=MTIMECMP_OFFSET, RX_CAPACITY=RX_CAPACITY,
         MSTATUS_FS_VS_INITIAL=MSTATUS_FS_VS_INITIAL, IDLE_SPIN_PER_SECOND=IDLE_SPIN_PER_SECOND,
+        VIRTIO_MMIO_STRIDE=VIRTIO_MMIO_STRIDE, VIRTIO_MMIO_SLOTS=VIRTIO_MMIO_SLOTS,
+        CONSOLE_TX_CAPACITY=CONSOLE_TX_CAPACITY,
     )
     return consts

@@ -31,12 +31,19 @@ driver_main:
     mv a1, a0
     call pci_scan_bus
     call pci_report
-    li t2, FRAME_BODY
+    li s2, PROBE_LINE_SERIAL    # s2 = where probes will be served
+    la t0, park_after_final
+    ld t0, 0(t0)
+    beqz t0, 1f
+    call console_init           # staying: on the virtio console, if there is one
+    mv s2, a0
+1:  li t2, FRAME_BODY
     la t0, frame_seq
     lw t0, 0(t0)
     sw t0, FINAL_FRAMES(t2)
     sh s1, FINAL_STATUS(t2)
-    sh zero, FINAL_STATUS + 2(t2)   # the padding
+    sb s2, FINAL_PROBE_LINE(t2)
+    sb zero, FINAL_PROBE_LINE + 1(t2)   # the padding
     li a0, MSG_FINAL
     li a1, FINAL_SIZE
     call send_frame

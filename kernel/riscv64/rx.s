@@ -1,10 +1,11 @@
-# rx.s: host -> guest frames: bytes from the UART until 0x00, COBS-decoded in
-# place at RX_FRAME, CRC-32 checked.  A bad frame is dropped without a word:
-# every host command is idempotent and the host resends what got no answer.
+# rx.s: host -> guest frames: bytes from the line (line.s) until 0x00,
+# COBS-decoded in place at RX_FRAME, CRC-32 checked.  A bad frame is dropped
+# without a word: every host command is idempotent and the host resends what
+# got no answer.
 
 # frame_receive: wait for the next good frame.  out a0 = body length (the
 # body is at RX_BODY), a1 = message type.  Clobbers a2, a3, t0-t3.
-# Sleeps while the line is idle (uart_getc).
+# Sleeps while the line is idle (line_getc).
 frame_receive:
     addi sp, sp, -32
     sd ra, 0(sp)
@@ -15,7 +16,7 @@ frame_receive:
     ld s2, 0(t0)                # s2 = UART
 1:  li s0, RX_FRAME             # s0 = where the next byte goes
     li s1, RX_FRAME + RX_CAPACITY
-2:  call uart_getc
+2:  call line_getc
     beqz t1, 3f                 # the delimiter ends the frame
     bgeu s0, s1, 2b             # overlong: drop bytes up to the delimiter
     sb t1, 0(s0)

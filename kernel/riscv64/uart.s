@@ -34,43 +34,15 @@ uart_putc:
     ret
 
 # uart_wake_init: let a received byte wake the driver hart from wfi: the
-# UART's receive interrupt through the PLIC to the driver hart's M-mode
-# context.  Nothing traps on it: mstatus.MIE stays off in the kernel and
-# mie.MEIE is on only around uart_getc's wfi.  Clobbers t0-t2.
+# UART's receive interrupt through the PLIC (plic_wake_init).
+#   Clobbers a0, t0-t2.
 uart_wake_init:
     la t0, uart_base
     ld t0, 0(t0)
     li t1, UART_IER_ERBFI
     sb t1, UART_IER(t0)         # why: received data raises the UART's interrupt line
-    li t0, PLIC_BASE + PLIC_PRIORITY + 4 * UART0_IRQ
-    li t1, 1
-    sw t1, 0(t0)                # why: priority 0 would mean "never interrupts"
-    la t0, driver_hartid
-    ld t2, 0(t0)
-    li t0, PLIC_CONTEXTS_PER_HART
-    mul t2, t2, t0
-    addi t2, t2, PLIC_M_CONTEXT # t2 = the driver hart's M-mode context
-    li t0, PLIC_ENABLE_STRIDE
-    mul t0, t0, t2
-    li t1, PLIC_BASE + PLIC_ENABLE + 4 * (UART0_IRQ / 32)
-    add t0, t0, t1
-    li t1, 1 << (UART0_IRQ % 32)
-    sw t1, 0(t0)                # why: this context takes the UART's source (and no other)
-    li t0, PLIC_CONTEXT_STRIDE
-    mul t0, t0, t2
-    li t1, PLIC_BASE + PLIC_CONTEXT
-    add t0, t0, t1
-    sw zero, PLIC_THRESHOLD(t0) # why: every priority above 0 gets through
-    addi t0, t0, PLIC_CLAIM
-    la t1, plic_claim
-    sd t0, 0(t1)
-    la t0, timebase_hz
-    ld t0, 0(t0)
-    li t1, IDLE_SPIN_PER_SECOND
-    divu t0, t0, t1
-    la t1, idle_spin_ticks
-    sd t0, 0(t1)
-    ret
+    li a0, UART0_IRQ
+    j plic_wake_init
 
 # uart_getc: the next received byte, in t1.  Polls for idle_spin_ticks of
 # mtime, then sleeps in wfi until the UART interrupts (once uart_wake_init

@@ -23,7 +23,9 @@ from pathlib import Path
 
 from boot.x86_64 import bios, layout
 from host import protocol
-from kernel.x86_64 import asmdata, cpuid_rules, crc32_table, gdt_source, hw, probe_env, wire
+from kernel import virtio
+from kernel.x86_64 import (asmdata, cpuid_rules, crc32_table, gdt_source, hw, probe_env, virtio_console,
+                          wire)
 from probes import abi
 from toolchain.elf import write_elf
 from toolchain.image import disk_image, sectors
@@ -36,7 +38,8 @@ STAGE2_SOURCES = ("stage2.s", "cpucheck.s", "e820.s", "a20.s", "protected.s",
                   "pagetables.s", "longmode.s")
 KERNEL_SOURCES = ("entry.s", "main.s", "fault.s", "uart16550.s", "frame.s", "crc32.s",
                   "cobs.s", "session.s", "memory.s", "cpuid.s", "pci.s", "acpi.s", "fwcfg.s",
-                  "exit.s", "probe_env.s", "probe_run.s", "probe_trap.s", "probe_command.s")
+                  "exit.s", "probe_env.s", "probe_run.s", "probe_trap.s", "probe_command.s",
+                  "virtio_console.s")
 # Generated data sources: file name -> (section, renderer).
 GENERATED = {
     "gdt.s": ("stage2", gdt_source.source),
@@ -66,7 +69,8 @@ def constants(load_sectors: int) -> dict[str, int]:
     merged: dict[str, int] = {}
     sources = (protocol.asm_constants(), layout.asm_constants(), bios.asm_constants(),
                hw.asm_constants(), wire.asm_constants(), cpuid_rules.asm_constants(),
-               abi.asm_constants(abi.X86_64), probe_env.asm_constants(),
+               abi.asm_constants(abi.X86_64), probe_env.asm_constants(), virtio.asm_constants(),
+               virtio_console.asm_constants(),
                {"LOAD_SECTORS": load_sectors})
     for group in sources:
         for name, value in group.items():

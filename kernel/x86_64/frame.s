@@ -48,7 +48,7 @@ frame_send:
     mov rsi, COBS_BUFFER
     mov byte ptr [rsi + rax], FRAME_DELIMITER
     lea rcx, [rax + 1]
-    call uart_write
+    call line_write
     pop rbx
     ret
 

@@ -9,6 +9,7 @@
 ; probe_serve: sets the probe environment up and serves commands for good.
 probe_serve:
     call probe_env_setup
+    call console_activate
 probe_serve_next:
     call frame_receive
     mov rdi, RX_BUFFER
@@ -48,7 +49,7 @@ frame_receive_start:
     mov rbx, RX_BUFFER
     xor r8d, r8d                            ; R8: 1 once the frame overflowed the buffer
 frame_receive_byte:
-    call uart_read_byte
+    call line_read_byte
     test al, al
     jz frame_receive_end
     mov rcx, RX_BUFFER + RX_BUFFER_SIZE

@@ -22,9 +22,11 @@ log_send:
     lea esi, [rdx + LOG_SIZE]
     jmp frame_send
 
-; final_send: FINAL with the number of frames before it and status 0 (complete).
-; Clobbers: as frame_send.
+; final_send: FINAL with the number of frames before it, status 0 (complete)
+; and the line a staying kernel serves probes on.
+; Inputs: EDI = that line (PROBE_LINE_*).  Clobbers: as frame_send.
 final_send:
+    mov edx, edi
     mov ecx, FINAL_SIZE
     call frame_body_clear
     mov rax, frames_sent
@@ -32,6 +34,7 @@ final_send:
     mov rdi, FRAME_BODY
     mov dword ptr [rdi + FINAL_FRAMES], eax
     mov word ptr [rdi + FINAL_STATUS], 0
+    mov byte ptr [rdi + FINAL_PROBE_LINE], dl
     mov edi, MSG_FINAL
     mov esi, FINAL_SIZE
     jmp frame_send

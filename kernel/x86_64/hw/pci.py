@@ -17,6 +17,11 @@ CONFIG_ADDRESS = Register("PCI_ADDR", (
 COMMAND = Register("PCI_COMMAND", (
     Field("IO", 0, meaning="I/O space decoding"),
     Field("MEMORY", 1, meaning="memory space decoding"),
+    Field("BUS_MASTER", 2, meaning="the device may start memory accesses (DMA)"),
+))
+BAR = Register("PCI_BAR", (
+    Field("IO", 0, meaning="an I/O space BAR"),
+    Field("IO_ADDRESS", 2, 30, "its I/O base, in dwords (x86 uses the low 16 bits)"),
 ))
 HEADER_TYPE = Register("PCI_HEADER_TYPE", (
     Field("LAYOUT", 0, 7, "0 device, 1 PCI-to-PCI bridge, 2 CardBus bridge"),
@@ -29,6 +34,7 @@ OFFSETS = {
     "COMMAND": 0x04,
     "HEADER_TYPE": 0x0E,
     "BAR0": 0x10,
+    "INTERRUPT_LINE": 0x3C,  # byte 0 of its dword: the 8259 line the firmware routed INTx to
     "SECONDARY_BUS": 0x19,  # type 1 header
 }
 BARS_BY_LAYOUT = {0: 6, 1: 2}  # other layouts (CardBus): no BARs probed
@@ -39,7 +45,7 @@ NO_DEVICE_VENDOR = 0xFFFF
 
 def asm_constants() -> dict[str, int]:
     consts: dict[str, int] = {}
-    for reg in (CONFIG_ADDRESS, COMMAND, HEADER_TYPE):
+    for reg in (CONFIG_ADDRESS, COMMAND, HEADER_TYPE, BAR):
         consts.update(reg.asm_constants())
     consts.update({f"PCI_{name}": off for name, off in OFFSETS.items()})
     consts.update(
@@ -57,6 +63,7 @@ def asm_constants() -> dict[str, int]:
         PCI_CONFIG_SPACE_SIZE=CONFIG_SPACE_SIZE,
         PCI_CONFIG_DWORDS=CONFIG_SPACE_SIZE // 4,
         PCI_DEVICES=DEVICES,
+        PCI_BUS0_END=CONFIG_ADDRESS.value(ENABLE=1, BUS=1),  # config address past bus 0's devices
         PCI_FUNCTIONS=FUNCTIONS,
         PCI_NO_DEVICE_VENDOR=NO_DEVICE_VENDOR,
         PCI_BAR_PROBE=0xFFFFFFFF,
