@@ -1,7 +1,9 @@
 # data.s: the kernel's variables, loaded with the image (so they start at 0
-# without any clearing race between harts).
+# without any clearing race between harts).  They start on a page of their
+# own: TCG takes a slow path for every store to a page that holds translated
+# code, and the probe line stores per byte.
 
-.balign 8, 0
+.balign 4096, 0
 hart_slots:      .word 0        # next free hart slot (the lottery)
 harts_reported:  .word 0        # harts whose record is complete
 uart_ready:      .word 0        # nonzero once the driver's UART is set up
