@@ -6,6 +6,7 @@ import pytest
 
 from probes.abi import Outcome, Privilege
 from probes.families import cpuid, csr, discovery, isa_riscv, isa_x86, memlat, msr, timing
+from probes.families.x86_asm import assemble
 from probes.probe import Probe
 from probes.vet import vet
 from tests.test_probes_classify import _gnu_as_riscv
@@ -31,6 +32,11 @@ def test_cpuid_sweep_reads_the_vendor_string():
     vendor = out[4:8] + out[12:16] + out[8:12]  # ebx, edx, ecx
     assert vendor in (b"GenuineIntel", b"AuthenticAMD")
     assert {p.meta["leaf"] for p in probes} >= {0, 1, 7, 0x8000_0000, 0x4000_0000}
+
+
+@pytest.mark.parametrize("leaf, subleaf", [(0, 0), (7, 1), (0x4000_0000, 0), (0x8000_0023, 7)])
+def test_a_cpuid_probe_is_its_source_assembled(leaf, subleaf):
+    assert cpuid.cpuid_probe(leaf, subleaf).code == assemble(cpuid.SOURCE.format(leaf=leaf, subleaf=subleaf))
 
 
 def test_msr_sweep_is_privileged_over_documented_ranges():
