@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from host.frames import FrameDecoder, encode_frame
-from probes.abi import Outcome, Privilege
+from probes.abi import Outcome, Privilege, watchdog_ns
 from probes.fake_guest import tag_of
 from probes.families import PRIVILEGED_FAMILIES
 from probes.probe import Fault, Observation, Probe
@@ -46,7 +46,9 @@ class Policy:
     # needs longer per run (KVM exits, a loaded host) stretches it to a few
     # times the time the runs in flight take at its measured pace
     retransmit_after: float = 0.25
-    dead_after: float = 1.0  # seconds of total silence with runs outstanding, all resent once
+    # seconds of total silence with runs outstanding, all resent once -- at least:
+    # a probe's own watchdog stretches it to 3 x the longest launched + 0.2 s
+    dead_after: float = 1.0
     poll_interval: float = 0.02
     batch_size: int = 256
     max_attempts: int = 50  # sends of one run before the campaign gives up
@@ -111,25 +113,39 @@ class Campaign:
         self._pace = 0.0  # seconds between results, smoothed
         self._last_result: float | None = None
         self._serial = False  # after a board death: one run at a time until the suspects are done
+        self._longest_watchdog = 0.0  # seconds: the longest watchdog of a probe launched so far
 
     def run(self, items: Iterable[tuple[Probe, bytes | None]]) -> CampaignReport:
-        """Run every (probe, prediction) once; returns when all have a result or are quarantined."""
+        """Run every (probe, prediction) once; returns when all have a result or are
+        quarantined.  `items` is drawn from as runs are launched, so whoever makes
+        them (the vetting) goes on while the board runs the first ones."""
         report, batch = CampaignReport(), []
-        queue: deque[tuple[Probe, bytes | None]] = deque(items)
-        for probe, _ in queue:
-            if probe.privilege == Privilege.PRIVILEGED and probe.family not in PRIVILEGED_FAMILIES:
-                raise CampaignError(f"privileged probe from family {probe.family!r}: only"
-                                    f" {sorted(PRIVILEGED_FAMILIES)} may run privileged")
+        source = iter(items)
+        queue: deque[tuple[Probe, bytes | None]] = deque()  # drawn, not launched yet
+
+        def more() -> bool:
+            """Whether an item waits in `queue`, drawing one if need be."""
+            if not queue:
+                item = next(source, None)
+                if item is None:
+                    return False
+                probe = item[0]
+                if probe.privilege == Privilege.PRIVILEGED and probe.family not in PRIVILEGED_FAMILIES:
+                    raise CampaignError(f"privileged probe from family {probe.family!r}: only"
+                                        f" {sorted(PRIVILEGED_FAMILIES)} may run privileged")
+                queue.append(item)
+            return True
+
         suspects: deque[tuple[Probe, bytes | None]] = deque()
         inflight: dict[int, _Flight] = {}
         last_heard, self._last_result = self.link.now(), None
         prodded_at = last_heard  # when silence last made us resend everything in flight
         self.link.send(b"\0")  # cut off whatever the guest's decoder held
-        while queue or suspects or inflight or self._reruns:
+        while suspects or inflight or self._reruns or more():
             if self._serial and not suspects and not inflight:
                 self._serial = False  # every suspect has been rerun alone
             limit = 1 if self._serial else self.policy.window
-            while len(inflight) < limit and (suspects or self._reruns or queue):
+            while len(inflight) < limit and (suspects or self._reruns or more()):
                 probe, prediction = (suspects or self._reruns or queue).popleft()
                 run_id = self.next_run_id
                 inflight[run_id] = _Flight(probe, prediction, self.link.now())
@@ -147,7 +163,7 @@ class Campaign:
                     batch.append(done)
                     if len(batch) >= self.policy.batch_size:
                         self._flush(batch)
-            silent, quiet = now - last_heard, min(self.policy.retransmit_after, self.policy.dead_after / 2)
+            silent, quiet = now - last_heard, min(self.policy.retransmit_after, self._dead_after() / 2)
             if inflight and silent > quiet and prodded_at <= last_heard:
                 stopped = self.link.stopped() if hasattr(self.link, "stopped") else None
                 if stopped is not None:  # the link knows the board is gone: no need to wait
@@ -162,7 +178,7 @@ class Campaign:
                 prodded_at = now
                 continue
             resent_unanswered = prodded_at > last_heard and now - prodded_at > quiet
-            if inflight and silent > self.policy.dead_after and resent_unanswered:
+            if inflight and silent > self._dead_after() and resent_unanswered:
                 self._board_died(inflight, suspects, report)
                 last_heard = self.link.now()
                 continue
@@ -177,8 +193,13 @@ class Campaign:
 
     # -- pieces ------------------------------------------------------------------------
 
+    def _dead_after(self) -> float:
+        """Silence that means a dead board: longer than any launched probe's watchdog."""
+        return max(self.policy.dead_after, 3 * self._longest_watchdog + 0.2)
+
     def _launch(self, run_id: int, probe: Probe) -> None:
         """One PROBE_LOAD_RUN: the slot's probe and the run of it, in one frame."""
+        self._longest_watchdog = max(self._longest_watchdog, watchdog_ns(probe.budget) / 1e9)
         slot, tag = run_id % PROBE_SLOTS, tag_of(probe)
         load = LAYOUTS[Msg.PROBE_LOAD].pack(
             probe.code + probe.input, slot=slot, privilege=probe.privilege, budget=probe.budget,

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 from host.capabilities import CapabilityStore, Fingerprint, StoredResult, riscv_fingerprint, x86_fingerprint
 from host.inventory import Inventory
-from probes.abi import Privilege, watchdog_ns
+from probes.abi import Privilege
 from probes.campaign import Campaign, CampaignResult, Link, Policy
 from probes.probe import Probe
 from probes.vet_pool import vet_stream
@@ -32,6 +32,7 @@ from probes.vet_pool import vet_stream
 WINDOW = 32
 DEAD_AFTER = 0.9  # seconds of silence, runs in flight, before the board counts as dead
 BATCH = 64  # results per store transaction (and per progress update)
+POLICY = Policy(window=WINDOW, dead_after=DEAD_AFTER, batch_size=BATCH)
 SILENT_BOARD_QUARANTINES = 3  # probes "killing" a board that never answered: the board is broken
 # CPUID feature words that identify a CPU model (1.ebx is left out: it holds the APIC id).
 X86_FEATURE_WORDS = (("1.ecx", 1, 0, "ecx"), ("1.edx", 1, 0, "edx"), ("7.0.ebx", 7, 0, "ebx"),
@@ -111,16 +112,11 @@ def fingerprint_of(inventory: Inventory, board: str) -> Fingerprint:
     raise ProbeRunError(f"no fingerprint for arch {inventory.arch!r}")
 
 
-def policy_for(probes: list[Probe]) -> Policy:
-    """The campaign policy: silence longer than any probe's watchdog means a dead board."""
-    longest = max((watchdog_ns(p.budget) for p in probes), default=0) / 1e9
-    return Policy(window=WINDOW, dead_after=max(DEAD_AFTER, 3 * longest + 0.2), batch_size=BATCH)
-
-
 def prepare(probes: Iterable[Probe], tally: Tally, *, unsafe_unvetted: bool = False,
             skip: frozenset[bytes] = frozenset(),
-            on_progress: Callable[[Tally], None] | None = None) -> list[tuple[Probe, bytes | None]]:
-    """Vet each probe (unless unsafe), on every core: the (probe, prediction) pairs worth sending."""
+            on_progress: Callable[[Tally], None] | None = None) -> Iterator[tuple[Probe, bytes | None]]:
+    """Vet each probe (unless unsafe), on every core: the (probe, prediction) pairs worth
+    sending, as they are vetted (the campaign runs the first while the rest are vetted)."""
     seen: set[bytes] = set()
 
     def fresh() -> Iterator[Probe]:
@@ -138,17 +134,18 @@ def prepare(probes: Iterable[Probe], tally: Tally, *, unsafe_unvetted: bool = Fa
                 on_progress(tally)
 
     if unsafe_unvetted:
-        unvetted = list(fresh())
-        if any(p.privilege != Privilege.USER for p in unvetted):
-            raise ProbeRunError("unsafe mode sends user probes only; privileged families must be vetted")
-        return [(p, None) for p in unvetted]
-    accepted: list[tuple[Probe, bytes | None]] = []
+        for probe in fresh():
+            if probe.privilege != Privilege.USER:
+                raise ProbeRunError("unsafe mode sends user probes only; privileged families must be vetted")
+            tally.sent += 1
+            yield probe, None
+        return
     for probe, verdict in vet_stream(fresh()):
         if verdict.accepted:
-            accepted.append((probe, verdict.prediction))
+            tally.sent += 1
+            yield probe, verdict.prediction
         else:
             tally.rejected[reason_kind(verdict.reason or "")] += 1
-    return accepted
 
 
 def run_campaign(link: Link, probes: Iterable[Probe], store: CapabilityStore, fingerprint: Fingerprint,
@@ -162,7 +159,6 @@ def run_campaign(link: Link, probes: Iterable[Probe], store: CapabilityStore, fi
     skip = frozenset(store.quarantined(fingerprint))
     items = prepare(probes, tally, unsafe_unvetted=unsafe_unvetted, skip=skip,
                     on_progress=on_progress)
-    tally.sent = len(items)
 
     def stored(batch: list[CampaignResult]) -> None:
         store.record_batch(fingerprint, accelerator,
@@ -194,9 +190,12 @@ def run_campaign(link: Link, probes: Iterable[Probe], store: CapabilityStore, fi
                                 " alone and answered none: its probe command loop does not work here"
                                 " (try --accel tcg); nothing was quarantined")
 
-    campaign = Campaign(link, policy or policy_for([p for p, _ in items]), on_batch=stored,
+    campaign = Campaign(link, policy or POLICY, on_batch=stored,
                         on_quarantine=quarantined)
-    report = campaign.run(items)
+    try:
+        report = campaign.run(items)
+    finally:
+        items.close()  # a campaign that stopped early stops the vetting pool now
     release()
     tally.restarts, tally.retransmissions = report.restarts, report.retransmissions
     tally.frames_rejected = report.frames_rejected

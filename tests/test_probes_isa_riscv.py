@@ -29,12 +29,12 @@ def compressed_results(cpu: str) -> tuple[frozenset[str], list]:
 
 def link_results(link: QemuLink, probes) -> list:
     from probes.campaign import Campaign
-    from probes.run import policy_for
+    from probes.run import POLICY
     from probes.vet import vet
 
     items = [(p, None) for p in probes if vet(p).accepted]
     found: list = []
-    Campaign(link, policy_for([p for p, _ in items]), on_batch=found.extend, on_quarantine=lambda *_: None).run(items)
+    Campaign(link, POLICY, on_batch=found.extend, on_quarantine=lambda *_: None).run(items)
     return found
 
 
