@@ -12,7 +12,8 @@ entry and x86-64 with 4 KiB / 2 MiB pages):
 
     offset      size    perms  area     what lives there
     ---------   ------  -----  -------  ------------------------------------------
-    0x000000    16 KiB  R-X    code     the probe's code (entry at its first byte)
+    0x000000    16 KiB  R-X    code     the probe's code (entry at its first byte),
+                                        then CODE_FILL: running off the end traps
     0x004000    16 KiB  ---    guard    unmapped
     0x008000     4 KiB  R-X    exit     kernel-provided exit stub (EXIT_STUB_*)
     0x010000     4 KiB  R--    input    the probe's input block (read-only)
@@ -70,6 +71,12 @@ KERNEL_AREA = {X86_64: (0x0010_0000, 0x00F0_0000), RISCV64: (0x8000_0000, 0x0100
 
 # Bytes of the exit stub the kernel places at the exit area.
 EXIT_STUB = {X86_64: bytes.fromhex("0f05"), RISCV64: bytes.fromhex("73000000")}  # syscall / ecall
+# What fills the code area past a probe's bytes, so that a probe running off its
+# end traps at once.  x86-64: int3 (#BP), one byte, a trap at every offset; zeros
+# would run on as `add [rax], al` (and cost the vetter a 512-instruction
+# translation for every such probe).  riscv64: zeros, an illegal instruction
+# (c.unimp) at every halfword.
+CODE_FILL = {X86_64: 0xCC, RISCV64: 0x00}
 
 PAGE_SIZE = 0x1000
 
@@ -183,6 +190,7 @@ def asm_constants(arch: str) -> dict[str, int]:
         "PROBE_STACK_TOP": stack_top(arch),
         "PROBE_EXIT_STUB_WORD": int.from_bytes(EXIT_STUB[arch], "little"),
         "PROBE_EXIT_STUB_SIZE": len(EXIT_STUB[arch]),
+        "PROBE_CODE_FILL": CODE_FILL[arch],
         "PROBE_DEFAULT_BUDGET": DEFAULT_BUDGET,
         "PROBE_MAX_BUDGET": MAX_BUDGET,
         "PROBE_SYSCALL_PSEUDO_VECTOR": SYSCALL_PSEUDO_VECTOR,

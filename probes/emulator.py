@@ -28,6 +28,7 @@ from unicorn import riscv_const, x86_const
 from probes.abi import (
     AREA,
     AREAS,
+    CODE_FILL,
     EXIT_STUB,
     KERNEL_AREA,
     PAGE_SIZE,
@@ -102,6 +103,8 @@ class Machine:
                 prot = sum(_PROT[p] for p in Perm if area.perms & p)
                 self.uc.mem_map(area.base(arch), area.size, prot)
         self.uc.mem_write(exit_address(arch), EXIT_STUB[arch])
+        self._fill = bytes([CODE_FILL[arch]])
+        self.uc.mem_write(AREA["code"].base(arch), self._fill * AREA["code"].size)
         self.kernel_canary = kernel_canary
         if kernel_canary is not None:
             base, size = KERNEL_AREA[arch]
@@ -170,7 +173,7 @@ class Machine:
             uc.reg_write(riscv_const.UC_RISCV_REG_FFLAGS, 0)
         if probe.input:
             uc.reg_write(self._input_length_reg, len(probe.input))
-        uc.mem_write(self._code[0], probe.code + bytes(max(0, self._last_code_len - len(probe.code))))
+        uc.mem_write(self._code[0], probe.code + self._fill * max(0, self._last_code_len - len(probe.code)))
         uc.ctl_remove_cache(self._code[0], self._code[0] + max(len(probe.code), self._last_code_len))
         self._last_code_len = len(probe.code)
         inp = AREA["input"].base(arch)

@@ -23,7 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cache
 
-from probes.abi import AREA, RISCV64, Outcome
+from probes.abi import AREA, CODE_FILL, RISCV64, Outcome
 from probes.classify import ALLOWED, InsnClass, classify, riscv_length
 from probes.emulator import Machine, Run
 from probes.probe import Observation, Probe
@@ -83,12 +83,15 @@ class Vetter:
         # "unknown": (offset, reason) of an instruction we could not classify; fine
         # if the probe faults on it, a rejection if it carries on past it.
         state: dict = {"environment": False, "unknown": None}
+        padded = code + bytes([CODE_FILL[arch]]) * _MAX_X86_INSN  # as the machine sees the code area
 
         def inspect(address: int, size: int) -> str | None:
             offset = address - base
             if state["unknown"] is not None:
                 return state["unknown"][1]
-            window = code[offset : offset + (4 if arch == RISCV64 else _MAX_X86_INSN)]
+            if offset >= len(code):
+                return None  # the fill past the probe's end (abi.CODE_FILL): it traps, the run's fault
+            window = padded[offset : offset + (4 if arch == RISCV64 else _MAX_X86_INSN)]
             decoded = classify(arch, window)
             emulator_size = riscv_length(window) if size == _UNICORN_INVALID_SIZE and arch == RISCV64 else size
             if decoded.klass == InsnClass.UNDECODABLE:

@@ -349,7 +349,7 @@ def test_random_vetted_probes_match_unicorn_or_differ_explainably(guest):
         if verdict.accepted:
             items.append((probe, verdict.prediction))
     # The campaign's run ids (from 0) are clear of run()'s; no fresh boot is needed, and
-    # none is wanted: every idle staying guest spins a host core polling its UART.
+    # none is wanted: a boot costs more than the whole campaign.
     report = Campaign(guest, Policy(window=32)).run(items)
     assert_alive(guest)
     assert report.restarts == 0 and len(report.results) == len({p.content_hash for p, _ in items})
@@ -357,7 +357,7 @@ def test_random_vetted_probes_match_unicorn_or_differ_explainably(guest):
     for r in divergent:
         # Where they disagree both sides faulted: Unicorn ignores IDT gate privilege
         # (`int N` from ring 3 is #GP on the guest) and QEMU 7.2 TCG decodes some
-        # encodings real CPUs reject (e.g. C6 /5), running on into the zero padding.
+        # encodings real CPUs reject (e.g. C6 /5), running on into the int3 fill.
         print("divergence", r.probe.code.hex(), r.observation, r.prediction.hex())
         assert r.observation.outcome == Outcome.FAULT and r.prediction[0] == Outcome.FAULT
     assert len(divergent) <= len(report.results) // 10

@@ -20,7 +20,7 @@ growth included), while its instructions keep M-mode's rights.
 from __future__ import annotations
 
 from host.protocol import LAYOUTS, PRIVILEGED_BOOTARG, STAY_BOOTARG, Msg
-from probes.abi import AREA, OUTPUT_SIZE, Perm
+from probes.abi import AREA, CODE_FILL, OUTPUT_SIZE, RISCV64, Perm
 
 # PMP (RISC-V Privileged Architecture, "Physical Memory Protection").
 PMP_R, PMP_W, PMP_X = 1, 2, 4
@@ -83,6 +83,9 @@ def bootargs_source() -> str:
 
 
 def asm_constants() -> dict[str, int]:
+    if CODE_FILL[RISCV64] != 0:
+        raise ValueError("run.s fills the code area past a probe with zeros (place_area):"
+                         " teach it probes/abi.py CODE_FILL first")
     consts = {f"SLOT_{name}": 4 * i for i, name in enumerate(SLOT_FIELDS)}
     consts.update(SLOT_CODE=SLOT_CODE, SLOT_INPUT=SLOT_INPUT, SLOT_STRIDE_LOG2=SLOT_STRIDE_LOG2)
     consts.update({f"CACHE_{name}": 4 * i for i, name in enumerate(CACHE_FIELDS)})

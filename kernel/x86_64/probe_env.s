@@ -60,6 +60,10 @@ probe_pages_zero:
     mov rdi, PROBE_BACKING
     mov ecx, PROBE_BACKING_SIZE / 8
     rep stosq
+    mov rdi, PROBE_CODE_BACKING
+    mov ecx, PROBE_CODE_SIZE
+    mov al, PROBE_CODE_FILL
+    rep stosb                               ; past a probe's end: a trap at every byte (abi.CODE_FILL)
     mov word ptr [rip + PROBE_EXIT_BACKING], PROBE_EXIT_STUB_WORD
     mov rbx, probe_page_runs
     mov r8d, PROBE_PAGE_RUNS

@@ -121,7 +121,8 @@ probe_exit_return:
     ret
 
 ; probe_place: copies a slot's code and input into the backing frames of the
-; code and input areas, zeroing what a longer earlier probe left behind.
+; code and input areas, refilling what a longer earlier probe left behind (the
+; code area with PROBE_CODE_FILL, the input with zeros).
 ; Inputs: RBX = slot record, R12D = slot.  Clobbers: RAX, RCX, RDX, RSI, RDI.
 probe_place:
     mov dword ptr [rip + ENV_CODE_SLOT], r12d
@@ -132,6 +133,7 @@ probe_place:
     mov edx, dword ptr [rip + ENV_PLACED_CODE_LENGTH]
     mov dword ptr [rip + ENV_PLACED_CODE_LENGTH], ecx
     mov rdi, PROBE_CODE_BACKING
+    mov al, PROBE_CODE_FILL
     call copy_over
     pop rsi
     add rsi, PROBE_CODE_SIZE
@@ -139,17 +141,17 @@ probe_place:
     mov edx, dword ptr [rip + ENV_PLACED_INPUT_LENGTH]
     mov dword ptr [rip + ENV_PLACED_INPUT_LENGTH], ecx
     mov rdi, PROBE_INPUT_BACKING
+    xor eax, eax
     jmp copy_over
 
-; copy_over: copies ECX bytes and zeroes up to EDX bytes (what was there before).
-; Inputs: RSI = from, RDI = to, ECX = length, EDX = previous length.
-; Clobbers: RAX, RCX, RDX, RSI, RDI.
+; copy_over: copies ECX bytes and fills up to EDX bytes (what was there before).
+; Inputs: RSI = from, RDI = to, ECX = length, EDX = previous length, AL = fill.
+; Clobbers: RCX, RDX, RSI, RDI.
 copy_over:
     sub edx, ecx
     rep movsb
     jbe copy_over_done                      ; flags of the sub: nothing left beyond the new length
     mov ecx, edx
-    xor eax, eax
     rep stosb
 copy_over_done:
     ret
