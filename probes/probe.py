@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import struct
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from probes.abi import (
     ARCHES,
@@ -45,7 +46,7 @@ class Probe:
         if not 0 <= self.output_size <= OUTPUT_SIZE:
             raise ValueError(f"output_size {self.output_size} must be 0..{OUTPUT_SIZE}")
 
-    @property
+    @cached_property  # a campaign asks for it several times per probe
     def content_hash(self) -> bytes:
         """BLAKE2b-256 of (arch, class, code, input): what the probe *is*."""
         h = hashlib.blake2b(digest_size=32)
