@@ -18,6 +18,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from host.capabilities import CapabilityStore, CapabilitySummary, Fingerprint
+from host.protocol import ProbeLine
 from host.session import DiscoveryError, build_guest
 from host.x86 import lscpu_size
 from probes.catalogue import family_probes
@@ -31,6 +32,7 @@ from qemu.errors import QemuError
 
 SHOWN_REASONS = 5  # rejection reasons listed in the summary
 SHOWN_FINDINGS = 8  # kinds of discovery finding listed in the summary
+LINE_NAMES = {ProbeLine.VIRTIO_CONSOLE: "virtio console", ProbeLine.SERIAL: "serial port"}
 ACCELERATOR_MEANING = {"tcg": "TCG: this measures QEMU's emulation, not silicon", "kvm": "KVM: hardware"}
 
 
@@ -72,7 +74,7 @@ def probe_command(board: Board, family: str, *, budget: int | None = None, json_
         stored = f"{done.stored} results" if done is not None else "the results"
         console.print(f"[bold yellow]interrupted:[/] {stored} stored so far stay in the store", highlight=False)
         return 130
-    console.print(summary_table(family, board, link.accelerator, fingerprint, tally))
+    console.print(summary_table(family, board, link.accelerator, fingerprint, tally, link.line))
     if family == "isa":
         console.print(findings_table(board.arch, results, claims))
     if estimates:
@@ -80,8 +82,8 @@ def probe_command(board: Board, family: str, *, budget: int | None = None, json_
     if latencies:
         console.print(memlat_table(link.accelerator, latencies))
     if json_path:
-        _write_json(Path(json_path), family, board, link.accelerator, fingerprint, tally, results, claims,
-                    estimates, latencies)
+        _write_json(Path(json_path), family, board, link.accelerator, fingerprint, tally, link.line, results,
+                    claims, estimates, latencies)
         console.print(f"results written to {json_path}")
     return 0
 
@@ -112,7 +114,8 @@ def _run_with_progress(console: Console, link: QemuLink, probes, store: Capabili
     return tally
 
 
-def summary_table(family: str, board: Board, accelerator: str, fingerprint: Fingerprint, tally: Tally) -> Table:
+def summary_table(family: str, board: Board, accelerator: str, fingerprint: Fingerprint, tally: Tally,
+                  line: ProbeLine) -> Table:
     table = Table(title=f"probe campaign: {family} on {board.name} ({board.arch}, {accelerator})",
                   box=box.SIMPLE_HEAVY, show_header=False)
     table.add_column("what", style="bold")
@@ -134,6 +137,7 @@ def summary_table(family: str, board: Board, accelerator: str, fingerprint: Fing
         ("quarantined", len(tally.quarantined), "killed the board (bytes kept in the store)"),
         ("board restarts", tally.restarts, ""),
         ("retransmissions", tally.retransmissions, ""),
+        ("probe line", LINE_NAMES[line], "--line"),
         ("frames rejected", tally.frames_rejected, "bad CRC / COBS on the line"),
         ("seconds", f"{tally.seconds:.2f}", ""),
         ("probes/s", f"{tally.probes_per_second:,.0f}",
@@ -229,11 +233,11 @@ def _result_json(arch: str, probe: Probe, observation, claims: frozenset[str] | 
 
 
 def _write_json(path: Path, family: str, board: Board, accelerator: str, fingerprint: Fingerprint,
-                tally: Tally, results: list, claims: frozenset[str] | None = None,
+                tally: Tally, line: ProbeLine, results: list, claims: frozenset[str] | None = None,
                 estimates: dict | None = None, latencies: list | None = None) -> None:
     document = {
         "schema": "metaos.probe-campaign/1", "family": family, "arch": board.arch, "board": board.to_json(),
-        "accelerator": accelerator,
+        "accelerator": accelerator, "probe_line": LINE_NAMES[line],
         "fingerprint": {"digest": fingerprint.digest.hex(), "board": fingerprint.board,
                         "identity": dict(fingerprint.identity)},
         "summary": tally.to_json(),

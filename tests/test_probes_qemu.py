@@ -371,8 +371,11 @@ def test_probe_command_stores_writes_json_and_refuses_unsafe_privileged_runs(tmp
                          console=console) == 0
     document = json.loads((tmp_path / "r.json").read_text())
     assert document["summary"]["stored"] == 64 == len(document["results"])
+    assert document["probe_line"] == "virtio console"
     assert {r["meta"]["csr"] for r in document["results"]} == set(range(64))
     assert "sent to the guest" in out.getvalue() and "csr" in listing(db)
+    assert probe_command(tcg_board(RV), "csr", db=str(db), limit=4, line="telepathy", console=console) == 1
+    assert "unknown probe line 'telepathy': choose one of console, serial" in out.getvalue()
     assert probe_command(tcg_board(RV), "csr", db=str(db), unsafe_unvetted=True, limit=4, console=console) == 1
     assert "unsafe mode sends user probes only" in out.getvalue()
     assert probe_command(tcg_board(RV), "cpuid", db=str(db), console=console) == 1
