@@ -11,11 +11,11 @@ on the serial port.  `send` and `poll` carry raw bytes; the campaign frames them
 Sending never blocks the campaign: what it sends waits in an outbox that the
 next `poll` hands to QEMU in one write (a round of commands, one wake-up of
 QEMU), and what the guest cannot take yet (it is busy with a probe, or hung)
-stays there for later polls.  A dead board is seen at once: QEMU exiting (a guest reset
-exits it too, -no-reboot) closes the line, `poll` returns nothing and records
-`died_at`.  A hung guest is simply silent.  Either way the campaign sees
-silence past its deadline and calls `restart()`, which relaunches QEMU and
-waits for the new boot's FINAL.
+stays there for later polls.  A dead board is seen at once: QEMU exiting (a
+guest reset exits it too, -no-reboot) closes the line, `poll` returns nothing
+and records `died_at`.  A hung guest is simply silent.  Either way the campaign
+sees silence past its deadline and calls `restart()`, which relaunches QEMU
+and waits for the new boot's FINAL.
 
 Transport fault injection (a test option): `LineFaults` drops and flips bytes
 at given rates in both directions, between the frame encoder and the socket.
@@ -195,11 +195,14 @@ class QemuLink:
         if fields["status"] != 0:
             raise BoardBootError(f"discovery ended with status {fields['status']}; see `./run discover`",
                                  command_line=run.command_line)
-        if fields["probe_line"] != self.line:
-            said = ProbeLine(fields["probe_line"]).name if fields["probe_line"] in iter(ProbeLine) \
-                else f"unknown line {fields['probe_line']}"
-            raise BoardBootError(
-                f"the guest serves probes on {said}, not on {self.line.name}: it found no virtio"
-                " console it can drive (a legacy virtio-serial device; kernel/virtio.py); the"
-                " serial port works without one (line='serial')", command_line=run.command_line)
+        served = fields["probe_line"]
+        if served == self.line:
+            return
+        if served not in {line.value for line in ProbeLine}:
+            raise BoardBootError(f"FINAL names probe line {served}, which this host does not know:"
+                                 " rebuild the guest (./run build)", command_line=run.command_line)
+        raise BoardBootError(
+            f"the guest serves probes on its {ProbeLine(served).name} line, not the {self.line.name} one"
+            " asked for: it found no virtio console it can drive (a legacy virtio-serial device,"
+            " kernel/virtio.py); the serial port needs none (--line serial)", command_line=run.command_line)
 
