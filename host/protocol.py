@@ -22,6 +22,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 from enum import IntEnum
+from functools import cached_property
 
 PROTOCOL_VERSION = 1
 FRAME_DELIMITER = 0x00
@@ -72,9 +73,14 @@ class Layout:
     name: str
     fields: tuple[tuple[str, str], ...]  # (field name, struct code)
 
-    @property
+    @cached_property  # a campaign packs and unpacks thousands of frames a second
     def struct(self) -> struct.Struct:
         return struct.Struct("<" + "".join(code for _, code in self.fields))
+
+    @cached_property
+    def names(self) -> tuple[str, ...]:
+        """The fields that carry values (padding, "x", has none)."""
+        return tuple(f for f, code in self.fields if not code.endswith("x"))
 
     @property
     def size(self) -> int:
@@ -93,13 +99,11 @@ class Layout:
         if len(body) < self.size:
             raise ValueError(f"{self.name} body is {len(body)} bytes, needs at least {self.size}")
         values = self.struct.unpack_from(body)  # padding ("x") fields yield no value
-        names = [f for f, code in self.fields if not code.endswith("x")]
-        return dict(zip(names, values)), bytes(body[self.size :])
+        return dict(zip(self.names, values)), bytes(body[self.size :])
 
     def pack(self, tail: bytes = b"", **values: int) -> bytes:
         """The body with the named fields set (missing ones 0) followed by `tail`."""
-        named = [values.get(f, 0) for f, code in self.fields if not code.endswith("x")]
-        return self.struct.pack(*named) + tail
+        return self.struct.pack(*[values.get(f, 0) for f in self.names]) + tail
 
 
 LAYOUTS: dict[Msg, Layout] = {

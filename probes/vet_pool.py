@@ -23,6 +23,7 @@ from probes.vet import Verdict, vet
 
 IN_PROCESS_FIRST = 512  # a stream this long is worth a pool (~25 ms to start; measured x86-64)
 CHUNK = 256  # probes per task sent to a worker
+FIRST_CHUNK = 64  # the head goes out in small tasks: the first verdicts (and runs) come sooner
 AHEAD = 4  # chunks in flight per worker, so none waits for the next
 
 
@@ -49,7 +50,7 @@ def vet_stream(probes: Iterable[Probe], workers: int | None = None) -> Iterator[
             yield probe, vet(probe)
         return
     chunks = iter(lambda: list(itertools.islice(stream, CHUNK)), [])
-    chunks = itertools.chain((head[i:i + CHUNK] for i in range(0, len(head), CHUNK)), chunks)
+    chunks = itertools.chain((head[i:i + FIRST_CHUNK] for i in range(0, len(head), FIRST_CHUNK)), chunks)
     vet(head[0])  # the workers inherit this arch's vetter built (~165 ms each otherwise)
     with multiprocessing.get_context("fork").Pool(workers, _ignore_interrupts) as pool:
         pending: deque = deque()
