@@ -60,6 +60,8 @@ console_init:
     li t0, CONSOLE_TX_AVAIL
     li t1, VIRTIO_AVAIL_F_NO_INTERRUPT
     sh t1, VIRTIO_RING_FLAGS(t0)    # console_send polls for its buffer
+    li t0, CONSOLE_RX_AVAIL
+    sh t1, VIRTIO_RING_FLAGS(t0)    # console_rx_wait polls; it asks for the interrupt only to sleep
     li t0, CONSOLE_RX_DESCS     # receive descriptor i = receive buffer i, posted as avail entry i
     li t1, CONSOLE_RX_BUFFER0
     li t2, 0
@@ -269,8 +271,9 @@ console_rx_return:
 1:  ret
 
 # console_rx_wait: until the device has used a receive buffer not taken yet.
-# Polls the used index for idle_spin_ticks of mtime, then sleeps in wfi until
-# the console interrupts (console_wake_init; before that it only polls).
+# Polls the used index for idle_spin_ticks of mtime, then asks the device for
+# its interrupt (the receive ring's flags) and sleeps in wfi until it comes
+# (console_wake_init; before that it only polls).
 #   out a3 = buffers taken so far.  Clobbers t0, t2, t3, a2.
 console_rx_wait:
     la t0, console_rx_used
@@ -293,6 +296,9 @@ console_rx_wait:
     beqz t3, 1b
     la t0, console_base
     ld t2, 0(t0)                # t2 = the console's registers
+    li t0, CONSOLE_RX_AVAIL
+    sh zero, VIRTIO_RING_FLAGS(t0)  # the next used buffer raises the interrupt
+    fence w, o                  # asked for before the device is told
     li t0, VIRTIO_RECEIVEQ
     sw t0, VIRTIO_MMIO_QUEUE_NOTIFY(t2) # why: before sleeping, the device surely knows every buffer
                                 # (a notice console_rx_return judged needless costs nothing here)
@@ -311,4 +317,7 @@ console_rx_wait:
     j 2b
 5:  li t0, MIE_MEIE
     csrc mie, t0                # why: no console interrupt while probes run
+    li t0, CONSOLE_RX_AVAIL
+    li t2, VIRTIO_AVAIL_F_NO_INTERRUPT
+    sh t2, VIRTIO_RING_FLAGS(t0)    # polling again
 4:  ret
