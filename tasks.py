@@ -215,7 +215,7 @@ def bench_sem(c):
             "line_faults": "test option: drop and flip bytes on the probe line, each at this rate"})
 def probe(c, family, arch="x86_64", board=None, cpu=None, smp=None, memory=None, accel="auto",
           qemu_args="", budget=None, json=None, db=None, limit=None, unsafe_unvetted=False,
-          line="console", line_faults=None, sequence=None):
+          line_faults=None, line="console", sequence=None):
     """Run a probe family: vetted in Unicorn, run in the guest, stored per hardware fingerprint."""
     from probes.cli import probe_command
     from probes.line_faults import LineFaults
