@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 # Configuration-space offsets used below (PCI 3.0 section 6.1).
-VENDOR_ID, DEVICE_ID, STATUS = 0x00, 0x02, 0x06
+VENDOR_ID, DEVICE_ID, COMMAND, STATUS = 0x00, 0x02, 0x04, 0x06
 REVISION, PROG_IF, SUBCLASS, BASE_CLASS = 0x08, 0x09, 0x0A, 0x0B
 HEADER_TYPE = 0x0E
 BAR0 = 0x10

@@ -12,8 +12,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from host.frames import MAX_ENCODED
+from host import pci
 from host.pci import CONFIG_SPACE_EXTENDED, ECAM_BUS_SHIFT, ECAM_DEVICE_SHIFT, ECAM_FUNCTION_SHIFT
-from host.protocol import HEADER
+from host.protocol import HEADER, STAY_IDLE_POLL_NS
+from probes.abi import RISCV_MSTATUS_FS_INITIAL, RISCV_MSTATUS_VS_INITIAL
 from kernel.virtio import QUEUE_ALIGN
 
 
@@ -95,19 +97,17 @@ PLIC_REGISTERS = {
     "PLIC_THRESHOLD": 0, "PLIC_CLAIM": 4,
     "PLIC_CONTEXTS_PER_HART": 2, "PLIC_M_CONTEXT": 0,
 }
-# A staying guest polls its probe line (the UART or the virtio console) for
-# 1/IDLE_SPIN_PER_SECOND s after its last byte (back-to-back commands never wait
-# for an interrupt), then sleeps in wfi.  Short: a guest polling while the host
-# vets the next probes takes a core from the vetting (50 ms cost the end-to-end
-# rate ~10% on two cores, measured).
-IDLE_SPIN_PER_SECOND = 2000
+# How long an idle staying guest polls before it sleeps in wfi (host/protocol.py),
+# as the divisor of the timebase the assembly has at hand.
+IDLE_SPIN_PER_SECOND = 1_000_000_000 // STAY_IDLE_POLL_NS
 
 PCI_REGISTERS = {
     "ECAM_BUS_SHIFT": ECAM_BUS_SHIFT, "ECAM_DEVICE_SHIFT": ECAM_DEVICE_SHIFT,
     "ECAM_FUNCTION_SHIFT": ECAM_FUNCTION_SHIFT,
     "PCI_CONFIG_SIZE": CONFIG_SPACE_EXTENDED,
-    "PCI_VENDOR_ID": 0x00, "PCI_COMMAND": 0x04, "PCI_HEADER_TYPE": 0x0E, "PCI_BAR0": 0x10,
-    "PCI_PRIMARY_BUS": 0x18,  # bridges: primary, secondary, subordinate, latency timer
+    "PCI_VENDOR_ID": pci.VENDOR_ID, "PCI_COMMAND": pci.COMMAND, "PCI_HEADER_TYPE": pci.HEADER_TYPE,
+    "PCI_BAR0": pci.BAR0,
+    "PCI_PRIMARY_BUS": pci.PRIMARY_BUS,  # bridges: primary, secondary, subordinate, latency timer
     "PCI_COMMAND_DECODE": 0x3,  # I/O space + memory space enable
     "PCI_HEADER_MULTIFUNCTION": 0x80, "PCI_HEADER_LAYOUT": 0x7F,
     "PCI_HEADER_BRIDGE": 1, "PCI_BARS_DEVICE": 6, "PCI_BARS_BRIDGE": 2,
@@ -120,7 +120,7 @@ FDT_CONSTANTS = {
     "FDT_MAX_DEPTH": 16,
 }
 
-MSTATUS_FS_VS_INITIAL = (1 << 13) | (1 << 9)  # FS=Initial, VS=Initial: FP/vector CSRs readable
+MSTATUS_FS_VS_INITIAL = RISCV_MSTATUS_FS_INITIAL | RISCV_MSTATUS_VS_INITIAL  # FP/vector CSRs readable
 
 # Machine-mode CSR bits and trap causes (RISC-V Privileged Architecture).
 MACHINE_CSR_BITS = {

@@ -138,13 +138,13 @@ console_activate:
     mov byte ptr [rip + CONSOLE_MASTER_MASK], 0 ; 0: no line to sleep on (console_rx_wait polls)
     cmp ecx, PIC_LINES * 2
     jae console_activate_line
-    cmp ecx, PIC_ICW3_SLAVE                 ; the master line the slave hangs on
+    cmp ecx, PIC_CASCADE_LINE
     je console_activate_line
     test ecx, ecx
     jz console_activate_line
     mov edi, ecx
     add edi, PIC_MASTER_VECTOR
-    mov al, PIC_MASK_ALL & ~PIC_ICW3_MASTER ; a slave line passes the master's cascade line
+    mov al, PIC_MASK_ALL & ~(1 << PIC_CASCADE_LINE) ; a slave line passes the master's cascade line
     mov dl, PIC_MASK_ALL
     cmp ecx, PIC_LINES
     jb console_activate_master

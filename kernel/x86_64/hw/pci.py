@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from host import pci as config
+
 from .bits import Field, Register
 
 CONFIG_ADDRESS_PORT = 0xCF8
@@ -28,14 +30,15 @@ HEADER_TYPE = Register("PCI_HEADER_TYPE", (
     Field("MULTI_FUNCTION", 7),
 ))
 
-# Config-space offsets (dword-aligned where read with 32-bit accesses).
+# Config-space offsets the kernel reads (host/pci.py defines them; dword-aligned
+# where read with 32-bit accesses).
 OFFSETS = {
-    "VENDOR_ID": 0x00,
-    "COMMAND": 0x04,
-    "HEADER_TYPE": 0x0E,
-    "BAR0": 0x10,
-    "INTERRUPT_LINE": 0x3C,  # byte 0 of its dword: the 8259 line the firmware routed INTx to
-    "SECONDARY_BUS": 0x19,  # type 1 header
+    "VENDOR_ID": config.VENDOR_ID,
+    "COMMAND": config.COMMAND,
+    "HEADER_TYPE": config.HEADER_TYPE,
+    "BAR0": config.BAR0,
+    "INTERRUPT_LINE": config.INTERRUPT_LINE,  # byte 0 of its dword: the 8259 line INTx was routed to
+    "SECONDARY_BUS": config.SECONDARY_BUS,  # type 1 header
 }
 BARS_BY_LAYOUT = {0: 6, 1: 2}  # other layouts (CardBus): no BARs probed
 CONFIG_SPACE_SIZE = 256

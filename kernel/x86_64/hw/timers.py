@@ -7,6 +7,8 @@ COM1's receive interrupt, unmasked only to end an idle staying guest's hlt
 
 from __future__ import annotations
 
+from host.protocol import STAY_IDLE_POLL_NS
+
 from .bits import Field, Register
 
 APIC_BASE_MSR = 0x1B
@@ -34,8 +36,9 @@ LAPIC_TIMER_MAX_COUNT = 0xFFFF_FFFF
 PIC_MASTER_COMMAND, PIC_MASTER_DATA = 0x20, 0x21
 PIC_SLAVE_COMMAND, PIC_SLAVE_DATA = 0xA0, 0xA1
 PIC_ICW1 = 0x11  # initialisation; edge-triggered, cascaded, ICW4 follows
-PIC_ICW3_MASTER = 1 << 2  # the slave hangs on the master's IRQ2
-PIC_ICW3_SLAVE = 2  # the slave's cascade identity: that same IRQ2
+PIC_CASCADE_LINE = 2  # the master line the slave hangs on
+PIC_ICW3_MASTER = 1 << PIC_CASCADE_LINE  # ICW3 to the master: a bit per line with a slave
+PIC_ICW3_SLAVE = PIC_CASCADE_LINE  # ICW3 to the slave: its cascade identity
 PIC_ICW4 = 0x01  # 8086/88 mode, normal (not automatic) EOI
 PIC_EOI = 0x20  # OCW2: non-specific end of interrupt
 PIC_LINES = 8
@@ -46,11 +49,7 @@ PIC_SPURIOUS_LINE = 7  # an 8259 answers a request that vanished before INTA as 
 PIC_MASK_ALL = 0xFF  # writing it to a data port masks every line of that PIC
 COM1_IRQ = 4
 COM1_VECTOR = PIC_MASTER_VECTOR + COM1_IRQ
-# An idle staying guest polls its probe line for IDLE_SPIN_NS after its last byte
-# (so back-to-back commands never wait for an interrupt), then sleeps in hlt.
-# Short: a guest polling while the host vets the next probes takes a core from
-# the vetting (50 ms cost the end-to-end rate ~10% on two cores, measured).
-IDLE_SPIN_NS = 500_000
+IDLE_SPIN_NS = STAY_IDLE_POLL_NS  # an idle staying guest's polling before hlt (host/protocol.py)
 
 PIT_HZ = 1_193_182  # the PIT input clock (14.31818 MHz / 12)
 PIT_CHANNEL2_DATA, PIT_COMMAND = 0x42, 0x43
@@ -83,6 +82,7 @@ def asm_constants() -> dict[str, int]:
         PIC_ICW1=PIC_ICW1,
         PIC_ICW3_MASTER=PIC_ICW3_MASTER,
         PIC_ICW3_SLAVE=PIC_ICW3_SLAVE,
+        PIC_CASCADE_LINE=PIC_CASCADE_LINE,
         PIC_ICW4=PIC_ICW4,
         PIC_EOI=PIC_EOI,
         PIC_MASTER_VECTOR=PIC_MASTER_VECTOR,
