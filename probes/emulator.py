@@ -33,6 +33,7 @@ from probes.abi import (
     KERNEL_AREA,
     PAGE_SIZE,
     RISCV64,
+    RISCV_MSTATUS_FS,
     RISCV_MSTATUS_FS_VS_ENTRY,
     RISCV_MSTATUS_FS_VS_MASK,
     X86_64,
@@ -57,7 +58,6 @@ _ACCESS = {
 }
 _PROT = {Perm.R: uc_mod.UC_PROT_READ, Perm.W: uc_mod.UC_PROT_WRITE, Perm.X: uc_mod.UC_PROT_EXEC}
 _RISCV_PRIV_M = 3  # Unicorn's UC_RISCV_REG_PRIV encoding of M-mode (U-mode is 0)
-_MSTATUS_FS = 3 << 13
 
 
 def riscv_compressed_fp_access(halfword: int) -> bool:
@@ -131,6 +131,8 @@ class Machine:
         self._reset(probe)
         self._inspect, self._budget = inspect, probe.budget
         self._probe = probe
+        # Only M-mode code can switch FP off: a user probe's compressed FP accesses are fine.
+        self._fp_may_be_off = self.arch == RISCV64 and probe.privilege == Privilege.PRIVILEGED
         self._count, self._last_pc = 0, self._code[0]
         self._fault: Fault | None = None
         self._violation: str | None = None
@@ -220,7 +222,7 @@ class Machine:
             self._violation = f"executes at 0x{address:x}, outside its code area"
         elif self._count > self._budget:
             self._timeout = True
-        elif self.arch == RISCV64 and size == 2 and self._fp_off_compressed_access(address):
+        elif self._fp_may_be_off and size == 2 and self._fp_off_compressed_access(address):
             if self._violation is None:
                 self._fault = Fault(GP_OR_ILLEGAL[RISCV64], 0, address)
         elif self._inspect is not None:
@@ -244,12 +246,10 @@ class Machine:
         if not riscv_compressed_fp_access(halfword):
             return False
         if self.uc.reg_read(riscv_const.UC_RISCV_REG_PRIV) == _RISCV_PRIV_M:
-            return self.uc.reg_read(riscv_const.UC_RISCV_REG_MSTATUS) & _MSTATUS_FS == 0
-        if self._probe.privilege == Privilege.PRIVILEGED:  # it left M-mode: mstatus unreadable
-            self._violation = ("runs a compressed FP load/store below M-mode, where the"
-                               " emulator cannot read mstatus.FS")
-            return True
-        return False  # a user probe cannot change mstatus: FS is the ABI's Initial
+            return self.uc.reg_read(riscv_const.UC_RISCV_REG_MSTATUS) & RISCV_MSTATUS_FS == 0
+        self._violation = ("runs a compressed FP load/store below M-mode, where the"
+                           " emulator cannot read mstatus.FS")  # it left M-mode: mstatus unreadable
+        return True
 
     def _on_interrupt(self, uc, vector: int, _data) -> None:
         if self._fault is None and self._violation is None:
