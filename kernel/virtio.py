@@ -67,8 +67,10 @@ QUEUE_BYTES = -(-(USED_OFFSET + RING_HEADER + USED_ELEM_SIZE * QUEUE_SIZE + 2) /
 # Receive buffers the driver keeps posted.  QEMU fills one buffer per chunk it
 # read from the host's socket, so a buffer holds one or a few frames; every one
 # is handed back as soon as its last byte is taken.
-RX_BUFFERS = 64
+RX_BUFFERS = 64  # a power of two: a used id is masked into range
 RX_BUFFER_SIZE = 1024
+if RX_BUFFERS & (RX_BUFFERS - 1) or RX_BUFFERS > QUEUE_SIZE:
+    raise ValueError("RX_BUFFERS must be a power of two no larger than QUEUE_SIZE")
 # The console's memory, at a page-aligned base each kernel's memory map gives:
 #   +0                         receive queue (QUEUE_BYTES)
 #   +QUEUE_BYTES               transmit queue (QUEUE_BYTES)

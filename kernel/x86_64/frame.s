@@ -4,12 +4,13 @@
 
 .equ FRAME_BODY, FRAME_BUFFER + FRAME_HEADER_SIZE
 
-; frame_stream_start: a lone delimiter, cutting off anything the firmware sent.
-; Inputs: none.  Clobbers: as uart_write.
+; frame_stream_start: a lone delimiter on the line, cutting off anything sent
+; before (by the firmware, or on the console before it was ours).
+; Inputs: none.  Clobbers: as line_write.
 frame_stream_start:
     mov rsi, frame_lone_delimiter
     mov ecx, 1
-    jmp uart_write
+    jmp line_write
 
 ; frame_body_clear: zeroes the start of the body (fixed fields and padding).
 ; Inputs: ECX = bytes.  Clobbers: RAX, RCX, RDI.

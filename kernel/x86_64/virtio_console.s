@@ -22,6 +22,7 @@ console_init_find:
     cmp ebx, PCI_BUS0_END
     jb console_init_find
 console_init_none:
+    mov word ptr [rip + CONSOLE_PORT], 0    ; no console: console_activate leaves COM1 the line
     mov eax, PROBE_LINE_SERIAL
     pop rbx
     ret
@@ -88,7 +89,6 @@ console_init_buffer:
     mov word ptr [rip + CONSOLE_RX_USED], 0
     mov word ptr [rip + CONSOLE_TX_AVAIL], 0
     mov dword ptr [rip + CONSOLE_RX_LEFT], 0
-    mov byte ptr [rip + CONSOLE_ACTIVE], 0
     lea edx, [rbx + VIRTIO_PCI_STATUS]
     mov al, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_DRIVER_OK
     out dx, al                              ; why: the queues are ready: the device may use them
@@ -102,7 +102,6 @@ console_init_fail:
     lea edx, [rbx + VIRTIO_PCI_STATUS]
     mov al, VIRTIO_STATUS_FAILED
     out dx, al                              ; why: tell the device this driver gave up on it
-    mov word ptr [rip + CONSOLE_PORT], 0
     jmp console_init_none
 
 ; console_queue_setup: selects queue ESI, checks its size is VIRTIO_QUEUE_SIZE
@@ -164,9 +163,7 @@ console_activate_masks:
     call idt_gate_set
 console_activate_line:
     mov byte ptr [rip + CONSOLE_ACTIVE], 1
-    mov rsi, frame_lone_delimiter
-    mov ecx, 1
-    jmp console_write
+    jmp frame_stream_start
 console_activate_done:
     ret
 
@@ -186,15 +183,14 @@ line_read_byte:
 
 ; console_write: one transmit buffer, the bytes where they are (identity
 ; mapped); returns once the device has used it, so the caller may reuse them.
+; Every avail entry of the transmit ring names descriptor 0 (the ring was
+; zeroed): publishing is bumping the index.
 ; Inputs: RSI = bytes, RCX = count.  Clobbers: RAX, RCX, RDX, RDI, R8.
 console_write:
     mov rdi, CONSOLE_BASE + CONSOLE_TX_QUEUE ; descriptor 0, the only one in use
     mov qword ptr [rdi + VIRTIO_DESC_ADDR], rsi
     mov dword ptr [rdi + VIRTIO_DESC_LEN], ecx
     movzx eax, word ptr [rip + CONSOLE_TX_AVAIL]
-    mov edx, eax
-    and edx, VIRTIO_QUEUE_SIZE - 1
-    mov word ptr [rdi + VIRTIO_AVAIL_OFFSET + VIRTIO_RING_ENTRIES + rdx * 2], 0
     inc eax
     mov word ptr [rip + CONSOLE_TX_AVAIL], ax
     mov word ptr [rdi + VIRTIO_AVAIL_OFFSET + VIRTIO_RING_IDX], ax ; after the entry: x86 keeps stores in order
@@ -241,16 +237,16 @@ console_read_next:
     mov r9, CONSOLE_BASE + CONSOLE_RX_QUEUE + VIRTIO_USED_OFFSET + VIRTIO_RING_ENTRIES
     lea r9, [r9 + rcx * VIRTIO_USED_ELEM_SIZE]
     mov eax, dword ptr [r9 + VIRTIO_USED_ID]
-    and eax, VIRTIO_QUEUE_SIZE - 1          ; a descriptor of ours, whatever the device says
+    and eax, VIRTIO_RX_BUFFERS - 1          ; one of our buffers, whatever the device says
     mov dword ptr [rip + CONSOLE_RX_ID], eax
     mov edx, dword ptr [r9 + VIRTIO_USED_LEN]
     mov ecx, VIRTIO_RX_BUFFER_SIZE
     cmp edx, ecx
     cmova edx, ecx                          ; never past the buffer
     mov dword ptr [rip + CONSOLE_RX_LEFT], edx
-    shl eax, 4                              ; VIRTIO_DESC_SIZE bytes per descriptor
-    mov r9, CONSOLE_BASE + CONSOLE_RX_QUEUE
-    mov rax, qword ptr [r9 + rax + VIRTIO_DESC_ADDR]
+    imul eax, eax, VIRTIO_RX_BUFFER_SIZE    ; descriptor i is receive buffer i
+    mov r9, CONSOLE_BASE + CONSOLE_RX_BUFFERS
+    add rax, r9
     mov qword ptr [rip + CONSOLE_RX_CURSOR], rax
     pop rcx
     test edx, edx
