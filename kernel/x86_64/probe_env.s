@@ -155,6 +155,7 @@ probe_traps_set:
     call idt_gate_set
     mov edi, PIC_MASTER_SPURIOUS_VECTOR
     call idt_gate_set
+    mov rsi, slave_spurious_entry
     mov edi, PIC_SLAVE_SPURIOUS_VECTOR
     call idt_gate_set
     ret

@@ -158,7 +158,7 @@ copy_over_done:
 
 ; fpu_reset: x87/SSE registers as after reset, every exception masked, so no
 ; probe sees what the previous one left; with XSAVE state in ring 3 (AVX), all
-; of it.  Clobbers: RAX, RDX.
+; of it.  Clobbers: RAX, RCX, RDX, R11 (the ring-3 trip comes back by syscall).
 fpu_reset:
     clts                                    ; why: a privileged probe may have set CR0.TS (#NM here)
     fxrstor [rip + FPU_CLEAN]               ; x87 and SSE as after reset

@@ -99,7 +99,16 @@ com1_entry:
     pop rax
     iretq
 
-; spurious_entry: the APIC's spurious vector, and each 8259's IRQ7 when the
-; request vanished before it was acknowledged: none of them wants an EOI.
+; spurious_entry: the APIC's spurious vector, and the master 8259's IRQ7 when
+; the request vanished before it was acknowledged: neither wants an EOI.
 spurious_entry:
+    iretq
+
+; slave_spurious_entry: the slave 8259's IRQ7.  The slave wants no EOI, but the
+; master acknowledged its cascade line for it and keeps that line in service.
+slave_spurious_entry:
+    push rax
+    mov al, PIC_EOI
+    out PIC_MASTER_COMMAND, al              ; why: else the master holds back IRQ2-7 (COM1 too)
+    pop rax
     iretq
