@@ -45,8 +45,8 @@ uart_wake_init:
     j plic_wake_init
 
 # uart_getc: the next received byte, in t1.  Polls for idle_spin_ticks of
-# mtime, then sleeps in wfi until the UART interrupts (once uart_wake_init
-# ran; before that idle_spin_ticks is 0 and plic_claim 0: it only polls).
+# mtime, then sleeps in wfi until the UART interrupts (uart_wake_init, which
+# line_open runs before any frame is received).
 #   in s2 = UART.  Clobbers t0, t2, t3.
 uart_getc:
     lbu t1, UART_LSR(s2)
@@ -64,7 +64,6 @@ uart_getc:
     bltu t0, t3, 1b
     la t0, plic_claim
     ld t3, 0(t0)                # t3 = the claim register
-    beqz t3, 1b
     li t0, MIE_MEIE
     csrs mie, t0                # why: the UART's interrupt (through the PLIC) ends wfi
 2:  lw t0, 0(t3)                # claim what is pending ...

@@ -21,6 +21,9 @@
 console_init:
     addi sp, sp, -16
     sd ra, 0(sp)
+    li a0, CONSOLE_RX_DESCS
+    li a1, CONSOLE_TX_DESCS + VIRTIO_QUEUE_BYTES
+    call zero_blocks            # both queues empty: nothing in flight
     li a1, VIRTIO_BASE          # a1 = the slot's registers
     li a2, VIRTIO_IRQ           # a2 = its PLIC source
     li a3, VIRTIO_BASE + VIRTIO_MMIO_SLOTS * VIRTIO_MMIO_STRIDE
@@ -112,12 +115,6 @@ console_queue_init:
     lwu t0, VIRTIO_MMIO_QUEUE_NUM_MAX(a1)
     li t1, VIRTIO_QUEUE_SIZE
     bltu t0, t1, 2f
-    mv t0, t3
-    li t1, VIRTIO_QUEUE_BYTES
-    add t1, t1, t3
-1:  sd zero, 0(t0)
-    addi t0, t0, 8
-    bltu t0, t1, 1b
     fence w, o                  # zeroed before the device learns where the queue is
     li t0, VIRTIO_QUEUE_SIZE
     sw t0, VIRTIO_MMIO_QUEUE_NUM(a1)    # why: the size kernel/virtio.py's layout is for
@@ -138,18 +135,16 @@ console_wake_init:
     ld a0, 0(t0)
     j plic_wake_init
 
-# console_putc: byte a0 into the transmit buffer (console_send sends it).
-# A byte beyond CONSOLE_TX_CAPACITY is dropped (no frame is that long).
-#   Clobbers t0-t2.
+# console_putc: byte a0 into the transmit buffer (console_send sends it),
+# which holds the longest encoded frame (CONSOLE_TX_CAPACITY).
+#   Clobbers t0, t2.
 console_putc:
     la t2, console_tx_fill
     ld t0, 0(t2)
-    li t1, CONSOLE_TX_BUFFER + CONSOLE_TX_CAPACITY
-    bgeu t0, t1, 1f
     sb a0, 0(t0)
     addi t0, t0, 1
     sd t0, 0(t2)
-1:  ret
+    ret
 
 # console_send: what console_putc collected, to the device as one buffer
 # (transmit descriptor 0); returns once the device has used it, so the
@@ -165,17 +160,12 @@ console_send:
     sw t0, VIRTIO_DESC_LEN(t1)
     la t2, console_tx_avail
     lhu t0, 0(t2)               # t0 = buffers published so far
-    andi t1, t0, VIRTIO_QUEUE_SIZE - 1
-    slli t1, t1, 1              # avail entries are 16-bit
-    li t2, CONSOLE_TX_AVAIL + VIRTIO_RING_ENTRIES
-    add t1, t1, t2
-    sh zero, 0(t1)              # the entry: descriptor 0
     addi t0, t0, 1
     slli t0, t0, 48
     srli t0, t0, 48             # t0 = the index that publishes it (16-bit)
     la t2, console_tx_avail
     sh t0, 0(t2)
-    fence w, w                  # descriptor and entry before the index
+    fence w, w                  # the descriptor before the index
     li t1, CONSOLE_TX_AVAIL
     sh t0, VIRTIO_RING_IDX(t1)
     fence w, o                  # published before the device is told
@@ -219,8 +209,12 @@ console_rx_take:
     li t2, CONSOLE_RX_USED + VIRTIO_RING_ENTRIES
     add t0, t0, t2
     lwu t2, VIRTIO_USED_ID(t0)  # t2 = its descriptor = its receive buffer's index
+    andi t2, t2, VIRTIO_RX_BUFFERS - 1  # one of our buffers, whatever the device says
     lwu t3, VIRTIO_USED_LEN(t0) # t3 = bytes the device wrote there
-    addi a3, a3, 1
+    li t0, VIRTIO_RX_BUFFER_SIZE
+    bleu t3, t0, 3f
+    mv t3, t0                   # never past the buffer
+3:    addi a3, a3, 1
     la t0, console_rx_used
     sh a3, 0(t0)
     la t0, console_rx_id
@@ -273,7 +267,7 @@ console_rx_return:
 # console_rx_wait: until the device has used a receive buffer not taken yet.
 # Polls the used index for idle_spin_ticks of mtime, then asks the device for
 # its interrupt (the receive ring's flags) and sleeps in wfi until it comes
-# (console_wake_init; before that it only polls).
+# (console_wake_init, which line_open runs before any frame is received).
 #   out a3 = buffers taken so far.  Clobbers t0, t2, t3, a2.
 console_rx_wait:
     la t0, console_rx_used
@@ -293,7 +287,6 @@ console_rx_wait:
     bltu t0, t3, 1b
     la t0, plic_claim
     ld t3, 0(t0)                # t3 = the claim register
-    beqz t3, 1b
     la t0, console_base
     ld t2, 0(t0)                # t2 = the console's registers
     li t0, CONSOLE_RX_AVAIL
