@@ -58,9 +58,10 @@ PFN_SHIFT = 12  # legacy queue addresses are 4 KiB page numbers
 GUEST_PAGE_SIZE = 1 << PFN_SHIFT  # legacy MMIO GuestPageSize: the driver sets the page it counts in
 RING_FLAGS, RING_IDX, RING_ENTRIES = 0, 2, 4  # offsets in the avail and used rings
 RING_HEADER = RING_ENTRIES
+AVAIL_ENTRY_SIZE = 2  # an avail entry is a descriptor index (le16)
 
 AVAIL_OFFSET = QUEUE_SIZE * DESC_SIZE
-_AVAIL_END = AVAIL_OFFSET + RING_HEADER + 2 * QUEUE_SIZE + 2  # + used_event
+_AVAIL_END = AVAIL_OFFSET + RING_HEADER + AVAIL_ENTRY_SIZE * QUEUE_SIZE + 2  # + used_event
 USED_OFFSET = -(-_AVAIL_END // QUEUE_ALIGN) * QUEUE_ALIGN
 QUEUE_BYTES = -(-(USED_OFFSET + RING_HEADER + USED_ELEM_SIZE * QUEUE_SIZE + 2) // QUEUE_ALIGN) * QUEUE_ALIGN
 
@@ -111,6 +112,8 @@ def asm_constants() -> dict[str, int]:
         VIRTIO_RING_FLAGS=RING_FLAGS,
         VIRTIO_RING_IDX=RING_IDX,
         VIRTIO_RING_ENTRIES=RING_ENTRIES,
+        VIRTIO_AVAIL_ENTRY_SIZE=AVAIL_ENTRY_SIZE,
+        VIRTIO_AVAIL_ENTRY_SHIFT=AVAIL_ENTRY_SIZE.bit_length() - 1,
         VIRTIO_AVAIL_OFFSET=AVAIL_OFFSET,
         VIRTIO_USED_OFFSET=USED_OFFSET,
         VIRTIO_QUEUE_BYTES=QUEUE_BYTES,

@@ -74,7 +74,7 @@ console_init:
     add t1, t1, t3
     li t3, VIRTIO_DESC_F_WRITE
     sh t3, VIRTIO_DESC_FLAGS(t0)
-    slli t3, t2, 1              # avail entries are 16-bit
+    slli t3, t2, VIRTIO_AVAIL_ENTRY_SHIFT
     li a0, CONSOLE_RX_AVAIL + VIRTIO_RING_ENTRIES
     add t3, t3, a0
     sh t2, 0(t3)
@@ -245,7 +245,7 @@ console_rx_return:
     la t2, console_rx_avail
     lhu a3, 0(t2)               # a3 = buffers published before it
     andi t0, a3, VIRTIO_QUEUE_SIZE - 1
-    slli t0, t0, 1              # avail entries are 16-bit
+    slli t0, t0, VIRTIO_AVAIL_ENTRY_SHIFT
     li t3, CONSOLE_RX_AVAIL
     add t0, t0, t3
     sh a2, VIRTIO_RING_ENTRIES(t0)

@@ -74,7 +74,7 @@ console_init_buffer:
     mov dword ptr [rdi + VIRTIO_DESC_LEN], VIRTIO_RX_BUFFER_SIZE
     mov word ptr [rdi + VIRTIO_DESC_FLAGS], VIRTIO_DESC_F_WRITE
     mov rdx, CONSOLE_BASE + CONSOLE_RX_QUEUE + VIRTIO_AVAIL_OFFSET + VIRTIO_RING_ENTRIES
-    mov word ptr [rdx + rcx * 2], cx        ; avail entry i: descriptor i
+    mov word ptr [rdx + rcx * VIRTIO_AVAIL_ENTRY_SIZE], cx ; avail entry i: descriptor i
     add rsi, VIRTIO_RX_BUFFER_SIZE
     add rdi, VIRTIO_DESC_SIZE
     inc ecx
@@ -265,7 +265,7 @@ console_rx_return:
     mov edx, eax
     and edx, VIRTIO_QUEUE_SIZE - 1
     mov ecx, dword ptr [rip + CONSOLE_RX_ID]
-    mov word ptr [rbx + VIRTIO_AVAIL_OFFSET + VIRTIO_RING_ENTRIES + rdx * 2], cx
+    mov word ptr [rbx + VIRTIO_AVAIL_OFFSET + VIRTIO_RING_ENTRIES + rdx * VIRTIO_AVAIL_ENTRY_SIZE], cx
     lea ecx, [rax + 1]
     mov word ptr [rip + CONSOLE_RX_AVAIL], cx
     mov word ptr [rbx + VIRTIO_AVAIL_OFFSET + VIRTIO_RING_IDX], cx ; after the entry: stores stay in order
