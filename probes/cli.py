@@ -174,9 +174,9 @@ def findings_table(arch: str, results: list, claims: frozenset[str] | None) -> T
         found = _finding(arch, candidate, r.observation, claims)
         for problem in (found.disagreement or "").split("; "):
             if problem:
-                kind = problem.split(" but ")[0] if problem.startswith("capstone decodes") else problem
-                kinds.setdefault("capstone decodes an instruction but the machine raises #UD"
-                                 if kind.startswith("capstone decodes") else kind, []).append(candidate.encoding.hex())
+                kind = ("capstone decodes an instruction but the machine raises #UD"
+                        if problem.startswith("capstone decodes") else problem)
+                kinds.setdefault(kind, []).append(candidate.encoding.hex())
     claimed = ", ".join(sorted(claims))
     table = Table(title="instruction discovery findings", box=box.SIMPLE_HEAVY, caption=f"claimed: {claimed}")
     table.add_column("finding", style="bold")

@@ -13,10 +13,15 @@ from __future__ import annotations
 
 from host.harts import isa_string_letters
 from host.inventory import Inventory
+from probes.emulator import riscv_compressed_fp_access
 from probes.families.discovery import Candidate
+from probes.families.isa_riscv import I_TYPE, R_TYPE
 
-# Extensions decided by (major opcode, funct7, funct3) of 32-bit R-type candidates.
-_OP, _OP32, _AMO, _OPFP, _LOAD, _LOADFP, _MISCMEM, _OPIMM, _OPIMM32 = 0x33, 0x3B, 0x2F, 0x53, 0x03, 0x07, 0x0F, 0x13, 0x1B
+# Extensions decided by (major opcode, funct7, funct3) of 32-bit R-type candidates
+# (the major opcodes as the candidate generator names them).
+_OP, _OP32, _AMO, _OPFP = (R_TYPE[name] for name in ("op", "op-32", "amo", "op-fp"))
+_LOAD, _LOADFP, _MISCMEM, _OPIMM, _OPIMM32 = (I_TYPE[name] for name in
+                                              ("load", "load-fp", "misc-mem", "op-imm", "op-imm-32"))
 _R_TYPE = {
     **{(_OP, 0x00, f3): "i" for f3 in range(8)}, (_OP, 0x20, 0): "i", (_OP, 0x20, 5): "i",
     **{(_OP32, 0x00, f3): "i" for f3 in (0, 1, 5)}, (_OP32, 0x20, 0): "i", (_OP32, 0x20, 5): "i",
@@ -34,7 +39,6 @@ _I_TYPE = {**{(_LOAD, f3): "i" for f3 in range(7)}, (_LOADFP, 2): "f", (_LOADFP,
            (_LOADFP, 1): "zfh", (_MISCMEM, 0): "i", (_MISCMEM, 1): "zifencei",
            **{(_OPIMM, f3): "i" for f3 in range(8)}, **{(_OPIMM32, f3): "i" for f3 in (0, 1, 5)}}
 _FP_FORMAT = {0: "f", 1: "d", 2: "zfh", 3: "q"}  # op-fp funct7[1:0]
-_COMPRESSED_TRANSFERS = frozenset({"c.j", "c.jal", "c.jr", "c.jalr", "c.beqz", "c.bnez", "c.ebreak"})
 _AMO_WIDTHS = (2, 3)  # funct3: .w and .d
 
 
@@ -57,12 +61,11 @@ def required_extensions(candidate: Candidate) -> tuple[str, ...] | None:
     raw = int.from_bytes(candidate.encoding[:4].ljust(4, b"\0"), "little")
     if raw & 3 != 3:  # 16-bit: c.fld / c.fsd / c.fldsp / c.fsdsp also need D
         # Reserved encodings are capstone's to judge; jumps and branches land on
-        # whatever follows the probe, so their fate says nothing about C.
+        # whatever follows the probe and c.ebreak traps, so their fate says nothing about C.
         mnemonic = (candidate.capstone_text or "").split(" ")[0]
-        if not candidate.capstone_length or mnemonic in _COMPRESSED_TRANSFERS:
+        if not candidate.capstone_length or candidate.transfers_control or mnemonic == "c.ebreak":
             return None
-        quadrant, funct3 = raw & 3, raw >> 13 & 7
-        return ("c", "d") if quadrant in (0, 2) and funct3 in (1, 5) else ("c",)
+        return ("c", "d") if riscv_compressed_fp_access(raw & 0xFFFF) else ("c",)
     opcode, funct3, funct7 = raw & 0x7F, raw >> 12 & 7, raw >> 25
     if opcode == _AMO:
         return ("a",) if funct3 in _AMO_WIDTHS and candidate.capstone_length else None

@@ -9,12 +9,10 @@ x86-64) gets no claim, so only capstone judges it.
 
 from __future__ import annotations
 
-import functools
-
-import capstone
 from capstone import x86_const
 
 from host.inventory import Inventory
+from probes.classify import X86_DISASSEMBLER
 from probes.families.discovery import Candidate
 
 # capstone instruction group -> the /proc/cpuinfo flag that advertises it
@@ -38,16 +36,10 @@ GROUP_FLAGS = {
 }
 
 
-@functools.cache
-def _decoder() -> capstone.Cs:
-    decoder = capstone.Cs(capstone.CS_ARCH_X86, capstone.CS_MODE_64)
-    decoder.detail = True
-    return decoder
-
-
 def claimed_features(inventory: Inventory) -> frozenset[str]:
     """The CPU's feature flags from discovery (CPUID, Linux names)."""
-    flags = inventory.to_json().get("cpu", {}).get("flags")
+    table = getattr(inventory.cpu, "table", None)
+    flags = table.flags if table is not None else None
     if not flags:
         raise ValueError("the discovery inventory has no CPUID flags: nothing claims any feature")
     return frozenset(flags)
@@ -55,7 +47,7 @@ def claimed_features(inventory: Inventory) -> frozenset[str]:
 
 def required_features(candidate: Candidate) -> frozenset[str] | None:
     """The flags capstone's decoding of the candidate needs; None: base x86-64 or undecodable."""
-    decoded = next(_decoder().disasm(candidate.encoding, 0), None)
+    decoded = next(X86_DISASSEMBLER.disasm(candidate.encoding, 0, 1), None)
     if decoded is None:
         return None
     needed = frozenset(GROUP_FLAGS[g] for g in decoded.groups if g in GROUP_FLAGS)
