@@ -17,7 +17,6 @@ from host.sem.lower import lower_for
 from host.sem.vectors import generate
 from probes.abi import AREA, Outcome
 from probes.vet import vet
-from toolchain import riscvasm, x86asm
 
 STARTER = [getattr(hackers_delight, n) for n in hackers_delight.__all__] + [
     sorting.sort3, sorting.sort4, sorting.sort5]
@@ -67,11 +66,8 @@ def test_the_wrapper_calls_the_routines_own_bytes_placed_right_after_it(arch):
 def test_the_wrapper_is_position_independent(arch):
     layout = probe_form(hackers_delight.p01, arch).layout
     at_zero = wrapper_code(arch, layout)
-    write, _ = WRAPPERS[arch]
-    text = write(layout) + "\n"
-    elsewhere = (x86asm.assemble_snippet(text, 64, address=0x7654_3000, constants=layout.constants())
-                 if arch == "x86_64" else
-                 riscvasm.assemble_snippet(text, address=0x8765_4000, constants=layout.constants()))
+    text = WRAPPERS[arch](layout) + "\n"
+    elsewhere = assemble(arch, text, address=0x8765_4000, constants=layout.constants())
     assert elsewhere == at_zero
 
 

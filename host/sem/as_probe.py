@@ -37,7 +37,6 @@ from probes.campaign import Campaign, Link
 from probes.probe import Observation, Probe
 from probes.run import POLICY
 from probes.vet import vet
-from toolchain import riscvasm, x86asm
 
 FAMILY = "sem"
 WORD = 8
@@ -63,10 +62,6 @@ class ProbeLayout:
     @property
     def input_memory_offset(self) -> int:
         return WORD * len(self.scalars)
-
-    @property
-    def input_size(self) -> int:
-        return self.input_memory_offset + self.memory_size
 
     @property
     def output_size(self) -> int:
@@ -128,15 +123,7 @@ def _riscv_wrapper(layout: ProbeLayout) -> str:
     return "\n".join(out)
 
 
-def _assemble_x86(text: str, constants: dict[str, int]) -> bytes:
-    return x86asm.assemble_snippet(text, 64, constants=constants)
-
-
-def _assemble_riscv(text: str, constants: dict[str, int]) -> bytes:
-    return riscvasm.assemble_snippet(text, constants=constants)
-
-
-WRAPPERS = {"x86_64": (_x86_wrapper, _assemble_x86), "riscv64": (_riscv_wrapper, _assemble_riscv)}
+WRAPPERS = {"x86_64": _x86_wrapper, "riscv64": _riscv_wrapper}
 
 
 @cache
@@ -144,8 +131,7 @@ def wrapper_code(arch: str, layout: ProbeLayout) -> bytes:
     """The assembled wrapper; the routine's bytes go right after it."""
     if arch not in WRAPPERS:
         raise ValueError(f"no probe form for {arch!r}; choose one of {', '.join(WRAPPERS)}")
-    write, assemble_with = WRAPPERS[arch]
-    return assemble_with(write(layout) + "\n", layout.constants())
+    return assemble(arch, WRAPPERS[arch](layout) + "\n", constants=layout.constants())
 
 
 # -- probes and their results ---------------------------------------------------------------
@@ -157,7 +143,6 @@ class ProbeForm:
     arch: str
     layout: ProbeLayout
     code: bytes  # wrapper + routine
-    routine_code: bytes  # the routine alone (an implementation's bytes)
 
     def probe(self, inputs: Vector) -> Probe:
         return Probe(self.arch, self.code, input=encode_inputs(self.layout, inputs), family=FAMILY,
@@ -168,7 +153,7 @@ def probe_form(r: Routine, arch: str, code: bytes | None = None) -> ProbeForm:
     """`code`: the routine's machine code (e.g. a stored implementation); lowered now when None."""
     routine_code = code if code is not None else assemble(arch, lower_for(arch)(r).text)
     layout = layout_of(r)
-    return ProbeForm(arch, layout, wrapper_code(arch, layout) + routine_code, routine_code)
+    return ProbeForm(arch, layout, wrapper_code(arch, layout) + routine_code)
 
 
 def routine_probe(r: Routine, arch: str, inputs: Vector, code: bytes | None = None) -> Probe:

@@ -75,13 +75,11 @@ def timing_pair(arch: str, body, unroll: int = UNROLL) -> tuple[Probe, Probe]:
 
 
 def _assemble_sequence(arch: str, text: str) -> bytes:
-    from toolchain import riscvasm, x86asm
+    from host.sem.assemble import assemble
 
     text = text.replace(";", "\n")
     try:
-        if arch == X86_64:
-            return x86asm.assemble_snippet(text)
-        return riscvasm.assemble_snippet(text)
+        return assemble(arch, text)
     except Exception as error:  # the assemblers' own errors say what is wrong with the text
         raise ValueError(f"cannot assemble timing sequence {text!r} for {arch}: {error}") from error
 
