@@ -20,7 +20,6 @@ import os
 import select
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import time
@@ -39,7 +38,7 @@ from qemu.errors import (
 )
 from qemu.monitor import Monitor
 from qemu.qmp import ExecInterruptedError, QMPError
-from qemu.serial_line import READ_SIZE, SerialLine
+from qemu.serial_line import SerialLine
 
 QEMU_ERROR_STATUS = 1  # QEMU's own exit status when it fails (bad option, fatal error)
 START_TIMEOUT = 15.0  # seconds QEMU has to come up and answer QMP
@@ -291,11 +290,10 @@ class Machine:
         ready, _, _ = select.select([serial, self._pidfd], [], [], max(0.0, deadline - time.monotonic()))
         if serial in ready:
             try:
-                data = os.read(serial.fileno(), READ_SIZE)  # not kept in serial_log: see above
+                return serial.receive(log=False)  # not kept in serial_log: see above
             except ConnectionResetError:  # QEMU exited with host bytes still unread
-                data = b""
-            serial.closed = not data
-            return data
+                serial.closed = True
+                return b""
         if not ready and time.monotonic() >= self.started_at + self.timeout:
             raise self._timeout("the run used up its time limit")
         return b""
@@ -310,20 +308,18 @@ class Machine:
         deadline = self._deadline(timeout)
         if not self._connect_serial(deadline, serial) or serial.closed:
             raise QemuExitedError("the serial line is closed: QEMU has exited", **self._context())
-        # A duplicate of the socket, so MSG_DONTWAIT sends never change the line's own mode.
-        with socket.socket(fileno=os.dup(serial.fileno())) as line:
-            view = memoryview(data)
-            while view:
-                try:
-                    view = view[line.send(view, socket.MSG_DONTWAIT):]
-                except BlockingIOError:  # the socket buffer is full: wait for QEMU to drain it
-                    _, writable, _ = select.select([], [line], [], max(0.0, deadline - time.monotonic()))
-                    if not writable:
-                        break
-                except (BrokenPipeError, ConnectionResetError):
-                    raise QemuExitedError("the serial line broke: QEMU has exited",
-                                          **self._context()) from None
-            return len(data) - len(view)
+        view = memoryview(data)
+        while view:
+            try:
+                view = view[serial.send_now(view):]
+            except BlockingIOError:  # the socket buffer is full: wait for QEMU to drain it
+                _, writable, _ = select.select([], [serial], [], max(0.0, deadline - time.monotonic()))
+                if not writable:
+                    break
+            except (BrokenPipeError, ConnectionResetError):
+                raise QemuExitedError("the serial line broke: QEMU has exited",
+                                      **self._context()) from None
+        return len(data) - len(view)
 
     @property
     def running(self) -> bool:

@@ -47,13 +47,21 @@ class SerialLine:
         assert self._connection is not None
         return self._connection.fileno()
 
-    def receive(self) -> bytes:
-        """One read from the socket (blocking); b"" marks the end of the line."""
+    def receive(self, *, log: bool = True) -> bytes:
+        """One read from the socket (blocking); b"" marks the end of the line.
+        `log=False` leaves the bytes out of `log` (a probe campaign's megabytes)."""
         assert self._connection is not None
         data = self._connection.recv(READ_SIZE)
-        self._log += data
+        if log:
+            self._log += data
         self.closed = not data
         return data
+
+    def send_now(self, data: memoryview) -> int:
+        """What the socket takes of `data` without waiting (MSG_DONTWAIT: the
+        socket's own mode stays blocking); BlockingIOError when it takes nothing."""
+        assert self._connection is not None
+        return self._connection.send(data, socket.MSG_DONTWAIT)
 
     def keep(self, data: bytes) -> None:
         """Hold bytes read on the caller's behalf (while waiting for QEMU to exit)."""
