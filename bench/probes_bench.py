@@ -126,7 +126,7 @@ def qemu_end_to_end(count: int) -> None:
     Then the campaign alone (probes vetted beforehand) on each line, the console
     against the serial port, which shows what the line costs.  Boots are not counted."""
     from host.session import build_guest
-    from probes.run import fingerprint_of, run_campaign
+    from probes.run import POLICY, fingerprint_of, run_campaign
     from probes.qemu_link import QemuLink
     from qemu.boards import board
 
@@ -155,7 +155,7 @@ def qemu_end_to_end(count: int) -> None:
         for line in ("console", "serial"):
             with QemuLink(board(board_name, accel="tcg"), guest, line=line) as link:
                 start = time.perf_counter()
-                report = Campaign(link, Policy(window=32)).run(vetted)
+                report = Campaign(link, POLICY).run(vetted)
                 rates[line] = len(report.results) / (time.perf_counter() - start)
             print(f"{f'campaign alone, random, {arch}, {line} line':<52} {rates[line]:>10,.0f} /s"
                   f"  ({len(report.results)} vetted probes run)")

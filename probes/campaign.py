@@ -41,7 +41,11 @@ class Link(Protocol):
 
 @dataclass(frozen=True)
 class Policy:
-    window: int = 32  # runs in flight (at most protocol.PROBE_SLOTS)
+    # Runs in flight (at most protocol.PROBE_SLOTS): half the guest's slots.  All 64
+    # are no faster under TCG, and a window that takes the guest longer than the
+    # retransmission timer to work through turns every lost frame into a storm
+    # of retransmissions.
+    window: int = PROBE_SLOTS // 2
     # seconds without a result before resending a run -- at least; a guest that
     # needs longer per run (KVM exits, a loaded host) stretches it to a few
     # times the time the runs in flight take at its measured pace

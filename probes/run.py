@@ -26,13 +26,9 @@ from probes.campaign import Campaign, CampaignResult, Link, Policy
 from probes.probe import Probe
 from probes.vet_pool import vet_stream
 
-# Runs in flight: half the guest's slots.  All 64 are no faster under TCG, and a
-# window that takes the guest longer than the retransmission timer to work
-# through turns every lost frame into a storm of retransmissions.
-WINDOW = 32
 DEAD_AFTER = 0.9  # seconds of silence, runs in flight, before the board counts as dead
 BATCH = 64  # results per store transaction (and per progress update)
-POLICY = Policy(window=WINDOW, dead_after=DEAD_AFTER, batch_size=BATCH)
+POLICY = Policy(dead_after=DEAD_AFTER, batch_size=BATCH)  # every campaign ./run probe runs
 SILENT_BOARD_QUARANTINES = 3  # probes "killing" a board that never answered: the board is broken
 # CPUID feature words that identify a CPU model (1.ebx is left out: it holds the APIC id).
 X86_FEATURE_WORDS = (("1.ecx", 1, 0, "ecx"), ("1.edx", 1, 0, "edx"), ("7.0.ebx", 7, 0, "ebx"),
