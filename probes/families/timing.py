@@ -128,13 +128,18 @@ def timing_probes(arch: str, sequence: str, repetitions: int = WARMUP_RUNS + MEA
                                  "repetition": repetition})
 
 
+def _trimmed(samples: list[float], trim: float) -> list[float]:
+    """The samples in order, the `trim` share cut from each end (all of them if that
+    would leave none)."""
+    ordered = sorted(samples)
+    cut = int(len(ordered) * trim)
+    return ordered[cut : len(ordered) - cut] or ordered
+
+
 def trimmed_mean(samples: list[float], trim: float = TRIM) -> float:
     if not samples:
         raise ValueError("no samples: run the timing probes before estimating")
-    ordered = sorted(samples)
-    cut = int(len(ordered) * trim)
-    kept = ordered[cut : len(ordered) - cut] or ordered
-    return mean(kept)
+    return mean(_trimmed(samples, trim))
 
 
 @dataclass(frozen=True)
@@ -156,9 +161,7 @@ def estimate(cycles_n: list[float], cycles_2n: list[float], unroll: int,
 
 
 def _spread(samples: list[float], trim: float = TRIM) -> float:
-    ordered = sorted(samples)
-    cut = int(len(ordered) * trim)
-    kept = ordered[cut : len(ordered) - cut] or ordered
+    kept = _trimmed(samples, trim)
     return kept[-1] - kept[0] if kept else 0.0
 
 
