@@ -15,7 +15,6 @@ from probes.abi import Outcome
 from probes.families.x86_asm import assemble
 from probes.probe import Probe
 from qemu.boards import board
-from tests.staying_guest import StayingGuest
 from tests.x86_probe_guest import ProbeGuest
 
 pytestmark = [pytest.mark.boot, pytest.mark.timeout(120)]
@@ -24,16 +23,10 @@ PF, PF_USER = 14, 4
 FSW_TOP, FCW_INIT, MXCSR_INIT = 0x3800, 0x037F, 0x1F80
 
 
-class MaxCpuProbeGuest(ProbeGuest):
-    """ProbeGuest on QEMU's `max` CPU model (XSAVE, AVX) under TCG."""
-
-    def __init__(self, image) -> None:
-        StayingGuest.__init__(self, board("q35", accel="tcg", cpu="max"), image=image)
-
-
 @pytest.fixture(scope="module")
 def guest(tmp_path_factory):
-    with MaxCpuProbeGuest(build(tmp_path_factory.mktemp("x86fpu")).image) as g:
+    max_cpu = board("q35", accel="tcg", cpu="max")  # QEMU's `max` CPU model: XSAVE and AVX under TCG
+    with ProbeGuest(build(tmp_path_factory.mktemp("x86fpu")).image, on=max_cpu) as g:
         yield g
 
 

@@ -21,7 +21,6 @@ from probes.abi import AREA, SYSCALL_PSEUDO_VECTOR, Outcome, Privilege
 from probes.families.x86_asm import assemble
 from probes.probe import Probe
 from qemu.boards import board, kvm_problem
-from tests.staying_guest import StayingGuest
 from tests.x86_probe_guest import ProbeGuest
 
 pytestmark = [
@@ -38,12 +37,7 @@ CPUID_1_ECX_AVX = 1 << 28
 FSW_TOP = 0x3800  # x87 status word: the stack top, 0 after finit / reset
 
 
-class KvmProbeGuest(ProbeGuest):
-    """ProbeGuest (its load/run helpers) on q35 under KVM instead of TCG."""
-
-    def __init__(self, image, *, cpu: str = "qemu64", privileged: bool = False) -> None:
-        StayingGuest.__init__(self, board("q35", accel="kvm", cpu=cpu), image=image,
-                              privileged=privileged)
+KVM_Q35 = board("q35", accel="kvm")
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +47,7 @@ def built(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def guest(built):
-    with KvmProbeGuest(built.image) as g:
+    with ProbeGuest(built.image, on=KVM_Q35) as g:
         yield g
 
 
@@ -139,7 +133,7 @@ def test_x87_starts_from_reset(guest):
 
 
 def test_privileged_probe_returns_from_ring_0(built):
-    with KvmProbeGuest(built.image, privileged=True) as privileged:
+    with ProbeGuest(built.image, privileged=True, on=KVM_Q35) as privileged:
         result, _ = run(privileged, "mov rax, cs; ret", privilege=Privilege.PRIVILEGED)
     assert result["outcome"] == Outcome.RETURNED
     assert result["status"] & 3 == 0

@@ -9,15 +9,17 @@ import os
 from host.protocol import LAYOUTS, Msg
 from probes.fake_guest import tag_of
 from probes.probe import Probe
-from qemu.boards import board
+from qemu.boards import Board, board
 from tests.staying_guest import StayingGuest
 
 
 class ProbeGuest(StayingGuest):
-    """`with ProbeGuest(image) as guest:` -- discovery frames in guest.discovery."""
+    """`with ProbeGuest(image) as guest:` -- discovery frames in guest.discovery.
+    `on`: another x86-64 board than q35 under TCG (another CPU model, KVM)."""
 
-    def __init__(self, image: str | os.PathLike[str], *, privileged: bool = False) -> None:
-        super().__init__(board("q35", accel="tcg"), image=image, privileged=privileged)
+    def __init__(self, image: str | os.PathLike[str], *, privileged: bool = False,
+                 on: Board | None = None) -> None:
+        super().__init__(on or board("q35", accel="tcg"), image=image, privileged=privileged)
 
     def load_and_run(self, probe: Probe, run_id: int, slot: int = 0, flags: int = 0,
                      tag: int | None = None) -> tuple[dict[str, int], dict[str, int], bytes]:
