@@ -98,6 +98,14 @@ class CampaignError(Exception):
     pass
 
 
+def load_body(probe: Probe, slot: int, tag: int | None = None) -> bytes:
+    """The PROBE_LOAD body that puts `probe` in `slot` (under its own tag unless told)."""
+    return LAYOUTS[Msg.PROBE_LOAD].pack(
+        probe.code + probe.input, slot=slot, privilege=probe.privilege, budget=probe.budget,
+        tag=tag_of(probe) if tag is None else tag, code_length=len(probe.code),
+        input_length=len(probe.input), output_size=probe.output_size)
+
+
 class Campaign:
     def __init__(self, link: Link, policy: Policy = Policy(),
                  on_batch: Callable[[list[CampaignResult]], None] | None = None,
@@ -204,14 +212,9 @@ class Campaign:
     def _launch(self, run_id: int, probe: Probe) -> None:
         """One PROBE_LOAD_RUN: the slot's probe and the run of it, in one frame."""
         self._longest_watchdog = max(self._longest_watchdog, watchdog_ns(probe.budget) / 1e9)
-        slot, tag = run_id % PROBE_SLOTS, tag_of(probe)
-        load = LAYOUTS[Msg.PROBE_LOAD].pack(
-            probe.code + probe.input, slot=slot, privilege=probe.privilege, budget=probe.budget,
-            tag=tag, code_length=len(probe.code), input_length=len(probe.input),
-            output_size=probe.output_size)
         flags = PROBE_RUN_FLAG_MEASURE_LENGTH if probe.measure_length else 0
         self.link.send(self._frame(Msg.PROBE_LOAD_RUN, LAYOUTS[Msg.PROBE_LOAD_RUN].pack(
-            load, run_id=run_id, flags=flags)))
+            load_body(probe, run_id % PROBE_SLOTS), run_id=run_id, flags=flags)))
 
     def _resend(self, run_id: int, flight: _Flight, now: float) -> None:
         flight.attempts += 1

@@ -19,7 +19,7 @@ from host.frames import encode_frame
 from host.protocol import LAYOUTS, PROBE_RUN_FLAG_MEASURE_LENGTH, PROBE_SLOTS, Msg, ProbeRefusal
 from kernel.riscv64 import probing
 from probes.abi import AREA, CODE_SIZE, INPUT_SIZE, Outcome, Privilege
-from probes.campaign import Campaign, Policy
+from probes.campaign import Campaign, Policy, load_body
 from probes.families.csr import csr_probe
 from probes.fake_guest import tag_of
 from probes.probe import Observation, Probe
@@ -53,11 +53,7 @@ class Session:
         self.run_ids = itertools.count(first_run_id)
 
     def load(self, slot: int, p: Probe, tag: int | None = None) -> dict:
-        body = LAYOUTS[Msg.PROBE_LOAD].pack(
-            p.code + p.input, slot=slot, privilege=p.privilege, budget=p.budget,
-            tag=tag_of(p) if tag is None else tag, code_length=len(p.code),
-            input_length=len(p.input), output_size=p.output_size)
-        (frame,) = self.guest.request(Msg.PROBE_LOAD, body)
+        (frame,) = self.guest.request(Msg.PROBE_LOAD, load_body(p, slot, tag))
         assert frame.type == Msg.PROBE_LOADED
         return frame.fields()[0]
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 
 from host.protocol import LAYOUTS, Msg
+from probes.campaign import load_body
 from probes.fake_guest import tag_of
 from probes.probe import Probe
 from qemu.boards import Board, board
@@ -31,10 +32,7 @@ class ProbeGuest(StayingGuest):
         return loaded.fields()[0], fields, tail
 
     def load_frame(self, probe: Probe, slot: int) -> bytes:
-        return self.frame(Msg.PROBE_LOAD, LAYOUTS[Msg.PROBE_LOAD].pack(
-            probe.code + probe.input, slot=slot, privilege=probe.privilege, budget=probe.budget,
-            tag=tag_of(probe), code_length=len(probe.code), input_length=len(probe.input),
-            output_size=probe.output_size))
+        return self.frame(Msg.PROBE_LOAD, load_body(probe, slot))
 
     def run_frame(self, run_id: int, slot: int, flags: int = 0, tag: int = 0) -> bytes:
         return self.frame(Msg.PROBE_RUN, LAYOUTS[Msg.PROBE_RUN].pack(
