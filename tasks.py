@@ -41,7 +41,8 @@ def _board(arch, board, cpu, smp, memory, accel, qemu_args):
 
 def _discover(chosen, on_frame=None, on_machine=None):
     """Build and boot; a failure ends the task with its full report, not a traceback."""
-    from host.session import DiscoveryError, build_guest, discover
+    from link.session import DiscoveryError, discover
+    from kernel.guest import build_guest
     from qemu.errors import QemuError
     from toolchain.program import AssemblyError
 
@@ -57,7 +58,7 @@ def _discover(chosen, on_frame=None, on_machine=None):
 @task
 def build(c, arch="x86_64"):
     """Assemble the guest for ARCH into build/ARCH (disk image and/or ELF with symbols)."""
-    from host.session import build_guest
+    from kernel.guest import build_guest
 
     guest = build_guest(arch)
     for path in filter(None, (guest.image, guest.kernel, guest.elf)):
@@ -77,8 +78,9 @@ def discover(c, arch="x86_64", board=None, cpu=None, smp=None, memory=None, acce
     --verify compares the guest's PCI list with QEMU's own (QMP query-pci)."""
     import json as jsonlib
 
-    from host.dumps import write_dump_dir
-    from host.report import render
+    from discovery.dumps import write_dump_dir
+    from discovery.inventory import Inventory
+    from discovery.report import render
 
     chosen = _board(arch, board, cpu, smp, memory, accel, qemu_args)
     truth: list = []
@@ -94,7 +96,7 @@ def discover(c, arch="x86_64", board=None, cpu=None, smp=None, memory=None, acce
             truth.extend(query_pci(machine))
 
     _, run = _discover(chosen, on_machine=on_machine)
-    inventory = run.inventory()
+    inventory = Inventory.from_boot(run)
     if json == "-":
         print(jsonlib.dumps(inventory.to_json(), indent=2))
     else:
@@ -108,7 +110,7 @@ def discover(c, arch="x86_64", board=None, cpu=None, smp=None, memory=None, acce
         print(f"dumps written to {dump_dir} (lspci -F {dump_dir}/lspci.txt; "
               f"HWLOC_CPUID_PATH={dump_dir}/cpuid HWLOC_COMPONENTS=x86,-linux lstopo)")
     if verify:
-        from host.verify import pci_differences
+        from discovery.verify import pci_differences
 
         differences = pci_differences(inventory.to_json()["pci"], truth)
         if differences:
@@ -129,8 +131,8 @@ def demo(c):
 def boot(c, arch="x86_64", board=None, cpu=None, smp=None, memory=None, accel="auto",
          qemu_args="", hex=False):
     """Boot the board and show every decoded frame (sequence, type, summary)."""
-    from host.console import describe
-    from host.session import build_guest
+    from link.describe import describe
+    from kernel.guest import build_guest
 
     chosen = _board(arch, board, cpu, smp, memory, accel, qemu_args)
     symbolize = build_guest(chosen.arch).symbolize
@@ -144,9 +146,9 @@ def boot(c, arch="x86_64", board=None, cpu=None, smp=None, memory=None, accel="a
 def console(c, arch="x86_64", board=None, cpu=None, smp=None, memory=None, accel="auto",
             qemu_args="", hex=False, replay=None):
     """Serial-console inspection: frames live as they arrive, CRC errors, symbolised addresses."""
-    from host.console import describe
-    from host.frames import FrameDecoder
-    from host.session import build_guest
+    from link.describe import describe
+    from contract.frames import FrameDecoder
+    from kernel.guest import build_guest
 
     symbolize = build_guest(arch).symbolize
     if replay:
@@ -217,8 +219,8 @@ def probe(c, family, arch="x86_64", board=None, cpu=None, smp=None, memory=None,
           qemu_args="", budget=None, json=None, db=None, limit=None, unsafe_unvetted=False,
           line_faults=None, line="console", sequence=None):
     """Run a probe family: vetted in Unicorn, run in the guest, stored per hardware fingerprint."""
-    from probes.cli import probe_command
-    from probes.line_faults import LineFaults
+    from cli.probe import probe_command
+    from link.line_faults import LineFaults
 
     chosen = _board(arch, board, cpu, smp, memory, accel, qemu_args)
     faults = LineFaults(float(line_faults), float(line_faults)) if line_faults else None
@@ -232,7 +234,7 @@ def probe(c, family, arch="x86_64", board=None, cpu=None, smp=None, memory=None,
 @task(help={"db": "capability store (default $METAOS_DB or ./metaos.db)"})
 def capabilities(c, db=None):
     """List what the capability store knows, per hardware fingerprint."""
-    from probes.cli import capabilities_command
+    from cli.probe import capabilities_command
 
     status = capabilities_command(db)
     if status:
@@ -241,11 +243,11 @@ def capabilities(c, db=None):
 
 # -- the semantic core -------------------------------------------------------
 
-@task(help={"file": "a Python file defining routines with @routine (host.sem.ir)",
+@task(help={"file": "a Python file defining routines with @routine (sem.ir)",
             "db": "database path (default $METAOS_DB or ./metaos.db)"})
 def sem_add(c, file, db=None):
     """Store every routine defined in FILE; print each one's ID and name."""
-    from host.sem import cli
+    from cli import sem as cli
 
     print(cli.add(file, db))
 
@@ -255,7 +257,7 @@ def sem_add(c, file, db=None):
             "db": "database path"})
 def sem_show(c, ref, view="semantic", arch="x86_64", db=None):
     """Show one view of a routine."""
-    from host.sem import cli
+    from cli import sem as cli
 
     print(cli.show(ref, view, arch, db))
 
@@ -263,7 +265,7 @@ def sem_show(c, ref, view="semantic", arch="x86_64", db=None):
 @task(help={"ref": "ID (unique prefix), NAMESPACE:NAME or NAME", "db": "database path"})
 def sem_names(c, ref, db=None):
     """List a routine's names, full ID and equivalence class."""
-    from host.sem import cli
+    from cli import sem as cli
 
     print(cli.names(ref, db))
 
@@ -272,7 +274,7 @@ def sem_names(c, ref, db=None):
             "db": "database path"})
 def sem_rename(c, old, new, db=None):
     """Move a name to another; the routine and its ID are untouched."""
-    from host.sem import cli
+    from cli import sem as cli
 
     print(cli.rename(old, new, db))
 
@@ -280,7 +282,7 @@ def sem_rename(c, old, new, db=None):
 @task(help={"a": "routine A", "b": "routine B", "db": "database path"})
 def sem_equiv(c, a, b, db=None):
     """Prove A and B equivalent with Z3 (B joins A's class) or print a counterexample."""
-    from host.sem import cli
+    from cli import sem as cli
 
     print(cli.equiv(a, b, db))
 
@@ -288,7 +290,7 @@ def sem_equiv(c, a, b, db=None):
 @task(help={"ref": "ID (unique prefix), NAMESPACE:NAME or NAME", "db": "database path"})
 def sem_history(c, ref, db=None):
     """Implementations per architecture and performance history per hardware."""
-    from host.sem import cli
+    from cli import sem as cli
 
     print(cli.history(ref, db))
 
@@ -299,7 +301,7 @@ def sem_history(c, ref, db=None):
 def sem_run(c, ref, arch="x86_64", board=None, cpu=None, smp=None, memory=None, accel="auto",
             qemu_args="", vectors=100, db=None):
     """Run a routine as probes on a board: each answer checked against the interpreter, cycles recorded."""
-    from host.sem import cli
+    from cli import sem as cli
 
     chosen = _board(arch, board, cpu, smp, memory, accel, qemu_args)
     try:

@@ -15,7 +15,7 @@ from enum import Enum
 from capstone import (CS_GRP_BRANCH_RELATIVE, CS_GRP_CALL, CS_GRP_INT, CS_GRP_IRET, CS_GRP_JUMP, CS_GRP_RET,
                       CsInsn)
 
-from probes.abi import Outcome
+from contract.probe_abi import Outcome
 from probes.emulator import UD
 from probes.probe import Observation, Probe
 

@@ -11,8 +11,8 @@ only capstone judges them.
 
 from __future__ import annotations
 
-from host.harts import isa_string_letters
-from host.inventory import Inventory
+from discovery.harts import isa_string_letters
+from discovery.inventory import Inventory
 from probes.emulator import riscv_compressed_fp_access
 from probes.families.discovery import Candidate
 from probes.families.isa_riscv import I_TYPE, R_TYPE

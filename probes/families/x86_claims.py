@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from capstone import x86_const
 
-from host.inventory import Inventory
+from discovery.inventory import Inventory
 from probes.classify import X86_DISASSEMBLER
 from probes.families.discovery import Candidate
 
