@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 from invoke import Collection, Exit, task
 
@@ -169,14 +170,17 @@ def console(c, arch="x86_64", board=None, cpu=None, smp=None, memory=None, accel
 
 @task(help={"k": "only tests matching this pytest -k expression", "x": "stop at the first failure"})
 def test(c, k="", x=False):
-    """Run the whole test suite (pytest; boot tests run QEMU under TCG)."""
+    """Check the layers (import-linter) and the lint (ruff), then run the whole test suite
+    (pytest; boot tests run QEMU under TCG)."""
+    from shlex import join
+
+    bin_dir = Path(sys.executable).parent
+    c.run(join([str(bin_dir / "lint-imports"), "--no-cache"]), pty=False)
     args = [sys.executable, "-m", "pytest", "-q"]
     if k:
         args += ["-k", k]
     if x:
         args.append("-x")
-    from shlex import join
-
     c.run(join(args), pty=False)
 
 

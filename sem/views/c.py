@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from sem.canon import postorder
 from sem.ir import Node, Routine
-from sem.views import Naming, is_leaf, temporaries
+from sem.views.naming import Naming, is_leaf, temporaries
 
 PRELUDE = """#include <stdint.h>
 #include <string.h>

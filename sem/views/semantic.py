@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from sem.canon import postorder
 from sem.ir import Node, Routine
-from sem.views import Naming, is_leaf, temporaries, use_counts
+from sem.views.naming import Naming, is_leaf, temporaries, use_counts
 
 
 def render(r: Routine, naming: Naming) -> str:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from sem.canon import postorder
 from sem.ir import Node, Routine
-from sem.views import Naming, is_leaf, temporaries
+from sem.views.naming import Naming, is_leaf, temporaries
 
 MEMORY_SORT = "(Array (_ BitVec 64) (_ BitVec 8))"
 SIMPLE = {"add": "bvadd", "sub": "bvsub", "mul": "bvmul", "and": "bvand", "or": "bvor",
