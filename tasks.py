@@ -23,11 +23,21 @@ BOARD_HELP = {
 }
 
 
+def _arch(name):
+    from arch import UnknownArch, by_name
+
+    try:
+        return by_name(name)
+    except UnknownArch as error:
+        raise Exit(f"error: {error}", code=2) from None
+
+
 def _board(arch, board, cpu, smp, memory, accel, qemu_args):
     from qemu.boards import board as make_board
     from qemu.errors import BoardError
 
-    name = board or ("virt" if arch == "riscv64" else "q35")
+    arch = _arch(arch)
+    name = board or arch.default_board
     try:
         chosen = make_board(name, cpu=cpu, smp=int(smp) if smp else None,
                             memory=int(memory) if memory else None, accel=accel,
@@ -61,7 +71,7 @@ def build(c, arch="x86_64"):
     """Assemble the guest for ARCH into build/ARCH (disk image and/or ELF with symbols)."""
     from kernel.guest import build_guest
 
-    guest = build_guest(arch)
+    guest = build_guest(_arch(arch))
     for path in filter(None, (guest.image, guest.kernel, guest.elf)):
         print(path)
 
@@ -151,7 +161,7 @@ def console(c, arch="x86_64", board=None, cpu=None, smp=None, memory=None, accel
     from contract.frames import FrameDecoder
     from kernel.guest import build_guest
 
-    symbolize = build_guest(arch).symbolize
+    symbolize = build_guest(_arch(arch)).symbolize
     if replay:
         decoder = FrameDecoder()
         with open(replay, "rb") as capture:
@@ -189,7 +199,7 @@ def bench_boot(c, arch="x86_64", runs=10):
     """Boot benchmark (TCG): median QEMU-start-to-FINAL next to the floor measured in the same run."""
     from bench.boot_bench import main
 
-    main(arch, int(runs))
+    main(_arch(arch), int(runs))
 
 
 @task(name="probes")
@@ -263,7 +273,7 @@ def sem_show(c, ref, view="semantic", arch="x86_64", db=None):
     """Show one view of a routine."""
     from cli import sem as cli
 
-    print(cli.show(ref, view, arch, db))
+    print(cli.show(ref, view, _arch(arch), db))
 
 
 @task(help={"ref": "ID (unique prefix), NAMESPACE:NAME or NAME", "db": "database path"})

@@ -108,7 +108,7 @@ def pci_tree_lines(functions: list[PciFunction], names: PciIds) -> list[str]:
 
 def _header(inv: Inventory) -> list[str]:
     b = inv.board
-    lines = [f"MetaOS inventory: {inv.arch}, machine {b.get('machine')}, cpu {b.get('cpu')}, "
+    lines = [f"MetaOS inventory: {inv.arch_name}, machine {b.get('machine')}, cpu {b.get('cpu')}, "
              f"smp {b.get('smp')}, accel {b.get('accel')}",
              f"Boot: {inv.boot.seconds:.2f} s, {inv.boot.frames} frames, {inv.boot.crc_errors} CRC errors"]
     if inv.protocol_version is not None:

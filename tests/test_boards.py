@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from arch import X86_64
 import dataclasses
 import os
 import platform
@@ -35,7 +36,7 @@ def test_unknown_board_names_the_known_ones():
 
 def test_default_board_is_q35_on_x86_64():
     default = board()
-    assert (default.name, default.arch, default.machine) == ("q35", "x86_64", "q35")
+    assert (default.name, default.arch, default.machine) == ("q35", X86_64, "q35")
     assert default.qemu_binary == "qemu-system-x86_64"
 
 
