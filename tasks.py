@@ -52,7 +52,7 @@ def _board(arch, board, cpu, smp, memory, accel, qemu_args):
 
 def _discover(chosen, on_frame=None, on_machine=None):
     """Build and boot; a failure ends the task with its full report, not a traceback."""
-    from link.session import DiscoveryError, discover
+    from link.session import discover
     from kernel.guest import build_guest
     from qemu.errors import QemuError
     from toolchain.program import AssemblyError
@@ -62,7 +62,7 @@ def _discover(chosen, on_frame=None, on_machine=None):
         return guest, discover(chosen, guest, on_frame=on_frame, on_machine=on_machine)
     except AssemblyError as error:
         raise Exit(f"build failed: {error}", code=1) from None
-    except (DiscoveryError, QemuError) as error:
+    except QemuError as error:  # link.boot.BootError included
         raise Exit(f"discovery failed: {error}", code=1) from None
 
 

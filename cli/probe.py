@@ -22,7 +22,6 @@ from discovery.fingerprint import FingerprintError, fingerprint_of
 from probes.store import CapabilityStore, CapabilitySummary
 from stores.fingerprint import Fingerprint
 from contract.protocol import ProbeLine
-from link.session import DiscoveryError
 from kernel.guest import build_guest
 from discovery.x86 import lscpu_size
 from probes.catalogue import family_probes
@@ -71,7 +70,7 @@ def probe_command(board: Board, family: str, *, budget: int | None = None, json_
             latencies = memlat.curve((r.probe, r.observation) for r in results) if family == "memlat" else []
         finally:
             store.close()
-    except (ProbeRunError, FingerprintError, ValueError, DiscoveryError, QemuError) as error:
+    except (ProbeRunError, FingerprintError, ValueError, QemuError) as error:  # BootError too
         console.print(f"[bold red]probe failed:[/] {error}", highlight=False)
         return 1
     except KeyboardInterrupt:

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from discovery.acpi import Madt, Rsdp, Table, parse_madt, parse_mcfg
-from link.session import Run
+from link.boot import Run
 from contract.frames import Frame, ProtocolError
 from discovery.memory import MemoryRegion
 from discovery.pci import PciFunction, function_from_fields

@@ -15,7 +15,11 @@ stays there for later polls.  A dead board is seen at once: QEMU exiting (a
 guest reset exits it too, -no-reboot) closes the line, `poll` returns nothing
 and records `died_at`.  A hung guest is simply silent.  Either way the campaign
 sees silence past its deadline and calls `restart()`, which relaunches QEMU
-and waits for the new boot's FINAL.
+and waits for the new boot's FINAL (link/boot.py; a failed boot raises its
+BootError).  A loop serving many boards takes the same steps one at a time, so
+no board waits for another's boot: `kill`, `spawn` (QEMU started; returns the
+Boot to feed from `boot_fileno`), `finish_boot`; and between them `fileno`,
+`receive`, `flush` and `wants_write` on the probe line.
 
 Transport fault injection (a test option): `LineFaults` drops and flips bytes
 at given rates in both directions, between the frame encoder and the socket.
@@ -29,14 +33,13 @@ import os
 import signal
 import time
 
-from contract.frames import FrameDecoder
 from contract.protocol import ProbeLine
 from kernel.guest import Guest
-from link.session import SILENCE_TIMEOUT, Run
+from link.boot import SILENCE_TIMEOUT, Boot, BootError, Run, read_to_final
+from link.line_faults import LineDamage, LineFaults
 from qemu.boards import Board
 from qemu.errors import QemuError, QemuExitedError
 from qemu.machine import Machine
-from link.line_faults import LineDamage, LineFaults
 
 CAMPAIGN_TIME_LIMIT = 24 * 3600.0  # seconds one QEMU may serve probes (Machine timeout)
 # QEMU run states a guest never leaves by itself (QMP RunState): KVM's emulator
@@ -44,10 +47,6 @@ CAMPAIGN_TIME_LIMIT = 24 * 3600.0  # seconds one QEMU may serve probes (Machine 
 STOPPED_STATES = frozenset({"internal-error", "guest-panicked", "shutdown", "io-error"})
 RUN_STATE_TIMEOUT = 0.1  # seconds QMP gets to say how the board is (a SIGSTOPped QEMU says nothing)
 LINES = {"console": ProbeLine.VIRTIO_CONSOLE, "serial": ProbeLine.SERIAL}  # QemuLink(line=...)
-
-
-class BoardBootError(QemuError):
-    """The board did not reach FINAL (at launch or after a restart)."""
 
 
 class QemuLink:
@@ -73,6 +72,8 @@ class QemuLink:
         self.died_at: float | None = None  # when this link saw QEMU gone (monotonic)
         self.restarted_at: list[float] = []  # when each restart() was called (monotonic)
         self.machine: Machine | None = None
+        self.booting: Boot | None = None  # a launch between spawn() and finish_boot()
+        self._outbox = bytearray()  # what the guest has not taken yet
         self._launch()
 
     def __enter__(self) -> QemuLink:
@@ -120,7 +121,7 @@ class QemuLink:
     def poll(self, timeout: float) -> bytes:
         machine = self.machine
         assert machine is not None, "the link is closed"
-        self._flush()
+        self.flush()
         data = machine.poll_serial(timeout, console=self._console)
         if not data and not machine.running:
             self._note_death()
@@ -138,72 +139,117 @@ class QemuLink:
 
     def restart(self) -> None:
         """Relaunch QEMU and wait for the new boot's FINAL."""
+        self.kill()
+        self._launch()
+
+    def kill(self) -> None:
+        """The first step of a restart: end this QEMU (dead or hung: a polite QMP quit
+        would only wait) and count the restart."""
         self.restarts += 1
         self.restarted_at.append(time.monotonic())
         machine = self.machine
         if machine is not None and machine.running and machine.pid is not None:
-            os.kill(machine.pid, signal.SIGKILL)  # dead or hung: a polite QMP quit would only wait
+            os.kill(machine.pid, signal.SIGKILL)
         self.close()
-        self._launch()
 
-    # -- launching --------------------------------------------------------------------
+    # -- the probe line, for a loop that selects on many boards ------------------------
 
-    def _flush(self) -> None:
-        """Hand the guest what it will take now; a busy guest gets the rest on later polls."""
+    def fileno(self) -> int:
+        """The probe line's socket (readable when the guest sent something or QEMU left)."""
+        assert self.machine is not None, "the link is closed"
+        return self.machine.line_fileno(console=self._console)
+
+    def receive(self) -> bytes:
+        """What the guest sent, without waiting (b"": nothing, or QEMU is gone)."""
+        return self.poll(0)
+
+    @property
+    def wants_write(self) -> bool:
+        """Bytes wait in the outbox for the guest to take them."""
+        return bool(self._outbox)
+
+    def flush(self) -> None:
+        """Hand the guest what it will take now; a busy guest gets the rest later."""
         machine = self.machine
         if not self._outbox or machine is None or not machine.running:
             return
         try:
-            del self._outbox[: machine.write_serial(bytes(self._outbox), timeout=0, console=self._console)]
+            taken = machine.write_serial(bytes(self._outbox), timeout=0, console=self._console)
+            del self._outbox[:taken]
         except QemuExitedError:
             self._note_death()
+
+    # -- launching --------------------------------------------------------------------
+
+    def spawn(self) -> Boot:
+        """Start QEMU (this waits until QEMU has taken its command line, tens of
+        milliseconds) and return the Boot to feed from `boot_fileno` until FINAL,
+        then call `finish_boot`.  Raises BootError when QEMU does not start."""
+        self.died_at = None
+        self._outbox = bytearray()
+        machine = Machine(self.board, image=self.guest.image, kernel=self.guest.kernel,
+                          timeout=CAMPAIGN_TIME_LIMIT)
+        self.machine = machine
+        boot = Boot(self.guest, Run(self.board, command_line=machine.command_line),
+                    silence_timeout=self.boot_timeout)
+        try:
+            machine.launch()
+        except QemuError as error:
+            self.close()
+            failure = boot.failure(error)
+            assert failure is not None  # QEMU's error: always a failure
+            raise failure from None
+        assert machine.started_at is not None
+        boot.run.command_line = machine.command_line
+        boot.begin(machine.started_at)
+        self.booting = boot
+        return boot
+
+    def boot_fileno(self) -> int:
+        """The serial port the boot's frames come on."""
+        assert self.machine is not None, "the link is closed"
+        return self.machine.line_fileno()
+
+    def finish_boot(self) -> None:
+        """The boot fed so far has reached FINAL: check FINAL says the board serves
+        probes as asked (else BootError) and keep the boot."""
+        boot = self.booting
+        assert boot is not None and boot.reached_final, "feed the boot until FINAL first"
+        self.booting = None
+        if self.machine is not None:
+            boot.run.stderr = self.machine.stderr_text
+        self._check_final(boot)
+        self.boots.append(boot.run)
+
+    def _launch(self) -> None:
+        try:
+            boot = self.spawn()
+            assert self.machine is not None
+            read_to_final(self.machine, boot)
+            self.finish_boot()
+        except BaseException:
+            self.close()
+            raise
 
     def _note_death(self) -> None:
         if self.died_at is None:
             self.died_at = time.monotonic()
 
-    def _launch(self) -> None:
-        self.died_at = None
-        self._outbox = bytearray()  # what the guest has not taken yet
-        machine = Machine(self.board, image=self.guest.image, kernel=self.guest.kernel,
-                          timeout=CAMPAIGN_TIME_LIMIT)
-        self.machine = machine
-        run = Run(self.board, command_line=machine.command_line)
-        try:
-            machine.launch()
-            run.command_line = machine.command_line
-            started = time.monotonic()
-            decoder = FrameDecoder()
-            while run.final is None:
-                data = machine.poll_serial(0.1)
-                if not data and not machine.running:
-                    raise BoardBootError(f"QEMU exited during boot (status {machine.exit_status})",
-                                         command_line=machine.command_line, stderr=machine.stderr_text)
-                if not data and time.monotonic() - started > self.boot_timeout:
-                    raise BoardBootError(f"no FINAL frame within {self.boot_timeout:g}s of boot",
-                                         command_line=machine.command_line, stderr=machine.stderr_text)
-                run.frames += decoder.feed(data)
-            run.seconds = time.monotonic() - started
-            run.crc_errors, run.noise = decoder.crc_errors, decoder.noise_text
-            self._check_final(run)
-        except BaseException:
-            self.close()
-            raise
-        self.boots.append(run)
-
-    def _check_final(self, run: Run) -> None:
+    def _check_final(self, boot: Boot) -> None:
+        run = boot.run
+        assert run.final is not None
         fields, _ = run.final.fields()
         if fields["status"] != 0:
-            raise BoardBootError(f"discovery ended with status {fields['status']}; see `./run discover`",
-                                 command_line=run.command_line)
+            raise BootError(f"discovery ended with status {fields['status']}; see `./run discover`",
+                            run, boot.guest.symbolize)
         served = fields["probe_line"]
         if served == self.line:
             return
         if served not in {line.value for line in ProbeLine}:
-            raise BoardBootError(f"FINAL names probe line {served}, which this host does not know:"
-                                 " rebuild the guest (./run build)", command_line=run.command_line)
-        raise BoardBootError(
-            f"the guest serves probes on its {ProbeLine(served).name} line, not the {self.line.name} one"
-            " asked for: it found no virtio console it can drive (a legacy virtio-serial device,"
-            " contract/virtio.py); the serial port needs none (--line serial)", command_line=run.command_line)
-
+            raise BootError(f"FINAL names probe line {served}, which this host does not know:"
+                            " rebuild the guest (./run build)", run, boot.guest.symbolize)
+        raise BootError(
+            f"the guest serves probes on its {ProbeLine(served).name} line, not the"
+            f" {self.line.name} one asked for: it found no virtio console it can drive (a legacy"
+            " virtio-serial device, contract/virtio.py); the serial port needs none (--line serial)",
+            run, boot.guest.symbolize)

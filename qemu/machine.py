@@ -321,6 +321,17 @@ class Machine:
                                       **self._context()) from None
         return len(data) - len(view)
 
+    def line_fileno(self, *, console: bool = False) -> int:
+        """The socket of the serial port (`console`: the probe console), for a caller
+        that selects on many machines; it reads with poll_serial(0) when it is ready.
+        QEMU connects its lines before it answers QMP, so after launch() this does
+        not wait.  Raises QemuExitedError when QEMU left without connecting."""
+        line = self._line(console)
+        if not self._connect_serial(self._deadline(START_TIMEOUT), line):
+            raise QemuExitedError("QEMU exited before connecting its serial line",
+                                  **self._context())
+        return line.fileno()
+
     @property
     def running(self) -> bool:
         """QEMU has been launched and has not exited (a guest reset exits it: -no-reboot)."""

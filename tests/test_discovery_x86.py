@@ -19,7 +19,8 @@ from contract.x86_64.memory_map import BOOT_SECTOR_BASE
 from discovery.dumps import write_dump_dir
 from contract.frames import encode_frame
 from contract.protocol import LAYOUTS, PROTOCOL_VERSION, Arch, Msg
-from link.session import DiscoveryError, discover
+from link.boot import BootError
+from link.session import discover
 from kernel.guest import Guest, build_guest
 from discovery.verify import pci_differences
 from qemu.boards import board
@@ -157,13 +158,13 @@ def test_unknown_board_lists_the_known_ones():
 
 
 def test_unknown_cpu_model_surfaces_qemus_message(guest):
-    with pytest.raises(DiscoveryError, match="unable to find CPU model 'nosuchcpu'"):
+    with pytest.raises(BootError, match="unable to find CPU model 'nosuchcpu'"):
         discover(board("q35", accel="tcg", cpu="nosuchcpu"), guest)
 
 
 def test_missing_qemu_says_what_to_install(guest):
     absent = dataclasses.replace(board("q35", accel="tcg"), binary="qemu-system-metaos-absent")
-    with pytest.raises(DiscoveryError, match="apt-get install qemu-system-x86"):
+    with pytest.raises(BootError, match="apt-get install qemu-system-x86"):
         discover(absent, guest)
 
 
@@ -182,17 +183,17 @@ def test_silent_guest_times_out_with_last_frames_and_stderr(tmp_path):
     code = ("mov si, blob\nmov cx, blob_end - blob\nmov dx, 0x3f8\ncld\nrep outsb\n"
             "park:\ncli\nhlt\njmp park")
     warned = board("q35", accel="tcg", cpu="qemu64,+avx512f")  # TCG warns on stderr, runs on
-    with pytest.raises(DiscoveryError) as failure:
+    with pytest.raises(BootError) as failure:
         discover(board("q35", accel="tcg"), _image(tmp_path, code, b"SeaBIOS noise\r\n\0" + hello),
                  silence_timeout=2)
     report = str(failure.value)
     assert "went silent" in report and "HELLO" in report and "SeaBIOS noise" in report
     assert "qemu-system-x86_64" in report  # the command line, to reproduce by hand
-    with pytest.raises(DiscoveryError, match="QEMU said:(.|\n)*avx512f"):  # stderr is carried
+    with pytest.raises(BootError, match="QEMU said:(.|\n)*avx512f"):  # stderr is carried
         discover(warned, _image(tmp_path, code, hello), silence_timeout=2)
 
 
 def test_triple_fault_is_reported_not_hung(tmp_path):
-    with pytest.raises(DiscoveryError, match="triple fault"):
+    with pytest.raises(BootError, match="triple fault"):
         discover(board("q35", accel="tcg"), Guest(X86_64, write_image(tmp_path, "triple_fault"),
                                                   None, tmp_path, hex), silence_timeout=10)

@@ -30,7 +30,8 @@ from probes.families.csr import csr_probe
 from testing.asm import x86 as assemble
 from probes.probe import Probe
 from link.line_faults import LineFaults
-from link.qemu_link import BoardBootError, QemuLink
+from link.boot import BootError
+from link.qemu_link import QemuLink
 from probes.campaign import Campaign
 from discovery.fingerprint import fingerprint_of
 from probes.run import POLICY, Tally, run_campaign
@@ -341,7 +342,7 @@ def test_a_console_the_guest_cannot_drive_is_an_error_not_a_silent_fallback(gues
     # A modern-only virtio device has no legacy interface, the one both kernels drive.
     modern_only = ("-global", "virtio-serial-pci.disable-legacy=on") if arch == X86 else \
         ("-global", "virtio-mmio.force-legacy=false")
-    with pytest.raises(BoardBootError, match="found no virtio console it can drive"):
+    with pytest.raises(BootError, match="found no virtio console it can drive"):
         QemuLink(dataclasses.replace(tcg_board(arch), qemu_args=modern_only), guests[arch])
 
 
