@@ -92,7 +92,8 @@ class FrameDecoder:
 
     Counters: `frames` accepted, `crc_errors` rejected chunks of any kind (bad
     COBS, bad length, bad CRC, overlong), `rejected` the same by reason, `lost`
-    frames missing according to gaps in `seq`.
+    frames missing according to gaps in `seq`, `rejected_since_frame` chunks
+    rejected after the last frame accepted (a loss nothing after it shows yet).
     """
 
     noise: bytearray = field(default_factory=bytearray)
@@ -100,6 +101,7 @@ class FrameDecoder:
     crc_errors: int = 0
     lost: int = 0
     rejected: Counter = field(default_factory=Counter)
+    rejected_since_frame: int = 0
     _synced: bool = False
     _buffer: bytearray = field(default_factory=bytearray)
     _overflow: bool = False
@@ -153,6 +155,7 @@ class FrameDecoder:
 
     def _reject(self, reason: str) -> None:
         self.crc_errors += 1
+        self.rejected_since_frame += 1
         self.rejected[reason] += 1
 
     def _accept(self, frame: Frame, out: list[Frame]) -> None:
@@ -162,4 +165,5 @@ class FrameDecoder:
             self.lost += (frame.seq - self._next_seq) % SEQ_MODULO
         self._next_seq = (frame.seq + 1) % SEQ_MODULO
         self.frames += 1
+        self.rejected_since_frame = 0
         out.append(frame)

@@ -23,7 +23,8 @@ from probes.store import CapabilityStore, StoredResult
 from stores.fingerprint import Fingerprint
 from discovery.inventory import Inventory
 from contract.probe_abi import Privilege
-from probes.campaign import Campaign, CampaignResult, Link, Policy
+from probes.campaign import Campaign, Link
+from probes.campaign_state import CampaignResult, Policy
 from probes.probe import Probe
 from probes.vet_pool import vet_stream
 

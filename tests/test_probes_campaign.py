@@ -6,7 +6,8 @@ import random
 import pytest
 
 from contract.probe_abi import Privilege
-from probes.campaign import Campaign, CampaignError, Policy
+from probes.campaign import Campaign
+from probes.campaign_state import CampaignError, Policy
 from testing.fake_guest import FakeGuest
 from testing.loopback import Loopback
 from probes.probe import Probe
@@ -86,7 +87,8 @@ def test_a_second_run_on_the_same_boot_gets_fresh_results():
 
 def test_an_unexpected_timeout_is_run_again_before_it_stands():
     from contract.probe_abi import Outcome
-    from probes.campaign import Campaign, Policy
+    from probes.campaign import Campaign
+    from probes.campaign_state import Policy
     from testing.fake_guest import FakeGuest
     from testing.loopback import Loopback
     from probes.probe import Observation, Probe

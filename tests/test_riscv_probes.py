@@ -20,7 +20,8 @@ from contract.frames import encode_frame
 from contract.protocol import LAYOUTS, PROBE_RUN_FLAG_MEASURE_LENGTH, PROBE_SLOTS, Msg, ProbeRefusal
 from kernel.riscv64 import probing
 from contract.probe_abi import AREA, CODE_SIZE, INPUT_SIZE, Outcome, Privilege
-from probes.campaign import Campaign, Policy, load_body
+from probes.campaign import Campaign
+from probes.campaign_state import Policy, load_body
 from probes.families.csr import csr_probe
 from probes.probe import Observation, Probe
 from probes.vet import vet

@@ -18,7 +18,8 @@ import pytest
 from contract.protocol import LAYOUTS, PROBE_RUN_FLAG_MEASURE_LENGTH, PROBE_SLOTS, Msg, ProbeRefusal
 from kernel.x86_64.build import build
 from contract.probe_abi import AREA, DEFAULT_BUDGET, Outcome, Privilege
-from probes.campaign import Campaign, Policy
+from probes.campaign import Campaign
+from probes.campaign_state import Policy
 from arch import X86_64
 from testing.asm import x86 as assemble
 from probes.probe import Probe

@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 
 from contract.protocol import LAYOUTS, Msg
-from probes.campaign import load_body
+from probes.campaign_state import load_body
 from probes.probe import Probe
 from qemu.boards import Board, board
 from tests.staying_guest import StayingGuest

@@ -1,0 +1,506 @@
+"""The host side of a probing campaign as a state machine (sans-IO, as h11 is).
+
+`CampaignState` is fed the bytes a board sent and the time (`feed(data, now)`,
+`tick(now)`), and is handed the (probe, prediction) items to run (`submit`, as
+many as `wants` asks for, then `end_of_items`).  Every call returns an `Output`:
+the bytes to send, finished batches of results, quarantines, whether the board
+must be restarted or asked if it is gone, and the time by which to call `tick`
+again.  It never touches a socket, a thread, a clock or a sleep, so one loop can
+drive many boards (probes/board_loop.py), the blocking `Campaign.run` is a thin
+driver over one link (probes/campaign.py), and tests run it on a virtual clock.
+
+Runs go out as PROBE_LOAD_RUN frames, `Policy.window` in flight so round trips
+overlap.  Every command is idempotent (contract/protocol.py: the guest answers a
+run id it has seen with its cached result), so resending is always safe; the
+question is only when.
+
+Loss is seen from evidence, at once; the timer is the last resort.  The guest
+handles commands in the order they were sent and answers each in that order, and
+the line neither reorders nor invents frames.  So an answer to the command sent
+N-th proves that every command sent before it whose answer has not come never
+will: the command or its answer was lost (dropped, or rejected by COBS/CRC at
+either end).  Those runs are resent at once, as TCP's RACK does once a later
+segment is acknowledged (a gap in the guest's sequence numbers, or a rejected
+frame followed by a good one, is exactly such a case).  Each send has a number;
+a run sent several times keeps the numbers whose answer may still come, and an
+answer is credited to the earliest of them, so the evidence is never
+overstated and a resend never triggers another without new evidence: no storms.
+What no later answer can reveal -- a loss at the tail, with nothing sent after
+it -- is asked about: a frame rejected with nothing good after it, or a quiet
+line with runs in flight (`Policy.loss_probe_after`, or 4x the pace of results),
+sends a PROBE_STATUS_REQUEST, which the guest answers after everything sent
+before it, so its answer is evidence like any other.  (On a rejected frame the
+earliest run still owed is also resent at once: answers come in order, so the
+damaged frame was most likely its answer.)  Loss probes back off (doubling) while
+the line stays quiet: a probe that runs long is not a loss.
+
+The rest is as before the state machine.  A run whose answer has not come after
+`retransmit_after` seconds (stretched to a few times the time the runs in flight
+take at the measured pace) is resent.  If nothing at all has come back for
+`retransmit_after` seconds while runs are outstanding, the IO side is asked
+whether the board is gone (`check_board`; answered with `board_stopped`); if not,
+every run in flight is resent, and only a silence that lasts `dead_after`
+seconds and outlives that resend declares the board dead.  The runs in flight
+then become suspects, rerun one at a time after the restart, and a probe that
+kills the board on its own is quarantined (bytes kept) and never sent again.  A
+TIMEOUT the prediction did not expect is rerun a few times before it stands.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+
+from contract.frames import FrameDecoder, encode_frame
+from contract.probe_abi import Outcome, Privilege, watchdog_ns
+from contract.protocol import (
+    LAYOUTS,
+    PROBE_RUN_FLAG_MEASURE_LENGTH,
+    PROBE_SLOTS,
+    Msg,
+    ProbeRefusal,
+)
+from probes.families import PRIVILEGED_FAMILIES
+from probes.probe import Fault, Observation, Probe
+
+BOARD_SILENT = "the board stopped answering"
+
+
+@dataclass(frozen=True)
+class Policy:
+    # Runs in flight (at most protocol.PROBE_SLOTS): half the guest's slots.  All 64
+    # are no faster under TCG, and a window that takes the guest longer than the
+    # retransmission timer to work through turns every lost frame into a storm
+    # of retransmissions.
+    window: int = PROBE_SLOTS // 2
+    # seconds without a result before resending a run -- at least; a guest that
+    # needs longer per run (KVM exits, a loaded host) stretches it to a few
+    # times the time the runs in flight take at its measured pace
+    retransmit_after: float = 0.25
+    # seconds of total silence with runs outstanding, all resent once -- at least:
+    # a probe's own watchdog stretches it to 3 x the longest launched + 0.2 s
+    dead_after: float = 1.0
+    poll_interval: float = 0.02  # the longest a blocking driver waits on its link at once
+    batch_size: int = 256
+    max_attempts: int = 50  # sends of one run before the campaign gives up
+    # Under TCG the guest's watchdog runs on host time, so a QEMU the host
+    # descheduled looks like a hung probe: a TIMEOUT the prediction did not
+    # expect is run again this many times before it stands.
+    timeout_reruns: int = 2
+    # seconds of quiet, runs in flight, before asking the guest where it is (a loss
+    # probe) -- at least: 4 x the measured pace between results when that is longer
+    loss_probe_after: float = 0.002
+
+
+@dataclass(frozen=True)
+class CampaignResult:
+    probe: Probe
+    observation: Observation
+    prediction: bytes | None
+
+    @property
+    def diverges(self) -> bool:
+        return self.prediction is not None and self.prediction != self.observation.comparable()
+
+
+class CampaignError(Exception):
+    pass
+
+
+@dataclass
+class Output:
+    """What the IO side must do after a call into CampaignState, in this order."""
+
+    send: list[bytes] = field(default_factory=list)  # to the board, in order: frames (and cut-offs)
+    batches: list[list[CampaignResult]] = field(default_factory=list)  # each: one transaction
+    quarantined: list[tuple[Probe, str]] = field(default_factory=list)  # (probe, why)
+    restart: str | None = None  # why the board must be restarted; then call restarted()
+    check_board: bool = False  # ask whether the board is gone; answer with board_stopped()
+    deadline: float | None = None  # call tick() by then at the latest
+    done: bool = False  # every item submitted has a result or is quarantined; none are coming
+
+
+@dataclass
+class Counters:
+    """What a campaign had to do beyond sending each run once."""
+
+    retransmissions: int = 0  # every resend, whatever the reason
+    resent_on_evidence: int = 0  # a later answer (or a loss probe's) showed the run lost
+    resent_on_reject: int = 0  # a frame rejected with nothing after it: the run owed first
+    resent_on_timer: int = 0  # waited out the retransmission timer (the last resort)
+    resent_on_silence: int = 0  # the whole window, after a silence
+    loss_probes: int = 0  # PROBE_STATUS_REQUESTs sent to learn what was lost
+    restarts: int = 0
+    frames_rejected: int = 0  # by COBS/CRC, all boots of the board
+
+
+@dataclass
+class _Flight:
+    probe: Probe
+    prediction: bytes | None
+    sent_at: float
+    attempts: int = 1
+    owed: list[int] = field(default_factory=list)  # send numbers whose answer may still come
+
+
+def load_body(probe: Probe, slot: int, tag: int | None = None) -> bytes:
+    """The PROBE_LOAD body that puts `probe` in `slot` (under its own tag unless told)."""
+    return LAYOUTS[Msg.PROBE_LOAD].pack(
+        probe.code + probe.input, slot=slot, privilege=probe.privilege, budget=probe.budget,
+        tag=probe.tag if tag is None else tag, code_length=len(probe.code),
+        input_length=len(probe.input), output_size=probe.output_size)
+
+
+Item = tuple[Probe, bytes | None]  # a probe and the vetter's prediction (None: unvetted)
+
+
+class CampaignState:
+    """One board's campaign.  Run ids keep growing for the life of the object: the
+    guest answers a run id it has seen with its cached result, so reusing one on the
+    same boot would be wrong."""
+
+    def __init__(self, policy: Policy = Policy()) -> None:
+        if not 0 < policy.window <= PROBE_SLOTS:
+            raise ValueError(f"window {policy.window} must be 1..{PROBE_SLOTS} (the guest's slots)")
+        self.policy = policy
+        self.counters = Counters()
+        self.decoder = FrameDecoder()
+        self._rejected_before = 0  # frames the decoders of earlier boots rejected
+        self._seq = 0
+        self.next_run_id = 0
+        self._sends = 0  # numbers every frame sent, runs and loss probes alike
+        self._queue: deque[Item] = deque()  # submitted, not launched yet
+        self._ended = True  # no more items until start()
+        self._suspects: deque[Item] = deque()  # in flight when the board died: rerun alone
+        self._reruns: deque[Item] = deque()  # unexpected TIMEOUTs, to run again
+        self._timeouts: dict[bytes, int] = {}  # content hash -> unexpected TIMEOUTs so far
+        self._inflight: dict[int, _Flight] = {}  # run id -> flight
+        self._serial = False  # after a board death: one run at a time until the suspects are done
+        self._longest_watchdog = 0.0  # seconds: the longest watchdog of a probe launched so far
+        self._pace = 0.0  # seconds between results, smoothed
+        self._last_result: float | None = None
+        self._heard_at = 0.0  # when the board last sent a good frame
+        self._prodded_at = 0.0  # when silence last made us resend everything in flight
+        self._asked = False  # check_board is out, not answered yet
+        self._restarting: str | None = None  # restart asked for, not done yet
+        self._answered = -1  # the latest send number known to have been answered
+        self._probes: list[int] = []  # send numbers of loss probes not answered yet
+        self._probed_at = 0.0  # when the last loss probe went out
+        self._probes_unheard = 0  # loss probes sent since the board last said anything
+        self._rejects_seen = 0  # decoder.rejected_since_frame already acted on
+        self._batch: list[CampaignResult] = []
+        self._out = Output()
+
+    # -- items ----------------------------------------------------------------------------
+
+    @property
+    def wants(self) -> int:
+        """How many more items the campaign would launch now (submit that many, or
+        call end_of_items)."""
+        if self._ended or self._restarting is not None:
+            return 0
+        waiting = len(self._queue) + len(self._suspects) + len(self._reruns)
+        return max(0, self._limit() - len(self._inflight) - waiting)
+
+    def submit(self, probe: Probe, prediction: bytes | None) -> None:
+        if probe.privilege == Privilege.PRIVILEGED and probe.family not in PRIVILEGED_FAMILIES:
+            raise CampaignError(f"privileged probe from family {probe.family!r}: only"
+                                f" {sorted(PRIVILEGED_FAMILIES)} may run privileged")
+        self._queue.append((probe, prediction))
+
+    def end_of_items(self) -> None:
+        self._ended = True
+
+    @property
+    def done(self) -> bool:
+        return self._ended and self._restarting is None and not (
+            self._queue or self._suspects or self._reruns or self._inflight)
+
+    # -- events ---------------------------------------------------------------------------
+
+    def start(self, now: float) -> Output:
+        """Begin taking items (again: a state serves one campaign after another on the
+        same boot).  Cuts off whatever the guest's decoder held."""
+        self._ended = False
+        self._heard_at = self._prodded_at = now
+        self._last_result = None
+        self._out.send.append(b"\0")
+        return self._step(now)
+
+    def tick(self, now: float) -> Output:
+        return self.feed(b"", now)
+
+    def feed(self, data: bytes, now: float) -> Output:
+        """Bytes from the board (b"": only time has passed)."""
+        if self._restarting is not None:
+            return self._step(now)  # the old boot's last words
+        frames = self.decoder.feed(data) if data else []
+        if frames:
+            self._heard_at = now
+            self._probes_unheard = 0
+        for frame in frames:
+            self._absorb(frame.type, frame.body, now)
+        if frames:
+            self._resend_what_was_lost(now)
+        rejects = self.decoder.rejected_since_frame
+        if rejects < self._rejects_seen:
+            self._rejects_seen = 0  # a good frame came since
+        if rejects > self._rejects_seen:  # damaged, and nothing good after it: act now
+            self._rejects_seen = rejects
+            self._resend_first_owed(now)
+            self._loss_probe(now)
+        return self._step(now)
+
+    def board_stopped(self, why: str | None, now: float) -> Output:
+        """The IO side's answer to `check_board` (None: the board is there, as far as it
+        can tell), or its own news that the board is gone (`why`)."""
+        self._asked = False
+        if why is not None:
+            if self._restarting is None:
+                self._board_died(why, now)
+            return self._step(now)
+        if self._inflight and self._restarting is None:
+            # Silence may only mean the line ate our commands: resend every run in
+            # flight once, so a live guest has something to answer.
+            for run_id, flight in list(self._inflight.items()):
+                self._resend(run_id, flight, now)
+                self.counters.resent_on_silence += 1
+            self._prodded_at = now
+        return self._step(now)
+
+    def restarted(self, now: float) -> Output:
+        """The board asked to be restarted is up again (a new boot)."""
+        self._restarting = None
+        self._rejected_before += self.decoder.crc_errors
+        self.decoder = FrameDecoder()
+        self._seq = 0
+        self._answered, self._probes, self._rejects_seen = -1, [], 0
+        self._heard_at = self._prodded_at = now
+        self._out.send.append(b"\0")
+        return self._step(now)
+
+    # -- the step every event ends with ------------------------------------------------
+
+    def _step(self, now: float) -> Output:
+        if self._restarting is None:
+            self._watch(now)
+        if self._restarting is None and not self._asked:
+            self._launch_what_fits(now)
+        out, self._out = self._out, Output()
+        if self.done and self._batch:  # the last one, however short
+            out.batches.append(self._batch)
+            self._batch = []
+        self.counters.frames_rejected = self._rejected_before + self.decoder.crc_errors
+        out.done = self.done
+        out.deadline = None if out.done or self._restarting is not None else self._deadline(now)
+        return out
+
+    def _limit(self) -> int:
+        return 1 if self._serial else self.policy.window
+
+    def _launch_what_fits(self, now: float) -> None:
+        if self._serial and not self._suspects and not self._inflight:
+            self._serial = False  # every suspect has been rerun alone
+        while len(self._inflight) < self._limit():
+            waiting = self._suspects or self._reruns or self._queue
+            if not waiting:
+                return
+            probe, prediction = waiting.popleft()
+            run_id = self.next_run_id
+            flight = _Flight(probe, prediction, now)
+            self._inflight[run_id] = flight
+            self._send_run(run_id, flight)
+            self.next_run_id = (run_id + 1) % 2**32
+
+    def _watch(self, now: float) -> None:
+        """Timers: silence, a dead board, runs owed too long, a quiet line to probe."""
+        if not self._inflight or self._asked:
+            return
+        silent = now - self._heard_at
+        quiet = min(self.policy.retransmit_after, self._dead_after() / 2)
+        if silent > quiet and self._prodded_at <= self._heard_at:
+            self._asked = True
+            self._out.check_board = True
+            return
+        resent_unanswered = self._prodded_at > self._heard_at and now - self._prodded_at > quiet
+        if silent > self._dead_after() and resent_unanswered:
+            self._board_died(BOARD_SILENT, now)
+            return
+        patience = self._patience()
+        for run_id, flight in list(self._inflight.items()):
+            if now - flight.sent_at > patience:
+                self._resend(run_id, flight, now)
+                self.counters.resent_on_timer += 1
+        if now >= self._next_probe_at():
+            self._loss_probe(now)
+
+    def _deadline(self, now: float) -> float | None:
+        if not self._inflight:
+            return None
+        quiet = min(self.policy.retransmit_after, self._dead_after() / 2)
+        times = [min(f.sent_at for f in self._inflight.values()) + self._patience(),
+                 self._next_probe_at()]
+        if self._prodded_at <= self._heard_at:
+            times.append(self._heard_at + quiet)
+        else:
+            times.append(max(self._heard_at + self._dead_after(), self._prodded_at + quiet))
+        # a hair past each: the rules compare with ">", and a deadline must make progress
+        return max(min(times) + 1e-6, now + 1e-6)
+
+    def _patience(self) -> float:
+        return max(self.policy.retransmit_after, 3 * len(self._inflight) * self._pace)
+
+    def _dead_after(self) -> float:
+        """Silence that means a dead board: longer than any launched probe's watchdog."""
+        return max(self.policy.dead_after, 3 * self._longest_watchdog + 0.2)
+
+    # -- evidence of loss ---------------------------------------------------------------
+
+    def _next_probe_at(self) -> float:
+        """When a quiet line is worth a loss probe: after the quiet threshold, doubling
+        with every probe the board has not answered (a probe that runs long is no loss).
+        Never, when the silence rule would come about as soon (a slow guest)."""
+        lull = max(self.policy.loss_probe_after, 4 * self._pace)
+        quiet = min(self.policy.retransmit_after, self._dead_after() / 2)
+        if lull > quiet / 2:
+            return float("inf")
+        wait = min(lull * 2 ** self._probes_unheard, quiet)
+        return max(self._heard_at, self._probed_at) + wait
+
+    def _loss_probe(self, now: float) -> None:
+        if not self._inflight:
+            return
+        self._probes.append(self._send_frame(Msg.PROBE_STATUS_REQUEST, b""))
+        self._probed_at = now
+        self._probes_unheard += 1
+        self.counters.loss_probes += 1
+
+    def _credit(self, owed: list[int]) -> None:
+        """An answer to one of the sends numbered `owed` came: credit the earliest (the
+        evidence is never overstated)."""
+        if owed:
+            self._answered = max(self._answered, owed.pop(0))
+
+    def _resend_what_was_lost(self, now: float) -> None:
+        """Every send numbered before the latest answered one and still owed is lost."""
+        answered = self._answered
+        for run_id, flight in list(self._inflight.items()):
+            while flight.owed and flight.owed[0] < answered:
+                flight.owed.pop(0)
+            if not flight.owed:
+                self._resend(run_id, flight, now)
+                self.counters.resent_on_evidence += 1
+        self._probes = [n for n in self._probes if n > answered]
+
+    def _resend_first_owed(self, now: float) -> None:
+        owing = [(f.owed[0], run_id) for run_id, f in self._inflight.items() if f.owed]
+        if owing:
+            _, run_id = min(owing)
+            self._resend(run_id, self._inflight[run_id], now)
+            self.counters.resent_on_reject += 1
+
+    # -- answers ----------------------------------------------------------------------------
+
+    def _absorb(self, msg_type: int, body: bytes, now: float) -> None:
+        if msg_type == Msg.PROBE_RESULT:
+            self._result(body, now)
+        elif msg_type == Msg.PROBE_STATUS:
+            if self._probes:
+                self._answered = max(self._answered, self._probes.pop(0))
+        elif msg_type == Msg.PROBE_LOADED:
+            self._refused(body, now)
+
+    def _refused(self, body: bytes, now: float) -> None:
+        fields, _ = LAYOUTS[Msg.PROBE_LOADED].unpack(body)
+        if fields["status"] in (ProbeRefusal.OK, ProbeRefusal.TAG_MISMATCH):
+            return
+        for run_id, flight in list(self._inflight.items()):  # the guest will never run it
+            if flight.probe.tag == fields["tag"] and run_id % PROBE_SLOTS == fields["slot"]:
+                self._credit(flight.owed)
+                del self._inflight[run_id]
+                self._finish(flight, Observation(Outcome.REFUSED), now)
+                return
+
+    def _result(self, body: bytes, now: float) -> None:
+        fields, tail = LAYOUTS[Msg.PROBE_RESULT].unpack(body)
+        run_id = fields["run_id"]
+        flight = self._inflight.get(run_id)
+        if flight is None or fields["tag"] != flight.probe.tag:
+            return  # a duplicate of something already done, or stale
+        self._credit(flight.owed)
+        outcome = Outcome(fields["outcome"])
+        if outcome == Outcome.REFUSED:
+            return  # the slot did not hold its probe: the resend (nothing is owed now) reloads it
+        del self._inflight[run_id]
+        if self._unexpected_timeout(outcome, flight):
+            self._reruns.append((flight.probe, flight.prediction))
+            return
+        fault = (Fault(fields["fault_vector"], fields["fault_address"], fields["fault_ip"])
+                 if outcome == Outcome.FAULT else None)
+        # length 0: not measured
+        length = fields["length"] or None if flight.probe.measure_length else None
+        output = tail[: flight.probe.output_size]
+        self._finish(flight, Observation(outcome, fields["status"], fault, output, fields["cycles"],
+                                         fields["instret"], length), now)
+
+    def _finish(self, flight: _Flight, observation: Observation, now: float) -> None:
+        if self._last_result is not None:
+            self._pace = 0.9 * self._pace + 0.1 * (now - self._last_result)
+        self._last_result = now
+        self._batch.append(CampaignResult(flight.probe, observation, flight.prediction))
+        if len(self._batch) >= self.policy.batch_size:
+            self._out.batches.append(self._batch)
+            self._batch = []
+
+    def _unexpected_timeout(self, outcome: Outcome, flight: _Flight) -> bool:
+        """A TIMEOUT the prediction did not expect, with reruns left."""
+        if outcome != Outcome.TIMEOUT or not flight.prediction:
+            return False
+        if flight.prediction[0] == Outcome.TIMEOUT:
+            return False
+        key = flight.probe.content_hash
+        self._timeouts[key] = self._timeouts.get(key, 0) + 1
+        return self._timeouts[key] <= self.policy.timeout_reruns
+
+    # -- sending --------------------------------------------------------------------------
+
+    def _send_run(self, run_id: int, flight: _Flight) -> None:
+        """One PROBE_LOAD_RUN: the slot's probe and the run of it, in one frame."""
+        probe = flight.probe
+        self._longest_watchdog = max(self._longest_watchdog, watchdog_ns(probe.budget) / 1e9)
+        flags = PROBE_RUN_FLAG_MEASURE_LENGTH if probe.measure_length else 0
+        flight.owed.append(self._send_frame(Msg.PROBE_LOAD_RUN, LAYOUTS[Msg.PROBE_LOAD_RUN].pack(
+            load_body(probe, run_id % PROBE_SLOTS), run_id=run_id, flags=flags)))
+
+    def _resend(self, run_id: int, flight: _Flight, now: float) -> None:
+        flight.attempts += 1
+        if flight.attempts > self.policy.max_attempts:
+            raise CampaignError(f"run {run_id} got no result after {self.policy.max_attempts} sends"
+                                " while the board kept answering; check the link's error rate")
+        flight.sent_at = now
+        self.counters.retransmissions += 1
+        self._send_run(run_id, flight)
+
+    def _send_frame(self, msg_type: Msg, body: bytes) -> int:
+        """Queue one frame; returns its send number."""
+        self._out.send.append(encode_frame(msg_type, self._seq, body))
+        self._seq = (self._seq + 1) % (1 << 16)
+        self._sends += 1
+        return self._sends
+
+    # -- a dead board ---------------------------------------------------------------------
+
+    def _board_died(self, why: str, now: float) -> None:
+        self.counters.restarts += 1
+        self._restarting = why
+        self._out.restart = why
+        flights = [self._inflight[r] for r in sorted(self._inflight)]
+        self._inflight.clear()
+        self._probes = []
+        if self._serial and len(flights) == 1:
+            culprit = flights[0].probe
+            self._out.quarantined.append((culprit, f"{why} while it ran alone"))
+            return
+        # Unknown which one did it: rerun each alone, in the order they were sent.
+        self._suspects.extendleft(reversed([(f.probe, f.prediction) for f in flights]))
+        self._serial = True
