@@ -7,7 +7,7 @@ pointers) are named through the kernel's ELF symbols when they are given.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from contract.frames import Frame, ProtocolError
 from contract.protocol import ARCH_NAMES, Msg
@@ -34,7 +34,8 @@ def _summary(frame: Frame, symbolize: Symbolizer | None) -> str:
             return ("leaf {leaf:#010x}.{subleaf:<2} eax={eax:08x} ebx={ebx:08x} "
                     "ecx={ecx:08x} edx={edx:08x}").format(**fields)
         case Msg.PCI_FUNCTION:
-            vendor, device = int.from_bytes(tail[0:2], "little"), int.from_bytes(tail[2:4], "little")
+            vendor = int.from_bytes(tail[0:2], "little")
+            device = int.from_bytes(tail[2:4], "little")
             return (f"{fields['bus']:02x}:{fields['device']:02x}.{fields['function']} "
                     f"[{vendor:04x}:{device:04x}] config {len(tail)} bytes")
         case Msg.ACPI_RSDP | Msg.DEVICETREE:
@@ -42,8 +43,8 @@ def _summary(frame: Frame, symbolize: Symbolizer | None) -> str:
         case Msg.ACPI_TABLE:
             return f"{_text(tail[:4])} at {fields['address']:#x}, {len(tail)} bytes"
         case Msg.HART:
-            return "hart {hartid} misa={misa:#x} mvendorid={mvendorid:#x} marchid={marchid:#x}".format(
-                **fields)
+            return ("hart {hartid} misa={misa:#x} mvendorid={mvendorid:#x}"
+                    " marchid={marchid:#x}").format(**fields)
         case Msg.FAULT:
             where = symbolize(fields["ip"]) if symbolize else f"{fields['ip']:#x}"
             return (f"vector {fields['vector']} error {fields['error_code']:#x} at {where} "

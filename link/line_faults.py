@@ -18,9 +18,9 @@ class LineFaults:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        if not (0 <= self.drop_rate < 1 and 0 <= self.flip_rate < 1 and self.drop_rate + self.flip_rate < 1):
-            raise ValueError(f"drop {self.drop_rate} and flip {self.flip_rate} rates must be in [0, 1)"
-                             " and sum below 1")
+        drop, flip = self.drop_rate, self.flip_rate
+        if not (0 <= drop < 1 and 0 <= flip < 1 and drop + flip < 1):
+            raise ValueError(f"drop {drop} and flip {flip} rates must be in [0, 1) and sum below 1")
 
 
 class LineDamage:

@@ -60,13 +60,13 @@ class QemuLink:
             raise ValueError(f"unknown probe line {line!r}: choose one of {', '.join(LINES)}")
         self.line = LINES[line]
         self._console = self.line == ProbeLine.VIRTIO_CONSOLE
-        self.board = dataclasses.replace(board, stay=True, privileged=board.privileged or privileged,
-                                         probe_console=self._console)
+        self.board = dataclasses.replace(board, stay=True, probe_console=self._console,
+                                         privileged=board.privileged or privileged)
         self.guest = guest
         self.boot_timeout = boot_timeout
         self._damage = LineDamage(faults or LineFaults())
         self.keep_sent = keep_sent
-        self.sent = bytearray()  # every byte the host handed to send() (before damage), if keep_sent
+        self.sent = bytearray()  # every byte handed to send() (before damage), if keep_sent
         self.boots: list[Run] = []  # one per launch; the first gives the inventory
         self.restarts = 0
         self.died_at: float | None = None  # when this link saw QEMU gone (monotonic)
@@ -210,6 +210,12 @@ class QemuLink:
         assert self.machine is not None, "the link is closed"
         return self.machine.line_fileno()
 
+    def boot_receive(self) -> bytes:
+        """What the booting guest sent on its serial port, without waiting (b"": nothing,
+        or QEMU is gone: check `machine.running`).  Boot frames are never damaged."""
+        assert self.machine is not None, "the link is closed"
+        return self.machine.poll_serial(0)
+
     def finish_boot(self) -> None:
         """The boot fed so far has reached FINAL: check FINAL says the board serves
         probes as asked (else BootError) and keep the boot."""
@@ -250,6 +256,7 @@ class QemuLink:
                             " rebuild the guest (./run build)", run, boot.guest.symbolize)
         raise BootError(
             f"the guest serves probes on its {ProbeLine(served).name} line, not the"
-            f" {self.line.name} one asked for: it found no virtio console it can drive (a legacy"
-            " virtio-serial device, contract/virtio.py); the serial port needs none (--line serial)",
+            f" {self.line.name} one asked for: it found no virtio console it can drive (a"
+            " legacy virtio-serial device, contract/virtio.py); the serial port needs none"
+            " (--line serial)",
             run, boot.guest.symbolize)

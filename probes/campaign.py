@@ -87,7 +87,7 @@ class Campaign:
         source = iter(items)
         out = self._act(state.start(link.now()), report)
         while not out.done:
-            self._draw(source)
+            draw(state, source)
             out = self._act(state.tick(link.now()), report)  # launches what was drawn
             if out.done:
                 break
@@ -97,15 +97,6 @@ class Campaign:
             out = self._act(state.feed(link.poll(wait), link.now()), report)
         report.count(before, state.counters)
         return report
-
-    def _draw(self, source: Iterator[Item]) -> None:
-        state = self.state
-        for _ in range(state.wants):
-            item = next(source, None)
-            if item is None:
-                state.end_of_items()
-                return
-            state.submit(*item)
 
     def _act(self, out: Output, report: CampaignReport) -> Output:
         """Do what `out` asks; returns the state's last word."""
@@ -122,3 +113,13 @@ class Campaign:
                 out = state.board_stopped(stopped() if stopped is not None else None, link.now())
             else:
                 return out
+
+
+def draw(state: CampaignState, source: Iterator[Item]) -> None:
+    """Hand `state` as many items as it wants from `source` (or say there are no more)."""
+    for _ in range(state.wants):
+        item = next(source, None)
+        if item is None:
+            state.end_of_items()
+            return
+        state.submit(*item)

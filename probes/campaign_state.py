@@ -26,10 +26,10 @@ a run sent several times keeps the numbers whose answer may still come, and an
 answer is credited to the earliest of them, so the evidence is never
 overstated and a resend never triggers another without new evidence: no storms.
 What no later answer can reveal -- a loss at the tail, with nothing sent after
-it -- is asked about: a frame rejected with nothing good after it, or a quiet
-line with runs in flight (`Policy.loss_probe_after`, or 4x the pace of results),
-sends a PROBE_STATUS_REQUEST, which the guest answers after everything sent
-before it, so its answer is evidence like any other.  (On a rejected frame the
+it -- is asked about: a frame rejected with nothing good after it, or, once the
+line has lost a frame, a quiet line with runs in flight (`Policy.loss_probe_after`,
+or 4x the pace of results), sends a PROBE_STATUS_REQUEST, which the guest answers
+after everything sent before it, so its answer is evidence like any other.  (On a rejected frame the
 earliest run still owed is also resent at once: answers come in order, so the
 damaged frame was most likely its answer.)  Loss probes back off (doubling) while
 the line stays quiet: a probe that runs long is not a loss.
@@ -43,7 +43,7 @@ every run in flight is resent, and only a silence that lasts `dead_after`
 seconds and outlives that resend declares the board dead.  The runs in flight
 then become suspects, rerun one at a time after the restart, and a probe that
 kills the board on its own is quarantined (bytes kept) and never sent again.  A
-TIMEOUT the prediction did not expect is rerun a few times before it stands.
+TIMEOUT no prediction expected is rerun a few times, spaced out, before it stands.
 """
 
 from __future__ import annotations
@@ -84,9 +84,13 @@ class Policy:
     batch_size: int = 256
     max_attempts: int = 50  # sends of one run before the campaign gives up
     # Under TCG the guest's watchdog runs on host time, so a QEMU the host
-    # descheduled looks like a hung probe: a TIMEOUT the prediction did not
-    # expect is run again this many times before it stands.
+    # descheduled looks like a hung probe (four boards on two cores: about one
+    # CPUID run in 2,000): a TIMEOUT no prediction expected (the vetter predicted
+    # another outcome, or could not predict) is run again this many times before it
+    # stands, the n-th time after n x timeout_rerun_after seconds (a host busy now
+    # is often less busy then; meanwhile the campaign goes on with other runs).
     timeout_reruns: int = 2
+    timeout_rerun_after: float = 0.1
     # seconds of quiet, runs in flight, before asking the guest where it is (a loss
     # probe) -- at least: 4 x the measured pace between results when that is longer
     loss_probe_after: float = 0.002
@@ -172,7 +176,7 @@ class CampaignState:
         self._queue: deque[Item] = deque()  # submitted, not launched yet
         self._ended = True  # no more items until start()
         self._suspects: deque[Item] = deque()  # in flight when the board died: rerun alone
-        self._reruns: deque[Item] = deque()  # unexpected TIMEOUTs, to run again
+        self._reruns: list[tuple[float, Item]] = []  # (not before, item): unexpected TIMEOUTs
         self._timeouts: dict[bytes, int] = {}  # content hash -> unexpected TIMEOUTs so far
         self._inflight: dict[int, _Flight] = {}  # run id -> flight
         self._serial = False  # after a board death: one run at a time until the suspects are done
@@ -188,6 +192,7 @@ class CampaignState:
         self._probed_at = 0.0  # when the last loss probe went out
         self._probes_unheard = 0  # loss probes sent since the board last said anything
         self._rejects_seen = 0  # decoder.rejected_since_frame already acted on
+        self._lossy = False  # the line has lost or damaged a frame: quiet is worth a loss probe
         self._batch: list[CampaignResult] = []
         self._out = Output()
 
@@ -199,7 +204,7 @@ class CampaignState:
         call end_of_items)."""
         if self._ended or self._restarting is not None:
             return 0
-        waiting = len(self._queue) + len(self._suspects) + len(self._reruns)
+        waiting = len(self._queue) + len(self._suspects)
         return max(0, self._limit() - len(self._inflight) - waiting)
 
     def submit(self, probe: Probe, prediction: bytes | None) -> None:
@@ -242,6 +247,7 @@ class CampaignState:
             self._absorb(frame.type, frame.body, now)
         if frames:
             self._resend_what_was_lost(now)
+        self._lossy = self._lossy or bool(self.decoder.crc_errors or self.decoder.lost)
         rejects = self.decoder.rejected_since_frame
         if rejects < self._rejects_seen:
             self._rejects_seen = 0  # a good frame came since
@@ -302,10 +308,15 @@ class CampaignState:
         if self._serial and not self._suspects and not self._inflight:
             self._serial = False  # every suspect has been rerun alone
         while len(self._inflight) < self._limit():
-            waiting = self._suspects or self._reruns or self._queue
-            if not waiting:
+            if self._suspects:
+                probe, prediction = self._suspects.popleft()
+            elif due := next((r for r in self._reruns if r[0] <= now), None):
+                self._reruns.remove(due)
+                probe, prediction = due[1]
+            elif self._queue:
+                probe, prediction = self._queue.popleft()
+            else:
                 return
-            probe, prediction = waiting.popleft()
             run_id = self.next_run_id
             flight = _Flight(probe, prediction, now)
             self._inflight[run_id] = flight
@@ -335,11 +346,12 @@ class CampaignState:
             self._loss_probe(now)
 
     def _deadline(self, now: float) -> float | None:
+        rerun = [min(when for when, _ in self._reruns)] if self._reruns else []
         if not self._inflight:
-            return None
+            return max(rerun[0], now + 1e-6) if rerun else None
         quiet = min(self.policy.retransmit_after, self._dead_after() / 2)
         times = [min(f.sent_at for f in self._inflight.values()) + self._patience(),
-                 self._next_probe_at()]
+                 self._next_probe_at(), *rerun]
         if self._prodded_at <= self._heard_at:
             times.append(self._heard_at + quiet)
         else:
@@ -359,10 +371,12 @@ class CampaignState:
     def _next_probe_at(self) -> float:
         """When a quiet line is worth a loss probe: after the quiet threshold, doubling
         with every probe the board has not answered (a probe that runs long is no loss).
-        Never, when the silence rule would come about as soon (a slow guest)."""
+        Never on a line that has lost nothing so far (a quiet clean line only means a
+        busy guest or host: probes would find nothing and cost frames), nor when the
+        silence rule would come about as soon (a slow guest)."""
         lull = max(self.policy.loss_probe_after, 4 * self._pace)
         quiet = min(self.policy.retransmit_after, self._dead_after() / 2)
-        if lull > quiet / 2:
+        if not self._lossy or lull > quiet / 2:
             return float("inf")
         wait = min(lull * 2 ** self._probes_unheard, quiet)
         return max(self._heard_at, self._probed_at) + wait
@@ -390,6 +404,7 @@ class CampaignState:
             if not flight.owed:
                 self._resend(run_id, flight, now)
                 self.counters.resent_on_evidence += 1
+                self._lossy = True
         self._probes = [n for n in self._probes if n > answered]
 
     def _resend_first_owed(self, now: float) -> None:
@@ -432,8 +447,10 @@ class CampaignState:
         if outcome == Outcome.REFUSED:
             return  # the slot did not hold its probe: the resend (nothing is owed now) reloads it
         del self._inflight[run_id]
-        if self._unexpected_timeout(outcome, flight):
-            self._reruns.append((flight.probe, flight.prediction))
+        reruns = self._unexpected_timeouts(outcome, flight)
+        if reruns:
+            self._reruns.append((now + reruns * self.policy.timeout_rerun_after,
+                                 (flight.probe, flight.prediction)))
             return
         fault = (Fault(fields["fault_vector"], fields["fault_address"], fields["fault_ip"])
                  if outcome == Outcome.FAULT else None)
@@ -452,15 +469,16 @@ class CampaignState:
             self._out.batches.append(self._batch)
             self._batch = []
 
-    def _unexpected_timeout(self, outcome: Outcome, flight: _Flight) -> bool:
-        """A TIMEOUT the prediction did not expect, with reruns left."""
-        if outcome != Outcome.TIMEOUT or not flight.prediction:
-            return False
-        if flight.prediction[0] == Outcome.TIMEOUT:
-            return False
+    def _unexpected_timeouts(self, outcome: Outcome, flight: _Flight) -> int:
+        """How many TIMEOUTs no prediction expected this probe has had, while it has
+        reruns left (0: none, or none left: the outcome stands)."""
+        if outcome != Outcome.TIMEOUT:
+            return 0
+        if flight.prediction and flight.prediction[0] == Outcome.TIMEOUT:
+            return 0
         key = flight.probe.content_hash
         self._timeouts[key] = self._timeouts.get(key, 0) + 1
-        return self._timeouts[key] <= self.policy.timeout_reruns
+        return self._timeouts[key] if self._timeouts[key] <= self.policy.timeout_reruns else 0
 
     # -- sending --------------------------------------------------------------------------
 

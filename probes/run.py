@@ -63,10 +63,19 @@ class Tally:
         return (self.finished or time.monotonic()) - self.started
 
     @property
-    def probes_per_second(self) -> float:
-        """End to end: probes generated and disposed of (rejected, or run and stored)."""
-        done = sum(self.rejected.values()) + self.stored + self.duplicates + self.skipped_quarantined
-        return done / self.seconds if self.seconds > 0 else 0.0
+    def executed(self) -> int:
+        """Probes run in the guest and stored (a refusal was stored, never run)."""
+        return self.stored - self.outcomes["refused"]
+
+    @property
+    def generated_per_second(self) -> float:
+        """Probes generated per second, vetting (and rejecting) included."""
+        return self.generated / self.seconds if self.seconds > 0 else 0.0
+
+    @property
+    def executed_per_second(self) -> float:
+        """Probes run in the guest and stored, per second."""
+        return self.executed / self.seconds if self.seconds > 0 else 0.0
 
     def to_json(self) -> dict:
         return {"generated": self.generated, "rejected": sum(self.rejected.values()),
@@ -76,7 +85,9 @@ class Tally:
                 "quarantined": [{"hash": p.content_hash.hex(), "code": p.code.hex()} for p in self.quarantined],
                 "restarts": self.restarts, "retransmissions": self.retransmissions,
                 "frames_rejected": self.frames_rejected, "seconds": round(self.seconds, 3),
-                "probes_per_second": round(self.probes_per_second, 1)}
+                "executed": self.executed,
+                "generated_per_second": round(self.generated_per_second, 1),
+                "executed_per_second": round(self.executed_per_second, 1)}
 
 
 def reason_kind(reason: str) -> str:
