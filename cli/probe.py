@@ -94,7 +94,7 @@ def probe_command(board: Board, family: str, *, budget: int | None = None, json_
 
 def _run_with_progress(console: Console, link: QemuLink, probes, store: CapabilityStore,
                        fingerprint: Fingerprint, unsafe: bool, on_results, latest: dict) -> Tally:
-    stats = "[cyan]{task.fields[rate]:>7.0f}[/] probes/s  faults {task.fields[faults]}" \
+    stats = "[cyan]{task.fields[rate]:>7.0f}[/] executed/s  faults {task.fields[faults]}" \
             "  divergences {task.fields[divergences]}  timeouts {task.fields[timeouts]}" \
             "  refusals {task.fields[refusals]}  rejected {task.fields[rejected]}"
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
@@ -108,7 +108,7 @@ def _run_with_progress(console: Console, link: QemuLink, probes, store: Capabili
             progress.update(task, description="running" if running else "vetting",
                             total=tally.sent if running else None,
                             completed=tally.stored if running else tally.generated,
-                            rate=tally.probes_per_second, faults=tally.outcomes["fault"],
+                            rate=tally.executed_per_second, faults=tally.outcomes["fault"],
                             divergences=tally.divergences, timeouts=tally.outcomes["timeout"],
                             refusals=tally.outcomes["refused"], rejected=sum(tally.rejected.values()))
 
@@ -144,8 +144,9 @@ def summary_table(family: str, board: Board, accelerator: str, fingerprint: Fing
         ("probe line", LINE_NAMES[line], "--line"),
         ("frames rejected", tally.frames_rejected, "bad CRC / COBS on the line"),
         ("seconds", f"{tally.seconds:.2f}", ""),
-        ("probes/s", f"{tally.probes_per_second:,.0f}",
-         "end to end; under TCG timings describe QEMU" if accelerator == "tcg" else "end to end"),
+        ("generated/s", f"{tally.generated_per_second:,.0f}", "probes generated, vetting included"),
+        ("executed/s", f"{tally.executed_per_second:,.0f}",
+         "run in the guest and stored" + ("; under TCG timings describe QEMU" if accelerator == "tcg" else "")),
         ("fingerprint", fingerprint.digest.hex()[:16], fingerprint.board),
     ]
     for what, value, note in rows:

@@ -19,14 +19,13 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
-from probes.store import CapabilityStore, StoredResult
-from stores.fingerprint import Fingerprint
-from discovery.inventory import Inventory
 from contract.probe_abi import Privilege
 from probes.campaign import Campaign, Link
-from probes.campaign_state import CampaignResult, Policy
+from probes.campaign_state import CampaignResult, Counters, Policy
 from probes.probe import Probe
+from probes.store import CapabilityStore, StoredResult
 from probes.vet_pool import vet_stream
+from stores.fingerprint import Fingerprint
 
 DEAD_AFTER = 0.9  # seconds of silence, runs in flight, before the board counts as dead
 BATCH = 64  # results per store transaction (and per progress update)
@@ -51,6 +50,7 @@ class Tally:
     restarts: int = 0
     retransmissions: int = 0
     frames_rejected: int = 0
+    resends: Counters = field(default_factory=Counters)  # the retransmissions by cause
     started: float = field(default_factory=time.monotonic)
     finished: float | None = None
 
@@ -81,9 +81,16 @@ class Tally:
         return {"generated": self.generated, "rejected": sum(self.rejected.values()),
                 "rejected_by_reason": dict(self.rejected), "duplicates": self.duplicates,
                 "skipped_quarantined": self.skipped_quarantined, "sent": self.sent,
-                "stored": self.stored, "outcomes": dict(self.outcomes), "divergences": self.divergences,
-                "quarantined": [{"hash": p.content_hash.hex(), "code": p.code.hex()} for p in self.quarantined],
+                "stored": self.stored, "outcomes": dict(self.outcomes),
+                "divergences": self.divergences,
+                "quarantined": [{"hash": p.content_hash.hex(), "code": p.code.hex()}
+                                for p in self.quarantined],
                 "restarts": self.restarts, "retransmissions": self.retransmissions,
+                "resends": {"on_evidence": self.resends.resent_on_evidence,
+                            "on_reject": self.resends.resent_on_reject,
+                            "on_timer": self.resends.resent_on_timer,
+                            "on_silence": self.resends.resent_on_silence,
+                            "loss_probes": self.resends.loss_probes},
                 "frames_rejected": self.frames_rejected, "seconds": round(self.seconds, 3),
                 "executed": self.executed,
                 "generated_per_second": round(self.generated_per_second, 1),
@@ -183,7 +190,7 @@ def run_campaign(link: Link, probes: Iterable[Probe], store: CapabilityStore, fi
         items.close()  # a campaign that stopped early stops the vetting pool now
     release()
     tally.restarts, tally.retransmissions = report.restarts, report.retransmissions
-    tally.frames_rejected = report.frames_rejected
+    tally.frames_rejected, tally.resends = report.frames_rejected, report.counters
     tally.finished = time.monotonic()
     return tally
 

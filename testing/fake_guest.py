@@ -46,7 +46,7 @@ class FakeGuest:
         self.boots += 1
         self.alive = True
         self.slots: dict[int, Probe] = {}
-        self.cache: OrderedDict[int, bytes] = OrderedDict()
+        self.cache: OrderedDict[int, bytes] = OrderedDict()  # run id -> PROBE_RESULT body
         self.decoder = FrameDecoder()
         self.decoder.feed(b"\0")  # the guest is in sync from its first byte
         self.seq = 0
@@ -114,8 +114,8 @@ class FakeGuest:
         return status
 
     def _run(self, run_id: int, slot: int, tag: int | None) -> bytes:
-        if run_id in self.cache:
-            return self.cache[run_id]  # a retransmitted RUN: same answer, not a rerun
+        if run_id in self.cache:  # a retransmitted RUN: same answer, not a rerun (a new frame)
+            return self._frame(Msg.PROBE_RESULT, self.cache[run_id])
         probe = self.slots.get(slot)
         if probe is None or (tag is not None and probe.tag != tag):
             return self._result(run_id, slot, tag or 0, Observation(Outcome.REFUSED), cache=False)
@@ -135,12 +135,11 @@ class FakeGuest:
             obs.output, run_id=run_id, slot=slot, outcome=obs.outcome, tag=tag,
             status=obs.status & (2**64 - 1), fault_vector=fault.vector, fault_ip=fault.ip,
             fault_address=fault.address, cycles=obs.cycles or 0, instret=obs.instret or 0)
-        frame = self._frame(Msg.PROBE_RESULT, body)
         if cache:
-            self.cache[run_id] = frame
+            self.cache[run_id] = body
             while len(self.cache) > PROBE_RESULT_CACHE:
                 self.cache.popitem(last=False)
-        return frame
+        return self._frame(Msg.PROBE_RESULT, body)
 
     def _frame(self, msg_type: int, body: bytes) -> bytes:
         frame = encode_frame(msg_type, self.seq, body)

@@ -21,6 +21,14 @@ class Loopback:
         self.restarts = 0
         self._inbox = bytearray(guest.restart())
 
+    @property
+    def dropped(self) -> int:
+        return self._damage.dropped
+
+    @property
+    def flipped(self) -> int:
+        return self._damage.flipped
+
     def now(self) -> float:
         return self.clock
 

@@ -155,3 +155,29 @@ def test_a_link_that_knows_the_board_stopped_ends_the_silence_at_once():
         clocks[type(link)] = link.clock
     assert clocks[Reporting] < clocks[Loopback] - 1.0  # two deaths, each seen ~0.75 s sooner
     assert reasons[1] == "QEMU reports the guest internal-error while it ran alone"
+
+
+def test_the_rates_count_generated_probes_and_executed_ones_apart(tmp_path):
+    """generated/s counts every probe the family made (vetting included); executed/s
+    only those the guest ran and the store kept: the fake guest and the store count
+    them independently."""
+    import itertools
+
+    from discovery.fingerprint import x86_fingerprint
+    from probes.catalogue import random_probes
+    from probes.run import run_campaign
+    from probes.store import CapabilityStore
+
+    guest = FakeGuest(X86_64)
+    offered = list(itertools.islice(random_probes(X86_64, seed=4), 600))
+    store = CapabilityStore(tmp_path / "cap.db")
+    fingerprint = x86_fingerprint("fake", "GenuineIntel", 6, 85, 4, {})
+    tally = run_campaign(Loopback(guest), offered, store, fingerprint, "unicorn")
+    (stored,) = store.conn.execute("SELECT COUNT(*) FROM cap_result").fetchone()
+    store.close()
+    assert tally.generated == 600 and 0 < tally.executed == stored == guest.runs < 300
+    assert tally.generated_per_second == pytest.approx(600 / tally.seconds)
+    assert tally.executed_per_second == pytest.approx(stored / tally.seconds)
+    summary = tally.to_json()
+    assert summary["generated_per_second"] == round(600 / tally.seconds, 1)
+    assert summary["executed_per_second"] == round(stored / tally.seconds, 1)

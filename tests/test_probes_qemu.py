@@ -311,6 +311,11 @@ def test_line_faults_end_with_the_same_results_as_a_clean_run(guests, tmp_path, 
     assert faulty.restarts == 0  # a line that eats commands is not a dead board
     assert clean.stored == faulty.stored == len(probes)
     assert stored_results(tmp_path / "faulty.db") == stored_results(tmp_path / "clean.db")
+    # Each resend is paid for by damage, and losses are resent on evidence: a resend that
+    # waited out a timer (every one, before the campaign read evidence) is the exception.
+    resends = faulty.resends
+    assert faulty.retransmissions <= 3 * (link.dropped + link.flipped)
+    assert resends.resent_on_timer + resends.resent_on_silence <= faulty.retransmissions / 10
 
 
 # -- the probe line ------------------------------------------------------------------------
@@ -375,6 +380,11 @@ def test_probe_command_stores_writes_json_and_refuses_unsafe_privileged_runs(tmp
                          console=console) == 0
     document = json.loads((tmp_path / "r.json").read_text())
     assert document["summary"]["stored"] == 64 == len(document["results"])
+    summary = document["summary"]  # the rates say what they count: generated, and run and stored
+    assert summary["executed"] == 64 and "probes_per_second" not in summary
+    assert summary["generated_per_second"] == pytest.approx(64 / summary["seconds"], rel=0.05)
+    assert summary["executed_per_second"] == pytest.approx(64 / summary["seconds"], rel=0.05)
+    assert "generated/s" in out.getvalue() and "executed/s" in out.getvalue()
     assert document["probe_line"] == "virtio console"
     assert {r["meta"]["csr"] for r in document["results"]} == set(range(64))
     assert "sent to the guest" in out.getvalue() and "csr" in listing(db)
