@@ -2,14 +2,16 @@
 pipeline end to end (generate, vet, run, store) against the fake guest and
 against the real guests on QEMU boards under TCG.
 
-    .venv/bin/python bench/probes_bench.py [--count N] [--qemu-count N]
+    .venv/bin/python bench/probes_bench.py [--count N] [--qemu-count N] [--only qemu|faults]
 
 A benchmark, not a test: it prints figures for the README, with the machine.
+End-to-end figures come as two rates: generated/s counts every probe the family
+made (vetting and rejecting included), executed/s those run in the guest and
+stored.
 """
 
 from __future__ import annotations
 
-from discovery.inventory import Inventory
 import argparse
 import itertools
 import platform
@@ -21,15 +23,17 @@ from pathlib import Path
 
 from arch import ARCHES, RISCV64, X86_64
 from discovery.fingerprint import x86_fingerprint
-from probes.store import CapabilityStore, StoredResult
-from probes.campaign import Campaign, Policy
-from testing.fake_guest import FakeGuest
+from discovery.inventory import Inventory
+from probes.campaign import Campaign
+from probes.campaign_state import Policy
 from probes.catalogue import random_probes
 from probes.families import cpuid, csr, discovery, isa_riscv, isa_x86
-from testing.loopback import Loopback
 from probes.probe import Probe
+from probes.store import CapabilityStore, StoredResult
 from probes.vet import vet
 from probes.vet_pool import usable_cpus, vet_stream
+from testing.fake_guest import FakeGuest
+from testing.loopback import Loopback
 
 
 def rate(label: str, items: list, work) -> float:
@@ -52,10 +56,22 @@ def cpu_name() -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=20_000)
-    parser.add_argument("--qemu-count", type=int, default=5_000, help="random probes offered per QEMU board")
+    parser.add_argument("--qemu-count", type=int, default=5_000,
+                        help="random probes offered per QEMU board")
+    parser.add_argument("--only", choices=("qemu", "faults"),
+                        help="only the QEMU end-to-end figures, or only the faulty-line ones")
     options = parser.parse_args()
-    count = options.count
     print(f"machine: {cpu_name()}, Python {platform.python_version()}, {platform.machine()}")
+    if options.only is None:
+        in_process(options.count)
+    if options.only in (None, "qemu"):
+        qemu_end_to_end(options.qemu_count)
+    if options.only in (None, "faults"):
+        faulty_line()
+
+
+def in_process(count: int) -> None:
+    """Vetting, discovery candidates and the campaign against the fake guest."""
     rng = random.Random(0)
     for arch in ARCHES:
         probes = [Probe(arch, rng.randbytes(16)) for _ in range(count)]
@@ -71,10 +87,11 @@ def main() -> None:
         return one
 
     start = time.perf_counter()
-    x86_candidates = list(itertools.islice(isa_x86.candidates(("legacy", "0f", "vex", "evex")), count))
+    spaces = ("legacy", "0f", "vex", "evex")
+    x86_candidates = list(itertools.islice(isa_x86.candidates(spaces), count))
     rv_candidates = list(isa_riscv.candidates())
-    generated = len(x86_candidates) + len(rv_candidates)
-    print(f"{'candidate generation incl. capstone decode':<52} {generated / (time.perf_counter() - start):>10,.0f} /s")
+    generated = (len(x86_candidates) + len(rv_candidates)) / (time.perf_counter() - start)
+    print(f"{'candidate generation incl. capstone decode':<52} {generated:>10,.0f} /s")
     rate("discovery candidates (capstone + Unicorn), x86_64", x86_candidates, discover(X86_64))
     rate("discovery candidates (capstone + Unicorn), riscv64", rv_candidates, discover(RISCV64))
     pooled(x86_candidates, rv_candidates, count)
@@ -82,9 +99,13 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         store = CapabilityStore(Path(tmp, "bench.db"))
         fp = x86_fingerprint("fake", "GenuineIntel", 6, 85, 4, {})
+
+        def stored(batch):
+            store.record_batch(fp, "unicorn",
+                               [StoredResult(r.probe, r.observation, r.prediction) for r in batch])
+
         campaign = Campaign(Loopback(FakeGuest(X86_64)), Policy(window=64, batch_size=1024),
-                            on_batch=lambda b: store.record_batch(
-                                fp, "unicorn", [StoredResult(r.probe, r.observation, r.prediction) for r in b]))
+                            on_batch=stored)
         n = count // 4
         start = time.perf_counter()
         vetted = []
@@ -95,9 +116,10 @@ def main() -> None:
                 vetted.append((probe, verdict.prediction))
         report = campaign.run(vetted)
         elapsed = time.perf_counter() - start
-        print(f"{'end to end vs fake guest (gen+vet+run+store), x86_64':<52} {n / elapsed:>10,.0f} /s"
-              f"  ({n} generated, {len(report.results)} run and stored)")
-    qemu_end_to_end(options.qemu_count)
+        executed = len(report.results)
+        print(f"{'end to end vs fake guest (gen+vet+run+store), x86_64':<52}"
+              f" {n / elapsed:>10,.0f} generated/s  {executed / elapsed:,.0f} executed/s"
+              f"  ({n} generated, {executed} run and stored)")
 
 
 def pooled(x86_candidates: list, rv_candidates: list, count: int) -> None:
@@ -121,6 +143,36 @@ def pooled(x86_candidates: list, rv_candidates: list, count: int) -> None:
 
 
 E2E_RUNS = 3  # end-to-end campaigns per figure: a sweep takes a fraction of a second
+SWEEPS = {X86_64: ("q35", "CPUID sweep", cpuid.cpuid_sweep, False),
+          RISCV64: ("virt", "CSR sweep", csr.csr_sweep, True)}  # board, name, probes, privileged
+
+
+def campaign_on_qemu(arch, board_name: str, probes, privileged: bool, faults=None):
+    """One campaign end to end on a fresh board (TCG; its boot not counted): the tally,
+    and every stored result by probe (outcome, status, fault vector, output)."""
+    from discovery.fingerprint import fingerprint_of
+    from kernel.guest import build_guest
+    from link.qemu_link import QemuLink
+    from probes.run import run_campaign
+    from qemu.boards import board
+
+    chosen = board(board_name, accel="tcg")
+    with tempfile.TemporaryDirectory() as tmp, \
+            QemuLink(chosen, build_guest(arch), privileged=privileged, faults=faults) as link:
+        store = CapabilityStore(Path(tmp, "bench.db"))
+        try:
+            fingerprint = fingerprint_of(Inventory.from_boot(link.first_boot), board_name)
+            tally = run_campaign(link, probes, store, fingerprint, "tcg")
+            rows = store.conn.execute("SELECT probe_hash, outcome, status, fault_vector, output"
+                                      " FROM cap_result").fetchall()
+        finally:
+            store.close()
+    return tally, {bytes(h): (o, s, v, bytes(out)) for h, o, s, v, out in rows}
+
+
+def spread(values: list[float]) -> str:
+    values = sorted(values)
+    return f"{statistics.median(values):,.0f} ({values[0]:,.0f}-{values[-1]:,.0f})"
 
 
 def qemu_end_to_end(count: int) -> None:
@@ -129,33 +181,28 @@ def qemu_end_to_end(count: int) -> None:
     Then the campaign alone (probes vetted beforehand) on each line, the console
     against the serial port, which shows what the line costs.  Boots are not counted."""
     from kernel.guest import build_guest
-    from discovery.fingerprint import fingerprint_of
-    from probes.run import POLICY, run_campaign
     from link.qemu_link import QemuLink
+    from probes.run import POLICY
     from qemu.boards import board
 
-    sweeps = {X86_64: ("q35", "cpuid", cpuid.cpuid_sweep), RISCV64: ("virt", "csr", csr.csr_sweep)}
-    for arch, (board_name, sweep_name, sweep) in sweeps.items():
-        guest = build_guest(arch)
-        for label, probes, privileged in (("random", lambda: random_probes(arch, seed=1), False),
-                                          (sweep_name, sweep, sweep_name == "csr")):
-            tallies = []
-            for _ in range(E2E_RUNS):  # each on a fresh board: a guest remembers the run ids it saw
-                with tempfile.TemporaryDirectory() as tmp, \
-                        QemuLink(board(board_name, accel="tcg"), guest, privileged=privileged) as link:
-                    store = CapabilityStore(Path(tmp, "bench.db"))
-                    offered = itertools.islice(probes(), count)
-                    tallies.append(run_campaign(link, offered, store, fingerprint_of(Inventory.from_boot(link.first_boot), board_name),
-                                                "tcg"))
-                    store.close()
-            rates = sorted(t.probes_per_second for t in tallies)
-            tally = tallies[0]
-            print(f"{f'end to end on QEMU {board_name} (TCG), {label}, {arch}':<52} {statistics.median(rates):>10,.0f} /s"
-                  f"  (median of {E2E_RUNS}, {rates[0]:,.0f}-{rates[-1]:,.0f}; {tally.generated} generated,"
-                  f" {tally.stored} run in the guest and stored)")
-        vetted = [(p, v.prediction) for p, v in vet_stream(itertools.islice(random_probes(arch, seed=2), 4 * count))
-                  if v.accepted]
+    for arch, (board_name, sweep_name, sweep, privileged) in SWEEPS.items():
+        def random_family(arch=arch):
+            return itertools.islice(random_probes(arch, seed=1), count)
+
+        for label, probes, on_privileged in (("random", random_family, False),
+                                             (sweep_name, sweep, privileged)):
+            # each campaign on a fresh board: a guest remembers the run ids it saw
+            tallies = [campaign_on_qemu(arch, board_name, probes(), on_privileged)[0]
+                       for _ in range(E2E_RUNS)]
+            print(f"{f'end to end on QEMU {board_name} (TCG), {label}, {arch}':<52}"
+                  f" {spread([t.generated_per_second for t in tallies])} generated/s,"
+                  f" {spread([t.executed_per_second for t in tallies])} executed/s"
+                  f"  (median of {E2E_RUNS}; {tallies[0].generated} generated,"
+                  f" {tallies[0].executed} run in the guest and stored)")
+        offered = itertools.islice(random_probes(arch, seed=2), 4 * count)
+        vetted = [(p, v.prediction) for p, v in vet_stream(offered) if v.accepted]
         rates = {}
+        guest = build_guest(arch)
         for line in ("console", "serial"):
             with QemuLink(board(board_name, accel="tcg"), guest, line=line) as link:
                 start = time.perf_counter()
@@ -164,6 +211,52 @@ def qemu_end_to_end(count: int) -> None:
             print(f"{f'campaign alone, random, {arch}, {line} line':<52} {rates[line]:>10,.0f} /s"
                   f"  ({len(report.results)} vetted probes run)")
         print(f"{f'  console / serial, {arch}':<52} {rates['console'] / rates['serial']:>10.1f}x")
+
+
+# Shares of the probe line's bytes damaged, half dropped and half flipped, in both
+# directions (`./run probe --line-faults R` drops R and flips R: 2R in all).
+FAULT_RATES = (0.0, 0.001, 0.01)
+
+
+def faulty_line() -> None:
+    """Each arch's sweep end to end (generated, vetted, run, stored) with the probe
+    line damaging 0%, 0.1% and 1% of its bytes: executed/s and its ratio to the clean
+    rate, retransmissions, and whether every stored result equals the clean run's.
+    Outputs that differ between clean runs on their own are compared by outcome only
+    (how many there are is printed): counters and timers, and what the last trap
+    left (mcause, mtval), which depends on the probe run before -- so the last clean
+    run goes in reverse order, as resends reorder runs too."""
+    from link.line_faults import LineFaults
+
+    for arch, (board_name, label, sweep, privileged) in SWEEPS.items():
+        clean_rate, clean, volatile = 0.0, {}, set()
+        meta = {p.content_hash: p.meta for p in sweep()}
+        for fault_rate in FAULT_RATES:
+            runs = []
+            for seed in range(E2E_RUNS):
+                probes = list(sweep())
+                if fault_rate == 0 and seed == E2E_RUNS - 1:
+                    probes.reverse()
+                faults = LineFaults(fault_rate / 2, fault_rate / 2, seed=seed)
+                runs.append(campaign_on_qemu(arch, board_name, probes, privileged, faults))
+            executed = statistics.median(t.executed_per_second for t, _ in runs)
+            generated = statistics.median(t.generated_per_second for t, _ in runs)
+            retransmissions = statistics.median(t.retransmissions for t, _ in runs)
+            if fault_rate == 0:
+                clean_rate, clean = executed, runs[0][1]
+                volatile = {h for h in clean if len({stored.get(h) for _, stored in runs}) > 1}
+                verdict = f"{len(volatile)} outputs vary between clean runs"
+            else:
+                differ = [(h, stored.get(h), clean[h]) for _, stored in runs for h in clean
+                          if stored.get(h) is None or (stored[h] != clean[h] if h not in volatile
+                                                       else stored[h][0] != clean[h][0])]
+                verdict = f"{executed / clean_rate:.0%} of clean, results " + (
+                    "identical" if not differ else
+                    f"DIFFER in {len(differ)} (e.g. {meta[differ[0][0]]}: {differ[0][1]},"
+                    f" clean {differ[0][2]})")
+            print(f"{f'{label}, {arch}, {fault_rate:.1%} byte faults':<52}"
+                  f" {executed:>10,.0f} executed/s  {generated:,.0f} generated/s;"
+                  f" {retransmissions:,.0f} retransmissions; {verdict} (median of {len(runs)})")
 
 
 if __name__ == "__main__":

@@ -106,6 +106,7 @@ class _BoardLoop:
             for board in self.boards:
                 self._watch(board, board.link.fileno())
                 self._act(board, board.state.start(now))
+                self._service(board, now)  # its first items, before the first wait
             while any(b.phase != _Phase.FINISHED for b in self.boards):
                 for key, mask in self.selector.select(self._timeout()):
                     self._ready(key.data, mask)

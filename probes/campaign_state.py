@@ -280,7 +280,7 @@ class CampaignState:
         self._rejected_before += self.decoder.crc_errors
         self.decoder = FrameDecoder()
         self._seq = 0
-        self._answered, self._probes, self._rejects_seen = -1, [], 0
+        self._answered, self._probes, self._rejects_seen, self._probes_unheard = -1, [], 0, 0
         self._heard_at = self._prodded_at = now
         self._out.send.append(b"\0")
         return self._step(now)
