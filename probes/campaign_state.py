@@ -28,7 +28,7 @@ overstated and a resend never triggers another without new evidence: no storms.
 What no later answer can reveal -- a loss at the tail, with nothing sent after
 it -- is asked about: a frame rejected with nothing good after it, or, once the
 line has lost a frame, a quiet line with runs in flight (`Policy.loss_probe_after`,
-or 4x the pace of results), sends a PROBE_STATUS_REQUEST, which the guest answers
+or twice a run's round trip), sends a PROBE_STATUS_REQUEST, which the guest answers
 after everything sent before it, so its answer is evidence like any other.  (On a rejected frame the
 earliest run still owed is also resent at once: answers come in order, so the
 damaged frame was most likely its answer.)  Loss probes back off (doubling) while
@@ -64,6 +64,9 @@ from probes.families import PRIVILEGED_FAMILIES
 from probes.probe import Fault, Observation, Probe
 
 BOARD_SILENT = "the board stopped answering"
+# A run that has cost this many times the sends an average result has cost on this
+# line is no longer bad luck (at 1% of bytes damaged, 110 straight losses: 1e-10).
+ATTEMPTS_OVER_COST = 20
 
 
 @dataclass(frozen=True)
@@ -82,7 +85,10 @@ class Policy:
     dead_after: float = 1.0
     poll_interval: float = 0.02  # the longest a blocking driver waits on its link at once
     batch_size: int = 256
-    max_attempts: int = 50  # sends of one run before the campaign gives up
+    # sends of one run before the campaign gives up -- at least: a line that needs many
+    # sends per result (1% of its bytes damaged: 5 or so) stretches it to
+    # ATTEMPTS_OVER_COST times what a result has cost on it so far
+    max_attempts: int = 50
     # Under TCG the guest's watchdog runs on host time, so a QEMU the host
     # descheduled looks like a hung probe (four boards on two cores: about one
     # CPUID run in 2,000): a TIMEOUT no prediction expected (the vetter predicted
@@ -92,7 +98,7 @@ class Policy:
     timeout_reruns: int = 2
     timeout_rerun_after: float = 0.1
     # seconds of quiet, runs in flight, before asking the guest where it is (a loss
-    # probe) -- at least: 4 x the measured pace between results when that is longer
+    # probe) -- at least: twice the measured round trip of a run when that is longer
     loss_probe_after: float = 0.002
 
 
@@ -173,6 +179,7 @@ class CampaignState:
         self._seq = 0
         self.next_run_id = 0
         self._sends = 0  # numbers every frame sent, runs and loss probes alike
+        self._run_sends = self._results = 0  # what the results so far cost: sends, results
         self._queue: deque[Item] = deque()  # submitted, not launched yet
         self._ended = True  # no more items until start()
         self._suspects: deque[Item] = deque()  # in flight when the board died: rerun alone
@@ -182,6 +189,7 @@ class CampaignState:
         self._serial = False  # after a board death: one run at a time until the suspects are done
         self._longest_watchdog = 0.0  # seconds: the longest watchdog of a probe launched so far
         self._pace = 0.0  # seconds between results, smoothed
+        self._round_trip = 0.0  # seconds from a run's only send to its answer, smoothed
         self._last_result: float | None = None
         self._heard_at = 0.0  # when the board last sent a good frame
         self._prodded_at = 0.0  # when silence last made us resend everything in flight
@@ -374,7 +382,9 @@ class CampaignState:
         Never on a line that has lost nothing so far (a quiet clean line only means a
         busy guest or host: probes would find nothing and cost frames), nor when the
         silence rule would come about as soon (a slow guest)."""
-        lull = max(self.policy.loss_probe_after, 4 * self._pace)
+        # The round trip, not the pace of results: on a lossy line results come slowly
+        # because runs are lost, and a pace-based lull would stop the probes finding them.
+        lull = max(self.policy.loss_probe_after, 2 * self._round_trip)
         quiet = min(self.policy.retransmit_after, self._dead_after() / 2)
         if not self._lossy or lull > quiet / 2:
             return float("inf")
@@ -461,6 +471,10 @@ class CampaignState:
                                          fields["instret"], length), now)
 
     def _finish(self, flight: _Flight, observation: Observation, now: float) -> None:
+        self._results += 1
+        if flight.attempts == 1:  # its answer can only be to that send (Karn's rule)
+            self._round_trip += 0.125 * (now - flight.sent_at - self._round_trip)
+        self._run_sends += flight.attempts
         if self._last_result is not None:
             self._pace = 0.9 * self._pace + 0.1 * (now - self._last_result)
         self._last_result = now
@@ -492,9 +506,11 @@ class CampaignState:
 
     def _resend(self, run_id: int, flight: _Flight, now: float) -> None:
         flight.attempts += 1
-        if flight.attempts > self.policy.max_attempts:
-            raise CampaignError(f"run {run_id} got no result after {self.policy.max_attempts} sends"
-                                " while the board kept answering; check the link's error rate")
+        cost = self._run_sends / max(1, self._results)  # sends per result on this line so far
+        if flight.attempts > max(self.policy.max_attempts, ATTEMPTS_OVER_COST * cost):
+            raise CampaignError(f"run {run_id} got no result after {flight.attempts - 1} sends"
+                                f" ({cost:.1f} per result so far) while the board kept"
+                                " answering; check the link's error rate")
         flight.sent_at = now
         self.counters.retransmissions += 1
         self._send_run(run_id, flight)

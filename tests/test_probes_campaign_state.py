@@ -353,3 +353,30 @@ def test_suspects_that_are_innocent_are_not_quarantined_and_every_probe_is_answe
     line.run(items)
     assert not line.quarantined and len(line.restarts_at) == 1
     assert answered(line) == Counter(p.content_hash for p, _ in items)
+
+
+@pytest.mark.parametrize("lost", [0.0, 0.75])
+def test_a_run_never_answered_while_the_board_answers_others_ends_the_campaign(lost):
+    """Run 2's answer never arrives.  The campaign gives up on it after max_attempts sends
+    on a clean line; on a line that loses three answers in four (a result costs about
+    four sends), after 20 times what a result has cost: bad luck is not a broken run."""
+    import math
+
+    from probes.campaign_state import ATTEMPTS_OVER_COST, CampaignError
+
+    rng = random.Random(5)
+
+    def lose(frame: Frame, _seen: int) -> bool:
+        return run_id(frame) == 2 or (frame.type == Msg.PROBE_RESULT and rng.random() < lost)
+
+    policy = Policy(window=4, batch_size=1)
+    line = VirtualLine(CampaignState(policy), FakeGuest(X86_64), lose_answer=lose)
+    with pytest.raises(CampaignError, match="run 2 got no result after") as failure:
+        line.run(vetted(40, seed=31))
+    sent = Counter(run for kind, run in line.log if kind == "sent")
+    done = {run for kind, run in line.log if kind == "answered"} - {2}
+    cost = sum(sent[run] for run in done) / len(line.results)  # sends per result, counted here
+    assert len(done) == len(line.results) and not line.restarts_at
+    assert sent[2] == math.floor(max(policy.max_attempts, ATTEMPTS_OVER_COST * cost))
+    assert f"after {sent[2]} sends ({cost:.1f} per result so far)" in str(failure.value)
+    assert (cost > 3) == (lost > 0)
