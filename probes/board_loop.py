@@ -143,9 +143,10 @@ class _BoardLoop:
     def _service(self, board: _Board, now: float) -> None:
         """What is due without a byte arriving: items to hand over, deadlines, restarts."""
         if board.phase == _Phase.SERVING:
-            before = board.state.wants
+            drew = board.state.wants > 0
             draw(board.state, board.source)
-            if before or (board.deadline is not None and now >= board.deadline):
+            if (drew and board.state.has_room) or (board.deadline is not None
+                                                    and now >= board.deadline):
                 self._act(board, board.state.tick(now))
         elif board.phase == _Phase.SPAWNING:
             assert board.spawned is not None

@@ -87,10 +87,12 @@ class Campaign:
         source = iter(items)
         out = self._act(state.start(link.now()), report)
         while not out.done:
-            draw(state, source)
-            out = self._act(state.tick(link.now()), report)  # launches what was drawn
-            if out.done:
-                break
+            if state.wants:
+                draw(state, source)
+                if state.has_room:  # else the next answers' feed() launches them
+                    out = self._act(state.tick(link.now()), report)
+                    if out.done:
+                        break
             wait = self.policy.poll_interval
             if out.deadline is not None:
                 wait = min(wait, max(0.0, out.deadline - link.now()))

@@ -48,6 +48,7 @@ TIMEOUT no prediction expected is rerun a few times, spaced out, before it stand
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from dataclasses import dataclass, field
 
@@ -64,6 +65,7 @@ from probes.families import PRIVILEGED_FAMILIES
 from probes.probe import Fault, Observation, Probe
 
 BOARD_SILENT = "the board stopped answering"
+NEVER = math.inf
 # A run that has cost this many times the sends an average result has cost on this
 # line is no longer bad luck (at 1% of bytes damaged, 110 straight losses: 1e-10).
 ATTEMPTS_OVER_COST = 20
@@ -117,7 +119,7 @@ class CampaignError(Exception):
     pass
 
 
-@dataclass
+@dataclass(slots=True)  # one per call: thousands a second
 class Output:
     """What the IO side must do after a call into CampaignState, in this order."""
 
@@ -179,6 +181,7 @@ class CampaignState:
         self._seq = 0
         self.next_run_id = 0
         self._sends = 0  # numbers every frame sent, runs and loss probes alike
+        self._run_sends_log: deque[tuple[int, int]] = deque()  # (send number, run id), in order
         self._run_sends = self._results = 0  # what the results so far cost: sends, results
         self._queue: deque[Item] = deque()  # submitted, not launched yet
         self._ended = True  # no more items until start()
@@ -186,6 +189,8 @@ class CampaignState:
         self._reruns: list[tuple[float, Item]] = []  # (not before, item): unexpected TIMEOUTs
         self._timeouts: dict[bytes, int] = {}  # content hash -> unexpected TIMEOUTs so far
         self._inflight: dict[int, _Flight] = {}  # run id -> flight
+        # no flight was sent before this (kept cheaply: the timers need the oldest send)
+        self._oldest_sent = NEVER
         self._serial = False  # after a board death: one run at a time until the suspects are done
         self._longest_watchdog = 0.0  # seconds: the longest watchdog of a probe launched so far
         self._pace = 0.0  # seconds between results, smoothed
@@ -208,12 +213,18 @@ class CampaignState:
 
     @property
     def wants(self) -> int:
-        """How many more items the campaign would launch now (submit that many, or
-        call end_of_items)."""
+        """How many more items the campaign would take now (submit that many, or call
+        end_of_items): enough to fill the window and as many again waiting, so the
+        slots an answer frees are refilled within the feed() that brings it."""
         if self._ended or self._restarting is not None:
             return 0
         waiting = len(self._queue) + len(self._suspects)
-        return max(0, self._limit() - len(self._inflight) - waiting)
+        return max(0, 2 * self._limit() - len(self._inflight) - waiting)
+
+    @property
+    def has_room(self) -> bool:
+        """The window has room: items submitted now go out at the next tick()."""
+        return len(self._inflight) < self._limit()
 
     def submit(self, probe: Probe, prediction: bytes | None) -> None:
         if probe.privilege == Privilege.PRIVILEGED and probe.family not in PRIVILEGED_FAMILIES:
@@ -289,6 +300,7 @@ class CampaignState:
         self.decoder = FrameDecoder()
         self._seq = 0
         self._answered, self._probes, self._rejects_seen, self._probes_unheard = -1, [], 0, 0
+        self._run_sends_log.clear()
         self._heard_at = self._prodded_at = now
         self._out.send.append(b"\0")
         return self._step(now)
@@ -301,11 +313,11 @@ class CampaignState:
         if self._restarting is None and not self._asked:
             self._launch_what_fits(now)
         out, self._out = self._out, Output()
-        if self.done and self._batch:  # the last one, however short
+        out.done = self.done
+        if out.done and self._batch:  # the last one, however short
             out.batches.append(self._batch)
             self._batch = []
         self.counters.frames_rejected = self._rejected_before + self.decoder.crc_errors
-        out.done = self.done
         out.deadline = None if out.done or self._restarting is not None else self._deadline(now)
         return out
 
@@ -318,7 +330,7 @@ class CampaignState:
         while len(self._inflight) < self._limit():
             if self._suspects:
                 probe, prediction = self._suspects.popleft()
-            elif due := next((r for r in self._reruns if r[0] <= now), None):
+            elif self._reruns and (due := next((r for r in self._reruns if r[0] <= now), None)):
                 self._reruns.remove(due)
                 probe, prediction = due[1]
             elif self._queue:
@@ -327,6 +339,7 @@ class CampaignState:
                 return
             run_id = self.next_run_id
             flight = _Flight(probe, prediction, now)
+            self._oldest_sent = min(self._oldest_sent, now)
             self._inflight[run_id] = flight
             self._send_run(run_id, flight)
             self.next_run_id = (run_id + 1) % 2**32
@@ -335,37 +348,42 @@ class CampaignState:
         """Timers: silence, a dead board, runs owed too long, a quiet line to probe."""
         if not self._inflight or self._asked:
             return
-        silent = now - self._heard_at
-        quiet = min(self.policy.retransmit_after, self._dead_after() / 2)
+        silent, dead_after = now - self._heard_at, self._dead_after()
+        quiet = min(self.policy.retransmit_after, dead_after / 2)
         if silent > quiet and self._prodded_at <= self._heard_at:
             self._asked = True
             self._out.check_board = True
             return
         resent_unanswered = self._prodded_at > self._heard_at and now - self._prodded_at > quiet
-        if silent > self._dead_after() and resent_unanswered:
+        if silent > dead_after and resent_unanswered:
             self._board_died(BOARD_SILENT, now)
             return
         patience = self._patience()
-        for run_id, flight in list(self._inflight.items()):
-            if now - flight.sent_at > patience:
-                self._resend(run_id, flight, now)
-                self.counters.resent_on_timer += 1
+        if now - self._oldest_sent > patience:  # some run may be due: look at each
+            for run_id, flight in self._inflight.items():
+                if now - flight.sent_at > patience:
+                    self._resend(run_id, flight, now)
+                    self.counters.resent_on_timer += 1
+            self._oldest_sent = min(f.sent_at for f in self._inflight.values())
         if now >= self._next_probe_at():
             self._loss_probe(now)
 
     def _deadline(self, now: float) -> float | None:
-        rerun = [min(when for when, _ in self._reruns)] if self._reruns else []
-        if not self._inflight:
-            return max(rerun[0], now + 1e-6) if rerun else None
-        quiet = min(self.policy.retransmit_after, self._dead_after() / 2)
-        times = [min(f.sent_at for f in self._inflight.values()) + self._patience(),
-                 self._next_probe_at(), *rerun]
-        if self._prodded_at <= self._heard_at:
-            times.append(self._heard_at + quiet)
-        else:
-            times.append(max(self._heard_at + self._dead_after(), self._prodded_at + quiet))
-        # a hair past each: the rules compare with ">", and a deadline must make progress
-        return max(min(times) + 1e-6, now + 1e-6)
+        """When tick() must come at the latest: the earliest of the run timers, the
+        silence rules, the next loss probe and the next rerun (once per call: cheap)."""
+        when = min((at for at, _ in self._reruns), default=NEVER)
+        if self._inflight:
+            dead_after = self._dead_after()
+            quiet = min(self.policy.retransmit_after, dead_after / 2)
+            if self._prodded_at <= self._heard_at:
+                silence = self._heard_at + quiet
+            else:
+                silence = max(self._heard_at + dead_after, self._prodded_at + quiet)
+            when = min(when, silence, self._oldest_sent + self._patience(), self._next_probe_at())
+        if when == NEVER:
+            return None
+        # a hair past: the rules compare with ">", and a deadline must make progress
+        return max(when, now) + 1e-6
 
     def _patience(self) -> float:
         return max(self.policy.retransmit_after, 3 * len(self._inflight) * self._pace)
@@ -382,12 +400,14 @@ class CampaignState:
         Never on a line that has lost nothing so far (a quiet clean line only means a
         busy guest or host: probes would find nothing and cost frames), nor when the
         silence rule would come about as soon (a slow guest)."""
+        if not self._lossy:
+            return NEVER
         # The round trip, not the pace of results: on a lossy line results come slowly
         # because runs are lost, and a pace-based lull would stop the probes finding them.
         lull = max(self.policy.loss_probe_after, 2 * self._round_trip)
         quiet = min(self.policy.retransmit_after, self._dead_after() / 2)
-        if not self._lossy or lull > quiet / 2:
-            return float("inf")
+        if lull > quiet / 2:
+            return NEVER
         wait = min(lull * 2 ** self._probes_unheard, quiet)
         return max(self._heard_at, self._probed_at) + wait
 
@@ -406,16 +426,21 @@ class CampaignState:
             self._answered = max(self._answered, owed.pop(0))
 
     def _resend_what_was_lost(self, now: float) -> None:
-        """Every send numbered before the latest answered one and still owed is lost."""
-        answered = self._answered
-        for run_id, flight in list(self._inflight.items()):
-            while flight.owed and flight.owed[0] < answered:
-                flight.owed.pop(0)
-            if not flight.owed:
+        """Every send numbered before the latest answered one and still owed is lost.
+        The sends are looked at in order, each once: the log is cut as it is read."""
+        answered, log = self._answered, self._run_sends_log
+        while log and log[0][0] < answered:
+            number, run_id = log.popleft()
+            flight = self._inflight.get(run_id)
+            if flight is None or not flight.owed or flight.owed[0] != number:
+                continue  # answered since, or done
+            flight.owed.pop(0)
+            if not flight.owed:  # its resend is numbered past `answered`: not looked at again
                 self._resend(run_id, flight, now)
                 self.counters.resent_on_evidence += 1
                 self._lossy = True
-        self._probes = [n for n in self._probes if n > answered]
+        if self._probes:
+            self._probes = [n for n in self._probes if n > answered]
 
     def _resend_first_owed(self, now: float) -> None:
         owing = [(f.owed[0], run_id) for run_id, f in self._inflight.items() if f.owed]
@@ -454,8 +479,11 @@ class CampaignState:
             return  # a duplicate of something already done, or stale
         self._credit(flight.owed)
         outcome = Outcome(fields["outcome"])
-        if outcome == Outcome.REFUSED:
-            return  # the slot did not hold its probe: the resend (nothing is owed now) reloads it
+        if outcome == Outcome.REFUSED:  # the slot did not hold its probe: reload it
+            if not flight.owed:  # (unless a later send of it is still on its way)
+                self._resend(run_id, flight, now)
+                self.counters.resent_on_evidence += 1
+            return
         del self._inflight[run_id]
         reruns = self._unexpected_timeouts(outcome, flight)
         if reruns:
@@ -501,8 +529,10 @@ class CampaignState:
         probe = flight.probe
         self._longest_watchdog = max(self._longest_watchdog, watchdog_ns(probe.budget) / 1e9)
         flags = PROBE_RUN_FLAG_MEASURE_LENGTH if probe.measure_length else 0
-        flight.owed.append(self._send_frame(Msg.PROBE_LOAD_RUN, LAYOUTS[Msg.PROBE_LOAD_RUN].pack(
-            load_body(probe, run_id % PROBE_SLOTS), run_id=run_id, flags=flags)))
+        number = self._send_frame(Msg.PROBE_LOAD_RUN, LAYOUTS[Msg.PROBE_LOAD_RUN].pack(
+            load_body(probe, run_id % PROBE_SLOTS), run_id=run_id, flags=flags))
+        flight.owed.append(number)
+        self._run_sends_log.append((number, run_id))
 
     def _resend(self, run_id: int, flight: _Flight, now: float) -> None:
         flight.attempts += 1
