@@ -204,7 +204,7 @@ def bench_boot(c, arch="x86_64", runs=10):
 
 @task(name="probes")
 def bench_probes(c):
-    """Probe benchmark: vetting rate, discovery candidates/s, end-to-end probes/s."""
+    """Probe benchmark: vetting, discovery candidates, end to end (generated/s, executed/s)."""
     c.run(f"{sys.executable} bench/probes_bench.py", pty=False)
 
 

@@ -143,8 +143,7 @@ class _BoardLoop:
     def _service(self, board: _Board, now: float) -> None:
         """What is due without a byte arriving: items to hand over, deadlines, restarts."""
         if board.phase == _Phase.SERVING:
-            drew = board.state.wants > 0
-            draw(board.state, board.source)
+            drew = draw(board.state, board.source)
             if (drew and board.state.has_room) or (board.deadline is not None
                                                     and now >= board.deadline):
                 self._act(board, board.state.tick(now))

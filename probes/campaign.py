@@ -85,18 +85,18 @@ class Campaign:
         report, state, link = CampaignReport(), self.state, self.link
         before = Counters(**vars(state.counters))
         source = iter(items)
-        out = self._act(state.start(link.now()), report)
+        act, feed, poll, now = self._act, state.feed, link.poll, link.now  # the hot loop
+        poll_interval = self.policy.poll_interval
+        out = act(state.start(now()), report)
         while not out.done:
-            if state.wants:
-                draw(state, source)
-                if state.has_room:  # else the next answers' feed() launches them
-                    out = self._act(state.tick(link.now()), report)
-                    if out.done:
-                        break
-            wait = self.policy.poll_interval
-            if out.deadline is not None:
-                wait = min(wait, max(0.0, out.deadline - link.now()))
-            out = self._act(state.feed(link.poll(wait), link.now()), report)
+            if draw(state, source) and state.has_room:  # else the next feed() launches them
+                out = act(state.tick(now()), report)
+                if out.done:
+                    break
+            wait = poll_interval
+            if out.deadline is not None and out.deadline - now() < wait:
+                wait = max(0.0, out.deadline - now())
+            out = act(feed(poll(wait), now()), report)
         report.count(before, state.counters)
         return report
 
@@ -106,7 +106,8 @@ class Campaign:
         while True:
             for data in out.send:  # a send per frame, as a line that counts frames sees them
                 link.send(data)
-            report.take(out, self.on_batch, self.on_quarantine)
+            if out.batches or out.quarantined:
+                report.take(out, self.on_batch, self.on_quarantine)
             if out.restart is not None:
                 link.restart()
                 out = state.restarted(link.now())
@@ -117,11 +118,14 @@ class Campaign:
                 return out
 
 
-def draw(state: CampaignState, source: Iterator[Item]) -> None:
-    """Hand `state` as many items as it wants from `source` (or say there are no more)."""
-    for _ in range(state.wants):
+def draw(state: CampaignState, source: Iterator[Item]) -> bool:
+    """Hand `state` as many items as it wants from `source` (or say there are no more);
+    whether it wanted any."""
+    wanted = state.wants
+    for _ in range(wanted):
         item = next(source, None)
         if item is None:
             state.end_of_items()
-            return
+            break
         state.submit(*item)
+    return wanted > 0

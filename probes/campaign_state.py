@@ -3,7 +3,7 @@
 `CampaignState` is fed the bytes a board sent and the time (`feed(data, now)`,
 `tick(now)`), and is handed the (probe, prediction) items to run (`submit`, as
 many as `wants` asks for, then `end_of_items`).  Every call returns an `Output`:
-the bytes to send, finished batches of results, quarantines, whether the board
+the frames to send, finished batches of results, quarantines, whether the board
 must be restarted or asked if it is gone, and the time by which to call `tick`
 again.  It never touches a socket, a thread, a clock or a sleep, so one loop can
 drive many boards (probes/board_loop.py), the blocking `Campaign.run` is a thin
@@ -28,11 +28,12 @@ overstated and a resend never triggers another without new evidence: no storms.
 What no later answer can reveal -- a loss at the tail, with nothing sent after
 it -- is asked about: a frame rejected with nothing good after it, or, once the
 line has lost a frame, a quiet line with runs in flight (`Policy.loss_probe_after`,
-or twice a run's round trip), sends a PROBE_STATUS_REQUEST, which the guest answers
-after everything sent before it, so its answer is evidence like any other.  (On a rejected frame the
-earliest run still owed is also resent at once: answers come in order, so the
-damaged frame was most likely its answer.)  Loss probes back off (doubling) while
-the line stays quiet: a probe that runs long is not a loss.
+or twice a run's round trip), sends a PROBE_STATUS_REQUEST, which the guest
+answers after everything sent before it, so its answer is evidence like any
+other.  (On a rejected frame the earliest run still owed is also resent at once:
+answers come in order, so the damaged frame was most likely its answer.)  Loss
+probes back off (doubling) while the line stays quiet: a probe that runs long is
+not a loss.
 
 The rest is as before the state machine.  A run whose answer has not come after
 `retransmit_after` seconds (stretched to a few times the time the runs in flight
@@ -124,8 +125,9 @@ class Output:
     """What the IO side must do after a call into CampaignState, in this order."""
 
     send: list[bytes] = field(default_factory=list)  # to the board, in order: frames (and cut-offs)
-    batches: list[list[CampaignResult]] = field(default_factory=list)  # each: one transaction
-    quarantined: list[tuple[Probe, str]] = field(default_factory=list)  # (probe, why)
+    # (tuples: most calls hand over neither, and an empty tuple costs nothing to make)
+    batches: tuple[list[CampaignResult], ...] = ()  # each: one transaction
+    quarantined: tuple[tuple[Probe, str], ...] = ()  # (probe, why)
     restart: str | None = None  # why the board must be restarted; then call restarted()
     check_board: bool = False  # ask whether the board is gone; answer with board_stopped()
     deadline: float | None = None  # call tick() by then at the latest
@@ -146,13 +148,13 @@ class Counters:
     frames_rejected: int = 0  # by COBS/CRC, all boots of the board
 
 
-@dataclass
+@dataclass(slots=True)
 class _Flight:
     probe: Probe
     prediction: bytes | None
     sent_at: float
+    owed: list[int]  # send numbers whose answer may still come
     attempts: int = 1
-    owed: list[int] = field(default_factory=list)  # send numbers whose answer may still come
 
 
 def load_body(probe: Probe, slot: int, tag: int | None = None) -> bytes:
@@ -193,6 +195,8 @@ class CampaignState:
         self._oldest_sent = NEVER
         self._serial = False  # after a board death: one run at a time until the suspects are done
         self._longest_watchdog = 0.0  # seconds: the longest watchdog of a probe launched so far
+        self._dead_after_s = self._quiet = 0.0  # kept with it (see _watchdog_grew)
+        self._watchdog_grew(0.0)
         self._pace = 0.0  # seconds between results, smoothed
         self._round_trip = 0.0  # seconds from a run's only send to its answer, smoothed
         self._last_result: float | None = None
@@ -218,8 +222,8 @@ class CampaignState:
         slots an answer frees are refilled within the feed() that brings it."""
         if self._ended or self._restarting is not None:
             return 0
-        waiting = len(self._queue) + len(self._suspects)
-        return max(0, 2 * self._limit() - len(self._inflight) - waiting)
+        limit = 1 if self._serial else self.policy.window
+        return max(0, 2 * limit - len(self._inflight) - len(self._queue) - len(self._suspects))
 
     @property
     def has_room(self) -> bool:
@@ -263,7 +267,10 @@ class CampaignState:
             self._heard_at = now
             self._probes_unheard = 0
         for frame in frames:
-            self._absorb(frame.type, frame.body, now)
+            if frame.type == Msg.PROBE_RESULT:  # nearly every frame: no dispatch
+                self._result(frame.body, now)
+            else:
+                self._absorb(frame.type, frame.body, now)
         if frames:
             self._resend_what_was_lost(now)
         self._lossy = self._lossy or bool(self.decoder.crc_errors or self.decoder.lost)
@@ -310,15 +317,16 @@ class CampaignState:
     def _step(self, now: float) -> Output:
         if self._restarting is None:
             self._watch(now)
-        if self._restarting is None and not self._asked:
-            self._launch_what_fits(now)
+            if self._restarting is None and not self._asked:
+                self._launch_what_fits(now)
         out, self._out = self._out, Output()
-        out.done = self.done
-        if out.done and self._batch:  # the last one, however short
-            out.batches.append(self._batch)
+        out.done = done = self.done
+        if done and self._batch:  # the last one, however short
+            out.batches += (self._batch,)
             self._batch = []
         self.counters.frames_rejected = self._rejected_before + self.decoder.crc_errors
-        out.deadline = None if out.done or self._restarting is not None else self._deadline(now)
+        if not done and self._restarting is None:
+            out.deadline = self._deadline(now)
         return out
 
     def _limit(self) -> int:
@@ -338,8 +346,9 @@ class CampaignState:
             else:
                 return
             run_id = self.next_run_id
-            flight = _Flight(probe, prediction, now)
-            self._oldest_sent = min(self._oldest_sent, now)
+            flight = _Flight(probe, prediction, now, [])
+            if now < self._oldest_sent:
+                self._oldest_sent = now
             self._inflight[run_id] = flight
             self._send_run(run_id, flight)
             self.next_run_id = (run_id + 1) % 2**32
@@ -348,8 +357,7 @@ class CampaignState:
         """Timers: silence, a dead board, runs owed too long, a quiet line to probe."""
         if not self._inflight or self._asked:
             return
-        silent, dead_after = now - self._heard_at, self._dead_after()
-        quiet = min(self.policy.retransmit_after, dead_after / 2)
+        silent, dead_after, quiet = now - self._heard_at, self._dead_after_s, self._quiet
         if silent > quiet and self._prodded_at <= self._heard_at:
             self._asked = True
             self._out.check_board = True
@@ -371,10 +379,9 @@ class CampaignState:
     def _deadline(self, now: float) -> float | None:
         """When tick() must come at the latest: the earliest of the run timers, the
         silence rules, the next loss probe and the next rerun (once per call: cheap)."""
-        when = min((at for at, _ in self._reruns), default=NEVER)
+        when = min(at for at, _ in self._reruns) if self._reruns else NEVER
         if self._inflight:
-            dead_after = self._dead_after()
-            quiet = min(self.policy.retransmit_after, dead_after / 2)
+            dead_after, quiet = self._dead_after_s, self._quiet
             if self._prodded_at <= self._heard_at:
                 silence = self._heard_at + quiet
             else:
@@ -388,9 +395,13 @@ class CampaignState:
     def _patience(self) -> float:
         return max(self.policy.retransmit_after, 3 * len(self._inflight) * self._pace)
 
-    def _dead_after(self) -> float:
-        """Silence that means a dead board: longer than any launched probe's watchdog."""
-        return max(self.policy.dead_after, 3 * self._longest_watchdog + 0.2)
+    def _watchdog_grew(self, seconds: float) -> None:
+        """A probe with a `seconds` watchdog was launched: the silence that means a dead
+        board must be longer than any launched probe's watchdog, and the quiet before
+        asking about the board is half of it (at most retransmit_after)."""
+        self._longest_watchdog = seconds
+        self._dead_after_s = max(self.policy.dead_after, 3 * seconds + 0.2)
+        self._quiet = min(self.policy.retransmit_after, self._dead_after_s / 2)
 
     # -- evidence of loss ---------------------------------------------------------------
 
@@ -405,7 +416,7 @@ class CampaignState:
         # The round trip, not the pace of results: on a lossy line results come slowly
         # because runs are lost, and a pace-based lull would stop the probes finding them.
         lull = max(self.policy.loss_probe_after, 2 * self._round_trip)
-        quiet = min(self.policy.retransmit_after, self._dead_after() / 2)
+        quiet = self._quiet
         if lull > quiet / 2:
             return NEVER
         wait = min(lull * 2 ** self._probes_unheard, quiet)
@@ -452,9 +463,8 @@ class CampaignState:
     # -- answers ----------------------------------------------------------------------------
 
     def _absorb(self, msg_type: int, body: bytes, now: float) -> None:
-        if msg_type == Msg.PROBE_RESULT:
-            self._result(body, now)
-        elif msg_type == Msg.PROBE_STATUS:
+        """An answer other than a PROBE_RESULT."""
+        if msg_type == Msg.PROBE_STATUS:
             if self._probes:
                 self._answered = max(self._answered, self._probes.pop(0))
         elif msg_type == Msg.PROBE_LOADED:
@@ -477,7 +487,11 @@ class CampaignState:
         flight = self._inflight.get(run_id)
         if flight is None or fields["tag"] != flight.probe.tag:
             return  # a duplicate of something already done, or stale
-        self._credit(flight.owed)
+        owed = flight.owed  # credit the earliest send still owed (as _credit, inline: hot)
+        if owed:
+            number = owed.pop(0)
+            if number > self._answered:
+                self._answered = number
         outcome = Outcome(fields["outcome"])
         if outcome == Outcome.REFUSED:  # the slot did not hold its probe: reload it
             if not flight.owed:  # (unless a later send of it is still on its way)
@@ -485,11 +499,12 @@ class CampaignState:
                 self.counters.resent_on_evidence += 1
             return
         del self._inflight[run_id]
-        reruns = self._unexpected_timeouts(outcome, flight)
-        if reruns:
-            self._reruns.append((now + reruns * self.policy.timeout_rerun_after,
-                                 (flight.probe, flight.prediction)))
-            return
+        if outcome == Outcome.TIMEOUT:
+            reruns = self._unexpected_timeouts(flight)
+            if reruns:
+                self._reruns.append((now + reruns * self.policy.timeout_rerun_after,
+                                     (flight.probe, flight.prediction)))
+                return
         fault = (Fault(fields["fault_vector"], fields["fault_address"], fields["fault_ip"])
                  if outcome == Outcome.FAULT else None)
         # length 0: not measured
@@ -508,14 +523,12 @@ class CampaignState:
         self._last_result = now
         self._batch.append(CampaignResult(flight.probe, observation, flight.prediction))
         if len(self._batch) >= self.policy.batch_size:
-            self._out.batches.append(self._batch)
+            self._out.batches += (self._batch,)
             self._batch = []
 
-    def _unexpected_timeouts(self, outcome: Outcome, flight: _Flight) -> int:
-        """How many TIMEOUTs no prediction expected this probe has had, while it has
-        reruns left (0: none, or none left: the outcome stands)."""
-        if outcome != Outcome.TIMEOUT:
-            return 0
+    def _unexpected_timeouts(self, flight: _Flight) -> int:
+        """After a TIMEOUT: how many TIMEOUTs no prediction expected this probe has had,
+        while it has reruns left (0: expected, or none left: the outcome stands)."""
         if flight.prediction and flight.prediction[0] == Outcome.TIMEOUT:
             return 0
         key = flight.probe.content_hash
@@ -527,10 +540,13 @@ class CampaignState:
     def _send_run(self, run_id: int, flight: _Flight) -> None:
         """One PROBE_LOAD_RUN: the slot's probe and the run of it, in one frame."""
         probe = flight.probe
-        self._longest_watchdog = max(self._longest_watchdog, watchdog_ns(probe.budget) / 1e9)
+        watchdog = watchdog_ns(probe.budget) / 1e9
+        if watchdog > self._longest_watchdog:
+            self._watchdog_grew(watchdog)
         flags = PROBE_RUN_FLAG_MEASURE_LENGTH if probe.measure_length else 0
-        number = self._send_frame(Msg.PROBE_LOAD_RUN, LAYOUTS[Msg.PROBE_LOAD_RUN].pack(
-            load_body(probe, run_id % PROBE_SLOTS), run_id=run_id, flags=flags))
+        body = LAYOUTS[Msg.PROBE_LOAD_RUN].pack(load_body(probe, run_id % PROBE_SLOTS),
+                                                run_id=run_id, flags=flags)
+        number = self._send_frame(Msg.PROBE_LOAD_RUN, body)
         flight.owed.append(number)
         self._run_sends_log.append((number, run_id))
 
@@ -563,7 +579,7 @@ class CampaignState:
         self._probes = []
         if self._serial and len(flights) == 1:
             culprit = flights[0].probe
-            self._out.quarantined.append((culprit, f"{why} while it ran alone"))
+            self._out.quarantined += ((culprit, f"{why} while it ran alone"),)
             return
         # Unknown which one did it: rerun each alone, in the order they were sent.
         self._suspects.extendleft(reversed([(f.probe, f.prediction) for f in flights]))
