@@ -1,0 +1,1 @@
+"""Stores: the shared SQLite database and what lives in it."""
