@@ -198,6 +198,13 @@ def bench_sem(c):
     c.run(f"{sys.executable} bench/sem_bench.py", pty=False)
 
 
+@task(name="ledger", help={"entries": "ledger size for the proof and verify figures "
+                                       "(default 1,000,000)"})
+def bench_ledger(c, entries=1_000_000):
+    """Ledger benchmark: appends/s (signed heads every 1,000), proof time and verify time."""
+    c.run(f"{sys.executable} bench/ledger_bench.py --entries {int(entries)}", pty=False)
+
+
 # -- probing -----------------------------------------------------------------
 
 @task(help={**BOARD_HELP,
@@ -308,6 +315,143 @@ def sem_run(c, ref, arch="x86_64", board=None, cpu=None, smp=None, memory=None, 
         raise Exit(f"error: {error}", code=1) from None
 
 
+# -- the ledger --------------------------------------------------------------
+
+LEDGER_HELP = {"db": "database path (default $METAOS_DB or ./metaos.db)",
+               "key": "the trusted public key, 64 hex digits (default: that of <db>.ledger-key)"}
+
+
+def _ledger_open(db):
+    """The ledger read-only, and the trusted public key's reader; errors end the task."""
+    from stores.ledger import Ledger, LedgerError
+
+    try:
+        return Ledger.open(db, read_only=True)
+    except LedgerError as error:
+        raise Exit(f"error: {error}", code=2) from None
+
+
+def _ledger_trusted(db, key):
+    from stores.ledger import LedgerError, key_path, load_key, parse_public_key
+
+    try:
+        return parse_public_key(key) if key else load_key(key_path(db)).public_key()
+    except LedgerError as error:
+        raise Exit(f"error: {error}", code=2) from None
+
+
+def _ledger_int(text, what):
+    try:
+        return int(text)
+    except ValueError:
+        raise Exit(f"error: {what} must be a whole number, not {text!r}", code=2) from None
+
+
+def _ledger_text(entry: bytes, width: int = 90) -> str:
+    try:
+        text = entry.decode("utf-8")
+    except UnicodeDecodeError:
+        text = "hex " + entry.hex()
+    return text if len(text) <= width else text[:width - 3] + "..."
+
+
+def _ledger_head_line(head) -> str:
+    from datetime import UTC, datetime
+
+    when = datetime.fromtimestamp(head.timestamp / 1000, UTC)
+    return f"size {head.size:,}, signed {when:%Y-%m-%d %H:%M:%S} UTC, root {head.root.hex()}"
+
+
+@task(help={**LEDGER_HELP, "last": "how many of the last entries to show (default 10)"})
+def ledger_show(c, db=None, key=None, last=10):
+    """Size, latest signed head (and whether the trusted key signed it), the last entries."""
+    from stores.ledger import key_path, public_key_hex
+
+    ledger = _ledger_open(db)
+    size = ledger.size
+    print(f"ledger  {size:,} entries")
+    trusted = _ledger_trusted(db, key) if key or key_path(db).exists() else None
+    if trusted:
+        print(f"key     {public_key_hex(trusted)}" + ("" if key else f" ({key_path(db)})"))
+    head = ledger.latest_head()
+    if head is None:
+        print("head    none signed yet")
+    else:
+        signed = "" if trusted is None else (
+            "  (signed by this key)" if head.signed_by(trusted) else "  (NOT signed by this key)")
+        print(f"head    {_ledger_head_line(head)}{signed}")
+    for index, entry in ledger.entries(max(0, size - _ledger_int(last, "--last"))):
+        print(f"{index:>7}  {_ledger_text(entry)}")
+
+
+@task(help=LEDGER_HELP)
+def ledger_verify(c, db=None, key=None):
+    """Recompute every hash from the entries; check every signed head with the trusted key."""
+    ledger = _ledger_open(db)
+    audit = ledger.verify(_ledger_trusted(db, key))
+    if not audit.ok:
+        raise Exit(f"ledger verify: {audit.reason}", code=1)
+    print(f"verified: {audit.entries:,} entries and {audit.heads:,} signed heads")
+
+
+@task(help={**LEDGER_HELP, "entry": "the entry's index (from 0)",
+            "size": "prove against the tree of this many entries (default: the latest signed "
+                    "head that covers the entry, else all entries)"})
+def ledger_prove(c, entry, db=None, key=None, size=None):
+    """Inclusion proof of ENTRY: its audit path to the signed root, checked (RFC 9162)."""
+    from stores.ledger import LedgerError
+
+    index = _ledger_int(entry, "ENTRY")
+    ledger = _ledger_open(db)
+    try:
+        head = None if size else ledger.signed_head_for(index, _ledger_trusted(db, key))
+        proof = ledger.prove(index, _ledger_int(size, "--size") if size else
+                             head.size if head else None)
+        print(f"entry {index:,}: {_ledger_text(ledger.entry(index))}")
+    except LedgerError as error:
+        raise Exit(f"error: {error}", code=2) from None
+    print(f"tree    {proof.size:,} entries" + (
+        f" (signed head: {_ledger_head_line(head)})" if head else " (not under a signed head)"))
+    print(f"leaf    {proof.leaf.hex()}")
+    for step, h in enumerate(proof.path, 1):
+        print(f"path {step:>2} {h.hex()}")
+    print(f"root    {proof.root.hex()}")
+    if not proof.verify() or (head and proof.root != head.root):
+        raise Exit("ledger prove: the audit path does not lead to the root: run "
+                   "`./run ledger verify`", code=1)
+    print("verified" + (": the entry is in the signed tree" if head else ""))
+
+
+@task(help={**LEDGER_HELP, "old": "the smaller tree size", "new": "the larger tree size"})
+def ledger_consistency(c, old, new, db=None, key=None):
+    """Consistency proof that the first OLD entries are a prefix of the first NEW (RFC 9162)."""
+    from stores.ledger import LedgerError
+
+    ledger = _ledger_open(db)
+    try:
+        proof = ledger.consistency(_ledger_int(old, "OLD"), _ledger_int(new, "NEW"))
+    except LedgerError as error:
+        raise Exit(f"error: {error}", code=2) from None
+    heads = [h for h in (ledger.head(proof.old), ledger.head(proof.new)) if h]
+    trusted = _ledger_trusted(db, key) if heads else None
+    print(f"old     {proof.old:,} entries, root {proof.old_root.hex()}")
+    print(f"new     {proof.new:,} entries, root {proof.new_root.hex()}")
+    for step, h in enumerate(proof.path, 1):
+        print(f"path {step:>2} {h.hex()}")
+    for head in heads:
+        if not head.signed_by(trusted):
+            raise Exit(f"ledger consistency: the head at size {head.size} is not signed by the "
+                       "trusted key: refused", code=1)
+        if head.root != (proof.old_root if head.size == proof.old else proof.new_root):
+            raise Exit(f"ledger consistency: the signed head at size {head.size} has another "
+                       "root: run `./run ledger verify`", code=1)
+        print(f"head    {_ledger_head_line(head)}: signed by the trusted key")
+    if not proof.verify():
+        raise Exit("ledger consistency: the proof does not verify: run `./run ledger verify`",
+                   code=1)
+    print("verified")
+
+
 def _collection(name, *tasks_with_names):
     group = Collection(name)
     for t, task_name in tasks_with_names:
@@ -319,9 +463,14 @@ bench = Collection("bench")
 bench.add_task(bench_boot, name="boot", default=True)
 bench.add_task(bench_probes)
 bench.add_task(bench_sem)
+bench.add_task(bench_ledger)
 
 sem = _collection("sem", (sem_add, "add"), (sem_show, "show"), (sem_names, "names"),
                   (sem_rename, "rename"), (sem_equiv, "equiv"), (sem_history, "history"),
                   (sem_run, "run"))
 
-ns = Collection(build, discover, demo, boot, console, test, probe, capabilities, bench, sem)
+ledger = _collection("ledger", (ledger_show, "show"), (ledger_verify, "verify"),
+                     (ledger_prove, "prove"), (ledger_consistency, "consistency"))
+
+ns = Collection(build, discover, demo, boot, console, test, probe, capabilities, bench, sem,
+                ledger)
