@@ -31,9 +31,11 @@ and a process killed mid-batch leaves none of that batch.  Any reader can rebuil
 state by scanning `entries()`.
 
 `verify(trusted_key)` recomputes every leaf hash from the stored entry bytes, rebuilds the
-tree, compares every stored node with its recomputed value, and checks every head's
-signature against the trusted key and its root against the recomputed tree; it stops at
-the first problem and names the entry (or head) it concerns.  A changed entry is named
+tree, compares every stored node with its recomputed value, checks every head's
+signature against the trusted key and its root against the recomputed tree, and requires
+a head at every multiple of `head_every` (else deleting the heads would leave a rewritten
+history nothing to disagree with); it stops at the first problem and names the entry (or
+head) it concerns.  A changed entry is named
 exactly while its stored leaf hash is intact; if the hashes were rewritten to match, the
 first stored node or signed head that disagrees bounds it.  Entries after the last signed
 head are protected by their stored hashes only: sign a head when a batch of work ends.
@@ -452,6 +454,10 @@ class Ledger:
 
         def check_heads() -> LedgerAudit | None:
             nonlocal head, checked
+            if (head is None or head.size != frontier.size) and frontier.size and \
+                    frontier.size % self.head_every == 0:
+                return bad(f"the signed head at size {frontier.size} is missing (one is signed "
+                           f"every {self.head_every:,} entries)", at=frontier.size)
             while head is not None and head.size == frontier.size:
                 if not head.signed_by(trusted):
                     return bad(f"the head at size {head.size} is not signed by the trusted key "

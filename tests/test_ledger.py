@@ -222,6 +222,14 @@ def test_rewriting_an_entry_with_all_its_hashes_is_caught_by_the_signed_head(fil
     assert (audit.bad_entry, audit.bad_head) == (None, 2000) and "root" in audit.reason
 
 
+def test_deleting_the_heads_to_hide_a_rewrite_is_caught(filled):
+    _raw(filled).execute("DELETE FROM ledger_heads WHERE size = 2000")
+    audit = _audit(filled)
+    assert audit.bad_head == 2000 and "missing" in audit.reason
+    _raw(filled).execute("DELETE FROM ledger_heads")  # opening the ledger made new triggers
+    assert _audit(filled).bad_head == 1000
+
+
 def test_a_changed_interior_hash_is_named(filled):
     conn = _raw(filled)
     conn.execute("UPDATE ledger_nodes SET hash = ? WHERE pos = ?",
