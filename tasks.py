@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 from invoke import Collection, Exit, task
 
@@ -41,7 +42,8 @@ def _board(arch, board, cpu, smp, memory, accel, qemu_args):
 
 def _discover(chosen, on_frame=None, on_machine=None):
     """Build and boot; a failure ends the task with its full report, not a traceback."""
-    from host.session import DiscoveryError, build_guest, discover
+    from link.session import DiscoveryError, discover
+    from kernel.guest import build_guest
     from qemu.errors import QemuError
     from toolchain.program import AssemblyError
 
@@ -57,7 +59,7 @@ def _discover(chosen, on_frame=None, on_machine=None):
 @task
 def build(c, arch="x86_64"):
     """Assemble the guest for ARCH into build/ARCH (disk image and/or ELF with symbols)."""
-    from host.session import build_guest
+    from kernel.guest import build_guest
 
     guest = build_guest(arch)
     for path in filter(None, (guest.image, guest.kernel, guest.elf)):
@@ -77,8 +79,9 @@ def discover(c, arch="x86_64", board=None, cpu=None, smp=None, memory=None, acce
     --verify compares the guest's PCI list with QEMU's own (QMP query-pci)."""
     import json as jsonlib
 
-    from host.dumps import write_dump_dir
-    from host.report import render
+    from discovery.dumps import write_dump_dir
+    from discovery.inventory import Inventory
+    from discovery.report import render
 
     chosen = _board(arch, board, cpu, smp, memory, accel, qemu_args)
     truth: list = []
@@ -94,7 +97,7 @@ def discover(c, arch="x86_64", board=None, cpu=None, smp=None, memory=None, acce
             truth.extend(query_pci(machine))
 
     _, run = _discover(chosen, on_machine=on_machine)
-    inventory = run.inventory()
+    inventory = Inventory.from_boot(run)
     if json == "-":
         print(jsonlib.dumps(inventory.to_json(), indent=2))
     else:
@@ -108,7 +111,7 @@ def discover(c, arch="x86_64", board=None, cpu=None, smp=None, memory=None, acce
         print(f"dumps written to {dump_dir} (lspci -F {dump_dir}/lspci.txt; "
               f"HWLOC_CPUID_PATH={dump_dir}/cpuid HWLOC_COMPONENTS=x86,-linux lstopo)")
     if verify:
-        from host.verify import pci_differences
+        from discovery.verify import pci_differences
 
         differences = pci_differences(inventory.to_json()["pci"], truth)
         if differences:
@@ -129,8 +132,8 @@ def demo(c):
 def boot(c, arch="x86_64", board=None, cpu=None, smp=None, memory=None, accel="auto",
          qemu_args="", hex=False):
     """Boot the board and show every decoded frame (sequence, type, summary)."""
-    from host.console import describe
-    from host.session import build_guest
+    from link.describe import describe
+    from kernel.guest import build_guest
 
     chosen = _board(arch, board, cpu, smp, memory, accel, qemu_args)
     symbolize = build_guest(chosen.arch).symbolize
@@ -144,9 +147,9 @@ def boot(c, arch="x86_64", board=None, cpu=None, smp=None, memory=None, accel="a
 def console(c, arch="x86_64", board=None, cpu=None, smp=None, memory=None, accel="auto",
             qemu_args="", hex=False, replay=None):
     """Serial-console inspection: frames live as they arrive, CRC errors, symbolised addresses."""
-    from host.console import describe
-    from host.frames import FrameDecoder
-    from host.session import build_guest
+    from link.describe import describe
+    from contract.frames import FrameDecoder
+    from kernel.guest import build_guest
 
     symbolize = build_guest(arch).symbolize
     if replay:
@@ -167,14 +170,17 @@ def console(c, arch="x86_64", board=None, cpu=None, smp=None, memory=None, accel
 
 @task(help={"k": "only tests matching this pytest -k expression", "x": "stop at the first failure"})
 def test(c, k="", x=False):
-    """Run the whole test suite (pytest; boot tests run QEMU under TCG)."""
+    """Check the layers (import-linter) and the lint (ruff), then run the whole test suite
+    (pytest; boot tests run QEMU under TCG)."""
+    from shlex import join
+
+    bin_dir = Path(sys.executable).parent
+    c.run(join([str(bin_dir / "lint-imports"), "--no-cache"]), pty=False)
     args = [sys.executable, "-m", "pytest", "-q"]
     if k:
         args += ["-k", k]
     if x:
         args.append("-x")
-    from shlex import join
-
     c.run(join(args), pty=False)
 
 
@@ -224,8 +230,8 @@ def probe(c, family, arch="x86_64", board=None, cpu=None, smp=None, memory=None,
           qemu_args="", budget=None, json=None, db=None, limit=None, unsafe_unvetted=False,
           line_faults=None, line="console", sequence=None):
     """Run a probe family: vetted in Unicorn, run in the guest, stored per hardware fingerprint."""
-    from probes.cli import probe_command
-    from probes.line_faults import LineFaults
+    from cli.probe import probe_command
+    from link.line_faults import LineFaults
 
     chosen = _board(arch, board, cpu, smp, memory, accel, qemu_args)
     faults = LineFaults(float(line_faults), float(line_faults)) if line_faults else None
@@ -239,7 +245,7 @@ def probe(c, family, arch="x86_64", board=None, cpu=None, smp=None, memory=None,
 @task(help={"db": "capability store (default $METAOS_DB or ./metaos.db)"})
 def capabilities(c, db=None):
     """List what the capability store knows, per hardware fingerprint."""
-    from probes.cli import capabilities_command
+    from cli.probe import capabilities_command
 
     status = capabilities_command(db)
     if status:
@@ -248,11 +254,11 @@ def capabilities(c, db=None):
 
 # -- the semantic core -------------------------------------------------------
 
-@task(help={"file": "a Python file defining routines with @routine (host.sem.ir)",
+@task(help={"file": "a Python file defining routines with @routine (sem.ir)",
             "db": "database path (default $METAOS_DB or ./metaos.db)"})
 def sem_add(c, file, db=None):
     """Store every routine defined in FILE; print each one's ID and name."""
-    from host.sem import cli
+    from cli import sem as cli
 
     print(cli.add(file, db))
 
@@ -262,7 +268,7 @@ def sem_add(c, file, db=None):
             "db": "database path"})
 def sem_show(c, ref, view="semantic", arch="x86_64", db=None):
     """Show one view of a routine."""
-    from host.sem import cli
+    from cli import sem as cli
 
     print(cli.show(ref, view, arch, db))
 
@@ -270,7 +276,7 @@ def sem_show(c, ref, view="semantic", arch="x86_64", db=None):
 @task(help={"ref": "ID (unique prefix), NAMESPACE:NAME or NAME", "db": "database path"})
 def sem_names(c, ref, db=None):
     """List a routine's names, full ID and equivalence class."""
-    from host.sem import cli
+    from cli import sem as cli
 
     print(cli.names(ref, db))
 
@@ -279,7 +285,7 @@ def sem_names(c, ref, db=None):
             "db": "database path"})
 def sem_rename(c, old, new, db=None):
     """Move a name to another; the routine and its ID are untouched."""
-    from host.sem import cli
+    from cli import sem as cli
 
     print(cli.rename(old, new, db))
 
@@ -287,7 +293,7 @@ def sem_rename(c, old, new, db=None):
 @task(help={"a": "routine A", "b": "routine B", "db": "database path"})
 def sem_equiv(c, a, b, db=None):
     """Prove A and B equivalent with Z3 (B joins A's class) or print a counterexample."""
-    from host.sem import cli
+    from cli import sem as cli
 
     print(cli.equiv(a, b, db))
 
@@ -295,7 +301,7 @@ def sem_equiv(c, a, b, db=None):
 @task(help={"ref": "ID (unique prefix), NAMESPACE:NAME or NAME", "db": "database path"})
 def sem_history(c, ref, db=None):
     """Implementations per architecture and performance history per hardware."""
-    from host.sem import cli
+    from cli import sem as cli
 
     print(cli.history(ref, db))
 
@@ -306,7 +312,7 @@ def sem_history(c, ref, db=None):
 def sem_run(c, ref, arch="x86_64", board=None, cpu=None, smp=None, memory=None, accel="auto",
             qemu_args="", vectors=100, db=None):
     """Run a routine as probes on a board: each answer checked against the interpreter, cycles recorded."""
-    from host.sem import cli
+    from cli import sem as cli
 
     chosen = _board(arch, board, cpu, smp, memory, accel, qemu_args)
     try:
@@ -321,77 +327,29 @@ LEDGER_HELP = {"db": "database path (default $METAOS_DB or ./metaos.db)",
                "key": "the trusted public key, 64 hex digits (default: that of <db>.ledger-key)"}
 
 
-def _ledger_open(db):
-    """The ledger read-only, and the trusted public key's reader; errors end the task."""
-    from stores.ledger import Ledger, LedgerError
+def _ledger(command):
+    """Print what a cli.ledger function returns; its errors end the task in one line."""
+    from cli import ledger as cli
+    from stores.ledger import LedgerError
 
     try:
-        return Ledger.open(db, read_only=True)
+        print(command(cli))
+    except cli.CheckFailed as error:
+        raise Exit(f"ledger: {error}", code=1) from None
     except LedgerError as error:
         raise Exit(f"error: {error}", code=2) from None
-
-
-def _ledger_trusted(db, key):
-    from stores.ledger import LedgerError, key_path, load_key, parse_public_key
-
-    try:
-        return parse_public_key(key) if key else load_key(key_path(db)).public_key()
-    except LedgerError as error:
-        raise Exit(f"error: {error}", code=2) from None
-
-
-def _ledger_int(text, what):
-    try:
-        return int(text)
-    except ValueError:
-        raise Exit(f"error: {what} must be a whole number, not {text!r}", code=2) from None
-
-
-def _ledger_text(entry: bytes, width: int = 90) -> str:
-    try:
-        text = entry.decode("utf-8")
-    except UnicodeDecodeError:
-        text = "hex " + entry.hex()
-    return text if len(text) <= width else text[:width - 3] + "..."
-
-
-def _ledger_head_line(head) -> str:
-    from datetime import UTC, datetime
-
-    when = datetime.fromtimestamp(head.timestamp / 1000, UTC)
-    return f"size {head.size:,}, signed {when:%Y-%m-%d %H:%M:%S} UTC, root {head.root.hex()}"
 
 
 @task(help={**LEDGER_HELP, "last": "how many of the last entries to show (default 10)"})
 def ledger_show(c, db=None, key=None, last=10):
     """Size, latest signed head (and whether the trusted key signed it), the last entries."""
-    from stores.ledger import key_path, public_key_hex
-
-    ledger = _ledger_open(db)
-    size = ledger.size
-    print(f"ledger  {size:,} entries")
-    trusted = _ledger_trusted(db, key) if key or key_path(db).exists() else None
-    if trusted:
-        print(f"key     {public_key_hex(trusted)}" + ("" if key else f" ({key_path(db)})"))
-    head = ledger.latest_head()
-    if head is None:
-        print("head    none signed yet")
-    else:
-        signed = "" if trusted is None else (
-            "  (signed by this key)" if head.signed_by(trusted) else "  (NOT signed by this key)")
-        print(f"head    {_ledger_head_line(head)}{signed}")
-    for index, entry in ledger.entries(max(0, size - _ledger_int(last, "--last"))):
-        print(f"{index:>7}  {_ledger_text(entry)}")
+    _ledger(lambda cli: cli.show(db, key, last))
 
 
 @task(help=LEDGER_HELP)
 def ledger_verify(c, db=None, key=None):
     """Recompute every hash from the entries; check every signed head with the trusted key."""
-    ledger = _ledger_open(db)
-    audit = ledger.verify(_ledger_trusted(db, key))
-    if not audit.ok:
-        raise Exit(f"ledger verify: {audit.reason}", code=1)
-    print(f"verified: {audit.entries:,} entries and {audit.heads:,} signed heads")
+    _ledger(lambda cli: cli.verify(db, key))
 
 
 @task(help={**LEDGER_HELP, "entry": "the entry's index (from 0)",
@@ -399,57 +357,13 @@ def ledger_verify(c, db=None, key=None):
                     "head that covers the entry, else all entries)"})
 def ledger_prove(c, entry, db=None, key=None, size=None):
     """Inclusion proof of ENTRY: its audit path to the signed root, checked (RFC 9162)."""
-    from stores.ledger import LedgerError
-
-    index = _ledger_int(entry, "ENTRY")
-    ledger = _ledger_open(db)
-    try:
-        head = None if size else ledger.signed_head_for(index, _ledger_trusted(db, key))
-        proof = ledger.prove(index, _ledger_int(size, "--size") if size else
-                             head.size if head else None)
-        print(f"entry {index:,}: {_ledger_text(ledger.entry(index))}")
-    except LedgerError as error:
-        raise Exit(f"error: {error}", code=2) from None
-    print(f"tree    {proof.size:,} entries" + (
-        f" (signed head: {_ledger_head_line(head)})" if head else " (not under a signed head)"))
-    print(f"leaf    {proof.leaf.hex()}")
-    for step, h in enumerate(proof.path, 1):
-        print(f"path {step:>2} {h.hex()}")
-    print(f"root    {proof.root.hex()}")
-    if not proof.verify() or (head and proof.root != head.root):
-        raise Exit("ledger prove: the audit path does not lead to the root: run "
-                   "`./run ledger verify`", code=1)
-    print("verified" + (": the entry is in the signed tree" if head else ""))
+    _ledger(lambda cli: cli.prove(entry, db, key, size))
 
 
 @task(help={**LEDGER_HELP, "old": "the smaller tree size", "new": "the larger tree size"})
 def ledger_consistency(c, old, new, db=None, key=None):
     """Consistency proof that the first OLD entries are a prefix of the first NEW (RFC 9162)."""
-    from stores.ledger import LedgerError
-
-    ledger = _ledger_open(db)
-    try:
-        proof = ledger.consistency(_ledger_int(old, "OLD"), _ledger_int(new, "NEW"))
-    except LedgerError as error:
-        raise Exit(f"error: {error}", code=2) from None
-    heads = [h for h in (ledger.head(proof.old), ledger.head(proof.new)) if h]
-    trusted = _ledger_trusted(db, key) if heads else None
-    print(f"old     {proof.old:,} entries, root {proof.old_root.hex()}")
-    print(f"new     {proof.new:,} entries, root {proof.new_root.hex()}")
-    for step, h in enumerate(proof.path, 1):
-        print(f"path {step:>2} {h.hex()}")
-    for head in heads:
-        if not head.signed_by(trusted):
-            raise Exit(f"ledger consistency: the head at size {head.size} is not signed by the "
-                       "trusted key: refused", code=1)
-        if head.root != (proof.old_root if head.size == proof.old else proof.new_root):
-            raise Exit(f"ledger consistency: the signed head at size {head.size} has another "
-                       "root: run `./run ledger verify`", code=1)
-        print(f"head    {_ledger_head_line(head)}: signed by the trusted key")
-    if not proof.verify():
-        raise Exit("ledger consistency: the proof does not verify: run `./run ledger verify`",
-                   code=1)
-    print("verified")
+    _ledger(lambda cli: cli.consistency(old, new, db, key))
 
 
 def _collection(name, *tasks_with_names):

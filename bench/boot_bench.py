@@ -13,7 +13,8 @@ from __future__ import annotations
 import statistics
 import time
 
-from host.session import build_guest, discover
+from link.session import discover
+from kernel.guest import build_guest
 from qemu.boards import board
 from qemu.machine import Machine
 

@@ -25,7 +25,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from host.db import connect
+from stores.db import connect
 from stores.ledger import Ledger, canonical_json, load_or_create_key
 
 BATCH = 1000
@@ -110,9 +110,10 @@ def main() -> None:
             prove.append(t1 - t0)
             check.append(t2 - t1)
             read.append(t3 - t2)
-        both = [a + b for a, b in zip(prove, check)]
+        both = [a + b for a, b in zip(prove, check, strict=True)]
         print(f"inclusion proof at {n:,} entries, median of {len(picks):,} random entries "
-              f"({min(hashes)}-{max(hashes)} hashes): prove {1e6 * statistics.median(prove):.0f} us + "
+              f"({min(hashes)}-{max(hashes)} hashes): "
+              f"prove {1e6 * statistics.median(prove):.0f} us + "
               f"verify {1e6 * statistics.median(check):.0f} us = "
               f"{1e6 * statistics.median(both):.0f} us (99th percentile "
               f"{1e6 * sorted(both)[int(0.99 * len(both))]:.0f} us)")

@@ -9,6 +9,7 @@ A benchmark, not a test: it prints figures for the README, with the machine.
 
 from __future__ import annotations
 
+from discovery.inventory import Inventory
 import argparse
 import itertools
 import platform
@@ -18,12 +19,13 @@ import tempfile
 import time
 from pathlib import Path
 
-from host.capabilities import CapabilityStore, StoredResult, x86_fingerprint
+from discovery.fingerprint import x86_fingerprint
+from probes.store import CapabilityStore, StoredResult
 from probes.campaign import Campaign, Policy
-from probes.fake_guest import FakeGuest
+from testing.fake_guest import FakeGuest
 from probes.catalogue import random_probes
 from probes.families import cpuid, csr, discovery, isa_riscv, isa_x86
-from probes.loopback import Loopback
+from testing.loopback import Loopback
 from probes.probe import Probe
 from probes.vet import vet
 from probes.vet_pool import usable_cpus, vet_stream
@@ -125,9 +127,10 @@ def qemu_end_to_end(count: int) -> None:
     random probes and the arch's sweep, over the virtio console (the default line).
     Then the campaign alone (probes vetted beforehand) on each line, the console
     against the serial port, which shows what the line costs.  Boots are not counted."""
-    from host.session import build_guest
-    from probes.run import POLICY, fingerprint_of, run_campaign
-    from probes.qemu_link import QemuLink
+    from kernel.guest import build_guest
+    from discovery.fingerprint import fingerprint_of
+    from probes.run import POLICY, run_campaign
+    from link.qemu_link import QemuLink
     from qemu.boards import board
 
     sweeps = {"x86_64": ("q35", "cpuid", cpuid.cpuid_sweep), "riscv64": ("virt", "csr", csr.csr_sweep)}
@@ -141,7 +144,7 @@ def qemu_end_to_end(count: int) -> None:
                         QemuLink(board(board_name, accel="tcg"), guest, privileged=privileged) as link:
                     store = CapabilityStore(Path(tmp, "bench.db"))
                     offered = itertools.islice(probes(), count)
-                    tallies.append(run_campaign(link, offered, store, fingerprint_of(link.inventory(), board_name),
+                    tallies.append(run_campaign(link, offered, store, fingerprint_of(Inventory.from_boot(link.first_boot), board_name),
                                                 "tcg"))
                     store.close()
             rates = sorted(t.probes_per_second for t in tallies)

@@ -14,15 +14,17 @@ import tempfile
 import time
 from pathlib import Path
 
-from host.db import connect
-from host.sem import cli
-from host.sem.assemble import ARCHES, assemble
-from host.sem.canon import canonicalize
-from host.sem.ir import Node, Routine, bv32, lshr
-from host.sem.library import FILES, hackers_delight, sorting
-from host.sem.lower import lower_for
-from host.sem.store import Name, SemStore
-from host.sem.unicorn_check import check
+from stores.db import connect
+from cli import sem as cli
+from sem.assemble import ARCHES, assemble
+from sem.canon import canonicalize
+from sem.ir import Node, Routine, bv32, lshr
+from sem.library import FILES
+from sem.library import hackers_delight
+from sem.library import sorting
+from sem.lower import lower_for
+from sem.store import Name, SemStore
+from sem.unicorn_check import check
 
 OPS = ("add", "sub", "and", "or", "xor", "mul")
 

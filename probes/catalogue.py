@@ -11,7 +11,7 @@ import random
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from probes.abi import RISCV64, X86_64
+from contract.probe_abi import RISCV64, X86_64
 from probes.families import cpuid, csr, discovery, isa_riscv, isa_x86, memlat, msr, timing
 from probes.probe import Probe
 

@@ -25,7 +25,7 @@ from functools import lru_cache
 import capstone
 from capstone import x86_const as X
 
-from probes.abi import RISCV64, X86_64, Privilege
+from contract.probe_abi import RISCV64, X86_64, Privilege
 
 
 class InsnClass(str, Enum):

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import unicorn as uc_mod
 from unicorn import riscv_const, x86_const
 
-from probes.abi import (
+from contract.probe_abi import (
     AREA,
     AREAS,
     CODE_FILL,

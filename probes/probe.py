@@ -7,7 +7,7 @@ import struct
 from dataclasses import dataclass, field
 from functools import cached_property
 
-from probes.abi import (
+from contract.probe_abi import (
     ARCHES,
     CODE_SIZE,
     DEFAULT_BUDGET,
@@ -54,6 +54,11 @@ class Probe:
             h.update(struct.pack("<I", len(part)))  # length-prefixed: no ambiguous concatenation
             h.update(part)
         return h.digest()
+
+    @property
+    def tag(self) -> int:
+        """The 32-bit slot tag the guest checks a run against (protocol PROBE_RUN.tag)."""
+        return int.from_bytes(self.content_hash[:4], "little")
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cache
 
-from probes.abi import AREA, CODE_FILL, RISCV64, Outcome
+from contract.probe_abi import AREA, CODE_FILL, RISCV64, Outcome
 from probes.classify import ALLOWED, InsnClass, classify, riscv_length
 from probes.emulator import Machine, Run
 from probes.probe import Observation, Probe

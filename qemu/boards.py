@@ -16,7 +16,7 @@ import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from host.protocol import (DEBUG_EXIT_PORT, PRIVILEGED_BOOTARG, PRIVILEGED_FW_CFG_FILE, STAY_BOOTARG,
+from contract.protocol import (DEBUG_EXIT_PORT, PRIVILEGED_BOOTARG, PRIVILEGED_FW_CFG_FILE, STAY_BOOTARG,
                            STAY_FW_CFG_FILE)
 from qemu.errors import BoardError, KvmUnavailableError
 
@@ -40,7 +40,7 @@ class Board:
     binary: str = ""  # QEMU executable; "" means qemu-system-<arch>
     stay: bool = False  # ask the guest to stay after FINAL (so QMP can still query QEMU)
     privileged: bool = False  # let a staying guest accept privileged probes
-    # A virtio console for probe traffic (kernel/virtio.py), beside the serial port
+    # A virtio console for probe traffic (contract/virtio.py), beside the serial port
     # discovery streams on: a staying guest serves probes on it (FINAL.probe_line).
     probe_console: bool = False
 
@@ -135,7 +135,7 @@ class Board:
                          "-device", "virtconsole,chardev=probeconsole,bus=probeline.0,nr=0"]
 
     def _switch_args(self) -> list[str]:
-        """The boot switches (host/protocol.py): fw_cfg files on x86-64, words of the
+        """The boot switches (contract/protocol.py): fw_cfg files on x86-64, words of the
         kernel command line (/chosen/bootargs) on RISC-V."""
         switches = [(self.stay, STAY_FW_CFG_FILE, STAY_BOOTARG),
                     (self.privileged, PRIVILEGED_FW_CFG_FILE, PRIVILEGED_BOOTARG)]

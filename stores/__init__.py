@@ -1,1 +1,0 @@
-"""Stores: the shared SQLite database and what lives in it."""

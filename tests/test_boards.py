@@ -8,7 +8,7 @@ import platform
 
 import pytest
 
-from host.protocol import DEBUG_EXIT_PORT, STAY_BOOTARG, STAY_FW_CFG_FILE
+from contract.protocol import DEBUG_EXIT_PORT, STAY_BOOTARG, STAY_FW_CFG_FILE
 from qemu import boards
 from qemu.boards import board
 from qemu.errors import BoardError, KvmUnavailableError

@@ -8,9 +8,9 @@ import subprocess
 import pytest
 import synthetic_q35 as q35
 
-from host.cpufeatures import FEATURE_WORDS
-from host.cpuid import CpuidResult, CpuidTable
-from host.dumps import read_cpuid_dump
+from discovery.cpufeatures import FEATURE_WORDS
+from discovery.cpuid import CpuidResult, CpuidTable
+from discovery.dumps import read_cpuid_dump
 
 
 def table(rows):

@@ -4,6 +4,7 @@ expansion) and read back by the standard tools (lspci -F, lstopo)."""
 
 from __future__ import annotations
 
+from discovery.inventory import Inventory
 import dataclasses
 import os
 import shutil
@@ -13,12 +14,13 @@ from pathlib import Path
 
 import pytest
 
-from boot.x86_64.layout import BOOT_SECTOR_BASE
-from host.dumps import write_dump_dir
-from host.frames import encode_frame
-from host.protocol import LAYOUTS, PROTOCOL_VERSION, Arch, Msg
-from host.session import DiscoveryError, Guest, build_guest, discover
-from host.verify import pci_differences
+from contract.x86_64.memory_map import BOOT_SECTOR_BASE
+from discovery.dumps import write_dump_dir
+from contract.frames import encode_frame
+from contract.protocol import LAYOUTS, PROTOCOL_VERSION, Arch, Msg
+from link.session import DiscoveryError, discover
+from kernel.guest import Guest, build_guest
+from discovery.verify import pci_differences
 from qemu.boards import board
 from qemu.groundtruth import cpu_model_expectation, query_pci, running_cpu_feature_words
 from tests.x86_boot_sectors import write_image
@@ -67,7 +69,7 @@ def _discover_with(guest: Guest, chosen, query):
 def test_pci_list_equals_qmp_query_pci(guest, topology):
     name, args = TOPOLOGIES[topology]
     run, truth = _discover_with(guest, _staying(name, qemu_args=args), query_pci)
-    pci = run.inventory().to_json()["pci"]
+    pci = Inventory.from_boot(run).to_json()["pci"]
     assert pci_differences(pci, truth) == []
     assert len(pci) == len(truth) >= 4
     if topology != "q35":  # the devices behind bridges really were found there
@@ -81,7 +83,7 @@ def test_cpuid_agrees_with_qemu_cpu_model(guest, model):
         return cpu_model_expectation(machine, model), running_cpu_feature_words(machine)
 
     run, (expected, words) = _discover_with(guest, _staying("q35", cpu=model), query)
-    cpu = run.inventory().to_json()["cpu"]
+    cpu = Inventory.from_boot(run).to_json()["cpu"]
     raw = {(e["leaf"], e["subleaf"]): e for e in cpu["cpuid"]}
     assert cpu["vendor"] == expected.vendor
     assert cpu["brand"] == expected.model_id
@@ -100,7 +102,7 @@ def test_cpuid_agrees_with_qemu_cpu_model(guest, model):
 
 def test_inventory_json_has_the_documented_shape(guest):
     run = discover(board("q35", accel="tcg"), guest)
-    inventory = run.inventory().to_json()
+    inventory = Inventory.from_boot(run).to_json()
     assert list(inventory) == ["schema", "arch", "board", "boot", "memory", "pci", "cpu", "acpi"]
     assert inventory["schema"] == "metaos.inventory/1" and inventory["arch"] == "x86_64"
     assert inventory["board"] == {"machine": "q35", "cpu": "qemu64", "smp": 1, "accel": "tcg",
@@ -120,14 +122,14 @@ def test_inventory_json_has_the_documented_shape(guest):
 
 def test_smp_count_from_madt(guest):
     run = discover(board("q35", accel="tcg", smp=4), guest)
-    assert run.inventory().to_json()["cpu"]["count"] == 4
+    assert Inventory.from_boot(run).to_json()["cpu"]["count"] == 4
 
 
 @pytest.mark.skipif(not shutil.which("lspci") or not shutil.which("lstopo-no-graphics"),
                     reason="pciutils / hwloc not installed (./run installs them)")
 def test_dumps_are_read_by_lspci_and_lstopo(guest, tmp_path):
     name, args = TOPOLOGIES["q35-bridges-multifunction"]
-    inventory = discover(board(name, accel="tcg", smp=2, qemu_args=args), guest).inventory()
+    inventory = Inventory.from_boot(discover(board(name, accel="tcg", smp=2, qemu_args=args), guest))
     write_dump_dir(inventory, tmp_path)
     listing = subprocess.run(["lspci", "-F", str(tmp_path / "lspci.txt"), "-n"], check=True,
                              capture_output=True, text=True).stdout

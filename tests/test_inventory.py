@@ -2,9 +2,9 @@
 
 import synthetic_q35 as q35
 
-from host.frames import FrameDecoder, encode_frame
-from host.inventory import Inventory
-from host.protocol import LAYOUTS, Arch, Msg
+from contract.frames import FrameDecoder, encode_frame
+from discovery.inventory import Inventory
+from contract.protocol import LAYOUTS, Arch, Msg
 
 
 def build(stream, boot=None):

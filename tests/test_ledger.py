@@ -16,6 +16,8 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from cli import ledger as ledger_commands
+from cli.ledger import CheckFailed
 from stores import merkle
 from stores.ledger import (
     Ledger,
@@ -247,8 +249,8 @@ def test_a_head_signed_by_another_key_is_refused(filled):
                          (1_700_000_000_000, forged))
     audit = _audit(filled)
     assert audit.bad_head == 2000 and "refused" in audit.reason
-    with pytest.raises(LedgerError, match="refused"):
-        ledger.signed_head_for(1500, ledger.public_key)
+    with pytest.raises(CheckFailed, match="refused"):
+        ledger_commands.prove(1500, str(filled))
 
 
 def test_verifying_with_another_trusted_key_refuses_the_first_head(filled):

@@ -4,11 +4,11 @@ import struct
 
 import pytest
 
-from probes.abi import (AREAS, ARCHES, KERNEL_AREA, PAGE_SIZE, PROBE_REGION_BASE, PROBE_REGION_SIZE,
+from contract.probe_abi import (AREAS, ARCHES, KERNEL_AREA, PAGE_SIZE, PROBE_REGION_BASE, PROBE_REGION_SIZE,
                         asm_constants, entry_state)
 from probes.probe import Probe
-from host.protocol import LAYOUTS, Msg
-from host.protocol import asm_constants as protocol_constants
+from contract.protocol import LAYOUTS, Msg
+from contract.protocol import asm_constants as protocol_constants
 
 
 @pytest.mark.parametrize("arch", ARCHES)

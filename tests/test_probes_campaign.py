@@ -4,10 +4,10 @@ import random
 
 import pytest
 
-from probes.abi import Privilege
+from contract.probe_abi import Privilege
 from probes.campaign import Campaign, CampaignError, Policy
-from probes.fake_guest import FakeGuest
-from probes.loopback import Loopback
+from testing.fake_guest import FakeGuest
+from testing.loopback import Loopback
 from probes.probe import Probe
 from probes.vet import vet
 
@@ -70,8 +70,8 @@ def test_batches_are_handed_over_whole():
 
 
 def test_a_second_run_on_the_same_boot_gets_fresh_results():
-    from probes.fake_guest import FakeGuest
-    from probes.loopback import Loopback
+    from testing.fake_guest import FakeGuest
+    from testing.loopback import Loopback
     from probes.campaign import Campaign
     from probes.probe import Probe
 
@@ -84,10 +84,10 @@ def test_a_second_run_on_the_same_boot_gets_fresh_results():
 
 
 def test_an_unexpected_timeout_is_run_again_before_it_stands():
-    from probes.abi import Outcome
+    from contract.probe_abi import Outcome
     from probes.campaign import Campaign, Policy
-    from probes.fake_guest import FakeGuest
-    from probes.loopback import Loopback
+    from testing.fake_guest import FakeGuest
+    from testing.loopback import Loopback
     from probes.probe import Observation, Probe
 
     class Descheduled(FakeGuest):  # the first run of every probe "hangs", as a starved QEMU does

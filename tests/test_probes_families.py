@@ -4,7 +4,7 @@ import random
 
 import pytest
 
-from probes.abi import Outcome, Privilege
+from contract.probe_abi import Outcome, Privilege
 from probes.families import cpuid, csr, discovery, isa_riscv, isa_x86, memlat, msr, timing
 from probes.families.x86_asm import assemble
 from probes.probe import Probe
@@ -99,7 +99,7 @@ def test_timing_probes_are_vetted():
 
 @pytest.mark.parametrize("arch", ["x86_64", "riscv64"])
 def test_pointer_chase_visits_every_line_and_levels_are_found(arch):
-    from probes.abi import AREA
+    from contract.probe_abi import AREA
 
     size = 16384
     verdict = vet(memlat.chase_probe(size, steps=size // memlat.LINE, arch=arch))

@@ -4,13 +4,14 @@ say independently which extensions exist."""
 
 from __future__ import annotations
 
+from discovery.inventory import Inventory
 import itertools
 
 import pytest
 
-from host.session import build_guest
+from kernel.guest import build_guest
 from probes.families import discovery, isa_riscv, riscv_claims
-from probes.qemu_link import QemuLink
+from link.qemu_link import QemuLink
 from qemu.boards import board
 
 pytestmark = [pytest.mark.boot, pytest.mark.timeout(240)]
@@ -22,7 +23,7 @@ def compressed_results(cpu: str) -> tuple[frozenset[str], list]:
     """Every 4th compressed candidate, run on a virt board with `cpu`."""
     chosen = [c for c in isa_riscv.candidates() if len(c.encoding) == 2][::4]
     with QemuLink(board("virt", accel="tcg", cpu=cpu), build_guest("riscv64")) as link:
-        claims = riscv_claims.claimed_extensions(link.inventory())
+        claims = riscv_claims.claimed_extensions(Inventory.from_boot(link.first_boot))
         runs = link_results(link, discovery.probes_for("riscv64", chosen))
     return claims, runs
 

@@ -6,7 +6,7 @@ import json
 import pytest
 from rich.console import Console
 
-from probes.abi import Outcome
+from contract.probe_abi import Outcome
 from probes.families.discovery import Candidate, finding
 from probes.families.x86_claims import claimed_supported, required_features
 from probes.probe import Fault, Observation
@@ -48,7 +48,7 @@ def test_mismatches_in_both_directions_are_findings():
 
 @pytest.mark.boot
 def test_isa_run_on_a_board_states_the_claims(tmp_path):
-    from probes.cli import probe_command
+    from cli.probe import probe_command
     from qemu.boards import board
 
     out = io.StringIO()

@@ -11,11 +11,12 @@ from pathlib import Path
 
 import keystone
 
-from host.capabilities import CapabilityStore, StoredResult, riscv_fingerprint, x86_fingerprint
-from probes.abi import Outcome
+from discovery.fingerprint import riscv_fingerprint, x86_fingerprint
+from probes.store import CapabilityStore, StoredResult
+from contract.probe_abi import Outcome
 from probes.campaign import Campaign
-from probes.fake_guest import FakeGuest
-from probes.loopback import Loopback
+from testing.fake_guest import FakeGuest
+from testing.loopback import Loopback
 from probes.probe import Observation, Probe
 from probes.vet import vet
 
@@ -77,8 +78,9 @@ def test_fingerprints_are_separate_and_quarantine_keeps_bytes(tmp_path):
 
 WRITER = """
 import sys
-from host.capabilities import CapabilityStore, StoredResult, x86_fingerprint
-from probes.abi import Outcome
+from discovery.fingerprint import x86_fingerprint
+from probes.store import CapabilityStore, StoredResult
+from contract.probe_abi import Outcome
 from probes.probe import Observation, Probe
 store = CapabilityStore(sys.argv[1])
 fp = x86_fingerprint("q35", "GenuineIntel", 6, 85, 4, {})

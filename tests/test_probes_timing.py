@@ -10,8 +10,8 @@ import io
 import pytest
 from rich.console import Console
 
-from probes.abi import Outcome
-from probes.cli import probe_command
+from contract.probe_abi import Outcome
+from cli.probe import probe_command
 from probes.families import timing
 from probes.probe import Observation
 from probes.vet import vet

@@ -6,9 +6,9 @@ import random
 import keystone
 import pytest
 
-from probes.abi import AREA, KERNEL_AREA, Outcome, Privilege
+from contract.probe_abi import AREA, KERNEL_AREA, Outcome, Privilege
 from probes.emulator import Machine
-from probes.fake_guest import KERNEL_CANARY, FakeGuest
+from testing.fake_guest import KERNEL_CANARY, FakeGuest
 from probes.probe import Probe
 from probes.vet import vet
 from toolchain.riscvasm import assemble_snippet

@@ -15,13 +15,12 @@ from pathlib import Path
 import pytest
 from capstone import CS_ARCH_RISCV, CS_MODE_RISCV64, CS_MODE_RISCVC, Cs
 
-from host.frames import encode_frame
-from host.protocol import LAYOUTS, PROBE_RUN_FLAG_MEASURE_LENGTH, PROBE_SLOTS, Msg, ProbeRefusal
+from contract.frames import encode_frame
+from contract.protocol import LAYOUTS, PROBE_RUN_FLAG_MEASURE_LENGTH, PROBE_SLOTS, Msg, ProbeRefusal
 from kernel.riscv64 import probing
-from probes.abi import AREA, CODE_SIZE, INPUT_SIZE, Outcome, Privilege
+from contract.probe_abi import AREA, CODE_SIZE, INPUT_SIZE, Outcome, Privilege
 from probes.campaign import Campaign, Policy, load_body
 from probes.families.csr import csr_probe
-from probes.fake_guest import tag_of
 from probes.probe import Observation, Probe
 from probes.vet import vet
 from tests.riscv_guest import ServingGuest
@@ -68,7 +67,7 @@ class Session:
 
     def once(self, p: Probe, slot: int = 0, flags: int = 0) -> tuple[dict, bytes]:
         assert self.load(slot, p)["status"] == ProbeRefusal.OK
-        return self.run(slot, tag_of(p), flags=flags)
+        return self.run(slot, p.tag, flags=flags)
 
     def status(self) -> dict:
         (frame,) = self.guest.request(Msg.PROBE_STATUS_REQUEST, b"")
@@ -201,7 +200,7 @@ FP_STATE_READER = "\n".join(f"fsd f{i}, {8 * i}(a1)" for i in range(32)) + "\nfr
 
 
 def test_fp_state_is_the_abi_s_at_every_entry(user):
-    """f0-f31 = 0 and fcsr = 0 (probes/abi.py), whatever the previous probe left."""
+    """f0-f31 = 0 and fcsr = 0 (contract/probe_abi.py), whatever the previous probe left."""
     dirty = "li t0, -1\n" + "\n".join(f"fmv.d.x f{i}, t0" for i in range(32)) + "\nfscsr t0\nret"
     assert user.once(probe(dirty))[0]["outcome"] == Outcome.RETURNED
     reader = probe(FP_STATE_READER, output_size=8 * 32)
@@ -262,7 +261,7 @@ def test_fp_results_unicorn_computes_the_pre_nan_boxing_way_are_no_prediction(as
 
 
 def test_vector_is_off_even_on_a_hart_with_v():
-    """VS = Off at entry (probes/abi.py): the vetter's Unicorn has no V to predict with."""
+    """VS = Off at entry (contract/probe_abi.py): the vetter's Unicorn has no V to predict with."""
     vsetvli = Probe(RV, (0x0C0072D7).to_bytes(4, "little"))  # vsetvli t0, zero, e8, m1, ta, ma
     vlenb = probe("csrr a0, vlenb\nret")
     with ServingGuest(cpu="rv64,v=true,vlen=128") as guest:
@@ -280,16 +279,16 @@ def test_vector_is_off_even_on_a_hart_with_v():
 def test_tag_mismatch_is_refused_and_run_ids_are_answered_from_the_cache(user):
     first = probe("li a0, 1\nret")
     assert user.load(5, first)["status"] == ProbeRefusal.OK
-    refused, _ = user.run(5, tag_of(first) ^ 1)
-    assert refused["outcome"] == Outcome.REFUSED and refused["tag"] == tag_of(first) ^ 1
-    ran, _ = user.run(5, tag_of(first), run_id=10_000)
+    refused, _ = user.run(5, first.tag ^ 1)
+    assert refused["outcome"] == Outcome.REFUSED and refused["tag"] == first.tag ^ 1
+    ran, _ = user.run(5, first.tag, run_id=10_000)
     runs = user.status()["runs"]
     second = probe("li a0, 2\nret")
     assert user.load(5, second)["status"] == ProbeRefusal.OK
-    again, _ = user.run(5, tag_of(second), run_id=10_000)  # same run id: not rerun
+    again, _ = user.run(5, second.tag, run_id=10_000)  # same run id: not rerun
     assert again == ran and again["status"] == 1
     assert user.status()["runs"] == runs
-    fresh, _ = user.run(5, tag_of(second))
+    fresh, _ = user.run(5, second.tag)
     assert fresh["status"] == 2
 
 
@@ -319,13 +318,13 @@ def test_largest_probe_and_input_travel_intact(user):
 
 def test_corrupted_frames_are_dropped_silently(user):
     p = probe("li a0, 7\nret")
-    good = LAYOUTS[Msg.PROBE_LOAD].pack(p.code, slot=2, budget=100, tag=tag_of(p),
+    good = LAYOUTS[Msg.PROBE_LOAD].pack(p.code, slot=2, budget=100, tag=p.tag,
                                         code_length=len(p.code))
     bad = bytearray(encode_frame(Msg.PROBE_LOAD, 0, good))
     bad[5] ^= 0x40
     user.guest.send(bytes(bad))
     assert user.load(2, p)["slot"] == 2  # the only answer is to the good frame
-    assert user.run(2, tag_of(p))[0]["status"] == 7
+    assert user.run(2, p.tag)[0]["status"] == 7
 
 
 def test_batch_runs_each_slot_with_consecutive_run_ids(user):

@@ -6,11 +6,12 @@ the templates the starter library does not reach are held to the same oracle."""
 
 import pytest
 
-from host.sem.assemble import ARCHES, assemble
-from host.sem.ir import Routine
-from host.sem.library import hackers_delight, sorting
-from host.sem.lower import lower_for
-from host.sem.unicorn_check import check
+from sem.assemble import ARCHES, assemble
+from sem.ir import Routine
+from sem.library import hackers_delight
+from sem.library import sorting
+from sem.lower import lower_for
+from sem.unicorn_check import check
 from sem_small_routines import SMALL
 
 STARTER = [getattr(hackers_delight, n) for n in hackers_delight.__all__] + [

@@ -8,14 +8,17 @@ from __future__ import annotations
 import capstone
 import pytest
 
-from host.sem import cli, interp
-from host.sem.as_probe import (
+from cli import sem as cli
+from sem import interp
+from probes.routine import (
     WRAPPERS, Job, probe_form, probe_result, routine_probe, run_on_link, wrapper_code)
-from host.sem.assemble import ARCHES, assemble
-from host.sem.library import FILES, hackers_delight, sorting
-from host.sem.lower import lower_for
-from host.sem.vectors import generate
-from probes.abi import AREA, Outcome
+from sem.assemble import ARCHES, assemble
+from sem.library import FILES
+from sem.library import hackers_delight
+from sem.library import sorting
+from sem.lower import lower_for
+from sem.vectors import generate
+from contract.probe_abi import AREA, Outcome
 from probes.vet import vet
 
 STARTER = [getattr(hackers_delight, n) for n in hackers_delight.__all__] + [
@@ -80,7 +83,7 @@ def test_a_short_output_buffer_is_refused():
 
 @pytest.fixture(scope="module")
 def guests():
-    from host.session import build_guest
+    from kernel.guest import build_guest
 
     return {arch: build_guest(arch) for arch in ARCHES}
 
@@ -89,7 +92,7 @@ def guests():
 @pytest.mark.timeout(240)
 @pytest.mark.parametrize("arch", ARCHES)
 def test_routines_run_as_probes_in_the_guest_agree_with_the_interpreter(guests, arch):
-    from probes.qemu_link import QemuLink
+    from link.qemu_link import QemuLink
     from qemu.boards import board
 
     jobs = [Job(r, probe_form(r, arch), generate(r, 40, seed=9)) for r in ON_BOARD]

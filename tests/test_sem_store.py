@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from host.db import connect
-from host.sem import cli
-from host.sem.canon import canonicalize, parse
-from host.sem.library import FILES
-from host.sem.store import SemStore, UnknownRoutine
+from stores.db import connect
+from cli import sem as cli
+from sem.canon import canonicalize, parse
+from sem.library import FILES
+from sem.store import SemStore, UnknownRoutine
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -45,7 +45,7 @@ def test_tasks_show_every_view_equiv_links_classes_and_history_lists_impls(tmp_p
     assert cli.equiv("p22", "p23", db).startswith("different")
     store = SemStore(connect(db))
     (tmp_path / "alt.py").write_text(
-        "from host.sem.ir import bv32, popcount, routine\n"
+        "from sem.ir import bv32, popcount, routine\n"
         "@routine\ndef parity(x: bv32) -> bv32:\n    return popcount(x) & 1\n")
     cli.add(str(tmp_path / "alt.py"), db)
     assert cli.equiv("hd:p22", "alt:parity", db).startswith("equivalent")
@@ -58,9 +58,9 @@ def test_tasks_show_every_view_equiv_links_classes_and_history_lists_impls(tmp_p
 
 WRITER = """
 import random, sys
-from host.db import connect
-from host.sem.ir import Node, Routine, bv32
-from host.sem.store import Name, SemStore
+from stores.db import connect
+from sem.ir import Node, Routine, bv32
+from sem.store import Name, SemStore
 store = SemStore(connect(sys.argv[1]))
 rng = random.Random(int(sys.argv[2]))
 batch = 0

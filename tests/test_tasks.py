@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from host.frames import FrameDecoder
-from host.session import build_guest
+from contract.frames import FrameDecoder
+from kernel.guest import build_guest
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -75,6 +75,6 @@ def test_unknown_arch_and_board_are_clear_errors():
 
 def test_sem_tasks_take_the_issue_spelling(tmp_path):
     db = str(tmp_path / "metaos.db")
-    run("sem", "add", "host/sem/library/hackers_delight.py", "--db", db)
+    run("sem", "add", "sem/library/hackers_delight.py", "--db", db)
     shown = run("sem", "show", "p09", "--view", "c", "--db", db).stdout
     assert "int32_t" in shown or "uint32_t" in shown

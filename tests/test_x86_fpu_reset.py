@@ -8,10 +8,10 @@ import struct
 
 import pytest
 
-from host.protocol import ProbeRefusal
+from contract.protocol import ProbeRefusal
 from kernel.x86_64.build import build
 from kernel.x86_64.probe_env import FPU_RESET_VIRTUAL
-from probes.abi import Outcome
+from contract.probe_abi import Outcome
 from probes.families.x86_asm import assemble
 from probes.probe import Probe
 from qemu.boards import board

@@ -15,13 +15,12 @@ from pathlib import Path
 
 import pytest
 
-from host.protocol import LAYOUTS, PROBE_RUN_FLAG_MEASURE_LENGTH, PROBE_SLOTS, Msg, ProbeRefusal
+from contract.protocol import LAYOUTS, PROBE_RUN_FLAG_MEASURE_LENGTH, PROBE_SLOTS, Msg, ProbeRefusal
 from kernel.x86_64.build import build
-from probes.abi import AREA, DEFAULT_BUDGET, Outcome, Privilege
+from contract.probe_abi import AREA, DEFAULT_BUDGET, Outcome, Privilege
 from probes.campaign import Campaign, Policy
 from probes.classify import X86_DISASSEMBLER
 from probes.families.x86_asm import assemble
-from probes.fake_guest import tag_of
 from probes.probe import Probe
 from probes.vet import vet
 from tests.x86_probe_guest import ProbeGuest
@@ -238,9 +237,9 @@ def test_infinite_loop_times_out_and_the_next_probe_runs(guest):
 
 def test_refusals(guest, privileged_guest):
     probe = Probe("x86_64", assemble("ret"))
-    loaded, result, _ = guest.load_and_run(probe, next(_run_ids), slot=5, tag=tag_of(probe) ^ 1)
+    loaded, result, _ = guest.load_and_run(probe, next(_run_ids), slot=5, tag=probe.tag ^ 1)
     assert loaded["status"] == ProbeRefusal.OK
-    assert (result["outcome"], result["tag"]) == (Outcome.REFUSED, tag_of(probe) ^ 1)
+    assert (result["outcome"], result["tag"]) == (Outcome.REFUSED, probe.tag ^ 1)
     # A run of a slot that never held a probe, and of no slot at all.
     for slot in (PROBE_SLOTS - 2, PROBE_SLOTS + 3):
         (answer,) = guest.exchange(guest.run_frame(next(_run_ids), slot))
@@ -288,7 +287,7 @@ def test_a_late_resend_is_answered_from_the_cache_and_not_taken_for_the_next_pro
     assert first["outcome"] == Outcome.FAULT
     runs = status(guest)["runs"]
     skipped = len(guest.skipped)
-    guest.send(guest.load_frame(probe, slot) + guest.run_frame(run_id, slot, tag=tag_of(probe)))
+    guest.send(guest.load_frame(probe, slot) + guest.run_frame(run_id, slot, tag=probe.tag))
     assert_alive(guest)
     late = guest.skipped[skipped:]
     assert [f.type for f in late] == [Msg.PROBE_LOADED, Msg.PROBE_RESULT]
@@ -302,7 +301,7 @@ def test_an_answer_to_nothing_the_helper_sent_is_not_skipped(guest):
     probe = Probe("x86_64", assemble("mov eax, 7; ret"))
     run_id = next(_run_ids)
     guest.load_and_run(probe, run_id, slot=4)
-    guest.machine.write_serial(guest.run_frame(run_id, 4, tag=tag_of(probe)), timeout=5)
+    guest.machine.write_serial(guest.run_frame(run_id, 4, tag=probe.tag), timeout=5)
     with pytest.raises(AssertionError, match=f"PROBE_RESULT .*'run_id': {run_id}"):
         assert_alive(guest)
     assert_alive(guest)  # the interrupted exchange's own answers are now late ones: skipped

@@ -15,9 +15,9 @@ import struct
 
 import pytest
 
-from host.protocol import Msg, ProbeRefusal
+from contract.protocol import Msg, ProbeRefusal
 from kernel.x86_64.build import build
-from probes.abi import AREA, SYSCALL_PSEUDO_VECTOR, Outcome, Privilege
+from contract.probe_abi import AREA, SYSCALL_PSEUDO_VECTOR, Outcome, Privilege
 from probes.families.x86_asm import assemble
 from probes.probe import Probe
 from qemu.boards import board, kvm_problem

@@ -1,7 +1,7 @@
 """The RISC-V probe command loop's data, defined once and emitted as constants.
 
-After FINAL, a guest booted with STAY_BOOTARG serves probes (host/protocol.py
-PROBE_* messages; probes/abi.py for the probe's memory and registers).  This
+After FINAL, a guest booted with STAY_BOOTARG serves probes (contract/protocol.py
+PROBE_* messages; contract/probe_abi.py for the probe's memory and registers).  This
 module holds what the assembly needs beyond those two contracts: the bootargs
 it matches, the layout of its slot and result-cache records, the run-state
 block its trap handler uses, and the PMP entries that fence a user probe in.
@@ -19,8 +19,8 @@ growth included), while its instructions keep M-mode's rights.
 
 from __future__ import annotations
 
-from host.protocol import LAYOUTS, PRIVILEGED_BOOTARG, STAY_BOOTARG, Msg
-from probes.abi import AREA, CODE_FILL, OUTPUT_SIZE, RISCV64, Perm
+from contract.protocol import LAYOUTS, PRIVILEGED_BOOTARG, STAY_BOOTARG, Msg
+from contract.probe_abi import AREA, CODE_FILL, OUTPUT_SIZE, RISCV64, Perm
 
 # PMP (RISC-V Privileged Architecture, "Physical Memory Protection").
 PMP_R, PMP_W, PMP_X = 1, 2, 4
@@ -85,7 +85,7 @@ def bootargs_source() -> str:
 def asm_constants() -> dict[str, int]:
     if CODE_FILL[RISCV64] != 0:
         raise ValueError("run.s fills the code area past a probe with zeros (place_area):"
-                         " teach it probes/abi.py CODE_FILL first")
+                         " teach it contract/probe_abi.py CODE_FILL first")
     consts = {f"SLOT_{name}": 4 * i for i, name in enumerate(SLOT_FIELDS)}
     consts.update(SLOT_CODE=SLOT_CODE, SLOT_INPUT=SLOT_INPUT, SLOT_STRIDE_LOG2=SLOT_STRIDE_LOG2)
     consts.update({f"CACHE_{name}": 4 * i for i, name in enumerate(CACHE_FIELDS)})

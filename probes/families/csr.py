@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from probes.abi import Privilege
+from contract.probe_abi import Privilege
 from probes.families.riscv_encode import A0, A1, T0, ZERO, addi, csrrs, ret, sd, words
 from probes.probe import Probe
 

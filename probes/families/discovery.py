@@ -12,33 +12,11 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from enum import Enum
 
-from capstone import (CS_GRP_BRANCH_RELATIVE, CS_GRP_CALL, CS_GRP_INT, CS_GRP_IRET, CS_GRP_JUMP, CS_GRP_RET,
-                      CsInsn)
-
-from probes.abi import Outcome
+from contract.probe_abi import Outcome
 from probes.emulator import UD
+from probes.families import isa_riscv, isa_x86
+from probes.families.candidate import Candidate
 from probes.probe import Observation, Probe
-
-
-# Capstone's groups for instructions that may move the pc anywhere but past
-# themselves: the length the guest measures (where the pc is after one
-# instruction) is then their target, not their end.
-CONTROL_TRANSFER_GROUPS = (CS_GRP_JUMP, CS_GRP_CALL, CS_GRP_RET, CS_GRP_INT, CS_GRP_IRET, CS_GRP_BRANCH_RELATIVE)
-
-
-@dataclass(frozen=True)
-class Candidate:
-    encoding: bytes
-    space: str
-    capstone_length: int | None  # None: capstone cannot decode it
-    capstone_text: str | None
-    transfers_control: bool = False  # capstone puts it in a CONTROL_TRANSFER_GROUPS group
-
-    @classmethod
-    def decoded(cls, encoding: bytes, space: str, insn: CsInsn) -> Candidate:
-        """The candidate capstone decoded as `insn` (the first insn.size bytes of `encoding`)."""
-        return cls(encoding[: insn.size], space, insn.size, f"{insn.mnemonic} {insn.op_str}".strip(),
-                   any(insn.group(g) for g in CONTROL_TRANSFER_GROUPS))
 
 
 class Behaviour(str, Enum):
@@ -57,8 +35,6 @@ class Finding:
 
 
 def probes_for(arch: str, candidates: Iterable[Candidate], budget: int = 64) -> Iterator[Probe]:
-    from probes.families import isa_riscv, isa_x86
-
     wrap = isa_x86.wrap if arch == "x86_64" else isa_riscv.wrap
     for c in candidates:
         yield Probe(arch, wrap(c), family="isa", budget=budget, output_size=0, meta={"candidate": c},

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from probes.classify import RISCV_DISASSEMBLER
-from probes.families.discovery import Candidate
+from probes.families.candidate import Candidate
 from probes.families.riscv_encode import A2, T0, T1, ret
 
 # Major opcodes (RISC-V unprivileged spec, table "RISC-V base opcode map").

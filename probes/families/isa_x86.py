@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from probes.classify import X86_DISASSEMBLER
-from probes.families.discovery import Candidate
+from probes.families.candidate import Candidate
 
 RET = b"\xc3"
 MODRM_REG_FORM = 0xC8  # mod=11 reg=1 rm=0: register operands, no memory access

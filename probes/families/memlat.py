@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from math import gcd
 
-from probes.abi import AREA, RISCV64, SCRATCH_SIZE, X86_64, Outcome
+from contract.probe_abi import AREA, RISCV64, SCRATCH_SIZE, X86_64, Outcome
 from probes.families.x86_asm import assemble
 from probes.probe import Probe
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from probes.abi import Privilege
+from contract.probe_abi import Privilege
 from probes.families.x86_asm import assemble
 from probes.probe import Probe
 

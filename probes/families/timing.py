@@ -20,7 +20,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from statistics import mean
 
-from probes.abi import CODE_SIZE, RISCV64, X86_64, Outcome
+from contract.probe_abi import CODE_SIZE, RISCV64, X86_64, Outcome
 from probes.families.riscv_encode import A1, A0, T0, T1, T2, ZERO, addi, csrrs, ret, sd, words
 from probes.families.x86_asm import assemble
 from probes.probe import Observation, Probe
@@ -75,7 +75,7 @@ def timing_pair(arch: str, body, unroll: int = UNROLL) -> tuple[Probe, Probe]:
 
 
 def _assemble_sequence(arch: str, text: str) -> bytes:
-    from host.sem.assemble import assemble
+    from sem.assemble import assemble
 
     text = text.replace(";", "\n")
     try:

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from capstone import x86_const
 
-from host.inventory import Inventory
+from discovery.inventory import Inventory
 from probes.classify import X86_DISASSEMBLER
-from probes.families.discovery import Candidate
+from probes.families.candidate import Candidate
 
 # capstone instruction group -> the /proc/cpuinfo flag that advertises it
 GROUP_FLAGS = {
