@@ -26,7 +26,7 @@ carry the key.  Keep a copy of the public key (`./run ledger show` prints it) so
 the database's writers cannot change.
 
 Durability: each `append`/`append_many` is one transaction (WAL, synchronous=FULL, as
-stores' db module opens every connection), so entries are on disk once the call returns
+stores/db.py opens every connection), so entries are on disk once the call returns
 and a process killed mid-batch leaves none of that batch.  Any reader can rebuild its own
 state by scanning `entries()`.
 
