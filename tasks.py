@@ -214,6 +214,13 @@ def bench_sem(c):
     c.run(f"{sys.executable} bench/sem_bench.py", pty=False)
 
 
+@task(name="ledger", help={"entries": "ledger size for the proof and verify figures "
+                                       "(default 1,000,000)"})
+def bench_ledger(c, entries=1_000_000):
+    """Ledger benchmark: appends/s (signed heads every 1,000), proof time and verify time."""
+    c.run(f"{sys.executable} bench/ledger_bench.py --entries {int(entries)}", pty=False)
+
+
 # -- probing -----------------------------------------------------------------
 
 @task(help={**BOARD_HELP,
@@ -324,6 +331,51 @@ def sem_run(c, ref, arch="x86_64", board=None, cpu=None, smp=None, memory=None, 
         raise Exit(f"error: {error}", code=1) from None
 
 
+# -- the ledger --------------------------------------------------------------
+
+LEDGER_HELP = {"db": "database path (default $METAOS_DB or ./metaos.db)",
+               "key": "the trusted public key, 64 hex digits (default: that of <db>.ledger-key)"}
+
+
+def _ledger(command):
+    """Print what a cli.ledger function returns; its errors end the task in one line."""
+    from cli import ledger as cli
+    from stores.ledger import LedgerError
+
+    try:
+        print(command(cli))
+    except cli.CheckFailed as error:
+        raise Exit(f"ledger: {error}", code=1) from None
+    except LedgerError as error:
+        raise Exit(f"error: {error}", code=2) from None
+
+
+@task(help={**LEDGER_HELP, "last": "how many of the last entries to show (default 10)"})
+def ledger_show(c, db=None, key=None, last=10):
+    """Size, latest signed head (and whether the trusted key signed it), the last entries."""
+    _ledger(lambda cli: cli.show(db, key, last))
+
+
+@task(help=LEDGER_HELP)
+def ledger_verify(c, db=None, key=None):
+    """Recompute every hash from the entries; check every signed head with the trusted key."""
+    _ledger(lambda cli: cli.verify(db, key))
+
+
+@task(help={**LEDGER_HELP, "entry": "the entry's index (from 0)",
+            "size": "prove against the tree of this many entries (default: the latest signed "
+                    "head that covers the entry, else all entries)"})
+def ledger_prove(c, entry, db=None, key=None, size=None):
+    """Inclusion proof of ENTRY: its audit path to the signed root, checked (RFC 9162)."""
+    _ledger(lambda cli: cli.prove(entry, db, key, size))
+
+
+@task(help={**LEDGER_HELP, "old": "the smaller tree size", "new": "the larger tree size"})
+def ledger_consistency(c, old, new, db=None, key=None):
+    """Consistency proof that the first OLD entries are a prefix of the first NEW (RFC 9162)."""
+    _ledger(lambda cli: cli.consistency(old, new, db, key))
+
+
 def _collection(name, *tasks_with_names):
     group = Collection(name)
     for t, task_name in tasks_with_names:
@@ -335,9 +387,14 @@ bench = Collection("bench")
 bench.add_task(bench_boot, name="boot", default=True)
 bench.add_task(bench_probes)
 bench.add_task(bench_sem)
+bench.add_task(bench_ledger)
 
 sem = _collection("sem", (sem_add, "add"), (sem_show, "show"), (sem_names, "names"),
                   (sem_rename, "rename"), (sem_equiv, "equiv"), (sem_history, "history"),
                   (sem_run, "run"))
 
-ns = Collection(build, discover, demo, boot, console, test, probe, capabilities, bench, sem)
+ledger = _collection("ledger", (ledger_show, "show"), (ledger_verify, "verify"),
+                     (ledger_prove, "prove"), (ledger_consistency, "consistency"))
+
+ns = Collection(build, discover, demo, boot, console, test, probe, capabilities, bench, sem,
+                ledger)
