@@ -1,27 +1,26 @@
 """The functions behind `./run sem.*`: each returns the text to print.
 
-`db` is the database path (None: $METAOS_DB, else ./metaos.db)."""
+`db` is the database path (None: $METAOS_DB, else ./metaos.db).  Z3, the
+lowerings and the probe layer are loaded by the commands that use them.
+"""
 
 from __future__ import annotations
 
-from discovery.inventory import Inventory
 import statistics
 import time
+from typing import TYPE_CHECKING
 
 from arch import X86_64, Arch
-from stores.fingerprint import Fingerprint
-from stores.db import connect
-from probes.routine import Job, probe_form, run_on_link
+from cli import arguments
 from sem.canon import SHORT
-from sem.implement import implement
-from sem.loader import load_file
 from sem.ir import Routine
 from sem.store import Implementation, Name, SemStore
-from sem.vectors import generate
-from sem.views import Naming, render
-from sem.views.asm import render as render_asm
-from sem.z3sem import equivalent
-from qemu.boards import Board
+from sem.views import VIEWS, Naming, render
+from stores.db import connect
+from stores.fingerprint import Fingerprint
+
+if TYPE_CHECKING:
+    from qemu.boards import Board
 
 
 def _store(db: str | None) -> SemStore:
@@ -32,6 +31,8 @@ def _implementation(store: SemStore, rid: str, r: Routine, arch: Arch) -> Implem
     """The routine's latest implementation on `arch`; made, vetted and kept on first request."""
     impls = store.implementations(rid, arch)
     if not impls:
+        from sem.implement import implement
+
         vetted = implement(r, arch)
         store.add_implementation(rid, arch, vetted.code, vetted.assembly, vetted.established)
         impls = store.implementations(rid, arch)
@@ -47,13 +48,17 @@ def _signature(store: SemStore, routine_id: str) -> str:
 
 def add(path: str, db: str | None = None) -> str:
     """Store every routine defined in a DSL file; print ID and name of each."""
+    from sem.loader import load_file
+
     found = load_file(path)
     ids = _store(db).add_many([(r, (name,)) for r, name in found])
-    return "\n".join(f"{rid[:SHORT]}  {name}" for rid, (_, name) in zip(ids, found))
+    return "\n".join(f"{rid[:SHORT]}  {name}" for rid, (_, name) in zip(ids, found, strict=True))
 
 
-def show(ref: str, view: str = "semantic", arch: Arch = X86_64, db: str | None = None) -> str:
+def show(ref: str, view: str = "semantic", arch: Arch | str = X86_64, db: str | None = None) -> str:
     """One view of a routine: c, semantic, smtlib or asm (for --arch x86_64|riscv64)."""
+    arguments.choice(view, "--view", VIEWS)
+    arch = arguments.arch(arch)
     store = _store(db)
     rid = store.resolve(ref)
     r = store.routine(rid)
@@ -61,8 +66,11 @@ def show(ref: str, view: str = "semantic", arch: Arch = X86_64, db: str | None =
     naming = Naming.default(r, rid, name.name if name else None, name.input_names if name else ())
     if view != "asm":
         return render(view, r, naming)
+    from sem.views.asm import render as render_asm
+
     impl = _implementation(store, rid, r, arch)
-    header = f"{naming.function} {rid[:SHORT]} on {arch}: {len(impl.code)} bytes; {impl.established}"
+    header = (f"{naming.function} {rid[:SHORT]} on {arch}: {len(impl.code)} bytes;"
+              f" {impl.established}")
     return render_asm(arch, impl.code, header)
 
 
@@ -93,6 +101,8 @@ def rename(old: str, new: str, db: str | None = None) -> str:
 
 def equiv(a: str, b: str, db: str | None = None) -> str:
     """Prove two routines equivalent with Z3 (linking B into A's class) or show a counterexample."""
+    from sem.z3sem import equivalent
+
     store = _store(db)
     ida, idb = store.resolve(a), store.resolve(b)
     verdict = equivalent(store.routine(ida), store.routine(idb))
@@ -135,12 +145,16 @@ def hardware_label(fp: Fingerprint) -> str:
     return f"{fp.board}:{fp.digest.hex()[:12]}"
 
 
-def run(ref: str, board: Board, vectors: int = 100, db: str | None = None) -> str:
+def run(ref: str, board: Board, vectors: int | str = 100, db: str | None = None) -> str:
     """Run a routine as probes on `board` (its latest implementation for the board's
     arch), check every answer against the interpreter, record the median cycles."""
+    vectors = arguments.whole(vectors, "--vectors", minimum=1)
+    from discovery.fingerprint import fingerprint_of
+    from discovery.inventory import Inventory
     from kernel.guest import build_guest
     from link.qemu_link import QemuLink
-    from discovery.fingerprint import fingerprint_of
+    from probes.routine import Job, probe_form, run_on_link
+    from sem.vectors import generate
 
     store = _store(db)
     rid = store.resolve(ref)

@@ -19,9 +19,6 @@ from discovery.pciids import PciIds
 from arch import RISCV64, X86_64, Arch, by_name, by_wire
 from contract.protocol import PROTOCOL_VERSION, Msg
 
-SCHEMA = "metaos.inventory/1"
-
-
 class CpuSection(Protocol):
     """What an architecture plugs into an inventory.
 
@@ -163,7 +160,6 @@ class Inventory:
     def to_json(self) -> dict:
         names = self.names if self.names.available else None
         result = {
-            "schema": SCHEMA,
             "arch": self.arch_name,
             "board": {key: self.board.get(key) for key in ("machine", "cpu", "smp", "accel", "qemu_args")},
             "boot": self.boot.to_json(),

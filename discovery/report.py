@@ -1,18 +1,14 @@
 """The human view of an inventory: header, memory map, PCI tree, CPU, ACPI.
 
-Rendered with rich; when the output is not a terminal rich writes plain text.
-Device names come from pci.ids at this point only (numbers are the identity).
-Lines for PCI functions read like `lspci -nn` so the two can be compared.
+`report(inventory)` returns the report as data, parts of lines and tables in
+order; the CLI (cli/report.py) prints them.  Device names come from pci.ids at
+this point only (numbers are the identity).  Lines for PCI functions read like
+`lspci -nn` so the two can be compared.
 """
 
 from __future__ import annotations
 
-import io
-
-from rich import box
-from rich.console import Console
-from rich.table import Table as RichTable
-from rich.text import Text
+from dataclasses import dataclass
 
 from discovery.acpi import fadt_dsdt_address
 from discovery.inventory import Inventory
@@ -20,6 +16,24 @@ from discovery.pci import PciFunction, capability_name, extended_capability_name
 from discovery.pciids import PciIds
 
 INDENT = "    "
+
+
+@dataclass(frozen=True)
+class ReportLines:
+    """A titled part of the report: lines of text."""
+
+    title: str
+    lines: list[str]
+
+
+@dataclass(frozen=True)
+class ReportTable:
+    """A titled part of the report: a table (`right` names the right-aligned columns)."""
+
+    title: str
+    columns: tuple[str, ...]
+    rows: list[tuple[str, ...]]
+    right: frozenset[str] = frozenset()
 
 
 def lspci_size(size: int) -> str:
@@ -118,14 +132,10 @@ def _header(inv: Inventory) -> list[str]:
     return lines
 
 
-def _memory_table(inv: Inventory, ascii_only: bool) -> RichTable:
-    table = RichTable(title="Memory map", title_justify="left",
-                      box=box.ASCII if ascii_only else box.HEAVY_HEAD)
-    for column in ("start", "end", "size", "type"):
-        table.add_column(column, justify="right" if column == "size" else "left")
-    for r in inv.memory:
-        table.add_row(f"0x{r.base:016x}", f"0x{r.end - 1:016x}", lspci_size(r.length), r.type_name)
-    return table
+def _memory_table(inv: Inventory) -> ReportTable:
+    return ReportTable("Memory map", ("start", "end", "size", "type"),
+                       [(f"0x{r.base:016x}", f"0x{r.end - 1:016x}", lspci_size(r.length), r.type_name)
+                        for r in inv.memory], right=frozenset({"size"}))
 
 
 def _acpi_lines(inv: Inventory) -> list[str]:
@@ -162,40 +172,25 @@ def _acpi_lines(inv: Inventory) -> list[str]:
     return lines
 
 
-def _section(console: Console, title: str, lines: list[str]) -> None:
-    if not lines:
-        return
-    console.print(Text(title, style="bold"))
-    for line in lines:
-        console.print(Text(line), soft_wrap=True)
-    console.print()
-
-
-def render(inventory: Inventory, console: Console | None = None) -> None:
-    """Print the inventory for a human (plain text when stdout is not a terminal)."""
-    console = console or Console(highlight=False)
+def report(inventory: Inventory) -> list[ReportLines | ReportTable]:
+    """The report's parts in order; empty parts are left out."""
     names = inventory.names
-    _section(console, "Machine", _header(inventory))
-    if inventory.memory:
-        console.print(_memory_table(inventory, ascii_only=not console.is_terminal))
-        console.print()
-    _section(console, "PCI", pci_tree_lines(inventory.pci, names))
+    cpu_lines: list[str] = []
     if inventory.cpu is not None:
         rows = inventory.cpu.summary()
         width = max((len(label) for label, _ in rows), default=0) + 2
-        _section(console, "CPU", [f"{(label + ':') if label else '':<{width}}{value}"
-                                   for label, value in rows])
-    _section(console, "ACPI", _acpi_lines(inventory))
-    _section(console, "Guest log", inventory.logs)
-    _section(console, "Faults", [", ".join(f"{k}=0x{v:x}" for k, v in fault.items()) for fault in inventory.faults])
-    _section(console, "Unknown frames", [
-        f"seq {f.seq}: type 0x{int(f.type):02x}, {len(f.body)} bytes" for f in inventory.unknown])
-    _section(console, "Problems", inventory.problems)
-
-
-def render_text(inventory: Inventory, width: int = 200) -> str:
-    """The same report as plain text (for logs and tests)."""
-    buffer = io.StringIO()
-    render(inventory, Console(file=buffer, width=width, force_terminal=False, color_system=None,
-                              highlight=False))
-    return buffer.getvalue()
+        cpu_lines = [f"{(label + ':') if label else '':<{width}}{value}" for label, value in rows]
+    parts: list[ReportLines | ReportTable] = [
+        ReportLines("Machine", _header(inventory)),
+        _memory_table(inventory),
+        ReportLines("PCI", pci_tree_lines(inventory.pci, names)),
+        ReportLines("CPU", cpu_lines),
+        ReportLines("ACPI", _acpi_lines(inventory)),
+        ReportLines("Guest log", inventory.logs),
+        ReportLines("Faults", [", ".join(f"{k}=0x{v:x}" for k, v in fault.items())
+                               for fault in inventory.faults]),
+        ReportLines("Unknown frames", [f"seq {f.seq}: type 0x{int(f.type):02x}, {len(f.body)} bytes"
+                                       for f in inventory.unknown]),
+        ReportLines("Problems", inventory.problems),
+    ]
+    return [p for p in parts if (p.rows if isinstance(p, ReportTable) else p.lines)]

@@ -19,7 +19,7 @@ from link.describe import describe
 from contract.frames import Frame, FrameDecoder
 from contract.protocol import Msg
 from qemu.boards import Board
-from qemu.errors import GuestTimeoutError, QemuError
+from qemu.errors import BoardError, GuestTimeoutError, QemuError
 from kernel.guest import Guest, Symbolizer
 from qemu.machine import Machine
 
@@ -120,6 +120,8 @@ def discover(
             finally:
                 run.stderr = machine.stderr_text
                 _take_stats(decoder, run)
+    except BoardError:  # an option QEMU refused (its CPU model): the user's to change
+        raise
     except GuestTimeoutError as error:
         raise DiscoveryError(_with_qemu(f"the guest went silent: {error.message}", error), run,
                              guest.symbolize) from None

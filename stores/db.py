@@ -20,17 +20,26 @@ def database_path(path: str | os.PathLike | None = None) -> Path:
     return Path(path or os.environ.get("METAOS_DB") or DEFAULT_NAME)
 
 
+class DatabaseFileError(sqlite3.DatabaseError):
+    """The database path names something SQLite cannot open or read as a database."""
+
+
 def connect(path: str | os.PathLike | None = None) -> sqlite3.Connection:
-    """Open (creating if needed) the database; callers use `with conn:` per transaction."""
+    """Open (creating if needed) the database; callers use `with conn:` per transaction.
+    Raises DatabaseFileError when the file is not a database, damaged or unreadable."""
     target = database_path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    conn = sqlite3.connect(target, timeout=30)
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("PRAGMA synchronous=FULL")
-    conn.execute("PRAGMA foreign_keys=ON")
-    conn.execute(
-        "CREATE TABLE IF NOT EXISTS schema_parts (part TEXT PRIMARY KEY, version INTEGER NOT NULL)"
-    )
+    try:
+        conn = sqlite3.connect(target, timeout=30)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=FULL")
+        conn.execute("PRAGMA foreign_keys=ON")
+        conn.execute("CREATE TABLE IF NOT EXISTS schema_parts"
+                     " (part TEXT PRIMARY KEY, version INTEGER NOT NULL)")
+    except sqlite3.DatabaseError as error:  # also OperationalError: cannot open it at all
+        raise DatabaseFileError(
+            f"{target} cannot be used as the database ({error}); give another path with --db "
+            "or $METAOS_DB, or move this file away") from None
     return conn
 
 

@@ -5,6 +5,7 @@ expansion) and read back by the standard tools (lspci -F, lstopo)."""
 from __future__ import annotations
 
 from arch import X86_64
+from cli.schemas import inventory_document
 from discovery.inventory import Inventory
 import dataclasses
 import os
@@ -103,7 +104,7 @@ def test_cpuid_agrees_with_qemu_cpu_model(guest, model):
 
 def test_inventory_json_has_the_documented_shape(guest):
     run = discover(board("q35", accel="tcg"), guest)
-    inventory = Inventory.from_boot(run).to_json()
+    inventory = inventory_document(Inventory.from_boot(run))
     assert list(inventory) == ["schema", "arch", "board", "boot", "memory", "pci", "cpu", "acpi"]
     assert inventory["schema"] == "metaos.inventory/1" and inventory["arch"] == "x86_64"
     assert inventory["board"] == {"machine": "q35", "cpu": "qemu64", "smp": 1, "accel": "tcg",

@@ -1,9 +1,10 @@
-"""Inventory.from_frames / to_json: the exact schema, and robustness to odd streams."""
+"""The inventory document (cli/schemas.py): its exact schema, and robustness to odd streams."""
 
 import synthetic_q35 as q35
 
 from arch import RISCV64
 from contract.frames import FrameDecoder, encode_frame
+from cli.schemas import inventory_document
 from discovery.inventory import Inventory
 from contract.protocol import LAYOUTS, Arch, Msg
 
@@ -16,7 +17,7 @@ def build(stream, boot=None):
 
 
 def test_schema_is_exactly_the_contract():
-    j = build(q35.frames_bytes()).to_json()
+    j = inventory_document(build(q35.frames_bytes()))
     assert list(j) == ["schema", "arch", "board", "boot", "memory", "pci", "cpu", "acpi"]
     assert j["schema"] == "metaos.inventory/1" and j["arch"] == "x86_64"
     assert set(j["board"]) == {"machine", "cpu", "smp", "accel", "qemu_args"}

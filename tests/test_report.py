@@ -12,7 +12,8 @@ from discovery.dumps import write_dump_dir
 from contract.frames import FrameDecoder
 from discovery.inventory import Inventory
 from discovery.pciids import PciIds
-from discovery.report import lspci_size, render_text
+from cli.report import render_text
+from discovery.report import lspci_size
 
 
 def inventory(stream=None, names=None):
