@@ -1,16 +1,23 @@
 """Names for PCI numbers from the pci.ids database (the file lspci uses).
 
 Numbers are the identity of a device; names are looked up at render time only.
-The file is parsed on first use; when it is missing every name is None.
+On first use the file is read and indexed by vendor (its 2,000-odd vendor lines
+and the class section); a vendor's devices are parsed when first asked for, so a
+report naming ten devices reads a few blocks, not all 37,000 lines.  When the
+file is missing every name is None.
 """
 
 from __future__ import annotations
 
 import os
+import re
+import string
 from dataclasses import dataclass, field
 from pathlib import Path
 
 DEFAULT_PATHS = (Path("/usr/share/misc/pci.ids"), Path("/usr/share/hwdata/pci.ids"))
+VENDOR_LINE = re.compile(r"^([0-9a-fA-F]{4})  (.*)$", re.MULTILINE)
+CLASS_SECTION = "\nC "  # the device classes follow the vendors
 
 
 @dataclass
@@ -42,7 +49,8 @@ def _parse(lines) -> _Tables:
                     code, name = text[2:].split(None, 1)
                     base_class = int(code, 16)
                     tables.classes[base_class] = name
-                elif len(text) > 4 and text[4] == " " and all(c in "0123456789abcdefABCDEF" for c in text[:4]):
+                elif len(text) > 4 and text[4] == " " and all(c in string.hexdigits
+                                                               for c in text[:4]):
                     in_classes = False
                     vendor = int(text[:4], 16)
                     tables.vendors[vendor] = text[4:].strip()
@@ -69,12 +77,38 @@ def _parse(lines) -> _Tables:
     return tables
 
 
+@dataclass
+class _Index:
+    """The file's text, where each vendor's block is, and the parsed class section."""
+
+    text: str = ""
+    blocks: dict[int, tuple[int, int]] = field(default_factory=dict)  # vendor -> text span
+    vendors: dict[int, str] = field(default_factory=dict)
+    classes: _Tables = field(default_factory=_Tables)
+    parsed: dict[int, _Tables] = field(default_factory=dict)  # vendor -> its devices
+
+
+def _index(text: str) -> _Index:
+    index = _Index(text)
+    class_start = text.find(CLASS_SECTION)
+    vendor_end = class_start if class_start >= 0 else len(text)
+    starts = [(int(m.group(1), 16), m.start(), m.group(2).strip())
+              for m in VENDOR_LINE.finditer(text, 0, vendor_end)]
+    for (vendor, start, name), following in zip(starts, [*starts[1:], (0, vendor_end, "")],
+                                                 strict=True):
+        index.vendors[vendor] = name
+        index.blocks[vendor] = (start, following[1])
+    if class_start >= 0:
+        index.classes = _parse(text[class_start + 1:].splitlines())
+    return index
+
+
 class PciIds:
     """Lazy pci.ids lookups.  `path=None` uses $PCI_IDS or the Debian locations."""
 
     def __init__(self, path: str | os.PathLike | None = None) -> None:
         self._path = path
-        self._tables: _Tables | None = None
+        self._index: _Index | None = None
 
     @property
     def path(self) -> Path | None:
@@ -88,32 +122,40 @@ class PciIds:
     def available(self) -> bool:
         return bool(self._load().vendors)
 
-    def _load(self) -> _Tables:
-        if self._tables is None:
+    def _load(self) -> _Index:
+        if self._index is None:
             path = self.path
             try:
                 with open(path, encoding="utf-8", errors="replace") as handle:  # type: ignore[arg-type]
-                    self._tables = _parse(handle)
+                    self._index = _index(handle.read())
             except (OSError, TypeError):
-                self._tables = _Tables()
-        return self._tables
+                self._index = _Index()
+        return self._index
+
+    def _vendor(self, vendor: int) -> _Tables:
+        index = self._load()
+        if vendor not in index.parsed:
+            start, end = index.blocks.get(vendor, (0, 0))
+            index.parsed[vendor] = _parse(index.text[start:end].splitlines())
+        return index.parsed[vendor]
 
     def vendor_name(self, vendor: int) -> str | None:
         return self._load().vendors.get(vendor)
 
     def device_name(self, vendor: int, device: int) -> str | None:
-        return self._load().devices.get((vendor, device))
+        return self._vendor(vendor).devices.get((vendor, device))
 
-    def subsystem_name(self, vendor: int, device: int, sub_vendor: int, sub_device: int) -> str | None:
-        return self._load().subsystems.get((vendor, device, sub_vendor, sub_device))
+    def subsystem_name(self, vendor: int, device: int, sub_vendor: int,
+                       sub_device: int) -> str | None:
+        return self._vendor(vendor).subsystems.get((vendor, device, sub_vendor, sub_device))
 
     def class_name(self, class_code: int) -> str | None:
         """The most specific of subclass / base class names for a 24-bit class code
         (what `lspci` prints before the [ccss] number)."""
-        tables = self._load()
+        tables = self._load().classes
         base, sub = class_code >> 16 & 0xFF, class_code >> 8 & 0xFF
         return tables.subclasses.get((base, sub)) or tables.classes.get(base)
 
     def prog_if_name(self, class_code: int) -> str | None:
         base, sub, prog_if = class_code >> 16 & 0xFF, class_code >> 8 & 0xFF, class_code & 0xFF
-        return self._load().prog_ifs.get((base, sub, prog_if))
+        return self._load().classes.prog_ifs.get((base, sub, prog_if))

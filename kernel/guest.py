@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from arch import RISCV64, X86_64, Arch
+from kernel import build_cache
+from kernel.build_cache import BuiltFiles
 
 BUILD_ROOT = Path("build")
 
@@ -24,26 +26,33 @@ class Guest:
     symbolize: Symbolizer
 
 
-def _x86_64(out: Path) -> Guest:
+def _x86_64(out: Path) -> BuiltFiles:
     from kernel.x86_64.build import build
 
     result = build(out)
-    return Guest(X86_64, result.image, None, result.elf, result.program.symbolize)
+    return BuiltFiles(result.image, None, result.elf, result.program)
 
 
-def _riscv64(out: Path) -> Guest:
+def _riscv64(out: Path) -> BuiltFiles:
     from kernel.riscv64.build import build
 
     result = build(out)
-    return Guest(RISCV64, None, result.elf, result.elf, result.program.symbolize)
+    return BuiltFiles(None, result.elf, result.elf, result.program)
 
 
-BUILDERS: dict[Arch, Callable[[Path], Guest]] = {X86_64: _x86_64, RISCV64: _riscv64}
+BUILDERS: dict[Arch, Callable[[Path], BuiltFiles]] = {X86_64: _x86_64, RISCV64: _riscv64}
 
 
 def build_guest(arch: Arch, out_dir: Path | None = None) -> Guest:
-    """Assemble the guest for `arch` into build/<arch>/ (reproducibly)."""
-    return BUILDERS[arch](out_dir or BUILD_ROOT / arch.name)
+    """Assemble the guest for `arch` into build/<arch>/ (reproducibly); the last build
+    there is reused while none of its inputs changed (kernel/build_cache.py)."""
+    out = out_dir or BUILD_ROOT / arch.name
+    key = build_cache.inputs_digest(arch.name)
+    built = build_cache.load(out, key)
+    if built is None:
+        built = BUILDERS[arch](out)
+        build_cache.store(out, key, built)
+    return Guest(arch, built.image, built.kernel, built.elf, built.program.symbolize)
 
 
 def _x86_64_floor(out: Path) -> Path:
