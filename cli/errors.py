@@ -11,7 +11,6 @@ one line that says so, and `--debug` shows the traceback.
 
 from __future__ import annotations
 
-import sqlite3
 import sys
 import traceback
 from dataclasses import dataclass
@@ -106,7 +105,8 @@ def judge(error: BaseException) -> Verdict:
     if isinstance(error, SyntaxError) and error.filename:
         return Verdict(f"error: {error.filename}, line {error.lineno}: {error.msg}; fix the file",
                        USAGE)
-    if isinstance(error, sqlite3.DatabaseError):
+    sqlite3 = sys.modules.get("sqlite3")  # loaded by whichever store raised
+    if sqlite3 is not None and isinstance(error, sqlite3.DatabaseError):
         return Verdict(f"error: the database is unusable ({error}); give another with --db "
                        "or $METAOS_DB", FAILURE)
     first, _ = _split(str(error))

@@ -19,7 +19,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from cli import arguments
+from cli import arguments, terminal
 from cli.errors import Failure, Interrupted, UsageError
 from cli.probe_tables import campaign_rows, campaign_table, capability_table, summary_table
 from cli.schemas import campaign_document
@@ -73,7 +73,7 @@ def probe_command(board: Board, family: str, *, budget: int | None = None,
     """Run family `family` on `board` (`sequence`: what a measuring family times) over
     the probe line `line` (link/qemu_link.py LINES); store the results; print the
     tables; 0 on success."""
-    console = console or Console()
+    console = console or terminal.console()
     chosen = _family(family, board, sequence)
     arguments.choice(line, "--line", LINES)
     if unsafe_unvetted and chosen.privileged:
@@ -165,7 +165,7 @@ def _run_with_progress(console: Console, link: QemuLink, probes, store: Capabili
 
 def capabilities_command(db: str | None = None, console: Console | None = None) -> int:
     """List what the store knows, per hardware fingerprint."""
-    console = console or Console()
+    console = console or terminal.console()
     store = CapabilityStore(db)
     try:
         summaries = store.capabilities()

@@ -53,14 +53,20 @@ class MetaosProgram(Program):
         super().__init__(name="MetaOS", binary="./run")
         self._tasks = namespace
 
+    def parse_core(self, argv: list[str] | None) -> None:
+        # invoke turns off .pyc writing unless given --write-pyc; the modules the tasks
+        # import lazily would then be compiled again on every run.  Keep Python's own
+        # setting (PYTHONDONTWRITEBYTECODE, -B).
+        writes = sys.dont_write_bytecode
+        super().parse_core(argv)
+        sys.dont_write_bytecode = writes
+
     def load_collection(self) -> None:
         self.collection = self._tasks
 
     def run(self, argv: list[str] | None = None, exit: bool = True) -> None:  # noqa: A002
         argv = list(sys.argv if argv is None else argv)
         debug = debug_requested(argv[1:])
-        if debug:
-            os.environ[DEBUG_ENV] = "1"
         status = 0
         try:
             try:

@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from cli import terminal
 from discovery.inventory import Inventory
 from discovery.report import ReportLines, ReportTable, report
 
@@ -26,7 +27,7 @@ def _table(part: ReportTable, ascii_only: bool) -> Table:
 
 def render(inventory: Inventory, console: Console | None = None) -> None:
     """Print the inventory for a human (plain text when stdout is not a terminal)."""
-    console = console or Console(highlight=False)
+    console = console or terminal.console(highlight=False)
     for part in report(inventory):
         if isinstance(part, ReportTable):
             console.print(_table(part, ascii_only=not console.is_terminal))
