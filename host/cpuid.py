@@ -120,7 +120,8 @@ class CpuidTable:
 
     @property
     def flags(self) -> list[str]:
-        return flag_names(self.get)
+        """Linux's /proc/cpuinfo flags for these results (host/cpufeatures.py)."""
+        return flag_names(self.get, self.vendor, self.family, self.model)
 
     @property
     def hypervisor_present(self) -> bool:

@@ -8,7 +8,7 @@ import subprocess
 import pytest
 import synthetic_q35 as q35
 
-from host.cpufeatures import FEATURE_WORDS
+from host.cpufeatures import FLAGS
 from host.cpuid import CpuidResult, CpuidTable
 from host.dumps import read_cpuid_dump
 
@@ -61,10 +61,84 @@ def test_logical_count_fallback_from_leaf_1():
     assert table([q35.regs(0, 0, 1), q35.regs(1, 0, 0, 0x00040000, 0, 0)]).logical_per_package == 1
 
 
-def test_every_linux_name_is_unique_and_lowercase():
-    names = [n for w in FEATURE_WORDS for n in w.bits.values()]
-    assert len(names) == len(set(names))
-    assert all(n == n.lower() and " " not in n for n in names)
+def test_every_linux_name_has_one_position_and_each_position_one_name():
+    positions = {(f.name, f.position) for f in FLAGS}
+    assert len({name for name, _ in positions}) == len(positions) == len({p for _, p in positions})
+    assert all(f.name == f.name.lower() and " " not in f.name for f in FLAGS)
+
+
+def cpu(vendor, family, model, *rows, level=0xD, xlevel=0x80000008):
+    """CPUID results of a CPU: vendor string and signature (leaf 0 and 1, SDM vol. 2A),
+    the range maxima, and `rows` (q35.regs) over them."""
+    ebx, edx, ecx = q35.ascii_regs(vendor, 3)
+    base = (min(family, 0xF) << 8 | max(family - 0xF, 0) << 20 | (model & 0xF) << 4
+            | (model >> 4) << 16)
+    leaf1 = next((r for r in rows if r["leaf"] == 1), q35.regs(1))
+    rows = [r for r in rows if r["leaf"] != 1]
+    return table([q35.regs(0, 0, level, ebx, ecx, edx), {**leaf1, "eax": base},
+                  q35.regs(0x80000000, 0, xlevel), *rows])
+
+
+LM = q35.regs(0x80000001, 0, 0, 0, 0, q35.bits(29))  # AMD APM Fn8000_0001_EDX[29] long mode
+
+
+def test_the_flags_the_issue_found_missing_come_from_their_cpuid_bits():
+    # Intel SDM CPUID.06H:EAX[2] ARAT; AMD APM Fn8000_0001_ECX[8] 3DNowPrefetch,
+    # Fn8000_000A_EDX[0] NP (nested paging).  Intel, so no vendor rule adds any.
+    t = cpu("GenuineIntel", 6, 0x3C, q35.regs(6, 0, q35.bits(2)),
+            q35.regs(0x80000001, 0, 0, 0, q35.bits(8), 0), q35.regs(0x8000000A, 0, 0, 0, 0, 1),
+            xlevel=0x8000000A)
+    assert t.flags == ["3dnowprefetch", "arat", "npt"]  # words 6, 14, 15
+    assert cpu("GenuineIntel", 6, 0x3C, q35.regs(0x8000000A, 0, 0, 0, 0, 1)).flags == []
+
+
+def test_scattered_bits_land_in_linux_order():
+    # Intel SDM: 06H:ECX[0] APERF/MPERF, 0FH.1:EDX[0] L3 occupancy, 10H:EBX[3] MBA;
+    # AMD APM Fn8000_0008_EBX[6] MBA: two sources, one flag.
+    t = cpu("GenuineIntel", 6, 0x55, q35.regs(6, 0, 0, 0, 1, 0), q35.regs(0xF, 1, 0, 0, 0, 1),
+            q35.regs(0x10, 0, 0, q35.bits(3)), q35.regs(0x80000008, 0, 0, q35.bits(6)),
+            level=0x10)
+    assert t.flags == ["aperfmperf", "mba", "cqm_occup_llc"]  # words 3, 7, 11
+
+
+@pytest.mark.parametrize("vendor, family, model, rows, present, absent", [
+    # arch/x86/kernel/cpu/amd.c init_amd: family > 0x11 sets arat; 3DNow or LM sets
+    # 3dnowprefetch; leaf 1 EDX[31] is cleared.
+    ("AuthenticAMD", 0x17, 0x31, [LM, q35.regs(1, 0, 0, 0, 0, q35.bits(31))],
+     {"arat", "3dnowprefetch"}, {"pbe"}),
+    ("AuthenticAMD", 0xF, 0x6B, [LM], {"3dnowprefetch"}, {"arat"}),  # qemu64's signature
+    ("AuthenticAMD", 0x10, 0x02, [], set(), {"3dnowprefetch", "arat"}),
+    ("GenuineIntel", 6, 0x3C, [LM, q35.regs(1, 0, 0, 0, 0, q35.bits(31))], {"pbe"},
+     {"arat", "3dnowprefetch"}),
+    # hygon.c init_hygon: arat and cpb always.
+    ("HygonGenuine", 0x18, 0x00, [], {"arat", "cpb"}, set()),
+    # amd.c init_amd_zen1: erratum 1076, cpb on bare metal only.
+    ("AuthenticAMD", 0x17, 0x01, [], {"cpb"}, set()),
+    ("AuthenticAMD", 0x17, 0x01, [q35.regs(1, 0, 0, 0, q35.bits(31), 0)], {"hypervisor"},
+     {"cpb"}),
+    # amd.c init_amd_zen4: virtual VMLOAD/VMSAVE cleared on models 0x18-0x1f, 0x60-0x7f.
+    ("AuthenticAMD", 0x19, 0x61, [q35.regs(0x8000000A, 0, 0, 0, 0, q35.bits(15))], set(),
+     {"v_vmsave_vmload"}),
+    ("AuthenticAMD", 0x19, 0x11, [q35.regs(0x8000000A, 0, 0, 0, 0, q35.bits(15))],
+     {"v_vmsave_vmload"}, set()),
+    # intel.c check_memory_type_self_snoop_errata: Sandy Bridge (6, 0x2a) loses ss.
+    ("GenuineIntel", 6, 0x2A, [q35.regs(1, 0, 0, 0, 0, q35.bits(27))], set(), {"ss"}),
+    ("GenuineIntel", 6, 0x3C, [q35.regs(1, 0, 0, 0, 0, q35.bits(27))], {"ss"}, set()),
+])
+def test_linux_vendor_rules(vendor, family, model, rows, present, absent):
+    flags = set(cpu(vendor, family, model, *rows, xlevel=0x8000000A).flags)
+    assert present <= flags and not absent & flags
+
+
+def test_word_5_is_read_on_centaur_and_zhaoxin_only():
+    # Linux centaur.c/zhaoxin.c: 0xC000_0001 EDX when 0xC000_0000 says it exists;
+    # bit 2 is the RNG (xstore), bit 6 ACE.
+    rows = (q35.regs(0xC0000000, 0, 0xC0000001), q35.regs(0xC0000001, 0, 0, 0, 0, q35.bits(2, 6)))
+    assert cpu("CentaurHauls", 6, 0x0F, *rows).flags == ["rng", "ace"]
+    assert cpu("  Shanghai  ", 7, 0x3B, *rows).flags == ["rng", "ace"]
+    assert cpu("GenuineIntel", 6, 0x3C, *rows).flags == []  # 0xC000_0000 on Intel is no leaf
+    stale = (q35.regs(0xC0000000, 0, 0xC0000000), rows[1])  # maximum below the leaf
+    assert cpu("CentaurHauls", 6, 0x0F, *stale).flags == []
 
 
 needs_host_cpuid = pytest.mark.skipif(
@@ -91,7 +165,7 @@ def test_against_this_machines_cpuid_and_linux(tmp_path):
     assert t.brand == lscpu["Model name"]
     assert (str(t.family), str(t.model), str(t.stepping)) == (lscpu["CPU family"], lscpu["Model"], lscpu["Stepping"])
     ours = set(t.flags)
-    known = {n for w in FEATURE_WORDS for n in w.bits.values()}
+    known = {f.name for f in FLAGS}
     linux = [f for f in lscpu["Flags"].split() if f in known]
     assert set(linux) <= ours
     assert ours - set(linux) <= LINUX_RUNTIME_CLEARED
