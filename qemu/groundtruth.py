@@ -32,7 +32,8 @@ from qemu.machine import Machine
 BAR_ROM = 6  # query-pci lists the expansion ROM as region 6; the inventory has BARs 0-5 only
 REVISION_DWORD = REVISION  # this dword holds revision, prog-if, subclass, base class
 ECAM_REGION = "pcie-mmcfg-mmio"  # QEMU's name for a PCIe host's ECAM memory region
-MTREE_RANGE = re.compile(r"^\s*([0-9a-f]+)-([0-9a-f]+) \(prio -?\d+, i/o\): (\S+)", re.M)
+MTREE_RANGE = re.compile(r"^\s*([0-9a-f]+)-([0-9a-f]+) \(prio -?\d+, i/o\): (\S+)",
+                         re.MULTILINE)
 XP_WORD = re.compile(r":\s*0x([0-9a-f]+)")
 
 
@@ -192,14 +193,20 @@ def cpu_model_expectation(machine: Machine, model: str) -> CpuidExpectation:
     return dataclasses.replace(expected, features=expected.features - dropped)
 
 
+def running_cpu_property(machine: Machine, name: str, cpu_index: int = 0) -> Any:
+    """A QOM property of the running CPU object (e.g. "xlevel2", "feature-words")."""
+    cpus = {cpu["cpu-index"]: cpu for cpu in machine.qmp("query-cpus-fast")}
+    return machine.qmp("qom-get", path=cpus[cpu_index]["qom-path"], property=name)
+
+
 def running_cpu_feature_words(machine: Machine, cpu_index: int = 0) -> dict[CpuidWord, int]:
     """The feature bits the running CPU's CPUID returns, per leaf/subleaf/register, from the
     CPU object's `feature-words` (after the accelerator's filtering).  Only feature bits:
     other bits of the same registers (e.g. OSXSAVE, APIC IDs) are not in it."""
-    cpus = {cpu["cpu-index"]: cpu for cpu in machine.qmp("query-cpus-fast")}
-    words = machine.qmp("qom-get", path=cpus[cpu_index]["qom-path"], property="feature-words")
+    words = running_cpu_property(machine, "feature-words", cpu_index)
     return {
         CpuidWord(w["cpuid-input-eax"], w.get("cpuid-input-ecx"), w["cpuid-register"]):
             w["features"]
         for w in words
     }
+

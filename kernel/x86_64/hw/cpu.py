@@ -154,6 +154,7 @@ CPUID_80000001_EDX = Register("CPUID_80000001_EDX", (
 ))
 CPUID_HYPERVISOR_BASE = 0x40000000
 CPUID_EXTENDED_BASE = 0x80000000
+CPUID_CENTAUR_BASE = 0xC0000000  # VIA/Centaur and Zhaoxin extended leaves (Linux word 5)
 
 
 def asm_constants() -> dict[str, int]:
@@ -193,6 +194,7 @@ def asm_constants() -> dict[str, int]:
         EXCEPTIONS_WITH_ERROR_CODE=sum(1 << v for v in EXCEPTIONS_WITH_ERROR_CODE),
         CPUID_HYPERVISOR_BASE=CPUID_HYPERVISOR_BASE,
         CPUID_EXTENDED_BASE=CPUID_EXTENDED_BASE,
+        CPUID_CENTAUR_BASE=CPUID_CENTAUR_BASE,
     )
     for index, (name, _) in enumerate(GDT):
         consts[f"SELECTOR_{name}"] = index * 8
