@@ -11,6 +11,7 @@ import synthetic_q35 as q35
 from host.cpufeatures import FLAGS
 from host.cpuid import CpuidResult, CpuidTable
 from host.dumps import read_cpuid_dump
+from qemu.groundtruth import linux_flag, recognized_cpuid_flags
 
 
 def table(rows):
@@ -139,6 +140,18 @@ def test_word_5_is_read_on_centaur_and_zhaoxin_only():
     assert cpu("GenuineIntel", 6, 0x3C, *rows).flags == []  # 0xC000_0000 on Intel is no leaf
     stale = (q35.regs(0xC0000000, 0, 0xC0000000), rows[1])  # maximum below the leaf
     assert cpu("CentaurHauls", 6, 0x0F, *stale).flags == []
+
+
+@pytest.mark.skipif(not shutil.which("qemu-system-x86_64"),
+                    reason="qemu-system-x86_64 not installed (./run installs it)")
+def test_every_feature_bit_qemu_names_is_one_of_our_flags_or_unnamed_by_linux():
+    # QEMU names CPUID bits on its own (target/i386/cpu.c); mapped to Linux's names
+    # (qemu/groundtruth.py), each is a flag of the table unless Linux shows none for it.
+    ours = {f.name for f in FLAGS}
+    recognized = recognized_cpuid_flags("qemu-system-x86_64")
+    assert len(recognized) > 200
+    missing = {name: linux_flag(name) for name in recognized}
+    assert {q: name for q, name in missing.items() if name is not None and name not in ours} == {}
 
 
 needs_host_cpuid = pytest.mark.skipif(

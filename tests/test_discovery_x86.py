@@ -22,7 +22,9 @@ from host.verify import pci_differences
 from qemu.boards import board
 from qemu.groundtruth import (
     cpu_model_expectation,
+    linux_flags,
     query_pci,
+    recognized_cpuid_flags,
     running_cpu_feature_words,
     running_cpu_property,
 )
@@ -80,13 +82,27 @@ def test_pci_list_equals_qmp_query_pci(guest, topology):
         assert {f["device"] for f in behind} >= {0x100E, 0x1005}  # e1000, virtio-rng (legacy id)
 
 
-@pytest.mark.parametrize("model", ["qemu64", "Haswell", "EPYC"])
-def test_cpuid_agrees_with_qemu_cpu_model(guest, model):
+@pytest.fixture(scope="module")
+def qemu_flag_names() -> frozenset[str]:
+    return recognized_cpuid_flags(board("q35").qemu_binary)
+
+
+# Linux's amd.c sets these on AMD CPUs whatever CPUID says (arat: family 0x12 on;
+# 3dnowprefetch: long mode), so they may come on top of the model's own bits.
+LINUX_AMD_ADDITIONS = {"arat", "3dnowprefetch"}
+
+
+@pytest.mark.parametrize("model", ["qemu64", "Haswell", "Skylake-Server", "EPYC", "max"])
+def test_cpuid_agrees_with_qemu_cpu_model(guest, qemu_flag_names, model):
     def query(machine):
         return cpu_model_expectation(machine, model), running_cpu_feature_words(machine)
 
     run, (expected, words) = _discover_with(guest, _staying("q35", cpu=model), query)
     cpu = run.inventory().to_json()["cpu"]
+    # The flags: QEMU's feature names for the model, as Linux names those bits.
+    named = linux_flags(expected, qemu_flag_names)
+    extra = LINUX_AMD_ADDITIONS if expected.vendor == "AuthenticAMD" else set()
+    assert named <= set(cpu["flags"]) <= named | extra
     raw = {(e["leaf"], e["subleaf"]): e for e in cpu["cpuid"]}
     assert cpu["vendor"] == expected.vendor
     assert cpu["brand"] == expected.model_id
