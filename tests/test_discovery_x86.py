@@ -14,12 +14,14 @@ from pathlib import Path
 import pytest
 
 from boot.x86_64.layout import BOOT_SECTOR_BASE
+from host.cpufeatures import LINUX_RULES, cpuid_flag_names
+from host.cpuid import REGISTERS
 from host.dumps import write_dump_dir
 from host.frames import encode_frame
 from host.protocol import LAYOUTS, PROTOCOL_VERSION, Arch, Msg
 from host.session import DiscoveryError, Guest, build_guest, discover
 from host.verify import pci_differences
-from qemu.boards import board
+from qemu.boards import board, kvm_problem
 from qemu.groundtruth import (
     cpu_model_expectation,
     linux_flags,
@@ -117,6 +119,45 @@ def test_cpuid_agrees_with_qemu_cpu_model(guest, qemu_flag_names, model):
             entry = raw.get((word.leaf, word.subleaf or 0))  # subleaves past the max: none
             seen = entry[word.register.lower()] if entry else 0
             assert seen & bits == bits, word
+
+
+@pytest.mark.skipif(bool(kvm_problem("x86_64")), reason=kvm_problem("x86_64") or "kvm")
+def test_flags_agree_with_qemu_host_cpu_under_kvm(guest, qemu_flag_names):
+    """-cpu host under KVM: the host's own features, as QEMU names them, are the flags."""
+    host = dataclasses.replace(board("q35", accel="kvm", cpu="host"), stay=True)
+
+    def query(machine):
+        return cpu_model_expectation(machine, "host"), running_cpu_feature_words(machine)
+
+    try:
+        run, (expected, words) = _discover_with(guest, host, query)
+    except DiscoveryError as error:
+        if error.run.frames or "QEMU said:" not in str(error):
+            raise
+        pytest.skip("QEMU cannot start -cpu host on this KVM: "
+                    + str(error).rsplit("QEMU said:", 1)[1].strip().splitlines()[0])
+    table = run.inventory().cpu.table
+    vendor, seen = table.vendor, set(cpuid_flag_names(table.get, table.vendor))
+    given = set(cpuid_flag_names(_reader(words), vendor))
+    if seen - given - {"ospke"}:  # OSPKE follows the guest's CR4.PKE, not QEMU
+        pytest.skip("this KVM does not give the guest the CPUID QEMU set (KVM-PVM does not):"
+                    f" the guest saw {sorted(seen - given)} too")
+    assert given - seen == set()  # every feature bit QEMU set reached the decoder
+    # Linux's vendor rules (host/cpufeatures.py LINUX_RULES, from amd.c/hygon.c/intel.c)
+    # bound the difference between the bits and the flags.
+    rules = [r for r in LINUX_RULES if vendor in r.vendors]
+    named, flags = linux_flags(expected, qemu_flag_names), set(table.flags)
+    assert flags - named <= {r.name for r in rules if r.action == "set"}
+    assert named - flags <= {r.name for r in rules if r.action == "clear"}
+
+
+def _reader(words: dict):
+    """QEMU's feature words as a CPUID source (the other bits of each register zero)."""
+    rows: dict[tuple[int, int], dict[str, int]] = {}
+    for word, bits in words.items():
+        row = rows.setdefault((word.leaf, word.subleaf or 0), dict.fromkeys(REGISTERS, 0))
+        row[word.register.lower()] |= bits
+    return lambda leaf, subleaf: rows.get((leaf, subleaf))
 
 
 def test_centaur_leaves_are_enumerated_up_to_qemus_xlevel2(guest):
