@@ -9,6 +9,7 @@ import synthetic_q35 as q35
 
 from host.cpufeatures import FLAGS
 from host.cpuid import CpuidResult, CpuidTable
+from kernel.x86_64.cpuid_rules import MAX_SUBLEAF, RULES, Kind
 from qemu.groundtruth import linux_flag, recognized_cpuid_flags
 
 
@@ -64,6 +65,17 @@ def test_every_linux_name_has_one_position_and_each_position_one_name():
     positions = {(f.name, f.position) for f in FLAGS}
     assert len({name for name, _ in positions}) == len(positions) == len({p for _, p in positions})
     assert all(f.name == f.name.lower() and " " not in f.name for f in FLAGS)
+
+
+def test_every_subleaf_the_table_reads_is_one_the_guest_enumerates():
+    # The guest sends subleaf 0 of every leaf in range and other subleaves by its rules
+    # (kernel/x86_64/cpuid_rules.py): 7.n up to 7.0 EAX, as Linux reads them; 0xD.1
+    # always; 0xF.n / 0x10.n for the resources subleaf 0 lists.  A flag on a subleaf of a
+    # leaf without a rule would never be set.
+    rules = {r.leaf: r.kind for r in RULES}
+    reaching = {Kind.MAX_IN_REGISTER, Kind.NONZERO, Kind.BITMAP}
+    assert {(hex(f.leaf), f.subleaf) for f in FLAGS
+            if f.subleaf and (rules.get(f.leaf) not in reaching or f.subleaf > MAX_SUBLEAF)} == set()
 
 
 def cpu(vendor, family, model, *rows, level=0xD, xlevel=0x80000008):
