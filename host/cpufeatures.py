@@ -192,7 +192,7 @@ POSITIONS: dict[str, int] = {f.name: f.position for f in FLAGS}
 class LinuxRule:
     """A flag Linux sets or clears by vendor and model, from CPUID alone."""
 
-    action: str  # "set" | "clear"
+    sets: bool  # True: Linux sets the flag; False: it clears it
     name: str
     vendors: tuple[str, ...]
     source: str  # the Linux function that does it, and why
@@ -206,30 +206,38 @@ def _models(*spans: tuple[int, int]) -> tuple[range, ...]:
     return tuple(range(low, high + 1) for low, high in spans)
 
 
+def _sets(name: str, vendors: tuple[str, ...], source: str, **when) -> LinuxRule:
+    return LinuxRule(True, name, vendors, source, **when)
+
+
+def _clears(name: str, vendors: tuple[str, ...], source: str, **when) -> LinuxRule:
+    return LinuxRule(False, name, vendors, source, **when)
+
+
 LINUX_RULES: tuple[LinuxRule, ...] = (
-    LinuxRule("clear", "pbe", (AMD, HYGON),
-              "init_amd/init_hygon: leaf 1 EDX[31] is a nonstandard 3DNow bit on AMD"),
-    LinuxRule("set", "arat", (AMD,), "init_amd: family 0x12 and later keep the APIC timer"
-              " running in deep C states", families=range(0x12, 0x100)),
-    LinuxRule("set", "arat", (HYGON,), "init_hygon: the APIC timer runs in deep C states"),
-    LinuxRule("set", "3dnowprefetch", (AMD,), "init_amd: 3DNow or long mode implies PREFETCHW",
-              when_any=("3dnow", "lm")),
-    LinuxRule("set", "cpb", (HYGON,), "init_hygon: core performance boost, always"),
-    LinuxRule("set", "cpb", (AMD,), "init_amd_zen1: erratum 1076, CPB missing from CPUID",
-              families=range(0x17, 0x18), models=_models((0x00, 0x2F), (0x50, 0x5F)),
-              bare_metal=True),
-    LinuxRule("clear", "v_vmsave_vmload", (AMD,), "init_amd_zen4: these SoCs' virtual"
-              " VMLOAD/VMSAVE can reboot the host", families=range(0x19, 0x1A),
-              models=_models((0x18, 0x1F), (0x60, 0x7F))),
-    LinuxRule("clear", "lahf_lm", (AMD,), "init_amd_k8: erratum 110, only K8 revision D"
-              " (model 0x14) and later have LAHF/SAHF in long mode", families=range(0xF, 0x10),
-              models=_models((0x00, 0x13)), bare_metal=True),
+    _clears("pbe", (AMD, HYGON), "init_amd/init_hygon: leaf 1 EDX[31] is a nonstandard"
+            " 3DNow bit on AMD"),
+    _sets("arat", (AMD,), "init_amd: family 0x12 on keeps the APIC timer running in deep"
+          " C states", families=range(0x12, 0x100)),
+    _sets("arat", (HYGON,), "init_hygon: the APIC timer runs in deep C states"),
+    _sets("3dnowprefetch", (AMD,), "init_amd: 3DNow or long mode implies PREFETCHW",
+          when_any=("3dnow", "lm")),
+    _sets("cpb", (HYGON,), "init_hygon: core performance boost, always"),
+    _sets("cpb", (AMD,), "init_amd_zen1: erratum 1076, CPB missing from CPUID",
+          families=range(0x17, 0x18), models=_models((0x00, 0x2F), (0x50, 0x5F)),
+          bare_metal=True),
+    _clears("v_vmsave_vmload", (AMD,), "init_amd_zen4: these SoCs' virtual VMLOAD/VMSAVE"
+            " can reboot the host", families=range(0x19, 0x1A),
+            models=_models((0x18, 0x1F), (0x60, 0x7F))),
+    _clears("lahf_lm", (AMD,), "init_amd_k8: erratum 110, only K8 revision D (model 0x14)"
+            " on has LAHF/SAHF in long mode", families=range(0xF, 0x10),
+            models=_models((0x00, 0x13)), bare_metal=True),
     # Yonah, Merom, Merom-L, Penryn, Dunnington, Nehalem (-G, -EP, -EX), Westmere (-EP),
     # Sandy Bridge (arch/x86/include/asm/intel-family.h).
-    LinuxRule("clear", "ss", (INTEL,), "check_memory_type_self_snoop_errata: self-snoop"
-              " errata", families=range(6, 7),
-              models=_models(*((m, m) for m in (0x0E, 0x0F, 0x16, 0x17, 0x1D, 0x1E, 0x1F,
-                                                   0x1A, 0x2E, 0x25, 0x2C, 0x2A)))),
+    _clears("ss", (INTEL,), "check_memory_type_self_snoop_errata: self-snoop errata",
+            families=range(6, 7),
+            models=_models(*((m, m) for m in (0x0E, 0x0F, 0x16, 0x17, 0x1D, 0x1E, 0x1F, 0x1A,
+                                               0x2E, 0x25, 0x2C, 0x2A)))),
 )
 
 
@@ -263,7 +271,7 @@ def flag_names(read: Read, vendor: str, family: int, model: int) -> list[str]:
     flags = set(cpuid_flag_names(read, vendor))
     for rule in LINUX_RULES:
         if _applies(rule, vendor, family, model, flags):
-            if rule.action == "set":
+            if rule.sets:
                 flags.add(rule.name)
             else:
                 flags.discard(rule.name)
