@@ -13,12 +13,13 @@ from __future__ import annotations
 import statistics
 import time
 
-from host.session import build_guest, discover
+from link.session import discover
+from arch import X86_64, Arch
+from kernel.guest import build_floor, build_guest
 from qemu.boards import board
 from qemu.machine import Machine
 
 TARGET_RATIO = 1.5
-DEFAULT_BOARD = {"x86_64": "q35", "riscv64": "virt"}
 
 
 def _floor_seconds(chosen, floor_path) -> float:
@@ -33,14 +34,10 @@ def _floor_seconds(chosen, floor_path) -> float:
         return seconds
 
 
-def main(arch: str = "x86_64", runs: int = 10) -> dict[str, float]:
-    chosen = board(DEFAULT_BOARD[arch], accel="tcg")
+def main(arch: Arch = X86_64, runs: int = 10) -> dict[str, float]:
+    chosen = board(arch.default_board, accel="tcg")
     guest = build_guest(arch)
-    if arch == "x86_64":
-        from kernel.x86_64.build import build_floor
-    else:
-        from kernel.riscv64.build import build_floor
-    floor_path = build_floor(guest.elf.parent)
+    floor_path = build_floor(arch, guest.elf.parent)
     floor, final = [], []
     for _ in range(runs):
         floor.append(_floor_seconds(chosen, floor_path))

@@ -16,21 +16,19 @@ import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from host.protocol import (DEBUG_EXIT_PORT, PRIVILEGED_BOOTARG, PRIVILEGED_FW_CFG_FILE, STAY_BOOTARG,
+from arch import RISCV64, X86_64, Arch
+from contract.protocol import (DEBUG_EXIT_PORT, PRIVILEGED_BOOTARG, PRIVILEGED_FW_CFG_FILE, STAY_BOOTARG,
                            STAY_FW_CFG_FILE)
 from qemu.errors import BoardError, KvmUnavailableError
 
 ACCELS = ("auto", "kvm", "tcg")
 KVM_DEVICE = "/dev/kvm"
 
-# Debian package that provides qemu-system-<arch>.
-DEBIAN_PACKAGE = {"x86_64": "qemu-system-x86", "riscv64": "qemu-system-misc"}
-
 
 @dataclass(frozen=True)
 class Board:
     name: str
-    arch: str  # "x86_64" | "riscv64"
+    arch: Arch
     machine: str  # QEMU -machine type
     cpu: str  # QEMU -cpu model
     smp: int = 1
@@ -40,22 +38,22 @@ class Board:
     binary: str = ""  # QEMU executable; "" means qemu-system-<arch>
     stay: bool = False  # ask the guest to stay after FINAL (so QMP can still query QEMU)
     privileged: bool = False  # let a staying guest accept privileged probes
-    # A virtio console for probe traffic (kernel/virtio.py), beside the serial port
+    # A virtio console for probe traffic (contract/virtio.py), beside the serial port
     # discovery streams on: a staying guest serves probes on it (FINAL.probe_line).
     probe_console: bool = False
 
     @property
     def qemu_binary(self) -> str:
-        return self.binary or f"qemu-system-{self.arch}"
+        return self.binary or self.arch.qemu_binary
 
     @property
     def debian_package(self) -> str:
-        return DEBIAN_PACKAGE[self.arch]
+        return self.arch.debian_package
 
     @property
     def boots_from_disk(self) -> bool:
         """x86-64 guests are a disk image the firmware boots; RISC-V guests an ELF kernel."""
-        return self.arch == "x86_64"
+        return self.arch.boots_from_disk
 
     def resolved_accel(self) -> str:
         """"kvm" or "tcg".  Raises KvmUnavailableError when kvm was asked for and cannot work."""
@@ -135,7 +133,7 @@ class Board:
                          "-device", "virtconsole,chardev=probeconsole,bus=probeline.0,nr=0"]
 
     def _switch_args(self) -> list[str]:
-        """The boot switches (host/protocol.py): fw_cfg files on x86-64, words of the
+        """The boot switches (contract/protocol.py): fw_cfg files on x86-64, words of the
         kernel command line (/chosen/bootargs) on RISC-V."""
         switches = [(self.stay, STAY_FW_CFG_FILE, STAY_BOOTARG),
                     (self.privileged, PRIVILEGED_FW_CFG_FILE, PRIVILEGED_BOOTARG)]
@@ -174,10 +172,10 @@ def _option_value(text: str) -> str:
     return text.replace(",", ",,")
 
 
-def kvm_problem(arch: str) -> str:
+def kvm_problem(arch: Arch) -> str:
     """Why KVM cannot run an `arch` guest here, or "" when it can."""
     host = platform.machine()
-    if host != arch:
+    if host != arch.name:
         return f"KVM cannot run a {arch} guest on this {host} host"
     try:
         fd = os.open(KVM_DEVICE, os.O_RDWR | os.O_CLOEXEC)
@@ -194,9 +192,9 @@ def kvm_problem(arch: str) -> str:
 # see the model QEMU documents), and unlike `max`/`host` it does not depend on
 # the host CPU, so discoveries are reproducible.
 PROFILES: dict[str, Board] = {
-    "q35": Board(name="q35", arch="x86_64", machine="q35", cpu="qemu64"),
-    "pc": Board(name="pc", arch="x86_64", machine="pc", cpu="qemu64"),
-    "virt": Board(name="virt", arch="riscv64", machine="virt", cpu="rv64"),
+    "q35": Board(name="q35", arch=X86_64, machine="q35", cpu="qemu64"),
+    "pc": Board(name="pc", arch=X86_64, machine="pc", cpu="qemu64"),
+    "virt": Board(name="virt", arch=RISCV64, machine="virt", cpu="rv64"),
 }
 DEFAULT_BOARD = "q35"
 

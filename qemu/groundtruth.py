@@ -1,7 +1,7 @@
 """What QEMU itself says the machine is, to check what the guest discovered.
 
 PCI comes from QMP `query-pci`, normalised to the inventory's shape
-(host/pci.py `PciFunction.to_json`).  QEMU 7.2's query-pci has no revision and
+(discovery/pci.py `PciFunction.to_json`).  QEMU 7.2's query-pci has no revision and
 no programming interface: its `class_info.class` is base class << 8 | subclass.
 Where the machine has ECAM (q35 once firmware enabled MMCONFIG, RISC-V virt) the
 missing byte pair is read from QEMU's own config-space model through the HMP
@@ -30,7 +30,7 @@ import subprocess
 from dataclasses import dataclass
 from typing import Any
 
-from host.pci import ECAM_BUS_SHIFT, ECAM_DEVICE_SHIFT, ECAM_FUNCTION_SHIFT, REVISION
+from contract.pci import ECAM_BUS_SHIFT, ECAM_DEVICE_SHIFT, ECAM_FUNCTION_SHIFT, REVISION
 from qemu.machine import Machine
 
 BAR_ROM = 6  # query-pci lists the expansion ROM as region 6; the inventory has BARs 0-5 only

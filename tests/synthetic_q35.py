@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import struct
 
-from host.frames import encode_frame
-from host.protocol import LAYOUTS, Arch, ConfigSource, Msg
+from contract.frames import encode_frame
+from contract.protocol import LAYOUTS, Arch, ConfigSource, Msg
 
 # ---------------------------------------------------------------- PCI config space
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from arch import X86_64
 import dataclasses
 import os
 import platform
 
 import pytest
 
-from host.protocol import DEBUG_EXIT_PORT, STAY_BOOTARG, STAY_FW_CFG_FILE
+from contract.protocol import DEBUG_EXIT_PORT, STAY_BOOTARG, STAY_FW_CFG_FILE
 from qemu import boards
 from qemu.boards import board
 from qemu.errors import BoardError, KvmUnavailableError
@@ -35,7 +36,7 @@ def test_unknown_board_names_the_known_ones():
 
 def test_default_board_is_q35_on_x86_64():
     default = board()
-    assert (default.name, default.arch, default.machine) == ("q35", "x86_64", "q35")
+    assert (default.name, default.arch, default.machine) == ("q35", X86_64, "q35")
     assert default.qemu_binary == "qemu-system-x86_64"
 
 

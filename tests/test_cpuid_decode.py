@@ -7,8 +7,9 @@ import shutil
 import pytest
 import synthetic_q35 as q35
 
-from host.cpufeatures import FLAGS
-from host.cpuid import CpuidResult, CpuidTable
+from arch import X86_64
+from discovery.cpufeatures import FLAGS
+from discovery.cpuid import CpuidResult, CpuidTable
 from kernel.x86_64.cpuid_rules import MAX_SUBLEAF, RULES, Kind
 from qemu.groundtruth import linux_flag, recognized_cpuid_flags
 
@@ -74,8 +75,9 @@ def test_every_subleaf_the_table_reads_is_one_the_guest_enumerates():
     # leaf without a rule would never be set.
     rules = {r.leaf: r.kind for r in RULES}
     reaching = {Kind.MAX_IN_REGISTER, Kind.NONZERO, Kind.BITMAP}
-    assert {(hex(f.leaf), f.subleaf) for f in FLAGS
-            if f.subleaf and (rules.get(f.leaf) not in reaching or f.subleaf > MAX_SUBLEAF)} == set()
+    unreached = {(hex(f.leaf), f.subleaf) for f in FLAGS if f.subleaf
+                 and (rules.get(f.leaf) not in reaching or f.subleaf > MAX_SUBLEAF)}
+    assert unreached == set()
 
 
 def cpu(vendor, family, model, *rows, level=0xD, xlevel=0x80000008):
@@ -152,13 +154,13 @@ def test_word_5_is_read_on_centaur_and_zhaoxin_only():
     assert cpu("CentaurHauls", 6, 0x0F, *stale).flags == []
 
 
-@pytest.mark.skipif(not shutil.which("qemu-system-x86_64"),
-                    reason="qemu-system-x86_64 not installed (./run installs it)")
+@pytest.mark.skipif(not shutil.which(X86_64.qemu_binary),
+                    reason=f"{X86_64.qemu_binary} not installed (./run installs it)")
 def test_every_feature_bit_qemu_names_is_one_of_our_flags_or_unnamed_by_linux():
     # QEMU names CPUID bits on its own (target/i386/cpu.c); mapped to Linux's names
     # (qemu/groundtruth.py), each is a flag of the table unless Linux shows none for it.
     ours = {f.name for f in FLAGS}
-    recognized = recognized_cpuid_flags("qemu-system-x86_64")
+    recognized = recognized_cpuid_flags(X86_64.qemu_binary)
     assert len(recognized) > 200
     missing = {name: linux_flag(name) for name in recognized}
     assert {q: name for q, name in missing.items() if name is not None and name not in ours} == {}

@@ -4,7 +4,7 @@ capability bits (/sys/devices/system/cpu/modalias).
 
 Linux's flags are not CPUID alone, and the difference depends on the machine:
 Linux adds and clears flags by vendor and model from CPUID (modelled in
-host/cpufeatures.py, so expected to match), and at run time from MSRs, microcode,
+discovery/cpufeatures.py, so expected to match), and at run time from MSRs, microcode,
 kernel configuration and command line, which a test cannot see.  Those runtime
 clearings are listed below, each with its reason and the Linux source that does
 it, and allowed only on the vendors (and families) where Linux does it: a CI
@@ -27,9 +27,18 @@ from pathlib import Path
 import pytest
 import synthetic_q35 as q35
 
-from host.cpufeatures import AMD, CENTAUR_VENDORS, FEATURE_WORDS, FLAGS, HYGON, INTEL, POSITIONS
-from host.cpuid import CpuidResult, CpuidTable
-from host.dumps import read_cpuid_dump
+from arch import X86_64
+from discovery.cpufeatures import (
+    AMD,
+    CENTAUR_VENDORS,
+    FEATURE_WORDS,
+    FLAGS,
+    HYGON,
+    INTEL,
+    POSITIONS,
+)
+from discovery.cpuid import CpuidResult, CpuidTable
+from discovery.dumps import read_cpuid_dump
 
 # Kernels whose /proc/cpuinfo names the table follows exactly: it was typed from
 # 6.15's cpufeatures.h; 6.16-6.18 named no further CPUID bit (6.16 moved "la57"
@@ -228,7 +237,7 @@ def test_command_line_and_older_kernels():
 # -- this machine -----------------------------------------------------------------------
 
 needs_host_cpuid = pytest.mark.skipif(
-    platform.machine() != "x86_64" or not shutil.which("hwloc-gather-cpuid")
+    platform.machine() != X86_64.name or not shutil.which("hwloc-gather-cpuid")
     or not shutil.which("lscpu"),
     reason="needs an x86-64 host with hwloc-gather-cpuid and lscpu",
 )

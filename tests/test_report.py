@@ -8,11 +8,11 @@ import subprocess
 import pytest
 import synthetic_q35 as q35
 
-from host.dumps import write_dump_dir
-from host.frames import FrameDecoder
-from host.inventory import Inventory
-from host.pciids import PciIds
-from host.report import lspci_size, render_text
+from discovery.dumps import write_dump_dir
+from contract.frames import FrameDecoder
+from discovery.inventory import Inventory
+from discovery.pciids import PciIds
+from discovery.report import lspci_size, render_text
 
 
 def inventory(stream=None, names=None):
