@@ -19,6 +19,9 @@ from discovery.pciids import PciIds
 from contract.protocol import ARCH_NAMES, PROTOCOL_VERSION, Arch, Msg
 
 SCHEMA = "metaos.inventory/1"
+# The board as the inventory states it; accel_reason says why that accelerator
+# (qemu.boards.AccelChoice), None in inventories made before it was kept.
+BOARD_KEYS = ("machine", "cpu", "smp", "accel", "accel_reason", "qemu_args")
 
 
 class CpuSection(Protocol):
@@ -85,7 +88,7 @@ class Inventory:
 
     @classmethod
     def from_frames(cls, frames: list[Frame], board: dict, boot: dict) -> "Inventory":
-        """Decode one run.  `board`: machine/cpu/smp/accel/qemu_args (and optionally
+        """Decode one run.  `board`: BOARD_KEYS (and optionally
         arch); `boot`: seconds, frames, crc_errors as measured by the session."""
         arch = _arch_of(frames, board)
         inventory = cls(
@@ -159,7 +162,7 @@ class Inventory:
         result = {
             "schema": SCHEMA,
             "arch": self.arch,
-            "board": {key: self.board.get(key) for key in ("machine", "cpu", "smp", "accel", "qemu_args")},
+            "board": {key: self.board.get(key) for key in BOARD_KEYS},
             "boot": self.boot.to_json(),
             "memory": [region.to_json() for region in self.memory],
             "pci": [function.to_json(names) for function in self.pci],

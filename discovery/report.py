@@ -108,8 +108,12 @@ def pci_tree_lines(functions: list[PciFunction], names: PciIds) -> list[str]:
 
 def _header(inv: Inventory) -> list[str]:
     b = inv.board
+    accel = b.get("accel")
+    if b.get("accel_reason"):
+        accel = f"{accel} ({b['accel_reason']})"
     lines = [f"MetaOS inventory: {inv.arch}, machine {b.get('machine')}, cpu {b.get('cpu')}, "
-             f"smp {b.get('smp')}, accel {b.get('accel')}",
+             f"smp {b.get('smp')}",
+             f"Accelerator: {accel}",
              f"Boot: {inv.boot.seconds:.2f} s, {inv.boot.frames} frames, {inv.boot.crc_errors} CRC errors"]
     if inv.protocol_version is not None:
         lines.append(f"Protocol version {inv.protocol_version}")

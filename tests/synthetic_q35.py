@@ -248,5 +248,5 @@ def frames_bytes(extra_frames=(), acpi_tables=None):
     return stream + b"".join(encode_frame(t, seq, body) for seq, (t, body) in enumerate(bodies))
 
 
-BOARD = {"machine": "q35", "cpu": "Haswell", "smp": 2, "accel": "tcg",
+BOARD = {"machine": "q35", "cpu": "Haswell", "smp": 2, "accel": "tcg", "accel_reason": "asked for",
          "qemu_args": ["-machine", "q35", "-cpu", "Haswell", "-smp", "2", "-accel", "tcg"]}

@@ -106,7 +106,7 @@ def test_inventory_json_has_the_documented_shape(guest):
     assert list(inventory) == ["schema", "arch", "board", "boot", "memory", "pci", "cpu", "acpi"]
     assert inventory["schema"] == "metaos.inventory/1" and inventory["arch"] == "x86_64"
     assert inventory["board"] == {"machine": "q35", "cpu": "qemu64", "smp": 1, "accel": "tcg",
-                                  "qemu_args": []}
+                                  "accel_reason": "asked for", "qemu_args": []}
     assert inventory["boot"]["frames"] == len(run.frames) and inventory["boot"]["crc_errors"] == 0
     assert 0 < inventory["boot"]["seconds"] < 60
     usable = sum(r["length"] for r in inventory["memory"] if r["type"] == 1)

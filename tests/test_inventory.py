@@ -18,7 +18,7 @@ def test_schema_is_exactly_the_contract():
     j = build(q35.frames_bytes()).to_json()
     assert list(j) == ["schema", "arch", "board", "boot", "memory", "pci", "cpu", "acpi"]
     assert j["schema"] == "metaos.inventory/1" and j["arch"] == "x86_64"
-    assert set(j["board"]) == {"machine", "cpu", "smp", "accel", "qemu_args"}
+    assert set(j["board"]) == {"machine", "cpu", "smp", "accel", "accel_reason", "qemu_args"}
     assert set(j["boot"]) == {"seconds", "frames", "crc_errors"}
     assert set(j["memory"][0]) == {"base", "length", "type"}
     assert set(j["pci"][0]) == {"bdf", "vendor", "device", "class", "revision", "subsystem_vendor",

@@ -52,6 +52,13 @@ def test_bars_capabilities_and_header():
     assert "Region 4: Memory at fc000000 (64-bit, prefetchable) [size=16K]" in text
     assert "Capabilities: MSI [05], SATA [12]" in text
     assert "2.25 s" in text and "0 CRC errors" in text and "machine q35" in text
+    assert "Accelerator: tcg (asked for)" in text
+
+
+def test_header_without_a_reason_names_the_accelerator_alone():
+    board = {key: value for key, value in q35.BOARD.items() if key != "accel_reason"}
+    text = render_text(Inventory.from_frames(FrameDecoder().feed(q35.frames_bytes()), board, {}))
+    assert "Accelerator: tcg\n" in text
 
 
 def test_cpu_summary_rows_as_lscpu_names_them():
