@@ -10,13 +10,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from discovery.acpi import Madt, Rsdp, Table, parse_madt, parse_mcfg
-from link.session import Run
 from contract.frames import Frame, ProtocolError
+from contract.protocol import ARCH_NAMES, PROTOCOL_VERSION, Msg
+from discovery.acpi import Madt, Rsdp, Table, parse_madt, parse_mcfg
 from discovery.memory import MemoryRegion
 from discovery.pci import PciFunction, function_from_fields
 from discovery.pciids import PciIds
-from contract.protocol import ARCH_NAMES, PROTOCOL_VERSION, Arch, Msg
+from link.session import Run
 
 SCHEMA = "metaos.inventory/1"
 # The board as the inventory states it; accel_reason says why that accelerator
@@ -35,7 +35,7 @@ class CpuSection(Protocol):
     """
 
     def accept(self, frame: Frame) -> bool: ...
-    def finish(self, inventory: "Inventory") -> None: ...
+    def finish(self, inventory: Inventory) -> None: ...
     def to_json(self) -> dict: ...
     def extra_json(self) -> dict: ...
     def summary(self) -> list[tuple[str, str]]: ...
@@ -80,14 +80,14 @@ class Inventory:
     names: PciIds = field(default_factory=PciIds, repr=False)
 
     @classmethod
-    def from_boot(cls, run: Run) -> "Inventory":
+    def from_boot(cls, run: Run) -> Inventory:
         """Decode one boot to FINAL (link/session.py)."""
         return cls.from_frames(
             run.frames, board=run.board.to_json(),
             boot={"seconds": run.seconds, "frames": len(run.frames), "crc_errors": run.crc_errors})
 
     @classmethod
-    def from_frames(cls, frames: list[Frame], board: dict, boot: dict) -> "Inventory":
+    def from_frames(cls, frames: list[Frame], board: dict, boot: dict) -> Inventory:
         """Decode one run.  `board`: BOARD_KEYS (and optionally
         arch); `boot`: seconds, frames, crc_errors as measured by the session."""
         arch = _arch_of(frames, board)

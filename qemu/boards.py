@@ -16,8 +16,13 @@ import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from contract.protocol import (DEBUG_EXIT_PORT, PRIVILEGED_BOOTARG, PRIVILEGED_FW_CFG_FILE, STAY_BOOTARG,
-                           STAY_FW_CFG_FILE)
+from contract.protocol import (
+    DEBUG_EXIT_PORT,
+    PRIVILEGED_BOOTARG,
+    PRIVILEGED_FW_CFG_FILE,
+    STAY_BOOTARG,
+    STAY_FW_CFG_FILE,
+)
 from qemu.errors import BoardError, KvmUnavailableError
 
 ACCELS = ("auto", "kvm", "tcg")
@@ -163,7 +168,8 @@ class Board:
         if self.boots_from_disk:
             device = ["-device", "virtio-serial-pci,id=probeline,ioeventfd=off"]
         else:
-            device = ["-global", "virtio-mmio.ioeventfd=off", "-device", "virtio-serial-device,id=probeline"]
+            device = ["-global", "virtio-mmio.ioeventfd=off",
+                      "-device", "virtio-serial-device,id=probeline"]
         return device + ["-chardev", f"socket,id=probeconsole,path={_option_value(console_socket)}",
                          "-device", "virtconsole,chardev=probeconsole,bus=probeline.0,nr=0"]
 

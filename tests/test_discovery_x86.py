@@ -4,7 +4,6 @@ expansion) and read back by the standard tools (lspci -F, lstopo)."""
 
 from __future__ import annotations
 
-from discovery.inventory import Inventory
 import dataclasses
 import os
 import shutil
@@ -14,13 +13,14 @@ from pathlib import Path
 
 import pytest
 
-from contract.x86_64.memory_map import BOOT_SECTOR_BASE
-from discovery.dumps import write_dump_dir
 from contract.frames import encode_frame
 from contract.protocol import LAYOUTS, PROTOCOL_VERSION, Arch, Msg
-from link.session import DiscoveryError, discover
-from kernel.guest import Guest, build_guest
+from contract.x86_64.memory_map import BOOT_SECTOR_BASE
+from discovery.dumps import write_dump_dir
+from discovery.inventory import Inventory
 from discovery.verify import pci_differences
+from kernel.guest import Guest, build_guest
+from link.session import DiscoveryError, discover
 from qemu.boards import board
 from qemu.groundtruth import cpu_model_expectation, query_pci, running_cpu_feature_words
 from tests.x86_boot_sectors import write_image
@@ -61,7 +61,8 @@ def _staying(name: str, **overrides):
 def _discover_with(guest: Guest, chosen, query):
     """Discovery plus `query(machine)` run while the staying guest still runs."""
     found = {}
-    run = discover(chosen, guest, on_machine=lambda machine, _run: found.update(truth=query(machine)))
+    run = discover(chosen, guest,
+                   on_machine=lambda machine, _run: found.update(truth=query(machine)))
     return run, found["truth"]
 
 
@@ -129,7 +130,8 @@ def test_smp_count_from_madt(guest):
                     reason="pciutils / hwloc not installed (./run installs them)")
 def test_dumps_are_read_by_lspci_and_lstopo(guest, tmp_path):
     name, args = TOPOLOGIES["q35-bridges-multifunction"]
-    inventory = Inventory.from_boot(discover(board(name, accel="tcg", smp=2, qemu_args=args), guest))
+    chosen = board(name, accel="tcg", smp=2, qemu_args=args)
+    inventory = Inventory.from_boot(discover(chosen, guest))
     write_dump_dir(inventory, tmp_path)
     listing = subprocess.run(["lspci", "-F", str(tmp_path / "lspci.txt"), "-n"], check=True,
                              capture_output=True, text=True).stdout
