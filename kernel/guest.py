@@ -6,6 +6,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from kernel import build_cache
+
 BUILD_ROOT = Path("build")
 
 Symbolizer = Callable[[int], str]
@@ -23,16 +25,29 @@ class Guest:
 
 
 def build_guest(arch: str, out_dir: Path | None = None) -> Guest:
-    """Assemble the guest for `arch` into build/<arch>/ (reproducibly)."""
+    """Assemble the guest for `arch` into build/<arch>/ (reproducibly), or reuse the
+    build already there when none of its inputs changed (kernel/build_cache.py)."""
     out = out_dir or BUILD_ROOT / arch
+    key = build_cache.inputs_key(arch)
+    record = build_cache.load(out, key) or _build(arch, out, key)
+    image, kernel = (out / name if name else None for name in (record.image, record.kernel))
+    return Guest(arch, image, kernel, out / record.elf, record.program.symbolize)
+
+
+def _build(arch: str, out: Path, key: str) -> build_cache.BuildRecord:
     if arch == "x86_64":
         from kernel.x86_64.build import build
 
         result = build(out)
-        return Guest(arch, result.image, None, result.elf, result.program.symbolize)
-    if arch == "riscv64":
+        image, kernel, elf, program = result.image.name, None, result.elf.name, result.program
+    elif arch == "riscv64":
         from kernel.riscv64.build import build
 
-        result = build(out)
-        return Guest(arch, None, result.elf, result.elf, result.program.symbolize)
-    raise ValueError(f"unknown architecture {arch!r}: use x86_64 or riscv64")
+        riscv = build(out)
+        image, kernel, elf, program = None, riscv.elf.name, riscv.elf.name, riscv.program
+    else:
+        raise ValueError(f"unknown architecture {arch!r}: use x86_64 or riscv64")
+    outputs = build_cache.output_digests(out, sorted({n for n in (image, kernel, elf) if n}))
+    record = build_cache.BuildRecord(key, program, outputs, image, kernel, elf)
+    build_cache.store(out, record)
+    return record
