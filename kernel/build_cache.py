@@ -20,8 +20,8 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from toolchain.binutils import AS, LD, OBJCOPY
 from toolchain.program import Program
-from toolchain.riscvasm import AS, LD, OBJCOPY
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SOURCE_PACKAGES = ("toolchain", "contract", "boot", "kernel")
