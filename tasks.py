@@ -24,11 +24,21 @@ BOARD_HELP = {
 }
 
 
+def _arch(name):
+    from arch import UnknownArch, by_name
+
+    try:
+        return by_name(name)
+    except UnknownArch as error:
+        raise Exit(f"error: {error}", code=2) from None
+
+
 def _board(arch, board, cpu, smp, memory, accel, qemu_args):
     from qemu.boards import board as make_board
     from qemu.errors import BoardError
 
-    name = board or ("virt" if arch == "riscv64" else "q35")
+    arch = _arch(arch)
+    name = board or arch.default_board
     try:
         chosen = make_board(name, cpu=cpu, smp=int(smp) if smp else None,
                             memory=int(memory) if memory else None, accel=accel,
@@ -62,7 +72,7 @@ def build(c, arch="x86_64"):
     """Assemble the guest for ARCH into build/ARCH (disk image and/or ELF with symbols)."""
     from kernel.guest import build_guest
 
-    guest = build_guest(arch)
+    guest = build_guest(_arch(arch))
     for path in filter(None, (guest.image, guest.kernel, guest.elf)):
         print(path)
 
@@ -152,7 +162,7 @@ def console(c, arch="x86_64", board=None, cpu=None, smp=None, memory=None, accel
     from kernel.guest import build_guest
     from link.describe import describe
 
-    symbolize = build_guest(arch).symbolize
+    symbolize = build_guest(_arch(arch)).symbolize
     if replay:
         decoder = FrameDecoder()
         with open(replay, "rb") as capture:
@@ -190,7 +200,7 @@ def bench_boot(c, arch="x86_64", runs=10):
     """Boot benchmark: median QEMU-start-to-FINAL next to the floor measured in the same run."""
     from bench.boot_bench import main
 
-    main(arch, int(runs))
+    main(_arch(arch), int(runs))
 
 
 @task(name="probes")
@@ -203,6 +213,13 @@ def bench_probes(c):
 def bench_sem(c):
     """Semantic-core benchmark: hashing/storing 100,000 routines, show latency, lowering."""
     c.run(f"{sys.executable} bench/sem_bench.py", pty=False)
+
+
+@task(name="ledger", help={"entries": "ledger size for the proof and verify figures "
+                                       "(default 1,000,000)"})
+def bench_ledger(c, entries=1_000_000):
+    """Ledger benchmark: appends/s (signed heads every 1,000), proof time and verify time."""
+    c.run(f"{sys.executable} bench/ledger_bench.py --entries {int(entries)}", pty=False)
 
 
 # -- probing -----------------------------------------------------------------
@@ -266,7 +283,7 @@ def sem_show(c, ref, view="semantic", arch="x86_64", db=None):
     """Show one view of a routine."""
     from cli import sem as cli
 
-    print(cli.show(ref, view, arch, db))
+    print(cli.show(ref, view, _arch(arch), db))
 
 
 @task(help={"ref": "ID (unique prefix), NAMESPACE:NAME or NAME", "db": "database path"})
@@ -318,6 +335,51 @@ def sem_run(c, ref, arch="x86_64", board=None, cpu=None, smp=None, memory=None, 
         raise Exit(f"error: {error}", code=1) from None
 
 
+# -- the ledger --------------------------------------------------------------
+
+LEDGER_HELP = {"db": "database path (default $METAOS_DB or ./metaos.db)",
+               "key": "the trusted public key, 64 hex digits (default: that of <db>.ledger-key)"}
+
+
+def _ledger(command):
+    """Print what a cli.ledger function returns; its errors end the task in one line."""
+    from cli import ledger as cli
+    from stores.ledger import LedgerError
+
+    try:
+        print(command(cli))
+    except cli.CheckFailed as error:
+        raise Exit(f"ledger: {error}", code=1) from None
+    except LedgerError as error:
+        raise Exit(f"error: {error}", code=2) from None
+
+
+@task(help={**LEDGER_HELP, "last": "how many of the last entries to show (default 10)"})
+def ledger_show(c, db=None, key=None, last=10):
+    """Size, latest signed head (and whether the trusted key signed it), the last entries."""
+    _ledger(lambda cli: cli.show(db, key, last))
+
+
+@task(help=LEDGER_HELP)
+def ledger_verify(c, db=None, key=None):
+    """Recompute every hash from the entries; check every signed head with the trusted key."""
+    _ledger(lambda cli: cli.verify(db, key))
+
+
+@task(help={**LEDGER_HELP, "entry": "the entry's index (from 0)",
+            "size": "prove against the tree of this many entries (default: the latest signed "
+                    "head that covers the entry, else all entries)"})
+def ledger_prove(c, entry, db=None, key=None, size=None):
+    """Inclusion proof of ENTRY: its audit path to the signed root, checked (RFC 9162)."""
+    _ledger(lambda cli: cli.prove(entry, db, key, size))
+
+
+@task(help={**LEDGER_HELP, "old": "the smaller tree size", "new": "the larger tree size"})
+def ledger_consistency(c, old, new, db=None, key=None):
+    """Consistency proof that the first OLD entries are a prefix of the first NEW (RFC 9162)."""
+    _ledger(lambda cli: cli.consistency(old, new, db, key))
+
+
 def _collection(name, *tasks_with_names):
     group = Collection(name)
     for t, task_name in tasks_with_names:
@@ -329,9 +391,14 @@ bench = Collection("bench")
 bench.add_task(bench_boot, name="boot", default=True)
 bench.add_task(bench_probes)
 bench.add_task(bench_sem)
+bench.add_task(bench_ledger)
 
 sem = _collection("sem", (sem_add, "add"), (sem_show, "show"), (sem_names, "names"),
                   (sem_rename, "rename"), (sem_equiv, "equiv"), (sem_history, "history"),
                   (sem_run, "run"))
 
-ns = Collection(build, discover, demo, boot, console, test, probe, capabilities, bench, sem)
+ledger = _collection("ledger", (ledger_show, "show"), (ledger_verify, "verify"),
+                     (ledger_prove, "prove"), (ledger_consistency, "consistency"))
+
+ns = Collection(build, discover, demo, boot, console, test, probe, capabilities, bench, sem,
+                ledger)

@@ -21,15 +21,15 @@ import subprocess
 import time
 from pathlib import Path
 
-from kernel.guest import Guest, build_guest
+from arch import X86_64, Arch
+from kernel.guest import Guest, build_floor, build_guest
 from link.session import discover
 from qemu.boards import board, kvm_problem
 from qemu.machine import Machine
 
 TARGET_RATIO = 1.5
 TARGET_REPORT_SECONDS = 1.0  # the demo's time to its report, whichever accelerator it picks
-DEFAULT_BOARD = {"x86_64": "q35", "riscv64": "virt"}
-DEMO_ARCH = "x86_64"  # `./run demo` boots the default x86-64 board
+DEMO_ARCH = X86_64  # `./run demo` boots the default x86-64 board
 KVM_RUNS = 3  # boots per KVM figure: under a software KVM (kvm_pvm) each takes seconds
 DEMO_RUNS = 3  # `./run demo` runs end to end
 RUN = Path(__file__).resolve().parents[1] / "run"
@@ -73,14 +73,10 @@ def _met(seconds: float) -> str:
     return "met" if seconds <= TARGET_REPORT_SECONDS else "NOT met"
 
 
-def main(arch: str = "x86_64", runs: int = 10) -> dict[str, float]:
+def main(arch: Arch = X86_64, runs: int = 10) -> dict[str, float]:
     guest = build_guest(arch)
-    if arch == "x86_64":
-        from kernel.x86_64.build import build_floor
-    else:
-        from kernel.riscv64.build import build_floor
-    floor_path = build_floor(guest.elf.parent)
-    tcg = board(DEFAULT_BOARD[arch], accel="tcg")
+    floor_path = build_floor(arch, guest.elf.parent)
+    tcg = board(arch.default_board, accel="tcg")
     floor, final = _pair(tcg, guest, floor_path, runs)
     figures = {"floor": floor, "final": final}
     ratio = final / floor
@@ -95,7 +91,7 @@ def main(arch: str = "x86_64", runs: int = 10) -> dict[str, float]:
     by_accel = {"tcg": (floor, final, runs)}
     problem = kvm_problem(arch)
     if not problem:
-        kvm = board(DEFAULT_BOARD[arch], accel="kvm")
+        kvm = board(arch.default_board, accel="kvm")
         by_accel["kvm"] = (*_pair(kvm, guest, floor_path, KVM_RUNS), KVM_RUNS)
     for name, (accel_floor, accel_final, count) in by_accel.items():
         figures[f"{name}_floor"], figures[f"{name}_final"] = accel_floor, accel_final
@@ -103,12 +99,12 @@ def main(arch: str = "x86_64", runs: int = 10) -> dict[str, float]:
               f"   ({count} runs)  {_met(accel_final)}")
     if problem:
         print(f"  kvm  not measured: {problem}")
-    choice = board(DEFAULT_BOARD[arch]).accel_choice()
+    choice = board(arch.default_board).accel_choice()
     picked = by_accel[choice.name][1]
     print(f"  auto picks {choice.name}, so {picked * 1000:.1f} ms to the report: {_met(picked)}"
           f"\n    why: {choice.reason}")
 
-    if arch == DEMO_ARCH:
+    if arch is DEMO_ARCH:
         started = time.monotonic()
         build_guest(arch)
         build = time.monotonic() - started

@@ -26,7 +26,8 @@ from link.session import DiscoveryError
 from kernel.guest import build_guest
 from discovery.x86 import lscpu_size
 from probes.catalogue import family_probes
-from probes.families import PRIVILEGED_FAMILIES, discovery, memlat, riscv_claims, timing, x86_claims
+from arch import RISCV64, X86_64, Arch, by_name
+from probes.families import PRIVILEGED_FAMILIES, discovery, memlat, timing
 from probes.probe import Probe
 from link.line_faults import LineFaults
 from link.qemu_link import QemuLink
@@ -153,22 +154,18 @@ def summary_table(family: str, board: Board, accelerator: str, fingerprint: Fing
     return table
 
 
-CLAIMS = {"x86_64": x86_claims, "riscv64": riscv_claims}  # what the CPU says it supports
-
-
 def _claims(link: QemuLink) -> frozenset[str]:
     """What the CPU claims: CPUID flags (x86-64), misa and riscv,isa (riscv64)."""
-    if link.board.arch == "riscv64":
-        return riscv_claims.claimed_extensions(Inventory.from_boot(link.first_boot))
-    return x86_claims.claimed_features(Inventory.from_boot(link.first_boot))
+    return discovery.SEARCHES[link.board.arch].claimed(Inventory.from_boot(link.first_boot))
 
 
-def _finding(arch: str, candidate, observation, claims: frozenset[str] | None) -> discovery.Finding:
-    claimed = CLAIMS[arch].claimed_supported(candidate, claims) if claims is not None else None
+def _finding(arch: Arch, candidate, observation, claims: frozenset[str] | None) -> discovery.Finding:
+    search = discovery.SEARCHES[arch]
+    claimed = search.claimed_supported(candidate, claims) if claims is not None else None
     return discovery.finding(arch, candidate, observation, observation.length, claimed_supported=claimed)
 
 
-def findings_table(arch: str, results: list, claims: frozenset[str] | None) -> Table:
+def findings_table(arch: Arch, results: list, claims: frozenset[str] | None) -> Table:
     """Discovery findings by kind: disagreements with capstone and with the CPU's claims."""
     kinds: dict[str, list[str]] = {}
     for r in results:
@@ -219,7 +216,7 @@ def timing_table(sequence: str, accelerator: str, estimates: dict) -> Table:
     return table
 
 
-def _result_json(arch: str, probe: Probe, observation, claims: frozenset[str] | None = None) -> dict:
+def _result_json(arch: Arch, probe: Probe, observation, claims: frozenset[str] | None = None) -> dict:
     fault = observation.fault
     entry = {"hash": probe.content_hash.hex(), "code": probe.code.hex(), "privilege": probe.privilege.name.lower(),
              "meta": {k: v for k, v in probe.meta.items() if isinstance(v, (int, str))},
@@ -240,7 +237,7 @@ def _write_json(path: Path, family: str, board: Board, accelerator: str, fingerp
                 tally: Tally, line: ProbeLine, results: list, claims: frozenset[str] | None = None,
                 estimates: dict | None = None, latencies: list | None = None) -> None:
     document = {
-        "schema": "metaos.probe-campaign/1", "family": family, "arch": board.arch, "board": board.to_json(),
+        "schema": "metaos.probe-campaign/1", "family": family, "arch": board.arch.name, "board": board.to_json(),
         "accelerator": accelerator, "probe_line": LINE_NAMES[line],
         "fingerprint": {"digest": fingerprint.digest.hex(), "board": fingerprint.board,
                         "identity": dict(fingerprint.identity)},
@@ -278,14 +275,22 @@ def capabilities_command(db: str | None = None, console: Console | None = None) 
 
 
 def identity_text(summary: CapabilitySummary) -> str:
-    ident = summary.identity
-    if summary.arch == "x86_64":
-        vendor = ident["vendor"].to_bytes(12, "little").rstrip(b"\0").decode("latin-1")
-        return f"{vendor} family {ident['family']:#x} model {ident['model']:#x} stepping {ident['stepping']}"
+    return _IDENTITY_TEXT[by_name(summary.arch)](summary.identity)
+
+
+def _x86_identity_text(ident: dict[str, int]) -> str:
+    vendor = ident["vendor"].to_bytes(12, "little").rstrip(b"\0").decode("latin-1")
+    return f"{vendor} family {ident['family']:#x} model {ident['model']:#x} stepping {ident['stepping']}"
+
+
+def _riscv_identity_text(ident: dict[str, int]) -> str:
     misa = ident["misa"]
     letters = "".join(chr(ord("a") + bit) for bit in range(26) if misa >> bit & 1)
     return (f"misa {misa:#x} ({letters}) mvendorid {ident['mvendorid']:#x} marchid {ident['marchid']:#x}"
             f" mimpid {ident['mimpid']:#x}")
+
+
+_IDENTITY_TEXT = {X86_64: _x86_identity_text, RISCV64: _riscv_identity_text}
 
 
 def capability_table(summary: CapabilitySummary) -> Table:

@@ -8,6 +8,7 @@ from discovery.inventory import Inventory
 import statistics
 import time
 
+from arch import X86_64, Arch
 from stores.fingerprint import Fingerprint
 from stores.db import connect
 from probes.routine import Job, probe_form, run_on_link
@@ -27,7 +28,7 @@ def _store(db: str | None) -> SemStore:
     return SemStore(connect(db))
 
 
-def _implementation(store: SemStore, rid: str, r: Routine, arch: str) -> Implementation:
+def _implementation(store: SemStore, rid: str, r: Routine, arch: Arch) -> Implementation:
     """The routine's latest implementation on `arch`; made, vetted and kept on first request."""
     impls = store.implementations(rid, arch)
     if not impls:
@@ -51,7 +52,7 @@ def add(path: str, db: str | None = None) -> str:
     return "\n".join(f"{rid[:SHORT]}  {name}" for rid, (_, name) in zip(ids, found))
 
 
-def show(ref: str, view: str = "semantic", arch: str = "x86_64", db: str | None = None) -> str:
+def show(ref: str, view: str = "semantic", arch: Arch = X86_64, db: str | None = None) -> str:
     """One view of a routine: c, semantic, smtlib or asm (for --arch x86_64|riscv64)."""
     store = _store(db)
     rid = store.resolve(ref)

@@ -58,26 +58,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import IntEnum
 
-X86_64 = "x86_64"
-RISCV64 = "riscv64"
-ARCHES = (X86_64, RISCV64)
-
-PROBE_REGION_BASE = {X86_64: 0x0100_0000, RISCV64: 0x8100_0000}
 PROBE_REGION_SIZE = 0x0100_0000
-
-# Where the kernel lives (below the probe region); the fake guest fills it with
-# a canary so tests can prove no accepted probe wrote there.
-KERNEL_AREA = {X86_64: (0x0010_0000, 0x00F0_0000), RISCV64: (0x8000_0000, 0x0100_0000)}
-
-# Bytes of the exit stub the kernel places at the exit area.
-EXIT_STUB = {X86_64: bytes.fromhex("0f05"), RISCV64: bytes.fromhex("73000000")}  # syscall / ecall
-# What fills the code area past a probe's bytes, so that a probe running off its
-# end traps at once.  x86-64: int3 (#BP), one byte, a trap at every offset; zeros
-# would run on as `add [rax], al` (and cost the vetter a 512-instruction
-# translation for every such probe).  riscv64: zeros, an illegal instruction
-# (c.unimp) at every halfword.
-CODE_FILL = {X86_64: 0xCC, RISCV64: 0x00}
-
 PAGE_SIZE = 0x1000
 
 # riscv64 mstatus.FS (bits 14:13) and VS (bits 10:9) at probe entry: FS = Initial, VS = Off.
@@ -126,11 +107,11 @@ class Area:
     size: int
     perms: int  # Perm bits
 
-    def base(self, arch: str) -> int:
-        return PROBE_REGION_BASE[arch] + self.offset
+    def base(self, platform: ProbePlatform) -> int:
+        return platform.region_base + self.offset
 
-    def end(self, arch: str) -> int:
-        return self.base(arch) + self.size
+    def end(self, platform: ProbePlatform) -> int:
+        return self.base(platform) + self.size
 
 
 AREAS: tuple[Area, ...] = (
@@ -156,59 +137,100 @@ class Entry:
     return_address: int  # also stored at [rsp] on x86-64
 
 
-def stack_top(arch: str) -> int:
-    return AREA["stack"].end(arch)
+@dataclass(frozen=True)
+class ProbePlatform:
+    """The half of the probe ABI that differs between instruction sets: where the
+    region and the kernel are, the exit stub, the code fill and the entry registers
+    (the module docstring gives both).  One instance per ISA, below."""
+
+    isa: str
+    region_base: int
+    kernel_area: tuple[int, int]  # (base, size): below the region; the fake guest canaries it
+    exit_stub: bytes  # the kernel's exit stub at the exit area
+    code_fill: int  # the byte past a probe's code: running off the end traps at once
+    # entry registers: input, output, scratch, input length; then the stack pointer
+    argument_registers: tuple[str, str, str, str]
+    stack_pointer: str
+    return_register: str | None  # where the return address is (None: at [sp])
+    extra_entry: tuple[tuple[str, int], ...] = ()  # other registers the ABI sets at entry
+    extra_constants: tuple[tuple[str, int], ...] = ()  # what only this ISA's kernel needs
+
+    @property
+    def stack_top(self) -> int:
+        return AREA["stack"].end(self)
+
+    @property
+    def exit_address(self) -> int:
+        return AREA["exit"].base(self)
+
+    def entry_state(self, input_length: int) -> Entry:
+        """The documented entry convention (see the module docstring)."""
+        values = (AREA["input"].base(self), AREA["output"].base(self), AREA["scratch"].base(self),
+                  input_length)
+        regs = dict(zip(self.argument_registers, values, strict=True))
+        if self.return_register is None:  # the return address is pushed: [sp] holds it
+            regs[self.stack_pointer] = self.stack_top - 8
+        else:
+            regs[self.stack_pointer] = self.stack_top
+            regs[self.return_register] = self.exit_address
+        regs.update(self.extra_entry)
+        return Entry(regs, self.exit_address)
+
+    def asm_constants(self) -> dict[str, int]:
+        """Every ABI constant a kernel needs, named as its assembly uses them."""
+        consts = {
+            "PROBE_REGION_BASE": self.region_base,
+            "PROBE_REGION_SIZE": PROBE_REGION_SIZE,
+            "PROBE_STACK_TOP": self.stack_top,
+            "PROBE_EXIT_STUB_WORD": int.from_bytes(self.exit_stub, "little"),
+            "PROBE_EXIT_STUB_SIZE": len(self.exit_stub),
+            "PROBE_CODE_FILL": self.code_fill,
+            "PROBE_DEFAULT_BUDGET": DEFAULT_BUDGET,
+            "PROBE_MAX_BUDGET": MAX_BUDGET,
+            "PROBE_SYSCALL_PSEUDO_VECTOR": SYSCALL_PSEUDO_VECTOR,
+            "PROBE_WATCHDOG_NS_PER_INSN": WATCHDOG_NS_PER_INSTRUCTION,
+            "PROBE_WATCHDOG_MIN_NS": WATCHDOG_MIN_NS,
+        }
+        for area in AREAS:
+            name = area.name.upper()
+            consts[f"PROBE_{name}_BASE"] = area.base(self)
+            consts[f"PROBE_{name}_SIZE"] = area.size
+            consts[f"PROBE_{name}_PERMS"] = int(area.perms)
+        consts.update({f"PROBE_PRIV_{p.name}": p.value for p in Privilege})
+        consts.update({f"PROBE_OUTCOME_{o.name}": o.value for o in Outcome})
+        consts.update({f"PROBE_PERM_{p.name}": p.value for p in Perm})
+        consts.update(self.extra_constants)
+        return consts
 
 
-def exit_address(arch: str) -> int:
-    return AREA["exit"].base(arch)
-
-
-def entry_state(arch: str, input_length: int) -> Entry:
-    """The documented entry convention for `arch` (see the module docstring)."""
-    inp, out, scratch = (AREA[n].base(arch) for n in ("input", "output", "scratch"))
-    if arch == X86_64:
-        regs = {"rdi": inp, "rsi": out, "rdx": scratch, "rcx": input_length,
-                "rsp": stack_top(arch) - 8, "rflags": 0x202}
-    elif arch == RISCV64:
-        regs = {"a0": inp, "a1": out, "a2": scratch, "a3": input_length,
-                "sp": stack_top(arch), "ra": exit_address(arch)}
-    else:
-        raise ValueError(f"unknown arch {arch!r}; use one of {ARCHES}")
-    return Entry(regs, exit_address(arch))
+X86_64_ENTRY_RFLAGS = 0x202  # IF set (the watchdog's interrupt gets in), DF clear
+X86_64_PROBES = ProbePlatform(
+    isa="x86_64",
+    region_base=0x0100_0000,  # 16 MiB: the kernel lives below, 1-16 MiB
+    kernel_area=(0x0010_0000, 0x00F0_0000),
+    exit_stub=bytes.fromhex("0f05"),  # syscall
+    # int3 (#BP), one byte, a trap at every offset; zeros would run on as
+    # `add [rax], al` (and cost the vetter a 512-instruction translation per probe)
+    code_fill=0xCC,
+    argument_registers=("rdi", "rsi", "rdx", "rcx"),
+    stack_pointer="rsp",
+    return_register=None,
+    extra_entry=(("rflags", X86_64_ENTRY_RFLAGS),),
+    extra_constants=(("PROBE_RFLAGS", X86_64_ENTRY_RFLAGS),),
+)
+RISCV64_PROBES = ProbePlatform(
+    isa="riscv64",
+    region_base=0x8100_0000,  # RAM + 16 MiB: the kernel at 0x8000_0000
+    kernel_area=(0x8000_0000, 0x0100_0000),
+    exit_stub=bytes.fromhex("73000000"),  # ecall
+    code_fill=0x00,  # an illegal instruction (c.unimp) at every halfword
+    argument_registers=("a0", "a1", "a2", "a3"),
+    stack_pointer="sp",
+    return_register="ra",
+    extra_constants=(("PROBE_MSTATUS_FS_VS_MASK", RISCV_MSTATUS_FS_VS_MASK),
+                     ("PROBE_MSTATUS_FS_VS_ENTRY", RISCV_MSTATUS_FS_VS_ENTRY)),
+)
 
 
 def watchdog_ns(budget: int) -> int:
     return max(WATCHDOG_MIN_NS, budget * WATCHDOG_NS_PER_INSTRUCTION)
-
-
-def asm_constants(arch: str) -> dict[str, int]:
-    """Every ABI constant a kernel needs, named as its assembly uses them."""
-    if arch not in ARCHES:
-        raise ValueError(f"unknown arch {arch!r}; use one of {ARCHES}")
-    consts = {
-        "PROBE_REGION_BASE": PROBE_REGION_BASE[arch],
-        "PROBE_REGION_SIZE": PROBE_REGION_SIZE,
-        "PROBE_STACK_TOP": stack_top(arch),
-        "PROBE_EXIT_STUB_WORD": int.from_bytes(EXIT_STUB[arch], "little"),
-        "PROBE_EXIT_STUB_SIZE": len(EXIT_STUB[arch]),
-        "PROBE_CODE_FILL": CODE_FILL[arch],
-        "PROBE_DEFAULT_BUDGET": DEFAULT_BUDGET,
-        "PROBE_MAX_BUDGET": MAX_BUDGET,
-        "PROBE_SYSCALL_PSEUDO_VECTOR": SYSCALL_PSEUDO_VECTOR,
-        "PROBE_WATCHDOG_NS_PER_INSN": WATCHDOG_NS_PER_INSTRUCTION,
-        "PROBE_WATCHDOG_MIN_NS": WATCHDOG_MIN_NS,
-        "PROBE_RFLAGS": 0x202,
-    }
-    if arch == RISCV64:
-        consts["PROBE_MSTATUS_FS_VS_MASK"] = RISCV_MSTATUS_FS_VS_MASK
-        consts["PROBE_MSTATUS_FS_VS_ENTRY"] = RISCV_MSTATUS_FS_VS_ENTRY
-    for area in AREAS:
-        name = area.name.upper()
-        consts[f"PROBE_{name}_BASE"] = area.base(arch)
-        consts[f"PROBE_{name}_SIZE"] = area.size
-        consts[f"PROBE_{name}_PERMS"] = area.perms
-    consts.update({f"PROBE_PRIV_{p.name}": p.value for p in Privilege})
-    consts.update({f"PROBE_OUTCOME_{o.name}": o.value for o in Outcome})
-    consts.update({f"PROBE_PERM_{p.name}": p.value for p in Perm})
-    return consts

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from arch import RISCV64, X86_64
 from discovery.inventory import Inventory
 from stores.fingerprint import Fingerprint
 
@@ -21,27 +22,38 @@ def x86_fingerprint(board: str, vendor: str, family: int, model: int, stepping: 
     vendor_word = int.from_bytes(vendor.encode().ljust(12, b"\0")[:12], "little")
     ident = {"vendor": vendor_word, "family": family, "model": model, "stepping": stepping}
     ident.update({f"cpuid.{k}": v for k, v in features.items()})
-    return Fingerprint("x86_64", board, tuple(sorted(ident.items())))
+    return Fingerprint(X86_64, board, tuple(sorted(ident.items())))
 
 
 def riscv_fingerprint(board: str, misa: int, mvendorid: int, marchid: int, mimpid: int) -> Fingerprint:
     ident = {"misa": misa, "mvendorid": mvendorid, "marchid": marchid, "mimpid": mimpid}
-    return Fingerprint("riscv64", board, tuple(sorted(ident.items())))
+    return Fingerprint(RISCV64, board, tuple(sorted(ident.items())))
+
+
+def _x86_identity(inventory: Inventory, board: str) -> Fingerprint:
+    table = inventory.cpu.table
+    words = {}
+    for name, leaf, subleaf, register in X86_FEATURE_WORDS:
+        result = table.get(leaf, subleaf)
+        words[name] = result[register] if result is not None else 0
+    return x86_fingerprint(board, table.vendor, table.family, table.model, table.stepping, words)
+
+
+def _riscv_identity(inventory: Inventory, board: str) -> Fingerprint:
+    harts = inventory.cpu.harts
+    if not harts:
+        raise FingerprintError("the discovery run reported no hart: no fingerprint to store"
+                               " results under")
+    h = harts[0]
+    return riscv_fingerprint(board, h.misa, h.mvendorid, h.marchid, h.mimpid)
+
+
+_IDENTITIES = {X86_64: _x86_identity, RISCV64: _riscv_identity}
 
 
 def fingerprint_of(inventory: Inventory, board: str) -> Fingerprint:
-    """The hardware fingerprint a discovery inventory gives (probes/store.py)."""
-    if inventory.arch == "x86_64":
-        table = inventory.cpu.table
-        words = {}
-        for name, leaf, subleaf, register in X86_FEATURE_WORDS:
-            result = table.get(leaf, subleaf)
-            words[name] = result[register] if result is not None else 0
-        return x86_fingerprint(board, table.vendor, table.family, table.model, table.stepping, words)
-    if inventory.arch == "riscv64":
-        harts = inventory.cpu.harts
-        if not harts:
-            raise FingerprintError("the discovery run reported no hart: no fingerprint to store results under")
-        h = harts[0]
-        return riscv_fingerprint(board, h.misa, h.mvendorid, h.marchid, h.mimpid)
-    raise FingerprintError(f"no fingerprint for arch {inventory.arch!r}")
+    """The hardware fingerprint a discovery inventory gives (stores/fingerprint.py)."""
+    identity = _IDENTITIES.get(inventory.arch)
+    if identity is None:
+        raise FingerprintError(f"no fingerprint for {inventory.arch_name}")
+    return identity(inventory, board)

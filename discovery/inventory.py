@@ -10,8 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from arch import RISCV64, X86_64, Arch, by_name, by_wire
 from contract.frames import Frame, ProtocolError
-from contract.protocol import ARCH_NAMES, PROTOCOL_VERSION, Msg
+from contract.protocol import PROTOCOL_VERSION, Msg
 from discovery.acpi import Madt, Rsdp, Table, parse_madt, parse_mcfg
 from discovery.memory import MemoryRegion
 from discovery.pci import PciFunction, function_from_fields
@@ -41,12 +42,12 @@ class CpuSection(Protocol):
     def summary(self) -> list[tuple[str, str]]: ...
 
 
-def cpu_section_for(arch: str) -> CpuSection | None:
+def cpu_section_for(arch: Arch | None) -> CpuSection | None:
     """The CPU section an architecture's frames go into (None: unknown arch)."""
     from discovery.harts import RiscvCpu
     from discovery.x86 import X86Cpu
 
-    sections: dict[str, type] = {"x86_64": X86Cpu, "riscv64": RiscvCpu}
+    sections: dict[Arch, type] = {X86_64: X86Cpu, RISCV64: RiscvCpu}
     factory = sections.get(arch)
     return factory() if factory else None
 
@@ -63,9 +64,10 @@ class BootStats:
 
 @dataclass
 class Inventory:
-    arch: str
+    arch: Arch | None  # None: the HELLO frame named an architecture this host does not know
     board: dict
     boot: BootStats
+    arch_code: int | None = None  # the HELLO frame's arch code, as sent
     protocol_version: int | None = None
     memory: list[MemoryRegion] = field(default_factory=list)
     pci: list[PciFunction] = field(default_factory=list)
@@ -79,6 +81,10 @@ class Inventory:
     problems: list[str] = field(default_factory=list)  # what could not be decoded, and why
     names: PciIds = field(default_factory=PciIds, repr=False)
 
+    @property
+    def arch_name(self) -> str:
+        return self.arch.name if self.arch is not None else f"arch{self.arch_code}"
+
     @classmethod
     def from_boot(cls, run: Run) -> Inventory:
         """Decode one boot to FINAL (link/session.py)."""
@@ -90,15 +96,16 @@ class Inventory:
     def from_frames(cls, frames: list[Frame], board: dict, boot: dict) -> Inventory:
         """Decode one run.  `board`: BOARD_KEYS (and optionally
         arch); `boot`: seconds, frames, crc_errors as measured by the session."""
-        arch = _arch_of(frames, board)
+        arch, arch_code = _arch_of(frames, board)
         inventory = cls(
-            arch=arch, board=dict(board),
+            arch=arch, arch_code=arch_code, board=dict(board),
             boot=BootStats(float(boot.get("seconds", 0.0)), int(boot.get("frames", len(frames))),
                            int(boot.get("crc_errors", 0))),
             cpu=cpu_section_for(arch),
         )
         if inventory.cpu is None:
-            inventory.problems.append(f"no CPU decoder for arch {arch!r}; CPU frames kept raw")
+            inventory.problems.append(
+                f"no CPU decoder for {inventory.arch_name}; CPU frames kept raw")
         for frame in frames:
             try:
                 inventory._take(frame)
@@ -161,7 +168,7 @@ class Inventory:
         names = self.names if self.names.available else None
         result = {
             "schema": SCHEMA,
-            "arch": self.arch,
+            "arch": self.arch_name,
             "board": {key: self.board.get(key) for key in BOARD_KEYS},
             "boot": self.boot.to_json(),
             "memory": [region.to_json() for region in self.memory],
@@ -185,12 +192,13 @@ def _type_name(frame: Frame) -> str:
     return frame.type.name if frame.known else f"0x{int(frame.type):02x}"
 
 
-def _arch_of(frames: list[Frame], board: dict) -> str:
+def _arch_of(frames: list[Frame], board: dict) -> tuple[Arch | None, int | None]:
+    """The architecture the HELLO frame names (and its code), else the board's."""
     for frame in frames:
         if frame.type == Msg.HELLO:
             try:
                 fields, _ = frame.fields()
-                return ARCH_NAMES.get(fields["arch"], f"arch{fields['arch']}")
+                return by_wire(fields["arch"]), fields["arch"]
             except ProtocolError:
                 break
-    return str(board.get("arch", "x86_64"))
+    return by_name(board.get("arch", X86_64)), None

@@ -115,8 +115,8 @@ def _header(inv: Inventory) -> list[str]:
     accel = b.get("accel")
     if b.get("accel_reason"):
         accel = f"{accel} ({b['accel_reason']})"
-    lines = [f"MetaOS inventory: {inv.arch}, machine {b.get('machine')}, cpu {b.get('cpu')}, "
-             f"smp {b.get('smp')}",
+    lines = [f"MetaOS inventory: {inv.arch_name}, machine {b.get('machine')}, "
+             f"cpu {b.get('cpu')}, smp {b.get('smp')}",
              f"Accelerator: {accel}",
              f"Boot: {inv.boot.seconds:.2f} s, {inv.boot.frames} frames, "
              f"{inv.boot.crc_errors} CRC errors"]

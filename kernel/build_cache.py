@@ -20,6 +20,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from arch import Arch
 from toolchain.binutils import AS, LD, OBJCOPY
 from toolchain.program import Program
 
@@ -42,10 +43,19 @@ class BuildRecord:
     kernel: str | None  # the ELF kernel QEMU loads, RISC-V
     elf: str  # the ELF with every label
 
+    @classmethod
+    def of(cls, out_dir: Path, key: str, program: Program, *, image: Path | None,
+           kernel: Path | None, elf: Path) -> BuildRecord:
+        """The record of the files a build just wrote into `out_dir`."""
+        names = {path.name for path in (image, kernel, elf) if path is not None}
+        outputs = {name: _sha256(out_dir / name) for name in sorted(names)}
+        return cls(key, program, outputs, image.name if image else None,
+                   kernel.name if kernel else None, elf.name)
 
-def inputs_key(arch: str, root: Path = REPO_ROOT) -> str:
+
+def inputs_key(arch: Arch, root: Path = REPO_ROOT) -> str:
     """The digest of every input of `arch`'s build (see the module's docstring)."""
-    digest = hashlib.sha256(arch.encode())
+    digest = hashlib.sha256(arch.name.encode())
     for package in SOURCE_PACKAGES:
         for path in sorted((root / package).rglob("*")):
             if path.suffix in SOURCE_SUFFIXES and path.is_file():
@@ -90,10 +100,6 @@ def store(out_dir: Path, record: BuildRecord) -> None:
     partial = out_dir / f"{RECORD}.{os.getpid()}"
     partial.write_bytes(pickle.dumps(record))
     os.replace(partial, out_dir / RECORD)
-
-
-def output_digests(out_dir: Path, names: list[str]) -> dict[str, str]:
-    return {name: _sha256(out_dir / name) for name in names}
 
 
 def _sha256(path: Path) -> str:

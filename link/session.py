@@ -17,7 +17,7 @@ from pathlib import Path
 
 from link.describe import describe
 from contract.frames import Frame, FrameDecoder
-from contract.protocol import DEBUG_EXIT_PASS, Msg, debug_exit_status
+from contract.protocol import Msg
 from qemu.boards import Board
 from qemu.errors import GuestTimeoutError, QemuError
 from kernel.guest import Guest, Symbolizer
@@ -85,17 +85,7 @@ def _fault(guest: Guest, run: Run) -> str | None:
 
 def _exit_failure(guest: Guest, run: Run) -> str | None:
     """Why the guest's exit status means failure, or None when it passed."""
-    status = run.exit_status
-    if guest.arch == "x86_64":
-        if status == debug_exit_status(DEBUG_EXIT_PASS):
-            return None
-        boot_lines = [line.strip() for line in run.noise.splitlines() if "MetaOS boot:" in line]
-        if boot_lines:
-            return f"the boot stage failed: {boot_lines[-1]}"
-        return f"the guest exited with status {status}"
-    from contract.riscv64.exits import explain_exit
-
-    return None if status == 0 else f"the guest failed: {explain_exit(status)}"
+    return guest.arch.exit_failure(run.exit_status, run.noise)
 
 
 def discover(

@@ -27,12 +27,12 @@ from dataclasses import dataclass, field
 from functools import cache
 
 from sem import interp
-from sem.assemble import assemble
-from sem.interp import Memory, Outcome
+from sem.interp import Evaluation, Memory
 from sem.ir import Routine
 from sem.lower import lower_for
 from sem.vectors import DATA_ADDRESS, DATA_SIZE, Vector
-from contract.probe_abi import Outcome as RunOutcome
+from arch import RISCV64, X86_64, Arch
+from contract.probe_abi import Outcome as ProbeOutcome
 from probes.campaign import Campaign, Link
 from probes.probe import Observation, Probe
 from probes.run import POLICY
@@ -123,15 +123,13 @@ def _riscv_wrapper(layout: ProbeLayout) -> str:
     return "\n".join(out)
 
 
-WRAPPERS = {"x86_64": _x86_wrapper, "riscv64": _riscv_wrapper}
+WRAPPERS = {X86_64: _x86_wrapper, RISCV64: _riscv_wrapper}
 
 
 @cache
-def wrapper_code(arch: str, layout: ProbeLayout) -> bytes:
+def wrapper_code(arch: Arch, layout: ProbeLayout) -> bytes:
     """The assembled wrapper; the routine's bytes go right after it."""
-    if arch not in WRAPPERS:
-        raise ValueError(f"no probe form for {arch!r}; choose one of {', '.join(WRAPPERS)}")
-    return assemble(arch, WRAPPERS[arch](layout) + "\n", constants=layout.constants())
+    return arch.assemble(WRAPPERS[arch](layout) + "\n", constants=layout.constants())
 
 
 # -- probes and their results ---------------------------------------------------------------
@@ -140,7 +138,7 @@ def wrapper_code(arch: str, layout: ProbeLayout) -> bytes:
 class ProbeForm:
     """A routine's machine code in probe form: build once, make one probe per input vector."""
 
-    arch: str
+    arch: Arch
     layout: ProbeLayout
     code: bytes  # wrapper + routine
 
@@ -149,14 +147,14 @@ class ProbeForm:
                      output_size=self.layout.output_size)
 
 
-def probe_form(r: Routine, arch: str, code: bytes | None = None) -> ProbeForm:
+def probe_form(r: Routine, arch: Arch, code: bytes | None = None) -> ProbeForm:
     """`code`: the routine's machine code (e.g. a stored implementation); lowered now when None."""
-    routine_code = code if code is not None else assemble(arch, lower_for(arch)(r).text)
+    routine_code = code if code is not None else arch.assemble(lower_for(arch)(r).text)
     layout = layout_of(r)
     return ProbeForm(arch, layout, wrapper_code(arch, layout) + routine_code)
 
 
-def routine_probe(r: Routine, arch: str, inputs: Vector, code: bytes | None = None) -> Probe:
+def routine_probe(r: Routine, arch: Arch, inputs: Vector, code: bytes | None = None) -> Probe:
     """One probe running `r` on `inputs` (a vectors.Vector: args, memory window)."""
     return probe_form(r, arch, code).probe(inputs)
 
@@ -175,7 +173,7 @@ def encode_inputs(layout: ProbeLayout, inputs: Vector) -> bytes:
     return block
 
 
-def probe_result(r: Routine, output: bytes) -> Outcome:
+def probe_result(r: Routine, output: bytes) -> Evaluation:
     """Decode a probe's output buffer into what the interpreter gives (interp.run)."""
     layout = layout_of(r)
     if len(output) < layout.output_size:
@@ -186,7 +184,7 @@ def probe_result(r: Routine, output: bytes) -> Outcome:
     if layout.memory_size:
         window = output[OUTPUT_MEMORY_OFFSET:OUTPUT_MEMORY_OFFSET + layout.memory_size]
         memory = Memory(DATA_ADDRESS, bytes(window))
-    return Outcome(result, memory)
+    return Evaluation(result, memory)
 
 
 # -- running on a board ---------------------------------------------------------------------
@@ -206,7 +204,7 @@ class BoardRun:
 
     job: Job
     agreed: int = 0
-    disagreements: list[tuple[Vector, Outcome, Observation]] = field(default_factory=list)
+    disagreements: list[tuple[Vector, Evaluation, Observation]] = field(default_factory=list)
     # per returned probe, as the guest measured around the whole run (entry to exit stub)
     cycles: list[int] = field(default_factory=list)
 
@@ -244,7 +242,7 @@ def run_on_link(link: Link, jobs: list[Job]) -> list[BoardRun]:
         for v, (probe, _) in zip(job.vectors, job_items):
             obs = report.results[probe.content_hash].observation
             want = interp.run(job.routine, v.args, v.memory)
-            returned = obs.outcome == RunOutcome.RETURNED
+            returned = obs.outcome == ProbeOutcome.RETURNED
             if returned and obs.status == 0 and probe_result(job.routine, obs.output) == want:
                 run.agreed += 1
             else:

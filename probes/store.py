@@ -103,7 +103,7 @@ class CapabilityStore:
             self.conn.execute(
                 "INSERT OR IGNORE INTO cap_fingerprint (digest, arch, board, identity, first_seen)"
                 " VALUES (?, ?, ?, ?, ?)",
-                (fp.digest, fp.arch, fp.board, json.dumps(dict(fp.identity)), time.time()),
+                (fp.digest, fp.arch.name, fp.board, json.dumps(dict(fp.identity)), time.time()),
             )
         return self.conn.execute("SELECT id FROM cap_fingerprint WHERE digest = ?", (fp.digest,)).fetchone()[0]
 
@@ -182,5 +182,5 @@ class CapabilityStore:
         self.conn.execute(
             "INSERT OR IGNORE INTO cap_probe (hash, arch, privilege, family, code, input, budget, output_size)"
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (p.content_hash, p.arch, int(p.privilege), p.family, p.code, p.input, p.budget, p.output_size),
+            (p.content_hash, p.arch.name, int(p.privilege), p.family, p.code, p.input, p.budget, p.output_size),
         )

@@ -16,6 +16,7 @@ import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from arch import RISCV64, X86_64, Arch
 from contract.protocol import (
     DEBUG_EXIT_PORT,
     PRIVILEGED_BOOTARG,
@@ -34,11 +35,8 @@ SYS_MODULES = "/sys/module"
 # (pagetable-based): it runs 64-bit code natively but emulates every 16/32-bit
 # instruction, the BIOS's included.  Measured here: SeaBIOS alone ~3 s under it
 # (5.9 million instructions emulated), a whole TCG boot 0.1 s.
-HARDWARE_VIRTUALIZATION_FLAGS = {"x86_64": ("vmx", "svm")}
+HARDWARE_VIRTUALIZATION_FLAGS: dict[Arch, tuple[str, ...]] = {X86_64: ("vmx", "svm")}
 SOFTWARE_KVM_MODULES = ("kvm_pvm",)
-
-# Debian package that provides qemu-system-<arch>.
-DEBIAN_PACKAGE = {"x86_64": "qemu-system-x86", "riscv64": "qemu-system-misc"}
 
 
 @dataclass(frozen=True)
@@ -52,7 +50,7 @@ class AccelChoice:
 @dataclass(frozen=True)
 class Board:
     name: str
-    arch: str  # "x86_64" | "riscv64"
+    arch: Arch
     machine: str  # QEMU -machine type
     cpu: str  # QEMU -cpu model
     smp: int = 1
@@ -68,16 +66,16 @@ class Board:
 
     @property
     def qemu_binary(self) -> str:
-        return self.binary or f"qemu-system-{self.arch}"
+        return self.binary or self.arch.qemu_binary
 
     @property
     def debian_package(self) -> str:
-        return DEBIAN_PACKAGE[self.arch]
+        return self.arch.debian_package
 
     @property
     def boots_from_disk(self) -> bool:
         """x86-64 guests are a disk image the firmware boots; RISC-V guests an ELF kernel."""
-        return self.arch == "x86_64"
+        return self.arch.boots_from_disk
 
     def accel_choice(self) -> AccelChoice:
         """The accelerator QEMU runs under, and why.  Raises KvmUnavailableError when
@@ -91,11 +89,11 @@ class Board:
                     f"board {self.name!r} asks for accel='kvm' but {problem}; "
                     "use accel='tcg' (or 'auto', which falls back to TCG)"
                 )
-            slow = kvm_emulates_firmware()
+            slow = kvm_emulates_firmware(self.arch)
             return AccelChoice("kvm", f"asked for, although {slow}" if slow else "asked for")
         if problem:
             return AccelChoice("tcg", f"auto: {problem}")
-        slow = kvm_emulates_firmware()
+        slow = kvm_emulates_firmware(self.arch)
         if slow:
             return AccelChoice("tcg", f"auto: {slow}; TCG boots faster")
         return AccelChoice("kvm",
@@ -213,10 +211,10 @@ def _option_value(text: str) -> str:
     return text.replace(",", ",,")
 
 
-def kvm_problem(arch: str) -> str:
+def kvm_problem(arch: Arch) -> str:
     """Why KVM cannot run an `arch` guest here, or "" when it can."""
     host = platform.machine()
-    if host != arch:
+    if host != arch.name:
         return f"KVM cannot run a {arch} guest on this {host} host"
     try:
         fd = os.open(KVM_DEVICE, os.O_RDWR | os.O_CLOEXEC)
@@ -227,11 +225,11 @@ def kvm_problem(arch: str) -> str:
     return ""
 
 
-def kvm_emulates_firmware() -> str:
-    """Why this host's KVM would emulate a guest's firmware instruction by instruction
-    (a KVM without hardware virtualization), or "" when it runs it in hardware or
-    that cannot be told."""
-    wanted = HARDWARE_VIRTUALIZATION_FLAGS.get(platform.machine())
+def kvm_emulates_firmware(arch: Arch) -> str:
+    """Why KVM on this host (which runs `arch`) would emulate a guest's firmware
+    instruction by instruction (a KVM without hardware virtualization), or "" when it
+    runs it in hardware or that cannot be told."""
+    wanted = HARDWARE_VIRTUALIZATION_FLAGS.get(arch)
     flags = _cpu_flags()
     if not wanted or flags is None or flags & set(wanted):
         return ""
@@ -261,9 +259,9 @@ def _cpu_flags() -> set[str] | None:
 # see the model QEMU documents), and unlike `max`/`host` it does not depend on
 # the host CPU, so discoveries are reproducible.
 PROFILES: dict[str, Board] = {
-    "q35": Board(name="q35", arch="x86_64", machine="q35", cpu="qemu64"),
-    "pc": Board(name="pc", arch="x86_64", machine="pc", cpu="qemu64"),
-    "virt": Board(name="virt", arch="riscv64", machine="virt", cpu="rv64"),
+    "q35": Board(name="q35", arch=X86_64, machine="q35", cpu="qemu64"),
+    "pc": Board(name="pc", arch=X86_64, machine="pc", cpu="qemu64"),
+    "virt": Board(name="virt", arch=RISCV64, machine="virt", cpu="rv64"),
 }
 DEFAULT_BOARD = "q35"
 

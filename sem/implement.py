@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sem.assemble import assemble
+from arch import Arch
 from sem.ir import Routine
 from sem.lower import lower_for
 from sem.unicorn_check import check
@@ -18,15 +18,15 @@ class ImplementationRejected(RuntimeError):
 
 @dataclass(frozen=True)
 class Vetted:
-    arch: str
+    arch: Arch
     code: bytes
     assembly: str  # the lowering's source text
     established: str
 
 
-def implement(r: Routine, arch: str, vectors: int = 1000) -> Vetted:
+def implement(r: Routine, arch: Arch, vectors: int = 1000) -> Vetted:
     lowered = lower_for(arch)(r)
-    code = assemble(arch, lowered.text)
+    code = arch.assemble(lowered.text)
     disassemble(arch, code)  # every byte must decode
     report = check(r, arch, code, count=vectors)
     if not report.ok:

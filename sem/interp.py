@@ -100,12 +100,14 @@ def _eval(n: Node, a: list, args: tuple[int, ...], memory: Memory | None):
 
 
 @dataclass(frozen=True)
-class Outcome:
+class Evaluation:
+    """What evaluating a routine gave: its result and its final memory."""
+
     result: int | None
     memory: Memory | None
 
 
-def run(r: Routine, args: tuple[int, ...] | list[int], memory: Memory | None = None) -> Outcome:
+def run(r: Routine, args: tuple[int, ...] | list[int], memory: Memory | None = None) -> Evaluation:
     """Evaluate a routine on concrete inputs (and a memory window if it uses memory)."""
     if len(args) != len(r.params):
         raise ValueError(f"the routine takes {len(r.params)} inputs, got {len(args)}")
@@ -114,4 +116,4 @@ def run(r: Routine, args: tuple[int, ...] | list[int], memory: Memory | None = N
         values[id(n)] = _eval(n, [values[id(x)] for x in n.args], tuple(args), memory)
     result = None if r.result is None else values[id(r.result)]
     final = memory if r.memory is None else values[id(r.memory)]
-    return Outcome(result, final)
+    return Evaluation(result, final)

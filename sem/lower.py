@@ -1,18 +1,17 @@
-"""Lowering entry point by architecture name."""
+"""Lowering entry point by architecture."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
+from arch import RISCV64, X86_64, Arch
 from sem.ir import Routine
 from sem.lower_riscv import lower_riscv
 from sem.lower_x86 import lower_x86
 from sem.regalloc import Lowered
 
-LOWERINGS: dict[str, Callable[[Routine], Lowered]] = {"x86_64": lower_x86, "riscv64": lower_riscv}
+LOWERINGS: dict[Arch, Callable[[Routine], Lowered]] = {X86_64: lower_x86, RISCV64: lower_riscv}
 
 
-def lower_for(arch: str) -> Callable[[Routine], Lowered]:
-    if arch not in LOWERINGS:
-        raise ValueError(f"no lowering for {arch!r}; choose one of {', '.join(LOWERINGS)}")
+def lower_for(arch: Arch) -> Callable[[Routine], Lowered]:
     return LOWERINGS[arch]

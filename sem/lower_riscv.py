@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from itertools import count
 
+from arch import RISCV64
 from sem.interp import signed
 from sem.ir import Node
 from sem.regalloc import Lowered, Operand, lower
@@ -28,8 +29,10 @@ def _fits_imm12(value: int) -> bool:
     return -2048 <= value < 2048
 
 
-class RiscV64:
-    name = "riscv64"
+class RiscvTarget:
+    """Registers the LP64 lowering allocates from."""
+
+    name = RISCV64.name
     param_regs = tuple(f"a{i}" for i in range(8))
     pool = (*param_regs, "t0", "t1", "t2", *(f"s{i}" for i in range(1, 12)))
     callee_saved = frozenset(f"s{i}" for i in range(1, 12))
@@ -198,4 +201,4 @@ class RiscV64:
 
 
 def lower_riscv(r) -> Lowered:
-    return lower(r, RiscV64())
+    return lower(r, RiscvTarget())

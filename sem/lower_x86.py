@@ -10,6 +10,7 @@ r10, r11 (operand slots: constants and extended copies).
 
 from __future__ import annotations
 
+from arch import X86_64
 from sem.interp import signed
 from sem.ir import Node
 from sem.regalloc import Lowered, Operand, lower
@@ -38,8 +39,10 @@ def _fits_imm32(value: int) -> bool:
     return -(1 << 31) <= value < (1 << 31)
 
 
-class X86_64:
-    name = "x86_64"
+class X86Target:
+    """Registers the System V lowering allocates from."""
+
+    name = X86_64.name
     param_regs = ("rdi", "rsi", "rdx", "rcx", "r8", "r9")
     pool = ("rsi", "rdi", "r8", "r9", "rbx", "rbp", "r12", "r13", "r14", "r15")
     callee_saved = frozenset({"rbx", "rbp", "r12", "r13", "r14", "r15"})
@@ -177,4 +180,4 @@ class X86_64:
 
 
 def lower_x86(r) -> Lowered:
-    return lower(r, X86_64())
+    return lower(r, X86Target())

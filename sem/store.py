@@ -13,6 +13,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from arch import Arch, by_name
 from stores.db import ensure_schema
 from sem.canon import SHORT, Canonical, canonicalize, parse
 from sem.ir import Routine
@@ -87,7 +88,7 @@ class Name:
 class Implementation:
     id: int
     routine_id: str
-    arch: str
+    arch: Arch
     code: bytes
     assembly: str
     established: str
@@ -95,7 +96,7 @@ class Implementation:
 
 @dataclass(frozen=True)
 class Measurement:
-    arch: str
+    arch: Arch
     hardware: str
     metric: str
     value: float
@@ -184,23 +185,25 @@ class SemStore:
         return self.resolve(str(new))
 
     # implementations and performance ----------------------------------------
-    def add_implementation(self, routine_id: str, arch: str, code: bytes, assembly: str,
+    def add_implementation(self, routine_id: str, arch: Arch, code: bytes, assembly: str,
                            established: str) -> int:
         with self.conn:
             self.conn.execute(
                 "INSERT OR IGNORE INTO sem_implementations (routine_id, arch, code, assembly,"
                 " established, added) VALUES (?, ?, ?, ?, ?, ?)",
-                (routine_id, arch, code, assembly, established, time.time()))
+                (routine_id, arch.name, code, assembly, established, time.time()))
         return self.conn.execute(
             "SELECT id FROM sem_implementations WHERE routine_id = ? AND arch = ? AND code = ?",
-            (routine_id, arch, code)).fetchone()[0]
+            (routine_id, arch.name, code)).fetchone()[0]
 
-    def implementations(self, routine_id: str, arch: str | None = None) -> list[Implementation]:
+    def implementations(self, routine_id: str, arch: Arch | None = None) -> list[Implementation]:
+        name = arch.name if arch is not None else None
         rows = self.conn.execute(
             "SELECT id, routine_id, arch, code, assembly, established FROM sem_implementations"
             " WHERE routine_id = ? AND (? IS NULL OR arch = ?) ORDER BY id",
-            (routine_id, arch, arch)).fetchall()
-        return [Implementation(*row) for row in rows]
+            (routine_id, name, name)).fetchall()
+        return [Implementation(i, rid, by_name(a), code, asm, how)
+                for i, rid, a, code, asm, how in rows]
 
     def record_performance(self, implementation_id: int, hardware: str, metric: str, value: float,
                            samples: int, accelerator: str) -> None:
@@ -214,7 +217,7 @@ class SemStore:
             "SELECT i.arch, p.hardware, p.metric, p.value, p.samples, p.accelerator, p.measured"
             " FROM sem_performance p JOIN sem_implementations i ON i.id = p.implementation_id"
             " WHERE i.routine_id = ? ORDER BY p.measured", (routine_id,)).fetchall()
-        return [Measurement(*row) for row in rows]
+        return [Measurement(by_name(a), *rest) for a, *rest in rows]
 
     # equivalence classes -----------------------------------------------------
     def class_of(self, routine_id: str) -> str:

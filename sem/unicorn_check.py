@@ -10,9 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import unicorn as uc
-from unicorn import riscv_const as rv
-from unicorn import x86_const as x86
 
+from arch import Arch
 from sem import interp
 from sem.interp import Memory
 from sem.ir import Routine
@@ -23,26 +22,20 @@ CODE_SIZE = 0x10000
 STACK_BASE, STACK_SIZE = 0x70000, 0x10000
 RETURN_ADDRESS = 0x1000  # emulation stops on arriving here: the routine returned
 
-ARGS = {
-    "x86_64": [x86.UC_X86_REG_RDI, x86.UC_X86_REG_RSI, x86.UC_X86_REG_RDX,
-               x86.UC_X86_REG_RCX, x86.UC_X86_REG_R8, x86.UC_X86_REG_R9],
-    "riscv64": [getattr(rv, f"UC_RISCV_REG_A{i}") for i in range(8)],
-}
 
+class RoutineEmulator:
+    """A routine's machine code loaded once into Unicorn, called by the platform's calling
+    convention (arch.calling) as often as asked."""
 
-class Machine:
-    """A routine's machine code loaded once into an emulator, callable many times."""
-
-    def __init__(self, arch: str, code: bytes):
+    def __init__(self, arch: Arch, code: bytes):
         self.arch = arch
-        if arch == "x86_64":
-            self.emu = uc.Uc(uc.UC_ARCH_X86, uc.UC_MODE_64)
-            self.result_reg = x86.UC_X86_REG_RAX
-        elif arch == "riscv64":
-            self.emu = uc.Uc(uc.UC_ARCH_RISCV, uc.UC_MODE_RISCV64)
-            self.result_reg = rv.UC_RISCV_REG_A0
-        else:
-            raise ValueError(f"unknown architecture {arch!r}")
+        self.emu = arch.unicorn()
+        calling = arch.calling
+        self.argument_regs = [arch.unicorn_register(name) for name in calling.arguments]
+        self.result_reg = arch.unicorn_register(calling.result)
+        self.stack_reg = arch.unicorn_register(calling.stack_pointer)
+        self.return_reg = (None if calling.return_address is None
+                           else arch.unicorn_register(calling.return_address))
         if len(code) > CODE_SIZE:
             raise ValueError(f"{len(code)} bytes of code do not fit the {CODE_SIZE}-byte window")
         self.emu.mem_map(CODE_ADDRESS, CODE_SIZE, uc.UC_PROT_READ | uc.UC_PROT_EXEC)
@@ -54,17 +47,16 @@ class Machine:
 
     def call(self, args: tuple[int, ...], memory: Memory | None) -> tuple[int, bytes | None]:
         e = self.emu
-        for reg, value in zip(ARGS[self.arch], args):
+        for reg, value in zip(self.argument_regs, args):
             e.reg_write(reg, value)
         if memory is not None:
             e.mem_write(memory.base, memory.data)
         top = STACK_BASE + STACK_SIZE - 64
-        if self.arch == "x86_64":
+        if self.return_reg is None:  # the call pushed the return address
             e.mem_write(top, RETURN_ADDRESS.to_bytes(8, "little"))
-            e.reg_write(x86.UC_X86_REG_RSP, top)
         else:
-            e.reg_write(rv.UC_RISCV_REG_SP, top)
-            e.reg_write(rv.UC_RISCV_REG_RA, RETURN_ADDRESS)
+            e.reg_write(self.return_reg, RETURN_ADDRESS)
+        e.reg_write(self.stack_reg, top)
         e.emu_start(CODE_ADDRESS, RETURN_ADDRESS)
         data = bytes(e.mem_read(memory.base, len(memory.data))) if memory is not None else None
         return e.reg_read(self.result_reg), data
@@ -79,7 +71,7 @@ class Mismatch:
 
 @dataclass
 class CheckReport:
-    arch: str
+    arch: Arch
     vectors: int
     mismatches: list[Mismatch] = field(default_factory=list)
 
@@ -91,15 +83,15 @@ class CheckReport:
         return f"unicorn {self.arch}: agrees with the interpreter on {self.vectors} vectors"
 
 
-def check(r: Routine, arch: str, code: bytes, vectors: list[Vector] | None = None,
+def check(r: Routine, arch: Arch, code: bytes, vectors: list[Vector] | None = None,
           count: int = 1000) -> CheckReport:
     vectors = vectors if vectors is not None else generate(r, count)
-    machine = Machine(arch, code)
+    emulator = RoutineEmulator(arch, code)
     mask = None if r.result is None else (1 << r.result.width) - 1
     report = CheckReport(arch, len(vectors))
     for v in vectors:
         want = interp.run(r, v.args, v.memory)
-        result, data = machine.call(v.args, v.memory)
+        result, data = emulator.call(v.args, v.memory)
         got = (None if mask is None else result & mask, data)
         expected = (want.result, None if want.memory is None else want.memory.data)
         if got != expected:

@@ -12,14 +12,16 @@ import hashlib
 import json
 from dataclasses import dataclass
 
+from arch import Arch
+
 
 @dataclass(frozen=True)
 class Fingerprint:
-    arch: str
+    arch: Arch
     board: str
     identity: tuple[tuple[str, int], ...]  # sorted (name, value)
 
     @property
     def digest(self) -> bytes:
-        text = json.dumps([self.arch, self.board, list(self.identity)])
+        text = json.dumps([self.arch.name, self.board, list(self.identity)])
         return hashlib.blake2b(text.encode(), digest_size=32).digest()

@@ -19,10 +19,11 @@ from collections import OrderedDict
 from collections.abc import Callable
 
 from contract.frames import FrameDecoder, encode_frame
-from contract.protocol import PROTOCOL_VERSION, Arch, LAYOUTS as PROTOCOL_LAYOUTS, Msg
-from contract.probe_abi import AREA, X86_64, Outcome, Privilege
+from arch import Arch
+from contract.protocol import PROTOCOL_VERSION, LAYOUTS as PROTOCOL_LAYOUTS, Msg
+from contract.probe_abi import AREA, Outcome, Privilege
 from probes.classify import ALLOWED, InsnClass, classify
-from probes.emulator import GP_OR_ILLEGAL, RISCV_ACCESS_FAULT, X86_PAGE_FAULT, Machine
+from probes.emulator import ProbeEmulator
 from probes.probe import Fault, Observation, Probe
 from contract.protocol import LAYOUTS, PROBE_RESULT_CACHE, PROBE_SLOTS, Msg, ProbeRefusal
 
@@ -30,12 +31,12 @@ KERNEL_CANARY = b"MetaOS-kernel-canary"
 
 
 class FakeGuest:
-    def __init__(self, arch: str, *, killers: frozenset[bytes] = frozenset(),
+    def __init__(self, arch: Arch, *, killers: frozenset[bytes] = frozenset(),
                  perturb: Callable[[Probe, Observation], Observation] | None = None,
                  allow_privileged: bool = True) -> None:
         self.arch, self.killers, self.perturb = arch, killers, perturb
         self.allow_privileged = allow_privileged
-        self.machine = Machine(arch, kernel_canary=KERNEL_CANARY)
+        self.emulator = ProbeEmulator(arch, kernel_canary=KERNEL_CANARY)
         self.boots = 0
         self.runs = 0
         self.restart()
@@ -49,8 +50,8 @@ class FakeGuest:
         self.decoder = FrameDecoder()
         self.decoder.feed(b"\0")  # the guest is in sync from its first byte
         self.seq = 0
-        arch = Arch.X86_64 if self.arch == X86_64 else Arch.RISCV64
-        return b"\0" + self._frame(Msg.HELLO, PROTOCOL_LAYOUTS[Msg.HELLO].pack(version=PROTOCOL_VERSION, arch=arch))
+        hello = PROTOCOL_LAYOUTS[Msg.HELLO].pack(version=PROTOCOL_VERSION, arch=self.arch.wire)
+        return b"\0" + self._frame(Msg.HELLO, hello)
 
     def receive(self, data: bytes) -> bytes:
         """Bytes from the host in, bytes to the host out."""
@@ -121,7 +122,7 @@ class FakeGuest:
         if probe.content_hash in self.killers:
             self.alive = False  # the board hangs: nothing more comes out until restart()
             return b""
-        run = self.machine.run(probe, self._ring3(probe))
+        run = self.emulator.run(probe, self._ring3(probe))
         obs = self._contained(run)
         if self.perturb is not None:
             obs = self.perturb(probe, obs)
@@ -150,24 +151,24 @@ class FakeGuest:
 
     def _ring3(self, probe: Probe):
         """What the CPU would do at ring 3 / U-mode: fault on instructions of other classes."""
-        allowed, code, base = ALLOWED[probe.privilege], probe.code, AREA["code"].base(self.arch)
+        allowed, code, base = ALLOWED[probe.privilege], probe.code, AREA["code"].base(self.arch.probes)
 
         def inspect(address: int, _size: int) -> Fault | None:
             window = code[address - base : address - base + 15]
             klass = classify(self.arch, window).klass
             if klass in allowed or klass == InsnClass.UNDECODABLE:
                 return None  # unknown encodings: the (emulated) CPU decides
-            return Fault(GP_OR_ILLEGAL[self.arch], 0, address)
+            return Fault(self.arch.protection_fault, 0, address)
         return inspect if probe.privilege == Privilege.USER else None
 
     def _contained(self, run) -> Observation:
         obs = run.observation
         if run.memory_violation is not None:
             mv = run.memory_violation
-            vector = X86_PAGE_FAULT if self.arch == X86_64 else RISCV_ACCESS_FAULT.get(mv.access, 5)
+            vector = self.arch.access_faults.get(mv.access, self.arch.access_faults["read"])
             obs = Observation(Outcome.FAULT, fault=Fault(vector, mv.address, mv.ip))
         elif run.violation is not None:  # e.g. executing outside the code area
-            obs = Observation(Outcome.FAULT, fault=Fault(GP_OR_ILLEGAL[self.arch], 0, 0))
+            obs = Observation(Outcome.FAULT, fault=Fault(self.arch.protection_fault, 0, 0))
         return Observation(obs.outcome, obs.status, obs.fault, obs.output,
                            cycles=run.instructions, instret=run.instructions)
 

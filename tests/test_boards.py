@@ -8,6 +8,7 @@ import platform
 
 import pytest
 
+from arch import X86_64
 from contract.protocol import DEBUG_EXIT_PORT, STAY_BOOTARG, STAY_FW_CFG_FILE
 from qemu import boards
 from qemu.boards import board
@@ -35,7 +36,7 @@ def test_unknown_board_names_the_known_ones():
 
 def test_default_board_is_q35_on_x86_64():
     default = board()
-    assert (default.name, default.arch, default.machine) == ("q35", "x86_64", "q35")
+    assert (default.name, default.arch, default.machine) == ("q35", X86_64, "q35")
     assert default.qemu_binary == "qemu-system-x86_64"
 
 

@@ -1,6 +1,7 @@
 """CPUID decoding against registers built from the Intel SDM / QEMU CPU models,
 and against this machine's own CPUID (hwloc-gather-cpuid) read by Linux and lscpu."""
 
+from arch import X86_64
 import platform
 import shutil
 import subprocess
@@ -68,7 +69,7 @@ def test_every_linux_name_is_unique_and_lowercase():
 
 
 needs_host_cpuid = pytest.mark.skipif(
-    platform.machine() != "x86_64" or not shutil.which("hwloc-gather-cpuid") or not shutil.which("lscpu"),
+    platform.machine() != X86_64 or not shutil.which("hwloc-gather-cpuid") or not shutil.which("lscpu"),
     reason="needs an x86-64 host with hwloc-gather-cpuid and lscpu",
 )
 

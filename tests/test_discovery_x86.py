@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from arch import X86_64
 from contract.frames import encode_frame
 from contract.protocol import LAYOUTS, PROTOCOL_VERSION, Arch, Msg
 from contract.x86_64.memory_map import BOOT_SECTOR_BASE
@@ -51,7 +52,7 @@ TOPOLOGIES = {
 
 @pytest.fixture(scope="module")
 def guest(tmp_path_factory) -> Guest:
-    return build_guest("x86_64", tmp_path_factory.mktemp("x86_64"))
+    return build_guest(X86_64, tmp_path_factory.mktemp("x86_64"))
 
 
 def _staying(name: str, **overrides):
@@ -174,7 +175,7 @@ def _image(tmp_path: Path, code: str, blob: bytes = b"") -> Guest:
                               address=BOOT_SECTOR_BASE)
     path = tmp_path / "guest.img"
     path.write_bytes(disk_image([sector.ljust(510, b"\0") + b"\x55\xaa"]))
-    return Guest("x86_64", path, None, path, hex)
+    return Guest(X86_64, path, None, path, hex)
 
 
 def test_silent_guest_times_out_with_last_frames_and_stderr(tmp_path):
@@ -195,5 +196,5 @@ def test_silent_guest_times_out_with_last_frames_and_stderr(tmp_path):
 
 def test_triple_fault_is_reported_not_hung(tmp_path):
     with pytest.raises(DiscoveryError, match="triple fault"):
-        discover(board("q35", accel="tcg"), Guest("x86_64", write_image(tmp_path, "triple_fault"),
+        discover(board("q35", accel="tcg"), Guest(X86_64, write_image(tmp_path, "triple_fault"),
                                                   None, tmp_path, hex), silence_timeout=10)

@@ -2,6 +2,7 @@
 
 import synthetic_q35 as q35
 
+from arch import RISCV64
 from contract.frames import FrameDecoder, encode_frame
 from contract.protocol import LAYOUTS, Arch, Msg
 from discovery.inventory import Inventory
@@ -69,7 +70,7 @@ def test_riscv_arch_without_its_section_does_not_fail():
     hello = encode_frame(Msg.HELLO, 0, LAYOUTS[Msg.HELLO].pack(version=1, arch=Arch.RISCV64))
     hart = encode_frame(Msg.HART, 1, LAYOUTS[Msg.HART].pack(hartid=0))
     inv = build(b"\x00" + hello + hart)
-    assert inv.arch == "riscv64"
+    assert inv.arch is RISCV64
     inv.to_json()
 
 

@@ -10,6 +10,7 @@ import pytest
 from riscv_tiny_guests import write_elf
 from x86_boot_sectors import MARK, write_image
 
+from arch import X86_64
 from contract.protocol import DEBUG_EXIT_FAIL, DEBUG_EXIT_PASS, debug_exit_status
 from kernel.riscv64.build import build_floor
 from qemu import boards
@@ -200,7 +201,7 @@ def seconds_to_first_byte(chosen: Board, image) -> float:
 
 
 @pytest.mark.boot
-@pytest.mark.skipif(bool(boards.kvm_problem("x86_64")) or not boards.kvm_emulates_firmware(),
+@pytest.mark.skipif(bool(boards.kvm_problem(X86_64)) or not boards.kvm_emulates_firmware(X86_64),
                     reason="auto turns KVM down only where it is usable but emulates the firmware")
 def test_a_kvm_auto_turns_down_really_boots_slower_than_tcg(images):
     """QEMU start to the boot sector's first byte: SeaBIOS, then one out (x86_boot_sectors)."""

@@ -1,5 +1,6 @@
 """x86-64 instruction discovery checked against the CPU's CPUID claims."""
 
+from arch import X86_64
 import io
 import json
 
@@ -38,11 +39,11 @@ def test_mismatches_in_both_directions_are_findings():
     runs = Observation(Outcome.RETURNED)
     undefined = Observation(Outcome.FAULT, fault=Fault(6, 0, 0))
     without, with_avx = frozenset({"sse2"}), frozenset({"sse2", "avx"})
-    assert "does not claim" in finding("x86_64", avx, runs,
+    assert "does not claim" in finding(X86_64, avx, runs,
                                        claimed_supported=claimed_supported(avx, without)).disagreement
-    assert "claims the extension" in finding("x86_64", avx, undefined,
+    assert "claims the extension" in finding(X86_64, avx, undefined,
                                              claimed_supported=claimed_supported(avx, with_avx)).disagreement
-    assert finding("x86_64", avx, undefined,
+    assert finding(X86_64, avx, undefined,
                    claimed_supported=claimed_supported(avx, without)).disagreement is None
 
 

@@ -4,6 +4,7 @@ unvetted code, board deaths noticed and survived, transport faults, watchdog."""
 
 from __future__ import annotations
 
+from arch import X86_64, RISCV64
 from discovery.inventory import Inventory
 import dataclasses
 import io
@@ -26,8 +27,7 @@ from probes.catalogue import random_probes
 from cli.probe import capabilities_command
 from probes.families.cpuid import cpuid_sweep
 from probes.families.csr import csr_probe
-from probes.families.riscv_encode import A0, ZERO, addi, ret, words
-from probes.families.x86_asm import assemble
+from testing.asm import x86 as assemble
 from probes.probe import Probe
 from link.line_faults import LineFaults
 from link.qemu_link import BoardBootError, QemuLink
@@ -40,7 +40,7 @@ from qemu.groundtruth import cpu_model_expectation, running_cpu_feature_words
 
 pytestmark = [pytest.mark.boot, pytest.mark.timeout(240)]
 
-X86, RV = "x86_64", "riscv64"
+X86, RV = X86_64, RISCV64
 BOARDS = {X86: "q35", RV: "virt"}
 RANDOM_OFFERED = 10_000
 # mcause 2 (RISC-V Privileged Architecture, table "mcause values")
@@ -103,7 +103,7 @@ def listing(db) -> str:
 
 
 def returns_42(arch: str) -> Probe:
-    code = assemble("mov eax, 42; ret") if arch == X86 else words(addi(A0, ZERO, 42), ret())
+    code = assemble("mov eax, 42; ret") if arch is X86 else RV.assemble("li a0, 42\nret")
     return Probe(arch, code, family="sanity")
 
 
@@ -235,14 +235,14 @@ def test_a_probe_the_guest_cannot_survive_is_quarantined(guests):
     vetter rejects it (a store outside the probe areas), so it is handed to the
     campaign directly, as a vetter bug would."""
     fail = (1 << 16) | 0x3333
-    killer = Probe(RV, words(
-        (0x20 << 12) | (7 << 7) | 0x37,                # lui t2, 0x20       (t2 = mstatus.MPRV)
-        (MSTATUS << 20) | (7 << 15) | (3 << 12) | 0x73,  # csrrc zero, mstatus, t2
-        (0x100 << 12) | (5 << 7) | 0x37,               # lui t0, 0x100      (t0 = sifive_test)
-        ((fail + 0x800) >> 12 << 12) | (6 << 7) | 0x37,  # lui t1, %hi(fail)
-        addi(6, 6, fail & 0xFFF),                       # addi t1, t1, %lo(fail)
-        (6 << 20) | (5 << 15) | (2 << 12) | 0x23,       # sw t1, 0(t0)
-        ret()), Privilege.PRIVILEGED, family="csr")
+    killer = Probe(RV, RV.assemble(f"""\
+lui t2, 0x20           # t2 = mstatus.MPRV
+csrc mstatus, t2
+lui t0, 0x100          # t0 = sifive_test
+li t1, {fail:#x}
+sw t1, 0(t0)
+ret
+"""), Privilege.PRIVILEGED, family="csr")
     assert not vet(killer).accepted
     items = [(csr_probe(n), None) for n in range(0x300, 0x340)]
     items.insert(20, (killer, None))
@@ -349,7 +349,8 @@ def test_a_console_the_guest_cannot_drive_is_an_error_not_a_silent_fallback(gues
 
 @pytest.mark.parametrize("arch", [X86, RV])
 def test_a_probe_that_loops_forever_is_stopped_by_the_watchdog(guests, tmp_path, arch):
-    loop = Probe(arch, bytes.fromhex("ebfe") if arch == X86 else words(0x6F), family="loop")  # jmp $ / j .
+    spin = {X86: lambda: assemble("spin: jmp spin"), RV: lambda: RV.assemble("spin: j spin")}
+    loop = Probe(arch, spin[arch](), family="loop")
     assert not vet(loop).accepted  # the vetter would never send it: only the unsafe mode does
     db = tmp_path / "cap.db"
     with QemuLink(tcg_board(arch), guests[arch]) as link:

@@ -5,6 +5,7 @@ and the protocol's idempotence rules (tags, result cache) hold."""
 
 from __future__ import annotations
 
+from arch import RISCV64
 import itertools
 import random
 import struct
@@ -28,11 +29,11 @@ from toolchain.riscvasm import assemble_snippet
 
 pytestmark = [pytest.mark.boot, pytest.mark.timeout(120)]
 
-RV = "riscv64"
-CODE = AREA["code"].base(RV)
-SCRATCH = AREA["scratch"].base(RV)
+RV = RISCV64
+CODE = AREA["code"].base(RV.probes)
+SCRATCH = AREA["scratch"].base(RV.probes)
 KERNEL = 0x8000_0000
-STACK_TOP = AREA["stack"].end(RV)
+STACK_TOP = AREA["stack"].end(RV.probes)
 # mcause exception codes (RISC-V Privileged Architecture, table "mcause values")
 INSTRUCTION_ACCESS_FAULT, ILLEGAL_INSTRUCTION, BREAKPOINT = 1, 2, 3
 LOAD_MISALIGNED, LOAD_ACCESS_FAULT = 4, 5
@@ -111,10 +112,10 @@ def test_entry_registers_follow_the_abi(user):
     assert fields["outcome"] == Outcome.RETURNED
     values = (int.from_bytes(output[i:i + 8], "little") for i in range(0, len(output), 8))
     got = dict(zip(regs, values))
-    a = {n: AREA[n].base(RV) for n in ("input", "output", "scratch", "exit")}
+    a = {n: AREA[n].base(RV.probes) for n in ("input", "output", "scratch", "exit")}
     assert got.pop("a0") == a["input"] and got.pop("a1") == a["output"]
     assert got.pop("a2") == a["scratch"] and got.pop("a3") == 5
-    assert got.pop("sp") == AREA["stack"].end(RV) and got.pop("ra") == a["exit"]
+    assert got.pop("sp") == AREA["stack"].end(RV.probes) and got.pop("ra") == a["exit"]
     assert set(got.values()) == {0}
 
 
@@ -128,7 +129,7 @@ def test_entry_registers_follow_the_abi(user):
     (f"li t0, {KERNEL:#x}\nld a0, 0(t0)\nret", LOAD_ACCESS_FAULT, KERNEL, -8),
     (f"li t0, {KERNEL + 0x100:#x}\nsd a0, 0(t0)\nret", STORE_ACCESS_FAULT, KERNEL + 0x100, -8),
     (f"li t0, {CODE:#x}\nsw zero, 0(t0)\nret", STORE_ACCESS_FAULT, CODE, -8),   # its own code
-    (f"sd a0, 0(a0)\nret", STORE_ACCESS_FAULT, AREA["input"].base(RV), 0),   # input is read-only
+    (f"sd a0, 0(a0)\nret", STORE_ACCESS_FAULT, AREA["input"].base(RV.probes), 0),   # input is read-only
     (f"li t0, {SCRATCH - 8:#x}\nld a0, 0(t0)\nret", LOAD_ACCESS_FAULT, SCRATCH - 8, -8),  # a guard
     # FP loads and stores (FS = Initial: they execute) fault like integer ones, compressed too
     ("fsd fa2, 0x18(zero)\nret", STORE_ACCESS_FAULT, 0x18, 0),
@@ -137,7 +138,7 @@ def test_entry_registers_follow_the_abi(user):
     (".option rvc\nc.fld fa2, 0x18(a4)\nret", LOAD_ACCESS_FAULT, 0x18, 0),
     (".option rvc\nc.fldsp fa2, 0(sp)\nret", LOAD_ACCESS_FAULT, STACK_TOP, 0),  # above the stack
     (".option rvc\nc.fsdsp fa2, 8(sp)\nret", STORE_ACCESS_FAULT, STACK_TOP + 8, 0),
-    ("fsw fa2, 4(a0)\nret", STORE_ACCESS_FAULT, AREA["input"].base(RV) + 4, 0),  # read-only
+    ("fsw fa2, 4(a0)\nret", STORE_ACCESS_FAULT, AREA["input"].base(RV.probes) + 4, 0),  # read-only
     (f"li t0, {KERNEL + 0x40:#x}\nfsd fa2, 0(t0)\nret", STORE_ACCESS_FAULT, KERNEL + 0x40, -8),
     (f"li t0, {KERNEL + 0x40:#x}\nflw fa2, 0(t0)\nret", LOAD_ACCESS_FAULT, KERNEL + 0x40, -8),
 ])

@@ -1,5 +1,6 @@
 """The semantic store: names as an overlay, the tasks' functions, and crash safety."""
 
+from arch import RISCV64
 import os
 import signal
 import sqlite3
@@ -40,7 +41,7 @@ def test_tasks_show_every_view_equiv_links_classes_and_history_lists_impls(tmp_p
     assert "(x: bv32) -> bv32" in cli.show("p09", "semantic", db=db)
     assert "define-fun p09" in cli.show("p09", "smtlib", db=db)
     assert "uint32_t p09(uint32_t x)" in cli.show("p09", "c", db=db)
-    assert "1000 vectors" in cli.show("sort3", "asm", "riscv64", db=db)
+    assert "1000 vectors" in cli.show("sort3", "asm", RISCV64, db=db)
     assert "riscv64" in cli.history("sort3", db)
     assert cli.equiv("p22", "p23", db).startswith("different")
     store = SemStore(connect(db))
@@ -51,7 +52,7 @@ def test_tasks_show_every_view_equiv_links_classes_and_history_lists_impls(tmp_p
     assert cli.equiv("hd:p22", "alt:parity", db).startswith("equivalent")
     spec = store.resolve("hd:p22")
     assert store.class_of(store.resolve("alt:parity")) == spec
-    impl = store.implementations(store.resolve("sort3"), "riscv64")[0]
+    impl = store.implementations(store.resolve("sort3"), RISCV64)[0]
     store.record_performance(impl.id, "qemu-virt-rv64", "cycles", 41.0, 1000, "tcg")
     assert "cycles = 41 over 1000 samples" in cli.history("sort3", db)
 

@@ -2,6 +2,7 @@
 what the routine means: the SMT-LIB text, read back by Z3, is proven equal to
 our own Z3 translation; the C text, compiled by gcc, agrees with the interpreter."""
 
+from arch import X86_64, RISCV64
 import ctypes
 import shutil
 import subprocess
@@ -38,7 +39,7 @@ def test_every_view_renders(r):
         text = render(view, r, naming)
         assert naming.function in text
     assert "-> out" in render("semantic", r, naming) or r.result is None
-    for arch in ("x86_64", "riscv64"):
+    for arch in (X86_64, RISCV64):
         vetted = implement(r, arch, vectors=10)
         text = render_asm(arch, vetted.code, "header")
         assert text.rstrip().endswith(("ret", "jr ra"))  # decoded through to the return

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from arch import X86_64, RISCV64
 import json
 import subprocess
 from pathlib import Path
@@ -52,7 +53,7 @@ def test_verify_agrees_with_qmp(arch, extra):
 @pytest.mark.boot
 def test_console_replays_a_capture_and_counts_corruption(tmp_path):
     """A raw capture made by QEMU itself (-serial file:), one byte flipped."""
-    guest = build_guest("x86_64", tmp_path / "build")
+    guest = build_guest(X86_64, tmp_path / "build")
     capture = tmp_path / "serial.raw"
     subprocess.run(["qemu-system-x86_64", "-machine", "q35", "-accel", "tcg", "-display", "none",
                     "-nic", "none", "-no-reboot", "-serial", f"file:{capture}",

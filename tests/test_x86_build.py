@@ -2,6 +2,7 @@
 zlib/COBS, and boots on q35 and pc (with bridges) checked against the QEMU
 command line, the ACPI checksum rule and the protocol."""
 
+from arch import X86_64
 import shutil
 import struct
 import subprocess

@@ -46,8 +46,7 @@ from dataclasses import dataclass
 
 from contract.protocol import LAYOUTS, PROBE_RESULT_CACHE, PROBE_SLOTS, Msg
 from contract.virtio import CONSOLE_BYTES
-from contract.probe_abi import (AREA, CODE_SIZE, INPUT_SIZE, KERNEL_AREA, OUTPUT_SIZE, PROBE_REGION_BASE,
-                        X86_64)
+from contract.probe_abi import AREA, CODE_SIZE, INPUT_SIZE, OUTPUT_SIZE, PROBE_REGION_SIZE, X86_64_PROBES
 
 SECTOR_SIZE = 512
 
@@ -161,13 +160,13 @@ def check() -> None:
         ("console queues and buffers", CONSOLE_BASE, CONSOLE_BASE + CONSOLE_BYTES),
         ("slot store", SLOT_STORE, SLOT_STORE + PROBE_SLOTS * SLOT_STRIDE),
         ("result cache", RESULT_CACHE, RESULT_CACHE + PROBE_RESULT_CACHE * RESULT_CACHE_STRIDE),
-        ("probe region", PROBE_REGION_BASE[X86_64], PROBE_REGION_BASE[X86_64] + (16 << 20)),
+        ("probe region", X86_64_PROBES.region_base, X86_64_PROBES.region_base + PROBE_REGION_SIZE),
     ]
     regions.sort(key=lambda r: r[1])
     for (name_a, _, end_a), (name_b, start_b, _) in zip(regions, regions[1:]):
         if end_a > start_b:
             raise ValueError(f"memory map: {name_a} overlaps {name_b}; fix contract/x86_64/memory_map.py")
-    kernel_start, kernel_size = KERNEL_AREA[X86_64]
+    kernel_start, kernel_size = X86_64_PROBES.kernel_area
     for name, start, end in regions:
         if start >= 0x100000 and name != "probe region" and end > kernel_start + kernel_size:
             raise ValueError(f"memory map: {name} leaves the kernel area below the probe region")

@@ -42,7 +42,7 @@ def constants() -> dict[str, int]:
     consts.update(hw.asm_constants())
     consts.update(outcomes.asm_constants())
     consts.update(probing.asm_constants())
-    consts.update(abi.asm_constants(abi.RISCV64))
+    consts.update(abi.RISCV64_PROBES.asm_constants())
     consts.update(virtio.asm_constants())
     check_ram_layout(consts)
     return consts

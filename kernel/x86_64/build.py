@@ -71,7 +71,7 @@ def constants(load_sectors: int) -> dict[str, int]:
     merged: dict[str, int] = {}
     sources = (protocol.asm_constants(), layout.asm_constants(), bios.asm_constants(),
                hw.asm_constants(), wire.asm_constants(), cpuid_rules.asm_constants(),
-               abi.asm_constants(abi.X86_64), probe_env.asm_constants(), virtio.asm_constants(),
+               abi.X86_64_PROBES.asm_constants(), probe_env.asm_constants(), virtio.asm_constants(),
                virtio_console.asm_constants(),
                {"LOAD_SECTORS": load_sectors})
     for group in sources:

@@ -19,7 +19,7 @@ from contract.protocol import LAYOUTS, PRIVILEGED_FW_CFG_FILE, PROBE_RESULT_CACH
 from kernel.x86_64.asmdata import data_source
 from contract.x86_64.cpu import EXCEPTION_VECTORS, IDT_GATE_FLAGS, PAGE_ENTRY, PAGE_TABLE_SIZE
 from contract.x86_64.timers import LAPIC_BASE, PIC_LINES, PIC_MASTER_VECTOR, PIC_SLAVE_VECTOR
-from contract.probe_abi import AREA, AREAS, PROBE_REGION_BASE, PROBE_REGION_SIZE, X86_64, Perm
+from contract.probe_abi import AREA, AREAS, PROBE_REGION_SIZE, X86_64_PROBES, Perm
 
 WATCHDOG_VECTOR = 0x40  # the LAPIC timer: above the 32 exception vectors
 SPURIOUS_VECTOR = 0xFF  # low nibble 0xF, as older APICs require
@@ -53,7 +53,7 @@ LARGE_PAGE = 2 << 20
 _USER_TABLE = PAGE_ENTRY.value(PRESENT=1, WRITABLE=1, USER=1)
 # The kernel page the ring-3 FPU reset runs from (probe_run.s, fpu_reset_in_ring3),
 # mapped read/execute for ring 3 only during that trip, in the guard after the code.
-FPU_RESET_VIRTUAL = AREA["code"].end(X86_64)
+FPU_RESET_VIRTUAL = AREA["code"].end(X86_64_PROBES)
 FPU_RESET_PAGE_FLAGS = PAGE_ENTRY.value(PRESENT=1, USER=1)
 
 
@@ -80,7 +80,7 @@ def _backing(area_name: str) -> int | None:
 
 def page_runs() -> tuple[list[PageRun], dict[int, int]]:
     """The PTE runs and the value of each PDE of the probe region (0 = guard)."""
-    base = PROBE_REGION_BASE[X86_64]
+    base = X86_64_PROBES.region_base
     chunks = range(base, base + PROBE_REGION_SIZE, LARGE_PAGE)
     tables: dict[int, int] = {}
     runs: list[PageRun] = []
@@ -92,9 +92,9 @@ def page_runs() -> tuple[list[PageRun], dict[int, int]]:
                              "a backing frame: update _backing()")
         flags = PAGE_ENTRY.value(PRESENT=1, USER=1, WRITABLE=int(writable),
                                  NO_EXECUTE=int(not area.perms & Perm.X))
-        start = area.base(X86_64)
-        for chunk in range(start - start % LARGE_PAGE, area.end(X86_64), LARGE_PAGE):
-            first, end = max(start, chunk), min(area.end(X86_64), chunk + LARGE_PAGE)
+        start = area.base(X86_64_PROBES)
+        for chunk in range(start - start % LARGE_PAGE, area.end(X86_64_PROBES), LARGE_PAGE):
+            first, end = max(start, chunk), min(area.end(X86_64_PROBES), chunk + LARGE_PAGE)
             next_table = layout.PROBE_PAGE_TABLES + len(tables) * PAGE_TABLE_SIZE
             table = tables.setdefault(chunk, next_table)
             physical = first if backing is None else backing + (first - start)
@@ -111,7 +111,7 @@ def page_runs() -> tuple[list[PageRun], dict[int, int]]:
 def guard_page_entry(virtual: int) -> int:
     """Address of the PTE of `virtual`, a guard page of the probe region that shares its
     page table with some area (so the entry exists and is 0 until the kernel writes it)."""
-    if virtual % layout.PAGE_SIZE or any(a.base(X86_64) <= virtual < a.end(X86_64)
+    if virtual % layout.PAGE_SIZE or any(a.base(X86_64_PROBES) <= virtual < a.end(X86_64_PROBES)
                                          for a in AREAS):
         raise ValueError(f"{virtual:#x} is not a guard page of the probe region: "
                          "move FPU_RESET_VIRTUAL")

@@ -8,13 +8,14 @@ but it executes; the lengths differ.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from enum import Enum
 
 from contract.probe_abi import Outcome
-from probes.emulator import UD
-from probes.families import isa_riscv, isa_x86
+from arch import RISCV64, X86_64, Arch
+from discovery.inventory import Inventory
+from probes.families import isa_riscv, isa_x86, riscv_claims, x86_claims
 from probes.families.candidate import Candidate
 from probes.probe import Observation, Probe
 
@@ -34,22 +35,42 @@ class Finding:
     disagreement: str | None  # None: capstone and the machine agree
 
 
-def probes_for(arch: str, candidates: Iterable[Candidate], budget: int = 64) -> Iterator[Probe]:
-    wrap = isa_x86.wrap if arch == "x86_64" else isa_riscv.wrap
+@dataclass(frozen=True)
+class IsaSearch:
+    """Instruction discovery on one ISA: its candidates, each candidate as a probe, and
+    what the CPU claims to support (CPUID flags; misa and riscv,isa)."""
+
+    candidates: Callable[[], Iterator[Candidate]]
+    wrap: Callable[[Candidate], bytes]
+    claimed: Callable[[Inventory], frozenset[str]]
+    claimed_supported: Callable[[Candidate, frozenset[str]], bool | None]
+
+
+SEARCHES = {
+    X86_64: IsaSearch(isa_x86.candidates, isa_x86.wrap, x86_claims.claimed_features,
+                      x86_claims.claimed_supported),
+    RISCV64: IsaSearch(isa_riscv.candidates, isa_riscv.wrap, riscv_claims.claimed_extensions,
+                       riscv_claims.claimed_supported),
+}
+
+
+def probes_for(arch: Arch, candidates: Iterable[Candidate], budget: int = 64) -> Iterator[Probe]:
+    wrap = SEARCHES[arch].wrap
     for c in candidates:
         yield Probe(arch, wrap(c), family="isa", budget=budget, output_size=0, meta={"candidate": c},
                     measure_length=True)
 
 
-def behaviour(arch: str, obs: Observation) -> Behaviour:
+def behaviour(arch: Arch, obs: Observation) -> Behaviour:
     if obs.outcome == Outcome.TIMEOUT:
         return Behaviour.TIMEOUT
     if obs.outcome == Outcome.FAULT and obs.fault is not None:
-        return Behaviour.UNDEFINED if obs.fault.vector == UD[arch] else Behaviour.OTHER_FAULT
+        undefined = obs.fault.vector == arch.illegal_instruction
+        return Behaviour.UNDEFINED if undefined else Behaviour.OTHER_FAULT
     return Behaviour.EXECUTES
 
 
-def finding(arch: str, candidate: Candidate, obs: Observation, measured_length: int | None = None,
+def finding(arch: Arch, candidate: Candidate, obs: Observation, measured_length: int | None = None,
             claimed_supported: bool | None = None) -> Finding:
     """Cross-check one candidate's result with capstone (and, if given, with what
     CPUID / misa claim about the extension it belongs to)."""

@@ -3,22 +3,16 @@ shown as capstone decodes them (address, bytes, instruction)."""
 
 from __future__ import annotations
 
-import capstone
-
-DECODERS = {
-    "x86_64": (capstone.CS_ARCH_X86, capstone.CS_MODE_64),
-    "riscv64": (capstone.CS_ARCH_RISCV, capstone.CS_MODE_RISCV64 | capstone.CS_MODE_RISCVC),
-}
+from arch import Arch
 
 
 class UndecodableCode(ValueError):
     """Capstone could not decode every byte: the assembler produced something unexpected."""
 
 
-def disassemble(arch: str, code: bytes, address: int = 0) -> list[str]:
-    md = capstone.Cs(*DECODERS[arch])
+def disassemble(arch: Arch, code: bytes, address: int = 0) -> list[str]:
     lines, end = [], address
-    for insn in md.disasm(code, address):
+    for insn in arch.disassembler.disasm(code, address):
         lines.append(f"{insn.address:6x}:  {insn.bytes.hex(' '):<24} {insn.mnemonic} {insn.op_str}".rstrip())
         end = insn.address + insn.size
     if end != address + len(code):
@@ -27,5 +21,5 @@ def disassemble(arch: str, code: bytes, address: int = 0) -> list[str]:
     return lines
 
 
-def render(arch: str, code: bytes, header: str) -> str:
+def render(arch: Arch, code: bytes, header: str) -> str:
     return f"; {header}\n" + "\n".join(disassemble(arch, code)) + "\n"
