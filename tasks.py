@@ -18,7 +18,8 @@ BOARD_HELP = {
     "cpu": "QEMU CPU model (e.g. qemu64, Haswell, EPYC; rv64)",
     "smp": "number of CPUs",
     "memory": "RAM in MiB",
-    "accel": "auto (kvm when /dev/kvm is usable, else tcg), tcg or kvm",
+    "accel": "auto (kvm when /dev/kvm is usable and the CPU virtualizes in hardware, else tcg), "
+             "tcg or kvm",
     "qemu_args": "extra QEMU arguments, appended verbatim (one shell-quoted string)",
 }
 
@@ -52,8 +53,8 @@ def _board(arch, board, cpu, smp, memory, accel, qemu_args):
 
 def _discover(chosen, on_frame=None, on_machine=None):
     """Build and boot; a failure ends the task with its full report, not a traceback."""
-    from link.session import DiscoveryError, discover
     from kernel.guest import build_guest
+    from link.session import DiscoveryError, discover
     from qemu.errors import QemuError
     from toolchain.program import AssemblyError
 
@@ -142,8 +143,8 @@ def demo(c):
 def boot(c, arch="x86_64", board=None, cpu=None, smp=None, memory=None, accel="auto",
          qemu_args="", hex=False):
     """Boot the board and show every decoded frame (sequence, type, summary)."""
-    from link.describe import describe
     from kernel.guest import build_guest
+    from link.describe import describe
 
     chosen = _board(arch, board, cpu, smp, memory, accel, qemu_args)
     symbolize = build_guest(chosen.arch).symbolize
@@ -157,9 +158,9 @@ def boot(c, arch="x86_64", board=None, cpu=None, smp=None, memory=None, accel="a
 def console(c, arch="x86_64", board=None, cpu=None, smp=None, memory=None, accel="auto",
             qemu_args="", hex=False, replay=None):
     """Serial-console inspection: frames live as they arrive, CRC errors, symbolised addresses."""
-    from link.describe import describe
     from contract.frames import FrameDecoder
     from kernel.guest import build_guest
+    from link.describe import describe
 
     symbolize = build_guest(_arch(arch)).symbolize
     if replay:
@@ -196,7 +197,7 @@ def test(c, k="", x=False):
 
 @task(help={"arch": "x86_64 (default) or riscv64", "runs": "boots per measurement"})
 def bench_boot(c, arch="x86_64", runs=10):
-    """Boot benchmark (TCG): median QEMU-start-to-FINAL next to the floor measured in the same run."""
+    """Boot benchmark: median QEMU-start-to-FINAL next to the floor measured in the same run."""
     from bench.boot_bench import main
 
     main(_arch(arch), int(runs))
@@ -232,7 +233,8 @@ def bench_ledger(c, entries=1_000_000):
             "json": "also write the summary and every result to this JSON file",
             "db": "capability store (default $METAOS_DB or ./metaos.db)",
             "limit": "run at most this many probes of the family",
-            "unsafe_unvetted": "skip the vetter and send unvetted user code (testing containment only)",
+            "unsafe_unvetted": "skip the vetter and send unvetted user code "
+                               "(testing containment only)",
             "line": "console (default: a virtio console beside the serial port) or serial "
                     "(the serial port discovery used)",
             "line_faults": "test option: drop and flip bytes on the probe line, each at this rate"})
@@ -247,7 +249,8 @@ def probe(c, family, arch="x86_64", board=None, cpu=None, smp=None, memory=None,
     faults = LineFaults(float(line_faults), float(line_faults)) if line_faults else None
     status = probe_command(chosen, family, budget=int(budget) if budget else None, json_path=json,
                            db=db, limit=int(limit) if limit else None,
-                           unsafe_unvetted=unsafe_unvetted, faults=faults, sequence=sequence, line=line)
+                           unsafe_unvetted=unsafe_unvetted, faults=faults, sequence=sequence,
+                           line=line)
     if status:
         raise Exit(code=status)
 
@@ -321,7 +324,8 @@ def sem_history(c, ref, db=None):
             "db": "database path"})
 def sem_run(c, ref, arch="x86_64", board=None, cpu=None, smp=None, memory=None, accel="auto",
             qemu_args="", vectors=100, db=None):
-    """Run a routine as probes on a board: each answer checked against the interpreter, cycles recorded."""
+    """Run a routine as probes on a board: each answer checked against the interpreter,
+    cycles recorded."""
     from cli import sem as cli
 
     chosen = _board(arch, board, cpu, smp, memory, accel, qemu_args)

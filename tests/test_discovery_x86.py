@@ -187,7 +187,7 @@ def test_inventory_json_has_the_documented_shape(guest):
     assert list(inventory) == ["schema", "arch", "board", "boot", "memory", "pci", "cpu", "acpi"]
     assert inventory["schema"] == "metaos.inventory/1" and inventory["arch"] == "x86_64"
     assert inventory["board"] == {"machine": "q35", "cpu": "qemu64", "smp": 1, "accel": "tcg",
-                                  "qemu_args": []}
+                                  "accel_reason": "asked for", "qemu_args": []}
     assert inventory["boot"]["frames"] == len(run.frames) and inventory["boot"]["crc_errors"] == 0
     assert 0 < inventory["boot"]["seconds"] < 60
     usable = sum(r["length"] for r in inventory["memory"] if r["type"] == 1)
@@ -212,8 +212,8 @@ def test_smp_count_from_madt(guest):
                     reason="pciutils / hwloc not installed (./run installs them)")
 def test_dumps_are_read_by_lspci_and_lstopo(guest, tmp_path):
     name, args = TOPOLOGIES["q35-bridges-multifunction"]
-    run = discover(board(name, accel="tcg", smp=2, qemu_args=args), guest)
-    inventory = Inventory.from_boot(run)
+    chosen = board(name, accel="tcg", smp=2, qemu_args=args)
+    inventory = Inventory.from_boot(discover(chosen, guest))
     write_dump_dir(inventory, tmp_path)
     listing = subprocess.run(["lspci", "-F", str(tmp_path / "lspci.txt"), "-n"], check=True,
                              capture_output=True, text=True).stdout
