@@ -95,8 +95,8 @@ def test(c, k="", x=False):
 
 @task(help={"arch": BOARD_HELP["arch"], "runs": "boots per measurement (default 10)"})
 def bench_boot(c, arch="x86_64", runs=None):
-    """Boot benchmark (TCG): median QEMU-start-to-FINAL next to the floor, and the whole
-    `./run discover` command next to the interpreter's start, measured in the same run."""
+    """Boot benchmark: median QEMU-start-to-FINAL next to the floor (per accelerator), `./run
+    demo` end to end, and the whole `./run discover` command beside its boot and Python's start."""
     from bench.boot_bench import main
     from cli import arguments
 

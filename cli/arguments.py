@@ -24,7 +24,8 @@ BOARD_HELP = {
     "cpu": "QEMU CPU model (e.g. qemu64, Haswell, EPYC; rv64)",
     "smp": "number of CPUs",
     "memory": "RAM in MiB",
-    "accel": "auto (kvm when /dev/kvm is usable, else tcg), tcg or kvm",
+    "accel": "auto (kvm when /dev/kvm is usable and the CPU virtualizes in hardware, else tcg), "
+             "tcg or kvm",
     "qemu_args": "extra QEMU arguments, appended verbatim (one shell-quoted string)",
 }
 

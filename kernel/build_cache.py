@@ -1,84 +1,106 @@
-"""A built guest is kept beside its files and reused while nothing it was built from changed.
+"""Reusing a guest's last build while nothing it is made from has changed.
 
-Building the x86-64 guest takes seconds (two passes of our assembler over every
-source, each statement re-checked with capstone), longer than the boot it serves.
-Built from the same inputs, the guest is byte-identical (the build is
-reproducible), so a command may reuse the last one.  The inputs are every file
-of the packages the build reads (INPUT_PACKAGES: sources, generators, the memory
-maps and constants, the assembler itself) and the identity of the external
-assemblers (toolchain/versions.py); the cache entry also holds a digest of each
-output file, so an output changed or removed since is rebuilt, never trusted.
+Assembling the x86-64 guest costs about a second of Python (keystone, then
+capstone on every statement): more than a whole TCG boot, and most of
+`./run demo`.  A build is keyed by a digest of everything it is made from:
+every .py and .s file of the packages that build guests (SOURCE_PACKAGES), and
+the identity (path, size, mtime) of the third-party assemblers and decoders.
+The key, the program and the digests of the files the build wrote are kept
+beside them (RECORD); another key, a missing or changed output, or an
+unreadable record means a fresh build.
 """
 
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import os
 import pickle
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from arch import Arch
+from toolchain.binutils import AS, LD, OBJCOPY
 from toolchain.program import Program
-from toolchain.versions import toolchain_identity
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-# Every package a guest build reads; a change to any file in them rebuilds.
-INPUT_PACKAGES = ("arch", "boot", "contract", "kernel", "toolchain")
-INPUT_SUFFIXES = (".py", ".s", ".S")
-ENTRY = "guest.cache"  # in the build directory
-FORMAT = 1  # of the entry; a new format rebuilds
+SOURCE_PACKAGES = ("toolchain", "contract", "boot", "kernel")
+SOURCE_SUFFIXES = (".py", ".s")
+THIRD_PARTY_MODULES = ("keystone", "capstone", "elftools", "cobs")
+EXTERNAL_TOOLS = (AS, LD, OBJCOPY)
+RECORD = "build-record.pickle"
 
 
 @dataclass(frozen=True)
-class BuiltFiles:
-    """What one guest build produced: its files and the assembled program."""
+class BuildRecord:
+    """What one build left in its directory (file names inside it) and how to find it again."""
 
-    image: Path | None
-    kernel: Path | None
-    elf: Path
+    key: str
     program: Program
+    outputs: dict[str, str]  # file name -> sha256 of its bytes
+    image: str | None  # the disk image, x86-64
+    kernel: str | None  # the ELF kernel QEMU loads, RISC-V
+    elf: str  # the ELF with every label
 
-    @property
-    def paths(self) -> list[Path]:
-        return [p for p in (self.image, self.kernel, self.elf) if p is not None]
+    @classmethod
+    def of(cls, out_dir: Path, key: str, program: Program, *, image: Path | None,
+           kernel: Path | None, elf: Path) -> BuildRecord:
+        """The record of the files a build just wrote into `out_dir`."""
+        names = {path.name for path in (image, kernel, elf) if path is not None}
+        outputs = {name: _sha256(out_dir / name) for name in sorted(names)}
+        return cls(key, program, outputs, image.name if image else None,
+                   kernel.name if kernel else None, elf.name)
 
 
-def inputs_digest(arch_name: str, root: Path = REPO_ROOT) -> str:
-    """BLAKE2b over every input file's path and bytes, the toolchain's identity and the arch."""
-    digest = hashlib.blake2b(digest_size=32)
-    digest.update(f"{FORMAT}\n{arch_name}\n{toolchain_identity()}\n".encode())
-    for package in INPUT_PACKAGES:
+def inputs_key(arch: Arch, root: Path = REPO_ROOT) -> str:
+    """The digest of every input of `arch`'s build (see the module's docstring)."""
+    digest = hashlib.sha256(arch.name.encode())
+    for package in SOURCE_PACKAGES:
         for path in sorted((root / package).rglob("*")):
-            if path.suffix in INPUT_SUFFIXES and "__pycache__" not in path.parts:
+            if path.suffix in SOURCE_SUFFIXES and path.is_file():
                 digest.update(str(path.relative_to(root)).encode() + b"\0")
-                digest.update(path.read_bytes() + b"\0")
+                digest.update(path.read_bytes())
+    for name in THIRD_PARTY_MODULES:
+        spec = importlib.util.find_spec(name)
+        digest.update(_identity(spec.origin if spec else None, name))
+    for tool in EXTERNAL_TOOLS:
+        digest.update(_identity(shutil.which(tool), tool))
     return digest.hexdigest()
 
 
-def _file_digest(path: Path) -> str:
-    return hashlib.blake2b(path.read_bytes(), digest_size=32).hexdigest()
+def _identity(path: str | None, name: str) -> bytes:
+    """Which installed file `name` is: a reinstall or upgrade changes its size or mtime."""
+    if path is None:
+        return f"{name}: absent\0".encode()
+    status = os.stat(path)
+    return f"{name}: {path} {status.st_size} {status.st_mtime_ns}\0".encode()
 
 
-def load(out_dir: Path, key: str) -> BuiltFiles | None:
-    """The guest last built into `out_dir`, if it was built from inputs with digest `key`
-    and its files are still the ones written then; else None."""
+def load(out_dir: Path, key: str) -> BuildRecord | None:
+    """The record of the build in `out_dir` when it has `key` and its outputs are intact."""
     try:
-        with open(out_dir / ENTRY, "rb") as entry:
-            stored = pickle.load(entry)
-        if stored["key"] != key:
+        with open(out_dir / RECORD, "rb") as file:
+            record = pickle.load(file)
+    except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError):
+        return None
+    if not isinstance(record, BuildRecord) or record.key != key:
+        return None
+    for name, sha in record.outputs.items():
+        try:
+            if _sha256(out_dir / name) != sha:
+                return None
+        except OSError:
             return None
-        built: BuiltFiles = stored["built"]
-        if any(_file_digest(path) != stored["files"].get(str(path)) for path in built.paths):
-            return None
-        return built
-    except (OSError, EOFError, KeyError, TypeError, AttributeError, pickle.UnpicklingError):
-        return None  # no entry, an old format, or a file gone: build again
+    return record
 
 
-def store(out_dir: Path, key: str, built: BuiltFiles) -> None:
-    """Remember `built` as the build of inputs `key` (written atomically: a concurrent
-    reader sees the old entry or the new one)."""
-    files = {str(path): _file_digest(path) for path in built.paths}
-    partial = out_dir / f"{ENTRY}.{os.getpid()}"
-    partial.write_bytes(pickle.dumps({"key": key, "built": built, "files": files}))
-    os.replace(partial, out_dir / ENTRY)
+def store(out_dir: Path, record: BuildRecord) -> None:
+    """Keep `record` in `out_dir` (written aside, then renamed: a reader sees all or none)."""
+    partial = out_dir / f"{RECORD}.{os.getpid()}"
+    partial.write_bytes(pickle.dumps(record))
+    os.replace(partial, out_dir / RECORD)
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from arch import RISCV64, X86_64, Arch
 from kernel import build_cache
-from kernel.build_cache import BuiltFiles
+from toolchain.program import Program
 
 BUILD_ROOT = Path("build")
 
@@ -26,33 +26,46 @@ class Guest:
     symbolize: Symbolizer
 
 
-def _x86_64(out: Path) -> BuiltFiles:
+@dataclass(frozen=True)
+class Built:
+    """What one arch's build wrote and assembled."""
+
+    image: Path | None
+    kernel: Path | None
+    elf: Path
+    program: Program
+
+
+def _x86_64(out: Path) -> Built:
     from kernel.x86_64.build import build
 
     result = build(out)
-    return BuiltFiles(result.image, None, result.elf, result.program)
+    return Built(result.image, None, result.elf, result.program)
 
 
-def _riscv64(out: Path) -> BuiltFiles:
+def _riscv64(out: Path) -> Built:
     from kernel.riscv64.build import build
 
     result = build(out)
-    return BuiltFiles(None, result.elf, result.elf, result.program)
+    return Built(None, result.elf, result.elf, result.program)
 
 
-BUILDERS: dict[Arch, Callable[[Path], BuiltFiles]] = {X86_64: _x86_64, RISCV64: _riscv64}
+BUILDERS: dict[Arch, Callable[[Path], Built]] = {X86_64: _x86_64, RISCV64: _riscv64}
 
 
 def build_guest(arch: Arch, out_dir: Path | None = None) -> Guest:
-    """Assemble the guest for `arch` into build/<arch>/ (reproducibly); the last build
-    there is reused while none of its inputs changed (kernel/build_cache.py)."""
+    """Assemble the guest for `arch` into build/<arch>/ (reproducibly), or reuse the
+    build already there when none of its inputs changed (kernel/build_cache.py)."""
     out = out_dir or BUILD_ROOT / arch.name
-    key = build_cache.inputs_digest(arch.name)
-    built = build_cache.load(out, key)
-    if built is None:
+    key = build_cache.inputs_key(arch)
+    record = build_cache.load(out, key)
+    if record is None:
         built = BUILDERS[arch](out)
-        build_cache.store(out, key, built)
-    return Guest(arch, built.image, built.kernel, built.elf, built.program.symbolize)
+        record = build_cache.BuildRecord.of(out, key, built.program, image=built.image,
+                                            kernel=built.kernel, elf=built.elf)
+        build_cache.store(out, record)
+    image, kernel = (out / name if name else None for name in (record.image, record.kernel))
+    return Guest(arch, image, kernel, out / record.elf, record.program.symbolize)
 
 
 def _x86_64_floor(out: Path) -> Path:

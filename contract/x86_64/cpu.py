@@ -4,9 +4,8 @@ CPUID bits the boot stage tests.  (Intel SDM vol. 3A ch. 2-6; AMD APM vol. 2.)""
 
 from __future__ import annotations
 
-from contract.x86_64 import memory_map as layout
-
 from contract.bits import Field, Register
+from contract.x86_64 import memory_map as layout
 
 CR0 = Register("CR0", (
     Field("PE", 0, meaning="protected mode enable"),
@@ -154,6 +153,7 @@ CPUID_80000001_EDX = Register("CPUID_80000001_EDX", (
 ))
 CPUID_HYPERVISOR_BASE = 0x40000000
 CPUID_EXTENDED_BASE = 0x80000000
+CPUID_CENTAUR_BASE = 0xC0000000  # VIA/Centaur and Zhaoxin extended leaves (Linux word 5)
 
 
 def asm_constants() -> dict[str, int]:
@@ -184,7 +184,8 @@ def asm_constants() -> dict[str, int]:
         TSS_SIZE=TSS_SIZE,
         FXSAVE_FCW=FXSAVE_FCW, FXSAVE_MXCSR=FXSAVE_MXCSR, FXSAVE_SIZE=FXSAVE_SIZE,
         XSAVE_HEADER_SIZE=XSAVE_HEADER_SIZE, XSAVE_RESET_COMPONENTS=XSAVE_RESET_COMPONENTS,
-        XSAVE_RESET_AREA_END=XSAVE_RESET_AREA_END, FCW_DEFAULT=FCW_DEFAULT, MXCSR_DEFAULT=MXCSR_DEFAULT,
+        XSAVE_RESET_AREA_END=XSAVE_RESET_AREA_END, FCW_DEFAULT=FCW_DEFAULT,
+        MXCSR_DEFAULT=MXCSR_DEFAULT,
         CPUID_PMU_LEAF=CPUID_PMU_LEAF, PMU_VERSION_MASK=PMU_VERSION_MASK,
         PMU_FIXED_COUNTERS_MASK=PMU_FIXED_COUNTERS_MASK, FIXED_CTR0_MSR=FIXED_CTR0_MSR,
         FIXED_CTR_CTRL_MSR=FIXED_CTR_CTRL_MSR, PERF_GLOBAL_CTRL_MSR=PERF_GLOBAL_CTRL_MSR,
@@ -193,6 +194,7 @@ def asm_constants() -> dict[str, int]:
         EXCEPTIONS_WITH_ERROR_CODE=sum(1 << v for v in EXCEPTIONS_WITH_ERROR_CODE),
         CPUID_HYPERVISOR_BASE=CPUID_HYPERVISOR_BASE,
         CPUID_EXTENDED_BASE=CPUID_EXTENDED_BASE,
+        CPUID_CENTAUR_BASE=CPUID_CENTAUR_BASE,
     )
     for index, (name, _) in enumerate(GDT):
         consts[f"SELECTOR_{name}"] = index * 8
