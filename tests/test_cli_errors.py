@@ -211,6 +211,17 @@ def test_help_of_a_grouped_task_with_arguments_through_the_script():
     assert done.returncode == 0 and "Usage: ./run" in done.stdout and "--vectors" in done.stdout
 
 
+def test_the_probe_help_names_every_family_and_its_architectures():
+    from probes.catalogue import FAMILIES
+
+    text = tasks.probe.help["family"]
+    for name, family in FAMILIES.items():
+        clause = next(part for part in text.split(";") if f" {name}" in f" {part}")
+        arches = {"x86_64", "riscv64"} if "both" in clause else {
+            a for a in ("x86_64", "riscv64") if a in clause}
+        assert arches == {a.name for a in family.arches}, name
+
+
 def test_spellings_map_to_invokes():
     assert normalize(["sem", "show", "x"], tasks.ns) == ["sem.show", "x"]
     assert normalize(["sem", "run", "--help"], tasks.ns) == ["--help", "sem.run"]
