@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from contract.protocol import DEBUG_EXIT_FAIL, DEBUG_EXIT_PASS, debug_exit_status
+from contract.x86_64.exits import DEBUG_EXIT_FAIL, DEBUG_EXIT_PASS, debug_exit_status
 from kernel.riscv64.build import build_floor
 from qemu import boards
 from qemu.boards import Board, board

@@ -20,8 +20,8 @@ from unicorn.x86_const import (
 )
 
 from contract.x86_64 import memory_map as layout
-from contract.protocol import (DEBUG_EXIT_FAIL, DEBUG_EXIT_PASS, DEBUG_EXIT_PORT, FRAME_DELIMITER, Msg,
-                           debug_exit_status)
+from contract.protocol import FRAME_DELIMITER, Msg
+from contract.x86_64.exits import DEBUG_EXIT_FAIL, DEBUG_EXIT_PASS, DEBUG_EXIT_PORT, debug_exit_status
 from kernel.x86_64.build import REPO_ROOT, build, build_floor
 from toolchain.program import AssemblyError
 

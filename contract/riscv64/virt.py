@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from contract.frames import MAX_ENCODED
 from contract import pci
 from contract.pci import CONFIG_SPACE_EXTENDED, ECAM_BUS_SHIFT, ECAM_DEVICE_SHIFT, ECAM_FUNCTION_SHIFT
-from contract.protocol import HEADER, STAY_IDLE_POLL_NS
+from contract.idle_poll import STAY_IDLE_POLL_NS
+from contract.protocol import HEADER
 from contract.probe_abi import RISCV_MSTATUS_FS_INITIAL, RISCV_MSTATUS_VS_INITIAL
 from contract.virtio import QUEUE_ALIGN
 

@@ -42,8 +42,8 @@ area below 4 GiB are all reachable from the kernel.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
+from contract.constants import ConstantSet, collect
+from contract.layout import Record
 from contract.protocol import LAYOUTS, PROBE_RESULT_CACHE, PROBE_SLOTS, Msg
 from contract.virtio import CONSOLE_BYTES
 from contract.probe_abi import AREA, CODE_SIZE, INPUT_SIZE, OUTPUT_SIZE, PROBE_REGION_SIZE, X86_64_PROBES
@@ -107,32 +107,15 @@ DISK_READ_CHUNK_SECTORS = 64
 BOOT_INFO_MAGIC_VALUE = 0x3142534D  # "MSB1": MetaOS boot info, revision 1
 
 
-@dataclass(frozen=True)
-class Field:
-    name: str
-    size: int  # bytes
-    meaning: str
-
-
 # The block stage 2 fills and hands to the kernel (pointer in rdi).
-BOOT_INFO_LAYOUT: tuple[Field, ...] = (
-    Field("magic", 4, "BOOT_INFO_MAGIC_VALUE"),
-    Field("boot_drive", 4, "BIOS drive number (DL at boot)"),
-    Field("e820_count", 4, "entries stored in the E820 buffer"),
-    Field("e820_entry_size", 4, "bytes per stored entry (E820_ENTRY_SIZE)"),
-    Field("e820_entries", 8, "physical address of the first entry"),
-)
-
-
-def boot_info_offsets() -> dict[str, int]:
-    offsets, at = {}, 0
-    for field in BOOT_INFO_LAYOUT:
-        offsets[field.name] = at
-        at += field.size
-    return offsets
-
-
-BOOT_INFO_SIZE = sum(f.size for f in BOOT_INFO_LAYOUT)
+BOOT_INFO_RECORD = Record("BOOT_INFO", (
+    ("magic", "I"),  # BOOT_INFO_MAGIC_VALUE
+    ("boot_drive", "I"),  # BIOS drive number (DL at boot)
+    ("e820_count", "I"),  # entries stored in the E820 buffer
+    ("e820_entry_size", "I"),  # bytes per stored entry (E820_ENTRY_SIZE)
+    ("e820_entries", "Q"),  # physical address of the first entry
+))
+BOOT_INFO_SIZE = BOOT_INFO_RECORD.size
 
 
 def check() -> None:
@@ -174,7 +157,7 @@ def check() -> None:
         raise ValueError("memory map: E820 buffer leaves under 4 KiB of real-mode stack")
 
 
-def asm_constants() -> dict[str, int]:
+def asm_constants() -> ConstantSet:
     """The memory map and boot-info offsets, named as the assembly uses them."""
     check()
     names = (
@@ -182,7 +165,7 @@ def asm_constants() -> dict[str, int]:
         "E820_MAX_ENTRIES REAL_MODE_STACK_TOP BOOT_SECTOR_BASE STAGE2_BASE STAGE2_MAX_SIZE "
         "KERNEL_BASE KERNEL_LIMIT PML4 PDPT PAGE_DIRECTORIES IDENTITY_MAP_GIB PAGE_TABLES "
         "PAGE_TABLES_END IDT KERNEL_STACK_TOP FRAME_BUFFER FRAME_BUFFER_SIZE COBS_BUFFER "
-        "DISK_READ_CHUNK_SECTORS BOOT_INFO_MAGIC_VALUE BOOT_INFO_SIZE PAGE_SIZE "
+        "DISK_READ_CHUNK_SECTORS BOOT_INFO_MAGIC_VALUE PAGE_SIZE "
         "PROBE_PAGE_TABLES PROBE_PAGE_TABLES_MAX TSS TRAP_STACK TRAP_STACK_TOP PROBE_CODE_BACKING "
         "PROBE_EXIT_BACKING PROBE_INPUT_BACKING PROBE_BACKING RX_BUFFER RX_BUFFER_SIZE SLOT_TABLE "
         "SLOT_RECORD_SIZE PROBE_STATE PROBE_STATE_SIZE SLOT_STORE SLOT_STRIDE RESULT_CACHE "
@@ -196,5 +179,4 @@ def asm_constants() -> dict[str, int]:
     consts["DISK_READ_CHUNK_PARAGRAPHS"] = DISK_READ_CHUNK_SECTORS * SECTOR_SIZE // 16
     consts["PAGE_DIRECTORY_ENTRIES"] = IDENTITY_MAP_GIB * 512
     consts["IDENTITY_MAP_END"] = IDENTITY_MAP_GIB << 30
-    consts.update({f"BOOT_INFO_{n.upper()}": o for n, o in boot_info_offsets().items()})
-    return consts
+    return collect(__name__, consts, BOOT_INFO_RECORD)

@@ -5,29 +5,29 @@ from __future__ import annotations
 
 from contract import pci as config
 
-from contract.bits import Field, Register
+from contract.layout import Bits, Register
 
 CONFIG_ADDRESS_PORT = 0xCF8
 CONFIG_DATA_PORT = 0xCFC
 CONFIG_ADDRESS = Register("PCI_ADDR", (
-    Field("REGISTER", 2, 6, "dword index into the 256-byte space"),
-    Field("FUNCTION", 8, 3),
-    Field("DEVICE", 11, 5),
-    Field("BUS", 16, 8),
-    Field("ENABLE", 31),
+    Bits("REGISTER", 2, 6, "dword index into the 256-byte space"),
+    Bits("FUNCTION", 8, 3),
+    Bits("DEVICE", 11, 5),
+    Bits("BUS", 16, 8),
+    Bits("ENABLE", 31),
 ))
 COMMAND = Register("PCI_COMMAND", (
-    Field("IO", 0, meaning="I/O space decoding"),
-    Field("MEMORY", 1, meaning="memory space decoding"),
-    Field("BUS_MASTER", 2, meaning="the device may start memory accesses (DMA)"),
+    Bits("IO", 0, meaning="I/O space decoding"),
+    Bits("MEMORY", 1, meaning="memory space decoding"),
+    Bits("BUS_MASTER", 2, meaning="the device may start memory accesses (DMA)"),
 ))
 BAR = Register("PCI_BAR", (
-    Field("IO", 0, meaning="an I/O space BAR"),
-    Field("IO_ADDRESS", 2, 30, "its I/O base, in dwords (x86 uses the low 16 bits)"),
+    Bits("IO", 0, meaning="an I/O space BAR"),
+    Bits("IO_ADDRESS", 2, 30, "its I/O base, in dwords (x86 uses the low 16 bits)"),
 ))
 HEADER_TYPE = Register("PCI_HEADER_TYPE", (
-    Field("LAYOUT", 0, 7, "0 device, 1 PCI-to-PCI bridge, 2 CardBus bridge"),
-    Field("MULTI_FUNCTION", 7),
+    Bits("LAYOUT", 0, 7, "0 device, 1 PCI-to-PCI bridge, 2 CardBus bridge"),
+    Bits("MULTI_FUNCTION", 7),
 ))
 
 # Config-space offsets the kernel reads (discovery/pci.py defines them; dword-aligned
@@ -55,7 +55,7 @@ def asm_constants() -> dict[str, int]:
         PCI_CONFIG_ADDRESS_PORT=CONFIG_ADDRESS_PORT,
         PCI_CONFIG_DATA_PORT=CONFIG_DATA_PORT,
         # The command register with I/O and memory decoding cleared.
-        PCI_COMMAND_DECODE_OFF=0xFFFF & ~COMMAND.value(IO=1, MEMORY=1),
+        PCI_COMMAND_DECODE_OFF=0xFFFF & ~COMMAND.pack(IO=1, MEMORY=1),
         # A byte register read through the aligned dword that holds it.
         PCI_HEADER_TYPE_DWORD=OFFSETS["HEADER_TYPE"] & ~3,
         PCI_HEADER_TYPE_SHIFT=(OFFSETS["HEADER_TYPE"] & 3) * 8,
@@ -66,7 +66,7 @@ def asm_constants() -> dict[str, int]:
         PCI_CONFIG_SPACE_SIZE=CONFIG_SPACE_SIZE,
         PCI_CONFIG_DWORDS=CONFIG_SPACE_SIZE // 4,
         PCI_DEVICES=DEVICES,
-        PCI_BUS0_END=CONFIG_ADDRESS.value(ENABLE=1, BUS=1),  # config address past bus 0's devices
+        PCI_BUS0_END=CONFIG_ADDRESS.pack(ENABLE=1, BUS=1),  # config address past bus 0's devices
         PCI_FUNCTIONS=FUNCTIONS,
         PCI_NO_DEVICE_VENDOR=NO_DEVICE_VENDOR,
         PCI_BAR_PROBE=0xFFFFFFFF,

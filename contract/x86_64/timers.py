@@ -7,26 +7,26 @@ COM1's receive interrupt, unmasked only to end an idle staying guest's hlt
 
 from __future__ import annotations
 
-from contract.protocol import STAY_IDLE_POLL_NS
+from contract.idle_poll import STAY_IDLE_POLL_NS
 
-from contract.bits import Field, Register
+from contract.layout import Bits, Register
 
 APIC_BASE_MSR = 0x1B
 APIC_BASE_MSR_FIELDS = Register("APIC_BASE_MSR", (
-    Field("ENABLE", 11, meaning="xAPIC globally on"),
+    Bits("ENABLE", 11, meaning="xAPIC globally on"),
 ))
 LAPIC_BASE = 0xFEE0_0000  # xAPIC default; the kernel maps it uncached
 # Register offsets from LAPIC_BASE (each a 32-bit register on a 16-byte boundary).
 LAPIC_OFFSETS = {"TPR": 0x80, "EOI": 0xB0, "SVR": 0xF0, "LVT_TIMER": 0x320,
                  "TIMER_INITIAL": 0x380, "TIMER_CURRENT": 0x390, "TIMER_DIVIDE": 0x3E0}
 LAPIC_SVR = Register("LAPIC_SVR", (
-    Field("VECTOR", 0, 8, "spurious-interrupt vector"),
-    Field("ENABLE", 8, meaning="APIC software enable"),
+    Bits("VECTOR", 0, 8, "spurious-interrupt vector"),
+    Bits("ENABLE", 8, meaning="APIC software enable"),
 ))
 LAPIC_LVT = Register("LAPIC_LVT", (
-    Field("VECTOR", 0, 8),
-    Field("MASKED", 16),
-    Field("TIMER_MODE", 17, 2, "0 = one-shot"),
+    Bits("VECTOR", 0, 8),
+    Bits("MASKED", 16),
+    Bits("TIMER_MODE", 17, 2, "0 = one-shot"),
 ))
 # TIMER_DIVIDE encoding 0b0011: the timer counts the APIC bus clock divided by 16,
 # so even a 4 GHz bus gives over a second of range in the 32-bit counter.
@@ -49,7 +49,7 @@ PIC_SPURIOUS_LINE = 7  # an 8259 answers a request that vanished before INTA as 
 PIC_MASK_ALL = 0xFF  # writing it to a data port masks every line of that PIC
 COM1_IRQ = 4
 COM1_VECTOR = PIC_MASTER_VECTOR + COM1_IRQ
-IDLE_SPIN_NS = STAY_IDLE_POLL_NS  # an idle staying guest's polling before hlt (contract/protocol.py)
+IDLE_SPIN_NS = STAY_IDLE_POLL_NS  # an idle staying guest's polling before hlt (contract/idle_poll.py)
 
 PIT_HZ = 1_193_182  # the PIT input clock (14.31818 MHz / 12)
 PIT_CHANNEL2_DATA, PIT_COMMAND = 0x42, 0x43
@@ -57,9 +57,9 @@ PIT_CHANNEL2_DATA, PIT_COMMAND = 0x42, 0x43
 PIT_CHANNEL2_MODE0 = 0b10_11_000_0
 PC_SPEAKER_PORT = 0x61
 PC_SPEAKER = Register("PC_SPEAKER", (
-    Field("GATE2", 0, meaning="PIT channel 2 counts while set"),
-    Field("SPEAKER", 1, meaning="speaker output enabled (kept off)"),
-    Field("OUT2", 5, meaning="PIT channel 2 output, read-only"),
+    Bits("GATE2", 0, meaning="PIT channel 2 counts while set"),
+    Bits("SPEAKER", 1, meaning="speaker output enabled (kept off)"),
+    Bits("OUT2", 5, meaning="PIT channel 2 output, read-only"),
 ))
 # The calibration window: 11932 PIT ticks = 10.0001 ms.
 CALIBRATION_PIT_TICKS = 11932

@@ -8,10 +8,12 @@ polynomial zlib uses).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from contract import protocol
+from contract.constants import ConstantSet, collect
 from contract import probe_abi as abi
 from contract import virtio
 from kernel.riscv64 import probing
@@ -36,19 +38,17 @@ class BuildResult:
     constants: dict[str, int]
 
 
-def constants() -> dict[str, int]:
-    """Every constant the RISC-V assembly sees."""
-    consts = dict(protocol.asm_constants())
-    consts.update(hw.asm_constants())
-    consts.update(outcomes.asm_constants())
-    consts.update(probing.asm_constants())
-    consts.update(abi.RISCV64_PROBES.asm_constants())
-    consts.update(virtio.asm_constants())
+def constants() -> ConstantSet:
+    """Every constant the RISC-V assembly sees, each defined once
+    (contract/constants.py: a name from two places is an error naming both)."""
+    consts = collect(
+        __name__, protocol.asm_constants(), hw.asm_constants(), outcomes.asm_constants(),
+        probing.asm_constants(), abi.RISCV64_PROBES.asm_constants(), virtio.asm_constants())
     check_ram_layout(consts)
     return consts
 
 
-def check_ram_layout(consts: dict[str, int]) -> None:
+def check_ram_layout(consts: Mapping[str, int]) -> None:
     """Raise ValueError when two of the kernel's RAM regions (hw.KERNEL_RAM and the
     probe region above them) overlap."""
     regions = sorted((
@@ -98,7 +98,7 @@ def build(out_dir: Path = Path("build/riscv64")) -> BuildResult:
     elf = out_dir / "kernel.elf"
     section = Section("kernel", hw.KERNEL_RAM["KERNEL_BASE"], _sources(out_dir))
     program = assemble_elf([section], consts, elf, entry="_start", march=MARCH)
-    return BuildResult(elf, program, consts)
+    return BuildResult(elf, program, dict(consts))
 
 
 FLOOR_SOURCE = """\

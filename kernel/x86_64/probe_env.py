@@ -15,7 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from contract.x86_64 import memory_map as layout
-from contract.protocol import LAYOUTS, PRIVILEGED_FW_CFG_FILE, PROBE_RESULT_CACHE, Layout, Msg
+from contract.layout import Record
+from contract.protocol import LAYOUTS, PROBE_RESULT_CACHE, Msg
 from kernel.x86_64.asmdata import data_source
 from contract.x86_64.cpu import EXCEPTION_VECTORS, IDT_GATE_FLAGS, PAGE_ENTRY, PAGE_TABLE_SIZE
 from contract.x86_64.timers import LAPIC_BASE, PIC_LINES, PIC_MASTER_VECTOR, PIC_SLAVE_VECTOR
@@ -29,14 +30,14 @@ TRAP_IST = 1  # every gate switches to the trap stack, ring 0 and ring 3 alike
 BREAKPOINT_VECTOR, OVERFLOW_VECTOR = 3, 4
 
 # One slot's record in the slot table (code and input live in the slot store).
-SLOT = Layout("SLOT", (("tag", "I"), ("budget", "I"), ("code_length", "H"), ("input_length", "H"),
+SLOT = Record("SLOT", (("tag", "I"), ("budget", "I"), ("code_length", "H"), ("input_length", "H"),
                        ("output_size", "H"), ("privilege", "B"), ("loaded", "B")))
 # The probe state page (layout.PROBE_STATE): the current run, zeroed before each
 # run from `status` to the end; then the environment; then the clean FPU image.
-RUN = Layout("RUN", (("status", "Q"), ("fault_vector", "Q"), ("fault_error", "Q"),
+RUN = Record("RUN", (("status", "Q"), ("fault_vector", "Q"), ("fault_error", "Q"),
                      ("fault_ip", "Q"), ("fault_address", "Q"), ("cycles", "Q"), ("instret", "Q"),
                      ("outcome", "I"), ("length", "I")))
-ENV = Layout("ENV", (("kernel_rsp", "Q"), ("placed_code_length", "I"), ("placed_input_length", "I"),
+ENV = Record("ENV", (("kernel_rsp", "Q"), ("placed_code_length", "I"), ("placed_input_length", "I"),
                      ("tsc_start", "Q"), ("instret_start", "Q"),
                      ("xcr0", "Q"), ("page_entry_mask", "Q"), ("ticks_per_window", "Q"),
                      ("idle_spin_tsc", "Q"),
@@ -47,14 +48,14 @@ ENV = Layout("ENV", (("kernel_rsp", "Q"), ("placed_code_length", "I"), ("placed_
 ENV_OFFSET = 0x100
 FPU_CLEAN_OFFSET = 0x400  # 64-byte aligned for xrstor
 # The head of one result-cache entry; the PROBE_RESULT body follows it.
-CACHE_ENTRY = Layout("CACHE", (("run_id", "I"), ("valid", "I"), ("length", "I"), ("_pad", "4x")))
+CACHE_ENTRY = Record("CACHE", (("run_id", "I"), ("valid", "I"), ("length", "I"), ("_pad", "4x")))
 
 LARGE_PAGE = 2 << 20
-_USER_TABLE = PAGE_ENTRY.value(PRESENT=1, WRITABLE=1, USER=1)
+_USER_TABLE = PAGE_ENTRY.pack(PRESENT=1, WRITABLE=1, USER=1)
 # The kernel page the ring-3 FPU reset runs from (probe_run.s, fpu_reset_in_ring3),
 # mapped read/execute for ring 3 only during that trip, in the guard after the code.
 FPU_RESET_VIRTUAL = AREA["code"].end(X86_64_PROBES)
-FPU_RESET_PAGE_FLAGS = PAGE_ENTRY.value(PRESENT=1, USER=1)
+FPU_RESET_PAGE_FLAGS = PAGE_ENTRY.pack(PRESENT=1, USER=1)
 
 
 @dataclass(frozen=True)
@@ -90,7 +91,7 @@ def page_runs() -> tuple[list[PageRun], dict[int, int]]:
         if writable == (backing is not None):
             raise ValueError(f"area {area.name}: writable areas map identity, read-only ones "
                              "a backing frame: update _backing()")
-        flags = PAGE_ENTRY.value(PRESENT=1, USER=1, WRITABLE=int(writable),
+        flags = PAGE_ENTRY.pack(PRESENT=1, USER=1, WRITABLE=int(writable),
                                  NO_EXECUTE=int(not area.perms & Perm.X))
         start = area.base(X86_64_PROBES)
         for chunk in range(start - start % LARGE_PAGE, area.end(X86_64_PROBES), LARGE_PAGE):
@@ -145,7 +146,7 @@ def asm_constants() -> dict[str, int]:
         "TRAP_IST": TRAP_IST,
         "BREAKPOINT_VECTOR": BREAKPOINT_VECTOR,
         "OVERFLOW_VECTOR": OVERFLOW_VECTOR,
-        "IDT_GATE_DPL_RING3": IDT_GATE_FLAGS.value(DPL=3),
+        "IDT_GATE_DPL_RING3": IDT_GATE_FLAGS.pack(DPL=3),
         "PROBE_PAGE_RUNS": len(runs),
         "PROBE_PAGE_RUN_SIZE": 5 * 8,
         "PROBE_DIRECTORY_ENTRIES": len(directory),
@@ -167,9 +168,9 @@ def asm_constants() -> dict[str, int]:
     if SLOT.size != layout.SLOT_RECORD_SIZE or CACHE_ENTRY.size != layout.RESULT_CACHE_HEADER:
         raise ValueError("slot / cache records changed size: update contract/x86_64/memory_map.py")
     for record in (SLOT, CACHE_ENTRY):
-        consts.update({f"{record.name}_{f.upper()}": o for f, o in record.offsets().items()})
+        consts.update({f"{record.name}_{f.upper()}": o for f, o in record.offsets.items()})
     for record, at in ((RUN, layout.PROBE_STATE), (ENV, layout.PROBE_STATE + ENV_OFFSET)):
-        consts.update({f"{record.name}_{f.upper()}": at + o for f, o in record.offsets().items()})
+        consts.update({f"{record.name}_{f.upper()}": at + o for f, o in record.offsets.items()})
     consts["RUN_RECORD_SIZE"] = RUN.size
     consts["RUN_COPIED_QWORDS"] = len(_RESULT_QWORDS)
     _check_result_matches_run()
@@ -186,7 +187,7 @@ _RESULT_QWORDS = ("status", "fault_vector", "fault_error", "fault_ip", "fault_ad
 
 
 def _check_result_matches_run() -> None:
-    result, run = LAYOUTS[Msg.PROBE_RESULT].offsets(), RUN.offsets()
+    result, run = LAYOUTS[Msg.PROBE_RESULT].offsets, RUN.offsets
     for index, name in enumerate(_RESULT_QWORDS):
         if result[name] - result["status"] != 8 * index or run[name] != 8 * index:
             raise ValueError(f"PROBE_RESULT / RUN field {name} moved: "

@@ -5,9 +5,9 @@ field's address."""
 from __future__ import annotations
 
 from contract.x86_64 import memory_map as layout
-from contract.protocol import Layout
+from contract.layout import Record
 
-CONSOLE = Layout("CONSOLE", (
+CONSOLE = Record("CONSOLE", (
     ("rx_cursor", "Q"),  # the next unread byte of the receive buffer being read
     ("rx_left", "I"),  # bytes of it not read yet (0: take the next used buffer)
     ("rx_id", "I"),  # its descriptor, handed back once it is read
@@ -25,4 +25,4 @@ CONSOLE = Layout("CONSOLE", (
 def asm_constants() -> dict[str, int]:
     if CONSOLE.size > layout.PAGE_SIZE:
         raise ValueError("the console state outgrew its page in contract/x86_64/memory_map.py")
-    return {f"CONSOLE_{f.upper()}": layout.CONSOLE_STATE + o for f, o in CONSOLE.offsets().items()}
+    return {f"CONSOLE_{f.upper()}": layout.CONSOLE_STATE + o for f, o in CONSOLE.offsets.items()}
