@@ -130,9 +130,6 @@ MACHINE_CSR_BITS = {
     "MIE_MTIE": 1 << 7, "MIE_MEIE": 1 << 11,
     "MISA_D": 1 << (ord("D") - ord("A")),  # double-precision FP present
     "COUNTEREN_CY_TM_IR": 0b111,  # cycle, time, instret readable one level down
-    "MCAUSE_INTERRUPT_SHIFT": 63, "MCAUSE_MACHINE_TIMER": 7,
-    "MCAUSE_STORE_ACCESS_FAULT": 7, "MCAUSE_ECALL_U": 8, "MCAUSE_ECALL_M": 11,
-    "MCAUSE_BREAKPOINT": 3,
 }
 
 # Sdtrig (RISC-V Debug Specification, "mcontrol"): an address-match trigger.

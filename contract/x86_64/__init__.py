@@ -7,12 +7,12 @@ from __future__ import annotations
 
 from contract import uart16550 as uart
 from contract.constants import ConstantSet
-from contract.x86_64 import acpi, cpu, fwcfg, timers
+from contract.x86_64 import acpi, cpu, exceptions, fwcfg, timers
 from contract.x86_64 import pci_io as pci
 
 
 def asm_constants() -> ConstantSet:
     result = ConstantSet()
-    for module in (cpu, uart, pci, acpi, fwcfg, timers):
+    for module in (cpu, exceptions, uart, pci, acpi, fwcfg, timers):
         result.add(module.__name__, module.asm_constants())
     return result

@@ -17,7 +17,7 @@ from contract.constants import ConstantSet, collect
 from contract import probe_abi as abi
 from contract import virtio
 from kernel.riscv64 import probing
-from contract.riscv64 import csrs
+from contract.riscv64 import causes, csrs
 from contract.riscv64 import virt as hw
 from contract.riscv64 import exits as outcomes
 from toolchain.program import Program, Section
@@ -43,7 +43,8 @@ def constants() -> ConstantSet:
     (contract/constants.py: a name from two places is an error naming both)."""
     consts = collect(
         __name__, protocol.asm_constants(), hw.asm_constants(), outcomes.asm_constants(),
-        probing.asm_constants(), abi.RISCV64_PROBES.asm_constants(), virtio.asm_constants())
+        probing.asm_constants(), abi.RISCV64_PROBES.asm_constants(), virtio.asm_constants(),
+        causes.asm_constants())
     check_ram_layout(consts)
     return consts
 

@@ -18,16 +18,14 @@ from contract.x86_64 import memory_map as layout
 from contract.layout import Record
 from contract.protocol import LAYOUTS, PROBE_RESULT_CACHE, Msg
 from kernel.x86_64.asmdata import data_source
-from contract.x86_64.cpu import EXCEPTION_VECTORS, IDT_GATE_FLAGS, PAGE_ENTRY, PAGE_TABLE_SIZE
+from contract.x86_64.cpu import IDT_GATE_FLAGS, PAGE_ENTRY, PAGE_TABLE_SIZE
+from contract.x86_64.exceptions import EXCEPTION_VECTORS
 from contract.x86_64.timers import LAPIC_BASE, PIC_LINES, PIC_MASTER_VECTOR, PIC_SLAVE_VECTOR
 from contract.probe_abi import AREA, AREAS, PROBE_REGION_SIZE, X86_64_PROBES, Perm
 
 WATCHDOG_VECTOR = 0x40  # the LAPIC timer: above the 32 exception vectors
 SPURIOUS_VECTOR = 0xFF  # low nibble 0xF, as older APICs require
 TRAP_IST = 1  # every gate switches to the trap stack, ring 0 and ring 3 alike
-# Gates ring 3 may raise with `int3` / `int 4` (DPL 3, as every OS sets them), so a
-# probe's breakpoint is #BP, not #GP; every other `int N` from ring 3 is #GP(N*8+2).
-BREAKPOINT_VECTOR, OVERFLOW_VECTOR = 3, 4
 
 # One slot's record in the slot table (code and input live in the slot store).
 SLOT = Record("SLOT", (("tag", "I"), ("budget", "I"), ("code_length", "H"), ("input_length", "H"),
@@ -144,8 +142,6 @@ def asm_constants() -> dict[str, int]:
         "WATCHDOG_VECTOR": WATCHDOG_VECTOR,
         "SPURIOUS_VECTOR": SPURIOUS_VECTOR,
         "TRAP_IST": TRAP_IST,
-        "BREAKPOINT_VECTOR": BREAKPOINT_VECTOR,
-        "OVERFLOW_VECTOR": OVERFLOW_VECTOR,
         "IDT_GATE_DPL_RING3": IDT_GATE_FLAGS.pack(DPL=3),
         "PROBE_PAGE_RUNS": len(runs),
         "PROBE_PAGE_RUN_SIZE": 5 * 8,
