@@ -12,8 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from contract.frames import MAX_ENCODED
-from contract import pci
-from contract.pci import CONFIG_SPACE_EXTENDED, ECAM_BUS_SHIFT, ECAM_DEVICE_SHIFT, ECAM_FUNCTION_SHIFT
+from contract import uart16550
 from contract.idle_poll import STAY_IDLE_POLL_NS
 from contract.protocol import HEADER
 from contract.probe_abi import RISCV_MSTATUS_FS_INITIAL, RISCV_MSTATUS_VS_INITIAL
@@ -68,16 +67,9 @@ MTIME_HZ = 10_000_000  # used only when the device tree has no timebase-frequenc
 MTIMECMP_OFFSET = 0x4000  # CLINT mtimecmp of hart h at +0x4000 + 8 * h
 HART_WAIT_TICKS = MTIME_HZ  # the driver waits at most 1 s for the other harts
 
-# 16550 registers (byte offsets, reg-shift 0) and the bits we touch.
-UART_REGISTERS = {
-    "UART_THR": 0, "UART_IER": 1, "UART_FCR": 2, "UART_LCR": 3, "UART_LSR": 5,
-    "UART_RBR": 0, "UART_LSR_DR": 0x01,
-    "UART_LCR_8N1": 0x03, "UART_FCR_ENABLE_CLEAR": 0x07,
-    "UART_FCR_TRIGGER_14": 0xC0,  # receive trigger level: 14 bytes
-    "UART_LSR_THRE": 0x20,
-    "UART_FIFO_SIZE": 16,  # 16550A transmit FIFO depth
-    "UART_IER_ERBFI": 0x01,  # interrupt when received data is available (or times out)
-}
+# UART0 is a 16550 (contract/uart16550.py) with its registers one byte apart; the
+# kernel reads its base from the device tree, so its register constants are offsets.
+UART_REG_SHIFT = 0
 
 # virt's virtio-mmio transports (hw/riscv/virt.c: VIRTIO_COUNT of them, one per
 # 0x1000 from the VIRTIO region's base); the kernel looks for its console there.
@@ -102,17 +94,6 @@ PLIC_REGISTERS = {
 # as the divisor of the timebase the assembly has at hand.
 IDLE_SPIN_PER_SECOND = 1_000_000_000 // STAY_IDLE_POLL_NS
 
-PCI_REGISTERS = {
-    "ECAM_BUS_SHIFT": ECAM_BUS_SHIFT, "ECAM_DEVICE_SHIFT": ECAM_DEVICE_SHIFT,
-    "ECAM_FUNCTION_SHIFT": ECAM_FUNCTION_SHIFT,
-    "PCI_CONFIG_SIZE": CONFIG_SPACE_EXTENDED,
-    "PCI_VENDOR_ID": pci.VENDOR_ID, "PCI_COMMAND": pci.COMMAND, "PCI_HEADER_TYPE": pci.HEADER_TYPE,
-    "PCI_BAR0": pci.BAR0,
-    "PCI_PRIMARY_BUS": pci.PRIMARY_BUS,  # bridges: primary, secondary, subordinate, latency timer
-    "PCI_COMMAND_DECODE": 0x3,  # I/O space + memory space enable
-    "PCI_HEADER_MULTIFUNCTION": 0x80, "PCI_HEADER_LAYOUT": 0x7F,
-    "PCI_HEADER_BRIDGE": 1, "PCI_BARS_DEVICE": 6, "PCI_BARS_BRIDGE": 2,
-}
 
 # Flattened device tree (devicetree.org spec, ch. 5), big-endian.
 FDT_CONSTANTS = {
@@ -147,9 +128,8 @@ def asm_constants() -> dict[str, int]:
     # The header sits just below the body so the body's 8-byte fields are aligned.
     consts["FRAME_BUFFER"] = KERNEL_RAM["FRAME_BODY"] - HEADER.size
     consts["RX_FRAME"] = KERNEL_RAM["RX_BODY"] - HEADER.size
-    consts.update(UART_REGISTERS)
+    consts.update(uart16550.asm_constants(base=0, reg_shift=UART_REG_SHIFT))
     consts.update(PLIC_REGISTERS)
-    consts.update(PCI_REGISTERS)
     consts.update(FDT_CONSTANTS)
     consts.update(MACHINE_CSR_BITS)
     consts.update(MCONTROL)

@@ -5,14 +5,14 @@ kernel assemble against; nothing here is typed a second time in assembly."""
 
 from __future__ import annotations
 
-from contract import uart16550 as uart
+from contract import pci as pci_config
 from contract.constants import ConstantSet
-from contract.x86_64 import acpi, cpu, exceptions, fwcfg, timers
+from contract.x86_64 import acpi, cpu, exceptions, fwcfg, serial, timers
 from contract.x86_64 import pci_io as pci
 
 
 def asm_constants() -> ConstantSet:
     result = ConstantSet()
-    for module in (cpu, exceptions, uart, pci, acpi, fwcfg, timers):
+    for module in (cpu, exceptions, serial, pci_config, pci, acpi, fwcfg, timers):
         result.add(module.__name__, module.asm_constants())
     return result

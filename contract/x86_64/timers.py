@@ -8,6 +8,7 @@ COM1's receive interrupt, unmasked only to end an idle staying guest's hlt
 from __future__ import annotations
 
 from contract.idle_poll import STAY_IDLE_POLL_NS
+from contract.x86_64.serial import COM1_IRQ
 
 from contract.layout import Bits, Register
 
@@ -47,7 +48,6 @@ PIC_LINES = 8
 PIC_MASTER_VECTOR, PIC_SLAVE_VECTOR = 0x30, 0x38
 PIC_SPURIOUS_LINE = 7  # an 8259 answers a request that vanished before INTA as its IRQ7
 PIC_MASK_ALL = 0xFF  # writing it to a data port masks every line of that PIC
-COM1_IRQ = 4
 COM1_VECTOR = PIC_MASTER_VECTOR + COM1_IRQ
 IDLE_SPIN_NS = STAY_IDLE_POLL_NS  # an idle staying guest's polling before hlt (contract/idle_poll.py)
 

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from contract import protocol
+from contract import pci, protocol
 from contract.constants import ConstantSet, collect
 from contract import probe_abi as abi
 from contract import virtio
@@ -44,7 +44,7 @@ def constants() -> ConstantSet:
     consts = collect(
         __name__, protocol.asm_constants(), hw.asm_constants(), outcomes.asm_constants(),
         probing.asm_constants(), abi.RISCV64_PROBES.asm_constants(), virtio.asm_constants(),
-        causes.asm_constants())
+        causes.asm_constants(), pci.asm_constants())
     check_ram_layout(consts)
     return consts
 
