@@ -58,14 +58,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import IntEnum
 
+from contract.riscv64.csrs import MSTATUS
+
 PROBE_REGION_SIZE = 0x0100_0000
 PAGE_SIZE = 0x1000
 
-# riscv64 mstatus.FS (bits 14:13) and VS (bits 10:9) at probe entry: FS = Initial, VS = Off.
-RISCV_MSTATUS_FS, RISCV_MSTATUS_VS = 3 << 13, 3 << 9  # mstatus fields (0 = Off)
-RISCV_MSTATUS_FS_INITIAL, RISCV_MSTATUS_VS_INITIAL = 1 << 13, 1 << 9
+# riscv64 mstatus.FS and VS (contract/riscv64/csrs.py) at probe entry: FS = Initial, VS = Off.
+RISCV_MSTATUS_FS, RISCV_MSTATUS_VS = (MSTATUS.field(f).mask for f in ("FS", "VS"))
 RISCV_MSTATUS_FS_VS_MASK = RISCV_MSTATUS_FS | RISCV_MSTATUS_VS
-RISCV_MSTATUS_FS_VS_ENTRY = RISCV_MSTATUS_FS_INITIAL  # VS stays Off
+RISCV_MSTATUS_FS_VS_ENTRY = MSTATUS.pack(FS=1)  # Initial; VS stays Off
 DEFAULT_BUDGET = 10_000  # instructions
 MAX_BUDGET = 10_000_000
 DEFAULT_OUTPUT_SIZE = 64

@@ -18,7 +18,7 @@ from capstone import CS_ARCH_RISCV, CS_MODE_RISCV64, CS_MODE_RISCVC, Cs
 
 from contract.frames import encode_frame
 from contract.protocol import LAYOUTS, PROBE_RUN_FLAG_MEASURE_LENGTH, PROBE_SLOTS, Msg, ProbeRefusal
-from kernel.riscv64 import probing
+from contract.riscv64 import probe_state
 from contract.probe_abi import AREA, CODE_SIZE, INPUT_SIZE, Outcome, Privilege
 from probes.campaign import Campaign, Policy, load_body
 from probes.families.csr import csr_probe
@@ -402,7 +402,7 @@ def test_csr_sweep_reads_the_pmp_the_kernel_set():
         assert by_csr[csr].outcome == Outcome.RETURNED, hex(csr)
         return int.from_bytes(by_csr[csr].output, "little")
 
-    consts = probing.asm_constants()
+    consts = probe_state.asm_constants()
     assert value(0x3A0) & 0xFF_FFFF_FFFF_FFFF == consts["PMPCFG0_PROBES"]
     for i in range(5):  # the fixed areas (5 is the scratch window, which moves)
         assert value(0x3B0 + i) == consts[f"PMPADDR{i}_PROBES"]
