@@ -29,7 +29,7 @@ to stay (the probe environment, kernel/x86_64/probe_env.s):
     0x120000  0x128000   receive buffer: one COBS-encoded host frame
     0x130000  0x130400   slot table: PROBE_SLOTS records (kernel/x86_64/probe_env.py)
     0x131000  0x132000   probe state: the current run, counters, the clean FPU image
-    0x140000  0x141000   virtio console state (kernel/x86_64/virtio_console.py)
+    0x140000  0x141000   virtio console state (contract/x86_64/probe_state.py CONSOLE)
     0x141000  0x155000   virtio console queues and receive buffers (contract/virtio.py)
     0x200000  0x340000   slot store: code + input of each slot
     0x400000  0x510000   result cache: PROBE_RESULT_CACHE bodies, by run_id modulo
@@ -47,6 +47,7 @@ from contract.layout import Record
 from contract.protocol import LAYOUTS, PROBE_RESULT_CACHE, PROBE_SLOTS, Msg
 from contract.virtio import CONSOLE_BYTES
 from contract.probe_abi import AREA, CODE_SIZE, INPUT_SIZE, OUTPUT_SIZE, PROBE_REGION_SIZE, X86_64_PROBES
+from contract.x86_64.probe_state import CACHE_ENTRY, CONSOLE, ENV, RUN, SLOT
 
 SECTOR_SIZE = 512
 
@@ -87,16 +88,21 @@ PROBE_INPUT_BACKING = PROBE_EXIT_BACKING + AREA["exit"].size
 PROBE_BACKING_END = PROBE_INPUT_BACKING + AREA["input"].size
 RX_BUFFER = 0x120000
 RX_BUFFER_SIZE = 0x8000  # a PROBE_LOAD with the largest code and input, COBS-encoded, is ~20.6 KiB
-SLOT_TABLE = 0x130000
-SLOT_RECORD_SIZE = 16
-PROBE_STATE = 0x131000  # its own page: TCG re-translates code on pages that data writes hit
+SLOT_TABLE = 0x130000  # PROBE_SLOTS slot records (contract/x86_64/probe_state.py SLOT)
+SLOT_RECORD_SIZE = SLOT.size
+# The probe state page: the run under way (RUN), the environment (ENV, at ENV_OFFSET),
+# the clean FPU image (at FPU_CLEAN_OFFSET).  Its own page: TCG re-translates code on
+# pages that data writes hit.
+PROBE_STATE = 0x131000
 PROBE_STATE_SIZE = 0x1000
-CONSOLE_STATE = 0x140000  # its own page: written per received buffer (see PROBE_STATE)
+ENV_OFFSET = 0x100
+FPU_CLEAN_OFFSET = 0x400  # 64-byte aligned for xrstor
+CONSOLE_STATE = 0x140000  # CONSOLE; its own page: written per received buffer (see PROBE_STATE)
 CONSOLE_BASE = 0x141000  # page-aligned: the legacy queue addresses are page numbers
 SLOT_STORE = 0x200000
 SLOT_STRIDE = CODE_SIZE + INPUT_SIZE  # code, then input
 RESULT_CACHE = 0x400000
-RESULT_CACHE_HEADER = 16  # run_id, valid, body length; then the PROBE_RESULT body
+RESULT_CACHE_HEADER = CACHE_ENTRY.size  # run_id, valid, body length; then the PROBE_RESULT body
 _RESULT_CACHE_ENTRY = RESULT_CACHE_HEADER + LAYOUTS[Msg.PROBE_RESULT].size + OUTPUT_SIZE
 RESULT_CACHE_STRIDE = -(-_RESULT_CACHE_ENTRY // 0x100) * 0x100  # rounded up to 256 bytes
 
@@ -145,6 +151,10 @@ def check() -> None:
         ("result cache", RESULT_CACHE, RESULT_CACHE + PROBE_RESULT_CACHE * RESULT_CACHE_STRIDE),
         ("probe region", X86_64_PROBES.region_base, X86_64_PROBES.region_base + PROBE_REGION_SIZE),
     ]
+    if RUN.size > ENV_OFFSET or ENV_OFFSET + ENV.size > FPU_CLEAN_OFFSET \
+            or FPU_CLEAN_OFFSET >= PROBE_STATE_SIZE or CONSOLE.size > PAGE_SIZE:
+        raise ValueError("memory map: the probe state records overlap or outgrow their page; "
+                         "move ENV_OFFSET / FPU_CLEAN_OFFSET")
     regions.sort(key=lambda r: r[1])
     for (name_a, _, end_a), (name_b, start_b, _) in zip(regions, regions[1:]):
         if end_a > start_b:
@@ -179,4 +189,7 @@ def asm_constants() -> ConstantSet:
     consts["DISK_READ_CHUNK_PARAGRAPHS"] = DISK_READ_CHUNK_SECTORS * SECTOR_SIZE // 16
     consts["PAGE_DIRECTORY_ENTRIES"] = IDENTITY_MAP_GIB * 512
     consts["IDENTITY_MAP_END"] = IDENTITY_MAP_GIB << 30
-    return collect(__name__, consts, BOOT_INFO_RECORD)
+    consts["FPU_CLEAN"] = PROBE_STATE + FPU_CLEAN_OFFSET
+    return collect(__name__, consts, BOOT_INFO_RECORD, RUN.asm_constants(at=PROBE_STATE),
+                   ENV.asm_constants(at=PROBE_STATE + ENV_OFFSET),
+                   CONSOLE.asm_constants(at=CONSOLE_STATE))

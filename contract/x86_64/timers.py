@@ -8,6 +8,7 @@ COM1's receive interrupt, unmasked only to end an idle staying guest's hlt
 from __future__ import annotations
 
 from contract.idle_poll import STAY_IDLE_POLL_NS
+from contract.x86_64.exceptions import EXCEPTION_VECTORS
 from contract.x86_64.serial import COM1_IRQ
 
 from contract.layout import Bits, Register
@@ -66,7 +67,22 @@ CALIBRATION_PIT_TICKS = 11932
 CALIBRATION_NS = CALIBRATION_PIT_TICKS * 1_000_000_000 // PIT_HZ
 
 
+# The kernel's own interrupt vectors, above the 32 exception vectors.
+WATCHDOG_VECTOR = 0x40  # the LAPIC timer
+SPURIOUS_VECTOR = 0xFF  # low nibble 0xF, as older APICs require
+
+
+def check() -> None:
+    pic_vectors = set(range(PIC_MASTER_VECTOR, PIC_MASTER_VECTOR + PIC_LINES)) | set(
+        range(PIC_SLAVE_VECTOR, PIC_SLAVE_VECTOR + PIC_LINES))
+    if min(pic_vectors) < EXCEPTION_VECTORS or pic_vectors & {WATCHDOG_VECTOR, SPURIOUS_VECTOR}:
+        raise ValueError("the 8259 vectors overlap an exception, WATCHDOG_VECTOR or "
+                         "SPURIOUS_VECTOR: move PIC_MASTER_VECTOR / PIC_SLAVE_VECTOR in "
+                         "contract/x86_64/timers.py")
+
+
 def asm_constants() -> dict[str, int]:
+    check()
     consts: dict[str, int] = {f"LAPIC_{name}": offset for name, offset in LAPIC_OFFSETS.items()}
     for reg in (APIC_BASE_MSR_FIELDS, LAPIC_SVR, LAPIC_LVT, PC_SPEAKER):
         consts.update(reg.asm_constants())
@@ -93,6 +109,8 @@ def asm_constants() -> dict[str, int]:
         PIC_LINES=PIC_LINES,
         PIC_MASK_ALL_BUT_COM1=PIC_MASK_ALL & ~(1 << COM1_IRQ),
         COM1_VECTOR=COM1_VECTOR,
+        WATCHDOG_VECTOR=WATCHDOG_VECTOR,
+        SPURIOUS_VECTOR=SPURIOUS_VECTOR,
         IDLE_SPIN_NS=IDLE_SPIN_NS,
         PIT_CHANNEL2_DATA=PIT_CHANNEL2_DATA,
         PIT_COMMAND=PIT_COMMAND,

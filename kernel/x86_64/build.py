@@ -26,9 +26,9 @@ from contract import protocol, virtio
 from contract import x86_64 as hw
 from contract.boot_switches import PRIVILEGED, STAY
 from contract.constants import ConstantSet, collect
-from contract.x86_64 import bios, exits
+from contract.x86_64 import bios, exits, probe_state
 from contract.x86_64 import memory_map as layout
-from kernel.x86_64 import asmdata, cpuid_rules, crc32_table, gdt_source, probe_env, virtio_console
+from kernel.x86_64 import asmdata, cpuid_rules, crc32_table, gdt_source, probe_env
 from toolchain.elf import write_elf
 from toolchain.image import disk_image, sectors
 from toolchain.program import Program, Section
@@ -73,7 +73,7 @@ def constants(load_sectors: int) -> ConstantSet:
         __name__, protocol.asm_constants(), layout.asm_constants(), bios.asm_constants(),
         exits.asm_constants(), hw.asm_constants(), cpuid_rules.asm_constants(),
         abi.X86_64_PROBES.asm_constants(), probe_env.asm_constants(), virtio.asm_constants(),
-        virtio_console.asm_constants(), {"LOAD_SECTORS": load_sectors})
+        probe_state.asm_constants(), {"LOAD_SECTORS": load_sectors})
 
 
 def write_generated(out_dir: Path) -> dict[str, list[Path]]:
