@@ -5,6 +5,7 @@ kernel assemble against; nothing here is typed a second time in assembly."""
 
 from __future__ import annotations
 
+from contract import acpi as acpi_tables
 from contract import pci as pci_config
 from contract.constants import ConstantSet
 from contract.x86_64 import acpi, cpu, exceptions, fwcfg, serial, timers
@@ -13,6 +14,6 @@ from contract.x86_64 import pci_io as pci
 
 def asm_constants() -> ConstantSet:
     result = ConstantSet()
-    for module in (cpu, exceptions, serial, pci_config, pci, acpi, fwcfg, timers):
+    for module in (cpu, exceptions, serial, pci_config, pci, acpi_tables, acpi, fwcfg, timers):
         result.add(module.__name__, module.asm_constants())
     return result

@@ -27,7 +27,7 @@ to stay (the probe environment, kernel/x86_64/probe_env.s):
     0x109000  0x10C000   trap stack (IST1): every exception and interrupt lands here
     0x110000  0x116000   backing frames of the read-only probe areas (code, exit, input)
     0x120000  0x128000   receive buffer: one COBS-encoded host frame
-    0x130000  0x130400   slot table: PROBE_SLOTS records (kernel/x86_64/probe_env.py)
+    0x130000  0x130400   slot table: PROBE_SLOTS records (contract/x86_64/probe_state.py SLOT)
     0x131000  0x132000   probe state: the current run, counters, the clean FPU image
     0x140000  0x141000   virtio console state (contract/x86_64/probe_state.py CONSOLE)
     0x141000  0x155000   virtio console queues and receive buffers (contract/virtio.py)
@@ -47,6 +47,7 @@ from contract.layout import Record
 from contract.protocol import LAYOUTS, PROBE_RESULT_CACHE, PROBE_SLOTS, Msg
 from contract.virtio import CONSOLE_BYTES
 from contract.probe_abi import AREA, CODE_SIZE, INPUT_SIZE, OUTPUT_SIZE, PROBE_REGION_SIZE, X86_64_PROBES
+from contract.x86_64.bios import E820_ENTRY
 from contract.x86_64.probe_state import CACHE_ENTRY, CONSOLE, ENV, RUN, SLOT
 
 SECTOR_SIZE = 512
@@ -54,7 +55,7 @@ SECTOR_SIZE = 512
 BIOS_DATA_EBDA_SEGMENT = 0x040E  # BDA word: EBDA segment (ACPI RSDP search area 1)
 BOOT_INFO = 0x0500
 E820_BUFFER = 0x1000
-E820_ENTRY_SIZE = 24  # ACPI 3.0 entry: base, length, type, extended attributes
+E820_ENTRY_SIZE = E820_ENTRY.size  # ACPI 3.0 entry: base, length, type, extended attributes
 E820_MAX_ENTRIES = 256
 REAL_MODE_STACK_TOP = 0x7C00
 BOOT_SECTOR_BASE = 0x7C00
@@ -171,7 +172,7 @@ def asm_constants() -> ConstantSet:
     """The memory map and boot-info offsets, named as the assembly uses them."""
     check()
     names = (
-        "SECTOR_SIZE BIOS_DATA_EBDA_SEGMENT BOOT_INFO E820_BUFFER E820_ENTRY_SIZE "
+        "SECTOR_SIZE BIOS_DATA_EBDA_SEGMENT BOOT_INFO E820_BUFFER "
         "E820_MAX_ENTRIES REAL_MODE_STACK_TOP BOOT_SECTOR_BASE STAGE2_BASE STAGE2_MAX_SIZE "
         "KERNEL_BASE KERNEL_LIMIT PML4 PDPT PAGE_DIRECTORIES IDENTITY_MAP_GIB PAGE_TABLES "
         "PAGE_TABLES_END IDT KERNEL_STACK_TOP FRAME_BUFFER FRAME_BUFFER_SIZE COBS_BUFFER "
