@@ -7,8 +7,8 @@ from two places is an error naming both, even when the two values agree
     collect("contract.uart16550", LCR, LSR, {"UART_FIFO_DEPTH": 16})
 
 Each part is a layout (anything with `name` and `asm_constants()`: a Record,
-a Register), a ConstantSet (its names keep their own sources), or a plain
-mapping (its names are `source`'s).
+a Register), a ConstantSet (its names keep their own sources), a
+(source, mapping) pair, or a plain mapping (its names are `source`'s).
 """
 
 from __future__ import annotations
@@ -64,11 +64,14 @@ class ConstantSet(Mapping[str, int]):
         return len(self._values)
 
 
-def collect(source: str, *parts: Layout | Mapping[str, int]) -> ConstantSet:
-    """One ConstantSet from `parts` (see the module docstring), all defined by `source`."""
+def collect(source: str,
+            *parts: Layout | Mapping[str, int] | tuple[str, Mapping[str, int]]) -> ConstantSet:
+    """One ConstantSet from `parts` (see the module docstring)."""
     result = ConstantSet()
     for part in parts:
-        if isinstance(part, Mapping):
+        if isinstance(part, tuple):
+            result.add(*part)
+        elif isinstance(part, Mapping):
             result.add(source, part)
         else:
             result.add(f"{source} ({part.name})", part.asm_constants())

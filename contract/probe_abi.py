@@ -58,6 +58,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import IntEnum
 
+from contract.constants import ConstantSet, collect, enum_constants
 from contract.riscv64.csrs import MSTATUS
 
 PROBE_REGION_SIZE = 0x0100_0000
@@ -177,7 +178,7 @@ class ProbePlatform:
         regs.update(self.extra_entry)
         return Entry(regs, self.exit_address)
 
-    def asm_constants(self) -> dict[str, int]:
+    def asm_constants(self) -> ConstantSet:
         """Every ABI constant a kernel needs, named as its assembly uses them."""
         consts = {
             "PROBE_REGION_BASE": self.region_base,
@@ -192,16 +193,15 @@ class ProbePlatform:
             "PROBE_WATCHDOG_NS_PER_INSN": WATCHDOG_NS_PER_INSTRUCTION,
             "PROBE_WATCHDOG_MIN_NS": WATCHDOG_MIN_NS,
         }
+        areas = {}
         for area in AREAS:
             name = area.name.upper()
-            consts[f"PROBE_{name}_BASE"] = area.base(self)
-            consts[f"PROBE_{name}_SIZE"] = area.size
-            consts[f"PROBE_{name}_PERMS"] = int(area.perms)
-        consts.update({f"PROBE_PRIV_{p.name}": p.value for p in Privilege})
-        consts.update({f"PROBE_OUTCOME_{o.name}": o.value for o in Outcome})
-        consts.update({f"PROBE_PERM_{p.name}": p.value for p in Perm})
-        consts.update(self.extra_constants)
-        return consts
+            areas[f"PROBE_{name}_BASE"] = area.base(self)
+            areas[f"PROBE_{name}_SIZE"] = area.size
+            areas[f"PROBE_{name}_PERMS"] = int(area.perms)
+        return collect(f"{__name__} ({self.isa})", consts, areas, dict(self.extra_constants),
+                       enum_constants("PROBE_PRIV", Privilege),
+                       enum_constants("PROBE_OUTCOME", Outcome), enum_constants("PROBE_PERM", Perm))
 
 
 X86_64_ENTRY_RFLAGS = 0x202  # IF set (the watchdog's interrupt gets in), DF clear

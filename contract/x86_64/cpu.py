@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from contract.x86_64 import memory_map as layout
 
-from contract.layout import Bits, Register
+from contract.constants import ConstantSet, collect
+from contract.layout import Bits, Record, Register
 
 CR0 = Register("CR0", (
     Bits("PE", 0, meaning="protected mode enable"),
@@ -101,9 +102,12 @@ def _flat(segment_type: int, **flags: int) -> int:
     )
 
 
-# The 64-bit TSS (Intel SDM vol. 3A 8.7): the stacks the CPU switches to.
-TSS_OFFSETS = {"RSP0": 4, "IST1": 36, "IOPB": 102}
-TSS_SIZE = 104  # an I/O bitmap offset of TSS_SIZE means "no bitmap": ring 3 port I/O faults
+# The 64-bit TSS (Intel SDM vol. 3A figure 8-11): the stacks the CPU switches to.  An
+# I/O bitmap offset of TSS_SIZE means "no bitmap": ring 3 port I/O faults.
+TSS_RECORD = Record("TSS", (("_reserved0", "4x"), ("rsp0", "Q"), ("rsp1", "Q"), ("rsp2", "Q"),
+                            ("_reserved1", "8x"), *((f"ist{i}", "Q") for i in range(1, 8)),
+                            ("_reserved2", "10x"), ("iopb", "H")))
+TSS_SIZE = TSS_RECORD.size
 TSS_AVAILABLE_TYPE = 0x9  # system descriptor type: available 64-bit TSS
 
 
@@ -152,13 +156,9 @@ CPUID_HYPERVISOR_BASE = 0x40000000
 CPUID_EXTENDED_BASE = 0x80000000
 
 
-def asm_constants() -> dict[str, int]:
-    consts: dict[str, int] = {}
-    for reg in (CR0, CR4, EFER, PAGE_ENTRY, IDT_GATE_FLAGS, CPUID_LEAF_1_ECX, CPUID_80000001_EDX,
-                RFLAGS, XCR0):
-        consts.update(reg.asm_constants())
+def asm_constants() -> ConstantSet:
     present_writable = PAGE_ENTRY.pack(PRESENT=1, WRITABLE=1)
-    consts.update(
+    consts = dict(
         EFER_MSR=EFER_MSR,
         PTE_TABLE_FLAGS=present_writable,
         PTE_LARGE_PAGE_FLAGS=present_writable | PAGE_ENTRY.pack(LARGE=1),
@@ -174,7 +174,6 @@ def asm_constants() -> dict[str, int]:
         STAR_KERNEL_CS_SHIFT=STAR_KERNEL_CS_SHIFT,
         RFLAGS_RESERVED_ONE=RFLAGS_RESERVED_ONE,
         PAGE_ENTRY_ADDRESS=PAGE_ENTRY_ADDRESS,
-        TSS_SIZE=TSS_SIZE,
         FXSAVE_FCW=FXSAVE_FCW, FXSAVE_MXCSR=FXSAVE_MXCSR, FXSAVE_SIZE=FXSAVE_SIZE,
         XSAVE_HEADER_SIZE=XSAVE_HEADER_SIZE, XSAVE_RESET_COMPONENTS=XSAVE_RESET_COMPONENTS,
         XSAVE_RESET_AREA_END=XSAVE_RESET_AREA_END, FCW_DEFAULT=FCW_DEFAULT, MXCSR_DEFAULT=MXCSR_DEFAULT,
@@ -186,10 +185,9 @@ def asm_constants() -> dict[str, int]:
         CPUID_HYPERVISOR_BASE=CPUID_HYPERVISOR_BASE,
         CPUID_EXTENDED_BASE=CPUID_EXTENDED_BASE,
     )
-    for index, (name, _) in enumerate(GDT):
-        consts[f"SELECTOR_{name}"] = index * 8
-    consts["SELECTOR_USER_CODE64_RING3"] = consts["SELECTOR_USER_CODE64"] | RING3
-    consts["SELECTOR_USER_DATA_RING3"] = consts["SELECTOR_USER_DATA"] | RING3
-    consts["SELECTOR_RPL_MASK"] = RING3  # a saved CS with these bits set came from ring 3
-    consts.update({f"TSS_{name}": offset for name, offset in TSS_OFFSETS.items()})
-    return consts
+    selectors = {f"SELECTOR_{name}": index * 8 for index, (name, _) in enumerate(GDT)}
+    selectors["SELECTOR_USER_CODE64_RING3"] = selectors["SELECTOR_USER_CODE64"] | RING3
+    selectors["SELECTOR_USER_DATA_RING3"] = selectors["SELECTOR_USER_DATA"] | RING3
+    selectors["SELECTOR_RPL_MASK"] = RING3  # a saved CS with these bits set came from ring 3
+    return collect(__name__, CR0, CR4, EFER, PAGE_ENTRY, IDT_GATE_FLAGS, CPUID_LEAF_1_ECX,
+                   CPUID_80000001_EDX, RFLAGS, XCR0, TSS_RECORD, consts, selectors)

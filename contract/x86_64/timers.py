@@ -11,6 +11,7 @@ from contract.idle_poll import STAY_IDLE_POLL_NS
 from contract.x86_64.exceptions import EXCEPTION_VECTORS
 from contract.x86_64.serial import COM1_IRQ
 
+from contract.constants import ConstantSet, collect
 from contract.layout import Bits, Register
 
 APIC_BASE_MSR = 0x1B
@@ -81,12 +82,9 @@ def check() -> None:
                          "contract/x86_64/timers.py")
 
 
-def asm_constants() -> dict[str, int]:
+def asm_constants() -> ConstantSet:
     check()
-    consts: dict[str, int] = {f"LAPIC_{name}": offset for name, offset in LAPIC_OFFSETS.items()}
-    for reg in (APIC_BASE_MSR_FIELDS, LAPIC_SVR, LAPIC_LVT, PC_SPEAKER):
-        consts.update(reg.asm_constants())
-    consts.update(
+    consts = dict(
         APIC_BASE_MSR=APIC_BASE_MSR,
         LAPIC_BASE=LAPIC_BASE,
         LAPIC_TIMER_DIVIDE_BY_16=LAPIC_TIMER_DIVIDE_BY_16,
@@ -119,4 +117,5 @@ def asm_constants() -> dict[str, int]:
         CALIBRATION_PIT_TICKS=CALIBRATION_PIT_TICKS,
         CALIBRATION_NS=CALIBRATION_NS,
     )
-    return consts
+    return collect(__name__, APIC_BASE_MSR_FIELDS, LAPIC_SVR, LAPIC_LVT, PC_SPEAKER, consts,
+                   {f"LAPIC_{name}": offset for name, offset in LAPIC_OFFSETS.items()})

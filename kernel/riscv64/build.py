@@ -39,11 +39,10 @@ def constants() -> ConstantSet:
     if abi.RISCV64_PROBES.code_fill != 0:
         raise ValueError("run.s fills the code area past a probe with zeros (place_area):"
                          " teach it contract/probe_abi.py's code_fill first")
+    modules = (protocol, virt, memory_map, csrs, causes, exits, probe_state, virtio, pci, fdt)
     return collect(
-        __name__, protocol.asm_constants(), virt.asm_constants(), memory_map.asm_constants(),
-        csrs.asm_constants(), causes.asm_constants(), exits.asm_constants(),
-        probe_state.asm_constants(), abi.RISCV64_PROBES.asm_constants(), virtio.asm_constants(),
-        pci.asm_constants(), fdt.asm_constants())
+        __name__, *((m.__name__, m.asm_constants()) for m in modules),
+        ("contract.probe_abi (RISCV64_PROBES)", abi.RISCV64_PROBES.asm_constants()))
 
 
 def _sources(out_dir: Path) -> tuple[Path, ...]:

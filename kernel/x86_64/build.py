@@ -69,11 +69,11 @@ class ImageLayoutError(Exception):
 def constants(load_sectors: int) -> ConstantSet:
     """Every constant the x86-64 sources assemble against, each defined once
     (contract/constants.py: a name from two places is an error naming both)."""
+    modules = (protocol, layout, bios, exits, hw, cpuid_rules, probe_env, virtio, probe_state)
     return collect(
-        __name__, protocol.asm_constants(), layout.asm_constants(), bios.asm_constants(),
-        exits.asm_constants(), hw.asm_constants(), cpuid_rules.asm_constants(),
-        abi.X86_64_PROBES.asm_constants(), probe_env.asm_constants(), virtio.asm_constants(),
-        probe_state.asm_constants(), {"LOAD_SECTORS": load_sectors})
+        __name__, *((m.__name__, m.asm_constants()) for m in modules),
+        ("contract.probe_abi (X86_64_PROBES)", abi.X86_64_PROBES.asm_constants()),
+        {"LOAD_SECTORS": load_sectors})
 
 
 def write_generated(out_dir: Path) -> dict[str, list[Path]]:
