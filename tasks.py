@@ -52,8 +52,8 @@ def _board(arch, board, cpu, smp, memory, accel, qemu_args):
 
 def _discover(chosen, on_frame=None, on_machine=None):
     """Build and boot; a failure ends the task with its full report, not a traceback."""
-    from link.session import DiscoveryError, discover
     from kernel.guest import build_guest
+    from link.session import DiscoveryError, discover
     from qemu.errors import QemuError
     from toolchain.program import AssemblyError
 
@@ -142,8 +142,8 @@ def demo(c):
 def boot(c, arch="x86_64", board=None, cpu=None, smp=None, memory=None, accel="auto",
          qemu_args="", hex=False):
     """Boot the board and show every decoded frame (sequence, type, summary)."""
-    from link.describe import describe
     from kernel.guest import build_guest
+    from link.describe import describe
 
     chosen = _board(arch, board, cpu, smp, memory, accel, qemu_args)
     symbolize = build_guest(chosen.arch).symbolize
@@ -157,9 +157,9 @@ def boot(c, arch="x86_64", board=None, cpu=None, smp=None, memory=None, accel="a
 def console(c, arch="x86_64", board=None, cpu=None, smp=None, memory=None, accel="auto",
             qemu_args="", hex=False, replay=None):
     """Serial-console inspection: frames live as they arrive, CRC errors, symbolised addresses."""
-    from link.describe import describe
     from contract.frames import FrameDecoder
     from kernel.guest import build_guest
+    from link.describe import describe
 
     symbolize = build_guest(_arch(arch)).symbolize
     if replay:

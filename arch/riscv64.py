@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from arch.isa import Arch, CallingConvention
-from contract.probe_abi import RISCV64_PROBES
 from contract.protocol import Arch as WireArch
 from contract.riscv64.causes import BY_NAME, EXCEPTIONS
 from contract.riscv64.exits import explain_exit
+from contract.riscv64.probes import RISCV64_PROBES
 
 # The mcause exception codes (contract/riscv64/causes.py).
 FAULT_NAMES = {c.code: c.name for c in EXCEPTIONS}

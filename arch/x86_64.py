@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from arch.isa import Arch, CallingConvention
-from contract.probe_abi import SYSCALL_PSEUDO_VECTOR, X86_64_PROBES
+from contract.probe_abi import SYSCALL_PSEUDO_VECTOR
+from contract.protocol import Arch as WireArch
 from contract.x86_64.exceptions import BY_MNEMONIC, EXCEPTIONS
 from contract.x86_64.exits import DEBUG_EXIT_PASS, debug_exit_status
-from contract.protocol import Arch as WireArch
+from contract.x86_64.probes import X86_64_PROBES
 
 # The exception vectors (contract/x86_64/exceptions.py), plus the pseudo vector the
 # kernel reports for a stray `syscall` (contract/probe_abi.py).
@@ -44,7 +45,7 @@ X86_64 = X86_64Arch(
     illegal_instruction=BY_MNEMONIC["#UD"].number,
     protection_fault=BY_MNEMONIC["#GP"].number,
     fault_names=FAULT_NAMES,
-    access_faults={"read": _PAGE_FAULT, "write": _PAGE_FAULT, "fetch": _PAGE_FAULT},  # whatever the access
+    access_faults={"read": _PAGE_FAULT, "write": _PAGE_FAULT, "fetch": _PAGE_FAULT},
     calling=CallingConvention(arguments=("rdi", "rsi", "rdx", "rcx", "r8", "r9"), result="rax",
                               stack_pointer="rsp", return_address=None),
     pc_register="rip",

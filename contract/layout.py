@@ -13,14 +13,14 @@ its bit layouts in `structures.bf`), and the same declaration does both jobs:
   so a campaign's thousands of frames a second cost one C call each).
 
     HELLO = Record("HELLO", (("version", "H"), ("arch", "H")))
-    HELLO.pack(version=1, arch=2)           -> b"\\x01\\x00\\x02\\x00"
-    HELLO.unpack(body)                      -> ({"version": 1, "arch": 2}, tail)
-    HELLO.asm_constants()                   -> {"HELLO_VERSION": 0, "HELLO_ARCH": 2, "HELLO_SIZE": 4}
+    HELLO.pack(version=1, arch=2)  -> b"\\x01\\x00\\x02\\x00"
+    HELLO.unpack(body)             -> ({"version": 1, "arch": 2}, tail)
+    HELLO.asm_constants()          -> {"HELLO_VERSION": 0, "HELLO_ARCH": 2, "HELLO_SIZE": 4}
 
     LSR = Register("UART_LSR", (Bits("DR", 0), Bits("THRE", 5)), width=8)
-    LSR.pack(THRE=1)                        -> 0x20
-    LSR.unpack(0x21)                        -> {"DR": 1, "THRE": 1}
-    LSR.asm_constants()                     -> {"UART_LSR_DR": 0x01, "UART_LSR_DR_SHIFT": 0, ...}
+    LSR.pack(THRE=1)               -> 0x20
+    LSR.unpack(0x21)               -> {"DR": 1, "THRE": 1}
+    LSR.asm_constants()            -> {"UART_LSR_DR": 0x01, "UART_LSR_DR_SHIFT": 0, ...}
 
 A record's fields are (name, struct code) pairs: `B H I Q` for unsigned
 integers of 1, 2, 4, 8 bytes, `Ns` for N raw bytes, and `Nx` for N bytes of
@@ -47,7 +47,8 @@ class Record:
 
     def __post_init__(self) -> None:
         if self.byte_order not in "<>":
-            raise ValueError(f"record {self.name}: byte order is '<' or '>', not {self.byte_order!r}")
+            raise ValueError(f"record {self.name}: byte order is '<' or '>', "
+                             f"not {self.byte_order!r}")
         names = [name for name, _ in self.fields]
         if len(names) != len(set(names)):
             raise ValueError(f"record {self.name} names a field twice: {names}")
@@ -86,7 +87,7 @@ class Record:
         if len(data) < self.size:
             raise ValueError(f"{self.name} body is {len(data)} bytes, needs at least {self.size}")
         values = self.struct.unpack_from(data)  # padding ("x") fields yield no value
-        return dict(zip(self.names, values)), bytes(data[self.size :])
+        return dict(zip(self.names, values, strict=True)), bytes(data[self.size :])
 
     def pack(self, tail: bytes = b"", **values: int) -> bytes:
         """The record with the named fields set (missing ones 0) followed by `tail`."""

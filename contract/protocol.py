@@ -103,7 +103,8 @@ LAYOUTS: dict[Msg, Record] = {
     ),
     # frames: how many frames preceded this one; status: 0 when discovery completed.
     # probe_line: where a staying guest serves probe commands (ProbeLine).
-    Msg.FINAL: Record("FINAL", (("frames", "I"), ("status", "H"), ("probe_line", "B"), ("_pad", "x"))),
+    Msg.FINAL: Record(
+        "FINAL", (("frames", "I"), ("status", "H"), ("probe_line", "B"), ("_pad", "x"))),
     # tag: the low 32 bits of the probe's content hash; a RUN naming another tag
     # than its slot holds is refused, so a RUN whose LOAD was lost never runs the
     # wrong probe.
@@ -196,7 +197,8 @@ def check_guest_assumptions() -> None:
         raise ValueError("ACPI_RSDP and ACPI_TABLE bodies differ now; fix kernel/x86_64/acpi.s")
     for msg, layout in LAYOUTS.items():
         if layout.name != msg.name:
-            raise ValueError(f"LAYOUTS[{msg.name}] is named {layout.name}: name it after its message")
+            raise ValueError(f"LAYOUTS[{msg.name}] is named {layout.name}: "
+                             "name it after its message")
 
 
 def asm_constants() -> ConstantSet:

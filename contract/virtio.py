@@ -66,7 +66,8 @@ AVAIL_ENTRY_SIZE = 2  # an avail entry is a descriptor index (le16)
 AVAIL_OFFSET = QUEUE_SIZE * DESC_SIZE
 _AVAIL_END = AVAIL_OFFSET + RING_HEADER + AVAIL_ENTRY_SIZE * QUEUE_SIZE + 2  # + used_event
 USED_OFFSET = -(-_AVAIL_END // QUEUE_ALIGN) * QUEUE_ALIGN
-QUEUE_BYTES = -(-(USED_OFFSET + RING_HEADER + USED_ELEM_SIZE * QUEUE_SIZE + 2) // QUEUE_ALIGN) * QUEUE_ALIGN
+_USED_END = USED_OFFSET + RING_HEADER + USED_ELEM_SIZE * QUEUE_SIZE + 2  # + avail_event
+QUEUE_BYTES = -(-_USED_END // QUEUE_ALIGN) * QUEUE_ALIGN
 
 # Receive buffers the driver keeps posted.  QEMU fills one buffer per chunk it
 # read from the host's socket, so a buffer holds one or a few frames; every one

@@ -9,8 +9,17 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
-from contract.acpi import (FACS, FADT, HEADER, RSDP, RSDP_REVISION_XSDT, RSDP_SIGNATURE,
-                           RSDP_V1_SIZE, RSDT_ENTRY_SIZE, XSDT_ENTRY_SIZE)
+from contract.acpi import (
+    FACS,
+    FADT,
+    HEADER,
+    RSDP,
+    RSDP_REVISION_XSDT,
+    RSDP_SIGNATURE,
+    RSDP_V1_SIZE,
+    RSDT_ENTRY_SIZE,
+    XSDT_ENTRY_SIZE,
+)
 
 MADT_FIXED = struct.Struct("<II")  # local APIC address, flags (after the header)
 MADT_LOCAL_APIC, MADT_IO_APIC, MADT_LOCAL_X2APIC = 0, 1, 9
@@ -25,6 +34,11 @@ FADT_X_DSDT_OFFSET = FADT.offsets["x_dsdt"]  # 64-bit X_DSDT, in FADT revision 2
 
 class AcpiError(ValueError):
     """A table too short or malformed to decode."""
+
+
+def _text(field: bytes) -> str:
+    """An ACPI ID field: ASCII, padded with NULs or spaces."""
+    return field.decode("latin-1").rstrip("\0 ")
 
 
 def checksum_ok(data: bytes) -> bool:
@@ -57,16 +71,17 @@ class Table:
 
     def _header(self) -> dict:
         if len(self.data) < HEADER.size:
-            raise AcpiError(f"ACPI table at 0x{self.address:x} is {len(self.data)} bytes, shorter than its header")
+            raise AcpiError(f"ACPI table at 0x{self.address:x} is {len(self.data)} bytes, "
+                            "shorter than its header")
         return HEADER.unpack(self.data)[0]
 
     signature = property(lambda self: self._header()["signature"].decode("latin-1"))
     length = property(lambda self: self._header()["length"])
     revision = property(lambda self: self._header()["revision"])
-    oem_id = property(lambda self: self._header()["oem_id"].decode("latin-1").rstrip("\0 "))
-    oem_table_id = property(lambda self: self._header()["oem_table_id"].decode("latin-1").rstrip("\0 "))
+    oem_id = property(lambda self: _text(self._header()["oem_id"]))
+    oem_table_id = property(lambda self: _text(self._header()["oem_table_id"]))
     oem_revision = property(lambda self: self._header()["oem_revision"])
-    creator_id = property(lambda self: self._header()["creator_id"].decode("latin-1").rstrip("\0 "))
+    creator_id = property(lambda self: _text(self._header()["creator_id"]))
 
     @property
     def complete(self) -> bool:
@@ -99,7 +114,7 @@ class Rsdp:
     def _has_v2(self) -> bool:
         return self.revision >= RSDP_REVISION_XSDT and len(self.data) >= RSDP.size
 
-    oem_id = property(lambda self: self._fields()["oem_id"].decode("latin-1").rstrip("\0 "))
+    oem_id = property(lambda self: _text(self._fields()["oem_id"]))
     revision = property(lambda self: self._fields()["revision"])
     rsdt_address = property(lambda self: self._fields()["rsdt"])
 

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from arch import X86_64
 import dataclasses
 import os
 import platform
 
 import pytest
 
+from arch import X86_64
 from contract.boot_switches import STAY
 from contract.x86_64.exits import DEBUG_EXIT_PORT
 from qemu import boards

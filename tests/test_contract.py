@@ -181,7 +181,8 @@ def test_pci_headers_match_linux_pci_regs_h():
             assert record.offsets[name] == offset, (record.name, name)
     assert pci.DEVICE.size == pci.BRIDGE.size == 64  # PCI_STD_HEADER_SIZEOF
     assert pci.BARS_PER_HEADER == {0: 6, 1: 2, 2: 0}
-    assert pci.COMMAND_BITS.pack(IO=1, MEMORY=1, BUS_MASTER=1) == 0x7  # PCI_COMMAND_IO|MEMORY|MASTER
+    # PCI_COMMAND_IO | PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER
+    assert pci.COMMAND_BITS.pack(IO=1, MEMORY=1, BUS_MASTER=1) == 0x7
     assert pci.STATUS_CAPABILITIES_LIST == 0x10  # PCI_STATUS_CAP_LIST
     assert pci.ECAM.pack(BUS=1, DEVICE=2, FUNCTION=3, OFFSET=4) == 1 << 20 | 2 << 15 | 3 << 12 | 4
 

@@ -7,6 +7,8 @@ import os
 import time
 
 import pytest
+from riscv_tiny_guests import write_elf
+from x86_boot_sectors import MARK, write_image
 
 from contract.x86_64.exits import DEBUG_EXIT_FAIL, DEBUG_EXIT_PASS, debug_exit_status
 from kernel.riscv64.build import build_floor
@@ -21,8 +23,6 @@ from qemu.errors import (
     QemuStartError,
 )
 from qemu.machine import Machine
-from riscv_tiny_guests import write_elf
-from x86_boot_sectors import MARK, write_image
 
 HARD_TIMEOUT = 30  # seconds any one QEMU may live in these tests
 

@@ -10,12 +10,12 @@ import capstone
 import pytest
 from elftools.elf.elffile import ELFFile
 
-from kernel.riscv64 import build as kernel_build
 from contract.riscv64.csrs import CATALOGUE, csr_names
+from kernel.riscv64 import build as kernel_build
 from kernel.riscv64.generated import crc_table_source, csr_probes_source
 from toolchain.program import AssemblyError, Section
+from toolchain.riscvasm import assemble, assemble_snippet
 from toolchain.riscvcheck import statement_mnemonic
-from toolchain.riscvasm import assemble, assemble_elf, assemble_snippet
 
 
 def test_snippet_bytes_are_the_isa_encoding():

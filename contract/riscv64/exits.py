@@ -51,4 +51,5 @@ def explain_exit(status: int) -> str:
 
 
 def asm_constants() -> ConstantSet:
-    return collect(__name__, enum_constants("EXIT", GuestExit), enum_constants("FINAL", FinalStatus))
+    return collect(__name__, enum_constants("EXIT", GuestExit),
+                   enum_constants("FINAL", FinalStatus))

@@ -7,12 +7,15 @@ comes from KERNEL_RAM through `asm_constants()`; `check()` refuses overlaps.
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 from contract import virtio
 from contract.constants import ConstantSet, collect
 from contract.frames import MAX_ENCODED
-from contract.probe_abi import PROBE_REGION_SIZE, RISCV64_PROBES
+from contract.probe_abi import PROBE_REGION_SIZE
 from contract.protocol import CRC, HEADER, LAYOUTS, MAX_BODY, PROBE_RESULT_CACHE, PROBE_SLOTS, Msg
 from contract.riscv64 import probe_state
+from contract.riscv64.probes import RISCV64_PROBES
 
 #                  name             address      why
 KERNEL_RAM = {
@@ -23,7 +26,7 @@ KERNEL_RAM = {
     "RX_BODY":           0x80200008,  # a received frame, decoded in place; header just before
     "PROBE_SLOTS_BASE":  0x80400000,  # PROBE_SLOTS slot records (contract/riscv64/probe_state.py)
     "RESULT_CACHE_BASE": 0x80600000,  # PROBE_RESULT_CACHE cached results
-    "VIRTIO_CONSOLE":    0x80800000,  # the console's queues and receive buffers (contract/virtio.py)
+    "VIRTIO_CONSOLE":    0x80800000,  # the console's queues and receive buffers (virtio.py)
     "CONSOLE_TX_BUFFER": 0x80820000,  # one encoded frame and its delimiter, sent on the console
 }
 KERNEL_BASE = KERNEL_RAM["KERNEL_BASE"]
@@ -56,7 +59,7 @@ def check() -> None:
         ("console transmit buffer", KERNEL_RAM["CONSOLE_TX_BUFFER"], CONSOLE_TX_CAPACITY),
         ("probe region", RISCV64_PROBES.region_base, PROBE_REGION_SIZE),
     ), key=lambda region: region[1])
-    for (name, base, size), (next_name, next_base, _) in zip(regions, regions[1:]):
+    for (name, base, size), (next_name, next_base, _) in pairwise(regions):
         if base + size > next_base:
             raise ValueError(f"contract/riscv64/memory_map.py KERNEL_RAM: {name} "
                              f"({base:#x}+{size:#x}) runs into {next_name} ({next_base:#x})")

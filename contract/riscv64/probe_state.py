@@ -23,8 +23,9 @@ from __future__ import annotations
 from contract.constants import ConstantSet, collect
 from contract.idle_poll import NS_PER_SECOND, STAY_IDLE_POLL_NS
 from contract.layout import Bits, Record, Register
-from contract.probe_abi import AREA, OUTPUT_SIZE, RISCV64_PROBES, Perm
+from contract.probe_abi import AREA, OUTPUT_SIZE, Perm
 from contract.protocol import LAYOUTS, Msg
+from contract.riscv64.probes import RISCV64_PROBES
 
 # PMP (RISC-V Privileged Architecture 3.7, "Physical Memory Protection"): one
 # pmpcfg byte per entry.

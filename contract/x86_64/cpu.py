@@ -4,10 +4,9 @@ CPUID bits the boot stage tests.  (Intel SDM vol. 3A ch. 2-6; AMD APM vol. 2.)""
 
 from __future__ import annotations
 
-from contract.x86_64 import memory_map as layout
-
 from contract.constants import ConstantSet, collect
 from contract.layout import Bits, Record, Register
+from contract.x86_64 import memory_map as layout
 
 CR0 = Register("CR0", (
     Bits("PE", 0, meaning="protected mode enable"),
@@ -176,7 +175,8 @@ def asm_constants() -> ConstantSet:
         PAGE_ENTRY_ADDRESS=PAGE_ENTRY_ADDRESS,
         FXSAVE_FCW=FXSAVE_FCW, FXSAVE_MXCSR=FXSAVE_MXCSR, FXSAVE_SIZE=FXSAVE_SIZE,
         XSAVE_HEADER_SIZE=XSAVE_HEADER_SIZE, XSAVE_RESET_COMPONENTS=XSAVE_RESET_COMPONENTS,
-        XSAVE_RESET_AREA_END=XSAVE_RESET_AREA_END, FCW_DEFAULT=FCW_DEFAULT, MXCSR_DEFAULT=MXCSR_DEFAULT,
+        XSAVE_RESET_AREA_END=XSAVE_RESET_AREA_END, FCW_DEFAULT=FCW_DEFAULT,
+        MXCSR_DEFAULT=MXCSR_DEFAULT,
         CPUID_PMU_LEAF=CPUID_PMU_LEAF, PMU_VERSION_MASK=PMU_VERSION_MASK,
         PMU_FIXED_COUNTERS_MASK=PMU_FIXED_COUNTERS_MASK, FIXED_CTR0_MSR=FIXED_CTR0_MSR,
         FIXED_CTR_CTRL_MSR=FIXED_CTR_CTRL_MSR, PERF_GLOBAL_CTRL_MSR=PERF_GLOBAL_CTRL_MSR,

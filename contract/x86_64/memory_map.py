@@ -42,13 +42,16 @@ area below 4 GiB are all reachable from the kernel.
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 from contract.constants import ConstantSet, collect
 from contract.layout import Record
+from contract.probe_abi import AREA, CODE_SIZE, INPUT_SIZE, OUTPUT_SIZE, PROBE_REGION_SIZE
 from contract.protocol import LAYOUTS, PROBE_RESULT_CACHE, PROBE_SLOTS, Msg
 from contract.virtio import CONSOLE_BYTES
-from contract.probe_abi import AREA, CODE_SIZE, INPUT_SIZE, OUTPUT_SIZE, PROBE_REGION_SIZE, X86_64_PROBES
 from contract.x86_64.bios import E820_ENTRY
 from contract.x86_64.probe_state import CACHE_ENTRY, CONSOLE, ENV, RUN, SLOT
+from contract.x86_64.probes import X86_64_PROBES
 
 SECTOR_SIZE = 512
 
@@ -157,9 +160,10 @@ def check() -> None:
         raise ValueError("memory map: the probe state records overlap or outgrow their page; "
                          "move ENV_OFFSET / FPU_CLEAN_OFFSET")
     regions.sort(key=lambda r: r[1])
-    for (name_a, _, end_a), (name_b, start_b, _) in zip(regions, regions[1:]):
+    for (name_a, _, end_a), (name_b, start_b, _) in pairwise(regions):
         if end_a > start_b:
-            raise ValueError(f"memory map: {name_a} overlaps {name_b}; fix contract/x86_64/memory_map.py")
+            raise ValueError(f"memory map: {name_a} overlaps {name_b}; "
+                             "fix contract/x86_64/memory_map.py")
     kernel_start, kernel_size = X86_64_PROBES.kernel_area
     for name, start, end in regions:
         if start >= 0x100000 and name != "probe region" and end > kernel_start + kernel_size:

@@ -7,12 +7,11 @@ COM1's receive interrupt, unmasked only to end an idle staying guest's hlt
 
 from __future__ import annotations
 
+from contract.constants import ConstantSet, collect
 from contract.idle_poll import STAY_IDLE_POLL_NS
+from contract.layout import Bits, Register
 from contract.x86_64.exceptions import EXCEPTION_VECTORS
 from contract.x86_64.serial import COM1_IRQ
-
-from contract.constants import ConstantSet, collect
-from contract.layout import Bits, Register
 
 APIC_BASE_MSR = 0x1B
 APIC_BASE_MSR_FIELDS = Register("APIC_BASE_MSR", (
@@ -51,7 +50,7 @@ PIC_MASTER_VECTOR, PIC_SLAVE_VECTOR = 0x30, 0x38
 PIC_SPURIOUS_LINE = 7  # an 8259 answers a request that vanished before INTA as its IRQ7
 PIC_MASK_ALL = 0xFF  # writing it to a data port masks every line of that PIC
 COM1_VECTOR = PIC_MASTER_VECTOR + COM1_IRQ
-IDLE_SPIN_NS = STAY_IDLE_POLL_NS  # an idle staying guest's polling before hlt (contract/idle_poll.py)
+IDLE_SPIN_NS = STAY_IDLE_POLL_NS  # an idle staying guest polls this long before hlt
 
 PIT_HZ = 1_193_182  # the PIT input clock (14.31818 MHz / 12)
 PIT_CHANNEL2_DATA, PIT_COMMAND = 0x42, 0x43

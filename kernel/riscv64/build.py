@@ -11,9 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from contract import fdt, pci, protocol, virtio
-from contract import probe_abi as abi
 from contract.constants import ConstantSet, collect
-from contract.riscv64 import causes, csrs, exits, memory_map, probe_state, virt
+from contract.riscv64 import causes, csrs, exits, memory_map, probe_state, probes, virt
 from kernel.riscv64 import generated
 from toolchain.program import Program, Section
 from toolchain.riscvasm import assemble_elf
@@ -36,13 +35,13 @@ class BuildResult:
 def constants() -> ConstantSet:
     """Every constant the RISC-V assembly sees, each defined once
     (contract/constants.py: a name from two places is an error naming both)."""
-    if abi.RISCV64_PROBES.code_fill != 0:
+    if probes.RISCV64_PROBES.code_fill != 0:
         raise ValueError("run.s fills the code area past a probe with zeros (place_area):"
                          " teach it contract/probe_abi.py's code_fill first")
     modules = (protocol, virt, memory_map, csrs, causes, exits, probe_state, virtio, pci, fdt)
     return collect(
         __name__, *((m.__name__, m.asm_constants()) for m in modules),
-        ("contract.probe_abi (RISCV64_PROBES)", abi.RISCV64_PROBES.asm_constants()))
+        ("contract.riscv64.probes", probes.RISCV64_PROBES.asm_constants()))
 
 
 def _sources(out_dir: Path) -> tuple[Path, ...]:

@@ -21,12 +21,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from contract import probe_abi as abi
 from contract import protocol, virtio
 from contract import x86_64 as hw
 from contract.boot_switches import PRIVILEGED, STAY
 from contract.constants import ConstantSet, collect
-from contract.x86_64 import bios, exits, probe_state
+from contract.x86_64 import bios, exits, probe_state, probes
 from contract.x86_64 import memory_map as layout
 from kernel.x86_64 import asmdata, cpuid_rules, crc32_table, gdt_source, probe_env
 from toolchain.elf import write_elf
@@ -72,7 +71,7 @@ def constants(load_sectors: int) -> ConstantSet:
     modules = (protocol, layout, bios, exits, hw, cpuid_rules, probe_env, virtio, probe_state)
     return collect(
         __name__, *((m.__name__, m.asm_constants()) for m in modules),
-        ("contract.probe_abi (X86_64_PROBES)", abi.X86_64_PROBES.asm_constants()),
+        ("contract.x86_64.probes", probes.X86_64_PROBES.asm_constants()),
         {"LOAD_SECTORS": load_sectors})
 
 

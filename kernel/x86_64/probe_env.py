@@ -16,9 +16,10 @@ from dataclasses import dataclass
 
 from contract.constants import ConstantSet, collect
 from contract.layout import Record
-from contract.probe_abi import AREA, AREAS, PROBE_REGION_SIZE, X86_64_PROBES, Perm
+from contract.probe_abi import AREA, AREAS, PROBE_REGION_SIZE, Perm
 from contract.x86_64 import memory_map as layout
 from contract.x86_64.cpu import IDT_GATE_FLAGS, PAGE_ENTRY, PAGE_TABLE_SIZE
+from contract.x86_64.probes import X86_64_PROBES
 from contract.x86_64.timers import LAPIC_BASE
 from kernel.x86_64.asmdata import data_source
 
