@@ -17,13 +17,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from arch import RISCV64, X86_64, Arch
-from contract.protocol import (
-    DEBUG_EXIT_PORT,
-    PRIVILEGED_BOOTARG,
-    PRIVILEGED_FW_CFG_FILE,
-    STAY_BOOTARG,
-    STAY_FW_CFG_FILE,
-)
+from contract.boot_switches import PRIVILEGED, STAY
+from contract.x86_64.exits import DEBUG_EXIT_PORT
 from qemu.errors import BoardError, KvmUnavailableError
 
 ACCELS = ("auto", "kvm", "tcg")
@@ -172,11 +167,10 @@ class Board:
                          "-device", "virtconsole,chardev=probeconsole,bus=probeline.0,nr=0"]
 
     def _switch_args(self) -> list[str]:
-        """The boot switches (contract/protocol.py): fw_cfg files on x86-64, words of the
-        kernel command line (/chosen/bootargs) on RISC-V."""
-        switches = [(self.stay, STAY_FW_CFG_FILE, STAY_BOOTARG),
-                    (self.privileged, PRIVILEGED_FW_CFG_FILE, PRIVILEGED_BOOTARG)]
-        on = [(fw_cfg, word) for wanted, fw_cfg, word in switches if wanted]
+        """The boot switches (contract/boot_switches.py): fw_cfg files on x86-64, words of
+        the kernel command line (/chosen/bootargs) on RISC-V."""
+        switches = [(self.stay, STAY), (self.privileged, PRIVILEGED)]
+        on = [(switch.fw_cfg_file, switch.bootarg) for wanted, switch in switches if wanted]
         if not on:
             return []
         if self.boots_from_disk:

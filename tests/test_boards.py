@@ -9,7 +9,8 @@ import platform
 import pytest
 
 from arch import X86_64
-from contract.protocol import DEBUG_EXIT_PORT, STAY_BOOTARG, STAY_FW_CFG_FILE
+from contract.boot_switches import STAY
+from contract.x86_64.exits import DEBUG_EXIT_PORT
 from qemu import boards
 from qemu.boards import board
 from qemu.errors import BoardError, KvmUnavailableError
@@ -184,10 +185,10 @@ def test_to_json_reports_the_resolved_accelerator_and_why():
 def test_stay_asks_each_architecture_its_own_way():
     x86 = dataclasses.replace(board("q35", accel="tcg"), stay=True)
     argv = x86.command_line(serial_socket="/s", image="/d.img")
-    assert option_after(argv, "-fw_cfg") == [f"name={STAY_FW_CFG_FILE},string=1"]
+    assert option_after(argv, "-fw_cfg") == [f"name={STAY.fw_cfg_file},string=1"]
     riscv = dataclasses.replace(board("virt", accel="tcg"), stay=True)
     assert option_after(riscv.command_line(serial_socket="/s", kernel="/k.elf"), "-append") == [
-        STAY_BOOTARG
+        STAY.bootarg
     ]
     assert "-fw_cfg" not in board("q35", accel="tcg").command_line(serial_socket="/s", image="/d")
 

@@ -11,7 +11,7 @@ from riscv_tiny_guests import write_elf
 from x86_boot_sectors import MARK, write_image
 
 from arch import X86_64
-from contract.protocol import DEBUG_EXIT_FAIL, DEBUG_EXIT_PASS, debug_exit_status
+from contract.x86_64.exits import DEBUG_EXIT_FAIL, DEBUG_EXIT_PASS, debug_exit_status
 from kernel.riscv64.build import build_floor
 from qemu import boards
 from qemu.boards import Board, board

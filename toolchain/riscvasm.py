@@ -9,8 +9,9 @@ and `riscv64-linux-gnu-ld` links; capstone then re-decodes every instruction
 Source dialect (GNU as, RISC-V):
 - Comments start with `#`.  One statement per line.  Macros, `.rept`,
   `.align`, `.word`, `.dword`, `.asciz`, `.space`, `.equ` work as in GNU as.
-- Python constants (`constants=`) arrive as `.equ NAME, value` lines prepended
-  to every section, so they are plain symbols in expressions (`li a0, UART_BASE`).
+- Python constants (`constants=`) arrive as `.equiv NAME, value` lines prepended
+  to every section, so they are plain symbols in expressions (`li a0, UART_BASE`);
+  a source that defines one of them again (`.equ`, a label) is an error.
 - Each `Section`'s sources are assembled in order as ONE unit (a macro defined
   in the first file is usable in the next).  Sources must not switch sections
   (`.section`, `.text`, `.data`, `.bss`): a `Section` is one output section,
@@ -66,7 +67,7 @@ def _source_lines(sources: Sequence[tuple[str, list[str]]], file: str, line: int
 
 def _preamble(section: Section, constants: Mapping[str, int]) -> list[str]:
     lines = [f'.section {_elf_section_name(section)}, "awx", @progbits']
-    lines += [f".equ {name}, {value:#x}" for name, value in sorted(constants.items())]
+    lines += [f".equiv {name}, {value:#x}" for name, value in sorted(constants.items())]
     return lines
 
 
