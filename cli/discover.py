@@ -14,7 +14,7 @@ from pathlib import Path
 
 from arch import Arch
 from cli import arguments
-from cli.errors import Failure
+from cli.errors import Failure, UsageError
 from cli.schemas import inventory_document
 from kernel.guest import Guest, build_guest
 from qemu.boards import Board
@@ -89,8 +89,6 @@ def discover(board: Board, json: str | None = None, dump_dir: str | None = None,
 
 def _check_writable(path: Path, option: str) -> None:
     """Refuse an output path that cannot be written before the boot, not after it."""
-    from cli.errors import UsageError
-
     folder = path.parent if path.parent != Path("") else Path(".")
     if path.is_dir():
         raise UsageError(f"{option} {path} is a directory; give a file name")

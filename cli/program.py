@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 
 from invoke import Collection, Exit, ParseError, Program, UnexpectedExit
 
-from cli.errors import USAGE, UsageError, report
+from cli.errors import UsageError, report
 
 DEBUG_FLAG = "--debug"
 DEBUG_ENV = "METAOS_DEBUG"
@@ -106,5 +106,3 @@ def main(argv: list[str] | None = None) -> None:
 
     MetaosProgram(Collection.from_module(tasks)).run(argv)
 
-
-__all__ = ["USAGE", "MetaosProgram", "debug_requested", "main", "normalize"]

@@ -26,6 +26,7 @@ from discovery.verify import pci_differences
 from kernel.guest import Guest, build_guest
 from link.session import DiscoveryError, discover
 from qemu.boards import board, kvm_problem
+from qemu.errors import BoardError, UnknownCpuModel
 from qemu.groundtruth import (
     cpu_model_expectation,
     linux_flags,
@@ -230,7 +231,8 @@ def test_dumps_are_read_by_lspci_and_lstopo(guest, tmp_path):
 # -- bad input ------------------------------------------------------------------------
 
 def _invoke(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "invoke", "--search-root", str(REPO), *args],
+    """A task as ./run runs it once the environment is ready."""
+    return subprocess.run([sys.executable, "-m", "cli", *args],
                           check=False, capture_output=True, text=True, timeout=120, cwd=REPO)
 
 
@@ -241,8 +243,10 @@ def test_unknown_board_lists_the_known_ones():
 
 
 def test_unknown_cpu_model_surfaces_qemus_message(guest):
-    with pytest.raises(DiscoveryError, match="unable to find CPU model 'nosuchcpu'"):
+    with pytest.raises(UnknownCpuModel, match="no CPU model 'nosuchcpu'") as refused:
         discover(board("q35", accel="tcg", cpu="nosuchcpu"), guest)
+    assert "unable to find CPU model 'nosuchcpu'" in refused.value.stderr  # QEMU's own words
+    assert isinstance(refused.value, BoardError)  # the user's to change: ./run exits 2
 
 
 def test_missing_qemu_says_what_to_install(guest):
