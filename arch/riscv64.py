@@ -6,7 +6,7 @@ from collections.abc import Mapping
 
 from arch.isa import Arch, CallingConvention
 from contract.probe_abi import RISCV64_PROBES
-from contract.protocol import Arch as WireArch
+from contract.protocol import WireArch
 from contract.riscv64.exits import explain_exit
 
 # RISC-V Privileged Architecture, table "Machine cause register (mcause) values".

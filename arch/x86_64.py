@@ -6,8 +6,7 @@ from collections.abc import Mapping
 
 from arch.isa import Arch, CallingConvention
 from contract.probe_abi import X86_64_PROBES
-from contract.protocol import DEBUG_EXIT_PASS, debug_exit_status
-from contract.protocol import Arch as WireArch
+from contract.protocol import DEBUG_EXIT_PASS, WireArch, debug_exit_status
 
 # Intel SDM vol. 3A, table 6-1 (the vectors a probe can raise), plus the pseudo
 # vector the kernel reports for a stray `syscall` (contract/probe_abi.py).

@@ -32,12 +32,14 @@ CRC32_POLYNOMIAL_REFLECTED = 0xEDB88320  # IEEE 802.3, as zlib.crc32 computes it
 MAX_BODY = 0xFFF0  # the largest body a guest may send (big enough for any ACPI table we meet)
 
 
-class Arch(IntEnum):
+class WireArch(IntEnum):
+    """The architecture code HELLO carries (arch.Arch objects hold theirs as `.wire`)."""
+
     X86_64 = 1
     RISCV64 = 2
 
 
-ARCH_NAMES = {Arch.X86_64: "x86_64", Arch.RISCV64: "riscv64"}  # HELLO.arch -> name
+ARCH_NAMES = {WireArch.X86_64: "x86_64", WireArch.RISCV64: "riscv64"}  # HELLO.arch -> name
 
 
 class Msg(IntEnum):
@@ -266,7 +268,7 @@ def asm_constants() -> dict[str, int]:
         "DEBUG_EXIT_PASS": DEBUG_EXIT_PASS,
         "DEBUG_EXIT_FAIL": DEBUG_EXIT_FAIL,
     }
-    consts.update({f"ARCH_{a.name}": a.value for a in Arch})
+    consts.update({f"ARCH_{a.name}": a.value for a in WireArch})
     consts.update({f"MSG_{m.name}": m.value for m in Msg})
     consts.update({f"CONFIG_SOURCE_{s.name}": s.value for s in ConfigSource})
     consts.update({f"PROBE_LINE_{line.name}": line.value for line in ProbeLine})

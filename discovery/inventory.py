@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from discovery.acpi import Madt, Rsdp, Table, parse_madt, parse_mcfg
-from link.session import Run
+from link.session import Boot
 from contract.frames import Frame, ProtocolError
 from discovery.memory import MemoryRegion
 from discovery.pci import PciFunction, function_from_fields
@@ -83,7 +83,7 @@ class Inventory:
         return self.arch.name if self.arch is not None else f"arch{self.arch_code}"
 
     @classmethod
-    def from_boot(cls, run: Run) -> "Inventory":
+    def from_boot(cls, run: Boot) -> "Inventory":
         """Decode one boot to FINAL (link/session.py)."""
         return cls.from_frames(
             run.frames, board=run.board.to_json(),
