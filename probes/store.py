@@ -36,7 +36,7 @@ CREATE TABLE IF NOT EXISTS cap_probe (
     hash BLOB PRIMARY KEY,                -- Probe.content_hash, computed by identity_scheme
     arch TEXT NOT NULL, privilege INTEGER NOT NULL, family TEXT NOT NULL,
     code BLOB NOT NULL, input BLOB NOT NULL, budget INTEGER NOT NULL, output_size INTEGER NOT NULL,
-    -- 2: probes.probe.IDENTITY_SCHEME, the hash covers every column below but family.
+    -- 2: probes.probe.IDENTITY_SCHEME: the hash covers every other column but family.
     -- 1: rows from a version 1 store: the hash covers arch, privilege, code, input only;
     --    budget and output_size are the first stored probe's, and results filed under
     --    the hash may come from other budgets (so these rows were not re-keyed).
