@@ -7,11 +7,6 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 SKIPPED = {"build", "__pycache__"}  # generated; hidden folders (.venv, .git) are skipped too
 
-# Duplicates another piece of work is removing; each entry must still be a duplicate,
-# so the line goes when that work lands.
-PENDING = {
-    "Field": "contract/bits.py, contract/x86_64/memory_map.py: one layout language replaces both",
-}
 
 
 def project_modules() -> list[Path]:
@@ -38,7 +33,4 @@ def test_the_walk_sees_the_whole_project():
 
 def test_no_two_classes_share_a_name():
     shared = {name: where for name, where in classes_by_name().items() if len(where) > 1}
-    unexpected = {name: where for name, where in shared.items() if name not in PENDING}
-    assert unexpected == {}, "rename one of each so its name says what it is"
-    landed = set(PENDING) - set(shared)
-    assert landed == set(), f"{sorted(landed)} no longer shared: remove it from PENDING"
+    assert shared == {}, "rename one of each so its name says what it is"
