@@ -215,12 +215,14 @@ def sem_equiv(c, a, b, db=None):
     print(cli.equiv(a, b, db))
 
 
-@task(help={"ref": REF_HELP, "db": DB_HELP})
-def sem_history(c, ref, db=None):
-    """Implementations per architecture and performance history per hardware."""
+@task(help={"ref": REF_HELP, "db": DB_HELP,
+            "series": "every measurement, not only the latest of each hardware and accelerator"})
+def sem_history(c, ref, db=None, series=False):
+    """Implementations per architecture, performance per hardware fingerprint, name and
+    class changes."""
     from cli import sem as cli
 
-    print(cli.history(ref, db))
+    print(cli.history(ref, db, series))
 
 
 @task(help={**BOARD_HELP, "ref": REF_HELP,

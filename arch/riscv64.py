@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from arch.isa import Arch, CallingConvention
-from contract.protocol import Arch as WireArch
+from contract.protocol import WireArch
 from contract.riscv64.causes import BY_NAME, EXCEPTIONS
 from contract.riscv64.exits import explain_exit
 from contract.riscv64.probes import RISCV64_PROBES

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 
 from arch.isa import Arch, CallingConvention
 from contract.probe_abi import SYSCALL_PSEUDO_VECTOR
-from contract.protocol import Arch as WireArch
+from contract.protocol import WireArch
 from contract.x86_64.exceptions import BY_MNEMONIC, EXCEPTIONS
 from contract.x86_64.exits import DEBUG_EXIT_PASS, debug_exit_status
 from contract.x86_64.probes import X86_64_PROBES

@@ -14,10 +14,9 @@ from arch import X86_64, Arch
 from cli import arguments
 from sem.canon import SHORT
 from sem.ir import Routine
-from sem.store import Implementation, Name, SemStore
+from sem.store import Implementation, Name, SemStore, latest
 from sem.views import VIEWS, Naming, render
 from stores.db import connect
-from stores.fingerprint import Fingerprint
 
 if TYPE_CHECKING:
     from qemu.boards import Board
@@ -115,8 +114,14 @@ def equiv(a: str, b: str, db: str | None = None) -> str:
     return f"different ({verdict.detail}); counterexample {inputs}{outs}"
 
 
-def history(ref: str, db: str | None = None) -> str:
-    """Implementations per architecture and their performance per hardware."""
+def _when(t: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M", time.localtime(t))
+
+
+def history(ref: str, db: str | None = None, series: bool = False) -> str:
+    """Implementations per architecture and their performance per hardware: the latest
+    measurement of each (implementation, hardware fingerprint, accelerator, metric), or
+    with `series` every measurement; then how the routine's names and class changed."""
     store = _store(db)
     rid = store.resolve(ref)
     lines = [f"routine {rid[:SHORT]} {_signature(store, rid)}"]
@@ -128,21 +133,23 @@ def history(ref: str, db: str | None = None) -> str:
         lines.append("no implementations yet (`sem show REF --view asm` makes and vets one)")
     for impl in impls:
         lines.append(f"impl #{impl.id} {impl.arch}: {len(impl.code)} bytes; {impl.established}")
-    for m in store.performance(rid):
-        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(m.measured))
-        lines.append(f"perf {m.arch} on {m.hardware} ({m.accelerator}): {m.metric} = {m.value:g}"
-                     f" over {m.samples} samples, {when}")
+    measured = store.performance(rid)
+    shown = [(m, 1) for m in measured] if series else latest(measured)
+    for m, count in shown:
+        earlier = f" (latest of {count}; --series shows each)" if count > 1 else ""
+        lines.append(f"perf {m.arch} on {m.hardware_label} ({m.accelerator}): {m.metric} ="
+                     f" {m.value:g} over {m.samples} samples, {_when(m.measured)}{earlier}")
+    for change in store.name_history(rid):
+        target = change.routine_id[:SHORT] if change.routine_id else "nothing"
+        lines.append(f"name {change.name} -> {target}: {change.cause}, {_when(change.changed)}")
+    for change in store.class_history(rid):
+        lines.append(f"class -> {change.class_id[:SHORT]}: {change.cause},"
+                     f" {_when(change.changed)}")
     return "\n".join(lines)
 
 
 class BoardDisagrees(RuntimeError):
     """The routine's probes gave answers other than the interpreter's on a real board."""
-
-
-def hardware_label(fp: Fingerprint) -> str:
-    """How `sem history` names a piece of hardware: its board and the capability store's
-    fingerprint digest (cap_fingerprint.digest), so the two stores join."""
-    return f"{fp.board}:{fp.digest.hex()[:12]}"
 
 
 def run(ref: str, board: Board, vectors: int | str = 100, db: str | None = None) -> str:
@@ -167,7 +174,7 @@ def run(ref: str, board: Board, vectors: int | str = 100, db: str | None = None)
         accelerator = link.accelerator
         (result,) = run_on_link(link, [job])
     seconds = time.monotonic() - started
-    where = f"{board.arch} on {hardware_label(fingerprint)} ({accelerator})"
+    where = f"{board.arch} on {fingerprint.label} ({accelerator})"
     if not result.ok:
         v, want, obs = result.disagreements[0]
         raise BoardDisagrees(
@@ -180,8 +187,8 @@ def run(ref: str, board: Board, vectors: int | str = 100, db: str | None = None)
              f" ({vectors / seconds:.0f} probes/s with boot)"]
     if result.cycles:
         median = statistics.median(result.cycles)
-        store.record_performance(impl.id, hardware_label(fingerprint), "cycles", median,
-                                 len(result.cycles), accelerator)
+        store.record_performance(impl.id, fingerprint, "cycles", median, len(result.cycles),
+                                 accelerator)
         lines.append(f"cycles  median {median:g}, min {min(result.cycles)},"
                      f" max {max(result.cycles)} over {len(result.cycles)} runs (recorded;"
                      " the guest's count around the whole run, probe entry and exit included)")

@@ -32,12 +32,14 @@ CRC32_POLYNOMIAL_REFLECTED = 0xEDB88320  # IEEE 802.3, as zlib.crc32 computes it
 MAX_BODY = 0xFFF0  # the largest body a guest may send (big enough for any ACPI table we meet)
 
 
-class Arch(IntEnum):
+class WireArch(IntEnum):
+    """The architecture code HELLO carries (arch.Arch objects hold theirs as `.wire`)."""
+
     X86_64 = 1
     RISCV64 = 2
 
 
-ARCH_NAMES = {Arch.X86_64: "x86_64", Arch.RISCV64: "riscv64"}  # HELLO.arch -> name
+ARCH_NAMES = {WireArch.X86_64: "x86_64", WireArch.RISCV64: "riscv64"}  # HELLO.arch -> name
 
 
 class Msg(IntEnum):
@@ -216,7 +218,7 @@ def asm_constants() -> ConstantSet:
             # the most raw table bytes one ACPI_TABLE frame carries
             "ACPI_TABLE_MAX_RAW": MAX_BODY - LAYOUTS[Msg.ACPI_TABLE].size,
         },
-        enum_constants("ARCH", Arch), enum_constants("MSG", Msg),
+        enum_constants("ARCH", WireArch), enum_constants("MSG", Msg),
         enum_constants("CONFIG_SOURCE", ConfigSource), enum_constants("PROBE_LINE", ProbeLine),
         enum_constants("PROBE_REFUSE", ProbeRefusal),
     )

@@ -17,7 +17,7 @@ from discovery.acpi import Madt, Rsdp, Table, parse_madt, parse_mcfg
 from discovery.memory import MemoryRegion
 from discovery.pci import PciFunction, function_from_fields
 from discovery.pciids import PciIds
-from link.session import Run
+from link.session import Boot
 
 # The board as the inventory states it; accel_reason says why that accelerator
 # (qemu.boards.AccelChoice), None in inventories made before it was kept.
@@ -85,7 +85,7 @@ class Inventory:
         return self.arch.name if self.arch is not None else f"arch{self.arch_code}"
 
     @classmethod
-    def from_boot(cls, run: Run) -> Inventory:
+    def from_boot(cls, run: Boot) -> Inventory:
         """Decode one boot to FINAL (link/session.py)."""
         return cls.from_frames(
             run.frames, board=run.board.to_json(),

@@ -32,7 +32,7 @@ import time
 from contract.frames import FrameDecoder
 from contract.protocol import ProbeLine
 from kernel.guest import Guest
-from link.session import SILENCE_TIMEOUT, Run
+from link.session import SILENCE_TIMEOUT, Boot
 from qemu.boards import Board
 from qemu.errors import QemuError, QemuExitedError
 from qemu.machine import Machine
@@ -68,7 +68,7 @@ class QemuLink:
         self._damage = LineDamage(faults or LineFaults())
         self.keep_sent = keep_sent
         self.sent = bytearray()  # every byte the host handed to send() (before damage), if keep_sent
-        self.boots: list[Run] = []  # one per launch; the first gives the inventory
+        self.boots: list[Boot] = []  # one per launch; the first gives the inventory
         self.restarts = 0
         self.died_at: float | None = None  # when this link saw QEMU gone (monotonic)
         self.restarted_at: list[float] = []  # when each restart() was called (monotonic)
@@ -89,7 +89,7 @@ class QemuLink:
     # -- what the boot said ----------------------------------------------------------
 
     @property
-    def first_boot(self) -> Run:
+    def first_boot(self) -> Boot:
         """The first boot's frames up to FINAL (the inventory's and fingerprint's source)."""
         return self.boots[0]
 
@@ -168,7 +168,7 @@ class QemuLink:
         machine = Machine(self.board, image=self.guest.image, kernel=self.guest.kernel,
                           timeout=CAMPAIGN_TIME_LIMIT)
         self.machine = machine
-        run = Run(self.board, command_line=machine.command_line)
+        run = Boot(self.board, command_line=machine.command_line)
         try:
             machine.launch()
             run.command_line = machine.command_line
@@ -191,7 +191,7 @@ class QemuLink:
             raise
         self.boots.append(run)
 
-    def _check_final(self, run: Run) -> None:
+    def _check_final(self, run: Boot) -> None:
         fields, _ = run.final.fields()
         if fields["status"] != 0:
             raise BoardBootError(f"discovery ended with status {fields['status']}; see `./run discover`",

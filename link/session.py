@@ -31,7 +31,7 @@ SHOWN_FRAMES = 8  # how many of the last frames a failure report shows
 
 
 @dataclass
-class Run:
+class Boot:
     """What one boot produced so far."""
 
     board: Board
@@ -53,7 +53,7 @@ class Run:
 class DiscoveryError(Exception):
     """A discovery run that did not end with FINAL and a clean exit."""
 
-    def __init__(self, message: str, run: Run, symbolize: Symbolizer | None = None):
+    def __init__(self, message: str, run: Boot, symbolize: Symbolizer | None = None):
         super().__init__(message)
         self.run = run
         self.symbolize = symbolize
@@ -74,7 +74,7 @@ class DiscoveryError(Exception):
         return "\n".join(parts)
 
 
-def _fault(guest: Guest, run: Run) -> str | None:
+def _fault(guest: Guest, run: Boot) -> str | None:
     faults = [f for f in run.frames if f.type == Msg.FAULT]
     if not faults:
         return None
@@ -83,7 +83,7 @@ def _fault(guest: Guest, run: Run) -> str | None:
             f"{guest.symbolize(fields['ip'])} (address {fields['address']:#x})")
 
 
-def _exit_failure(guest: Guest, run: Run) -> str | None:
+def _exit_failure(guest: Guest, run: Boot) -> str | None:
     """Why the guest's exit status means failure, or None when it passed."""
     return guest.arch.exit_failure(run.exit_status, run.noise)
 
@@ -93,17 +93,17 @@ def discover(
     guest: Guest,
     *,
     on_frame: Callable[[Frame], None] | None = None,
-    on_machine: Callable[[Machine, Run], None] | None = None,
+    on_machine: Callable[[Machine, Boot], None] | None = None,
     silence_timeout: float = SILENCE_TIMEOUT,
     timeout: float = RUN_TIMEOUT,
-) -> Run:
+) -> Boot:
     """Boot `guest` on `board` and collect frames until FINAL and the guest's exit
     (or, on a board with `stay`, until FINAL: the guest then waits and QEMU is
     quit when the run ends).
 
     `on_frame` sees every frame as it is decoded (live consoles); `on_machine`
     runs once FINAL has arrived, while QEMU still runs (ground-truth queries)."""
-    run = Run(board)
+    run = Boot(board)
     decoder = FrameDecoder()
     try:
         with Machine(board, image=guest.image, kernel=guest.kernel, timeout=timeout) as machine:
@@ -143,7 +143,7 @@ def discover(
     return run
 
 
-def _collect(machine: Machine, decoder: FrameDecoder, run: Run,
+def _collect(machine: Machine, decoder: FrameDecoder, run: Boot,
              on_frame: Callable[[Frame], None] | None, silence_timeout: float) -> None:
     """Before FINAL: read until it arrives.  After QEMU exited: drain what is left."""
     until_final = run.final is None
@@ -159,7 +159,7 @@ def _collect(machine: Machine, decoder: FrameDecoder, run: Run,
             return
 
 
-def _take_stats(decoder: FrameDecoder, run: Run) -> None:
+def _take_stats(decoder: FrameDecoder, run: Boot) -> None:
     run.crc_errors = decoder.crc_errors
     run.lost_frames = decoder.lost
     run.noise = decoder.noise_text

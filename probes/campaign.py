@@ -25,7 +25,7 @@ from contract.frames import FrameDecoder, encode_frame
 from contract.probe_abi import Outcome, Privilege, watchdog_ns
 from probes.families import PRIVILEGED_FAMILIES
 from probes.probe import Fault, Observation, Probe
-from contract.protocol import LAYOUTS, PROBE_RUN_FLAG_MEASURE_LENGTH, PROBE_SLOTS, Msg, ProbeRefusal
+from contract.protocol import LAYOUTS, PROBE_SLOTS, Msg, ProbeRefusal
 
 
 class Link(Protocol):
@@ -211,9 +211,8 @@ class Campaign:
     def _launch(self, run_id: int, probe: Probe) -> None:
         """One PROBE_LOAD_RUN: the slot's probe and the run of it, in one frame."""
         self._longest_watchdog = max(self._longest_watchdog, watchdog_ns(probe.budget) / 1e9)
-        flags = PROBE_RUN_FLAG_MEASURE_LENGTH if probe.measure_length else 0
         self.link.send(self._frame(Msg.PROBE_LOAD_RUN, LAYOUTS[Msg.PROBE_LOAD_RUN].pack(
-            load_body(probe, run_id % PROBE_SLOTS), run_id=run_id, flags=flags)))
+            load_body(probe, run_id % PROBE_SLOTS), run_id=run_id, flags=probe.run_flags)))
 
     def _resend(self, run_id: int, flight: _Flight, now: float) -> None:
         flight.attempts += 1

@@ -60,10 +60,10 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
 )
 
 from stores import merkle
-from stores.db import connect, database_path, ensure_schema
+from stores.db import Schema, connect, database_path, ensure_schema, statements
 from stores.merkle import Frontier, Node, leaf_hash
 
-PART, VERSION = "ledger", 1
+PART = "ledger"
 HEAD_EVERY = 1000
 KEY_SUFFIX = ".ledger-key"
 
@@ -83,11 +83,15 @@ CREATE TABLE IF NOT EXISTS ledger_heads (
     root BLOB NOT NULL,
     signature BLOB NOT NULL           -- Ed25519 over head_bytes(size, timestamp, root)
 );
-""" + "".join(
+"""
+# Re-run at every open, not only when the tables are made: a writer that dropped them
+# (plain sqlite3) finds them back the next time any MetaOS process opens the ledger.
+APPEND_ONLY = "".join(
     f"CREATE TRIGGER IF NOT EXISTS {table}_no_{action.lower()} BEFORE {action} ON {table}\n"
     f"BEGIN SELECT RAISE(ABORT, 'the ledger is append-only'); END;\n"
     for table in _TABLES for action in ("UPDATE", "DELETE")
 )
+SCHEMA = Schema(PART, DDL + APPEND_ONLY)  # version 1: no migration yet
 
 
 class LedgerError(Exception):
@@ -242,7 +246,10 @@ class Ledger:
 
     def __init__(self, conn: sqlite3.Connection, key: Ed25519PrivateKey | None = None,
                  head_every: int = HEAD_EVERY) -> None:
-        ensure_schema(conn, PART, VERSION, DDL)
+        ensure_schema(conn, SCHEMA)
+        with conn:
+            for statement in statements(APPEND_ONLY):
+                conn.execute(statement)
         self._conn = conn
         self._key = key
         self.head_every = head_every

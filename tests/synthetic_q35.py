@@ -11,7 +11,7 @@ from __future__ import annotations
 import struct
 
 from contract.frames import encode_frame
-from contract.protocol import LAYOUTS, Arch, ConfigSource, Msg
+from contract.protocol import LAYOUTS, WireArch, ConfigSource, Msg
 
 # ---------------------------------------------------------------- PCI config space
 
@@ -237,7 +237,7 @@ MEMORY = [
 
 def frames_bytes(extra_frames=(), acpi_tables=None):
     """The serial byte stream of one synthetic discovery run (boot text first)."""
-    bodies = [(Msg.HELLO, LAYOUTS[Msg.HELLO].pack(version=1, arch=Arch.X86_64)),
+    bodies = [(Msg.HELLO, LAYOUTS[Msg.HELLO].pack(version=1, arch=WireArch.X86_64)),
               (Msg.LOG, LAYOUTS[Msg.LOG].pack(b"long mode reached"))]
     bodies += [(Msg.MEMORY, LAYOUTS[Msg.MEMORY].pack(base=b, length=n, type=t))
                for b, n, t in MEMORY]

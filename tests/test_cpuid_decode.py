@@ -10,7 +10,7 @@ import synthetic_q35 as q35
 from arch import X86_64
 from discovery.cpufeatures import FLAGS
 from discovery.cpuid import CpuidResult, CpuidTable
-from kernel.x86_64.cpuid_rules import MAX_SUBLEAF, RULES, Kind
+from kernel.x86_64.cpuid_rules import MAX_SUBLEAF, RULES, SubleafBound
 from qemu.groundtruth import linux_flag, recognized_cpuid_flags
 
 
@@ -74,7 +74,7 @@ def test_every_subleaf_the_table_reads_is_one_the_guest_enumerates():
     # always; 0xF.n / 0x10.n for the resources subleaf 0 lists.  A flag on a subleaf of a
     # leaf without a rule would never be set.
     rules = {r.leaf: r.kind for r in RULES}
-    reaching = {Kind.MAX_IN_REGISTER, Kind.NONZERO, Kind.BITMAP}
+    reaching = {SubleafBound.MAX_IN_REGISTER, SubleafBound.NONZERO, SubleafBound.BITMAP}
     unreached = {(hex(f.leaf), f.subleaf) for f in FLAGS if f.subleaf
                  and (rules.get(f.leaf) not in reaching or f.subleaf > MAX_SUBLEAF)}
     assert unreached == set()

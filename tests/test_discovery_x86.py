@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 
 from arch import X86_64
-from contract.frames import encode_frame
-from contract.protocol import LAYOUTS, PROTOCOL_VERSION, Arch, Msg
 from cli.schemas import inventory_document
+from contract.frames import encode_frame
+from contract.protocol import LAYOUTS, PROTOCOL_VERSION, Msg, WireArch
 from contract.x86_64.memory_map import BOOT_SECTOR_BASE
 from discovery.cpufeatures import LINUX_RULES, cpuid_flag_names
 from discovery.cpuid import REGISTERS
@@ -266,7 +266,7 @@ def _image(tmp_path: Path, code: str, blob: bytes = b"") -> Guest:
 
 def test_silent_guest_times_out_with_last_frames_and_stderr(tmp_path):
     hello = encode_frame(Msg.HELLO, 0, LAYOUTS[Msg.HELLO].pack(version=PROTOCOL_VERSION,
-                                                                arch=Arch.X86_64))
+                                                                arch=WireArch.X86_64))
     code = ("mov si, blob\nmov cx, blob_end - blob\nmov dx, 0x3f8\ncld\nrep outsb\n"
             "park:\ncli\nhlt\njmp park")
     warned = board("q35", accel="tcg", cpu="qemu64,+avx512f")  # TCG warns on stderr, runs on

@@ -5,7 +5,7 @@ import synthetic_q35 as q35
 from arch import RISCV64
 from cli.schemas import inventory_document
 from contract.frames import FrameDecoder, encode_frame
-from contract.protocol import LAYOUTS, Arch, Msg
+from contract.protocol import LAYOUTS, Msg, WireArch
 from discovery.inventory import Inventory
 
 
@@ -62,13 +62,13 @@ def test_unknown_types_kept_malformed_bodies_reported_not_fatal():
 
 
 def test_newer_protocol_version_is_reported():
-    hello = encode_frame(Msg.HELLO, 0, LAYOUTS[Msg.HELLO].pack(version=99, arch=Arch.X86_64))
+    hello = encode_frame(Msg.HELLO, 0, LAYOUTS[Msg.HELLO].pack(version=99, arch=WireArch.X86_64))
     inv = build(b"\x00" + hello)
     assert inv.protocol_version == 99 and any("protocol 99" in p for p in inv.problems)
 
 
 def test_riscv_arch_without_its_section_does_not_fail():
-    hello = encode_frame(Msg.HELLO, 0, LAYOUTS[Msg.HELLO].pack(version=1, arch=Arch.RISCV64))
+    hello = encode_frame(Msg.HELLO, 0, LAYOUTS[Msg.HELLO].pack(version=1, arch=WireArch.RISCV64))
     hart = encode_frame(Msg.HART, 1, LAYOUTS[Msg.HART].pack(hartid=0))
     inv = build(b"\x00" + hello + hart)
     assert inv.arch is RISCV64

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 
 @dataclass(frozen=True)
-class Vector:
+class ExceptionVector:
     number: int
     mnemonic: str
     name: str
@@ -23,29 +23,29 @@ class Vector:
         return self.name.upper().replace(" ", "_").replace("-", "_") + "_VECTOR"
 
 
-EXCEPTIONS: tuple[Vector, ...] = (
-    Vector(0, "#DE", "divide error"),
-    Vector(1, "#DB", "debug"),  # single-step (RFLAGS.TF) lands here
-    Vector(2, "NMI", "nmi"),
-    Vector(3, "#BP", "breakpoint"),
-    Vector(4, "#OF", "overflow"),
-    Vector(5, "#BR", "bound range"),
-    Vector(6, "#UD", "invalid opcode"),
-    Vector(7, "#NM", "device not available"),
-    Vector(8, "#DF", "double fault", error_code=True),
-    Vector(10, "#TS", "invalid tss", error_code=True),
-    Vector(11, "#NP", "segment not present", error_code=True),
-    Vector(12, "#SS", "stack fault", error_code=True),
-    Vector(13, "#GP", "general protection", error_code=True),
-    Vector(14, "#PF", "page fault", error_code=True),  # CR2 holds the address
-    Vector(16, "#MF", "x87 floating point"),
-    Vector(17, "#AC", "alignment check", error_code=True),
-    Vector(18, "#MC", "machine check"),
-    Vector(19, "#XM", "simd floating point"),
-    Vector(20, "#VE", "virtualization"),
-    Vector(21, "#CP", "control protection", error_code=True),
-    Vector(29, "#VC", "vmm communication", error_code=True),
-    Vector(30, "#SX", "security", error_code=True),
+EXCEPTIONS: tuple[ExceptionVector, ...] = (
+    ExceptionVector(0, "#DE", "divide error"),
+    ExceptionVector(1, "#DB", "debug"),  # single-step (RFLAGS.TF) lands here
+    ExceptionVector(2, "NMI", "nmi"),
+    ExceptionVector(3, "#BP", "breakpoint"),
+    ExceptionVector(4, "#OF", "overflow"),
+    ExceptionVector(5, "#BR", "bound range"),
+    ExceptionVector(6, "#UD", "invalid opcode"),
+    ExceptionVector(7, "#NM", "device not available"),
+    ExceptionVector(8, "#DF", "double fault", error_code=True),
+    ExceptionVector(10, "#TS", "invalid tss", error_code=True),
+    ExceptionVector(11, "#NP", "segment not present", error_code=True),
+    ExceptionVector(12, "#SS", "stack fault", error_code=True),
+    ExceptionVector(13, "#GP", "general protection", error_code=True),
+    ExceptionVector(14, "#PF", "page fault", error_code=True),  # CR2 holds the address
+    ExceptionVector(16, "#MF", "x87 floating point"),
+    ExceptionVector(17, "#AC", "alignment check", error_code=True),
+    ExceptionVector(18, "#MC", "machine check"),
+    ExceptionVector(19, "#XM", "simd floating point"),
+    ExceptionVector(20, "#VE", "virtualization"),
+    ExceptionVector(21, "#CP", "control protection", error_code=True),
+    ExceptionVector(29, "#VC", "vmm communication", error_code=True),
+    ExceptionVector(30, "#SX", "security", error_code=True),
 )
 BY_MNEMONIC = {v.mnemonic: v for v in EXCEPTIONS}
 EXCEPTION_VECTORS = 32  # vectors 0-31 are the CPU's; interrupts start above them

@@ -26,7 +26,7 @@ SOURCES = ("entry.s", "trap.s", "hart.s", "<csr_probes.s>", "fdtlib.s", "fdt.s",
 
 
 @dataclass(frozen=True)
-class BuildResult:
+class RiscvKernel:
     elf: Path
     program: Program
     constants: dict[str, int]
@@ -54,14 +54,14 @@ def _sources(out_dir: Path) -> tuple[Path, ...]:
                  for name in SOURCES)
 
 
-def build(out_dir: Path = Path("build/riscv64")) -> BuildResult:
+def build(out_dir: Path = Path("build/riscv64")) -> RiscvKernel:
     """Assemble and link the kernel into out_dir/kernel.elf."""
     out_dir = Path(out_dir)
     consts = constants()
     elf = out_dir / "kernel.elf"
     section = Section("kernel", memory_map.KERNEL_BASE, _sources(out_dir))
     program = assemble_elf([section], consts, elf, entry="_start", march=MARCH)
-    return BuildResult(elf, program, dict(consts))
+    return RiscvKernel(elf, program, dict(consts))
 
 
 FLOOR_SOURCE = """\

@@ -55,7 +55,7 @@ GENERATED = {
 
 
 @dataclass(frozen=True)
-class BuildResult:
+class X86Image:
     image: Path  # bootable raw disk image
     elf: Path  # the same code as ELF64 with every label, for debuggers and symbolizing
     program: Program
@@ -112,7 +112,7 @@ def _check_sizes(program: Program) -> None:
             "move the regions above it in contract/x86_64/memory_map.py")
 
 
-def build(out_dir: Path = Path("build/x86_64"), root: Path = REPO_ROOT) -> BuildResult:
+def build(out_dir: Path = Path("build/x86_64"), root: Path = REPO_ROOT) -> X86Image:
     """Assemble boot sector, stage 2 and kernel (sources under `root`) into
     out_dir/metaos.img and out_dir/kernel.elf.  Raises AssemblyError (file:line)
     on a bad source, ImageLayoutError when a stage outgrows the memory map."""
@@ -129,7 +129,7 @@ def build(out_dir: Path = Path("build/x86_64"), root: Path = REPO_ROOT) -> Build
     parts = [program.sections["boot"], stage2, program.sections["kernel"]]
     image_path.write_bytes(disk_image(parts))
     write_elf(program, elf_path, entry=program.symbols["kernel_entry"].address)
-    return BuildResult(image=image_path, elf=elf_path, program=program)
+    return X86Image(image=image_path, elf=elf_path, program=program)
 
 
 def build_floor(out_dir: Path = Path("build/x86_64"), root: Path = REPO_ROOT) -> Path:
