@@ -1,0 +1,73 @@
+"""The performance oracle: real-world measurement of every task, and its answers checked.
+
+Time: the motherboard's own clock from the award to the result (what the board
+promised is judged against it, trust.TrustView.timeliness).
+
+Answers: checked against the interpreter (sem.interp, the semantic core's reference
+semantics), never against another board.  Every answer of a board with little
+evidence is checked in full; a trusted board's task is checked in full with
+probability `sample_rate` and otherwise spot-checked on `spot_checks` vectors drawn
+at random, so a board that skips work (returns junk) is caught on its first such
+task and one that cheats on a fraction f of a task's vectors with probability about
+sample_rate + (1 - sample_rate) * (1 - (1 - f)^spot_checks).  A wrong answer is never
+accepted: the task is redone elsewhere and the board's trust falls.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from motherboard.routines import RoutineBook
+from motherboard.trust import BoardTrust
+from sem.interp import Evaluation
+from sem.vectors import Vector
+
+FULL, SPOT = "full", "spot"
+
+
+@dataclass(frozen=True)
+class OraclePolicy:
+    evidence_for_sampling: float = 30.0  # verified answers before a board may be sampled
+    trusted_lower: float = 0.9  # ... and the 5% quantile of its correctness at least this
+    sample_rate: float = 0.2  # chance a trusted board's task is checked in full
+    spot_checks: int = 4  # vectors checked on every other task of a trusted board
+    tolerance: float = 1.5  # a result within tolerance x the promised time is on time
+
+
+@dataclass(frozen=True)
+class Check:
+    kind: str  # FULL or SPOT
+    checked: int  # vectors compared with the interpreter
+    wrong: int  # of those, how many disagreed
+    first_wrong: int | None  # index of the first that disagreed
+
+    @property
+    def ok(self) -> bool:
+        return self.wrong == 0
+
+
+class Oracle:
+    def __init__(self, book: RoutineBook, policy: OraclePolicy, rng: random.Random) -> None:
+        self.book, self.policy, self.rng = book, policy, rng
+
+    def how(self, trust: BoardTrust) -> str:
+        """FULL while the board has little evidence or a doubtful record, else a sample."""
+        p = self.policy
+        known = trust.correct.evidence >= p.evidence_for_sampling
+        if not known or trust.correct.lower() < p.trusted_lower:
+            return FULL
+        return FULL if self.rng.random() < p.sample_rate else SPOT
+
+    def check(self, routine: str, inputs: Sequence[Vector], outputs: Sequence[Evaluation] | None,
+              kind: str) -> Check:
+        if outputs is None or len(outputs) != len(inputs):
+            return Check(kind, 0, len(inputs), 0)
+        if kind == FULL:
+            indices: Sequence[int] = range(len(inputs))
+        else:
+            indices = sorted(self.rng.sample(range(len(inputs)),
+                                             min(self.policy.spot_checks, len(inputs))))
+        wrong = [i for i in indices if self.book.evaluate(routine, inputs[i]) != outputs[i]]
+        return Check(kind, len(indices), len(wrong), wrong[0] if wrong else None)
