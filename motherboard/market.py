@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 
 from motherboard.auction import Sealed, vickrey
-from motherboard.history import CALIBRATION_SAMPLES, History, Running
+from motherboard.history import CALIBRATION_SAMPLES, History
 from motherboard.messages import (
     Award,
     Bid,
@@ -185,9 +185,10 @@ class Motherboard:
         self.oracle = Oracle(book, self.config.oracle, random.Random(self.config.seed + 1))
         self.trust = TrustView(observer)
         self.measured: dict[str, History] = {}  # board -> what the oracle measured, per routine
-        # board -> seconds from announcing a task to its bid: the round trip a result's time
-        # includes beyond the run the board promised
-        self.round_trip: dict[str, Running] = {}
+        # board -> the shortest time from announcing a task to its bid: the round trip a
+        # result's time includes beyond the run the board promised (the shortest, as
+        # whatever else delayed a bid -- a busy host -- may delay a result as well)
+        self.round_trip: dict[str, float] = {}
         self.boards: dict[str, BoardEntry] = {}
         self.tasks: dict[str, TaskEntry] = {}
         self.order: list[str] = []  # workload task ids in submission order
@@ -250,7 +251,8 @@ class Motherboard:
             return  # an answer to an auction already closed
         task.bids[bid.board] = bid
         task.answered.add(bid.board)
-        self.round_trip.setdefault(bid.board, Running()).add(now - task.announced)
+        trip = now - task.announced
+        self.round_trip[bid.board] = min(self.round_trip.get(bid.board, trip), trip)
         if task.answered >= task.asked:
             self._close(task, now, out)
 
@@ -384,9 +386,9 @@ class Motherboard:
                     self.events.append((now, "stuck", entry.id, tid))
                     if task.calibrating:
                         task.state = TaskState.DROPPED
-                    else:
+                    else:  # not excluded: it may only be slow, and it may be the only board
                         task.reroutes.append((now, None))
-                        self._again(task, now, exclude=entry.id)
+                        self._again(task, now)
         self._pump(now, out)
         return out
 
@@ -556,9 +558,8 @@ class Motherboard:
     def _rate_time(self, board: str, attempt: Attempt, measured: float, now: float) -> None:
         """Judge a promise: the board promised its run; the messages' round trip (as long as
         its bids take to come back) is not its to promise."""
-        trip = self.round_trip.get(board) or Running()
         self.trust.timeliness(board, attempt.bid.seconds, measured, self.config.oracle.tolerance,
-                              now, transit=trip.mean, jitter=2 * trip.std)
+                              now, transit=self.round_trip.get(board, 0.0))
 
     def _patience_deadline(self, attempt: Attempt) -> float:
         return attempt.awarded + max(self.config.min_patience,

@@ -184,14 +184,16 @@ class SimRun:
     end: float  # virtual seconds until every task was accepted (or the horizon)
     kills: dict[str, float]  # board -> when it was killed
     liars: dict[str, str]  # every identity a liar used -> its kind
+    start: float  # when the workload's clock started
 
 
 def simulate(workload: Workload, plans: Sequence[BoardPlan], book: RoutineBook | None = None,
              config: MarketConfig | None = None, latency: float = 0.001, seed: int = 0,
-             horizon: float = 3600.0,
+             horizon: float = 3600.0, warm_up: bool = False,
              on_event: Callable[[float, Motherboard], None] | None = None) -> SimRun:
     """Run `workload` on simulated boards; returns when every task is accepted or at
-    `horizon` virtual seconds."""
+    `horizon` virtual seconds.  With `warm_up` the workload's clock starts once the
+    boards there at time 0 have calibrated (`SimRun.start`)."""
     book = book or RoutineBook.library()
     mb = Motherboard(book, workload.routines(), config)
     boards: dict[str, SimBoard] = {}
@@ -210,8 +212,15 @@ def simulate(workload: Workload, plans: Sequence[BoardPlan], book: RoutineBook |
             at(plan.leave, "leave", board)
         if plan.kill is not None:
             at(plan.kill, "kill", board)
-    for spec in workload.tasks:
-        at(spec.arrival, "task", spec)
+    def release(t0: float) -> None:
+        for spec in workload.tasks:
+            at(t0 + spec.arrival, "task", spec)
+
+    initial = {p.board for p in plans if p.join == 0.0}
+    start: float | None = None
+    if not warm_up:
+        start = 0.0
+        release(0.0)
 
     kills: dict[str, float] = {}
     now = 0.0
@@ -267,10 +276,13 @@ def simulate(workload: Workload, plans: Sequence[BoardPlan], book: RoutineBook |
             to_boards(mb.tick(now), now)
         if on_event is not None:
             on_event(now, mb)
-        if mb.done and all(t.arrival <= now for t in workload.tasks) and kind not in ("join",):
-            if not any(k == "task" for _, _, k, _ in events):
-                break
+        if start is None and initial <= set(mb.boards) and not any(
+                mb.calibrating(b) for b in initial):
+            start = now
+            release(now)
+        if start is not None and mb.done and not any(k == "task" for _, _, k, _ in events):
+            break
         deadline = mb.deadline()
         if deadline is not None and not any(k == "tick" and t <= deadline for t, _, k, _ in events):
             at(max(deadline, now), "tick", None)
-    return SimRun(mb, boards, now, kills, liars)
+    return SimRun(mb, boards, now, kills, liars, start if start is not None else now)

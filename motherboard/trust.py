@@ -7,11 +7,13 @@ WRONG_WEIGHT bad outcomes: cheating is worse than being slow).
 
 Each motherboard keeps its own TrustView (subjective: what *it* saw), with two
 opinions per board: correctness (verified answers) and timeliness (promised versus
-measured time: on time or late).  What the market weighs bids by is not the expectation but a low
-quantile (TRUST_QUANTILE) of each Beta: with no evidence, Beta(1, 1) is uniform and
-its 5% quantile 0.05, so a newcomer -- or a liar back under a new identity (Douceur
-2002: identities are free) -- pays a twenty-fold handicap on each count until its
-own measured results say otherwise.  That makes the view asymmetric and
+measured time: on time or late).  What the market weighs bids by is a low quantile
+(TRUST_QUANTILE) of the correctness Beta times the expected timeliness: with no
+evidence, Beta(1, 1) is uniform and its 5% quantile 0.05, so a newcomer -- or a liar
+back under a new identity (Douceur 2002: identities are free) -- pays a forty-fold
+handicap (0.05 x 0.5) until its own measured results say otherwise, while a board
+with a long clean record is weighed close to 1 (0.05^(1/(n+1)) after n right
+answers).  That makes the view asymmetric and
 observer-based, as Cheng and Friedman (2005) require for sybil-proofness.
 """
 
@@ -111,8 +113,9 @@ class BoardTrust:
 
     @property
     def weight(self) -> float:
-        """What bids are weighed by: pessimistic in both, and so in how little is known."""
-        return self.correct.lower() * self.timely.lower()
+        """What bids are weighed by: the chance the answer is right, pessimistically (the
+        5% quantile: a newcomer's is 0.05), times the share of promises kept (expected)."""
+        return self.correct.lower() * self.timely.expected
 
     @property
     def evidence(self) -> float:
