@@ -21,24 +21,14 @@ import random
 from dataclasses import dataclass, replace
 
 from motherboard.agent import BoardAgent
+from motherboard.batch import corrupt
 from motherboard.messages import Award, Bid, BidRequest, Decline, Result
-from sem.interp import Evaluation, Memory
 
 OVERSTATE, WRONG, WHITEWASH = "overstate", "wrong", "whitewash"
 KINDS = (OVERSTATE, WRONG, WHITEWASH)
 SPEEDUP_CLAIMED = 10.0
 WRONG_RATE = 0.1
 WHITEWASH_AFTER = 20
-
-
-def corrupt(e: Evaluation) -> Evaluation:
-    """An answer that is surely wrong: the result's lowest bit flipped, and the first byte
-    of the memory window."""
-    result = None if e.result is None else e.result ^ 1
-    memory = e.memory
-    if memory is not None and memory.data:
-        memory = Memory(memory.base, bytes([memory.data[0] ^ 1]) + memory.data[1:])
-    return Evaluation(result, memory)
 
 
 @dataclass
@@ -64,13 +54,14 @@ class Liar:
     def awarded(self) -> None:
         self.lost_in_a_row = 0
 
-    def result(self, result: Result) -> Result:
+    def result(self, result: Result, stride: int) -> Result:
+        """`stride`: the size of one output record (batch.out_stride)."""
         if self.kind == OVERSTATE or result.outputs is None:
             return result
         if self.rng.random() >= WRONG_RATE:
             return result
         self.lies_told += 1
-        return replace(result, outputs=tuple(corrupt(e) for e in result.outputs))
+        return replace(result, outputs=corrupt(result.outputs, stride))
 
     @property
     def wants_new_identity(self) -> bool:
@@ -91,8 +82,8 @@ class LyingAgent:
         self.liar.awarded()
         self.agent.on_award(award, now)
 
-    def result(self, result: Result) -> Result:
-        return self.liar.result(result)
+    def result(self, result: Result, stride: int) -> Result:
+        return self.liar.result(result, stride)
 
 
 def liar_kinds(count: int) -> list[str]:

@@ -2,7 +2,8 @@
 
 The agent is the board side of the message interface, sans-IO like the motherboard:
 it answers a BidRequest with a Bid (or a Decline), queues Awards, drops Cancels,
-and turns a finished run into a Result while it learns from the run.  Whoever
+turns a finished run into a Result, and learns from each Settle how long the task
+took as the motherboard measured it.  Whoever
 hosts the board (a simulated board, a thread driving a QEMU board) runs the queue
 and reports each run's time.
 
@@ -15,8 +16,8 @@ joule (the energy model, energy.py).  In the second-price auction asking the tru
 cost is the best strategy, so the honest agent does.
 
 Each board runs its own best implementation of a routine: the one with the lowest
-predicted time, once each has been tried TRIES times (eager exploration, first the
-least tried; calibration tasks, which go to the board whatever it asks, pay for it).
+predicted time, once each has been tried `explore` times (eager exploration, first
+the least tried; calibration tasks, which go to the board whatever it asks, pay for it).
 """
 
 from __future__ import annotations
@@ -24,16 +25,23 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass, field
 
-from motherboard.history import History
-from motherboard.messages import Award, Bid, BidRequest, Cancel, Decline, DiscoveryReport, Result
-from sem.interp import Evaluation
+from motherboard.history import CALIBRATION_SAMPLES, History
+from motherboard.messages import (
+    Award,
+    Bid,
+    BidRequest,
+    Cancel,
+    Decline,
+    DiscoveryReport,
+    Result,
+    Settle,
+)
 
 # What a board guesses before it has measured anything: pessimistic, so that a promise
 # made in ignorance is kept (a calibration task goes to its board whatever it asks).
 GUESS_PER_VECTOR = 1e-4  # seconds per vector
 GUESS_OVERHEAD = 0.05  # seconds per task
 GUESS_CYCLES_PER_SECOND = 2e9  # cycles a second of run is taken to be, before any were counted
-TRIES = 2  # runs of each implementation before the board picks by prediction
 PRICE_PER_SECOND = 1.0  # credits
 PRICE_PER_JOULE = 0.01  # credits: energy weighs about a tenth of time on an x86 board
 
@@ -50,9 +58,14 @@ class Job:
 @dataclass
 class BoardAgent:
     report: DiscoveryReport
+    # runs of each implementation before it is picked by prediction: the motherboard's
+    # calibration gives each this many, so that is when its history is calibrated
+    explore: int = CALIBRATION_SAMPLES
     history: History = field(default_factory=History)
     declined: set[str] = field(default_factory=set)
     queue: deque[Job] = field(default_factory=deque)
+    # task -> (routine, implementation, size, cycles) of runs whose Settle has not come
+    unsettled: dict[str, tuple[str, str, int, int]] = field(default_factory=dict)
 
     @property
     def board(self) -> str:
@@ -75,7 +88,7 @@ class BoardAgent:
                    PRICE_PER_SECOND * promise + PRICE_PER_JOULE * joules, calibrated)
 
     def on_award(self, award: Award, now: float) -> None:
-        predicted, _ = self.predict(award.routine, award.implementation, len(award.inputs))
+        predicted, _ = self.predict(award.routine, award.implementation, award.size)
         self.queue.append(Job(award, predicted))
 
     def on_cancel(self, cancel: Cancel) -> None:
@@ -94,30 +107,38 @@ class BoardAgent:
         self.queue[0].started = now
         return self.queue[0]
 
-    def finished(self, job: Job, outputs: tuple[Evaluation, ...] | None, seconds: float,
+    def finished(self, job: Job, outputs: bytes | None, seconds: float,
                  cycles: int = 0, error: str | None = None,
                  joules: float | None = None) -> Result:
         """The run of `job` ended: learn from it, and the Result to send."""
         award = job.award
         if job in self.queue:
             self.queue.remove(job)
-        if outputs is not None:
-            self.history.record(award.routine, award.implementation, len(award.inputs), seconds,
-                                cycles)
+        if outputs is not None:  # learnt from when the motherboard says how long it took
+            self.unsettled[award.task] = (award.routine, award.implementation, award.size,
+                                          cycles)
         if joules is None:
-            joules = self.joules(award.routine, award.implementation, len(award.inputs), seconds,
+            joules = self.joules(award.routine, award.implementation, award.size, seconds,
                                  cycles)
         return Result(award.task, self.board, award.implementation, outputs, error, seconds,
                       cycles, joules)
 
+    def on_settle(self, settle: Settle) -> None:
+        """Learn the run's time as the motherboard measured it (award to result): that is
+        what a promise is held to, messages and all, so it is what to predict."""
+        run = self.unsettled.pop(settle.task, None)
+        if run is not None:
+            routine, implementation, size, cycles = run
+            self.history.record(routine, implementation, size, settle.seconds, cycles)
+
     # -- predictions -----------------------------------------------------------------------------
 
     def choose(self, routine: str, size: int) -> str:
-        """The implementation to bid with: one not tried TRIES times yet (eager exploration,
-        the least tried first), else the one predicted fastest."""
+        """The implementation to bid with: one not tried `explore` times yet (eager
+        exploration, the least tried first), else the one predicted fastest."""
         impls = self.implementations(routine)
         models = {i: self.history.model(routine, i) for i in impls}
-        untried = [i for i in impls if models[i].count < TRIES]
+        untried = [i for i in impls if models[i].count < self.explore]
         if untried:
             return min(untried, key=lambda i: models[i].count)
         return min(impls, key=lambda i: models[i].predict(size))

@@ -5,13 +5,15 @@ virt:rv64,virt:rv64-nozb`: a board profile (qemu/boards.py), `-kvm` to run it un
 KVM (skipped, with the reason, where /dev/kvm cannot run it), and a QEMU CPU model
 or one of CPU_ALIASES.  Boards without `-kvm` run under TCG.
 
-Each LiveBoard is a board on its own: its threads, its QEMU, its agent; nothing is
-shared with the motherboard but the messages (messages.py) on two queues, so the
-same board could be a Ray actor on another machine.  Its runner thread boots the
-QEMU board (QemuLink), reads the discovery inventory, fingerprint and CPU features
-(the board's report: which implementations it has for each routine), then runs the
-tasks its agent hands it as batch probes (probes/routine.py) over one campaign, and
-measures each run.  Its agent thread answers bids at once, even while a task runs.
+Each live board is a process of its own (its threads, its QEMU, its agent); nothing
+is shared with the motherboard but the messages (messages.py) on two queues, so the
+same board could be a Ray actor on another machine, and the motherboard's work
+(checking answers with the interpreter) does not slow the boards' Python down.  Its
+runner thread boots the QEMU board (QemuLink), reads the discovery inventory,
+fingerprint and CPU features (the board's report: which implementations it has for
+each routine), then runs the tasks its agent hands it as batch probes
+(probes/routine.py) over one campaign, and measures each run.  Its agent answers
+bids at once, even while a task runs.
 
 A board's runs are vetted once per (routine, implementation): the first batch probe
 of each form, a full one of generated inputs, goes through the Unicorn vetter; later
@@ -32,6 +34,7 @@ and can kill a board, make it leave, or start a new one at given times.
 from __future__ import annotations
 
 import itertools
+import multiprocessing
 import os
 import queue
 import random
@@ -46,9 +49,11 @@ from discovery.fingerprint import fingerprint_of
 from discovery.inventory import Inventory
 from kernel.guest import Guest
 from link.qemu_link import QemuLink
+from motherboard import batch
 from motherboard.adversary import Liar, LyingAgent
 from motherboard.agent import BoardAgent, Job
 from motherboard.energy import model_for
+from motherboard.history import CALIBRATION_SAMPLES
 from motherboard.implementations import LOWERED, feature_code, features_of
 from motherboard.market import MarketConfig, Motherboard
 from motherboard.messages import (
@@ -61,6 +66,7 @@ from motherboard.messages import (
     Offer,
     Onboard,
     Result,
+    Settle,
 )
 from motherboard.routines import RoutineBook
 from motherboard.workload import Workload
@@ -70,7 +76,6 @@ from probes.run import POLICY
 from probes.vet import vet
 from qemu.boards import Board, board, kvm_problem
 from qemu.errors import BoardError, QemuError
-from sem.interp import Evaluation
 from sem.vectors import generate
 
 CPU_ALIASES = {
@@ -134,7 +139,7 @@ class _Booted:
 @dataclass(frozen=True)
 class _Finished:
     job: Job
-    outputs: tuple[Evaluation, ...] | None
+    outputs: bytes | None
     seconds: float
     cycles: int
     error: str | None
@@ -170,43 +175,39 @@ class Code:
     lowered: dict[tuple[str, Arch], bytes]
 
 
+@dataclass(frozen=True)
+class _Pid:
+    """The board's QEMU process id, for whoever may kill it (the demo's "killed")."""
+
+    pid: int
+
+
 class LiveBoard:
-    """One live QEMU board: a runner thread (its link) and an agent thread (its messages)."""
+    """The loop's handle on one live board, which runs in a process of its own: the
+    board's messages go through its inbox and come back on the shared outbox, and
+    nothing else is shared (a Ray actor would take its place)."""
 
     def __init__(self, name: str, choice: BoardChoice, guest: Guest, book: RoutineBook,
-                 code: Code, outbox: queue.Queue, tools: threading.Lock, *,
-                 liar: str | None = None, seed: int = 0,
-                 declines: tuple[str, ...] = ()) -> None:
-        assert choice.board is not None
-        # `tools`: held around keystone, capstone and Unicorn, which are not thread-safe
-        # (boards in one process share them; boards in their own processes would not)
-        self.tools = tools
-        self.name, self.choice, self.guest = name, choice, guest
-        self.book, self.code, self.outbox = book, code, outbox
-        self.liar_kind, self.seed = liar, seed
-        self.declines = tuple(book.resolve(r) for r in declines)
-        self.inbox: queue.Queue = queue.Queue()
-        self._jobs: queue.Queue = queue.Queue()
-        self._pid: int | None = None
-        self.identities = [name]
-        self.error: str | None = None
-        self._threads = [threading.Thread(target=self._guarded, args=(self._agent_loop,),
-                                          name=f"agent {name}", daemon=True),
-                         threading.Thread(target=self._guarded, args=(self._runner_loop,),
-                                          name=f"runner {name}", daemon=True)]
-
-    # -- what the loop may do to a board ------------------------------------------------------
+                 code: Code, outbox, context, *, liar: str | None = None, seed: int = 0,
+                 declines: tuple[str, ...] = (), explore: int = CALIBRATION_SAMPLES) -> None:
+        self.name, self.liar_kind = name, liar
+        self.inbox = context.Queue()
+        self.qemu_pid: int | None = None
+        self.exited = False  # it said Exit (or the loop said it for it)
+        self.process = context.Process(
+            target=_board_main, name=f"board {name}", daemon=True,
+            args=(name, choice, guest, book, code, self.inbox, outbox, liar, seed, declines,
+                  explore))
 
     def start(self) -> None:
-        for t in self._threads:
-            t.start()
+        self.process.start()
 
     def kill(self) -> bool:
         """SIGKILL the board's QEMU; False when it is not running."""
-        if self._pid is None:
+        if self.qemu_pid is None:
             return False
         try:
-            os.kill(self._pid, signal.SIGKILL)
+            os.kill(self.qemu_pid, signal.SIGKILL)
         except ProcessLookupError:
             return False
         return True
@@ -216,20 +217,54 @@ class LiveBoard:
 
     def stop(self, timeout: float = 10.0) -> None:
         self.inbox.put(None)
-        self._jobs.put(None)
-        for t in self._threads:
-            t.join(timeout)
+        self.process.join(timeout)
+        if self.process.is_alive():
+            self.process.kill()
+            self.kill()
 
-    def _say(self, message: BoardMessage) -> None:
+
+def _board_main(name: str, choice: BoardChoice, guest: Guest, book: RoutineBook, code: Code,
+                inbox, outbox, liar: str | None, seed: int, declines: tuple[str, ...],
+                explore: int) -> None:
+    """A board process: its agent in this thread, its runner (and QEMU) in another."""
+    _Board(name, choice, guest, book, code, inbox, outbox, liar=liar, seed=seed,
+           declines=declines, explore=explore).run()
+
+
+class _Board:
+    """One live QEMU board, inside its process: a runner thread (its link, its runs) and
+    the agent (its messages)."""
+
+    def __init__(self, name: str, choice: BoardChoice, guest: Guest, book: RoutineBook,
+                 code: Code, inbox, outbox, *, liar: str | None = None, seed: int = 0,
+                 declines: tuple[str, ...] = (), explore: int = CALIBRATION_SAMPLES) -> None:
+        assert choice.board is not None
+        self.explore = explore
+        self.name, self.choice, self.guest = name, choice, guest
+        self.book, self.code, self.inbox, self.outbox = book, code, inbox, outbox
+        self.liar_kind, self.seed = liar, seed
+        self.declines = tuple(book.resolve(r) for r in declines)
+        self._jobs: queue.Queue = queue.Queue()
+        self.identities = [name]
+
+    def run(self) -> None:
+        runner = threading.Thread(target=self._guarded, args=(self._runner_loop,),
+                                  name=f"runner {self.name}")
+        runner.start()
+        self._guarded(self._agent_loop)
+        self._jobs.put(None)
+        runner.join()
+
+    def _say(self, message: object) -> None:
         self.outbox.put((self.name, message))
 
     def _guarded(self, loop: Callable[[], None]) -> None:
-        """A thread that dies tells the motherboard so (as a transport would)."""
+        """A loop that fails tells the motherboard so (as a transport would)."""
         try:
             loop()
         except Exception as error:  # noqa: BLE001 -- any failure ends the board, reported
-            self.error = f"{type(error).__name__}: {error}"
-            self._say(Exit(self.identities[-1], False, self.error))
+            self._say(Exit(self.identities[-1], False, f"{type(error).__name__}: {error}"))
+            self.inbox.put(None)
             self._jobs.put(None)
 
     # -- the runner: the link, the runs ---------------------------------------------------------
@@ -237,11 +272,10 @@ class LiveBoard:
     def _runner_loop(self) -> None:
         chosen = self.choice.board
         with _OneLife(chosen, self.guest) as link:
-            self._pid = link.machine.pid if link.machine else None
+            if link.machine is not None and link.machine.pid is not None:
+                self._say(_Pid(link.machine.pid))
             inventory = Inventory.from_boot(link.first_boot)
-            with self.tools:
-                report = self._report(link, inventory)
-            self.inbox.put(_Booted(report))
+            self.inbox.put(_Booted(self._report(link, inventory)))
             campaign = Campaign(link, POLICY)
             forms: dict[tuple[str, str], BatchForm] = {}
             while True:
@@ -292,27 +326,25 @@ class LiveBoard:
 
     def _run(self, link: QemuLink, campaign: Campaign, forms: dict, job: Job) -> _Finished:
         award = job.award
-        started = time.monotonic()
         try:
-            with self.tools:
-                form = self._form(forms, award.routine, award.implementation, link.board.arch)
+            form = self._form(forms, award.routine, award.implementation, link.board.arch)
         except ValueError as error:
-            return _Finished(job, None, time.monotonic() - started, 0, str(error))
-        chunks = form.chunks(list(award.inputs))
-        probes = [form.probe(c) for c in chunks]
+            return _Finished(job, None, 0.0, 0, str(error))
+        started = time.monotonic()  # the run, from its inputs to its outputs (not the
+        probes = [form.packed_probe(c) for c in form.packed_chunks(award.inputs)]  # vetting)
         report = campaign.run([(p, None) for p in probes])
-        seconds = time.monotonic() - started
-        outputs: list[Evaluation] = []
+        outputs = bytearray()
         cycles = 0
-        for probe, chunk in zip(probes, chunks, strict=True):
+        for probe in probes:
             result = report.results.get(probe.content_hash)
             obs = result.observation if result else None
             if obs is None or obs.outcome != 0 or obs.status != 0:
                 what = "no result" if obs is None else f"{obs.outcome.name} status {obs.status}"
-                return _Finished(job, None, seconds, cycles, f"a batch probe ended: {what}")
-            outputs += form.results(len(chunk), obs.output)
+                return _Finished(job, None, time.monotonic() - started, cycles,
+                                 f"a batch probe ended: {what}")
+            outputs += obs.output[:probe.output_size]
             cycles += obs.cycles or 0
-        return _Finished(job, tuple(outputs), seconds, cycles, None)
+        return _Finished(job, bytes(outputs), time.monotonic() - started, cycles, None)
 
     # -- the agent: the messages ----------------------------------------------------------------
 
@@ -326,7 +358,7 @@ class LiveBoard:
             if item is None:
                 return
             if isinstance(item, _Booted):
-                agent = BoardAgent(item.report)
+                agent = BoardAgent(item.report, self.explore)
                 speaker = agent
                 if self.liar_kind is not None:
                     speaker = LyingAgent(agent, Liar(self.liar_kind, random.Random(self.seed)))
@@ -345,7 +377,8 @@ class LiveBoard:
                 result = agent.finished(item.job, item.outputs, item.seconds, item.cycles,
                                         item.error)
                 if isinstance(speaker, LyingAgent):
-                    result = speaker.result(result)
+                    routine = self.book.routine(item.job.award.routine)
+                    result = speaker.result(result, batch.out_stride(routine))
                 self._say(result)
             elif isinstance(item, BidRequest):
                 self._say(speaker.on_request(item, now))
@@ -356,6 +389,8 @@ class LiveBoard:
                     speaker.on_award(item, now)
             elif isinstance(item, Cancel):
                 agent.on_cancel(item)
+            elif isinstance(item, Settle):
+                agent.on_settle(item)
             if not running and agent is not None:
                 job = agent.next_job(time.monotonic())
                 if job is not None:
@@ -391,7 +426,7 @@ class Plan:
 @dataclass
 class LiveRun:
     motherboard: Motherboard
-    boards: dict[str, LiveBoard]
+    boards: dict[str, LiveBoard]  # by name: the handles on the board processes
     skipped: list[BoardChoice]
     start: float  # monotonic time the workload started (all times are relative to it)
     onboarded: float  # seconds from launching the boards to the last initial Onboard
@@ -428,6 +463,7 @@ def run_live(choices: Sequence[BoardChoice], workload: Workload, *,
     from motherboard.adversary import liar_kinds
 
     book = book or RoutineBook.library()
+    config = config or MarketConfig()
     usable = [c for c in choices if c.board is not None]
     if not usable:
         raise BoardSpecError("no board can start here: " + "; ".join(
@@ -439,22 +475,36 @@ def run_live(choices: Sequence[BoardChoice], workload: Workload, *,
     guests = {arch: build_guest(arch) for arch in arches}
     mix = [book.resolve(r) for r in workload.routines()]
     code = prepare_code(book, mix, arches, store)
-    outbox: queue.Queue = queue.Queue()
-    tools = threading.Lock()
+    mb = Motherboard(book, mix, config)
+    # fork: the boards start from this process as it is (the code prepared, the guests
+    # built); each is then a process of its own
+    context = multiprocessing.get_context("fork")
+    outbox = context.Queue()
     kinds = liar_kinds(liars)
     # the liars are the last boards given, so a spec lists the honest ones first
     liar_of = {name: kinds[i] for i, name in enumerate(reversed(names[len(names) - liars:]))}
     boards: dict[str, LiveBoard] = {}
     for i, (name, choice) in enumerate(zip(names, usable, strict=True)):
         boards[name] = LiveBoard(name, choice, guests[choice.board.arch], book, code, outbox,
-                                 tools, liar=liar_of.get(name), seed=seed * 1000 + i,
-                                 declines=(declines or {}).get(name, ()))
-    mb = Motherboard(book, mix, config)
+                                 context, liar=liar_of.get(name), seed=seed * 1000 + i,
+                                 declines=(declines or {}).get(name, ()),
+                                 explore=config.calibration_samples)
     launched = time.monotonic()
     run = LiveRun(mb, boards, [c for c in choices if c.board is None], launched, 0.0)
     route: dict[str, str] = {}  # identity -> the LiveBoard speaking for it
     for board_ in boards.values():
         board_.start()
+    # What boards say is stamped when it arrives, by a thread of its own: the loop may be
+    # busy checking an answer with the interpreter meanwhile, and that must not count
+    # against the boards whose results wait (a network stack would stamp them the same).
+    arrived: queue.Queue = queue.Queue()
+
+    def receive() -> None:
+        while (item := outbox.get()) is not None:
+            arrived.put((time.monotonic() - launched, *item))
+
+    receiver = threading.Thread(target=receive, name="receiver", daemon=True)
+    receiver.start()
 
     def deliver(envelopes) -> None:
         for env in envelopes:
@@ -462,15 +512,35 @@ def run_live(choices: Sequence[BoardChoice], workload: Workload, *,
             if target is not None:
                 target.inbox.put(env.message)
 
-    def take(sender: str, message: BoardMessage, now: float) -> None:
+    def take(sender: str, message: BoardMessage | _Pid, now: float) -> None:
+        if isinstance(message, _Pid):
+            boards[sender].qemu_pid = message.pid
+            return
         if isinstance(message, Onboard):
             route[message.report.board] = sender
+            boards[sender].exited = False
             if boards[sender].liar_kind is not None:
                 run.liars[message.report.board] = boards[sender].liar_kind
         if isinstance(message, Exit) and message.board not in mb.boards:
             run.failed[sender] = message.reason
+            boards[sender].exited = True
             return
+        if isinstance(message, Exit) and message.board == _speaking_as(sender):
+            boards[sender].exited = True
         deliver(mb.handle(message, now))
+
+    def _speaking_as(sender: str) -> str:
+        return max((i for i, s in route.items() if s == sender), default=sender,
+                   key=lambda i: mb.boards[i].joined if i in mb.boards else -1.0)
+
+    def check_processes(now: float) -> None:
+        """A board whose process died without a word is gone (what a transport reports)."""
+        for name, b in boards.items():
+            if not b.exited and b.process.exitcode is not None:
+                b.exited = True
+                b.kill()
+                take(name, Exit(_speaking_as(name), False,
+                                f"its process ended (exit code {b.process.exitcode})"), now)
 
     # onboarding: every initial board boots, reports (or fails) and, with `warm_up`,
     # calibrates, before the workload's clock starts
@@ -478,11 +548,11 @@ def run_live(choices: Sequence[BoardChoice], workload: Workload, *,
     while (waiting or (warm_up and any(mb.calibrating(b) for b in mb.boards))) and \
             time.monotonic() - launched < timeout:
         try:
-            sender, message = outbox.get(timeout=0.1)
+            stamp, sender, message = arrived.get(timeout=0.1)
         except queue.Empty:
             deliver(mb.tick(time.monotonic() - launched))
             continue
-        take(sender, message, time.monotonic() - launched)
+        take(sender, message, stamp)
         if isinstance(message, Onboard | Exit):
             waiting.discard(sender)
         if on_update is not None:
@@ -517,11 +587,13 @@ def run_live(choices: Sequence[BoardChoice], workload: Workload, *,
                     name = f"{choice.spec}@{plan.at:g}s"
                     arch = choice.board.arch
                     boards[name] = LiveBoard(name, choice, guests[arch], book, code, outbox,
-                                             tools, seed=seed * 1000 + next(joined))
+                                             context, seed=seed * 1000 + next(joined),
+                                             explore=config.calibration_samples)
                     boards[name].start()
         deadline = mb.deadline()
         if deadline is not None and deadline <= now:
             deliver(mb.tick(now))
+        check_processes(now)
         if on_update is not None and now - last_update >= update_every:
             on_update(run, now)
             last_update = now
@@ -538,16 +610,18 @@ def run_live(choices: Sequence[BoardChoice], workload: Workload, *,
         if deadline is not None:
             waits.append(deadline)
         try:
-            sender, message = outbox.get(timeout=max(0.0, min(waits) - now_()))
+            stamp, sender, message = arrived.get(timeout=max(0.0, min(waits) - now_()))
         except queue.Empty:
             continue
-        take(sender, message, now_())
+        take(sender, message, stamp)
     if on_update is not None:
         on_update(run, now_())
     if profile and not run.timed_out:
-        run.profile = _profile(mb, boards, route, outbox, timeout)
+        run.profile = _profile(mb, boards, route, arrived, timeout)
     for board_ in boards.values():
         board_.stop()
+    outbox.put(None)
+    receiver.join(5.0)
     return run
 
 
@@ -555,7 +629,7 @@ PROFILE = "profile/"  # task ids of profiling runs, which the motherboard never 
 
 
 def _profile(mb: Motherboard, boards: dict[str, LiveBoard], route: dict[str, str],
-             outbox: queue.Queue, timeout: float) -> dict[str, dict[str, float]]:
+             arrived: queue.Queue, timeout: float) -> dict[str, dict[str, float]]:
     """Every accepted workload task once on every active board: seconds from the award to
     the result, as the oracle measures.  Each board asks for its own implementation
     (a bid), runs, then takes the next task; the boards go side by side."""
@@ -575,7 +649,7 @@ def _profile(mb: Motherboard, boards: dict[str, LiveBoard], route: dict[str, str
         ask(b)
     while any(todo.values()) and time.monotonic() - started < timeout:
         try:
-            _, message = outbox.get(timeout=1.0)
+            stamp, _, message = arrived.get(timeout=1.0)
         except queue.Empty:
             continue
         task_id = getattr(message, "task", None) or ""
@@ -586,12 +660,13 @@ def _profile(mb: Motherboard, boards: dict[str, LiveBoard], route: dict[str, str
             continue
         task = mb.tasks[task_id.removeprefix(PROFILE)]
         if hasattr(message, "price"):  # its bid: award it
-            awarded[board_id] = time.monotonic()
+            awarded[board_id] = stamp
             boards[route[board_id]].inbox.put(Award(task_id, board_id, task.routine,
-                                                    message.implementation, task.inputs))
+                                                    message.implementation, task.size,
+                                                    task.packed))
         elif isinstance(message, Result):
             if message.outputs is not None:
-                times[task.id][board_id] = time.monotonic() - awarded[board_id]
+                times[task.id][board_id] = stamp - awarded[board_id]
             todo[board_id].pop(0)
             ask(board_id)
     return times

@@ -35,6 +35,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import Enum
 
+from motherboard import batch
 from motherboard.auction import Sealed, vickrey
 from motherboard.history import CALIBRATION_SAMPLES, History
 from motherboard.messages import (
@@ -49,6 +50,7 @@ from motherboard.messages import (
     Exit,
     Onboard,
     Result,
+    Settle,
 )
 from motherboard.oracle import FULL, Check, Oracle, OraclePolicy
 from motherboard.routines import RoutineBook
@@ -146,7 +148,8 @@ class TaskEntry:
     arrived: float = 0.0
     state: TaskState = TaskState.WAITING
     inputs: tuple[Vector, ...] | None = None
-    outputs: tuple[Evaluation, ...] | None = None
+    packed: bytes = b""  # the inputs as they travel (batch.py)
+    outputs: bytes | None = None  # packed, as accepted
     excluded: set[str] = field(default_factory=set)  # boards that answered it wrongly or failed
     asked: set[str] = field(default_factory=set)
     bids: dict[str, Bid] = field(default_factory=dict)
@@ -209,7 +212,7 @@ class Motherboard:
             case Decline():
                 self._decline(message, now, out)
             case Result():
-                self._result(message, now)
+                self._result(message, now, out)
             case Exit():
                 self._exit(message, now, out)
             case _:
@@ -240,7 +243,7 @@ class Motherboard:
                 task = TaskEntry(f"c{self._calibration_serial}", rid, sizes[k % len(sizes)],
                                  self.rng.randrange(2**31), -1, calibrating=report.board,
                                  arrived=now, state=TaskState.READY)
-                task.inputs = self.book.inputs(rid, task.size, task.seed)
+                self._set_inputs(task, self.book.inputs(rid, task.size, task.seed))
                 self.tasks[task.id] = task
                 entry.calibration.append(task.id)
         self.events.append((now, "join", report.board, report.spec))
@@ -273,7 +276,7 @@ class Motherboard:
                 if task.answered >= task.asked:
                     self._close(task, now, out)
 
-    def _result(self, result: Result, now: float) -> None:
+    def _result(self, result: Result, now: float, out: list[Envelope]) -> None:
         task = self.tasks.get(result.task)
         if task is None:
             return
@@ -293,6 +296,9 @@ class Motherboard:
         kind = FULL if task.calibrating else self.oracle.how(self.trust.of(result.board))
         check = self.oracle.check(task.routine, task.inputs, result.outputs, kind)
         attempt.check = check
+        accepted = result.outputs is not None and check.ok
+        out.append(Envelope(result.board, Settle(task.id, result.board, attempt.measured,
+                                                 accepted, attempt.payment if accepted else 0.0)))
         if result.outputs is None:
             attempt.outcome = "failed"
             self.trust.of(result.board).correct.rate(0.0)
@@ -494,7 +500,7 @@ class Motherboard:
             task.reroutes[-1] = (task.reroutes[-1][0], now)
         self.boards[bid.board].inflight.add(task.id)
         out.append(Envelope(bid.board, Award(task.id, bid.board, task.routine, bid.implementation,
-                                             task.inputs)))
+                                             task.size, task.packed)))
 
     def _again(self, task: TaskEntry, now: float, exclude: str | None = None) -> None:
         """Announce the task again (after a wrong answer, a failure, an exit)."""
@@ -513,9 +519,17 @@ class Motherboard:
         own = self.book.inputs(task.routine, task.size, task.seed)
         if parents:
             own = compose_inputs(self.book.routine(task.routine), own,
-                                 [(p.inputs, p.outputs) for p in parents])
-        task.inputs = own
+                                 [(p.inputs, tuple(self.outputs(p))) for p in parents])
+        self._set_inputs(task, own)
         task.state = TaskState.READY
+
+    def _set_inputs(self, task: TaskEntry, inputs: tuple[Vector, ...]) -> None:
+        task.inputs = inputs
+        task.packed = batch.pack_inputs(self.book.routine(task.routine), inputs)
+
+    def outputs(self, task: TaskEntry) -> list[Evaluation]:
+        """An accepted task's outputs, decoded."""
+        return batch.outputs(self.book.routine(task.routine), task.outputs or b"")
 
     def _release_children(self, parent: TaskEntry, now: float) -> None:
         for tid in self.order:

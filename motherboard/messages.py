@@ -1,22 +1,24 @@
 """What boards and the motherboard say to each other: the only interface between them.
 
-Every message is a frozen record of plain data (strings, numbers, tuples, and the
-semantic core's Vector and Evaluation records), so a board can live in this process,
-in a thread, or in another process or machine (a Ray actor) without sharing anything.
+Every message is a frozen record of plain data (strings, numbers, tuples, bytes), so
+a board can live in this process, in another process, or on another machine (a Ray
+actor) without sharing anything.  A task's inputs and outputs travel packed as the
+batch probe form's records (motherboard/batch.py): one bytes object per message.
 The exchange is the Contract Net's (Smith 1980): announce (BidRequest), bid (Bid),
 award (Award), report (Result), plus the board's own moves: joining (Onboard, carrying
 its discovery report), refusing a class of work (Decline) and leaving (Exit).
 
     board -> motherboard:  Onboard, Bid, Decline, Result, Exit
-    motherboard -> board:  BidRequest, Award, Cancel
+    motherboard -> board:  BidRequest, Award, Cancel, Settle
+
+Settle closes a task for the board: whether its answer was accepted, what it is paid,
+and how long the task took as the motherboard measured it (award to result), which
+is the time its promises are judged against, so an honest board learns to promise it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-from sem.interp import Evaluation
-from sem.vectors import Vector
 
 
 @dataclass(frozen=True)
@@ -90,7 +92,8 @@ class Award:
     board: str
     routine: str
     implementation: str
-    inputs: tuple[Vector, ...]
+    size: int  # input vectors
+    inputs: bytes  # packed input records (batch.pack_inputs)
 
 
 @dataclass(frozen=True)
@@ -102,11 +105,20 @@ class Cancel:
 
 
 @dataclass(frozen=True)
+class Settle:
+    task: str
+    board: str
+    seconds: float  # award to result, on the motherboard's clock
+    accepted: bool
+    payment: float  # credits (0 when not accepted, and for calibration tasks)
+
+
+@dataclass(frozen=True)
 class Result:
     task: str
     board: str
     implementation: str
-    outputs: tuple[Evaluation, ...] | None  # None when the board could not run it
+    outputs: bytes | None  # packed output records (batch.py); None when it could not run
     error: str | None = None
     busy_seconds: float = 0.0  # the board's own measure of the run
     cycles: int = 0  # what the guest counted around the runs (0: not measured)
@@ -123,7 +135,7 @@ class Exit:
 
 
 BoardMessage = Onboard | Bid | Decline | Result | Exit
-MotherboardMessage = BidRequest | Award | Cancel
+MotherboardMessage = BidRequest | Award | Cancel | Settle
 
 
 @dataclass(frozen=True)

@@ -19,9 +19,9 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from motherboard import batch
 from motherboard.routines import RoutineBook
 from motherboard.trust import BoardTrust
-from sem.interp import Evaluation
 from sem.vectors import Vector
 
 FULL, SPOT = "full", "spot"
@@ -60,14 +60,17 @@ class Oracle:
             return FULL
         return FULL if self.rng.random() < p.sample_rate else SPOT
 
-    def check(self, routine: str, inputs: Sequence[Vector], outputs: Sequence[Evaluation] | None,
+    def check(self, routine: str, inputs: Sequence[Vector], outputs: bytes | None,
               kind: str) -> Check:
-        if outputs is None or len(outputs) != len(inputs):
+        """Compare `outputs` (packed, batch.py) with the interpreter's answers."""
+        r = self.book.routine(routine)
+        if outputs is None or batch.count(r, outputs) != len(inputs):
             return Check(kind, 0, len(inputs), 0)
         if kind == FULL:
             indices: Sequence[int] = range(len(inputs))
         else:
             indices = sorted(self.rng.sample(range(len(inputs)),
                                              min(self.policy.spot_checks, len(inputs))))
-        wrong = [i for i in indices if self.book.evaluate(routine, inputs[i]) != outputs[i]]
+        wrong = [i for i in indices
+                 if self.book.evaluate(routine, inputs[i]) != batch.output(r, outputs, i)]
         return Check(kind, len(indices), len(wrong), wrong[0] if wrong else None)

@@ -21,9 +21,11 @@ import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
+from motherboard import batch
 from motherboard.adversary import Liar, LyingAgent
 from motherboard.agent import BoardAgent, Job
 from motherboard.energy import model_for
+from motherboard.history import CALIBRATION_SAMPLES
 from motherboard.market import MarketConfig, Motherboard
 from motherboard.messages import (
     Award,
@@ -35,6 +37,7 @@ from motherboard.messages import (
     Exit,
     Offer,
     Onboard,
+    Settle,
 )
 from motherboard.routines import RoutineBook
 from motherboard.workload import Workload
@@ -76,7 +79,8 @@ class SimBoard:
     """One simulated board: an agent, its profile, and the job it is running."""
 
     def __init__(self, board_id: str, profile: SimProfile, book: RoutineBook, seed: int,
-                 liar: str | None = None, declines: tuple[str, ...] = ()) -> None:
+                 liar: str | None = None, declines: tuple[str, ...] = (),
+                 explore: int = CALIBRATION_SAMPLES) -> None:
         self.profile, self.book = profile, book
         self.rng = random.Random(seed)
         offers = tuple(Offer(rid, impl) for rid in book.routines
@@ -84,7 +88,7 @@ class SimBoard:
         report = DiscoveryReport(board_id, profile.spec, profile.arch,
                                  f"sim:{profile.spec}", "sim", profile.features, offers,
                                  model_for(profile.arch), f"simulated {profile.spec}")
-        self.agent = BoardAgent(report)
+        self.agent = BoardAgent(report, explore)
         self.liar = None if liar is None else LyingAgent(self.agent,
                                                          Liar(liar, random.Random(seed + 1)))
         self.declines = tuple(book.resolve(r) for r in declines)
@@ -119,6 +123,8 @@ class SimBoard:
                 (self.liar or self.agent).on_award(message, now)
             case Cancel():
                 self.agent.on_cancel(message)
+            case Settle():
+                self.agent.on_settle(message)
         return []
 
     def start(self, now: float) -> tuple[Job, float] | None:
@@ -132,20 +138,24 @@ class SimBoard:
         lines = self.profile.implementations(self.book, job.award.routine)
         line = lines.get(job.award.implementation, self.profile.default)
         noise = math.exp(self.rng.gauss(0.0, self.profile.noise)) if self.profile.noise else 1.0
-        return job, now + line.seconds(len(job.award.inputs)) * noise
+        return job, now + line.seconds(job.award.size) * noise
 
     def finish(self, job: Job, now: float) -> list[BoardMessage]:
         self.running = None
         if not self.alive or job.started is None:
             return []
         rid = job.award.routine
-        outputs = tuple(self.book.evaluate(rid, v) for v in job.award.inputs)
+        r = self.book.routine(rid)
+        evaluations = [self.book.evaluate(rid, v) for v in batch.unpack_inputs(r, job.award.inputs)]
+        outputs = batch.pack_outputs(r, evaluations)
         seconds = now - job.started
         cycles = int(seconds * self.profile.clock_hz)
         result = self.agent.finished(job, outputs, seconds, cycles)
         if job.award.board != self.id:
             return []  # finished for an identity it has shed: the motherboard rerouted it
-        out: list[BoardMessage] = [self.liar.result(result) if self.liar else result]
+        if self.liar is not None:
+            result = self.liar.result(result, batch.out_stride(r))
+        out: list[BoardMessage] = [result]
         if self.liar is not None and self.liar.liar.wants_new_identity:
             out += self.new_identity()
         return out
@@ -206,7 +216,7 @@ def simulate(workload: Workload, plans: Sequence[BoardPlan], book: RoutineBook |
     liars: dict[str, str] = {}
     for i, plan in enumerate(plans):
         board = SimBoard(plan.board, plan.profile, book, seed * 104729 + 2 * i, plan.liar,
-                         plan.declines)
+                         plan.declines, mb.config.calibration_samples)
         at(plan.join, "join", board)
         if plan.leave is not None:
             at(plan.leave, "leave", board)

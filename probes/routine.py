@@ -32,6 +32,7 @@ from sem.ir import Routine
 from sem.lower import lower_for
 from sem.vectors import DATA_ADDRESS, DATA_SIZE, Vector
 from arch import RISCV64, X86_64, Arch
+from contract.probe_abi import MAX_BUDGET
 from contract.probe_abi import Outcome as ProbeOutcome
 from probes.campaign import Campaign, Link
 from probes.probe import Observation, Probe
@@ -382,14 +383,25 @@ class BatchForm:
 
     def probe(self, vectors: list[Vector]) -> Probe:
         """One probe running the routine on each of `vectors` (at most `capacity`)."""
-        if not 0 < len(vectors) <= self.capacity:
-            raise ValueError(f"{len(vectors)} vectors: a batch probe of this routine carries"
-                             f" 1..{self.capacity}; cut them with chunks()")
-        records = b"".join(encode_inputs(self.layout.single, v) for v in vectors)
-        budget = BATCH_BUDGET_BASE + BATCH_BUDGET_PER_VECTOR * len(vectors)
-        return Probe(self.arch, self.code, input=len(vectors).to_bytes(WORD, "little") + records,
-                     family=FAMILY, budget=budget,
-                     output_size=self.layout.out_stride * len(vectors))
+        return self.packed_probe(b"".join(encode_inputs(self.layout.single, v)
+                                          for v in vectors))
+
+    def packed_probe(self, records: bytes) -> Probe:
+        """One probe running the routine on input records packed back to back (each as
+        the single form's input block), at most `capacity` of them."""
+        count, rest = divmod(len(records), self.layout.in_stride)
+        if rest or not 0 < count <= self.capacity:
+            raise ValueError(f"{len(records)} bytes of input records: a batch probe of this"
+                             f" routine carries 1..{self.capacity} records of"
+                             f" {self.layout.in_stride} bytes; cut them with chunks()")
+        budget = min(MAX_BUDGET, BATCH_BUDGET_BASE + BATCH_BUDGET_PER_VECTOR * count)
+        return Probe(self.arch, self.code, input=count.to_bytes(WORD, "little") + records,
+                     family=FAMILY, budget=budget, output_size=self.layout.out_stride * count)
+
+    def packed_chunks(self, records: bytes) -> list[bytes]:
+        """Packed input records cut into probe-sized runs, in order."""
+        step = self.capacity * self.layout.in_stride
+        return [records[i:i + step] for i in range(0, len(records), step)]
 
     def results(self, count: int, output: bytes) -> list[Evaluation]:
         """The `count` evaluations a batch probe's output holds, in the order sent."""

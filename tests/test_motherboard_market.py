@@ -170,3 +170,19 @@ def test_a_board_joins_once_per_identity():
         assert "submitted before" in str(error)
     else:
         raise AssertionError("a task id was taken twice")
+
+
+def test_packed_batches_round_trip_and_a_corrupted_one_is_wrong_everywhere():
+    from motherboard import batch
+
+    for name in ("hd:p01", "hd:p21", "sort:sort5"):
+        rid = BOOK.resolve(name)
+        r = BOOK.routine(rid)
+        vectors = list(BOOK.inputs(rid, 40, 3))
+        packed = batch.pack_inputs(r, vectors)
+        assert batch.unpack_inputs(r, packed) == vectors
+        truth = [BOOK.evaluate(rid, v) for v in vectors]
+        out = batch.pack_outputs(r, truth)
+        assert batch.outputs(r, out) == truth and batch.count(r, out) == 40
+        bad = batch.outputs(r, batch.corrupt(out, batch.out_stride(r)))
+        assert all(b != t for b, t in zip(bad, truth, strict=True))
