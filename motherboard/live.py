@@ -83,6 +83,7 @@ CPU_ALIASES = {
     "rv64-nozb": "rv64,zba=false,zbb=false,zbc=false,zbs=false",
 }
 IDLE_POLL = 0.05  # seconds an idle runner waits for work before it looks at its QEMU
+KILL_BUSY_WAIT = 30.0  # seconds a "kill-busy" plan waits for its board to hold a task
 DEFAULT_MIX = ("hd:p01", "hd:p23", "sort:sort3")
 
 
@@ -419,7 +420,9 @@ class Plan:
     """Something to do to a board during a run, at `at` seconds after the start."""
 
     at: float
-    action: str  # "kill" | "leave" | "join"
+    # "kill"; "kill-busy": kill it once it holds a task, from `at` on (at most
+    # KILL_BUSY_WAIT seconds later), so that something is rerouted; "leave"; "join"
+    action: str
     board: str  # the board's name (for join: a spec, started then)
 
 
@@ -576,8 +579,12 @@ def run_live(choices: Sequence[BoardChoice], workload: Workload, *,
             next_task += 1
         while next_plan < len(todo) and todo[next_plan].at <= rel:
             plan = todo[next_plan]
+            if plan.action == "kill-busy" and plan.board in mb.boards and \
+                    not mb.boards[plan.board].inflight and rel < plan.at + KILL_BUSY_WAIT:
+                break  # not yet: it holds no task (the plans after it wait too)
             next_plan += 1
-            if plan.action == "kill" and plan.board in boards and boards[plan.board].kill():
+            if plan.action in ("kill", "kill-busy") and plan.board in boards and \
+                    boards[plan.board].kill():
                 run.kills[plan.board] = now
             elif plan.action == "leave" and plan.board in boards:
                 boards[plan.board].leave()
@@ -606,7 +613,7 @@ def run_live(choices: Sequence[BoardChoice], workload: Workload, *,
         if next_task < len(arrivals):
             waits.append(arrivals[next_task].arrival + offset)
         if next_plan < len(todo):
-            waits.append(todo[next_plan].at + offset)
+            waits.append(max(todo[next_plan].at + offset, now + 0.005))
         if deadline is not None:
             waits.append(deadline)
         try:

@@ -75,8 +75,10 @@ class MarketConfig:
     patience: float = 20.0
     min_patience: float = 10.0
     # A bidder weighed below this is distrusted: it wins only when no trusted board bids
-    # and none is still calibrating for the routine (so no task waits forever).
-    min_weight: float = 0.2
+    # and none is still calibrating for the routine (so no task waits forever).  Honest
+    # boards are weighed 0.8-0.95 once calibrated; a board caught cheating on 10% of its
+    # answers about 0.45, one late on most promises below 0.3.
+    min_weight: float = 0.5
     oracle: OraclePolicy = field(default_factory=OraclePolicy)
     seed: int = 0
 

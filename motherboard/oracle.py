@@ -31,7 +31,7 @@ FULL, SPOT = "full", "spot"
 class OraclePolicy:
     evidence_for_sampling: float = 30.0  # verified answers before a board may be sampled
     trusted_lower: float = 0.9  # ... and the 5% quantile of its correctness at least this
-    sample_rate: float = 0.2  # chance a trusted board's task is checked in full
+    sample_rate: float = 0.1  # chance a trusted board's task is checked in full
     spot_checks: int = 4  # vectors checked on every other task of a trusted board
     tolerance: float = 1.5  # a result within tolerance x the promised time is on time
 
