@@ -111,7 +111,7 @@ def run_b(quick: bool) -> None:
 
 def run_c(quick: bool) -> None:
     say("C. heterogeneity: routines some board has hardware for")
-    work = poisson_stream(60 if quick else 140, 20.0, HETERO_MIX, (100, 10_000), seed=SEED)
+    work = poisson_stream(60 if quick else 140, 5.0, HETERO_MIX, (100, 10_000), seed=SEED)
     choices = parse_boards(HETERO + ",q35-kvm:host")
     for c in choices:
         if c.board is None:

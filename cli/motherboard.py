@@ -138,9 +138,12 @@ def motherboard_command(boards: str, workload: str = "stream", *, liars: int = 0
     config = MarketConfig(calibration_samples=calibration, seed=seed)
     console.print(f"booting {usable} boards; workload {work.name}: {len(work.tasks)} tasks"
                   f"{' (a task graph)' if work.is_graph else ''}")
-    with Live(console=console, refresh_per_second=4, transient=False) as live:
+    # No refresh thread: the boards are forked processes, and a fork must not copy a
+    # thread holding a lock; the loop refreshes the table itself.
+    with Live(console=console, auto_refresh=False, transient=False) as live:
         def update(run: LiveRun, now: float) -> None:
-            live.update(board_table(run.motherboard, run.liars, now, run.onboarded))
+            live.update(board_table(run.motherboard, run.liars, now, run.onboarded),
+                        refresh=True)
 
         try:
             run = run_live(choices, work, config=config, liars=liars, plans=plans,

@@ -138,10 +138,19 @@ class BoardAgent:
         exploration, the least tried first), else the one predicted fastest."""
         impls = self.implementations(routine)
         models = {i: self.history.model(routine, i) for i in impls}
-        untried = [i for i in impls if models[i].count < self.explore]
+        tried = {i: models[i].count + self._pending(routine, i) for i in impls}
+        untried = [i for i in impls if tried[i] < self.explore]
         if untried:
-            return min(untried, key=lambda i: models[i].count)
+            return min(untried, key=lambda i: tried[i])
         return min(impls, key=lambda i: models[i].predict(size))
+
+    def _pending(self, routine: str, implementation: str) -> int:
+        """Runs of an implementation awarded or done whose time is not known yet."""
+        queued = sum(j.award.routine == routine and j.award.implementation == implementation
+                     for j in self.queue)
+        unsettled = sum(r == routine and i == implementation
+                        for r, i, _, _ in self.unsettled.values())
+        return queued + unsettled
 
     def predict(self, routine: str, implementation: str, size: int) -> tuple[float, bool]:
         """(seconds, calibrated) for one run."""

@@ -68,6 +68,7 @@ from motherboard.messages import (
     Result,
     Settle,
 )
+from motherboard.oracle import run_check
 from motherboard.routines import RoutineBook
 from motherboard.workload import Workload
 from probes.campaign import Campaign, CampaignError
@@ -276,9 +277,9 @@ class _Board:
             if link.machine is not None and link.machine.pid is not None:
                 self._say(_Pid(link.machine.pid))
             inventory = Inventory.from_boot(link.first_boot)
-            self.inbox.put(_Booted(self._report(link, inventory)))
-            campaign = Campaign(link, POLICY)
             forms: dict[tuple[str, str], BatchForm] = {}
+            self.inbox.put(_Booted(self._report(link, inventory, forms)))
+            campaign = Campaign(link, POLICY)
             while True:
                 try:
                     job = self._jobs.get(timeout=IDLE_POLL)
@@ -295,17 +296,24 @@ class _Board:
                     self.inbox.put(_Dead(str(error)))
                     return
 
-    def _report(self, link: QemuLink, inventory: Inventory) -> DiscoveryReport:
+    def _report(self, link: QemuLink, inventory: Inventory,
+                forms: dict[tuple[str, str], BatchForm]) -> DiscoveryReport:
+        """What the board offers: each implementation its features allow, its batch form
+        built and vetted now, before any run is timed."""
         arch = link.board.arch
         features = features_of(inventory)
         offers = []
         self._code: dict[tuple[str, str], bytes] = {}
         for rid in dict.fromkeys(r for r, _ in self.code.lowered):  # the routines it may run
             self._code[(rid, LOWERED)] = self.code.lowered[(rid, arch)]
-            offers.append(Offer(rid, LOWERED))
             for feature, code in feature_code(self.book.short(rid), arch, features).items():
                 self._code[(rid, feature)] = code
-                offers.append(Offer(rid, feature))
+        for rid, implementation in self._code:
+            try:
+                self._form(forms, rid, implementation, arch)
+            except ValueError:
+                continue  # the vetter refused it: not offered
+            offers.append(Offer(rid, implementation))
         fp = fingerprint_of(inventory, link.board.name)
         summary = dict(inventory.cpu.summary()) if inventory.cpu else {}
         cpu = summary.get("Model name") or summary.get("ISA") or link.board.cpu
@@ -478,7 +486,7 @@ def run_live(choices: Sequence[BoardChoice], workload: Workload, *,
     guests = {arch: build_guest(arch) for arch in arches}
     mix = [book.resolve(r) for r in workload.routines()]
     code = prepare_code(book, mix, arches, store)
-    mb = Motherboard(book, mix, config)
+    mb = Motherboard(book, mix, config, check_inline=False)
     # fork: the boards start from this process as it is (the code prepared, the guests
     # built); each is then a process of its own
     context = multiprocessing.get_context("fork")
@@ -495,6 +503,14 @@ def run_live(choices: Sequence[BoardChoice], workload: Workload, *,
     launched = time.monotonic()
     run = LiveRun(mb, boards, [c for c in choices if c.board is None], launched, 0.0)
     route: dict[str, str] = {}  # identity -> the LiveBoard speaking for it
+    # The oracle's checks run in processes of their own, so the loop goes on meanwhile
+    # (two checks at once on two cores); verdicts come back on the outbox.  Like the
+    # boards they are forked before this process starts any thread.
+    checks = context.Queue()
+    checkers = [context.Process(target=_checker_main, args=(checks, outbox), daemon=True,
+                                name=f"checker {i}") for i in range(CHECKERS)]
+    for process in checkers:
+        process.start()
     for board_ in boards.values():
         board_.start()
     # What boards say is stamped when it arrives, by a thread of its own: the loop may be
@@ -514,8 +530,14 @@ def run_live(choices: Sequence[BoardChoice], workload: Workload, *,
             target = boards.get(route.get(env.to, ""))
             if target is not None:
                 target.inbox.put(env.message)
+        for request in mb.take_checks():
+            checks.put(request)
 
     def take(sender: str, message: BoardMessage | _Pid, now: float) -> None:
+        if sender == ORACLE:
+            task, check = message
+            deliver(mb.checked(task, check, now))
+            return
         if isinstance(message, _Pid):
             boards[sender].qemu_pid = message.pid
             return
@@ -625,14 +647,27 @@ def run_live(choices: Sequence[BoardChoice], workload: Workload, *,
         on_update(run, now_())
     if profile and not run.timed_out:
         run.profile = _profile(mb, boards, route, arrived, timeout)
+    for _ in checkers:
+        checks.put(None)
     for board_ in boards.values():
         board_.stop()
+    for process in checkers:
+        process.join(5.0)
     outbox.put(None)
     receiver.join(5.0)
     return run
 
 
 PROFILE = "profile/"  # task ids of profiling runs, which the motherboard never sees
+ORACLE = "oracle"  # the sender of check verdicts on the loop's queue
+CHECKERS = 2  # worker processes checking answers with the interpreter
+
+
+def _checker_main(requests, outbox) -> None:
+    """A checker process: checks answers with the interpreter until told to stop."""
+    book = RoutineBook.library()
+    while (request := requests.get()) is not None:
+        outbox.put((ORACLE, (request.task, run_check(book, request))))
 
 
 def _profile(mb: Motherboard, boards: dict[str, LiveBoard], route: dict[str, str],

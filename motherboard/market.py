@@ -52,7 +52,7 @@ from motherboard.messages import (
     Result,
     Settle,
 )
-from motherboard.oracle import FULL, Check, Oracle, OraclePolicy
+from motherboard.oracle import FULL, Check, CheckRequest, Oracle, OraclePolicy
 from motherboard.routines import RoutineBook
 from motherboard.trust import TrustView
 from motherboard.workload import TaskSpec, compose_inputs
@@ -119,6 +119,7 @@ class TaskState(Enum):
     READY = "ready"
     BIDDING = "bidding"
     AWARDED = "awarded"
+    CHECKING = "checking"  # its answer came and is being checked
     ACCEPTED = "accepted"
     DROPPED = "dropped"  # a calibration task that is not redone (wrong, failed, board gone)
 
@@ -182,7 +183,13 @@ class Payment:
 
 class Motherboard:
     def __init__(self, book: RoutineBook, mix: Iterable[str], config: MarketConfig | None = None,
-                 observer: str = "motherboard") -> None:
+                 observer: str = "motherboard", check_inline: bool = True) -> None:
+        """`check_inline`: check answers inside `handle` (simulations, tests); else the
+        checks wait in `take_checks()` for the driver to run (oracle.run_check, anywhere)
+        and hand back through `checked`, so the loop is not held up meanwhile."""
+        self.check_inline = check_inline
+        self._checks: list[CheckRequest] = []
+        self._results: dict[str, Result] = {}  # task -> the result being checked
         self.book = book
         self.config = config or MarketConfig()
         self.mix = [book.resolve(r) for r in mix]  # routines boards calibrate for
@@ -296,7 +303,40 @@ class Motherboard:
         attempt.measured = now - attempt.awarded
         self._rate_time(result.board, attempt, attempt.measured, now)
         kind = FULL if task.calibrating else self.oracle.how(self.trust.of(result.board))
-        check = self.oracle.check(task.routine, task.inputs, result.outputs, kind)
+        r = self.book.routine(task.routine)
+        if result.outputs is None or batch.count(r, result.outputs) != task.size:
+            self._judge(task, result, Check(kind, 0, task.size, 0), now, out)
+            return
+        request = CheckRequest(task.id, result.board, task.routine, kind,
+                               self.oracle.indices(kind, task.size), task.packed, result.outputs)
+        if self.check_inline:
+            self._judge(task, result, self.oracle.check(task.routine, task.inputs,
+                                                        result.outputs, kind, request.indices),
+                        now, out)
+            return
+        task.state = TaskState.CHECKING
+        self._results[task.id] = result
+        self._checks.append(request)
+
+    def take_checks(self) -> list[CheckRequest]:
+        """The checks waiting to be run (with `check_inline` off)."""
+        out, self._checks = self._checks, []
+        return out
+
+    def checked(self, task_id: str, check: Check, now: float) -> list[Envelope]:
+        """A check's verdict, back from wherever it ran."""
+        out: list[Envelope] = []
+        task = self.tasks[task_id]
+        result = self._results.pop(task_id)
+        self._judge(task, result, check, now, out)
+        self._pump(now, out)
+        return out
+
+    def _judge(self, task: TaskEntry, result: Result, check: Check, now: float,
+               out: list[Envelope]) -> None:
+        """Accept the answer, or announce the task again without its board."""
+        attempt = task.current
+        entry = self.boards[result.board]
         attempt.check = check
         accepted = result.outputs is not None and check.ok
         out.append(Envelope(result.board, Settle(task.id, result.board, attempt.measured,
@@ -424,8 +464,9 @@ class Motherboard:
         for entry in self.boards.values():
             if entry.status != BoardStatus.ACTIVE or not entry.calibration:
                 continue
-            if any(self.tasks[t].calibrating for t in entry.inflight) or any(
-                    t.calibrating == entry.id for t in self._bidding()):
+            if any(t.calibrating == entry.id and t.state in (
+                    TaskState.BIDDING, TaskState.AWARDED, TaskState.CHECKING)
+                   for t in self.tasks.values()):
                 continue  # one calibration task at a time, so its measure is its own
             self._announce(self.tasks[entry.calibration.popleft()], {entry.id}, now, out)
         ready = [self.tasks[t] for t in self.order if self.tasks[t].state == TaskState.READY]

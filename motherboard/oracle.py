@@ -48,9 +48,38 @@ class Check:
         return self.wrong == 0
 
 
+@dataclass(frozen=True)
+class CheckRequest:
+    """An answer to check: which vectors of which task (a check can run anywhere: it
+    needs the routine, the packed inputs and outputs, and the indices)."""
+
+    task: str
+    board: str
+    routine: str
+    kind: str
+    indices: tuple[int, ...]
+    inputs: bytes
+    outputs: bytes
+
+
+def run_check(book: RoutineBook, request: CheckRequest) -> Check:
+    """Compare the checked outputs with the interpreter's answers (pure: any process)."""
+    r = book.routine(request.routine)
+    inputs = batch.unpack_inputs(r, request.inputs)
+    wrong = [i for i in request.indices
+             if book.evaluate(request.routine, inputs[i]) != batch.output(r, request.outputs, i)]
+    return Check(request.kind, len(request.indices), len(wrong), wrong[0] if wrong else None)
+
+
 class Oracle:
     def __init__(self, book: RoutineBook, policy: OraclePolicy, rng: random.Random) -> None:
         self.book, self.policy, self.rng = book, policy, rng
+
+    def indices(self, kind: str, n: int) -> tuple[int, ...]:
+        """The vectors a check of `kind` looks at, of `n`."""
+        if kind == FULL:
+            return tuple(range(n))
+        return tuple(sorted(self.rng.sample(range(n), min(self.policy.spot_checks, n))))
 
     def how(self, trust: BoardTrust) -> str:
         """FULL while the board has little evidence or a doubtful record, else a sample."""
@@ -61,16 +90,14 @@ class Oracle:
         return FULL if self.rng.random() < p.sample_rate else SPOT
 
     def check(self, routine: str, inputs: Sequence[Vector], outputs: bytes | None,
-              kind: str) -> Check:
-        """Compare `outputs` (packed, batch.py) with the interpreter's answers."""
+              kind: str, indices: Sequence[int] | None = None) -> Check:
+        """Compare `outputs` (packed, batch.py) with the interpreter's answers, at
+        `indices` (default: as `kind` asks, drawn now)."""
         r = self.book.routine(routine)
         if outputs is None or batch.count(r, outputs) != len(inputs):
             return Check(kind, 0, len(inputs), 0)
-        if kind == FULL:
-            indices: Sequence[int] = range(len(inputs))
-        else:
-            indices = sorted(self.rng.sample(range(len(inputs)),
-                                             min(self.policy.spot_checks, len(inputs))))
+        if indices is None:
+            indices = self.indices(kind, len(inputs))
         wrong = [i for i in indices
                  if self.book.evaluate(routine, inputs[i]) != batch.output(r, outputs, i)]
         return Check(kind, len(indices), len(wrong), wrong[0] if wrong else None)
