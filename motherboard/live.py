@@ -52,7 +52,7 @@ from link.qemu_link import QemuLink
 from motherboard import batch
 from motherboard.adversary import Liar, LyingAgent
 from motherboard.agent import BoardAgent, Job
-from motherboard.energy import model_for
+from motherboard.energy import Rapl, model_for, rapl
 from motherboard.history import CALIBRATION_SAMPLES
 from motherboard.implementations import LOWERED, feature_code, features_of
 from motherboard.market import MarketConfig, Motherboard
@@ -62,6 +62,7 @@ from motherboard.messages import (
     BoardMessage,
     Cancel,
     DiscoveryReport,
+    EnergySource,
     Exit,
     Offer,
     Onboard,
@@ -145,6 +146,7 @@ class _Finished:
     seconds: float
     cycles: int
     error: str | None
+    joules: float | None = None  # metered (RAPL), when the board has a meter
 
 
 @dataclass(frozen=True)
@@ -248,6 +250,7 @@ class _Board:
         self.declines = tuple(book.resolve(r) for r in declines)
         self._jobs: queue.Queue = queue.Queue()
         self.identities = [name]
+        self.meter: Rapl | None = None
 
     def run(self) -> None:
         runner = threading.Thread(target=self._guarded, args=(self._runner_loop,),
@@ -318,8 +321,18 @@ class _Board:
         summary = dict(inventory.cpu.summary()) if inventory.cpu else {}
         cpu = summary.get("Model name") or summary.get("ISA") or link.board.cpu
         return DiscoveryReport(self.name, self.choice.spec, arch.name, fp.digest.hex(),
-                               link.accelerator, features, tuple(offers), model_for(arch.name),
+                               link.accelerator, features, tuple(offers), self._energy(link),
                                str(cpu))
+
+    def _energy(self, link: QemuLink) -> EnergySource:
+        """The model; a KVM board on a host with a readable RAPL counter is metered too."""
+        model = model_for(link.board.arch.name)
+        self.meter = rapl() if link.accelerator == "kvm" else None
+        if self.meter is None:
+            return model
+        return replace(model, kind="rapl", detail=f"metered: RAPL {self.meter.counter} (the"
+                       " whole package over each run, the host's other work included); "
+                       + model.detail)
 
     def _form(self, forms: dict, routine: str, implementation: str, arch: Arch) -> BatchForm:
         key = (routine, implementation)
@@ -341,6 +354,7 @@ class _Board:
             return _Finished(job, None, 0.0, 0, str(error))
         started = time.monotonic()  # the run, from its inputs to its outputs (not the
         probes = [form.packed_probe(c) for c in form.packed_chunks(award.inputs)]  # vetting)
+        before = self.meter.read_uj() if self.meter is not None else 0
         report = campaign.run([(p, None) for p in probes])
         outputs = bytearray()
         cycles = 0
@@ -353,7 +367,10 @@ class _Board:
                                  f"a batch probe ended: {what}")
             outputs += obs.output[:probe.output_size]
             cycles += obs.cycles or 0
-        return _Finished(job, bytes(outputs), time.monotonic() - started, cycles, None)
+        joules = None
+        if self.meter is not None:
+            joules = self.meter.joules_between(before, self.meter.read_uj())
+        return _Finished(job, bytes(outputs), time.monotonic() - started, cycles, None, joules)
 
     # -- the agent: the messages ----------------------------------------------------------------
 
@@ -384,7 +401,7 @@ class _Board:
             elif isinstance(item, _Finished):
                 running = False
                 result = agent.finished(item.job, item.outputs, item.seconds, item.cycles,
-                                        item.error)
+                                        item.error, item.joules)
                 if isinstance(speaker, LyingAgent):
                     routine = self.book.routine(item.job.award.routine)
                     result = speaker.result(result, batch.out_stride(routine))

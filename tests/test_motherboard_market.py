@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections import Counter
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -186,3 +187,34 @@ def test_packed_batches_round_trip_and_a_corrupted_one_is_wrong_everywhere():
         assert batch.outputs(r, out) == truth and batch.count(r, out) == 40
         bad = batch.outputs(r, batch.corrupt(out, batch.out_stride(r)))
         assert all(b != t for b, t in zip(bad, truth, strict=True))
+
+
+def test_rapl_is_read_where_readable_and_its_counter_wraps(tmp_path):
+    from motherboard.energy import rapl
+
+    assert rapl(tmp_path) is None  # no powercap here
+    zone = tmp_path / "intel-rapl:0"
+    zone.mkdir()
+    (zone / "energy_uj").write_text("999000000\n")
+    (zone / "max_energy_range_uj").write_text("1000000000\n")
+    meter = rapl(tmp_path)
+    assert meter is not None and meter.read_uj() == 999_000_000
+    assert meter.joules_between(999_000_000, 2_000_000) == 3.0  # 1 J to the wrap, 2 J after
+
+
+def test_payments_reach_the_ledger_per_fingerprint(tmp_path):
+    from motherboard.credits import accounts, pay
+    from stores.ledger import Ledger
+
+    run = simulate(stream(20, seed=21), [BoardPlan("a", FAST), BoardPlan("b", SLOW)],
+                   config=QUICK, seed=8)
+    mb = run.motherboard
+    ledger = Ledger.open(tmp_path / "mb.db")
+    ledger.append_record({"ledger": "someone-else", "type": "payment", "credits": 99})
+    pay(ledger, mb.payments)
+    balances = accounts(Ledger.open(tmp_path / "mb.db"))
+    for board, entry in mb.boards.items():
+        account = balances.get(entry.report.fingerprint)
+        paid = [p.credits for p in mb.payments if p.board == board]
+        assert (account.credits if account else 0.0) == pytest.approx(sum(paid))
+        assert (account.payments if account else 0) == len(paid) == entry.accepted
