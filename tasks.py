@@ -239,6 +239,54 @@ def sem_run(c, ref, arch="x86_64", board=None, cpu=None, smp=None, memory=None, 
     print(cli.run(ref, chosen, arguments.whole(vectors, "--vectors", minimum=1, default=100), db))
 
 
+# -- the meta-motherboard ----------------------------------------------------
+
+@task(iterable=["kill", "leave", "join", "decline"],
+      help={"boards": "board specs, comma-separated: PROFILE[-kvm]:CPU, e.g. "
+                      "q35:qemu64,q35:Haswell,q35-kvm:host,virt:rv64,virt:rv64-nozb "
+                      "(a -kvm board only where /dev/kvm works)",
+            "workload": "a workload file (JSON, schema metaos.workload/1) or a built-in: "
+                        "stream, stream-small, graph, heft-paper (default stream)",
+            "liars": "make the last N boards liars (overstate speed 10x, 10%% wrong answers, "
+                     "leave and rejoin under new identities: in turn)",
+            "kill": "BOARD@SECONDS: SIGKILL that board's QEMU then (repeatable)",
+            "leave": "BOARD@SECONDS: that board leaves gracefully then (repeatable)",
+            "join": "SPEC@SECONDS: start a new board then (repeatable)",
+            "decline": "BOARD=ROUTINE[+ROUTINE]: the board declines those routines' tasks",
+            "json": "write the run's record (schema metaos.motherboard/1) to FILE",
+            "plot": "write trust over time and tasks per board to FILE.png",
+            "calibration": "calibration runs per routine and implementation (default 10)",
+            "seed": "seed of the motherboard's choices and the liars",
+            "timeout": "seconds before giving up on outstanding tasks (default 600)",
+            "db": "database whose ledger receives the payments (default $METAOS_DB or "
+                  "./metaos.db)"})
+def motherboard(c, boards="q35:qemu64,q35:Haswell,q35-kvm:host,virt:rv64,virt:rv64-nozb",
+                workload="stream", liars=0, kill=None, leave=None, join=None, decline=None,
+                json=None, plot=None, calibration=10, seed=0, timeout=600, db=None):
+    """Live boards onboard through discovery, bid for tasks, earn trust from measured
+    results, and may leave at any time; a live table, --json and --plot."""
+    from cli.motherboard import motherboard_command
+
+    from cli import arguments
+
+    motherboard_command(boards, workload, liars=arguments.whole(liars, "--liars", default=0),
+                        kill=kill or (), leave=leave or (), join=join or (),
+                        decline=decline or (), json_path=json, plot_path=plot,
+                        calibration=arguments.whole(calibration, "--calibration", minimum=1,
+                                                    default=10),
+                        seed=arguments.whole(seed, "--seed", default=0),
+                        timeout=arguments.number(timeout, "--timeout", default=600.0), db=db)
+
+
+@task(name="motherboard", help={"quick": "a shorter run (fewer tasks), for a first look"})
+def bench_motherboard(c, quick=False):
+    """Motherboard benchmark: every goal side by side, same seeds, one run."""
+    import sys
+
+    c.run(f"{sys.executable} bench/motherboard_bench.py" + (" --quick" if quick else ""),
+          pty=False)
+
+
 # -- the ledger --------------------------------------------------------------------------------
 
 LEDGER_HELP = {"db": DB_HELP,
@@ -290,7 +338,7 @@ def _group(name, *tasks_with_names, default=None):
 
 
 bench = _group("bench", (bench_boot, "boot"), (bench_probes, "probes"), (bench_sem, "sem"),
-               (bench_ledger, "ledger"), default="boot")
+               (bench_ledger, "ledger"), (bench_motherboard, "motherboard"), default="boot")
 
 sem = _group("sem", (sem_add, "add"), (sem_show, "show"), (sem_names, "names"),
              (sem_rename, "rename"), (sem_equiv, "equiv"), (sem_history, "history"),
@@ -300,4 +348,4 @@ ledger = _group("ledger", (ledger_show, "show"), (ledger_verify, "verify"),
                 (ledger_prove, "prove"), (ledger_consistency, "consistency"))
 
 ns = Collection(build, discover, demo, boot, console, test, probe, capabilities, bench, sem,
-                ledger)
+                ledger, motherboard)
