@@ -34,7 +34,7 @@ from motherboard.history import PerfModel
 from motherboard.live import Plan, parse_boards, run_live
 from motherboard.market import MarketConfig, Motherboard
 from motherboard.record import totals
-from motherboard.sim import BoardPlan, Line, SimProfile, simulate
+from motherboard.sim import BoardPlan, RunTimeLine, SimProfile, simulate
 from motherboard.workload import FULL_MIX, HD, layered_graph, poisson_stream
 
 SEED = 7
@@ -115,8 +115,8 @@ def run_b(quick: bool) -> None:
         fits: dict[str, PerfModel] = {}
         for t in run.motherboard.workload_tasks():
             fits.setdefault(t.routine, PerfModel()).add(t.size, run.profile[t.id][board])
-        lines = {rid: {"lowered": Line(*m.line())} for rid, m in fits.items()}
-        profiles[board] = SimProfile(board, default=Line(0.01, 1e-5), lines=lines, noise=0.05)
+        lines = {rid: {"lowered": RunTimeLine(*m.line())} for rid, m in fits.items()}
+        profiles[board] = SimProfile(board, default=RunTimeLine(0.01, 1e-5), lines=lines, noise=0.05)
     sim = simulate(work, [BoardPlan(b, p) for b, p in profiles.items()],
                    config=MarketConfig(calibration_sizes=(1, 4, 16, 64), seed=SEED), seed=SEED,
                    warm_up=True, latency=0.0005)
@@ -156,14 +156,14 @@ def profiles_from(mb: Motherboard) -> dict[str, SimProfile]:
     """Simulated boards that take what the live ones measured (their fitted lines)."""
     out = {}
     for board, entry in mb.boards.items():
-        lines: dict[str, dict[str, Line]] = {}
+        lines: dict[str, dict[str, RunTimeLine]] = {}
         rates = []
         for (rid, impl), model in mb.measured[board].models.items():
             overhead, slope = model.line()
-            lines.setdefault(rid, {})[impl] = Line(overhead, slope)
+            lines.setdefault(rid, {})[impl] = RunTimeLine(overhead, slope)
             rates.append((overhead, slope))
-        default = Line(statistics.median(o for o, _ in rates),
-                       statistics.median(s for _, s in rates)) if rates else Line(0.01, 1e-5)
+        default = RunTimeLine(statistics.median(o for o, _ in rates),
+                       statistics.median(s for _, s in rates)) if rates else RunTimeLine(0.01, 1e-5)
         out[board] = SimProfile(entry.report.spec, entry.report.arch, entry.report.features,
                                 default, lines, noise=0.2)
     return out

@@ -47,7 +47,7 @@ PRICE_PER_JOULE = 0.01  # credits: energy weighs about a tenth of time on an x86
 
 
 @dataclass
-class Job:
+class AwardedJob:
     """An awarded task waiting for (or in) its run, with the prediction it was bid at."""
 
     award: Award
@@ -63,7 +63,7 @@ class BoardAgent:
     explore: int = CALIBRATION_SAMPLES
     history: History = field(default_factory=History)
     declined: set[str] = field(default_factory=set)
-    queue: deque[Job] = field(default_factory=deque)
+    queue: deque[AwardedJob] = field(default_factory=deque)
     # task -> (routine, implementation, size, cycles) of runs whose Settle has not come
     unsettled: dict[str, tuple[str, str, int, int]] = field(default_factory=dict)
 
@@ -89,7 +89,7 @@ class BoardAgent:
 
     def on_award(self, award: Award, now: float) -> None:
         predicted, _ = self.predict(award.routine, award.implementation, award.size)
-        self.queue.append(Job(award, predicted))
+        self.queue.append(AwardedJob(award, predicted))
 
     def on_cancel(self, cancel: Cancel) -> None:
         self.queue = deque(j for j in self.queue if j.award.task != cancel.task or j.started)
@@ -100,14 +100,14 @@ class BoardAgent:
 
     # -- running ---------------------------------------------------------------------------------
 
-    def next_job(self, now: float) -> Job | None:
+    def next_job(self, now: float) -> AwardedJob | None:
         """The job to run now, if the board is idle and has one."""
         if not self.queue or self.queue[0].started is not None:
             return None
         self.queue[0].started = now
         return self.queue[0]
 
-    def finished(self, job: Job, outputs: bytes | None, seconds: float,
+    def finished(self, job: AwardedJob, outputs: bytes | None, seconds: float,
                  cycles: int = 0, error: str | None = None,
                  joules: float | None = None) -> Result:
         """The run of `job` ended: learn from it, and the Result to send."""

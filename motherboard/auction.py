@@ -30,13 +30,13 @@ class Sealed:
 
 
 @dataclass(frozen=True)
-class Outcome:
+class AuctionOutcome:
     winner: Sealed
     payment: float  # credits the winner is paid
     runner_up: Sealed | None
 
 
-def vickrey(bids: Sequence[Sealed], reserve: float | None = None) -> Outcome | None:
+def vickrey(bids: Sequence[Sealed], reserve: float | None = None) -> AuctionOutcome | None:
     """The winner and its payment; None without bids."""
     if not bids:
         return None
@@ -49,12 +49,12 @@ def vickrey(bids: Sequence[Sealed], reserve: float | None = None) -> Outcome | N
     winner = bids[ranked[0]]
     if len(bids) == 1:
         paid = winner.price if reserve is None else max(reserve, winner.price)
-        return Outcome(winner, paid, None)
+        return AuctionOutcome(winner, paid, None)
     runner_up = bids[ranked[1]]
-    return Outcome(winner, winner.weight * runner_up.cost, runner_up)
+    return AuctionOutcome(winner, winner.weight * runner_up.cost, runner_up)
 
 
-def utility(true_cost: float, bidder: str, outcome: Outcome | None) -> float:
+def utility(true_cost: float, bidder: str, outcome: AuctionOutcome | None) -> float:
     """What the auction is worth to `bidder` whose real cost is `true_cost`: payment minus
     cost if it won, nothing otherwise."""
     if outcome is None or outcome.winner.bidder != bidder:

@@ -51,7 +51,7 @@ from kernel.guest import Guest
 from link.qemu_link import QemuLink
 from motherboard import batch
 from motherboard.adversary import Liar, LyingAgent
-from motherboard.agent import BoardAgent, Job
+from motherboard.agent import BoardAgent, AwardedJob
 from motherboard.energy import Rapl, model_for, rapl
 from motherboard.history import CALIBRATION_SAMPLES
 from motherboard.implementations import LOWERED, feature_code, features_of
@@ -141,7 +141,7 @@ class _Booted:
 
 @dataclass(frozen=True)
 class _Finished:
-    job: Job
+    job: AwardedJob
     outputs: bytes | None
     seconds: float
     cycles: int
@@ -346,7 +346,7 @@ class _Board:
             forms[key] = form
         return forms[key]
 
-    def _run(self, link: QemuLink, campaign: Campaign, forms: dict, job: Job) -> _Finished:
+    def _run(self, link: QemuLink, campaign: Campaign, forms: dict, job: AwardedJob) -> _Finished:
         award = job.award
         try:
             form = self._form(forms, award.routine, award.implementation, link.board.arch)

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field, replace
 
 from motherboard import batch
 from motherboard.adversary import Liar, LyingAgent
-from motherboard.agent import BoardAgent, Job
+from motherboard.agent import BoardAgent, AwardedJob
 from motherboard.energy import model_for
 from motherboard.history import CALIBRATION_SAMPLES
 from motherboard.market import MarketConfig, Motherboard
@@ -46,7 +46,7 @@ KILL_NOTICE = 0.3  # virtual seconds between a kill and the motherboard hearing 
 
 
 @dataclass(frozen=True)
-class Line:
+class RunTimeLine:
     """Run time of one implementation of one routine: overhead + per_vector * size."""
 
     overhead: float
@@ -63,13 +63,13 @@ class SimProfile:
     spec: str
     arch: str = "x86_64"
     features: tuple[str, ...] = ()
-    default: Line = Line(0.002, 2e-6)
-    # routine name or ID -> implementation -> Line
-    lines: dict[str, dict[str, Line]] = field(default_factory=dict)
+    default: RunTimeLine = RunTimeLine(0.002, 2e-6)
+    # routine name or ID -> implementation -> RunTimeLine
+    lines: dict[str, dict[str, RunTimeLine]] = field(default_factory=dict)
     noise: float = 0.1  # sigma of the log-normal factor on every run
     clock_hz: float = 2e9
 
-    def implementations(self, book: RoutineBook, rid: str) -> dict[str, Line]:
+    def implementations(self, book: RoutineBook, rid: str) -> dict[str, RunTimeLine]:
         own = self.lines.get(rid) or self.lines.get(book.name(rid)) or \
             self.lines.get(book.short(rid))
         return dict(own) if own else {"lowered": self.default}
@@ -92,7 +92,7 @@ class SimBoard:
         self.liar = None if liar is None else LyingAgent(self.agent,
                                                          Liar(liar, random.Random(seed + 1)))
         self.declines = tuple(book.resolve(r) for r in declines)
-        self.running: Job | None = None
+        self.running: AwardedJob | None = None
         self.alive = True
         self.identities = [board_id]
 
@@ -127,7 +127,7 @@ class SimBoard:
                 self.agent.on_settle(message)
         return []
 
-    def start(self, now: float) -> tuple[Job, float] | None:
+    def start(self, now: float) -> tuple[AwardedJob, float] | None:
         """The next job and when it will end, if the board is idle."""
         if not self.alive or self.running is not None:
             return None
@@ -140,7 +140,7 @@ class SimBoard:
         noise = math.exp(self.rng.gauss(0.0, self.profile.noise)) if self.profile.noise else 1.0
         return job, now + line.seconds(job.award.size) * noise
 
-    def finish(self, job: Job, now: float) -> list[BoardMessage]:
+    def finish(self, job: AwardedJob, now: float) -> list[BoardMessage]:
         self.running = None
         if not self.alive or job.started is None:
             return []

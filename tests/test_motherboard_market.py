@@ -15,15 +15,15 @@ from motherboard.market import MarketConfig, MarketError, Motherboard
 from motherboard.messages import Onboard
 from motherboard.record import audit, totals
 from motherboard.routines import RoutineBook
-from motherboard.sim import BoardPlan, Line, SimProfile, simulate
+from motherboard.sim import BoardPlan, RunTimeLine, SimProfile, simulate
 from motherboard.workload import TaskSpec, Workload, compose_inputs, layered_graph, poisson_stream
 
 BOOK = RoutineBook.library()
 QUICK = MarketConfig(calibration_samples=3, calibration_sizes=(1, 8, 32))
-FAST = SimProfile("fast", default=Line(0.002, 1e-6))
-SLOW = SimProfile("slow", default=Line(0.004, 4e-6))
-POPCNT = SimProfile("popcnt", default=Line(0.003, 2e-5),
-                    lines={"p23": {"lowered": Line(0.003, 2e-5), "popcnt": Line(0.003, 1e-6)}})
+FAST = SimProfile("fast", default=RunTimeLine(0.002, 1e-6))
+SLOW = SimProfile("slow", default=RunTimeLine(0.004, 4e-6))
+POPCNT = SimProfile("popcnt", default=RunTimeLine(0.003, 2e-5),
+                    lines={"p23": {"lowered": RunTimeLine(0.003, 2e-5), "popcnt": RunTimeLine(0.003, 1e-6)}})
 MIX = ("hd:p01", "hd:p23")
 
 
@@ -63,7 +63,7 @@ def test_no_task_is_lost_or_accepted_twice_whoever_leaves_or_joins(moves, seed):
 
 def test_a_killed_boards_tasks_are_rerouted_at_once():
     work = stream(30, 20.0, (20, 60), seed=5)
-    busy = SimProfile("busy", default=Line(0.01, 0.005))  # tasks of 0.1-0.3 s: queues form
+    busy = SimProfile("busy", default=RunTimeLine(0.01, 0.005))  # tasks of 0.1-0.3 s: queues form
     run = simulate(work, [BoardPlan("a", busy), BoardPlan("b", busy, kill=0.8),
                           BoardPlan("c", busy)], config=QUICK, seed=1)
     figures = totals(run.motherboard, set(), kills=run.kills)
@@ -99,7 +99,7 @@ def test_liars_at_thirty_percent_get_few_of_the_last_tasks():
 def test_a_newcomer_bids_only_once_calibrated_and_cannot_outbid_on_its_first_tasks():
     work = stream(120, 60.0, (100, 1000), seed=9)
     # the newcomer is ten times faster and joins late
-    quick = SimProfile("quick", default=Line(0.0002, 1e-7))
+    quick = SimProfile("quick", default=RunTimeLine(0.0002, 1e-7))
     run = simulate(work, [BoardPlan("old", SLOW), BoardPlan("new", quick, join=0.5)],
                    config=QUICK, seed=3)
     mb = run.motherboard
@@ -124,7 +124,7 @@ def test_a_declined_class_of_tasks_never_reaches_the_board():
 
 def test_tasks_of_a_routine_go_to_the_board_with_hardware_for_it():
     work = stream(120, 30.0, (100, 800), seed=17)
-    plain = SimProfile("plain", default=Line(0.002, 1e-5))
+    plain = SimProfile("plain", default=RunTimeLine(0.002, 1e-5))
     config = MarketConfig(calibration_samples=3, calibration_sizes=(16, 128, 512))
     run = simulate(work, [BoardPlan("plain", plain), BoardPlan("plain2", plain),
                           BoardPlan("pop", POPCNT)], config=config, seed=6)
