@@ -2,77 +2,31 @@
 
     ./run demo          boot the default board and print what the machine is
     ./run test          the whole test suite (boot tests run under TCG)
-    ./run --list        every task; ./run --help TASK for its options
+    ./run --list        every task; ./run TASK --help for its options
+
+This file declares the tasks and their help; each body is one call into the cli
+package (cli/program.py runs them: grouped tasks as `./run sem show`, errors as one
+line, --debug for tracebacks).  A new layer adds its commands as cli/<layer>.py and
+declares them here, as a group if it has several.  Options arrive as text: the cli
+parses them and names the option when a value is wrong.  Every import is inside
+its task, so a task loads only what it uses.
 """
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
+from invoke import Collection, task
 
-from invoke import Collection, Exit, task
+from cli.arguments import BOARD_HELP
 
-BOARD_HELP = {
-    "arch": "x86_64 (default) or riscv64",
-    "board": "board profile: q35 (default for x86_64), pc, virt (riscv64)",
-    "cpu": "QEMU CPU model (e.g. qemu64, Haswell, EPYC; rv64)",
-    "smp": "number of CPUs",
-    "memory": "RAM in MiB",
-    "accel": "auto (kvm when /dev/kvm is usable, else tcg), tcg or kvm",
-    "qemu_args": "extra QEMU arguments, appended verbatim (one shell-quoted string)",
-}
+# -- booting and discovery ---------------------------------------------------------------------
 
 
-def _arch(name):
-    from arch import UnknownArch, by_name
-
-    try:
-        return by_name(name)
-    except UnknownArch as error:
-        raise Exit(f"error: {error}", code=2) from None
-
-
-def _board(arch, board, cpu, smp, memory, accel, qemu_args):
-    from qemu.boards import board as make_board
-    from qemu.errors import BoardError
-
-    arch = _arch(arch)
-    name = board or arch.default_board
-    try:
-        chosen = make_board(name, cpu=cpu, smp=int(smp) if smp else None,
-                            memory=int(memory) if memory else None, accel=accel,
-                            qemu_args=qemu_args or None)
-    except BoardError as error:
-        raise Exit(f"error: {error}", code=2) from None
-    if chosen.arch != arch and board:
-        raise Exit(f"error: board {name!r} is {chosen.arch}, not {arch}: pass --arch {chosen.arch}",
-                   code=2)
-    return chosen
-
-
-def _discover(chosen, on_frame=None, on_machine=None):
-    """Build and boot; a failure ends the task with its full report, not a traceback."""
-    from link.session import discover
-    from kernel.guest import build_guest
-    from qemu.errors import QemuError
-    from toolchain.program import AssemblyError
-
-    try:
-        guest = build_guest(chosen.arch)
-        return guest, discover(chosen, guest, on_frame=on_frame, on_machine=on_machine)
-    except AssemblyError as error:
-        raise Exit(f"build failed: {error}", code=1) from None
-    except QemuError as error:  # link.boot.BootError included
-        raise Exit(f"discovery failed: {error}", code=1) from None
-
-
-@task
+@task(help={"arch": BOARD_HELP["arch"]})
 def build(c, arch="x86_64"):
     """Assemble the guest for ARCH into build/ARCH (disk image and/or ELF with symbols)."""
-    from kernel.guest import build_guest
+    from cli import discover as cli
 
-    guest = build_guest(_arch(arch))
-    for path in filter(None, (guest.image, guest.kernel, guest.elf)):
+    for path in cli.build(arch):
         print(path)
 
 
@@ -87,69 +41,30 @@ def discover(c, arch="x86_64", board=None, cpu=None, smp=None, memory=None, acce
     --json PATH writes the inventory (schema metaos.inventory/1; '-' for stdout);
     --dump-dir DIR writes raw config spaces for `lspci -F` and CPUID for `lstopo`;
     --verify compares the guest's PCI list with QEMU's own (QMP query-pci)."""
-    import json as jsonlib
+    from cli import arguments
+    from cli import discover as cli
 
-    from discovery.dumps import write_dump_dir
-    from discovery.inventory import Inventory
-    from discovery.report import render
-
-    chosen = _board(arch, board, cpu, smp, memory, accel, qemu_args)
-    truth: list = []
-    on_machine = None
-    if verify:
-        from dataclasses import replace
-
-        from qemu.groundtruth import query_pci
-
-        chosen = replace(chosen, stay=True)
-
-        def on_machine(machine, _run):
-            truth.extend(query_pci(machine))
-
-    _, run = _discover(chosen, on_machine=on_machine)
-    inventory = Inventory.from_boot(run)
-    if json == "-":
-        print(jsonlib.dumps(inventory.to_json(), indent=2))
-    else:
-        render(inventory)
-        if json:
-            with open(json, "w") as out:
-                jsonlib.dump(inventory.to_json(), out, indent=2)
-            print(f"inventory written to {json}")
-    if dump_dir:
-        write_dump_dir(inventory, dump_dir)
-        print(f"dumps written to {dump_dir} (lspci -F {dump_dir}/lspci.txt; "
-              f"HWLOC_CPUID_PATH={dump_dir}/cpuid HWLOC_COMPONENTS=x86,-linux lstopo)")
-    if verify:
-        from discovery.verify import pci_differences
-
-        differences = pci_differences(inventory.to_json()["pci"], truth)
-        if differences:
-            print("verify: the guest's PCI list differs from QMP query-pci:", file=sys.stderr)
-            for line in differences:
-                print("  " + line, file=sys.stderr)
-            raise Exit(code=1)
-        print(f"verify: the guest's {len(truth)} PCI functions equal QMP query-pci")
+    chosen = arguments.board(arch, board, cpu, smp, memory, accel, qemu_args)
+    cli.discover(chosen, json=json, dump_dir=dump_dir, verify=verify)
 
 
 @task
 def demo(c):
     """The main job: boot the default board (q35) and print its inventory."""
-    discover(c)
+    from cli import arguments
+    from cli import discover as cli
+
+    cli.discover(arguments.board())
 
 
 @task(help={**BOARD_HELP, "hex": "also show every frame's body in hex"})
 def boot(c, arch="x86_64", board=None, cpu=None, smp=None, memory=None, accel="auto",
          qemu_args="", hex=False):
     """Boot the board and show every decoded frame (sequence, type, summary)."""
-    from link.describe import describe
-    from kernel.guest import build_guest
+    from cli import arguments
+    from cli import discover as cli
 
-    chosen = _board(arch, board, cpu, smp, memory, accel, qemu_args)
-    symbolize = build_guest(chosen.arch).symbolize
-    _, run = _discover(chosen, on_frame=lambda f: print(describe(f, symbolize, hex)))
-    print(f"-- {len(run.frames)} frames, {run.crc_errors} CRC errors, {run.lost_frames} lost, "
-          f"FINAL after {run.seconds:.3f} s, QEMU exit status {run.exit_status}")
+    cli.boot(arguments.board(arch, board, cpu, smp, memory, accel, qemu_args), hex)
 
 
 @task(help={**BOARD_HELP, "hex": "show every frame's body in hex",
@@ -157,64 +72,67 @@ def boot(c, arch="x86_64", board=None, cpu=None, smp=None, memory=None, accel="a
 def console(c, arch="x86_64", board=None, cpu=None, smp=None, memory=None, accel="auto",
             qemu_args="", hex=False, replay=None):
     """Serial-console inspection: frames live as they arrive, CRC errors, symbolised addresses."""
-    from link.describe import describe
-    from contract.frames import FrameDecoder
-    from kernel.guest import build_guest
+    from cli import arguments
+    from cli import discover as cli
 
-    symbolize = build_guest(_arch(arch)).symbolize
     if replay:
-        decoder = FrameDecoder()
-        with open(replay, "rb") as capture:
-            for frame in decoder.feed(capture.read()):
-                print(describe(frame, symbolize, hex))
-        if decoder.noise_text.strip():
-            print("-- text outside frames:\n" + decoder.noise_text.strip())
-        print(f"-- {decoder.frames} frames, {decoder.crc_errors} rejected, {decoder.lost} lost")
-        return
-    chosen = _board(arch, board, cpu, smp, memory, accel, qemu_args)
-    _, run = _discover(chosen, on_frame=lambda f: print(describe(f, symbolize, hex), flush=True))
-    if run.noise.strip():
-        print("-- text outside frames:\n" + run.noise.strip())
-    print(f"-- {len(run.frames)} frames, {run.crc_errors} rejected, {run.lost_frames} lost")
+        cli.replay(arch, replay, hex)
+    else:
+        cli.console(arguments.board(arch, board, cpu, smp, memory, accel, qemu_args), hex)
+
+
+# -- tests and benchmarks ----------------------------------------------------------------------
 
 
 @task(help={"k": "only tests matching this pytest -k expression", "x": "stop at the first failure"})
 def test(c, k="", x=False):
-    """Check the layers (import-linter) and the lint (ruff), then run the whole test suite
-    (pytest; boot tests run QEMU under TCG)."""
-    from shlex import join
+    """Check the layers (import-linter), then run the whole test suite (pytest; boot tests run
+    QEMU under TCG)."""
+    from cli.suite import run_suite
 
-    bin_dir = Path(sys.executable).parent
-    c.run(join([str(bin_dir / "lint-imports"), "--no-cache"]), pty=False)
-    args = [sys.executable, "-m", "pytest", "-q"]
-    if k:
-        args += ["-k", k]
-    if x:
-        args.append("-x")
-    c.run(join(args), pty=False)
+    run_suite(c, k, x)
 
 
-@task(help={"arch": "x86_64 (default) or riscv64", "runs": "boots per measurement"})
-def bench_boot(c, arch="x86_64", runs=10):
-    """Boot benchmark (TCG): median QEMU-start-to-FINAL next to the floor measured in the same run."""
+@task(help={"arch": BOARD_HELP["arch"], "runs": "boots per measurement (default 10)"})
+def bench_boot(c, arch="x86_64", runs=None):
+    """Boot benchmark: median QEMU-start-to-FINAL next to the floor (per accelerator), `./run
+    demo` end to end, and the whole `./run discover` command beside its boot and Python's start."""
     from bench.boot_bench import main
+    from cli import arguments
 
-    main(_arch(arch), int(runs))
+    main(arguments.arch(arch), arguments.whole(runs, "--runs", minimum=1, default=10))
 
 
 @task(name="probes")
 def bench_probes(c):
     """Probe benchmark: vetting, discovery candidates, end to end (generated/s, executed/s)."""
+    import sys
+
     c.run(f"{sys.executable} bench/probes_bench.py", pty=False)
 
 
 @task(name="sem")
 def bench_sem(c):
     """Semantic-core benchmark: hashing/storing 100,000 routines, show latency, lowering."""
+    import sys
+
     c.run(f"{sys.executable} bench/sem_bench.py", pty=False)
 
 
-# -- probing -----------------------------------------------------------------
+@task(name="ledger", help={"entries": "ledger size for the proof and verify figures "
+                                       "(default 1,000,000)"})
+def bench_ledger(c, entries=None):
+    """Ledger benchmark: appends/s (signed heads every 1,000), proof time and verify time."""
+    import sys
+
+    from cli import arguments
+
+    count = arguments.whole(entries, "--entries", minimum=1, default=1_000_000)
+    c.run(f"{sys.executable} bench/ledger_bench.py --entries {count}", pty=False)
+
+
+# -- probing -----------------------------------------------------------------------------------
+
 
 @task(help={**BOARD_HELP,
             "family": "probe family: cpuid, msr (x86_64); csr (riscv64); isa, memlat, timing, "
@@ -222,10 +140,12 @@ def bench_sem(c):
             "sequence": "timing family: the instructions to measure, e.g. 'imul rax, rax' "
                         "(x86_64, Intel syntax) or 'mul t0, t0, t0' (riscv64)",
             "budget": "instruction budget of every probe (default: the family's own)",
-            "json": "also write the summary and every result to this JSON file",
+            "json": "also write the summary and every result to this JSON file "
+                    "(schema metaos.probe-campaign/1)",
             "db": "capability store (default $METAOS_DB or ./metaos.db)",
             "limit": "run at most this many probes of the family",
-            "unsafe_unvetted": "skip the vetter and send unvetted user code (testing containment only)",
+            "unsafe_unvetted": "skip the vetter and send unvetted user code (testing containment "
+                               "only)",
             "line": "console (default: a virtio console beside the serial port) or serial "
                     "(the serial port discovery used)",
             "line_faults": "test option: drop and flip bytes on the probe line, each at this rate"})
@@ -233,16 +153,10 @@ def probe(c, family, arch="x86_64", board=None, cpu=None, smp=None, memory=None,
           qemu_args="", budget=None, json=None, db=None, limit=None, unsafe_unvetted=False,
           line_faults=None, line="console", sequence=None):
     """Run a probe family: vetted in Unicorn, run in the guest, stored per hardware fingerprint."""
-    from cli.probe import probe_command
-    from link.line_faults import LineFaults
+    from cli.probe import probe_task
 
-    chosen = _board(arch, board, cpu, smp, memory, accel, qemu_args)
-    faults = LineFaults(float(line_faults), float(line_faults)) if line_faults else None
-    status = probe_command(chosen, family, budget=int(budget) if budget else None, json_path=json,
-                           db=db, limit=int(limit) if limit else None,
-                           unsafe_unvetted=unsafe_unvetted, faults=faults, sequence=sequence, line=line)
-    if status:
-        raise Exit(code=status)
+    probe_task(family, arch, board, cpu, smp, memory, accel, qemu_args, budget, json, db, limit,
+               unsafe_unvetted, line_faults, line, sequence)
 
 
 @task(help={"db": "capability store (default $METAOS_DB or ./metaos.db)"})
@@ -250,15 +164,16 @@ def capabilities(c, db=None):
     """List what the capability store knows, per hardware fingerprint."""
     from cli.probe import capabilities_command
 
-    status = capabilities_command(db)
-    if status:
-        raise Exit(code=status)
+    capabilities_command(db)
 
 
-# -- the semantic core -------------------------------------------------------
+# -- the semantic core -------------------------------------------------------------------------
 
-@task(help={"file": "a Python file defining routines with @routine (sem.ir)",
-            "db": "database path (default $METAOS_DB or ./metaos.db)"})
+REF_HELP = "ID (unique prefix), NAMESPACE:NAME or NAME"
+DB_HELP = "database path (default $METAOS_DB or ./metaos.db)"
+
+
+@task(help={"file": "a Python file defining routines with @routine (sem.ir)", "db": DB_HELP})
 def sem_add(c, file, db=None):
     """Store every routine defined in FILE; print each one's ID and name."""
     from cli import sem as cli
@@ -266,17 +181,16 @@ def sem_add(c, file, db=None):
     print(cli.add(file, db))
 
 
-@task(help={"ref": "ID (unique prefix), NAMESPACE:NAME or NAME",
-            "view": "c | semantic | smtlib | asm", "arch": "x86_64 | riscv64 (for --view asm)",
-            "db": "database path"})
+@task(help={"ref": REF_HELP, "view": "c | semantic | smtlib | asm",
+            "arch": "x86_64 | riscv64 (for --view asm)", "db": DB_HELP})
 def sem_show(c, ref, view="semantic", arch="x86_64", db=None):
     """Show one view of a routine."""
     from cli import sem as cli
 
-    print(cli.show(ref, view, _arch(arch), db))
+    print(cli.show(ref, view, arch, db))
 
 
-@task(help={"ref": "ID (unique prefix), NAMESPACE:NAME or NAME", "db": "database path"})
+@task(help={"ref": REF_HELP, "db": DB_HELP})
 def sem_names(c, ref, db=None):
     """List a routine's names, full ID and equivalence class."""
     from cli import sem as cli
@@ -285,7 +199,7 @@ def sem_names(c, ref, db=None):
 
 
 @task(help={"old": "NAMESPACE:NAME (or NAME)", "new": "NAMESPACE:NAME (or NAME: same namespace)",
-            "db": "database path"})
+            "db": DB_HELP})
 def sem_rename(c, old, new, db=None):
     """Move a name to another; the routine and its ID are untouched."""
     from cli import sem as cli
@@ -293,7 +207,7 @@ def sem_rename(c, old, new, db=None):
     print(cli.rename(old, new, db))
 
 
-@task(help={"a": "routine A", "b": "routine B", "db": "database path"})
+@task(help={"a": "routine A", "b": "routine B", "db": DB_HELP})
 def sem_equiv(c, a, b, db=None):
     """Prove A and B equivalent with Z3 (B joins A's class) or print a counterexample."""
     from cli import sem as cli
@@ -301,43 +215,137 @@ def sem_equiv(c, a, b, db=None):
     print(cli.equiv(a, b, db))
 
 
-@task(help={"ref": "ID (unique prefix), NAMESPACE:NAME or NAME", "db": "database path"})
-def sem_history(c, ref, db=None):
-    """Implementations per architecture and performance history per hardware."""
+@task(help={"ref": REF_HELP, "db": DB_HELP,
+            "series": "every measurement, not only the latest of each hardware and accelerator"})
+def sem_history(c, ref, db=None, series=False):
+    """Implementations per architecture, performance per hardware fingerprint, name and
+    class changes."""
     from cli import sem as cli
 
-    print(cli.history(ref, db))
+    print(cli.history(ref, db, series))
 
 
-@task(help={**BOARD_HELP, "ref": "ID (unique prefix), NAMESPACE:NAME or NAME",
+@task(help={**BOARD_HELP, "ref": REF_HELP,
             "vectors": "input vectors to run (edge cases first, then random); default 100",
-            "db": "database path"})
+            "db": DB_HELP})
 def sem_run(c, ref, arch="x86_64", board=None, cpu=None, smp=None, memory=None, accel="auto",
-            qemu_args="", vectors=100, db=None):
-    """Run a routine as probes on a board: each answer checked against the interpreter, cycles recorded."""
+            qemu_args="", vectors=None, db=None):
+    """Run a routine as probes on a board: each answer checked against the interpreter, cycles
+    recorded."""
+    from cli import arguments
     from cli import sem as cli
 
-    chosen = _board(arch, board, cpu, smp, memory, accel, qemu_args)
-    try:
-        print(cli.run(ref, chosen, int(vectors), db))
-    except cli.BoardDisagrees as error:
-        raise Exit(f"error: {error}", code=1) from None
+    chosen = arguments.board(arch, board, cpu, smp, memory, accel, qemu_args)
+    print(cli.run(ref, chosen, arguments.whole(vectors, "--vectors", minimum=1, default=100), db))
 
 
-def _collection(name, *tasks_with_names):
+# -- the meta-motherboard ----------------------------------------------------
+
+@task(iterable=["kill", "leave", "join", "decline"],
+      help={"boards": "board specs, comma-separated: PROFILE[-kvm]:CPU, e.g. "
+                      "q35:qemu64,q35:Haswell,q35-kvm:host,virt:rv64,virt:rv64-nozb "
+                      "(a -kvm board only where /dev/kvm works)",
+            "workload": "a workload file (JSON, schema metaos.workload/1) or a built-in: "
+                        "stream, stream-small, graph, heft-paper (default stream)",
+            "liars": "make the last N boards liars (overstate speed 10x, 10%% wrong answers, "
+                     "leave and rejoin under new identities: in turn)",
+            "kill": "BOARD@SECONDS: SIGKILL that board's QEMU then (repeatable)",
+            "leave": "BOARD@SECONDS: that board leaves gracefully then (repeatable)",
+            "join": "SPEC@SECONDS: start a new board then (repeatable)",
+            "decline": "BOARD=ROUTINE[+ROUTINE]: the board declines those routines' tasks",
+            "json": "write the run's record (schema metaos.motherboard/1) to FILE",
+            "plot": "write trust over time and tasks per board to FILE.png",
+            "calibration": "calibration runs per routine and implementation (default 10)",
+            "seed": "seed of the motherboard's choices and the liars",
+            "timeout": "seconds before giving up on outstanding tasks (default 600)",
+            "db": "database whose ledger receives the payments (default $METAOS_DB or "
+                  "./metaos.db)"})
+def motherboard(c, boards="q35:qemu64,q35:Haswell,q35-kvm:host,virt:rv64,virt:rv64-nozb",
+                workload="stream", liars=0, kill=None, leave=None, join=None, decline=None,
+                json=None, plot=None, calibration=10, seed=0, timeout=600, db=None):
+    """Live boards onboard through discovery, bid for tasks, earn trust from measured
+    results, and may leave at any time; a live table, --json and --plot."""
+    from cli.motherboard import motherboard_command
+
+    from cli import arguments
+
+    motherboard_command(boards, workload, liars=arguments.whole(liars, "--liars", default=0),
+                        kill=kill or (), leave=leave or (), join=join or (),
+                        decline=decline or (), json_path=json, plot_path=plot,
+                        calibration=arguments.whole(calibration, "--calibration", minimum=1,
+                                                    default=10),
+                        seed=arguments.whole(seed, "--seed", default=0),
+                        timeout=arguments.number(timeout, "--timeout", default=600.0), db=db)
+
+
+@task(name="motherboard", help={"quick": "a shorter run (fewer tasks), for a first look"})
+def bench_motherboard(c, quick=False):
+    """Motherboard benchmark: every goal side by side, same seeds, one run."""
+    import sys
+
+    c.run(f"{sys.executable} bench/motherboard_bench.py" + (" --quick" if quick else ""),
+          pty=False)
+
+
+# -- the ledger --------------------------------------------------------------------------------
+
+LEDGER_HELP = {"db": DB_HELP,
+               "key": "the trusted public key, 64 hex digits (default: that of <db>.ledger-key)"}
+
+
+@task(help={**LEDGER_HELP, "last": "how many of the last entries to show (default 10)"})
+def ledger_show(c, db=None, key=None, last=None):
+    """Size, latest signed head (and whether the trusted key signed it), the last entries."""
+    from cli import arguments
+    from cli import ledger as cli
+
+    print(cli.show(db, key, arguments.whole(last, "--last", minimum=0, default=10)))
+
+
+@task(help=LEDGER_HELP)
+def ledger_verify(c, db=None, key=None):
+    """Recompute every hash from the entries; check every signed head with the trusted key."""
+    from cli import ledger as cli
+
+    print(cli.verify(db, key))
+
+
+@task(help={**LEDGER_HELP, "entry": "the entry's index (from 0)",
+            "size": "prove against the tree of this many entries (default: the latest signed "
+                    "head that covers the entry, else all entries)"})
+def ledger_prove(c, entry, db=None, key=None, size=None):
+    """Inclusion proof of ENTRY: its audit path to the signed root, checked (RFC 9162)."""
+    from cli import ledger as cli
+
+    print(cli.prove(entry, db, key, size))
+
+
+@task(help={**LEDGER_HELP, "old": "the smaller tree size", "new": "the larger tree size"})
+def ledger_consistency(c, old, new, db=None, key=None):
+    """Consistency proof that the first OLD entries are a prefix of the first NEW (RFC 9162)."""
+    from cli import ledger as cli
+
+    print(cli.consistency(old, new, db, key))
+
+
+# -- the namespace -----------------------------------------------------------------------------
+
+def _group(name, *tasks_with_names, default=None):
     group = Collection(name)
     for t, task_name in tasks_with_names:
-        group.add_task(t, name=task_name)
+        group.add_task(t, name=task_name, default=task_name == default)
     return group
 
 
-bench = Collection("bench")
-bench.add_task(bench_boot, name="boot", default=True)
-bench.add_task(bench_probes)
-bench.add_task(bench_sem)
+bench = _group("bench", (bench_boot, "boot"), (bench_probes, "probes"), (bench_sem, "sem"),
+               (bench_ledger, "ledger"), (bench_motherboard, "motherboard"), default="boot")
 
-sem = _collection("sem", (sem_add, "add"), (sem_show, "show"), (sem_names, "names"),
-                  (sem_rename, "rename"), (sem_equiv, "equiv"), (sem_history, "history"),
-                  (sem_run, "run"))
+sem = _group("sem", (sem_add, "add"), (sem_show, "show"), (sem_names, "names"),
+             (sem_rename, "rename"), (sem_equiv, "equiv"), (sem_history, "history"),
+             (sem_run, "run"))
 
-ns = Collection(build, discover, demo, boot, console, test, probe, capabilities, bench, sem)
+ledger = _group("ledger", (ledger_show, "show"), (ledger_verify, "verify"),
+                (ledger_prove, "prove"), (ledger_consistency, "consistency"))
+
+ns = Collection(build, discover, demo, boot, console, test, probe, capabilities, bench, sem,
+                ledger, motherboard)

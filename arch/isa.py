@@ -19,7 +19,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING
 
 from contract.probe_abi import ProbePlatform
-from contract.protocol import Arch as WireArch
+from contract.protocol import WireArch
 
 if TYPE_CHECKING:
     import capstone

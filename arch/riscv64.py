@@ -5,16 +5,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from arch.isa import Arch, CallingConvention
-from contract.probe_abi import RISCV64_PROBES
-from contract.protocol import Arch as WireArch
+from contract.protocol import WireArch
+from contract.riscv64.causes import BY_NAME, EXCEPTIONS
 from contract.riscv64.exits import explain_exit
+from contract.riscv64.probes import RISCV64_PROBES
 
-# RISC-V Privileged Architecture, table "Machine cause register (mcause) values".
-FAULT_NAMES = {0: "instruction address misaligned", 1: "instruction access fault",
-               2: "illegal instruction", 3: "breakpoint", 4: "load address misaligned",
-               5: "load access fault", 6: "store address misaligned", 7: "store access fault",
-               8: "ecall from U-mode", 11: "ecall from M-mode", 12: "instruction page fault",
-               13: "load page fault", 15: "store page fault"}
+# The mcause exception codes (contract/riscv64/causes.py).
+FAULT_NAMES = {c.code: c.name for c in EXCEPTIONS}
 
 
 class Riscv64Arch(Arch):
@@ -35,10 +32,12 @@ RISCV64 = Riscv64Arch(
     probes=RISCV64_PROBES,
     word_bits=64,
     max_instruction_bytes=4,
-    illegal_instruction=2,
-    protection_fault=2,
+    illegal_instruction=BY_NAME["ILLEGAL_INSTRUCTION"].code,
+    protection_fault=BY_NAME["ILLEGAL_INSTRUCTION"].code,  # a privileged instruction in U-mode
     fault_names=FAULT_NAMES,
-    access_faults={"fetch": 1, "read": 5, "write": 7},  # the access-fault mcause of each
+    access_faults={"fetch": BY_NAME["INSTRUCTION_ACCESS_FAULT"].code,  # behind the PMP
+                   "read": BY_NAME["LOAD_ACCESS_FAULT"].code,
+                   "write": BY_NAME["STORE_ACCESS_FAULT"].code},
     calling=CallingConvention(arguments=tuple(f"a{i}" for i in range(8)), result="a0",
                               stack_pointer="sp", return_address="ra"),
     pc_register="pc",

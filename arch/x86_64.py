@@ -5,15 +5,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from arch.isa import Arch, CallingConvention
-from contract.probe_abi import X86_64_PROBES
-from contract.protocol import DEBUG_EXIT_PASS, debug_exit_status
-from contract.protocol import Arch as WireArch
+from contract.probe_abi import SYSCALL_PSEUDO_VECTOR
+from contract.protocol import WireArch
+from contract.x86_64.exceptions import BY_MNEMONIC, EXCEPTIONS
+from contract.x86_64.exits import DEBUG_EXIT_PASS, debug_exit_status
+from contract.x86_64.probes import X86_64_PROBES
 
-# Intel SDM vol. 3A, table 6-1 (the vectors a probe can raise), plus the pseudo
-# vector the kernel reports for a stray `syscall` (contract/probe_abi.py).
-FAULT_NAMES = {0: "#DE", 1: "#DB", 3: "#BP", 4: "#OF", 5: "#BR", 6: "#UD", 7: "#NM", 8: "#DF",
-               10: "#TS", 11: "#NP", 12: "#SS", 13: "#GP", 14: "#PF", 16: "#MF", 17: "#AC",
-               18: "#MC", 19: "#XM", 20: "#VE", 21: "#CP", 0x100: "syscall"}
+# The exception vectors (contract/x86_64/exceptions.py), plus the pseudo vector the
+# kernel reports for a stray `syscall` (contract/probe_abi.py).
+FAULT_NAMES = {v.number: v.mnemonic for v in EXCEPTIONS} | {SYSCALL_PSEUDO_VECTOR: "syscall"}
+_PAGE_FAULT = BY_MNEMONIC["#PF"].number
 BOOT_STAGE_MARK = "MetaOS boot:"  # how boot/x86_64/bootfail.s starts its message
 
 
@@ -41,10 +42,10 @@ X86_64 = X86_64Arch(
     probes=X86_64_PROBES,
     word_bits=64,
     max_instruction_bytes=15,
-    illegal_instruction=6,
-    protection_fault=13,
+    illegal_instruction=BY_MNEMONIC["#UD"].number,
+    protection_fault=BY_MNEMONIC["#GP"].number,
     fault_names=FAULT_NAMES,
-    access_faults={"read": 14, "write": 14, "fetch": 14},  # #PF, whatever the access
+    access_faults={"read": _PAGE_FAULT, "write": _PAGE_FAULT, "fetch": _PAGE_FAULT},
     calling=CallingConvention(arguments=("rdi", "rsi", "rdx", "rcx", "r8", "r9"), result="rax",
                               stack_pointer="rsp", return_address=None),
     pc_register="rip",

@@ -1,27 +1,25 @@
 """The functions behind `./run sem.*`: each returns the text to print.
 
-`db` is the database path (None: $METAOS_DB, else ./metaos.db)."""
+`db` is the database path (None: $METAOS_DB, else ./metaos.db).  Z3, the
+lowerings and the probe layer are loaded by the commands that use them.
+"""
 
 from __future__ import annotations
 
-from discovery.inventory import Inventory
 import statistics
 import time
+from typing import TYPE_CHECKING
 
 from arch import X86_64, Arch
-from stores.fingerprint import Fingerprint
-from stores.db import connect
-from probes.routine import Job, probe_form, run_on_link
+from cli import arguments
 from sem.canon import SHORT
-from sem.implement import implement
-from sem.loader import load_file
 from sem.ir import Routine
-from sem.store import Implementation, Name, SemStore
-from sem.vectors import generate
-from sem.views import Naming, render
-from sem.views.asm import render as render_asm
-from sem.z3sem import equivalent
-from qemu.boards import Board
+from sem.store import Implementation, Name, SemStore, latest
+from sem.views import VIEWS, Naming, render
+from stores.db import connect
+
+if TYPE_CHECKING:
+    from qemu.boards import Board
 
 
 def _store(db: str | None) -> SemStore:
@@ -32,6 +30,8 @@ def _implementation(store: SemStore, rid: str, r: Routine, arch: Arch) -> Implem
     """The routine's latest implementation on `arch`; made, vetted and kept on first request."""
     impls = store.implementations(rid, arch)
     if not impls:
+        from sem.implement import implement
+
         vetted = implement(r, arch)
         store.add_implementation(rid, arch, vetted.code, vetted.assembly, vetted.established)
         impls = store.implementations(rid, arch)
@@ -47,13 +47,17 @@ def _signature(store: SemStore, routine_id: str) -> str:
 
 def add(path: str, db: str | None = None) -> str:
     """Store every routine defined in a DSL file; print ID and name of each."""
+    from sem.loader import load_file
+
     found = load_file(path)
     ids = _store(db).add_many([(r, (name,)) for r, name in found])
-    return "\n".join(f"{rid[:SHORT]}  {name}" for rid, (_, name) in zip(ids, found))
+    return "\n".join(f"{rid[:SHORT]}  {name}" for rid, (_, name) in zip(ids, found, strict=True))
 
 
-def show(ref: str, view: str = "semantic", arch: Arch = X86_64, db: str | None = None) -> str:
+def show(ref: str, view: str = "semantic", arch: Arch | str = X86_64, db: str | None = None) -> str:
     """One view of a routine: c, semantic, smtlib or asm (for --arch x86_64|riscv64)."""
+    arguments.choice(view, "--view", VIEWS)
+    arch = arguments.arch(arch)
     store = _store(db)
     rid = store.resolve(ref)
     r = store.routine(rid)
@@ -61,8 +65,11 @@ def show(ref: str, view: str = "semantic", arch: Arch = X86_64, db: str | None =
     naming = Naming.default(r, rid, name.name if name else None, name.input_names if name else ())
     if view != "asm":
         return render(view, r, naming)
+    from sem.views.asm import render as render_asm
+
     impl = _implementation(store, rid, r, arch)
-    header = f"{naming.function} {rid[:SHORT]} on {arch}: {len(impl.code)} bytes; {impl.established}"
+    header = (f"{naming.function} {rid[:SHORT]} on {arch}: {len(impl.code)} bytes;"
+              f" {impl.established}")
     return render_asm(arch, impl.code, header)
 
 
@@ -93,6 +100,8 @@ def rename(old: str, new: str, db: str | None = None) -> str:
 
 def equiv(a: str, b: str, db: str | None = None) -> str:
     """Prove two routines equivalent with Z3 (linking B into A's class) or show a counterexample."""
+    from sem.z3sem import equivalent
+
     store = _store(db)
     ida, idb = store.resolve(a), store.resolve(b)
     verdict = equivalent(store.routine(ida), store.routine(idb))
@@ -105,8 +114,14 @@ def equiv(a: str, b: str, db: str | None = None) -> str:
     return f"different ({verdict.detail}); counterexample {inputs}{outs}"
 
 
-def history(ref: str, db: str | None = None) -> str:
-    """Implementations per architecture and their performance per hardware."""
+def _when(t: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M", time.localtime(t))
+
+
+def history(ref: str, db: str | None = None, series: bool = False) -> str:
+    """Implementations per architecture and their performance per hardware: the latest
+    measurement of each (implementation, hardware fingerprint, accelerator, metric), or
+    with `series` every measurement; then how the routine's names and class changed."""
     store = _store(db)
     rid = store.resolve(ref)
     lines = [f"routine {rid[:SHORT]} {_signature(store, rid)}"]
@@ -118,10 +133,18 @@ def history(ref: str, db: str | None = None) -> str:
         lines.append("no implementations yet (`sem show REF --view asm` makes and vets one)")
     for impl in impls:
         lines.append(f"impl #{impl.id} {impl.arch}: {len(impl.code)} bytes; {impl.established}")
-    for m in store.performance(rid):
-        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(m.measured))
-        lines.append(f"perf {m.arch} on {m.hardware} ({m.accelerator}): {m.metric} = {m.value:g}"
-                     f" over {m.samples} samples, {when}")
+    measured = store.performance(rid)
+    shown = [(m, 1) for m in measured] if series else latest(measured)
+    for m, count in shown:
+        earlier = f" (latest of {count}; --series shows each)" if count > 1 else ""
+        lines.append(f"perf {m.arch} on {m.hardware_label} ({m.accelerator}): {m.metric} ="
+                     f" {m.value:g} over {m.samples} samples, {_when(m.measured)}{earlier}")
+    for change in store.name_history(rid):
+        target = change.routine_id[:SHORT] if change.routine_id else "nothing"
+        lines.append(f"name {change.name} -> {target}: {change.cause}, {_when(change.changed)}")
+    for change in store.class_history(rid):
+        lines.append(f"class -> {change.class_id[:SHORT]}: {change.cause},"
+                     f" {_when(change.changed)}")
     return "\n".join(lines)
 
 
@@ -129,18 +152,16 @@ class BoardDisagrees(RuntimeError):
     """The routine's probes gave answers other than the interpreter's on a real board."""
 
 
-def hardware_label(fp: Fingerprint) -> str:
-    """How `sem history` names a piece of hardware: its board and the capability store's
-    fingerprint digest (cap_fingerprint.digest), so the two stores join."""
-    return f"{fp.board}:{fp.digest.hex()[:12]}"
-
-
-def run(ref: str, board: Board, vectors: int = 100, db: str | None = None) -> str:
+def run(ref: str, board: Board, vectors: int | str = 100, db: str | None = None) -> str:
     """Run a routine as probes on `board` (its latest implementation for the board's
     arch), check every answer against the interpreter, record the median cycles."""
+    vectors = arguments.whole(vectors, "--vectors", minimum=1)
+    from discovery.fingerprint import fingerprint_of
+    from discovery.inventory import Inventory
     from kernel.guest import build_guest
     from link.qemu_link import QemuLink
-    from discovery.fingerprint import fingerprint_of
+    from probes.routine import Job, probe_form, run_on_link
+    from sem.vectors import generate
 
     store = _store(db)
     rid = store.resolve(ref)
@@ -153,7 +174,7 @@ def run(ref: str, board: Board, vectors: int = 100, db: str | None = None) -> st
         accelerator = link.accelerator
         (result,) = run_on_link(link, [job])
     seconds = time.monotonic() - started
-    where = f"{board.arch} on {hardware_label(fingerprint)} ({accelerator})"
+    where = f"{board.arch} on {fingerprint.label} ({accelerator})"
     if not result.ok:
         v, want, obs = result.disagreements[0]
         raise BoardDisagrees(
@@ -166,8 +187,8 @@ def run(ref: str, board: Board, vectors: int = 100, db: str | None = None) -> st
              f" ({vectors / seconds:.0f} probes/s with boot)"]
     if result.cycles:
         median = statistics.median(result.cycles)
-        store.record_performance(impl.id, hardware_label(fingerprint), "cycles", median,
-                                 len(result.cycles), accelerator)
+        store.record_performance(impl.id, fingerprint, "cycles", median, len(result.cycles),
+                                 accelerator)
         lines.append(f"cycles  median {median:g}, min {min(result.cycles)},"
                      f" max {max(result.cycles)} over {len(result.cycles)} runs (recorded;"
                      " the guest's count around the whole run, probe entry and exit included)")

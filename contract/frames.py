@@ -1,6 +1,6 @@
 """Frames on the serial line: encoding (for tests and tools) and incremental decoding.
 
-The layout is defined in `host.protocol`: COBS(header + body + crc32) then 0x00.
+The layout is defined in `contract/protocol.py`: COBS(header + body + crc32) then 0x00.
 The decoder is fed whatever bytes arrive, in any chunking; it never raises on
 garbage, keeps memory bounded, and counts what it had to throw away.
 """
@@ -15,9 +15,11 @@ from cobs import cobs
 
 from contract.protocol import CRC, FRAME_DELIMITER, HEADER, LAYOUTS, MAX_BODY, Msg
 
+_HEADER, _CRC = HEADER.struct, CRC.struct  # looked up once: this runs per frame
+
 # The longest COBS encoding of a legal frame: one overhead byte per 254 data
 # bytes plus one.  Anything longer without a delimiter cannot be a frame.
-_MAX_RAW = HEADER.size + MAX_BODY + CRC.size
+_MAX_RAW = _HEADER.size + MAX_BODY + _CRC.size
 MAX_ENCODED = _MAX_RAW + _MAX_RAW // 254 + 1
 # Bytes seen before the first delimiter (firmware/boot text) kept for display.
 MAX_NOISE = 64 * 1024
@@ -62,8 +64,8 @@ def encode_frame(msg_type: Msg | int, seq: int, body: bytes, flags: int = 0) -> 
         raise ProtocolError(f"body of {len(body)} bytes exceeds MAX_BODY={MAX_BODY}; split it")
     if not 0 <= seq < SEQ_MODULO:
         raise ProtocolError(f"seq {seq} is outside 0..65535; wrap it modulo 2**16")
-    raw = HEADER.pack(int(msg_type), flags, seq) + bytes(body)
-    raw += CRC.pack(zlib.crc32(raw))
+    raw = _HEADER.pack(int(msg_type), flags, seq) + bytes(body)
+    raw += _CRC.pack(zlib.crc32(raw))
     return cobs.encode(raw) + bytes([FRAME_DELIMITER])
 
 
@@ -73,17 +75,17 @@ def _parse(encoded: bytes) -> Frame | str:
         raw = cobs.decode(encoded)
     except cobs.DecodeError:
         return "cobs"
-    if len(raw) < HEADER.size + CRC.size or len(raw) > _MAX_RAW:
+    if len(raw) < _HEADER.size + _CRC.size or len(raw) > _MAX_RAW:
         return "length"
-    payload, (crc,) = raw[: -CRC.size], CRC.unpack(raw[-CRC.size :])
+    payload, (crc,) = raw[: -_CRC.size], _CRC.unpack(raw[-_CRC.size :])
     if zlib.crc32(payload) != crc:
         return "crc"
-    type_byte, flags, seq = HEADER.unpack_from(payload)
+    type_byte, flags, seq = _HEADER.unpack_from(payload)
     try:
         msg_type: Msg | int = Msg(type_byte)
     except ValueError:
         msg_type = type_byte
-    return Frame(msg_type, seq, bytes(payload[HEADER.size :]), flags)
+    return Frame(msg_type, seq, bytes(payload[_HEADER.size :]), flags)
 
 
 @dataclass

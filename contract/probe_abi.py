@@ -36,7 +36,8 @@ Entry (all other general registers are zero, x86 RFLAGS = 0x202, DF clear):
              sp = stack top, ra = EXIT_STUB address
 
 Floating point and vector (riscv64): a probe starts with mstatus.FS = Initial
-and VS = Off (RISCV_MSTATUS_FS_VS_ENTRY), f0-f31 = 0 and fcsr = 0 (fflags and
+and VS = Off (RISCV_MSTATUS_FS_VS_ENTRY in contract/riscv64/probes.py), f0-f31 = 0
+and fcsr = 0 (fflags and
 frm), whatever the previous probe left (a hart without D keeps FS = Off).  So
 F/D instructions execute, and vector instructions (and the vector CSRs) raise
 illegal instruction even on a hart with V: the host's Unicorn (QEMU 5.0
@@ -58,14 +59,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import IntEnum
 
+from contract.constants import ConstantSet, collect, enum_constants
+
 PROBE_REGION_SIZE = 0x0100_0000
 PAGE_SIZE = 0x1000
 
-# riscv64 mstatus.FS (bits 14:13) and VS (bits 10:9) at probe entry: FS = Initial, VS = Off.
-RISCV_MSTATUS_FS, RISCV_MSTATUS_VS = 3 << 13, 3 << 9  # mstatus fields (0 = Off)
-RISCV_MSTATUS_FS_INITIAL, RISCV_MSTATUS_VS_INITIAL = 1 << 13, 1 << 9
-RISCV_MSTATUS_FS_VS_MASK = RISCV_MSTATUS_FS | RISCV_MSTATUS_VS
-RISCV_MSTATUS_FS_VS_ENTRY = RISCV_MSTATUS_FS_INITIAL  # VS stays Off
 DEFAULT_BUDGET = 10_000  # instructions
 MAX_BUDGET = 10_000_000
 DEFAULT_OUTPUT_SIZE = 64
@@ -141,7 +139,8 @@ class Entry:
 class ProbePlatform:
     """The half of the probe ABI that differs between instruction sets: where the
     region and the kernel are, the exit stub, the code fill and the entry registers
-    (the module docstring gives both).  One instance per ISA, below."""
+    (the module docstring gives both).  One instance per ISA: contract/x86_64/probes.py
+    X86_64_PROBES, contract/riscv64/probes.py RISCV64_PROBES."""
 
     isa: str
     region_base: int
@@ -176,7 +175,7 @@ class ProbePlatform:
         regs.update(self.extra_entry)
         return Entry(regs, self.exit_address)
 
-    def asm_constants(self) -> dict[str, int]:
+    def asm_constants(self) -> ConstantSet:
         """Every ABI constant a kernel needs, named as its assembly uses them."""
         consts = {
             "PROBE_REGION_BASE": self.region_base,
@@ -191,45 +190,15 @@ class ProbePlatform:
             "PROBE_WATCHDOG_NS_PER_INSN": WATCHDOG_NS_PER_INSTRUCTION,
             "PROBE_WATCHDOG_MIN_NS": WATCHDOG_MIN_NS,
         }
+        areas = {}
         for area in AREAS:
             name = area.name.upper()
-            consts[f"PROBE_{name}_BASE"] = area.base(self)
-            consts[f"PROBE_{name}_SIZE"] = area.size
-            consts[f"PROBE_{name}_PERMS"] = int(area.perms)
-        consts.update({f"PROBE_PRIV_{p.name}": p.value for p in Privilege})
-        consts.update({f"PROBE_OUTCOME_{o.name}": o.value for o in Outcome})
-        consts.update({f"PROBE_PERM_{p.name}": p.value for p in Perm})
-        consts.update(self.extra_constants)
-        return consts
-
-
-X86_64_ENTRY_RFLAGS = 0x202  # IF set (the watchdog's interrupt gets in), DF clear
-X86_64_PROBES = ProbePlatform(
-    isa="x86_64",
-    region_base=0x0100_0000,  # 16 MiB: the kernel lives below, 1-16 MiB
-    kernel_area=(0x0010_0000, 0x00F0_0000),
-    exit_stub=bytes.fromhex("0f05"),  # syscall
-    # int3 (#BP), one byte, a trap at every offset; zeros would run on as
-    # `add [rax], al` (and cost the vetter a 512-instruction translation per probe)
-    code_fill=0xCC,
-    argument_registers=("rdi", "rsi", "rdx", "rcx"),
-    stack_pointer="rsp",
-    return_register=None,
-    extra_entry=(("rflags", X86_64_ENTRY_RFLAGS),),
-    extra_constants=(("PROBE_RFLAGS", X86_64_ENTRY_RFLAGS),),
-)
-RISCV64_PROBES = ProbePlatform(
-    isa="riscv64",
-    region_base=0x8100_0000,  # RAM + 16 MiB: the kernel at 0x8000_0000
-    kernel_area=(0x8000_0000, 0x0100_0000),
-    exit_stub=bytes.fromhex("73000000"),  # ecall
-    code_fill=0x00,  # an illegal instruction (c.unimp) at every halfword
-    argument_registers=("a0", "a1", "a2", "a3"),
-    stack_pointer="sp",
-    return_register="ra",
-    extra_constants=(("PROBE_MSTATUS_FS_VS_MASK", RISCV_MSTATUS_FS_VS_MASK),
-                     ("PROBE_MSTATUS_FS_VS_ENTRY", RISCV_MSTATUS_FS_VS_ENTRY)),
-)
+            areas[f"PROBE_{name}_BASE"] = area.base(self)
+            areas[f"PROBE_{name}_SIZE"] = area.size
+            areas[f"PROBE_{name}_PERMS"] = int(area.perms)
+        return collect(f"{__name__} ({self.isa})", consts, areas, dict(self.extra_constants),
+                       enum_constants("PROBE_PRIV", Privilege),
+                       enum_constants("PROBE_OUTCOME", Outcome), enum_constants("PROBE_PERM", Perm))
 
 
 def watchdog_ns(budget: int) -> int:

@@ -19,25 +19,27 @@ version or an unknown message type reports it instead of failing.
 
 from __future__ import annotations
 
-import struct
-from dataclasses import dataclass
 from enum import IntEnum
-from functools import cached_property
+
+from contract.constants import ConstantSet, collect, enum_constants
+from contract.layout import Record
 
 PROTOCOL_VERSION = 1
 FRAME_DELIMITER = 0x00
-HEADER = struct.Struct("<BBH")
-CRC = struct.Struct("<I")
+HEADER = Record("FRAME_HEADER", (("type", "B"), ("flags", "B"), ("seq", "H")))
+CRC = Record("FRAME_CRC", (("value", "I"),))
 CRC32_POLYNOMIAL_REFLECTED = 0xEDB88320  # IEEE 802.3, as zlib.crc32 computes it
 MAX_BODY = 0xFFF0  # the largest body a guest may send (big enough for any ACPI table we meet)
 
 
-class Arch(IntEnum):
+class WireArch(IntEnum):
+    """The architecture code HELLO carries (arch.Arch objects hold theirs as `.wire`)."""
+
     X86_64 = 1
     RISCV64 = 2
 
 
-ARCH_NAMES = {Arch.X86_64: "x86_64", Arch.RISCV64: "riscv64"}  # HELLO.arch -> name
+ARCH_NAMES = {WireArch.X86_64: "x86_64", WireArch.RISCV64: "riscv64"}  # HELLO.arch -> name
 
 
 class Msg(IntEnum):
@@ -68,53 +70,12 @@ class Msg(IntEnum):
     PROBE_LOAD_RUN = 0x84
 
 
-@dataclass(frozen=True)
-class Layout:
-    """A fixed-size body prefix: named little-endian fields.  Any bytes after it
-    are the message's variable part (raw config space, table bytes, text...)."""
-
-    name: str
-    fields: tuple[tuple[str, str], ...]  # (field name, struct code)
-
-    @cached_property  # a campaign packs and unpacks thousands of frames a second
-    def struct(self) -> struct.Struct:
-        return struct.Struct("<" + "".join(code for _, code in self.fields))
-
-    @cached_property
-    def names(self) -> tuple[str, ...]:
-        """The fields that carry values (padding, "x", has none)."""
-        return tuple(f for f, code in self.fields if not code.endswith("x"))
-
-    @property
-    def size(self) -> int:
-        return self.struct.size
-
-    def offsets(self) -> dict[str, int]:
-        result, offset = {}, 0
-        for field, code in self.fields:
-            if not code.endswith("x"):
-                result[field] = offset
-            offset += struct.calcsize("<" + code)
-        return result
-
-    def unpack(self, body: bytes) -> tuple[dict[str, int], bytes]:
-        """Split `body` into its named fields and the variable tail."""
-        if len(body) < self.size:
-            raise ValueError(f"{self.name} body is {len(body)} bytes, needs at least {self.size}")
-        values = self.struct.unpack_from(body)  # padding ("x") fields yield no value
-        return dict(zip(self.names, values)), bytes(body[self.size :])
-
-    def pack(self, tail: bytes = b"", **values: int) -> bytes:
-        """The body with the named fields set (missing ones 0) followed by `tail`."""
-        return self.struct.pack(*[values.get(f, 0) for f in self.names]) + tail
-
-
-LAYOUTS: dict[Msg, Layout] = {
-    Msg.HELLO: Layout("HELLO", (("version", "H"), ("arch", "H"))),
-    Msg.LOG: Layout("LOG", ()),
+LAYOUTS: dict[Msg, Record] = {
+    Msg.HELLO: Record("HELLO", (("version", "H"), ("arch", "H"))),
+    Msg.LOG: Record("LOG", ()),
     # The first 20 bytes of an E820 entry, exactly as the BIOS returns them.
-    Msg.MEMORY: Layout("MEMORY", (("base", "Q"), ("length", "Q"), ("type", "I"))),
-    Msg.CPUID: Layout(
+    Msg.MEMORY: Record("MEMORY", (("base", "Q"), ("length", "Q"), ("type", "I"))),
+    Msg.CPUID: Record(
         "CPUID",
         (("leaf", "I"), ("subleaf", "I"), ("eax", "I"), ("ebx", "I"), ("ecx", "I"), ("edx", "I")),
     ),
@@ -124,53 +85,54 @@ LAYOUTS: dict[Msg, Layout] = {
     # trailing run of equal dwords is cut to its first one (the receiver repeats
     # the last dword up to config_size): most of a 4 KiB space is 0 or, for a
     # conventional PCI function behind ECAM, all-ones.
-    Msg.PCI_FUNCTION: Layout(
+    Msg.PCI_FUNCTION: Record(
         "PCI_FUNCTION",
         (("segment", "H"), ("bus", "B"), ("device", "B"), ("function", "B"),
          ("config_source", "B"), ("config_size", "H"))
         + tuple((f"bar{i}_readback", "I") for i in range(6)),
     ),
-    Msg.ACPI_RSDP: Layout("ACPI_RSDP", (("address", "Q"),)),
-    Msg.ACPI_TABLE: Layout("ACPI_TABLE", (("address", "Q"),)),
-    Msg.DEVICETREE: Layout("DEVICETREE", (("address", "Q"),)),
+    Msg.ACPI_RSDP: Record("ACPI_RSDP", (("address", "Q"),)),
+    Msg.ACPI_TABLE: Record("ACPI_TABLE", (("address", "Q"),)),
+    Msg.DEVICETREE: Record("DEVICETREE", (("address", "Q"),)),
     # csrs: bit i set when the i-th CSR of the guest's CSR catalogue exists.
-    Msg.HART: Layout(
+    Msg.HART: Record(
         "HART",
         (("hartid", "Q"), ("misa", "Q"), ("mvendorid", "Q"), ("marchid", "Q"),
          ("mimpid", "Q"), ("csrs", "Q")),
     ),
-    Msg.FAULT: Layout(
+    Msg.FAULT: Record(
         "FAULT", (("vector", "Q"), ("error_code", "Q"), ("ip", "Q"), ("address", "Q"))
     ),
     # frames: how many frames preceded this one; status: 0 when discovery completed.
     # probe_line: where a staying guest serves probe commands (ProbeLine).
-    Msg.FINAL: Layout("FINAL", (("frames", "I"), ("status", "H"), ("probe_line", "B"), ("_pad", "x"))),
+    Msg.FINAL: Record(
+        "FINAL", (("frames", "I"), ("status", "H"), ("probe_line", "B"), ("_pad", "x"))),
     # tag: the low 32 bits of the probe's content hash; a RUN naming another tag
     # than its slot holds is refused, so a RUN whose LOAD was lost never runs the
     # wrong probe.
-    Msg.PROBE_LOAD: Layout(
+    Msg.PROBE_LOAD: Record(
         "PROBE_LOAD",
         (("slot", "H"), ("privilege", "B"), ("_pad", "x"), ("budget", "I"), ("tag", "I"),
          ("code_length", "H"), ("input_length", "H"), ("output_size", "H"), ("_pad2", "2x")),
     ),
-    Msg.PROBE_RUN: Layout(
+    Msg.PROBE_RUN: Record(
         "PROBE_RUN", (("run_id", "I"), ("slot", "H"), ("flags", "H"), ("tag", "I"))
     ),
     # tail: a whole PROBE_LOAD body (its fields, code, input)
-    Msg.PROBE_LOAD_RUN: Layout("PROBE_LOAD_RUN", (("run_id", "I"), ("flags", "H"), ("_pad", "2x"))),
-    Msg.PROBE_RUN_BATCH: Layout(
+    Msg.PROBE_LOAD_RUN: Record("PROBE_LOAD_RUN", (("run_id", "I"), ("flags", "H"), ("_pad", "2x"))),
+    Msg.PROBE_RUN_BATCH: Record(
         "PROBE_RUN_BATCH", (("first_run_id", "I"), ("count", "H"), ("flags", "H"))
     ),
-    Msg.PROBE_STATUS_REQUEST: Layout("PROBE_STATUS_REQUEST", ()),
-    Msg.PROBE_LOADED: Layout("PROBE_LOADED", (("slot", "H"), ("status", "H"), ("tag", "I"))),
-    Msg.PROBE_RESULT: Layout(
+    Msg.PROBE_STATUS_REQUEST: Record("PROBE_STATUS_REQUEST", ()),
+    Msg.PROBE_LOADED: Record("PROBE_LOADED", (("slot", "H"), ("status", "H"), ("tag", "I"))),
+    Msg.PROBE_RESULT: Record(
         "PROBE_RESULT",
         (("run_id", "I"), ("slot", "H"), ("outcome", "B"), ("_pad", "x"), ("tag", "I"),
          ("length", "I"),  # first-instruction length when RUN_FLAG_MEASURE_LENGTH, else 0
          ("status", "Q"), ("fault_vector", "Q"), ("fault_error", "Q"), ("fault_ip", "Q"),
          ("fault_address", "Q"), ("cycles", "Q"), ("instret", "Q")),
     ),
-    Msg.PROBE_STATUS: Layout(
+    Msg.PROBE_STATUS: Record(
         "PROBE_STATUS",
         (("slots", "H"), ("loaded", "H"), ("last_run_id", "I"), ("runs", "I"),
          ("faults", "I"), ("timeouts", "I")),
@@ -212,37 +174,6 @@ class ConfigSource(IntEnum):
     ECAM = 1  # memory-mapped (PCIe), 4096 bytes
 
 
-# How a guest leaves QEMU.  x86-64: `isa-debug-exit` turns a write of V into
-# QEMU exit status (V << 1) | 1, so neither value can be mistaken for QEMU's own
-# 0 (normal) or 1 (error).  RISC-V: the `sifive_test` device (0x5555 = pass).
-DEBUG_EXIT_PORT = 0xF4
-DEBUG_EXIT_PASS = 0x10  # -> QEMU exit status 33
-DEBUG_EXIT_FAIL = 0x11  # -> QEMU exit status 35
-
-
-# Boot switches.  x86-64 guests read QEMU fw_cfg files, RISC-V guests words of
-# the kernel command line (the device tree's /chosen/bootargs).
-#   stay: after FINAL, serve probe commands instead of leaving QEMU (so the host
-#         can also still query QEMU);
-#   privileged: accept privileged probes (ring 0 / M-mode), from the host's
-#         privileged families only.
-# A staying guest polls its probe line (the serial port or the virtio console)
-# this long after its last byte, so back-to-back commands never wait for an
-# interrupt, then sleeps (hlt / wfi) until the line's interrupt.  Short: a guest
-# polling while the host vets the next probes takes a core from the vetting
-# (50 ms cost the end-to-end rate ~10% on two cores, measured).
-STAY_IDLE_POLL_NS = 500_000
-STAY_FW_CFG_FILE = "opt/metaos/stay"
-STAY_BOOTARG = "metaos.park"
-PRIVILEGED_FW_CFG_FILE = "opt/metaos/privileged"
-PRIVILEGED_BOOTARG = "metaos.privileged"
-
-
-def debug_exit_status(value: int) -> int:
-    """The QEMU process exit status produced by writing `value` to isa-debug-exit."""
-    return (value << 1) | 1
-
-
 def crc32_table() -> list[int]:
     """The byte-at-a-time lookup table guests compute the frame CRC with."""
     table = []
@@ -254,26 +185,40 @@ def crc32_table() -> list[int]:
     return table
 
 
-def asm_constants() -> dict[str, int]:
-    """Every protocol constant a guest needs, named as the assembly uses them."""
-    consts: dict[str, int] = {
-        "PROTOCOL_VERSION": PROTOCOL_VERSION,
-        "FRAME_DELIMITER": FRAME_DELIMITER,
-        "FRAME_HEADER_SIZE": HEADER.size,
-        "FRAME_CRC_SIZE": CRC.size,
-        "FRAME_MAX_BODY": MAX_BODY,
-        "DEBUG_EXIT_PORT": DEBUG_EXIT_PORT,
-        "DEBUG_EXIT_PASS": DEBUG_EXIT_PASS,
-        "DEBUG_EXIT_FAIL": DEBUG_EXIT_FAIL,
-    }
-    consts.update({f"ARCH_{a.name}": a.value for a in Arch})
-    consts.update({f"MSG_{m.name}": m.value for m in Msg})
-    consts.update({f"CONFIG_SOURCE_{s.name}": s.value for s in ConfigSource})
-    consts.update({f"PROBE_LINE_{line.name}": line.value for line in ProbeLine})
-    consts.update({f"PROBE_REFUSE_{r.name}": r.value for r in ProbeRefusal})
-    consts.update(PROBE_SLOTS=PROBE_SLOTS, PROBE_RESULT_CACHE=PROBE_RESULT_CACHE,
-                  PROBE_RUN_FLAG_MEASURE_LENGTH=PROBE_RUN_FLAG_MEASURE_LENGTH)
+def check_guest_assumptions() -> None:
+    """Raise if a layout changed in a way the kernels' assembly does not follow:
+    they index the CPUID registers and the BAR readbacks as arrays, and send
+    ACPI_RSDP and ACPI_TABLE with one routine."""
+    cpuid = LAYOUTS[Msg.CPUID].offsets
+    if [cpuid[r] - cpuid["eax"] for r in ("eax", "ebx", "ecx", "edx")] != [0, 4, 8, 12]:
+        raise ValueError("CPUID body no longer holds eax..edx in a row; fix kernel/x86_64/cpuid.s")
+    pci = LAYOUTS[Msg.PCI_FUNCTION].offsets
+    if [pci[f"bar{i}_readback"] - pci["bar0_readback"] for i in range(6)] != list(range(0, 24, 4)):
+        raise ValueError("PCI_FUNCTION BAR readbacks are not in a row; fix both kernels' pci.s")
+    if LAYOUTS[Msg.ACPI_RSDP].fields != LAYOUTS[Msg.ACPI_TABLE].fields:
+        raise ValueError("ACPI_RSDP and ACPI_TABLE bodies differ now; fix kernel/x86_64/acpi.s")
     for msg, layout in LAYOUTS.items():
-        consts[f"{msg.name}_SIZE"] = layout.size
-        consts.update({f"{msg.name}_{f.upper()}": off for f, off in layout.offsets().items()})
-    return consts
+        if layout.name != msg.name:
+            raise ValueError(f"LAYOUTS[{msg.name}] is named {layout.name}: "
+                             "name it after its message")
+
+
+def asm_constants() -> ConstantSet:
+    """Every protocol constant a guest needs, named as the assembly uses them."""
+    check_guest_assumptions()
+    return collect(
+        __name__, HEADER, CRC, *LAYOUTS.values(),
+        {
+            "PROTOCOL_VERSION": PROTOCOL_VERSION,
+            "FRAME_DELIMITER": FRAME_DELIMITER,
+            "FRAME_MAX_BODY": MAX_BODY,
+            "PROBE_SLOTS": PROBE_SLOTS,
+            "PROBE_RESULT_CACHE": PROBE_RESULT_CACHE,
+            "PROBE_RUN_FLAG_MEASURE_LENGTH": PROBE_RUN_FLAG_MEASURE_LENGTH,
+            # the most raw table bytes one ACPI_TABLE frame carries
+            "ACPI_TABLE_MAX_RAW": MAX_BODY - LAYOUTS[Msg.ACPI_TABLE].size,
+        },
+        enum_constants("ARCH", WireArch), enum_constants("MSG", Msg),
+        enum_constants("CONFIG_SOURCE", ConfigSource), enum_constants("PROBE_LINE", ProbeLine),
+        enum_constants("PROBE_REFUSE", ProbeRefusal),
+    )

@@ -16,6 +16,9 @@ a virtqueue buffer costs one memcpy.
 
 from __future__ import annotations
 
+from contract.constants import ConstantSet, collect
+from contract.layout import Record
+
 PCI_VENDOR = 0x1AF4
 PCI_DEVICE_CONSOLE_LEGACY = 0x1003  # transitional console: legacy registers in BAR0 (I/O)
 DEVICE_ID_CONSOLE = 3  # virtio device type (MMIO DeviceID; PCI subsystem id)
@@ -50,20 +53,21 @@ RECEIVEQ, TRANSMITQ = 0, 1  # port 0's queues without MULTIPORT
 # the driver writes it).  The legacy layout is computed from it, so it is fixed.
 QUEUE_SIZE = 128
 QUEUE_ALIGN = 4096  # legacy: the used ring starts on the next 4 KiB boundary
-DESC_SIZE = 16  # addr (Q), len (I), flags (H), next (H)
-DESC_ADDR, DESC_LEN, DESC_FLAGS, DESC_NEXT = 0, 8, 12, 14
-USED_ELEM_SIZE = 8  # id (I), len (I)
-USED_ID, USED_LEN = 0, 4
+# The split virtqueue's structures (2.4.5 struct virtq_desc, 2.4.6 virtq_avail,
+# 2.4.8 virtq_used_elem; the avail and used rings share their flags/idx head).
+DESC = Record("VIRTIO_DESC", (("addr", "Q"), ("len", "I"), ("flags", "H"), ("next", "H")))
+USED = Record("VIRTIO_USED", (("id", "I"), ("len", "I")))
+RING = Record("VIRTIO_RING", (("flags", "H"), ("idx", "H")))  # then the entries
+DESC_SIZE, USED_ELEM_SIZE, RING_HEADER = DESC.size, USED.size, RING.size
 PFN_SHIFT = 12  # legacy queue addresses are 4 KiB page numbers
 GUEST_PAGE_SIZE = 1 << PFN_SHIFT  # legacy MMIO GuestPageSize: the driver sets the page it counts in
-RING_FLAGS, RING_IDX, RING_ENTRIES = 0, 2, 4  # offsets in the avail and used rings
-RING_HEADER = RING_ENTRIES
 AVAIL_ENTRY_SIZE = 2  # an avail entry is a descriptor index (le16)
 
 AVAIL_OFFSET = QUEUE_SIZE * DESC_SIZE
 _AVAIL_END = AVAIL_OFFSET + RING_HEADER + AVAIL_ENTRY_SIZE * QUEUE_SIZE + 2  # + used_event
 USED_OFFSET = -(-_AVAIL_END // QUEUE_ALIGN) * QUEUE_ALIGN
-QUEUE_BYTES = -(-(USED_OFFSET + RING_HEADER + USED_ELEM_SIZE * QUEUE_SIZE + 2) // QUEUE_ALIGN) * QUEUE_ALIGN
+_USED_END = USED_OFFSET + RING_HEADER + USED_ELEM_SIZE * QUEUE_SIZE + 2  # + avail_event
+QUEUE_BYTES = -(-_USED_END // QUEUE_ALIGN) * QUEUE_ALIGN
 
 # Receive buffers the driver keeps posted.  QEMU fills one buffer per chunk it
 # read from the host's socket, so a buffer holds one or a few frames; every one
@@ -82,11 +86,8 @@ CONSOLE_RX_BUFFERS = 2 * QUEUE_BYTES
 CONSOLE_BYTES = CONSOLE_RX_BUFFERS + RX_BUFFERS * RX_BUFFER_SIZE
 
 
-def asm_constants() -> dict[str, int]:
-    consts = {f"VIRTIO_PCI_{name}": off for name, off in LEGACY_PCI.items()}
-    consts.update({f"VIRTIO_MMIO_{name}": off for name, off in LEGACY_MMIO.items()})
-    consts.update({f"VIRTIO_STATUS_{name}": bit for name, bit in STATUS.items()})
-    consts.update(
+def asm_constants() -> ConstantSet:
+    consts = dict(
         VIRTIO_PCI_VENDOR=PCI_VENDOR,
         VIRTIO_PCI_DEVICE_CONSOLE=PCI_DEVICE_CONSOLE_LEGACY,
         VIRTIO_PCI_CONSOLE_ID=PCI_VENDOR | PCI_DEVICE_CONSOLE_LEGACY << 16,  # config dword 0
@@ -100,18 +101,7 @@ def asm_constants() -> dict[str, int]:
         VIRTIO_QUEUE_SIZE=QUEUE_SIZE,
         VIRTIO_QUEUE_ALIGN=QUEUE_ALIGN,
         VIRTIO_GUEST_PAGE_SIZE=GUEST_PAGE_SIZE,
-        VIRTIO_DESC_SIZE=DESC_SIZE,
-        VIRTIO_DESC_ADDR=DESC_ADDR,
-        VIRTIO_DESC_LEN=DESC_LEN,
-        VIRTIO_DESC_FLAGS=DESC_FLAGS,
-        VIRTIO_DESC_NEXT=DESC_NEXT,
-        VIRTIO_USED_ELEM_SIZE=USED_ELEM_SIZE,
-        VIRTIO_USED_ID=USED_ID,
-        VIRTIO_USED_LEN=USED_LEN,
         VIRTIO_PFN_SHIFT=PFN_SHIFT,
-        VIRTIO_RING_FLAGS=RING_FLAGS,
-        VIRTIO_RING_IDX=RING_IDX,
-        VIRTIO_RING_ENTRIES=RING_ENTRIES,
         VIRTIO_AVAIL_ENTRY_SIZE=AVAIL_ENTRY_SIZE,
         VIRTIO_AVAIL_ENTRY_SHIFT=AVAIL_ENTRY_SIZE.bit_length() - 1,
         VIRTIO_AVAIL_OFFSET=AVAIL_OFFSET,
@@ -123,5 +113,9 @@ def asm_constants() -> dict[str, int]:
         CONSOLE_TX_QUEUE=CONSOLE_TX_QUEUE,
         CONSOLE_RX_BUFFERS=CONSOLE_RX_BUFFERS,
         CONSOLE_BYTES=CONSOLE_BYTES,
+        VIRTIO_RING_ENTRIES=RING.size,  # where a ring's entries start
     )
-    return consts
+    return collect(__name__, DESC, USED, RING, consts,
+                   {f"VIRTIO_PCI_{name}": off for name, off in LEGACY_PCI.items()},
+                   {f"VIRTIO_MMIO_{name}": off for name, off in LEGACY_MMIO.items()},
+                   {f"VIRTIO_STATUS_{name}": bit for name, bit in STATUS.items()})

@@ -9,10 +9,17 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
-HEADER = struct.Struct("<4sIBB6s8sI4sI")  # signature .. creator revision: 36 bytes
-RSDP_V1 = struct.Struct("<8sB6sBI")  # 20 bytes
-RSDP_V2_TAIL = struct.Struct("<IQB3x")  # length, XSDT address, extended checksum
-RSDP_SIGNATURE = b"RSD PTR "
+from contract.acpi import (
+    FACS,
+    FADT,
+    HEADER,
+    RSDP,
+    RSDP_REVISION_XSDT,
+    RSDP_SIGNATURE,
+    RSDP_V1_SIZE,
+    RSDT_ENTRY_SIZE,
+    XSDT_ENTRY_SIZE,
+)
 
 MADT_FIXED = struct.Struct("<II")  # local APIC address, flags (after the header)
 MADT_LOCAL_APIC, MADT_IO_APIC, MADT_LOCAL_X2APIC = 0, 1, 9
@@ -21,12 +28,17 @@ LAPIC_ENABLED, LAPIC_ONLINE_CAPABLE = 1 << 0, 1 << 1
 MCFG_RESERVED = 8
 MCFG_ENTRY = struct.Struct("<QHBB4x")
 
-FADT_DSDT_OFFSET = 40  # 32-bit DSDT address
-FADT_X_DSDT_OFFSET = 140  # 64-bit X_DSDT, in FADT revision 2 and later
+FADT_DSDT_OFFSET = FADT.offsets["dsdt"]  # 32-bit DSDT address
+FADT_X_DSDT_OFFSET = FADT.offsets["x_dsdt"]  # 64-bit X_DSDT, in FADT revision 2 and later
 
 
 class AcpiError(ValueError):
     """A table too short or malformed to decode."""
+
+
+def _text(field: bytes) -> str:
+    """An ACPI ID field: ASCII, padded with NULs or spaces."""
+    return field.decode("latin-1").rstrip("\0 ")
 
 
 def checksum_ok(data: bytes) -> bool:
@@ -38,7 +50,7 @@ def checksum_ok(data: bytes) -> bool:
 # its signature and length come the hardware signature and waking vectors; no
 # revision, OEM fields or checksum.  Its version is the byte at offset 32.
 HEADERLESS = frozenset({"FACS"})
-FACS_VERSION_OFFSET = 32
+FACS_VERSION_OFFSET = FACS.offsets["version"]
 
 
 @dataclass(frozen=True)
@@ -57,18 +69,19 @@ class Table:
             return None
         return self.data[FACS_VERSION_OFFSET]
 
-    def _header(self) -> tuple:
+    def _header(self) -> dict:
         if len(self.data) < HEADER.size:
-            raise AcpiError(f"ACPI table at 0x{self.address:x} is {len(self.data)} bytes, shorter than its header")
-        return HEADER.unpack_from(self.data)
+            raise AcpiError(f"ACPI table at 0x{self.address:x} is {len(self.data)} bytes, "
+                            "shorter than its header")
+        return HEADER.unpack(self.data)[0]
 
-    signature = property(lambda self: self._header()[0].decode("latin-1"))
-    length = property(lambda self: self._header()[1])
-    revision = property(lambda self: self._header()[2])
-    oem_id = property(lambda self: self._header()[4].decode("latin-1").rstrip("\0 "))
-    oem_table_id = property(lambda self: self._header()[5].decode("latin-1").rstrip("\0 "))
-    oem_revision = property(lambda self: self._header()[6])
-    creator_id = property(lambda self: self._header()[7].decode("latin-1").rstrip("\0 "))
+    signature = property(lambda self: self._header()["signature"].decode("latin-1"))
+    length = property(lambda self: self._header()["length"])
+    revision = property(lambda self: self._header()["revision"])
+    oem_id = property(lambda self: _text(self._header()["oem_id"]))
+    oem_table_id = property(lambda self: _text(self._header()["oem_table_id"]))
+    oem_revision = property(lambda self: self._header()["oem_revision"])
+    creator_id = property(lambda self: _text(self._header()["creator_id"]))
 
     @property
     def complete(self) -> bool:
@@ -91,28 +104,32 @@ class Rsdp:
     address: int
     data: bytes
 
-    def _v1(self) -> tuple:
-        if len(self.data) < RSDP_V1.size or not self.data.startswith(RSDP_SIGNATURE):
+    def _fields(self) -> dict:
+        """The RSDP's fields; the 2.0 ones read 0 when the data stops after 1.0's."""
+        if len(self.data) < RSDP_V1_SIZE or not self.data.startswith(RSDP_SIGNATURE):
             raise AcpiError(f"no RSDP signature at 0x{self.address:x}")
-        return RSDP_V1.unpack_from(self.data)
+        return RSDP.unpack(self.data[: RSDP.size].ljust(RSDP.size, b"\0"))[0]
 
-    oem_id = property(lambda self: self._v1()[2].decode("latin-1").rstrip("\0 "))
-    revision = property(lambda self: self._v1()[3])
-    rsdt_address = property(lambda self: self._v1()[4])
+    @property
+    def _has_v2(self) -> bool:
+        return self.revision >= RSDP_REVISION_XSDT and len(self.data) >= RSDP.size
+
+    oem_id = property(lambda self: _text(self._fields()["oem_id"]))
+    revision = property(lambda self: self._fields()["revision"])
+    rsdt_address = property(lambda self: self._fields()["rsdt"])
 
     @property
     def xsdt_address(self) -> int | None:
-        if self.revision < 2 or len(self.data) < RSDP_V1.size + RSDP_V2_TAIL.size:
+        if not self._has_v2:
             return None
-        return RSDP_V2_TAIL.unpack_from(self.data, RSDP_V1.size)[1] or None
+        return self._fields()["xsdt"] or None
 
     @property
     def checksum_valid(self) -> bool:
-        if not checksum_ok(self.data[: RSDP_V1.size]):
+        if not checksum_ok(self.data[:RSDP_V1_SIZE]):
             return False
-        if self.revision >= 2 and len(self.data) >= RSDP_V1.size + RSDP_V2_TAIL.size:
-            length = RSDP_V2_TAIL.unpack_from(self.data, RSDP_V1.size)[0]
-            return checksum_ok(self.data[:length])
+        if self._has_v2:
+            return checksum_ok(self.data[: self._fields()["length"]])
         return True
 
 
@@ -206,6 +223,6 @@ def fadt_dsdt_address(table: Table) -> int | None:
 
 def root_table_entries(table: Table) -> list[int]:
     """The table addresses listed in an RSDT (32-bit) or XSDT (64-bit)."""
-    width = 8 if table.signature == "XSDT" else 4
+    width = XSDT_ENTRY_SIZE if table.signature == "XSDT" else RSDT_ENTRY_SIZE
     body = table.body
     return [int.from_bytes(body[i : i + width], "little") for i in range(0, len(body) - width + 1, width)]

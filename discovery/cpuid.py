@@ -90,7 +90,8 @@ class CpuidTable:
     @property
     def brand(self) -> str:
         """The processor name string (0x80000002..4), stripped as Linux strips it."""
-        text = "".join(self._string(leaf, REGISTERS) for leaf in (0x80000002, 0x80000003, 0x80000004))
+        text = "".join(self._string(leaf, REGISTERS)
+                       for leaf in (0x80000002, 0x80000003, 0x80000004))
         return text.split("\0", 1)[0].strip()
 
     @property
@@ -120,7 +121,8 @@ class CpuidTable:
 
     @property
     def flags(self) -> list[str]:
-        return flag_names(self.get)
+        """Linux's /proc/cpuinfo flags for these results (discovery/cpufeatures.py)."""
+        return flag_names(self.get, self.vendor, self.family, self.model)
 
     @property
     def hypervisor_present(self) -> bool:
@@ -165,7 +167,8 @@ class CpuidTable:
     @property
     def caches(self) -> list[Cache]:
         """Deterministic cache parameters: leaf 4 (Intel), 0x8000001D (AMD)."""
-        leaf = 0x8000001D if self.vendor in ("AuthenticAMD", "HygonGenuine") and self.get(0x8000001D) else 4
+        amd = self.vendor in ("AuthenticAMD", "HygonGenuine")
+        leaf = 0x8000001D if amd and self.get(0x8000001D) else 4
         caches = []
         for subleaf in range(32):
             result = self.get(leaf, subleaf)

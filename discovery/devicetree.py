@@ -12,6 +12,9 @@ from dataclasses import asdict, dataclass, field
 
 import fdt
 
+from contract.fdt import DEFAULT_ADDRESS_CELLS, DEFAULT_SIZE_CELLS
+from contract.pci import ECAM_BUS_SHIFT
+
 PCIE_COMPATIBLE = "pci-host-ecam-generic"
 UART_COMPATIBLE = "ns16550a"
 # PCI bus binding (IEEE 1275 PCI, "phys.hi" cell): bits 25:24 = space, 30 = prefetchable.
@@ -101,8 +104,8 @@ def _number(cells: list[int]) -> int:
 
 def _reg(node) -> list[tuple[int, int]]:
     """(address, size) pairs of `reg`, in the parent's cell counts."""
-    address_cells = _cells(node.parent, "#address-cells", 2)
-    size_cells = _cells(node.parent, "#size-cells", 1)
+    address_cells = _cells(node.parent, "#address-cells", DEFAULT_ADDRESS_CELLS)
+    size_cells = _cells(node.parent, "#size-cells", DEFAULT_SIZE_CELLS)
     words = _words(node, "reg")
     step = address_cells + size_cells
     return [(_number(words[i:i + address_cells]), _number(words[i + address_cells:i + step]))
@@ -130,10 +133,10 @@ def _pcie(tree) -> PcieHostBridge | None:
         return None
     path, node = found[0]
     (base, size), *_ = _reg(node)
-    bus_range = _words(node, "bus-range") or [0, (size >> 20) - 1]
+    bus_range = _words(node, "bus-range") or [0, (size >> ECAM_BUS_SHIFT) - 1]
     address_cells = _cells(node, "#address-cells", 3)
     size_cells = _cells(node, "#size-cells", 2)
-    parent_cells = _cells(node.parent, "#address-cells", 2)
+    parent_cells = _cells(node.parent, "#address-cells", DEFAULT_ADDRESS_CELLS)
     words, step = _words(node, "ranges"), address_cells + parent_cells + size_cells
     ranges = []
     for i in range(0, len(words) - step + 1, step):

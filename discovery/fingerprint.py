@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from arch import RISCV64, X86_64
+from collections.abc import Mapping
+
+from arch import RISCV64, X86_64, Arch, by_name
+from discovery.harts import misa_extensions
 from discovery.inventory import Inventory
 from stores.fingerprint import Fingerprint
 
@@ -57,3 +60,23 @@ def fingerprint_of(inventory: Inventory, board: str) -> Fingerprint:
     if identity is None:
         raise FingerprintError(f"no fingerprint for {inventory.arch_name}")
     return identity(inventory, board)
+
+
+def _x86_identity_text(ident: Mapping[str, int]) -> str:
+    vendor = ident["vendor"].to_bytes(12, "little").rstrip(b"\0").decode("latin-1")
+    return (f"{vendor} family {ident['family']:#x} model {ident['model']:#x}"
+            f" stepping {ident['stepping']}")
+
+
+def _riscv_identity_text(ident: Mapping[str, int]) -> str:
+    misa = ident["misa"]
+    return (f"misa {misa:#x} ({misa_extensions(misa)}) mvendorid {ident['mvendorid']:#x}"
+            f" marchid {ident['marchid']:#x} mimpid {ident['mimpid']:#x}")
+
+
+_IDENTITY_TEXTS = {X86_64: _x86_identity_text, RISCV64: _riscv_identity_text}
+
+
+def identity_text(arch: Arch | str, identity: Mapping[str, int]) -> str:
+    """A fingerprint's identity as a person reads it (vendor, family, model; misa letters)."""
+    return _IDENTITY_TEXTS[by_name(arch)](identity)

@@ -20,6 +20,11 @@ MISA_MXL_BITS = {1: 32, 2: 64, 3: 128}  # misa[XLEN-1:XLEN-2]
 E820_USABLE = 1  # device-tree memory nodes are RAM; shown like usable E820 entries
 
 
+def misa_extensions(misa: int) -> str:
+    """misa's extension letters, alphabetical (bit 0 = 'a' ... bit 25 = 'z')."""
+    return "".join(chr(ord("a") + bit) for bit in range(26) if misa >> bit & 1)
+
+
 @dataclass(frozen=True)
 class Hart:
     hartid: int
@@ -31,8 +36,7 @@ class Hart:
 
     @property
     def extensions(self) -> str:
-        """misa's extension letters, alphabetical (bit 0 = 'a' ... bit 25 = 'z')."""
-        return "".join(chr(ord("a") + bit) for bit in range(26) if self.misa >> bit & 1)
+        return misa_extensions(self.misa)
 
     @property
     def xlen(self) -> int:

@@ -10,16 +10,18 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from discovery.acpi import Madt, Rsdp, Table, parse_madt, parse_mcfg
-from link.boot import Run
+from arch import RISCV64, X86_64, Arch, by_name, by_wire
 from contract.frames import Frame, ProtocolError
+from contract.protocol import PROTOCOL_VERSION, Msg
+from discovery.acpi import Madt, Rsdp, Table, parse_madt, parse_mcfg
 from discovery.memory import MemoryRegion
 from discovery.pci import PciFunction, function_from_fields
 from discovery.pciids import PciIds
-from arch import RISCV64, X86_64, Arch, by_name, by_wire
-from contract.protocol import PROTOCOL_VERSION, Msg
+from link.boot import Boot
 
-SCHEMA = "metaos.inventory/1"
+# The board as the inventory states it; accel_reason says why that accelerator
+# (qemu.boards.AccelChoice), None in inventories made before it was kept.
+BOARD_KEYS = ("machine", "cpu", "smp", "accel", "accel_reason", "qemu_args")
 
 
 class CpuSection(Protocol):
@@ -33,7 +35,7 @@ class CpuSection(Protocol):
     """
 
     def accept(self, frame: Frame) -> bool: ...
-    def finish(self, inventory: "Inventory") -> None: ...
+    def finish(self, inventory: Inventory) -> None: ...
     def to_json(self) -> dict: ...
     def extra_json(self) -> dict: ...
     def summary(self) -> list[tuple[str, str]]: ...
@@ -83,15 +85,15 @@ class Inventory:
         return self.arch.name if self.arch is not None else f"arch{self.arch_code}"
 
     @classmethod
-    def from_boot(cls, run: Run) -> "Inventory":
+    def from_boot(cls, run: Boot) -> Inventory:
         """Decode one boot to FINAL (link/session.py)."""
         return cls.from_frames(
             run.frames, board=run.board.to_json(),
             boot={"seconds": run.seconds, "frames": len(run.frames), "crc_errors": run.crc_errors})
 
     @classmethod
-    def from_frames(cls, frames: list[Frame], board: dict, boot: dict) -> "Inventory":
-        """Decode one run.  `board`: machine/cpu/smp/accel/qemu_args (and optionally
+    def from_frames(cls, frames: list[Frame], board: dict, boot: dict) -> Inventory:
+        """Decode one run.  `board`: BOARD_KEYS (and optionally
         arch); `boot`: seconds, frames, crc_errors as measured by the session."""
         arch, arch_code = _arch_of(frames, board)
         inventory = cls(
@@ -101,7 +103,8 @@ class Inventory:
             cpu=cpu_section_for(arch),
         )
         if inventory.cpu is None:
-            inventory.problems.append(f"no CPU decoder for {inventory.arch_name}; CPU frames kept raw")
+            inventory.problems.append(
+                f"no CPU decoder for {inventory.arch_name}; CPU frames kept raw")
         for frame in frames:
             try:
                 inventory._take(frame)
@@ -163,9 +166,8 @@ class Inventory:
     def to_json(self) -> dict:
         names = self.names if self.names.available else None
         result = {
-            "schema": SCHEMA,
             "arch": self.arch_name,
-            "board": {key: self.board.get(key) for key in ("machine", "cpu", "smp", "accel", "qemu_args")},
+            "board": {key: self.board.get(key) for key in BOARD_KEYS},
             "boot": self.boot.to_json(),
             "memory": [region.to_json() for region in self.memory],
             "pci": [function.to_json(names) for function in self.pci],

@@ -2,8 +2,8 @@
 board's launch and every restart (link/qemu_link.py), and for a loop serving many
 boards (probes/board_loop.py).
 
-`Boot` is the state machine: fed the serial line's bytes and the time, it decodes
-frames into a `Run`, notes when FINAL arrives and when the guest has been silent
+`BootReader` is the state machine: fed the serial line's bytes and the time, it decodes
+frames into a `Boot`, notes when FINAL arrives and when the guest has been silent
 too long; it never reads a socket, sleeps or looks at a clock.  `read_to_final`
 drives it from a blocking read of one Machine; a selector loop feeds it instead.
 
@@ -35,7 +35,7 @@ SHOWN_TEXT_LINES = 5  # lines of guest text outside frames a failure report show
 
 
 @dataclass
-class Run:
+class Boot:
     """What one boot produced so far."""
 
     board: Board
@@ -58,7 +58,7 @@ class BootError(QemuError):
     str() shows the message, the last frames, the guest's text outside frames, the
     command line and what QEMU said."""
 
-    def __init__(self, message: str, run: Run, symbolize: Symbolizer | None = None) -> None:
+    def __init__(self, message: str, run: Boot, symbolize: Symbolizer | None = None) -> None:
         super().__init__(message, command_line=run.command_line, stderr=run.stderr,
                          exit_status=run.exit_status)
         self.run = run
@@ -84,11 +84,11 @@ class BootError(QemuError):
         return "\n".join(parts)
 
 
-class Boot:
+class BootReader:
     """One boot up to FINAL, fed bytes and time.  Call `begin` when QEMU is spawned
-    (Run.seconds and the first silence count from there)."""
+    (Boot.seconds and the first silence count from there)."""
 
-    def __init__(self, guest: Guest, run: Run, *, silence_timeout: float = SILENCE_TIMEOUT,
+    def __init__(self, guest: Guest, run: Boot, *, silence_timeout: float = SILENCE_TIMEOUT,
                  on_frame: Callable[[Frame], None] | None = None) -> None:
         self.guest, self.run = guest, run
         self.started_at = self.heard_at = 0.0
@@ -161,7 +161,7 @@ class Boot:
                 f"{self.guest.symbolize(fields['ip'])} (address {fields['address']:#x})")
 
 
-def read_to_final(machine: Machine, boot: Boot) -> None:
+def read_to_final(machine: Machine, boot: BootReader) -> None:
     """Feed `boot` from `machine`'s serial port until FINAL (blocking).  Raises
     BootError when the guest goes silent or QEMU exits first."""
     run = boot.run

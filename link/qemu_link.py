@@ -18,7 +18,7 @@ sees silence past its deadline and calls `restart()`, which relaunches QEMU
 and waits for the new boot's FINAL (link/boot.py; a failed boot raises its
 BootError).  A loop serving many boards takes the same steps one at a time, so
 no board waits for another's boot: `kill`, `spawn` (QEMU started; returns the
-Boot to feed from `boot_fileno`), `finish_boot`; and between them `fileno`,
+BootReader to feed from `boot_fileno`), `finish_boot`; and between them `fileno`,
 `receive`, `flush` and `wants_write` on the probe line.
 
 Transport fault injection (a test option): `LineFaults` drops and flips bytes
@@ -35,10 +35,10 @@ import time
 
 from contract.protocol import ProbeLine
 from kernel.guest import Guest
-from link.boot import SILENCE_TIMEOUT, Boot, BootError, Run, read_to_final
+from link.boot import SILENCE_TIMEOUT, Boot, BootError, BootReader, read_to_final
 from link.line_faults import LineDamage, LineFaults
 from qemu.boards import Board
-from qemu.errors import QemuError, QemuExitedError
+from qemu.errors import BoardError, QemuError, QemuExitedError
 from qemu.machine import Machine
 
 CAMPAIGN_TIME_LIMIT = 24 * 3600.0  # seconds one QEMU may serve probes (Machine timeout)
@@ -67,12 +67,12 @@ class QemuLink:
         self._damage = LineDamage(faults or LineFaults())
         self.keep_sent = keep_sent
         self.sent = bytearray()  # every byte handed to send() (before damage), if keep_sent
-        self.boots: list[Run] = []  # one per launch; the first gives the inventory
+        self.boots: list[Boot] = []  # one per launch; the first gives the inventory
         self.restarts = 0
         self.died_at: float | None = None  # when this link saw QEMU gone (monotonic)
         self.restarted_at: list[float] = []  # when each restart() was called (monotonic)
         self.machine: Machine | None = None
-        self.booting: Boot | None = None  # a launch between spawn() and finish_boot()
+        self.booting: BootReader | None = None  # a launch between spawn() and finish_boot()
         self._outbox = bytearray()  # what the guest has not taken yet
         self._launch()
 
@@ -90,7 +90,7 @@ class QemuLink:
     # -- what the boot said ----------------------------------------------------------
 
     @property
-    def first_boot(self) -> Run:
+    def first_boot(self) -> Boot:
         """The first boot's frames up to FINAL (the inventory's and fingerprint's source)."""
         return self.boots[0]
 
@@ -181,19 +181,22 @@ class QemuLink:
 
     # -- launching --------------------------------------------------------------------
 
-    def spawn(self) -> Boot:
+    def spawn(self) -> BootReader:
         """Start QEMU (this waits until QEMU has taken its command line, tens of
-        milliseconds) and return the Boot to feed from `boot_fileno` until FINAL,
+        milliseconds) and return the BootReader to feed from `boot_fileno` until FINAL,
         then call `finish_boot`.  Raises BootError when QEMU does not start."""
         self.died_at = None
         self._outbox = bytearray()
         machine = Machine(self.board, image=self.guest.image, kernel=self.guest.kernel,
                           timeout=CAMPAIGN_TIME_LIMIT)
         self.machine = machine
-        boot = Boot(self.guest, Run(self.board, command_line=machine.command_line),
+        boot = BootReader(self.guest, Boot(self.board, command_line=machine.command_line),
                     silence_timeout=self.boot_timeout)
         try:
             machine.launch()
+        except BoardError:  # an option QEMU refused (its CPU model): the user's to change
+            self.close()
+            raise
         except QemuError as error:
             self.close()
             failure = boot.failure(error)
@@ -241,7 +244,7 @@ class QemuLink:
         if self.died_at is None:
             self.died_at = time.monotonic()
 
-    def _check_final(self, boot: Boot) -> None:
+    def _check_final(self, boot: BootReader) -> None:
         run = boot.run
         assert run.final is not None
         fields, _ = run.final.fields()

@@ -15,9 +15,9 @@ from collections.abc import Callable
 
 from contract.frames import Frame
 from kernel.guest import Guest
-from link.boot import EXIT_TIMEOUT, SILENCE_TIMEOUT, Boot, BootError, Run, read_to_final
+from link.boot import EXIT_TIMEOUT, SILENCE_TIMEOUT, Boot, BootError, BootReader, read_to_final
 from qemu.boards import Board
-from qemu.errors import QemuError
+from qemu.errors import BoardError, QemuError
 from qemu.machine import Machine
 
 RUN_TIMEOUT = 120.0  # seconds a whole run may take (TCG on a loaded machine included)
@@ -28,17 +28,17 @@ def discover(
     guest: Guest,
     *,
     on_frame: Callable[[Frame], None] | None = None,
-    on_machine: Callable[[Machine, Run], None] | None = None,
+    on_machine: Callable[[Machine, Boot], None] | None = None,
     silence_timeout: float = SILENCE_TIMEOUT,
     timeout: float = RUN_TIMEOUT,
-) -> Run:
+) -> Boot:
     """Boot `guest` on `board` and collect frames until FINAL and the guest's exit
     (or, on a board with `stay`, until FINAL).
 
     `on_frame` sees every frame as it is decoded (live consoles); `on_machine`
     runs once FINAL has arrived, while QEMU still runs (ground-truth queries)."""
-    run = Run(board)
-    boot = Boot(guest, run, silence_timeout=silence_timeout, on_frame=on_frame)
+    run = Boot(board)
+    boot = BootReader(guest, run, silence_timeout=silence_timeout, on_frame=on_frame)
     try:
         with Machine(board, image=guest.image, kernel=guest.kernel, timeout=timeout) as machine:
             run.command_line = machine.command_line
@@ -54,7 +54,7 @@ def discover(
                         boot.feed(data, time.monotonic())
             finally:
                 run.stderr = machine.stderr_text
-    except BootError:
+    except (BootError, BoardError):  # BoardError: an option QEMU refused, the user's to change
         raise
     except QemuError as error:
         raise _failure(boot, error) from None
@@ -64,7 +64,7 @@ def discover(
     return run
 
 
-def _failure(boot: Boot, error: QemuError) -> BootError:
+def _failure(boot: BootReader, error: QemuError) -> BootError:
     failure = boot.failure(error)
     assert failure is not None  # QEMU's error: always a failure
     return failure

@@ -9,7 +9,7 @@ A board that dies (its QEMU exits: the line closes) or stops answering is
 restarted without stalling the others.  The slow part of a restart that cannot
 be fed from a selector -- ending the old QEMU and starting the new one, which
 waits until QEMU has taken its command line -- runs in a worker thread; the boot
-to FINAL is the sans-IO Boot (link/boot.py), fed from the same selector; then
+to FINAL is the sans-IO BootReader (link/boot.py), fed from the same selector; then
 the board's campaign reruns its suspects as it always does.  A board whose
 restart fails is set aside with its BootError; the others go on.
 
@@ -28,7 +28,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from enum import Enum
 
-from link.boot import EXIT_TIMEOUT, Boot, BootError
+from link.boot import EXIT_TIMEOUT, BootError, BootReader
 from link.qemu_link import QemuLink
 from probes.campaign import CampaignReport, draw
 from probes.campaign_state import CampaignResult, CampaignState, Counters, Item, Output, Policy
@@ -72,8 +72,8 @@ class _Board:
     outcome: BoardOutcome = field(default_factory=BoardOutcome)
     phase: _Phase = _Phase.SERVING
     deadline: float | None = None
-    spawned: Future[Boot] | None = None
-    boot: Boot | None = None
+    spawned: Future[BootReader] | None = None
+    boot: BootReader | None = None
     fd: int | None = None  # registered with the selector
 
     @property
@@ -87,7 +87,7 @@ def serve(jobs: list[BoardJob], policy: Policy | None = None) -> list[BoardOutco
     return _BoardLoop(jobs, policy or Policy()).run()
 
 
-def _restart(link: QemuLink) -> Boot:
+def _restart(link: QemuLink) -> BootReader:
     """The worker thread's part of a restart: end the old QEMU, start the new one."""
     link.kill()
     return link.spawn()
@@ -184,7 +184,7 @@ class _BoardLoop:
         board.phase = _Phase.SPAWNING
         board.spawned = self.pool.submit(_restart, board.link)
 
-    def _spawned(self, board: _Board, spawned: Future[Boot], now: float) -> None:
+    def _spawned(self, board: _Board, spawned: Future[BootReader], now: float) -> None:
         board.spawned = None
         try:
             board.boot = spawned.result()

@@ -57,7 +57,6 @@ from contract.frames import FrameDecoder, encode_frame
 from contract.probe_abi import Outcome, Privilege, watchdog_ns
 from contract.protocol import (
     LAYOUTS,
-    PROBE_RUN_FLAG_MEASURE_LENGTH,
     PROBE_SLOTS,
     Msg,
     ProbeRefusal,
@@ -543,9 +542,8 @@ class CampaignState:
         watchdog = watchdog_ns(probe.budget) / 1e9
         if watchdog > self._longest_watchdog:
             self._watchdog_grew(watchdog)
-        flags = PROBE_RUN_FLAG_MEASURE_LENGTH if probe.measure_length else 0
         body = LAYOUTS[Msg.PROBE_LOAD_RUN].pack(load_body(probe, run_id % PROBE_SLOTS),
-                                                run_id=run_id, flags=flags)
+                                                run_id=run_id, flags=probe.run_flags)
         number = self._send_frame(Msg.PROBE_LOAD_RUN, body)
         flight.owed.append(number)
         self._run_sends_log.append((number, run_id))

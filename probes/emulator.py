@@ -30,13 +30,15 @@ from contract.probe_abi import (
     AREA,
     AREAS,
     PAGE_SIZE,
-    RISCV_MSTATUS_FS,
-    RISCV_MSTATUS_FS_VS_ENTRY,
-    RISCV_MSTATUS_FS_VS_MASK,
     Entry,
     Outcome,
     Perm,
     Privilege,
+)
+from contract.riscv64.probes import (
+    RISCV_MSTATUS_FS,
+    RISCV_MSTATUS_FS_VS_ENTRY,
+    RISCV_MSTATUS_FS_VS_MASK,
 )
 from probes.probe import Fault, Observation, Probe
 

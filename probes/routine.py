@@ -32,6 +32,7 @@ from sem.ir import Routine
 from sem.lower import lower_for
 from sem.vectors import DATA_ADDRESS, DATA_SIZE, Vector
 from arch import RISCV64, X86_64, Arch
+from contract.probe_abi import MAX_BUDGET
 from contract.probe_abi import Outcome as ProbeOutcome
 from probes.campaign import Campaign, Link
 from probes.probe import Observation, Probe
@@ -251,3 +252,168 @@ def run_on_link(link: Link, jobs: list[Job]) -> list[BoardRun]:
                 run.cycles.append(obs.cycles)
         runs.append(run)
     return runs
+
+
+# -- batches: many input vectors in one probe -------------------------------------------------
+#
+# One probe per vector costs a whole probe round trip (vetting, a frame each way, the
+# guest's entry and exit: ~70,000 guest cycles under TCG) to run a routine of a few
+# instructions.  A batch probe carries up to `capacity` vectors and calls the routine
+# once per vector in a loop:
+#
+#     input:  u64 count, then `count` records of IN_STRIDE bytes (the single form's input
+#             block: the scalars, then the memory window)
+#     output: `count` records of OUT_STRIDE bytes (the single form's output: the result
+#             word, then the memory window after the routine ran)
+
+BATCH_COUNT = 0  # input offset of the vector count
+BATCH_RECORDS = WORD  # input offset of the first record
+# Instructions a batch probe may run per vector (the watchdog's budget): the wrapper's
+# loop is ~10 plus copies of the memory window; a lowered routine is short, but the
+# RV64IM bit counts are loops of up to 64 rounds.
+BATCH_BUDGET_PER_VECTOR = 2_000
+BATCH_BUDGET_BASE = 10_000
+
+
+@dataclass(frozen=True)
+class BatchLayout:
+    """Where each vector's inputs and outputs live in a batch probe."""
+
+    single: ProbeLayout
+
+    @property
+    def in_stride(self) -> int:
+        return self.single.input_memory_offset + self.single.memory_size
+
+    @property
+    def out_stride(self) -> int:
+        return self.single.output_size
+
+    @property
+    def capacity(self) -> int:
+        """The most vectors one probe carries: the input and output areas bound it."""
+        from contract.probe_abi import INPUT_SIZE, OUTPUT_SIZE
+
+        return min((INPUT_SIZE - BATCH_RECORDS) // max(self.in_stride, 1),
+                   OUTPUT_SIZE // self.out_stride)
+
+    def constants(self) -> dict[str, int]:
+        return {**self.single.constants(), "COUNT": BATCH_COUNT, "RECORDS": BATCH_RECORDS,
+                "IN_STRIDE": self.in_stride, "OUT_STRIDE": self.out_stride}
+
+
+def _x86_batch_wrapper(layout: BatchLayout) -> str:
+    single = layout.single
+    if len(single.params) > len(X86_ARGS):
+        raise ValueError(f"{len(single.params)} inputs: the x86-64 probe form passes at most"
+                         f" {len(X86_ARGS)} in registers; split the routine")
+    out = ["push rbx  ; rbx: the output record",
+           "push rbp  ; rbp: the scratch area (the routine's memory)",
+           "push r12  ; r12: the input record",
+           "push r13  ; r13: vectors left",
+           "push r14  ; five pushes: the stack is 16-byte aligned at the call, as System V asks",
+           "mov rbx, rsi", "mov rbp, rdx",
+           "mov r13, qword ptr [rdi + COUNT]", "lea r12, [rdi + RECORDS]",
+           "batch_next:", "test r13, r13", "jz batch_done"]
+    for k in range(0, single.memory_size, WORD):
+        out += [f"mov rax, qword ptr [r12 + IN_MEMORY + {k}]", f"mov qword ptr [rbp + {k}], rax"]
+    for i, (reg, kind) in enumerate(zip(X86_ARGS, single.params, strict=False)):
+        out.append(f"mov {reg}, rbp" if kind == "ptr" else f"mov {reg}, qword ptr [r12 + ARG{i}]")
+    out += [f"call {ROUTINE_LABEL}", "mov qword ptr [rbx + RESULT], rax"]
+    for k in range(0, single.memory_size, WORD):
+        out += [f"mov rcx, qword ptr [rbp + {k}]", f"mov qword ptr [rbx + OUT_MEMORY + {k}], rcx"]
+    out += ["add r12, IN_STRIDE", "add rbx, OUT_STRIDE", "dec r13", "jmp batch_next",
+            "batch_done:", "xor eax, eax  ; status 0: every vector ran",
+            "pop r14", "pop r13", "pop r12", "pop rbp", "pop rbx", "ret", f"{ROUTINE_LABEL}:"]
+    return "\n".join(out)
+
+
+def _riscv_batch_wrapper(layout: BatchLayout) -> str:
+    single = layout.single
+    if len(single.params) > len(RISCV_ARGS):
+        raise ValueError(f"{len(single.params)} inputs: the riscv64 probe form passes at most"
+                         f" {len(RISCV_ARGS)} in registers; split the routine")
+    out = ["addi sp, sp, -48  # ra, s1-s4; sp stays 16-byte aligned",
+           "sd ra, 0(sp)", "sd s1, 8(sp)", "sd s2, 16(sp)", "sd s3, 24(sp)", "sd s4, 32(sp)",
+           "mv s1, a1  # s1: the output record",
+           "mv s2, a2  # s2: the scratch area (the routine's memory)",
+           "ld s4, COUNT(a0)  # s4: vectors left",
+           "addi s3, a0, RECORDS  # s3: the input record",
+           "batch_next:", "beqz s4, batch_done"]
+    for k in range(0, single.memory_size, WORD):
+        out += [f"ld t1, (IN_MEMORY + {k})(s3)", f"sd t1, {k}(s2)"]
+    for i, (reg, kind) in enumerate(zip(RISCV_ARGS, single.params, strict=False)):
+        out.append(f"mv {reg}, s2" if kind == "ptr" else f"ld {reg}, ARG{i}(s3)")
+    out += [f"jal ra, {ROUTINE_LABEL}", "sd a0, RESULT(s1)"]
+    for k in range(0, single.memory_size, WORD):
+        out += [f"ld t1, {k}(s2)", f"sd t1, (OUT_MEMORY + {k})(s1)"]
+    out += ["addi s3, s3, IN_STRIDE", "addi s1, s1, OUT_STRIDE", "addi s4, s4, -1",
+            "j batch_next", "batch_done:", "li a0, 0  # status 0: every vector ran",
+            "ld ra, 0(sp)", "ld s1, 8(sp)", "ld s2, 16(sp)", "ld s3, 24(sp)", "ld s4, 32(sp)",
+            "addi sp, sp, 48", "ret", f"{ROUTINE_LABEL}:"]
+    return "\n".join(out)
+
+
+BATCH_WRAPPERS = {X86_64: _x86_batch_wrapper, RISCV64: _riscv_batch_wrapper}
+
+
+@cache
+def batch_wrapper_code(arch: Arch, layout: BatchLayout) -> bytes:
+    """The assembled batch wrapper; the routine's bytes go right after it."""
+    return arch.assemble(BATCH_WRAPPERS[arch](layout) + "\n", constants=layout.constants())
+
+
+@dataclass(frozen=True)
+class BatchForm:
+    """A routine's machine code as batch probes: each probe runs up to `capacity` vectors."""
+
+    routine: Routine
+    arch: Arch
+    layout: BatchLayout
+    code: bytes  # batch wrapper + routine
+
+    @property
+    def capacity(self) -> int:
+        return self.layout.capacity
+
+    def chunks(self, vectors: list[Vector]) -> list[list[Vector]]:
+        """`vectors` cut into probe-sized runs, in order."""
+        step = self.capacity
+        return [vectors[i:i + step] for i in range(0, len(vectors), step)]
+
+    def probe(self, vectors: list[Vector]) -> Probe:
+        """One probe running the routine on each of `vectors` (at most `capacity`)."""
+        return self.packed_probe(b"".join(encode_inputs(self.layout.single, v)
+                                          for v in vectors))
+
+    def packed_probe(self, records: bytes) -> Probe:
+        """One probe running the routine on input records packed back to back (each as
+        the single form's input block), at most `capacity` of them."""
+        count, rest = divmod(len(records), self.layout.in_stride)
+        if rest or not 0 < count <= self.capacity:
+            raise ValueError(f"{len(records)} bytes of input records: a batch probe of this"
+                             f" routine carries 1..{self.capacity} records of"
+                             f" {self.layout.in_stride} bytes; cut them with chunks()")
+        budget = min(MAX_BUDGET, BATCH_BUDGET_BASE + BATCH_BUDGET_PER_VECTOR * count)
+        return Probe(self.arch, self.code, input=count.to_bytes(WORD, "little") + records,
+                     family=FAMILY, budget=budget, output_size=self.layout.out_stride * count)
+
+    def packed_chunks(self, records: bytes) -> list[bytes]:
+        """Packed input records cut into probe-sized runs, in order."""
+        step = self.capacity * self.layout.in_stride
+        return [records[i:i + step] for i in range(0, len(records), step)]
+
+    def results(self, count: int, output: bytes) -> list[Evaluation]:
+        """The `count` evaluations a batch probe's output holds, in the order sent."""
+        stride = self.layout.out_stride
+        if len(output) < stride * count:
+            raise ValueError(f"{len(output)} output bytes; {count} vectors take {stride * count}")
+        return [probe_result(self.routine, output[i * stride:(i + 1) * stride])
+                for i in range(count)]
+
+
+def batch_form(r: Routine, arch: Arch, code: bytes | None = None) -> BatchForm:
+    """`code`: the routine's machine code (e.g. a stored implementation); lowered now when None."""
+    routine_code = code if code is not None else arch.assemble(lower_for(arch)(r).text)
+    layout = BatchLayout(layout_of(r))
+    return BatchForm(r, arch, layout, batch_wrapper_code(arch, layout) + routine_code)

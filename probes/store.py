@@ -3,6 +3,10 @@
 Lives in the one MetaOS database (stores/db.py), tables prefixed `cap_`.  A batch
 of results is written in one transaction together with its `cap_batch` row, so
 a crash leaves each batch either wholly present or absent (WAL, synchronous=FULL).
+Results, divergences and quarantines are history: appended, never changed (the
+tables refuse it).  Every row is filed under its probe's full identity
+(Probe.content_hash, identity scheme 2); rows a version 1 store wrote keep their
+scheme-1 hashes (see the migration below).
 """
 
 from __future__ import annotations
@@ -13,12 +17,12 @@ import sqlite3
 import time
 from dataclasses import dataclass
 
-from stores.db import connect, ensure_schema
+from stores.db import Migration, Schema, append_only, connect, ensure_schema
 from stores.fingerprint import Fingerprint
-from probes.probe import Observation, Probe
+from probes.probe import IDENTITY_SCHEME, Observation, Probe
 
-SCHEMA_PART = "capabilities"
-SCHEMA_VERSION = 1
+# What was measured, and what happened to whom: appended, never changed.
+HISTORY = ("cap_batch", "cap_result", "cap_divergence", "cap_quarantine")
 DDL = """
 CREATE TABLE IF NOT EXISTS cap_fingerprint (
     id INTEGER PRIMARY KEY,
@@ -29,9 +33,15 @@ CREATE TABLE IF NOT EXISTS cap_fingerprint (
     first_seen REAL NOT NULL
 );
 CREATE TABLE IF NOT EXISTS cap_probe (
-    hash BLOB PRIMARY KEY,                -- Probe.content_hash
+    hash BLOB PRIMARY KEY,                -- Probe.content_hash, computed by identity_scheme
     arch TEXT NOT NULL, privilege INTEGER NOT NULL, family TEXT NOT NULL,
-    code BLOB NOT NULL, input BLOB NOT NULL, budget INTEGER NOT NULL, output_size INTEGER NOT NULL
+    code BLOB NOT NULL, input BLOB NOT NULL, budget INTEGER NOT NULL, output_size INTEGER NOT NULL,
+    -- 2: probes.probe.IDENTITY_SCHEME: the hash covers every other column but family.
+    -- 1: rows from a version 1 store: the hash covers arch, privilege, code, input only;
+    --    budget and output_size are the first stored probe's, and results filed under
+    --    the hash may come from other budgets (so these rows were not re-keyed).
+    identity_scheme INTEGER NOT NULL,
+    run_flags INTEGER                     -- PROBE_RUN flags; NULL: not recorded (scheme 1)
 );
 CREATE TABLE IF NOT EXISTS cap_batch (
     id INTEGER PRIMARY KEY,
@@ -48,7 +58,8 @@ CREATE TABLE IF NOT EXISTS cap_result (
     outcome TEXT NOT NULL, status INTEGER NOT NULL,
     fault_vector INTEGER, fault_address INTEGER, fault_ip INTEGER,
     output BLOB NOT NULL, cycles INTEGER, instret INTEGER,
-    recorded_at REAL NOT NULL
+    recorded_at REAL NOT NULL,
+    length INTEGER                        -- the first instruction's, when the run measured it
 );
 CREATE INDEX IF NOT EXISTS cap_result_by_probe ON cap_result(fingerprint_id, probe_hash);
 CREATE TABLE IF NOT EXISTS cap_divergence (
@@ -61,7 +72,17 @@ CREATE TABLE IF NOT EXISTS cap_quarantine (
     probe_hash BLOB NOT NULL REFERENCES cap_probe(hash),
     reason TEXT NOT NULL, recorded_at REAL NOT NULL
 );
-"""
+""" + append_only(*HISTORY)
+SCHEMA = Schema("capabilities", DDL, migrations=(
+    # Every row is kept under its old hash, marked scheme 1: its result may be of
+    # another budget than its cap_probe row says, so no scheme-2 hash can be claimed
+    # for it.  New campaigns run those experiments again under their full identity.
+    Migration(2, "probe identity covers budget, output size and run flags", """
+        ALTER TABLE cap_probe ADD COLUMN identity_scheme INTEGER NOT NULL DEFAULT 1;
+        ALTER TABLE cap_probe ADD COLUMN run_flags INTEGER;
+        ALTER TABLE cap_result ADD COLUMN length INTEGER;
+    """ + append_only(*HISTORY)),
+))
 
 
 @dataclass(frozen=True)
@@ -93,7 +114,7 @@ def _signed(value: int | None) -> int | None:
 class CapabilityStore:
     def __init__(self, path: str | os.PathLike | None = None) -> None:
         self.conn: sqlite3.Connection = connect(path)
-        ensure_schema(self.conn, SCHEMA_PART, SCHEMA_VERSION, DDL)
+        ensure_schema(self.conn, SCHEMA)
 
     def close(self) -> None:
         self.conn.close()
@@ -121,11 +142,11 @@ class CapabilityStore:
                 obs, fault = r.observation, r.observation.fault
                 rid = self.conn.execute(
                     "INSERT INTO cap_result (batch_id, fingerprint_id, probe_hash, outcome, status,"
-                    " fault_vector, fault_address, fault_ip, output, cycles, instret, recorded_at)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    " fault_vector, fault_address, fault_ip, output, cycles, instret, recorded_at,"
+                    " length) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (batch, fid, r.probe.content_hash, obs.outcome.name.lower(), _signed(obs.status),
                      fault and fault.vector, fault and _signed(fault.address), fault and _signed(fault.ip),
-                     obs.output, _signed(obs.cycles), _signed(obs.instret), now),
+                     obs.output, _signed(obs.cycles), _signed(obs.instret), now, obs.length),
                 ).lastrowid
                 observed = obs.comparable()
                 if r.prediction is not None and observed != r.prediction:
@@ -145,7 +166,8 @@ class CapabilityStore:
             )
 
     def quarantined(self, fp: Fingerprint) -> set[bytes]:
-        """Content hashes of the probes that killed this hardware (others may survive them)."""
+        """Content hashes of the probes that killed this hardware (others may survive them).
+        Hashes of identity scheme 1 (from version 1 stores) equal no probe's today."""
         rows = self.conn.execute("SELECT probe_hash FROM cap_quarantine WHERE fingerprint_id = ?",
                                  (self.fingerprint_id(fp),))
         return {row[0] for row in rows}
@@ -180,7 +202,8 @@ class CapabilityStore:
 
     def _insert_probe(self, p: Probe) -> None:
         self.conn.execute(
-            "INSERT OR IGNORE INTO cap_probe (hash, arch, privilege, family, code, input, budget, output_size)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (p.content_hash, p.arch.name, int(p.privilege), p.family, p.code, p.input, p.budget, p.output_size),
+            "INSERT OR IGNORE INTO cap_probe (hash, arch, privilege, family, code, input, budget,"
+            " output_size, identity_scheme, run_flags) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (p.content_hash, p.arch.name, int(p.privilege), p.family, p.code, p.input, p.budget,
+             p.output_size, IDENTITY_SCHEME, p.run_flags),
         )

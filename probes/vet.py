@@ -61,7 +61,7 @@ def _riscv_fp_unicorn_differs(word: int) -> bool:
 
 
 @dataclass(frozen=True)
-class Verdict:
+class VetVerdict:
     accepted: bool
     reason: str | None
     prediction: bytes | None  # Observation.comparable() of the emulated run
@@ -100,7 +100,7 @@ class Vetter:
         self._code_base = AREA["code"].base(arch.probes)
         self._quirks = _QUIRKS[arch]
 
-    def vet(self, probe: Probe) -> Verdict:
+    def vet(self, probe: Probe) -> VetVerdict:
         allowed = ALLOWED[probe.privilege]
         code, base, arch, quirks = probe.code, self._code_base, self.arch, self._quirks
         window_size = arch.max_instruction_bytes
@@ -135,9 +135,9 @@ class Vetter:
         run = self.emulator.run(probe, inspect)
         reason = self._reason(run, state["unknown"])
         if reason is not None:
-            return Verdict(False, reason, None, run.instructions, run.observation)
+            return VetVerdict(False, reason, None, run.instructions, run.observation)
         prediction = None if state["environment"] else run.observation.comparable()
-        return Verdict(True, None, prediction, run.instructions, run.observation)
+        return VetVerdict(True, None, prediction, run.instructions, run.observation)
 
     def _reason(self, run: EmulatedRun, unknown: tuple[int, str] | None) -> str | None:
         if run.violation is not None:
@@ -166,5 +166,5 @@ def vetter(arch: Arch) -> Vetter:
     return Vetter(arch)
 
 
-def vet(probe: Probe) -> Verdict:
+def vet(probe: Probe) -> VetVerdict:
     return vetter(probe.arch).vet(probe)

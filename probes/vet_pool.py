@@ -19,7 +19,7 @@ from collections import deque
 from collections.abc import Iterable, Iterator
 
 from probes.probe import Probe
-from probes.vet import Verdict, vet
+from probes.vet import VetVerdict, vet
 
 IN_PROCESS_FIRST = 512  # a stream this long is worth a pool (~25 ms to start; measured x86-64)
 CHUNK = 256  # probes per task sent to a worker
@@ -36,11 +36,12 @@ def _ignore_interrupts() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
-def _vet_chunk(chunk: list[Probe]) -> list[Verdict]:
+def _vet_chunk(chunk: list[Probe]) -> list[VetVerdict]:
     return [vet(p) for p in chunk]
 
 
-def vet_stream(probes: Iterable[Probe], workers: int | None = None) -> Iterator[tuple[Probe, Verdict]]:
+def vet_stream(probes: Iterable[Probe],
+               workers: int | None = None) -> Iterator[tuple[Probe, VetVerdict]]:
     """(probe, verdict) for every probe, in order; the same verdicts `vet` gives."""
     stream = iter(probes)
     head = list(itertools.islice(stream, IN_PROCESS_FIRST))

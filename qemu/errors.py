@@ -52,6 +52,10 @@ class QemuStartError(QemuError):
     """QEMU refused the command line (unknown CPU model, bad -device...) and never ran the guest."""
 
 
+class UnknownCpuModel(QemuStartError, BoardError):
+    """QEMU has no CPU model of the name the board gave (QEMU: "unable to find CPU model")."""
+
+
 class QemuExitedError(QemuError):
     """QEMU stopped in a way no guest exit convention explains (its own error, a signal)."""
 

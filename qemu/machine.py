@@ -35,6 +35,7 @@ from qemu.errors import (
     QemuExitedError,
     QemuNotInstalledError,
     QemuStartError,
+    UnknownCpuModel,
 )
 from qemu.monitor import Monitor
 from qemu.qmp import ExecInterruptedError, QMPError
@@ -167,10 +168,8 @@ class Machine:
                 **self._context(),
             ) from None
         self._reap()
-        raise QemuStartError(
-            f"QEMU refused to start (exit status {self.exit_status}): {self._first_error_line()}",
-            **self._context(),
-        )
+        raise self._refusal(
+            f"QEMU refused to start (exit status {self.exit_status}): {self._first_error_line()}")
 
     def shutdown(self) -> None:
         """Stop QEMU if it still runs (QMP quit, SIGTERM, SIGKILL), reap it, release every
@@ -398,8 +397,9 @@ class Machine:
                 **self._context(),
             )
         if status == QEMU_ERROR_STATUS:
-            kind = QemuExitedError if self._guest_started else QemuStartError
-            raise kind(f"QEMU failed: {self._first_error_line()}", **self._context())
+            if not self._guest_started:
+                raise self._refusal(f"QEMU failed: {self._first_error_line()}")
+            raise QemuExitedError(f"QEMU failed: {self._first_error_line()}", **self._context())
         if status == 0 and self.board.boots_from_disk:
             raise QemuExitedError(
                 f"QEMU stopped ({reason}) without the guest using its exit device",
@@ -474,6 +474,16 @@ class Machine:
             "stderr": self.stderr_text,
             "exit_status": self.exit_status,
         }
+
+    def _refusal(self, message: str) -> QemuStartError:
+        """The error for a command line QEMU refused; a CPU model it does not know is the
+        user's to change (QEMU 7.2 says "unable to find CPU model 'NAME'")."""
+        if "unable to find CPU model" in self._first_error_line():
+            binary = self.board.qemu_binary
+            return UnknownCpuModel(
+                f"{binary} has no CPU model {self.board.cpu!r}; `{binary} -cpu help` lists them",
+                **self._context())
+        return QemuStartError(message, **self._context())
 
     def _first_error_line(self) -> str:
         lines = [line for line in self.stderr_text.splitlines() if line.strip()]

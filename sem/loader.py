@@ -10,6 +10,10 @@ from sem.ir import Routine
 from sem.store import Name
 
 
+class RoutineFileError(ValueError):
+    """A DSL file that could not be run, or that defines no routine."""
+
+
 def load_file(path: str | Path) -> list[tuple[Routine, Name]]:
     """Every Routine bound at module level, named NAMESPACE:variable (NAMESPACE
     defaults to the file's stem), in definition order."""
@@ -19,10 +23,15 @@ def load_file(path: str | Path) -> list[tuple[Routine, Name]]:
     unique = "sem_source_" + hashlib.blake2b(str(path.resolve()).encode(), digest_size=6).hexdigest()
     spec = importlib.util.spec_from_file_location(unique, path)
     module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    try:
+        spec.loader.exec_module(module)
+    except Exception as error:  # the file is the user's: its errors are theirs to fix
+        where = f", line {error.lineno}" if isinstance(error, SyntaxError) else ""
+        raise RoutineFileError(f"{path}{where}: {type(error).__name__}: {error}; fix the file")\
+            from error
     namespace = getattr(module, "NAMESPACE", path.stem)
     found = [(r, Name(namespace, var, r.hint_params))
              for var, r in vars(module).items() if isinstance(r, Routine)]
     if not found:
-        raise ValueError(f"{path} defines no routines; decorate functions with @routine")
+        raise RoutineFileError(f"{path} defines no routines; decorate functions with @routine")
     return found

@@ -114,7 +114,7 @@ def translate(r: Routine, inputs: list | None = None, memory=None, prefix: str =
 
 
 @dataclass(frozen=True)
-class Verdict:
+class EquivalenceVerdict:
     equivalent: bool
     counterexample: dict[str, int] | None  # input name -> value, when they differ
     outputs: tuple[int | None, int | None] | None = None  # both results on the counterexample
@@ -125,7 +125,7 @@ class NotComparable(ValueError):
     """The two routines have different signatures, so they cannot mean the same."""
 
 
-def equivalent(a: Routine, b: Routine, timeout_ms: int = 60_000) -> Verdict:
+def equivalent(a: Routine, b: Routine, timeout_ms: int = 60_000) -> EquivalenceVerdict:
     if a.params != b.params or a.result_width != b.result_width:
         raise NotComparable(
             f"signatures differ: {list(a.params)} -> {a.result_width} vs "
@@ -143,7 +143,7 @@ def equivalent(a: Routine, b: Routine, timeout_ms: int = 60_000) -> Verdict:
     solver.add(z3.Or(differ))
     status = solver.check()
     if status == z3.unsat:
-        return Verdict(True, None, detail="z3: proved equal for all inputs")
+        return EquivalenceVerdict(True, None, detail="z3: proved equal for all inputs")
     if status == z3.unknown:
         raise TimeoutError(f"z3 gave up ({solver.reason_unknown()}); raise the timeout to retry")
     model = solver.model()
@@ -152,4 +152,4 @@ def equivalent(a: Routine, b: Routine, timeout_ms: int = 60_000) -> Verdict:
     if sa.result is not None:
         outs = tuple(model.eval(t, model_completion=True).as_long() for t in (sa.result, sb.result))
     detail = "results differ" if outs and outs[0] != outs[1] else "memory effects differ"
-    return Verdict(False, cex, outs, detail)
+    return EquivalenceVerdict(False, cex, outs, detail)

@@ -25,3 +25,9 @@ class Fingerprint:
     def digest(self) -> bytes:
         text = json.dumps([self.arch.name, self.board, list(self.identity)])
         return hashlib.blake2b(text.encode(), digest_size=32).digest()
+
+    @property
+    def label(self) -> str:
+        """How people see it: the board and the digest's first 12 hex digits.  Stores key
+        by the whole digest; this is for display only."""
+        return f"{self.board}:{self.digest.hex()[:12]}"

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Callable
+from dataclasses import replace
 
 from contract.frames import FrameDecoder, encode_frame
 from arch import Arch
@@ -25,7 +26,8 @@ from contract.probe_abi import AREA, Outcome, Privilege
 from probes.classify import ALLOWED, InsnClass, classify
 from probes.emulator import ProbeEmulator
 from probes.probe import Fault, Observation, Probe
-from contract.protocol import LAYOUTS, PROBE_RESULT_CACHE, PROBE_SLOTS, Msg, ProbeRefusal
+from contract.protocol import (LAYOUTS, PROBE_RESULT_CACHE, PROBE_RUN_FLAG_MEASURE_LENGTH,
+                               PROBE_SLOTS, Msg, ProbeRefusal)
 
 KERNEL_CANARY = b"MetaOS-kernel-canary"
 
@@ -45,7 +47,7 @@ class FakeGuest:
         """Power-cycle: slots, cache and sequence numbers are lost.  Returns the boot output."""
         self.boots += 1
         self.alive = True
-        self.slots: dict[int, Probe] = {}
+        self.slots: dict[int, tuple[Probe, int]] = {}  # slot -> the probe loaded, its tag
         self.cache: OrderedDict[int, bytes] = OrderedDict()  # run id -> PROBE_RESULT body
         self.decoder = FrameDecoder()
         self.decoder.feed(b"\0")  # the guest is in sync from its first byte
@@ -73,7 +75,7 @@ class FakeGuest:
         if kind == Msg.PROBE_LOAD:
             return self._load(fields, tail)
         if kind == Msg.PROBE_RUN:
-            return self._run(fields["run_id"], fields["slot"], fields["tag"])
+            return self._run(fields["run_id"], fields["slot"], fields["tag"], fields["flags"])
         if kind == Msg.PROBE_LOAD_RUN:
             try:
                 load, code_and_input = LAYOUTS[Msg.PROBE_LOAD].unpack(tail)
@@ -82,10 +84,11 @@ class FakeGuest:
             status = self._loaded(load, code_and_input)
             if status != ProbeRefusal.OK:
                 return self._loaded_frame(load, status)
-            return self._run(fields["run_id"], load["slot"], load["tag"])
+            return self._run(fields["run_id"], load["slot"], load["tag"], fields["flags"])
         if kind == Msg.PROBE_RUN_BATCH:
             slots = [int.from_bytes(tail[i:i + 2], "little") for i in range(0, 2 * fields["count"], 2)]
-            return b"".join(self._run(fields["first_run_id"] + i, s, None) for i, s in enumerate(slots))
+            return b"".join(self._run(fields["first_run_id"] + i, s, None, fields["flags"])
+                            for i, s in enumerate(slots))
         return self._frame(Msg.PROBE_STATUS, LAYOUTS[Msg.PROBE_STATUS].pack(
             slots=PROBE_SLOTS, loaded=len(self.slots), runs=self.runs))
 
@@ -108,17 +111,20 @@ class FakeGuest:
             try:
                 probe = Probe(self.arch, code, Privilege(f["privilege"]), inp, budget=f["budget"],
                               output_size=f["output_size"])
-                self.slots[f["slot"]] = probe
+                self.slots[f["slot"]] = (probe, f["tag"])
             except ValueError:
                 status = ProbeRefusal.TOO_BIG
         return status
 
-    def _run(self, run_id: int, slot: int, tag: int | None) -> bytes:
+    def _run(self, run_id: int, slot: int, tag: int | None, flags: int) -> bytes:
         if run_id in self.cache:  # a retransmitted RUN: same answer, not a rerun (a new frame)
             return self._frame(Msg.PROBE_RESULT, self.cache[run_id])
-        probe = self.slots.get(slot)
-        if probe is None or (tag is not None and probe.tag != tag):
+        loaded, loaded_tag = self.slots.get(slot, (None, None))
+        if loaded is None or (tag is not None and loaded_tag != tag):
             return self._result(run_id, slot, tag or 0, Observation(Outcome.REFUSED), cache=False)
+        # The run's flags belong to the probe's identity (the host's `killers` and
+        # `perturb` see the probe it sent); the tag is the one it was loaded under.
+        probe = replace(loaded, measure_length=bool(flags & PROBE_RUN_FLAG_MEASURE_LENGTH))
         if probe.content_hash in self.killers:
             self.alive = False  # the board hangs: nothing more comes out until restart()
             return b""
@@ -127,7 +133,7 @@ class FakeGuest:
         if self.perturb is not None:
             obs = self.perturb(probe, obs)
         self.runs += 1
-        return self._result(run_id, slot, probe.tag, obs)
+        return self._result(run_id, slot, loaded_tag, obs)
 
     def _result(self, run_id: int, slot: int, tag: int, obs: Observation, cache: bool = True) -> bytes:
         fault = obs.fault or Fault(0, 0, 0)

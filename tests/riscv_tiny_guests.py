@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from contract.riscv64 import virt as hw
+from contract.riscv64.memory_map import KERNEL_BASE
 from toolchain.program import Section
 from toolchain.riscvasm import assemble_elf
 
@@ -26,6 +27,6 @@ def write_elf(directory: Path, program: str) -> Path:
     source.write_text(PROGRAMS[program])
     elf = directory / f"{program}.elf"
     constants = {**hw.asm_constants(), "SIFIVE_TEST_RESET": SIFIVE_TEST_RESET}
-    section = Section(program, hw.KERNEL_RAM["KERNEL_BASE"], (source,))
+    section = Section(program, KERNEL_BASE, (source,))
     assemble_elf([section], constants, elf, entry="_start")
     return elf

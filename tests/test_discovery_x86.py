@@ -4,8 +4,6 @@ expansion) and read back by the standard tools (lspci -F, lstopo)."""
 
 from __future__ import annotations
 
-from arch import X86_64
-from discovery.inventory import Inventory
 import dataclasses
 import os
 import shutil
@@ -15,16 +13,29 @@ from pathlib import Path
 
 import pytest
 
-from contract.x86_64.memory_map import BOOT_SECTOR_BASE
-from discovery.dumps import write_dump_dir
+from arch import X86_64
+from cli.schemas import inventory_document
 from contract.frames import encode_frame
-from contract.protocol import LAYOUTS, PROTOCOL_VERSION, Arch, Msg
+from contract.protocol import LAYOUTS, PROTOCOL_VERSION, Msg, WireArch
+from contract.x86_64.memory_map import BOOT_SECTOR_BASE
+from discovery.cpufeatures import LINUX_RULES, cpuid_flag_names
+from discovery.cpuid import REGISTERS
+from discovery.dumps import write_dump_dir
+from discovery.inventory import Inventory
+from discovery.verify import pci_differences
+from kernel.guest import Guest, build_guest
 from link.boot import BootError
 from link.session import discover
-from kernel.guest import Guest, build_guest
-from discovery.verify import pci_differences
-from qemu.boards import board
-from qemu.groundtruth import cpu_model_expectation, query_pci, running_cpu_feature_words
+from qemu.boards import board, kvm_problem
+from qemu.errors import BoardError, UnknownCpuModel
+from qemu.groundtruth import (
+    cpu_model_expectation,
+    linux_flags,
+    query_pci,
+    recognized_cpuid_flags,
+    running_cpu_feature_words,
+    running_cpu_property,
+)
 from tests.x86_boot_sectors import write_image
 from toolchain.image import disk_image
 from toolchain.x86asm import assemble_snippet
@@ -63,7 +74,8 @@ def _staying(name: str, **overrides):
 def _discover_with(guest: Guest, chosen, query):
     """Discovery plus `query(machine)` run while the staying guest still runs."""
     found = {}
-    run = discover(chosen, guest, on_machine=lambda machine, _run: found.update(truth=query(machine)))
+    run = discover(chosen, guest,
+                   on_machine=lambda machine, _run: found.update(truth=query(machine)))
     return run, found["truth"]
 
 
@@ -79,13 +91,32 @@ def test_pci_list_equals_qmp_query_pci(guest, topology):
         assert {f["device"] for f in behind} >= {0x100E, 0x1005}  # e1000, virtio-rng (legacy id)
 
 
-@pytest.mark.parametrize("model", ["qemu64", "Haswell", "EPYC"])
-def test_cpuid_agrees_with_qemu_cpu_model(guest, model):
+@pytest.fixture(scope="module")
+def qemu_flag_names() -> frozenset[str]:
+    return recognized_cpuid_flags(board("q35").qemu_binary)
+
+
+# Linux's amd.c sets these on AMD CPUs whatever CPUID says (arat: family 0x12 on;
+# 3dnowprefetch: long mode), so they may come on top of the model's own bits.
+LINUX_AMD_ADDITIONS = {"arat", "3dnowprefetch"}
+
+
+@pytest.mark.parametrize("model", ["qemu64", "Haswell", "Skylake-Server", "EPYC", "max"])
+def test_cpuid_agrees_with_qemu_cpu_model(guest, qemu_flag_names, model):
     def query(machine):
         return cpu_model_expectation(machine, model), running_cpu_feature_words(machine)
 
     run, (expected, words) = _discover_with(guest, _staying("q35", cpu=model), query)
-    cpu = Inventory.from_boot(run).to_json()["cpu"]
+    inventory = Inventory.from_boot(run)
+    cpu = inventory.to_json()["cpu"]
+    # The flags: QEMU's feature names for the model, as Linux names those bits.
+    named = linux_flags(expected, qemu_flag_names)
+    extra = LINUX_AMD_ADDITIONS if expected.vendor == "AuthenticAMD" else set()
+    assert named <= set(cpu["flags"]) <= named | extra
+    flags_line = dict(inventory.cpu.summary())["Flags"]  # the lscpu-like report
+    assert flags_line.split() == cpu["flags"]
+    if model == "EPYC":  # what Linux showed and the report lacked, on this command line
+        assert {"arat", "3dnowprefetch", "npt"} <= set(flags_line.split())
     raw = {(e["leaf"], e["subleaf"]): e for e in cpu["cpuid"]}
     assert cpu["vendor"] == expected.vendor
     assert cpu["brand"] == expected.model_id
@@ -102,13 +133,64 @@ def test_cpuid_agrees_with_qemu_cpu_model(guest, model):
             assert seen & bits == bits, word
 
 
+@pytest.mark.skipif(bool(kvm_problem(X86_64)), reason=kvm_problem(X86_64) or "kvm")
+def test_flags_agree_with_qemu_host_cpu_under_kvm(guest, qemu_flag_names):
+    """-cpu host under KVM: the host's own features, as QEMU names them, are the flags."""
+    host = dataclasses.replace(board("q35", accel="kvm", cpu="host"), stay=True)
+
+    def query(machine):
+        return cpu_model_expectation(machine, "host"), running_cpu_feature_words(machine)
+
+    try:
+        run, (expected, words) = _discover_with(guest, host, query)
+    except BootError as error:
+        if error.run.frames or "QEMU said:" not in str(error):
+            raise
+        pytest.skip("QEMU cannot start -cpu host on this KVM: "
+                    + str(error).rsplit("QEMU said:", 1)[1].strip().splitlines()[0])
+    table = Inventory.from_boot(run).cpu.table
+    vendor, seen = table.vendor, set(cpuid_flag_names(table.get, table.vendor))
+    given = set(cpuid_flag_names(_reader(words), vendor))
+    if seen - given - {"ospke"}:  # OSPKE follows the guest's CR4.PKE, not QEMU
+        pytest.skip("this KVM does not give the guest the CPUID QEMU set (KVM-PVM does not):"
+                    f" the guest saw {sorted(seen - given)} too")
+    assert given - seen == set()  # every feature bit QEMU set reached the decoder
+    # Linux's vendor rules (discovery/cpufeatures.py LINUX_RULES, from amd.c/hygon.c/intel.c)
+    # bound the difference between the bits and the flags.
+    rules = [r for r in LINUX_RULES if vendor in r.vendors]
+    named, flags = linux_flags(expected, qemu_flag_names), set(table.flags)
+    assert flags - named <= {r.name for r in rules if r.sets}
+    assert named - flags <= {r.name for r in rules if not r.sets}
+
+
+def _reader(words: dict):
+    """QEMU's feature words as a CPUID source (the other bits of each register zero)."""
+    rows: dict[tuple[int, int], dict[str, int]] = {}
+    for word, bits in words.items():
+        row = rows.setdefault((word.leaf, word.subleaf or 0), dict.fromkeys(REGISTERS, 0))
+        row[word.register.lower()] |= bits
+    return lambda leaf, subleaf: rows.get((leaf, subleaf))
+
+
+def test_centaur_leaves_are_enumerated_up_to_qemus_xlevel2(guest):
+    # QEMU answers 0xC000_0000 with its xlevel2 (0 unless set): the guest sends the
+    # leaves up to it, and the base leaf alone when the CPU has none.
+    centaur = _staying("q35", cpu="qemu64,vendor=CentaurHauls,xlevel2=0xc0000002")
+    run, xlevel2 = _discover_with(guest, centaur,
+                                  lambda machine: running_cpu_property(machine, "xlevel2"))
+    cpu = Inventory.from_boot(run).to_json()["cpu"]
+    leaves = sorted(e["leaf"] for e in cpu["cpuid"] if e["leaf"] >= 0xC0000000)
+    assert cpu["vendor"] == "CentaurHauls"
+    assert leaves == list(range(0xC0000000, xlevel2 + 1)) and xlevel2 == 0xC0000002
+
+
 def test_inventory_json_has_the_documented_shape(guest):
     run = discover(board("q35", accel="tcg"), guest)
-    inventory = Inventory.from_boot(run).to_json()
+    inventory = inventory_document(Inventory.from_boot(run))
     assert list(inventory) == ["schema", "arch", "board", "boot", "memory", "pci", "cpu", "acpi"]
     assert inventory["schema"] == "metaos.inventory/1" and inventory["arch"] == "x86_64"
     assert inventory["board"] == {"machine": "q35", "cpu": "qemu64", "smp": 1, "accel": "tcg",
-                                  "qemu_args": []}
+                                  "accel_reason": "asked for", "qemu_args": []}
     assert inventory["boot"]["frames"] == len(run.frames) and inventory["boot"]["crc_errors"] == 0
     assert 0 < inventory["boot"]["seconds"] < 60
     usable = sum(r["length"] for r in inventory["memory"] if r["type"] == 1)
@@ -119,6 +201,8 @@ def test_inventory_json_has_the_documented_shape(guest):
     assert set(inventory["cpu"]) == {"vendor", "brand", "family", "model", "stepping", "count",
                                      "flags", "cpuid"}
     assert {"pni", "lahf_lm", "sse2"} <= set(inventory["cpu"]["flags"])
+    centaur = [e for e in inventory["cpu"]["cpuid"] if e["leaf"] >= 0xC0000000]
+    assert [(e["leaf"], e["eax"]) for e in centaur] == [(0xC0000000, 0)]  # qemu64: no such range
     assert {t["signature"] for t in inventory["acpi"]} >= {"FACP", "APIC", "MCFG", "DSDT"}
 
 
@@ -131,7 +215,8 @@ def test_smp_count_from_madt(guest):
                     reason="pciutils / hwloc not installed (./run installs them)")
 def test_dumps_are_read_by_lspci_and_lstopo(guest, tmp_path):
     name, args = TOPOLOGIES["q35-bridges-multifunction"]
-    inventory = Inventory.from_boot(discover(board(name, accel="tcg", smp=2, qemu_args=args), guest))
+    chosen = board(name, accel="tcg", smp=2, qemu_args=args)
+    inventory = Inventory.from_boot(discover(chosen, guest))
     write_dump_dir(inventory, tmp_path)
     listing = subprocess.run(["lspci", "-F", str(tmp_path / "lspci.txt"), "-n"], check=True,
                              capture_output=True, text=True).stdout
@@ -147,8 +232,9 @@ def test_dumps_are_read_by_lspci_and_lstopo(guest, tmp_path):
 # -- bad input ------------------------------------------------------------------------
 
 def _invoke(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "invoke", "--search-root", str(REPO), *args],
-                          capture_output=True, text=True, timeout=120, cwd=REPO)
+    """A task as ./run runs it once the environment is ready."""
+    return subprocess.run([sys.executable, "-m", "cli", *args],
+                          check=False, capture_output=True, text=True, timeout=120, cwd=REPO)
 
 
 def test_unknown_board_lists_the_known_ones():
@@ -158,8 +244,10 @@ def test_unknown_board_lists_the_known_ones():
 
 
 def test_unknown_cpu_model_surfaces_qemus_message(guest):
-    with pytest.raises(BootError, match="unable to find CPU model 'nosuchcpu'"):
+    with pytest.raises(UnknownCpuModel, match="no CPU model 'nosuchcpu'") as refused:
         discover(board("q35", accel="tcg", cpu="nosuchcpu"), guest)
+    assert "unable to find CPU model 'nosuchcpu'" in refused.value.stderr  # QEMU's own words
+    assert isinstance(refused.value, BoardError)  # the user's to change: ./run exits 2
 
 
 def test_missing_qemu_says_what_to_install(guest):
@@ -179,7 +267,7 @@ def _image(tmp_path: Path, code: str, blob: bytes = b"") -> Guest:
 
 def test_silent_guest_times_out_with_last_frames_and_stderr(tmp_path):
     hello = encode_frame(Msg.HELLO, 0, LAYOUTS[Msg.HELLO].pack(version=PROTOCOL_VERSION,
-                                                                arch=Arch.X86_64))
+                                                                arch=WireArch.X86_64))
     code = ("mov si, blob\nmov cx, blob_end - blob\nmov dx, 0x3f8\ncld\nrep outsb\n"
             "park:\ncli\nhlt\njmp park")
     warned = board("q35", accel="tcg", cpu="qemu64,+avx512f")  # TCG warns on stderr, runs on

@@ -181,3 +181,30 @@ def test_the_rates_count_generated_probes_and_executed_ones_apart(tmp_path):
     summary = tally.to_json()
     assert summary["generated_per_second"] == round(600 / tally.seconds, 1)
     assert summary["executed_per_second"] == round(stored / tally.seconds, 1)
+
+
+def test_experiments_differing_only_in_budget_output_size_or_flags_each_get_their_result():
+    code = X86_64.assemble("mov rax, 0x1122334455667788\nmov [rsi], rax\nmov [rsi+8], rax\n"
+                           "nop\nnop\nret")
+    base = Probe(X86_64, code, budget=64, output_size=16)
+    variants = [base, Probe(X86_64, code, budget=3, output_size=16),
+                Probe(X86_64, code, budget=64, output_size=8),
+                Probe(X86_64, code, budget=64, output_size=16, measure_length=True)]
+    report = Campaign(Loopback(FakeGuest(X86_64))).run([(p, None) for p in variants])
+    assert set(report.results) == {p.content_hash for p in variants}  # none overwrote another
+    seen = {p: report.results[p.content_hash].observation for p in variants}
+    assert seen[base].output == bytes.fromhex("8877665544332211") * 2
+    assert seen[variants[1]].outcome.name == "TIMEOUT"
+    assert seen[variants[2]].output == seen[base].output[:8]
+    assert seen[variants[3]].output == seen[base].output
+
+
+def test_dedup_before_vetting_is_by_full_identity():
+    from probes.run import Tally, prepare
+
+    code = X86_64.assemble("xor eax, eax\nret")
+    probes = [Probe(X86_64, code, budget=10), Probe(X86_64, code, budget=10, family="other"),
+              Probe(X86_64, code, budget=11), Probe(X86_64, code, budget=10, measure_length=True)]
+    tally = Tally()
+    sent = [p for p, _ in prepare(probes, tally)]
+    assert sent == [probes[0], probes[2], probes[3]] and tally.duplicates == 1

@@ -372,6 +372,7 @@ def test_a_probe_that_loops_forever_is_stopped_by_the_watchdog(guests, tmp_path,
 def test_probe_command_stores_writes_json_and_refuses_unsafe_privileged_runs(tmp_path):
     import json
 
+    from cli.errors import UsageError
     from cli.probe import probe_command
 
     db, out = tmp_path / "cap.db", io.StringIO()
@@ -388,12 +389,12 @@ def test_probe_command_stores_writes_json_and_refuses_unsafe_privileged_runs(tmp
     assert document["probe_line"] == "virtio console"
     assert {r["meta"]["csr"] for r in document["results"]} == set(range(64))
     assert "sent to the guest" in out.getvalue() and "csr" in listing(db)
-    assert probe_command(tcg_board(RV), "csr", db=str(db), limit=4, line="telepathy", console=console) == 1
-    assert "unknown probe line 'telepathy': choose one of console, serial" in out.getvalue()
-    assert probe_command(tcg_board(RV), "csr", db=str(db), unsafe_unvetted=True, limit=4, console=console) == 1
-    assert "unsafe mode sends user probes only" in out.getvalue()
-    assert probe_command(tcg_board(RV), "cpuid", db=str(db), console=console) == 1
-    assert "runs on x86_64, not riscv64" in out.getvalue()
+    with pytest.raises(UsageError, match="--line 'telepathy' is not known; choose one of console, serial"):
+        probe_command(tcg_board(RV), "csr", db=str(db), limit=4, line="telepathy", console=console)
+    with pytest.raises(UsageError, match="unsafe mode sends user probes only"):
+        probe_command(tcg_board(RV), "csr", db=str(db), unsafe_unvetted=True, limit=4, console=console)
+    with pytest.raises(UsageError, match="runs on x86_64, not riscv64"):
+        probe_command(tcg_board(RV), "cpuid", db=str(db), console=console)
 
 
 @pytest.mark.parametrize("arch", [X86, RV])
@@ -420,6 +421,7 @@ def test_memlat_chases_every_working_set_to_where_the_chain_leads(tmp_path, arch
 
 def test_ctrl_c_says_what_stayed_stored_and_shuts_the_board_down(tmp_path, monkeypatch):
     from cli import probe as cli
+    from cli.errors import Interrupted
 
     real_campaign, machines = cli.run_campaign, []
 
@@ -435,11 +437,9 @@ def test_ctrl_c_says_what_stayed_stored_and_shuts_the_board_down(tmp_path, monke
                              **options)
 
     monkeypatch.setattr(cli, "run_campaign", interrupted)
-    out = io.StringIO()
-    status = cli.probe_command(tcg_board(RV), "csr", db=str(tmp_path / "cap.db"), limit=200,
-                               console=Console(file=out, width=200))
-    assert status == 130
-    assert "interrupted: 64 results stored so far stay in the store" in out.getvalue()  # one batch
+    with pytest.raises(Interrupted, match="^64 results stored so far stay in the store$"):  # one batch
+        cli.probe_command(tcg_board(RV), "csr", db=str(tmp_path / "cap.db"), limit=200,
+                          console=Console(file=io.StringIO(), width=200))
     assert len(stored_results(tmp_path / "cap.db")) == 64
     assert not machines[0].running
 

@@ -2,24 +2,29 @@
 
 from arch import X86_64, RISCV64
 import dataclasses
+import hashlib
+import json
 import os
 import signal
 import sqlite3
+import struct
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import keystone
+import pytest
 
 from discovery.fingerprint import riscv_fingerprint, x86_fingerprint
-from probes.store import CapabilityStore, StoredResult
+from probes.store import HISTORY, CapabilityStore, StoredResult
 from contract.probe_abi import Outcome
 from probes.campaign import Campaign
 from testing.fake_guest import FakeGuest
 from testing.loopback import Loopback
-from probes.probe import Observation, Probe
+from probes.probe import IDENTITY_SCHEME, Observation, Probe
 from probes.vet import vet
+from schema_shape import shape
 
 FP = x86_fingerprint("q35", "GenuineIntel", 6, 85, 4, {"1.ecx": 0x7FFAFBFF, "1.edx": 0xBFEBFBFF})
 
@@ -81,9 +86,9 @@ WRITER = """
 import sys
 from arch import X86_64
 from discovery.fingerprint import x86_fingerprint
-from probes.store import CapabilityStore, StoredResult
+from probes.store import HISTORY, CapabilityStore, StoredResult
 from contract.probe_abi import Outcome
-from probes.probe import Observation, Probe
+from probes.probe import IDENTITY_SCHEME, Observation, Probe
 store = CapabilityStore(sys.argv[1])
 fp = x86_fingerprint("q35", "GenuineIntel", 6, 85, 4, {})
 n = 0
@@ -114,3 +119,130 @@ def test_sigkill_mid_batch_leaves_whole_batches_only(tmp_path):
     orphans = conn.execute("SELECT COUNT(*) FROM cap_result WHERE batch_id NOT IN (SELECT id FROM cap_batch)")
     assert orphans.fetchone()[0] == 0
     assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+# -- schema version 1 to 2 ------------------------------------------------------------
+
+# probes/store.py as schema version 1 wrote it
+V1_DDL = """
+CREATE TABLE IF NOT EXISTS cap_fingerprint (
+    id INTEGER PRIMARY KEY,
+    digest BLOB NOT NULL UNIQUE,          -- BLAKE2b-256 of arch, board, identity
+    arch TEXT NOT NULL,
+    board TEXT NOT NULL,
+    identity TEXT NOT NULL,               -- JSON: CPUID words or misa/mvendorid/...
+    first_seen REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS cap_probe (
+    hash BLOB PRIMARY KEY,                -- Probe.content_hash
+    arch TEXT NOT NULL, privilege INTEGER NOT NULL, family TEXT NOT NULL,
+    code BLOB NOT NULL, input BLOB NOT NULL, budget INTEGER NOT NULL, output_size INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS cap_batch (
+    id INTEGER PRIMARY KEY,
+    fingerprint_id INTEGER NOT NULL REFERENCES cap_fingerprint(id),
+    accelerator TEXT NOT NULL,            -- tcg / kvm / none: whose numbers these are
+    results INTEGER NOT NULL,             -- rows in cap_result for this batch
+    recorded_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS cap_result (
+    id INTEGER PRIMARY KEY,
+    batch_id INTEGER NOT NULL REFERENCES cap_batch(id),
+    fingerprint_id INTEGER NOT NULL REFERENCES cap_fingerprint(id),
+    probe_hash BLOB NOT NULL REFERENCES cap_probe(hash),
+    outcome TEXT NOT NULL, status INTEGER NOT NULL,
+    fault_vector INTEGER, fault_address INTEGER, fault_ip INTEGER,
+    output BLOB NOT NULL, cycles INTEGER, instret INTEGER,
+    recorded_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS cap_result_by_probe ON cap_result(fingerprint_id, probe_hash);
+CREATE TABLE IF NOT EXISTS cap_divergence (
+    result_id INTEGER PRIMARY KEY REFERENCES cap_result(id),
+    predicted BLOB NOT NULL, observed BLOB NOT NULL   -- Observation.comparable() of each
+);
+CREATE TABLE IF NOT EXISTS cap_quarantine (
+    id INTEGER PRIMARY KEY,
+    fingerprint_id INTEGER NOT NULL REFERENCES cap_fingerprint(id),
+    probe_hash BLOB NOT NULL REFERENCES cap_probe(hash),
+    reason TEXT NOT NULL, recorded_at REAL NOT NULL
+);
+"""
+
+
+def _v1_hash(arch: str, privilege: int, code: bytes, inp: bytes) -> bytes:
+    """Probe.content_hash as identity scheme 1 computed it: arch, class, code, input."""
+    h = hashlib.blake2b(digest_size=32)
+    for part in (arch.encode(), bytes([privilege]), code, inp):
+        h.update(struct.pack("<I", len(part)))
+        h.update(part)
+    return h.digest()
+
+
+def _v1_database(path: Path) -> dict[str, bytes]:
+    """A capability store as version 1 left it: one fingerprint, a probe with a result
+    that diverged, a quarantined probe."""
+    ret, hang = _v1_hash("x86_64", 0, b"\xc3", b""), _v1_hash("x86_64", 0, b"\xeb\xfe", b"")
+    conn = sqlite3.connect(path)
+    with conn:
+        conn.executescript(V1_DDL)
+        conn.execute("CREATE TABLE schema_parts (part TEXT PRIMARY KEY, version INTEGER NOT NULL)")
+        conn.execute("INSERT INTO schema_parts VALUES ('capabilities', 1)")
+        conn.execute("INSERT INTO cap_fingerprint VALUES (1, ?, 'x86_64', 'q35', ?, 100.0)",
+                     (FP.digest, json.dumps(dict(FP.identity))))
+        conn.executemany("INSERT INTO cap_probe VALUES (?, 'x86_64', 0, 'adhoc', ?, x'', 64, 8)",
+                         [(ret, b"\xc3"), (hang, b"\xeb\xfe")])
+        conn.execute("INSERT INTO cap_batch VALUES (1, 1, 'tcg', 1, 101.0)")
+        conn.execute("INSERT INTO cap_result VALUES (1, 1, 1, ?, 'returned', 0, NULL, NULL, NULL,"
+                     " x'0102030405060708', 17, 2, 101.0)", (ret,))
+        conn.execute("INSERT INTO cap_divergence VALUES (1, x'00', x'01')")
+        conn.execute("INSERT INTO cap_quarantine VALUES (1, 1, ?, 'board hung', 102.0)", (hang,))
+    conn.close()
+    return {"ret": ret, "hang": hang}
+
+
+def test_a_version_1_store_opens_keeps_its_rows_under_their_old_hashes_and_takes_new_ones(tmp_path):
+    old = _v1_database(tmp_path / "v1.db")
+    store = CapabilityStore(tmp_path / "v1.db")
+    conn = store.conn
+    version = "SELECT version FROM schema_parts WHERE part = 'capabilities'"
+    assert conn.execute(version).fetchone() == (2,)
+    assert conn.execute("SELECT hash, code, budget, output_size, identity_scheme, run_flags"
+                        " FROM cap_probe ORDER BY code").fetchall() == [
+        (old["ret"], b"\xc3", 64, 8, 1, None), (old["hang"], b"\xeb\xfe", 64, 8, 1, None)]
+    assert conn.execute("SELECT probe_hash, outcome, output, cycles, instret, length"
+                        " FROM cap_result").fetchall() == [
+        (old["ret"], "returned", bytes(range(1, 9)), 17, 2, None)]
+    assert store.divergences() == [(old["ret"], b"\x00", b"\x01")]
+    assert store.quarantined(FP) == {old["hang"]}
+    (summary,) = store.capabilities()
+    assert (summary.results, summary.divergences, summary.quarantined) == (1, 1, 1)
+
+    # The same code and input, asked again: another experiment now (its budget and
+    # output size are in its identity), filed beside the old row, not over it.
+    again = Probe(X86_64, b"\xc3", budget=64, output_size=8, measure_length=True)
+    assert again.content_hash != old["ret"]
+    store.record_batch(FP, "tcg", [StoredResult(again, Observation(Outcome.RETURNED, length=1))])
+    assert conn.execute("SELECT identity_scheme, run_flags FROM cap_probe WHERE hash = ?",
+                        (again.content_hash,)).fetchone() == (IDENTITY_SCHEME, again.run_flags)
+    assert conn.execute("SELECT length FROM cap_result WHERE probe_hash = ?",
+                        (again.content_hash,)).fetchone() == (1,)
+    assert store.capabilities()[0].results == 2
+    store.close()
+
+
+def test_a_migrated_store_has_the_tables_of_a_new_one(tmp_path):
+    _v1_database(tmp_path / "v1.db")
+    migrated, fresh = CapabilityStore(tmp_path / "v1.db"), CapabilityStore(tmp_path / "new.db")
+    assert shape(migrated.conn, "cap_") == shape(fresh.conn, "cap_")
+
+
+def test_results_quarantines_and_divergences_are_append_only(tmp_path):
+    _v1_database(tmp_path / "v1.db")
+    for store in (CapabilityStore(tmp_path / "v1.db"), CapabilityStore(tmp_path / "new.db")):
+        store.quarantine(FP, Probe(X86_64, b"\xeb\xfe"), "board hung")
+        store.record_batch(FP, "tcg", [StoredResult(Probe(X86_64, b"\xc3"),
+                                                    Observation(Outcome.RETURNED), b"\x00")])
+        for table in HISTORY:
+            for change in (f"UPDATE {table} SET rowid = rowid", f"DELETE FROM {table}"):
+                with pytest.raises(sqlite3.IntegrityError, match="history"), store.conn:
+                    store.conn.execute(change)

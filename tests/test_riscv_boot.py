@@ -7,7 +7,7 @@ import pytest
 
 from discovery.devicetree import parse_devicetree
 from discovery.harts import decode_hart, isa_string_letters
-from contract.protocol import PROTOCOL_VERSION, Arch, Msg
+from contract.protocol import PROTOCOL_VERSION, WireArch, Msg
 from contract.riscv64.exits import FinalStatus
 from tests.riscv_guest import run_guest
 
@@ -28,7 +28,7 @@ def test_every_hart_reports(smp):
     assert run.status == 0, run.stderr
     hello = run.frames[0]
     assert hello.type == Msg.HELLO
-    assert hello.fields()[0] == {"version": PROTOCOL_VERSION, "arch": Arch.RISCV64}
+    assert hello.fields()[0] == {"version": PROTOCOL_VERSION, "arch": WireArch.RISCV64}
     harts = [decode_hart(f.body) for f in run.of_type(Msg.HART)]
     assert sorted(h.hartid for h in harts) == list(range(smp))
     assert len(_devicetree(run).harts) == smp

@@ -5,7 +5,6 @@ and the protocol's idempotence rules (tags, result cache) hold."""
 
 from __future__ import annotations
 
-from arch import RISCV64
 import itertools
 import random
 import struct
@@ -16,10 +15,11 @@ from pathlib import Path
 import pytest
 from capstone import CS_ARCH_RISCV, CS_MODE_RISCV64, CS_MODE_RISCVC, Cs
 
+from arch import RISCV64
 from contract.frames import encode_frame
-from contract.protocol import LAYOUTS, PROBE_RUN_FLAG_MEASURE_LENGTH, PROBE_SLOTS, Msg, ProbeRefusal
-from kernel.riscv64 import probing
 from contract.probe_abi import AREA, CODE_SIZE, INPUT_SIZE, Outcome, Privilege
+from contract.protocol import LAYOUTS, PROBE_RUN_FLAG_MEASURE_LENGTH, PROBE_SLOTS, Msg, ProbeRefusal
+from contract.riscv64 import probe_state
 from probes.campaign import Campaign
 from probes.campaign_state import Policy, load_body
 from probes.families.csr import csr_probe
@@ -130,7 +130,7 @@ def test_entry_registers_follow_the_abi(user):
     (f"li t0, {KERNEL:#x}\nld a0, 0(t0)\nret", LOAD_ACCESS_FAULT, KERNEL, -8),
     (f"li t0, {KERNEL + 0x100:#x}\nsd a0, 0(t0)\nret", STORE_ACCESS_FAULT, KERNEL + 0x100, -8),
     (f"li t0, {CODE:#x}\nsw zero, 0(t0)\nret", STORE_ACCESS_FAULT, CODE, -8),   # its own code
-    (f"sd a0, 0(a0)\nret", STORE_ACCESS_FAULT, AREA["input"].base(RV.probes), 0),   # input is read-only
+    ("sd a0, 0(a0)\nret", STORE_ACCESS_FAULT, AREA["input"].base(RV.probes), 0),   # input is read-only
     (f"li t0, {SCRATCH - 8:#x}\nld a0, 0(t0)\nret", LOAD_ACCESS_FAULT, SCRATCH - 8, -8),  # a guard
     # FP loads and stores (FS = Initial: they execute) fault like integer ones, compressed too
     ("fsd fa2, 0x18(zero)\nret", STORE_ACCESS_FAULT, 0x18, 0),
@@ -403,7 +403,7 @@ def test_csr_sweep_reads_the_pmp_the_kernel_set():
         assert by_csr[csr].outcome == Outcome.RETURNED, hex(csr)
         return int.from_bytes(by_csr[csr].output, "little")
 
-    consts = probing.asm_constants()
+    consts = probe_state.asm_constants()
     assert value(0x3A0) & 0xFF_FFFF_FFFF_FFFF == consts["PMPCFG0_PROBES"]
     for i in range(5):  # the fixed areas (5 is the scratch window, which moves)
         assert value(0x3B0 + i) == consts[f"PMPADDR{i}_PROBES"]

@@ -10,11 +10,12 @@ import capstone
 import pytest
 from elftools.elf.elffile import ELFFile
 
+from contract.riscv64.csrs import CATALOGUE, csr_names
 from kernel.riscv64 import build as kernel_build
-from contract.riscv64.csrs import CATALOGUE, csr_names, probe_source
+from kernel.riscv64.generated import crc_table_source, csr_probes_source
 from toolchain.program import AssemblyError, Section
+from toolchain.riscvasm import assemble, assemble_snippet
 from toolchain.riscvcheck import statement_mnemonic
-from toolchain.riscvasm import assemble, assemble_elf, assemble_snippet
 
 
 def test_snippet_bytes_are_the_isa_encoding():
@@ -92,7 +93,7 @@ def test_kernel_uses_no_compressed_instructions(tmp_path):
 
 
 def test_crc_table_matches_zlib():
-    words = [int(w, 16) for line in kernel_build.crc_table_source().splitlines()
+    words = [int(w, 16) for line in crc_table_source().splitlines()
              if line.strip().startswith(".word") for w in line.split(None, 1)[1].split(",")]
     data = bytes(range(256)) * 3 + b"MetaOS"
     crc = 0xFFFFFFFF
@@ -104,7 +105,7 @@ def test_crc_table_matches_zlib():
 def test_csr_catalogue_fits_the_bitmap_and_is_probed_in_order():
     assert len(CATALOGUE) <= 64
     assert len({c.number for c in CATALOGUE}) == len(CATALOGUE)
-    probes = [line for line in probe_source().splitlines() if "probe_csr " in line]
+    probes = [line for line in csr_probes_source().splitlines() if "probe_csr " in line]
     assert [int(p.split(",")[1].split("#")[0], 16) for p in probes] == [c.number for c in CATALOGUE]
     assert csr_names(0b101) == [CATALOGUE[0].name, CATALOGUE[2].name]
 

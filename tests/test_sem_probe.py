@@ -120,3 +120,37 @@ def test_sem_run_records_cycles_per_hardware_shown_by_history(tmp_path, arch, re
     assert len(perf) == 1
     assert perf[0].startswith(f"perf {arch} on {BOARDS[arch]}:") and "(tcg): cycles = " in perf[0]
     assert "over 30 samples" in perf[0]
+
+
+# -- batch probes: many vectors per probe ----------------------------------------------------
+
+@pytest.mark.parametrize("arch", ARCHES)
+@pytest.mark.parametrize("r", STARTER, ids=lambda r: r.hint_name)
+def test_a_batch_probe_runs_every_vector_and_decodes_to_the_interpreters_answers(r, arch):
+    from probes.routine import batch_form
+
+    form = batch_form(r, arch)
+    vectors = generate(r, 20, seed=11)
+    verdict = vet(form.probe(vectors))
+    assert verdict.accepted, verdict.reason
+    obs = verdict.observation
+    assert obs.outcome == Outcome.RETURNED and obs.status == 0
+    assert form.results(len(vectors), obs.output) == [interp.run(r, v.args, v.memory)
+                                                      for v in vectors]
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+def test_a_batch_fills_the_probe_areas_and_no_more(arch):
+    from contract.probe_abi import INPUT_SIZE, OUTPUT_SIZE
+    from probes.routine import batch_form
+
+    for r in (hackers_delight.p01, hackers_delight.p21, sorting.sort5):
+        form = batch_form(r, arch)
+        full = form.probe(generate(r, form.capacity))
+        assert len(full.input) <= INPUT_SIZE and full.output_size <= OUTPUT_SIZE
+        assert len(full.input) + form.layout.in_stride > INPUT_SIZE or \
+            full.output_size + form.layout.out_stride > OUTPUT_SIZE  # one more would not fit
+        chunks = form.chunks(generate(r, 3 * form.capacity + 1))
+        assert [len(c) for c in chunks] == [form.capacity] * 3 + [1]
+        with pytest.raises(ValueError, match="cut them with chunks"):
+            form.probe(generate(r, form.capacity + 1))

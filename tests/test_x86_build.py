@@ -2,7 +2,6 @@
 zlib/COBS, and boots on q35 and pc (with bridges) checked against the QEMU
 command line, the ACPI checksum rule and the protocol."""
 
-from arch import X86_64
 import shutil
 import struct
 import subprocess
@@ -16,12 +15,21 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from unicorn import UC_ARCH_X86, UC_MODE_64, Uc
 from unicorn.x86_const import (
-    UC_X86_REG_RAX, UC_X86_REG_RCX, UC_X86_REG_RDI, UC_X86_REG_RSI, UC_X86_REG_RSP,
+    UC_X86_REG_RAX,
+    UC_X86_REG_RCX,
+    UC_X86_REG_RDI,
+    UC_X86_REG_RSI,
+    UC_X86_REG_RSP,
 )
 
+from contract.protocol import FRAME_DELIMITER, Msg
 from contract.x86_64 import memory_map as layout
-from contract.protocol import (DEBUG_EXIT_FAIL, DEBUG_EXIT_PASS, DEBUG_EXIT_PORT, FRAME_DELIMITER, Msg,
-                           debug_exit_status)
+from contract.x86_64.exits import (
+    DEBUG_EXIT_FAIL,
+    DEBUG_EXIT_PASS,
+    DEBUG_EXIT_PORT,
+    debug_exit_status,
+)
 from kernel.x86_64.build import REPO_ROOT, build, build_floor
 from toolchain.program import AssemblyError
 

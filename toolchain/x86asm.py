@@ -49,7 +49,7 @@ from toolchain.expr import NAME, ExprError, evaluate
 from toolchain.program import AssemblyError, Line, Program, Section, Symbol
 from toolchain.x86fixups import repair_16bit
 from toolchain.x86operands import Operands, rewrite_operands
-from toolchain.x86source import RESERVED, Kind, Statement, parse_source
+from toolchain.x86source import RESERVED, Statement, StatementKind, parse_source
 
 __all__ = ["AssemblyError", "Line", "Program", "Section", "Symbol", "assemble", "assemble_snippet"]
 
@@ -101,7 +101,7 @@ class _Assembler:
                 raise AssemblyError("<constants>", 0, name, f"value {value!r} is not an integer")
         for _, statements in units:
             for statement in statements:
-                if statement.kind is Kind.LABEL:
+                if statement.kind is StatementKind.LABEL:
                     self._define(statement.name, statement)
                 elif statement.name == ".equ":
                     if len(statement.args) != 2 or not NAME.match(statement.args[0]):
@@ -160,9 +160,9 @@ class _Assembler:
     def _place(self, placed: _Placed, resolve, layout: _Pass, estimate: dict[str, int]) -> int:
         """Fill in `placed`; returns the mode in force after it."""
         statement, name, args = placed.statement, placed.statement.name, placed.statement.args
-        if statement.kind is Kind.LABEL:
+        if statement.kind is StatementKind.LABEL:
             layout.symbols[name] = placed.address
-        elif statement.kind is Kind.INSTRUCTION:
+        elif statement.kind is StatementKind.INSTRUCTION:
             self._encode(placed, resolve)
         elif name in _CODE_BITS:
             return _CODE_BITS[name]
@@ -282,7 +282,7 @@ def _program(units: list[tuple[Section, list[Statement]]], layout: _Pass, consta
     for placed in layout.placed:
         statement = placed.statement
         sections[placed.section] += placed.code
-        if statement.kind is Kind.LABEL:
+        if statement.kind is StatementKind.LABEL:
             symbols[statement.name] = Symbol(
                 statement.name, placed.address, placed.section, statement.file, statement.line
             )

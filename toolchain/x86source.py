@@ -46,7 +46,7 @@ RESERVED = REGISTERS | OPERAND_KEYWORDS | MNEMONICS | {"$"}
 _LABEL = re.compile(r"\s*(" + NAME_PATTERN + r")\s*:(?![:\[])")
 
 
-class Kind(Enum):
+class StatementKind(Enum):
     LABEL = "label"
     DIRECTIVE = "directive"
     INSTRUCTION = "instruction"
@@ -59,7 +59,7 @@ class Statement:
     file: str
     line: int
     text: str  # the source statement, comment stripped
-    kind: Kind
+    kind: StatementKind
     name: str  # label name, directive (".byte") or mnemonic ("mov", "rep stosq")
     args: tuple[str, ...] = ()  # directive arguments or instruction operands
 
@@ -110,7 +110,7 @@ def parse_source(source: str, file: str) -> list[Statement]:
         text = strip_comment(raw).strip()
         while match := _LABEL.match(text):
             name = match.group(1)
-            statements.append(Statement(file, number, text, Kind.LABEL, name))
+            statements.append(Statement(file, number, text, StatementKind.LABEL, name))
             if name.lower() in RESERVED:
                 raise statements[-1].error(
                     f"'{name}' is a register, keyword or mnemonic; choose another label name"
@@ -125,18 +125,18 @@ def _statement(text: str, file: str, number: int) -> Statement:
     head, _, rest = text.partition(" ")
     head = head.lower()
     if head.startswith("."):
-        statement = Statement(file, number, text, Kind.DIRECTIVE, head)
+        statement = Statement(file, number, text, StatementKind.DIRECTIVE, head)
         if head not in DIRECTIVES:
             raise statement.error(
                 f"unknown directive '{head}' (known: {', '.join(sorted(DIRECTIVES))})"
             )
         args = tuple(split_top_level(rest)) if rest.strip() else ()
-        return Statement(file, number, text, Kind.DIRECTIVE, head, args)
+        return Statement(file, number, text, StatementKind.DIRECTIVE, head, args)
     if head in PREFIXES and rest.strip():
         word, _, rest = rest.strip().partition(" ")
         head = f"{head} {word.lower()}"
     operands = tuple(split_top_level(rest)) if rest.strip() else ()
-    statement = Statement(file, number, text, Kind.INSTRUCTION, head, operands)
+    statement = Statement(file, number, text, StatementKind.INSTRUCTION, head, operands)
     if any(not operand for operand in operands):
         raise statement.error("empty operand (stray comma?)")
     return statement

@@ -10,7 +10,7 @@ e820_collect:
     xor ebx, ebx                            ; continuation value 0: first entry
     xor ebp, ebp                            ; entries stored
 e820_next:
-    mov dword ptr [di + E820_ATTRIBUTES_OFFSET], E820_ATTRIBUTES_VALID
+    mov dword ptr [di + E820_ENTRY_ATTRIBUTES], E820_ATTRIBUTES_VALID
     mov eax, E820_FUNCTION
     mov edx, E820_SMAP
     mov ecx, E820_ENTRY_SIZE
@@ -18,8 +18,8 @@ e820_next:
     jc e820_done                            ; carry: past the last entry (or no E820 at all)
     cmp eax, E820_SMAP
     jne e820_done
-    mov eax, dword ptr [di + 8]             ; skip entries of length 0
-    or eax, dword ptr [di + 12]
+    mov eax, dword ptr [di + E820_ENTRY_LENGTH]     ; skip entries of length 0
+    or eax, dword ptr [di + E820_ENTRY_LENGTH + 4]
     jz e820_skip
     add di, E820_ENTRY_SIZE
     inc ebp

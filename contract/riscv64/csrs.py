@@ -1,4 +1,8 @@
-"""The CSR catalogue: which control and status registers each hart probes.
+"""The machine-mode CSRs the RISC-V guest uses, as data: the bit layouts of the
+ones it writes (mstatus, mie, misa, mcounteren, the debug trigger mcontrol) and
+the catalogue of CSRs each hart probes.
+
+The catalogue:
 
 Shared by guest and host: the guest reads every CSR below in this order (a
 read that raises illegal-instruction means "absent"), and bit i of the HART
@@ -10,6 +14,33 @@ Numbers: RISC-V Privileged Architecture, "CSR Listing" tables.
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from contract.constants import ConstantSet, collect
+from contract.layout import Bits, Register
+
+# RISC-V Privileged Architecture 20211203, 3.1.6 "Machine Status Registers".
+MSTATUS = Register("MSTATUS", (
+    Bits("MIE", 3, meaning="machine interrupts enabled"),
+    Bits("MPIE", 7, meaning="MIE before the trap; mret restores it"),
+    Bits("VS", 9, 2, "vector state: 0 Off, 1 Initial, 2 Clean, 3 Dirty"),
+    Bits("MPP", 11, 2, "privilege before the trap; mret returns to it"),
+    Bits("FS", 13, 2, "floating-point state: 0 Off, 1 Initial, 2 Clean, 3 Dirty"),
+    Bits("MPRV", 17, meaning="M-mode loads and stores use MPP's privilege (and PMP)"),
+))
+# 3.1.9 "Machine Interrupt Registers": bit i is interrupt cause i (contract/riscv64/causes.py).
+MIE = Register("MIE", (Bits("MSIE", 3), Bits("MTIE", 7), Bits("MEIE", 11)))
+# 3.1.1 "Machine ISA Register": a bit per extension letter, MXL in the top two bits.
+MISA = Register("MISA", tuple(Bits(chr(ord("A") + i), i) for i in range(26))
+                + (Bits("MXL", 62, 2, "1: 32-bit, 2: 64-bit, 3: 128-bit"),))
+# 3.1.11 "Machine Counter-Enable Register": the counters the next mode down may read.
+COUNTEREN = Register("COUNTEREN", (Bits("CY", 0), Bits("TM", 1), Bits("IR", 2)), width=32)
+# RISC-V Debug Specification 0.13.2, 5.2.9 "Match Control" (tdata1 of a type 2 trigger).
+MCONTROL = Register("MCONTROL", (
+    Bits("LOAD", 0), Bits("STORE", 1), Bits("EXECUTE", 2), Bits("U", 3), Bits("S", 4),
+    Bits("M", 6), Bits("MATCH", 7, 4, "0: address equal"), Bits("CHAIN", 11),
+    Bits("ACTION", 12, 4, "0: raise a breakpoint exception"), Bits("TIMING", 18),
+    Bits("SELECT", 19), Bits("DMODE", 59), Bits("TYPE", 60, 4, "2: address/data match"),
+))
 
 
 @dataclass(frozen=True)
@@ -48,15 +79,13 @@ def csr_names(bitmap: int) -> list[str]:
     return [csr.name for i, csr in enumerate(CATALOGUE) if bitmap >> i & 1]
 
 
-def probe_source() -> str:
-    """Assembly for `probe_csrs` (a0 <- bitmap), one `probe_csr` per entry; the
-    macro lives in hart.s."""
-    lines = [
-        "# Generated from contract/riscv64/csrs.py: one probe per catalogue entry.",
-        "# probe_csrs: out a0 = presence bitmap; clobbers t0, t1, t6.",
-        "probe_csrs:",
-        "    li a0, 0",
-    ]
-    lines += [f"    probe_csr {i}, {csr.number:#x}  # {csr.name}" for i, csr in enumerate(CATALOGUE)]
-    lines.append("    ret")
-    return "\n".join(lines) + "\n"
+def asm_constants() -> ConstantSet:
+    return collect(__name__, MSTATUS, MIE, MISA, COUNTEREN, MCONTROL, {
+        # FP and vector CSRs readable while the kernel probes them
+        "MSTATUS_FS_VS_INITIAL": MSTATUS.pack(FS=1, VS=1),
+        "COUNTEREN_CY_TM_IR": COUNTEREN.pack(CY=1, TM=1, IR=1),
+        # an address-match trigger firing on execution in M- or U-mode, action 0
+        # (a breakpoint exception, mepc = the address), match 0 (equal)
+        "MCONTROL_TYPE2": MCONTROL.pack(TYPE=2),
+        "MCONTROL_FIRE_ON_EXECUTE_MU": MCONTROL.pack(M=1, U=1, EXECUTE=1),
+    })

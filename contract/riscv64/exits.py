@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from enum import IntEnum
 
+from contract.constants import ConstantSet, collect, enum_constants
+
 
 class GuestExit(IntEnum):
     BAD_DEVICETREE = 2
@@ -48,7 +50,6 @@ def explain_exit(status: int) -> str:
         return f"QEMU exited with status {status}, which the RISC-V guest does not produce"
 
 
-def asm_constants() -> dict[str, int]:
-    consts = {f"EXIT_{e.name}": e.value for e in GuestExit}
-    consts.update({f"FINAL_{s.name}": s.value for s in FinalStatus})
-    return consts
+def asm_constants() -> ConstantSet:
+    return collect(__name__, enum_constants("EXIT", GuestExit),
+                   enum_constants("FINAL", FinalStatus))

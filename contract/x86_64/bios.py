@@ -3,6 +3,10 @@
 
 from __future__ import annotations
 
+from contract.constants import ConstantSet, collect
+from contract.layout import Record
+from contract.protocol import LAYOUTS, Msg
+
 INT13_CHECK_EXTENSIONS = 0x41  # AH: installation check, BX = INT13_EXTENSIONS_MAGIC in
 INT13_EXTENSIONS_MAGIC = 0x55AA  # returned byte-swapped (0xAA55) when present
 INT13_EXTENDED_READ = 0x42  # AH: read sectors described by a disk address packet
@@ -11,8 +15,14 @@ DISK_ADDRESS_PACKET_SIZE = 16
 
 E820_FUNCTION = 0xE820
 E820_SMAP = 0x534D4150  # "SMAP", in EDX on the way in and EAX on the way out
-E820_ATTRIBUTES_OFFSET = 20  # ACPI 3.0 extended attributes dword in a 24-byte entry
+# One entry as INT 15h E820 returns it; `attributes` is ACPI 3.0's extended dword.
+E820_ENTRY = Record("E820_ENTRY", (("base", "Q"), ("length", "Q"), ("type", "I"),
+                                   ("attributes", "I")))
 E820_ATTRIBUTES_VALID = 0x1  # preset, as ACPI asks, for BIOSes that return 20 bytes
+# A MEMORY frame's body is an entry's first 20 bytes (contract/protocol.py).
+if LAYOUTS[Msg.MEMORY].fields != E820_ENTRY.fields[:3]:
+    raise ValueError("the MEMORY body is no longer the head of an E820 entry: "
+                     "fix kernel/x86_64/memory.s")
 
 A20_BIOS_ENABLE = 0x2401  # INT 15h AX: enable the A20 gate
 A20_FAST_PORT = 0x92  # "system control port A"
@@ -29,5 +39,6 @@ BOOT_SIGNATURE = 0xAA55  # last word of the boot sector
 BOOT_SIGNATURE_OFFSET = 510
 
 
-def asm_constants() -> dict[str, int]:
-    return {name: value for name, value in globals().items() if name.isupper()}
+def asm_constants() -> ConstantSet:
+    return collect(__name__, E820_ENTRY, {name: value for name, value in globals().items()
+                                         if name.isupper() and isinstance(value, int)})

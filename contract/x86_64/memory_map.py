@@ -27,9 +27,9 @@ to stay (the probe environment, kernel/x86_64/probe_env.s):
     0x109000  0x10C000   trap stack (IST1): every exception and interrupt lands here
     0x110000  0x116000   backing frames of the read-only probe areas (code, exit, input)
     0x120000  0x128000   receive buffer: one COBS-encoded host frame
-    0x130000  0x130400   slot table: PROBE_SLOTS records (kernel/x86_64/probe_env.py)
+    0x130000  0x130400   slot table: PROBE_SLOTS records (contract/x86_64/probe_state.py SLOT)
     0x131000  0x132000   probe state: the current run, counters, the clean FPU image
-    0x140000  0x141000   virtio console state (kernel/x86_64/virtio_console.py)
+    0x140000  0x141000   virtio console state (contract/x86_64/probe_state.py CONSOLE)
     0x141000  0x155000   virtio console queues and receive buffers (contract/virtio.py)
     0x200000  0x340000   slot store: code + input of each slot
     0x400000  0x510000   result cache: PROBE_RESULT_CACHE bodies, by run_id modulo
@@ -42,18 +42,23 @@ area below 4 GiB are all reachable from the kernel.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from itertools import pairwise
 
+from contract.constants import ConstantSet, collect
+from contract.layout import Record
+from contract.probe_abi import AREA, CODE_SIZE, INPUT_SIZE, OUTPUT_SIZE, PROBE_REGION_SIZE
 from contract.protocol import LAYOUTS, PROBE_RESULT_CACHE, PROBE_SLOTS, Msg
 from contract.virtio import CONSOLE_BYTES
-from contract.probe_abi import AREA, CODE_SIZE, INPUT_SIZE, OUTPUT_SIZE, PROBE_REGION_SIZE, X86_64_PROBES
+from contract.x86_64.bios import E820_ENTRY
+from contract.x86_64.probe_state import CACHE_ENTRY, CONSOLE, ENV, RUN, SLOT
+from contract.x86_64.probes import X86_64_PROBES
 
 SECTOR_SIZE = 512
 
 BIOS_DATA_EBDA_SEGMENT = 0x040E  # BDA word: EBDA segment (ACPI RSDP search area 1)
 BOOT_INFO = 0x0500
 E820_BUFFER = 0x1000
-E820_ENTRY_SIZE = 24  # ACPI 3.0 entry: base, length, type, extended attributes
+E820_ENTRY_SIZE = E820_ENTRY.size  # ACPI 3.0 entry: base, length, type, extended attributes
 E820_MAX_ENTRIES = 256
 REAL_MODE_STACK_TOP = 0x7C00
 BOOT_SECTOR_BASE = 0x7C00
@@ -87,16 +92,21 @@ PROBE_INPUT_BACKING = PROBE_EXIT_BACKING + AREA["exit"].size
 PROBE_BACKING_END = PROBE_INPUT_BACKING + AREA["input"].size
 RX_BUFFER = 0x120000
 RX_BUFFER_SIZE = 0x8000  # a PROBE_LOAD with the largest code and input, COBS-encoded, is ~20.6 KiB
-SLOT_TABLE = 0x130000
-SLOT_RECORD_SIZE = 16
-PROBE_STATE = 0x131000  # its own page: TCG re-translates code on pages that data writes hit
+SLOT_TABLE = 0x130000  # PROBE_SLOTS slot records (contract/x86_64/probe_state.py SLOT)
+SLOT_RECORD_SIZE = SLOT.size
+# The probe state page: the run under way (RUN), the environment (ENV, at ENV_OFFSET),
+# the clean FPU image (at FPU_CLEAN_OFFSET).  Its own page: TCG re-translates code on
+# pages that data writes hit.
+PROBE_STATE = 0x131000
 PROBE_STATE_SIZE = 0x1000
-CONSOLE_STATE = 0x140000  # its own page: written per received buffer (see PROBE_STATE)
+ENV_OFFSET = 0x100
+FPU_CLEAN_OFFSET = 0x400  # 64-byte aligned for xrstor
+CONSOLE_STATE = 0x140000  # CONSOLE; its own page: written per received buffer (see PROBE_STATE)
 CONSOLE_BASE = 0x141000  # page-aligned: the legacy queue addresses are page numbers
 SLOT_STORE = 0x200000
 SLOT_STRIDE = CODE_SIZE + INPUT_SIZE  # code, then input
 RESULT_CACHE = 0x400000
-RESULT_CACHE_HEADER = 16  # run_id, valid, body length; then the PROBE_RESULT body
+RESULT_CACHE_HEADER = CACHE_ENTRY.size  # run_id, valid, body length; then the PROBE_RESULT body
 _RESULT_CACHE_ENTRY = RESULT_CACHE_HEADER + LAYOUTS[Msg.PROBE_RESULT].size + OUTPUT_SIZE
 RESULT_CACHE_STRIDE = -(-_RESULT_CACHE_ENTRY // 0x100) * 0x100  # rounded up to 256 bytes
 
@@ -107,32 +117,15 @@ DISK_READ_CHUNK_SECTORS = 64
 BOOT_INFO_MAGIC_VALUE = 0x3142534D  # "MSB1": MetaOS boot info, revision 1
 
 
-@dataclass(frozen=True)
-class Field:
-    name: str
-    size: int  # bytes
-    meaning: str
-
-
 # The block stage 2 fills and hands to the kernel (pointer in rdi).
-BOOT_INFO_LAYOUT: tuple[Field, ...] = (
-    Field("magic", 4, "BOOT_INFO_MAGIC_VALUE"),
-    Field("boot_drive", 4, "BIOS drive number (DL at boot)"),
-    Field("e820_count", 4, "entries stored in the E820 buffer"),
-    Field("e820_entry_size", 4, "bytes per stored entry (E820_ENTRY_SIZE)"),
-    Field("e820_entries", 8, "physical address of the first entry"),
-)
-
-
-def boot_info_offsets() -> dict[str, int]:
-    offsets, at = {}, 0
-    for field in BOOT_INFO_LAYOUT:
-        offsets[field.name] = at
-        at += field.size
-    return offsets
-
-
-BOOT_INFO_SIZE = sum(f.size for f in BOOT_INFO_LAYOUT)
+BOOT_INFO_RECORD = Record("BOOT_INFO", (
+    ("magic", "I"),  # BOOT_INFO_MAGIC_VALUE
+    ("boot_drive", "I"),  # BIOS drive number (DL at boot)
+    ("e820_count", "I"),  # entries stored in the E820 buffer
+    ("e820_entry_size", "I"),  # bytes per stored entry (E820_ENTRY_SIZE)
+    ("e820_entries", "Q"),  # physical address of the first entry
+))
+BOOT_INFO_SIZE = BOOT_INFO_RECORD.size
 
 
 def check() -> None:
@@ -162,10 +155,15 @@ def check() -> None:
         ("result cache", RESULT_CACHE, RESULT_CACHE + PROBE_RESULT_CACHE * RESULT_CACHE_STRIDE),
         ("probe region", X86_64_PROBES.region_base, X86_64_PROBES.region_base + PROBE_REGION_SIZE),
     ]
+    if RUN.size > ENV_OFFSET or ENV_OFFSET + ENV.size > FPU_CLEAN_OFFSET \
+            or FPU_CLEAN_OFFSET >= PROBE_STATE_SIZE or CONSOLE.size > PAGE_SIZE:
+        raise ValueError("memory map: the probe state records overlap or outgrow their page; "
+                         "move ENV_OFFSET / FPU_CLEAN_OFFSET")
     regions.sort(key=lambda r: r[1])
-    for (name_a, _, end_a), (name_b, start_b, _) in zip(regions, regions[1:]):
+    for (name_a, _, end_a), (name_b, start_b, _) in pairwise(regions):
         if end_a > start_b:
-            raise ValueError(f"memory map: {name_a} overlaps {name_b}; fix contract/x86_64/memory_map.py")
+            raise ValueError(f"memory map: {name_a} overlaps {name_b}; "
+                             "fix contract/x86_64/memory_map.py")
     kernel_start, kernel_size = X86_64_PROBES.kernel_area
     for name, start, end in regions:
         if start >= 0x100000 and name != "probe region" and end > kernel_start + kernel_size:
@@ -174,15 +172,15 @@ def check() -> None:
         raise ValueError("memory map: E820 buffer leaves under 4 KiB of real-mode stack")
 
 
-def asm_constants() -> dict[str, int]:
+def asm_constants() -> ConstantSet:
     """The memory map and boot-info offsets, named as the assembly uses them."""
     check()
     names = (
-        "SECTOR_SIZE BIOS_DATA_EBDA_SEGMENT BOOT_INFO E820_BUFFER E820_ENTRY_SIZE "
+        "SECTOR_SIZE BIOS_DATA_EBDA_SEGMENT BOOT_INFO E820_BUFFER "
         "E820_MAX_ENTRIES REAL_MODE_STACK_TOP BOOT_SECTOR_BASE STAGE2_BASE STAGE2_MAX_SIZE "
         "KERNEL_BASE KERNEL_LIMIT PML4 PDPT PAGE_DIRECTORIES IDENTITY_MAP_GIB PAGE_TABLES "
         "PAGE_TABLES_END IDT KERNEL_STACK_TOP FRAME_BUFFER FRAME_BUFFER_SIZE COBS_BUFFER "
-        "DISK_READ_CHUNK_SECTORS BOOT_INFO_MAGIC_VALUE BOOT_INFO_SIZE PAGE_SIZE "
+        "DISK_READ_CHUNK_SECTORS BOOT_INFO_MAGIC_VALUE PAGE_SIZE "
         "PROBE_PAGE_TABLES PROBE_PAGE_TABLES_MAX TSS TRAP_STACK TRAP_STACK_TOP PROBE_CODE_BACKING "
         "PROBE_EXIT_BACKING PROBE_INPUT_BACKING PROBE_BACKING RX_BUFFER RX_BUFFER_SIZE SLOT_TABLE "
         "SLOT_RECORD_SIZE PROBE_STATE PROBE_STATE_SIZE SLOT_STORE SLOT_STRIDE RESULT_CACHE "
@@ -196,5 +194,7 @@ def asm_constants() -> dict[str, int]:
     consts["DISK_READ_CHUNK_PARAGRAPHS"] = DISK_READ_CHUNK_SECTORS * SECTOR_SIZE // 16
     consts["PAGE_DIRECTORY_ENTRIES"] = IDENTITY_MAP_GIB * 512
     consts["IDENTITY_MAP_END"] = IDENTITY_MAP_GIB << 30
-    consts.update({f"BOOT_INFO_{n.upper()}": o for n, o in boot_info_offsets().items()})
-    return consts
+    consts["FPU_CLEAN"] = PROBE_STATE + FPU_CLEAN_OFFSET
+    return collect(__name__, consts, BOOT_INFO_RECORD, RUN.asm_constants(at=PROBE_STATE),
+                   ENV.asm_constants(at=PROBE_STATE + ENV_OFFSET),
+                   CONSOLE.asm_constants(at=CONSOLE_STATE))

@@ -7,26 +7,28 @@ COM1's receive interrupt, unmasked only to end an idle staying guest's hlt
 
 from __future__ import annotations
 
-from contract.protocol import STAY_IDLE_POLL_NS
-
-from contract.bits import Field, Register
+from contract.constants import ConstantSet, collect
+from contract.idle_poll import STAY_IDLE_POLL_NS
+from contract.layout import Bits, Register
+from contract.x86_64.exceptions import EXCEPTION_VECTORS
+from contract.x86_64.serial import COM1_IRQ
 
 APIC_BASE_MSR = 0x1B
 APIC_BASE_MSR_FIELDS = Register("APIC_BASE_MSR", (
-    Field("ENABLE", 11, meaning="xAPIC globally on"),
+    Bits("ENABLE", 11, meaning="xAPIC globally on"),
 ))
 LAPIC_BASE = 0xFEE0_0000  # xAPIC default; the kernel maps it uncached
 # Register offsets from LAPIC_BASE (each a 32-bit register on a 16-byte boundary).
 LAPIC_OFFSETS = {"TPR": 0x80, "EOI": 0xB0, "SVR": 0xF0, "LVT_TIMER": 0x320,
                  "TIMER_INITIAL": 0x380, "TIMER_CURRENT": 0x390, "TIMER_DIVIDE": 0x3E0}
 LAPIC_SVR = Register("LAPIC_SVR", (
-    Field("VECTOR", 0, 8, "spurious-interrupt vector"),
-    Field("ENABLE", 8, meaning="APIC software enable"),
+    Bits("VECTOR", 0, 8, "spurious-interrupt vector"),
+    Bits("ENABLE", 8, meaning="APIC software enable"),
 ))
 LAPIC_LVT = Register("LAPIC_LVT", (
-    Field("VECTOR", 0, 8),
-    Field("MASKED", 16),
-    Field("TIMER_MODE", 17, 2, "0 = one-shot"),
+    Bits("VECTOR", 0, 8),
+    Bits("MASKED", 16),
+    Bits("TIMER_MODE", 17, 2, "0 = one-shot"),
 ))
 # TIMER_DIVIDE encoding 0b0011: the timer counts the APIC bus clock divided by 16,
 # so even a 4 GHz bus gives over a second of range in the 32-bit counter.
@@ -47,9 +49,8 @@ PIC_LINES = 8
 PIC_MASTER_VECTOR, PIC_SLAVE_VECTOR = 0x30, 0x38
 PIC_SPURIOUS_LINE = 7  # an 8259 answers a request that vanished before INTA as its IRQ7
 PIC_MASK_ALL = 0xFF  # writing it to a data port masks every line of that PIC
-COM1_IRQ = 4
 COM1_VECTOR = PIC_MASTER_VECTOR + COM1_IRQ
-IDLE_SPIN_NS = STAY_IDLE_POLL_NS  # an idle staying guest's polling before hlt (contract/protocol.py)
+IDLE_SPIN_NS = STAY_IDLE_POLL_NS  # an idle staying guest polls this long before hlt
 
 PIT_HZ = 1_193_182  # the PIT input clock (14.31818 MHz / 12)
 PIT_CHANNEL2_DATA, PIT_COMMAND = 0x42, 0x43
@@ -57,20 +58,32 @@ PIT_CHANNEL2_DATA, PIT_COMMAND = 0x42, 0x43
 PIT_CHANNEL2_MODE0 = 0b10_11_000_0
 PC_SPEAKER_PORT = 0x61
 PC_SPEAKER = Register("PC_SPEAKER", (
-    Field("GATE2", 0, meaning="PIT channel 2 counts while set"),
-    Field("SPEAKER", 1, meaning="speaker output enabled (kept off)"),
-    Field("OUT2", 5, meaning="PIT channel 2 output, read-only"),
+    Bits("GATE2", 0, meaning="PIT channel 2 counts while set"),
+    Bits("SPEAKER", 1, meaning="speaker output enabled (kept off)"),
+    Bits("OUT2", 5, meaning="PIT channel 2 output, read-only"),
 ))
 # The calibration window: 11932 PIT ticks = 10.0001 ms.
 CALIBRATION_PIT_TICKS = 11932
 CALIBRATION_NS = CALIBRATION_PIT_TICKS * 1_000_000_000 // PIT_HZ
 
 
-def asm_constants() -> dict[str, int]:
-    consts: dict[str, int] = {f"LAPIC_{name}": offset for name, offset in LAPIC_OFFSETS.items()}
-    for reg in (APIC_BASE_MSR_FIELDS, LAPIC_SVR, LAPIC_LVT, PC_SPEAKER):
-        consts.update(reg.asm_constants())
-    consts.update(
+# The kernel's own interrupt vectors, above the 32 exception vectors.
+WATCHDOG_VECTOR = 0x40  # the LAPIC timer
+SPURIOUS_VECTOR = 0xFF  # low nibble 0xF, as older APICs require
+
+
+def check() -> None:
+    pic_vectors = set(range(PIC_MASTER_VECTOR, PIC_MASTER_VECTOR + PIC_LINES)) | set(
+        range(PIC_SLAVE_VECTOR, PIC_SLAVE_VECTOR + PIC_LINES))
+    if min(pic_vectors) < EXCEPTION_VECTORS or pic_vectors & {WATCHDOG_VECTOR, SPURIOUS_VECTOR}:
+        raise ValueError("the 8259 vectors overlap an exception, WATCHDOG_VECTOR or "
+                         "SPURIOUS_VECTOR: move PIC_MASTER_VECTOR / PIC_SLAVE_VECTOR in "
+                         "contract/x86_64/timers.py")
+
+
+def asm_constants() -> ConstantSet:
+    check()
+    consts = dict(
         APIC_BASE_MSR=APIC_BASE_MSR,
         LAPIC_BASE=LAPIC_BASE,
         LAPIC_TIMER_DIVIDE_BY_16=LAPIC_TIMER_DIVIDE_BY_16,
@@ -93,6 +106,8 @@ def asm_constants() -> dict[str, int]:
         PIC_LINES=PIC_LINES,
         PIC_MASK_ALL_BUT_COM1=PIC_MASK_ALL & ~(1 << COM1_IRQ),
         COM1_VECTOR=COM1_VECTOR,
+        WATCHDOG_VECTOR=WATCHDOG_VECTOR,
+        SPURIOUS_VECTOR=SPURIOUS_VECTOR,
         IDLE_SPIN_NS=IDLE_SPIN_NS,
         PIT_CHANNEL2_DATA=PIT_CHANNEL2_DATA,
         PIT_COMMAND=PIT_COMMAND,
@@ -101,4 +116,5 @@ def asm_constants() -> dict[str, int]:
         CALIBRATION_PIT_TICKS=CALIBRATION_PIT_TICKS,
         CALIBRATION_NS=CALIBRATION_NS,
     )
-    return consts
+    return collect(__name__, APIC_BASE_MSR_FIELDS, LAPIC_SVR, LAPIC_LVT, PC_SPEAKER, consts,
+                   {f"LAPIC_{name}": offset for name, offset in LAPIC_OFFSETS.items()})

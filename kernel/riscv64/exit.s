@@ -10,7 +10,7 @@ exit_pass:
 # exit_fail: QEMU exits with status a0 (a GuestExit code).
 exit_fail:
     li t0, TEST_BASE
-    slli a0, a0, 16
+    slli a0, a0, SIFIVE_TEST_CODE_SHIFT
     li t1, SIFIVE_TEST_FAIL
     or a0, a0, t1
     sw a0, 0(t0)

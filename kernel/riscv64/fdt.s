@@ -32,10 +32,10 @@ fdt_scan:
     call be32
     li t0, FDT_MAGIC
     bne a0, t0, fdt_bad
-    addi a0, s9, FDT_OFF_STRUCT
+    addi a0, s9, FDT_HEADER_OFF_DT_STRUCT
     call be32
     add s0, s9, a0
-    addi a0, s9, FDT_OFF_STRINGS
+    addi a0, s9, FDT_HEADER_OFF_DT_STRINGS
     call be32
     add s1, s9, a0
     li s2, 0
@@ -43,7 +43,7 @@ fdt_scan:
 fdt_token:
     mv a0, s0
     call be32
-    addi s0, s0, 4
+    addi s0, s0, FDT_TOKEN_SIZE
     li t0, FDT_BEGIN_NODE
     beq a0, t0, fdt_begin_node
     li t0, FDT_END_NODE
@@ -66,9 +66,9 @@ fdt_begin_node:
     la t0, fdt_cells            # children's defaults: #address-cells 2, #size-cells 1
     slli t1, s2, 1
     add t0, t0, t1
-    li t1, 2
+    li t1, FDT_DEFAULT_ADDRESS_CELLS
     sb t1, 0(t0)
-    li t1, 1
+    li t1, FDT_DEFAULT_SIZE_CELLS
     sb t1, 1(t0)
     li t0, 2
     bne s2, t0, 1f
@@ -80,8 +80,8 @@ fdt_begin_node:
 1:  mv a0, s0                   # skip the name and its padding
     call strlen
     add s0, s0, a0
-    addi s0, s0, 4
-    andi s0, s0, -4
+    addi s0, s0, FDT_TOKEN_SIZE
+    andi s0, s0, -FDT_TOKEN_SIZE
     j fdt_token
 
 fdt_end_node:
@@ -92,11 +92,11 @@ fdt_end_node:
 fdt_prop:
     mv a0, s0
     call be32
-    mv s10, a0
-    addi a0, s0, 4
+    mv s10, a0                  # FDT_PROPERTY_LEN
+    addi a0, s0, FDT_PROPERTY_NAMEOFF
     call be32
     add s11, s1, a0
-    addi s0, s0, 8              # s0 = the value
+    addi s0, s0, FDT_PROPERTY_SIZE  # s0 = the value
     mv a0, s11
     la a1, str_compatible
     call streq
@@ -133,8 +133,8 @@ fdt_prop:
     bnez a0, fdt_prop_timebase
 fdt_prop_next:
     add s0, s0, s10
-    addi s0, s0, 3
-    andi s0, s0, -4
+    addi s0, s0, FDT_TOKEN_SIZE - 1
+    andi s0, s0, -FDT_TOKEN_SIZE
     j fdt_token
 
 # compatible: a list of strings; any of them may match.

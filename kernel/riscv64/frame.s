@@ -31,11 +31,11 @@ send_frame:
     sd s0, 8(sp)
     sd s1, 16(sp)
     li s0, FRAME_BUFFER
-    sb a0, 0(s0)                # header: type
-    sb zero, 1(s0)              #         flags
+    sb a0, FRAME_HEADER_TYPE(s0)    # header: type
+    sb zero, FRAME_HEADER_FLAGS(s0) #         flags
     la t0, frame_seq
     lw t1, 0(t0)
-    sh t1, 2(s0)                #         seq (wraps at 2**16 by the store width)
+    sh t1, FRAME_HEADER_SEQ(s0) #         seq (wraps at 2**16 by the store width)
     addi t1, t1, 1
     sw t1, 0(t0)
     addi s1, a1, FRAME_HEADER_SIZE

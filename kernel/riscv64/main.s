@@ -73,7 +73,7 @@ send_devicetree:
     sd ra, 0(sp)
     sd s0, 8(sp)
     mv s0, a0
-    addi a0, s0, FDT_TOTALSIZE
+    addi a0, s0, FDT_HEADER_TOTALSIZE
     call be32
     mv a3, a0                   # a3 = totalsize
     li t0, FRAME_MAX_BODY - DEVICETREE_SIZE

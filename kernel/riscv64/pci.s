@@ -40,41 +40,41 @@ pci_scan_bus:
     call pci_config
     mv s3, a0                   # s3 = this function's config space
     lhu t0, PCI_VENDOR_ID(s3)
-    li t1, 0xFFFF
+    li t1, PCI_NO_DEVICE_VENDOR
     beq t0, t1, 4f              # nothing here
     lbu t0, PCI_HEADER_TYPE(s3)
-    andi t0, t0, PCI_HEADER_LAYOUT
-    li t1, PCI_HEADER_BRIDGE
+    andi t0, t0, PCI_HEADER_TYPE_LAYOUT
+    li t1, PCI_LAYOUT_BRIDGE
     bne t0, t1, 3f
     la t0, bus_last
     ld t0, 0(t0)
     bgeu s4, t0, 3f             # no bus number left for it
     addi s4, s4, 1
-    lw t0, PCI_PRIMARY_BUS(s3)  # keep the secondary latency timer (top byte)
-    li t1, 0xFF000000
+    lw t0, PCI_BRIDGE_PRIMARY_BUS(s3)  # keep the secondary latency timer (top byte)
+    li t1, PCI_BUS_NUMBERS_SECONDARY_LATENCY_TIMER
     and t0, t0, t1
     or t0, t0, s0
-    slli t1, s4, 8
+    slli t1, s4, PCI_BUS_NUMBERS_SECONDARY_BUS_SHIFT
     or t0, t0, t1
-    li t1, 0xFF0000
+    li t1, PCI_BUS_NUMBERS_SUBORDINATE_BUS
     or t0, t0, t1
-    sw t0, PCI_PRIMARY_BUS(s3)  # why: primary = us, secondary = next, subordinate = 0xFF while we look below
+    sw t0, PCI_BRIDGE_PRIMARY_BUS(s3)  # why: primary = us, secondary = next, subordinate = 0xFF while we look below
     mv a0, s4
     mv a1, s4
     call pci_scan_bus
     mv s4, a0
-    sb s4, PCI_PRIMARY_BUS + 2(s3)  # why: subordinate = the last bus found below
+    sb s4, PCI_BRIDGE_SUBORDINATE_BUS(s3)  # why: subordinate = the last bus found below
 3:  bnez s2, 5f                 # function 0 says whether functions 1-7 exist
     lbu t0, PCI_HEADER_TYPE(s3)
-    andi t0, t0, PCI_HEADER_MULTIFUNCTION
+    andi t0, t0, PCI_HEADER_TYPE_MULTI_FUNCTION
     beqz t0, 6f
 5:  addi s2, s2, 1
-    li t0, 8
+    li t0, PCI_FUNCTIONS
     bltu s2, t0, 2b
     j 6f
 4:  bnez s2, 5b                 # an absent function 0 means no device
 6:  addi s1, s1, 1
-    li t0, 32
+    li t0, PCI_DEVICES
     bltu s1, t0, 1b
     mv a0, s4
     ld ra, 0(sp)
@@ -107,7 +107,7 @@ pci_report:
     call pci_config
     mv s3, a0
     lhu t0, PCI_VENDOR_ID(s3)
-    li t1, 0xFFFF
+    li t1, PCI_NO_DEVICE_VENDOR
     beq t0, t1, 4f
     mv a0, s3
     mv a1, s0
@@ -116,15 +116,15 @@ pci_report:
     call pci_send_function
     bnez s2, 5f
     lbu t0, PCI_HEADER_TYPE(s3)
-    andi t0, t0, PCI_HEADER_MULTIFUNCTION
+    andi t0, t0, PCI_HEADER_TYPE_MULTI_FUNCTION
     beqz t0, 6f
 5:  addi s2, s2, 1
-    li t0, 8
+    li t0, PCI_FUNCTIONS
     bltu s2, t0, 3b
     j 6f
 4:  bnez s2, 5b
 6:  addi s1, s1, 1
-    li t0, 32
+    li t0, PCI_DEVICES
     bltu s1, t0, 2b
     addi s0, s0, 1
     bleu s0, s4, 1b
@@ -150,13 +150,13 @@ pci_send_function:
     sb a3, PCI_FUNCTION_FUNCTION(t2)
     li t0, CONFIG_SOURCE_ECAM
     sb t0, PCI_FUNCTION_CONFIG_SOURCE(t2)
-    li t0, PCI_CONFIG_SIZE
+    li t0, PCI_CONFIG_SPACE_EXTENDED
     sh t0, PCI_FUNCTION_CONFIG_SIZE(t2)
-    li t3, PCI_BARS_DEVICE      # t3 = how many BARs this header has
+    li t3, PCI_DEVICE_BARS      # t3 = how many BARs this header has
     lbu t0, PCI_HEADER_TYPE(a0)
-    andi t0, t0, PCI_HEADER_LAYOUT
+    andi t0, t0, PCI_HEADER_TYPE_LAYOUT
     beqz t0, 1f
-    li t3, PCI_BARS_BRIDGE
+    li t3, PCI_BRIDGE_BARS
 1:  lhu t4, PCI_COMMAND(a0)
     andi t0, t4, ~PCI_COMMAND_DECODE
     sh t0, PCI_COMMAND(a0)      # why: no decoding while a BAR holds all-ones
@@ -174,11 +174,11 @@ pci_send_function:
 3:  sw a1, 0(t1)
     addi t1, t1, 4
     addi t0, t0, 1
-    li a2, 6
+    li a2, PCI_DEVICE_BARS      # the frame has a readback for every BAR a header can have
     bltu t0, a2, 2b
     sh t4, PCI_COMMAND(a0)      # why: restore decoding as it was
     addi t1, t2, PCI_FUNCTION_SIZE   # the raw config space follows
-    li t0, PCI_CONFIG_SIZE
+    li t0, PCI_CONFIG_SPACE_EXTENDED
     add t0, t0, a0
     lw t4, 0(a0)
     not t4, t4                  # t4 = the word before (first: unlike word 0)

@@ -47,7 +47,7 @@ frame_receive:
     bne a0, t1, 1b
     addi a0, s0, -FRAME_HEADER_SIZE
     li t0, RX_FRAME
-    lbu a1, 0(t0)
+    lbu a1, FRAME_HEADER_TYPE(t0)
     ld ra, 0(sp)
     ld s0, 8(sp)
     ld s1, 16(sp)

@@ -1,7 +1,5 @@
 # trap.s: the two machine-mode trap handlers.
 
-.equ MCAUSE_ILLEGAL_INSTRUCTION, 2
-
 # probe_trap: while CSRs are probed, an illegal instruction means "this CSR
 # does not exist": flag it in t6 and resume after the (4-byte) csrr.  Any
 # other trap is a bug and goes to fault_trap.  Clobbers t6 only.

@@ -5,7 +5,7 @@ uart_init:
     la t0, uart_base
     ld t0, 0(t0)
     sb zero, UART_IER(t0)       # why: we poll; an interrupt would have nowhere to go
-    li t1, UART_FCR_ENABLE_CLEAR | UART_FCR_TRIGGER_14
+    li t1, UART_FCR_INIT
     sb t1, UART_FCR(t0)         # why: FIFOs on and empty, so bytes leave in order; QEMU
                                 # hands over received bytes up to the trigger level at once
     li t1, UART_LCR_8N1
@@ -27,7 +27,7 @@ uart_putc:
 1:  lbu t1, UART_LSR(t0)
     andi t1, t1, UART_LSR_THRE
     beqz t1, 1b
-    li t1, UART_FIFO_SIZE
+    li t1, UART_FIFO_DEPTH
 2:  addi t1, t1, -1
     sw t1, 0(t2)
     sb a0, UART_THR(t0)
@@ -39,7 +39,7 @@ uart_putc:
 uart_wake_init:
     la t0, uart_base
     ld t0, 0(t0)
-    li t1, UART_IER_ERBFI
+    li t1, UART_IER_RX_DATA
     sb t1, UART_IER(t0)         # why: received data raises the UART's interrupt line
     li a0, UART0_IRQ
     j plic_wake_init

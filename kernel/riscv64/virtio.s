@@ -204,7 +204,7 @@ console_rx_take:
 1:  call console_rx_wait        # a3 = buffers taken so far: the used entry to read
     fence r, r                  # the entry and its bytes after the index that published them
     andi t0, a3, VIRTIO_QUEUE_SIZE - 1
-    li t2, VIRTIO_USED_ELEM_SIZE
+    li t2, VIRTIO_USED_SIZE
     mul t0, t0, t2
     li t2, CONSOLE_RX_USED + VIRTIO_RING_ENTRIES
     add t0, t0, t2

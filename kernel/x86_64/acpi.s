@@ -15,7 +15,7 @@ acpi_send_all:
     jz acpi_no_rsdp
     mov rbx, rax                            ; RBX: RSDP
     mov esi, RSDP_V1_SIZE
-    cmp byte ptr [rbx + RSDP_REVISION], 2
+    cmp byte ptr [rbx + RSDP_REVISION], RSDP_REVISION_XSDT
     jb acpi_rsdp_length_known
     mov esi, dword ptr [rbx + RSDP_LENGTH]
     cmp esi, ACPI_TABLE_MAX_RAW
@@ -26,29 +26,29 @@ acpi_rsdp_length_known:
     mov edx, MSG_ACPI_RSDP
     call acpi_raw_send
 
-    cmp byte ptr [rbx + RSDP_REVISION], 2
+    cmp byte ptr [rbx + RSDP_REVISION], RSDP_REVISION_XSDT
     jb acpi_use_rsdt
     mov r12, qword ptr [rbx + RSDP_XSDT]
-    mov r13d, 8                             ; XSDT entries are 64-bit addresses
+    mov r13d, XSDT_ENTRY_SIZE               ; XSDT entries are 64-bit addresses
     test r12, r12
     jnz acpi_root_known
 acpi_use_rsdt:
     mov r12d, dword ptr [rbx + RSDP_RSDT]
-    mov r13d, 4                             ; RSDT entries are 32-bit addresses
+    mov r13d, RSDT_ENTRY_SIZE               ; RSDT entries are 32-bit addresses
 acpi_root_known:
     mov rdi, r12
     call acpi_table_send
     test eax, eax
     jz acpi_done
-    mov r14d, dword ptr [r12 + ACPI_TABLE_LENGTH]
+    mov r14d, dword ptr [r12 + ACPI_HEADER_LENGTH]
     add r14, r12                            ; R14: end of the root table
-    add r12, ACPI_TABLE_HEADER_SIZE         ; R12: next entry
+    add r12, ACPI_HEADER_SIZE               ; R12: next entry
 acpi_entry:
     lea rax, [r12 + r13]
     cmp rax, r14
     ja acpi_done
     mov r15, qword ptr [r12]
-    cmp r13d, 8
+    cmp r13d, XSDT_ENTRY_SIZE
     je acpi_entry_address_known
     mov r15d, r15d                          ; RSDT: only the low 32 bits are the entry
 acpi_entry_address_known:
@@ -82,7 +82,7 @@ acpi_fadt_follow:
     push rbx
     mov rbx, rdi
     xor edi, edi
-    cmp dword ptr [rbx + ACPI_TABLE_LENGTH], FADT_X_DSDT_END
+    cmp dword ptr [rbx + ACPI_HEADER_LENGTH], FADT_X_DSDT_END
     jb acpi_fadt_dsdt_32
     mov rdi, qword ptr [rbx + FADT_X_DSDT]
 acpi_fadt_dsdt_32:
@@ -92,7 +92,7 @@ acpi_fadt_dsdt_32:
 acpi_fadt_dsdt_known:
     call acpi_table_send
     xor edi, edi
-    cmp dword ptr [rbx + ACPI_TABLE_LENGTH], FADT_X_FIRMWARE_CTRL_END
+    cmp dword ptr [rbx + ACPI_HEADER_LENGTH], FADT_X_FIRMWARE_CTRL_END
     jb acpi_fadt_facs_32
     mov rdi, qword ptr [rbx + FADT_X_FIRMWARE_CTRL]
 acpi_fadt_facs_32:
@@ -113,10 +113,10 @@ acpi_table_send:
     test rdi, rdi
     jz acpi_table_skipped
     mov rax, IDENTITY_MAP_END
-    lea rcx, [rdi + ACPI_TABLE_HEADER_SIZE]
+    lea rcx, [rdi + ACPI_HEADER_SIZE]
     cmp rcx, rax
     ja acpi_table_skipped
-    mov esi, dword ptr [rdi + ACPI_TABLE_LENGTH]
+    mov esi, dword ptr [rdi + ACPI_HEADER_LENGTH]
     lea rcx, [rdi + rsi]
     cmp rcx, rax
     ja acpi_table_skipped

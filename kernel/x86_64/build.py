@@ -4,11 +4,11 @@
     build_floor(Path("build/x86_64")) -> floor.img (benchmark floor)
 
 The image expects a QEMU board with `-device isa-debug-exit,iobase=0xf4,iosize=0x04`
-(port from host.protocol), the serial line on COM1, `-nic none` and `-no-reboot`.
-With `-fw_cfg name=opt/metaos/stay,string=1` (host.protocol.STAY_FW_CFG_FILE) the
-kernel serves probe commands after FINAL instead of exiting; adding
-`-fw_cfg name=opt/metaos/privileged,string=1` (probe_env.PRIVILEGED_FW_CFG_FILE)
-lets it accept privileged (ring 0) probes.
+(port from contract/x86_64/exits.py), the serial line on COM1, `-nic none` and
+`-no-reboot`.  With `-fw_cfg name=opt/metaos/stay,string=1` (contract/boot_switches.py
+STAY) the kernel serves probe commands after FINAL instead of exiting; adding
+`-fw_cfg name=opt/metaos/privileged,string=1` (PRIVILEGED) lets it accept
+privileged (ring 0) probes.
 
 Disk layout (512-byte sectors):  LBA 0 boot sector; LBA 1.. stage 2, padded to
 STAGE2_MAX_SIZE; then the kernel.  The boot sector reads LBA 1 onwards in one
@@ -21,14 +21,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from contract.x86_64 import bios
-from contract.x86_64 import memory_map as layout
-from contract import protocol
-from contract import virtio
+from contract import protocol, virtio
 from contract import x86_64 as hw
-from kernel.x86_64 import (asmdata, cpuid_rules, crc32_table, gdt_source, probe_env, virtio_console,
-                          wire)
-from contract import probe_abi as abi
+from contract.boot_switches import PRIVILEGED, STAY
+from contract.constants import ConstantSet, collect
+from contract.x86_64 import bios, exits, probe_state, probes
+from contract.x86_64 import memory_map as layout
+from kernel.x86_64 import asmdata, cpuid_rules, crc32_table, gdt_source, probe_env
 from toolchain.elf import write_elf
 from toolchain.image import disk_image, sectors
 from toolchain.program import Program, Section
@@ -48,15 +47,15 @@ GENERATED = {
     "crc32_table.s": ("kernel", crc32_table.source),
     "cpuid_rules.s": ("kernel", cpuid_rules.source),
     "strings.s": ("kernel", lambda: asmdata.string_source(
-        "contract/protocol.py", "fwcfg_stay_name", protocol.STAY_FW_CFG_FILE)
-        + asmdata.string_source("kernel/x86_64/probe_env.py", "fwcfg_privileged_name",
-                                probe_env.PRIVILEGED_FW_CFG_FILE)),
+        "contract/boot_switches.py", "fwcfg_stay_name", STAY.fw_cfg_file)
+        + asmdata.string_source("contract/boot_switches.py", "fwcfg_privileged_name",
+                                PRIVILEGED.fw_cfg_file)),
     "probe_pages.s": ("kernel", probe_env.source),
 }
 
 
 @dataclass(frozen=True)
-class BuildResult:
+class X86Image:
     image: Path  # bootable raw disk image
     elf: Path  # the same code as ELF64 with every label, for debuggers and symbolizing
     program: Program
@@ -66,20 +65,14 @@ class ImageLayoutError(Exception):
     """A stage outgrew the room the memory map (contract/x86_64/memory_map.py) gives it."""
 
 
-def constants(load_sectors: int) -> dict[str, int]:
-    """Every constant the x86-64 sources assemble against, each defined once."""
-    merged: dict[str, int] = {}
-    sources = (protocol.asm_constants(), layout.asm_constants(), bios.asm_constants(),
-               hw.asm_constants(), wire.asm_constants(), cpuid_rules.asm_constants(),
-               abi.X86_64_PROBES.asm_constants(), probe_env.asm_constants(), virtio.asm_constants(),
-               virtio_console.asm_constants(),
-               {"LOAD_SECTORS": load_sectors})
-    for group in sources:
-        for name, value in group.items():
-            if merged.get(name, value) != value:
-                raise ValueError(f"constant {name} defined twice ({merged[name]:#x}, {value:#x})")
-            merged[name] = value
-    return merged
+def constants(load_sectors: int) -> ConstantSet:
+    """Every constant the x86-64 sources assemble against, each defined once
+    (contract/constants.py: a name from two places is an error naming both)."""
+    modules = (protocol, layout, bios, exits, hw, cpuid_rules, probe_env, virtio, probe_state)
+    return collect(
+        __name__, *((m.__name__, m.asm_constants()) for m in modules),
+        ("contract.x86_64.probes", probes.X86_64_PROBES.asm_constants()),
+        {"LOAD_SECTORS": load_sectors})
 
 
 def write_generated(out_dir: Path) -> dict[str, list[Path]]:
@@ -119,7 +112,7 @@ def _check_sizes(program: Program) -> None:
             "move the regions above it in contract/x86_64/memory_map.py")
 
 
-def build(out_dir: Path = Path("build/x86_64"), root: Path = REPO_ROOT) -> BuildResult:
+def build(out_dir: Path = Path("build/x86_64"), root: Path = REPO_ROOT) -> X86Image:
     """Assemble boot sector, stage 2 and kernel (sources under `root`) into
     out_dir/metaos.img and out_dir/kernel.elf.  Raises AssemblyError (file:line)
     on a bad source, ImageLayoutError when a stage outgrows the memory map."""
@@ -136,7 +129,7 @@ def build(out_dir: Path = Path("build/x86_64"), root: Path = REPO_ROOT) -> Build
     parts = [program.sections["boot"], stage2, program.sections["kernel"]]
     image_path.write_bytes(disk_image(parts))
     write_elf(program, elf_path, entry=program.symbols["kernel_entry"].address)
-    return BuildResult(image=image_path, elf=elf_path, program=program)
+    return X86Image(image=image_path, elf=elf_path, program=program)
 
 
 def build_floor(out_dir: Path = Path("build/x86_64"), root: Path = REPO_ROOT) -> Path:

@@ -24,7 +24,7 @@ MAX_SUBLEAF = 63
 RANGE_LIMIT = 0xFF  # at most this many leaves above a range's base leaf
 
 
-class Kind(IntEnum):
+class SubleafBound(IntEnum):
     MAX_IN_REGISTER = 1
     UNTIL_FIELD_ZERO = 2
     BITMAP = 3
@@ -41,7 +41,7 @@ class Reg(IntEnum):
 @dataclass(frozen=True)
 class Rule:
     leaf: int
-    kind: Kind
+    kind: SubleafBound
     register: Reg = Reg.EAX
     shift: int = 0
     mask: int = 0xFFFFFFFF  # applied after the shift
@@ -50,21 +50,28 @@ class Rule:
 
 
 RULES: tuple[Rule, ...] = (
-    Rule(0x4, Kind.UNTIL_FIELD_ZERO, Reg.EAX, 0, 0x1F,
+    Rule(0x4, SubleafBound.UNTIL_FIELD_ZERO, Reg.EAX, 0, 0x1F,
          why="deterministic cache parameters: cache type"),
-    Rule(0x7, Kind.MAX_IN_REGISTER, why="structured extended features: max subleaf in EAX"),
-    Rule(0xB, Kind.UNTIL_FIELD_ZERO, Reg.ECX, 8, 0xFF, why="extended topology: level type"),
-    Rule(0xD, Kind.NONZERO, always=2, why="XSAVE state components"),
-    Rule(0xF, Kind.BITMAP, Reg.EDX, why="RDT monitoring: resource types in EDX"),
-    Rule(0x10, Kind.BITMAP, Reg.EBX, why="RDT allocation: resource types in EBX"),
-    Rule(0x12, Kind.UNTIL_FIELD_ZERO, Reg.EAX, 0, 0xF, always=2, why="SGX: EPC section type"),
-    Rule(0x14, Kind.MAX_IN_REGISTER, why="processor trace: max subleaf in EAX"),
-    Rule(0x17, Kind.MAX_IN_REGISTER, why="SoC vendor attributes: max subleaf in EAX"),
-    Rule(0x18, Kind.MAX_IN_REGISTER, why="deterministic address translation: max subleaf in EAX"),
-    Rule(0x1D, Kind.MAX_IN_REGISTER, why="tile information: max palette in EAX"),
-    Rule(0x1F, Kind.UNTIL_FIELD_ZERO, Reg.ECX, 8, 0xFF, why="V2 extended topology: level type"),
-    Rule(0x8000001D, Kind.UNTIL_FIELD_ZERO, Reg.EAX, 0, 0x1F, why="AMD cache topology: cache type"),
+    Rule(0x7, SubleafBound.MAX_IN_REGISTER,
+         why="structured extended features: max subleaf in EAX"),
+    Rule(0xB, SubleafBound.UNTIL_FIELD_ZERO, Reg.ECX, 8, 0xFF,
+         why="extended topology: level type"),
+    Rule(0xD, SubleafBound.NONZERO, always=2, why="XSAVE state components"),
+    Rule(0xF, SubleafBound.BITMAP, Reg.EDX, why="RDT monitoring: resource types in EDX"),
+    Rule(0x10, SubleafBound.BITMAP, Reg.EBX, why="RDT allocation: resource types in EBX"),
+    Rule(0x12, SubleafBound.UNTIL_FIELD_ZERO, Reg.EAX, 0, 0xF, always=2,
+         why="SGX: EPC section type"),
+    Rule(0x14, SubleafBound.MAX_IN_REGISTER, why="processor trace: max subleaf in EAX"),
+    Rule(0x17, SubleafBound.MAX_IN_REGISTER, why="SoC vendor attributes: max subleaf in EAX"),
+    Rule(0x18, SubleafBound.MAX_IN_REGISTER,
+         why="deterministic address translation: max subleaf in EAX"),
+    Rule(0x1D, SubleafBound.MAX_IN_REGISTER, why="tile information: max palette in EAX"),
+    Rule(0x1F, SubleafBound.UNTIL_FIELD_ZERO, Reg.ECX, 8, 0xFF,
+         why="V2 extended topology: level type"),
+    Rule(0x8000001D, SubleafBound.UNTIL_FIELD_ZERO, Reg.EAX, 0, 0x1F,
+         why="AMD cache topology: cache type"),
 )
+
 
 # One table row: leaf, kind, register index, shift, always, mask.
 ROW = struct.Struct("<IBBBBI")
@@ -90,7 +97,7 @@ def asm_constants() -> dict[str, int]:
     if ROW.size != ROW_OFFSETS["MASK"] + 4:
         raise ValueError("ROW and ROW_OFFSETS disagree; fix kernel/x86_64/cpuid_rules.py")
     consts = {f"CPUID_RULE_{name}": off for name, off in ROW_OFFSETS.items()}
-    consts.update({f"CPUID_KIND_{k.name}": k.value for k in Kind})
+    consts.update({f"CPUID_KIND_{k.name}": k.value for k in SubleafBound})
     consts.update(
         CPUID_RULE_SIZE=ROW.size,
         CPUID_MAX_SUBLEAF=MAX_SUBLEAF,

@@ -68,7 +68,7 @@ pci_function_visit:
     and ecx, PCI_HEADER_TYPE_LAYOUT
     cmp ecx, PCI_LAYOUT_BRIDGE
     jne pci_function_visited
-    movzx edi, byte ptr [rax + PCI_SECONDARY_BUS]
+    movzx edi, byte ptr [rax + PCI_BRIDGE_SECONDARY_BUS]
     mov ecx, ebx
     shr ecx, PCI_ADDR_BUS_SHIFT
     and ecx, PCI_ADDR_BUS_MAX
@@ -160,7 +160,7 @@ pci_bars_probed:
     call pci_config_write                   ; decoding back as the firmware left it
 
     mov rdx, FRAME_BODY
-    mov word ptr [rdx + PCI_FUNCTION_CONFIG_SIZE], PCI_CONFIG_SPACE_SIZE
+    mov word ptr [rdx + PCI_FUNCTION_CONFIG_SIZE], PCI_CONFIG_SPACE_LEGACY
     mov edi, ebx
     call pci_config_read
     not eax

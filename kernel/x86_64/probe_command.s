@@ -277,7 +277,7 @@ run_and_answer:
     je run_fresh
     cmp dword ptr [rbx + CACHE_RUN_ID], r12d
     jne run_fresh
-    lea rsi, [rbx + CACHE_ENTRY_SIZE]
+    lea rsi, [rbx + CACHE_SIZE]
     mov rdi, FRAME_BODY
     mov ecx, dword ptr [rbx + CACHE_LENGTH]
     rep movsb
@@ -305,7 +305,7 @@ run_tag_ok:
     mov dword ptr [rbx + CACHE_RUN_ID], r12d
     mov dword ptr [rbx + CACHE_LENGTH], eax
     mov dword ptr [rbx + CACHE_VALID], 1
-    lea rdi, [rbx + CACHE_ENTRY_SIZE]
+    lea rdi, [rbx + CACHE_SIZE]
     mov rsi, FRAME_BODY
     mov ecx, eax
     rep movsb

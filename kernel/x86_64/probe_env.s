@@ -68,18 +68,18 @@ probe_pages_zero:
     mov rbx, probe_page_runs
     mov r8d, PROBE_PAGE_RUNS
 probe_pages_run:
-    mov rdx, qword ptr [rbx + 16]           ; first entry
+    mov rdx, qword ptr [rbx + PROBE_PAGE_RUN_FIRST_ENTRY]
     and rdx, qword ptr [rip + ENV_PAGE_ENTRY_MASK]
     test edx, PTE_WRITABLE                  ; writable areas map identity: zero them now
     jz probe_pages_fill
-    mov rdi, qword ptr [rbx]
-    mov rcx, qword ptr [rbx + 8]
+    mov rdi, qword ptr [rbx]                ; PROBE_PAGE_RUN_VIRTUAL
+    mov rcx, qword ptr [rbx + PROBE_PAGE_RUN_COUNT]
     shl rcx, 9                              ; pages -> qwords
     xor eax, eax
     rep stosq
 probe_pages_fill:
-    mov rdi, qword ptr [rbx + 24]
-    mov rcx, qword ptr [rbx + 8]
+    mov rdi, qword ptr [rbx + PROBE_PAGE_RUN_ENTRY_ADDRESS]
+    mov rcx, qword ptr [rbx + PROBE_PAGE_RUN_COUNT]
 probe_pages_entry:
     mov qword ptr [rdi], rdx
     add rdx, PAGE_SIZE
@@ -92,10 +92,10 @@ probe_pages_entry:
     mov rbx, probe_directory
     mov ecx, PROBE_DIRECTORY_ENTRIES
 probe_pages_directory:
-    mov rdi, qword ptr [rbx]
-    mov rax, qword ptr [rbx + 8]
+    mov rdi, qword ptr [rbx]                ; PROBE_DIRECTORY_ADDRESS
+    mov rax, qword ptr [rbx + PROBE_DIRECTORY_VALUE]
     mov qword ptr [rdi], rax
-    add rbx, 16
+    add rbx, PROBE_DIRECTORY_SIZE
     dec ecx
     jnz probe_pages_directory
     or qword ptr [rip + PML4], PTE_USER

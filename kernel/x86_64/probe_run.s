@@ -18,7 +18,7 @@ probe_run:
     imul ebx, edi, SLOT_SIZE
     add rbx, SLOT_TABLE
     mov rdi, RUN_STATUS
-    mov ecx, RUN_RECORD_SIZE / 8
+    mov ecx, RUN_SIZE / 8
     xor eax, eax
     rep stosq
     cmp dword ptr [rip + ENV_CODE_SLOT], r12d
@@ -206,14 +206,14 @@ probe_pages_clean:
     mov rbx, probe_page_runs
     mov r11d, PROBE_PAGE_RUNS
 probe_clean_run:
-    test qword ptr [rbx + 16], PTE_WRITABLE
+    test qword ptr [rbx + PROBE_PAGE_RUN_FIRST_ENTRY], PTE_WRITABLE
     jz probe_clean_next_run
-    mov rdx, qword ptr [rbx + 32]
+    mov rdx, qword ptr [rbx + PROBE_PAGE_RUN_DIRECTORY_ENTRY]
     test qword ptr [rdx], PTE_ACCESSED
     jz probe_clean_next_run
-    mov r8, qword ptr [rbx]                 ; page
-    mov r9, qword ptr [rbx + 8]             ; pages left
-    mov r10, qword ptr [rbx + 24]           ; its entry
+    mov r8, qword ptr [rbx]                 ; page (PROBE_PAGE_RUN_VIRTUAL)
+    mov r9, qword ptr [rbx + PROBE_PAGE_RUN_COUNT]          ; pages left
+    mov r10, qword ptr [rbx + PROBE_PAGE_RUN_ENTRY_ADDRESS] ; its entry
 probe_clean_page:
     test qword ptr [r10], PTE_DIRTY
     jz probe_clean_next_page
@@ -237,7 +237,7 @@ probe_clean_next_run:
 probe_clean_directory:
     mov rdi, qword ptr [rbx]
     and qword ptr [rdi], ~PTE_ACCESSED
-    add rbx, 16
+    add rbx, PROBE_DIRECTORY_SIZE
     dec ecx
     jnz probe_clean_directory
     mov rax, PROBE_REGION_BASE

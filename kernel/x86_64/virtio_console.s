@@ -235,7 +235,7 @@ console_read_next:
     inc eax
     mov word ptr [rip + CONSOLE_RX_USED], ax
     mov r9, CONSOLE_BASE + CONSOLE_RX_QUEUE + VIRTIO_USED_OFFSET + VIRTIO_RING_ENTRIES
-    lea r9, [r9 + rcx * VIRTIO_USED_ELEM_SIZE]
+    lea r9, [r9 + rcx * VIRTIO_USED_SIZE]
     mov eax, dword ptr [r9 + VIRTIO_USED_ID]
     and eax, VIRTIO_RX_BUFFERS - 1          ; one of our buffers, whatever the device says
     mov dword ptr [rip + CONSOLE_RX_ID], eax

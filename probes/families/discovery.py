@@ -18,6 +18,7 @@ from discovery.inventory import Inventory
 from probes.families import isa_riscv, isa_x86, riscv_claims, x86_claims
 from probes.families.candidate import Candidate
 from probes.probe import Observation, Probe
+from probes.summary import CampaignContext, Results
 
 
 class Behaviour(str, Enum):
@@ -91,3 +92,66 @@ def finding(arch: Arch, candidate: Candidate, obs: Observation, measured_length:
     if claimed_supported is False and how == Behaviour.EXECUTES:
         problems.append("executes although the CPU does not claim the extension")
     return Finding(candidate, how, measured_length, "; ".join(problems) or None)
+
+
+SHOWN_EXAMPLES = 3  # encodings kept per kind of finding
+
+
+@dataclass(frozen=True)
+class FindingKind:
+    """One kind of disagreement and the candidates that show it."""
+
+    kind: str
+    count: int
+    examples: tuple[bytes, ...]  # the first few candidates' encodings
+
+
+@dataclass(frozen=True)
+class DiscoverySummary:
+    """An instruction-discovery campaign: what the CPU claims, each candidate's finding
+    (by probe content hash) and the findings grouped by kind, most frequent first."""
+
+    claims: frozenset[str]
+    findings: dict[bytes, Finding]
+    kinds: list[FindingKind]
+
+    def to_json(self) -> dict:
+        return {"claimed_extensions": sorted(self.claims)}
+
+    def result_json(self, probe: Probe) -> dict:
+        """The candidate, cross-checked with capstone and the CPU's claims."""
+        found = self.findings.get(probe.content_hash)
+        if found is None:
+            return {}
+        c = found.candidate
+        return {"candidate": {"encoding": c.encoding.hex(), "space": c.space,
+                              "capstone": c.capstone_text, "capstone_length": c.capstone_length,
+                              "measured_length": found.measured_length,
+                              "behaviour": found.behaviour.value,
+                              "disagreement": found.disagreement}}
+
+
+def _kind(problem: str) -> str:
+    # the instruction text differs per candidate: group all of them as one kind
+    if problem.startswith("capstone decodes"):
+        return "capstone decodes an instruction but the machine raises #UD"
+    return problem
+
+
+def summarise_campaign(results: Results, context: CampaignContext) -> DiscoverySummary:
+    search = SEARCHES[context.arch]
+    claims = search.claimed(context.inventory)
+    findings: dict[bytes, Finding] = {}
+    grouped: dict[str, list[bytes]] = {}
+    for probe, observation in results:
+        candidate = probe.meta.get("candidate")
+        if candidate is None:
+            continue
+        found = finding(context.arch, candidate, observation, observation.length,
+                        claimed_supported=search.claimed_supported(candidate, claims))
+        findings[probe.content_hash] = found
+        for problem in filter(None, (found.disagreement or "").split("; ")):
+            grouped.setdefault(_kind(problem), []).append(candidate.encoding)
+    kinds = [FindingKind(kind, len(encodings), tuple(encodings[:SHOWN_EXAMPLES]))
+             for kind, encodings in sorted(grouped.items(), key=lambda item: -len(item[1]))]
+    return DiscoverySummary(claims, findings, kinds)

@@ -12,13 +12,14 @@ where latency jumps.
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from functools import lru_cache
 from math import gcd
 
 from arch import RISCV64, X86_64, Arch
 from contract.probe_abi import AREA, SCRATCH_SIZE, Outcome
 from probes.probe import Probe
+from probes.summary import CampaignContext, Results
 
 LINE = 64
 JUMP = 1.4  # a latency ratio between neighbouring sizes that marks a new level
@@ -171,3 +172,31 @@ def levels(points: list[tuple[int, float]], jump: float = JUMP) -> list[Level]:
         plateau.append((size, lat))
     found.append(Level(plateau[-1][0], sum(p[1] for p in plateau) / len(plateau)))
     return found
+
+
+@dataclass(frozen=True)
+class LatencySummary:
+    """A memlat campaign's latency by working set, and the plateaus (cache levels) in it."""
+
+    accelerator: str
+    curve: list[tuple[int, float]]  # (working-set bytes, cycles per load), by size
+    levels: list[Level]
+
+    def to_json(self) -> dict:
+        return {"memory_latency": {
+            "curve": [{"working_set": size, "cycles_per_load": round(cycles, 3)}
+                      for size, cycles in self.curve],
+            "levels": [asdict(level) for level in self.levels],
+        } if self.curve else None}
+
+    def result_json(self, probe: Probe) -> dict:
+        return {}
+
+    def level_of(self, size: int) -> int:
+        """The plateau (1 = fastest) a working set of `size` bytes falls in."""
+        return next(number for number, level in enumerate(self.levels, 1) if size <= level.up_to)
+
+
+def summarise_campaign(results: Results, context: CampaignContext) -> LatencySummary:
+    points = curve(results)
+    return LatencySummary(context.accelerator, points, levels(points))

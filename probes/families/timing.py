@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from statistics import mean
 
 from functools import cache
@@ -25,6 +25,7 @@ from functools import cache
 from arch import RISCV64, X86_64, Arch
 from contract.probe_abi import CODE_SIZE, Outcome
 from probes.probe import Observation, Probe
+from probes.summary import ACCELERATOR_MEANING, CampaignContext, Results
 
 WARMUP_RUNS = 5
 MEASURED_RUNS = 10
@@ -201,3 +202,24 @@ def summarise(results: Iterable[tuple[Probe, Observation]]) -> dict[str, TimingE
                              " look at the faults in the results")
         found[kind] = estimate([n[r] for r in paired], [n2[r] for r in paired], unroll)
     return found
+
+
+@dataclass(frozen=True)
+class TimingSummary:
+    """A timing campaign's estimates per variant (latency, throughput)."""
+
+    sequence: str
+    accelerator: str
+    estimates: dict[str, TimingEstimate]
+
+    def to_json(self) -> dict:
+        meaning = ACCELERATOR_MEANING.get(self.accelerator)
+        return {"timing": {kind: {**asdict(est), "accelerator_meaning": meaning}
+                           for kind, est in self.estimates.items()}}
+
+    def result_json(self, probe: Probe) -> dict:
+        return {}
+
+
+def summarise_campaign(results: Results, context: CampaignContext) -> TimingSummary:
+    return TimingSummary(context.sequence or "", context.accelerator, summarise(results))

@@ -1,0 +1,206 @@
+"""./run bench motherboard: every goal of the meta-motherboard, side by side, one run.
+
+Live QEMU boards (TCG; a KVM board where /dev/kvm can run it), fixed seeds:
+
+  A  a Poisson stream of 200 tasks (p01-p25 and the sorts, 1-10,000 vectors) on ten
+     boards, three of them liars (30%: one overstating its speed tenfold, one with
+     10% wrong answers, one whitewashing: both, and a new identity when it stops
+     winning); an honest board is SIGKILLed while it holds a task.
+        wrong answers accepted (audited afterwards: every accepted answer recomputed),
+        tasks lost, tasks accepted twice, tasks to liars in the last 100 of 200,
+        reroute latency after the kill
+  B  a task graph (layered DAG, edges carrying outputs to inputs) on four boards, then
+     every task measured on every board: the motherboard's makespan on that table
+     beside HEFT's, round-robin's and random's (and its own in the run)
+  C  a stream of the routines some board has hardware for (POPCNT on Haswell, Zbb on
+     rv64) on four boards: where their tasks went once the boards were calibrated
+  D  simulated boards with the per-board times the live boards measured in A (its
+     history), the liar scenario A again over more seeds: tasks to liars, wrong
+     accepted, lost
+
+Every live run starts once its boards have calibrated (the boards then bid).
+"""
+
+from __future__ import annotations
+
+import statistics
+import sys
+import time
+from collections import Counter
+
+from motherboard.adversary import liar_kinds
+from motherboard.compare import compare
+from motherboard.history import PerfModel
+from motherboard.live import Plan, parse_boards, run_live
+from motherboard.market import MarketConfig, Motherboard
+from motherboard.record import totals
+from motherboard.sim import BoardPlan, RunTimeLine, SimProfile, simulate
+from motherboard.workload import FULL_MIX, HD, layered_graph, poisson_stream
+
+SEED = 7
+HONEST = "q35:qemu64,q35:Haswell,virt:rv64,virt:rv64-nozb,q35:qemu64,virt:rv64,q35:Haswell"
+LIARS = "q35:Haswell,virt:rv64,q35:qemu64"  # the last boards of a spec lie
+HETERO = "q35:qemu64,q35:Haswell,virt:rv64,virt:rv64-nozb"
+HETERO_MIX = ("hd:p22", "hd:p23", "hd:p16", "hd:p20", "sort:sort3", "sort:sort4", "sort:sort5")
+FEATURE_BOARDS = {  # routine -> the boards with hardware for it (their implementations)
+    "hd:p22": ("q35:Haswell", "virt:rv64"), "hd:p23": ("q35:Haswell", "virt:rv64"),
+    "hd:p16": ("virt:rv64",), "hd:p20": ("virt:rv64",), "sort:sort3": ("virt:rv64",),
+    "sort:sort4": ("virt:rv64",), "sort:sort5": ("virt:rv64",),
+}
+
+
+def say(text: str = "") -> None:
+    print(text, flush=True)
+
+
+def board_spec(honest: str, liars: str) -> tuple[str, int]:
+    """The spec with the liars last, and how many boards would lie (30%)."""
+    choices = parse_boards(honest)
+    usable = [c for c in choices if c.board is not None]
+    for c in choices:
+        if c.board is None:
+            say(f"  skipped {c.spec}: {c.skipped}")
+    liar_count = len(parse_boards(liars))
+    total = len(usable) + liar_count
+    say(f"  {len(usable)} honest boards and {liar_count} liars ({liar_count / total:.0%})")
+    return ",".join([c.spec for c in usable] + liars.split(",")), liar_count
+
+
+def run_a(quick: bool) -> tuple[Motherboard, set[str]]:
+    say("A. a stream with 30% liars and a kill")
+    spec, liars = board_spec(HONEST, LIARS)
+    count = 200
+    work = poisson_stream(count, 20.0, FULL_MIX, (1, 2_000 if quick else 10_000), seed=SEED)
+    started = time.monotonic()
+    run = run_live(parse_boards(spec), work, config=MarketConfig(seed=SEED), liars=liars,
+                   plans=[Plan(3.0, "kill-busy", "virt:rv64-nozb")], seed=SEED, timeout=900)
+    mb = run.motherboard
+    figures = totals(mb, set(run.liars), last=100, start=run.onboarded, kills=run.kills)
+    for name, why in run.failed.items():
+        say(f"  {name} did not onboard: {why.splitlines()[0][:150]}")
+    kinds = ", ".join(f"{b}: {k}" for b, k in run.liars.items())
+    say(f"  boards onboarded and calibrated in {run.onboarded:.1f} s; the stream took"
+        f" {figures['makespan']:.1f} s ({time.monotonic() - started:.0f} s in all); liars {kinds}")
+    latency = figures["reroute_latency_s"]
+    say(f"  wrong answers accepted    {figures['wrong_accepted']:>6}    goal 0  (wrong answers"
+        f" caught and redone: {figures['wrong_caught']})")
+    say(f"  tasks lost                {figures['lost']:>6}    goal 0  (accepted twice:"
+        f" {figures['accepted_twice']})")
+    say(f"  tasks to liars, last 100  {figures['tasks_to_liars_last']:>6}    goal < 5  (all 200:"
+        f" {figures['tasks_to_liars']}; EigenTrust's anchor ~10% inauthentic at 70% malicious)")
+    say(f"  reroute after the kill    {', '.join(f'{x:.3f} s' for x in latency) or 'none':>6}"
+        f"    goal < 1 s  ({figures['reroutes']} task(s) in flight on the killed board)")
+    return mb, set(run.liars)
+
+
+def run_b(quick: bool) -> None:
+    say("B. a task graph: the motherboard beside HEFT, round-robin and random")
+    work = layered_graph(4 if quick else 8, 4 if quick else 5, 2, HD, (2_000, 10_000),
+                         seed=SEED)
+    run = run_live(parse_boards(HETERO), work, config=MarketConfig(seed=SEED), seed=SEED,
+                   profile=True, timeout=900)
+    c = compare(run.motherboard, run.profile, run.onboarded, SEED)
+    say(f"  {c.tasks} tasks on {len(c.boards)} boards; makespans on the table of every task"
+        " measured on every board (same run):")
+    say(f"  motherboard  {c.motherboard:.3f} s   = {c.ratio_to_heft:.2f} x HEFT   goal <= 1.15 x")
+    say(f"  HEFT         {c.heft:.3f} s   (perfect knowledge of the measured times)")
+    say(f"  round-robin  {c.round_robin:.3f} s   = {c.round_robin / c.heft:.2f} x HEFT")
+    say(f"  random       {c.random:.3f} s   = {c.random / c.heft:.2f} x HEFT")
+    say(f"  (the motherboard's makespan in the run itself: {c.motherboard_measured:.3f} s;"
+        " boards share this host's two cores there, not on the table)")
+    # The same graph on simulated boards whose times are lines fitted to that table: the
+    # scheduling alone, without the live loop's own work between tasks.
+    profiles = {}
+    for board in c.boards:
+        fits: dict[str, PerfModel] = {}
+        for t in run.motherboard.workload_tasks():
+            fits.setdefault(t.routine, PerfModel()).add(t.size, run.profile[t.id][board])
+        lines = {rid: {"lowered": RunTimeLine(*m.line())} for rid, m in fits.items()}
+        profiles[board] = SimProfile(board, default=RunTimeLine(0.01, 1e-5), lines=lines, noise=0.05)
+    sim = simulate(work, [BoardPlan(b, p) for b, p in profiles.items()],
+                   config=MarketConfig(calibration_sizes=(1, 4, 16, 64), seed=SEED), seed=SEED,
+                   warm_up=True, latency=0.0005)
+    table = {t.id: {b: p.implementations(sim.motherboard.book, t.routine)["lowered"].seconds(t.size)
+                    for b, p in profiles.items()} for t in sim.motherboard.workload_tasks()}
+    s = compare(sim.motherboard, table, sim.start, SEED)
+    say(f"  simulated on lines fitted to that table: motherboard {s.motherboard:.3f} s ="
+        f" {s.ratio_to_heft:.2f} x HEFT {s.heft:.3f} s; round-robin {s.round_robin / s.heft:.2f} x,"
+        f" random {s.random / s.heft:.2f} x")
+
+
+def run_c(quick: bool) -> None:
+    say("C. heterogeneity: routines some board has hardware for")
+    work = poisson_stream(60 if quick else 140, 5.0, HETERO_MIX, (100, 10_000), seed=SEED)
+    choices = parse_boards(HETERO + ",q35-kvm:host")
+    for c in choices:
+        if c.board is None:
+            say(f"  skipped {c.spec}: {c.skipped}")
+    run = run_live(choices, work, config=MarketConfig(seed=SEED), seed=SEED, timeout=900)
+    for name, why in run.failed.items():
+        say(f"  {name} did not onboard: {why.splitlines()[0][:150]}")
+    mb = run.motherboard
+    boards = len(mb.boards)
+    for routine, owners in FEATURE_BOARDS.items():
+        rid = mb.book.resolve(routine)
+        tasks = [t for t in mb.workload_tasks() if t.routine == rid]
+        won = Counter(next(a.board for a in t.attempts if a.outcome == "accepted") for t in tasks)
+        share = sum(won[b] for b in owners) / len(tasks) if tasks else 0.0
+        impl = Counter(a.bid.implementation for t in tasks for a in t.attempts
+                       if a.outcome == "accepted" and a.board in owners)
+        say(f"  {routine:<11} {share:5.0%} of {len(tasks):>3} to {' / '.join(owners):<22}"
+            f" (their share of boards {len(owners) / boards:.0%}; ran with"
+            f" {dict(impl) or '-'})")
+
+
+def profiles_from(mb: Motherboard) -> dict[str, SimProfile]:
+    """Simulated boards that take what the live ones measured (their fitted lines)."""
+    out = {}
+    for board, entry in mb.boards.items():
+        lines: dict[str, dict[str, RunTimeLine]] = {}
+        rates = []
+        for (rid, impl), model in mb.measured[board].models.items():
+            overhead, slope = model.line()
+            lines.setdefault(rid, {})[impl] = RunTimeLine(overhead, slope)
+            rates.append((overhead, slope))
+        default = RunTimeLine(statistics.median(o for o, _ in rates),
+                       statistics.median(s for _, s in rates)) if rates else RunTimeLine(0.01, 1e-5)
+        out[board] = SimProfile(entry.report.spec, entry.report.arch, entry.report.features,
+                                default, lines, noise=0.2)
+    return out
+
+
+def run_d(mb: Motherboard, liars: set[str], quick: bool) -> None:
+    say("D. the liar scenario again, simulated with the times the live boards measured in A")
+    profiles = profiles_from(mb)
+    honest = [p for b, p in profiles.items() if b not in liars]
+    liar_profiles = [p for b, p in profiles.items() if b in liars and "~" not in b]
+    kinds = liar_kinds(len(liar_profiles))
+    config = MarketConfig(calibration_sizes=(1, 4, 16, 64), seed=SEED)
+    for seed in range(2 if quick else 3):
+        plans = [BoardPlan(f"h{i}", p) for i, p in enumerate(honest)]
+        plans += [BoardPlan(f"l{i}", p, liar=k)
+                  for i, (p, k) in enumerate(zip(liar_profiles, kinds, strict=True))]
+        work = poisson_stream(200, 20.0, FULL_MIX, (1, 1_000), seed=SEED + seed)
+        run = simulate(work, plans, config=config, seed=SEED + seed, warm_up=True)
+        f = totals(run.motherboard, set(run.liars), last=100, start=run.start)
+        say(f"  seed {SEED + seed}: {len(honest)} honest + {len(liar_profiles)} liars: tasks to"
+            f" liars in the last 100: {f['tasks_to_liars_last']} (all 200:"
+            f" {f['tasks_to_liars']}), wrong accepted {f['wrong_accepted']}, lost {f['lost']},"
+            f" wrong answers caught {f['wrong_caught']}")
+
+
+def main() -> None:
+    quick = "--quick" in sys.argv
+    say("motherboard bench: live boards under TCG on this host, seed "
+        f"{SEED}{' (quick)' if quick else ''}")
+    mb, liars = run_a(quick)
+    say()
+    run_b(quick)
+    say()
+    run_c(quick)
+    say()
+    run_d(mb, liars, quick)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,198 @@
+"""What `./run motherboard` does: live boards onboard, bid, earn trust and leave, shown
+as a live table; the run's record as JSON (metaos.motherboard/1) and as a plot.
+
+Returns a process exit status and prints errors as sentences, never tracebacks.
+"""
+
+from __future__ import annotations
+
+from cli.errors import Failure, UsageError
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+from rich import box
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+
+from motherboard.compare import compare
+from motherboard.live import BoardSpecError, LiveRun, Plan, parse_boards, run_live
+from motherboard.market import BoardStatus, MarketConfig, Motherboard, TaskState
+from motherboard.record import to_json, totals
+from motherboard.routines import UnknownRoutineName
+from motherboard.workload import WorkloadError, load
+
+
+class MotherboardArgumentError(ValueError):
+    """A command-line value that cannot be used as given."""
+
+
+def board_table(mb: Motherboard, liars: dict[str, str], now: float, start: float,
+                title: str = "") -> Table:
+    """Boards, trust, evidence, tasks won, throughput, wrong answers caught."""
+    table = Table(title=title or None, box=box.SIMPLE_HEAVY)
+    for column in ("board", "cpu / accel", "state", "trust", "weight", "evidence", "won",
+                   "accepted", "vectors/s", "wrong caught", "credits"):
+        table.add_column(column, justify="left" if column in ("board", "cpu / accel", "state")
+                         else "right")
+    for board, entry in mb.boards.items():
+        trust = mb.trust.of(board)
+        if entry.status == BoardStatus.LEFT:
+            state = entry.exit_reason.split(":")[0]
+        else:
+            state = "calibrating" if mb.calibrating(board) else "bidding"
+        name = board + (f" [red](liar: {liars[board]})[/red]" if board in liars else "")
+        rate = entry.vectors / entry.busy if entry.busy else 0.0
+        table.add_row(name, f"{entry.report.cpu[:28]} / {entry.report.accelerator}", state,
+                      f"{trust.expected:.3f}", f"{trust.weight:.3f}", f"{trust.evidence:.0f}",
+                      str(entry.won), str(entry.accepted), f"{rate:,.0f}", str(trust.wrong),
+                      f"{entry.credits:.3f}")
+    tasks = mb.workload_tasks()
+    done = sum(t.state == TaskState.ACCEPTED for t in tasks)
+    table.caption = (f"{now - start:6.2f} s   tasks accepted {done}/{len(tasks)}"
+                     f"   wrong answers caught {sum(mb.trust.of(b).wrong for b in mb.boards)}")
+    return table
+
+
+def _plans(kill: Sequence[str], leave: Sequence[str], join: Sequence[str]) -> list[Plan]:
+    out = []
+    for action, items in (("kill", kill), ("leave", leave), ("join", join)):
+        for item in items:
+            what, sep, when = item.rpartition("@")
+            try:
+                at = float(when)
+            except ValueError:
+                at = -1.0
+            if not sep or not what or at < 0:
+                raise MotherboardArgumentError(f"--{action} {item!r}: give BOARD@SECONDS, e.g."
+                                               f" q35:qemu64@5")
+            out.append(Plan(at, action, what))
+    return out
+
+
+def _declines(items: Sequence[str]) -> dict[str, tuple[str, ...]]:
+    out: dict[str, tuple[str, ...]] = {}
+    for item in items:
+        board, sep, routines = item.rpartition("=")
+        if not sep or not board or not routines:
+            raise MotherboardArgumentError(f"--decline {item!r}: give BOARD=ROUTINE[+ROUTINE],"
+                                           " e.g. virt:rv64=sort5+p23")
+        out[board] = out.get(board, ()) + tuple(routines.split("+"))
+    return out
+
+
+def plot(record: dict, path: str) -> None:
+    """Trust over time per board, and the tasks each board ran (PNG)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    liars = {b["board"] for b in record["boards"] if b["liar"]}
+    fig, (trust_ax, tasks_ax) = plt.subplots(1, 2, figsize=(13, 5))
+    series: dict[str, list[tuple[float, float]]] = {}
+    for t, board, trust, _ in record["trust"]:
+        series.setdefault(board, []).append((t, trust))
+    for board, points in series.items():
+        xs, ys = zip(*points, strict=True)
+        trust_ax.step(xs, ys, where="post", label=board, linestyle="--" if board in liars else "-")
+    trust_ax.set(title="trust (this motherboard's view; dashed: liars)", xlabel="seconds",
+                 ylabel="expected trust", ylim=(0, 1.02))
+    trust_ax.legend(fontsize=7)
+    boards = [b["board"] for b in record["boards"]]
+    accepted = [b["accepted"] for b in record["boards"]]
+    wrong = [b["wrong_caught"] for b in record["boards"]]
+    colors = ["tab:red" if b in liars else "tab:blue" for b in boards]
+    tasks_ax.bar(boards, accepted, color=colors, label="tasks accepted")
+    tasks_ax.bar(boards, wrong, bottom=accepted, color="black", label="wrong answers caught")
+    tasks_ax.set(title="tasks per board (red: liars)", ylabel="tasks")
+    tasks_ax.tick_params(axis="x", rotation=45, labelsize=7)
+    tasks_ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def motherboard_command(boards: str, workload: str = "stream", *, liars: int = 0,
+                        kill: Sequence[str] = (), leave: Sequence[str] = (),
+                        join: Sequence[str] = (), decline: Sequence[str] = (),
+                        json_path: str | None = None, plot_path: str | None = None,
+                        calibration: int = 10, seed: int = 0, timeout: float = 600.0,
+                        db: str | None = None, console: Console | None = None) -> int:
+    console = console or Console()
+    try:
+        choices = parse_boards(boards)
+        work = load(workload)
+        plans = _plans(kill, leave, join)
+        declines = _declines(decline)
+    except (BoardSpecError, WorkloadError, MotherboardArgumentError) as error:
+        raise UsageError(str(error)) from None
+    for c in choices:
+        if c.board is None:
+            console.print(f"[yellow]skipped[/yellow] {c.spec}: {c.skipped}")
+    usable = sum(c.board is not None for c in choices)
+    if liars > usable:
+        raise UsageError(f"--liars {liars}: only {usable} boards can start; give fewer liars")
+    config = MarketConfig(calibration_samples=calibration, seed=seed)
+    console.print(f"booting {usable} boards; workload {work.name}: {len(work.tasks)} tasks"
+                  f"{' (a task graph)' if work.is_graph else ''}")
+    # No refresh thread: the boards are forked processes, and a fork must not copy a
+    # thread holding a lock; the loop refreshes the table itself.
+    with Live(console=console, auto_refresh=False, transient=False) as live:
+        def update(run: LiveRun, now: float) -> None:
+            live.update(board_table(run.motherboard, run.liars, now, run.onboarded),
+                        refresh=True)
+
+        try:
+            run = run_live(choices, work, config=config, liars=liars, plans=plans,
+                           declines=declines, timeout=timeout, seed=seed,
+                           profile=work.is_graph, on_update=update)
+        except (BoardSpecError, UnknownRoutineName) as error:
+            raise UsageError(str(error)) from None
+    mb = run.motherboard
+    for name, why in run.failed.items():
+        console.print(f"[red]board {name} did not onboard:[/red] {why}")
+    figures = totals(mb, set(run.liars), start=run.onboarded, kills=run.kills)
+    extra: dict = {}
+    if work.is_graph and run.profile:
+        try:
+            comparison = compare(mb, run.profile, run.onboarded, seed)
+            extra = {"measured": run.profile, "comparison": comparison.to_json()}
+            console.print(f"makespan on the measured table: motherboard"
+                          f" {comparison.motherboard:.3f} s ({comparison.ratio_to_heft:.2f}x HEFT),"
+                          f" HEFT {comparison.heft:.3f} s, round-robin"
+                          f" {comparison.round_robin:.3f} s, random {comparison.random:.3f} s;"
+                          f" in the run itself {comparison.motherboard_measured:.3f} s")
+        except ValueError as error:
+            console.print(f"[yellow]no comparison with HEFT:[/yellow] {error}")
+    console.print(f"makespan {figures['makespan']:.2f} s, wrong answers accepted"
+                  f" {figures['wrong_accepted']}, lost {figures['lost']}, accepted twice"
+                  f" {figures['accepted_twice']}, tasks to liars {figures['tasks_to_liars']}"
+                  f" (last {figures['last']}: {figures['tasks_to_liars_last']}), reroutes"
+                  f" {figures['reroutes']}" + (" (latency after the kill: "
+                  + ", ".join(f"{x:.3f} s" for x in figures["reroute_latency_s"]) + ")"
+                  if figures["reroute_latency_s"] else ""))
+    if run.timed_out:
+        console.print(f"[red]timed out[/red] after {timeout:g} s with tasks outstanding")
+    record = to_json(mb, work.to_json(), run.liars, figures, extra)
+    if db is not None or mb.payments:
+        from motherboard.credits import pay
+        from stores.ledger import Ledger
+
+        pay(Ledger.open(db), mb.payments)
+        console.print(f"{len(mb.payments)} payments ({sum(p.credits for p in mb.payments):.3f}"
+                      " credits) written to the ledger, per board fingerprint")
+    if json_path:
+        Path(json_path).write_text(json.dumps(record, indent=1))
+        console.print(f"record written to {json_path} (schema metaos.motherboard/1)")
+    if plot_path:
+        plot(record, plot_path)
+        console.print(f"plot written to {plot_path}")
+    if run.timed_out or figures["wrong_accepted"] or figures["lost"]:
+        raise Failure(f"the run ended with {figures['lost']} tasks lost,"
+                      f" {figures['wrong_accepted']} wrong answers accepted"
+                      f"{' and tasks outstanding at the timeout' if run.timed_out else ''};"
+                      " see the table above")
+    return 0

@@ -1,0 +1,179 @@
+"""A board's agent: it bids from its own performance history and runs what it wins.
+
+The agent is the board side of the message interface, sans-IO like the motherboard:
+it answers a BidRequest with a Bid (or a Decline), queues Awards, drops Cancels,
+turns a finished run into a Result, and learns from each Settle how long the task
+took as the motherboard measured it.  Whoever
+hosts the board (a simulated board, a thread driving a QEMU board) runs the queue
+and reports each run's time.
+
+A bid's promised time is the board's queue plus its predicted run: the prediction
+comes from its history (history.py: mean/spread/count per routine x implementation,
+a fitted line over batch sizes), and before a model is calibrated from a guess:
+the board's mean rate over its calibrated routines, or GUESS_PER_VECTOR.  Its price
+is its cost: PRICE_PER_SECOND per promised second plus PRICE_PER_JOULE per predicted
+joule (the energy model, energy.py).  In the second-price auction asking the true
+cost is the best strategy, so the honest agent does.
+
+Each board runs its own best implementation of a routine: the one with the lowest
+predicted time, once each has been tried `explore` times (eager exploration, first
+the least tried; calibration tasks, which go to the board whatever it asks, pay for it).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+
+from motherboard.history import CALIBRATION_SAMPLES, History
+from motherboard.messages import (
+    Award,
+    Bid,
+    BidRequest,
+    Cancel,
+    Decline,
+    DiscoveryReport,
+    Result,
+    Settle,
+)
+
+# What a board guesses before it has measured anything: pessimistic, so that a promise
+# made in ignorance is kept (a calibration task goes to its board whatever it asks).
+GUESS_PER_VECTOR = 1e-4  # seconds per vector
+GUESS_OVERHEAD = 0.05  # seconds per task
+GUESS_CYCLES_PER_SECOND = 2e9  # cycles a second of run is taken to be, before any were counted
+PRICE_PER_SECOND = 1.0  # credits
+PRICE_PER_JOULE = 0.01  # credits: energy weighs about a tenth of time on an x86 board
+
+
+@dataclass
+class AwardedJob:
+    """An awarded task waiting for (or in) its run, with the prediction it was bid at."""
+
+    award: Award
+    predicted: float
+    started: float | None = None
+
+
+@dataclass
+class BoardAgent:
+    report: DiscoveryReport
+    # runs of each implementation before it is picked by prediction: the motherboard's
+    # calibration gives each this many, so that is when its history is calibrated
+    explore: int = CALIBRATION_SAMPLES
+    history: History = field(default_factory=History)
+    declined: set[str] = field(default_factory=set)
+    queue: deque[AwardedJob] = field(default_factory=deque)
+    # task -> (routine, implementation, size, cycles) of runs whose Settle has not come
+    unsettled: dict[str, tuple[str, str, int, int]] = field(default_factory=dict)
+
+    @property
+    def board(self) -> str:
+        return self.report.board
+
+    def implementations(self, routine: str) -> list[str]:
+        return [o.implementation for o in self.report.offers if o.routine == routine]
+
+    # -- what the board says -------------------------------------------------------------------
+
+    def on_request(self, request: BidRequest, now: float) -> Bid | Decline:
+        impls = self.implementations(request.routine)
+        if request.routine in self.declined or not impls:
+            return Decline(self.board, task=request.task)
+        impl = self.choose(request.routine, request.size)
+        seconds, calibrated = self.predict(request.routine, impl, request.size)
+        promise = self.backlog(now) + seconds
+        joules = self.joules(request.routine, impl, request.size, seconds)
+        return Bid(request.task, self.board, impl, promise, joules,
+                   PRICE_PER_SECOND * promise + PRICE_PER_JOULE * joules, calibrated)
+
+    def on_award(self, award: Award, now: float) -> None:
+        predicted, _ = self.predict(award.routine, award.implementation, award.size)
+        self.queue.append(AwardedJob(award, predicted))
+
+    def on_cancel(self, cancel: Cancel) -> None:
+        self.queue = deque(j for j in self.queue if j.award.task != cancel.task or j.started)
+
+    def decline(self, routines: tuple[str, ...]) -> Decline:
+        self.declined.update(routines)
+        return Decline(self.board, routines)
+
+    # -- running ---------------------------------------------------------------------------------
+
+    def next_job(self, now: float) -> AwardedJob | None:
+        """The job to run now, if the board is idle and has one."""
+        if not self.queue or self.queue[0].started is not None:
+            return None
+        self.queue[0].started = now
+        return self.queue[0]
+
+    def finished(self, job: AwardedJob, outputs: bytes | None, seconds: float,
+                 cycles: int = 0, error: str | None = None,
+                 joules: float | None = None) -> Result:
+        """The run of `job` ended: learn from it, and the Result to send."""
+        award = job.award
+        if job in self.queue:
+            self.queue.remove(job)
+        if outputs is not None:  # learnt from when the motherboard says how long it took
+            self.unsettled[award.task] = (award.routine, award.implementation, award.size,
+                                          cycles)
+        if joules is None:
+            joules = self.joules(award.routine, award.implementation, award.size, seconds,
+                                 cycles)
+        return Result(award.task, self.board, award.implementation, outputs, error, seconds,
+                      cycles, joules)
+
+    def on_settle(self, settle: Settle) -> None:
+        """Learn the run's time as the motherboard measured it (award to result): that is
+        what a promise is held to, messages and all, so it is what to predict."""
+        run = self.unsettled.pop(settle.task, None)
+        if run is not None:
+            routine, implementation, size, cycles = run
+            self.history.record(routine, implementation, size, settle.seconds, cycles)
+
+    # -- predictions -----------------------------------------------------------------------------
+
+    def choose(self, routine: str, size: int) -> str:
+        """The implementation to bid with: one not tried `explore` times yet (eager
+        exploration, the least tried first), else the one predicted fastest."""
+        impls = self.implementations(routine)
+        models = {i: self.history.model(routine, i) for i in impls}
+        tried = {i: models[i].count + self._pending(routine, i) for i in impls}
+        untried = [i for i in impls if tried[i] < self.explore]
+        if untried:
+            return min(untried, key=lambda i: tried[i])
+        return min(impls, key=lambda i: models[i].predict(size))
+
+    def _pending(self, routine: str, implementation: str) -> int:
+        """Runs of an implementation awarded or done whose time is not known yet."""
+        queued = sum(j.award.routine == routine and j.award.implementation == implementation
+                     for j in self.queue)
+        unsettled = sum(r == routine and i == implementation
+                        for r, i, _, _ in self.unsettled.values())
+        return queued + unsettled
+
+    def predict(self, routine: str, implementation: str, size: int) -> tuple[float, bool]:
+        """(seconds, calibrated) for one run."""
+        model = self.history.model(routine, implementation)
+        if model.count >= 2:
+            return model.predict(size), model.calibrated()
+        rate = self.history.board_rate()
+        per_vector = rate if rate is not None else GUESS_PER_VECTOR
+        return GUESS_OVERHEAD + per_vector * size, False
+
+    def backlog(self, now: float) -> float:
+        """Predicted seconds until the queue is worked off."""
+        total = 0.0
+        for job in self.queue:
+            left = job.predicted - (now - job.started if job.started is not None else 0.0)
+            total += max(left, 0.0)
+        return total
+
+    def joules(self, routine: str, implementation: str, size: int, seconds: float,
+               cycles: int = 0) -> float:
+        """Energy of a run (the model: cycles x joules per cycle); the cycles are the run's
+        own when counted, else its seconds at the rate this implementation's runs kept."""
+        if not cycles:
+            rate = self.history.model(routine, implementation).cycles_per_second.mean
+            cycles = int(seconds * (rate or GUESS_CYCLES_PER_SECOND))
+        return cycles * self.report.energy.joules_per_cycle

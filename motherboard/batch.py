@@ -1,0 +1,104 @@
+"""A task's inputs and outputs on the wire: packed as the batch probe form's records.
+
+Each input vector is its probe input record (probes/routine.py: the scalar inputs as
+u64, then the memory window), each output the probe's output record (the result word,
+then the memory window after the run), back to back.  So an Award and a Result are
+one bytes object each, whatever the batch size, and a live board slices them into
+batch probes and back without touching a vector in Python.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from probes.routine import (
+    OUTPUT_MEMORY_OFFSET,
+    RESULT_OFFSET,
+    WORD,
+    ProbeLayout,
+    encode_inputs,
+    layout_of,
+    probe_result,
+)
+from sem.interp import Evaluation, Memory
+from sem.ir import Routine
+from sem.vectors import DATA_ADDRESS, Vector
+
+
+class BatchError(ValueError):
+    """Packed inputs or outputs that do not fit the routine's records."""
+
+
+def in_stride(layout: ProbeLayout) -> int:
+    return layout.input_memory_offset + layout.memory_size
+
+
+def pack_inputs(r: Routine, vectors: Sequence[Vector]) -> bytes:
+    layout = layout_of(r)
+    return b"".join(encode_inputs(layout, v) for v in vectors)
+
+
+def unpack_inputs(r: Routine, data: bytes) -> list[Vector]:
+    """The vectors packed inputs hold (pointer inputs point at the memory window)."""
+    layout = layout_of(r)
+    stride = in_stride(layout)
+    if stride == 0 or len(data) % stride:
+        raise BatchError(f"{len(data)} bytes of inputs are no whole number of {stride}-byte"
+                         " records")
+    out = []
+    for base in range(0, len(data), stride):
+        scalars = iter(range(len(layout.scalars)))
+        args = []
+        for t in layout.params:
+            if t == "ptr":
+                args.append(DATA_ADDRESS)
+            else:
+                at = base + WORD * next(scalars)
+                args.append(int.from_bytes(data[at:at + WORD], "little"))
+        memory = None
+        if layout.memory_size:
+            at = base + layout.input_memory_offset
+            memory = Memory(DATA_ADDRESS, bytes(data[at:at + layout.memory_size]))
+        out.append(Vector(tuple(args), memory))
+    return out
+
+
+def out_stride(r: Routine) -> int:
+    return layout_of(r).output_size
+
+
+def pack_outputs(r: Routine, evaluations: Sequence[Evaluation]) -> bytes:
+    """Evaluations as the probe form writes them (what a simulated board sends)."""
+    layout = layout_of(r)
+    out = bytearray()
+    for e in evaluations:
+        out += (e.result or 0).to_bytes(WORD, "little")
+        if layout.memory_size:
+            out += e.memory.data
+    return bytes(out)
+
+
+def count(r: Routine, data: bytes) -> int | None:
+    """How many outputs `data` holds, or None when it is no whole number of records."""
+    stride = out_stride(r)
+    return None if len(data) % stride else len(data) // stride
+
+
+def output(r: Routine, data: bytes, i: int) -> Evaluation:
+    stride = out_stride(r)
+    return probe_result(r, data[i * stride:(i + 1) * stride])
+
+
+def outputs(r: Routine, data: bytes) -> list[Evaluation]:
+    return [output(r, data, i) for i in range(count(r, data) or 0)]
+
+
+def corrupt(data: bytes, stride: int) -> bytes:
+    """Outputs that are surely wrong: in every record the result's lowest bit flipped,
+    and the memory window's first byte (a routine has one or the other, or both)."""
+    out = bytearray(data)
+    for base in range(0, len(out), stride):
+        out[base + RESULT_OFFSET] ^= 1
+        if stride > OUTPUT_MEMORY_OFFSET:
+            out[base + OUTPUT_MEMORY_OFFSET] ^= 1
+    return bytes(out)

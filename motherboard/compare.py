@@ -1,0 +1,65 @@
+"""The motherboard's schedule of a task graph beside the list schedulers', on one table.
+
+Given the measured time of every task on every board (a profiling pass in the same
+run: "perfect knowledge"), HEFT, round-robin and random schedule the graph on that
+table, and the motherboard's own assignment (which board ran which task, in the
+order they were awarded) is replayed on it too, so the four makespans come from the
+same numbers; the makespan the motherboard actually had is shown beside them.
+Communication costs are zero: a task's inputs travel with its award either way
+(the transfer is part of each measured time).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+
+from motherboard.heft import heft, random_schedule, replay, round_robin
+from motherboard.market import Motherboard
+
+
+@dataclass(frozen=True)
+class Comparison:
+    boards: tuple[str, ...]  # the processors of the table
+    tasks: int
+    heft: float
+    round_robin: float
+    random: float
+    motherboard: float  # its assignment replayed on the table
+    motherboard_measured: float  # what it took in the run itself
+
+    @property
+    def ratio_to_heft(self) -> float:
+        return self.motherboard / self.heft if self.heft else float("inf")
+
+    def to_json(self) -> dict:
+        return {**asdict(self), "boards": list(self.boards), "ratio_to_heft": self.ratio_to_heft}
+
+
+def compare(mb: Motherboard, table: Mapping[str, Mapping[str, float]], start: float,
+            seed: int = 0) -> Comparison:
+    """`table`: task -> board -> seconds.  Only boards that measured every task count."""
+    tasks = mb.workload_tasks()
+    boards = sorted(set.intersection(*(set(table[t.id]) for t in tasks)))
+    if not boards:
+        raise ValueError("no board measured every task: nothing to compare on")
+    costs = {t.id: {b: table[t.id][b] for b in boards} for t in tasks}
+    succ: dict[str, list[str]] = {t.id: [] for t in tasks}
+    for t in tasks:
+        for p in t.after:
+            succ[p].append(t.id)
+    order: dict[str, list[str]] = {b: [] for b in boards}
+    for t in sorted(tasks, key=lambda t: _accepted(t).awarded):
+        board = _accepted(t).board
+        if board not in order:
+            raise ValueError(f"task {t.id} ran on {board}, which the table lacks (it left)")
+        order[board].append(t.id)
+    measured = max(t.accepted_at for t in tasks) - start
+    return Comparison(tuple(boards), len(tasks), heft(costs, succ).makespan,
+                      round_robin(costs, succ).makespan,
+                      random_schedule(costs, succ, seed).makespan,
+                      replay(costs, succ, order).makespan, measured)
+
+
+def _accepted(task):
+    return next(a for a in task.attempts if a.outcome == "accepted")

@@ -1,0 +1,641 @@
+"""The motherboard: boards onboard, bid, earn trust, and leave, as a sans-IO state machine.
+
+`Motherboard` is fed what boards say (`handle(message, now)`), the workload's tasks as
+they arrive (`submit(spec, now)`) and the time (`tick(now)`); every call returns the
+messages to send (Envelopes) and the time by which to call `tick` again is
+`deadline()`.  It never touches a socket, a thread or a clock, so the same code
+serves simulated boards on a virtual clock (motherboard/sim.py) and live QEMU boards
+(motherboard/live.py), and boards may live anywhere a message can reach.
+
+A board joins with its discovery report (Onboard): registered with neutral trust and
+no evidence, it first runs calibration tasks -- generated inputs, every answer checked
+-- for each routine of the workload it offers, CALIBRATION_SAMPLES each (StarPU's
+history models calibrate about as long); they are awarded to it alone, without
+payment, and look to it like any other task.  Once a routine is calibrated the board
+bids for that routine's tasks.
+
+One auction runs at a time, so each bid knows the bidder's queue (as dmda predicts
+finish times from each worker's queue): the ready task of highest priority (graphs:
+upward rank from the measured history, as HEFT ranks; streams: arrival order) is
+announced to every eligible board, the bids are weighed by trust (trust.py) and the
+trust-weighted Vickrey auction (auction.py) picks the winner and its payment, paid in
+credits once the answer is accepted.  The oracle (oracle.py) measures the time and
+checks the answer; a wrong one is never accepted: the task is announced again
+without that board.  A board that leaves (Exit, graceful or killed), or holds a task
+far past its promise, has its tasks in flight announced again at once; a result that
+comes after its task went elsewhere is ignored, so no task is lost and none is
+accepted twice, and the board's history and trust stay in this motherboard's view.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import Counter, deque
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from enum import Enum
+
+from motherboard import batch
+from motherboard.auction import Sealed, vickrey
+from motherboard.history import CALIBRATION_SAMPLES, History
+from motherboard.messages import (
+    Award,
+    Bid,
+    BidRequest,
+    BoardMessage,
+    Cancel,
+    Decline,
+    DiscoveryReport,
+    Envelope,
+    Exit,
+    Onboard,
+    Result,
+    Settle,
+)
+from motherboard.oracle import FULL, Check, CheckRequest, Oracle, OraclePolicy
+from motherboard.routines import RoutineBook
+from motherboard.trust import TrustView
+from motherboard.workload import TaskSpec, compose_inputs
+from sem.interp import Evaluation
+from sem.vectors import Vector
+
+
+class MarketError(ValueError):
+    """A message or task the motherboard cannot take as given."""
+
+
+@dataclass(frozen=True)
+class MarketConfig:
+    calibration_samples: int = CALIBRATION_SAMPLES
+    calibration_sizes: tuple[int, ...] = (1, 16, 128, 512)  # cycled over a routine's samples
+    bid_timeout: float = 0.5  # seconds an auction waits for bids it asked for
+    retry_after: float = 0.05  # seconds before a task nobody bid for is announced again
+    # A board still holding a task this many times past its promise (and at least
+    # min_patience seconds after the award) is presumed stuck: the task goes elsewhere.
+    patience: float = 20.0
+    min_patience: float = 10.0
+    # A bidder weighed below this is distrusted: it wins only when no trusted board bids
+    # and none is still calibrating for the routine (so no task waits forever).  Honest
+    # boards are weighed 0.8-0.95 once calibrated; a board caught cheating on 10% of its
+    # answers about 0.45, one late on most promises below 0.3.
+    min_weight: float = 0.5
+    oracle: OraclePolicy = field(default_factory=OraclePolicy)
+    seed: int = 0
+
+
+class BoardStatus(Enum):
+    ACTIVE = "active"
+    LEFT = "left"
+
+
+@dataclass
+class BoardEntry:
+    report: DiscoveryReport
+    joined: float
+    status: BoardStatus = BoardStatus.ACTIVE
+    declined: set[str] = field(default_factory=set)
+    calibrated: Counter = field(default_factory=Counter)  # routine -> calibration results
+    calibration: deque = field(default_factory=deque)  # calibration tasks not yet announced
+    inflight: set[str] = field(default_factory=set)  # task ids awarded and not answered
+    won: int = 0  # workload tasks awarded
+    accepted: int = 0  # workload tasks whose answers were accepted
+    vectors: int = 0  # input vectors of accepted workload tasks
+    busy: float = 0.0  # measured seconds of accepted workload tasks
+    credits: float = 0.0
+    left_at: float | None = None
+    exit_reason: str = ""
+
+    @property
+    def id(self) -> str:
+        return self.report.board
+
+    def offers(self, routine: str) -> bool:
+        offered = any(o.routine == routine for o in self.report.offers)
+        return offered and routine not in self.declined
+
+
+class TaskState(Enum):
+    WAITING = "waiting"  # for its parents' outputs
+    READY = "ready"
+    BIDDING = "bidding"
+    AWARDED = "awarded"
+    CHECKING = "checking"  # its answer came and is being checked
+    ACCEPTED = "accepted"
+    DROPPED = "dropped"  # a calibration task that is not redone (wrong, failed, board gone)
+
+
+@dataclass
+class Attempt:
+    """One award of a task to a board, and how it ended."""
+
+    board: str
+    bid: Bid
+    payment: float
+    awarded: float
+    ended: float | None = None
+    measured: float | None = None  # seconds from award to result, on the motherboard's clock
+    outcome: str = "running"  # accepted | wrong | failed | rerouted | stuck
+    check: Check | None = None
+    late: bool = False  # a result came after the task went elsewhere (ignored)
+
+
+@dataclass
+class TaskEntry:
+    id: str
+    routine: str  # ID
+    size: int
+    seed: int
+    index: int  # position in the workload (-1 for calibration tasks)
+    after: tuple[str, ...] = ()
+    calibrating: str | None = None  # the board a calibration task is for
+    arrived: float = 0.0
+    state: TaskState = TaskState.WAITING
+    inputs: tuple[Vector, ...] | None = None
+    packed: bytes = b""  # the inputs as they travel (batch.py)
+    outputs: bytes | None = None  # packed, as accepted
+    excluded: set[str] = field(default_factory=set)  # boards that answered it wrongly or failed
+    asked: set[str] = field(default_factory=set)
+    bids: dict[str, Bid] = field(default_factory=dict)
+    answered: set[str] = field(default_factory=set)
+    announced: float = 0.0
+    bid_deadline: float = 0.0
+    retry_at: float = 0.0
+    attempts: list[Attempt] = field(default_factory=list)
+    accepted_at: float | None = None
+    rank: float = 0.0  # priority (upward rank for graphs)
+    # (when the board holding it was lost, when it was awarded again)
+    reroutes: list[tuple[float, float | None]] = field(default_factory=list)
+
+    @property
+    def current(self) -> Attempt | None:
+        last = self.attempts[-1] if self.attempts else None
+        return last if last is not None and last.outcome == "running" else None
+
+
+@dataclass(frozen=True)
+class Payment:
+    board: str
+    fingerprint: str  # the account the credits go to (stores/credits.py keys by it)
+    task: str
+    credits: float
+    at: float
+
+
+class Motherboard:
+    def __init__(self, book: RoutineBook, mix: Iterable[str], config: MarketConfig | None = None,
+                 observer: str = "motherboard", check_inline: bool = True) -> None:
+        """`check_inline`: check answers inside `handle` (simulations, tests); else the
+        checks wait in `take_checks()` for the driver to run (oracle.run_check, anywhere)
+        and hand back through `checked`, so the loop is not held up meanwhile."""
+        self.check_inline = check_inline
+        self._checks: list[CheckRequest] = []
+        self._results: dict[str, Result] = {}  # task -> the result being checked
+        self.book = book
+        self.config = config or MarketConfig()
+        self.mix = [book.resolve(r) for r in mix]  # routines boards calibrate for
+        self.rng = random.Random(self.config.seed)
+        self.oracle = Oracle(book, self.config.oracle, random.Random(self.config.seed + 1))
+        self.trust = TrustView(observer)
+        self.measured: dict[str, History] = {}  # board -> what the oracle measured, per routine
+        # board -> the shortest time from announcing a task to its bid: the round trip a
+        # result's time includes beyond the run the board promised (the shortest, as
+        # whatever else delayed a bid -- a busy host -- may delay a result as well)
+        self.round_trip: dict[str, float] = {}
+        self.boards: dict[str, BoardEntry] = {}
+        self.tasks: dict[str, TaskEntry] = {}
+        self.order: list[str] = []  # workload task ids in submission order
+        self.payments: list[Payment] = []
+        self.events: list[tuple[float, str, str, str]] = []  # (time, kind, board, task/detail)
+        self._auction: str | None = None  # the workload task being auctioned
+        self._calibration_serial = 0
+
+    # -- the board side ---------------------------------------------------------------------------
+
+    def handle(self, message: BoardMessage, now: float) -> list[Envelope]:
+        out: list[Envelope] = []
+        match message:
+            case Onboard(report):
+                self._onboard(report, now)
+            case Bid():
+                self._bid(message, now, out)
+            case Decline():
+                self._decline(message, now, out)
+            case Result():
+                self._result(message, now, out)
+            case Exit():
+                self._exit(message, now, out)
+            case _:
+                raise MarketError(f"a board sent {type(message).__name__}, which is no board"
+                                  " message")
+        self._pump(now, out)
+        return out
+
+    def _onboard(self, report: DiscoveryReport, now: float) -> None:
+        known = self.boards.get(report.board)
+        if known is not None and known.status == BoardStatus.ACTIVE:
+            raise MarketError(f"board {report.board!r} is already on board; a board joins once"
+                              " (leave first, or join under another identity)")
+        entry = BoardEntry(report, now)
+        if known is not None:  # the same identity back: its history and trust are kept
+            entry.calibrated = known.calibrated
+            entry.won, entry.accepted, entry.credits = known.won, known.accepted, known.credits
+            entry.vectors, entry.busy = known.vectors, known.busy
+        self.boards[report.board] = entry
+        self.trust.of(report.board)
+        self.measured.setdefault(report.board, History())
+        for rid in self.mix:
+            if not entry.offers(rid):
+                continue
+            for k in range(entry.calibrated[rid], self._samples(entry, rid)):
+                sizes = self.config.calibration_sizes
+                self._calibration_serial += 1
+                task = TaskEntry(f"c{self._calibration_serial}", rid, sizes[k % len(sizes)],
+                                 self.rng.randrange(2**31), -1, calibrating=report.board,
+                                 arrived=now, state=TaskState.READY)
+                self._set_inputs(task, self.book.inputs(rid, task.size, task.seed))
+                self.tasks[task.id] = task
+                entry.calibration.append(task.id)
+        self.events.append((now, "join", report.board, report.spec))
+
+    def _bid(self, bid: Bid, now: float, out: list[Envelope]) -> None:
+        task = self.tasks.get(bid.task)
+        if task is None or task.state != TaskState.BIDDING or bid.board not in task.asked:
+            return  # an answer to an auction already closed
+        task.bids[bid.board] = bid
+        task.answered.add(bid.board)
+        trip = now - task.announced
+        self.round_trip[bid.board] = min(self.round_trip.get(bid.board, trip), trip)
+        if task.answered >= task.asked:
+            self._close(task, now, out)
+
+    def _decline(self, decline: Decline, now: float, out: list[Envelope]) -> None:
+        entry = self._entry(decline.board)
+        if decline.routines:
+            entry.declined.update(decline.routines)
+            for tid in list(entry.calibration):
+                if self.tasks[tid].routine in decline.routines:
+                    entry.calibration.remove(tid)
+                    self.tasks[tid].state = TaskState.DROPPED
+            self.events.append((now, "decline", decline.board, ",".join(
+                self.book.short(r) for r in decline.routines)))
+        for task in self._bidding():
+            if task.id == decline.task or (task.routine in decline.routines
+                                           and decline.board in task.asked):
+                task.answered.add(decline.board)
+                if task.answered >= task.asked:
+                    self._close(task, now, out)
+
+    def _result(self, result: Result, now: float, out: list[Envelope]) -> None:
+        task = self.tasks.get(result.task)
+        if task is None:
+            return
+        attempt = task.current
+        if attempt is None or attempt.board != result.board or task.state != TaskState.AWARDED:
+            # the task went elsewhere (or was accepted) meanwhile: ignored, never accepted twice
+            for a in task.attempts:
+                if a.board == result.board:
+                    a.late = True
+            self.events.append((now, "late", result.board, task.id))
+            return
+        entry = self.boards[result.board]
+        entry.inflight.discard(task.id)
+        attempt.ended = now
+        attempt.measured = now - attempt.awarded
+        self._rate_time(result.board, attempt, attempt.measured, now)
+        kind = FULL if task.calibrating else self.oracle.how(self.trust.of(result.board))
+        r = self.book.routine(task.routine)
+        if result.outputs is None or batch.count(r, result.outputs) != task.size:
+            self._judge(task, result, Check(kind, 0, task.size, 0), now, out)
+            return
+        request = CheckRequest(task.id, result.board, task.routine, kind,
+                               self.oracle.indices(kind, task.size), task.packed, result.outputs)
+        if self.check_inline:
+            self._judge(task, result, self.oracle.check(task.routine, task.inputs,
+                                                        result.outputs, kind, request.indices),
+                        now, out)
+            return
+        task.state = TaskState.CHECKING
+        self._results[task.id] = result
+        self._checks.append(request)
+
+    def take_checks(self) -> list[CheckRequest]:
+        """The checks waiting to be run (with `check_inline` off)."""
+        out, self._checks = self._checks, []
+        return out
+
+    def checked(self, task_id: str, check: Check, now: float) -> list[Envelope]:
+        """A check's verdict, back from wherever it ran."""
+        out: list[Envelope] = []
+        task = self.tasks[task_id]
+        result = self._results.pop(task_id)
+        self._judge(task, result, check, now, out)
+        self._pump(now, out)
+        return out
+
+    def _judge(self, task: TaskEntry, result: Result, check: Check, now: float,
+               out: list[Envelope]) -> None:
+        """Accept the answer, or announce the task again without its board."""
+        attempt = task.current
+        entry = self.boards[result.board]
+        attempt.check = check
+        accepted = result.outputs is not None and check.ok
+        out.append(Envelope(result.board, Settle(task.id, result.board, attempt.measured,
+                                                 accepted, attempt.payment if accepted else 0.0)))
+        if result.outputs is None:
+            attempt.outcome = "failed"
+            self.trust.of(result.board).correct.rate(0.0)
+            self.events.append((now, "failed", result.board, f"{task.id}: {result.error}"))
+            self._again(task, now, exclude=result.board)
+            return
+        if not check.ok:
+            attempt.outcome = "wrong"
+            self.trust.verified(result.board, False, now)
+            self.events.append((now, "wrong", result.board, task.id))
+            self._again(task, now, exclude=result.board)
+            return
+        if check.kind == FULL:
+            self.trust.verified(result.board, True, now)
+        self.measured[result.board].record(task.routine, result.implementation, task.size,
+                                           attempt.measured, result.cycles)
+        attempt.outcome = "accepted"
+        task.state, task.outputs, task.accepted_at = TaskState.ACCEPTED, result.outputs, now
+        if task.calibrating:
+            entry.calibrated[task.routine] += 1
+            return
+        entry.accepted += 1
+        entry.vectors += task.size
+        entry.busy += attempt.measured
+        entry.credits += attempt.payment
+        self.payments.append(Payment(result.board, entry.report.fingerprint, task.id,
+                                     attempt.payment, now))
+        self._release_children(task, now)
+
+    def _exit(self, exit_: Exit, now: float, out: list[Envelope]) -> None:
+        entry = self.boards.get(exit_.board)
+        if entry is None or entry.status == BoardStatus.LEFT:
+            return
+        entry.status, entry.left_at = BoardStatus.LEFT, now
+        entry.exit_reason = ("left: " if exit_.graceful else "killed: ") + exit_.reason
+        self.events.append((now, "exit" if exit_.graceful else "killed", exit_.board, exit_.reason))
+        for tid in list(entry.inflight):
+            task = self.tasks[tid]
+            attempt = task.current
+            if attempt is not None and attempt.board == exit_.board:
+                attempt.outcome, attempt.ended = "rerouted", now
+                if task.calibrating:
+                    task.state = TaskState.DROPPED
+                    continue
+                task.reroutes.append((now, None))
+                self._again(task, now)
+        entry.inflight.clear()
+        for tid in entry.calibration:
+            self.tasks[tid].state = TaskState.DROPPED
+        entry.calibration.clear()
+        for task in self._bidding():
+            if exit_.board in task.asked:
+                task.asked.discard(exit_.board)
+                task.bids.pop(exit_.board, None)
+                if task.answered >= task.asked:
+                    self._close(task, now, out)
+
+    # -- the workload side ----------------------------------------------------------------------
+
+    def submit(self, spec: TaskSpec, now: float) -> list[Envelope]:
+        if spec.id in self.tasks:
+            raise MarketError(f"task {spec.id!r} was submitted before; task ids are unique")
+        rid = self.book.resolve(spec.routine)
+        task = TaskEntry(spec.id, rid, spec.size, spec.seed, len(self.order), spec.after,
+                         arrived=now)
+        missing = [p for p in spec.after if p not in self.tasks]
+        if missing:
+            raise MarketError(f"task {spec.id!r} comes after {missing}, never submitted")
+        self.tasks[spec.id] = task
+        self.order.append(spec.id)
+        task.rank = self._rank(task)
+        self._release(task, now)
+        out: list[Envelope] = []
+        self._pump(now, out)
+        return out
+
+    def tick(self, now: float) -> list[Envelope]:
+        out: list[Envelope] = []
+        for task in self._bidding():
+            if now >= task.bid_deadline:
+                self._close(task, now, out)
+        for entry in self.boards.values():
+            for tid in list(entry.inflight):
+                task = self.tasks[tid]
+                attempt = task.current
+                if attempt is not None and now >= self._patience_deadline(attempt):
+                    attempt.outcome, attempt.ended = "stuck", now
+                    self._rate_time(entry.id, attempt, now - attempt.awarded, now)
+                    entry.inflight.discard(tid)
+                    out.append(Envelope(entry.id, Cancel(tid, entry.id)))
+                    self.events.append((now, "stuck", entry.id, tid))
+                    if task.calibrating:
+                        task.state = TaskState.DROPPED
+                    else:  # not excluded: it may only be slow, and it may be the only board
+                        task.reroutes.append((now, None))
+                        self._again(task, now)
+        self._pump(now, out)
+        return out
+
+    def deadline(self) -> float | None:
+        times = [t.bid_deadline for t in self._bidding()]
+        times += [t.retry_at for t in self.tasks.values()
+                  if t.state == TaskState.READY and t.retry_at > 0]
+        for entry in self.boards.values():
+            for tid in entry.inflight:
+                attempt = self.tasks[tid].current
+                if attempt is not None:
+                    times.append(self._patience_deadline(attempt))
+        return min(times) if times else None
+
+    @property
+    def done(self) -> bool:
+        """Every submitted workload task accepted."""
+        return all(self.tasks[t].state == TaskState.ACCEPTED for t in self.order)
+
+    # -- scheduling -----------------------------------------------------------------------------
+
+    def _pump(self, now: float, out: list[Envelope]) -> None:
+        """Announce what can be announced: each board's next calibration task, and the
+        workload's highest-priority ready task when no auction is open."""
+        for entry in self.boards.values():
+            if entry.status != BoardStatus.ACTIVE or not entry.calibration:
+                continue
+            if any(t.calibrating == entry.id and t.state in (
+                    TaskState.BIDDING, TaskState.AWARDED, TaskState.CHECKING)
+                   for t in self.tasks.values()):
+                continue  # one calibration task at a time, so its measure is its own
+            self._announce(self.tasks[entry.calibration.popleft()], {entry.id}, now, out)
+        ready = [self.tasks[t] for t in self.order if self.tasks[t].state == TaskState.READY]
+        for task in ready:
+            if task.retry_at <= now:
+                task.retry_at = 0.0  # due: no timer needed for it any more
+        if self._auction is not None:
+            return
+        ready = [t for t in ready if t.retry_at == 0.0]
+        for task in sorted(ready, key=lambda t: (-t.rank, t.index)):
+            eligible = {e.id for e in self.boards.values() if self._eligible(e, task)}
+            if eligible:
+                self._auction = task.id
+                self._announce(task, eligible, now, out)
+                return
+            # nobody can take it yet: it waits until a board is ready (any message pumps again)
+
+    def _samples(self, entry: BoardEntry, routine: str) -> int:
+        """Calibration runs a board owes for a routine: the samples for each implementation
+        it offers (its agent tries them in turn)."""
+        impls = sum(o.routine == routine for o in entry.report.offers)
+        return self.config.calibration_samples * impls
+
+    def _calibrating_for(self, entry: BoardEntry, routine: str) -> bool:
+        return (entry.status == BoardStatus.ACTIVE and entry.offers(routine)
+                and entry.calibrated[routine] < self._samples(entry, routine))
+
+    def _eligible(self, entry: BoardEntry, task: TaskEntry) -> bool:
+        return (entry.status == BoardStatus.ACTIVE and entry.offers(task.routine)
+                and entry.id not in task.excluded
+                and entry.calibrated[task.routine] >= self._samples(entry, task.routine))
+
+    def _announce(self, task: TaskEntry, boards: set[str], now: float,
+                  out: list[Envelope]) -> None:
+        task.state = TaskState.BIDDING
+        task.asked, task.bids, task.answered = set(boards), {}, set()
+        task.announced = now
+        task.bid_deadline = now + self.config.bid_timeout
+        for board in sorted(boards):
+            out.append(Envelope(board, BidRequest(task.id, task.routine, task.size)))
+
+    def _close(self, task: TaskEntry, now: float, out: list[Envelope]) -> None:
+        """End an auction: award the winner, or put the task back to wait."""
+        if self._auction == task.id:
+            self._auction = None
+        live = [b for name, b in sorted(task.bids.items())
+                if self.boards[name].status == BoardStatus.ACTIVE]
+        if not live:
+            task.state = TaskState.READY
+            task.retry_at = now + self.config.retry_after
+            if task.calibrating:  # the board would not bid for its own calibration
+                task.state = TaskState.DROPPED
+            return
+        if task.calibrating:  # awarded to the board it calibrates, unpaid
+            self._award(task, live[0], 0.0, now, out)
+            return
+        sealed = [Sealed(b.board, b.price, max(self.trust.of(b.board).weight, 1e-12)) for b in live]
+        trusted = [s for s in sealed if s.weight >= self.config.min_weight]
+        coming = any(self._calibrating_for(e, task.routine) for e in self.boards.values())
+        if not trusted and coming:
+            task.state, task.retry_at = TaskState.READY, now + self.config.retry_after
+            return  # only distrusted bidders, and a board is still calibrating: wait for it
+        result = vickrey(trusted or sealed)
+        assert result is not None
+        bid = next(b for b in live if b.board == result.winner.bidder)
+        self._award(task, bid, result.payment, now, out)
+        self.boards[bid.board].won += 1
+
+    def _award(self, task: TaskEntry, bid: Bid, payment: float, now: float,
+               out: list[Envelope]) -> None:
+        task.state = TaskState.AWARDED
+        task.attempts.append(Attempt(bid.board, bid, payment, now))
+        if task.reroutes and task.reroutes[-1][1] is None:
+            task.reroutes[-1] = (task.reroutes[-1][0], now)
+        self.boards[bid.board].inflight.add(task.id)
+        out.append(Envelope(bid.board, Award(task.id, bid.board, task.routine, bid.implementation,
+                                             task.size, task.packed)))
+
+    def _again(self, task: TaskEntry, now: float, exclude: str | None = None) -> None:
+        """Announce the task again (after a wrong answer, a failure, an exit)."""
+        if exclude is not None:
+            task.excluded.add(exclude)
+            self.boards[exclude].inflight.discard(task.id)
+        if task.calibrating:
+            task.state = TaskState.DROPPED
+            return
+        task.state, task.retry_at = TaskState.READY, 0.0
+
+    def _release(self, task: TaskEntry, now: float) -> None:
+        parents = [self.tasks[p] for p in task.after]
+        if any(p.state != TaskState.ACCEPTED for p in parents):
+            return
+        own = self.book.inputs(task.routine, task.size, task.seed)
+        if parents:
+            own = compose_inputs(self.book.routine(task.routine), own,
+                                 [(p.inputs, tuple(self.outputs(p))) for p in parents])
+        self._set_inputs(task, own)
+        task.state = TaskState.READY
+
+    def _set_inputs(self, task: TaskEntry, inputs: tuple[Vector, ...]) -> None:
+        task.inputs = inputs
+        task.packed = batch.pack_inputs(self.book.routine(task.routine), inputs)
+
+    def outputs(self, task: TaskEntry) -> list[Evaluation]:
+        """An accepted task's outputs, decoded."""
+        return batch.outputs(self.book.routine(task.routine), task.outputs or b"")
+
+    def _release_children(self, parent: TaskEntry, now: float) -> None:
+        for tid in self.order:
+            child = self.tasks[tid]
+            if child.state == TaskState.WAITING and parent.id in child.after:
+                self._release(child, now)
+
+    def _rank(self, task: TaskEntry) -> float:
+        """Upward rank over the tasks submitted so far (HEFT's priority), in predicted
+        seconds: a task's own mean cost plus the costliest path to the exit after it."""
+        if not task.after and not any(task.id in t.after for t in self.tasks.values()):
+            return 0.0
+        children: dict[str, list[str]] = {}
+        for t in self.tasks.values():
+            for p in t.after:
+                children.setdefault(p, []).append(t.id)
+        memo: dict[str, float] = {}
+
+        def rank(tid: str) -> float:
+            if tid not in memo:
+                t = self.tasks[tid]
+                memo[tid] = self._mean_cost(t) + max((rank(c) for c in children.get(tid, ())),
+                                                     default=0.0)
+            return memo[tid]
+
+        for t in self.tasks.values():
+            if t.index >= 0 and t.state in (TaskState.WAITING, TaskState.READY):
+                t.rank = rank(t.id)
+        return rank(task.id)
+
+    def _mean_cost(self, task: TaskEntry) -> float:
+        """Mean predicted seconds over the boards that measured the routine (else its size)."""
+        guesses = []
+        for history in self.measured.values():
+            for (rid, _), model in history.models.items():
+                if rid == task.routine and model.count:
+                    guesses.append(model.predict(task.size))
+        return sum(guesses) / len(guesses) if guesses else float(task.size)
+
+    def _rate_time(self, board: str, attempt: Attempt, measured: float, now: float) -> None:
+        """Judge a promise: the board promised its run; the messages' round trip (as long as
+        its bids take to come back) is not its to promise."""
+        self.trust.timeliness(board, attempt.bid.seconds, measured, self.config.oracle.tolerance,
+                              now, transit=self.round_trip.get(board, 0.0))
+
+    def _patience_deadline(self, attempt: Attempt) -> float:
+        return attempt.awarded + max(self.config.min_patience,
+                                     self.config.patience * attempt.bid.seconds)
+
+    def _bidding(self) -> list[TaskEntry]:
+        return [t for t in self.tasks.values() if t.state == TaskState.BIDDING]
+
+    def _entry(self, board: str) -> BoardEntry:
+        entry = self.boards.get(board)
+        if entry is None:
+            raise MarketError(f"board {board!r} never onboarded: send Onboard first")
+        return entry
+
+    # -- what happened --------------------------------------------------------------------------
+
+    def calibrating(self, board: str) -> bool:
+        entry = self.boards[board]
+        return bool(entry.calibration) or any(self.tasks[t].calibrating for t in entry.inflight)
+
+    def workload_tasks(self) -> list[TaskEntry]:
+        return [self.tasks[t] for t in self.order]

@@ -1,0 +1,73 @@
+"""The routines tasks name (by ID), and the inputs a task's batch is made of."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+
+from sem import interp
+from sem.canon import SHORT, routine_id
+from sem.interp import Evaluation
+from sem.ir import Routine
+from sem.library import FILES
+from sem.loader import load_file
+from sem.vectors import Vector, generate
+
+
+class UnknownRoutineName(LookupError):
+    """A task names a routine the motherboard does not know."""
+
+
+@dataclass(frozen=True)
+class RoutineBook:
+    """Routines by ID, with their names (NAMESPACE:NAME, e.g. hd:p23)."""
+
+    routines: dict[str, Routine]
+    names: dict[str, str]  # ID -> name
+
+    @classmethod
+    def library(cls) -> RoutineBook:
+        """The starter library: Hacker's Delight p01-p25 and sort3/4/5."""
+        return _library()
+
+    def resolve(self, ref: str) -> str:
+        """The ID of a routine given by ID, unique ID prefix, NAMESPACE:NAME or NAME."""
+        if ref in self.routines:
+            return ref
+        matches = [rid for rid, name in self.names.items()
+                   if ref in (name, name.split(":", 1)[-1])
+                   or (len(ref) >= 6 and rid.startswith(ref))]
+        if len(matches) != 1:
+            known = ", ".join(sorted(self.names.values()))
+            raise UnknownRoutineName(f"routine {ref!r} is {'ambiguous' if matches else 'unknown'}:"
+                                     f" name one of {known}")
+        return matches[0]
+
+    def routine(self, rid: str) -> Routine:
+        return self.routines[rid]
+
+    def name(self, rid: str) -> str:
+        return self.names.get(rid, rid[:SHORT])
+
+    def short(self, rid: str) -> str:
+        """The name without its namespace (p23, sort5)."""
+        return self.name(rid).split(":", 1)[-1]
+
+    def inputs(self, rid: str, size: int, seed: int) -> tuple[Vector, ...]:
+        """A task's own batch: `size` vectors, edge cases first, deterministic per seed."""
+        return tuple(generate(self.routines[rid], size, seed=seed))
+
+    def evaluate(self, rid: str, vector: Vector) -> Evaluation:
+        """The interpreter's answer: the truth every board's answer is checked against."""
+        return interp.run(self.routines[rid], vector.args, vector.memory)
+
+
+@cache
+def _library() -> RoutineBook:
+    routines, names = {}, {}
+    for path in FILES:
+        for r, name in load_file(path):
+            rid = routine_id(r)
+            routines[rid] = r
+            names[rid] = str(name)
+    return RoutineBook(routines, names)

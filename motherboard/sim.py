@@ -1,0 +1,298 @@
+"""Simulated boards on a virtual clock, behind the same messages as live ones.
+
+A SimBoard is an agent (agent.py, maybe a liar's) on a machine whose run times come
+from a cost profile -- per routine, an overhead plus a time per vector, with
+log-normal noise -- and whose answers come from the interpreter, so the oracle's
+checks are real.  Profiles can be written by hand (tests) or taken from what live
+boards measured (the bench replays a live run's per-board times).
+
+`simulate` runs a workload through a Motherboard as a discrete-event simulation:
+messages take `latency` virtual seconds each way, boards run one task at a time,
+and boards may join, leave (gracefully or killed) at given times.  Everything is
+deterministic for a seed.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import math
+import random
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+
+from motherboard import batch
+from motherboard.adversary import Liar, LyingAgent
+from motherboard.agent import BoardAgent, AwardedJob
+from motherboard.energy import model_for
+from motherboard.history import CALIBRATION_SAMPLES
+from motherboard.market import MarketConfig, Motherboard
+from motherboard.messages import (
+    Award,
+    BidRequest,
+    BoardMessage,
+    Cancel,
+    DiscoveryReport,
+    Envelope,
+    Exit,
+    Offer,
+    Onboard,
+    Settle,
+)
+from motherboard.routines import RoutineBook
+from motherboard.workload import Workload
+
+KILL_NOTICE = 0.3  # virtual seconds between a kill and the motherboard hearing of it
+
+
+@dataclass(frozen=True)
+class RunTimeLine:
+    """Run time of one implementation of one routine: overhead + per_vector * size."""
+
+    overhead: float
+    per_vector: float
+
+    def seconds(self, size: int) -> float:
+        return self.overhead + self.per_vector * size
+
+
+@dataclass(frozen=True)
+class SimProfile:
+    """A kind of simulated board: its implementations and how long they take."""
+
+    spec: str
+    arch: str = "x86_64"
+    features: tuple[str, ...] = ()
+    default: RunTimeLine = RunTimeLine(0.002, 2e-6)
+    # routine name or ID -> implementation -> RunTimeLine
+    lines: dict[str, dict[str, RunTimeLine]] = field(default_factory=dict)
+    noise: float = 0.1  # sigma of the log-normal factor on every run
+    clock_hz: float = 2e9
+
+    def implementations(self, book: RoutineBook, rid: str) -> dict[str, RunTimeLine]:
+        own = self.lines.get(rid) or self.lines.get(book.name(rid)) or \
+            self.lines.get(book.short(rid))
+        return dict(own) if own else {"lowered": self.default}
+
+
+class SimBoard:
+    """One simulated board: an agent, its profile, and the job it is running."""
+
+    def __init__(self, board_id: str, profile: SimProfile, book: RoutineBook, seed: int,
+                 liar: str | None = None, declines: tuple[str, ...] = (),
+                 explore: int = CALIBRATION_SAMPLES) -> None:
+        self.profile, self.book = profile, book
+        self.rng = random.Random(seed)
+        offers = tuple(Offer(rid, impl) for rid in book.routines
+                       for impl in profile.implementations(book, rid))
+        report = DiscoveryReport(board_id, profile.spec, profile.arch,
+                                 f"sim:{profile.spec}", "sim", profile.features, offers,
+                                 model_for(profile.arch), f"simulated {profile.spec}")
+        self.agent = BoardAgent(report, explore)
+        self.liar = None if liar is None else LyingAgent(self.agent,
+                                                         Liar(liar, random.Random(seed + 1)))
+        self.declines = tuple(book.resolve(r) for r in declines)
+        self.running: AwardedJob | None = None
+        self.alive = True
+        self.identities = [board_id]
+
+    @property
+    def id(self) -> str:
+        return self.agent.board
+
+    def join(self) -> list[BoardMessage]:
+        out: list[BoardMessage] = [Onboard(self.agent.report)]
+        if self.declines:
+            out.append(self.agent.decline(self.declines))
+        return out
+
+    def receive(self, message: object, now: float) -> list[BoardMessage]:
+        if not self.alive:
+            return []
+        match message:
+            case BidRequest():
+                if self.liar is None:
+                    return [self.agent.on_request(message, now)]
+                out: list[BoardMessage] = [self.liar.on_request(message, now)]
+                if self.liar.liar.wants_new_identity:
+                    out += self.new_identity()
+                return out
+            case Award():
+                if message.board != self.id:
+                    return []  # meant for an identity this board has shed
+                (self.liar or self.agent).on_award(message, now)
+            case Cancel():
+                self.agent.on_cancel(message)
+            case Settle():
+                self.agent.on_settle(message)
+        return []
+
+    def start(self, now: float) -> tuple[AwardedJob, float] | None:
+        """The next job and when it will end, if the board is idle."""
+        if not self.alive or self.running is not None:
+            return None
+        job = self.agent.next_job(now)
+        if job is None:
+            return None
+        self.running = job
+        lines = self.profile.implementations(self.book, job.award.routine)
+        line = lines.get(job.award.implementation, self.profile.default)
+        noise = math.exp(self.rng.gauss(0.0, self.profile.noise)) if self.profile.noise else 1.0
+        return job, now + line.seconds(job.award.size) * noise
+
+    def finish(self, job: AwardedJob, now: float) -> list[BoardMessage]:
+        self.running = None
+        if not self.alive or job.started is None:
+            return []
+        rid = job.award.routine
+        r = self.book.routine(rid)
+        evaluations = [self.book.evaluate(rid, v) for v in batch.unpack_inputs(r, job.award.inputs)]
+        outputs = batch.pack_outputs(r, evaluations)
+        seconds = now - job.started
+        cycles = int(seconds * self.profile.clock_hz)
+        result = self.agent.finished(job, outputs, seconds, cycles)
+        if job.award.board != self.id:
+            return []  # finished for an identity it has shed: the motherboard rerouted it
+        if self.liar is not None:
+            result = self.liar.result(result, batch.out_stride(r))
+        out: list[BoardMessage] = [result]
+        if self.liar is not None and self.liar.liar.wants_new_identity:
+            out += self.new_identity()
+        return out
+
+    def new_identity(self) -> list[BoardMessage]:
+        """Leave and join again as someone else (the whitewashing liar)."""
+        old = self.id
+        self.identities.append(f"{self.identities[0]}~{len(self.identities)}")
+        self.agent.report = replace(self.agent.report, board=self.identities[-1])
+        self.agent.queue.clear()
+        self.liar.liar.lost_in_a_row = 0
+        return [Exit(old, True, "leaving"), *self.join()]
+
+    def kill(self) -> None:
+        self.alive = False
+        self.running = None
+
+
+@dataclass(frozen=True)
+class BoardPlan:
+    """A board in a simulation: when it joins, and whether/when it leaves."""
+
+    board: str
+    profile: SimProfile
+    join: float = 0.0
+    leave: float | None = None  # graceful exit at this time
+    kill: float | None = None  # killed at this time
+    liar: str | None = None  # adversary kind
+    declines: tuple[str, ...] = ()
+
+
+@dataclass
+class SimRun:
+    motherboard: Motherboard
+    boards: dict[str, SimBoard]
+    end: float  # virtual seconds until every task was accepted (or the horizon)
+    kills: dict[str, float]  # board -> when it was killed
+    liars: dict[str, str]  # every identity a liar used -> its kind
+    start: float  # when the workload's clock started
+
+
+def simulate(workload: Workload, plans: Sequence[BoardPlan], book: RoutineBook | None = None,
+             config: MarketConfig | None = None, latency: float = 0.001, seed: int = 0,
+             horizon: float = 3600.0, warm_up: bool = False,
+             on_event: Callable[[float, Motherboard], None] | None = None) -> SimRun:
+    """Run `workload` on simulated boards; returns when every task is accepted or at
+    `horizon` virtual seconds.  With `warm_up` the workload's clock starts once the
+    boards there at time 0 have calibrated (`SimRun.start`)."""
+    book = book or RoutineBook.library()
+    mb = Motherboard(book, workload.routines(), config)
+    boards: dict[str, SimBoard] = {}
+    counter = itertools.count()
+    events: list[tuple[float, int, str, object]] = []
+
+    def at(t: float, kind: str, payload: object) -> None:
+        heapq.heappush(events, (t, next(counter), kind, payload))
+
+    liars: dict[str, str] = {}
+    for i, plan in enumerate(plans):
+        board = SimBoard(plan.board, plan.profile, book, seed * 104729 + 2 * i, plan.liar,
+                         plan.declines, mb.config.calibration_samples)
+        at(plan.join, "join", board)
+        if plan.leave is not None:
+            at(plan.leave, "leave", board)
+        if plan.kill is not None:
+            at(plan.kill, "kill", board)
+    def release(t0: float) -> None:
+        for spec in workload.tasks:
+            at(t0 + spec.arrival, "task", spec)
+
+    initial = {p.board for p in plans if p.join == 0.0}
+    start: float | None = None
+    if not warm_up:
+        start = 0.0
+        release(0.0)
+
+    kills: dict[str, float] = {}
+    now = 0.0
+
+    def to_boards(envelopes: list[Envelope], t: float) -> None:
+        for env in envelopes:
+            at(t + latency, "to_board", env)
+
+    def to_motherboard(messages: list[BoardMessage], t: float) -> None:
+        for m in messages:
+            at(t + latency, "to_mb", m)
+
+    def kick(board: SimBoard, t: float) -> None:
+        started = board.start(t)
+        if started is not None:
+            at(started[1], "done", (board, started[0]))
+
+    while events:
+        now, _, kind, payload = heapq.heappop(events)
+        if now > horizon:
+            break
+        if kind == "task":
+            to_boards(mb.submit(payload, now), now)
+        elif kind == "join":
+            boards[payload.id] = payload
+            if payload.liar is not None:
+                liars[payload.id] = payload.liar.liar.kind
+            to_motherboard(payload.join(), now)
+        elif kind == "to_mb":
+            if isinstance(payload, Onboard):
+                board = next(b for b in boards.values() if payload.report.board in b.identities)
+                boards[payload.report.board] = board
+                if board.liar is not None:
+                    liars[payload.report.board] = board.liar.liar.kind
+            to_boards(mb.handle(payload, now), now)
+        elif kind == "to_board":
+            board = boards.get(payload.to)
+            if board is not None:
+                to_motherboard(board.receive(payload.message, now), now)
+                kick(board, now)
+        elif kind == "done":
+            board, job = payload
+            to_motherboard(board.finish(job, now), now)
+            kick(board, now)
+        elif kind == "leave" and payload.alive:
+            payload.kill()  # it stops working ...
+            to_motherboard([Exit(payload.id, True, "leaving")], now)  # ... and says so
+        elif kind == "kill" and payload.alive:
+            payload.kill()
+            kills[payload.id] = now
+            at(now + KILL_NOTICE, "to_mb", Exit(payload.id, False, "its transport saw it die"))
+        elif kind == "tick":
+            to_boards(mb.tick(now), now)
+        if on_event is not None:
+            on_event(now, mb)
+        if start is None and initial <= set(mb.boards) and not any(
+                mb.calibrating(b) for b in initial):
+            start = now
+            release(now)
+        if start is not None and mb.done and not any(k == "task" for _, _, k, _ in events):
+            break
+        deadline = mb.deadline()
+        if deadline is not None and not any(k == "tick" and t <= deadline for t, _, k, _ in events):
+            at(max(deadline, now), "tick", None)
+    return SimRun(mb, boards, now, kills, liars, start if start is not None else now)

@@ -1,0 +1,287 @@
+"""What a user sees when something is wrong: one line, the right exit status, no traceback.
+
+Every task is run with bad input as ./run would run it (cli/program.py's main, in
+this process for speed; a few through ./run itself).  None of these boots a guest:
+each error is found before the boot (an unknown CPU model only when QEMU refuses it).
+"""
+
+from __future__ import annotations
+
+import ast
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import tasks
+from cli import arguments
+from cli.errors import FAILURE, USAGE, UsageError
+from cli.program import main, normalize
+
+REPO = Path(__file__).resolve().parents[1]
+ROUTINES = "sem/library/hackers_delight.py"
+
+
+def run_main(capsys, *argv: str) -> tuple[int, str, str]:
+    with pytest.raises(SystemExit) as ended:
+        main(["./run", *argv])
+    out, err = capsys.readouterr()
+    return ended.value.code, out, err
+
+
+def run_script(*argv: str, stdout=subprocess.PIPE) -> subprocess.CompletedProcess:
+    return subprocess.run([str(REPO / "run"), *argv], stdout=stdout, stderr=subprocess.PIPE,
+                          text=True, timeout=120, cwd=REPO)
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    """Paths a user might give: missing, a directory, a corrupt database, DSL files."""
+    root = tmp_path_factory.mktemp("bad")
+    corrupt = root / "corrupt.db"
+    corrupt.write_bytes(b"this is not an SQLite database, whatever its name says" * 20)
+    (root / "syntax.py").write_text("from sem.ir import routine\ndef broken(:\n")
+    (root / "empty.py").write_text("X = 1\n")
+    return {"missing": str(root / "missing.file"), "dir": str(root), "corrupt": str(corrupt),
+            "empty_db": str(root / "empty.db"), "syntax": str(root / "syntax.py"),
+            "no_routines": str(root / "empty.py")}
+
+
+# (argv with {placeholders} from `files`, exit status, what the line must name)
+BAD_INPUT = [
+    # board options, on every task that boots
+    ("discover --arch sparc", USAGE, "'sparc'"),
+    ("discover --board zz", USAGE, "'zz'"),
+    ("discover --board virt", USAGE, "pass --arch riscv64"),
+    ("discover --smp 0", USAGE, "--smp"),
+    ("discover --smp abc", USAGE, "--smp"),
+    ("discover --memory -5", USAGE, "--memory"),
+    ("discover --accel warp", USAGE, "'warp'"),
+    ("discover --json {dir}", USAGE, "--json"),
+    ("boot --arch sparc", USAGE, "'sparc'"),
+    ("boot --smp 0", USAGE, "--smp"),
+    ("console --board nosuch", USAGE, "'nosuch'"),
+    ("console --replay {missing}", USAGE, "missing.file"),
+    ("console --replay {dir}", USAGE, "directory"),
+    ("build --arch sparc", USAGE, "'sparc'"),
+    ("demo --nosuch", USAGE, "--nosuch"),
+    # probing
+    ("probe --family nosuch", USAGE, "'nosuch'"),
+    ("probe --family cpuid --arch riscv64", USAGE, "runs on x86_64, not riscv64"),
+    ("probe --family random --limit -5", USAGE, "--limit"),
+    ("probe --family random --limit abc", USAGE, "--limit"),
+    ("probe --family random --budget 0", USAGE, "--budget"),
+    ("probe --family random --smp 0", USAGE, "--smp"),
+    ("probe --family timing", USAGE, "--sequence"),
+    ("probe --family timing --sequence bogus", USAGE, "bogus"),
+    ("probe --family cpuid --sequence nop", USAGE, "--sequence"),
+    ("probe --family csr --arch riscv64 --unsafe-unvetted", USAGE, "--unsafe-unvetted"),
+    ("probe --family cpuid --line telepathy", USAGE, "'telepathy'"),
+    ("probe --family cpuid --line-faults abc", USAGE, "--line-faults"),
+    ("probe --family cpuid --line-faults 2", USAGE, "--line-faults"),
+    ("probe --family cpuid --db {corrupt}", FAILURE, "corrupt.db"),
+    ("probe", USAGE, "family"),
+    ("capabilities --db {corrupt}", FAILURE, "corrupt.db"),
+    ("capabilities --db {dir}", FAILURE, "unable to open database file"),
+    # the semantic core
+    ("sem add {missing}", USAGE, "missing.file"),
+    ("sem add {dir}", USAGE, "no such file"),
+    ("sem add {syntax}", USAGE, "syntax.py, line 2"),
+    ("sem add {no_routines}", USAGE, "defines no routines"),
+    ("sem show sort3 --db {empty_db}", USAGE, "'sort3'"),
+    ("sem show p24 --view nosuch --db {empty_db}", USAGE, "--view 'nosuch'"),
+    ("sem show p24 --view asm --arch sparc --db {empty_db}", USAGE, "'sparc'"),
+    ("sem show p24 --db {corrupt}", FAILURE, "corrupt.db"),
+    ("sem names nosuch --db {empty_db}", USAGE, "'nosuch'"),
+    ("sem history nosuch --db {empty_db}", USAGE, "'nosuch'"),
+    ("sem rename nosuch:a nosuch:b --db {empty_db}", USAGE, "nosuch:a"),
+    ("sem equiv a b --db {empty_db}", USAGE, "'a'"),
+    ("sem run nosuch --vectors 0 --db {empty_db}", USAGE, "--vectors"),
+    ("sem run nosuch --smp 0 --db {empty_db}", USAGE, "--smp"),
+    ("sem run nosuch --cpu qemu64 --db {empty_db}", USAGE, "'nosuch'"),
+    ("sem", USAGE, None),  # a group alone lists its tasks: not an error
+    # the ledger
+    ("ledger show --last abc --db {empty_db}", USAGE, "--last"),
+    ("ledger show --db {missing}", USAGE, "missing.file"),
+    ("ledger show --db {corrupt}", FAILURE, "corrupt.db"),
+    ("ledger prove abc --db {empty_db}", USAGE, "ENTRY"),
+    ("ledger consistency 5 x --db {empty_db}", USAGE, "NEW"),
+    # benchmarks and the runner itself
+    ("bench --runs abc", USAGE, "--runs"),
+    ("bench --arch sparc", USAGE, "'sparc'"),
+    ("bench ledger --entries -5", USAGE, "--entries"),
+    ("nosuchtask", USAGE, "nosuchtask"),
+    ("discover --nosuch", USAGE, "--nosuch"),
+]
+
+
+@pytest.mark.parametrize("command, status, named", BAD_INPUT, ids=[c for c, _, _ in BAD_INPUT])
+def test_bad_input_is_one_line_that_names_it(capsys, files, command, status, named):
+    code, out, err = run_main(capsys, *command.format(**files).split())
+    if named is None:
+        assert code == 0 and "Available 'sem' tasks" in out and err == ""
+        return
+    assert code == status, err
+    assert "Traceback" not in err and len(err.splitlines()) == 1, err
+    assert err.startswith("error: ") and named in err, err
+
+
+def test_qemus_unknown_cpu_model_is_a_usage_error(capsys):
+    code, _, err = run_main(capsys, "discover", "--accel", "tcg", "--cpu", "nosuchcpu")
+    assert code == USAGE and len(err.splitlines()) == 1
+    assert "no CPU model 'nosuchcpu'" in err and "-cpu help" in err
+
+
+def test_numbers_name_their_option():
+    assert arguments.whole("3", "--smp", minimum=1) == 3 and arguments.whole(None, "--x") is None
+    assert arguments.number("1.5", "--seconds") == 1.5
+    for text, minimum in (("abc", 0.0), ("-1", 0.0), ("nan", 0.0), ("", 0.0)):
+        if text == "":
+            assert arguments.number(text, "--seconds", default=2.0) == 2.0
+            continue
+        with pytest.raises(UsageError, match="--seconds"):
+            arguments.number(text, "--seconds", minimum=minimum)
+
+
+def test_a_bug_is_one_line_and_debug_shows_its_traceback(capsys, monkeypatch):
+    from cli import ledger
+
+    def broken(*_args):
+        raise ZeroDivisionError("division by zero")
+
+    monkeypatch.setattr(ledger, "verify", broken)
+    code, _, err = run_main(capsys, "ledger", "verify")
+    assert code == FAILURE and len(err.splitlines()) == 1 and "Traceback" not in err
+    assert "ZeroDivisionError" in err and "--debug" in err
+    code, _, err = run_main(capsys, "ledger", "verify", "--debug")
+    assert code == FAILURE and "Traceback" in err and err.splitlines()[-1].startswith("error: ")
+    monkeypatch.setenv("METAOS_DEBUG", "1")
+    assert "Traceback" in run_main(capsys, "ledger", "verify")[2]
+
+
+def test_through_the_script_too(files):
+    done = run_script("sem", "show", "sort3", "--db", files["empty_db"])
+    assert done.returncode == USAGE and done.stdout == ""
+    assert done.stderr.splitlines() == [
+        "error: no routine is called or identified by 'sort3'; `sem add FILE.py` stores routines,"
+        " `sem names ID` lists names"]
+
+
+def _closed_pipe_run(*argv: str) -> subprocess.CompletedProcess:
+    """Run ./run with stdout a pipe whose reader has already gone (`| head` that exited)."""
+    read, write = os.pipe()
+    os.close(read)
+    try:
+        return run_script(*argv, stdout=write)
+    finally:
+        os.close(write)
+
+
+def test_a_closed_pipe_ends_quietly(tmp_path):
+    db = str(tmp_path / "metaos.db")
+    assert run_script("sem", "add", ROUTINES, "--db", db).returncode == 0
+    for argv in (("sem", "show", "p24", "--view", "c", "--db", db), ("--list",),
+                 ("capabilities", "--db", db)):
+        done = _closed_pipe_run(*argv)
+        assert (done.returncode, done.stderr) == (0, ""), argv
+
+
+def _task_spellings() -> list[str]:
+    """Every task as a user types it: `discover`, `sem show`, `bench probes`."""
+    names = list(tasks.ns.tasks)
+    for group, collection in tasks.ns.collections.items():
+        names += [f"{group} {name}" for name in collection.tasks]
+    return names
+
+
+@pytest.mark.parametrize("task", _task_spellings())
+def test_help_before_or_after_every_task(capsys, task):
+    words = task.split()
+    docstring = tasks.ns.task_with_config(".".join(words))[0].__doc__.split("\n")[0].split()
+    for argv in ([*words, "--help"], ["--help", *words]):
+        code, out, err = run_main(capsys, *argv)
+        assert (code, err) == (0, ""), argv
+        assert "Usage: ./run" in out and " ".join(docstring[:4]) in " ".join(out.split()), argv
+
+
+def test_help_of_a_grouped_task_with_arguments_through_the_script():
+    done = run_script("sem", "run", "--help")
+    assert done.returncode == 0 and "Usage: ./run" in done.stdout and "--vectors" in done.stdout
+
+
+def test_the_probe_help_names_every_family_and_its_architectures():
+    from probes.catalogue import FAMILIES
+
+    text = tasks.probe.help["family"]
+    for name, family in FAMILIES.items():
+        clause = next(part for part in text.split(";") if f" {name}" in f" {part}")
+        arches = {"x86_64", "riscv64"} if "both" in clause else {
+            a for a in ("x86_64", "riscv64") if a in clause}
+        assert arches == {a.name for a in family.arches}, name
+
+
+def test_spellings_map_to_invokes():
+    assert normalize(["sem", "show", "x"], tasks.ns) == ["sem.show", "x"]
+    assert normalize(["sem", "run", "--help"], tasks.ns) == ["--help", "sem.run"]
+    assert normalize(["--help", "sem", "run"], tasks.ns) == ["--help", "sem.run"]
+    assert normalize(["bench", "--runs", "3"], tasks.ns) == ["bench", "--runs", "3"]
+    assert normalize(["--debug", "sem", "names", "x"], tasks.ns) == ["sem.names", "x"]
+    assert normalize(["ledger"], tasks.ns) == ["--list", "ledger"]
+
+
+# -- only the CLI layer prints ---------------------------------------------------------------
+
+BELOW_CLI = ("arch", "boot", "contract", "discovery", "kernel", "link", "probes", "qemu", "sem",
+             "stores", "testing", "toolchain")
+
+
+def test_nothing_below_the_cli_prints_or_renders():
+    found = []
+    for package in BELOW_CLI:
+        for path in (REPO / package).rglob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text(), str(path))):
+                if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "print":
+                    found.append(f"{path.relative_to(REPO)}:{node.lineno}: print()")
+                names = ([a.name for a in node.names] if isinstance(node, ast.Import) else
+                         [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+                found += [f"{path.relative_to(REPO)}:{node.lineno}: imports {n}"
+                          for n in names if n.split(".")[0] == "rich"]
+    assert found == []
+
+
+# -- the discover command loads only what it uses ----------------------------------------------
+
+HEAVY = ("z3", "unicorn", "keystone", "capstone")
+
+
+def test_the_discover_task_imports_no_engine():
+    """Every module the discover task imports, and a guest reused from the build cache."""
+    subprocess.run([sys.executable, "-c", "from arch import X86_64\n"
+                    "from kernel.guest import build_guest\nbuild_guest(X86_64)"],
+                   cwd=REPO, check=True, timeout=300)  # a build (it may import keystone)
+    script = (
+        "import sys\n"
+        "import tasks, cli.program, cli.arguments, cli.discover, cli.schemas, cli.report\n"
+        "import link.session, discovery.inventory, discovery.dumps, discovery.verify\n"
+        "import qemu.groundtruth, link.describe\n"
+        "from arch import X86_64\nfrom kernel.guest import build_guest\n"
+        "build_guest(X86_64)\n"
+        f"print(sorted(m for m in {HEAVY!r} if m in sys.modules))\n")
+    done = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True,
+                          text=True, check=True, timeout=120)
+    assert done.stdout.strip() == "[]", done.stderr
+
+
+@pytest.mark.boot
+def test_the_discover_command_imports_no_engine():
+    """The real command, with Python's own import log (PYTHONPROFILEIMPORTTIME)."""
+    done = subprocess.run([str(REPO / "run"), "discover", "--accel", "tcg", "--json", "-"],
+                          cwd=REPO, capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "PYTHONPROFILEIMPORTTIME": "1"})
+    assert done.returncode == 0, done.stderr[-2000:]
+    imported = {line.rsplit("|", 1)[-1].strip() for line in done.stderr.splitlines()
+                if line.startswith("import time:")}
+    assert "discovery.inventory" in imported  # the log is there
+    assert not imported & set(HEAVY)

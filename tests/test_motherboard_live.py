@@ -1,0 +1,55 @@
+"""The motherboard with live QEMU boards (TCG): two boards onboard through discovery
+(inventory, fingerprint, CPU features, the implementations those allow), calibrate,
+bid and run a stream of routine tasks as batch probes; one is killed mid-run.  Every
+accepted answer is checked afterwards against the interpreter, and the hand-written
+POPCNT and Zbb implementations, offered only where discovery saw the feature, ran and
+were right."""
+
+from __future__ import annotations
+
+import pytest
+
+from motherboard.live import BoardSpecError, Plan, identities, parse_boards, run_live
+from motherboard.market import MarketConfig
+from motherboard.record import audit, totals
+from motherboard.workload import poisson_stream
+
+
+def test_board_specs_follow_the_grammar():
+    choices = parse_boards("q35:qemu64,q35:Haswell,virt:rv64-nozb,q35:qemu64")
+    assert [c.board.cpu for c in choices] == ["qemu64", "Haswell",
+                                              "rv64,zba=false,zbb=false,zbc=false,zbs=false",
+                                              "qemu64"]
+    assert all(c.board.accel == "tcg" for c in choices)
+    assert identities(choices) == ["q35:qemu64#1", "q35:Haswell", "virt:rv64-nozb", "q35:qemu64#2"]
+    (kvm,) = parse_boards("q35-kvm:host")
+    assert (kvm.board is None) == bool(kvm.skipped)
+    if kvm.board is not None:
+        assert kvm.board.accel == "kvm" and kvm.board.cpu == "host"
+    with pytest.raises(BoardSpecError, match="unknown board"):
+        parse_boards("z80:foo")
+
+
+@pytest.mark.boot
+@pytest.mark.timeout(240)
+def test_two_live_boards_onboard_bid_run_and_one_is_killed():
+    work = poisson_stream(16, 8.0, ("hd:p23", "sort:sort3"), (200, 3000), seed=4)
+    run = run_live(parse_boards("q35:Haswell,virt:rv64"), work,
+                   config=MarketConfig(calibration_samples=2, calibration_sizes=(64, 512)),
+                   plans=[Plan(1.0, "kill", "virt:rv64")], timeout=180, seed=1)
+    mb = run.motherboard
+    assert not run.failed and not run.timed_out
+    haswell, rv64 = mb.boards["q35:Haswell"].report, mb.boards["virt:rv64"].report
+    assert "popcnt" in haswell.features and "zbb" in rv64.features
+    assert haswell.fingerprint != rv64.fingerprint and haswell.accelerator == "tcg"
+    p23, sort3 = mb.book.resolve("hd:p23"), mb.book.resolve("sort:sort3")
+    assert {o.implementation for o in haswell.offers if o.routine == p23} == {"lowered", "popcnt"}
+    assert {o.implementation for o in rv64.offers if o.routine == sort3} == {"lowered", "zbb"}
+    ran = {(a.board, a.bid.implementation) for t in mb.tasks.values() for a in t.attempts
+           if a.outcome == "accepted"}
+    assert ("q35:Haswell", "popcnt") in ran and ("virt:rv64", "zbb") in ran
+    figures = totals(mb, set(), start=run.onboarded, kills=run.kills)
+    assert figures["lost"] == 0 and figures["accepted_twice"] == 0
+    assert audit(mb) == 0 and figures["wrong_accepted"] == 0
+    assert mb.boards["virt:rv64"].exit_reason.startswith("killed")
+    assert all(latency < 1.0 for latency in figures["reroute_latency_s"])

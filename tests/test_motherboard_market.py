@@ -1,0 +1,220 @@
+"""The motherboard on simulated boards (virtual clock, answers from the interpreter):
+no task lost or accepted twice under random exits, wrong answers never accepted,
+newcomers and liars kept from outbidding established boards, declines honoured,
+graph edges carrying outputs to inputs, heterogeneous boards used for what they do best."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from motherboard.market import MarketConfig, MarketError, Motherboard
+from motherboard.messages import Onboard
+from motherboard.record import audit, totals
+from motherboard.routines import RoutineBook
+from motherboard.sim import BoardPlan, RunTimeLine, SimProfile, simulate
+from motherboard.workload import TaskSpec, Workload, compose_inputs, layered_graph, poisson_stream
+
+BOOK = RoutineBook.library()
+QUICK = MarketConfig(calibration_samples=3, calibration_sizes=(1, 8, 32))
+FAST = SimProfile("fast", default=RunTimeLine(0.002, 1e-6))
+SLOW = SimProfile("slow", default=RunTimeLine(0.004, 4e-6))
+POPCNT = SimProfile("popcnt", default=RunTimeLine(0.003, 2e-5),
+                    lines={"p23": {"lowered": RunTimeLine(0.003, 2e-5), "popcnt": RunTimeLine(0.003, 1e-6)}})
+MIX = ("hd:p01", "hd:p23")
+
+
+def stream(count: int = 40, rate: float = 100.0, sizes=(1, 300), seed: int = 3) -> Workload:
+    return poisson_stream(count, rate, MIX, sizes, seed=seed)
+
+
+def accepted_board(task) -> str | None:
+    boards = [a.board for a in task.attempts if a.outcome == "accepted"]
+    assert len(boards) <= 1, f"{task.id} accepted {len(boards)} times"
+    return boards[0] if boards else None
+
+
+@settings(max_examples=8, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["stay", "leave", "kill", "late"]),
+                          st.floats(0.0, 0.6)), min_size=3, max_size=3),
+       st.integers(0, 2**16))
+def test_no_task_is_lost_or_accepted_twice_whoever_leaves_or_joins(moves, seed):
+    plans = [BoardPlan("keeper", SLOW)]
+    for i, (move, t) in enumerate(moves):
+        plans.append(BoardPlan(f"b{i}", FAST, join=t if move == "late" else 0.0,
+                               leave=t if move == "leave" else None,
+                               kill=t if move == "kill" else None))
+    run = simulate(stream(seed=seed % 97), plans, config=QUICK, seed=seed)
+    mb = run.motherboard
+    assert mb.done
+    for task in mb.workload_tasks():
+        assert accepted_board(task) is not None
+        for attempt in task.attempts:  # nothing was accepted from a board after it left
+            entry = mb.boards[attempt.board]
+            if attempt.outcome == "accepted" and entry.left_at is not None:
+                assert attempt.ended <= entry.left_at
+    figures = totals(mb, set())
+    assert figures["lost"] == 0 and figures["accepted_twice"] == 0
+    assert figures["wrong_accepted"] == 0
+
+
+def test_a_killed_boards_tasks_are_rerouted_at_once():
+    work = stream(30, 20.0, (20, 60), seed=5)
+    busy = SimProfile("busy", default=RunTimeLine(0.01, 0.005))  # tasks of 0.1-0.3 s: queues form
+    run = simulate(work, [BoardPlan("a", busy), BoardPlan("b", busy, kill=0.8),
+                          BoardPlan("c", busy)], config=QUICK, seed=1)
+    figures = totals(run.motherboard, set(), kills=run.kills)
+    assert figures["lost"] == 0 and figures["reroutes"] >= 1
+    assert max(figures["reroute_latency_s"]) < 1.0
+    assert run.motherboard.boards["b"].exit_reason.startswith("killed")
+
+
+def test_wrong_answers_are_never_accepted_and_the_liar_falls():
+    work = stream(80, 60.0, seed=7)
+    run = simulate(work, [BoardPlan("honest", SLOW), BoardPlan("liar", FAST, liar="wrong")],
+                   config=QUICK, seed=2)
+    mb = run.motherboard
+    assert mb.done and audit(mb) == 0
+    assert mb.trust.of("liar").wrong >= 1
+    assert mb.trust.of("liar").weight < mb.trust.of("honest").weight
+    caught = [a for t in mb.tasks.values() for a in t.attempts if a.outcome == "wrong"]
+    assert caught and all(a.board == "liar" for a in caught)
+
+
+def test_liars_at_thirty_percent_get_few_of_the_last_tasks():
+    plans = [BoardPlan(f"h{i}", FAST if i % 2 else SLOW) for i in range(7)]
+    plans += [BoardPlan(f"l{i}", FAST, liar=kind)
+              for i, kind in enumerate(("overstate", "wrong", "whitewash"))]
+    run = simulate(poisson_stream(200, 100.0, MIX, (1, 2000), seed=11), plans, config=QUICK,
+                   seed=4)
+    figures = totals(run.motherboard, set(run.liars), last=100)
+    assert figures["lost"] == 0 and figures["wrong_accepted"] == 0
+    assert figures["tasks_to_liars_last"] < 5
+    assert len([b for b in run.liars if b.startswith("l2")]) >= 2  # the whitewasher came back
+
+
+def test_a_newcomer_bids_only_once_calibrated_and_cannot_outbid_on_its_first_tasks():
+    work = stream(120, 60.0, (100, 1000), seed=9)
+    # the newcomer is ten times faster and joins late
+    quick = SimProfile("quick", default=RunTimeLine(0.0002, 1e-7))
+    run = simulate(work, [BoardPlan("old", SLOW), BoardPlan("new", quick, join=0.5)],
+                   config=QUICK, seed=3)
+    mb = run.motherboard
+    won = [t for t in mb.workload_tasks() if any(a.board == "new" for a in t.attempts)]
+    first = min(a.awarded for t in won for a in t.attempts if a.board == "new")
+    calibration = [a.ended for t in mb.tasks.values() if t.calibrating == "new" for a in t.attempts]
+    assert len(calibration) == QUICK.calibration_samples * len(MIX)  # one implementation each
+    assert first >= min(calibration)  # not before it calibrated something
+    assert len(won) > 20  # and, being faster, it wins once known
+
+
+def test_a_declined_class_of_tasks_never_reaches_the_board():
+    run = simulate(stream(seed=13), [BoardPlan("picky", FAST, declines=("hd:p23",)),
+                                     BoardPlan("any", SLOW)], config=QUICK, seed=5)
+    mb = run.motherboard
+    p23 = BOOK.resolve("hd:p23")
+    assert mb.done
+    assert not any(a.board == "picky" for t in mb.tasks.values() if t.routine == p23
+                   for a in t.attempts)
+    assert any(a.board == "picky" for t in mb.tasks.values() for a in t.attempts)
+
+
+def test_tasks_of_a_routine_go_to_the_board_with_hardware_for_it():
+    work = stream(120, 30.0, (100, 800), seed=17)
+    plain = SimProfile("plain", default=RunTimeLine(0.002, 1e-5))
+    config = MarketConfig(calibration_samples=3, calibration_sizes=(16, 128, 512))
+    run = simulate(work, [BoardPlan("plain", plain), BoardPlan("plain2", plain),
+                          BoardPlan("pop", POPCNT)], config=config, seed=6)
+    mb = run.motherboard
+    p23 = BOOK.resolve("hd:p23")
+    late = [t for t in mb.workload_tasks()[40:] if t.routine == p23]
+    share = Counter(accepted_board(t) for t in late)
+    assert share["pop"] > 0.7 * len(late)
+    impls = Counter(a.bid.implementation for t in late for a in t.attempts if a.board == "pop")
+    assert impls.most_common(1)[0][0] == "popcnt"  # it runs its own best implementation
+
+
+def test_graph_edges_carry_accepted_outputs_to_inputs():
+    work = layered_graph(3, 3, 2, ("hd:p01", "hd:p23", "sort:sort3"), (5, 40), seed=2)
+    run = simulate(work, [BoardPlan("a", FAST), BoardPlan("b", SLOW)], config=QUICK, seed=7)
+    mb = run.motherboard
+    assert mb.done and audit(mb) == 0
+    children = [t for t in mb.workload_tasks() if t.after]
+    assert children
+    for child in children:
+        parents = [mb.tasks[p] for p in child.after]
+        truth = [(p.inputs, tuple(BOOK.evaluate(p.routine, v) for v in p.inputs)) for p in parents]
+        own = BOOK.inputs(child.routine, child.size, child.seed)
+        assert child.inputs == compose_inputs(BOOK.routine(child.routine), own, truth)
+        assert min(a.awarded for a in child.attempts) >= max(p.accepted_at for p in parents)
+
+
+def test_a_board_joins_once_per_identity():
+    mb = Motherboard(BOOK, MIX, QUICK)
+    from motherboard.sim import SimBoard
+
+    board = SimBoard("x", FAST, BOOK, 0)
+    mb.handle(Onboard(board.agent.report), 0.0)
+    try:
+        mb.handle(Onboard(board.agent.report), 0.1)
+    except MarketError as error:
+        assert "already on board" in str(error)
+    else:
+        raise AssertionError("a second Onboard under the same identity was taken")
+    mb.submit(TaskSpec("t", "hd:p01", 3, 1), 0.2)
+    try:
+        mb.submit(TaskSpec("t", "hd:p01", 3, 1), 0.3)
+    except MarketError as error:
+        assert "submitted before" in str(error)
+    else:
+        raise AssertionError("a task id was taken twice")
+
+
+def test_packed_batches_round_trip_and_a_corrupted_one_is_wrong_everywhere():
+    from motherboard import batch
+
+    for name in ("hd:p01", "hd:p21", "sort:sort5"):
+        rid = BOOK.resolve(name)
+        r = BOOK.routine(rid)
+        vectors = list(BOOK.inputs(rid, 40, 3))
+        packed = batch.pack_inputs(r, vectors)
+        assert batch.unpack_inputs(r, packed) == vectors
+        truth = [BOOK.evaluate(rid, v) for v in vectors]
+        out = batch.pack_outputs(r, truth)
+        assert batch.outputs(r, out) == truth and batch.count(r, out) == 40
+        bad = batch.outputs(r, batch.corrupt(out, batch.out_stride(r)))
+        assert all(b != t for b, t in zip(bad, truth, strict=True))
+
+
+def test_rapl_is_read_where_readable_and_its_counter_wraps(tmp_path):
+    from motherboard.energy import rapl
+
+    assert rapl(tmp_path) is None  # no powercap here
+    zone = tmp_path / "intel-rapl:0"
+    zone.mkdir()
+    (zone / "energy_uj").write_text("999000000\n")
+    (zone / "max_energy_range_uj").write_text("1000000000\n")
+    meter = rapl(tmp_path)
+    assert meter is not None and meter.read_uj() == 999_000_000
+    assert meter.joules_between(999_000_000, 2_000_000) == 3.0  # 1 J to the wrap, 2 J after
+
+
+def test_payments_reach_the_ledger_per_fingerprint(tmp_path):
+    from motherboard.credits import accounts, pay
+    from stores.ledger import Ledger
+
+    run = simulate(stream(20, seed=21), [BoardPlan("a", FAST), BoardPlan("b", SLOW)],
+                   config=QUICK, seed=8)
+    mb = run.motherboard
+    ledger = Ledger.open(tmp_path / "mb.db")
+    ledger.append_record({"ledger": "someone-else", "type": "payment", "credits": 99})
+    pay(ledger, mb.payments)
+    balances = accounts(Ledger.open(tmp_path / "mb.db"))
+    for board, entry in mb.boards.items():
+        account = balances.get(entry.report.fingerprint)
+        paid = [p.credits for p in mb.payments if p.board == board]
+        assert (account.credits if account else 0.0) == pytest.approx(sum(paid))
+        assert (account.payments if account else 0) == len(paid) == entry.accepted
