@@ -17,6 +17,7 @@ from collections.abc import Iterable, Mapping
 
 from market import records as R
 from market.experiment import Experiment
+from market.state import MarketState
 
 SCHEMA = "metaos.market/1"
 
@@ -63,3 +64,109 @@ def redundant_experiments(entries: Iterable[tuple[int, Mapping]]) -> list[str]:
                 out.append(r["id"])
                 break
     return out
+
+
+def best_history(entries: Iterable[tuple[int, Mapping]]) -> dict[tuple[str, str], list]:
+    """(agent, routine) -> [(t ms, instructions, how)], each entry better than the one
+    before: the start program at t = 0, the agent's own improvements when they were
+    reached in the search, adoptions when they were checked."""
+    steps: dict[tuple[str, str], list] = {}
+    routine_of: dict[str, str] = {}
+    for _, r in market_records(entries):
+        if r["type"] == R.ACCEPTED:
+            routine_of[r["id"]] = r["experiment"]["routine"]
+        elif r["type"] == R.RESULT:
+            key = (r["agent"], routine_of[r["id"]])
+            steps.setdefault(key, []).append((0, r["start"]["instructions"], "start"))
+            if r["outcome"] == R.IMPROVEMENT:
+                steps[key].append((r["reached"], r["instructions"], "found"))
+        elif r["type"] == R.ADOPTED:
+            steps.setdefault((r["agent"], r["routine"]), []).append(
+                (r["t"], r["instructions"], "adopted"))
+    out = {}
+    for key, found in steps.items():
+        best: list = []
+        for step in sorted(found):
+            if not best or step[1] < best[-1][1]:
+                best.append(step)
+        out[key] = best
+    return out
+
+
+def time_to_reach(history: Mapping[tuple[str, str], list],
+                  targets: Mapping[tuple[str, str], int]) -> int | None:
+    """The market clock (ms) at which every (agent, routine) had reached its target
+    instruction count; None if one never did."""
+    latest = 0
+    for key, target in targets.items():
+        when = next((t for t, n, _ in history.get(key, ()) if n <= target), None)
+        if when is None:
+            return None
+        latest = max(latest, when)
+    return latest
+
+
+def report(entries: Iterable[tuple[int, Mapping]], names: Mapping[str, str], *,
+           sharing: bool, seed: int, budget_s: float, ledger: Mapping) -> dict:
+    """The `metaos.market/1` document of a run: every experiment, refusal and adoption
+    with its ledger index, each agent's credits over time, the redundant experiments
+    (must be 0 with sharing), and per routine and board the best count and when."""
+    entries = market_records(entries)
+    state = MarketState.replay(entries)
+    boards = {k: a.board for k, a in state.agents.items()}
+    experiments = []
+    for identity in state.order:
+        e = state.experiments[identity]
+        x = e.experiment
+        experiments.append({
+            "identity": identity, "agent": e.agent, "board": boards[e.agent],
+            "routine": x.routine, "routine_name": names.get(x.routine, x.routine[:12]),
+            "strategy": x.strategy, "params": dict(x.params), "features": sorted(x.features),
+            "seeds": list(x.seeds), "cpu_seconds": x.cpu_seconds,
+            "cpu_used_seconds": e.cpu_ms / 1000, "outcome": e.outcome or "active",
+            "instructions": e.instructions, "ledger_index": e.accepted,
+            "result_index": e.result})
+    strategies: dict[str, dict] = {}
+    for e in state.done():
+        s = strategies.setdefault(e.experiment.strategy,
+                                  {"experiments": 0, "cpu_seconds": 0.0, "improvements": 0})
+        s["experiments"] += 1
+        s["cpu_seconds"] += e.cpu_ms / 1000
+        s["improvements"] += e.outcome == R.IMPROVEMENT
+    history = best_history(entries)
+    best = []
+    for (agent, routine), steps in sorted(history.items(), key=lambda kv: (
+            names.get(kv[0][1], kv[0][1]), boards[kv[0][0]])):
+        t, n, how = steps[-1]
+        best.append({"routine": routine, "routine_name": names.get(routine, routine[:12]),
+                     "board": boards[agent], "agent": agent, "instructions": n,
+                     "reached_seconds": t / 1000, "how": how,
+                     "steps": [[s[0] / 1000, s[1], s[2]] for s in steps]})
+    return {
+        "schema": SCHEMA, "sharing": sharing, "seed": seed, "budget_seconds": budget_s,
+        "clock_seconds": state.clock / 1000, "ledger": dict(ledger),
+        "agents": {k: {"board": a.board, "isa": a.isa, "features": sorted(a.features),
+                       "credits": round(a.credits, 6), "cpu_seconds": a.cpu_ms / 1000,
+                       "credits_over_time": [[t / 1000, round(c, 6)] for t, c in a.history]}
+                   for k, a in state.agents.items()},
+        "experiments": experiments,
+        "counts": {"accepted": len(state.order), "done": len(state.done()),
+                   "active": len(state.active()), "refused": len(state.refusals),
+                   "improvements": sum(e.outcome == R.IMPROVEMENT for e in state.done()),
+                   "refuted": sum(e.outcome == R.REFUTED for e in state.done()),
+                   "adopted": len(state.adoptions),
+                   "not_adopted": len(state.rejected_adoptions)},
+        "refused": [{"identity": r["id"], "agent": r["agent"], "board": boards[r["agent"]],
+                     "reason": r["reason"], "by": r["by"],
+                     "alternative": (Experiment.from_record(r["alternative"]).identity
+                                     if r["alternative"] else None),
+                     "ledger_index": r["index"]} for r in state.refusals],
+        "adoptions": [{"agent": r["agent"], "board": boards[r["agent"]], "source": r["id"],
+                       "routine": r["routine"],
+                       "routine_name": names.get(r["routine"], r["routine"][:12]),
+                       "instructions": r["instructions"], "ledger_index": r["index"]}
+                      for r in state.adoptions],
+        "strategies": strategies,
+        "redundant_experiments": len(redundant_experiments(entries)),
+        "best": best,
+    }

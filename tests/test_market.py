@@ -402,3 +402,33 @@ def test_recorded_uses_are_the_semantic_stores_measured_runs_over_the_class(tmp_
     assert recorded_uses(store, p01) == 160
     store.link_equivalent(p01, other, "test: pretend they are one class")
     assert recorded_uses(store, p01) == 167
+
+
+def test_the_report_holds_every_experiment_with_its_ledger_index_and_the_bests(tmp_path):
+    from market.report import SCHEMA, best_history, report, time_to_reach
+
+    pool = routines(4)
+    market, ledger = make(tmp_path)
+    _four_boards(market)
+    Driver(market, _world(pool), limit_ms=150_000).run()
+    entries = [(i, json.loads(b)) for i, b in ledger.entries()]
+    doc = report(entries, {r.id: r.name for r in pool}, sharing=True, seed=0, budget_s=150,
+                 ledger={"size": ledger.size})
+    assert doc["schema"] == SCHEMA and doc["redundant_experiments"] == 0
+    for x in doc["experiments"]:
+        record = ledger.record(x["ledger_index"])
+        assert record["type"] == R.ACCEPTED and record["id"] == x["identity"]
+        assert Experiment.from_record(record["experiment"]).identity == x["identity"]
+    for r in doc["refused"]:
+        assert ledger.record(r["ledger_index"])["reason"] == r["reason"]
+    state = market.state
+    history = best_history(entries)
+    for row in doc["best"]:
+        assert row["instructions"] == state.best_of(row["agent"], row["routine"]).instructions
+        steps = [n for _, n, _ in row["steps"]]
+        assert steps == sorted(steps, reverse=True) and len(set(steps)) == len(steps)
+    finals = {k: v[-1][1] for k, v in history.items()}
+    assert time_to_reach(history, finals) == max(v[-1][0] for v in history.values())
+    assert time_to_reach(history, {k: n - 1 for k, n in finals.items()}) is None
+    for agent in doc["agents"].values():  # credits over time end at the final balance
+        assert agent["credits_over_time"][-1][1] == pytest.approx(agent["credits"])
