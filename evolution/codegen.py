@@ -1,0 +1,241 @@
+"""The evaluator's code, generated from each form's IR semantics.
+
+Every form becomes one numba function that runs the form over a batch of test
+vectors: registers R[register, vector] (uint64), flags F[flag, vector] (uint8),
+memory windows M[vector, byte] at DATA_ADDRESS, a fault mark per vector and the
+vector's value for undefined results U[vector].  `execute` dispatches a whole
+program (rows as in program.encode) over the vectors, instruction by
+instruction.  Together with kernel_template.py (costs and the search) this is
+written to one module file per ISA, under the user's cache directory and named
+by the hash of its text, so numba's on-disk cache (cache=True) compiles each
+version once.
+
+IR values are held normalised: a w-bit value in the low w bits of a uint64,
+the bits above zero.  numba turns mixed int64/uint64 arithmetic into floats,
+so every operation is written with explicit uint64 (or int64) operands.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+import sys
+from pathlib import Path
+from types import ModuleType
+
+from host.sem.ir import Node
+from host.sem.vectors import DATA_ADDRESS
+
+from evolution.isa import IMM, MEM, Form, Isa, Sem
+
+TEMPLATE = Path(__file__).with_name("kernel_template.py")
+CHUNK = 16  # vectors run together; a candidate's evaluation may stop after any chunk
+
+
+def _mask(w: int) -> int:
+    return (1 << w) - 1
+
+
+class _Emitter:
+    """Python statements for one form's IR DAG, one local per node."""
+
+    def __init__(self, constants: dict[int, str]):
+        self.lines: list[str] = []
+        self.names: dict[int, str] = {}
+        self.constants = constants  # value -> global name (shared across the module)
+        self.params: dict[int, str] = {}  # param position -> expression
+
+    def const(self, value: int) -> str:
+        if value not in self.constants:
+            self.constants[value] = f"K{len(self.constants)}"
+        return self.constants[value]
+
+    def signed(self, x: str, w: int) -> str:
+        """The w-bit value x as an int64."""
+        if w == 64:
+            return f"np.int64({x})"
+        return f"(np.int64({x} ^ {self.const(1 << (w - 1))}) - np.int64({self.const(1 << (w - 1))}))"
+
+    def emit(self, n: Node) -> str:
+        key = id(n)
+        if key in self.names:
+            return self.names[key]
+        args = [self.emit(a) for a in n.args]
+        name = f"t{len(self.names)}"
+        self.names[key] = name
+        code = self._expression(n, args)
+        if code is not None:
+            self.lines.append(f"{name} = {code}")
+        return name
+
+    def _expression(self, n: Node, a: list[str]) -> str | None:
+        w, op = n.width, n.op
+        m = self.const(_mask(w)) if 0 < w < 64 else None
+        wrap = (lambda e: f"({e}) & {m}") if m else (lambda e: e)
+        aw = n.args[0].width if n.args else w
+        if op == "mem":
+            return None  # the memory token: accesses are statements on M
+        if op == "param":
+            return self.params[n.attr]
+        if op == "const":
+            return self.const(n.attr)
+        if op == "load":
+            return f"load(M, FAULT, v, {a[1]}, {w // 8})"
+        if op == "store":
+            self.lines.append(f"store(M, FAULT, v, {a[1]}, {n.args[2].width // 8}, {a[2]})")
+            return None
+        x = a[0]
+        y = a[1] if len(a) > 1 else None
+        amount = f"({y} & {self.const(w - 1)})" if y is not None and w > 1 else None
+        match op:
+            case "add": return wrap(f"{x} + {y}")
+            case "sub": return wrap(f"{x} - {y}")
+            case "mul": return wrap(f"{x} * {y}")
+            case "mulhu":
+                return f"mulhu64({x}, {y})" if w == 64 else f"({x} * {y}) >> {self.const(w)}"
+            case "mulhs":
+                if w == 64:
+                    return f"mulhs64({x}, {y})"
+                return wrap(f"np.uint64(({self.signed(x, w)} * {self.signed(y, w)}) >> np.int64({w}))")
+            case "and": return f"{x} & {y}"
+            case "or": return f"{x} | {y}"
+            case "xor": return f"{x} ^ {y}"
+            case "shl": return wrap(f"{x} << {amount}")
+            case "lshr": return f"{x} >> {amount}"
+            case "ashr": return wrap(f"np.uint64({self.signed(x, w)} >> np.int64({amount}))")
+            case "rotl": return f"rotl({x}, {amount}, {self.const(w)}, {self.const(_mask(w))})"
+            case "rotr":
+                left = f"(({self.const(w)} - {amount}) & {self.const(w - 1)})"
+                return f"rotl({x}, {left}, {self.const(w)}, {self.const(_mask(w))})"
+            case "not": return f"{x} ^ {self.const(_mask(w))}"
+            case "neg": return wrap(f"{self.const(0)} - {x}")
+            case "popcount": return f"popcount64({x})"
+            case "clz": return f"clz64({x}) - {self.const(64 - w)}"
+            case "ctz": return f"ctz64({x}, {self.const(w)})"
+            case "eq": return f"ONE if {x} == {y} else ZERO"
+            case "ne": return f"ONE if {x} != {y} else ZERO"
+            case "ult": return f"ONE if {x} < {y} else ZERO"
+            case "ule": return f"ONE if {x} <= {y} else ZERO"
+            case "slt": return f"ONE if {self.signed(x, aw)} < {self.signed(y, aw)} else ZERO"
+            case "sle": return f"ONE if {self.signed(x, aw)} <= {self.signed(y, aw)} else ZERO"
+            case "select": return f"{a[1]} if {x} != ZERO else {a[2]}"
+            case "zext": return x
+            case "sext":
+                sign = self.const(1 << (aw - 1))
+                return wrap(f"({x} ^ {sign}) - {sign}")
+            case "trunc": return f"{x} & {m}"
+        raise ValueError(f"no evaluator code for IR operation {op!r}")
+
+
+def form_source(isa: Isa, form: Form, index: int, constants: dict[int, str]) -> str:
+    """One numba function running `form` over vectors 0..nv-1."""
+    e = _Emitter(constants)
+    params: list[Node] = []
+
+    def param(expr: str, width: int) -> Node:
+        node = Node("param", width, (), len(params))
+        e.params[node.attr] = expr
+        params.append(node)
+        return node
+
+    slots = {pos: k for k, pos in enumerate(form.register_operands)}
+    flag_index = {f: k for k, f in enumerate(isa.flags)}
+
+    def supply(key) -> Node:
+        if key == "mem":
+            return Node("mem", 0)
+        kind, what = key
+        if kind == "reg":
+            return param(f"R[{isa.number(what)}, v]", 64)
+        if kind == "flag":
+            return param(f"np.uint64(F[{flag_index[what]}, v])", 1)
+        operand = form.operands[what]
+        if operand.kind == IMM:
+            return param("IMM", 64)
+        base = param(f"R[o{slots[what]}, v]", 64)
+        return base + param("IMM", 64) if operand.kind == MEM else base
+
+    def undefined(width: int) -> Node:
+        return param(f"(U[v] & {e.const(_mask(width))})", width)
+
+    sem = Sem(supply, undefined)
+    form.semantics(sem)
+    # every value first (stores happen where the DAG puts them), then the writes
+    values = [(key, e.emit(node)) for key, node in sem.outputs]
+    body = list(e.lines)
+    for key, name in values:
+        if key == "mem":
+            continue
+        kind, what = key
+        if kind == "flag":
+            body.append(f"F[{flag_index[what]}, v] = np.uint8({name})")
+        elif kind == "reg":
+            body.append(f"R[{isa.number(what)}, v] = {name}")
+        else:
+            body.append(f"R[o{slots[what]}, v] = {name}")
+    if isa.zero_register is not None:
+        body.append(f"R[{isa.zero_register}, v] = ZERO")
+    text = ["@njit(cache=True)",
+            f"def f{index}(R, F, M, FAULT, U, nv, o0, o1, o2, imm):  # {form.name}",
+            "    IMM = np.uint64(imm)",
+            "    for v in range(nv):"]
+    text += [f"        {line}" for line in body] or ["        pass"]
+    return "\n".join(text) + "\n"
+
+
+def _dispatch(indices: list[int], depth: int) -> list[str]:
+    """A balanced tree of comparisons: log2(forms) tests to reach a form's function."""
+    pad = "    " * depth
+    if len(indices) == 1:
+        return [f"{pad}f{indices[0]}(R, F, M, FAULT, U, nv, row[1], row[2], row[3], row[4])"]
+    mid = len(indices) // 2
+    return ([f"{pad}if op < {indices[mid]}:"] + _dispatch(indices[:mid], depth + 1)
+            + [f"{pad}else:"] + _dispatch(indices[mid:], depth + 1))
+
+
+def module_source(isa: Isa) -> str:
+    constants: dict[int, str] = {}
+    forms = [form_source(isa, f, isa.form_index(f.name), constants) for f in isa.forms]
+    indices = [isa.form_index(f.name) for f in isa.forms]
+    head = [f"# Generated by evolution.codegen from the {isa.name} forms; do not edit.",
+            f"NREG = {len(isa.registers)}",
+            f"CHUNK = {CHUNK}",
+            f"DATA_ADDRESS = np.uint64({DATA_ADDRESS})",
+            f"NFLAG = {max(1, len(isa.flags))}",
+            f"ZERO_REGISTER = {-1 if isa.zero_register is None else isa.zero_register}"]
+    head += [f"{name} = np.uint64({value})" for value, name in constants.items()]
+    execute = ["@njit(cache=True)",
+               "def execute(prog, n, R, F, M, FAULT, U, nv):",
+               "    for k in range(n):",
+               "        row = prog[k]",
+               "        op = row[0]",
+               "        if op == 0:",
+               "            continue"]
+    execute += _dispatch(indices, 2)
+    return "\n".join([TEMPLATE.read_text(), *head, "", *forms, *execute]) + "\n"
+
+
+def cache_directory() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "metaos" / "evolution"
+
+
+def load(isa: Isa) -> ModuleType:
+    """The ISA's evaluator module, written to the cache directory if new and imported."""
+    source = module_source(isa)
+    digest = hashlib.blake2b(source.encode(), digest_size=8).hexdigest()
+    name = f"metaos_eval_{isa.name}_{digest}"
+    if name in sys.modules:
+        return sys.modules[name]
+    path = cache_directory() / f"{name}.py"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_suffix(f".{os.getpid()}.tmp")
+        partial.write_text(source)
+        partial.replace(path)  # atomic: a process beside us may be writing the same file
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module

@@ -1,0 +1,262 @@
+"""riscv64 working set: RV64I integer instructions with their W forms, loads and
+stores, RV64M, and the Zba, Zbb and Zbs bit-manipulation extensions (RISC-V
+unprivileged ISA 20191213; bitmanip 1.0.0).  Real instructions only: `li`, `mv`,
+`not`... are assembler pseudo-instructions and count as what they expand to.
+
+W forms compute on the low 32 bits and sign-extend the result into the 64-bit
+register.  x0 reads as zero and ignores writes.
+
+Fallback latencies: SiFive U74 figures (multiply 3, divide up to 64, load 3),
+replaced by the timing family's measurements per board.
+"""
+
+from __future__ import annotations
+
+from host.sem.ir import (
+    Node, ashr, clz, ctz, lshr, mulhs, mulhu, popcount, rotl, rotr, select, sext, slt, ult, zext,
+)
+
+from evolution.compound import sdivrem, udivrem
+from evolution.isa import CallingConvention, Form, Isa, Sem, bit, c, imm, low, mem, reg, wide
+from toolchain import riscvasm
+
+REGISTERS = ("zero", "ra", "sp", "gp", "tp", "t0", "t1", "t2", "s0", "s1",
+             *(f"a{i}" for i in range(8)), *(f"s{i}" for i in range(2, 12)), "t3", "t4", "t5", "t6")
+ALIASES = {"fp": 8, **{f"x{i}": i for i in range(32)}}
+IMM12 = (-2048, 2047)
+MARCH = "rv64gc"  # the base the assembler always takes; features add _zba, _zbb, _zbs
+
+
+def register_name(number: int, width: int) -> str:
+    return REGISTERS[number]
+
+
+def parse_register(name: str) -> tuple[int, int] | None:
+    name = name.strip().lower()
+    if name in REGISTERS:
+        return REGISTERS.index(name), 64
+    return (ALIASES[name], 64) if name in ALIASES else None
+
+
+def render_memory(base: int, disp: int, width: int) -> str:
+    return f"{disp}({REGISTERS[base]})"
+
+
+def w32(x: Node) -> Node:
+    """A 32-bit result sign-extended into the register (the W forms)."""
+    return sext(low(x, 32), 64)
+
+
+FORMS: list[Form] = []
+
+
+def form(name: str, operands, semantics, feature=None, latency=1.0) -> None:
+    FORMS.append(Form(name, name.split()[0], tuple(operands), semantics, feature, latency))
+
+
+RRR = lambda: [reg(64, "w"), reg(64), reg(64)]  # noqa: E731
+RRI = lambda lo, hi: [reg(64, "w"), reg(64), imm(lo, hi)]  # noqa: E731
+RR = lambda: [reg(64, "w"), reg(64)]  # noqa: E731
+
+
+def rrr(name: str, f, feature=None, latency=1.0) -> None:
+    form(f"{name} r, r, r", RRR(), lambda s: s.write(0, f(s[1], s[2])), feature, latency)
+
+
+def rri(name: str, f, lo: int, hi: int, feature=None) -> None:
+    form(f"{name} r, r, imm", RRI(lo, hi), lambda s: s.write(0, f(s[1], s[2])), feature)
+
+
+def rr(name: str, f, feature=None, latency=1.0) -> None:
+    form(f"{name} r, r", RR(), lambda s: s.write(0, f(s[1])), feature, latency)
+
+
+def flag(b: Node) -> Node:
+    return zext(b, 64)
+
+
+def sh(n: Node, w: int) -> Node:
+    """A W form's shift amount: the low five bits."""
+    return low(n, w) & (w - 1)
+
+
+def _base() -> None:
+    rrr("add", lambda a, b: a + b)
+    rrr("sub", lambda a, b: a - b)
+    rrr("sll", lambda a, b: a << (b & 63))
+    rrr("srl", lambda a, b: lshr(a, b & 63))
+    rrr("sra", lambda a, b: ashr(a, b & 63))
+    rrr("slt", lambda a, b: flag(slt(a, b)))
+    rrr("sltu", lambda a, b: flag(ult(a, b)))
+    rrr("xor", lambda a, b: a ^ b)
+    rrr("or", lambda a, b: a | b)
+    rrr("and", lambda a, b: a & b)
+    rri("addi", lambda a, i: a + i, *IMM12)
+    rri("slti", lambda a, i: flag(slt(a, i)), *IMM12)
+    rri("sltiu", lambda a, i: flag(ult(a, i)), *IMM12)
+    rri("xori", lambda a, i: a ^ i, *IMM12)
+    rri("ori", lambda a, i: a | i, *IMM12)
+    rri("andi", lambda a, i: a & i, *IMM12)
+    rri("slli", lambda a, i: a << (i & 63), 0, 63)
+    rri("srli", lambda a, i: lshr(a, i & 63), 0, 63)
+    rri("srai", lambda a, i: ashr(a, i & 63), 0, 63)
+    form("lui r, imm", [reg(64, "w"), imm(0, (1 << 20) - 1)],
+         lambda s: s.write(0, w32(s[1] << 12)))
+    rrr("addw", lambda a, b: w32(a + b))
+    rrr("subw", lambda a, b: w32(a - b))
+    rrr("sllw", lambda a, b: w32(low(a, 32) << sh(b, 32)))
+    rrr("srlw", lambda a, b: w32(lshr(low(a, 32), sh(b, 32))))
+    rrr("sraw", lambda a, b: w32(ashr(low(a, 32), sh(b, 32))))
+    rri("addiw", lambda a, i: w32(a + i), *IMM12)
+    rri("slliw", lambda a, i: w32(low(a, 32) << sh(i, 32)), 0, 31)
+    rri("srliw", lambda a, i: w32(lshr(low(a, 32), sh(i, 32))), 0, 31)
+    rri("sraiw", lambda a, i: w32(ashr(low(a, 32), sh(i, 32))), 0, 31)
+
+
+def _memory() -> None:
+    for name, w, signed in (("lb", 8, True), ("lh", 16, True), ("lw", 32, True), ("ld", 64, False),
+                            ("lbu", 8, False), ("lhu", 16, False), ("lwu", 32, False)):
+        def load(s: Sem, w=w, signed=signed) -> None:
+            v = s.load(s[1], w)
+            s.write(0, sext(v, 64) if signed else wide(v))
+        form(f"{name} r, m", [reg(64, "w"), mem(w, "r", *IMM12)], load, latency=3.0)
+    for name, w in (("sb", 8), ("sh", 16), ("sw", 32), ("sd", 64)):
+        form(f"{name} r, m", [reg(64), mem(w, "w", *IMM12)],
+             lambda s, w=w: s.store(s[1], low(s[0], w)))
+
+
+def _multiply_divide() -> None:
+    def mulhsu(a: Node, b: Node) -> Node:
+        return mulhu(a, b) - select(bit(a, 63), b, c(0, 64))
+
+    rrr("mul", lambda a, b: a * b, "m", 3.0)
+    rrr("mulh", mulhs, "m", 3.0)
+    rrr("mulhsu", mulhsu, "m", 3.0)
+    rrr("mulhu", mulhu, "m", 3.0)
+    rrr("mulw", lambda a, b: w32(a * b), "m", 3.0)
+    rrr("div", lambda a, b: sdivrem(a, b)[0], "m", 64.0)
+    rrr("divu", lambda a, b: udivrem(a, b)[0], "m", 64.0)
+    rrr("rem", lambda a, b: sdivrem(a, b)[1], "m", 64.0)
+    rrr("remu", lambda a, b: udivrem(a, b)[1], "m", 64.0)
+    rrr("divw", lambda a, b: w32(sdivrem(low(a, 32), low(b, 32))[0]), "m", 32.0)
+    rrr("divuw", lambda a, b: w32(udivrem(low(a, 32), low(b, 32))[0]), "m", 32.0)
+    rrr("remw", lambda a, b: w32(sdivrem(low(a, 32), low(b, 32))[1]), "m", 32.0)
+    rrr("remuw", lambda a, b: w32(udivrem(low(a, 32), low(b, 32))[1]), "m", 32.0)
+
+
+def _zba() -> None:
+    rrr("add.uw", lambda a, b: b + wide(low(a, 32)), "zba")
+    for n in (1, 2, 3):
+        rrr(f"sh{n}add", lambda a, b, n=n: b + (a << n), "zba")
+        rrr(f"sh{n}add.uw", lambda a, b, n=n: b + (wide(low(a, 32)) << n), "zba")
+    rri("slli.uw", lambda a, i: wide(low(a, 32)) << (i & 63), 0, 63, "zba")
+
+
+def _zbb() -> None:
+    def orc_b(a: Node) -> Node:
+        r = c(0, 64)
+        for i in range(8):
+            r = r | select((lshr(a, 8 * i) & 0xFF) != 0, c(0xFF << (8 * i), 64), c(0, 64))
+        return r
+
+    def rev8(a: Node) -> Node:
+        r = c(0, 64)
+        for i in range(8):
+            r = r | ((lshr(a, 8 * i) & 0xFF) << (56 - 8 * i))
+        return r
+
+    rrr("andn", lambda a, b: a & ~b, "zbb")
+    rrr("orn", lambda a, b: a | ~b, "zbb")
+    rrr("xnor", lambda a, b: ~(a ^ b), "zbb")
+    rr("clz", clz, "zbb")
+    rr("clzw", lambda a: wide(clz(low(a, 32))), "zbb")
+    rr("ctz", ctz, "zbb")
+    rr("ctzw", lambda a: wide(ctz(low(a, 32))), "zbb")
+    rr("cpop", popcount, "zbb")
+    rr("cpopw", lambda a: wide(popcount(low(a, 32))), "zbb")
+    rrr("max", lambda a, b: select(slt(a, b), b, a), "zbb")
+    rrr("maxu", lambda a, b: select(ult(a, b), b, a), "zbb")
+    rrr("min", lambda a, b: select(slt(a, b), a, b), "zbb")
+    rrr("minu", lambda a, b: select(ult(a, b), a, b), "zbb")
+    rr("sext.b", lambda a: sext(low(a, 8), 64), "zbb")
+    rr("sext.h", lambda a: sext(low(a, 16), 64), "zbb")
+    rr("zext.h", lambda a: wide(low(a, 16)), "zbb")
+    rrr("rol", lambda a, b: rotl(a, b & 63), "zbb")
+    rrr("ror", lambda a, b: rotr(a, b & 63), "zbb")
+    rrr("rolw", lambda a, b: w32(rotl(low(a, 32), sh(b, 32))), "zbb")
+    rrr("rorw", lambda a, b: w32(rotr(low(a, 32), sh(b, 32))), "zbb")
+    rri("rori", lambda a, i: rotr(a, i & 63), 0, 63, "zbb")
+    rri("roriw", lambda a, i: w32(rotr(low(a, 32), sh(i, 32))), 0, 31, "zbb")
+    rr("orc.b", orc_b, "zbb")
+    rr("rev8", rev8, "zbb")
+
+
+def _zbs() -> None:
+    one = lambda n: c(1, 64) << (n & 63)  # noqa: E731
+    for name, f in (("bclr", lambda a, n: a & ~one(n)), ("bset", lambda a, n: a | one(n)),
+                    ("binv", lambda a, n: a ^ one(n)), ("bext", lambda a, n: lshr(a, n & 63) & 1)):
+        rrr(name, f, "zbs")
+        rri(f"{name}i", f, 0, 63, "zbs")
+
+
+for _build in (_base, _memory, _multiply_divide, _zba, _zbb, _zbs):
+    _build()
+
+
+def _int(text: str) -> int:
+    try:
+        return int(text, 0)
+    except ValueError:
+        raise ValueError(f"li of {text!r}: only numeric constants can be expanded") from None
+
+
+def expand_pseudo(mnemonic: str, ops: list[str]) -> list[tuple[str, list[str]]]:
+    """The real instructions a pseudo-instruction (as the semantic core's lowering writes
+    them) stands for; a real instruction stands for itself."""
+    simple = {"mv": ("addi", [0, 1, "0"]), "not": ("xori", [0, 1, "-1"]),
+              "neg": ("sub", [0, "zero", 1]), "negw": ("subw", [0, "zero", 1]),
+              "seqz": ("sltiu", [0, 1, "1"]), "snez": ("sltu", [0, "zero", 1]),
+              "sext.w": ("addiw", [0, 1, "0"])}
+    if mnemonic in simple:
+        real, shape = simple[mnemonic]
+        return [(real, [ops[x] if isinstance(x, int) else x for x in shape])]
+    if mnemonic != "li":
+        return [(mnemonic, ops)]
+    value = _int(ops[1])
+    if (1 << 31) <= value < (1 << 32):
+        # a 32-bit constant: the lowering keeps w-bit values in the low w bits, so the
+        # sign-extended form of the same low bits serves (lui + addiw)
+        value -= 1 << 32
+    if -2048 <= value < 2048:
+        return [("addi", [ops[0], "zero", str(value)])]
+    if not -(1 << 31) <= value < (1 << 31):
+        raise ValueError(f"li of {value:#x}: constants wider than 32 bits are not expanded")
+    hi = (value + 0x800) >> 12
+    return [("lui", [ops[0], str(hi & 0xFFFFF)]), ("addiw", [ops[0], ops[0], str(value - (hi << 12))])]
+
+
+def assemble(text: str, features: frozenset[str] = frozenset()) -> bytes:
+    """GNU as through the toolchain, told of the extensions the text may use."""
+    march = MARCH + "".join(f"_{f}" for f in ("zba", "zbb", "zbs") if f in features)
+    return riscvasm.assemble_snippet(text, march=march)
+
+
+RISCV64 = Isa(
+    name="riscv64",
+    registers=REGISTERS,
+    flags=(),
+    forms=tuple(FORMS),
+    abi=CallingConvention(
+        args=tuple(f"a{i}" for i in range(8)), result="a0",
+        narrow_args="sign", narrow_result="sign",
+        preserved=("sp", "gp", "tp", "s0", "s1", *(f"s{i}" for i in range(2, 12)))),
+    scratch=("a0", "a1", "a2", "a3", "a4", "a5", "t0", "t1", "t2"),
+    render_register=register_name,
+    render_memory=render_memory,
+    parse_register=parse_register,
+    assemble=assemble,
+    return_text="ret",
+    zero_register=0,
+    features=("m", "zba", "zbb", "zbs"),
+    expand=expand_pseudo,
+)
