@@ -24,10 +24,9 @@ import sys
 from pathlib import Path
 from types import ModuleType
 
+from evolution.isa import IMM, MEM, Form, Isa, Sem
 from host.sem.ir import Node
 from host.sem.vectors import DATA_ADDRESS
-
-from evolution.isa import IMM, MEM, Form, Isa, Sem
 
 TEMPLATE = Path(__file__).with_name("kernel_template.py")
 CHUNK = 16  # vectors run together; a candidate's evaluation may stop after any chunk

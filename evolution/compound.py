@@ -6,9 +6,8 @@ why a search rarely picks them)."""
 
 from __future__ import annotations
 
-from host.sem.ir import Node, const, lshr, select, ule, zext
-
 from evolution.isa import bit
+from host.sem.ir import Node, const, lshr, select, ule, zext
 
 
 def pext(a: Node, m: Node) -> Node:

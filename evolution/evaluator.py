@@ -37,5 +37,5 @@ def run(isa: Isa, program: Program, R0: np.ndarray, F0: np.ndarray, M0: np.ndarr
     """Run `program` on initial states in the kernels' chunked layout."""
     rows = encode(isa, program, max(1, len(program.insns)))
     RO, FO, MO, FAULTS = kernels(isa.name).run_all(rows, rows.shape[0], R0, F0, M0, U)
-    flat = lambda a: np.concatenate(list(a), axis=-1)  # noqa: E731  [chunk, x, lane] -> [x, vector]
+    flat = lambda a: np.concatenate(list(a), axis=-1)
     return FinalState(flat(RO), flat(FO), np.concatenate(list(MO), axis=0), FAULTS.reshape(-1))

@@ -183,7 +183,7 @@ class CallingConvention:
     preserved: tuple[str, ...]  # callee-saved registers (and the stack pointer)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # one object per ISA: equal and hashed by identity
 class Isa:
     """One instruction set: registers, flags, forms and how programs are written."""
 
@@ -197,6 +197,8 @@ class Isa:
     render_memory: Callable[[int, int, int], str]  # (base number, displacement, width) -> text
     parse_register: Callable[[str], tuple[int, int] | None]  # name -> (number, width)
     assemble: Callable[[str, frozenset[str]], bytes]  # (text, features) -> bytes
+    # (statements, features) -> each one's bytes, in one assembler run where that is cheaper
+    assemble_each: Callable[[list[str], frozenset[str]], list[bytes]]
     return_text: str  # the return instruction
     zero_register: int | None = None  # riscv x0: reads 0, writes vanish
     aliases: Mapping[str, str] = field(default_factory=dict)  # other spellings of mnemonics

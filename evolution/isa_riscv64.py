@@ -12,13 +12,30 @@ replaced by the timing family's measurements per board.
 
 from __future__ import annotations
 
-from host.sem.ir import (
-    Node, ashr, clz, ctz, lshr, mulhs, mulhu, popcount, rotl, rotr, select, sext, slt, ult, zext,
-)
+import tempfile
+from pathlib import Path
 
 from evolution.compound import sdivrem, udivrem
 from evolution.isa import CallingConvention, Form, Isa, Sem, bit, c, imm, low, mem, reg, wide
+from host.sem.ir import (
+    Node,
+    ashr,
+    clz,
+    ctz,
+    lshr,
+    mulhs,
+    mulhu,
+    popcount,
+    rotl,
+    rotr,
+    select,
+    sext,
+    slt,
+    ult,
+    zext,
+)
 from toolchain import riscvasm
+from toolchain.program import Section
 
 REGISTERS = ("zero", "ra", "sp", "gp", "tp", "t0", "t1", "t2", "s0", "s1",
              *(f"a{i}" for i in range(8)), *(f"s{i}" for i in range(2, 12)), "t3", "t4", "t5", "t6")
@@ -51,12 +68,53 @@ FORMS: list[Form] = []
 
 
 def form(name: str, operands, semantics, feature=None, latency=1.0) -> None:
-    FORMS.append(Form(name, name.split()[0], tuple(operands), semantics, feature, latency))
+    mnemonic = name.split()[0]
+    encode = _encoder(mnemonic) if feature in ("zba", "zbb", "zbs") else None
+    FORMS.append(Form(name, mnemonic, tuple(operands), semantics, feature, latency,
+                      encode=encode))
 
 
-RRR = lambda: [reg(64, "w"), reg(64), reg(64)]  # noqa: E731
-RRI = lambda lo, hi: [reg(64, "w"), reg(64), imm(lo, hi)]  # noqa: E731
-RR = lambda: [reg(64, "w"), reg(64)]  # noqa: E731
+# Zba/Zbb/Zbs encodings (bitmanip 1.0.0, chapter 2): the project's assembler re-decodes
+# every instruction with capstone, whose 5.0 release knows none of these, so their
+# forms are written as `.word`s.  (funct7 or funct6, rs2 field, funct3, major opcode)
+OP, OP_32, OP_IMM, OP_IMM_32 = 0x33, 0x3B, 0x13, 0x1B
+_BITMANIP = {
+    "add.uw": (0x04, None, 0, OP_32), "sh1add": (0x10, None, 2, OP), "sh2add": (0x10, None, 4, OP),
+    "sh3add": (0x10, None, 6, OP), "sh1add.uw": (0x10, None, 2, OP_32),
+    "sh2add.uw": (0x10, None, 4, OP_32), "sh3add.uw": (0x10, None, 6, OP_32),
+    "andn": (0x20, None, 7, OP), "orn": (0x20, None, 6, OP), "xnor": (0x20, None, 4, OP),
+    "clz": (0x30, 0, 1, OP_IMM), "clzw": (0x30, 0, 1, OP_IMM_32), "ctz": (0x30, 1, 1, OP_IMM),
+    "ctzw": (0x30, 1, 1, OP_IMM_32), "cpop": (0x30, 2, 1, OP_IMM), "cpopw": (0x30, 2, 1, OP_IMM_32),
+    "max": (0x05, None, 6, OP), "maxu": (0x05, None, 7, OP), "min": (0x05, None, 4, OP),
+    "minu": (0x05, None, 5, OP), "sext.b": (0x30, 4, 1, OP_IMM), "sext.h": (0x30, 5, 1, OP_IMM),
+    "zext.h": (0x04, 0, 4, OP_32), "rol": (0x30, None, 1, OP), "rolw": (0x30, None, 1, OP_32),
+    "ror": (0x30, None, 5, OP), "rorw": (0x30, None, 5, OP_32), "roriw": (0x30, "imm", 5, OP_IMM_32),
+    "orc.b": (0x14, 7, 5, OP_IMM), "rev8": (0x35, 0x18, 5, OP_IMM),
+    "bclr": (0x24, None, 1, OP), "bext": (0x24, None, 5, OP), "binv": (0x34, None, 1, OP),
+    "bset": (0x14, None, 1, OP),
+}
+_SHIFT6 = {"slli.uw": (0x02, 1, OP_IMM_32), "rori": (0x18, 5, OP_IMM), "bclri": (0x12, 1, OP_IMM),
+           "bexti": (0x12, 5, OP_IMM), "binvi": (0x1A, 1, OP_IMM), "bseti": (0x0A, 1, OP_IMM)}
+
+
+def _encoder(mnemonic: str):
+    def encode(regs: tuple[int, ...], value: int) -> bytes:
+        rd, rs1 = regs[0], regs[1]
+        if mnemonic in _SHIFT6:
+            f6, f3, major = _SHIFT6[mnemonic]
+            word = f6 << 26 | (value & 63) << 20
+        else:
+            f7, rs2, f3, major = _BITMANIP[mnemonic]
+            field = regs[2] if rs2 is None else (value & 31) if rs2 == "imm" else rs2
+            word = f7 << 25 | field << 20
+        word |= rs1 << 15 | f3 << 12 | rd << 7 | major
+        return word.to_bytes(4, "little")
+    return encode
+
+
+RRR = lambda: [reg(64, "w"), reg(64), reg(64)]
+RRI = lambda lo, hi: [reg(64, "w"), reg(64), imm(lo, hi)]
+RR = lambda: [reg(64, "w"), reg(64)]
 
 
 def rrr(name: str, f, feature=None, latency=1.0) -> None:
@@ -192,7 +250,7 @@ def _zbb() -> None:
 
 
 def _zbs() -> None:
-    one = lambda n: c(1, 64) << (n & 63)  # noqa: E731
+    one = lambda n: c(1, 64) << (n & 63)
     for name, f in (("bclr", lambda a, n: a & ~one(n)), ("bset", lambda a, n: a | one(n)),
                     ("binv", lambda a, n: a ^ one(n)), ("bext", lambda a, n: lshr(a, n & 63) & 1)):
         rrr(name, f, "zbs")
@@ -235,10 +293,26 @@ def expand_pseudo(mnemonic: str, ops: list[str]) -> list[tuple[str, list[str]]]:
     return [("lui", [ops[0], str(hi & 0xFFFFF)]), ("addiw", [ops[0], ops[0], str(value - (hi << 12))])]
 
 
+def _march(features: frozenset[str]) -> str:
+    return MARCH + "".join(f"_{f}" for f in ("zba", "zbb", "zbs") if f in features)
+
+
 def assemble(text: str, features: frozenset[str] = frozenset()) -> bytes:
     """GNU as through the toolchain, told of the extensions the text may use."""
-    march = MARCH + "".join(f"_{f}" for f in ("zba", "zbb", "zbs") if f in features)
-    return riscvasm.assemble_snippet(text, march=march)
+    return riscvasm.assemble_snippet(text, march=_march(features))
+
+
+def assemble_each(statements: list[str], features: frozenset[str] = frozenset()) -> list[bytes]:
+    """Each statement's bytes, from one run of the assembler (GNU as costs ~8 ms a run)."""
+    with tempfile.TemporaryDirectory(prefix="evolution-") as tmp:
+        source = Path(tmp) / "each.s"
+        source.write_text("".join(f"{s}\n" for s in statements))
+        program = riscvasm.assemble([Section("each", 0, (source,))], {}, _march(features))
+    code = program.sections["each"]
+    pieces: dict[int, bytes] = {}
+    for line in program.listing:
+        pieces[line.line] = pieces.get(line.line, b"") + code[line.address : line.address + line.size]
+    return [pieces.get(i + 1, b"") for i in range(len(statements))]
 
 
 RISCV64 = Isa(
@@ -259,4 +333,5 @@ RISCV64 = Isa(
     zero_register=0,
     features=("m", "zba", "zbb", "zbs"),
     expand=expand_pseudo,
+    assemble_each=assemble_each,
 )

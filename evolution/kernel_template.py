@@ -157,8 +157,7 @@ def chunk_cost(R, M, FAULT, R0, EXP, EXPM, c, spec):
                 for r in range(first, last):
                     if r != result_reg:
                         d = float(popcount64((R[r, v] ^ want) & mask)) + MISPLACED
-                        if d < cost:
-                            cost = d
+                        cost = min(cost, d)
             total += cost
         for i in range(words):
             want = ZERO
@@ -174,8 +173,7 @@ def chunk_cost(R, M, FAULT, R0, EXP, EXPM, c, spec):
                         for b in range(4):
                             other |= np.uint64(M[v, 4 * j + b]) << np.uint64(8 * b)
                         d = float(popcount64(other ^ want)) + MISPLACED
-                        if d < cost:
-                            cost = d
+                        cost = min(cost, d)
             total += cost
         for k in range(6, spec.shape[0]):
             r = spec[k]

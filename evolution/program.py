@@ -68,17 +68,17 @@ def text(isa: Isa, program: Program) -> str:
     return "\n".join([*(statement(isa, i) for i in program.insns), isa.return_text]) + "\n"
 
 
+def source_line(isa: Isa, insn: Insn) -> str:
+    """What the assembler gets: the statement, or bytes for a form it refuses (Form.encode)."""
+    form = isa.by_name[insn.form]
+    if form.encode is None:
+        return statement(isa, insn)
+    return ".byte " + ", ".join(f"0x{b:02x}" for b in form.encode(insn.regs, insn.imm))
+
+
 def assemble(isa: Isa, program: Program, features: frozenset[str] = frozenset()) -> bytes:
-    """Machine code through the project's assemblers; forms the assembler refuses
-    (see Form.encode) go in as bytes."""
-    lines = []
-    for insn in program.insns:
-        form = isa.by_name[insn.form]
-        if form.encode is not None:
-            code = form.encode(insn.regs, insn.imm)
-            lines.append(".byte " + ", ".join(f"0x{b:02x}" for b in code))
-        else:
-            lines.append(statement(isa, insn))
+    """Machine code through the project's assemblers, the return included."""
+    lines = [source_line(isa, i) for i in program.insns]
     return isa.assemble("\n".join([*lines, isa.return_text]) + "\n", features)
 
 

@@ -12,10 +12,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from host.sem.ir import MEMORY, Node, Routine, Type, bv8, bv64, const, trunc
-
 from evolution.isa import IMM, MEM, Form, Isa, Sem
 from evolution.program import Insn, Program
+from host.sem.ir import MEMORY, Node, Routine, Type, bv8, bv64, const, trunc
 
 
 @dataclass

@@ -15,13 +15,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from evolution.codegen import CHUNK
+from evolution.isa import Isa
 from host.sem import interp
 from host.sem.interp import Memory
 from host.sem.ir import Routine
 from host.sem.vectors import DATA_ADDRESS, Vector, generate
-
-from evolution.codegen import CHUNK
-from evolution.isa import Isa
 
 WORD = 4  # memory results are compared (and credited when misplaced) as 32-bit words
 

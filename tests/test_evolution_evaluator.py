@@ -9,15 +9,14 @@ import random
 import numpy as np
 import pytest
 
-from host.sem import interp
-from host.sem.interp import Memory
-from host.sem.vectors import DATA_ADDRESS
-
 from evolution import evaluator
 from evolution.codegen import CHUNK
 from evolution.program import Program, random_insn
 from evolution.registry import ISAS
 from evolution.semantics import compose
+from host.sem import interp
+from host.sem.interp import Memory
+from host.sem.vectors import DATA_ADDRESS
 
 WINDOW = 64
 EDGES = (0, 1, 2, 31, 32, 63, 64, 0x7FFFFFFF, 0x80000000, 0xFFFFFFFF, 0x100000000,
