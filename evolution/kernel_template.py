@@ -229,7 +229,8 @@ def random_immediate(op, IMM_START, IMM_LEN, IMM_POOL, IMM_LO, IMM_HI):
     lo, hi = IMM_LO[op], IMM_HI[op]
     if hi - lo <= 64:
         return lo + np.random.randint(0, hi - lo + 1)
-    return np.int64(np.random.randint(-16, 17))
+    value = np.int64(np.random.randint(-16, 17))
+    return value if lo <= value <= hi else lo
 
 
 @njit(cache=True)
