@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 from invoke import Collection, Exit, task
 
@@ -17,16 +18,27 @@ BOARD_HELP = {
     "cpu": "QEMU CPU model (e.g. qemu64, Haswell, EPYC; rv64)",
     "smp": "number of CPUs",
     "memory": "RAM in MiB",
-    "accel": "auto (kvm when /dev/kvm is usable, else tcg), tcg or kvm",
+    "accel": "auto (kvm when /dev/kvm is usable and the CPU virtualizes in hardware, else tcg), "
+             "tcg or kvm",
     "qemu_args": "extra QEMU arguments, appended verbatim (one shell-quoted string)",
 }
+
+
+def _arch(name):
+    from arch import UnknownArch, by_name
+
+    try:
+        return by_name(name)
+    except UnknownArch as error:
+        raise Exit(f"error: {error}", code=2) from None
 
 
 def _board(arch, board, cpu, smp, memory, accel, qemu_args):
     from qemu.boards import board as make_board
     from qemu.errors import BoardError
 
-    name = board or ("virt" if arch == "riscv64" else "q35")
+    arch = _arch(arch)
+    name = board or arch.default_board
     try:
         chosen = make_board(name, cpu=cpu, smp=int(smp) if smp else None,
                             memory=int(memory) if memory else None, accel=accel,
@@ -41,7 +53,8 @@ def _board(arch, board, cpu, smp, memory, accel, qemu_args):
 
 def _discover(chosen, on_frame=None, on_machine=None):
     """Build and boot; a failure ends the task with its full report, not a traceback."""
-    from host.session import DiscoveryError, build_guest, discover
+    from kernel.guest import build_guest
+    from link.session import DiscoveryError, discover
     from qemu.errors import QemuError
     from toolchain.program import AssemblyError
 
@@ -57,9 +70,9 @@ def _discover(chosen, on_frame=None, on_machine=None):
 @task
 def build(c, arch="x86_64"):
     """Assemble the guest for ARCH into build/ARCH (disk image and/or ELF with symbols)."""
-    from host.session import build_guest
+    from kernel.guest import build_guest
 
-    guest = build_guest(arch)
+    guest = build_guest(_arch(arch))
     for path in filter(None, (guest.image, guest.kernel, guest.elf)):
         print(path)
 
@@ -77,8 +90,9 @@ def discover(c, arch="x86_64", board=None, cpu=None, smp=None, memory=None, acce
     --verify compares the guest's PCI list with QEMU's own (QMP query-pci)."""
     import json as jsonlib
 
-    from host.dumps import write_dump_dir
-    from host.report import render
+    from discovery.dumps import write_dump_dir
+    from discovery.inventory import Inventory
+    from discovery.report import render
 
     chosen = _board(arch, board, cpu, smp, memory, accel, qemu_args)
     truth: list = []
@@ -94,7 +108,7 @@ def discover(c, arch="x86_64", board=None, cpu=None, smp=None, memory=None, acce
             truth.extend(query_pci(machine))
 
     _, run = _discover(chosen, on_machine=on_machine)
-    inventory = run.inventory()
+    inventory = Inventory.from_boot(run)
     if json == "-":
         print(jsonlib.dumps(inventory.to_json(), indent=2))
     else:
@@ -108,7 +122,7 @@ def discover(c, arch="x86_64", board=None, cpu=None, smp=None, memory=None, acce
         print(f"dumps written to {dump_dir} (lspci -F {dump_dir}/lspci.txt; "
               f"HWLOC_CPUID_PATH={dump_dir}/cpuid HWLOC_COMPONENTS=x86,-linux lstopo)")
     if verify:
-        from host.verify import pci_differences
+        from discovery.verify import pci_differences
 
         differences = pci_differences(inventory.to_json()["pci"], truth)
         if differences:
@@ -129,8 +143,8 @@ def demo(c):
 def boot(c, arch="x86_64", board=None, cpu=None, smp=None, memory=None, accel="auto",
          qemu_args="", hex=False):
     """Boot the board and show every decoded frame (sequence, type, summary)."""
-    from host.console import describe
-    from host.session import build_guest
+    from kernel.guest import build_guest
+    from link.describe import describe
 
     chosen = _board(arch, board, cpu, smp, memory, accel, qemu_args)
     symbolize = build_guest(chosen.arch).symbolize
@@ -144,11 +158,11 @@ def boot(c, arch="x86_64", board=None, cpu=None, smp=None, memory=None, accel="a
 def console(c, arch="x86_64", board=None, cpu=None, smp=None, memory=None, accel="auto",
             qemu_args="", hex=False, replay=None):
     """Serial-console inspection: frames live as they arrive, CRC errors, symbolised addresses."""
-    from host.console import describe
-    from host.frames import FrameDecoder
-    from host.session import build_guest
+    from contract.frames import FrameDecoder
+    from kernel.guest import build_guest
+    from link.describe import describe
 
-    symbolize = build_guest(arch).symbolize
+    symbolize = build_guest(_arch(arch)).symbolize
     if replay:
         decoder = FrameDecoder()
         with open(replay, "rb") as capture:
@@ -167,23 +181,26 @@ def console(c, arch="x86_64", board=None, cpu=None, smp=None, memory=None, accel
 
 @task(help={"k": "only tests matching this pytest -k expression", "x": "stop at the first failure"})
 def test(c, k="", x=False):
-    """Run the whole test suite (pytest; boot tests run QEMU under TCG)."""
+    """Check the layers (import-linter) and the lint (ruff), then run the whole test suite
+    (pytest; boot tests run QEMU under TCG)."""
+    from shlex import join
+
+    bin_dir = Path(sys.executable).parent
+    c.run(join([str(bin_dir / "lint-imports"), "--no-cache"]), pty=False)
     args = [sys.executable, "-m", "pytest", "-q"]
     if k:
         args += ["-k", k]
     if x:
         args.append("-x")
-    from shlex import join
-
     c.run(join(args), pty=False)
 
 
 @task(help={"arch": "x86_64 (default) or riscv64", "runs": "boots per measurement"})
 def bench_boot(c, arch="x86_64", runs=10):
-    """Boot benchmark (TCG): median QEMU-start-to-FINAL next to the floor measured in the same run."""
+    """Boot benchmark: median QEMU-start-to-FINAL next to the floor measured in the same run."""
     from bench.boot_bench import main
 
-    main(arch, int(runs))
+    main(_arch(arch), int(runs))
 
 
 @task(name="probes")
@@ -198,6 +215,13 @@ def bench_sem(c):
     c.run(f"{sys.executable} bench/sem_bench.py", pty=False)
 
 
+@task(name="ledger", help={"entries": "ledger size for the proof and verify figures "
+                                       "(default 1,000,000)"})
+def bench_ledger(c, entries=1_000_000):
+    """Ledger benchmark: appends/s (signed heads every 1,000), proof time and verify time."""
+    c.run(f"{sys.executable} bench/ledger_bench.py --entries {int(entries)}", pty=False)
+
+
 # -- probing -----------------------------------------------------------------
 
 @task(help={**BOARD_HELP,
@@ -209,7 +233,8 @@ def bench_sem(c):
             "json": "also write the summary and every result to this JSON file",
             "db": "capability store (default $METAOS_DB or ./metaos.db)",
             "limit": "run at most this many probes of the family",
-            "unsafe_unvetted": "skip the vetter and send unvetted user code (testing containment only)",
+            "unsafe_unvetted": "skip the vetter and send unvetted user code "
+                               "(testing containment only)",
             "line": "console (default: a virtio console beside the serial port) or serial "
                     "(the serial port discovery used)",
             "line_faults": "test option: drop and flip bytes on the probe line, each at this rate"})
@@ -217,14 +242,15 @@ def probe(c, family, arch="x86_64", board=None, cpu=None, smp=None, memory=None,
           qemu_args="", budget=None, json=None, db=None, limit=None, unsafe_unvetted=False,
           line_faults=None, line="console", sequence=None):
     """Run a probe family: vetted in Unicorn, run in the guest, stored per hardware fingerprint."""
-    from probes.cli import probe_command
-    from probes.line_faults import LineFaults
+    from cli.probe import probe_command
+    from link.line_faults import LineFaults
 
     chosen = _board(arch, board, cpu, smp, memory, accel, qemu_args)
     faults = LineFaults(float(line_faults), float(line_faults)) if line_faults else None
     status = probe_command(chosen, family, budget=int(budget) if budget else None, json_path=json,
                            db=db, limit=int(limit) if limit else None,
-                           unsafe_unvetted=unsafe_unvetted, faults=faults, sequence=sequence, line=line)
+                           unsafe_unvetted=unsafe_unvetted, faults=faults, sequence=sequence,
+                           line=line)
     if status:
         raise Exit(code=status)
 
@@ -232,7 +258,7 @@ def probe(c, family, arch="x86_64", board=None, cpu=None, smp=None, memory=None,
 @task(help={"db": "capability store (default $METAOS_DB or ./metaos.db)"})
 def capabilities(c, db=None):
     """List what the capability store knows, per hardware fingerprint."""
-    from probes.cli import capabilities_command
+    from cli.probe import capabilities_command
 
     status = capabilities_command(db)
     if status:
@@ -241,11 +267,11 @@ def capabilities(c, db=None):
 
 # -- the semantic core -------------------------------------------------------
 
-@task(help={"file": "a Python file defining routines with @routine (host.sem.ir)",
+@task(help={"file": "a Python file defining routines with @routine (sem.ir)",
             "db": "database path (default $METAOS_DB or ./metaos.db)"})
 def sem_add(c, file, db=None):
     """Store every routine defined in FILE; print each one's ID and name."""
-    from host.sem import cli
+    from cli import sem as cli
 
     print(cli.add(file, db))
 
@@ -255,15 +281,15 @@ def sem_add(c, file, db=None):
             "db": "database path"})
 def sem_show(c, ref, view="semantic", arch="x86_64", db=None):
     """Show one view of a routine."""
-    from host.sem import cli
+    from cli import sem as cli
 
-    print(cli.show(ref, view, arch, db))
+    print(cli.show(ref, view, _arch(arch), db))
 
 
 @task(help={"ref": "ID (unique prefix), NAMESPACE:NAME or NAME", "db": "database path"})
 def sem_names(c, ref, db=None):
     """List a routine's names, full ID and equivalence class."""
-    from host.sem import cli
+    from cli import sem as cli
 
     print(cli.names(ref, db))
 
@@ -272,7 +298,7 @@ def sem_names(c, ref, db=None):
             "db": "database path"})
 def sem_rename(c, old, new, db=None):
     """Move a name to another; the routine and its ID are untouched."""
-    from host.sem import cli
+    from cli import sem as cli
 
     print(cli.rename(old, new, db))
 
@@ -280,7 +306,7 @@ def sem_rename(c, old, new, db=None):
 @task(help={"a": "routine A", "b": "routine B", "db": "database path"})
 def sem_equiv(c, a, b, db=None):
     """Prove A and B equivalent with Z3 (B joins A's class) or print a counterexample."""
-    from host.sem import cli
+    from cli import sem as cli
 
     print(cli.equiv(a, b, db))
 
@@ -288,7 +314,7 @@ def sem_equiv(c, a, b, db=None):
 @task(help={"ref": "ID (unique prefix), NAMESPACE:NAME or NAME", "db": "database path"})
 def sem_history(c, ref, db=None):
     """Implementations per architecture and performance history per hardware."""
-    from host.sem import cli
+    from cli import sem as cli
 
     print(cli.history(ref, db))
 
@@ -298,14 +324,60 @@ def sem_history(c, ref, db=None):
             "db": "database path"})
 def sem_run(c, ref, arch="x86_64", board=None, cpu=None, smp=None, memory=None, accel="auto",
             qemu_args="", vectors=100, db=None):
-    """Run a routine as probes on a board: each answer checked against the interpreter, cycles recorded."""
-    from host.sem import cli
+    """Run a routine as probes on a board: each answer checked against the interpreter,
+    cycles recorded."""
+    from cli import sem as cli
 
     chosen = _board(arch, board, cpu, smp, memory, accel, qemu_args)
     try:
         print(cli.run(ref, chosen, int(vectors), db))
     except cli.BoardDisagrees as error:
         raise Exit(f"error: {error}", code=1) from None
+
+
+# -- the ledger --------------------------------------------------------------
+
+LEDGER_HELP = {"db": "database path (default $METAOS_DB or ./metaos.db)",
+               "key": "the trusted public key, 64 hex digits (default: that of <db>.ledger-key)"}
+
+
+def _ledger(command):
+    """Print what a cli.ledger function returns; its errors end the task in one line."""
+    from cli import ledger as cli
+    from stores.ledger import LedgerError
+
+    try:
+        print(command(cli))
+    except cli.CheckFailed as error:
+        raise Exit(f"ledger: {error}", code=1) from None
+    except LedgerError as error:
+        raise Exit(f"error: {error}", code=2) from None
+
+
+@task(help={**LEDGER_HELP, "last": "how many of the last entries to show (default 10)"})
+def ledger_show(c, db=None, key=None, last=10):
+    """Size, latest signed head (and whether the trusted key signed it), the last entries."""
+    _ledger(lambda cli: cli.show(db, key, last))
+
+
+@task(help=LEDGER_HELP)
+def ledger_verify(c, db=None, key=None):
+    """Recompute every hash from the entries; check every signed head with the trusted key."""
+    _ledger(lambda cli: cli.verify(db, key))
+
+
+@task(help={**LEDGER_HELP, "entry": "the entry's index (from 0)",
+            "size": "prove against the tree of this many entries (default: the latest signed "
+                    "head that covers the entry, else all entries)"})
+def ledger_prove(c, entry, db=None, key=None, size=None):
+    """Inclusion proof of ENTRY: its audit path to the signed root, checked (RFC 9162)."""
+    _ledger(lambda cli: cli.prove(entry, db, key, size))
+
+
+@task(help={**LEDGER_HELP, "old": "the smaller tree size", "new": "the larger tree size"})
+def ledger_consistency(c, old, new, db=None, key=None):
+    """Consistency proof that the first OLD entries are a prefix of the first NEW (RFC 9162)."""
+    _ledger(lambda cli: cli.consistency(old, new, db, key))
 
 
 def _collection(name, *tasks_with_names):
@@ -319,9 +391,14 @@ bench = Collection("bench")
 bench.add_task(bench_boot, name="boot", default=True)
 bench.add_task(bench_probes)
 bench.add_task(bench_sem)
+bench.add_task(bench_ledger)
 
 sem = _collection("sem", (sem_add, "add"), (sem_show, "show"), (sem_names, "names"),
                   (sem_rename, "rename"), (sem_equiv, "equiv"), (sem_history, "history"),
                   (sem_run, "run"))
 
-ns = Collection(build, discover, demo, boot, console, test, probe, capabilities, bench, sem)
+ledger = _collection("ledger", (ledger_show, "show"), (ledger_verify, "verify"),
+                     (ledger_prove, "prove"), (ledger_consistency, "consistency"))
+
+ns = Collection(build, discover, demo, boot, console, test, probe, capabilities, bench, sem,
+                ledger)

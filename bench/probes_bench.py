@@ -9,6 +9,7 @@ A benchmark, not a test: it prints figures for the README, with the machine.
 
 from __future__ import annotations
 
+from discovery.inventory import Inventory
 import argparse
 import itertools
 import platform
@@ -18,12 +19,14 @@ import tempfile
 import time
 from pathlib import Path
 
-from host.capabilities import CapabilityStore, StoredResult, x86_fingerprint
+from arch import ARCHES, RISCV64, X86_64
+from discovery.fingerprint import x86_fingerprint
+from probes.store import CapabilityStore, StoredResult
 from probes.campaign import Campaign, Policy
-from probes.fake_guest import FakeGuest
+from testing.fake_guest import FakeGuest
 from probes.catalogue import random_probes
 from probes.families import cpuid, csr, discovery, isa_riscv, isa_x86
-from probes.loopback import Loopback
+from testing.loopback import Loopback
 from probes.probe import Probe
 from probes.vet import vet
 from probes.vet_pool import usable_cpus, vet_stream
@@ -54,7 +57,7 @@ def main() -> None:
     count = options.count
     print(f"machine: {cpu_name()}, Python {platform.python_version()}, {platform.machine()}")
     rng = random.Random(0)
-    for arch in ("x86_64", "riscv64"):
+    for arch in ARCHES:
         probes = [Probe(arch, rng.randbytes(16)) for _ in range(count)]
         rate(f"vetting, random 16-byte probes, {arch}", probes, vet)
     rate("vetting, CSR sweep (riscv64, privileged)", list(csr.csr_sweep()), vet)
@@ -72,21 +75,21 @@ def main() -> None:
     rv_candidates = list(isa_riscv.candidates())
     generated = len(x86_candidates) + len(rv_candidates)
     print(f"{'candidate generation incl. capstone decode':<52} {generated / (time.perf_counter() - start):>10,.0f} /s")
-    rate("discovery candidates (capstone + Unicorn), x86_64", x86_candidates, discover("x86_64"))
-    rate("discovery candidates (capstone + Unicorn), riscv64", rv_candidates, discover("riscv64"))
+    rate("discovery candidates (capstone + Unicorn), x86_64", x86_candidates, discover(X86_64))
+    rate("discovery candidates (capstone + Unicorn), riscv64", rv_candidates, discover(RISCV64))
     pooled(x86_candidates, rv_candidates, count)
 
     with tempfile.TemporaryDirectory() as tmp:
         store = CapabilityStore(Path(tmp, "bench.db"))
         fp = x86_fingerprint("fake", "GenuineIntel", 6, 85, 4, {})
-        campaign = Campaign(Loopback(FakeGuest("x86_64")), Policy(window=64, batch_size=1024),
+        campaign = Campaign(Loopback(FakeGuest(X86_64)), Policy(window=64, batch_size=1024),
                             on_batch=lambda b: store.record_batch(
                                 fp, "unicorn", [StoredResult(r.probe, r.observation, r.prediction) for r in b]))
         n = count // 4
         start = time.perf_counter()
         vetted = []
         for _ in range(n):
-            probe = Probe("x86_64", rng.randbytes(16))
+            probe = Probe(X86_64, rng.randbytes(16))
             verdict = vet(probe)
             if verdict.accepted:
                 vetted.append((probe, verdict.prediction))
@@ -101,14 +104,14 @@ def pooled(x86_candidates: list, rv_candidates: list, count: int) -> None:
     """The same work on every usable core (probes/vet_pool.py), as `./run probe` vets."""
     workers = usable_cpus()
     rng = random.Random(1)
-    for arch in ("x86_64", "riscv64"):
+    for arch in ARCHES:
         probes = [Probe(arch, rng.randbytes(16)) for _ in range(count)]
         start = time.perf_counter()
         for _ in vet_stream(probes):
             pass
         print(f"{f'vetting, random 16-byte probes, {arch}, {workers} processes':<52}"
               f" {count / (time.perf_counter() - start):>10,.0f} /s")
-    for arch, candidates in (("x86_64", x86_candidates), ("riscv64", rv_candidates)):
+    for arch, candidates in ((X86_64, x86_candidates), (RISCV64, rv_candidates)):
         start = time.perf_counter()
         for probe, verdict in vet_stream(discovery.probes_for(arch, candidates)):
             if verdict.observation is not None:
@@ -125,12 +128,13 @@ def qemu_end_to_end(count: int) -> None:
     random probes and the arch's sweep, over the virtio console (the default line).
     Then the campaign alone (probes vetted beforehand) on each line, the console
     against the serial port, which shows what the line costs.  Boots are not counted."""
-    from host.session import build_guest
-    from probes.run import POLICY, fingerprint_of, run_campaign
-    from probes.qemu_link import QemuLink
+    from kernel.guest import build_guest
+    from discovery.fingerprint import fingerprint_of
+    from probes.run import POLICY, run_campaign
+    from link.qemu_link import QemuLink
     from qemu.boards import board
 
-    sweeps = {"x86_64": ("q35", "cpuid", cpuid.cpuid_sweep), "riscv64": ("virt", "csr", csr.csr_sweep)}
+    sweeps = {X86_64: ("q35", "cpuid", cpuid.cpuid_sweep), RISCV64: ("virt", "csr", csr.csr_sweep)}
     for arch, (board_name, sweep_name, sweep) in sweeps.items():
         guest = build_guest(arch)
         for label, probes, privileged in (("random", lambda: random_probes(arch, seed=1), False),
@@ -141,7 +145,7 @@ def qemu_end_to_end(count: int) -> None:
                         QemuLink(board(board_name, accel="tcg"), guest, privileged=privileged) as link:
                     store = CapabilityStore(Path(tmp, "bench.db"))
                     offered = itertools.islice(probes(), count)
-                    tallies.append(run_campaign(link, offered, store, fingerprint_of(link.inventory(), board_name),
+                    tallies.append(run_campaign(link, offered, store, fingerprint_of(Inventory.from_boot(link.first_boot), board_name),
                                                 "tcg"))
                     store.close()
             rates = sorted(t.probes_per_second for t in tallies)

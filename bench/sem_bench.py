@@ -14,15 +14,17 @@ import tempfile
 import time
 from pathlib import Path
 
-from host.db import connect
-from host.sem import cli
-from host.sem.assemble import ARCHES, assemble
-from host.sem.canon import canonicalize
-from host.sem.ir import Node, Routine, bv32, lshr
-from host.sem.library import FILES, hackers_delight, sorting
-from host.sem.lower import lower_for
-from host.sem.store import Name, SemStore
-from host.sem.unicorn_check import check
+from stores.db import connect
+from cli import sem as cli
+from arch import ARCHES, RISCV64, X86_64
+from sem.canon import canonicalize
+from sem.ir import Node, Routine, bv32, lshr
+from sem.library import FILES
+from sem.library import hackers_delight
+from sem.library import sorting
+from sem.lower import lower_for
+from sem.store import Name, SemStore
+from sem.unicorn_check import check
 
 OPS = ("add", "sub", "and", "or", "xor", "mul")
 
@@ -61,11 +63,11 @@ def bench_show(db: Path) -> None:
         cli.add(str(f), str(db))
     for arch in ARCHES:  # first asm show makes and vets the implementation; later ones read it
         cli.show("hd:p20", "asm", arch, str(db))
-    for view, arch in (("semantic", None), ("c", None), ("smtlib", None), ("asm", "x86_64"), ("asm", "riscv64")):
+    for view, arch in (("semantic", None), ("c", None), ("smtlib", None), ("asm", X86_64), ("asm", RISCV64)):
         times = []
         for _ in range(50):
             t = time.perf_counter()
-            cli.show("hd:p20", view, arch or "x86_64", str(db))
+            cli.show("hd:p20", view, arch or X86_64, str(db))
             times.append(time.perf_counter() - t)
         label = view + (f" {arch}" if arch else "")
         print(f"sem show p20 --view {label}: median {1e3 * statistics.median(times):.2f} ms")
@@ -80,7 +82,7 @@ def bench_lowering() -> None:
             t0 = time.perf_counter()
             text = lower_for(arch)(r).text
             t1 = time.perf_counter()
-            code = assemble(arch, text)
+            code = arch.assemble(text)
             t2 = time.perf_counter()
             assert check(r, arch, code, count=1000).ok
             t3 = time.perf_counter()

@@ -1,7 +1,7 @@
 """After the proof: the program's machine code, called by the platform ABI, agrees
 with the interpreter on vectors in Unicorn.
 
-The code runs in host.sem's probe form (as_probe: a wrapper that loads the
+The code runs in sem's probe form (as_probe: a wrapper that loads the
 arguments as 64-bit words, calls the routine and stores its result register and
 memory window), so the same probes can go to a guest later.  Arguments carry
 what the ABI allows: junk above a 32-bit x86-64 argument, sign extension on
@@ -15,15 +15,15 @@ from dataclasses import dataclass
 from evolution.isa import Isa
 from evolution.testset import MachineVector, expected
 from evolution.validate import UnicornMachine
-from host.sem import interp
-from host.sem.as_probe import RESULT_OFFSET, WORD, probe_form, probe_result
-from host.sem.interp import Memory
-from host.sem.ir import Routine
-from host.sem.vectors import DATA_ADDRESS, DATA_SIZE, Vector
+from probes.routine import RESULT_OFFSET, WORD, probe_form, probe_result
+from sem import interp
+from sem.interp import Memory
+from sem.ir import Routine
+from sem.vectors import DATA_ADDRESS, DATA_SIZE, Vector
 
 
 @dataclass(frozen=True)
-class Mismatch:
+class MachineMismatch:
     vector: MachineVector
     detail: str
 
@@ -37,17 +37,18 @@ def probe_vector(isa: Isa, spec: Routine, v: MachineVector) -> Vector:
     return Vector(args, memory)
 
 
-def unicorn_check(isa: Isa, spec: Routine, code: bytes, vectors: list[MachineVector]) -> list[Mismatch]:
+def unicorn_check(isa: Isa, spec: Routine, code: bytes,
+                  vectors: list[MachineVector]) -> list[MachineMismatch]:
     """Every vector on which the code's result (as the ABI returns it) or memory differs."""
-    form = probe_form(spec, isa.name, code)
-    machine = UnicornMachine(isa.name)
+    form = probe_form(spec, isa.arch, code)
+    machine = UnicornMachine(isa)
     mask = (1 << spec.result_width) - 1 if spec.result is not None else 0
     out = []
     for v in vectors:
         pv = probe_vector(isa, spec, v)
         output = machine.run(form.probe(pv))
         if output is None:
-            out.append(Mismatch(v, "the code did not return"))
+            out.append(MachineMismatch(v, "the code did not return"))
             continue
         raw = int.from_bytes(output[RESULT_OFFSET : RESULT_OFFSET + WORD], "little")
         want = interp.run(spec, pv.args, pv.memory)
@@ -56,8 +57,9 @@ def unicorn_check(isa: Isa, spec: Routine, code: bytes, vectors: list[MachineVec
             abi_result, _ = expected(isa, spec, v)
             wide = isa.abi.narrow_result == "sign" or spec.result_width == 64
             if (raw if wide else raw & mask) != abi_result:
-                out.append(Mismatch(v, f"result register {raw:#x}, the routine's {abi_result:#x}"))
+                detail = f"result register {raw:#x}, the routine's {abi_result:#x}"
+                out.append(MachineMismatch(v, detail))
                 continue
         if got.memory != want.memory:
-            out.append(Mismatch(v, "memory differs"))
+            out.append(MachineMismatch(v, "memory differs"))
     return out

@@ -25,8 +25,8 @@ from pathlib import Path
 from types import ModuleType
 
 from evolution.isa import IMM, MEM, Form, Isa, Sem
-from host.sem.ir import Node
-from host.sem.vectors import DATA_ADDRESS
+from sem.ir import Node
+from sem.vectors import DATA_ADDRESS
 
 TEMPLATE = Path(__file__).with_name("kernel_template.py")
 CHUNK = 16  # vectors run together; a candidate's evaluation may stop after any chunk
@@ -54,7 +54,8 @@ class _Emitter:
         """The w-bit value x as an int64."""
         if w == 64:
             return f"np.int64({x})"
-        return f"(np.int64({x} ^ {self.const(1 << (w - 1))}) - np.int64({self.const(1 << (w - 1))}))"
+        sign = self.const(1 << (w - 1))
+        return f"(np.int64({x} ^ {sign}) - np.int64({sign}))"
 
     def emit(self, n: Node) -> str:
         key = id(n)
@@ -70,9 +71,6 @@ class _Emitter:
 
     def _expression(self, n: Node, a: list[str]) -> str | None:
         w, op = n.width, n.op
-        m = self.const(_mask(w)) if 0 < w < 64 else None
-        wrap = (lambda e: f"({e}) & {m}") if m else (lambda e: e)
-        aw = n.args[0].width if n.args else w
         if op == "mem":
             return None  # the memory token: accesses are statements on M
         if op == "param":
@@ -84,51 +82,67 @@ class _Emitter:
         if op == "store":
             self.lines.append(f"store(M, FAULT, v, {a[1]}, {n.args[2].width // 8}, {a[2]})")
             return None
+        code = self._operation(n, a)
+        if code is None:
+            raise ValueError(f"no evaluator code for IR operation {op!r}")
+        return code
+
+    def _operation(self, n: Node, a: list[str]) -> str | None:
+        w, op, k = n.width, n.op, self.const
         x = a[0]
         y = a[1] if len(a) > 1 else None
-        amount = f"({y} & {self.const(w - 1)})" if y is not None and w > 1 else None
-        match op:
-            case "add": return wrap(f"{x} + {y}")
-            case "sub": return wrap(f"{x} - {y}")
-            case "mul": return wrap(f"{x} * {y}")
-            case "mulhu":
-                return f"mulhu64({x}, {y})" if w == 64 else f"({x} * {y}) >> {self.const(w)}"
-            case "mulhs":
-                if w == 64:
-                    return f"mulhs64({x}, {y})"
-                return wrap(f"np.uint64(({self.signed(x, w)} * {self.signed(y, w)}) >> np.int64({w}))")
-            case "and": return f"{x} & {y}"
-            case "or": return f"{x} | {y}"
-            case "xor": return f"{x} ^ {y}"
-            case "shl": return wrap(f"{x} << {amount}")
-            case "lshr": return f"{x} >> {amount}"
-            case "ashr": return wrap(f"np.uint64({self.signed(x, w)} >> np.int64({amount}))")
-            case "rotl": return f"rotl({x}, {amount}, {self.const(w)}, {self.const(_mask(w))})"
-            case "rotr":
-                left = f"(({self.const(w)} - {amount}) & {self.const(w - 1)})"
-                return f"rotl({x}, {left}, {self.const(w)}, {self.const(_mask(w))})"
-            case "not": return f"{x} ^ {self.const(_mask(w))}"
-            case "neg": return wrap(f"{self.const(0)} - {x}")
-            case "popcount": return f"popcount64({x})"
-            case "clz": return f"clz64({x}) - {self.const(64 - w)}"
-            case "ctz": return f"ctz64({x}, {self.const(w)})"
-            case "eq": return f"ONE if {x} == {y} else ZERO"
-            case "ne": return f"ONE if {x} != {y} else ZERO"
-            case "ult": return f"ONE if {x} < {y} else ZERO"
-            case "ule": return f"ONE if {x} <= {y} else ZERO"
-            case "slt": return f"ONE if {self.signed(x, aw)} < {self.signed(y, aw)} else ZERO"
-            case "sle": return f"ONE if {self.signed(x, aw)} <= {self.signed(y, aw)} else ZERO"
-            case "select": return f"{a[1]} if {x} != ZERO else {a[2]}"
-            case "zext": return x
-            case "sext":
-                sign = self.const(1 << (aw - 1))
-                return wrap(f"({x} ^ {sign}) - {sign}")
-            case "trunc": return f"{x} & {m}"
-        raise ValueError(f"no evaluator code for IR operation {op!r}")
+        aw = n.args[0].width
+        mask = k(_mask(w)) if w < 64 else None
+
+        def wrap(e: str) -> str:
+            return f"({e}) & {mask}" if mask else e
+
+        def signed(v: str) -> str:
+            return self.signed(v, aw)
+
+        amount = f"({y} & {k(w - 1)})" if y is not None and w > 1 else ""
+        if op == "mulhu":
+            return f"mulhu64({x}, {y})" if w == 64 else f"({x} * {y}) >> {k(w)}"
+        if op == "mulhs" and w == 64:
+            return f"mulhs64({x}, {y})"
+        if op == "rotr":
+            left = f"(({k(w)} - {amount}) & {k(w - 1)})"
+            return f"rotl({x}, {left}, {k(w)}, {k(_mask(w))})"
+        if op == "sext":
+            sign = k(1 << (aw - 1))
+            return wrap(f"({x} ^ {sign}) - {sign}")
+        table = {
+            "add": lambda: wrap(f"{x} + {y}"),
+            "sub": lambda: wrap(f"{x} - {y}"),
+            "mul": lambda: wrap(f"{x} * {y}"),
+            "mulhs": lambda: wrap(f"np.uint64(({signed(x)} * {signed(y)}) >> np.int64({w}))"),
+            "and": lambda: f"{x} & {y}",
+            "or": lambda: f"{x} | {y}",
+            "xor": lambda: f"{x} ^ {y}",
+            "shl": lambda: wrap(f"{x} << {amount}"),
+            "lshr": lambda: f"{x} >> {amount}",
+            "ashr": lambda: wrap(f"np.uint64({signed(x)} >> np.int64({amount}))"),
+            "rotl": lambda: f"rotl({x}, {amount}, {k(w)}, {k(_mask(w))})",
+            "not": lambda: f"{x} ^ {k(_mask(w))}",
+            "neg": lambda: wrap(f"{k(0)} - {x}"),
+            "popcount": lambda: f"popcount64({x})",
+            "clz": lambda: f"clz64({x}) - {k(64 - w)}",
+            "ctz": lambda: f"ctz64({x}, {k(w)})",
+            "eq": lambda: f"ONE if {x} == {y} else ZERO",
+            "ne": lambda: f"ONE if {x} != {y} else ZERO",
+            "ult": lambda: f"ONE if {x} < {y} else ZERO",
+            "ule": lambda: f"ONE if {x} <= {y} else ZERO",
+            "slt": lambda: f"ONE if {signed(x)} < {signed(y)} else ZERO",
+            "sle": lambda: f"ONE if {signed(x)} <= {signed(y)} else ZERO",
+            "select": lambda: f"{a[1]} if {x} != ZERO else {a[2]}",
+            "zext": lambda: x,
+            "trunc": lambda: f"{x} & {mask}",
+        }
+        return table[op]() if op in table else None
 
 
-def form_source(isa: Isa, form: Form, index: int, constants: dict[int, str]) -> str:
-    """One numba function running `form` over vectors 0..nv-1."""
+def form_body(isa: Isa, form: Form, constants: dict[int, str]) -> list[str]:
+    """The statements that run `form` on vector v (registers o0..o2, immediate IMM)."""
     e = _Emitter(constants)
     params: list[Node] = []
 
@@ -175,28 +189,38 @@ def form_source(isa: Isa, form: Form, index: int, constants: dict[int, str]) -> 
             body.append(f"R[o{slots[what]}, v] = {name}")
     if isa.zero_register is not None:
         body.append(f"R[{isa.zero_register}, v] = ZERO")
-    text = ["@njit(cache=True)",
-            f"def f{index}(R, F, M, FAULT, U, nv, o0, o1, o2, imm):  # {form.name}",
-            "    IMM = np.uint64(imm)",
-            "    for v in range(nv):"]
-    text += [f"        {line}" for line in body] or ["        pass"]
-    return "\n".join(text) + "\n"
+    return body or ["pass"]
 
 
-def _dispatch(indices: list[int], depth: int) -> list[str]:
-    """A balanced tree of comparisons: log2(forms) tests to reach a form's function."""
+OUTLINED = 100  # statements: a longer form gets a function of its own (see _dispatch)
+
+
+def _outlined(index: int, form: Form, body: list[str]) -> list[str]:
+    return (["@njit(cache=True)",
+             f"def f{index}(R, F, M, FAULT, U, nv, o0, o1, o2, IMM):  # {form.name}",
+             "    for v in range(nv):"] + [f"        {line}" for line in body] + [""])
+
+
+def _dispatch(leaves: list[tuple[int, Form, list[str]]], depth: int) -> list[str]:
+    """A balanced tree of comparisons (log2(forms) tests) down to each form's loop over
+    the vectors, written in place: a call costs more than a short form's work on a chunk
+    of vectors.  The few long forms (bit deposit, division: hundreds of statements) are
+    called instead, which keeps `execute` small enough to compile in reasonable time."""
     pad = "    " * depth
-    if len(indices) == 1:
-        return [f"{pad}f{indices[0]}(R, F, M, FAULT, U, nv, row[1], row[2], row[3], row[4])"]
-    mid = len(indices) // 2
-    return ([f"{pad}if op < {indices[mid]}:"] + _dispatch(indices[:mid], depth + 1)
-            + [f"{pad}else:"] + _dispatch(indices[mid:], depth + 1))
+    if len(leaves) == 1:
+        index, form, body = leaves[0]
+        if len(body) > OUTLINED:
+            return [f"{pad}f{index}(R, F, M, FAULT, U, nv, o0, o1, o2, IMM)  # {form.name}"]
+        return ([f"{pad}# {form.name}", f"{pad}for v in range(nv):"]
+                + [f"{pad}    {line}" for line in body])
+    mid = len(leaves) // 2
+    return ([f"{pad}if op < {leaves[mid][0]}:"] + _dispatch(leaves[:mid], depth + 1)
+            + [f"{pad}else:"] + _dispatch(leaves[mid:], depth + 1))
 
 
 def module_source(isa: Isa) -> str:
     constants: dict[int, str] = {}
-    forms = [form_source(isa, f, isa.form_index(f.name), constants) for f in isa.forms]
-    indices = [isa.form_index(f.name) for f in isa.forms]
+    leaves = [(isa.form_index(f.name), f, form_body(isa, f, constants)) for f in isa.forms]
     head = [f"# Generated by evolution.codegen from the {isa.name} forms; do not edit.",
             f"NREG = {len(isa.registers)}",
             f"CHUNK = {CHUNK}",
@@ -207,12 +231,14 @@ def module_source(isa: Isa) -> str:
     execute = ["@njit(cache=True)",
                "def execute(prog, n, R, F, M, FAULT, U, nv):",
                "    for k in range(n):",
-               "        row = prog[k]",
-               "        op = row[0]",
+               "        op = prog[k, 0]",
                "        if op == 0:",
-               "            continue"]
-    execute += _dispatch(indices, 2)
-    return "\n".join([TEMPLATE.read_text(), *head, "", *forms, *execute]) + "\n"
+               "            continue",
+               "        o0, o1, o2 = prog[k, 1], prog[k, 2], prog[k, 3]",
+               "        IMM = np.uint64(prog[k, 4])"]
+    execute += _dispatch(leaves, 2)
+    outlined = [line for leaf in leaves if len(leaf[2]) > OUTLINED for line in _outlined(*leaf)]
+    return "\n".join([TEMPLATE.read_text(), *head, "", *outlined, *execute]) + "\n"
 
 
 def cache_directory() -> Path:

@@ -7,7 +7,7 @@ why a search rarely picks them)."""
 from __future__ import annotations
 
 from evolution.isa import bit
-from host.sem.ir import Node, const, lshr, select, ule, zext
+from sem.ir import Node, const, lshr, select, ule, zext
 
 
 def pext(a: Node, m: Node) -> Node:

@@ -11,7 +11,7 @@ import numpy as np
 
 from evolution import codegen
 from evolution.isa import Isa
-from evolution.program import Program, encode
+from evolution.program import MachineProgram, encode
 from evolution.registry import isa_named
 
 
@@ -32,10 +32,12 @@ class FinalState:
     faulted: np.ndarray
 
 
-def run(isa: Isa, program: Program, R0: np.ndarray, F0: np.ndarray, M0: np.ndarray,
+def run(isa: Isa, program: MachineProgram, R0: np.ndarray, F0: np.ndarray, M0: np.ndarray,
         U: np.ndarray) -> FinalState:
     """Run `program` on initial states in the kernels' chunked layout."""
     rows = encode(isa, program, max(1, len(program.insns)))
     RO, FO, MO, FAULTS = kernels(isa.name).run_all(rows, rows.shape[0], R0, F0, M0, U)
-    flat = lambda a: np.concatenate(list(a), axis=-1)
+    def flat(a: np.ndarray) -> np.ndarray:  # [chunk, x, lane] -> [x, vector]
+        return np.concatenate(list(a), axis=-1)
+
     return FinalState(flat(RO), flat(FO), np.concatenate(list(MO), axis=0), FAULTS.reshape(-1))

@@ -23,13 +23,13 @@ from dataclasses import dataclass, field
 from evolution.check import unicorn_check
 from evolution.costmodel import PerformanceModel, fallback
 from evolution.isa import Isa
-from evolution.program import Program, assemble, text
+from evolution.program import MachineProgram, assemble, text
 from evolution.proof import Proof, prove
 from evolution.registry import isa_named
-from evolution.search import Chain, SearchSpace, space
+from evolution.search import Chain, SearchSpace, instances, neighbours, space
 from evolution.starts import Start, starts
 from evolution.testset import MachineVector, TestSet, machine_vectors
-from host.sem.ir import Routine
+from sem.ir import Routine
 
 TRAINING_VECTORS = 32
 CHECK_VECTORS = 1000  # Unicorn vectors for a result
@@ -38,7 +38,7 @@ STALE_BATCHES = 8  # batches without progress before the chain restarts from the
 
 
 @dataclass(frozen=True)
-class Target:
+class MachineTarget:
     """An ISA and the features a board was found to have."""
 
     name: str
@@ -49,8 +49,8 @@ class Target:
 @dataclass
 class Evolved:
     routine: str
-    target: Target
-    program: Program
+    target: MachineTarget
+    program: MachineProgram
     text: str
     code: bytes
     instructions: int  # every instruction, the return included
@@ -73,21 +73,22 @@ class NoProgram(RuntimeError):
 class _Search:
     isa: Isa
     spec: Routine
-    target: Target
+    target: MachineTarget
     testset: TestSet
     space: SearchSpace
     model: PerformanceModel
     seed: int
     started: float
-    best: Program | None = None
+    best: MachineProgram | None = None
     best_proof: Proof | None = None
     best_start: str = ""
     history: list = field(default_factory=list)
     counterexamples: list = field(default_factory=list)
     refuted: set = field(default_factory=set)
     evaluations: int = 0
+    instances: object = None  # the space's instruction instances, for the local search
 
-    def consider(self, program: Program, origin: str) -> bool:
+    def consider(self, program: MachineProgram, origin: str) -> bool:
         """Prove `program`; a counterexample joins the vectors.  True: the new best."""
         key = text(self.isa, program)
         if key in self.refuted:
@@ -110,7 +111,7 @@ class _Search:
         return True
 
 
-def evolve(spec: Routine, target: Target, *, budget_s: float | None = 60.0,
+def evolve(spec: Routine, target: MachineTarget, *, budget_s: float | None = 60.0,
            batches: int | None = None, seed: int = 0, stop_at: int | None = None,
            model: PerformanceModel | None = None, iterations: int = ITERATIONS,
            on_progress: Callable[[Evolved], None] | None = None) -> Evolved:
@@ -124,9 +125,9 @@ def evolve(spec: Routine, target: Target, *, budget_s: float | None = 60.0,
                 model or fallback(isa), seed, started)
     offered: list[Start] = starts(isa, spec, target.features)
     for start in sorted(offered, key=lambda x: x.program.instructions):
-        if s.best is None or start.program.instructions < s.best.instructions:
-            if s.consider(start.program, start.name):
-                s.best_start = start.name
+        shorter = s.best is None or start.program.instructions < s.best.instructions
+        if shorter and s.consider(start.program, start.name):
+            s.best_start = start.name
     interrupted = False
     try:
         _run(s, budget_s, batches, stop_at, iterations, on_progress)
@@ -146,8 +147,24 @@ def _done(s: _Search, budget_s, batches, stop_at, count: int) -> bool:
     return budget_s is not None and time.perf_counter() - s.started >= budget_s
 
 
+def _descend(s: _Search, budget_s, batches, stop_at, count: int) -> bool:
+    """Local search from the best: one instruction deleted, at most one other replaced,
+    while that finds a proven shorter program.  True when it improved."""
+    improved = False
+    while s.best is not None and not _done(s, budget_s, batches, stop_at, count):
+        if s.instances is None:
+            s.instances = instances(s.isa, s.space)
+        found, evaluations = neighbours(s.isa, s.space, s.testset, s.best, s.instances)
+        s.evaluations += evaluations
+        if not any(s.consider(p, "local search") for p in found):
+            return improved
+        improved = True
+    return improved
+
+
 def _run(s: _Search, budget_s, batches, stop_at, iterations, on_progress) -> None:
     count = restarts = stale = 0
+    _descend(s, budget_s, batches, stop_at, count)
     chain = _chain(s, restarts)
     while not _done(s, budget_s, batches, stop_at, count):
         batch = chain.run(iterations)
@@ -159,6 +176,7 @@ def _run(s: _Search, budget_s, batches, stop_at, iterations, on_progress) -> Non
                 continue
             if s.consider(program, "search"):
                 improved = True
+                _descend(s, budget_s, batches, stop_at, count)
                 if on_progress is not None:
                     on_progress(_result(s, False))
                 break
@@ -170,12 +188,16 @@ def _run(s: _Search, budget_s, batches, stop_at, iterations, on_progress) -> Non
 
 
 def _chain(s: _Search, restarts: int) -> Chain:
-    """A chain from the best program (one slot to spare), or from nothing when there is
-    none; the temperature alternates so restarts explore differently."""
-    beta = (1.0, 0.5, 2.0)[restarts % 3]
-    empty = Program(s.isa.name, ())
-    program = s.best or empty
-    slots = max(len(program.insns) + 1, 4) if s.best is not None else 12
+    """Restarts cycle through: optimising from the best program with a slot to spare, at
+    three temperatures, and synthesising from nothing in fewer slots than the best has
+    (STOKE's two phases).  With no program yet, every chain synthesises."""
+    phase = restarts % 4
+    if s.best is None or phase == 3:
+        slots = max(1, len(s.best.insns) - 1) if s.best is not None else 12
+        program, beta = MachineProgram(s.isa.name, ()), 1.0
+    else:
+        program, beta = s.best, (1.0, 0.5, 2.0)[phase]
+        slots = len(program.insns) + 1
     return Chain.start(s.isa, s.testset, s.space, s.model, program, slots,
                        seed=s.seed * 7919 + restarts, beta=beta)
 

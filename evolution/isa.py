@@ -1,6 +1,6 @@
 """Machine instruction sets as data: each instruction form once, with its operands,
 the CPU feature that gates it, how it is written for our assemblers, and its
-meaning as IR (host.sem.ir), so the interpreter, Z3 and the generated evaluator
+meaning as IR (sem.ir), so the interpreter, Z3 and the generated evaluator
 all read the same definition.
 
 A form's semantics is a function of a `Sem` context: it reads operand values
@@ -21,13 +21,14 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from host.sem.ir import Node, const, trunc, zext
+from arch import Arch
+from sem.ir import Node, const, trunc, zext
 
 REG, IMM, MEM = "reg", "imm", "mem"
 
 
 @dataclass(frozen=True)
-class Operand:
+class OperandSpec:
     """One explicit operand of a form.
 
     REG: a register of class `regs`, written at `width` bits (x86 eax vs rax);
@@ -51,16 +52,16 @@ class Operand:
         return self.kind == REG and "w" in self.access
 
 
-def reg(width: int, access: str = "r", regs: str = "gpr") -> Operand:
-    return Operand(REG, width, access, regs=regs)
+def reg(width: int, access: str = "r", regs: str = "gpr") -> OperandSpec:
+    return OperandSpec(REG, width, access, regs=regs)
 
 
-def imm(lo: int, hi: int) -> Operand:
-    return Operand(IMM, 64, "r", lo, hi)
+def imm(lo: int, hi: int) -> OperandSpec:
+    return OperandSpec(IMM, 64, "r", lo, hi)
 
 
-def mem(width: int, access: str, lo: int = -2048, hi: int = 2047) -> Operand:
-    return Operand(MEM, width, access, lo, hi)
+def mem(width: int, access: str, lo: int = -2048, hi: int = 2047) -> OperandSpec:
+    return OperandSpec(MEM, width, access, lo, hi)
 
 
 Semantics = Callable[["Sem"], None]
@@ -72,7 +73,7 @@ class Form:
 
     name: str  # unique within its ISA
     mnemonic: str  # as written for the assembler
-    operands: tuple[Operand, ...]
+    operands: tuple[OperandSpec, ...]
     semantics: Semantics = field(compare=False, repr=False)
     feature: str | None = None  # CPU feature that gates it (None: the base ISA)
     latency: float = 1.0  # cycles, the fallback table's; measured timings replace it
@@ -96,7 +97,7 @@ class Form:
         return found[0] if found else None
 
     @property
-    def memory(self) -> Operand | None:
+    def memory(self) -> OperandSpec | None:
         return next((o for o in self.operands if o.kind == MEM), None)
 
 
@@ -170,7 +171,7 @@ class Sem:
 
 
 @dataclass(frozen=True)
-class CallingConvention:
+class PlatformAbi:
     """How a routine's inputs arrive and its result leaves, for one ISA's platform ABI."""
 
     args: tuple[str, ...]  # argument registers, in order
@@ -188,10 +189,11 @@ class Isa:
     """One instruction set: registers, flags, forms and how programs are written."""
 
     name: str
+    arch: Arch  # the architecture object of the layers below (assemblers, probe ABI, Unicorn)
     registers: tuple[str, ...]  # 64-bit names by hardware number
     flags: tuple[str, ...]
     forms: tuple[Form, ...]
-    abi: CallingConvention
+    abi: PlatformAbi
     scratch: tuple[str, ...]  # caller-saved registers a search may use beside args/result
     render_register: Callable[[int, int], str]  # (number, width) -> name
     render_memory: Callable[[int, int, int], str]  # (base number, displacement, width) -> text
@@ -244,7 +246,7 @@ def wide(x: Node) -> Node:
 
 
 def bit(x: Node, i: int) -> Node:
-    from host.sem.ir import lshr
+    from sem.ir import lshr
 
     return trunc(lshr(x, i), 1) if i else trunc(x, 1)
 

@@ -15,9 +15,10 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
+import arch
 from evolution.compound import sdivrem, udivrem
-from evolution.isa import CallingConvention, Form, Isa, Sem, bit, c, imm, low, mem, reg, wide
-from host.sem.ir import (
+from evolution.isa import Form, Isa, PlatformAbi, Sem, bit, c, imm, low, mem, reg, wide
+from sem.ir import (
     Node,
     ashr,
     clz,
@@ -88,7 +89,8 @@ _BITMANIP = {
     "max": (0x05, None, 6, OP), "maxu": (0x05, None, 7, OP), "min": (0x05, None, 4, OP),
     "minu": (0x05, None, 5, OP), "sext.b": (0x30, 4, 1, OP_IMM), "sext.h": (0x30, 5, 1, OP_IMM),
     "zext.h": (0x04, 0, 4, OP_32), "rol": (0x30, None, 1, OP), "rolw": (0x30, None, 1, OP_32),
-    "ror": (0x30, None, 5, OP), "rorw": (0x30, None, 5, OP_32), "roriw": (0x30, "imm", 5, OP_IMM_32),
+    "ror": (0x30, None, 5, OP), "rorw": (0x30, None, 5, OP_32),
+    "roriw": (0x30, "imm", 5, OP_IMM_32),
     "orc.b": (0x14, 7, 5, OP_IMM), "rev8": (0x35, 0x18, 5, OP_IMM),
     "bclr": (0x24, None, 1, OP), "bext": (0x24, None, 5, OP), "binv": (0x34, None, 1, OP),
     "bset": (0x14, None, 1, OP),
@@ -112,21 +114,21 @@ def _encoder(mnemonic: str):
     return encode
 
 
-RRR = lambda: [reg(64, "w"), reg(64), reg(64)]
-RRI = lambda lo, hi: [reg(64, "w"), reg(64), imm(lo, hi)]
-RR = lambda: [reg(64, "w"), reg(64)]
 
 
 def rrr(name: str, f, feature=None, latency=1.0) -> None:
-    form(f"{name} r, r, r", RRR(), lambda s: s.write(0, f(s[1], s[2])), feature, latency)
+    form(f"{name} r, r, r", [reg(64, "w"), reg(64), reg(64)],
+         lambda s: s.write(0, f(s[1], s[2])), feature, latency)
 
 
 def rri(name: str, f, lo: int, hi: int, feature=None) -> None:
-    form(f"{name} r, r, imm", RRI(lo, hi), lambda s: s.write(0, f(s[1], s[2])), feature)
+    form(f"{name} r, r, imm", [reg(64, "w"), reg(64), imm(lo, hi)],
+         lambda s: s.write(0, f(s[1], s[2])), feature)
 
 
 def rr(name: str, f, feature=None, latency=1.0) -> None:
-    form(f"{name} r, r", RR(), lambda s: s.write(0, f(s[1])), feature, latency)
+    form(f"{name} r, r", [reg(64, "w"), reg(64)], lambda s: s.write(0, f(s[1])), feature,
+         latency)
 
 
 def flag(b: Node) -> Node:
@@ -250,7 +252,9 @@ def _zbb() -> None:
 
 
 def _zbs() -> None:
-    one = lambda n: c(1, 64) << (n & 63)
+    def one(n: Node) -> Node:
+        return c(1, 64) << (n & 63)
+
     for name, f in (("bclr", lambda a, n: a & ~one(n)), ("bset", lambda a, n: a | one(n)),
                     ("binv", lambda a, n: a ^ one(n)), ("bext", lambda a, n: lshr(a, n & 63) & 1)):
         rrr(name, f, "zbs")
@@ -290,7 +294,8 @@ def expand_pseudo(mnemonic: str, ops: list[str]) -> list[tuple[str, list[str]]]:
     if not -(1 << 31) <= value < (1 << 31):
         raise ValueError(f"li of {value:#x}: constants wider than 32 bits are not expanded")
     hi = (value + 0x800) >> 12
-    return [("lui", [ops[0], str(hi & 0xFFFFF)]), ("addiw", [ops[0], ops[0], str(value - (hi << 12))])]
+    low12 = str(value - (hi << 12))
+    return [("lui", [ops[0], str(hi & 0xFFFFF)]), ("addiw", [ops[0], ops[0], low12])]
 
 
 def _march(features: frozenset[str]) -> str:
@@ -311,16 +316,18 @@ def assemble_each(statements: list[str], features: frozenset[str] = frozenset())
     code = program.sections["each"]
     pieces: dict[int, bytes] = {}
     for line in program.listing:
-        pieces[line.line] = pieces.get(line.line, b"") + code[line.address : line.address + line.size]
+        piece = code[line.address : line.address + line.size]
+        pieces[line.line] = pieces.get(line.line, b"") + piece
     return [pieces.get(i + 1, b"") for i in range(len(statements))]
 
 
 RISCV64 = Isa(
+    arch=arch.RISCV64,
     name="riscv64",
     registers=REGISTERS,
     flags=(),
     forms=tuple(FORMS),
-    abi=CallingConvention(
+    abi=PlatformAbi(
         args=tuple(f"a{i}" for i in range(8)), result="a0",
         narrow_args="sign", narrow_result="sign",
         preserved=("sp", "gp", "tp", "s0", "s1", *(f"s{i}" for i in range(2, 12)))),

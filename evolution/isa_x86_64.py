@@ -16,9 +16,10 @@ family's measurements replace them per board.
 
 from __future__ import annotations
 
+import arch
 from evolution.compound import pdep, pext
-from evolution.isa import CallingConvention, Form, Isa, Sem, bit, c, imm, low, mem, reg, wide
-from host.sem.ir import (
+from evolution.isa import Form, Isa, PlatformAbi, Sem, bit, c, imm, low, mem, reg, wide
+from sem.ir import (
     Node,
     ashr,
     clz,
@@ -270,9 +271,11 @@ def _lea_forms() -> None:
              lambda s, w=w: lea(s, w, 0, True),
              render=lambda ops: f"lea {ops[0]}, [{ops[1]} {disp(ops[2])}]")
         for scale in (1, 2, 4, 8):
-            form(f"lea r{w}, [r + r*{scale} + d]", "lea", [reg(w, "w"), reg(64), reg(64), imm(*IMM32)],
+            form(f"lea r{w}, [r + r*{scale} + d]", "lea",
+                 [reg(w, "w"), reg(64), reg(64), imm(*IMM32)],
                  lambda s, w=w, k=scale: lea(s, w, k, True),
-                 render=lambda ops, k=scale: f"lea {ops[0]}, [{ops[1]} + {ops[2]}*{k} {disp(ops[3])}]")
+                 render=lambda ops, k=scale:
+                 f"lea {ops[0]}, [{ops[1]} + {ops[2]}*{k} {disp(ops[3])}]")
         for scale in (2, 4, 8):
             form(f"lea r{w}, [r*{scale} + d]", "lea", [reg(w, "w"), reg(64), imm(*IMM32)],
                  lambda s, w=w, k=scale: lea(s, w, k, False),
@@ -530,11 +533,12 @@ def assemble_each(statements: list[str], features: frozenset[str] = frozenset())
 
 
 X86_64 = Isa(
+    arch=arch.X86_64,
     name="x86_64",
     registers=REGISTERS,
     flags=FLAGS,
     forms=tuple(FORMS),
-    abi=CallingConvention(
+    abi=PlatformAbi(
         args=("rdi", "rsi", "rdx", "rcx", "r8", "r9"), result="rax",
         narrow_args="undefined", narrow_result="low",
         preserved=("rbx", "rsp", "rbp", "r12", "r13", "r14", "r15")),

@@ -107,10 +107,16 @@ def store(M, FAULT, v, address, nbytes, value):
 @njit(cache=True)
 def run_chunk(prog, n, R0, F0, M0, U, R, F, M, FAULT, c):
     """Chunk c of the vectors from its initial state through the program."""
-    R[:, :] = R0[c]
-    F[:, :] = F0[c]
-    M[:, :] = M0[c]
-    FAULT[:] = 0
+    for r in range(R.shape[0]):
+        for v in range(CHUNK):
+            R[r, v] = R0[c, r, v]
+    for f in range(F.shape[0]):
+        for v in range(CHUNK):
+            F[f, v] = F0[c, f, v]
+    for v in range(CHUNK):
+        FAULT[v] = 0
+        for b in range(M.shape[1]):
+            M[v, b] = M0[c, v, b]
     execute(prog, n, R, F, M, FAULT, U[c], CHUNK)
 
 
@@ -177,7 +183,8 @@ def chunk_cost(R, M, FAULT, R0, EXP, EXPM, c, spec):
             total += cost
         for k in range(6, spec.shape[0]):
             r = spec[k]
-            total += float(popcount64(R[r, v] ^ R0[c, r, v]))
+            if R[r, v] != R0[c, r, v]:
+                total += float(popcount64(R[r, v] ^ R0[c, r, v]))
     return total
 
 
@@ -237,9 +244,9 @@ def random_immediate(op, IMM_START, IMM_LEN, IMM_POOL, IMM_LO, IMM_HI):
 def propose(prog, cand, n, OPS, CLASS, CLASS_START, CLASS_LEN, CLASS_MEMBERS, KIND, NOPER,
             READ_POOL, WRITE_POOL, BASE_POOL, IMM_START, IMM_LEN, IMM_POOL, IMM_LO, IMM_HI,
             moves):
-    """One STOKE move on a copy of prog: moves = cumulative probabilities of
-    [opcode, operand, swap, instruction]; an instruction move empties the slot
-    with probability moves[4]."""
+    """One move on a copy of prog: moves = cumulative probabilities of STOKE's opcode,
+    operand, swap, then a register exchange, then STOKE's instruction move, which empties
+    the slot with probability moves[5]."""
     cand[:, :] = prog
     u = np.random.random()
     k = np.random.randint(0, n)
@@ -265,8 +272,12 @@ def propose(prog, cand, n, OPS, CLASS, CLASS_START, CLASS_LEN, CLASS_MEMBERS, KI
             t = cand[k, x]
             cand[k, x] = cand[m, x]
             cand[m, x] = t
+    elif u < moves[3]:  # exchange two registers everywhere (keeps a correct program correct)
+        a = WRITE_POOL[np.random.randint(0, WRITE_POOL.shape[0])]
+        b = WRITE_POOL[np.random.randint(0, WRITE_POOL.shape[0])]
+        exchange(cand, n, a, b, KIND)
     else:  # instruction: a new random one, or UNUSED
-        if np.random.random() < moves[4]:
+        if np.random.random() < moves[5]:
             cand[k, :] = 0
         else:
             op = OPS[np.random.randint(0, OPS.shape[0])]
@@ -336,3 +347,67 @@ def mcmc(prog, iterations, seed, beta, R0, F0, M0, U, EXP, EXPM, spec, LAT, weig
             current = cwrong + cperf
             accepted += 1
     return current, evaluated, chunks, accepted
+
+
+@njit(cache=True)
+def exchange(rows, n, a, b, KIND):
+    """Registers a and b exchanged in every register operand (not memory bases)."""
+    for i in range(n):
+        op = rows[i, 0]
+        if op == 0:
+            continue
+        for j in range(3):
+            if KIND[op, j] == 1 or KIND[op, j] == 2:
+                if rows[i, 1 + j] == a:
+                    rows[i, 1 + j] = b
+                elif rows[i, 1 + j] == b:
+                    rows[i, 1 + j] = a
+
+
+@njit(cache=True)
+def neighbourhood(prog, n, INSTANCES, POOL, KIND, R0, F0, M0, U, EXP, EXPM, spec, OUT, limit):
+    """Every program made from prog's n slots by exchanging two registers of POOL (or
+    not), deleting one slot, and replacing at most one other with any of INSTANCES, that
+    is right on every vector, into OUT (at most its length).  Returns (found,
+    evaluations)."""
+    R = np.empty((R0.shape[1], CHUNK), dtype=np.uint64)
+    F = np.empty((F0.shape[1], CHUNK), dtype=np.uint8)
+    M = np.empty((CHUNK, M0.shape[2]), dtype=np.uint8)
+    FAULT = np.empty(CHUNK, dtype=np.uint8)
+    renamed = np.empty_like(prog)
+    base = np.zeros((max(n - 1, 1), 5), dtype=np.int64)
+    cand = np.zeros_like(base)
+    found = 0
+    evaluations = 0
+    p = POOL.shape[0]
+    for pair in range(1 + p * (p - 1) // 2):
+        renamed[:, :] = prog
+        if pair > 0:  # the pair-th unordered pair of pool registers
+            q = pair - 1
+            a = 0
+            while q >= p - 1 - a:
+                q -= p - 1 - a
+                a += 1
+            exchange(renamed, n, POOL[a], POOL[a + 1 + q], KIND)
+        for d in range(n):
+            j = 0
+            for i in range(n):
+                if i != d:
+                    base[j, :] = renamed[i]
+                    j += 1
+            for k in range(-1, n - 1):
+                for i in range(INSTANCES.shape[0] if k >= 0 else 1):
+                    cand[:, :] = base
+                    if k >= 0:
+                        cand[k, :] = INSTANCES[i]
+                    wrong, _ = wrongness(cand, n - 1, R0, F0, M0, U, EXP, EXPM, spec, 0.0,
+                                         R, F, M, FAULT)
+                    evaluations += 1
+                    if wrong == 0.0:
+                        OUT[found, : n - 1, :] = cand
+                        found += 1
+                        if found == OUT.shape[0]:
+                            return found, evaluations
+                    if evaluations >= limit:
+                        return found, evaluations
+    return found, evaluations

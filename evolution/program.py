@@ -30,7 +30,7 @@ class Insn:
 
 
 @dataclass(frozen=True)
-class Program:
+class MachineProgram:
     isa: str
     insns: tuple[Insn, ...]
 
@@ -64,7 +64,7 @@ def statement(isa: Isa, insn: Insn) -> str:
     return f"{form.mnemonic} {', '.join(ops)}" if ops else form.mnemonic
 
 
-def text(isa: Isa, program: Program) -> str:
+def text(isa: Isa, program: MachineProgram) -> str:
     return "\n".join([*(statement(isa, i) for i in program.insns), isa.return_text]) + "\n"
 
 
@@ -76,7 +76,7 @@ def source_line(isa: Isa, insn: Insn) -> str:
     return ".byte " + ", ".join(f"0x{b:02x}" for b in form.encode(insn.regs, insn.imm))
 
 
-def assemble(isa: Isa, program: Program, features: frozenset[str] = frozenset()) -> bytes:
+def assemble(isa: Isa, program: MachineProgram, features: frozenset[str] = frozenset()) -> bytes:
     """Machine code through the project's assemblers, the return included."""
     lines = [source_line(isa, i) for i in program.insns]
     return isa.assemble("\n".join([*lines, isa.return_text]) + "\n", features)
@@ -84,7 +84,7 @@ def assemble(isa: Isa, program: Program, features: frozenset[str] = frozenset())
 
 # the evaluator's encoding ------------------------------------------------------------
 
-def encode(isa: Isa, program: Program, slots: int | None = None) -> np.ndarray:
+def encode(isa: Isa, program: MachineProgram, slots: int | None = None) -> np.ndarray:
     """The program as rows, padded with UNUSED slots up to `slots`."""
     n = len(program.insns) if slots is None else slots
     if n < len(program.insns):
@@ -97,7 +97,7 @@ def encode(isa: Isa, program: Program, slots: int | None = None) -> np.ndarray:
     return rows
 
 
-def decode(isa: Isa, rows: np.ndarray) -> Program:
+def decode(isa: Isa, rows: np.ndarray) -> MachineProgram:
     insns = []
     for row in rows:
         if row[0] == UNUSED:
@@ -112,7 +112,7 @@ def decode(isa: Isa, rows: np.ndarray) -> Program:
             value = 0
         regs = tuple(int(r) for r in row[1 : 1 + len(form.register_operands)])
         insns.append(Insn(form.name, regs, value))
-    return Program(isa.name, tuple(insns))
+    return MachineProgram(isa.name, tuple(insns))
 
 
 # parsing ---------------------------------------------------------------------------
@@ -202,7 +202,7 @@ def _match(isa: Isa, mnemonic: str, texts: list[str], ops: list) -> Insn:
         if len(ops) != n + len(form.fixed) or [t.lower() for t in texts[n:]] != list(form.fixed):
             continue
         regs, value, ok = [], 0, True
-        for spec, got in zip(form.operands, ops):
+        for spec, got in zip(form.operands, ops, strict=False):
             if spec.kind == REG and got[0] == "reg" and got[2] == spec.width:
                 regs.append(got[1])
             elif spec.kind == IMM and got[0] == "imm" and spec.lo <= got[1] <= spec.hi:
@@ -218,8 +218,8 @@ def _match(isa: Isa, mnemonic: str, texts: list[str], ops: list) -> Insn:
     raise ParseError(f"no {isa.name} form matches {mnemonic} {ops}")
 
 
-def parse(isa: Isa, source: str) -> Program:
-    """Assembly (one statement a line, ending with the return) as a Program."""
+def parse(isa: Isa, source: str) -> MachineProgram:
+    """Assembly (one statement a line, ending with the return) as a MachineProgram."""
     insns: list[Insn] = []
     lines = [ln.split(";")[0].split("#")[0].strip() for ln in source.splitlines()]
     lines = [ln for ln in lines if ln]
@@ -239,7 +239,7 @@ def parse(isa: Isa, source: str) -> Program:
                 raise ParseError("a return before the end: only straight-line code can be evolved")
             ops = [_operand(isa, x) for x in t]
             insns.append(_lea(isa, m, ops) or _match(isa, m, t, ops))
-    return Program(isa.name, tuple(insns))
+    return MachineProgram(isa.name, tuple(insns))
 
 
 def random_insn(isa: Isa, form: Form, rng, registers: tuple[int, ...], bases: tuple[int, ...],
@@ -255,6 +255,7 @@ def random_insn(isa: Isa, form: Form, rng, registers: tuple[int, ...], bases: tu
             regs.append(rng.choice(bases))
             value = rng.choice(displacements)
         else:
-            edges = [x for x in (0, 1, -1, 2, o.lo, o.hi, o.hi // 2, 31, 32, 63) if o.lo <= x <= o.hi]
+            edges = [x for x in (0, 1, -1, 2, o.lo, o.hi, o.hi // 2, 31, 32, 63)
+                     if o.lo <= x <= o.hi]
             value = rng.choice(edges) if rng.random() < 0.5 else rng.randint(o.lo, o.hi)
     return Insn(form.name, tuple(regs), value)

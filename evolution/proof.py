@@ -1,6 +1,6 @@
 """Proof that a machine program implements a routine, at full width, by Z3.
 
-The program's meaning (semantics.compose) is translated by host.sem's Z3
+The program's meaning (semantics.compose) is translated by sem's Z3
 translation over a machine state in which everything the platform ABI does
 not fix is free: every register but the arguments, the upper bits of a 32-bit
 x86-64 argument (System V leaves them undefined), the flags, memory, and every
@@ -26,12 +26,12 @@ from dataclasses import dataclass
 import z3
 
 from evolution.isa import Isa
-from evolution.program import Program
+from evolution.program import MachineProgram
 from evolution.semantics import Composition, compose
 from evolution.testset import MachineVector, footprint
-from host.sem.ir import Node, Routine
-from host.sem.vectors import DATA_ADDRESS
-from host.sem.z3sem import translate
+from sem.ir import Node, Routine
+from sem.vectors import DATA_ADDRESS
+from sem.z3sem import translate
 
 
 @dataclass(frozen=True)
@@ -54,7 +54,7 @@ class _Setup:
 def _setup(isa: Isa, spec: Routine, comp: Composition) -> _Setup:
     args = [z3.BitVec(f"arg{i}", t.width) for i, t in enumerate(spec.params)]
     regs = [z3.BitVec(f"init_{name}", 64) for name in isa.registers]
-    for t, x, name in zip(spec.params, args, isa.abi.args):
+    for t, x, name in zip(spec.params, args, isa.abi.args, strict=False):
         n = isa.number(name)
         if t.width == 64:
             regs[n] = x
@@ -73,7 +73,8 @@ def _term(comp: Composition, s: _Setup, node: Node):
     return translate(Routine(tuple(comp.params), node, None), inputs=inputs, memory=s.memory).result
 
 
-def obligations(isa: Isa, spec: Routine, program: Program) -> tuple[list, _Setup, Composition]:
+def obligations(isa: Isa, spec: Routine,
+                program: MachineProgram) -> tuple[list, _Setup, Composition]:
     """The ways the program could be wrong, as Z3 conditions (any true: wrong)."""
     comp = compose(isa, program)
     s = _setup(isa, spec, comp)
@@ -98,7 +99,7 @@ def obligations(isa: Isa, spec: Routine, program: Program) -> tuple[list, _Setup
         node = comp.registers[n]
         if not (node.op == "param" and node.attr == n):
             wrong.append(_term(comp, s, node) != s.registers[n])
-    pointers = [x for t, x in zip(spec.params, s.args) if t.name == "ptr"]
+    pointers = [x for t, x in zip(spec.params, s.args, strict=True) if t.name == "ptr"]
     size = footprint(spec) if spec.uses_memory else 0
     for address, nbytes in comp.accesses:
         if not pointers or size < nbytes:
@@ -109,9 +110,9 @@ def obligations(isa: Isa, spec: Routine, program: Program) -> tuple[list, _Setup
     return wrong, s, comp
 
 
-def prove(isa: Isa, spec: Routine, program: Program, timeout_ms: int = 60_000) -> Proof:
+def prove(isa: Isa, spec: Routine, program: MachineProgram, timeout_ms: int = 60_000) -> Proof:
     start = time.perf_counter()
-    wrong, s, comp = obligations(isa, spec, program)
+    wrong, s, _ = obligations(isa, spec, program)
     if not wrong:
         raise ValueError("the routine has neither a result nor a memory effect")
     solver = z3.Solver()
@@ -139,15 +140,17 @@ def prove(isa: Isa, spec: Routine, program: Program, timeout_ms: int = 60_000) -
 
 
 def _vector(isa: Isa, spec: Routine, s: _Setup, model) -> MachineVector:
-    value = lambda t: model.eval(t, model_completion=True).as_long()
+    def value(t) -> int:
+        return model.eval(t, model_completion=True).as_long()
+
     args = [value(x) for x in s.args]
     regs = [value(r) for r in s.registers]
     memory = b""
     if spec.uses_memory:
-        pointer = next(x for t, x in zip(spec.params, s.args) if t.name == "ptr")
+        pointer = next(x for t, x in zip(spec.params, s.args, strict=True) if t.name == "ptr")
         memory = bytes(value(z3.Select(s.memory, pointer + i)) for i in range(footprint(spec)))
         # the evaluator's memory sits at DATA_ADDRESS: move the pointer there
-        for i, (t, name) in enumerate(zip(spec.params, isa.abi.args)):
+        for i, (t, name) in enumerate(zip(spec.params, isa.abi.args, strict=False)):
             if t.name == "ptr":
                 args[i] = regs[isa.number(name)] = DATA_ADDRESS
     if isa.zero_register is not None:

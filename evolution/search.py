@@ -10,6 +10,7 @@ batch met (zero wrongness on every vector) for the caller to prove.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -17,15 +18,16 @@ import numpy as np
 from evolution.costmodel import PerformanceModel
 from evolution.evaluator import kernels
 from evolution.isa import IMM, MEM, REG, Isa
-from evolution.program import Program, decode, encode
+from evolution.program import MachineProgram, decode, encode
 from evolution.testset import TestSet, footprint
-from host.sem.canon import postorder
-from host.sem.ir import Routine
+from sem.canon import postorder
+from sem.ir import Routine
 
 BEST_KEPT = 8  # correct candidates a batch keeps, lowest performance cost first
-# Move probabilities (STOKE): opcode, operand, swap, instruction; an instruction move
-# empties its slot with the last probability.
-MOVES = (0.2, 0.5, 0.6, 1.0, 0.5)
+# Cumulative move probabilities: STOKE's opcode, operand and swap moves, a register
+# exchange, then STOKE's instruction move, which empties its slot with the last
+# probability.
+MOVES = (0.2, 0.45, 0.55, 0.65, 1.0, 0.5)
 
 
 @dataclass(frozen=True)
@@ -78,7 +80,7 @@ def space(isa: Isa, spec: Routine, features: frozenset[str], forms: tuple[str, .
     regs = list(dict.fromkeys([*args, isa.number(isa.abi.result)]))
     regs += [n for n in map(isa.number, isa.scratch) if n not in regs][:scratch]
     reads = tuple(regs + ([isa.zero_register] if isa.zero_register is not None else []))
-    pointers = tuple(a for a, t in zip(args, spec.params) if t.name == "ptr")
+    pointers = tuple(a for a, t in zip(args, spec.params, strict=True) if t.name == "ptr")
     size = footprint(spec) if spec.uses_memory else 0
     riscv_parts = isa.zero_register is not None
     return SearchSpace(forms, reads, tuple(regs), pointers or tuple(regs),
@@ -154,7 +156,7 @@ def tables(isa: Isa, s: SearchSpace) -> Tables:
 class Batch:
     """What one batch of a chain found."""
 
-    correct: list[tuple[float, Program]]  # (performance cost, program), best first
+    correct: list[tuple[float, MachineProgram]]  # (performance cost, program), best first
     cost: float  # the chain's cost at the end of the batch
     evaluations: int  # candidates evaluated on at least one chunk of vectors
     chunks: int
@@ -177,7 +179,7 @@ class Chain:
 
     @classmethod
     def start(cls, isa: Isa, testset: TestSet, s: SearchSpace, model: PerformanceModel,
-              program: Program, slots: int, seed: int, beta: float = 1.0) -> Chain:
+              program: MachineProgram, slots: int, seed: int, beta: float = 1.0) -> Chain:
         return cls(isa, testset, s, model, encode(isa, program, slots), seed, beta)
 
     def run(self, iterations: int) -> Batch:
@@ -196,3 +198,48 @@ class Chain:
         correct = [(float(best_perf[i]), decode(self.isa, best[i])) for i in order
                    if np.isfinite(best_perf[i])]
         return Batch(correct, float(cost), int(evaluations), int(chunks), int(accepted))
+
+
+def instances(isa: Isa, s: SearchSpace, immediates_per_form: int = 16) -> np.ndarray:
+    """Every instance of the space's forms (rows): registers from their pools, immediates
+    from the pool (the first few of it for forms with several registers, whose instances
+    multiply)."""
+    t = tables(isa, s)
+    rows = []
+    small = sorted(s.immediates, key=lambda v: (abs(v) > 8, abs(v)))
+    for index in t.OPS:
+        f = isa.form(int(index))
+        pools = [{1: s.read_registers, 2: s.write_registers, 3: s.bases}[int(k)]
+                 for k in t.KIND[index] if k]
+        values = [0]
+        if f.immediate_operand is not None:
+            o = f.operands[f.immediate_operand]
+            if o.kind == MEM:
+                values = list(s.displacements)
+            else:
+                pool = small if len(pools) > 1 else s.immediates
+                values = [v for v in pool if o.lo <= v <= o.hi]
+                values = values[:immediates_per_form] if len(pools) > 1 else values
+        for regs in itertools.product(*pools):
+            for v in values:
+                rows.append([int(index), *regs, *([0] * (3 - len(regs))), v])
+    return np.array(rows, dtype=np.int64)
+
+
+def neighbours(isa: Isa, s: SearchSpace, testset: TestSet, program: MachineProgram,
+               table: np.ndarray, limit: int = 20_000_000,
+               keep: int = 16) -> tuple[list[MachineProgram], int]:
+    """Correct programs one instruction shorter than `program`: two of the space's writable
+    registers exchanged (or not), one instruction deleted and at most one other replaced
+    by any instance in `table` (stops at `keep` found or `limit` candidates).  Also the
+    number of candidates evaluated."""
+    n = len(program.insns)
+    if n < 1:
+        return [], 0
+    rows = encode(isa, program)
+    out = np.zeros((keep, max(n - 1, 1), 5), dtype=np.int64)
+    t = testset
+    found, evaluations = kernels(isa.name).neighbourhood(
+        rows, n, table, np.array(s.write_registers, dtype=np.int64), tables(isa, s).KIND,
+        t.R0, t.F0, t.M0, t.U, t.EXP, t.EXPM, t.spec_array, out, limit)
+    return [decode(isa, out[i, : n - 1]) for i in range(found)], int(evaluations)

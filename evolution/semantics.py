@@ -1,5 +1,5 @@
 """A machine program's meaning as IR: every form's semantics composed over the
-machine state, so host.sem's interpreter and Z3 translation read programs as
+machine state, so sem's interpreter and Z3 translation read programs as
 they read routines.
 
 The state's inputs are IR parameters in a fixed order: every register (64 bits),
@@ -13,8 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from evolution.isa import IMM, MEM, Form, Isa, Sem
-from evolution.program import Insn, Program
-from host.sem.ir import MEMORY, Node, Routine, Type, bv8, bv64, const, trunc
+from evolution.program import Insn, MachineProgram
+from sem.ir import MEMORY, Node, Routine, Type, bv8, bv64, const, trunc
 
 
 @dataclass
@@ -47,7 +47,7 @@ class Composition:
         return [*registers, *flags, *(undefined & m for m in masks)]
 
 
-def compose(isa: Isa, program: Program) -> Composition:
+def compose(isa: Isa, program: MachineProgram) -> Composition:
     nregs = len(isa.registers)
     params: list[Type] = [bv64] * nregs + [bv8] * len(isa.flags)
     regs: list[Node] = [Node("param", 64, (), i) for i in range(nregs)]

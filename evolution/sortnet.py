@@ -2,7 +2,7 @@
 min/max idiom: the correct programs a sort search starts from (AlphaDev-S starts
 from a correct program), often already short.
 
-A network (host.sem.library.sorting.NETWORKS) is loads, one compare-exchange per
+A network (sem.library.sorting.NETWORKS) is loads, one compare-exchange per
 comparator, stores.  Each ISA's templates say how to write a compare-exchange
 with the features a target has; registers are renamed as the templates free them.
 """
@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from host.sem.library.sorting import NETWORKS
+from sem.library.sorting import NETWORKS
 
 
 @dataclass(frozen=True)

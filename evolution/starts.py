@@ -1,7 +1,7 @@
 """Where a search starts: correct programs we already have (AlphaDev-S starts from
 one), as evolution's program form.
 
-  - the semantic core's lowering (host.sem.lower), its frame taken off: callee-saved
+  - the semantic core's lowering (sem.lower), its frame taken off: callee-saved
     registers it used are renamed to caller-saved ones it left free, and the saves
     and restores go (evolved programs touch no callee-saved register);
   - for the sorts, the sorting network in the ISA's own compare-exchange idiom.
@@ -15,14 +15,14 @@ import re
 from dataclasses import dataclass
 
 from evolution.isa import Isa
-from evolution.program import ParseError, Program, parse
+from evolution.program import MachineProgram, ParseError, parse
 from evolution.registry import SORT_NETWORKS
 from evolution.sortnet import network_text
-from host.sem.canon import routine_id
-from host.sem.ir import Routine
-from host.sem.library import sorting
-from host.sem.library.sorting import NETWORKS
-from host.sem.lower import lower_for
+from sem.canon import routine_id
+from sem.ir import Routine
+from sem.library import sorting
+from sem.library.sorting import NETWORKS
+from sem.lower import lower_for
 
 # lines that only build or tear down a frame: x86 push/pop, riscv sp adjust and saves
 _FRAME = re.compile(r"^\s*(push|pop)\s|^\s*addi\s+sp,\s*sp,|^\s*(sd|ld)\s+\w+,\s*-?\d+\(sp\)")
@@ -33,7 +33,7 @@ _SORT_IDS = {n: routine_id(getattr(sorting, f"sort{n}")) for n in NETWORKS}  # b
 @dataclass(frozen=True)
 class Start:
     name: str  # where it came from
-    program: Program
+    program: MachineProgram
 
 
 def _rename(isa: Isa, text: str) -> str:
@@ -61,7 +61,7 @@ def _rename(isa: Isa, text: str) -> str:
 
 
 def lowering(isa: Isa, spec: Routine) -> Start | None:
-    text = lower_for(isa.name)(spec).text
+    text = lower_for(isa.arch)(spec).text
     body = "\n".join(line for line in text.splitlines() if not _FRAME.match(line))
     try:
         return Start("lowering", parse(isa, _rename(isa, body)))

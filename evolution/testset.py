@@ -17,17 +17,17 @@ import numpy as np
 
 from evolution.codegen import CHUNK
 from evolution.isa import Isa
-from host.sem import interp
-from host.sem.interp import Memory
-from host.sem.ir import Routine
-from host.sem.vectors import DATA_ADDRESS, Vector, generate
+from sem import interp
+from sem.interp import Memory
+from sem.ir import Routine
+from sem.vectors import DATA_ADDRESS, Vector, generate
 
 WORD = 4  # memory results are compared (and credited when misplaced) as 32-bit words
 
 
 def footprint(spec: Routine) -> int:
     """Bytes of memory the routine touches from its pointer input (offsets from 0)."""
-    from host.sem.canon import postorder
+    from sem.canon import postorder
 
     end = 0
     for n in postorder(spec):
@@ -54,7 +54,7 @@ def place(isa: Isa, spec: Routine, args: tuple[int, ...], rng: random.Random,
     regs = [rng.getrandbits(64) for _ in isa.registers]
     if isa.zero_register is not None:
         regs[isa.zero_register] = 0
-    for t, value, name in zip(spec.params, args, isa.abi.args):
+    for t, value, name in zip(spec.params, args, isa.abi.args, strict=False):
         w = t.width
         if w < 64 and isa.abi.narrow_args == "sign":
             value = value - (1 << w) if value >> (w - 1) & 1 else value
@@ -85,7 +85,7 @@ def result_mask(isa: Isa, spec: Routine) -> int:
 
 
 def machine_vectors(isa: Isa, spec: Routine, count: int, seed: int) -> list[MachineVector]:
-    """host.sem.vectors' cases (edge cases first, then random), placed by the ABI."""
+    """sem.vectors' cases (edge cases first, then random), placed by the ABI."""
     rng = random.Random(seed)
     size = footprint(spec)
     out = []

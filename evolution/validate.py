@@ -1,5 +1,5 @@
 """Validating each form's semantics against a machine: one instruction with chosen
-registers, flags and memory, run as a probe (probes/abi.py), its output compared
+registers, flags and memory, run as a probe (contract/probe_abi.py), its output compared
 with what the IR semantics predicts.
 
 A case's probe is position-independent code in the probe ABI (input block,
@@ -26,15 +26,15 @@ from dataclasses import dataclass
 from functools import cache
 
 import unicorn as uc
-from unicorn import riscv_const, x86_const
+from unicorn import x86_const
 
+from contract.probe_abi import AREA
 from evolution.isa import Form, Isa
-from evolution.program import Insn, Program, random_insn, source_line
+from evolution.program import Insn, MachineProgram, random_insn, source_line
 from evolution.semantics import compose
-from host.sem import interp
-from host.sem.interp import Memory
-from probes.abi import AREA, EXIT_STUB, exit_address, stack_top
 from probes.probe import Probe
+from sem import interp
+from sem.interp import Memory
 
 WINDOW = 64  # bytes of memory a case sets and reads back, at the scratch area's base
 FAMILY = "evolution-semantics"
@@ -46,7 +46,7 @@ EDGES = (0, 1, 2, 3, 7, 8, 15, 16, 31, 32, 33, 63, 64, 65, 0xFF, 0x100, 0x7FFF, 
 
 
 @dataclass(frozen=True)
-class Layout:
+class CaseLayout:
     registers: int
 
     @property
@@ -85,11 +85,12 @@ def testable(isa: Isa) -> tuple[int, ...]:
 
 # the probe's head and tail ----------------------------------------------------------
 
-def _x86_head(layout: Layout, regs: tuple[int, ...], names) -> str:
+def _x86_head(layout: CaseLayout, regs: tuple[int, ...], names, scratch: int) -> str:
     out = ["push rbx", "push rbp", "push r12", "push r13", "push r14", "push r15",
            "push rsi  ; the output buffer, for the tail"]
     for k in range(0, WINDOW, 8):  # rdx = the scratch area at entry
-        out += [f"mov rax, qword ptr [rdi + {layout.memory + k}]", f"mov qword ptr [rdx + {k}], rax"]
+        out += [f"mov rax, qword ptr [rdi + {layout.memory + k}]",
+                f"mov qword ptr [rdx + {k}], rax"]
     out += [f"mov rax, qword ptr [rdi + {layout.flags}]", "push rax", "popfq"]
     rdi = names.index("rdi")
     out += [f"mov {names[r]}, qword ptr [rdi + {8 * r}]" for r in regs if r != rdi]
@@ -97,24 +98,26 @@ def _x86_head(layout: Layout, regs: tuple[int, ...], names) -> str:
     return "\n".join(out) + "\n"
 
 
-def _x86_tail(layout: Layout, regs: tuple[int, ...], names) -> str:
+def _x86_tail(layout: CaseLayout, regs: tuple[int, ...], names, scratch: int) -> str:
     rsi = names.index("rsi")
     out = ["pushfq", "push rsi", "mov rsi, qword ptr [rsp + 16]"]
     out += [f"mov qword ptr [rsi + {8 * r}], {names[r]}" for r in regs if r != rsi]
     out += ["pop rax", f"mov qword ptr [rsi + {8 * rsi}], rax",
             "pop rax", f"mov qword ptr [rsi + {layout.flags}], rax",
-            f"mov rdx, {AREA['scratch'].base('x86_64')}"]
+            f"mov rdx, {scratch}"]
     for k in range(0, WINDOW, 8):
-        out += [f"mov rax, qword ptr [rdx + {k}]", f"mov qword ptr [rsi + {layout.memory + k}], rax"]
+        out += [f"mov rax, qword ptr [rdx + {k}]",
+                f"mov qword ptr [rsi + {layout.memory + k}], rax"]
     out += ["add rsp, 8", "pop r15", "pop r14", "pop r13", "pop r12", "pop rbp", "pop rbx",
             "xor eax, eax", "ret"]
     return "\n".join(out) + "\n"
 
 
-_RISCV_SAVED = ("ra", "s0", "s1", *(f"s{i}" for i in range(2, 12)), "a1", "a2")  # a1 out, a2 scratch
+# what the head saves: ra, the callee-saved registers, a1 (output) and a2 (scratch)
+_RISCV_SAVED = ("ra", "s0", "s1", *(f"s{i}" for i in range(2, 12)), "a1", "a2")
 
 
-def _riscv_head(layout: Layout, regs: tuple[int, ...], names) -> str:
+def _riscv_head(layout: CaseLayout, regs: tuple[int, ...], names, scratch: int) -> str:
     out = ["addi sp, sp, -128"] + [f"sd {r}, {8 * k}(sp)" for k, r in enumerate(_RISCV_SAVED)]
     for k in range(0, WINDOW, 8):  # a2 = the scratch area at entry
         out += [f"ld t0, {layout.memory + k}(a0)", f"sd t0, {k}(a2)"]
@@ -124,7 +127,7 @@ def _riscv_head(layout: Layout, regs: tuple[int, ...], names) -> str:
     return "\n".join(out) + "\n"
 
 
-def _riscv_tail(layout: Layout, regs: tuple[int, ...], names) -> str:
+def _riscv_tail(layout: CaseLayout, regs: tuple[int, ...], names, scratch: int) -> str:
     t0 = names.index("t0")
     out_slot, scratch_slot = 8 * _RISCV_SAVED.index("a1"), 8 * _RISCV_SAVED.index("a2")
     out = ["addi sp, sp, -16", "sd t0, 0(sp)", f"ld t0, {16 + out_slot}(sp)"]
@@ -144,10 +147,11 @@ WRAPPERS = {"x86_64": (_x86_head, _x86_tail), "riscv64": (_riscv_head, _riscv_ta
 @cache
 def wrapper(isa: Isa) -> tuple[bytes, bytes]:
     """The head and tail bytes (position-independent, so any instruction fits between)."""
-    layout, regs = Layout(len(isa.registers)), testable(isa)
+    layout, regs = CaseLayout(len(isa.registers)), testable(isa)
     head, tail = WRAPPERS[isa.name]
-    return (isa.assemble(head(layout, regs, isa.registers), frozenset()),
-            isa.assemble(tail(layout, regs, isa.registers), frozenset()))
+    scratch = AREA["scratch"].base(isa.arch.probes)
+    return (isa.assemble(head(layout, regs, isa.registers, scratch), frozenset()),
+            isa.assemble(tail(layout, regs, isa.registers, scratch), frozenset()))
 
 
 # cases --------------------------------------------------------------------------------
@@ -163,17 +167,17 @@ def _word(block: bytearray, offset: int, value: int, mask: int) -> None:
 def case(isa: Isa, insn: Insn, registers: list[int], flags: list[int], memory: bytes,
          body: bytes) -> Case:
     """The case of `insn` (whose machine code is `body`) on this state."""
-    layout = Layout(len(isa.registers))
-    scratch = AREA["scratch"].base(isa.name)
+    layout = CaseLayout(len(isa.registers))
+    scratch = AREA["scratch"].base(isa.arch.probes)
     block = bytearray(layout.size)
     for r in testable(isa):
         _word(block, 8 * r, registers[r], 2**64 - 1)
     flag_word = X86_FLAGS_BASE if isa.flags else 0
-    for name, value in zip(isa.flags, flags):
+    for name, value in zip(isa.flags, flags, strict=True):
         flag_word |= value << X86_FLAG_BITS[name]
     _word(block, layout.flags, flag_word, 2**64 - 1)
     block[layout.memory :] = memory
-    program = Program(isa.name, (insn,))
+    program = MachineProgram(isa.name, (insn,))
     comp = compose(isa, program)
     window = Memory(scratch, memory)
     predictions = []
@@ -185,22 +189,23 @@ def case(isa: Isa, insn: Insn, registers: list[int], flags: list[int], memory: b
             _word(out, 8 * r, value, 2**64 - 1)
         word = 0
         for name in isa.flags:
-            word |= interp.run(comp.routine(comp.flags[name]), args, window).result << X86_FLAG_BITS[name]
+            value = interp.run(comp.routine(comp.flags[name]), args, window).result
+            word |= value << X86_FLAG_BITS[name]
         _word(out, layout.flags, word, 2**64 - 1)
         final = interp.run(comp.routine(None), args, window).memory
         out[layout.memory :] = final.data
         predictions.append(bytes(out))
     low, high = predictions
-    defined = bytearray(~(a ^ b) & 0xFF for a, b in zip(low, high))
+    defined = bytearray(~(a ^ b) & 0xFF for a, b in zip(low, high, strict=True))
     flag_mask = sum(1 << X86_FLAG_BITS[f] for f in isa.flags)
     flag_bits = int.from_bytes(defined[layout.flags : layout.flags + 8], "little") & flag_mask
     defined[layout.flags : layout.flags + 8] = flag_bits.to_bytes(8, "little")
     for r in set(range(len(isa.registers))) - set(testable(isa)):
         defined[8 * r : 8 * r + 8] = bytes(8)
-    expected = bytes(a & d for a, d in zip(low, defined))
+    expected = bytes(a & d for a, d in zip(low, defined, strict=True))
     head, tail = wrapper(isa)
     code = head + body + tail
-    probe = Probe(isa.name, code, input=bytes(block), family=FAMILY, output_size=layout.size)
+    probe = Probe(isa.arch, code, input=bytes(block), family=FAMILY, output_size=layout.size)
     return Case(insn, probe, expected, bytes(defined))
 
 
@@ -210,7 +215,7 @@ def cases(isa: Isa, form: Form, count: int, seed: int = 0) -> list[Case]:
     rng = random.Random(f"{form.name}/{seed}")
     regs = testable(isa)
     usable = tuple(r for r in regs if isa.registers[r] not in isa.abi.preserved) or regs
-    scratch = AREA["scratch"].base(isa.name)
+    scratch = AREA["scratch"].base(isa.arch.probes)
     states = []
     for _ in range(count):
         insn = random_insn(isa, form, rng, usable, usable, tuple(range(0, WINDOW - 8 + 1, 4)))
@@ -223,43 +228,26 @@ def cases(isa: Isa, form: Form, count: int, seed: int = 0) -> list[Case]:
         flags = [rng.getrandbits(1) for _ in isa.flags]
         states.append((insn, registers, flags, rng.randbytes(WINDOW)))
     bodies = isa.assemble_each([source_line(isa, s[0]) for s in states], frozenset(isa.features))
-    return [case(isa, *state, body) for state, body in zip(states, bodies)]
+    return [case(isa, *state, body) for state, body in zip(states, bodies, strict=True)]
 
 
 def compare(c: Case, output: bytes | None) -> Disagreement | None:
     if output is None:
         return Disagreement(c, None, "the machine did not run it to its end")
-    got = bytes(a & d for a, d in zip(output, c.defined))
+    got = bytes(a & d for a, d in zip(output, c.defined, strict=False))
     if got == c.expected:
         return None
     first = next(i for i in range(len(got)) if got[i] != c.expected[i])
     return Disagreement(c, output, f"output byte {first} differs: machine {output[first]:#04x},"
-                                   f" semantics {c.expected[first]:#04x} (defined {c.defined[first]:#04x})")
+                                   f" semantics {c.expected[first]:#04x}"
+                                   f" (defined {c.defined[first]:#04x})")
 
 
 # running them ---------------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class UnicornSetup:
-    arch: int
-    mode: int
-    cpu: int | None  # a CPU model with every feature we model, when the default lacks some
-    entry: tuple[tuple[int, str], ...]  # (register, probe area it points at)
-    stack_pointer: int
-    link: int | None  # the return-address register; None: the return address is on the stack
-
-
-UNICORN = {
-    "x86_64": UnicornSetup(
-        uc.UC_ARCH_X86, uc.UC_MODE_64, x86_const.UC_CPU_X86_BROADWELL,  # the vetter's lacks ADX
-        ((x86_const.UC_X86_REG_RDI, "input"), (x86_const.UC_X86_REG_RSI, "output"),
-         (x86_const.UC_X86_REG_RDX, "scratch")), x86_const.UC_X86_REG_RSP, None),
-    "riscv64": UnicornSetup(
-        uc.UC_ARCH_RISCV, uc.UC_MODE_RISCV64, None,
-        ((riscv_const.UC_RISCV_REG_A0, "input"), (riscv_const.UC_RISCV_REG_A1, "output"),
-         (riscv_const.UC_RISCV_REG_A2, "scratch")), riscv_const.UC_RISCV_REG_SP,
-        riscv_const.UC_RISCV_REG_RA),
-}
+# Unicorn CPU models with every feature we model, where the default lacks some (the
+# probe vetter's default x86-64 model has no ADX).
+UNICORN_CPU = {"x86_64": x86_const.UC_CPU_X86_BROADWELL}
 # Extensions Unicorn (QEMU 5.0 inside) does not implement: their forms are validated in a
 # guest only (QEMU 7.2's rv64 has them).
 UNICORN_LACKS = {"x86_64": frozenset(), "riscv64": frozenset({"zba", "zbb", "zbs"})}
@@ -268,37 +256,34 @@ UNICORN_LACKS = {"x86_64": frozenset(), "riscv64": frozenset({"zba", "zbb", "zbs
 class UnicornMachine:
     """The probe ABI's areas, entry registers and exit stub in a Unicorn."""
 
-    def __init__(self, arch: str):
-        self.arch, self.setup = arch, UNICORN[arch]
-        self.uc = uc.Uc(self.setup.arch, self.setup.mode)
-        if self.setup.cpu is not None:
-            self.uc.ctl_set_cpu_model(self.setup.cpu)
+    def __init__(self, isa: Isa):
+        self.isa, self.platform = isa, isa.arch.probes
+        self.uc = isa.arch.unicorn()
+        if isa.name in UNICORN_CPU:
+            self.uc.ctl_set_cpu_model(UNICORN_CPU[isa.name])  # before any mapping, as Unicorn asks
         for name in ("code", "exit", "input", "output", "stack"):
-            self.uc.mem_map(AREA[name].base(arch), AREA[name].size)
-        self.uc.mem_map(AREA["scratch"].base(arch), 0x10000)
-        self.uc.mem_write(exit_address(arch), EXIT_STUB[arch])
+            self.uc.mem_map(AREA[name].base(self.platform), AREA[name].size)
+        self.uc.mem_map(AREA["scratch"].base(self.platform), 0x10000)
+        self.uc.mem_write(self.platform.exit_address, self.platform.exit_stub)
 
     def run(self, probe: Probe) -> bytes | None:
-        arch, e, setup = self.arch, self.uc, self.setup
-        code = AREA["code"].base(arch)
+        e, p, arch = self.uc, self.platform, self.isa.arch
+        code = AREA["code"].base(p)
         e.mem_write(code, probe.code)
-        e.ctl_remove_cache(code, code + len(probe.code))  # else Unicorn runs the last probe's blocks
-        e.mem_write(AREA["input"].base(arch), probe.input)
-        e.mem_write(AREA["output"].base(arch), bytes(probe.output_size))
-        for reg, area in setup.entry:
-            e.reg_write(reg, AREA[area].base(arch))
-        top = stack_top(arch)
-        if setup.link is None:
-            top -= 8
-            e.mem_write(top, exit_address(arch).to_bytes(8, "little"))
-        else:
-            e.reg_write(setup.link, exit_address(arch))
-        e.reg_write(setup.stack_pointer, top)
+        e.ctl_remove_cache(code, code + len(probe.code))  # else it runs the last probe's blocks
+        e.mem_write(AREA["input"].base(p), probe.input)
+        e.mem_write(AREA["output"].base(p), bytes(probe.output_size))
+        entry = p.entry_state(len(probe.input))
+        for name, value in entry.registers.items():
+            e.reg_write(arch.unicorn_register(name), value)
+        if p.return_register is None:  # the return address sits at [sp]
+            slot = entry.registers[p.stack_pointer]
+            e.mem_write(slot, entry.return_address.to_bytes(8, "little"))
         try:
-            e.emu_start(AREA["code"].base(arch), exit_address(arch), count=10_000)
+            e.emu_start(code, p.exit_address, count=10_000)
         except uc.UcError:
             return None
-        return bytes(e.mem_read(AREA["output"].base(arch), probe.output_size))
+        return bytes(e.mem_read(AREA["output"].base(p), probe.output_size))
 
 
 @dataclass(frozen=True)
@@ -333,5 +318,5 @@ UNICORN_ERRATA = {
 
 
 def run_unicorn(isa: Isa, batch: list[Case]) -> list[Disagreement]:
-    machine = UnicornMachine(isa.name)
+    machine = UnicornMachine(isa)
     return [d for c in batch if (d := compare(c, machine.run(c.probe))) is not None]

@@ -1,7 +1,7 @@
 """The host side of a probing campaign, independent of the transport.
 
 Vetted probes go out as PROBE_LOAD_RUN frames, `Policy.window` runs in flight,
-so round trips overlap.  Every command is idempotent (host/protocol.py), so a
+so round trips overlap.  Every command is idempotent (contract/protocol.py), so a
 run whose result has not arrived after `retransmit_after` seconds is simply
 sent again.  If nothing at all has come back for `retransmit_after` seconds
 while runs are outstanding, the link is asked whether the board is gone (QEMU
@@ -21,12 +21,11 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from host.frames import FrameDecoder, encode_frame
-from probes.abi import Outcome, Privilege, watchdog_ns
-from probes.fake_guest import tag_of
+from contract.frames import FrameDecoder, encode_frame
+from contract.probe_abi import Outcome, Privilege, watchdog_ns
 from probes.families import PRIVILEGED_FAMILIES
 from probes.probe import Fault, Observation, Probe
-from host.protocol import LAYOUTS, PROBE_RUN_FLAG_MEASURE_LENGTH, PROBE_SLOTS, Msg, ProbeRefusal
+from contract.protocol import LAYOUTS, PROBE_RUN_FLAG_MEASURE_LENGTH, PROBE_SLOTS, Msg, ProbeRefusal
 
 
 class Link(Protocol):
@@ -102,7 +101,7 @@ def load_body(probe: Probe, slot: int, tag: int | None = None) -> bytes:
     """The PROBE_LOAD body that puts `probe` in `slot` (under its own tag unless told)."""
     return LAYOUTS[Msg.PROBE_LOAD].pack(
         probe.code + probe.input, slot=slot, privilege=probe.privilege, budget=probe.budget,
-        tag=tag_of(probe) if tag is None else tag, code_length=len(probe.code),
+        tag=probe.tag if tag is None else tag, code_length=len(probe.code),
         input_length=len(probe.input), output_size=probe.output_size)
 
 
@@ -230,7 +229,7 @@ class Campaign:
             if fields["status"] in (ProbeRefusal.OK, ProbeRefusal.TAG_MISMATCH):
                 return None
             for run_id, flight in list(inflight.items()):  # the guest will never run it
-                if tag_of(flight.probe) == fields["tag"] and run_id % PROBE_SLOTS == fields["slot"]:
+                if flight.probe.tag == fields["tag"] and run_id % PROBE_SLOTS == fields["slot"]:
                     del inflight[run_id]
                     return CampaignResult(flight.probe, Observation(Outcome.REFUSED), flight.prediction)
             return None
@@ -238,7 +237,7 @@ class Campaign:
             return None
         fields, tail = LAYOUTS[Msg.PROBE_RESULT].unpack(body)
         flight = inflight.get(fields["run_id"])
-        if flight is None or fields["tag"] != tag_of(flight.probe):
+        if flight is None or fields["tag"] != flight.probe.tag:
             return None  # a duplicate of something already done, or stale
         outcome = Outcome(fields["outcome"])
         if outcome == Outcome.REFUSED:

@@ -25,7 +25,8 @@ from functools import lru_cache
 import capstone
 from capstone import x86_const as X
 
-from probes.abi import RISCV64, X86_64, Privilege
+from arch import RISCV64, X86_64, Arch
+from contract.probe_abi import Privilege
 
 
 class InsnClass(str, Enum):
@@ -74,35 +75,15 @@ _X86_ENVIRONMENT = {X.X86_INS_CPUID, X.X86_INS_RDTSC, X.X86_INS_RDTSCP, X.X86_IN
                     X.X86_INS_RDFSBASE, X.X86_INS_RDGSBASE}
 
 
-def _x86_disassembler() -> capstone.Cs:
-    cs = capstone.Cs(capstone.CS_ARCH_X86, capstone.CS_MODE_64)
-    cs.detail = True
-    return cs
-
-
-def _riscv_disassembler() -> capstone.Cs:
-    cs = capstone.Cs(capstone.CS_ARCH_RISCV, capstone.CS_MODE_RISCV64 | capstone.CS_MODE_RISCVC)
-    cs.detail = True  # groups: instruction discovery tells control transfers apart
-    return cs
-
-
-X86_DISASSEMBLER = _x86_disassembler()
-RISCV_DISASSEMBLER = _riscv_disassembler()
-
-
 @lru_cache(maxsize=1 << 16)
-def classify(arch: str, code: bytes) -> Decoded:
+def classify(arch: Arch, code: bytes) -> Decoded:
     """The class of the first instruction in `code` (pass the bytes the CPU would
-    fetch: at least the instruction, at most 15 bytes on x86-64)."""
-    if arch == X86_64:
-        return _classify_x86(code)
-    if arch == RISCV64:
-        return _classify_riscv(code)
-    raise ValueError(f"unknown arch {arch!r}")
+    fetch: at least the instruction, at most arch.max_instruction_bytes)."""
+    return _CLASSIFIERS[arch](code)
 
 
 def _classify_x86(code: bytes) -> Decoded:
-    insn = next(X86_DISASSEMBLER.disasm(code, 0, 1), None)
+    insn = next(X86_64.disassembler.disasm(code, 0, 1), None)
     if insn is None:
         return Decoded(InsnClass.UNDECODABLE, 0, "(bad)")
     text = f"{insn.mnemonic} {insn.op_str}".strip()
@@ -157,7 +138,7 @@ def riscv_length(code: bytes) -> int:
 
 def _classify_riscv(code: bytes) -> Decoded:
     length = riscv_length(code)
-    insn = next(RISCV_DISASSEMBLER.disasm(code[:length], 0, 1), None) if length else None
+    insn = next(RISCV64.disassembler.disasm(code[:length], 0, 1), None) if length else None
     text = f"{insn.mnemonic} {insn.op_str}".strip() if insn else "(bad)"
     if length == 2:
         half = int.from_bytes(code[:2], "little")
@@ -193,3 +174,6 @@ def _riscv_csr_class(csr: int) -> InsnClass:
     if csr in _RISCV_COUNTER_CSRS:
         return InsnClass.ENVIRONMENT
     return InsnClass.PRIVILEGED
+
+
+_CLASSIFIERS = {X86_64: _classify_x86, RISCV64: _classify_riscv}

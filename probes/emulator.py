@@ -23,33 +23,22 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import unicorn as uc_mod
-from unicorn import riscv_const, x86_const
+from unicorn import riscv_const
 
-from probes.abi import (
+from arch import RISCV64, X86_64, Arch
+from contract.probe_abi import (
     AREA,
     AREAS,
-    CODE_FILL,
-    EXIT_STUB,
-    KERNEL_AREA,
     PAGE_SIZE,
-    RISCV64,
     RISCV_MSTATUS_FS,
     RISCV_MSTATUS_FS_VS_ENTRY,
     RISCV_MSTATUS_FS_VS_MASK,
-    X86_64,
+    Entry,
     Outcome,
     Perm,
     Privilege,
-    entry_state,
-    exit_address,
 )
 from probes.probe import Fault, Observation, Probe
-
-# Fault vectors as the guest reports them: x86 exception vectors, RISC-V mcause.
-UD = {X86_64: 6, RISCV64: 2}
-GP_OR_ILLEGAL = {X86_64: 13, RISCV64: 2}
-X86_PAGE_FAULT = 14
-RISCV_ACCESS_FAULT = {"fetch": 1, "read": 5, "write": 7}
 
 _ACCESS = {
     uc_mod.UC_MEM_READ_UNMAPPED: "read", uc_mod.UC_MEM_READ_PROT: "read",
@@ -78,44 +67,90 @@ Inspector = Callable[[int, int], "str | Fault | None"]
 
 
 @dataclass(frozen=True)
-class Run:
+class EmulatedRun:
     observation: Observation
     instructions: int
     violation: str | None = None  # set by the inspector
     memory_violation: MemoryViolation | None = None
 
 
-class Machine:
-    def __init__(self, arch: str, *, kernel_canary: bytes | None = None) -> None:
+class _X86Port:
+    """What Unicorn needs beyond the ABI's registers on x86-64: the return address
+    the ABI puts at [rsp] lives on the stack, which every run zeroes."""
+
+    def entry(self, emulator: ProbeEmulator, entry: Entry, privilege: Privilege) -> None:
+        emulator.return_slot = (entry.registers[emulator.arch.probes.stack_pointer],
+                                entry.return_address.to_bytes(8, "little"))
+
+    def reset(self, emulator: ProbeEmulator) -> None:
+        emulator.uc.mem_write(*emulator.return_slot)
+
+    def fp_may_be_off(self, privilege: Privilege) -> bool:
+        return False
+
+
+class _RiscvPort:
+    """RISC-V under Unicorn (see the module docstring): mstatus.FS/VS and the privilege
+    level are set at entry; fflags are reset by hand."""
+
+    def entry(self, emulator: ProbeEmulator, entry: Entry, privilege: Privilege) -> None:
+        uc = emulator.uc
+        # mstatus first, while still in M-mode: FS/VS as the ABI says; f0-f31 and fcsr
+        # are zero from Unicorn's reset.
+        uc.reg_write(riscv_const.UC_RISCV_REG_PRIV, _RISCV_PRIV_M)
+        mstatus = uc.reg_read(riscv_const.UC_RISCV_REG_MSTATUS)
+        mstatus = mstatus & ~RISCV_MSTATUS_FS_VS_MASK | RISCV_MSTATUS_FS_VS_ENTRY
+        uc.reg_write(riscv_const.UC_RISCV_REG_MSTATUS, mstatus)
+        if uc.reg_read(riscv_const.UC_RISCV_REG_MSTATUS) != mstatus:
+            raise RuntimeError("Unicorn ignored the write to mstatus.FS/VS: it cannot model"
+                               " the probe ABI; use the Unicorn 2 the project pins")
+        # Unicorn models the privilege level on RISC-V: U-mode for user probes
+        uc.reg_write(riscv_const.UC_RISCV_REG_PRIV,
+                     _RISCV_PRIV_M if privilege == Privilege.PRIVILEGED else 0)
+
+    def reset(self, emulator: ProbeEmulator) -> None:
+        # fflags live in softfloat's state, which a context does not hold.  (The
+        # write marks FS Dirty, visible only to M-mode CSR reads: never predictions.)
+        emulator.uc.reg_write(riscv_const.UC_RISCV_REG_FFLAGS, 0)
+
+    def fp_may_be_off(self, privilege: Privilege) -> bool:
+        return privilege == Privilege.PRIVILEGED  # only M-mode code can switch FP off
+
+
+_PORTS = {X86_64: _X86Port(), RISCV64: _RiscvPort()}
+
+
+class ProbeEmulator:
+    """Unicorn laid out as the probe ABI says, for probes of one architecture."""
+
+    def __init__(self, arch: Arch, *, kernel_canary: bytes | None = None) -> None:
         self.arch = arch
-        if arch == X86_64:
-            self.uc = uc_mod.Uc(uc_mod.UC_ARCH_X86, uc_mod.UC_MODE_64)
-            self._reg = lambda name: getattr(x86_const, f"UC_X86_REG_{name.upper()}")
-            self._status_reg, self._pc_reg = x86_const.UC_X86_REG_RAX, x86_const.UC_X86_REG_RIP
-        elif arch == RISCV64:
-            self.uc = uc_mod.Uc(uc_mod.UC_ARCH_RISCV, uc_mod.UC_MODE_RISCV64)
-            self._reg = lambda name: getattr(riscv_const, f"UC_RISCV_REG_{name.upper()}")
-            self._status_reg, self._pc_reg = riscv_const.UC_RISCV_REG_A0, riscv_const.UC_RISCV_REG_PC
-        else:
-            raise ValueError(f"unknown arch {arch!r}")
+        self._port = _PORTS[arch]
+        self.uc = arch.unicorn()
+        self._reg = arch.unicorn_register
+        self._status_reg = arch.unicorn_register(arch.calling.result)
+        self._pc_reg = arch.unicorn_register(arch.pc_register)
+        platform = arch.probes
         for area in AREAS:
             if area.name != "scratch":
                 prot = sum(_PROT[p] for p in Perm if area.perms & p)
-                self.uc.mem_map(area.base(arch), area.size, prot)
-        self.uc.mem_write(exit_address(arch), EXIT_STUB[arch])
-        self._fill = bytes([CODE_FILL[arch]])
-        self.uc.mem_write(AREA["code"].base(arch), self._fill * AREA["code"].size)
+                self.uc.mem_map(area.base(platform), area.size, prot)
+        self.uc.mem_write(platform.exit_address, platform.exit_stub)
+        self._fill = bytes([platform.code_fill])
+        self.uc.mem_write(AREA["code"].base(platform), self._fill * AREA["code"].size)
         self.kernel_canary = kernel_canary
         if kernel_canary is not None:
-            base, size = KERNEL_AREA[arch]
+            base, size = platform.kernel_area
             self.uc.mem_map(base, size, uc_mod.UC_PROT_READ | uc_mod.UC_PROT_WRITE)
             self.uc.mem_write(base, (kernel_canary * (size // len(kernel_canary) + 1))[:size])
-        self._code = (AREA["code"].base(arch), AREA["code"].end(arch))
-        self._scratch = (AREA["scratch"].base(arch), AREA["scratch"].end(arch))
+        self._code = (AREA["code"].base(platform), AREA["code"].end(platform))
+        self._scratch = (AREA["scratch"].base(platform), AREA["scratch"].end(platform))
+        self._input, self._output, self._stack = (AREA[name].base(platform)
+                                                  for name in ("input", "output", "stack"))
         self._zero_output = bytes(AREA["output"].size)
         self._zero_stack = bytes(AREA["stack"].size)
         self._entry_contexts = {priv: self._entry_context(priv) for priv in Privilege}
-        self._input_length_reg = self._reg("rcx" if arch == X86_64 else "a3")
+        self._input_length_reg = self._reg(platform.argument_registers[3])
         self._scratch_mapped = 0  # bytes of scratch mapped, from its base (grown on demand)
         self._last_code_len = self._last_input_len = 0
         self.uc.hook_add(uc_mod.UC_HOOK_CODE, self._on_code)
@@ -125,33 +160,32 @@ class Machine:
 
     # -- one run -------------------------------------------------------------------
 
-    def run(self, probe: Probe, inspect: Inspector | None = None) -> Run:
+    def run(self, probe: Probe, inspect: Inspector | None = None) -> EmulatedRun:
         if probe.arch != self.arch:
             raise ValueError(f"a {probe.arch} probe cannot run on the {self.arch} machine")
         self._reset(probe)
         self._inspect, self._budget = inspect, probe.budget
         self._probe = probe
-        # Only M-mode code can switch FP off: a user probe's compressed FP accesses are fine.
-        self._fp_may_be_off = self.arch == RISCV64 and probe.privilege == Privilege.PRIVILEGED
+        self._fp_may_be_off = self._port.fp_may_be_off(probe.privilege)
         self._count, self._last_pc = 0, self._code[0]
         self._fault: Fault | None = None
         self._violation: str | None = None
         self._memory: MemoryViolation | None = None
         self._timeout = False
         try:
-            self.uc.emu_start(self._code[0], exit_address(self.arch))
+            self.uc.emu_start(self._code[0], self.arch.probes.exit_address)
         except uc_mod.UcError as exc:
             if exc.errno == uc_mod.UC_ERR_INSN_INVALID and self._fault is None:
-                self._fault = Fault(UD[self.arch], 0, self._last_pc)
+                self._fault = Fault(self.arch.illegal_instruction, 0, self._last_pc)
             elif self._memory is None and self._fault is None and self._violation is None:
                 self._violation = f"emulator stopped: {exc}"
-        return Run(self._observe(probe), self._count, self._violation, self._memory)
+        return EmulatedRun(self._observe(probe), self._count, self._violation, self._memory)
 
     def kernel_area_intact(self) -> bool:
         """True when the kernel area still holds its canary (fake guest only)."""
         if self.kernel_canary is None:
             raise RuntimeError("this machine has no kernel area; build it with kernel_canary=...")
-        base, size = KERNEL_AREA[self.arch]
+        base, size = self.arch.probes.kernel_area
         data = bytes(self.uc.mem_read(base, size))
         return data == (self.kernel_canary * (size // len(self.kernel_canary) + 1))[:size]
 
@@ -161,56 +195,35 @@ class Machine:
         if self._fault is not None:
             return Observation(Outcome.FAULT, fault=self._fault)
         pc = self.uc.reg_read(self._pc_reg)
-        if self._violation is None and self._memory is None and pc != exit_address(self.arch):
+        if self._violation is None and self._memory is None and pc != self.arch.probes.exit_address:
             self._violation = f"stopped at 0x{pc:x} without returning (e.g. hlt)"
-        output = bytes(self.uc.mem_read(AREA["output"].base(self.arch), probe.output_size))
+        output = bytes(self.uc.mem_read(self._output, probe.output_size))
         return Observation(Outcome.RETURNED, status=self.uc.reg_read(self._status_reg), output=output)
 
     def _reset(self, probe: Probe) -> None:
-        uc, arch = self.uc, self.arch
+        uc = self.uc
         uc.context_restore(self._entry_contexts[probe.privilege])
-        if arch == RISCV64:
-            # fflags live in softfloat's state, which a context does not hold.  (The
-            # write marks FS Dirty, visible only to M-mode CSR reads: never predictions.)
-            uc.reg_write(riscv_const.UC_RISCV_REG_FFLAGS, 0)
         if probe.input:
             uc.reg_write(self._input_length_reg, len(probe.input))
         uc.mem_write(self._code[0], probe.code + self._fill * max(0, self._last_code_len - len(probe.code)))
         uc.ctl_remove_cache(self._code[0], self._code[0] + max(len(probe.code), self._last_code_len))
         self._last_code_len = len(probe.code)
-        inp = AREA["input"].base(arch)
-        uc.mem_write(inp, probe.input + bytes(max(0, self._last_input_len - len(probe.input))))
+        uc.mem_write(self._input, probe.input + bytes(max(0, self._last_input_len - len(probe.input))))
         self._last_input_len = len(probe.input)
-        uc.mem_write(AREA["output"].base(arch), self._zero_output)
-        uc.mem_write(AREA["stack"].base(arch), self._zero_stack)
+        uc.mem_write(self._output, self._zero_output)
+        uc.mem_write(self._stack, self._zero_stack)
         if self._scratch_mapped:
             uc.mem_unmap(self._scratch[0], self._scratch_mapped)  # the next probe's scratch: zero again
             self._scratch_mapped = 0
-        if arch == X86_64:
-            uc.mem_write(self._return_slot, self._return_bytes)
+        self._port.reset(self)  # last: after the stack was zeroed
 
     def _entry_context(self, privilege: Privilege):
         """Registers as the ABI says at entry (input length 0), saved once: restoring
         a context is far cheaper than writing registers one by one."""
-        entry = entry_state(self.arch, 0)
+        entry = self.arch.probes.entry_state(0)
         for name, value in entry.registers.items():
             self.uc.reg_write(self._reg(name), value)
-        if self.arch == X86_64:
-            self._return_slot = entry.registers["rsp"]
-            self._return_bytes = entry.return_address.to_bytes(8, "little")
-        else:
-            # mstatus first, while still in M-mode (see the module docstring): FS/VS as
-            # the ABI says; f0-f31 and fcsr are zero from Unicorn's reset.
-            self.uc.reg_write(riscv_const.UC_RISCV_REG_PRIV, _RISCV_PRIV_M)
-            mstatus = self.uc.reg_read(riscv_const.UC_RISCV_REG_MSTATUS)
-            mstatus = mstatus & ~RISCV_MSTATUS_FS_VS_MASK | RISCV_MSTATUS_FS_VS_ENTRY
-            self.uc.reg_write(riscv_const.UC_RISCV_REG_MSTATUS, mstatus)
-            if self.uc.reg_read(riscv_const.UC_RISCV_REG_MSTATUS) != mstatus:
-                raise RuntimeError("Unicorn ignored the write to mstatus.FS/VS: it cannot model"
-                                   " the probe ABI; use the Unicorn 2 the project pins")
-            # Unicorn models the privilege level on RISC-V: U-mode for user probes
-            self.uc.reg_write(riscv_const.UC_RISCV_REG_PRIV,
-                              _RISCV_PRIV_M if privilege == Privilege.PRIVILEGED else 0)
+        self._port.entry(self, entry, privilege)
         return self.uc.context_save()
 
     # -- hooks ---------------------------------------------------------------------
@@ -224,7 +237,7 @@ class Machine:
             self._timeout = True
         elif self._fp_may_be_off and size == 2 and self._fp_off_compressed_access(address):
             if self._violation is None:
-                self._fault = Fault(GP_OR_ILLEGAL[RISCV64], 0, address)
+                self._fault = Fault(self.arch.protection_fault, 0, address)
         elif self._inspect is not None:
             verdict = self._inspect(address, size)
             if verdict is None:

@@ -7,8 +7,8 @@ import struct
 from dataclasses import dataclass, field
 from functools import cached_property
 
-from probes.abi import (
-    ARCHES,
+from arch import Arch
+from contract.probe_abi import (
     CODE_SIZE,
     DEFAULT_BUDGET,
     DEFAULT_OUTPUT_SIZE,
@@ -22,7 +22,7 @@ from probes.abi import (
 
 @dataclass(frozen=True)
 class Probe:
-    arch: str
+    arch: Arch
     code: bytes
     privilege: Privilege = Privilege.USER
     input: bytes = b""
@@ -35,8 +35,8 @@ class Probe:
     measure_length: bool = field(default=False, compare=False)
 
     def __post_init__(self) -> None:
-        if self.arch not in ARCHES:
-            raise ValueError(f"unknown arch {self.arch!r}; use one of {ARCHES}")
+        if not isinstance(self.arch, Arch):
+            raise TypeError(f"a probe's arch is an Arch (arch.by_name), not {self.arch!r}")
         if not 0 < len(self.code) <= CODE_SIZE:
             raise ValueError(f"probe code is {len(self.code)} bytes; it must be 1..{CODE_SIZE}")
         if len(self.input) > INPUT_SIZE:
@@ -50,10 +50,15 @@ class Probe:
     def content_hash(self) -> bytes:
         """BLAKE2b-256 of (arch, class, code, input): what the probe *is*."""
         h = hashlib.blake2b(digest_size=32)
-        for part in (self.arch.encode(), bytes([int(self.privilege)]), self.code, self.input):
+        for part in (self.arch.name.encode(), bytes([int(self.privilege)]), self.code, self.input):
             h.update(struct.pack("<I", len(part)))  # length-prefixed: no ambiguous concatenation
             h.update(part)
         return h.digest()
+
+    @property
+    def tag(self) -> int:
+        """The 32-bit slot tag the guest checks a run against (protocol PROBE_RUN.tag)."""
+        return int.from_bytes(self.content_hash[:4], "little")
 
 
 @dataclass(frozen=True)

@@ -19,9 +19,10 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
-from host.capabilities import CapabilityStore, Fingerprint, StoredResult, riscv_fingerprint, x86_fingerprint
-from host.inventory import Inventory
-from probes.abi import Privilege
+from probes.store import CapabilityStore, StoredResult
+from stores.fingerprint import Fingerprint
+from discovery.inventory import Inventory
+from contract.probe_abi import Privilege
 from probes.campaign import Campaign, CampaignResult, Link, Policy
 from probes.probe import Probe
 from probes.vet_pool import vet_stream
@@ -30,12 +31,6 @@ DEAD_AFTER = 0.9  # seconds of silence, runs in flight, before the board counts 
 BATCH = 64  # results per store transaction (and per progress update)
 POLICY = Policy(dead_after=DEAD_AFTER, batch_size=BATCH)  # every campaign ./run probe runs
 SILENT_BOARD_QUARANTINES = 3  # probes "killing" a board that never answered: the board is broken
-# CPUID feature words that identify a CPU model (1.ebx is left out: it holds the APIC id).
-X86_FEATURE_WORDS = (("1.ecx", 1, 0, "ecx"), ("1.edx", 1, 0, "edx"), ("7.0.ebx", 7, 0, "ebx"),
-                     ("7.0.ecx", 7, 0, "ecx"), ("7.0.edx", 7, 0, "edx"),
-                     ("80000001.ecx", 0x8000_0001, 0, "ecx"), ("80000001.edx", 0x8000_0001, 0, "edx"))
-
-
 class ProbeRunError(Exception):
     """A campaign that cannot start as asked."""
 
@@ -88,24 +83,6 @@ def reason_kind(reason: str) -> str:
     reason = re.sub(r"'[^']*'", "'…'", reason)
     reason = re.sub(r"\([0-9a-f]{2,}\)", "(…)", reason)
     return re.sub(r"\+?0x[0-9a-f]+|\b\d+\b", "N", reason)
-
-
-def fingerprint_of(inventory: Inventory, board: str) -> Fingerprint:
-    """The hardware fingerprint a discovery inventory gives (host/capabilities.py)."""
-    if inventory.arch == "x86_64":
-        table = inventory.cpu.table
-        words = {}
-        for name, leaf, subleaf, register in X86_FEATURE_WORDS:
-            result = table.get(leaf, subleaf)
-            words[name] = result[register] if result is not None else 0
-        return x86_fingerprint(board, table.vendor, table.family, table.model, table.stepping, words)
-    if inventory.arch == "riscv64":
-        harts = inventory.cpu.harts
-        if not harts:
-            raise ProbeRunError("the discovery run reported no hart: no fingerprint to store results under")
-        h = harts[0]
-        return riscv_fingerprint(board, h.misa, h.mvendorid, h.marchid, h.mimpid)
-    raise ProbeRunError(f"no fingerprint for arch {inventory.arch!r}")
 
 
 def prepare(probes: Iterable[Probe], tally: Tally, *, unsafe_unvetted: bool = False,

@@ -23,13 +23,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cache
 
-from probes.abi import AREA, CODE_FILL, RISCV64, Outcome
+from arch import RISCV64, X86_64, Arch
+from contract.probe_abi import AREA, Outcome
 from probes.classify import ALLOWED, InsnClass, classify, riscv_length
-from probes.emulator import Machine, Run
+from probes.emulator import EmulatedRun, ProbeEmulator
 from probes.probe import Observation, Probe
 
 _UNICORN_INVALID_SIZE = 0xF1F1F1F1  # what Unicorn's code hook reports for an undecodable instruction
-_MAX_X86_INSN = 15
 # Instructions whose result the emulator cannot predict for real hardware.
 _MACHINE_DEPENDENT = {InsnClass.ENVIRONMENT, InsnClass.PRIVILEGED, InsnClass.IO}
 
@@ -69,21 +69,45 @@ class Verdict:
     observation: Observation | None = None  # the emulated run, deterministic or not
 
 
+class _X86Quirks:
+    def emulator_size(self, window: bytes, size: int) -> int:
+        return size
+
+    def unpredictable(self, window: bytes) -> bool:
+        return False
+
+
+class _RiscvQuirks:
+    """Where Unicorn's RISC-V (QEMU 5.0) cannot be taken at its word."""
+
+    def emulator_size(self, window: bytes, size: int) -> int:
+        # an instruction Unicorn cannot decode has no size: take the encoding's own
+        return riscv_length(window) if size == _UNICORN_INVALID_SIZE else size
+
+    def unpredictable(self, window: bytes) -> bool:
+        return _riscv_fp_unicorn_differs(int.from_bytes(window, "little"))
+
+
+_QUIRKS = {X86_64: _X86Quirks(), RISCV64: _RiscvQuirks()}
+
+
 class Vetter:
     """One reusable Unicorn machine for one arch."""
 
-    def __init__(self, arch: str) -> None:
+    def __init__(self, arch: Arch) -> None:
         self.arch = arch
-        self.machine = Machine(arch)
-        self._code_base = AREA["code"].base(arch)
+        self.emulator = ProbeEmulator(arch)
+        self._code_base = AREA["code"].base(arch.probes)
+        self._quirks = _QUIRKS[arch]
 
     def vet(self, probe: Probe) -> Verdict:
         allowed = ALLOWED[probe.privilege]
-        code, base, arch = probe.code, self._code_base, self.arch
+        code, base, arch, quirks = probe.code, self._code_base, self.arch, self._quirks
+        window_size = arch.max_instruction_bytes
         # "unknown": (offset, reason) of an instruction we could not classify; fine
         # if the probe faults on it, a rejection if it carries on past it.
         state: dict = {"environment": False, "unknown": None}
-        padded = code + bytes([CODE_FILL[arch]]) * _MAX_X86_INSN  # as the machine sees the code area
+        padded = code + bytes([arch.probes.code_fill]) * window_size  # as the machine sees it
 
         def inspect(address: int, size: int) -> str | None:
             offset = address - base
@@ -91,9 +115,9 @@ class Vetter:
                 return state["unknown"][1]
             if offset >= len(code):
                 return None  # the fill past the probe's end (abi.CODE_FILL): it traps, the run's fault
-            window = padded[offset : offset + (4 if arch == RISCV64 else _MAX_X86_INSN)]
+            window = padded[offset : offset + window_size]
             decoded = classify(arch, window)
-            emulator_size = riscv_length(window) if size == _UNICORN_INVALID_SIZE and arch == RISCV64 else size
+            emulator_size = quirks.emulator_size(window, size)
             if decoded.klass == InsnClass.UNDECODABLE:
                 state["unknown"] = offset, f"runs past +0x{offset:x} ({window[:8].hex()}), which capstone cannot decode"
             elif size != _UNICORN_INVALID_SIZE and decoded.size != emulator_size:
@@ -104,25 +128,25 @@ class Vetter:
                         f" is not allowed in a {probe.privilege.name.lower()} probe")
             elif decoded.klass in _MACHINE_DEPENDENT:
                 state["environment"] = True
-            elif arch == RISCV64 and _riscv_fp_unicorn_differs(int.from_bytes(window, "little")):
+            elif quirks.unpredictable(window):
                 state["environment"] = True  # vetted all the same, but no prediction
             return None
 
-        run = self.machine.run(probe, inspect)
+        run = self.emulator.run(probe, inspect)
         reason = self._reason(run, state["unknown"])
         if reason is not None:
             return Verdict(False, reason, None, run.instructions, run.observation)
         prediction = None if state["environment"] else run.observation.comparable()
         return Verdict(True, None, prediction, run.instructions, run.observation)
 
-    def _reason(self, run: Run, unknown: tuple[int, str] | None) -> str | None:
+    def _reason(self, run: EmulatedRun, unknown: tuple[int, str] | None) -> str | None:
         if run.violation is not None:
             return run.violation
         if run.memory_violation is not None:
             mv = run.memory_violation
             ip = f"+0x{mv.ip - self._code_base:x}"
             code = AREA["code"]
-            if mv.access == "write" and code.base(self.arch) <= mv.address < code.end(self.arch):
+            if mv.access == "write" and code.base(self.arch.probes) <= mv.address < code.end(self.arch.probes):
                 return f"writes its own code at 0x{mv.address:x} (ip {ip})"
             return f"{mv.access} at 0x{mv.address:x} is outside its areas (ip {ip})"
         obs = run.observation
@@ -137,7 +161,7 @@ class Vetter:
 
 
 @cache
-def vetter(arch: str) -> Vetter:
+def vetter(arch: Arch) -> Vetter:
     """The shared vetter for `arch` (one Unicorn instance per arch per process)."""
     return Vetter(arch)
 

@@ -16,65 +16,101 @@ import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from host.protocol import (DEBUG_EXIT_PORT, PRIVILEGED_BOOTARG, PRIVILEGED_FW_CFG_FILE, STAY_BOOTARG,
-                           STAY_FW_CFG_FILE)
+from arch import RISCV64, X86_64, Arch
+from contract.protocol import (
+    DEBUG_EXIT_PORT,
+    PRIVILEGED_BOOTARG,
+    PRIVILEGED_FW_CFG_FILE,
+    STAY_BOOTARG,
+    STAY_FW_CFG_FILE,
+)
 from qemu.errors import BoardError, KvmUnavailableError
 
 ACCELS = ("auto", "kvm", "tcg")
 KVM_DEVICE = "/dev/kvm"
+CPUINFO = "/proc/cpuinfo"
+SYS_MODULES = "/sys/module"
+# The CPU flags by which Linux shows, per host architecture, that guests can run
+# in hardware (VMX, SVM).  A KVM without them is a software one, such as kvm_pvm
+# (pagetable-based): it runs 64-bit code natively but emulates every 16/32-bit
+# instruction, the BIOS's included.  Measured here: SeaBIOS alone ~3 s under it
+# (5.9 million instructions emulated), a whole TCG boot 0.1 s.
+HARDWARE_VIRTUALIZATION_FLAGS: dict[Arch, tuple[str, ...]] = {X86_64: ("vmx", "svm")}
+SOFTWARE_KVM_MODULES = ("kvm_pvm",)
 
-# Debian package that provides qemu-system-<arch>.
-DEBIAN_PACKAGE = {"x86_64": "qemu-system-x86", "riscv64": "qemu-system-misc"}
+
+@dataclass(frozen=True)
+class AccelChoice:
+    """The accelerator a board runs under and why (the report prints both)."""
+
+    name: str  # "kvm" | "tcg"
+    reason: str  # e.g. "auto: /dev/kvm cannot be opened read-write: ..."
 
 
 @dataclass(frozen=True)
 class Board:
     name: str
-    arch: str  # "x86_64" | "riscv64"
+    arch: Arch
     machine: str  # QEMU -machine type
     cpu: str  # QEMU -cpu model
     smp: int = 1
     memory: int = 128  # MiB
-    accel: str = "auto"  # "auto" -> kvm when /dev/kvm is usable for this arch, else tcg
+    accel: str = "auto"  # "auto" -> kvm when usable for this arch and in hardware, else tcg
     qemu_args: tuple[str, ...] = ()  # appended verbatim, last
     binary: str = ""  # QEMU executable; "" means qemu-system-<arch>
     stay: bool = False  # ask the guest to stay after FINAL (so QMP can still query QEMU)
     privileged: bool = False  # let a staying guest accept privileged probes
-    # A virtio console for probe traffic (kernel/virtio.py), beside the serial port
+    # A virtio console for probe traffic (contract/virtio.py), beside the serial port
     # discovery streams on: a staying guest serves probes on it (FINAL.probe_line).
     probe_console: bool = False
 
     @property
     def qemu_binary(self) -> str:
-        return self.binary or f"qemu-system-{self.arch}"
+        return self.binary or self.arch.qemu_binary
 
     @property
     def debian_package(self) -> str:
-        return DEBIAN_PACKAGE[self.arch]
+        return self.arch.debian_package
 
     @property
     def boots_from_disk(self) -> bool:
         """x86-64 guests are a disk image the firmware boots; RISC-V guests an ELF kernel."""
-        return self.arch == "x86_64"
+        return self.arch.boots_from_disk
+
+    def accel_choice(self) -> AccelChoice:
+        """The accelerator QEMU runs under, and why.  Raises KvmUnavailableError when
+        kvm was asked for and cannot work."""
+        if self.accel == "tcg":
+            return AccelChoice("tcg", "asked for")
+        problem = kvm_problem(self.arch)
+        if self.accel == "kvm":
+            if problem:
+                raise KvmUnavailableError(
+                    f"board {self.name!r} asks for accel='kvm' but {problem}; "
+                    "use accel='tcg' (or 'auto', which falls back to TCG)"
+                )
+            slow = kvm_emulates_firmware(self.arch)
+            return AccelChoice("kvm", f"asked for, although {slow}" if slow else "asked for")
+        if problem:
+            return AccelChoice("tcg", f"auto: {problem}")
+        slow = kvm_emulates_firmware(self.arch)
+        if slow:
+            return AccelChoice("tcg", f"auto: {slow}; TCG boots faster")
+        return AccelChoice("kvm",
+                           f"auto: {KVM_DEVICE} is usable and the CPU virtualizes in hardware")
 
     def resolved_accel(self) -> str:
-        """"kvm" or "tcg".  Raises KvmUnavailableError when kvm was asked for and cannot work."""
-        problem = kvm_problem(self.arch)
-        if self.accel == "kvm" and problem:
-            raise KvmUnavailableError(
-                f"board {self.name!r} asks for accel='kvm' but {problem}; "
-                "use accel='tcg' (or 'auto', which falls back to TCG)"
-            )
-        if self.accel == "auto":
-            return "tcg" if problem else "kvm"
-        return self.accel
+        """"kvm" or "tcg" (accel_choice's name)."""
+        return self.accel_choice().name
 
     def to_json(self) -> dict[str, object]:
+        choice = self.accel_choice()
         return {
             "machine": self.machine,
             "cpu": self.cpu,
             "smp": self.smp,
-            "accel": self.resolved_accel(),
+            "accel": choice.name,
+            "accel_reason": choice.reason,
             "qemu_args": list(self.qemu_args),
         }
 
@@ -130,12 +166,13 @@ class Board:
         if self.boots_from_disk:
             device = ["-device", "virtio-serial-pci,id=probeline,ioeventfd=off"]
         else:
-            device = ["-global", "virtio-mmio.ioeventfd=off", "-device", "virtio-serial-device,id=probeline"]
+            device = ["-global", "virtio-mmio.ioeventfd=off",
+                      "-device", "virtio-serial-device,id=probeline"]
         return device + ["-chardev", f"socket,id=probeconsole,path={_option_value(console_socket)}",
                          "-device", "virtconsole,chardev=probeconsole,bus=probeline.0,nr=0"]
 
     def _switch_args(self) -> list[str]:
-        """The boot switches (host/protocol.py): fw_cfg files on x86-64, words of the
+        """The boot switches (contract/protocol.py): fw_cfg files on x86-64, words of the
         kernel command line (/chosen/bootargs) on RISC-V."""
         switches = [(self.stay, STAY_FW_CFG_FILE, STAY_BOOTARG),
                     (self.privileged, PRIVILEGED_FW_CFG_FILE, PRIVILEGED_BOOTARG)]
@@ -174,10 +211,10 @@ def _option_value(text: str) -> str:
     return text.replace(",", ",,")
 
 
-def kvm_problem(arch: str) -> str:
+def kvm_problem(arch: Arch) -> str:
     """Why KVM cannot run an `arch` guest here, or "" when it can."""
     host = platform.machine()
-    if host != arch:
+    if host != arch.name:
         return f"KVM cannot run a {arch} guest on this {host} host"
     try:
         fd = os.open(KVM_DEVICE, os.O_RDWR | os.O_CLOEXEC)
@@ -188,15 +225,43 @@ def kvm_problem(arch: str) -> str:
     return ""
 
 
+def kvm_emulates_firmware(arch: Arch) -> str:
+    """Why KVM on this host (which runs `arch`) would emulate a guest's firmware
+    instruction by instruction (a KVM without hardware virtualization), or "" when it
+    runs it in hardware or that cannot be told."""
+    wanted = HARDWARE_VIRTUALIZATION_FLAGS.get(arch)
+    flags = _cpu_flags()
+    if not wanted or flags is None or flags & set(wanted):
+        return ""
+    module = next((m for m in SOFTWARE_KVM_MODULES if os.path.isdir(f"{SYS_MODULES}/{m}")), None)
+    which = f"{module}, a KVM" if module else "a KVM"
+    return (f"{KVM_DEVICE} is {which} without hardware virtualization (no "
+            f"{'/'.join(wanted)} CPU flag), which emulates the BIOS's 16/32-bit code "
+            "instruction by instruction")
+
+
+def _cpu_flags() -> set[str] | None:
+    """The first CPU's flags as Linux lists them, or None without a readable list."""
+    try:
+        with open(CPUINFO) as cpuinfo:
+            for line in cpuinfo:
+                name, _, value = line.partition(":")
+                if name.strip() == "flags":
+                    return set(value.split())
+    except OSError:
+        return None
+    return None
+
+
 # qemu64 is the x86 default because it is the one model that behaves the same
 # under TCG and KVM on any x86-64 host: TCG implements every feature it lists
 # (Haswell/EPYC make TCG warn and silently drop features, so the guest would not
 # see the model QEMU documents), and unlike `max`/`host` it does not depend on
 # the host CPU, so discoveries are reproducible.
 PROFILES: dict[str, Board] = {
-    "q35": Board(name="q35", arch="x86_64", machine="q35", cpu="qemu64"),
-    "pc": Board(name="pc", arch="x86_64", machine="pc", cpu="qemu64"),
-    "virt": Board(name="virt", arch="riscv64", machine="virt", cpu="rv64"),
+    "q35": Board(name="q35", arch=X86_64, machine="q35", cpu="qemu64"),
+    "pc": Board(name="pc", arch=X86_64, machine="pc", cpu="qemu64"),
+    "virt": Board(name="virt", arch=RISCV64, machine="virt", cpu="rv64"),
 }
 DEFAULT_BOARD = "q35"
 

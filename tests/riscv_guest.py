@@ -13,8 +13,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from host.frames import Frame, FrameDecoder
-from host.protocol import Msg
+from contract.frames import Frame, FrameDecoder
+from contract.protocol import Msg
 from kernel.riscv64.build import build
 from qemu.boards import Board, board
 from qemu.machine import Machine

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from kernel.riscv64 import hw
+from contract.riscv64 import virt as hw
 from toolchain.program import Section
 from toolchain.riscvasm import assemble_elf
 

@@ -1,7 +1,7 @@
 """Small routines covering every IR operation at every width (shared by the sem tests)."""
 
-from host.sem import ir
-from host.sem.ir import Mem, Node, Routine, bv8, bv16, bv32, bv64, ptr
+from sem import ir
+from sem.ir import Mem, Node, Routine, bv8, bv16, bv32, bv64, ptr
 
 TYPES = {8: bv8, 16: bv16, 32: bv32, 64: bv64}
 BINARY = ("add", "sub", "mul", "mulhs", "mulhu", "and", "or", "xor",

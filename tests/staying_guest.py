@@ -29,10 +29,10 @@ from collections import Counter
 from pathlib import Path
 from types import TracebackType
 
-from host.frames import Frame, FrameDecoder, ProtocolError, encode_frame
-from host.protocol import FRAME_DELIMITER, Msg
-from host.session import Guest
-from probes.qemu_link import QemuLink
+from contract.frames import Frame, FrameDecoder, ProtocolError, encode_frame
+from contract.protocol import FRAME_DELIMITER, Msg
+from kernel.guest import Guest
+from link.qemu_link import QemuLink
 from qemu.boards import Board
 from qemu.errors import GuestTimeoutError, QemuExitedError
 from qemu.machine import Machine

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import struct
 
-from host.frames import encode_frame
-from host.protocol import LAYOUTS, Arch, ConfigSource, Msg
+from contract.frames import encode_frame
+from contract.protocol import LAYOUTS, Arch, ConfigSource, Msg
 
 # ---------------------------------------------------------------- PCI config space
 
@@ -95,7 +95,9 @@ PCI_DEVICES = [
                               bars=[0xFD000008, 0, 0xFEBD4000, 0, 0, 0],
                               subsystem=(0x1AF4, 0x1100)),
      [0xFF000008, 0, 0xFFFFF000]),
-    (0, 0x02, 0, config_space(0x1B36, 0x000C, 0x060400, header_type=1, caps=[(0x0D, bytes([0, 0, 0xF4, 0x1A, 0x00, 0x11])), EXPRESS, MSIX, PM],
+    (0, 0x02, 0, config_space(0x1B36, 0x000C, 0x060400, header_type=1,
+                              caps=[(0x0D, bytes([0, 0, 0xF4, 0x1A, 0x00, 0x11])), EXPRESS, MSIX,
+                                    PM],
                               bars=[0xFEBD5000, 0], secondary_bus=1, subordinate_bus=1,
                               size=4096, ext_caps=[AER]),
      [0xFFFFF000, 0]),
@@ -144,15 +146,19 @@ def cache_leaf4(subleaf, level, cache_type, ways, line, sets, shared_by, cores=1
 BRAND = "Intel Core Processor (Haswell, no TSX)"
 # Haswell in QEMU target/i386/cpu.c: family 6, model 60, stepping 4.
 SIGNATURE = 0x4 | 0xC << 4 | 0x6 << 8 | 0x3 << 16
-LEAF1_EDX = bits(0, 3, 4, 5, 6, 8, 9, 11, 13, 15, 19, 23, 24, 25, 26, 28)  # fpu pse tsc msr pae cx8 apic sep pge cmov clflush mmx fxsr sse sse2 ht
-LEAF1_ECX = bits(0, 1, 9, 12, 13, 19, 20, 21, 22, 23, 25, 26, 28, 29, 30, 31)  # pni pclmulqdq ssse3 fma cx16 sse4_1 sse4_2 x2apic movbe popcnt aes xsave avx f16c rdrand hypervisor
+# fpu pse tsc msr pae cx8 apic sep pge cmov clflush mmx fxsr sse sse2 ht
+LEAF1_EDX = bits(0, 3, 4, 5, 6, 8, 9, 11, 13, 15, 19, 23, 24, 25, 26, 28)
+# pni pclmulqdq ssse3 fma cx16 sse4_1 sse4_2 x2apic movbe popcnt aes xsave avx f16c rdrand
+# hypervisor
+LEAF1_ECX = bits(0, 1, 9, 12, 13, 19, 20, 21, 22, 23, 25, 26, 28, 29, 30, 31)
 LEAF7_EBX = bits(0, 3, 5, 7, 8, 9, 10)  # fsgsbase bmi1 avx2 smep bmi2 erms invpcid
 EXT_EDX = bits(11, 20, 27, 29)  # syscall nx rdtscp lm
 EXT_ECX = bits(0, 5)  # lahf_lm abm
 EXPECTED_FLAGS = (
     "fpu pse tsc msr pae cx8 apic sep pge cmov clflush mmx fxsr sse sse2 ht "
     "syscall nx rdtscp lm "
-    "pni pclmulqdq ssse3 fma cx16 sse4_1 sse4_2 x2apic movbe popcnt aes xsave avx f16c rdrand hypervisor "
+    "pni pclmulqdq ssse3 fma cx16 sse4_1 sse4_2 x2apic movbe popcnt aes xsave avx f16c rdrand "
+    "hypervisor "
     "lahf_lm abm "
     "fsgsbase bmi1 avx2 smep bmi2 erms invpcid "
     "xsaveopt"
@@ -233,7 +239,8 @@ def frames_bytes(extra_frames=(), acpi_tables=None):
     """The serial byte stream of one synthetic discovery run (boot text first)."""
     bodies = [(Msg.HELLO, LAYOUTS[Msg.HELLO].pack(version=1, arch=Arch.X86_64)),
               (Msg.LOG, LAYOUTS[Msg.LOG].pack(b"long mode reached"))]
-    bodies += [(Msg.MEMORY, LAYOUTS[Msg.MEMORY].pack(base=b, length=n, type=t)) for b, n, t in MEMORY]
+    bodies += [(Msg.MEMORY, LAYOUTS[Msg.MEMORY].pack(base=b, length=n, type=t))
+               for b, n, t in MEMORY]
     bodies += [(Msg.CPUID, LAYOUTS[Msg.CPUID].pack(**r)) for r in CPUID]
     for entry in PCI_DEVICES:
         bus, dev, fn, config = entry[:4]
@@ -248,5 +255,5 @@ def frames_bytes(extra_frames=(), acpi_tables=None):
     return stream + b"".join(encode_frame(t, seq, body) for seq, (t, body) in enumerate(bodies))
 
 
-BOARD = {"machine": "q35", "cpu": "Haswell", "smp": 2, "accel": "tcg",
+BOARD = {"machine": "q35", "cpu": "Haswell", "smp": 2, "accel": "tcg", "accel_reason": "asked for",
          "qemu_args": ["-machine", "q35", "-cpu", "Haswell", "-smp", "2", "-accel", "tcg"]}

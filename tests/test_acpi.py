@@ -4,7 +4,7 @@ import struct
 
 import synthetic_q35 as q35
 
-from host.acpi import (Rsdp, Table, checksum_ok, fadt_dsdt_address, parse_madt, parse_mcfg,
+from discovery.acpi import (Rsdp, Table, checksum_ok, fadt_dsdt_address, parse_madt, parse_mcfg,
                        root_table_entries)
 
 

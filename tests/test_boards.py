@@ -8,7 +8,8 @@ import platform
 
 import pytest
 
-from host.protocol import DEBUG_EXIT_PORT, STAY_BOOTARG, STAY_FW_CFG_FILE
+from arch import X86_64
+from contract.protocol import DEBUG_EXIT_PORT, STAY_BOOTARG, STAY_FW_CFG_FILE
 from qemu import boards
 from qemu.boards import board
 from qemu.errors import BoardError, KvmUnavailableError
@@ -35,7 +36,7 @@ def test_unknown_board_names_the_known_ones():
 
 def test_default_board_is_q35_on_x86_64():
     default = board()
-    assert (default.name, default.arch, default.machine) == ("q35", "x86_64", "q35")
+    assert (default.name, default.arch, default.machine) == ("q35", X86_64, "q35")
     assert default.qemu_binary == "qemu-system-x86_64"
 
 
@@ -107,9 +108,50 @@ def test_bad_options_are_refused(options):
         board("q35", **options)
 
 
-def test_auto_accel_uses_kvm_exactly_when_dev_kvm_opens_read_write():
-    expected = "kvm" if platform.machine() == "x86_64" and kvm_opens_read_write() else "tcg"
+def hardware_virtualization() -> bool:
+    """Whether Linux lists VMX or SVM among this host's CPU flags."""
+    with open("/proc/cpuinfo") as cpuinfo:
+        flags = next((line.split(":", 1)[1].split() for line in cpuinfo
+                      if line.startswith("flags")), [])
+    return bool({"vmx", "svm"} & set(flags))
+
+
+def test_auto_accel_uses_kvm_exactly_when_dev_kvm_opens_and_the_cpu_virtualizes():
+    expected = "kvm" if (platform.machine() == "x86_64" and kvm_opens_read_write()
+                         and hardware_virtualization()) else "tcg"
     assert board("q35").resolved_accel() == expected
+
+
+def fake_x86_host(monkeypatch, tmp_path, flags: str, modules: tuple[str, ...] = ()) -> None:
+    """An x86-64 host whose /dev/kvm opens, whose CPU lists `flags`, with `modules` loaded."""
+    device, cpuinfo, sys_modules = tmp_path / "kvm", tmp_path / "cpuinfo", tmp_path / "module"
+    device.write_bytes(b"")
+    cpuinfo.write_text(f"processor\t: 0\nflags\t\t: fpu {flags} sse2\n\nprocessor\t: 1\n")
+    for module in modules:
+        (sys_modules / module).mkdir(parents=True)
+    monkeypatch.setattr(boards, "KVM_DEVICE", str(device))
+    monkeypatch.setattr(boards, "CPUINFO", str(cpuinfo))
+    monkeypatch.setattr(boards, "SYS_MODULES", str(sys_modules))
+    monkeypatch.setattr(platform, "machine", lambda: "x86_64")
+
+
+@pytest.mark.parametrize("flag", ["vmx", "svm"])
+def test_auto_accel_picks_kvm_that_virtualizes_in_hardware(monkeypatch, tmp_path, flag):
+    fake_x86_host(monkeypatch, tmp_path, flag)
+    choice = board("q35").accel_choice()
+    assert choice.name == "kvm" and choice.reason.startswith("auto: ")
+    assert board("q35", accel="kvm").accel_choice().reason == "asked for"
+
+
+def test_auto_accel_turns_down_a_kvm_without_hardware_virtualization(monkeypatch, tmp_path):
+    fake_x86_host(monkeypatch, tmp_path, "hypervisor", modules=("kvm", "kvm_pvm"))
+    choice = board("q35").accel_choice()
+    assert choice.name == "tcg"
+    assert "kvm_pvm" in choice.reason and "vmx/svm" in choice.reason
+    asked = board("q35", accel="kvm").accel_choice()  # still runs, with the warning kept
+    assert asked.name == "kvm" and asked.reason.startswith("asked for, although ")
+    assert "-accel" in (argv := board("q35", accel="kvm").command_line(
+        serial_socket="/s", image="/d.img")) and option_after(argv, "-accel") == ["kvm"]
 
 
 def test_auto_accel_never_picks_kvm_for_a_foreign_architecture():
@@ -128,12 +170,13 @@ def test_kvm_requested_without_a_usable_device_says_what_to_do(monkeypatch, tmp_
     assert "no-kvm" in str(error.value) and "accel='tcg'" in str(error.value)
 
 
-def test_to_json_reports_the_resolved_accelerator():
+def test_to_json_reports_the_resolved_accelerator_and_why():
     assert board("pc", accel="tcg", qemu_args="-d int").to_json() == {
         "machine": "pc",
         "cpu": "qemu64",
         "smp": 1,
         "accel": "tcg",
+        "accel_reason": "asked for",
         "qemu_args": ["-d", "int"],
     }
 

@@ -9,10 +9,10 @@ import xml.etree.ElementTree as ET
 import pytest
 import synthetic_q35 as q35
 
-from host.cpuid import CpuidResult
-from host.dumps import read_cpuid_dump, write_dump_dir
-from host.frames import FrameDecoder
-from host.inventory import Inventory
+from discovery.cpuid import CpuidResult
+from discovery.dumps import read_cpuid_dump, write_dump_dir
+from contract.frames import FrameDecoder
+from discovery.inventory import Inventory
 
 
 def inventory():

@@ -1,4 +1,4 @@
-"""The generated evaluator agrees with the IR semantics (host.sem's interpreter reading
+"""The generated evaluator agrees with the IR semantics (sem's interpreter reading
 the composed program) on every form of both ISAs, on every register, flag and memory
 byte, over random operands with edge values; and on random multi-instruction programs."""
 
@@ -11,12 +11,12 @@ import pytest
 
 from evolution import evaluator
 from evolution.codegen import CHUNK
-from evolution.program import Program, random_insn
+from evolution.program import MachineProgram, random_insn
 from evolution.registry import ISAS
 from evolution.semantics import compose
-from host.sem import interp
-from host.sem.interp import Memory
-from host.sem.vectors import DATA_ADDRESS
+from sem import interp
+from sem.interp import Memory
+from sem.vectors import DATA_ADDRESS
 
 WINDOW = 64
 EDGES = (0, 1, 2, 31, 32, 63, 64, 0x7FFFFFFF, 0x80000000, 0xFFFFFFFF, 0x100000000,
@@ -34,11 +34,13 @@ def _state(isa, rng, base):
     nreg, nflag = len(isa.registers), max(1, len(isa.flags))
     R0 = np.zeros((1, nreg, CHUNK), dtype=np.uint64)
     F0 = np.zeros((1, nflag, CHUNK), dtype=np.uint8)
-    M0 = np.frombuffer(rng.randbytes(CHUNK * WINDOW), dtype=np.uint8).reshape(1, CHUNK, WINDOW).copy()
+    M0 = np.frombuffer(rng.randbytes(CHUNK * WINDOW), dtype=np.uint8)
+    M0 = M0.reshape(1, CHUNK, WINDOW).copy()
     U = np.array([[rng.getrandbits(64) for _ in range(CHUNK)]], dtype=np.uint64)
     for lane in range(CHUNK):
         for r in range(nreg):
-            x = rng.choice(EDGES) if rng.random() < 0.4 else rng.getrandbits(rng.choice((6, 32, 64)))
+            edge = rng.random() < 0.4
+            x = rng.choice(EDGES) if edge else rng.getrandbits(rng.choice((6, 32, 64)))
             R0[0, r, lane] = x
         if isa.zero_register is not None:
             R0[0, isa.zero_register, lane] = 0
@@ -78,7 +80,7 @@ def test_every_form_agrees_with_its_ir_semantics(isa_name):
     for form in isa.forms:
         for _ in range(2):
             insn = random_insn(isa, form, rng, pool, (base,), tuple(range(0, WINDOW - 8, 4)))
-            _agree(isa, Program(isa.name, (insn,)), *_state(isa, rng, base))
+            _agree(isa, MachineProgram(isa.name, (insn,)), *_state(isa, rng, base))
 
 
 @pytest.mark.parametrize("isa_name", sorted(ISAS))
@@ -91,7 +93,7 @@ def test_random_programs_agree_with_their_ir_semantics(isa_name):
     for _ in range(30):
         insns = tuple(random_insn(isa, rng.choice(cheap), rng, pool, (base,), (0, 8, 16))
                       for _ in range(6))
-        program = Program(isa.name, insns)
+        program = MachineProgram(isa.name, insns)
         R0, F0, M0, U = _state(isa, rng, base)
         # a program may move the base: keep only programs whose accesses stay in the window
         final = evaluator.run(isa, program, R0, F0, M0, U)

@@ -1,4 +1,4 @@
-"""The frame codec against its contract (host/protocol.py) and zlib/COBS as truth."""
+"""The frame codec against its contract (contract/protocol.py) and zlib/COBS as truth."""
 
 import struct
 import zlib
@@ -7,8 +7,8 @@ from cobs import cobs
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from host.frames import MAX_ENCODED, Frame, FrameDecoder, MalformedBody, ProtocolError, encode_frame
-from host.protocol import LAYOUTS, MAX_BODY, Msg
+from contract.frames import MAX_ENCODED, Frame, FrameDecoder, MalformedBody, ProtocolError, encode_frame
+from contract.protocol import LAYOUTS, MAX_BODY, Msg
 
 bodies = st.binary(max_size=600)
 types = st.integers(min_value=1, max_value=0x7F)
@@ -176,7 +176,7 @@ def test_fields_after_a_pad_keep_their_values():
 def test_guest_crc_table_computes_zlib_crc32():
     import zlib
 
-    from host.protocol import crc32_table
+    from contract.protocol import crc32_table
 
     table, data = crc32_table(), bytes(range(256)) * 3
     crc = 0xFFFFFFFF

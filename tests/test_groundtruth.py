@@ -7,9 +7,9 @@ import re
 
 import pytest
 
-from host.pci import BAR0, VENDOR_ID
-from host.pciids import PciIds
-from kernel.riscv64.hw import VIRT_MEMORY_MAP
+from contract.pci import BAR0, VENDOR_ID
+from discovery.pciids import PciIds
+from contract.riscv64.virt import VIRT_MEMORY_MAP
 from qemu.boards import board
 from qemu.groundtruth import (
     CpuidWord,

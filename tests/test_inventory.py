@@ -2,9 +2,10 @@
 
 import synthetic_q35 as q35
 
-from host.frames import FrameDecoder, encode_frame
-from host.inventory import Inventory
-from host.protocol import LAYOUTS, Arch, Msg
+from arch import RISCV64
+from contract.frames import FrameDecoder, encode_frame
+from contract.protocol import LAYOUTS, Arch, Msg
+from discovery.inventory import Inventory
 
 
 def build(stream, boot=None):
@@ -18,13 +19,14 @@ def test_schema_is_exactly_the_contract():
     j = build(q35.frames_bytes()).to_json()
     assert list(j) == ["schema", "arch", "board", "boot", "memory", "pci", "cpu", "acpi"]
     assert j["schema"] == "metaos.inventory/1" and j["arch"] == "x86_64"
-    assert set(j["board"]) == {"machine", "cpu", "smp", "accel", "qemu_args"}
+    assert set(j["board"]) == {"machine", "cpu", "smp", "accel", "accel_reason", "qemu_args"}
     assert set(j["boot"]) == {"seconds", "frames", "crc_errors"}
     assert set(j["memory"][0]) == {"base", "length", "type"}
     assert set(j["pci"][0]) == {"bdf", "vendor", "device", "class", "revision", "subsystem_vendor",
                                 "subsystem_device", "header_type", "bars", "capabilities",
                                 "vendor_name", "device_name"}
-    assert set(j["cpu"]) == {"vendor", "brand", "family", "model", "stepping", "count", "flags", "cpuid"}
+    assert set(j["cpu"]) == {"vendor", "brand", "family", "model", "stepping", "count", "flags",
+                             "cpuid"}
     assert set(j["cpu"]["cpuid"][0]) == {"leaf", "subleaf", "eax", "ebx", "ecx", "edx"}
     assert j["acpi"][0] == {"signature": "FACP", "length": 244}
 
@@ -32,9 +34,11 @@ def test_schema_is_exactly_the_contract():
 def test_values_from_the_synthetic_machine():
     j = build(q35.frames_bytes()).to_json()
     assert [m["type"] for m in j["memory"]] == [t for _, _, t in q35.MEMORY]
-    assert [p["bdf"] for p in j["pci"]] == ["00:00.0", "00:01.0", "00:02.0", "00:1f.0", "00:1f.2", "00:1f.3", "01:00.0"]
+    assert [p["bdf"] for p in j["pci"]] == ["00:00.0", "00:01.0", "00:02.0", "00:1f.0", "00:1f.2",
+                                            "00:1f.3", "01:00.0"]
     sata = next(p for p in j["pci"] if p["bdf"] == "00:1f.2")
-    assert (sata["vendor"], sata["device"], sata["class"], sata["revision"]) == (0x8086, 0x2922, 0x010601, 2)
+    assert ((sata["vendor"], sata["device"], sata["class"], sata["revision"])
+            == (0x8086, 0x2922, 0x010601, 2))
     assert sata["device_name"] == "82801IR/IO/IH (ICH9R/DO/DH) 6 port SATA Controller [AHCI mode]"
     assert j["cpu"]["count"] == 2 and j["cpu"]["flags"] == q35.EXPECTED_FLAGS
     assert len(j["cpu"]["cpuid"]) == len(q35.CPUID)
@@ -66,7 +70,7 @@ def test_riscv_arch_without_its_section_does_not_fail():
     hello = encode_frame(Msg.HELLO, 0, LAYOUTS[Msg.HELLO].pack(version=1, arch=Arch.RISCV64))
     hart = encode_frame(Msg.HART, 1, LAYOUTS[Msg.HART].pack(hartid=0))
     inv = build(b"\x00" + hello + hart)
-    assert inv.arch == "riscv64"
+    assert inv.arch is RISCV64
     inv.to_json()
 
 

@@ -7,8 +7,11 @@ import os
 import time
 
 import pytest
+from riscv_tiny_guests import write_elf
+from x86_boot_sectors import MARK, write_image
 
-from host.protocol import DEBUG_EXIT_FAIL, DEBUG_EXIT_PASS, debug_exit_status
+from arch import X86_64
+from contract.protocol import DEBUG_EXIT_FAIL, DEBUG_EXIT_PASS, debug_exit_status
 from kernel.riscv64.build import build_floor
 from qemu import boards
 from qemu.boards import Board, board
@@ -21,8 +24,6 @@ from qemu.errors import (
     QemuStartError,
 )
 from qemu.machine import Machine
-from riscv_tiny_guests import write_elf
-from x86_boot_sectors import MARK, write_image
 
 HARD_TIMEOUT = 30  # seconds any one QEMU may live in these tests
 
@@ -190,6 +191,24 @@ def test_riscv_reset_through_sifive_test_is_a_guest_reset(tmp_path):
         assert [e["data"]["reason"] for e in m.events if e["event"] == "SHUTDOWN"] == [
             "guest-reset"
         ]
+
+
+def seconds_to_first_byte(chosen: Board, image) -> float:
+    with Machine(chosen, image=image, timeout=HARD_TIMEOUT) as machine:
+        assert machine.read_serial(timeout=HARD_TIMEOUT) == bytes([MARK])
+        assert machine.started_at is not None
+        return time.monotonic() - machine.started_at
+
+
+@pytest.mark.boot
+@pytest.mark.skipif(bool(boards.kvm_problem(X86_64)) or not boards.kvm_emulates_firmware(X86_64),
+                    reason="auto turns KVM down only where it is usable but emulates the firmware")
+def test_a_kvm_auto_turns_down_really_boots_slower_than_tcg(images):
+    """QEMU start to the boot sector's first byte: SeaBIOS, then one out (x86_boot_sectors)."""
+    assert board("q35").resolved_accel() == "tcg"
+    kvm = seconds_to_first_byte(board("q35", accel="kvm"), images["exit_pass"])
+    tcg_ = min(seconds_to_first_byte(tcg(), images["exit_pass"]) for _ in range(3))
+    assert kvm > 2 * tcg_, (kvm, tcg_)
 
 
 def test_unusable_kvm_is_refused_before_qemu_starts(images, monkeypatch, tmp_path):

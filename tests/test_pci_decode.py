@@ -2,9 +2,9 @@
 
 import struct
 
-from host.frames import FrameDecoder
-from host.pci import PciFunction, function_from_fields
-from host.pciids import PciIds
+from contract.frames import FrameDecoder
+from discovery.pci import PciFunction, function_from_fields
+from discovery.pciids import PciIds
 import synthetic_q35 as q35
 from synthetic_q35 import config_space, readback_for
 

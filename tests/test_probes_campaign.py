@@ -1,13 +1,14 @@
 """The transport-independent campaign driver against the fake guest."""
 
+from arch import X86_64, RISCV64
 import random
 
 import pytest
 
-from probes.abi import Privilege
+from contract.probe_abi import Privilege
 from probes.campaign import Campaign, CampaignError, Policy
-from probes.fake_guest import FakeGuest
-from probes.loopback import Loopback
+from testing.fake_guest import FakeGuest
+from testing.loopback import Loopback
 from probes.probe import Probe
 from probes.vet import vet
 
@@ -26,7 +27,7 @@ def _observations(report):
     return {h: r.observation for h, r in report.results.items()}
 
 
-@pytest.mark.parametrize("arch", ["x86_64", "riscv64"])
+@pytest.mark.parametrize("arch", [X86_64, RISCV64])
 def test_drop_and_flip_end_with_the_same_results_as_a_clean_run(arch):
     items = _vetted(arch, 300, seed=11)
     clean = Campaign(Loopback(FakeGuest(arch))).run(items)
@@ -39,10 +40,10 @@ def test_drop_and_flip_end_with_the_same_results_as_a_clean_run(arch):
 
 
 def test_a_probe_that_kills_the_board_is_quarantined_and_nothing_else_is_lost():
-    items = _vetted("x86_64", 120, seed=12)
+    items = _vetted(X86_64, 120, seed=12)
     killer = items[70][0]
     quarantined = []
-    link = Loopback(FakeGuest("x86_64", killers=frozenset({killer.content_hash})))
+    link = Loopback(FakeGuest(X86_64, killers=frozenset({killer.content_hash})))
     report = Campaign(link, Policy(window=16), on_quarantine=lambda p, why: quarantined.append(p)).run(items)
     assert quarantined == [killer] and report.quarantined == [killer]
     assert set(report.results) == {p.content_hash for p, _ in items} - {killer.content_hash}
@@ -51,43 +52,43 @@ def test_a_probe_that_kills_the_board_is_quarantined_and_nothing_else_is_lost():
 
 
 def test_privileged_probes_only_from_privileged_families():
-    probe = Probe("riscv64", bytes.fromhex("f3252030" "67800000"), Privilege.PRIVILEGED)  # csrr a1, mstatus; ret
+    probe = Probe(RISCV64, bytes.fromhex("f3252030" "67800000"), Privilege.PRIVILEGED)  # csrr a1, mstatus; ret
     with pytest.raises(CampaignError, match="only"):
-        Campaign(Loopback(FakeGuest("riscv64"))).run([(probe, None)])
+        Campaign(Loopback(FakeGuest(RISCV64))).run([(probe, None)])
 
 
 def test_privileged_probe_refused_by_a_guest_without_privileged_probing():
-    probe = Probe("riscv64", bytes.fromhex("f3252030" "67800000"), Privilege.PRIVILEGED, family="csr")
-    report = Campaign(Loopback(FakeGuest("riscv64", allow_privileged=False))).run([(probe, None)])
+    probe = Probe(RISCV64, bytes.fromhex("f3252030" "67800000"), Privilege.PRIVILEGED, family="csr")
+    report = Campaign(Loopback(FakeGuest(RISCV64, allow_privileged=False))).run([(probe, None)])
     assert report.results[probe.content_hash].observation.outcome.name == "REFUSED"
 
 
 def test_batches_are_handed_over_whole():
-    items = _vetted("riscv64", 100, seed=13)
+    items = _vetted(RISCV64, 100, seed=13)
     batches = []
-    Campaign(Loopback(FakeGuest("riscv64")), Policy(batch_size=32), on_batch=batches.append).run(items)
+    Campaign(Loopback(FakeGuest(RISCV64)), Policy(batch_size=32), on_batch=batches.append).run(items)
     assert [len(b) for b in batches] == [32, 32, 32, 4]
 
 
 def test_a_second_run_on_the_same_boot_gets_fresh_results():
-    from probes.fake_guest import FakeGuest
-    from probes.loopback import Loopback
+    from testing.fake_guest import FakeGuest
+    from testing.loopback import Loopback
     from probes.campaign import Campaign
     from probes.probe import Probe
 
-    campaign = Campaign(Loopback(FakeGuest("x86_64")))
-    first = [(Probe("x86_64", bytes.fromhex("b801000000c3")), None)]  # mov eax, 1; ret
-    second = [(Probe("x86_64", bytes.fromhex("b802000000c3")), None)]  # mov eax, 2; ret
+    campaign = Campaign(Loopback(FakeGuest(X86_64)))
+    first = [(Probe(X86_64, bytes.fromhex("b801000000c3")), None)]  # mov eax, 1; ret
+    second = [(Probe(X86_64, bytes.fromhex("b802000000c3")), None)]  # mov eax, 2; ret
     campaign.run(first)
     (result,) = campaign.run(second).results.values()
     assert result.observation.status == 2  # not run 0's cached answer
 
 
 def test_an_unexpected_timeout_is_run_again_before_it_stands():
-    from probes.abi import Outcome
+    from contract.probe_abi import Outcome
     from probes.campaign import Campaign, Policy
-    from probes.fake_guest import FakeGuest
-    from probes.loopback import Loopback
+    from testing.fake_guest import FakeGuest
+    from testing.loopback import Loopback
     from probes.probe import Observation, Probe
 
     class Descheduled(FakeGuest):  # the first run of every probe "hangs", as a starved QEMU does
@@ -95,15 +96,15 @@ def test_an_unexpected_timeout_is_run_again_before_it_stands():
 
         def _contained(self, run):
             observation = super()._contained(run)
-            key = bytes(self.machine.uc.mem_read(self.machine._code[0], 6))
+            key = bytes(self.emulator.uc.mem_read(self.emulator._code[0], 6))
             if key not in self.seen:
                 self.seen.add(key)
                 return Observation(Outcome.TIMEOUT)
             return observation
 
-    probe = Probe("x86_64", bytes.fromhex("b801000000c3"))  # mov eax, 1; ret
+    probe = Probe(X86_64, bytes.fromhex("b801000000c3"))  # mov eax, 1; ret
     predicted = Observation(Outcome.RETURNED, 1, output=bytes(probe.output_size)).comparable()
-    campaign = Campaign(Loopback(Descheduled("x86_64")), Policy())
+    campaign = Campaign(Loopback(Descheduled(X86_64)), Policy())
     (result,) = campaign.run([(probe, predicted)]).results.values()
     assert result.observation.outcome == Outcome.RETURNED and not result.diverges
 
@@ -126,8 +127,8 @@ def test_a_line_that_eats_commands_to_a_live_guest_is_not_a_dead_board():
             self.clock += 0.1
             return data
 
-    items = _vetted("x86_64", 60, seed=14)
-    link = SlowLossy(FakeGuest("x86_64"))
+    items = _vetted(X86_64, 60, seed=14)
+    link = SlowLossy(FakeGuest(X86_64))
     # A retransmit timer longer than dead_after, as a slow guest's measured pace makes it:
     # the silence after the lost commands must bring a resend, not a restart.
     report = Campaign(link, Policy(window=8, retransmit_after=5.0)).run(items)
@@ -142,11 +143,11 @@ def test_a_link_that_knows_the_board_stopped_ends_the_silence_at_once():
         def stopped(self) -> str | None:
             return None if self.guest.alive else "QEMU reports the guest internal-error"
 
-    items = _vetted("x86_64", 120, seed=12)
+    items = _vetted(X86_64, 120, seed=12)
     killer = items[70][0]
     clocks, reasons = {}, []
-    for link in (Loopback(FakeGuest("x86_64", killers=frozenset({killer.content_hash}))),
-                 Reporting(FakeGuest("x86_64", killers=frozenset({killer.content_hash})))):
+    for link in (Loopback(FakeGuest(X86_64, killers=frozenset({killer.content_hash}))),
+                 Reporting(FakeGuest(X86_64, killers=frozenset({killer.content_hash})))):
         report = Campaign(link, Policy(window=16), on_quarantine=lambda _p, why: reasons.append(why)).run(items)
         assert report.quarantined == [killer] and link.restarts == 2
         clocks[type(link)] = link.clock

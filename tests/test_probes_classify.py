@@ -1,6 +1,7 @@
 """Instruction classes, with encodings from independent assemblers (keystone for
 x86-64, GNU as for riscv64), never hand-typed bytes."""
 
+from arch import X86_64, RISCV64
 import shutil
 import subprocess
 
@@ -41,7 +42,7 @@ X86_EXAMPLES = {
 @pytest.mark.parametrize("source, expected", X86_EXAMPLES.items())
 def test_x86_classes(source, expected):
     code = bytes(keystone.Ks(keystone.KS_ARCH_X86, keystone.KS_MODE_64).asm(source)[0])
-    decoded = classify("x86_64", code)
+    decoded = classify(X86_64, code)
     assert decoded.klass == expected, decoded
     assert decoded.size == len(code)
 
@@ -85,9 +86,9 @@ def _gnu_as_riscv(sources: list[str]) -> list[bytes]:
 def test_riscv_classes():
     sources = list(RISCV_EXAMPLES)
     for source, code in zip(sources, _gnu_as_riscv(sources), strict=True):
-        decoded = classify("riscv64", code)
+        decoded = classify(RISCV64, code)
         assert decoded.klass == RISCV_EXAMPLES[source], (source, decoded)
 
 
 def test_compressed_ebreak_is_a_trap():
-    assert classify("riscv64", (0x9002).to_bytes(2, "little")).klass == InsnClass.INTERRUPT
+    assert classify(RISCV64, (0x9002).to_bytes(2, "little")).klass == InsnClass.INTERRUPT

@@ -1,12 +1,13 @@
 """Probe families: generated spaces, their encodings, and the statistics."""
 
+from arch import X86_64, RISCV64
 import random
 
 import pytest
 
-from probes.abi import Outcome, Privilege
+from contract.probe_abi import Outcome, Privilege
 from probes.families import cpuid, csr, discovery, isa_riscv, isa_x86, memlat, msr, timing
-from probes.families.x86_asm import assemble
+from testing.asm import x86 as assemble
 from probes.probe import Probe
 from probes.vet import vet
 from tests.test_probes_classify import _gnu_as_riscv
@@ -22,7 +23,7 @@ def test_csr_sweep_covers_all_4096_and_matches_gnu_as():
 
 def test_csr_probe_runs_privileged_and_faults_on_a_missing_csr():
     assert vet(csr.csr_probe(0x300)).observation.outcome == Outcome.RETURNED  # mstatus exists
-    assert not vet(Probe("riscv64", csr.csr_probe(0x300).code)).accepted  # the same code as a user probe
+    assert not vet(Probe(RISCV64, csr.csr_probe(0x300).code)).accepted  # the same code as a user probe
 
 
 def test_cpuid_sweep_reads_the_vendor_string():
@@ -36,7 +37,7 @@ def test_cpuid_sweep_reads_the_vendor_string():
 
 @pytest.mark.parametrize("leaf, subleaf", [(0, 0), (7, 1), (0x4000_0000, 0), (0x8000_0023, 7)])
 def test_a_cpuid_probe_is_its_source_assembled(leaf, subleaf):
-    assert cpuid.cpuid_probe(leaf, subleaf).code == assemble(cpuid.SOURCE.format(leaf=leaf, subleaf=subleaf))
+    assert cpuid.cpuid_probe(leaf, subleaf).code == X86_64.assemble(cpuid.SOURCE.format(leaf=leaf, subleaf=subleaf))
 
 
 def test_msr_sweep_is_privileged_over_documented_ranges():
@@ -45,8 +46,8 @@ def test_msr_sweep_is_privileged_over_documented_ranges():
     assert all(vet(msr.msr_probe(m)).accepted for m in (0x10, 0xC000_0080))
 
 
-@pytest.mark.parametrize("arch, generate", [("x86_64", lambda: isa_x86.candidates(("0f",))),
-                                            ("riscv64", isa_riscv.candidates)])
+@pytest.mark.parametrize("arch, generate", [(X86_64, lambda: isa_x86.candidates(("0f",))),
+                                            (RISCV64, isa_riscv.candidates)])
 def test_discovery_candidates_are_classified_and_cross_checked(arch, generate):
     findings = []
     for probe in discovery.probes_for(arch, generate()):
@@ -63,18 +64,18 @@ def test_finding_flags_both_directions():
     from probes.probe import Fault, Observation
     ud = Observation(Outcome.FAULT, fault=Fault(6, 0, 0))
     ok = Observation(Outcome.RETURNED)
-    assert discovery.finding("x86_64", known, ud).disagreement
-    assert discovery.finding("x86_64", unknown, ok).disagreement
-    assert discovery.finding("x86_64", known, ok).disagreement is None
-    assert discovery.finding("x86_64", known, ok, measured_length=3).disagreement
-    assert discovery.finding("x86_64", known, ok, claimed_supported=False).disagreement
+    assert discovery.finding(X86_64, known, ud).disagreement
+    assert discovery.finding(X86_64, unknown, ok).disagreement
+    assert discovery.finding(X86_64, known, ok).disagreement is None
+    assert discovery.finding(X86_64, known, ok, measured_length=3).disagreement
+    assert discovery.finding(X86_64, known, ok, claimed_supported=False).disagreement
     # A taken jump's measured "length" is its target: no finding.
     jump = discovery.Candidate(b"\xeb\x05", "legacy", 2, "jmp 7", transfers_control=True)
-    assert discovery.finding("x86_64", jump, ok, measured_length=7).disagreement is None
+    assert discovery.finding(X86_64, jump, ok, measured_length=7).disagreement is None
     branch = discovery.Candidate(bytes.fromhex("6300b500"), "base", 4, "beq a0, a1, 0", transfers_control=True)
-    assert discovery.finding("riscv64", branch, ok, measured_length=0).disagreement is None
+    assert discovery.finding(RISCV64, branch, ok, measured_length=0).disagreement is None
     bit_clear = discovery.Candidate(bytes.fromhex("33 15 b5 48"), "zbs", 4, "bclr a0, a0, a1")
-    assert discovery.finding("riscv64", bit_clear, ok, measured_length=2).disagreement  # not a branch
+    assert discovery.finding(RISCV64, bit_clear, ok, measured_length=2).disagreement  # not a branch
 
 
 def test_nanobench_estimate_recovers_cost_despite_outliers():
@@ -92,21 +93,21 @@ def test_nanobench_estimate_recovers_cost_despite_outliers():
 
 
 def test_timing_probes_are_vetted():
-    for probe in timing.timing_pair("x86_64", "add rax, rbx", 50):
+    for probe in timing.timing_pair(X86_64, X86_64.assemble("add rax, rbx"), 50):
         assert vet(probe).accepted
         assert vet(probe).prediction is None  # rdtsc: only hardware can answer
 
 
-@pytest.mark.parametrize("arch", ["x86_64", "riscv64"])
+@pytest.mark.parametrize("arch", [X86_64, RISCV64])
 def test_pointer_chase_visits_every_line_and_levels_are_found(arch):
-    from probes.abi import AREA
+    from contract.probe_abi import AREA
 
     size = 16384
     verdict = vet(memlat.chase_probe(size, steps=size // memlat.LINE, arch=arch))
     assert verdict.accepted, verdict.reason
     # after exactly `lines` steps a full cycle returns to the start of scratch
-    assert int.from_bytes(verdict.observation.output[8:16], "little") == AREA["scratch"].base(arch)
+    assert int.from_bytes(verdict.observation.output[8:16], "little") == AREA["scratch"].base(arch.probes)
     partway = vet(memlat.chase_probe(size, steps=37, arch=arch)).observation.output[8:16]
-    assert int.from_bytes(partway, "little") == memlat.chase_end(arch, size, 37) != AREA["scratch"].base(arch)
+    assert int.from_bytes(partway, "little") == memlat.chase_end(arch, size, 37) != AREA["scratch"].base(arch.probes)
     curve = [(4096, 4.0), (8192, 4.1), (32768, 4.0), (65536, 12.0), (262144, 12.5), (1 << 20, 40.0)]
     assert [lv.up_to for lv in memlat.levels(curve)] == [32768, 262144, 1 << 20]

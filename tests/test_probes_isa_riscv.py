@@ -4,13 +4,15 @@ say independently which extensions exist."""
 
 from __future__ import annotations
 
+from arch import RISCV64
+from discovery.inventory import Inventory
 import itertools
 
 import pytest
 
-from host.session import build_guest
+from kernel.guest import build_guest
 from probes.families import discovery, isa_riscv, riscv_claims
-from probes.qemu_link import QemuLink
+from link.qemu_link import QemuLink
 from qemu.boards import board
 
 pytestmark = [pytest.mark.boot, pytest.mark.timeout(240)]
@@ -21,9 +23,9 @@ ILLEGAL_INSTRUCTION = 2  # mcause (RISC-V Privileged Architecture, "mcause value
 def compressed_results(cpu: str) -> tuple[frozenset[str], list]:
     """Every 4th compressed candidate, run on a virt board with `cpu`."""
     chosen = [c for c in isa_riscv.candidates() if len(c.encoding) == 2][::4]
-    with QemuLink(board("virt", accel="tcg", cpu=cpu), build_guest("riscv64")) as link:
-        claims = riscv_claims.claimed_extensions(link.inventory())
-        runs = link_results(link, discovery.probes_for("riscv64", chosen))
+    with QemuLink(board("virt", accel="tcg", cpu=cpu), build_guest(RISCV64)) as link:
+        claims = riscv_claims.claimed_extensions(Inventory.from_boot(link.first_boot))
+        runs = link_results(link, discovery.probes_for(RISCV64, chosen))
     return claims, runs
 
 
@@ -45,7 +47,7 @@ def test_without_c_compressed_encodings_are_claimed_absent_and_illegal():
     assert len(attributed) > 50
     for r in attributed:
         assert r.observation.fault is not None and r.observation.fault.vector == ILLEGAL_INSTRUCTION
-        finding = discovery.finding("riscv64", r.probe.meta["candidate"], r.observation, claimed_supported=False)
+        finding = discovery.finding(RISCV64, r.probe.meta["candidate"], r.observation, claimed_supported=False)
         assert "CPU" not in (finding.disagreement or "")  # consistent: claimed absent, rejected
 
 
@@ -55,7 +57,7 @@ def test_with_c_claimed_compressed_encodings_execute_without_claim_findings():
     attributed = [r for r in results if riscv_claims.claimed_supported(r.probe.meta["candidate"], claims)]
     assert len(attributed) > 50
     executed = [r for r in attributed
-                if discovery.behaviour("riscv64", r.observation) == discovery.Behaviour.EXECUTES]
+                if discovery.behaviour(RISCV64, r.observation) == discovery.Behaviour.EXECUTES]
     assert len(executed) > 0.9 * len(attributed)
     # The guest measured each one's length (address triggers); the ISA's encoding rule says 2.
     lengths = {r.observation.length for r in executed

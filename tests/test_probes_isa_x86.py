@@ -1,12 +1,13 @@
 """x86-64 instruction discovery checked against the CPU's CPUID claims."""
 
+from arch import X86_64
 import io
 import json
 
 import pytest
 from rich.console import Console
 
-from probes.abi import Outcome
+from contract.probe_abi import Outcome
 from probes.families.discovery import Candidate, finding
 from probes.families.x86_claims import claimed_supported, required_features
 from probes.probe import Fault, Observation
@@ -38,17 +39,17 @@ def test_mismatches_in_both_directions_are_findings():
     runs = Observation(Outcome.RETURNED)
     undefined = Observation(Outcome.FAULT, fault=Fault(6, 0, 0))
     without, with_avx = frozenset({"sse2"}), frozenset({"sse2", "avx"})
-    assert "does not claim" in finding("x86_64", avx, runs,
+    assert "does not claim" in finding(X86_64, avx, runs,
                                        claimed_supported=claimed_supported(avx, without)).disagreement
-    assert "claims the extension" in finding("x86_64", avx, undefined,
+    assert "claims the extension" in finding(X86_64, avx, undefined,
                                              claimed_supported=claimed_supported(avx, with_avx)).disagreement
-    assert finding("x86_64", avx, undefined,
+    assert finding(X86_64, avx, undefined,
                    claimed_supported=claimed_supported(avx, without)).disagreement is None
 
 
 @pytest.mark.boot
 def test_isa_run_on_a_board_states_the_claims(tmp_path):
-    from probes.cli import probe_command
+    from cli.probe import probe_command
     from qemu.boards import board
 
     out = io.StringIO()

@@ -4,6 +4,8 @@ unvetted code, board deaths noticed and survived, transport faults, watchdog."""
 
 from __future__ import annotations
 
+from arch import X86_64, RISCV64
+from discovery.inventory import Inventory
 import dataclasses
 import io
 import os
@@ -13,32 +15,32 @@ import time
 import pytest
 from rich.console import Console
 
-from host.capabilities import CapabilityStore, riscv_fingerprint
-from host.devicetree import parse_devicetree
-from host.frames import FrameDecoder, encode_frame
-from host.harts import isa_string_letters
-from host.protocol import LAYOUTS, Msg, ProbeLine, ProbeRefusal
-from host.session import build_guest
-from probes.abi import Privilege
+from discovery.fingerprint import riscv_fingerprint
+from probes.store import CapabilityStore
+from discovery.devicetree import parse_devicetree
+from contract.frames import FrameDecoder, encode_frame
+from discovery.harts import isa_string_letters
+from contract.protocol import LAYOUTS, Msg, ProbeLine, ProbeRefusal
+from kernel.guest import build_guest
+from contract.probe_abi import Privilege
 from probes.catalogue import random_probes
-from probes.cli import capabilities_command
+from cli.probe import capabilities_command
 from probes.families.cpuid import cpuid_sweep
 from probes.families.csr import csr_probe
-from probes.families.riscv_encode import A0, ZERO, addi, ret, words
-from probes.families.x86_asm import assemble
-from probes.fake_guest import tag_of
+from testing.asm import x86 as assemble
 from probes.probe import Probe
-from probes.line_faults import LineFaults
-from probes.qemu_link import BoardBootError, QemuLink
+from link.line_faults import LineFaults
+from link.qemu_link import BoardBootError, QemuLink
 from probes.campaign import Campaign
-from probes.run import POLICY, Tally, fingerprint_of, run_campaign
+from discovery.fingerprint import fingerprint_of
+from probes.run import POLICY, Tally, run_campaign
 from probes.vet import vet
 from qemu.boards import board
 from qemu.groundtruth import cpu_model_expectation, running_cpu_feature_words
 
 pytestmark = [pytest.mark.boot, pytest.mark.timeout(240)]
 
-X86, RV = "x86_64", "riscv64"
+X86, RV = X86_64, RISCV64
 BOARDS = {X86: "q35", RV: "virt"}
 RANDOM_OFFERED = 10_000
 # mcause 2 (RISC-V Privileged Architecture, table "mcause values")
@@ -60,7 +62,7 @@ def guests():
 def campaign(link: QemuLink, probes, db, **options) -> Tally:
     store = CapabilityStore(db)
     try:
-        fingerprint = fingerprint_of(link.inventory(), link.board.name)
+        fingerprint = fingerprint_of(Inventory.from_boot(link.first_boot), link.board.name)
         return run_campaign(link, probes, store, fingerprint, link.accelerator, **options)
     finally:
         store.close()
@@ -101,7 +103,7 @@ def listing(db) -> str:
 
 
 def returns_42(arch: str) -> Probe:
-    code = assemble("mov eax, 42; ret") if arch == X86 else words(addi(A0, ZERO, 42), ret())
+    code = assemble("mov eax, 42; ret") if arch is X86 else RV.assemble("li a0, 42\nret")
     return Probe(arch, code, family="sanity")
 
 
@@ -190,7 +192,7 @@ class StrikesOnLoad:
     probe that brought the board down."""
 
     def __init__(self, link: QemuLink, killer: Probe, strike: signal.Signals) -> None:
-        self.link, self.tag, self.strike = link, tag_of(killer), strike
+        self.link, self.tag, self.strike = link, killer.tag, strike
         self.struck_at: list[float] = []
         self.struck_pids: set[int] = set()
         self.now, self.poll, self.restart = link.now, link.poll, link.restart
@@ -214,7 +216,7 @@ def test_a_dead_or_hung_board_is_noticed_within_a_second_and_its_probe_quarantin
     with QemuLink(tcg_board(X86), guests[X86]) as link:
         striking = StrikesOnLoad(link, killer, strike)
         store = CapabilityStore(db)
-        fingerprint = fingerprint_of(link.inventory(), "q35")
+        fingerprint = fingerprint_of(Inventory.from_boot(link.first_boot), "q35")
         tally = run_campaign(striking, offered, store, fingerprint, "tcg", unsafe_unvetted=True)
         quarantined = store.conn.execute(
             "SELECT p.code FROM cap_quarantine q JOIN cap_probe p ON p.hash = q.probe_hash").fetchall()
@@ -233,14 +235,14 @@ def test_a_probe_the_guest_cannot_survive_is_quarantined(guests):
     vetter rejects it (a store outside the probe areas), so it is handed to the
     campaign directly, as a vetter bug would."""
     fail = (1 << 16) | 0x3333
-    killer = Probe(RV, words(
-        (0x20 << 12) | (7 << 7) | 0x37,                # lui t2, 0x20       (t2 = mstatus.MPRV)
-        (MSTATUS << 20) | (7 << 15) | (3 << 12) | 0x73,  # csrrc zero, mstatus, t2
-        (0x100 << 12) | (5 << 7) | 0x37,               # lui t0, 0x100      (t0 = sifive_test)
-        ((fail + 0x800) >> 12 << 12) | (6 << 7) | 0x37,  # lui t1, %hi(fail)
-        addi(6, 6, fail & 0xFFF),                       # addi t1, t1, %lo(fail)
-        (6 << 20) | (5 << 15) | (2 << 12) | 0x23,       # sw t1, 0(t0)
-        ret()), Privilege.PRIVILEGED, family="csr")
+    killer = Probe(RV, RV.assemble(f"""\
+lui t2, 0x20           # t2 = mstatus.MPRV
+csrc mstatus, t2
+lui t0, 0x100          # t0 = sifive_test
+li t1, {fail:#x}
+sw t1, 0(t0)
+ret
+"""), Privilege.PRIVILEGED, family="csr")
     assert not vet(killer).accepted
     items = [(csr_probe(n), None) for n in range(0x300, 0x340)]
     items.insert(20, (killer, None))
@@ -273,7 +275,7 @@ def test_the_link_says_when_qemu_knows_the_board_is_gone(guests):
 def test_load_run_answers_the_result_or_the_refusal_and_a_resend_gets_the_cached_result(guests, arch):
     probe = returns_42(arch)
     load = LAYOUTS[Msg.PROBE_LOAD].pack(probe.code, slot=5, privilege=0, budget=probe.budget,
-                                        tag=tag_of(probe), code_length=len(probe.code), input_length=0,
+                                        tag=probe.tag, code_length=len(probe.code), input_length=0,
                                         output_size=8)
     load_run = encode_frame(Msg.PROBE_LOAD_RUN, 1, LAYOUTS[Msg.PROBE_LOAD_RUN].pack(load, run_id=77, flags=0))
     bad_slot = LAYOUTS[Msg.PROBE_LOAD].pack(probe.code, slot=999, privilege=0, budget=probe.budget,
@@ -347,7 +349,8 @@ def test_a_console_the_guest_cannot_drive_is_an_error_not_a_silent_fallback(gues
 
 @pytest.mark.parametrize("arch", [X86, RV])
 def test_a_probe_that_loops_forever_is_stopped_by_the_watchdog(guests, tmp_path, arch):
-    loop = Probe(arch, bytes.fromhex("ebfe") if arch == X86 else words(0x6F), family="loop")  # jmp $ / j .
+    spin = {X86: lambda: assemble("spin: jmp spin"), RV: lambda: RV.assemble("spin: j spin")}
+    loop = Probe(arch, spin[arch](), family="loop")
     assert not vet(loop).accepted  # the vetter would never send it: only the unsafe mode does
     db = tmp_path / "cap.db"
     with QemuLink(tcg_board(arch), guests[arch]) as link:
@@ -363,7 +366,7 @@ def test_a_probe_that_loops_forever_is_stopped_by_the_watchdog(guests, tmp_path,
 def test_probe_command_stores_writes_json_and_refuses_unsafe_privileged_runs(tmp_path):
     import json
 
-    from probes.cli import probe_command
+    from cli.probe import probe_command
 
     db, out = tmp_path / "cap.db", io.StringIO()
     console = Console(file=out, width=200)
@@ -386,7 +389,7 @@ def test_probe_command_stores_writes_json_and_refuses_unsafe_privileged_runs(tmp
 def test_memlat_chases_every_working_set_to_where_the_chain_leads(tmp_path, arch):
     import json
 
-    from probes.cli import probe_command
+    from cli.probe import probe_command
     from probes.families import memlat
 
     out = io.StringIO()
@@ -405,7 +408,7 @@ def test_memlat_chases_every_working_set_to_where_the_chain_leads(tmp_path, arch
 
 
 def test_ctrl_c_says_what_stayed_stored_and_shuts_the_board_down(tmp_path, monkeypatch):
-    from probes import cli
+    from cli import probe as cli
 
     real_campaign, machines = cli.run_campaign, []
 
@@ -432,8 +435,8 @@ def test_ctrl_c_says_what_stayed_stored_and_shuts_the_board_down(tmp_path, monke
 
 def test_a_board_that_answers_nothing_aborts_the_campaign_without_quarantining(tmp_path):
     """Every probe 'kills' this (fake) board: the fault is the board's, not the probes'."""
-    from probes.fake_guest import FakeGuest
-    from probes.loopback import Loopback
+    from testing.fake_guest import FakeGuest
+    from testing.loopback import Loopback
     from probes.run import ProbeRunError
 
     probes = [csr_probe(n) for n in range(0x300, 0x310)]

@@ -1,5 +1,6 @@
 """The capability store: divergences, quarantine, listing, and crash safety."""
 
+from arch import X86_64, RISCV64
 import dataclasses
 import os
 import signal
@@ -11,11 +12,12 @@ from pathlib import Path
 
 import keystone
 
-from host.capabilities import CapabilityStore, StoredResult, riscv_fingerprint, x86_fingerprint
-from probes.abi import Outcome
+from discovery.fingerprint import riscv_fingerprint, x86_fingerprint
+from probes.store import CapabilityStore, StoredResult
+from contract.probe_abi import Outcome
 from probes.campaign import Campaign
-from probes.fake_guest import FakeGuest
-from probes.loopback import Loopback
+from testing.fake_guest import FakeGuest
+from testing.loopback import Loopback
 from probes.probe import Observation, Probe
 from probes.vet import vet
 
@@ -27,7 +29,7 @@ def _square_probes(n: int) -> list[tuple[Probe, bytes | None]]:
         "mov rax, [rdi]; imul rax, rax; mov [rsi], rax; ret")[0])
     out = []
     for i in range(n):
-        probe = Probe("x86_64", code, input=i.to_bytes(8, "little"), output_size=8)
+        probe = Probe(X86_64, code, input=i.to_bytes(8, "little"), output_size=8)
         verdict = vet(probe)
         assert verdict.accepted and verdict.prediction is not None
         out.append((probe, verdict.prediction))
@@ -44,7 +46,7 @@ def test_divergence_is_recorded_when_the_guest_disagrees(tmp_path):
         return obs
 
     store = CapabilityStore(tmp_path / "m.db")
-    campaign = Campaign(Loopback(FakeGuest("x86_64", perturb=flaky_hardware)),
+    campaign = Campaign(Loopback(FakeGuest(X86_64, perturb=flaky_hardware)),
                         on_batch=lambda b: store.record_batch(
                             FP, "tcg", [StoredResult(r.probe, r.observation, r.prediction) for r in b]))
     report = campaign.run(items)
@@ -63,9 +65,9 @@ def test_divergence_is_recorded_when_the_guest_disagrees(tmp_path):
 def test_fingerprints_are_separate_and_quarantine_keeps_bytes(tmp_path):
     store = CapabilityStore(tmp_path / "m.db")
     rv = riscv_fingerprint("virt", misa=0x800000000014112D, mvendorid=0, marchid=0, mimpid=0)
-    killer = Probe("riscv64", bytes.fromhex("6f000000"))
+    killer = Probe(RISCV64, bytes.fromhex("6f000000"))
     store.quarantine(rv, killer, "board hung")
-    store.record_batch(FP, "kvm", [StoredResult(Probe("x86_64", b"\xc3"), Observation(Outcome.RETURNED))])
+    store.record_batch(FP, "kvm", [StoredResult(Probe(X86_64, b"\xc3"), Observation(Outcome.RETURNED))])
     listing = {s.board: s for s in store.capabilities()}
     assert listing["virt"].quarantined == 1 and listing["virt"].results == 0
     assert listing["q35"].results == 1 and listing["q35"].identity["family"] == 6
@@ -77,14 +79,16 @@ def test_fingerprints_are_separate_and_quarantine_keeps_bytes(tmp_path):
 
 WRITER = """
 import sys
-from host.capabilities import CapabilityStore, StoredResult, x86_fingerprint
-from probes.abi import Outcome
+from arch import X86_64
+from discovery.fingerprint import x86_fingerprint
+from probes.store import CapabilityStore, StoredResult
+from contract.probe_abi import Outcome
 from probes.probe import Observation, Probe
 store = CapabilityStore(sys.argv[1])
 fp = x86_fingerprint("q35", "GenuineIntel", 6, 85, 4, {})
 n = 0
 while True:
-    batch = [StoredResult(Probe("x86_64", b"\\xc3", input=(n * 5000 + i).to_bytes(8, "little")),
+    batch = [StoredResult(Probe(X86_64, b"\\xc3", input=(n * 5000 + i).to_bytes(8, "little")),
                           Observation(Outcome.RETURNED, status=i)) for i in range(5000)]
     store.record_batch(fp, "tcg", batch)
     n += 1

@@ -4,20 +4,21 @@ synthetic data, and the pipeline on TCG boards producing numbers."""
 
 from __future__ import annotations
 
+from arch import X86_64, RISCV64
 import dataclasses
 import io
 
 import pytest
 from rich.console import Console
 
-from probes.abi import Outcome
-from probes.cli import probe_command
+from contract.probe_abi import Outcome
+from cli.probe import probe_command
 from probes.families import timing
 from probes.probe import Observation
 from probes.vet import vet
 from qemu.boards import board
 
-SEQUENCES = {"x86_64": "imul rax, rax", "riscv64": "mul t0, t0, t0"}
+SEQUENCES = {X86_64: "imul rax, rax", RISCV64: "mul t0, t0, t0"}
 
 
 @pytest.mark.parametrize("arch", SEQUENCES)
@@ -32,10 +33,10 @@ def test_every_repetition_is_a_distinct_probe_the_vetter_accepts(arch):
 
 
 def test_throughput_copies_use_disjoint_registers():
-    copies = timing.renamed_copies("x86_64", "add rax, rbx")
+    copies = timing.renamed_copies(X86_64, "add rax, rbx")
     assert copies[:2] == ["add rax, rbx", "add rcx, rdx"] and len(set(copies)) == len(copies)
     with pytest.raises(ValueError):
-        timing.renamed_copies("x86_64", "nop")
+        timing.renamed_copies(X86_64, "nop")
 
 
 def test_summarise_subtracts_n_from_2n_and_trims_outliers():
@@ -45,7 +46,7 @@ def test_summarise_subtracts_n_from_2n_and_trims_outliers():
         for r in range(timing.WARMUP_RUNS + timing.MEASURED_RUNS):
             for unroll in (n, 2 * n):
                 cycles = overhead + per[kind] * unroll + (10_000 if r == 7 and unroll == n else 0)
-                probe = dataclasses.replace(timing.x86_timing_probe("nop", 1), meta={
+                probe = dataclasses.replace(timing.timing_probe(X86_64, X86_64.assemble("nop"), 1), meta={
                     "kind": kind, "unroll": unroll, "base_unroll": n, "repetition": r})
                 results.append((probe, Observation(Outcome.RETURNED, output=int(cycles).to_bytes(8, "little"))))
     found = timing.summarise(results)
@@ -58,7 +59,7 @@ def test_summarise_subtracts_n_from_2n_and_trims_outliers():
 @pytest.mark.parametrize("arch", SEQUENCES)
 def test_pipeline_on_tcg_prints_cycles_per_instruction_and_names_the_emulator(arch, tmp_path):
     out = io.StringIO()
-    status = probe_command(board("q35" if arch == "x86_64" else "virt", accel="tcg"), "timing",
+    status = probe_command(board(arch.default_board, accel="tcg"), "timing",
                            sequence=SEQUENCES[arch], db=str(tmp_path / "c.db"),
                            console=Console(file=out, width=200))
     text = out.getvalue()

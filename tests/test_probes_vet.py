@@ -1,31 +1,32 @@
 """The vetter: random code, budgets, self-modification, areas; and containment in
 the fake guest of everything it accepts."""
 
+from arch import X86_64, RISCV64
 import random
 
 import keystone
 import pytest
 
-from probes.abi import AREA, KERNEL_AREA, Outcome, Privilege
-from probes.emulator import Machine
-from probes.fake_guest import KERNEL_CANARY, FakeGuest
+from contract.probe_abi import AREA, Outcome, Privilege
+from probes.emulator import ProbeEmulator
+from testing.fake_guest import KERNEL_CANARY, FakeGuest
 from probes.probe import Probe
 from probes.vet import vet
 from toolchain.riscvasm import assemble_snippet
 
 
 def x86(source: str, **kw) -> Probe:
-    return Probe("x86_64", bytes(keystone.Ks(keystone.KS_ARCH_X86, keystone.KS_MODE_64).asm(source)[0]), **kw)
+    return Probe(X86_64, bytes(keystone.Ks(keystone.KS_ARCH_X86, keystone.KS_MODE_64).asm(source)[0]), **kw)
 
 
 def rv(*words: int, **kw) -> Probe:
-    return Probe("riscv64", b"".join(w.to_bytes(4, "little") for w in words), **kw)
+    return Probe(RISCV64, b"".join(w.to_bytes(4, "little") for w in words), **kw)
 
 
 RET = 0x00008067  # jalr x0, 0(ra)
 
 
-@pytest.mark.parametrize("arch", ["x86_64", "riscv64"])
+@pytest.mark.parametrize("arch", [X86_64, RISCV64])
 def test_random_code_every_rejection_has_a_reason_and_accepted_ones_stay_contained(arch):
     rng = random.Random(4)
     guest = FakeGuest(arch)
@@ -37,17 +38,17 @@ def test_random_code_every_rejection_has_a_reason_and_accepted_ones_stay_contain
             assert verdict.reason, probe.code.hex()
             continue
         accepted += 1
-        run = guest.machine.run(probe, guest._ring3(probe))
+        run = guest.emulator.run(probe, guest._ring3(probe))
         assert run.memory_violation is None, (probe.code.hex(), run.memory_violation)
         assert run.observation.outcome in (Outcome.RETURNED, Outcome.FAULT), probe.code.hex()
     assert accepted > 500  # random code is often accepted (it faults harmlessly)
-    assert guest.machine.kernel_area_intact()
+    assert guest.emulator.kernel_area_intact()
 
 
 def test_canary_check_sees_a_write_to_the_kernel_area():
     """The containment assertion above is only meaningful if it can fail."""
-    machine = Machine("x86_64", kernel_canary=KERNEL_CANARY)
-    target = KERNEL_AREA["x86_64"][0] + 0x1000
+    machine = ProbeEmulator(X86_64, kernel_canary=KERNEL_CANARY)
+    target = X86_64.probes.kernel_area[0] + 0x1000
     machine.run(x86(f"mov rax, {target}; mov byte ptr [rax], 1; ret"))
     assert not machine.kernel_area_intact()
 
@@ -82,11 +83,11 @@ def test_memory_outside_the_areas_is_rejected_inside_is_accepted():
 
 def rv_asm(source: str, **kw) -> Probe:
     """RISC-V assembly (rv64g, `.option rvc` for compressed) as a probe at the code base."""
-    return Probe("riscv64", assemble_snippet(source, address=AREA["code"].base("riscv64"),
+    return Probe(RISCV64, assemble_snippet(source, address=AREA["code"].base(RISCV64.probes),
                                              march="rv64g"), **kw)
 
 
-RV_STACK_TOP = AREA["stack"].end("riscv64")
+RV_STACK_TOP = AREA["stack"].end(RISCV64.probes)
 
 
 @pytest.mark.parametrize("source, access, address", [
@@ -96,10 +97,10 @@ RV_STACK_TOP = AREA["stack"].end("riscv64")
     (".option rvc\nc.fld fa2, 0x18(a4)", "read", 0x18),
     (".option rvc\nc.fldsp fa2, 0(sp)", "read", RV_STACK_TOP),
     (".option rvc\nc.fsdsp fa2, 8(sp)", "write", RV_STACK_TOP + 8),
-    ("flw fa2, -4(a0)", "read", AREA["input"].base("riscv64") - 4),
-    ("fsw fa2, 0(a0)", "write", AREA["input"].base("riscv64")),  # input is read-only
-    (".option rvc\nc.fsd fa2, 0(a0)", "write", AREA["input"].base("riscv64")),
-    (f"li t0, {KERNEL_AREA['riscv64'][0]:#x}\nfsd fa2, 0(t0)", "write", KERNEL_AREA["riscv64"][0]),
+    ("flw fa2, -4(a0)", "read", AREA["input"].base(RISCV64.probes) - 4),
+    ("fsw fa2, 0(a0)", "write", AREA["input"].base(RISCV64.probes)),  # input is read-only
+    (".option rvc\nc.fsd fa2, 0(a0)", "write", AREA["input"].base(RISCV64.probes)),
+    (f"li t0, {RISCV64.probes.kernel_area[0]:#x}\nfsd fa2, 0(t0)", "write", RISCV64.probes.kernel_area[0]),
 ])
 def test_fp_memory_outside_the_areas_is_rejected(source, access, address):
     verdict = vet(rv_asm(source + "\nret"))
@@ -128,7 +129,7 @@ def test_compressed_fp_access_with_fp_switched_off_is_an_illegal_instruction():
                          privilege=Privilege.PRIVILEGED))
     fault = verdict.observation.fault
     assert verdict.accepted and fault is not None and fault.vector == 2
-    assert fault.ip == AREA["code"].base("riscv64") + 2 + 4  # after c.lui/c.li and csrc
+    assert fault.ip == AREA["code"].base(RISCV64.probes) + 2 + 4  # after c.lui/c.li and csrc
 
 
 def test_classes_outside_the_privilege_are_rejected():
@@ -152,10 +153,10 @@ def test_prediction_only_for_machine_independent_probes():
 def test_faulting_probe_is_accepted_with_the_fault_as_prediction():
     verdict = vet(x86("xor ecx, ecx; div rcx; ret"))
     assert verdict.accepted and verdict.observation.fault.vector == 0  # #DE
-    assert vet(Probe("x86_64", bytes.fromhex("0f0b"))).observation.fault.vector == 6  # ud2 -> #UD
+    assert vet(Probe(X86_64, bytes.fromhex("0f0b"))).observation.fault.vector == 6  # ud2 -> #UD
 
 
-@pytest.mark.parametrize("arch", ["x86_64", "riscv64"])
+@pytest.mark.parametrize("arch", [X86_64, RISCV64])
 def test_a_pool_of_vetting_processes_gives_the_verdicts_vet_gives_in_order(arch):
     from probes import vet_pool
 
@@ -176,7 +177,7 @@ def test_ctrl_c_while_a_pool_vets_ends_the_workers_too():
     from probes import vet_pool
 
     rng = random.Random(22)
-    endless = (Probe("x86_64", rng.randbytes(16)) for _ in iter(int, 1))
+    endless = (Probe(X86_64, rng.randbytes(16)) for _ in iter(int, 1))
     vetted = 0
     threading.Timer(1.0, os.kill, (os.getpid(), signal.SIGINT)).start()
     with pytest.raises(KeyboardInterrupt):

@@ -8,11 +8,11 @@ import subprocess
 import pytest
 import synthetic_q35 as q35
 
-from host.dumps import write_dump_dir
-from host.frames import FrameDecoder
-from host.inventory import Inventory
-from host.pciids import PciIds
-from host.report import lspci_size, render_text
+from contract.frames import FrameDecoder
+from discovery.dumps import write_dump_dir
+from discovery.inventory import Inventory
+from discovery.pciids import PciIds
+from discovery.report import lspci_size, render_text
 
 
 def inventory(stream=None, names=None):
@@ -52,6 +52,13 @@ def test_bars_capabilities_and_header():
     assert "Region 4: Memory at fc000000 (64-bit, prefetchable) [size=16K]" in text
     assert "Capabilities: MSI [05], SATA [12]" in text
     assert "2.25 s" in text and "0 CRC errors" in text and "machine q35" in text
+    assert "Accelerator: tcg (asked for)" in text
+
+
+def test_header_without_a_reason_names_the_accelerator_alone():
+    board = {key: value for key, value in q35.BOARD.items() if key != "accel_reason"}
+    text = render_text(Inventory.from_frames(FrameDecoder().feed(q35.frames_bytes()), board, {}))
+    assert "Accelerator: tcg\n" in text
 
 
 def test_cpu_summary_rows_as_lscpu_names_them():
@@ -76,7 +83,8 @@ def test_the_facs_is_reported_without_a_checksum_it_does_not_have():
     # ACPI 6.5 table 5.14: signature, length, hardware signature, waking vectors,
     # global lock, flags, X waking vector, version (offset 32), reserved, OSPM flags.
     facs = struct.pack("<4sIIIIIQB3xI24x", b"FACS", 64, 0x1234, 0, 0, 0, 0, 2, 0)
-    text = render_text(inventory(q35.frames_bytes(acpi_tables=[*q35.ACPI_TABLES, (0x07FE0000, facs)])))
+    tables = [*q35.ACPI_TABLES, (0x07FE0000, facs)]
+    text = render_text(inventory(q35.frames_bytes(acpi_tables=tables)))
     assert "FACS  at 0x7fe0000, 64 bytes, version 2 (no checksum: the FACS has none)" in text
     assert "BAD" not in text
 
@@ -93,4 +101,5 @@ def test_unknown_frames_and_plain_text_without_terminal():
 
 
 def test_lspci_size_units():
-    assert [lspci_size(n) for n in (32, 4096, 16 << 20, 4 << 30, 1536)] == ["32", "4K", "16M", "4G", "1536"]
+    sizes = (32, 4096, 16 << 20, 4 << 30, 1536)
+    assert [lspci_size(n) for n in sizes] == ["32", "4K", "16M", "4G", "1536"]

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from host.devicetree import parse_devicetree
-from host.harts import decode_hart, isa_string_letters
-from host.protocol import PROTOCOL_VERSION, Arch, Msg
-from kernel.riscv64.outcomes import FinalStatus
+from discovery.devicetree import parse_devicetree
+from discovery.harts import decode_hart, isa_string_letters
+from contract.protocol import PROTOCOL_VERSION, Arch, Msg
+from contract.riscv64.exits import FinalStatus
 from tests.riscv_guest import run_guest
 
 pytestmark = pytest.mark.boot
@@ -62,7 +62,7 @@ def test_isa_string_letters():
 
 
 def test_extension_names_follow_the_isa_string():
-    from host.riscv_extensions import extension_names
+    from discovery.riscv_extensions import extension_names
 
     named = dict(extension_names("rv64gc_zicsr_zba_zfoo"))
     assert list(named) == ["i", "m", "a", "f", "d", "c", "zicsr", "zba", "zfoo"]

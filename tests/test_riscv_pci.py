@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import pytest
 
-from host.inventory import Inventory
-from host.pci import decode_bars
+from discovery.inventory import Inventory
+from discovery.pci import decode_bars
 from tests.riscv_guest import run_parked
 
 pytestmark = pytest.mark.boot

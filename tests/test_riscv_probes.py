@@ -5,6 +5,7 @@ and the protocol's idempotence rules (tags, result cache) hold."""
 
 from __future__ import annotations
 
+from arch import RISCV64
 import itertools
 import random
 import struct
@@ -15,13 +16,12 @@ from pathlib import Path
 import pytest
 from capstone import CS_ARCH_RISCV, CS_MODE_RISCV64, CS_MODE_RISCVC, Cs
 
-from host.frames import encode_frame
-from host.protocol import LAYOUTS, PROBE_RUN_FLAG_MEASURE_LENGTH, PROBE_SLOTS, Msg, ProbeRefusal
+from contract.frames import encode_frame
+from contract.protocol import LAYOUTS, PROBE_RUN_FLAG_MEASURE_LENGTH, PROBE_SLOTS, Msg, ProbeRefusal
 from kernel.riscv64 import probing
-from probes.abi import AREA, CODE_SIZE, INPUT_SIZE, Outcome, Privilege
+from contract.probe_abi import AREA, CODE_SIZE, INPUT_SIZE, Outcome, Privilege
 from probes.campaign import Campaign, Policy, load_body
 from probes.families.csr import csr_probe
-from probes.fake_guest import tag_of
 from probes.probe import Observation, Probe
 from probes.vet import vet
 from tests.riscv_guest import ServingGuest
@@ -29,11 +29,11 @@ from toolchain.riscvasm import assemble_snippet
 
 pytestmark = [pytest.mark.boot, pytest.mark.timeout(120)]
 
-RV = "riscv64"
-CODE = AREA["code"].base(RV)
-SCRATCH = AREA["scratch"].base(RV)
+RV = RISCV64
+CODE = AREA["code"].base(RV.probes)
+SCRATCH = AREA["scratch"].base(RV.probes)
 KERNEL = 0x8000_0000
-STACK_TOP = AREA["stack"].end(RV)
+STACK_TOP = AREA["stack"].end(RV.probes)
 # mcause exception codes (RISC-V Privileged Architecture, table "mcause values")
 INSTRUCTION_ACCESS_FAULT, ILLEGAL_INSTRUCTION, BREAKPOINT = 1, 2, 3
 LOAD_MISALIGNED, LOAD_ACCESS_FAULT = 4, 5
@@ -68,7 +68,7 @@ class Session:
 
     def once(self, p: Probe, slot: int = 0, flags: int = 0) -> tuple[dict, bytes]:
         assert self.load(slot, p)["status"] == ProbeRefusal.OK
-        return self.run(slot, tag_of(p), flags=flags)
+        return self.run(slot, p.tag, flags=flags)
 
     def status(self) -> dict:
         (frame,) = self.guest.request(Msg.PROBE_STATUS_REQUEST, b"")
@@ -112,10 +112,10 @@ def test_entry_registers_follow_the_abi(user):
     assert fields["outcome"] == Outcome.RETURNED
     values = (int.from_bytes(output[i:i + 8], "little") for i in range(0, len(output), 8))
     got = dict(zip(regs, values))
-    a = {n: AREA[n].base(RV) for n in ("input", "output", "scratch", "exit")}
+    a = {n: AREA[n].base(RV.probes) for n in ("input", "output", "scratch", "exit")}
     assert got.pop("a0") == a["input"] and got.pop("a1") == a["output"]
     assert got.pop("a2") == a["scratch"] and got.pop("a3") == 5
-    assert got.pop("sp") == AREA["stack"].end(RV) and got.pop("ra") == a["exit"]
+    assert got.pop("sp") == AREA["stack"].end(RV.probes) and got.pop("ra") == a["exit"]
     assert set(got.values()) == {0}
 
 
@@ -129,7 +129,7 @@ def test_entry_registers_follow_the_abi(user):
     (f"li t0, {KERNEL:#x}\nld a0, 0(t0)\nret", LOAD_ACCESS_FAULT, KERNEL, -8),
     (f"li t0, {KERNEL + 0x100:#x}\nsd a0, 0(t0)\nret", STORE_ACCESS_FAULT, KERNEL + 0x100, -8),
     (f"li t0, {CODE:#x}\nsw zero, 0(t0)\nret", STORE_ACCESS_FAULT, CODE, -8),   # its own code
-    (f"sd a0, 0(a0)\nret", STORE_ACCESS_FAULT, AREA["input"].base(RV), 0),   # input is read-only
+    (f"sd a0, 0(a0)\nret", STORE_ACCESS_FAULT, AREA["input"].base(RV.probes), 0),   # input is read-only
     (f"li t0, {SCRATCH - 8:#x}\nld a0, 0(t0)\nret", LOAD_ACCESS_FAULT, SCRATCH - 8, -8),  # a guard
     # FP loads and stores (FS = Initial: they execute) fault like integer ones, compressed too
     ("fsd fa2, 0x18(zero)\nret", STORE_ACCESS_FAULT, 0x18, 0),
@@ -138,7 +138,7 @@ def test_entry_registers_follow_the_abi(user):
     (".option rvc\nc.fld fa2, 0x18(a4)\nret", LOAD_ACCESS_FAULT, 0x18, 0),
     (".option rvc\nc.fldsp fa2, 0(sp)\nret", LOAD_ACCESS_FAULT, STACK_TOP, 0),  # above the stack
     (".option rvc\nc.fsdsp fa2, 8(sp)\nret", STORE_ACCESS_FAULT, STACK_TOP + 8, 0),
-    ("fsw fa2, 4(a0)\nret", STORE_ACCESS_FAULT, AREA["input"].base(RV) + 4, 0),  # read-only
+    ("fsw fa2, 4(a0)\nret", STORE_ACCESS_FAULT, AREA["input"].base(RV.probes) + 4, 0),  # read-only
     (f"li t0, {KERNEL + 0x40:#x}\nfsd fa2, 0(t0)\nret", STORE_ACCESS_FAULT, KERNEL + 0x40, -8),
     (f"li t0, {KERNEL + 0x40:#x}\nflw fa2, 0(t0)\nret", LOAD_ACCESS_FAULT, KERNEL + 0x40, -8),
 ])
@@ -201,7 +201,7 @@ FP_STATE_READER = "\n".join(f"fsd f{i}, {8 * i}(a1)" for i in range(32)) + "\nfr
 
 
 def test_fp_state_is_the_abi_s_at_every_entry(user):
-    """f0-f31 = 0 and fcsr = 0 (probes/abi.py), whatever the previous probe left."""
+    """f0-f31 = 0 and fcsr = 0 (contract/probe_abi.py), whatever the previous probe left."""
     dirty = "li t0, -1\n" + "\n".join(f"fmv.d.x f{i}, t0" for i in range(32)) + "\nfscsr t0\nret"
     assert user.once(probe(dirty))[0]["outcome"] == Outcome.RETURNED
     reader = probe(FP_STATE_READER, output_size=8 * 32)
@@ -262,7 +262,7 @@ def test_fp_results_unicorn_computes_the_pre_nan_boxing_way_are_no_prediction(as
 
 
 def test_vector_is_off_even_on_a_hart_with_v():
-    """VS = Off at entry (probes/abi.py): the vetter's Unicorn has no V to predict with."""
+    """VS = Off at entry (contract/probe_abi.py): the vetter's Unicorn has no V to predict with."""
     vsetvli = Probe(RV, (0x0C0072D7).to_bytes(4, "little"))  # vsetvli t0, zero, e8, m1, ta, ma
     vlenb = probe("csrr a0, vlenb\nret")
     with ServingGuest(cpu="rv64,v=true,vlen=128") as guest:
@@ -280,16 +280,16 @@ def test_vector_is_off_even_on_a_hart_with_v():
 def test_tag_mismatch_is_refused_and_run_ids_are_answered_from_the_cache(user):
     first = probe("li a0, 1\nret")
     assert user.load(5, first)["status"] == ProbeRefusal.OK
-    refused, _ = user.run(5, tag_of(first) ^ 1)
-    assert refused["outcome"] == Outcome.REFUSED and refused["tag"] == tag_of(first) ^ 1
-    ran, _ = user.run(5, tag_of(first), run_id=10_000)
+    refused, _ = user.run(5, first.tag ^ 1)
+    assert refused["outcome"] == Outcome.REFUSED and refused["tag"] == first.tag ^ 1
+    ran, _ = user.run(5, first.tag, run_id=10_000)
     runs = user.status()["runs"]
     second = probe("li a0, 2\nret")
     assert user.load(5, second)["status"] == ProbeRefusal.OK
-    again, _ = user.run(5, tag_of(second), run_id=10_000)  # same run id: not rerun
+    again, _ = user.run(5, second.tag, run_id=10_000)  # same run id: not rerun
     assert again == ran and again["status"] == 1
     assert user.status()["runs"] == runs
-    fresh, _ = user.run(5, tag_of(second))
+    fresh, _ = user.run(5, second.tag)
     assert fresh["status"] == 2
 
 
@@ -319,13 +319,13 @@ def test_largest_probe_and_input_travel_intact(user):
 
 def test_corrupted_frames_are_dropped_silently(user):
     p = probe("li a0, 7\nret")
-    good = LAYOUTS[Msg.PROBE_LOAD].pack(p.code, slot=2, budget=100, tag=tag_of(p),
+    good = LAYOUTS[Msg.PROBE_LOAD].pack(p.code, slot=2, budget=100, tag=p.tag,
                                         code_length=len(p.code))
     bad = bytearray(encode_frame(Msg.PROBE_LOAD, 0, good))
     bad[5] ^= 0x40
     user.guest.send(bytes(bad))
     assert user.load(2, p)["slot"] == 2  # the only answer is to the good frame
-    assert user.run(2, tag_of(p))[0]["status"] == 7
+    assert user.run(2, p.tag)[0]["status"] == 7
 
 
 def test_batch_runs_each_slot_with_consecutive_run_ids(user):

@@ -11,7 +11,7 @@ import pytest
 from elftools.elf.elffile import ELFFile
 
 from kernel.riscv64 import build as kernel_build
-from kernel.riscv64.csrs import CATALOGUE, csr_names, probe_source
+from contract.riscv64.csrs import CATALOGUE, csr_names, probe_source
 from toolchain.program import AssemblyError, Section
 from toolchain.riscvcheck import statement_mnemonic
 from toolchain.riscvasm import assemble, assemble_elf, assemble_snippet

@@ -2,10 +2,10 @@
 
 import pytest
 
-from host.sem.interp import run
-from host.sem.ir import bv32, lshr, popcount, routine, select, slt
-from host.sem.library import hackers_delight as hd
-from host.sem.z3sem import NotComparable, equivalent
+from sem.interp import run
+from sem.ir import bv32, lshr, popcount, routine, select, slt
+from sem.library import hackers_delight as hd
+from sem.z3sem import NotComparable, equivalent
 
 
 @routine

@@ -2,10 +2,10 @@
 
 import hashlib
 
-from host.sem import ir
-from host.sem.canon import canonicalize, parse, routine_id
-from host.sem.ir import bv16, bv32, lshr, routine, select, slt
-from host.sem.library import hackers_delight as hd
+from sem import ir
+from sem.canon import canonicalize, parse, routine_id
+from sem.ir import bv16, bv32, lshr, routine, select, slt
+from sem.library import hackers_delight as hd
 
 
 def test_renaming_inputs_and_routine_keeps_the_id():

@@ -7,10 +7,10 @@ import struct
 
 import pytest
 
-from host.sem.interp import Memory, run
-from host.sem.library import hackers_delight as hd
-from host.sem.library import sorting
-from host.sem.vectors import edges
+from sem.interp import Memory, run
+from sem.library import hackers_delight as hd
+from sem.library import sorting
+from sem.vectors import edges
 
 M = 0xFFFFFFFF
 

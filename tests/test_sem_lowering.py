@@ -6,17 +6,18 @@ the templates the starter library does not reach are held to the same oracle."""
 
 import pytest
 
-from host.sem.assemble import ARCHES, assemble
-from host.sem.ir import Routine
-from host.sem.library import hackers_delight, sorting
-from host.sem.lower import lower_for
-from host.sem.unicorn_check import check
+from arch import ARCHES
+from sem.ir import Routine
+from sem.library import hackers_delight
+from sem.library import sorting
+from sem.lower import lower_for
+from sem.unicorn_check import check
 from sem_small_routines import SMALL
 
 STARTER = [getattr(hackers_delight, n) for n in hackers_delight.__all__] + [
     sorting.sort3, sorting.sort4, sorting.sort5]
 def _vet(r: Routine, arch: str, count: int) -> None:
-    code = assemble(arch, lower_for(arch)(r).text)
+    code = arch.assemble(lower_for(arch)(r).text)
     report = check(r, arch, code, count=count)
     assert report.vectors >= count
     assert report.ok, f"{arch}: first mismatch {report.mismatches[0]}"
@@ -32,7 +33,7 @@ def test_starter_routine_matches_interpreter(r, arch):
 def test_every_operation_at_every_width_matches_interpreter(arch):
     failures = []
     for label, r in SMALL:
-        code = assemble(arch, lower_for(arch)(r).text)
+        code = arch.assemble(lower_for(arch)(r).text)
         report = check(r, arch, code, count=150)
         if not report.ok:
             failures.append((label, report.mismatches[0]))

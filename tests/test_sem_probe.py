@@ -8,23 +8,26 @@ from __future__ import annotations
 import capstone
 import pytest
 
-from host.sem import cli, interp
-from host.sem.as_probe import (
+from cli import sem as cli
+from sem import interp
+from probes.routine import (
     WRAPPERS, Job, probe_form, probe_result, routine_probe, run_on_link, wrapper_code)
-from host.sem.assemble import ARCHES, assemble
-from host.sem.library import FILES, hackers_delight, sorting
-from host.sem.lower import lower_for
-from host.sem.vectors import generate
-from probes.abi import AREA, Outcome
+from arch import ARCHES, RISCV64, X86_64
+from sem.library import FILES
+from sem.library import hackers_delight
+from sem.library import sorting
+from sem.lower import lower_for
+from sem.vectors import generate
+from contract.probe_abi import AREA, Outcome
 from probes.vet import vet
 
 STARTER = [getattr(hackers_delight, n) for n in hackers_delight.__all__] + [
     sorting.sort3, sorting.sort4, sorting.sort5]
 ON_BOARD = [hackers_delight.p01, hackers_delight.p09, hackers_delight.p23, sorting.sort3]
-BOARDS = {"x86_64": "q35", "riscv64": "virt"}
+BOARDS = {X86_64: "q35", RISCV64: "virt"}
 DISASSEMBLERS = {
-    "x86_64": (capstone.CS_ARCH_X86, capstone.CS_MODE_64),
-    "riscv64": (capstone.CS_ARCH_RISCV, capstone.CS_MODE_RISCV64 | capstone.CS_MODE_RISCVC),
+    X86_64: (capstone.CS_ARCH_X86, capstone.CS_MODE_64),
+    RISCV64: (capstone.CS_ARCH_RISCV, capstone.CS_MODE_RISCV64 | capstone.CS_MODE_RISCVC),
 }
 
 
@@ -44,7 +47,7 @@ def test_probe_form_is_accepted_and_its_emulated_run_decodes_to_the_interpreters
 @pytest.mark.parametrize("arch", ARCHES)
 def test_the_wrapper_calls_the_routines_own_bytes_placed_right_after_it(arch):
     r = sorting.sort3
-    routine_code = assemble(arch, lower_for(arch)(r).text)
+    routine_code = arch.assemble(lower_for(arch)(r).text)
     v = generate(r, 1)[0]
     probe = routine_probe(r, arch, v)
     form = probe_form(r, arch)
@@ -52,14 +55,14 @@ def test_the_wrapper_calls_the_routines_own_bytes_placed_right_after_it(arch):
     assert probe.code == wrapper + routine_code == form.code
     cs = capstone.Cs(*DISASSEMBLERS[arch])
     cs.detail = True
-    insns = list(cs.disasm(wrapper, AREA["code"].base(arch)))
+    insns = list(cs.disasm(wrapper, AREA["code"].base(arch.probes)))
     assert sum(i.size for i in insns) == len(wrapper)  # every wrapper byte decodes
     calls = [i for i in insns if i.mnemonic in ("call", "jal")]
     assert len(calls) == 1
     target = int(calls[0].op_str.split(",")[-1].strip(), 0)
-    if arch == "riscv64":  # capstone shows jal's offset, relative to the instruction
+    if arch is RISCV64:  # capstone shows jal's offset, relative to the instruction
         target += calls[0].address
-    assert target == AREA["code"].base(arch) + len(wrapper)
+    assert target == AREA["code"].base(arch.probes) + len(wrapper)
 
 
 @pytest.mark.parametrize("arch", ARCHES)
@@ -67,7 +70,7 @@ def test_the_wrapper_is_position_independent(arch):
     layout = probe_form(hackers_delight.p01, arch).layout
     at_zero = wrapper_code(arch, layout)
     text = WRAPPERS[arch](layout) + "\n"
-    elsewhere = assemble(arch, text, address=0x8765_4000, constants=layout.constants())
+    elsewhere = arch.assemble(text, address=0x8765_4000, constants=layout.constants())
     assert elsewhere == at_zero
 
 
@@ -80,7 +83,7 @@ def test_a_short_output_buffer_is_refused():
 
 @pytest.fixture(scope="module")
 def guests():
-    from host.session import build_guest
+    from kernel.guest import build_guest
 
     return {arch: build_guest(arch) for arch in ARCHES}
 
@@ -89,7 +92,7 @@ def guests():
 @pytest.mark.timeout(240)
 @pytest.mark.parametrize("arch", ARCHES)
 def test_routines_run_as_probes_in_the_guest_agree_with_the_interpreter(guests, arch):
-    from probes.qemu_link import QemuLink
+    from link.qemu_link import QemuLink
     from qemu.boards import board
 
     jobs = [Job(r, probe_form(r, arch), generate(r, 40, seed=9)) for r in ON_BOARD]
@@ -103,7 +106,7 @@ def test_routines_run_as_probes_in_the_guest_agree_with_the_interpreter(guests, 
 
 @pytest.mark.boot
 @pytest.mark.timeout(240)
-@pytest.mark.parametrize("arch,ref", [("x86_64", "p23"), ("riscv64", "sort3")])
+@pytest.mark.parametrize("arch,ref", [(X86_64, "p23"), (RISCV64, "sort3")])
 def test_sem_run_records_cycles_per_hardware_shown_by_history(tmp_path, arch, ref):
     from qemu.boards import board
 

@@ -1,5 +1,6 @@
 """The semantic store: names as an overlay, the tasks' functions, and crash safety."""
 
+from arch import RISCV64
 import os
 import signal
 import sqlite3
@@ -10,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from host.db import connect
-from host.sem import cli
-from host.sem.canon import canonicalize, parse
-from host.sem.library import FILES
-from host.sem.store import SemStore, UnknownRoutine
+from stores.db import connect
+from cli import sem as cli
+from sem.canon import canonicalize, parse
+from sem.library import FILES
+from sem.store import SemStore, UnknownRoutine
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -40,27 +41,27 @@ def test_tasks_show_every_view_equiv_links_classes_and_history_lists_impls(tmp_p
     assert "(x: bv32) -> bv32" in cli.show("p09", "semantic", db=db)
     assert "define-fun p09" in cli.show("p09", "smtlib", db=db)
     assert "uint32_t p09(uint32_t x)" in cli.show("p09", "c", db=db)
-    assert "1000 vectors" in cli.show("sort3", "asm", "riscv64", db=db)
+    assert "1000 vectors" in cli.show("sort3", "asm", RISCV64, db=db)
     assert "riscv64" in cli.history("sort3", db)
     assert cli.equiv("p22", "p23", db).startswith("different")
     store = SemStore(connect(db))
     (tmp_path / "alt.py").write_text(
-        "from host.sem.ir import bv32, popcount, routine\n"
+        "from sem.ir import bv32, popcount, routine\n"
         "@routine\ndef parity(x: bv32) -> bv32:\n    return popcount(x) & 1\n")
     cli.add(str(tmp_path / "alt.py"), db)
     assert cli.equiv("hd:p22", "alt:parity", db).startswith("equivalent")
     spec = store.resolve("hd:p22")
     assert store.class_of(store.resolve("alt:parity")) == spec
-    impl = store.implementations(store.resolve("sort3"), "riscv64")[0]
+    impl = store.implementations(store.resolve("sort3"), RISCV64)[0]
     store.record_performance(impl.id, "qemu-virt-rv64", "cycles", 41.0, 1000, "tcg")
     assert "cycles = 41 over 1000 samples" in cli.history("sort3", db)
 
 
 WRITER = """
 import random, sys
-from host.db import connect
-from host.sem.ir import Node, Routine, bv32
-from host.sem.store import Name, SemStore
+from stores.db import connect
+from sem.ir import Node, Routine, bv32
+from sem.store import Name, SemStore
 store = SemStore(connect(sys.argv[1]))
 rng = random.Random(int(sys.argv[2]))
 batch = 0

@@ -2,6 +2,7 @@
 what the routine means: the SMT-LIB text, read back by Z3, is proven equal to
 our own Z3 translation; the C text, compiled by gcc, agrees with the interpreter."""
 
+from arch import X86_64, RISCV64
 import ctypes
 import shutil
 import subprocess
@@ -9,16 +10,17 @@ import subprocess
 import pytest
 import z3
 
-from host.sem.canon import canonicalize, parse
-from host.sem.implement import implement
-from host.sem.interp import run
-from host.sem.library import hackers_delight, sorting
-from host.sem.vectors import generate
-from host.sem.views import Naming, render
-from host.sem.views.asm import render as render_asm
-from host.sem.views.c import MEMORY_HELPERS, PRELUDE
-from host.sem.views.c import render as render_c
-from host.sem.z3sem import translate
+from sem.canon import canonicalize, parse
+from sem.implement import implement
+from sem.interp import run
+from sem.library import hackers_delight
+from sem.library import sorting
+from sem.vectors import generate
+from sem.views import Naming, render
+from sem.views.asm import render as render_asm
+from sem.views.c import MEMORY_HELPERS, PRELUDE
+from sem.views.c import render as render_c
+from sem.z3sem import translate
 from sem_small_routines import SMALL
 
 CTYPES = {8: ctypes.c_uint8, 16: ctypes.c_uint16, 32: ctypes.c_uint32, 64: ctypes.c_uint64}
@@ -37,7 +39,7 @@ def test_every_view_renders(r):
         text = render(view, r, naming)
         assert naming.function in text
     assert "-> out" in render("semantic", r, naming) or r.result is None
-    for arch in ("x86_64", "riscv64"):
+    for arch in (X86_64, RISCV64):
         vetted = implement(r, arch, vectors=10)
         text = render_asm(arch, vetted.code, "header")
         assert text.rstrip().endswith(("ret", "jr ra"))  # decoded through to the return

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+from arch import X86_64, RISCV64
 import json
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from host.frames import FrameDecoder
-from host.session import build_guest
+from contract.frames import FrameDecoder
+from kernel.guest import build_guest
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -52,7 +53,7 @@ def test_verify_agrees_with_qmp(arch, extra):
 @pytest.mark.boot
 def test_console_replays_a_capture_and_counts_corruption(tmp_path):
     """A raw capture made by QEMU itself (-serial file:), one byte flipped."""
-    guest = build_guest("x86_64", tmp_path / "build")
+    guest = build_guest(X86_64, tmp_path / "build")
     capture = tmp_path / "serial.raw"
     subprocess.run(["qemu-system-x86_64", "-machine", "q35", "-accel", "tcg", "-display", "none",
                     "-nic", "none", "-no-reboot", "-serial", f"file:{capture}",
@@ -75,6 +76,6 @@ def test_unknown_arch_and_board_are_clear_errors():
 
 def test_sem_tasks_take_the_issue_spelling(tmp_path):
     db = str(tmp_path / "metaos.db")
-    run("sem", "add", "host/sem/library/hackers_delight.py", "--db", db)
+    run("sem", "add", "sem/library/hackers_delight.py", "--db", db)
     shown = run("sem", "show", "p09", "--view", "c", "--db", db).stdout
     assert "int32_t" in shown or "uint32_t" in shown

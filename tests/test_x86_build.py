@@ -2,6 +2,7 @@
 zlib/COBS, and boots on q35 and pc (with bridges) checked against the QEMU
 command line, the ACPI checksum rule and the protocol."""
 
+from arch import X86_64
 import shutil
 import struct
 import subprocess
@@ -18,8 +19,8 @@ from unicorn.x86_const import (
     UC_X86_REG_RAX, UC_X86_REG_RCX, UC_X86_REG_RDI, UC_X86_REG_RSI, UC_X86_REG_RSP,
 )
 
-from boot.x86_64 import layout
-from host.protocol import (DEBUG_EXIT_FAIL, DEBUG_EXIT_PASS, DEBUG_EXIT_PORT, FRAME_DELIMITER, Msg,
+from contract.x86_64 import memory_map as layout
+from contract.protocol import (DEBUG_EXIT_FAIL, DEBUG_EXIT_PASS, DEBUG_EXIT_PORT, FRAME_DELIMITER, Msg,
                            debug_exit_status)
 from kernel.x86_64.build import REPO_ROOT, build, build_floor
 from toolchain.program import AssemblyError

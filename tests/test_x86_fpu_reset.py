@@ -4,15 +4,16 @@ xrstor in a short ring-3 trip (kernel/x86_64/probe_run.s, fpu_reset_in_ring3), s
 these tests run that path under TCG; test_x86_probes_kvm.py runs it under KVM.
 Init values from the Intel SDM vol. 1 (FNINIT, MXCSR) and vol. 3A 13.6 (XSAVE)."""
 
+from arch import X86_64
 import struct
 
 import pytest
 
-from host.protocol import ProbeRefusal
+from contract.protocol import ProbeRefusal
 from kernel.x86_64.build import build
 from kernel.x86_64.probe_env import FPU_RESET_VIRTUAL
-from probes.abi import Outcome
-from probes.families.x86_asm import assemble
+from contract.probe_abi import Outcome
+from testing.asm import x86 as assemble
 from probes.probe import Probe
 from qemu.boards import board
 from tests.x86_probe_guest import ProbeGuest
@@ -34,7 +35,7 @@ _run_ids = iter(range(3_000_000, 1 << 31))
 
 
 def run(guest, source):
-    probe = Probe("x86_64", assemble(source), output_size=32)
+    probe = Probe(X86_64, assemble(source), output_size=32)
     loaded, result, tail = guest.load_and_run(probe, next(_run_ids))
     assert loaded["status"] == ProbeRefusal.OK
     assert result["outcome"] == Outcome.RETURNED, result
@@ -59,7 +60,7 @@ def test_x87_and_mxcsr_start_from_init(guest):
 
 
 def test_the_reset_page_is_not_mapped_while_a_probe_runs(guest):
-    probe = Probe("x86_64", assemble(f"mov rax, qword ptr [{FPU_RESET_VIRTUAL}]; ret"))
+    probe = Probe(X86_64, assemble(f"mov rax, qword ptr [{FPU_RESET_VIRTUAL}]; ret"))
     _, result, _ = guest.load_and_run(probe, next(_run_ids))
     assert (result["outcome"], result["fault_vector"], result["fault_error"],
             result["fault_address"]) == (Outcome.FAULT, PF, PF_USER, FPU_RESET_VIRTUAL)

@@ -15,20 +15,19 @@ from pathlib import Path
 
 import pytest
 
-from host.protocol import LAYOUTS, PROBE_RUN_FLAG_MEASURE_LENGTH, PROBE_SLOTS, Msg, ProbeRefusal
+from contract.protocol import LAYOUTS, PROBE_RUN_FLAG_MEASURE_LENGTH, PROBE_SLOTS, Msg, ProbeRefusal
 from kernel.x86_64.build import build
-from probes.abi import AREA, DEFAULT_BUDGET, Outcome, Privilege
+from contract.probe_abi import AREA, DEFAULT_BUDGET, Outcome, Privilege
 from probes.campaign import Campaign, Policy
-from probes.classify import X86_DISASSEMBLER
-from probes.families.x86_asm import assemble
-from probes.fake_guest import tag_of
+from arch import X86_64
+from testing.asm import x86 as assemble
 from probes.probe import Probe
 from probes.vet import vet
 from tests.x86_probe_guest import ProbeGuest
 
 pytestmark = [pytest.mark.boot, pytest.mark.timeout(240)]
 
-CODE, INPUT, SCRATCH = (AREA[n].base("x86_64") for n in ("code", "input", "scratch"))
+CODE, INPUT, SCRATCH = (AREA[n].base(X86_64.probes) for n in ("code", "input", "scratch"))
 # Intel SDM vol. 3A table 6-1 and 4.7 (page-fault error code bits).
 DE, DB, BP, OF, BR, UD, NM, GP, PF, MF, AC, XM = 0, 1, 3, 4, 5, 6, 7, 13, 14, 16, 17, 19
 PF_PRESENT, PF_WRITE, PF_USER, PF_FETCH = 1, 2, 4, 16
@@ -60,7 +59,7 @@ _run_ids = iter(range(1_000_000, 1 << 31))  # clear of the campaign's ids (from 
 def run(guest, source, *, privilege=Privilege.USER, slot=0, flags=0, budget=DEFAULT_BUDGET,
         output_size=16, input=b""):
     code = source if isinstance(source, bytes) else assemble(source)
-    probe = Probe("x86_64", code, privilege, input, budget=budget, output_size=output_size)
+    probe = Probe(X86_64, code, privilege, input, budget=budget, output_size=output_size)
     loaded, result, tail = guest.load_and_run(probe, next(_run_ids), slot=slot, flags=flags)
     assert loaded["status"] == ProbeRefusal.OK
     return result, tail
@@ -237,10 +236,10 @@ def test_infinite_loop_times_out_and_the_next_probe_runs(guest):
 
 
 def test_refusals(guest, privileged_guest):
-    probe = Probe("x86_64", assemble("ret"))
-    loaded, result, _ = guest.load_and_run(probe, next(_run_ids), slot=5, tag=tag_of(probe) ^ 1)
+    probe = Probe(X86_64, assemble("ret"))
+    loaded, result, _ = guest.load_and_run(probe, next(_run_ids), slot=5, tag=probe.tag ^ 1)
     assert loaded["status"] == ProbeRefusal.OK
-    assert (result["outcome"], result["tag"]) == (Outcome.REFUSED, tag_of(probe) ^ 1)
+    assert (result["outcome"], result["tag"]) == (Outcome.REFUSED, probe.tag ^ 1)
     # A run of a slot that never held a probe, and of no slot at all.
     for slot in (PROBE_SLOTS - 2, PROBE_SLOTS + 3):
         (answer,) = guest.exchange(guest.run_frame(next(_run_ids), slot))
@@ -282,13 +281,13 @@ def test_a_late_resend_is_answered_from_the_cache_and_not_taken_for_the_next_pro
     first answer comes, so the resend's answers arrive after it returned (on a loaded host,
     tens of frames).  The guest answers the resend again without rerunning; the next probe's
     answers are still its own.  (assert_alive once read a random probe's FAULT as its own.)"""
-    probe = Probe("x86_64", assemble("nop; ud2"))
+    probe = Probe(X86_64, assemble("nop; ud2"))
     slot = 3
     _, first, _ = guest.load_and_run(probe, run_id := next(_run_ids), slot=slot)
     assert first["outcome"] == Outcome.FAULT
     runs = status(guest)["runs"]
     skipped = len(guest.skipped)
-    guest.send(guest.load_frame(probe, slot) + guest.run_frame(run_id, slot, tag=tag_of(probe)))
+    guest.send(guest.load_frame(probe, slot) + guest.run_frame(run_id, slot, tag=probe.tag))
     assert_alive(guest)
     late = guest.skipped[skipped:]
     assert [f.type for f in late] == [Msg.PROBE_LOADED, Msg.PROBE_RESULT]
@@ -299,10 +298,10 @@ def test_a_late_resend_is_answered_from_the_cache_and_not_taken_for_the_next_pro
 def test_an_answer_to_nothing_the_helper_sent_is_not_skipped(guest):
     """Only late answers to requests sent through the helper are passed over: a frame
     nobody asked for (here a RUN written behind the helper's back) fails the exchange."""
-    probe = Probe("x86_64", assemble("mov eax, 7; ret"))
+    probe = Probe(X86_64, assemble("mov eax, 7; ret"))
     run_id = next(_run_ids)
     guest.load_and_run(probe, run_id, slot=4)
-    guest.machine.write_serial(guest.run_frame(run_id, 4, tag=tag_of(probe)), timeout=5)
+    guest.machine.write_serial(guest.run_frame(run_id, 4, tag=probe.tag), timeout=5)
     with pytest.raises(AssertionError, match=f"PROBE_RESULT .*'run_id': {run_id}"):
         assert_alive(guest)
     assert_alive(guest)  # the interrupted exchange's own answers are now late ones: skipped
@@ -332,7 +331,7 @@ def test_corrupted_frames_are_dropped(guest):
                                     "vzeroupper"])
 def test_measure_length_single_steps_the_first_instruction(guest, source):
     code = assemble(source + "; ret")
-    expected = next(X86_DISASSEMBLER.disasm(code, 0, 1)).size
+    expected = next(X86_64.disassembler.disasm(code, 0, 1)).size
     result, _ = run(guest, code, flags=PROBE_RUN_FLAG_MEASURE_LENGTH)
     if result["outcome"] == Outcome.FAULT:  # vzeroupper without AVX: #UD before any step
         assert (result["fault_vector"], result["length"]) == (UD, 0)
@@ -344,7 +343,7 @@ def test_random_vetted_probes_match_unicorn_or_differ_explainably(guest):
     rng = random.Random(2024)
     items = []
     while len(items) < 200:
-        probe = Probe("x86_64", rng.randbytes(rng.randrange(1, 33)))
+        probe = Probe(X86_64, rng.randbytes(rng.randrange(1, 33)))
         verdict = vet(probe)
         if verdict.accepted:
             items.append((probe, verdict.prediction))

@@ -11,14 +11,15 @@ instructions (the kernel resets the AVX state from ring 3).  These tests keep
 both working on whichever KVM the host has.
 """
 
+from arch import X86_64
 import struct
 
 import pytest
 
-from host.protocol import Msg, ProbeRefusal
+from contract.protocol import Msg, ProbeRefusal
 from kernel.x86_64.build import build
-from probes.abi import AREA, SYSCALL_PSEUDO_VECTOR, Outcome, Privilege
-from probes.families.x86_asm import assemble
+from contract.probe_abi import AREA, SYSCALL_PSEUDO_VECTOR, Outcome, Privilege
+from testing.asm import x86 as assemble
 from probes.probe import Probe
 from qemu.boards import board, kvm_problem
 from tests.x86_probe_guest import ProbeGuest
@@ -26,10 +27,10 @@ from tests.x86_probe_guest import ProbeGuest
 pytestmark = [
     pytest.mark.boot,
     pytest.mark.timeout(120),
-    pytest.mark.skipif(bool(kvm_problem("x86_64")), reason=kvm_problem("x86_64") or "kvm"),
+    pytest.mark.skipif(bool(kvm_problem(X86_64)), reason=kvm_problem(X86_64) or "kvm"),
 ]
 
-CODE, INPUT, SCRATCH = (AREA[n].base("x86_64") for n in ("code", "input", "scratch"))
+CODE, INPUT, SCRATCH = (AREA[n].base(X86_64.probes) for n in ("code", "input", "scratch"))
 # Intel SDM vol. 3A table 6-1 and 4.7 (page-fault error code bits).
 BP, UD, GP, PF = 3, 6, 13, 14
 PF_PRESENT, PF_WRITE, PF_USER, PF_FETCH = 1, 2, 4, 16
@@ -55,7 +56,7 @@ _run_ids = iter(range(2_000_000, 1 << 31))
 
 
 def run(guest, source, *, privilege=Privilege.USER, output_size=32, input=b""):
-    probe = Probe("x86_64", assemble(source), privilege, input, output_size=output_size)
+    probe = Probe(X86_64, assemble(source), privilege, input, output_size=output_size)
     loaded, result, tail = guest.load_and_run(probe, next(_run_ids))
     assert loaded["status"] == ProbeRefusal.OK
     return result, tail
@@ -97,7 +98,7 @@ def test_a_jump_to_the_syscall_entry_is_an_ordinary_page_fault(guest, built):
     """Only a syscall is continued as one: a ring-3 fetch of the kernel's entry with
     RCX set as the exit stub would leave it is still a user-mode fetch fault."""
     entry = built.program.symbols["syscall_entry"].address
-    exit_return = AREA["exit"].base("x86_64") + 2
+    exit_return = AREA["exit"].base(X86_64.probes) + 2
     result, _ = run(guest, f"mov rcx, {exit_return}; mov eax, {entry}; jmp rax")
     assert fault_of(result) == (Outcome.FAULT, PF, PF_PRESENT | PF_USER | PF_FETCH, entry)
     assert result["fault_address"] == entry

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from boot.x86_64.layout import BOOT_SECTOR_BASE
-from host.protocol import DEBUG_EXIT_FAIL, DEBUG_EXIT_PASS, DEBUG_EXIT_PORT
-from kernel.x86_64.hw.uart import COM1
+from contract.x86_64.memory_map import BOOT_SECTOR_BASE
+from contract.protocol import DEBUG_EXIT_FAIL, DEBUG_EXIT_PASS, DEBUG_EXIT_PORT
+from contract.uart16550 import COM1
 from toolchain.image import disk_image
 from toolchain.x86asm import assemble_snippet
 

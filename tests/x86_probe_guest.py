@@ -6,9 +6,8 @@ from __future__ import annotations
 
 import os
 
-from host.protocol import LAYOUTS, Msg
+from contract.protocol import LAYOUTS, Msg
 from probes.campaign import load_body
-from probes.fake_guest import tag_of
 from probes.probe import Probe
 from qemu.boards import Board, board
 from tests.staying_guest import StayingGuest
@@ -27,7 +26,7 @@ class ProbeGuest(StayingGuest):
         """LOAD + RUN one probe: (PROBE_LOADED fields, PROBE_RESULT fields, output tail).
         `tag` (default: the probe's) is the one the run asks for."""
         loaded, result = self.exchange(self.load_frame(probe, slot) + self.run_frame(
-            run_id, slot, flags, tag_of(probe) if tag is None else tag))
+            run_id, slot, flags, probe.tag if tag is None else tag))
         fields, tail = result.fields()
         return loaded.fields()[0], fields, tail
 

@@ -23,7 +23,7 @@ _CONDITIONS = {"z": "e", "nz": "ne", "c": "b", "nc": "ae", "nae": "b", "nb": "ae
                "po": "np"}  # fmt: skip
 # Spellings keystone accepts -> the one capstone prints.
 _ALIASES = {"repz": "repe", "repnz": "repne", "movabs": "mov", "ljmp": "jmp", "lcall": "call",
-            "lret": "retf", "sal": "shl"}  # fmt: skip
+            "lret": "retf", "sal": "shl", "fwait": "wait"}  # fmt: skip
 _SIZE_SUFFIXES = ("b", "w", "d", "q", "l")
 _WIDTHS = (8, 16, 32, 64)
 _OPERAND_SIZE_PREFIX = 0x66

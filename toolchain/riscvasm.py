@@ -34,12 +34,10 @@ from pathlib import Path
 
 from elftools.elf.elffile import ELFFile
 
+from toolchain.binutils import AS, LD, OBJCOPY
 from toolchain.program import AssemblyError, Line, Program, Section, Symbol
 from toolchain.riscvcheck import check_instructions, macro_names
 
-AS = "riscv64-linux-gnu-as"
-LD = "riscv64-linux-gnu-ld"
-OBJCOPY = "riscv64-linux-gnu-objcopy"
 DEFAULT_MARCH = "rv64gc"
 _SECTION_SWITCH = re.compile(r"^\s*(?:\w+:\s*)?\.(section|text|data|bss|pushsection|popsection)\b")
 _AS_ERROR = re.compile(r"^(?P<file>[^:\n]+):(?P<line>\d+): (?:Error|Warning): (?P<reason>.*)$")
@@ -130,7 +128,8 @@ def _globalize(obj: Path, elf_section: str, workdir: Path) -> None:
         names = [
             s.name for s in elf.get_section_by_name(".symtab").iter_symbols()
             if s["st_info"]["bind"] == "STB_LOCAL" and s["st_shndx"] == index
-            and s.name and not s.name.startswith((".L", "$")) and s["st_info"]["type"] != "STT_SECTION"
+            and s.name and not s.name.startswith((".L", "$"))
+            and s["st_info"]["type"] != "STT_SECTION"
         ]
     if not names:
         return
@@ -158,9 +157,11 @@ def _assemble_section(
             "-o", obj.name, preamble.name, *[str(Path(p).resolve()) for p in section.sources],
             trailer.name]
     done = _run(argv, workdir)
-    all_sources = [(preamble.name, preamble_lines), *sources, (trailer.name, [f"{_end_label(section)}:"])]
+    all_sources = [(preamble.name, preamble_lines), *sources,
+                   (trailer.name, [f"{_end_label(section)}:"])]
     if done.returncode:
-        resolved = [(n if n == preamble.name else str(Path(n).resolve()), ls) for n, ls in all_sources]
+        resolved = [(n if n == preamble.name else str(Path(n).resolve()), ls)
+                    for n, ls in all_sources]
         for line in done.stderr.splitlines():
             m = _AS_ERROR.match(line)
             if m and ": Error: " in line:
@@ -194,7 +195,7 @@ def _link(sections: Sequence[Section], workdir: Path, entry: str | None) -> Path
     argv += [f"{s.name}.o" for s in sections]
     done = _run(argv, workdir)
     if done.returncode:
-        errors = "\n".join(l for l in done.stderr.splitlines() if "warning:" not in l)
+        errors = "\n".join(line for line in done.stderr.splitlines() if "warning:" not in line)
         raise AssemblyError("link", 0, "", _explain_link_error(errors))
     return out
 
@@ -241,7 +242,7 @@ def _read_program(linked: Path, sections, assembled, constants) -> Program:
         ]
     listing: list[Line] = []
     where: dict[str, tuple[str, int]] = {}
-    for section, (_, statements, sources) in zip(sections, assembled):
+    for section, (_, statements, sources) in zip(sections, assembled, strict=True):
         end = next(a for n, a, _ in raw_symbols if n == _end_label(section)) - section.base
         offsets = sorted({s[0] for s in statements} | {end})
         next_offset = {o: offsets[i + 1] for i, o in enumerate(offsets[:-1])}

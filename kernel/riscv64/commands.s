@@ -1,5 +1,5 @@
 # commands.s: the probe command loop a staying guest runs after FINAL (host
-# -> guest PROBE_* messages of host/protocol.py; probes/fake_guest.py is the
+# -> guest PROBE_* messages of contract/protocol.py; testing/fake_guest.py is the
 # reference behaviour).  Runs on the driver hart only.
 
 # probe_loop: serve probe commands for good.

@@ -1,4 +1,4 @@
-# hart.s: one hart's identity record (the HART frame body, host/protocol.py).
+# hart.s: one hart's identity record (the HART frame body, contract/protocol.py).
 
 # probe_csr bit, number: set bit `bit` of a0 when CSR `number` can be read.
 # The probe trap handler sets t6 and skips the read when it is illegal.

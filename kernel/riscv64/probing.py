@@ -1,7 +1,7 @@
 """The RISC-V probe command loop's data, defined once and emitted as constants.
 
-After FINAL, a guest booted with STAY_BOOTARG serves probes (host/protocol.py
-PROBE_* messages; probes/abi.py for the probe's memory and registers).  This
+After FINAL, a guest booted with STAY_BOOTARG serves probes (contract/protocol.py
+PROBE_* messages; contract/probe_abi.py for the probe's memory and registers).  This
 module holds what the assembly needs beyond those two contracts: the bootargs
 it matches, the layout of its slot and result-cache records, the run-state
 block its trap handler uses, and the PMP entries that fence a user probe in.
@@ -19,8 +19,8 @@ growth included), while its instructions keep M-mode's rights.
 
 from __future__ import annotations
 
-from host.protocol import LAYOUTS, PRIVILEGED_BOOTARG, STAY_BOOTARG, Msg
-from probes.abi import AREA, CODE_FILL, OUTPUT_SIZE, RISCV64, Perm
+from contract.protocol import LAYOUTS, PRIVILEGED_BOOTARG, STAY_BOOTARG, Msg
+from contract.probe_abi import AREA, OUTPUT_SIZE, RISCV64_PROBES, Perm
 
 # PMP (RISC-V Privileged Architecture, "Physical Memory Protection").
 PMP_R, PMP_W, PMP_X = 1, 2, 4
@@ -30,11 +30,11 @@ _PMP_PERMS = {Perm.R: PMP_R, Perm.W: PMP_W, Perm.X: PMP_X}
 # Entry order is priority order: the scratch window (RW) precedes the whole
 # scratch area (R) so that it wins where both match.
 PMP_ENTRIES: tuple[tuple[str, int, int, int], ...] = tuple(
-    (a.name, a.base("riscv64"), a.size, sum(bit for p, bit in _PMP_PERMS.items() if a.perms & p))
+    (a.name, a.base(RISCV64_PROBES), a.size, sum(bit for p, bit in _PMP_PERMS.items() if a.perms & p))
     for a in (AREA["code"], AREA["exit"], AREA["input"], AREA["output"], AREA["stack"])
 ) + (
-    ("scratch_window", AREA["scratch"].base("riscv64"), 0x1000, PMP_R | PMP_W),
-    ("scratch", AREA["scratch"].base("riscv64"), AREA["scratch"].size, PMP_R),
+    ("scratch_window", AREA["scratch"].base(RISCV64_PROBES), 0x1000, PMP_R | PMP_W),
+    ("scratch", AREA["scratch"].base(RISCV64_PROBES), AREA["scratch"].size, PMP_R),
 )
 SCRATCH_WINDOW_ENTRY = 5
 SCRATCH_WINDOW_MIN = PMP_ENTRIES[SCRATCH_WINDOW_ENTRY][2]
@@ -83,9 +83,9 @@ def bootargs_source() -> str:
 
 
 def asm_constants() -> dict[str, int]:
-    if CODE_FILL[RISCV64] != 0:
+    if RISCV64_PROBES.code_fill != 0:
         raise ValueError("run.s fills the code area past a probe with zeros (place_area):"
-                         " teach it probes/abi.py CODE_FILL first")
+                         " teach it contract/probe_abi.py's code_fill first")
     consts = {f"SLOT_{name}": 4 * i for i, name in enumerate(SLOT_FIELDS)}
     consts.update(SLOT_CODE=SLOT_CODE, SLOT_INPUT=SLOT_INPUT, SLOT_STRIDE_LOG2=SLOT_STRIDE_LOG2)
     consts.update({f"CACHE_{name}": 4 * i for i, name in enumerate(CACHE_FIELDS)})
@@ -96,5 +96,5 @@ def asm_constants() -> dict[str, int]:
     for i, (_, base, size, _) in enumerate(PMP_ENTRIES):
         consts[f"PMPADDR{i}_PROBES"] = napot_address(base, size)
     consts["SCRATCH_WINDOW_MIN"] = SCRATCH_WINDOW_MIN
-    consts["SCRATCH_PMPADDR_BASE"] = AREA["scratch"].base("riscv64") >> 2
+    consts["SCRATCH_PMPADDR_BASE"] = AREA["scratch"].base(RISCV64_PROBES) >> 2
     return consts

@@ -1,4 +1,4 @@
-# run.s: running one probe per probes/abi.py, every trap it raises contained.
+# run.s: running one probe per contract/probe_abi.py, every trap it raises contained.
 #
 # A user probe runs in U-mode behind PMP (kernel/riscv64/probing.py lists the
 # entries: its areas and nothing else), so it can neither touch M-mode CSRs
@@ -349,7 +349,7 @@ scratch_clean:
     addi sp, sp, 16
     ret
 
-# fp_reset: the FP/vector state probes/abi.py promises at entry, whatever the
+# fp_reset: the FP/vector state contract/probe_abi.py promises at entry, whatever the
 # last probe left: f0-f31 = 0, fcsr = 0, mstatus.FS = Initial, VS = Off.  A
 # hart without D keeps FS Off (F/D illegal).  Clobbers t0.
 fp_reset:

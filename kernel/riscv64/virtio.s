@@ -1,4 +1,4 @@
-# virtio.s: the virtio console (kernel/virtio.py): port 0 of a legacy
+# virtio.s: the virtio console (contract/virtio.py): port 0 of a legacy
 # virtio-mmio virtio-serial device.  The driver polls the rings; the device's
 # interrupt only ends wfi.  Its memory (queues and receive buffers at
 # VIRTIO_CONSOLE, the transmit buffer at CONSOLE_TX_BUFFER) is outside every
@@ -117,7 +117,7 @@ console_queue_init:
     bltu t0, t1, 2f
     fence w, o                  # zeroed before the device learns where the queue is
     li t0, VIRTIO_QUEUE_SIZE
-    sw t0, VIRTIO_MMIO_QUEUE_NUM(a1)    # why: the size kernel/virtio.py's layout is for
+    sw t0, VIRTIO_MMIO_QUEUE_NUM(a1)    # why: the size contract/virtio.py's layout is for
     li t0, VIRTIO_QUEUE_ALIGN
     sw t0, VIRTIO_MMIO_QUEUE_ALIGN(a1)  # why: the used ring's alignment in that layout
     srli t0, t3, VIRTIO_PFN_SHIFT

@@ -21,12 +21,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from boot.x86_64 import bios, layout
-from host import protocol
-from kernel import virtio
-from kernel.x86_64 import (asmdata, cpuid_rules, crc32_table, gdt_source, hw, probe_env, virtio_console,
+from contract.x86_64 import bios
+from contract.x86_64 import memory_map as layout
+from contract import protocol
+from contract import virtio
+from contract import x86_64 as hw
+from kernel.x86_64 import (asmdata, cpuid_rules, crc32_table, gdt_source, probe_env, virtio_console,
                           wire)
-from probes import abi
+from contract import probe_abi as abi
 from toolchain.elf import write_elf
 from toolchain.image import disk_image, sectors
 from toolchain.program import Program, Section
@@ -46,7 +48,7 @@ GENERATED = {
     "crc32_table.s": ("kernel", crc32_table.source),
     "cpuid_rules.s": ("kernel", cpuid_rules.source),
     "strings.s": ("kernel", lambda: asmdata.string_source(
-        "host/protocol.py", "fwcfg_stay_name", protocol.STAY_FW_CFG_FILE)
+        "contract/protocol.py", "fwcfg_stay_name", protocol.STAY_FW_CFG_FILE)
         + asmdata.string_source("kernel/x86_64/probe_env.py", "fwcfg_privileged_name",
                                 probe_env.PRIVILEGED_FW_CFG_FILE)),
     "probe_pages.s": ("kernel", probe_env.source),
@@ -61,7 +63,7 @@ class BuildResult:
 
 
 class ImageLayoutError(Exception):
-    """A stage outgrew the room the memory map (boot/x86_64/layout.py) gives it."""
+    """A stage outgrew the room the memory map (contract/x86_64/memory_map.py) gives it."""
 
 
 def constants(load_sectors: int) -> dict[str, int]:
@@ -69,7 +71,7 @@ def constants(load_sectors: int) -> dict[str, int]:
     merged: dict[str, int] = {}
     sources = (protocol.asm_constants(), layout.asm_constants(), bios.asm_constants(),
                hw.asm_constants(), wire.asm_constants(), cpuid_rules.asm_constants(),
-               abi.asm_constants(abi.X86_64), probe_env.asm_constants(), virtio.asm_constants(),
+               abi.X86_64_PROBES.asm_constants(), probe_env.asm_constants(), virtio.asm_constants(),
                virtio_console.asm_constants(),
                {"LOAD_SECTORS": load_sectors})
     for group in sources:
@@ -110,11 +112,11 @@ def _check_sizes(program: Program) -> None:
     if len(stage2) > layout.STAGE2_MAX_SIZE:
         raise ImageLayoutError(
             f"stage 2 is {len(stage2)} bytes, over STAGE2_MAX_SIZE={layout.STAGE2_MAX_SIZE}: "
-            "raise it in boot/x86_64/layout.py")
+            "raise it in contract/x86_64/memory_map.py")
     if layout.KERNEL_BASE + len(kernel) > layout.KERNEL_LIMIT:
         raise ImageLayoutError(
             f"kernel is {len(kernel)} bytes, past KERNEL_LIMIT={layout.KERNEL_LIMIT:#x}: "
-            "move the regions above it in boot/x86_64/layout.py")
+            "move the regions above it in contract/x86_64/memory_map.py")
 
 
 def build(out_dir: Path = Path("build/x86_64"), root: Path = REPO_ROOT) -> BuildResult:

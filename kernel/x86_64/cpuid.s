@@ -1,10 +1,12 @@
-; CPUID: every leaf of the basic, hypervisor and extended ranges, each with
+; CPUID: every leaf of the basic, hypervisor, extended and Centaur ranges, each with
 ; the subleaves its rule (generated table cpuid_rules, from cpuid_rules.py)
 ; names; one CPUID frame per (leaf, subleaf) result, registers raw.
 .code64
 
 ; cpuid_send_all: basic leaves, hypervisor leaves (when CPUID.1:ECX says a
-; hypervisor is present), extended leaves.  Clobbers: as frame_send.
+; hypervisor is present), extended leaves, Centaur leaves (0xC0000000: a CPU
+; without them answers with a maximum below the base, so that leaf goes alone).
+; Clobbers: as frame_send.
 cpuid_send_all:
     push rbx
     xor edi, edi
@@ -18,6 +20,8 @@ cpuid_send_all:
     call cpuid_send_range
 cpuid_no_hypervisor:
     mov edi, CPUID_EXTENDED_BASE
+    call cpuid_send_range
+    mov edi, CPUID_CENTAUR_BASE
     call cpuid_send_range
     pop rbx
     ret

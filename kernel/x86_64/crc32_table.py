@@ -3,10 +3,10 @@ data source, for the kernel's byte-at-a-time frame CRC."""
 
 from __future__ import annotations
 
-from host.protocol import crc32_table
+from contract.protocol import crc32_table
 
 from .asmdata import data_source
 
 
 def source() -> str:
-    return ".align 4\n" + data_source("host/protocol.py", "crc32_table", 4, crc32_table())
+    return ".align 4\n" + data_source("contract/protocol.py", "crc32_table", 4, crc32_table())

@@ -1,4 +1,4 @@
-; Frames: COBS(header + body + CRC-32) then FRAME_DELIMITER, as host/protocol.py
+; Frames: COBS(header + body + CRC-32) then FRAME_DELIMITER, as contract/protocol.py
 ; defines them.  A message body is built in place at FRAME_BODY, then sent.
 .code64
 

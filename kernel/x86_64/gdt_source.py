@@ -4,12 +4,12 @@ pointer `lgdt` loads."""
 from __future__ import annotations
 
 from .asmdata import data_source
-from .hw.cpu import GDT
+from contract.x86_64.cpu import GDT
 
 
 def source() -> str:
     table = data_source(
-        "kernel/x86_64/hw/cpu.py (GDT)", "gdt", 8,
+        "contract/x86_64/cpu.py (GDT)", "gdt", 8,
         [descriptor for _, descriptor in GDT],
         comments=[f"selector {i * 8:#04x}: {name}" for i, (name, _) in enumerate(GDT)],
     )

@@ -1,6 +1,6 @@
 ; The probe command loop: host frames in (PROBE_LOAD, PROBE_RUN, PROBE_LOAD_RUN,
 ; PROBE_RUN_BATCH, PROBE_STATUS_REQUEST), answers out, exactly as
-; probes/fake_guest.py behaves.
+; testing/fake_guest.py behaves.
 ; Bad frames are dropped (counted in ENV_BAD_FRAMES): the host retransmits.
 .code64
 

@@ -1,5 +1,5 @@
 """The x86-64 probe environment as data: vectors, kernel records, and the page
-mapping of the probe region, all derived from probes/abi.py and the memory map.
+mapping of the probe region, all derived from contract/probe_abi.py and the memory map.
 
 The probe region is mapped with 4 KiB pages so every page has its own
 permissions and dirty bit.  Writable areas (output, stack, scratch) map
@@ -14,12 +14,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from boot.x86_64 import layout
-from host.protocol import LAYOUTS, PRIVILEGED_FW_CFG_FILE, PROBE_RESULT_CACHE, Layout, Msg
+from contract.x86_64 import memory_map as layout
+from contract.protocol import LAYOUTS, PRIVILEGED_FW_CFG_FILE, PROBE_RESULT_CACHE, Layout, Msg
 from kernel.x86_64.asmdata import data_source
-from kernel.x86_64.hw.cpu import EXCEPTION_VECTORS, IDT_GATE_FLAGS, PAGE_ENTRY, PAGE_TABLE_SIZE
-from kernel.x86_64.hw.timers import LAPIC_BASE, PIC_LINES, PIC_MASTER_VECTOR, PIC_SLAVE_VECTOR
-from probes.abi import AREA, AREAS, PROBE_REGION_BASE, PROBE_REGION_SIZE, X86_64, Perm
+from contract.x86_64.cpu import EXCEPTION_VECTORS, IDT_GATE_FLAGS, PAGE_ENTRY, PAGE_TABLE_SIZE
+from contract.x86_64.timers import LAPIC_BASE, PIC_LINES, PIC_MASTER_VECTOR, PIC_SLAVE_VECTOR
+from contract.probe_abi import AREA, AREAS, PROBE_REGION_SIZE, X86_64_PROBES, Perm
 
 WATCHDOG_VECTOR = 0x40  # the LAPIC timer: above the 32 exception vectors
 SPURIOUS_VECTOR = 0xFF  # low nibble 0xF, as older APICs require
@@ -53,7 +53,7 @@ LARGE_PAGE = 2 << 20
 _USER_TABLE = PAGE_ENTRY.value(PRESENT=1, WRITABLE=1, USER=1)
 # The kernel page the ring-3 FPU reset runs from (probe_run.s, fpu_reset_in_ring3),
 # mapped read/execute for ring 3 only during that trip, in the guard after the code.
-FPU_RESET_VIRTUAL = AREA["code"].end(X86_64)
+FPU_RESET_VIRTUAL = AREA["code"].end(X86_64_PROBES)
 FPU_RESET_PAGE_FLAGS = PAGE_ENTRY.value(PRESENT=1, USER=1)
 
 
@@ -80,7 +80,7 @@ def _backing(area_name: str) -> int | None:
 
 def page_runs() -> tuple[list[PageRun], dict[int, int]]:
     """The PTE runs and the value of each PDE of the probe region (0 = guard)."""
-    base = PROBE_REGION_BASE[X86_64]
+    base = X86_64_PROBES.region_base
     chunks = range(base, base + PROBE_REGION_SIZE, LARGE_PAGE)
     tables: dict[int, int] = {}
     runs: list[PageRun] = []
@@ -92,9 +92,9 @@ def page_runs() -> tuple[list[PageRun], dict[int, int]]:
                              "a backing frame: update _backing()")
         flags = PAGE_ENTRY.value(PRESENT=1, USER=1, WRITABLE=int(writable),
                                  NO_EXECUTE=int(not area.perms & Perm.X))
-        start = area.base(X86_64)
-        for chunk in range(start - start % LARGE_PAGE, area.end(X86_64), LARGE_PAGE):
-            first, end = max(start, chunk), min(area.end(X86_64), chunk + LARGE_PAGE)
+        start = area.base(X86_64_PROBES)
+        for chunk in range(start - start % LARGE_PAGE, area.end(X86_64_PROBES), LARGE_PAGE):
+            first, end = max(start, chunk), min(area.end(X86_64_PROBES), chunk + LARGE_PAGE)
             next_table = layout.PROBE_PAGE_TABLES + len(tables) * PAGE_TABLE_SIZE
             table = tables.setdefault(chunk, next_table)
             physical = first if backing is None else backing + (first - start)
@@ -102,7 +102,7 @@ def page_runs() -> tuple[list[PageRun], dict[int, int]]:
                                 table + ((first >> 12) & 511) * 8, directory_entry_address(first)))
     if len(tables) > layout.PROBE_PAGE_TABLES_MAX:
         raise ValueError(f"the probe region needs {len(tables)} page tables; raise "
-                         "PROBE_PAGE_TABLES_MAX in boot/x86_64/layout.py")
+                         "PROBE_PAGE_TABLES_MAX in contract/x86_64/memory_map.py")
     directory = {directory_entry_address(c): (tables[c] | _USER_TABLE if c in tables else 0)
                  for c in chunks}
     return runs, directory
@@ -111,7 +111,7 @@ def page_runs() -> tuple[list[PageRun], dict[int, int]]:
 def guard_page_entry(virtual: int) -> int:
     """Address of the PTE of `virtual`, a guard page of the probe region that shares its
     page table with some area (so the entry exists and is 0 until the kernel writes it)."""
-    if virtual % layout.PAGE_SIZE or any(a.base(X86_64) <= virtual < a.end(X86_64)
+    if virtual % layout.PAGE_SIZE or any(a.base(X86_64_PROBES) <= virtual < a.end(X86_64_PROBES)
                                          for a in AREAS):
         raise ValueError(f"{virtual:#x} is not a guard page of the probe region: "
                          "move FPU_RESET_VIRTUAL")
@@ -165,7 +165,7 @@ def asm_constants() -> dict[str, int]:
         raise ValueError("the 8259 vectors overlap an exception, WATCHDOG_VECTOR or "
                          "SPURIOUS_VECTOR: move PIC_MASTER_VECTOR / PIC_SLAVE_VECTOR in hw/timers.py")
     if SLOT.size != layout.SLOT_RECORD_SIZE or CACHE_ENTRY.size != layout.RESULT_CACHE_HEADER:
-        raise ValueError("slot / cache records changed size: update boot/x86_64/layout.py")
+        raise ValueError("slot / cache records changed size: update contract/x86_64/memory_map.py")
     for record in (SLOT, CACHE_ENTRY):
         consts.update({f"{record.name}_{f.upper()}": o for f, o in record.offsets().items()})
     for record, at in ((RUN, layout.PROBE_STATE), (ENV, layout.PROBE_STATE + ENV_OFFSET)):

@@ -3,7 +3,7 @@
 ; probe_trap.s, which fill the RUN record and resume here via probe_exit.
 .code64
 
-; probe_run: runs the probe in a loaded slot once, as probes/abi.py says, and
+; probe_run: runs the probe in a loaded slot once, as contract/probe_abi.py says, and
 ; fills the RUN record.  Inputs: EDI = slot, ESI = run flags.
 ; Clobbers: RAX, RCX, RDX, RSI, RDI, R8-R11.
 probe_run:

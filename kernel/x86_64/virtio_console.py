@@ -1,11 +1,11 @@
-"""The x86-64 virtio console driver's state record (boot/x86_64/layout.py
+"""The x86-64 virtio console driver's state record (contract/x86_64/memory_map.py
 CONSOLE_STATE), as the assembly names its fields: CONSOLE_<FIELD> is the
 field's address."""
 
 from __future__ import annotations
 
-from boot.x86_64 import layout
-from host.protocol import Layout
+from contract.x86_64 import memory_map as layout
+from contract.protocol import Layout
 
 CONSOLE = Layout("CONSOLE", (
     ("rx_cursor", "Q"),  # the next unread byte of the receive buffer being read
@@ -24,5 +24,5 @@ CONSOLE = Layout("CONSOLE", (
 
 def asm_constants() -> dict[str, int]:
     if CONSOLE.size > layout.PAGE_SIZE:
-        raise ValueError("the console state outgrew its page in boot/x86_64/layout.py")
+        raise ValueError("the console state outgrew its page in contract/x86_64/memory_map.py")
     return {f"CONSOLE_{f.upper()}": layout.CONSOLE_STATE + o for f, o in CONSOLE.offsets().items()}

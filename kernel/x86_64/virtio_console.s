@@ -1,4 +1,4 @@
-; The probe line on a virtio console (kernel/virtio.py): a legacy virtio-serial
+; The probe line on a virtio console (contract/virtio.py): a legacy virtio-serial
 ; device on PCI bus 0, its port 0 without MULTIPORT (receive queue 0, transmit
 ; queue 1).  Discovery streams on COM1; a staying guest that found the console
 ; says so in FINAL, and from then on every probe frame goes over the console.

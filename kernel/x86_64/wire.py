@@ -1,6 +1,6 @@
 """Frame-header field offsets for the assembly, derived from host.protocol.HEADER.
 
-PROPOSAL for host/protocol.py: asm_constants() could export these itself
+PROPOSAL for contract/protocol.py: asm_constants() could export these itself
 (FRAME_HEADER_TYPE/FLAGS/SEQ); until then they are derived here from the
 protocol's own struct, never typed by hand."""
 
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import struct
 
-from host.protocol import HEADER, LAYOUTS, MAX_BODY, Msg
+from contract.protocol import HEADER, LAYOUTS, MAX_BODY, Msg
 
 HEADER_FIELDS = ("TYPE", "FLAGS", "SEQ")
 

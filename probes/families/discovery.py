@@ -8,37 +8,16 @@ but it executes; the lengths differ.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from enum import Enum
 
-from capstone import (CS_GRP_BRANCH_RELATIVE, CS_GRP_CALL, CS_GRP_INT, CS_GRP_IRET, CS_GRP_JUMP, CS_GRP_RET,
-                      CsInsn)
-
-from probes.abi import Outcome
-from probes.emulator import UD
+from contract.probe_abi import Outcome
+from arch import RISCV64, X86_64, Arch
+from discovery.inventory import Inventory
+from probes.families import isa_riscv, isa_x86, riscv_claims, x86_claims
+from probes.families.candidate import Candidate
 from probes.probe import Observation, Probe
-
-
-# Capstone's groups for instructions that may move the pc anywhere but past
-# themselves: the length the guest measures (where the pc is after one
-# instruction) is then their target, not their end.
-CONTROL_TRANSFER_GROUPS = (CS_GRP_JUMP, CS_GRP_CALL, CS_GRP_RET, CS_GRP_INT, CS_GRP_IRET, CS_GRP_BRANCH_RELATIVE)
-
-
-@dataclass(frozen=True)
-class Candidate:
-    encoding: bytes
-    space: str
-    capstone_length: int | None  # None: capstone cannot decode it
-    capstone_text: str | None
-    transfers_control: bool = False  # capstone puts it in a CONTROL_TRANSFER_GROUPS group
-
-    @classmethod
-    def decoded(cls, encoding: bytes, space: str, insn: CsInsn) -> Candidate:
-        """The candidate capstone decoded as `insn` (the first insn.size bytes of `encoding`)."""
-        return cls(encoding[: insn.size], space, insn.size, f"{insn.mnemonic} {insn.op_str}".strip(),
-                   any(insn.group(g) for g in CONTROL_TRANSFER_GROUPS))
 
 
 class Behaviour(str, Enum):
@@ -56,24 +35,42 @@ class Finding:
     disagreement: str | None  # None: capstone and the machine agree
 
 
-def probes_for(arch: str, candidates: Iterable[Candidate], budget: int = 64) -> Iterator[Probe]:
-    from probes.families import isa_riscv, isa_x86
+@dataclass(frozen=True)
+class IsaSearch:
+    """Instruction discovery on one ISA: its candidates, each candidate as a probe, and
+    what the CPU claims to support (CPUID flags; misa and riscv,isa)."""
 
-    wrap = isa_x86.wrap if arch == "x86_64" else isa_riscv.wrap
+    candidates: Callable[[], Iterator[Candidate]]
+    wrap: Callable[[Candidate], bytes]
+    claimed: Callable[[Inventory], frozenset[str]]
+    claimed_supported: Callable[[Candidate, frozenset[str]], bool | None]
+
+
+SEARCHES = {
+    X86_64: IsaSearch(isa_x86.candidates, isa_x86.wrap, x86_claims.claimed_features,
+                      x86_claims.claimed_supported),
+    RISCV64: IsaSearch(isa_riscv.candidates, isa_riscv.wrap, riscv_claims.claimed_extensions,
+                       riscv_claims.claimed_supported),
+}
+
+
+def probes_for(arch: Arch, candidates: Iterable[Candidate], budget: int = 64) -> Iterator[Probe]:
+    wrap = SEARCHES[arch].wrap
     for c in candidates:
         yield Probe(arch, wrap(c), family="isa", budget=budget, output_size=0, meta={"candidate": c},
                     measure_length=True)
 
 
-def behaviour(arch: str, obs: Observation) -> Behaviour:
+def behaviour(arch: Arch, obs: Observation) -> Behaviour:
     if obs.outcome == Outcome.TIMEOUT:
         return Behaviour.TIMEOUT
     if obs.outcome == Outcome.FAULT and obs.fault is not None:
-        return Behaviour.UNDEFINED if obs.fault.vector == UD[arch] else Behaviour.OTHER_FAULT
+        undefined = obs.fault.vector == arch.illegal_instruction
+        return Behaviour.UNDEFINED if undefined else Behaviour.OTHER_FAULT
     return Behaviour.EXECUTES
 
 
-def finding(arch: str, candidate: Candidate, obs: Observation, measured_length: int | None = None,
+def finding(arch: Arch, candidate: Candidate, obs: Observation, measured_length: int | None = None,
             claimed_supported: bool | None = None) -> Finding:
     """Cross-check one candidate's result with capstone (and, if given, with what
     CPUID / misa claim about the extension it belongs to)."""

@@ -10,18 +10,26 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from probes.classify import RISCV_DISASSEMBLER
-from probes.families.discovery import Candidate
-from probes.families.riscv_encode import A2, T0, T1, ret
+from functools import cache
+
+from arch import RISCV64
+from probes.families.candidate import Candidate
 
 # Major opcodes (RISC-V unprivileged spec, table "RISC-V base opcode map").
 R_TYPE = {"op": 0x33, "op-32": 0x3B, "amo": 0x2F, "op-fp": 0x53, "op-v": 0x57}
 I_TYPE = {"load": 0x03, "load-fp": 0x07, "misc-mem": 0x0F, "op-imm": 0x13, "op-imm-32": 0x1B}
-RET = ret().to_bytes(4, "little")
+# The candidates are bit patterns over the encoding space, which no assembler
+# writes: they are built from the fields.  Registers: t0 (x5), t1 (x6), a2 (x12).
+T0, T1, A2 = 5, 6, 12
+
+
+@cache
+def _ret() -> bytes:
+    return RISCV64.assemble("ret", extensions="rv64g")
 
 
 def _candidate(encoding: bytes, space: str) -> Candidate:
-    insn = next(RISCV_DISASSEMBLER.disasm(encoding, 0, 1), None)
+    insn = next(RISCV64.disassembler.disasm(encoding, 0, 1), None)
     if insn is None:
         return Candidate(encoding, space, None, None)
     return Candidate.decoded(encoding, space, insn)
@@ -45,4 +53,4 @@ def candidates() -> Iterator[Candidate]:
 
 
 def wrap(candidate: Candidate) -> bytes:
-    return candidate.encoding + RET
+    return candidate.encoding + _ret()

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from probes.classify import X86_DISASSEMBLER
-from probes.families.discovery import Candidate
+from arch import X86_64
+from probes.families.candidate import Candidate
 
 RET = b"\xc3"
 MODRM_REG_FORM = 0xC8  # mod=11 reg=1 rm=0: register operands, no memory access
@@ -25,7 +25,7 @@ EVEX_MAPS = (1, 2, 3, 5, 6)
 
 
 def _candidate(raw: bytes, space: str) -> Candidate:
-    insn = next(X86_DISASSEMBLER.disasm(raw, 0, 1), None)
+    insn = next(X86_64.disassembler.disasm(raw, 0, 1), None)
     if insn is None:
         return Candidate(raw[: len(raw) - len(TAIL) + 4], space, None, None)
     return Candidate.decoded(raw, space, insn)

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from math import gcd
 
-from probes.abi import AREA, RISCV64, SCRATCH_SIZE, X86_64, Outcome
-from probes.families.x86_asm import assemble
+from arch import RISCV64, X86_64, Arch
+from contract.probe_abi import AREA, SCRATCH_SIZE, Outcome
 from probes.probe import Probe
 
 LINE = 64
@@ -72,40 +72,74 @@ def _stride(lines: int) -> int:
     return step
 
 
-def chase_end(arch: str, size: int, steps: int) -> int:
+def chase_end(arch: Arch, size: int, steps: int) -> int:
     """Where a correct chase of `steps` hops over `size` bytes ends."""
     lines = size // LINE
-    return AREA["scratch"].base(arch) + LINE * (steps * _stride(lines) % lines)
+    return AREA["scratch"].base(arch.probes) + LINE * (steps * _stride(lines) % lines)
 
 
 @lru_cache(maxsize=1)
 def _riscv_chase_code() -> bytes:
-    from toolchain.riscvasm import assemble_snippet
-
-    return assemble_snippet(_RISCV_CHASE, march="rv64g")
+    return RISCV64.assemble(_RISCV_CHASE, extensions="rv64g")
 
 
-def chase_probe(size: int, steps: int = 4096, arch: str = X86_64) -> Probe:
+def _riscv_chase(lines: int, stride: int, size: int, steps: int) -> tuple[bytes, bytes]:
+    """One code for every working set; the chain's shape travels in the input."""
+    return _riscv_chase_code(), struct.pack("<QQQQ", lines, stride * LINE, size, steps)
+
+
+def _x86_chase(lines: int, stride: int, size: int, steps: int) -> tuple[bytes, bytes]:
+    """rdx = scratch, rsi = output; the chain's shape is in the immediates."""
+    code = X86_64.assemble(f"""\
+mov rax, rdx
+lea r11, [rdx + {size}]
+mov ecx, {lines}
+build:
+lea r9, [rax + {stride * LINE}]
+cmp r9, r11
+jb nowrap
+sub r9, {size}
+nowrap:
+mov [rax], r9
+mov rax, r9
+dec ecx
+jnz build
+mov r10, rdx
+mov ecx, {steps}
+lfence
+rdtsc
+shl rdx, 32
+or rax, rdx
+mov r8, rax
+chase:
+mov r10, [r10]
+dec ecx
+jnz chase
+lfence
+rdtsc
+shl rdx, 32
+or rax, rdx
+sub rax, r8
+mov [rsi], rax
+mov [rsi+8], r10
+xor eax, eax
+ret
+""")
+    return code, b""
+
+
+_CHASES = {X86_64: _x86_chase, RISCV64: _riscv_chase}
+
+
+def chase_probe(size: int, steps: int = 4096, arch: Arch = X86_64) -> Probe:
     if not LINE <= size <= SCRATCH_SIZE:
         raise ValueError(f"working set {size} must be {LINE}..{SCRATCH_SIZE} bytes (the scratch area)")
     lines = size // LINE
     stride = _stride(lines)
     budget = lines * 8 + steps * 3 + 64
-    meta = {"size": size, "steps": steps}
-    if arch == RISCV64:
-        return Probe(RISCV64, _riscv_chase_code(), input=struct.pack("<QQQQ", lines, stride * LINE, size, steps),
-                     family="memlat", budget=budget, output_size=16, meta=meta)
-    # rdx = scratch, rsi = output.
-    code = assemble(
-        f"mov rax, rdx; lea r11, [rdx + {size}]; mov ecx, {lines};"
-        f"build: lea r9, [rax + {stride * LINE}]; cmp r9, r11; jb nowrap; sub r9, {size};"
-        f"nowrap: mov [rax], r9; mov rax, r9; dec ecx; jnz build;"
-        f"mov r10, rdx; mov ecx, {steps}; lfence; rdtsc; shl rdx, 32; or rax, rdx; mov r8, rax;"
-        f"chase: mov r10, [r10]; dec ecx; jnz chase;"
-        f"lfence; rdtsc; shl rdx, 32; or rax, rdx; sub rax, r8; mov [rsi], rax; mov [rsi+8], r10;"
-        f"xor eax, eax; ret"
-    )
-    return Probe(X86_64, code, family="memlat", budget=budget, output_size=16, meta=meta)
+    code, input = _CHASES[arch](lines, stride, size, steps)
+    return Probe(arch, code, input=input, family="memlat", budget=budget, output_size=16,
+                 meta={"size": size, "steps": steps})
 
 
 def curve(results) -> list[tuple[int, float]]:

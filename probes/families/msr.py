@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from probes.abi import Privilege
-from probes.families.x86_asm import assemble
+from contract.probe_abi import Privilege
+from arch import X86_64
 from probes.probe import Probe
 
 # Architectural and model-specific (Intel SDM vol. 4), AMD64 (APM vol. 2:
@@ -15,8 +15,9 @@ DOCUMENTED_RANGES = ((0x0000_0000, 0x0000_2000), (0xC000_0000, 0xC000_2000), (0x
 
 
 def msr_probe(msr: int) -> Probe:
-    code = assemble(f"mov ecx, {msr}; rdmsr; mov [rsi], eax; mov [rsi+4], edx; xor eax, eax; ret")
-    return Probe("x86_64", code, Privilege.PRIVILEGED, family="msr", output_size=8, meta={"msr": msr})
+    code = X86_64.assemble(f"mov ecx, {msr}\nrdmsr\nmov [rsi], eax\nmov [rsi+4], edx\n"
+                           "xor eax, eax\nret")
+    return Probe(X86_64, code, Privilege.PRIVILEGED, family="msr", output_size=8, meta={"msr": msr})
 
 
 def msr_sweep(ranges: tuple[tuple[int, int], ...] = DOCUMENTED_RANGES) -> Iterator[Probe]:

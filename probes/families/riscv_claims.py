@@ -11,10 +11,10 @@ only capstone judges them.
 
 from __future__ import annotations
 
-from host.harts import isa_string_letters
-from host.inventory import Inventory
+from discovery.harts import isa_string_letters
+from discovery.inventory import Inventory
 from probes.emulator import riscv_compressed_fp_access
-from probes.families.discovery import Candidate
+from probes.families.candidate import Candidate
 from probes.families.isa_riscv import I_TYPE, R_TYPE
 
 # Extensions decided by (major opcode, funct7, funct3) of 32-bit R-type candidates

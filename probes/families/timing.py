@@ -20,12 +20,12 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from statistics import mean
 
-from probes.abi import CODE_SIZE, RISCV64, X86_64, Outcome
-from probes.families.riscv_encode import A1, A0, T0, T1, T2, ZERO, addi, csrrs, ret, sd, words
-from probes.families.x86_asm import assemble
+from functools import cache
+
+from arch import RISCV64, X86_64, Arch
+from contract.probe_abi import CODE_SIZE, Outcome
 from probes.probe import Observation, Probe
 
-CYCLE_CSR = 0xC00  # rdcycle
 WARMUP_RUNS = 5
 MEASURED_RUNS = 10
 TRIM = 0.2  # fraction dropped from each end before averaging
@@ -42,53 +42,70 @@ RISCV_POOLS = (("t0", "t3", "t4", "t5", "t6", "a0", "a2", "a3", "a4", "a5", "a6"
                tuple(f"fa{i}" for i in range(8)))
 
 
+@dataclass(frozen=True)
+class TimingFrame:
+    """How one ISA times a body: the head reads the cycle counter, the tail reads it
+    again and stores the difference at [output] (a timed body must leave the registers
+    they use alone), and the registers a timed sequence may use."""
+
+    head: str
+    tail: str
+    pools: tuple[tuple[str, ...], ...]
+    extensions: str | None = None  # the assembler subset of the frame's code
+
+
+FRAMES = {
+    X86_64: TimingFrame(  # rdtsc, fenced; rsi = output, r8 = the start
+        head="lfence\nrdtsc\nshl rdx, 32\nor rax, rdx\nmov r8, rax\nlfence",
+        tail="lfence\nrdtsc\nshl rdx, 32\nor rax, rdx\nsub rax, r8\nmov [rsi], rax\n"
+             "xor eax, eax\nret",
+        pools=X86_POOLS),
+    RISCV64: TimingFrame(  # rdcycle; a1 = output, t1 = the start, t2 = the end
+        head="csrr t1, cycle",
+        tail="csrr t2, cycle\nsub t0, t2, t1\nsd t0, 0(a1)\nli a0, 0\nret",
+        pools=RISCV_POOLS, extensions="rv64g"),
+}
+
+
+@cache
+def _frame_code(arch: Arch) -> tuple[bytes, bytes]:
+    frame = FRAMES[arch]
+    return (arch.assemble(frame.head, extensions=frame.extensions),
+            arch.assemble(frame.tail, extensions=frame.extensions))
+
+
 def _unrolled(instances: list[bytes], unroll: int) -> bytes:
     return b"".join(instances[i % len(instances)] for i in range(unroll))
 
 
-def x86_timing_probe(body: str | list[bytes], unroll: int, input: bytes = b"", meta: dict | None = None) -> Probe:
-    """`body`: x86 assembly for one instance (or the encoded instances to cycle
-    through), not touching rsi, r8."""
-    instances = [assemble(body)] if isinstance(body, str) else body
-    head = assemble("lfence; rdtsc; shl rdx, 32; or rax, rdx; mov r8, rax; lfence")
-    tail = assemble("lfence; rdtsc; shl rdx, 32; or rax, rdx; sub rax, r8; mov [rsi], rax; xor eax, eax; ret")
-    return Probe(X86_64, head + _unrolled(instances, unroll) + tail, family="timing", input=input,
-                 budget=unroll * 64 + 64, output_size=8, meta={"unroll": unroll, **(meta or {})})
-
-
-def riscv_timing_probe(body: bytes | list[bytes], unroll: int, input: bytes = b"",
-                       meta: dict | None = None) -> Probe:
-    """`body`: encoded instructions for one instance (or the instances to cycle
-    through), not touching a1, t1, t2."""
+def timing_probe(arch: Arch, body: bytes | list[bytes], unroll: int, input: bytes = b"",
+                 meta: dict | None = None) -> Probe:
+    """`body`: the encoded instructions of one instance (or the instances to cycle
+    through), leaving the frame's registers alone (FRAMES)."""
     instances = [body] if isinstance(body, bytes) else body
-    head = words(csrrs(T1, CYCLE_CSR))
-    tail = words(csrrs(T2, CYCLE_CSR), 0x40000033 | (T0 << 7) | (T2 << 15) | (T1 << 20),  # sub t0, t2, t1
-                 sd(T0, A1, 0), addi(A0, ZERO, 0), ret())
-    return Probe(RISCV64, head + _unrolled(instances, unroll) + tail, family="timing", input=input,
+    head, tail = _frame_code(arch)
+    return Probe(arch, head + _unrolled(instances, unroll) + tail, family="timing", input=input,
                  budget=unroll * 64 + 64, output_size=8, meta={"unroll": unroll, **(meta or {})})
 
 
-def timing_pair(arch: str, body, unroll: int = UNROLL) -> tuple[Probe, Probe]:
+def timing_pair(arch: Arch, body: bytes | list[bytes], unroll: int = UNROLL) -> tuple[Probe, Probe]:
     """The n and 2n probes of one measurement."""
-    make = x86_timing_probe if arch == X86_64 else riscv_timing_probe
-    return make(body, unroll), make(body, 2 * unroll)
+    return timing_probe(arch, body, unroll), timing_probe(arch, body, 2 * unroll)
 
 
-def _assemble_sequence(arch: str, text: str) -> bytes:
-    from host.sem.assemble import assemble
-
+def assemble_sequence(arch: Arch, text: str) -> bytes:
     text = text.replace(";", "\n")
     try:
-        return assemble(arch, text)
+        return arch.assemble(text)
     except Exception as error:  # the assemblers' own errors say what is wrong with the text
         raise ValueError(f"cannot assemble timing sequence {text!r} for {arch}: {error}") from error
 
 
-def renamed_copies(arch: str, sequence: str) -> list[str]:
+def renamed_copies(arch: Arch, sequence: str) -> list[str]:
     """The sequence once per independent chain: its registers renamed over the
     pool, as many disjoint copies as the pool holds (at least 2, or ValueError)."""
     copies: list[str] | None = None
-    for pool in (X86_POOLS if arch == X86_64 else RISCV_POOLS):
+    for pool in FRAMES[arch].pools:
         pattern = re.compile(r"\b(" + "|".join(sorted(pool, key=len, reverse=True)) + r")\b")
         used = list(dict.fromkeys(pattern.findall(sequence)))
         if not used:
@@ -102,20 +119,17 @@ def renamed_copies(arch: str, sequence: str) -> list[str]:
         copies = variants
     if copies is None:
         raise ValueError(f"the sequence {sequence!r} names none of the registers a timing probe may use"
-                         f" ({', '.join(p[0] + '…' for p in (X86_POOLS if arch == X86_64 else RISCV_POOLS))})")
+                         f" ({', '.join(p[0] + '…' for p in FRAMES[arch].pools)})")
     return copies
 
 
-def timing_probes(arch: str, sequence: str, repetitions: int = WARMUP_RUNS + MEASURED_RUNS,
+def timing_probes(arch: Arch, sequence: str, repetitions: int = WARMUP_RUNS + MEASURED_RUNS,
                   unroll: int = UNROLL) -> Iterator[Probe]:
     """Latency and throughput probes of `sequence` at unroll n and 2n, `repetitions`
     runs each (the first WARMUP_RUNS are warm-up), interleaved so that drift in
     the machine touches every variant alike."""
-    if arch not in (X86_64, RISCV64):
-        raise ValueError(f"no timing probes for arch {arch!r}")
-    make = x86_timing_probe if arch == X86_64 else riscv_timing_probe
-    variants = {LATENCY: [_assemble_sequence(arch, sequence)],
-                THROUGHPUT: [_assemble_sequence(arch, text) for text in renamed_copies(arch, sequence)]}
+    variants = {LATENCY: [assemble_sequence(arch, sequence)],
+                THROUGHPUT: [assemble_sequence(arch, text) for text in renamed_copies(arch, sequence)]}
     longest = max(len(code) for codes in variants.values() for code in codes)
     unroll = min(unroll, (CODE_SIZE - MEASUREMENT_OVERHEAD) // (2 * longest))
     if unroll < 1:
@@ -123,7 +137,7 @@ def timing_probes(arch: str, sequence: str, repetitions: int = WARMUP_RUNS + MEA
     for repetition in range(repetitions):
         for kind, instances in variants.items():
             for times in (unroll, 2 * unroll):
-                yield make(instances, times, input=repetition.to_bytes(4, "little"),
+                yield timing_probe(arch, instances, times, input=repetition.to_bytes(4, "little"),
                            meta={"sequence": sequence, "kind": kind, "base_unroll": unroll,
                                  "repetition": repetition})
 

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from capstone import x86_const
 
-from host.inventory import Inventory
-from probes.classify import X86_DISASSEMBLER
-from probes.families.discovery import Candidate
+from discovery.inventory import Inventory
+from arch import X86_64
+from probes.families.candidate import Candidate
 
 # capstone instruction group -> the /proc/cpuinfo flag that advertises it
 GROUP_FLAGS = {
@@ -47,7 +47,7 @@ def claimed_features(inventory: Inventory) -> frozenset[str]:
 
 def required_features(candidate: Candidate) -> frozenset[str] | None:
     """The flags capstone's decoding of the candidate needs; None: base x86-64 or undecodable."""
-    decoded = next(X86_DISASSEMBLER.disasm(candidate.encoding, 0, 1), None)
+    decoded = next(X86_64.disassembler.disasm(candidate.encoding, 0, 1), None)
     if decoded is None:
         return None
     needed = frozenset(GROUP_FLAGS[g] for g in decoded.groups if g in GROUP_FLAGS)

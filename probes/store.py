@@ -1,0 +1,186 @@
+"""The capability store: every probe result, per hardware fingerprint.
+
+Lives in the one MetaOS database (stores/db.py), tables prefixed `cap_`.  A batch
+of results is written in one transaction together with its `cap_batch` row, so
+a crash leaves each batch either wholly present or absent (WAL, synchronous=FULL).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import time
+from dataclasses import dataclass
+
+from stores.db import connect, ensure_schema
+from stores.fingerprint import Fingerprint
+from probes.probe import Observation, Probe
+
+SCHEMA_PART = "capabilities"
+SCHEMA_VERSION = 1
+DDL = """
+CREATE TABLE IF NOT EXISTS cap_fingerprint (
+    id INTEGER PRIMARY KEY,
+    digest BLOB NOT NULL UNIQUE,          -- BLAKE2b-256 of arch, board, identity
+    arch TEXT NOT NULL,
+    board TEXT NOT NULL,
+    identity TEXT NOT NULL,               -- JSON: CPUID words or misa/mvendorid/...
+    first_seen REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS cap_probe (
+    hash BLOB PRIMARY KEY,                -- Probe.content_hash
+    arch TEXT NOT NULL, privilege INTEGER NOT NULL, family TEXT NOT NULL,
+    code BLOB NOT NULL, input BLOB NOT NULL, budget INTEGER NOT NULL, output_size INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS cap_batch (
+    id INTEGER PRIMARY KEY,
+    fingerprint_id INTEGER NOT NULL REFERENCES cap_fingerprint(id),
+    accelerator TEXT NOT NULL,            -- tcg / kvm / none: whose numbers these are
+    results INTEGER NOT NULL,             -- rows in cap_result for this batch
+    recorded_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS cap_result (
+    id INTEGER PRIMARY KEY,
+    batch_id INTEGER NOT NULL REFERENCES cap_batch(id),
+    fingerprint_id INTEGER NOT NULL REFERENCES cap_fingerprint(id),
+    probe_hash BLOB NOT NULL REFERENCES cap_probe(hash),
+    outcome TEXT NOT NULL, status INTEGER NOT NULL,
+    fault_vector INTEGER, fault_address INTEGER, fault_ip INTEGER,
+    output BLOB NOT NULL, cycles INTEGER, instret INTEGER,
+    recorded_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS cap_result_by_probe ON cap_result(fingerprint_id, probe_hash);
+CREATE TABLE IF NOT EXISTS cap_divergence (
+    result_id INTEGER PRIMARY KEY REFERENCES cap_result(id),
+    predicted BLOB NOT NULL, observed BLOB NOT NULL   -- Observation.comparable() of each
+);
+CREATE TABLE IF NOT EXISTS cap_quarantine (
+    id INTEGER PRIMARY KEY,
+    fingerprint_id INTEGER NOT NULL REFERENCES cap_fingerprint(id),
+    probe_hash BLOB NOT NULL REFERENCES cap_probe(hash),
+    reason TEXT NOT NULL, recorded_at REAL NOT NULL
+);
+"""
+
+
+@dataclass(frozen=True)
+class StoredResult:
+    probe: Probe
+    observation: Observation
+    prediction: bytes | None = None  # from the vetter; a mismatch is stored as a divergence
+
+
+@dataclass(frozen=True)
+class CapabilitySummary:
+    arch: str
+    board: str
+    identity: dict[str, int]
+    results: int
+    by_family: dict[str, dict[str, int]]  # family -> outcome -> count
+    divergences: int
+    quarantined: int
+
+
+def _signed(value: int | None) -> int | None:
+    """SQLite integers are signed 64-bit; store u64 registers bit-for-bit."""
+    if value is None:
+        return None
+    value &= 2**64 - 1
+    return value - 2**64 if value >= 2**63 else value
+
+
+class CapabilityStore:
+    def __init__(self, path: str | os.PathLike | None = None) -> None:
+        self.conn: sqlite3.Connection = connect(path)
+        ensure_schema(self.conn, SCHEMA_PART, SCHEMA_VERSION, DDL)
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def fingerprint_id(self, fp: Fingerprint) -> int:
+        with self.conn:
+            self.conn.execute(
+                "INSERT OR IGNORE INTO cap_fingerprint (digest, arch, board, identity, first_seen)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (fp.digest, fp.arch.name, fp.board, json.dumps(dict(fp.identity)), time.time()),
+            )
+        return self.conn.execute("SELECT id FROM cap_fingerprint WHERE digest = ?", (fp.digest,)).fetchone()[0]
+
+    def record_batch(self, fp: Fingerprint, accelerator: str, results: list[StoredResult]) -> int:
+        """Store `results` all together or not at all; returns the batch id."""
+        fid, now = self.fingerprint_id(fp), time.time()
+        with self.conn:
+            cur = self.conn.execute(
+                "INSERT INTO cap_batch (fingerprint_id, accelerator, results, recorded_at) VALUES (?, ?, ?, ?)",
+                (fid, accelerator, len(results), now),
+            )
+            batch = cur.lastrowid
+            for r in results:
+                self._insert_probe(r.probe)
+                obs, fault = r.observation, r.observation.fault
+                rid = self.conn.execute(
+                    "INSERT INTO cap_result (batch_id, fingerprint_id, probe_hash, outcome, status,"
+                    " fault_vector, fault_address, fault_ip, output, cycles, instret, recorded_at)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (batch, fid, r.probe.content_hash, obs.outcome.name.lower(), _signed(obs.status),
+                     fault and fault.vector, fault and _signed(fault.address), fault and _signed(fault.ip),
+                     obs.output, _signed(obs.cycles), _signed(obs.instret), now),
+                ).lastrowid
+                observed = obs.comparable()
+                if r.prediction is not None and observed != r.prediction:
+                    self.conn.execute(
+                        "INSERT INTO cap_divergence (result_id, predicted, observed) VALUES (?, ?, ?)",
+                        (rid, r.prediction, observed),
+                    )
+        return batch
+
+    def quarantine(self, fp: Fingerprint, probe: Probe, reason: str) -> None:
+        fid = self.fingerprint_id(fp)
+        with self.conn:
+            self._insert_probe(probe)
+            self.conn.execute(
+                "INSERT INTO cap_quarantine (fingerprint_id, probe_hash, reason, recorded_at) VALUES (?, ?, ?, ?)",
+                (fid, probe.content_hash, reason, time.time()),
+            )
+
+    def quarantined(self, fp: Fingerprint) -> set[bytes]:
+        """Content hashes of the probes that killed this hardware (others may survive them)."""
+        rows = self.conn.execute("SELECT probe_hash FROM cap_quarantine WHERE fingerprint_id = ?",
+                                 (self.fingerprint_id(fp),))
+        return {row[0] for row in rows}
+
+    def divergences(self) -> list[tuple[bytes, bytes, bytes]]:
+        """(probe hash, predicted, observed) for every recorded divergence."""
+        return self.conn.execute(
+            "SELECT r.probe_hash, d.predicted, d.observed FROM cap_divergence d"
+            " JOIN cap_result r ON r.id = d.result_id ORDER BY d.result_id"
+        ).fetchall()
+
+    def capabilities(self) -> list[CapabilitySummary]:
+        out = []
+        for fid, arch, board, identity in self.conn.execute(
+            "SELECT id, arch, board, identity FROM cap_fingerprint ORDER BY id"
+        ).fetchall():
+            by_family: dict[str, dict[str, int]] = {}
+            for family, outcome, count in self.conn.execute(
+                "SELECT p.family, r.outcome, COUNT(*) FROM cap_result r JOIN cap_probe p ON p.hash = r.probe_hash"
+                " WHERE r.fingerprint_id = ? GROUP BY p.family, r.outcome", (fid,)
+            ):
+                by_family.setdefault(family, {})[outcome] = count
+            count = lambda sql: self.conn.execute(sql, (fid,)).fetchone()[0]  # noqa: E731
+            out.append(CapabilitySummary(
+                arch, board, json.loads(identity),
+                count("SELECT COUNT(*) FROM cap_result WHERE fingerprint_id = ?"), by_family,
+                count("SELECT COUNT(*) FROM cap_divergence d JOIN cap_result r ON r.id = d.result_id"
+                      " WHERE r.fingerprint_id = ?"),
+                count("SELECT COUNT(*) FROM cap_quarantine WHERE fingerprint_id = ?"),
+            ))
+        return out
+
+    def _insert_probe(self, p: Probe) -> None:
+        self.conn.execute(
+            "INSERT OR IGNORE INTO cap_probe (hash, arch, privilege, family, code, input, budget, output_size)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (p.content_hash, p.arch.name, int(p.privilege), p.family, p.code, p.input, p.budget, p.output_size),
+        )

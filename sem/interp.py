@@ -1,0 +1,119 @@
+"""Reference semantics of the IR: the oracle every other rendering is tested against."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sem.canon import postorder
+from sem.ir import Node, Routine
+
+
+@dataclass(frozen=True)
+class Memory:
+    """A flat little-endian memory window [base, base + len(data)); stores make a new one."""
+
+    base: int
+    data: bytes
+
+    def load(self, addr: int, nbytes: int) -> int:
+        off = self._offset(addr, nbytes)
+        return int.from_bytes(self.data[off : off + nbytes], "little")
+
+    def store(self, addr: int, nbytes: int, value: int) -> Memory:
+        off = self._offset(addr, nbytes)
+        data = bytearray(self.data)
+        data[off : off + nbytes] = value.to_bytes(nbytes, "little")
+        return Memory(self.base, bytes(data))
+
+    def _offset(self, addr: int, nbytes: int) -> int:
+        off = addr - self.base
+        if off < 0 or off + nbytes > len(self.data):
+            raise IndexError(f"access of {nbytes} bytes at {addr:#x} is outside the test memory")
+        return off
+
+
+def signed(v: int, w: int) -> int:
+    return v - (1 << w) if v >> (w - 1) & 1 else v
+
+
+def _clz(v: int, w: int) -> int:
+    return w - v.bit_length()
+
+
+def _ctz(v: int, w: int) -> int:
+    return w if v == 0 else (v & -v).bit_length() - 1
+
+
+def _rotl(v: int, n: int, w: int) -> int:
+    n %= w
+    return ((v << n) | (v >> (w - n))) & ((1 << w) - 1)
+
+
+def _eval(n: Node, a: list, args: tuple[int, ...], memory: Memory | None):
+    w = n.width
+    mask = (1 << w) - 1
+    op = n.op
+    if op == "param":
+        return args[n.attr] & mask
+    if op == "const":
+        return n.attr
+    if op == "mem":
+        return memory
+    if op == "load":
+        return a[0].load(a[1] + n.attr, w // 8)
+    if op == "store":
+        return a[0].store(a[1] + n.attr, n.args[2].width // 8, a[2])
+    if op == "select":
+        return a[1] if a[0] else a[2]
+    aw = n.args[0].width
+    x = a[0]
+    y = a[1] if len(a) > 1 else 0
+    sx, sy = signed(x, aw), signed(y, aw)
+    match op:
+        case "add": return (x + y) & mask
+        case "sub": return (x - y) & mask
+        case "mul": return (x * y) & mask
+        case "mulhu": return (x * y) >> w
+        case "mulhs": return ((sx * sy) >> w) & mask
+        case "and": return x & y
+        case "or": return x | y
+        case "xor": return x ^ y
+        case "shl": return (x << (y % w)) & mask
+        case "lshr": return x >> (y % w)
+        case "ashr": return (sx >> (y % w)) & mask
+        case "rotl": return _rotl(x, y, w)
+        case "rotr": return _rotl(x, w - y % w, w)
+        case "not": return ~x & mask
+        case "neg": return -x & mask
+        case "popcount": return bin(x).count("1")
+        case "clz": return _clz(x, w)
+        case "ctz": return _ctz(x, w)
+        case "eq": return int(x == y)
+        case "ne": return int(x != y)
+        case "ult": return int(x < y)
+        case "ule": return int(x <= y)
+        case "slt": return int(sx < sy)
+        case "sle": return int(sx <= sy)
+        case "zext" | "trunc": return x & mask
+        case "sext": return sx & mask
+    raise ValueError(f"the interpreter does not know operation {op!r}")
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """What evaluating a routine gave: its result and its final memory."""
+
+    result: int | None
+    memory: Memory | None
+
+
+def run(r: Routine, args: tuple[int, ...] | list[int], memory: Memory | None = None) -> Evaluation:
+    """Evaluate a routine on concrete inputs (and a memory window if it uses memory)."""
+    if len(args) != len(r.params):
+        raise ValueError(f"the routine takes {len(r.params)} inputs, got {len(args)}")
+    values: dict[int, object] = {}
+    for n in postorder(r):
+        values[id(n)] = _eval(n, [values[id(x)] for x in n.args], tuple(args), memory)
+    result = None if r.result is None else values[id(r.result)]
+    final = memory if r.memory is None else values[id(r.memory)]
+    return Evaluation(result, final)

@@ -1,0 +1,183 @@
+"""Instruction selection for x86-64 (System V: inputs in rdi, rsi, rdx, rcx, r8,
+r9; result in rax; rbx, rbp, r12-r15 preserved).  Intel syntax for keystone.
+
+Register contents: a w-bit value lives in the low w bits; the bits above are
+unspecified, so every template that depends on them (right shifts, compares,
+bit counts, extension) first extends into a scratch register.
+Reserved (never allocated): rax, rdx (mul high, results), rcx (shift counts),
+r10, r11 (operand slots: constants and extended copies).
+"""
+
+from __future__ import annotations
+
+from arch import X86_64
+from sem.interp import signed
+from sem.ir import Node
+from sem.regalloc import Lowered, Operand, lower
+
+NAMES = {  # 64, 32, 16, 8-bit names of each register
+    "rax": ("rax", "eax", "ax", "al"), "rcx": ("rcx", "ecx", "cx", "cl"),
+    "rdx": ("rdx", "edx", "dx", "dl"), "rbx": ("rbx", "ebx", "bx", "bl"),
+    "rsi": ("rsi", "esi", "si", "sil"), "rdi": ("rdi", "edi", "di", "dil"),
+    "rbp": ("rbp", "ebp", "bp", "bpl"),
+    **{f"r{i}": (f"r{i}", f"r{i}d", f"r{i}w", f"r{i}b") for i in range(8, 16)},
+}
+SLOTS = ("r10", "r11", "rax")  # scratch for operand 0, 1, 2
+SETCC = {"eq": "sete", "ne": "setne", "ult": "setb", "ule": "setbe", "slt": "setl", "sle": "setle"}
+SIMPLE = {"add": "add", "sub": "sub", "and": "and", "or": "or", "xor": "xor", "mul": "imul"}
+SHIFTS = {"shl": "shl", "lshr": "shr", "ashr": "sar", "rotl": "rol", "rotr": "ror"}
+PTR = {8: "byte", 16: "word", 32: "dword", 64: "qword"}
+
+
+def r64(reg: str) -> str: return NAMES[reg][0]
+def r32(reg: str) -> str: return NAMES[reg][1]
+def sub(reg: str, w: int) -> str: return {64: r64(reg), 32: r32(reg), 16: NAMES[reg][2]}.get(w, NAMES[reg][3])
+def op_name(reg: str, w: int) -> str: return r64(reg) if w == 64 else r32(reg)
+
+
+def _fits_imm32(value: int) -> bool:
+    return -(1 << 31) <= value < (1 << 31)
+
+
+class X86Target:
+    """Registers the System V lowering allocates from."""
+
+    name = X86_64.name
+    param_regs = ("rdi", "rsi", "rdx", "rcx", "r8", "r9")
+    pool = ("rsi", "rdi", "r8", "r9", "rbx", "rbp", "r12", "r13", "r14", "r15")
+    callee_saved = frozenset({"rbx", "rbp", "r12", "r13", "r14", "r15"})
+
+    def move(self, dst: str, src: str) -> str:
+        return f"mov {dst}, {src}"
+
+    def frame(self, saved: list[str], body: list[str], result: Operand | None) -> list[str]:
+        out = [f"push {reg}" for reg in saved] + body
+        if result is not None and result.reg != "rax":
+            out.append(f"mov rax, {result.imm}" if result.reg is None else f"mov rax, {result.reg}")
+        return out + [f"pop {reg}" for reg in reversed(saved)] + ["ret"]
+
+    # operand helpers -------------------------------------------------------
+    def _reg(self, o: Operand, slot: int, out: list[str]) -> str:
+        """The operand in a register (constants go to the slot's scratch register)."""
+        if o.reg is not None:
+            return o.reg
+        out.append(f"mov {op_name(SLOTS[slot], o.width)}, {o.imm}")
+        return SLOTS[slot]
+
+    def _extend(self, o: Operand, kind: str, into: str, out: list[str]) -> str:
+        """Zero- ('z') or sign- ('s') extend the operand to 64 bits in `into`."""
+        w = o.width
+        if o.reg is None:
+            out.append(f"mov {into}, {signed(o.imm, w) if kind == 's' else o.imm}")
+        elif w == 64:
+            if into != o.reg:
+                out.append(f"mov {into}, {o.reg}")
+        elif w == 32:
+            out.append(f"mov {r32(into)}, {r32(o.reg)}" if kind == "z" else f"movsxd {into}, {r32(o.reg)}")
+        elif w in (8, 16):
+            out.append(f"movzx {r32(into)}, {sub(o.reg, w)}" if kind == "z" else f"movsx {into}, {sub(o.reg, w)}")
+        else:  # 1-bit
+            out += [f"mov {r32(into)}, {r32(o.reg)}", f"and {r32(into)}, 1"]
+            if kind == "s":
+                out.append(f"neg {into}")
+        return into
+
+    def _clean(self, o: Operand, slot: int, kind: str, out: list[str]) -> str:
+        if o.width in (32, 64) and o.reg is not None:
+            return o.reg  # 32- and 64-bit instructions ignore/define the upper bits themselves
+        return self._extend(o, kind, SLOTS[slot], out)
+
+    # templates -------------------------------------------------------------
+    def emit(self, n: Node, dest: str | None, ops: list[Operand], out: list[str]) -> None:
+        w = n.width
+        d = op_name(dest, w) if dest else ""
+        op = n.op
+        if op in SIMPLE:
+            a, b = ops
+            out.append(f"mov {d}, {op_name(self._reg(a, 0, out), w)}")
+            if b.reg is None and _fits_imm32(signed(b.imm, w)):
+                imm = signed(b.imm, w)
+                out.append(f"imul {d}, {d}, {imm}" if op == "mul" else f"{SIMPLE[op]} {d}, {imm}")
+            else:
+                out.append(f"{SIMPLE[op]} {d}, {op_name(self._reg(b, 1, out), w)}")
+        elif op in ("not", "neg"):
+            out += [f"mov {d}, {op_name(self._reg(ops[0], 0, out), w)}", f"{op} {d}"]
+        elif op in ("mulhu", "mulhs"):
+            kind = "z" if op == "mulhu" else "s"
+            if w == 64:
+                out.append(f"mov rax, {self._reg(ops[0], 0, out)}")
+                out += [f"{'mul' if kind == 'z' else 'imul'} {self._reg(ops[1], 1, out)}", f"mov {d}, rdx"]
+            else:
+                a = self._extend(ops[0], kind, "r10", out)
+                b = self._extend(ops[1], kind, "r11", out)
+                out += [f"mov {dest}, {a}", f"imul {dest}, {b}", f"shr {dest}, {w}"]
+        elif op in SHIFTS:
+            self._shift(n, dest, ops, out)
+        elif op == "popcount":
+            src = self._clean(ops[0], 0, "z", out) if w != 64 else self._reg(ops[0], 0, out)
+            out.append(f"popcnt {dest}, {r64(src)}" if w == 64 else f"popcnt {r32(dest)}, {r32(src)}")
+        elif op == "clz":  # (w-1) - bsr(x), with bsr(0) taken as -1
+            src = self._extend(ops[0], "z", "r10", out)
+            out += ["mov rax, -1", f"bsr {dest}, {src}", f"cmovz {dest}, rax",
+                    f"neg {dest}", f"add {dest}, {w - 1}"]
+        elif op == "ctz":
+            src = self._extend(ops[0], "z", "r10", out)
+            out += [f"mov eax, {w}", f"bsf {dest}, {src}", f"cmovz {dest}, rax"]
+        elif op in SETCC:
+            aw = ops[0].width
+            a = self._clean(ops[0], 0, "s", out)
+            b = self._clean(ops[1], 1, "s", out)
+            size = 64 if aw in (64,) or aw < 32 else 32
+            out += [f"xor {r32(dest)}, {r32(dest)}",
+                    f"cmp {op_name(a, size)}, {op_name(b, size)}", f"{SETCC[op]} {sub(dest, 8)}"]
+        elif op == "select":
+            c, t, f = ops
+            if c.reg is None:
+                chosen = t if c.imm & 1 else f
+                out.append(f"mov {d}, {chosen.imm if chosen.reg is None else op_name(chosen.reg, w)}")
+                return
+            out.append(f"mov {d}, {f.imm if f.reg is None else op_name(f.reg, w)}")
+            tr = self._reg(t, 1, out)
+            out += [f"test {r32(c.reg)}, 1", f"cmovne {op_name(dest, max(w, 32))}, {op_name(tr, max(w, 32))}"]
+        elif op in ("zext", "sext"):
+            self._extend(ops[0], "z" if op == "zext" else "s", dest, out)
+        elif op == "trunc":
+            out.append(f"mov {dest}, {ops[0].imm if ops[0].reg is None else ops[0].reg}")
+        elif op == "load":
+            base = self._reg(ops[1], 1, out)
+            mem = f"{PTR[w]} ptr [{base} + {n.attr}]"
+            out.append(f"movzx {r32(dest)}, {mem}" if w < 32 else f"mov {d}, {mem}")
+        elif op == "store":
+            base = self._reg(ops[1], 1, out)
+            v = ops[2]
+            vw = v.width
+            mem = f"{PTR[vw]} ptr [{base} + {n.attr}]"
+            if v.reg is None and (vw < 64 or _fits_imm32(signed(v.imm, 64))):
+                out.append(f"mov {mem}, {signed(v.imm, vw)}")
+            else:
+                out.append(f"mov {mem}, {sub(self._reg(v, 0, out), vw)}")
+        else:
+            raise ValueError(f"x86-64 lowering has no template for {op!r}")
+
+    def _shift(self, n: Node, dest: str, ops: list[Operand], out: list[str]) -> None:
+        w, op = n.width, n.op
+        a, b = ops
+        if op == "lshr":
+            src, width = self._clean(a, 0, "z", out), (64 if w < 32 else w)
+        elif op == "ashr":
+            src, width = self._clean(a, 0, "s", out), (64 if w < 32 else w)
+        else:
+            src, width = self._reg(a, 0, out), w
+        out.append(f"mov {op_name(dest, width)}, {op_name(src, width)}")
+        target = sub(dest, width) if op in ("rotl", "rotr") else op_name(dest, width)
+        if b.reg is None:
+            out.append(f"{SHIFTS[op]} {target}, {b.imm % w}")
+            return
+        out.append(f"mov ecx, {r32(b.reg)}")
+        if w < 32 and op not in ("rotl", "rotr"):
+            out.append(f"and ecx, {w - 1}")  # the IR takes amounts modulo the width
+        out.append(f"{SHIFTS[op]} {target}, cl")
+
+
+def lower_x86(r) -> Lowered:
+    return lower(r, X86Target())

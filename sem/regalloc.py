@@ -1,0 +1,170 @@
+"""Scheduling and register allocation of a routine's DAG, shared by both targets.
+
+The schedule is a depth-first post-order of the DAG, with one extra rule for
+memory: a store runs only after every load of the memory state it replaces.
+Registers are assigned by a linear scan over that schedule: a value takes a
+free register when computed (never one of its own operands, so two-address
+x86 templates may write the destination first) and gives it back after its
+last use.  Constants never occupy registers; each instruction template places
+them as immediates or in its own scratch registers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from sem.canon import canonicalize, parse
+from sem.ir import Node, Routine
+
+
+class LoweringError(RuntimeError):
+    """The routine cannot be lowered as written; the message says why."""
+
+
+@dataclass(frozen=True)
+class Operand:
+    """What an instruction template receives for one operand."""
+
+    node: Node
+    reg: str | None  # None: a constant, see `imm`
+
+    @property
+    def imm(self) -> int:
+        return self.node.attr
+
+    @property
+    def width(self) -> int:
+        return self.node.width
+
+
+class Target(Protocol):
+    name: str
+    param_regs: tuple[str, ...]
+    pool: tuple[str, ...]  # allocatable, caller-saved first
+    callee_saved: frozenset[str]
+
+    def emit(self, node: Node, dest: str | None, ops: list[Operand], out: list[str]) -> None: ...
+    def move(self, dst: str, src: str) -> str: ...
+    def frame(self, saved: list[str], body: list[str], result: Operand | None) -> list[str]: ...
+
+
+def _dependencies(r: Routine) -> tuple[list[Node], dict[int, list[Node]]]:
+    """Reachable nodes in depth-first post-order, and what each must wait for:
+    its operands and, for a store, every load of the memory state it replaces."""
+    order: list[Node] = []
+    seen: set[int] = set()
+
+    def visit(n: Node) -> None:
+        if id(n) not in seen:
+            seen.add(id(n))
+            for a in n.args:
+                visit(a)
+            order.append(n)
+
+    for o in (r.result, r.memory):
+        if o is not None:
+            visit(o)
+    deps = {id(n): list(n.args) for n in order}
+    for n in order:
+        if n.op == "load":
+            for user in order:
+                if user.op == "store" and user.args[0] is n.args[0]:
+                    deps[id(user)].append(n)
+    return order, deps
+
+
+def schedule(r: Routine) -> list[Node]:
+    """List scheduling that keeps few values live: among the ready nodes, take the
+    one that frees the most registers (ties: depth-first order)."""
+    order, deps = _dependencies(r)
+    pending_users: dict[int, int] = {id(n): 0 for n in order}
+    for n in order:
+        for a in set(map(id, n.args)):
+            pending_users[a] += 1
+    done: set[int] = set()
+    result: list[Node] = []
+    remaining = list(order)
+
+    def gain(n: Node) -> int:
+        frees = sum(1 for a in {id(x): x for x in n.args}.values()
+                    if a.op not in ("const", "mem") and pending_users[id(a)] == 1)
+        return frees - (n.op != "store")
+
+    while remaining:
+        ready = [n for n in remaining if all(id(d) in done for d in deps[id(n)])]
+        best = max(ready, key=gain)  # max() keeps the first of equals: depth-first order
+        remaining = [n for n in remaining if n is not best]  # `==` on nodes builds IR
+        done.add(id(best))
+        result.append(best)
+        for a in set(map(id, best.args)):
+            pending_users[a] -= 1
+    return result
+
+
+@dataclass
+class Lowered:
+    arch: str
+    text: str  # assembly, one statement per line
+    registers_used: list[str] = field(default_factory=list)
+
+
+def lower(r: Routine, target: Target) -> Lowered:
+    r = parse(canonicalize(r).text)  # the hash-consed DAG: equal subterms computed once
+    order = schedule(r)
+    last_use: dict[int, int] = {}
+    for i, n in enumerate(order):
+        for a in n.args:
+            last_use[id(a)] = i
+    if r.result is not None:
+        last_use[id(r.result)] = len(order)
+
+    if len(r.params) > len(target.param_regs):
+        raise LoweringError(f"{len(r.params)} inputs; the {target.name} lowering passes at most "
+                            f"{len(target.param_regs)} in registers")
+    home: dict[int, str] = {}
+    used_params = {n.attr: n for n in order if n.op == "param"}
+    abi = set(target.param_regs[: len(r.params)])
+    free = [reg for reg in target.pool if reg not in abi]
+    moves: list[str] = []
+    for index, n in sorted(used_params.items()):
+        incoming = target.param_regs[index]
+        if incoming in target.pool:
+            home[id(n)] = incoming
+        else:  # arrives in a register the templates use as scratch: move it out first
+            if not free:
+                raise LoweringError("too many inputs for the registers available")
+            home[id(n)] = free.pop(0)
+            moves.append(target.move(home[id(n)], incoming))
+    for reg in target.param_regs[: len(r.params)]:
+        if reg in target.pool and reg not in home.values():
+            free.append(reg)
+    free.sort(key=target.pool.index)
+    touched = set(home.values())
+
+    body: list[str] = list(moves)
+    for i, n in enumerate(order):
+        if n.op in ("param", "const", "mem"):
+            continue
+        ops = [Operand(a, home.get(id(a))) for a in n.args]
+        dest = None
+        if n.op != "store":
+            if not free:
+                raise LoweringError(
+                    f"{target.name}: more than {len(target.pool)} values live at once; "
+                    "this lowering does not spill yet, so split the routine")
+            dest = free.pop(0)
+            home[id(n)] = dest
+            touched.add(dest)
+        target.emit(n, dest, ops, body)
+        for a in {id(a): a for a in n.args}.values():
+            if last_use.get(id(a)) == i and id(a) in home:
+                free.append(home[id(a)])
+        if dest is not None and id(n) not in last_use:
+            free.append(dest)  # computed but unused (a load kept for ordering)
+        free.sort(key=target.pool.index)
+
+    result = None if r.result is None else Operand(r.result, home.get(id(r.result)))
+    saved = [reg for reg in target.pool if reg in touched and reg in target.callee_saved]
+    text = "\n".join(target.frame(saved, body, result)) + "\n"
+    return Lowered(target.name, text, sorted(touched, key=target.pool.index))

@@ -1,0 +1,27 @@
+"""The hardware fingerprint: the key every store files its records under.
+
+A board's fingerprint is its architecture, its board profile and the identity
+registers discovery read (CPUID words on x86-64; misa and the vendor/arch/impl
+ids on RISC-V); its digest is BLAKE2b-256 of their canonical JSON.  Built from
+a discovery inventory by discovery/fingerprint.py.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+
+from arch import Arch
+
+
+@dataclass(frozen=True)
+class Fingerprint:
+    arch: Arch
+    board: str
+    identity: tuple[tuple[str, int], ...]  # sorted (name, value)
+
+    @property
+    def digest(self) -> bytes:
+        text = json.dumps([self.arch.name, self.board, list(self.identity)])
+        return hashlib.blake2b(text.encode(), digest_size=32).digest()
