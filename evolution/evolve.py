@@ -1,0 +1,214 @@
+"""Evolve a routine for a target: start from correct programs we have, search for
+shorter ones, and keep only what is proven.
+
+    result = evolve(hackers_delight.p01, TARGETS["x86-64"], budget_s=60, seed=1)
+    result.text, result.code, result.instructions, result.proof, result.history
+
+The loop: a STOKE chain runs batches of iterations; every correct candidate a
+batch met that is shorter than the best so far is proven by Z3 at full width
+(proof.py).  A refuted one's counterexample joins the test vectors (so the chain
+stops meeting it); a proven one runs in Unicorn against the interpreter
+(check.py) and becomes the best.  Only proven programs are ever returned: if the
+search is interrupted (KeyboardInterrupt), the best proven result so far is.
+Searches are deterministic for a seed and a number of batches; a time budget
+only decides how many batches run.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from evolution.check import unicorn_check
+from evolution.costmodel import PerformanceModel, fallback
+from evolution.isa import Isa
+from evolution.program import MachineProgram, assemble, text
+from evolution.proof import Proof, prove
+from evolution.registry import isa_named
+from evolution.search import Chain, SearchSpace, instances, neighbours, space
+from evolution.starts import Start, starts
+from evolution.testset import MachineVector, TestSet, machine_vectors
+from sem.ir import Routine
+
+TRAINING_VECTORS = 32
+CHECK_VECTORS = 1000  # Unicorn vectors for a result
+ITERATIONS = 100_000  # per batch
+STALE_BATCHES = 8  # batches without progress before the chain restarts from the best
+
+
+@dataclass(frozen=True)
+class MachineTarget:
+    """An ISA and the features a board was found to have."""
+
+    name: str
+    isa: str
+    features: frozenset[str]
+
+
+@dataclass
+class Evolved:
+    routine: str
+    target: MachineTarget
+    program: MachineProgram
+    text: str
+    code: bytes
+    instructions: int  # every instruction, the return included
+    proof: Proof
+    start: str  # the correct program the search began from
+    unicorn: str  # the machine check's verdict
+    counterexamples: list[MachineVector] = field(default_factory=list)
+    vectors: list[MachineVector] = field(default_factory=list)
+    history: list[tuple[float, float, int]] = field(default_factory=list)  # (s, cost, insns)
+    evaluations: int = 0
+    seconds: float = 0.0
+    interrupted: bool = False
+
+
+class NoProgram(RuntimeError):
+    """No correct program to start from and none found in the budget."""
+
+
+@dataclass
+class _Search:
+    isa: Isa
+    spec: Routine
+    target: MachineTarget
+    testset: TestSet
+    space: SearchSpace
+    model: PerformanceModel
+    seed: int
+    started: float
+    best: MachineProgram | None = None
+    best_proof: Proof | None = None
+    best_start: str = ""
+    history: list = field(default_factory=list)
+    counterexamples: list = field(default_factory=list)
+    refuted: set = field(default_factory=set)
+    evaluations: int = 0
+    instances: object = None  # the space's instruction instances, for the local search
+
+    def consider(self, program: MachineProgram, origin: str) -> bool:
+        """Prove `program`; a counterexample joins the vectors.  True: the new best."""
+        key = text(self.isa, program)
+        if key in self.refuted:
+            return False
+        proof = prove(self.isa, self.spec, program)
+        if not proof.proven:
+            self.refuted.add(key)
+            if proof.counterexample is not None:
+                self.counterexamples.append(proof.counterexample)
+                self.testset.add(proof.counterexample)
+            return False
+        code = assemble(self.isa, program, self.target.features)
+        if unicorn_check(self.isa, self.spec, code, self.testset.vectors):
+            self.refuted.add(key)  # proven yet the machine disagrees: never use it
+            return False
+        self.best, self.best_proof, self.best_start = program, proof, self.best_start or origin
+        cost = self.model.per_instruction * len(program.insns) + self.model.per_cycle * sum(
+            self.model.latency[i.form] for i in program.insns)
+        self.history.append((time.perf_counter() - self.started, cost, program.instructions))
+        return True
+
+
+def evolve(spec: Routine, target: MachineTarget, *, budget_s: float | None = 60.0,
+           batches: int | None = None, seed: int = 0, stop_at: int | None = None,
+           model: PerformanceModel | None = None, iterations: int = ITERATIONS,
+           on_progress: Callable[[Evolved], None] | None = None) -> Evolved:
+    """The shortest proven program found for `spec` on `target`.  Stops after `budget_s`
+    seconds or `batches` batches (whichever comes first), or once `stop_at` instructions
+    (return included) are reached."""
+    isa = isa_named(target.isa)
+    started = time.perf_counter()
+    testset = TestSet(isa, spec, machine_vectors(isa, spec, TRAINING_VECTORS, seed))
+    s = _Search(isa, spec, target, testset, space(isa, spec, target.features),
+                model or fallback(isa), seed, started)
+    offered: list[Start] = starts(isa, spec, target.features)
+    for start in sorted(offered, key=lambda x: x.program.instructions):
+        shorter = s.best is None or start.program.instructions < s.best.instructions
+        if shorter and s.consider(start.program, start.name):
+            s.best_start = start.name
+    interrupted = False
+    try:
+        _run(s, budget_s, batches, stop_at, iterations, on_progress)
+    except KeyboardInterrupt:
+        interrupted = True
+    if s.best is None:
+        raise NoProgram(f"no proven program for {spec.hint_name or 'the routine'} on {target.name}"
+                        " yet; give the search more time")
+    return _result(s, interrupted)
+
+
+def _done(s: _Search, budget_s, batches, stop_at, count: int) -> bool:
+    if stop_at is not None and s.best is not None and s.best.instructions <= stop_at:
+        return True
+    if batches is not None and count >= batches:
+        return True
+    return budget_s is not None and time.perf_counter() - s.started >= budget_s
+
+
+def _descend(s: _Search, budget_s, batches, stop_at, count: int) -> bool:
+    """Local search from the best: one instruction deleted, at most one other replaced,
+    while that finds a proven shorter program.  True when it improved."""
+    improved = False
+    while s.best is not None and not _done(s, budget_s, batches, stop_at, count):
+        if s.instances is None:
+            s.instances = instances(s.isa, s.space)
+        found, evaluations = neighbours(s.isa, s.space, s.testset, s.best, s.instances)
+        s.evaluations += evaluations
+        if not any(s.consider(p, "local search") for p in found):
+            return improved
+        improved = True
+    return improved
+
+
+def _run(s: _Search, budget_s, batches, stop_at, iterations, on_progress) -> None:
+    count = restarts = stale = 0
+    _descend(s, budget_s, batches, stop_at, count)
+    chain = _chain(s, restarts)
+    while not _done(s, budget_s, batches, stop_at, count):
+        batch = chain.run(iterations)
+        count += 1
+        s.evaluations += batch.evaluations
+        improved = False
+        for _, program in batch.correct:
+            if s.best is not None and program.instructions >= s.best.instructions:
+                continue
+            if s.consider(program, "search"):
+                improved = True
+                _descend(s, budget_s, batches, stop_at, count)
+                if on_progress is not None:
+                    on_progress(_result(s, False))
+                break
+        stale = 0 if improved else stale + 1
+        if improved or stale >= STALE_BATCHES:
+            restarts += 1
+            stale = 0
+            chain = _chain(s, restarts)
+
+
+def _chain(s: _Search, restarts: int) -> Chain:
+    """Restarts cycle through: optimising from the best program with a slot to spare, at
+    three temperatures, and synthesising from nothing in fewer slots than the best has
+    (STOKE's two phases).  With no program yet, every chain synthesises."""
+    phase = restarts % 4
+    if s.best is None or phase == 3:
+        slots = max(1, len(s.best.insns) - 1) if s.best is not None else 12
+        program, beta = MachineProgram(s.isa.name, ()), 1.0
+    else:
+        program, beta = s.best, (1.0, 0.5, 2.0)[phase]
+        slots = len(program.insns) + 1
+    return Chain.start(s.isa, s.testset, s.space, s.model, program, slots,
+                       seed=s.seed * 7919 + restarts, beta=beta)
+
+
+def _result(s: _Search, interrupted: bool) -> Evolved:
+    code = assemble(s.isa, s.best, s.target.features)
+    vectors = machine_vectors(s.isa, s.spec, CHECK_VECTORS, s.seed + 1)
+    mismatches = unicorn_check(s.isa, s.spec, code, vectors)
+    verdict = (f"unicorn: agrees with the interpreter on {len(vectors)} vectors" if not mismatches
+               else f"unicorn: DISAGREES on {len(mismatches)} of {len(vectors)} vectors")
+    return Evolved(s.spec.hint_name or "", s.target, s.best, text(s.isa, s.best), code,
+                   s.best.instructions, s.best_proof, s.best_start, verdict,
+                   list(s.counterexamples), list(s.testset.vectors), list(s.history),
+                   s.evaluations, time.perf_counter() - s.started, interrupted)

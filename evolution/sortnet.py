@@ -1,0 +1,78 @@
+"""Sorting routines as compare-exchange networks written out in each ISA's own
+min/max idiom: the correct programs a sort search starts from (AlphaDev-S starts
+from a correct program), often already short.
+
+A network (sem.library.sorting.NETWORKS) is loads, one compare-exchange per
+comparator, stores.  Each ISA's templates say how to write a compare-exchange
+with the features a target has; registers are renamed as the templates free them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sem.library.sorting import NETWORKS
+
+
+@dataclass(frozen=True)
+class Exchange:
+    """lines(a, b, spares) -> (statements, register now holding the minimum, the maximum,
+    the spare registers afterwards)."""
+
+    spares: int
+    lines: Callable[[str, str, list[str]], tuple[list[str], str, str, list[str]]]
+
+
+@dataclass(frozen=True)
+class NetworkTemplates:
+    pointer: str
+    values: tuple[str, ...]  # registers for the elements, then spares
+    load: Callable[[str, int], str]  # (register, byte offset)
+    store: Callable[[str, int], str]
+    exchange: Exchange
+
+
+def _x86_cmov(a: str, b: str, spares: list[str]):
+    t = spares[0]
+    return [f"mov {t}, {a}", f"cmp {a}, {b}", f"cmovg {a}, {b}", f"cmovg {b}, {t}"], a, b, spares
+
+
+def _riscv_minmax(a: str, b: str, spares: list[str]):
+    t = spares[0]
+    return [f"min {t}, {a}, {b}", f"max {b}, {a}, {b}"], t, b, [a, *spares[1:]]
+
+
+def _riscv_xor_swap(a: str, b: str, spares: list[str]):
+    t, u = spares[:2]
+    return ([f"slt {t}, {b}, {a}", f"xor {u}, {a}, {b}", f"sub {t}, zero, {t}",
+             f"and {t}, {t}, {u}", f"xor {a}, {a}, {t}", f"xor {b}, {b}, {t}"], a, b, spares)
+
+
+def x86_64_templates(features: frozenset[str]) -> NetworkTemplates:
+    return NetworkTemplates(
+        "rdi", ("eax", "ecx", "edx", "esi", "r8d", "r9d", "r10d", "r11d"),
+        lambda r, off: f"mov {r}, dword ptr [rdi + {off}]",
+        lambda r, off: f"mov dword ptr [rdi + {off}], {r}",
+        Exchange(1, _x86_cmov))
+
+
+def riscv64_templates(features: frozenset[str]) -> NetworkTemplates:
+    exchange = Exchange(1, _riscv_minmax) if "zbb" in features else Exchange(2, _riscv_xor_swap)
+    return NetworkTemplates(
+        "a0", ("a1", "a2", "a3", "a4", "a5", "a6", "a7", "t0", "t1", "t2"),
+        lambda r, off: f"lw {r}, {off}(a0)", lambda r, off: f"sw {r}, {off}(a0)", exchange)
+
+
+def network_text(templates: NetworkTemplates, n: int, return_text: str) -> str:
+    """Assembly of the n-element sort: loads, the network's compare-exchanges, stores."""
+    regs = list(templates.values[:n])
+    spares = list(templates.values[n : n + templates.exchange.spares])
+    if len(spares) < templates.exchange.spares:
+        raise ValueError(f"not enough registers for a {n}-element network")
+    out = [templates.load(r, 4 * i) for i, r in enumerate(regs)]
+    for i, j in NETWORKS[n]:
+        lines, regs[i], regs[j], spares = templates.exchange.lines(regs[i], regs[j], spares)
+        out += lines
+    out += [templates.store(r, 4 * i) for i, r in enumerate(regs)]
+    return "\n".join([*out, return_text]) + "\n"

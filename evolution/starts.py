@@ -1,0 +1,82 @@
+"""Where a search starts: correct programs we already have (AlphaDev-S starts from
+one), as evolution's program form.
+
+  - the semantic core's lowering (sem.lower), its frame taken off: callee-saved
+    registers it used are renamed to caller-saved ones it left free, and the saves
+    and restores go (evolved programs touch no callee-saved register);
+  - for the sorts, the sorting network in the ISA's own compare-exchange idiom.
+
+A start that cannot be read (branches in a lowering) is simply not offered.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from evolution.isa import Isa
+from evolution.program import MachineProgram, ParseError, parse
+from evolution.registry import SORT_NETWORKS
+from evolution.sortnet import network_text
+from sem.canon import routine_id
+from sem.ir import Routine
+from sem.library import sorting
+from sem.library.sorting import NETWORKS
+from sem.lower import lower_for
+
+# lines that only build or tear down a frame: x86 push/pop, riscv sp adjust and saves
+_FRAME = re.compile(r"^\s*(push|pop)\s|^\s*addi\s+sp,\s*sp,|^\s*(sd|ld)\s+\w+,\s*-?\d+\(sp\)")
+_WORD = re.compile(r"\b\w+\b")
+_SORT_IDS = {n: routine_id(getattr(sorting, f"sort{n}")) for n in NETWORKS}  # by meaning, not name
+
+
+@dataclass(frozen=True)
+class Start:
+    name: str  # where it came from
+    program: MachineProgram
+
+
+def _rename(isa: Isa, text: str) -> str:
+    """Callee-saved registers the text uses, renamed to caller-saved ones it does not."""
+    names = {}
+    for word in set(_WORD.findall(text)):
+        parsed = isa.parse_register(word)
+        if parsed is not None:
+            names[word] = parsed
+    used = {number for number, _ in names.values()}
+    free = [n for n in map(isa.number, isa.scratch) if n not in used]
+    mapping = {}
+    for name in isa.abi.preserved:
+        n = isa.number(name)
+        if n in used and free:
+            mapping[n] = free.pop(0)
+
+    def swap(match: re.Match) -> str:
+        word = match.group(0)
+        if word in names and names[word][0] in mapping:
+            return isa.render_register(mapping[names[word][0]], names[word][1])
+        return word
+
+    return _WORD.sub(swap, text)
+
+
+def lowering(isa: Isa, spec: Routine) -> Start | None:
+    text = lower_for(isa.arch)(spec).text
+    body = "\n".join(line for line in text.splitlines() if not _FRAME.match(line))
+    try:
+        return Start("lowering", parse(isa, _rename(isa, body)))
+    except ParseError:
+        return None
+
+
+def network(isa: Isa, spec: Routine, features: frozenset[str]) -> Start | None:
+    """For sort3/4/5 (a pointer input, n words sorted in place): the network program."""
+    n = next((k for k in NETWORKS if routine_id(spec) == _SORT_IDS[k]), None)
+    if n is None or isa.name not in SORT_NETWORKS:
+        return None
+    templates = SORT_NETWORKS[isa.name](features)
+    return Start("sorting network", parse(isa, network_text(templates, n, isa.return_text)))
+
+
+def starts(isa: Isa, spec: Routine, features: frozenset[str]) -> list[Start]:
+    return [s for s in (lowering(isa, spec), network(isa, spec, features)) if s is not None]
