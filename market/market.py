@@ -5,7 +5,8 @@ other board adopt them after checking them itself.  Every decision is a ledger e
 (market/records.py); the state is what the ledger says (market/state.py).
 
 Credits.  One credit is one CPU-second of search.  Accepting an experiment costs its
-budget; CPU it did not use comes back with its result.  A verified improvement pays
+budget; CPU it did not use comes back with its result, CPU it used beyond it is
+charged.  A verified improvement pays
     credits = credit_per_cycle_use x cycles saved per call x recorded uses of the routine
 to the agent that found it, on its own board, and again (a royalty) for every board
 that adopts it, with that board's cycles saved.  "Cycles saved" is the performance
@@ -80,8 +81,9 @@ class Rules:
 
 @dataclass(frozen=True)
 class Claim:
-    """What a finished search hands back: the best proven program it holds."""
-    instructions: int  # every instruction, the return included
+    """What a finished search hands back: the best proven program it holds (instructions
+    None: it holds none, not even its start)."""
+    instructions: int | None  # every instruction, the return included
     cycles: float  # the performance model's estimate
     text: str
     code: bytes
@@ -89,7 +91,7 @@ class Claim:
     artifact: Mapping  # the proof artifact (market/proofs.py), JSON-able
     cpu_ms: int  # CPU the search used
     reached_ms: int  # CPU into the search when it reached `instructions`
-    start_instructions: int  # the correct program the search began from
+    start_instructions: int | None  # the correct program the search began from
     start_cycles: float
     start_text: str = ""
     counterexamples: tuple[Mapping, ...] = ()  # JSON-able machine vectors
@@ -325,12 +327,14 @@ class Market:
         entries = [R.entry(R.COUNTEREXAMPLE, t, id=identity, routine=routine.id, isa=agent.isa,
                            vector=dict(v)) for v in claim.counterexamples]
         current = self.state.best_of(agent.key, routine.id)
-        before = (current.instructions, current.cycles) if current else (
-            claim.start_instructions, claim.start_cycles)
-        before = min(before, (claim.start_instructions, claim.start_cycles))
+        known = [(current.instructions, current.cycles)] if current else []
+        if claim.start_instructions is not None:
+            known.append((claim.start_instructions, claim.start_cycles))
+        before = min(known) if known else None
         start = {"instructions": claim.start_instructions, "cycles": claim.start_cycles,
                  "text": claim.start_text}
-        improved = claim.instructions < before[0]
+        improved = claim.instructions is not None and (
+            before is None or claim.instructions < before[0])
         if improved:
             check = self.verifier.check(agent, routine, claim.artifact, claim.code)
             t += check.cpu_ms
@@ -340,16 +344,21 @@ class Market:
                                        reason=check.detail, instructions=claim.instructions,
                                        text=claim.text, lost=e.stake))
                 return self.book.write(entries)
-        refund = round(max(0.0, e.stake - claim.cpu_ms / 1000), 3)
+        # one credit is one CPU-second: what the search did not use comes back, and what it
+        # used beyond its budget (a proof inside may overrun it) is charged
+        refund = round(e.stake - claim.cpu_ms / 1000, 3)
         result = {"id": identity, "agent": agent.key, "cpu_ms": claim.cpu_ms, "refund": refund,
                   "instructions": claim.instructions, "cycles": claim.cycles,
                   "text": claim.text, "code": claim.code.hex(),
                   "features_used": sorted(claim.features_used), "start": start,
-                  "reached": started + claim.reached_ms, "before": before[0]}
+                  "reached": started + claim.reached_ms,
+                  "before": before[0] if before else None}
         if not improved:
-            entries.append(R.entry(R.RESULT, t, outcome=R.NONE, bound=before[0], **result))
+            entries.append(R.entry(R.RESULT, t, outcome=R.NONE,
+                                   bound=before[0] if before else None, **result))
             return self.book.write(entries)
-        saved = max(0.0, before[1] - claim.cycles)
+        # a first program where there was none saves no cycles anyone measured
+        saved = max(0.0, before[1] - claim.cycles) if before else 0.0
         entries.append(R.entry(R.RESULT, t, outcome=R.IMPROVEMENT, cycles_saved=saved,
                                artifact=dict(claim.artifact), check=check.detail,
                                check_ms=check.cpu_ms, **result))
@@ -390,7 +399,8 @@ class Market:
                             check_ms=check.cpu_ms)]
         best = self.state.best_of(other.key, routine.id)
         baseline = best.cycles if best else claim.start_cycles
-        saved = max(0.0, baseline - claim.cycles)
+        known = best is not None or claim.start_instructions is not None
+        saved = max(0.0, baseline - claim.cycles) if known else 0.0
         return [R.entry(R.ADOPTED, t, agent=other.key, id=identity, routine=routine.id,
                         instructions=claim.instructions, cycles=claim.cycles, text=claim.text,
                         code=claim.code.hex(), check=check.detail, check_ms=check.cpu_ms),

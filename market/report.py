@@ -77,9 +77,10 @@ def best_history(entries: Iterable[tuple[int, Mapping]]) -> dict[tuple[str, str]
             routine_of[r["id"]] = r["experiment"]["routine"]
         elif r["type"] == R.RESULT:
             key = (r["agent"], routine_of[r["id"]])
-            steps.setdefault(key, []).append((0, r["start"]["instructions"], "start"))
+            if r["start"]["instructions"] is not None:
+                steps.setdefault(key, []).append((0, r["start"]["instructions"], "start"))
             if r["outcome"] == R.IMPROVEMENT:
-                steps[key].append((r["reached"], r["instructions"], "found"))
+                steps.setdefault(key, []).append((r["reached"], r["instructions"], "found"))
         elif r["type"] == R.ADOPTED:
             steps.setdefault((r["agent"], r["routine"]), []).append(
                 (r["t"], r["instructions"], "adopted"))

@@ -129,7 +129,8 @@ class MarketState:
             agent.credit(r["t"], r["refund"])
         key = (e.agent, e.experiment.routine)
         start = r["start"]
-        if key not in self.best or start["instructions"] < self.best[key].instructions:
+        if start["instructions"] is not None and (
+                key not in self.best or start["instructions"] < self.best[key].instructions):
             self.best[key] = Best(start["instructions"], start["cycles"], 0, "start",
                                   text=start.get("text", ""))
         saved = None

@@ -1,0 +1,105 @@
+"""The market's runner on the evolution engine: a strategy is a named way of calling
+`evolution.evolve.evolve` with parameters (the registry `STRATEGIES`), run for a board's
+ISA and discovered features, and its result turned into a claim with a proof artifact.
+
+What the engine exposes today, and so what a strategy can vary: the number of chain
+batches, the iterations per batch, the seed and the time budget.  evolve() always
+starts from its own starts (the lowering, a sorting network) and searches the whole
+instruction space the features allow.  The engine knobs the market would add next:
+  - starts=: begin from a given program (the best another board proved, adopted here),
+    so a board's search continues where the fleet is instead of from its lowering;
+  - forms=: search a subset of the instruction forms (evolution.search.space takes it
+    already): a "sortnet" strategy over compare/min/max/cmov only for the sorts;
+  - an enumerative search with a length bound, whose "nothing below N" is a proof and
+    would make the market's cover rule exact for it;
+  - a CPU-time budget (budget_s is wall time, and a Z3 proof inside may overrun it:
+    the market charges the CPU actually used).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from evolution.evolve import Evolved, MachineTarget, NoProgram, evolve
+from market.boards import Seat
+from market.experiment import Experiment
+from market.market import Claim, RoutineInfo, Strategy
+from market.proofs import features_used, make_artifact
+from market.state import AgentState
+from sem.ir import Routine
+
+Call = Callable[[Routine, MachineTarget, float, int, Mapping[str, int | str]], Evolved]
+
+
+@dataclass(frozen=True)
+class EngineStrategy:
+    strategy: Strategy  # what the market trades: name, parameter grid, routine classes
+    call: Call  # how it runs: (spec, target, budget seconds, seed, parameters) -> Evolved
+
+
+def _descend(spec: Routine, target: MachineTarget, budget_s: float, seed: int,
+             params: Mapping[str, int | str]) -> Evolved:
+    """The best start (lowering or sorting network), then local search from it (delete one
+    instruction, replace another) while that proves shorter, then one short chain."""
+    return evolve(spec, target, budget_s=budget_s, batches=1, seed=seed,
+                  iterations=int(params["iterations"]))
+
+
+def _stoke(spec: Routine, target: MachineTarget, budget_s: float, seed: int,
+           params: Mapping[str, int | str]) -> Evolved:
+    """STOKE chains (MCMC over programs) for the whole budget, restarting from the best."""
+    return evolve(spec, target, budget_s=budget_s, seed=seed,
+                  iterations=int(params["iterations"]))
+
+
+STRATEGIES: dict[str, EngineStrategy] = {s.strategy.name: s for s in (
+    EngineStrategy(Strategy("descend", ((("iterations", 2000),),)), _descend),
+    EngineStrategy(Strategy("stoke", ((("iterations", 20_000),), (("iterations", 100_000),))),
+                   _stoke),
+)}
+
+
+def _vector(v) -> dict:
+    return {"args": list(v.args), "registers": list(v.registers), "flags": list(v.flags),
+            "undefined": v.undefined, "memory": v.memory.hex()}
+
+
+@dataclass
+class EngineRunner:
+    specs: Mapping[str, Routine]  # by routine ID
+    seats: Mapping[str, Seat]  # by agent key
+    strategies: Mapping[str, EngineStrategy]
+
+    def run(self, agent: AgentState, routine: RoutineInfo, experiment: Experiment) -> Claim:
+        spec = self.specs[routine.id]
+        seat = self.seats[agent.key]
+        target = MachineTarget(seat.name, seat.isa.name, experiment.features)
+        call = self.strategies[experiment.strategy].call
+        seeds = range(*experiment.seeds)
+        share = experiment.cpu_seconds / len(seeds)
+        started = time.process_time()
+        best: Evolved | None = None
+        offset = reached = 0.0
+        for seed in seeds:
+            try:
+                found = call(spec, target, share, seed, experiment.param_map)
+            except NoProgram:
+                found = None
+            if found is not None and (best is None or found.instructions < best.instructions):
+                best, reached = found, offset + found.history[-1][0]
+            offset += found.seconds if found is not None else share
+        cpu_ms = round((time.process_time() - started) * 1000)
+        if best is None:
+            return Claim(None, 0.0, "", b"", frozenset(), {}, cpu_ms, cpu_ms, None, 0.0)
+        isa = seat.isa
+        # the first proven program is the start the search began from, unless the search
+        # had to find one (no start proved)
+        start = best.history[0] if best.start != "search" else None
+        return Claim(
+            best.instructions, best.history[-1][1], best.text, best.code,
+            features_used(isa, best.program), make_artifact(isa, spec, best.program), cpu_ms,
+            min(cpu_ms, round(reached * 1000)), start[2] if start else None,
+            start[1] if start else 0.0, best.start,
+            tuple(_vector(v) for v in best.counterexamples))
