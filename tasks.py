@@ -335,6 +335,41 @@ def sem_run(c, ref, arch="x86_64", board=None, cpu=None, smp=None, memory=None, 
         raise Exit(f"error: {error}", code=1) from None
 
 
+# -- the mutation market -----------------------------------------------------
+
+@task(help={"boards": "comma-separated board profiles: qemu64, haswell, rv64, rv64-nozb "
+                      "(default: all four)",
+            "seconds": "CPU-seconds this run may spend, all boards together (default 300)",
+            "no_sharing": "boards see only their own experiments and adopt nothing",
+            "json": "write the report (schema metaos.market/1) to FILE",
+            "plot": "draw credits per board and CPU share per strategy to FILE.png",
+            "routines": "comma-separated starter routines (default: p01..p25, sort3..sort5)",
+            "seed": "the market's seed (Thompson draws)",
+            "db": "database path (default $METAOS_DB or ./metaos.db); run again to resume"})
+def market(c, boards="qemu64,haswell,rv64,rv64-nozb", seconds=300, no_sharing=False, json=None,
+           plot=None, routines=None, seed=0, db=None):
+    """The mutation market: boards stake credits on experiments, redundant ones are refused,
+    every outcome goes to the ledger, improvements are adopted after each board's own check."""
+    from cli.market import MarketOptions, market_command
+
+    options = MarketOptions(
+        boards=tuple(b.strip() for b in boards.split(",") if b.strip()), seconds=float(seconds),
+        sharing=not no_sharing, seed=int(seed), db=db,
+        routines=tuple(r.strip() for r in routines.split(",")) if routines else None)
+    status = market_command(options, json, plot)
+    if status:
+        raise Exit(code=status)
+
+
+@task(name="market", help={"seconds": "CPU-seconds per market run (default 600)",
+                           "runs": "runs of the synthetic allocation figure (default 100)"})
+def bench_market(c, seconds=600, runs=100):
+    """Market benchmark: the four boards with and without sharing (CPU-seconds to the same
+    best counts, redundant experiments), and strategy allocation after 30 experiments."""
+    c.run(f"{sys.executable} bench/market_bench.py --seconds {float(seconds)} --runs {int(runs)}",
+          pty=False)
+
+
 # -- the ledger --------------------------------------------------------------
 
 LEDGER_HELP = {"db": "database path (default $METAOS_DB or ./metaos.db)",
@@ -392,6 +427,7 @@ bench.add_task(bench_boot, name="boot", default=True)
 bench.add_task(bench_probes)
 bench.add_task(bench_sem)
 bench.add_task(bench_ledger)
+bench.add_task(bench_market)
 
 sem = _collection("sem", (sem_add, "add"), (sem_show, "show"), (sem_names, "names"),
                   (sem_rename, "rename"), (sem_equiv, "equiv"), (sem_history, "history"),
@@ -401,4 +437,4 @@ ledger = _collection("ledger", (ledger_show, "show"), (ledger_verify, "verify"),
                      (ledger_prove, "prove"), (ledger_consistency, "consistency"))
 
 ns = Collection(build, discover, demo, boot, console, test, probe, capabilities, bench, sem,
-                ledger)
+                ledger, market)

@@ -75,6 +75,9 @@ class Strategy:
 class Rules:
     budgets_ms: tuple[int, ...] = (2000, 4000, 8000, 16000, 32000)  # the budget ladder
     seeds: int = 1  # seeds per experiment
+    # no search beats one instruction and the return (unless the routine is the identity
+    # of an argument already in the result register): a board that has it trades no more
+    floor: int = 2
     credit_per_cycle_use: float = 1.0
     prior_size: float = 1.0  # cycles an improvement saves, before any evidence
 
@@ -222,6 +225,9 @@ class Market:
         parameter setting, the smallest budget on the ladder that is not redundant."""
         out = []
         for routine in self.routines.values():
+            best = self.state.best_of(agent.key, routine.id)
+            if best is not None and best.instructions <= self.rules.floor:
+                continue
             for strategy in self.strategies.values():
                 if not strategy.applies(routine):
                     continue

@@ -432,3 +432,15 @@ def test_the_report_holds_every_experiment_with_its_ledger_index_and_the_bests(t
     assert time_to_reach(history, {k: n - 1 for k, n in finals.items()}) is None
     for agent in doc["agents"].values():  # credits over time end at the final balance
         assert agent["credits_over_time"][-1][1] == pytest.approx(agent["credits"])
+
+
+def test_a_board_with_one_instruction_and_the_return_trades_that_routine_no_more(tmp_path):
+    market, _ = make(tmp_path)
+    a = _join(market, "a")
+    e = experiment()
+    market.propose("a", e)
+    routine = market.routines[e.routine]
+    assert any(c.routine == routine.id for c in market.candidates(a))
+    market.settle(e.identity, claim_for(routine, Truth(start=9, base=2, best=2), 2, 2000, 10))
+    assert not any(c.routine == routine.id for c in market.candidates(a))
+    assert market.candidates(a)  # the other routines are still traded
