@@ -42,7 +42,9 @@ class Driver:
     runner: Runner
     limit_ms: int | None = None  # stop once the market clock reaches this
     on_step: Callable[[Step], None] | None = None
-    exhausted: set[str] = field(default_factory=set)  # agents with nothing left to try
+    # agents that found nothing left to try, with the ledger size then: new entries (a
+    # result, a royalty) may open something, so they are asked again once the ledger grew
+    exhausted: dict[str, int] = field(default_factory=dict)
 
     def run(self) -> int:
         """Turns until the clock limit, or until no agent can stake anything; returns the
@@ -64,21 +66,22 @@ class Driver:
         if active:  # accepted before a restart and never finished: run it again
             e = active[0]
             return self._execute(Step(e.agent, None, e.identity, None), e.identity)
-        agent = self.market.next_agent(exclude=self.exhausted)
+        skip = [k for k, size in self.exhausted.items() if size == state.size]
+        agent = self.market.next_agent(exclude=skip)
         if agent is None:
             return False
         own = self.market.suggest(agent, own_only=True)
         if own is None:  # alone it sees nothing left; the shared ledger may still know some
             own = self.market.suggest(agent)
         if own is None:
-            self.exhausted.add(agent.key)
+            self.exhausted[agent.key] = state.size
             self._report(Step(agent.key, None, None, None))
             return True
         decision = self.market.propose(agent.key, own)
         chosen = decision
         if not decision.accepted:
             if decision.alternative is None:
-                self.exhausted.add(agent.key)
+                self.exhausted[agent.key] = state.size
                 self._report(Step(agent.key, decision, None, None))
                 return True
             chosen = self.market.propose(agent.key, decision.alternative)

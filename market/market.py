@@ -19,7 +19,8 @@ furthest below its credit-weighted share runs next), so boards whose experiments
 grow their share and boards whose experiments do not shrink theirs.  Strategies get CPU
 through Thompson sampling: each candidate experiment's score is a draw of
 chance x size x uses from the posterior of its (strategy, routine) (market/posterior.py),
-per credit staked, so strategies that paid are drawn high more often.
+per CPU-second it will cost (its budget plus what experiments on that routine have used
+beyond theirs), so strategies that paid are drawn high more often.
 
 Redundancy (what `propose` refuses, in this order):
     same     an experiment with the same identity is active or done;
@@ -250,13 +251,30 @@ class Market:
                 return experiment
         return None
 
-    def _gain(self, belief: Belief, uses: float, experiment: Experiment) -> float:
+    def overruns(self, agent: AgentState, own_only: bool = False) -> dict[tuple[str, str], float]:
+        """(routine, ISA) -> the mean CPU-seconds experiments on it used beyond their budget,
+        among the finished ones this agent sees.  The engine proves every candidate it
+        keeps, its starts included, whatever the budget: a sort's proofs cost tens of
+        seconds, and that is what an experiment on it really costs."""
+        total: dict[tuple[str, str], list[float]] = {}
+        for e in self.state.experiments.values():
+            visible = e.agent == agent.key or not own_only and self._visible(agent.key, e)
+            if visible and not e.active:
+                x = e.experiment
+                over = max(0, e.cpu_ms - x.cpu_ms) / 1000
+                total.setdefault((x.routine, x.isa), []).append(over)
+        return {k: sum(v) / len(v) for k, v in total.items()}
+
+    def _gain(self, belief: Belief, uses: float, experiment: Experiment,
+              overruns: Mapping[tuple[str, str], float]) -> float:
+        """Credits an experiment may earn per CPU-second it will really cost."""
         gain = belief.chance * belief.size * uses * self.rules.credit_per_cycle_use
-        return gain / experiment.cpu_seconds
+        cost = experiment.cpu_seconds + overruns.get((experiment.routine, experiment.isa), 0.0)
+        return gain / cost
 
     def suggest(self, agent: AgentState, own_only: bool = False,
                 exclude: Iterable[str] = ()) -> Experiment | None:
-        """The untried experiment with the highest expected gain per credit staked, among
+        """The untried experiment with the highest expected gain per CPU-second, among
         those the agent can afford, by hierarchical Thompson sampling (market/posterior.py):
         one draw per (strategy, routine class) picks the strategy and class, one draw per
         routine of it picks the experiment.  `own_only`: as the agent sees it alone."""
@@ -270,19 +288,21 @@ class Market:
         if not groups:
             return None
         posterior = self.state.posterior
+        overruns = self.overruns(agent, own_only)
 
         def group_score(key: tuple[str, str]) -> float:
             members = groups[key]
             uses = sum(self.routines[e.routine].uses for e in members) / len(members)
-            cheapest = min(members, key=lambda e: e.cpu_ms)
-            return self._gain(posterior.sample_class(rng, *key), uses, cheapest)
+            cheapest = min(members, key=lambda e: e.cpu_ms + 1000 * overruns.get(
+                (e.routine, e.isa), 0.0))
+            return self._gain(posterior.sample_class(rng, *key), uses, cheapest, overruns)
 
         chosen = max(sorted(groups), key=group_score)
 
         def score(e: Experiment) -> float:
             routine = self.routines[e.routine]
             belief = posterior.sample(rng, e.strategy, routine.id, routine.klass)
-            return self._gain(belief, routine.uses, e)
+            return self._gain(belief, routine.uses, e, overruns)
 
         return max(groups[chosen], key=score)
 

@@ -14,6 +14,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from market import records as R
 from market.driver import Driver
@@ -22,6 +23,7 @@ from market.market import Book, Market, RoutineInfo, Rules, Strategy
 from market.report import redundant_experiments
 from market.state import MarketState
 from market.uses import recorded_uses
+from stores.db import connect
 from stores.ledger import Ledger
 from testing.market_world import SyntheticVerifier, Truth, World, claim_for, routine_id
 
@@ -36,7 +38,8 @@ def routines(n: int = 4, klass: str = "hd", uses: int = 1) -> list[RoutineInfo]:
 def make(tmp_path, *, name="m.db", world=None, sharing=True, seed=0, rules=RULES,
          strategies=STRATEGIES, pool=None, verifier=None):
     pool = pool if pool is not None else routines()
-    ledger = Ledger.open(tmp_path / name)
+    # in memory: the rules do not need fsync (the resume test uses a file, in a process)
+    ledger = Ledger(connect(":memory:"), Ed25519PrivateKey.generate())
     verifier = verifier or SyntheticVerifier()
     market = Market(Book(ledger), pool, strategies, verifier, rules=rules, sharing=sharing,
                     seed=seed)
@@ -302,8 +305,8 @@ def test_boards_that_pay_grow_their_share_of_the_cpu(tmp_path):
 
 def test_the_market_gives_the_best_strategy_most_of_the_cpu_after_30_experiments(tmp_path):
     """Three strategies, one clearly best for the class (known chances of progress per
-    second 0.6, 0.08, 0.04), on ten worlds and market seeds: after 30 experiments the best
-    one holds >= 70% of the CPU on average and in at least 8 of the 10 runs (Thompson
+    second 0.6, 0.08, 0.04), on 20 worlds and market seeds: after 30 experiments the best
+    one holds >= 70% of the CPU on average and in at least 16 of the 20 runs (Thompson
     sampling explores; `./run bench market` shows the spread over 100 runs beside plain
     Bernoulli Thompson sampling and a fixed split)."""
     pool = routines(25)
@@ -311,7 +314,7 @@ def test_the_market_gives_the_best_strategy_most_of_the_cpu_after_30_experiments
     quality = {("good", "hd"): 0.6, ("fair", "hd"): 0.08, ("poor", "hd"): 0.04}
     strategies = tuple(Strategy(n) for n in ("poor", "fair", "good"))
     shares = []
-    for seed in range(10):
+    for seed in range(20):
         market, _ = make(tmp_path, name=f"s{seed}.db", strategies=strategies, seed=seed,
                          pool=pool)
         market.join("a", "a", "x86_64", frozenset(), 10_000.0)
@@ -325,7 +328,7 @@ def test_the_market_gives_the_best_strategy_most_of_the_cpu_after_30_experiments
             cpu[e.experiment.strategy] += e.cpu_ms
         shares.append(cpu["good"] / sum(cpu.values()))
     assert sum(shares) / len(shares) >= 0.70, shares
-    assert sum(share >= 0.70 for share in shares) >= 8, shares
+    assert sum(share >= 0.70 for share in shares) >= 16, shares
 
 
 # -- killed and resumed ------------------------------------------------------------------
@@ -444,3 +447,23 @@ def test_a_board_with_one_instruction_and_the_return_trades_that_routine_no_more
     market.settle(e.identity, claim_for(routine, Truth(start=9, base=2, best=2), 2, 2000, 10))
     assert not any(c.routine == routine.id for c in market.candidates(a))
     assert market.candidates(a)  # the other routines are still traded
+
+
+def test_experiments_are_scored_per_cpu_second_they_really_cost(tmp_path):
+    """Two routines alike but for what their searches cost beyond the budget (a sort's
+    proofs): once the ledger shows it, the cheap one is suggested first."""
+    pool = routines(2)
+    truths = {pool[0].id: Truth(20, 10, 10), pool[1].id: Truth(20, 10, 10, overrun_ms=20_000)}
+    picks = Counter()
+    for seed in range(20):
+        market, _ = make(tmp_path, name=f"o{seed}.db", pool=pool, seed=seed,
+                         strategies=(Strategy("stoke"),))
+        a = _join(market, "a", credits=1000)
+        world = World(truths, {("stoke", "hd"): 0.5}, seed)
+        for routine in pool:
+            e = experiment(routine=routine.name, strategy="stoke")
+            market.propose("a", e)
+            market.settle(e.identity, world.run(a, routine, e))
+        assert market.overruns(a) == {(pool[0].id, "x86_64"): 0.0, (pool[1].id, "x86_64"): 20.0}
+        picks[market.routines[market.suggest(a).routine].name] += 1
+    assert picks["r0"] >= 16, picks
