@@ -97,6 +97,7 @@ def run_market(options: MarketOptions, on_step: Callable[[Market, Step], None] |
             on_ready(market)
         limit = market.state.clock + round(options.seconds * 1000)
         driver = Driver(market, EngineRunner(specs, seats, STRATEGIES), limit_ms=limit,
+                        present=set(seats),
                         on_step=(lambda step: on_step(market, step)) if on_step else None)
         driver.run()
     finally:

@@ -41,6 +41,9 @@ class Driver:
     market: Market
     runner: Runner
     limit_ms: int | None = None  # stop once the market clock reaches this
+    # the agents whose boards are here this run (None: all): a resumed market's other
+    # agents keep their credits and their unfinished experiments until their boards return
+    present: set[str] | None = None
     on_step: Callable[[Step], None] | None = None
     # agents that found nothing left to try, with the ledger size then: new entries (a
     # result, a royalty) may open something, so they are asked again once the ledger grew
@@ -55,6 +58,9 @@ class Driver:
         self.market.book.ledger.sign_head()  # a batch of work ended: sign what it wrote
         return turns
 
+    def _here(self, agent: str) -> bool:
+        return self.present is None or agent in self.present
+
     def _time_left(self) -> bool:
         return self.limit_ms is None or self.market.state.clock < self.limit_ms
 
@@ -62,11 +68,12 @@ class Driver:
         state = self.market.state
         if not self._time_left():
             return False
-        active = state.active()
+        active = [e for e in state.active() if self._here(e.agent)]
         if active:  # accepted before a restart and never finished: run it again
             e = active[0]
             return self._execute(Step(e.agent, None, e.identity, None), e.identity)
         skip = [k for k, size in self.exhausted.items() if size == state.size]
+        skip += [k for k in state.agents if not self._here(k)]
         agent = self.market.next_agent(exclude=skip)
         if agent is None:
             return False

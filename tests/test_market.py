@@ -467,3 +467,22 @@ def test_experiments_are_scored_per_cpu_second_they_really_cost(tmp_path):
         assert market.overruns(a) == {(pool[0].id, "x86_64"): 0.0, (pool[1].id, "x86_64"): 20.0}
         picks[market.routines[market.suggest(a).routine].name] += 1
     assert picks["r0"] >= 16, picks
+
+
+def test_a_resumed_market_leaves_absent_boards_experiments_for_their_return(tmp_path):
+    pool = routines(3)
+    market, ledger = make(tmp_path)
+    _four_boards(market)
+    q64 = market.state.agents["q64"]
+    e = market.suggest(q64)
+    market.propose("q64", e)  # accepted, then the market dies before running it
+    resumed = Market(Book(ledger), pool, STRATEGIES, SyntheticVerifier(), rules=RULES)
+    world = _world(pool)
+    driver = Driver(resumed, world, limit_ms=30_000, present={"haswell", "rv64"})
+    driver.run()
+    assert e.identity not in world.runs and resumed.state.experiments[e.identity].active
+    assert {resumed.state.experiments[i].agent for i in world.runs} <= {"haswell", "rv64"}
+    before = len(world.runs)
+    Driver(resumed, world, limit_ms=60_000).run()  # q64 is back: its experiment runs first
+    assert world.runs[before] == e.identity and world.runs.count(e.identity) == 1
+    assert not resumed.state.experiments[e.identity].active
