@@ -35,6 +35,7 @@ TRAINING_VECTORS = 32
 CHECK_VECTORS = 1000  # Unicorn vectors for a result
 ITERATIONS = 100_000  # per batch
 STALE_BATCHES = 8  # batches without progress before the chain restarts from the best
+PROOF_TIMEOUT_MS = 10_000  # a candidate Z3 cannot settle in this time is set aside
 
 
 @dataclass(frozen=True)
@@ -93,9 +94,9 @@ class _Search:
         key = text(self.isa, program)
         if key in self.refuted:
             return False
-        proof = prove(self.isa, self.spec, program)
+        proof = prove(self.isa, self.spec, program, PROOF_TIMEOUT_MS)
         if not proof.proven:
-            self.refuted.add(key)
+            self.refuted.add(key)  # refuted, or Z3 gave up: either way not tried again
             if proof.counterexample is not None:
                 self.counterexamples.append(proof.counterexample)
                 self.testset.add(proof.counterexample)

@@ -366,10 +366,9 @@ def exchange(rows, n, a, b, KIND):
 
 @njit(cache=True)
 def neighbourhood(prog, n, INSTANCES, POOL, KIND, R0, F0, M0, U, EXP, EXPM, spec, OUT, limit):
-    """Every program made from prog's n slots by exchanging two registers of POOL (or
-    not), deleting one slot, and replacing at most one other with any of INSTANCES, that
-    is right on every vector, into OUT (at most its length).  Returns (found,
-    evaluations)."""
+    """Every program made from prog's n slots by deleting one slot and either exchanging
+    two registers of POOL or replacing one other slot with any of INSTANCES, that is
+    right on every vector, into OUT (at most its length).  Returns (found, evaluations)."""
     R = np.empty((R0.shape[1], CHUNK), dtype=np.uint64)
     F = np.empty((F0.shape[1], CHUNK), dtype=np.uint8)
     M = np.empty((CHUNK, M0.shape[2]), dtype=np.uint8)
@@ -395,7 +394,8 @@ def neighbourhood(prog, n, INSTANCES, POOL, KIND, R0, F0, M0, U, EXP, EXPM, spec
                 if i != d:
                     base[j, :] = renamed[i]
                     j += 1
-            for k in range(-1, n - 1):
+            # with registers exchanged, only the deletion; without, also a replacement
+            for k in range(-1, n - 1 if pair == 0 else -1):
                 for i in range(INSTANCES.shape[0] if k >= 0 else 1):
                     cand[:, :] = base
                     if k >= 0:

@@ -181,6 +181,10 @@ def _lea(isa: Isa, mnemonic: str, ops: list) -> Insn | None:
     if disp is None:
         return None
     disp = -disp if sign == "-" else disp
+    if b and isa.parse_register(b) is None and b_scale is None and disp_text is None:
+        b, disp = None, _int(b)  # [base + 8]: the second term is the displacement
+        if disp is None:
+            return None
     ra = isa.parse_register(a)
     rb = isa.parse_register(b) if b else None
     if ra is None or (b and rb is None):

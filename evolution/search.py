@@ -200,13 +200,14 @@ class Chain:
         return Batch(correct, float(cost), int(evaluations), int(chunks), int(accepted))
 
 
-def instances(isa: Isa, s: SearchSpace, immediates_per_form: int = 16) -> np.ndarray:
+def instances(isa: Isa, s: SearchSpace, immediates_per_form: int = 12) -> np.ndarray:
     """Every instance of the space's forms (rows): registers from their pools, immediates
-    from the pool (the first few of it for forms with several registers, whose instances
-    multiply)."""
+    from the pool, its smallest values and the routine's constants first, at most
+    `immediates_per_form` of them (shift amounts all)."""
     t = tables(isa, s)
     rows = []
-    small = sorted(s.immediates, key=lambda v: (abs(v) > 8, abs(v)))
+    spec_constants = set(s.immediates) - set(range(-2, 9))
+    small = sorted(s.immediates, key=lambda v: (abs(v) > 8 and v not in spec_constants, abs(v)))
     for index in t.OPS:
         f = isa.form(int(index))
         pools = [{1: s.read_registers, 2: s.write_registers, 3: s.bases}[int(k)]
@@ -216,10 +217,10 @@ def instances(isa: Isa, s: SearchSpace, immediates_per_form: int = 16) -> np.nda
             o = f.operands[f.immediate_operand]
             if o.kind == MEM:
                 values = list(s.displacements)
+            elif o.hi - o.lo < 64:
+                values = list(range(o.lo, o.hi + 1))
             else:
-                pool = small if len(pools) > 1 else s.immediates
-                values = [v for v in pool if o.lo <= v <= o.hi]
-                values = values[:immediates_per_form] if len(pools) > 1 else values
+                values = [v for v in small if o.lo <= v <= o.hi][:immediates_per_form]
         for regs in itertools.product(*pools):
             for v in values:
                 rows.append([int(index), *regs, *([0] * (3 - len(regs))), v])
@@ -229,10 +230,10 @@ def instances(isa: Isa, s: SearchSpace, immediates_per_form: int = 16) -> np.nda
 def neighbours(isa: Isa, s: SearchSpace, testset: TestSet, program: MachineProgram,
                table: np.ndarray, limit: int = 20_000_000,
                keep: int = 16) -> tuple[list[MachineProgram], int]:
-    """Correct programs one instruction shorter than `program`: two of the space's writable
-    registers exchanged (or not), one instruction deleted and at most one other replaced
-    by any instance in `table` (stops at `keep` found or `limit` candidates).  Also the
-    number of candidates evaluated."""
+    """Correct programs one instruction shorter than `program`: one instruction deleted and
+    either two of the space's writable registers exchanged or one other instruction
+    replaced by any instance in `table` (stops at `keep` found or `limit` candidates).
+    Also the number of candidates evaluated."""
     n = len(program.insns)
     if n < 1:
         return [], 0
