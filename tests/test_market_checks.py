@@ -8,6 +8,7 @@ import pytest
 from arch import RISCV64, X86_64
 from evolution.program import assemble, parse
 from evolution.registry import ISAS
+from evolution.starts import starts
 from market import records as R
 from market.boards import GuestSeat, boot_seat, emulated_seat
 from market.checks import BoardVerifier
@@ -17,6 +18,7 @@ from market.proofs import check_artifact, make_artifact
 from qemu.boards import board
 from sem.canon import routine_id
 from sem.library import hackers_delight as hd
+from sem.library import sorting
 from stores.ledger import Ledger
 
 X86 = ISAS["x86_64"]
@@ -53,8 +55,20 @@ def test_a_forged_artifact_is_refused_whatever_it_forges():
     easy = "(assert false)\n(check-sat)\n"
     import hashlib
 
-    forged = dict(good, smt2=easy, sha256=hashlib.sha256(easy.encode()).hexdigest())
+    forged = dict(good, queries=[{"what": "everything", "smt2": easy,
+                                  "sha256": hashlib.sha256(easy.encode()).hexdigest()}])
     assert "not the proof obligation" in check_artifact(forged, code, frozenset()).detail
+    # a query edited without its hash
+    edited = [dict(good["queries"][0], smt2=easy), *good["queries"][1:]]
+    assert "SHA-256" in check_artifact(dict(good, queries=edited), code, frozenset()).detail
+    # one obligation left out: sort3's network writes memory, which must be the routine's
+    network = next(s.program for s in starts(X86, sorting.sort3, frozenset())
+                   if s.name == "sorting network")
+    sort3 = make_artifact(X86, sorting.sort3, network)
+    sort3_code = assemble(X86, network)
+    assert len(sort3["queries"]) > 1 and check_artifact(sort3, sort3_code, frozenset()).ok
+    fewer = dict(sort3, queries=sort3["queries"][1:])
+    assert "not the proof obligation" in check_artifact(fewer, sort3_code, frozenset()).detail
     # another routine's specification under this routine's ID
     swapped = dict(good, canonical=make_artifact(X86, hd.p02, parse(X86, LEA_AND))["canonical"])
     assert "not the routine it names" in check_artifact(swapped, code, frozenset()).detail
@@ -106,11 +120,12 @@ def test_an_improvement_is_adopted_by_every_board_that_can_use_it_after_its_own_
     assert [r["type"] for r in records] == [R.RESULT, R.PAYOUT, R.ADOPTED, R.PAYOUT]
     result, adopted = records[0], records[2]
     assert result["outcome"] == R.IMPROVEMENT and result["artifact"] == artifact
-    assert "z3: unsat" in result["check"] and "100/100" in result["check"]
+    assert "queries unsat" in result["check"] and "100/100" in result["check"]
     # Haswell (x86-64, its features include none the code needs) took it, checked by
     # itself; the riscv64 board was never asked
     assert adopted["agent"] == market.keys["haswell"]
-    assert "z3: unsat" in adopted["check"] and "unicorn x86_64: 100/100" in adopted["check"]
+    assert "queries unsat" in adopted["check"]
+    assert "unicorn x86_64: 100/100" in adopted["check"]
     assert market.state.best_of(market.keys["haswell"], P01.id).instructions == 3
     assert market.state.best_of(market.keys["rv64"], P01.id) is None
 
