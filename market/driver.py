@@ -1,6 +1,7 @@
 """The market's loop: pick the agent whose turn it is, let it propose what it would try
-knowing only its own experiments, let the market refuse a redundant proposal and offer
-its alternative, run the accepted experiment, settle it.  A market restarted on the same
+next among the experiments it has not tried itself (with what the market has learned
+works, when it shares), let the market refuse a redundant proposal and offer its
+alternative, run the accepted experiment, settle it.  A market restarted on the same
 ledger first runs again whatever it had accepted and not finished (a kill mid-experiment
 loses only that run's CPU, never a written result), then carries on.
 

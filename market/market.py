@@ -30,8 +30,9 @@ Redundancy (what `propose` refuses, in this order):
              best program without BMI2);
     pending  an active experiment covers it: wait for its result;
     credits  the agent cannot stake the budget.
-With `sharing` off, each agent only sees its own experiments (and adopts nothing): the
-same market run as isolated boards, for comparison.
+With `sharing` off, each agent only sees its own experiments, learns only from them and
+adopts nothing: the same market run as isolated boards, for comparison.  Even then an
+identity is accepted once: the ledger holds one experiment per identity.
 """
 
 from __future__ import annotations
@@ -208,8 +209,9 @@ class Market:
         """(reason, identity of the experiment that makes it redundant), or None."""
         visible = (lambda e: e.agent == agent.key) if own_only else (
             lambda e: self._visible(agent.key, e))
+        # an identity is one experiment of the ledger: never accepted twice, sharing or not
         same = self.state.experiments.get(experiment.identity)
-        if same is not None and visible(same):
+        if same is not None:
             return R.SAME, same.identity
         pending = None
         for e in self.state.by_search.get(experiment.search, ()):
@@ -251,15 +253,14 @@ class Market:
                 return experiment
         return None
 
-    def overruns(self, agent: AgentState, own_only: bool = False) -> dict[tuple[str, str], float]:
+    def overruns(self, agent: AgentState) -> dict[tuple[str, str], float]:
         """(routine, ISA) -> the mean CPU-seconds experiments on it used beyond their budget,
         among the finished ones this agent sees.  The engine proves every candidate it
         keeps, its starts included, whatever the budget: a sort's proofs cost tens of
         seconds, and that is what an experiment on it really costs."""
         total: dict[tuple[str, str], list[float]] = {}
         for e in self.state.experiments.values():
-            visible = e.agent == agent.key or not own_only and self._visible(agent.key, e)
-            if visible and not e.active:
+            if self._visible(agent.key, e) and not e.active:
                 x = e.experiment
                 over = max(0, e.cpu_ms - x.cpu_ms) / 1000
                 total.setdefault((x.routine, x.isa), []).append(over)
@@ -277,7 +278,10 @@ class Market:
         """The untried experiment with the highest expected gain per CPU-second, among
         those the agent can afford, by hierarchical Thompson sampling (market/posterior.py):
         one draw per (strategy, routine class) picks the strategy and class, one draw per
-        routine of it picks the experiment.  `own_only`: as the agent sees it alone."""
+        routine of it picks the experiment.  `own_only`: among the experiments the agent
+        itself has not tried, whatever others do (what an agent proposes: checking what
+        others do is the market's job).  What works is learned from every experiment with
+        sharing, from the agent's own without."""
         skip = set(exclude)
         rng = self.rng(agent.key + (":own" if own_only else ""))
         groups: dict[tuple[str, str], list[Experiment]] = {}
@@ -287,8 +291,9 @@ class Market:
                 groups.setdefault((experiment.strategy, klass), []).append(experiment)
         if not groups:
             return None
-        posterior = self.state.posterior
-        overruns = self.overruns(agent, own_only)
+        posterior = (self.state.posterior if self.sharing
+                     else self.state.own_posterior(agent.key))
+        overruns = self.overruns(agent)
 
         def group_score(key: tuple[str, str]) -> float:
             members = groups[key]

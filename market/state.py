@@ -78,7 +78,9 @@ class MarketState:
         self.rejected_adoptions: list[dict] = []
         self.counterexamples: dict[tuple[str, str], list[dict]] = {}  # (routine, isa)
         self.payouts: list[dict] = []
-        self.posterior = Posterior(prior_size)
+        self.prior_size = prior_size
+        self.posterior = Posterior(prior_size)  # from every agent's experiments
+        self.own_posteriors: dict[str, Posterior] = {}  # from each agent's own only
         self.clock = 0  # market CPU-milliseconds
         self.size = 0  # ledger entries applied (market's and others')
 
@@ -139,7 +141,7 @@ class MarketState:
             self.best[key] = Best(r["instructions"], r["cycles"], r["reached"], r["id"],
                                   text=r["text"], code=r["code"],
                                   features_used=e.features_used)
-        self.posterior.observe(e.experiment.strategy, e.experiment.routine, e.klass, saved)
+        self._observe(e, saved)
 
     def _counterexample(self, index: int, r: Mapping) -> None:
         self.counterexamples.setdefault((r["routine"], r["isa"]), []).append(r["vector"])
@@ -148,7 +150,16 @@ class MarketState:
         e = self.experiments[r["id"]]
         e.outcome, e.result, e.cpu_ms = R.REFUTED, index, r["cpu_ms"]
         self.agents[e.agent].cpu_ms += r["cpu_ms"]
-        self.posterior.observe(e.experiment.strategy, e.experiment.routine, e.klass, None)
+        self._observe(e, None)
+
+    def _observe(self, e: ExperimentState, saved: float | None) -> None:
+        for posterior in (self.posterior, self.own_posterior(e.agent)):
+            posterior.observe(e.experiment.strategy, e.experiment.routine, e.klass, saved)
+
+    def own_posterior(self, agent: str) -> Posterior:
+        if agent not in self.own_posteriors:
+            self.own_posteriors[agent] = Posterior(self.prior_size)
+        return self.own_posteriors[agent]
 
     def _adopted(self, index: int, r: Mapping) -> None:
         self.adoptions.append(dict(r, index=index))

@@ -486,3 +486,28 @@ def test_a_resumed_market_leaves_absent_boards_experiments_for_their_return(tmp_
     Driver(resumed, world, limit_ms=60_000).run()  # q64 is back: its experiment runs first
     assert world.runs[before] == e.identity and world.runs.count(e.identity) == 1
     assert not resumed.state.experiments[e.identity].active
+
+
+def test_without_sharing_a_board_learns_only_from_its_own_experiments(tmp_path):
+    pool = routines(6)
+    market, _ = make(tmp_path, sharing=False, pool=pool)
+    _join(market, "a", credits=1000)
+    _join(market, "b", credits=1000)
+    world = _world(pool)
+    a = market.state.agents["a"]
+    for _ in range(6):  # only a runs
+        e = market.suggest(a)
+        market.propose("a", e)
+        market.settle(e.identity, world.run(a, market.routines[e.routine], e))
+    klass = "hd"
+    tried = {(e.experiment.strategy, e.experiment.routine) for e in market.state.done()}
+    for strategy, routine in tried:
+        shared = market.state.posterior.mean(strategy, routine, klass)
+        assert market.state.own_posterior("a").mean(strategy, routine, klass) == shared
+        assert market.state.own_posterior("b").mean(strategy, routine, klass).chance == 0.5
+    # and b's candidates ignore a's experiments: it would start where a started
+    b = market.state.agents["b"]
+    assert all(c.seeds == (0, 1) for c in market.candidates(b))
+    # the same experiment proposed by b is still refused: one experiment per identity
+    first = market.state.done()[0].experiment
+    assert market.propose("b", first).reason == R.SAME
