@@ -90,9 +90,10 @@ def run_market(options: MarketOptions, on_step: Callable[[Market, Step], None] |
         market = Market(Book(ledger), routines, strategies, BoardVerifier(seats),
                         rules=Rules(budgets_ms=options.budgets_ms), sharing=options.sharing,
                         seed=options.seed)
-        for seat in seats.values():  # a fair split of the budget to start with
-            market.join(seat.key, seat.name, seat.isa.name, seat.features,
-                        options.seconds / len(seats))
+        # a fair split of the budget to start with, and at least one smallest stake
+        credits = max(options.seconds / len(seats), min(options.budgets_ms) / 1000)
+        for seat in seats.values():
+            market.join(seat.key, seat.name, seat.isa.name, seat.features, credits)
         if on_ready is not None:
             on_ready(market)
         limit = market.state.clock + round(options.seconds * 1000)
