@@ -384,17 +384,20 @@ class Market:
                   "features_used": sorted(claim.features_used), "start": start,
                   "reached": started + claim.reached_ms,
                   "before": before[0] if before else None}
+        if claim.instructions is not None and self.sharing:
+            result["artifact"] = dict(claim.artifact)  # others may adopt it: see below
         if not improved:
             entries.append(R.entry(R.RESULT, t, outcome=R.NONE,
                                    bound=before[0] if before else None, **result))
-            return self.book.write(entries)
-        # a first program where there was none saves no cycles anyone measured
-        saved = max(0.0, before[1] - claim.cycles) if before else 0.0
-        entries.append(R.entry(R.RESULT, t, outcome=R.IMPROVEMENT, cycles_saved=saved,
-                               artifact=dict(claim.artifact), check=check.detail,
-                               check_ms=check.cpu_ms, **result))
-        entries.append(self._payout(t, agent.key, identity, saved, routine, "improvement"))
-        if self.sharing:
+        else:
+            # a first program where there was none saves no cycles anyone measured
+            saved = max(0.0, before[1] - claim.cycles) if before else 0.0
+            entries.append(R.entry(R.RESULT, t, outcome=R.IMPROVEMENT, cycles_saved=saved,
+                                   check=check.detail, check_ms=check.cpu_ms, **result))
+            entries.append(self._payout(t, agent.key, identity, saved, routine, "improvement"))
+        # what the search holds goes to every other board that can use it and has nothing
+        # as good, improvement on the finder's board or not (its start may be news to them)
+        if self.sharing and claim.instructions is not None:
             for other in self.state.agents.values():
                 if other.key != agent.key:
                     found = self._adopt(other, identity, claim, routine, t)
@@ -438,10 +441,11 @@ class Market:
                 self._payout(t, finder.agent, identity, saved, routine, "adoption", other.key)]
 
     def _catch_up(self, agent: AgentState) -> None:
-        """A board that joins late adopts the best improvement of each routine it can use."""
+        """A board that joins late adopts the best program of each routine it can use."""
         for routine in self.routines.values():
-            offers = [e for e in self.state.done()
-                      if e.outcome == R.IMPROVEMENT and e.experiment.routine == routine.id]
+            offers = [e for e in self.state.done() if e.outcome in (R.IMPROVEMENT, R.NONE)
+                      and e.instructions is not None and e.experiment.routine == routine.id
+                      and "artifact" in self.book.ledger.record(e.result)]
             offers.sort(key=lambda e: (e.instructions, e.accepted))
             for e in offers:
                 claim = self.claim_of(e)
@@ -454,7 +458,7 @@ class Market:
                     break
 
     def claim_of(self, e: ExperimentState) -> Claim:
-        """An improvement's claim, as its result entry keeps it."""
+        """A result's claim, as its entry keeps it (with its artifact: kept when shared)."""
         r = self.book.ledger.record(e.result)
         return Claim(r["instructions"], r["cycles"], r["text"], bytes.fromhex(r["code"]),
                      frozenset(r["features_used"]), r["artifact"], r["cpu_ms"], 0,

@@ -511,3 +511,20 @@ def test_without_sharing_a_board_learns_only_from_its_own_experiments(tmp_path):
     # the same experiment proposed by b is still refused: one experiment per identity
     first = market.state.done()[0].experiment
     assert market.propose("b", first).reason == R.SAME
+
+
+def test_a_search_that_improved_nothing_still_gives_its_program_to_boards_without_one(
+        tmp_path):
+    market, ledger = make(tmp_path)
+    _join(market, "a", ("f",))
+    _join(market, "b")
+    e = experiment(features=("f",))
+    market.propose("a", e)
+    routine = market.routines[e.routine]
+    # a's search ends on its start (10): nothing new for a, a first program for b
+    settled = market.settle(e.identity, claim_for(routine, Truth(10, 8, 6), 10, 2000, 0))
+    types = [ledger.record(i)["type"] for i in settled]
+    assert types == [R.RESULT, R.ADOPTED, R.PAYOUT]
+    assert ledger.record(settled[0])["outcome"] == R.NONE
+    assert market.state.best_of("b", routine.id).instructions == 10
+    assert market.state.payouts[-1]["why"] == "adoption"
