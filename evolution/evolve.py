@@ -28,6 +28,7 @@ from evolution.proof import Proof, prove
 from evolution.registry import isa_named
 from evolution.search import Chain, SearchSpace, instances, neighbours, space
 from evolution.starts import Start, starts
+from evolution.targets import MachineTarget
 from evolution.testset import MachineVector, TestSet, machine_vectors
 from sem.ir import Routine
 
@@ -35,16 +36,11 @@ TRAINING_VECTORS = 32
 CHECK_VECTORS = 1000  # Unicorn vectors for a result
 ITERATIONS = 100_000  # per batch
 STALE_BATCHES = 8  # batches without progress before the chain restarts from the best
-PROOF_TIMEOUT_MS = 10_000  # a candidate Z3 cannot settle in this time is set aside
-
-
-@dataclass(frozen=True)
-class MachineTarget:
-    """An ISA and the features a board was found to have."""
-
-    name: str
-    isa: str
-    features: frozenset[str]
+LOCAL_SEARCH_LIMIT = 1_000_000  # candidates per local search (a second or two)
+# a candidate Z3 cannot settle in this time is set aside (sorts: flags and memory through
+# a cmov network take Z3 some 20 s for sort5)
+PROOF_TIMEOUT_MS = 10_000
+MEMORY_PROOF_TIMEOUT_MS = 120_000
 
 
 @dataclass
@@ -94,7 +90,8 @@ class _Search:
         key = text(self.isa, program)
         if key in self.refuted:
             return False
-        proof = prove(self.isa, self.spec, program, PROOF_TIMEOUT_MS)
+        timeout = MEMORY_PROOF_TIMEOUT_MS if self.spec.uses_memory else PROOF_TIMEOUT_MS
+        proof = prove(self.isa, self.spec, program, timeout)
         if not proof.proven:
             self.refuted.add(key)  # refuted, or Z3 gave up: either way not tried again
             if proof.counterexample is not None:
@@ -155,7 +152,8 @@ def _descend(s: _Search, budget_s, batches, stop_at, count: int) -> bool:
     while s.best is not None and not _done(s, budget_s, batches, stop_at, count):
         if s.instances is None:
             s.instances = instances(s.isa, s.space)
-        found, evaluations = neighbours(s.isa, s.space, s.testset, s.best, s.instances)
+        found, evaluations = neighbours(s.isa, s.space, s.testset, s.best, s.instances,
+                                        limit=LOCAL_SEARCH_LIMIT)
         s.evaluations += evaluations
         if not any(s.consider(p, "local search") for p in found):
             return improved
@@ -188,18 +186,24 @@ def _run(s: _Search, budget_s, batches, stop_at, iterations, on_progress) -> Non
             chain = _chain(s, restarts)
 
 
+SYNTHESIS_SLOTS = (4, 6, 3, 8, 5, 10)  # slot counts synthesis restarts cycle through
+
+
 def _chain(s: _Search, restarts: int) -> Chain:
-    """Restarts cycle through: optimising from the best program with a slot to spare, at
-    three temperatures, and synthesising from nothing in fewer slots than the best has
-    (STOKE's two phases).  With no program yet, every chain synthesises."""
-    phase = restarts % 4
-    if s.best is None or phase == 3:
-        slots = max(1, len(s.best.insns) - 1) if s.best is not None else 12
-        program, beta = MachineProgram(s.isa.name, ()), 1.0
-    else:
-        program, beta = s.best, (1.0, 0.5, 2.0)[phase]
-        slots = len(program.insns) + 1
-    return Chain.start(s.isa, s.testset, s.space, s.model, program, slots,
+    """Restarts alternate between optimising from the best program (a slot to spare, three
+    temperatures in turn) and synthesising from nothing in a few slots, fewer than the
+    best has (STOKE's two phases; short programs are what we are after, and a long best
+    says little about where they are).  With no program yet, every chain synthesises."""
+    phase = restarts % 2
+    if s.best is None or phase == 1:
+        slots = SYNTHESIS_SLOTS[(restarts // 2) % len(SYNTHESIS_SLOTS)]
+        if s.best is not None:
+            slots = min(slots, len(s.best.insns) - 1)
+        if slots >= 1:
+            return Chain.start(s.isa, s.testset, s.space, s.model, MachineProgram(s.isa.name, ()),
+                               slots, seed=s.seed * 7919 + restarts, beta=1.0)
+    program, beta = s.best, (1.0, 0.5, 2.0)[(restarts // 2) % 3]
+    return Chain.start(s.isa, s.testset, s.space, s.model, program, len(program.insns) + 1,
                        seed=s.seed * 7919 + restarts, beta=beta)
 
 

@@ -492,6 +492,19 @@ def _bmi_forms() -> None:
                  lambda s, w=w, k=kind: shiftx(s, w, k), "bmi2")
 
 
+def _byte_forms() -> None:
+    """xor of a register's low byte with another's second byte (`xor al, ah`): with the
+    parity flag, a 16-bit parity in one instruction."""
+    def xor_high(s: Sem) -> None:
+        old = s[0]
+        r = low(old, 8) ^ low(lshr(s[1], 8), 8)
+        s.write(0, (old & ~0xFF) | wide(r))
+        set_logic(s, r, 8)
+
+    form("xor r8, r8h", "xor", [reg(8, "rw", "legacy8"), reg(8, "r", "legacy8")], xor_high,
+         render=lambda ops: f"xor {ops[0]}, {ops[1][0]}h")
+
+
 def _adx_bytes(prefix: int, width: int):
     """adcx/adox reg, reg: keystone gets them right, but the toolchain's capstone check
     reads their mandatory 66/F3 prefix as an operand-size prefix and refuses them, so
@@ -519,7 +532,8 @@ def _adx_forms() -> None:
 
 
 for _build in (_alu_forms, _unary_forms, _shift_forms, _lea_forms, _multiply_forms,
-               _setcc_cmov_forms, _move_forms, _bit_scan_forms, _bmi_forms, _adx_forms):
+               _setcc_cmov_forms, _move_forms, _bit_scan_forms, _bmi_forms, _adx_forms,
+               _byte_forms):
     _build()
 
 
@@ -551,5 +565,6 @@ X86_64 = Isa(
     return_text="ret",
     features=("bmi1", "bmi2", "lzcnt", "popcnt", "adx"),
     aliases={f"{p}{a}": f"{p}{cc}" for p in ("set", "cmov") for a, cc in CONDITION_ALIASES.items()},
+    register_classes={"legacy8": (0, 1, 2, 3)},  # rax, rcx, rdx, rbx
 )
 

@@ -9,9 +9,10 @@ with the features a target has; registers are renamed as the templates free them
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from evolution.sortsearch import CMOVG, CMP, LOAD, MOV, Step, final_registers
 from sem.library.sorting import NETWORKS
 
 
@@ -31,6 +32,8 @@ class NetworkTemplates:
     load: Callable[[str, int], str]  # (register, byte offset)
     store: Callable[[str, int], str]
     exchange: Exchange
+    # how sortsearch's steps (mov, cmp, cmovl, cmovg) are written, where the ISA has them
+    step: Callable[[str, str, str], str] | None = None  # (op, destination, source)
 
 
 def _x86_cmov(a: str, b: str, spares: list[str]):
@@ -54,7 +57,7 @@ def x86_64_templates(features: frozenset[str]) -> NetworkTemplates:
         "rdi", ("eax", "ecx", "edx", "esi", "r8d", "r9d", "r10d", "r11d"),
         lambda r, off: f"mov {r}, dword ptr [rdi + {off}]",
         lambda r, off: f"mov dword ptr [rdi + {off}], {r}",
-        Exchange(1, _x86_cmov))
+        Exchange(1, _x86_cmov), lambda op, a, b: f"{op} {a}, {b}")
 
 
 def riscv64_templates(features: frozenset[str]) -> NetworkTemplates:
@@ -62,6 +65,28 @@ def riscv64_templates(features: frozenset[str]) -> NetworkTemplates:
     return NetworkTemplates(
         "a0", ("a1", "a2", "a3", "a4", "a5", "a6", "a7", "t0", "t1", "t2"),
         lambda r, off: f"lw {r}, {off}(a0)", lambda r, off: f"sw {r}, {off}(a0)", exchange)
+
+
+def body_text(templates: NetworkTemplates, n: int, body: Sequence[Step], return_text: str) -> str:
+    """A sortsearch body as assembly: loads, the body, stores from wherever it left each."""
+    regs = templates.values[: max([n - 1, *(max(s.dst, s.src) for s in body)]) + 1]
+    out = [templates.load(r, 4 * i) for i, r in enumerate(regs[:n])]
+    for s in body:
+        if s.op == LOAD:
+            out.append(templates.load(regs[s.dst], 4 * s.src))
+        else:
+            out.append(templates.step(s.op, regs[s.dst], regs[s.src]))
+    holders = final_registers(n, len(regs), body)
+    out += [templates.store(regs[r], 4 * i) for i, r in enumerate(holders)]
+    return "\n".join([*out, return_text]) + "\n"
+
+
+def network_steps(n: int, spare: int) -> list[Step]:
+    """The network as sortsearch steps (mov, cmp, cmovg, cmovg per comparator)."""
+    out = []
+    for i, j in NETWORKS[n]:
+        out += [Step(MOV, spare, i), Step(CMP, i, j), Step(CMOVG, i, j), Step(CMOVG, j, spare)]
+    return out
 
 
 def network_text(templates: NetworkTemplates, n: int, return_text: str) -> str:
