@@ -33,7 +33,9 @@ from evolution.starts import starts
 from evolution.targets import TARGETS
 from evolution.testset import TestSet, machine_vectors
 from sem import interp
+from sem.interp import Memory
 from sem.library import hackers_delight, sorting
+from sem.vectors import DATA_ADDRESS
 
 # gcc 12.2 -O3 on the clean reference C, instructions with the return (anchors file,
 # "For evolution"); phase 2 measures them in the same run.
@@ -67,7 +69,9 @@ def interpreter_rate(isa, spec, program, testset, seconds: float = 1.0) -> float
         comp = compose(isa, program)
         routine = comp.routine(comp.registers[isa.number(isa.abi.result)])
         for v in vectors:
-            interp.run(routine, comp.inputs(list(v.registers), list(v.flags), v.undefined))
+            memory = Memory(DATA_ADDRESS, v.memory) if spec.uses_memory else None
+            interp.run(routine, comp.inputs(list(v.registers), list(v.flags), v.undefined),
+                       memory)
         done += 1
     return done / (time.perf_counter() - start)
 
@@ -97,8 +101,10 @@ def rates(isa_name: str, iterations: int = 2_000_000) -> None:
                  hackers_delight.p24, sorting.sort3):
         features = frozenset(isa.features)
         start = min(starts(isa, spec, features), key=lambda s: s.program.instructions)
-        testset = TestSet(isa, spec, machine_vectors(isa, spec, 32, 1))
-        chain = Chain.start(isa, testset, space(isa, spec, features), fallback(isa),
+        search_space = space(isa, spec, features)
+        vectors = machine_vectors(isa, spec, 32, 1)
+        testset = TestSet(isa, spec, vectors, search_space.write_registers)
+        chain = Chain.start(isa, testset, search_space, fallback(isa),
                             start.program, len(start.program.insns) + 1, seed=1)
         chain.run(1000)  # compile and warm up
         began = time.perf_counter()
@@ -121,7 +127,8 @@ def results(targets: list[str], routines, budget: float, sort_budget: float,
         gcc, goals = GCC[name], GOALS.get(name, {})
         features = ", ".join(sorted(target.features)) or "none"
         print(f"\n{name} ({target.isa}; features: {features})")
-        print(f"  {'routine':8} {'ours':>5} {'gcc':>5} {'goal':>5} {'met':>4} {'seconds':>8}  start")
+        print(f"  {'routine':8} {'ours':>5} {'gcc':>5} {'goal':>5} {'met':>4} {'seconds':>8}"
+              "  start")
         met = 0
         for spec in routines:
             r = spec.hint_name

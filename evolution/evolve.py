@@ -118,9 +118,10 @@ def evolve(spec: Routine, target: MachineTarget, *, budget_s: float | None = 60.
     (return included) are reached."""
     isa = isa_named(target.isa)
     started = time.perf_counter()
-    testset = TestSet(isa, spec, machine_vectors(isa, spec, TRAINING_VECTORS, seed))
-    s = _Search(isa, spec, target, testset, space(isa, spec, target.features),
-                model or fallback(isa), seed, started)
+    search_space = space(isa, spec, target.features)
+    testset = TestSet(isa, spec, machine_vectors(isa, spec, TRAINING_VECTORS, seed),
+                      search_space.write_registers)
+    s = _Search(isa, spec, target, testset, search_space, model or fallback(isa), seed, started)
     offered: list[Start] = starts(isa, spec, target.features)
     for start in sorted(offered, key=lambda x: x.program.instructions):
         shorter = s.best is None or start.program.instructions < s.best.instructions

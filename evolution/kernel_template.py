@@ -147,10 +147,11 @@ def chunk_cost(R, M, FAULT, R0, EXP, EXPM, c, spec):
     MISPLACED when it is not the result register), of every expected 32-bit memory word
     (likewise the best word), of each preserved register from its start; faults cost
     FAULT_COST.  spec: [has result, result register, result mask, memory words,
-    first candidate register, last candidate register, preserved registers...]."""
+    number of candidate registers c, then the c registers where a misplaced result earns
+    credit, then the preserved registers]."""
     total = 0.0
     has_result, result_reg, mask, words = spec[0], spec[1], np.uint64(spec[2]), spec[3]
-    first, last = spec[4], spec[5]
+    candidates = spec[4]
     for v in range(CHUNK):
         if FAULT[v]:
             total += FAULT_COST
@@ -160,7 +161,8 @@ def chunk_cost(R, M, FAULT, R0, EXP, EXPM, c, spec):
             best = popcount64((R[result_reg, v] ^ want) & mask)
             cost = float(best)
             if best != ZERO:
-                for r in range(first, last):
+                for i in range(5, 5 + candidates):
+                    r = spec[i]
                     if r != result_reg:
                         d = float(popcount64((R[r, v] ^ want) & mask)) + MISPLACED
                         cost = min(cost, d)
@@ -181,7 +183,7 @@ def chunk_cost(R, M, FAULT, R0, EXP, EXPM, c, spec):
                         d = float(popcount64(other ^ want)) + MISPLACED
                         cost = min(cost, d)
             total += cost
-        for k in range(6, spec.shape[0]):
+        for k in range(5 + candidates, spec.shape[0]):
             r = spec[k]
             if R[r, v] != R0[c, r, v]:
                 total += float(popcount64(R[r, v] ^ R0[c, r, v]))
