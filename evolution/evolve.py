@@ -16,6 +16,7 @@ only decides how many batches run.
 
 from __future__ import annotations
 
+import multiprocessing
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -112,10 +113,12 @@ class _Search:
 def evolve(spec: Routine, target: MachineTarget, *, budget_s: float | None = 60.0,
            batches: int | None = None, seed: int = 0, stop_at: int | None = None,
            model: PerformanceModel | None = None, iterations: int = ITERATIONS,
-           on_progress: Callable[[Evolved], None] | None = None) -> Evolved:
+           on_progress: Callable[[Evolved], None] | None = None, workers: int = 1) -> Evolved:
     """The shortest proven program found for `spec` on `target`.  Stops after `budget_s`
     seconds or `batches` batches (whichever comes first), or once `stop_at` instructions
-    (return included) are reached."""
+    (return included) are reached.  `workers` > 1: that many processes search from the
+    same proven starts with their own seeds (on_progress is not called then); the
+    shortest result wins, the lowest worker on a tie."""
     isa = isa_named(target.isa)
     started = time.perf_counter()
     search_space = space(isa, spec, target.features)
@@ -127,6 +130,8 @@ def evolve(spec: Routine, target: MachineTarget, *, budget_s: float | None = 60.
         shorter = s.best is None or start.program.instructions < s.best.instructions
         if shorter and s.consider(start.program, start.name):
             s.best_start = start.name
+    if workers > 1:
+        return _parallel(s, workers, budget_s, batches, stop_at, iterations)
     interrupted = False
     try:
         _run(s, budget_s, batches, stop_at, iterations, on_progress)
@@ -136,6 +141,47 @@ def evolve(spec: Routine, target: MachineTarget, *, budget_s: float | None = 60.
         raise NoProgram(f"no proven program for {spec.hint_name or 'the routine'} on {target.name}"
                         " yet; give the search more time")
     return _result(s, interrupted)
+
+
+def _worker(s: _Search, index: int, results, budget_s, batches, stop_at, iterations) -> None:
+    """One process of a parallel search (forked: it shares the compiled kernels)."""
+    s.seed = s.seed * 1000 + index
+    interrupted = False
+    try:
+        _run(s, budget_s, batches, stop_at, iterations, None)
+    except KeyboardInterrupt:
+        interrupted = True
+    results.put((index, None if s.best is None else _result(s, interrupted)))
+
+
+def _parallel(s: _Search, workers: int, budget_s, batches, stop_at, iterations) -> Evolved:
+    context = multiprocessing.get_context("fork")
+    results = context.Queue()
+    processes = [context.Process(target=_worker, daemon=True,
+                                 args=(s, i, results, budget_s, batches, stop_at, iterations))
+                 for i in range(workers)]
+    for p in processes:
+        p.start()
+    found: dict[int, Evolved | None] = {}
+    interrupted = False
+    while len(found) < workers:
+        try:
+            index, result = results.get()
+            found[index] = result
+        except KeyboardInterrupt:
+            interrupted = True  # the workers stop too and still report their best
+    for p in processes:
+        p.join()
+    done = [found[i] for i in sorted(found) if found[i] is not None]
+    if not done:
+        raise NoProgram(f"no proven program for {s.spec.hint_name or 'the routine'} on "
+                        f"{s.target.name} yet; give the search more time")
+    best = min(done, key=lambda r: r.instructions)  # min keeps the first of equals
+    best.evaluations = sum(r.evaluations for r in done)
+    best.counterexamples = [c for r in done for c in r.counterexamples]
+    best.seconds = time.perf_counter() - s.started
+    best.interrupted = interrupted or best.interrupted
+    return best
 
 
 def _done(s: _Search, budget_s, batches, stop_at, count: int) -> bool:
