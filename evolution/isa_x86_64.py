@@ -439,8 +439,9 @@ def _bmi_forms() -> None:
         s.write(0, wide(r))
         s.set_flag("SF", bit(r, w - 1))
         s.set_flag("ZF", c(0, 1) if kind == "blsmsk" else (r == 0))
-        # blsi: the SDM sets CF when the source is not zero; QEMU's TCG (Unicorn's 5.0 at
-        # least) sets it when the source is zero.  Machines differ, so no program may rely on it.
+        # blsi: the SDM sets CF when the source is not zero; QEMU's TCG sets it when the
+        # source is zero (seen in Unicorn's QEMU 5.0 and in a QEMU 7.2 guest).  Machines
+        # differ, so no program may rely on it.
         s.set_flag("CF", s.undefined(1) if kind == "blsi" else (a == 0))
         s.set_flag("OF", c(0, 1))
         undefine(s, "PF")
