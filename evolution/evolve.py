@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from evolution.check import unicorn_check
+from evolution.check import unicorn_cannot, unicorn_check
 from evolution.costmodel import PerformanceModel, fallback
 from evolution.isa import Isa
 from evolution.program import MachineProgram, assemble, text
@@ -100,14 +100,26 @@ class _Search:
                 self.testset.add(proof.counterexample)
             return False
         code = assemble(self.isa, program, self.target.features)
-        if unicorn_check(self.isa, self.spec, code, self.testset.vectors):
+        if unicorn_cannot(self.isa, program) is None and unicorn_check(
+                self.isa, self.spec, code, self.testset.vectors):
             self.refuted.add(key)  # proven yet the machine disagrees: never use it
             return False
         self.best, self.best_proof, self.best_start = program, proof, self.best_start or origin
-        cost = self.model.per_instruction * len(program.insns) + self.model.per_cycle * sum(
-            self.model.latency[i.form] for i in program.insns)
-        self.history.append((time.perf_counter() - self.started, cost, program.instructions))
+        self.history.append((time.perf_counter() - self.started, self.cost(program),
+                             program.instructions))
         return True
+
+    def cost(self, program: MachineProgram) -> float:
+        """The performance model's cost (instructions and latency)."""
+        return self.model.per_instruction * len(program.insns) + self.model.per_cycle * sum(
+            self.model.latency[i.form] for i in program.insns)
+
+    def better(self, program: MachineProgram) -> bool:
+        """Fewer instructions, or as many at a lower cost."""
+        if self.best is None:
+            return True
+        return (program.instructions, self.cost(program)) < (self.best.instructions,
+                                                             self.cost(self.best))
 
 
 def evolve(spec: Routine, target: MachineTarget, *, budget_s: float | None = 60.0,
@@ -127,8 +139,7 @@ def evolve(spec: Routine, target: MachineTarget, *, budget_s: float | None = 60.
     s = _Search(isa, spec, target, testset, search_space, model or fallback(isa), seed, started)
     offered: list[Start] = starts(isa, spec, target.features)
     for start in sorted(offered, key=lambda x: x.program.instructions):
-        shorter = s.best is None or start.program.instructions < s.best.instructions
-        if shorter and s.consider(start.program, start.name):
+        if s.better(start.program) and s.consider(start.program, start.name):
             s.best_start = start.name
     if workers > 1:
         return _parallel(s, workers, budget_s, batches, stop_at, iterations)
@@ -218,7 +229,7 @@ def _run(s: _Search, budget_s, batches, stop_at, iterations, on_progress) -> Non
         s.evaluations += batch.evaluations
         improved = False
         for _, program in batch.correct:
-            if s.best is not None and program.instructions >= s.best.instructions:
+            if not s.better(program):
                 continue
             if s.consider(program, "search"):
                 improved = True
@@ -257,9 +268,14 @@ def _chain(s: _Search, restarts: int) -> Chain:
 def _result(s: _Search, interrupted: bool) -> Evolved:
     code = assemble(s.isa, s.best, s.target.features)
     vectors = machine_vectors(s.isa, s.spec, CHECK_VECTORS, s.seed + 1)
-    mismatches = unicorn_check(s.isa, s.spec, code, vectors)
-    verdict = (f"unicorn: agrees with the interpreter on {len(vectors)} vectors" if not mismatches
-               else f"unicorn: DISAGREES on {len(mismatches)} of {len(vectors)} vectors")
+    cannot = unicorn_cannot(s.isa, s.best)
+    mismatches = [] if cannot else unicorn_check(s.isa, s.spec, code, vectors)
+    if cannot:
+        verdict = f"unicorn: not run ({cannot}); the guest checks it"
+    elif mismatches:
+        verdict = f"unicorn: DISAGREES on {len(mismatches)} of {len(vectors)} vectors"
+    else:
+        verdict = f"unicorn: agrees with the interpreter on {len(vectors)} vectors"
     return Evolved(s.spec.hint_name or "", s.target, s.best, text(s.isa, s.best), code,
                    s.best.instructions, s.best_proof, s.best_start, verdict,
                    list(s.counterexamples), list(s.testset.vectors), list(s.history),

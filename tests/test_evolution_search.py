@@ -55,3 +55,20 @@ def test_an_interrupted_search_returns_its_best_proven_program():
 def test_riscv_results_are_sign_extended_and_proven(target):
     result = evolve(hd.p01, TARGETS[target], budget_s=None, batches=10, seed=1)
     assert result.proof.proven and "agrees" in result.unicorn
+
+
+def test_the_performance_model_is_pluggable_with_measured_latencies():
+    """Measured timings replace the fallback table in what the search kernel charges."""
+    from evolution import costmodel
+    from evolution.evaluator import kernels
+    from evolution.program import encode, parse
+
+    isa = ISAS["x86_64"]
+    program = parse(isa, "imul eax, edi, 3\nand eax, edi\nret\n")
+    rows = encode(isa, program)
+    measured = costmodel.measured(isa, {"imul r32, r32, imm": 40.0}, {}, board="a test board")
+    charge = kernels("x86_64").performance
+    fallback = costmodel.fallback(isa)
+    assert charge(rows, 2, fallback.latencies(isa), fallback.weights()) == 2 + 0.05 * (3 + 1)
+    assert charge(rows, 2, measured.latencies(isa), measured.weights()) == 2 + 0.05 * (40 + 1)
+    assert measured.source == "measured on a test board"
