@@ -43,14 +43,6 @@ class OperandSpec:
     hi: int = 0
     regs: str = "gpr"
 
-    @property
-    def reads_register(self) -> bool:
-        return self.kind == MEM or (self.kind == REG and "r" in self.access)
-
-    @property
-    def writes_register(self) -> bool:
-        return self.kind == REG and "w" in self.access
-
 
 def reg(width: int, access: str = "r", regs: str = "gpr") -> OperandSpec:
     return OperandSpec(REG, width, access, regs=regs)
