@@ -38,10 +38,12 @@ CHECK_VECTORS = 1000  # Unicorn vectors for a result
 ITERATIONS = 100_000  # per batch
 STALE_BATCHES = 8  # batches without progress before the chain restarts from the best
 LOCAL_SEARCH_LIMIT = 1_000_000  # candidates per local search (a second or two)
-# a candidate Z3 cannot settle in this time is set aside (sorts: flags and memory through
-# a cmov network take Z3 some 20 s for sort5)
+# a candidate Z3 cannot settle in this time is set aside.  Sorts take longer: Z3 proves two
+# different sort5 networks equal in 20 s to 5 min (riscv's branch-free swaps the slowest),
+# and the starts, which a search cannot do without, get the longest.
 PROOF_TIMEOUT_MS = 10_000
 MEMORY_PROOF_TIMEOUT_MS = 120_000
+START_PROOF_TIMEOUT_MS = 600_000
 
 
 @dataclass
@@ -86,12 +88,13 @@ class _Search:
     evaluations: int = 0
     instances: object = None  # the space's instruction instances, for the local search
 
-    def consider(self, program: MachineProgram, origin: str) -> bool:
+    def consider(self, program: MachineProgram, origin: str, timeout: int | None = None) -> bool:
         """Prove `program`; a counterexample joins the vectors.  True: the new best."""
         key = text(self.isa, program)
         if key in self.refuted:
             return False
-        timeout = MEMORY_PROOF_TIMEOUT_MS if self.spec.uses_memory else PROOF_TIMEOUT_MS
+        if timeout is None:
+            timeout = MEMORY_PROOF_TIMEOUT_MS if self.spec.uses_memory else PROOF_TIMEOUT_MS
         proof = prove(self.isa, self.spec, program, timeout)
         if not proof.proven:
             self.refuted.add(key)  # refuted, or Z3 gave up: either way not tried again
@@ -139,7 +142,8 @@ def evolve(spec: Routine, target: MachineTarget, *, budget_s: float | None = 60.
     s = _Search(isa, spec, target, testset, search_space, model or fallback(isa), seed, started)
     offered: list[Start] = starts(isa, spec, target.features)
     for start in sorted(offered, key=lambda x: x.program.instructions):
-        if s.better(start.program) and s.consider(start.program, start.name):
+        if s.better(start.program) and s.consider(start.program, start.name,
+                                                  START_PROOF_TIMEOUT_MS):
             s.best_start = start.name
     if workers > 1:
         return _parallel(s, workers, budget_s, batches, stop_at, iterations)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from evolution.isa import Isa
 from evolution.program import MachineProgram, ParseError, parse
 from evolution.registry import SORT_NETWORKS
-from evolution.sortnet import body_text, network_steps, network_text
+from evolution.sortnet import NETWORK_CHOICES, body_text, network_steps, network_text
 from evolution.sortsearch import search
 from sem.canon import routine_id
 from sem.ir import Routine
@@ -87,7 +87,9 @@ def network(isa: Isa, spec: Routine, features: frozenset[str]) -> Start | None:
     if n is None or isa.name not in SORT_NETWORKS:
         return None
     templates = SORT_NETWORKS[isa.name](features)
-    return Start("sorting network", parse(isa, network_text(templates, n, isa.return_text)))
+    programs = [parse(isa, network_text(templates, choice, n, isa.return_text))
+                for choice in NETWORK_CHOICES[n]]
+    return Start("sorting network", min(programs, key=lambda p: p.instructions))
 
 
 def enumerated(isa: Isa, spec: Routine, features: frozenset[str]) -> Start | None:
