@@ -92,17 +92,17 @@ def network(isa: Isa, spec: Routine, features: frozenset[str]) -> Start | None:
     return Start("sorting network", min(programs, key=lambda p: p.instructions))
 
 
-def enumerated(isa: Isa, spec: Routine, features: frozenset[str]) -> Start | None:
+def enumerated(isa: Isa, spec: Routine, features: frozenset[str], below: int) -> Start | None:
     """For sort3 on an ISA with conditional moves: the shortest body sortsearch finds after
-    the network's first compare-exchange (the full search is out of reach in Python;
-    sort4 and sort5 even so)."""
+    the network's first compare-exchange, if it makes a program of fewer than `below`
+    instructions (the full search is out of reach in Python; sort4 and sort5 even so)."""
     n = _sort_size(spec)
     templates = SORT_NETWORKS[isa.name](features) if isa.name in SORT_NETWORKS else None
     if n != 3 or templates is None or templates.step is None:
         return None
-    network_body = network_steps(n, n)
-    prefix = network_body[:4]
-    rest = search(n, n + 1, len(network_body) - len(prefix) - 1, prefix=prefix)
+    prefix = network_steps(n, n)[:4]
+    longest = below - 1 - 2 * n - 1 - len(prefix)  # loads, stores and the return besides
+    rest = search(n, n + 1, longest, prefix=prefix) if longest >= 0 else None
     if rest is None:
         return None
     text = body_text(templates, n, [*prefix, *rest], isa.return_text)
@@ -110,5 +110,7 @@ def enumerated(isa: Isa, spec: Routine, features: frozenset[str]) -> Start | Non
 
 
 def starts(isa: Isa, spec: Routine, features: frozenset[str]) -> list[Start]:
-    found = (lowering(isa, spec), network(isa, spec, features), enumerated(isa, spec, features))
-    return [s for s in found if s is not None]
+    found = [s for s in (lowering(isa, spec), network(isa, spec, features)) if s is not None]
+    best = min((s.program.instructions for s in found), default=1000)
+    more = enumerated(isa, spec, features, best)
+    return found + ([more] if more is not None else [])
