@@ -1,12 +1,15 @@
 """Evolve a routine for a target: start from correct programs we have, search for
 shorter ones, and keep only what is proven.
 
-    result = evolve(hackers_delight.p01, TARGETS["x86-64"], budget_s=60, seed=1)
+    result = evolve(hackers_delight.p01, TARGETS["x86-64 qemu64"], budget_s=60, seed=1)
     result.text, result.code, result.instructions, result.proof, result.history
 
-The loop: a STOKE chain runs batches of iterations; every correct candidate a
-batch met that is shorter than the best so far is proven by Z3 at full width
-(proof.py).  A refuted one's counterexample joins the test vectors (so the chain
+The loop: the correct starts (starts.py) are proven and the shortest is the best;
+a local search (one instruction deleted, one replaced or two registers exchanged)
+runs from every new best; STOKE chains run batches of iterations, restarts
+alternating between optimising from the best and synthesising from nothing in a
+few slots.  Every correct candidate a batch met that is better than the best so
+far is proven by Z3 at full width (proof.py).  A refuted one's counterexample joins the test vectors (so the chain
 stops meeting it); a proven one runs in Unicorn against the interpreter
 (check.py) and becomes the best.  Only proven programs are ever returned: if the
 search is interrupted (KeyboardInterrupt), the best proven result so far is.
