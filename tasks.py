@@ -209,6 +209,27 @@ def bench_probes(c):
     c.run(f"{sys.executable} bench/probes_bench.py", pty=False)
 
 
+@task(name="evolve", help={
+    "budget": "seconds per routine p01-p25 (default 60)",
+    "sort_budget": "seconds per sort (default 600, on both cores)",
+    "until_goal": "stop a routine once it meets its goal (gcc's count, or the issue's)",
+    "target": "one goal board (default: all four), e.g. 'x86-64 qemu64'",
+    "routine": "one routine (default: p01-p25, sort3-5)",
+    "rate_only": "only the evaluation-rate figures"})
+def bench_evolve(c, budget=60, sort_budget=600, until_goal=False, target=None, routine=None,
+                 rate_only=False):
+    """Evolution benchmark: candidate evaluations/s beside the interpreter's, and every
+    routine's instruction count on every goal board beside gcc's."""
+    from shlex import join
+
+    args = [sys.executable, "bench/evolve_bench.py", "--budget", str(budget),
+            "--sort-budget", str(sort_budget)]
+    args += ["--until-goal"] * bool(until_goal) + ["--rate-only"] * bool(rate_only)
+    args += ["--target", target] if target else []
+    args += ["--routine", routine] if routine else []
+    c.run(join(args), pty=False)
+
+
 @task(name="sem")
 def bench_sem(c):
     """Semantic-core benchmark: hashing/storing 100,000 routines, show latency, lowering."""
@@ -426,6 +447,7 @@ bench = Collection("bench")
 bench.add_task(bench_boot, name="boot", default=True)
 bench.add_task(bench_probes)
 bench.add_task(bench_sem)
+bench.add_task(bench_evolve)
 bench.add_task(bench_ledger)
 bench.add_task(bench_market)
 

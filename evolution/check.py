@@ -13,8 +13,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from evolution.isa import Isa
+from evolution.program import MachineProgram
 from evolution.testset import MachineVector, expected
-from evolution.validate import UnicornMachine
+from evolution.validate import UNICORN_ERRATA, UNICORN_LACKS, UnicornMachine
 from probes.routine import RESULT_OFFSET, WORD, probe_form, probe_result
 from sem import interp
 from sem.interp import Memory
@@ -35,6 +36,18 @@ def probe_vector(isa: Isa, spec: Routine, v: MachineVector) -> Vector:
     if spec.uses_memory:
         memory = Memory(DATA_ADDRESS, v.memory + bytes(DATA_SIZE - len(v.memory)))
     return Vector(args, memory)
+
+
+def unicorn_cannot(isa: Isa, program: MachineProgram) -> str | None:
+    """Why Unicorn cannot judge `program` (a form it lacks or gets wrong), or None."""
+    lacks = UNICORN_LACKS[isa.name]
+    for insn in program.insns:
+        form = isa.by_name[insn.form]
+        if form.feature in lacks:
+            return f"{form.mnemonic} is {form.feature}, which Unicorn lacks"
+        if (isa.name, form.name) in UNICORN_ERRATA:
+            return f"Unicorn gets {form.name} wrong: {UNICORN_ERRATA[(isa.name, form.name)].why}"
+    return None
 
 
 def unicorn_check(isa: Isa, spec: Routine, code: bytes,

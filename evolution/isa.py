@@ -43,14 +43,6 @@ class OperandSpec:
     hi: int = 0
     regs: str = "gpr"
 
-    @property
-    def reads_register(self) -> bool:
-        return self.kind == MEM or (self.kind == REG and "r" in self.access)
-
-    @property
-    def writes_register(self) -> bool:
-        return self.kind == REG and "w" in self.access
-
 
 def reg(width: int, access: str = "r", regs: str = "gpr") -> OperandSpec:
     return OperandSpec(REG, width, access, regs=regs)
@@ -182,6 +174,8 @@ class PlatformAbi:
     # 32-bit results: only the low bits count ("low") or sign-extended to 64 ("sign")
     narrow_result: str
     preserved: tuple[str, ...]  # callee-saved registers (and the stack pointer)
+    # what makes a 32-bit value in the result register the ABI's result (riscv: sext.w)
+    result_fixup: str | None = None
 
 
 @dataclass(frozen=True, eq=False)  # one object per ISA: equal and hashed by identity
@@ -207,6 +201,9 @@ class Isa:
     # the real instructions an assembler pseudo-instruction stands for (riscv li, mv...)
     expand: Callable[[str, list[str]], list[tuple[str, list[str]]]] | None = None
     features: tuple[str, ...] = ()  # every feature some form needs
+    # register classes besides "gpr" (every register): the registers an operand of that
+    # class may name (x86 "legacy8": the four whose second byte has a name, ah..bh)
+    register_classes: Mapping[str, tuple[int, ...]] = field(default_factory=dict)
     by_name: Mapping[str, Form] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -229,6 +226,9 @@ class Isa:
 
     def form(self, index: int) -> Form:
         return self.forms[index - 1]
+
+    def in_class(self, regs: str) -> tuple[int, ...]:
+        return self.register_classes.get(regs, tuple(range(len(self.registers))))
 
     def available(self, features: frozenset[str]) -> tuple[Form, ...]:
         return tuple(f for f in self.forms if f.feature is None or f.feature in features)

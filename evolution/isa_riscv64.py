@@ -330,7 +330,8 @@ RISCV64 = Isa(
     abi=PlatformAbi(
         args=tuple(f"a{i}" for i in range(8)), result="a0",
         narrow_args="sign", narrow_result="sign",
-        preserved=("sp", "gp", "tp", "s0", "s1", *(f"s{i}" for i in range(2, 12)))),
+        preserved=("sp", "gp", "tp", "s0", "s1", *(f"s{i}" for i in range(2, 12))),
+        result_fixup="addiw a0, a0, 0"),
     scratch=("a0", "a1", "a2", "a3", "a4", "a5", "t0", "t1", "t2"),
     render_register=register_name,
     render_memory=render_memory,

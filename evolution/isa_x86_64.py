@@ -439,8 +439,9 @@ def _bmi_forms() -> None:
         s.write(0, wide(r))
         s.set_flag("SF", bit(r, w - 1))
         s.set_flag("ZF", c(0, 1) if kind == "blsmsk" else (r == 0))
-        # blsi: the SDM sets CF when the source is not zero; QEMU's TCG (Unicorn's 5.0 at
-        # least) sets it when the source is zero.  Machines differ, so no program may rely on it.
+        # blsi: the SDM sets CF when the source is not zero; QEMU's TCG sets it when the
+        # source is zero (seen in Unicorn's QEMU 5.0 and in a QEMU 7.2 guest).  Machines
+        # differ, so no program may rely on it.
         s.set_flag("CF", s.undefined(1) if kind == "blsi" else (a == 0))
         s.set_flag("OF", c(0, 1))
         undefine(s, "PF")
@@ -492,6 +493,19 @@ def _bmi_forms() -> None:
                  lambda s, w=w, k=kind: shiftx(s, w, k), "bmi2")
 
 
+def _byte_forms() -> None:
+    """xor of a register's low byte with another's second byte (`xor al, ah`): with the
+    parity flag, a 16-bit parity in one instruction."""
+    def xor_high(s: Sem) -> None:
+        old = s[0]
+        r = low(old, 8) ^ low(lshr(s[1], 8), 8)
+        s.write(0, (old & ~0xFF) | wide(r))
+        set_logic(s, r, 8)
+
+    form("xor r8, r8h", "xor", [reg(8, "rw", "legacy8"), reg(8, "r", "legacy8")], xor_high,
+         render=lambda ops: f"xor {ops[0]}, {ops[1][0]}h")
+
+
 def _adx_bytes(prefix: int, width: int):
     """adcx/adox reg, reg: keystone gets them right, but the toolchain's capstone check
     reads their mandatory 66/F3 prefix as an operand-size prefix and refuses them, so
@@ -519,7 +533,8 @@ def _adx_forms() -> None:
 
 
 for _build in (_alu_forms, _unary_forms, _shift_forms, _lea_forms, _multiply_forms,
-               _setcc_cmov_forms, _move_forms, _bit_scan_forms, _bmi_forms, _adx_forms):
+               _setcc_cmov_forms, _move_forms, _bit_scan_forms, _bmi_forms, _adx_forms,
+               _byte_forms):
     _build()
 
 
@@ -551,5 +566,6 @@ X86_64 = Isa(
     return_text="ret",
     features=("bmi1", "bmi2", "lzcnt", "popcnt", "adx"),
     aliases={f"{p}{a}": f"{p}{cc}" for p in ("set", "cmov") for a, cc in CONDITION_ALIASES.items()},
+    register_classes={"legacy8": (0, 1, 2, 3)},  # rax, rcx, rdx, rbx
 )
 

@@ -147,10 +147,11 @@ def chunk_cost(R, M, FAULT, R0, EXP, EXPM, c, spec):
     MISPLACED when it is not the result register), of every expected 32-bit memory word
     (likewise the best word), of each preserved register from its start; faults cost
     FAULT_COST.  spec: [has result, result register, result mask, memory words,
-    first candidate register, last candidate register, preserved registers...]."""
+    number of candidate registers c, then the c registers where a misplaced result earns
+    credit, then the preserved registers]."""
     total = 0.0
     has_result, result_reg, mask, words = spec[0], spec[1], np.uint64(spec[2]), spec[3]
-    first, last = spec[4], spec[5]
+    candidates = spec[4]
     for v in range(CHUNK):
         if FAULT[v]:
             total += FAULT_COST
@@ -160,7 +161,8 @@ def chunk_cost(R, M, FAULT, R0, EXP, EXPM, c, spec):
             best = popcount64((R[result_reg, v] ^ want) & mask)
             cost = float(best)
             if best != ZERO:
-                for r in range(first, last):
+                for i in range(5, 5 + candidates):
+                    r = spec[i]
                     if r != result_reg:
                         d = float(popcount64((R[r, v] ^ want) & mask)) + MISPLACED
                         cost = min(cost, d)
@@ -181,7 +183,7 @@ def chunk_cost(R, M, FAULT, R0, EXP, EXPM, c, spec):
                         d = float(popcount64(other ^ want)) + MISPLACED
                         cost = min(cost, d)
             total += cost
-        for k in range(6, spec.shape[0]):
+        for k in range(5 + candidates, spec.shape[0]):
             r = spec[k]
             if R[r, v] != R0[c, r, v]:
                 total += float(popcount64(R[r, v] ^ R0[c, r, v]))
@@ -203,6 +205,16 @@ def wrongness(prog, n, R0, F0, M0, U, EXP, EXPM, spec, limit, work_R, work_F, wo
 
 
 @njit(cache=True)
+def repeat_wrongness(prog, n, R0, F0, M0, U, EXP, EXPM, spec, times, R, F, M, FAULT):
+    """wrongness over every vector, `times` times (for measuring the full evaluation rate)."""
+    total = 0.0
+    for _ in range(times):
+        wrong, _ = wrongness(prog, n, R0, F0, M0, U, EXP, EXPM, spec, INF, R, F, M, FAULT)
+        total += wrong
+    return total
+
+
+@njit(cache=True)
 def performance(prog, n, LAT, weights):
     """weights: [per instruction, per latency cycle]."""
     count = 0
@@ -216,16 +228,24 @@ def performance(prog, n, LAT, weights):
 
 
 @njit(cache=True)
-def random_operands(prog, k, op, KIND, READ_POOL, WRITE_POOL, BASE_POOL, IMM_START, IMM_LEN,
-                    IMM_POOL, IMM_LO, IMM_HI):
+def random_register(kind, READ_POOL, WRITE_POOL, BASE_POOL, CLASS_POOL):
+    """kind: 1 read, 2 written, 3 memory base, 4 of the other register class."""
+    if kind == 1:
+        return READ_POOL[np.random.randint(0, READ_POOL.shape[0])]
+    if kind == 2:
+        return WRITE_POOL[np.random.randint(0, WRITE_POOL.shape[0])]
+    if kind == 3:
+        return BASE_POOL[np.random.randint(0, BASE_POOL.shape[0])]
+    return CLASS_POOL[np.random.randint(0, CLASS_POOL.shape[0])]
+
+
+@njit(cache=True)
+def random_operands(prog, k, op, KIND, READ_POOL, WRITE_POOL, BASE_POOL, CLASS_POOL, IMM_START,
+                    IMM_LEN, IMM_POOL, IMM_LO, IMM_HI):
     for j in range(3):
-        kind = KIND[op, j]
-        if kind == 1:
-            prog[k, 1 + j] = READ_POOL[np.random.randint(0, READ_POOL.shape[0])]
-        elif kind == 2:
-            prog[k, 1 + j] = WRITE_POOL[np.random.randint(0, WRITE_POOL.shape[0])]
-        elif kind == 3:
-            prog[k, 1 + j] = BASE_POOL[np.random.randint(0, BASE_POOL.shape[0])]
+        if KIND[op, j] != 0:
+            prog[k, 1 + j] = random_register(KIND[op, j], READ_POOL, WRITE_POOL, BASE_POOL,
+                                             CLASS_POOL)
     prog[k, 4] = random_immediate(op, IMM_START, IMM_LEN, IMM_POOL, IMM_LO, IMM_HI)
 
 
@@ -242,8 +262,8 @@ def random_immediate(op, IMM_START, IMM_LEN, IMM_POOL, IMM_LO, IMM_HI):
 
 @njit(cache=True)
 def propose(prog, cand, n, OPS, CLASS, CLASS_START, CLASS_LEN, CLASS_MEMBERS, KIND, NOPER,
-            READ_POOL, WRITE_POOL, BASE_POOL, IMM_START, IMM_LEN, IMM_POOL, IMM_LO, IMM_HI,
-            moves):
+            READ_POOL, WRITE_POOL, BASE_POOL, CLASS_POOL, IMM_START, IMM_LEN, IMM_POOL, IMM_LO,
+            IMM_HI, moves):
     """One move on a copy of prog: moves = cumulative probabilities of STOKE's opcode,
     operand, swap, then a register exchange, then STOKE's instruction move, which empties
     the slot with probability moves[5]."""
@@ -257,13 +277,8 @@ def propose(prog, cand, n, OPS, CLASS, CLASS_START, CLASS_LEN, CLASS_MEMBERS, KI
     elif u < moves[1] and op != 0:  # operand
         j = np.random.randint(0, NOPER[op])
         if j < 3 and KIND[op, j] != 0:
-            kind = KIND[op, j]
-            if kind == 1:
-                cand[k, 1 + j] = READ_POOL[np.random.randint(0, READ_POOL.shape[0])]
-            elif kind == 2:
-                cand[k, 1 + j] = WRITE_POOL[np.random.randint(0, WRITE_POOL.shape[0])]
-            else:
-                cand[k, 1 + j] = BASE_POOL[np.random.randint(0, BASE_POOL.shape[0])]
+            cand[k, 1 + j] = random_register(KIND[op, j], READ_POOL, WRITE_POOL, BASE_POOL,
+                                             CLASS_POOL)
         else:
             cand[k, 4] = random_immediate(op, IMM_START, IMM_LEN, IMM_POOL, IMM_LO, IMM_HI)
     elif u < moves[2]:  # swap two slots
@@ -283,8 +298,8 @@ def propose(prog, cand, n, OPS, CLASS, CLASS_START, CLASS_LEN, CLASS_MEMBERS, KI
             op = OPS[np.random.randint(0, OPS.shape[0])]
             cand[k, :] = 0
             cand[k, 0] = op
-            random_operands(cand, k, op, KIND, READ_POOL, WRITE_POOL, BASE_POOL, IMM_START,
-                            IMM_LEN, IMM_POOL, IMM_LO, IMM_HI)
+            random_operands(cand, k, op, KIND, READ_POOL, WRITE_POOL, BASE_POOL, CLASS_POOL,
+                            IMM_START, IMM_LEN, IMM_POOL, IMM_LO, IMM_HI)
 
 
 @njit(cache=True)
@@ -306,7 +321,8 @@ def remember(BEST, BEST_PERF, cand, perf):
 @njit(cache=True)
 def mcmc(prog, iterations, seed, beta, R0, F0, M0, U, EXP, EXPM, spec, LAT, weights,
          OPS, CLASS, CLASS_START, CLASS_LEN, CLASS_MEMBERS, KIND, NOPER, READ_POOL, WRITE_POOL,
-         BASE_POOL, IMM_START, IMM_LEN, IMM_POOL, IMM_LO, IMM_HI, moves, BEST, BEST_PERF):
+         BASE_POOL, CLASS_POOL, IMM_START, IMM_LEN, IMM_POOL, IMM_LO, IMM_HI, moves, BEST,
+         BEST_PERF):
     """Metropolis-Hastings over programs of prog's slots, cost = wrongness + performance.
     Changes prog in place to the chain's last state; fills BEST with correct candidates
     (zero wrongness on every vector).  Returns (cost, candidates evaluated on at least
@@ -328,8 +344,8 @@ def mcmc(prog, iterations, seed, beta, R0, F0, M0, U, EXP, EXPM, spec, LAT, weig
     evaluated = 0
     for _ in range(iterations):
         propose(prog, cand, n, OPS, CLASS, CLASS_START, CLASS_LEN, CLASS_MEMBERS, KIND, NOPER,
-                READ_POOL, WRITE_POOL, BASE_POOL, IMM_START, IMM_LEN, IMM_POOL, IMM_LO, IMM_HI,
-                moves)
+                READ_POOL, WRITE_POOL, BASE_POOL, CLASS_POOL, IMM_START, IMM_LEN, IMM_POOL,
+                IMM_LO, IMM_HI, moves)
         # accept when cost' <= current - ln(u) / beta; decided before evaluating, so a
         # candidate stops as soon as its wrongness alone passes that bound
         bound = current - np.log(1.0 - np.random.random()) / beta

@@ -254,7 +254,7 @@ def random_insn(isa: Isa, form: Form, rng, registers: tuple[int, ...], bases: tu
     value = 0
     for o in form.operands:
         if o.kind == REG:
-            regs.append(rng.choice(registers))
+            regs.append(rng.choice([r for r in registers if r in isa.in_class(o.regs)]))
         elif o.kind == MEM:
             regs.append(rng.choice(bases))
             value = rng.choice(displacements)

@@ -101,6 +101,7 @@ class Tables:
     READ_POOL: np.ndarray
     WRITE_POOL: np.ndarray
     BASE_POOL: np.ndarray
+    CLASS_POOL: np.ndarray  # writable registers of the one other register class (x86 legacy8)
     IMM_START: np.ndarray
     IMM_LEN: np.ndarray
     IMM_POOL: np.ndarray
@@ -111,9 +112,20 @@ class Tables:
         return tuple(getattr(self, name) for name in self.__dataclass_fields__)
 
 
+def _class_pool(isa: Isa, s: SearchSpace) -> list[int]:
+    classes = {o.regs for name in s.forms for o in isa.by_name[name].operands if o.kind == REG}
+    others = sorted(classes - {"gpr"})
+    if len(others) > 1:
+        raise ValueError(f"the search kernel takes one register class besides gpr, not {others}")
+    return [r for r in s.write_registers if others and r in isa.in_class(others[0])]
+
+
 def tables(isa: Isa, s: SearchSpace) -> Tables:
     n = len(isa.forms) + 1
-    ops = np.array([isa.form_index(name) for name in s.forms], dtype=np.int64)
+    class_pool = _class_pool(isa, s)
+    usable = [name for name in s.forms if class_pool or all(
+        o.regs == "gpr" for o in isa.by_name[name].operands)]
+    ops = np.array([isa.form_index(name) for name in usable], dtype=np.int64)
     shape = {}
     klass = np.zeros(n, dtype=np.int64)
     kind = np.zeros((n, 3), dtype=np.int64)
@@ -128,7 +140,7 @@ def tables(isa: Isa, s: SearchSpace) -> Tables:
         slot = 0
         for o in f.operands:
             if o.kind == REG:
-                kind[index, slot] = 2 if "w" in o.access else 1
+                kind[index, slot] = 4 if o.regs != "gpr" else 2 if "w" in o.access else 1
                 slot += 1
             elif o.kind == MEM:
                 kind[index, slot] = 3
@@ -147,7 +159,8 @@ def tables(isa: Isa, s: SearchSpace) -> Tables:
         np.array([len(m) for m in members], dtype=np.int64),
         np.array([i for m in members for i in m], dtype=np.int64), kind, noper,
         np.array(s.read_registers, dtype=np.int64), np.array(s.write_registers, dtype=np.int64),
-        np.array(s.bases, dtype=np.int64), np.array(imm_starts, dtype=np.int64),
+        np.array(s.bases, dtype=np.int64), np.array(class_pool or [0], dtype=np.int64),
+        np.array(imm_starts, dtype=np.int64),
         np.array([len(p) for p in pools], dtype=np.int64),
         np.array([v for p in pools for v in p] or [0], dtype=np.int64), imm_lo, imm_hi)
 
@@ -210,8 +223,8 @@ def instances(isa: Isa, s: SearchSpace, immediates_per_form: int = 12) -> np.nda
     small = sorted(s.immediates, key=lambda v: (abs(v) > 8 and v not in spec_constants, abs(v)))
     for index in t.OPS:
         f = isa.form(int(index))
-        pools = [{1: s.read_registers, 2: s.write_registers, 3: s.bases}[int(k)]
-                 for k in t.KIND[index] if k]
+        pools = [{1: s.read_registers, 2: s.write_registers, 3: s.bases,
+                  4: tuple(int(r) for r in t.CLASS_POOL)}[int(k)] for k in t.KIND[index] if k]
         values = [0]
         if f.immediate_operand is not None:
             o = f.operands[f.immediate_operand]

@@ -30,11 +30,6 @@ class Composition:
     undefined: list[int] = field(default_factory=list)  # width of each undefined value
     accesses: list[tuple[Node, int]] = field(default_factory=list)  # (address, bytes)
 
-    @property
-    def first_undefined(self) -> int:
-        """Parameter position of the first undefined value."""
-        return len(self.isa.registers) + len(self.isa.flags)
-
     def routine(self, output: Node | None) -> Routine:
         """A routine over the machine inputs returning `output` (and the final memory)."""
         stored = self.memory is not self.initial_memory

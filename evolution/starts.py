@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from evolution.isa import Isa
 from evolution.program import MachineProgram, ParseError, parse
 from evolution.registry import SORT_NETWORKS
-from evolution.sortnet import network_text
+from evolution.sortnet import NETWORK_CHOICES, body_text, network_steps, network_text
+from evolution.sortsearch import search
 from sem.canon import routine_id
 from sem.ir import Routine
 from sem.library import sorting
@@ -61,22 +62,55 @@ def _rename(isa: Isa, text: str) -> str:
 
 
 def lowering(isa: Isa, spec: Routine) -> Start | None:
+    """The semantic core's lowering leaves the bits above a narrow result unspecified;
+    where the ABI wants them (riscv64 sign-extends 32-bit results) its fix-up goes before
+    the return."""
     text = lower_for(isa.arch)(spec).text
-    body = "\n".join(line for line in text.splitlines() if not _FRAME.match(line))
+    lines = [line for line in text.splitlines() if not _FRAME.match(line)]
+    narrow = spec.result is not None and spec.result_width < 64
+    if narrow and isa.abi.result_fixup is not None:
+        lines.insert(len(lines) - 1, isa.abi.result_fixup)
+    body = "\n".join(lines)
     try:
         return Start("lowering", parse(isa, _rename(isa, body)))
     except ParseError:
         return None
 
 
+def _sort_size(spec: Routine) -> int | None:
+    return next((k for k in NETWORKS if routine_id(spec) == _SORT_IDS[k]), None)
+
+
 def network(isa: Isa, spec: Routine, features: frozenset[str]) -> Start | None:
     """For sort3/4/5 (a pointer input, n words sorted in place): the network program."""
-    n = next((k for k in NETWORKS if routine_id(spec) == _SORT_IDS[k]), None)
+    n = _sort_size(spec)
     if n is None or isa.name not in SORT_NETWORKS:
         return None
     templates = SORT_NETWORKS[isa.name](features)
-    return Start("sorting network", parse(isa, network_text(templates, n, isa.return_text)))
+    programs = [parse(isa, network_text(templates, choice, n, isa.return_text))
+                for choice in NETWORK_CHOICES[n]]
+    return Start("sorting network", min(programs, key=lambda p: p.instructions))
+
+
+def enumerated(isa: Isa, spec: Routine, features: frozenset[str], below: int) -> Start | None:
+    """For sort3 on an ISA with conditional moves: the shortest body sortsearch finds after
+    the network's first compare-exchange, if it makes a program of fewer than `below`
+    instructions (the full search is out of reach in Python; sort4 and sort5 even so)."""
+    n = _sort_size(spec)
+    templates = SORT_NETWORKS[isa.name](features) if isa.name in SORT_NETWORKS else None
+    if n != 3 or templates is None or templates.step is None:
+        return None
+    prefix = network_steps(n, n)[:4]
+    longest = below - 1 - 2 * n - 1 - len(prefix)  # loads, stores and the return besides
+    rest = search(n, n + 1, longest, prefix=prefix) if longest >= 0 else None
+    if rest is None:
+        return None
+    text = body_text(templates, n, [*prefix, *rest], isa.return_text)
+    return Start("sort search (breadth-first, cmp/cmov)", parse(isa, text))
 
 
 def starts(isa: Isa, spec: Routine, features: frozenset[str]) -> list[Start]:
-    return [s for s in (lowering(isa, spec), network(isa, spec, features)) if s is not None]
+    found = [s for s in (lowering(isa, spec), network(isa, spec, features)) if s is not None]
+    best = min((s.program.instructions for s in found), default=1000)
+    more = enumerated(isa, spec, features, best)
+    return found + ([more] if more is not None else [])

@@ -96,12 +96,15 @@ def machine_vectors(isa: Isa, spec: Routine, count: int, seed: int) -> list[Mach
 
 
 class TestSet:
-    """Vectors and expectations as evaluator arrays."""
+    """Vectors and expectations as evaluator arrays.  `candidates`: the registers where a
+    misplaced result earns STOKE's credit (those a search writes; default every one)."""
 
     __test__ = False  # not a pytest class
 
-    def __init__(self, isa: Isa, spec: Routine, vectors: list[MachineVector]):
+    def __init__(self, isa: Isa, spec: Routine, vectors: list[MachineVector],
+                 candidates: tuple[int, ...] | None = None):
         self.isa, self.spec, self.vectors = isa, spec, list(vectors)
+        self.candidates = tuple(range(len(isa.registers))) if candidates is None else candidates
         self.size = footprint(spec)
         self._pack()
 
@@ -138,6 +141,6 @@ class TestSet:
         words = self.size // WORD if spec.uses_memory else 0
         mask = result_mask(isa, spec)
         header = [int(spec.result is not None), isa.number(isa.abi.result),
-                  mask - (1 << 64) if mask >> 63 else mask, words, 0, len(isa.registers)]
-        self.spec_array = np.array(header + [isa.number(r) for r in isa.abi.preserved],
-                                   dtype=np.int64)
+                  mask - (1 << 64) if mask >> 63 else mask, words, len(self.candidates)]
+        preserved = [isa.number(r) for r in isa.abi.preserved]
+        self.spec_array = np.array(header + list(self.candidates) + preserved, dtype=np.int64)

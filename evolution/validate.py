@@ -28,11 +28,14 @@ from functools import cache
 import unicorn as uc
 from unicorn import x86_const
 
-from contract.probe_abi import AREA
+from contract.probe_abi import AREA, Outcome
 from evolution.isa import Form, Isa
 from evolution.program import Insn, MachineProgram, random_insn, source_line
 from evolution.semantics import compose
+from probes.campaign import Campaign, Link
 from probes.probe import Probe
+from probes.run import POLICY
+from probes.vet import vet
 from sem import interp
 from sem.interp import Memory
 
@@ -320,3 +323,28 @@ UNICORN_ERRATA = {
 def run_unicorn(isa: Isa, batch: list[Case]) -> list[Disagreement]:
     machine = UnicornMachine(isa)
     return [d for c in batch if (d := compare(c, machine.run(c.probe))) is not None]
+
+
+def run_on_link(link: Link, batch: list[Case]) -> list[Disagreement]:
+    """The cases as one campaign on a board (a QemuLink, say): the guest is the machine.
+    Each probe is vetted first; one Unicorn cannot run (riscv Zb*) is accepted all the same,
+    its fault being what the vetter predicts, and runs in the guest."""
+    items = []
+    for c in batch:
+        verdict = vet(c.probe)
+        if not verdict.accepted:
+            raise ValueError(f"the vetter rejects the case probe of {c.insn.form}:"
+                             f" {verdict.reason}; this is a probe-form bug, please report it")
+        items.append((c.probe, verdict.prediction))
+    report = Campaign(link, POLICY).run(items)
+    if report.quarantined:
+        raise RuntimeError(f"{len(report.quarantined)} case probe(s) brought the board down;"
+                           " the campaign report keeps their bytes")
+    out = []
+    for c in batch:
+        obs = report.results[c.probe.content_hash].observation
+        returned = obs.outcome == Outcome.RETURNED and obs.status == 0
+        d = compare(c, obs.output if returned else None)
+        if d is not None:
+            out.append(d)
+    return out
