@@ -22,7 +22,8 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from evolution.evolve import Evolved, MachineTarget, NoProgram, evolve
+from evolution.evolve import Evolved, NoProgram, evolve
+from evolution.targets import MachineTarget
 from market.boards import Seat
 from market.experiment import Experiment
 from market.market import Claim, RoutineInfo, Strategy
