@@ -20,6 +20,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
+from discovery.fingerprint import FingerprintError
 from market import records as R
 from market.boards import PROFILES, Seat, open_seat
 from market.checks import BoardVerifier
@@ -173,7 +174,7 @@ def market_command(options: MarketOptions, json_path: str | None = None,
     try:
         with live:
             doc = run_market(options, step, ready)
-    except (ValueError, QemuError, LedgerError) as error:
+    except (ValueError, QemuError, LedgerError, FingerprintError) as error:
         console.print(f"[bold red]market failed:[/] {error}", highlight=False)
         return 1
     except KeyboardInterrupt:
