@@ -83,17 +83,24 @@ class EngineRunner:
         started = time.process_time()
         best: Evolved | None = None
         offset = reached = 0.0
+        failures = []
         for seed in seeds:
             try:
                 found = call(spec, target, share, seed, experiment.param_map)
             except NoProgram:
                 found = None
+            except Exception as error:  # noqa: BLE001 - a crashed search is a failed experiment
+                # the engine is another layer's code: whatever stops a search ends this
+                # experiment with no program and the reason, in the ledger, not the market
+                found = None
+                failures.append(f"seed {seed}: {type(error).__name__}: {error}")
             if found is not None and (best is None or found.instructions < best.instructions):
                 best, reached = found, offset + found.history[-1][0]
             offset += found.seconds if found is not None else share
         cpu_ms = round((time.process_time() - started) * 1000)
         if best is None:
-            return Claim(None, 0.0, "", b"", frozenset(), {}, cpu_ms, cpu_ms, None, 0.0)
+            return Claim(None, 0.0, "", b"", frozenset(), {}, cpu_ms, cpu_ms, None, 0.0,
+                         failure="; ".join(failures))
         isa = seat.isa
         # the first proven program is the start the search began from, unless the search
         # had to find one (no start proved)

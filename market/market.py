@@ -100,6 +100,7 @@ class Claim:
     start_cycles: float
     start_text: str = ""
     counterexamples: tuple[Mapping, ...] = ()  # JSON-able machine vectors
+    failure: str = ""  # why the search ended without a program, when it failed
 
 
 @dataclass(frozen=True)
@@ -384,6 +385,8 @@ class Market:
                   "features_used": sorted(claim.features_used), "start": start,
                   "reached": started + claim.reached_ms,
                   "before": before[0] if before else None}
+        if claim.failure:
+            result["failure"] = claim.failure
         if claim.instructions is not None and self.sharing:
             result["artifact"] = dict(claim.artifact)  # others may adopt it: see below
         if not improved:

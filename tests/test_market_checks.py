@@ -212,3 +212,21 @@ def test_live_guests_run_claimed_code_including_what_unicorn_cannot():
     finally:
         for seat in seats:
             seat.close()
+
+
+def test_a_search_that_crashes_is_a_failed_experiment_in_the_ledger_not_a_dead_market(market):
+    from market.engine import EngineRunner, EngineStrategy
+
+    def crash(spec, target, budget_s, seed, params):
+        raise RuntimeError("the assembler refused slli a1, a0, -2")
+
+    key = market.keys["qemu64"]
+    runner = EngineRunner({P01.id: hd.p01}, {key: market.verifier.seats[key]},
+                          {"descend": EngineStrategy(Strategy("descend"), crash)})
+    e = _accept(market, "qemu64", P01, frozenset())
+    claim = runner.run(market.state.agents[key], P01, e)
+    assert claim.instructions is None and "RuntimeError: the assembler refused" in claim.failure
+    (index,) = market.settle(e.identity, claim)
+    record = market.book.ledger.record(index)
+    assert record["type"] == R.RESULT and record["outcome"] == R.NONE
+    assert "slli" in record["failure"] and not market.state.experiments[e.identity].active
