@@ -26,7 +26,9 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import signal
 import statistics
+import sys
 import tempfile
 import time
 from collections import Counter
@@ -176,6 +178,8 @@ def boards(seconds: float, seed: int) -> None:
 
 
 def main() -> None:
+    # stopped with SIGTERM, unwind (the boards' QEMU processes are closed in finally)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=600.0)
     parser.add_argument("--runs", type=int, default=100)

@@ -29,6 +29,7 @@ from market.engine import STRATEGIES, EngineRunner
 from market.market import Book, Market, RoutineInfo, Rules
 from market.report import report
 from market.uses import recorded_uses
+from market.worker import SearchWorker
 from qemu.errors import QemuError
 from sem.ir import Routine
 from sem.library import FILES
@@ -83,6 +84,7 @@ def run_market(options: MarketOptions, on_step: Callable[[Market, Step], None] |
     routines, specs = starter_routines(SemStore(conn), options.routines)
     ledger = Ledger.open(options.db)
     seats: dict[str, Seat] = {}
+    worker = SearchWorker()
     try:
         for profile in options.boards:
             seat = open_seat(profile, options.accel)
@@ -98,11 +100,12 @@ def run_market(options: MarketOptions, on_step: Callable[[Market, Step], None] |
         if on_ready is not None:
             on_ready(market)
         limit = market.state.clock + round(options.seconds * 1000)
-        driver = Driver(market, EngineRunner(specs, seats, STRATEGIES), limit_ms=limit,
+        driver = Driver(market, EngineRunner(specs, seats, STRATEGIES, worker), limit_ms=limit,
                         present=set(seats),
                         on_step=(lambda step: on_step(market, step)) if on_step else None)
         driver.run()
     finally:
+        worker.close()
         for seat in seats.values():
             seat.close()
     head = ledger.latest_head()

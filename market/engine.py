@@ -12,8 +12,9 @@ instruction space the features allow.  The engine knobs the market would add nex
     already): a "sortnet" strategy over compare/min/max/cmov only for the sorts;
   - an enumerative search with a length bound, whose "nothing below N" is a proof and
     would make the market's cover rule exact for it;
-  - a CPU-time budget (budget_s is wall time, and a Z3 proof inside may overrun it:
-    the market charges the CPU actually used).
+  - a CPU-time budget that bounds the start proofs too (budget_s is wall time between
+    chain batches; a start proof may take minutes): the market runs searches in a worker
+    process and stops them at a CPU cap (market/worker.py), charging the CPU used.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from evolution.evolve import Evolved, NoProgram, evolve
+from evolution.registry import ISAS
 from evolution.targets import MachineTarget
 from market.boards import Seat
 from market.experiment import Experiment
@@ -67,47 +69,73 @@ def _vector(v) -> dict:
             "undefined": v.undefined, "memory": v.memory.hex()}
 
 
+@dataclass(frozen=True)
+class SearchTask:
+    """One experiment's search, as plain data (it crosses into the worker process)."""
+    spec: Routine
+    isa: str
+    features: frozenset[str]
+    board: str
+    strategy: str
+    params: tuple[tuple[str, int | str], ...]
+    seeds: tuple[int, int]
+    cpu_seconds: float
+
+
+def search(task: SearchTask, strategies: Mapping[str, EngineStrategy] | None = None) -> Claim:
+    """Run a task's strategy over its seeds (the budget shared between them) and turn the
+    shortest proven program into a claim with its proof artifact."""
+    isa = ISAS[task.isa]
+    target = MachineTarget(task.board, task.isa, task.features)
+    call = (strategies or STRATEGIES)[task.strategy].call
+    seeds = range(*task.seeds)
+    share = task.cpu_seconds / len(seeds)
+    started = time.process_time()
+    best: Evolved | None = None
+    offset = reached = 0.0
+    failures = []
+    for seed in seeds:
+        try:
+            found = call(task.spec, target, share, seed, dict(task.params))
+        except NoProgram:
+            found = None
+        except Exception as error:  # noqa: BLE001 - a crashed search is a failed experiment
+            # the engine is another layer's code: whatever stops a search ends this
+            # experiment with no program and the reason, in the ledger, not the market
+            found = None
+            failures.append(f"seed {seed}: {type(error).__name__}: {error}")
+        if found is not None and (best is None or found.instructions < best.instructions):
+            best, reached = found, offset + found.history[-1][0]
+        offset += found.seconds if found is not None else share
+    cpu_ms = round((time.process_time() - started) * 1000)
+    if best is None:
+        return Claim(None, 0.0, "", b"", frozenset(), {}, cpu_ms, cpu_ms, None, 0.0,
+                     failure="; ".join(failures))
+    # the first proven program is the start the search began from, unless the search had
+    # to find one (no start proved)
+    start = best.history[0] if best.start != "search" else None
+    return Claim(
+        best.instructions, best.history[-1][1], best.text, best.code,
+        features_used(isa, best.program), make_artifact(isa, task.spec, best.program), cpu_ms,
+        min(cpu_ms, round(reached * 1000)), start[2] if start else None,
+        start[1] if start else 0.0, best.start,
+        tuple(_vector(v) for v in best.counterexamples))
+
+
 @dataclass
 class EngineRunner:
+    """Runs experiments on the engine: in a worker process whose CPU is capped (the
+    market's runs: market/worker.py), or in this process (`worker` None: tests)."""
     specs: Mapping[str, Routine]  # by routine ID
     seats: Mapping[str, Seat]  # by agent key
     strategies: Mapping[str, EngineStrategy]
+    worker: Callable[[SearchTask], Claim] | None = None  # market/worker.py SearchWorker
 
     def run(self, agent: AgentState, routine: RoutineInfo, experiment: Experiment) -> Claim:
-        spec = self.specs[routine.id]
         seat = self.seats[agent.key]
-        target = MachineTarget(seat.name, seat.isa.name, experiment.features)
-        call = self.strategies[experiment.strategy].call
-        seeds = range(*experiment.seeds)
-        share = experiment.cpu_seconds / len(seeds)
-        started = time.process_time()
-        best: Evolved | None = None
-        offset = reached = 0.0
-        failures = []
-        for seed in seeds:
-            try:
-                found = call(spec, target, share, seed, experiment.param_map)
-            except NoProgram:
-                found = None
-            except Exception as error:  # noqa: BLE001 - a crashed search is a failed experiment
-                # the engine is another layer's code: whatever stops a search ends this
-                # experiment with no program and the reason, in the ledger, not the market
-                found = None
-                failures.append(f"seed {seed}: {type(error).__name__}: {error}")
-            if found is not None and (best is None or found.instructions < best.instructions):
-                best, reached = found, offset + found.history[-1][0]
-            offset += found.seconds if found is not None else share
-        cpu_ms = round((time.process_time() - started) * 1000)
-        if best is None:
-            return Claim(None, 0.0, "", b"", frozenset(), {}, cpu_ms, cpu_ms, None, 0.0,
-                         failure="; ".join(failures))
-        isa = seat.isa
-        # the first proven program is the start the search began from, unless the search
-        # had to find one (no start proved)
-        start = best.history[0] if best.start != "search" else None
-        return Claim(
-            best.instructions, best.history[-1][1], best.text, best.code,
-            features_used(isa, best.program), make_artifact(isa, spec, best.program), cpu_ms,
-            min(cpu_ms, round(reached * 1000)), start[2] if start else None,
-            start[1] if start else 0.0, best.start,
-            tuple(_vector(v) for v in best.counterexamples))
+        task = SearchTask(self.specs[routine.id], seat.isa.name, experiment.features,
+                          seat.name, experiment.strategy, experiment.params, experiment.seeds,
+                          experiment.cpu_seconds)
+        if self.worker is None:
+            return search(task, self.strategies)
+        return self.worker(task)

@@ -230,3 +230,24 @@ def test_a_search_that_crashes_is_a_failed_experiment_in_the_ledger_not_a_dead_m
     record = market.book.ledger.record(index)
     assert record["type"] == R.RESULT and record["outcome"] == R.NONE
     assert "slli" in record["failure"] and not market.state.experiments[e.identity].active
+
+
+def test_a_search_runs_in_a_worker_that_stops_it_at_its_cpu_cap():
+    from market.engine import SearchTask
+    from market.worker import SearchWorker
+
+    worker = SearchWorker(cap_factor=1.0, cap_allowance_s=2.0)
+    try:
+        # riscv64 sort5: proving the starts alone takes Z3 minutes, the cap is 2.5 s
+        task = SearchTask(sorting.sort5, "riscv64", frozenset({"m"}), "rv64-nozb", "descend",
+                          (("iterations", 2000),), (0, 1), 0.5)
+        stopped = worker(task)
+        assert stopped.instructions is None and "stopped at its CPU cap" in stopped.failure
+        assert 2.5 <= stopped.cpu_ms / 1000 < 6
+        # the next search gets a new worker, and a short routine finishes under its cap
+        done = worker(SearchTask(hd.p01, "x86_64", frozenset(), "qemu64", "descend",
+                                 (("iterations", 2000),), (0, 1), 1.0))
+        assert done.instructions is not None and done.instructions <= 6 and not done.failure
+        assert check_artifact(done.artifact, done.code, frozenset()).ok
+    finally:
+        worker.close()
