@@ -111,6 +111,32 @@ def bench_probes(c):
     c.run(f"{sys.executable} bench/probes_bench.py", pty=False)
 
 
+@task(name="evolve", help={
+    "budget": "seconds per routine p01-p25 (default 60)",
+    "sort_budget": "seconds per sort (default 600, on both cores)",
+    "until_goal": "stop a routine once it meets its goal (gcc's count, or the issue's)",
+    "target": "one goal board (default: all four), e.g. 'x86-64 qemu64'",
+    "routine": "one routine (default: p01-p25, sort3-5)",
+    "rate_only": "only the evaluation-rate figures"})
+def bench_evolve(c, budget=60, sort_budget=600, until_goal=False, target=None, routine=None,
+                 rate_only=False):
+    """Evolution benchmark: candidate evaluations/s beside the interpreter's, and every
+    routine's instruction count on every goal board beside gcc's."""
+    import sys
+    from shlex import join
+
+    from cli import arguments
+
+    budget = arguments.number(budget, "--budget", default=60.0)
+    sort_budget = arguments.number(sort_budget, "--sort-budget", default=600.0)
+    args = [sys.executable, "bench/evolve_bench.py", "--budget", str(budget),
+            "--sort-budget", str(sort_budget)]
+    args += ["--until-goal"] * bool(until_goal) + ["--rate-only"] * bool(rate_only)
+    args += ["--target", target] if target else []
+    args += ["--routine", routine] if routine else []
+    c.run(join(args), pty=False)
+
+
 @task(name="sem")
 def bench_sem(c):
     """Semantic-core benchmark: hashing/storing 100,000 routines, show latency, lowering."""
@@ -239,6 +265,47 @@ def sem_run(c, ref, arch="x86_64", board=None, cpu=None, smp=None, memory=None, 
     print(cli.run(ref, chosen, arguments.whole(vectors, "--vectors", minimum=1, default=100), db))
 
 
+# -- the mutation market -----------------------------------------------------------------------
+
+@task(help={"boards": "comma-separated board profiles: qemu64, haswell, rv64, rv64-nozb "
+                      "(default: all four)",
+            "seconds": "CPU-seconds this run may spend, all boards together (default 300)",
+            "no_sharing": "boards see only their own experiments and adopt nothing",
+            "json": "write the report (schema metaos.market/1) to FILE",
+            "plot": "draw credits per board and CPU share per strategy to FILE.png",
+            "routines": "comma-separated starter routines (default: p01..p25, sort3..sort5)",
+            "seed": "the market's seed (Thompson draws)",
+            "db": "database path (default $METAOS_DB or ./metaos.db); run again to resume"})
+def market(c, boards="qemu64,haswell,rv64,rv64-nozb", seconds=300, no_sharing=False, json=None,
+           plot=None, routines=None, seed=0, db=None):
+    """The mutation market: boards stake credits on experiments, redundant ones are refused,
+    every outcome goes to the ledger, improvements are adopted after each board's own check."""
+    from cli.market import MarketOptions, market_command
+
+    from cli import arguments
+
+    options = MarketOptions(
+        boards=arguments.names(boards, "--boards"),
+        seconds=arguments.number(seconds, "--seconds", default=300.0),
+        sharing=not no_sharing, seed=arguments.whole(seed, "--seed", default=0), db=db,
+        routines=arguments.names(routines, "--routines") if routines else None)
+    market_command(options, json, plot)
+
+
+@task(name="market", help={"seconds": "CPU-seconds per market run (default 600)",
+                           "runs": "runs of the synthetic allocation figure (default 100)"})
+def bench_market(c, seconds=600, runs=100):
+    """Market benchmark: the four boards with and without sharing (CPU-seconds to the same
+    best counts, redundant experiments), and strategy allocation after 30 experiments."""
+    import sys
+
+    from cli import arguments
+
+    seconds = arguments.number(seconds, "--seconds", default=600.0)
+    runs = arguments.whole(runs, "--runs", minimum=1, default=100)
+    c.run(f"{sys.executable} bench/market_bench.py --seconds {seconds} --runs {runs}", pty=False)
+
+
 # -- the meta-motherboard ----------------------------------------------------
 
 @task(iterable=["kill", "leave", "join", "decline"],
@@ -338,7 +405,8 @@ def _group(name, *tasks_with_names, default=None):
 
 
 bench = _group("bench", (bench_boot, "boot"), (bench_probes, "probes"), (bench_sem, "sem"),
-               (bench_ledger, "ledger"), (bench_motherboard, "motherboard"), default="boot")
+               (bench_evolve, "evolve"), (bench_ledger, "ledger"), (bench_market, "market"),
+               (bench_motherboard, "motherboard"), default="boot")
 
 sem = _group("sem", (sem_add, "add"), (sem_show, "show"), (sem_names, "names"),
              (sem_rename, "rename"), (sem_equiv, "equiv"), (sem_history, "history"),
@@ -348,4 +416,4 @@ ledger = _group("ledger", (ledger_show, "show"), (ledger_verify, "verify"),
                 (ledger_prove, "prove"), (ledger_consistency, "consistency"))
 
 ns = Collection(build, discover, demo, boot, console, test, probe, capabilities, bench, sem,
-                ledger, motherboard)
+                ledger, market, motherboard)

@@ -60,6 +60,14 @@ def number(text: str | float | None, option: str, minimum: float = 0.0,
     return value
 
 
+def names(text: str | None, option: str) -> tuple[str, ...]:
+    """A comma-separated list of names, at least one."""
+    found = tuple(n.strip() for n in (text or "").split(",") if n.strip())
+    if not found:
+        raise UsageError(f"{option} takes comma-separated names, not {text!r}")
+    return found
+
+
 def choice(text: str, option: str, choices: Iterable[str]) -> str:
     """One of `choices`."""
     known = list(choices)

@@ -227,13 +227,14 @@ def _vetted(job: Job) -> list[tuple[Probe, bytes | None]]:
     return items
 
 
-def run_on_link(link: Link, jobs: list[Job]) -> list[BoardRun]:
+def run_on_link(link: Link, jobs: list[Job], campaign: Campaign | None = None) -> list[BoardRun]:
     """Vet every probe, run them all in one campaign over `link` (a QemuLink, say), and check
     each result against the interpreter.  One campaign per boot: a campaign numbers its
-    runs from 0 and the guest answers a run id it has seen from its result cache."""
+    runs from 0 and the guest answers a run id it has seen from its result cache; to run
+    jobs again on the same boot, pass the same `campaign` each time (its run ids go on)."""
     prepared = [_vetted(job) for job in jobs]
     items = [item for job_items in prepared for item in job_items]
-    report = Campaign(link, POLICY).run(items)
+    report = (campaign or Campaign(link, POLICY)).run(items)
     if report.quarantined:
         raise RuntimeError(f"{len(report.quarantined)} routine probe(s) brought the board down;"
                            " the campaign report keeps their bytes")

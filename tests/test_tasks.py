@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from arch import X86_64, RISCV64
+import hashlib
 import json
 import subprocess
 from pathlib import Path
@@ -79,3 +80,28 @@ def test_sem_tasks_take_the_issue_spelling(tmp_path):
     run("sem", "add", "sem/library/hackers_delight.py", "--db", db)
     shown = run("sem", "show", "p09", "--view", "c", "--db", db).stdout
     assert "int32_t" in shown or "uint32_t" in shown
+
+
+@pytest.mark.boot
+def test_market_runs_boards_writes_its_schema_and_every_entry_is_in_the_verified_ledger(tmp_path):
+    db, report = tmp_path / "m.db", tmp_path / "market.json"
+    run("market", "--boards", "qemu64,haswell", "--routines", "p01", "--seconds", "4",
+        "--db", str(db), "--json", str(report), "--plot", str(tmp_path / "m.png"))
+    doc = json.loads(report.read_text())
+    assert doc["schema"] == "metaos.market/1" and doc["redundant_experiments"] == 0
+    assert {a["board"] for a in doc["agents"].values()} == {"qemu64", "haswell"}
+    assert doc["experiments"] and (tmp_path / "m.png").stat().st_size > 10_000
+    haswell = next(a for a in doc["agents"].values() if a["board"] == "haswell")
+    assert {"bmi1", "bmi2", "lzcnt", "popcnt"} <= set(haswell["features"])
+    from stores.ledger import Ledger
+
+    ledger = Ledger.open(db, read_only=True)
+    for x in doc["experiments"][:3]:  # each experiment's entry, proven in the signed tree
+        entry = ledger.entry(x["ledger_index"])
+        assert json.loads(entry)["id"] == x["identity"]
+        proof = run("ledger", "prove", str(x["ledger_index"]), "--db", str(db)).stdout
+        leaf = hashlib.sha256(b"\x00" + entry).hexdigest()  # RFC 9162 leaf hash
+        assert f"leaf    {leaf}" in proof and "verified: the entry is in the signed tree" in proof
+    assert run("ledger", "verify", "--db", str(db)).returncode == 0
+    for row in doc["best"]:  # p01 never needs more than its lowering's 6
+        assert row["instructions"] <= 6

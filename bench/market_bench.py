@@ -1,0 +1,200 @@
+"""Market figures, each beside its alternative measured in the same run:
+
+  sharing      the four boards (qemu64, Haswell, rv64, rv64 without Zb*) evolving
+               p01-p25 and sort3-5 on the evolution engine, once with sharing and once
+               without (--no-sharing: each board sees only its own experiments and adopts
+               nothing), same seed, same CPU budget, one run each, one after the other.
+               "CPU-seconds to reach": the market clock (CPU of searches, proof checks and
+               guest runs, all boards together) at which every (board, routine) had reached
+               the best instruction count the run without sharing ended with.  Goal: with
+               sharing at most half of without.  Also: redundant experiments (goal 0 with
+               sharing), refusals, adoptions, the CPU-seconds to the counts both runs
+               reached (per pair the longer of the two finals), how many (board, routine)
+               pairs each run had improved by each quarter of the budget, and where the
+               final counts differ.
+  allocation   a synthetic routine class (25 routines) and three strategies of known
+               chance of progress per CPU-second (0.6, 0.08, 0.04), 30 experiments of
+               2 s each: the best strategy's share of the CPU, over many worlds and seeds;
+               beside plain Bernoulli Thompson sampling on the same chances per experiment,
+               and a fixed split (1/3).  Goal: >= 70%.
+
+    .venv/bin/python bench/market_bench.py [--seconds N] [--runs N] [--skip-boards] [--compare]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import signal
+import statistics
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+from cli.market import MarketOptions, run_market
+from market.driver import Driver
+from market.market import Book, Market, RoutineInfo, Rules, Strategy
+from market.report import time_to_reach
+from stores.ledger import Ledger
+from testing.market_world import SyntheticVerifier, Truth, World, routine_id
+
+REPORTS = {False: Path("build/market-no-sharing.json"), True: Path("build/market-sharing.json")}
+QUALITY = {"good": 0.6, "fair": 0.08, "poor": 0.04}  # chance of progress per CPU-second
+EXPERIMENT_S = 2
+
+
+def allocation_share(seed: int, directory: Path) -> float:
+    pool = [RoutineInfo(routine_id(f"r{i}"), f"r{i}", "hd") for i in range(25)]
+    truths = {r.id: Truth(start=14, base=4, best=4) for r in pool}
+    quality = {(name, "hd"): p for name, p in QUALITY.items()}
+    market = Market(Book(Ledger.open(directory / f"alloc{seed}.db")), pool,
+                    [Strategy(n) for n in QUALITY], SyntheticVerifier(),
+                    rules=Rules(budgets_ms=(EXPERIMENT_S * 1000, 4000, 8000)), seed=seed)
+    market.join("a", "a", "x86_64", frozenset(), 10_000.0)
+    driver = Driver(market, World(truths, quality, seed))
+    for _ in range(30):
+        driver.step()
+    cpu = Counter()
+    for e in market.state.done():
+        cpu[e.experiment.strategy] += e.cpu_ms
+    return cpu["good"] / sum(cpu.values())
+
+
+def bernoulli_thompson_share(seed: int) -> float:
+    """Plain Thompson sampling over Beta(1 + r, 1 + s) per strategy, on the chance that a
+    2-s experiment makes progress: the textbook baseline."""
+    chances = {n: 1 - (1 - p) ** EXPERIMENT_S for n, p in QUALITY.items()}
+    rng = random.Random(seed)
+    wins, losses, pulls = Counter(), Counter(), Counter()
+    for _ in range(30):
+        name = max(chances, key=lambda n: rng.betavariate(1 + wins[n], 1 + losses[n]))
+        pulls[name] += 1
+        if rng.random() < chances[name]:
+            wins[name] += 1
+        else:
+            losses[name] += 1
+    return pulls["good"] / 30
+
+
+def allocation(runs: int) -> None:
+    with tempfile.TemporaryDirectory() as directory:
+        started = time.perf_counter()
+        shares = sorted(allocation_share(seed, Path(directory)) for seed in range(runs))
+        seconds = time.perf_counter() - started
+    plain = sorted(bernoulli_thompson_share(seed) for seed in range(runs))
+
+    def row(name: str, values: list[float]) -> str:
+        tenth = values[len(values) // 10]
+        at_least = sum(v >= 0.70 for v in values) / len(values)
+        return (f"  {name:<34} mean {statistics.mean(values):5.1%}  10th pct {tenth:5.1%}  "
+                f"runs >= 70%: {at_least:5.1%}")
+
+    print(f"strategy allocation after 30 experiments, {runs} worlds and seeds "
+          f"({seconds:.1f} s):")
+    print(row("market (hierarchical Thompson)", shares))
+    print(row("plain Bernoulli Thompson sampling", plain))
+    print(f"  {'fixed split':<34} {1 / 3:5.1%}")
+
+
+def histories_of(doc: dict) -> dict[tuple[str, str], list]:
+    """(agent, routine) -> [(t ms, instructions, how)] from a report's best rows."""
+    return {(row["agent"], row["routine"]): [(round(t * 1000), n, how) for t, n, how
+                                             in row["steps"]] for row in doc["best"]}
+
+
+def improved(history: dict, limit_ms: float) -> int:
+    return sum(1 for steps in history.values()
+               if any(t <= limit_ms and how != "start" for t, _, how in steps))
+
+
+def compare(docs: dict[bool, dict]) -> None:
+    """Print the two runs side by side (docs: sharing -> report)."""
+    histories = {sharing: histories_of(doc) for sharing, doc in docs.items()}
+    names = {row["routine"]: row["routine_name"] for doc in docs.values() for row in doc["best"]}
+    seconds, seed = docs[True]["budget_seconds"], docs[True]["seed"]
+    isolated = {k: steps[-1][1] for k, steps in histories[False].items()}
+    t_isolated = time_to_reach(histories[False], isolated)
+    t_shared = time_to_reach(histories[True], isolated)
+    # the counts both runs reached: per (board, routine) the longer of the two finals
+    common = {k: max(n, histories[True][k][-1][1]) for k, n in isolated.items()
+              if k in histories[True]}
+    c_isolated = time_to_reach(histories[False], common)
+    c_shared = time_to_reach(histories[True], common)
+    print(f"four boards, p01-p25 and sort3-5, {seconds:.0f} CPU-seconds per run, seed {seed}:")
+    print(f"  {'':<52} {'no sharing':>11} {'sharing':>11}")
+
+    def line(label: str, a: object, b: object) -> None:
+        print(f"  {label:<52} {a!s:>11} {b!s:>11}")
+
+    for label, key in (("experiments done", "done"), ("refused proposals", "refused"),
+                       ("improvements found", "improvements"), ("adoptions", "adopted"),
+                       ("claims refuted", "refuted")):
+        line(label, docs[False]["counts"][key], docs[True]["counts"][key])
+    line("redundant experiments (goal 0 with sharing)", docs[False]["redundant_experiments"],
+         docs[True]["redundant_experiments"])
+    if "wall_seconds" in docs[True]:
+        line("wall seconds", f"{docs[False]['wall_seconds']:.0f}",
+             f"{docs[True]['wall_seconds']:.0f}")
+    line("(board, routine) pairs with a proven program", len(histories[False]),
+         len(histories[True]))
+    for fraction in (0.25, 0.5, 0.75, 1.0):
+        limit = fraction * seconds * 1000
+        line(f"pairs improved on their start by {fraction * seconds:.0f} CPU-s",
+             improved(histories[False], limit), improved(histories[True], limit))
+
+    def secs(ms: int | None) -> str:
+        return "never" if ms is None else f"{ms / 1000:.1f}"
+
+    line("CPU-s to every final count of no sharing (goal: half)", secs(t_isolated),
+         secs(t_shared))
+    line(f"CPU-s to the counts both reached ({len(common)} pairs)", secs(c_isolated),
+         secs(c_shared))
+    boards_of = {k: a["board"] for k, a in docs[False]["agents"].items()}
+    final = {k: steps[-1][1] for k, steps in histories[True].items()}
+    better = sum(1 for k, n in isolated.items() if k in final and final[k] < n)
+    worse = sorted(f"{boards_of[k[0]]}:{names[k[1]]} {n}->{final.get(k, '-')}"
+                   for k, n in isolated.items() if final.get(k, 10**9) > n)
+    print(f"  final counts, sharing vs no sharing: shorter on {better}, longer or missing on "
+          f"{len(worse)} ({', '.join(worse)}), of {len(isolated)} pairs no sharing reached")
+
+
+def boards(seconds: float, seed: int) -> None:
+    docs = {}
+    with tempfile.TemporaryDirectory() as directory:
+        for sharing in (False, True):
+            db = str(Path(directory) / f"market-{sharing}.db")
+            started = time.perf_counter()
+            doc = run_market(MarketOptions(seconds=seconds, sharing=sharing, seed=seed, db=db))
+            doc["wall_seconds"] = time.perf_counter() - started
+            docs[sharing] = doc
+            out = REPORTS[sharing]
+            out.parent.mkdir(exist_ok=True)
+            out.write_text(json.dumps(doc, indent=2))
+    compare(docs)
+    print(f"  reports: {REPORTS[False]}, {REPORTS[True]} (--compare shows them again)")
+
+
+def main() -> None:
+    # stopped with SIGTERM, unwind (the boards' QEMU processes are closed in finally)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=600.0)
+    parser.add_argument("--runs", type=int, default=100)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--skip-boards", action="store_true")
+    parser.add_argument("--compare", action="store_true",
+                        help="only compare the last run's reports (build/market-*.json)")
+    args = parser.parse_args()
+    if args.compare:
+        compare({s: json.loads(path.read_text()) for s, path in REPORTS.items()})
+        return
+    allocation(args.runs)
+    if not args.skip_boards:
+        boards(args.seconds, args.seed)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,289 @@
+"""Evolve a routine for a target: start from correct programs we have, search for
+shorter ones, and keep only what is proven.
+
+    result = evolve(hackers_delight.p01, TARGETS["x86-64 qemu64"], budget_s=60, seed=1)
+    result.text, result.code, result.instructions, result.proof, result.history
+
+The loop: the correct starts (starts.py) are proven and the shortest is the best;
+a local search (one instruction deleted, one replaced or two registers exchanged)
+runs from every new best; STOKE chains run batches of iterations, restarts
+alternating between optimising from the best and synthesising from nothing in a
+few slots.  Every correct candidate a batch met that is better than the best so
+far is proven by Z3 at full width (proof.py).  A refuted one's counterexample joins the test vectors (so the chain
+stops meeting it); a proven one runs in Unicorn against the interpreter
+(check.py) and becomes the best.  Only proven programs are ever returned: if the
+search is interrupted (KeyboardInterrupt), the best proven result so far is.
+Searches are deterministic for a seed and a number of batches; a time budget
+only decides how many batches run.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from evolution.check import unicorn_cannot, unicorn_check
+from evolution.costmodel import PerformanceModel, fallback
+from evolution.isa import Isa
+from evolution.program import MachineProgram, assemble, text
+from evolution.proof import Proof, prove
+from evolution.registry import isa_named
+from evolution.search import Chain, SearchSpace, instances, neighbours, space
+from evolution.starts import Start, starts
+from evolution.targets import MachineTarget
+from evolution.testset import MachineVector, TestSet, machine_vectors
+from sem.ir import Routine
+
+TRAINING_VECTORS = 32
+CHECK_VECTORS = 1000  # Unicorn vectors for a result
+ITERATIONS = 100_000  # per batch
+STALE_BATCHES = 8  # batches without progress before the chain restarts from the best
+LOCAL_SEARCH_LIMIT = 1_000_000  # candidates per local search (a second or two)
+# a candidate Z3 cannot settle in this time is set aside.  Sorts take longer: Z3 proves two
+# different sort5 networks equal in 20 s to 5 min (riscv's branch-free swaps the slowest),
+# and the starts, which a search cannot do without, get the longest.
+PROOF_TIMEOUT_MS = 10_000
+MEMORY_PROOF_TIMEOUT_MS = 120_000
+START_PROOF_TIMEOUT_MS = 600_000
+
+
+@dataclass
+class Evolved:
+    routine: str
+    target: MachineTarget
+    program: MachineProgram
+    text: str
+    code: bytes
+    instructions: int  # every instruction, the return included
+    proof: Proof
+    start: str  # the correct program the search began from
+    unicorn: str  # the machine check's verdict
+    counterexamples: list[MachineVector] = field(default_factory=list)
+    vectors: list[MachineVector] = field(default_factory=list)
+    history: list[tuple[float, float, int]] = field(default_factory=list)  # (s, cost, insns)
+    evaluations: int = 0
+    seconds: float = 0.0
+    interrupted: bool = False
+
+
+class NoProgram(RuntimeError):
+    """No correct program to start from and none found in the budget."""
+
+
+@dataclass
+class _Search:
+    isa: Isa
+    spec: Routine
+    target: MachineTarget
+    testset: TestSet
+    space: SearchSpace
+    model: PerformanceModel
+    seed: int
+    started: float
+    best: MachineProgram | None = None
+    best_proof: Proof | None = None
+    best_start: str = ""
+    history: list = field(default_factory=list)
+    counterexamples: list = field(default_factory=list)
+    refuted: set = field(default_factory=set)
+    evaluations: int = 0
+    instances: object = None  # the space's instruction instances, for the local search
+
+    def consider(self, program: MachineProgram, origin: str, timeout: int | None = None) -> bool:
+        """Prove `program`; a counterexample joins the vectors.  True: the new best."""
+        key = text(self.isa, program)
+        if key in self.refuted:
+            return False
+        if timeout is None:
+            timeout = MEMORY_PROOF_TIMEOUT_MS if self.spec.uses_memory else PROOF_TIMEOUT_MS
+        proof = prove(self.isa, self.spec, program, timeout)
+        if not proof.proven:
+            self.refuted.add(key)  # refuted, or Z3 gave up: either way not tried again
+            if proof.counterexample is not None:
+                self.counterexamples.append(proof.counterexample)
+                self.testset.add(proof.counterexample)
+            return False
+        code = assemble(self.isa, program, self.target.features)
+        if unicorn_cannot(self.isa, program) is None and unicorn_check(
+                self.isa, self.spec, code, self.testset.vectors):
+            self.refuted.add(key)  # proven yet the machine disagrees: never use it
+            return False
+        self.best, self.best_proof, self.best_start = program, proof, self.best_start or origin
+        self.history.append((time.perf_counter() - self.started, self.cost(program),
+                             program.instructions))
+        return True
+
+    def cost(self, program: MachineProgram) -> float:
+        """The performance model's cost (instructions and latency)."""
+        return self.model.per_instruction * len(program.insns) + self.model.per_cycle * sum(
+            self.model.latency[i.form] for i in program.insns)
+
+    def better(self, program: MachineProgram) -> bool:
+        """Fewer instructions, or as many at a lower cost."""
+        if self.best is None:
+            return True
+        return (program.instructions, self.cost(program)) < (self.best.instructions,
+                                                             self.cost(self.best))
+
+
+def evolve(spec: Routine, target: MachineTarget, *, budget_s: float | None = 60.0,
+           batches: int | None = None, seed: int = 0, stop_at: int | None = None,
+           model: PerformanceModel | None = None, iterations: int = ITERATIONS,
+           on_progress: Callable[[Evolved], None] | None = None, workers: int = 1) -> Evolved:
+    """The shortest proven program found for `spec` on `target`.  Stops after `budget_s`
+    seconds or `batches` batches (whichever comes first), or once `stop_at` instructions
+    (return included) are reached.  `workers` > 1: that many processes search from the
+    same proven starts with their own seeds (on_progress is not called then); the
+    shortest result wins, the lowest worker on a tie."""
+    isa = isa_named(target.isa)
+    started = time.perf_counter()
+    search_space = space(isa, spec, target.features)
+    testset = TestSet(isa, spec, machine_vectors(isa, spec, TRAINING_VECTORS, seed),
+                      search_space.write_registers)
+    s = _Search(isa, spec, target, testset, search_space, model or fallback(isa), seed, started)
+    offered: list[Start] = starts(isa, spec, target.features)
+    for start in sorted(offered, key=lambda x: x.program.instructions):
+        if s.better(start.program) and s.consider(start.program, start.name,
+                                                  START_PROOF_TIMEOUT_MS):
+            s.best_start = start.name
+    if workers > 1:
+        return _parallel(s, workers, budget_s, batches, stop_at, iterations)
+    interrupted = False
+    try:
+        _run(s, budget_s, batches, stop_at, iterations, on_progress)
+    except KeyboardInterrupt:
+        interrupted = True
+    if s.best is None:
+        raise NoProgram(f"no proven program for {spec.hint_name or 'the routine'} on {target.name}"
+                        " yet; give the search more time")
+    return _result(s, interrupted)
+
+
+def _worker(s: _Search, index: int, results, budget_s, batches, stop_at, iterations) -> None:
+    """One process of a parallel search (forked: it shares the compiled kernels)."""
+    s.seed = s.seed * 1000 + index
+    interrupted = False
+    try:
+        _run(s, budget_s, batches, stop_at, iterations, None)
+    except KeyboardInterrupt:
+        interrupted = True
+    results.put((index, None if s.best is None else _result(s, interrupted)))
+
+
+def _parallel(s: _Search, workers: int, budget_s, batches, stop_at, iterations) -> Evolved:
+    context = multiprocessing.get_context("fork")
+    results = context.Queue()
+    processes = [context.Process(target=_worker, daemon=True,
+                                 args=(s, i, results, budget_s, batches, stop_at, iterations))
+                 for i in range(workers)]
+    for p in processes:
+        p.start()
+    found: dict[int, Evolved | None] = {}
+    interrupted = False
+    while len(found) < workers:
+        try:
+            index, result = results.get()
+            found[index] = result
+        except KeyboardInterrupt:
+            interrupted = True  # the workers stop too and still report their best
+    for p in processes:
+        p.join()
+    done = [found[i] for i in sorted(found) if found[i] is not None]
+    if not done:
+        raise NoProgram(f"no proven program for {s.spec.hint_name or 'the routine'} on "
+                        f"{s.target.name} yet; give the search more time")
+    best = min(done, key=lambda r: r.instructions)  # min keeps the first of equals
+    best.evaluations = sum(r.evaluations for r in done)
+    best.counterexamples = [c for r in done for c in r.counterexamples]
+    best.seconds = time.perf_counter() - s.started
+    best.interrupted = interrupted or best.interrupted
+    return best
+
+
+def _done(s: _Search, budget_s, batches, stop_at, count: int) -> bool:
+    if stop_at is not None and s.best is not None and s.best.instructions <= stop_at:
+        return True
+    if batches is not None and count >= batches:
+        return True
+    return budget_s is not None and time.perf_counter() - s.started >= budget_s
+
+
+def _descend(s: _Search, budget_s, batches, stop_at, count: int) -> bool:
+    """Local search from the best: one instruction deleted, at most one other replaced,
+    while that finds a proven shorter program.  True when it improved."""
+    improved = False
+    while s.best is not None and not _done(s, budget_s, batches, stop_at, count):
+        if s.instances is None:
+            s.instances = instances(s.isa, s.space)
+        found, evaluations = neighbours(s.isa, s.space, s.testset, s.best, s.instances,
+                                        limit=LOCAL_SEARCH_LIMIT)
+        s.evaluations += evaluations
+        if not any(s.consider(p, "local search") for p in found):
+            return improved
+        improved = True
+    return improved
+
+
+def _run(s: _Search, budget_s, batches, stop_at, iterations, on_progress) -> None:
+    count = restarts = stale = 0
+    _descend(s, budget_s, batches, stop_at, count)
+    chain = _chain(s, restarts)
+    while not _done(s, budget_s, batches, stop_at, count):
+        batch = chain.run(iterations)
+        count += 1
+        s.evaluations += batch.evaluations
+        improved = False
+        for _, program in batch.correct:
+            if not s.better(program):
+                continue
+            if s.consider(program, "search"):
+                improved = True
+                _descend(s, budget_s, batches, stop_at, count)
+                if on_progress is not None:
+                    on_progress(_result(s, False))
+                break
+        stale = 0 if improved else stale + 1
+        if improved or stale >= STALE_BATCHES:
+            restarts += 1
+            stale = 0
+            chain = _chain(s, restarts)
+
+
+SYNTHESIS_SLOTS = (4, 6, 3, 8, 5, 10)  # slot counts synthesis restarts cycle through
+
+
+def _chain(s: _Search, restarts: int) -> Chain:
+    """Restarts alternate between optimising from the best program (a slot to spare, three
+    temperatures in turn) and synthesising from nothing in a few slots, fewer than the
+    best has (STOKE's two phases; short programs are what we are after, and a long best
+    says little about where they are).  With no program yet, every chain synthesises."""
+    phase = restarts % 2
+    if s.best is None or phase == 1:
+        slots = SYNTHESIS_SLOTS[(restarts // 2) % len(SYNTHESIS_SLOTS)]
+        if s.best is not None:
+            slots = min(slots, len(s.best.insns) - 1)
+        if slots >= 1:
+            return Chain.start(s.isa, s.testset, s.space, s.model, MachineProgram(s.isa.name, ()),
+                               slots, seed=s.seed * 7919 + restarts, beta=1.0)
+    program, beta = s.best, (1.0, 0.5, 2.0)[(restarts // 2) % 3]
+    return Chain.start(s.isa, s.testset, s.space, s.model, program, len(program.insns) + 1,
+                       seed=s.seed * 7919 + restarts, beta=beta)
+
+
+def _result(s: _Search, interrupted: bool) -> Evolved:
+    code = assemble(s.isa, s.best, s.target.features)
+    vectors = machine_vectors(s.isa, s.spec, CHECK_VECTORS, s.seed + 1)
+    cannot = unicorn_cannot(s.isa, s.best)
+    mismatches = [] if cannot else unicorn_check(s.isa, s.spec, code, vectors)
+    if cannot:
+        verdict = f"unicorn: not run ({cannot}); the guest checks it"
+    elif mismatches:
+        verdict = f"unicorn: DISAGREES on {len(mismatches)} of {len(vectors)} vectors"
+    else:
+        verdict = f"unicorn: agrees with the interpreter on {len(vectors)} vectors"
+    return Evolved(s.spec.hint_name or "", s.target, s.best, text(s.isa, s.best), code,
+                   s.best.instructions, s.best_proof, s.best_start, verdict,
+                   list(s.counterexamples), list(s.testset.vectors), list(s.history),
+                   s.evaluations, time.perf_counter() - s.started, interrupted)

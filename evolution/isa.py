@@ -1,0 +1,255 @@
+"""Machine instruction sets as data: each instruction form once, with its operands,
+the CPU feature that gates it, how it is written for our assemblers, and its
+meaning as IR (sem.ir), so the interpreter, Z3 and the generated evaluator
+all read the same definition.
+
+A form's semantics is a function of a `Sem` context: it reads operand values
+(registers as 64-bit values, immediates sign-extended to 64 bits, memory
+operands as their address), implicit registers and flags, and writes results
+back.  The context does not know what it is used for: composing a program into
+one IR routine (semantics.py), generating the evaluator's code (codegen.py) and
+validating a single instruction against Unicorn (validate.py) each back it
+differently.
+
+Values the architecture leaves undefined (x86 flags after some instructions,
+bsf/bsr of zero) are `Sem.undefined` nodes: free inputs to a proof, so no
+program that depends on them can be proven, and skipped when validating.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+from arch import Arch
+from sem.ir import Node, const, trunc, zext
+
+REG, IMM, MEM = "reg", "imm", "mem"
+
+
+@dataclass(frozen=True)
+class OperandSpec:
+    """One explicit operand of a form.
+
+    REG: a register of class `regs`, written at `width` bits (x86 eax vs rax);
+    `access` "r", "w" or "rw".  IMM: a constant in [lo, hi].  MEM: a base
+    register plus a displacement in [lo, hi], accessing `width` bits
+    (`access` "r" for a load, "w" for a store)."""
+
+    kind: str
+    width: int = 64
+    access: str = "r"
+    lo: int = 0
+    hi: int = 0
+    regs: str = "gpr"
+
+
+def reg(width: int, access: str = "r", regs: str = "gpr") -> OperandSpec:
+    return OperandSpec(REG, width, access, regs=regs)
+
+
+def imm(lo: int, hi: int) -> OperandSpec:
+    return OperandSpec(IMM, 64, "r", lo, hi)
+
+
+def mem(width: int, access: str, lo: int = -2048, hi: int = 2047) -> OperandSpec:
+    return OperandSpec(MEM, width, access, lo, hi)
+
+
+Semantics = Callable[["Sem"], None]
+
+
+@dataclass(frozen=True)
+class Form:
+    """One instruction form, e.g. `add r32, r32`."""
+
+    name: str  # unique within its ISA
+    mnemonic: str  # as written for the assembler
+    operands: tuple[OperandSpec, ...]
+    semantics: Semantics = field(compare=False, repr=False)
+    feature: str | None = None  # CPU feature that gates it (None: the base ISA)
+    latency: float = 1.0  # cycles, the fallback table's; measured timings replace it
+    # A form whose text the project's assembler refuses gets raw bytes instead, from
+    # (registers, immediate) (x86 `adcx`: see isa_x86_64._adx_bytes).
+    encode: Callable[[tuple[int, ...], int], bytes] | None = field(
+        default=None, compare=False, repr=False)
+    # how the operands, once written, make the statement (default "mnemonic op, op")
+    render: Callable[[list[str]], str] | None = field(default=None, compare=False, repr=False)
+    fixed: tuple[str, ...] = ()  # operands written out but not chosen (x86 shifts by `cl`)
+
+    @property
+    def register_operands(self) -> tuple[int, ...]:
+        """Positions of the operands that take a register slot (REG and MEM bases)."""
+        return tuple(i for i, o in enumerate(self.operands) if o.kind in (REG, MEM))
+
+    @property
+    def immediate_operand(self) -> int | None:
+        """Position of the operand that takes the immediate slot (IMM, or MEM's displacement)."""
+        found = [i for i, o in enumerate(self.operands) if o.kind in (IMM, MEM)]
+        return found[0] if found else None
+
+    @property
+    def memory(self) -> OperandSpec | None:
+        return next((o for o in self.operands if o.kind == MEM), None)
+
+
+class Sem:
+    """What a form's semantics reads and writes, over IR nodes.
+
+    `inputs` maps ("op", i), ("reg", name), ("flag", name) and "mem" to nodes;
+    a missing key is asked of `supply` (so a composition can read state lazily).
+    Writes are recorded in order in `outputs` as (key, node)."""
+
+    def __init__(self, supply: Callable[[object], Node], undefined: Callable[[int], Node]):
+        self._supply = supply
+        self._undefined = undefined
+        self.inputs: dict[object, Node] = {}
+        self.outputs: list[tuple[object, Node]] = []
+        self.memory_addresses: list[tuple[Node, int]] = []  # (address, bytes) of every access
+        self._mem: Node | None = None
+
+    def _get(self, key) -> Node:
+        if key not in self.inputs:
+            self.inputs[key] = self._supply(key)
+        return self.inputs[key]
+
+    # operands -------------------------------------------------------------
+    def __getitem__(self, i: int) -> Node:
+        """Operand i: a register's 64-bit value, an immediate as 64 bits, or a memory address."""
+        return self._get(("op", i))
+
+    def low(self, i: int, width: int) -> Node:
+        value = self[i]
+        return value if width == 64 else trunc(value, width)
+
+    def write(self, i: int, value: Node) -> None:
+        if value.width != 64:
+            raise ValueError(f"operand writes are 64-bit register values, got width {value.width}")
+        self.outputs.append((("op", i), value))
+
+    # implicit registers and flags --------------------------------------------------
+    def reg(self, name: str) -> Node:
+        return self._get(("reg", name))
+
+    def set_reg(self, name: str, value: Node) -> None:
+        if value.width != 64:
+            raise ValueError(f"register writes are 64-bit values, got width {value.width}")
+        self.outputs.append((("reg", name), value))
+
+    def flag(self, name: str) -> Node:
+        return self._get(("flag", name))
+
+    def set_flag(self, name: str, value: Node) -> None:
+        if value.width != 1:
+            raise ValueError(f"flag {name} takes a 1-bit value, got width {value.width}")
+        self.outputs.append((("flag", name), value))
+
+    # memory --------------------------------------------------------------------
+    @property
+    def mem(self) -> Node:
+        return self._mem if self._mem is not None else self._get("mem")
+
+    def load(self, address: Node, width: int) -> Node:
+        self.memory_addresses.append((address, width // 8))
+        return Node("load", width, (self.mem, address), 0)
+
+    def store(self, address: Node, value: Node) -> None:
+        self.memory_addresses.append((address, value.width // 8))
+        self._mem = Node("store", 0, (self.mem, address, value), 0)
+        self.outputs.append(("mem", self._mem))
+
+    def undefined(self, width: int) -> Node:
+        return self._undefined(width)
+
+
+@dataclass(frozen=True)
+class PlatformAbi:
+    """How a routine's inputs arrive and its result leaves, for one ISA's platform ABI."""
+
+    args: tuple[str, ...]  # argument registers, in order
+    result: str
+    # 32-bit (and narrower) arguments: "undefined" upper bits (x86-64 System V) or
+    # "sign" extended to 64 (riscv64 LP64, for signed and unsigned alike)
+    narrow_args: str
+    # 32-bit results: only the low bits count ("low") or sign-extended to 64 ("sign")
+    narrow_result: str
+    preserved: tuple[str, ...]  # callee-saved registers (and the stack pointer)
+    # what makes a 32-bit value in the result register the ABI's result (riscv: sext.w)
+    result_fixup: str | None = None
+
+
+@dataclass(frozen=True, eq=False)  # one object per ISA: equal and hashed by identity
+class Isa:
+    """One instruction set: registers, flags, forms and how programs are written."""
+
+    name: str
+    arch: Arch  # the architecture object of the layers below (assemblers, probe ABI, Unicorn)
+    registers: tuple[str, ...]  # 64-bit names by hardware number
+    flags: tuple[str, ...]
+    forms: tuple[Form, ...]
+    abi: PlatformAbi
+    scratch: tuple[str, ...]  # caller-saved registers a search may use beside args/result
+    render_register: Callable[[int, int], str]  # (number, width) -> name
+    render_memory: Callable[[int, int, int], str]  # (base number, displacement, width) -> text
+    parse_register: Callable[[str], tuple[int, int] | None]  # name -> (number, width)
+    assemble: Callable[[str, frozenset[str]], bytes]  # (text, features) -> bytes
+    # (statements, features) -> each one's bytes, in one assembler run where that is cheaper
+    assemble_each: Callable[[list[str], frozenset[str]], list[bytes]]
+    return_text: str  # the return instruction
+    zero_register: int | None = None  # riscv x0: reads 0, writes vanish
+    aliases: Mapping[str, str] = field(default_factory=dict)  # other spellings of mnemonics
+    # the real instructions an assembler pseudo-instruction stands for (riscv li, mv...)
+    expand: Callable[[str, list[str]], list[tuple[str, list[str]]]] | None = None
+    features: tuple[str, ...] = ()  # every feature some form needs
+    # register classes besides "gpr" (every register): the registers an operand of that
+    # class may name (x86 "legacy8": the four whose second byte has a name, ah..bh)
+    register_classes: Mapping[str, tuple[int, ...]] = field(default_factory=dict)
+    by_name: Mapping[str, Form] = field(default_factory=dict, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        names = [f.name for f in self.forms]
+        dupes = {n for n in names if names.count(n) > 1}
+        if dupes:
+            raise ValueError(f"{self.name}: form names must be unique, repeated: {sorted(dupes)}")
+        for f in self.forms:  # the evaluator's row has three register slots and one immediate
+            if len(f.register_operands) > 3 or sum(o.kind in (IMM, MEM) for o in f.operands) > 1:
+                raise ValueError(f"{self.name} form {f.name!r} needs more than 3 registers and "
+                                 "one immediate; split it into forms that fit")
+        object.__setattr__(self, "by_name", {f.name: f for f in self.forms})
+
+    def number(self, name: str) -> int:
+        return self.registers.index(name)
+
+    def form_index(self, name: str) -> int:
+        """1-based: index 0 of a program encoding is the UNUSED slot."""
+        return self.forms.index(self.by_name[name]) + 1
+
+    def form(self, index: int) -> Form:
+        return self.forms[index - 1]
+
+    def in_class(self, regs: str) -> tuple[int, ...]:
+        return self.register_classes.get(regs, tuple(range(len(self.registers))))
+
+    def available(self, features: frozenset[str]) -> tuple[Form, ...]:
+        return tuple(f for f in self.forms if f.feature is None or f.feature in features)
+
+
+# shared IR helpers ----------------------------------------------------------------
+
+def low(x: Node, width: int) -> Node:
+    return x if x.width == width else trunc(x, width)
+
+
+def wide(x: Node) -> Node:
+    """Zero-extend to 64 bits."""
+    return x if x.width == 64 else zext(x, 64)
+
+
+def bit(x: Node, i: int) -> Node:
+    from sem.ir import lshr
+
+    return trunc(lshr(x, i), 1) if i else trunc(x, 1)
+
+
+def c(value: int, width: int) -> Node:
+    return const(value, width)

@@ -1,0 +1,265 @@
+"""A machine program as evolution holds it: a straight line of instruction forms
+with their registers and immediate, ending in the platform's return.
+
+Three renderings: `Insn`s (readable, hashable), assembly text for the project's
+assemblers (`text`, `assemble`), and the compact int64 array the evaluator and
+the search kernels work on (`encode`/`decode`): one row per slot,
+[form index, register 0, register 1, register 2, immediate], form index 0 being
+an UNUSED slot.  `parse` reads assembly back (our own text, and the semantic
+core's lowerings, with the riscv pseudo-instructions those use).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import numpy as np
+
+from evolution.isa import IMM, MEM, REG, Form, Isa
+
+ROW = 5  # form, r0, r1, r2, imm
+UNUSED = 0
+
+
+@dataclass(frozen=True)
+class Insn:
+    form: str  # the form's name in its ISA
+    regs: tuple[int, ...] = ()  # register numbers, one per register operand (MEM: its base)
+    imm: int = 0  # the immediate, or a memory operand's displacement
+
+
+@dataclass(frozen=True)
+class MachineProgram:
+    isa: str
+    insns: tuple[Insn, ...]
+
+    @property
+    def instructions(self) -> int:
+        """Every instruction, the return included."""
+        return len(self.insns) + 1
+
+
+class ParseError(ValueError):
+    """Assembly this representation cannot hold (branches, labels, unknown forms)."""
+
+
+def operand_texts(isa: Isa, form: Form, insn: Insn) -> list[str]:
+    out, slots = [], iter(insn.regs)
+    for o in form.operands:
+        if o.kind == REG:
+            out.append(isa.render_register(next(slots), o.width))
+        elif o.kind == MEM:
+            out.append(isa.render_memory(next(slots), insn.imm, o.width))
+        else:
+            out.append(str(insn.imm))
+    return out
+
+
+def statement(isa: Isa, insn: Insn) -> str:
+    form = isa.by_name[insn.form]
+    ops = operand_texts(isa, form, insn)
+    if form.render is not None:
+        return form.render(ops)
+    return f"{form.mnemonic} {', '.join(ops)}" if ops else form.mnemonic
+
+
+def text(isa: Isa, program: MachineProgram) -> str:
+    return "\n".join([*(statement(isa, i) for i in program.insns), isa.return_text]) + "\n"
+
+
+def source_line(isa: Isa, insn: Insn) -> str:
+    """What the assembler gets: the statement, or bytes for a form it refuses (Form.encode)."""
+    form = isa.by_name[insn.form]
+    if form.encode is None:
+        return statement(isa, insn)
+    return ".byte " + ", ".join(f"0x{b:02x}" for b in form.encode(insn.regs, insn.imm))
+
+
+def assemble(isa: Isa, program: MachineProgram, features: frozenset[str] = frozenset()) -> bytes:
+    """Machine code through the project's assemblers, the return included."""
+    lines = [source_line(isa, i) for i in program.insns]
+    return isa.assemble("\n".join([*lines, isa.return_text]) + "\n", features)
+
+
+# the evaluator's encoding ------------------------------------------------------------
+
+def encode(isa: Isa, program: MachineProgram, slots: int | None = None) -> np.ndarray:
+    """The program as rows, padded with UNUSED slots up to `slots`."""
+    n = len(program.insns) if slots is None else slots
+    if n < len(program.insns):
+        raise ValueError(f"{len(program.insns)} instructions do not fit {n} slots")
+    rows = np.zeros((n, ROW), dtype=np.int64)
+    for k, insn in enumerate(program.insns):
+        rows[k, 0] = isa.form_index(insn.form)
+        rows[k, 1 : 1 + len(insn.regs)] = insn.regs
+        rows[k, 4] = np.int64(insn.imm if insn.imm < (1 << 63) else insn.imm - (1 << 64))
+    return rows
+
+
+def decode(isa: Isa, rows: np.ndarray) -> MachineProgram:
+    insns = []
+    for row in rows:
+        if row[0] == UNUSED:
+            continue
+        form = isa.form(int(row[0]))
+        value = int(row[4])
+        if form.immediate_operand is not None:
+            o = form.operands[form.immediate_operand]
+            if value < o.lo:
+                value &= (1 << 64) - 1  # an immediate read as unsigned (movabs)
+        else:
+            value = 0
+        regs = tuple(int(r) for r in row[1 : 1 + len(form.register_operands)])
+        insns.append(Insn(form.name, regs, value))
+    return MachineProgram(isa.name, tuple(insns))
+
+
+# parsing ---------------------------------------------------------------------------
+
+_X86_MEM = re.compile(r"^(byte|word|dword|qword)\s+ptr\s+\[\s*(\w+)\s*(?:([+-])\s*(\w+))?\s*\]$")
+_X86_ADDR = re.compile(r"^\[\s*(\w+)(?:\s*\*\s*(\d))?(?:\s*\+\s*(\w+)(?:\s*\*\s*(\d))?)?"
+                       r"(?:\s*([+-])\s*(\w+))?\s*\]$")
+_RISCV_MEM = re.compile(r"^(-?\w+)\((\w+)\)$")
+_WIDTH = {"byte": 8, "word": 16, "dword": 32, "qword": 64}
+
+
+def _int(s: str) -> int | None:
+    try:
+        return int(s, 0)
+    except ValueError:
+        return None
+
+
+def _split(line: str) -> tuple[str, list[str]]:
+    head, _, rest = line.strip().partition(" ")
+    ops, depth, cur = [], 0, ""
+    for ch in rest:
+        if ch == "," and depth == 0:
+            ops.append(cur.strip())
+            cur = ""
+            continue
+        depth += 1 if ch in "[(" else -1 if ch in "])" else 0
+        cur += ch
+    if cur.strip():
+        ops.append(cur.strip())
+    return head.lower(), ops
+
+
+def _operand(isa: Isa, text_: str):
+    """('reg', number, width) | ('imm', value) | ('mem', base, disp, width) | ('addr', ...)."""
+    r = isa.parse_register(text_)
+    if r is not None:
+        return ("reg", *r)
+    value = _int(text_)
+    if value is not None:
+        return ("imm", value)
+    m = _X86_MEM.match(text_.lower())
+    if m:
+        base = isa.parse_register(m.group(2))
+        disp = _int(m.group(4) or "0")
+        if base and disp is not None:
+            return ("mem", base[0], -disp if m.group(3) == "-" else disp, _WIDTH[m.group(1)])
+    m = _X86_ADDR.match(text_.lower())
+    if m:
+        return ("addr", m.groups())
+    m = _RISCV_MEM.match(text_.lower())
+    if m:
+        base, disp = isa.parse_register(m.group(2)), _int(m.group(1))
+        if base and disp is not None:
+            return ("mem", base[0], disp, None)
+    raise ParseError(f"cannot read operand {text_!r}")
+
+
+def _lea(isa: Isa, mnemonic: str, ops: list) -> Insn | None:
+    """x86 lea: which of the lea forms the address expression is."""
+    if mnemonic != "lea" or len(ops) != 2 or ops[0][0] != "reg" or ops[1][0] != "addr":
+        return None
+    _, dst, w = ops[0]
+    a, a_scale, b, b_scale, sign, disp_text = ops[1][1]
+    disp = _int(disp_text or "0")
+    if disp is None:
+        return None
+    disp = -disp if sign == "-" else disp
+    if b and isa.parse_register(b) is None and b_scale is None and disp_text is None:
+        b, disp = None, _int(b)  # [base + 8]: the second term is the displacement
+        if disp is None:
+            return None
+    ra = isa.parse_register(a)
+    rb = isa.parse_register(b) if b else None
+    if ra is None or (b and rb is None):
+        return None
+    if rb is None and a_scale is None:
+        return Insn(f"lea r{w}, [r + d]", (dst, ra[0]), disp)
+    if rb is None:
+        return Insn(f"lea r{w}, [r*{a_scale} + d]", (dst, ra[0]), disp)
+    if a_scale is not None:
+        return None
+    return Insn(f"lea r{w}, [r + r*{b_scale or 1} + d]", (dst, ra[0], rb[0]), disp)
+
+
+def _match(isa: Isa, mnemonic: str, texts: list[str], ops: list) -> Insn:
+    for form in isa.forms:
+        if form.mnemonic != mnemonic:
+            continue
+        n = len(form.operands)
+        if len(ops) != n + len(form.fixed) or [t.lower() for t in texts[n:]] != list(form.fixed):
+            continue
+        regs, value, ok = [], 0, True
+        for spec, got in zip(form.operands, ops, strict=False):
+            if spec.kind == REG and got[0] == "reg" and got[2] == spec.width:
+                regs.append(got[1])
+            elif spec.kind == IMM and got[0] == "imm" and spec.lo <= got[1] <= spec.hi:
+                value = got[1]
+            elif spec.kind == MEM and got[0] == "mem" and got[3] in (spec.width, None):
+                regs.append(got[1])
+                value = got[2]
+            else:
+                ok = False
+                break
+        if ok:
+            return Insn(form.name, tuple(regs), value)
+    raise ParseError(f"no {isa.name} form matches {mnemonic} {ops}")
+
+
+def parse(isa: Isa, source: str) -> MachineProgram:
+    """Assembly (one statement a line, ending with the return) as a MachineProgram."""
+    insns: list[Insn] = []
+    lines = [ln.split(";")[0].split("#")[0].strip() for ln in source.splitlines()]
+    lines = [ln for ln in lines if ln]
+    if not lines or lines[-1] != isa.return_text:
+        raise ParseError(f"a program ends with its one `{isa.return_text}`")
+    for line in lines[:-1]:
+        if line.endswith(":"):
+            raise ParseError(f"label {line!r}: only straight-line code can be evolved")
+        mnemonic, texts = _split(line)
+        mnemonic = isa.aliases.get(mnemonic, mnemonic)
+        try:
+            expanded = isa.expand(mnemonic, texts) if isa.expand else [(mnemonic, texts)]
+        except ValueError as error:
+            raise ParseError(str(error)) from None
+        for m, t in expanded:
+            if m == isa.return_text:
+                raise ParseError("a return before the end: only straight-line code can be evolved")
+            ops = [_operand(isa, x) for x in t]
+            insns.append(_lea(isa, m, ops) or _match(isa, m, t, ops))
+    return MachineProgram(isa.name, tuple(insns))
+
+
+def random_insn(isa: Isa, form: Form, rng, registers: tuple[int, ...], bases: tuple[int, ...],
+                displacements: tuple[int, ...] = (0,)) -> Insn:
+    """An instance of `form`: registers drawn from `registers` (memory bases from `bases`),
+    the immediate from its range, often an edge of it (0, 1, -1, the ends, small ones)."""
+    regs: list[int] = []
+    value = 0
+    for o in form.operands:
+        if o.kind == REG:
+            regs.append(rng.choice([r for r in registers if r in isa.in_class(o.regs)]))
+        elif o.kind == MEM:
+            regs.append(rng.choice(bases))
+            value = rng.choice(displacements)
+        else:
+            edges = [x for x in (0, 1, -1, 2, o.lo, o.hi, o.hi // 2, 31, 32, 63)
+                     if o.lo <= x <= o.hi]
+            value = rng.choice(edges) if rng.random() < 0.5 else rng.randint(o.lo, o.hi)
+    return Insn(form.name, tuple(regs), value)

@@ -1,0 +1,244 @@
+"""Proof that a machine program implements a routine, at full width, by Z3.
+
+The program's meaning (semantics.compose) is translated by sem's Z3
+translation over a machine state in which everything the platform ABI does
+not fix is free: every register but the arguments, the upper bits of a 32-bit
+x86-64 argument (System V leaves them undefined), the flags, memory, and every
+value the architecture leaves undefined.  riscv64 arguments arrive
+sign-extended (LP64).  The program is correct when, for all of that,
+
+  - its result register holds the routine's result as the ABI returns it
+    (x86-64: the low bits of rax; riscv64: a0 sign-extended from 32 bits),
+  - memory afterwards equals the routine's memory afterwards (every byte: those of
+    the routine's memory compared, the others untouched by the next obligation),
+  - every callee-saved register (and the stack pointer) is unchanged,
+  - every load and store stays inside the routine's memory (the bytes its own
+    loads and stores touch from its pointer input), so it cannot fault where
+    the routine would not.
+
+A failed proof comes with a counterexample as a machine test vector.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import z3
+
+from evolution.isa import Isa
+from evolution.program import MachineProgram
+from evolution.proof_int import Bounded, Untranslatable
+from evolution.proof_int import translate as translate_int
+from evolution.semantics import Composition, compose
+from evolution.testset import MachineVector, footprint
+from sem.canon import postorder
+from sem.ir import Node, Routine
+from sem.vectors import DATA_ADDRESS
+from sem.z3sem import translate
+
+
+@dataclass(frozen=True)
+class Proof:
+    proven: bool
+    detail: str
+    counterexample: MachineVector | None = None  # a state the program gets wrong
+    seconds: float = 0.0
+
+
+@dataclass
+class _Setup:
+    args: list  # the routine's inputs
+    registers: list  # each register's initial value
+    flags: list
+    undefined: list
+    memory: object
+
+
+def _setup(isa: Isa, spec: Routine, comp: Composition) -> _Setup:
+    args = [z3.BitVec(f"arg{i}", t.width) for i, t in enumerate(spec.params)]
+    regs = [z3.BitVec(f"init_{name}", 64) for name in isa.registers]
+    for t, x, name in zip(spec.params, args, isa.abi.args, strict=False):
+        n = isa.number(name)
+        if t.width == 64:
+            regs[n] = x
+        elif isa.abi.narrow_args == "sign":
+            regs[n] = z3.SignExt(64 - t.width, x)
+        else:
+            regs[n] = z3.Concat(z3.BitVec(f"upper_{name}", 64 - t.width), x)
+    flags = [z3.BitVec(f"flag_{f}", 8) for f in isa.flags]
+    undefined = [z3.BitVec(f"undefined{k}", 64) for k in range(len(comp.undefined))]
+    memory = z3.Array("mem", z3.BitVecSort(64), z3.BitVecSort(8))
+    return _Setup(args, regs, flags, undefined, memory)
+
+
+def _term(comp: Composition, s: _Setup, node: Node):
+    inputs = [*s.registers, *s.flags, *s.undefined]
+    return translate(Routine(tuple(comp.params), node, None), inputs=inputs, memory=s.memory).result
+
+
+def obligations(isa: Isa, spec: Routine,
+                program: MachineProgram) -> tuple[list, _Setup, Composition]:
+    """The ways the program could be wrong, as Z3 conditions (any true: wrong)."""
+    comp = compose(isa, program)
+    s = _setup(isa, spec, comp)
+    want = translate(spec, inputs=s.args, memory=s.memory)
+    wrong = []
+    if spec.result is not None:
+        out = _term(comp, s, comp.registers[isa.number(isa.abi.result)])
+        w = spec.result_width
+        if w == 64:
+            wrong.append(out != want.result)
+        elif isa.abi.narrow_result == "sign":
+            wrong.append(out != z3.SignExt(64 - w, want.result))
+        else:
+            wrong.append(z3.Extract(w - 1, 0, out) != want.result)
+    stored = comp.memory is not comp.initial_memory
+    pointers = [x for t, x in zip(spec.params, s.args, strict=True) if t.name == "ptr"]
+    size = footprint(spec) if spec.uses_memory else 0
+    if (spec.uses_memory or stored) and pointers:
+        # byte by byte inside the routine's memory; outside it, nothing is written because
+        # every store must stay inside (the access obligations below)
+        inputs = [*s.registers, *s.flags, *s.undefined]
+        final = translate(comp.routine(None), inputs=inputs, memory=s.memory).final_memory
+        wrong.append(z3.Or([z3.Select(final, pointers[0] + i)
+                            != z3.Select(want.final_memory, pointers[0] + i)
+                            for i in range(size)]))
+    for name in isa.abi.preserved:
+        n = isa.number(name)
+        node = comp.registers[n]
+        if not (node.op == "param" and node.attr == n):
+            wrong.append(_term(comp, s, node) != s.registers[n])
+    for address, nbytes in comp.accesses:
+        if not pointers or size < nbytes:
+            wrong.append(z3.BoolVal(True))
+            continue
+        a = _term(comp, s, address)
+        wrong.append(z3.Not(z3.ULE(a - pointers[0], z3.BitVecVal(size - nbytes, 64))))
+    return wrong, s, comp
+
+
+def _integer_result(isa: Isa, spec: Routine, comp: Composition, timeout_ms: int) -> bool:
+    """The result obligation through integers (proof_int): True when that proves it."""
+    args = [z3.Int(f"arg{i}") for i in range(len(spec.params))]
+    bounds = [z3.And(0 <= x, x < 1 << t.width) for x, t in zip(args, spec.params, strict=True)]
+    params: dict[int, Bounded] = {}
+    for r, name in enumerate(isa.registers):
+        v = z3.Int(f"init_{name}")
+        params[r] = Bounded(v, 0, 2**64 - 1)
+        bounds.append(z3.And(0 <= v, v < 2**64))
+    for t, x, name in zip(spec.params, args, isa.abi.args, strict=False):
+        w, n = t.width, isa.number(name)
+        if w == 64:
+            params[n] = Bounded(x, 0, 2**64 - 1)
+        elif isa.abi.narrow_args == "sign":
+            params[n] = Bounded(z3.If(x >= 1 << (w - 1), x + 2**64 - (1 << w), x), 0, 2**64 - 1)
+        else:
+            upper = z3.Int(f"upper_{name}")
+            bounds.append(z3.And(0 <= upper, upper < 1 << (64 - w)))
+            params[n] = Bounded(upper * (1 << w) + x, 0, 2**64 - 1)
+    for k in range(len(isa.flags) + len(comp.undefined)):
+        v = z3.Int(f"free{k}")
+        width = 8 if k < len(isa.flags) else 64
+        params[len(isa.registers) + k] = Bounded(v, 0, (1 << width) - 1)
+        bounds.append(z3.And(0 <= v, v < 1 << width))
+    try:
+        want = translate_int(spec.result, dict(enumerate(Bounded(x, 0, (1 << t.width) - 1)
+                                                         for x, t in zip(args, spec.params,
+                                                                         strict=True))))
+        got = translate_int(comp.registers[isa.number(isa.abi.result)], params)
+    except Untranslatable:
+        return False
+    w = spec.result_width
+    if w == 64:
+        differ = got.term != want.term
+    elif isa.abi.narrow_result == "sign":
+        differ = got.term != z3.If(want.term >= 1 << (w - 1), want.term + 2**64 - (1 << w),
+                                   want.term)
+    else:
+        differ = got.term % (1 << w) != want.term
+    solver = z3.Solver()
+    solver.set("timeout", timeout_ms)
+    solver.add(*bounds, differ)
+    return solver.check() == z3.unsat
+
+
+def _check(conditions: list, timeout_ms: int):
+    solver = z3.Solver()
+    solver.set("timeout", timeout_ms)
+    solver.add(z3.Or(conditions))
+    return solver, solver.check()
+
+
+def _multiplies(node: Node) -> bool:
+    """Whether a DAG multiplies two values that are not both constants."""
+    return any(n.op in ("mul", "mulhu", "mulhs") and any(a.op != "const" for a in n.args)
+               for n in postorder(Routine((), node, None)))
+
+
+def prove(isa: Isa, spec: Routine, program: MachineProgram, timeout_ms: int = 60_000) -> Proof:
+    """All obligations at once; should Z3 give up, one at a time.  A result computed by
+    multiplying is tried through integers first (proof_int): bit-blasting multipliers of
+    different shapes is hopeless."""
+    start = time.perf_counter()
+    wrong, s, comp = obligations(isa, spec, program)
+    if not wrong:
+        raise ValueError("the routine has neither a result nor a memory effect")
+    how = "z3"
+    tried_integers = False
+    result = comp.registers[isa.number(isa.abi.result)]
+    if spec.result is not None and (_multiplies(spec.result) or _multiplies(result)):
+        tried_integers = True
+        if _integer_result(isa, spec, comp, timeout_ms):
+            wrong, how = wrong[1:], "z3 (the result through integer arithmetic)"
+    solver, status = _check(wrong, timeout_ms) if wrong else (None, z3.unsat)
+    if status == z3.unknown:
+        pending = list(wrong)
+        if not tried_integers and spec.result is not None and _integer_result(
+                isa, spec, comp, timeout_ms):
+            pending = pending[1:]  # the result obligation comes first
+            how = "z3 (the result through integer arithmetic)"
+        status = z3.unsat
+        for condition in pending:
+            solver, status = _check([condition], timeout_ms)
+            if status != z3.unsat:
+                break
+    if status == z3.unsat:
+        return Proof(True, f"{how}: equal to the routine for all inputs and machine states",
+                     seconds=time.perf_counter() - start)
+    if status == z3.unknown:
+        return Proof(False, f"z3 gave up ({solver.reason_unknown()})",
+                     seconds=time.perf_counter() - start)
+    # a counterexample the evaluator can replay: it gives every undefined value one value
+    if s.undefined:
+        solver.push()
+        one = z3.BitVec("undefined", 64)
+        solver.add(*[u == one for u in s.undefined])
+        if solver.check() != z3.sat:
+            solver.pop()
+            solver.check()
+    model = solver.model()
+    vector = _vector(isa, spec, s, model)
+    return Proof(False, f"z3: wrong on inputs {list(vector.args)}", vector,
+                 time.perf_counter() - start)
+
+
+def _vector(isa: Isa, spec: Routine, s: _Setup, model) -> MachineVector:
+    def value(t) -> int:
+        return model.eval(t, model_completion=True).as_long()
+
+    args = [value(x) for x in s.args]
+    regs = [value(r) for r in s.registers]
+    memory = b""
+    if spec.uses_memory:
+        pointer = next(x for t, x in zip(spec.params, s.args, strict=True) if t.name == "ptr")
+        memory = bytes(value(z3.Select(s.memory, pointer + i)) for i in range(footprint(spec)))
+        # the evaluator's memory sits at DATA_ADDRESS: move the pointer there
+        for i, (t, name) in enumerate(zip(spec.params, isa.abi.args, strict=False)):
+            if t.name == "ptr":
+                args[i] = regs[isa.number(name)] = DATA_ADDRESS
+    if isa.zero_register is not None:
+        regs[isa.zero_register] = 0
+    undefined = value(s.undefined[0]) if s.undefined else 0
+    return MachineVector(tuple(args), tuple(regs), tuple(value(f) & 1 for f in s.flags),
+                         undefined, memory)

@@ -1,0 +1,131 @@
+"""Proving a result equal through integers, where bit-vectors are hopeless.
+
+Two multiplier circuits of different shapes (p25's four 16-bit partial products
+against one 64-bit multiply) defeat bit-blasting: Z3 runs for minutes.  Read as
+integers the same claim is schoolbook algebra that Z3's nonlinear arithmetic
+settles in a fraction of a second.  So a DAG is translated to integer terms,
+each node with an interval that soundly bounds its value: an operation that
+provably cannot wrap stays plain arithmetic, one that might is taken modulo
+2^width, and masks and shifts by constants become mod and div by powers of two.
+The translation is exact (every node's integer equals its bit-vector value read
+unsigned), so an unsat answer is a proof.  Operations with no faithful integer
+reading here (xor, or, bit counts, memory...) make the translation give up.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import z3
+
+from sem import interp
+from sem.canon import postorder
+from sem.ir import Node, Routine
+
+
+class Untranslatable(ValueError):
+    """The DAG uses an operation this translation does not read as integers."""
+
+
+@dataclass(frozen=True)
+class Bounded:
+    term: object  # z3 ArithRef
+    lo: int
+    hi: int
+
+
+def _full(term, w: int) -> Bounded:
+    return Bounded(term, 0, (1 << w) - 1)
+
+
+def _wrap(term, lo: int, hi: int, w: int) -> Bounded:
+    """`term` taken modulo 2^w unless [lo, hi] shows it already inside."""
+    if 0 <= lo and hi < 1 << w:
+        return Bounded(term, lo, hi)
+    return _full(term % (1 << w), w)
+
+
+def _power_of_two_mask(value: int) -> int | None:
+    """k when value = 2^k - 1."""
+    k = (value + 1).bit_length() - 1
+    return k if value + 1 == 1 << k else None
+
+
+def _signed(b: Bounded, w: int):
+    return z3.If(b.term >= 1 << (w - 1), b.term - (1 << w), b.term)
+
+
+def _node(n: Node, a: list[Bounded], consts: list[int | None]) -> Bounded:
+    """n's integer reading from its operands' (consts: each operand's value when constant)."""
+    w, op = n.width, n.op
+    if op == "zext":
+        return a[0]
+    if op == "trunc":
+        return _wrap(a[0].term, a[0].lo, a[0].hi, w)
+    x = a[0]
+    y = a[1] if len(a) > 1 else None
+    constant = y is not None and consts[1] is not None
+    if op == "add":
+        return _wrap(x.term + y.term, x.lo + y.lo, x.hi + y.hi, w)
+    if op == "sub":
+        if x.lo >= y.hi:
+            return Bounded(x.term - y.term, x.lo - y.hi, x.hi - y.lo)
+        return _full((x.term - y.term) % (1 << w), w)
+    if op == "mul":
+        return _wrap(x.term * y.term, x.lo * y.lo, x.hi * y.hi, w)
+    if op == "mulhu":
+        return Bounded((x.term * y.term) / (1 << w), (x.lo * y.lo) >> w, (x.hi * y.hi) >> w)
+    if op == "neg":
+        return _full(((1 << w) - x.term) % (1 << w), w)
+    if op == "not":
+        return Bounded((1 << w) - 1 - x.term, (1 << w) - 1 - x.hi, (1 << w) - 1 - x.lo)
+    if op == "and":
+        for value, other in ((consts[1], x), (consts[0], y)):
+            k = _power_of_two_mask(value) if value is not None else None
+            if k is not None:
+                if other.hi < 1 << k:
+                    return other
+                return Bounded(other.term % (1 << k), 0, (1 << k) - 1)
+    if op in ("lshr", "shl") and constant:
+        k = consts[1] % w
+        if op == "lshr":
+            return Bounded(x.term / (1 << k), x.lo >> k, x.hi >> k)
+        return _wrap(x.term * (1 << k), x.lo << k, x.hi << k, w)
+    if op in ("or", "xor") and constant and consts[1] == 0:
+        return x
+    if op == "select":
+        z = a[2]
+        return Bounded(z3.If(x.term == 1, y.term, z.term), min(y.lo, z.lo), max(y.hi, z.hi))
+    if op in ("eq", "ne", "ult", "ule", "slt", "sle"):
+        aw = n.args[0].width
+        p, q = (x.term, y.term) if op in ("eq", "ne", "ult", "ule") else (_signed(x, aw),
+                                                                         _signed(y, aw))
+        cond = {"eq": p == q, "ne": p != q, "ult": p < q, "ule": p <= q, "slt": p < q,
+                "sle": p <= q}[op]
+        return Bounded(z3.If(cond, 1, 0), 0, 1)
+    if op == "sext":
+        aw = n.args[0].width
+        return Bounded(z3.If(x.term >= 1 << (aw - 1), x.term + (1 << w) - (1 << aw), x.term),
+                       0, (1 << w) - 1)
+    raise Untranslatable(f"no integer reading of {op}/{w}")
+
+
+def translate(result: Node, params: dict[int, Bounded]) -> Bounded:
+    """The integer term of `result`, given each parameter's term and bounds.  Nodes of
+    constants only are folded first (a shift's amount is `imm & 31`, not `imm`)."""
+    values: dict[int, Bounded] = {}
+    constant: dict[int, int] = {}
+    for n in postorder(Routine((), result, None)):
+        if n.op == "param":
+            values[id(n)] = params[n.attr]
+            continue
+        if n.op in ("mem", "load", "store"):
+            raise Untranslatable("memory has no integer reading here")
+        if all(id(x) in constant for x in n.args):
+            value = interp.run(Routine((), n, None), ()).result
+            constant[id(n)] = value
+            values[id(n)] = Bounded(z3.IntVal(value), value, value)
+            continue
+        values[id(n)] = _node(n, [values[id(x)] for x in n.args],
+                              [constant.get(id(x)) for x in n.args])
+    return values[id(result)]

@@ -1,0 +1,116 @@
+"""Where a search starts: correct programs we already have (AlphaDev-S starts from
+one), as evolution's program form.
+
+  - the semantic core's lowering (sem.lower), its frame taken off: callee-saved
+    registers it used are renamed to caller-saved ones it left free, and the saves
+    and restores go (evolved programs touch no callee-saved register);
+  - for the sorts, the sorting network in the ISA's own compare-exchange idiom.
+
+A start that cannot be read (branches in a lowering) is simply not offered.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from evolution.isa import Isa
+from evolution.program import MachineProgram, ParseError, parse
+from evolution.registry import SORT_NETWORKS
+from evolution.sortnet import NETWORK_CHOICES, body_text, network_steps, network_text
+from evolution.sortsearch import search
+from sem.canon import routine_id
+from sem.ir import Routine
+from sem.library import sorting
+from sem.library.sorting import NETWORKS
+from sem.lower import lower_for
+
+# lines that only build or tear down a frame: x86 push/pop, riscv sp adjust and saves
+_FRAME = re.compile(r"^\s*(push|pop)\s|^\s*addi\s+sp,\s*sp,|^\s*(sd|ld)\s+\w+,\s*-?\d+\(sp\)")
+_WORD = re.compile(r"\b\w+\b")
+_SORT_IDS = {n: routine_id(getattr(sorting, f"sort{n}")) for n in NETWORKS}  # by meaning, not name
+
+
+@dataclass(frozen=True)
+class Start:
+    name: str  # where it came from
+    program: MachineProgram
+
+
+def _rename(isa: Isa, text: str) -> str:
+    """Callee-saved registers the text uses, renamed to caller-saved ones it does not."""
+    names = {}
+    for word in set(_WORD.findall(text)):
+        parsed = isa.parse_register(word)
+        if parsed is not None:
+            names[word] = parsed
+    used = {number for number, _ in names.values()}
+    free = [n for n in map(isa.number, isa.scratch) if n not in used]
+    mapping = {}
+    for name in isa.abi.preserved:
+        n = isa.number(name)
+        if n in used and free:
+            mapping[n] = free.pop(0)
+
+    def swap(match: re.Match) -> str:
+        word = match.group(0)
+        if word in names and names[word][0] in mapping:
+            return isa.render_register(mapping[names[word][0]], names[word][1])
+        return word
+
+    return _WORD.sub(swap, text)
+
+
+def lowering(isa: Isa, spec: Routine) -> Start | None:
+    """The semantic core's lowering leaves the bits above a narrow result unspecified;
+    where the ABI wants them (riscv64 sign-extends 32-bit results) its fix-up goes before
+    the return."""
+    text = lower_for(isa.arch)(spec).text
+    lines = [line for line in text.splitlines() if not _FRAME.match(line)]
+    narrow = spec.result is not None and spec.result_width < 64
+    if narrow and isa.abi.result_fixup is not None:
+        lines.insert(len(lines) - 1, isa.abi.result_fixup)
+    body = "\n".join(lines)
+    try:
+        return Start("lowering", parse(isa, _rename(isa, body)))
+    except ParseError:
+        return None
+
+
+def _sort_size(spec: Routine) -> int | None:
+    return next((k for k in NETWORKS if routine_id(spec) == _SORT_IDS[k]), None)
+
+
+def network(isa: Isa, spec: Routine, features: frozenset[str]) -> Start | None:
+    """For sort3/4/5 (a pointer input, n words sorted in place): the network program."""
+    n = _sort_size(spec)
+    if n is None or isa.name not in SORT_NETWORKS:
+        return None
+    templates = SORT_NETWORKS[isa.name](features)
+    programs = [parse(isa, network_text(templates, choice, n, isa.return_text))
+                for choice in NETWORK_CHOICES[n]]
+    return Start("sorting network", min(programs, key=lambda p: p.instructions))
+
+
+def enumerated(isa: Isa, spec: Routine, features: frozenset[str], below: int) -> Start | None:
+    """For sort3 on an ISA with conditional moves: the shortest body sortsearch finds after
+    the network's first compare-exchange, if it makes a program of fewer than `below`
+    instructions (the full search is out of reach in Python; sort4 and sort5 even so)."""
+    n = _sort_size(spec)
+    templates = SORT_NETWORKS[isa.name](features) if isa.name in SORT_NETWORKS else None
+    if n != 3 or templates is None or templates.step is None:
+        return None
+    prefix = network_steps(n, n)[:4]
+    longest = below - 1 - 2 * n - 1 - len(prefix)  # loads, stores and the return besides
+    rest = search(n, n + 1, longest, prefix=prefix) if longest >= 0 else None
+    if rest is None:
+        return None
+    text = body_text(templates, n, [*prefix, *rest], isa.return_text)
+    return Start("sort search (breadth-first, cmp/cmov)", parse(isa, text))
+
+
+def starts(isa: Isa, spec: Routine, features: frozenset[str]) -> list[Start]:
+    found = [s for s in (lowering(isa, spec), network(isa, spec, features)) if s is not None]
+    best = min((s.program.instructions for s in found), default=1000)
+    more = enumerated(isa, spec, features, best)
+    return found + ([more] if more is not None else [])

@@ -1,0 +1,113 @@
+"""The market's loop: pick the agent whose turn it is, let it propose what it would try
+next among the experiments it has not tried itself (with what the market has learned
+works, when it shares), let the market refuse a redundant proposal and offer its
+alternative, run the accepted experiment, settle it.  A market restarted on the same
+ledger first runs again whatever it had accepted and not finished (a kill mid-experiment
+loses only that run's CPU, never a written result), then carries on.
+
+The runner does the searching (market/engine.py on real boards; a synthetic world in
+the tests); the driver only sequences, so it runs on a virtual clock in tests: the
+market clock is the CPU the runner reports, not the wall clock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from market.experiment import Experiment
+from market.market import Claim, Decision, Market, RoutineInfo
+from market.state import AgentState
+
+
+class Runner(Protocol):
+    def run(self, agent: AgentState, routine: RoutineInfo, experiment: Experiment) -> Claim:
+        """Run the experiment's search for the agent's board and return the best proven
+        program it holds (its CPU use in Claim.cpu_ms)."""
+        ...
+
+
+@dataclass(frozen=True)
+class Step:
+    """What one turn did, for the live table."""
+    agent: str
+    proposal: Decision | None  # the agent's own proposal (None: resumed or exhausted)
+    ran: str | None  # the identity of the experiment that ran
+    settled: range | None
+
+
+@dataclass
+class Driver:
+    market: Market
+    runner: Runner
+    limit_ms: int | None = None  # stop once the market clock reaches this
+    # the agents whose boards are here this run (None: all): a resumed market's other
+    # agents keep their credits and their unfinished experiments until their boards return
+    present: set[str] | None = None
+    on_step: Callable[[Step], None] | None = None
+    # agents that found nothing left to try, with the ledger size then: new entries (a
+    # result, a royalty) may open something, so they are asked again once the ledger grew
+    exhausted: dict[str, int] = field(default_factory=dict)
+
+    def run(self) -> int:
+        """Turns until the clock limit, or until no agent can stake anything; returns the
+        number of turns."""
+        turns = 0
+        while self.step():
+            turns += 1
+        self.market.book.ledger.sign_head()  # a batch of work ended: sign what it wrote
+        return turns
+
+    def _here(self, agent: str) -> bool:
+        return self.present is None or agent in self.present
+
+    def _time_left(self) -> bool:
+        return self.limit_ms is None or self.market.state.clock < self.limit_ms
+
+    def step(self) -> bool:
+        state = self.market.state
+        if not self._time_left():
+            return False
+        active = [e for e in state.active() if self._here(e.agent)]
+        if active:  # accepted before a restart and never finished: run it again
+            e = active[0]
+            return self._execute(Step(e.agent, None, e.identity, None), e.identity)
+        skip = [k for k, size in self.exhausted.items() if size == state.size]
+        skip += [k for k in state.agents if not self._here(k)]
+        agent = self.market.next_agent(exclude=skip)
+        if agent is None:
+            return False
+        own = self.market.suggest(agent, own_only=True)
+        if own is None:  # alone it sees nothing left; the shared ledger may still know some
+            own = self.market.suggest(agent)
+        if own is None:
+            self.exhausted[agent.key] = state.size
+            self._report(Step(agent.key, None, None, None))
+            return True
+        decision = self.market.propose(agent.key, own)
+        chosen = decision
+        if not decision.accepted:
+            if decision.alternative is None:
+                self.exhausted[agent.key] = state.size
+                self._report(Step(agent.key, decision, None, None))
+                return True
+            chosen = self.market.propose(agent.key, decision.alternative)
+            if not chosen.accepted:
+                raise RuntimeError("the market refused its own alternative "
+                                   f"({chosen.reason}): candidates and propose disagree")
+        return self._execute(Step(agent.key, decision, chosen.identity, None), chosen.identity)
+
+    def _execute(self, step: Step, identity: str) -> bool:
+        e = self.market.state.experiments[identity]
+        agent = self.market.state.agents[e.agent]
+        routine = self.market.routines[e.experiment.routine]
+        started = self.market.state.clock
+        claim = self.runner.run(agent, routine, e.experiment)
+        settled = self.market.settle(identity, claim, started)
+        self._report(Step(step.agent, step.proposal, identity, settled))
+        return True
+
+    def _report(self, step: Step) -> None:
+        if self.on_step is not None:
+            self.on_step(step)

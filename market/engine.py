@@ -1,0 +1,141 @@
+"""The market's runner on the evolution engine: a strategy is a named way of calling
+`evolution.evolve.evolve` with parameters (the registry `STRATEGIES`), run for a board's
+ISA and discovered features, and its result turned into a claim with a proof artifact.
+
+What the engine exposes today, and so what a strategy can vary: the number of chain
+batches, the iterations per batch, the seed and the time budget.  evolve() always
+starts from its own starts (the lowering, a sorting network) and searches the whole
+instruction space the features allow.  The engine knobs the market would add next:
+  - starts=: begin from a given program (the best another board proved, adopted here),
+    so a board's search continues where the fleet is instead of from its lowering;
+  - forms=: search a subset of the instruction forms (evolution.search.space takes it
+    already): a "sortnet" strategy over compare/min/max/cmov only for the sorts;
+  - an enumerative search with a length bound, whose "nothing below N" is a proof and
+    would make the market's cover rule exact for it;
+  - a CPU-time budget that bounds the start proofs too (budget_s is wall time between
+    chain batches; a start proof may take minutes): the market runs searches in a worker
+    process and stops them at a CPU cap (market/worker.py), charging the CPU used.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from evolution.evolve import Evolved, NoProgram, evolve
+from evolution.registry import ISAS
+from evolution.targets import MachineTarget
+from market.boards import Seat
+from market.experiment import Experiment
+from market.market import Claim, RoutineInfo, Strategy
+from market.proofs import features_used, make_artifact
+from market.state import AgentState
+from sem.ir import Routine
+
+Call = Callable[[Routine, MachineTarget, float, int, Mapping[str, int | str]], Evolved]
+
+
+@dataclass(frozen=True)
+class EngineStrategy:
+    strategy: Strategy  # what the market trades: name, parameter grid, routine classes
+    call: Call  # how it runs: (spec, target, budget seconds, seed, parameters) -> Evolved
+
+
+def _descend(spec: Routine, target: MachineTarget, budget_s: float, seed: int,
+             params: Mapping[str, int | str]) -> Evolved:
+    """The best start (lowering or sorting network), then local search from it (delete one
+    instruction, replace another) while that proves shorter, then one short chain."""
+    return evolve(spec, target, budget_s=budget_s, batches=1, seed=seed,
+                  iterations=int(params["iterations"]))
+
+
+def _stoke(spec: Routine, target: MachineTarget, budget_s: float, seed: int,
+           params: Mapping[str, int | str]) -> Evolved:
+    """STOKE chains (MCMC over programs) for the whole budget, restarting from the best."""
+    return evolve(spec, target, budget_s=budget_s, seed=seed,
+                  iterations=int(params["iterations"]))
+
+
+STRATEGIES: dict[str, EngineStrategy] = {s.strategy.name: s for s in (
+    EngineStrategy(Strategy("descend", ((("iterations", 2000),),)), _descend),
+    EngineStrategy(Strategy("stoke", ((("iterations", 20_000),), (("iterations", 100_000),))),
+                   _stoke),
+)}
+
+
+def _vector(v) -> dict:
+    return {"args": list(v.args), "registers": list(v.registers), "flags": list(v.flags),
+            "undefined": v.undefined, "memory": v.memory.hex()}
+
+
+@dataclass(frozen=True)
+class SearchTask:
+    """One experiment's search, as plain data (it crosses into the worker process)."""
+    spec: Routine
+    isa: str
+    features: frozenset[str]
+    board: str
+    strategy: str
+    params: tuple[tuple[str, int | str], ...]
+    seeds: tuple[int, int]
+    cpu_seconds: float
+
+
+def search(task: SearchTask, strategies: Mapping[str, EngineStrategy] | None = None) -> Claim:
+    """Run a task's strategy over its seeds (the budget shared between them) and turn the
+    shortest proven program into a claim with its proof artifact."""
+    isa = ISAS[task.isa]
+    target = MachineTarget(task.board, task.isa, task.features)
+    call = (strategies or STRATEGIES)[task.strategy].call
+    seeds = range(*task.seeds)
+    share = task.cpu_seconds / len(seeds)
+    started = time.process_time()
+    best: Evolved | None = None
+    offset = reached = 0.0
+    failures = []
+    for seed in seeds:
+        try:
+            found = call(task.spec, target, share, seed, dict(task.params))
+        except NoProgram:
+            found = None
+        except Exception as error:  # noqa: BLE001 - a crashed search is a failed experiment
+            # the engine is another layer's code: whatever stops a search ends this
+            # experiment with no program and the reason, in the ledger, not the market
+            found = None
+            failures.append(f"seed {seed}: {type(error).__name__}: {error}")
+        if found is not None and (best is None or found.instructions < best.instructions):
+            best, reached = found, offset + found.history[-1][0]
+        offset += found.seconds if found is not None else share
+    cpu_ms = round((time.process_time() - started) * 1000)
+    if best is None:
+        return Claim(None, 0.0, "", b"", frozenset(), {}, cpu_ms, cpu_ms, None, 0.0,
+                     failure="; ".join(failures))
+    # the first proven program is the start the search began from, unless the search had
+    # to find one (no start proved)
+    start = best.history[0] if best.start != "search" else None
+    return Claim(
+        best.instructions, best.history[-1][1], best.text, best.code,
+        features_used(isa, best.program), make_artifact(isa, task.spec, best.program), cpu_ms,
+        min(cpu_ms, round(reached * 1000)), start[2] if start else None,
+        start[1] if start else 0.0, best.start,
+        tuple(_vector(v) for v in best.counterexamples))
+
+
+@dataclass
+class EngineRunner:
+    """Runs experiments on the engine: in a worker process whose CPU is capped (the
+    market's runs: market/worker.py), or in this process (`worker` None: tests)."""
+    specs: Mapping[str, Routine]  # by routine ID
+    seats: Mapping[str, Seat]  # by agent key
+    strategies: Mapping[str, EngineStrategy]
+    worker: Callable[[SearchTask], Claim] | None = None  # market/worker.py SearchWorker
+
+    def run(self, agent: AgentState, routine: RoutineInfo, experiment: Experiment) -> Claim:
+        seat = self.seats[agent.key]
+        task = SearchTask(self.specs[routine.id], seat.isa.name, experiment.features,
+                          seat.name, experiment.strategy, experiment.params, experiment.seeds,
+                          experiment.cpu_seconds)
+        if self.worker is None:
+            return search(task, self.strategies)
+        return self.worker(task)

@@ -1,0 +1,468 @@
+"""The mutation market: agents (one per board) stake credits on experiments, the market
+refuses the redundant ones and offers the most promising untried one instead, settles
+every result (checking claims itself), pays for verified improvements and lets every
+other board adopt them after checking them itself.  Every decision is a ledger entry
+(market/records.py); the state is what the ledger says (market/state.py).
+
+Credits.  One credit is one CPU-second of search.  Accepting an experiment costs its
+budget; CPU it did not use comes back with its result, CPU it used beyond it is
+charged.  A verified improvement pays
+    credits = credit_per_cycle_use x cycles saved per call x recorded uses of the routine
+to the agent that found it, on its own board, and again (a royalty) for every board
+that adopts it, with that board's cycles saved.  "Cycles saved" is the performance
+model's estimate of the old best minus the new; "recorded uses" is how many runs of the
+routine the semantic store has recorded (market/uses.py), at least 1.  A claim whose
+proof does not check is refuted: no payout, and the stake stays lost.
+
+Who runs.  Agents get CPU in proportion to their credits (`next_agent`: the agent
+furthest below its credit-weighted share runs next), so boards whose experiments pay
+grow their share and boards whose experiments do not shrink theirs.  Strategies get CPU
+through Thompson sampling: each candidate experiment's score is a draw of
+chance x size x uses from the posterior of its (strategy, routine) (market/posterior.py),
+per CPU-second it will cost (its budget plus what experiments on that routine have used
+beyond theirs), so strategies that paid are drawn high more often.
+
+Redundancy (what `propose` refuses, in this order):
+    same     an experiment with the same identity is active or done;
+    covered  a finished experiment covers it (Experiment.covers) and answered it for
+             this board: its claim checked and its program uses only features this
+             board has (a search that found a BMI2 program answers nothing about the
+             best program without BMI2);
+    pending  an active experiment covers it: wait for its result;
+    credits  the agent cannot stake the budget.
+With `sharing` off, each agent only sees its own experiments, learns only from them and
+adopts nothing: the same market run as isolated boards, for comparison.  Even then an
+identity is accepted once: the ledger holds one experiment per identity.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from market import records as R
+from market.experiment import Experiment, Param
+from market.posterior import Belief
+from market.state import AgentState, ExperimentState, MarketState
+from stores.ledger import Ledger
+
+_MARKET_TAG = b'"ledger":"metaos.market"'
+
+
+@dataclass(frozen=True)
+class RoutineInfo:
+    id: str  # the semantic store's ID
+    name: str
+    klass: str  # routines of a class share evidence (posterior pooling)
+    uses: int = 1  # recorded uses (market/uses.py), at least 1
+
+
+@dataclass(frozen=True)
+class Strategy:
+    """A named way of searching, the parameter settings the market may propose for it,
+    and the routine classes it applies to (None: all).  How it calls the engine is the
+    runner's business (market/engine.py)."""
+    name: str
+    grid: tuple[tuple[Param, ...], ...] = ((),)
+    classes: frozenset[str] | None = None
+
+    def applies(self, routine: RoutineInfo) -> bool:
+        return self.classes is None or routine.klass in self.classes
+
+
+@dataclass(frozen=True)
+class Rules:
+    budgets_ms: tuple[int, ...] = (2000, 4000, 8000, 16000, 32000)  # the budget ladder
+    seeds: int = 1  # seeds per experiment
+    # no search beats one instruction and the return (unless the routine is the identity
+    # of an argument already in the result register): a board that has it trades no more
+    floor: int = 2
+    credit_per_cycle_use: float = 1.0
+    prior_size: float = 1.0  # cycles an improvement saves, before any evidence
+
+
+@dataclass(frozen=True)
+class Claim:
+    """What a finished search hands back: the best proven program it holds (instructions
+    None: it holds none, not even its start)."""
+    instructions: int | None  # every instruction, the return included
+    cycles: float  # the performance model's estimate
+    text: str
+    code: bytes
+    features_used: frozenset[str]
+    artifact: Mapping  # the proof artifact (market/proofs.py), JSON-able
+    cpu_ms: int  # CPU the search used
+    reached_ms: int  # CPU into the search when it reached `instructions`
+    start_instructions: int | None  # the correct program the search began from
+    start_cycles: float
+    start_text: str = ""
+    counterexamples: tuple[Mapping, ...] = ()  # JSON-able machine vectors
+    failure: str = ""  # why the search ended without a program, when it failed
+
+
+@dataclass(frozen=True)
+class Check:
+    ok: bool
+    detail: str
+    cpu_ms: int
+
+
+class Verifier(Protocol):
+    def check(self, agent: AgentState, routine: RoutineInfo, artifact: Mapping,
+              code: bytes) -> Check:
+        """Check a proof artifact from scratch (not trusting anyone's verdict) and run the
+        code on `agent`'s own vectors (its board's guest when it has one)."""
+        ...
+
+
+@dataclass(frozen=True)
+class Decision:
+    accepted: bool
+    identity: str
+    index: int  # the ledger index of its accepted / refused entry
+    reason: str | None = None
+    by: str | None = None  # the identity of the experiment that makes it redundant
+    alternative: Experiment | None = None
+
+
+@dataclass
+class Book:
+    """The ledger and the state it rebuilds: `write` appends entries in one transaction
+    and applies them."""
+    ledger: Ledger
+    state: MarketState = field(init=False)
+    prior_size: float = 1.0
+
+    def __post_init__(self) -> None:
+        self.state = MarketState.replay(self._market_entries(), self.prior_size)
+        self.state.size = self.ledger.size
+
+    def _market_entries(self) -> Iterable[tuple[int, dict]]:
+        for index, raw in self.ledger.entries():
+            if _MARKET_TAG in raw:
+                yield index, json.loads(raw)
+
+    def write(self, records: Sequence[Mapping]) -> range:
+        indexes = self.ledger.append_records(records)
+        for index, record in zip(indexes, records, strict=True):
+            self.state.apply(index, record)
+        return indexes
+
+
+class Market:
+    def __init__(self, book: Book, routines: Iterable[RoutineInfo],
+                 strategies: Iterable[Strategy], verifier: Verifier, *, rules: Rules = Rules(),
+                 sharing: bool = True, seed: int = 0) -> None:
+        self.book = book
+        self.routines = {r.id: r for r in routines}
+        self.strategies = {s.name: s for s in strategies}
+        self.verifier = verifier
+        self.rules = rules
+        self.sharing = sharing
+        self.seed = seed
+
+    @property
+    def state(self) -> MarketState:
+        return self.book.state
+
+    def rng(self, salt: str = "") -> random.Random:
+        """A generator fixed by the seed and the ledger's size: a resumed market draws
+        what the killed one would have drawn at the same point."""
+        return random.Random(f"{self.seed}:{self.state.size}:{salt}")
+
+    # -- agents -------------------------------------------------------------------------
+
+    def join(self, key: str, board: str, isa: str, features: frozenset[str],
+             credits: float) -> AgentState:
+        """Register a board's agent (once: a resumed market's boards are already there),
+        then let it adopt what the others found that it can use."""
+        if key not in self.state.agents:
+            self.book.write([R.entry(R.JOINED, self.state.clock, agent=key, board=board,
+                                     isa=isa, features=sorted(features), credits=credits)])
+            if self.sharing:
+                self._catch_up(self.state.agents[key])
+        return self.state.agents[key]
+
+    def next_agent(self, exclude: Iterable[str] = ()) -> AgentState | None:
+        """The agent furthest below its credit-weighted share of the CPU, among those that
+        can stake the smallest budget."""
+        floor = min(self.rules.budgets_ms) / 1000
+        skip = set(exclude)
+        able = [a for a in self.state.agents.values() if a.credits >= floor and a.key not in skip]
+        if not able:
+            return None
+        return min(able, key=lambda a: (a.cpu_ms / a.credits, a.key))
+
+    # -- what is known ------------------------------------------------------------------
+
+    def _visible(self, agent: str, e: ExperimentState) -> bool:
+        return self.sharing or e.agent == agent
+
+    def _answered(self, agent: AgentState, e: ExperimentState) -> bool:
+        """A finished experiment whose result this agent can use."""
+        return e.outcome in (R.IMPROVEMENT, R.NONE) and e.features_used <= agent.features
+
+    def redundancy(self, agent: AgentState, experiment: Experiment,
+                   own_only: bool = False) -> tuple[str, str] | None:
+        """(reason, identity of the experiment that makes it redundant), or None."""
+        visible = (lambda e: e.agent == agent.key) if own_only else (
+            lambda e: self._visible(agent.key, e))
+        # an identity is one experiment of the ledger: never accepted twice, sharing or not
+        same = self.state.experiments.get(experiment.identity)
+        if same is not None:
+            return R.SAME, same.identity
+        pending = None
+        for e in self.state.by_search.get(experiment.search, ()):
+            if not visible(e) or not e.experiment.covers(experiment):
+                continue
+            if e.active:
+                pending = pending or e.identity
+            elif self._answered(agent, e):
+                return R.COVERED, e.identity
+        return (R.PENDING, pending) if pending else None
+
+    def candidates(self, agent: AgentState, own_only: bool = False) -> list[Experiment]:
+        """The untried experiments for this agent: per routine, applicable strategy and
+        parameter setting, the smallest budget on the ladder that is not redundant."""
+        out = []
+        for routine in self.routines.values():
+            best = self.state.best_of(agent.key, routine.id)
+            if best is not None and best.instructions <= self.rules.floor:
+                continue
+            for strategy in self.strategies.values():
+                if not strategy.applies(routine):
+                    continue
+                for params in strategy.grid:
+                    found = self._rung(agent, routine, strategy, params, own_only)
+                    if found is not None:
+                        out.append(found)
+        return out
+
+    def _rung(self, agent: AgentState, routine: RoutineInfo, strategy: Strategy,
+              params: tuple[Param, ...], own_only: bool) -> Experiment | None:
+        search = (routine.id, agent.isa, strategy.name, params)
+        tried = sum(1 for e in self.state.by_search.get(search, ())
+                    if e.agent == agent.key or not own_only and self._visible(agent.key, e))
+        n = self.rules.seeds
+        for budget in sorted(self.rules.budgets_ms):
+            experiment = Experiment(routine.id, agent.isa, agent.features, strategy.name, params,
+                                    (tried * n, (tried + 1) * n), budget)
+            if self.redundancy(agent, experiment, own_only) is None:
+                return experiment
+        return None
+
+    def overruns(self, agent: AgentState) -> dict[tuple[str, str], float]:
+        """(routine, ISA) -> the mean CPU-seconds experiments on it used beyond their budget,
+        among the finished ones this agent sees.  The engine proves every candidate it
+        keeps, its starts included, whatever the budget: a sort's proofs cost tens of
+        seconds, and that is what an experiment on it really costs."""
+        total: dict[tuple[str, str], list[float]] = {}
+        for e in self.state.experiments.values():
+            if self._visible(agent.key, e) and not e.active:
+                x = e.experiment
+                over = max(0, e.cpu_ms - x.cpu_ms) / 1000
+                total.setdefault((x.routine, x.isa), []).append(over)
+        return {k: sum(v) / len(v) for k, v in total.items()}
+
+    def _gain(self, belief: Belief, uses: float, experiment: Experiment,
+              overruns: Mapping[tuple[str, str], float]) -> float:
+        """Credits an experiment may earn per CPU-second it will really cost."""
+        gain = belief.chance * belief.size * uses * self.rules.credit_per_cycle_use
+        cost = experiment.cpu_seconds + overruns.get((experiment.routine, experiment.isa), 0.0)
+        return gain / cost
+
+    def suggest(self, agent: AgentState, own_only: bool = False,
+                exclude: Iterable[str] = ()) -> Experiment | None:
+        """The untried experiment with the highest expected gain per CPU-second, among
+        those the agent can afford, by hierarchical Thompson sampling (market/posterior.py):
+        one draw per (strategy, routine class) picks the strategy and class, one draw per
+        routine of it picks the experiment.  `own_only`: among the experiments the agent
+        itself has not tried, whatever others do (what an agent proposes: checking what
+        others do is the market's job).  What works is learned from every experiment with
+        sharing, from the agent's own without."""
+        skip = set(exclude)
+        rng = self.rng(agent.key + (":own" if own_only else ""))
+        groups: dict[tuple[str, str], list[Experiment]] = {}
+        for experiment in self.candidates(agent, own_only):
+            if experiment.identity not in skip and experiment.cpu_seconds <= agent.credits:
+                klass = self.routines[experiment.routine].klass
+                groups.setdefault((experiment.strategy, klass), []).append(experiment)
+        if not groups:
+            return None
+        posterior = (self.state.posterior if self.sharing
+                     else self.state.own_posterior(agent.key))
+        overruns = self.overruns(agent)
+
+        def group_score(key: tuple[str, str]) -> float:
+            members = groups[key]
+            uses = sum(self.routines[e.routine].uses for e in members) / len(members)
+            cheapest = min(members, key=lambda e: e.cpu_ms + 1000 * overruns.get(
+                (e.routine, e.isa), 0.0))
+            return self._gain(posterior.sample_class(rng, *key), uses, cheapest, overruns)
+
+        chosen = max(sorted(groups), key=group_score)
+
+        def score(e: Experiment) -> float:
+            routine = self.routines[e.routine]
+            belief = posterior.sample(rng, e.strategy, routine.id, routine.klass)
+            return self._gain(belief, routine.uses, e, overruns)
+
+        return max(groups[chosen], key=score)
+
+    # -- proposals ----------------------------------------------------------------------
+
+    def propose(self, agent_key: str, experiment: Experiment) -> Decision:
+        agent = self.state.agents[agent_key]
+        if experiment.isa != agent.isa or not experiment.features <= agent.features:
+            raise ValueError(f"agent {agent.board} cannot run an experiment for "
+                             f"{experiment.isa} with features {sorted(experiment.features)}: "
+                             "propose for its own ISA and discovered features")
+        if experiment.routine not in self.routines or experiment.strategy not in self.strategies:
+            raise ValueError("the experiment names a routine or strategy the market does not "
+                             "trade: use one of its candidates")
+        identity = experiment.identity
+        found = self.redundancy(agent, experiment)
+        if found is None and experiment.cpu_seconds > agent.credits:
+            found = (R.CREDITS, None)
+        t = self.state.clock
+        if found is None:
+            routine = self.routines[experiment.routine]
+            (index,) = self.book.write([R.entry(
+                R.ACCEPTED, t, agent=agent_key, id=identity, experiment=experiment.to_record(),
+                stake=experiment.cpu_seconds, **{"class": routine.klass})])
+            return Decision(True, identity, index)
+        reason, by = found
+        alternative = self.suggest(agent, exclude=[identity])
+        (index,) = self.book.write([R.entry(
+            R.REFUSED, t, agent=agent_key, id=identity, experiment=experiment.to_record(),
+            reason=reason, by=by,
+            alternative=alternative.to_record() if alternative else None)])
+        return Decision(False, identity, index, reason, by, alternative)
+
+    # -- results ------------------------------------------------------------------------
+
+    def settle(self, identity: str, claim: Claim, started: int | None = None) -> range:
+        """Write a finished experiment's outcome: the claim checked by the market itself,
+        the payout, and the adoptions by every other board that can use it, in one
+        transaction.  `started`: the market clock when the search began."""
+        e = self.state.experiments[identity]
+        if not e.active:
+            raise ValueError(f"experiment {identity[:12]} already has a result (ledger entry "
+                             f"{e.result}): a finished experiment is never settled twice")
+        agent = self.state.agents[e.agent]
+        routine = self.routines[e.experiment.routine]
+        started = self.state.clock if started is None else started
+        t = self.state.clock + claim.cpu_ms
+        entries = [R.entry(R.COUNTEREXAMPLE, t, id=identity, routine=routine.id, isa=agent.isa,
+                           vector=dict(v)) for v in claim.counterexamples]
+        current = self.state.best_of(agent.key, routine.id)
+        known = [(current.instructions, current.cycles)] if current else []
+        if claim.start_instructions is not None:
+            known.append((claim.start_instructions, claim.start_cycles))
+        before = min(known) if known else None
+        start = {"instructions": claim.start_instructions, "cycles": claim.start_cycles,
+                 "text": claim.start_text}
+        improved = claim.instructions is not None and (
+            before is None or claim.instructions < before[0])
+        if improved:
+            check = self.verifier.check(agent, routine, claim.artifact, claim.code)
+            t += check.cpu_ms
+            if not check.ok:
+                entries.append(R.entry(R.REFUTED, t, id=identity, agent=agent.key,
+                                       cpu_ms=claim.cpu_ms, check_ms=check.cpu_ms,
+                                       reason=check.detail, instructions=claim.instructions,
+                                       text=claim.text, lost=e.stake))
+                return self.book.write(entries)
+        # one credit is one CPU-second: what the search did not use comes back, and what it
+        # used beyond its budget (a proof inside may overrun it) is charged
+        refund = round(e.stake - claim.cpu_ms / 1000, 3)
+        result = {"id": identity, "agent": agent.key, "cpu_ms": claim.cpu_ms, "refund": refund,
+                  "instructions": claim.instructions, "cycles": claim.cycles,
+                  "text": claim.text, "code": claim.code.hex(),
+                  "features_used": sorted(claim.features_used), "start": start,
+                  "reached": started + claim.reached_ms,
+                  "before": before[0] if before else None}
+        if claim.failure:
+            result["failure"] = claim.failure
+        if claim.instructions is not None and self.sharing:
+            result["artifact"] = dict(claim.artifact)  # others may adopt it: see below
+        if not improved:
+            entries.append(R.entry(R.RESULT, t, outcome=R.NONE,
+                                   bound=before[0] if before else None, **result))
+        else:
+            # a first program where there was none saves no cycles anyone measured
+            saved = max(0.0, before[1] - claim.cycles) if before else 0.0
+            entries.append(R.entry(R.RESULT, t, outcome=R.IMPROVEMENT, cycles_saved=saved,
+                                   check=check.detail, check_ms=check.cpu_ms, **result))
+            entries.append(self._payout(t, agent.key, identity, saved, routine, "improvement"))
+        # what the search holds goes to every other board that can use it and has nothing
+        # as good, improvement on the finder's board or not (its start may be news to them)
+        if self.sharing and claim.instructions is not None:
+            for other in self.state.agents.values():
+                if other.key != agent.key:
+                    found = self._adopt(other, identity, claim, routine, t)
+                    if found:
+                        t = found[-1]["t"]
+                        entries += found
+        return self.book.write(entries)
+
+    def _payout(self, t: int, agent: str, identity: str, saved: float, routine: RoutineInfo,
+                why: str, adopter: str | None = None) -> dict:
+        credits = round(self.rules.credit_per_cycle_use * saved * routine.uses, 6)
+        return R.entry(R.PAYOUT, t, agent=agent, id=identity, credits=credits,
+                       cycles_saved=saved, uses=routine.uses, why=why, adopter=adopter)
+
+    def _usable(self, agent: AgentState, isa: str, features_used: frozenset[str],
+                routine: str, instructions: int) -> bool:
+        best = self.state.best_of(agent.key, routine)
+        return (agent.isa == isa and features_used <= agent.features
+                and (best is None or instructions < best.instructions))
+
+    def _adopt(self, other: AgentState, identity: str, claim: Claim, routine: RoutineInfo,
+               t: int) -> list[dict]:
+        """Entries for `other` taking the improvement of experiment `identity`, if it can
+        use it: its own check of the artifact and of the code, then a royalty."""
+        finder = self.state.experiments[identity]
+        if not self._usable(other, finder.experiment.isa, claim.features_used, routine.id,
+                            claim.instructions):
+            return []
+        check = self.verifier.check(other, routine, claim.artifact, claim.code)
+        t += check.cpu_ms
+        if not check.ok:
+            return [R.entry(R.NOT_ADOPTED, t, agent=other.key, id=identity, reason=check.detail,
+                            check_ms=check.cpu_ms)]
+        best = self.state.best_of(other.key, routine.id)
+        baseline = best.cycles if best else claim.start_cycles
+        known = best is not None or claim.start_instructions is not None
+        saved = max(0.0, baseline - claim.cycles) if known else 0.0
+        return [R.entry(R.ADOPTED, t, agent=other.key, id=identity, routine=routine.id,
+                        instructions=claim.instructions, cycles=claim.cycles, text=claim.text,
+                        code=claim.code.hex(), check=check.detail, check_ms=check.cpu_ms),
+                self._payout(t, finder.agent, identity, saved, routine, "adoption", other.key)]
+
+    def _catch_up(self, agent: AgentState) -> None:
+        """A board that joins late adopts the best program of each routine it can use."""
+        for routine in self.routines.values():
+            offers = [e for e in self.state.done() if e.outcome in (R.IMPROVEMENT, R.NONE)
+                      and e.instructions is not None and e.experiment.routine == routine.id
+                      and "artifact" in self.book.ledger.record(e.result)]
+            offers.sort(key=lambda e: (e.instructions, e.accepted))
+            for e in offers:
+                claim = self.claim_of(e)
+                if not self._usable(agent, e.experiment.isa, claim.features_used, routine.id,
+                                    claim.instructions):
+                    continue
+                entries = self._adopt(agent, e.identity, claim, routine, self.state.clock)
+                self.book.write(entries)
+                if entries[0]["type"] == R.ADOPTED:
+                    break
+
+    def claim_of(self, e: ExperimentState) -> Claim:
+        """A result's claim, as its entry keeps it (with its artifact: kept when shared)."""
+        r = self.book.ledger.record(e.result)
+        return Claim(r["instructions"], r["cycles"], r["text"], bytes.fromhex(r["code"]),
+                     frozenset(r["features_used"]), r["artifact"], r["cpu_ms"], 0,
+                     r["start"]["instructions"], r["start"]["cycles"], r["start"]["text"])

@@ -1,0 +1,126 @@
+"""Searches run in a worker process, so that an experiment spends at most what its stake
+allows.
+
+The engine's time budget is wall time between chain batches; proving its starts is not
+bounded by it (evolution gives a start proof up to 10 minutes: riscv64 sort5's takes Z3
+about 5).  One such experiment staked at 3 CPU-seconds used 574 in a bench run and
+left no CPU for any other.  So the market runs each search in a worker process and stops
+it once its CPU (read from /proc, the worker's own and its children's, such as the RISC-V
+assembler) passes the cap: the budget times CAP_FACTOR plus CAP_ALLOWANCE_S.  A stopped
+search is a result with no program, its CPU charged and the reason in the ledger; the
+market's cost estimate then steers away from that routine (market/market.py overruns).
+
+The worker is started with `spawn` (the market's process has threads: QEMU links, the
+live table) and kept for the next search, so the engine's compiled kernels are reused;
+it is started again only after it was stopped.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import multiprocessing
+import os
+import time
+from multiprocessing.connection import Connection
+from pathlib import Path
+
+from market.engine import SearchTask, search
+from market.market import Claim
+
+CAP_FACTOR = 3.0
+CAP_ALLOWANCE_S = 60.0
+WALL_FACTOR = 10.0  # a search that sleeps (a hung solver) is stopped after this much wall
+POLL_S = 0.2
+STARTUP_S = 120.0
+
+
+def process_cpu(pid: int) -> float:
+    """CPU-seconds of process `pid` and its waited-for children (/proc/PID/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    utime, stime, cutime, cstime = (int(x) for x in fields[11:15])
+    return (utime + stime + cutime + cstime) / os.sysconf("SC_CLK_TCK")
+
+
+def _serve(conn: Connection) -> None:
+    conn.send("ready")  # imported: what follows is searching, and is what is counted
+    while True:
+        try:
+            task = conn.recv()
+        except EOFError:  # the market is gone
+            return
+        if task is None:
+            return
+        conn.send(search(task))
+
+
+class SearchWorker:
+    def __init__(self, cap_factor: float = CAP_FACTOR,
+                 cap_allowance_s: float = CAP_ALLOWANCE_S) -> None:
+        self.cap_factor = cap_factor
+        self.cap_allowance_s = cap_allowance_s
+        self._context = multiprocessing.get_context("spawn")
+        self._process = None
+        self._conn: Connection | None = None
+
+    def cap(self, task: SearchTask) -> float:
+        return task.cpu_seconds * self.cap_factor + self.cap_allowance_s
+
+    def _start(self) -> None:
+        parent, child = self._context.Pipe()
+        self._process = self._context.Process(target=_serve, args=(child,), daemon=True,
+                                              name="market-search")
+        self._process.start()
+        child.close()
+        self._conn = parent
+        if not parent.poll(STARTUP_S) or parent.recv() != "ready":
+            self._stop()
+            raise RuntimeError(f"the search process did not start within {STARTUP_S:g} s")
+
+    def __call__(self, task: SearchTask) -> Claim:
+        if self._process is None or not self._process.is_alive():
+            self._start()
+        pid = self._process.pid
+        before, wall = process_cpu(pid), time.monotonic()
+        cap = self.cap(task)
+        self._conn.send(task)
+        while not self._conn.poll(POLL_S):
+            if not self._process.is_alive():
+                used = self._used(pid, before, cap)
+                self._stop()
+                return self._failed(used, "the search process died")
+            used = process_cpu(pid) - before
+            if used > cap or time.monotonic() - wall > cap * WALL_FACTOR:
+                self._stop()
+                return self._failed(used, f"stopped at its CPU cap ({cap:.0f} s: the budget "
+                                          f"x {self.cap_factor:g} + {self.cap_allowance_s:g} s)")
+        claim = self._conn.recv()
+        used = process_cpu(pid) - before
+        # the worker's own reading leaves out its children (the assembler): use /proc's
+        return dataclasses.replace(claim, cpu_ms=round(used * 1000),
+                                   reached_ms=min(claim.reached_ms, round(used * 1000)))
+
+    @staticmethod
+    def _used(pid: int, before: float, cap: float) -> float:
+        try:
+            return process_cpu(pid) - before
+        except FileNotFoundError:
+            return cap
+
+    @staticmethod
+    def _failed(used: float, why: str) -> Claim:
+        ms = round(used * 1000)
+        return Claim(None, 0.0, "", b"", frozenset(), {}, ms, ms, None, 0.0, failure=why)
+
+    def _stop(self) -> None:
+        if self._process is not None:
+            self._process.kill()
+            self._process.join()
+        if self._conn is not None:
+            self._conn.close()
+        self._process, self._conn = None, None
+
+    def close(self) -> None:
+        if self._process is not None and self._process.is_alive():
+            self._conn.send(None)
+            self._process.join(timeout=5)
+        self._stop()

@@ -1,0 +1,86 @@
+"""A synthetic world for the market's tests: routines whose shortest programs are known,
+strategies whose chance of progress per CPU-second is known, and a search that is a
+coin per second, seeded by the experiment's identity (so a rerun gives the same claim).
+A program below a routine's base optimum needs the routine's feature, as a BMI or Zbb
+instruction would.  The verifier checks what the synthetic artifact says and whether the
+board has the features the code uses; the market under test never sees the truth.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from market.experiment import Experiment
+from market.market import Check, Claim, RoutineInfo
+from market.state import AgentState
+
+
+@dataclass(frozen=True)
+class Truth:
+    start: int  # the program every search starts from
+    base: int  # the shortest program without the feature
+    best: int  # the shortest program with it
+    feature: str = "f"
+    overrun_ms: int = 0  # CPU every search of it uses beyond its budget (proofs, say)
+
+
+def routine_id(name: str) -> str:
+    return hashlib.sha256(name.encode()).hexdigest()
+
+
+@dataclass
+class World:
+    truths: dict[str, Truth]  # by routine ID
+    quality: dict[tuple[str, str], float]  # (strategy, class) -> chance of a step per second
+    seed: int = 0  # salts every search's coin: another world with the same truths
+    runs: list[str] = field(default_factory=list)  # identities, in the order they ran
+
+    def run(self, agent: AgentState, routine: RoutineInfo, experiment: Experiment) -> Claim:
+        self.runs.append(experiment.identity)
+        truth = self.truths[routine.id]
+        rng = random.Random(f"{self.seed}:{experiment.identity}")
+        floor = truth.best if truth.feature in experiment.features else truth.base
+        p = self.quality.get((experiment.strategy, routine.klass), 0.0)
+        current, reached = truth.start, 0
+        for second in range(1, int(experiment.cpu_seconds) + 1):
+            if current > floor and rng.random() < p:
+                current, reached = current - 1, second * 1000
+        return claim_for(routine, truth, current, experiment.cpu_ms + truth.overrun_ms, reached)
+
+
+def claim_for(routine: RoutineInfo, truth: Truth, instructions: int, cpu_ms: int,
+              reached_ms: int, sound: bool = True) -> Claim:
+    text = f"{routine.name} in {instructions}"
+    used = frozenset({truth.feature}) if instructions < truth.base else frozenset()
+    artifact = {"routine": routine.id, "text": text, "instructions": instructions,
+                "sound": sound, "features": sorted(used)}
+    return Claim(instructions, float(instructions), text, _code(text), used, artifact, cpu_ms,
+                 reached_ms, truth.start, float(truth.start), f"{routine.name} start",
+                 ({"args": [instructions]},) if instructions < truth.start else ())
+
+
+def _code(text: str) -> bytes:
+    return hashlib.sha256(text.encode()).digest()[:8]
+
+
+@dataclass
+class SyntheticVerifier:
+    """Accepts a sound artifact whose code is the code of its text, on a board that has
+    the features the code uses; counts what it was asked (agent keys)."""
+    cpu_ms: int = 50
+    asked: list[str] = field(default_factory=list)
+
+    def check(self, agent: AgentState, routine: RoutineInfo, artifact: Mapping,
+              code: bytes) -> Check:
+        self.asked.append(agent.key)
+        if not artifact.get("sound"):
+            return Check(False, "synthetic: the proof does not check", self.cpu_ms)
+        if _code(artifact["text"]) != code:
+            return Check(False, "synthetic: the code is not the proven program", self.cpu_ms)
+        if not set(artifact["features"]) <= agent.features:
+            return Check(False, "synthetic: the board lacks a feature the code uses",
+                         self.cpu_ms)
+        return Check(True, "synthetic: checked", self.cpu_ms)

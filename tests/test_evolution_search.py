@@ -1,0 +1,74 @@
+"""The search reaches gcc's count on a simple routine with a fixed seed, its result is
+proven and runs right in Unicorn; the same seed and number of batches give the same
+result; an interrupted search returns the best proven program so far."""
+
+from __future__ import annotations
+
+import pytest
+
+from evolution.check import unicorn_check
+from evolution.evolve import evolve
+from evolution.program import assemble
+from evolution.proof import prove
+from evolution.registry import ISAS
+from evolution.targets import TARGETS
+from evolution.testset import machine_vectors
+from sem.library import hackers_delight as hd
+
+X86 = TARGETS["x86-64 qemu64"]
+GCC_P01 = 3  # gcc 12.2 -O3, x86-64: lea eax, [rdi - 1]; and eax, edi; ret
+
+
+def test_a_short_search_reaches_gccs_count_on_p01_and_the_result_is_proven():
+    result = evolve(hd.p01, X86, budget_s=None, batches=10, seed=1)
+    assert result.instructions <= GCC_P01
+    isa = ISAS["x86_64"]
+    assert result.proof.proven
+    assert prove(isa, hd.p01, result.program).proven  # again, independently of the search
+    code = assemble(isa, result.program)
+    assert code == result.code
+    assert unicorn_check(isa, hd.p01, code, machine_vectors(isa, hd.p01, 500, 9)) == []
+    assert [c for _, _, c in result.history] == sorted(
+        (c for _, _, c in result.history), reverse=True)
+
+
+def test_the_same_seed_gives_the_same_search():
+    runs = [evolve(hd.p03, X86, budget_s=None, batches=12, seed=5) for _ in range(2)]
+    assert runs[0].text == runs[1].text
+    assert [c for _, _, c in runs[0].history] == [c for _, _, c in runs[1].history]
+    assert runs[0].evaluations == runs[1].evaluations
+
+
+def test_an_interrupted_search_returns_its_best_proven_program():
+    seen = []
+
+    def interrupt(progress):
+        seen.append(progress.instructions)
+        raise KeyboardInterrupt
+
+    result = evolve(hd.p02, X86, budget_s=None, batches=50, seed=2, on_progress=interrupt)
+    assert result.interrupted and result.proof.proven
+    assert result.instructions == seen[0]
+
+
+@pytest.mark.parametrize("target", ["riscv64 rv64 Zba/Zbb/Zbs", "riscv64 rv64 without Zb*"])
+def test_riscv_results_are_sign_extended_and_proven(target):
+    result = evolve(hd.p01, TARGETS[target], budget_s=None, batches=10, seed=1)
+    assert result.proof.proven and "agrees" in result.unicorn
+
+
+def test_the_performance_model_is_pluggable_with_measured_latencies():
+    """Measured timings replace the fallback table in what the search kernel charges."""
+    from evolution import costmodel
+    from evolution.evaluator import kernels
+    from evolution.program import encode, parse
+
+    isa = ISAS["x86_64"]
+    program = parse(isa, "imul eax, edi, 3\nand eax, edi\nret\n")
+    rows = encode(isa, program)
+    measured = costmodel.measured(isa, {"imul r32, r32, imm": 40.0}, {}, board="a test board")
+    charge = kernels("x86_64").performance
+    fallback = costmodel.fallback(isa)
+    assert charge(rows, 2, fallback.latencies(isa), fallback.weights()) == 2 + 0.05 * (3 + 1)
+    assert charge(rows, 2, measured.latencies(isa), measured.weights()) == 2 + 0.05 * (40 + 1)
+    assert measured.source == "measured on a test board"

@@ -1,0 +1,530 @@
+"""The market's rules on a virtual clock, with a synthetic world (testing/market_world.py)
+standing in for the search engine and the boards."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from market import records as R
+from market.driver import Driver
+from market.experiment import Experiment, params_of
+from market.market import Book, Market, RoutineInfo, Rules, Strategy
+from market.report import redundant_experiments
+from market.state import MarketState
+from market.uses import recorded_uses
+from stores.db import connect
+from stores.ledger import Ledger
+from testing.market_world import SyntheticVerifier, Truth, World, claim_for, routine_id
+
+RULES = Rules(budgets_ms=(2000, 4000, 8000))
+STRATEGIES = (Strategy("stoke", ((("iterations", 1000),),)), Strategy("enumerate"))
+
+
+def routines(n: int = 4, klass: str = "hd", uses: int = 1) -> list[RoutineInfo]:
+    return [RoutineInfo(routine_id(f"r{i}"), f"r{i}", klass, uses) for i in range(n)]
+
+
+def make(tmp_path, *, name="m.db", world=None, sharing=True, seed=0, rules=RULES,
+         strategies=STRATEGIES, pool=None, verifier=None):
+    pool = pool if pool is not None else routines()
+    # in memory: the rules do not need fsync (the resume test uses a file, in a process)
+    ledger = Ledger(connect(":memory:"), Ed25519PrivateKey.generate())
+    verifier = verifier or SyntheticVerifier()
+    market = Market(Book(ledger), pool, strategies, verifier, rules=rules, sharing=sharing,
+                    seed=seed)
+    return market, ledger
+
+
+def experiment(routine="r0", features=(), strategy="enumerate", params=None, seeds=(0, 1),
+               cpu_ms=2000, isa="x86_64"):
+    return Experiment(routine_id(routine), isa, frozenset(features), strategy,
+                      params_of(params or {}), seeds, cpu_ms)
+
+
+# -- identity and cover ------------------------------------------------------------------
+
+def test_identity_is_sha256_of_the_canonical_tuple():
+    e = experiment(features=("bmi2", "bmi1"), strategy="stoke", params={"iterations": 1000})
+    text = ('{"cpu_ms":2000,"features":["bmi1","bmi2"],"isa":"x86_64",'
+            '"params":{"iterations":1000},"routine":"' + routine_id("r0") + '",'
+            '"seeds":[0,1],"strategy":"stoke"}')
+    assert e.identity == hashlib.sha256(text.encode()).hexdigest()
+    assert Experiment.from_record(json.loads(text)) == e
+
+
+@pytest.mark.parametrize("change", [
+    {"routine": "r1"}, {"features": ("bmi1",)}, {"strategy": "stoke"}, {"params": {"k": 2}},
+    {"seeds": (1, 2)}, {"cpu_ms": 2001}, {"isa": "riscv64"}])
+def test_every_field_of_the_tuple_changes_the_identity(change):
+    assert experiment(**change).identity != experiment().identity
+
+
+def test_cover_needs_same_search_superset_features_and_no_more_budget():
+    big = experiment(features=("a", "b"), cpu_ms=4000, seeds=(5, 6))
+    assert big.covers(experiment(features=("a",), cpu_ms=4000))  # seeds do not matter
+    assert big.covers(experiment(features=(), cpu_ms=2000))
+    assert not big.covers(experiment(features=("a",), cpu_ms=8000))  # more budget
+    assert not big.covers(experiment(features=("c",)))  # a feature it never had
+    assert not big.covers(experiment(features=("a",), strategy="stoke"))
+    assert not big.covers(experiment(features=("a",), routine="r1"))
+    assert not big.covers(experiment(features=("a",), isa="riscv64"))
+
+
+def test_parameters_are_exact():
+    with pytest.raises(ValueError, match="integers or strings"):
+        params_of({"beta": 0.5})
+
+
+# -- proposals ---------------------------------------------------------------------------
+
+def _join(market, name, features=(), credits=100.0, isa="x86_64"):
+    return market.join(name, name, isa, frozenset(features), credits)
+
+
+def test_refusals_same_pending_covered_and_credits(tmp_path):
+    market, _ = make(tmp_path)
+    truth = Truth(start=10, base=8, best=6)
+    a = _join(market, "a", ("f",))
+    b = _join(market, "b", ())
+    big = experiment(features=("f",), cpu_ms=4000)
+    assert market.propose("a", big).accepted
+    # the same identity, active
+    again = market.propose("a", big)
+    assert (again.accepted, again.reason, again.by) == (False, R.SAME, big.identity)
+    # covered by an active experiment: wait for it
+    small = experiment(features=(), cpu_ms=2000, seeds=(3, 4))
+    pending = market.propose("b", small)
+    assert (pending.reason, pending.by) == (R.PENDING, big.identity)
+    # it finishes with a program b cannot use (needs f): b's question is still open
+    routine = market.routines[routine_id("r0")]
+    market.settle(big.identity, claim_for(routine, truth, 7, 4000, 1000))
+    assert market.state.experiments[big.identity].features_used == {"f"}
+    assert market.propose("b", small).accepted
+    market.settle(small.identity, claim_for(routine, truth, 8, 2000, 1000))
+    # now the same search with other seeds is answered: for b by its own, for a by its own
+    # (whose program a can use)
+    covered = market.propose("b", experiment(features=(), cpu_ms=2000, seeds=(9, 10)))
+    assert (covered.reason, covered.by) == (R.COVERED, small.identity)
+    covered = market.propose("a", experiment(features=(), cpu_ms=2000, seeds=(9, 10)))
+    assert (covered.reason, covered.by) == (R.COVERED, big.identity)
+    # and the same identity, done
+    assert market.propose("b", small).reason == R.SAME
+    # more budget than either: not redundant
+    assert market.propose("b", experiment(features=(), cpu_ms=8000)).accepted
+    poor = _join(market, "poor", (), credits=3.0)
+    refused = market.propose(poor.key, experiment(routine="r1", cpu_ms=4000))
+    assert refused.reason == R.CREDITS
+    assert refused.alternative is not None and refused.alternative.cpu_seconds <= 3.0
+    # stakes paid, and the improvements (10 -> 7, 10 -> 8 cycles, one recorded use) paid;
+    # b's paid twice: "poor" joined late and adopted it
+    assert a.credits == 100 - 4 + 3 and b.credits == 100 - 2 - 8 + 2 + 2
+    assert market.state.best_of("poor", routine.id).instructions == 8
+
+
+def test_the_alternative_is_untried_and_would_be_accepted(tmp_path):
+    market, _ = make(tmp_path)
+    _join(market, "a", ("f",))
+    first = experiment()
+    market.propose("a", first)
+    decision = market.propose("a", first)
+    assert decision.reason == R.SAME
+    alt = decision.alternative
+    assert alt is not None and alt.identity != first.identity
+    assert market.redundancy(market.state.agents["a"], alt) is None
+    assert market.propose("a", alt).accepted
+
+
+def test_refused_proposals_are_ledger_entries_with_reason_and_alternative(tmp_path):
+    market, ledger = make(tmp_path)
+    _join(market, "a")
+    e = experiment()
+    market.propose("a", e)
+    decision = market.propose("a", e)
+    record = ledger.record(decision.index)
+    assert record["type"] == R.REFUSED and record["reason"] == R.SAME
+    assert record["by"] == e.identity and record["id"] == e.identity
+    assert Experiment.from_record(record["alternative"]) == decision.alternative
+
+
+def test_a_finished_experiment_is_never_settled_twice(tmp_path):
+    market, _ = make(tmp_path)
+    _join(market, "a")
+    e = experiment()
+    market.propose("a", e)
+    routine = market.routines[e.routine]
+    claim = claim_for(routine, Truth(10, 8, 6), 9, 2000, 500)
+    market.settle(e.identity, claim)
+    with pytest.raises(ValueError, match="never settled twice"):
+        market.settle(e.identity, claim)
+
+
+# -- posterior ---------------------------------------------------------------------------
+
+def test_posterior_is_beta_and_gamma_exponential_with_class_pooling():
+    state = MarketState(prior_size=2.0)
+    p = state.posterior
+    for saved in (4.0, None, None, 2.0):
+        p.observe("stoke", "r0", "hd", saved)
+    mean = p.mean("stoke", "r0", "hd")
+    assert mean.chance == pytest.approx((1 + 2) / (2 + 4))  # Beta(1 + r, 1 + s)
+    # Gamma(2 + n, b + sum) on the rate: mean size (b + sum) / (1 + n), b = prior size
+    assert mean.size == pytest.approx((2.0 + 6.0) / (1 + 2))
+    # another routine of the class borrows half of r0's evidence
+    other = p.mean("stoke", "r1", "hd")
+    assert other.chance == pytest.approx((1 + 1) / (2 + 2))
+    # a routine of another class borrows none
+    assert p.mean("stoke", "s0", "sort").chance == pytest.approx(0.5)
+
+
+def test_thompson_draws_are_seedable(tmp_path):
+    market, _ = make(tmp_path, seed=7)
+    a = _join(market, "a")
+    first = [market.suggest(a) for _ in range(3)]
+    market2, _ = make(tmp_path, name="n.db", seed=7)
+    a2 = _join(market2, "a")
+    assert [market2.suggest(a2) for _ in range(3)] == first
+
+
+# -- money -------------------------------------------------------------------------------
+
+def test_payout_is_cycles_saved_times_recorded_uses(tmp_path):
+    pool = [RoutineInfo(routine_id("r0"), "r0", "hd", uses=250)]
+    market, _ = make(tmp_path, pool=pool, rules=Rules(budgets_ms=(2000,),
+                                                      credit_per_cycle_use=0.01))
+    _join(market, "a", ("f",), credits=10)
+    _join(market, "b", (), credits=10)
+    _join(market, "c", ("f",), credits=10)
+    e = experiment(features=("f",))
+    market.propose("a", e)
+    truth = Truth(start=10, base=8, best=6)
+    # 10 -> 7 instructions (cycles): it uses f, so c adopts it, b cannot
+    market.settle(e.identity, claim_for(pool[0], truth, 7, 1500, 700))
+    state = market.state
+    payouts = [(p["agent"], p["why"], p["credits"]) for p in state.payouts]
+    assert payouts == [("a", "improvement", pytest.approx(0.01 * 3 * 250)),
+                       ("a", "adoption", pytest.approx(0.01 * 3 * 250))]
+    # stake 2, refund 0.5 (1.5 s used), two payouts of 7.5
+    assert state.agents["a"].credits == pytest.approx(10 - 2 + 0.5 + 15)
+    assert state.best_of("c", pool[0].id).instructions == 7
+    assert state.best_of("c", pool[0].id).adopted
+    assert state.best_of("b", pool[0].id) is None
+
+
+def test_a_claim_whose_proof_does_not_check_is_refused_and_loses_its_stake(tmp_path):
+    market, ledger = make(tmp_path)
+    _join(market, "a", ("f",), credits=10)
+    _join(market, "c", ("f",), credits=10)
+    e = experiment(features=("f",))
+    market.propose("a", e)
+    routine = market.routines[e.routine]
+    forged = claim_for(routine, Truth(10, 8, 6), 3, 2000, 100, sound=False)
+    settled = market.settle(e.identity, forged)
+    record = ledger.record(settled[-1])
+    assert record["type"] == R.REFUTED and "does not check" in record["reason"]
+    state = market.state
+    assert state.agents["a"].credits == 8  # the stake is gone, nothing paid
+    assert state.payouts == [] and state.adoptions == []
+    assert state.best_of("c", routine.id) is None and state.best_of("a", routine.id) is None
+    assert state.experiments[e.identity].outcome == R.REFUTED
+    # a refuted claim answers nothing: the same search may be staked again
+    assert market.redundancy(state.agents["a"], experiment(features=("f",), seeds=(1, 2))) \
+        is None
+
+
+# -- whole runs --------------------------------------------------------------------------
+
+def _world(pool, features_help=("r0", "r2")):
+    truths = {}
+    for i, r in enumerate(pool):
+        helped = r.name in features_help
+        truths[r.id] = Truth(start=12 + i % 3, base=8, best=5 if helped else 8)
+    return World(truths, {("stoke", "hd"): 0.5, ("enumerate", "hd"): 0.2})
+
+
+def _four_boards(market):
+    # two ISAs, each with a board that has the feature and one that does not
+    for name, isa, features in (("q64", "x86_64", ()), ("haswell", "x86_64", ("f",)),
+                                ("rv64", "riscv64", ("f",)), ("rv64-nozb", "riscv64", ())):
+        market.join(name, name, isa, frozenset(features), 60.0)
+
+
+def test_a_shared_market_runs_no_redundant_experiment_and_isolated_boards_do(tmp_path):
+    pool = routines(6)
+    counts = {}
+    for sharing in (True, False):
+        market, ledger = make(tmp_path, name=f"{sharing}.db", sharing=sharing)
+        _four_boards(market)
+        Driver(market, _world(pool), limit_ms=400_000).run()
+        entries = [(i, json.loads(b)) for i, b in ledger.entries()]
+        counts[sharing] = (len(redundant_experiments(entries)), len(market.state.order))
+        assert ledger.verify(ledger.public_key).ok
+    assert counts[True][0] == 0 and counts[True][1] > 20
+    assert counts[False][0] > 0  # the count can fail: isolated boards repeat each other
+
+
+def test_replaying_the_ledger_rebuilds_the_live_state(tmp_path):
+    pool = routines(4)
+    market, ledger = make(tmp_path)
+    _four_boards(market)
+    Driver(market, _world(pool), limit_ms=120_000).run()
+    live = market.state
+    replayed = Book(ledger).state
+    assert {k: round(a.credits, 6) for k, a in replayed.agents.items()} == \
+        {k: round(a.credits, 6) for k, a in live.agents.items()}
+    assert {k: a.history for k, a in replayed.agents.items()} == \
+        {k: a.history for k, a in live.agents.items()}
+    assert replayed.best == live.best and replayed.order == live.order
+    assert [e.outcome for e in replayed.done()] == [e.outcome for e in live.done()]
+    assert replayed.clock == live.clock and replayed.size == ledger.size
+
+
+def test_boards_that_pay_grow_their_share_of_the_cpu(tmp_path):
+    # one routine class where only board "good"'s feature leads anywhere
+    pool = routines(8)
+    truths = {r.id: Truth(start=20, base=20, best=10) for r in pool}
+    world = World(truths, {("stoke", "hd"): 0.6, ("enumerate", "hd"): 0.6})
+    pool = [RoutineInfo(r.id, r.name, r.klass, uses=10) for r in pool]
+    market, _ = make(tmp_path, pool=pool, sharing=False)
+    market.join("good", "good", "x86_64", frozenset({"f"}), 40.0)
+    market.join("dull", "dull", "riscv64", frozenset(), 40.0)
+    Driver(market, world, limit_ms=150_000).run()
+    cpu = {k: a.cpu_ms for k, a in market.state.agents.items()}
+    assert cpu["good"] > 2 * cpu["dull"]
+
+
+def test_the_market_gives_the_best_strategy_most_of_the_cpu_after_30_experiments(tmp_path):
+    """Three strategies, one clearly best for the class (known chances of progress per
+    second 0.6, 0.08, 0.04), on 20 worlds and market seeds: after 30 experiments the best
+    one holds >= 70% of the CPU on average and in at least 16 of the 20 runs (Thompson
+    sampling explores; `./run bench market` shows the spread over 100 runs beside plain
+    Bernoulli Thompson sampling and a fixed split)."""
+    pool = routines(25)
+    truths = {r.id: Truth(start=14, base=4, best=4) for r in pool}
+    quality = {("good", "hd"): 0.6, ("fair", "hd"): 0.08, ("poor", "hd"): 0.04}
+    strategies = tuple(Strategy(n) for n in ("poor", "fair", "good"))
+    shares = []
+    for seed in range(20):
+        market, _ = make(tmp_path, name=f"s{seed}.db", strategies=strategies, seed=seed,
+                         pool=pool)
+        market.join("a", "a", "x86_64", frozenset(), 10_000.0)
+        driver = Driver(market, World(truths, quality, seed))
+        for _ in range(30):
+            driver.step()
+        done = market.state.done()
+        assert len(done) == 30
+        cpu = Counter()
+        for e in done:
+            cpu[e.experiment.strategy] += e.cpu_ms
+        shares.append(cpu["good"] / sum(cpu.values()))
+    assert sum(shares) / len(shares) >= 0.70, shares
+    assert sum(share >= 0.70 for share in shares) >= 16, shares
+
+
+# -- killed and resumed ------------------------------------------------------------------
+
+def _outcomes(ledger) -> tuple[list[str], Counter]:
+    accepted, settled = [], Counter()
+    for _, raw in ledger.entries():
+        record = json.loads(raw)
+        if record.get("type") == R.ACCEPTED:
+            accepted.append(record["id"])
+        elif record.get("type") in (R.RESULT, R.REFUTED):
+            settled[record["id"]] += 1
+    return accepted, settled
+
+
+def test_a_market_killed_mid_experiment_resumes_without_rerunning_or_losing_results(tmp_path):
+    db, markers = tmp_path / "m.db", tmp_path / "started"
+    child = [sys.executable, str(Path(__file__).with_name("market_child.py")), str(db),
+             str(markers), "100000"]
+    process = subprocess.Popen([*child, "0.15"])
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:  # wait for a search that started after results
+            time.sleep(0.02)
+            started = markers.read_text().split() if markers.exists() else []
+            if len(started) >= 6:
+                break
+        else:
+            pytest.fail("the market child did not start six searches in 60 s")
+        os.kill(process.pid, signal.SIGKILL)
+    finally:
+        process.wait()
+    killed = markers.read_text().split()
+    ledger = Ledger.open(db)
+    before = ledger.size
+    accepted, settled = _outcomes(ledger)
+    in_flight = [i for i in accepted if not settled[i]]
+    assert in_flight == [killed[-1]]  # killed mid-search: accepted, no result
+    assert all(settled[i] == 1 for i in accepted[:-1])
+    old_root = ledger.root()
+
+    subprocess.run([*child, "0"], check=True, timeout=120)
+    ledger = Ledger.open(db)
+    started = markers.read_text().split()
+    accepted, settled = _outcomes(ledger)
+    # every accepted experiment has exactly one outcome; the only search started twice is
+    # the one the kill interrupted, and nothing written before the kill changed
+    assert all(settled[i] == 1 for i in accepted) and len(accepted) > len(killed)
+    assert [i for i, n in Counter(started).items() if n > 1] == [killed[-1]]
+    proof = ledger.consistency(before)
+    assert proof.old_root == old_root and proof.verify()
+    assert ledger.verify(ledger.public_key).ok
+    # and the resumed market counts no redundant experiment across the kill
+    entries = [(i, json.loads(b)) for i, b in ledger.entries()]
+    assert redundant_experiments(entries) == []
+
+
+def test_recorded_uses_are_the_semantic_stores_measured_runs_over_the_class(tmp_path):
+    from arch import X86_64
+    from sem.library import hackers_delight as hd
+    from sem.store import SemStore
+    from stores.db import connect
+
+    store = SemStore(connect(tmp_path / "sem.db"))
+    p01 = store.add(hd.p01)
+    assert recorded_uses(store, p01) == 1  # never measured: still worth its cycles
+    impl = store.add_implementation(p01, X86_64, b"\x8d\x47\xff\x21\xf8\xc3", "lea/and", "test")
+    store.record_performance(impl, "q35:abc", "cycles", 40.0, 100, "tcg")
+    store.record_performance(impl, "q35:def", "cycles", 38.0, 60, "tcg")
+    assert recorded_uses(store, p01) == 160
+    other = store.add(hd.p02)  # another routine's runs are not p01's
+    store.record_performance(store.add_implementation(other, X86_64, b"\xc3", "ret", "test"),
+                             "q35:abc", "cycles", 30.0, 7, "tcg")
+    assert recorded_uses(store, p01) == 160
+    store.link_equivalent(p01, other, "test: pretend they are one class")
+    assert recorded_uses(store, p01) == 167
+
+
+def test_the_report_holds_every_experiment_with_its_ledger_index_and_the_bests(tmp_path):
+    from market.report import SCHEMA, best_history, report, time_to_reach
+
+    pool = routines(4)
+    market, ledger = make(tmp_path)
+    _four_boards(market)
+    Driver(market, _world(pool), limit_ms=150_000).run()
+    entries = [(i, json.loads(b)) for i, b in ledger.entries()]
+    doc = report(entries, {r.id: r.name for r in pool}, sharing=True, seed=0, budget_s=150,
+                 ledger={"size": ledger.size})
+    assert doc["schema"] == SCHEMA and doc["redundant_experiments"] == 0
+    for x in doc["experiments"]:
+        record = ledger.record(x["ledger_index"])
+        assert record["type"] == R.ACCEPTED and record["id"] == x["identity"]
+        assert Experiment.from_record(record["experiment"]).identity == x["identity"]
+    for r in doc["refused"]:
+        assert ledger.record(r["ledger_index"])["reason"] == r["reason"]
+    state = market.state
+    history = best_history(entries)
+    for row in doc["best"]:
+        assert row["instructions"] == state.best_of(row["agent"], row["routine"]).instructions
+        steps = [n for _, n, _ in row["steps"]]
+        assert steps == sorted(steps, reverse=True) and len(set(steps)) == len(steps)
+    finals = {k: v[-1][1] for k, v in history.items()}
+    assert time_to_reach(history, finals) == max(v[-1][0] for v in history.values())
+    assert time_to_reach(history, {k: n - 1 for k, n in finals.items()}) is None
+    for agent in doc["agents"].values():  # credits over time end at the final balance
+        assert agent["credits_over_time"][-1][1] == pytest.approx(agent["credits"])
+
+
+def test_a_board_with_one_instruction_and_the_return_trades_that_routine_no_more(tmp_path):
+    market, _ = make(tmp_path)
+    a = _join(market, "a")
+    e = experiment()
+    market.propose("a", e)
+    routine = market.routines[e.routine]
+    assert any(c.routine == routine.id for c in market.candidates(a))
+    market.settle(e.identity, claim_for(routine, Truth(start=9, base=2, best=2), 2, 2000, 10))
+    assert not any(c.routine == routine.id for c in market.candidates(a))
+    assert market.candidates(a)  # the other routines are still traded
+
+
+def test_experiments_are_scored_per_cpu_second_they_really_cost(tmp_path):
+    """Two routines alike but for what their searches cost beyond the budget (a sort's
+    proofs): once the ledger shows it, the cheap one is suggested first."""
+    pool = routines(2)
+    truths = {pool[0].id: Truth(20, 10, 10), pool[1].id: Truth(20, 10, 10, overrun_ms=20_000)}
+    picks = Counter()
+    for seed in range(20):
+        market, _ = make(tmp_path, name=f"o{seed}.db", pool=pool, seed=seed,
+                         strategies=(Strategy("stoke"),))
+        a = _join(market, "a", credits=1000)
+        world = World(truths, {("stoke", "hd"): 0.5}, seed)
+        for routine in pool:
+            e = experiment(routine=routine.name, strategy="stoke")
+            market.propose("a", e)
+            market.settle(e.identity, world.run(a, routine, e))
+        assert market.overruns(a) == {(pool[0].id, "x86_64"): 0.0, (pool[1].id, "x86_64"): 20.0}
+        picks[market.routines[market.suggest(a).routine].name] += 1
+    assert picks["r0"] >= 16, picks
+
+
+def test_a_resumed_market_leaves_absent_boards_experiments_for_their_return(tmp_path):
+    pool = routines(3)
+    market, ledger = make(tmp_path)
+    _four_boards(market)
+    q64 = market.state.agents["q64"]
+    e = market.suggest(q64)
+    market.propose("q64", e)  # accepted, then the market dies before running it
+    resumed = Market(Book(ledger), pool, STRATEGIES, SyntheticVerifier(), rules=RULES)
+    world = _world(pool)
+    driver = Driver(resumed, world, limit_ms=30_000, present={"haswell", "rv64"})
+    driver.run()
+    assert e.identity not in world.runs and resumed.state.experiments[e.identity].active
+    assert {resumed.state.experiments[i].agent for i in world.runs} <= {"haswell", "rv64"}
+    before = len(world.runs)
+    Driver(resumed, world, limit_ms=60_000).run()  # q64 is back: its experiment runs first
+    assert world.runs[before] == e.identity and world.runs.count(e.identity) == 1
+    assert not resumed.state.experiments[e.identity].active
+
+
+def test_without_sharing_a_board_learns_only_from_its_own_experiments(tmp_path):
+    pool = routines(6)
+    market, _ = make(tmp_path, sharing=False, pool=pool)
+    _join(market, "a", credits=1000)
+    _join(market, "b", credits=1000)
+    world = _world(pool)
+    a = market.state.agents["a"]
+    for _ in range(6):  # only a runs
+        e = market.suggest(a)
+        market.propose("a", e)
+        market.settle(e.identity, world.run(a, market.routines[e.routine], e))
+    klass = "hd"
+    tried = {(e.experiment.strategy, e.experiment.routine) for e in market.state.done()}
+    for strategy, routine in tried:
+        shared = market.state.posterior.mean(strategy, routine, klass)
+        assert market.state.own_posterior("a").mean(strategy, routine, klass) == shared
+        assert market.state.own_posterior("b").mean(strategy, routine, klass).chance == 0.5
+    # and b's candidates ignore a's experiments: it would start where a started
+    b = market.state.agents["b"]
+    assert all(c.seeds == (0, 1) for c in market.candidates(b))
+    # the same experiment proposed by b is still refused: one experiment per identity
+    first = market.state.done()[0].experiment
+    assert market.propose("b", first).reason == R.SAME
+
+
+def test_a_search_that_improved_nothing_still_gives_its_program_to_boards_without_one(
+        tmp_path):
+    market, ledger = make(tmp_path)
+    _join(market, "a", ("f",))
+    _join(market, "b")
+    e = experiment(features=("f",))
+    market.propose("a", e)
+    routine = market.routines[e.routine]
+    # a's search ends on its start (10): nothing new for a, a first program for b
+    settled = market.settle(e.identity, claim_for(routine, Truth(10, 8, 6), 10, 2000, 0))
+    types = [ledger.record(i)["type"] for i in settled]
+    assert types == [R.RESULT, R.ADOPTED, R.PAYOUT]
+    assert ledger.record(settled[0])["outcome"] == R.NONE
+    assert market.state.best_of("b", routine.id).instructions == 10
+    assert market.state.payouts[-1]["why"] == "adoption"

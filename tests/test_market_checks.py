@@ -1,0 +1,253 @@
+"""Claims and adoptions checked for real: proof artifacts decided by Z3 from what they
+store, code run on the adopting board's own vectors (Unicorn, and live guests)."""
+
+from __future__ import annotations
+
+import pytest
+
+from arch import RISCV64, X86_64
+from evolution.program import assemble, parse
+from evolution.registry import ISAS
+from evolution.starts import starts
+from market import records as R
+from market.boards import GuestSeat, boot_seat, emulated_seat
+from market.checks import BoardVerifier
+from market.experiment import Experiment
+from market.market import Book, Claim, Market, RoutineInfo, Rules, Strategy
+from market.proofs import check_artifact, make_artifact
+from qemu.boards import board
+from sem.canon import routine_id
+from sem.library import hackers_delight as hd
+from sem.library import sorting
+from stores.ledger import Ledger
+
+X86 = ISAS["x86_64"]
+RV = ISAS["riscv64"]
+P01 = RoutineInfo(routine_id(hd.p01), "p01", "hackers_delight")
+P16 = RoutineInfo(routine_id(hd.p16), "p16", "hackers_delight")
+LEA_AND = "lea rax, [rdi - 1]\nand eax, edi\nret"  # x & (x - 1): gcc -O3, no -march
+BLSR = "blsr eax, edi\nret"  # the same with BMI1
+
+
+def _artifact(isa, spec, source):
+    program = parse(isa, source)
+    return make_artifact(isa, spec, program), assemble(isa, program, frozenset(isa.features))
+
+
+# -- the artifact alone ------------------------------------------------------------------
+
+def test_a_correct_artifact_checks_and_a_wrong_program_is_refuted_by_z3():
+    artifact, code = _artifact(X86, hd.p01, LEA_AND)
+    assert check_artifact(artifact, code, frozenset()).ok
+    wrong, wrong_code = _artifact(X86, hd.p01, "lea rax, [rdi - 2]\nand eax, edi\nret")
+    verdict = check_artifact(wrong, wrong_code, frozenset())
+    assert not verdict.ok and "satisfiable" in verdict.detail
+
+
+def test_a_forged_artifact_is_refused_whatever_it_forges():
+    good, code = _artifact(X86, hd.p01, LEA_AND)
+    bad_program = "lea rax, [rdi - 2]\nand eax, edi\nret"
+    # a wrong program carrying the correct program's (unsat) query
+    forged = dict(good, program=bad_program)
+    bad_code = assemble(X86, parse(X86, bad_program))
+    assert "not the proof obligation" in check_artifact(forged, bad_code, frozenset()).detail
+    # an easy query: "false" is unsat, and proves nothing
+    easy = "(assert false)\n(check-sat)\n"
+    import hashlib
+
+    forged = dict(good, queries=[{"what": "everything", "smt2": easy,
+                                  "sha256": hashlib.sha256(easy.encode()).hexdigest()}])
+    assert "not the proof obligation" in check_artifact(forged, code, frozenset()).detail
+    # a query edited without its hash
+    edited = [dict(good["queries"][0], smt2=easy), *good["queries"][1:]]
+    assert "SHA-256" in check_artifact(dict(good, queries=edited), code, frozenset()).detail
+    # one obligation left out: sort3's network writes memory, which must be the routine's
+    network = next(s.program for s in starts(X86, sorting.sort3, frozenset())
+                   if s.name == "sorting network")
+    sort3 = make_artifact(X86, sorting.sort3, network)
+    sort3_code = assemble(X86, network)
+    assert len(sort3["queries"]) > 1 and check_artifact(sort3, sort3_code, frozenset()).ok
+    fewer = dict(sort3, queries=sort3["queries"][1:])
+    assert "not the proof obligation" in check_artifact(fewer, sort3_code, frozenset()).detail
+    # another routine's specification under this routine's ID
+    swapped = dict(good, canonical=make_artifact(X86, hd.p02, parse(X86, LEA_AND))["canonical"])
+    assert "not the routine it names" in check_artifact(swapped, code, frozenset()).detail
+    # the proven program, but other machine code
+    assert "not what the proven program assembles" in check_artifact(
+        good, bad_code, frozenset()).detail
+    # a feature the checking board lacks
+    blsr, blsr_code = _artifact(X86, hd.p01, BLSR)
+    assert check_artifact(blsr, blsr_code, frozenset({"bmi1"})).ok
+    assert "bmi1" in check_artifact(blsr, blsr_code, frozenset()).detail
+
+
+# -- claims and adoptions in a market -----------------------------------------------------
+
+def _claim(artifact, code, instructions, features=frozenset(), start=6):
+    return Claim(instructions, float(instructions), artifact["program"], code, features,
+                 artifact, 1500, 700, start, float(start), "lowering")
+
+
+@pytest.fixture
+def market(tmp_path):
+    seats = {}
+    for name, arch, features in (("qemu64", X86_64, frozenset()),
+                                 ("haswell", X86_64, frozenset({"bmi1", "bmi2", "lzcnt"})),
+                                 ("rv64", RISCV64, frozenset({"m", "zba", "zbb", "zbs"}))):
+        seat = emulated_seat(name, arch, features)
+        seats[seat.key] = seat
+    verifier = BoardVerifier(seats, vectors=100)
+    m = Market(Book(Ledger.open(tmp_path / "m.db")), [P01, P16], [Strategy("descend")],
+               verifier, rules=Rules(budgets_ms=(2000,)))
+    for seat in seats.values():
+        m.join(seat.key, seat.name, seat.isa.name, seat.features, 20.0)
+    m.keys = {s.name: s.key for s in seats.values()}
+    return m
+
+
+def _accept(market, board, routine, features):
+    e = Experiment(routine.id, market.state.agents[market.keys[board]].isa, features,
+                   "descend", (), (0, 1), 2000)
+    assert market.propose(market.keys[board], e).accepted
+    return e
+
+
+def test_an_improvement_is_adopted_by_every_board_that_can_use_it_after_its_own_check(market):
+    e = _accept(market, "qemu64", P01, frozenset())
+    artifact, code = _artifact(X86, hd.p01, LEA_AND)
+    settled = market.settle(e.identity, _claim(artifact, code, 3))
+    records = [market.book.ledger.record(i) for i in settled]
+    assert [r["type"] for r in records] == [R.RESULT, R.PAYOUT, R.ADOPTED, R.PAYOUT]
+    result, adopted = records[0], records[2]
+    assert result["outcome"] == R.IMPROVEMENT and result["artifact"] == artifact
+    assert "queries unsat" in result["check"] and "100/100" in result["check"]
+    # Haswell (x86-64, its features include none the code needs) took it, checked by
+    # itself; the riscv64 board was never asked
+    assert adopted["agent"] == market.keys["haswell"]
+    assert "queries unsat" in adopted["check"]
+    assert "unicorn x86_64: 100/100" in adopted["check"]
+    assert market.state.best_of(market.keys["haswell"], P01.id).instructions == 3
+    assert market.state.best_of(market.keys["rv64"], P01.id) is None
+
+
+def test_code_using_a_feature_a_board_lacks_is_not_adopted_there(market):
+    e = _accept(market, "haswell", P01, frozenset({"bmi1", "bmi2", "lzcnt"}))
+    artifact, code = _artifact(X86, hd.p01, BLSR)
+    settled = market.settle(e.identity, _claim(artifact, code, 2, frozenset({"bmi1"})))
+    types = [market.book.ledger.record(i)["type"] for i in settled]
+    assert types == [R.RESULT, R.PAYOUT]  # qemu64 lacks BMI1: no adoption even tried
+    assert market.state.best_of(market.keys["qemu64"], P01.id) is None
+
+
+def test_a_forged_claim_is_refuted_loses_its_stake_and_nobody_adopts_it(market):
+    e = _accept(market, "qemu64", P01, frozenset())
+    good, _ = _artifact(X86, hd.p01, LEA_AND)
+    # claims 2 instructions: a wrong program dressed in the correct program's proof
+    wrong = "and eax, edi\nret"
+    wrong_code = assemble(X86, parse(X86, wrong))
+    forged = dict(good, program=wrong)
+    credits = market.state.agents[market.keys["qemu64"]].credits
+    settled = market.settle(e.identity, _claim(forged, wrong_code, 2))
+    (record,) = [market.book.ledger.record(i) for i in settled]
+    assert record["type"] == R.REFUTED and "not the proof obligation" in record["reason"]
+    assert market.state.agents[market.keys["qemu64"]].credits == credits  # no refund
+    assert market.state.adoptions == [] and market.state.payouts == []
+    # honestly derived, the wrong program's own proof: Z3 refutes it
+    e2 = Experiment(P01.id, "x86_64", frozenset(), "descend", (), (1, 2), 2000)
+    market.state.agents[market.keys["qemu64"]].credits = 10.0
+    assert market.propose(market.keys["qemu64"], e2).accepted
+    honest = make_artifact(X86, hd.p01, parse(X86, wrong))
+    settled = market.settle(e2.identity, _claim(honest, wrong_code, 2))
+    (record,) = [market.book.ledger.record(i) for i in settled]
+    assert record["type"] == R.REFUTED and "satisfiable" in record["reason"]
+
+
+def test_an_adopter_that_cannot_run_the_code_does_not_take_it(tmp_path):
+    # two riscv64 boards with Zbb, both in Unicorn (which lacks Zbb): the claimant's own
+    # run fails, so the claim is refuted although Z3 proves it (a live guest runs it)
+    seats = {}
+    for name in ("rv64-a", "rv64-b"):
+        seat = emulated_seat(name, RISCV64, frozenset({"m", "zbb"}))
+        seats[seat.key] = seat
+    m = Market(Book(Ledger.open(tmp_path / "m.db")), [P16], [Strategy("descend")],
+               BoardVerifier(seats, vectors=20), rules=Rules(budgets_ms=(2000,)))
+    for seat in seats.values():
+        m.join(seat.key, seat.name, "riscv64", seat.features, 20.0)
+    a = next(iter(seats))
+    e = Experiment(P16.id, "riscv64", frozenset({"m", "zbb"}), "descend", (), (0, 1), 2000)
+    assert m.propose(a, e).accepted
+    artifact, code = _artifact(RV, hd.p16, "max a0, a0, a1\nret")
+    assert check_artifact(artifact, code, frozenset({"zbb"})).ok
+    (index,) = m.settle(e.identity, _claim(artifact, code, 2, frozenset({"zbb"})))
+    record = m.book.ledger.record(index)
+    assert record["type"] == R.REFUTED and "Unicorn lacks zbb" in record["reason"]
+
+
+# -- live boards ---------------------------------------------------------------------------
+
+@pytest.mark.boot
+def test_live_guests_run_claimed_code_including_what_unicorn_cannot():
+    seats = []
+    try:
+        x86 = boot_seat("qemu64", board("q35", cpu="qemu64", accel="tcg"))
+        seats.append(x86)
+        rv = boot_seat("rv64", board("virt", cpu="rv64", accel="tcg"))
+        seats.append(rv)
+        nozb = boot_seat("rv64-nozb", board(
+            "virt", cpu="rv64,zba=false,zbb=false,zbc=false,zbs=false", accel="tcg"))
+        seats.append(nozb)
+        assert {"zba", "zbb", "zbs", "m"} <= rv.features
+        assert not {"zba", "zbb", "zbs"} & nozb.features and "m" in nozb.features
+        # the fingerprint alone is the same for both riscv64 boards; the key is not
+        assert rv.fingerprint.digest == nozb.fingerprint.digest and rv.key != nozb.key
+        assert isinstance(x86, GuestSeat)
+        artifact, code = _artifact(X86, hd.p01, LEA_AND)
+        run = x86.run_code(hd.p01, code, 100, 5)
+        assert run.ok and "qemu64 guest (tcg): 100/100" in run.detail
+        _, max_code = _artifact(RV, hd.p16, "max a0, a0, a1\nret")
+        assert rv.run_code(hd.p16, max_code, 100, 5).ok  # Zbb runs on the board that has it
+        off = nozb.run_code(hd.p16, max_code, 20, 5)  # and faults where it is off
+        assert off.wrong == 20 and "outcome FAULT" in off.detail
+        assert rv.run_code(hd.p16, max_code, 50, 6).ok  # the same boot runs more jobs
+    finally:
+        for seat in seats:
+            seat.close()
+
+
+def test_a_search_that_crashes_is_a_failed_experiment_in_the_ledger_not_a_dead_market(market):
+    from market.engine import EngineRunner, EngineStrategy
+
+    def crash(spec, target, budget_s, seed, params):
+        raise RuntimeError("the assembler refused slli a1, a0, -2")
+
+    key = market.keys["qemu64"]
+    runner = EngineRunner({P01.id: hd.p01}, {key: market.verifier.seats[key]},
+                          {"descend": EngineStrategy(Strategy("descend"), crash)})
+    e = _accept(market, "qemu64", P01, frozenset())
+    claim = runner.run(market.state.agents[key], P01, e)
+    assert claim.instructions is None and "RuntimeError: the assembler refused" in claim.failure
+    (index,) = market.settle(e.identity, claim)
+    record = market.book.ledger.record(index)
+    assert record["type"] == R.RESULT and record["outcome"] == R.NONE
+    assert "slli" in record["failure"] and not market.state.experiments[e.identity].active
+
+
+def test_a_search_runs_in_a_worker_that_stops_it_at_its_cpu_cap():
+    from market.engine import SearchTask
+    from market.worker import SearchWorker
+
+    worker = SearchWorker(cap_factor=1.0, cap_allowance_s=2.0)
+    try:
+        # riscv64 sort5: proving the starts alone takes Z3 minutes, the cap is 2.5 s
+        task = SearchTask(sorting.sort5, "riscv64", frozenset({"m"}), "rv64-nozb", "descend",
+                          (("iterations", 2000),), (0, 1), 0.5)
+        stopped = worker(task)
+        assert stopped.instructions is None and "stopped at its CPU cap" in stopped.failure
+        assert 2.5 <= stopped.cpu_ms / 1000 < 6
+        # the next search gets a new worker, and a short routine finishes under its cap
+        done = worker(SearchTask(hd.p01, "x86_64", frozenset(), "qemu64", "descend",
+                                 (("iterations", 2000),), (0, 1), 1.0))
+        assert done.instructions is not None and done.instructions <= 6 and not done.failure
+        assert check_artifact(done.artifact, done.code, frozenset()).ok
+    finally:
+        worker.close()
