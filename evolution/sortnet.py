@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from evolution.sortsearch import CMOVG, CMP, LOAD, MOV, Step, final_registers
+from evolution.sortsearch import CMOVG, CMP, LOAD, MOV, SortStep, final_registers
 from sem.library.sorting import NETWORKS
 
 # the library's networks, and others of the same sizes (all verified by the proof anyway):
@@ -90,7 +90,7 @@ def riscv64_templates(features: frozenset[str]) -> NetworkTemplates:
         lambda r, off: f"lw {r}, {off}(a0)", lambda r, off: f"sw {r}, {off}(a0)", exchange)
 
 
-def body_text(templates: NetworkTemplates, n: int, body: Sequence[Step], return_text: str) -> str:
+def body_text(templates: NetworkTemplates, n: int, body: Sequence[SortStep], return_text: str) -> str:
     """A sortsearch body as assembly: loads, the body, stores from wherever it left each."""
     regs = templates.values[: max([n - 1, *(max(s.dst, s.src) for s in body)]) + 1]
     out = [templates.load(r, 4 * i) for i, r in enumerate(regs[:n])]
@@ -104,11 +104,11 @@ def body_text(templates: NetworkTemplates, n: int, body: Sequence[Step], return_
     return "\n".join([*out, return_text]) + "\n"
 
 
-def network_steps(n: int, spare: int) -> list[Step]:
+def network_steps(n: int, spare: int) -> list[SortStep]:
     """The network as sortsearch steps (mov, cmp, cmovg, cmovg per comparator)."""
     out = []
     for i, j in NETWORKS[n]:
-        out += [Step(MOV, spare, i), Step(CMP, i, j), Step(CMOVG, i, j), Step(CMOVG, j, spare)]
+        out += [SortStep(MOV, spare, i), SortStep(CMP, i, j), SortStep(CMOVG, i, j), SortStep(CMOVG, j, spare)]
     return out
 
 

@@ -35,7 +35,7 @@ def weak_orderings(n: int) -> list[tuple[int, ...]]:
 
 
 @dataclass(frozen=True)
-class Step:
+class SortStep:
     op: str
     dst: int  # register (for LOAD: the register loaded)
     src: int  # register (for LOAD: the element)
@@ -86,8 +86,8 @@ class _Tables:
 EMPTY, NO_FLAGS = -1, -1
 
 
-def search(n: int, registers: int, max_steps: int, prefix: Sequence[Step] = (),
-           max_states: int = 5_000_000) -> list[Step] | None:
+def search(n: int, registers: int, max_steps: int, prefix: Sequence[SortStep] = (),
+           max_states: int = 5_000_000) -> list[SortStep] | None:
     """A shortest body (after `prefix`) of at most `max_steps` steps that leaves the
     sorted elements in some registers, with registers 0..n-1 loaded with the elements
     before the prefix; None when there is none within the bounds.
@@ -133,22 +133,22 @@ def _key(state: tuple) -> tuple:
     return tuple(sorted(state[0])), state[1]
 
 
-def _moves(n: int, registers: int) -> list[Step]:
+def _moves(n: int, registers: int) -> list[SortStep]:
     out = []
     for a, b in itertools.permutations(range(registers), 2):
-        out += [Step(MOV, a, b), Step(CMP, a, b), Step(CMOVL, a, b), Step(CMOVG, a, b)]
-    out += [Step(LOAD, r, i) for r in range(registers) for i in range(n)]
+        out += [SortStep(MOV, a, b), SortStep(CMP, a, b), SortStep(CMOVL, a, b), SortStep(CMOVG, a, b)]
+    out += [SortStep(LOAD, r, i) for r in range(registers) for i in range(n)]
     return out
 
 
-def _apply(t: _Tables, regs: list[int], flags: int, step: Step) -> tuple[list[int], int]:
+def _apply(t: _Tables, regs: list[int], flags: int, step: SortStep) -> tuple[list[int], int]:
     state = _next(t, (tuple(regs), flags), step)
     if state is None:
         raise ValueError(f"{step} reads a register holding nothing yet")
     return list(state[0]), state[1]
 
 
-def _next(t: _Tables, state: tuple, step: Step) -> tuple | None:
+def _next(t: _Tables, state: tuple, step: SortStep) -> tuple | None:
     regs, flags = state
     if step.op == LOAD:
         out = list(regs)
@@ -170,7 +170,7 @@ def _next(t: _Tables, state: tuple, step: Step) -> tuple | None:
     return tuple(out), flags
 
 
-def _path(parent: dict, state: tuple) -> list[Step]:
+def _path(parent: dict, state: tuple) -> list[SortStep]:
     steps = []
     while parent[state] is not None:
         state, step = parent[state]
@@ -178,7 +178,7 @@ def _path(parent: dict, state: tuple) -> list[Step]:
     return steps[::-1]
 
 
-def final_registers(n: int, registers: int, body: Sequence[Step]) -> list[int]:
+def final_registers(n: int, registers: int, body: Sequence[SortStep]) -> list[int]:
     """Which register holds the i-th smallest element after `body` (for the stores)."""
     t = _Tables(n)
     regs = [t.elements[i] if i < n else EMPTY for i in range(registers)]

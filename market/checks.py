@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from market.boards import Seat
-from market.market import Check, RoutineInfo
+from market.market import AdoptionCheck, RoutineInfo
 from market.proofs import check_artifact
 from market.state import AgentState
 
@@ -23,18 +23,18 @@ class BoardVerifier:
     vectors: int = VECTORS
 
     def check(self, agent: AgentState, routine: RoutineInfo, artifact: Mapping,
-              code: bytes) -> Check:
+              code: bytes) -> AdoptionCheck:
         started = time.process_time()
         if artifact.get("routine") != routine.id:
-            return Check(False, f"the artifact proves routine {str(artifact.get('routine'))[:12]},"
+            return AdoptionCheck(False, f"the artifact proves routine {str(artifact.get('routine'))[:12]},"
                                 f" not {routine.name} ({routine.id[:12]})", 0)
         proof = check_artifact(artifact, code, agent.features)
         proof_ms = round((time.process_time() - started) * 1000)
         if not proof.ok:
-            return Check(False, proof.detail, proof_ms)
+            return AdoptionCheck(False, proof.detail, proof_ms)
         seat = self.seats[agent.key]
         wall = time.monotonic()
         # the board's own vectors: drawn with a seed of its own, not the claimant's
         run = seat.run_code(proof.routine, code, self.vectors, int(agent.key[:8], 16))
         run_ms = round((time.monotonic() - wall) * 1000)
-        return Check(run.ok, f"{proof.detail}; {run.detail}", proof_ms + run_ms)
+        return AdoptionCheck(run.ok, f"{proof.detail}; {run.detail}", proof_ms + run_ms)

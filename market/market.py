@@ -104,7 +104,7 @@ class Claim:
 
 
 @dataclass(frozen=True)
-class Check:
+class AdoptionCheck:
     ok: bool
     detail: str
     cpu_ms: int
@@ -112,7 +112,7 @@ class Check:
 
 class Verifier(Protocol):
     def check(self, agent: AgentState, routine: RoutineInfo, artifact: Mapping,
-              code: bytes) -> Check:
+              code: bytes) -> AdoptionCheck:
         """Check a proof artifact from scratch (not trusting anyone's verdict) and run the
         code on `agent`'s own vectors (its board's guest when it has one)."""
         ...

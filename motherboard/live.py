@@ -232,11 +232,11 @@ def _board_main(name: str, choice: BoardChoice, guest: Guest, book: RoutineBook,
                 inbox, outbox, liar: str | None, seed: int, declines: tuple[str, ...],
                 explore: int) -> None:
     """A board process: its agent in this thread, its runner (and QEMU) in another."""
-    _Board(name, choice, guest, book, code, inbox, outbox, liar=liar, seed=seed,
+    _LiveBoard(name, choice, guest, book, code, inbox, outbox, liar=liar, seed=seed,
            declines=declines, explore=explore).run()
 
 
-class _Board:
+class _LiveBoard:
     """One live QEMU board, inside its process: a runner thread (its link, its runs) and
     the agent (its messages)."""
 

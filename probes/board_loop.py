@@ -65,7 +65,7 @@ class _Phase(Enum):
 
 
 @dataclass(eq=False)
-class _Board:
+class _Served:
     job: BoardJob
     state: CampaignState
     source: Iterator[Item]
@@ -96,7 +96,7 @@ def _restart(link: QemuLink) -> BootReader:
 class _BoardLoop:
     def __init__(self, jobs: list[BoardJob], policy: Policy) -> None:
         self.policy = policy
-        self.boards = [_Board(job, CampaignState(policy), iter(job.items)) for job in jobs]
+        self.boards = [_Served(job, CampaignState(policy), iter(job.items)) for job in jobs]
         self.selector = selectors.DefaultSelector()
         self.pool = ThreadPoolExecutor(max_workers=max(1, len(jobs)), thread_name_prefix="restart")
 
@@ -122,7 +122,7 @@ class _BoardLoop:
 
     # -- one board ------------------------------------------------------------------------
 
-    def _ready(self, board: _Board, mask: int) -> None:
+    def _ready(self, board: _Served, mask: int) -> None:
         now = time.monotonic()
         if board.phase == _Phase.BOOTING:
             self._boot_bytes(board, now, readable=True)
@@ -140,7 +140,7 @@ class _BoardLoop:
                 self._watch(board, None)
                 self._act(board, board.state.board_stopped(LINE_CLOSED, now))
 
-    def _service(self, board: _Board, now: float) -> None:
+    def _service(self, board: _Served, now: float) -> None:
         """What is due without a byte arriving: items to hand over, deadlines, restarts."""
         if board.phase == _Phase.SERVING:
             drew = draw(board.state, board.source)
@@ -156,7 +156,7 @@ class _BoardLoop:
             if now > board.boot.deadline:
                 self._set_aside(board, board.boot.silence())
 
-    def _act(self, board: _Board, out: Output) -> None:
+    def _act(self, board: _Served, out: Output) -> None:
         """Do what the state asks, until it asks nothing more of the loop."""
         link, state, outcome = board.link, board.state, board.outcome
         while True:
@@ -179,12 +179,12 @@ class _BoardLoop:
 
     # -- restarts -------------------------------------------------------------------------
 
-    def _begin_restart(self, board: _Board) -> None:
+    def _begin_restart(self, board: _Served) -> None:
         self._watch(board, None)
         board.phase = _Phase.SPAWNING
         board.spawned = self.pool.submit(_restart, board.link)
 
-    def _spawned(self, board: _Board, spawned: Future[BootReader], now: float) -> None:
+    def _spawned(self, board: _Served, spawned: Future[BootReader], now: float) -> None:
         board.spawned = None
         try:
             board.boot = spawned.result()
@@ -195,7 +195,7 @@ class _BoardLoop:
         self._watch(board, board.link.boot_fileno())
         self._boot_bytes(board, now, readable=False)  # what arrived before the line was watched
 
-    def _boot_bytes(self, board: _Board, now: float, *, readable: bool) -> None:
+    def _boot_bytes(self, board: _Served, now: float, *, readable: bool) -> None:
         """Feed the boot what the serial port holds; `readable`: the selector said it
         holds something (so nothing at all means the line closed)."""
         boot, link = board.boot, board.link
@@ -221,7 +221,7 @@ class _BoardLoop:
             assert failure is not None  # no FINAL: always a failure
             self._set_aside(board, failure)
 
-    def _set_aside(self, board: _Board, error: BootError) -> None:
+    def _set_aside(self, board: _Served, error: BootError) -> None:
         self._watch(board, None)
         board.link.close()
         board.outcome.error = error
@@ -229,7 +229,7 @@ class _BoardLoop:
 
     # -- the selector -----------------------------------------------------------------------
 
-    def _watch(self, board: _Board, fd: int | None, *, write: bool = False) -> None:
+    def _watch(self, board: _Served, fd: int | None, *, write: bool = False) -> None:
         """Watch `fd` for `board` (reading, and writing when `write`), or nothing (None)."""
         events = selectors.EVENT_READ | (selectors.EVENT_WRITE if write else 0)
         if board.fd is not None and board.fd != fd:
