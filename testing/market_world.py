@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from market.experiment import Experiment
-from market.market import Check, Claim, RoutineInfo
+from market.market import AdoptionCheck, Claim, RoutineInfo
 from market.state import AgentState
 
 
@@ -74,13 +74,13 @@ class SyntheticVerifier:
     asked: list[str] = field(default_factory=list)
 
     def check(self, agent: AgentState, routine: RoutineInfo, artifact: Mapping,
-              code: bytes) -> Check:
+              code: bytes) -> AdoptionCheck:
         self.asked.append(agent.key)
         if not artifact.get("sound"):
-            return Check(False, "synthetic: the proof does not check", self.cpu_ms)
+            return AdoptionCheck(False, "synthetic: the proof does not check", self.cpu_ms)
         if _code(artifact["text"]) != code:
-            return Check(False, "synthetic: the code is not the proven program", self.cpu_ms)
+            return AdoptionCheck(False, "synthetic: the code is not the proven program", self.cpu_ms)
         if not set(artifact["features"]) <= agent.features:
-            return Check(False, "synthetic: the board lacks a feature the code uses",
+            return AdoptionCheck(False, "synthetic: the board lacks a feature the code uses",
                          self.cpu_ms)
-        return Check(True, "synthetic: checked", self.cpu_ms)
+        return AdoptionCheck(True, "synthetic: checked", self.cpu_ms)
