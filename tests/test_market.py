@@ -391,17 +391,20 @@ def test_recorded_uses_are_the_semantic_stores_measured_runs_over_the_class(tmp_
     from sem.library import hackers_delight as hd
     from sem.store import SemStore
     from stores.db import connect
+    from stores.fingerprint import Fingerprint
 
     store = SemStore(connect(tmp_path / "sem.db"))
     p01 = store.add(hd.p01)
     assert recorded_uses(store, p01) == 1  # never measured: still worth its cycles
     impl = store.add_implementation(p01, X86_64, b"\x8d\x47\xff\x21\xf8\xc3", "lea/and", "test")
-    store.record_performance(impl, "q35:abc", "cycles", 40.0, 100, "tcg")
-    store.record_performance(impl, "q35:def", "cycles", 38.0, 60, "tcg")
+    board_a = Fingerprint(X86_64, "q35", (("vendor", 1),))
+    board_b = Fingerprint(X86_64, "q35", (("vendor", 2),))
+    store.record_performance(impl, board_a, "cycles", 40.0, 100, "tcg")
+    store.record_performance(impl, board_b, "cycles", 38.0, 60, "tcg")
     assert recorded_uses(store, p01) == 160
     other = store.add(hd.p02)  # another routine's runs are not p01's
     store.record_performance(store.add_implementation(other, X86_64, b"\xc3", "ret", "test"),
-                             "q35:abc", "cycles", 30.0, 7, "tcg")
+                             board_a, "cycles", 30.0, 7, "tcg")
     assert recorded_uses(store, p01) == 160
     store.link_equivalent(p01, other, "test: pretend they are one class")
     assert recorded_uses(store, p01) == 167
