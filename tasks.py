@@ -84,13 +84,19 @@ def console(c, arch="x86_64", board=None, cpu=None, smp=None, memory=None, accel
 # -- tests and benchmarks ----------------------------------------------------------------------
 
 
-@task(help={"k": "only tests matching this pytest -k expression", "x": "stop at the first failure"})
-def test(c, k="", x=False):
-    """Check the layers (import-linter), then run the whole test suite (pytest; boot tests run
-    QEMU under TCG)."""
+@task(help={"k": "only tests matching this pytest -k expression", "x": "stop at the first failure",
+            "unit": "only the tests that start no QEMU",
+            "qemu": "only the tests that boot guests (marked qemu)"})
+def test(c, k="", x=False, unit=False, qemu=False):
+    """Check the layers (import-linter), then run the test suite (pytest; the tests marked
+    `qemu` boot guests under TCG)."""
+    from cli.errors import UsageError
     from cli.suite import run_suite
 
-    run_suite(c, k, x)
+    if unit and qemu:
+        raise UsageError("--unit and --qemu each name one half of the suite; give neither to "
+                         "run both")
+    run_suite(c, k, x, "unit" if unit else "qemu" if qemu else None)
 
 
 @task(help={"arch": BOARD_HELP["arch"], "runs": "boots per measurement (default 10)"})

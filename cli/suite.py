@@ -9,8 +9,9 @@ from shlex import join
 from invoke import Context
 
 
-def run_suite(c: Context, k: str = "", x: bool = False) -> None:
-    """Each step ends the run when it fails (invoke's UnexpectedExit: its own exit status)."""
+def run_suite(c: Context, k: str = "", x: bool = False, half: str | None = None) -> None:
+    """Each step ends the run when it fails (invoke's UnexpectedExit: its own exit status).
+    `half`: "unit" (the tests that start no QEMU), "qemu" (those that do) or None (both)."""
     bin_dir = Path(sys.executable).parent
     c.run(join([str(bin_dir / "lint-imports"), "--no-cache"]), pty=False)
     args = [sys.executable, "-m", "pytest", "-q"]
@@ -18,4 +19,6 @@ def run_suite(c: Context, k: str = "", x: bool = False) -> None:
         args += ["-k", k]
     if x:
         args.append("-x")
+    if half:
+        args += ["-m", "qemu" if half == "qemu" else "not qemu"]
     c.run(join(args), pty=False)

@@ -20,7 +20,7 @@ from probes.families.csr import csr_probe
 from probes.vet import vet
 from qemu.boards import board
 
-pytestmark = [pytest.mark.boot, pytest.mark.timeout(120)]
+pytestmark = [pytest.mark.qemu, pytest.mark.timeout(120)]
 
 MIP = 0x344  # its MEIP shows whether the probe line's interrupt happens to be pending
 COUNTERS = range(0xB00, 0xC20)  # mcycle, minstret, hpm counters and their user views: they move

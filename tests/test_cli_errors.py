@@ -128,6 +128,7 @@ def test_bad_input_is_one_line_that_names_it(capsys, files, command, status, nam
     assert err.startswith("error: ") and named in err, err
 
 
+@pytest.mark.qemu
 def test_qemus_unknown_cpu_model_is_a_usage_error(capsys):
     code, _, err = run_main(capsys, "discover", "--accel", "tcg", "--cpu", "nosuchcpu")
     assert code == USAGE and len(err.splitlines()) == 1
@@ -274,7 +275,7 @@ def test_the_discover_task_imports_no_engine():
     assert done.stdout.strip() == "[]", done.stderr
 
 
-@pytest.mark.boot
+@pytest.mark.qemu
 def test_the_discover_command_imports_no_engine():
     """The real command, with Python's own import log (PYTHONPROFILEIMPORTTIME)."""
     done = subprocess.run([str(REPO / "run"), "discover", "--accel", "tcg", "--json", "-"],

@@ -154,6 +154,7 @@ def test_word_5_is_read_on_centaur_and_zhaoxin_only():
     assert cpu("CentaurHauls", 6, 0x0F, *stale).flags == []
 
 
+@pytest.mark.qemu
 @pytest.mark.skipif(not shutil.which(X86_64.qemu_binary),
                     reason=f"{X86_64.qemu_binary} not installed (./run installs it)")
 def test_every_feature_bit_qemu_names_is_one_of_our_flags_or_unnamed_by_linux():

@@ -40,7 +40,7 @@ from tests.x86_boot_sectors import write_image
 from toolchain.image import disk_image
 from toolchain.x86asm import assemble_snippet
 
-pytestmark = pytest.mark.boot
+pytestmark = pytest.mark.qemu
 REPO = Path(__file__).resolve().parents[1]
 
 TOPOLOGIES = {

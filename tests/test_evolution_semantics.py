@@ -103,7 +103,7 @@ def test_unicorn_lacks_the_riscv_bitmanip_extensions():
     assert validate.run_unicorn(isa, [c])[0].got is None
 
 
-@pytest.mark.boot
+@pytest.mark.qemu
 @pytest.mark.timeout(300)
 @pytest.mark.parametrize("isa_name,board_name,cpu,features", [
     ("riscv64", "virt", None, {"m", "zba", "zbb", "zbs"}),

@@ -63,7 +63,7 @@ def by_id(functions, vendor, device):
     return found[0]
 
 
-@pytest.mark.boot
+@pytest.mark.qemu
 def test_every_function_once_with_bdf_formatting(q35_topology):
     functions = query_pci(q35_topology)
     bdfs = [f["bdf"] for f in functions]
@@ -73,7 +73,7 @@ def test_every_function_once_with_bdf_formatting(q35_topology):
         assert f["bdf"] == f"{f['bus']:02x}:{f['device_number']:02x}.{f['function']:x}"
 
 
-@pytest.mark.boot
+@pytest.mark.qemu
 def test_devices_behind_bridges_are_recursed_onto_their_secondary_bus(q35_topology):
     functions = query_pci(q35_topology)
     root_port = by_id(functions, QEMU_VENDOR, PCIE_ROOT_PORT)
@@ -88,14 +88,14 @@ def test_devices_behind_bridges_are_recursed_onto_their_secondary_bus(q35_topolo
     assert nvme["class"] == 0x010802  # mass storage / NVM / NVMe (PCI code and ID assignment)
 
 
-@pytest.mark.boot
+@pytest.mark.qemu
 def test_multifunction_device_shows_both_functions(q35_topology):
     slot6 = [f for f in query_pci(q35_topology) if (f["bus"], f["device_number"]) == (0, 6)]
     assert [f["function"] for f in slot6] == [0, 1]
     assert {f["vendor"] for f in slot6} == {VIRTIO_VENDOR}
 
 
-@pytest.mark.boot
+@pytest.mark.qemu
 def test_q35_chipset_functions_are_the_ich9_ones_pci_ids_names(q35_topology):
     functions = {f["bdf"]: f for f in query_pci(q35_topology)}
     ids = PciIds()
@@ -112,7 +112,7 @@ def test_q35_chipset_functions_are_the_ich9_ones_pci_ids_names(q35_topology):
         assert f["class_subclass"] == class_code >> 8
 
 
-@pytest.mark.boot
+@pytest.mark.qemu
 def test_ids_and_bars_agree_with_config_space_read_over_ecam(q35_topology):
     ecam = ecam_base(q35_topology)
     assert ecam is not None
@@ -132,7 +132,7 @@ def test_ids_and_bars_agree_with_config_space_read_over_ecam(q35_topology):
             assert bar["size"] & (bar["size"] - 1) == 0  # BAR sizes are powers of two
 
 
-@pytest.mark.boot
+@pytest.mark.qemu
 def test_pc_without_ecam_reports_what_query_pci_cannot_know(halt_image):
     with Machine(board("pc", accel="tcg"), image=halt_image, timeout=HARD_TIMEOUT) as m:
         m.read_serial(timeout=20)
@@ -145,7 +145,7 @@ def test_pc_without_ecam_reports_what_query_pci_cannot_know(halt_image):
 
 # Family/model/stepping as QEMU's target/i386/cpu.c defines each model; the leaf 1
 # EAX signatures are the ones real parts report (e.g. EPYC 7601: 0x00800F12).
-@pytest.mark.boot
+@pytest.mark.qemu
 @pytest.mark.parametrize(
     "model, vendor, level, xlevel, signature, feature, absent",
     [
@@ -171,7 +171,7 @@ AVX2 = (CpuidWord(7, 0, "EBX"), 5)
 SSE2 = (CpuidWord(1, None, "EDX"), 26)
 
 
-@pytest.mark.boot
+@pytest.mark.qemu
 def test_running_haswell_under_tcg_lacks_what_tcg_cannot_do(halt_image):
     with Machine(board("pc", accel="tcg", cpu="Haswell"), image=halt_image,
                  timeout=HARD_TIMEOUT) as m:
@@ -184,7 +184,7 @@ def test_running_haswell_under_tcg_lacks_what_tcg_cannot_do(halt_image):
         assert bool(words[word] >> bit & 1) == (name in expected.features), name
 
 
-@pytest.mark.boot
+@pytest.mark.qemu
 def test_riscv_virt_ecam_and_host_bridge(tmp_path):
     ecam_region = next(r for r in VIRT_MEMORY_MAP if r.name == "PCIE_ECAM")
     with Machine(board("virt", accel="tcg"), kernel=write_elf(tmp_path, "park"),

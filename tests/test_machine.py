@@ -47,7 +47,7 @@ def images(tmp_path_factory):
     return {name: write_image(directory, name) for name in names}
 
 
-@pytest.mark.boot
+@pytest.mark.qemu
 @pytest.mark.parametrize("machine", ["q35", "pc"])
 @pytest.mark.parametrize("qmp", [True, False])
 def test_exit_device_status_round_trip(images, machine, qmp):
@@ -57,7 +57,7 @@ def test_exit_device_status_round_trip(images, machine, qmp):
         assert m.read_serial(timeout=1) == b""  # the line is closed, nothing was left over
 
 
-@pytest.mark.boot
+@pytest.mark.qemu
 def test_failure_exit_status_and_serial_kept_when_only_waiting(images):
     with Machine(tcg("pc"), image=images["exit_fail"], timeout=HARD_TIMEOUT) as m:
         assert m.wait_exit(timeout=10) == debug_exit_status(DEBUG_EXIT_FAIL)
@@ -65,14 +65,14 @@ def test_failure_exit_status_and_serial_kept_when_only_waiting(images):
         assert m.serial_log == bytes([MARK])
 
 
-@pytest.mark.boot
+@pytest.mark.qemu
 def test_default_cpu_model_runs_under_tcg_without_warnings(images):
     with Machine(tcg("q35"), image=images["exit_pass"], timeout=HARD_TIMEOUT) as m:
         m.wait_exit(timeout=10)
         assert m.stderr_text == ""
 
 
-@pytest.mark.boot
+@pytest.mark.qemu
 def test_unknown_cpu_model_surfaces_qemus_message(images):
     with pytest.raises(QemuStartError) as error:
         with Machine(tcg(cpu="no-such-cpu"), image=images["exit_pass"], timeout=HARD_TIMEOUT):
@@ -81,7 +81,7 @@ def test_unknown_cpu_model_surfaces_qemus_message(images):
     assert "-cpu" in error.value.command_line and error.value.exit_status == 1
 
 
-@pytest.mark.boot
+@pytest.mark.qemu
 @pytest.mark.parametrize("qmp", [True, False])
 def test_bad_device_surfaces_qemus_message(images, qmp):
     with pytest.raises(QemuStartError, match="'no-such-device' is not a valid device model"):
@@ -100,7 +100,7 @@ def test_missing_binary_says_which_package_to_install(images, monkeypatch, tmp_p
         Machine(riscv, kernel=images["exit_pass"]).launch()
 
 
-@pytest.mark.boot
+@pytest.mark.qemu
 def test_cleanup_when_the_body_raises(images):
     with pytest.raises(RuntimeError, match="body failed"):
         with Machine(tcg(), image=images["halt"], timeout=HARD_TIMEOUT) as m:
@@ -113,14 +113,14 @@ def test_cleanup_when_the_body_raises(images):
     assert m.exit_status is not None
 
 
-@pytest.mark.boot
+@pytest.mark.qemu
 def test_silent_guest_times_out_on_serial(images):
     with Machine(tcg("pc"), image=images["silent"], timeout=HARD_TIMEOUT) as m:
         with pytest.raises(GuestTimeoutError, match="sent nothing"):
             m.read_serial(timeout=2)
 
 
-@pytest.mark.boot
+@pytest.mark.qemu
 def test_halted_guest_times_out_on_exit_and_stays_queryable(images):
     with Machine(tcg("pc"), image=images["halt"], timeout=HARD_TIMEOUT) as m:
         assert m.read_serial(timeout=10) == bytes([MARK])
@@ -129,7 +129,7 @@ def test_halted_guest_times_out_on_exit_and_stays_queryable(images):
         assert m.qmp("query-status")["status"] == "running"
 
 
-@pytest.mark.boot
+@pytest.mark.qemu
 def test_machine_timeout_bounds_every_wait(images):
     with Machine(tcg("pc"), image=images["halt"], timeout=1.5) as m:
         with pytest.raises(GuestTimeoutError, match="time limit"):
@@ -137,7 +137,7 @@ def test_machine_timeout_bounds_every_wait(images):
         assert time.monotonic() - m.started_at < HARD_TIMEOUT
 
 
-@pytest.mark.boot
+@pytest.mark.qemu
 def test_triple_fault_is_reported_as_a_reset_with_qmp_event(images):
     with Machine(tcg("q35"), image=images["triple_fault"], timeout=HARD_TIMEOUT) as m:
         assert m.read_serial(timeout=10) == bytes([MARK])
@@ -147,7 +147,7 @@ def test_triple_fault_is_reported_as_a_reset_with_qmp_event(images):
         assert [e["data"]["reason"] for e in shutdowns] == ["guest-reset"]
 
 
-@pytest.mark.boot
+@pytest.mark.qemu
 def test_triple_fault_without_qmp_is_known_by_exit_status_zero(images):
     with Machine(tcg("pc"), image=images["triple_fault"], timeout=HARD_TIMEOUT, qmp=False) as m:
         with pytest.raises(GuestResetError) as error:
@@ -155,14 +155,14 @@ def test_triple_fault_without_qmp_is_known_by_exit_status_zero(images):
     assert error.value.exit_status == 0
 
 
-@pytest.mark.boot
+@pytest.mark.qemu
 def test_qmp_is_refused_clearly_when_off(images):
     with Machine(tcg("pc"), image=images["halt"], timeout=HARD_TIMEOUT, qmp=False) as m:
         with pytest.raises(QemuError, match="qmp=True"):
             m.qmp("query-status")
 
 
-@pytest.mark.boot
+@pytest.mark.qemu
 def test_riscv_guest_passes_through_sifive_test(tmp_path):
     elf = build_floor(tmp_path)
     with Machine(tcg("virt"), kernel=elf, timeout=HARD_TIMEOUT) as m:
@@ -175,7 +175,7 @@ def test_missing_guest_file_is_reported_before_starting(tmp_path):
         Machine(tcg(), image=tmp_path / "nothing.img")
 
 
-@pytest.mark.boot
+@pytest.mark.qemu
 def test_two_machines_can_boot_the_same_image_at_once(images):
     with Machine(tcg("pc"), image=images["halt"], timeout=HARD_TIMEOUT) as first:
         with Machine(tcg("pc"), image=images["halt"], timeout=HARD_TIMEOUT) as second:
@@ -183,7 +183,7 @@ def test_two_machines_can_boot_the_same_image_at_once(images):
         assert first.read_serial(timeout=10) == bytes([MARK])
 
 
-@pytest.mark.boot
+@pytest.mark.qemu
 def test_riscv_reset_through_sifive_test_is_a_guest_reset(tmp_path):
     with Machine(tcg("virt"), kernel=write_elf(tmp_path, "reset"), timeout=HARD_TIMEOUT) as m:
         with pytest.raises(GuestResetError):
@@ -200,7 +200,7 @@ def seconds_to_first_byte(chosen: Board, image) -> float:
         return time.monotonic() - machine.started_at
 
 
-@pytest.mark.boot
+@pytest.mark.qemu
 @pytest.mark.skipif(bool(boards.kvm_problem(X86_64)) or not boards.kvm_emulates_firmware(X86_64),
                     reason="auto turns KVM down only where it is usable but emulates the firmware")
 def test_a_kvm_auto_turns_down_really_boots_slower_than_tcg(images):

@@ -185,7 +185,7 @@ def test_an_adopter_that_cannot_run_the_code_does_not_take_it(tmp_path):
 
 # -- live boards ---------------------------------------------------------------------------
 
-@pytest.mark.boot
+@pytest.mark.qemu
 def test_live_guests_run_claimed_code_including_what_unicorn_cannot():
     seats = []
     try:

@@ -30,7 +30,7 @@ def test_board_specs_follow_the_grammar():
         parse_boards("z80:foo")
 
 
-@pytest.mark.boot
+@pytest.mark.qemu
 @pytest.mark.timeout(240)
 def test_two_live_boards_onboard_bid_run_and_one_is_killed():
     work = poisson_stream(16, 8.0, ("hd:p23", "sort:sort3"), (200, 3000), seed=4)

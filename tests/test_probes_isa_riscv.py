@@ -15,7 +15,7 @@ from probes.families import discovery, isa_riscv, riscv_claims
 from link.qemu_link import QemuLink
 from qemu.boards import board
 
-pytestmark = [pytest.mark.boot, pytest.mark.timeout(240)]
+pytestmark = [pytest.mark.qemu, pytest.mark.timeout(240)]
 
 ILLEGAL_INSTRUCTION = 2  # mcause (RISC-V Privileged Architecture, "mcause values")
 

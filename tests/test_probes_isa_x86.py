@@ -47,7 +47,7 @@ def test_mismatches_in_both_directions_are_findings():
                    claimed_supported=claimed_supported(avx, without)).disagreement is None
 
 
-@pytest.mark.boot
+@pytest.mark.qemu
 def test_isa_run_on_a_board_states_the_claims(tmp_path):
     from cli.probe import probe_command
     from qemu.boards import board

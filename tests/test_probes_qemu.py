@@ -39,7 +39,7 @@ from probes.vet import vet
 from qemu.boards import board
 from qemu.groundtruth import cpu_model_expectation, running_cpu_feature_words
 
-pytestmark = [pytest.mark.boot, pytest.mark.timeout(240)]
+pytestmark = [pytest.mark.qemu, pytest.mark.timeout(240)]
 
 X86, RV = X86_64, RISCV64
 BOARDS = {X86: "q35", RV: "virt"}

@@ -54,7 +54,7 @@ def test_summarise_subtracts_n_from_2n_and_trims_outliers():
     assert found["latency"].overhead == pytest.approx(overhead) and found["latency"].spread == pytest.approx(0)
 
 
-@pytest.mark.boot
+@pytest.mark.qemu
 @pytest.mark.timeout(240)
 @pytest.mark.parametrize("arch", SEQUENCES)
 def test_pipeline_on_tcg_prints_cycles_per_instruction_and_names_the_emulator(arch, tmp_path):

@@ -11,7 +11,7 @@ from contract.protocol import PROTOCOL_VERSION, WireArch, Msg
 from contract.riscv64.exits import FinalStatus
 from tests.riscv_guest import run_guest
 
-pytestmark = pytest.mark.boot
+pytestmark = pytest.mark.qemu
 
 # misa has bits for privilege modes (S, U) that riscv,isa strings do not list.
 PRIVILEGE_LETTERS = set("su")

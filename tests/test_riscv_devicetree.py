@@ -17,7 +17,7 @@ from contract.protocol import Msg
 from contract.riscv64.exits import GuestExit, explain_exit
 from tests.riscv_guest import QEMU, run_guest
 
-pytestmark = pytest.mark.boot
+pytestmark = pytest.mark.qemu
 
 MEMORY_MIB = 256
 DEVICES = ("-device", "pcie-root-port,id=rp1,bus=pcie.0,chassis=1")

@@ -14,7 +14,7 @@ from discovery.inventory import Inventory
 from discovery.pci import decode_bars
 from tests.riscv_guest import run_parked
 
-pytestmark = pytest.mark.boot
+pytestmark = pytest.mark.qemu
 
 TOPOLOGY = (
     "-device", "e1000e,bus=pcie.0,addr=5",                       # on the root bus

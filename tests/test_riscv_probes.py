@@ -28,7 +28,7 @@ from probes.vet import vet
 from tests.riscv_guest import ServingGuest
 from toolchain.riscvasm import assemble_snippet
 
-pytestmark = [pytest.mark.boot, pytest.mark.timeout(120)]
+pytestmark = [pytest.mark.qemu, pytest.mark.timeout(120)]
 
 RV = RISCV64
 CODE = AREA["code"].base(RV.probes)

@@ -88,7 +88,7 @@ def guests():
     return {arch: build_guest(arch) for arch in ARCHES}
 
 
-@pytest.mark.boot
+@pytest.mark.qemu
 @pytest.mark.timeout(240)
 @pytest.mark.parametrize("arch", ARCHES)
 def test_routines_run_as_probes_in_the_guest_agree_with_the_interpreter(guests, arch):
@@ -104,7 +104,7 @@ def test_routines_run_as_probes_in_the_guest_agree_with_the_interpreter(guests, 
         assert len(run.cycles) == 40 and all(c > 0 for c in run.cycles), name
 
 
-@pytest.mark.boot
+@pytest.mark.qemu
 @pytest.mark.timeout(240)
 @pytest.mark.parametrize("arch,ref", [(X86_64, "p23"), (RISCV64, "sort3")])
 def test_sem_run_records_cycles_per_hardware_shown_by_history(tmp_path, arch, ref):

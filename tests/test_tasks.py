@@ -25,7 +25,7 @@ def run(*args: str, check: bool = True) -> subprocess.CompletedProcess:
     return done
 
 
-@pytest.mark.boot
+@pytest.mark.qemu
 def test_boot_shows_every_frame_from_hello_to_final():
     lines = run("boot", "--accel", "tcg").stdout.splitlines()
     frames = [line for line in lines if not line.startswith("--")]
@@ -34,14 +34,14 @@ def test_boot_shows_every_frame_from_hello_to_final():
     assert f"-- {len(frames)} frames, 0 CRC errors, 0 lost" in lines[-1]
 
 
-@pytest.mark.boot
+@pytest.mark.qemu
 def test_discover_json_is_the_inventory():
     inventory = json.loads(run("discover", "--accel", "tcg", "--json", "-").stdout)
     assert inventory["schema"] == "metaos.inventory/1"
     assert inventory["board"]["machine"] == "q35" and inventory["pci"]
 
 
-@pytest.mark.boot
+@pytest.mark.qemu
 @pytest.mark.parametrize("arch, extra", [
     ("x86_64", "-device pcie-root-port,id=rp1,chassis=1 -device nvme,bus=rp1,serial=m"),
     ("riscv64", "-device pcie-root-port,id=rp1,chassis=1 -device nvme,bus=rp1,serial=m"),
@@ -51,7 +51,7 @@ def test_verify_agrees_with_qmp(arch, extra):
     assert "equal QMP query-pci" in done.stdout
 
 
-@pytest.mark.boot
+@pytest.mark.qemu
 def test_console_replays_a_capture_and_counts_corruption(tmp_path):
     """A raw capture made by QEMU itself (-serial file:), one byte flipped."""
     guest = build_guest(X86_64, tmp_path / "build")
@@ -82,7 +82,7 @@ def test_sem_tasks_take_the_issue_spelling(tmp_path):
     assert "int32_t" in shown or "uint32_t" in shown
 
 
-@pytest.mark.boot
+@pytest.mark.qemu
 def test_market_runs_boards_writes_its_schema_and_every_entry_is_in_the_verified_ledger(tmp_path):
     db, report = tmp_path / "m.db", tmp_path / "market.json"
     run("market", "--boards", "qemu64,haswell", "--routines", "p01", "--seconds", "4",

@@ -360,7 +360,7 @@ def test_disk_image_aligns_parts_to_sectors_and_pads():
 # --- a boot sector that really boots ---------------------------------------
 
 
-@pytest.mark.boot
+@pytest.mark.qemu
 @pytest.mark.timeout(30)
 @pytest.mark.skipif(shutil.which("qemu-system-x86_64") is None, reason="needs qemu-system-x86_64")
 def test_boot_sector_exits_qemu_through_isa_debug_exit(tmp_path):

@@ -177,7 +177,7 @@ BRIDGED = {
 BEHIND_BRIDGES = {"q35": {(0x1B36, 0x0010): None, (0x8086, 0x100E): 1}, "pc": {(0x8086, 0x100E): 2}}
 
 
-@pytest.mark.boot
+@pytest.mark.qemu
 @pytest.mark.parametrize("machine", ["q35", "pc"])
 def test_boot_streams_a_complete_valid_run(built, tmp_path, machine):
     status, output = _boot(built.image, tmp_path, ["-machine", machine])
@@ -207,7 +207,7 @@ def test_boot_streams_a_complete_valid_run(built, tmp_path, machine):
             assert sum(table) % 256 == 0, table[:4]
 
 
-@pytest.mark.boot
+@pytest.mark.qemu
 @pytest.mark.parametrize("machine", ["q35", "pc"])
 def test_boot_finds_devices_behind_bridges(built, tmp_path, machine):
     status, output = _boot(built.image, tmp_path, BRIDGED[machine])
@@ -221,14 +221,14 @@ def test_boot_finds_devices_behind_bridges(built, tmp_path, machine):
             assert dev == device
 
 
-@pytest.mark.boot
+@pytest.mark.qemu
 def test_floor_image_exits_at_once(tmp_path):
     status, output = _boot(build_floor(tmp_path), tmp_path, ["-machine", "q35"])
     assert status == debug_exit_status(DEBUG_EXIT_PASS)
     assert output == bytes([FRAME_DELIMITER])  # its one byte, then nothing
 
 
-@pytest.mark.boot
+@pytest.mark.qemu
 def test_kernel_fault_sends_fault_frame_and_fails(built, tmp_path):
     """A kernel whose first instruction is ud2 reports #UD (vector 6) at that address."""
     image = bytearray(built.image.read_bytes())
@@ -247,14 +247,14 @@ def test_kernel_fault_sends_fault_frame_and_fails(built, tmp_path):
     assert (vector, error_code, ip) == (6, 0, hello)
 
 
-@pytest.mark.boot
+@pytest.mark.qemu
 def test_boot_stage_reports_a_cpu_without_long_mode(built, tmp_path):
     status, output = _boot(built.image, tmp_path, ["-machine", "q35", "-cpu", "qemu32"])
     assert status == debug_exit_status(DEBUG_EXIT_FAIL)
     assert output.startswith(b"MetaOS boot: no long mode")
 
 
-@pytest.mark.boot
+@pytest.mark.qemu
 def test_boot_stage_reports_a_disk_read_error(built, tmp_path):
     """-machine pc boots a bare boot sector; stage 2 and the kernel are not on the disk."""
     short = tmp_path / "short.img"

@@ -18,7 +18,7 @@ from probes.probe import Probe
 from qemu.boards import board
 from tests.x86_probe_guest import ProbeGuest
 
-pytestmark = [pytest.mark.boot, pytest.mark.timeout(120)]
+pytestmark = [pytest.mark.qemu, pytest.mark.timeout(120)]
 
 PF, PF_USER = 14, 4
 FSW_TOP, FCW_INIT, MXCSR_INIT = 0x3800, 0x037F, 0x1F80

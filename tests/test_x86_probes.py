@@ -26,7 +26,7 @@ from probes.probe import Probe
 from probes.vet import vet
 from tests.x86_probe_guest import ProbeGuest
 
-pytestmark = [pytest.mark.boot, pytest.mark.timeout(240)]
+pytestmark = [pytest.mark.qemu, pytest.mark.timeout(240)]
 
 CODE, INPUT, SCRATCH = (AREA[n].base(X86_64.probes) for n in ("code", "input", "scratch"))
 # Intel SDM vol. 3A table 6-1 and 4.7 (page-fault error code bits).

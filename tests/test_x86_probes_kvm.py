@@ -25,7 +25,7 @@ from qemu.boards import board, kvm_problem
 from tests.x86_probe_guest import ProbeGuest
 
 pytestmark = [
-    pytest.mark.boot,
+    pytest.mark.qemu,
     pytest.mark.timeout(120),
     pytest.mark.skipif(bool(kvm_problem(X86_64)), reason=kvm_problem(X86_64) or "kvm"),
 ]
@@ -66,6 +66,7 @@ def fault_of(result) -> tuple[int, int, int, int]:
     return (result["outcome"], result["fault_vector"], result["fault_error"], result["fault_ip"])
 
 
+@pytest.mark.qemu
 def test_probe_returns_with_the_abi_registers_and_output(guest):
     result, tail = run(guest, "mov rax, rcx; mov qword ptr [rsi], rdi;"
                               " mov qword ptr [rsi + 8], rdx; ret", input=b"12345")
@@ -133,6 +134,7 @@ def test_x87_starts_from_reset(guest):
     assert result["status"] & FSW_TOP == 0
 
 
+@pytest.mark.qemu
 def test_privileged_probe_returns_from_ring_0(built):
     with ProbeGuest(built.image, privileged=True, on=KVM_Q35) as privileged:
         result, _ = run(privileged, "mov rax, cs; ret", privilege=Privilege.PRIVILEGED)

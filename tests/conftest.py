@@ -1,0 +1,36 @@
+"""The suite's two halves: fast unit tests, and tests that start QEMU.
+
+A test that starts QEMU carries the `qemu` marker (on the test, or `pytestmark` on its
+module), so `./run test --unit` (`-m "not qemu"`) runs in seconds without a guest and
+`./run test --qemu` runs only the boots.  The marker is checked, not trusted: while an
+unmarked test runs, starting a `qemu-system-*` process fails the test and says to mark it.
+"""
+
+from __future__ import annotations
+
+import subprocess
+
+import pytest
+
+_POPEN_INIT = subprocess.Popen.__init__
+
+
+def _starts_qemu(args) -> bool:
+    first = args[0] if isinstance(args, (list, tuple)) and args else args
+    return "qemu-system" in str(first)
+
+
+@pytest.fixture(autouse=True)
+def _only_marked_tests_start_qemu(request, monkeypatch):
+    if request.node.get_closest_marker("qemu") is not None:
+        yield
+        return
+
+    def refuse_qemu(self, args, *rest, **options):
+        if _starts_qemu(args):
+            pytest.fail(f"{request.node.nodeid} starts QEMU ({args[0]}) but is not marked: add "
+                        "@pytest.mark.qemu (tests/conftest.py)", pytrace=False)
+        _POPEN_INIT(self, args, *rest, **options)
+
+    monkeypatch.setattr(subprocess.Popen, "__init__", refuse_qemu)
+    yield
