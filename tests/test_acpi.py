@@ -2,7 +2,7 @@
 
 import struct
 
-import synthetic_q35 as q35
+import testing.synthetic_q35 as q35
 
 from discovery.acpi import (Rsdp, Table, checksum_ok, fadt_dsdt_address, parse_madt, parse_mcfg,
                        root_table_entries)

@@ -36,7 +36,7 @@ from qemu.groundtruth import (
     running_cpu_feature_words,
     running_cpu_property,
 )
-from tests.x86_boot_sectors import write_image
+from testing.x86_boot_sectors import write_image
 from toolchain.image import disk_image
 from toolchain.x86asm import assemble_snippet
 

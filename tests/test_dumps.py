@@ -7,7 +7,7 @@ import subprocess
 import xml.etree.ElementTree as ET
 
 import pytest
-import synthetic_q35 as q35
+import testing.synthetic_q35 as q35
 
 from discovery.cpuid import CpuidResult
 from discovery.dumps import read_cpuid_dump, write_dump_dir

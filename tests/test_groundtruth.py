@@ -22,8 +22,8 @@ from qemu.groundtruth import (
     running_cpu_feature_words,
 )
 from qemu.machine import Machine
-from riscv_tiny_guests import write_elf
-from x86_boot_sectors import write_image
+from testing.riscv_tiny_guests import write_elf
+from testing.x86_boot_sectors import write_image
 
 HARD_TIMEOUT = 30
 BDF = re.compile(r"^[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]$")

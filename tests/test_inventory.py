@@ -1,6 +1,6 @@
 """The inventory document (cli/schemas.py): its exact schema, and robustness to odd streams."""
 
-import synthetic_q35 as q35
+import testing.synthetic_q35 as q35
 
 from arch import RISCV64
 from cli.schemas import inventory_document

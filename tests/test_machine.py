@@ -7,8 +7,8 @@ import os
 import time
 
 import pytest
-from riscv_tiny_guests import write_elf
-from x86_boot_sectors import MARK, write_image
+from testing.riscv_tiny_guests import write_elf
+from testing.x86_boot_sectors import MARK, write_image
 
 from arch import X86_64
 from contract.x86_64.exits import DEBUG_EXIT_FAIL, DEBUG_EXIT_PASS, debug_exit_status

@@ -5,8 +5,8 @@ import struct
 from contract.frames import FrameDecoder
 from discovery.pci import PciFunction, function_from_fields
 from discovery.pciids import PciIds
-import synthetic_q35 as q35
-from synthetic_q35 import config_space, readback_for
+import testing.synthetic_q35 as q35
+from testing.synthetic_q35 import config_space, readback_for
 
 
 def decode(config, readbacks=(), bus=0, device=0, function=0, segment=0):

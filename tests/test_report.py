@@ -6,7 +6,7 @@ import struct
 import subprocess
 
 import pytest
-import synthetic_q35 as q35
+import testing.synthetic_q35 as q35
 
 from contract.frames import FrameDecoder
 from discovery.dumps import write_dump_dir

@@ -9,7 +9,7 @@ from discovery.devicetree import parse_devicetree
 from discovery.harts import decode_hart, isa_string_letters
 from contract.protocol import PROTOCOL_VERSION, WireArch, Msg
 from contract.riscv64.exits import FinalStatus
-from tests.riscv_guest import run_guest
+from testing.riscv_guest import run_guest
 
 pytestmark = pytest.mark.qemu
 

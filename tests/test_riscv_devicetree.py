@@ -15,7 +15,7 @@ import pytest
 from discovery.devicetree import parse_devicetree
 from contract.protocol import Msg
 from contract.riscv64.exits import GuestExit, explain_exit
-from tests.riscv_guest import QEMU, run_guest
+from testing.riscv_guest import QEMU, run_guest
 
 pytestmark = pytest.mark.qemu
 

@@ -12,7 +12,7 @@ import pytest
 
 from discovery.inventory import Inventory
 from discovery.pci import decode_bars
-from tests.riscv_guest import run_parked
+from testing.riscv_guest import run_parked
 
 pytestmark = pytest.mark.qemu
 

@@ -25,7 +25,7 @@ from probes.campaign_state import Policy, load_body
 from probes.families.csr import csr_probe
 from probes.probe import Observation, Probe
 from probes.vet import vet
-from tests.riscv_guest import ServingGuest
+from testing.riscv_guest import ServingGuest
 from toolchain.riscvasm import assemble_snippet
 
 pytestmark = [pytest.mark.qemu, pytest.mark.timeout(120)]

@@ -16,7 +16,7 @@ from contract.probe_abi import Outcome
 from testing.asm import x86 as assemble
 from probes.probe import Probe
 from qemu.boards import board
-from tests.x86_probe_guest import ProbeGuest
+from testing.x86_probe_guest import ProbeGuest
 
 pytestmark = [pytest.mark.qemu, pytest.mark.timeout(120)]
 

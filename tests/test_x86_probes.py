@@ -24,7 +24,7 @@ from arch import X86_64
 from testing.asm import x86 as assemble
 from probes.probe import Probe
 from probes.vet import vet
-from tests.x86_probe_guest import ProbeGuest
+from testing.x86_probe_guest import ProbeGuest
 
 pytestmark = [pytest.mark.qemu, pytest.mark.timeout(240)]
 

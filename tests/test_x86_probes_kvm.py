@@ -22,7 +22,7 @@ from contract.probe_abi import AREA, SYSCALL_PSEUDO_VECTOR, Outcome, Privilege
 from testing.asm import x86 as assemble
 from probes.probe import Probe
 from qemu.boards import board, kvm_problem
-from tests.x86_probe_guest import ProbeGuest
+from testing.x86_probe_guest import ProbeGuest
 
 pytestmark = [
     pytest.mark.qemu,

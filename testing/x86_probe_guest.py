@@ -1,5 +1,5 @@
 """The x86-64 kernel booted on q35 (TCG) to stay and serve probes, with helpers
-to load and run one probe (tests/staying_guest.py does the launching, through
+to load and run one probe (testing/staying_guest.py does the launching, through
 qemu.machine.Machine, and matches answers to requests)."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from contract.protocol import LAYOUTS, Msg
 from probes.campaign_state import load_body
 from probes.probe import Probe
 from qemu.boards import Board, board
-from tests.staying_guest import StayingGuest
+from testing.staying_guest import StayingGuest
 
 
 class ProbeGuest(StayingGuest):

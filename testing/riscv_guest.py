@@ -18,7 +18,7 @@ from contract.protocol import Msg
 from kernel.riscv64.build import build
 from qemu.boards import Board, board
 from qemu.machine import Machine
-from tests.staying_guest import StayingGuest
+from testing.staying_guest import StayingGuest
 
 TIMEOUT = 60  # seconds; TCG boots take well under one
 QEMU = board("virt").qemu_binary
