@@ -118,8 +118,11 @@ def obligations(isa: Isa, spec: Routine,
     return wrong, s, comp
 
 
-def _integer_result(isa: Isa, spec: Routine, comp: Composition, timeout_ms: int) -> bool:
-    """The result obligation through integers (proof_int): True when that proves it."""
+def integer_result_obligation(isa: Isa, spec: Routine, comp: Composition) -> list | None:
+    """The result obligation over integers (proof_int): the operands' bounds and the
+    difference, unsatisfiable when the program's result is the routine's; None when the
+    result has no faithful integer reading.  Bit-blasting gives up on products where this
+    does not."""
     args = [z3.Int(f"arg{i}") for i in range(len(spec.params))]
     bounds = [z3.And(0 <= x, x < 1 << t.width) for x, t in zip(args, spec.params, strict=True)]
     params: dict[int, Bounded] = {}
@@ -143,12 +146,11 @@ def _integer_result(isa: Isa, spec: Routine, comp: Composition, timeout_ms: int)
         params[len(isa.registers) + k] = Bounded(v, 0, (1 << width) - 1)
         bounds.append(z3.And(0 <= v, v < 1 << width))
     try:
-        want = translate_int(spec.result, dict(enumerate(Bounded(x, 0, (1 << t.width) - 1)
-                                                         for x, t in zip(args, spec.params,
-                                                                         strict=True))))
+        want = translate_int(spec.result, {i: Bounded(x, 0, (1 << t.width) - 1) for i, (x, t)
+                                           in enumerate(zip(args, spec.params, strict=True))})
         got = translate_int(comp.registers[isa.number(isa.abi.result)], params)
     except Untranslatable:
-        return False
+        return None
     w = spec.result_width
     if w == 64:
         differ = got.term != want.term
@@ -157,9 +159,17 @@ def _integer_result(isa: Isa, spec: Routine, comp: Composition, timeout_ms: int)
                                    want.term)
     else:
         differ = got.term % (1 << w) != want.term
+    return [*bounds, differ]
+
+
+def _integer_result(isa: Isa, spec: Routine, comp: Composition, timeout_ms: int) -> bool:
+    """The result obligation through integers: True when that proves it."""
+    obligation = integer_result_obligation(isa, spec, comp)
+    if obligation is None:
+        return False
     solver = z3.Solver()
     solver.set("timeout", timeout_ms)
-    solver.add(*bounds, differ)
+    solver.add(*obligation)
     return solver.check() == z3.unsat
 
 
@@ -170,7 +180,7 @@ def _check(conditions: list, timeout_ms: int):
     return solver, solver.check()
 
 
-def _multiplies(node: Node) -> bool:
+def multiplies(node: Node) -> bool:
     """Whether a DAG multiplies two values that are not both constants."""
     return any(n.op in ("mul", "mulhu", "mulhs") and any(a.op != "const" for a in n.args)
                for n in postorder(Routine((), node, None)))
@@ -187,7 +197,7 @@ def prove(isa: Isa, spec: Routine, program: MachineProgram, timeout_ms: int = 60
     how = "z3"
     tried_integers = False
     result = comp.registers[isa.number(isa.abi.result)]
-    if spec.result is not None and (_multiplies(spec.result) or _multiplies(result)):
+    if spec.result is not None and (multiplies(spec.result) or multiplies(result)):
         tried_integers = True
         if _integer_result(isa, spec, comp, timeout_ms):
             wrong, how = wrong[1:], "z3 (the result through integer arithmetic)"

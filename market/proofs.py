@@ -29,14 +29,11 @@ import z3
 
 from evolution.isa import Isa
 from evolution.program import MachineProgram, ParseError, assemble, parse, text
-from evolution.proof import obligations
-from evolution.proof_int import Bounded, Untranslatable
-from evolution.proof_int import translate as translate_int
+from evolution.proof import integer_result_obligation, multiplies, obligations
 from evolution.registry import ISAS
-from evolution.semantics import Composition
-from sem.canon import canonicalize, postorder
+from sem.canon import canonicalize
 from sem.canon import parse as parse_routine
-from sem.ir import Node, Routine
+from sem.ir import Routine
 
 FORMAT = "metaos.proof/1"
 TIMEOUT_MS = 120_000
@@ -49,55 +46,6 @@ class ArtifactCheck:
     seconds: float
     routine: Routine | None = None
     program: MachineProgram | None = None
-
-
-def _multiplies(node: Node) -> bool:
-    return any(n.op in ("mul", "mulhu", "mulhs") and any(a.op != "const" for a in n.args)
-               for n in postorder(Routine((), node, None)))
-
-
-def _integer_result(isa: Isa, spec: Routine, comp: Composition) -> list | None:
-    """The result obligation over integers: bounds and the difference, or None when the
-    result has no faithful integer reading.  The same statement as the private one in
-    evolution/proof.py `_integer_result`, which returns only a verdict: the engine
-    should expose the formula, and this copy go."""
-    args = [z3.Int(f"arg{i}") for i in range(len(spec.params))]
-    bounds = [z3.And(0 <= x, x < 1 << t.width) for x, t in zip(args, spec.params, strict=True)]
-    params: dict[int, Bounded] = {}
-    for r, name in enumerate(isa.registers):
-        v = z3.Int(f"init_{name}")
-        params[r] = Bounded(v, 0, 2**64 - 1)
-        bounds.append(z3.And(0 <= v, v < 2**64))
-    for t, x, name in zip(spec.params, args, isa.abi.args, strict=False):
-        w, n = t.width, isa.number(name)
-        if w == 64:
-            params[n] = Bounded(x, 0, 2**64 - 1)
-        elif isa.abi.narrow_args == "sign":
-            params[n] = Bounded(z3.If(x >= 1 << (w - 1), x + 2**64 - (1 << w), x), 0, 2**64 - 1)
-        else:
-            upper = z3.Int(f"upper_{name}")
-            bounds.append(z3.And(0 <= upper, upper < 1 << (64 - w)))
-            params[n] = Bounded(upper * (1 << w) + x, 0, 2**64 - 1)
-    for k in range(len(isa.flags) + len(comp.undefined)):
-        v = z3.Int(f"free{k}")
-        width = 8 if k < len(isa.flags) else 64
-        params[len(isa.registers) + k] = Bounded(v, 0, (1 << width) - 1)
-        bounds.append(z3.And(0 <= v, v < 1 << width))
-    try:
-        want = translate_int(spec.result, {i: Bounded(x, 0, (1 << t.width) - 1) for i, (x, t)
-                                           in enumerate(zip(args, spec.params, strict=True))})
-        got = translate_int(comp.registers[isa.number(isa.abi.result)], params)
-    except Untranslatable:
-        return None
-    w = spec.result_width
-    if w == 64:
-        differ = got.term != want.term
-    elif isa.abi.narrow_result == "sign":
-        differ = got.term != z3.If(want.term >= 1 << (w - 1), want.term + 2**64 - (1 << w),
-                                   want.term)
-    else:
-        differ = got.term % (1 << w) != want.term
-    return [*bounds, differ]
 
 
 def _script(constraints: list) -> str:
@@ -119,8 +67,8 @@ def queries(isa: Isa, spec: Routine, program: MachineProgram) -> list[tuple[str,
     out = []
     if spec.result is not None:  # obligations() states the result first
         result = comp.registers[isa.number(isa.abi.result)]
-        integer = (_integer_result(isa, spec, comp)
-                   if _multiplies(spec.result) or _multiplies(result) else None)
+        integer = (integer_result_obligation(isa, spec, comp)
+                   if multiplies(spec.result) or multiplies(result) else None)
         if integer is not None:
             out.append(("the result, over integers", _script(integer)))
         else:
