@@ -109,17 +109,17 @@ def test_bad_options_are_refused(options):
         board("q35", **options)
 
 
-def hardware_virtualization() -> bool:
-    """Whether Linux lists VMX or SVM among this host's CPU flags."""
+def cpu_flags() -> set[str]:
+    """This host's CPU flags as Linux lists them."""
     with open("/proc/cpuinfo") as cpuinfo:
-        flags = next((line.split(":", 1)[1].split() for line in cpuinfo
-                      if line.startswith("flags")), [])
-    return bool({"vmx", "svm"} & set(flags))
+        return set(next((line.split(":", 1)[1].split() for line in cpuinfo
+                         if line.startswith("flags")), []))
 
 
-def test_auto_accel_uses_kvm_exactly_when_dev_kvm_opens_and_the_cpu_virtualizes():
+def test_auto_accel_uses_kvm_exactly_when_dev_kvm_opens_the_cpu_virtualizes_and_is_not_nested():
+    flags = cpu_flags()
     expected = "kvm" if (platform.machine() == "x86_64" and kvm_opens_read_write()
-                         and hardware_virtualization()) else "tcg"
+                         and {"vmx", "svm"} & flags and "hypervisor" not in flags) else "tcg"
     assert board("q35").resolved_accel() == expected
 
 
@@ -153,6 +153,15 @@ def test_auto_accel_turns_down_a_kvm_without_hardware_virtualization(monkeypatch
     assert asked.name == "kvm" and asked.reason.startswith("asked for, although ")
     assert "-accel" in (argv := board("q35", accel="kvm").command_line(
         serial_socket="/s", image="/d.img")) and option_after(argv, "-accel") == ["kvm"]
+
+
+@pytest.mark.parametrize("flag", ["vmx", "svm"])
+def test_auto_accel_turns_down_a_nested_kvm(monkeypatch, tmp_path, flag):
+    fake_x86_host(monkeypatch, tmp_path, f"{flag} hypervisor", modules=("kvm",))
+    choice = board("q35").accel_choice()
+    assert choice.name == "tcg" and "nested" in choice.reason and "hypervisor" in choice.reason
+    asked = board("q35", accel="kvm").accel_choice()
+    assert asked.name == "kvm" and asked.reason.startswith("asked for, although ")
 
 
 def test_auto_accel_never_picks_kvm_for_a_foreign_architecture():

@@ -201,8 +201,8 @@ def seconds_to_first_byte(chosen: Board, image) -> float:
 
 
 @pytest.mark.qemu
-@pytest.mark.skipif(bool(boards.kvm_problem(X86_64)) or not boards.kvm_emulates_firmware(X86_64),
-                    reason="auto turns KVM down only where it is usable but emulates the firmware")
+@pytest.mark.skipif(bool(boards.kvm_problem(X86_64)) or not boards.kvm_slower_than_tcg(X86_64),
+                    reason="auto turns KVM down only where it is usable but slower than TCG")
 def test_a_kvm_auto_turns_down_really_boots_slower_than_tcg(images):
     """QEMU start to the boot sector's first byte: SeaBIOS, then one out (x86_boot_sectors)."""
     assert board("q35").resolved_accel() == "tcg"
