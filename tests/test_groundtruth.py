@@ -6,10 +6,12 @@ from __future__ import annotations
 import re
 
 import pytest
+from riscv_tiny_guests import write_elf
+from x86_boot_sectors import write_image
 
 from contract.pci import BAR0, VENDOR_ID
-from discovery.pciids import PciIds
 from contract.riscv64.virt import VIRT_MEMORY_MAP
+from discovery.pciids import PciIds
 from qemu.boards import board
 from qemu.groundtruth import (
     CpuidWord,
@@ -22,8 +24,6 @@ from qemu.groundtruth import (
     running_cpu_feature_words,
 )
 from qemu.machine import Machine
-from riscv_tiny_guests import write_elf
-from x86_boot_sectors import write_image
 
 HARD_TIMEOUT = 30
 BDF = re.compile(r"^[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]$")
