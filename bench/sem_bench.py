@@ -14,17 +14,15 @@ import tempfile
 import time
 from pathlib import Path
 
-from stores.db import connect
-from cli import sem as cli
 from arch import ARCHES, RISCV64, X86_64
+from cli import sem as cli
 from sem.canon import canonicalize
 from sem.ir import Node, Routine, bv32, lshr
-from sem.library import FILES
-from sem.library import hackers_delight
-from sem.library import sorting
+from sem.library import FILES, hackers_delight, sorting
 from sem.lower import lower_for
 from sem.store import Name, SemStore
 from sem.unicorn_check import check
+from stores.db import connect
 
 OPS = ("add", "sub", "and", "or", "xor", "mul")
 
@@ -36,7 +34,8 @@ def random_routine(rng: random.Random) -> Routine:
         a, b = rng.choice(values), rng.choice(values)
         op = rng.choice(OPS)
         values.append(lshr(a, rng.randrange(32)) if rng.random() < 0.15 else
-                      Node(op, 32, (a, b if rng.random() < 0.7 else Node("const", 32, (), rng.getrandbits(32)))))
+                      Node(op, 32, (a, b if rng.random() < 0.7
+                                    else Node("const", 32, (), rng.getrandbits(32)))))
     return Routine((bv32, bv32), values[-1], None)
 
 
@@ -63,7 +62,8 @@ def bench_show(db: Path) -> None:
         cli.add(str(f), str(db))
     for arch in ARCHES:  # first asm show makes and vets the implementation; later ones read it
         cli.show("hd:p20", "asm", arch, str(db))
-    for view, arch in (("semantic", None), ("c", None), ("smtlib", None), ("asm", X86_64), ("asm", RISCV64)):
+    for view, arch in (("semantic", None), ("c", None), ("smtlib", None),
+                       ("asm", X86_64), ("asm", RISCV64)):
         times = []
         for _ in range(50):
             t = time.perf_counter()

@@ -225,4 +225,5 @@ def root_table_entries(table: Table) -> list[int]:
     """The table addresses listed in an RSDT (32-bit) or XSDT (64-bit)."""
     width = XSDT_ENTRY_SIZE if table.signature == "XSDT" else RSDT_ENTRY_SIZE
     body = table.body
-    return [int.from_bytes(body[i : i + width], "little") for i in range(0, len(body) - width + 1, width)]
+    return [int.from_bytes(body[i : i + width], "little")
+            for i in range(0, len(body) - width + 1, width)]

@@ -124,7 +124,8 @@ def _walk(tree):
 
 
 def _compatible_with(tree, compatible: str):
-    return [(path, node) for path, node in _walk(tree) if compatible in _strings(node, "compatible")]
+    return [(path, node) for path, node in _walk(tree)
+            if compatible in _strings(node, "compatible")]
 
 
 def _pcie(tree) -> PcieHostBridge | None:

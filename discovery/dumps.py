@@ -52,9 +52,11 @@ def _cpuid_rows(results: list[CpuidResult]) -> list[CpuidResult]:
         if not subleaves:
             continue
         last = subleaves[-1]
-        ended = (last.eax & 0x1F == 0) if leaf in CACHE_LEAVES else (last.eax == 0 and last.ebx == 0)
+        ended = ((last.eax & 0x1F == 0) if leaf in CACHE_LEAVES
+                 else (last.eax == 0 and last.ebx == 0))
         if not ended:
-            rows.append(CpuidResult(leaf, last.subleaf + 1, 0, 0, last.subleaf + 1 if leaf in TOPOLOGY_LEAVES else 0, 0))
+            rows.append(CpuidResult(leaf, last.subleaf + 1, 0, 0,
+                                    last.subleaf + 1 if leaf in TOPOLOGY_LEAVES else 0, 0))
     return sorted(rows, key=lambda r: (r.leaf, r.subleaf))
 
 
@@ -63,7 +65,8 @@ def _for_cpu(result: CpuidResult, apic_id: int) -> CpuidResult:
     fields holding the CPU's own APIC ID differ between the CPUs of one model."""
     r = result
     if r.leaf == 0x1:
-        return CpuidResult(r.leaf, r.subleaf, r.eax, (r.ebx & 0x00FFFFFF) | (apic_id & 0xFF) << 24, r.ecx, r.edx)
+        return CpuidResult(r.leaf, r.subleaf, r.eax, (r.ebx & 0x00FFFFFF) | (apic_id & 0xFF) << 24,
+                           r.ecx, r.edx)
     if r.leaf in TOPOLOGY_LEAVES:
         return CpuidResult(r.leaf, r.subleaf, r.eax, r.ebx, r.ecx, apic_id)
     if r.leaf == 0x8000001E:
@@ -76,7 +79,8 @@ def hwloc_cpuid_text(results: list[CpuidResult], apic_id: int) -> str:
     for r in _cpuid_rows(results):
         r = _for_cpu(r, apic_id)
         if r.leaf in SUBLEAF_LEAVES:
-            lines.append(f"5 {r.leaf:x} 0 {r.subleaf:x} 0 => {r.eax:x} {r.ebx:x} {r.ecx:x} {r.edx:x}")
+            lines.append(f"5 {r.leaf:x} 0 {r.subleaf:x} 0 => "
+                         f"{r.eax:x} {r.ebx:x} {r.ecx:x} {r.edx:x}")
         elif r.subleaf == 0:
             lines.append(f"1 {r.leaf:x} 0 0 0 => {r.eax:x} {r.ebx:x} {r.ecx:x} {r.edx:x}")
     return "\n".join(lines) + "\n"
@@ -110,7 +114,8 @@ def write_dump_dir(inventory, directory: str | os.PathLike) -> Path:
         (out / LSPCI_FILE).write_text(lspci_text(inventory.pci))
     table = getattr(inventory.cpu, "table", None)
     if table is not None and table.results:
-        apic_ids = getattr(inventory.cpu, "apic_ids", None) or [table.get(1).ebx >> 24 if table.get(1) else 0]
+        apic_ids = (getattr(inventory.cpu, "apic_ids", None)
+                    or [table.get(1).ebx >> 24 if table.get(1) else 0])
         write_cpuid_dir(table.results, apic_ids, out / CPUID_DIR)
     if inventory.acpi_tables or inventory.rsdp:
         acpi = out / ACPI_DIR

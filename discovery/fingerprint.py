@@ -10,9 +10,10 @@ from discovery.inventory import Inventory
 from stores.fingerprint import Fingerprint
 
 # CPUID feature words that identify a CPU model (1.ebx is left out: it holds the APIC id).
-X86_FEATURE_WORDS = (("1.ecx", 1, 0, "ecx"), ("1.edx", 1, 0, "edx"), ("7.0.ebx", 7, 0, "ebx"),
-                     ("7.0.ecx", 7, 0, "ecx"), ("7.0.edx", 7, 0, "edx"),
-                     ("80000001.ecx", 0x8000_0001, 0, "ecx"), ("80000001.edx", 0x8000_0001, 0, "edx"))
+X86_FEATURE_WORDS = (("1.ecx", 1, 0, "ecx"), ("1.edx", 1, 0, "edx"),
+                     ("7.0.ebx", 7, 0, "ebx"), ("7.0.ecx", 7, 0, "ecx"), ("7.0.edx", 7, 0, "edx"),
+                     ("80000001.ecx", 0x8000_0001, 0, "ecx"),
+                     ("80000001.edx", 0x8000_0001, 0, "edx"))
 
 
 class FingerprintError(Exception):
@@ -28,7 +29,8 @@ def x86_fingerprint(board: str, vendor: str, family: int, model: int, stepping: 
     return Fingerprint(X86_64, board, tuple(sorted(ident.items())))
 
 
-def riscv_fingerprint(board: str, misa: int, mvendorid: int, marchid: int, mimpid: int) -> Fingerprint:
+def riscv_fingerprint(board: str, misa: int, mvendorid: int, marchid: int,
+                      mimpid: int) -> Fingerprint:
     ident = {"misa": misa, "mvendorid": mvendorid, "marchid": marchid, "mimpid": mimpid}
     return Fingerprint(RISCV64, board, tuple(sorted(ident.items())))
 

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from discovery.devicetree import DeviceTree, parse_devicetree
 from contract.frames import Frame
-from discovery.memory import MemoryRegion
 from contract.protocol import LAYOUTS, Msg
-from discovery.riscv_extensions import extension_names
 from contract.riscv64.csrs import csr_names
+from discovery.devicetree import DeviceTree, parse_devicetree
+from discovery.memory import MemoryRegion
+from discovery.riscv_extensions import extension_names
 
 MISA_MXL_BITS = {1: 32, 2: 64, 3: 128}  # misa[XLEN-1:XLEN-2]
 E820_USABLE = 1  # device-tree memory nodes are RAM; shown like usable E820 entries

@@ -10,7 +10,37 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from contract.pci import (VENDOR_ID, DEVICE_ID, STATUS, REVISION, PROG_IF, SUBCLASS, BASE_CLASS, HEADER_TYPE, BAR0, SUBSYSTEM_VENDOR, SUBSYSTEM_ID, CAPABILITIES_POINTER, CARDBUS_CAPABILITIES_POINTER, CARDBUS_SUBSYSTEM_VENDOR, CARDBUS_SUBSYSTEM_ID, INTERRUPT_LINE, INTERRUPT_PIN, SECONDARY_BUS, SUBORDINATE_BUS, STATUS_CAPABILITIES_LIST, HEADER_MULTI_FUNCTION, EXTENDED_CAPABILITIES, CONFIG_SPACE_LEGACY, CONFIG_SPACE_EXTENDED, HEADER_NORMAL, HEADER_BRIDGE, HEADER_CARDBUS, BARS_PER_HEADER, CAP_SUBSYSTEM_ID)
+from contract.pci import (
+    BAR0,
+    BARS_PER_HEADER,
+    BASE_CLASS,
+    CAP_SUBSYSTEM_ID,
+    CAPABILITIES_POINTER,
+    CARDBUS_CAPABILITIES_POINTER,
+    CARDBUS_SUBSYSTEM_ID,
+    CARDBUS_SUBSYSTEM_VENDOR,
+    CONFIG_SPACE_EXTENDED,
+    CONFIG_SPACE_LEGACY,
+    DEVICE_ID,
+    EXTENDED_CAPABILITIES,
+    HEADER_BRIDGE,
+    HEADER_CARDBUS,
+    HEADER_MULTI_FUNCTION,
+    HEADER_NORMAL,
+    HEADER_TYPE,
+    INTERRUPT_LINE,
+    INTERRUPT_PIN,
+    PROG_IF,
+    REVISION,
+    SECONDARY_BUS,
+    STATUS,
+    STATUS_CAPABILITIES_LIST,
+    SUBCLASS,
+    SUBORDINATE_BUS,
+    SUBSYSTEM_ID,
+    SUBSYSTEM_VENDOR,
+    VENDOR_ID,
+)
 
 CAPABILITY_NAMES = {
     0x01: "Power Management", 0x02: "AGP", 0x03: "VPD", 0x04: "Slot ID", 0x05: "MSI",
@@ -124,7 +154,8 @@ class PciFunction:
         """(id, offset) of each standard capability in list order (loops cut)."""
         if not self.status & STATUS_CAPABILITIES_LIST or self.status == 0xFFFF:
             return []
-        head = CARDBUS_CAPABILITIES_POINTER if self.header_type == HEADER_CARDBUS else CAPABILITIES_POINTER
+        head = (CARDBUS_CAPABILITIES_POINTER if self.header_type == HEADER_CARDBUS
+                else CAPABILITIES_POINTER)
         result, seen, pointer = [], set(), self._u8(head) & 0xFC
         while pointer >= 0x40 and pointer not in seen and len(result) < _MAX_CAPABILITIES:
             seen.add(pointer)
@@ -151,7 +182,7 @@ class PciFunction:
             offset = (header >> 20) & 0xFFC
         return result
 
-    def to_json(self, names: "PciNames | None" = None) -> dict:
+    def to_json(self, names: PciNames | None = None) -> dict:
         sub_vendor, sub_device = self.subsystem
         return {
             "bdf": self.bdf, "vendor": self.vendor, "device": self.device_id,
@@ -190,15 +221,18 @@ def decode_bars(function: PciFunction) -> list[Bar]:
         original = function._u32(BAR0 + 4 * index)
         if readback & 0x1:  # I/O space
             if readback & ~0x3:
-                bars.append(Bar(index, "io", False, original & ~0x3 & 0xFFFFFFFF, _io_size(readback)))
+                bars.append(Bar(index, "io", False, original & ~0x3 & 0xFFFFFFFF,
+                                _io_size(readback)))
             index += 1
             continue
         prefetchable = bool(readback & 0x8)
         if (readback >> 1) & 0x3 == 0x2 and index + 1 < count:  # 64-bit memory: a BAR pair
-            high_readback = function.bar_readbacks[index + 1] if index + 1 < len(function.bar_readbacks) else 0
+            high_readback = (function.bar_readbacks[index + 1]
+                             if index + 1 < len(function.bar_readbacks) else 0)
             mask = high_readback << 32 | (readback & ~0xF & 0xFFFFFFFF)
             if mask:
-                address = function._u32(BAR0 + 4 * (index + 1)) << 32 | (original & ~0xF & 0xFFFFFFFF)
+                address = (function._u32(BAR0 + 4 * (index + 1)) << 32
+                           | (original & ~0xF & 0xFFFFFFFF))
                 size = (~mask + 1) & 0xFFFFFFFFFFFFFFFF
                 bars.append(Bar(index, "mem64", prefetchable, address, size))
             index += 2

@@ -143,7 +143,8 @@ def _header(inv: Inventory) -> list[str]:
 
 def _memory_table(inv: Inventory) -> ReportTable:
     return ReportTable("Memory map", ("start", "end", "size", "type"),
-                       [(f"0x{r.base:016x}", f"0x{r.end - 1:016x}", lspci_size(r.length), r.type_name)
+                       [(f"0x{r.base:016x}", f"0x{r.end - 1:016x}", lspci_size(r.length),
+                         r.type_name)
                         for r in inv.memory], right=frozenset({"size"}))
 
 

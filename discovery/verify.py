@@ -15,14 +15,17 @@ def _bar_key(bar: dict[str, Any]) -> tuple:
     return bar["index"], bar["kind"], bar["prefetchable"], bar["size"]
 
 
+def _shown(value: Any) -> str:
+    return f"{value:#x}" if isinstance(value, int) else repr(value)
+
+
 def _function_differences(guest: dict[str, Any], truth: dict[str, Any]) -> list[str]:
     where = guest["bdf"]
     problems = []
 
     def compare(what: str, ours: Any, theirs: Any) -> None:
         if theirs is not None and ours != theirs:
-            shown = (lambda v: f"{v:#x}" if isinstance(v, int) else repr(v))
-            problems.append(f"{where}: {what} is {shown(ours)}, QEMU says {shown(theirs)}")
+            problems.append(f"{where}: {what} is {_shown(ours)}, QEMU says {_shown(theirs)}")
 
     compare("vendor", guest["vendor"], truth["vendor"])
     compare("device", guest["device"], truth["device"])
@@ -50,7 +53,8 @@ def pci_differences(guest: list[dict[str, Any]], truth: list[dict[str, Any]]) ->
     and QEMU's (query_pci); an empty list when they agree."""
     ours = {f["bdf"]: f for f in guest}
     theirs = {f["bdf"]: f for f in truth}
-    problems = [f"{bdf}: QEMU has it, the guest did not report it" for bdf in sorted(theirs.keys() - ours.keys())]
+    problems = [f"{bdf}: QEMU has it, the guest did not report it"
+                for bdf in sorted(theirs.keys() - ours.keys())]
     problems += [f"{bdf}: the guest reported it, QEMU has no such function"
                  for bdf in sorted(ours.keys() - theirs.keys())]
     for bdf in sorted(ours.keys() & theirs.keys()):

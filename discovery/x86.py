@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from discovery.cpuid import CpuidResult, CpuidTable
 from contract.frames import Frame
 from contract.protocol import Msg
+from discovery.cpuid import CpuidResult, CpuidTable
 
 
 def lscpu_size(n: int) -> str:

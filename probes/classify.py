@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 from functools import lru_cache
 
 import capstone
@@ -29,7 +29,7 @@ from arch import RISCV64, X86_64, Arch
 from contract.probe_abi import Privilege
 
 
-class InsnClass(str, Enum):
+class InsnClass(StrEnum):
     ORDINARY = "ordinary"
     ENVIRONMENT = "environment"
     CODE_SYNC = "code_sync"
@@ -88,13 +88,15 @@ def _classify_x86(code: bytes) -> Decoded:
         return Decoded(InsnClass.UNDECODABLE, 0, "(bad)")
     text = f"{insn.mnemonic} {insn.op_str}".strip()
     ident, groups = insn.id, set(insn.groups)  # ids and groups are cheap; operands are not
-    if ident in _X86_FAR or capstone.CS_GRP_IRET in groups or _is_far_indirect(insn.mnemonic, insn.op_str):
+    if (ident in _X86_FAR or capstone.CS_GRP_IRET in groups
+            or _is_far_indirect(insn.mnemonic, insn.op_str)):
         return Decoded(InsnClass.FAR_TRANSFER, insn.size, text)
     if ident in _X86_INTERRUPT or capstone.CS_GRP_INT in groups:
         return Decoded(InsnClass.INTERRUPT, insn.size, text)
     if ident in _X86_IO:
         return Decoded(InsnClass.IO, insn.size, text)
-    if ident in _X86_PRIVILEGED or capstone.CS_GRP_PRIVILEGE in groups or _CONTROL_OR_DEBUG.search(insn.op_str):
+    if (ident in _X86_PRIVILEGED or capstone.CS_GRP_PRIVILEGE in groups
+            or _CONTROL_OR_DEBUG.search(insn.op_str)):
         return Decoded(InsnClass.PRIVILEGED, insn.size, text)
     if ident in _X86_ENVIRONMENT:
         return Decoded(InsnClass.ENVIRONMENT, insn.size, text)
@@ -121,7 +123,8 @@ _RISCV_TRAPS = {0x000: "ecall", 0x001: "ebreak"}
 
 
 def riscv_length(code: bytes) -> int:
-    """Instruction length from the low bits (RISC-V spec, "Expanded Instruction-Length Encoding")."""
+    """Instruction length from the low bits (RISC-V spec, "Expanded Instruction-Length
+    Encoding")."""
     if len(code) < 2:
         return 0
     low = code[0]

@@ -200,22 +200,27 @@ class ProbeEmulator:
         if self._violation is None and self._memory is None and pc != self.arch.probes.exit_address:
             self._violation = f"stopped at 0x{pc:x} without returning (e.g. hlt)"
         output = bytes(self.uc.mem_read(self._output, probe.output_size))
-        return Observation(Outcome.RETURNED, status=self.uc.reg_read(self._status_reg), output=output)
+        return Observation(Outcome.RETURNED, status=self.uc.reg_read(self._status_reg),
+                           output=output)
 
     def _reset(self, probe: Probe) -> None:
         uc = self.uc
         uc.context_restore(self._entry_contexts[probe.privilege])
         if probe.input:
             uc.reg_write(self._input_length_reg, len(probe.input))
-        uc.mem_write(self._code[0], probe.code + self._fill * max(0, self._last_code_len - len(probe.code)))
-        uc.ctl_remove_cache(self._code[0], self._code[0] + max(len(probe.code), self._last_code_len))
+        uc.mem_write(self._code[0],
+                     probe.code + self._fill * max(0, self._last_code_len - len(probe.code)))
+        uc.ctl_remove_cache(self._code[0],
+                            self._code[0] + max(len(probe.code), self._last_code_len))
         self._last_code_len = len(probe.code)
-        uc.mem_write(self._input, probe.input + bytes(max(0, self._last_input_len - len(probe.input))))
+        uc.mem_write(self._input,
+                     probe.input + bytes(max(0, self._last_input_len - len(probe.input))))
         self._last_input_len = len(probe.input)
         uc.mem_write(self._output, self._zero_output)
         uc.mem_write(self._stack, self._zero_stack)
         if self._scratch_mapped:
-            uc.mem_unmap(self._scratch[0], self._scratch_mapped)  # the next probe's scratch: zero again
+            # the next probe's scratch: zero again
+            uc.mem_unmap(self._scratch[0], self._scratch_mapped)
             self._scratch_mapped = 0
         self._port.reset(self)  # last: after the stack was zeroed
 

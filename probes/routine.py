@@ -26,11 +26,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from functools import cache
 
-from sem import interp
-from sem.interp import Evaluation, Memory
-from sem.ir import Routine
-from sem.lower import lower_for
-from sem.vectors import DATA_ADDRESS, DATA_SIZE, Vector
 from arch import RISCV64, X86_64, Arch
 from contract.probe_abi import MAX_BUDGET
 from contract.probe_abi import Outcome as ProbeOutcome
@@ -38,6 +33,11 @@ from probes.campaign import Campaign, Link
 from probes.probe import Observation, Probe
 from probes.run import POLICY
 from probes.vet import vet
+from sem import interp
+from sem.interp import Evaluation, Memory
+from sem.ir import Routine
+from sem.lower import lower_for
+from sem.vectors import DATA_ADDRESS, DATA_SIZE, Vector
 
 FAMILY = "sem"
 WORD = 8
@@ -92,7 +92,8 @@ def _x86_wrapper(layout: ProbeLayout) -> str:
            "mov r11, rdi  ; the input block (rdi is about to be an argument)"]
     for k in range(0, layout.memory_size, WORD):
         out += [f"mov rax, qword ptr [r11 + IN_MEMORY + {k}]", f"mov qword ptr [rbp + {k}], rax"]
-    for i, (reg, kind) in enumerate(zip(X86_ARGS, layout.params)):
+    # no more params than registers (checked above): the registers past them stay unused
+    for i, (reg, kind) in enumerate(zip(X86_ARGS, layout.params, strict=False)):
         out.append(f"mov {reg}, rbp" if kind == "ptr" else f"mov {reg}, qword ptr [r11 + ARG{i}]")
     out += [f"call {ROUTINE_LABEL}", "mov qword ptr [rbx + RESULT], rax"]
     for k in range(0, layout.memory_size, WORD):
@@ -113,7 +114,8 @@ def _riscv_wrapper(layout: ProbeLayout) -> str:
            "mv t0, a0  # the input block (a0 is about to be an argument)"]
     for k in range(0, layout.memory_size, WORD):
         out += [f"ld t1, (IN_MEMORY + {k})(t0)", f"sd t1, {k}(s2)"]
-    for i, (reg, kind) in enumerate(zip(RISCV_ARGS, layout.params)):
+    # no more params than registers (checked above): the registers past them stay unused
+    for i, (reg, kind) in enumerate(zip(RISCV_ARGS, layout.params, strict=False)):
         out.append(f"mv {reg}, s2" if kind == "ptr" else f"ld {reg}, ARG{i}(t0)")
     out += [f"jal ra, {ROUTINE_LABEL}", "sd a0, RESULT(s1)"]
     for k in range(0, layout.memory_size, WORD):
@@ -239,9 +241,9 @@ def run_on_link(link: Link, jobs: list[Job], campaign: Campaign | None = None) -
         raise RuntimeError(f"{len(report.quarantined)} routine probe(s) brought the board down;"
                            " the campaign report keeps their bytes")
     runs = []
-    for job, job_items in zip(jobs, prepared):
+    for job, job_items in zip(jobs, prepared, strict=True):
         run = BoardRun(job)
-        for v, (probe, _) in zip(job.vectors, job_items):
+        for v, (probe, _) in zip(job.vectors, job_items, strict=True):
             obs = report.results[probe.content_hash].observation
             want = interp.run(job.routine, v.args, v.memory)
             returned = obs.outcome == ProbeOutcome.RETURNED

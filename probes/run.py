@@ -106,7 +106,8 @@ def reason_kind(reason: str) -> str:
 
 def prepare(probes: Iterable[Probe], tally: Tally, *, unsafe_unvetted: bool = False,
             skip: frozenset[bytes] = frozenset(),
-            on_progress: Callable[[Tally], None] | None = None) -> Iterator[tuple[Probe, bytes | None]]:
+            on_progress: Callable[[Tally], None] | None = None
+            ) -> Iterator[tuple[Probe, bytes | None]]:
     """Vet each probe (unless unsafe), on every core: the (probe, prediction) pairs worth
     sending, as they are vetted (the campaign runs the first while the rest are vetted)."""
     seen: set[bytes] = set()
@@ -128,7 +129,8 @@ def prepare(probes: Iterable[Probe], tally: Tally, *, unsafe_unvetted: bool = Fa
     if unsafe_unvetted:
         for probe in fresh():
             if probe.privilege != Privilege.USER:
-                raise ProbeRunError("unsafe mode sends user probes only; privileged families must be vetted")
+                raise ProbeRunError("unsafe mode sends user probes only;"
+                                    " privileged families must be vetted")
             tally.sent += 1
             yield probe, None
         return
@@ -140,8 +142,9 @@ def prepare(probes: Iterable[Probe], tally: Tally, *, unsafe_unvetted: bool = Fa
             tally.rejected[reason_kind(verdict.reason or "")] += 1
 
 
-def run_campaign(link: Link, probes: Iterable[Probe], store: CapabilityStore, fingerprint: Fingerprint,
-                 accelerator: str, *, unsafe_unvetted: bool = False, policy: Policy | None = None,
+def run_campaign(link: Link, probes: Iterable[Probe], store: CapabilityStore,
+                 fingerprint: Fingerprint, accelerator: str, *, unsafe_unvetted: bool = False,
+                 policy: Policy | None = None,
                  on_progress: Callable[[Tally], None] | None = None,
                  on_results: Callable[[list[CampaignResult]], None] | None = None) -> Tally:
     """Vet, run and store every probe; returns the tally (also fed to `on_progress`)."""
@@ -178,9 +181,9 @@ def run_campaign(link: Link, probes: Iterable[Probe], store: CapabilityStore, fi
         if tally.stored:
             release()
         elif len(held) >= SILENT_BOARD_QUARANTINES:
-            raise ProbeRunError(f"the board stopped answering on each of the first {len(held)} probes it ran"
-                                " alone and answered none: its probe command loop does not work here"
-                                " (try --accel tcg); nothing was quarantined")
+            raise ProbeRunError(f"the board stopped answering on each of the first {len(held)}"
+                                " probes it ran alone and answered none: its probe command loop"
+                                " does not work here (try --accel tcg); nothing was quarantined")
 
     campaign = Campaign(link, policy or POLICY, on_batch=stored,
                         on_quarantine=quarantined)

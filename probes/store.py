@@ -17,9 +17,9 @@ import sqlite3
 import time
 from dataclasses import dataclass
 
+from probes.probe import IDENTITY_SCHEME, Observation, Probe
 from stores.db import Migration, Schema, append_only, connect, ensure_schema
 from stores.fingerprint import Fingerprint
-from probes.probe import IDENTITY_SCHEME, Observation, Probe
 
 # What was measured, and what happened to whom: appended, never changed.
 HISTORY = ("cap_batch", "cap_result", "cap_divergence", "cap_quarantine")
@@ -126,14 +126,16 @@ class CapabilityStore:
                 " VALUES (?, ?, ?, ?, ?)",
                 (fp.digest, fp.arch.name, fp.board, json.dumps(dict(fp.identity)), time.time()),
             )
-        return self.conn.execute("SELECT id FROM cap_fingerprint WHERE digest = ?", (fp.digest,)).fetchone()[0]
+        return self.conn.execute("SELECT id FROM cap_fingerprint WHERE digest = ?",
+                                 (fp.digest,)).fetchone()[0]
 
     def record_batch(self, fp: Fingerprint, accelerator: str, results: list[StoredResult]) -> int:
         """Store `results` all together or not at all; returns the batch id."""
         fid, now = self.fingerprint_id(fp), time.time()
         with self.conn:
             cur = self.conn.execute(
-                "INSERT INTO cap_batch (fingerprint_id, accelerator, results, recorded_at) VALUES (?, ?, ?, ?)",
+                "INSERT INTO cap_batch (fingerprint_id, accelerator, results, recorded_at)"
+                " VALUES (?, ?, ?, ?)",
                 (fid, accelerator, len(results), now),
             )
             batch = cur.lastrowid
@@ -144,14 +146,16 @@ class CapabilityStore:
                     "INSERT INTO cap_result (batch_id, fingerprint_id, probe_hash, outcome, status,"
                     " fault_vector, fault_address, fault_ip, output, cycles, instret, recorded_at,"
                     " length) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (batch, fid, r.probe.content_hash, obs.outcome.name.lower(), _signed(obs.status),
-                     fault and fault.vector, fault and _signed(fault.address), fault and _signed(fault.ip),
-                     obs.output, _signed(obs.cycles), _signed(obs.instret), now, obs.length),
+                    (batch, fid, r.probe.content_hash, obs.outcome.name.lower(),
+                     _signed(obs.status), fault and fault.vector, fault and _signed(fault.address),
+                     fault and _signed(fault.ip), obs.output, _signed(obs.cycles),
+                     _signed(obs.instret), now, obs.length),
                 ).lastrowid
                 observed = obs.comparable()
                 if r.prediction is not None and observed != r.prediction:
                     self.conn.execute(
-                        "INSERT INTO cap_divergence (result_id, predicted, observed) VALUES (?, ?, ?)",
+                        "INSERT INTO cap_divergence (result_id, predicted, observed)"
+                        " VALUES (?, ?, ?)",
                         (rid, r.prediction, observed),
                     )
         return batch
@@ -161,7 +165,8 @@ class CapabilityStore:
         with self.conn:
             self._insert_probe(probe)
             self.conn.execute(
-                "INSERT INTO cap_quarantine (fingerprint_id, probe_hash, reason, recorded_at) VALUES (?, ?, ?, ?)",
+                "INSERT INTO cap_quarantine (fingerprint_id, probe_hash, reason, recorded_at)"
+                " VALUES (?, ?, ?, ?)",
                 (fid, probe.content_hash, reason, time.time()),
             )
 
@@ -186,19 +191,25 @@ class CapabilityStore:
         ).fetchall():
             by_family: dict[str, dict[str, int]] = {}
             for family, outcome, count in self.conn.execute(
-                "SELECT p.family, r.outcome, COUNT(*) FROM cap_result r JOIN cap_probe p ON p.hash = r.probe_hash"
+                "SELECT p.family, r.outcome, COUNT(*) FROM cap_result r"
+                " JOIN cap_probe p ON p.hash = r.probe_hash"
                 " WHERE r.fingerprint_id = ? GROUP BY p.family, r.outcome", (fid,)
             ):
                 by_family.setdefault(family, {})[outcome] = count
-            count = lambda sql: self.conn.execute(sql, (fid,)).fetchone()[0]  # noqa: E731
             out.append(CapabilitySummary(
                 arch, board, json.loads(identity),
-                count("SELECT COUNT(*) FROM cap_result WHERE fingerprint_id = ?"), by_family,
-                count("SELECT COUNT(*) FROM cap_divergence d JOIN cap_result r ON r.id = d.result_id"
-                      " WHERE r.fingerprint_id = ?"),
-                count("SELECT COUNT(*) FROM cap_quarantine WHERE fingerprint_id = ?"),
+                self._count(fid, "SELECT COUNT(*) FROM cap_result WHERE fingerprint_id = ?"),
+                by_family,
+                self._count(fid, "SELECT COUNT(*) FROM cap_divergence d"
+                                 " JOIN cap_result r ON r.id = d.result_id"
+                                 " WHERE r.fingerprint_id = ?"),
+                self._count(fid, "SELECT COUNT(*) FROM cap_quarantine WHERE fingerprint_id = ?"),
             ))
         return out
+
+    def _count(self, fingerprint_id: int, sql: str) -> int:
+        """The count `sql` selects, its one parameter the fingerprint's id."""
+        return self.conn.execute(sql, (fingerprint_id,)).fetchone()[0]
 
     def _insert_probe(self, p: Probe) -> None:
         self.conn.execute(

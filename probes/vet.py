@@ -29,7 +29,8 @@ from probes.classify import ALLOWED, InsnClass, classify, riscv_length
 from probes.emulator import EmulatedRun, ProbeEmulator
 from probes.probe import Observation, Probe
 
-_UNICORN_INVALID_SIZE = 0xF1F1F1F1  # what Unicorn's code hook reports for an undecodable instruction
+# what Unicorn's code hook reports for an undecodable instruction
+_UNICORN_INVALID_SIZE = 0xF1F1F1F1
 # Instructions whose result the emulator cannot predict for real hardware.
 _MACHINE_DEPENDENT = {InsnClass.ENVIRONMENT, InsnClass.PRIVILEGED, InsnClass.IO}
 
@@ -114,15 +115,18 @@ class Vetter:
             if state["unknown"] is not None:
                 return state["unknown"][1]
             if offset >= len(code):
-                return None  # the fill past the probe's end (abi.CODE_FILL): it traps, the run's fault
+                # the fill past the probe's end (abi.CODE_FILL): it traps, the run's fault
+                return None
             window = padded[offset : offset + window_size]
             decoded = classify(arch, window)
             emulator_size = quirks.emulator_size(window, size)
             if decoded.klass == InsnClass.UNDECODABLE:
-                state["unknown"] = offset, f"runs past +0x{offset:x} ({window[:8].hex()}), which capstone cannot decode"
+                state["unknown"] = offset, (f"runs past +0x{offset:x} ({window[:8].hex()}),"
+                                            " which capstone cannot decode")
             elif size != _UNICORN_INVALID_SIZE and decoded.size != emulator_size:
-                state["unknown"] = offset, (f"runs past +0x{offset:x} ({decoded.text}): capstone says {decoded.size}"
-                                    f" bytes, the emulator {emulator_size}")
+                state["unknown"] = offset, (f"runs past +0x{offset:x} ({decoded.text}):"
+                                            f" capstone says {decoded.size} bytes,"
+                                            f" the emulator {emulator_size}")
             elif decoded.klass not in allowed:
                 return (f"{decoded.klass.value} instruction '{decoded.text}' at +0x{offset:x}"
                         f" is not allowed in a {probe.privilege.name.lower()} probe")
@@ -146,7 +150,8 @@ class Vetter:
             mv = run.memory_violation
             ip = f"+0x{mv.ip - self._code_base:x}"
             code = AREA["code"]
-            if mv.access == "write" and code.base(self.arch.probes) <= mv.address < code.end(self.arch.probes):
+            if (mv.access == "write"
+                    and code.base(self.arch.probes) <= mv.address < code.end(self.arch.probes)):
                 return f"writes its own code at 0x{mv.address:x} (ip {ip})"
             return f"{mv.access} at 0x{mv.address:x} is outside its areas (ip {ip})"
         obs = run.observation
@@ -154,7 +159,8 @@ class Vetter:
             return f"over budget: still running after {run.instructions - 1} instructions"
         if unknown is not None:
             offset, why = unknown
-            faulted_there = obs.outcome == Outcome.FAULT and obs.fault.ip - self._code_base == offset
+            faulted_there = (obs.outcome == Outcome.FAULT
+                             and obs.fault.ip - self._code_base == offset)
             if not faulted_there:
                 return why
         return None

@@ -51,7 +51,8 @@ def vet_stream(probes: Iterable[Probe],
             yield probe, vet(probe)
         return
     chunks = iter(lambda: list(itertools.islice(stream, CHUNK)), [])
-    chunks = itertools.chain((head[i:i + FIRST_CHUNK] for i in range(0, len(head), FIRST_CHUNK)), chunks)
+    chunks = itertools.chain((head[i:i + FIRST_CHUNK] for i in range(0, len(head), FIRST_CHUNK)),
+                             chunks)
     vet(head[0])  # the workers inherit this arch's vetter built (~165 ms each otherwise)
     with multiprocessing.get_context("fork").Pool(workers, _ignore_interrupts) as pool:
         pending: deque = deque()
@@ -62,4 +63,4 @@ def vet_stream(probes: Iterable[Probe],
             following = next(chunks, None)
             if following is not None:
                 pending.append((following, pool.apply_async(_vet_chunk, (following,))))
-            yield from zip(chunk, verdicts.get())
+            yield from zip(chunk, verdicts.get(), strict=True)  # one verdict per probe

@@ -286,7 +286,8 @@ class Machine:
         if not self._connect_serial(deadline, serial) or serial.closed:
             time.sleep(max(0.0, deadline - time.monotonic()))  # a polling caller must not spin
             return b""
-        ready, _, _ = select.select([serial, self._pidfd], [], [], max(0.0, deadline - time.monotonic()))
+        ready, _, _ = select.select([serial, self._pidfd], [], [],
+                                    max(0.0, deadline - time.monotonic()))
         if serial in ready:
             try:
                 return serial.receive(log=False)  # not kept in serial_log: see above
@@ -312,7 +313,8 @@ class Machine:
             try:
                 view = view[serial.send_now(view):]
             except BlockingIOError:  # the socket buffer is full: wait for QEMU to drain it
-                _, writable, _ = select.select([], [serial], [], max(0.0, deadline - time.monotonic()))
+                _, writable, _ = select.select([], [serial], [],
+                                               max(0.0, deadline - time.monotonic()))
                 if not writable:
                     break
             except (BrokenPipeError, ConnectionResetError):

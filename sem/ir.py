@@ -142,7 +142,8 @@ def build(op: str, *xs, attr: int | None = None) -> Node:
         width = next((x.width for x in xs[1:] if isinstance(x, Node)), None)
     if width is None:
         raise IRError(f"{op}: at least one operand must be a routine value, not only constants")
-    args = tuple(_coerce(x, BOOL if (op == "select" and i == 0) else width) for i, x in enumerate(xs))
+    args = tuple(_coerce(x, BOOL if (op == "select" and i == 0) else width)
+                 for i, x in enumerate(xs))
     return Node(op, _result_width(op, args, attr), args, attr)
 
 

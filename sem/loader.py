@@ -20,7 +20,8 @@ def load_file(path: str | Path) -> list[tuple[Routine, Name]]:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such file; give the path of a .py file using sem.ir")
-    unique = "sem_source_" + hashlib.blake2b(str(path.resolve()).encode(), digest_size=6).hexdigest()
+    digest = hashlib.blake2b(str(path.resolve()).encode(), digest_size=6).hexdigest()
+    unique = "sem_source_" + digest
     spec = importlib.util.spec_from_file_location(unique, path)
     module = importlib.util.module_from_spec(spec)
     try:

@@ -127,7 +127,8 @@ class RiscvTarget:
             loop, done = self._label("clz"), self._label("clz_done")
             out += [f"li {d}, {w}", f"{loop}:", f"beqz {x}, {done}", f"srli {x}, {x}, 1",
                     f"addi {d}, {d}, -1", f"j {loop}", f"{done}:"]
-        elif op == "ctz":  # popcount of the trailing-zero mask; a sentinel bit at w makes ctz(0) = w
+        elif op == "ctz":
+            # popcount of the trailing-zero mask; a sentinel bit at w makes ctz(0) = w
             x = self._extend(ops[0], "z", "t4", out)
             if w < 64:
                 out += ["li t3, 1", f"slli t3, t3, {w}", f"or {x}, {x}, t3"]
@@ -148,7 +149,8 @@ class RiscvTarget:
             c, t, f = ops
             if c.reg is None:
                 chosen = t if c.imm & 1 else f
-                out.append(f"li {d}, {chosen.imm}" if chosen.reg is None else f"mv {d}, {chosen.reg}")
+                out.append(f"li {d}, {chosen.imm}" if chosen.reg is None
+                           else f"mv {d}, {chosen.reg}")
                 return
             rt, rf = self._reg(t, 1, out), self._reg(f, 2, out)
             out += [f"andi t3, {c.reg}, 1", "neg t3, t3", f"xor {d}, {rt}, {rf}",

@@ -31,8 +31,11 @@ PTR = {8: "byte", 16: "word", 32: "dword", 64: "qword"}
 
 def r64(reg: str) -> str: return NAMES[reg][0]
 def r32(reg: str) -> str: return NAMES[reg][1]
-def sub(reg: str, w: int) -> str: return {64: r64(reg), 32: r32(reg), 16: NAMES[reg][2]}.get(w, NAMES[reg][3])
 def op_name(reg: str, w: int) -> str: return r64(reg) if w == 64 else r32(reg)
+
+
+def sub(reg: str, w: int) -> str:
+    return {64: r64(reg), 32: r32(reg), 16: NAMES[reg][2]}.get(w, NAMES[reg][3])
 
 
 def _fits_imm32(value: int) -> bool:
@@ -73,9 +76,11 @@ class X86Target:
             if into != o.reg:
                 out.append(f"mov {into}, {o.reg}")
         elif w == 32:
-            out.append(f"mov {r32(into)}, {r32(o.reg)}" if kind == "z" else f"movsxd {into}, {r32(o.reg)}")
+            out.append(f"mov {r32(into)}, {r32(o.reg)}" if kind == "z"
+                       else f"movsxd {into}, {r32(o.reg)}")
         elif w in (8, 16):
-            out.append(f"movzx {r32(into)}, {sub(o.reg, w)}" if kind == "z" else f"movsx {into}, {sub(o.reg, w)}")
+            out.append(f"movzx {r32(into)}, {sub(o.reg, w)}" if kind == "z"
+                       else f"movsx {into}, {sub(o.reg, w)}")
         else:  # 1-bit
             out += [f"mov {r32(into)}, {r32(o.reg)}", f"and {r32(into)}, 1"]
             if kind == "s":
@@ -106,7 +111,8 @@ class X86Target:
             kind = "z" if op == "mulhu" else "s"
             if w == 64:
                 out.append(f"mov rax, {self._reg(ops[0], 0, out)}")
-                out += [f"{'mul' if kind == 'z' else 'imul'} {self._reg(ops[1], 1, out)}", f"mov {d}, rdx"]
+                out += [f"{'mul' if kind == 'z' else 'imul'} {self._reg(ops[1], 1, out)}",
+                        f"mov {d}, rdx"]
             else:
                 a = self._extend(ops[0], kind, "r10", out)
                 b = self._extend(ops[1], kind, "r11", out)
@@ -115,7 +121,8 @@ class X86Target:
             self._shift(n, dest, ops, out)
         elif op == "popcount":
             src = self._clean(ops[0], 0, "z", out) if w != 64 else self._reg(ops[0], 0, out)
-            out.append(f"popcnt {dest}, {r64(src)}" if w == 64 else f"popcnt {r32(dest)}, {r32(src)}")
+            out.append(f"popcnt {dest}, {r64(src)}" if w == 64
+                       else f"popcnt {r32(dest)}, {r32(src)}")
         elif op == "clz":  # (w-1) - bsr(x), with bsr(0) taken as -1
             src = self._extend(ops[0], "z", "r10", out)
             out += ["mov rax, -1", f"bsr {dest}, {src}", f"cmovz {dest}, rax",
@@ -134,11 +141,13 @@ class X86Target:
             c, t, f = ops
             if c.reg is None:
                 chosen = t if c.imm & 1 else f
-                out.append(f"mov {d}, {chosen.imm if chosen.reg is None else op_name(chosen.reg, w)}")
+                value = chosen.imm if chosen.reg is None else op_name(chosen.reg, w)
+                out.append(f"mov {d}, {value}")
                 return
             out.append(f"mov {d}, {f.imm if f.reg is None else op_name(f.reg, w)}")
             tr = self._reg(t, 1, out)
-            out += [f"test {r32(c.reg)}, 1", f"cmovne {op_name(dest, max(w, 32))}, {op_name(tr, max(w, 32))}"]
+            out += [f"test {r32(c.reg)}, 1",
+                    f"cmovne {op_name(dest, max(w, 32))}, {op_name(tr, max(w, 32))}"]
         elif op in ("zext", "sext"):
             self._extend(ops[0], "z" if op == "zext" else "s", dest, out)
         elif op == "trunc":

@@ -19,10 +19,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from arch import Arch, by_name
-from stores.db import Migration, Schema, append_only, ensure_schema
-from stores.fingerprint import Fingerprint
 from sem.canon import SHORT, Canonical, canonicalize, parse
 from sem.ir import Routine
+from stores.db import Migration, Schema, append_only, ensure_schema
+from stores.fingerprint import Fingerprint
 
 # Measurements and the changes of names and classes: appended, never changed.
 HISTORY = ("sem_performance", "sem_name_history", "sem_equivalence_history")
@@ -272,7 +272,8 @@ class SemStore:
         """A full ID from an ID prefix (>= 4 hex digits), NAMESPACE:NAME or a NAME."""
         namespace, _, name = ref.rpartition(":")
         if namespace:
-            rows = self.conn.execute("SELECT routine_id FROM sem_names WHERE namespace = ? AND name = ?",
+            rows = self.conn.execute("SELECT routine_id FROM sem_names"
+                                     " WHERE namespace = ? AND name = ?",
                                      (namespace, name)).fetchall()
         else:
             rows = self.conn.execute("SELECT DISTINCT routine_id FROM sem_names WHERE name = ?",
@@ -289,7 +290,8 @@ class SemStore:
                              "give more ID digits or NAMESPACE:NAME")
 
     def routine(self, routine_id: str) -> Routine:
-        row = self.conn.execute("SELECT canonical FROM sem_routines WHERE id = ?", (routine_id,)).fetchone()
+        row = self.conn.execute("SELECT canonical FROM sem_routines WHERE id = ?",
+                                (routine_id,)).fetchone()
         if row is None:
             raise UnknownRoutine(f"no routine {routine_id}")
         return parse(row[0])
@@ -421,6 +423,7 @@ class SemStore:
         return [ClassChange(*row) for row in rows]
 
     def members(self, class_id: str) -> list[str]:
-        rows = self.conn.execute("SELECT routine_id FROM sem_equivalence WHERE class_id = ? ORDER BY 1",
+        rows = self.conn.execute("SELECT routine_id FROM sem_equivalence"
+                                 " WHERE class_id = ? ORDER BY 1",
                                  (class_id,)).fetchall()
         return [r[0] for r in rows] or [class_id]

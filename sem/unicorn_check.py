@@ -15,7 +15,7 @@ from arch import Arch
 from sem import interp
 from sem.interp import Memory
 from sem.ir import Routine
-from sem.vectors import DATA_ADDRESS, DATA_SIZE, Vector, generate
+from sem.vectors import DATA_ADDRESS, Vector, generate
 
 CODE_ADDRESS = 0x10000
 CODE_SIZE = 0x10000
@@ -47,7 +47,8 @@ class RoutineEmulator:
 
     def call(self, args: tuple[int, ...], memory: Memory | None) -> tuple[int, bytes | None]:
         e = self.emu
-        for reg, value in zip(self.argument_regs, args):
+        # fewer arguments than the convention has registers (regalloc refuses more): the rest unused
+        for reg, value in zip(self.argument_regs, args, strict=False):
             e.reg_write(reg, value)
         if memory is not None:
             e.mem_write(memory.base, memory.data)

@@ -59,7 +59,7 @@ def generate(r: Routine, count: int = 1000, seed: int = 0) -> list[Vector]:
     if value_params:  # every combination of edge cases, up to half the budget
         grids = [edges(r.params[i].width) for i in value_params]
         for combo in itertools.islice(itertools.product(*grids), count // 2):
-            out.append(make(dict(zip(value_params, combo))))
+            out.append(make(dict(zip(value_params, combo, strict=True))))
     while len(out) < count:
         out.append(make({i: _value(rng, r.params[i].width) for i in value_params}))
     return out

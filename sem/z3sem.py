@@ -129,7 +129,8 @@ def equivalent(a: Routine, b: Routine, timeout_ms: int = 60_000) -> EquivalenceV
     if a.params != b.params or a.result_width != b.result_width:
         raise NotComparable(
             f"signatures differ: {list(a.params)} -> {a.result_width} vs "
-            f"{list(b.params)} -> {b.result_width}; only routines of one signature can be equivalent"
+            f"{list(b.params)} -> {b.result_width}; "
+            "only routines of one signature can be equivalent"
         )
     sa = translate(a)
     sb = translate(b, inputs=sa.inputs, memory=sa.memory)

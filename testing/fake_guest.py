@@ -19,15 +19,21 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import replace
 
-from contract.frames import FrameDecoder, encode_frame
 from arch import Arch
-from contract.protocol import PROTOCOL_VERSION, LAYOUTS as PROTOCOL_LAYOUTS, Msg
+from contract.frames import FrameDecoder, encode_frame
 from contract.probe_abi import AREA, Outcome, Privilege
+from contract.protocol import (
+    LAYOUTS,
+    PROBE_RESULT_CACHE,
+    PROBE_RUN_FLAG_MEASURE_LENGTH,
+    PROBE_SLOTS,
+    PROTOCOL_VERSION,
+    Msg,
+    ProbeRefusal,
+)
 from probes.classify import ALLOWED, InsnClass, classify
 from probes.emulator import ProbeEmulator
 from probes.probe import Fault, Observation, Probe
-from contract.protocol import (LAYOUTS, PROBE_RESULT_CACHE, PROBE_RUN_FLAG_MEASURE_LENGTH,
-                               PROBE_SLOTS, Msg, ProbeRefusal)
 
 KERNEL_CANARY = b"MetaOS-kernel-canary"
 
@@ -52,7 +58,7 @@ class FakeGuest:
         self.decoder = FrameDecoder()
         self.decoder.feed(b"\0")  # the guest is in sync from its first byte
         self.seq = 0
-        hello = PROTOCOL_LAYOUTS[Msg.HELLO].pack(version=PROTOCOL_VERSION, arch=self.arch.wire)
+        hello = LAYOUTS[Msg.HELLO].pack(version=PROTOCOL_VERSION, arch=self.arch.wire)
         return b"\0" + self._frame(Msg.HELLO, hello)
 
     def receive(self, data: bytes) -> bytes:
@@ -86,7 +92,8 @@ class FakeGuest:
                 return self._loaded_frame(load, status)
             return self._run(fields["run_id"], load["slot"], load["tag"], fields["flags"])
         if kind == Msg.PROBE_RUN_BATCH:
-            slots = [int.from_bytes(tail[i:i + 2], "little") for i in range(0, 2 * fields["count"], 2)]
+            slots = [int.from_bytes(tail[i:i + 2], "little")
+                     for i in range(0, 2 * fields["count"], 2)]
             return b"".join(self._run(fields["first_run_id"] + i, s, None, fields["flags"])
                             for i, s in enumerate(slots))
         return self._frame(Msg.PROBE_STATUS, LAYOUTS[Msg.PROBE_STATUS].pack(
@@ -102,7 +109,8 @@ class FakeGuest:
     def _loaded(self, f: dict[str, int], tail: bytes) -> ProbeRefusal:
         """Keep the PROBE_LOAD (fields `f`, code and input in `tail`) in its slot."""
         status = ProbeRefusal.OK
-        code, inp = tail[: f["code_length"]], tail[f["code_length"] : f["code_length"] + f["input_length"]]
+        code = tail[: f["code_length"]]
+        inp = tail[f["code_length"] : f["code_length"] + f["input_length"]]
         if f["slot"] >= PROBE_SLOTS:
             status = ProbeRefusal.BAD_SLOT
         elif f["privilege"] == Privilege.PRIVILEGED and not self.allow_privileged:
@@ -135,7 +143,8 @@ class FakeGuest:
         self.runs += 1
         return self._result(run_id, slot, loaded_tag, obs)
 
-    def _result(self, run_id: int, slot: int, tag: int, obs: Observation, cache: bool = True) -> bytes:
+    def _result(self, run_id: int, slot: int, tag: int, obs: Observation,
+                cache: bool = True) -> bytes:
         fault = obs.fault or Fault(0, 0, 0)
         body = LAYOUTS[Msg.PROBE_RESULT].pack(
             obs.output, run_id=run_id, slot=slot, outcome=obs.outcome, tag=tag,
@@ -156,7 +165,8 @@ class FakeGuest:
 
     def _ring3(self, probe: Probe):
         """What the CPU would do at ring 3 / U-mode: fault on instructions of other classes."""
-        allowed, code, base = ALLOWED[probe.privilege], probe.code, AREA["code"].base(self.arch.probes)
+        allowed, code = ALLOWED[probe.privilege], probe.code
+        base = AREA["code"].base(self.arch.probes)
 
         def inspect(address: int, _size: int) -> Fault | None:
             window = code[address - base : address - base + 15]

@@ -8,8 +8,8 @@ Drop and flip rates apply per byte, in both directions, from a seeded RNG.
 
 from __future__ import annotations
 
-from testing.fake_guest import FakeGuest
 from link.line_faults import LineDamage, LineFaults
+from testing.fake_guest import FakeGuest
 
 
 class Loopback:

@@ -60,7 +60,8 @@ def _answer_keys(frame: Frame) -> list[AnswerKey]:
         return [(Msg.PROBE_LOADED, fields["slot"], fields["tag"])]
     if frame.type == Msg.PROBE_RUN:
         return [(Msg.PROBE_RESULT, frame.fields()[0]["run_id"])]
-    if frame.type == Msg.PROBE_LOAD_RUN:  # a refused load answers PROBE_LOADED instead: unexpected here
+    # a refused load answers PROBE_LOADED instead: unexpected here
+    if frame.type == Msg.PROBE_LOAD_RUN:
         return [(Msg.PROBE_RESULT, frame.fields()[0]["run_id"])]
     if frame.type == Msg.PROBE_RUN_BATCH:
         fields, slots = frame.fields()

@@ -11,7 +11,7 @@ from __future__ import annotations
 import struct
 
 from contract.frames import encode_frame
-from contract.protocol import LAYOUTS, WireArch, ConfigSource, Msg
+from contract.protocol import LAYOUTS, ConfigSource, Msg, WireArch
 
 # ---------------------------------------------------------------- PCI config space
 

@@ -19,7 +19,8 @@ def _small_routines():
         x, y = Node("param", w, (), 0), Node("param", w, (), 1)
         for op in BINARY:
             yield f"{op}{w}", Routine((t, t), _widen(ir.build(op, x, y)), None)
-            yield f"{op}{w}_const", Routine((t,), _widen(ir.build(op, x, 5 if "s" in op[:2] else -3)), None)
+            const = 5 if "s" in op[:2] else -3
+            yield f"{op}{w}_const", Routine((t,), _widen(ir.build(op, x, const)), None)
         for op in UNARY:
             yield f"{op}{w}", Routine((t,), ir.build(op, x), None)
         c = ir.ult(x, y)

@@ -3,14 +3,21 @@
 import struct
 
 import testing.synthetic_q35 as q35
-
-from discovery.acpi import (Rsdp, Table, checksum_ok, fadt_dsdt_address, parse_madt, parse_mcfg,
-                       root_table_entries)
+from discovery.acpi import (
+    Rsdp,
+    Table,
+    checksum_ok,
+    fadt_dsdt_address,
+    parse_madt,
+    parse_mcfg,
+    root_table_entries,
+)
 
 
 def test_header_fields_and_checksum():
     t = Table(0x1000, q35.madt())
-    assert (t.signature, t.revision, t.oem_id, t.oem_table_id, t.creator_id) == ("APIC", 3, "BOCHS", "BXPC", "BXPC")
+    assert ((t.signature, t.revision, t.oem_id, t.oem_table_id, t.creator_id)
+            == ("APIC", 3, "BOCHS", "BXPC", "BXPC"))
     assert t.length == len(q35.madt()) and t.checksum_valid
     broken = bytearray(q35.madt())
     broken[40] ^= 1
@@ -42,7 +49,8 @@ def test_madt_walk_stops_at_a_broken_entry():
 
 def test_mcfg_regions():
     regions = parse_mcfg(Table(0, q35.mcfg(base=0xB0000000, segment=0, start_bus=0, end_bus=0xFF)))
-    assert [(r.base, r.segment, r.start_bus, r.end_bus) for r in regions] == [(0xB0000000, 0, 0, 0xFF)]
+    assert ([(r.base, r.segment, r.start_bus, r.end_bus) for r in regions]
+            == [(0xB0000000, 0, 0, 0xFF)])
 
 
 def test_fadt_dsdt_prefers_x_dsdt():
@@ -52,8 +60,10 @@ def test_fadt_dsdt_prefers_x_dsdt():
 
 def test_rsdp_v1_and_v2():
     v1 = Rsdp(0xF5A10, q35.rsdp(rsdt=0x7FE2000))
-    assert (v1.revision, v1.rsdt_address, v1.xsdt_address, v1.oem_id, v1.checksum_valid) == (0, 0x7FE2000, None, "BOCHS", True)
-    raw = bytearray(struct.pack("<8sB6sBIIQB3x", b"RSD PTR ", 0, b"BOCHS ", 2, 0x7FE2000, 36, 0x7FE3000, 0))
+    assert ((v1.revision, v1.rsdt_address, v1.xsdt_address, v1.oem_id, v1.checksum_valid)
+            == (0, 0x7FE2000, None, "BOCHS", True))
+    raw = bytearray(struct.pack("<8sB6sBIIQB3x", b"RSD PTR ", 0, b"BOCHS ", 2, 0x7FE2000, 36,
+                                0x7FE3000, 0))
     raw[8] = (-sum(raw[:20])) & 0xFF
     raw[32] = (-sum(raw)) & 0xFF
     v2 = Rsdp(0, bytes(raw))

@@ -5,8 +5,8 @@ This machine's CPUID against its Linux: test_cpuid_linux_host.py."""
 import shutil
 
 import pytest
-import testing.synthetic_q35 as q35
 
+import testing.synthetic_q35 as q35
 from arch import X86_64
 from discovery.cpufeatures import FLAGS
 from discovery.cpuid import CpuidResult, CpuidTable

@@ -25,8 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-import testing.synthetic_q35 as q35
 
+import testing.synthetic_q35 as q35
 from arch import X86_64
 from discovery.cpufeatures import (
     AMD,

@@ -7,11 +7,11 @@ import subprocess
 import xml.etree.ElementTree as ET
 
 import pytest
-import testing.synthetic_q35 as q35
 
+import testing.synthetic_q35 as q35
+from contract.frames import FrameDecoder
 from discovery.cpuid import CpuidResult
 from discovery.dumps import read_cpuid_dump, write_dump_dir
-from contract.frames import FrameDecoder
 from discovery.inventory import Inventory
 
 
@@ -21,7 +21,8 @@ def inventory():
 
 
 needs_lspci = pytest.mark.skipif(not shutil.which("lspci"), reason="needs lspci (pciutils)")
-needs_lstopo = pytest.mark.skipif(not shutil.which("lstopo-no-graphics"), reason="needs hwloc's lstopo")
+needs_lstopo = pytest.mark.skipif(not shutil.which("lstopo-no-graphics"),
+                                  reason="needs hwloc's lstopo")
 
 
 def lspci(*args):
@@ -60,7 +61,8 @@ def test_lstopo_reads_cpuid_dump_with_right_pus_and_caches(tmp_path):
     pus = [o for o in objects if o.get("type") == "PU"]
     assert len(pus) == 2  # the MADT's two enabled processors
     sizes = {(o.get("type"), int(o.get("cache_size"))) for o in objects if o.get("cache_size")}
-    assert sizes == {("L1Cache", 32 << 10), ("L1iCache", 32 << 10), ("L2Cache", 4 << 20), ("L3Cache", 16 << 20)}
+    assert sizes == {("L1Cache", 32 << 10), ("L1iCache", 32 << 10), ("L2Cache", 4 << 20),
+                     ("L3Cache", 16 << 20)}
     model = {i.get("name"): i.get("value") for i in root.iter("info")}
     assert model["CPUModel"] == q35.BRAND and model["CPUVendor"] == "GenuineIntel"
 

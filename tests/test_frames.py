@@ -7,7 +7,14 @@ from cobs import cobs
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from contract.frames import MAX_ENCODED, Frame, FrameDecoder, MalformedBody, ProtocolError, encode_frame
+from contract.frames import (
+    MAX_ENCODED,
+    Frame,
+    FrameDecoder,
+    MalformedBody,
+    ProtocolError,
+    encode_frame,
+)
 from contract.protocol import LAYOUTS, MAX_BODY, Msg
 
 bodies = st.binary(max_size=600)
@@ -38,7 +45,7 @@ def test_arbitrary_chunking_gives_the_same_frames(items, data):
     cuts = sorted(data.draw(st.lists(st.integers(0, len(stream)), max_size=10)))
     decoder = FrameDecoder()
     frames = []
-    for a, b in zip([0] + cuts, cuts + [len(stream)]):
+    for a, b in zip([0] + cuts, cuts + [len(stream)], strict=True):
         frames += decoder.feed(stream[a:b])
     assert [(int(f.type), f.body) for f in frames] == [(t, b) for t, b in items]
     assert decoder.lost == 0

@@ -8,8 +8,8 @@ import re
 import pytest
 
 from contract.pci import BAR0, VENDOR_ID
-from discovery.pciids import PciIds
 from contract.riscv64.virt import VIRT_MEMORY_MAP
+from discovery.pciids import PciIds
 from qemu.boards import board
 from qemu.groundtruth import (
     CpuidWord,

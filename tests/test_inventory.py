@@ -1,7 +1,6 @@
 """The inventory document (cli/schemas.py): its exact schema, and robustness to odd streams."""
 
 import testing.synthetic_q35 as q35
-
 from arch import RISCV64
 from cli.schemas import inventory_document
 from contract.frames import FrameDecoder, encode_frame

@@ -7,8 +7,6 @@ import os
 import time
 
 import pytest
-from testing.riscv_tiny_guests import write_elf
-from testing.x86_boot_sectors import MARK, write_image
 
 from arch import X86_64
 from contract.x86_64.exits import DEBUG_EXIT_FAIL, DEBUG_EXIT_PASS, debug_exit_status
@@ -24,6 +22,8 @@ from qemu.errors import (
     QemuStartError,
 )
 from qemu.machine import Machine
+from testing.riscv_tiny_guests import write_elf
+from testing.x86_boot_sectors import MARK, write_image
 
 HARD_TIMEOUT = 30  # seconds any one QEMU may live in these tests
 

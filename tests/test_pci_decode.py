@@ -2,10 +2,10 @@
 
 import struct
 
+import testing.synthetic_q35 as q35
 from contract.frames import FrameDecoder
 from discovery.pci import PciFunction, function_from_fields
 from discovery.pciids import PciIds
-import testing.synthetic_q35 as q35
 from testing.synthetic_q35 import config_space, readback_for
 
 
@@ -18,7 +18,8 @@ def test_identity_fields_from_a_frame():
     body = q35.pci_body(0, 0x1F, 2, q35.PCI_DEVICES[5][3], q35.PCI_DEVICES[5][4])
     frame = FrameDecoder().feed(b"\x00" + q35.encode_frame(q35.Msg.PCI_FUNCTION, 0, body))[0]
     f = function_from_fields(*frame.fields())
-    assert (f.bdf, f.vendor, f.device_id, f.class_code, f.revision) == ("00:1f.2", 0x8086, 0x2922, 0x010601, 2)
+    assert ((f.bdf, f.vendor, f.device_id, f.class_code, f.revision)
+            == ("00:1f.2", 0x8086, 0x2922, 0x010601, 2))
     assert (f.header_type, f.multi_function, f.subsystem) == (0, False, (0x1AF4, 0x1100))
     assert (f.interrupt_pin, f.interrupt_line) == (1, 10)
     assert f.capabilities == [0x05, 0x12]
@@ -32,15 +33,18 @@ def test_multi_function_bit_reported_separately_from_header_type():
 def test_io_bar_with_32_and_16_bit_readbacks():
     config = config_space(1, 2, 0, bars=[0xC041, 0x0701])
     f = decode(config, [readback_for("io", 0x20), 0x0000FFC1])
-    assert [(b.index, b.kind, b.address, b.size) for b in f.bars] == [(0, "io", 0xC040, 0x20), (1, "io", 0x700, 0x40)]
+    assert ([(b.index, b.kind, b.address, b.size) for b in f.bars]
+            == [(0, "io", 0xC040, 0x20), (1, "io", 0x700, 0x40)])
 
 
 def test_mem32_and_prefetchable_mem64_pair_and_unimplemented_bars_omitted():
     config = config_space(1, 2, 0, bars=[0, 0xFE840000, 0, 0, 0xFC00000C, 0x00000080])
     f = decode(config, [0, 0xFFFFF000, 0, 0] + readback_for("mem64", 0x4000, prefetchable=True))
     assert [b.to_json() for b in f.bars] == [
-        {"index": 1, "kind": "mem32", "prefetchable": False, "address": 0xFE840000, "size": 0x1000},
-        {"index": 4, "kind": "mem64", "prefetchable": True, "address": 0x80_FC000000, "size": 0x4000},
+        {"index": 1, "kind": "mem32", "prefetchable": False, "address": 0xFE840000,
+         "size": 0x1000},
+        {"index": 4, "kind": "mem64", "prefetchable": True, "address": 0x80_FC000000,
+         "size": 0x4000},
     ]
 
 
@@ -77,7 +81,8 @@ def test_capability_list_ignored_without_status_bit_and_loops_cut():
 
 def test_extended_capabilities_only_with_4k_config_space():
     caps = dict(caps=[q35.EXPRESS], ext_caps=[q35.AER, (0x000E, 1, bytes(4))])
-    assert decode(config_space(1, 2, 0, size=4096, **caps)).extended_capabilities == [0x0001, 0x000E]
+    assert (decode(config_space(1, 2, 0, size=4096, **caps)).extended_capabilities
+            == [0x0001, 0x000E])
     assert decode(config_space(1, 2, 0, size=256, caps=[q35.EXPRESS])).extended_capabilities == []
 
 
@@ -94,7 +99,8 @@ def test_truncated_config_space_does_not_crash():
 def test_pci_ids_names_and_missing_file(tmp_path):
     ids = tmp_path / "pci.ids"
     ids.write_text(
-        "# comment\n8086  Intel Corporation\n\t2922  SATA AHCI\n\t\t1af4 1100  QEMU Virtual Machine\n"
+        "# comment\n8086  Intel Corporation\n\t2922  SATA AHCI\n"
+        "\t\t1af4 1100  QEMU Virtual Machine\n"
         "C 01  Mass storage controller\n\t06  SATA controller\n\t\t01  AHCI 1.0\n"
     )
     names = PciIds(ids)

@@ -7,22 +7,23 @@ import pytest
 
 from arch import ARCHES, RISCV64, X86_64
 from contract.probe_abi import AREAS, PAGE_SIZE, PROBE_REGION_SIZE, Outcome, Privilege
-from probes.emulator import ProbeEmulator
-from probes.probe import Probe
 from contract.protocol import LAYOUTS, Msg
 from contract.protocol import asm_constants as protocol_constants
+from probes.emulator import ProbeEmulator
+from probes.probe import Probe
 
 
 @pytest.mark.parametrize("arch", ARCHES)
 def test_areas_are_naturally_aligned_disjoint_and_inside_the_region(arch):
     spans = sorted((a.base(arch.probes), a.end(arch.probes)) for a in AREAS)
-    for (_, end), (start, _) in zip(spans, spans[1:]):
+    for (_, end), (start, _) in zip(spans, spans[1:], strict=False):
         assert end < start  # a guard gap between any two areas
     for area in AREAS:
         assert area.size % PAGE_SIZE == 0 and area.size & (area.size - 1) == 0
         assert area.base(arch.probes) % area.size == 0  # one NAPOT PMP entry / whole pages each
         region = arch.probes.region_base
-        assert region <= area.base(arch.probes) and area.end(arch.probes) <= region + PROBE_REGION_SIZE
+        assert (region <= area.base(arch.probes)
+                and area.end(arch.probes) <= region + PROBE_REGION_SIZE)
     kernel_base, kernel_size = arch.probes.kernel_area
     assert kernel_base + kernel_size <= arch.probes.region_base
 
@@ -38,7 +39,8 @@ def test_asm_constants_match_the_entry_convention(arch):
 
 
 def test_probe_messages_have_their_direction_and_aligned_fields():
-    host_to_guest = {"PROBE_LOAD", "PROBE_RUN", "PROBE_LOAD_RUN", "PROBE_RUN_BATCH", "PROBE_STATUS_REQUEST"}
+    host_to_guest = {"PROBE_LOAD", "PROBE_RUN", "PROBE_LOAD_RUN", "PROBE_RUN_BATCH",
+                     "PROBE_STATUS_REQUEST"}
     for msg in Msg:
         if msg.name.startswith("PROBE_"):
             assert (msg.value >= 0x80) == (msg.name in host_to_guest)
@@ -60,7 +62,8 @@ def test_content_hash_covers_everything_that_changes_a_result_and_no_bookkeeping
                                    family="other").content_hash
     assert a.content_hash != Probe(X86_64, b"\xc3", input=b"x", budget=99).content_hash
     assert a.content_hash != Probe(X86_64, b"\xc3", input=b"y").content_hash
-    assert Probe(X86_64, b"\xc3\x00").content_hash != Probe(X86_64, b"\xc3", input=b"\x00").content_hash
+    assert (Probe(X86_64, b"\xc3\x00").content_hash
+            != Probe(X86_64, b"\xc3", input=b"\x00").content_hash)
 
 
 BASE = Probe(X86_64, b"\x90\xc3", input=b"in", budget=10, output_size=8)
@@ -106,6 +109,7 @@ def test_budget_and_output_size_change_what_the_emulator_returns():
     whole = emulator.run(Probe(X86_64, code, budget=64, output_size=16)).observation
     short = emulator.run(Probe(X86_64, code, budget=64, output_size=8)).observation
     starved = emulator.run(Probe(X86_64, code, budget=4, output_size=16)).observation
-    assert whole.outcome == Outcome.RETURNED and whole.output == bytes.fromhex("8877665544332211") * 2
+    assert (whole.outcome == Outcome.RETURNED
+            and whole.output == bytes.fromhex("8877665544332211") * 2)
     assert short.output == whole.output[:8]
     assert starved.outcome == Outcome.TIMEOUT

@@ -1,17 +1,17 @@
 """The transport-independent campaign driver against the fake guest."""
 
-from arch import X86_64, RISCV64
 import random
 
 import pytest
 
+from arch import RISCV64, X86_64
 from contract.probe_abi import Privilege
 from probes.campaign import Campaign
 from probes.campaign_state import CampaignError, Policy
-from testing.fake_guest import FakeGuest
-from testing.loopback import Loopback
 from probes.probe import Probe
 from probes.vet import vet
+from testing.fake_guest import FakeGuest
+from testing.loopback import Loopback
 
 
 def _vetted(arch: str, n: int, seed: int) -> list[tuple[Probe, bytes | None]]:
@@ -45,7 +45,8 @@ def test_a_probe_that_kills_the_board_is_quarantined_and_nothing_else_is_lost():
     killer = items[70][0]
     quarantined = []
     link = Loopback(FakeGuest(X86_64, killers=frozenset({killer.content_hash})))
-    report = Campaign(link, Policy(window=16), on_quarantine=lambda p, why: quarantined.append(p)).run(items)
+    report = Campaign(link, Policy(window=16),
+                      on_quarantine=lambda p, why: quarantined.append(p)).run(items)
     assert quarantined == [killer] and report.quarantined == [killer]
     assert set(report.results) == {p.content_hash for p, _ in items} - {killer.content_hash}
     assert link.restarts == report.restarts == 2  # once in the window, once alone
@@ -53,7 +54,8 @@ def test_a_probe_that_kills_the_board_is_quarantined_and_nothing_else_is_lost():
 
 
 def test_privileged_probes_only_from_privileged_families():
-    probe = Probe(RISCV64, bytes.fromhex("f3252030" "67800000"), Privilege.PRIVILEGED)  # csrr a1, mstatus; ret
+    # csrr a1, mstatus; ret
+    probe = Probe(RISCV64, bytes.fromhex("f3252030" "67800000"), Privilege.PRIVILEGED)
     with pytest.raises(CampaignError, match="only"):
         Campaign(Loopback(FakeGuest(RISCV64))).run([(probe, None)])
 
@@ -67,15 +69,16 @@ def test_privileged_probe_refused_by_a_guest_without_privileged_probing():
 def test_batches_are_handed_over_whole():
     items = _vetted(RISCV64, 100, seed=13)
     batches = []
-    Campaign(Loopback(FakeGuest(RISCV64)), Policy(batch_size=32), on_batch=batches.append).run(items)
+    Campaign(Loopback(FakeGuest(RISCV64)), Policy(batch_size=32),
+             on_batch=batches.append).run(items)
     assert [len(b) for b in batches] == [32, 32, 32, 4]
 
 
 def test_a_second_run_on_the_same_boot_gets_fresh_results():
-    from testing.fake_guest import FakeGuest
-    from testing.loopback import Loopback
     from probes.campaign import Campaign
     from probes.probe import Probe
+    from testing.fake_guest import FakeGuest
+    from testing.loopback import Loopback
 
     campaign = Campaign(Loopback(FakeGuest(X86_64)))
     first = [(Probe(X86_64, bytes.fromhex("b801000000c3")), None)]  # mov eax, 1; ret
@@ -89,9 +92,9 @@ def test_an_unexpected_timeout_is_run_again_before_it_stands():
     from contract.probe_abi import Outcome
     from probes.campaign import Campaign
     from probes.campaign_state import Policy
+    from probes.probe import Observation, Probe
     from testing.fake_guest import FakeGuest
     from testing.loopback import Loopback
-    from probes.probe import Observation, Probe
 
     class Descheduled(FakeGuest):  # the first run of every probe "hangs", as a starved QEMU does
         seen: set = set()
@@ -150,7 +153,8 @@ def test_a_link_that_knows_the_board_stopped_ends_the_silence_at_once():
     clocks, reasons = {}, []
     for link in (Loopback(FakeGuest(X86_64, killers=frozenset({killer.content_hash}))),
                  Reporting(FakeGuest(X86_64, killers=frozenset({killer.content_hash})))):
-        report = Campaign(link, Policy(window=16), on_quarantine=lambda _p, why: reasons.append(why)).run(items)
+        report = Campaign(link, Policy(window=16),
+                          on_quarantine=lambda _p, why: reasons.append(why)).run(items)
         assert report.quarantined == [killer] and link.restarts == 2
         clocks[type(link)] = link.clock
     assert clocks[Reporting] < clocks[Loopback] - 1.0  # two deaths, each seen ~0.75 s sooner

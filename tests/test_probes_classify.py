@@ -1,13 +1,13 @@
 """Instruction classes, with encodings from independent assemblers (keystone for
 x86-64, GNU as for riscv64), never hand-typed bytes."""
 
-from arch import X86_64, RISCV64
 import shutil
 import subprocess
 
 import keystone
 import pytest
 
+from arch import RISCV64, X86_64
 from probes.classify import InsnClass, classify
 
 X86_EXAMPLES = {

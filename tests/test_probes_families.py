@@ -1,13 +1,12 @@
 """Probe families: generated spaces, their encodings, and the statistics."""
 
-from arch import X86_64, RISCV64
 import random
 
 import pytest
 
+from arch import RISCV64, X86_64
 from contract.probe_abi import Outcome, Privilege
 from probes.families import cpuid, csr, discovery, isa_riscv, isa_x86, memlat, msr, timing
-from testing.asm import x86 as assemble
 from probes.probe import Probe
 from probes.vet import vet
 from tests.test_probes_classify import _gnu_as_riscv
@@ -23,7 +22,8 @@ def test_csr_sweep_covers_all_4096_and_matches_gnu_as():
 
 def test_csr_probe_runs_privileged_and_faults_on_a_missing_csr():
     assert vet(csr.csr_probe(0x300)).observation.outcome == Outcome.RETURNED  # mstatus exists
-    assert not vet(Probe(RISCV64, csr.csr_probe(0x300).code)).accepted  # the same code as a user probe
+    # the same code as a user probe
+    assert not vet(Probe(RISCV64, csr.csr_probe(0x300).code)).accepted
 
 
 def test_cpuid_sweep_reads_the_vendor_string():
@@ -37,7 +37,8 @@ def test_cpuid_sweep_reads_the_vendor_string():
 
 @pytest.mark.parametrize("leaf, subleaf", [(0, 0), (7, 1), (0x4000_0000, 0), (0x8000_0023, 7)])
 def test_a_cpuid_probe_is_its_source_assembled(leaf, subleaf):
-    assert cpuid.cpuid_probe(leaf, subleaf).code == X86_64.assemble(cpuid.SOURCE.format(leaf=leaf, subleaf=subleaf))
+    assert cpuid.cpuid_probe(leaf, subleaf).code == X86_64.assemble(
+        cpuid.SOURCE.format(leaf=leaf, subleaf=subleaf))
 
 
 def test_msr_sweep_is_privileged_over_documented_ranges():
@@ -55,7 +56,8 @@ def test_discovery_candidates_are_classified_and_cross_checked(arch, generate):
         if verdict.accepted and verdict.observation is not None:
             findings.append(discovery.finding(arch, probe.meta["candidate"], verdict.observation))
     behaviours = {f.behaviour for f in findings}
-    assert discovery.Behaviour.EXECUTES in behaviours and discovery.Behaviour.UNDEFINED in behaviours
+    assert (discovery.Behaviour.EXECUTES in behaviours
+            and discovery.Behaviour.UNDEFINED in behaviours)
 
 
 def test_finding_flags_both_directions():
@@ -72,7 +74,8 @@ def test_finding_flags_both_directions():
     # A taken jump's measured "length" is its target: no finding.
     jump = discovery.Candidate(b"\xeb\x05", "legacy", 2, "jmp 7", transfers_control=True)
     assert discovery.finding(X86_64, jump, ok, measured_length=7).disagreement is None
-    branch = discovery.Candidate(bytes.fromhex("6300b500"), "base", 4, "beq a0, a1, 0", transfers_control=True)
+    branch = discovery.Candidate(bytes.fromhex("6300b500"), "base", 4, "beq a0, a1, 0",
+                                 transfers_control=True)
     assert discovery.finding(RISCV64, branch, ok, measured_length=0).disagreement is None
     bit_clear = discovery.Candidate(bytes.fromhex("33 15 b5 48"), "zbs", 4, "bclr a0, a0, a1")
     assert discovery.finding(RISCV64, bit_clear, ok, measured_length=2).disagreement  # not a branch
@@ -106,8 +109,9 @@ def test_pointer_chase_visits_every_line_and_levels_are_found(arch):
     verdict = vet(memlat.chase_probe(size, steps=size // memlat.LINE, arch=arch))
     assert verdict.accepted, verdict.reason
     # after exactly `lines` steps a full cycle returns to the start of scratch
-    assert int.from_bytes(verdict.observation.output[8:16], "little") == AREA["scratch"].base(arch.probes)
+    scratch = AREA["scratch"].base(arch.probes)
+    assert int.from_bytes(verdict.observation.output[8:16], "little") == scratch
     partway = vet(memlat.chase_probe(size, steps=37, arch=arch)).observation.output[8:16]
-    assert int.from_bytes(partway, "little") == memlat.chase_end(arch, size, 37) != AREA["scratch"].base(arch.probes)
+    assert int.from_bytes(partway, "little") == memlat.chase_end(arch, size, 37) != scratch
     curve = [(4096, 4.0), (8192, 4.1), (32768, 4.0), (65536, 12.0), (262144, 12.5), (1 << 20, 40.0)]
     assert [lv.up_to for lv in memlat.levels(curve)] == [32768, 262144, 1 << 20]

@@ -4,15 +4,15 @@ say independently which extensions exist."""
 
 from __future__ import annotations
 
-from arch import RISCV64
-from discovery.inventory import Inventory
 import itertools
 
 import pytest
 
+from arch import RISCV64
+from discovery.inventory import Inventory
 from kernel.guest import build_guest
-from probes.families import discovery, isa_riscv, riscv_claims
 from link.qemu_link import QemuLink
+from probes.families import discovery, isa_riscv, riscv_claims
 from qemu.boards import board
 
 pytestmark = [pytest.mark.qemu, pytest.mark.timeout(240)]
@@ -43,18 +43,21 @@ def link_results(link: QemuLink, probes) -> list:
 def test_without_c_compressed_encodings_are_claimed_absent_and_illegal():
     claims, results = compressed_results("rv64,c=false")
     assert "c" not in claims and {"i", "m"} <= claims  # QEMU's c=false removes C, nothing else
-    attributed = [r for r in results if riscv_claims.claimed_supported(r.probe.meta["candidate"], claims) is False]
+    attributed = [r for r in results
+                  if riscv_claims.claimed_supported(r.probe.meta["candidate"], claims) is False]
     assert len(attributed) > 50
     for r in attributed:
         assert r.observation.fault is not None and r.observation.fault.vector == ILLEGAL_INSTRUCTION
-        finding = discovery.finding(RISCV64, r.probe.meta["candidate"], r.observation, claimed_supported=False)
+        finding = discovery.finding(RISCV64, r.probe.meta["candidate"], r.observation,
+                                    claimed_supported=False)
         assert "CPU" not in (finding.disagreement or "")  # consistent: claimed absent, rejected
 
 
 def test_with_c_claimed_compressed_encodings_execute_without_claim_findings():
     claims, results = compressed_results("rv64")
     assert {"c", "i", "m", "a", "f", "d"} <= claims
-    attributed = [r for r in results if riscv_claims.claimed_supported(r.probe.meta["candidate"], claims)]
+    attributed = [r for r in results
+                  if riscv_claims.claimed_supported(r.probe.meta["candidate"], claims)]
     assert len(attributed) > 50
     executed = [r for r in attributed
                 if discovery.behaviour(RISCV64, r.observation) == discovery.Behaviour.EXECUTES]

@@ -1,12 +1,12 @@
 """x86-64 instruction discovery checked against the CPU's CPUID claims."""
 
-from arch import X86_64
 import io
 import json
 
 import pytest
 from rich.console import Console
 
+from arch import X86_64
 from contract.probe_abi import Outcome
 from probes.families.discovery import Candidate, finding
 from probes.families.x86_claims import claimed_supported, required_features
@@ -39,10 +39,10 @@ def test_mismatches_in_both_directions_are_findings():
     runs = Observation(Outcome.RETURNED)
     undefined = Observation(Outcome.FAULT, fault=Fault(6, 0, 0))
     without, with_avx = frozenset({"sse2"}), frozenset({"sse2", "avx"})
-    assert "does not claim" in finding(X86_64, avx, runs,
-                                       claimed_supported=claimed_supported(avx, without)).disagreement
-    assert "claims the extension" in finding(X86_64, avx, undefined,
-                                             claimed_supported=claimed_supported(avx, with_avx)).disagreement
+    assert "does not claim" in finding(
+        X86_64, avx, runs, claimed_supported=claimed_supported(avx, without)).disagreement
+    assert "claims the extension" in finding(
+        X86_64, avx, undefined, claimed_supported=claimed_supported(avx, with_avx)).disagreement
     assert finding(X86_64, avx, undefined,
                    claimed_supported=claimed_supported(avx, without)).disagreement is None
 
@@ -54,7 +54,8 @@ def test_isa_run_on_a_board_states_the_claims(tmp_path):
 
     out = io.StringIO()
     status = probe_command(board("q35", accel="tcg"), "isa", limit=150, db=str(tmp_path / "db"),
-                           console=Console(file=out, width=200), json_path=str(tmp_path / "isa.json"))
+                           console=Console(file=out, width=200),
+                           json_path=str(tmp_path / "isa.json"))
     report = out.getvalue()
     assert status == 0 and "instruction discovery findings" in report
     assert "claimed:" in report and "sse2" in report and "lahf_lm" in report

@@ -4,8 +4,6 @@ unvetted code, board deaths noticed and survived, transport faults, watchdog."""
 
 from __future__ import annotations
 
-from arch import X86_64, RISCV64
-from discovery.inventory import Inventory
 import dataclasses
 import io
 import os
@@ -15,29 +13,30 @@ import time
 import pytest
 from rich.console import Console
 
-from discovery.fingerprint import riscv_fingerprint
-from probes.store import CapabilityStore
-from discovery.devicetree import parse_devicetree
-from contract.frames import FrameDecoder, encode_frame
-from discovery.harts import isa_string_letters
-from contract.protocol import LAYOUTS, Msg, ProbeLine, ProbeRefusal
-from kernel.guest import build_guest
-from contract.probe_abi import Privilege
-from probes.catalogue import random_probes
+from arch import RISCV64, X86_64
 from cli.probe import capabilities_command
-from probes.families.cpuid import cpuid_sweep
-from probes.families.csr import csr_probe
-from testing.asm import x86 as assemble
-from probes.probe import Probe
-from link.line_faults import LineFaults
+from contract.frames import FrameDecoder, encode_frame
+from contract.probe_abi import Privilege
+from contract.protocol import LAYOUTS, Msg, ProbeLine, ProbeRefusal
+from discovery.devicetree import parse_devicetree
+from discovery.fingerprint import fingerprint_of, riscv_fingerprint
+from discovery.harts import isa_string_letters
+from discovery.inventory import Inventory
+from kernel.guest import build_guest
 from link.boot import BootError
+from link.line_faults import LineFaults
 from link.qemu_link import QemuLink
 from probes.campaign import Campaign
-from discovery.fingerprint import fingerprint_of
+from probes.catalogue import random_probes
+from probes.families.cpuid import cpuid_sweep
+from probes.families.csr import csr_probe
+from probes.probe import Probe
 from probes.run import POLICY, Tally, run_campaign
+from probes.store import CapabilityStore
 from probes.vet import vet
 from qemu.boards import board
 from qemu.groundtruth import cpu_model_expectation, running_cpu_feature_words
+from testing.asm import x86 as assemble
 
 pytestmark = [pytest.mark.qemu, pytest.mark.timeout(240)]
 
@@ -47,8 +46,10 @@ RANDOM_OFFERED = 10_000
 # mcause 2 (RISC-V Privileged Architecture, table "mcause values")
 ILLEGAL_INSTRUCTION = 2
 # CSR numbers (RISC-V Privileged Architecture, "CSR listing"): all exist on QEMU's rv64.
-MSTATUS, MISA, MTVEC, MSCRATCH, MIP, MHARTID, MVENDORID, CYCLE = 0x300, 0x301, 0x305, 0x340, 0x344, 0xF14, 0xF11, 0xC00
-CUSTOM_UNUSED = range(0x7C0, 0x7D0)  # M-mode custom read/write space: QEMU's virt implements none
+MSTATUS, MISA, MTVEC, MSCRATCH, MIP, MHARTID, MVENDORID, CYCLE = (
+    0x300, 0x301, 0x305, 0x340, 0x344, 0xF14, 0xF11, 0xC00)
+# M-mode custom read/write space: QEMU's virt implements none
+CUSTOM_UNUSED = range(0x7C0, 0x7D0)
 
 
 def tcg_board(arch: str):
@@ -116,18 +117,21 @@ def test_cpuid_sweep_matches_qemus_cpu_model_and_is_listed(guests, tmp_path):
         tally = campaign(link, cpuid_sweep(), db)
         expected = cpu_model_expectation(link.machine, link.board.cpu)
         feature_words = running_cpu_feature_words(link.machine)
-    assert tally.stored == tally.sent == tally.generated and tally.outcomes["returned"] == tally.stored
+    assert (tally.stored == tally.sent == tally.generated
+            and tally.outcomes["returned"] == tally.stored)
     outputs = {}
     for probe in cpuid_sweep():
         outcome, output = stored_results(db)[probe.content_hash]
-        outputs[probe.meta["leaf"], probe.meta["subleaf"]] = dict(zip(("EAX", "EBX", "ECX", "EDX"), (
-            int.from_bytes(output[i:i + 4], "little") for i in range(0, 16, 4))))
+        outputs[probe.meta["leaf"], probe.meta["subleaf"]] = dict(zip(
+            ("EAX", "EBX", "ECX", "EDX"),
+            (int.from_bytes(output[i:i + 4], "little") for i in range(0, 16, 4)), strict=True))
     leaf0 = outputs[0, 0]
     vendor = b"".join(leaf0[r].to_bytes(4, "little") for r in ("EBX", "EDX", "ECX")).decode()
     assert vendor == expected.vendor and leaf0["EAX"] == expected.level
     assert outputs[1, 0]["EAX"] == expected.signature
     assert outputs[0x8000_0000, 0]["EAX"] == expected.xlevel
-    for word, bits in feature_words.items():  # every feature bit QEMU gives the CPU, seen from ring 3
+    # every feature bit QEMU gives the CPU, seen from ring 3
+    for word, bits in feature_words.items():
         if (word.leaf, word.subleaf or 0) in outputs:
             assert outputs[word.leaf, word.subleaf or 0][word.register] & bits == bits, word
     text = listing(db)
@@ -137,7 +141,8 @@ def test_cpuid_sweep_matches_qemus_cpu_model_and_is_listed(guests, tmp_path):
 
 def test_csr_sweep_subset_privileged_matches_the_device_tree(guests, tmp_path):
     db = tmp_path / "cap.db"
-    numbers = [MSTATUS, MISA, MTVEC, MSCRATCH, MHARTID, MVENDORID, CYCLE, *CUSTOM_UNUSED, *range(0x3A0, 0x3F0)]
+    numbers = [MSTATUS, MISA, MTVEC, MSCRATCH, MHARTID, MVENDORID, CYCLE, *CUSTOM_UNUSED,
+               *range(0x3A0, 0x3F0)]
     with QemuLink(tcg_board(RV), guests[RV], privileged=True) as link:
         tally = campaign(link, (csr_probe(n) for n in numbers), db)
         (devicetree,) = [f for f in link.boots[0].frames if f.type == Msg.DEVICETREE]
@@ -158,8 +163,10 @@ def test_csr_sweep_subset_privileged_matches_the_device_tree(guests, tmp_path):
 # -- the vetter as gatekeeper; containment ---------------------------------------------------
 
 @pytest.mark.parametrize("arch", [X86, RV])
-def test_random_bytes_rejected_never_reach_the_guest_and_accepted_never_bring_it_down(guests, tmp_path, arch):
-    offered = [p for p, _ in zip(random_probes(arch, seed=7), range(RANDOM_OFFERED))]
+def test_random_bytes_rejected_never_reach_the_guest_and_accepted_never_bring_it_down(
+        guests, tmp_path, arch):
+    # the first RANDOM_OFFERED of the endless stream
+    offered = [p for p, _ in zip(random_probes(arch, seed=7), range(RANDOM_OFFERED), strict=False)]
     verdicts = {p.content_hash: vet(p).accepted for p in offered}
     with QemuLink(tcg_board(arch), guests[arch], keep_sent=True) as link:
         tally = campaign(link, offered + [returns_42(arch)], tmp_path / "cap.db")
@@ -176,13 +183,16 @@ def test_random_bytes_rejected_never_reach_the_guest_and_accepted_never_bring_it
 @pytest.mark.parametrize("arch", [X86, RV])
 def test_unsafe_unvetted_user_code_leaves_the_kernel_standing(guests, tmp_path, arch):
     db = tmp_path / "cap.db"
-    offered = [p for p, _ in zip(random_probes(arch, seed=8), range(1500))] + [returns_42(arch)]
+    offered = [p for p, _ in zip(random_probes(arch, seed=8), range(1500), strict=False)]
+    offered.append(returns_42(arch))
     with QemuLink(tcg_board(arch), guests[arch]) as link:
         tally = campaign(link, offered, db, unsafe_unvetted=True)
         assert link.restarts == 0 and link.machine.running
-    assert sum(tally.rejected.values()) == 0 and tally.sent == len({p.content_hash for p in offered})
+    assert (sum(tally.rejected.values()) == 0
+            and tally.sent == len({p.content_hash for p in offered}))
     assert tally.stored == tally.sent and tally.outcomes["fault"] > 0
-    assert stored_results(db)[returns_42(arch).content_hash] == ("returned", bytes(returns_42(arch).output_size))
+    assert (stored_results(db)[returns_42(arch).content_hash]
+            == ("returned", bytes(returns_42(arch).output_size)))
 
 
 class StrikesOnLoad:
@@ -202,7 +212,8 @@ class StrikesOnLoad:
         machine = self.link.machine
         for frame in FrameDecoder().feed(b"\0" + data):
             load = load_inside(frame)
-            if load is not None and machine.pid not in self.struck_pids and load[0]["tag"] == self.tag:
+            if (load is not None and machine.pid not in self.struck_pids
+                    and load[0]["tag"] == self.tag):
                 os.kill(machine.pid, self.strike)
                 self.struck_pids.add(machine.pid)
                 self.struck_at.append(time.monotonic())
@@ -210,9 +221,10 @@ class StrikesOnLoad:
 
 
 @pytest.mark.parametrize("strike", [signal.SIGKILL, signal.SIGSTOP], ids=["dies", "hangs"])
-def test_a_dead_or_hung_board_is_noticed_within_a_second_and_its_probe_quarantined(guests, tmp_path, strike):
+def test_a_dead_or_hung_board_is_noticed_within_a_second_and_its_probe_quarantined(
+        guests, tmp_path, strike):
     db = tmp_path / "cap.db"
-    offered = [p for p, _ in zip(random_probes(X86, seed=9), range(400))]
+    offered = [p for p, _ in zip(random_probes(X86, seed=9), range(400), strict=False)]
     killer = offered[150]
     with QemuLink(tcg_board(X86), guests[X86]) as link:
         striking = StrikesOnLoad(link, killer, strike)
@@ -220,11 +232,14 @@ def test_a_dead_or_hung_board_is_noticed_within_a_second_and_its_probe_quarantin
         fingerprint = fingerprint_of(Inventory.from_boot(link.first_boot), "q35")
         tally = run_campaign(striking, offered, store, fingerprint, "tcg", unsafe_unvetted=True)
         quarantined = store.conn.execute(
-            "SELECT p.code FROM cap_quarantine q JOIN cap_probe p ON p.hash = q.probe_hash").fetchall()
+            "SELECT p.code FROM cap_quarantine q"
+            " JOIN cap_probe p ON p.hash = q.probe_hash").fetchall()
         store.close()
-    assert len(striking.struck_at) == 2 == link.restarts == tally.restarts  # in the window, then alone
+    # in the window, then alone
+    assert len(striking.struck_at) == 2 == link.restarts == tally.restarts
     # Noticed within a second (the campaign's silence deadline), restarted right then.
-    assert all(0 < restart - struck < 1.2 for restart, struck in zip(link.restarted_at, striking.struck_at))
+    assert all(0 < restart - struck < 1.2
+               for restart, struck in zip(link.restarted_at, striking.struck_at, strict=True))
     assert [p.code for p in tally.quarantined] == [killer.code] and quarantined == [(killer.code,)]
     results = stored_results(db)
     assert set(results) == {p.content_hash for p in offered} - {killer.content_hash}  # nothing lost
@@ -273,15 +288,19 @@ def test_the_link_says_when_qemu_knows_the_board_is_gone(guests):
 # -- PROBE_LOAD_RUN ------------------------------------------------------------------------
 
 @pytest.mark.parametrize("arch", [X86, RV])
-def test_load_run_answers_the_result_or_the_refusal_and_a_resend_gets_the_cached_result(guests, arch):
+def test_load_run_answers_the_result_or_the_refusal_and_a_resend_gets_the_cached_result(
+        guests, arch):
     probe = returns_42(arch)
     load = LAYOUTS[Msg.PROBE_LOAD].pack(probe.code, slot=5, privilege=0, budget=probe.budget,
                                         tag=probe.tag, code_length=len(probe.code), input_length=0,
                                         output_size=8)
-    load_run = encode_frame(Msg.PROBE_LOAD_RUN, 1, LAYOUTS[Msg.PROBE_LOAD_RUN].pack(load, run_id=77, flags=0))
+    load_run = encode_frame(Msg.PROBE_LOAD_RUN, 1,
+                            LAYOUTS[Msg.PROBE_LOAD_RUN].pack(load, run_id=77, flags=0))
     bad_slot = LAYOUTS[Msg.PROBE_LOAD].pack(probe.code, slot=999, privilege=0, budget=probe.budget,
-                                            tag=7, code_length=len(probe.code), input_length=0, output_size=8)
-    refused = encode_frame(Msg.PROBE_LOAD_RUN, 2, LAYOUTS[Msg.PROBE_LOAD_RUN].pack(bad_slot, run_id=78, flags=0))
+                                            tag=7, code_length=len(probe.code), input_length=0,
+                                            output_size=8)
+    refused = encode_frame(Msg.PROBE_LOAD_RUN, 2,
+                           LAYOUTS[Msg.PROBE_LOAD_RUN].pack(bad_slot, run_id=78, flags=0))
     with QemuLink(tcg_board(arch), guests[arch]) as link:
         link.send(b"\0" + load_run + refused + load_run)
         decoder, frames = FrameDecoder(), []
@@ -329,7 +348,8 @@ def deterministic_sweep(arch: str) -> list[Probe]:
 
 
 @pytest.mark.parametrize("arch", [X86, RV])
-def test_probes_go_over_the_virtio_console_with_the_results_the_serial_port_gives(guests, tmp_path, arch):
+def test_probes_go_over_the_virtio_console_with_the_results_the_serial_port_gives(
+        guests, tmp_path, arch):
     probes = deterministic_sweep(arch)
     for line, expected in (("console", ProbeLine.VIRTIO_CONSOLE), ("serial", ProbeLine.SERIAL)):
         with QemuLink(tcg_board(arch), guests[arch], privileged=arch == RV, line=line) as link:
@@ -377,8 +397,8 @@ def test_probe_command_stores_writes_json_and_refuses_unsafe_privileged_runs(tmp
 
     db, out = tmp_path / "cap.db", io.StringIO()
     console = Console(file=out, width=200)
-    assert probe_command(tcg_board(RV), "csr", db=str(db), json_path=str(tmp_path / "r.json"), limit=64,
-                         console=console) == 0
+    assert probe_command(tcg_board(RV), "csr", db=str(db), json_path=str(tmp_path / "r.json"),
+                         limit=64, console=console) == 0
     document = json.loads((tmp_path / "r.json").read_text())
     assert document["summary"]["stored"] == 64 == len(document["results"])
     summary = document["summary"]  # the rates say what they count: generated, and run and stored
@@ -389,10 +409,12 @@ def test_probe_command_stores_writes_json_and_refuses_unsafe_privileged_runs(tmp
     assert document["probe_line"] == "virtio console"
     assert {r["meta"]["csr"] for r in document["results"]} == set(range(64))
     assert "sent to the guest" in out.getvalue() and "csr" in listing(db)
-    with pytest.raises(UsageError, match="--line 'telepathy' is not known; choose one of console, serial"):
+    with pytest.raises(UsageError,
+                       match="--line 'telepathy' is not known; choose one of console, serial"):
         probe_command(tcg_board(RV), "csr", db=str(db), limit=4, line="telepathy", console=console)
     with pytest.raises(UsageError, match="unsafe mode sends user probes only"):
-        probe_command(tcg_board(RV), "csr", db=str(db), unsafe_unvetted=True, limit=4, console=console)
+        probe_command(tcg_board(RV), "csr", db=str(db), unsafe_unvetted=True, limit=4,
+                      console=console)
     with pytest.raises(UsageError, match="runs on x86_64, not riscv64"):
         probe_command(tcg_board(RV), "cpuid", db=str(db), console=console)
 
@@ -405,14 +427,16 @@ def test_memlat_chases_every_working_set_to_where_the_chain_leads(tmp_path, arch
     from probes.families import memlat
 
     out = io.StringIO()
-    assert probe_command(tcg_board(arch), "memlat", db=str(tmp_path / "cap.db"), json_path=str(tmp_path / "m.json"),
+    assert probe_command(tcg_board(arch), "memlat", db=str(tmp_path / "cap.db"),
+                         json_path=str(tmp_path / "m.json"),
                          console=Console(file=out, width=200)) == 0
     document = json.loads((tmp_path / "m.json").read_text())
     sizes = memlat.working_sets()
     assert [p["working_set"] for p in document["memory_latency"]["curve"]] == sizes
     assert all(p["cycles_per_load"] > 0 for p in document["memory_latency"]["curve"])
     assert document["memory_latency"]["levels"]
-    for result in document["results"]:  # each chase followed its chain: arithmetic says where it ends
+    # each chase followed its chain: arithmetic says where it ends
+    for result in document["results"]:
         size, steps = result["meta"]["size"], result["meta"]["steps"]
         end = int.from_bytes(bytes.fromhex(result["output"])[8:16], "little")
         assert end == memlat.chase_end(arch, size, steps)
@@ -433,11 +457,12 @@ def test_ctrl_c_says_what_stayed_stored_and_shuts_the_board_down(tmp_path, monke
             if stop_after is not None:
                 stop_after(batch)
             raise KeyboardInterrupt
-        return real_campaign(link, probes, store, fingerprint, accelerator, on_results=results_then_ctrl_c,
-                             **options)
+        return real_campaign(link, probes, store, fingerprint, accelerator,
+                             on_results=results_then_ctrl_c, **options)
 
     monkeypatch.setattr(cli, "run_campaign", interrupted)
-    with pytest.raises(Interrupted, match="^64 results stored so far stay in the store$"):  # one batch
+    # one batch
+    with pytest.raises(Interrupted, match="^64 results stored so far stay in the store$"):
         cli.probe_command(tcg_board(RV), "csr", db=str(tmp_path / "cap.db"), limit=200,
                           console=Console(file=io.StringIO(), width=200))
     assert len(stored_results(tmp_path / "cap.db")) == 64
@@ -446,9 +471,9 @@ def test_ctrl_c_says_what_stayed_stored_and_shuts_the_board_down(tmp_path, monke
 
 def test_a_board_that_answers_nothing_aborts_the_campaign_without_quarantining(tmp_path):
     """Every probe 'kills' this (fake) board: the fault is the board's, not the probes'."""
+    from probes.run import ProbeRunError
     from testing.fake_guest import FakeGuest
     from testing.loopback import Loopback
-    from probes.run import ProbeRunError
 
     probes = [csr_probe(n) for n in range(0x300, 0x310)]
     link = Loopback(FakeGuest(RV, killers=frozenset(p.content_hash for p in probes)))

@@ -1,6 +1,5 @@
 """The capability store: divergences, quarantine, listing, and crash safety."""
 
-from arch import X86_64, RISCV64
 import dataclasses
 import hashlib
 import json
@@ -15,16 +14,17 @@ from pathlib import Path
 
 import keystone
 import pytest
+from schema_shape import shape
 
-from discovery.fingerprint import riscv_fingerprint, x86_fingerprint
-from probes.store import HISTORY, CapabilityStore, StoredResult
+from arch import RISCV64, X86_64
 from contract.probe_abi import Outcome
+from discovery.fingerprint import riscv_fingerprint, x86_fingerprint
 from probes.campaign import Campaign
+from probes.probe import IDENTITY_SCHEME, Observation, Probe
+from probes.store import HISTORY, CapabilityStore, StoredResult
+from probes.vet import vet
 from testing.fake_guest import FakeGuest
 from testing.loopback import Loopback
-from probes.probe import IDENTITY_SCHEME, Observation, Probe
-from probes.vet import vet
-from schema_shape import shape
 
 FP = x86_fingerprint("q35", "GenuineIntel", 6, 85, 4, {"1.ecx": 0x7FFAFBFF, "1.edx": 0xBFEBFBFF})
 
@@ -53,13 +53,15 @@ def test_divergence_is_recorded_when_the_guest_disagrees(tmp_path):
     store = CapabilityStore(tmp_path / "m.db")
     campaign = Campaign(Loopback(FakeGuest(X86_64, perturb=flaky_hardware)),
                         on_batch=lambda b: store.record_batch(
-                            FP, "tcg", [StoredResult(r.probe, r.observation, r.prediction) for r in b]))
+                            FP, "tcg",
+                            [StoredResult(r.probe, r.observation, r.prediction) for r in b]))
     report = campaign.run(items)
     assert report.divergences == len(odd)
     rows = store.divergences()
     assert {h for h, _, _ in rows} == odd
     for probe_hash, predicted, observed in rows:
-        square = (int.from_bytes(next(p for p, _ in items if p.content_hash == probe_hash).input, "little") ** 2)
+        probe = next(p for p, _ in items if p.content_hash == probe_hash)
+        square = int.from_bytes(probe.input, "little") ** 2
         assert predicted.endswith(square.to_bytes(8, "little"))  # the emulator was right
         assert predicted != observed
     summary = store.capabilities()[0]
@@ -72,11 +74,13 @@ def test_fingerprints_are_separate_and_quarantine_keeps_bytes(tmp_path):
     rv = riscv_fingerprint("virt", misa=0x800000000014112D, mvendorid=0, marchid=0, mimpid=0)
     killer = Probe(RISCV64, bytes.fromhex("6f000000"))
     store.quarantine(rv, killer, "board hung")
-    store.record_batch(FP, "kvm", [StoredResult(Probe(X86_64, b"\xc3"), Observation(Outcome.RETURNED))])
+    store.record_batch(FP, "kvm",
+                       [StoredResult(Probe(X86_64, b"\xc3"), Observation(Outcome.RETURNED))])
     listing = {s.board: s for s in store.capabilities()}
     assert listing["virt"].quarantined == 1 and listing["virt"].results == 0
     assert listing["q35"].results == 1 and listing["q35"].identity["family"] == 6
-    code = store.conn.execute("SELECT code FROM cap_probe WHERE hash = ?", (killer.content_hash,)).fetchone()[0]
+    code = store.conn.execute("SELECT code FROM cap_probe WHERE hash = ?",
+                              (killer.content_hash,)).fetchone()[0]
     assert code == killer.code
     assert store.quarantined(rv) == {killer.content_hash}
     assert store.quarantined(FP) == set()  # other hardware may survive it
@@ -115,8 +119,10 @@ def test_sigkill_mid_batch_leaves_whole_batches_only(tmp_path):
     batches = conn.execute("SELECT id, results FROM cap_batch").fetchall()
     assert batches
     for batch_id, expected in batches:
-        assert conn.execute("SELECT COUNT(*) FROM cap_result WHERE batch_id = ?", (batch_id,)).fetchone()[0] == expected
-    orphans = conn.execute("SELECT COUNT(*) FROM cap_result WHERE batch_id NOT IN (SELECT id FROM cap_batch)")
+        assert conn.execute("SELECT COUNT(*) FROM cap_result WHERE batch_id = ?",
+                            (batch_id,)).fetchone()[0] == expected
+    orphans = conn.execute("SELECT COUNT(*) FROM cap_result"
+                           " WHERE batch_id NOT IN (SELECT id FROM cap_batch)")
     assert orphans.fetchone()[0] == 0
     assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
 

@@ -4,15 +4,15 @@ synthetic data, and the pipeline on TCG boards producing numbers."""
 
 from __future__ import annotations
 
-from arch import X86_64, RISCV64
 import dataclasses
 import io
 
 import pytest
 from rich.console import Console
 
-from contract.probe_abi import Outcome
+from arch import RISCV64, X86_64
 from cli.probe import probe_command
+from contract.probe_abi import Outcome
 from probes.families import timing
 from probes.probe import Observation
 from probes.vet import vet
@@ -46,12 +46,16 @@ def test_summarise_subtracts_n_from_2n_and_trims_outliers():
         for r in range(timing.WARMUP_RUNS + timing.MEASURED_RUNS):
             for unroll in (n, 2 * n):
                 cycles = overhead + per[kind] * unroll + (10_000 if r == 7 and unroll == n else 0)
-                probe = dataclasses.replace(timing.timing_probe(X86_64, X86_64.assemble("nop"), 1), meta={
-                    "kind": kind, "unroll": unroll, "base_unroll": n, "repetition": r})
-                results.append((probe, Observation(Outcome.RETURNED, output=int(cycles).to_bytes(8, "little"))))
+                probe = dataclasses.replace(
+                    timing.timing_probe(X86_64, X86_64.assemble("nop"), 1),
+                    meta={"kind": kind, "unroll": unroll, "base_unroll": n, "repetition": r})
+                results.append((probe, Observation(Outcome.RETURNED,
+                                                   output=int(cycles).to_bytes(8, "little"))))
     found = timing.summarise(results)
-    assert found["latency"].per_instance == pytest.approx(3.0) and found["throughput"].per_instance == pytest.approx(1.0)
-    assert found["latency"].overhead == pytest.approx(overhead) and found["latency"].spread == pytest.approx(0)
+    assert found["latency"].per_instance == pytest.approx(3.0)
+    assert found["throughput"].per_instance == pytest.approx(1.0)
+    assert found["latency"].overhead == pytest.approx(overhead)
+    assert found["latency"].spread == pytest.approx(0)
 
 
 @pytest.mark.qemu
@@ -64,7 +68,9 @@ def test_pipeline_on_tcg_prints_cycles_per_instruction_and_names_the_emulator(ar
                            console=Console(file=out, width=200))
     text = out.getvalue()
     assert status == 0, text
-    assert "TCG: this measures QEMU's emulation, not silicon" in " ".join(text.split())  # titles wrap
-    rows = [line.split() for line in text.splitlines() if line.strip().startswith(("latency", "throughput"))]
+    # titles wrap
+    assert "TCG: this measures QEMU's emulation, not silicon" in " ".join(text.split())
+    rows = [line.split() for line in text.splitlines()
+            if line.strip().startswith(("latency", "throughput"))]
     assert len(rows) == 2 and all(float(row[1]) > 0 for row in rows)
     assert "sent to the guest" in text and " 60 " in text  # 15 repetitions x 2 variants x n, 2n

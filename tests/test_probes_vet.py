@@ -1,22 +1,23 @@
 """The vetter: random code, budgets, self-modification, areas; and containment in
 the fake guest of everything it accepts."""
 
-from arch import X86_64, RISCV64
 import random
 
 import keystone
 import pytest
 
+from arch import RISCV64, X86_64
 from contract.probe_abi import AREA, Outcome, Privilege
 from probes.emulator import ProbeEmulator
-from testing.fake_guest import KERNEL_CANARY, FakeGuest
 from probes.probe import Probe
 from probes.vet import vet
+from testing.fake_guest import KERNEL_CANARY, FakeGuest
 from toolchain.riscvasm import assemble_snippet
 
 
 def x86(source: str, **kw) -> Probe:
-    return Probe(X86_64, bytes(keystone.Ks(keystone.KS_ARCH_X86, keystone.KS_MODE_64).asm(source)[0]), **kw)
+    code = bytes(keystone.Ks(keystone.KS_ARCH_X86, keystone.KS_MODE_64).asm(source)[0])
+    return Probe(X86_64, code, **kw)
 
 
 def rv(*words: int, **kw) -> Probe:
@@ -74,7 +75,8 @@ def test_self_modifying_code_is_rejected():
 def test_memory_outside_the_areas_is_rejected_inside_is_accepted():
     assert not vet(x86("mov rax, 0x100000; mov rax, [rax]; ret")).accepted
     scratch_end = AREA["scratch"].size
-    ok = vet(x86(f"mov qword ptr [rdx + {scratch_end - 8}], 7; mov rax, [rdi]; mov [rsi], rax; ret"))
+    ok = vet(x86(f"mov qword ptr [rdx + {scratch_end - 8}], 7; "
+                 "mov rax, [rdi]; mov [rsi], rax; ret"))
     assert ok.accepted, ok.reason
     assert not vet(x86(f"mov qword ptr [rdx + {scratch_end}], 7; ret")).accepted
     assert not vet(x86("mov byte ptr [rdi], 1; ret")).accepted  # input is read-only
@@ -100,7 +102,8 @@ RV_STACK_TOP = AREA["stack"].end(RISCV64.probes)
     ("flw fa2, -4(a0)", "read", AREA["input"].base(RISCV64.probes) - 4),
     ("fsw fa2, 0(a0)", "write", AREA["input"].base(RISCV64.probes)),  # input is read-only
     (".option rvc\nc.fsd fa2, 0(a0)", "write", AREA["input"].base(RISCV64.probes)),
-    (f"li t0, {RISCV64.probes.kernel_area[0]:#x}\nfsd fa2, 0(t0)", "write", RISCV64.probes.kernel_area[0]),
+    (f"li t0, {RISCV64.probes.kernel_area[0]:#x}\nfsd fa2, 0(t0)", "write",
+     RISCV64.probes.kernel_area[0]),
 ])
 def test_fp_memory_outside_the_areas_is_rejected(source, access, address):
     verdict = vet(rv_asm(source + "\nret"))
@@ -133,7 +136,8 @@ def test_compressed_fp_access_with_fp_switched_off_is_an_illegal_instruction():
 
 
 def test_classes_outside_the_privilege_are_rejected():
-    for source in ("in al, dx", "hlt", "mov cr3, rax", "int 0x80", "syscall", "ljmp [rax]", "wrmsr"):
+    for source in ("in al, dx", "hlt", "mov cr3, rax", "int 0x80", "syscall", "ljmp [rax]",
+                   "wrmsr"):
         verdict = vet(x86(source + "; ret"))
         assert not verdict.accepted and "not allowed" in verdict.reason, source
     assert vet(x86("mov ecx, 0x10; rdmsr; ret", privilege=Privilege.PRIVILEGED)).accepted
@@ -143,7 +147,8 @@ def test_classes_outside_the_privilege_are_rejected():
 
 
 def test_prediction_only_for_machine_independent_probes():
-    pure = vet(x86("mov rax, [rdi]; imul rax, rax; mov [rsi], rax; ret", input=(12).to_bytes(8, "little")))
+    pure = vet(x86("mov rax, [rdi]; imul rax, rax; mov [rsi], rax; ret",
+                   input=(12).to_bytes(8, "little")))
     assert pure.accepted and pure.prediction is not None
     assert pure.observation.output[:8] == (144).to_bytes(8, "little")
     assert vet(x86("cpuid; ret")).prediction is None
@@ -161,7 +166,8 @@ def test_a_pool_of_vetting_processes_gives_the_verdicts_vet_gives_in_order(arch)
     from probes import vet_pool
 
     rng = random.Random(21)
-    probes = [Probe(arch, rng.randbytes(rng.randrange(1, 24))) for _ in range(vet_pool.IN_PROCESS_FIRST + 700)]
+    probes = [Probe(arch, rng.randbytes(rng.randrange(1, 24)))
+              for _ in range(vet_pool.IN_PROCESS_FIRST + 700)]
     pooled = list(vet_pool.vet_stream(iter(probes), workers=2))
     assert [p for p, _ in pooled] == probes
     assert [v for _, v in pooled] == [vet(p) for p in probes]

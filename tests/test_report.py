@@ -6,13 +6,13 @@ import struct
 import subprocess
 
 import pytest
-import testing.synthetic_q35 as q35
 
+import testing.synthetic_q35 as q35
+from cli.report import render_text
 from contract.frames import FrameDecoder
 from discovery.dumps import write_dump_dir
 from discovery.inventory import Inventory
 from discovery.pciids import PciIds
-from cli.report import render_text
 from discovery.report import lspci_size
 
 

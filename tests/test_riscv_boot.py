@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 
+from contract.protocol import PROTOCOL_VERSION, Msg, WireArch
+from contract.riscv64.exits import FinalStatus
 from discovery.devicetree import parse_devicetree
 from discovery.harts import decode_hart, isa_string_letters
-from contract.protocol import PROTOCOL_VERSION, WireArch, Msg
-from contract.riscv64.exits import FinalStatus
 from testing.riscv_guest import run_guest
 
 pytestmark = pytest.mark.qemu
@@ -50,7 +50,8 @@ def test_misa_agrees_with_riscv_isa(cpu):
     assert run.status == 0, run.stderr
     isa_by_hart = {h.hartid: h.isa for h in _devicetree(run).harts}
     for hart in (decode_hart(f.body) for f in run.of_type(Msg.HART)):
-        assert set(hart.extensions) - PRIVILEGE_LETTERS == set(isa_string_letters(isa_by_hart[hart.hartid]))
+        assert (set(hart.extensions) - PRIVILEGE_LETTERS
+                == set(isa_string_letters(isa_by_hart[hart.hartid])))
     if "c=false" in cpu:
         assert "c" not in hart.extensions and "f" not in hart.extensions
         assert "fcsr" not in hart.csr_names or "f" in hart.extensions

@@ -12,9 +12,9 @@ import subprocess
 import fdt
 import pytest
 
-from discovery.devicetree import parse_devicetree
 from contract.protocol import Msg
 from contract.riscv64.exits import GuestExit, explain_exit
+from discovery.devicetree import parse_devicetree
 from testing.riscv_guest import QEMU, run_guest
 
 pytestmark = pytest.mark.qemu

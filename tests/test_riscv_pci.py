@@ -26,7 +26,7 @@ TOPOLOGY = (
     "-device", "pcie-root-port,id=rp3,bus=pcie.0,chassis=3,addr=3",
     "-device", "pcie-pci-bridge,id=br,bus=rp3",                  # two bridges deep
     "-device", "e1000,bus=br,addr=1",
-    "-device", "pcie-root-port,id=rp4,bus=pcie.0,chassis=4,addr=4",     # numbered after rp3's subtree
+    "-device", "pcie-root-port,id=rp4,bus=pcie.0,chassis=4,addr=4",  # numbered after rp3's subtree
     "-device", "virtio-rng-pci,bus=rp4",
 )
 
@@ -62,7 +62,8 @@ def _guest_view(frames):
     functions, bridges, bars = set(), {}, {}
     for f in inventory.pci:
         key = (f.bus, f.device, f.function)
-        vendor, device = int.from_bytes(f.config[0:2], "little"), int.from_bytes(f.config[2:4], "little")
+        vendor = int.from_bytes(f.config[0:2], "little")
+        device = int.from_bytes(f.config[2:4], "little")
         functions.add(key + (vendor, device, f.class_code >> 8))
         if f.is_bridge:
             bridges[key] = (f.config[0x18], f.config[0x19], f.config[0x1A])

@@ -58,7 +58,8 @@ class Session:
         assert frame.type == Msg.PROBE_LOADED
         return frame.fields()[0]
 
-    def run(self, slot: int, tag: int, run_id: int | None = None, flags: int = 0) -> tuple[dict, bytes]:
+    def run(self, slot: int, tag: int, run_id: int | None = None,
+            flags: int = 0) -> tuple[dict, bytes]:
         run_id = next(self.run_ids) if run_id is None else run_id
         (frame,) = self.guest.request(Msg.PROBE_RUN, LAYOUTS[Msg.PROBE_RUN].pack(
             run_id=run_id, slot=slot, tag=tag, flags=flags))
@@ -112,7 +113,7 @@ def test_entry_registers_follow_the_abi(user):
     fields, output = user.once(probe(asm, input=b"12345", output_size=8 * len(regs)))
     assert fields["outcome"] == Outcome.RETURNED
     values = (int.from_bytes(output[i:i + 8], "little") for i in range(0, len(output), 8))
-    got = dict(zip(regs, values))
+    got = dict(zip(regs, values, strict=True))
     a = {n: AREA[n].base(RV.probes) for n in ("input", "output", "scratch", "exit")}
     assert got.pop("a0") == a["input"] and got.pop("a1") == a["output"]
     assert got.pop("a2") == a["scratch"] and got.pop("a3") == 5
@@ -130,7 +131,8 @@ def test_entry_registers_follow_the_abi(user):
     (f"li t0, {KERNEL:#x}\nld a0, 0(t0)\nret", LOAD_ACCESS_FAULT, KERNEL, -8),
     (f"li t0, {KERNEL + 0x100:#x}\nsd a0, 0(t0)\nret", STORE_ACCESS_FAULT, KERNEL + 0x100, -8),
     (f"li t0, {CODE:#x}\nsw zero, 0(t0)\nret", STORE_ACCESS_FAULT, CODE, -8),   # its own code
-    ("sd a0, 0(a0)\nret", STORE_ACCESS_FAULT, AREA["input"].base(RV.probes), 0),   # input is read-only
+    # input is read-only
+    ("sd a0, 0(a0)\nret", STORE_ACCESS_FAULT, AREA["input"].base(RV.probes), 0),
     (f"li t0, {SCRATCH - 8:#x}\nld a0, 0(t0)\nret", LOAD_ACCESS_FAULT, SCRATCH - 8, -8),  # a guard
     # FP loads and stores (FS = Initial: they execute) fault like integer ones, compressed too
     ("fsd fa2, 0x18(zero)\nret", STORE_ACCESS_FAULT, 0x18, 0),
@@ -375,14 +377,16 @@ def test_privileged_probes_run_in_machine_mode_and_are_contained(privileged):
 def test_measure_length_reports_the_first_instruction_s_and_the_probe_runs_on(
         user, privileged, privilege, first):
     s = user if privilege == Privilege.USER else privileged
-    code = assemble_snippet(f".option rvc\n{first}\nli a1, 7\nmv a0, a1\nret", address=CODE, march="rv64gc")
+    code = assemble_snippet(f".option rvc\n{first}\nli a1, 7\nmv a0, a1\nret", address=CODE,
+                            march="rv64gc")
     expected = next(Cs(CS_ARCH_RISCV, CS_MODE_RISCV64 | CS_MODE_RISCVC).disasm(code, CODE)).size
     fields, _ = s.once(Probe(RV, code, privilege), flags=PROBE_RUN_FLAG_MEASURE_LENGTH)
     if fields["outcome"] == Outcome.FAULT:  # traps before it finishes: nothing to measure
         assert first in ("ebreak", "c.ebreak") or privilege == Privilege.USER
         assert (fields["fault_ip"], fields["length"]) == (CODE, 0)
     else:
-        assert (fields["outcome"], fields["status"], fields["length"]) == (Outcome.RETURNED, 7, expected)
+        assert ((fields["outcome"], fields["status"], fields["length"])
+                == (Outcome.RETURNED, 7, expected))
     fields, _ = s.once(Probe(RV, code, privilege))  # unmeasured: no trigger left behind
     assert fields["length"] == 0 and fields["outcome"] in (Outcome.RETURNED, Outcome.FAULT)
     assert_healthy(s)
@@ -457,7 +461,8 @@ def test_bitmanip_table_matches_the_assembler():
                                       "clzw", "ctzw", "cpopw", "zext.h")]
     words = binutils_words(asm, "rv64g_zba_zbb_zbc_zbs")
     assert len(words) == len(asm) and all(is_bitmanip(w) for w in words)
-    base = ["add a0, a1, a2", "slli a0, a1, 5", "sraiw a0, a1, 5", "sub a0, a1, a2", "srai a0, a1, 3"]
+    base = ["add a0, a1, a2", "slli a0, a1, 5", "sraiw a0, a1, 5", "sub a0, a1, a2",
+            "srai a0, a1, 3"]
     assert not any(is_bitmanip(w) for w in binutils_words(base, "rv64g"))
 
 

@@ -77,13 +77,15 @@ def test_kernel_elf_is_reproducible_and_loads_at_dram(tmp_path):
     with (tmp_path / "a" / "kernel.elf").open("rb") as f:
         elf = ELFFile(f)
         assert elf["e_machine"] == "EM_RISCV" and elf["e_entry"] == 0x80000000
-        assert [s["p_vaddr"] for s in elf.iter_segments() if s["p_type"] == "PT_LOAD"] == [0x80000000]
+        assert ([s["p_vaddr"] for s in elf.iter_segments() if s["p_type"] == "PT_LOAD"]
+                == [0x80000000])
 
 
 def test_kernel_uses_no_compressed_instructions(tmp_path):
     # harts started with -cpu rv64,c=false must be able to run it
     program = kernel_build.build(tmp_path).program
-    decoder = capstone.Cs(capstone.CS_ARCH_RISCV, capstone.CS_MODE_RISCV64 | capstone.CS_MODE_RISCVC)
+    decoder = capstone.Cs(capstone.CS_ARCH_RISCV,
+                          capstone.CS_MODE_RISCV64 | capstone.CS_MODE_RISCVC)
     code, base = program.sections["kernel"], program.bases["kernel"]
     mnemonics = [i.mnemonic for line in program.listing
                  if line.size and statement_mnemonic(line.text) is not None

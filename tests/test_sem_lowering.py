@@ -5,14 +5,13 @@ plus random), and every operation at every width through small routines, so
 the templates the starter library does not reach are held to the same oracle."""
 
 import pytest
+from sem_small_routines import SMALL
 
 from arch import ARCHES
 from sem.ir import Routine
-from sem.library import hackers_delight
-from sem.library import sorting
+from sem.library import hackers_delight, sorting
 from sem.lower import lower_for
 from sem.unicorn_check import check
-from sem_small_routines import SMALL
 
 STARTER = [getattr(hackers_delight, n) for n in hackers_delight.__all__] + [
     sorting.sort3, sorting.sort4, sorting.sort5]

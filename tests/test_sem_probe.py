@@ -8,18 +8,23 @@ from __future__ import annotations
 import capstone
 import pytest
 
-from cli import sem as cli
-from sem import interp
-from probes.routine import (
-    WRAPPERS, Job, probe_form, probe_result, routine_probe, run_on_link, wrapper_code)
 from arch import ARCHES, RISCV64, X86_64
-from sem.library import FILES
-from sem.library import hackers_delight
-from sem.library import sorting
+from cli import sem as cli
+from contract.probe_abi import AREA, Outcome
+from probes.routine import (
+    WRAPPERS,
+    Job,
+    probe_form,
+    probe_result,
+    routine_probe,
+    run_on_link,
+    wrapper_code,
+)
+from probes.vet import vet
+from sem import interp
+from sem.library import FILES, hackers_delight, sorting
 from sem.lower import lower_for
 from sem.vectors import generate
-from contract.probe_abi import AREA, Outcome
-from probes.vet import vet
 
 STARTER = [getattr(hackers_delight, n) for n in hackers_delight.__all__] + [
     sorting.sort3, sorting.sort4, sorting.sort5]

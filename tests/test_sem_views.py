@@ -2,26 +2,25 @@
 what the routine means: the SMT-LIB text, read back by Z3, is proven equal to
 our own Z3 translation; the C text, compiled by gcc, agrees with the interpreter."""
 
-from arch import X86_64, RISCV64
 import ctypes
 import shutil
 import subprocess
 
 import pytest
 import z3
+from sem_small_routines import SMALL
 
+from arch import RISCV64, X86_64
 from sem.canon import canonicalize, parse
 from sem.implement import implement
 from sem.interp import run
-from sem.library import hackers_delight
-from sem.library import sorting
+from sem.library import hackers_delight, sorting
 from sem.vectors import generate
 from sem.views import Naming, render
 from sem.views.asm import render as render_asm
 from sem.views.c import MEMORY_HELPERS, PRELUDE
 from sem.views.c import render as render_c
 from sem.z3sem import translate
-from sem_small_routines import SMALL
 
 CTYPES = {8: ctypes.c_uint8, 16: ctypes.c_uint16, 32: ctypes.c_uint32, 64: ctypes.c_uint64}
 STARTER = [getattr(hackers_delight, n) for n in hackers_delight.__all__] + [
@@ -50,7 +49,7 @@ def test_smtlib_view_read_back_by_z3_is_the_routine(r):
     r = parse(canonicalize(r).text)
     naming = Naming.default(r, canonicalize(r).id)
     ours = translate(r)
-    decls = {name: var for name, var in zip(naming.inputs, ours.inputs)}
+    decls = {name: var for name, var in zip(naming.inputs, ours.inputs, strict=True)}
     decls["mem"] = ours.memory
     call = f"({naming.function} {' '.join(naming.inputs)}{' mem' if r.uses_memory else ''})"
     ours_out = ours.final_memory if r.result is None else ours.result
@@ -82,7 +81,8 @@ def test_c_view_compiled_agrees_with_interpreter(tmp_path):
         for v in generate(r, 200):
             want = run(r, v.args, v.memory)
             buf = ctypes.create_string_buffer(v.memory.data, 64) if r.uses_memory else None
-            got = fn(*(buf if t.name == "ptr" else a for a, t in zip(v.args, r.params)))
+            got = fn(*(buf if t.name == "ptr" else a
+                       for a, t in zip(v.args, r.params, strict=True)))
             assert got == want.result, (name, v.args)
             if r.uses_memory:
                 assert buf.raw == want.memory.data, name

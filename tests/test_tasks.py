@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from arch import X86_64, RISCV64
 import hashlib
 import json
 import subprocess
@@ -10,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from arch import X86_64
 from contract.frames import FrameDecoder
 from kernel.guest import build_guest
 

@@ -57,7 +57,8 @@ def test_ljmp_misencoding_in_32bit_code_is_an_error_naming_file_and_line(tmp_pat
 
 
 def test_far_jump_written_as_bytes_decodes_to_the_intended_target():
-    code = assemble_snippet(".byte 0xEA\n.long target\n.word CODE\n.org 0x100000\ntarget:", 32, 0xFFFF9, {"CODE": 8})
+    code = assemble_snippet(".byte 0xEA\n.long target\n.word CODE\n.org 0x100000\ntarget:",
+                            32, 0xFFFF9, {"CODE": 8})
     far = decode(code[:7], 32, 0xFFFF9)[0]
     assert far.mnemonic == "ljmp" and [op.imm for op in far.operands] == [8, 0x100000]
 
@@ -122,7 +123,8 @@ def test_common_system_instructions_pass_the_check(bits):
 
 def test_boot_sector_jumps_to_a_label_in_another_section_and_file(tmp_path):
     boot = write(tmp_path, "boot.s", "boot_entry:\n  jmp stage2_entry\n.org 0x7dfe\n.word 0xaa55\n")
-    stage2 = write(tmp_path, "stage2.s", ".space 5\nstage2_entry:\n  mov ax, boot_entry\n  jmp stage2_entry\n")
+    stage2 = write(tmp_path, "stage2.s",
+                   ".space 5\nstage2_entry:\n  mov ax, boot_entry\n  jmp stage2_entry\n")
     program = assemble(
         [Section("boot", 0x7C00, (boot,), 16), Section("stage2", 0x7E00, (stage2,), 16)], {}
     )
@@ -338,7 +340,8 @@ def test_elf_reads_back_with_symbols_and_load_segments(tmp_path):
         (0x7C00, program.sections["boot"]), (0x100000, program.sections["kernel"])
     ]  # fmt: skip
     for segment in loads:
-        assert segment.header.p_offset % segment.header.p_align == segment.header.p_vaddr % segment.header.p_align
+        header = segment.header
+        assert header.p_offset % header.p_align == header.p_vaddr % header.p_align
     symbols = {s.name: s for s in elf.get_section_by_name(".symtab").iter_symbols() if s.name}
     assert {n: s.entry.st_value for n, s in symbols.items()} == {
         "start": 0x7C00, "kernel_entry": 0x100000, "spin": 0x100001
@@ -378,12 +381,14 @@ spin:   hlt
         .word 0xaa55
 """,
     )
-    program = assemble([Section("boot", 0x7C00, (boot,), 16)], {"EXIT_VALUE": 0x10, "DEBUG_EXIT": 0xF4})
+    program = assemble([Section("boot", 0x7C00, (boot,), 16)],
+                       {"EXIT_VALUE": 0x10, "DEBUG_EXIT": 0xF4})
     image = tmp_path / "boot.img"
     image.write_bytes(disk_image([program.sections["boot"]], pad_to=0))
     result = subprocess.run(
-        ["qemu-system-x86_64", "-machine", "pc", "-accel", "tcg", "-display", "none", "-nic", "none",
-         "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04", "-drive", f"format=raw,file={image}"],
+        ["qemu-system-x86_64", "-machine", "pc", "-accel", "tcg", "-display", "none",
+         "-nic", "none", "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04",
+         "-drive", f"format=raw,file={image}"],
         capture_output=True, timeout=20,
     )  # fmt: skip
     assert result.returncode == (0x10 << 1) | 1, result.stderr.decode()

@@ -91,12 +91,12 @@ STACK_TOP, RETURN_ADDRESS, SCRATCH = 0x200000, 0x1FF000, 0x300000
 
 
 def _call(program, routine: str, rsi: int, rcx: int, rdi: int = 0,
-          memory: dict[int, bytes] = {}) -> Uc:
+          memory: dict[int, bytes] | None = None) -> Uc:
     uc = Uc(UC_ARCH_X86, UC_MODE_64)
     uc.mem_map(0, 0x400000)
     uc.mem_write(program.bases["kernel"], program.sections["kernel"])
     uc.mem_write(RETURN_ADDRESS, b"\xf4")  # hlt: where the routine returns to
-    for address, data in memory.items():
+    for address, data in (memory or {}).items():
         uc.mem_write(address, data)
     uc.reg_write(UC_X86_REG_RSP, STACK_TOP - 8)
     uc.mem_write(STACK_TOP - 8, struct.pack("<Q", RETURN_ADDRESS))

@@ -4,18 +4,18 @@ xrstor in a short ring-3 trip (kernel/x86_64/probe_run.s, fpu_reset_in_ring3), s
 these tests run that path under TCG; test_x86_probes_kvm.py runs it under KVM.
 Init values from the Intel SDM vol. 1 (FNINIT, MXCSR) and vol. 3A 13.6 (XSAVE)."""
 
-from arch import X86_64
 import struct
 
 import pytest
 
+from arch import X86_64
+from contract.probe_abi import Outcome
 from contract.protocol import ProbeRefusal
 from kernel.x86_64.build import build
 from kernel.x86_64.probe_env import FPU_RESET_VIRTUAL
-from contract.probe_abi import Outcome
-from testing.asm import x86 as assemble
 from probes.probe import Probe
 from qemu.boards import board
+from testing.asm import x86 as assemble
 from testing.x86_probe_guest import ProbeGuest
 
 pytestmark = [pytest.mark.qemu, pytest.mark.timeout(120)]
@@ -26,7 +26,8 @@ FSW_TOP, FCW_INIT, MXCSR_INIT = 0x3800, 0x037F, 0x1F80
 
 @pytest.fixture(scope="module")
 def guest(tmp_path_factory):
-    max_cpu = board("q35", accel="tcg", cpu="max")  # QEMU's `max` CPU model: XSAVE and AVX under TCG
+    # QEMU's `max` CPU model: XSAVE and AVX under TCG
+    max_cpu = board("q35", accel="tcg", cpu="max")
     with ProbeGuest(build(tmp_path_factory.mktemp("x86fpu")).image, on=max_cpu) as g:
         yield g
 

@@ -11,19 +11,18 @@ SSE exceptions (it only sets the MXCSR flag), and it has no PMU (instret 0).
 import random
 import struct
 import time
-from pathlib import Path
 
 import pytest
 
+from arch import X86_64
+from contract.probe_abi import AREA, DEFAULT_BUDGET, Outcome, Privilege
 from contract.protocol import LAYOUTS, PROBE_RUN_FLAG_MEASURE_LENGTH, PROBE_SLOTS, Msg, ProbeRefusal
 from kernel.x86_64.build import build
-from contract.probe_abi import AREA, DEFAULT_BUDGET, Outcome, Privilege
 from probes.campaign import Campaign
 from probes.campaign_state import Policy
-from arch import X86_64
-from testing.asm import x86 as assemble
 from probes.probe import Probe
 from probes.vet import vet
+from testing.asm import x86 as assemble
 from testing.x86_probe_guest import ProbeGuest
 
 pytestmark = [pytest.mark.qemu, pytest.mark.timeout(240)]

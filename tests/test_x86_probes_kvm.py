@@ -11,17 +11,17 @@ instructions (the kernel resets the AVX state from ring 3).  These tests keep
 both working on whichever KVM the host has.
 """
 
-from arch import X86_64
 import struct
 
 import pytest
 
+from arch import X86_64
+from contract.probe_abi import AREA, SYSCALL_PSEUDO_VECTOR, Outcome, Privilege
 from contract.protocol import Msg, ProbeRefusal
 from kernel.x86_64.build import build
-from contract.probe_abi import AREA, SYSCALL_PSEUDO_VECTOR, Outcome, Privilege
-from testing.asm import x86 as assemble
 from probes.probe import Probe
 from qemu.boards import board, kvm_problem
+from testing.asm import x86 as assemble
 from testing.x86_probe_guest import ProbeGuest
 
 pytestmark = [

@@ -136,7 +136,12 @@ def decoded_registers(instruction: capstone.CsInsn) -> set[str]:
 
 
 def mismatch(
-    code: bytes, bits: int, address: int, mnemonic: str, values: Sequence[int], words: frozenset[str]
+    code: bytes,
+    bits: int,
+    address: int,
+    mnemonic: str,
+    values: Sequence[int],
+    words: frozenset[str],
 ) -> str | None:
     """Why `code` (assembled at `address` in `bits` mode) is not the instruction
     `mnemonic` with operand values `values` and operand `words` (registers and
@@ -157,7 +162,10 @@ def mismatch(
     if any(operand.type == x86.X86_OP_MEM for operand in instruction.operands):
         missing -= SEGMENT_REGISTERS  # an override naming the default segment is dropped
     if missing:
-        return f"keystone emitted {code.hex()}, which decodes as {shown}, without {', '.join(sorted(missing))}"
+        return (
+            f"keystone emitted {code.hex()}, which decodes as {shown}, "
+            f"without {', '.join(sorted(missing))}"
+        )
     found = decoded_values(instruction)
     for value in values:
         if not value_present(value, found):

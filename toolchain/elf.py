@@ -53,7 +53,6 @@ def elf_bytes(program: Program, entry: int, machine: str = "x86_64", flags: int 
         raise ValueError(f"unknown machine '{machine}'; known: {', '.join(MACHINES)}")
     names = list(program.sections)
     offset = _HEADER.size + _PROGRAM_HEADER.size * len(names)
-    body = bytearray()
     placements = []  # (file offset, base, bytes) per section
     for name in names:
         base, data = program.bases[name], program.sections[name]
@@ -73,7 +72,9 @@ def elf_bytes(program: Program, entry: int, machine: str = "x86_64", flags: int 
     symtab_offset = _align(offset, 8)
     strtab_offset = symtab_offset + len(symtab)
     section_names = [shstrtab.add("." + name) for name in names]
-    symtab_name, strtab_name, shstrtab_name = (shstrtab.add(n) for n in (".symtab", ".strtab", ".shstrtab"))
+    symtab_name, strtab_name, shstrtab_name = (
+        shstrtab.add(n) for n in (".symtab", ".strtab", ".shstrtab")
+    )
     shstrtab_offset = strtab_offset + len(strtab.data)
     headers_offset = _align(shstrtab_offset + len(shstrtab.data), 8)
     section_count = len(names) + 4  # null, sections, .symtab, .strtab, .shstrtab
@@ -86,26 +87,35 @@ def elf_bytes(program: Program, entry: int, machine: str = "x86_64", flags: int 
         )
     )  # fmt: skip
     for file_offset, base, data in placements:
-        out += _PROGRAM_HEADER.pack(PT_LOAD, PF_RWX, file_offset, base, base, len(data), len(data), PAGE)
+        out += _PROGRAM_HEADER.pack(
+            PT_LOAD, PF_RWX, file_offset, base, base, len(data), len(data), PAGE
+        )
     for file_offset, _, data in placements:
         out += bytes(file_offset - len(out)) + data
     out += bytes(symtab_offset - len(out)) + symtab + strtab.data + shstrtab.data
     out += bytes(headers_offset - len(out))
 
     out += bytes(_SECTION_HEADER.size)
-    for name_offset, (file_offset, base, data) in zip(section_names, placements):
+    for name_offset, (file_offset, base, data) in zip(section_names, placements, strict=True):
         out += _SECTION_HEADER.pack(
-            name_offset, SHT_PROGBITS, SHF_WRITE_ALLOC_EXEC, base, file_offset, len(data), 0, 0, 16, 0
-        )
+            name_offset, SHT_PROGBITS, SHF_WRITE_ALLOC_EXEC, base, file_offset, len(data),
+            0, 0, 16, 0,
+        )  # fmt: skip
     strtab_index = len(names) + 2
     out += _SECTION_HEADER.pack(
         symtab_name, SHT_SYMTAB, 0, 0, symtab_offset, len(symtab), strtab_index, 1, 8, _SYMBOL.size
     )  # sh_info = 1: every symbol after the null one is global
-    out += _SECTION_HEADER.pack(strtab_name, SHT_STRTAB, 0, 0, strtab_offset, len(strtab.data), 0, 0, 1, 0)
-    out += _SECTION_HEADER.pack(shstrtab_name, SHT_STRTAB, 0, 0, shstrtab_offset, len(shstrtab.data), 0, 0, 1, 0)
+    out += _SECTION_HEADER.pack(
+        strtab_name, SHT_STRTAB, 0, 0, strtab_offset, len(strtab.data), 0, 0, 1, 0
+    )
+    out += _SECTION_HEADER.pack(
+        shstrtab_name, SHT_STRTAB, 0, 0, shstrtab_offset, len(shstrtab.data), 0, 0, 1, 0
+    )
     return bytes(out)
 
 
-def write_elf(program: Program, path: Path, entry: int, machine: str = "x86_64", flags: int = 0) -> None:
+def write_elf(
+    program: Program, path: Path, entry: int, machine: str = "x86_64", flags: int = 0
+) -> None:
     """Write `program` as an ELF64 executable to `path` (see elf_bytes)."""
     Path(path).write_bytes(elf_bytes(program, entry, machine, flags))

@@ -61,7 +61,8 @@ def macro_names(lines: list[str]) -> set[str]:
 
 def check_instructions(program: Program, macros: set[str]) -> None:
     """Raise AssemblyError at the first statement capstone does not confirm."""
-    decoder = capstone.Cs(capstone.CS_ARCH_RISCV, capstone.CS_MODE_RISCV64 | capstone.CS_MODE_RISCVC)
+    decoder = capstone.Cs(capstone.CS_ARCH_RISCV,
+                          capstone.CS_MODE_RISCV64 | capstone.CS_MODE_RISCVC)
     for line in program.listing:
         mnemonic = statement_mnemonic(line.text)
         if mnemonic is None or line.size == 0:
@@ -80,7 +81,8 @@ def check_instructions(program: Program, macros: set[str]) -> None:
         if used != len(code):
             raise AssemblyError(*where, f"capstone decodes {used} of its {len(code)} bytes "
                                         f"({code.hex()}): not whole valid instructions")
-        if any(i.mnemonic in ("unimp", "c.unimp") for i in decoded) and mnemonic not in ("unimp", "c.unimp"):
+        if (any(i.mnemonic in ("unimp", "c.unimp") for i in decoded)
+                and mnemonic not in ("unimp", "c.unimp")):
             raise AssemblyError(*where, f"assembled to an illegal instruction ({code.hex()})")
         if mnemonic in macros:
             continue

@@ -107,7 +107,9 @@ class _Assembler:
                     if len(statement.args) != 2 or not NAME.match(statement.args[0]):
                         raise statement.error("expected `.equ NAME, expression`")
                     if statement.args[0].lower() in RESERVED:
-                        raise statement.error(f"'{statement.args[0]}' is a register, keyword or mnemonic")
+                        raise statement.error(
+                            f"'{statement.args[0]}' is a register, keyword or mnemonic"
+                        )
                     self._define(statement.args[0], statement)
 
     def _define(self, name: str, statement: Statement) -> None:
@@ -115,7 +117,9 @@ class _Assembler:
             raise statement.error(f"'{name}' is already a constant passed from Python")
         if name in self.defined:
             first = self.defined[name]
-            raise statement.error(f"duplicate symbol '{name}' (first defined at {first.file}:{first.line})")
+            raise statement.error(
+                f"duplicate symbol '{name}' (first defined at {first.file}:{first.line})"
+            )
         self.defined[name] = statement
 
     def run(self) -> Program:
@@ -206,7 +210,11 @@ class _Assembler:
                 result = f"keystone rejects `{text}` in {placed.bits}-bit mode: {error}"
             self.keystone_cache[key] = result
             seen = self.first_seen.setdefault(anywhere, (placed.address, result))
-            if seen[0] != placed.address and seen[1] == result and abs(seen[0] - placed.address) < 0x10000:
+            if (
+                seen[0] != placed.address
+                and seen[1] == result
+                and abs(seen[0] - placed.address) < 0x10000
+            ):
                 self.position_free[anywhere] = result  # (16-bit offsets wrap at 64 KiB)
         return self.keystone_cache[key]
 
@@ -217,7 +225,10 @@ class _Assembler:
                 raise placed.statement.error(placed.error)
             if placed.instruction is not None:
                 operands = placed.instruction
-                key = (placed.code, placed.bits, placed.address, placed.statement.name, operands.values, operands.words)
+                key = (
+                    placed.code, placed.bits, placed.address, placed.statement.name,
+                    operands.values, operands.words,
+                )  # fmt: skip
                 if key not in checked:
                     checked[key] = mismatch(*key)
                 if checked[key]:
@@ -225,7 +236,9 @@ class _Assembler:
         return _program(self.units, layout, self.constants)
 
 
-def _data(name: str, args: tuple[str, ...], address: int, resolve, statement: Statement) -> tuple[bytes, str | None]:
+def _data(
+    name: str, args: tuple[str, ...], address: int, resolve, statement: Statement
+) -> tuple[bytes, str | None]:
     """Bytes of a data or layout directive, and a layout-dependent error if any."""
     if name in _DATA_WIDTHS:
         width = _DATA_WIDTHS[name]
@@ -274,7 +287,9 @@ def _string(arg: str, statement: Statement) -> bytes:
         raise statement.error(f"bad string {arg}: {error} (ASCII and C escapes only)") from None
 
 
-def _program(units: list[tuple[Section, list[Statement]]], layout: _Pass, constants: Mapping[str, int]) -> Program:
+def _program(
+    units: list[tuple[Section, list[Statement]]], layout: _Pass, constants: Mapping[str, int]
+) -> Program:
     sections = {section.name: bytearray() for section, _ in units}
     symbols: dict[str, Symbol] = {}
     listing: list[Line] = []
@@ -289,19 +304,29 @@ def _program(units: list[tuple[Section, list[Statement]]], layout: _Pass, consta
         else:
             if statement.name == ".equ":
                 equs[statement.args[0]] = layout.symbols[statement.args[0]]
-            listing.append(Line(placed.address, len(placed.code), statement.file, statement.line, statement.text))
+            listing.append(
+                Line(
+                    placed.address, len(placed.code), statement.file, statement.line,
+                    statement.text,
+                )  # fmt: skip
+            )
     bases = {section.name: section.base for section, _ in units}
     _check_overlap(units, sections)
-    return Program({n: bytes(b) for n, b in sections.items()}, bases, symbols, listing, {**constants, **equs})
+    return Program(
+        {n: bytes(b) for n, b in sections.items()}, bases, symbols, listing, {**constants, **equs}
+    )
 
 
-def _check_overlap(units: list[tuple[Section, list[Statement]]], sections: dict[str, bytearray]) -> None:
+def _check_overlap(
+    units: list[tuple[Section, list[Statement]]], sections: dict[str, bytearray]
+) -> None:
     spans = sorted((s.base, s.base + len(sections[s.name]), s.name) for s, _ in units)
-    for (_, end, name), (start, _, other) in zip(spans, spans[1:]):
+    for (_, end, name), (start, _, other) in zip(spans, spans[1:], strict=False):  # neighbours
         if start < end:
             raise AssemblyError(
-                name, 0, "", f"section '{name}' ends at {end:#x}, overlapping '{other}' at {start:#x}"
-            )
+                name, 0, "",
+                f"section '{name}' ends at {end:#x}, overlapping '{other}' at {start:#x}",
+            )  # fmt: skip
 
 
 def assemble(sections: Sequence[Section], constants: Mapping[str, int]) -> Program:
@@ -312,7 +337,9 @@ def assemble(sections: Sequence[Section], constants: Mapping[str, int]) -> Progr
     units = []
     for section in sections:
         if section.bits not in _KEYSTONE_MODES:
-            raise ValueError(f"section '{section.name}': bits must be 16, 32 or 64, not {section.bits}")
+            raise ValueError(
+                f"section '{section.name}': bits must be 16, 32 or 64, not {section.bits}"
+            )
         statements = []
         for source in section.sources:
             statements += parse_source(Path(source).read_text(), str(source))
@@ -320,7 +347,9 @@ def assemble(sections: Sequence[Section], constants: Mapping[str, int]) -> Progr
     return _Assembler(units, constants).run()
 
 
-def assemble_snippet(text: str, bits: int = 64, address: int = 0, constants: Mapping[str, int] = {}) -> bytes:
+def assemble_snippet(
+    text: str, bits: int = 64, address: int = 0, constants: Mapping[str, int] = {}
+) -> bytes:
     """Bytes of a piece of generated assembly placed at `address`; same dialect and checks."""
     if bits not in _KEYSTONE_MODES:
         raise ValueError(f"bits must be 16, 32 or 64, not {bits}")

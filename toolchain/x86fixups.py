@@ -28,7 +28,9 @@ def repair_16bit(code: bytes, address: int, mnemonic: str, words: frozenset[str]
         return code[1:]
     if opcode == _PUSH_IMM and len(code) == 6:
         value = int.from_bytes(code[2:], "little", signed=True)
-        return bytes([_PUSH_IMM]) + (value & 0xFFFF).to_bytes(2, "little") if -0x8000 <= value <= 0xFFFF else code
+        if -0x8000 <= value <= 0xFFFF:
+            return bytes([_PUSH_IMM]) + (value & 0xFFFF).to_bytes(2, "little")
+        return code
     if opcode in (_CALL_REL, _JMP_REL) and len(code) == 6:
         target = address + 6 + int.from_bytes(code[2:], "little", signed=True)
         return bytes([opcode]) + _rel16(target, address + 3)

@@ -70,7 +70,9 @@ def _signed_terms(inner: str) -> list[tuple[int, str]]:
 
 def _memory(operand: str, resolve: Resolver, next_ip: int) -> tuple[str, list[int], bool]:
     open_at, close_at = operand.index("["), operand.rindex("]")
-    prefix, inner, suffix = operand[:open_at], operand[open_at + 1 : close_at], operand[close_at + 1 :]
+    prefix, inner, suffix = (
+        operand[:open_at], operand[open_at + 1 : close_at], operand[close_at + 1 :]
+    )
     if suffix.strip():
         raise ExprError(f"unexpected '{suffix.strip()}' after ']'")
     for name in _names(prefix):
@@ -92,7 +94,9 @@ def _memory(operand: str, resolve: Resolver, next_ip: int) -> tuple[str, list[in
     parts = " + ".join(registers)
     if has_number:
         number = _number(displacement)
-        parts = f"{parts} {'-' if displacement < 0 else '+'} {number.lstrip('-')}" if parts else number
+        parts = (
+            f"{parts} {'-' if displacement < 0 else '+'} {number.lstrip('-')}" if parts else number
+        )
     return f"{prefix}[{parts}]", values, rip and has_number
 
 

@@ -76,7 +76,7 @@ RULES: tuple[Rule, ...] = (
 # One table row: leaf, kind, register index, shift, always, mask.
 ROW = struct.Struct("<IBBBBI")
 ROW_FIELDS = ("LEAF", "KIND", "REGISTER", "SHIFT", "ALWAYS", "MASK")
-ROW_OFFSETS = dict(zip(ROW_FIELDS, (0, 4, 5, 6, 7, 8)))
+ROW_OFFSETS = dict(zip(ROW_FIELDS, (0, 4, 5, 6, 7, 8), strict=True))
 
 
 def source() -> str:

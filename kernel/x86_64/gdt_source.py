@@ -3,8 +3,9 @@ pointer `lgdt` loads."""
 
 from __future__ import annotations
 
-from .asmdata import data_source
 from contract.x86_64.cpu import GDT
+
+from .asmdata import data_source
 
 
 def source() -> str:

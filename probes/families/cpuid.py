@@ -34,7 +34,8 @@ _LEAF_MARK, _SUBLEAF_MARK = 0x1EAF_0BAD, 0x5AB1_EAF0
 @cache
 def _template() -> tuple[bytes, int, int]:
     code = X86_64.assemble(SOURCE.format(leaf=_LEAF_MARK, subleaf=_SUBLEAF_MARK))
-    return code, code.index(_LEAF_MARK.to_bytes(4, "little")), code.index(_SUBLEAF_MARK.to_bytes(4, "little"))
+    return (code, code.index(_LEAF_MARK.to_bytes(4, "little")),
+            code.index(_SUBLEAF_MARK.to_bytes(4, "little")))
 
 
 def cpuid_probe(leaf: int, subleaf: int) -> Probe:
@@ -42,7 +43,8 @@ def cpuid_probe(leaf: int, subleaf: int) -> Probe:
     code = bytearray(template)
     code[at_leaf:at_leaf + 4] = leaf.to_bytes(4, "little")
     code[at_subleaf:at_subleaf + 4] = subleaf.to_bytes(4, "little")
-    return Probe(X86_64, bytes(code), family="cpuid", output_size=16, meta={"leaf": leaf, "subleaf": subleaf})
+    return Probe(X86_64, bytes(code), family="cpuid", output_size=16,
+                 meta={"leaf": leaf, "subleaf": subleaf})
 
 
 def cpuid_sweep(subleaves: int = SUBLEAVES) -> Iterator[Probe]:

@@ -5,7 +5,6 @@ otherwise the output holds its value."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-
 from functools import cache
 
 from arch import RISCV64
@@ -29,7 +28,8 @@ def csr_probe(csr: int) -> Probe:
     template = _template()
     first = int.from_bytes(template[:4], "little") | (csr << CSR_FIELD_SHIFT)
     code = first.to_bytes(4, "little") + template[4:]
-    return Probe(RISCV64, code, Privilege.PRIVILEGED, family="csr", output_size=8, meta={"csr": csr})
+    return Probe(RISCV64, code, Privilege.PRIVILEGED, family="csr", output_size=8,
+                 meta={"csr": csr})
 
 
 def csr_sweep() -> Iterator[Probe]:

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 
-from contract.probe_abi import Outcome
 from arch import RISCV64, X86_64, Arch
+from contract.probe_abi import Outcome
 from discovery.inventory import Inventory
 from probes.families import isa_riscv, isa_x86, riscv_claims, x86_claims
 from probes.families.candidate import Candidate
@@ -21,7 +21,7 @@ from probes.probe import Observation, Probe
 from probes.summary import CampaignContext, Results
 
 
-class Behaviour(str, Enum):
+class Behaviour(StrEnum):
     EXECUTES = "executes"
     UNDEFINED = "undefined"  # #UD / illegal instruction
     OTHER_FAULT = "other_fault"
@@ -58,8 +58,8 @@ SEARCHES = {
 def probes_for(arch: Arch, candidates: Iterable[Candidate], budget: int = 64) -> Iterator[Probe]:
     wrap = SEARCHES[arch].wrap
     for c in candidates:
-        yield Probe(arch, wrap(c), family="isa", budget=budget, output_size=0, meta={"candidate": c},
-                    measure_length=True)
+        yield Probe(arch, wrap(c), family="isa", budget=budget, output_size=0,
+                    meta={"candidate": c}, measure_length=True)
 
 
 def behaviour(arch: Arch, obs: Observation) -> Behaviour:
@@ -78,7 +78,8 @@ def finding(arch: Arch, candidate: Candidate, obs: Observation, measured_length:
     how = behaviour(arch, obs)
     known = candidate.capstone_length is not None
     problems = []
-    deliberately_undefined = (candidate.capstone_text or "").startswith(("ud0", "ud1", "ud2", "unimp", "c.unimp"))
+    deliberately_undefined = (candidate.capstone_text or "").startswith(
+        ("ud0", "ud1", "ud2", "unimp", "c.unimp"))
     expected_undefined = deliberately_undefined or claimed_supported is False  # the CPU said so
     if how == Behaviour.UNDEFINED and known and not expected_undefined:
         problems.append(f"capstone decodes '{candidate.capstone_text}' but the machine raises #UD")

@@ -9,7 +9,6 @@ quadrants 0-2 with fixed register fields.  Wrapped as candidate + `ret`.
 from __future__ import annotations
 
 from collections.abc import Iterator
-
 from functools import cache
 
 from arch import RISCV64
@@ -39,7 +38,8 @@ def candidates() -> Iterator[Candidate]:
     for name, opcode in R_TYPE.items():
         for funct7 in range(128):
             for funct3 in range(8):
-                word = (funct7 << 25) | (T1 << 20) | (A2 << 15) | (funct3 << 12) | (T0 << 7) | opcode
+                word = ((funct7 << 25) | (T1 << 20) | (A2 << 15) | (funct3 << 12) | (T0 << 7)
+                        | opcode)
                 yield _candidate(word.to_bytes(4, "little"), name)
     for name, opcode in I_TYPE.items():
         for funct3 in range(8):

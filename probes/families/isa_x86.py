@@ -55,13 +55,14 @@ def evex() -> Iterator[Candidate]:
         for w in (0, 1):
             for pp in range(4):
                 for ll in range(3):
-                    head = bytes([0x62, 0xF0 | mmm, (w << 7) | (0xF << 3) | 0x4 | pp, (ll << 5) | 0x08])
+                    head = bytes([0x62, 0xF0 | mmm, (w << 7) | (0xF << 3) | 0x4 | pp,
+                                  (ll << 5) | 0x08])
                     for opcode in range(256):
                         yield _candidate(head + bytes([opcode, MODRM_REG_FORM]) + TAIL, "evex")
 
 
-SPACES = {"legacy": lambda: legacy("legacy"), "0f": lambda: legacy("0f"), "0f38": lambda: legacy("0f38"),
-          "0f3a": lambda: legacy("0f3a"), "vex": vex, "evex": evex}
+SPACES = {"legacy": lambda: legacy("legacy"), "0f": lambda: legacy("0f"),
+          "0f38": lambda: legacy("0f38"), "0f3a": lambda: legacy("0f3a"), "vex": vex, "evex": evex}
 
 
 def candidates(spaces: tuple[str, ...] = tuple(SPACES)) -> Iterator[Candidate]:

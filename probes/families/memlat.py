@@ -134,7 +134,8 @@ _CHASES = {X86_64: _x86_chase, RISCV64: _riscv_chase}
 
 def chase_probe(size: int, steps: int = 4096, arch: Arch = X86_64) -> Probe:
     if not LINE <= size <= SCRATCH_SIZE:
-        raise ValueError(f"working set {size} must be {LINE}..{SCRATCH_SIZE} bytes (the scratch area)")
+        raise ValueError(f"working set {size} must be {LINE}..{SCRATCH_SIZE} bytes"
+                         " (the scratch area)")
     lines = size // LINE
     stride = _stride(lines)
     budget = lines * 8 + steps * 3 + 64

@@ -5,13 +5,15 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from contract.probe_abi import Privilege
 from arch import X86_64
+from contract.probe_abi import Privilege
 from probes.probe import Probe
 
 # Architectural and model-specific (Intel SDM vol. 4), AMD64 (APM vol. 2:
 # 0xC000_0000 "long mode" and 0xC001_0000 AMD) ranges.
-DOCUMENTED_RANGES = ((0x0000_0000, 0x0000_2000), (0xC000_0000, 0xC000_2000), (0xC001_0000, 0xC001_2000))
+DOCUMENTED_RANGES = ((0x0000_0000, 0x0000_2000),
+                     (0xC000_0000, 0xC000_2000),
+                     (0xC001_0000, 0xC001_2000))
 
 
 def msr_probe(msr: int) -> Probe:

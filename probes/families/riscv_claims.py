@@ -20,23 +20,27 @@ from probes.families.isa_riscv import I_TYPE, R_TYPE
 # Extensions decided by (major opcode, funct7, funct3) of 32-bit R-type candidates
 # (the major opcodes as the candidate generator names them).
 _OP, _OP32, _AMO, _OPFP = (R_TYPE[name] for name in ("op", "op-32", "amo", "op-fp"))
-_LOAD, _LOADFP, _MISCMEM, _OPIMM, _OPIMM32 = (I_TYPE[name] for name in
-                                              ("load", "load-fp", "misc-mem", "op-imm", "op-imm-32"))
+_LOAD, _LOADFP, _MISCMEM, _OPIMM, _OPIMM32 = (
+    I_TYPE[name] for name in ("load", "load-fp", "misc-mem", "op-imm", "op-imm-32"))
 _R_TYPE = {
     **{(_OP, 0x00, f3): "i" for f3 in range(8)}, (_OP, 0x20, 0): "i", (_OP, 0x20, 5): "i",
     **{(_OP32, 0x00, f3): "i" for f3 in (0, 1, 5)}, (_OP32, 0x20, 0): "i", (_OP32, 0x20, 5): "i",
-    **{(_OP, 0x01, f3): "m" for f3 in range(8)}, **{(_OP32, 0x01, f3): "m" for f3 in (0, 4, 5, 6, 7)},
-    **{(_OP, 0x10, f3): "zba" for f3 in (2, 4, 6)}, **{(_OP32, 0x10, f3): "zba" for f3 in (2, 4, 6)},
+    **{(_OP, 0x01, f3): "m" for f3 in range(8)},
+    **{(_OP32, 0x01, f3): "m" for f3 in (0, 4, 5, 6, 7)},
+    **{(_OP, 0x10, f3): "zba" for f3 in (2, 4, 6)},
+    **{(_OP32, 0x10, f3): "zba" for f3 in (2, 4, 6)},
     (_OP32, 0x04, 0): "zba",  # add.uw
     **{(_OP, 0x20, f3): "zbb" for f3 in (4, 6, 7)},  # xnor, orn, andn
     **{(_OP, 0x05, f3): "zbb" for f3 in (4, 5, 6, 7)},  # min, minu, max, maxu
     **{(_OP, 0x05, f3): "zbc" for f3 in (1, 2, 3)},  # clmul, clmulr, clmulh
-    (_OP, 0x30, 1): "zbb", (_OP, 0x30, 5): "zbb", (_OP32, 0x30, 1): "zbb", (_OP32, 0x30, 5): "zbb",  # rol, ror
+    # rol, ror
+    (_OP, 0x30, 1): "zbb", (_OP, 0x30, 5): "zbb", (_OP32, 0x30, 1): "zbb", (_OP32, 0x30, 5): "zbb",
     (_OP, 0x14, 1): "zbs", (_OP, 0x24, 1): "zbs", (_OP, 0x24, 5): "zbs", (_OP, 0x34, 1): "zbs",
     (_OP, 0x07, 5): "zicond", (_OP, 0x07, 7): "zicond",
 }
-_I_TYPE = {**{(_LOAD, f3): "i" for f3 in range(7)}, (_LOADFP, 2): "f", (_LOADFP, 3): "d", (_LOADFP, 4): "q",
-           (_LOADFP, 1): "zfh", (_MISCMEM, 0): "i", (_MISCMEM, 1): "zifencei",
+_I_TYPE = {**{(_LOAD, f3): "i" for f3 in range(7)},
+           (_LOADFP, 2): "f", (_LOADFP, 3): "d", (_LOADFP, 4): "q", (_LOADFP, 1): "zfh",
+           (_MISCMEM, 0): "i", (_MISCMEM, 1): "zifencei",
            **{(_OPIMM, f3): "i" for f3 in range(8)}, **{(_OPIMM32, f3): "i" for f3 in (0, 1, 5)}}
 _FP_FORMAT = {0: "f", 1: "d", 2: "zfh", 3: "q"}  # op-fp funct7[1:0]
 _AMO_WIDTHS = (2, 3)  # funct3: .w and .d
@@ -69,7 +73,8 @@ def required_extensions(candidate: Candidate) -> tuple[str, ...] | None:
     opcode, funct3, funct7 = raw & 0x7F, raw >> 12 & 7, raw >> 25
     if opcode == _AMO:
         return ("a",) if funct3 in _AMO_WIDTHS and candidate.capstone_length else None
-    if opcode == _OPFP:  # only encodings capstone knows: op-fp has many reserved functions and rounding modes
+    if opcode == _OPFP:
+        # only encodings capstone knows: op-fp has many reserved functions and rounding modes
         return (_FP_FORMAT[funct7 & 3],) if candidate.capstone_length else None
     if opcode in (_OP, _OP32):
         found = _R_TYPE.get((opcode, funct7, funct3))

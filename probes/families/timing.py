@@ -18,9 +18,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
-from statistics import mean
-
 from functools import cache
+from statistics import mean
 
 from arch import RISCV64, X86_64, Arch
 from contract.probe_abi import CODE_SIZE, Outcome
@@ -36,11 +35,12 @@ MEASUREMENT_OVERHEAD = 64  # bytes of head + tail around the unrolled body, roun
 # Registers a timed sequence may use and throughput copies are renamed over.  Left
 # out: those the probe's head and tail hold (x86 rsi, r8; riscv a1, t1, t2), the
 # stack pointers, the return address, and gp/tp.
-X86_POOLS = (("rax", "rbx", "rcx", "rdx", "rdi", "rbp", "r9", "r10", "r11", "r12", "r13", "r14", "r15"),
+X86_POOLS = (("rax", "rbx", "rcx", "rdx", "rdi", "rbp", "r9", "r10", "r11", "r12", "r13", "r14",
+              "r15"),
              tuple(f"xmm{i}" for i in range(16)), tuple(f"ymm{i}" for i in range(16)))
-RISCV_POOLS = (("t0", "t3", "t4", "t5", "t6", "a0", "a2", "a3", "a4", "a5", "a6", "a7", "s0", "s1", "s2", "s3",
-                "s4", "s5", "s6", "s7", "s8", "s9", "s10", "s11"), tuple(f"ft{i}" for i in range(12)),
-               tuple(f"fa{i}" for i in range(8)))
+RISCV_POOLS = (("t0", "t3", "t4", "t5", "t6", "a0", "a2", "a3", "a4", "a5", "a6", "a7",
+                "s0", "s1", "s2", "s3", "s4", "s5", "s6", "s7", "s8", "s9", "s10", "s11"),
+               tuple(f"ft{i}" for i in range(12)), tuple(f"fa{i}" for i in range(8)))
 
 
 @dataclass(frozen=True)
@@ -113,14 +113,17 @@ def renamed_copies(arch: Arch, sequence: str) -> list[str]:
             continue
         count = len(pool) // len(used)
         if count < 2:
-            raise ValueError(f"the sequence uses {len(used)} of the {len(pool)} registers it may use:"
-                             " too many to make independent copies for throughput")
-        variants = [pattern.sub(lambda m, k=k: pool[k * len(used) + used.index(m.group(1))], text)
-                    for k, text in enumerate((copies or [sequence] * count)[:count])]
+            raise ValueError(f"the sequence uses {len(used)} of the {len(pool)} registers it may"
+                             " use: too many to make independent copies for throughput")
+        variants = []
+        for k, text in enumerate((copies or [sequence] * count)[:count]):
+            # copy k takes the k-th run of len(used) registers of the pool
+            renamed = {reg: pool[k * len(used) + i] for i, reg in enumerate(used)}
+            variants.append(pattern.sub(lambda m, renamed=renamed: renamed[m.group(1)], text))
         copies = variants
     if copies is None:
-        raise ValueError(f"the sequence {sequence!r} names none of the registers a timing probe may use"
-                         f" ({', '.join(p[0] + '…' for p in FRAMES[arch].pools)})")
+        raise ValueError(f"the sequence {sequence!r} names none of the registers a timing probe"
+                         f" may use ({', '.join(p[0] + '…' for p in FRAMES[arch].pools)})")
     return copies
 
 
@@ -130,11 +133,13 @@ def timing_probes(arch: Arch, sequence: str, repetitions: int = WARMUP_RUNS + ME
     runs each (the first WARMUP_RUNS are warm-up), interleaved so that drift in
     the machine touches every variant alike."""
     variants = {LATENCY: [assemble_sequence(arch, sequence)],
-                THROUGHPUT: [assemble_sequence(arch, text) for text in renamed_copies(arch, sequence)]}
+                THROUGHPUT: [assemble_sequence(arch, text)
+                             for text in renamed_copies(arch, sequence)]}
     longest = max(len(code) for codes in variants.values() for code in codes)
     unroll = min(unroll, (CODE_SIZE - MEASUREMENT_OVERHEAD) // (2 * longest))
     if unroll < 1:
-        raise ValueError(f"the sequence is {longest} bytes: too long to unroll twice in {CODE_SIZE} bytes of code")
+        raise ValueError(f"the sequence is {longest} bytes: too long to unroll twice in"
+                         f" {CODE_SIZE} bytes of code")
     for repetition in range(repetitions):
         for kind, instances in variants.items():
             for times in (unroll, 2 * unroll):
@@ -171,8 +176,9 @@ def estimate(cycles_n: list[float], cycles_2n: list[float], unroll: int,
     n_runs, n2_runs = cycles_n[warmup:], cycles_2n[warmup:]
     t_n, t_2n = trimmed_mean(n_runs), trimmed_mean(n2_runs)
     per = (t_2n - t_n) / unroll
-    return TimingEstimate(per, t_n - per * unroll, min(len(n_runs), len(n2_runs)),
-                          _spread([(b - a) / unroll for a, b in zip(n_runs, n2_runs)]))
+    # run counts may differ: the spread pairs the first min(...) runs of each
+    spread = _spread([(b - a) / unroll for a, b in zip(n_runs, n2_runs, strict=False)])
+    return TimingEstimate(per, t_n - per * unroll, min(len(n_runs), len(n2_runs)), spread)
 
 
 def _spread(samples: list[float], trim: float = TRIM) -> float:
@@ -198,8 +204,8 @@ def summarise(results: Iterable[tuple[Probe, Observation]]) -> dict[str, TimingE
         n, n2 = cycles.get((kind, unroll), {}), cycles.get((kind, 2 * unroll), {})
         paired = sorted(set(n) & set(n2))
         if len(paired) <= WARMUP_RUNS:
-            raise ValueError(f"{kind}: only {len(paired)} runs returned, none past the {WARMUP_RUNS} warm-up runs;"
-                             " look at the faults in the results")
+            raise ValueError(f"{kind}: only {len(paired)} runs returned, none past the"
+                             f" {WARMUP_RUNS} warm-up runs; look at the faults in the results")
         found[kind] = estimate([n[r] for r in paired], [n2[r] for r in paired], unroll)
     return found
 

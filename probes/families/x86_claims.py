@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from capstone import x86_const
 
-from discovery.inventory import Inventory
 from arch import X86_64
+from discovery.inventory import Inventory
 from probes.families.candidate import Candidate
 
 # capstone instruction group -> the /proc/cpuinfo flag that advertises it

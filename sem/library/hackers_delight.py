@@ -1,9 +1,7 @@
 """Hacker's Delight p01-p25, the superoptimization benchmark suite (Gulwani et al.,
 PLDI 2011; STOKE), with the clean reference semantics on 32-bit values."""
 
-from sem.ir import (
-    ashr, bv32, ctz, lshr, routine, select, sext, slt, ugt, ule, zext,
-)
+from sem.ir import ashr, bv32, ctz, lshr, routine, select, sext, slt, ugt, ule, zext
 
 NAMESPACE = "hd"
 

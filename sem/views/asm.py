@@ -13,7 +13,8 @@ class UndecodableCode(ValueError):
 def disassemble(arch: Arch, code: bytes, address: int = 0) -> list[str]:
     lines, end = [], address
     for insn in arch.disassembler.disasm(code, address):
-        lines.append(f"{insn.address:6x}:  {insn.bytes.hex(' '):<24} {insn.mnemonic} {insn.op_str}".rstrip())
+        lines.append(f"{insn.address:6x}:  {insn.bytes.hex(' '):<24} "
+                     f"{insn.mnemonic} {insn.op_str}".rstrip())
         end = insn.address + insn.size
     if end != address + len(code):
         raise UndecodableCode(f"{arch}: capstone stops at {end:#x} of {len(code)} bytes; "

@@ -13,7 +13,8 @@ PRELUDE = """#include <stdint.h>
 #include <string.h>
 """
 MEMORY_HELPERS = "".join(
-    f"static inline uint{w}_t load{w}(const uint8_t *p) {{ uint{w}_t v; memcpy(&v, p, sizeof v); return v; }}\n"
+    f"static inline uint{w}_t load{w}(const uint8_t *p) "
+    f"{{ uint{w}_t v; memcpy(&v, p, sizeof v); return v; }}\n"
     f"static inline void store{w}(uint8_t *p, uint{w}_t v) {{ memcpy(p, &v, sizeof v); }}\n"
     for w in (8, 16, 32, 64)
 )
@@ -108,7 +109,7 @@ def render(r: Routine, naming: Naming, prelude: bool = True) -> str:
         body.append(f"    return {v(r.result)};")
     params = ", ".join(
         f"uint8_t *{nm}" if t.name == "ptr" else f"{ctype(t.width)} {nm}"
-        for nm, t in zip(naming.inputs, r.params)
+        for nm, t in zip(naming.inputs, r.params, strict=True)
     ) or "void"
     ret = "void" if r.result is None else ctype(r.result.width)
     head = (PRELUDE + (MEMORY_HELPERS if r.uses_memory else "") + "\n") if prelude else ""

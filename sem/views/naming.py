@@ -33,7 +33,8 @@ def use_counts(r: Routine) -> dict[int, int]:
 
 def temporaries(r: Routine) -> dict[int, str]:
     """A name t<i> for every computed node, in canonical order."""
-    return {id(n): f"t{i}" for i, n in enumerate(postorder(r)) if n.op not in ("param", "const", "mem")}
+    return {id(n): f"t{i}" for i, n in enumerate(postorder(r))
+            if n.op not in ("param", "const", "mem")}
 
 
 def is_leaf(n: Node) -> bool:

@@ -51,7 +51,7 @@ def render(r: Routine, naming: Naming) -> str:
         lines.append(f"  {text} -> out")
     if r.memory is not None:
         lines.append(f"  {temps[id(r.memory)]} -> mem")
-    inputs = ", ".join(f"{nm}: {t.name}" for nm, t in zip(naming.inputs, r.params))
+    inputs = ", ".join(f"{nm}: {t.name}" for nm, t in zip(naming.inputs, r.params, strict=True))
     ins = inputs + (", mem" if r.uses_memory else "")
     outs = [f"bv{r.result.width}"] if r.result is not None else []
     outs += ["mem"] if r.uses_memory else []

@@ -42,7 +42,8 @@ def _expr(n: Node, a: list[str]) -> str:
             return f"(bvor ({up} {a[0]} {amount()}) ({down} {a[0]} {back}))"
         case "mulhu" | "mulhs":
             ext = "zero_extend" if n.op == "mulhu" else "sign_extend"
-            return f"((_ extract {2 * w - 1} {w}) (bvmul ((_ {ext} {w}) {a[0]}) ((_ {ext} {w}) {a[1]})))"
+            return (f"((_ extract {2 * w - 1} {w}) "
+                    f"(bvmul ((_ {ext} {w}) {a[0]}) ((_ {ext} {w}) {a[1]})))")
         case "popcount":
             terms = [f"((_ zero_extend {w - 1}) ((_ extract {i} {i}) {a[0]}))" for i in range(w)]
             return f"(bvadd {' '.join(terms)})" if w > 1 else a[0]
@@ -93,7 +94,8 @@ def render(r: Routine, naming: Naming) -> str:
 
     bindings = [(temps[id(n)], _expr(n, [v(a) for a in n.args]))
                 for n in postorder(r) if not is_leaf(n)]
-    params = [f"({nm} {sort(t.width)})" for nm, t in zip(naming.inputs, r.params)]
+    params = [f"({nm} {sort(t.width)})"
+              for nm, t in zip(naming.inputs, r.params, strict=True)]
     if r.uses_memory:
         params.append(f"(mem {MEMORY_SORT})")
 
