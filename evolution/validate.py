@@ -325,10 +325,13 @@ def run_unicorn(isa: Isa, batch: list[Case]) -> list[Disagreement]:
     return [d for c in batch if (d := compare(c, machine.run(c.probe))) is not None]
 
 
-def run_on_link(link: Link, batch: list[Case]) -> list[Disagreement]:
+def run_on_link(link: Link, batch: list[Case],
+                campaign: Campaign | None = None) -> list[Disagreement]:
     """The cases as one campaign on a board (a QemuLink, say): the guest is the machine.
     Each probe is vetted first; one Unicorn cannot run (riscv Zb*) is accepted all the same,
-    its fault being what the vetter predicts, and runs in the guest."""
+    its fault being what the vetter predicts, and runs in the guest.  To run more probes on
+    the same boot later, pass the same `campaign` each time (a new one would number its
+    runs from 0 again, and the guest answers a run id it has seen from its cache)."""
     items = []
     for c in batch:
         verdict = vet(c.probe)
@@ -336,7 +339,7 @@ def run_on_link(link: Link, batch: list[Case]) -> list[Disagreement]:
             raise ValueError(f"the vetter rejects the case probe of {c.insn.form}:"
                              f" {verdict.reason}; this is a probe-form bug, please report it")
         items.append((c.probe, verdict.prediction))
-    report = Campaign(link, POLICY).run(items)
+    report = (campaign or Campaign(link, POLICY)).run(items)
     if report.quarantined:
         raise RuntimeError(f"{len(report.quarantined)} case probe(s) brought the board down;"
                            " the campaign report keeps their bytes")
