@@ -239,7 +239,7 @@ def test_a_version_1_store_opens_with_its_rows_and_their_history_begun(tmp_path)
     ida, idb, impl = _v1_database(tmp_path / "v1.db")
     store = SemStore(connect(tmp_path / "v1.db"))
     version = "SELECT version FROM schema_parts WHERE part = 'sem'"
-    assert store.conn.execute(version).fetchone() == (2,)
+    assert store.conn.execute(version).fetchone() == (3,)
     assert store.resolve("user:f") == ida and store.names(ida) == [Name("user", "f", ("x",))]
     assert store.class_of(idb) == ida and store.members(ida) == sorted([ida, idb])
     assert [(i.id, i.code) for i in store.implementations(ida)] == [(impl, b"\xc3")]
