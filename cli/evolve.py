@@ -81,7 +81,7 @@ def open_session(board: Board, seed: int = 0) -> Session:
     """Boot `board` (it stays after discovery), fingerprint it and find its features."""
     from discovery.fingerprint import fingerprint_of
     from discovery.inventory import Inventory
-    from evolution.board_features import find_features
+    from evolution.board_features import claimed_features, find_features
     from evolution.registry import isa_named
     from kernel.guest import build_guest
     from link.qemu_link import QemuLink
@@ -95,7 +95,7 @@ def open_session(board: Board, seed: int = 0) -> Session:
         isa = isa_named(board.arch.name)
         # one campaign for the whole boot: the guest caches answers by run id
         campaign = Campaign(link, POLICY)
-        finding = find_features(isa, inventory, link, campaign, seed)
+        finding = find_features(isa, claimed_features(isa, inventory), link, campaign, seed)
     except BaseException:
         link.close()
         raise
@@ -154,7 +154,8 @@ def evolve_routine(store: SemStore, session: Session, rid: str, budget_s: float,
         gcc = compile_c(isa, spec, features)
     except (GccUnavailable, GccCodeUnusable) as error:
         gcc_note = str(error)
-    target = MachineTarget(f"{session.fingerprint.board}:{session.cpu}", isa.name, features)
+    target = MachineTarget(f"{session.fingerprint.board}:{session.cpu}", isa.name, features,
+                           session.finding.avoid)
     try:
         result: Evolved = evolve(spec, target, budget_s=budget_s, batches=options.batches,
                                  seed=options.seed, on_batch=on_batch)
@@ -195,6 +196,7 @@ def evolve_routine(store: SemStore, session: Session, rid: str, budget_s: float,
         "target": {"arch": arch.name, "cpu": session.cpu,
                    "fingerprint": session.fingerprint.digest.hex(), "features": sorted(needs),
                    "found": sorted(features), "claimed": sorted(session.finding.claimed),
+                   "avoided": sorted(session.finding.avoid),
                    "accelerator": session.accelerator},
         "baseline": {"instructions": len(disassemble(arch, baseline.code)),
                      "cycles": runs["baseline"].median_cycles if runs["baseline"].ok else None},
@@ -304,21 +306,22 @@ class _Display:
 
 
 def results_table(documents: list[dict]) -> Table:
+    """Per routine: instructions and median guest cycles, ours / gcc -O3 / the lowering."""
     table = Table(box=box.SIMPLE_HEAD)
-    for column in ("routine", "ours", "gcc", "lowering", "ours cycles", "gcc cycles",
-                   "lowering cycles", "features", "candidates/s", "s"):
-        table.add_column(column, justify="left" if column in ("routine", "features") else "right",
-                         no_wrap=True)
+    for column in ("routine", "instructions ours/gcc/low", "cycles ours/gcc/low", "features",
+                   "cand/s", "s"):
+        table.add_column(column, justify="left" if column in ("routine", "features") else "right")
 
     def n(value) -> str:
         return "-" if value is None else f"{value:g}"
 
     for d in documents:
-        table.add_row(d["name"], n(d["best"]["instructions"]), n(d["gcc"]["instructions"]),
-                      n(d["baseline"]["instructions"]), n(d["best"]["cycles"]),
-                      n(d["gcc"]["cycles"]), n(d["baseline"]["cycles"]),
+        ours, gcc, low = d["best"], d["gcc"], d["baseline"]
+        table.add_row(d["name"], f"{n(ours['instructions'])}/{n(gcc['instructions'])}/"
+                                 f"{n(low['instructions'])}",
+                      f"{n(ours['cycles'])}/{n(gcc['cycles'])}/{n(low['cycles'])}",
                       ",".join(d["target"]["features"]) or "-",
-                      f"{d['candidates_per_second']:,}", f"{d['seconds']:.1f}")
+                      f"{d['candidates_per_second']:,}", f"{d['seconds']:.0f}")
     return table
 
 
@@ -330,6 +333,9 @@ def _board_line(session: Session) -> str:
             "run on the board)")
     if f.claimed_failing:
         line += f"; claimed but failing there: {', '.join(sorted(f.claimed_failing))}"
+    if f.avoid:
+        line += (f"; instructions it runs otherwise than their semantics (avoided): "
+                 f"{', '.join(sorted(f.avoid))}")
     if f.unclaimed_working:
         line += f"; working but not claimed (not used): {', '.join(sorted(f.unclaimed_working))}"
     return line
@@ -357,6 +363,7 @@ def evolve_command(options: EvolveOptions, json_path: str | None = None,
         raise Interrupted("routines finished before are stored; a search stopped while its "
                           "board booted or its starts were proven keeps nothing") from None
     documents = [o.document for o in outcomes]
+    console.print()
     for o in outcomes:
         d = o.document
         console.print(f"{d['name']}: {d['best']['instructions']} instructions (gcc "
@@ -409,7 +416,7 @@ def plot(documents: list[dict], path: str) -> None:
         counts.set_ylabel("instructions")
         lines = ax.get_legend_handles_labels()
         more = counts.get_legend_handles_labels()
-        ax.legend(lines[0] + more[0], lines[1] + more[1], loc="upper right")
+        ax.legend(lines[0] + more[0], lines[1] + more[1], loc="best")
         ax.set_title(f"{d['name']} on {d['target']['arch']} {d['target']['cpu']} "
                      f"({d['target']['accelerator']})")
     fig.tight_layout()

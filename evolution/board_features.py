@@ -7,9 +7,13 @@ differently: without ABM, `lzcnt` decodes as `bsr` and answers something else), 
 search that trusts a claim would prove code the board then gets wrong.  So every form
 of every feature, and every base form, goes to the board as case probes
 (validate.cases: random and edge operands, the IR semantics predicting the output);
-a feature is *found* when the board claims it and every case of every one of its forms
-agrees with the semantics there.  A base form that disagrees means the semantics is
-wrong for this board: nothing may be evolved for it (BaseFormsDisagree).
+a feature is *found* when the board claims it and runs its forms as their semantics
+say; a form of it that disagrees on some case is *avoided* (never searched), the rest of
+the feature used (QEMU 7.2's rv64 counts `ctzw` over all 64 bits: ctzw of 1 << 63 gives
+63, not 32).  A feature none of whose forms agree is not working (an instruction that
+faults, or that decodes as another: `lzcnt` as `bsr` without ABM).  A base form that
+disagrees means the semantics is wrong for this board: nothing may be evolved for it
+(BaseFormsDisagree).
 """
 
 from __future__ import annotations
@@ -39,7 +43,8 @@ class FeatureFinding:
     """The board's claims, what its probes showed, and so what the search may use."""
 
     claimed: frozenset[str]  # engine feature names the board's claims include
-    working: frozenset[str]  # features whose every case agreed with the semantics
+    working: frozenset[str]  # features with a form whose every case agreed
+    avoid: frozenset[str]  # forms with a case that disagreed (never searched)
     failing: tuple[str, ...]  # per disagreeing case: the instruction and what differed
     probes: int  # case probes run on the board
 
@@ -65,13 +70,15 @@ def claimed_features(isa: Isa, inventory: Inventory) -> frozenset[str]:
     return frozenset(f for f in isa.features if names.get(f, f) in claims)
 
 
-def find_features(isa: Isa, inventory: Inventory, link: Link, campaign: Campaign | None = None,
-                  seed: int = 0) -> FeatureFinding:
+def find_features(isa: Isa, claimed: frozenset[str], link: Link,
+                  campaign: Campaign | None = None, seed: int = 0) -> FeatureFinding:
     """Run every form's cases on the board behind `link` (claimed features or not) and
-    judge each feature.  Raises BaseFormsDisagree when a form of no feature fails."""
+    judge each feature against the board's claims (`claimed_features` of its inventory).
+    Raises BaseFormsDisagree when a form of no feature fails."""
     batch = [c for form in isa.forms for c in cases(isa, form, CASES_PER_FORM, seed)]
     failures = run_on_link(link, batch, campaign)
-    failed_features = {isa.by_name[d.case.insn.form].feature for d in failures}
+    failed_forms = frozenset(d.case.insn.form for d in failures)
+    agreeing = {form.feature for form in isa.forms if form.name not in failed_forms}
     base = [d for d in failures if isa.by_name[d.case.insn.form].feature is None]
     if base:
         shown = "; ".join(f"{statement(isa, d.case.insn)}: {d.detail}" for d in base[:3])
@@ -79,7 +86,7 @@ def find_features(isa: Isa, inventory: Inventory, link: Link, campaign: Campaign
             f"{len(base)} case probe(s) of base {isa.name} instructions disagree with their "
             f"semantics on this board ({shown}); evolution cannot trust it: report this line")
     return FeatureFinding(
-        claimed=claimed_features(isa, inventory),
-        working=frozenset(f for f in isa.features if f not in failed_features),
+        claimed=claimed,
+        working=frozenset(f for f in isa.features if f in agreeing), avoid=failed_forms,
         failing=tuple(f"{statement(isa, d.case.insn)}: {d.detail}" for d in failures),
         probes=len(batch))

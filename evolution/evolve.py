@@ -174,12 +174,13 @@ def evolve(spec: Routine, target: MachineTarget, *, budget_s: float | None = 60.
     (KeyboardInterrupt), it returns the best proven so far, marked `interrupted`."""
     isa = isa_named(target.isa)
     started = time.perf_counter()
-    search_space = space(isa, spec, target.features)
+    search_space = space(isa, spec, target.features, avoid=target.avoid)
     testset = TestSet(isa, spec, machine_vectors(isa, spec, TRAINING_VECTORS, seed),
                       search_space.write_registers)
     s = _Search(isa, spec, target, testset, search_space, model or fallback(isa), seed, started,
                 on_batch=on_batch)
-    offered: list[Start] = [*starts(isa, spec, target.features), *extra_starts]
+    offered: list[Start] = [start for start in (*starts(isa, spec, target.features), *extra_starts)
+                            if not any(i.form in target.avoid for i in start.program.insns)]
     interrupted = False
     try:
         for start in sorted(offered, key=lambda x: x.program.instructions):
