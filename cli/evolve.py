@@ -62,7 +62,7 @@ class EvolveOptions:
 
 
 @dataclass
-class Session:
+class EvolutionBoard:
     """A booted board that stays, and what discovery and the feature probes found."""
 
     link: object  # QemuLink
@@ -77,7 +77,7 @@ class Session:
         self.link.close()
 
 
-def open_session(board: Board, seed: int = 0) -> Session:
+def open_session(board: Board, seed: int = 0) -> EvolutionBoard:
     """Boot `board` (it stays after discovery), fingerprint it and find its features."""
     from discovery.fingerprint import fingerprint_of
     from discovery.inventory import Inventory
@@ -99,13 +99,13 @@ def open_session(board: Board, seed: int = 0) -> Session:
     except BaseException:
         link.close()
         raise
-    return Session(link, isa, fingerprint, link.accelerator, finding, campaign, board.cpu)
+    return EvolutionBoard(link, isa, fingerprint, link.accelerator, finding, campaign, board.cpu)
 
 
 # -- one routine ---------------------------------------------------------------------------
 
 @dataclass
-class Outcome:
+class RoutineEvolved:
     """One routine's evolution, as the document and the table show it."""
 
     document: dict
@@ -130,9 +130,9 @@ def _library(store: SemStore) -> list[str]:
     return ids
 
 
-def evolve_routine(store: SemStore, session: Session, rid: str, budget_s: float,
+def evolve_routine(store: SemStore, session: EvolutionBoard, rid: str, budget_s: float,
                    options: EvolveOptions,
-                   on_batch: Callable[[Progress], None] | None = None) -> Outcome:
+                   on_batch: Callable[[Progress], None] | None = None) -> RoutineEvolved:
     """Evolve routine `rid` for the session's board; measure, store, describe it."""
     from cli.sem import portable_implementation
     from evolution.evolve import NoProgram, evolve
@@ -140,7 +140,7 @@ def evolve_routine(store: SemStore, session: Session, rid: str, budget_s: float,
     from evolution.gcc import GccCodeUnusable, GccUnavailable, compile_c
     from evolution.targets import MachineTarget
     from market.proofs import features_used
-    from sem.store import Evidence
+    from sem.store import ImplementationEvidence
     from sem.views.asm import disassemble
 
     isa, arch = session.isa, session.isa.arch
@@ -182,7 +182,7 @@ def evolve_routine(store: SemStore, session: Session, rid: str, budget_s: float,
                "counterexamples": [_vector_json(v) for v in result.counterexamples],
                "unicorn": {"count": 1000, "seed": options.seed + 1},
                "guest": {"count": options.vectors, "seed": options.seed + 2}}
-    store.add_evidence(impl, Evidence(needs, verdict, json.dumps(vectors)))
+    store.add_evidence(impl, ImplementationEvidence(needs, verdict, json.dumps(vectors)))
     for key, impl_id in (("best", impl), ("baseline", baseline.id)):
         run = runs[key]
         if run.ok and run.cycles:
@@ -213,14 +213,17 @@ def evolve_routine(store: SemStore, session: Session, rid: str, budget_s: float,
         "evaluations": result.evaluations, "seconds": round(result.seconds, 3),
         "seed": options.seed, "interrupted": result.interrupted,
     }
-    return Outcome(document, result.interrupted, impl)
+    return RoutineEvolved(document, result.interrupted, impl)
+
+
+Plan = list[tuple[str, str, int]]  # (routine ID, name, runs recorded on the board)
 
 
 def run_evolution(options: EvolveOptions,
-                  on_ready: Callable[[Session, list[tuple[str, str, int]]], None] | None = None,
+                  on_ready: Callable[[EvolutionBoard, Plan], None] | None = None,
                   on_start: Callable[[str, float], None] | None = None,
                   on_batch: Callable[[Progress], None] | None = None,
-                  on_done: Callable[[Outcome], None] | None = None) -> list[Outcome]:
+                  on_done: Callable[[RoutineEvolved], None] | None = None) -> list[RoutineEvolved]:
     """Boot, find the features, evolve the chosen routines; the documents, in order."""
     from evolution.usage import by_recorded_runs
     from sem.store import SemStore
@@ -230,7 +233,7 @@ def run_evolution(options: EvolveOptions,
     library = _library(store)
     rid = store.resolve(options.ref) if options.ref else None  # before booting: a typo is quick
     session = open_session(options.board, options.seed)
-    outcomes: list[Outcome] = []
+    outcomes: list[RoutineEvolved] = []
     try:
         if options.auto:
             chosen = by_recorded_runs(store, session.fingerprint, library, options.auto)
@@ -265,7 +268,7 @@ def _name(store: SemStore, rid: str) -> str:
 class _Display:
     seconds: float
     board: str = "booting the board, finding its features"
-    plan: list[tuple[str, str, int]] = field(default_factory=list)
+    plan: Plan = field(default_factory=list)
     current: str = ""
     budget: float = 0.0
     progress: Progress | None = None
@@ -325,7 +328,7 @@ def results_table(documents: list[dict]) -> Table:
     return table
 
 
-def _board_line(session: Session) -> str:
+def _board_line(session: EvolutionBoard) -> str:
     f = session.finding
     line = (f"{session.isa.name} {session.cpu} on {session.fingerprint.label} "
             f"({session.accelerator}): features found {', '.join(sorted(f.found)) or 'none'} "
@@ -351,7 +354,7 @@ def evolve_command(options: EvolveOptions, json_path: str | None = None,
     live = Live(console=console, refresh_per_second=4, transient=False,
                 get_renderable=display.render)
 
-    def ready(session: Session, plan) -> None:
+    def ready(session: EvolutionBoard, plan) -> None:
         display.board, display.plan = _board_line(session), plan
 
     started = time.monotonic()

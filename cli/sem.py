@@ -134,7 +134,9 @@ def history(ref: str, db: str | None = None, series: bool = False) -> str:
     if not impls:
         lines.append("no implementations yet (`sem show REF --view asm` makes and vets one)")
     for impl in impls:
-        lines.append(f"impl #{impl.id} {impl.arch}: {len(impl.code)} bytes; {impl.established}")
+        needs = f" (needs {', '.join(sorted(impl.features))})" if impl.features else ""
+        lines.append(f"impl #{impl.id} {impl.arch}{needs}: {len(impl.code)} bytes;"
+                     f" {impl.established}")
     measured = store.performance(rid)
     shown = [(m, 1) for m in measured] if series else latest(measured)
     for m, count in shown:

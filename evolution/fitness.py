@@ -22,7 +22,7 @@ from sem.ir import Routine
 
 
 @dataclass(frozen=True)
-class GuestRun:
+class FitnessRun:
     """One code's runs on the board."""
 
     vectors: int
@@ -40,7 +40,7 @@ class GuestRun:
 
 
 def run_in_guest(link: Link, isa: Isa, spec: Routine, codes: dict[str, bytes], count: int,
-                 seed: int, campaign: Campaign | None = None) -> dict[str, GuestRun]:
+                 seed: int, campaign: Campaign | None = None) -> dict[str, FitnessRun]:
     """Run each named code as `spec` on the same `count` machine vectors (inputs as the
     platform ABI passes them: junk above 32-bit x86-64 arguments, sign extension on
     riscv64), one probe per vector, in one campaign on `link`."""
@@ -54,5 +54,5 @@ def run_in_guest(link: Link, isa: Isa, spec: Routine, codes: dict[str, bytes], c
             v, want, obs = run.disagreements[0]
             detail = (f"inputs {v.args}: the interpreter gives {want.result}, the board "
                       f"outcome {obs.outcome.name} status {obs.status}")
-        out[name] = GuestRun(count, run.agreed, tuple(run.cycles), detail)
+        out[name] = FitnessRun(count, run.agreed, tuple(run.cycles), detail)
     return out

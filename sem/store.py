@@ -193,7 +193,7 @@ class Implementation:
 
 
 @dataclass(frozen=True)
-class Evidence:
+class ImplementationEvidence:
     """Why an implementation is right: what its code needs, the proof's verdict, and the
     vectors it was checked on (JSON, as the prover's caller wrote them)."""
 
@@ -372,7 +372,7 @@ class SemStore:
             "SELECT id FROM sem_implementations WHERE routine_id = ? AND arch = ? AND code = ?",
             (routine_id, arch.name, code)).fetchone()[0]
 
-    def add_evidence(self, implementation_id: int, evidence: Evidence) -> None:
+    def add_evidence(self, implementation_id: int, evidence: ImplementationEvidence) -> None:
         """Keep why an implementation is right (once: the first evidence stays)."""
         with self.conn:
             self.conn.execute(
@@ -381,13 +381,13 @@ class SemStore:
                 (implementation_id, ",".join(sorted(evidence.features)), evidence.verdict,
                  evidence.vectors))
 
-    def evidence(self, implementation_id: int) -> Evidence | None:
+    def evidence(self, implementation_id: int) -> ImplementationEvidence | None:
         row = self.conn.execute(
             "SELECT features, verdict, vectors FROM sem_implementation_evidence"
             " WHERE implementation_id = ?", (implementation_id,)).fetchone()
         if row is None:
             return None
-        return Evidence(frozenset(filter(None, row[0].split(","))), row[1], row[2])
+        return ImplementationEvidence(frozenset(filter(None, row[0].split(","))), row[1], row[2])
 
     def implementations(self, routine_id: str, arch: Arch | None = None) -> list[Implementation]:
         name = arch.name if arch is not None else None
