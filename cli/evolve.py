@@ -374,22 +374,22 @@ def evolve_command(options: EvolveOptions, json_path: str | None = None,
                       f", lowering {d['baseline']['instructions']}), proven by Z3, stored as "
                       f"implementation #{o.stored}" + (" (interrupted: the best proven so far)"
                                                        if o.interrupted else ""),
-                      highlight=False)
-        console.print(d["best"]["asm"], highlight=False)
+                      highlight=False, markup=False)
+        console.print(d["best"]["asm"], highlight=False, markup=False)
         if d["gcc"]["note"]:
-            console.print(f"gcc: {d['gcc']['note']}", highlight=False)
+            console.print(f"gcc: {d['gcc']['note']}", highlight=False, markup=False)
     accelerator = documents[0]["target"]["accelerator"] if documents else "tcg"
     if accelerator == "tcg":
         console.print("cycles are the guest's counts around each probe run under TCG: they "
-                      "describe QEMU, not silicon", highlight=False)
-    console.print(f"{time.monotonic() - started:.1f} s in all", highlight=False)
+                      "describe QEMU, not silicon", highlight=False, markup=False)
+    console.print(f"{time.monotonic() - started:.1f} s in all", highlight=False, markup=False)
     if json_path:
         Path(json_path).write_text(json.dumps(documents[0] if options.ref else documents,
                                               indent=2))
-        console.print(f"written to {json_path} (schema {EVOLUTION})", highlight=False)
+        console.print(f"written to {json_path} (schema {EVOLUTION})", highlight=False, markup=False)
     if plot_path:
         plot(documents, plot_path)
-        console.print(f"plot written to {plot_path}", highlight=False)
+        console.print(f"plot written to {plot_path}", highlight=False, markup=False)
 
 
 def plot(documents: list[dict], path: str) -> None:
