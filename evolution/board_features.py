@@ -44,7 +44,7 @@ class FeatureFinding:
 
     claimed: frozenset[str]  # engine feature names the board's claims include
     working: frozenset[str]  # features with a form whose every case agreed
-    avoid: frozenset[str]  # forms with a case that disagreed (never searched)
+    avoid: frozenset[str]  # claimed features' forms with a case that disagreed (never searched)
     failing: tuple[str, ...]  # per disagreeing case: the instruction and what differed
     probes: int  # case probes run on the board
 
@@ -87,6 +87,8 @@ def find_features(isa: Isa, claimed: frozenset[str], link: Link,
             f"semantics on this board ({shown}); evolution cannot trust it: report this line")
     return FeatureFinding(
         claimed=claimed,
-        working=frozenset(f for f in isa.features if f in agreeing), avoid=failed_forms,
+        working=frozenset(f for f in isa.features if f in agreeing),
+        # an unclaimed feature's forms are never searched anyway: only the claimed ones
+        avoid=frozenset(f for f in failed_forms if isa.by_name[f].feature in claimed),
         failing=tuple(f"{statement(isa, d.case.insn)}: {d.detail}" for d in failures),
         probes=len(batch))
