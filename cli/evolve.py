@@ -348,7 +348,14 @@ def evolve_command(options: EvolveOptions, json_path: str | None = None,
                    plot_path: str | None = None, console: Console | None = None) -> None:
     """Run with a live display; the JSON and plot at the end (what Ctrl-C kept included)."""
     if options.ref is None and not options.auto:
-        raise UsageError("give a routine (--ref p10) or --auto N")
+        raise UsageError("give a routine (--ref p10) or --auto")
+    if options.ref is not None:  # a routine that is not there ends the task before the boot
+        from sem.store import SemStore
+        from stores.db import connect
+
+        store = SemStore(connect(options.db))
+        _library(store)
+        store.resolve(options.ref)
     console = console or task_console()
     display = _Display(options.seconds)
     live = Live(console=console, refresh_per_second=4, transient=False,
