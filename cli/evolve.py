@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from evolution.board_features import FeatureFinding
     from evolution.evolve import Evolved, Progress
     from evolution.isa import Isa
+    from link.qemu_link import QemuLink
     from probes.campaign import Campaign
     from qemu.boards import Board
     from sem.store import SemStore
@@ -65,7 +66,7 @@ class EvolveOptions:
 class EvolutionBoard:
     """A booted board that stays, and what discovery and the feature probes found."""
 
-    link: object  # QemuLink
+    link: QemuLink
     isa: Isa
     fingerprint: Fingerprint
     accelerator: str
@@ -110,7 +111,7 @@ class RoutineEvolved:
 
     document: dict
     interrupted: bool
-    stored: int | None  # the implementation's id
+    stored: int  # the implementation's id in the semantic store
 
 
 def _vector_json(v) -> dict:
@@ -145,8 +146,7 @@ def evolve_routine(store: SemStore, session: EvolutionBoard, rid: str, budget_s:
 
     isa, arch = session.isa, session.isa.arch
     spec = store.routine(rid)
-    names = store.names(rid)
-    name = names[0].name if names else (spec.hint_name or rid[:12])
+    name = _name(store, rid)
     features = session.finding.found
     baseline = portable_implementation(store, rid, spec, arch)
     gcc, gcc_note = None, ""
@@ -266,7 +266,6 @@ def _name(store: SemStore, rid: str) -> str:
 
 @dataclass
 class _Display:
-    seconds: float
     board: str = "booting the board, finding its features"
     plan: Plan = field(default_factory=list)
     current: str = ""
@@ -284,8 +283,8 @@ class _Display:
         self.progress = p
 
     def start(self, name: str, budget: float) -> None:
-        self.current, self.budget, self.progress, self._last, self.rate = name, budget, None, (
-            0.0, 0), 0.0
+        self.current, self.budget, self.progress = name, budget, None
+        self._last, self.rate = (0.0, 0), 0.0
 
     def render(self) -> Group:
         parts = [Text(self.board)]
@@ -357,7 +356,7 @@ def evolve_command(options: EvolveOptions, json_path: str | None = None,
         _library(store)
         store.resolve(options.ref)
     console = console or task_console()
-    display = _Display(options.seconds)
+    display = _Display()
     live = Live(console=console, refresh_per_second=4, transient=False,
                 get_renderable=display.render)
 
