@@ -135,12 +135,12 @@ def evolve_routine(store: SemStore, session: EvolutionBoard, rid: str, budget_s:
                    options: EvolveOptions,
                    on_batch: Callable[[Progress], None] | None = None) -> RoutineEvolved:
     """Evolve routine `rid` for the session's board; measure, store, describe it."""
-    from cli.sem import portable_implementation
     from evolution.evolve import NoProgram, evolve
     from evolution.fitness import run_in_guest
     from evolution.gcc import GccCodeUnusable, GccUnavailable, compile_c
     from evolution.targets import MachineTarget
     from market.proofs import features_used
+    from sem.implement import implement
     from sem.store import ImplementationEvidence
     from sem.views.asm import disassemble
 
@@ -148,7 +148,11 @@ def evolve_routine(store: SemStore, session: EvolutionBoard, rid: str, budget_s:
     spec = store.routine(rid)
     name = _name(store, rid)
     features = session.finding.found
-    baseline = portable_implementation(store, rid, spec, arch)
+    # today's lowering (what `sem run` ran before any evolution), kept as an implementation
+    # as `sem run` keeps it (the same code: the same implementation)
+    lowered = implement(spec, arch)
+    baseline = store.add_implementation(rid, arch, lowered.code, lowered.assembly,
+                                        lowered.established)
     gcc, gcc_note = None, ""
     try:
         gcc = compile_c(isa, spec, features)
@@ -161,7 +165,7 @@ def evolve_routine(store: SemStore, session: EvolutionBoard, rid: str, budget_s:
                                  seed=options.seed, on_batch=on_batch)
     except NoProgram as error:
         raise Failure(str(error)) from None
-    codes = {"best": result.code, "baseline": baseline.code}
+    codes = {"best": result.code, "baseline": lowered.code}
     if gcc is not None:
         codes["gcc"] = gcc.code
     runs = run_in_guest(session.link, isa, spec, codes, options.vectors, options.seed + 2,
@@ -183,7 +187,7 @@ def evolve_routine(store: SemStore, session: EvolutionBoard, rid: str, budget_s:
                "unicorn": {"count": 1000, "seed": options.seed + 1},
                "guest": {"count": options.vectors, "seed": options.seed + 2}}
     store.add_evidence(impl, ImplementationEvidence(needs, verdict, json.dumps(vectors)))
-    for key, impl_id in (("best", impl), ("baseline", baseline.id)):
+    for key, impl_id in (("best", impl), ("baseline", baseline)):
         run = runs[key]
         if run.ok and run.cycles:
             store.record_performance(impl_id, session.fingerprint, "cycles", run.median_cycles,
@@ -198,7 +202,7 @@ def evolve_routine(store: SemStore, session: EvolutionBoard, rid: str, budget_s:
                    "found": sorted(features), "claimed": sorted(session.finding.claimed),
                    "avoided": sorted(session.finding.avoid),
                    "accelerator": session.accelerator},
-        "baseline": {"instructions": len(disassemble(arch, baseline.code)),
+        "baseline": {"instructions": len(disassemble(arch, lowered.code)),
                      "cycles": runs["baseline"].median_cycles if runs["baseline"].ok else None},
         "gcc": {"instructions": gcc.instructions if gcc else None,
                 "cycles": gcc_run.median_cycles if gcc_run and gcc_run.ok else None,

@@ -26,7 +26,7 @@ def _store(db: str | None) -> SemStore:
     return SemStore(connect(db))
 
 
-def portable_implementation(store: SemStore, rid: str, r: Routine, arch: Arch) -> Implementation:
+def _implementation(store: SemStore, rid: str, r: Routine, arch: Arch) -> Implementation:
     """The routine's latest implementation on `arch`; made, vetted and kept on first request."""
     # an implementation whose code needs CPU features (an evolved one, say) is for the
     # boards that have them: this one runs on every board of the arch
@@ -69,7 +69,7 @@ def show(ref: str, view: str = "semantic", arch: Arch | str = X86_64, db: str | 
         return render(view, r, naming)
     from sem.views.asm import render as render_asm
 
-    impl = portable_implementation(store, rid, r, arch)
+    impl = _implementation(store, rid, r, arch)
     header = (f"{naming.function} {rid[:SHORT]} on {arch}: {len(impl.code)} bytes;"
               f" {impl.established}")
     return render_asm(arch, impl.code, header)
@@ -170,7 +170,7 @@ def run(ref: str, board: Board, vectors: int | str = 100, db: str | None = None)
     store = _store(db)
     rid = store.resolve(ref)
     r = store.routine(rid)
-    impl = portable_implementation(store, rid, r, board.arch)
+    impl = _implementation(store, rid, r, board.arch)
     job = Job(r, probe_form(r, board.arch, impl.code), generate(r, vectors))
     started = time.monotonic()
     with QemuLink(board, build_guest(board.arch)) as link:
