@@ -1,6 +1,5 @@
 """The semantic store: names as an overlay, the tasks' functions, and crash safety."""
 
-from arch import RISCV64, X86_64
 import os
 import signal
 import sqlite3
@@ -10,15 +9,16 @@ import time
 from pathlib import Path
 
 import pytest
-
-from discovery.fingerprint import riscv_fingerprint, x86_fingerprint
-from stores.db import connect
-from cli import sem as cli
-from sem.canon import canonicalize, parse
-from sem.library import FILES
-from sem.ir import Node, Routine, bv32
-from sem.store import Name, SemStore, UnknownRoutine
 from schema_shape import shape
+
+from arch import RISCV64, X86_64
+from cli import sem as cli
+from discovery.fingerprint import riscv_fingerprint, x86_fingerprint
+from sem.canon import canonicalize, parse
+from sem.ir import Node, Routine, bv32
+from sem.library import FILES
+from sem.store import Name, SemStore, UnknownRoutine
+from stores.db import connect
 
 ROOT = Path(__file__).resolve().parents[1]
 VIRT = riscv_fingerprint("virt", misa=0x800000000014112D, mvendorid=0, marchid=0, mimpid=0)
@@ -75,7 +75,8 @@ while True:
     for i in range(200):  # big transactions: routine rows, then name rows
         x = Node("param", 32, (), 0)
         k = rng.getrandbits(32)
-        items.append((Routine((bv32,), (x ^ k) + (k >> 3), None), (Name("crash", f"s{sys.argv[2]}_{batch}_{i}"),)))
+        name = Name("crash", f"s{sys.argv[2]}_{batch}_{i}")
+        items.append((Routine((bv32,), (x ^ k) + (k >> 3), None), (name,)))
     store.add_many(items)
     batch += 1
     print(batch, flush=True)
@@ -96,8 +97,9 @@ def test_a_writer_killed_mid_write_leaves_no_partial_routine(tmp_path):
         rows = conn.execute("SELECT id, canonical FROM sem_routines").fetchall()
         for rid, text in rows:
             assert canonicalize(parse(text)).id == rid
-        unnamed = conn.execute("SELECT count(*) FROM sem_routines r WHERE NOT EXISTS"
-                               " (SELECT 1 FROM sem_names n WHERE n.routine_id = r.id)").fetchone()[0]
+        unnamed = conn.execute(
+            "SELECT count(*) FROM sem_routines r WHERE NOT EXISTS"
+            " (SELECT 1 FROM sem_names n WHERE n.routine_id = r.id)").fetchone()[0]
         names = conn.execute("SELECT count(*) FROM sem_names").fetchone()[0]
         assert unnamed == 0
         assert names % 200 == 0  # whole batches only
