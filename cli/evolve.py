@@ -78,8 +78,11 @@ class EvolutionBoard:
         self.link.close()
 
 
-def open_session(board: Board, seed: int = 0) -> EvolutionBoard:
-    """Boot `board` (it stays after discovery), fingerprint it and find its features."""
+def open_session(board: Board, seed: int = 0, db: str | None = None) -> EvolutionBoard:
+    """Boot `board` (it stays after discovery), fingerprint it and find its features; the
+    feature probes' results go to the capability store of `db` under the fingerprint (family
+    evolution-semantics: `./run capabilities` counts them, Unicorn's disagreements with
+    the board are its divergences)."""
     from discovery.fingerprint import fingerprint_of
     from discovery.inventory import Inventory
     from evolution.board_features import claimed_features, find_features
@@ -88,6 +91,7 @@ def open_session(board: Board, seed: int = 0) -> EvolutionBoard:
     from link.qemu_link import QemuLink
     from probes.campaign import Campaign
     from probes.run import POLICY
+    from probes.store import CapabilityStore, StoredResult
 
     link = QemuLink(board, build_guest(board.arch))
     try:
@@ -96,7 +100,17 @@ def open_session(board: Board, seed: int = 0) -> EvolutionBoard:
         isa = isa_named(board.arch.name)
         # one campaign for the whole boot: the guest caches answers by run id
         campaign = Campaign(link, POLICY)
-        finding = find_features(isa, claimed_features(isa, inventory), link, campaign, seed)
+        capabilities = CapabilityStore(db)
+
+        def file(results: list) -> None:
+            capabilities.record_batch(fingerprint, link.accelerator, [
+                StoredResult(r.probe, r.observation, r.prediction) for r in results])
+
+        try:
+            finding = find_features(isa, claimed_features(isa, inventory), link, campaign,
+                                    seed, file)
+        finally:
+            capabilities.close()
     except BaseException:
         link.close()
         raise
@@ -236,7 +250,7 @@ def run_evolution(options: EvolveOptions,
     store = SemStore(connect(options.db))
     library = _library(store)
     rid = store.resolve(options.ref) if options.ref else None  # before booting: a typo is quick
-    session = open_session(options.board, options.seed)
+    session = open_session(options.board, options.seed, options.db)
     outcomes: list[RoutineEvolved] = []
     try:
         if options.auto:

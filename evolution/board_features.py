@@ -18,6 +18,7 @@ disagrees means the semantics is wrong for this board: nothing may be evolved fo
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from arch import RISCV64, X86_64, Arch
@@ -26,6 +27,7 @@ from evolution.isa import Isa
 from evolution.program import statement
 from evolution.validate import cases, run_on_link
 from probes.campaign import Campaign, Link
+from probes.campaign_state import CampaignResult
 from probes.families.discovery import SEARCHES
 
 # where the engine's feature name and the one discovery's claims use differ (Linux calls
@@ -71,12 +73,15 @@ def claimed_features(isa: Isa, inventory: Inventory) -> frozenset[str]:
 
 
 def find_features(isa: Isa, claimed: frozenset[str], link: Link,
-                  campaign: Campaign | None = None, seed: int = 0) -> FeatureFinding:
+                  campaign: Campaign | None = None, seed: int = 0,
+                  on_results: Callable[[list[CampaignResult]], None] | None = None,
+                  ) -> FeatureFinding:
     """Run every form's cases on the board behind `link` (claimed features or not) and
     judge each feature against the board's claims (`claimed_features` of its inventory).
+    `on_results` gets the probes' results (to file in the capability store).
     Raises BaseFormsDisagree when a form of no feature fails."""
     batch = [c for form in isa.forms for c in cases(isa, form, CASES_PER_FORM, seed)]
-    failures = run_on_link(link, batch, campaign)
+    failures = run_on_link(link, batch, campaign, on_results)
     failed_forms = frozenset(d.case.insn.form for d in failures)
     agreeing = {form.feature for form in isa.forms if form.name not in failed_forms}
     base = [d for d in failures if isa.by_name[d.case.insn.form].feature is None]

@@ -92,6 +92,11 @@ def test_evolve_on_rv64_keeps_a_proven_program_measured_in_the_guest(tmp_path):
     measured = [m for m in store.performance(d["routine"]) if m.implementation_id == impl.id]
     assert [(m.accelerator, m.fingerprint.hex(), m.samples) for m in measured] == [
         ("tcg", d["target"]["fingerprint"], 20)]
+    # the feature probes are filed under the board's fingerprint in the capability store
+    from probes.store import CapabilityStore
+
+    (summary,) = CapabilityStore(db).capabilities()
+    assert sum(summary.by_family["evolution-semantics"].values()) == sessions[0].finding.probes
     plot([d], str(tmp_path / "p01.png"))
     assert (tmp_path / "p01.png").stat().st_size > 1000
 
