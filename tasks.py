@@ -277,11 +277,12 @@ def sem_run(c, ref, arch="x86_64", board=None, cpu=None, smp=None, memory=None, 
             "auto": "evolve the routines with the most recorded runs on this board first",
             "routines": "with --auto: how many routines (default 5)",
             "vectors": "vectors each code runs on in the guest (default 100)",
+            "from_gcc": "also start from gcc -O3's code (proven first, as every start)",
             "json": "write the result (schema metaos.evolution/1; a list with --auto) to FILE",
             "plot": "draw cost and instructions over time to FILE.png", "db": DB_HELP})
 def evolve(c, ref=None, arch="x86_64", board=None, cpu=None, accel="auto", qemu_args="",
            seconds=None, seed=None, batches=None, auto=False, routines=None, vectors=None,
-           json=None, plot=None, db=None):
+           from_gcc=False, json=None, plot=None, db=None):
     """Evolve a routine for a board: features found there, proven by Z3, measured in its guest
     beside today's lowering and gcc -O3; the proven code is stored as an implementation."""
     from cli import arguments
@@ -293,7 +294,8 @@ def evolve(c, ref=None, arch="x86_64", board=None, cpu=None, accel="auto", qemu_
         auto=arguments.whole(routines, "--routines", minimum=1, default=5) if auto else None,
         seed=arguments.whole(seed, "--seed", default=0),
         batches=arguments.whole(batches, "--batches", minimum=1),
-        vectors=arguments.whole(vectors, "--vectors", minimum=1, default=100), db=db)
+        vectors=arguments.whole(vectors, "--vectors", minimum=1, default=100),
+        from_gcc=bool(from_gcc), db=db)
     evolve_command(options, json, plot)
 
 

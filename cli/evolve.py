@@ -59,6 +59,7 @@ class EvolveOptions:
     seed: int = 0
     batches: int | None = None  # stop each search after this many chain batches
     vectors: int = GUEST_VECTORS  # per code, in the guest
+    from_gcc: bool = False  # gcc's code is a start too (STOKE's optimisation mode)
     db: str | None = None
 
 
@@ -151,7 +152,7 @@ def evolve_routine(store: SemStore, session: EvolutionBoard, rid: str, budget_s:
     """Evolve routine `rid` for the session's board; measure, store, describe it."""
     from evolution.evolve import NoProgram, evolve
     from evolution.fitness import run_in_guest
-    from evolution.gcc import GccCodeUnusable, GccUnavailable, compile_c
+    from evolution.gcc import GccCodeUnusable, GccUnavailable, as_start, compile_c
     from evolution.targets import MachineTarget
     from market.proofs import features_used
     from sem.implement import implement
@@ -175,8 +176,10 @@ def evolve_routine(store: SemStore, session: EvolutionBoard, rid: str, budget_s:
     target = MachineTarget(f"{session.fingerprint.board}:{session.cpu}", isa.name, features,
                            session.finding.avoid)
     try:
+        gcc_start = as_start(isa, gcc) if options.from_gcc and gcc is not None else None
         result: Evolved = evolve(spec, target, budget_s=budget_s, batches=options.batches,
-                                 seed=options.seed, on_batch=on_batch)
+                                 seed=options.seed, on_batch=on_batch,
+                                 extra_starts=[gcc_start] if gcc_start is not None else [])
     except NoProgram as error:
         raise Failure(str(error)) from None
     codes = {"best": result.code, "baseline": lowered.code}

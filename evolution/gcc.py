@@ -14,6 +14,7 @@ Debian cross compiler (gcc-riscv64-linux-gnu, which ./run installs).
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import tempfile
@@ -25,6 +26,8 @@ from elftools.elf.elffile import ELFFile
 from elftools.elf.relocation import RelocationSection
 
 from evolution.isa import Isa
+from evolution.program import ParseError, parse
+from evolution.starts import Start
 from sem.ir import Routine
 from sem.views import Naming, render
 
@@ -59,7 +62,7 @@ TOOLCHAINS: dict[str, Toolchain] = {
     "x86_64": Toolchain("gcc", "objdump", "gcc", _x86_march, ("-M", "intel"),
                         ("-fno-pic", "-fcf-protection=none", "-fno-stack-protector")),
     "riscv64": Toolchain("riscv64-linux-gnu-gcc", "riscv64-linux-gnu-objdump",
-                         "gcc-riscv64-linux-gnu", _riscv_march, ("-M", "no-aliases,numeric"),
+                         "gcc-riscv64-linux-gnu", _riscv_march, (),
                          ("-fno-pic", "-fno-stack-protector", "-mno-relax")),
 }
 
@@ -152,3 +155,36 @@ def _instruction_lines(listing: str, start: int, end: int) -> list[str]:
                 start <= int(address, 16) < end):
             out.append(" ".join(rest.split()))
     return out
+
+
+# objdump writes a riscv64 instruction with an immediate under its register form's name
+# where the two share an opcode family (`addw a5,a0,-1` for addiw); the parser wants the
+# assembler's names
+_RISCV_IMMEDIATE_FORMS = {"add": "addi", "addw": "addiw", "and": "andi", "or": "ori",
+                          "xor": "xori", "sll": "slli", "srl": "srli", "sra": "srai",
+                          "sllw": "slliw", "srlw": "srliw", "sraw": "sraiw", "slt": "slti",
+                          "sltu": "sltiu"}
+_NUMBER = re.compile(r"-?(0x[0-9a-f]+|[0-9]+)")
+
+
+def _riscv_statement(line: str) -> str:
+    mnemonic, _, operands = line.partition(" ")
+    last = operands.rsplit(",", 1)[-1].strip()
+    if mnemonic in _RISCV_IMMEDIATE_FORMS and _NUMBER.fullmatch(last):
+        return f"{_RISCV_IMMEDIATE_FORMS[mnemonic]} {operands}"
+    return line
+
+
+STATEMENTS: dict[str, Callable[[str], str]] = {"x86_64": str, "riscv64": _riscv_statement}
+
+
+def as_start(isa: Isa, compiled: Compiled) -> Start | None:
+    """gcc's function as a program the search can start from (STOKE's optimisation mode
+    begins at the compiler's output), or None when it is not one straight-line program
+    of the forms the engine knows (branches, alignment padding).  Like every start, it is
+    proven before it is used."""
+    text = "\n".join(STATEMENTS[isa.name](line) for line in compiled.asm.splitlines())
+    try:
+        return Start("gcc -O3", parse(isa, text + "\n"))
+    except ParseError:
+        return None

@@ -7,7 +7,8 @@ from __future__ import annotations
 import pytest
 
 from evolution.check import unicorn_check
-from evolution.gcc import available, compile_c
+from evolution.gcc import as_start, available, compile_c
+from evolution.proof import prove
 from evolution.registry import ISAS
 from evolution.testset import machine_vectors
 from sem.library import hackers_delight as hd
@@ -45,3 +46,26 @@ def test_the_features_found_reach_gccs_command_line():
     assert "-mbmi" in haswell.flags and "-mbmi" not in plain.flags
     assert "andn" in haswell.asm and "andn" not in plain.asm
     assert haswell.instructions < plain.instructions
+
+
+@pytest.mark.parametrize("isa_name,features", TARGETS[:1] + [("riscv64",
+                                                              frozenset({"m", "zbb"}))])
+@pytest.mark.parametrize("spec", [hd.p01, hd.p10, hd.p24], ids=lambda s: s.hint_name)
+def test_gccs_code_is_a_start_z3_proves(isa_name, features, spec):
+    """gcc's straight-line code read back as a program of the engine's forms: the same
+    count, and Z3 proves it equal to the routine under the ABI."""
+    isa = ISAS[isa_name]
+    if not available(isa):
+        pytest.skip(f"no gcc for {isa_name} (./run installs it)")
+    compiled = compile_c(isa, spec, features)
+    start = as_start(isa, compiled)
+    assert start is not None, compiled.asm
+    assert start.program.instructions == compiled.instructions
+    assert prove(isa, spec, start.program).proven
+
+
+def test_gccs_branching_code_is_no_start():
+    isa = ISAS["x86_64"]
+    compiled = compile_c(isa, sorting.sort3, frozenset())
+    assert any(line.startswith("j") for line in compiled.asm.splitlines())
+    assert as_start(isa, compiled) is None
