@@ -271,6 +271,40 @@ def sem_run(c, ref, arch="x86_64", board=None, cpu=None, smp=None, memory=None, 
     print(cli.run(ref, chosen, arguments.whole(vectors, "--vectors", minimum=1, default=100), db))
 
 
+# -- evolution ---------------------------------------------------------------------------------
+
+@task(help={"ref": REF_HELP + " (e.g. p10, sort3)", "arch": BOARD_HELP["arch"],
+            "board": BOARD_HELP["board"], "cpu": BOARD_HELP["cpu"], "accel": BOARD_HELP["accel"],
+            "qemu_args": BOARD_HELP["qemu_args"],
+            "seconds": "search budget in seconds, default 60 (with --auto: split between the "
+                       "routines)",
+            "seed": "the search's seed: the same seed and --batches give the same program",
+            "batches": "stop each search after this many STOKE batches (reproducible runs)",
+            "auto": "evolve the routines with the most recorded runs on this board first",
+            "routines": "with --auto: how many routines (default 5)",
+            "vectors": "vectors each code runs on in the guest (default 100)",
+            "from_gcc": "also start from gcc -O3's code (proven first, as every start)",
+            "json": "write the result (schema metaos.evolution/1; a list with --auto) to FILE",
+            "plot": "draw cost and instructions over time to FILE.png", "db": DB_HELP})
+def evolve(c, ref=None, arch="x86_64", board=None, cpu=None, accel="auto", qemu_args="",
+           seconds=None, seed=None, batches=None, auto=False, routines=None, vectors=None,
+           from_gcc=False, json=None, plot=None, db=None):
+    """Evolve a routine for a board: features found there, proven by Z3, measured in its guest
+    beside today's lowering and gcc -O3; the proven code is stored as an implementation."""
+    from cli import arguments
+    from cli.evolve import EvolveOptions, evolve_command
+
+    options = EvolveOptions(
+        board=arguments.board(arch, board, cpu, None, None, accel, qemu_args),
+        seconds=arguments.number(seconds, "--seconds", minimum=0.1, default=60.0), ref=ref,
+        auto=arguments.whole(routines, "--routines", minimum=1, default=5) if auto else None,
+        seed=arguments.whole(seed, "--seed", default=0),
+        batches=arguments.whole(batches, "--batches", minimum=1),
+        vectors=arguments.whole(vectors, "--vectors", minimum=1, default=100),
+        from_gcc=bool(from_gcc), db=db)
+    evolve_command(options, json, plot)
+
+
 # -- the mutation market -----------------------------------------------------------------------
 
 @task(help={"boards": "comma-separated board profiles: qemu64, haswell, rv64, rv64-nozb "
@@ -286,9 +320,8 @@ def market(c, boards="qemu64,haswell,rv64,rv64-nozb", seconds=300, no_sharing=Fa
            plot=None, routines=None, seed=0, db=None):
     """The mutation market: boards stake credits on experiments, redundant ones are refused,
     every outcome goes to the ledger, improvements are adopted after each board's own check."""
-    from cli.market import MarketOptions, market_command
-
     from cli import arguments
+    from cli.market import MarketOptions, market_command
 
     options = MarketOptions(
         boards=arguments.names(boards, "--boards"),
@@ -338,9 +371,8 @@ def motherboard(c, boards="q35:qemu64,q35:Haswell,q35-kvm:host,virt:rv64,virt:rv
                 json=None, plot=None, calibration=10, seed=0, timeout=600, db=None):
     """Live boards onboard through discovery, bid for tasks, earn trust from measured
     results, and may leave at any time; a live table, --json and --plot."""
-    from cli.motherboard import motherboard_command
-
     from cli import arguments
+    from cli.motherboard import motherboard_command
 
     motherboard_command(boards, workload, liars=arguments.whole(liars, "--liars", default=0),
                         kill=kill or (), leave=leave or (), join=join or (),
@@ -422,4 +454,4 @@ ledger = _group("ledger", (ledger_show, "show"), (ledger_verify, "verify"),
                 (ledger_prove, "prove"), (ledger_consistency, "consistency"))
 
 ns = Collection(build, discover, demo, boot, console, test, probe, capabilities, bench, sem,
-                ledger, market, motherboard)
+                ledger, evolve, market, motherboard)

@@ -54,6 +54,7 @@ KNOWN: tuple[tuple[str, str, int], ...] = (
     ("toolchain.program", "AssemblyError", FAILURE),
     ("kernel.x86_64.build", "ImageLayoutError", FAILURE),
     ("sem.implement", "ImplementationRejected", FAILURE),
+    ("evolution.board_features", "BaseFormsDisagree", FAILURE),
 )
 
 OS_ERROR_ADVICE = {

@@ -28,13 +28,15 @@ def _store(db: str | None) -> SemStore:
 
 def _implementation(store: SemStore, rid: str, r: Routine, arch: Arch) -> Implementation:
     """The routine's latest implementation on `arch`; made, vetted and kept on first request."""
-    impls = store.implementations(rid, arch)
+    # an implementation whose code needs CPU features (an evolved one, say) is for the
+    # boards that have them: this one runs on every board of the arch
+    impls = [i for i in store.implementations(rid, arch) if not i.features]
     if not impls:
         from sem.implement import implement
 
         vetted = implement(r, arch)
         store.add_implementation(rid, arch, vetted.code, vetted.assembly, vetted.established)
-        impls = store.implementations(rid, arch)
+        impls = [i for i in store.implementations(rid, arch) if not i.features]
     return impls[-1]
 
 
@@ -132,7 +134,9 @@ def history(ref: str, db: str | None = None, series: bool = False) -> str:
     if not impls:
         lines.append("no implementations yet (`sem show REF --view asm` makes and vets one)")
     for impl in impls:
-        lines.append(f"impl #{impl.id} {impl.arch}: {len(impl.code)} bytes; {impl.established}")
+        needs = f" (needs {', '.join(sorted(impl.features))})" if impl.features else ""
+        lines.append(f"impl #{impl.id} {impl.arch}{needs}: {len(impl.code)} bytes;"
+                     f" {impl.established}")
     measured = store.performance(rid)
     shown = [(m, 1) for m in measured] if series else latest(measured)
     for m, count in shown:

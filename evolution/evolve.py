@@ -9,10 +9,11 @@ a local search (one instruction deleted, one replaced or two registers exchanged
 runs from every new best; STOKE chains run batches of iterations, restarts
 alternating between optimising from the best and synthesising from nothing in a
 few slots.  Every correct candidate a batch met that is better than the best so
-far is proven by Z3 at full width (proof.py).  A refuted one's counterexample joins the test vectors (so the chain
-stops meeting it); a proven one runs in Unicorn against the interpreter
-(check.py) and becomes the best.  Only proven programs are ever returned: if the
-search is interrupted (KeyboardInterrupt), the best proven result so far is.
+far is proven by Z3 at full width (proof.py).  A refuted one's counterexample joins
+the test vectors (so the chain stops meeting it); a proven one runs in Unicorn
+against the interpreter (check.py) and becomes the best.  Only proven programs are
+ever returned: if the search is interrupted (KeyboardInterrupt), the best proven
+result so far is.
 Searches are deterministic for a seed and a number of batches; a time budget
 only decides how many batches run.
 """
@@ -21,7 +22,7 @@ from __future__ import annotations
 
 import multiprocessing
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from evolution.check import unicorn_cannot, unicorn_check
@@ -68,6 +69,20 @@ class Evolved:
     interrupted: bool = False
 
 
+@dataclass(frozen=True)
+class Progress:
+    """Where a search is, for a live display: after every start proof and chain batch."""
+
+    seconds: float
+    phase: str  # "proving the starts", "local search" or "STOKE chains"
+    instructions: int | None  # the best proven program's, the return included
+    cost: float | None  # its performance-model cost
+    evaluations: int  # candidates evaluated so far
+    proofs: int  # Z3 proofs tried
+    proven: int
+    counterexamples: int
+
+
 class NoProgram(RuntimeError):
     """No correct program to start from and none found in the budget."""
 
@@ -89,7 +104,19 @@ class _Search:
     counterexamples: list = field(default_factory=list)
     refuted: set = field(default_factory=set)
     evaluations: int = 0
+    proofs: int = 0
+    proven: int = 0
     instances: object = None  # the space's instruction instances, for the local search
+    on_batch: Callable[[Progress], None] | None = None
+
+    def report(self, phase: str) -> None:
+        if self.on_batch is not None:
+            best = self.best
+            self.on_batch(Progress(
+                time.perf_counter() - self.started, phase,
+                None if best is None else best.instructions,
+                None if best is None else self.cost(best), self.evaluations, self.proofs,
+                self.proven, len(self.counterexamples)))
 
     def consider(self, program: MachineProgram, origin: str, timeout: int | None = None) -> bool:
         """Prove `program`; a counterexample joins the vectors.  True: the new best."""
@@ -98,6 +125,7 @@ class _Search:
             return False
         if timeout is None:
             timeout = MEMORY_PROOF_TIMEOUT_MS if self.spec.uses_memory else PROOF_TIMEOUT_MS
+        self.proofs += 1
         proof = prove(self.isa, self.spec, program, timeout)
         if not proof.proven:
             self.refuted.add(key)  # refuted, or Z3 gave up: either way not tried again
@@ -110,6 +138,7 @@ class _Search:
                 self.isa, self.spec, code, self.testset.vectors):
             self.refuted.add(key)  # proven yet the machine disagrees: never use it
             return False
+        self.proven += 1
         self.best, self.best_proof, self.best_start = program, proof, self.best_start or origin
         self.history.append((time.perf_counter() - self.started, self.cost(program),
                              program.instructions))
@@ -131,31 +160,46 @@ class _Search:
 def evolve(spec: Routine, target: MachineTarget, *, budget_s: float | None = 60.0,
            batches: int | None = None, seed: int = 0, stop_at: int | None = None,
            model: PerformanceModel | None = None, iterations: int = ITERATIONS,
-           on_progress: Callable[[Evolved], None] | None = None, workers: int = 1) -> Evolved:
+           on_progress: Callable[[Evolved], None] | None = None, workers: int = 1,
+           on_batch: Callable[[Progress], None] | None = None,
+           extra_starts: Sequence[Start] = ()) -> Evolved:
     """The shortest proven program found for `spec` on `target`.  Stops after `budget_s`
     seconds or `batches` batches (whichever comes first), or once `stop_at` instructions
     (return included) are reached.  `workers` > 1: that many processes search from the
-    same proven starts with their own seeds (on_progress is not called then); the
-    shortest result wins, the lowest worker on a tie."""
+    same proven starts with their own seeds (on_progress and on_batch are not called
+    then); the shortest result wins, the lowest worker on a tie.  `on_progress` gets each
+    new best (checked in Unicorn), `on_batch` a Progress after every start proof and
+    batch.  `extra_starts`: programs to start from besides our own (another board's best,
+    say), proven like every candidate before any is used.  Interrupted
+    (KeyboardInterrupt), it returns the best proven so far, marked `interrupted`."""
     isa = isa_named(target.isa)
     started = time.perf_counter()
-    search_space = space(isa, spec, target.features)
+    search_space = space(isa, spec, target.features, avoid=target.avoid)
     testset = TestSet(isa, spec, machine_vectors(isa, spec, TRAINING_VECTORS, seed),
                       search_space.write_registers)
-    s = _Search(isa, spec, target, testset, search_space, model or fallback(isa), seed, started)
-    offered: list[Start] = starts(isa, spec, target.features)
-    for start in sorted(offered, key=lambda x: x.program.instructions):
-        if s.better(start.program) and s.consider(start.program, start.name,
-                                                  START_PROOF_TIMEOUT_MS):
-            s.best_start = start.name
-    if workers > 1:
-        return _parallel(s, workers, budget_s, batches, stop_at, iterations)
+    s = _Search(isa, spec, target, testset, search_space, model or fallback(isa), seed, started,
+                on_batch=on_batch)
+    offered: list[Start] = [start for start in (*starts(isa, spec, target.features), *extra_starts)
+                            if not any(i.form in target.avoid for i in start.program.insns)]
     interrupted = False
     try:
-        _run(s, budget_s, batches, stop_at, iterations, on_progress)
+        for start in sorted(offered, key=lambda x: x.program.instructions):
+            s.report("proving the starts")
+            if s.better(start.program) and s.consider(start.program, start.name,
+                                                      START_PROOF_TIMEOUT_MS):
+                s.best_start = start.name
+    except KeyboardInterrupt:
+        interrupted = True
+    if workers > 1 and not interrupted:
+        return _parallel(s, workers, budget_s, batches, stop_at, iterations)
+    try:
+        if not interrupted:
+            _run(s, budget_s, batches, stop_at, iterations, on_progress)
     except KeyboardInterrupt:
         interrupted = True
     if s.best is None:
+        if interrupted:
+            raise KeyboardInterrupt  # nothing proven to keep
         raise NoProgram(f"no proven program for {spec.hint_name or 'the routine'} on {target.name}"
                         " yet; give the search more time")
     return _result(s, interrupted)
@@ -164,6 +208,7 @@ def evolve(spec: Routine, target: MachineTarget, *, budget_s: float | None = 60.
 def _worker(s: _Search, index: int, results, budget_s, batches, stop_at, iterations) -> None:
     """One process of a parallel search (forked: it shares the compiled kernels)."""
     s.seed = s.seed * 1000 + index
+    s.on_batch = None  # the parent process shows the progress, not its workers
     interrupted = False
     try:
         _run(s, budget_s, batches, stop_at, iterations, None)
@@ -217,6 +262,7 @@ def _descend(s: _Search, budget_s, batches, stop_at, count: int) -> bool:
     while s.best is not None and not _done(s, budget_s, batches, stop_at, count):
         if s.instances is None:
             s.instances = instances(s.isa, s.space)
+        s.report("local search")
         found, evaluations = neighbours(s.isa, s.space, s.testset, s.best, s.instances,
                                         limit=LOCAL_SEARCH_LIMIT)
         s.evaluations += evaluations
@@ -234,6 +280,7 @@ def _run(s: _Search, budget_s, batches, stop_at, iterations, on_progress) -> Non
         batch = chain.run(iterations)
         count += 1
         s.evaluations += batch.evaluations
+        s.report("STOKE chains")
         improved = False
         for _, program in batch.correct:
             if not s.better(program):

@@ -63,14 +63,17 @@ def immediates(spec: Routine, riscv_parts: bool = False) -> tuple[int, ...]:
 
 
 def space(isa: Isa, spec: Routine, features: frozenset[str], forms: tuple[str, ...] | None = None,
-          scratch: int = 3) -> SearchSpace:
+          scratch: int = 3, avoid: frozenset[str] = frozenset()) -> SearchSpace:
     """The default space: every available form (memory forms only for routines that use
-    memory; none slower than 10 cycles), the argument registers, the result register and
+    memory; none slower than 10 cycles; none in `avoid`, the forms a board was seen to
+    run otherwise than their semantics), the argument registers, the result register and
     `scratch` more caller-saved ones."""
     if forms is None:
         chosen = []
         for f in isa.available(features):
             if f.latency >= 10 or (f.memory is not None and not spec.uses_memory):
+                continue
+            if f.name in avoid:
                 continue
             if any(o.kind == IMM and o.hi - o.lo > 1 << 40 for o in f.operands):
                 continue  # 64-bit immediates: no routine of ours needs one

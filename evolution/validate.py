@@ -33,6 +33,7 @@ from evolution.isa import Form, Isa
 from evolution.program import Insn, MachineProgram, random_insn, source_line
 from evolution.semantics import compose
 from probes.campaign import Campaign, Link
+from probes.campaign_state import CampaignResult
 from probes.probe import Probe
 from probes.run import POLICY
 from probes.vet import vet
@@ -325,10 +326,16 @@ def run_unicorn(isa: Isa, batch: list[Case]) -> list[Disagreement]:
     return [d for c in batch if (d := compare(c, machine.run(c.probe))) is not None]
 
 
-def run_on_link(link: Link, batch: list[Case]) -> list[Disagreement]:
+def run_on_link(link: Link, batch: list[Case], campaign: Campaign | None = None,
+                on_results: Callable[[list[CampaignResult]], None] | None = None,
+                ) -> list[Disagreement]:
     """The cases as one campaign on a board (a QemuLink, say): the guest is the machine.
     Each probe is vetted first; one Unicorn cannot run (riscv Zb*) is accepted all the same,
-    its fault being what the vetter predicts, and runs in the guest."""
+    its fault being what the vetter predicts, and runs in the guest.  To run more probes on
+    the same boot later, pass the same `campaign` each time (a new one would number its
+    runs from 0 again, and the guest answers a run id it has seen from its cache).
+    `on_results` gets the campaign's results of the batch (to file them in the capability
+    store, say)."""
     items = []
     for c in batch:
         verdict = vet(c.probe)
@@ -336,10 +343,12 @@ def run_on_link(link: Link, batch: list[Case]) -> list[Disagreement]:
             raise ValueError(f"the vetter rejects the case probe of {c.insn.form}:"
                              f" {verdict.reason}; this is a probe-form bug, please report it")
         items.append((c.probe, verdict.prediction))
-    report = Campaign(link, POLICY).run(items)
+    report = (campaign or Campaign(link, POLICY)).run(items)
     if report.quarantined:
         raise RuntimeError(f"{len(report.quarantined)} case probe(s) brought the board down;"
                            " the campaign report keeps their bytes")
+    if on_results is not None:
+        on_results([report.results[c.probe.content_hash] for c in batch])
     out = []
     for c in batch:
         obs = report.results[c.probe.content_hash].observation

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from arch import RISCV64, X86_64, Arch
 from discovery.fingerprint import fingerprint_of
 from discovery.inventory import Inventory
+from evolution.board_features import claimed_features
 from evolution.check import probe_vector, unicorn_check
 from evolution.isa import Isa
 from evolution.registry import ISAS
@@ -30,16 +31,12 @@ from evolution.validate import UNICORN_LACKS
 from kernel.guest import build_guest
 from link.qemu_link import QemuLink
 from probes.campaign import Campaign
-from probes.families.discovery import SEARCHES
 from probes.routine import Job, probe_form, run_on_link
 from probes.run import POLICY
 from qemu.boards import Board
 from qemu.boards import board as make_board
 from sem.ir import Routine
 from stores.fingerprint import Fingerprint
-
-# where the engine's feature name and the one discovery's claims use differ
-CLAIM_NAMES: dict[Arch, dict[str, str]] = {X86_64: {"lzcnt": "abm"}, RISCV64: {}}
 
 # the market's board profiles: (arch's default board, QEMU CPU model)
 PROFILES: dict[str, tuple[Arch, str]] = {
@@ -52,12 +49,6 @@ PROFILES: dict[str, tuple[Arch, str]] = {
 
 def isa_of(arch: Arch) -> Isa:
     return next(isa for isa in ISAS.values() if isa.arch == arch)
-
-
-def discovered_features(isa: Isa, inventory: Inventory) -> frozenset[str]:
-    claims = SEARCHES[isa.arch].claimed(inventory)
-    names = CLAIM_NAMES.get(isa.arch, {})
-    return frozenset(f for f in isa.features if names.get(f, f) in claims)
 
 
 def agent_key(identity: Fingerprint | str, features: frozenset[str]) -> str:
@@ -174,7 +165,7 @@ def boot_seat(name: str, board: Board) -> GuestSeat:
         inventory = Inventory.from_boot(link.first_boot)
         fingerprint = fingerprint_of(inventory, board.name)
         isa = isa_of(board.arch)
-        features = discovered_features(isa, inventory)
+        features = claimed_features(isa, inventory)
     except Exception:
         link.close()
         raise

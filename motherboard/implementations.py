@@ -117,7 +117,8 @@ def lowered_code(r: Routine, rid: str, arch: Arch, store: SemStore | None) -> by
     """The routine's latest stored implementation on `arch`; lowered, vetted (and kept,
     with a store) when there is none."""
     if store is not None:
-        impls = store.implementations(rid, arch)
+        # one needing CPU features (an evolved one, say) is not for every board
+        impls = [i for i in store.implementations(rid, arch) if not i.features]
         if impls:
             return impls[-1].code
     vetted = implement(r, arch)

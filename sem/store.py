@@ -53,6 +53,12 @@ CREATE TABLE IF NOT EXISTS sem_implementations (
     added REAL NOT NULL,
     UNIQUE (routine_id, arch, code)
 );
+CREATE TABLE IF NOT EXISTS sem_implementation_evidence (   -- why an implementation is right
+    implementation_id INTEGER PRIMARY KEY REFERENCES sem_implementations(id),
+    features TEXT NOT NULL,           -- comma-separated CPU features its code needs ('' none)
+    verdict TEXT NOT NULL,            -- the proof's verdict, e.g. 'z3: equivalent at full width'
+    vectors TEXT NOT NULL             -- JSON: the vectors it was checked on
+);
 CREATE TABLE IF NOT EXISTS sem_equivalence (   -- each routine's class now
     routine_id TEXT PRIMARY KEY REFERENCES sem_routines(id),
     class_id TEXT NOT NULL REFERENCES sem_routines(id),   -- the class's specification
@@ -143,6 +149,14 @@ SCHEMA = Schema("sem", DDL, migrations=(
             SELECT routine_id, class_id, established, '{_BEFORE_HISTORY}', {_NOW}
             FROM sem_equivalence ORDER BY 1;
     """ + append_only(*HISTORY)),
+    Migration(3, "implementations carry their evidence: features, proof verdict, vectors", """
+        CREATE TABLE sem_implementation_evidence (
+            implementation_id INTEGER PRIMARY KEY REFERENCES sem_implementations(id),
+            features TEXT NOT NULL,
+            verdict TEXT NOT NULL,
+            vectors TEXT NOT NULL
+        );
+    """),
 ))
 
 
@@ -175,6 +189,17 @@ class Implementation:
     code: bytes
     assembly: str
     established: str
+    features: frozenset[str] = frozenset()  # CPU features its code needs (its evidence says)
+
+
+@dataclass(frozen=True)
+class ImplementationEvidence:
+    """Why an implementation is right: what its code needs, the proof's verdict, and the
+    vectors it was checked on (JSON, as the prover's caller wrote them)."""
+
+    features: frozenset[str]
+    verdict: str
+    vectors: str
 
 
 @dataclass(frozen=True)
@@ -272,9 +297,9 @@ class SemStore:
         """A full ID from an ID prefix (>= 4 hex digits), NAMESPACE:NAME or a NAME."""
         namespace, _, name = ref.rpartition(":")
         if namespace:
-            rows = self.conn.execute("SELECT routine_id FROM sem_names"
-                                     " WHERE namespace = ? AND name = ?",
-                                     (namespace, name)).fetchall()
+            rows = self.conn.execute(
+                "SELECT routine_id FROM sem_names WHERE namespace = ? AND name = ?",
+                (namespace, name)).fetchall()
         else:
             rows = self.conn.execute("SELECT DISTINCT routine_id FROM sem_names WHERE name = ?",
                                      (name,)).fetchall()
@@ -347,14 +372,42 @@ class SemStore:
             "SELECT id FROM sem_implementations WHERE routine_id = ? AND arch = ? AND code = ?",
             (routine_id, arch.name, code)).fetchone()[0]
 
+    def add_evidence(self, implementation_id: int, evidence: ImplementationEvidence) -> None:
+        """Keep why an implementation is right (once: the first evidence stays)."""
+        with self.conn:
+            self.conn.execute(
+                "INSERT OR IGNORE INTO sem_implementation_evidence (implementation_id, features,"
+                " verdict, vectors) VALUES (?, ?, ?, ?)",
+                (implementation_id, ",".join(sorted(evidence.features)), evidence.verdict,
+                 evidence.vectors))
+
+    def evidence(self, implementation_id: int) -> ImplementationEvidence | None:
+        row = self.conn.execute(
+            "SELECT features, verdict, vectors FROM sem_implementation_evidence"
+            " WHERE implementation_id = ?", (implementation_id,)).fetchone()
+        if row is None:
+            return None
+        return ImplementationEvidence(frozenset(filter(None, row[0].split(","))), row[1], row[2])
+
     def implementations(self, routine_id: str, arch: Arch | None = None) -> list[Implementation]:
         name = arch.name if arch is not None else None
         rows = self.conn.execute(
-            "SELECT id, routine_id, arch, code, assembly, established FROM sem_implementations"
-            " WHERE routine_id = ? AND (? IS NULL OR arch = ?) ORDER BY id",
+            "SELECT i.id, i.routine_id, i.arch, i.code, i.assembly, i.established,"
+            " COALESCE(e.features, '') FROM sem_implementations i"
+            " LEFT JOIN sem_implementation_evidence e ON e.implementation_id = i.id"
+            " WHERE i.routine_id = ? AND (? IS NULL OR i.arch = ?) ORDER BY i.id",
             (routine_id, name, name)).fetchall()
-        return [Implementation(i, rid, by_name(a), code, asm, how)
-                for i, rid, a, code, asm, how in rows]
+        return [Implementation(i, rid, by_name(a), code, asm, how,
+                               frozenset(filter(None, features.split(","))))
+                for i, rid, a, code, asm, how, features in rows]
+
+    def recorded_runs(self, hardware: Fingerprint) -> dict[str, int]:
+        """Per routine, the runs its implementations' measurements on `hardware` covered."""
+        rows = self.conn.execute(
+            "SELECT i.routine_id, SUM(p.samples) FROM sem_performance p"
+            " JOIN sem_implementations i ON i.id = p.implementation_id"
+            " WHERE p.fingerprint = ? GROUP BY i.routine_id", (hardware.digest,)).fetchall()
+        return {rid: int(runs) for rid, runs in rows}
 
     def record_performance(self, implementation_id: int, hardware: Fingerprint, metric: str,
                            value: float, samples: int, accelerator: str) -> None:
@@ -423,7 +476,7 @@ class SemStore:
         return [ClassChange(*row) for row in rows]
 
     def members(self, class_id: str) -> list[str]:
-        rows = self.conn.execute("SELECT routine_id FROM sem_equivalence"
-                                 " WHERE class_id = ? ORDER BY 1",
-                                 (class_id,)).fetchall()
+        rows = self.conn.execute(
+            "SELECT routine_id FROM sem_equivalence WHERE class_id = ? ORDER BY 1",
+            (class_id,)).fetchall()
         return [r[0] for r in rows] or [class_id]

@@ -133,3 +133,21 @@ def test_the_sort_search_finds_alphadevs_sort3_body_in_its_instruction_set():
     assert all(s.op in ("mov", "load", "cmp", "cmovl", "cmovg") for s in rest)
     program = parse(X86, body_text(x86_64_templates(frozenset()), 3, [*prefix, *rest], "ret"))
     assert program.instructions == 18 and prove(X86, sorting.sort3, program).proven
+
+
+def test_a_seeded_wrong_program_never_leaves_the_search():
+    """A plausible-but-wrong start seeded into evolve (shorter than every correct start,
+    so it is tried first): Z3 refuses it with a counterexample on which it really is
+    wrong, the counterexample joins the vectors, and what evolve returns is proven."""
+    from evolution.evolve import evolve
+    from evolution.starts import Start
+    from evolution.targets import TARGETS
+
+    wrong = parse(X86, "mov eax, edi\nadd eax, esi\nshr eax, 1\nret\n")  # (x + y) >> 1
+    result = evolve(hd.p14, TARGETS["x86-64 qemu64"], budget_s=None, batches=1, seed=4,
+                    extra_starts=[Start("seeded", wrong)])
+    assert text(X86, result.program) != text(X86, wrong)
+    assert result.start != "seeded"
+    refused = [v for v in result.counterexamples if _wrong_on(X86, hd.p14, wrong, v)]
+    assert refused, "the seeded program's counterexample is among those kept"
+    assert prove(X86, hd.p14, result.program).proven

@@ -51,6 +51,36 @@ def test_an_interrupted_search_returns_its_best_proven_program():
     assert result.instructions == seen[0]
 
 
+def test_ctrl_c_at_any_point_keeps_the_best_proven_program_or_nothing():
+    """Ctrl-C while the starts are proven or the chains run (the progress callback is where
+    the signal lands here): once one program is proven, it is returned, proven; before
+    that, there is nothing to keep and the interrupt goes on."""
+    isa = ISAS["x86_64"]
+    for stop_at_call in (2, 4, 8):
+        phases = []
+
+        def interrupt(progress, phases=phases, stop_at_call=stop_at_call):
+            phases.append(progress.phase)
+            if len(phases) == stop_at_call:
+                raise KeyboardInterrupt
+
+        result = evolve(hd.p03, X86, budget_s=None, batches=50, seed=2, on_batch=interrupt)
+        assert result.interrupted and len(phases) == stop_at_call
+        assert prove(isa, hd.p03, result.program).proven
+    with pytest.raises(KeyboardInterrupt):
+        evolve(hd.p03, X86, budget_s=None, batches=50, seed=2,
+               on_batch=lambda progress: (_ for _ in ()).throw(KeyboardInterrupt))
+
+
+def test_a_search_names_its_phases_and_counts_its_proofs():
+    seen = []
+    result = evolve(hd.p03, X86, budget_s=None, batches=3, seed=2, on_batch=seen.append)
+    assert seen[0].phase == "proving the starts" and seen[0].proofs == 0
+    assert seen[-1].phase == "STOKE chains" and seen[-1].evaluations == result.evaluations
+    assert seen[-1].proven >= len(result.history) and seen[-1].proofs >= seen[-1].proven
+    assert seen[-1].instructions == result.instructions
+
+
 @pytest.mark.parametrize("target", ["riscv64 rv64 Zba/Zbb/Zbs", "riscv64 rv64 without Zb*"])
 def test_riscv_results_are_sign_extended_and_proven(target):
     result = evolve(hd.p01, TARGETS[target], budget_s=None, batches=10, seed=1)

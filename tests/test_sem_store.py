@@ -97,9 +97,9 @@ def test_a_writer_killed_mid_write_leaves_no_partial_routine(tmp_path):
         rows = conn.execute("SELECT id, canonical FROM sem_routines").fetchall()
         for rid, text in rows:
             assert canonicalize(parse(text)).id == rid
-        unnamed = conn.execute("SELECT count(*) FROM sem_routines r WHERE NOT EXISTS"
-                               " (SELECT 1 FROM sem_names n WHERE n.routine_id = r.id)"
-                               ).fetchone()[0]
+        unnamed = conn.execute(
+            "SELECT count(*) FROM sem_routines r WHERE NOT EXISTS"
+            " (SELECT 1 FROM sem_names n WHERE n.routine_id = r.id)").fetchone()[0]
         names = conn.execute("SELECT count(*) FROM sem_names").fetchone()[0]
         assert unnamed == 0
         assert names % 200 == 0  # whole batches only
@@ -241,7 +241,7 @@ def test_a_version_1_store_opens_with_its_rows_and_their_history_begun(tmp_path)
     ida, idb, impl = _v1_database(tmp_path / "v1.db")
     store = SemStore(connect(tmp_path / "v1.db"))
     version = "SELECT version FROM schema_parts WHERE part = 'sem'"
-    assert store.conn.execute(version).fetchone() == (2,)
+    assert store.conn.execute(version).fetchone() == (3,)
     assert store.resolve("user:f") == ida and store.names(ida) == [Name("user", "f", ("x",))]
     assert store.class_of(idb) == ida and store.members(ida) == sorted([ida, idb])
     assert [(i.id, i.code) for i in store.implementations(ida)] == [(impl, b"\xc3")]

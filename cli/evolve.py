@@ -1,0 +1,454 @@
+"""What `./run evolve` does: boot the board, find what it has, evolve a routine for it
+with a live display, measure the result beside today's lowering and gcc -O3 in the
+board's own guest, keep it in the semantic store, write `metaos.evolution/1` and a plot.
+
+    features   discovery's claims (CPUID flags; misa and `riscv,isa`), each feature's
+               instructions then run on the board as probes (evolution/board_features.py):
+               the search may use what the board claims and runs as its semantics say
+    search     evolution.evolve (starts proven, local search, STOKE chains), Z3 at full
+               width for every candidate it keeps; Ctrl-C keeps the best proven so far
+    guest      the best, the lowering (`sem run`'s implementation) and gcc's code run as
+               probes on the same vectors in one campaign, each answer checked against the
+               interpreter; median cycles recorded per implementation and fingerprint,
+               tagged with the accelerator (under TCG they describe QEMU)
+    store      the proven program becomes an implementation of the routine, with its
+               evidence (the features it needs, Z3's verdict, the vectors)
+
+`--auto N` evolves the N routines with the most recorded runs on this board first
+(evolution/usage.py), the budget split evenly between them.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from rich import box
+from rich.console import Console, Group
+from rich.live import Live
+from rich.table import Table
+from rich.text import Text
+
+from cli.errors import Failure, Interrupted, UsageError
+from cli.terminal import console as task_console
+
+if TYPE_CHECKING:
+    from evolution.board_features import FeatureFinding
+    from evolution.evolve import Evolved, Progress
+    from evolution.isa import Isa
+    from link.qemu_link import QemuLink
+    from probes.campaign import Campaign
+    from qemu.boards import Board
+    from sem.store import SemStore
+    from stores.fingerprint import Fingerprint
+
+EVOLUTION = "metaos.evolution/1"
+GUEST_VECTORS = 100
+
+
+@dataclass(frozen=True)
+class EvolveOptions:
+    board: Board
+    seconds: float  # the whole run's search budget (split between routines with --auto)
+    ref: str | None = None
+    auto: int | None = None  # evolve this many routines, most used on the board first
+    seed: int = 0
+    batches: int | None = None  # stop each search after this many chain batches
+    vectors: int = GUEST_VECTORS  # per code, in the guest
+    from_gcc: bool = False  # gcc's code is a start too (STOKE's optimisation mode)
+    db: str | None = None
+
+
+@dataclass
+class EvolutionBoard:
+    """A booted board that stays, and what discovery and the feature probes found."""
+
+    link: QemuLink
+    isa: Isa
+    fingerprint: Fingerprint
+    accelerator: str
+    finding: FeatureFinding
+    campaign: Campaign
+    cpu: str
+
+    def close(self) -> None:
+        self.link.close()
+
+
+def open_session(board: Board, seed: int = 0, db: str | None = None) -> EvolutionBoard:
+    """Boot `board` (it stays after discovery), fingerprint it and find its features; the
+    feature probes' results go to the capability store of `db` under the fingerprint (family
+    evolution-semantics: `./run capabilities` counts them, Unicorn's disagreements with
+    the board are its divergences)."""
+    from discovery.fingerprint import fingerprint_of
+    from discovery.inventory import Inventory
+    from evolution.board_features import claimed_features, find_features
+    from evolution.registry import isa_named
+    from kernel.guest import build_guest
+    from link.qemu_link import QemuLink
+    from probes.campaign import Campaign
+    from probes.run import POLICY
+    from probes.store import CapabilityStore, StoredResult
+
+    link = QemuLink(board, build_guest(board.arch))
+    try:
+        inventory = Inventory.from_boot(link.first_boot)
+        fingerprint = fingerprint_of(inventory, board.name)
+        isa = isa_named(board.arch.name)
+        # one campaign for the whole boot: the guest caches answers by run id
+        campaign = Campaign(link, POLICY)
+        capabilities = CapabilityStore(db)
+
+        def file(results: list) -> None:
+            capabilities.record_batch(fingerprint, link.accelerator, [
+                StoredResult(r.probe, r.observation, r.prediction) for r in results])
+
+        try:
+            finding = find_features(isa, claimed_features(isa, inventory), link, campaign,
+                                    seed, file)
+        finally:
+            capabilities.close()
+    except BaseException:
+        link.close()
+        raise
+    return EvolutionBoard(link, isa, fingerprint, link.accelerator, finding, campaign, board.cpu)
+
+
+# -- one routine ---------------------------------------------------------------------------
+
+@dataclass
+class RoutineEvolved:
+    """One routine's evolution, as the document and the table show it."""
+
+    document: dict
+    interrupted: bool
+    stored: int  # the implementation's id in the semantic store
+
+
+def _vector_json(v) -> dict:
+    return {"args": list(v.args), "registers": list(v.registers), "flags": list(v.flags),
+            "undefined": v.undefined, "memory": v.memory.hex()}
+
+
+def _library(store: SemStore) -> list[str]:
+    """Store the starter library (p01-p25, sort3-5) so its names resolve; their IDs."""
+    from sem.library import FILES
+    from sem.loader import load_file
+
+    ids = []
+    for path in FILES:
+        found = load_file(path)
+        ids += store.add_many([(r, (name,)) for r, name in found])
+    return ids
+
+
+def evolve_routine(store: SemStore, session: EvolutionBoard, rid: str, budget_s: float,
+                   options: EvolveOptions,
+                   on_batch: Callable[[Progress], None] | None = None) -> RoutineEvolved:
+    """Evolve routine `rid` for the session's board; measure, store, describe it."""
+    from evolution.evolve import NoProgram, evolve
+    from evolution.fitness import run_in_guest
+    from evolution.gcc import GccCodeUnusable, GccUnavailable, as_start, compile_c
+    from evolution.targets import MachineTarget
+    from market.proofs import features_used
+    from sem.implement import implement
+    from sem.store import ImplementationEvidence
+    from sem.views.asm import disassemble
+
+    isa, arch = session.isa, session.isa.arch
+    spec = store.routine(rid)
+    name = _name(store, rid)
+    features = session.finding.found
+    # today's lowering (what `sem run` ran before any evolution), kept as an implementation
+    # as `sem run` keeps it (the same code: the same implementation)
+    lowered = implement(spec, arch)
+    baseline = store.add_implementation(rid, arch, lowered.code, lowered.assembly,
+                                        lowered.established)
+    gcc, gcc_note = None, ""
+    try:
+        gcc = compile_c(isa, spec, features)
+    except (GccUnavailable, GccCodeUnusable) as error:
+        gcc_note = str(error)
+    target = MachineTarget(f"{session.fingerprint.board}:{session.cpu}", isa.name, features,
+                           session.finding.avoid)
+    try:
+        gcc_start = as_start(isa, gcc) if options.from_gcc and gcc is not None else None
+        result: Evolved = evolve(spec, target, budget_s=budget_s, batches=options.batches,
+                                 seed=options.seed, on_batch=on_batch,
+                                 extra_starts=[gcc_start] if gcc_start is not None else [])
+    except NoProgram as error:
+        raise Failure(str(error)) from None
+    codes = {"best": result.code, "baseline": lowered.code}
+    if gcc is not None:
+        codes["gcc"] = gcc.code
+    runs = run_in_guest(session.link, isa, spec, codes, options.vectors, options.seed + 2,
+                        session.campaign)
+    where = f"{session.fingerprint.label} ({session.accelerator})"
+    if not runs["best"].ok:
+        raise Failure(f"the proven program for {name} disagrees with the interpreter on "
+                      f"{runs['best'].vectors - runs['best'].agreed} of {options.vectors} "
+                      f"vectors on {where} ({runs['best'].detail}); nothing stored: report "
+                      "this line")
+    needs = features_used(isa, result.program)
+    verdict = (f"z3: equivalent at full width under the {isa.name} ABI ({result.proof.detail});"
+               f" {result.unicorn}; guest {where}: {runs['best'].agreed}/{options.vectors} "
+               "vectors agree")
+    impl = store.add_implementation(rid, arch, result.code, result.text,
+                                    f"evolved ({result.start} start), {verdict}")
+    vectors = {"training": [_vector_json(v) for v in result.vectors],
+               "counterexamples": [_vector_json(v) for v in result.counterexamples],
+               "unicorn": {"count": 1000, "seed": options.seed + 1},
+               "guest": {"count": options.vectors, "seed": options.seed + 2}}
+    store.add_evidence(impl, ImplementationEvidence(needs, verdict, json.dumps(vectors)))
+    for key, impl_id in (("best", impl), ("baseline", baseline)):
+        run = runs[key]
+        if run.ok and run.cycles:
+            store.record_performance(impl_id, session.fingerprint, "cycles", run.median_cycles,
+                                     len(run.cycles), session.accelerator)
+    gcc_run = runs.get("gcc")
+    if gcc_run is not None and not gcc_run.ok:
+        gcc_note = f"gcc's code disagrees with the interpreter in the guest: {gcc_run.detail}"
+    document = {
+        "schema": EVOLUTION, "routine": rid, "name": name,
+        "target": {"arch": arch.name, "cpu": session.cpu,
+                   "fingerprint": session.fingerprint.digest.hex(), "features": sorted(needs),
+                   "found": sorted(features), "claimed": sorted(session.finding.claimed),
+                   "avoided": sorted(session.finding.avoid),
+                   "accelerator": session.accelerator},
+        "baseline": {"instructions": len(disassemble(arch, lowered.code)),
+                     "cycles": runs["baseline"].median_cycles if runs["baseline"].ok else None},
+        "gcc": {"instructions": gcc.instructions if gcc else None,
+                "cycles": gcc_run.median_cycles if gcc_run and gcc_run.ok else None,
+                "flags": list(gcc.flags) if gcc else None, "version": gcc.version if gcc else None,
+                "asm": gcc.asm if gcc else None, "note": gcc_note or None},
+        "best": {"code": result.code.hex(), "instructions": result.instructions,
+                 "asm": result.text, "proof": "z3", "cycles": runs["best"].median_cycles,
+                 "implementation": impl, "start": result.start, "unicorn": result.unicorn},
+        "history": [{"seconds": round(t, 3), "cost": c, "instructions": n}
+                    for t, c, n in result.history],
+        "candidates_per_second": round(result.evaluations / max(result.seconds, 1e-9)),
+        "evaluations": result.evaluations, "seconds": round(result.seconds, 3),
+        "seed": options.seed, "interrupted": result.interrupted,
+    }
+    return RoutineEvolved(document, result.interrupted, impl)
+
+
+Plan = list[tuple[str, str, int]]  # (routine ID, name, runs recorded on the board)
+
+
+def run_evolution(options: EvolveOptions,
+                  on_ready: Callable[[EvolutionBoard, Plan], None] | None = None,
+                  on_start: Callable[[str, float], None] | None = None,
+                  on_batch: Callable[[Progress], None] | None = None,
+                  on_done: Callable[[RoutineEvolved], None] | None = None) -> list[RoutineEvolved]:
+    """Boot, find the features, evolve the chosen routines; the documents, in order."""
+    from evolution.usage import by_recorded_runs
+    from sem.store import SemStore
+    from stores.db import connect
+
+    store = SemStore(connect(options.db))
+    library = _library(store)
+    rid = store.resolve(options.ref) if options.ref else None  # before booting: a typo is quick
+    session = open_session(options.board, options.seed, options.db)
+    outcomes: list[RoutineEvolved] = []
+    try:
+        if options.auto:
+            chosen = by_recorded_runs(store, session.fingerprint, library, options.auto)
+        else:
+            chosen = [(rid, store.recorded_runs(session.fingerprint).get(rid, 0))]
+        plan = [(r, _name(store, r), runs) for r, runs in chosen]
+        if on_ready is not None:
+            on_ready(session, plan)
+        share = options.seconds / len(plan)
+        for r, name, _ in plan:
+            if on_start is not None:
+                on_start(name, share)
+            outcome = evolve_routine(store, session, r, share, options, on_batch)
+            outcomes.append(outcome)
+            if on_done is not None:
+                on_done(outcome)
+            if outcome.interrupted:
+                break
+    finally:
+        session.close()
+    return outcomes
+
+
+def _name(store: SemStore, rid: str) -> str:
+    names = store.names(rid)
+    return names[0].name if names else rid[:12]
+
+
+# -- the live display ------------------------------------------------------------------------
+
+@dataclass
+class _Display:
+    board: str = "booting the board, finding its features"
+    plan: Plan = field(default_factory=list)
+    current: str = ""
+    budget: float = 0.0
+    progress: Progress | None = None
+    rate: float = 0.0
+    _last: tuple[float, int] = (0.0, 0)
+    done: list[dict] = field(default_factory=list)
+
+    def batch(self, p: Progress) -> None:
+        t, n = self._last
+        if p.seconds > t + 0.5:  # candidates/s over the last half second or more
+            self.rate = (p.evaluations - n) / (p.seconds - t)
+            self._last = (p.seconds, p.evaluations)
+        self.progress = p
+
+    def start(self, name: str, budget: float) -> None:
+        self.current, self.budget, self.progress = name, budget, None
+        self._last, self.rate = (0.0, 0), 0.0
+
+    def render(self) -> Group:
+        parts = [Text(self.board)]
+        if self.plan and len(self.plan) > 1:
+            parts.append(Text("order (most runs on this board first): " + ", ".join(
+                f"{n} ({runs})" for _, n, runs in self.plan)))
+        if self.done:
+            parts.append(results_table(self.done))
+        p = self.progress
+        if self.current and p is not None:
+            best = "-" if p.instructions is None else f"{p.instructions} instructions"
+            cost = "-" if p.cost is None else f"{p.cost:.1f}"
+            parts.append(Text(
+                f"{self.current}: {p.phase}, {p.seconds:.1f} of {self.budget:.0f} s; best {best}"
+                f" (cost {cost}); proofs tried {p.proofs} ({p.proven} proven, "
+                f"{p.counterexamples} counterexamples); {p.evaluations:,} candidates, "
+                f"{self.rate:,.0f}/s"))
+        elif self.current:
+            parts.append(Text(f"{self.current}: compiling gcc's code, preparing the search"))
+        return Group(*parts)
+
+
+def results_table(documents: list[dict]) -> Table:
+    """Per routine: instructions and median guest cycles, ours / gcc -O3 / the lowering."""
+    table = Table(box=box.SIMPLE_HEAD)
+    for column in ("routine", "instructions ours/gcc/low", "cycles ours/gcc/low", "features",
+                   "cand/s", "s"):
+        table.add_column(column, justify="left" if column in ("routine", "features") else "right")
+
+    def n(value) -> str:
+        return "-" if value is None else f"{value:g}"
+
+    for d in documents:
+        ours, gcc, low = d["best"], d["gcc"], d["baseline"]
+        table.add_row(d["name"], f"{n(ours['instructions'])}/{n(gcc['instructions'])}/"
+                                 f"{n(low['instructions'])}",
+                      f"{n(ours['cycles'])}/{n(gcc['cycles'])}/{n(low['cycles'])}",
+                      ",".join(d["target"]["features"]) or "-",
+                      f"{d['candidates_per_second']:,}", f"{d['seconds']:.0f}")
+    return table
+
+
+def _board_line(session: EvolutionBoard) -> str:
+    f = session.finding
+    line = (f"{session.isa.name} {session.cpu} on {session.fingerprint.label} "
+            f"({session.accelerator}): features found {', '.join(sorted(f.found)) or 'none'} "
+            f"(claimed {', '.join(sorted(f.claimed)) or 'none'}; {f.probes} instruction probes "
+            "run on the board)")
+    if f.claimed_failing:
+        line += f"; claimed but failing there: {', '.join(sorted(f.claimed_failing))}"
+    if f.avoid:
+        line += (f"; instructions it runs otherwise than their semantics (avoided): "
+                 f"{', '.join(sorted(f.avoid))}")
+    if f.unclaimed_working:
+        line += f"; working but not claimed (not used): {', '.join(sorted(f.unclaimed_working))}"
+    return line
+
+
+def evolve_command(options: EvolveOptions, json_path: str | None = None,
+                   plot_path: str | None = None, console: Console | None = None) -> None:
+    """Run with a live display; the JSON and plot at the end (what Ctrl-C kept included)."""
+    if options.ref is None and not options.auto:
+        raise UsageError("give a routine (--ref p10) or --auto")
+    if options.ref is not None:  # a routine that is not there ends the task before the boot
+        from sem.store import SemStore
+        from stores.db import connect
+
+        store = SemStore(connect(options.db))
+        _library(store)
+        store.resolve(options.ref)
+    console = console or task_console()
+    display = _Display()
+    live = Live(console=console, refresh_per_second=4, transient=False,
+                get_renderable=display.render)
+
+    def ready(session: EvolutionBoard, plan) -> None:
+        display.board, display.plan = _board_line(session), plan
+
+    started = time.monotonic()
+    try:
+        with live:
+            outcomes = run_evolution(options, ready, display.start, display.batch,
+                                     lambda o: display.done.append(o.document))
+    except KeyboardInterrupt:
+        raise Interrupted("routines finished before are stored; a search stopped while its "
+                          "board booted or its starts were proven keeps nothing") from None
+    documents = [o.document for o in outcomes]
+    console.print()
+    for o in outcomes:
+        d = o.document
+        console.print(f"{d['name']}: {d['best']['instructions']} instructions (gcc "
+                      f"{d['gcc']['instructions'] if d['gcc']['instructions'] is not None else '-'}"
+                      f", lowering {d['baseline']['instructions']}), proven by Z3, stored as "
+                      f"implementation #{o.stored}" + (" (interrupted: the best proven so far)"
+                                                       if o.interrupted else ""),
+                      highlight=False, markup=False)
+        console.print(d["best"]["asm"], highlight=False, markup=False)
+        if d["gcc"]["note"]:
+            console.print(f"gcc: {d['gcc']['note']}", highlight=False, markup=False)
+    accelerator = documents[0]["target"]["accelerator"] if documents else "tcg"
+    if accelerator == "tcg":
+        console.print("cycles are the guest's counts around each probe run under TCG: they "
+                      "describe QEMU, not silicon", highlight=False, markup=False)
+    console.print(f"{time.monotonic() - started:.1f} s in all", highlight=False, markup=False)
+    if json_path:
+        Path(json_path).write_text(json.dumps(documents[0] if options.ref else documents,
+                                              indent=2))
+        console.print(f"written to {json_path} (schema {EVOLUTION})", highlight=False, markup=False)
+    if plot_path:
+        plot(documents, plot_path)
+        console.print(f"plot written to {plot_path}", highlight=False, markup=False)
+
+
+def plot(documents: list[dict], path: str) -> None:
+    """Each routine's best cost (performance model) over the search's seconds, and its
+    instruction count, with gcc's count as a line."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(len(documents), 1, figsize=(8, 3.2 * len(documents)),
+                             squeeze=False)
+    for ax, d in zip(axes[:, 0], documents, strict=True):
+        history = d["history"]
+        end = max(d["seconds"], history[-1]["seconds"] if history else 0.0)
+        times = [h["seconds"] for h in history] + [end]
+        ax.step(times, [h["cost"] for h in history] + [history[-1]["cost"]], where="post",
+                label="best cost (model)")
+        ax.set_xlabel("seconds")
+        ax.set_ylabel("cost")
+        counts = ax.twinx()
+        counts.step(times, [h["instructions"] for h in history] + [history[-1]["instructions"]],
+                    where="post", color="tab:green", label="instructions")
+        if d["gcc"]["instructions"] is not None:
+            counts.axhline(d["gcc"]["instructions"], color="tab:red", linestyle="--",
+                           label=f"gcc -O3 ({d['gcc']['instructions']})")
+        counts.set_ylabel("instructions")
+        lines = ax.get_legend_handles_labels()
+        more = counts.get_legend_handles_labels()
+        ax.legend(lines[0] + more[0], lines[1] + more[1], loc="best")
+        ax.set_title(f"{d['name']} on {d['target']['arch']} {d['target']['cpu']} "
+                     f"({d['target']['accelerator']})")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)

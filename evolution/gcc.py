@@ -1,0 +1,190 @@
+"""The user's alternative: gcc -O3 on the routine's C view, for the features the board
+was found to have, as machine code in the platform calling convention.
+
+    compiled = compile_c(isa, spec, features)
+    compiled.code, compiled.instructions, compiled.asm, compiled.flags
+
+gcc compiles the C view (sem/views/c.py) to an object file; the function's bytes are
+read from it with pyelftools (its symbol's value and size in its section) and refused
+if anything in them needs relocating (the code must run wherever the probe form puts
+it).  Its instructions are counted, the return included, from objdump's disassembly of
+that symbol, which is also the `asm` shown.  x86-64 uses the host's gcc; riscv64 the
+Debian cross compiler (gcc-riscv64-linux-gnu, which ./run installs).
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from elftools.elf.elffile import ELFFile
+from elftools.elf.relocation import RelocationSection
+
+from evolution.isa import Isa
+from evolution.program import ParseError, parse
+from evolution.starts import Start
+from sem.ir import Routine
+from sem.views import Naming, render
+
+
+def _x86_march(features: frozenset[str]) -> tuple[str, ...]:
+    """The baseline x86-64 and one -m flag per feature found (gcc's names)."""
+    flags = {"bmi1": "-mbmi", "bmi2": "-mbmi2", "lzcnt": "-mlzcnt", "popcnt": "-mpopcnt",
+             "adx": "-madx"}
+    return ("-march=x86-64", "-mtune=generic", *(flags[f] for f in sorted(features)))
+
+
+def _riscv_march(features: frozenset[str]) -> tuple[str, ...]:
+    """rv64gc (G includes M) or, on a board without M, rv64iafdc; then the Zb* found."""
+    base = "rv64gc" if "m" in features else "rv64iafdc"
+    extensions = "".join(f"_{f}" for f in ("zba", "zbb", "zbs") if f in features)
+    return (f"-march={base}{extensions}", "-mabi=lp64d")
+
+
+@dataclass(frozen=True)
+class Toolchain:
+    """A compiler and disassembler for one ISA, and how its features become flags."""
+
+    gcc: str
+    objdump: str
+    package: str  # the Debian package that brings them
+    march: Callable[[frozenset[str]], tuple[str, ...]]
+    objdump_flags: tuple[str, ...]
+    base_flags: tuple[str, ...]  # besides -O3 and march
+
+
+TOOLCHAINS: dict[str, Toolchain] = {
+    "x86_64": Toolchain("gcc", "objdump", "gcc", _x86_march, ("-M", "intel"),
+                        ("-fno-pic", "-fcf-protection=none", "-fno-stack-protector")),
+    "riscv64": Toolchain("riscv64-linux-gnu-gcc", "riscv64-linux-gnu-objdump",
+                         "gcc-riscv64-linux-gnu", _riscv_march, (),
+                         ("-fno-pic", "-fno-stack-protector", "-mno-relax")),
+}
+
+
+class GccUnavailable(RuntimeError):
+    """The compiler for this ISA is not installed."""
+
+
+class GccCodeUnusable(RuntimeError):
+    """gcc's function cannot run as a probe (it needs relocating, or was not found)."""
+
+
+@dataclass(frozen=True)
+class Compiled:
+    code: bytes
+    instructions: int  # every instruction, the return included
+    asm: str  # objdump's lines for the function
+    flags: tuple[str, ...]  # the gcc command line's flags
+    version: str  # gcc --version's first line
+
+
+def available(isa: Isa) -> bool:
+    tools = TOOLCHAINS[isa.name]
+    return shutil.which(tools.gcc) is not None and shutil.which(tools.objdump) is not None
+
+
+def compile_c(isa: Isa, spec: Routine, features: frozenset[str]) -> Compiled:
+    """gcc -O3 of the C view of `spec` for `features` (the engine's names)."""
+    tools = TOOLCHAINS[isa.name]
+    if not available(isa):
+        raise GccUnavailable(f"{tools.gcc} (or {tools.objdump}) is not installed; install the "
+                             f"Debian package {tools.package} (./run installs it as root)")
+    name = spec.hint_name or "routine"
+    source = render("c", spec, Naming.default(spec, "0" * 64, name, ()))
+    flags = ("-O3", *tools.march(features), *tools.base_flags)
+    with tempfile.TemporaryDirectory(prefix="metaos-gcc-") as work:
+        c, obj = Path(work, f"{name}.c"), Path(work, f"{name}.o")
+        c.write_text(source)
+        done = subprocess.run([tools.gcc, *flags, "-c", str(c), "-o", str(obj)],
+                              capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            raise GccCodeUnusable(f"{tools.gcc} refused the C view of {name}: "
+                                  f"{done.stderr.strip().splitlines()[-1:]}")
+        code, start, section = _function(obj, name)
+        listing = subprocess.run(
+            [tools.objdump, "-d", "--no-show-raw-insn", *tools.objdump_flags, "-j", section,
+             str(obj)], capture_output=True, text=True, check=True)
+    version = subprocess.run([tools.gcc, "--version"], capture_output=True, text=True,
+                             check=True).stdout.splitlines()[0]
+    lines = _instruction_lines(listing.stdout, start, start + len(code))
+    return Compiled(code, len(lines), "\n".join(lines), flags, version)
+
+
+def _function(path: Path, name: str) -> tuple[bytes, int, str]:
+    """The function's bytes, its offset and its section's name."""
+    with path.open("rb") as f:
+        elf = ELFFile(f)
+        symbols = elf.get_section_by_name(".symtab")
+        found = [s for s in symbols.get_symbol_by_name(name) or ()
+                 if s["st_info"]["type"] == "STT_FUNC"]
+        if not found:
+            raise GccCodeUnusable(f"gcc's object has no function {name}")
+        index = found[0]["st_shndx"]
+        section = elf.get_section(index)
+        start, end = found[0]["st_value"], found[0]["st_value"] + found[0]["st_size"]
+        for rel in elf.iter_sections():
+            if not isinstance(rel, RelocationSection) or rel["sh_info"] != index:
+                continue
+            for r in rel.iter_relocations():
+                if not start <= r["r_offset"] < end:
+                    continue
+                # riscv's assembler keeps a relocation for a branch to a local label even
+                # with -mno-relax, the offset filled in: one inside the function is resolved
+                target = symbols.get_symbol(r["r_info_sym"])
+                if not (target["st_shndx"] == index and start <= target["st_value"] < end):
+                    raise GccCodeUnusable(f"gcc's {name} needs relocating (it refers to data "
+                                          "or calls out); it cannot run as a probe")
+        return section.data()[start:end], start, section.name
+
+
+def _instruction_lines(listing: str, start: int, end: int) -> list[str]:
+    """objdump's instruction lines ("  addr:\\tmnemonic operands") in [start, end), the
+    addresses dropped (riscv objects keep local labels as symbols, so a listing of the
+    function's symbol alone would stop at its first branch target)."""
+    out = []
+    for line in listing.splitlines():
+        head, sep, rest = line.partition(":\t")
+        address = head.strip()
+        if sep and address and all(ch in "0123456789abcdef" for ch in address) and (
+                start <= int(address, 16) < end):
+            out.append(" ".join(rest.split()))
+    return out
+
+
+# objdump writes a riscv64 instruction with an immediate under its register form's name
+# where the two share an opcode family (`addw a5,a0,-1` for addiw); the parser wants the
+# assembler's names
+_RISCV_IMMEDIATE_FORMS = {"add": "addi", "addw": "addiw", "and": "andi", "or": "ori",
+                          "xor": "xori", "sll": "slli", "srl": "srli", "sra": "srai",
+                          "sllw": "slliw", "srlw": "srliw", "sraw": "sraiw", "slt": "slti",
+                          "sltu": "sltiu"}
+_NUMBER = re.compile(r"-?(0x[0-9a-f]+|[0-9]+)")
+
+
+def _riscv_statement(line: str) -> str:
+    mnemonic, _, operands = line.partition(" ")
+    last = operands.rsplit(",", 1)[-1].strip()
+    if mnemonic in _RISCV_IMMEDIATE_FORMS and _NUMBER.fullmatch(last):
+        return f"{_RISCV_IMMEDIATE_FORMS[mnemonic]} {operands}"
+    return line
+
+
+STATEMENTS: dict[str, Callable[[str], str]] = {"x86_64": str, "riscv64": _riscv_statement}
+
+
+def as_start(isa: Isa, compiled: Compiled) -> Start | None:
+    """gcc's function as a program the search can start from (STOKE's optimisation mode
+    begins at the compiler's output), or None when it is not one straight-line program
+    of the forms the engine knows (branches, alignment padding).  Like every start, it is
+    proven before it is used."""
+    text = "\n".join(STATEMENTS[isa.name](line) for line in compiled.asm.splitlines())
+    try:
+        return Start("gcc -O3", parse(isa, text + "\n"))
+    except ParseError:
+        return None
