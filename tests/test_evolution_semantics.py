@@ -14,7 +14,7 @@ import pytest
 from elftools.elf.elffile import ELFFile
 
 from evolution import validate
-from evolution.program import Insn, statement
+from evolution.program import Insn, source_line, statement
 from evolution.registry import ISAS
 from probes.vet import vet
 
@@ -120,8 +120,34 @@ def test_every_form_the_board_has_agrees_with_the_qemu_guest(isa_name, board_nam
     isa = ISAS[isa_name]
     batch = [c for form in isa.forms if form.feature is None or form.feature in features
              for c in validate.cases(isa, form, 4, seed=4)]
+    erratum = [ctzw_on_high_bits(isa)] if isa_name == "riscv64" else []
     with QemuLink(board(board_name, cpu=cpu, accel="tcg"), build_guest(isa.arch)) as link:
-        failures = validate.run_on_link(link, batch)
+        failures = validate.run_on_link(link, batch + erratum)
     assert len(batch) > 300
-    assert not failures, "\n".join(f"{statement(isa, d.case.insn)}: {d.detail}"
-                                    for d in failures[:20])
+    unexplained = [d for d in failures if not qemu_ctzw_erratum(isa, d.case)]
+    assert not unexplained, "\n".join(f"{statement(isa, d.case.insn)}: {d.detail}"
+                                       for d in unexplained[:20])
+    # QEMU 7.2 counts ctzw's trailing zeros over all 64 bits (its source's low word zero, a
+    # high bit set: 63, where the manual's 32-bit count gives 32); the case that shows it
+    # disagrees, so the erratum stays measured.  evolution/board_features.py avoids the form.
+    assert [d.case for d in failures if qemu_ctzw_erratum(isa, d.case)][-1:] == erratum
+
+
+def qemu_ctzw_erratum(isa, case) -> bool:
+    """Whether QEMU 7.2's ctzw bug decides this case: ctzw of a source whose low 32 bits are
+    zero and whose high 32 are not."""
+    if case.insn.form != "ctzw r, r":
+        return False
+    source = int.from_bytes(case.probe.input[8 * case.insn.regs[1] : 8 * case.insn.regs[1] + 8],
+                            "little")
+    return source & 0xFFFF_FFFF == 0 and source >> 32 != 0
+
+
+def ctzw_on_high_bits(isa):
+    """A ctzw case on 1 << 63: the manual's answer is 32."""
+    template = validate.cases(isa, isa.by_name["ctzw r, r"], 1)[0]
+    registers = [0] * len(isa.registers)
+    registers[template.insn.regs[1]] = 1 << 63
+    body = isa.assemble_each([source_line(isa, template.insn)], frozenset(isa.features))[0]
+    memory = bytes(validate.WINDOW)
+    return validate.case(isa, template.insn, registers, [], memory, body)
