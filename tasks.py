@@ -88,8 +88,9 @@ def console(c, arch="x86_64", board=None, cpu=None, smp=None, memory=None, accel
             "unit": "only the tests that start no QEMU",
             "qemu": "only the tests that boot guests (marked qemu)"})
 def test(c, k="", x=False, unit=False, qemu=False):
-    """Check the layers (import-linter), then run the test suite (pytest; the tests marked
-    `qemu` boot guests under TCG)."""
+    """Check the layers (import-linter) and style (ruff), then run the test suite.
+
+    The tests marked `qemu` boot guests under TCG; --unit and --qemu run one half."""
     from cli.errors import UsageError
     from cli.suite import run_suite
 
@@ -101,8 +102,10 @@ def test(c, k="", x=False, unit=False, qemu=False):
 
 @task(help={"arch": BOARD_HELP["arch"], "runs": "boots per measurement (default 10)"})
 def bench_boot(c, arch="x86_64", runs=None):
-    """Boot benchmark: median QEMU-start-to-FINAL next to the floor (per accelerator), `./run
-    demo` end to end, and the whole `./run discover` command beside its boot and Python's start."""
+    """Boot benchmark: median QEMU start to FINAL beside the floor, per accelerator.
+
+    Also `./run demo` end to end, and the whole `./run discover` command beside its boot
+    and Python's start."""
     from bench.boot_bench import main
     from cli import arguments
 
@@ -126,8 +129,10 @@ def bench_probes(c):
     "rate_only": "only the evaluation-rate figures"})
 def bench_evolve(c, budget=60, sort_budget=600, until_goal=False, target=None, routine=None,
                  rate_only=False):
-    """Evolution benchmark: candidate evaluations/s beside the interpreter's, and every
-    routine's instruction count on every goal board beside gcc's."""
+    """Evolution benchmark: evaluations/s, and instruction counts beside gcc's.
+
+    Candidate evaluations/s beside the interpreter's; every routine's instruction count on
+    every goal board beside gcc -O3's, measured in the same run."""
     import sys
     from shlex import join
 
@@ -250,8 +255,7 @@ def sem_equiv(c, a, b, db=None):
 @task(help={"ref": REF_HELP, "db": DB_HELP,
             "series": "every measurement, not only the latest of each hardware and accelerator"})
 def sem_history(c, ref, db=None, series=False):
-    """Implementations per architecture, performance per hardware fingerprint, name and
-    class changes."""
+    """Implementations, performance per hardware fingerprint, name and class changes."""
     from cli import sem as cli
 
     print(cli.history(ref, db, series))
@@ -262,8 +266,10 @@ def sem_history(c, ref, db=None, series=False):
             "db": DB_HELP})
 def sem_run(c, ref, arch="x86_64", board=None, cpu=None, smp=None, memory=None, accel="auto",
             qemu_args="", vectors=None, db=None):
-    """Run a routine as probes on a board: each answer checked against the interpreter, cycles
-    recorded."""
+    """Run a routine as probes on a board, each answer checked, cycles recorded.
+
+    Every answer is compared with the interpreter's; the median cycles go to the
+    performance history."""
     from cli import arguments
     from cli import sem as cli
 
@@ -289,8 +295,11 @@ def sem_run(c, ref, arch="x86_64", board=None, cpu=None, smp=None, memory=None, 
 def evolve(c, ref=None, arch="x86_64", board=None, cpu=None, accel="auto", qemu_args="",
            seconds=None, seed=None, batches=None, auto=False, routines=None, vectors=None,
            from_gcc=False, json=None, plot=None, db=None):
-    """Evolve a routine for a board: features found there, proven by Z3, measured in its guest
-    beside today's lowering and gcc -O3; the proven code is stored as an implementation."""
+    """Evolve a routine for a board's found features, proven by Z3, measured beside gcc -O3.
+
+    The features are those the board runs as their semantics say; the best program is
+    measured in its guest beside today's lowering and gcc -O3, and stored as an
+    implementation."""
     from cli import arguments
     from cli.evolve import EvolveOptions, evolve_command
 
@@ -318,8 +327,10 @@ def evolve(c, ref=None, arch="x86_64", board=None, cpu=None, accel="auto", qemu_
             "db": "database path (default $METAOS_DB or ./metaos.db); run again to resume"})
 def market(c, boards="qemu64,haswell,rv64,rv64-nozb", seconds=300, no_sharing=False, json=None,
            plot=None, routines=None, seed=0, db=None):
-    """The mutation market: boards stake credits on experiments, redundant ones are refused,
-    every outcome goes to the ledger, improvements are adopted after each board's own check."""
+    """The mutation market: boards stake credits on evolution experiments.
+
+    Redundant experiments are refused, every outcome goes to the ledger, improvements are
+    adopted after each board's own check."""
     from cli import arguments
     from cli.market import MarketOptions, market_command
 
@@ -334,8 +345,10 @@ def market(c, boards="qemu64,haswell,rv64,rv64-nozb", seconds=300, no_sharing=Fa
 @task(name="market", help={"seconds": "CPU-seconds per market run (default 600)",
                            "runs": "runs of the synthetic allocation figure (default 100)"})
 def bench_market(c, seconds=600, runs=100):
-    """Market benchmark: the four boards with and without sharing (CPU-seconds to the same
-    best counts, redundant experiments), and strategy allocation after 30 experiments."""
+    """Market benchmark: four boards with and without sharing, and strategy allocation.
+
+    CPU-seconds to the same best counts and redundant experiments, with and without
+    sharing; the best strategy's CPU share after 30 experiments."""
     import sys
 
     from cli import arguments
@@ -369,8 +382,10 @@ def bench_market(c, seconds=600, runs=100):
 def motherboard(c, boards="q35:qemu64,q35:Haswell,q35-kvm:host,virt:rv64,virt:rv64-nozb",
                 workload="stream", liars=0, kill=None, leave=None, join=None, decline=None,
                 json=None, plot=None, calibration=10, seed=0, timeout=600, db=None):
-    """Live boards onboard through discovery, bid for tasks, earn trust from measured
-    results, and may leave at any time; a live table, --json and --plot."""
+    """The meta-motherboard: live boards bid for a workload's tasks and earn trust.
+
+    Boards onboard through discovery, are paid second-price, are checked by an oracle,
+    and may leave at any time; a live table, --json and --plot."""
     from cli import arguments
     from cli.motherboard import motherboard_command
 

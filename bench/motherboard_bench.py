@@ -116,7 +116,8 @@ def run_b(quick: bool) -> None:
         for t in run.motherboard.workload_tasks():
             fits.setdefault(t.routine, PerfModel()).add(t.size, run.profile[t.id][board])
         lines = {rid: {"lowered": RunTimeLine(*m.line())} for rid, m in fits.items()}
-        profiles[board] = SimProfile(board, default=RunTimeLine(0.01, 1e-5), lines=lines, noise=0.05)
+        profiles[board] = SimProfile(board, default=RunTimeLine(0.01, 1e-5), lines=lines,
+                                     noise=0.05)
     sim = simulate(work, [BoardPlan(b, p) for b, p in profiles.items()],
                    config=MarketConfig(calibration_sizes=(1, 4, 16, 64), seed=SEED), seed=SEED,
                    warm_up=True, latency=0.0005)

@@ -6,8 +6,6 @@ Returns a process exit status and prints errors as sentences, never tracebacks.
 
 from __future__ import annotations
 
-from cli.errors import Failure, UsageError
-
 import json
 from collections.abc import Sequence
 from pathlib import Path
@@ -17,6 +15,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
+from cli.errors import Failure, UsageError
 from motherboard.compare import compare
 from motherboard.live import BoardSpecError, LiveRun, Plan, parse_boards, run_live
 from motherboard.market import BoardStatus, MarketConfig, Motherboard, TaskState

@@ -1,4 +1,4 @@
-"""`./run test`: the layers (import-linter), then the test suite (pytest)."""
+"""`./run test`: the layers (import-linter), the style (ruff), then the test suite (pytest)."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ def run_suite(c: Context, k: str = "", x: bool = False, half: str | None = None)
     `half`: "unit" (the tests that start no QEMU), "qemu" (those that do) or None (both)."""
     bin_dir = Path(sys.executable).parent
     c.run(join([str(bin_dir / "lint-imports"), "--no-cache"]), pty=False)
+    c.run(join([str(bin_dir / "ruff"), "check", "--no-cache", "--quiet", "."]), pty=False)
     args = [sys.executable, "-m", "pytest", "-q"]
     if k:
         args += ["-k", k]

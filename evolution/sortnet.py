@@ -90,7 +90,8 @@ def riscv64_templates(features: frozenset[str]) -> NetworkTemplates:
         lambda r, off: f"lw {r}, {off}(a0)", lambda r, off: f"sw {r}, {off}(a0)", exchange)
 
 
-def body_text(templates: NetworkTemplates, n: int, body: Sequence[SortStep], return_text: str) -> str:
+def body_text(templates: NetworkTemplates, n: int, body: Sequence[SortStep],
+              return_text: str) -> str:
     """A sortsearch body as assembly: loads, the body, stores from wherever it left each."""
     regs = templates.values[: max([n - 1, *(max(s.dst, s.src) for s in body)]) + 1]
     out = [templates.load(r, 4 * i) for i, r in enumerate(regs[:n])]
@@ -108,7 +109,8 @@ def network_steps(n: int, spare: int) -> list[SortStep]:
     """The network as sortsearch steps (mov, cmp, cmovg, cmovg per comparator)."""
     out = []
     for i, j in NETWORKS[n]:
-        out += [SortStep(MOV, spare, i), SortStep(CMP, i, j), SortStep(CMOVG, i, j), SortStep(CMOVG, j, spare)]
+        out += [SortStep(MOV, spare, i), SortStep(CMP, i, j), SortStep(CMOVG, i, j),
+                SortStep(CMOVG, j, spare)]
     return out
 
 

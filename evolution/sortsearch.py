@@ -136,7 +136,8 @@ def _key(state: tuple) -> tuple:
 def _moves(n: int, registers: int) -> list[SortStep]:
     out = []
     for a, b in itertools.permutations(range(registers), 2):
-        out += [SortStep(MOV, a, b), SortStep(CMP, a, b), SortStep(CMOVL, a, b), SortStep(CMOVG, a, b)]
+        out += [SortStep(MOV, a, b), SortStep(CMP, a, b), SortStep(CMOVL, a, b),
+                SortStep(CMOVG, a, b)]
     out += [SortStep(LOAD, r, i) for r in range(registers) for i in range(n)]
     return out
 

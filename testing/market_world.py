@@ -79,7 +79,8 @@ class SyntheticVerifier:
         if not artifact.get("sound"):
             return AdoptionCheck(False, "synthetic: the proof does not check", self.cpu_ms)
         if _code(artifact["text"]) != code:
-            return AdoptionCheck(False, "synthetic: the code is not the proven program", self.cpu_ms)
+            return AdoptionCheck(False, "synthetic: the code is not the proven program",
+                                 self.cpu_ms)
         if not set(artifact["features"]) <= agent.features:
             return AdoptionCheck(False, "synthetic: the board lacks a feature the code uses",
                          self.cpu_ms)

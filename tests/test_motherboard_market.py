@@ -23,7 +23,8 @@ QUICK = MarketConfig(calibration_samples=3, calibration_sizes=(1, 8, 32))
 FAST = SimProfile("fast", default=RunTimeLine(0.002, 1e-6))
 SLOW = SimProfile("slow", default=RunTimeLine(0.004, 4e-6))
 POPCNT = SimProfile("popcnt", default=RunTimeLine(0.003, 2e-5),
-                    lines={"p23": {"lowered": RunTimeLine(0.003, 2e-5), "popcnt": RunTimeLine(0.003, 1e-6)}})
+                    lines={"p23": {"lowered": RunTimeLine(0.003, 2e-5),
+                                   "popcnt": RunTimeLine(0.003, 1e-6)}})
 MIX = ("hd:p01", "hd:p23")
 
 
