@@ -24,7 +24,7 @@ from sem.store import SemStore
 from sem.views.asm import disassemble
 from stores.db import connect
 
-pytestmark = [pytest.mark.boot, pytest.mark.timeout(300)]
+pytestmark = [pytest.mark.qemu, pytest.mark.timeout(300)]
 
 
 def _finding(isa_name: str, profile: str, cpu: str, claims: frozenset[str] | None = None):
