@@ -51,7 +51,7 @@ from kernel.guest import Guest
 from link.qemu_link import QemuLink
 from motherboard import batch
 from motherboard.adversary import Liar, LyingAgent
-from motherboard.agent import BoardAgent, AwardedJob
+from motherboard.agent import AwardedJob, BoardAgent
 from motherboard.energy import Rapl, model_for, rapl
 from motherboard.history import CALIBRATION_SAMPLES
 from motherboard.implementations import LOWERED, feature_code, features_of

@@ -55,7 +55,7 @@ from motherboard.messages import (
 from motherboard.oracle import FULL, Check, CheckRequest, Oracle, OraclePolicy
 from motherboard.routines import RoutineBook
 from motherboard.trust import TrustView
-from motherboard.workload import TaskSpec, compose_inputs
+from motherboard.workload import TaskSpec
 from sem.interp import Evaluation
 from sem.vectors import Vector
 
@@ -120,6 +120,7 @@ class TaskState(Enum):
     BIDDING = "bidding"
     AWARDED = "awarded"
     CHECKING = "checking"  # its answer came and is being checked
+    HELD = "held"  # its answer checked out; accepted once its parents' answers are
     ACCEPTED = "accepted"
     DROPPED = "dropped"  # a calibration task that is not redone (wrong, failed, board gone)
 
@@ -134,7 +135,9 @@ class Attempt:
     awarded: float
     ended: float | None = None
     measured: float | None = None  # seconds from award to result, on the motherboard's clock
-    outcome: str = "running"  # accepted | wrong | failed | rerouted | stuck
+    # accepted | wrong | failed | rerouted | stuck | void (its inputs came from a parent's
+    # answer that was then found wrong: redone once the parent is)
+    outcome: str = "running"
     check: Check | None = None
     late: bool = False  # a result came after the task went elsewhere (ignored)
 
@@ -150,9 +153,13 @@ class TaskEntry:
     calibrating: str | None = None  # the board a calibration task is for
     arrived: float = 0.0
     state: TaskState = TaskState.WAITING
-    inputs: tuple[Vector, ...] | None = None
-    packed: bytes = b""  # the inputs as they travel (batch.py)
+    own: bytes = b""  # its own inputs (from its seed), packed; generated when submitted
+    packed: bytes = b""  # the inputs as they travel (batch.py): own, composed with the parents'
     outputs: bytes | None = None  # packed, as accepted
+    draft: bytes | None = None  # the current answer's outputs while it is checked
+    # parent -> the index of the parent's attempt whose outputs `packed` was composed from
+    basis: dict[str, int] = field(default_factory=dict)
+    held: tuple[Result, Check] | None = None  # a checked answer waiting for the parents
     excluded: set[str] = field(default_factory=set)  # boards that answered it wrongly or failed
     asked: set[str] = field(default_factory=set)
     bids: dict[str, Bid] = field(default_factory=dict)
@@ -208,6 +215,7 @@ class Motherboard:
         self.events: list[tuple[float, str, str, str]] = []  # (time, kind, board, task/detail)
         self._auction: str | None = None  # the workload task being auctioned
         self._calibration_serial = 0
+        self._successors: dict[str, list[str]] = {}  # workload task -> tasks after it
 
     # -- the board side ---------------------------------------------------------------------------
 
@@ -252,7 +260,7 @@ class Motherboard:
                 task = TaskEntry(f"c{self._calibration_serial}", rid, sizes[k % len(sizes)],
                                  self.rng.randrange(2**31), -1, calibrating=report.board,
                                  arrived=now, state=TaskState.READY)
-                self._set_inputs(task, self.book.inputs(rid, task.size, task.seed))
+                task.own = task.packed = self._own_inputs(task)
                 self.tasks[task.id] = task
                 entry.calibration.append(task.id)
         self.events.append((now, "join", report.board, report.spec))
@@ -309,8 +317,14 @@ class Motherboard:
             return
         request = CheckRequest(task.id, result.board, task.routine, kind,
                                self.oracle.indices(kind, task.size), task.packed, result.outputs)
+        if not task.calibrating:
+            # Its children need not wait for the check: their inputs are composed from these
+            # outputs now, and they may run meanwhile; none is accepted before this answer
+            # is, and they are redone should it be found wrong (_void_children).
+            task.draft = result.outputs
+            self._release_children(task, now)
         if self.check_inline:
-            self._judge(task, result, self.oracle.check(task.routine, task.inputs,
+            self._judge(task, result, self.oracle.check(task.routine, self.inputs(task),
                                                         result.outputs, kind, request.indices),
                         now, out)
             return
@@ -327,20 +341,23 @@ class Motherboard:
         """A check's verdict, back from wherever it ran."""
         out: list[Envelope] = []
         task = self.tasks[task_id]
-        result = self._results.pop(task_id)
-        self._judge(task, result, check, now, out)
+        result = self._results.pop(task_id, None)
+        if result is not None:  # else the answer was voided meanwhile (_void_children)
+            self._judge(task, result, check, now, out)
         self._pump(now, out)
         return out
 
     def _judge(self, task: TaskEntry, result: Result, check: Check, now: float,
                out: list[Envelope]) -> None:
-        """Accept the answer, or announce the task again without its board."""
+        """Accept the answer (once the parents' answers are), or announce the task again
+        without its board."""
         attempt = task.current
-        entry = self.boards[result.board]
         attempt.check = check
-        accepted = result.outputs is not None and check.ok
-        out.append(Envelope(result.board, Settle(task.id, result.board, attempt.measured,
-                                                 accepted, attempt.payment if accepted else 0.0)))
+        if result.outputs is None or not check.ok:
+            out.append(Envelope(result.board, Settle(task.id, result.board, attempt.measured,
+                                                     False, 0.0)))
+            self._void_children(task, now, out)
+            task.draft = None
         if result.outputs is None:
             attempt.outcome = "failed"
             self.trust.of(result.board).correct.rate(0.0)
@@ -357,8 +374,19 @@ class Motherboard:
             self.trust.verified(result.board, True, now)
         self.measured[result.board].record(task.routine, result.implementation, task.size,
                                            attempt.measured, result.cycles)
+        if any(self.tasks[p].state != TaskState.ACCEPTED for p in task.after):
+            task.state, task.held = TaskState.HELD, (result, check)
+            return
+        self._accept(task, result, now, out)
+
+    def _accept(self, task: TaskEntry, result: Result, now: float, out: list[Envelope]) -> None:
+        attempt = task.current
+        entry = self.boards[result.board]
+        out.append(Envelope(result.board, Settle(task.id, result.board, attempt.measured,
+                                                 True, attempt.payment)))
         attempt.outcome = "accepted"
         task.state, task.outputs, task.accepted_at = TaskState.ACCEPTED, result.outputs, now
+        task.draft, task.held = None, None
         if task.calibrating:
             entry.calibrated[task.routine] += 1
             return
@@ -369,6 +397,38 @@ class Motherboard:
         self.payments.append(Payment(result.board, entry.report.fingerprint, task.id,
                                      attempt.payment, now))
         self._release_children(task, now)
+        for child in self._children(task):
+            if child.state == TaskState.HELD and all(
+                    self.tasks[p].state == TaskState.ACCEPTED for p in child.after):
+                assert child.held is not None
+                self._accept(child, child.held[0], now, out)
+
+    def _void_children(self, task: TaskEntry, now: float, out: list[Envelope]) -> None:
+        """The current answer of `task` is found wrong: every task whose inputs were composed
+        from it (and, in turn, theirs) goes back to wait for its parents, whatever it was
+        doing -- announced, running (cancelled), checked and held.  Not its board's fault:
+        its trust is untouched."""
+        serial = len(task.attempts) - 1
+        for child in self._children(task):
+            if child.basis.get(task.id) != serial or child.state == TaskState.WAITING:
+                continue
+            self._void_children(child, now, out)
+            attempt = child.current
+            if child.state == TaskState.BIDDING and self._auction == child.id:
+                self._auction = None
+            if attempt is not None:
+                attempt.outcome, attempt.ended = "void", attempt.ended or now
+                self.boards[attempt.board].inflight.discard(child.id)
+                if child.state == TaskState.AWARDED:
+                    out.append(Envelope(attempt.board, Cancel(child.id, attempt.board)))
+                else:
+                    out.append(Envelope(attempt.board, Settle(child.id, attempt.board,
+                                                              attempt.measured or 0.0, False,
+                                                              0.0)))
+            self._results.pop(child.id, None)
+            child.state, child.packed, child.basis = TaskState.WAITING, b"", {}
+            child.draft, child.held, child.retry_at = None, None, 0.0
+            self.events.append((now, "void", attempt.board if attempt else "", child.id))
 
     def _exit(self, exit_: Exit, now: float, out: list[Envelope]) -> None:
         entry = self.boards.get(exit_.board)
@@ -409,8 +469,11 @@ class Motherboard:
         missing = [p for p in spec.after if p not in self.tasks]
         if missing:
             raise MarketError(f"task {spec.id!r} comes after {missing}, never submitted")
+        task.own = self._own_inputs(task)  # now, so that composing it later is all it takes
         self.tasks[spec.id] = task
         self.order.append(spec.id)
+        for parent in spec.after:
+            self._successors.setdefault(parent, []).append(spec.id)
         task.rank = self._rank(task)
         self._release(task, now)
         out: list[Envelope] = []
@@ -556,29 +619,40 @@ class Motherboard:
         task.state, task.retry_at = TaskState.READY, 0.0
 
     def _release(self, task: TaskEntry, now: float) -> None:
+        """Ready once every parent has an answer (accepted, or being checked: see
+        _result): its inputs composed from theirs (workload.compose_inputs, on the packed
+        records)."""
         parents = [self.tasks[p] for p in task.after]
-        if any(p.state != TaskState.ACCEPTED for p in parents):
+        if any(p.outputs is None and p.draft is None for p in parents):
             return
-        own = self.book.inputs(task.routine, task.size, task.seed)
+        task.packed = task.own
         if parents:
-            own = compose_inputs(self.book.routine(task.routine), own,
-                                 [(p.inputs, tuple(self.outputs(p))) for p in parents])
-        self._set_inputs(task, own)
+            task.packed = batch.compose(
+                self.book.routine(task.routine), task.own,
+                [(self.book.routine(p.routine), p.outputs if p.outputs is not None else p.draft)
+                 for p in parents])
+            task.basis = {p.id: len(p.attempts) - 1 for p in parents}
         task.state = TaskState.READY
 
-    def _set_inputs(self, task: TaskEntry, inputs: tuple[Vector, ...]) -> None:
-        task.inputs = inputs
-        task.packed = batch.pack_inputs(self.book.routine(task.routine), inputs)
+    def _own_inputs(self, task: TaskEntry) -> bytes:
+        return batch.pack_inputs(self.book.routine(task.routine),
+                                 self.book.inputs(task.routine, task.size, task.seed))
+
+    def inputs(self, task: TaskEntry) -> list[Vector]:
+        """A task's inputs as vectors (as they travelled)."""
+        return batch.unpack_inputs(self.book.routine(task.routine), task.packed)
 
     def outputs(self, task: TaskEntry) -> list[Evaluation]:
         """An accepted task's outputs, decoded."""
         return batch.outputs(self.book.routine(task.routine), task.outputs or b"")
 
     def _release_children(self, parent: TaskEntry, now: float) -> None:
-        for tid in self.order:
-            child = self.tasks[tid]
-            if child.state == TaskState.WAITING and parent.id in child.after:
+        for child in self._children(parent):
+            if child.state == TaskState.WAITING:
                 self._release(child, now)
+
+    def _children(self, parent: TaskEntry) -> list[TaskEntry]:
+        return [self.tasks[c] for c in self._successors.get(parent.id, ())]
 
     def _rank(self, task: TaskEntry) -> float:
         """Upward rank over the tasks submitted so far (HEFT's priority), in predicted

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field, replace
 
 from motherboard import batch
 from motherboard.adversary import Liar, LyingAgent
-from motherboard.agent import BoardAgent, AwardedJob
+from motherboard.agent import AwardedJob, BoardAgent
 from motherboard.energy import model_for
 from motherboard.history import CALIBRATION_SAMPLES
 from motherboard.market import MarketConfig, Motherboard
