@@ -100,14 +100,17 @@ def run_b(quick: bool) -> None:
     run = run_live(parse_boards(HETERO), work, config=MarketConfig(seed=SEED), seed=SEED,
                    profile=True, timeout=900)
     c = compare(run.motherboard, run.profile, run.onboarded, SEED)
-    say(f"  {c.tasks} tasks on {len(c.boards)} boards; makespans on the table of every task"
-        " measured on every board (same run):")
-    say(f"  motherboard  {c.motherboard:.3f} s   = {c.ratio_to_heft:.2f} x HEFT   goal <= 1.15 x")
-    say(f"  HEFT         {c.heft:.3f} s   (perfect knowledge of the measured times)")
-    say(f"  round-robin  {c.round_robin:.3f} s   = {c.round_robin / c.heft:.2f} x HEFT")
-    say(f"  random       {c.random:.3f} s   = {c.random / c.heft:.2f} x HEFT")
-    say(f"  (the motherboard's makespan in the run itself: {c.motherboard_measured:.3f} s;"
-        " boards share this host's two cores there, not on the table)")
+    say(f"  {c.tasks} tasks on {len(c.boards)} boards; then every task run 3 times on every"
+        " board (same run): the table is their medians")
+    say(f"  motherboard  {c.motherboard_live:.3f} s   = {c.live_ratio_to_heft:.2f} x HEFT   goal"
+        " <= 1.15 x   (in the run: its first award to the last task's result)")
+    say(f"  HEFT         {c.heft:.3f} s   (on the table: perfect knowledge of the measured times)")
+    say(f"  round-robin  {c.round_robin:.3f} s   = {c.round_robin / c.heft:.2f} x HEFT   (on the"
+        " table)")
+    say(f"  random       {c.random:.3f} s   = {c.random / c.heft:.2f} x HEFT   (on the table)")
+    say(f"  the motherboard's assignment replayed on the table: {c.motherboard:.3f} s ="
+        f" {c.ratio_to_heft:.2f} x HEFT; its run to the last acceptance (checks included):"
+        f" {c.motherboard_measured:.3f} s")
     # The same graph on simulated boards whose times are lines fitted to that table: the
     # scheduling alone, without the live loop's own work between tasks.
     profiles = {}
@@ -116,7 +119,8 @@ def run_b(quick: bool) -> None:
         for t in run.motherboard.workload_tasks():
             fits.setdefault(t.routine, PerfModel()).add(t.size, run.profile[t.id][board])
         lines = {rid: {"lowered": RunTimeLine(*m.line())} for rid, m in fits.items()}
-        profiles[board] = SimProfile(board, default=RunTimeLine(0.01, 1e-5), lines=lines, noise=0.05)
+        profiles[board] = SimProfile(board, default=RunTimeLine(0.01, 1e-5), lines=lines,
+                                     noise=0.05)
     sim = simulate(work, [BoardPlan(b, p) for b, p in profiles.items()],
                    config=MarketConfig(calibration_sizes=(1, 4, 16, 64), seed=SEED), seed=SEED,
                    warm_up=True, latency=0.0005)

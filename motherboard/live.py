@@ -39,6 +39,7 @@ import os
 import queue
 import random
 import signal
+import statistics
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -677,6 +678,7 @@ def run_live(choices: Sequence[BoardChoice], workload: Workload, *,
 
 
 PROFILE = "profile/"  # task ids of profiling runs, which the motherboard never sees
+PROFILE_ROUNDS = 3  # runs of each task on each board in the profile
 ORACLE = "oracle"  # the sender of check verdicts on the loop's queue
 CHECKERS = 2  # worker processes checking answers with the interpreter
 
@@ -690,14 +692,15 @@ def _checker_main(requests, outbox) -> None:
 
 def _profile(mb: Motherboard, boards: dict[str, LiveBoard], route: dict[str, str],
              arrived: queue.Queue, timeout: float) -> dict[str, dict[str, float]]:
-    """Every accepted workload task once on every active board: seconds from the award to
-    the result, as the oracle measures.  Each board asks for its own implementation
-    (a bid), runs, then takes the next task; the boards go side by side."""
+    """Every accepted workload task PROFILE_ROUNDS times on every active board: the median
+    of the seconds from the award to the result, as the oracle measures (on this shared
+    host one run's time may be several times another's).  Each board asks for its own
+    implementation (a bid), runs, then takes the next task; the boards go side by side."""
     tasks = [t for t in mb.workload_tasks() if t.outputs is not None]
     active = [b for b, e in mb.boards.items() if e.status.value == "active"]
-    todo = {b: list(tasks) for b in active}
+    todo = {b: list(tasks) * PROFILE_ROUNDS for b in active}
     awarded: dict[str, float] = {}
-    times: dict[str, dict[str, float]] = {t.id: {} for t in tasks}
+    runs: dict[str, dict[str, list[float]]] = {t.id: {} for t in tasks}
     started = time.monotonic()
 
     def ask(board_id: str) -> None:
@@ -726,7 +729,7 @@ def _profile(mb: Motherboard, boards: dict[str, LiveBoard], route: dict[str, str
                                                     task.packed))
         elif isinstance(message, Result):
             if message.outputs is not None:
-                times[task.id][board_id] = stamp - awarded[board_id]
+                runs[task.id].setdefault(board_id, []).append(stamp - awarded[board_id])
             todo[board_id].pop(0)
             ask(board_id)
-    return times
+    return {t: {b: statistics.median(r) for b, r in row.items()} for t, row in runs.items()}

@@ -184,6 +184,7 @@ def test_packed_batches_round_trip_and_a_corrupted_one_is_wrong_everywhere():
         vectors = list(BOOK.inputs(rid, 40, 3))
         packed = batch.pack_inputs(r, vectors)
         assert batch.unpack_inputs(r, packed) == vectors
+        assert [batch.input_at(r, packed, i) for i in range(40)] == vectors
         truth = [BOOK.evaluate(rid, v) for v in vectors]
         out = batch.pack_outputs(r, truth)
         assert batch.outputs(r, out) == truth and batch.count(r, out) == 40
