@@ -23,7 +23,7 @@ the least tried; calibration tasks, which go to the board whatever it asks, pay 
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from motherboard.history import CALIBRATION_SAMPLES, History
 from motherboard.messages import (
@@ -33,6 +33,7 @@ from motherboard.messages import (
     Cancel,
     Decline,
     DiscoveryReport,
+    Inputs,
     Result,
     Settle,
 )
@@ -82,7 +83,8 @@ class BoardAgent:
             return Decline(self.board, task=request.task)
         impl = self.choose(request.routine, request.size)
         seconds, calibrated = self.predict(request.routine, impl, request.size)
-        promise = self.backlog(now) + seconds
+        # counted from the inputs' arrival: the queue still left then, and the run
+        promise = max(self.backlog(now) - request.start_after, 0.0) + seconds
         joules = self.joules(request.routine, impl, request.size, seconds)
         return Bid(request.task, self.board, impl, promise, joules,
                    PRICE_PER_SECOND * promise + PRICE_PER_JOULE * joules, calibrated)
@@ -90,6 +92,12 @@ class BoardAgent:
     def on_award(self, award: Award, now: float) -> None:
         predicted, _ = self.predict(award.routine, award.implementation, award.size)
         self.queue.append(AwardedJob(award, predicted))
+
+    def on_inputs(self, inputs: Inputs) -> None:
+        """The inputs of a task awarded without them."""
+        for job in self.queue:
+            if job.award.task == inputs.task and job.award.inputs is None:
+                job.award = replace(job.award, inputs=inputs.inputs)
 
     def on_cancel(self, cancel: Cancel) -> None:
         self.queue = deque(j for j in self.queue if j.award.task != cancel.task or j.started)
@@ -101,11 +109,14 @@ class BoardAgent:
     # -- running ---------------------------------------------------------------------------------
 
     def next_job(self, now: float) -> AwardedJob | None:
-        """The job to run now, if the board is idle and has one."""
-        if not self.queue or self.queue[0].started is not None:
+        """The job to run now, if the board is idle and has one: the first whose inputs
+        are there (one still waiting for them does not hold up those behind it)."""
+        if any(job.started is not None for job in self.queue):
             return None
-        self.queue[0].started = now
-        return self.queue[0]
+        job = next((j for j in self.queue if j.award.inputs is not None), None)
+        if job is not None:
+            job.started = now
+        return job
 
     def finished(self, job: AwardedJob, outputs: bytes | None, seconds: float,
                  cycles: int = 0, error: str | None = None,

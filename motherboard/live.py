@@ -40,6 +40,7 @@ import queue
 import random
 import signal
 import statistics
+import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -65,6 +66,7 @@ from motherboard.messages import (
     DiscoveryReport,
     EnergySource,
     Exit,
+    Inputs,
     Offer,
     Onboard,
     Result,
@@ -233,6 +235,9 @@ def _board_main(name: str, choice: BoardChoice, guest: Guest, book: RoutineBook,
                 inbox, outbox, liar: str | None, seed: int, declines: tuple[str, ...],
                 explore: int) -> None:
     """A board process: its agent in this thread, its runner (and QEMU) in another."""
+    # The runner's Python (the campaign) would hold the agent's answer to a bid request
+    # for up to the default 5 ms switch interval; a bid is on the motherboard's path.
+    sys.setswitchinterval(0.0005)
     _LiveBoard(name, choice, guest, book, code, inbox, outbox, liar=liar, seed=seed,
            declines=declines, explore=explore).run()
 
@@ -415,6 +420,8 @@ class _LiveBoard:
             elif isinstance(item, Award):
                 if item.board == agent.board:
                     speaker.on_award(item, now)
+            elif isinstance(item, Inputs):
+                agent.on_inputs(item)
             elif isinstance(item, Cancel):
                 agent.on_cancel(item)
             elif isinstance(item, Settle):

@@ -48,6 +48,7 @@ from motherboard.messages import (
     DiscoveryReport,
     Envelope,
     Exit,
+    Inputs,
     Onboard,
     Result,
     Settle,
@@ -115,8 +116,8 @@ class BoardEntry:
 
 
 class TaskState(Enum):
-    WAITING = "waiting"  # for its parents' outputs
-    READY = "ready"
+    WAITING = "waiting"  # for its parents to be awarded
+    READY = "ready"  # to be announced (a graph task's inputs may still be coming)
     BIDDING = "bidding"
     AWARDED = "awarded"
     CHECKING = "checking"  # its answer came and is being checked
@@ -133,8 +134,9 @@ class Attempt:
     bid: Bid
     payment: float
     awarded: float
+    sent: float | None = None  # when its inputs went out: with the award, or once composed
     ended: float | None = None
-    measured: float | None = None  # seconds from award to result, on the motherboard's clock
+    measured: float | None = None  # seconds from `sent` to the result, on the motherboard's clock
     # accepted | wrong | failed | rerouted | stuck | void (its inputs came from a parent's
     # answer that was then found wrong: redone once the parent is)
     outcome: str = "running"
@@ -155,6 +157,7 @@ class TaskEntry:
     state: TaskState = TaskState.WAITING
     own: bytes = b""  # its own inputs (from its seed), packed; generated when submitted
     packed: bytes = b""  # the inputs as they travel (batch.py): own, composed with the parents'
+    composed: bool = False  # `packed` holds them (every parent has an answer)
     outputs: bytes | None = None  # packed, as accepted
     draft: bytes | None = None  # the current answer's outputs while it is checked
     # parent -> the index of the parent's attempt whose outputs `packed` was composed from
@@ -261,6 +264,7 @@ class Motherboard:
                                  self.rng.randrange(2**31), -1, calibrating=report.board,
                                  arrived=now, state=TaskState.READY)
                 task.own = task.packed = self._own_inputs(task)
+                task.composed = True
                 self.tasks[task.id] = task
                 entry.calibration.append(task.id)
         self.events.append((now, "join", report.board, report.spec))
@@ -308,7 +312,7 @@ class Motherboard:
         entry = self.boards[result.board]
         entry.inflight.discard(task.id)
         attempt.ended = now
-        attempt.measured = now - attempt.awarded
+        attempt.measured = now - (attempt.sent if attempt.sent is not None else attempt.awarded)
         self._rate_time(result.board, attempt, attempt.measured, now)
         kind = FULL if task.calibrating else self.oracle.how(self.trust.of(result.board))
         r = self.book.routine(task.routine)
@@ -322,7 +326,7 @@ class Motherboard:
             # outputs now, and they may run meanwhile; none is accepted before this answer
             # is, and they are redone should it be found wrong (_void_children).
             task.draft = result.outputs
-            self._release_children(task, now)
+            self._release_children(task, now, out)
         if self.check_inline:
             self._judge(task, result, self.oracle.check(task.routine, self.inputs(task),
                                                         result.outputs, kind, request.indices),
@@ -396,7 +400,7 @@ class Motherboard:
         entry.credits += attempt.payment
         self.payments.append(Payment(result.board, entry.report.fingerprint, task.id,
                                      attempt.payment, now))
-        self._release_children(task, now)
+        self._release_children(task, now, out)
         for child in self._children(task):
             if child.state == TaskState.HELD and all(
                     self.tasks[p].state == TaskState.ACCEPTED for p in child.after):
@@ -427,6 +431,7 @@ class Motherboard:
                                                               0.0)))
             self._results.pop(child.id, None)
             child.state, child.packed, child.basis = TaskState.WAITING, b"", {}
+            child.composed = False
             child.draft, child.held, child.retry_at = None, None, 0.0
             self.events.append((now, "void", attempt.board if attempt else "", child.id))
 
@@ -475,8 +480,8 @@ class Motherboard:
         for parent in spec.after:
             self._successors.setdefault(parent, []).append(spec.id)
         task.rank = self._rank(task)
-        self._release(task, now)
         out: list[Envelope] = []
+        self._release(task, now, out)
         self._pump(now, out)
         return out
 
@@ -510,7 +515,7 @@ class Motherboard:
         for entry in self.boards.values():
             for tid in entry.inflight:
                 attempt = self.tasks[tid].current
-                if attempt is not None:
+                if attempt is not None and attempt.sent is not None:
                     times.append(self._patience_deadline(attempt))
         return min(times) if times else None
 
@@ -568,8 +573,27 @@ class Motherboard:
         task.asked, task.bids, task.answered = set(boards), {}, set()
         task.announced = now
         task.bid_deadline = now + self.config.bid_timeout
+        after = self._inputs_expected(task, now, {}) - now
         for board in sorted(boards):
-            out.append(Envelope(board, BidRequest(task.id, task.routine, task.size)))
+            out.append(Envelope(board, BidRequest(task.id, task.routine, task.size, after)))
+
+    def _inputs_expected(self, task: TaskEntry, now: float, memo: dict[str, float]) -> float:
+        """When a task's inputs should be there: now once composed, else when the last of
+        its parents is expected to answer (its inputs' sending, expected the same way
+        when still to come, plus its board's promise)."""
+        if task.composed:
+            return now
+        if task.id not in memo:
+            ends = []
+            for p in (self.tasks[q] for q in task.after):
+                attempt = p.current
+                if p.outputs is not None or p.draft is not None or attempt is None:
+                    continue  # answered (or, being announced again, not yet awarded: unknown)
+                start = attempt.sent if attempt.sent is not None else \
+                    self._inputs_expected(p, now, memo)
+                ends.append(start + attempt.bid.seconds)
+            memo[task.id] = max([now, *ends])
+        return memo[task.id]
 
     def _close(self, task: TaskEntry, now: float, out: list[Envelope]) -> None:
         """End an auction: award the winner, or put the task back to wait."""
@@ -601,12 +625,15 @@ class Motherboard:
     def _award(self, task: TaskEntry, bid: Bid, payment: float, now: float,
                out: list[Envelope]) -> None:
         task.state = TaskState.AWARDED
-        task.attempts.append(Attempt(bid.board, bid, payment, now))
+        task.attempts.append(Attempt(bid.board, bid, payment, now,
+                                     sent=now if task.composed else None))
         if task.reroutes and task.reroutes[-1][1] is None:
             task.reroutes[-1] = (task.reroutes[-1][0], now)
         self.boards[bid.board].inflight.add(task.id)
         out.append(Envelope(bid.board, Award(task.id, bid.board, task.routine, bid.implementation,
-                                             task.size, task.packed)))
+                                             task.size, task.packed if task.composed else None)))
+        if not task.calibrating:
+            self._release_children(task, now, out)  # they may be announced now
 
     def _again(self, task: TaskEntry, now: float, exclude: str | None = None) -> None:
         """Announce the task again (after a wrong answer, a failure, an exit)."""
@@ -618,12 +645,17 @@ class Motherboard:
             return
         task.state, task.retry_at = TaskState.READY, 0.0
 
-    def _release(self, task: TaskEntry, now: float) -> None:
-        """Ready once every parent has an answer (accepted, or being checked: see
-        _result): its inputs composed from theirs (workload.compose_inputs, on the packed
-        records)."""
+    def _release(self, task: TaskEntry, now: float, out: list[Envelope]) -> None:
+        """Ready to be announced once every parent is awarded; its inputs composed once
+        every parent has an answer (accepted, or being checked: see _result) from theirs
+        (workload.compose_inputs, on the packed records), and sent at once to the board
+        it was awarded to meanwhile, if any."""
         parents = [self.tasks[p] for p in task.after]
-        if any(p.outputs is None and p.draft is None for p in parents):
+        if task.state == TaskState.WAITING and all(
+                p.state not in (TaskState.WAITING, TaskState.READY, TaskState.BIDDING)
+                for p in parents):
+            task.state = TaskState.READY
+        if task.composed or any(p.outputs is None and p.draft is None for p in parents):
             return
         task.packed = task.own
         if parents:
@@ -632,7 +664,11 @@ class Motherboard:
                 [(self.book.routine(p.routine), p.outputs if p.outputs is not None else p.draft)
                  for p in parents])
             task.basis = {p.id: len(p.attempts) - 1 for p in parents}
-        task.state = TaskState.READY
+        task.composed = True
+        attempt = task.current
+        if task.state == TaskState.AWARDED and attempt is not None and attempt.sent is None:
+            attempt.sent = now
+            out.append(Envelope(attempt.board, Inputs(task.id, attempt.board, task.packed)))
 
     def _own_inputs(self, task: TaskEntry) -> bytes:
         return batch.pack_inputs(self.book.routine(task.routine),
@@ -646,10 +682,9 @@ class Motherboard:
         """An accepted task's outputs, decoded."""
         return batch.outputs(self.book.routine(task.routine), task.outputs or b"")
 
-    def _release_children(self, parent: TaskEntry, now: float) -> None:
+    def _release_children(self, parent: TaskEntry, now: float, out: list[Envelope]) -> None:
         for child in self._children(parent):
-            if child.state == TaskState.WAITING:
-                self._release(child, now)
+            self._release(child, now, out)
 
     def _children(self, parent: TaskEntry) -> list[TaskEntry]:
         return [self.tasks[c] for c in self._successors.get(parent.id, ())]
@@ -693,8 +728,11 @@ class Motherboard:
                               now, transit=self.round_trip.get(board, 0.0))
 
     def _patience_deadline(self, attempt: Attempt) -> float:
-        return attempt.awarded + max(self.config.min_patience,
-                                     self.config.patience * attempt.bid.seconds)
+        """Never while its inputs are still to come (its parents' boards answer for that)."""
+        if attempt.sent is None:
+            return float("inf")
+        return attempt.sent + max(self.config.min_patience,
+                                  self.config.patience * attempt.bid.seconds)
 
     def _bidding(self) -> list[TaskEntry]:
         return [t for t in self.tasks.values() if t.state == TaskState.BIDDING]

@@ -6,6 +6,7 @@ graph edges carrying outputs to inputs, heterogeneous boards used for what they 
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import replace
 
 import pytest
 from hypothesis import given, settings
@@ -224,12 +225,14 @@ def test_payments_reach_the_ledger_per_fingerprint(tmp_path):
 
 
 def test_a_child_runs_on_its_parents_answer_while_it_is_checked_and_is_redone_if_it_was_wrong():
-    """Speculation: the child is composed from the parent's unchecked answer and awarded at
-    once; the parent's answer is found wrong (a corrupted one), so the child's finished,
-    checked answer is voided, never accepted; both are redone, and the child accepted in
-    the end was composed from the interpreter's answer of its parent."""
+    """Award on arrival and speculation: the child is announced and awarded while its
+    parent runs (told when its inputs are expected), and its inputs, composed from the
+    parent's unchecked answer, go out the moment that answer arrives; the parent's answer
+    is found wrong (a corrupted one), so the child's finished, checked answer is voided,
+    never accepted; both are redone, and the child accepted in the end was composed from
+    the interpreter's answer of its parent."""
     from motherboard import batch
-    from motherboard.messages import Award, Bid, BidRequest, Cancel, Result, Settle
+    from motherboard.messages import Award, Bid, BidRequest, Cancel, Inputs, Result, Settle
     from motherboard.oracle import run_check
     from motherboard.sim import SimBoard
 
@@ -254,21 +257,32 @@ def test_a_child_runs_on_its_parents_answer_while_it_is_checked_and_is_redone_if
         step(mb.handle(Result(award.task, award.board, "lowered", outputs), 0.2))
 
     def award_of(task: str) -> Award:
-        return [e.message for e in sent if isinstance(e.message, Award)
-                and e.message.task == task][-1]
+        """The task's last award, with the inputs that followed it, if they did."""
+        mine = [e.message for e in sent if e.message.task == task
+                and isinstance(e.message, Award | Inputs)]
+        last = max(i for i, m in enumerate(mine) if isinstance(m, Award))
+        later = [m for m in mine[last:] if isinstance(m, Inputs)]
+        return replace(mine[last], inputs=later[-1].inputs) if later else mine[last]
 
     def check_all() -> None:
         for request in mb.take_checks():
             step(mb.checked(request.task, run_check(BOOK, request), 0.3))
 
     step(mb.submit(TaskSpec("p", "hd:p01", 12, 1), 0.0))
-    step(mb.submit(TaskSpec("c", "hd:p23", 20, 2, after=("p",)), 0.0))
+    step(mb.submit(TaskSpec("c", "hd:p23", 20, 2, after=("p",)), 0.1))  # p was awarded at 0.1
+    assert award_of("c").inputs is None  # awarded while p runs; its inputs are to come
+    asked = [e.message for e in sent if isinstance(e.message, BidRequest)
+             and e.message.task == "c"]
+    assert asked and all(m.start_after == pytest.approx(1.0) for m in asked)  # a's promise
     answer(award_of("p"), wrong=True)  # a's answer is wrong; its check has not run yet
     first = award_of("c")
+    assert first.inputs is not None
     assert first.board == "a" and mb.tasks["p"].state.value == "checking"
     answer(first)  # the child ran on the wrong answer: right for its inputs, so checked ok
     check_all()  # c's check (fine: held for its parent), p's (wrong: c voided)
-    assert [a.outcome for a in mb.tasks["c"].attempts] == ["void"]
+    assert mb.tasks["c"].attempts[0].outcome == "void"
+    again = mb.tasks["c"].current  # awarded again as p was, its inputs to come from p's redo
+    assert again is None or again.sent is None
     assert any(isinstance(e.message, Settle) and e.message.task == "c" and not e.message.accepted
                for e in sent)
     assert mb.trust.of("a").wrong == 1  # for p; the voided c counts against nobody
