@@ -22,6 +22,8 @@ from motherboard.market import BoardStatus, MarketConfig, Motherboard, TaskState
 from motherboard.record import to_json, totals
 from motherboard.routines import UnknownRoutineName
 from motherboard.workload import WorkloadError, load
+from sem.store import SemStore
+from stores.db import connect
 
 
 class MotherboardArgumentError(ValueError):
@@ -147,7 +149,8 @@ def motherboard_command(boards: str, workload: str = "stream", *, liars: int = 0
         try:
             run = run_live(choices, work, config=config, liars=liars, plans=plans,
                            declines=declines, timeout=timeout, seed=seed,
-                           profile=work.is_graph, on_update=update)
+                           profile=work.is_graph, on_update=update,
+                           store=SemStore(connect(db)))
         except (BoardSpecError, UnknownRoutineName) as error:
             raise UsageError(str(error)) from None
     mb = run.motherboard

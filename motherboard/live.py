@@ -56,7 +56,13 @@ from motherboard.adversary import Liar, LyingAgent
 from motherboard.agent import AwardedJob, BoardAgent
 from motherboard.energy import Rapl, model_for, rapl
 from motherboard.history import CALIBRATION_SAMPLES
-from motherboard.implementations import LOWERED, feature_code, features_of
+from motherboard.implementations import (
+    StoredCode,
+    board_code,
+    features_of,
+    lowered_code,
+    stored_code,
+)
 from motherboard.market import MarketConfig, Motherboard
 from motherboard.messages import (
     Award,
@@ -82,6 +88,7 @@ from probes.run import POLICY
 from probes.vet import vet
 from qemu.boards import Board, board, kvm_problem
 from qemu.errors import BoardError, QemuError
+from sem.store import SemStore
 from sem.vectors import generate
 
 CPU_ALIASES = {
@@ -177,10 +184,12 @@ class _OneLife(QemuLink):
 
 @dataclass(frozen=True)
 class Code:
-    """Every routine's lowered machine code per architecture (computed once, shared
+    """Every routine's lowered machine code per architecture, and the proven ones the
+    semantic store holds (read once, in the motherboard's process, and shared
     read-only by the boards' runners)."""
 
     lowered: dict[tuple[str, Arch], bytes]
+    stored: dict[tuple[str, Arch], tuple[StoredCode, ...]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -315,9 +324,11 @@ class _LiveBoard:
         offers = []
         self._code: dict[tuple[str, str], bytes] = {}
         for rid in dict.fromkeys(r for r, _ in self.code.lowered):  # the routines it may run
-            self._code[(rid, LOWERED)] = self.code.lowered[(rid, arch)]
-            for feature, code in feature_code(self.book.short(rid), arch, features).items():
-                self._code[(rid, feature)] = code
+            offered = board_code(self.book.short(rid), arch, features,
+                                 self.code.lowered[(rid, arch)],
+                                 self.code.stored.get((rid, arch), ()))
+            for label, code in offered.items():
+                self._code[(rid, label)] = code
         for rid, implementation in self._code:
             try:
                 self._form(forms, rid, implementation, arch)
@@ -475,11 +486,12 @@ class LiveRun:
 
 
 def prepare_code(book: RoutineBook, routines: Sequence[str], arches: set[Arch],
-                 store=None) -> Code:
-    """The routines lowered (and vetted) for each architecture, once."""
-    from motherboard.implementations import lowered_code
-
+                 store: SemStore | None = None) -> Code:
+    """The routines lowered (and vetted) for each architecture, once, and the proven
+    implementations the semantic store holds for them."""
     return Code({(rid, arch): lowered_code(book.routine(rid), rid, arch, store)
+                 for rid in routines for arch in arches},
+                {(rid, arch): stored_code(store, rid, arch)
                  for rid in routines for arch in arches})
 
 
@@ -487,7 +499,8 @@ def run_live(choices: Sequence[BoardChoice], workload: Workload, *,
              config: MarketConfig | None = None, book: RoutineBook | None = None,
              liars: int = 0, plans: Sequence[Plan] = (),
              declines: dict[str, tuple[str, ...]] | None = None,
-             timeout: float = 600.0, store=None, seed: int = 0, profile: bool = False,
+             timeout: float = 600.0, store: SemStore | None = None, seed: int = 0,
+             profile: bool = False,
              warm_up: bool = True,
              on_update: Callable[[LiveRun, float], None] | None = None,
              update_every: float = 0.25) -> LiveRun:

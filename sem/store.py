@@ -9,6 +9,11 @@ Routines and implementations are content and only ever added.  Measurements are
 history: appended, never changed (the tables refuse it).  Names and class
 membership are current state, changed in place, and every change is also appended
 to a history table, so what a name pointed to, and when, is never lost.
+
+An implementation names the CPU features its code needs beyond the base ISA, as
+discovery names them (CPUID flags such as popcnt, RISC-V extensions such as zbb), so a
+board uses only what its CPU has; its `established` says how it was shown correct,
+and one that begins with PROVEN was proven for all inputs (Z3), not only tested.
 """
 
 from __future__ import annotations
@@ -19,11 +24,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from arch import Arch, by_name
-from stores.db import Migration, Schema, append_only, ensure_schema
-from stores.fingerprint import Fingerprint
 from sem.canon import SHORT, Canonical, canonicalize, parse
 from sem.ir import Routine
+from stores.db import Migration, Schema, append_only, ensure_schema
+from stores.fingerprint import Fingerprint
 
+PROVEN = "proven"  # how an implementation's `established` begins when a proof covers all inputs
 # Measurements and the changes of names and classes: appended, never changed.
 HISTORY = ("sem_performance", "sem_name_history", "sem_equivalence_history")
 DDL = """
@@ -51,6 +57,7 @@ CREATE TABLE IF NOT EXISTS sem_implementations (
     assembly TEXT NOT NULL,
     established TEXT NOT NULL,        -- how correctness was established
     added REAL NOT NULL,
+    features TEXT NOT NULL DEFAULT '',   -- CPU features the code needs, comma-separated
     UNIQUE (routine_id, arch, code)
 );
 CREATE TABLE IF NOT EXISTS sem_equivalence (   -- each routine's class now
@@ -143,6 +150,9 @@ SCHEMA = Schema("sem", DDL, migrations=(
             SELECT routine_id, class_id, established, '{_BEFORE_HISTORY}', {_NOW}
             FROM sem_equivalence ORDER BY 1;
     """ + append_only(*HISTORY)),
+    Migration(3, "implementations name the CPU features their code needs", """
+        ALTER TABLE sem_implementations ADD COLUMN features TEXT NOT NULL DEFAULT '';
+    """),
 ))
 
 
@@ -175,6 +185,11 @@ class Implementation:
     code: bytes
     assembly: str
     established: str
+    features: tuple[str, ...] = ()  # CPU features the code needs (discovery's names)
+
+    @property
+    def proven(self) -> bool:
+        return self.established.startswith(PROVEN)
 
 
 @dataclass(frozen=True)
@@ -272,8 +287,9 @@ class SemStore:
         """A full ID from an ID prefix (>= 4 hex digits), NAMESPACE:NAME or a NAME."""
         namespace, _, name = ref.rpartition(":")
         if namespace:
-            rows = self.conn.execute("SELECT routine_id FROM sem_names WHERE namespace = ? AND name = ?",
-                                     (namespace, name)).fetchall()
+            rows = self.conn.execute(
+                "SELECT routine_id FROM sem_names WHERE namespace = ? AND name = ?",
+                (namespace, name)).fetchall()
         else:
             rows = self.conn.execute("SELECT DISTINCT routine_id FROM sem_names WHERE name = ?",
                                      (name,)).fetchall()
@@ -289,7 +305,8 @@ class SemStore:
                              "give more ID digits or NAMESPACE:NAME")
 
     def routine(self, routine_id: str) -> Routine:
-        row = self.conn.execute("SELECT canonical FROM sem_routines WHERE id = ?", (routine_id,)).fetchone()
+        row = self.conn.execute("SELECT canonical FROM sem_routines WHERE id = ?",
+                                (routine_id,)).fetchone()
         if row is None:
             raise UnknownRoutine(f"no routine {routine_id}")
         return parse(row[0])
@@ -335,12 +352,14 @@ class SemStore:
 
     # implementations and performance ----------------------------------------
     def add_implementation(self, routine_id: str, arch: Arch, code: bytes, assembly: str,
-                           established: str) -> int:
+                           established: str, features: Iterable[str] = ()) -> int:
+        """`features`: the CPU features the code needs beyond the base ISA."""
         with self.conn:
             self.conn.execute(
                 "INSERT OR IGNORE INTO sem_implementations (routine_id, arch, code, assembly,"
-                " established, added) VALUES (?, ?, ?, ?, ?, ?)",
-                (routine_id, arch.name, code, assembly, established, time.time()))
+                " established, added, features) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (routine_id, arch.name, code, assembly, established, time.time(),
+                 ",".join(sorted(set(features)))))
         return self.conn.execute(
             "SELECT id FROM sem_implementations WHERE routine_id = ? AND arch = ? AND code = ?",
             (routine_id, arch.name, code)).fetchone()[0]
@@ -348,11 +367,12 @@ class SemStore:
     def implementations(self, routine_id: str, arch: Arch | None = None) -> list[Implementation]:
         name = arch.name if arch is not None else None
         rows = self.conn.execute(
-            "SELECT id, routine_id, arch, code, assembly, established FROM sem_implementations"
-            " WHERE routine_id = ? AND (? IS NULL OR arch = ?) ORDER BY id",
-            (routine_id, name, name)).fetchall()
-        return [Implementation(i, rid, by_name(a), code, asm, how)
-                for i, rid, a, code, asm, how in rows]
+            "SELECT id, routine_id, arch, code, assembly, established, features"
+            " FROM sem_implementations WHERE routine_id = ? AND (? IS NULL OR arch = ?)"
+            " ORDER BY id", (routine_id, name, name)).fetchall()
+        return [Implementation(i, rid, by_name(a), code, asm, how,
+                               tuple(f for f in features.split(",") if f))
+                for i, rid, a, code, asm, how, features in rows]
 
     def record_performance(self, implementation_id: int, hardware: Fingerprint, metric: str,
                            value: float, samples: int, accelerator: str) -> None:
@@ -421,6 +441,7 @@ class SemStore:
         return [ClassChange(*row) for row in rows]
 
     def members(self, class_id: str) -> list[str]:
-        rows = self.conn.execute("SELECT routine_id FROM sem_equivalence WHERE class_id = ? ORDER BY 1",
-                                 (class_id,)).fetchall()
+        rows = self.conn.execute(
+            "SELECT routine_id FROM sem_equivalence WHERE class_id = ? ORDER BY 1",
+            (class_id,)).fetchall()
         return [r[0] for r in rows] or [class_id]

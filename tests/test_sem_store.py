@@ -1,6 +1,5 @@
 """The semantic store: names as an overlay, the tasks' functions, and crash safety."""
 
-from arch import RISCV64, X86_64
 import os
 import signal
 import sqlite3
@@ -10,15 +9,16 @@ import time
 from pathlib import Path
 
 import pytest
-
-from discovery.fingerprint import riscv_fingerprint, x86_fingerprint
-from stores.db import connect
-from cli import sem as cli
-from sem.canon import canonicalize, parse
-from sem.library import FILES
-from sem.ir import Node, Routine, bv32
-from sem.store import Name, SemStore, UnknownRoutine
 from schema_shape import shape
+
+from arch import RISCV64, X86_64
+from cli import sem as cli
+from discovery.fingerprint import riscv_fingerprint, x86_fingerprint
+from sem.canon import canonicalize, parse
+from sem.ir import Node, Routine, bv32
+from sem.library import FILES
+from sem.store import Name, SemStore, UnknownRoutine
+from stores.db import connect
 
 ROOT = Path(__file__).resolve().parents[1]
 VIRT = riscv_fingerprint("virt", misa=0x800000000014112D, mvendorid=0, marchid=0, mimpid=0)
@@ -75,7 +75,8 @@ while True:
     for i in range(200):  # big transactions: routine rows, then name rows
         x = Node("param", 32, (), 0)
         k = rng.getrandbits(32)
-        items.append((Routine((bv32,), (x ^ k) + (k >> 3), None), (Name("crash", f"s{sys.argv[2]}_{batch}_{i}"),)))
+        items.append((Routine((bv32,), (x ^ k) + (k >> 3), None),
+                      (Name("crash", f"s{sys.argv[2]}_{batch}_{i}"),)))
     store.add_many(items)
     batch += 1
     print(batch, flush=True)
@@ -96,8 +97,9 @@ def test_a_writer_killed_mid_write_leaves_no_partial_routine(tmp_path):
         rows = conn.execute("SELECT id, canonical FROM sem_routines").fetchall()
         for rid, text in rows:
             assert canonicalize(parse(text)).id == rid
-        unnamed = conn.execute("SELECT count(*) FROM sem_routines r WHERE NOT EXISTS"
-                               " (SELECT 1 FROM sem_names n WHERE n.routine_id = r.id)").fetchone()[0]
+        unnamed = conn.execute(
+            "SELECT count(*) FROM sem_routines r WHERE NOT EXISTS"
+            " (SELECT 1 FROM sem_names n WHERE n.routine_id = r.id)").fetchone()[0]
         names = conn.execute("SELECT count(*) FROM sem_names").fetchone()[0]
         assert unnamed == 0
         assert names % 200 == 0  # whole batches only
@@ -239,10 +241,11 @@ def test_a_version_1_store_opens_with_its_rows_and_their_history_begun(tmp_path)
     ida, idb, impl = _v1_database(tmp_path / "v1.db")
     store = SemStore(connect(tmp_path / "v1.db"))
     version = "SELECT version FROM schema_parts WHERE part = 'sem'"
-    assert store.conn.execute(version).fetchone() == (2,)
+    assert store.conn.execute(version).fetchone() == (3,)
     assert store.resolve("user:f") == ida and store.names(ida) == [Name("user", "f", ("x",))]
     assert store.class_of(idb) == ida and store.members(ida) == sorted([ida, idb])
-    assert [(i.id, i.code) for i in store.implementations(ida)] == [(impl, b"\xc3")]
+    assert [(i.id, i.code, i.features) for i in store.implementations(ida)] == [
+        (impl, b"\xc3", ())]  # code from before features were named needs none
     old = store.performance(ida)
     assert [(m.value, m.measured, m.fingerprint, m.hardware_label) for m in old] == [
         (41.0, 3.0, None, "q35:0123456789ab"), (39.0, 4.0, None, "q35:0123456789ab")]
