@@ -606,6 +606,7 @@ def run_live(choices: Sequence[BoardChoice], workload: Workload, *,
                 take(name, Exit(_speaking_as(name), False,
                                 f"its process ended (exit code {b.process.exitcode})"), now)
 
+    mb.prepare(workload.tasks)  # while the boards boot
     # onboarding: every initial board boots, reports (or fails) and, with `warm_up`,
     # calibrates, before the workload's clock starts
     waiting = set(boards)

@@ -219,6 +219,7 @@ class Motherboard:
         self._auction: str | None = None  # the workload task being auctioned
         self._calibration_serial = 0
         self._successors: dict[str, list[str]] = {}  # workload task -> tasks after it
+        self._prepared: dict[TaskSpec, bytes] = {}  # own inputs packed ahead (prepare)
 
     # -- the board side ---------------------------------------------------------------------------
 
@@ -474,7 +475,8 @@ class Motherboard:
         missing = [p for p in spec.after if p not in self.tasks]
         if missing:
             raise MarketError(f"task {spec.id!r} comes after {missing}, never submitted")
-        task.own = self._own_inputs(task)  # now, so that composing it later is all it takes
+        # now (or earlier: prepare), so that composing it later is all it takes
+        task.own = self._prepared.pop(spec, None) or self._own_inputs(task)
         self.tasks[spec.id] = task
         self.order.append(spec.id)
         for parent in spec.after:
@@ -484,6 +486,15 @@ class Motherboard:
         self._release(task, now, out)
         self._pump(now, out)
         return out
+
+    def prepare(self, specs: Iterable[TaskSpec]) -> None:
+        """Generate the own inputs of tasks still to be submitted (a driver calls this while
+        its boards boot), so that submitting them costs nothing then: a graph's tasks all
+        arrive at once, and generating 100,000 vectors in Python takes a second."""
+        for spec in specs:
+            rid = self.book.resolve(spec.routine)
+            self._prepared[spec] = batch.pack_inputs(
+                self.book.routine(rid), self.book.inputs(rid, spec.size, spec.seed))
 
     def tick(self, now: float) -> list[Envelope]:
         out: list[Envelope] = []
