@@ -33,6 +33,7 @@ and can kill a board, make it leave, or start a new one at given times.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import multiprocessing
 import os
@@ -246,7 +247,7 @@ def _board_main(name: str, choice: BoardChoice, guest: Guest, book: RoutineBook,
     """A board process: its agent in this thread, its runner (and QEMU) in another."""
     # The runner's Python (the campaign) would hold the agent's answer to a bid request
     # for up to the default 5 ms switch interval; a bid is on the motherboard's path.
-    sys.setswitchinterval(0.0005)
+    sys.setswitchinterval(SWITCH_INTERVAL)
     _LiveBoard(name, choice, guest, book, code, inbox, outbox, liar=liar, seed=seed,
            declines=declines, explore=explore).run()
 
@@ -495,6 +496,26 @@ def prepare_code(book: RoutineBook, routines: Sequence[str], arches: set[Arch],
                  for rid in routines for arch in arches})
 
 
+SWITCH_INTERVAL = 0.0005  # seconds a thread may hold the GIL while another waits for it
+
+
+def _switching_threads_fast(run: Callable[..., LiveRun]) -> Callable[..., LiveRun]:
+    """Run with Python's threads switching every SWITCH_INTERVAL (the default is 5 ms):
+    every message the loop sends waits for a queue's feeder thread, and every message
+    it receives for the receiver thread, while the loop's own thread holds the GIL."""
+    @functools.wraps(run)
+    def switching(*args, **kwargs) -> LiveRun:
+        interval = sys.getswitchinterval()
+        sys.setswitchinterval(SWITCH_INTERVAL)
+        try:
+            return run(*args, **kwargs)
+        finally:
+            sys.setswitchinterval(interval)
+
+    return switching
+
+
+@_switching_threads_fast
 def run_live(choices: Sequence[BoardChoice], workload: Workload, *,
              config: MarketConfig | None = None, book: RoutineBook | None = None,
              liars: int = 0, plans: Sequence[Plan] = (),

@@ -555,7 +555,9 @@ class Motherboard:
         if self._auction is not None:
             return
         ready = [t for t in ready if t.retry_at == 0.0]
-        for task in sorted(ready, key=lambda t: (-t.rank, t.index)):
+        # Highest rank first, but a task whose inputs are there before one whose inputs are
+        # still to come: its auction is all that stands between it and its run.
+        for task in sorted(ready, key=lambda t: (not t.composed, -t.rank, t.index)):
             eligible = {e.id for e in self.boards.values() if self._eligible(e, task)}
             if eligible:
                 self._auction = task.id
