@@ -268,8 +268,10 @@ def test_a_child_runs_on_its_parents_answer_while_it_is_checked_and_is_redone_if
         for request in mb.take_checks():
             step(mb.checked(request.task, run_check(BOOK, request), 0.3))
 
-    step(mb.submit(TaskSpec("p", "hd:p01", 12, 1), 0.0))
-    step(mb.submit(TaskSpec("c", "hd:p23", 20, 2, after=("p",)), 0.1))  # p was awarded at 0.1
+    specs = [TaskSpec("p", "hd:p01", 12, 1), TaskSpec("c", "hd:p23", 20, 2, after=("p",))]
+    mb.prepare(specs)  # their own inputs generated ahead, as a live run does while boards boot
+    step(mb.submit(specs[0], 0.0))
+    step(mb.submit(specs[1], 0.1))  # p was awarded at 0.1
     assert award_of("c").inputs is None  # awarded while p runs; its inputs are to come
     asked = [e.message for e in sent if isinstance(e.message, BidRequest)
              and e.message.task == "c"]
@@ -295,6 +297,7 @@ def test_a_child_runs_on_its_parents_answer_while_it_is_checked_and_is_redone_if
     check_all()
     assert mb.done and audit(mb) == 0
     assert [a.outcome for a in mb.tasks["c"].attempts] == ["void", "accepted"]
+    assert tuple(mb.inputs(mb.tasks["p"])) == BOOK.inputs(mb.tasks["p"].routine, 12, 1)
     p_truth = tuple(BOOK.evaluate(mb.tasks["p"].routine, v) for v in mb.inputs(mb.tasks["p"]))
     own = BOOK.inputs(mb.tasks["c"].routine, 20, 2)
     assert tuple(mb.inputs(mb.tasks["c"])) == compose_inputs(
