@@ -723,10 +723,14 @@ PROFILE = "profile/"  # task ids of profiling runs, which the motherboard never 
 PROFILE_ROUNDS = 3  # runs of each task on each board in the profile
 ORACLE = "oracle"  # the sender of check verdicts on the loop's queue
 CHECKERS = 2  # worker processes checking answers with the interpreter
+CHECKER_NICENESS = 5  # how much lower the checkers' scheduling priority is than the loop's
 
 
 def _checker_main(requests, outbox) -> None:
     """A checker process: checks answers with the interpreter until told to stop."""
+    # Below the boards: a graph task's children run on its answer while it is checked,
+    # so a check is seldom on the critical path, and the boards share the host's cores.
+    os.nice(CHECKER_NICENESS)
     book = RoutineBook.library()
     while (request := requests.get()) is not None:
         outbox.put((ORACLE, (request.task, run_check(book, request))))

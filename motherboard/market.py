@@ -544,9 +544,9 @@ class Motherboard:
             if entry.status != BoardStatus.ACTIVE or not entry.calibration:
                 continue
             if any(t.calibrating == entry.id and t.state in (
-                    TaskState.BIDDING, TaskState.AWARDED, TaskState.CHECKING)
-                   for t in self.tasks.values()):
-                continue  # one calibration task at a time, so its measure is its own
+                    TaskState.BIDDING, TaskState.AWARDED) for t in self.tasks.values()):
+                continue  # one calibration run at a time, so its measure is its own (the
+                # check of the last one's answer may go on meanwhile)
             self._announce(self.tasks[entry.calibration.popleft()], {entry.id}, now, out)
         ready = [self.tasks[t] for t in self.order if self.tasks[t].state == TaskState.READY]
         for task in ready:
@@ -759,8 +759,10 @@ class Motherboard:
     # -- what happened --------------------------------------------------------------------------
 
     def calibrating(self, board: str) -> bool:
+        """Whether the board still has calibration tasks to run or answers to be judged."""
         entry = self.boards[board]
-        return bool(entry.calibration) or any(self.tasks[t].calibrating for t in entry.inflight)
+        return bool(entry.calibration) or any(
+            self.tasks[t].calibrating == board for t in (*entry.inflight, *self._results))
 
     def workload_tasks(self) -> list[TaskEntry]:
         return [self.tasks[t] for t in self.order]
