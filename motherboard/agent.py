@@ -54,6 +54,7 @@ class AwardedJob:
     award: Award
     predicted: float
     started: float | None = None
+    ready: float | None = None  # when its inputs were there (with the award, or later)
 
 
 @dataclass
@@ -65,8 +66,9 @@ class BoardAgent:
     history: History = field(default_factory=History)
     declined: set[str] = field(default_factory=set)
     queue: deque[AwardedJob] = field(default_factory=deque)
-    # task -> (routine, implementation, size, cycles) of runs whose Settle has not come
-    unsettled: dict[str, tuple[str, str, int, int]] = field(default_factory=dict)
+    # task -> (routine, implementation, size, cycles, seconds it waited here with its
+    # inputs for the job before it) of runs whose Settle has not come
+    unsettled: dict[str, tuple[str, str, int, int, float]] = field(default_factory=dict)
 
     @property
     def board(self) -> str:
@@ -91,13 +93,14 @@ class BoardAgent:
 
     def on_award(self, award: Award, now: float) -> None:
         predicted, _ = self.predict(award.routine, award.implementation, award.size)
-        self.queue.append(AwardedJob(award, predicted))
+        self.queue.append(AwardedJob(award, predicted,
+                                     ready=now if award.inputs is not None else None))
 
-    def on_inputs(self, inputs: Inputs) -> None:
+    def on_inputs(self, inputs: Inputs, now: float) -> None:
         """The inputs of a task awarded without them."""
         for job in self.queue:
             if job.award.task == inputs.task and job.award.inputs is None:
-                job.award = replace(job.award, inputs=inputs.inputs)
+                job.award, job.ready = replace(job.award, inputs=inputs.inputs), now
 
     def on_cancel(self, cancel: Cancel) -> None:
         self.queue = deque(j for j in self.queue if j.award.task != cancel.task or j.started)
@@ -126,8 +129,11 @@ class BoardAgent:
         if job in self.queue:
             self.queue.remove(job)
         if outputs is not None:  # learnt from when the motherboard says how long it took
+            waited = 0.0
+            if job.started is not None and job.ready is not None:
+                waited = max(job.started - job.ready, 0.0)
             self.unsettled[award.task] = (award.routine, award.implementation, award.size,
-                                          cycles)
+                                          cycles, waited)
         if joules is None:
             joules = self.joules(award.routine, award.implementation, award.size, seconds,
                                  cycles)
@@ -135,12 +141,15 @@ class BoardAgent:
                       cycles, joules)
 
     def on_settle(self, settle: Settle) -> None:
-        """Learn the run's time as the motherboard measured it (award to result): that is
-        what a promise is held to, messages and all, so it is what to predict."""
+        """Learn the run's time as the motherboard measured it (from the inputs' sending
+        to the result): that is what a promise is held to, messages and all, so it is
+        what to predict -- less the time the task waited here behind another, which a bid
+        counts in its queue instead."""
         run = self.unsettled.pop(settle.task, None)
         if run is not None:
-            routine, implementation, size, cycles = run
-            self.history.record(routine, implementation, size, settle.seconds, cycles)
+            routine, implementation, size, cycles, waited = run
+            self.history.record(routine, implementation, size,
+                                max(settle.seconds - waited, 0.0), cycles)
 
     # -- predictions -----------------------------------------------------------------------------
 
@@ -160,7 +169,7 @@ class BoardAgent:
         queued = sum(j.award.routine == routine and j.award.implementation == implementation
                      for j in self.queue)
         unsettled = sum(r == routine and i == implementation
-                        for r, i, _, _ in self.unsettled.values())
+                        for r, i, *_ in self.unsettled.values())
         return queued + unsettled
 
     def predict(self, routine: str, implementation: str, size: int) -> tuple[float, bool]:

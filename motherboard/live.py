@@ -433,7 +433,7 @@ class _LiveBoard:
                 if item.board == agent.board:
                     speaker.on_award(item, now)
             elif isinstance(item, Inputs):
-                agent.on_inputs(item)
+                agent.on_inputs(item, now)
             elif isinstance(item, Cancel):
                 agent.on_cancel(item)
             elif isinstance(item, Settle):

@@ -123,7 +123,7 @@ class SimBoard:
                     return []  # meant for an identity this board has shed
                 (self.liar or self.agent).on_award(message, now)
             case Inputs():
-                self.agent.on_inputs(message)
+                self.agent.on_inputs(message, now)
             case Cancel():
                 self.agent.on_cancel(message)
             case Settle():

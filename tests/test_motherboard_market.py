@@ -328,3 +328,25 @@ def test_packed_composition_is_the_vectors_composition():
                             [(BOOK.routine(p), batch.pack_outputs(BOOK.routine(p), o))
                              for p, _, o in parents])
         assert batch.unpack_inputs(r, got) == list(want)
+
+
+def test_an_agent_learns_its_runs_without_the_time_a_task_queued_behind_another():
+    """A bid is the queue plus the run, so the history must hold the run: the second of
+    two tasks given at once waits a second behind the first, and the motherboard's
+    measure of it (inputs sent to result, 1.5 s) is learnt as the 0.5 s it ran."""
+    from motherboard.messages import Award, Settle
+    from motherboard.sim import SimBoard
+
+    agent = SimBoard("x", FAST, BOOK, 0).agent
+    p01 = BOOK.resolve("hd:p01")
+    for task in ("t1", "t2"):
+        agent.on_award(Award(task, "x", p01, "lowered", 5, b"\0" * 40), 0.0)
+    first = agent.next_job(0.0)
+    agent.finished(first, b"\0" * 40, 1.0)
+    second = agent.next_job(1.0)
+    assert second.award.task == "t2"
+    agent.finished(second, b"\0" * 40, 0.5)
+    agent.on_settle(Settle("t1", "x", 1.0, True, 0.0))
+    agent.on_settle(Settle("t2", "x", 1.5, True, 0.0))
+    model = agent.history.model(p01, "lowered")
+    assert model.count == 2 and model.predict(5) == pytest.approx(0.75)  # (1.0 + 0.5) / 2
