@@ -64,7 +64,7 @@ from motherboard.implementations import (
     lowered_code,
     stored_code,
 )
-from motherboard.market import MarketConfig, Motherboard
+from motherboard.market import MarketConfig, Motherboard, TaskEntry
 from motherboard.messages import (
     Award,
     BidRequest,
@@ -81,7 +81,7 @@ from motherboard.messages import (
 )
 from motherboard.oracle import run_check
 from motherboard.routines import RoutineBook
-from motherboard.workload import Workload
+from motherboard.workload import TaskSpec, Workload
 from probes.campaign import Campaign
 from probes.campaign_state import CampaignError
 from probes.routine import BatchForm, batch_form
@@ -484,6 +484,7 @@ class LiveRun:
     failed: dict[str, str] = field(default_factory=dict)  # boards that never onboarded -> why
     timed_out: bool = False
     profile: dict[str, dict[str, float]] = field(default_factory=dict)  # task -> board -> s
+    rounds: list[list[str]] = field(default_factory=list)  # the workload's task ids, per round
 
 
 def prepare_code(book: RoutineBook, routines: Sequence[str], arches: set[Arch],
@@ -522,14 +523,17 @@ def run_live(choices: Sequence[BoardChoice], workload: Workload, *,
              declines: dict[str, tuple[str, ...]] | None = None,
              timeout: float = 600.0, store: SemStore | None = None, seed: int = 0,
              profile: bool = False,
-             warm_up: bool = True,
+             warm_up: bool = True, rounds: int = 1,
              on_update: Callable[[LiveRun, float], None] | None = None,
              update_every: float = 0.25) -> LiveRun:
     """Boot the boards, onboard them, run the workload, return what happened.  With
-    `profile`, every workload task is then run once more on every board still there
-    (the same inputs), each board working through them in turn, so HEFT and the other
-    list schedulers can be given the measured time of every task on every board.  With
-    `warm_up` the workload starts once the first boards have calibrated."""
+    `rounds` above 1 the workload runs again, on the same boards, each time the last
+    run is done (its task ids prefixed "2/", "3/", ...: the same tasks, the same
+    inputs).  With `profile`, every task of the first round is then run
+    PROFILE_ROUNDS times more on every board still there (the same inputs), each
+    board working through them in turn, so HEFT and the other list schedulers can be
+    given the measured time of every task on every board.  With `warm_up` the
+    workload starts once the first boards have calibrated."""
     from kernel.guest import build_guest
     from motherboard.adversary import liar_kinds
 
@@ -627,7 +631,9 @@ def run_live(choices: Sequence[BoardChoice], workload: Workload, *,
                 take(name, Exit(_speaking_as(name), False,
                                 f"its process ended (exit code {b.process.exitcode})"), now)
 
-    mb.prepare(workload.tasks)  # while the boards boot
+    runs = [_round(workload.tasks, k) for k in range(1, rounds + 1)]
+    for specs in runs:
+        mb.prepare(specs)  # while the boards boot
     # onboarding: every initial board boots, reports (or fails) and, with `warm_up`,
     # calibrates, before the workload's clock starts
     waiting = set(boards)
@@ -650,7 +656,8 @@ def run_live(choices: Sequence[BoardChoice], workload: Workload, *,
     def now_() -> float:
         return time.monotonic() - launched
 
-    arrivals = sorted(workload.tasks, key=lambda t: t.arrival)
+    arrivals = sorted(runs[0], key=lambda t: t.arrival)
+    run.rounds = [[t.id for t in runs[0]]]
     todo = sorted(plans, key=lambda p: p.at)
     next_task, next_plan, last_update = 0, 0, 0.0
     joined = itertools.count(len(boards))
@@ -687,6 +694,12 @@ def run_live(choices: Sequence[BoardChoice], workload: Workload, *,
         if on_update is not None and now - last_update >= update_every:
             on_update(run, now)
             last_update = now
+        if next_task == len(arrivals) and mb.done and len(run.rounds) < len(runs):
+            again = runs[len(run.rounds)]  # the next round, its clock from now
+            arrivals += sorted((replace(t, arrival=t.arrival + rel) for t in again),
+                               key=lambda t: t.arrival)
+            run.rounds.append([t.id for t in again])
+            continue
         if next_task == len(arrivals) and mb.done:
             break
         if rel > timeout:
@@ -707,7 +720,9 @@ def run_live(choices: Sequence[BoardChoice], workload: Workload, *,
     if on_update is not None:
         on_update(run, now_())
     if profile and not run.timed_out:
-        run.profile = _profile(mb, boards, route, arrived, timeout)
+        first = set(run.rounds[0])
+        run.profile = _profile(mb, [t for t in mb.workload_tasks() if t.id in first], boards,
+                               route, arrived, timeout)
     for _ in checkers:
         checks.put(None)
     for board_ in boards.values():
@@ -736,13 +751,22 @@ def _checker_main(requests, outbox) -> None:
         outbox.put((ORACLE, (request.task, run_check(book, request))))
 
 
-def _profile(mb: Motherboard, boards: dict[str, LiveBoard], route: dict[str, str],
+def _round(tasks: Sequence[TaskSpec], k: int) -> list[TaskSpec]:
+    """The workload's tasks for its k-th run (from 1): ids prefixed from the second on."""
+    if k == 1:
+        return list(tasks)
+    return [replace(t, id=f"{k}/{t.id}", after=tuple(f"{k}/{a}" for a in t.after))
+            for t in tasks]
+
+
+def _profile(mb: Motherboard, tasks: list[TaskEntry], boards: dict[str, LiveBoard],
+             route: dict[str, str],
              arrived: queue.Queue, timeout: float) -> dict[str, dict[str, float]]:
     """Every accepted workload task PROFILE_ROUNDS times on every active board: the median
     of the seconds from the award to the result, as the oracle measures (on this shared
     host one run's time may be several times another's).  Each board asks for its own
     implementation (a bid), runs, then takes the next task; the boards go side by side."""
-    tasks = [t for t in mb.workload_tasks() if t.outputs is not None]
+    tasks = [t for t in tasks if t.outputs is not None]
     active = [b for b, e in mb.boards.items() if e.status.value == "active"]
     todo = {b: list(tasks) * PROFILE_ROUNDS for b in active}
     awarded: dict[str, float] = {}
