@@ -25,6 +25,12 @@ without that board.  A board that leaves (Exit, graceful or killed), or holds a 
 far past its promise, has its tasks in flight announced again at once; a result that
 comes after its task went elsewhere is ignored, so no task is lost and none is
 accepted twice, and the board's history and trust stay in this motherboard's view.
+
+A graph task is announced once its parents are awarded, told when its inputs are
+expected, and awarded without them; they go out (Inputs) the moment its parents'
+answers arrive, composed from those answers while they are still being checked.  It
+is accepted only once its parents are (HELD until then); if a parent's answer is
+found wrong, what was composed from it is voided and redone (_void_children).
 """
 
 from __future__ import annotations
