@@ -48,10 +48,6 @@ GUESS_OVERHEAD = 0.05  # seconds per task
 GUESS_CYCLES_PER_SECOND = 2e9  # cycles a second of run is taken to be, before any were counted
 PRICE_PER_SECOND = 1.0  # credits
 PRICE_PER_JOULE = 0.01  # credits: energy weighs about a tenth of time on an x86 board
-# How fast the board's pace follows its latest runs: the weight of the newest
-# measured/predicted ratio in the moving average (the host's load changes in seconds)
-PACE_WEIGHT = 0.3
-PACE_BOUNDS = (0.1, 10.0)  # one run's ratio counts at most this far from 1
 
 
 @dataclass
@@ -74,13 +70,8 @@ class BoardAgent:
     declined: set[str] = field(default_factory=set)
     queue: deque[AwardedJob] = field(default_factory=deque)
     # task -> (routine, implementation, size, cycles, seconds it waited here with its
-    # inputs for the job before it, the history's prediction of the run or None) of runs
-    # whose Settle has not come
-    unsettled: dict[str, tuple[str, str, int, int, float, float | None]] = field(
-        default_factory=dict)
-    # the board's runs lately over what its history predicted (moving average): a busy
-    # host slows every routine at once, which a history per routine learns only slowly
-    pace: float = 1.0
+    # inputs for the job before it) of runs whose Settle has not come
+    unsettled: dict[str, tuple[str, str, int, int, float]] = field(default_factory=dict)
 
     @property
     def board(self) -> str:
@@ -144,10 +135,8 @@ class BoardAgent:
             waited = 0.0
             if job.started is not None and job.ready is not None:
                 waited = max(job.started - job.ready, 0.0)
-            model = self.history.model(award.routine, award.implementation)
-            expected = model.predict(award.size) if model.count >= 2 else None
             self.unsettled[award.task] = (award.routine, award.implementation, award.size,
-                                          cycles, waited, expected)
+                                          cycles, waited)
         if joules is None:
             joules = self.joules(award.routine, award.implementation, award.size, seconds,
                                  cycles)
@@ -158,18 +147,12 @@ class BoardAgent:
         """Learn the run's time as the motherboard measured it (from the inputs' sending
         to the result): that is what a promise is held to, messages and all, so it is
         what to predict -- less the time the task waited here behind another, which a bid
-        counts in its queue instead.  The board's pace follows how far the run was from
-        the history's prediction; the history takes the run at the usual pace."""
+        counts in its queue instead."""
         run = self.unsettled.pop(settle.task, None)
         if run is not None:
-            routine, implementation, size, cycles, waited, expected = run
-            seconds = max(settle.seconds - waited, 0.0)
-            if expected:
-                low, high = PACE_BOUNDS
-                ratio = min(max(seconds / expected, low), high)
-                self.pace = (1 - PACE_WEIGHT) * self.pace + PACE_WEIGHT * ratio
-            # the history keeps the runs at the usual pace; the pace says how far off now
-            self.history.record(routine, implementation, size, seconds / self.pace, cycles)
+            routine, implementation, size, cycles, waited = run
+            self.history.record(routine, implementation, size,
+                                max(settle.seconds - waited, 0.0), cycles)
 
     # -- predictions -----------------------------------------------------------------------------
 
@@ -193,10 +176,10 @@ class BoardAgent:
         return queued + unsettled
 
     def predict(self, routine: str, implementation: str, size: int) -> tuple[float, bool]:
-        """(seconds, calibrated) for one run: the history's, at the board's pace lately."""
+        """(seconds, calibrated) for one run."""
         model = self.history.model(routine, implementation)
         if model.count >= 2:
-            return model.predict(size) * self.pace, model.calibrated()
+            return model.predict(size), model.calibrated()
         rate = self.history.board_rate()
         per_vector = rate if rate is not None else GUESS_PER_VECTOR
         return GUESS_OVERHEAD + per_vector * size, False

@@ -350,34 +350,3 @@ def test_an_agent_learns_its_runs_without_the_time_a_task_queued_behind_another(
     agent.on_settle(Settle("t2", "x", 1.5, True, 0.0))
     model = agent.history.model(p01, "lowered")
     assert model.count == 2 and model.predict(5) == pytest.approx(0.75)  # (1.0 + 0.5) / 2
-
-
-def test_an_agent_whose_runs_slow_down_raises_its_predictions_for_every_routine():
-    """The host gets busy: p01's runs take three times what the history said; the
-    board's pace follows, so its bids for p23, which it has not run since, rise with
-    them (at least 1.8x within twelve runs: p01's history takes some of the change),
-    and come back when the runs do."""
-    from motherboard.messages import Award, Settle
-    from motherboard.sim import SimBoard
-
-    agent = SimBoard("x", FAST, BOOK, 0).agent
-    p01, p23 = BOOK.resolve("hd:p01"), BOOK.resolve("hd:p23")
-    for rid in (p01, p23):
-        for size in (10, 100, 1000):
-            agent.history.record(rid, "lowered", size, 0.001 + 1e-5 * size)
-    before, _ = agent.predict(p23, "lowered", 500)
-
-    def run(seconds_per_expected: float, n: int) -> None:
-        for i in range(n):
-            task = f"t{seconds_per_expected}-{i}"
-            agent.on_award(Award(task, "x", p01, "lowered", 100, b"\0" * 800), 0.0)
-            job = agent.next_job(0.0)
-            agent.finished(job, b"\0" * 800, 0.0)
-            agent.on_settle(Settle(task, "x", seconds_per_expected * 0.002, True, 0.0))
-
-    run(3.0, 12)
-    busy, _ = agent.predict(p23, "lowered", 500)
-    assert 1.8 * before < busy <= 3 * before
-    run(1.0, 12)
-    calm, _ = agent.predict(p23, "lowered", 500)
-    assert calm < 1.3 * before
