@@ -10,10 +10,8 @@ and reports each run's time.
 A bid's promised time is the board's queue (what is left of it when the task's
 inputs are expected) plus its predicted run: the prediction comes from its history
 (history.py: mean/spread/count per routine x implementation, a fitted line over
-batch sizes) at the board's pace lately (its runs over their predictions, a moving
-average: a busy host slows every routine at once), and before a model is calibrated
-from a guess: the board's mean rate over its calibrated routines, or
-GUESS_PER_VECTOR.  Its price
+batch sizes), and before a model is calibrated from a guess: the board's mean rate
+over its calibrated routines, or GUESS_PER_VECTOR.  Its price
 is its cost: PRICE_PER_SECOND per promised second plus PRICE_PER_JOULE per predicted
 joule (the energy model, energy.py).  In the second-price auction asking the true
 cost is the best strategy, so the honest agent does.
