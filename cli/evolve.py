@@ -156,7 +156,7 @@ def evolve_routine(store: SemStore, session: EvolutionBoard, rid: str, budget_s:
     from evolution.targets import MachineTarget
     from market.proofs import features_used
     from sem.implement import implement
-    from sem.store import ImplementationEvidence
+    from sem.store import PROVEN, ImplementationEvidence
     from sem.views.asm import disassemble
 
     isa, arch = session.isa, session.isa.arch
@@ -198,12 +198,13 @@ def evolve_routine(store: SemStore, session: EvolutionBoard, rid: str, budget_s:
                f" {result.unicorn}; guest {where}: {runs['best'].agreed}/{options.vectors} "
                "vectors agree")
     impl = store.add_implementation(rid, arch, result.code, result.text,
-                                    f"evolved ({result.start} start), {verdict}")
+                                    f"{PROVEN}: evolved ({result.start} start), {verdict}",
+                                    features=needs)
     vectors = {"training": [_vector_json(v) for v in result.vectors],
                "counterexamples": [_vector_json(v) for v in result.counterexamples],
                "unicorn": {"count": 1000, "seed": options.seed + 1},
                "guest": {"count": options.vectors, "seed": options.seed + 2}}
-    store.add_evidence(impl, ImplementationEvidence(needs, verdict, json.dumps(vectors)))
+    store.add_evidence(impl, ImplementationEvidence(verdict, json.dumps(vectors)))
     for key, impl_id in (("best", impl), ("baseline", baseline)):
         run = runs[key]
         if run.ok and run.cycles:

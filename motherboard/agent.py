@@ -7,10 +7,11 @@ took as the motherboard measured it.  Whoever
 hosts the board (a simulated board, a thread driving a QEMU board) runs the queue
 and reports each run's time.
 
-A bid's promised time is the board's queue plus its predicted run: the prediction
-comes from its history (history.py: mean/spread/count per routine x implementation,
-a fitted line over batch sizes), and before a model is calibrated from a guess:
-the board's mean rate over its calibrated routines, or GUESS_PER_VECTOR.  Its price
+A bid's promised time is the board's queue (what is left of it when the task's
+inputs are expected) plus its predicted run: the prediction comes from its history
+(history.py: mean/spread/count per routine x implementation, a fitted line over
+batch sizes), and before a model is calibrated from a guess: the board's mean rate
+over its calibrated routines, or GUESS_PER_VECTOR.  Its price
 is its cost: PRICE_PER_SECOND per promised second plus PRICE_PER_JOULE per predicted
 joule (the energy model, energy.py).  In the second-price auction asking the true
 cost is the best strategy, so the honest agent does.
@@ -23,7 +24,7 @@ the least tried; calibration tasks, which go to the board whatever it asks, pay 
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from motherboard.history import CALIBRATION_SAMPLES, History
 from motherboard.messages import (
@@ -33,6 +34,7 @@ from motherboard.messages import (
     Cancel,
     Decline,
     DiscoveryReport,
+    Inputs,
     Result,
     Settle,
 )
@@ -53,6 +55,7 @@ class AwardedJob:
     award: Award
     predicted: float
     started: float | None = None
+    ready: float | None = None  # when its inputs were there (with the award, or later)
 
 
 @dataclass
@@ -64,8 +67,9 @@ class BoardAgent:
     history: History = field(default_factory=History)
     declined: set[str] = field(default_factory=set)
     queue: deque[AwardedJob] = field(default_factory=deque)
-    # task -> (routine, implementation, size, cycles) of runs whose Settle has not come
-    unsettled: dict[str, tuple[str, str, int, int]] = field(default_factory=dict)
+    # task -> (routine, implementation, size, cycles, seconds it waited here with its
+    # inputs for the job before it) of runs whose Settle has not come
+    unsettled: dict[str, tuple[str, str, int, int, float]] = field(default_factory=dict)
 
     @property
     def board(self) -> str:
@@ -82,14 +86,22 @@ class BoardAgent:
             return Decline(self.board, task=request.task)
         impl = self.choose(request.routine, request.size)
         seconds, calibrated = self.predict(request.routine, impl, request.size)
-        promise = self.backlog(now) + seconds
+        # counted from the inputs' arrival: the queue still left then, and the run
+        promise = max(self.backlog(now) - request.start_after, 0.0) + seconds
         joules = self.joules(request.routine, impl, request.size, seconds)
         return Bid(request.task, self.board, impl, promise, joules,
                    PRICE_PER_SECOND * promise + PRICE_PER_JOULE * joules, calibrated)
 
     def on_award(self, award: Award, now: float) -> None:
         predicted, _ = self.predict(award.routine, award.implementation, award.size)
-        self.queue.append(AwardedJob(award, predicted))
+        self.queue.append(AwardedJob(award, predicted,
+                                     ready=now if award.inputs is not None else None))
+
+    def on_inputs(self, inputs: Inputs, now: float) -> None:
+        """The inputs of a task awarded without them."""
+        for job in self.queue:
+            if job.award.task == inputs.task and job.award.inputs is None:
+                job.award, job.ready = replace(job.award, inputs=inputs.inputs), now
 
     def on_cancel(self, cancel: Cancel) -> None:
         self.queue = deque(j for j in self.queue if j.award.task != cancel.task or j.started)
@@ -101,11 +113,14 @@ class BoardAgent:
     # -- running ---------------------------------------------------------------------------------
 
     def next_job(self, now: float) -> AwardedJob | None:
-        """The job to run now, if the board is idle and has one."""
-        if not self.queue or self.queue[0].started is not None:
+        """The job to run now, if the board is idle and has one: the first whose inputs
+        are there (one still waiting for them does not hold up those behind it)."""
+        if any(job.started is not None for job in self.queue):
             return None
-        self.queue[0].started = now
-        return self.queue[0]
+        job = next((j for j in self.queue if j.award.inputs is not None), None)
+        if job is not None:
+            job.started = now
+        return job
 
     def finished(self, job: AwardedJob, outputs: bytes | None, seconds: float,
                  cycles: int = 0, error: str | None = None,
@@ -115,8 +130,11 @@ class BoardAgent:
         if job in self.queue:
             self.queue.remove(job)
         if outputs is not None:  # learnt from when the motherboard says how long it took
+            waited = 0.0
+            if job.started is not None and job.ready is not None:
+                waited = max(job.started - job.ready, 0.0)
             self.unsettled[award.task] = (award.routine, award.implementation, award.size,
-                                          cycles)
+                                          cycles, waited)
         if joules is None:
             joules = self.joules(award.routine, award.implementation, award.size, seconds,
                                  cycles)
@@ -124,12 +142,15 @@ class BoardAgent:
                       cycles, joules)
 
     def on_settle(self, settle: Settle) -> None:
-        """Learn the run's time as the motherboard measured it (award to result): that is
-        what a promise is held to, messages and all, so it is what to predict."""
+        """Learn the run's time as the motherboard measured it (from the inputs' sending
+        to the result): that is what a promise is held to, messages and all, so it is
+        what to predict -- less the time the task waited here behind another, which a bid
+        counts in its queue instead."""
         run = self.unsettled.pop(settle.task, None)
         if run is not None:
-            routine, implementation, size, cycles = run
-            self.history.record(routine, implementation, size, settle.seconds, cycles)
+            routine, implementation, size, cycles, waited = run
+            self.history.record(routine, implementation, size,
+                                max(settle.seconds - waited, 0.0), cycles)
 
     # -- predictions -----------------------------------------------------------------------------
 
@@ -149,7 +170,7 @@ class BoardAgent:
         queued = sum(j.award.routine == routine and j.award.implementation == implementation
                      for j in self.queue)
         unsettled = sum(r == routine and i == implementation
-                        for r, i, _, _ in self.unsettled.values())
+                        for r, i, *_ in self.unsettled.values())
         return queued + unsettled
 
     def predict(self, routine: str, implementation: str, size: int) -> tuple[float, bool]:

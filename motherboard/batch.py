@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
+
 from probes.routine import (
     OUTPUT_MEMORY_OFFSET,
     RESULT_OFFSET,
@@ -63,6 +65,13 @@ def unpack_inputs(r: Routine, data: bytes) -> list[Vector]:
     return out
 
 
+def input_at(r: Routine, data: bytes, i: int) -> Vector:
+    """Vector i of packed inputs, decoding only its record (a spot check looks at four
+    of thousands)."""
+    stride = in_stride(layout_of(r))
+    return unpack_inputs(r, data[i * stride:(i + 1) * stride])[0]
+
+
 def out_stride(r: Routine) -> int:
     return layout_of(r).output_size
 
@@ -91,6 +100,37 @@ def output(r: Routine, data: bytes, i: int) -> Evaluation:
 
 def outputs(r: Routine, data: bytes) -> list[Evaluation]:
     return [output(r, data, i) for i in range(count(r, data) or 0)]
+
+
+def compose(r: Routine, own: bytes, parents: Sequence[tuple[Routine, bytes]]) -> bytes:
+    """A graph task's packed inputs from its own and its parents' packed outputs: what
+    workload.compose_inputs does to vectors, done on the records with numpy (a 10,000-
+    vector task in about a millisecond instead of a tenth of a second in Python, which
+    sat between a parent's result and its child's award).
+
+    `parents`: (routine, packed outputs) in the task's `after` order."""
+    layout = layout_of(r)
+    stride = in_stride(layout)
+    n = len(own) // stride
+    inputs = np.frombuffer(own, dtype=np.uint8).reshape(n, stride).copy()
+    results = [(p, np.frombuffer(data, dtype=np.uint8).reshape(-1, out_stride(p)))
+               for p, data in parents if p.result is not None and data]
+    windows = next((np.frombuffer(data, dtype=np.uint8).reshape(-1, out_stride(p))
+                    for p, data in parents if p.uses_memory and data), None)
+    index = np.arange(n)
+    for k, position in enumerate(layout.scalars):
+        if not results:
+            break
+        parent, records = results[k % len(results)]
+        words = records[:, RESULT_OFFSET:RESULT_OFFSET + WORD].copy().view("<u8")[:, 0]
+        mask = ((1 << parent.result.width) - 1) & ((1 << r.params[position].width) - 1)
+        values = words[index % len(words)] & np.uint64(mask)
+        inputs[:, WORD * k:WORD * (k + 1)] = values.astype("<u8").view(np.uint8).reshape(n, WORD)
+    if layout.memory_size and windows is not None:
+        at, size = layout.input_memory_offset, layout.memory_size
+        inputs[:, at:at + size] = \
+            windows[index % len(windows), OUTPUT_MEMORY_OFFSET:OUTPUT_MEMORY_OFFSET + size]
+    return inputs.tobytes()
 
 
 def corrupt(data: bytes, stride: int) -> bytes:

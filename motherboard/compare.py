@@ -11,7 +11,8 @@ Communication costs are zero: a task's inputs travel with its award either way
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import statistics
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 
 from motherboard.heft import heft, random_schedule, replay, round_robin
@@ -26,20 +27,35 @@ class Comparison:
     round_robin: float
     random: float
     motherboard: float  # its assignment replayed on the table
-    motherboard_measured: float  # what it took in the run itself
+    motherboard_measured: float  # in the run itself: from the start to the last acceptance
+    # in the run itself: from its first award to the result of the last task (the median
+    # over the rounds, when the graph was run more than once)
+    motherboard_live: float
+    live_rounds: tuple[float, ...] = ()  # each round's
 
     @property
     def ratio_to_heft(self) -> float:
+        """The replay's: the motherboard's choices alone, on HEFT's table."""
         return self.motherboard / self.heft if self.heft else float("inf")
 
+    @property
+    def live_ratio_to_heft(self) -> float:
+        """The run's own makespan (messages, checks, the host's load and all) over HEFT's."""
+        return self.motherboard_live / self.heft if self.heft else float("inf")
+
     def to_json(self) -> dict:
-        return {**asdict(self), "boards": list(self.boards), "ratio_to_heft": self.ratio_to_heft}
+        return {**asdict(self), "boards": list(self.boards), "ratio_to_heft": self.ratio_to_heft,
+                "live_ratio_to_heft": self.live_ratio_to_heft}
 
 
 def compare(mb: Motherboard, table: Mapping[str, Mapping[str, float]], start: float,
-            seed: int = 0) -> Comparison:
-    """`table`: task -> board -> seconds.  Only boards that measured every task count."""
-    tasks = mb.workload_tasks()
+            seed: int = 0, rounds: Sequence[Sequence[str]] = ()) -> Comparison:
+    """`table`: task -> board -> seconds.  Only boards that measured every task count.
+    `rounds`: the task ids of each run of the graph (live.run_live's rounds; default: one
+    run of every workload task); the table is the first round's, the later rounds ran
+    the same tasks."""
+    rounds = rounds or [[t.id for t in mb.workload_tasks()]]
+    tasks = [mb.tasks[t] for t in rounds[0]]
     boards = sorted(set.intersection(*(set(table[t.id]) for t in tasks)))
     if not boards:
         raise ValueError("no board measured every task: nothing to compare on")
@@ -54,11 +70,20 @@ def compare(mb: Motherboard, table: Mapping[str, Mapping[str, float]], start: fl
         if board not in order:
             raise ValueError(f"task {t.id} ran on {board}, which the table lacks (it left)")
         order[board].append(t.id)
-    measured = max(t.accepted_at for t in tasks) - start
+    everything = [mb.tasks[t] for ids in rounds for t in ids]
+    measured = max(t.accepted_at for t in everything) - start
+    lives = tuple(_live([mb.tasks[t] for t in ids]) for ids in rounds)
     return Comparison(tuple(boards), len(tasks), heft(costs, succ).makespan,
                       round_robin(costs, succ).makespan,
                       random_schedule(costs, succ, seed).makespan,
-                      replay(costs, succ, order).makespan, measured)
+                      replay(costs, succ, order).makespan, measured, statistics.median(lives),
+                      lives)
+
+
+def _live(tasks) -> float:
+    """From the first award to the last task's result."""
+    return max(_accepted(t).ended for t in tasks) - min(a.awarded for t in tasks
+                                                        for a in t.attempts)
 
 
 def _accepted(task):

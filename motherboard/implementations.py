@@ -2,9 +2,17 @@
 
 Every board has the semantic core's lowering for its architecture ("lowered": the
 routine lowered, assembled and vetted in Unicorn against the interpreter by
-sem.implement, kept in the routine store when there is one).  A board whose CPU has
-a feature that does a routine's work in one instruction also has a hand-written
-implementation using it, named after the feature:
+sem.implement, kept in the semantic store when there is one).
+
+It also has every implementation the semantic store holds for the routine on its
+architecture that was proven correct (sem.store.PROVEN: the evolution layer's
+programs, proven by Z3) and needs only CPU features discovery found on the board;
+each is offered as "sem:ID" (its row in the store).
+
+Until evolution fills the store, hand-written code is the fallback: a board whose
+CPU has a feature that does a routine's work in one instruction, and whose store
+offers nothing proven for that routine, has a hand-written implementation using it,
+named after the feature:
 
     x86-64 POPCNT (CPUID popcnt):  p22 parity, p23 population count
     x86-64 LZCNT (CPUID abm):      p10-p12, the nlz comparisons
@@ -14,7 +22,6 @@ They are offered only where discovery saw the feature (the CPUID flags, the
 device tree's riscv,isa string); whether they are faster there is for the board's
 own history to find out (the agent tries each implementation before it picks).
 Their answers are checked like any other, every one while the board calibrates.
-The evolution layer's per-board implementations will join these when it lands.
 
 Zbb instructions are written as `.insn` directives with their encodings (RISC-V
 bitmanip 1.0.0): capstone 5, which re-checks every assembled instruction, does not
@@ -114,17 +121,45 @@ def features_of(inventory: Inventory) -> tuple[str, ...]:
 
 
 def lowered_code(r: Routine, rid: str, arch: Arch, store: SemStore | None) -> bytes:
-    """The routine's latest stored implementation on `arch`; lowered, vetted (and kept,
-    with a store) when there is none."""
+    """The routine's lowering on `arch`: the stored one, or lowered and vetted now (and
+    kept, with a store)."""
     if store is not None:
-        # one needing CPU features (an evolved one, say) is not for every board
-        impls = [i for i in store.implementations(rid, arch) if not i.features]
+        impls = [i for i in store.implementations(rid, arch)
+                 if not i.proven and not i.features]  # the lowering's: vetted, base ISA
         if impls:
             return impls[-1].code
     vetted = implement(r, arch)
     if store is not None:
+        store.add(r)  # an implementation names its routine, which must be there
         store.add_implementation(rid, arch, vetted.code, vetted.assembly, vetted.established)
     return vetted.code
+
+
+@dataclass(frozen=True)
+class StoredCode:
+    """A proven implementation from the semantic store, as a board may offer it."""
+
+    label: str  # "sem:ID", ID its row in the store
+    code: bytes
+    features: tuple[str, ...]  # the CPU features it needs
+
+
+def stored_code(store: SemStore | None, rid: str, arch: Arch) -> tuple[StoredCode, ...]:
+    """The proven implementations the store holds for routine `rid` on `arch`."""
+    if store is None:
+        return ()
+    return tuple(StoredCode(f"sem:{i.id}", i.code, tuple(sorted(i.features)))
+                 for i in store.implementations(rid, arch) if i.proven)
+
+
+def board_code(short: str, arch: Arch, features: tuple[str, ...], lowered: bytes,
+               stored: tuple[StoredCode, ...]) -> dict[str, bytes]:
+    """What a board with these CPU features offers for one routine, by label: the
+    lowering; the store's proven implementations whose features it has; and, only when
+    the store offers it none, the hand-written feature code (the fallback)."""
+    usable = {s.label: s.code for s in stored
+              if set(s.features) <= set(features) and s.code != lowered}
+    return {LOWERED: lowered, **(usable or feature_code(short, arch, features))}
 
 
 def feature_code(short: str, arch: Arch, features: tuple[str, ...]) -> dict[str, bytes]:

@@ -33,12 +33,15 @@ and can kill a board, make it leave, or start a new one at given times.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import multiprocessing
 import os
 import queue
 import random
 import signal
+import statistics
+import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -54,8 +57,14 @@ from motherboard.adversary import Liar, LyingAgent
 from motherboard.agent import AwardedJob, BoardAgent
 from motherboard.energy import Rapl, model_for, rapl
 from motherboard.history import CALIBRATION_SAMPLES
-from motherboard.implementations import LOWERED, feature_code, features_of
-from motherboard.market import MarketConfig, Motherboard
+from motherboard.implementations import (
+    StoredCode,
+    board_code,
+    features_of,
+    lowered_code,
+    stored_code,
+)
+from motherboard.market import MarketConfig, Motherboard, TaskEntry
 from motherboard.messages import (
     Award,
     BidRequest,
@@ -64,6 +73,7 @@ from motherboard.messages import (
     DiscoveryReport,
     EnergySource,
     Exit,
+    Inputs,
     Offer,
     Onboard,
     Result,
@@ -71,7 +81,7 @@ from motherboard.messages import (
 )
 from motherboard.oracle import run_check
 from motherboard.routines import RoutineBook
-from motherboard.workload import Workload
+from motherboard.workload import TaskSpec, Workload
 from probes.campaign import Campaign
 from probes.campaign_state import CampaignError
 from probes.routine import BatchForm, batch_form
@@ -79,6 +89,7 @@ from probes.run import POLICY
 from probes.vet import vet
 from qemu.boards import Board, board, kvm_problem
 from qemu.errors import BoardError, QemuError
+from sem.store import SemStore
 from sem.vectors import generate
 
 CPU_ALIASES = {
@@ -174,10 +185,12 @@ class _OneLife(QemuLink):
 
 @dataclass(frozen=True)
 class Code:
-    """Every routine's lowered machine code per architecture (computed once, shared
+    """Every routine's lowered machine code per architecture, and the proven ones the
+    semantic store holds (read once, in the motherboard's process, and shared
     read-only by the boards' runners)."""
 
     lowered: dict[tuple[str, Arch], bytes]
+    stored: dict[tuple[str, Arch], tuple[StoredCode, ...]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -232,6 +245,9 @@ def _board_main(name: str, choice: BoardChoice, guest: Guest, book: RoutineBook,
                 inbox, outbox, liar: str | None, seed: int, declines: tuple[str, ...],
                 explore: int) -> None:
     """A board process: its agent in this thread, its runner (and QEMU) in another."""
+    # The runner's Python (the campaign) would hold the agent's answer to a bid request
+    # for up to the default 5 ms switch interval; a bid is on the motherboard's path.
+    sys.setswitchinterval(SWITCH_INTERVAL)
     _LiveBoard(name, choice, guest, book, code, inbox, outbox, liar=liar, seed=seed,
            declines=declines, explore=explore).run()
 
@@ -309,9 +325,11 @@ class _LiveBoard:
         offers = []
         self._code: dict[tuple[str, str], bytes] = {}
         for rid in dict.fromkeys(r for r, _ in self.code.lowered):  # the routines it may run
-            self._code[(rid, LOWERED)] = self.code.lowered[(rid, arch)]
-            for feature, code in feature_code(self.book.short(rid), arch, features).items():
-                self._code[(rid, feature)] = code
+            offered = board_code(self.book.short(rid), arch, features,
+                                 self.code.lowered[(rid, arch)],
+                                 self.code.stored.get((rid, arch), ()))
+            for label, code in offered.items():
+                self._code[(rid, label)] = code
         for rid, implementation in self._code:
             try:
                 self._form(forms, rid, implementation, arch)
@@ -414,6 +432,8 @@ class _LiveBoard:
             elif isinstance(item, Award):
                 if item.board == agent.board:
                     speaker.on_award(item, now)
+            elif isinstance(item, Inputs):
+                agent.on_inputs(item, now)
             elif isinstance(item, Cancel):
                 agent.on_cancel(item)
             elif isinstance(item, Settle):
@@ -464,30 +484,56 @@ class LiveRun:
     failed: dict[str, str] = field(default_factory=dict)  # boards that never onboarded -> why
     timed_out: bool = False
     profile: dict[str, dict[str, float]] = field(default_factory=dict)  # task -> board -> s
+    rounds: list[list[str]] = field(default_factory=list)  # the workload's task ids, per round
 
 
 def prepare_code(book: RoutineBook, routines: Sequence[str], arches: set[Arch],
-                 store=None) -> Code:
-    """The routines lowered (and vetted) for each architecture, once."""
-    from motherboard.implementations import lowered_code
-
+                 store: SemStore | None = None) -> Code:
+    """The routines lowered (and vetted) for each architecture, once, and the proven
+    implementations the semantic store holds for them."""
     return Code({(rid, arch): lowered_code(book.routine(rid), rid, arch, store)
+                 for rid in routines for arch in arches},
+                {(rid, arch): stored_code(store, rid, arch)
                  for rid in routines for arch in arches})
 
 
+SWITCH_INTERVAL = 0.0005  # seconds a thread may hold the GIL while another waits for it
+
+
+def _switching_threads_fast(run: Callable[..., LiveRun]) -> Callable[..., LiveRun]:
+    """Run with Python's threads switching every SWITCH_INTERVAL (the default is 5 ms):
+    every message the loop sends waits for a queue's feeder thread, and every message
+    it receives for the receiver thread, while the loop's own thread holds the GIL."""
+    @functools.wraps(run)
+    def switching(*args, **kwargs) -> LiveRun:
+        interval = sys.getswitchinterval()
+        sys.setswitchinterval(SWITCH_INTERVAL)
+        try:
+            return run(*args, **kwargs)
+        finally:
+            sys.setswitchinterval(interval)
+
+    return switching
+
+
+@_switching_threads_fast
 def run_live(choices: Sequence[BoardChoice], workload: Workload, *,
              config: MarketConfig | None = None, book: RoutineBook | None = None,
              liars: int = 0, plans: Sequence[Plan] = (),
              declines: dict[str, tuple[str, ...]] | None = None,
-             timeout: float = 600.0, store=None, seed: int = 0, profile: bool = False,
-             warm_up: bool = True,
+             timeout: float = 600.0, store: SemStore | None = None, seed: int = 0,
+             profile: bool = False,
+             warm_up: bool = True, rounds: int = 1,
              on_update: Callable[[LiveRun, float], None] | None = None,
              update_every: float = 0.25) -> LiveRun:
     """Boot the boards, onboard them, run the workload, return what happened.  With
-    `profile`, every workload task is then run once more on every board still there
-    (the same inputs), each board working through them in turn, so HEFT and the other
-    list schedulers can be given the measured time of every task on every board.  With
-    `warm_up` the workload starts once the first boards have calibrated."""
+    `rounds` above 1 the workload runs again, on the same boards, each time the last
+    run is done (its task ids prefixed "2/", "3/", ...: the same tasks, the same
+    inputs).  With `profile`, every task of the first round is then run
+    PROFILE_ROUNDS times more on every board still there (the same inputs), each
+    board working through them in turn, so HEFT and the other list schedulers can be
+    given the measured time of every task on every board.  With `warm_up` the
+    workload starts once the first boards have calibrated."""
     from kernel.guest import build_guest
     from motherboard.adversary import liar_kinds
 
@@ -585,6 +631,9 @@ def run_live(choices: Sequence[BoardChoice], workload: Workload, *,
                 take(name, Exit(_speaking_as(name), False,
                                 f"its process ended (exit code {b.process.exitcode})"), now)
 
+    runs = [_round(workload.tasks, k) for k in range(1, rounds + 1)]
+    for specs in runs:
+        mb.prepare(specs)  # while the boards boot
     # onboarding: every initial board boots, reports (or fails) and, with `warm_up`,
     # calibrates, before the workload's clock starts
     waiting = set(boards)
@@ -607,7 +656,8 @@ def run_live(choices: Sequence[BoardChoice], workload: Workload, *,
     def now_() -> float:
         return time.monotonic() - launched
 
-    arrivals = sorted(workload.tasks, key=lambda t: t.arrival)
+    arrivals = sorted(runs[0], key=lambda t: t.arrival)
+    run.rounds = [[t.id for t in runs[0]]]
     todo = sorted(plans, key=lambda p: p.at)
     next_task, next_plan, last_update = 0, 0, 0.0
     joined = itertools.count(len(boards))
@@ -644,6 +694,12 @@ def run_live(choices: Sequence[BoardChoice], workload: Workload, *,
         if on_update is not None and now - last_update >= update_every:
             on_update(run, now)
             last_update = now
+        if next_task == len(arrivals) and mb.done and len(run.rounds) < len(runs):
+            again = runs[len(run.rounds)]  # the next round, its clock from now
+            arrivals += sorted((replace(t, arrival=t.arrival + rel) for t in again),
+                               key=lambda t: t.arrival)
+            run.rounds.append([t.id for t in again])
+            continue
         if next_task == len(arrivals) and mb.done:
             break
         if rel > timeout:
@@ -664,7 +720,9 @@ def run_live(choices: Sequence[BoardChoice], workload: Workload, *,
     if on_update is not None:
         on_update(run, now_())
     if profile and not run.timed_out:
-        run.profile = _profile(mb, boards, route, arrived, timeout)
+        first = set(run.rounds[0])
+        run.profile = _profile(mb, [t for t in mb.workload_tasks() if t.id in first], boards,
+                               route, arrived, timeout)
     for _ in checkers:
         checks.put(None)
     for board_ in boards.values():
@@ -677,27 +735,42 @@ def run_live(choices: Sequence[BoardChoice], workload: Workload, *,
 
 
 PROFILE = "profile/"  # task ids of profiling runs, which the motherboard never sees
+PROFILE_ROUNDS = 3  # runs of each task on each board in the profile
 ORACLE = "oracle"  # the sender of check verdicts on the loop's queue
 CHECKERS = 2  # worker processes checking answers with the interpreter
+CHECKER_NICENESS = 5  # how much lower the checkers' scheduling priority is than the loop's
 
 
 def _checker_main(requests, outbox) -> None:
     """A checker process: checks answers with the interpreter until told to stop."""
+    # Below the boards: a graph task's children run on its answer while it is checked,
+    # so a check is seldom on the critical path, and the boards share the host's cores.
+    os.nice(CHECKER_NICENESS)
     book = RoutineBook.library()
     while (request := requests.get()) is not None:
         outbox.put((ORACLE, (request.task, run_check(book, request))))
 
 
-def _profile(mb: Motherboard, boards: dict[str, LiveBoard], route: dict[str, str],
+def _round(tasks: Sequence[TaskSpec], k: int) -> list[TaskSpec]:
+    """The workload's tasks for its k-th run (from 1): ids prefixed from the second on."""
+    if k == 1:
+        return list(tasks)
+    return [replace(t, id=f"{k}/{t.id}", after=tuple(f"{k}/{a}" for a in t.after))
+            for t in tasks]
+
+
+def _profile(mb: Motherboard, tasks: list[TaskEntry], boards: dict[str, LiveBoard],
+             route: dict[str, str],
              arrived: queue.Queue, timeout: float) -> dict[str, dict[str, float]]:
-    """Every accepted workload task once on every active board: seconds from the award to
-    the result, as the oracle measures.  Each board asks for its own implementation
-    (a bid), runs, then takes the next task; the boards go side by side."""
-    tasks = [t for t in mb.workload_tasks() if t.outputs is not None]
+    """Every accepted workload task PROFILE_ROUNDS times on every active board: the median
+    of the seconds from the award to the result, as the oracle measures (on this shared
+    host one run's time may be several times another's).  Each board asks for its own
+    implementation (a bid), runs, then takes the next task; the boards go side by side."""
+    tasks = [t for t in tasks if t.outputs is not None]
     active = [b for b, e in mb.boards.items() if e.status.value == "active"]
-    todo = {b: list(tasks) for b in active}
+    todo = {b: list(tasks) * PROFILE_ROUNDS for b in active}
     awarded: dict[str, float] = {}
-    times: dict[str, dict[str, float]] = {t.id: {} for t in tasks}
+    runs: dict[str, dict[str, list[float]]] = {t.id: {} for t in tasks}
     started = time.monotonic()
 
     def ask(board_id: str) -> None:
@@ -726,7 +799,7 @@ def _profile(mb: Motherboard, boards: dict[str, LiveBoard], route: dict[str, str
                                                     task.packed))
         elif isinstance(message, Result):
             if message.outputs is not None:
-                times[task.id][board_id] = stamp - awarded[board_id]
+                runs[task.id].setdefault(board_id, []).append(stamp - awarded[board_id])
             todo[board_id].pop(0)
             ask(board_id)
-    return times
+    return {t: {b: statistics.median(r) for b, r in row.items()} for t, row in runs.items()}

@@ -25,6 +25,12 @@ without that board.  A board that leaves (Exit, graceful or killed), or holds a 
 far past its promise, has its tasks in flight announced again at once; a result that
 comes after its task went elsewhere is ignored, so no task is lost and none is
 accepted twice, and the board's history and trust stay in this motherboard's view.
+
+A graph task is announced once its parents are awarded, told when its inputs are
+expected, and awarded without them; they go out (Inputs) the moment its parents'
+answers arrive, composed from those answers while they are still being checked.  It
+is accepted only once its parents are (HELD until then); if a parent's answer is
+found wrong, what was composed from it is voided and redone (_void_children).
 """
 
 from __future__ import annotations
@@ -48,6 +54,7 @@ from motherboard.messages import (
     DiscoveryReport,
     Envelope,
     Exit,
+    Inputs,
     Onboard,
     Result,
     Settle,
@@ -55,7 +62,7 @@ from motherboard.messages import (
 from motherboard.oracle import FULL, Check, CheckRequest, Oracle, OraclePolicy
 from motherboard.routines import RoutineBook
 from motherboard.trust import TrustView
-from motherboard.workload import TaskSpec, compose_inputs
+from motherboard.workload import TaskSpec
 from sem.interp import Evaluation
 from sem.vectors import Vector
 
@@ -115,11 +122,12 @@ class BoardEntry:
 
 
 class TaskState(Enum):
-    WAITING = "waiting"  # for its parents' outputs
-    READY = "ready"
+    WAITING = "waiting"  # for its parents to be awarded
+    READY = "ready"  # to be announced (a graph task's inputs may still be coming)
     BIDDING = "bidding"
     AWARDED = "awarded"
     CHECKING = "checking"  # its answer came and is being checked
+    HELD = "held"  # its answer checked out; accepted once its parents' answers are
     ACCEPTED = "accepted"
     DROPPED = "dropped"  # a calibration task that is not redone (wrong, failed, board gone)
 
@@ -132,9 +140,12 @@ class Attempt:
     bid: Bid
     payment: float
     awarded: float
+    sent: float | None = None  # when its inputs went out: with the award, or once composed
     ended: float | None = None
-    measured: float | None = None  # seconds from award to result, on the motherboard's clock
-    outcome: str = "running"  # accepted | wrong | failed | rerouted | stuck
+    measured: float | None = None  # seconds from `sent` to the result, on the motherboard's clock
+    # accepted | wrong | failed | rerouted | stuck | void (its inputs came from a parent's
+    # answer that was then found wrong: redone once the parent is)
+    outcome: str = "running"
     check: Check | None = None
     late: bool = False  # a result came after the task went elsewhere (ignored)
 
@@ -150,9 +161,14 @@ class TaskEntry:
     calibrating: str | None = None  # the board a calibration task is for
     arrived: float = 0.0
     state: TaskState = TaskState.WAITING
-    inputs: tuple[Vector, ...] | None = None
-    packed: bytes = b""  # the inputs as they travel (batch.py)
+    own: bytes = b""  # its own inputs (from its seed), packed; generated when submitted
+    packed: bytes = b""  # the inputs as they travel (batch.py): own, composed with the parents'
+    composed: bool = False  # `packed` holds them (every parent has an answer)
     outputs: bytes | None = None  # packed, as accepted
+    draft: bytes | None = None  # the current answer's outputs while it is checked
+    # parent -> the index of the parent's attempt whose outputs `packed` was composed from
+    basis: dict[str, int] = field(default_factory=dict)
+    held: tuple[Result, Check] | None = None  # a checked answer waiting for the parents
     excluded: set[str] = field(default_factory=set)  # boards that answered it wrongly or failed
     asked: set[str] = field(default_factory=set)
     bids: dict[str, Bid] = field(default_factory=dict)
@@ -208,6 +224,8 @@ class Motherboard:
         self.events: list[tuple[float, str, str, str]] = []  # (time, kind, board, task/detail)
         self._auction: str | None = None  # the workload task being auctioned
         self._calibration_serial = 0
+        self._successors: dict[str, list[str]] = {}  # workload task -> tasks after it
+        self._prepared: dict[TaskSpec, bytes] = {}  # own inputs packed ahead (prepare)
 
     # -- the board side ---------------------------------------------------------------------------
 
@@ -252,7 +270,8 @@ class Motherboard:
                 task = TaskEntry(f"c{self._calibration_serial}", rid, sizes[k % len(sizes)],
                                  self.rng.randrange(2**31), -1, calibrating=report.board,
                                  arrived=now, state=TaskState.READY)
-                self._set_inputs(task, self.book.inputs(rid, task.size, task.seed))
+                task.own = task.packed = self._own_inputs(task)
+                task.composed = True
                 self.tasks[task.id] = task
                 entry.calibration.append(task.id)
         self.events.append((now, "join", report.board, report.spec))
@@ -300,7 +319,7 @@ class Motherboard:
         entry = self.boards[result.board]
         entry.inflight.discard(task.id)
         attempt.ended = now
-        attempt.measured = now - attempt.awarded
+        attempt.measured = now - (attempt.sent if attempt.sent is not None else attempt.awarded)
         self._rate_time(result.board, attempt, attempt.measured, now)
         kind = FULL if task.calibrating else self.oracle.how(self.trust.of(result.board))
         r = self.book.routine(task.routine)
@@ -309,8 +328,14 @@ class Motherboard:
             return
         request = CheckRequest(task.id, result.board, task.routine, kind,
                                self.oracle.indices(kind, task.size), task.packed, result.outputs)
+        if not task.calibrating:
+            # Its children need not wait for the check: their inputs are composed from these
+            # outputs now, and they may run meanwhile; none is accepted before this answer
+            # is, and they are redone should it be found wrong (_void_children).
+            task.draft = result.outputs
+            self._release_children(task, now, out)
         if self.check_inline:
-            self._judge(task, result, self.oracle.check(task.routine, task.inputs,
+            self._judge(task, result, self.oracle.check(task.routine, self.inputs(task),
                                                         result.outputs, kind, request.indices),
                         now, out)
             return
@@ -327,20 +352,23 @@ class Motherboard:
         """A check's verdict, back from wherever it ran."""
         out: list[Envelope] = []
         task = self.tasks[task_id]
-        result = self._results.pop(task_id)
-        self._judge(task, result, check, now, out)
+        result = self._results.pop(task_id, None)
+        if result is not None:  # else the answer was voided meanwhile (_void_children)
+            self._judge(task, result, check, now, out)
         self._pump(now, out)
         return out
 
     def _judge(self, task: TaskEntry, result: Result, check: Check, now: float,
                out: list[Envelope]) -> None:
-        """Accept the answer, or announce the task again without its board."""
+        """Accept the answer (once the parents' answers are), or announce the task again
+        without its board."""
         attempt = task.current
-        entry = self.boards[result.board]
         attempt.check = check
-        accepted = result.outputs is not None and check.ok
-        out.append(Envelope(result.board, Settle(task.id, result.board, attempt.measured,
-                                                 accepted, attempt.payment if accepted else 0.0)))
+        if result.outputs is None or not check.ok:
+            out.append(Envelope(result.board, Settle(task.id, result.board, attempt.measured,
+                                                     False, 0.0)))
+            self._void_children(task, now, out)
+            task.draft = None
         if result.outputs is None:
             attempt.outcome = "failed"
             self.trust.of(result.board).correct.rate(0.0)
@@ -357,8 +385,19 @@ class Motherboard:
             self.trust.verified(result.board, True, now)
         self.measured[result.board].record(task.routine, result.implementation, task.size,
                                            attempt.measured, result.cycles)
+        if any(self.tasks[p].state != TaskState.ACCEPTED for p in task.after):
+            task.state, task.held = TaskState.HELD, (result, check)
+            return
+        self._accept(task, result, now, out)
+
+    def _accept(self, task: TaskEntry, result: Result, now: float, out: list[Envelope]) -> None:
+        attempt = task.current
+        entry = self.boards[result.board]
+        out.append(Envelope(result.board, Settle(task.id, result.board, attempt.measured,
+                                                 True, attempt.payment)))
         attempt.outcome = "accepted"
         task.state, task.outputs, task.accepted_at = TaskState.ACCEPTED, result.outputs, now
+        task.draft, task.held = None, None
         if task.calibrating:
             entry.calibrated[task.routine] += 1
             return
@@ -368,7 +407,40 @@ class Motherboard:
         entry.credits += attempt.payment
         self.payments.append(Payment(result.board, entry.report.fingerprint, task.id,
                                      attempt.payment, now))
-        self._release_children(task, now)
+        self._release_children(task, now, out)
+        for child in self._children(task):
+            if child.state == TaskState.HELD and all(
+                    self.tasks[p].state == TaskState.ACCEPTED for p in child.after):
+                assert child.held is not None
+                self._accept(child, child.held[0], now, out)
+
+    def _void_children(self, task: TaskEntry, now: float, out: list[Envelope]) -> None:
+        """The current answer of `task` is found wrong: every task whose inputs were composed
+        from it (and, in turn, theirs) goes back to wait for its parents, whatever it was
+        doing -- announced, running (cancelled), checked and held.  Not its board's fault:
+        its trust is untouched."""
+        serial = len(task.attempts) - 1
+        for child in self._children(task):
+            if child.basis.get(task.id) != serial or child.state == TaskState.WAITING:
+                continue
+            self._void_children(child, now, out)
+            attempt = child.current
+            if child.state == TaskState.BIDDING and self._auction == child.id:
+                self._auction = None
+            if attempt is not None:
+                attempt.outcome, attempt.ended = "void", attempt.ended or now
+                self.boards[attempt.board].inflight.discard(child.id)
+                if child.state == TaskState.AWARDED:
+                    out.append(Envelope(attempt.board, Cancel(child.id, attempt.board)))
+                else:
+                    out.append(Envelope(attempt.board, Settle(child.id, attempt.board,
+                                                              attempt.measured or 0.0, False,
+                                                              0.0)))
+            self._results.pop(child.id, None)
+            child.state, child.packed, child.basis = TaskState.WAITING, b"", {}
+            child.composed = False
+            child.draft, child.held, child.retry_at = None, None, 0.0
+            self.events.append((now, "void", attempt.board if attempt else "", child.id))
 
     def _exit(self, exit_: Exit, now: float, out: list[Envelope]) -> None:
         entry = self.boards.get(exit_.board)
@@ -409,13 +481,26 @@ class Motherboard:
         missing = [p for p in spec.after if p not in self.tasks]
         if missing:
             raise MarketError(f"task {spec.id!r} comes after {missing}, never submitted")
+        # now (or earlier: prepare), so that composing it later is all it takes
+        task.own = self._prepared.pop(spec, None) or self._own_inputs(task)
         self.tasks[spec.id] = task
         self.order.append(spec.id)
+        for parent in spec.after:
+            self._successors.setdefault(parent, []).append(spec.id)
         task.rank = self._rank(task)
-        self._release(task, now)
         out: list[Envelope] = []
+        self._release(task, now, out)
         self._pump(now, out)
         return out
+
+    def prepare(self, specs: Iterable[TaskSpec]) -> None:
+        """Generate the own inputs of tasks still to be submitted (a driver calls this while
+        its boards boot), so that submitting them costs nothing then: a graph's tasks all
+        arrive at once, and generating 100,000 vectors in Python takes a second."""
+        for spec in specs:
+            rid = self.book.resolve(spec.routine)
+            self._prepared[spec] = batch.pack_inputs(
+                self.book.routine(rid), self.book.inputs(rid, spec.size, spec.seed))
 
     def tick(self, now: float) -> list[Envelope]:
         out: list[Envelope] = []
@@ -447,7 +532,7 @@ class Motherboard:
         for entry in self.boards.values():
             for tid in entry.inflight:
                 attempt = self.tasks[tid].current
-                if attempt is not None:
+                if attempt is not None and attempt.sent is not None:
                     times.append(self._patience_deadline(attempt))
         return min(times) if times else None
 
@@ -465,9 +550,9 @@ class Motherboard:
             if entry.status != BoardStatus.ACTIVE or not entry.calibration:
                 continue
             if any(t.calibrating == entry.id and t.state in (
-                    TaskState.BIDDING, TaskState.AWARDED, TaskState.CHECKING)
-                   for t in self.tasks.values()):
-                continue  # one calibration task at a time, so its measure is its own
+                    TaskState.BIDDING, TaskState.AWARDED) for t in self.tasks.values()):
+                continue  # one calibration run at a time, so its measure is its own (the
+                # check of the last one's answer may go on meanwhile)
             self._announce(self.tasks[entry.calibration.popleft()], {entry.id}, now, out)
         ready = [self.tasks[t] for t in self.order if self.tasks[t].state == TaskState.READY]
         for task in ready:
@@ -476,7 +561,9 @@ class Motherboard:
         if self._auction is not None:
             return
         ready = [t for t in ready if t.retry_at == 0.0]
-        for task in sorted(ready, key=lambda t: (-t.rank, t.index)):
+        # Highest rank first, but a task whose inputs are there before one whose inputs are
+        # still to come: its auction is all that stands between it and its run.
+        for task in sorted(ready, key=lambda t: (not t.composed, -t.rank, t.index)):
             eligible = {e.id for e in self.boards.values() if self._eligible(e, task)}
             if eligible:
                 self._auction = task.id
@@ -505,8 +592,27 @@ class Motherboard:
         task.asked, task.bids, task.answered = set(boards), {}, set()
         task.announced = now
         task.bid_deadline = now + self.config.bid_timeout
+        after = self._inputs_expected(task, now, {}) - now
         for board in sorted(boards):
-            out.append(Envelope(board, BidRequest(task.id, task.routine, task.size)))
+            out.append(Envelope(board, BidRequest(task.id, task.routine, task.size, after)))
+
+    def _inputs_expected(self, task: TaskEntry, now: float, memo: dict[str, float]) -> float:
+        """When a task's inputs should be there: now once composed, else when the last of
+        its parents is expected to answer (its inputs' sending, expected the same way
+        when still to come, plus its board's promise)."""
+        if task.composed:
+            return now
+        if task.id not in memo:
+            ends = []
+            for p in (self.tasks[q] for q in task.after):
+                attempt = p.current
+                if p.outputs is not None or p.draft is not None or attempt is None:
+                    continue  # answered (or, being announced again, not yet awarded: unknown)
+                start = attempt.sent if attempt.sent is not None else \
+                    self._inputs_expected(p, now, memo)
+                ends.append(start + attempt.bid.seconds)
+            memo[task.id] = max([now, *ends])
+        return memo[task.id]
 
     def _close(self, task: TaskEntry, now: float, out: list[Envelope]) -> None:
         """End an auction: award the winner, or put the task back to wait."""
@@ -538,12 +644,15 @@ class Motherboard:
     def _award(self, task: TaskEntry, bid: Bid, payment: float, now: float,
                out: list[Envelope]) -> None:
         task.state = TaskState.AWARDED
-        task.attempts.append(Attempt(bid.board, bid, payment, now))
+        task.attempts.append(Attempt(bid.board, bid, payment, now,
+                                     sent=now if task.composed else None))
         if task.reroutes and task.reroutes[-1][1] is None:
             task.reroutes[-1] = (task.reroutes[-1][0], now)
         self.boards[bid.board].inflight.add(task.id)
         out.append(Envelope(bid.board, Award(task.id, bid.board, task.routine, bid.implementation,
-                                             task.size, task.packed)))
+                                             task.size, task.packed if task.composed else None)))
+        if not task.calibrating:
+            self._release_children(task, now, out)  # they may be announced now
 
     def _again(self, task: TaskEntry, now: float, exclude: str | None = None) -> None:
         """Announce the task again (after a wrong answer, a failure, an exit)."""
@@ -555,30 +664,49 @@ class Motherboard:
             return
         task.state, task.retry_at = TaskState.READY, 0.0
 
-    def _release(self, task: TaskEntry, now: float) -> None:
+    def _release(self, task: TaskEntry, now: float, out: list[Envelope]) -> None:
+        """Ready to be announced once every parent is awarded; its inputs composed once
+        every parent has an answer (accepted, or being checked: see _result) from theirs
+        (workload.compose_inputs, on the packed records), and sent at once to the board
+        it was awarded to meanwhile, if any."""
         parents = [self.tasks[p] for p in task.after]
-        if any(p.state != TaskState.ACCEPTED for p in parents):
+        if task.state == TaskState.WAITING and all(
+                p.state not in (TaskState.WAITING, TaskState.READY, TaskState.BIDDING)
+                for p in parents):
+            task.state = TaskState.READY
+        if task.composed or any(p.outputs is None and p.draft is None for p in parents):
             return
-        own = self.book.inputs(task.routine, task.size, task.seed)
+        task.packed = task.own
         if parents:
-            own = compose_inputs(self.book.routine(task.routine), own,
-                                 [(p.inputs, tuple(self.outputs(p))) for p in parents])
-        self._set_inputs(task, own)
-        task.state = TaskState.READY
+            task.packed = batch.compose(
+                self.book.routine(task.routine), task.own,
+                [(self.book.routine(p.routine), p.outputs if p.outputs is not None else p.draft)
+                 for p in parents])
+            task.basis = {p.id: len(p.attempts) - 1 for p in parents}
+        task.composed = True
+        attempt = task.current
+        if task.state == TaskState.AWARDED and attempt is not None and attempt.sent is None:
+            attempt.sent = now
+            out.append(Envelope(attempt.board, Inputs(task.id, attempt.board, task.packed)))
 
-    def _set_inputs(self, task: TaskEntry, inputs: tuple[Vector, ...]) -> None:
-        task.inputs = inputs
-        task.packed = batch.pack_inputs(self.book.routine(task.routine), inputs)
+    def _own_inputs(self, task: TaskEntry) -> bytes:
+        return batch.pack_inputs(self.book.routine(task.routine),
+                                 self.book.inputs(task.routine, task.size, task.seed))
+
+    def inputs(self, task: TaskEntry) -> list[Vector]:
+        """A task's inputs as vectors (as they travelled)."""
+        return batch.unpack_inputs(self.book.routine(task.routine), task.packed)
 
     def outputs(self, task: TaskEntry) -> list[Evaluation]:
         """An accepted task's outputs, decoded."""
         return batch.outputs(self.book.routine(task.routine), task.outputs or b"")
 
-    def _release_children(self, parent: TaskEntry, now: float) -> None:
-        for tid in self.order:
-            child = self.tasks[tid]
-            if child.state == TaskState.WAITING and parent.id in child.after:
-                self._release(child, now)
+    def _release_children(self, parent: TaskEntry, now: float, out: list[Envelope]) -> None:
+        for child in self._children(parent):
+            self._release(child, now, out)
+
+    def _children(self, parent: TaskEntry) -> list[TaskEntry]:
+        return [self.tasks[c] for c in self._successors.get(parent.id, ())]
 
     def _rank(self, task: TaskEntry) -> float:
         """Upward rank over the tasks submitted so far (HEFT's priority), in predicted
@@ -619,8 +747,11 @@ class Motherboard:
                               now, transit=self.round_trip.get(board, 0.0))
 
     def _patience_deadline(self, attempt: Attempt) -> float:
-        return attempt.awarded + max(self.config.min_patience,
-                                     self.config.patience * attempt.bid.seconds)
+        """Never while its inputs are still to come (its parents' boards answer for that)."""
+        if attempt.sent is None:
+            return float("inf")
+        return attempt.sent + max(self.config.min_patience,
+                                  self.config.patience * attempt.bid.seconds)
 
     def _bidding(self) -> list[TaskEntry]:
         return [t for t in self.tasks.values() if t.state == TaskState.BIDDING]
@@ -634,8 +765,10 @@ class Motherboard:
     # -- what happened --------------------------------------------------------------------------
 
     def calibrating(self, board: str) -> bool:
+        """Whether the board still has calibration tasks to run or answers to be judged."""
         entry = self.boards[board]
-        return bool(entry.calibration) or any(self.tasks[t].calibrating for t in entry.inflight)
+        return bool(entry.calibration) or any(
+            self.tasks[t].calibrating == board for t in (*entry.inflight, *self._results))
 
     def workload_tasks(self) -> list[TaskEntry]:
         return [self.tasks[t] for t in self.order]

@@ -9,11 +9,17 @@ award (Award), report (Result), plus the board's own moves: joining (Onboard, ca
 its discovery report), refusing a class of work (Decline) and leaving (Exit).
 
     board -> motherboard:  Onboard, Bid, Decline, Result, Exit
-    motherboard -> board:  BidRequest, Award, Cancel, Settle
+    motherboard -> board:  BidRequest, Award, Inputs, Cancel, Settle
+
+A graph task may be announced and awarded before its parents have answered: its
+BidRequest says when its inputs are expected (`start_after`), its Award comes
+without inputs, and they follow in an Inputs message the moment the parents' answers
+arrive, so no auction stands between a parent's result and its child's run.
 
 Settle closes a task for the board: whether its answer was accepted, what it is paid,
-and how long the task took as the motherboard measured it (award to result), which
-is the time its promises are judged against, so an honest board learns to promise it.
+and how long the task took as the motherboard measured it (from the inputs' sending
+to the result), which is the time its promises are judged against, so an honest
+board learns to promise it.
 """
 
 from __future__ import annotations
@@ -63,6 +69,9 @@ class BidRequest:
     task: str
     routine: str
     size: int  # input vectors
+    # seconds from now until the inputs are expected (0: they come with the award); the
+    # promise then counts from their arrival, so it is the queue left by then plus the run
+    start_after: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -70,7 +79,7 @@ class Bid:
     task: str
     board: str
     implementation: str
-    seconds: float  # promised: the result arrives this long after the award
+    seconds: float  # promised: the result arrives this long after the inputs are sent
     joules: float  # predicted energy of the run
     price: float  # credits asked (the bidder's cost, if it bids truthfully)
     calibrated: bool  # whether the prediction comes from a calibrated history model
@@ -93,7 +102,16 @@ class Award:
     routine: str
     implementation: str
     size: int  # input vectors
-    inputs: bytes  # packed input records (batch.pack_inputs)
+    inputs: bytes | None  # packed input records (batch.pack_inputs); None: in an Inputs later
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """The inputs of a task awarded without them, once its parents' answers came."""
+
+    task: str
+    board: str
+    inputs: bytes
 
 
 @dataclass(frozen=True)
@@ -108,7 +126,7 @@ class Cancel:
 class Settle:
     task: str
     board: str
-    seconds: float  # award to result, on the motherboard's clock
+    seconds: float  # inputs sent to result, on the motherboard's clock
     accepted: bool
     payment: float  # credits (0 when not accepted, and for calibration tasks)
 
@@ -135,7 +153,7 @@ class Exit:
 
 
 BoardMessage = Onboard | Bid | Decline | Result | Exit
-MotherboardMessage = BidRequest | Award | Cancel | Settle
+MotherboardMessage = BidRequest | Award | Inputs | Cancel | Settle
 
 
 @dataclass(frozen=True)

@@ -65,9 +65,9 @@ class CheckRequest:
 def run_check(book: RoutineBook, request: CheckRequest) -> Check:
     """Compare the checked outputs with the interpreter's answers (pure: any process)."""
     r = book.routine(request.routine)
-    inputs = batch.unpack_inputs(r, request.inputs)
     wrong = [i for i in request.indices
-             if book.evaluate(request.routine, inputs[i]) != batch.output(r, request.outputs, i)]
+             if book.evaluate(request.routine, batch.input_at(r, request.inputs, i))
+             != batch.output(r, request.outputs, i)]
     return Check(request.kind, len(request.indices), len(wrong), wrong[0] if wrong else None)
 
 

@@ -40,7 +40,7 @@ def audit(mb: Motherboard) -> int:
     wrong = 0
     for task in mb.workload_tasks():
         if task.state == TaskState.ACCEPTED:
-            pairs = zip(task.inputs, mb.outputs(task), strict=True)
+            pairs = zip(mb.inputs(task), mb.outputs(task), strict=True)
             if any(mb.book.evaluate(task.routine, v) != o for v, o in pairs):
                 wrong += 1
     return wrong

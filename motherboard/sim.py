@@ -35,6 +35,7 @@ from motherboard.messages import (
     DiscoveryReport,
     Envelope,
     Exit,
+    Inputs,
     Offer,
     Onboard,
     Settle,
@@ -121,6 +122,8 @@ class SimBoard:
                 if message.board != self.id:
                     return []  # meant for an identity this board has shed
                 (self.liar or self.agent).on_award(message, now)
+            case Inputs():
+                self.agent.on_inputs(message, now)
             case Cancel():
                 self.agent.on_cancel(message)
             case Settle():

@@ -9,6 +9,11 @@ Routines and implementations are content and only ever added.  Measurements are
 history: appended, never changed (the tables refuse it).  Names and class
 membership are current state, changed in place, and every change is also appended
 to a history table, so what a name pointed to, and when, is never lost.
+
+An implementation names the CPU features its code needs beyond the base ISA, as
+discovery names them (CPUID flags such as popcnt, RISC-V extensions such as zbb), so a
+board uses only what its CPU has; its `established` says how it was shown correct,
+and one that begins with PROVEN was proven for all inputs (Z3), not only tested.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from sem.ir import Routine
 from stores.db import Migration, Schema, append_only, ensure_schema
 from stores.fingerprint import Fingerprint
 
+PROVEN = "proven"  # how an implementation's `established` begins when a proof covers all inputs
 # Measurements and the changes of names and classes: appended, never changed.
 HISTORY = ("sem_performance", "sem_name_history", "sem_equivalence_history")
 DDL = """
@@ -51,11 +57,11 @@ CREATE TABLE IF NOT EXISTS sem_implementations (
     assembly TEXT NOT NULL,
     established TEXT NOT NULL,        -- how correctness was established
     added REAL NOT NULL,
+    features TEXT NOT NULL DEFAULT '',   -- CPU features the code needs, comma-separated
     UNIQUE (routine_id, arch, code)
 );
 CREATE TABLE IF NOT EXISTS sem_implementation_evidence (   -- why an implementation is right
     implementation_id INTEGER PRIMARY KEY REFERENCES sem_implementations(id),
-    features TEXT NOT NULL,           -- comma-separated CPU features its code needs ('' none)
     verdict TEXT NOT NULL,            -- the proof's verdict, e.g. 'z3: equivalent at full width'
     vectors TEXT NOT NULL             -- JSON: the vectors it was checked on
 );
@@ -149,10 +155,11 @@ SCHEMA = Schema("sem", DDL, migrations=(
             SELECT routine_id, class_id, established, '{_BEFORE_HISTORY}', {_NOW}
             FROM sem_equivalence ORDER BY 1;
     """ + append_only(*HISTORY)),
-    Migration(3, "implementations carry their evidence: features, proof verdict, vectors", """
+    Migration(3, "implementations name the CPU features their code needs and keep their"
+                 " evidence (proof verdict, vectors)", """
+        ALTER TABLE sem_implementations ADD COLUMN features TEXT NOT NULL DEFAULT '';
         CREATE TABLE sem_implementation_evidence (
             implementation_id INTEGER PRIMARY KEY REFERENCES sem_implementations(id),
-            features TEXT NOT NULL,
             verdict TEXT NOT NULL,
             vectors TEXT NOT NULL
         );
@@ -189,15 +196,18 @@ class Implementation:
     code: bytes
     assembly: str
     established: str
-    features: frozenset[str] = frozenset()  # CPU features its code needs (its evidence says)
+    features: frozenset[str] = frozenset()  # CPU features the code needs (discovery's names)
+
+    @property
+    def proven(self) -> bool:
+        return self.established.startswith(PROVEN)
 
 
 @dataclass(frozen=True)
 class ImplementationEvidence:
-    """Why an implementation is right: what its code needs, the proof's verdict, and the
-    vectors it was checked on (JSON, as the prover's caller wrote them)."""
+    """Why an implementation is right: the proof's verdict and the vectors it was checked
+    on (JSON, as the prover's caller wrote them)."""
 
-    features: frozenset[str]
     verdict: str
     vectors: str
 
@@ -362,12 +372,14 @@ class SemStore:
 
     # implementations and performance ----------------------------------------
     def add_implementation(self, routine_id: str, arch: Arch, code: bytes, assembly: str,
-                           established: str) -> int:
+                           established: str, features: Iterable[str] = ()) -> int:
+        """`features`: the CPU features the code needs beyond the base ISA."""
         with self.conn:
             self.conn.execute(
                 "INSERT OR IGNORE INTO sem_implementations (routine_id, arch, code, assembly,"
-                " established, added) VALUES (?, ?, ?, ?, ?, ?)",
-                (routine_id, arch.name, code, assembly, established, time.time()))
+                " established, added, features) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (routine_id, arch.name, code, assembly, established, time.time(),
+                 ",".join(sorted(set(features)))))
         return self.conn.execute(
             "SELECT id FROM sem_implementations WHERE routine_id = ? AND arch = ? AND code = ?",
             (routine_id, arch.name, code)).fetchone()[0]
@@ -376,29 +388,24 @@ class SemStore:
         """Keep why an implementation is right (once: the first evidence stays)."""
         with self.conn:
             self.conn.execute(
-                "INSERT OR IGNORE INTO sem_implementation_evidence (implementation_id, features,"
-                " verdict, vectors) VALUES (?, ?, ?, ?)",
-                (implementation_id, ",".join(sorted(evidence.features)), evidence.verdict,
-                 evidence.vectors))
+                "INSERT OR IGNORE INTO sem_implementation_evidence (implementation_id, verdict,"
+                " vectors) VALUES (?, ?, ?)",
+                (implementation_id, evidence.verdict, evidence.vectors))
 
     def evidence(self, implementation_id: int) -> ImplementationEvidence | None:
         row = self.conn.execute(
-            "SELECT features, verdict, vectors FROM sem_implementation_evidence"
+            "SELECT verdict, vectors FROM sem_implementation_evidence"
             " WHERE implementation_id = ?", (implementation_id,)).fetchone()
-        if row is None:
-            return None
-        return ImplementationEvidence(frozenset(filter(None, row[0].split(","))), row[1], row[2])
+        return None if row is None else ImplementationEvidence(*row)
 
     def implementations(self, routine_id: str, arch: Arch | None = None) -> list[Implementation]:
         name = arch.name if arch is not None else None
         rows = self.conn.execute(
-            "SELECT i.id, i.routine_id, i.arch, i.code, i.assembly, i.established,"
-            " COALESCE(e.features, '') FROM sem_implementations i"
-            " LEFT JOIN sem_implementation_evidence e ON e.implementation_id = i.id"
-            " WHERE i.routine_id = ? AND (? IS NULL OR i.arch = ?) ORDER BY i.id",
-            (routine_id, name, name)).fetchall()
+            "SELECT id, routine_id, arch, code, assembly, established, features"
+            " FROM sem_implementations WHERE routine_id = ? AND (? IS NULL OR arch = ?)"
+            " ORDER BY id", (routine_id, name, name)).fetchall()
         return [Implementation(i, rid, by_name(a), code, asm, how,
-                               frozenset(filter(None, features.split(","))))
+                               frozenset(f for f in features.split(",") if f))
                 for i, rid, a, code, asm, how, features in rows]
 
     def recorded_runs(self, hardware: Fingerprint) -> dict[str, int]:

@@ -53,3 +53,38 @@ def test_two_live_boards_onboard_bid_run_and_one_is_killed():
     assert audit(mb) == 0 and figures["wrong_accepted"] == 0
     assert mb.boards["virt:rv64"].exit_reason.startswith("killed")
     assert all(latency < 1.0 for latency in figures["reroute_latency_s"])
+
+
+@pytest.mark.qemu
+@pytest.mark.timeout(300)
+def test_a_live_graph_runs_twice_with_inputs_sent_on_arrival_and_is_compared_with_heft():
+    """A layered graph on two live boards, twice: children are awarded before their
+    parents answer and get their inputs in an Inputs message; every accepted child's
+    inputs are its parents' interpreter answers composed in; the profile times every
+    task of the first round on both boards, and the comparison has both rounds."""
+    from motherboard.compare import compare
+    from motherboard.routines import RoutineBook
+    from motherboard.workload import compose_inputs, layered_graph
+
+    book = RoutineBook.library()
+    work = layered_graph(3, 2, 2, ("hd:p01", "hd:p23"), (100, 600), seed=5)
+    run = run_live(parse_boards("q35:qemu64,virt:rv64"), work, rounds=2, profile=True,
+                   config=MarketConfig(calibration_samples=2, calibration_sizes=(64, 512)),
+                   timeout=240, seed=3)
+    mb = run.motherboard
+    assert not run.failed and not run.timed_out and mb.done and audit(mb) == 0
+    assert [len(r) for r in run.rounds] == [len(work.tasks)] * 2
+    early = 0
+    for child in (t for t in mb.workload_tasks() if t.after):
+        parents = [mb.tasks[p] for p in child.after]
+        truth = [(mb.inputs(p), tuple(book.evaluate(p.routine, v) for v in mb.inputs(p)))
+                 for p in parents]
+        own = book.inputs(child.routine, child.size, child.seed)
+        assert tuple(mb.inputs(child)) == compose_inputs(book.routine(child.routine), own, truth)
+        accepted = next(a for a in child.attempts if a.outcome == "accepted")
+        early += accepted.sent > accepted.awarded  # awarded first, its inputs later
+    assert early >= 1
+    assert set(run.profile) == set(run.rounds[0])
+    assert all(set(row) == {"q35:qemu64", "virt:rv64"} for row in run.profile.values())
+    c = compare(mb, run.profile, run.onboarded, 3, run.rounds)
+    assert len(c.live_rounds) == 2 and c.heft > 0 and c.motherboard_live > 0

@@ -6,6 +6,7 @@ graph edges carrying outputs to inputs, heterogeneous boards used for what they 
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import replace
 
 import pytest
 from hypothesis import given, settings
@@ -147,10 +148,11 @@ def test_graph_edges_carry_accepted_outputs_to_inputs():
     assert children
     for child in children:
         parents = [mb.tasks[p] for p in child.after]
-        truth = [(p.inputs, tuple(BOOK.evaluate(p.routine, v) for v in p.inputs)) for p in parents]
+        truth = [(mb.inputs(p), tuple(BOOK.evaluate(p.routine, v) for v in mb.inputs(p)))
+                 for p in parents]
         own = BOOK.inputs(child.routine, child.size, child.seed)
-        assert child.inputs == compose_inputs(BOOK.routine(child.routine), own, truth)
-        assert min(a.awarded for a in child.attempts) >= max(p.accepted_at for p in parents)
+        assert tuple(mb.inputs(child)) == compose_inputs(BOOK.routine(child.routine), own, truth)
+        assert child.accepted_at >= max(p.accepted_at for p in parents)
 
 
 def test_a_board_joins_once_per_identity():
@@ -183,6 +185,7 @@ def test_packed_batches_round_trip_and_a_corrupted_one_is_wrong_everywhere():
         vectors = list(BOOK.inputs(rid, 40, 3))
         packed = batch.pack_inputs(r, vectors)
         assert batch.unpack_inputs(r, packed) == vectors
+        assert [batch.input_at(r, packed, i) for i in range(40)] == vectors
         truth = [BOOK.evaluate(rid, v) for v in vectors]
         out = batch.pack_outputs(r, truth)
         assert batch.outputs(r, out) == truth and batch.count(r, out) == 40
@@ -219,3 +222,131 @@ def test_payments_reach_the_ledger_per_fingerprint(tmp_path):
         paid = [p.credits for p in mb.payments if p.board == board]
         assert (account.credits if account else 0.0) == pytest.approx(sum(paid))
         assert (account.payments if account else 0) == len(paid) == entry.accepted
+
+
+def test_a_child_runs_on_its_parents_answer_while_it_is_checked_and_is_redone_if_it_was_wrong():
+    """Award on arrival and speculation: the child is announced and awarded while its
+    parent runs (told when its inputs are expected), and its inputs, composed from the
+    parent's unchecked answer, go out the moment that answer arrives; the parent's answer
+    is found wrong (a corrupted one), so the child's finished, checked answer is voided,
+    never accepted; both are redone, and the child accepted in the end was composed from
+    the interpreter's answer of its parent."""
+    from motherboard import batch
+    from motherboard.messages import Award, Bid, BidRequest, Cancel, Inputs, Result, Settle
+    from motherboard.oracle import run_check
+    from motherboard.sim import SimBoard
+
+    mb = Motherboard(BOOK, MIX, MarketConfig(calibration_samples=0), check_inline=False)
+    for name in ("a", "b"):
+        mb.handle(Onboard(SimBoard(name, FAST, BOOK, 0).agent.report), 0.0)
+    sent: list = []
+
+    def step(envelopes) -> None:
+        sent.extend(envelopes)
+        for env in envelopes:
+            m = env.message
+            if isinstance(m, BidRequest):  # a bids lower: it wins whenever it may
+                price = 1.0 if env.to == "a" else 2.0
+                step(mb.handle(Bid(m.task, env.to, "lowered", price, 0.0, price, True), 0.1))
+
+    def answer(award: Award, wrong: bool = False) -> None:
+        r = BOOK.routine(award.routine)
+        truth = batch.pack_outputs(r, [BOOK.evaluate(award.routine, v)
+                                       for v in batch.unpack_inputs(r, award.inputs)])
+        outputs = batch.corrupt(truth, batch.out_stride(r)) if wrong else truth
+        step(mb.handle(Result(award.task, award.board, "lowered", outputs), 0.2))
+
+    def award_of(task: str) -> Award:
+        """The task's last award, with the inputs that followed it, if they did."""
+        mine = [e.message for e in sent if e.message.task == task
+                and isinstance(e.message, Award | Inputs)]
+        last = max(i for i, m in enumerate(mine) if isinstance(m, Award))
+        later = [m for m in mine[last:] if isinstance(m, Inputs)]
+        return replace(mine[last], inputs=later[-1].inputs) if later else mine[last]
+
+    def check_all() -> None:
+        for request in mb.take_checks():
+            step(mb.checked(request.task, run_check(BOOK, request), 0.3))
+
+    specs = [TaskSpec("p", "hd:p01", 12, 1), TaskSpec("c", "hd:p23", 20, 2, after=("p",))]
+    mb.prepare(specs)  # their own inputs generated ahead, as a live run does while boards boot
+    step(mb.submit(specs[0], 0.0))
+    step(mb.submit(specs[1], 0.1))  # p was awarded at 0.1
+    assert award_of("c").inputs is None  # awarded while p runs; its inputs are to come
+    asked = [e.message for e in sent if isinstance(e.message, BidRequest)
+             and e.message.task == "c"]
+    assert asked and all(m.start_after == pytest.approx(1.0) for m in asked)  # a's promise
+    answer(award_of("p"), wrong=True)  # a's answer is wrong; its check has not run yet
+    first = award_of("c")
+    assert first.inputs is not None
+    assert first.board == "a" and mb.tasks["p"].state.value == "checking"
+    answer(first)  # the child ran on the wrong answer: right for its inputs, so checked ok
+    check_all()  # c's check (fine: held for its parent), p's (wrong: c voided)
+    assert mb.tasks["c"].attempts[0].outcome == "void"
+    again = mb.tasks["c"].current  # awarded again as p was, its inputs to come from p's redo
+    assert again is None or again.sent is None
+    assert any(isinstance(e.message, Settle) and e.message.task == "c" and not e.message.accepted
+               for e in sent)
+    assert mb.trust.of("a").wrong == 1  # for p; the voided c counts against nobody
+    redo = award_of("p")
+    assert redo.board == "b"  # a is excluded from p
+    answer(redo)
+    second = award_of("c")
+    assert second is not first and second.inputs != first.inputs
+    answer(second)
+    check_all()
+    assert mb.done and audit(mb) == 0
+    assert [a.outcome for a in mb.tasks["c"].attempts] == ["void", "accepted"]
+    assert tuple(mb.inputs(mb.tasks["p"])) == BOOK.inputs(mb.tasks["p"].routine, 12, 1)
+    p_truth = tuple(BOOK.evaluate(mb.tasks["p"].routine, v) for v in mb.inputs(mb.tasks["p"]))
+    own = BOOK.inputs(mb.tasks["c"].routine, 20, 2)
+    assert tuple(mb.inputs(mb.tasks["c"])) == compose_inputs(
+        BOOK.routine(mb.tasks["c"].routine), own, [(mb.inputs(mb.tasks["p"]), p_truth)])
+    assert not any(isinstance(e.message, Cancel) for e in sent)  # c had finished: no cancel
+
+
+def test_packed_composition_is_the_vectors_composition():
+    """batch.compose (numpy, on records) against workload.compose_inputs (on vectors),
+    results and memory windows, one to three parents of any routine."""
+    import random
+
+    from motherboard import batch
+
+    names = ("hd:p01", "hd:p21", "hd:p23", "hd:p10", "hd:p16", "sort:sort3", "sort:sort5")
+    rng = random.Random(1)
+    for _ in range(40):
+        rid = BOOK.resolve(rng.choice(names))
+        r = BOOK.routine(rid)
+        own = BOOK.inputs(rid, rng.randint(1, 40), rng.randrange(99))
+        parents = []
+        for _ in range(rng.randint(0, 3)):
+            pid = BOOK.resolve(rng.choice(names))
+            vectors = BOOK.inputs(pid, rng.randint(1, 40), rng.randrange(99))
+            parents.append((pid, vectors, tuple(BOOK.evaluate(pid, v) for v in vectors)))
+        want = compose_inputs(r, own, [(v, o) for _, v, o in parents])
+        got = batch.compose(r, batch.pack_inputs(r, own),
+                            [(BOOK.routine(p), batch.pack_outputs(BOOK.routine(p), o))
+                             for p, _, o in parents])
+        assert batch.unpack_inputs(r, got) == list(want)
+
+
+def test_an_agent_learns_its_runs_without_the_time_a_task_queued_behind_another():
+    """A bid is the queue plus the run, so the history must hold the run: the second of
+    two tasks given at once waits a second behind the first, and the motherboard's
+    measure of it (inputs sent to result, 1.5 s) is learnt as the 0.5 s it ran."""
+    from motherboard.messages import Award, Settle
+    from motherboard.sim import SimBoard
+
+    agent = SimBoard("x", FAST, BOOK, 0).agent
+    p01 = BOOK.resolve("hd:p01")
+    for task in ("t1", "t2"):
+        agent.on_award(Award(task, "x", p01, "lowered", 5, b"\0" * 40), 0.0)
+    first = agent.next_job(0.0)
+    agent.finished(first, b"\0" * 40, 1.0)
+    second = agent.next_job(1.0)
+    assert second.award.task == "t2"
+    agent.finished(second, b"\0" * 40, 0.5)
+    agent.on_settle(Settle("t1", "x", 1.0, True, 0.0))
+    agent.on_settle(Settle("t2", "x", 1.5, True, 0.0))
+    model = agent.history.model(p01, "lowered")
+    assert model.count == 2 and model.predict(5) == pytest.approx(0.75)  # (1.0 + 0.5) / 2

@@ -244,7 +244,8 @@ def test_a_version_1_store_opens_with_its_rows_and_their_history_begun(tmp_path)
     assert store.conn.execute(version).fetchone() == (3,)
     assert store.resolve("user:f") == ida and store.names(ida) == [Name("user", "f", ("x",))]
     assert store.class_of(idb) == ida and store.members(ida) == sorted([ida, idb])
-    assert [(i.id, i.code) for i in store.implementations(ida)] == [(impl, b"\xc3")]
+    assert [(i.id, i.code, i.features) for i in store.implementations(ida)] == [
+        (impl, b"\xc3", frozenset())]  # code from before features were named needs none
     old = store.performance(ida)
     assert [(m.value, m.measured, m.fingerprint, m.hardware_label) for m in old] == [
         (41.0, 3.0, None, "q35:0123456789ab"), (39.0, 4.0, None, "q35:0123456789ab")]
