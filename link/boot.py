@@ -16,6 +16,8 @@ outside frames), QEMU's command line and stderr, as the QEMU harness style asks.
 
 from __future__ import annotations
 
+import re
+import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -143,6 +145,8 @@ class BootReader:
         reason = self._fault()
         # QEMU's own statuses (0, 1) say nothing about the guest when QEMU also failed
         status = run.exit_status
+        if reason is None and status is not None and status < 0:
+            reason = _killed(status, run.stderr)
         if reason is None and status is not None and (error is None or status not in (0, 1)):
             reason = self.guest.arch.exit_failure(run.exit_status, run.noise)
         if reason is None and error is not None:
@@ -181,3 +185,15 @@ def read_to_final(machine: Machine, boot: BootReader) -> None:
         failure = boot.failure(error)
         assert failure is not None  # QEMU's error: always a failure
         raise failure from None
+
+
+def _killed(status: int, stderr: str) -> str:
+    """A negative status is QEMU ended by a signal (subprocess's convention), not the
+    guest's exit: say which, and QEMU's first complaint (an abort says why on stderr)."""
+    try:
+        name = signal.Signals(-status).name
+    except ValueError:
+        name = f"signal {-status}"
+    said = [re.sub(r"^(qemu-system-\S+: )?(error: )?", "", line.strip())
+            for line in stderr.splitlines() if line.strip()]
+    return f"QEMU ended by {name}" + (f": {said[0]}" if said else "")

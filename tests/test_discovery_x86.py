@@ -285,3 +285,18 @@ def test_triple_fault_is_reported_not_hung(tmp_path):
     with pytest.raises(BootError, match="triple fault"):
         discover(board("q35", accel="tcg"), Guest(X86_64, write_image(tmp_path, "triple_fault"),
                                                   None, tmp_path, hex), silence_timeout=10)
+
+
+def test_qemu_ended_by_a_signal_is_named_with_what_qemu_said():
+    """A negative status is QEMU killed by a signal (subprocess's convention), not a guest
+    exit status: the one line names the signal and QEMU's first complaint.  The stderr is
+    QEMU 7.2's own, from `-cpu host` on a nested KVM that refuses MSR 0x10a."""
+    from link.boot import Boot, BootReader
+
+    said = ("qemu-system-x86_64: error: failed to set MSR 0x10a to 0x69\n"
+            "qemu-system-x86_64: ../../target/i386/kvm/kvm.c:3183: kvm_buf_set_msrs: Assertion"
+            " `ret == cpu->kvm_msr_buf->nmsrs' failed.\n")
+    run = Boot(board("q35", cpu="host", accel="tcg"), exit_status=-6, stderr=said)
+    error = BootReader(build_guest(X86_64), run).failure()
+    assert error.message == "QEMU ended by SIGABRT: failed to set MSR 0x10a to 0x69"
+    assert said.splitlines()[1] in str(error)  # the whole account stays behind --debug
