@@ -3,6 +3,8 @@ store, code run on the adopting board's own vectors (Unicorn, and live guests)."
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from arch import RISCV64, X86_64
@@ -249,5 +251,48 @@ def test_a_search_runs_in_a_worker_that_stops_it_at_its_cpu_cap():
                                  (("iterations", 2000),), (0, 1), 1.0))
         assert done.instructions is not None and done.instructions <= 6 and not done.failure
         assert check_artifact(done.artifact, done.code, frozenset()).ok
+    finally:
+        worker.close()
+
+
+@pytest.mark.parametrize("how, said", [("die", "killed by SIGKILL"), ("exit", "exit status 3")])
+def test_a_worker_that_dies_mid_search_is_a_result_with_no_program_and_its_cpu_charged(
+        how, said):
+    from market.engine import SearchTask
+    from market.worker import SearchWorker
+    from testing.market_world import scripted_search
+
+    def task(strategy: str, seconds: float) -> SearchTask:
+        return SearchTask(hd.p01, "x86_64", frozenset(), "qemu64", strategy, (), (0, 1), seconds)
+
+    worker = SearchWorker(cap_factor=1.0, cap_allowance_s=30.0, run=scripted_search)
+    try:
+        # the worker burns 0.6 CPU-s (its own clock), then its process ends mid-search
+        died = worker(task(how, 0.6))
+        assert died.instructions is None and died.code == b"" and said in died.failure
+        # what it had used, read from /proc (in clock ticks: 10 ms at most below), charged
+        assert 0.58 <= died.cpu_ms / 1000 < 3
+        # the next search gets a new worker, and its claim comes back whole
+        done = worker(task("return", 0.2))
+        assert done.instructions == 3 and not done.failure and 0.18 <= done.cpu_ms / 1000 < 2
+    finally:
+        worker.close()
+
+
+def test_a_search_past_its_cap_is_stopped_and_charged_about_the_cap():
+    from market.engine import SearchTask
+    from market.worker import SearchWorker
+    from testing.market_world import scripted_search
+
+    worker = SearchWorker(cap_factor=1.0, cap_allowance_s=1.0, run=scripted_search)
+    try:
+        started = time.monotonic()
+        stopped = worker(SearchTask(hd.p01, "x86_64", frozenset(), "qemu64", "spin", (),
+                                    (0, 1), 0.5))
+        assert stopped.instructions is None and "stopped at its CPU cap (2 s" in stopped.failure
+        # charged what it used: the cap, and at most one poll beyond it
+        assert 1.5 <= stopped.cpu_ms / 1000 < 2.5 and time.monotonic() - started < 30
+        assert worker(SearchTask(hd.p01, "x86_64", frozenset(), "qemu64", "return", (), (0, 1),
+                                 0.1)).instructions == 3
     finally:
         worker.close()
