@@ -18,7 +18,11 @@
                beside plain Bernoulli Thompson sampling on the same chances per experiment,
                and a fixed split (1/3).  Goal: >= 70%.
 
-    .venv/bin/python bench/market_bench.py [--seconds N] [--runs N] [--skip-boards] [--compare]
+  --quick      the same comparison on five routines (QUICK_ROUTINES) for QUICK_SECONDS per
+               run, and 30 allocation worlds: a few minutes instead of most of an hour.
+
+    .venv/bin/python bench/market_bench.py [--quick] [--seconds N] [--routines p01,...]
+        [--runs N] [--seed N] [--skip-boards] [--compare]
 """
 
 from __future__ import annotations
@@ -44,6 +48,9 @@ from testing.market_world import SyntheticVerifier, Truth, World, routine_id
 REPORTS = {False: Path("build/market-no-sharing.json"), True: Path("build/market-sharing.json")}
 QUALITY = {"good": 0.6, "fair": 0.08, "poor": 0.04}  # chance of progress per CPU-second
 EXPERIMENT_S = 2
+QUICK_ROUTINES = ("p01", "p03", "p16", "p22", "sort3")
+QUICK_SECONDS = 150.0
+QUICK_RUNS = 30
 
 
 def allocation_share(seed: int, directory: Path) -> float:
@@ -123,7 +130,10 @@ def compare(docs: dict[bool, dict]) -> None:
               if k in histories[True]}
     c_isolated = time_to_reach(histories[False], common)
     c_shared = time_to_reach(histories[True], common)
-    print(f"four boards, p01-p25 and sort3-5, {seconds:.0f} CPU-seconds per run, seed {seed}:")
+    boards = sorted({a["board"] for a in docs[True]["agents"].values()})
+    routines = sorted(set(names.values()))
+    print(f"{len(boards)} boards ({', '.join(boards)}), {len(routines)} routines "
+          f"({', '.join(routines)}), {seconds:.0f} CPU-seconds per run, seed {seed}:")
     print(f"  {'':<52} {'no sharing':>11} {'sharing':>11}")
 
     def line(label: str, a: object, b: object) -> None:
@@ -161,13 +171,14 @@ def compare(docs: dict[bool, dict]) -> None:
           f"{len(worse)} ({', '.join(worse)}), of {len(isolated)} pairs no sharing reached")
 
 
-def boards(seconds: float, seed: int) -> None:
+def boards(seconds: float, seed: int, routines: tuple[str, ...] | None) -> None:
     docs = {}
     with tempfile.TemporaryDirectory() as directory:
         for sharing in (False, True):
             db = str(Path(directory) / f"market-{sharing}.db")
             started = time.perf_counter()
-            doc = run_market(MarketOptions(seconds=seconds, sharing=sharing, seed=seed, db=db))
+            doc = run_market(MarketOptions(seconds=seconds, sharing=sharing, seed=seed, db=db,
+                                           routines=routines))
             doc["wall_seconds"] = time.perf_counter() - started
             docs[sharing] = doc
             out = REPORTS[sharing]
@@ -181,8 +192,13 @@ def main() -> None:
     # stopped with SIGTERM, unwind (the boards' QEMU processes are closed in finally)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=600.0)
-    parser.add_argument("--runs", type=int, default=100)
+    parser.add_argument("--quick", action="store_true",
+                        help=f"{', '.join(QUICK_ROUTINES)}, {QUICK_SECONDS:g} s per run, "
+                             f"{QUICK_RUNS} allocation worlds (unless given)")
+    parser.add_argument("--seconds", type=float, default=None, help="default 600")
+    parser.add_argument("--routines", default=None,
+                        help="comma-separated starter routines (default all: p01-p25, sort3-5)")
+    parser.add_argument("--runs", type=int, default=None, help="default 100")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--skip-boards", action="store_true")
     parser.add_argument("--compare", action="store_true",
@@ -191,9 +207,13 @@ def main() -> None:
     if args.compare:
         compare({s: json.loads(path.read_text()) for s, path in REPORTS.items()})
         return
-    allocation(args.runs)
+    quick = args.quick
+    seconds = args.seconds or (QUICK_SECONDS if quick else 600.0)
+    routines = (tuple(args.routines.split(",")) if args.routines
+                else QUICK_ROUTINES if quick else None)
+    allocation(args.runs or (QUICK_RUNS if quick else 100))
     if not args.skip_boards:
-        boards(args.seconds, args.seed)
+        boards(seconds, args.seed, routines)
 
 
 if __name__ == "__main__":

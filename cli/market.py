@@ -53,22 +53,32 @@ class MarketOptions:
     accel: str = "tcg"
 
 
+def starter_library() -> list[tuple[str, list]]:
+    """(class, [(routine, name)]) per starter library file: p01-p25, sort3-5."""
+    return [(path.stem, load_file(path)) for path in FILES]
+
+
+def check_routines(only: tuple[str, ...] | None) -> None:
+    """Refuse names that are not starter routines, before anything is stored or booted."""
+    known = {name.name for _, found in starter_library() for _, name in found}
+    missing = set(only or ()) - known
+    if missing:
+        raise UsageError(f"no starter routine {', '.join(sorted(missing))}: choose from "
+                         "p01..p25, sort3, sort4, sort5")
+
+
 def starter_routines(store: SemStore, only: tuple[str, ...] | None = None
                      ) -> tuple[list[RoutineInfo], dict[str, Routine]]:
     """The starter library (p01-p25, sort3-5), stored in the semantic store, each with
     its class (its library module) and recorded uses."""
+    check_routines(only)
     infos, specs = [], {}
-    for path in FILES:
-        found = load_file(path)
+    for klass, found in starter_library():
         ids = store.add_many([(r, (name,)) for r, name in found])
         for rid, (r, name) in zip(ids, found, strict=True):
             if only is None or name.name in only:
-                infos.append(RoutineInfo(rid, name.name, path.stem, recorded_uses(store, rid)))
+                infos.append(RoutineInfo(rid, name.name, klass, recorded_uses(store, rid)))
                 specs[rid] = r
-    missing = set(only or ()) - {i.name for i in infos}
-    if missing:
-        raise UsageError(f"no starter routine {', '.join(sorted(missing))}: choose from "
-                         "p01..p25, sort3, sort4, sort5")
     return infos, specs
 
 
@@ -79,6 +89,7 @@ def run_market(options: MarketOptions, on_step: Callable[[Market, Step], None] |
     if unknown:
         raise UsageError(f"no board profile {', '.join(unknown)}: choose from "
                          f"{', '.join(PROFILES)}")
+    check_routines(options.routines)
     conn = connect(options.db)
     routines, specs = starter_routines(SemStore(conn), options.routines)
     ledger = Ledger.open(options.db)
