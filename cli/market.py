@@ -26,7 +26,7 @@ from market.boards import PROFILES, Seat, open_seat
 from market.checks import BoardVerifier
 from market.driver import Driver, Step
 from market.engine import STRATEGIES, EngineRunner
-from market.market import Book, Market, RoutineInfo, Rules
+from market.market import Book, Market, RoutineInfo, Rules, ledger_entries
 from market.report import report
 from market.uses import recorded_uses
 from market.worker import SearchWorker
@@ -106,7 +106,8 @@ def run_market(options: MarketOptions, on_step: Callable[[Market, Step], None] |
         # a fair split of the budget to start with, and at least one smallest stake
         credits = max(options.seconds / len(seats), min(options.budgets_ms) / 1000)
         for seat in seats.values():
-            market.join(seat.key, seat.name, seat.isa.name, seat.features, credits)
+            market.join(seat.key, seat.name, seat.isa.name, seat.features, credits,
+                        seat.account)
         if on_ready is not None:
             on_ready(market)
         limit = market.state.clock + round(options.seconds * 1000)
@@ -119,7 +120,7 @@ def run_market(options: MarketOptions, on_step: Callable[[Market, Step], None] |
         for seat in seats.values():
             seat.close()
     head = ledger.latest_head()
-    entries = [(i, json.loads(raw)) for i, raw in ledger.entries() if b'"metaos.market"' in raw]
+    entries = list(ledger_entries(ledger))
     return report(entries, {r.id: r.name for r in routines}, sharing=options.sharing,
                   seed=options.seed, budget_s=options.seconds,
                   ledger={"size": ledger.size, "root": ledger.root().hex(),

@@ -26,8 +26,9 @@ class BoardVerifier:
               code: bytes) -> AdoptionCheck:
         started = time.process_time()
         if artifact.get("routine") != routine.id:
-            return AdoptionCheck(False, f"the artifact proves routine {str(artifact.get('routine'))[:12]},"
-                                f" not {routine.name} ({routine.id[:12]})", 0)
+            proven = str(artifact.get("routine"))[:12]
+            return AdoptionCheck(False, f"the artifact proves routine {proven}, not "
+                                        f"{routine.name} ({routine.id[:12]})", 0)
         proof = check_artifact(artifact, code, agent.features)
         proof_ms = round((time.process_time() - started) * 1000)
         if not proof.ok:

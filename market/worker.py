@@ -83,9 +83,14 @@ class SearchWorker:
         self._process.start()
         child.close()
         self._conn = parent
-        if not parent.poll(STARTUP_S) or parent.recv() != "ready":
+        try:
+            ready = parent.poll(STARTUP_S) and parent.recv() == "ready"
+        except (EOFError, OSError):  # it ended before it was ready: its traceback is above
+            ready = False
+        if not ready:
             self._stop()
-            raise RuntimeError(f"the search process did not start within {STARTUP_S:g} s")
+            raise RuntimeError(f"the search process did not start within {STARTUP_S:g} s "
+                               "(its error, if it had one, is on stderr above)")
 
     def __call__(self, task: SearchTask) -> Claim:
         if self._process is None or not self._process.is_alive():
@@ -94,7 +99,10 @@ class SearchWorker:
         before, wall = process_cpu(pid), time.monotonic()
         cap = self.cap(task)
         used = 0.0
-        self._conn.send(task)
+        try:
+            self._conn.send(task)
+        except OSError:  # it ended since the last search (BrokenPipeError)
+            return self._died(pid, before, used)
         # a dead worker closes its end of the pipe: poll() then returns and recv() fails
         while not self._conn.poll(POLL_S):
             try:
@@ -146,6 +154,9 @@ class SearchWorker:
 
     def close(self) -> None:
         if self._process is not None and self._process.is_alive():
-            self._conn.send(None)
-            self._process.join(timeout=5)
+            try:
+                self._conn.send(None)
+                self._process.join(timeout=5)
+            except OSError:  # it ended meanwhile: nothing to ask
+                pass
         self._stop()
