@@ -116,9 +116,11 @@ def run_market(options: MarketOptions, on_step: Callable[[Market, Step], None] |
                         on_step=(lambda step: on_step(market, step)) if on_step else None)
         driver.run()
     finally:
-        worker.close()
-        for seat in seats.values():
-            seat.close()
+        try:
+            worker.close()
+        finally:  # whatever the worker did, the boards' QEMU processes end with the market
+            for seat in seats.values():
+                seat.close()
     head = ledger.latest_head()
     entries = list(ledger_entries(ledger))
     return report(entries, {r.id: r.name for r in routines}, sharing=options.sharing,

@@ -9,10 +9,11 @@ a local search (one instruction deleted, one replaced or two registers exchanged
 runs from every new best; STOKE chains run batches of iterations, restarts
 alternating between optimising from the best and synthesising from nothing in a
 few slots.  Every correct candidate a batch met that is better than the best so
-far is proven by Z3 at full width (proof.py).  A refuted one's counterexample joins the test vectors (so the chain
-stops meeting it); a proven one runs in Unicorn against the interpreter
-(check.py) and becomes the best.  Only proven programs are ever returned: if the
-search is interrupted (KeyboardInterrupt), the best proven result so far is.
+far is proven by Z3 at full width (proof.py).  A refuted one's counterexample joins
+the test vectors (so the chain stops meeting it); a proven one runs in Unicorn
+against the interpreter (check.py) and becomes the best.  Only proven programs are
+ever returned: if the search is interrupted (KeyboardInterrupt), the best proven
+result so far is.
 Searches are deterministic for a seed and a number of batches; a time budget
 only decides how many batches run.
 """
@@ -82,6 +83,7 @@ class _Search:
     model: PerformanceModel
     seed: int
     started: float
+    clock: Callable[[], float] = time.perf_counter  # what budget_s and the history count
     best: MachineProgram | None = None
     best_proof: Proof | None = None
     best_start: str = ""
@@ -111,7 +113,7 @@ class _Search:
             self.refuted.add(key)  # proven yet the machine disagrees: never use it
             return False
         self.best, self.best_proof, self.best_start = program, proof, self.best_start or origin
-        self.history.append((time.perf_counter() - self.started, self.cost(program),
+        self.history.append((self.clock() - self.started, self.cost(program),
                              program.instructions))
         return True
 
@@ -131,18 +133,24 @@ class _Search:
 def evolve(spec: Routine, target: MachineTarget, *, budget_s: float | None = 60.0,
            batches: int | None = None, seed: int = 0, stop_at: int | None = None,
            model: PerformanceModel | None = None, iterations: int = ITERATIONS,
-           on_progress: Callable[[Evolved], None] | None = None, workers: int = 1) -> Evolved:
+           on_progress: Callable[[Evolved], None] | None = None, workers: int = 1,
+           clock: Callable[[], float] = time.perf_counter) -> Evolved:
     """The shortest proven program found for `spec` on `target`.  Stops after `budget_s`
     seconds or `batches` batches (whichever comes first), or once `stop_at` instructions
     (return included) are reached.  `workers` > 1: that many processes search from the
     same proven starts with their own seeds (on_progress is not called then); the
-    shortest result wins, the lowest worker on a tie."""
+    shortest result wins, the lowest worker on a tie.  `clock`: the seconds budget_s and
+    the history count, wall time by default; time.process_time makes the budget CPU
+    time, which a loaded machine does not shrink (one process: not with workers > 1)."""
+    if workers > 1 and clock is not time.perf_counter:
+        raise ValueError("a CPU clock counts one process: parallel workers take the wall clock")
     isa = isa_named(target.isa)
-    started = time.perf_counter()
+    started = clock()
     search_space = space(isa, spec, target.features)
     testset = TestSet(isa, spec, machine_vectors(isa, spec, TRAINING_VECTORS, seed),
                       search_space.write_registers)
-    s = _Search(isa, spec, target, testset, search_space, model or fallback(isa), seed, started)
+    s = _Search(isa, spec, target, testset, search_space, model or fallback(isa), seed, started,
+                clock)
     offered: list[Start] = starts(isa, spec, target.features)
     for start in sorted(offered, key=lambda x: x.program.instructions):
         if s.better(start.program) and s.consider(start.program, start.name,
@@ -197,7 +205,7 @@ def _parallel(s: _Search, workers: int, budget_s, batches, stop_at, iterations) 
     best = min(done, key=lambda r: r.instructions)  # min keeps the first of equals
     best.evaluations = sum(r.evaluations for r in done)
     best.counterexamples = [c for r in done for c in r.counterexamples]
-    best.seconds = time.perf_counter() - s.started
+    best.seconds = s.clock() - s.started
     best.interrupted = interrupted or best.interrupted
     return best
 
@@ -207,7 +215,7 @@ def _done(s: _Search, budget_s, batches, stop_at, count: int) -> bool:
         return True
     if batches is not None and count >= batches:
         return True
-    return budget_s is not None and time.perf_counter() - s.started >= budget_s
+    return budget_s is not None and s.clock() - s.started >= budget_s
 
 
 def _descend(s: _Search, budget_s, batches, stop_at, count: int) -> bool:
@@ -286,4 +294,4 @@ def _result(s: _Search, interrupted: bool) -> Evolved:
     return Evolved(s.spec.hint_name or "", s.target, s.best, text(s.isa, s.best), code,
                    s.best.instructions, s.best_proof, s.best_start, verdict,
                    list(s.counterexamples), list(s.testset.vectors), list(s.history),
-                   s.evaluations, time.perf_counter() - s.started, interrupted)
+                   s.evaluations, s.clock() - s.started, interrupted)

@@ -296,3 +296,23 @@ def test_a_search_past_its_cap_is_stopped_and_charged_about_the_cap():
                                  0.1)).instructions == 3
     finally:
         worker.close()
+
+
+def test_a_search_budget_counts_the_clock_it_is_given():
+    """The market gives evolve() the search process's CPU clock (market/engine.py CLOCK),
+    so a loaded machine does not shrink a budget; evolve() must count that clock alone."""
+    from evolution.evolve import evolve
+    from evolution.targets import MachineTarget
+
+    target = MachineTarget("qemu64", "x86_64", frozenset())
+    calls = []
+
+    def stopped() -> float:  # a clock that never moves: only `batches` ends the search
+        calls.append(1)
+        return 0.0
+
+    result = evolve(hd.p01, target, budget_s=0.001, batches=3, seed=1, clock=stopped)
+    assert result.seconds == 0.0 and all(t == 0.0 for t, _, _ in result.history)
+    assert len(calls) > 3  # consulted at every batch, not the wall clock
+    with pytest.raises(ValueError, match="wall clock"):
+        evolve(hd.p01, target, budget_s=1, workers=2, clock=time.process_time)
