@@ -3,7 +3,14 @@ store, code run on the adopting board's own vectors (Unicorn, and live guests)."
 
 from __future__ import annotations
 
+import contextlib
+import json
+import os
+import signal
+import subprocess
 import time
+from collections import Counter
+from pathlib import Path
 
 import pytest
 
@@ -17,6 +24,7 @@ from market.checks import BoardVerifier
 from market.experiment import Experiment
 from market.market import Book, Claim, Market, RoutineInfo, Rules, Strategy
 from market.proofs import check_artifact, make_artifact
+from market.report import redundant_experiments
 from qemu.boards import board
 from sem.canon import routine_id
 from sem.library import hackers_delight as hd
@@ -25,6 +33,7 @@ from stores.ledger import Ledger
 
 X86 = ISAS["x86_64"]
 RV = ISAS["riscv64"]
+REPO = Path(__file__).resolve().parents[1]
 P01 = RoutineInfo(routine_id(hd.p01), "p01", "hackers_delight")
 P16 = RoutineInfo(routine_id(hd.p16), "p16", "hackers_delight")
 LEA_AND = "lea rax, [rdi - 1]\nand eax, edi\nret"  # x & (x - 1): gcc -O3, no -march
@@ -316,3 +325,99 @@ def test_a_search_budget_counts_the_clock_it_is_given():
     assert len(calls) > 3  # consulted at every batch, not the wall clock
     with pytest.raises(ValueError, match="wall clock"):
         evolve(hd.p01, target, budget_s=1, workers=2, clock=time.process_time)
+
+
+def _descendants(pid: int) -> list[int]:
+    """Every process under `pid` (its QEMU boards, its search worker), from /proc."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def _settled(db: Path) -> tuple[list[str], Counter]:
+    """(accepted identities in order, results per identity), read from the database alone
+    (read-only: opening a Ledger would write its schema)."""
+    import sqlite3
+
+    if not db.exists():
+        return [], Counter()
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=10)
+    try:
+        rows = conn.execute("SELECT entry FROM ledger_entries ORDER BY idx").fetchall()
+    except sqlite3.OperationalError:  # not created yet
+        rows = []
+    finally:
+        conn.close()
+    accepted, settled = [], Counter()
+    for (raw,) in rows:
+        record = json.loads(raw)
+        if record.get("type") == R.ACCEPTED:
+            accepted.append(record["id"])
+        elif record.get("type") in (R.RESULT, R.REFUTED):
+            settled[record["id"]] += 1
+    return accepted, settled
+
+
+@pytest.mark.boot
+def test_a_live_market_sigkilled_mid_search_resumes_from_its_ledger(tmp_path):
+    """`./run market` on a real board, its process SIGKILLed while its worker searches (as
+    the OOM killer would end it), then run again on the same database: the interrupted
+    experiment runs again and gets one result, no finished one runs again, nothing written
+    before the kill changed."""
+    db = tmp_path / "m.db"
+    argv = [str(REPO / "run"), "market", "--boards", "qemu64", "--routines", "p01,p03,p16",
+            "--db", str(db)]
+    market = subprocess.Popen([*argv, "--seconds", "60"], cwd=REPO, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.PIPE, start_new_session=True)
+    others: list[int] = []
+    try:
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline:  # wait for a search that started after a result
+            time.sleep(0.1)
+            accepted, settled = _settled(db)
+            if settled and accepted and not settled[accepted[-1]]:
+                break
+            assert market.poll() is None, market.stderr.read().decode()
+        else:
+            pytest.fail("the market did not start a second search in 240 s")
+        time.sleep(0.5)  # well inside the search (budgets are 3 CPU-seconds at least)
+        others = _descendants(market.pid)
+        os.kill(market.pid, signal.SIGKILL)
+        market.wait()
+    finally:
+        if market.poll() is None:
+            others = others or _descendants(market.pid)
+            market.kill()
+            market.wait()
+        for pid in others:  # its QEMU and worker would outlive it: end them
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+    accepted, settled = _settled(db)
+    in_flight = accepted[-1]
+    assert not settled[in_flight] and all(settled[i] == 1 for i in accepted[:-1])
+    from stores.ledger import Ledger
+
+    before = Ledger.open(db, read_only=True)
+    size, root = before.size, before.root()
+
+    done = subprocess.run([*argv, "--seconds", "6"], cwd=REPO, capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr
+    after, settled = _settled(db)
+    assert after[:len(accepted)] == accepted  # the interrupted one was not accepted again
+    assert settled[in_flight] == 1 and all(n == 1 for n in settled.values())
+    ledger = Ledger.open(db, read_only=True)
+    proof = ledger.consistency(size)
+    assert proof.old_root == root and proof.verify()  # nothing before the kill changed
+    entries = [(i, json.loads(b)) for i, b in ledger.entries()]
+    assert redundant_experiments(entries) == []
