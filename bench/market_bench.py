@@ -117,6 +117,17 @@ def improved(history: dict, limit_ms: float) -> int:
                if any(t <= limit_ms and how != "start" for t, _, how in steps))
 
 
+def pair_times(history: dict, targets: dict) -> list[float] | None:
+    """Per (board, routine), the market clock (s) at which it first reached its target."""
+    out = []
+    for key, target in targets.items():
+        when = next((t for t, n, _ in history.get(key, ()) if n <= target), None)
+        if when is None:
+            return None
+        out.append(when / 1000)
+    return out
+
+
 def compare(docs: dict[bool, dict]) -> None:
     """Print the two runs side by side (docs: sharing -> report)."""
     histories = {sharing: histories_of(doc) for sharing, doc in docs.items()}
@@ -160,6 +171,12 @@ def compare(docs: dict[bool, dict]) -> None:
 
     line("CPU-s to every final count of no sharing (goal: half)", secs(t_isolated),
          secs(t_shared))
+    # the clock at which the last pair got there is one pair's luck; per pair, the clock
+    # at which it reached the same target shows the whole fleet
+    per_pair = {sharing: pair_times(histories[sharing], isolated) for sharing in (False, True)}
+    for name, stat in (("mean", statistics.mean), ("median", statistics.median)):
+        line(f"  per pair, the {name} CPU-s to it", *(
+            "never" if per_pair[s] is None else f"{stat(per_pair[s]):.1f}" for s in (False, True)))
     line(f"CPU-s to the counts both reached ({len(common)} pairs)", secs(c_isolated),
          secs(c_shared))
     boards_of = {k: a["board"] for k, a in docs[False]["agents"].items()}
