@@ -194,6 +194,8 @@ def market_command(options: MarketOptions, json_path: str | None = None,
     except KeyboardInterrupt:
         raise Interrupted("every finished experiment is in the ledger; run again on the same "
                           "database to resume") from None
+    if not console.is_terminal:
+        console.line()  # Live's last render ends without one when not on a terminal
     counts = doc["counts"]
     console.print(f"{counts['done']} experiments done, {counts['refused']} refused, "
                   f"{counts['improvements']} improvements, {counts['adopted']} adoptions, "
