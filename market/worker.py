@@ -25,6 +25,7 @@ import dataclasses
 import multiprocessing
 import os
 import signal
+import threading
 import time
 from collections.abc import Callable
 from multiprocessing.connection import Connection
@@ -38,6 +39,7 @@ CAP_ALLOWANCE_S = 60.0
 WALL_FACTOR = 10.0  # a search that sleeps (a hung solver) is stopped after this much wall
 POLL_S = 0.2
 STARTUP_S = 120.0
+ORPHAN_POLL_S = 0.5
 
 
 def process_cpu(pid: int) -> float:
@@ -47,7 +49,16 @@ def process_cpu(pid: int) -> float:
     return (utime + stime + cutime + cstime) / os.sysconf("SC_CLK_TCK")
 
 
+def _end_with(parent: int) -> None:
+    """Exit once the market that started this worker is gone (SIGKILLed, say): its search
+    would otherwise run on to its end, and a start proof may take Z3 minutes."""
+    while os.getppid() == parent:
+        time.sleep(ORPHAN_POLL_S)
+    os._exit(0)
+
+
 def _serve(conn: Connection, run: Callable[[SearchTask], Claim]) -> None:
+    threading.Thread(target=_end_with, args=(os.getppid(),), daemon=True).start()
     conn.send("ready")  # imported: what follows is searching, and is what is counted
     while True:
         try:

@@ -373,7 +373,7 @@ def test_a_live_market_sigkilled_mid_search_resumes_from_its_ledger(tmp_path):
     """`./run market` on a real board, its process SIGKILLed while its worker searches (as
     the OOM killer would end it), then run again on the same database: the interrupted
     experiment runs again and gets one result, no finished one runs again, nothing written
-    before the kill changed."""
+    before the kill changed; its search worker ends itself."""
     db = tmp_path / "m.db"
     argv = [str(REPO / "run"), "market", "--boards", "qemu64", "--routines", "p01,p03,p16",
             "--db", str(db)]
@@ -392,14 +392,22 @@ def test_a_live_market_sigkilled_mid_search_resumes_from_its_ledger(tmp_path):
             pytest.fail("the market did not start a second search in 240 s")
         time.sleep(0.5)  # well inside the search (budgets are 3 CPU-seconds at least)
         others = _descendants(market.pid)
+        workers = [p for p in others if b"spawn_main" in Path(f"/proc/{p}/cmdline").read_bytes()]
+        assert len(workers) == 1  # the search worker, searching
         os.kill(market.pid, signal.SIGKILL)
         market.wait()
+        # the worker sees its market gone and ends itself, mid-search: within 2 s, when its
+        # search had at least 2.5 CPU-s to go (killed 0.5 s into a budget of 3 at least)
+        deadline = time.monotonic() + 2
+        while Path(f"/proc/{workers[0]}").exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not Path(f"/proc/{workers[0]}").exists(), "the search worker outlived its market"
     finally:
         if market.poll() is None:
             others = others or _descendants(market.pid)
             market.kill()
             market.wait()
-        for pid in others:  # its QEMU and worker would outlive it: end them
+        for pid in others:  # its QEMU would outlive it (nothing ends it): end it
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
     accepted, settled = _settled(db)
