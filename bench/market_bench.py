@@ -22,7 +22,7 @@
                run, and 30 allocation worlds: a few minutes instead of most of an hour.
 
     .venv/bin/python bench/market_bench.py [--quick] [--seconds N] [--routines p01,...]
-        [--runs N] [--seed N] [--skip-boards] [--compare]
+        [--runs N] [--seed N] [--skip-boards] [--reports DIR] [--compare]
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ from market.report import time_to_reach
 from stores.ledger import Ledger
 from testing.market_world import SyntheticVerifier, Truth, World, routine_id
 
-REPORTS = {False: Path("build/market-no-sharing.json"), True: Path("build/market-sharing.json")}
+REPORTS = {False: "market-no-sharing.json", True: "market-sharing.json"}  # in --reports DIR
 QUALITY = {"good": 0.6, "fair": 0.08, "poor": 0.04}  # chance of progress per CPU-second
 EXPERIMENT_S = 2
 QUICK_ROUTINES = ("p01", "p03", "p16", "p22", "sort3")
@@ -188,7 +188,7 @@ def compare(docs: dict[bool, dict]) -> None:
           f"{len(worse)} ({', '.join(worse)}), of {len(isolated)} pairs no sharing reached")
 
 
-def boards(seconds: float, seed: int, routines: tuple[str, ...] | None) -> None:
+def boards(seconds: float, seed: int, routines: tuple[str, ...] | None, reports: Path) -> None:
     docs = {}
     with tempfile.TemporaryDirectory() as directory:
         for sharing in (False, True):
@@ -198,11 +198,12 @@ def boards(seconds: float, seed: int, routines: tuple[str, ...] | None) -> None:
                                            routines=routines))
             doc["wall_seconds"] = time.perf_counter() - started
             docs[sharing] = doc
-            out = REPORTS[sharing]
-            out.parent.mkdir(exist_ok=True)
+            out = reports / REPORTS[sharing]
+            out.parent.mkdir(parents=True, exist_ok=True)
             out.write_text(json.dumps(doc, indent=2))
     compare(docs)
-    print(f"  reports: {REPORTS[False]}, {REPORTS[True]} (--compare shows them again)")
+    print(f"  reports: {reports / REPORTS[False]}, {reports / REPORTS[True]} (--compare shows "
+          "them again)")
 
 
 def main() -> None:
@@ -218,11 +219,14 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=None, help="default 100")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--skip-boards", action="store_true")
+    parser.add_argument("--reports", type=Path, default=Path("build"),
+                        help="directory of the two runs' reports (default build)")
     parser.add_argument("--compare", action="store_true",
-                        help="only compare the last run's reports (build/market-*.json)")
+                        help="only compare the last run's reports (--reports DIR/market-*.json)")
     args = parser.parse_args()
     if args.compare:
-        compare({s: json.loads(path.read_text()) for s, path in REPORTS.items()})
+        compare({s: json.loads((args.reports / name).read_text())
+                 for s, name in REPORTS.items()})
         return
     quick = args.quick
     seconds = args.seconds or (QUICK_SECONDS if quick else 600.0)
@@ -230,7 +234,7 @@ def main() -> None:
                 else QUICK_ROUTINES if quick else None)
     allocation(args.runs or (QUICK_RUNS if quick else 100))
     if not args.skip_boards:
-        boards(seconds, args.seed, routines)
+        boards(seconds, args.seed, routines, args.reports)
 
 
 if __name__ == "__main__":
