@@ -169,6 +169,16 @@ def compare(docs: dict[bool, dict]) -> None:
     def secs(ms: int | None) -> str:
         return "never" if ms is None else f"{ms / 1000:.1f}"
 
+    # as many pairs improved on their start as no sharing improved by its end: the fleet's
+    # progress in one number, whichever pairs they are
+    firsts = {sharing: sorted(next(t for t, _, how in steps if how != "start")
+                              for steps in histories[sharing].values()
+                              if any(how != "start" for _, _, how in steps))
+              for sharing in (False, True)}
+    count = len(firsts[False])
+    line(f"CPU-s until {count} pairs were improved (no sharing's final)",
+         *(secs(firsts[s][count - 1]) if len(firsts[s]) >= count else "never"
+           for s in (False, True)))
     line("CPU-s to every final count of no sharing (goal: half)", secs(t_isolated),
          secs(t_shared))
     # the clock at which the last pair got there is one pair's luck; per pair, the clock
