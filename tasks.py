@@ -323,10 +323,10 @@ def evolve(c, ref=None, arch="x86_64", board=None, cpu=None, accel="auto", qemu_
             "json": "write the report (schema metaos.market/1) to FILE",
             "plot": "draw credits per board and CPU share per strategy to FILE.png",
             "routines": "comma-separated starter routines (default: p01..p25, sort3..sort5)",
-            "seed": "the market's seed (Thompson draws)",
+            "seed": "the market's seed (Thompson draws; default 0)",
             "db": "database path (default $METAOS_DB or ./metaos.db); run again to resume"})
-def market(c, boards="qemu64,haswell,rv64,rv64-nozb", seconds=300, no_sharing=False, json=None,
-           plot=None, routines=None, seed=0, db=None):
+def market(c, boards="qemu64,haswell,rv64,rv64-nozb", seconds=None, no_sharing=False, json=None,
+           plot=None, routines=None, seed=None, db=None):
     """The mutation market: boards stake credits on evolution experiments.
 
     Redundant experiments are refused, every outcome goes to the ledger, improvements are
@@ -334,6 +334,8 @@ def market(c, boards="qemu64,haswell,rv64,rv64-nozb", seconds=300, no_sharing=Fa
     from cli import arguments
     from cli.market import MarketOptions, market_command
 
+    # numbers default to None, not to a number: invoke would parse them itself and a bad
+    # one would end in its ValueError instead of a line naming the option
     options = MarketOptions(
         boards=arguments.names(boards, "--boards"),
         seconds=arguments.number(seconds, "--seconds", default=300.0),
@@ -342,9 +344,14 @@ def market(c, boards="qemu64,haswell,rv64,rv64-nozb", seconds=300, no_sharing=Fa
     market_command(options, json, plot)
 
 
-@task(name="market", help={"seconds": "CPU-seconds per market run (default 600)",
-                           "runs": "runs of the synthetic allocation figure (default 100)"})
-def bench_market(c, seconds=600, runs=100):
+@task(name="market", help={"seconds": "CPU-seconds per market run (default 600; --quick 150)",
+                           "runs": "runs of the synthetic allocation figure (default 100; "
+                                   "--quick 30)",
+                           "quick": "five routines (p01, p03, p16, p22, sort3), 150 CPU-s per "
+                                    "run, 30 allocation runs: minutes instead of most of an hour",
+                           "routines": "comma-separated starter routines (default all)",
+                           "seed": "the market's seed, the same for both runs (default 0)"})
+def bench_market(c, seconds=None, runs=None, quick=False, routines=None, seed=None):
     """Market benchmark: four boards with and without sharing, and strategy allocation.
 
     CPU-seconds to the same best counts and redundant experiments, with and without
@@ -353,9 +360,19 @@ def bench_market(c, seconds=600, runs=100):
 
     from cli import arguments
 
-    seconds = arguments.number(seconds, "--seconds", default=600.0)
-    runs = arguments.whole(runs, "--runs", minimum=1, default=100)
-    c.run(f"{sys.executable} bench/market_bench.py --seconds {seconds} --runs {runs}", pty=False)
+    argv = ["--quick"] if quick else []
+    if seconds is not None:
+        argv += ["--seconds", str(arguments.number(seconds, "--seconds", minimum=1.0))]
+    if runs is not None:
+        argv += ["--runs", str(arguments.whole(runs, "--runs", minimum=1))]
+    if routines:
+        from cli.market import check_routines
+
+        names = arguments.names(routines, "--routines")
+        check_routines(names)
+        argv += ["--routines", ",".join(names)]
+    argv += ["--seed", str(arguments.whole(seed, "--seed", default=0))]
+    c.run(" ".join([sys.executable, "bench/market_bench.py", *argv]), pty=False)
 
 
 # -- the meta-motherboard ----------------------------------------------------

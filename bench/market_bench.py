@@ -18,7 +18,11 @@
                beside plain Bernoulli Thompson sampling on the same chances per experiment,
                and a fixed split (1/3).  Goal: >= 70%.
 
-    .venv/bin/python bench/market_bench.py [--seconds N] [--runs N] [--skip-boards] [--compare]
+  --quick      the same comparison on five routines (QUICK_ROUTINES) for QUICK_SECONDS per
+               run, and 30 allocation worlds: a few minutes instead of most of an hour.
+
+    .venv/bin/python bench/market_bench.py [--quick] [--seconds N] [--routines p01,...]
+        [--runs N] [--seed N] [--skip-boards] [--reports DIR] [--compare]
 """
 
 from __future__ import annotations
@@ -41,9 +45,12 @@ from market.report import time_to_reach
 from stores.ledger import Ledger
 from testing.market_world import SyntheticVerifier, Truth, World, routine_id
 
-REPORTS = {False: Path("build/market-no-sharing.json"), True: Path("build/market-sharing.json")}
+REPORTS = {False: "market-no-sharing.json", True: "market-sharing.json"}  # in --reports DIR
 QUALITY = {"good": 0.6, "fair": 0.08, "poor": 0.04}  # chance of progress per CPU-second
 EXPERIMENT_S = 2
+QUICK_ROUTINES = ("p01", "p03", "p16", "p22", "sort3")
+QUICK_SECONDS = 150.0
+QUICK_RUNS = 30
 
 
 def allocation_share(seed: int, directory: Path) -> float:
@@ -110,6 +117,17 @@ def improved(history: dict, limit_ms: float) -> int:
                if any(t <= limit_ms and how != "start" for t, _, how in steps))
 
 
+def pair_times(history: dict, targets: dict) -> list[float] | None:
+    """Per (board, routine), the market clock (s) at which it first reached its target."""
+    out = []
+    for key, target in targets.items():
+        when = next((t for t, n, _ in history.get(key, ()) if n <= target), None)
+        if when is None:
+            return None
+        out.append(when / 1000)
+    return out
+
+
 def compare(docs: dict[bool, dict]) -> None:
     """Print the two runs side by side (docs: sharing -> report)."""
     histories = {sharing: histories_of(doc) for sharing, doc in docs.items()}
@@ -123,7 +141,10 @@ def compare(docs: dict[bool, dict]) -> None:
               if k in histories[True]}
     c_isolated = time_to_reach(histories[False], common)
     c_shared = time_to_reach(histories[True], common)
-    print(f"four boards, p01-p25 and sort3-5, {seconds:.0f} CPU-seconds per run, seed {seed}:")
+    boards = sorted({a["board"] for a in docs[True]["agents"].values()})
+    routines = sorted(set(names.values()))
+    print(f"{len(boards)} boards ({', '.join(boards)}), {len(routines)} routines "
+          f"({', '.join(routines)}), {seconds:.0f} CPU-seconds per run, seed {seed}:")
     print(f"  {'':<52} {'no sharing':>11} {'sharing':>11}")
 
     def line(label: str, a: object, b: object) -> None:
@@ -148,8 +169,24 @@ def compare(docs: dict[bool, dict]) -> None:
     def secs(ms: int | None) -> str:
         return "never" if ms is None else f"{ms / 1000:.1f}"
 
+    # as many pairs improved on their start as no sharing improved by its end: the fleet's
+    # progress in one number, whichever pairs they are
+    firsts = {sharing: sorted(next(t for t, _, how in steps if how != "start")
+                              for steps in histories[sharing].values()
+                              if any(how != "start" for _, _, how in steps))
+              for sharing in (False, True)}
+    count = len(firsts[False])
+    line(f"CPU-s until {count} pairs were improved (no sharing's final)",
+         *(secs(firsts[s][count - 1]) if len(firsts[s]) >= count else "never"
+           for s in (False, True)))
     line("CPU-s to every final count of no sharing (goal: half)", secs(t_isolated),
          secs(t_shared))
+    # the clock at which the last pair got there is one pair's luck; per pair, the clock
+    # at which it reached the same target shows the whole fleet
+    per_pair = {sharing: pair_times(histories[sharing], isolated) for sharing in (False, True)}
+    for name, stat in (("mean", statistics.mean), ("median", statistics.median)):
+        line(f"  per pair, the {name} CPU-s to it", *(
+            "never" if per_pair[s] is None else f"{stat(per_pair[s]):.1f}" for s in (False, True)))
     line(f"CPU-s to the counts both reached ({len(common)} pairs)", secs(c_isolated),
          secs(c_shared))
     boards_of = {k: a["board"] for k, a in docs[False]["agents"].items()}
@@ -161,39 +198,53 @@ def compare(docs: dict[bool, dict]) -> None:
           f"{len(worse)} ({', '.join(worse)}), of {len(isolated)} pairs no sharing reached")
 
 
-def boards(seconds: float, seed: int) -> None:
+def boards(seconds: float, seed: int, routines: tuple[str, ...] | None, reports: Path) -> None:
     docs = {}
     with tempfile.TemporaryDirectory() as directory:
         for sharing in (False, True):
             db = str(Path(directory) / f"market-{sharing}.db")
             started = time.perf_counter()
-            doc = run_market(MarketOptions(seconds=seconds, sharing=sharing, seed=seed, db=db))
+            doc = run_market(MarketOptions(seconds=seconds, sharing=sharing, seed=seed, db=db,
+                                           routines=routines))
             doc["wall_seconds"] = time.perf_counter() - started
             docs[sharing] = doc
-            out = REPORTS[sharing]
-            out.parent.mkdir(exist_ok=True)
+            out = reports / REPORTS[sharing]
+            out.parent.mkdir(parents=True, exist_ok=True)
             out.write_text(json.dumps(doc, indent=2))
     compare(docs)
-    print(f"  reports: {REPORTS[False]}, {REPORTS[True]} (--compare shows them again)")
+    print(f"  reports: {reports / REPORTS[False]}, {reports / REPORTS[True]} (--compare shows "
+          "them again)")
 
 
 def main() -> None:
     # stopped with SIGTERM, unwind (the boards' QEMU processes are closed in finally)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=600.0)
-    parser.add_argument("--runs", type=int, default=100)
+    parser.add_argument("--quick", action="store_true",
+                        help=f"{', '.join(QUICK_ROUTINES)}, {QUICK_SECONDS:g} s per run, "
+                             f"{QUICK_RUNS} allocation worlds (unless given)")
+    parser.add_argument("--seconds", type=float, default=None, help="default 600")
+    parser.add_argument("--routines", default=None,
+                        help="comma-separated starter routines (default all: p01-p25, sort3-5)")
+    parser.add_argument("--runs", type=int, default=None, help="default 100")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--skip-boards", action="store_true")
+    parser.add_argument("--reports", type=Path, default=Path("build"),
+                        help="directory of the two runs' reports (default build)")
     parser.add_argument("--compare", action="store_true",
-                        help="only compare the last run's reports (build/market-*.json)")
+                        help="only compare the last run's reports (--reports DIR/market-*.json)")
     args = parser.parse_args()
     if args.compare:
-        compare({s: json.loads(path.read_text()) for s, path in REPORTS.items()})
+        compare({s: json.loads((args.reports / name).read_text())
+                 for s, name in REPORTS.items()})
         return
-    allocation(args.runs)
+    quick = args.quick
+    seconds = args.seconds or (QUICK_SECONDS if quick else 600.0)
+    routines = (tuple(args.routines.split(",")) if args.routines
+                else QUICK_ROUTINES if quick else None)
+    allocation(args.runs or (QUICK_RUNS if quick else 100))
     if not args.skip_boards:
-        boards(args.seconds, args.seed)
+        boards(seconds, args.seed, routines, args.reports)
 
 
 if __name__ == "__main__":

@@ -26,7 +26,7 @@ from market.boards import PROFILES, Seat, open_seat
 from market.checks import BoardVerifier
 from market.driver import Driver, Step
 from market.engine import STRATEGIES, EngineRunner
-from market.market import Book, Market, RoutineInfo, Rules
+from market.market import Book, Market, RoutineInfo, Rules, ledger_entries
 from market.report import report
 from market.uses import recorded_uses
 from market.worker import SearchWorker
@@ -53,22 +53,32 @@ class MarketOptions:
     accel: str = "tcg"
 
 
+def starter_library() -> list[tuple[str, list]]:
+    """(class, [(routine, name)]) per starter library file: p01-p25, sort3-5."""
+    return [(path.stem, load_file(path)) for path in FILES]
+
+
+def check_routines(only: tuple[str, ...] | None) -> None:
+    """Refuse names that are not starter routines, before anything is stored or booted."""
+    known = {name.name for _, found in starter_library() for _, name in found}
+    missing = set(only or ()) - known
+    if missing:
+        raise UsageError(f"no starter routine {', '.join(sorted(missing))}: choose from "
+                         "p01..p25, sort3, sort4, sort5")
+
+
 def starter_routines(store: SemStore, only: tuple[str, ...] | None = None
                      ) -> tuple[list[RoutineInfo], dict[str, Routine]]:
     """The starter library (p01-p25, sort3-5), stored in the semantic store, each with
     its class (its library module) and recorded uses."""
+    check_routines(only)
     infos, specs = [], {}
-    for path in FILES:
-        found = load_file(path)
+    for klass, found in starter_library():
         ids = store.add_many([(r, (name,)) for r, name in found])
         for rid, (r, name) in zip(ids, found, strict=True):
             if only is None or name.name in only:
-                infos.append(RoutineInfo(rid, name.name, path.stem, recorded_uses(store, rid)))
+                infos.append(RoutineInfo(rid, name.name, klass, recorded_uses(store, rid)))
                 specs[rid] = r
-    missing = set(only or ()) - {i.name for i in infos}
-    if missing:
-        raise UsageError(f"no starter routine {', '.join(sorted(missing))}: choose from "
-                         "p01..p25, sort3, sort4, sort5")
     return infos, specs
 
 
@@ -79,6 +89,7 @@ def run_market(options: MarketOptions, on_step: Callable[[Market, Step], None] |
     if unknown:
         raise UsageError(f"no board profile {', '.join(unknown)}: choose from "
                          f"{', '.join(PROFILES)}")
+    check_routines(options.routines)
     conn = connect(options.db)
     routines, specs = starter_routines(SemStore(conn), options.routines)
     ledger = Ledger.open(options.db)
@@ -95,7 +106,8 @@ def run_market(options: MarketOptions, on_step: Callable[[Market, Step], None] |
         # a fair split of the budget to start with, and at least one smallest stake
         credits = max(options.seconds / len(seats), min(options.budgets_ms) / 1000)
         for seat in seats.values():
-            market.join(seat.key, seat.name, seat.isa.name, seat.features, credits)
+            market.join(seat.key, seat.name, seat.isa.name, seat.features, credits,
+                        seat.account)
         if on_ready is not None:
             on_ready(market)
         limit = market.state.clock + round(options.seconds * 1000)
@@ -104,11 +116,13 @@ def run_market(options: MarketOptions, on_step: Callable[[Market, Step], None] |
                         on_step=(lambda step: on_step(market, step)) if on_step else None)
         driver.run()
     finally:
-        worker.close()
-        for seat in seats.values():
-            seat.close()
+        try:
+            worker.close()
+        finally:  # whatever the worker did, the boards' QEMU processes end with the market
+            for seat in seats.values():
+                seat.close()
     head = ledger.latest_head()
-    entries = [(i, json.loads(raw)) for i, raw in ledger.entries() if b'"metaos.market"' in raw]
+    entries = list(ledger_entries(ledger))
     return report(entries, {r.id: r.name for r in routines}, sharing=options.sharing,
                   seed=options.seed, budget_s=options.seconds,
                   ledger={"size": ledger.size, "root": ledger.root().hex(),
@@ -180,6 +194,8 @@ def market_command(options: MarketOptions, json_path: str | None = None,
     except KeyboardInterrupt:
         raise Interrupted("every finished experiment is in the ledger; run again on the same "
                           "database to resume") from None
+    if not console.is_terminal:
+        console.line()  # Live's last render ends without one when not on a terminal
     counts = doc["counts"]
     console.print(f"{counts['done']} experiments done, {counts['refused']} refused, "
                   f"{counts['improvements']} improvements, {counts['adopted']} adoptions, "

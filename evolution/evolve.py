@@ -97,6 +97,7 @@ class _Search:
     model: PerformanceModel
     seed: int
     started: float
+    clock: Callable[[], float] = time.perf_counter  # what budget_s and the history count
     best: MachineProgram | None = None
     best_proof: Proof | None = None
     best_start: str = ""
@@ -113,7 +114,7 @@ class _Search:
         if self.on_batch is not None:
             best = self.best
             self.on_batch(Progress(
-                time.perf_counter() - self.started, phase,
+                self.clock() - self.started, phase,
                 None if best is None else best.instructions,
                 None if best is None else self.cost(best), self.evaluations, self.proofs,
                 self.proven, len(self.counterexamples)))
@@ -140,7 +141,7 @@ class _Search:
             return False
         self.proven += 1
         self.best, self.best_proof, self.best_start = program, proof, self.best_start or origin
-        self.history.append((time.perf_counter() - self.started, self.cost(program),
+        self.history.append((self.clock() - self.started, self.cost(program),
                              program.instructions))
         return True
 
@@ -162,7 +163,8 @@ def evolve(spec: Routine, target: MachineTarget, *, budget_s: float | None = 60.
            model: PerformanceModel | None = None, iterations: int = ITERATIONS,
            on_progress: Callable[[Evolved], None] | None = None, workers: int = 1,
            on_batch: Callable[[Progress], None] | None = None,
-           extra_starts: Sequence[Start] = ()) -> Evolved:
+           extra_starts: Sequence[Start] = (),
+           clock: Callable[[], float] = time.perf_counter) -> Evolved:
     """The shortest proven program found for `spec` on `target`.  Stops after `budget_s`
     seconds or `batches` batches (whichever comes first), or once `stop_at` instructions
     (return included) are reached.  `workers` > 1: that many processes search from the
@@ -170,15 +172,20 @@ def evolve(spec: Routine, target: MachineTarget, *, budget_s: float | None = 60.
     then); the shortest result wins, the lowest worker on a tie.  `on_progress` gets each
     new best (checked in Unicorn), `on_batch` a Progress after every start proof and
     batch.  `extra_starts`: programs to start from besides our own (another board's best,
-    say), proven like every candidate before any is used.  Interrupted
-    (KeyboardInterrupt), it returns the best proven so far, marked `interrupted`."""
+    say), proven like every candidate before any is used.  `clock`: the seconds budget_s
+    and the history count, wall time by default; time.process_time makes the budget CPU
+    time, which a loaded machine does not shrink (one process: not with workers > 1).
+    Interrupted (KeyboardInterrupt), it returns the best proven so far, marked
+    `interrupted`."""
+    if workers > 1 and clock is not time.perf_counter:
+        raise ValueError("a CPU clock counts one process: parallel workers take the wall clock")
     isa = isa_named(target.isa)
-    started = time.perf_counter()
+    started = clock()
     search_space = space(isa, spec, target.features, avoid=target.avoid)
     testset = TestSet(isa, spec, machine_vectors(isa, spec, TRAINING_VECTORS, seed),
                       search_space.write_registers)
     s = _Search(isa, spec, target, testset, search_space, model or fallback(isa), seed, started,
-                on_batch=on_batch)
+                clock, on_batch=on_batch)
     offered: list[Start] = [start for start in (*starts(isa, spec, target.features), *extra_starts)
                             if not any(i.form in target.avoid for i in start.program.insns)]
     interrupted = False
@@ -242,7 +249,7 @@ def _parallel(s: _Search, workers: int, budget_s, batches, stop_at, iterations) 
     best = min(done, key=lambda r: r.instructions)  # min keeps the first of equals
     best.evaluations = sum(r.evaluations for r in done)
     best.counterexamples = [c for r in done for c in r.counterexamples]
-    best.seconds = time.perf_counter() - s.started
+    best.seconds = s.clock() - s.started
     best.interrupted = interrupted or best.interrupted
     return best
 
@@ -252,7 +259,7 @@ def _done(s: _Search, budget_s, batches, stop_at, count: int) -> bool:
         return True
     if batches is not None and count >= batches:
         return True
-    return budget_s is not None and time.perf_counter() - s.started >= budget_s
+    return budget_s is not None and s.clock() - s.started >= budget_s
 
 
 def _descend(s: _Search, budget_s, batches, stop_at, count: int) -> bool:
@@ -333,4 +340,4 @@ def _result(s: _Search, interrupted: bool) -> Evolved:
     return Evolved(s.spec.hint_name or "", s.target, s.best, text(s.isa, s.best), code,
                    s.best.instructions, s.best_proof, s.best_start, verdict,
                    list(s.counterexamples), list(s.testset.vectors), list(s.history),
-                   s.evaluations, time.perf_counter() - s.started, interrupted)
+                   s.evaluations, s.clock() - s.started, interrupted)

@@ -85,6 +85,12 @@ class Seat:
     def where(self) -> str:
         return "unicorn"
 
+    @property
+    def account(self) -> str | None:
+        """The hex digest of the board's hardware fingerprint: whom the meta-motherboard
+        pays (motherboard/credits.py).  None: no hardware behind this board."""
+        return None
+
     def run_code(self, spec: Routine, code: bytes, count: int, seed: int) -> CodeRun:
         """Run `code` as `spec` on `count` vectors drawn with `seed` (Unicorn here; the
         board's guest in GuestSeat), by the platform ABI."""
@@ -123,6 +129,10 @@ class GuestSeat(Seat):
     @property
     def where(self) -> str:
         return f"{self.name} guest ({self.link.accelerator if self.link else 'closed'})"
+
+    @property
+    def account(self) -> str | None:
+        return self.fingerprint.digest.hex() if self.fingerprint else None
 
     def run_code(self, spec: Routine, code: bytes, count: int, seed: int) -> CodeRun:
         # inputs as the platform ABI passes them (evolution's machine vectors: junk above

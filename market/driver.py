@@ -66,6 +66,7 @@ class Driver:
         return self.limit_ms is None or self.market.state.clock < self.limit_ms
 
     def step(self) -> bool:
+        self.market.book.refresh()  # what others wrote meanwhile (the motherboard's payments)
         state = self.market.state
         if not self._time_left():
             return False

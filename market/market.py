@@ -49,7 +49,18 @@ from market.posterior import Belief
 from market.state import AgentState, ExperimentState, MarketState
 from stores.ledger import Ledger
 
-_MARKET_TAG = b'"ledger":"metaos.market"'
+
+def ledger_entries(ledger: Ledger, start: int = 0, stop: int | None = None
+                   ) -> Iterable[tuple[int, dict]]:
+    """(index, record) of the entries from `start` (to `stop`) the market's state is
+    rebuilt from: its own and the meta-motherboard's payments (market/records.py)."""
+    for index, raw in ledger.entries(start):
+        if stop is not None and index >= stop:
+            return
+        if any(tag in raw for tag in R.TAGS):
+            record = json.loads(raw)
+            if R.concerns_market(record):
+                yield index, record
 
 
 @dataclass(frozen=True)
@@ -131,22 +142,29 @@ class Decision:
 @dataclass
 class Book:
     """The ledger and the state it rebuilds: `write` appends entries in one transaction
-    and applies them."""
+    and applies them.  Others append to the same ledger (the meta-motherboard's payments,
+    from another process): `refresh` applies what they wrote, and `write` does before
+    applying its own, so the live state is always the replay of the ledger up to its size."""
     ledger: Ledger
     state: MarketState = field(init=False)
     prior_size: float = 1.0
 
     def __post_init__(self) -> None:
-        self.state = MarketState.replay(self._market_entries(), self.prior_size)
+        self.state = MarketState.replay(ledger_entries(self.ledger), self.prior_size)
         self.state.size = self.ledger.size
 
-    def _market_entries(self) -> Iterable[tuple[int, dict]]:
-        for index, raw in self.ledger.entries():
-            if _MARKET_TAG in raw:
-                yield index, json.loads(raw)
+    def _catch_up(self, stop: int) -> None:
+        for index, record in ledger_entries(self.ledger, self.state.size, stop):
+            self.state.apply(index, record)
+        self.state.size = max(self.state.size, stop)
+
+    def refresh(self) -> None:
+        """Apply the entries others appended since this book last looked."""
+        self._catch_up(self.ledger.size)
 
     def write(self, records: Sequence[Mapping]) -> range:
         indexes = self.ledger.append_records(records)
+        self._catch_up(indexes.start)  # what others appended before these
         for index, record in zip(indexes, records, strict=True):
             self.state.apply(index, record)
         return indexes
@@ -176,12 +194,15 @@ class Market:
     # -- agents -------------------------------------------------------------------------
 
     def join(self, key: str, board: str, isa: str, features: frozenset[str],
-             credits: float) -> AgentState:
+             credits: float, fingerprint: str | None = None) -> AgentState:
         """Register a board's agent (once: a resumed market's boards are already there),
-        then let it adopt what the others found that it can use."""
+        then let it adopt what the others found that it can use.  `fingerprint`: the hex
+        digest of its hardware fingerprint, whose meta-motherboard payments it may spend."""
+        self.book.refresh()
         if key not in self.state.agents:
             self.book.write([R.entry(R.JOINED, self.state.clock, agent=key, board=board,
-                                     isa=isa, features=sorted(features), credits=credits)])
+                                     isa=isa, features=sorted(features), credits=credits,
+                                     fingerprint=fingerprint)])
             if self.sharing:
                 self._catch_up(self.state.agents[key])
         return self.state.agents[key]
@@ -315,6 +336,7 @@ class Market:
     # -- proposals ----------------------------------------------------------------------
 
     def propose(self, agent_key: str, experiment: Experiment) -> Decision:
+        self.book.refresh()  # credits the meta-motherboard paid meanwhile count
         agent = self.state.agents[agent_key]
         if experiment.isa != agent.isa or not experiment.features <= agent.features:
             raise ValueError(f"agent {agent.board} cannot run an experiment for "

@@ -22,6 +22,15 @@ spent when the entry was written: searches, proof checks and guest runs).
 
 Entries of one settlement (a result with its payout, counterexamples and adoptions) are
 appended in one transaction: a market killed mid-settlement leaves all or none of them.
+
+The market also reads one kind of entry it does not write: the meta-motherboard's
+payments (motherboard/credits.py writes them; the layers let the market read the format,
+not import the writer),
+
+    {"ledger": "metaos.motherboard", "type": "payment", "fingerprint": HEX, "credits": X, ...}
+
+credits a board earned running tasks, for its hardware fingerprint (the hex digest of
+stores/fingerprint.py): the market's agents on that fingerprint may spend them.
 """
 
 from __future__ import annotations
@@ -51,6 +60,12 @@ IMPROVEMENT = "improvement"
 NONE = "none"
 
 
+MOTHERBOARD = "metaos.motherboard"  # the meta-motherboard's entries' `ledger` field
+PAYMENT = "payment"  # its entry type for credits paid to a fingerprint
+# what a raw entry holds if it may concern the market (a cheap test before parsing it)
+TAGS = (b'"ledger":"' + MARKET.encode() + b'"', b'"ledger":"' + MOTHERBOARD.encode() + b'"')
+
+
 def entry(kind: str, t: int, **fields) -> dict:
     if kind not in KINDS:
         raise ValueError(f"no market entry type {kind!r}; one of {', '.join(KINDS)}")
@@ -59,3 +74,14 @@ def entry(kind: str, t: int, **fields) -> dict:
 
 def is_market(record: object) -> bool:
     return isinstance(record, dict) and record.get("ledger") == MARKET
+
+
+def is_payment(record: object) -> bool:
+    """A meta-motherboard payment to a fingerprint (motherboard/credits.py)."""
+    return (isinstance(record, dict) and record.get("ledger") == MOTHERBOARD
+            and record.get("type") == PAYMENT)
+
+
+def concerns_market(record: object) -> bool:
+    """What the market's state is rebuilt from: its own entries and the payments."""
+    return is_market(record) or is_payment(record)

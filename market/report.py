@@ -23,7 +23,8 @@ SCHEMA = "metaos.market/1"
 
 
 def market_records(entries: Iterable[tuple[int, Mapping]]) -> list[tuple[int, Mapping]]:
-    return [(i, r) for i, r in entries if R.is_market(r)]
+    """The market's own entries and the meta-motherboard's payments its credits include."""
+    return [(i, r) for i, r in entries if R.concerns_market(r)]
 
 
 def redundant_experiments(entries: Iterable[tuple[int, Mapping]]) -> list[str]:
@@ -147,7 +148,9 @@ def report(entries: Iterable[tuple[int, Mapping]], names: Mapping[str, str], *,
         "schema": SCHEMA, "sharing": sharing, "seed": seed, "budget_seconds": budget_s,
         "clock_seconds": state.clock / 1000, "ledger": dict(ledger),
         "agents": {k: {"board": a.board, "isa": a.isa, "features": sorted(a.features),
+                       "fingerprint": a.fingerprint,
                        "credits": round(a.credits, 6), "cpu_seconds": a.cpu_ms / 1000,
+                       "paid_by_motherboard": round(a.paid, 6),
                        "credits_over_time": [[t / 1000, round(c, 6)] for t, c in a.history]}
                    for k, a in state.agents.items()},
         "experiments": experiments,

@@ -6,6 +6,12 @@ live (right after the ledger took it) and on resume (replaying the ledger from e
 experiments done, the same bests, the same posterior.  An experiment accepted but with
 no result is `active`; after a restart it is the first one to run again (its stake was
 already paid).
+
+The meta-motherboard's payments (market/records.py) are credits for a hardware
+fingerprint: each is shared evenly by the agents on that fingerprint at that point of the
+ledger (QEMU's rv64 with and without Zb* have one fingerprint and two agents), and one
+that comes before any of them joined waits in the fingerprint's account for the first
+that does.  Nothing is minted twice: the agents' shares add up to what was paid.
 """
 
 from __future__ import annotations
@@ -25,6 +31,10 @@ class AgentState:
     isa: str
     features: frozenset[str]  # what discovery found the board to have
     credits: float
+    # the hex digest of its hardware fingerprint (stores/fingerprint.py), the account the
+    # meta-motherboard pays; None for a board with no hardware behind it
+    fingerprint: str | None = None
+    paid: float = 0.0  # credits the meta-motherboard's payments brought it
     cpu_ms: int = 0  # CPU its experiments used
     history: list[tuple[int, float]] = field(default_factory=list)  # (t, credits)
 
@@ -78,6 +88,8 @@ class MarketState:
         self.rejected_adoptions: list[dict] = []
         self.counterexamples: dict[tuple[str, str], list[dict]] = {}  # (routine, isa)
         self.payouts: list[dict] = []
+        self.payments: list[dict] = []  # the meta-motherboard's, as credited
+        self.unclaimed: dict[str, float] = {}  # fingerprint -> paid before any agent joined
         self.prior_size = prior_size
         self.posterior = Posterior(prior_size)  # from every agent's experiments
         self.own_posteriors: dict[str, Posterior] = {}  # from each agent's own only
@@ -96,6 +108,9 @@ class MarketState:
 
     def apply(self, index: int, record: Mapping) -> None:
         self.size = max(self.size, index + 1)
+        if R.is_payment(record):
+            self._motherboard_payment(index, record)
+            return
         if not R.is_market(record):
             return
         self.clock = max(self.clock, record["t"])
@@ -104,9 +119,28 @@ class MarketState:
     def _joined(self, index: int, r: Mapping) -> None:
         if r["agent"] in self.agents:
             return  # a resumed market's boards join again: once is what counts
-        agent = AgentState(r["agent"], r["board"], r["isa"], frozenset(r["features"]), 0.0)
+        agent = AgentState(r["agent"], r["board"], r["isa"], frozenset(r["features"]), 0.0,
+                           r.get("fingerprint"))
         agent.credit(r["t"], r["credits"])
         self.agents[r["agent"]] = agent
+        waiting = self.unclaimed.pop(agent.fingerprint, 0.0) if agent.fingerprint else 0.0
+        if waiting:
+            agent.paid += waiting
+            agent.credit(r["t"], waiting)
+
+    def _motherboard_payment(self, index: int, r: Mapping) -> None:
+        """Credits the meta-motherboard paid to a fingerprint (at the market clock: the
+        payment's own `t` is the motherboard's)."""
+        fingerprint, credits = r["fingerprint"], r["credits"]
+        holders = [a for a in self.agents.values() if a.fingerprint == fingerprint]
+        self.payments.append({"index": index, "fingerprint": fingerprint, "credits": credits,
+                              "agents": [a.key for a in holders]})
+        if not holders:
+            self.unclaimed[fingerprint] = self.unclaimed.get(fingerprint, 0.0) + credits
+            return
+        for a in holders:
+            a.paid += credits / len(holders)
+            a.credit(self.clock, credits / len(holders))
 
     def _accepted(self, index: int, r: Mapping) -> None:
         experiment = Experiment.from_record(r["experiment"])

@@ -10,6 +10,10 @@ assembler) passes the cap: the budget times CAP_FACTOR plus CAP_ALLOWANCE_S.  A 
 search is a result with no program, its CPU charged and the reason in the ledger; the
 market's cost estimate then steers away from that routine (market/market.py overruns).
 
+A worker that dies (a signal, a crash in Z3's or Unicorn's native code, the kernel's
+OOM killer) is the same: a result with no program, the CPU it had used charged, and the
+next search gets a new worker.
+
 The worker is started with `spawn` (the market's process has threads: QEMU links, the
 live table) and kept for the next search, so the engine's compiled kernels are reused;
 it is started again only after it was stopped.
@@ -20,7 +24,10 @@ from __future__ import annotations
 import dataclasses
 import multiprocessing
 import os
+import signal
+import threading
 import time
+from collections.abc import Callable
 from multiprocessing.connection import Connection
 from pathlib import Path
 
@@ -32,6 +39,7 @@ CAP_ALLOWANCE_S = 60.0
 WALL_FACTOR = 10.0  # a search that sleeps (a hung solver) is stopped after this much wall
 POLL_S = 0.2
 STARTUP_S = 120.0
+ORPHAN_POLL_S = 0.5
 
 
 def process_cpu(pid: int) -> float:
@@ -41,7 +49,16 @@ def process_cpu(pid: int) -> float:
     return (utime + stime + cutime + cstime) / os.sysconf("SC_CLK_TCK")
 
 
-def _serve(conn: Connection) -> None:
+def _end_with(parent: int) -> None:
+    """Exit once the market that started this worker is gone (SIGKILLed, say): its search
+    would otherwise run on to its end, and a start proof may take Z3 minutes."""
+    while os.getppid() == parent:
+        time.sleep(ORPHAN_POLL_S)
+    os._exit(0)
+
+
+def _serve(conn: Connection, run: Callable[[SearchTask], Claim]) -> None:
+    threading.Thread(target=_end_with, args=(os.getppid(),), daemon=True).start()
     conn.send("ready")  # imported: what follows is searching, and is what is counted
     while True:
         try:
@@ -50,14 +67,19 @@ def _serve(conn: Connection) -> None:
             return
         if task is None:
             return
-        conn.send(search(task))
+        conn.send(run(task))
 
 
 class SearchWorker:
+    """Runs `run` (market.engine.search; a module-level function: it crosses into the
+    worker by name) on each task in the worker process, within the task's CPU cap."""
+
     def __init__(self, cap_factor: float = CAP_FACTOR,
-                 cap_allowance_s: float = CAP_ALLOWANCE_S) -> None:
+                 cap_allowance_s: float = CAP_ALLOWANCE_S,
+                 run: Callable[[SearchTask], Claim] = search) -> None:
         self.cap_factor = cap_factor
         self.cap_allowance_s = cap_allowance_s
+        self.run = run
         self._context = multiprocessing.get_context("spawn")
         self._process = None
         self._conn: Connection | None = None
@@ -67,14 +89,19 @@ class SearchWorker:
 
     def _start(self) -> None:
         parent, child = self._context.Pipe()
-        self._process = self._context.Process(target=_serve, args=(child,), daemon=True,
+        self._process = self._context.Process(target=_serve, args=(child, self.run), daemon=True,
                                               name="market-search")
         self._process.start()
         child.close()
         self._conn = parent
-        if not parent.poll(STARTUP_S) or parent.recv() != "ready":
+        try:
+            ready = parent.poll(STARTUP_S) and parent.recv() == "ready"
+        except (EOFError, OSError):  # it ended before it was ready: its traceback is above
+            ready = False
+        if not ready:
             self._stop()
-            raise RuntimeError(f"the search process did not start within {STARTUP_S:g} s")
+            raise RuntimeError(f"the search process did not start within {STARTUP_S:g} s "
+                               "(its error, if it had one, is on stderr above)")
 
     def __call__(self, task: SearchTask) -> Claim:
         if self._process is None or not self._process.is_alive():
@@ -82,29 +109,46 @@ class SearchWorker:
         pid = self._process.pid
         before, wall = process_cpu(pid), time.monotonic()
         cap = self.cap(task)
-        self._conn.send(task)
+        used = 0.0
+        try:
+            self._conn.send(task)
+        except OSError:  # it ended since the last search (BrokenPipeError)
+            return self._died(pid, before, used)
+        # a dead worker closes its end of the pipe: poll() then returns and recv() fails
         while not self._conn.poll(POLL_S):
-            if not self._process.is_alive():
-                used = self._used(pid, before, cap)
-                self._stop()
-                return self._failed(used, "the search process died")
-            used = process_cpu(pid) - before
+            try:
+                used = process_cpu(pid) - before
+            except FileNotFoundError:  # gone already: charge what it had used
+                break
             if used > cap or time.monotonic() - wall > cap * WALL_FACTOR:
                 self._stop()
                 return self._failed(used, f"stopped at its CPU cap ({cap:.0f} s: the budget "
                                           f"x {self.cap_factor:g} + {self.cap_allowance_s:g} s)")
-        claim = self._conn.recv()
+        try:
+            claim = self._conn.recv()
+        except (EOFError, OSError):
+            return self._died(pid, before, used)
         used = process_cpu(pid) - before
         # the worker's own reading leaves out its children (the assembler): use /proc's
         return dataclasses.replace(claim, cpu_ms=round(used * 1000),
                                    reached_ms=min(claim.reached_ms, round(used * 1000)))
 
-    @staticmethod
-    def _used(pid: int, before: float, cap: float) -> float:
+    def _died(self, pid: int, before: float, last: float) -> Claim:
+        """The worker ended in the middle of a search: its CPU until then is charged (read
+        while it is a zombie, before join reaps it; else the last reading)."""
         try:
-            return process_cpu(pid) - before
+            used = process_cpu(pid) - before
         except FileNotFoundError:
-            return cap
+            used = last
+        self._process.join(timeout=5)
+        code = self._process.exitcode
+        if code is not None and code < 0:
+            names = {s.value: s.name for s in signal.Signals}
+            how = f"killed by {names.get(-code, f'signal {-code}')}"
+        else:
+            how = f"exit status {code}"
+        self._stop()
+        return self._failed(used, f"the search process died ({how})")
 
     @staticmethod
     def _failed(used: float, why: str) -> Claim:
@@ -121,6 +165,9 @@ class SearchWorker:
 
     def close(self) -> None:
         if self._process is not None and self._process.is_alive():
-            self._conn.send(None)
-            self._process.join(timeout=5)
+            try:
+                self._conn.send(None)
+                self._process.join(timeout=5)
+            except OSError:  # it ended meanwhile: nothing to ask
+                pass
         self._stop()

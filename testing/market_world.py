@@ -85,3 +85,25 @@ class SyntheticVerifier:
             return AdoptionCheck(False, "synthetic: the board lacks a feature the code uses",
                          self.cpu_ms)
         return AdoptionCheck(True, "synthetic: checked", self.cpu_ms)
+
+
+def scripted_search(task) -> Claim:
+    """A search for the worker's tests (market/worker.py runs it by name in its process):
+    it burns `task.cpu_seconds` of CPU, then does what its strategy names: "die" (SIGKILL
+    itself, as a crash in native code would end it), "exit" (os._exit(3)), "spin" (burn on
+    until stopped), or anything else: return a claim of 3 instructions."""
+    import os
+    import signal
+    import time
+
+    started = time.process_time()
+    while time.process_time() - started < task.cpu_seconds or task.strategy == "spin":
+        pass
+    if task.strategy == "die":
+        os.kill(os.getpid(), signal.SIGKILL)
+    if task.strategy == "exit":
+        os._exit(3)
+    text = "nop\nnop\nret"
+    return Claim(3, 3.0, text, _code(text), frozenset(), {"sound": True, "text": text,
+                                                          "features": []},
+                 round(task.cpu_seconds * 1000), 0, None, 0.0)

@@ -46,7 +46,7 @@ def files(tmp_path_factory):
     (root / "empty.py").write_text("X = 1\n")
     return {"missing": str(root / "missing.file"), "dir": str(root), "corrupt": str(corrupt),
             "empty_db": str(root / "empty.db"), "syntax": str(root / "syntax.py"),
-            "no_routines": str(root / "empty.py")}
+            "no_routines": str(root / "empty.py"), "market_db": str(root / "market.db")}
 
 
 # (argv with {placeholders} from `files`, exit status, what the line must name)
@@ -108,6 +108,15 @@ BAD_INPUT = [
     ("ledger show --db {corrupt}", FAILURE, "corrupt.db"),
     ("ledger prove abc --db {empty_db}", USAGE, "ENTRY"),
     ("ledger consistency 5 x --db {empty_db}", USAGE, "NEW"),
+    # the mutation market (every error found before a board boots)
+    ("market --boards nope", USAGE, "nope"),
+    ("market --boards qemu64, --seconds abc", USAGE, "--seconds"),
+    ("market --seed x", USAGE, "--seed"),
+    ("market --routines p01,p99 --db {market_db}", USAGE, "p99"),
+    ("market --db {corrupt}", FAILURE, "corrupt.db"),
+    ("market --db {dir}", FAILURE, "unable to open database file"),
+    ("bench market --seconds abc", USAGE, "--seconds"),
+    ("bench market --routines sort9", USAGE, "sort9"),
     # benchmarks and the runner itself
     ("bench --runs abc", USAGE, "--runs"),
     ("bench --arch sparc", USAGE, "'sparc'"),
@@ -286,3 +295,9 @@ def test_the_discover_command_imports_no_engine():
                 if line.startswith("import time:")}
     assert "discovery.inventory" in imported  # the log is there
     assert not imported & set(HEAVY)
+
+
+def test_a_market_refused_for_a_routine_name_stores_nothing(capsys, files):
+    code, _, err = run_main(capsys, "market", "--routines", "p99", "--db", files["market_db"])
+    assert code == USAGE and "p99" in err
+    assert not Path(files["market_db"]).exists()  # refused before the database was opened

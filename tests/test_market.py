@@ -531,3 +531,59 @@ def test_a_search_that_improved_nothing_still_gives_its_program_to_boards_withou
     assert ledger.record(settled[0])["outcome"] == R.NONE
     assert market.state.best_of("b", routine.id).instructions == 10
     assert market.state.payouts[-1]["why"] == "adoption"
+
+
+def test_motherboard_payments_are_credits_the_agents_of_that_fingerprint_can_stake(tmp_path):
+    """The meta-motherboard pays boards for tasks into the shared ledger, keyed by their
+    hardware fingerprint (motherboard/credits.py, written here by its own code through a
+    connection of its own, as its process would): the market's agents on that fingerprint
+    can stake those credits, live and after a replay."""
+    from motherboard.credits import accounts, pay
+    from motherboard.market import Payment
+
+    db = tmp_path / "m.db"
+    pool = routines(4)
+    market = Market(Book(Ledger.open(db)), pool, STRATEGIES, SyntheticVerifier(), rules=RULES)
+    motherboard = Ledger.open(db)
+    x86, rv, other = "ab" * 32, "cd" * 32, "ef" * 32
+
+    def paid(fingerprint: str, credits: float, task: str) -> None:
+        pay(motherboard, [Payment("q35:qemu64", fingerprint, task, credits, 0.5)])
+
+    paid(x86, 1.5, "t0")  # before any agent on it joined: it waits for the first
+    market.join("q64", "qemu64", "x86_64", frozenset(), 2.0, x86)
+    market.join("haswell", "haswell", "x86_64", frozenset({"f"}), 2.0, other)
+    assert market.state.agents["q64"].credits == 3.5
+    big = experiment(cpu_ms=8000)
+    assert market.propose("q64", big).reason == R.CREDITS  # 3.5 credits cannot stake 8
+    paid(x86, 2.25, "t1")
+    paid(x86, 2.25, "t2")
+    paid("00" * 32, 50.0, "t3")  # a fingerprint no agent has: nobody here is richer
+    decision = market.propose("q64", big)  # the market reads what the motherboard wrote
+    assert decision.accepted and market.state.agents["q64"].credits == pytest.approx(0.0)
+    assert market.state.agents["haswell"].credits == 2.0
+    # two agents on one fingerprint (QEMU's rv64 with and without Zb*) share its payments
+    market.join("rv64", "rv64", "riscv64", frozenset({"f"}), 2.0, rv)
+    market.join("rv64-nozb", "rv64-nozb", "riscv64", frozenset(), 2.0, rv)
+    paid(rv, 3.0, "t4")
+    market.book.refresh()
+    assert [market.state.agents[k].credits for k in ("rv64", "rv64-nozb")] == [3.5, 3.5]
+    # the driver runs on, reading payments between its turns
+    driver = Driver(market, _world(pool))
+    for turn in range(12):
+        driver.step()
+        paid(x86 if turn % 2 else rv, 1.25, f"d{turn}")
+    market.book.refresh()  # the last payment came after the last turn
+    assert len(market.state.done()) >= 6  # experiments settled between payments
+    live = market.state
+    # nothing minted: what the agents of a fingerprint were paid is its account's balance
+    balances = accounts(Ledger.open(db))
+    for fingerprint in (x86, rv):
+        got = sum(a.paid for a in live.agents.values() if a.fingerprint == fingerprint)
+        assert got == pytest.approx(balances[fingerprint].credits)
+    assert balances["00" * 32].credits == 50.0 and live.unclaimed == {"00" * 32: 50.0}
+    # a replay of the ledger (a resumed market) holds the same credits, to the entry
+    replayed = Book(Ledger.open(db)).state
+    assert {k: (a.credits, a.paid, a.history) for k, a in replayed.agents.items()} == \
+        {k: (a.credits, a.paid, a.history) for k, a in live.agents.items()}
+    assert replayed.order == live.order and replayed.size == live.size == motherboard.size

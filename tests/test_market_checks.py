@@ -3,6 +3,15 @@ store, code run on the adopting board's own vectors (Unicorn, and live guests)."
 
 from __future__ import annotations
 
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import time
+from collections import Counter
+from pathlib import Path
+
 import pytest
 
 from arch import RISCV64, X86_64
@@ -15,6 +24,7 @@ from market.checks import BoardVerifier
 from market.experiment import Experiment
 from market.market import Book, Claim, Market, RoutineInfo, Rules, Strategy
 from market.proofs import check_artifact, make_artifact
+from market.report import redundant_experiments
 from qemu.boards import board
 from sem.canon import routine_id
 from sem.library import hackers_delight as hd
@@ -23,6 +33,7 @@ from stores.ledger import Ledger
 
 X86 = ISAS["x86_64"]
 RV = ISAS["riscv64"]
+REPO = Path(__file__).resolve().parents[1]
 P01 = RoutineInfo(routine_id(hd.p01), "p01", "hackers_delight")
 P16 = RoutineInfo(routine_id(hd.p16), "p16", "hackers_delight")
 LEA_AND = "lea rax, [rdi - 1]\nand eax, edi\nret"  # x & (x - 1): gcc -O3, no -march
@@ -251,3 +262,170 @@ def test_a_search_runs_in_a_worker_that_stops_it_at_its_cpu_cap():
         assert check_artifact(done.artifact, done.code, frozenset()).ok
     finally:
         worker.close()
+
+
+@pytest.mark.parametrize("how, said", [("die", "killed by SIGKILL"), ("exit", "exit status 3")])
+def test_a_worker_that_dies_mid_search_is_a_result_with_no_program_and_its_cpu_charged(
+        how, said):
+    from market.engine import SearchTask
+    from market.worker import SearchWorker
+    from testing.market_world import scripted_search
+
+    def task(strategy: str, seconds: float) -> SearchTask:
+        return SearchTask(hd.p01, "x86_64", frozenset(), "qemu64", strategy, (), (0, 1), seconds)
+
+    worker = SearchWorker(cap_factor=1.0, cap_allowance_s=30.0, run=scripted_search)
+    try:
+        # the worker burns 0.6 CPU-s (its own clock), then its process ends mid-search
+        died = worker(task(how, 0.6))
+        assert died.instructions is None and died.code == b"" and said in died.failure
+        # what it had used, read from /proc (in clock ticks: 10 ms at most below), charged
+        assert 0.58 <= died.cpu_ms / 1000 < 3
+        # the next search gets a new worker, and its claim comes back whole
+        done = worker(task("return", 0.2))
+        assert done.instructions == 3 and not done.failure and 0.18 <= done.cpu_ms / 1000 < 2
+    finally:
+        worker.close()
+
+
+def test_a_search_past_its_cap_is_stopped_and_charged_about_the_cap():
+    from market.engine import SearchTask
+    from market.worker import SearchWorker
+    from testing.market_world import scripted_search
+
+    worker = SearchWorker(cap_factor=1.0, cap_allowance_s=1.0, run=scripted_search)
+    try:
+        started = time.monotonic()
+        stopped = worker(SearchTask(hd.p01, "x86_64", frozenset(), "qemu64", "spin", (),
+                                    (0, 1), 0.5))
+        assert stopped.instructions is None and "stopped at its CPU cap (2 s" in stopped.failure
+        # charged what it used: the cap, and at most one poll beyond it
+        assert 1.5 <= stopped.cpu_ms / 1000 < 2.5 and time.monotonic() - started < 30
+        assert worker(SearchTask(hd.p01, "x86_64", frozenset(), "qemu64", "return", (), (0, 1),
+                                 0.1)).instructions == 3
+    finally:
+        worker.close()
+
+
+def test_a_search_budget_counts_the_clock_it_is_given():
+    """The market gives evolve() the search process's CPU clock (market/engine.py CLOCK),
+    so a loaded machine does not shrink a budget; evolve() must count that clock alone."""
+    from evolution.evolve import evolve
+    from evolution.targets import MachineTarget
+
+    target = MachineTarget("qemu64", "x86_64", frozenset())
+    calls = []
+
+    def stopped() -> float:  # a clock that never moves: only `batches` ends the search
+        calls.append(1)
+        return 0.0
+
+    result = evolve(hd.p01, target, budget_s=0.001, batches=3, seed=1, clock=stopped)
+    assert result.seconds == 0.0 and all(t == 0.0 for t, _, _ in result.history)
+    assert len(calls) > 3  # consulted at every batch, not the wall clock
+    with pytest.raises(ValueError, match="wall clock"):
+        evolve(hd.p01, target, budget_s=1, workers=2, clock=time.process_time)
+
+
+def _descendants(pid: int) -> list[int]:
+    """Every process under `pid` (its QEMU boards, its search worker), from /proc."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def _settled(db: Path) -> tuple[list[str], Counter]:
+    """(accepted identities in order, results per identity), read from the database alone
+    (read-only: opening a Ledger would write its schema)."""
+    import sqlite3
+
+    if not db.exists():
+        return [], Counter()
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=10)
+    try:
+        rows = conn.execute("SELECT entry FROM ledger_entries ORDER BY idx").fetchall()
+    except sqlite3.OperationalError:  # not created yet
+        rows = []
+    finally:
+        conn.close()
+    accepted, settled = [], Counter()
+    for (raw,) in rows:
+        record = json.loads(raw)
+        if record.get("type") == R.ACCEPTED:
+            accepted.append(record["id"])
+        elif record.get("type") in (R.RESULT, R.REFUTED):
+            settled[record["id"]] += 1
+    return accepted, settled
+
+
+@pytest.mark.boot
+def test_a_live_market_sigkilled_mid_search_resumes_from_its_ledger(tmp_path):
+    """`./run market` on a real board, its process SIGKILLed while its worker searches (as
+    the OOM killer would end it), then run again on the same database: the interrupted
+    experiment runs again and gets one result, no finished one runs again, nothing written
+    before the kill changed; its search worker ends itself."""
+    db = tmp_path / "m.db"
+    argv = [str(REPO / "run"), "market", "--boards", "qemu64", "--routines", "p01,p03,p16",
+            "--db", str(db)]
+    market = subprocess.Popen([*argv, "--seconds", "60"], cwd=REPO, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.PIPE, start_new_session=True)
+    others: list[int] = []
+    try:
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline:  # wait for a search that started after a result
+            time.sleep(0.1)
+            accepted, settled = _settled(db)
+            if settled and accepted and not settled[accepted[-1]]:
+                break
+            assert market.poll() is None, market.stderr.read().decode()
+        else:
+            pytest.fail("the market did not start a second search in 240 s")
+        time.sleep(0.5)  # well inside the search (budgets are 3 CPU-seconds at least)
+        others = _descendants(market.pid)
+        workers = [p for p in others if b"spawn_main" in Path(f"/proc/{p}/cmdline").read_bytes()]
+        assert len(workers) == 1  # the search worker, searching
+        os.kill(market.pid, signal.SIGKILL)
+        market.wait()
+        # the worker sees its market gone and ends itself, mid-search: within 2 s, when its
+        # search had at least 2.5 CPU-s to go (killed 0.5 s into a budget of 3 at least)
+        deadline = time.monotonic() + 2
+        while Path(f"/proc/{workers[0]}").exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not Path(f"/proc/{workers[0]}").exists(), "the search worker outlived its market"
+    finally:
+        if market.poll() is None:
+            others = others or _descendants(market.pid)
+            market.kill()
+            market.wait()
+        for pid in others:  # its QEMU would outlive it (nothing ends it): end it
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+    accepted, settled = _settled(db)
+    in_flight = accepted[-1]
+    assert not settled[in_flight] and all(settled[i] == 1 for i in accepted[:-1])
+    from stores.ledger import Ledger
+
+    before = Ledger.open(db, read_only=True)
+    size, root = before.size, before.root()
+
+    done = subprocess.run([*argv, "--seconds", "6"], cwd=REPO, capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr
+    after, settled = _settled(db)
+    assert after[:len(accepted)] == accepted  # the interrupted one was not accepted again
+    assert settled[in_flight] == 1 and all(n == 1 for n in settled.values())
+    ledger = Ledger.open(db, read_only=True)
+    proof = ledger.consistency(size)
+    assert proof.old_root == root and proof.verify()  # nothing before the kill changed
+    entries = [(i, json.loads(b)) for i, b in ledger.entries()]
+    assert redundant_experiments(entries) == []
