@@ -45,6 +45,12 @@ QEMU_ERROR_STATUS = 1  # QEMU's own exit status when it fails (bad option, fatal
 START_TIMEOUT = 15.0  # seconds QEMU has to come up and answer QMP
 STOP_GRACE = 1.0  # seconds each shutdown step (quit, SIGTERM) is given before the next
 QMP_TIMEOUT = 10.0  # seconds a QMP command may take
+# QEMU is started through util-linux's setpriv (Debian: always installed), which asks Linux to
+# SIGKILL it when the thread that started it ends.  The context manager always shuts QEMU
+# down, but nothing runs in a process that is itself SIGKILLed: without this its QEMUs would
+# run on, orphaned (a killed market's boards did).  The thread that launches a Machine must
+# therefore live as long as the Machine (the main thread, a board's runner, a pool worker).
+PARENT_DEATH_SIGNAL = ("setpriv", "--pdeathsig", "KILL")
 
 
 class Machine:
@@ -134,8 +140,9 @@ class Machine:
         )
         self._log_file = open(self._dir / "qemu.log", "wb")
         self.started_at = time.monotonic()
+        dies_with_us = PARENT_DEATH_SIGNAL if shutil.which(PARENT_DEATH_SIGNAL[0]) else ()
         self._proc = subprocess.Popen(
-            self.command_line,
+            [*dies_with_us, *self.command_line],
             stdin=subprocess.DEVNULL,
             stdout=self._log_file,
             stderr=subprocess.STDOUT,

@@ -21,9 +21,10 @@ settings.load_profile("metaos")
 _POPEN_INIT = subprocess.Popen.__init__
 
 
-def _starts_qemu(args) -> bool:
-    first = args[0] if isinstance(args, (list, tuple)) and args else args
-    return "qemu-system" in str(first)
+def _qemu_in(args) -> str | None:
+    """The QEMU binary a command line starts, if any (it may follow setpriv's options)."""
+    words = args if isinstance(args, (list, tuple)) else [args]
+    return next((str(w) for w in words[:4] if "qemu-system" in str(w)), None)
 
 
 @pytest.fixture(autouse=True)
@@ -33,8 +34,8 @@ def _only_marked_tests_start_qemu(request, monkeypatch):
         return
 
     def refuse_qemu(self, args, *rest, **options):
-        if _starts_qemu(args):
-            pytest.fail(f"{request.node.nodeid} starts QEMU ({args[0]}) but is not marked: add "
+        if (binary := _qemu_in(args)) is not None:
+            pytest.fail(f"{request.node.nodeid} starts QEMU ({binary}) but is not marked: add "
                         "@pytest.mark.qemu (tests/conftest.py)", pytrace=False)
         _POPEN_INIT(self, args, *rest, **options)
 

@@ -218,3 +218,48 @@ def test_unusable_kvm_is_refused_before_qemu_starts(images, monkeypatch, tmp_pat
         with machine:
             pass
     assert machine.pid is None and machine.temp_dir is None
+
+
+ORPHAN = """
+import sys, time
+from qemu.boards import board
+from qemu.machine import Machine
+with Machine(board("pc", accel="tcg"), image=sys.argv[1], timeout=60) as m:
+    print(m.pid, flush=True)
+    time.sleep(60)
+"""
+
+
+@pytest.mark.qemu
+def test_a_killed_owner_takes_its_qemu_with_it(images):
+    """The context manager cannot run in a SIGKILLed process: Linux's parent-death signal
+    (setpriv --pdeathsig) ends the QEMU instead of leaving it orphaned."""
+    import signal
+    import subprocess
+    import sys
+
+    owner = subprocess.Popen([sys.executable, "-c", ORPHAN, str(images["halt"])],
+                             stdout=subprocess.PIPE, text=True)
+    qemu_pid = int(owner.stdout.readline())
+    os.kill(qemu_pid, 0)  # running
+    owner.send_signal(signal.SIGKILL)
+    owner.wait(5)
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        try:
+            os.kill(qemu_pid, 0)
+        except ProcessLookupError:
+            return  # gone (reaped by init)
+        if _zombie(qemu_pid):
+            return  # dead, waiting for init to reap it
+        time.sleep(0.05)
+    os.kill(qemu_pid, signal.SIGKILL)
+    pytest.fail("QEMU outlived the process that owned it by 5 s")
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except FileNotFoundError:
+        return False

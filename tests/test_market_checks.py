@@ -368,7 +368,7 @@ def _settled(db: Path) -> tuple[list[str], Counter]:
     return accepted, settled
 
 
-@pytest.mark.boot
+@pytest.mark.qemu
 def test_a_live_market_sigkilled_mid_search_resumes_from_its_ledger(tmp_path):
     """`./run market` on a real board, its process SIGKILLed while its worker searches (as
     the OOM killer would end it), then run again on the same database: the interrupted
