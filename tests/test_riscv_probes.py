@@ -343,6 +343,23 @@ def test_batch_runs_each_slot_with_consecutive_run_ids(user):
     assert got == [(first, 100), (first + 1, 101), (first + 2, 102)]
 
 
+def test_a_probe_reading_the_trap_csrs_sees_no_earlier_probes_trap(privileged):
+    """mcause and mtval hold the last trap's cause and value; a run's result may not depend
+    on which probe ran before it (a resend after a lost frame changes that order), so the
+    kernel clears them before every run (the privileged spec lets M-mode write both)."""
+    s = privileged
+    faulting = Probe(RV, assemble_snippet(f"li t0, {KERNEL:#x}\nld t0, 0(t0)\nret"),
+                     Privilege.PRIVILEGED)  # leaves a load access fault at KERNEL behind
+    for csr in (0x342, 0x343):  # mcause, mtval
+        after = []
+        for before in (faulting, csr_probe(0x300)):
+            s.once(before, slot=1)
+            fields, output = s.once(csr_probe(csr))
+            assert fields["outcome"] == Outcome.RETURNED
+            after.append(int.from_bytes(output, "little"))
+        assert after == [0, 0], (hex(csr), after)
+
+
 def test_privileged_probes_run_in_machine_mode_and_are_contained(privileged):
     s = privileged
     fields, output = s.once(csr_probe(0x300))  # mstatus: readable in M-mode

@@ -112,6 +112,9 @@ run_slot:
     call fp_reset
     li t0, PROBE_CODE_BASE
     csrw mepc, t0               # why: mret jumps to the probe's first byte
+    csrw mcause, zero           # why: a privileged probe reading the trap CSRs must not see
+    csrw mtval, zero            #   the last probe's trap: a run's result may not depend on
+                                #   what ran before it (a resend after a lost frame reorders)
     call length_triggers_arm
     lwu a0, SLOT_BUDGET(s0)
     call watchdog_arm
