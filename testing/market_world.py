@@ -9,10 +9,13 @@ board has the features the code uses; the market under test never sees the truth
 from __future__ import annotations
 
 import hashlib
+import json
 import random
-from collections.abc import Mapping
+from collections import Counter
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
+from market import records as R
 from market.experiment import Experiment
 from market.market import AdoptionCheck, Claim, RoutineInfo
 from market.state import AgentState
@@ -107,3 +110,16 @@ def scripted_search(task) -> Claim:
     return Claim(3, 3.0, text, _code(text), frozenset(), {"sound": True, "text": text,
                                                           "features": []},
                  round(task.cpu_seconds * 1000), 0, None, 0.0)
+
+
+def ledger_outcomes(entries: Iterable[bytes | str]) -> tuple[list[str], Counter]:
+    """From a market's raw ledger entries: the identities accepted, in order, and how many
+    results (a result or a refutation) each got."""
+    accepted, settled = [], Counter()
+    for raw in entries:
+        record = json.loads(raw)
+        if record.get("type") == R.ACCEPTED:
+            accepted.append(record["id"])
+        elif record.get("type") in (R.RESULT, R.REFUTED):
+            settled[record["id"]] += 1
+    return accepted, settled

@@ -25,7 +25,14 @@ from market.state import MarketState
 from market.uses import recorded_uses
 from stores.db import connect
 from stores.ledger import Ledger
-from testing.market_world import SyntheticVerifier, Truth, World, claim_for, routine_id
+from testing.market_world import (
+    SyntheticVerifier,
+    Truth,
+    World,
+    claim_for,
+    ledger_outcomes,
+    routine_id,
+)
 
 RULES = Rules(budgets_ms=(2000, 4000, 8000))
 STRATEGIES = (Strategy("stoke", ((("iterations", 1000),),)), Strategy("enumerate"))
@@ -334,14 +341,7 @@ def test_the_market_gives_the_best_strategy_most_of_the_cpu_after_30_experiments
 # -- killed and resumed ------------------------------------------------------------------
 
 def _outcomes(ledger) -> tuple[list[str], Counter]:
-    accepted, settled = [], Counter()
-    for _, raw in ledger.entries():
-        record = json.loads(raw)
-        if record.get("type") == R.ACCEPTED:
-            accepted.append(record["id"])
-        elif record.get("type") in (R.RESULT, R.REFUTED):
-            settled[record["id"]] += 1
-    return accepted, settled
+    return ledger_outcomes(raw for _, raw in ledger.entries())
 
 
 def test_a_market_killed_mid_experiment_resumes_without_rerunning_or_losing_results(tmp_path):

@@ -30,6 +30,7 @@ from sem.canon import routine_id
 from sem.library import hackers_delight as hd
 from sem.library import sorting
 from stores.ledger import Ledger
+from testing.market_world import ledger_outcomes
 
 X86 = ISAS["x86_64"]
 RV = ISAS["riscv64"]
@@ -358,14 +359,7 @@ def _settled(db: Path) -> tuple[list[str], Counter]:
         rows = []
     finally:
         conn.close()
-    accepted, settled = [], Counter()
-    for (raw,) in rows:
-        record = json.loads(raw)
-        if record.get("type") == R.ACCEPTED:
-            accepted.append(record["id"])
-        elif record.get("type") in (R.RESULT, R.REFUTED):
-            settled[record["id"]] += 1
-    return accepted, settled
+    return ledger_outcomes(raw for (raw,) in rows)
 
 
 @pytest.mark.qemu
