@@ -334,8 +334,12 @@ def _descend(s: _Search, budget_s, batches, stop_at, count: int) -> bool:
 
 def _run(s: _Search, budget_s, batches, stop_at, iterations, on_progress) -> None:
     count = restarts = stale = 0
-    _descend(s, budget_s, batches, stop_at, count)
-    _enumerate(s, budget_s, batches, stop_at)
+    for step in (lambda: _descend(s, budget_s, batches, stop_at, count),
+                 lambda: _enumerate(s, budget_s, batches, stop_at)):
+        before = s.best
+        step()
+        if s.best is not before and on_progress is not None:
+            on_progress(_result(s, False))
     chain = _chain(s, restarts)
     while not _done(s, budget_s, batches, stop_at, count):
         batch = chain.run(iterations)
