@@ -26,6 +26,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from evolution.check import unicorn_cannot, unicorn_check
+from evolution.copies import rewrites, right
 from evolution.costmodel import PerformanceModel, fallback
 from evolution.enumeration import Enumerator, peephole, shortest
 from evolution.isa import Isa
@@ -313,10 +314,21 @@ def _descend(s: _Search, budget_s, batches, stop_at, count: int) -> bool:
         if s.instances is None:
             s.instances = instances(s.isa, s.space)
         s.report("local search")
-        found, evaluations = neighbours(s.isa, s.space, s.testset, s.best, s.instances,
-                                        limit=LOCAL_SEARCH_LIMIT)
-        s.evaluations += evaluations
-        if any(s.consider(p, "local search") for p in found):
+        # copies taken out first, then deletions with exchanges and renames alone: few
+        # candidates, and most of what our lowering wastes goes that way
+        if any(s.consider(p, "local search") for p in right(
+                s.isa, s.testset, [p for p in rewrites(s.isa, s.space, s.best) if s.better(p)])):
+            improved = True
+            continue
+        for table in (s.instances[:0], s.instances):
+            found, evaluations = neighbours(s.isa, s.space, s.testset, s.best, table,
+                                            limit=LOCAL_SEARCH_LIMIT)
+            s.evaluations += evaluations
+            if any(s.consider(p, "local search") for p in found):
+                break
+        else:
+            found = []
+        if found:
             improved = True
             continue
         if s.spec.uses_memory:
