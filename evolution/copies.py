@@ -73,3 +73,46 @@ def right(isa: Isa, testset: TestSet, programs: list[MachineProgram]) -> list[Ma
         if wrong == 0.0:
             kept.append(p)
     return kept
+
+
+def recomputed(isa: Isa, s: SearchSpace, testset: TestSet,
+               program: MachineProgram) -> list[MachineProgram]:
+    """Values computed again taken out (our lowering builds a constant anew each time,
+    riscv `lui t4; addiw t4`): where instructions s..i write only one register b (and
+    flags) and leave in it, on every vector, what another register a held before s,
+    the program without them, b read as a after them until either is written again
+    (nothing renamed where a is b itself)."""
+    from evolution.evaluator import run
+
+    t = testset
+    rows = encode(isa, program)
+    n = len(rows)
+    kind = tables(isa, s).KIND
+    reads, writes = masks(isa, rows)
+    states = [run(isa, MachineProgram(isa.name, program.insns[:k]), t.R0, t.F0, t.M0, t.U)
+              .registers for k in range(n + 1)]
+    out = []
+    for i in range(n):
+        written = _registers(int(writes[i]) & ~FLAGS_BIT)
+        if len(written) != 1:
+            continue
+        b = written[0]
+        value = states[i + 1][b]
+        for start in range(i, max(-1, i - 3), -1):
+            if _registers(int(writes[start]) & ~FLAGS_BIT) != [b]:
+                break
+            # b itself first: then the window only recomputes what b holds already
+            same = [a for a in (b, *range(len(isa.registers)))
+                    if np.array_equal(states[start][a], value)]
+            for a in same[:2]:
+                rest = rows[[k for k in range(n) if not start <= k <= i]].copy()
+                for k in range(start, len(rest)):
+                    op = rest[k, 0]
+                    for j in range(3):
+                        if rest[k, 1 + j] == b and kind[op, j] == 1:
+                            rest[k, 1 + j] = a
+                    original = k + (i - start + 1)
+                    if int(writes[original]) >> b & 1 or int(writes[original]) >> a & 1:
+                        break
+                out.append(decode(isa, rest))
+    return out

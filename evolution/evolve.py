@@ -26,7 +26,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from evolution.check import unicorn_cannot, unicorn_check
-from evolution.copies import rewrites, right
+from evolution.copies import recomputed, rewrites, right
 from evolution.costmodel import PerformanceModel, fallback
 from evolution.enumeration import Enumerator, peephole, shortest
 from evolution.isa import Isa
@@ -316,8 +316,10 @@ def _descend(s: _Search, budget_s, batches, stop_at, count: int) -> bool:
         s.report("local search")
         # copies taken out first, then deletions with exchanges and renames alone: few
         # candidates, and most of what our lowering wastes goes that way
+        rewritten = [*rewrites(s.isa, s.space, s.best),
+                     *recomputed(s.isa, s.space, s.testset, s.best)]
         if any(s.consider(p, "local search") for p in right(
-                s.isa, s.testset, [p for p in rewrites(s.isa, s.space, s.best) if s.better(p)])):
+                s.isa, s.testset, [p for p in rewritten if s.better(p)])):
             improved = True
             continue
         for table in (s.instances[:0], s.instances):
