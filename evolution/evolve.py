@@ -55,6 +55,7 @@ START_PROOF_TIMEOUT_MS = 600_000
 # new best replaced by shorter sequences; each call stops after its limit of instances
 # executed (a few seconds) or at the budget's end.
 ENUMERATE_LENGTH = 3
+SHORT_LENGTH = 2  # enumerated first, before the local search
 ENUMERATE_LIMIT = 8_000_000
 ENUMERATE_SHARE = 0.4  # of a time budget, at most, for whole-program enumeration
 PEEPHOLE_WINDOW = 4
@@ -282,7 +283,7 @@ def _deadline(s: _Search, budget_s) -> float | None:
     return None if budget_s is None else s.started + budget_s
 
 
-def _enumerate(s: _Search, budget_s, batches, stop_at) -> None:
+def _enumerate(s: _Search, budget_s, batches, stop_at, length: int = ENUMERATE_LENGTH) -> None:
     """Whole programs shorter than the best, fewest instructions first (enumeration.py);
     a refuted one's counterexample joins the vectors and the enumeration runs again."""
     if s.spec.uses_memory or s.spec.result is None:
@@ -290,8 +291,7 @@ def _enumerate(s: _Search, budget_s, batches, stop_at) -> None:
     for _ in range(ENUMERATE_ROUNDS):
         if _done(s, budget_s, batches, stop_at, 0):
             return
-        longest = ENUMERATE_LENGTH if s.best is None else min(ENUMERATE_LENGTH,
-                                                               len(s.best.insns) - 1)
+        longest = length if s.best is None else min(length, len(s.best.insns) - 1)
         if longest < 1:
             return
         s.report("enumeration")
@@ -348,7 +348,10 @@ def _descend(s: _Search, budget_s, batches, stop_at, count: int) -> bool:
 
 def _run(s: _Search, budget_s, batches, stop_at, iterations, on_progress) -> None:
     count = restarts = stale = 0
-    for step in (lambda: _descend(s, budget_s, batches, stop_at, count),
+    # the shortest programs (a second or less) before the local search, whose steps on a
+    # long lowering can take the whole budget (p23 on Haswell: popcnt)
+    for step in (lambda: _enumerate(s, budget_s, batches, stop_at, SHORT_LENGTH),
+                 lambda: _descend(s, budget_s, batches, stop_at, count),
                  lambda: _enumerate(s, budget_s, batches, stop_at)):
         before = s.best
         step()
