@@ -301,7 +301,8 @@ def _enumerate(s: _Search, budget_s, batches, stop_at, length: int = ENUMERATE_L
                                    deadline)
         s.evaluations += executed
         found = [p for p in found if s.better(p)]
-        if not found or any(s.consider(p, "enumeration") for p in found):
+        if not found or any(s.consider(p, "enumeration") for p in found
+                            if not _done(s, budget_s, batches, stop_at, 0)):
             return
 
 
@@ -326,7 +327,8 @@ def _descend(s: _Search, budget_s, batches, stop_at, count: int) -> bool:
             found, evaluations = neighbours(s.isa, s.space, s.testset, s.best, table,
                                             limit=LOCAL_SEARCH_LIMIT)
             s.evaluations += evaluations
-            if any(s.consider(p, "local search") for p in found):
+            if any(s.consider(p, "local search") for p in found
+                   if not _done(s, budget_s, batches, stop_at, count)):
                 break
         else:
             found = []
@@ -340,7 +342,9 @@ def _descend(s: _Search, budget_s, batches, stop_at, count: int) -> bool:
                                    PEEPHOLE_WINDOW, PEEPHOLE_REPLACEMENT, PEEPHOLE_LIMIT,
                                    _deadline(s, budget_s))
         s.evaluations += executed
-        if not any(s.consider(p, "peephole") for p in found if s.better(p)):
+        # every proof may take PROOF_TIMEOUT_MS: none begins once the budget is spent
+        if not any(s.consider(p, "peephole") for p in found
+                   if s.better(p) and not _done(s, budget_s, batches, stop_at, count)):
             return improved
         improved = True
     return improved
