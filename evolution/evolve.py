@@ -26,7 +26,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from evolution.check import unicorn_cannot, unicorn_check
+from evolution.copies import recomputed, rewrites, right
 from evolution.costmodel import PerformanceModel, fallback
+from evolution.enumeration import Enumerator, peephole, shortest
 from evolution.isa import Isa
 from evolution.program import MachineProgram, assemble, text
 from evolution.proof import Proof, prove
@@ -48,6 +50,18 @@ LOCAL_SEARCH_LIMIT = 1_000_000  # candidates per local search (a second or two)
 PROOF_TIMEOUT_MS = 10_000
 MEMORY_PROOF_TIMEOUT_MS = 120_000
 START_PROOF_TIMEOUT_MS = 600_000
+# Enumeration (enumeration.py), before and beside the chains: whole programs of up to
+# ENUMERATE_LENGTH instructions over a space with one scratch register, and windows of a
+# new best replaced by shorter sequences; each call stops after its limit of instances
+# executed (a few seconds) or at the budget's end.
+ENUMERATE_LENGTH = 3
+SHORT_LENGTH = 2  # enumerated first, before the local search
+ENUMERATE_LIMIT = 8_000_000
+ENUMERATE_SHARE = 0.4  # of a time budget, at most, for whole-program enumeration
+PEEPHOLE_WINDOW = 4
+PEEPHOLE_REPLACEMENT = 1
+PEEPHOLE_LIMIT = 4_000_000
+ENUMERATE_ROUNDS = 8  # counterexamples a whole-program enumeration may learn from
 
 
 @dataclass
@@ -74,7 +88,7 @@ class Progress:
     """Where a search is, for a live display: after every start proof and chain batch."""
 
     seconds: float
-    phase: str  # "proving the starts", "local search" or "STOKE chains"
+    phase: str  # "proving the starts", "enumeration", "local search", "peephole", "STOKE chains"
     instructions: int | None  # the best proven program's, the return included
     cost: float | None  # its performance-model cost
     evaluations: int  # candidates evaluated so far
@@ -108,6 +122,7 @@ class _Search:
     proofs: int = 0
     proven: int = 0
     instances: object = None  # the space's instruction instances, for the local search
+    enumerators: dict = field(default_factory=dict)  # scratch registers -> Enumerator
     on_batch: Callable[[Progress], None] | None = None
 
     def report(self, phase: str) -> None:
@@ -144,6 +159,15 @@ class _Search:
         self.history.append((self.clock() - self.started, self.cost(program),
                              program.instructions))
         return True
+
+    def enumerator(self, scratch: int | None) -> Enumerator:
+        """Over the search space (None) or one with `scratch` scratch registers."""
+        if scratch not in self.enumerators:
+            s = self.space if scratch is None else space(
+                self.isa, self.spec, self.target.features, scratch=scratch,
+                avoid=self.target.avoid)
+            self.enumerators[scratch] = Enumerator.build(self.isa, s)
+        return self.enumerators[scratch]
 
     def cost(self, program: MachineProgram) -> float:
         """The performance model's cost (instructions and latency)."""
@@ -262,18 +286,72 @@ def _done(s: _Search, budget_s, batches, stop_at, count: int) -> bool:
     return budget_s is not None and s.clock() - s.started >= budget_s
 
 
+def _deadline(s: _Search, budget_s) -> float | None:
+    return None if budget_s is None else s.started + budget_s
+
+
+def _enumerate(s: _Search, budget_s, batches, stop_at, length: int = ENUMERATE_LENGTH) -> None:
+    """Whole programs shorter than the best, fewest instructions first (enumeration.py);
+    a refuted one's counterexample joins the vectors and the enumeration runs again."""
+    if s.spec.uses_memory or s.spec.result is None:
+        return
+    for _ in range(ENUMERATE_ROUNDS):
+        if _done(s, budget_s, batches, stop_at, 0):
+            return
+        longest = length if s.best is None else min(length, len(s.best.insns) - 1)
+        if longest < 1:
+            return
+        s.report("enumeration")
+        deadline = None if budget_s is None else s.started + budget_s * ENUMERATE_SHARE
+        found, executed = shortest(s.enumerator(1), s.testset, len(s.spec.params),
+                                   s.isa.number(s.isa.abi.result), longest, ENUMERATE_LIMIT,
+                                   deadline)
+        s.evaluations += executed
+        found = [p for p in found if s.better(p)]
+        if not found or any(s.consider(p, "enumeration") for p in found
+                            if not _done(s, budget_s, batches, stop_at, 0)):
+            return
+
+
 def _descend(s: _Search, budget_s, batches, stop_at, count: int) -> bool:
-    """Local search from the best: one instruction deleted, at most one other replaced,
-    while that finds a proven shorter program.  True when it improved."""
+    """Local search from the best: one instruction deleted, at most one other replaced;
+    then windows of the best replaced by shorter enumerated sequences; while either finds
+    a proven shorter program.  True when it improved."""
     improved = False
     while s.best is not None and not _done(s, budget_s, batches, stop_at, count):
         if s.instances is None:
             s.instances = instances(s.isa, s.space)
         s.report("local search")
-        found, evaluations = neighbours(s.isa, s.space, s.testset, s.best, s.instances,
-                                        limit=LOCAL_SEARCH_LIMIT)
-        s.evaluations += evaluations
-        if not any(s.consider(p, "local search") for p in found):
+        # copies taken out first, then deletions with exchanges and renames alone: few
+        # candidates, and most of what our lowering wastes goes that way
+        rewritten = [*rewrites(s.isa, s.space, s.best),
+                     *recomputed(s.isa, s.space, s.testset, s.best)]
+        if any(s.consider(p, "local search") for p in right(
+                s.isa, s.testset, [p for p in rewritten if s.better(p)])):
+            improved = True
+            continue
+        for table in (s.instances[:0], s.instances):
+            found, evaluations = neighbours(s.isa, s.space, s.testset, s.best, table,
+                                            limit=LOCAL_SEARCH_LIMIT)
+            s.evaluations += evaluations
+            if any(s.consider(p, "local search") for p in found
+                   if not _done(s, budget_s, batches, stop_at, count)):
+                break
+        else:
+            found = []
+        if found:
+            improved = True
+            continue
+        if s.spec.uses_memory:
+            return improved
+        s.report("peephole")
+        found, executed = peephole(s.enumerator(None), s.testset, s.best, len(s.spec.params),
+                                   PEEPHOLE_WINDOW, PEEPHOLE_REPLACEMENT, PEEPHOLE_LIMIT,
+                                   _deadline(s, budget_s))
+        s.evaluations += executed
+        # every proof may take PROOF_TIMEOUT_MS: none begins once the budget is spent
+        if not any(s.consider(p, "peephole") for p in found
+                   if s.better(p) and not _done(s, budget_s, batches, stop_at, count)):
             return improved
         improved = True
     return improved
@@ -281,7 +359,15 @@ def _descend(s: _Search, budget_s, batches, stop_at, count: int) -> bool:
 
 def _run(s: _Search, budget_s, batches, stop_at, iterations, on_progress) -> None:
     count = restarts = stale = 0
-    _descend(s, budget_s, batches, stop_at, count)
+    # the shortest programs (a second or less) before the local search, whose steps on a
+    # long lowering can take the whole budget (p23 on Haswell: popcnt)
+    for step in (lambda: _enumerate(s, budget_s, batches, stop_at, SHORT_LENGTH),
+                 lambda: _descend(s, budget_s, batches, stop_at, count),
+                 lambda: _enumerate(s, budget_s, batches, stop_at)):
+        before = s.best
+        step()
+        if s.best is not before and on_progress is not None:
+            on_progress(_result(s, False))
     chain = _chain(s, restarts)
     while not _done(s, budget_s, batches, stop_at, count):
         batch = chain.run(iterations)

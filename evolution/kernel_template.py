@@ -381,10 +381,25 @@ def exchange(rows, n, a, b, KIND):
 
 
 @njit(cache=True)
+def rename(rows, start, n, a, b, KIND):
+    """Register a read as b in the register operands of rows start..n-1 (and written as
+    b: the whole value moves to b)."""
+    for i in range(start, n):
+        op = rows[i, 0]
+        if op == 0:
+            continue
+        for j in range(3):
+            if (KIND[op, j] == 1 or KIND[op, j] == 2) and rows[i, 1 + j] == a:
+                rows[i, 1 + j] = b
+
+
+@njit(cache=True)
 def neighbourhood(prog, n, INSTANCES, POOL, KIND, R0, F0, M0, U, EXP, EXPM, spec, OUT, limit):
     """Every program made from prog's n slots by deleting one slot and either exchanging
-    two registers of POOL or replacing one other slot with any of INSTANCES, that is
-    right on every vector, into OUT (at most its length).  Returns (found, evaluations)."""
+    two registers of POOL, or renaming one register of POOL to another in the slots after
+    the deleted one (copy propagation: `mov b, a` deleted, b read as a), or replacing one
+    other slot with any of INSTANCES, that is right on every vector, into OUT (at most its
+    length).  Returns (found, evaluations)."""
     R = np.empty((R0.shape[1], CHUNK), dtype=np.uint64)
     F = np.empty((F0.shape[1], CHUNK), dtype=np.uint8)
     M = np.empty((CHUNK, M0.shape[2]), dtype=np.uint8)
@@ -395,23 +410,34 @@ def neighbourhood(prog, n, INSTANCES, POOL, KIND, R0, F0, M0, U, EXP, EXPM, spec
     found = 0
     evaluations = 0
     p = POOL.shape[0]
-    for pair in range(1 + p * (p - 1) // 2):
+    exchanges = 1 + p * (p - 1) // 2
+    for q in range(exchanges + p * p):
+        # the deletions alone, exchanges and renames first (few), the replacements last
+        pair = (q + 1) % (exchanges + p * p)
         renamed[:, :] = prog
-        if pair > 0:  # the pair-th unordered pair of pool registers
-            q = pair - 1
+        if pair >= exchanges:  # renaming in the slots after the deleted one, below
+            pass
+        elif pair > 0:  # the pair-th unordered pair of pool registers
+            r = pair - 1
             a = 0
-            while q >= p - 1 - a:
-                q -= p - 1 - a
+            while r >= p - 1 - a:
+                r -= p - 1 - a
                 a += 1
-            exchange(renamed, n, POOL[a], POOL[a + 1 + q], KIND)
+            exchange(renamed, n, POOL[a], POOL[a + 1 + r], KIND)
         for d in range(n):
             j = 0
             for i in range(n):
                 if i != d:
                     base[j, :] = renamed[i]
                     j += 1
+            if pair >= exchanges:
+                src = POOL[(pair - exchanges) // p]
+                dst = POOL[(pair - exchanges) % p]
+                if src == dst:
+                    break
+                rename(base, d, n - 1, src, dst, KIND)
             # with registers exchanged, only the deletion; without, also a replacement
-            for k in range(-1, n - 1 if pair == 0 else -1):
+            for k in range(-1, n - 1 if pair == 0 else 0):
                 for i in range(INSTANCES.shape[0] if k >= 0 else 1):
                     cand[:, :] = base
                     if k >= 0:
@@ -427,3 +453,147 @@ def neighbourhood(prog, n, INSTANCES, POOL, KIND, R0, F0, M0, U, EXP, EXPM, spec
                     if evaluations >= limit:
                         return found, evaluations
     return found, evaluations
+
+
+@njit(cache=True)
+def state_hash(R, F, HASHREGS, defined):
+    """A 64-bit fingerprint of a chunk's state: the registers a search can write, the
+    flags and which registers hold something (never 0: 0 marks an empty table slot)."""
+    h = np.uint64(defined) * np.uint64(0x9E3779B97F4A7C15) + ONE
+    for i in range(HASHREGS.shape[0]):
+        r = HASHREGS[i]
+        for v in range(CHUNK):
+            h = (h ^ R[r, v]) * np.uint64(0x100000001B3)
+            h ^= h >> np.uint64(29)
+    for f in range(F.shape[0]):
+        for v in range(CHUNK):
+            h = (h ^ np.uint64(F[f, v])) * np.uint64(0x100000001B3)
+    return h | ONE
+
+
+@njit(cache=True)
+def seen_before(TABLE, DEPTHS, h, depth):
+    """Observational equivalence: True when a state with fingerprint h was already
+    reached at this depth or a shallower one (then everything after it was tried);
+    otherwise it is recorded at this depth."""
+    size = TABLE.shape[0]
+    i = np.int64(h & np.uint64(size - 1))
+    for _ in range(size):
+        if TABLE[i] == 0:
+            TABLE[i] = h
+            DEPTHS[i] = depth
+            return False
+        if TABLE[i] == h:
+            if DEPTHS[i] <= depth:
+                return True
+            DEPTHS[i] = depth
+            return False
+        i = (i + 1) & (size - 1)
+    return False  # a full table prunes nothing
+
+
+@njit(cache=True)
+def window_search(prog, n, a, b, j, INSTANCES, READS, WRITES, defined0, last_writes, HASHREGS,
+                  R0, F0, M0, U, EXP, EXPM, spec, OUT, limit, TABLE, DEPTHS):
+    """Every sequence of j instances (INSTANCES rows) that, put in place of prog's slots
+    a..b-1, makes a program right on every vector, into OUT (at most its length), whole
+    programs of a + j + n - b rows.  Depth first, from the state after the prefix (kept
+    per depth on the first chunk): an instance must read only registers (and flags,
+    bit 40) that hold something (defined0 after the prefix, then what earlier instances
+    wrote: READS, WRITES are masks), the last one must write one of last_writes (when
+    not 0), and a state reached before at the same depth or a shallower one is not
+    expanded again (the classic superoptimiser's pruning, fingerprints in TABLE).
+    Returns (found, instances executed); stops after `limit` of them."""
+    chunks = R0.shape[0]
+    nreg, nflag = R0.shape[1], F0.shape[1]
+    nbytes = M0.shape[2]
+    PR = np.empty((chunks, nreg, CHUNK), dtype=np.uint64)
+    PF = np.empty((chunks, nflag, CHUNK), dtype=np.uint8)
+    PM = np.empty((chunks, CHUNK, nbytes), dtype=np.uint8)
+    PX = np.empty((chunks, CHUNK), dtype=np.uint8)
+    R = np.empty((nreg, CHUNK), dtype=np.uint64)
+    F = np.empty((nflag, CHUNK), dtype=np.uint8)
+    M = np.empty((CHUNK, nbytes), dtype=np.uint8)
+    FAULT = np.empty(CHUNK, dtype=np.uint8)
+    for c in range(chunks):
+        run_chunk(prog, a, R0, F0, M0, U, R, F, M, FAULT, c)
+        PR[c] = R
+        PF[c] = F
+        PM[c] = M
+        PX[c] = FAULT
+    ns = n - b
+    suffix = np.zeros((max(ns, 1), 5), dtype=np.int64)
+    for k in range(ns):
+        suffix[k] = prog[b + k]
+    total = a + j + ns
+    cand = np.zeros((max(total, 1), 5), dtype=np.int64)
+    for k in range(a):
+        cand[k] = prog[k]
+    for k in range(ns):
+        cand[a + j + k] = prog[b + k]
+    SR = np.empty((j + 1, nreg, CHUNK), dtype=np.uint64)
+    SF = np.empty((j + 1, nflag, CHUNK), dtype=np.uint8)
+    SM = np.empty((j + 1, CHUNK, nbytes), dtype=np.uint8)
+    SX = np.empty((j + 1, CHUNK), dtype=np.uint8)
+    SD = np.zeros(j + 1, dtype=np.int64)
+    SR[0] = PR[0]
+    SF[0] = PF[0]
+    SM[0] = PM[0]
+    SX[0] = PX[0]
+    SD[0] = defined0
+    TABLE[:] = 0
+    choice = np.full(j + 1, -1, dtype=np.int64)
+    m = INSTANCES.shape[0]
+    found = 0
+    executed = 0
+    d = 0
+    while d >= 0:
+        if d == j:  # a whole window: the suffix on the first chunk, then on every chunk
+            d -= 1
+            R[:, :] = SR[j]
+            F[:, :] = SF[j]
+            M[:, :] = SM[j]
+            FAULT[:] = SX[j]
+            execute(suffix, ns, R, F, M, FAULT, U[0], CHUNK)
+            if chunk_cost(R, M, FAULT, R0, EXP, EXPM, 0, spec) != 0.0:
+                continue
+            for k in range(j):
+                cand[a + k] = INSTANCES[choice[k]]
+            right = True
+            for c in range(1, chunks):
+                R[:, :] = PR[c]
+                F[:, :] = PF[c]
+                M[:, :] = PM[c]
+                FAULT[:] = PX[c]
+                execute(cand[a:], total - a, R, F, M, FAULT, U[c], CHUNK)
+                if chunk_cost(R, M, FAULT, R0, EXP, EXPM, c, spec) != 0.0:
+                    right = False
+                    break
+            if right:
+                OUT[found, :total] = cand[:total]
+                found += 1
+                if found == OUT.shape[0]:
+                    return found, executed
+            continue
+        choice[d] += 1
+        i = choice[d]
+        if i >= m or executed >= limit:
+            choice[d] = -1
+            d -= 1
+            continue
+        if READS[i] & ~SD[d] != 0:
+            continue
+        if d == j - 1 and last_writes != 0 and WRITES[i] & last_writes == 0:
+            continue
+        SR[d + 1] = SR[d]
+        SF[d + 1] = SF[d]
+        SM[d + 1] = SM[d]
+        SX[d + 1] = SX[d]
+        execute(INSTANCES[i:i + 1], 1, SR[d + 1], SF[d + 1], SM[d + 1], SX[d + 1], U[0], CHUNK)
+        executed += 1
+        SD[d + 1] = SD[d] | WRITES[i]
+        if d + 1 < j and seen_before(TABLE, DEPTHS, state_hash(SR[d + 1], SF[d + 1], HASHREGS,
+                                                               SD[d + 1]), d + 1):
+            continue
+        d += 1
+    return found, executed

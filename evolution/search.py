@@ -247,8 +247,9 @@ def neighbours(isa: Isa, s: SearchSpace, testset: TestSet, program: MachineProgr
                table: np.ndarray, limit: int = 20_000_000,
                keep: int = 16) -> tuple[list[MachineProgram], int]:
     """Correct programs one instruction shorter than `program`: one instruction deleted and
-    either two of the space's writable registers exchanged or one other instruction
-    replaced by any instance in `table` (stops at `keep` found or `limit` candidates).
+    either two of the space's writable registers exchanged, or one renamed to another after
+    the deleted instruction, or one other instruction replaced by any instance in `table`
+    (stops at `keep` found or `limit` candidates).
     Also the number of candidates evaluated."""
     n = len(program.insns)
     if n < 1:
@@ -256,7 +257,15 @@ def neighbours(isa: Isa, s: SearchSpace, testset: TestSet, program: MachineProgr
     rows = encode(isa, program)
     out = np.zeros((keep, max(n - 1, 1), 5), dtype=np.int64)
     t = testset
+    # the registers the program writes join the pool (our lowering uses ones the space
+    # does not): renaming them away is how its copies go
+    kind = tables(isa, s).KIND
+    pool = list(s.write_registers)
+    for row in rows:
+        for slot in range(3):
+            if row[0] and kind[row[0], slot] == 2 and int(row[1 + slot]) not in pool:
+                pool.append(int(row[1 + slot]))
     found, evaluations = kernels(isa.name).neighbourhood(
-        rows, n, table, np.array(s.write_registers, dtype=np.int64), tables(isa, s).KIND,
+        rows, n, table, np.array(pool, dtype=np.int64), kind,
         t.R0, t.F0, t.M0, t.U, t.EXP, t.EXPM, t.spec_array, out, limit)
     return [decode(isa, out[i, : n - 1]) for i in range(found)], int(evaluations)

@@ -84,7 +84,11 @@ def test_a_search_names_its_phases_and_counts_its_proofs():
 @pytest.mark.parametrize("target", ["riscv64 rv64 Zba/Zbb/Zbs", "riscv64 rv64 without Zb*"])
 def test_riscv_results_are_sign_extended_and_proven(target):
     result = evolve(hd.p01, TARGETS[target], budget_s=None, batches=10, seed=1)
-    assert result.proof.proven and "agrees" in result.unicorn
+    assert result.proof.proven
+    if "not run" in result.unicorn:  # Zb* code (andn...): Unicorn lacks it, Z3's proof stands
+        assert "zb" in result.unicorn and TARGETS[target].features & {"zba", "zbb", "zbs"}
+    else:
+        assert "agrees" in result.unicorn
 
 
 def test_the_performance_model_is_pluggable_with_measured_latencies():

@@ -1,0 +1,118 @@
+"""Copies taken out: our lowering moves values between registers freely (`mov r8d, edi`,
+riscv `addiw t4, a0, 0`), and a program that reads the source where it read the copy
+is one instruction shorter.  For every instruction that reads one register a and
+writes another b, two rewrites without it: reads of b after it read a instead (copy
+propagation), or b is a from there on, reads and writes (coalescing); either until b
+is written afresh.  Candidates only: the caller keeps those right on every vector
+and proves them.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from evolution.enumeration import FLAGS_BIT, masks
+from evolution.evaluator import kernels
+from evolution.isa import Isa
+from evolution.program import MachineProgram, decode, encode
+from evolution.search import SearchSpace, tables
+from evolution.testset import TestSet
+
+INF = 1e300
+
+
+def _registers(mask: int) -> list[int]:
+    return [r for r in range(40) if mask >> r & 1]
+
+
+def rewrites(isa: Isa, s: SearchSpace, program: MachineProgram) -> list[MachineProgram]:
+    """Every copy-propagated and coalesced program one instruction shorter."""
+    rows = encode(isa, program)
+    n = len(rows)
+    kind = tables(isa, s).KIND
+    reads, writes = masks(isa, rows)
+    out = []
+    for i in range(n):
+        read = _registers(int(reads[i]) & ~FLAGS_BIT)
+        written = _registers(int(writes[i]) & ~FLAGS_BIT)
+        if len(read) != 1 or len(written) != 1 or read == written:
+            continue
+        a, b = read[0], written[0]
+        for coalesce in (False, True):
+            rest = rows[[k for k in range(n) if k != i]].copy()
+            for k in range(i, n - 1):
+                op = rest[k, 0]
+                fresh = int(writes[k + 1]) >> b & 1 and not int(reads[k + 1]) >> b & 1
+                if fresh:
+                    break
+                for j in range(3):
+                    if rest[k, 1 + j] != b:
+                        continue
+                    if kind[op, j] == 1 or (coalesce and kind[op, j] == 2):
+                        rest[k, 1 + j] = a
+                # propagating: once b or a is written, b no longer holds a's value
+                if not coalesce and (int(writes[k + 1]) >> b & 1 or int(writes[k + 1]) >> a & 1):
+                    break
+            out.append(decode(isa, rest))
+    return out
+
+
+def right(isa: Isa, testset: TestSet, programs: list[MachineProgram]) -> list[MachineProgram]:
+    """Those of `programs` right on every vector of the test set."""
+    k = kernels(isa.name)
+    t = testset
+    R = np.empty((t.R0.shape[1], t.R0.shape[2]), dtype=np.uint64)
+    F = np.empty((t.F0.shape[1], t.F0.shape[2]), dtype=np.uint8)
+    M = np.empty((t.M0.shape[1], t.M0.shape[2]), dtype=np.uint8)
+    fault = np.empty(t.R0.shape[2], dtype=np.uint8)
+    kept = []
+    for p in programs:
+        rows = encode(isa, p, max(1, len(p.insns)))
+        wrong, _ = k.wrongness(rows, rows.shape[0], t.R0, t.F0, t.M0, t.U, t.EXP, t.EXPM,
+                               t.spec_array, INF, R, F, M, fault)
+        if wrong == 0.0:
+            kept.append(p)
+    return kept
+
+
+def recomputed(isa: Isa, s: SearchSpace, testset: TestSet,
+               program: MachineProgram) -> list[MachineProgram]:
+    """Values computed again taken out (our lowering builds a constant anew each time,
+    riscv `lui t4; addiw t4`): where instructions s..i write only one register b (and
+    flags) and leave in it, on every vector, what another register a held before s,
+    the program without them, b read as a after them until either is written again
+    (nothing renamed where a is b itself)."""
+    from evolution.evaluator import run
+
+    t = testset
+    rows = encode(isa, program)
+    n = len(rows)
+    kind = tables(isa, s).KIND
+    reads, writes = masks(isa, rows)
+    states = [run(isa, MachineProgram(isa.name, program.insns[:k]), t.R0, t.F0, t.M0, t.U)
+              .registers for k in range(n + 1)]
+    out = []
+    for i in range(n):
+        written = _registers(int(writes[i]) & ~FLAGS_BIT)
+        if len(written) != 1:
+            continue
+        b = written[0]
+        value = states[i + 1][b]
+        for start in range(i, max(-1, i - 3), -1):
+            if _registers(int(writes[start]) & ~FLAGS_BIT) != [b]:
+                break
+            # b itself first: then the window only recomputes what b holds already
+            same = [a for a in (b, *range(len(isa.registers)))
+                    if np.array_equal(states[start][a], value)]
+            for a in same[:2]:
+                rest = rows[[k for k in range(n) if not start <= k <= i]].copy()
+                for k in range(start, len(rest)):
+                    op = rest[k, 0]
+                    for j in range(3):
+                        if rest[k, 1 + j] == b and kind[op, j] == 1:
+                            rest[k, 1 + j] = a
+                    original = k + (i - start + 1)
+                    if int(writes[original]) >> b & 1 or int(writes[original]) >> a & 1:
+                        break
+                out.append(decode(isa, rest))
+    return out

@@ -1,0 +1,131 @@
+"""Enumeration finds the known-optimal short programs (Hacker's Delight's), and what it
+returns Z3 proves at full width; the peephole shortens a correct program; what an
+instruction reads and writes is what its semantics say."""
+
+from __future__ import annotations
+
+import pytest
+
+from evolution.copies import recomputed, rewrites, right
+from evolution.enumeration import FLAGS_BIT, Enumerator, masks, peephole, shortest
+from evolution.program import encode, parse
+from evolution.proof import prove
+from evolution.registry import ISAS
+from evolution.search import space
+from evolution.starts import starts
+from evolution.targets import TARGETS
+from evolution.testset import TestSet, machine_vectors
+from sem.library import hackers_delight as hd
+
+LIMIT = 20_000_000
+
+
+def _setup(target_name: str, spec, scratch: int | None = 1):
+    target = TARGETS[target_name]
+    isa = ISAS[target.isa]
+    full = space(isa, spec, target.features, avoid=target.avoid)
+    testset = TestSet(isa, spec, machine_vectors(isa, spec, 32, 3), full.write_registers)
+    narrow = full if scratch is None else space(isa, spec, target.features, scratch=scratch,
+                                                avoid=target.avoid)
+    return isa, Enumerator.build(isa, narrow), testset
+
+
+def _proven_shortest(target_name: str, spec, longest: int):
+    """The enumeration's shortest programs, counterexamples fed back until one is proven
+    (the loop evolve runs)."""
+    isa, e, testset = _setup(target_name, spec)
+    for _ in range(10):
+        found, _ = shortest(e, testset, len(spec.params), isa.number(isa.abi.result), longest,
+                            LIMIT)
+        assert found, "the enumeration found nothing right on the vectors"
+        for program in found:
+            proof = prove(isa, spec, program)
+            if proof.proven:
+                return isa, program
+            assert proof.counterexample is not None
+            testset.add(proof.counterexample)
+    raise AssertionError("no enumerated program was proven")
+
+
+# Hacker's Delight 2-1: x & (x - 1) turns off the rightmost 1-bit: two basic operations
+# (no single RV64I or x86-64 base instruction does it), one BMI1 instruction (blsr).
+@pytest.mark.parametrize("target, length", [
+    ("x86-64 qemu64", 2), ("riscv64 rv64 without Zb*", 2), ("x86-64 Haswell", 1)])
+def test_enumeration_finds_the_known_optimum_of_p01_proven_by_z3(target, length):
+    isa, program = _proven_shortest(target, hd.p01, 3)
+    assert len(program.insns) == length
+    assert program.instructions == length + 1  # the return
+    assert prove(isa, hd.p01, program).proven  # again, independently of the loop
+
+
+def test_enumeration_finds_blsr_style_p03_with_bmi_and_two_instructions_without():
+    """p03 isolates the rightmost 1-bit, x & -x: BMI1's blsi, or neg and and (two)."""
+    _, with_bmi = _proven_shortest("x86-64 Haswell", hd.p03, 3)
+    _, without = _proven_shortest("x86-64 qemu64", hd.p03, 3)
+    assert [i.form.split()[0] for i in with_bmi.insns] == ["blsi"]
+    assert len(without.insns) == 2
+
+
+def test_peephole_shortens_our_lowering_and_the_result_is_proven():
+    target = "x86-64 qemu64"
+    isa, e, testset = _setup(target, hd.p01, scratch=None)
+    start = min(starts(isa, hd.p01, TARGETS[target].features),
+                key=lambda s: s.program.instructions).program
+    for _ in range(10):
+        found, _ = peephole(e, testset, start, 1, 4, 1, LIMIT)
+        assert found
+        assert all(len(p.insns) < len(start.insns) for p in found)
+        proven = [p for p in found if prove(isa, hd.p01, p).proven]
+        if proven:
+            return
+        for p in found:
+            counterexample = prove(isa, hd.p01, p).counterexample
+            assert counterexample is not None
+            testset.add(counterexample)
+    raise AssertionError("no shorter program was proven")
+
+
+def test_read_and_write_masks_follow_the_semantics():
+    isa = ISAS["x86_64"]
+    rax, rdx, rdi, rsi = (isa.number(r) for r in ("rax", "rdx", "rdi", "rsi"))
+    program = parse(isa, "mov eax, edi\nadd eax, esi\nsete al\nmul rsi\nret")
+    reads, writes = masks(isa, encode(isa, program))
+    assert reads[0] == 1 << rdi and writes[0] == 1 << rax  # flags untouched
+    assert reads[1] == (1 << rax | 1 << rsi) and writes[1] == (1 << rax | FLAGS_BIT)
+    # setcc writes the low byte only: it reads the register's other bits, and the flags
+    assert reads[2] == (1 << rax | FLAGS_BIT) and writes[2] == 1 << rax
+    # mul: rax implicit, rdx:rax written
+    assert reads[3] == (1 << rax | 1 << rsi)
+    assert writes[3] == (1 << rax | 1 << rdx | FLAGS_BIT)
+
+
+@pytest.mark.parametrize("target, routine", [("x86-64 qemu64", hd.p23),
+                                             ("riscv64 rv64 without Zb*", hd.p21)])
+def test_copies_taken_out_of_our_lowering_are_proven_shorter(target, routine):
+    """Our lowering copies values between registers (x86 `mov r8d, edi`, riscv `addiw t4,
+    a0, 0`); a copy taken out leaves a program one instruction shorter that Z3 proves."""
+    isa, _, testset = _setup(target, routine, scratch=None)
+    t = TARGETS[target]
+    start = min(starts(isa, routine, t.features), key=lambda s: s.program.instructions).program
+    candidates = rewrites(isa, space(isa, routine, t.features, avoid=t.avoid), start)
+    assert candidates and all(len(p.insns) == len(start.insns) - 1 for p in candidates)
+    kept = right(isa, testset, candidates)
+    assert kept
+    assert prove(isa, routine, kept[0]).proven
+    # and what the vectors refuse is wrong: Z3 finds a counterexample
+    refused = [p for p in candidates if p not in kept]
+    assert refused
+    assert prove(isa, routine, refused[0]).counterexample is not None
+
+
+def test_a_constant_built_again_is_taken_out_and_the_result_is_proven():
+    """Our riscv lowering of p23 builds 0x33333333 twice (lui, addiw); the second time
+    goes, and Z3 proves the shorter program."""
+    target = "riscv64 rv64 without Zb*"
+    isa, _, testset = _setup(target, hd.p23, scratch=None)
+    t = TARGETS[target]
+    start = min(starts(isa, hd.p23, t.features), key=lambda s: s.program.instructions).program
+    candidates = recomputed(isa, space(isa, hd.p23, t.features, avoid=t.avoid), testset, start)
+    kept = [p for p in right(isa, testset, candidates) if len(p.insns) == len(start.insns) - 2]
+    assert kept
+    assert prove(isa, hd.p23, kept[0]).proven
