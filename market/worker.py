@@ -21,11 +21,11 @@ it is started again only after it was stopped.
 
 from __future__ import annotations
 
+import ctypes
 import dataclasses
 import multiprocessing
 import os
 import signal
-import threading
 import time
 from collections.abc import Callable
 from multiprocessing.connection import Connection
@@ -39,7 +39,7 @@ CAP_ALLOWANCE_S = 60.0
 WALL_FACTOR = 10.0  # a search that sleeps (a hung solver) is stopped after this much wall
 POLL_S = 0.2
 STARTUP_S = 120.0
-ORPHAN_POLL_S = 0.5
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
 def process_cpu(pid: int) -> float:
@@ -49,16 +49,20 @@ def process_cpu(pid: int) -> float:
     return (utime + stime + cutime + cstime) / os.sysconf("SC_CLK_TCK")
 
 
-def _end_with(parent: int) -> None:
-    """Exit once the market that started this worker is gone (SIGKILLed, say): its search
-    would otherwise run on to its end, and a start proof may take Z3 minutes."""
-    while os.getppid() == parent:
-        time.sleep(ORPHAN_POLL_S)
-    os._exit(0)
+def _die_with(parent: int) -> None:
+    """Have Linux SIGKILL this worker once the market that started it is gone (SIGKILLed,
+    say): its search would otherwise run on to its end, and a start proof may take Z3
+    minutes.  A signal, not a thread watching the parent: a compiled kernel or its first
+    compilation holds the GIL for seconds, and such a thread would wait behind it."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
+    if os.getppid() != parent:  # the market died before the request was in place
+        os._exit(0)
 
 
 def _serve(conn: Connection, run: Callable[[SearchTask], Claim]) -> None:
-    threading.Thread(target=_end_with, args=(os.getppid(),), daemon=True).start()
+    _die_with(os.getppid())
     conn.send("ready")  # imported: what follows is searching, and is what is counted
     while True:
         try:

@@ -390,8 +390,8 @@ def test_a_live_market_sigkilled_mid_search_resumes_from_its_ledger(tmp_path):
         assert len(workers) == 1  # the search worker, searching
         os.kill(market.pid, signal.SIGKILL)
         market.wait()
-        # the worker sees its market gone and ends itself, mid-search: within 2 s, when its
-        # search had at least 2.5 CPU-s to go (killed 0.5 s into a budget of 3 at least)
+        # Linux kills the worker with its market (PR_SET_PDEATHSIG), mid-search: within 2 s,
+        # when its search had at least 2.5 CPU-s to go (killed 0.5 s into a budget of 3 at least)
         deadline = time.monotonic() + 2
         while Path(f"/proc/{workers[0]}").exists() and time.monotonic() < deadline:
             time.sleep(0.1)
