@@ -283,17 +283,10 @@ def _lea_forms() -> None:
 
 
 def _multiply_forms() -> None:
-    def imul_rr(s: Sem, w: int) -> None:
-        a, b = s.low(0, w), s.low(1, w)
-        r = a * b
-        overflow = mulhs(a, b) != ashr(r, w - 1)
-        s.write(0, wide(r))
-        for f in ("CF", "OF"):
-            s.set_flag(f, overflow)
-        undefine(s, "ZF", "SF", "PF")
-
-    def imul_rri(s: Sem, w: int) -> None:
-        a, b = s.low(1, w), s.low(2, w)
+    def imul(s: Sem, w: int, first: int) -> None:
+        """The truncating imul of operands `first` and `first + 1` into operand 0 (the
+        two-operand form multiplies its destination, the three-operand form two sources)."""
+        a, b = s.low(first, w), s.low(first + 1, w)
         r = a * b
         overflow = mulhs(a, b) != ashr(r, w - 1)
         s.write(0, wide(r))
@@ -312,10 +305,10 @@ def _multiply_forms() -> None:
         undefine(s, "ZF", "SF", "PF")
 
     for w in (32, 64):
-        form(f"imul r{w}, r{w}", "imul", [reg(w, "rw"), reg(w)], lambda s, w=w: imul_rr(s, w),
+        form(f"imul r{w}, r{w}", "imul", [reg(w, "rw"), reg(w)], lambda s, w=w: imul(s, w, 0),
              latency=3.0)
         form(f"imul r{w}, r{w}, imm", "imul", [reg(w, "w"), reg(w), imm(*IMM32)],
-             lambda s, w=w: imul_rri(s, w), latency=3.0)
+             lambda s, w=w: imul(s, w, 1), latency=3.0)
         form(f"mul r{w}", "mul", [reg(w)], lambda s, w=w: widening(s, w, False), latency=4.0)
         form(f"imul r{w}", "imul", [reg(w)], lambda s, w=w: widening(s, w, True), latency=4.0)
 
