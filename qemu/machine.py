@@ -17,12 +17,16 @@ SIGTERM, then SIGKILL), reaps it and removes the temporary directory.
 from __future__ import annotations
 
 import os
+import queue
 import select
 import shutil
 import signal
 import subprocess
 import tempfile
+import threading
 import time
+from collections.abc import Callable
+from concurrent.futures import Future
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
@@ -48,9 +52,55 @@ QMP_TIMEOUT = 10.0  # seconds a QMP command may take
 # QEMU is started through util-linux's setpriv (Debian: always installed), which asks Linux to
 # SIGKILL it when the thread that started it ends.  The context manager always shuts QEMU
 # down, but nothing runs in a process that is itself SIGKILLed: without this its QEMUs would
-# run on, orphaned (a killed market's boards did).  The thread that launches a Machine must
-# therefore live as long as the Machine (the main thread, a board's runner, a pool worker).
+# run on, orphaned (a killed market's boards did).  Linux ties the signal to a thread, not a
+# process, so every QEMU is started from one thread that lives as long as the process
+# (_launcher): a board restarted from a short-lived worker thread must not die with it.
 PARENT_DEATH_SIGNAL = ("setpriv", "--pdeathsig", "KILL")
+
+
+class _Launcher:
+    """A daemon thread that runs what it is given (starting processes) and lives as long
+    as the process: the thread a parent-death signal is tied to."""
+
+    def __init__(self) -> None:
+        self.pid = os.getpid()
+        self._work: queue.SimpleQueue = queue.SimpleQueue()
+        threading.Thread(target=self._serve, name="qemu-launcher", daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            job, done = self._work.get()
+            try:
+                done.set_result(job())
+            except BaseException as error:  # handed to the caller, raised there
+                done.set_exception(error)
+
+    def run(self, job: Callable[[], Any]) -> Any:
+        done: Future = Future()
+        self._work.put((job, done))
+        return done.result()
+
+
+_LAUNCHERS: dict[int, _Launcher] = {}
+_LAUNCHER_LOCK = threading.Lock()
+
+
+def _new_lock_in_child() -> None:
+    global _LAUNCHER_LOCK  # a fork while another thread held it would copy it held
+    _LAUNCHER_LOCK = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_new_lock_in_child)
+
+
+def _launcher() -> _Launcher:
+    """This process's launcher (a forked child gets its own: the parent's thread is not
+    in it)."""
+    with _LAUNCHER_LOCK:
+        launcher = _LAUNCHERS.get(os.getpid())
+        if launcher is None:
+            launcher = _LAUNCHERS[os.getpid()] = _Launcher()
+        return launcher
 
 
 class Machine:
@@ -141,12 +191,12 @@ class Machine:
         self._log_file = open(self._dir / "qemu.log", "wb")
         self.started_at = time.monotonic()
         dies_with_us = PARENT_DEATH_SIGNAL if shutil.which(PARENT_DEATH_SIGNAL[0]) else ()
-        self._proc = subprocess.Popen(
+        self._proc = _launcher().run(lambda: subprocess.Popen(
             [*dies_with_us, *self.command_line],
             stdin=subprocess.DEVNULL,
             stdout=self._log_file,
             stderr=subprocess.STDOUT,
-        )
+        ))
         self._pidfd = os.pidfd_open(self._proc.pid)
         if self._monitor is not None:
             self._start_paused_guest(self._monitor)

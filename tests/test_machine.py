@@ -263,3 +263,20 @@ def _zombie(pid: int) -> bool:
             return stat.read().rsplit(")", 1)[1].split()[0] == "Z"
     except FileNotFoundError:
         return False
+
+
+@pytest.mark.qemu
+def test_a_qemu_started_from_a_thread_that_ends_lives_on(images):
+    """The parent-death signal belongs to a thread; QEMU is started from one that lives as
+    long as the process, so a board restarted by a worker thread outlives that thread."""
+    import threading
+
+    machine = Machine(tcg("pc"), image=images["halt"], timeout=HARD_TIMEOUT)
+    starter = threading.Thread(target=machine.launch)
+    starter.start()
+    starter.join()
+    try:
+        time.sleep(0.5)  # Linux delivers the signal as the thread exits
+        assert machine.running
+    finally:
+        machine.shutdown()
