@@ -2,7 +2,7 @@
 .code16
 
 ; boot_fail: prints "MetaOS boot: " and the message, exits through
-; isa-debug-exit with DEBUG_EXIT_FAIL and halts (on hardware without that port).
+; isa-debug-exit with DEBUG_EXIT_FAIL once COM1 has sent it, and halts (on hardware without that port).
 ; Inputs: SI = NUL-terminated message.  Does not return.
 boot_fail:
     call boot_serial_init
@@ -11,6 +11,11 @@ boot_fail:
     call boot_serial_print
     pop si
     call boot_serial_print
+    mov dx, UART_LSR
+boot_fail_drain:                            ; why: QEMU exits at the port write and drops
+    in al, dx                               ; what COM1 still holds (LSR.TEMT: all sent)
+    test al, UART_LSR_TEMT
+    jz boot_fail_drain
     mov al, DEBUG_EXIT_FAIL
     out DEBUG_EXIT_PORT, al
 boot_halt:
