@@ -30,8 +30,12 @@ def x86_fingerprint(board: str, vendor: str, family: int, model: int, stepping: 
 
 
 def riscv_fingerprint(board: str, misa: int, mvendorid: int, marchid: int,
-                      mimpid: int) -> Fingerprint:
-    ident = {"misa": misa, "mvendorid": mvendorid, "marchid": marchid, "mimpid": mimpid}
+                      mimpid: int, isa: str) -> Fingerprint:
+    """`isa`: the hart's `riscv,isa` string from the device tree ("" when there was none).
+    misa has a bit per single-letter extension only: `rv64` and `rv64` with Zba/Zbb/Zbs
+    off have the same misa and ids, and only the string tells them apart."""
+    ident: dict[str, int | str] = {"misa": misa, "mvendorid": mvendorid, "marchid": marchid,
+                                   "mimpid": mimpid, "isa": isa.lower()}
     return Fingerprint(RISCV64, board, tuple(sorted(ident.items())))
 
 
@@ -50,7 +54,10 @@ def _riscv_identity(inventory: Inventory, board: str) -> Fingerprint:
         raise FingerprintError("the discovery run reported no hart: no fingerprint to store"
                                " results under")
     h = harts[0]
-    return riscv_fingerprint(board, h.misa, h.mvendorid, h.marchid, h.mimpid)
+    tree = inventory.cpu.devicetree
+    nodes = [n for n in tree.harts if n.hartid == h.hartid] if tree is not None else []
+    isa = nodes[0].isa if nodes else ""
+    return riscv_fingerprint(board, h.misa, h.mvendorid, h.marchid, h.mimpid, isa)
 
 
 _IDENTITIES = {X86_64: _x86_identity, RISCV64: _riscv_identity}
@@ -64,21 +71,23 @@ def fingerprint_of(inventory: Inventory, board: str) -> Fingerprint:
     return identity(inventory, board)
 
 
-def _x86_identity_text(ident: Mapping[str, int]) -> str:
-    vendor = ident["vendor"].to_bytes(12, "little").rstrip(b"\0").decode("latin-1")
+def _x86_identity_text(ident: Mapping[str, int | str]) -> str:
+    vendor = int(ident["vendor"]).to_bytes(12, "little").rstrip(b"\0").decode("latin-1")
     return (f"{vendor} family {ident['family']:#x} model {ident['model']:#x}"
             f" stepping {ident['stepping']}")
 
 
-def _riscv_identity_text(ident: Mapping[str, int]) -> str:
-    misa = ident["misa"]
-    return (f"misa {misa:#x} ({misa_extensions(misa)}) mvendorid {ident['mvendorid']:#x}"
-            f" marchid {ident['marchid']:#x} mimpid {ident['mimpid']:#x}")
+def _riscv_identity_text(ident: Mapping[str, int | str]) -> str:
+    misa = int(ident["misa"])
+    multi_letter = str(ident.get("isa", "")).split("_")[1:]
+    return (f"misa {misa:#x} ({misa_extensions(misa)}{' ' if multi_letter else ''}"
+            f"{' '.join(multi_letter)}) mvendorid {int(ident['mvendorid']):#x}"
+            f" marchid {int(ident['marchid']):#x} mimpid {int(ident['mimpid']):#x}")
 
 
 _IDENTITY_TEXTS = {X86_64: _x86_identity_text, RISCV64: _riscv_identity_text}
 
 
-def identity_text(arch: Arch | str, identity: Mapping[str, int]) -> str:
+def identity_text(arch: Arch | str, identity: Mapping[str, int | str]) -> str:
     """A fingerprint's identity as a person reads it (vendor, family, model; misa letters)."""
     return _IDENTITY_TEXTS[by_name(arch)](identity)

@@ -1,9 +1,10 @@
 """The hardware fingerprint: the key every store files its records under.
 
 A board's fingerprint is its architecture, its board profile and the identity
-registers discovery read (CPUID words on x86-64; misa and the vendor/arch/impl
-ids on RISC-V); its digest is BLAKE2b-256 of their canonical JSON.  Built from
-a discovery inventory by discovery/fingerprint.py.
+registers discovery read (CPUID words on x86-64; misa, the vendor/arch/impl
+ids and the device tree's riscv,isa string on RISC-V); its digest is BLAKE2b-256
+of their canonical JSON.  Built from a discovery inventory by
+discovery/fingerprint.py.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from arch import Arch
 class Fingerprint:
     arch: Arch
     board: str
-    identity: tuple[tuple[str, int], ...]  # sorted (name, value)
+    identity: tuple[tuple[str, int | str], ...]  # sorted (name, value)
 
     @property
     def digest(self) -> bytes:

@@ -478,7 +478,8 @@ def test_a_board_that_answers_nothing_aborts_the_campaign_without_quarantining(t
     probes = [csr_probe(n) for n in range(0x300, 0x310)]
     link = Loopback(FakeGuest(RV, killers=frozenset(p.content_hash for p in probes)))
     store = CapabilityStore(tmp_path / "cap.db")
-    fingerprint = riscv_fingerprint("virt", misa=0, mvendorid=0, marchid=0, mimpid=0)
+    fingerprint = riscv_fingerprint("virt", misa=0, mvendorid=0, marchid=0, mimpid=0,
+                                    isa="")
     with pytest.raises(ProbeRunError, match="answered none"):
         run_campaign(link, probes, store, fingerprint, "tcg")
     assert store.quarantined(fingerprint) == set()

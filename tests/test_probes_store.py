@@ -71,7 +71,8 @@ def test_divergence_is_recorded_when_the_guest_disagrees(tmp_path):
 
 def test_fingerprints_are_separate_and_quarantine_keeps_bytes(tmp_path):
     store = CapabilityStore(tmp_path / "m.db")
-    rv = riscv_fingerprint("virt", misa=0x800000000014112D, mvendorid=0, marchid=0, mimpid=0)
+    rv = riscv_fingerprint("virt", misa=0x800000000014112D, mvendorid=0, marchid=0, mimpid=0,
+                           isa="rv64imafdch")
     killer = Probe(RISCV64, bytes.fromhex("6f000000"))
     store.quarantine(rv, killer, "board hung")
     store.record_batch(FP, "kvm",

@@ -3,13 +3,17 @@ agrees with the device tree QEMU built, and the run ends cleanly."""
 
 from __future__ import annotations
 
+import subprocess
+
 import pytest
 
 from contract.protocol import PROTOCOL_VERSION, Msg, WireArch
 from contract.riscv64.exits import FinalStatus
 from discovery.devicetree import parse_devicetree
+from discovery.fingerprint import fingerprint_of
 from discovery.harts import decode_hart, isa_string_letters
-from testing.riscv_guest import run_guest
+from discovery.inventory import Inventory
+from testing.riscv_guest import QEMU, TIMEOUT, run_guest
 
 pytestmark = pytest.mark.qemu
 
@@ -55,6 +59,33 @@ def test_misa_agrees_with_riscv_isa(cpu):
     if "c=false" in cpu:
         assert "c" not in hart.extensions and "f" not in hart.extensions
         assert "fcsr" not in hart.csr_names or "f" in hart.extensions
+
+
+NO_ZB = "rv64,zba=false,zbb=false,zbc=false,zbs=false"
+
+
+def _dumped_isa(tmp_path, cpu: str) -> str:
+    """Hart 0's riscv,isa as QEMU itself writes the device tree (dumpdtb: no guest runs)."""
+    path = tmp_path / "virt.dtb"
+    subprocess.run([QEMU, "-machine", f"virt,dumpdtb={path}", "-cpu", cpu, "-nographic"],
+                   check=True, capture_output=True, timeout=TIMEOUT)
+    (hart,) = [h for h in parse_devicetree(path.read_bytes()).harts if h.hartid == 0]
+    return hart.isa
+
+
+def test_fingerprint_tells_cpu_models_with_the_same_misa_apart(tmp_path):
+    """rv64 with and without Zb* have one misa and the same ids: the fingerprint (the key of
+    every store) must still differ, through the riscv,isa string QEMU gives each."""
+    prints = {}
+    for cpu in ("rv64", NO_ZB):
+        run = run_guest(cpu=cpu)
+        assert run.status == 0, run.stderr
+        inventory = Inventory.from_frames(run.frames, board={"name": "virt"}, boot={})
+        prints[cpu] = fingerprint_of(inventory, "virt")
+        assert dict(prints[cpu].identity)["isa"] == _dumped_isa(tmp_path, cpu)
+    first, second = prints.values()
+    assert dict(first.identity)["misa"] == dict(second.identity)["misa"]
+    assert first.digest != second.digest
 
 
 def test_isa_string_letters():

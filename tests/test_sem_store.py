@@ -21,7 +21,8 @@ from sem.store import Name, SemStore, UnknownRoutine
 from stores.db import connect
 
 ROOT = Path(__file__).resolve().parents[1]
-VIRT = riscv_fingerprint("virt", misa=0x800000000014112D, mvendorid=0, marchid=0, mimpid=0)
+VIRT = riscv_fingerprint("virt", misa=0x800000000014112D, mvendorid=0, marchid=0, mimpid=0,
+                         isa="rv64imafdch_zicsr_zba_zbb")
 
 
 def test_names_are_an_overlay_and_renaming_touches_no_code(tmp_path):
