@@ -5,6 +5,10 @@ board's own guest, keep it in the semantic store, write `metaos.evolution/1` and
     features   discovery's claims (CPUID flags; misa and `riscv,isa`), each feature's
                instructions then run on the board as probes (evolution/board_features.py):
                the search may use what the board claims and runs as its semantics say
+    timing     every register form the board may use, timed on it by the timing family
+               (latency and throughput; evolution/timing_model.py): the search's
+               performance model; reused from the capability store on the next session of
+               the same fingerprint and accelerator
     search     evolution.evolve (starts proven, local search, STOKE chains), Z3 at full
                width for every candidate it keeps; Ctrl-C keeps the best proven so far
     guest      the best, the lowering (`sem run`'s implementation) and gcc's code run as
@@ -40,6 +44,7 @@ if TYPE_CHECKING:
     from evolution.board_features import FeatureFinding
     from evolution.evolve import Evolved, Progress
     from evolution.isa import Isa
+    from evolution.timing_model import MeasuredModel
     from link.qemu_link import QemuLink
     from probes.campaign import Campaign
     from qemu.boards import Board
@@ -74,20 +79,23 @@ class EvolutionBoard:
     finding: FeatureFinding
     campaign: Campaign
     cpu: str
+    timing: MeasuredModel
 
     def close(self) -> None:
         self.link.close()
 
 
 def open_session(board: Board, seed: int = 0, db: str | None = None) -> EvolutionBoard:
-    """Boot `board` (it stays after discovery), fingerprint it and find its features; the
-    feature probes' results go to the capability store of `db` under the fingerprint (family
-    evolution-semantics: `./run capabilities` counts them, Unicorn's disagreements with
-    the board are its divergences)."""
+    """Boot `board` (it stays after discovery), fingerprint it, find its features and time
+    its forms; the probes' results go to the capability store of `db` under the fingerprint
+    (families evolution-semantics and timing: `./run capabilities` counts them, Unicorn's
+    disagreements with the board are its divergences).  Timings already stored for this
+    fingerprint and accelerator are reused, not probed again."""
     from discovery.fingerprint import fingerprint_of
     from discovery.inventory import Inventory
     from evolution.board_features import claimed_features, find_features
     from evolution.registry import isa_named
+    from evolution.timing_model import campaign_runner, measure_model
     from kernel.guest import build_guest
     from link.qemu_link import QemuLink
     from probes.campaign import Campaign
@@ -107,15 +115,23 @@ def open_session(board: Board, seed: int = 0, db: str | None = None) -> Evolutio
             capabilities.record_batch(fingerprint, link.accelerator, [
                 StoredResult(r.probe, r.observation, r.prediction) for r in results])
 
+        def stored(probes: list) -> dict:
+            return capabilities.observations(fingerprint, link.accelerator,
+                                             [p.content_hash for p in probes])
+
         try:
             finding = find_features(isa, claimed_features(isa, inventory), link, campaign,
                                     seed, file)
+            timing = measure_model(isa, finding.found, f"{fingerprint.label} ({board.cpu},"
+                                   f" {link.accelerator})", campaign_runner(campaign, file),
+                                   stored)
         finally:
             capabilities.close()
     except BaseException:
         link.close()
         raise
-    return EvolutionBoard(link, isa, fingerprint, link.accelerator, finding, campaign, board.cpu)
+    return EvolutionBoard(link, isa, fingerprint, link.accelerator, finding, campaign, board.cpu,
+                          timing)
 
 
 # -- one routine ---------------------------------------------------------------------------
@@ -154,6 +170,7 @@ def evolve_routine(store: SemStore, session: EvolutionBoard, rid: str, budget_s:
     from evolution.fitness import run_in_guest
     from evolution.gcc import GccCodeUnusable, GccUnavailable, as_start, compile_c
     from evolution.targets import MachineTarget
+    from evolution.timing_model import model_json
     from market.proofs import features_used
     from sem.implement import implement
     from sem.store import PROVEN, ImplementationEvidence
@@ -179,6 +196,7 @@ def evolve_routine(store: SemStore, session: EvolutionBoard, rid: str, budget_s:
         gcc_start = as_start(isa, gcc) if options.from_gcc and gcc is not None else None
         result: Evolved = evolve(spec, target, budget_s=budget_s, batches=options.batches,
                                  seed=options.seed, on_batch=on_batch,
+                                 model=session.timing.model,
                                  extra_starts=[gcc_start] if gcc_start is not None else [])
     except NoProgram as error:
         raise Failure(str(error)) from None
@@ -229,6 +247,7 @@ def evolve_routine(store: SemStore, session: EvolutionBoard, rid: str, budget_s:
         "best": {"code": result.code.hex(), "instructions": result.instructions,
                  "asm": result.text, "proof": "z3", "cycles": runs["best"].median_cycles,
                  "implementation": impl, "start": result.start, "unicorn": result.unicorn},
+        "performance_model": model_json(session.timing, session.accelerator),
         "history": [{"seconds": round(t, 3), "cost": c, "instructions": n}
                     for t, c, n in result.history],
         "candidates_per_second": round(result.evaluations / max(result.seconds, 1e-9)),
@@ -362,6 +381,10 @@ def _board_line(session: EvolutionBoard) -> str:
                  f"{', '.join(sorted(f.avoid))}")
     if f.unclaimed_working:
         line += f"; working but not claimed (not used): {', '.join(sorted(f.unclaimed_working))}"
+    t = session.timing
+    line += (f"; performance model: {t.measured} forms timed on the board"
+             f" ({t.reused} of {t.probes} timing probes reused from the store),"
+             f" {len(t.unmeasured)} from the table")
     return line
 
 

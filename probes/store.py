@@ -15,12 +15,15 @@ import json
 import os
 import sqlite3
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 
-from probes.probe import IDENTITY_SCHEME, Observation, Probe
+from contract.probe_abi import Outcome
+from probes.probe import IDENTITY_SCHEME, Fault, Observation, Probe
 from stores.db import Migration, Schema, append_only, connect, ensure_schema
 from stores.fingerprint import Fingerprint
 
+_SQL_VARIABLES = 500  # hashes per query: SQLite caps the parameters of one statement
 # What was measured, and what happened to whom: appended, never changed.
 HISTORY = ("cap_batch", "cap_result", "cap_divergence", "cap_quarantine")
 DDL = """
@@ -103,6 +106,11 @@ class CapabilitySummary:
     quarantined: int
 
 
+def _unsigned(value: int | None) -> int | None:
+    """A register stored by _signed, as the u64 it was."""
+    return None if value is None else value & (2**64 - 1)
+
+
 def _signed(value: int | None) -> int | None:
     """SQLite integers are signed 64-bit; store u64 registers bit-for-bit."""
     if value is None:
@@ -159,6 +167,30 @@ class CapabilityStore:
                         (rid, r.prediction, observed),
                     )
         return batch
+
+    def observations(self, fp: Fingerprint, accelerator: str,
+                     hashes: Iterable[bytes]) -> dict[bytes, Observation]:
+        """The latest stored run of each probe (by content hash) on this hardware under
+        this accelerator; probes never run there are left out.  What a later session
+        reuses instead of probing the same board again."""
+        fid, found = self.fingerprint_id(fp), {}
+        wanted = list(dict.fromkeys(hashes))
+        for start in range(0, len(wanted), _SQL_VARIABLES):
+            chunk = wanted[start:start + _SQL_VARIABLES]
+            rows = self.conn.execute(
+                "SELECT r.probe_hash, r.outcome, r.status, r.fault_vector, r.fault_address,"
+                " r.fault_ip, r.output, r.cycles, r.instret, r.length FROM cap_result r"
+                " JOIN cap_batch b ON b.id = r.batch_id"
+                " WHERE r.fingerprint_id = ? AND b.accelerator = ? AND r.probe_hash IN"
+                f" ({', '.join('?' * len(chunk))}) ORDER BY r.id", (fid, accelerator, *chunk))
+            for probe_hash, outcome, status, vector, address, ip, output, cycles, instret, \
+                    length in rows:
+                fault = (Fault(vector, _unsigned(address), _unsigned(ip))
+                         if vector is not None else None)
+                found[probe_hash] = Observation(  # ordered by id: the latest run wins
+                    Outcome[outcome.upper()], _unsigned(status), fault, output,
+                    _unsigned(cycles), _unsigned(instret), length)
+        return found
 
     def quarantine(self, fp: Fingerprint, probe: Probe, reason: str) -> None:
         fid = self.fingerprint_id(fp)

@@ -97,6 +97,12 @@ def test_evolve_on_rv64_keeps_a_proven_program_measured_in_the_guest(tmp_path):
 
     (summary,) = CapabilityStore(db).capabilities()
     assert sum(summary.by_family["evolution-semantics"].values()) == sessions[0].finding.probes
+    # and so are the timing probes of the performance model, all run on this board
+    timing = sessions[0].timing
+    assert timing.reused == 0 and timing.measured > 0
+    assert summary.by_family["timing"] == {"returned": timing.probes}
+    assert d["performance_model"]["forms_measured"] == timing.measured
+    assert timing.model.source.startswith(f"measured on {sessions[0].fingerprint.label}")
     plot([d], str(tmp_path / "p01.png"))
     assert (tmp_path / "p01.png").stat().st_size > 1000
 
@@ -119,4 +125,9 @@ def test_evolve_on_rv64_keeps_a_proven_program_measured_in_the_guest(tmp_path):
                          vectors=5, db=db)
     outcomes = run_evolution(auto, on_ready=lambda session, plan: plans.append(plan))
     assert [(name, runs) for _, name, runs in plans[0]] == [("p02", 500), ("p01", 40)]
+    # the second session on this fingerprint took every timing from the store: none ran
+    again = outcomes[0].document["performance_model"]
+    assert again["reused_from_store"] == again["probes"] == timing.probes
+    (summary,) = CapabilityStore(db).capabilities()
+    assert summary.by_family["timing"] == {"returned": timing.probes}
     assert [o.document["name"] for o in outcomes] == ["p02", "p01"]

@@ -253,3 +253,27 @@ def test_results_quarantines_and_divergences_are_append_only(tmp_path):
             for change in (f"UPDATE {table} SET rowid = rowid", f"DELETE FROM {table}"):
                 with pytest.raises(sqlite3.IntegrityError, match="history"), store.conn:
                     store.conn.execute(change)
+
+
+def test_stored_observations_come_back_bit_for_bit_per_hardware_and_accelerator(tmp_path):
+    """What a later session reuses: the latest run of each probe on this fingerprint under
+    this accelerator, with u64 registers as they were (SQLite stores them signed)."""
+    from probes.probe import Fault
+
+    store = CapabilityStore(tmp_path / "m.db")
+    (first, _), (second, _), (never, _) = _square_probes(3)
+    faulted = Observation(Outcome.FAULT, 2**64 - 1, Fault(14, 2**63 + 8, 2**64 - 16),
+                          b"", cycles=2**63, instret=7)
+    store.record_batch(FP, "tcg", [StoredResult(first, Observation(Outcome.RETURNED, 0,
+                                                                   output=b"old"), None)])
+    store.record_batch(FP, "tcg", [StoredResult(first, faulted, None),
+                                   StoredResult(second, Observation(Outcome.RETURNED, 5,
+                                                                    output=b"x"), None)])
+    store.record_batch(FP, "kvm", [StoredResult(never, faulted, None)])
+    other = x86_fingerprint("q35", "AuthenticAMD", 0x19, 1, 1, {"1.ecx": 0})
+    store.record_batch(other, "tcg", [StoredResult(never, faulted, None)])
+    found = store.observations(FP, "tcg", [first.content_hash, second.content_hash,
+                                           never.content_hash])
+    assert found == {first.content_hash: faulted,
+                     second.content_hash: Observation(Outcome.RETURNED, 5, output=b"x")}
+    assert store.observations(FP, "kvm", [first.content_hash]) == {}

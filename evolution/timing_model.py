@@ -1,0 +1,188 @@
+"""The search's performance model from the board itself: every register form the board
+may use, timed on it by the timing family (probes/families/timing.py: unrolled n and 2n
+times between two cycle-counter reads, (t(2n) - t(n)) / n), latency and throughput.
+
+Latency: one instance repeated, built so that each copy reads what the previous one
+wrote: every register it writes is A, and what it only reads is B when the chain already
+runs through a register it reads and writes (`add rax, rbx`), else A too (`popcnt rax,
+rax`, `mov eax, eax`).  Forms that write no register (cmp, test) are timed back to back.
+Throughput: copies on disjoint pairs of registers (THROUGHPUT_COPIES), cycled, so that
+only issue limits them.  Forms with a memory operand keep the fallback table's figure
+(they would need a pointer the timing frame does not give), as does any form whose runs
+did not all return (`unmeasured` says which and why).
+
+Under TCG the cycles describe QEMU, under KVM the silicon: the model names the board
+and the results go to the capability store with the accelerator; a later session on
+the same fingerprint and accelerator reuses them instead of probing again."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+from evolution.costmodel import PerformanceModel, measured
+from evolution.isa import IMM, MEM, REG, Form, Isa
+from evolution.program import Insn, source_line
+from probes.campaign import Campaign
+from probes.campaign_state import CampaignResult
+from probes.families.timing import (
+    FRAMES,
+    LATENCY,
+    THROUGHPUT,
+    WARMUP_RUNS,
+    summarise,
+    timing_probe,
+)
+from probes.probe import Observation, Probe
+from probes.run import Tally, prepare
+from toolchain.program import AssemblyError
+
+# Measured runs per variant past the warm-up: a model times every form (about 80 on
+# riscv64, 190 on x86-64), so fewer than a timing campaign's MEASURED_RUNS.
+MODEL_MEASURED_RUNS = 3
+MODEL_UNROLL = 50  # n; the 2n probe doubles it
+THROUGHPUT_COPIES = 4  # independent chains cycled for throughput
+
+
+@dataclass(frozen=True)
+class FormTimingProbes:
+    form: str
+    probes: tuple[Probe, ...]
+
+
+@dataclass
+class MeasuredModel:
+    model: PerformanceModel
+    measured: int  # forms timed on the board
+    unmeasured: dict[str, str] = field(default_factory=dict)  # form -> why the table's figure
+    probes: int = 0  # timing probes the model rests on
+    reused: int = 0  # of them, results taken from the capability store
+
+
+def _pool_numbers(isa: Isa) -> list[int]:
+    """Hardware numbers of the registers a timed sequence may use, in the frame's order."""
+    return [isa.registers.index(name) for name in FRAMES[isa.arch].pools[0]
+            if name in isa.registers]
+
+
+def _instance(form: Form, a: int, b: int) -> Insn:
+    """The form on registers a/b (see the module text) with a small immediate."""
+    through_read = any(o.kind == REG and o.access == "rw" for o in form.operands)
+    regs = []
+    for o in form.operands:
+        if o.kind == REG:
+            regs.append(a if "w" in o.access or not through_read else b)
+    imm = 0
+    for o in form.operands:
+        if o.kind == IMM:
+            imm = 1 if o.lo <= 1 <= o.hi else o.lo
+    return Insn(form.name, tuple(regs), imm)
+
+
+def timed_forms(isa: Isa, features: frozenset[str]) -> list[Form]:
+    """The forms a model times: those of the base ISA or of a feature the board has,
+    without a memory operand."""
+    return [f for f in isa.forms
+            if (f.feature is None or f.feature in features)
+            and not any(o.kind == MEM for o in f.operands)]
+
+
+def form_timing_probes(isa: Isa, form: Form, runs: int = MODEL_MEASURED_RUNS,
+                       unroll: int = MODEL_UNROLL) -> FormTimingProbes:
+    """Latency and throughput probes of one form, n and 2n, warm-up runs first.  Raises
+    AssemblyError when the form cannot be written on the timing frame's registers."""
+    pool = _pool_numbers(isa)
+    arch = isa.arch
+
+    def code(insn: Insn) -> bytes:
+        return arch.assemble(source_line(isa, insn))
+
+    copies = []  # a form that takes only some registers (x86 `xor r8, r8h`) has fewer
+    for k in range(THROUGHPUT_COPIES):
+        try:
+            copies.append(code(_instance(form, pool[2 * k], pool[2 * k + 1])))
+        except AssemblyError:
+            continue
+    if len(copies) < 2:
+        raise AssemblyError(f"{form.name}: fewer than two copies on the timing registers"
+                            " assemble")
+    variants = {LATENCY: copies[:1], THROUGHPUT: copies}
+    probes = []
+    for repetition in range(WARMUP_RUNS + runs):
+        for kind, instances in variants.items():
+            for times in (unroll, 2 * unroll):
+                probes.append(timing_probe(
+                    arch, instances, times, input=repetition.to_bytes(4, "little"),
+                    meta={"sequence": form.name, "kind": kind, "base_unroll": unroll,
+                          "repetition": repetition}))
+    return FormTimingProbes(form.name, tuple(probes))
+
+
+RunProbes = Callable[[list[Probe]], Mapping[bytes, Observation]]
+
+
+def measure_model(isa: Isa, features: frozenset[str], board: str, run: RunProbes,
+                  stored: RunProbes | None = None) -> MeasuredModel:
+    """Time every form of `timed_forms` on the board: `run` runs probes there and returns
+    their observations by content hash; `stored` (optional) returns the observations a
+    store already holds for this board and accelerator, and only the probes it lacks run."""
+    plans, unmeasured = [], {}
+    for f in timed_forms(isa, features):
+        try:
+            plans.append(form_timing_probes(isa, f))
+        except AssemblyError as error:
+            unmeasured[f.name] = f"not written on the timing registers: {error}"
+    every = [p for plan in plans for p in plan.probes]
+    found: dict[bytes, Observation] = dict(stored(every)) if stored is not None else {}
+    reused = len(found)
+    missing = [p for p in every if p.content_hash not in found]
+    if missing:
+        found.update(run(missing))
+    latency, throughput = {}, {}
+    for plan in plans:
+        pairs = [(p, found[p.content_hash]) for p in plan.probes if p.content_hash in found]
+        try:
+            estimates = summarise(pairs)
+        except ValueError as error:
+            unmeasured[plan.form] = str(error)
+            continue
+        if LATENCY not in estimates or THROUGHPUT not in estimates:
+            unmeasured[plan.form] = "a variant returned no run"
+            continue
+        latency[plan.form] = max(estimates[LATENCY].per_instance, 0.0)
+        throughput[plan.form] = max(estimates[THROUGHPUT].per_instance, 0.0)
+    for f in isa.forms:
+        if f.name not in latency and f.name not in unmeasured and (
+                f.feature is None or f.feature in features):
+            unmeasured[f.name] = "a memory operand: the timing frame gives no pointer"
+    return MeasuredModel(measured(isa, latency, throughput, board), len(latency), unmeasured,
+                         len(every), reused)
+
+
+def campaign_runner(campaign: Campaign,
+                    on_results: Callable[[list[CampaignResult]], None] | None = None,
+                    ) -> RunProbes:
+    """Run probes over `campaign` (one per boot: the guest caches answers by run id), each
+    vetted first on every core (timing probes carry no prediction: their cycles are the
+    machine's); `on_results` gets the results (to file them in the capability store)."""
+    def run(probes: list[Probe]) -> dict[bytes, Observation]:
+        tally = Tally()
+        report = campaign.run(prepare(probes, tally))
+        if tally.rejected:
+            reason, count = tally.rejected.most_common(1)[0]
+            raise ValueError(f"the vetter rejected {sum(tally.rejected.values())} timing"
+                             f" probe(s) ({count}: {reason}); this is a timing-form bug,"
+                             " please report it")
+        results = [report.results[p.content_hash] for p in probes
+                   if p.content_hash in report.results]
+        if on_results is not None:
+            on_results(results)
+        return {r.probe.content_hash: r.observation for r in results}
+    return run
+
+
+def model_json(result: MeasuredModel, accelerator: str) -> dict:
+    """How a report shows the model (schema metaos.evolution/1, key `performance_model`)."""
+    return {"source": result.model.source, "accelerator": accelerator,
+            "forms_measured": result.measured, "forms_from_table": len(result.unmeasured),
+            "probes": result.probes, "reused_from_store": result.reused}
