@@ -90,7 +90,8 @@ def open_session(board: Board, seed: int = 0, db: str | None = None) -> Evolutio
     its forms; the probes' results go to the capability store of `db` under the fingerprint
     (families evolution-semantics and timing: `./run capabilities` counts them, Unicorn's
     disagreements with the board are its divergences).  Timings already stored for this
-    fingerprint and accelerator are reused, not probed again."""
+    fingerprint and accelerator (feature cases and timings) are reused, not probed
+    again."""
     from discovery.fingerprint import fingerprint_of
     from discovery.inventory import Inventory
     from evolution.board_features import claimed_features, find_features
@@ -121,7 +122,7 @@ def open_session(board: Board, seed: int = 0, db: str | None = None) -> Evolutio
 
         try:
             finding = find_features(isa, claimed_features(isa, inventory), link, campaign,
-                                    seed, file)
+                                    seed, file, stored)
             timing = measure_model(isa, finding.found, f"{fingerprint.label} ({board.cpu},"
                                    f" {link.accelerator})", campaign_runner(campaign, file),
                                    stored)
@@ -373,7 +374,7 @@ def _board_line(session: EvolutionBoard) -> str:
     line = (f"{session.isa.name} {session.cpu} on {session.fingerprint.label} "
             f"({session.accelerator}): features found {', '.join(sorted(f.found)) or 'none'} "
             f"(claimed {', '.join(sorted(f.claimed)) or 'none'}; {f.probes} instruction probes "
-            "run on the board)")
+            f"run on the board, {f.reused} of them earlier and taken from the store)")
     if f.claimed_failing:
         line += f"; claimed but failing there: {', '.join(sorted(f.claimed_failing))}"
     if f.avoid:

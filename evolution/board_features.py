@@ -18,7 +18,7 @@ disagrees means the semantics is wrong for this board: nothing may be evolved fo
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from arch import RISCV64, X86_64, Arch
@@ -29,6 +29,7 @@ from evolution.validate import cases, run_on_link
 from probes.campaign import Campaign, Link
 from probes.campaign_state import CampaignResult
 from probes.families.discovery import SEARCHES
+from probes.probe import Observation, Probe
 
 # where the engine's feature name and the one discovery's claims use differ (Linux calls
 # the CPUID bit that brings LZCNT "abm")
@@ -48,7 +49,8 @@ class FeatureFinding:
     working: frozenset[str]  # features with a form whose every case agreed
     avoid: frozenset[str]  # claimed features' forms with a case that disagreed (never searched)
     failing: tuple[str, ...]  # per disagreeing case: the instruction and what differed
-    probes: int  # case probes run on the board
+    probes: int  # case probes whose answers the finding rests on
+    reused: int = 0  # of them, answers this board gave before, taken from the store
 
     @property
     def found(self) -> frozenset[str]:
@@ -75,13 +77,16 @@ def claimed_features(isa: Isa, inventory: Inventory) -> frozenset[str]:
 def find_features(isa: Isa, claimed: frozenset[str], link: Link,
                   campaign: Campaign | None = None, seed: int = 0,
                   on_results: Callable[[list[CampaignResult]], None] | None = None,
+                  stored: Callable[[list[Probe]], Mapping[bytes, Observation]] | None = None,
                   ) -> FeatureFinding:
     """Run every form's cases on the board behind `link` (claimed features or not) and
     judge each feature against the board's claims (`claimed_features` of its inventory).
-    `on_results` gets the probes' results (to file in the capability store).
-    Raises BaseFormsDisagree when a form of no feature fails."""
+    `on_results` gets the probes' results (to file in the capability store); `stored`
+    the answers this board (its fingerprint, under this accelerator) gave before, which
+    are not asked again.  Raises BaseFormsDisagree when a form of no feature fails."""
     batch = [c for form in isa.forms for c in cases(isa, form, CASES_PER_FORM, seed)]
-    failures = run_on_link(link, batch, campaign, on_results)
+    held = stored([c.probe for c in batch]) if stored is not None else {}
+    failures = run_on_link(link, batch, campaign, on_results, lambda _: held)
     failed_forms = frozenset(d.case.insn.form for d in failures)
     agreeing = {form.feature for form in isa.forms if form.name not in failed_forms}
     base = [d for d in failures if isa.by_name[d.case.insn.form].feature is None]
@@ -96,4 +101,4 @@ def find_features(isa: Isa, claimed: frozenset[str], link: Link,
         # an unclaimed feature's forms are never searched anyway: only the claimed ones
         avoid=frozenset(f for f in failed_forms if isa.by_name[f].feature in claimed),
         failing=tuple(f"{statement(isa, d.case.insn)}: {d.detail}" for d in failures),
-        probes=len(batch))
+        probes=len(batch), reused=len(held))

@@ -21,7 +21,7 @@ that agree are `defined`.
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import cache
 
@@ -34,7 +34,7 @@ from evolution.program import Insn, MachineProgram, random_insn, source_line
 from evolution.semantics import compose
 from probes.campaign import Campaign, Link
 from probes.campaign_state import CampaignResult
-from probes.probe import Probe
+from probes.probe import Observation, Probe
 from probes.run import POLICY
 from probes.vet import vet
 from sem import interp
@@ -328,6 +328,7 @@ def run_unicorn(isa: Isa, batch: list[Case]) -> list[Disagreement]:
 
 def run_on_link(link: Link, batch: list[Case], campaign: Campaign | None = None,
                 on_results: Callable[[list[CampaignResult]], None] | None = None,
+                stored: Callable[[list[Probe]], Mapping[bytes, Observation]] | None = None,
                 ) -> list[Disagreement]:
     """The cases as one campaign on a board (a QemuLink, say): the guest is the machine.
     Each probe is vetted first; one Unicorn cannot run (riscv Zb*) is accepted all the same,
@@ -335,23 +336,29 @@ def run_on_link(link: Link, batch: list[Case], campaign: Campaign | None = None,
     the same boot later, pass the same `campaign` each time (a new one would number its
     runs from 0 again, and the guest answers a run id it has seen from its cache).
     `on_results` gets the campaign's results of the batch (to file them in the capability
-    store, say)."""
+    store, say); `stored` (optional) gives the observations a store already holds for
+    this board, and only the cases it lacks run."""
+    observed: dict[bytes, Observation] = (
+        dict(stored([c.probe for c in batch])) if stored is not None else {})
+    to_run = [c for c in batch if c.probe.content_hash not in observed]
     items = []
-    for c in batch:
+    for c in to_run:
         verdict = vet(c.probe)
         if not verdict.accepted:
             raise ValueError(f"the vetter rejects the case probe of {c.insn.form}:"
                              f" {verdict.reason}; this is a probe-form bug, please report it")
         items.append((c.probe, verdict.prediction))
-    report = (campaign or Campaign(link, POLICY)).run(items)
-    if report.quarantined:
-        raise RuntimeError(f"{len(report.quarantined)} case probe(s) brought the board down;"
-                           " the campaign report keeps their bytes")
-    if on_results is not None:
-        on_results([report.results[c.probe.content_hash] for c in batch])
+    if items:
+        report = (campaign or Campaign(link, POLICY)).run(items)
+        if report.quarantined:
+            raise RuntimeError(f"{len(report.quarantined)} case probe(s) brought the board"
+                               " down; the campaign report keeps their bytes")
+        if on_results is not None:
+            on_results([report.results[c.probe.content_hash] for c in to_run])
+        observed.update((h, r.observation) for h, r in report.results.items())
     out = []
     for c in batch:
-        obs = report.results[c.probe.content_hash].observation
+        obs = observed[c.probe.content_hash]
         returned = obs.outcome == Outcome.RETURNED and obs.status == 0
         d = compare(c, obs.output if returned else None)
         if d is not None:

@@ -123,11 +123,16 @@ def test_evolve_on_rv64_keeps_a_proven_program_measured_in_the_guest(tmp_path):
     plans = []
     auto = EvolveOptions(board=options.board, seconds=1.0, auto=2, seed=3, batches=1,
                          vectors=5, db=db)
-    outcomes = run_evolution(auto, on_ready=lambda session, plan: plans.append(plan))
+    outcomes = run_evolution(auto, on_ready=lambda session, plan: (plans.append(plan),
+                                                                   sessions.append(session)))
     assert [(name, runs) for _, name, runs in plans[0]] == [("p02", 500), ("p01", 40)]
-    # the second session on this fingerprint took every timing from the store: none ran
+    # the second session on this fingerprint (same seed) took every feature case and
+    # timing from the store: none ran again, and it found the same features
     again = outcomes[0].document["performance_model"]
     assert again["reused_from_store"] == again["probes"] == timing.probes
+    assert sessions[1].finding.reused == sessions[1].finding.probes == sessions[0].finding.probes
+    assert sessions[1].finding.found == sessions[0].finding.found
     (summary,) = CapabilityStore(db).capabilities()
     assert summary.by_family["timing"] == {"returned": timing.probes}
+    assert sum(summary.by_family["evolution-semantics"].values()) == sessions[0].finding.probes
     assert [o.document["name"] for o in outcomes] == ["p02", "p01"]
