@@ -290,11 +290,13 @@ def sem_run(c, ref, arch="x86_64", board=None, cpu=None, smp=None, memory=None, 
             "routines": "with --auto: how many routines (default 5)",
             "vectors": "vectors each code runs on in the guest (default 100)",
             "from_gcc": "also start from gcc -O3's code (proven first, as every start)",
+            "workers": "search in this many processes once the starts are proven (default 1;"
+                       " the best of them wins)",
             "json": "write the result (schema metaos.evolution/1; a list with --auto) to FILE",
             "plot": "draw cost and instructions over time to FILE.png", "db": DB_HELP})
 def evolve(c, ref=None, arch="x86_64", board=None, cpu=None, accel="auto", qemu_args="",
            seconds=None, seed=None, batches=None, auto=False, routines=None, vectors=None,
-           from_gcc=False, json=None, plot=None, db=None):
+           from_gcc=False, workers=None, json=None, plot=None, db=None):
     """Evolve a routine for a board's found features, proven by Z3, measured beside gcc -O3.
 
     The features are those the board runs as their semantics say; the best program is
@@ -310,7 +312,8 @@ def evolve(c, ref=None, arch="x86_64", board=None, cpu=None, accel="auto", qemu_
         seed=arguments.whole(seed, "--seed", default=0),
         batches=arguments.whole(batches, "--batches", minimum=1),
         vectors=arguments.whole(vectors, "--vectors", minimum=1, default=100),
-        from_gcc=bool(from_gcc), db=db)
+        from_gcc=bool(from_gcc), db=db,
+        workers=arguments.whole(workers, "--workers", minimum=1, default=1))
     evolve_command(options, json, plot)
 
 

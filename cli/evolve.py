@@ -63,6 +63,7 @@ class EvolveOptions:
     auto: int | None = None  # evolve this many routines, most used on the board first
     seed: int = 0
     batches: int | None = None  # stop each search after this many chain batches
+    workers: int = 1  # search processes after the starts are proven (the sorts' long runs)
     vectors: int = GUEST_VECTORS  # per code, in the guest
     from_gcc: bool = False  # gcc's code is a start too (STOKE's optimisation mode)
     db: str | None = None
@@ -197,7 +198,7 @@ def evolve_routine(store: SemStore, session: EvolutionBoard, rid: str, budget_s:
         gcc_start = as_start(isa, gcc) if options.from_gcc and gcc is not None else None
         result: Evolved = evolve(spec, target, budget_s=budget_s, batches=options.batches,
                                  seed=options.seed, on_batch=on_batch,
-                                 model=session.timing.model,
+                                 model=session.timing.model, workers=options.workers,
                                  extra_starts=[gcc_start] if gcc_start is not None else [])
     except NoProgram as error:
         raise Failure(str(error)) from None
@@ -316,6 +317,7 @@ class _Display:
     rate: float = 0.0
     _last: tuple[float, int] = (0.0, 0)
     done: list[dict] = field(default_factory=list)
+    workers: int = 1
 
     def batch(self, p: Progress) -> None:
         t, n = self._last
@@ -344,6 +346,9 @@ class _Display:
                 f" (cost {cost}); proofs tried {p.proofs} ({p.proven} proven, "
                 f"{p.counterexamples} counterexamples); {p.evaluations:,} candidates, "
                 f"{self.rate:,.0f}/s"))
+            if self.workers > 1 and p.phase == "proving the starts":
+                parts.append(Text(f"then {self.workers} search processes: their progress"
+                                  " shows when they end"))
         elif self.current:
             parts.append(Text(f"{self.current}: compiling gcc's code, preparing the search"))
         return Group(*parts)
@@ -402,7 +407,7 @@ def evolve_command(options: EvolveOptions, json_path: str | None = None,
         _library(store)
         store.resolve(options.ref)
     console = console or task_console()
-    display = _Display()
+    display = _Display(workers=options.workers)
     live = Live(console=console, refresh_per_second=4, transient=False,
                 get_renderable=display.render)
 

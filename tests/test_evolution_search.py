@@ -17,6 +17,7 @@ from sem.library import hackers_delight as hd
 
 X86 = TARGETS["x86-64 qemu64"]
 GCC_P01 = 3  # gcc 12.2 -O3, x86-64: lea eax, [rdi - 1]; and eax, edi; ret
+GCC_P03 = 4  # gcc 12.2 -O3, x86-64: mov eax, edi; neg eax; and eax, edi; ret
 
 
 def test_a_short_search_reaches_gccs_count_on_p01_and_the_result_is_proven():
@@ -106,3 +107,13 @@ def test_the_performance_model_is_pluggable_with_measured_latencies():
     assert charge(rows, 2, fallback.latencies(isa), fallback.weights()) == 2 + 0.05 * (3 + 1)
     assert charge(rows, 2, measured.latencies(isa), measured.weights()) == 2 + 0.05 * (40 + 1)
     assert measured.source == "measured on a test board"
+
+
+def test_parallel_workers_each_search_and_the_shortest_proven_program_wins():
+    """`./run evolve --workers N`: N processes search from the proven starts with their
+    own seeds; the shortest wins, proven, and reaches gcc's count."""
+    alone = evolve(hd.p03, X86, budget_s=None, batches=4, seed=7)
+    both = evolve(hd.p03, X86, budget_s=None, batches=4, seed=7, workers=2)
+    assert both.proof.proven and prove(ISAS["x86_64"], hd.p03, both.program).proven
+    assert both.evaluations > alone.evaluations  # the two workers' evaluations, summed
+    assert both.instructions <= GCC_P03
