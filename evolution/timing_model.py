@@ -2,6 +2,10 @@
 may use, timed on it by the timing family (probes/families/timing.py: unrolled n and 2n
 times between two cycle-counter reads, (t(2n) - t(n)) / n), latency and throughput.
 
+Each form's runs go in a few suite probes: latency and throughput, n and 2n unrolled,
+repeated MODEL_WARMUP + MODEL_MEASURED_RUNS times, as many repetitions to a probe as
+SUITE_CODE_BYTES holds (a probe per run costs round trips of exits each under nested
+KVM: 6,000 of them took 4 minutes here).
 Latency: one instance repeated, built so that each copy reads what the previous one
 wrote: every register it writes is A, and what it only reads is B when the chain already
 runs through a register it reads and writes (`add rax, rbx`), else A too (`popcnt rax,
@@ -29,25 +33,31 @@ from probes.families.timing import (
     FRAMES,
     LATENCY,
     THROUGHPUT,
-    WARMUP_RUNS,
-    summarise,
-    timing_probe,
+    suite_probe,
+    summarise_suite,
 )
 from probes.probe import Observation, Probe
 from probes.run import Tally, prepare
 from toolchain.program import AssemblyError
 
-# Measured runs per variant past the warm-up: a model times every form (about 80 on
-# riscv64, 190 on x86-64), so fewer than a timing campaign's MEASURED_RUNS.
-MODEL_MEASURED_RUNS = 3
-MODEL_UNROLL = 50  # n; the 2n probe doubles it
+# Repetitions inside one suite probe per form: the first MODEL_WARMUP warm the caches
+# and predictors, the measured ones are trimmed (probes/families/timing.py TRIM).
+MODEL_WARMUP = 2
+MODEL_MEASURED_RUNS = 6
+MODEL_UNROLL = 32  # n, made smaller while one repetition is over SUITE_CODE_BYTES
+MIN_UNROLL = 8
+# A suite probe's code at most: under nested KVM, probes of 4 KB and more (the campaign
+# keeps half the guest's slots in flight) left the board silent long enough to be
+# declared dead and restarted, 22 times in one model; the timing family's own probes,
+# up to about 2 KB, never were.
+SUITE_CODE_BYTES = 1536
 THROUGHPUT_COPIES = 4  # independent chains cycled for throughput
 
 
 @dataclass(frozen=True)
 class FormTimingProbes:
     form: str
-    probes: tuple[Probe, ...]
+    probes: tuple[Probe, ...]  # suite probes (probes/families/timing.py), in order
 
 
 @dataclass
@@ -89,8 +99,10 @@ def timed_forms(isa: Isa, features: frozenset[str]) -> list[Form]:
 
 def form_timing_probes(isa: Isa, form: Form, runs: int = MODEL_MEASURED_RUNS,
                        unroll: int = MODEL_UNROLL) -> FormTimingProbes:
-    """Latency and throughput probes of one form, n and 2n, warm-up runs first.  Raises
-    AssemblyError when the form cannot be written on the timing frame's registers."""
+    """Suite probes timing the form's latency and throughput, n and 2n, warm-up
+    repetitions first, as many repetitions in each as SUITE_CODE_BYTES holds (unrolled
+    less where long instructions would not fit one).  Raises AssemblyError when the form
+    cannot be written on the timing frame's registers."""
     pool = _pool_numbers(isa)
     arch = isa.arch
 
@@ -107,14 +119,15 @@ def form_timing_probes(isa: Isa, form: Form, runs: int = MODEL_MEASURED_RUNS,
         raise AssemblyError(f"{form.name}: fewer than two copies on the timing registers"
                             " assemble")
     variants = {LATENCY: copies[:1], THROUGHPUT: copies}
-    probes = []
-    for repetition in range(WARMUP_RUNS + runs):
-        for kind, instances in variants.items():
-            for times in (unroll, 2 * unroll):
-                probes.append(timing_probe(
-                    arch, instances, times, input=repetition.to_bytes(4, "little"),
-                    meta={"sequence": form.name, "kind": kind, "base_unroll": unroll,
-                          "repetition": repetition}))
+    while len(suite_probe(arch, variants, 1, unroll).code) > SUITE_CODE_BYTES:
+        if unroll <= MIN_UNROLL:
+            break
+        unroll = max(MIN_UNROLL, unroll * 3 // 4)
+    one = len(suite_probe(arch, variants, 1, unroll).code)
+    per_probe = max(1, SUITE_CODE_BYTES // one)
+    total, probes = MODEL_WARMUP + runs, []
+    for part, first in enumerate(range(0, total, per_probe)):
+        probes.append(suite_probe(arch, variants, min(per_probe, total - first), unroll, part))
     return FormTimingProbes(form.name, tuple(probes))
 
 
@@ -140,14 +153,14 @@ def measure_model(isa: Isa, features: frozenset[str], board: str, run: RunProbes
         found.update(run(missing))
     latency, throughput = {}, {}
     for plan in plans:
-        pairs = [(p, found[p.content_hash]) for p in plan.probes if p.content_hash in found]
+        if any(p.content_hash not in found for p in plan.probes):
+            unmeasured[plan.form] = "the board gave no answer to a timing probe"
+            continue
         try:
-            estimates = summarise(pairs)
+            estimates = summarise_suite([(p, found[p.content_hash]) for p in plan.probes],
+                                        MODEL_WARMUP)
         except ValueError as error:
             unmeasured[plan.form] = str(error)
-            continue
-        if LATENCY not in estimates or THROUGHPUT not in estimates:
-            unmeasured[plan.form] = "a variant returned no run"
             continue
         latency[plan.form] = max(estimates[LATENCY].per_instance, 0.0)
         throughput[plan.form] = max(estimates[THROUGHPUT].per_instance, 0.0)

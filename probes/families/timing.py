@@ -47,11 +47,15 @@ RISCV_POOLS = (("t0", "t3", "t4", "t5", "t6", "a0", "a2", "a3", "a4", "a5", "a6"
 class TimingFrame:
     """How one ISA times a body: the head reads the cycle counter, the tail reads it
     again and stores the difference at [output] (a timed body must leave the registers
-    they use alone), and the registers a timed sequence may use."""
+    they use alone), and the registers a timed sequence may use.  `store_at` is the
+    tail without its return, storing at [output + offset] instead: a suite probe
+    (suite_probe) times several bodies in one run."""
 
     head: str
     tail: str
     pools: tuple[tuple[str, ...], ...]
+    store_at: str = ""  # format string, {offset}
+    leave: str = ""  # what ends a suite probe: status 0, return
     extensions: str | None = None  # the assembler subset of the frame's code
 
 
@@ -60,11 +64,14 @@ FRAMES = {
         head="lfence\nrdtsc\nshl rdx, 32\nor rax, rdx\nmov r8, rax\nlfence",
         tail="lfence\nrdtsc\nshl rdx, 32\nor rax, rdx\nsub rax, r8\nmov [rsi], rax\n"
              "xor eax, eax\nret",
-        pools=X86_POOLS),
+        pools=X86_POOLS,
+        store_at="lfence\nrdtsc\nshl rdx, 32\nor rax, rdx\nsub rax, r8\nmov [rsi + {offset}], rax",
+        leave="xor eax, eax\nret"),
     RISCV64: TimingFrame(  # rdcycle; a1 = output, t1 = the start, t2 = the end
         head="csrr t1, cycle",
         tail="csrr t2, cycle\nsub t0, t2, t1\nsd t0, 0(a1)\nli a0, 0\nret",
-        pools=RISCV_POOLS, extensions="rv64g"),
+        pools=RISCV_POOLS, store_at="csrr t2, cycle\nsub t0, t2, t1\nsd t0, {offset}(a1)",
+        leave="li a0, 0\nret", extensions="rv64g"),
 }
 
 
@@ -146,6 +153,69 @@ def timing_probes(arch: Arch, sequence: str, repetitions: int = WARMUP_RUNS + ME
                 yield timing_probe(arch, instances, times, input=repetition.to_bytes(4, "little"),
                            meta={"sequence": sequence, "kind": kind, "base_unroll": unroll,
                                  "repetition": repetition})
+
+
+@dataclass(frozen=True)
+class SuiteSection:
+    """One timed body of a suite probe: a variant (LATENCY, THROUGHPUT) at an unroll."""
+
+    kind: str
+    instances: tuple[bytes, ...]
+    unroll: int
+
+
+def suite_probe(arch: Arch, variants: dict[str, list[bytes]], repetitions: int,
+                unroll: int, part: int = 0) -> Probe:
+    """One probe timing every variant at n and 2n, `repetitions` times over, in one run:
+    nanoBench's loop as section after section, each storing its cycle count at the next
+    8 bytes of the output (summarise_suite reads them).  Fewer probes than one per run:
+    under nested KVM each probe costs round trips of exits.  `part` numbers the probes of
+    one measurement (it is their input, so each has its own identity).  Raises
+    ValueError when the code does not fit the probe's code area."""
+    sections = [SuiteSection(kind, tuple(instances), times)
+                for _ in range(repetitions) for kind, instances in variants.items()
+                for times in (unroll, 2 * unroll)]
+    parts = []
+    for i, section in enumerate(sections):
+        parts += [_suite_code(arch, "head"), _unrolled(list(section.instances), section.unroll),
+                  _suite_code(arch, "store_at", 8 * i)]
+    parts.append(_suite_code(arch, "leave"))
+    code = b"".join(parts)
+    if len(code) > CODE_SIZE:
+        raise ValueError(f"a suite of {len(sections)} sections is {len(code)} bytes: more"
+                         f" than the {CODE_SIZE} bytes of code a probe has; unroll less")
+    instances = sum(s.unroll for s in sections)
+    return Probe(arch, code, family="timing", input=part.to_bytes(4, "little"),
+                 budget=instances * 64 + len(sections) * 64, output_size=8 * len(sections),
+                 meta={"suite": [(s.kind, s.unroll) for s in sections],
+                       "base_unroll": unroll, "repetitions": repetitions})
+
+
+@cache
+def _suite_code(arch: Arch, part: str, offset: int = 0) -> bytes:
+    """A frame part, assembled once per process (riscv64's assembler is a process)."""
+    frame = FRAMES[arch]
+    return arch.assemble(getattr(frame, part).format(offset=offset), extensions=frame.extensions)
+
+
+def summarise_suite(runs: Iterable[tuple[Probe, Observation]],
+                    warmup: int) -> dict[str, TimingEstimate]:
+    """Per variant: cycles per instance from the runs of a measurement's suite probes
+    (in order: their repetitions follow one another), the first `warmup` repetitions
+    dropped.  Raises ValueError when a run did not return its counts."""
+    cycles: dict[tuple[str, int], list[float]] = {}
+    unroll = 0
+    for probe, observation in runs:
+        suite = probe.meta["suite"]
+        if observation.outcome != Outcome.RETURNED or len(observation.output) < 8 * len(suite):
+            raise ValueError(f"a suite probe ended {observation.outcome.name.lower()} without"
+                             " its cycle counts")
+        unroll = probe.meta["base_unroll"]
+        for i, (kind, times) in enumerate(suite):
+            count = int.from_bytes(observation.output[8 * i:8 * i + 8], "little")
+            cycles.setdefault((kind, times), []).append(count)
+    return {kind: estimate(cycles[(kind, unroll)], cycles[(kind, 2 * unroll)], unroll, warmup)
+            for kind, _ in cycles}
 
 
 def _trimmed(samples: list[float], trim: float) -> list[float]:
