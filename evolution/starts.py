@@ -61,11 +61,12 @@ def _rename(isa: Isa, text: str) -> str:
     return _WORD.sub(swap, text)
 
 
-def lowering(isa: Isa, spec: Routine) -> Start | None:
-    """The semantic core's lowering leaves the bits above a narrow result unspecified;
-    where the ABI wants them (riscv64 sign-extends 32-bit results) its fix-up goes before
-    the return."""
-    text = lower_for(isa.arch)(spec).text
+def lowering(isa: Isa, spec: Routine, features: frozenset[str] = frozenset()) -> Start | None:
+    """The semantic core's lowering, given the board's features (riscv64's bit counts are
+    loops, no start, unless Zbb makes them instructions).  It leaves the bits above a narrow
+    result unspecified; where the ABI wants them (riscv64 sign-extends 32-bit results) its
+    fix-up goes before the return."""
+    text = lower_for(isa.arch)(spec, features).text
     lines = [line for line in text.splitlines() if not _FRAME.match(line)]
     narrow = spec.result is not None and spec.result_width < 64
     if narrow and isa.abi.result_fixup is not None:
@@ -110,7 +111,8 @@ def enumerated(isa: Isa, spec: Routine, features: frozenset[str], below: int) ->
 
 
 def starts(isa: Isa, spec: Routine, features: frozenset[str]) -> list[Start]:
-    found = [s for s in (lowering(isa, spec), network(isa, spec, features)) if s is not None]
+    found = [s for s in (lowering(isa, spec, features), network(isa, spec, features))
+             if s is not None]
     best = min((s.program.instructions for s in found), default=1000)
     more = enumerated(isa, spec, features, best)
     return found + ([more] if more is not None else [])

@@ -14,9 +14,9 @@ from evolution.program import assemble, parse, text
 from evolution.proof import prove
 from evolution.registry import ISAS
 from evolution.semantics import compose
-from evolution.starts import network
+from evolution.starts import lowering, network
 from evolution.testset import MachineVector, expected, place
-from sem import interp
+from sem import interp, ir
 from sem.interp import Memory
 from sem.library import hackers_delight as hd
 from sem.library import sorting
@@ -187,3 +187,27 @@ def test_a_seeded_wrong_program_never_leaves_the_search():
     refused = [v for v in result.counterexamples if _wrong_on(X86, hd.p14, wrong, v)]
     assert refused, "the seeded program's counterexample is among those kept"
     assert prove(X86, hd.p14, result.program).proven
+
+
+def _bit_count(op: str, ty):
+    """op(x) ^ x on one value of type ty, as a routine."""
+    def count(x):
+        return getattr(ir, op)(x) ^ x
+
+    count.__annotations__ = {"x": ty, "return": ty}
+    count.__name__ = f"{op}{ty.width}"
+    return ir.routine(count)
+
+
+@pytest.mark.parametrize("op", ["popcount", "clz", "ctz"])
+@pytest.mark.parametrize("width", [8, 16, 32, 64])
+def test_riscv_bit_counts_lowered_with_zbb_are_straight_line_and_proven(op, width):
+    """Without Zbb the lowering counts bits in a loop, which is no start; with it, cpop, clz
+    and ctz (their zero and the bits above a narrow value included), and Z3 proves the
+    start equal to the routine at full width."""
+    spec = _bit_count(op, {8: ir.bv8, 16: ir.bv16, 32: ir.bv32, 64: ir.bv64}[width])
+    assert lowering(RISCV, spec) is None
+    start = lowering(RISCV, spec, frozenset({"m", "zbb"}))
+    assert start is not None
+    assert {"popcount": "cpop", "clz": "clz", "ctz": "ctz"}[op] in text(RISCV, start.program)
+    assert prove(RISCV, spec, start.program, timeout_ms=60_000).proven
