@@ -22,7 +22,9 @@ against gcc on each goal board.
    where it branches or calls out) is one more start, STOKE's optimisation mode: proven by
    Z3 like every start before the search uses it, so a result is never worse than gcc's
    where that proof finishes.  The "start" column says which start the result came from
-   ("gcc -O3" for gcc's), so a count reached only from gcc's code is marked as such.
+   ("gcc -O3" for gcc's), and "found by" the step that found the result: a start's own
+   name (that start unchanged), "enumeration" or "synthesis" (from nothing, whatever the
+   start), "local search", "peephole" or "search" (from the best, so from that start).
 """
 
 from __future__ import annotations
@@ -151,8 +153,8 @@ def results(targets: list[str], routines, budget: float, sort_budget: float,
         features = ", ".join(sorted(target.features)) or "none"
         print(f"\n{name} ({target.isa}; features: {features})")
         print(f"  {'routine':8} {'ours':>5} {'gcc':>5} {'issue':>5} {'met':>4} {'seconds':>8}"
-              "  start  (gcc: -O3 on the C view, measured now; issue: the issue's goal;"
-              " met: ours <= both)")
+              "  start, found by  (gcc: -O3 on the C view, measured now; issue: the issue's"
+              " goal; met: ours <= both)")
         met = 0
         for spec in routines:
             r = spec.hint_name
@@ -178,7 +180,7 @@ def results(targets: list[str], routines, budget: float, sort_budget: float,
             ok = result.instructions <= bar
             met += ok
             print(f"  {r:8} {result.instructions:>5} {shown:>5} {goal:>5} "
-                  f"{'yes' if ok else 'no':>4} {when:>8.1f}  {result.start}")
+                  f"{'yes' if ok else 'no':>4} {when:>8.1f}  {result.start}, {result.found_by}")
         print(f"  goal met on {met} of {len(routines)}")
 
 
