@@ -188,6 +188,15 @@ class _Search:
                                                              self.cost(self.best))
 
 
+def offered_starts(isa: Isa, spec: Routine, target: MachineTarget,
+                   extra: Sequence[Start] = ()) -> list[Start]:
+    """Our starts and `extra`, but none using a form the board lacks (x86's lowering writes
+    popcnt for a popcount, which qemu64 has not) or was seen to run otherwise."""
+    usable = {f.name for f in isa.available(target.features)} - target.avoid
+    return [start for start in (*starts(isa, spec, target.features), *extra)
+            if all(i.form in usable for i in start.program.insns)]
+
+
 def evolve(spec: Routine, target: MachineTarget, *, budget_s: float | None = 60.0,
            batches: int | None = None, seed: int = 0, stop_at: int | None = None,
            model: PerformanceModel | None = None, iterations: int = ITERATIONS,
@@ -216,8 +225,7 @@ def evolve(spec: Routine, target: MachineTarget, *, budget_s: float | None = 60.
                       search_space.write_registers)
     s = _Search(isa, spec, target, testset, search_space, model or fallback(isa), seed, started,
                 clock, on_batch=on_batch)
-    offered: list[Start] = [start for start in (*starts(isa, spec, target.features), *extra_starts)
-                            if not any(i.form in target.avoid for i in start.program.insns)]
+    offered = offered_starts(isa, spec, target, extra_starts)
     interrupted = False
     try:
         for start in sorted(offered, key=lambda x: x.program.instructions):

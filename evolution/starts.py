@@ -5,9 +5,10 @@ one), as evolution's program form.
     registers it used are renamed to caller-saved ones it left free, and the saves
     and restores go (evolved programs touch no callee-saved register);
   - for the sorts, the sorting network in the ISA's own compare-exchange idiom;
-  - where the lowering loops (riscv64 without Zbb counts bits in loops), the lowering of
-    the same routine with its bit counts written as branch-free formulas (Hacker's
-    Delight 5-1: popcount by adding bit fields; ctz and clz as popcounts of masks).
+  - where the lowering loops (riscv64 without Zbb counts bits in loops) or uses a form
+    the board lacks (x86's popcnt on qemu64), the lowering of the same routine with its
+    bit counts written as branch-free formulas (Hacker's Delight 5-1: popcount by adding
+    bit fields; ctz and clz as popcounts of masks).
 
 A start that cannot be read (branches in a lowering) is simply not offered.
 """
@@ -165,8 +166,9 @@ def enumerated(isa: Isa, spec: Routine, features: frozenset[str], below: int) ->
 
 
 def starts(isa: Isa, spec: Routine, features: frozenset[str]) -> list[Start]:
+    available = {f.name for f in isa.available(features)}
     found = [s for s in (lowering(isa, spec, features), network(isa, spec, features))
-             if s is not None]
+             if s is not None and all(i.form in available for i in s.program.insns)]
     if not found:
         rewritten = without_bit_counts(spec)
         start = None if rewritten is None else lowering(isa, rewritten, features)

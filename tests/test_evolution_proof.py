@@ -231,3 +231,19 @@ def test_riscv_bit_counts_without_zbb_start_from_formulas_z3_proves(op, width):
         rewritten = without_bit_counts(spec)
         assert all(interp.run(rewritten, (x,)).result == interp.run(spec, (x,)).result
                    for x in range(1 << width))
+
+
+def test_a_start_using_a_form_the_board_lacks_is_not_offered():
+    """x86's lowering writes popcnt for a popcount: a start for Haswell (POPCNT found);
+    for qemu64 (no POPCNT), where a program with it would fault, only the lowering with
+    the count as a formula, which Z3 proves."""
+    from evolution.evolve import offered_starts
+    from evolution.targets import TARGETS
+
+    spec = _bit_count("popcount", ir.bv32)
+    haswell = offered_starts(X86, spec, TARGETS["x86-64 Haswell"])
+    assert any("popcnt" in text(X86, s.program) for s in haswell)
+    qemu64 = offered_starts(X86, spec, TARGETS["x86-64 qemu64"])
+    assert [s.name for s in qemu64] == ["lowering, bit counts as formulas"]
+    assert "popcnt" not in text(X86, qemu64[0].program)
+    assert prove(X86, spec, qemu64[0].program).proven
