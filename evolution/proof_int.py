@@ -109,7 +109,14 @@ def _node(n: Node, a: list[Bounded], consts: list[int | None]) -> Bounded:
         k = consts[1] % w
         if op == "lshr":
             return Bounded(x.term / (1 << k), x.lo >> k, x.hi >> k)
-        return _wrap(x.term * (1 << k), x.lo << k, x.hi << k, w)
+        if k == 0:
+            return x
+        low = _low_bits(x, w - k)  # only the low w - k bits stay: no wrap to take
+        return Bounded(low.term * (1 << k), low.lo << k, low.hi << k)
+    if op == "ashr" and constant:  # the sign extension of the bits shifted down
+        k = consts[1] % w
+        return x if k == 0 else sign_extended(
+            Bounded(x.term / (1 << k), x.lo >> k, x.hi >> k), w - k, w)
     if op in ("or", "xor") and constant and consts[1] == 0:
         return x
     if op == "select":
