@@ -126,9 +126,12 @@ def bench_probes(c):
     "until_goal": "stop a routine once it meets its goal (gcc's count, or the issue's)",
     "target": "one goal board (default: all four), e.g. 'x86-64 qemu64'",
     "routine": "one routine (default: p01-p25, sort3-5)",
-    "rate_only": "only the evaluation-rate figures"})
+    "rate_only": "only the evaluation-rate figures",
+    "seed": "the searches' seed (default 1)",
+    "from_gcc": "gcc -O3's code is one more start, proven like every start (STOKE's "
+                "optimisation mode); the start column says when a result came from it"})
 def bench_evolve(c, budget=60, sort_budget=600, until_goal=False, target=None, routine=None,
-                 rate_only=False):
+                 rate_only=False, seed=1, from_gcc=False):
     """Evolution benchmark: evaluations/s, and instruction counts beside gcc's.
 
     Candidate evaluations/s beside the interpreter's; every routine's instruction count on
@@ -145,6 +148,7 @@ def bench_evolve(c, budget=60, sort_budget=600, until_goal=False, target=None, r
     args += ["--until-goal"] * bool(until_goal) + ["--rate-only"] * bool(rate_only)
     args += ["--target", target] if target else []
     args += ["--routine", routine] if routine else []
+    args += ["--seed", str(arguments.whole(seed, "--seed"))] + ["--from-gcc"] * bool(from_gcc)
     c.run(join(args), pty=False)
 
 

@@ -81,6 +81,10 @@ class Evolved:
     evaluations: int = 0
     seconds: float = 0.0
     interrupted: bool = False
+    # the step that found this program: a start's name (the start itself), "enumeration"
+    # (whole programs from nothing), "synthesis" (a chain from an empty program), or one
+    # that changed the best: "local search", "peephole", "search" (a chain from the best)
+    found_by: str = ""
 
 
 @dataclass(frozen=True)
@@ -115,6 +119,7 @@ class _Search:
     best: MachineProgram | None = None
     best_proof: Proof | None = None
     best_start: str = ""
+    best_origin: str = ""  # the step that found the best (Evolved.found_by)
     history: list = field(default_factory=list)
     counterexamples: list = field(default_factory=list)
     refuted: set = field(default_factory=set)
@@ -156,6 +161,7 @@ class _Search:
             return False
         self.proven += 1
         self.best, self.best_proof, self.best_start = program, proof, self.best_start or origin
+        self.best_origin = origin
         self.history.append((self.clock() - self.started, self.cost(program),
                              program.instructions))
         return True
@@ -180,6 +186,15 @@ class _Search:
             return True
         return (program.instructions, self.cost(program)) < (self.best.instructions,
                                                              self.cost(self.best))
+
+
+def offered_starts(isa: Isa, spec: Routine, target: MachineTarget,
+                   extra: Sequence[Start] = ()) -> list[Start]:
+    """Our starts and `extra`, but none using a form the board lacks (x86's lowering writes
+    popcnt for a popcount, which qemu64 has not) or was seen to run otherwise."""
+    usable = {f.name for f in isa.available(target.features)} - target.avoid
+    return [start for start in (*starts(isa, spec, target.features), *extra)
+            if all(i.form in usable for i in start.program.insns)]
 
 
 def evolve(spec: Routine, target: MachineTarget, *, budget_s: float | None = 60.0,
@@ -210,8 +225,7 @@ def evolve(spec: Routine, target: MachineTarget, *, budget_s: float | None = 60.
                       search_space.write_registers)
     s = _Search(isa, spec, target, testset, search_space, model or fallback(isa), seed, started,
                 clock, on_batch=on_batch)
-    offered: list[Start] = [start for start in (*starts(isa, spec, target.features), *extra_starts)
-                            if not any(i.form in target.avoid for i in start.program.insns)]
+    offered = offered_starts(isa, spec, target, extra_starts)
     interrupted = False
     try:
         for start in sorted(offered, key=lambda x: x.program.instructions):
@@ -368,7 +382,7 @@ def _run(s: _Search, budget_s, batches, stop_at, iterations, on_progress) -> Non
         step()
         if s.best is not before and on_progress is not None:
             on_progress(_result(s, False))
-    chain = _chain(s, restarts)
+    chain, origin = _chain(s, restarts)
     while not _done(s, budget_s, batches, stop_at, count):
         batch = chain.run(iterations)
         count += 1
@@ -378,7 +392,7 @@ def _run(s: _Search, budget_s, batches, stop_at, iterations, on_progress) -> Non
         for _, program in batch.correct:
             if not s.better(program):
                 continue
-            if s.consider(program, "search"):
+            if s.consider(program, origin):
                 improved = True
                 _descend(s, budget_s, batches, stop_at, count)
                 if on_progress is not None:
@@ -388,17 +402,18 @@ def _run(s: _Search, budget_s, batches, stop_at, iterations, on_progress) -> Non
         if improved or stale >= STALE_BATCHES:
             restarts += 1
             stale = 0
-            chain = _chain(s, restarts)
+            chain, origin = _chain(s, restarts)
 
 
 SYNTHESIS_SLOTS = (4, 6, 3, 8, 5, 10)  # slot counts synthesis restarts cycle through
 
 
-def _chain(s: _Search, restarts: int) -> Chain:
+def _chain(s: _Search, restarts: int) -> tuple[Chain, str]:
     """Restarts alternate between optimising from the best program (a slot to spare, three
     temperatures in turn) and synthesising from nothing in a few slots, fewer than the
     best has (STOKE's two phases; short programs are what we are after, and a long best
-    says little about where they are).  With no program yet, every chain synthesises."""
+    says little about where they are).  With no program yet, every chain synthesises.
+    Also what its finds are: "synthesis" or "search" (from the best)."""
     phase = restarts % 2
     if s.best is None or phase == 1:
         slots = SYNTHESIS_SLOTS[(restarts // 2) % len(SYNTHESIS_SLOTS)]
@@ -406,10 +421,10 @@ def _chain(s: _Search, restarts: int) -> Chain:
             slots = min(slots, len(s.best.insns) - 1)
         if slots >= 1:
             return Chain.start(s.isa, s.testset, s.space, s.model, MachineProgram(s.isa.name, ()),
-                               slots, seed=s.seed * 7919 + restarts, beta=1.0)
+                               slots, seed=s.seed * 7919 + restarts, beta=1.0), "synthesis"
     program, beta = s.best, (1.0, 0.5, 2.0)[(restarts // 2) % 3]
     return Chain.start(s.isa, s.testset, s.space, s.model, program, len(program.insns) + 1,
-                       seed=s.seed * 7919 + restarts, beta=beta)
+                       seed=s.seed * 7919 + restarts, beta=beta), "search"
 
 
 def _result(s: _Search, interrupted: bool) -> Evolved:
@@ -426,4 +441,4 @@ def _result(s: _Search, interrupted: bool) -> Evolved:
     return Evolved(s.spec.hint_name or "", s.target, s.best, text(s.isa, s.best), code,
                    s.best.instructions, s.best_proof, s.best_start, verdict,
                    list(s.counterexamples), list(s.testset.vectors), list(s.history),
-                   s.evaluations, s.clock() - s.started, interrupted)
+                   s.evaluations, s.clock() - s.started, interrupted, s.best_origin)

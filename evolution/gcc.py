@@ -168,6 +168,8 @@ _NUMBER = re.compile(r"-?(0x[0-9a-f]+|[0-9]+)")
 
 
 def _riscv_statement(line: str) -> str:
+    # objdump comments a constant it can place (`addi a3,a3,-1 # ffff <p25+0xffff>`)
+    line = line.partition("#")[0].strip()
     mnemonic, _, operands = line.partition(" ")
     last = operands.rsplit(",", 1)[-1].strip()
     if mnemonic in _RISCV_IMMEDIATE_FORMS and _NUMBER.fullmatch(last):

@@ -278,7 +278,7 @@ def expand_pseudo(mnemonic: str, ops: list[str]) -> list[tuple[str, list[str]]]:
     simple = {"mv": ("addi", [0, 1, "0"]), "not": ("xori", [0, 1, "-1"]),
               "neg": ("sub", [0, "zero", 1]), "negw": ("subw", [0, "zero", 1]),
               "seqz": ("sltiu", [0, 1, "1"]), "snez": ("sltu", [0, "zero", 1]),
-              "sext.w": ("addiw", [0, 1, "0"])}
+              "sext.w": ("addiw", [0, 1, "0"]), "zext.w": ("add.uw", [0, 1, "zero"])}
     if mnemonic in simple:
         real, shape = simple[mnemonic]
         return [(real, [ops[x] if isinstance(x, int) else x for x in shape])]

@@ -28,7 +28,7 @@ import z3
 
 from evolution.isa import Isa
 from evolution.program import MachineProgram
-from evolution.proof_int import Bounded, Untranslatable
+from evolution.proof_int import Bounded, Untranslatable, sign_extended
 from evolution.proof_int import translate as translate_int
 from evolution.semantics import Composition, compose
 from evolution.testset import MachineVector, footprint
@@ -135,7 +135,7 @@ def integer_result_obligation(isa: Isa, spec: Routine, comp: Composition) -> lis
         if w == 64:
             params[n] = Bounded(x, 0, 2**64 - 1)
         elif isa.abi.narrow_args == "sign":
-            params[n] = Bounded(z3.If(x >= 1 << (w - 1), x + 2**64 - (1 << w), x), 0, 2**64 - 1)
+            params[n] = sign_extended(Bounded(x, 0, (1 << w) - 1), w, 64)
         else:
             upper = z3.Int(f"upper_{name}")
             bounds.append(z3.And(0 <= upper, upper < 1 << (64 - w)))
@@ -154,6 +154,8 @@ def integer_result_obligation(isa: Isa, spec: Routine, comp: Composition) -> lis
     w = spec.result_width
     if w == 64:
         differ = got.term != want.term
+    elif isa.abi.narrow_result == "sign" and got.narrow is not None and got.bits == w:
+        differ = got.narrow.term != want.term  # a sign extension is one-to-one
     elif isa.abi.narrow_result == "sign":
         differ = got.term != z3.If(want.term >= 1 << (w - 1), want.term + 2**64 - (1 << w),
                                    want.term)

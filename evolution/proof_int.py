@@ -32,6 +32,27 @@ class Bounded:
     term: object  # z3 ArithRef
     lo: int
     hi: int
+    # when the value is a sign extension: the narrow value it extends (in [0, 2^bits)).
+    # Its low bits are the narrow value's, so a truncation or mask of them is read from it
+    # instead of taking a sign extension's case split modulo a power of two (riscv64's W
+    # instructions sign-extend every 32-bit result, and Z3 then ran for minutes on p25)
+    narrow: Bounded | None = None
+    bits: int = 0
+
+
+def sign_extended(x: Bounded, bits: int, w: int) -> Bounded:
+    """The sign extension to `w` bits of `x`, a value of `bits` bits."""
+    return Bounded(z3.If(x.term >= 1 << (bits - 1), x.term + (1 << w) - (1 << bits), x.term),
+                   0, (1 << w) - 1, Bounded(x.term, x.lo, x.hi), bits)
+
+
+def _low_bits(x: Bounded, k: int) -> Bounded:
+    """x modulo 2^k, read from the narrow value when x is a wider one's sign extension."""
+    if x.narrow is not None and k <= x.bits:
+        x = x.narrow
+    if x.hi < 1 << k and x.lo >= 0:
+        return Bounded(x.term, x.lo, x.hi)
+    return _full(x.term % (1 << k), k)
 
 
 def _full(term, w: int) -> Bounded:
@@ -59,9 +80,9 @@ def _node(n: Node, a: list[Bounded], consts: list[int | None]) -> Bounded:
     """n's integer reading from its operands' (consts: each operand's value when constant)."""
     w, op = n.width, n.op
     if op == "zext":
-        return a[0]
+        return Bounded(a[0].term, a[0].lo, a[0].hi)
     if op == "trunc":
-        return _wrap(a[0].term, a[0].lo, a[0].hi, w)
+        return _low_bits(a[0], w)
     x = a[0]
     y = a[1] if len(a) > 1 else None
     constant = y is not None and consts[1] is not None
@@ -83,14 +104,19 @@ def _node(n: Node, a: list[Bounded], consts: list[int | None]) -> Bounded:
         for value, other in ((consts[1], x), (consts[0], y)):
             k = _power_of_two_mask(value) if value is not None else None
             if k is not None:
-                if other.hi < 1 << k:
-                    return other
-                return Bounded(other.term % (1 << k), 0, (1 << k) - 1)
+                return _low_bits(other, k)
     if op in ("lshr", "shl") and constant:
         k = consts[1] % w
         if op == "lshr":
             return Bounded(x.term / (1 << k), x.lo >> k, x.hi >> k)
-        return _wrap(x.term * (1 << k), x.lo << k, x.hi << k, w)
+        if k == 0:
+            return x
+        low = _low_bits(x, w - k)  # only the low w - k bits stay: no wrap to take
+        return Bounded(low.term * (1 << k), low.lo << k, low.hi << k)
+    if op == "ashr" and constant:  # the sign extension of the bits shifted down
+        k = consts[1] % w
+        return x if k == 0 else sign_extended(
+            Bounded(x.term / (1 << k), x.lo >> k, x.hi >> k), w - k, w)
     if op in ("or", "xor") and constant and consts[1] == 0:
         return x
     if op == "select":
@@ -104,9 +130,7 @@ def _node(n: Node, a: list[Bounded], consts: list[int | None]) -> Bounded:
                 "sle": p <= q}[op]
         return Bounded(z3.If(cond, 1, 0), 0, 1)
     if op == "sext":
-        aw = n.args[0].width
-        return Bounded(z3.If(x.term >= 1 << (aw - 1), x.term + (1 << w) - (1 << aw), x.term),
-                       0, (1 << w) - 1)
+        return sign_extended(x, n.args[0].width, w)
     raise Untranslatable(f"no integer reading of {op}/{w}")
 
 

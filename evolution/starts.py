@@ -4,7 +4,11 @@ one), as evolution's program form.
   - the semantic core's lowering (sem.lower), its frame taken off: callee-saved
     registers it used are renamed to caller-saved ones it left free, and the saves
     and restores go (evolved programs touch no callee-saved register);
-  - for the sorts, the sorting network in the ISA's own compare-exchange idiom.
+  - for the sorts, the sorting network in the ISA's own compare-exchange idiom;
+  - where the lowering loops (riscv64 without Zbb counts bits in loops) or uses a form
+    the board lacks (x86's popcnt on qemu64), the lowering of the same routine with its
+    bit counts written as branch-free formulas (Hacker's Delight 5-1: popcount by adding
+    bit fields; ctz and clz as popcounts of masks).
 
 A start that cannot be read (branches in a lowering) is simply not offered.
 """
@@ -19,8 +23,8 @@ from evolution.program import MachineProgram, ParseError, parse
 from evolution.registry import SORT_NETWORKS
 from evolution.sortnet import NETWORK_CHOICES, body_text, network_steps, network_text
 from evolution.sortsearch import search
-from sem.canon import routine_id
-from sem.ir import Routine
+from sem.canon import postorder, routine_id
+from sem.ir import Node, Routine, lshr
 from sem.library import sorting
 from sem.library.sorting import NETWORKS
 from sem.lower import lower_for
@@ -61,11 +65,12 @@ def _rename(isa: Isa, text: str) -> str:
     return _WORD.sub(swap, text)
 
 
-def lowering(isa: Isa, spec: Routine) -> Start | None:
-    """The semantic core's lowering leaves the bits above a narrow result unspecified;
-    where the ABI wants them (riscv64 sign-extends 32-bit results) its fix-up goes before
-    the return."""
-    text = lower_for(isa.arch)(spec).text
+def lowering(isa: Isa, spec: Routine, features: frozenset[str] = frozenset()) -> Start | None:
+    """The semantic core's lowering, given the board's features (riscv64's bit counts are
+    loops, no start, unless Zbb makes them instructions).  It leaves the bits above a narrow
+    result unspecified; where the ABI wants them (riscv64 sign-extends 32-bit results) its
+    fix-up goes before the return."""
+    text = lower_for(isa.arch)(spec, features).text
     lines = [line for line in text.splitlines() if not _FRAME.match(line)]
     narrow = spec.result is not None and spec.result_width < 64
     if narrow and isa.abi.result_fixup is not None:
@@ -75,6 +80,57 @@ def lowering(isa: Isa, spec: Routine) -> Start | None:
         return Start("lowering", parse(isa, _rename(isa, body)))
     except ParseError:
         return None
+
+
+def _repeated(byte: int, width: int) -> int:
+    """`byte` in every byte of a `width`-bit value (its low `width` bits below 8)."""
+    return int.from_bytes(bytes([byte]) * max(1, width // 8), "little") & ((1 << width) - 1)
+
+
+def _popcount(x: Node) -> Node:
+    """Hacker's Delight 5-1: counts of 2, 4, 8 bits, then bytes added by shifts."""
+    w = x.width
+    x = x - (lshr(x, 1) & _repeated(0x55, w))
+    x = (x & _repeated(0x33, w)) + (lshr(x, 2) & _repeated(0x33, w))
+    x = (x + lshr(x, 4)) & _repeated(0x0F, w)
+    shift = 8
+    while shift < w:
+        x = x + lshr(x, shift)
+        shift *= 2
+    return x & ((1 << w.bit_length()) - 1)
+
+
+def _clz(x: Node) -> Node:
+    """The zeros above the highest one are the ones of the complement of x smeared right."""
+    shift = 1
+    while shift < x.width:
+        x = x | lshr(x, shift)
+        shift *= 2
+    return _popcount(~x)
+
+
+_FORMULAS = {"popcount": _popcount, "ctz": lambda x: _popcount(~x & (x - 1)), "clz": _clz}
+
+
+def without_bit_counts(spec: Routine) -> Routine | None:
+    """`spec` with every popcount, ctz and clz (of 8 bits or more) replaced by its formula,
+    equal at every input (ctz and clz of zero: the width); None when it has none."""
+    mapped: dict[int, Node] = {}
+    changed = False
+    for n in postorder(spec):
+        args = tuple(mapped[id(a)] for a in n.args)
+        if n.op in _FORMULAS and n.width >= 8:
+            mapped[id(n)] = _FORMULAS[n.op](args[0])
+            changed = True
+        elif any(a is not b for a, b in zip(args, n.args, strict=True)):
+            mapped[id(n)] = Node(n.op, n.width, args, n.attr)
+        else:
+            mapped[id(n)] = n
+    if not changed:
+        return None
+    return Routine(spec.params, None if spec.result is None else mapped[id(spec.result)],
+                   None if spec.memory is None else mapped[id(spec.memory)],
+                   hint_name=spec.hint_name)
 
 
 def _sort_size(spec: Routine) -> int | None:
@@ -110,7 +166,14 @@ def enumerated(isa: Isa, spec: Routine, features: frozenset[str], below: int) ->
 
 
 def starts(isa: Isa, spec: Routine, features: frozenset[str]) -> list[Start]:
-    found = [s for s in (lowering(isa, spec), network(isa, spec, features)) if s is not None]
+    available = {f.name for f in isa.available(features)}
+    found = [s for s in (lowering(isa, spec, features), network(isa, spec, features))
+             if s is not None and all(i.form in available for i in s.program.insns)]
+    if not found:
+        rewritten = without_bit_counts(spec)
+        start = None if rewritten is None else lowering(isa, rewritten, features)
+        if start is not None:
+            found.append(Start("lowering, bit counts as formulas", start.program))
     best = min((s.program.instructions for s in found), default=1000)
     more = enumerated(isa, spec, features, best)
     return found + ([more] if more is not None else [])

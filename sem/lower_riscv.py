@@ -6,7 +6,8 @@ unspecified, so templates that depend on them first extend into a scratch
 register.  Reserved (never allocated): t3 (template scratch) and t4, t5, t6
 (operand slots: constants and extended copies; t6 doubles as scratch in
 two-operand templates).  Bit counts have no RV64IM instruction: they are short
-loops, bounded by the width.
+loops, bounded by the width; given the Zbb extension (`extensions`), they are its
+cpop, clz and ctz instead.
 """
 
 from __future__ import annotations
@@ -37,8 +38,9 @@ class RiscvTarget:
     pool = (*param_regs, "t0", "t1", "t2", *(f"s{i}" for i in range(1, 12)))
     callee_saved = frozenset(f"s{i}" for i in range(1, 12))
 
-    def __init__(self) -> None:
+    def __init__(self, extensions: frozenset[str] = frozenset()) -> None:
         self._labels = count()
+        self._zbb = "zbb" in extensions
 
     def move(self, dst: str, src: str) -> str:
         return f"mv {dst}, {src}"
@@ -85,7 +87,10 @@ class RiscvTarget:
         return f"sem_{stem}_{next(self._labels)}"
 
     def _count_ones(self, x: str, d: str, out: list[str]) -> None:
-        """d = popcount(x), clearing x's lowest set bit until none is left."""
+        """d = popcount(x): Zbb's cpop, or clearing x's lowest set bit until none is left."""
+        if self._zbb:
+            out.append(f"cpop {d}, {x}")
+            return
         loop, done = self._label("ones"), self._label("ones_done")
         out += [f"li {d}, 0", f"{loop}:", f"beqz {x}, {done}", f"addi t3, {x}, -1",
                 f"and {x}, {x}, t3", f"addi {d}, {d}, 1", f"j {loop}", f"{done}:"]
@@ -122,6 +127,10 @@ class RiscvTarget:
             self._rotate(n, d, ops, out)
         elif op == "popcount":
             self._count_ones(self._extend(ops[0], "z", "t4", out), d, out)
+        elif op == "clz" and self._zbb:  # of the zero-extended value, less the 64 - w above
+            out.append(f"clz {d}, {self._extend(ops[0], 'z', 't4', out)}")
+            if w < 64:
+                out.append(f"addi {d}, {d}, {w - 64}")
         elif op == "clz":  # w minus the bit length
             x = self._extend(ops[0], "z", "t4", out)
             loop, done = self._label("clz"), self._label("clz_done")
@@ -132,8 +141,11 @@ class RiscvTarget:
             x = self._extend(ops[0], "z", "t4", out)
             if w < 64:
                 out += ["li t3, 1", f"slli t3, t3, {w}", f"or {x}, {x}, t3"]
-            out += [f"neg t3, {x}", f"and {x}, {x}, t3", f"addi {x}, {x}, -1"]
-            self._count_ones(x, d, out)
+            if self._zbb:
+                out.append(f"ctz {d}, {x}")
+            else:
+                out += [f"neg t3, {x}", f"and {x}, {x}, t3", f"addi {x}, {x}, -1"]
+                self._count_ones(x, d, out)
         elif op in ("eq", "ne", "ult", "ule", "slt", "sle"):
             a = self._clean(ops[0], 0, "s", out)  # sign extension keeps both orders
             b = self._clean(ops[1], 1, "s", out)
@@ -202,5 +214,6 @@ class RiscvTarget:
                     f"andi t3, t3, {w - 1}", f"{down} {d}, {x}, t3", f"or {d}, {d}, t6"]
 
 
-def lower_riscv(r) -> Lowered:
-    return lower(r, RiscvTarget())
+def lower_riscv(r, extensions: frozenset[str] = frozenset()) -> Lowered:
+    """`extensions`: beyond RV64IM, those the lowering may use (Zbb's bit counts)."""
+    return lower(r, RiscvTarget(extensions))

@@ -8,6 +8,7 @@ import pytest
 
 from evolution.check import unicorn_check
 from evolution.gcc import as_start, available, compile_c
+from evolution.program import assemble
 from evolution.proof import prove
 from evolution.registry import ISAS
 from evolution.testset import machine_vectors
@@ -62,6 +63,22 @@ def test_gccs_code_is_a_start_z3_proves(isa_name, features, spec):
     assert start is not None, compiled.asm
     assert start.program.instructions == compiled.instructions
     assert prove(isa, spec, start.program).proven
+
+
+def test_gccs_commented_riscv_constants_are_read_back():
+    """objdump comments a constant it can place (`add a3,a3,-1 # ffff <p25+0xffff>` in
+    p25): the comment is not an operand.  The program read back has gcc's count, and its
+    own assembly agrees with the interpreter in Unicorn."""
+    isa = ISAS["riscv64"]
+    if not available(isa):
+        pytest.skip("no gcc for riscv64 (./run installs it)")
+    compiled = compile_c(isa, hd.p25, frozenset({"m"}))
+    assert "#" in compiled.asm
+    start = as_start(isa, compiled)
+    assert start is not None, compiled.asm
+    assert start.program.instructions == compiled.instructions
+    code = assemble(isa, start.program, frozenset({"m"}))
+    assert unicorn_check(isa, hd.p25, code, machine_vectors(isa, hd.p25, 300, 5)) == []
 
 
 def test_gccs_branching_code_is_no_start():
