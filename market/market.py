@@ -18,9 +18,11 @@ Who runs.  Agents get CPU in proportion to their credits (`next_agent`: the agen
 furthest below its credit-weighted share runs next), so boards whose experiments pay
 grow their share and boards whose experiments do not shrink theirs.  Strategies get CPU
 through Thompson sampling: each candidate experiment's score is a draw of
-chance x size x uses from the posterior of its (strategy, routine) (market/posterior.py),
-per CPU-second it will cost (its budget plus what experiments on that routine have used
-beyond theirs), so strategies that paid are drawn high more often.
+chance x size x uses from the posterior of its (strategy, routine as its feature set sees
+it: Experiment.target) (market/posterior.py), per CPU-second it will cost (its budget plus
+what experiments on that routine have used beyond theirs), so strategies that paid are
+drawn high more often.  Routines no search has answered for the board yet (`unexplored`)
+are drawn among first, so every board's every routine gets its first search.
 
 Redundancy (what `propose` refuses, in this order):
     same     an experiment with the same identity is active or done;
@@ -46,7 +48,7 @@ from typing import Protocol
 from market import records as R
 from market.experiment import Experiment, Param
 from market.posterior import Belief
-from market.state import AgentState, ExperimentState, MarketState
+from market.state import AgentState, Best, ExperimentState, MarketState
 from stores.ledger import Ledger
 
 
@@ -112,6 +114,9 @@ class Claim:
     start_text: str = ""
     counterexamples: tuple[Mapping, ...] = ()  # JSON-able machine vectors
     failure: str = ""  # why the search ended without a program, when it failed
+    # the start was the board's best so far (the runner's `begin`), not the engine's own:
+    # it is no news, and was reached when the board first held it, not at the clock's 0
+    start_begun: bool = False
 
 
 @dataclass(frozen=True)
@@ -275,6 +280,25 @@ class Market:
                 return experiment
         return None
 
+    def unexplored(self, agent: AgentState) -> set[str]:
+        """The routines no finished search has answered for this board: none it sees
+        searched them with at least its features and ended on a program it can use, or on
+        none (a search with POPCNT that found a POPCNT program leaves the board without it
+        where it was; one that found a program without it, or failed, answered it too)."""
+        answered = {e.experiment.routine for e in self.state.experiments.values()
+                    if not e.active and self._visible(agent.key, e)
+                    and e.experiment.isa == agent.isa and e.experiment.features >= agent.features
+                    and self._answered(agent, e)}
+        return set(self.routines) - answered
+
+    def begin_of(self, agent: str, routine: str) -> Best | None:
+        """Where the agent's next search of `routine` begins besides the engine's own
+        starts: the best proven program its board holds, found by itself or (with sharing)
+        adopted from another board after its own check; None while it holds only the
+        engine's start, which the engine has anyway."""
+        best = self.state.best_of(agent, routine)
+        return best if best is not None and best.source != "start" and best.text else None
+
     def overruns(self, agent: AgentState) -> dict[tuple[str, str], float]:
         """(routine, ISA) -> the mean CPU-seconds experiments on it used beyond their budget,
         among the finished ones this agent sees.  The engine proves every candidate it
@@ -306,11 +330,17 @@ class Market:
         sharing, from the agent's own without."""
         skip = set(exclude)
         rng = self.rng(agent.key + (":own" if own_only else ""))
+        affordable = [e for e in self.candidates(agent, own_only)
+                      if e.identity not in skip and e.cpu_seconds <= agent.credits]
+        # a routine no search has answered for this board yet comes first: its first
+        # experiment is the one most likely to pay (it starts from the lowering), and
+        # sampling alone can leave a board's routine untried for a whole run
+        unexplored = self.unexplored(agent)
+        first = [e for e in affordable if e.routine in unexplored]
         groups: dict[tuple[str, str], list[Experiment]] = {}
-        for experiment in self.candidates(agent, own_only):
-            if experiment.identity not in skip and experiment.cpu_seconds <= agent.credits:
-                klass = self.routines[experiment.routine].klass
-                groups.setdefault((experiment.strategy, klass), []).append(experiment)
+        for experiment in first or affordable:
+            klass = self.routines[experiment.routine].klass
+            groups.setdefault((experiment.strategy, klass), []).append(experiment)
         if not groups:
             return None
         posterior = (self.state.posterior if self.sharing
@@ -328,7 +358,7 @@ class Market:
 
         def score(e: Experiment) -> float:
             routine = self.routines[e.routine]
-            belief = posterior.sample(rng, e.strategy, routine.id, routine.klass)
+            belief = posterior.sample(rng, e.strategy, e.target, routine.klass)
             return self._gain(belief, routine.uses, e, overruns)
 
         return max(groups[chosen], key=score)
@@ -386,7 +416,7 @@ class Market:
             known.append((claim.start_instructions, claim.start_cycles))
         before = min(known) if known else None
         start = {"instructions": claim.start_instructions, "cycles": claim.start_cycles,
-                 "text": claim.start_text}
+                 "text": claim.start_text, "begun": claim.start_begun}
         improved = claim.instructions is not None and (
             before is None or claim.instructions < before[0])
         if improved:

@@ -587,3 +587,57 @@ def test_motherboard_payments_are_credits_the_agents_of_that_fingerprint_can_sta
     assert {k: (a.credits, a.paid, a.history) for k, a in replayed.agents.items()} == \
         {k: (a.credits, a.paid, a.history) for k, a in live.agents.items()}
     assert replayed.order == live.order and replayed.size == live.size == motherboard.size
+
+
+def test_every_routine_of_every_board_gets_a_first_search_before_any_is_searched_again(
+        tmp_path):
+    """Sampling alone repeats what paid and can leave a routine untried for a whole run;
+    a routine no search answered for a board comes first (with sharing or without): a
+    board searches a routine already answered for it only once all of them are."""
+    pool = routines(6)
+    everything = {r.id for r in pool}
+    for sharing in (False, True):
+        market, _ = make(tmp_path, name=f"{sharing}.db", sharing=sharing, pool=pool)
+        _four_boards(market)
+        Driver(market, _world(pool), limit_ms=200_000).run()
+        done = market.state.done()
+        for agent in market.state.agents.values():
+            def answered(before: int, agent=agent, done=done, sharing=sharing) -> set[str]:
+                """Routines a search finished before ledger index `before` answered for
+                the agent: its own, or (sharing) one with its features and more whose
+                program it can use."""
+                return {e.experiment.routine for e in done if e.result < before
+                        and (sharing or e.agent == agent.key)
+                        and e.experiment.isa == agent.isa
+                        and e.experiment.features >= agent.features
+                        and e.features_used <= agent.features}
+            own = [e for e in done if e.agent == agent.key]
+            assert own
+            for e in own:
+                if e.experiment.routine in answered(e.accepted):
+                    assert answered(e.accepted) == everything
+            assert answered(market.state.size) == everything
+
+
+def test_a_search_begins_where_its_board_is_and_that_start_is_no_news(tmp_path):
+    """The runner is given the board's best proven program (its own, or adopted from
+    another board with sharing) to start from; a result that began there does not put
+    that program at the clock's 0 in the board's history, where it was not."""
+    from market.report import best_history
+
+    pool = routines(1)
+    market, ledger = make(tmp_path, pool=pool)
+    market.join("a", "a", "x86_64", frozenset(), 100.0)  # runs first: the lower share
+    market.join("b", "b", "x86_64", frozenset({"f"}), 100.0)
+    r0 = pool[0].id
+    world = World({r0: Truth(start=10, base=8, best=6)}, {("stoke", "hd"): 1.0,
+                                                          ("enumerate", "hd"): 1.0})
+    driver = Driver(market, world)
+    driver.step()  # a: 10 -> 8 in 2 s, the floor without f; b adopts 8
+    assert world.begun == [None] and market.state.best_of("b", r0).adopted
+    driver.step()  # b: a's search lacked f, so r0 is b's to explore, from the 8 it holds
+    assert world.begun == [None, 8] and market.state.best_of("b", r0).instructions == 6
+    history = best_history((i, json.loads(raw)) for i, raw in ledger.entries())
+    assert history[("a", r0)][0] == (0, 10, "start")
+    assert [(n, how) for _, n, how in history[("b", r0)]] == [(8, "adopted"), (6, "found")]
+    assert history[("b", r0)][0][0] > 0
