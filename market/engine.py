@@ -116,7 +116,7 @@ def search(task: SearchTask, strategies: Mapping[str, EngineStrategy] | None = N
     share = task.cpu_seconds / len(seeds)
     started = time.process_time()
     best: Evolved | None = None
-    offset = reached = 0.0
+    offset = reached = begun = 0.0  # begun: CPU into the task when best's search began
     for seed in seeds:
         try:
             found = call(task.spec, target, share, seed, dict(task.params), begin)
@@ -128,7 +128,7 @@ def search(task: SearchTask, strategies: Mapping[str, EngineStrategy] | None = N
             found = None
             failures.append(f"seed {seed}: {type(error).__name__}: {error}")
         if found is not None and (best is None or found.instructions < best.instructions):
-            best, reached = found, offset + found.history[-1][0]
+            best, reached, begun = found, offset + found.history[-1][0], offset
         offset += found.seconds if found is not None else share
     cpu_ms = round((time.process_time() - started) * 1000)
     if best is None:
@@ -142,7 +142,8 @@ def search(task: SearchTask, strategies: Mapping[str, EngineStrategy] | None = N
         features_used(isa, best.program), make_artifact(isa, task.spec, best.program), cpu_ms,
         min(cpu_ms, round(reached * 1000)), start[2] if start else None,
         start[1] if start else 0.0, best.start,
-        tuple(_vector(v) for v in best.counterexamples), start_begun=best.start == BEGIN)
+        tuple(_vector(v) for v in best.counterexamples), start_begun=best.start == BEGIN,
+        start_ms=min(cpu_ms, round((begun + start[0]) * 1000)) if start else 0)
 
 
 @dataclass

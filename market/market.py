@@ -115,8 +115,9 @@ class Claim:
     counterexamples: tuple[Mapping, ...] = ()  # JSON-able machine vectors
     failure: str = ""  # why the search ended without a program, when it failed
     # the start was the board's best so far (the runner's `begin`), not the engine's own:
-    # it is no news, and was reached when the board first held it, not at the clock's 0
+    # it is no news, and was reached when the board first held it
     start_begun: bool = False
+    start_ms: int = 0  # CPU into the search when its start was proven
 
 
 @dataclass(frozen=True)
@@ -415,8 +416,10 @@ class Market:
         if claim.start_instructions is not None:
             known.append((claim.start_instructions, claim.start_cycles))
         before = min(known) if known else None
+        # the board holds its start once the search has proven it, not before
         start = {"instructions": claim.start_instructions, "cycles": claim.start_cycles,
-                 "text": claim.start_text, "begun": claim.start_begun}
+                 "text": claim.start_text, "begun": claim.start_begun,
+                 "reached": started + claim.start_ms}
         improved = claim.instructions is not None and (
             before is None or claim.instructions < before[0])
         if improved:

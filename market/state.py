@@ -168,7 +168,8 @@ class MarketState:
         # a start that was the board's best already (begun) is no news: it is in `best`
         if start["instructions"] is not None and not start.get("begun") and (
                 key not in self.best or start["instructions"] < self.best[key].instructions):
-            self.best[key] = Best(start["instructions"], start["cycles"], 0, "start",
+            self.best[key] = Best(start["instructions"], start["cycles"],
+                                  start.get("reached", 0), "start",
                                   text=start.get("text", ""))
         saved = None
         if r["outcome"] == R.IMPROVEMENT:

@@ -641,3 +641,29 @@ def test_a_search_begins_where_its_board_is_and_that_start_is_no_news(tmp_path):
     assert history[("a", r0)][0] == (0, 10, "start")
     assert [(n, how) for _, n, how in history[("b", r0)]] == [(8, "adopted"), (6, "found")]
     assert history[("b", r0)][0][0] > 0
+
+
+def test_a_board_holds_its_start_once_the_search_that_proved_it_has(tmp_path):
+    """CPU-seconds to reach a count include proving it: a start the engine proved 1.5 s
+    into a search that began at the market's 4 s is the board's at 5.5 s, not at 0."""
+    import dataclasses
+
+    from market.report import best_history
+
+    pool = routines(2)
+    market, ledger = make(tmp_path, pool=pool)
+    _join(market, "a")
+    truth = Truth(start=10, base=8, best=6)
+    first, second = experiment("r1"), experiment("r0")
+    market.propose("a", first)
+    market.settle(first.identity, claim_for(market.routines[first.routine], truth, 9, 4000,
+                                            3000))
+    assert market.state.clock == 4000 + SyntheticVerifier().cpu_ms  # its check
+    started = market.state.clock
+    market.propose("a", second)
+    routine = market.routines[second.routine]
+    claim = dataclasses.replace(claim_for(routine, truth, 10, 2000, 0), start_ms=1500)
+    market.settle(second.identity, claim, started=started)
+    history = best_history((i, json.loads(raw)) for i, raw in ledger.entries())
+    assert history[("a", routine.id)] == [(started + 1500, 10, "start")]
+    assert market.state.best_of("a", routine.id).t == started + 1500

@@ -257,6 +257,7 @@ def test_a_search_begins_from_the_boards_best_only_once_z3_has_proven_it():
 
     good = search(task(LEA_AND))
     assert good.start_begun and good.start_instructions == 3 and good.instructions <= 3
+    assert 0 < good.start_ms <= good.cpu_ms  # the start was the board's once proven
     assert check_artifact(good.artifact, good.code, frozenset()).ok
     wrong = search(task("lea rax, [rdi + 1]\nand eax, edi\nret"))
     assert not wrong.start_begun and wrong.start_text == "lowering"
