@@ -38,9 +38,10 @@ from market.proofs import features_used, make_artifact
 from market.state import AgentState, Best
 from sem.ir import Routine
 
-# (spec, target, budget seconds, seed, parameters, starts besides the engine's) -> Evolved
-Call = Callable[[Routine, MachineTarget, float, int, Mapping[str, int | str], Sequence[Start]],
-                Evolved]
+# (spec, target, budget seconds, seed, parameters, starts besides the engine's, the count
+# at which to stop) -> Evolved
+Call = Callable[[Routine, MachineTarget, float, int, Mapping[str, int | str], Sequence[Start],
+                 int | None], Evolved]
 # the name of the start that is the board's best proven program so far (evolve() names
 # each start; its result says which one the search began from)
 BEGIN = "the board's best so far"
@@ -59,18 +60,20 @@ CLOCK = time.process_time
 
 
 def _descend(spec: Routine, target: MachineTarget, budget_s: float, seed: int,
-             params: Mapping[str, int | str], starts: Sequence[Start] = ()) -> Evolved:
+             params: Mapping[str, int | str], starts: Sequence[Start] = (),
+             stop_at: int | None = None) -> Evolved:
     """The best start (lowering, sorting network or the board's best), then local search
     from it (delete one instruction, replace another) while that proves shorter, then one
     short chain."""
-    return evolve(spec, target, budget_s=budget_s, batches=1, seed=seed,
+    return evolve(spec, target, budget_s=budget_s, batches=1, seed=seed, stop_at=stop_at,
                   iterations=int(params["iterations"]), extra_starts=starts, clock=CLOCK)
 
 
 def _stoke(spec: Routine, target: MachineTarget, budget_s: float, seed: int,
-           params: Mapping[str, int | str], starts: Sequence[Start] = ()) -> Evolved:
+           params: Mapping[str, int | str], starts: Sequence[Start] = (),
+           stop_at: int | None = None) -> Evolved:
     """STOKE chains (MCMC over programs) for the whole budget, restarting from the best."""
-    return evolve(spec, target, budget_s=budget_s, seed=seed,
+    return evolve(spec, target, budget_s=budget_s, seed=seed, stop_at=stop_at,
                   iterations=int(params["iterations"]), extra_starts=starts, clock=CLOCK)
 
 
@@ -98,6 +101,9 @@ class SearchTask:
     seeds: tuple[int, int]
     cpu_seconds: float
     begin: str = ""  # the board's best proven program so far (text), to start from too
+    # the market's floor (Rules.floor): a search that reaches it stops there, since the
+    # market trades the routine no more on that board; the CPU it did not use comes back
+    stop_at: int | None = None
 
 
 def search(task: SearchTask, strategies: Mapping[str, EngineStrategy] | None = None) -> Claim:
@@ -119,7 +125,8 @@ def search(task: SearchTask, strategies: Mapping[str, EngineStrategy] | None = N
     offset = reached = begun = 0.0  # begun: CPU into the task when best's search began
     for seed in seeds:
         try:
-            found = call(task.spec, target, share, seed, dict(task.params), begin)
+            found = call(task.spec, target, share, seed, dict(task.params), begin,
+                         task.stop_at)
         except NoProgram:
             found = None
         except Exception as error:  # noqa: BLE001 - a crashed search is a failed experiment
@@ -130,6 +137,8 @@ def search(task: SearchTask, strategies: Mapping[str, EngineStrategy] | None = N
         if found is not None and (best is None or found.instructions < best.instructions):
             best, reached, begun = found, offset + found.history[-1][0], offset
         offset += found.seconds if found is not None else share
+        if task.stop_at is not None and best is not None and best.instructions <= task.stop_at:
+            break
     cpu_ms = round((time.process_time() - started) * 1000)
     if best is None:
         return Claim(None, 0.0, "", b"", frozenset(), {}, cpu_ms, cpu_ms, None, 0.0,
@@ -154,13 +163,14 @@ class EngineRunner:
     seats: Mapping[str, Seat]  # by agent key
     strategies: Mapping[str, EngineStrategy]
     worker: Callable[[SearchTask], Claim] | None = None  # market/worker.py SearchWorker
+    stop_at: int | None = None  # the market's floor (Rules.floor)
 
     def run(self, agent: AgentState, routine: RoutineInfo, experiment: Experiment,
             begin: Best | None = None) -> Claim:
         seat = self.seats[agent.key]
         task = SearchTask(self.specs[routine.id], seat.isa.name, experiment.features,
                           seat.name, experiment.strategy, experiment.params, experiment.seeds,
-                          experiment.cpu_seconds, begin.text if begin else "")
+                          experiment.cpu_seconds, begin.text if begin else "", self.stop_at)
         if self.worker is None:
             return search(task, self.strategies)
         return self.worker(task)

@@ -229,7 +229,7 @@ def test_live_guests_run_claimed_code_including_what_unicorn_cannot():
 def test_a_search_that_crashes_is_a_failed_experiment_in_the_ledger_not_a_dead_market(market):
     from market.engine import EngineRunner, EngineStrategy
 
-    def crash(spec, target, budget_s, seed, params, starts):
+    def crash(spec, target, budget_s, seed, params, starts, stop_at):
         raise RuntimeError("the assembler refused slli a1, a0, -2")
 
     key = market.keys["qemu64"]
@@ -263,6 +263,19 @@ def test_a_search_begins_from_the_boards_best_only_once_z3_has_proven_it():
     assert not wrong.start_begun and wrong.start_text == "lowering"
     assert wrong.start_instructions > 3
     assert check_artifact(wrong.artifact, wrong.code, frozenset()).ok
+
+
+def test_a_search_that_reaches_the_markets_floor_stops_there():
+    """Below one instruction and the return no search goes (Rules.floor): Haswell's p01
+    is blsr, and a search that proves it ends there instead of spending its budget."""
+    from market.engine import SearchTask, search
+
+    task = SearchTask(hd.p01, "x86_64", frozenset({"bmi1"}), "haswell", "stoke",
+                      (("iterations", 20_000),), (0, 3), 12.0, stop_at=2)
+    claim = search(task)
+    assert claim.instructions == 2 and "blsr" in claim.text
+    assert check_artifact(claim.artifact, claim.code, frozenset({"bmi1"})).ok
+    assert claim.cpu_ms < 6000  # of 12,000: the other seeds never ran either
 
 
 def test_a_search_runs_in_a_worker_that_stops_it_at_its_cpu_cap():
