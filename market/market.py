@@ -292,6 +292,14 @@ class Market:
                     and self._answered(agent, e)}
         return set(self.routines) - answered
 
+    def _richer_unexplored(self, agent: AgentState) -> set[str]:
+        """Routines some board of the agent's ISA with more features has yet to search."""
+        out: set[str] = set()
+        for other in self.state.agents.values():
+            if other.isa == agent.isa and other.features > agent.features:
+                out |= self.unexplored(other)
+        return out
+
     def begin_of(self, agent: str, routine: str) -> Best | None:
         """Where the agent's next search of `routine` begins besides the engine's own
         starts: the best proven program its board holds, found by itself or (with sharing)
@@ -335,9 +343,14 @@ class Market:
                       if e.identity not in skip and e.cpu_seconds <= agent.credits]
         # a routine no search has answered for this board yet comes first: its first
         # experiment is the one most likely to pay (it starts from the lowering), and
-        # sampling alone can leave a board's routine untried for a whole run
+        # sampling alone can leave a board's routine untried for a whole run.  With
+        # sharing, of those first the ones no board with more features (same ISA) still has
+        # to search: that board's search may answer it for this one too (a program without
+        # its features), and one this board makes cannot answer it for that one
         unexplored = self.unexplored(agent)
-        first = [e for e in affordable if e.routine in unexplored]
+        waiting = self._richer_unexplored(agent) if self.sharing else set()
+        first = ([e for e in affordable if e.routine in unexplored - waiting]
+                 or [e for e in affordable if e.routine in unexplored])
         groups: dict[tuple[str, str], list[Experiment]] = {}
         for experiment in first or affordable:
             klass = self.routines[experiment.routine].klass

@@ -667,3 +667,28 @@ def test_a_board_holds_its_start_once_the_search_that_proved_it_has(tmp_path):
     history = best_history((i, json.loads(raw)) for i, raw in ledger.entries())
     assert history[("a", routine.id)] == [(started + 1500, 10, "start")]
     assert market.state.best_of("a", routine.id).t == started + 1500
+
+
+def test_with_sharing_a_board_leaves_first_searches_to_a_board_with_more_features(tmp_path):
+    """A search with more features may answer a routine for the board without them too
+    (a program that does not use them), never the other way round: with sharing, a board
+    takes first the routines such a board (same ISA) has searched already, and the others
+    once none of those is left."""
+    pool = routines(6)
+    r1 = pool[1].id
+    chosen = set()
+    for seed in range(8):
+        market, _ = make(tmp_path, seed=seed, pool=pool)
+        _join(market, "haswell", ("f",))
+        q64 = _join(market, "q64")
+        # haswell searched r1 and found a program that uses f: r1 is still q64's to search
+        e = experiment("r1", features=("f",))
+        market.propose("haswell", e)
+        market.settle(e.identity, claim_for(market.routines[r1], Truth(10, 8, 6), 7, 2000, 0))
+        assert market.unexplored(q64) == {r.id for r in pool}
+        assert market.suggest(q64).routine == r1
+        # r1 set aside, the routines haswell has yet to search are next
+        mine = market.suggest(q64, exclude=[x.identity for x in market.candidates(q64)
+                                            if x.routine == r1])
+        chosen.add(mine.routine)
+    assert len(chosen) > 1  # among those, sampling still decides
