@@ -6,12 +6,14 @@
                nothing), same seed, same CPU budget, one run each, one after the other.
                "CPU-seconds to reach": the market clock (CPU of searches, proof checks and
                guest runs, all boards together) at which every (board, routine) had reached
-               the best instruction count the run without sharing ended with.  Goal: with
-               sharing at most half of without.  Also: redundant experiments (goal 0 with
-               sharing), refusals, adoptions, the CPU-seconds to the counts both runs
-               reached (per pair the longer of the two finals), how many (board, routine)
-               pairs each run had improved by each quarter of the budget, and where the
-               final counts differ.
+               the best instruction count the run without sharing ended with, in each run
+               (a pair holds a program from when a search proved it, or its board's check
+               of another board's program ended); the figure is sharing's clock over no
+               sharing's.  Goal: with sharing at most half of without (<= 0.5x).
+               Also: redundant experiments (goal 0 with sharing), refusals, adoptions,
+               the CPU-seconds to the counts both runs reached (per pair the longer of the
+               two finals), how many (board, routine) pairs each run had improved by each
+               quarter of the budget, and where the final counts differ.
   allocation   a synthetic routine class (25 routines) and three strategies of known
                chance of progress per CPU-second (0.6, 0.08, 0.04), 30 experiments of
                2 s each: the best strategy's share of the CPU, over many worlds and seeds;
