@@ -215,13 +215,17 @@ class Market:
 
     def next_agent(self, exclude: Iterable[str] = ()) -> AgentState | None:
         """The agent furthest below its credit-weighted share of the CPU, among those that
-        can stake the smallest budget."""
-        floor = min(self.rules.budgets_ms) / 1000
+        can stake the smallest budget; and among those, first the ones with a first search
+        to make (`first_searches`): a board whose routines other boards' searches answered
+        lets one whose routines no search has answered go first, instead of searching
+        again what it has."""
+        least = min(self.rules.budgets_ms) / 1000
         skip = set(exclude)
-        able = [a for a in self.state.agents.values() if a.credits >= floor and a.key not in skip]
+        able = [a for a in self.state.agents.values() if a.credits >= least and a.key not in skip]
         if not able:
             return None
-        return min(able, key=lambda a: (a.cpu_ms / a.credits, a.key))
+        exploring = [a for a in able if self.first_searches(a)[0]]
+        return min(exploring or able, key=lambda a: (a.cpu_ms / a.credits, a.key))
 
     # -- what is known ------------------------------------------------------------------
 
@@ -283,14 +287,32 @@ class Market:
 
     def unexplored(self, agent: AgentState) -> set[str]:
         """The routines no finished search has answered for this board: none it sees
-        searched them with at least its features and ended on a program it can use, or on
-        none (a search with POPCNT that found a POPCNT program leaves the board without it
-        where it was; one that found a program without it, or failed, answered it too)."""
-        answered = {e.experiment.routine for e in self.state.experiments.values()
-                    if not e.active and self._visible(agent.key, e)
-                    and e.experiment.isa == agent.isa and e.experiment.features >= agent.features
-                    and self._answered(agent, e)}
-        return set(self.routines) - answered
+        searched them with at least its features and ended on a program it can use (and
+        holds, or better: its own check may refuse it), or on none (a search with POPCNT
+        that found a POPCNT program leaves the board without it where it was; one that
+        found a program without it, or failed, answered it too)."""
+        def answers(e: ExperimentState) -> bool:
+            if e.active or not self._visible(agent.key, e) or e.experiment.isa != agent.isa \
+                    or not e.experiment.features >= agent.features or not self._answered(agent, e):
+                return False
+            # a program the board could not take (its own check failed) answered nothing
+            best = self.state.best_of(agent.key, e.experiment.routine)
+            return e.instructions is None or (best is not None
+                                              and best.instructions <= e.instructions)
+
+        return set(self.routines) - {e.experiment.routine
+                                     for e in self.state.experiments.values() if answers(e)}
+
+    def first_searches(self, agent: AgentState) -> tuple[set[str], set[str]]:
+        """(now, later): the routines above the floor no search has answered for the
+        agent's board, split into those to search now and (sharing) those waiting for a
+        board of its ISA with more features to search them first."""
+        floor = self.rules.floor
+        unexplored = {r for r in self.unexplored(agent)
+                      if (best := self.state.best_of(agent.key, r)) is None
+                      or best.instructions > floor}
+        waiting = self._richer_unexplored(agent) if self.sharing else set()
+        return unexplored - waiting, unexplored & waiting
 
     def _richer_unexplored(self, agent: AgentState) -> set[str]:
         """Routines some board of the agent's ISA with more features has yet to search."""
@@ -347,10 +369,9 @@ class Market:
         # sharing, of those first the ones no board with more features (same ISA) still has
         # to search: that board's search may answer it for this one too (a program without
         # its features), and one this board makes cannot answer it for that one
-        unexplored = self.unexplored(agent)
-        waiting = self._richer_unexplored(agent) if self.sharing else set()
-        first = ([e for e in affordable if e.routine in unexplored - waiting]
-                 or [e for e in affordable if e.routine in unexplored])
+        now, later = self.first_searches(agent)
+        first = ([e for e in affordable if e.routine in now]
+                 or [e for e in affordable if e.routine in later])
         groups: dict[tuple[str, str], list[Experiment]] = {}
         for experiment in first or affordable:
             klass = self.routines[experiment.routine].klass

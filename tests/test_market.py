@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from market import records as R
 from market.driver import Driver
 from market.experiment import Experiment, params_of
-from market.market import Book, Market, RoutineInfo, Rules, Strategy
+from market.market import AdoptionCheck, Book, Market, RoutineInfo, Rules, Strategy
 from market.report import redundant_experiments
 from market.state import MarketState
 from market.uses import recorded_uses
@@ -627,14 +627,15 @@ def test_a_search_begins_where_its_board_is_and_that_start_is_no_news(tmp_path):
 
     pool = routines(1)
     market, ledger = make(tmp_path, pool=pool)
-    market.join("a", "a", "x86_64", frozenset(), 100.0)  # runs first: the lower share
+    market.join("a", "a", "x86_64", frozenset(), 100.0)
     market.join("b", "b", "x86_64", frozenset({"f"}), 100.0)
     r0 = pool[0].id
     world = World({r0: Truth(start=10, base=8, best=6)}, {("stoke", "hd"): 1.0,
                                                           ("enumerate", "hd"): 1.0})
-    driver = Driver(market, world)
-    driver.step()  # a: 10 -> 8 in 2 s, the floor without f; b adopts 8
+    # b is away at first (the market would let b, with more features, search first)
+    Driver(market, world, present={"a"}).step()  # a: 10 -> 8 in 2 s; b adopts 8
     assert world.begun == [None] and market.state.best_of("b", r0).adopted
+    driver = Driver(market, world)
     driver.step()  # b: a's search lacked f, so r0 is b's to explore, from the 8 it holds
     assert world.begun == [None, 8] and market.state.best_of("b", r0).instructions == 6
     history = best_history((i, json.loads(raw)) for i, raw in ledger.entries())
@@ -692,3 +693,49 @@ def test_with_sharing_a_board_leaves_first_searches_to_a_board_with_more_feature
                                             if x.routine == r1])
         chosen.add(mine.routine)
     assert len(chosen) > 1  # among those, sampling still decides
+
+
+def test_a_board_with_no_first_search_of_its_own_lets_one_that_has_go_first(tmp_path):
+    """With sharing, a board whose routines all wait for a board with more features
+    (whose search may answer them for both) gives its turn to that board, though it is
+    further below its share of the CPU; without sharing nothing waits."""
+    pool = routines(3)
+    for sharing in (True, False):
+        market, _ = make(tmp_path, name=f"{sharing}.db", sharing=sharing, pool=pool)
+        market.join("atom", "atom", "x86_64", frozenset(), 100.0)  # first by name, alone
+        market.join("zen", "zen", "x86_64", frozenset({"f"}), 100.0)
+        assert market.next_agent().key == ("zen" if sharing else "atom")
+    # zen's search of r0 ends on a program using f: r0 is atom's to search now
+    e = experiment("r0", features=("f",))
+    market, _ = make(tmp_path, name="again.db", pool=pool)
+    market.join("atom", "atom", "x86_64", frozenset(), 100.0)
+    market.join("zen", "zen", "x86_64", frozenset({"f"}), 100.0)
+    market.propose("zen", e)
+    market.settle(e.identity, claim_for(market.routines[e.routine], Truth(10, 8, 6), 7, 2000, 0))
+    atom = market.state.agents["atom"]
+    assert market.first_searches(atom) == ({e.routine}, {pool[1].id, pool[2].id})
+    assert market.next_agent().key == "atom"
+
+
+def test_a_program_a_board_could_not_take_answers_nothing_for_it(tmp_path):
+    """A search with more features that ends on a program without them answers the
+    routine for the board without them, if that board's own check takes the program; if
+    its check refuses it, the routine is still that board's to search."""
+
+    class Refusing(SyntheticVerifier):
+        def check(self, agent, routine, artifact, code):
+            if agent.key == "q64":
+                return AdoptionCheck(False, "synthetic: this board's check failed", 10)
+            return super().check(agent, routine, artifact, code)
+
+    pool = routines(2)
+    for verifier, answered in ((SyntheticVerifier(), True), (Refusing(), False)):
+        market, _ = make(tmp_path, pool=pool, verifier=verifier)
+        _join(market, "haswell", ("f",))
+        q64 = _join(market, "q64")
+        e = experiment("r0", features=("f",))
+        market.propose("haswell", e)
+        market.settle(e.identity, claim_for(market.routines[e.routine], Truth(10, 8, 6), 8,
+                                            2000, 0))
+        assert (e.routine not in market.unexplored(q64)) == answered
+        assert (market.state.best_of("q64", e.routine) is not None) == answered
