@@ -22,7 +22,9 @@ chance x size x uses from the posterior of its (strategy, routine as its feature
 it: Experiment.target) (market/posterior.py), per CPU-second it will cost (its budget plus
 what experiments on that routine have used beyond theirs), so strategies that paid are
 drawn high more often.  Routines no search has answered for the board yet (`unexplored`)
-are drawn among first, so every board's every routine gets its first search.
+are drawn among first, so every board's every routine gets its first search, and a board
+with no such routine (with sharing: none that is not waiting for a board of its ISA with
+more features to search it first) gives its turn to one that has.
 
 Redundancy (what `propose` refuses, in this order):
     same     an experiment with the same identity is active or done;
