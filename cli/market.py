@@ -111,7 +111,8 @@ def run_market(options: MarketOptions, on_step: Callable[[Market, Step], None] |
         if on_ready is not None:
             on_ready(market)
         limit = market.state.clock + round(options.seconds * 1000)
-        driver = Driver(market, EngineRunner(specs, seats, STRATEGIES, worker), limit_ms=limit,
+        runner = EngineRunner(specs, seats, STRATEGIES, worker, stop_at=market.rules.floor)
+        driver = Driver(market, runner, limit_ms=limit,
                         present=set(seats),
                         on_step=(lambda step: on_step(market, step)) if on_step else None)
         driver.run()

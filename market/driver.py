@@ -18,13 +18,15 @@ from typing import Protocol
 
 from market.experiment import Experiment
 from market.market import Claim, Decision, Market, RoutineInfo
-from market.state import AgentState
+from market.state import AgentState, Best
 
 
 class Runner(Protocol):
-    def run(self, agent: AgentState, routine: RoutineInfo, experiment: Experiment) -> Claim:
+    def run(self, agent: AgentState, routine: RoutineInfo, experiment: Experiment,
+            begin: Best | None = None) -> Claim:
         """Run the experiment's search for the agent's board and return the best proven
-        program it holds (its CPU use in Claim.cpu_ms)."""
+        program it holds (its CPU use in Claim.cpu_ms).  `begin`: the board's best proven
+        program for the routine so far, to start from besides the engine's own starts."""
         ...
 
 
@@ -104,7 +106,8 @@ class Driver:
         agent = self.market.state.agents[e.agent]
         routine = self.market.routines[e.experiment.routine]
         started = self.market.state.clock
-        claim = self.runner.run(agent, routine, e.experiment)
+        claim = self.runner.run(agent, routine, e.experiment,
+                                self.market.begin_of(agent.key, routine.id))
         settled = self.market.settle(identity, claim, started)
         self._report(Step(step.agent, step.proposal, identity, settled))
         return True

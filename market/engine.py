@@ -3,11 +3,13 @@
 ISA and discovered features, and its result turned into a claim with a proof artifact.
 
 What the engine exposes today, and so what a strategy can vary: the number of chain
-batches, the iterations per batch, the seed and the time budget.  evolve() always
-starts from its own starts (the lowering, a sorting network) and searches the whole
-instruction space the features allow.  The engine knobs the market would add next:
-  - starts=: begin from a given program (the best another board proved, adopted here),
-    so a board's search continues where the fleet is instead of from its lowering;
+batches, the iterations per batch, the seed and the time budget.  Every search starts
+from the engine's own starts (the lowering, a sorting network) and, when the board holds
+a better proven program for the routine (its own earlier result, or, with sharing, one
+it adopted from another board), from that one too (`SearchTask.begin`, evolve's
+`extra_starts`): the search goes on where the board is instead of from its lowering, and
+the lowering, which is longer, is never proven again.  The engine knobs the market would
+add next:
   - forms=: search a subset of the instruction forms (evolution.search.space takes it
     already): a "sortnet" strategy over compare/min/max/cmov only for the sorts;
   - an enumerative search with a length bound, whose "nothing below N" is a proof and
@@ -21,20 +23,28 @@ instruction space the features allow.  The engine knobs the market would add nex
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from evolution.evolve import Evolved, NoProgram, evolve
+from evolution.program import ParseError, parse
 from evolution.registry import ISAS
+from evolution.starts import Start
 from evolution.targets import MachineTarget
 from market.boards import Seat
 from market.experiment import Experiment
 from market.market import Claim, RoutineInfo, Strategy
 from market.proofs import features_used, make_artifact
-from market.state import AgentState
+from market.state import AgentState, Best
 from sem.ir import Routine
 
-Call = Callable[[Routine, MachineTarget, float, int, Mapping[str, int | str]], Evolved]
+# (spec, target, budget seconds, seed, parameters, starts besides the engine's, the count
+# at which to stop) -> Evolved
+Call = Callable[[Routine, MachineTarget, float, int, Mapping[str, int | str], Sequence[Start],
+                 int | None], Evolved]
+# the name of the start that is the board's best proven program so far (evolve() names
+# each start; its result says which one the search began from)
+BEGIN = "the board's best so far"
 
 
 @dataclass(frozen=True)
@@ -50,18 +60,21 @@ CLOCK = time.process_time
 
 
 def _descend(spec: Routine, target: MachineTarget, budget_s: float, seed: int,
-             params: Mapping[str, int | str]) -> Evolved:
-    """The best start (lowering or sorting network), then local search from it (delete one
-    instruction, replace another) while that proves shorter, then one short chain."""
-    return evolve(spec, target, budget_s=budget_s, batches=1, seed=seed,
-                  iterations=int(params["iterations"]), clock=CLOCK)
+             params: Mapping[str, int | str], starts: Sequence[Start] = (),
+             stop_at: int | None = None) -> Evolved:
+    """The best start (lowering, sorting network or the board's best), then local search
+    from it (delete one instruction, replace another) while that proves shorter, then one
+    short chain."""
+    return evolve(spec, target, budget_s=budget_s, batches=1, seed=seed, stop_at=stop_at,
+                  iterations=int(params["iterations"]), extra_starts=starts, clock=CLOCK)
 
 
 def _stoke(spec: Routine, target: MachineTarget, budget_s: float, seed: int,
-           params: Mapping[str, int | str]) -> Evolved:
+           params: Mapping[str, int | str], starts: Sequence[Start] = (),
+           stop_at: int | None = None) -> Evolved:
     """STOKE chains (MCMC over programs) for the whole budget, restarting from the best."""
-    return evolve(spec, target, budget_s=budget_s, seed=seed,
-                  iterations=int(params["iterations"]), clock=CLOCK)
+    return evolve(spec, target, budget_s=budget_s, seed=seed, stop_at=stop_at,
+                  iterations=int(params["iterations"]), extra_starts=starts, clock=CLOCK)
 
 
 STRATEGIES: dict[str, EngineStrategy] = {s.strategy.name: s for s in (
@@ -87,6 +100,10 @@ class SearchTask:
     params: tuple[tuple[str, int | str], ...]
     seeds: tuple[int, int]
     cpu_seconds: float
+    begin: str = ""  # the board's best proven program so far (text), to start from too
+    # the market's floor (Rules.floor): a search that reaches it stops there, since the
+    # market trades the routine no more on that board; the CPU it did not use comes back
+    stop_at: int | None = None
 
 
 def search(task: SearchTask, strategies: Mapping[str, EngineStrategy] | None = None) -> Claim:
@@ -95,15 +112,21 @@ def search(task: SearchTask, strategies: Mapping[str, EngineStrategy] | None = N
     isa = ISAS[task.isa]
     target = MachineTarget(task.board, task.isa, task.features)
     call = (strategies or STRATEGIES)[task.strategy].call
+    # proven again in the search like every start: the worker trusts no one's proof
+    failures: list[str] = []
+    try:
+        begin = (Start(BEGIN, parse(isa, task.begin)),) if task.begin else ()
+    except ParseError as error:  # our own text, so not expected: the search goes on without
+        begin, failures = (), [f"the board's best did not parse ({error}): not a start"]
     seeds = range(*task.seeds)
     share = task.cpu_seconds / len(seeds)
     started = time.process_time()
     best: Evolved | None = None
-    offset = reached = 0.0
-    failures = []
+    offset = reached = begun = 0.0  # begun: CPU into the task when best's search began
     for seed in seeds:
         try:
-            found = call(task.spec, target, share, seed, dict(task.params))
+            found = call(task.spec, target, share, seed, dict(task.params), begin,
+                         task.stop_at)
         except NoProgram:
             found = None
         except Exception as error:  # noqa: BLE001 - a crashed search is a failed experiment
@@ -112,8 +135,10 @@ def search(task: SearchTask, strategies: Mapping[str, EngineStrategy] | None = N
             found = None
             failures.append(f"seed {seed}: {type(error).__name__}: {error}")
         if found is not None and (best is None or found.instructions < best.instructions):
-            best, reached = found, offset + found.history[-1][0]
+            best, reached, begun = found, offset + found.history[-1][0], offset
         offset += found.seconds if found is not None else share
+        if task.stop_at is not None and best is not None and best.instructions <= task.stop_at:
+            break
     cpu_ms = round((time.process_time() - started) * 1000)
     if best is None:
         return Claim(None, 0.0, "", b"", frozenset(), {}, cpu_ms, cpu_ms, None, 0.0,
@@ -126,7 +151,8 @@ def search(task: SearchTask, strategies: Mapping[str, EngineStrategy] | None = N
         features_used(isa, best.program), make_artifact(isa, task.spec, best.program), cpu_ms,
         min(cpu_ms, round(reached * 1000)), start[2] if start else None,
         start[1] if start else 0.0, best.start,
-        tuple(_vector(v) for v in best.counterexamples))
+        tuple(_vector(v) for v in best.counterexamples), start_begun=best.start == BEGIN,
+        start_ms=min(cpu_ms, round((begun + start[0]) * 1000)) if start else 0)
 
 
 @dataclass
@@ -137,12 +163,14 @@ class EngineRunner:
     seats: Mapping[str, Seat]  # by agent key
     strategies: Mapping[str, EngineStrategy]
     worker: Callable[[SearchTask], Claim] | None = None  # market/worker.py SearchWorker
+    stop_at: int | None = None  # the market's floor (Rules.floor)
 
-    def run(self, agent: AgentState, routine: RoutineInfo, experiment: Experiment) -> Claim:
+    def run(self, agent: AgentState, routine: RoutineInfo, experiment: Experiment,
+            begin: Best | None = None) -> Claim:
         seat = self.seats[agent.key]
         task = SearchTask(self.specs[routine.id], seat.isa.name, experiment.features,
                           seat.name, experiment.strategy, experiment.params, experiment.seeds,
-                          experiment.cpu_seconds)
+                          experiment.cpu_seconds, begin.text if begin else "", self.stop_at)
         if self.worker is None:
             return search(task, self.strategies)
         return self.worker(task)

@@ -73,6 +73,13 @@ class Experiment:
         aside: the routine, the instruction set and the search with its parameters."""
         return (self.routine, self.isa, self.strategy, self.params)
 
+    @property
+    def target(self) -> str:
+        """The routine as one feature set of one instruction set sees it: what the
+        market's evidence about a strategy is kept by (market/posterior.py), since a
+        search with POPCNT and one without are not the same question."""
+        return f"{self.routine}|{self.isa}|{','.join(sorted(self.features))}"
+
     def covers(self, other: Experiment) -> bool:
         """This experiment, finished, answers everything `other` would ask."""
         return (self.search == other.search and self.features >= other.features

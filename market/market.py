@@ -18,9 +18,13 @@ Who runs.  Agents get CPU in proportion to their credits (`next_agent`: the agen
 furthest below its credit-weighted share runs next), so boards whose experiments pay
 grow their share and boards whose experiments do not shrink theirs.  Strategies get CPU
 through Thompson sampling: each candidate experiment's score is a draw of
-chance x size x uses from the posterior of its (strategy, routine) (market/posterior.py),
-per CPU-second it will cost (its budget plus what experiments on that routine have used
-beyond theirs), so strategies that paid are drawn high more often.
+chance x size x uses from the posterior of its (strategy, routine as its feature set sees
+it: Experiment.target) (market/posterior.py), per CPU-second it will cost (its budget plus
+what experiments on that routine have used beyond theirs), so strategies that paid are
+drawn high more often.  Routines no search has answered for the board yet (`unexplored`)
+are drawn among first, so every board's every routine gets its first search, and a board
+with no such routine (with sharing: none that is not waiting for a board of its ISA with
+more features to search it first) gives its turn to one that has.
 
 Redundancy (what `propose` refuses, in this order):
     same     an experiment with the same identity is active or done;
@@ -46,7 +50,7 @@ from typing import Protocol
 from market import records as R
 from market.experiment import Experiment, Param
 from market.posterior import Belief
-from market.state import AgentState, ExperimentState, MarketState
+from market.state import AgentState, Best, ExperimentState, MarketState
 from stores.ledger import Ledger
 
 
@@ -112,6 +116,10 @@ class Claim:
     start_text: str = ""
     counterexamples: tuple[Mapping, ...] = ()  # JSON-able machine vectors
     failure: str = ""  # why the search ended without a program, when it failed
+    # the start was the board's best so far (the runner's `begin`), not the engine's own:
+    # it is no news, and was reached when the board first held it
+    start_begun: bool = False
+    start_ms: int = 0  # CPU into the search when its start was proven
 
 
 @dataclass(frozen=True)
@@ -209,13 +217,17 @@ class Market:
 
     def next_agent(self, exclude: Iterable[str] = ()) -> AgentState | None:
         """The agent furthest below its credit-weighted share of the CPU, among those that
-        can stake the smallest budget."""
-        floor = min(self.rules.budgets_ms) / 1000
+        can stake the smallest budget; and among those, first the ones with a first search
+        to make (`first_searches`): a board whose routines other boards' searches answered
+        lets one whose routines no search has answered go first, instead of searching
+        again what it has."""
+        least = min(self.rules.budgets_ms) / 1000
         skip = set(exclude)
-        able = [a for a in self.state.agents.values() if a.credits >= floor and a.key not in skip]
+        able = [a for a in self.state.agents.values() if a.credits >= least and a.key not in skip]
         if not able:
             return None
-        return min(able, key=lambda a: (a.cpu_ms / a.credits, a.key))
+        exploring = [a for a in able if self.first_searches(a)[0]]
+        return min(exploring or able, key=lambda a: (a.cpu_ms / a.credits, a.key))
 
     # -- what is known ------------------------------------------------------------------
 
@@ -275,6 +287,51 @@ class Market:
                 return experiment
         return None
 
+    def unexplored(self, agent: AgentState) -> set[str]:
+        """The routines no finished search has answered for this board: none it sees
+        searched them with at least its features and ended on a program it can use (and
+        holds, or better: its own check may refuse it), or on none (a search with POPCNT
+        that found a POPCNT program leaves the board without it where it was; one that
+        found a program without it, or failed, answered it too)."""
+        def answers(e: ExperimentState) -> bool:
+            if e.active or not self._visible(agent.key, e) or e.experiment.isa != agent.isa \
+                    or not e.experiment.features >= agent.features or not self._answered(agent, e):
+                return False
+            # a program the board could not take (its own check failed) answered nothing
+            best = self.state.best_of(agent.key, e.experiment.routine)
+            return e.instructions is None or (best is not None
+                                              and best.instructions <= e.instructions)
+
+        return set(self.routines) - {e.experiment.routine
+                                     for e in self.state.experiments.values() if answers(e)}
+
+    def first_searches(self, agent: AgentState) -> tuple[set[str], set[str]]:
+        """(now, later): the routines above the floor no search has answered for the
+        agent's board, split into those to search now and (sharing) those waiting for a
+        board of its ISA with more features to search them first."""
+        floor = self.rules.floor
+        unexplored = {r for r in self.unexplored(agent)
+                      if (best := self.state.best_of(agent.key, r)) is None
+                      or best.instructions > floor}
+        waiting = self._richer_unexplored(agent) if self.sharing else set()
+        return unexplored - waiting, unexplored & waiting
+
+    def _richer_unexplored(self, agent: AgentState) -> set[str]:
+        """Routines some board of the agent's ISA with more features has yet to search."""
+        out: set[str] = set()
+        for other in self.state.agents.values():
+            if other.isa == agent.isa and other.features > agent.features:
+                out |= self.unexplored(other)
+        return out
+
+    def begin_of(self, agent: str, routine: str) -> Best | None:
+        """Where the agent's next search of `routine` begins besides the engine's own
+        starts: the best proven program its board holds, found by itself or (with sharing)
+        adopted from another board after its own check; None while it holds only the
+        engine's start, which the engine has anyway."""
+        best = self.state.best_of(agent, routine)
+        return best if best is not None and best.source != "start" and best.text else None
+
     def overruns(self, agent: AgentState) -> dict[tuple[str, str], float]:
         """(routine, ISA) -> the mean CPU-seconds experiments on it used beyond their budget,
         among the finished ones this agent sees.  The engine proves every candidate it
@@ -306,11 +363,21 @@ class Market:
         sharing, from the agent's own without."""
         skip = set(exclude)
         rng = self.rng(agent.key + (":own" if own_only else ""))
+        affordable = [e for e in self.candidates(agent, own_only)
+                      if e.identity not in skip and e.cpu_seconds <= agent.credits]
+        # a routine no search has answered for this board yet comes first: its first
+        # experiment is the one most likely to pay (it starts from the lowering), and
+        # sampling alone can leave a board's routine untried for a whole run.  With
+        # sharing, of those first the ones no board with more features (same ISA) still has
+        # to search: that board's search may answer it for this one too (a program without
+        # its features), and one this board makes cannot answer it for that one
+        now, later = self.first_searches(agent)
+        first = ([e for e in affordable if e.routine in now]
+                 or [e for e in affordable if e.routine in later])
         groups: dict[tuple[str, str], list[Experiment]] = {}
-        for experiment in self.candidates(agent, own_only):
-            if experiment.identity not in skip and experiment.cpu_seconds <= agent.credits:
-                klass = self.routines[experiment.routine].klass
-                groups.setdefault((experiment.strategy, klass), []).append(experiment)
+        for experiment in first or affordable:
+            klass = self.routines[experiment.routine].klass
+            groups.setdefault((experiment.strategy, klass), []).append(experiment)
         if not groups:
             return None
         posterior = (self.state.posterior if self.sharing
@@ -328,7 +395,7 @@ class Market:
 
         def score(e: Experiment) -> float:
             routine = self.routines[e.routine]
-            belief = posterior.sample(rng, e.strategy, routine.id, routine.klass)
+            belief = posterior.sample(rng, e.strategy, e.target, routine.klass)
             return self._gain(belief, routine.uses, e, overruns)
 
         return max(groups[chosen], key=score)
@@ -385,8 +452,10 @@ class Market:
         if claim.start_instructions is not None:
             known.append((claim.start_instructions, claim.start_cycles))
         before = min(known) if known else None
+        # the board holds its start once the search has proven it, not before
         start = {"instructions": claim.start_instructions, "cycles": claim.start_cycles,
-                 "text": claim.start_text}
+                 "text": claim.start_text, "begun": claim.start_begun,
+                 "reached": started + claim.start_ms}
         improved = claim.instructions is not None and (
             before is None or claim.instructions < before[0])
         if improved:

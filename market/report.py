@@ -69,8 +69,10 @@ def redundant_experiments(entries: Iterable[tuple[int, Mapping]]) -> list[str]:
 
 def best_history(entries: Iterable[tuple[int, Mapping]]) -> dict[tuple[str, str], list]:
     """(agent, routine) -> [(t ms, instructions, how)], each entry better than the one
-    before: the start program at t = 0, the agent's own improvements when they were
-    reached in the search, adoptions when they were checked."""
+    before: the start program when its search proved it, the agent's own improvements
+    when they were reached in the search, adoptions when they were checked.  A search
+    that began from the board's best so far (begun) adds its start nowhere: that step is
+    here already."""
     steps: dict[tuple[str, str], list] = {}
     routine_of: dict[str, str] = {}
     for _, r in market_records(entries):
@@ -78,8 +80,13 @@ def best_history(entries: Iterable[tuple[int, Mapping]]) -> dict[tuple[str, str]
             routine_of[r["id"]] = r["experiment"]["routine"]
         elif r["type"] == R.RESULT:
             key = (r["agent"], routine_of[r["id"]])
-            if r["start"]["instructions"] is not None:
-                steps.setdefault(key, []).append((0, r["start"]["instructions"], "start"))
+            # the engine's own start is the board's once its search proved it (ledgers
+            # before `reached` was kept: at 0); a start that was the board's best already
+            # (begun) was reached when it got it, and is in these steps then
+            start = r["start"]
+            if start["instructions"] is not None and not start.get("begun"):
+                steps.setdefault(key, []).append((start.get("reached", 0),
+                                                  start["instructions"], "start"))
             if r["outcome"] == R.IMPROVEMENT:
                 steps.setdefault(key, []).append((r["reached"], r["instructions"], "found"))
         elif r["type"] == R.ADOPTED:

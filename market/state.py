@@ -165,9 +165,11 @@ class MarketState:
             agent.credit(r["t"], r["refund"])
         key = (e.agent, e.experiment.routine)
         start = r["start"]
-        if start["instructions"] is not None and (
+        # a start that was the board's best already (begun) is no news: it is in `best`
+        if start["instructions"] is not None and not start.get("begun") and (
                 key not in self.best or start["instructions"] < self.best[key].instructions):
-            self.best[key] = Best(start["instructions"], start["cycles"], 0, "start",
+            self.best[key] = Best(start["instructions"], start["cycles"],
+                                  start.get("reached", 0), "start",
                                   text=start.get("text", ""))
         saved = None
         if r["outcome"] == R.IMPROVEMENT:
@@ -188,7 +190,7 @@ class MarketState:
 
     def _observe(self, e: ExperimentState, saved: float | None) -> None:
         for posterior in (self.posterior, self.own_posterior(e.agent)):
-            posterior.observe(e.experiment.strategy, e.experiment.routine, e.klass, saved)
+            posterior.observe(e.experiment.strategy, e.experiment.target, e.klass, saved)
 
     def own_posterior(self, agent: str) -> Posterior:
         if agent not in self.own_posteriors:

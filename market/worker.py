@@ -135,7 +135,8 @@ class SearchWorker:
         used = process_cpu(pid) - before
         # the worker's own reading leaves out its children (the assembler): use /proc's
         return dataclasses.replace(claim, cpu_ms=round(used * 1000),
-                                   reached_ms=min(claim.reached_ms, round(used * 1000)))
+                                   reached_ms=min(claim.reached_ms, round(used * 1000)),
+                                   start_ms=min(claim.start_ms, round(used * 1000)))
 
     def _died(self, pid: int, before: float, last: float) -> Claim:
         """The worker ended in the middle of a search: its CPU until then is charged (read

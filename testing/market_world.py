@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from market import records as R
 from market.experiment import Experiment
 from market.market import AdoptionCheck, Claim, RoutineInfo
-from market.state import AgentState
+from market.state import AgentState, Best
 
 
 @dataclass(frozen=True)
@@ -41,28 +41,40 @@ class World:
     seed: int = 0  # salts every search's coin: another world with the same truths
     runs: list[str] = field(default_factory=list)  # identities, in the order they ran
 
-    def run(self, agent: AgentState, routine: RoutineInfo, experiment: Experiment) -> Claim:
+    begun: list[int | None] = field(default_factory=list)  # each run's begin, in order
+
+    def run(self, agent: AgentState, routine: RoutineInfo, experiment: Experiment,
+            begin: Best | None = None) -> Claim:
+        """A search from the routine's start, or from `begin` when it is shorter."""
         self.runs.append(experiment.identity)
+        self.begun.append(begin.instructions if begin else None)
         truth = self.truths[routine.id]
         rng = random.Random(f"{self.seed}:{experiment.identity}")
         floor = truth.best if truth.feature in experiment.features else truth.base
         p = self.quality.get((experiment.strategy, routine.klass), 0.0)
-        current, reached = truth.start, 0
+        start = min(truth.start, begin.instructions) if begin else truth.start
+        current, reached = start, 0
         for second in range(1, int(experiment.cpu_seconds) + 1):
             if current > floor and rng.random() < p:
                 current, reached = current - 1, second * 1000
-        return claim_for(routine, truth, current, experiment.cpu_ms + truth.overrun_ms, reached)
+        return claim_for(routine, truth, current, experiment.cpu_ms + truth.overrun_ms, reached,
+                         start=start)
 
 
 def claim_for(routine: RoutineInfo, truth: Truth, instructions: int, cpu_ms: int,
-              reached_ms: int, sound: bool = True) -> Claim:
+              reached_ms: int, sound: bool = True, start: int | None = None) -> Claim:
+    """`start`: the program the search began from, when not the routine's own start (a
+    board's best so far)."""
     text = f"{routine.name} in {instructions}"
     used = frozenset({truth.feature}) if instructions < truth.base else frozenset()
     artifact = {"routine": routine.id, "text": text, "instructions": instructions,
                 "sound": sound, "features": sorted(used)}
+    begun = start is not None and start < truth.start
+    start = truth.start if start is None else start
     return Claim(instructions, float(instructions), text, _code(text), used, artifact, cpu_ms,
-                 reached_ms, truth.start, float(truth.start), f"{routine.name} start",
-                 ({"args": [instructions]},) if instructions < truth.start else ())
+                 reached_ms, start, float(start),
+                 f"{routine.name} in {start}" if begun else f"{routine.name} start",
+                 ({"args": [instructions]},) if instructions < start else (), start_begun=begun)
 
 
 def _code(text: str) -> bytes:

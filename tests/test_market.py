@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from market import records as R
 from market.driver import Driver
 from market.experiment import Experiment, params_of
-from market.market import Book, Market, RoutineInfo, Rules, Strategy
+from market.market import AdoptionCheck, Book, Market, RoutineInfo, Rules, Strategy
 from market.report import redundant_experiments
 from market.state import MarketState
 from market.uses import recorded_uses
@@ -587,3 +587,155 @@ def test_motherboard_payments_are_credits_the_agents_of_that_fingerprint_can_sta
     assert {k: (a.credits, a.paid, a.history) for k, a in replayed.agents.items()} == \
         {k: (a.credits, a.paid, a.history) for k, a in live.agents.items()}
     assert replayed.order == live.order and replayed.size == live.size == motherboard.size
+
+
+def test_every_routine_of_every_board_gets_a_first_search_before_any_is_searched_again(
+        tmp_path):
+    """Sampling alone repeats what paid and can leave a routine untried for a whole run;
+    a routine no search answered for a board comes first (with sharing or without): a
+    board searches a routine already answered for it only once all of them are."""
+    pool = routines(6)
+    everything = {r.id for r in pool}
+    for sharing in (False, True):
+        market, _ = make(tmp_path, name=f"{sharing}.db", sharing=sharing, pool=pool)
+        _four_boards(market)
+        Driver(market, _world(pool), limit_ms=200_000).run()
+        done = market.state.done()
+        for agent in market.state.agents.values():
+            def answered(before: int, agent=agent, done=done, sharing=sharing) -> set[str]:
+                """Routines a search finished before ledger index `before` answered for
+                the agent: its own, or (sharing) one with its features and more whose
+                program it can use."""
+                return {e.experiment.routine for e in done if e.result < before
+                        and (sharing or e.agent == agent.key)
+                        and e.experiment.isa == agent.isa
+                        and e.experiment.features >= agent.features
+                        and e.features_used <= agent.features}
+            own = [e for e in done if e.agent == agent.key]
+            assert own
+            for e in own:
+                if e.experiment.routine in answered(e.accepted):
+                    assert answered(e.accepted) == everything
+            assert answered(market.state.size) == everything
+
+
+def test_a_search_begins_where_its_board_is_and_that_start_is_no_news(tmp_path):
+    """The runner is given the board's best proven program (its own, or adopted from
+    another board with sharing) to start from; a result that began there does not put
+    that program at the clock's 0 in the board's history, where it was not."""
+    from market.report import best_history
+
+    pool = routines(1)
+    market, ledger = make(tmp_path, pool=pool)
+    market.join("a", "a", "x86_64", frozenset(), 100.0)
+    market.join("b", "b", "x86_64", frozenset({"f"}), 100.0)
+    r0 = pool[0].id
+    world = World({r0: Truth(start=10, base=8, best=6)}, {("stoke", "hd"): 1.0,
+                                                          ("enumerate", "hd"): 1.0})
+    # b is away at first (the market would let b, with more features, search first)
+    Driver(market, world, present={"a"}).step()  # a: 10 -> 8 in 2 s; b adopts 8
+    assert world.begun == [None] and market.state.best_of("b", r0).adopted
+    driver = Driver(market, world)
+    driver.step()  # b: a's search lacked f, so r0 is b's to explore, from the 8 it holds
+    assert world.begun == [None, 8] and market.state.best_of("b", r0).instructions == 6
+    history = best_history((i, json.loads(raw)) for i, raw in ledger.entries())
+    assert history[("a", r0)][0] == (0, 10, "start")
+    assert [(n, how) for _, n, how in history[("b", r0)]] == [(8, "adopted"), (6, "found")]
+    assert history[("b", r0)][0][0] > 0
+
+
+def test_a_board_holds_its_start_once_the_search_that_proved_it_has(tmp_path):
+    """CPU-seconds to reach a count include proving it: a start the engine proved 1.5 s
+    into a search that began at the market's 4 s is the board's at 5.5 s, not at 0."""
+    import dataclasses
+
+    from market.report import best_history
+
+    pool = routines(2)
+    market, ledger = make(tmp_path, pool=pool)
+    _join(market, "a")
+    truth = Truth(start=10, base=8, best=6)
+    first, second = experiment("r1"), experiment("r0")
+    market.propose("a", first)
+    market.settle(first.identity, claim_for(market.routines[first.routine], truth, 9, 4000,
+                                            3000))
+    assert market.state.clock == 4000 + SyntheticVerifier().cpu_ms  # its check
+    started = market.state.clock
+    market.propose("a", second)
+    routine = market.routines[second.routine]
+    claim = dataclasses.replace(claim_for(routine, truth, 10, 2000, 0), start_ms=1500)
+    market.settle(second.identity, claim, started=started)
+    history = best_history((i, json.loads(raw)) for i, raw in ledger.entries())
+    assert history[("a", routine.id)] == [(started + 1500, 10, "start")]
+    assert market.state.best_of("a", routine.id).t == started + 1500
+
+
+def test_with_sharing_a_board_leaves_first_searches_to_a_board_with_more_features(tmp_path):
+    """A search with more features may answer a routine for the board without them too
+    (a program that does not use them), never the other way round: with sharing, a board
+    takes first the routines such a board (same ISA) has searched already, and the others
+    once none of those is left."""
+    pool = routines(6)
+    r1 = pool[1].id
+    chosen = set()
+    for seed in range(8):
+        market, _ = make(tmp_path, seed=seed, pool=pool)
+        _join(market, "haswell", ("f",))
+        q64 = _join(market, "q64")
+        # haswell searched r1 and found a program that uses f: r1 is still q64's to search
+        e = experiment("r1", features=("f",))
+        market.propose("haswell", e)
+        market.settle(e.identity, claim_for(market.routines[r1], Truth(10, 8, 6), 7, 2000, 0))
+        assert market.unexplored(q64) == {r.id for r in pool}
+        assert market.suggest(q64).routine == r1
+        # r1 set aside, the routines haswell has yet to search are next
+        mine = market.suggest(q64, exclude=[x.identity for x in market.candidates(q64)
+                                            if x.routine == r1])
+        chosen.add(mine.routine)
+    assert len(chosen) > 1  # among those, sampling still decides
+
+
+def test_a_board_with_no_first_search_of_its_own_lets_one_that_has_go_first(tmp_path):
+    """With sharing, a board whose routines all wait for a board with more features
+    (whose search may answer them for both) gives its turn to that board, though it is
+    further below its share of the CPU; without sharing nothing waits."""
+    pool = routines(3)
+    for sharing in (True, False):
+        market, _ = make(tmp_path, name=f"{sharing}.db", sharing=sharing, pool=pool)
+        market.join("atom", "atom", "x86_64", frozenset(), 100.0)  # first by name, alone
+        market.join("zen", "zen", "x86_64", frozenset({"f"}), 100.0)
+        assert market.next_agent().key == ("zen" if sharing else "atom")
+    # zen's search of r0 ends on a program using f: r0 is atom's to search now
+    e = experiment("r0", features=("f",))
+    market, _ = make(tmp_path, name="again.db", pool=pool)
+    market.join("atom", "atom", "x86_64", frozenset(), 100.0)
+    market.join("zen", "zen", "x86_64", frozenset({"f"}), 100.0)
+    market.propose("zen", e)
+    market.settle(e.identity, claim_for(market.routines[e.routine], Truth(10, 8, 6), 7, 2000, 0))
+    atom = market.state.agents["atom"]
+    assert market.first_searches(atom) == ({e.routine}, {pool[1].id, pool[2].id})
+    assert market.next_agent().key == "atom"
+
+
+def test_a_program_a_board_could_not_take_answers_nothing_for_it(tmp_path):
+    """A search with more features that ends on a program without them answers the
+    routine for the board without them, if that board's own check takes the program; if
+    its check refuses it, the routine is still that board's to search."""
+
+    class Refusing(SyntheticVerifier):
+        def check(self, agent, routine, artifact, code):
+            if agent.key == "q64":
+                return AdoptionCheck(False, "synthetic: this board's check failed", 10)
+            return super().check(agent, routine, artifact, code)
+
+    pool = routines(2)
+    for verifier, answered in ((SyntheticVerifier(), True), (Refusing(), False)):
+        market, _ = make(tmp_path, pool=pool, verifier=verifier)
+        _join(market, "haswell", ("f",))
+        q64 = _join(market, "q64")
+        e = experiment("r0", features=("f",))
+        market.propose("haswell", e)
+        market.settle(e.identity, claim_for(market.routines[e.routine], Truth(10, 8, 6), 8,
+                                            2000, 0))
+        assert (e.routine not in market.unexplored(q64)) == answered
+        assert (market.state.best_of("q64", e.routine) is not None) == answered

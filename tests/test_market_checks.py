@@ -229,7 +229,7 @@ def test_live_guests_run_claimed_code_including_what_unicorn_cannot():
 def test_a_search_that_crashes_is_a_failed_experiment_in_the_ledger_not_a_dead_market(market):
     from market.engine import EngineRunner, EngineStrategy
 
-    def crash(spec, target, budget_s, seed, params):
+    def crash(spec, target, budget_s, seed, params, starts, stop_at):
         raise RuntimeError("the assembler refused slli a1, a0, -2")
 
     key = market.keys["qemu64"]
@@ -242,6 +242,40 @@ def test_a_search_that_crashes_is_a_failed_experiment_in_the_ledger_not_a_dead_m
     record = market.book.ledger.record(index)
     assert record["type"] == R.RESULT and record["outcome"] == R.NONE
     assert "slli" in record["failure"] and not market.state.experiments[e.identity].active
+
+
+def test_a_search_begins_from_the_boards_best_only_once_z3_has_proven_it():
+    """The board's best so far is a start of the search beside the engine's own, proven
+    like every start: the right x & (x - 1) is where the search begins (the lowering, 6
+    instructions, is never needed), a wrong one given as the board's best (x & (x + 1)) is
+    refuted by the search's own proof and it begins from the lowering."""
+    from market.engine import SearchTask, search
+
+    def task(begin: str) -> SearchTask:
+        return SearchTask(hd.p01, "x86_64", frozenset(), "qemu64", "descend",
+                          (("iterations", 200),), (0, 1), 0.5, begin)
+
+    good = search(task(LEA_AND))
+    assert good.start_begun and good.start_instructions == 3 and good.instructions <= 3
+    assert 0 < good.start_ms <= good.cpu_ms  # the start was the board's once proven
+    assert check_artifact(good.artifact, good.code, frozenset()).ok
+    wrong = search(task("lea rax, [rdi + 1]\nand eax, edi\nret"))
+    assert not wrong.start_begun and wrong.start_text == "lowering"
+    assert wrong.start_instructions > 3
+    assert check_artifact(wrong.artifact, wrong.code, frozenset()).ok
+
+
+def test_a_search_that_reaches_the_markets_floor_stops_there():
+    """Below one instruction and the return no search goes (Rules.floor): Haswell's p01
+    is blsr, and a search that proves it ends there instead of spending its budget."""
+    from market.engine import SearchTask, search
+
+    task = SearchTask(hd.p01, "x86_64", frozenset({"bmi1"}), "haswell", "stoke",
+                      (("iterations", 20_000),), (0, 3), 12.0, stop_at=2)
+    claim = search(task)
+    assert claim.instructions == 2 and "blsr" in claim.text
+    assert check_artifact(claim.artifact, claim.code, frozenset({"bmi1"})).ok
+    assert claim.cpu_ms < 6000  # of 12,000: the other seeds never ran either
 
 
 def test_a_search_runs_in_a_worker_that_stops_it_at_its_cpu_cap():
