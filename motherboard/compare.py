@@ -3,7 +3,7 @@
 Given the measured time of every task on every board (a profiling pass in the same
 run: "perfect knowledge"), HEFT, round-robin and random schedule the graph on that
 table, and the motherboard's own assignment (which board ran which task, in the
-order they were awarded) is replayed on it too, so the four makespans come from the
+order each board ran them) is replayed on it too, so the four makespans come from the
 same numbers; the makespan the motherboard actually had is shown beside them.
 Communication costs are zero: a task's inputs travel with its award either way
 (the transfer is part of each measured time).
@@ -65,7 +65,7 @@ def compare(mb: Motherboard, table: Mapping[str, Mapping[str, float]], start: fl
         for p in t.after:
             succ[p].append(t.id)
     order: dict[str, list[str]] = {b: [] for b in boards}
-    for t in sorted(tasks, key=lambda t: _accepted(t).awarded):
+    for t in sorted(tasks, key=lambda t: _accepted(t).ended):  # the order each board ran them
         board = _accepted(t).board
         if board not in order:
             raise ValueError(f"task {t.id} ran on {board}, which the table lacks (it left)")

@@ -96,6 +96,7 @@ CPU_ALIASES = {
     # QEMU's rv64 has the bit-manipulation extensions on by default (7.x)
     "rv64-nozb": "rv64,zba=false,zbb=false,zbc=false,zbs=false",
 }
+_WAKE = object()  # what an agent's inbox "says" when its wake-up time comes first
 IDLE_POLL = 0.05  # seconds an idle runner waits for work before it looks at its QEMU
 KILL_BUSY_WAIT = 30.0  # seconds a "kill-busy" plan waits for its board to hold a task
 DEFAULT_MIX = ("hd:p01", "hd:p23", "sort:sort3")
@@ -398,11 +399,19 @@ class _LiveBoard:
         speaker: BoardAgent | LyingAgent | None = None
         running = False
         while True:
-            item = self.inbox.get()
+            wake = agent.wake_at(time.monotonic()) if agent is not None and not running \
+                else None
+            try:
+                item = self.inbox.get(timeout=None if wake is None else
+                                      max(wake - time.monotonic(), 0.0))
+            except queue.Empty:
+                item = _WAKE  # a job held back for another's inputs may run now
             now = time.monotonic()
             if item is None:
                 return
-            if isinstance(item, _Booted):
+            if item is _WAKE:
+                pass
+            elif isinstance(item, _Booted):
                 agent = BoardAgent(item.report, self.explore)
                 speaker = agent
                 if self.liar_kind is not None:

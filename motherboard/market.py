@@ -767,8 +767,10 @@ class Motherboard:
     def calibrating(self, board: str) -> bool:
         """Whether the board still has calibration tasks to run or answers to be judged."""
         entry = self.boards[board]
+        # a calibration task being bid for is neither queued nor in flight, and counts
         return bool(entry.calibration) or any(
-            self.tasks[t].calibrating == board for t in (*entry.inflight, *self._results))
+            self.tasks[t].calibrating == board for t in (*entry.inflight, *self._results)) or \
+            any(t.calibrating == board for t in self._bidding())
 
     def workload_tasks(self) -> list[TaskEntry]:
         return [self.tasks[t] for t in self.order]

@@ -250,6 +250,8 @@ def simulate(workload: Workload, plans: Sequence[BoardPlan], book: RoutineBook |
         started = board.start(t)
         if started is not None:
             at(started[1], "done", (board, started[0]))
+        elif board.alive and (wake := board.agent.wake_at(t)) is not None:
+            at(wake, "wake", board)
 
     while events:
         now, _, kind, payload = heapq.heappop(events)
@@ -285,6 +287,8 @@ def simulate(workload: Workload, plans: Sequence[BoardPlan], book: RoutineBook |
             payload.kill()
             kills[payload.id] = now
             at(now + KILL_NOTICE, "to_mb", Exit(payload.id, False, "its transport saw it die"))
+        elif kind == "wake":
+            kick(payload, now)
         elif kind == "tick":
             to_boards(mb.tick(now), now)
         if on_event is not None:
