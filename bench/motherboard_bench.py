@@ -36,7 +36,7 @@ from motherboard.live import Plan, parse_boards, run_live
 from motherboard.market import MarketConfig, Motherboard
 from motherboard.record import totals
 from motherboard.sim import BoardPlan, RunTimeLine, SimProfile, simulate
-from motherboard.workload import FULL_MIX, HD, layered_graph, poisson_stream
+from motherboard.workload import FULL_MIX, HD, calibration_sizes, layered_graph, poisson_stream
 
 SEED = 7
 GRAPH_ROUNDS = 5  # runs of B's graph: its makespan is their median
@@ -74,7 +74,8 @@ def run_a(quick: bool) -> tuple[Motherboard, set[str]]:
     count = 200
     work = poisson_stream(count, 20.0, FULL_MIX, (1, 2_000 if quick else 10_000), seed=SEED)
     started = time.monotonic()
-    run = run_live(parse_boards(spec), work, config=MarketConfig(seed=SEED), liars=liars,
+    config = MarketConfig(seed=SEED, calibration_sizes=calibration_sizes(work))
+    run = run_live(parse_boards(spec), work, config=config, liars=liars,
                    plans=[Plan(3.0, "kill-busy", "virt:rv64-nozb")], seed=SEED, timeout=900)
     mb = run.motherboard
     figures = totals(mb, set(run.liars), last=100, start=run.onboarded, kills=run.kills)
@@ -99,7 +100,8 @@ def run_b(quick: bool) -> None:
     say("B. a task graph: the motherboard beside HEFT, round-robin and random")
     work = layered_graph(4 if quick else 8, 4 if quick else 5, 2, HD, (2_000, 10_000),
                          seed=SEED)
-    run = run_live(parse_boards(HETERO), work, config=MarketConfig(seed=SEED), seed=SEED,
+    config = MarketConfig(seed=SEED, calibration_sizes=calibration_sizes(work))
+    run = run_live(parse_boards(HETERO), work, config=config, seed=SEED,
                    profile=True, timeout=900, rounds=GRAPH_ROUNDS)
     c = compare(run.motherboard, run.profile, run.onboarded, SEED, run.rounds)
     say(f"  {c.tasks} tasks on {len(c.boards)} boards, run {len(run.rounds)} times; then every"
@@ -143,7 +145,8 @@ def run_c(quick: bool) -> None:
     for c in choices:
         if c.board is None:
             say(f"  skipped {c.spec}: {c.skipped}")
-    run = run_live(choices, work, config=MarketConfig(seed=SEED), seed=SEED, timeout=900)
+    config = MarketConfig(seed=SEED, calibration_sizes=calibration_sizes(work))
+    run = run_live(choices, work, config=config, seed=SEED, timeout=900)
     for name, why in run.failed.items():
         say(f"  {name} did not onboard: {why.splitlines()[0][:150]}")
     mb = run.motherboard

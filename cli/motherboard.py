@@ -21,7 +21,7 @@ from motherboard.live import BoardSpecError, LiveRun, Plan, parse_boards, run_li
 from motherboard.market import BoardStatus, MarketConfig, Motherboard, TaskState
 from motherboard.record import to_json, totals
 from motherboard.routines import UnknownRoutineName
-from motherboard.workload import WorkloadError, load
+from motherboard.workload import WorkloadError, calibration_sizes, load
 from sem.store import SemStore
 from stores.db import connect
 
@@ -136,7 +136,8 @@ def motherboard_command(boards: str, workload: str = "stream", *, liars: int = 0
     usable = sum(c.board is not None for c in choices)
     if liars > usable:
         raise UsageError(f"--liars {liars}: only {usable} boards can start; give fewer liars")
-    config = MarketConfig(calibration_samples=calibration, seed=seed)
+    config = MarketConfig(calibration_samples=calibration, seed=seed,
+                          calibration_sizes=calibration_sizes(work))
     console.print(f"booting {usable} boards; workload {work.name}: {len(work.tasks)} tasks"
                   f"{' (a task graph)' if work.is_graph else ''}")
     # No refresh thread: the boards are forked processes, and a fork must not copy a

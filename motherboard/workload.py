@@ -199,6 +199,21 @@ def heft_paper_graph(mix: Sequence[str] = HD, size: int = 1_000, seed: int = 0) 
     return Workload("heft-paper-shape", tuple(tasks))
 
 
+def calibration_sizes(workload: Workload, count: int = 4) -> tuple[int, ...]:
+    """Batch sizes to calibrate boards at for this workload: `count` sizes spread evenly
+    in their logarithm from its smallest batch to its largest.  A run's time is a fixed
+    cost plus a cost per vector, and a line fitted to samples of 1-512 vectors, where
+    the fixed cost and the host's noise are all there is, says next to nothing about
+    one of 10,000 (measured: bids of 3-5 ms for runs of 20-50 ms); samples across the
+    sizes the tasks have pin down the line where it is used."""
+    low = min(t.size for t in workload.tasks)
+    high = max(t.size for t in workload.tasks)
+    if count < 2 or low == high:
+        return (high,)
+    step = math.log(high / low) / (count - 1)
+    return tuple(dict.fromkeys(round(low * math.exp(step * k)) for k in range(count)))
+
+
 BUILTINS = {
     "stream": lambda: poisson_stream(200, 20.0, FULL_MIX, (1, MAX_SIZE), seed=1),
     "stream-small": lambda: poisson_stream(40, 50.0, ("hd:p01", "hd:p23", "sort:sort3"),
