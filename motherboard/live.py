@@ -496,7 +496,8 @@ class LiveRun:
     profile: dict[str, dict[str, float]] = field(default_factory=dict)  # task -> board -> s
     # list scheduler -> the first round's graph run live as it schedules it on the profile
     # (seconds from the first award to the last result; None: a board left meanwhile)
-    executed: dict[str, float | None] = field(default_factory=dict)
+    executed: dict[str, float | None] = field(default_factory=dict)  # median of EXECUTE_ROUNDS
+    executed_runs: dict[str, list[float | None]] = field(default_factory=dict)  # each run's
     rounds: list[list[str]] = field(default_factory=list)  # the workload's task ids, per round
 
 
@@ -546,8 +547,9 @@ def run_live(choices: Sequence[BoardChoice], workload: Workload, *,
     PROFILE_ROUNDS times more on every board still there (the same inputs), each
     board working through them in turn, so HEFT and the other list schedulers can be
     given the measured time of every task on every board; then the first round's
-    tasks run once more as each of them schedules them on that table (`executed`),
-    on the same boards, so their makespans can be measured as the motherboard's is.
+    tasks run EXECUTE_ROUNDS times more as each of them schedules them on that table
+    (`executed`: the medians), on the same boards, so their makespans are measured as
+    the motherboard's is.
     With `warm_up` the workload starts once the first boards have calibrated."""
     from kernel.guest import build_guest
     from motherboard.adversary import liar_kinds
@@ -737,9 +739,14 @@ def run_live(choices: Sequence[BoardChoice], workload: Workload, *,
     if profile and not run.timed_out:
         first = [mb.tasks[t] for t in run.rounds[0]]
         run.profile, chosen = _profile(mb, first, boards, route, arrived, timeout)
-        for name, schedule in _schedules(first, run.profile, seed).items():
-            run.executed[name] = _execute(name, schedule, first, chosen, boards, route,
-                                          arrived, now_, timeout)
+        schedules = _schedules(first, run.profile, seed)
+        for k in range(EXECUTE_ROUNDS):  # interleaved, so that no scheduler has the quiet spell
+            for name, schedule in schedules.items():
+                run.executed_runs.setdefault(name, []).append(_execute(
+                    f"{name}/{k}", schedule, first, chosen, boards, route, arrived, now_,
+                    timeout))
+        run.executed = {name: None if None in runs else statistics.median(runs)
+                        for name, runs in run.executed_runs.items()}
     for _ in checkers:
         checks.put(None)
     for board_ in boards.values():
@@ -825,6 +832,7 @@ def _profile(mb: Motherboard, tasks: list[TaskEntry], boards: dict[str, LiveBoar
     return table, chosen
 
 
+EXECUTE_ROUNDS = 3  # live runs of each list scheduler's schedule (their median is its figure)
 EXECUTED = "executed/"  # task ids of the list schedulers' runs, which the motherboard never sees
 
 

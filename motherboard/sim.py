@@ -149,7 +149,9 @@ class SimBoard:
             return []
         rid = job.award.routine
         r = self.book.routine(rid)
-        evaluations = [self.book.evaluate(rid, v) for v in batch.unpack_inputs(r, job.award.inputs)]
+        truth: dict = {}  # a repeated vector (calibration tasks repeat theirs) evaluated once
+        evaluations = [truth[v] if v in truth else truth.setdefault(v, self.book.evaluate(rid, v))
+                       for v in batch.unpack_inputs(r, job.award.inputs)]
         outputs = batch.pack_outputs(r, evaluations)
         seconds = now - job.started
         cycles = int(seconds * self.profile.clock_hz)
