@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from rich import box
@@ -21,7 +22,7 @@ from motherboard.live import BoardSpecError, LiveRun, Plan, parse_boards, run_li
 from motherboard.market import BoardStatus, MarketConfig, Motherboard, TaskState
 from motherboard.record import to_json, totals
 from motherboard.routines import UnknownRoutineName
-from motherboard.workload import WorkloadError, load
+from motherboard.workload import WorkloadError, calibration_sizes, load
 from sem.store import SemStore
 from stores.db import connect
 
@@ -137,6 +138,8 @@ def motherboard_command(boards: str, workload: str = "stream", *, liars: int = 0
     if liars > usable:
         raise UsageError(f"--liars {liars}: only {usable} boards can start; give fewer liars")
     config = MarketConfig(calibration_samples=calibration, seed=seed)
+    if work.is_graph:  # at a graph's own sizes (streams: see bench/motherboard_bench.py A)
+        config = replace(config, calibration_sizes=calibration_sizes(work))
     console.print(f"booting {usable} boards; workload {work.name}: {len(work.tasks)} tasks"
                   f"{' (a task graph)' if work.is_graph else ''}")
     # No refresh thread: the boards are forked processes, and a fork must not copy a
@@ -160,7 +163,7 @@ def motherboard_command(boards: str, workload: str = "stream", *, liars: int = 0
     extra: dict = {}
     if work.is_graph and run.profile:
         try:
-            comparison = compare(mb, run.profile, run.onboarded, seed)
+            comparison = compare(mb, run.profile, run.onboarded, seed, executed=run.executed)
             extra = {"measured": run.profile, "comparison": comparison.to_json()}
             console.print(f"makespan: motherboard in the run (first award to last result)"
                           f" {comparison.motherboard_live:.3f} s"

@@ -7,11 +7,20 @@ took as the motherboard measured it.  Whoever
 hosts the board (a simulated board, a thread driving a QEMU board) runs the queue
 and reports each run's time.
 
-A bid's promised time is the board's queue (what is left of it when the task's
-inputs are expected) plus its predicted run: the prediction comes from its history
-(history.py: mean/spread/count per routine x implementation, a fitted line over
-batch sizes), and before a model is calibrated from a guess: the board's mean rate
-over its calibrated routines, or GUESS_PER_VECTOR.  Its price
+The agent keeps its queue as a plan, as HEFT keeps a processor's schedule: each
+awarded job in the order it is to run, at a predicted start no earlier than its
+inputs are expected (the BidRequest says when) and no earlier than the job before it
+ends.  A bid places the task where it would finish first: in the first idle gap of
+the plan it fits into without moving a planned job (HEFT's insertion), else at the
+end; the promise is that finish, counted from the inputs' arrival.  The board runs
+its plan in order; a job whose inputs are there may go before an earlier one still
+waiting for its inputs only if it is predicted to end before those are expected (so
+it fills the gap and delays nothing), or once they are overdue (the plan was wrong:
+the board then takes what it can, and nothing waits on a late parent forever).
+The run's time comes from the board's history (history.py: mean/spread/count per
+routine x implementation, a fitted line over batch sizes), and before a model is
+calibrated from a guess: the board's mean rate over its calibrated routines, or
+GUESS_PER_VECTOR.  Its price
 is its cost: PRICE_PER_SECOND per promised second plus PRICE_PER_JOULE per predicted
 joule (the energy model, energy.py).  In the second-price auction asking the true
 cost is the best strategy, so the honest agent does.
@@ -54,8 +63,16 @@ class AwardedJob:
 
     award: Award
     predicted: float
+    expected: float = 0.0  # when its inputs were expected (the bid request said)
     started: float | None = None
     ready: float | None = None  # when its inputs were there (with the award, or later)
+
+    def ready_by(self, now: float) -> float:
+        """When its inputs are (or are now expected to be) there."""
+        return self.ready if self.ready is not None else max(self.expected, now)
+
+
+ASKED_KEPT = 64  # bid requests whose expected input times an agent remembers until awarded
 
 
 @dataclass
@@ -70,6 +87,8 @@ class BoardAgent:
     # task -> (routine, implementation, size, cycles, seconds it waited here with its
     # inputs for the job before it) of runs whose Settle has not come
     unsettled: dict[str, tuple[str, str, int, int, float]] = field(default_factory=dict)
+    # task -> when its inputs are expected, from the bid request (until awarded)
+    asked: dict[str, float] = field(default_factory=dict)
 
     @property
     def board(self) -> str:
@@ -86,16 +105,24 @@ class BoardAgent:
             return Decline(self.board, task=request.task)
         impl = self.choose(request.routine, request.size)
         seconds, calibrated = self.predict(request.routine, impl, request.size)
-        # counted from the inputs' arrival: the queue still left then, and the run
-        promise = max(self.backlog(now) - request.start_after, 0.0) + seconds
+        expected = now + request.start_after
+        self.asked[request.task] = expected
+        while len(self.asked) > ASKED_KEPT:
+            del self.asked[next(iter(self.asked))]
+        # counted from the inputs' arrival: the wait for the slot in the plan, and the run
+        _, finish = self.place(now, expected, seconds)
+        promise = finish - expected
         joules = self.joules(request.routine, impl, request.size, seconds)
         return Bid(request.task, self.board, impl, promise, joules,
                    PRICE_PER_SECOND * promise + PRICE_PER_JOULE * joules, calibrated)
 
     def on_award(self, award: Award, now: float) -> None:
         predicted, _ = self.predict(award.routine, award.implementation, award.size)
-        self.queue.append(AwardedJob(award, predicted,
-                                     ready=now if award.inputs is not None else None))
+        expected = now if award.inputs is not None else self.asked.pop(award.task, now)
+        self.asked.pop(award.task, None)
+        position, _ = self.place(now, expected, predicted)
+        self.queue.insert(position, AwardedJob(award, predicted, expected,
+                                               ready=now if award.inputs is not None else None))
 
     def on_inputs(self, inputs: Inputs, now: float) -> None:
         """The inputs of a task awarded without them."""
@@ -113,14 +140,39 @@ class BoardAgent:
     # -- running ---------------------------------------------------------------------------------
 
     def next_job(self, now: float) -> AwardedJob | None:
-        """The job to run now, if the board is idle and has one: the first whose inputs
-        are there (one still waiting for them does not hold up those behind it)."""
+        """The job to run now, if the board is idle and has one: the first of the plan
+        whose inputs are there, unless it would delay an earlier one whose inputs are
+        expected before it would end (see the module's docstring)."""
         if any(job.started is not None for job in self.queue):
             return None
-        job = next((j for j in self.queue if j.award.inputs is not None), None)
-        if job is not None:
-            job.started = now
-        return job
+        waiting: list[float] = []  # when the inputs of the jobs passed over are expected
+        for job in self.queue:
+            if job.award.inputs is None:
+                waiting.append(job.expected)
+            elif not any(self._holds_up(expected, job, now) for expected in waiting):
+                job.started = now
+                return job
+        return None
+
+    @staticmethod
+    def _holds_up(expected: float, job: AwardedJob, now: float) -> bool:
+        """Whether an earlier job whose inputs are expected at `expected` holds `job` back:
+        it would not end before they come, and they are not yet overdue by as long as it
+        runs (past that the plan was wrong, and the board takes what it can)."""
+        return abs(now - expected) < job.predicted
+
+    def wake_at(self, now: float) -> float | None:
+        """When to ask `next_job` again though no message came: a job whose inputs are
+        there, held back for an earlier one's, runs once those are overdue."""
+        if any(job.started is not None for job in self.queue):
+            return None
+        times = []
+        for i, held in enumerate(self.queue):
+            if held.award.inputs is not None:
+                times += [t for job in list(self.queue)[:i] if job.award.inputs is None
+                          for t in (job.expected - held.predicted, job.expected + held.predicted)
+                          if t > now]
+        return min(times, default=None)
 
     def finished(self, job: AwardedJob, outputs: bytes | None, seconds: float,
                  cycles: int = 0, error: str | None = None,
@@ -182,13 +234,34 @@ class BoardAgent:
         per_vector = rate if rate is not None else GUESS_PER_VECTOR
         return GUESS_OVERHEAD + per_vector * size, False
 
-    def backlog(self, now: float) -> float:
-        """Predicted seconds until the queue is worked off."""
-        total = 0.0
+    def plan(self, now: float) -> list[tuple[AwardedJob, float, float]]:
+        """The queue as planned from `now`: (job, predicted start, predicted end), the
+        running job first, then the others in order, each starting once the one before
+        it ends and its inputs are there (or expected)."""
+        out = []
+        free = now
         for job in self.queue:
-            left = job.predicted - (now - job.started if job.started is not None else 0.0)
-            total += max(left, 0.0)
-        return total
+            if job.started is not None:
+                free = max(job.started + job.predicted, now)
+                out.append((job, job.started, free))
+        for job in self.queue:
+            if job.started is None:
+                start = max(free, job.ready_by(now))
+                free = start + job.predicted
+                out.append((job, start, free))
+        return out
+
+    def place(self, now: float, expected: float, seconds: float) -> tuple[int, float]:
+        """Where a run of `seconds` whose inputs are expected at `expected` goes in the
+        queue, and when it is predicted to end: the first idle gap of the plan it fits
+        into without moving a planned job, else the end (HEFT's insertion policy)."""
+        plan = self.plan(now)
+        free = now
+        for job, start, end in plan:
+            if job.started is None and max(free, expected) + seconds <= start:
+                return self.queue.index(job), max(free, expected) + seconds
+            free = end
+        return len(self.queue), max(free, expected) + seconds
 
     def joules(self, routine: str, implementation: str, size: int, seconds: float,
                cycles: int = 0) -> float:

@@ -3,17 +3,22 @@
 Given the measured time of every task on every board (a profiling pass in the same
 run: "perfect knowledge"), HEFT, round-robin and random schedule the graph on that
 table, and the motherboard's own assignment (which board ran which task, in the
-order they were awarded) is replayed on it too, so the four makespans come from the
+order each board ran them) is replayed on it too, so the four makespans come from the
 same numbers; the makespan the motherboard actually had is shown beside them.
 Communication costs are zero: a task's inputs travel with its award either way
 (the transfer is part of each measured time).
+
+The table's makespans are what the list schedulers would get were every run as long
+as its median; the motherboard's is a run on a host that stalls now and then.  So
+the live driver also runs each list scheduler's schedule on the same boards in the
+same run (`executed`), timed as the motherboard's run is.
 """
 
 from __future__ import annotations
 
 import statistics
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 from motherboard.heft import heft, random_schedule, replay, round_robin
 from motherboard.market import Motherboard
@@ -32,6 +37,9 @@ class Comparison:
     # over the rounds, when the graph was run more than once)
     motherboard_live: float
     live_rounds: tuple[float, ...] = ()  # each round's
+    # list scheduler -> its schedule run live in the same run (live.LiveRun.executed:
+    # first award to last result, no auction and no check; None: a board left)
+    executed: dict[str, float | None] = field(default_factory=dict)
 
     @property
     def ratio_to_heft(self) -> float:
@@ -49,7 +57,8 @@ class Comparison:
 
 
 def compare(mb: Motherboard, table: Mapping[str, Mapping[str, float]], start: float,
-            seed: int = 0, rounds: Sequence[Sequence[str]] = ()) -> Comparison:
+            seed: int = 0, rounds: Sequence[Sequence[str]] = (),
+            executed: Mapping[str, float | None] | None = None) -> Comparison:
     """`table`: task -> board -> seconds.  Only boards that measured every task count.
     `rounds`: the task ids of each run of the graph (live.run_live's rounds; default: one
     run of every workload task); the table is the first round's, the later rounds ran
@@ -65,7 +74,7 @@ def compare(mb: Motherboard, table: Mapping[str, Mapping[str, float]], start: fl
         for p in t.after:
             succ[p].append(t.id)
     order: dict[str, list[str]] = {b: [] for b in boards}
-    for t in sorted(tasks, key=lambda t: _accepted(t).awarded):
+    for t in sorted(tasks, key=lambda t: _accepted(t).ended):  # the order each board ran them
         board = _accepted(t).board
         if board not in order:
             raise ValueError(f"task {t.id} ran on {board}, which the table lacks (it left)")
@@ -77,7 +86,7 @@ def compare(mb: Motherboard, table: Mapping[str, Mapping[str, float]], start: fl
                       round_robin(costs, succ).makespan,
                       random_schedule(costs, succ, seed).makespan,
                       replay(costs, succ, order).makespan, measured, statistics.median(lives),
-                      lives)
+                      lives, dict(executed or {}))
 
 
 def _live(tasks) -> float:

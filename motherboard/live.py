@@ -56,6 +56,7 @@ from motherboard import batch
 from motherboard.adversary import Liar, LyingAgent
 from motherboard.agent import AwardedJob, BoardAgent
 from motherboard.energy import Rapl, model_for, rapl
+from motherboard.heft import heft, random_schedule, round_robin
 from motherboard.history import CALIBRATION_SAMPLES
 from motherboard.implementations import (
     StoredCode,
@@ -96,6 +97,7 @@ CPU_ALIASES = {
     # QEMU's rv64 has the bit-manipulation extensions on by default (7.x)
     "rv64-nozb": "rv64,zba=false,zbb=false,zbc=false,zbs=false",
 }
+_WAKE = object()  # what an agent's inbox "says" when its wake-up time comes first
 IDLE_POLL = 0.05  # seconds an idle runner waits for work before it looks at its QEMU
 KILL_BUSY_WAIT = 30.0  # seconds a "kill-busy" plan waits for its board to hold a task
 DEFAULT_MIX = ("hd:p01", "hd:p23", "sort:sort3")
@@ -398,11 +400,19 @@ class _LiveBoard:
         speaker: BoardAgent | LyingAgent | None = None
         running = False
         while True:
-            item = self.inbox.get()
+            wake = agent.wake_at(time.monotonic()) if agent is not None and not running \
+                else None
+            try:
+                item = self.inbox.get(timeout=None if wake is None else
+                                      max(wake - time.monotonic(), 0.0))
+            except queue.Empty:
+                item = _WAKE  # a job held back for another's inputs may run now
             now = time.monotonic()
             if item is None:
                 return
-            if isinstance(item, _Booted):
+            if item is _WAKE:
+                pass
+            elif isinstance(item, _Booted):
                 agent = BoardAgent(item.report, self.explore)
                 speaker = agent
                 if self.liar_kind is not None:
@@ -484,6 +494,10 @@ class LiveRun:
     failed: dict[str, str] = field(default_factory=dict)  # boards that never onboarded -> why
     timed_out: bool = False
     profile: dict[str, dict[str, float]] = field(default_factory=dict)  # task -> board -> s
+    # list scheduler -> the first round's graph run live as it schedules it on the profile
+    # (seconds from the first award to the last result; None: a board left meanwhile)
+    executed: dict[str, float | None] = field(default_factory=dict)  # median of EXECUTE_ROUNDS
+    executed_runs: dict[str, list[float | None]] = field(default_factory=dict)  # each run's
     rounds: list[list[str]] = field(default_factory=list)  # the workload's task ids, per round
 
 
@@ -532,8 +546,11 @@ def run_live(choices: Sequence[BoardChoice], workload: Workload, *,
     inputs).  With `profile`, every task of the first round is then run
     PROFILE_ROUNDS times more on every board still there (the same inputs), each
     board working through them in turn, so HEFT and the other list schedulers can be
-    given the measured time of every task on every board.  With `warm_up` the
-    workload starts once the first boards have calibrated."""
+    given the measured time of every task on every board; then the first round's
+    tasks run EXECUTE_ROUNDS times more as each of them schedules them on that table
+    (`executed`: the medians), on the same boards, so their makespans are measured as
+    the motherboard's is.
+    With `warm_up` the workload starts once the first boards have calibrated."""
     from kernel.guest import build_guest
     from motherboard.adversary import liar_kinds
 
@@ -720,9 +737,16 @@ def run_live(choices: Sequence[BoardChoice], workload: Workload, *,
     if on_update is not None:
         on_update(run, now_())
     if profile and not run.timed_out:
-        first = set(run.rounds[0])
-        run.profile = _profile(mb, [t for t in mb.workload_tasks() if t.id in first], boards,
-                               route, arrived, timeout)
+        first = [mb.tasks[t] for t in run.rounds[0]]
+        run.profile, chosen = _profile(mb, first, boards, route, arrived, timeout)
+        schedules = _schedules(first, run.profile, seed)
+        for k in range(EXECUTE_ROUNDS):  # interleaved, so that no scheduler has the quiet spell
+            for name, schedule in schedules.items():
+                run.executed_runs.setdefault(name, []).append(_execute(
+                    f"{name}/{k}", schedule, first, chosen, boards, route, arrived, now_,
+                    timeout))
+        run.executed = {name: None if None in runs else statistics.median(runs)
+                        for name, runs in run.executed_runs.items()}
     for _ in checkers:
         checks.put(None)
     for board_ in boards.values():
@@ -738,7 +762,12 @@ PROFILE = "profile/"  # task ids of profiling runs, which the motherboard never 
 PROFILE_ROUNDS = 3  # runs of each task on each board in the profile
 ORACLE = "oracle"  # the sender of check verdicts on the loop's queue
 CHECKERS = 2  # worker processes checking answers with the interpreter
-CHECKER_NICENESS = 5  # how much lower the checkers' scheduling priority is than the loop's
+# How much lower the checkers' scheduling priority is than the loop's: as low as it goes
+# (os.nice stops at 19).  A full check of a 35,000-vector answer is ~2 s of interpreter;
+# at +5 the checks of one round of bench B's graph took the boards' cores (its rounds
+# 1.32-2.07 s, slower than every list schedule run without checks beside them), at 19
+# they ran in 1.19-1.31 s, as fast as those, and scenario A still held.
+CHECKER_NICENESS = 19
 
 
 def _checker_main(requests, outbox) -> None:
@@ -760,8 +789,8 @@ def _round(tasks: Sequence[TaskSpec], k: int) -> list[TaskSpec]:
 
 
 def _profile(mb: Motherboard, tasks: list[TaskEntry], boards: dict[str, LiveBoard],
-             route: dict[str, str],
-             arrived: queue.Queue, timeout: float) -> dict[str, dict[str, float]]:
+             route: dict[str, str], arrived: queue.Queue, timeout: float
+             ) -> tuple[dict[str, dict[str, float]], dict[tuple[str, str], str]]:
     """Every accepted workload task PROFILE_ROUNDS times on every active board: the median
     of the seconds from the award to the result, as the oracle measures (on this shared
     host one run's time may be several times another's).  Each board asks for its own
@@ -771,6 +800,7 @@ def _profile(mb: Motherboard, tasks: list[TaskEntry], boards: dict[str, LiveBoar
     todo = {b: list(tasks) * PROFILE_ROUNDS for b in active}
     awarded: dict[str, float] = {}
     runs: dict[str, dict[str, list[float]]] = {t.id: {} for t in tasks}
+    chosen: dict[tuple[str, str], str] = {}  # (task, board) -> the implementation it bid
     started = time.monotonic()
 
     def ask(board_id: str) -> None:
@@ -794,6 +824,7 @@ def _profile(mb: Motherboard, tasks: list[TaskEntry], boards: dict[str, LiveBoar
         task = mb.tasks[task_id.removeprefix(PROFILE)]
         if hasattr(message, "price"):  # its bid: award it
             awarded[board_id] = stamp
+            chosen[(task.id, board_id)] = message.implementation
             boards[route[board_id]].inbox.put(Award(task_id, board_id, task.routine,
                                                     message.implementation, task.size,
                                                     task.packed))
@@ -802,4 +833,79 @@ def _profile(mb: Motherboard, tasks: list[TaskEntry], boards: dict[str, LiveBoar
                 runs[task.id].setdefault(board_id, []).append(stamp - awarded[board_id])
             todo[board_id].pop(0)
             ask(board_id)
-    return {t: {b: statistics.median(r) for b, r in row.items()} for t, row in runs.items()}
+    table = {t: {b: statistics.median(r) for b, r in row.items()} for t, row in runs.items()}
+    return table, chosen
+
+
+EXECUTE_ROUNDS = 3  # live runs of each list scheduler's schedule (their median is its figure)
+EXECUTED = "executed/"  # task ids of the list schedulers' runs, which the motherboard never sees
+
+
+def _schedules(tasks: list[TaskEntry], table: dict[str, dict[str, float]],
+               seed: int) -> dict[str, dict[str, list[str]]]:
+    """HEFT's, round-robin's and random's schedules of the graph on the table: each
+    board's tasks in the order it runs them (compare.py makes the same from the same
+    table)."""
+    rows = [row for row in table.values() if row]
+    boards = sorted(set.intersection(*(set(row) for row in rows))) if rows else []
+    if not boards or len(rows) < len(tasks):
+        return {}
+    costs = {t.id: {b: table[t.id][b] for b in boards} for t in tasks}
+    succ: dict[str, list[str]] = {t.id: [] for t in tasks}
+    for t in tasks:
+        for p in t.after:
+            succ[p].append(t.id)
+    return {"heft": heft(costs, succ).order(), "round_robin": round_robin(costs, succ).order(),
+            "random": random_schedule(costs, succ, seed).order()}
+
+
+def _execute(name: str, schedule: dict[str, list[str]], tasks: list[TaskEntry],
+             chosen: dict[tuple[str, str], str], boards: dict[str, LiveBoard],
+             route: dict[str, str], arrived: queue.Queue, clock: Callable[[], float],
+             timeout: float) -> float | None:
+    """Run the graph live as `schedule` places it: each board its tasks in order, each
+    awarded (with its inputs, as the motherboard composed them in the first round) the
+    moment its board's previous task and its parents have answered.  No auction, no
+    check: the time from the first award to the last result is the schedule's own,
+    taken on the host as it is, as the motherboard's run is."""
+    tag = f"{EXECUTED}{name}/"
+    by_id = {t.id: t for t in tasks}
+    position = dict.fromkeys(schedule, 0)
+    busy = dict.fromkeys(schedule, False)
+    done: set[str] = set()
+    first: float | None = None
+    last = 0.0
+
+    def award_ready() -> None:
+        nonlocal first
+        for board_id, order in schedule.items():
+            if busy[board_id] or position[board_id] >= len(order):
+                continue
+            t = by_id[order[position[board_id]]]
+            if all(p in done for p in t.after):
+                busy[board_id] = True
+                first = clock() if first is None else first
+                boards[route[board_id]].inbox.put(Award(
+                    tag + t.id, board_id, t.routine, chosen[(t.id, board_id)], t.size,
+                    t.packed))
+
+    award_ready()
+    started = time.monotonic()
+    while len(done) < len(tasks) and time.monotonic() - started < timeout:
+        try:
+            stamp, _, message = arrived.get(timeout=1.0)
+        except queue.Empty:
+            continue
+        if isinstance(message, Exit) and message.board in schedule:
+            return None
+        if not isinstance(message, Result) or not message.task.startswith(tag):
+            continue
+        if message.outputs is None:
+            return None
+        done.add(message.task.removeprefix(tag))
+        busy[message.board], last = False, stamp
+        position[message.board] += 1
+        award_ready()
+    if len(done) < len(tasks) or first is None:
+        return None
+    return last - first

@@ -66,6 +66,9 @@ from motherboard.workload import TaskSpec
 from sem.interp import Evaluation
 from sem.vectors import Vector
 
+# Vectors a calibration task is made of at most, repeated to its size (see _calibration_inputs)
+CALIBRATION_DISTINCT = 256
+
 
 class MarketError(ValueError):
     """A message or task the motherboard cannot take as given."""
@@ -74,7 +77,8 @@ class MarketError(ValueError):
 @dataclass(frozen=True)
 class MarketConfig:
     calibration_samples: int = CALIBRATION_SAMPLES
-    calibration_sizes: tuple[int, ...] = (1, 16, 128, 512)  # cycled over a routine's samples
+    # cycled over a routine's samples; workload.calibration_sizes gives a workload's own
+    calibration_sizes: tuple[int, ...] = (1, 16, 128, 512)
     bid_timeout: float = 0.5  # seconds an auction waits for bids it asked for
     retry_after: float = 0.05  # seconds before a task nobody bid for is announced again
     # A board still holding a task this many times past its promise (and at least
@@ -270,7 +274,7 @@ class Motherboard:
                 task = TaskEntry(f"c{self._calibration_serial}", rid, sizes[k % len(sizes)],
                                  self.rng.randrange(2**31), -1, calibrating=report.board,
                                  arrived=now, state=TaskState.READY)
-                task.own = task.packed = self._own_inputs(task)
+                task.own = task.packed = self._calibration_inputs(task)
                 task.composed = True
                 self.tasks[task.id] = task
                 entry.calibration.append(task.id)
@@ -689,6 +693,17 @@ class Motherboard:
             attempt.sent = now
             out.append(Envelope(attempt.board, Inputs(task.id, attempt.board, task.packed)))
 
+    def _calibration_inputs(self, task: TaskEntry) -> bytes:
+        """A calibration task's inputs: at most CALIBRATION_DISTINCT vectors, repeated to
+        its size, so that checking a large one in full costs the interpreter no more
+        than checking those (the oracle interprets a repeated vector once); a run's time
+        does not depend on which vectors it is given."""
+        r = self.book.routine(task.routine)
+        distinct = batch.pack_inputs(r, self.book.inputs(
+            task.routine, min(task.size, CALIBRATION_DISTINCT), task.seed))
+        stride = len(distinct) // min(task.size, CALIBRATION_DISTINCT)
+        return (distinct * -(-task.size * stride // len(distinct)))[:task.size * stride]
+
     def _own_inputs(self, task: TaskEntry) -> bytes:
         return batch.pack_inputs(self.book.routine(task.routine),
                                  self.book.inputs(task.routine, task.size, task.seed))
@@ -767,8 +782,10 @@ class Motherboard:
     def calibrating(self, board: str) -> bool:
         """Whether the board still has calibration tasks to run or answers to be judged."""
         entry = self.boards[board]
+        # a calibration task being bid for is neither queued nor in flight, and counts
         return bool(entry.calibration) or any(
-            self.tasks[t].calibrating == board for t in (*entry.inflight, *self._results))
+            self.tasks[t].calibrating == board for t in (*entry.inflight, *self._results)) or \
+            any(t.calibrating == board for t in self._bidding())
 
     def workload_tasks(self) -> list[TaskEntry]:
         return [self.tasks[t] for t in self.order]

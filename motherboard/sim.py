@@ -149,7 +149,9 @@ class SimBoard:
             return []
         rid = job.award.routine
         r = self.book.routine(rid)
-        evaluations = [self.book.evaluate(rid, v) for v in batch.unpack_inputs(r, job.award.inputs)]
+        truth: dict = {}  # a repeated vector (calibration tasks repeat theirs) evaluated once
+        evaluations = [truth[v] if v in truth else truth.setdefault(v, self.book.evaluate(rid, v))
+                       for v in batch.unpack_inputs(r, job.award.inputs)]
         outputs = batch.pack_outputs(r, evaluations)
         seconds = now - job.started
         cycles = int(seconds * self.profile.clock_hz)
@@ -250,6 +252,8 @@ def simulate(workload: Workload, plans: Sequence[BoardPlan], book: RoutineBook |
         started = board.start(t)
         if started is not None:
             at(started[1], "done", (board, started[0]))
+        elif board.alive and (wake := board.agent.wake_at(t)) is not None:
+            at(wake, "wake", board)
 
     while events:
         now, _, kind, payload = heapq.heappop(events)
@@ -285,6 +289,8 @@ def simulate(workload: Workload, plans: Sequence[BoardPlan], book: RoutineBook |
             payload.kill()
             kills[payload.id] = now
             at(now + KILL_NOTICE, "to_mb", Exit(payload.id, False, "its transport saw it die"))
+        elif kind == "wake":
+            kick(payload, now)
         elif kind == "tick":
             to_boards(mb.tick(now), now)
         if on_event is not None:

@@ -21,7 +21,12 @@ generated stream or graph, or both (generated tasks come after listed ones):
                "mix": ["hd:p23"], "sizes": [100, 2000], "seed": 7}}
 
 `arrival` is in seconds from the start of the run; `after` names the tasks whose
-outputs feed this one (they must be listed before it).  `sizes` run 1..10,000.
+outputs feed this one (they must be listed before it).  `sizes` run 1..100,000
+(MAX_SIZE); the built-in streams draw theirs from 1..10,000 (STREAM_MAX_SIZE), and
+`graph-long` has tasks of 20,000-50,000 vectors, so that on a shared host a graph
+runs long enough (about 1-2 s on four TCG boards) for scheduling to outweigh the
+host's stalls (a board's run 100-400 ms longer now and then, measured) and the
+auctions (one at a time, 10-40 ms each under load).
 """
 
 from __future__ import annotations
@@ -38,7 +43,8 @@ from sem.ir import Routine
 from sem.vectors import Vector
 
 SCHEMA = "metaos.workload/1"
-MAX_SIZE = 10_000
+MAX_SIZE = 100_000
+STREAM_MAX_SIZE = 10_000
 
 HD = tuple(f"hd:p{i:02d}" for i in range(1, 26))
 SORTS = ("sort:sort3", "sort:sort4", "sort:sort5")
@@ -157,7 +163,7 @@ def log_uniform(rng: random.Random, low: int, high: int) -> int:
 
 
 def poisson_stream(count: int = 200, rate: float = 20.0, mix: Sequence[str] = FULL_MIX,
-                   sizes: tuple[int, int] = (1, MAX_SIZE), seed: int = 0,
+                   sizes: tuple[int, int] = (1, STREAM_MAX_SIZE), seed: int = 0,
                    first: int = 0) -> Workload:
     """`count` independent tasks arriving as a Poisson process of `rate` tasks/s."""
     rng = random.Random(seed)
@@ -189,6 +195,12 @@ def layered_graph(layers: int = 5, width: int = 4, fan_in: int = 2, mix: Sequenc
     return Workload(f"graph-{layers}x{width}", tuple(tasks))
 
 
+def long_graph(seed: int = 7) -> Workload:
+    """The task graph bench B runs (and the built-in `graph-long`): 8 layers of 3-5 tasks
+    over p01-p25, 20,000-50,000 vectors each (see the module's docstring for why)."""
+    return layered_graph(8, 5, 2, HD, (20_000, 50_000), seed=seed)
+
+
 def heft_paper_graph(mix: Sequence[str] = HD, size: int = 1_000, seed: int = 0) -> Workload:
     """The shape of Topcuoglu et al.'s 10-task example DAG (Fig. 2), with routines."""
     rng = random.Random(seed)
@@ -199,11 +211,27 @@ def heft_paper_graph(mix: Sequence[str] = HD, size: int = 1_000, seed: int = 0) 
     return Workload("heft-paper-shape", tuple(tasks))
 
 
+def calibration_sizes(workload: Workload, count: int = 4) -> tuple[int, ...]:
+    """Batch sizes to calibrate boards at for this workload: `count` sizes spread evenly
+    in their logarithm from its smallest batch to its largest.  A run's time is a fixed
+    cost plus a cost per vector, and a line fitted to samples of 1-512 vectors, where
+    the fixed cost and the host's noise are all there is, says next to nothing about
+    one of 10,000 (measured: bids of 3-5 ms for runs of 20-50 ms); samples across the
+    sizes the tasks have pin down the line where it is used."""
+    low = min(t.size for t in workload.tasks)
+    high = max(t.size for t in workload.tasks)
+    if count < 2 or low == high:
+        return (high,)
+    step = math.log(high / low) / (count - 1)
+    return tuple(dict.fromkeys(round(low * math.exp(step * k)) for k in range(count)))
+
+
 BUILTINS = {
-    "stream": lambda: poisson_stream(200, 20.0, FULL_MIX, (1, MAX_SIZE), seed=1),
+    "stream": lambda: poisson_stream(200, 20.0, FULL_MIX, (1, STREAM_MAX_SIZE), seed=1),
     "stream-small": lambda: poisson_stream(40, 50.0, ("hd:p01", "hd:p23", "sort:sort3"),
                                            (1, 200), seed=1),
     "graph": lambda: layered_graph(6, 5, 2, HD, (100, 4_000), seed=1),
+    "graph-long": long_graph,
     "heft-paper": lambda: heft_paper_graph(HD, 2_000, seed=1),
 }
 

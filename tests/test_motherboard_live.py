@@ -61,7 +61,8 @@ def test_a_live_graph_runs_twice_with_inputs_sent_on_arrival_and_is_compared_wit
     """A layered graph on two live boards, twice: children are awarded before their
     parents answer and get their inputs in an Inputs message; every accepted child's
     inputs are its parents' interpreter answers composed in; the profile times every
-    task of the first round on both boards, and the comparison has both rounds."""
+    task of the first round on both boards, and the comparison has both rounds and the
+    list schedulers' schedules run live."""
     from motherboard.compare import compare
     from motherboard.routines import RoutineBook
     from motherboard.workload import compose_inputs, layered_graph
@@ -86,5 +87,8 @@ def test_a_live_graph_runs_twice_with_inputs_sent_on_arrival_and_is_compared_wit
     assert early >= 1
     assert set(run.profile) == set(run.rounds[0])
     assert all(set(row) == {"q35:qemu64", "virt:rv64"} for row in run.profile.values())
-    c = compare(mb, run.profile, run.onboarded, 3, run.rounds)
+    c = compare(mb, run.profile, run.onboarded, 3, run.rounds, run.executed)
     assert len(c.live_rounds) == 2 and c.heft > 0 and c.motherboard_live > 0
+    # each list scheduler's schedule ran live too, every task answered
+    assert set(c.executed) == {"heft", "round_robin", "random"}
+    assert all(x is not None and x > 0 for x in c.executed.values())
