@@ -118,31 +118,24 @@ ret
 """
 
 
-def test_riscv_products_of_sign_extended_words_are_proven_through_integers():
-    """The integer reading takes a truncation or mask of a sign extension from the value
-    extended (no case split on its sign): Z3 had not proven this program in four minutes,
-    now it does in seconds.  Off by one shift, it is refused with a real counterexample."""
-    program = parse(RISCV, RISCV_P25.format(shift=16))
+@pytest.mark.parametrize("source, shift", [
+    # gcc's p25: products of sign-extended words.  The integer reading takes a truncation
+    # or mask of a sign extension from the value extended (no case split on its sign): Z3
+    # had not proven it in four minutes, now it does in seconds.
+    (RISCV_P25, 16),
+    # p25 as one 64-bit product (Zba's zext.w, or both words shifted up and mulhu): a shift
+    # left keeps only the low bits it does not push out, and an arithmetic shift right is
+    # the sign extension of a logical one; bit-blasting gave up after 120 s.
+    ("slli a0, a0, 32\nslli a1, a1, 32\nmulhu a0, a0, a1\nsrai a0, a0, {shift}\nret\n", 32),
+    ("zext.w a0, a0\nzext.w a1, a1\nmul a0, a0, a1\nsrai a0, a0, {shift}\nret\n", 32)])
+def test_riscv_products_for_p25_are_proven_through_integers(source, shift):
+    """Proven through the integer reading; off by one shift, refused with a real
+    counterexample."""
+    program = parse(RISCV, source.format(shift=shift))
     proof = prove(RISCV, hd.p25, program, timeout_ms=60_000)
     assert proof.proven and "integer" in proof.detail, proof.detail
-    wrong = parse(RISCV, RISCV_P25.format(shift=15))
+    wrong = parse(RISCV, source.format(shift=shift - 1))
     bad = prove(RISCV, hd.p25, wrong, timeout_ms=60_000)
-    assert not bad.proven and _wrong_on(RISCV, hd.p25, wrong, bad.counterexample)
-
-
-@pytest.mark.parametrize("source", [
-    "slli a0, a0, 32\nslli a1, a1, 32\nmulhu a0, a0, a1\nsrai a0, a0, {shift}\nret\n",
-    "zext.w a0, a0\nzext.w a1, a1\nmul a0, a0, a1\nsrai a0, a0, {shift}\nret\n"])
-def test_riscv_one_product_for_p25_is_proven_through_integers(source):
-    """p25 as one 64-bit product on riscv64 (Zba's zext.w, or both words shifted up and
-    mulhu): a shift left keeps only the low bits it does not push out, and an arithmetic
-    shift right is the sign extension of a logical one, so the integer reading has them;
-    bit-blasting gave up after 120 s.  Off by one shift: refused, the counterexample real."""
-    program = parse(RISCV, source.format(shift=32))
-    proof = prove(RISCV, hd.p25, program, timeout_ms=30_000)
-    assert proof.proven and "integer" in proof.detail, proof.detail
-    wrong = parse(RISCV, source.format(shift=31))
-    bad = prove(RISCV, hd.p25, wrong, timeout_ms=30_000)
     assert not bad.proven and _wrong_on(RISCV, hd.p25, wrong, bad.counterexample)
 
 
