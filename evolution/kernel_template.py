@@ -507,20 +507,11 @@ def window_search(prog, n, a, b, j, INSTANCES, READS, WRITES, defined0, last_wri
     chunks = R0.shape[0]
     nreg, nflag = R0.shape[1], F0.shape[1]
     nbytes = M0.shape[2]
-    PR = np.empty((chunks, nreg, CHUNK), dtype=np.uint64)
-    PF = np.empty((chunks, nflag, CHUNK), dtype=np.uint8)
-    PM = np.empty((chunks, CHUNK, nbytes), dtype=np.uint8)
-    PX = np.empty((chunks, CHUNK), dtype=np.uint8)
+    PR, PF, PM, PX = run_all(prog, a, R0, F0, M0, U)  # every chunk's state after the prefix
     R = np.empty((nreg, CHUNK), dtype=np.uint64)
     F = np.empty((nflag, CHUNK), dtype=np.uint8)
     M = np.empty((CHUNK, nbytes), dtype=np.uint8)
     FAULT = np.empty(CHUNK, dtype=np.uint8)
-    for c in range(chunks):
-        run_chunk(prog, a, R0, F0, M0, U, R, F, M, FAULT, c)
-        PR[c] = R
-        PF[c] = F
-        PM[c] = M
-        PX[c] = FAULT
     ns = n - b
     suffix = np.zeros((max(ns, 1), 5), dtype=np.int64)
     for k in range(ns):
