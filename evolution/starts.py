@@ -5,6 +5,8 @@ one), as evolution's program form.
     registers it used are renamed to caller-saved ones it left free, and the saves
     and restores go (evolved programs touch no callee-saved register);
   - for the sorts, the sorting network in the ISA's own compare-exchange idiom;
+  - the lowerings of smaller IR expressions found to mean the same (reformulate.py: p25's
+    high half of a product built from 16-bit halves is `mulhu(x, y)`);
   - where the lowering loops (riscv64 without Zbb counts bits in loops) or uses a form
     the board lacks (x86's popcnt on qemu64), the lowering of the same routine with its
     bit counts written as branch-free formulas (Hacker's Delight 5-1: popcount by adding
@@ -20,6 +22,7 @@ from dataclasses import dataclass
 
 from evolution.isa import Isa
 from evolution.program import MachineProgram, ParseError, parse
+from evolution.reformulate import cached_reformulations
 from evolution.registry import SORT_NETWORKS
 from evolution.sortnet import NETWORK_CHOICES, body_text, network_steps, network_text
 from evolution.sortsearch import search
@@ -165,15 +168,31 @@ def enumerated(isa: Isa, spec: Routine, features: frozenset[str], below: int) ->
     return Start("sort search (breadth-first, cmp/cmov)", parse(isa, text))
 
 
+def reformulated(isa: Isa, spec: Routine, features: frozenset[str]) -> list[Start]:
+    """The lowerings of the smaller IR expressions that agreed with `spec` on the
+    reformulation search's inputs (reformulate.py): hypotheses, proven like every start."""
+    found = []
+    for reformulation in cached_reformulations(spec):
+        start = lowering(isa, reformulation.routine, features)
+        if start is not None:
+            found.append(Start(f"lowering of {reformulation.expression}", start.program))
+    return found
+
+
 def starts(isa: Isa, spec: Routine, features: frozenset[str]) -> list[Start]:
     available = {f.name for f in isa.available(features)}
-    found = [s for s in (lowering(isa, spec, features), network(isa, spec, features))
-             if s is not None and all(i.form in available for i in s.program.insns)]
+
+    def usable(found: list[Start | None]) -> list[Start]:
+        return [s for s in found
+                if s is not None and all(i.form in available for i in s.program.insns)]
+
+    found = usable([lowering(isa, spec, features), network(isa, spec, features)])
     if not found:
         rewritten = without_bit_counts(spec)
         start = None if rewritten is None else lowering(isa, rewritten, features)
         if start is not None:
             found.append(Start("lowering, bit counts as formulas", start.program))
+    found += usable(list(reformulated(isa, spec, features)))
     best = min((s.program.instructions for s in found), default=1000)
     more = enumerated(isa, spec, features, best)
     return found + ([more] if more is not None else [])

@@ -41,6 +41,7 @@ class RiscvTarget:
     def __init__(self, extensions: frozenset[str] = frozenset()) -> None:
         self._labels = count()
         self._zbb = "zbb" in extensions
+        self._zba = "zba" in extensions
 
     def move(self, dst: str, src: str) -> str:
         return f"mv {dst}, {src}"
@@ -72,6 +73,8 @@ class RiscvTarget:
             out.append(f"addiw {into}, {o.reg}, 0")
         elif kind == "z" and w in (1, 8):
             out.append(f"andi {into}, {o.reg}, {(1 << w) - 1}")
+        elif kind == "z" and w == 32 and self._zba:
+            out.append(f"zext.w {into}, {o.reg}")
         else:
             shift = 64 - w
             out += [f"slli {into}, {o.reg}, {shift}",
@@ -118,9 +121,15 @@ class RiscvTarget:
                 insn = "mulhu" if kind == "z" else "mulh"
                 out.append(f"{insn} {d}, {self._reg(ops[0], 0, out)}, {self._reg(ops[1], 1, out)}")
             else:
-                a = self._extend(ops[0], kind, "t4", out)
-                b = self._extend(ops[1], kind, "t5", out)
-                out += [f"mul {d}, {a}, {b}", f"srli {d}, {d}, {w}"]
+                # Both operands moved to the top of their registers: the 128-bit product
+                # is a*b << (128 - 2w), so its high half holds a*b << (64 - 2w) whole
+                # (w <= 32), and a*b >> w is that shifted right by 64 - w: four
+                # instructions where extending both and multiplying takes six or more.
+                s = 64 - w
+                out += [f"slli t4, {self._reg(ops[0], 0, out)}, {s}",
+                        f"slli t5, {self._reg(ops[1], 1, out)}, {s}",
+                        f"{'mulhu' if kind == 'z' else 'mulh'} {d}, t4, t5",
+                        f"{'srli' if kind == 'z' else 'srai'} {d}, {d}, {s}"]
         elif op in ("shl", "lshr", "ashr"):
             self._shift(n, d, ops, out)
         elif op in ("rotl", "rotr"):

@@ -1,0 +1,247 @@
+"""Other formulations of a routine, found at the level of the semantic core's IR rather
+than of one machine's instructions (as Souper searches LLVM IR): the smallest IR
+expressions over the routine's parameters that agree with it on many inputs.
+
+Why: a machine search walks from the start it is given, and the lowering of the
+routine as written keeps the routine's algorithm.  Hacker's Delight's p25 builds the
+high half of a product from 16-bit halves (18 x86-64 instructions from gcc); the IR
+expression `mulhu(x, y)` says the same in one operation, and its lowering is 5.  The
+same holds for a bit count written as shifts and masks (`popcount(x)`) and a parity
+(`popcount(x) & 1`).  One search serves every ISA: the expression is lowered for each
+board's features and handed to the machine search as one more start.
+
+The enumeration is bottom-up by size (operations in the expression), keeping one
+expression per distinct vector of values (observational equivalence: two expressions
+with equal values on every test input are interchangeable for what follows), with
+the values computed by numpy over all the inputs at once.  Agreement on the inputs is
+only a hypothesis: a start is proven equal to the routine at full width by Z3 before
+it is used, like every start (evolve.py).
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+import numpy as np
+
+from sem import interp
+from sem.canon import postorder, routine_id
+from sem.ir import Node, Routine, build, const, zext
+
+VECTORS = 192  # inputs the expressions are compared on (corner values first, then random)
+MAX_SIZE = 3  # operations in an expression, at most
+BUDGET_S = 1.5  # seconds of enumeration, at most, per routine
+MAX_FOUND = 3  # expressions handed on (the smallest first)
+CORNERS = (0, 1, 2, 3, 0x7F, 0x80, 0xFF, 0x7FFF, 0x8000, 0xFFFF, 0x10000, 0x55555555,
+           0xAAAAAAAA, 0x7FFFFFFF, 0x80000000, 0xFFFFFFFE, 0xFFFFFFFF)
+
+_BYTE_ONES = np.array([bin(i).count("1") for i in range(256)], dtype=np.uint64)
+
+Expr = tuple  # ("param", i) | ("const", value) | (op, child, ...)
+
+
+@dataclass(frozen=True)
+class Reformulation:
+    """`routine` (same parameters and result width as the original) whose result is
+    `expression`, which agreed with the original on every test input."""
+
+    routine: Routine
+    expression: str
+
+
+def _signed(a: np.ndarray, w: int) -> np.ndarray:
+    return a.astype(np.int64) - ((a >> np.uint64(w - 1)) & np.uint64(1)).astype(np.int64) * (1 << w)
+
+
+def _bit_length(a: np.ndarray) -> np.ndarray:
+    """Exact below 2**53 (float64's mantissa): every width this module takes."""
+    return np.frexp(a.astype(np.float64))[1].astype(np.uint64)
+
+
+def _popcount(a: np.ndarray, w: int) -> np.ndarray:
+    total = np.zeros_like(a)
+    for shift in range(0, w, 8):
+        total += _BYTE_ONES[(a >> np.uint64(shift)) & np.uint64(0xFF)]
+    return total
+
+
+def _unary(w: int) -> dict[str, Callable[[np.ndarray], np.ndarray]]:
+    mask = np.uint64((1 << w) - 1)
+    return {
+        "neg": lambda a: (np.uint64(0) - a) & mask,
+        "not": lambda a: ~a & mask,
+        "popcount": lambda a: _popcount(a, w),
+        "clz": lambda a: np.uint64(w) - _bit_length(a),
+        "ctz": lambda a: np.where(a == 0, np.uint64(w),
+                                  _bit_length(a & ((np.uint64(0) - a) & mask)) - np.uint64(1)),
+    }
+
+
+def _binary(w: int) -> dict[str, tuple[Callable[[np.ndarray, np.ndarray], np.ndarray], bool]]:
+    """op -> (values, commutative), each as sem/interp.py defines it (shift amounts modulo
+    the width; comparisons give 0 or 1, zero-extended)."""
+    mask = np.uint64((1 << w) - 1)
+    width = np.uint64(w)
+
+    def shift(a: np.ndarray) -> np.ndarray:
+        return a % width
+
+    return {
+        "add": (lambda a, b: (a + b) & mask, True),
+        "sub": (lambda a, b: (a - b) & mask, False),
+        "mul": (lambda a, b: (a * b) & mask, True),
+        "and": (lambda a, b: a & b, True),
+        "or": (lambda a, b: a | b, True),
+        "xor": (lambda a, b: a ^ b, True),
+        "shl": (lambda a, b: (a << shift(b)) & mask, False),
+        "lshr": (lambda a, b: a >> shift(b), False),
+        "ashr": (lambda a, b: (_signed(a, w) >> shift(b).astype(np.int64)).astype(np.uint64)
+                 & mask, False),
+        "mulhu": (lambda a, b: (a * b) >> width, True),
+        "mulhs": (lambda a, b: ((_signed(a, w) * _signed(b, w)) >> w).astype(np.uint64)
+                  & mask, True),
+        "eq": (lambda a, b: (a == b).astype(np.uint64), True),
+        "ult": (lambda a, b: (a < b).astype(np.uint64), False),
+        "slt": (lambda a, b: (_signed(a, w) < _signed(b, w)).astype(np.uint64), False),
+    }
+
+
+_COMPARISONS = {"eq", "ult", "slt"}
+
+
+def _inputs(count: int, params: int, w: int, seed: int) -> list[tuple[int, ...]]:
+    """Corner values (every pair, for the first two parameters), then random rows, a third
+    of them with one parameter equal to another (routines such as p21 mean something
+    only when inputs coincide, which random values never do)."""
+    rng = random.Random(seed)
+    mask = (1 << w) - 1
+    corners = sorted({c & mask for c in CORNERS})
+    rows = []
+    for i in range(count):
+        if i < len(corners) ** min(params, 2) and i < count // 2:
+            row = [corners[(i // len(corners) ** k) % len(corners)] for k in range(params)]
+        else:
+            row = [rng.getrandbits(w) for _ in range(params)]
+            if params > 1 and i % 3 == 0:
+                a, b = rng.sample(range(params), 2)
+                row[a] = row[b]
+        rows.append(tuple(row))
+    return rows
+
+
+def _operations(spec: Routine) -> int:
+    """Operations in a routine (shared subterms once), parameters and constants not."""
+    return sum(1 for n in postorder(spec) if n.op not in ("param", "const"))
+
+
+def _to_ir(expr: Expr, params: list[Node], w: int) -> Node:
+    op = expr[0]
+    if op == "param":
+        return params[expr[1]]
+    if op == "const":
+        return const(expr[1], w)
+    args = [_to_ir(e, params, w) for e in expr[1:]]
+    if op in _COMPARISONS:
+        return zext(build(op, *args), w)
+    return build(op, *args)
+
+
+def _text(expr: Expr, names: list[str]) -> str:
+    op = expr[0]
+    if op == "param":
+        return names[expr[1]]
+    if op == "const":
+        return hex(expr[1]) if expr[1] > 9 else str(expr[1])
+    return f"{op}({', '.join(_text(e, names) for e in expr[1:])})"
+
+
+def _applicable(spec: Routine) -> int | None:
+    """The width the enumeration works at, or None: a result, no memory, every parameter
+    of the result's width, at most 32 bits (products are computed in 64)."""
+    w = spec.result_width
+    if w is None or spec.uses_memory or w > 32 or not spec.params:
+        return None
+    return w if all(t.width == w for t in spec.params) else None
+
+
+def reformulations(spec: Routine, budget_s: float = BUDGET_S, max_size: int = MAX_SIZE,
+                   clock: Callable[[], float] = time.perf_counter) -> list[Reformulation]:
+    """The smallest expressions (at most `max_found`) that agree with `spec` on every test
+    input, smallest first; none for a routine this module does not take (see _applicable)
+    or when nothing of `max_size` operations or fewer agrees within `budget_s` seconds.
+    Only expressions of fewer operations than the routine's own are offered (others are
+    the routine rewritten, which its lowering already starts from)."""
+    w = _applicable(spec)
+    if w is None:
+        return []
+    max_size = min(max_size, _operations(spec) - 1)
+    names = list(spec.hint_params) or [f"x{i}" for i in range(len(spec.params))]
+    rows = _inputs(VECTORS, len(spec.params), w, seed=len(spec.params) * 1000 + w)
+    wanted = np.array([interp.run(spec, row).result for row in rows], dtype=np.uint64)
+    columns = np.array(rows, dtype=np.uint64).T
+    constants = sorted({1, 2, w // 2, w - 1, (1 << w) - 1})
+    leaves = [(("param", i), columns[i]) for i in range(len(spec.params))]
+    leaves += [(("const", c), np.full(len(rows), c, dtype=np.uint64)) for c in constants]
+    levels: list[list[tuple[Expr, np.ndarray]]] = [[]]
+    seen: set[bytes] = set()
+    found: list[Expr] = []
+
+    def keep(expr: Expr, values: np.ndarray, level: list) -> None:
+        key = values.tobytes()
+        if key in seen:
+            return
+        seen.add(key)
+        level.append((expr, values))
+        if np.array_equal(values, wanted) and expr[0] not in ("param", "const"):
+            found.append(expr)
+
+    for expr, values in leaves:
+        keep(expr, values, levels[0])
+    started = clock()
+    unary, binary = _unary(w), _binary(w)
+    for size in range(1, max_size + 1):
+        level: list[tuple[Expr, np.ndarray]] = []
+        levels.append(level)
+        for op, fn in unary.items():
+            for expr, values in levels[size - 1]:
+                keep((op, expr), fn(values), level)
+        for op, (fn, commutative) in binary.items():
+            for left_size in range(size):
+                right_size = size - 1 - left_size
+                if commutative and left_size > right_size:
+                    continue
+                for i, (left, lv) in enumerate(levels[left_size]):
+                    if found or clock() - started > budget_s:
+                        break
+                    rights = levels[right_size][i:] if commutative and left_size == right_size \
+                        else levels[right_size]
+                    for right, rv in rights:
+                        keep((op, left, right), fn(lv, rv), level)
+        if found or clock() - started > budget_s:
+            break
+    params = [Node("param", t.width, (), i) for i, t in enumerate(spec.params)]
+    return [Reformulation(Routine(spec.params, _to_ir(expr, params, w), None,
+                                  hint_name=spec.hint_name, hint_params=spec.hint_params),
+                          _text(expr, names))
+            for expr in found[:MAX_FOUND]]
+
+
+@dataclass(frozen=True)
+class _ByIdentity:
+    identity: str  # the routine's content hash: what the memo is keyed by
+    spec: Routine = field(compare=False, hash=False)
+
+
+@lru_cache(maxsize=256)
+def _memo(key: _ByIdentity) -> tuple[Reformulation, ...]:
+    return tuple(reformulations(key.spec))
+
+
+def cached_reformulations(spec: Routine) -> tuple[Reformulation, ...]:
+    """reformulations(spec) with the defaults, once per routine (by its content hash) in a
+    process: every board's search of a routine asks for the same."""
+    return _memo(_ByIdentity(routine_id(spec), spec))
