@@ -71,6 +71,12 @@ GOAL_GCC = {
 }
 # the issue's goals where they are not gcc's count: AlphaDev's sorts plus the return
 GOALS = {"x86-64 qemu64": dict(sort3=18, sort4=29, sort5=43)}
+# The issue's counts that are a call into libgcc, not code (gcc 12 -O3 on
+# __builtin_popcount/__builtin_parity: x86-64 `sub rsp; mov edi, edi; call __popcountdi2;
+# add rsp; ret`, whose callee is 18 more instructions; rv64gc a frame around a call to
+# __popcountdi2 or __paritydi2).  A call's length says nothing of the work, so there the bar
+# is gcc's own code for our C view, measured in the same run.
+CALLS = {"x86-64 qemu64": {"p23"}, "riscv64 rv64 without Zb*": {"p22", "p23"}}
 ROUTINES = [*(getattr(hackers_delight, n) for n in hackers_delight.__all__),
             sorting.sort3, sorting.sort4, sorting.sort5]
 
@@ -154,7 +160,7 @@ def results(targets: list[str], routines, budget: float, sort_budget: float,
         print(f"\n{name} ({target.isa}; features: {features})")
         print(f"  {'routine':8} {'ours':>5} {'gcc':>5} {'issue':>5} {'met':>4} {'seconds':>8}"
               "  start, found by  (gcc: -O3 on the C view, measured now; issue: the issue's"
-              " goal; met: ours <= both)")
+              " goal, c: a call into libgcc; met: ours <= both, <= gcc where issue is a call)")
         met = 0
         for spec in routines:
             r = spec.hint_name
@@ -162,7 +168,9 @@ def results(targets: list[str], routines, budget: float, sort_budget: float,
             compiled = measured_gcc(isa, spec, target.features)
             measured = None if compiled is None else compiled.instructions
             shown = "-" if measured is None else str(measured)
-            bar = goal if measured is None else min(goal, measured)
+            call = r in CALLS.get(name, set()) and measured is not None
+            bar = goal if measured is None else measured if call else min(goal, measured)
+            issue = f"{goal}c" if call else str(goal)
             gcc_start = as_start(isa, compiled) if from_gcc and compiled is not None else None
             sort = spec.uses_memory  # the sorts: longer, on both cores
             began = time.perf_counter()
@@ -172,14 +180,14 @@ def results(targets: list[str], routines, budget: float, sort_budget: float,
                                 workers=2 if sort else 1,
                                 extra_starts=[gcc_start] if gcc_start is not None else [])
             except NoProgram:
-                print(f"  {r:8} {'-':>5} {shown:>5} {goal:>5} {'no':>4} "
+                print(f"  {r:8} {'-':>5} {shown:>5} {issue:>5} {'no':>4} "
                       f"{time.perf_counter() - began:>8.1f}  (none proven)")
                 continue
             reached = min(c for _, _, c in result.history)
             when = next(t for t, _, c in result.history if c == reached)
             ok = result.instructions <= bar
             met += ok
-            print(f"  {r:8} {result.instructions:>5} {shown:>5} {goal:>5} "
+            print(f"  {r:8} {result.instructions:>5} {shown:>5} {issue:>5} "
                   f"{'yes' if ok else 'no':>4} {when:>8.1f}  {result.start}, {result.found_by}")
         print(f"  goal met on {met} of {len(routines)}")
 
