@@ -30,12 +30,13 @@ import numpy as np
 
 from sem import interp
 from sem.canon import postorder, routine_id
-from sem.ir import Node, Routine, build, const, zext
+from sem.ir import Node, Routine, build, const, select, zext
 
 VECTORS = 192  # inputs the expressions are compared on (corner values first, then random)
 MAX_SIZE = 3  # operations in an expression, at most
 BUDGET_S = 1.5  # seconds of enumeration, at most, per routine
 MAX_FOUND = 3  # expressions handed on (the smallest first)
+CASES_DEPTH = 3  # conditions in a case analysis, at most (see _cases)
 CORNERS = (0, 1, 2, 3, 0x7F, 0x80, 0xFF, 0x7FFF, 0x8000, 0xFFFF, 0x10000, 0x55555555,
            0xAAAAAAAA, 0x7FFFFFFF, 0x80000000, 0xFFFFFFFE, 0xFFFFFFFF)
 
@@ -144,6 +145,10 @@ def _to_ir(expr: Expr, params: list[Node], w: int) -> Node:
         return params[expr[1]]
     if op == "const":
         return const(expr[1], w)
+    if op == "select":  # its condition a comparison, one bit
+        cond, if_true, if_false = expr[1:]
+        return select(build(cond[0], *(_to_ir(e, params, w) for e in cond[1:])),
+                      _to_ir(if_true, params, w), _to_ir(if_false, params, w))
     args = [_to_ir(e, params, w) for e in expr[1:]]
     if op in _COMPARISONS:
         return zext(build(op, *args), w)
@@ -157,6 +162,63 @@ def _text(expr: Expr, names: list[str]) -> str:
     if op == "const":
         return hex(expr[1]) if expr[1] > 9 else str(expr[1])
     return f"{op}({', '.join(_text(e, names) for e in expr[1:])})"
+
+
+def _size(expr: Expr) -> int:
+    return 0 if expr[0] in ("param", "const") else 1 + sum(_size(e) for e in expr[1:])
+
+
+def _cases(leaves: list[tuple[Expr, np.ndarray]], wanted: np.ndarray, params: int,
+           w: int) -> Expr | None:
+    """A case analysis that gives `wanted` on every input: `select(c1, l1, select(c2, l2,
+    ... l))` with each condition a comparison of two parameters (eq, ult, slt, either
+    way round, or its negation) and each result a parameter or constant, of at most
+    CASES_DEPTH conditions, fewest first (p21's cycle among three values is two).  Sets
+    of inputs are bit masks over the inputs; a condition and a result are taken when the
+    result is right wherever the condition holds on the inputs still open."""
+    everything = (1 << len(wanted)) - 1
+
+    def mask(flags: np.ndarray) -> int:
+        return int.from_bytes(np.packbits(flags.astype(np.uint8), bitorder="little").tobytes(),
+                              "little")
+
+    right = [(expr, mask(values == wanted)) for expr, values in leaves]
+    binary = _binary(w)
+    conditions = []
+    for op in ("eq", "ult", "slt"):
+        fn = binary[op][0]
+        for i in range(params):
+            for j in range(params):
+                if i == j or (op == "eq" and j < i):
+                    continue
+                held = mask(fn(leaves[i][1], leaves[j][1]) == 1)
+                cond = (op, ("param", i), ("param", j))
+                conditions += [(cond, held, False), (cond, everything & ~held, True)]
+
+    def solve(open_: int, depth: int) -> Expr | None:
+        for expr, ok in right:
+            if open_ & ~ok == 0:
+                return expr
+        if depth == 0:
+            return None
+        for cond, held, negated in conditions:
+            taken = open_ & held
+            if not taken or taken == open_:
+                continue
+            chosen = next((expr for expr, ok in right if taken & ~ok == 0), None)
+            if chosen is None:
+                continue
+            rest = solve(open_ & ~held, depth - 1)
+            if rest is not None:
+                return ("select", cond, rest, chosen) if negated else \
+                    ("select", cond, chosen, rest)
+        return None
+
+    for depth in range(1, CASES_DEPTH + 1):
+        found = solve(everything, depth)
+        if found is not None:
+            return found
+    return None
 
 
 def _applicable(spec: Routine) -> int | None:
@@ -178,7 +240,8 @@ def reformulations(spec: Routine, budget_s: float = BUDGET_S, max_size: int = MA
     w = _applicable(spec)
     if w is None:
         return []
-    max_size = min(max_size, _operations(spec) - 1)
+    operations = _operations(spec)
+    max_size = min(max_size, operations - 1)
     names = list(spec.hint_params) or [f"x{i}" for i in range(len(spec.params))]
     rows = _inputs(VECTORS, len(spec.params), w, seed=len(spec.params) * 1000 + w)
     wanted = np.array([interp.run(spec, row).result for row in rows], dtype=np.uint64)
@@ -223,6 +286,10 @@ def reformulations(spec: Routine, budget_s: float = BUDGET_S, max_size: int = MA
                         keep((op, left, right), fn(lv, rv), level)
         if found or clock() - started > budget_s:
             break
+    if not found and 2 * CASES_DEPTH < operations:
+        cases = _cases(leaves, wanted, len(spec.params), w)
+        if cases is not None and _size(cases) < operations:
+            found.append(cases)
     params = [Node("param", t.width, (), i) for i, t in enumerate(spec.params)]
     return [Reformulation(Routine(spec.params, _to_ir(expr, params, w), None,
                                   hint_name=spec.hint_name, hint_params=spec.hint_params),
