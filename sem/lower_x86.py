@@ -49,6 +49,7 @@ class X86Target:
     param_regs = ("rdi", "rsi", "rdx", "rcx", "r8", "r9")
     pool = ("rsi", "rdi", "r8", "r9", "rbx", "rbp", "r12", "r13", "r14", "r15")
     callee_saved = frozenset({"rbx", "rbp", "r12", "r13", "r14", "r15"})
+    fuses_compares = True  # cmp + cmovcc: no setcc, no test
 
     def move(self, dst: str, src: str) -> str:
         return f"mov {dst}, {src}"
@@ -131,12 +132,9 @@ class X86Target:
             src = self._extend(ops[0], "z", "r10", out)
             out += [f"mov eax, {w}", f"bsf {dest}, {src}", f"cmovz {dest}, rax"]
         elif op in SETCC:
-            aw = ops[0].width
-            a = self._clean(ops[0], 0, "s", out)
-            b = self._clean(ops[1], 1, "s", out)
-            size = 64 if aw in (64,) or aw < 32 else 32
-            out += [f"xor {r32(dest)}, {r32(dest)}",
-                    f"cmp {op_name(a, size)}, {op_name(b, size)}", f"{SETCC[op]} {sub(dest, 8)}"]
+            out.append(f"xor {r32(dest)}, {r32(dest)}")
+            self._compare(ops, out)
+            out.append(f"{SETCC[op]} {sub(dest, 8)}")
         elif op == "select":
             c, t, f = ops
             if c.reg is None:
@@ -167,6 +165,27 @@ class X86Target:
                 out.append(f"mov {mem}, {sub(self._reg(v, 0, out), vw)}")
         else:
             raise ValueError(f"x86-64 lowering has no template for {op!r}")
+
+    def _compare(self, ops: list[Operand], out: list[str]) -> None:
+        """Flags from comparing two operands; narrow ones sign-extended first, which keeps
+        their signed and their unsigned order alike."""
+        aw = ops[0].width
+        a = self._clean(ops[0], 0, "s", out)
+        b = self._clean(ops[1], 1, "s", out)
+        size = 64 if aw in (64,) or aw < 32 else 32
+        out.append(f"cmp {op_name(a, size)}, {op_name(b, size)}")
+
+    def emit_select_on(self, n: Node, dest: str, compare: Node, compare_ops: list[Operand],
+                       if_true: Operand, if_false: Operand, out: list[str]) -> None:
+        """dest = compare ? if_true : if_false as mov, cmp, cmovcc (operand slots 0 and 1
+        hold the comparison's constants or extended operands, rax a constant if_true)."""
+        w = max(n.width, 32)
+        f = if_false
+        t = self._reg(if_true, 2, out)
+        out.append(f"mov {op_name(dest, n.width)}, "
+                   f"{f.imm if f.reg is None else op_name(f.reg, n.width)}")
+        self._compare(compare_ops, out)
+        out.append(f"cmov{SETCC[compare.op][3:]} {op_name(dest, w)}, {op_name(t, w)}")
 
     def _shift(self, n: Node, dest: str, ops: list[Operand], out: list[str]) -> None:
         w, op = n.width, n.op

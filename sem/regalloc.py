@@ -43,8 +43,14 @@ class Target(Protocol):
     param_regs: tuple[str, ...]
     pool: tuple[str, ...]  # allocatable, caller-saved first
     callee_saved: frozenset[str]
+    # A comparison used only as selects' condition is not computed into a register: each
+    # such select gets the comparison's operands (emit_select_on), so a target with
+    # flags compares and moves on them directly (x86 cmp + cmovcc).
+    fuses_compares: bool
 
     def emit(self, node: Node, dest: str | None, ops: list[Operand], out: list[str]) -> None: ...
+    def emit_select_on(self, node: Node, dest: str, compare: Node, compare_ops: list[Operand],
+                       if_true: Operand, if_false: Operand, out: list[str]) -> None: ...
     def move(self, dst: str, src: str) -> str: ...
     def frame(self, saved: list[str], body: list[str], result: Operand | None) -> list[str]: ...
 
@@ -109,12 +115,37 @@ class Lowered:
     registers_used: list[str] = field(default_factory=list)
 
 
+COMPARISONS = frozenset({"eq", "ne", "ult", "ule", "slt", "sle"})
+
+
+def _fused(order: list[Node], target: Target) -> set[int]:
+    """The comparisons whose every user is a select taking it as its condition only."""
+    if not target.fuses_compares:
+        return set()
+    users: dict[int, list[Node]] = {}
+    for n in order:
+        for a in {id(x): x for x in n.args}.values():
+            users.setdefault(id(a), []).append(n)
+    return {id(n) for n in order if n.op in COMPARISONS and users.get(id(n))
+            and all(u.op == "select" and u.args[0] is n and n is not u.args[1]
+                    and n is not u.args[2] for u in users[id(n)])}
+
+
+def _reads(n: Node, fused: set[int]) -> tuple[Node, ...]:
+    """What computing n reads from registers: a select on a fused comparison reads the
+    comparison's operands instead of its value."""
+    if n.op == "select" and id(n.args[0]) in fused:
+        return (*n.args[0].args, n.args[1], n.args[2])
+    return n.args
+
+
 def lower(r: Routine, target: Target) -> Lowered:
     r = parse(canonicalize(r).text)  # the hash-consed DAG: equal subterms computed once
     order = schedule(r)
+    fused = _fused(order, target)
     last_use: dict[int, int] = {}
     for i, n in enumerate(order):
-        for a in n.args:
+        for a in _reads(n, fused):
             last_use[id(a)] = i
     if r.result is not None:
         last_use[id(r.result)] = len(order)
@@ -144,7 +175,7 @@ def lower(r: Routine, target: Target) -> Lowered:
 
     body: list[str] = list(moves)
     for i, n in enumerate(order):
-        if n.op in ("param", "const", "mem"):
+        if n.op in ("param", "const", "mem") or id(n) in fused:
             continue
         ops = [Operand(a, home.get(id(a))) for a in n.args]
         dest = None
@@ -156,8 +187,15 @@ def lower(r: Routine, target: Target) -> Lowered:
             dest = free.pop(0)
             home[id(n)] = dest
             touched.add(dest)
-        target.emit(n, dest, ops, body)
-        for a in {id(a): a for a in n.args}.values():
+        if n.op == "select" and id(n.args[0]) in fused:
+            assert dest is not None
+            compare = n.args[0]
+            target.emit_select_on(n, dest, compare,
+                                  [Operand(a, home.get(id(a))) for a in compare.args],
+                                  ops[1], ops[2], body)
+        else:
+            target.emit(n, dest, ops, body)
+        for a in {id(a): a for a in _reads(n, fused)}.values():
             if last_use.get(id(a)) == i and id(a) in home:
                 free.append(home[id(a)])
         if dest is not None and id(n) not in last_use:

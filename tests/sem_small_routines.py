@@ -26,6 +26,9 @@ def _small_routines():
         c = ir.ult(x, y)
         yield f"select{w}", Routine((t, t), ir.select(c, x + 7, y), None)
         yield f"select{w}_const", Routine((t, t), ir.select(c, -1, x), None)
+        # the condition also used as a value: computed into a register, not fused into the
+        # select (x86-64 cmp + cmovcc)
+        yield f"select{w}_shared", Routine((t, t), ir.select(c, x, y) + ir.zext(c, w), None)
         for to in (tw for tw in TYPES if tw > w):
             yield f"zext{w}_{to}", Routine((t,), ir.zext(x, to), None)
             yield f"sext{w}_{to}", Routine((t,), ir.sext(x, to), None)

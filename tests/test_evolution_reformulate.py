@@ -107,11 +107,12 @@ def test_p21_is_found_as_a_case_analysis_z3_proves_it():
     assert equivalent(hd.p21, found[0].routine, timeout_ms=60_000).equivalent
 
 
-def test_p21_on_x86_from_our_own_starts_beats_gcc_on_the_same_c():
-    """From the case analysis's lowering (cmov) the search gets below gcc -O3 on the C view,
-    measured now (15 with gcc 12); from the routine's own lowering it had stayed at 20."""
+def test_p21_on_x86_from_our_own_starts_meets_the_issues_gcc_count():
+    """From the case analysis's lowering (cmp + cmovcc) the search reaches the issue's gcc
+    count (7, on the clean reference C) and gets below gcc -O3 on our C view, measured now
+    (15 with gcc 12); from the routine's own lowering it had stayed at 20."""
     target = TARGETS["x86-64 qemu64"]
     gcc = compile_c(X86, hd.p21, target.features).instructions
-    result = evolve(hd.p21, target, budget_s=90, seed=1, stop_at=gcc - 1,
+    result = evolve(hd.p21, target, budget_s=90, seed=1, stop_at=min(7, gcc - 1),
                     clock=time.process_time)
-    assert result.instructions < gcc, result.text
+    assert result.instructions <= min(7, gcc - 1), result.text
