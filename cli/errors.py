@@ -50,6 +50,7 @@ KNOWN: tuple[tuple[str, str, int], ...] = (
     ("stores.db", "DatabaseFileError", FAILURE),
     ("qemu.errors", "QemuError", FAILURE),
     ("probes.run", "ProbeRunError", FAILURE),
+    ("probes.campaign", "ProbesBroughtBoardDown", FAILURE),
     ("discovery.fingerprint", "FingerprintError", FAILURE),
     ("toolchain.program", "AssemblyError", FAILURE),
     ("kernel.x86_64.build", "ImageLayoutError", FAILURE),

@@ -32,7 +32,7 @@ from contract.probe_abi import AREA, Outcome
 from evolution.isa import Form, Isa
 from evolution.program import Insn, MachineProgram, random_insn, source_line
 from evolution.semantics import compose
-from probes.campaign import Campaign, Link
+from probes.campaign import Campaign, Link, ProbesBroughtBoardDown
 from probes.campaign_state import CampaignResult
 from probes.probe import Observation, Probe
 from probes.run import POLICY
@@ -351,8 +351,7 @@ def run_on_link(link: Link, batch: list[Case], campaign: Campaign | None = None,
     if items:
         report = (campaign or Campaign(link, POLICY)).run(items)
         if report.quarantined:
-            raise RuntimeError(f"{len(report.quarantined)} case probe(s) brought the board"
-                               " down; the campaign report keeps their bytes")
+            raise ProbesBroughtBoardDown(len(report.quarantined), "case")
         if on_results is not None:
             on_results([report.results[c.probe.content_hash] for c in to_run])
         observed.update((h, r.observation) for h, r in report.results.items())

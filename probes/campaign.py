@@ -70,6 +70,18 @@ class CampaignReport:
         self.frames_rejected = self.counters.frames_rejected
 
 
+class ProbesBroughtBoardDown(RuntimeError):
+    """Probes that a campaign had to quarantine where none was expected to: each was the
+    one running when the board stopped answering, again after a restart."""
+
+    def __init__(self, count: int, kind: str) -> None:
+        super().__init__(
+            f"{count} {kind} probe(s) brought the board down (it stopped answering while they"
+            " ran, again after a restart; the campaign report keeps their bytes); under"
+            " nested KVM on a busy host the line can be slower than the campaign's timers:"
+            " run again when the host is quieter, or with --accel tcg")
+
+
 class Campaign:
     def __init__(self, link: Link, policy: Policy | None = None,
                  on_batch: Callable[[list[CampaignResult]], None] | None = None,

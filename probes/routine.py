@@ -29,7 +29,7 @@ from functools import cache
 from arch import RISCV64, X86_64, Arch
 from contract.probe_abi import MAX_BUDGET
 from contract.probe_abi import Outcome as ProbeOutcome
-from probes.campaign import Campaign, Link
+from probes.campaign import Campaign, Link, ProbesBroughtBoardDown
 from probes.probe import Observation, Probe
 from probes.run import POLICY
 from probes.vet import vet
@@ -238,8 +238,7 @@ def run_on_link(link: Link, jobs: list[Job], campaign: Campaign | None = None) -
     items = [item for job_items in prepared for item in job_items]
     report = (campaign or Campaign(link, POLICY)).run(items)
     if report.quarantined:
-        raise RuntimeError(f"{len(report.quarantined)} routine probe(s) brought the board down;"
-                           " the campaign report keeps their bytes")
+        raise ProbesBroughtBoardDown(len(report.quarantined), "routine")
     runs = []
     for job, job_items in zip(jobs, prepared, strict=True):
         run = BoardRun(job)

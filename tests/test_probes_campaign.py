@@ -212,3 +212,23 @@ def test_dedup_before_vetting_is_by_full_identity():
     tally = Tally()
     sent = [p for p, _ in prepare(probes, tally)]
     assert sent == [probes[0], probes[2], probes[3]] and tally.duplicates == 1
+
+
+def test_probes_that_bring_the_board_down_end_the_task_in_one_line_not_as_a_bug():
+    """A case probe that kills the board every time it runs (the fake guest goes silent) is
+    quarantined; evolution's case run then stops with an error the CLI reports as a
+    failure of the board, one line saying what to do, not as a bug of ours."""
+    from cli.errors import FAILURE, judge
+    from evolution.registry import ISAS
+    from evolution.validate import cases, run_on_link
+    from probes.campaign import ProbesBroughtBoardDown
+
+    isa = ISAS["x86_64"]
+    batch = cases(isa, isa.forms[0], 6, seed=1)
+    link = Loopback(FakeGuest(X86_64, killers=frozenset({batch[3].probe.content_hash})))
+    with pytest.raises(ProbesBroughtBoardDown) as raised:
+        run_on_link(link, batch)
+    verdict = judge(raised.value)
+    assert verdict.status == FAILURE and len(verdict.line.splitlines()) == 1
+    assert "1 case probe(s) brought the board down" in verdict.line
+    assert "bug" not in verdict.line and "--accel tcg" in verdict.line
