@@ -124,10 +124,16 @@ class SearchWorker:
                 used = process_cpu(pid) - before
             except FileNotFoundError:  # gone already: charge what it had used
                 break
-            if used > cap or time.monotonic() - wall > cap * WALL_FACTOR:
+            if used > cap:
                 self._stop()
                 return self._failed(used, f"stopped at its CPU cap ({cap:.0f} s: the budget "
                                           f"x {self.cap_factor:g} + {self.cap_allowance_s:g} s)")
+            if time.monotonic() - wall > cap * WALL_FACTOR:
+                self._stop()
+                return self._failed(used, f"stopped after {cap * WALL_FACTOR:.0f} s of wall "
+                                          f"time ({WALL_FACTOR:g} x its CPU cap) with "
+                                          f"{used:.1f} CPU-s used: a hung solver, or a "
+                                          "host too busy to run it")
         try:
             claim = self._conn.recv()
         except (EOFError, OSError):

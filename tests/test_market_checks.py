@@ -288,8 +288,12 @@ def test_a_search_runs_in_a_worker_that_stops_it_at_its_cpu_cap():
         task = SearchTask(sorting.sort5, "riscv64", frozenset({"m"}), "rv64-nozb", "descend",
                           (("iterations", 2000),), (0, 1), 0.5)
         stopped = worker(task)
-        assert stopped.instructions is None and "stopped at its CPU cap" in stopped.failure
-        assert 2.5 <= stopped.cpu_ms / 1000 < 6
+        assert stopped.instructions is None
+        if "of wall time" in stopped.failure:  # a host too busy to give it 2.5 s in 25
+            assert stopped.cpu_ms / 1000 < 2.5
+        else:
+            assert "stopped at its CPU cap" in stopped.failure
+            assert 2.5 <= stopped.cpu_ms / 1000 < 6
         # the next search gets a new worker, and a short routine finishes under its cap
         done = worker(SearchTask(hd.p01, "x86_64", frozenset(), "qemu64", "descend",
                                  (("iterations", 2000),), (0, 1), 1.0))
