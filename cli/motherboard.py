@@ -164,7 +164,8 @@ def motherboard_command(boards: str, workload: str = "stream", *, liars: int = 0
     if work.is_graph and run.profile:
         try:
             comparison = compare(mb, run.profile, run.onboarded, seed, executed=run.executed)
-            extra = {"measured": run.profile, "comparison": comparison.to_json()}
+            extra = {"measured": run.profile, "measured_runs": run.profile_runs,
+                     "comparison": comparison.to_json()}
             console.print(f"makespan: motherboard in the run (first award to last result)"
                           f" {comparison.motherboard_live:.3f} s"
                           f" ({comparison.live_ratio_to_heft:.2f}x HEFT); on the measured table"
