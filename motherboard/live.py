@@ -829,7 +829,7 @@ def _profile(mb: Motherboard, tasks: list[TaskEntry], boards: dict[str, LiveBoar
     order, each awarded with its inputs once its board and its parents are done), the
     seconds from the award to the result.  So a task's time is taken with the other
     boards as busy as a run of the graph keeps them.  (With every board working through
-    the whole list side by side, as before 2026-12-06, ~2.6 other boards were busy
+    the whole list side by side, as until this change, ~2.6 other boards were busy
     during a run against ~2 in the graph's runs, and the same task on the same board took
     0.5-0.9x that table's time in the graph's runs; with four TCG boards on two cores a
     run's time depends on how many others run.)  The table is the median of each task's
