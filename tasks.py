@@ -422,13 +422,15 @@ def motherboard(c, boards="q35:qemu64,q35:Haswell,q35-kvm:host,virt:rv64,virt:rv
                         timeout=arguments.number(timeout, "--timeout", default=600.0), db=db)
 
 
-@task(name="motherboard", help={"quick": "a shorter run (fewer tasks), for a first look"})
-def bench_motherboard(c, quick=False):
+@task(name="motherboard", help={"quick": "a shorter run (fewer tasks), for a first look",
+                                 "json": "write B's graph, table (every run) and makespans here"})
+def bench_motherboard(c, quick=False, json=None):
     """Motherboard benchmark: every goal side by side, same seeds, one run."""
+    import shlex
     import sys
 
-    c.run(f"{sys.executable} bench/motherboard_bench.py" + (" --quick" if quick else ""),
-          pty=False)
+    c.run(f"{sys.executable} bench/motherboard_bench.py" + (" --quick" if quick else "")
+          + (f" --json {shlex.quote(json)}" if json else ""), pty=False)
 
 
 # -- the ledger --------------------------------------------------------------------------------

@@ -11,10 +11,16 @@ Live QEMU boards (TCG; a KVM board where /dev/kvm can run it), fixed seeds:
         reroute latency after the kill
   B  a task graph (layered DAG, edges carrying outputs to inputs; the built-in
      `graph-long`: 31 tasks of 20,000-50,000 vectors) on four boards, run
-     GRAPH_ROUNDS times in a row, then every task measured three times on every board
-     (the table: medians): the motherboard's makespan in the runs (their median)
-     beside HEFT's, round-robin's and random's on that table, and beside each of
-     their schedules run live three times on the same boards (medians)
+     GRAPH_ROUNDS times; after the first, every task measured PROFILE_ROUNDS times on
+     every board, as the graph runs (the graph run as four round-robin rotations,
+     PROFILE_ROUNDS times: the table holds the medians); after each of the
+     motherboard's runs, HEFT's, round-robin's and random's schedules on that table run
+     live on the same boards, taking turns with it.  The goal's figure: the
+     motherboard's makespan in its runs (their median) over HEFT's schedule's run live
+     (the median of its runs); beside it HEFT's, round-robin's and random's makespans
+     on the table, and how far HEFT on one profiling run's times is from the same
+     schedule on the other runs' (the table's noise).  `--json FILE` writes the graph,
+     the table with every run and the makespans, from which HEFT can be recomputed
   C  a stream of the routines some board has hardware for (POPCNT on Haswell, Zbb on
      rv64) on four boards: where their tasks went once the boards were calibrated
   D  simulated boards with the per-board times the live boards measured in A (its
@@ -26,14 +32,15 @@ Every live run starts once its boards have calibrated (the boards then bid).
 
 from __future__ import annotations
 
+import json
 import statistics
 import sys
 import time
 from collections import Counter
 
 from motherboard.adversary import liar_kinds
-from motherboard.compare import compare
-from motherboard.live import Plan, parse_boards, run_live
+from motherboard.compare import compare, held_out
+from motherboard.live import PROFILE_ROUNDS, Plan, parse_boards, run_live
 from motherboard.market import MarketConfig, Motherboard
 from motherboard.record import totals
 from motherboard.sim import BoardPlan, RunTimeLine, SimProfile, simulate
@@ -106,7 +113,7 @@ def run_a(quick: bool) -> tuple[Motherboard, set[str]]:
     return mb, set(run.liars)
 
 
-def run_b(quick: bool) -> None:
+def run_b(quick: bool, record: str | None = None) -> None:
     say("B. a task graph: the motherboard beside HEFT, round-robin and random")
     work = layered_graph(4, 4, 2, HD, (20_000, 50_000), seed=SEED) if quick else \
         long_graph(SEED)
@@ -114,30 +121,45 @@ def run_b(quick: bool) -> None:
     run = run_live(parse_boards(HETERO), work, config=config, seed=SEED,
                    profile=True, timeout=900, rounds=GRAPH_ROUNDS)
     c = compare(run.motherboard, run.profile, run.onboarded, SEED, run.rounds, run.executed)
-    say(f"  {c.tasks} tasks on {len(c.boards)} boards, run {len(run.rounds)} times; then every"
-        " task run 3 times on every board (same run): the table is their medians; then the"
-        " graph run 3 times (interleaved) as each list scheduler schedules it on the table")
-    say(f"  motherboard  {c.motherboard_live:.3f} s   = {c.live_ratio_to_heft:.2f} x HEFT   goal"
-        " <= 1.15 x   (in the runs: first award to the last task's result, median of"
-        f" {', '.join(f'{x:.3f}' for x in c.live_rounds)} s)")
-
-    def live(name: str) -> str:
+    say(f"  {c.tasks} tasks on {len(c.boards)} boards, run {len(run.rounds)} times; after the"
+        f" first, every task run {PROFILE_ROUNDS} times on every board as the graph runs"
+        f" ({len(c.boards)} round-robin rotations of it, {PROFILE_ROUNDS} times): the table is"
+        " their medians; after each of the"
+        " motherboard's runs, the graph run once as each list scheduler schedules it on the"
+        " table (taking turns with the motherboard)")
+    names = {"heft": "HEFT", "round_robin": "round-robin", "random": "random"}
+    goals = {"heft": "goal <= 1.15 x", "round_robin": "goal < 1 x", "random": "goal < 1 x"}
+    say(f"  motherboard's run     {c.motherboard_live:.3f} s   (first award to the last task's"
+        f" result, median of {', '.join(f'{x:.3f}' for x in c.live_rounds)} s)")
+    for name, label in names.items():
         x = c.executed.get(name)
         if x is None:
-            return "its schedule not run live (a board left)"
+            say(f"  {label:<11} its schedule not run live (a board left)")
+            continue
         runs = ", ".join(f"{r:.3f}" for r in run.executed_runs[name] if r is not None)
-        return (f"its schedule run live {x:.3f} s (median of {runs}; the motherboard's run"
-                f" {c.motherboard_live / x:.2f} x that)")
-
-    say(f"  HEFT         {c.heft:.3f} s   (on the table: perfect knowledge of the measured"
-        f" times); {live('heft')}")
-    say(f"  round-robin  {c.round_robin:.3f} s   = {c.round_robin / c.heft:.2f} x HEFT   (on the"
-        f" table); {live('round_robin')}")
-    say(f"  random       {c.random:.3f} s   = {c.random / c.heft:.2f} x HEFT   (on the table);"
-        f" {live('random')}")
-    say(f"  the motherboard's assignment replayed on the table: {c.motherboard:.3f} s ="
-        f" {c.ratio_to_heft:.2f} x HEFT; its run to the last acceptance (checks included):"
-        f" {c.motherboard_measured:.3f} s")
+        mine = c.live_ratio_to(name)
+        say(f"  {label + ' schedule':<22}{x:.3f} s   the motherboard's run {mine:.2f} x that"
+            f"   {goals[name]}   (run live: median of {runs} s)")
+    say(f"  on the table (perfect knowledge of the measured times): HEFT {c.heft:.3f} s; the"
+        f" motherboard's run {c.live_ratio_to_heft:.2f} x that, HEFT's own schedule run live"
+        f" {(c.executed.get('heft') or float('nan')) / c.heft:.2f} x; round-robin"
+        f" {c.round_robin / c.heft:.2f} x, random {c.random / c.heft:.2f} x and the"
+        f" motherboard's assignment {c.ratio_to_heft:.2f} x on the table (its run to the last"
+        f" acceptance, checks included: {c.motherboard_measured:.3f} s)")
+    first = [run.motherboard.tasks[t] for t in run.rounds[0]]
+    succ = {t.id: [u.id for u in first if t.id in u.after] for t in first}
+    held = held_out({t: {b: r for b, r in row.items() if b in c.boards}
+                     for t, row in run.profile_runs.items()}, succ)
+    say("  the table's noise: HEFT on one profiling run of each task and board alone, then its"
+        " schedule on the others' medians: " + ", ".join(
+            f"{h.on_its_table:.3f} -> {h.on_the_others:.3f} s" for h in held))
+    if record:
+        with open(record, "w") as f:
+            json.dump({"graph": {t.id: list(t.after) for t in first},
+                       "table": run.profile, "table_runs": run.profile_runs,
+                       "comparison": c.to_json(), "executed_runs": run.executed_runs}, f,
+                      indent=1)
+        say(f"  written to {record}: the graph, the table (every run) and the makespans")
 
 
 def run_c(quick: bool) -> None:
@@ -204,11 +226,12 @@ def run_d(mb: Motherboard, liars: set[str], quick: bool) -> None:
 
 def main() -> None:
     quick = "--quick" in sys.argv
+    record = sys.argv[sys.argv.index("--json") + 1] if "--json" in sys.argv else None
     say("motherboard bench: live boards under TCG on this host, seed "
         f"{SEED}{' (quick)' if quick else ''}")
     mb, liars = run_a(quick)
     say()
-    run_b(quick)
+    run_b(quick, record)
     say()
     run_c(quick)
     say()

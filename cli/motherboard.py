@@ -164,10 +164,13 @@ def motherboard_command(boards: str, workload: str = "stream", *, liars: int = 0
     if work.is_graph and run.profile:
         try:
             comparison = compare(mb, run.profile, run.onboarded, seed, executed=run.executed)
-            extra = {"measured": run.profile, "comparison": comparison.to_json()}
+            extra = {"measured": run.profile, "measured_runs": run.profile_runs,
+                     "comparison": comparison.to_json()}
+            live = ", ".join(f"{name} {x:.3f} s" for name, x in comparison.executed.items()
+                             if x is not None)
             console.print(f"makespan: motherboard in the run (first award to last result)"
-                          f" {comparison.motherboard_live:.3f} s"
-                          f" ({comparison.live_ratio_to_heft:.2f}x HEFT); on the measured table"
+                          f" {comparison.motherboard_live:.3f} s; the list schedules run live"
+                          f" after it: {live or 'none (a board left)'}; on the measured table"
                           f" HEFT {comparison.heft:.3f} s, the motherboard's assignment"
                           f" {comparison.motherboard:.3f} s ({comparison.ratio_to_heft:.2f}x),"
                           f" round-robin {comparison.round_robin:.3f} s,"

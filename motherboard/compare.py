@@ -51,9 +51,18 @@ class Comparison:
         """The run's own makespan (messages, checks, the host's load and all) over HEFT's."""
         return self.motherboard_live / self.heft if self.heft else float("inf")
 
+    def live_ratio_to(self, scheduler: str) -> float | None:
+        """The run's own makespan over that of the scheduler's schedule run live (taking
+        turns with the motherboard on the same boards): both timed the same way, on the
+        host as it was then.  None when it was not run (a board left)."""
+        x = self.executed.get(scheduler)
+        return self.motherboard_live / x if x else None
+
     def to_json(self) -> dict:
         return {**asdict(self), "boards": list(self.boards), "ratio_to_heft": self.ratio_to_heft,
-                "live_ratio_to_heft": self.live_ratio_to_heft}
+                "live_ratio_to_heft": self.live_ratio_to_heft,
+                "live_ratio_to_executed": {name: self.live_ratio_to(name)
+                                           for name in self.executed}}
 
 
 def compare(mb: Motherboard, table: Mapping[str, Mapping[str, float]], start: float,
@@ -87,6 +96,33 @@ def compare(mb: Motherboard, table: Mapping[str, Mapping[str, float]], start: fl
                       random_schedule(costs, succ, seed).makespan,
                       replay(costs, succ, order).makespan, measured, statistics.median(lives),
                       lives, dict(executed or {}))
+
+
+@dataclass(frozen=True)
+class HeldOut:
+    """HEFT computed on one profiling run of every task on every board, and its schedule
+    on the medians of the other runs: how far a makespan on a table of noisy times is
+    from what the same schedule gets on times taken again."""
+
+    sample: int
+    on_its_table: float
+    on_the_others: float
+
+
+def held_out(runs: Mapping[str, Mapping[str, Sequence[float]]],
+             succ: Mapping[str, Sequence[str]]) -> list[HeldOut]:
+    """`runs`: task -> board -> every profiling run's seconds (as many for each pair)."""
+    counts = {len(r) for row in runs.values() for r in row.values()}
+    if len(counts) != 1 or min(counts) < 2:
+        return []
+    out = []
+    for k in range(counts.pop()):
+        fit = {t: {b: r[k] for b, r in row.items()} for t, row in runs.items()}
+        others = {t: {b: statistics.median(x for i, x in enumerate(r) if i != k)
+                      for b, r in row.items()} for t, row in runs.items()}
+        schedule = heft(fit, succ)
+        out.append(HeldOut(k, schedule.makespan, replay(others, succ, schedule.order()).makespan))
+    return out
 
 
 def _live(tasks) -> float:

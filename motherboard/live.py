@@ -68,6 +68,7 @@ from motherboard.implementations import (
 from motherboard.market import MarketConfig, Motherboard, TaskEntry
 from motherboard.messages import (
     Award,
+    Bid,
     BidRequest,
     BoardMessage,
     Cancel,
@@ -498,6 +499,9 @@ class LiveRun:
     # (seconds from the first award to the last result; None: a board left meanwhile)
     executed: dict[str, float | None] = field(default_factory=dict)  # median of EXECUTE_ROUNDS
     executed_runs: dict[str, list[float | None]] = field(default_factory=dict)  # each run's
+    # task -> board -> every profiling run's seconds (`profile` holds their medians)
+    profile_runs: dict[str, dict[str, list[float]]] = field(default_factory=dict)
+    between: list[float] = field(default_factory=list)  # when each turn of the list schedules began
     rounds: list[list[str]] = field(default_factory=list)  # the workload's task ids, per round
 
 
@@ -543,13 +547,14 @@ def run_live(choices: Sequence[BoardChoice], workload: Workload, *,
     """Boot the boards, onboard them, run the workload, return what happened.  With
     `rounds` above 1 the workload runs again, on the same boards, each time the last
     run is done (its task ids prefixed "2/", "3/", ...: the same tasks, the same
-    inputs).  With `profile`, every task of the first round is then run
-    PROFILE_ROUNDS times more on every board still there (the same inputs), each
-    board working through them in turn, so HEFT and the other list schedulers can be
-    given the measured time of every task on every board; then the first round's
-    tasks run EXECUTE_ROUNDS times more as each of them schedules them on that table
-    (`executed`: the medians), on the same boards, so their makespans are measured as
-    the motherboard's is.
+    inputs).  With `profile`, every task of the first round is run, once that round
+    is done, PROFILE_ROUNDS times more on every board still there (the same inputs),
+    each board working through them in turn, so HEFT and the other list schedulers can
+    be given the measured time of every task on every board; then, after each of the
+    motherboard's rounds, the first round's tasks run once more as each of them
+    schedules them on that table (after the last round until each has run
+    EXECUTE_ROUNDS times; `executed`: the medians), on the same boards, so their
+    makespans are measured as the motherboard's is, taking turns with it.
     With `warm_up` the workload starts once the first boards have calibrated."""
     from kernel.guest import build_guest
     from motherboard.adversary import liar_kinds
@@ -673,6 +678,33 @@ def run_live(choices: Sequence[BoardChoice], workload: Workload, *,
     def now_() -> float:
         return time.monotonic() - launched
 
+    chosen: dict[tuple[str, str], str] = {}  # (task, board) -> implementation, from the profile
+    schedules: dict[str, dict[str, list[str]]] = {}
+
+    def list_schedules_live(last: bool) -> None:
+        """After each of the motherboard's rounds: the profile once (after the first, whose
+        answers are the later tasks' inputs), then each list scheduler's schedule run live
+        once (after the last round, until each has run EXECUTE_ROUNDS times), so that the
+        list schedules and the motherboard take turns on the host: on this shared host
+        the load changes from minute to minute (measured: runs of the same task on the
+        same board, minutes apart, differed by 1.3-1.6x)."""
+        first = [mb.tasks[t] for t in run.rounds[0]]
+        if not run.profile:
+            run.profile, run.profile_runs, found = _profile(mb, first, boards, route, arrived,
+                                                            now_, timeout)
+            chosen.update(found)
+            schedules.update(_schedules(first, run.profile, seed))
+        run.between.append(now_())
+        while True:
+            k = len(next(iter(run.executed_runs.values()), []))
+            names = list(schedules)  # a different one first each time after the motherboard
+            for name in names[k % len(names):] + names[:k % len(names)] if names else ():
+                run.executed_runs.setdefault(name, []).append(_execute(
+                    f"{name}/{k}", schedules[name], first, chosen, boards, route, arrived,
+                    now_, timeout).makespan)
+            if not names or not last or k + 1 >= EXECUTE_ROUNDS:
+                return
+
     arrivals = sorted(runs[0], key=lambda t: t.arrival)
     run.rounds = [[t.id for t in runs[0]]]
     todo = sorted(plans, key=lambda p: p.at)
@@ -711,6 +743,10 @@ def run_live(choices: Sequence[BoardChoice], workload: Workload, *,
         if on_update is not None and now - last_update >= update_every:
             on_update(run, now)
             last_update = now
+        if next_task == len(arrivals) and mb.done and profile and \
+                len(run.between) < len(run.rounds):
+            list_schedules_live(last=len(run.rounds) == len(runs))
+            continue  # the clock has moved on: the next round's arrivals count from now
         if next_task == len(arrivals) and mb.done and len(run.rounds) < len(runs):
             again = runs[len(run.rounds)]  # the next round, its clock from now
             arrivals += sorted((replace(t, arrival=t.arrival + rel) for t in again),
@@ -736,17 +772,8 @@ def run_live(choices: Sequence[BoardChoice], workload: Workload, *,
         take(sender, message, stamp)
     if on_update is not None:
         on_update(run, now_())
-    if profile and not run.timed_out:
-        first = [mb.tasks[t] for t in run.rounds[0]]
-        run.profile, chosen = _profile(mb, first, boards, route, arrived, timeout)
-        schedules = _schedules(first, run.profile, seed)
-        for k in range(EXECUTE_ROUNDS):  # interleaved, so that no scheduler has the quiet spell
-            for name, schedule in schedules.items():
-                run.executed_runs.setdefault(name, []).append(_execute(
-                    f"{name}/{k}", schedule, first, chosen, boards, route, arrived, now_,
-                    timeout))
-        run.executed = {name: None if None in runs else statistics.median(runs)
-                        for name, runs in run.executed_runs.items()}
+    run.executed = {name: None if None in runs else statistics.median(runs)
+                    for name, runs in run.executed_runs.items()}
     for _ in checkers:
         checks.put(None)
     for board_ in boards.values():
@@ -759,22 +786,25 @@ def run_live(choices: Sequence[BoardChoice], workload: Workload, *,
 
 
 PROFILE = "profile/"  # task ids of profiling runs, which the motherboard never sees
-PROFILE_ROUNDS = 3  # runs of each task on each board in the profile
+# runs of each task on each board in the profile: HEFT fits the table's noise (computed on
+# one run's times its schedule made 0.72-0.84 s there and 0.99-1.18 s on the others' medians)
+PROFILE_ROUNDS = 5
 ORACLE = "oracle"  # the sender of check verdicts on the loop's queue
 CHECKERS = 2  # worker processes checking answers with the interpreter
-# How much lower the checkers' scheduling priority is than the loop's: as low as it goes
-# (os.nice stops at 19).  A full check of a 35,000-vector answer is ~2 s of interpreter;
-# at +5 the checks of one round of bench B's graph took the boards' cores (its rounds
-# 1.32-2.07 s, slower than every list schedule run without checks beside them), at 19
-# they ran in 1.19-1.31 s, as fast as those, and scenario A still held.
-CHECKER_NICENESS = 19
 
 
 def _checker_main(requests, outbox) -> None:
     """A checker process: checks answers with the interpreter until told to stop."""
     # Below the boards: a graph task's children run on its answer while it is checked,
     # so a check is seldom on the critical path, and the boards share the host's cores.
-    os.nice(CHECKER_NICENESS)
+    # SCHED_IDLE: it runs only on CPU no other task of the host wants.  A full check of
+    # a 35,000-vector answer is ~2 s of interpreter, and in bench B two checkers were
+    # busy 1.0-1.6 of a round's time on average: at nice +5 the rounds took 1.32-2.07 s,
+    # slower than every list schedule run live without checks beside them; at nice 19
+    # (weight 15 against the boards' 110 at nice 10, still a share) the boards' runs
+    # had 0.33 of their wall time on a CPU during the rounds against 0.41-0.49 in the
+    # list schedules' runs, and with SCHED_IDLE 0.44 against 0.36-0.49 (one run each).
+    os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
     book = RoutineBook.library()
     while (request := requests.get()) is not None:
         outbox.put((ORACLE, (request.task, run_check(book, request))))
@@ -789,52 +819,67 @@ def _round(tasks: Sequence[TaskSpec], k: int) -> list[TaskSpec]:
 
 
 def _profile(mb: Motherboard, tasks: list[TaskEntry], boards: dict[str, LiveBoard],
-             route: dict[str, str], arrived: queue.Queue, timeout: float
-             ) -> tuple[dict[str, dict[str, float]], dict[tuple[str, str], str]]:
-    """Every accepted workload task PROFILE_ROUNDS times on every active board: the median
-    of the seconds from the award to the result, as the oracle measures (on this shared
-    host one run's time may be several times another's).  Each board asks for its own
-    implementation (a bid), runs, then takes the next task; the boards go side by side."""
+             route: dict[str, str], arrived: queue.Queue, clock: Callable[[], float],
+             timeout: float) -> tuple[dict[str, dict[str, float]],
+                                      dict[str, dict[str, list[float]]],
+                                      dict[tuple[str, str], str]]:
+    """Every accepted workload task PROFILE_ROUNDS times on every active board, timed as
+    the graph's runs are: the graph run live as a rotation, task i on board (i + k) mod n
+    for k = 0 .. n-1 (each task on each board once per n runs, each board its tasks in
+    order, each awarded with its inputs once its board and its parents are done), the
+    seconds from the award to the result.  So a task's time is taken with the other
+    boards as busy as a run of the graph keeps them.  (With every board working through
+    the whole list side by side, as until this change, ~2.6 other boards were busy
+    during a run against ~2 in the graph's runs, and the same task on the same board took
+    0.5-0.9x that table's time in the graph's runs; with four TCG boards on two cores a
+    run's time depends on how many others run.)  The table is the median of each task's
+    runs on each board; each board runs the implementation it bids for the task."""
     tasks = [t for t in tasks if t.outputs is not None]
     active = [b for b, e in mb.boards.items() if e.status.value == "active"]
-    todo = {b: list(tasks) * PROFILE_ROUNDS for b in active}
-    awarded: dict[str, float] = {}
     runs: dict[str, dict[str, list[float]]] = {t.id: {} for t in tasks}
-    chosen: dict[tuple[str, str], str] = {}  # (task, board) -> the implementation it bid
+    chosen = _bids(tasks, active, boards, route, arrived, timeout)
+    active = [b for b in active if all((t.id, b) in chosen for t in tasks)]
+    for r in range(PROFILE_ROUNDS):
+        for k, schedule in enumerate(rotations([t.id for t in tasks], active)):
+            done = _execute(f"{PROFILE}{r}/{k}", schedule, tasks, chosen, boards, route,
+                            arrived, clock, timeout)
+            for b, ids in schedule.items():
+                for t in ids:
+                    if t in done.seconds:
+                        runs[t].setdefault(b, []).append(done.seconds[t])
+    table = {t: {b: statistics.median(r) for b, r in row.items()} for t, row in runs.items()}
+    return table, runs, chosen
+
+
+def rotations(tasks: Sequence[str], boards: Sequence[str]) -> list[dict[str, list[str]]]:
+    """The n round-robin schedules that together place every task on every board once:
+    the k-th puts task i on board (i + k) mod n, each board's tasks in the given order
+    (a topological one, so no board waits for a task queued behind it)."""
+    n = len(boards)
+    return [{b: [t for i, t in enumerate(tasks) if (i + k) % n == j] for j, b in enumerate(boards)}
+            for k in range(n)]
+
+
+def _bids(tasks: list[TaskEntry], active: list[str], boards: dict[str, LiveBoard],
+          route: dict[str, str], arrived: queue.Queue,
+          timeout: float) -> dict[tuple[str, str], str]:
+    """(task, board) -> the implementation the board bids for the task (its own best)."""
+    chosen: dict[tuple[str, str], str] = {}
+    asked = {(t.id, b) for t in tasks for b in active}
+    for t in tasks:
+        for b in active:
+            boards[route[b]].inbox.put(BidRequest(f"{PROFILE}{t.id}", t.routine, t.size))
     started = time.monotonic()
-
-    def ask(board_id: str) -> None:
-        if todo[board_id]:
-            t = todo[board_id][0]
-            boards[route[board_id]].inbox.put(BidRequest(f"{PROFILE}{t.id}", t.routine, t.size))
-
-    for b in active:
-        ask(b)
-    while any(todo.values()) and time.monotonic() - started < timeout:
+    while len(chosen) < len(asked) and time.monotonic() - started < timeout:
         try:
-            stamp, _, message = arrived.get(timeout=1.0)
+            _, _, message = arrived.get(timeout=1.0)
         except queue.Empty:
             continue
-        task_id = getattr(message, "task", None) or ""
-        board_id = getattr(message, "board", "")
         if isinstance(message, Exit):
-            todo.pop(message.board, None)
-        if not task_id.startswith(PROFILE) or board_id not in todo:
-            continue
-        task = mb.tasks[task_id.removeprefix(PROFILE)]
-        if hasattr(message, "price"):  # its bid: award it
-            awarded[board_id] = stamp
-            chosen[(task.id, board_id)] = message.implementation
-            boards[route[board_id]].inbox.put(Award(task_id, board_id, task.routine,
-                                                    message.implementation, task.size,
-                                                    task.packed))
-        elif isinstance(message, Result):
-            if message.outputs is not None:
-                runs[task.id].setdefault(board_id, []).append(stamp - awarded[board_id])
-            todo[board_id].pop(0)
-            ask(board_id)
-    table = {t: {b: statistics.median(r) for b, r in row.items()} for t, row in runs.items()}
-    return table, chosen
+            asked = {(t, b) for t, b in asked if b != message.board}
+        elif isinstance(message, Bid) and message.task.startswith(PROFILE):
+            chosen[(message.task.removeprefix(PROFILE), message.board)] = message.implementation
+    return chosen
 
 
 EXECUTE_ROUNDS = 3  # live runs of each list scheduler's schedule (their median is its figure)
@@ -859,16 +904,25 @@ def _schedules(tasks: list[TaskEntry], table: dict[str, dict[str, float]],
             "random": random_schedule(costs, succ, seed).order()}
 
 
+@dataclass(frozen=True)
+class _Executed:
+    makespan: float | None  # first award to last result; None: not every task answered
+    seconds: dict[str, float]  # task -> its award to its result
+
+
 def _execute(name: str, schedule: dict[str, list[str]], tasks: list[TaskEntry],
              chosen: dict[tuple[str, str], str], boards: dict[str, LiveBoard],
              route: dict[str, str], arrived: queue.Queue, clock: Callable[[], float],
-             timeout: float) -> float | None:
+             timeout: float) -> _Executed:
     """Run the graph live as `schedule` places it: each board its tasks in order, each
     awarded (with its inputs, as the motherboard composed them in the first round) the
     moment its board's previous task and its parents have answered.  No auction, no
     check: the time from the first award to the last result is the schedule's own,
-    taken on the host as it is, as the motherboard's run is."""
-    tag = f"{EXECUTED}{name}/"
+    taken on the host as it is, as the motherboard's run is.  `name` starting with
+    PROFILE makes the task ids the profile's, else EXECUTED's."""
+    tag = name + "/" if name.startswith(PROFILE) else f"{EXECUTED}{name}/"
+    awarded: dict[str, float] = {}
+    seconds: dict[str, float] = {}
     by_id = {t.id: t for t in tasks}
     position = dict.fromkeys(schedule, 0)
     busy = dict.fromkeys(schedule, False)
@@ -884,7 +938,8 @@ def _execute(name: str, schedule: dict[str, list[str]], tasks: list[TaskEntry],
             t = by_id[order[position[board_id]]]
             if all(p in done for p in t.after):
                 busy[board_id] = True
-                first = clock() if first is None else first
+                awarded[t.id] = clock()
+                first = awarded[t.id] if first is None else first
                 boards[route[board_id]].inbox.put(Award(
                     tag + t.id, board_id, t.routine, chosen[(t.id, board_id)], t.size,
                     t.packed))
@@ -897,15 +952,17 @@ def _execute(name: str, schedule: dict[str, list[str]], tasks: list[TaskEntry],
         except queue.Empty:
             continue
         if isinstance(message, Exit) and message.board in schedule:
-            return None
+            return _Executed(None, seconds)
         if not isinstance(message, Result) or not message.task.startswith(tag):
             continue
         if message.outputs is None:
-            return None
-        done.add(message.task.removeprefix(tag))
+            return _Executed(None, seconds)
+        task = message.task.removeprefix(tag)
+        done.add(task)
+        seconds[task] = stamp - awarded[task]
         busy[message.board], last = False, stamp
         position[message.board] += 1
         award_ready()
     if len(done) < len(tasks) or first is None:
-        return None
-    return last - first
+        return _Executed(None, seconds)
+    return _Executed(last - first, seconds)

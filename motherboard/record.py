@@ -14,7 +14,9 @@
                 "check", "checked", "wrong"}]}],
      "trust": [[t, board, trust, evidence], ...],      # per board over time
      "events": [[t, kind, board, detail], ...],
-     "measured": {task: {board: seconds}},             # per-task per-board (graph runs)
+     "measured": {task: {board: seconds}},             # per-task per-board (graph runs):
+                                                       # the median of
+     "measured_runs": {task: {board: [seconds]}},      # every profiling run
      "comparison": {...},                              # makespans side by side (graph runs)
      "totals": {"makespan", "wrong_accepted", "lost", "accepted_twice", "tasks_to_liars",
                 "tasks_to_liars_last", "last", "wrong_caught", "reroutes",

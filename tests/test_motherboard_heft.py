@@ -70,3 +70,15 @@ def test_replay_refuses_a_deadlocked_order():
     costs = {"a": {"P": 1.0}, "b": {"P": 1.0}}
     with pytest.raises(ValueError, match="deadlock"):
         replay(costs, {"a": ["b"]}, {"P": ["b", "a"]})
+
+
+def test_heft_on_one_lucky_run_is_held_to_the_other_runs():
+    """One task, two processors: P took 1 s once and 10 s twice, Q 5 s every time.  HEFT
+    on the lucky run's table puts it on P (1 s on that table) where the other runs' median
+    is 10 s; on either other run it picks Q, whose 5 s holds (worked by hand)."""
+    from motherboard.compare import HeldOut, held_out
+
+    runs = {"a": {"P": [1.0, 10.0, 10.0], "Q": [5.0, 5.0, 5.0]}}
+    assert held_out(runs, {"a": []}) == [HeldOut(0, 1.0, 10.0), HeldOut(1, 5.0, 5.0),
+                                         HeldOut(2, 5.0, 5.0)]
+    assert held_out({"a": {"P": [1.0], "Q": [5.0]}}, {"a": []}) == []  # nothing to hold out

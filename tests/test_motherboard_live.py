@@ -7,12 +7,35 @@ were right."""
 
 from __future__ import annotations
 
+import statistics
+
 import pytest
 
-from motherboard.live import BoardSpecError, Plan, identities, parse_boards, run_live
+from motherboard.live import (
+    EXECUTE_ROUNDS,
+    PROFILE_ROUNDS,
+    BoardSpecError,
+    Plan,
+    identities,
+    parse_boards,
+    rotations,
+    run_live,
+)
 from motherboard.market import MarketConfig
 from motherboard.record import audit, totals
 from motherboard.workload import poisson_stream
+
+
+def test_the_profiles_rotations_place_every_task_on_every_board_once_in_order():
+    tasks = [f"g{i}" for i in range(31)]
+    boards = ["a", "b", "c", "d"]
+    schedules = rotations(tasks, boards)
+    assert len(schedules) == len(boards)
+    for schedule in schedules:  # each is a schedule of the whole graph, in the given order
+        assert sorted(t for ts in schedule.values() for t in ts) == sorted(tasks)
+        assert all(ts == sorted(ts, key=tasks.index) for ts in schedule.values())
+    for t in tasks:  # across them, every task on every board exactly once
+        assert sorted(b for s in schedules for b, ts in s.items() if t in ts) == boards
 
 
 def test_board_specs_follow_the_grammar():
@@ -87,8 +110,49 @@ def test_a_live_graph_runs_twice_with_inputs_sent_on_arrival_and_is_compared_wit
     assert early >= 1
     assert set(run.profile) == set(run.rounds[0])
     assert all(set(row) == {"q35:qemu64", "virt:rv64"} for row in run.profile.values())
+    # every task's profile is PROFILE_ROUNDS runs on each board, the table their median
+    assert all(len(runs) == PROFILE_ROUNDS and run.profile[t][b] == statistics.median(runs)
+               for t, row in run.profile_runs.items() for b, runs in row.items())
+    # the list schedules ran live after each of the motherboard's rounds, taking turns
+    # with it: the second round began after the first turn
+    assert len(run.between) == 2
+    second = min(a.awarded for t in run.rounds[1] for a in mb.tasks[t].attempts)
+    first_end = max(a.ended for t in run.rounds[0] for a in mb.tasks[t].attempts)
+    assert first_end < run.between[0] < second
+    assert all(len(r) == EXECUTE_ROUNDS for r in run.executed_runs.values())
     c = compare(mb, run.profile, run.onboarded, 3, run.rounds, run.executed)
     assert len(c.live_rounds) == 2 and c.heft > 0 and c.motherboard_live > 0
     # each list scheduler's schedule ran live too, every task answered
     assert set(c.executed) == {"heft", "round_robin", "random"}
     assert all(x is not None and x > 0 for x in c.executed.values())
+
+
+def test_the_oracles_checkers_run_only_on_cpu_nothing_else_wants():
+    """A checker process answers a check, and the kernel reports it under SCHED_IDLE."""
+    import multiprocessing
+    import os
+
+    from motherboard import batch
+    from motherboard.live import ORACLE, _checker_main
+    from motherboard.oracle import FULL, CheckRequest
+    from motherboard.routines import RoutineBook
+
+    book = RoutineBook.library()
+    rid = book.resolve("hd:p01")
+    r = book.routine(rid)
+    vectors = book.inputs(rid, 8, 1)
+    truth = batch.pack_outputs(r, [book.evaluate(rid, v) for v in vectors])
+    context = multiprocessing.get_context("fork")
+    requests, outbox = context.Queue(), context.Queue()
+    checker = context.Process(target=_checker_main, args=(requests, outbox), daemon=True)
+    checker.start()
+    try:
+        requests.put(CheckRequest("t", "b", rid, FULL, tuple(range(8)),
+                                  batch.pack_inputs(r, vectors), truth))
+        sender, (task, check) = outbox.get(timeout=30)
+        assert (sender, task, check.ok, check.checked) == (ORACLE, "t", True, 8)
+        assert os.sched_getscheduler(checker.pid) == os.SCHED_IDLE
+        assert os.sched_getscheduler(0) != os.SCHED_IDLE  # the test itself is not
+    finally:
+        requests.put(None)
+        checker.join(10)
