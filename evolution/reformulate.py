@@ -30,7 +30,7 @@ import numpy as np
 
 from sem import interp
 from sem.canon import postorder, routine_id
-from sem.ir import Node, Routine, build, const, select, zext
+from sem.ir import Node, Routine, build, const, select, trunc, zext
 
 VECTORS = 192  # inputs the expressions are compared on (corner values first, then random)
 MAX_SIZE = 3  # operations in an expression, at most
@@ -55,6 +55,8 @@ class Reformulation:
 
 
 def _signed(a: np.ndarray, w: int) -> np.ndarray:
+    if w == 64:
+        return a.view(np.int64)
     return a.astype(np.int64) - ((a >> np.uint64(w - 1)) & np.uint64(1)).astype(np.int64) * (1 << w)
 
 
@@ -71,8 +73,9 @@ def _popcount(a: np.ndarray, w: int) -> np.ndarray:
 
 
 def _unary(w: int) -> dict[str, Callable[[np.ndarray], np.ndarray]]:
+    """At 64 bits without clz and ctz (float64's exactness ends at 2**53)."""
     mask = np.uint64((1 << w) - 1)
-    return {
+    ops = {
         "neg": lambda a: (np.uint64(0) - a) & mask,
         "not": lambda a: ~a & mask,
         "popcount": lambda a: _popcount(a, w),
@@ -80,11 +83,18 @@ def _unary(w: int) -> dict[str, Callable[[np.ndarray], np.ndarray]]:
         "ctz": lambda a: np.where(a == 0, np.uint64(w),
                                   _bit_length(a & ((np.uint64(0) - a) & mask)) - np.uint64(1)),
     }
+    return {op: fn for op, fn in ops.items() if w < 64 or op not in ("clz", "ctz")}
 
 
 def _binary(w: int) -> dict[str, tuple[Callable[[np.ndarray, np.ndarray], np.ndarray], bool]]:
     """op -> (values, commutative), each as sem/interp.py defines it (shift amounts modulo
-    the width; comparisons give 0 or 1, zero-extended)."""
+    the width; comparisons give 0 or 1, zero-extended).  At 64 bits without the high
+    halves of products (they would need 128)."""
+    ops = _binary_ops(w)
+    return {op: v for op, v in ops.items() if w < 64 or op not in ("mulhu", "mulhs")}
+
+
+def _binary_ops(w: int) -> dict[str, tuple[Callable[[np.ndarray, np.ndarray], np.ndarray], bool]]:
     mask = np.uint64((1 << w) - 1)
     width = np.uint64(w)
 
@@ -143,6 +153,8 @@ def _to_ir(expr: Expr, params: list[Node], w: int) -> Node:
     op = expr[0]
     if op == "param":
         return params[expr[1]]
+    if op in ("zext", "sext"):  # a parameter extended to w bits (the wide search's leaves)
+        return build(op, params[expr[1]], attr=w)
     if op == "const":
         return const(expr[1], w)
     if op == "select":  # its condition a comparison, one bit
@@ -159,13 +171,18 @@ def _text(expr: Expr, names: list[str]) -> str:
     op = expr[0]
     if op == "param":
         return names[expr[1]]
+    if op in ("zext", "sext"):
+        return f"{op}({names[expr[1]]})"
     if op == "const":
         return hex(expr[1]) if expr[1] > 9 else str(expr[1])
     return f"{op}({', '.join(_text(e, names) for e in expr[1:])})"
 
 
 def _size(expr: Expr) -> int:
-    return 0 if expr[0] in ("param", "const") else 1 + sum(_size(e) for e in expr[1:])
+    """Operations, leaves (a parameter, extended or not, or a constant) not counted."""
+    if expr[0] in ("param", "const", "zext", "sext"):
+        return 0
+    return 1 + sum(_size(e) for e in expr[1:])
 
 
 def _cases(leaves: list[tuple[Expr, np.ndarray]], wanted: np.ndarray, params: int,
@@ -230,25 +247,12 @@ def _applicable(spec: Routine) -> int | None:
     return w if all(t.width == w for t in spec.params) else None
 
 
-def reformulations(spec: Routine, budget_s: float = BUDGET_S, max_size: int = MAX_SIZE,
-                   clock: Callable[[], float] = time.perf_counter) -> list[Reformulation]:
-    """The smallest expressions (at most `max_found`) that agree with `spec` on every test
-    input, smallest first; none for a routine this module does not take (see _applicable)
-    or when nothing of `max_size` operations or fewer agrees within `budget_s` seconds.
-    Only expressions of fewer operations than the routine's own are offered (others are
-    the routine rewritten, which its lowering already starts from)."""
-    w = _applicable(spec)
-    if w is None:
-        return []
-    operations = _operations(spec)
-    max_size = min(max_size, operations - 1)
-    names = list(spec.hint_params) or [f"x{i}" for i in range(len(spec.params))]
-    rows = _inputs(VECTORS, len(spec.params), w, seed=len(spec.params) * 1000 + w)
-    wanted = np.array([interp.run(spec, row).result for row in rows], dtype=np.uint64)
-    columns = np.array(rows, dtype=np.uint64).T
-    constants = sorted({1, 2, w // 2, w - 1, (1 << w) - 1})
-    leaves = [(("param", i), columns[i]) for i in range(len(spec.params))]
-    leaves += [(("const", c), np.full(len(rows), c, dtype=np.uint64)) for c in constants]
+def _enumerate(leaves: list[tuple[Expr, np.ndarray]], width: int,
+               right: Callable[[np.ndarray], bool], max_size: int, deadline: float,
+               clock: Callable[[], float]) -> list[Expr]:
+    """Bottom-up by size over `leaves` at `width` bits, one expression per distinct vector of
+    values; the expressions (not leaves) whose values are `right`, the smallest size first,
+    or none once `deadline` (on `clock`) has passed."""
     levels: list[list[tuple[Expr, np.ndarray]]] = [[]]
     seen: set[bytes] = set()
     found: list[Expr] = []
@@ -259,13 +263,13 @@ def reformulations(spec: Routine, budget_s: float = BUDGET_S, max_size: int = MA
             return
         seen.add(key)
         level.append((expr, values))
-        if np.array_equal(values, wanted) and expr[0] not in ("param", "const"):
+        if expr not in leaf_exprs and right(values):
             found.append(expr)
 
+    leaf_exprs = {expr for expr, _ in leaves}
     for expr, values in leaves:
         keep(expr, values, levels[0])
-    started = clock()
-    unary, binary = _unary(w), _binary(w)
+    unary, binary = _unary(width), _binary(width)
     for size in range(1, max_size + 1):
         level: list[tuple[Expr, np.ndarray]] = []
         levels.append(level)
@@ -278,22 +282,67 @@ def reformulations(spec: Routine, budget_s: float = BUDGET_S, max_size: int = MA
                 if commutative and left_size > right_size:
                     continue
                 for i, (left, lv) in enumerate(levels[left_size]):
-                    if found or clock() - started > budget_s:
+                    if found or clock() > deadline:
                         break
                     rights = levels[right_size][i:] if commutative and left_size == right_size \
                         else levels[right_size]
-                    for right, rv in rights:
-                        keep((op, left, right), fn(lv, rv), level)
-        if found or clock() - started > budget_s:
+                    for right_expr, rv in rights:
+                        keep((op, left, right_expr), fn(lv, rv), level)
+        if found or clock() > deadline:
             break
+    return found
+
+
+def reformulations(spec: Routine, budget_s: float = BUDGET_S, max_size: int = MAX_SIZE,
+                   clock: Callable[[], float] = time.perf_counter) -> list[Reformulation]:
+    """The smallest expressions (at most `max_found`) that agree with `spec` on every test
+    input, smallest first; none for a routine this module does not take (see _applicable)
+    or when nothing of `max_size` operations or fewer agrees within `budget_s` seconds.
+    Only expressions of fewer operations than the routine's own are offered (others are
+    the routine rewritten, which its lowering already starts from).
+
+    Three tries, each only when the one before found nothing: expressions at the
+    routine's width; at 64 bits over its parameters zero- or sign-extended, the result's
+    low bits taken (a carry or a product that a narrow width loses: p14's floor average
+    is `(zext x + zext y) >> 1`), in half the time; a case analysis (see _cases)."""
+    w = _applicable(spec)
+    if w is None:
+        return []
+    operations = _operations(spec)
+    max_size = min(max_size, operations - 1)
+    names = list(spec.hint_params) or [f"x{i}" for i in range(len(spec.params))]
+    rows = _inputs(VECTORS, len(spec.params), w, seed=len(spec.params) * 1000 + w)
+    wanted = np.array([interp.run(spec, row).result for row in rows], dtype=np.uint64)
+    columns = np.array(rows, dtype=np.uint64).T
+    constants = sorted({1, 2, w // 2, w - 1, (1 << w) - 1})
+    leaves = [(("param", i), columns[i]) for i in range(len(spec.params))]
+    leaves += [(("const", c), np.full(len(rows), c, dtype=np.uint64)) for c in constants]
+    started = clock()
+    found = _enumerate(leaves, w, lambda values: np.array_equal(values, wanted), max_size,
+                       started + budget_s, clock)
+    wide = False
+    if not found and w < 64:
+        mask = np.uint64((1 << w) - 1)
+        extended = [(("zext", i), columns[i]) for i in range(len(spec.params))]
+        extended += [(("sext", i), _signed(columns[i], w).astype(np.uint64))
+                     for i in range(len(spec.params))]
+        extended += [(("const", c), np.full(len(rows), c, dtype=np.uint64))
+                     for c in sorted({1, 2, w, w - 1, 2**64 - 1})]
+        found = _enumerate(extended, 64, lambda values: np.array_equal(values & mask, wanted),
+                           max_size, clock() + budget_s / 2, clock)
+        wide = bool(found)
     if not found and 2 * CASES_DEPTH < operations:
         cases = _cases(leaves, wanted, len(spec.params), w)
         if cases is not None and _size(cases) < operations:
             found.append(cases)
     params = [Node("param", t.width, (), i) for i, t in enumerate(spec.params)]
-    return [Reformulation(Routine(spec.params, _to_ir(expr, params, w), None,
-                                  hint_name=spec.hint_name, hint_params=spec.hint_params),
-                          _text(expr, names))
+
+    def result(expr: Expr) -> Node:
+        return trunc(_to_ir(expr, params, 64), w) if wide else _to_ir(expr, params, w)
+
+    return [Reformulation(Routine(spec.params, result(expr), None, hint_name=spec.hint_name,
+                                  hint_params=spec.hint_params),
+                          f"low {w} bits of {_text(expr, names)}" if wide else _text(expr, names))
             for expr in found[:MAX_FOUND]]
 
 

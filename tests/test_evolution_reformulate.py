@@ -116,3 +116,16 @@ def test_p21_on_x86_from_our_own_starts_meets_the_issues_gcc_count():
     result = evolve(hd.p21, target, budget_s=90, seed=1, stop_at=min(7, gcc - 1),
                     clock=time.process_time)
     assert result.instructions <= min(7, gcc - 1), result.text
+
+
+def test_p14_is_found_at_64_bits_and_reaches_the_issues_count_on_x86():
+    """p14's floor average without overflow, (x & y) + ((x ^ y) >> 1), is the low half of
+    (zext x + zext y) >> 1 at 64 bits, which no 32-bit expression of three operations is:
+    Z3 proves it, and from its lowering x86-64 reaches the issue's gcc count, 5 (6 from the
+    routine's own lowering)."""
+    found = reformulations(hd.p14)
+    assert [f.expression for f in found] == ["low 32 bits of lshr(add(zext(x), zext(y)), 1)"]
+    assert equivalent(hd.p14, found[0].routine, timeout_ms=60_000).equivalent
+    result = evolve(hd.p14, TARGETS["x86-64 qemu64"], budget_s=90, seed=1, stop_at=5,
+                    clock=time.process_time)
+    assert result.instructions <= 5, result.text
