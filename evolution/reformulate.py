@@ -34,7 +34,7 @@ from sem.ir import Node, Routine, build, const, select, trunc, zext
 
 VECTORS = 192  # inputs the expressions are compared on (corner values first, then random)
 MAX_SIZE = 3  # operations in an expression, at most
-BUDGET_S = 1.5  # seconds of enumeration, at most, per routine
+BUDGET_S = 1.0  # seconds of enumeration at the routine's width, at most (as much again at 64)
 MAX_FOUND = 3  # expressions handed on (the smallest first)
 CASES_DEPTH = 3  # conditions in a case analysis, at most (see _cases)
 CORNERS = (0, 1, 2, 3, 0x7F, 0x80, 0xFF, 0x7FFF, 0x8000, 0xFFFF, 0x10000, 0x55555555,
@@ -274,7 +274,9 @@ def _enumerate(leaves: list[tuple[Expr, np.ndarray]], width: int,
         level: list[tuple[Expr, np.ndarray]] = []
         levels.append(level)
         for op, fn in unary.items():
-            for expr, values in levels[size - 1]:
+            for k, (expr, values) in enumerate(levels[size - 1]):
+                if k % 512 == 511 and clock() > deadline:
+                    break
                 keep((op, expr), fn(values), level)
         for op, (fn, commutative) in binary.items():
             for left_size in range(size):
@@ -286,7 +288,9 @@ def _enumerate(leaves: list[tuple[Expr, np.ndarray]], width: int,
                         break
                     rights = levels[right_size][i:] if commutative and left_size == right_size \
                         else levels[right_size]
-                    for right_expr, rv in rights:
+                    for k, (right_expr, rv) in enumerate(rights):
+                        if k % 512 == 511 and clock() > deadline:
+                            break
                         keep((op, left, right_expr), fn(lv, rv), level)
         if found or clock() > deadline:
             break
@@ -304,7 +308,7 @@ def reformulations(spec: Routine, budget_s: float = BUDGET_S, max_size: int = MA
     Three tries, each only when the one before found nothing: expressions at the
     routine's width; at 64 bits over its parameters zero- or sign-extended, the result's
     low bits taken (a carry or a product that a narrow width loses: p14's floor average
-    is `(zext x + zext y) >> 1`), in half the time; a case analysis (see _cases)."""
+    is `(zext x + zext y) >> 1`), in as much time again; a case analysis (see _cases)."""
     w = _applicable(spec)
     if w is None:
         return []
@@ -329,7 +333,7 @@ def reformulations(spec: Routine, budget_s: float = BUDGET_S, max_size: int = MA
         extended += [(("const", c), np.full(len(rows), c, dtype=np.uint64))
                      for c in sorted({1, 2, w, w - 1, 2**64 - 1})]
         found = _enumerate(extended, 64, lambda values: np.array_equal(values & mask, wanted),
-                           max_size, clock() + budget_s / 2, clock)
+                           max_size, clock() + budget_s, clock)
         wide = bool(found)
     if not found and 2 * CASES_DEPTH < operations:
         cases = _cases(leaves, wanted, len(spec.params), w)
