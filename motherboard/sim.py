@@ -8,8 +8,12 @@ boards measured (the bench replays a live run's per-board times).
 
 `simulate` runs a workload through a Motherboard as a discrete-event simulation:
 messages take `latency` virtual seconds each way, boards run one task at a time,
-and boards may join, leave (gracefully or killed) at given times.  Everything is
-deterministic for a seed.
+and boards may join, leave (gracefully or killed) at given times.  With `cores` the
+boards share a host of that many cores, as live boards share this one: a run that
+starts while k boards run (itself included) takes max(1, k / cores) times as long
+(fixed at its start), so ten boards calibrating side by side on a small host measure
+runs several times longer than they take once the stream spreads them out.
+Everything is deterministic for a seed.
 """
 
 from __future__ import annotations
@@ -130,8 +134,9 @@ class SimBoard:
                 self.agent.on_settle(message)
         return []
 
-    def start(self, now: float) -> tuple[AwardedJob, float] | None:
-        """The next job and when it will end, if the board is idle."""
+    def start(self, now: float, contention: float = 1.0) -> tuple[AwardedJob, float] | None:
+        """The next job and when it will end, if the board is idle; `contention`: how many
+        times as long as alone its run takes on the shared host."""
         if not self.alive or self.running is not None:
             return None
         job = self.agent.next_job(now)
@@ -141,7 +146,7 @@ class SimBoard:
         lines = self.profile.implementations(self.book, job.award.routine)
         line = lines.get(job.award.implementation, self.profile.default)
         noise = math.exp(self.rng.gauss(0.0, self.profile.noise)) if self.profile.noise else 1.0
-        return job, now + line.seconds(job.award.size) * noise
+        return job, now + line.seconds(job.award.size) * noise * contention
 
     def finish(self, job: AwardedJob, now: float) -> list[BoardMessage]:
         self.running = None
@@ -204,11 +209,12 @@ class SimRun:
 
 def simulate(workload: Workload, plans: Sequence[BoardPlan], book: RoutineBook | None = None,
              config: MarketConfig | None = None, latency: float = 0.001, seed: int = 0,
-             horizon: float = 3600.0, warm_up: bool = False,
+             horizon: float = 3600.0, warm_up: bool = False, cores: int | None = None,
              on_event: Callable[[float, Motherboard], None] | None = None) -> SimRun:
     """Run `workload` on simulated boards; returns when every task is accepted or at
     `horizon` virtual seconds.  With `warm_up` the workload's clock starts once the
-    boards there at time 0 have calibrated (`SimRun.start`)."""
+    boards there at time 0 have calibrated (`SimRun.start`).  `cores`: the host's cores
+    the boards share (see the module's docstring); None, a core each."""
     book = book or RoutineBook.library()
     mb = Motherboard(book, workload.routines(), config)
     boards: dict[str, SimBoard] = {}
@@ -249,7 +255,11 @@ def simulate(workload: Workload, plans: Sequence[BoardPlan], book: RoutineBook |
             at(t + latency, "to_mb", m)
 
     def kick(board: SimBoard, t: float) -> None:
-        started = board.start(t)
+        contention = 1.0
+        if cores is not None:
+            running = 1 + sum(b.running is not None for b in set(boards.values()) if b is not board)
+            contention = max(1.0, running / cores)
+        started = board.start(t, contention)
         if started is not None:
             at(started[1], "done", (board, started[0]))
         elif board.alive and (wake := board.agent.wake_at(t)) is not None:
