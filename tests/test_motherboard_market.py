@@ -5,6 +5,7 @@ graph edges carrying outputs to inputs, heterogeneous boards used for what they 
 
 from __future__ import annotations
 
+import statistics
 from collections import Counter
 from dataclasses import replace
 
@@ -17,7 +18,14 @@ from motherboard.messages import Onboard
 from motherboard.record import audit, totals
 from motherboard.routines import RoutineBook
 from motherboard.sim import BoardPlan, RunTimeLine, SimProfile, simulate
-from motherboard.workload import TaskSpec, Workload, compose_inputs, layered_graph, poisson_stream
+from motherboard.workload import (
+    TaskSpec,
+    Workload,
+    calibration_sizes,
+    compose_inputs,
+    layered_graph,
+    poisson_stream,
+)
 
 BOOK = RoutineBook.library()
 QUICK = MarketConfig(calibration_samples=3, calibration_sizes=(1, 8, 32))
@@ -96,6 +104,41 @@ def test_liars_at_thirty_percent_get_few_of_the_last_tasks():
     assert figures["lost"] == 0 and figures["wrong_accepted"] == 0
     assert figures["tasks_to_liars_last"] < 5
     assert len([b for b in run.liars if b.startswith("l2")]) >= 2  # the whitewasher came back
+
+
+def test_an_overstater_calibrated_under_load_at_the_streams_sizes_gets_few_tasks():
+    """Bench A's failure, calibrated at the stream's own sizes: ten boards calibrating side
+    by side on a shared host (here one core: a run started while k boards run takes k
+    times as long) record runs several times longer than the stream's, so every board's
+    history -- its own prediction and the oracle's record alike -- is too long for them.
+    A tenfold overstater that promises its calibration runs truly (it starts trusted,
+    and its record is the loaded one) then promises a tenth of that record, and the
+    quiet stream's runs keep those promises: judged by the run alone, it won 50 of the
+    200 tasks at a tenth of the price.  Judged also against the oracle's record of it, a
+    promise of a tenth of the record is late as it is made, and the liars get under 5%."""
+    plans = [BoardPlan(f"h{i}", FAST if i % 2 else SLOW) for i in range(7)]
+    plans += [BoardPlan("l0", FAST, liar="overstate", patient=True),
+              BoardPlan("l1", FAST, liar="wrong"), BoardPlan("l2", FAST, liar="whitewash")]
+    work = poisson_stream(200, 20.0, MIX, (1, 2000), seed=11)
+    config = MarketConfig(calibration_samples=10, calibration_sizes=calibration_sizes(work),
+                          seed=4)
+    run = simulate(work, plans, config=config, seed=4, cores=1, warm_up=True)
+    mb = run.motherboard
+    figures = totals(mb, set(run.liars), last=100, start=run.start)
+    assert figures["lost"] == 0 and figures["wrong_accepted"] == 0
+    to_overstater = sum(accepted_board(t) == "l0" for t in mb.workload_tasks())
+    assert to_overstater < 10  # under 5% of the 200
+    assert figures["tasks_to_liars_last"] < 5
+    # the load the scenario is about: a board's largest calibration runs took several times
+    # as long a vector as its large runs in the stream
+    largest = max(config.calibration_sizes)
+    loaded = [a.measured / t.size for t in mb.tasks.values()
+              if t.calibrating == "h1" and t.size == largest for a in t.attempts]
+    quiet = [a.measured / t.size for t in mb.workload_tasks() if t.size > largest / 2
+             for a in t.attempts if a.board == "h1" and a.measured is not None]
+    assert statistics.median(loaded) > 3 * statistics.median(quiet)
+    honest = [b for b in mb.boards if b.startswith("h")]
+    assert not [e for e in mb.events if e[1] == "refuted" and e[2] in honest]
 
 
 def test_a_newcomer_bids_only_once_calibrated_and_cannot_outbid_on_its_first_tasks():
