@@ -393,3 +393,20 @@ def test_an_agent_learns_its_runs_without_the_time_a_task_queued_behind_another(
     agent.on_settle(Settle("t2", "x", 1.5, True, 0.0))
     model = agent.history.model(p01, "lowered")
     assert model.count == 2 and model.predict(5) == pytest.approx(0.75)  # (1.0 + 0.5) / 2
+
+
+def test_the_oracles_record_holds_a_boards_runs_not_its_waits_behind_its_own_tasks():
+    """Tasks given to one board at once queue there: the motherboard's measure of each
+    (inputs sent to result) grows with the queue, but its record of the board -- what a
+    promise is held to -- must be the run, 0.1 s here (the profile's, no noise), plus
+    the messages' round trip: else an honest board promising its run would be refuted."""
+    steady = SimProfile("steady", default=RunTimeLine(0.1, 0.0), noise=0.0)
+    work = Workload("burst", tuple(TaskSpec(f"t{i}", "hd:p01", 10, i) for i in range(6)))
+    run = simulate(work, [BoardPlan("only", steady)], config=QUICK, seed=0, warm_up=True)
+    mb = run.motherboard
+    measured = [a.measured for t in mb.workload_tasks() for a in t.attempts]
+    assert max(measured) > 0.3  # it queued
+    model = mb.measured["only"].model(BOOK.resolve("hd:p01"), "lowered")
+    assert model.count == QUICK.calibration_samples + len(work.tasks)
+    assert model.predict(10) == pytest.approx(0.1, abs=0.005)  # 1 ms latency each way
+    assert not [e for e in mb.events if e[1] == "refuted"]
