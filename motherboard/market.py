@@ -21,7 +21,9 @@ announced to every eligible board, the bids are weighed by trust (trust.py) and 
 trust-weighted Vickrey auction (auction.py) picks the winner and its payment, paid in
 credits once the answer is accepted.  The oracle (oracle.py) measures the time and
 checks the answer; a wrong one is never accepted: the task is announced again
-without that board.  A board that leaves (Exit, graceful or killed), or holds a task
+without that board.  A promise is held to the run and to the oracle's record of the
+board's runs (`measured`); a bid the record shows cannot be kept is refuted as the
+auction closes (_plausible).  A board that leaves (Exit, graceful or killed), or holds a task
 far past its promise, has its tasks in flight announced again at once; a result that
 comes after its task went elsewhere is ignored, so no task is lost and none is
 accepted twice, and the board's history and trust stay in this motherboard's view.
