@@ -10,6 +10,9 @@ Three kinds, given out in turn:
   whitewash   does both, and when it has lost WHITEWASH_AFTER auctions in a row it
               leaves and joins again under a new identity, hoping for a fresh start
 
+Any of them may be patient: it lies only in bids its history is calibrated for, so
+its calibration is promised truly and it starts out trusted.
+
 A liar is an honest agent (agent.py) whose messages it rewrites on the way out, so
 it runs the same board, the same history and the same code; nothing on the
 motherboard's side knows which boards lie.
@@ -37,6 +40,9 @@ class Liar:
 
     kind: str
     rng: random.Random
+    # lies only in bids its history is calibrated for: its calibration runs are promised
+    # truly, so it starts out trusted with the record they made
+    patient: bool = False
     lost_in_a_row: int = 0
     lies_told: int = 0  # wrong results sent
 
@@ -45,7 +51,7 @@ class Liar:
             raise ValueError(f"unknown liar kind {self.kind!r}: choose one of {', '.join(KINDS)}")
 
     def bid(self, bid: Bid | Decline) -> Bid | Decline:
-        if isinstance(bid, Decline) or self.kind == WRONG:
+        if isinstance(bid, Decline) or self.kind == WRONG or (self.patient and not bid.calibrated):
             return bid
         self.lost_in_a_row += 1  # until an award says otherwise
         return replace(bid, seconds=bid.seconds / SPEEDUP_CLAIMED,

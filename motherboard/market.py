@@ -21,7 +21,9 @@ announced to every eligible board, the bids are weighed by trust (trust.py) and 
 trust-weighted Vickrey auction (auction.py) picks the winner and its payment, paid in
 credits once the answer is accepted.  The oracle (oracle.py) measures the time and
 checks the answer; a wrong one is never accepted: the task is announced again
-without that board.  A board that leaves (Exit, graceful or killed), or holds a task
+without that board.  A promise is held to the run and to the oracle's record of the
+board's runs (`measured`); a bid the record shows cannot be kept is refuted as the
+auction closes (_plausible).  A board that leaves (Exit, graceful or killed), or holds a task
 far past its promise, has its tasks in flight announced again at once; a result that
 comes after its task went elsewhere is ignored, so no task is lost and none is
 accepted twice, and the board's history and trust stay in this motherboard's view.
@@ -113,6 +115,8 @@ class BoardEntry:
     vectors: int = 0  # input vectors of accepted workload tasks
     busy: float = 0.0  # measured seconds of accepted workload tasks
     credits: float = 0.0
+    # when its last result came: a run starts no earlier (a board runs one task at a time)
+    free_at: float = 0.0
     left_at: float | None = None
     exit_reason: str = ""
 
@@ -147,6 +151,9 @@ class Attempt:
     sent: float | None = None  # when its inputs went out: with the award, or once composed
     ended: float | None = None
     measured: float | None = None  # seconds from `sent` to the result, on the motherboard's clock
+    # of those, the run: from `sent` or the board's previous result, whichever came later
+    # (the rest it waited behind the board's other tasks, which its bid counts in its queue)
+    run: float | None = None
     # accepted | wrong | failed | rerouted | stuck | void (its inputs came from a parent's
     # answer that was then found wrong: redone once the parent is)
     outcome: str = "running"
@@ -309,6 +316,10 @@ class Motherboard:
                     self._close(task, now, out)
 
     def _result(self, result: Result, now: float, out: list[Envelope]) -> None:
+        known = self.boards.get(result.board)
+        free_at = known.free_at if known is not None else 0.0
+        if known is not None:
+            known.free_at = now  # whatever the result is for, the board was busy until now
         task = self.tasks.get(result.task)
         if task is None:
             return
@@ -323,8 +334,9 @@ class Motherboard:
         entry = self.boards[result.board]
         entry.inflight.discard(task.id)
         attempt.ended = now
-        attempt.measured = now - (attempt.sent if attempt.sent is not None else attempt.awarded)
-        self._rate_time(result.board, attempt, attempt.measured, now)
+        sent = attempt.sent if attempt.sent is not None else attempt.awarded
+        attempt.measured, attempt.run = now - sent, now - max(sent, free_at)
+        self._rate_time(result.board, task, attempt, attempt.measured, now)
         kind = FULL if task.calibrating else self.oracle.how(self.trust.of(result.board))
         r = self.book.routine(task.routine)
         if result.outputs is None or batch.count(r, result.outputs) != task.size:
@@ -388,7 +400,7 @@ class Motherboard:
         if check.kind == FULL:
             self.trust.verified(result.board, True, now)
         self.measured[result.board].record(task.routine, result.implementation, task.size,
-                                           attempt.measured, result.cycles)
+                                           attempt.run, result.cycles)
         if any(self.tasks[p].state != TaskState.ACCEPTED for p in task.after):
             task.state, task.held = TaskState.HELD, (result, check)
             return
@@ -517,7 +529,7 @@ class Motherboard:
                 attempt = task.current
                 if attempt is not None and now >= self._patience_deadline(attempt):
                     attempt.outcome, attempt.ended = "stuck", now
-                    self._rate_time(entry.id, attempt, now - attempt.awarded, now)
+                    self._rate_time(entry.id, task, attempt, now - attempt.awarded, now)
                     entry.inflight.discard(tid)
                     out.append(Envelope(entry.id, Cancel(tid, entry.id)))
                     self.events.append((now, "stuck", entry.id, tid))
@@ -633,6 +645,15 @@ class Motherboard:
         if task.calibrating:  # awarded to the board it calibrates, unpaid
             self._award(task, live[0], 0.0, now, out)
             return
+        # A promise this motherboard's own record of the board already shows it cannot
+        # keep counts as late at once, and is taken only if no other is (so no task waits
+        # forever): a tenfold overstater's every bid, which the run alone would let
+        # through whenever the record is too long for the run (taken under load)
+        refuted = [b for b in live if not self._plausible(b, task)]
+        for b in refuted:
+            self.trust.refuted(b.board, now)
+            self.events.append((now, "refuted", b.board, task.id))
+        live = [b for b in live if b not in refuted] or live
         sealed = [Sealed(b.board, b.price, max(self.trust.of(b.board).weight, 1e-12)) for b in live]
         trusted = [s for s in sealed if s.weight >= self.config.min_weight]
         coming = any(self._calibrating_for(e, task.routine) for e in self.boards.values())
@@ -755,11 +776,34 @@ class Motherboard:
                     guesses.append(model.predict(task.size))
         return sum(guesses) / len(guesses) if guesses else float(task.size)
 
-    def _rate_time(self, board: str, attempt: Attempt, measured: float, now: float) -> None:
+    def _recorded(self, board: str, routine: str, implementation: str,
+                  size: int) -> float | None:
+        """What the oracle's record of the board says a run of `size` takes (transit
+        included), once its runs of the routine with that implementation are as many as a
+        calibration (fewer draw too loose a line: a board's own history, a Settle behind,
+        may then disagree with it in good faith)."""
+        model = self.measured[board].model(routine, implementation)
+        if model.count < max(2, self.config.calibration_samples):
+            return None
+        return model.predict(size)
+
+    def _plausible(self, bid: Bid, task: TaskEntry) -> bool:
+        """Whether the bid's promise may be kept by the record (see _recorded): not under
+        the record by more than the oracle's tolerance, the messages' share aside."""
+        recorded = self._recorded(bid.board, task.routine, bid.implementation, task.size)
+        transit = self.round_trip.get(bid.board, 0.0)
+        return recorded is None or \
+            recorded - transit <= self.config.oracle.tolerance * bid.seconds
+
+    def _rate_time(self, board: str, task: TaskEntry, attempt: Attempt, measured: float,
+                   now: float) -> None:
         """Judge a promise: the board promised its run; the messages' round trip (as long as
-        its bids take to come back) is not its to promise."""
+        its bids take to come back) is not its to promise.  It is held to this run and to
+        the oracle's record of the board (_recorded), so that a promise of a tenth of the
+        record is late even when this run happened to be that quick."""
+        recorded = self._recorded(board, task.routine, attempt.bid.implementation, task.size)
         self.trust.timeliness(board, attempt.bid.seconds, measured, self.config.oracle.tolerance,
-                              now, transit=self.round_trip.get(board, 0.0))
+                              now, transit=self.round_trip.get(board, 0.0), recorded=recorded)
 
     def _patience_deadline(self, attempt: Attempt) -> float:
         """Never while its inputs are still to come (its parents' boards answer for that)."""

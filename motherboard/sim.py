@@ -8,8 +8,12 @@ boards measured (the bench replays a live run's per-board times).
 
 `simulate` runs a workload through a Motherboard as a discrete-event simulation:
 messages take `latency` virtual seconds each way, boards run one task at a time,
-and boards may join, leave (gracefully or killed) at given times.  Everything is
-deterministic for a seed.
+and boards may join, leave (gracefully or killed) at given times.  With `cores` the
+boards share a host of that many cores, as live boards share this one: a run that
+starts while k boards run (itself included) takes max(1, k / cores) times as long
+(fixed at its start), so ten boards calibrating side by side on a small host measure
+runs several times longer than they take once the stream spreads them out.
+Everything is deterministic for a seed.
 """
 
 from __future__ import annotations
@@ -68,6 +72,11 @@ class SimProfile:
     # routine name or ID -> implementation -> RunTimeLine
     lines: dict[str, dict[str, RunTimeLine]] = field(default_factory=dict)
     noise: float = 0.1  # sigma of the log-normal factor on every run
+    # How many times as long the board's first runs take: a shared host as its boards
+    # start, all calibrating at once (live, ten boards side by side measured runs of 1-14 s
+    # of one size), which drags a mean -- and the line fitted through it -- far above
+    # what the later runs take.
+    first_runs: tuple[float, ...] = ()
     clock_hz: float = 2e9
 
     def implementations(self, book: RoutineBook, rid: str) -> dict[str, RunTimeLine]:
@@ -81,7 +90,7 @@ class SimBoard:
 
     def __init__(self, board_id: str, profile: SimProfile, book: RoutineBook, seed: int,
                  liar: str | None = None, declines: tuple[str, ...] = (),
-                 explore: int = CALIBRATION_SAMPLES) -> None:
+                 explore: int = CALIBRATION_SAMPLES, patient: bool = False) -> None:
         self.profile, self.book = profile, book
         self.rng = random.Random(seed)
         offers = tuple(Offer(rid, impl) for rid in book.routines
@@ -91,9 +100,11 @@ class SimBoard:
                                  model_for(profile.arch), f"simulated {profile.spec}")
         self.agent = BoardAgent(report, explore)
         self.liar = None if liar is None else LyingAgent(self.agent,
-                                                         Liar(liar, random.Random(seed + 1)))
+                                                         Liar(liar, random.Random(seed + 1),
+                                                              patient))
         self.declines = tuple(book.resolve(r) for r in declines)
         self.running: AwardedJob | None = None
+        self.runs = 0  # started so far
         self.alive = True
         self.identities = [board_id]
 
@@ -130,8 +141,9 @@ class SimBoard:
                 self.agent.on_settle(message)
         return []
 
-    def start(self, now: float) -> tuple[AwardedJob, float] | None:
-        """The next job and when it will end, if the board is idle."""
+    def start(self, now: float, contention: float = 1.0) -> tuple[AwardedJob, float] | None:
+        """The next job and when it will end, if the board is idle; `contention`: how many
+        times as long as alone its run takes on the shared host."""
         if not self.alive or self.running is not None:
             return None
         job = self.agent.next_job(now)
@@ -141,7 +153,10 @@ class SimBoard:
         lines = self.profile.implementations(self.book, job.award.routine)
         line = lines.get(job.award.implementation, self.profile.default)
         noise = math.exp(self.rng.gauss(0.0, self.profile.noise)) if self.profile.noise else 1.0
-        return job, now + line.seconds(job.award.size) * noise
+        if self.runs < len(self.profile.first_runs):
+            noise *= self.profile.first_runs[self.runs]
+        self.runs += 1
+        return job, now + line.seconds(job.award.size) * noise * contention
 
     def finish(self, job: AwardedJob, now: float) -> list[BoardMessage]:
         self.running = None
@@ -189,6 +204,7 @@ class BoardPlan:
     leave: float | None = None  # graceful exit at this time
     kill: float | None = None  # killed at this time
     liar: str | None = None  # adversary kind
+    patient: bool = False  # the liar lies only once calibrated (adversary.Liar.patient)
     declines: tuple[str, ...] = ()
 
 
@@ -204,11 +220,12 @@ class SimRun:
 
 def simulate(workload: Workload, plans: Sequence[BoardPlan], book: RoutineBook | None = None,
              config: MarketConfig | None = None, latency: float = 0.001, seed: int = 0,
-             horizon: float = 3600.0, warm_up: bool = False,
+             horizon: float = 3600.0, warm_up: bool = False, cores: int | None = None,
              on_event: Callable[[float, Motherboard], None] | None = None) -> SimRun:
     """Run `workload` on simulated boards; returns when every task is accepted or at
     `horizon` virtual seconds.  With `warm_up` the workload's clock starts once the
-    boards there at time 0 have calibrated (`SimRun.start`)."""
+    boards there at time 0 have calibrated (`SimRun.start`).  `cores`: the host's cores
+    the boards share (see the module's docstring); None, a core each."""
     book = book or RoutineBook.library()
     mb = Motherboard(book, workload.routines(), config)
     boards: dict[str, SimBoard] = {}
@@ -221,7 +238,7 @@ def simulate(workload: Workload, plans: Sequence[BoardPlan], book: RoutineBook |
     liars: dict[str, str] = {}
     for i, plan in enumerate(plans):
         board = SimBoard(plan.board, plan.profile, book, seed * 104729 + 2 * i, plan.liar,
-                         plan.declines, mb.config.calibration_samples)
+                         plan.declines, mb.config.calibration_samples, plan.patient)
         at(plan.join, "join", board)
         if plan.leave is not None:
             at(plan.leave, "leave", board)
@@ -249,7 +266,11 @@ def simulate(workload: Workload, plans: Sequence[BoardPlan], book: RoutineBook |
             at(t + latency, "to_mb", m)
 
     def kick(board: SimBoard, t: float) -> None:
-        started = board.start(t)
+        contention = 1.0
+        if cores is not None:
+            running = 1 + sum(b.running is not None for b in set(boards.values()) if b is not board)
+            contention = max(1.0, running / cores)
+        started = board.start(t, contention)
         if started is not None:
             at(started[1], "done", (board, started[0]))
         elif board.alive and (wake := board.agent.wake_at(t)) is not None:

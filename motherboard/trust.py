@@ -144,16 +144,33 @@ class TrustView:
         self._note(board, now)
 
     def timeliness(self, board: str, promised: float, measured: float, tolerance: float,
-                   now: float, transit: float = 0.0, jitter: float = 0.0) -> bool:
+                   now: float, transit: float = 0.0, jitter: float = 0.0,
+                   recorded: float | None = None) -> bool:
         """Rate a promise, on time or late: on time when the run took at most `tolerance`
         times the promised time (and `jitter` more).  The run is what was measured less
         `transit`, the messages' share, which the board cannot promise.  Late is a bad
         outcome, not a partial one: a board that promises a tenth of its time would
-        otherwise keep a tenth of its marks, and win on a tenth of its price."""
-        on_time = measured - transit <= tolerance * promised + jitter
+        otherwise keep a tenth of its marks, and win on a tenth of its price.
+
+        `recorded`: what this observer's own record of the board's runs says the run
+        takes (its measured times, transit included), if it has one.  A promise under
+        that by more than the tolerance is late whatever this one run took: the run
+        alone would let through a board that promises a tenth of its time whenever
+        the host happens to run it ten times faster than its record (runs measured
+        under load, a line fitted through small runs), and the record is this
+        observer's evidence, not the board's word."""
+        allowed = tolerance * promised + jitter
+        on_time = measured - transit <= allowed and (
+            recorded is None or recorded - transit <= allowed)
         self.of(board).timely.rate(1.0 if on_time else 0.0)
         self._note(board, now)
         return on_time
+
+    def refuted(self, board: str, now: float) -> None:
+        """A promise this observer's record of the board shows cannot be kept: late as
+        it is made (the run it would be held to is not waited for)."""
+        self.of(board).timely.rate(0.0)
+        self._note(board, now)
 
     def _note(self, board: str, now: float) -> None:
         t = self.of(board)

@@ -5,6 +5,7 @@ graph edges carrying outputs to inputs, heterogeneous boards used for what they 
 
 from __future__ import annotations
 
+import statistics
 from collections import Counter
 from dataclasses import replace
 
@@ -17,7 +18,14 @@ from motherboard.messages import Onboard
 from motherboard.record import audit, totals
 from motherboard.routines import RoutineBook
 from motherboard.sim import BoardPlan, RunTimeLine, SimProfile, simulate
-from motherboard.workload import TaskSpec, Workload, compose_inputs, layered_graph, poisson_stream
+from motherboard.workload import (
+    TaskSpec,
+    Workload,
+    calibration_sizes,
+    compose_inputs,
+    layered_graph,
+    poisson_stream,
+)
 
 BOOK = RoutineBook.library()
 QUICK = MarketConfig(calibration_samples=3, calibration_sizes=(1, 8, 32))
@@ -96,6 +104,41 @@ def test_liars_at_thirty_percent_get_few_of_the_last_tasks():
     assert figures["lost"] == 0 and figures["wrong_accepted"] == 0
     assert figures["tasks_to_liars_last"] < 5
     assert len([b for b in run.liars if b.startswith("l2")]) >= 2  # the whitewasher came back
+
+
+def test_an_overstater_calibrated_under_load_at_the_streams_sizes_gets_few_tasks():
+    """Bench A's failure, calibrated at the stream's own sizes: ten boards calibrating side
+    by side on a shared host (here one core: a run started while k boards run takes k
+    times as long) record runs several times longer than the stream's, so every board's
+    history -- its own prediction and the oracle's record alike -- is too long for them.
+    A tenfold overstater that promises its calibration runs truly (it starts trusted,
+    and its record is the loaded one) then promises a tenth of that record, and the
+    quiet stream's runs keep those promises: judged by the run alone, it won 50 of the
+    200 tasks at a tenth of the price.  Judged also against the oracle's record of it, a
+    promise of a tenth of the record is late as it is made, and the liars get under 5%."""
+    plans = [BoardPlan(f"h{i}", FAST if i % 2 else SLOW) for i in range(7)]
+    plans += [BoardPlan("l0", FAST, liar="overstate", patient=True),
+              BoardPlan("l1", FAST, liar="wrong"), BoardPlan("l2", FAST, liar="whitewash")]
+    work = poisson_stream(200, 20.0, MIX, (1, 2000), seed=11)
+    config = MarketConfig(calibration_samples=10, calibration_sizes=calibration_sizes(work),
+                          seed=4)
+    run = simulate(work, plans, config=config, seed=4, cores=1, warm_up=True)
+    mb = run.motherboard
+    figures = totals(mb, set(run.liars), last=100, start=run.start)
+    assert figures["lost"] == 0 and figures["wrong_accepted"] == 0
+    to_overstater = sum(accepted_board(t) == "l0" for t in mb.workload_tasks())
+    assert to_overstater < 10  # under 5% of the 200
+    assert figures["tasks_to_liars_last"] < 5
+    # the load the scenario is about: a board's largest calibration runs took several times
+    # as long a vector as its large runs in the stream
+    largest = max(config.calibration_sizes)
+    loaded = [a.measured / t.size for t in mb.tasks.values()
+              if t.calibrating == "h1" and t.size == largest for a in t.attempts]
+    quiet = [a.measured / t.size for t in mb.workload_tasks() if t.size > largest / 2
+             for a in t.attempts if a.board == "h1" and a.measured is not None]
+    assert statistics.median(loaded) > 3 * statistics.median(quiet)
+    honest = [b for b in mb.boards if b.startswith("h")]
+    assert not [e for e in mb.events if e[1] == "refuted" and e[2] in honest]
 
 
 def test_a_newcomer_bids_only_once_calibrated_and_cannot_outbid_on_its_first_tasks():
@@ -350,3 +393,20 @@ def test_an_agent_learns_its_runs_without_the_time_a_task_queued_behind_another(
     agent.on_settle(Settle("t2", "x", 1.5, True, 0.0))
     model = agent.history.model(p01, "lowered")
     assert model.count == 2 and model.predict(5) == pytest.approx(0.75)  # (1.0 + 0.5) / 2
+
+
+def test_the_oracles_record_holds_a_boards_runs_not_its_waits_behind_its_own_tasks():
+    """Tasks given to one board at once queue there: the motherboard's measure of each
+    (inputs sent to result) grows with the queue, but its record of the board -- what a
+    promise is held to -- must be the run, 0.1 s here (the profile's, no noise), plus
+    the messages' round trip: else an honest board promising its run would be refuted."""
+    steady = SimProfile("steady", default=RunTimeLine(0.1, 0.0), noise=0.0)
+    work = Workload("burst", tuple(TaskSpec(f"t{i}", "hd:p01", 10, i) for i in range(6)))
+    run = simulate(work, [BoardPlan("only", steady)], config=QUICK, seed=0, warm_up=True)
+    mb = run.motherboard
+    measured = [a.measured for t in mb.workload_tasks() for a in t.attempts]
+    assert max(measured) > 0.3  # it queued
+    model = mb.measured["only"].model(BOOK.resolve("hd:p01"), "lowered")
+    assert model.count == QUICK.calibration_samples + len(work.tasks)
+    assert model.predict(10) == pytest.approx(0.1, abs=0.005)  # 1 ms latency each way
+    assert not [e for e in mb.events if e[1] == "refuted"]

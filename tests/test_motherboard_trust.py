@@ -61,6 +61,21 @@ def test_timeliness_is_on_time_or_late_after_the_transit():
     assert (view.of("b").timely.r, view.of("b").timely.s) == (2.0, 1.0)
 
 
+def test_a_promise_under_the_observers_record_is_late_even_when_the_run_was_quick():
+    """A run that happened to take a tenth of what the observer has recorded for the
+    board does not make a promise of a tenth of the record kept: the record is the
+    observer's evidence; within the tolerance of it, the promise stands."""
+    view = TrustView("me")
+    assert view.timeliness("b", promised=1.0, measured=1.0, tolerance=1.5, now=0.0, recorded=1.4)
+    assert not view.timeliness("b", promised=1.0, measured=1.0, tolerance=1.5, now=0.0,
+                               recorded=10.0)
+    assert view.timeliness("b", promised=1.0, measured=1.0, tolerance=1.5, now=0.0,
+                           recorded=1.6, transit=0.2)  # the messages' share is not promised
+    assert not view.timeliness("b", promised=1.0, measured=10.0, tolerance=1.5, now=0.0,
+                               recorded=1.0)  # nor does the record excuse a late run
+    assert (view.of("b").timely.r, view.of("b").timely.s) == (2.0, 2.0)
+
+
 # -- the auction ------------------------------------------------------------------------------
 
 PRICES = [0.5 * k for k in range(1, 13)]
