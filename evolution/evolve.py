@@ -59,8 +59,8 @@ SHORT_LENGTH = 2  # enumerated first, before the local search
 ENUMERATE_LIMIT = 8_000_000
 ENUMERATE_SHARE = 0.4  # of a time budget, at most, for whole-program enumeration
 PEEPHOLE_WINDOW = 4
-PEEPHOLE_REPLACEMENT = 1
-PEEPHOLE_LIMIT = 4_000_000
+PEEPHOLE_REPLACEMENT = 2
+PEEPHOLE_LIMIT = 20_000_000
 ENUMERATE_ROUNDS = 8  # counterexamples a whole-program enumeration may learn from
 
 
@@ -317,11 +317,10 @@ def _enumerate(s: _Search, budget_s, batches, stop_at, length: int = ENUMERATE_L
             return
         s.report("enumeration")
         deadline = None if budget_s is None else s.started + budget_s * ENUMERATE_SHARE
-        found, executed = shortest(s.enumerator(1), s.testset, len(s.spec.params),
-                                   s.isa.number(s.isa.abi.result), longest, ENUMERATE_LIMIT,
-                                   deadline)
+        found, executed = shortest(s.enumerator(1), s.testset, len(s.spec.params), longest,
+                                   ENUMERATE_LIMIT, deadline)
         s.evaluations += executed
-        found = [p for p in found if s.better(p)]
+        found = sorted((p for p in found if s.better(p)), key=s.cost)
         if not found or any(s.consider(p, "enumeration") for p in found
                             if not _done(s, budget_s, batches, stop_at, 0)):
             return
