@@ -97,6 +97,34 @@ def liveness(isa: Isa, rows: np.ndarray, result: int, result_bits: int
     return live, bits, np.array(sorted(isa.flags.index(f) for f in flags), dtype=np.int64)
 
 
+def renamed(isa: Isa, rows: np.ndarray, r: int, q: int) -> np.ndarray | None:
+    """`rows` reading register q wherever they read r, up to where they write r again
+    without reading it (from there on r is theirs), or None where that cannot be: an
+    instruction reads r implicitly (x86 `shl eax, cl` and rcx) or names it where q may not
+    stand, q is written meanwhile, or r is still renamed at the end and holds the result."""
+    out = rows.copy()
+    for k, row in enumerate(rows):
+        if row[0] == 0:
+            continue
+        form = isa.form(int(row[0]))
+        e = form_effects(isa, form)
+        slots = form.register_operands
+        reads = {int(row[1 + slots.index(p)]) for p in e.read_operands}
+        writes = {int(row[1 + slots.index(p)]) for p in e.written_operands}
+        implicit = e.read_mask | e.written_mask
+        if r not in reads and not e.read_mask >> r & 1 and (r in writes
+                                                             or e.written_mask >> r & 1):
+            return out  # written afresh: the rest reads r's new value
+        if implicit >> r & 1 or q in writes or implicit >> q & 1:
+            return None
+        for s, position in enumerate(slots):
+            if int(row[1 + s]) == r:
+                if q not in isa.in_class(form.operands[position].regs):
+                    return None
+                out[k, 1 + s] = q
+    return None if r == isa.number(isa.abi.result) else out
+
+
 @dataclass
 class Enumerator:
     """A space's instances with their read/write masks, ready for the kernel."""
@@ -171,7 +199,7 @@ class Enumerator:
         nreg = len(self.isa.registers)
         table = np.full((nreg, nreg), -1, dtype=np.int64)
         for i, src, dst, unchanged in reversed(self.copies):  # the first listed wins
-            if int(live_bits[dst]) & ~unchanged == 0:
+            if live_bits[dst] and int(live_bits[dst]) & ~unchanged == 0:
                 table[dst, src] = i
         return table
 
@@ -183,9 +211,10 @@ class Enumerator:
 
     def replace(self, testset: TestSet, program: MachineProgram, a: int, b: int, j: int,
                 defined: int, limit: int, copy: bool = True) -> tuple[list[MachineProgram], int]:
-        """Programs made by putting j instances in place of instructions a..b-1, or j and
-        a copy into the one register the rest reads when `copy`, that are right on every
-        vector (at most KEEP), and the instances executed."""
+        """Programs made by putting j instances in place of instructions a..b-1 (the rest of
+        the program reading a register of theirs in place of one it read, or, when `copy`,
+        j and a copy back into it) that are right on every vector (at most KEEP), and the
+        instances executed."""
         isa, t = self.isa, testset
         n = len(program.insns)
         rows = encode(isa, program, max(n, 1))
@@ -210,18 +239,32 @@ class Enumerator:
             # the window's end is the program's, for the result: the routine's value
             m = np.uint64(bits)
             TR[result] = (TR[result] & ~m) | (t.EXP[chunk, lane] & m)
-        copies = self.copy_table(live_bits) if copy else np.full(
-            (len(isa.registers),) * 2, -1, dtype=np.int64)
-        sources = 0
+        nreg = len(isa.registers)
+        copies = self.copy_table(live_bits) if copy else np.full((nreg, nreg), -1, np.int64)
+        # a live register's value may end in a register q the rest of the program does not
+        # read, which it then reads instead (x86 code that is two-address)
+        names = np.full((nreg, nreg), -1, dtype=np.int64)
+        suffixes = []
+        written = int(np.bitwise_or.reduce(self.writes))
         for r in np.flatnonzero(live_bits):
-            if (live_bits != 0).sum() == 1:
-                sources |= sum(1 << int(q) for q in np.flatnonzero(copies[r] >= 0))
+            for q in range(nreg):
+                if q != r and not live >> q & 1 and written >> q & 1:
+                    other = renamed(isa, rows[b:n], int(r), q)
+                    if other is not None:
+                        names[r, q] = len(suffixes)
+                        suffixes.append(other)
+        suffix_array = np.array(suffixes, dtype=np.int64) if suffixes else np.zeros(
+            (1, n - b, 5), dtype=np.int64)
+        sources = 0
+        for r in range(nreg):
+            sources |= sum(1 << q for q in range(nreg) if copies[r, q] >= 0 or names[r, q] >= 0)
         starts, lengths, lists = self.finals(live | sources)
         total = a + j + 1 + n - b
         out = np.zeros((KEEP, total, 5), dtype=np.int64)
         found, executed = k.window_search(
             rows, n, a, b, j, self.rows, self.reads, self.writes, starts, lengths, lists,
-            copies, defined, live, np.flatnonzero(live_bits).astype(np.int64), live_bits,
+            copies, names, suffix_array, defined, live,
+            np.flatnonzero(live_bits).astype(np.int64), live_bits,
             live_flags, self.hash_registers, PR, PF, PM, PX,
             np.ascontiguousarray(t.U[chunk, lane]), TR, TF, t.R0, t.F0, t.M0, t.U, t.EXP,
             t.EXPM, t.spec_array, out, limit, *self.tables(j))

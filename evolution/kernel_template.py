@@ -512,21 +512,26 @@ def owes(OUTS, SAT, d, i, READS, WRITES, live, final):
 
 
 @njit(cache=True)
-def boundary_right(R, F, TR, TF, LIVEREGS, LIVEMASK, LIVEFLAGS, lanes):
-    """The state on lanes 0..lanes-1 holds the target in every live register's live bits
-    and every live flag."""
+def wrong_register(R, F, TR, TF, LIVEREGS, LIVEMASK, LIVEFLAGS, lanes):
+    """Against the target on lanes 0..lanes-1, in the live bits: -1 when the state holds it
+    in every live register and flag, the register when one live register alone does not,
+    -2 when more is wrong."""
+    for x in range(LIVEFLAGS.shape[0]):
+        f = LIVEFLAGS[x]
+        for v in range(lanes):
+            if F[f, v] != TF[f, v]:
+                return -2
+    wrong = -1
     for x in range(LIVEREGS.shape[0]):
         r = LIVEREGS[x]
         m = np.uint64(LIVEMASK[r])
         for v in range(lanes):
             if (R[r, v] ^ TR[r, v]) & m != ZERO:
-                return False
-    for x in range(LIVEFLAGS.shape[0]):
-        f = LIVEFLAGS[x]
-        for v in range(lanes):
-            if F[f, v] != TF[f, v]:
-                return False
-    return True
+                if wrong >= 0:
+                    return -2
+                wrong = r
+                break
+    return wrong
 
 
 @njit(cache=True)
@@ -588,8 +593,9 @@ def copied_from(R, TR, r, mask, written, nreg):
 
 @njit(cache=True)
 def window_search(prog, n, a, b, j, INSTANCES, READS, WRITES, FINAL_START, FINAL_LEN, FINAL,
-                  COPY, defined0, live, LIVEREGS, LIVEMASK, LIVEFLAGS, HASHREGS, PR0, PF0, PM0,
-                  PX0, PU, TR, TF, R0, F0, M0, U, EXP, EXPM, spec, OUT, limit, TABLE, DEPTHS):
+                  COPY, RENAMED, RSUFFIX, defined0, live, LIVEREGS, LIVEMASK, LIVEFLAGS,
+                  HASHREGS, PR0, PF0, PM0, PX0, PU, TR, TF, R0, F0, M0, U, EXP, EXPM, spec, OUT,
+                  limit, TABLE, DEPTHS):
     """Every sequence of j instances (INSTANCES rows) that, put in place of prog's slots
     a..b-1, makes a program right on every vector, into OUT (at most its length), whole
     programs of a + j + 1 + n - b rows (the row after the window UNUSED, or a copy).
@@ -605,10 +611,11 @@ def window_search(prog, n, a, b, j, INSTANCES, READS, WRITES, FINAL_START, FINAL
     (FINAL_START/FINAL_LEN by what it reads: register r at r, the flags at NREG, every last
     instance at NREG + 1), must read a value the one before it wrote, and must leave the
     target state TR, TF in the live bits (LIVEREGS, LIVEMASK, LIVEFLAGS) on the probe
-    lanes, or, where the one live register r is wrong but another register q it wrote
-    holds r's value, be followed by the copy COPY[r, q] (an instance index, -1: none; the
-    window is then j + 1 long); only then is the whole program run on every vector.
-    Returns (found, instances executed); stops after `limit` of them."""
+    lanes; or all but one live register r, whose value is in a register q it wrote: then
+    the rest of the program reads q for r (RENAMED[r, q]: which of RSUFFIX, the rest so
+    renamed; -1: it cannot be) or, failing that, the window ends in the copy COPY[r, q]
+    (an instance index; -1: none) and is j + 1 long.  Only then is the whole program run
+    on every vector.  Returns (found, instances executed); stops after `limit` of them."""
     nreg, nflag = PR0.shape[0], PF0.shape[0]
     lanes = PR0.shape[1]
     R = np.empty((nreg, CHUNK), dtype=np.uint64)
@@ -641,16 +648,15 @@ def window_search(prog, n, a, b, j, INSTANCES, READS, WRITES, FINAL_START, FINAL
     SX[0] = PX0
     SD[0] = defined0
     TABLE[:] = 0
-    # the copy ending: one live register, and a live mask for the dead-value test that
-    # counts what a copy may take as live
-    single = LIVEREGS.shape[0] == 1
-    result = LIVEREGS[0] if single else -1
-    sources = np.int64(0)  # registers a copy into the live one may take
-    if single:
+    # registers a live register's value may end in (read from there, or copied back), and
+    # a live mask for the dead-value test that counts them as live
+    SOURCES = np.zeros(nreg, dtype=np.int64)
+    copy_live = live
+    for r in range(nreg):
         for q in range(nreg):
-            if COPY[result, q] >= 0:
-                sources |= np.int64(1) << q
-    copy_live = live | sources
+            if COPY[r, q] >= 0 or RENAMED[r, q] >= 0:
+                SOURCES[r] |= np.int64(1) << q
+        copy_live |= SOURCES[r]
     choice = np.full(j + 1, -1, dtype=np.int64)
     lists = np.zeros(j + 1, dtype=np.int64)  # the last depth: FINAL lists left to walk
     position = np.zeros(j + 1, dtype=np.int64)
@@ -732,15 +738,17 @@ def window_search(prog, n, a, b, j, INSTANCES, READS, WRITES, FINAL_START, FINAL
         execute(INSTANCES[i:i + 1], 1, SR[d + 1], SF[d + 1], SM[d + 1], SX[d + 1], PU, lanes)
         executed += 1
         copy = -1
-        right = WRITES[i] & live != 0 and boundary_right(
-            SR[d + 1], SF[d + 1], TR, TF, LIVEREGS, LIVEMASK, LIVEFLAGS, lanes)
-        if not right and WRITES[i] & sources != 0 and boundary_right(
-                SR[d + 1], SF[d + 1], TR, TF, LIVEREGS[:0], LIVEMASK, LIVEFLAGS, lanes):
-            q = copied_from(SR[d + 1], TR, result, np.uint64(LIVEMASK[result]),
-                            WRITES[i] & sources, nreg)
+        renamed = -1
+        w = wrong_register(SR[d + 1], SF[d + 1], TR, TF, LIVEREGS, LIVEMASK, LIVEFLAGS, lanes)
+        right = w == -1 and WRITES[i] & live != 0
+        if w >= 0 and WRITES[i] & SOURCES[w] != 0:
+            q = copied_from(SR[d + 1], TR, w, np.uint64(LIVEMASK[w]), WRITES[i] & SOURCES[w],
+                            nreg)
             if q >= 0:
-                copy = COPY[result, q]
                 right = True
+                renamed = RENAMED[w, q]
+                if renamed < 0:
+                    copy = COPY[w, q]
         restore(SR, SF, SM, SX, d, d + 1, WRITES[i], nreg)
         if not right:
             continue
@@ -750,6 +758,11 @@ def window_search(prog, n, a, b, j, INSTANCES, READS, WRITES, FINAL_START, FINAL
         cand[a + j] = 0
         if copy >= 0:
             cand[a + j] = INSTANCES[copy]
+        for k in range(ns):
+            if renamed < 0:
+                cand[a + j + 1 + k] = prog[b + k]
+            else:
+                cand[a + j + 1 + k] = RSUFFIX[renamed, k]
         if right_everywhere(cand, total, R0, F0, M0, U, EXP, EXPM, spec, R, F, M, FAULT):
             OUT[found] = cand
             found += 1

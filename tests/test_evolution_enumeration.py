@@ -178,3 +178,28 @@ def test_liveness_names_only_what_changes_the_result(routine, only_arguments):
             args = {isa.number(a) for a in isa.abi.args[: len(routine.params)]}
             assert set(np.flatnonzero(bits)) <= args
             assert live & ~FLAGS_BIT & ~sum(1 << a for a in args) == 0
+
+
+def test_peephole_renames_what_the_rest_reads_and_the_result_is_proven():
+    """Three-address code on a two-address machine: `mov edx, edi; and edx, ecx` is one
+    instruction (`and ecx, edi`) once the rest reads ecx for edx.  Windows of two replaced
+    by one instruction take this p01 from 5 instructions to 3 (lea, and, mov), each step
+    proven; without renaming they stop at 4 (the lea alone; a window of two leaves no room
+    for a copy back into edx)."""
+    target = "x86-64 qemu64"
+    isa, e, testset = _setup(target, hd.p01, scratch=None)
+    program = parse(isa, "mov ecx, edi\nsub ecx, 1\nmov edx, edi\nand edx, ecx\n"
+                         "mov eax, edx\nret")
+    for _ in range(10):
+        found, _ = peephole(e, testset, program, 1, 2, 1, LIMIT)
+        if not found:
+            break
+        proofs = [(p, prove(isa, hd.p01, p)) for p in found]
+        for counterexample in (proof.counterexample for _, proof in proofs):
+            if counterexample is not None:
+                testset.add(counterexample)
+        proven = [p for p, proof in proofs if proof.proven]
+        if proven:
+            program = min(proven, key=lambda p: len(p.insns))
+    assert len(program.insns) == 3
+    assert prove(isa, hd.p01, program).proven
