@@ -97,11 +97,14 @@ def liveness(isa: Isa, rows: np.ndarray, result: int, result_bits: int
     return live, bits, np.array(sorted(isa.flags.index(f) for f in flags), dtype=np.int64)
 
 
-def renamed(isa: Isa, rows: np.ndarray, r: int, q: int) -> np.ndarray | None:
+def renamed(isa: Isa, rows: np.ndarray, r: int, q: int, copy_forms: frozenset[str] = frozenset()
+            ) -> np.ndarray | None:
     """`rows` reading register q wherever they read r, up to where they write r again
     without reading it (from there on r is theirs), or None where that cannot be: an
     instruction reads r implicitly (x86 `shl eax, cl` and rcx) or names it where q may not
-    stand, q is written meanwhile, or r is still renamed at the end and holds the result."""
+    stand, q is written meanwhile, or r is still renamed at the end and holds the result.
+    A copy (one of `copy_forms`) of r into q becomes a copy of q into itself and goes (an
+    UNUSED row): the value is already there."""
     out = rows.copy()
     for k, row in enumerate(rows):
         if row[0] == 0:
@@ -115,6 +118,9 @@ def renamed(isa: Isa, rows: np.ndarray, r: int, q: int) -> np.ndarray | None:
         if r not in reads and not e.read_mask >> r & 1 and (r in writes
                                                              or e.written_mask >> r & 1):
             return out  # written afresh: the rest reads r's new value
+        if form.name in copy_forms and reads == {r} and writes == {q}:
+            out[k] = 0
+            continue
         if implicit >> r & 1 or q in writes or implicit >> q & 1:
             return None
         for s, position in enumerate(slots):
@@ -194,6 +200,10 @@ class Enumerator:
                 out.append((i, src, dst, int(unchanged)))
         return sorted(out, key=lambda c: len(isa.form(int(self.rows[c[0], 0])).operands))
 
+    @cached_property
+    def copy_forms(self) -> frozenset[str]:
+        return frozenset(self.isa.form(int(self.rows[i, 0])).name for i, *_ in self.copies)
+
     def copy_table(self, live_bits: np.ndarray) -> np.ndarray:
         """COPY[to, from]: an instance copying every live bit of `to` from `from` (-1: none)."""
         nreg = len(self.isa.registers)
@@ -249,7 +259,7 @@ class Enumerator:
         for r in np.flatnonzero(live_bits):
             for q in range(nreg):
                 if q != r and not live >> q & 1 and written >> q & 1:
-                    other = renamed(isa, rows[b:n], int(r), q)
+                    other = renamed(isa, rows[b:n], int(r), q, self.copy_forms)
                     if other is not None:
                         names[r, q] = len(suffixes)
                         suffixes.append(other)

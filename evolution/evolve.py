@@ -23,7 +23,7 @@ from __future__ import annotations
 import multiprocessing
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from evolution.check import unicorn_cannot, unicorn_check
 from evolution.copies import recomputed, rewrites, right
@@ -127,7 +127,7 @@ class _Search:
     proofs: int = 0
     proven: int = 0
     instances: object = None  # the space's instruction instances, for the local search
-    enumerators: dict = field(default_factory=dict)  # scratch registers -> Enumerator
+    enumerators: dict = field(default_factory=dict)  # (scratch, extra registers) -> one
     on_batch: Callable[[Progress], None] | None = None
 
     def report(self, phase: str) -> None:
@@ -166,14 +166,23 @@ class _Search:
                              program.instructions))
         return True
 
-    def enumerator(self, scratch: int | None) -> Enumerator:
-        """Over the search space (None) or one with `scratch` scratch registers."""
-        if scratch not in self.enumerators:
+    def enumerator(self, scratch: int | None, program: MachineProgram | None = None
+                   ) -> Enumerator:
+        """Over the search space (None) or one with `scratch` scratch registers; with
+        `program`, also over the registers it names (our lowering's r8: a window replaced
+        may leave its value there)."""
+        extra = tuple(sorted({r for i in program.insns for r in i.regs} - set(
+            self.space.write_registers))) if program is not None else ()
+        key = (scratch, extra)
+        if key not in self.enumerators:
             s = self.space if scratch is None else space(
                 self.isa, self.spec, self.target.features, scratch=scratch,
                 avoid=self.target.avoid)
-            self.enumerators[scratch] = Enumerator.build(self.isa, s)
-        return self.enumerators[scratch]
+            if extra:
+                s = replace(s, read_registers=s.read_registers + extra,
+                            write_registers=s.write_registers + extra)
+            self.enumerators[key] = Enumerator.build(self.isa, s)
+        return self.enumerators[key]
 
     def cost(self, program: MachineProgram) -> float:
         """The performance model's cost (instructions and latency)."""
@@ -327,47 +336,59 @@ def _enumerate(s: _Search, budget_s, batches, stop_at, length: int = ENUMERATE_L
 
 
 def _descend(s: _Search, budget_s, batches, stop_at, count: int) -> bool:
-    """Local search from the best: one instruction deleted, at most one other replaced;
-    then windows of the best replaced by shorter enumerated sequences; while either finds
-    a proven shorter program.  True when it improved."""
+    """Local search from the best, cheapest steps first, back to the first after every
+    proven shorter program: copies taken out; one instruction deleted with registers
+    exchanged or renamed; windows replaced by one enumerated instruction; one deleted and
+    another replaced by any instance; windows replaced by up to PEEPHOLE_REPLACEMENT.
+    True when it improved."""
     improved = False
     while s.best is not None and not _done(s, budget_s, batches, stop_at, count):
         if s.instances is None:
             s.instances = instances(s.isa, s.space)
         s.report("local search")
-        # copies taken out first, then deletions with exchanges and renames alone: few
-        # candidates, and most of what our lowering wastes goes that way
+        # copies taken out first: few candidates, and most of what our lowering wastes
         rewritten = [*rewrites(s.isa, s.space, s.best),
                      *recomputed(s.isa, s.space, s.testset, s.best)]
         if any(s.consider(p, "local search") for p in right(
                 s.isa, s.testset, [p for p in rewritten if s.better(p)])):
             improved = True
             continue
-        for table in (s.instances[:0], s.instances):
-            found, evaluations = neighbours(s.isa, s.space, s.testset, s.best, table,
-                                            limit=LOCAL_SEARCH_LIMIT)
-            s.evaluations += evaluations
-            if any(s.consider(p, "local search") for p in found
-                   if not _done(s, budget_s, batches, stop_at, count)):
-                break
-        else:
-            found = []
-        if found:
-            improved = True
-            continue
-        if s.spec.uses_memory:
-            return improved
-        s.report("peephole")
-        found, executed = peephole(s.enumerator(None), s.testset, s.best, len(s.spec.params),
-                                   PEEPHOLE_WINDOW, PEEPHOLE_REPLACEMENT, PEEPHOLE_LIMIT,
-                                   _deadline(s, budget_s))
-        s.evaluations += executed
-        # every proof may take PROOF_TIMEOUT_MS: none begins once the budget is spent
-        if not any(s.consider(p, "peephole") for p in found
+        steps = [lambda: _neighbours(s, s.instances[:0]), lambda: _peephole(s, budget_s, 1),
+                 lambda: _neighbours(s, s.instances),
+                 lambda: _peephole(s, budget_s, PEEPHOLE_REPLACEMENT)]
+        for step in steps:
+            phase, found = step()
+            # every proof may take PROOF_TIMEOUT_MS: none begins once the budget is spent
+            if any(s.consider(p, phase) for p in found
                    if s.better(p) and not _done(s, budget_s, batches, stop_at, count)):
+                improved = True
+                break
+            if _done(s, budget_s, batches, stop_at, count):
+                return improved
+        else:
             return improved
-        improved = True
     return improved
+
+
+def _neighbours(s: _Search, table) -> tuple[str, list[MachineProgram]]:
+    """One instruction deleted, registers exchanged or renamed, or one other replaced by
+    an instance of `table`."""
+    found, evaluations = neighbours(s.isa, s.space, s.testset, s.best, table,
+                                    limit=LOCAL_SEARCH_LIMIT)
+    s.evaluations += evaluations
+    return "local search", found
+
+
+def _peephole(s: _Search, budget_s, replacement: int) -> tuple[str, list[MachineProgram]]:
+    """Windows of the best replaced by at most `replacement` enumerated instructions."""
+    if s.spec.uses_memory:
+        return "peephole", []
+    s.report("peephole")
+    found, executed = peephole(s.enumerator(None, s.best), s.testset, s.best, len(s.spec.params),
+                               PEEPHOLE_WINDOW, replacement, PEEPHOLE_LIMIT,
+                               _deadline(s, budget_s))
+    s.evaluations += executed
+    return "peephole", sorted(found, key=s.cost)
 
 
 def _run(s: _Search, budget_s, batches, stop_at, iterations, on_progress) -> None:
