@@ -318,17 +318,20 @@ def peephole(e: Enumerator, testset: TestSet, program: MachineProgram, params: i
         before.append(before[-1] | int(writes[k]))
     executed = 0
     for j in range(0, max_replacement + 1):
-        for size in range(j + 1, min(max_window, n) + 1):
-            for a in range(0, n - size + 1):
-                if executed >= limit or (deadline is not None
-                                         and time.perf_counter() >= deadline):
-                    return [], executed
-                allowed = limit - executed
-                if deadline is not None:
-                    allowed = min(allowed, int((deadline - time.perf_counter()) * RATE))
-                found, count = e.replace(testset, program, a, a + size, j, before[a], allowed,
-                                         copy=size > j + 1)
-                executed += count
-                if found:
-                    return found, executed
+        windows = [(size, a) for size in range(j + 1, min(max_window, n) + 1)
+                   for a in range(0, n - size + 1)]
+        # past one instruction a window's search can take seconds: each gets its share
+        share = (limit - executed) // max(1, len(windows)) if j > 1 else limit
+        for size, a in windows:
+            if executed >= limit or (deadline is not None
+                                     and time.perf_counter() >= deadline):
+                return [], executed
+            allowed = min(limit - executed, share)
+            if deadline is not None:
+                allowed = min(allowed, int((deadline - time.perf_counter()) * RATE))
+            found, count = e.replace(testset, program, a, a + size, j, before[a], allowed,
+                                     copy=size > j + 1)
+            executed += count
+            if found:
+                return found, executed
     return [], executed
