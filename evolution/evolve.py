@@ -33,7 +33,7 @@ from evolution.isa import Isa
 from evolution.program import MachineProgram, assemble, text
 from evolution.proof import Proof, prove
 from evolution.registry import isa_named
-from evolution.search import Chain, SearchSpace, instances, neighbours, space
+from evolution.search import Chain, SearchSpace, neighbours, space
 from evolution.starts import Start, starts
 from evolution.targets import MachineTarget
 from evolution.testset import MachineVector, TestSet, machine_vectors
@@ -126,7 +126,6 @@ class _Search:
     evaluations: int = 0
     proofs: int = 0
     proven: int = 0
-    instances: object = None  # the space's instruction instances, for the local search
     enumerators: dict = field(default_factory=dict)  # (scratch, extra registers) -> one
     on_batch: Callable[[Progress], None] | None = None
 
@@ -343,8 +342,6 @@ def _descend(s: _Search, budget_s, batches, stop_at, count: int) -> bool:
     True when it improved."""
     improved = False
     while s.best is not None and not _done(s, budget_s, batches, stop_at, count):
-        if s.instances is None:
-            s.instances = instances(s.isa, s.space)
         s.report("local search")
         # copies taken out first: few candidates, and most of what our lowering wastes
         rewritten = [*rewrites(s.isa, s.space, s.best),
@@ -353,8 +350,10 @@ def _descend(s: _Search, budget_s, batches, stop_at, count: int) -> bool:
                 s.isa, s.testset, [p for p in rewritten if s.better(p)])):
             improved = True
             continue
-        steps = [lambda: _neighbours(s, s.instances[:0]), lambda: _peephole(s, budget_s, 1),
-                 lambda: _neighbours(s, s.instances),
+        # the instances over the registers the best names too (our lowering's r9)
+        table = s.enumerator(None, s.best).rows
+        steps = [lambda t=table: _neighbours(s, t[:0]), lambda: _peephole(s, budget_s, 1),
+                 lambda t=table: _neighbours(s, t),
                  lambda: _peephole(s, budget_s, PEEPHOLE_REPLACEMENT)]
         for step in steps:
             phase, found = step()
