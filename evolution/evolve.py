@@ -26,7 +26,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
 from evolution.check import unicorn_cannot, unicorn_check
-from evolution.copies import recomputed, rewrites, right
+from evolution.copies import recomputed, result_coalesced, rewrites, right
 from evolution.costmodel import PerformanceModel, fallback
 from evolution.enumeration import Enumerator, peephole, shortest
 from evolution.isa import Isa
@@ -338,8 +338,8 @@ def _descend(s: _Search, budget_s, batches, stop_at, count: int) -> bool:
     """Local search from the best, cheapest steps first, back to the first after every
     proven shorter program: copies taken out; one instruction deleted with registers
     exchanged or renamed; windows replaced by one enumerated instruction; one deleted and
-    another replaced by any instance; windows replaced by up to PEEPHOLE_REPLACEMENT.
-    True when it improved."""
+    another replaced by any instance; windows replaced by up to PEEPHOLE_REPLACEMENT; the
+    last copy into the result register coalesced.  True when it improved."""
     improved = False
     while s.best is not None and not _done(s, budget_s, batches, stop_at, count):
         s.report("local search")
@@ -354,7 +354,10 @@ def _descend(s: _Search, budget_s, batches, stop_at, count: int) -> bool:
         table = s.enumerator(None, s.best).rows
         steps = [lambda t=table: _neighbours(s, t[:0]), lambda: _peephole(s, budget_s, 1),
                  lambda t=table: _neighbours(s, t),
-                 lambda: _peephole(s, budget_s, PEEPHOLE_REPLACEMENT)]
+                 lambda: _peephole(s, budget_s, PEEPHOLE_REPLACEMENT),
+                 # late: taken early, on a long program, it led to longer local optima
+                 lambda: ("local search", right(s.isa, s.testset,
+                                                result_coalesced(s.isa, s.space, s.best)))]
         for step in steps:
             phase, found = step()
             # every proof may take PROOF_TIMEOUT_MS: none begins once the budget is spent

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from evolution.check import unicorn_check
-from evolution.copies import recomputed, rewrites, right
+from evolution.copies import recomputed, result_coalesced, rewrites, right
 from evolution.enumeration import FLAGS_BIT, Enumerator, liveness, masks, peephole, shortest
 from evolution.evaluator import kernels
 from evolution.program import assemble, encode, parse
@@ -203,3 +203,22 @@ def test_peephole_renames_what_the_rest_reads_and_the_result_is_proven():
             program = min(proven, key=lambda p: len(p.insns))
     assert len(program.insns) == 3
     assert prove(isa, hd.p01, program).proven
+
+
+def test_the_last_copy_into_the_result_is_coalesced_and_the_result_is_proven():
+    """`and edi, ecx; mov eax, edi` ends p01 in a copy; written `and ecx, edi` (and is
+    commutative) with ecx the result register up to there, the copy goes: three
+    instructions, which Z3 proves, where the vectors refuse the variant that keeps edi
+    (the argument) as it is."""
+    target = TARGETS["x86-64 qemu64"]
+    isa = ISAS[target.isa]
+    program = parse(isa, "mov ecx, edi\nsub ecx, 1\nand edi, ecx\nmov eax, edi\nret")
+    s = space(isa, hd.p01, target.features)
+    testset = TestSet(isa, hd.p01, machine_vectors(isa, hd.p01, 32, 3), s.write_registers)
+    candidates = result_coalesced(isa, s, program)
+    assert candidates and all(len(p.insns) == 3 for p in candidates)
+    kept = right(isa, testset, candidates)
+    assert len(kept) == 1
+    assert prove(isa, hd.p01, kept[0]).proven
+    refused = [p for p in candidates if p not in kept]
+    assert refused and prove(isa, hd.p01, refused[0]).counterexample is not None
