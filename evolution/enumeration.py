@@ -322,6 +322,8 @@ def peephole(e: Enumerator, testset: TestSet, program: MachineProgram, params: i
                    for a in range(0, n - size + 1)]
         # past one instruction a window's search can take seconds: each gets its share
         share = (limit - executed) // max(1, len(windows)) if j > 1 else limit
+        if deadline is not None and j > 1:
+            share = min(share, int((deadline - time.perf_counter()) * RATE / max(1, len(windows))))
         for size, a in windows:
             if executed >= limit or (deadline is not None
                                      and time.perf_counter() >= deadline):

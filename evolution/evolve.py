@@ -61,6 +61,7 @@ ENUMERATE_SHARE = 0.4  # of a time budget, at most, for whole-program enumeratio
 PEEPHOLE_WINDOW = 4
 PEEPHOLE_REPLACEMENT = 2
 PEEPHOLE_LIMIT = 20_000_000
+PEEPHOLE_SHARE = 0.3  # of a time budget, at most, for one peephole of two-instruction windows
 ENUMERATE_ROUNDS = 8  # counterexamples a whole-program enumeration may learn from
 
 
@@ -386,9 +387,11 @@ def _peephole(s: _Search, budget_s, replacement: int) -> tuple[str, list[Machine
     if s.spec.uses_memory:
         return "peephole", []
     s.report("peephole")
+    deadline = _deadline(s, budget_s)
+    if deadline is not None and replacement > 1:  # the chains need their time too
+        deadline = min(deadline, s.clock() + PEEPHOLE_SHARE * budget_s)
     found, executed = peephole(s.enumerator(None, s.best), s.testset, s.best, len(s.spec.params),
-                               PEEPHOLE_WINDOW, replacement, PEEPHOLE_LIMIT,
-                               _deadline(s, budget_s))
+                               PEEPHOLE_WINDOW, replacement, PEEPHOLE_LIMIT, deadline)
     s.evaluations += executed
     return "peephole", sorted(found, key=s.cost)
 
