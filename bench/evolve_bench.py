@@ -9,7 +9,9 @@ against gcc on each goal board.
    (each run on at least one chunk of 16 test vectors; a candidate whose wrongness already
    rules it out stops after that chunk), beside the same kernel with early stopping off
    (every vector, 32), beside the floor: the semantic core's interpreter evaluating the
-   composed candidate on 16 vectors.
+   composed candidate on 16 vectors.  Then the enumeration's rate: instructions executed
+   per second on its probe vectors, three instructions deep from a routine's arguments
+   (4 million of them; a sequence right there runs on every vector).
 2. Results: every routine of the goal table on every goal board, the instruction count
    reached (the return included, proven by Z3 and checked in Unicorn), the seconds it
    took, next to gcc -O3's count measured in the same run (evolution/gcc.py: the C view
@@ -36,10 +38,12 @@ import numpy as np
 
 from evolution.codegen import CHUNK
 from evolution.costmodel import fallback
+from evolution.enumeration import Enumerator, probe_vectors
 from evolution.evaluator import kernels
 from evolution.evolve import NoProgram, evolve
 from evolution.gcc import Compiled, GccCodeUnusable, as_start, compile_c
 from evolution.gcc import available as gcc_available
+from evolution.program import MachineProgram, encode
 from evolution.registry import ISAS
 from evolution.search import Chain, space
 from evolution.semantics import compose
@@ -132,12 +136,25 @@ def rates(isa_name: str, iterations: int = 2_000_000) -> None:
         seconds = time.perf_counter() - began
         chain_rate = batch.evaluations / seconds
         per = CHUNK * batch.chunks / max(1, batch.evaluations)
-        from evolution.program import encode
-
         full = full_rate(isa, encode(isa, start.program), testset)
         floor = interpreter_rate(isa, spec, start.program, testset)
         print(f"  {spec.hint_name:8} {chain_rate:>20,.0f} {per:>12.1f} {full:>18,.0f} "
               f"{floor:>17,.0f}")
+    print(f"  enumeration (instructions executed on {len(probe_vectors(32))} probe vectors, "
+          "then every vector for what is right there), one core:")
+    for spec in (hackers_delight.p01, hackers_delight.p25):
+        features = frozenset(isa.features)
+        narrow = space(isa, spec, features, scratch=1)
+        e = Enumerator.build(isa, narrow)
+        testset = TestSet(isa, spec, machine_vectors(isa, spec, 32, 1), narrow.write_registers)
+        empty = MachineProgram(isa.name, ())
+        defined = e.arguments_defined(len(spec.params))
+        e.replace(testset, empty, 0, 0, 1, defined, 1000)  # compile and warm up
+        began = time.perf_counter()
+        _, executed = e.replace(testset, empty, 0, 0, 3, defined, 4_000_000, copy=False)
+        seconds = time.perf_counter() - began
+        print(f"  {spec.hint_name:8} {executed / seconds:>20,.0f} instructions/s over "
+              f"{len(e.rows):,} instances, three deep")
 
 
 def measured_gcc(isa, spec, features: frozenset[str]) -> Compiled | None:

@@ -116,3 +116,48 @@ def recomputed(isa: Isa, s: SearchSpace, testset: TestSet,
                         break
                 out.append(decode(isa, rest))
     return out
+
+
+def result_coalesced(isa: Isa, s: SearchSpace, program: MachineProgram) -> list[MachineProgram]:
+    """The last copy into the result register taken out: from some instruction up to the
+    one that wrote its source, the result register and another are exchanged, that other
+    being the source itself or the instruction's second register operand, whose two
+    register operands are then exchanged too (a commutative one: x86 `xor edi, r9d` before
+    `mov rax, rdi` becomes `xor eax, edi`, r9 being eax until there)."""
+    rows = encode(isa, program)
+    n = len(rows)
+    if n < 2:
+        return []
+    kind = tables(isa, s).KIND
+    reads, writes = masks(isa, rows)
+    result = isa.number(isa.abi.result)
+    read = _registers(int(reads[-1]) & ~FLAGS_BIT)
+    if _registers(int(writes[-1]) & ~FLAGS_BIT) != [result] or len(read) != 1:
+        return []
+    source = read[0]
+    writers = [k for k in range(n - 1) if int(writes[k]) >> source & 1]
+    if not writers:
+        return []
+    k = writers[-1]
+    op = int(rows[k, 0])
+    out = []
+    for swap in (False, True):
+        if swap and (kind[op, 0] != 2 or kind[op, 1] != 1 or rows[k, 1] != source):
+            continue
+        # from where: the vectors tell (a value can start anew where the instructions do
+        # not say so, x86 `xor edi, edi`)
+        for start in range(k + 1):
+            rest = rows[: n - 1].copy()
+            other = source
+            if swap:
+                other = int(rows[k, 2])
+                rest[k, 1], rest[k, 2] = rest[k, 2], rest[k, 1]
+            for i in range(start, k + 1):
+                for j in range(3):
+                    if kind[int(rest[i, 0]), j] in (1, 2):
+                        if rest[i, 1 + j] == other:
+                            rest[i, 1 + j] = result
+                        elif rest[i, 1 + j] == result:
+                            rest[i, 1 + j] = other
+            out.append(decode(isa, rest))
+    return out

@@ -16,74 +16,20 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from functools import cache
+from functools import cached_property
 
 import numpy as np
 
+from evolution.codegen import CHUNK
 from evolution.evaluator import kernels
-from evolution.isa import MEM, REG, Form, Isa, Sem
+from evolution.isa import FLAGS_BIT, REG, Isa, form_effects
 from evolution.program import MachineProgram, decode, encode
 from evolution.search import SearchSpace, instances
-from evolution.testset import TestSet
-from sem.ir import Node, trunc
+from evolution.testset import TestSet, result_mask
 
-FLAGS_BIT = 1 << 40  # in the read/write masks: the flags (registers are bits 0..39)
 TABLE_SIZE = 1 << 21  # fingerprints of the states met (observational equivalence)
 KEEP = 16  # programs a call returns at most
-RATE = 500_000  # instances executed per second, about (one loaded core), to size a call
-
-
-@dataclass(frozen=True)
-class FormEffects:
-    """What a form reads and writes: operand positions, implicit registers, flags."""
-
-    read_operands: tuple[int, ...]
-    written_operands: tuple[int, ...]
-    read_mask: int  # implicit registers, and FLAGS_BIT when it reads a flag
-    written_mask: int
-
-
-@cache
-def form_effects(isa: Isa, form: Form) -> FormEffects:
-    """Runs the form's semantics on symbolic inputs and records the keys it touches."""
-    def supply(key):
-        if key == "mem":
-            return Node("mem", 0)
-        if key[0] == "flag":
-            return trunc(Node("param", 8, (), 0), 1)
-        return Node("param", 64, (), 0)
-
-    def undefined(width: int) -> Node:
-        value = Node("param", 64, (), 1)
-        return value if width == 64 else trunc(value, width)
-
-    sem = Sem(supply, undefined)
-    form.semantics(sem)
-    read_ops, read_mask = [], 0
-    for key in sem.inputs:
-        if key == "mem":
-            continue
-        kind, what = key
-        if kind == "op" and form.operands[what].kind in (REG, MEM):
-            read_ops.append(what)
-        elif kind == "reg":
-            read_mask |= 1 << isa.number(what)
-        elif kind == "flag":
-            read_mask |= FLAGS_BIT
-    written_ops, written_mask = [], 0
-    for key, _ in sem.outputs:
-        if key == "mem":
-            continue
-        kind, what = key
-        if kind == "op":
-            written_ops.append(what)
-        elif kind == "reg":
-            written_mask |= 1 << isa.number(what)
-        else:
-            written_mask |= FLAGS_BIT
-    # a memory operand's base register is read to form the address
-    read_ops += [i for i, o in enumerate(form.operands) if o.kind == MEM and i not in read_ops]
-    return FormEffects(tuple(read_ops), tuple(written_ops), read_mask, written_mask)
+RATE = 2_000_000  # instances executed per second, about (one loaded core), to size a call
 
 
 def masks(isa: Isa, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -103,6 +49,86 @@ def masks(isa: Isa, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
             w |= 1 << int(row[1 + slots.index(position)])
         reads[k], writes[k] = r, w
     return reads, writes
+
+
+PROBES = 4  # vectors from each end of the test set the search runs on before any other
+
+
+def probe_vectors(count: int) -> list[int]:
+    """Which vectors the enumeration runs on (the state it prunes by is theirs): the first
+    (counterexamples and edge cases come first) and the last (random ones)."""
+    return sorted(set(range(min(PROBES, count))) | set(range(max(0, count - PROBES), count)))
+
+
+def liveness(isa: Isa, rows: np.ndarray, result: int, result_bits: int
+             ) -> tuple[int, np.ndarray, np.ndarray]:
+    """What the program `rows` reads of the state it starts in, given that its end must
+    leave the result: a READS-style mask, the bits of each register it reads (a 32-bit
+    read needs the low 32), and the flags it reads, by index."""
+    live = 1 << result
+    bits = np.zeros(len(isa.registers), dtype=np.uint64)
+    bits[result] = np.uint64(result_bits)
+    flags: set[str] = set()
+    for row in rows[::-1]:
+        if row[0] == 0:
+            continue
+        form = isa.form(int(row[0]))
+        e = form_effects(isa, form)
+        slots = form.register_operands
+        written = [int(row[1 + slots.index(p)]) for p in e.written_operands]
+        written += [r for r in range(len(isa.registers)) if e.written_mask >> r & 1]
+        for r in written:  # a partial write reads what it keeps, so it is read below
+            live &= ~(1 << r)
+            bits[r] = 0
+        flags -= set(e.written_flags)
+        for p in e.read_operands:
+            o = form.operands[p]
+            r = int(row[1 + slots.index(p)])
+            narrow = o.kind == REG and o.access == "r" and o.width == 32
+            live |= 1 << r
+            bits[r] |= np.uint64(0xFFFFFFFF if narrow else (1 << 64) - 1)
+        for r in range(len(isa.registers)):
+            if e.read_mask >> r & 1:
+                live |= 1 << r
+                bits[r] = np.uint64((1 << 64) - 1)
+        flags |= set(e.read_flags)
+    if flags:
+        live |= FLAGS_BIT
+    return live, bits, np.array(sorted(isa.flags.index(f) for f in flags), dtype=np.int64)
+
+
+def renamed(isa: Isa, rows: np.ndarray, r: int, q: int, copy_forms: frozenset[str] = frozenset()
+            ) -> np.ndarray | None:
+    """`rows` reading register q wherever they read r, up to where they write r again
+    without reading it (from there on r is theirs), or None where that cannot be: an
+    instruction reads r implicitly (x86 `shl eax, cl` and rcx) or names it where q may not
+    stand, q is written meanwhile, or r is still renamed at the end and holds the result.
+    A copy (one of `copy_forms`) of r into q becomes a copy of q into itself and goes (an
+    UNUSED row): the value is already there."""
+    out = rows.copy()
+    for k, row in enumerate(rows):
+        if row[0] == 0:
+            continue
+        form = isa.form(int(row[0]))
+        e = form_effects(isa, form)
+        slots = form.register_operands
+        reads = {int(row[1 + slots.index(p)]) for p in e.read_operands}
+        writes = {int(row[1 + slots.index(p)]) for p in e.written_operands}
+        implicit = e.read_mask | e.written_mask
+        if r not in reads and not e.read_mask >> r & 1 and (r in writes
+                                                             or e.written_mask >> r & 1):
+            return out  # written afresh: the rest reads r's new value
+        if form.name in copy_forms and reads == {r} and writes == {q}:
+            out[k] = 0
+            continue
+        if implicit >> r & 1 or q in writes or implicit >> q & 1:
+            return None
+        for s, position in enumerate(slots):
+            if int(row[1 + s]) == r:
+                if q not in isa.in_class(form.operands[position].regs):
+                    return None
+                out[k, 1 + s] = q
+    return None if r == isa.number(isa.abi.result) else out
 
 
 @dataclass
@@ -137,27 +163,129 @@ class Enumerator:
             mask |= 1 << self.isa.zero_register
         return mask
 
+    def finals(self, writes: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The instances a window may end with (each writes one of `writes`), listed by
+        what they read: register r at r, the flags after the registers, then all of them
+        (START, LEN, the lists one after another)."""
+        nreg = len(self.isa.registers)
+        last = np.flatnonzero(self.writes & writes)
+        lists = [last[(self.reads[last] >> r) & 1 == 1] for r in range(nreg)]
+        lists += [last[self.reads[last] & FLAGS_BIT != 0], last]
+        lengths = np.array([len(x) for x in lists], dtype=np.int64)
+        starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
+        return starts, lengths, np.concatenate(lists).astype(np.int64)
+
+    @cached_property
+    def copies(self) -> list[tuple[int, int, int, int]]:
+        """The instances that copy one register into another: (instance, from, to, the bits
+        that arrive unchanged), found by running every instance that reads one register,
+        writes one other and no flag on random states, the fewest operands first."""
+        isa, k = self.isa, kernels(self.isa.name)
+        rng = np.random.default_rng(0)
+        nreg, nflag = len(isa.registers), max(1, len(isa.flags))
+        R0 = rng.integers(0, 2**64, (1, nreg, CHUNK), dtype=np.uint64)
+        F0 = rng.integers(0, 2, (1, nflag, CHUNK), dtype=np.uint8)
+        M0 = np.zeros((1, CHUNK, 0), dtype=np.uint8)
+        U = rng.integers(0, 2**64, (1, CHUNK), dtype=np.uint64)
+        out = []
+        for i, (reads, writes) in enumerate(zip(self.reads, self.writes, strict=True)):
+            reads, writes = int(reads), int(writes)
+            if reads & writes or (reads | writes) & FLAGS_BIT or reads.bit_count() != 1 \
+                    or writes.bit_count() != 1:
+                continue
+            RO = k.run_all(self.rows[i:i + 1], 1, R0, F0, M0, U)[0]
+            src, dst = reads.bit_length() - 1, writes.bit_length() - 1
+            unchanged = np.bitwise_and.reduce(~(RO[0, dst] ^ R0[0, src]))
+            if unchanged:
+                out.append((i, src, dst, int(unchanged)))
+        return sorted(out, key=lambda c: len(isa.form(int(self.rows[c[0], 0])).operands))
+
+    @cached_property
+    def copy_forms(self) -> frozenset[str]:
+        return frozenset(self.isa.form(int(self.rows[i, 0])).name for i, *_ in self.copies)
+
+    def copy_table(self, live_bits: np.ndarray) -> np.ndarray:
+        """COPY[to, from]: an instance copying every live bit of `to` from `from` (-1: none)."""
+        nreg = len(self.isa.registers)
+        table = np.full((nreg, nreg), -1, dtype=np.int64)
+        for i, src, dst, unchanged in reversed(self.copies):  # the first listed wins
+            if live_bits[dst] and int(live_bits[dst]) & ~unchanged == 0:
+                table[dst, src] = i
+        return table
+
+    def tables(self, j: int) -> tuple[np.ndarray, np.ndarray]:
+        """The fingerprint table a search of j instances clears and fills: one slot when it
+        has no depth before its last (clearing the whole table costs more than the search)."""
+        size = TABLE_SIZE if j > 1 else 1
+        return self.table[:size], self.depths[:size]
+
     def replace(self, testset: TestSet, program: MachineProgram, a: int, b: int, j: int,
-                defined: int, limit: int, last_writes: int = 0) -> tuple[list[MachineProgram], int]:
-        """Programs made by putting j instances in place of instructions a..b-1 that are
-        right on every vector (at most KEEP), and the instances executed."""
+                defined: int, limit: int, copy: bool = True) -> tuple[list[MachineProgram], int]:
+        """Programs made by putting j instances in place of instructions a..b-1 (the rest of
+        the program reading a register of theirs in place of one it read, or, when `copy`,
+        j and a copy back into it) that are right on every vector (at most KEEP), and the
+        instances executed."""
+        isa, t = self.isa, testset
         n = len(program.insns)
-        rows = encode(self.isa, program, max(n, 1))
-        total = a + j + n - b
-        out = np.zeros((KEEP, max(total, 1), 5), dtype=np.int64)
-        t = testset
-        found, executed = kernels(self.isa.name).window_search(
-            rows, n, a, b, j, self.rows, self.reads, self.writes, defined, last_writes,
-            self.hash_registers, t.R0, t.F0, t.M0, t.U, t.EXP, t.EXPM, t.spec_array, out, limit,
-            self.table, self.depths)
-        return [decode(self.isa, out[i, :total]) for i in range(found)], int(executed)
+        rows = encode(isa, program, max(n, 1))
+        result = isa.number(isa.abi.result)
+        bits = result_mask(isa, t.spec)
+        live, live_bits, live_flags = liveness(isa, rows[b:n], result, bits)
+        k = kernels(isa.name)
+        before = k.run_all(rows, a, t.R0, t.F0, t.M0, t.U)
+        after = k.run_all(rows, b, t.R0, t.F0, t.M0, t.U)
+        chunk, lane = np.divmod(np.array(probe_vectors(len(t.vectors))), CHUNK)
+
+        def probes(state: np.ndarray, lane_axis: int) -> np.ndarray:
+            picked = state[chunk, ..., lane] if lane_axis == 2 else state[chunk, lane]
+            return np.ascontiguousarray(np.moveaxis(picked, 0, -1) if lane_axis == 2
+                                        else picked)
+
+        PR, PF = probes(before[0], 2), probes(before[1], 2)
+        PM, PX = probes(before[2], 1), probes(before[3], 1)
+        TR, TF = probes(after[0], 2), probes(after[1], 2)
+        _, suffix_writes = masks(isa, rows[b:n])
+        if not int(np.bitwise_or.reduce(suffix_writes, initial=0)) >> result & 1:
+            # the window's end is the program's, for the result: the routine's value
+            m = np.uint64(bits)
+            TR[result] = (TR[result] & ~m) | (t.EXP[chunk, lane] & m)
+        nreg = len(isa.registers)
+        copies = self.copy_table(live_bits) if copy else np.full((nreg, nreg), -1, np.int64)
+        # a live register's value may end in a register q the rest of the program does not
+        # read, which it then reads instead (x86 code that is two-address)
+        names = np.full((nreg, nreg), -1, dtype=np.int64)
+        suffixes = []
+        written = int(np.bitwise_or.reduce(self.writes))
+        for r in np.flatnonzero(live_bits):
+            for q in range(nreg):
+                if q != r and not live >> q & 1 and written >> q & 1:
+                    other = renamed(isa, rows[b:n], int(r), q, self.copy_forms)
+                    if other is not None:
+                        names[r, q] = len(suffixes)
+                        suffixes.append(other)
+        suffix_array = np.array(suffixes, dtype=np.int64) if suffixes else np.zeros(
+            (1, n - b, 5), dtype=np.int64)
+        sources = 0
+        for r in range(nreg):
+            sources |= sum(1 << q for q in range(nreg) if copies[r, q] >= 0 or names[r, q] >= 0)
+        starts, lengths, lists = self.finals(live | sources)
+        total = a + j + 1 + n - b
+        out = np.zeros((KEEP, total, 5), dtype=np.int64)
+        found, executed = k.window_search(
+            rows, n, a, b, j, self.rows, self.reads, self.writes, starts, lengths, lists,
+            copies, names, suffix_array, defined, live,
+            np.flatnonzero(live_bits).astype(np.int64), live_bits,
+            live_flags, self.hash_registers, PR, PF, PM, PX,
+            np.ascontiguousarray(t.U[chunk, lane]), TR, TF, t.R0, t.F0, t.M0, t.U, t.EXP,
+            t.EXPM, t.spec_array, out, limit, *self.tables(j))
+        return [decode(isa, out[i]) for i in range(found)], int(executed)
 
 
-def shortest(e: Enumerator, testset: TestSet, params: int, result_register: int,
-             max_length: int, limit: int, deadline: float | None = None
-             ) -> tuple[list[MachineProgram], int]:
+def shortest(e: Enumerator, testset: TestSet, params: int, max_length: int, limit: int,
+             deadline: float | None = None) -> tuple[list[MachineProgram], int]:
     """Whole programs of the fewest instructions (up to max_length, the return not
-    counted) right on every vector, and the instances executed."""
+    counted, or one more where the last copies the result into place) right on every
+    vector, and the instances executed."""
     empty = MachineProgram(e.isa.name, ())
     defined = e.arguments_defined(params)
     executed = 0
@@ -167,11 +295,11 @@ def shortest(e: Enumerator, testset: TestSet, params: int, result_register: int,
         allowed = limit - executed
         if deadline is not None:  # a kernel call cannot be stopped: size it to the time left
             allowed = min(allowed, int((deadline - time.perf_counter()) * RATE))
-        found, count = e.replace(testset, empty, 0, 0, length, defined, allowed,
-                                 last_writes=1 << result_register)
+        found, count = e.replace(testset, empty, 0, 0, length, defined, allowed)
         executed += count
         if found or executed >= limit:
-            return found, executed
+            fewest = min((len(p.insns) for p in found), default=0)
+            return [p for p in found if len(p.insns) == fewest], executed
     return [], executed
 
 
@@ -179,9 +307,9 @@ def peephole(e: Enumerator, testset: TestSet, program: MachineProgram, params: i
              max_window: int, max_replacement: int, limit: int,
              deadline: float | None = None) -> tuple[list[MachineProgram], int]:
     """Shorter programs made by replacing a window of `program` (at most max_window
-    instructions) by fewer instructions (at most max_replacement), the smallest
-    replacements first; stops at the first window that gives any.  Also the instances
-    executed."""
+    instructions) by fewer instructions (at most max_replacement, and a copy where that
+    is still fewer), the smallest replacements first; stops at the first window that gives
+    any.  Also the instances executed."""
     n = len(program.insns)
     rows = encode(e.isa, program, max(n, 1))
     _, writes = masks(e.isa, rows)
@@ -190,16 +318,22 @@ def peephole(e: Enumerator, testset: TestSet, program: MachineProgram, params: i
         before.append(before[-1] | int(writes[k]))
     executed = 0
     for j in range(0, max_replacement + 1):
-        for size in range(j + 1, min(max_window, n) + 1):
-            for a in range(0, n - size + 1):
-                if executed >= limit or (deadline is not None
-                                         and time.perf_counter() >= deadline):
-                    return [], executed
-                allowed = limit - executed
-                if deadline is not None:
-                    allowed = min(allowed, int((deadline - time.perf_counter()) * RATE))
-                found, count = e.replace(testset, program, a, a + size, j, before[a], allowed)
-                executed += count
-                if found:
-                    return found, executed
+        windows = [(size, a) for size in range(j + 1, min(max_window, n) + 1)
+                   for a in range(0, n - size + 1)]
+        # past one instruction a window's search can take seconds: each gets its share
+        share = (limit - executed) // max(1, len(windows)) if j > 1 else limit
+        if deadline is not None and j > 1:
+            share = min(share, int((deadline - time.perf_counter()) * RATE / max(1, len(windows))))
+        for size, a in windows:
+            if executed >= limit or (deadline is not None
+                                     and time.perf_counter() >= deadline):
+                return [], executed
+            allowed = min(limit - executed, share)
+            if deadline is not None:
+                allowed = min(allowed, int((deadline - time.perf_counter()) * RATE))
+            found, count = e.replace(testset, program, a, a + size, j, before[a], allowed,
+                                     copy=size > j + 1)
+            executed += count
+            if found:
+                return found, executed
     return [], executed

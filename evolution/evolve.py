@@ -23,17 +23,17 @@ from __future__ import annotations
 import multiprocessing
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from evolution.check import unicorn_cannot, unicorn_check
-from evolution.copies import recomputed, rewrites, right
+from evolution.copies import recomputed, result_coalesced, rewrites, right
 from evolution.costmodel import PerformanceModel, fallback
 from evolution.enumeration import Enumerator, peephole, shortest
 from evolution.isa import Isa
 from evolution.program import MachineProgram, assemble, text
 from evolution.proof import Proof, prove
 from evolution.registry import isa_named
-from evolution.search import Chain, SearchSpace, instances, neighbours, space
+from evolution.search import Chain, SearchSpace, neighbours, space
 from evolution.starts import Start, starts
 from evolution.targets import MachineTarget
 from evolution.testset import MachineVector, TestSet, machine_vectors
@@ -59,8 +59,9 @@ SHORT_LENGTH = 2  # enumerated first, before the local search
 ENUMERATE_LIMIT = 8_000_000
 ENUMERATE_SHARE = 0.4  # of a time budget, at most, for whole-program enumeration
 PEEPHOLE_WINDOW = 4
-PEEPHOLE_REPLACEMENT = 1
-PEEPHOLE_LIMIT = 4_000_000
+PEEPHOLE_REPLACEMENT = 2
+PEEPHOLE_LIMIT = 20_000_000
+PEEPHOLE_SHARE = 0.3  # of a time budget, at most, for one peephole of two-instruction windows
 ENUMERATE_ROUNDS = 8  # counterexamples a whole-program enumeration may learn from
 
 
@@ -126,8 +127,7 @@ class _Search:
     evaluations: int = 0
     proofs: int = 0
     proven: int = 0
-    instances: object = None  # the space's instruction instances, for the local search
-    enumerators: dict = field(default_factory=dict)  # scratch registers -> Enumerator
+    enumerators: dict = field(default_factory=dict)  # (scratch, extra registers) -> one
     on_batch: Callable[[Progress], None] | None = None
 
     def report(self, phase: str) -> None:
@@ -166,14 +166,23 @@ class _Search:
                              program.instructions))
         return True
 
-    def enumerator(self, scratch: int | None) -> Enumerator:
-        """Over the search space (None) or one with `scratch` scratch registers."""
-        if scratch not in self.enumerators:
+    def enumerator(self, scratch: int | None, program: MachineProgram | None = None
+                   ) -> Enumerator:
+        """Over the search space (None) or one with `scratch` scratch registers; with
+        `program`, also over the registers it names (our lowering's r8: a window replaced
+        may leave its value there)."""
+        extra = tuple(sorted({r for i in program.insns for r in i.regs} - set(
+            self.space.write_registers))) if program is not None else ()
+        key = (scratch, extra)
+        if key not in self.enumerators:
             s = self.space if scratch is None else space(
                 self.isa, self.spec, self.target.features, scratch=scratch,
                 avoid=self.target.avoid)
-            self.enumerators[scratch] = Enumerator.build(self.isa, s)
-        return self.enumerators[scratch]
+            if extra:
+                s = replace(s, read_registers=s.read_registers + extra,
+                            write_registers=s.write_registers + extra)
+            self.enumerators[key] = Enumerator.build(self.isa, s)
+        return self.enumerators[key]
 
     def cost(self, program: MachineProgram) -> float:
         """The performance model's cost (instructions and latency)."""
@@ -317,58 +326,74 @@ def _enumerate(s: _Search, budget_s, batches, stop_at, length: int = ENUMERATE_L
             return
         s.report("enumeration")
         deadline = None if budget_s is None else s.started + budget_s * ENUMERATE_SHARE
-        found, executed = shortest(s.enumerator(1), s.testset, len(s.spec.params),
-                                   s.isa.number(s.isa.abi.result), longest, ENUMERATE_LIMIT,
-                                   deadline)
+        found, executed = shortest(s.enumerator(1), s.testset, len(s.spec.params), longest,
+                                   ENUMERATE_LIMIT, deadline)
         s.evaluations += executed
-        found = [p for p in found if s.better(p)]
+        found = sorted((p for p in found if s.better(p)), key=s.cost)
         if not found or any(s.consider(p, "enumeration") for p in found
                             if not _done(s, budget_s, batches, stop_at, 0)):
             return
 
 
 def _descend(s: _Search, budget_s, batches, stop_at, count: int) -> bool:
-    """Local search from the best: one instruction deleted, at most one other replaced;
-    then windows of the best replaced by shorter enumerated sequences; while either finds
-    a proven shorter program.  True when it improved."""
+    """Local search from the best, cheapest steps first, back to the first after every
+    proven shorter program: copies taken out; one instruction deleted with registers
+    exchanged or renamed; windows replaced by one enumerated instruction; one deleted and
+    another replaced by any instance; windows replaced by up to PEEPHOLE_REPLACEMENT; the
+    last copy into the result register coalesced.  True when it improved."""
     improved = False
     while s.best is not None and not _done(s, budget_s, batches, stop_at, count):
-        if s.instances is None:
-            s.instances = instances(s.isa, s.space)
         s.report("local search")
-        # copies taken out first, then deletions with exchanges and renames alone: few
-        # candidates, and most of what our lowering wastes goes that way
+        # copies taken out first: few candidates, and most of what our lowering wastes
         rewritten = [*rewrites(s.isa, s.space, s.best),
                      *recomputed(s.isa, s.space, s.testset, s.best)]
         if any(s.consider(p, "local search") for p in right(
                 s.isa, s.testset, [p for p in rewritten if s.better(p)])):
             improved = True
             continue
-        for table in (s.instances[:0], s.instances):
-            found, evaluations = neighbours(s.isa, s.space, s.testset, s.best, table,
-                                            limit=LOCAL_SEARCH_LIMIT)
-            s.evaluations += evaluations
-            if any(s.consider(p, "local search") for p in found
-                   if not _done(s, budget_s, batches, stop_at, count)):
-                break
-        else:
-            found = []
-        if found:
-            improved = True
-            continue
-        if s.spec.uses_memory:
-            return improved
-        s.report("peephole")
-        found, executed = peephole(s.enumerator(None), s.testset, s.best, len(s.spec.params),
-                                   PEEPHOLE_WINDOW, PEEPHOLE_REPLACEMENT, PEEPHOLE_LIMIT,
-                                   _deadline(s, budget_s))
-        s.evaluations += executed
-        # every proof may take PROOF_TIMEOUT_MS: none begins once the budget is spent
-        if not any(s.consider(p, "peephole") for p in found
+        # the instances over the registers the best names too (our lowering's r9)
+        table = s.enumerator(None, s.best).rows
+        steps = [lambda t=table: _neighbours(s, t[:0]), lambda: _peephole(s, budget_s, 1),
+                 lambda t=table: _neighbours(s, t),
+                 lambda: _peephole(s, budget_s, PEEPHOLE_REPLACEMENT),
+                 # late: taken early, on a long program, it led to longer local optima
+                 lambda: ("local search", right(s.isa, s.testset,
+                                                result_coalesced(s.isa, s.space, s.best)))]
+        for step in steps:
+            phase, found = step()
+            # every proof may take PROOF_TIMEOUT_MS: none begins once the budget is spent
+            if any(s.consider(p, phase) for p in found
                    if s.better(p) and not _done(s, budget_s, batches, stop_at, count)):
+                improved = True
+                break
+            if _done(s, budget_s, batches, stop_at, count):
+                return improved
+        else:
             return improved
-        improved = True
     return improved
+
+
+def _neighbours(s: _Search, table) -> tuple[str, list[MachineProgram]]:
+    """One instruction deleted, registers exchanged or renamed, or one other replaced by
+    an instance of `table`."""
+    found, evaluations = neighbours(s.isa, s.space, s.testset, s.best, table,
+                                    limit=LOCAL_SEARCH_LIMIT)
+    s.evaluations += evaluations
+    return "local search", found
+
+
+def _peephole(s: _Search, budget_s, replacement: int) -> tuple[str, list[MachineProgram]]:
+    """Windows of the best replaced by at most `replacement` enumerated instructions."""
+    if s.spec.uses_memory:
+        return "peephole", []
+    s.report("peephole")
+    deadline = _deadline(s, budget_s)
+    if deadline is not None and replacement > 1:  # the chains need their time too
+        deadline = min(deadline, s.clock() + PEEPHOLE_SHARE * budget_s)
+    found, executed = peephole(s.enumerator(None, s.best), s.testset, s.best, len(s.spec.params),
+                               PEEPHOLE_WINDOW, replacement, PEEPHOLE_LIMIT, deadline)
+    s.evaluations += executed
+    return "peephole", sorted(found, key=s.cost)
 
 
 def _run(s: _Search, budget_s, batches, stop_at, iterations, on_progress) -> None:

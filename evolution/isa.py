@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import cache
 
 from arch import Arch
 from sem.ir import Node, const, trunc, zext
@@ -232,6 +233,67 @@ class Isa:
 
     def available(self, features: frozenset[str]) -> tuple[Form, ...]:
         return tuple(f for f in self.forms if f.feature is None or f.feature in features)
+
+
+FLAGS_BIT = 1 << 40  # in read/write masks: the flags (registers are bits 0..39)
+
+
+@dataclass(frozen=True)
+class FormEffects:
+    """What a form reads and writes: operand positions, implicit registers, flags."""
+
+    read_operands: tuple[int, ...]
+    written_operands: tuple[int, ...]
+    read_mask: int  # implicit registers (bit = number), and FLAGS_BIT when it reads a flag
+    written_mask: int
+    read_flags: tuple[str, ...] = ()  # by name
+    written_flags: tuple[str, ...] = ()
+
+
+@cache
+def form_effects(isa: Isa, form: Form) -> FormEffects:
+    """Runs the form's semantics on symbolic inputs and records the keys it touches."""
+    def supply(key):
+        if key == "mem":
+            return Node("mem", 0)
+        if key[0] == "flag":
+            return trunc(Node("param", 8, (), 0), 1)
+        return Node("param", 64, (), 0)
+
+    def undefined(width: int) -> Node:
+        value = Node("param", 64, (), 1)
+        return value if width == 64 else trunc(value, width)
+
+    sem = Sem(supply, undefined)
+    form.semantics(sem)
+    read_ops, read_mask, read_flags, written_flags = [], 0, [], []
+    for key in sem.inputs:
+        if key == "mem":
+            continue
+        kind, what = key
+        if kind == "op" and form.operands[what].kind in (REG, MEM):
+            read_ops.append(what)
+        elif kind == "reg":
+            read_mask |= 1 << isa.number(what)
+        elif kind == "flag":
+            read_mask |= FLAGS_BIT
+            read_flags.append(what)
+    written_ops, written_mask = [], 0
+    for key, _ in sem.outputs:
+        if key == "mem":
+            continue
+        kind, what = key
+        if kind == "op":
+            written_ops.append(what)
+        elif kind == "reg":
+            written_mask |= 1 << isa.number(what)
+        else:
+            written_mask |= FLAGS_BIT
+            written_flags.append(what)
+    # a memory operand's base register is read to form the address
+    read_ops += [i for i, o in enumerate(form.operands) if o.kind == MEM and i not in read_ops]
+    return FormEffects(tuple(read_ops), tuple(written_ops), read_mask, written_mask,
+                       tuple(read_flags), tuple(written_flags))
 
 
 # shared IR helpers ----------------------------------------------------------------

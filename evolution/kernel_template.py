@@ -456,17 +456,20 @@ def neighbourhood(prog, n, INSTANCES, POOL, KIND, R0, F0, M0, U, EXP, EXPM, spec
 
 
 @njit(cache=True)
-def state_hash(R, F, HASHREGS, defined):
-    """A 64-bit fingerprint of a chunk's state: the registers a search can write, the
-    flags and which registers hold something (never 0: 0 marks an empty table slot)."""
+def state_hash(R, F, HASHREGS, defined, owed):
+    """A 64-bit fingerprint of a state on the probe lanes: the registers a search can
+    write, the flags, which registers hold something and which values are still owed a
+    reader (never 0: 0 marks an empty table slot)."""
     h = np.uint64(defined) * np.uint64(0x9E3779B97F4A7C15) + ONE
+    h = (h ^ np.uint64(owed)) * np.uint64(0x100000001B3)
+    lanes = R.shape[1]
     for i in range(HASHREGS.shape[0]):
         r = HASHREGS[i]
-        for v in range(CHUNK):
+        for v in range(lanes):
             h = (h ^ R[r, v]) * np.uint64(0x100000001B3)
             h ^= h >> np.uint64(29)
     for f in range(F.shape[0]):
-        for v in range(CHUNK):
+        for v in range(lanes):
             h = (h ^ np.uint64(F[f, v])) * np.uint64(0x100000001B3)
     return h | ONE
 
@@ -493,98 +496,276 @@ def seen_before(TABLE, DEPTHS, h, depth):
 
 
 @njit(cache=True)
-def window_search(prog, n, a, b, j, INSTANCES, READS, WRITES, defined0, last_writes, HASHREGS,
-                  R0, F0, M0, U, EXP, EXPM, spec, OUT, limit, TABLE, DEPTHS):
+def owes(OUTS, SAT, d, i, READS, WRITES, live, final):
+    """Instance i put at window depth d: True when it leaves some earlier window
+    instruction dead (every value it wrote overwritten unread; at the end, `final`, none
+    read and none live after the window).  Updates OUTS[d + 1], SAT[d + 1]."""
+    for k in range(d):
+        SAT[d + 1, k] = SAT[d, k] or (OUTS[d, k] & READS[i]) != 0
+        OUTS[d + 1, k] = OUTS[d, k] & ~WRITES[i]
+        if not SAT[d + 1, k] and (OUTS[d + 1, k] == 0
+                                  or (final and OUTS[d + 1, k] & live == 0)):
+            return True
+    SAT[d + 1, d] = False
+    OUTS[d + 1, d] = WRITES[i]
+    return False
+
+
+@njit(cache=True)
+def wrong_register(R, F, TR, TF, LIVEREGS, LIVEMASK, LIVEFLAGS, lanes):
+    """Against the target on lanes 0..lanes-1, in the live bits: -1 when the state holds it
+    in every live register and flag, the register when one live register alone does not,
+    -2 when more is wrong."""
+    for x in range(LIVEFLAGS.shape[0]):
+        f = LIVEFLAGS[x]
+        for v in range(lanes):
+            if F[f, v] != TF[f, v]:
+                return -2
+    wrong = -1
+    for x in range(LIVEREGS.shape[0]):
+        r = LIVEREGS[x]
+        m = np.uint64(LIVEMASK[r])
+        for v in range(lanes):
+            if (R[r, v] ^ TR[r, v]) & m != ZERO:
+                if wrong >= 0:
+                    return -2
+                wrong = r
+                break
+    return wrong
+
+
+@njit(cache=True)
+def right_everywhere(cand, total, R0, F0, M0, U, EXP, EXPM, spec, R, F, M, FAULT):
+    for c in range(R0.shape[0]):
+        run_chunk(cand, total, R0, F0, M0, U, R, F, M, FAULT, c)
+        if chunk_cost(R, M, FAULT, R0, EXP, EXPM, c, spec) != 0.0:
+            return False
+    return True
+
+
+@njit(cache=True)
+def copy_state(SR, SF, SM, SX, src, dst):
+    for r in range(SR.shape[1]):
+        for v in range(SR.shape[2]):
+            SR[dst, r, v] = SR[src, r, v]
+    for f in range(SF.shape[1]):
+        for v in range(SF.shape[2]):
+            SF[dst, f, v] = SF[src, f, v]
+    for v in range(SX.shape[1]):
+        SX[dst, v] = SX[src, v]
+        for x in range(SM.shape[2]):
+            SM[dst, v, x] = SM[src, v, x]
+
+
+@njit(cache=True)
+def restore(SR, SF, SM, SX, src, dst, written, nreg):
+    """State dst back to src after one instance that wrote `written` (a WRITES mask)."""
+    for r in range(nreg):
+        if written >> r & 1:
+            for v in range(SR.shape[2]):
+                SR[dst, r, v] = SR[src, r, v]
+    if written & FLAGS_BIT:
+        for f in range(SF.shape[1]):
+            for v in range(SF.shape[2]):
+                SF[dst, f, v] = SF[src, f, v]
+    for v in range(SX.shape[1]):
+        SX[dst, v] = SX[src, v]
+        for x in range(SM.shape[2]):
+            SM[dst, v, x] = SM[src, v, x]
+
+
+@njit(cache=True)
+def copied_from(R, TR, r, mask, written, nreg):
+    """A register the last instance wrote that holds what register r must (on the live
+    bits `mask`, every probe lane), or -1."""
+    for q in range(nreg):
+        if q == r or not (written >> q & 1):
+            continue
+        same = True
+        for v in range(R.shape[1]):
+            if (R[q, v] ^ TR[r, v]) & mask != ZERO:
+                same = False
+                break
+        if same:
+            return q
+    return -1
+
+
+@njit(cache=True)
+def window_search(prog, n, a, b, j, INSTANCES, READS, WRITES, FINAL_START, FINAL_LEN, FINAL,
+                  COPY, RENAMED, RSUFFIX, defined0, live, LIVEREGS, LIVEMASK, LIVEFLAGS,
+                  HASHREGS, PR0, PF0, PM0, PX0, PU, TR, TF, R0, F0, M0, U, EXP, EXPM, spec, OUT,
+                  limit, TABLE, DEPTHS):
     """Every sequence of j instances (INSTANCES rows) that, put in place of prog's slots
     a..b-1, makes a program right on every vector, into OUT (at most its length), whole
-    programs of a + j + n - b rows.  Depth first, from the state after the prefix (kept
-    per depth on the first chunk): an instance must read only registers (and flags,
-    bit 40) that hold something (defined0 after the prefix, then what earlier instances
-    wrote: READS, WRITES are masks), the last one must write one of last_writes (when
-    not 0), and a state reached before at the same depth or a shallower one is not
-    expanded again (the classic superoptimiser's pruning, fingerprints in TABLE).
-    Returns (found, instances executed); stops after `limit` of them."""
-    chunks = R0.shape[0]
-    nreg, nflag = R0.shape[1], F0.shape[1]
-    nbytes = M0.shape[2]
-    PR, PF, PM, PX = run_all(prog, a, R0, F0, M0, U)  # every chunk's state after the prefix
+    programs of a + j + 1 + n - b rows (the row after the window UNUSED, or a copy).
+
+    Depth first over the probe lanes (PR0.. : the state after the prefix on a few
+    vectors; PU their undefined values), pruned as superoptimisers do: an instance reads
+    only registers (and flags, bit FLAGS_BIT) that hold something (defined0 after the
+    prefix, then what earlier instances wrote: READS, WRITES are masks); no instance may
+    leave an earlier one of the window dead (its values all overwritten unread, or at the
+    end neither read nor `live`, what the rest of the program reads); a state reached
+    before at the same depth or a shallower one is not expanded again (observational
+    equivalence, fingerprints in TABLE).  The last instance comes from FINAL's lists
+    (FINAL_START/FINAL_LEN by what it reads: register r at r, the flags at NREG, every last
+    instance at NREG + 1), must read a value the one before it wrote, and must leave the
+    target state TR, TF in the live bits (LIVEREGS, LIVEMASK, LIVEFLAGS) on the probe
+    lanes; or all but one live register r, whose value is in a register q it wrote: then
+    the rest of the program reads q for r (RENAMED[r, q]: which of RSUFFIX, the rest so
+    renamed; -1: it cannot be) or, failing that, the window ends in the copy COPY[r, q]
+    (an instance index; -1: none) and is j + 1 long.  Only then is the whole program run
+    on every vector.  Returns (found, instances executed); stops after `limit` of them."""
+    nreg, nflag = PR0.shape[0], PF0.shape[0]
+    lanes = PR0.shape[1]
     R = np.empty((nreg, CHUNK), dtype=np.uint64)
-    F = np.empty((nflag, CHUNK), dtype=np.uint8)
-    M = np.empty((CHUNK, nbytes), dtype=np.uint8)
+    F = np.empty((F0.shape[1], CHUNK), dtype=np.uint8)
+    M = np.empty((CHUNK, M0.shape[2]), dtype=np.uint8)
     FAULT = np.empty(CHUNK, dtype=np.uint8)
     ns = n - b
-    suffix = np.zeros((max(ns, 1), 5), dtype=np.int64)
-    for k in range(ns):
-        suffix[k] = prog[b + k]
-    total = a + j + ns
-    cand = np.zeros((max(total, 1), 5), dtype=np.int64)
+    total = a + j + 1 + ns
+    cand = np.zeros((total, 5), dtype=np.int64)
     for k in range(a):
         cand[k] = prog[k]
     for k in range(ns):
-        cand[a + j + k] = prog[b + k]
-    SR = np.empty((j + 1, nreg, CHUNK), dtype=np.uint64)
-    SF = np.empty((j + 1, nflag, CHUNK), dtype=np.uint8)
-    SM = np.empty((j + 1, CHUNK, nbytes), dtype=np.uint8)
-    SX = np.empty((j + 1, CHUNK), dtype=np.uint8)
+        cand[a + j + 1 + k] = prog[b + k]
+    found = 0
+    if j == 0:
+        if right_everywhere(cand, total, R0, F0, M0, U, EXP, EXPM, spec, R, F, M, FAULT):
+            OUT[0, :total] = cand
+            found = 1
+        return found, 0
+    SR = np.empty((j + 1, nreg, lanes), dtype=np.uint64)
+    SF = np.empty((j + 1, nflag, lanes), dtype=np.uint8)
+    SM = np.empty((j + 1, lanes, PM0.shape[1]), dtype=np.uint8)
+    SX = np.empty((j + 1, lanes), dtype=np.uint8)
     SD = np.zeros(j + 1, dtype=np.int64)
-    SR[0] = PR[0]
-    SF[0] = PF[0]
-    SM[0] = PM[0]
-    SX[0] = PX[0]
+    OUTS = np.zeros((j + 1, j), dtype=np.int64)
+    SAT = np.zeros((j + 1, j), dtype=np.bool_)
+    SR[0] = PR0
+    SF[0] = PF0
+    SM[0] = PM0
+    SX[0] = PX0
     SD[0] = defined0
     TABLE[:] = 0
+    # registers a live register's value may end in (read from there, or copied back), and
+    # a live mask for the dead-value test that counts them as live
+    SOURCES = np.zeros(nreg, dtype=np.int64)
+    copy_live = live
+    for r in range(nreg):
+        for q in range(nreg):
+            if COPY[r, q] >= 0 or RENAMED[r, q] >= 0:
+                SOURCES[r] |= np.int64(1) << q
+        copy_live |= SOURCES[r]
     choice = np.full(j + 1, -1, dtype=np.int64)
+    lists = np.zeros(j + 1, dtype=np.int64)  # the last depth: FINAL lists left to walk
+    position = np.zeros(j + 1, dtype=np.int64)
+    listed = np.zeros(j + 1, dtype=np.int64)  # what the lists walked read (a READS mask)
     m = INSTANCES.shape[0]
-    found = 0
     executed = 0
+    flags_list = nreg
+    every = nreg + 1
     d = 0
+    fresh = True  # entering the last depth: set up its lists
     while d >= 0:
-        if d == j:  # a whole window: the suffix on the first chunk, then on every chunk
-            d -= 1
-            R[:, :] = SR[j]
-            F[:, :] = SF[j]
-            M[:, :] = SM[j]
-            FAULT[:] = SX[j]
-            execute(suffix, ns, R, F, M, FAULT, U[0], CHUNK)
-            if chunk_cost(R, M, FAULT, R0, EXP, EXPM, 0, spec) != 0.0:
+        if d < j - 1:  # an inner depth: every instance in turn
+            choice[d] += 1
+            i = choice[d]
+            if i >= m or executed >= limit:
+                choice[d] = -1
+                d -= 1
                 continue
-            for k in range(j):
-                cand[a + k] = INSTANCES[choice[k]]
-            right = True
-            for c in range(1, chunks):
-                R[:, :] = PR[c]
-                F[:, :] = PF[c]
-                M[:, :] = PM[c]
-                FAULT[:] = PX[c]
-                execute(cand[a:], total - a, R, F, M, FAULT, U[c], CHUNK)
-                if chunk_cost(R, M, FAULT, R0, EXP, EXPM, c, spec) != 0.0:
-                    right = False
-                    break
-            if right:
-                OUT[found, :total] = cand[:total]
-                found += 1
-                if found == OUT.shape[0]:
-                    return found, executed
+            if READS[i] & ~SD[d] != 0:
+                continue
+            if owes(OUTS, SAT, d, i, READS, WRITES, live, False):
+                continue
+            copy_state(SR, SF, SM, SX, d, d + 1)
+            execute(INSTANCES[i:i + 1], 1, SR[d + 1], SF[d + 1], SM[d + 1], SX[d + 1], PU,
+                    lanes)
+            executed += 1
+            SD[d + 1] = SD[d] | WRITES[i]
+            owed = np.int64(0)
+            for k in range(d + 1):
+                if not SAT[d + 1, k]:
+                    owed |= OUTS[d + 1, k]
+            if seen_before(TABLE, DEPTHS, state_hash(SR[d + 1], SF[d + 1], HASHREGS,
+                                                     SD[d + 1], owed), d + 1):
+                continue
+            d += 1
+            fresh = True
             continue
-        choice[d] += 1
-        i = choice[d]
-        if i >= m or executed >= limit:
-            choice[d] = -1
+        # the last depth: walk the lists of what it may read
+        if fresh:
+            fresh = False
+            listed[d] = 0
+            position[d] = 0
+            copy_state(SR, SF, SM, SX, d, d + 1)
+            if d == 0:
+                lists[d] = np.int64(1) << every
+            else:
+                owed = OUTS[d, d - 1]
+                lists[d] = owed & ((np.int64(1) << nreg) - 1)
+                if owed & FLAGS_BIT:
+                    lists[d] |= np.int64(1) << flags_list
+                # a value of the one before may stay live past the window instead
+                if owed & live != 0 and (live & (live - 1)) != 0:
+                    lists[d] = np.int64(1) << every
+        if executed >= limit:
             d -= 1
+            continue
+        r = np.int64(0)
+        while lists[d] != 0:
+            first = lists[d] & -lists[d]
+            r = np.int64(0)
+            while (first >> r) != 1:
+                r += 1
+            if position[d] < FINAL_LEN[r]:
+                break
+            lists[d] ^= first
+            listed[d] |= FLAGS_BIT if r == flags_list else first
+            position[d] = 0
+        if lists[d] == 0:
+            d -= 1
+            continue
+        i = FINAL[FINAL_START[r] + position[d]]
+        position[d] += 1
+        if READS[i] & listed[d] != 0:  # one reading two of them: met in the first list only
             continue
         if READS[i] & ~SD[d] != 0:
             continue
-        if d == j - 1 and last_writes != 0 and WRITES[i] & last_writes == 0:
+        if owes(OUTS, SAT, d, i, READS, WRITES, copy_live, True):
             continue
-        SR[d + 1] = SR[d]
-        SF[d + 1] = SF[d]
-        SM[d + 1] = SM[d]
-        SX[d + 1] = SX[d]
-        execute(INSTANCES[i:i + 1], 1, SR[d + 1], SF[d + 1], SM[d + 1], SX[d + 1], U[0], CHUNK)
+        execute(INSTANCES[i:i + 1], 1, SR[d + 1], SF[d + 1], SM[d + 1], SX[d + 1], PU, lanes)
         executed += 1
-        SD[d + 1] = SD[d] | WRITES[i]
-        if d + 1 < j and seen_before(TABLE, DEPTHS, state_hash(SR[d + 1], SF[d + 1], HASHREGS,
-                                                               SD[d + 1]), d + 1):
+        copy = -1
+        renamed = -1
+        w = wrong_register(SR[d + 1], SF[d + 1], TR, TF, LIVEREGS, LIVEMASK, LIVEFLAGS, lanes)
+        right = w == -1 and WRITES[i] & live != 0
+        if w >= 0 and WRITES[i] & SOURCES[w] != 0:
+            q = copied_from(SR[d + 1], TR, w, np.uint64(LIVEMASK[w]), WRITES[i] & SOURCES[w],
+                            nreg)
+            if q >= 0:
+                right = True
+                renamed = RENAMED[w, q]
+                if renamed < 0:
+                    copy = COPY[w, q]
+        restore(SR, SF, SM, SX, d, d + 1, WRITES[i], nreg)
+        if not right:
             continue
-        d += 1
+        choice[d] = i
+        for k in range(j):
+            cand[a + k] = INSTANCES[choice[k]]
+        cand[a + j] = 0
+        if copy >= 0:
+            cand[a + j] = INSTANCES[copy]
+        for k in range(ns):
+            if renamed < 0:
+                cand[a + j + 1 + k] = prog[b + k]
+            else:
+                cand[a + j + 1 + k] = RSUFFIX[renamed, k]
+        if right_everywhere(cand, total, R0, F0, M0, U, EXP, EXPM, spec, R, F, M, FAULT):
+            OUT[found] = cand
+            found += 1
+            if found == OUT.shape[0]:
+                return found, executed
     return found, executed

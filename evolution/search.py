@@ -17,7 +17,7 @@ import numpy as np
 
 from evolution.costmodel import PerformanceModel
 from evolution.evaluator import kernels
-from evolution.isa import IMM, MEM, REG, Isa
+from evolution.isa import IMM, MEM, REG, Isa, form_effects
 from evolution.program import MachineProgram, decode, encode
 from evolution.testset import TestSet, footprint
 from sem.canon import postorder
@@ -82,7 +82,13 @@ def space(isa: Isa, spec: Routine, features: frozenset[str], forms: tuple[str, .
     args = [isa.number(a) for a in isa.abi.args[: len(spec.params)]]
     regs = list(dict.fromkeys([*args, isa.number(isa.abi.result)]))
     regs += [n for n in map(isa.number, isa.scratch) if n not in regs][:scratch]
-    reads = tuple(regs + ([isa.zero_register] if isa.zero_register is not None else []))
+    # a register a form writes of itself (x86 mul's rdx) may be read after it
+    written = 0
+    for name in forms:
+        written |= form_effects(isa, isa.by_name[name]).written_mask
+    implicit = [n for n in map(isa.number, isa.scratch) if n not in regs and written >> n & 1]
+    reads = tuple(regs + implicit + ([isa.zero_register] if isa.zero_register is not None
+                                     else []))
     pointers = tuple(a for a, t in zip(args, spec.params, strict=True) if t.name == "ptr")
     size = footprint(spec) if spec.uses_memory else 0
     riscv_parts = isa.zero_register is not None
@@ -233,6 +239,10 @@ def instances(isa: Isa, s: SearchSpace, immediates_per_form: int = 12) -> np.nda
             o = f.operands[f.immediate_operand]
             if o.kind == MEM:
                 values = list(s.displacements)
+            elif len(f.register_operands) == 3:
+                # three registers already multiply its instances by the pool's cube: the
+                # displacements that step by one only (x86 lea [r + r*k + d])
+                values = [v for v in (0, -1, 1) if o.lo <= v <= o.hi]
             elif o.hi - o.lo < 64:
                 values = list(range(o.lo, o.hi + 1))
             else:
