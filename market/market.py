@@ -129,6 +129,27 @@ class AdoptionCheck:
     cpu_ms: int
 
 
+@dataclass(frozen=True)
+class Translation:
+    """Another ISA's proven program written for a board's ISA (lifted to the semantic
+    core and lowered: evolution/lift.py).  Not proven: the adopter's check proves it."""
+    instructions: int
+    cycles: float
+    text: str
+    code: bytes
+    features_used: frozenset[str]
+    artifact: Mapping  # the proof artifact for the board's ISA (market/proofs.py)
+    cpu_ms: int  # CPU the translation took
+
+
+class Translator(Protocol):
+    def translate(self, agent: AgentState, routine: RoutineInfo, isa: str,
+                  text: str) -> Translation | None:
+        """`text`, a program proven for `routine` on `isa`, for `agent`'s ISA and features;
+        None when it has no such form (its lowering branches, say)."""
+        ...
+
+
 class Verifier(Protocol):
     def check(self, agent: AgentState, routine: RoutineInfo, artifact: Mapping,
               code: bytes) -> AdoptionCheck:
@@ -181,8 +202,11 @@ class Book:
 class Market:
     def __init__(self, book: Book, routines: Iterable[RoutineInfo],
                  strategies: Iterable[Strategy], verifier: Verifier, *, rules: Rules = Rules(),
-                 sharing: bool = True, seed: int = 0) -> None:
+                 sharing: bool = True, seed: int = 0,
+                 translator: Translator | None = None) -> None:
         self.book = book
+        # with sharing: a program found on one ISA, translated for the boards of another
+        self.translator = translator
         self.routines = {r.id: r for r in routines}
         self.strategies = {s.name: s for s in strategies}
         self.verifier = verifier
@@ -493,11 +517,15 @@ class Market:
         # as good, improvement on the finder's board or not (its start may be news to them)
         if self.sharing and claim.instructions is not None:
             for other in self.state.agents.values():
-                if other.key != agent.key:
+                if other.key == agent.key:
+                    continue
+                if other.isa == agent.isa:
                     found = self._adopt(other, identity, claim, routine, t)
-                    if found:
-                        t = found[-1]["t"]
-                        entries += found
+                else:
+                    found = self._translate(other, identity, claim, routine, t)
+                if found:
+                    t = found[-1]["t"]
+                    entries += found
         return self.book.write(entries)
 
     def _payout(self, t: int, agent: str, identity: str, saved: float, routine: RoutineInfo,
@@ -533,6 +561,40 @@ class Market:
                         instructions=claim.instructions, cycles=claim.cycles, text=claim.text,
                         code=claim.code.hex(), check=check.detail, check_ms=check.cpu_ms),
                 self._payout(t, finder.agent, identity, saved, routine, "adoption", other.key)]
+
+    def _translate(self, other: AgentState, identity: str, claim: Claim,
+                   routine: RoutineInfo, t: int) -> list[dict]:
+        """Entries for `other`, of another ISA, taking the program of experiment `identity`
+        written for its own ISA (Translator), if that is shorter than what it holds: its
+        own check of the translation's artifact and code, then a royalty to the finder.
+        The translation's CPU and the check's are the market's, whatever the verdict."""
+        if self.translator is None:
+            return []
+        finder = self.state.experiments[identity]
+        best = self.state.best_of(other.key, routine.id)
+        # a board at the market's floor trades the routine no more
+        if best is not None and best.instructions <= self.rules.floor:
+            return []
+        found = self.translator.translate(other, routine, finder.experiment.isa, claim.text)
+        if found is None:
+            return []
+        t += found.cpu_ms
+        if best is not None and found.instructions >= best.instructions:
+            return []
+        check = self.verifier.check(other, routine, found.artifact, found.code)
+        t += check.cpu_ms
+        if not check.ok:
+            return [R.entry(R.NOT_ADOPTED, t, agent=other.key, id=identity, reason=check.detail,
+                            check_ms=check.cpu_ms, translate_ms=found.cpu_ms,
+                            translated_from=finder.experiment.isa)]
+        saved = max(0.0, best.cycles - found.cycles) if best else 0.0
+        return [R.entry(R.ADOPTED, t, agent=other.key, id=identity, routine=routine.id,
+                        instructions=found.instructions, cycles=found.cycles, text=found.text,
+                        code=found.code.hex(), features_used=sorted(found.features_used),
+                        check=check.detail, check_ms=check.cpu_ms, translate_ms=found.cpu_ms,
+                        translated_from=finder.experiment.isa),
+                self._payout(t, finder.agent, identity, saved, routine, "translation",
+                             other.key)]
 
     def _catch_up(self, agent: AgentState) -> None:
         """A board that joins late adopts the best program of each routine it can use."""

@@ -200,9 +200,12 @@ class MarketState:
     def _adopted(self, index: int, r: Mapping) -> None:
         self.adoptions.append(dict(r, index=index))
         source = self.experiments[r["id"]]
+        # a translation (another ISA's program written for this one) says what it uses
+        used = (frozenset(r["features_used"]) if "features_used" in r
+                else source.features_used)
         self.best[(r["agent"], source.experiment.routine)] = Best(
             r["instructions"], r["cycles"], r["t"], r["id"], adopted=True, text=r["text"],
-            code=r["code"], features_used=source.features_used)
+            code=r["code"], features_used=used)
 
     def _not_adopted(self, index: int, r: Mapping) -> None:
         self.rejected_adoptions.append(dict(r, index=index))
