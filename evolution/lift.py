@@ -19,12 +19,12 @@ not a result: it is proven for its own ISA like every start before anyone uses i
 
 from __future__ import annotations
 
-from evolution.copies import recomputed, rewrites, right
+from evolution.copies import recomputed, renamed_back, rewrites, right
 from evolution.isa import Isa
 from evolution.program import MachineProgram
 from evolution.search import space
 from evolution.semantics import compose
-from evolution.starts import Start, lowering
+from evolution.starts import Start, lowering, without_bit_counts
 from evolution.testset import TestSet, machine_vectors
 from sem.canon import postorder
 from sem.interp import run
@@ -133,13 +133,13 @@ def _simplify(n: Node) -> Node:
 def polish(isa: Isa, spec: Routine, program: MachineProgram, features: frozenset[str],
            vectors: int = 32, seed: int = 0) -> MachineProgram:
     """`program` with the copies and recomputed values a lowering leaves taken out
-    (evolution/copies.py), one at a time while a shorter program is right on `vectors`
+    (evolution/copies.py, both ways), one at a time while a shorter program is right on `vectors`
     test vectors.  Right on vectors only: the result still has to be proven."""
     s = space(isa, spec, features)
     testset = TestSet(isa, spec, machine_vectors(isa, spec, vectors, seed), s.write_registers)
     best = program
     while True:
-        found = right(isa, testset, [*rewrites(isa, s, best),
+        found = right(isa, testset, [*rewrites(isa, s, best), *renamed_back(isa, s, best),
                                      *recomputed(isa, s, testset, best)])
         if not found:
             return best
@@ -158,12 +158,17 @@ def translate(source: Isa, spec: Routine, program: MachineProgram, target: Isa,
     if spec.uses_memory:
         return None
     lifted = lift(source, spec, program)
-    try:
-        start = lowering(target, lifted, features)
-    except LoweringError:
-        return None
     usable = {f.name for f in target.available(features)}
-    if start is None or not all(i.form in usable for i in start.program.insns):
-        return None
-    return Start(f"lifted from {source.name}",
-                 polish(target, spec, start.program, features))
+    # as our own starts: where the lowering loops (riscv64's bit counts without Zbb) or
+    # uses a form the board lacks (x86's popcnt on qemu64), the bit counts as formulas
+    for routine in (lifted, without_bit_counts(lifted)):
+        if routine is None:
+            continue
+        try:
+            start = lowering(target, routine, features)
+        except LoweringError:
+            continue
+        if start is not None and all(i.form in usable for i in start.program.insns):
+            return Start(f"lifted from {source.name}",
+                         polish(target, spec, start.program, features))
+    return None

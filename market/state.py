@@ -86,6 +86,8 @@ class MarketState:
         self.best: dict[tuple[str, str], Best] = {}  # (agent, routine) -> best
         self.adoptions: list[dict] = []
         self.rejected_adoptions: list[dict] = []
+        # (agent, routine, program text of the other ISA) translated for that agent
+        self.translated: set[tuple[str, str, str]] = set()
         self.counterexamples: dict[tuple[str, str], list[dict]] = {}  # (routine, isa)
         self.payouts: list[dict] = []
         self.payments: list[dict] = []  # the meta-motherboard's, as credited
@@ -199,6 +201,7 @@ class MarketState:
 
     def _adopted(self, index: int, r: Mapping) -> None:
         self.adoptions.append(dict(r, index=index))
+        self._translation(r)
         source = self.experiments[r["id"]]
         # a translation (another ISA's program written for this one) says what it uses
         used = (frozenset(r["features_used"]) if "features_used" in r
@@ -209,6 +212,11 @@ class MarketState:
 
     def _not_adopted(self, index: int, r: Mapping) -> None:
         self.rejected_adoptions.append(dict(r, index=index))
+        self._translation(r)
+
+    def _translation(self, r: Mapping) -> None:
+        if "translated_from" in r:
+            self.translated.add((r["agent"], r["routine"], r["from_text"]))
 
     def _payout(self, index: int, r: Mapping) -> None:
         self.payouts.append(dict(r, index=index))

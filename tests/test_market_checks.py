@@ -151,6 +151,27 @@ def test_code_using_a_feature_a_board_lacks_is_not_adopted_there(market):
     assert market.state.best_of(market.keys["qemu64"], P01.id) is None
 
 
+def test_a_board_lacking_a_feature_the_program_uses_gets_it_written_without(market):
+    """Haswell's blsr for p01 cannot run on qemu64; read back and lowered for qemu64's
+    features it is x & (x - 1) in x86 without BMI1 (shorter than qemu64's own start),
+    which qemu64 checks and takes."""
+    from market.translate import LiftTranslator
+
+    market.translator = LiftTranslator({P01.id: hd.p01, P16.id: hd.p16})
+    e = _accept(market, "haswell", P01, frozenset({"bmi1", "bmi2", "lzcnt"}))
+    artifact, code = _artifact(X86, hd.p01, BLSR)
+    settled = market.settle(e.identity, _claim(artifact, code, 2, frozenset({"bmi1"})))
+    records = [market.book.ledger.record(i) for i in settled]
+    taken = next(r for r in records if r["type"] == R.ADOPTED
+                 and r["agent"] == market.keys["qemu64"])
+    assert taken["translated_from"] == "x86_64" and taken["features_used"] == []
+    own = min(s.program.instructions for s in starts(X86, hd.p01, frozenset()))
+    assert "blsr" not in taken["text"] and taken["instructions"] < own
+    assert "queries unsat" in taken["check"] and "100/100" in taken["check"]
+    best = market.state.best_of(market.keys["qemu64"], P01.id)
+    assert best.instructions == taken["instructions"] and best.features_used == frozenset()
+
+
 def test_a_forged_claim_is_refuted_loses_its_stake_and_nobody_adopts_it(market):
     e = _accept(market, "qemu64", P01, frozenset())
     good, _ = _artifact(X86, hd.p01, LEA_AND)
@@ -236,6 +257,22 @@ def test_a_program_found_on_one_isa_is_translated_for_the_other_and_checked_ther
         riscv_code = assemble(RV, program, frozenset({"m"}))
         assert riscv_code.hex() == best.code
         assert not unicorn_check(RV, hd.p25, riscv_code, machine_vectors(RV, hd.p25, 300, 11))
+        # the same program again is not translated again; another that translates no
+        # shorter is an entry that says so, its CPU on the clock
+        for seeds, text, entries in (((1, 2), "mov eax, edi\nmul esi\nmov eax, edx\nret",
+                                      [R.RESULT]),
+                                     ((2, 3), "mov eax, edi\nmul esi\nmov eax, edx\n"
+                                              "mov eax, eax\nret", [R.RESULT, R.NOT_ADOPTED])):
+            # a larger budget each time: a finished one covers the same budget
+            again = Experiment(p25.id, "x86_64", frozenset(), "descend", (), seeds,
+                               2000 * 2 ** seeds[0])
+            assert m.propose(keys["qemu64"], again).accepted
+            other, other_code = _artifact(X86, hd.p25, text)
+            settled = m.settle(again.identity, _claim(other, other_code, text.count("\n") + 1))
+            records = [m.book.ledger.record(i) for i in settled]
+            assert [r["type"] for r in records] == entries
+        assert "instructions, the board holds" in records[-1]["reason"]
+        assert records[-1]["t"] >= records[0]["t"]
 
 
 # -- live boards ---------------------------------------------------------------------------
