@@ -77,3 +77,20 @@ def test_routines_in_memory_are_not_translated():
     network = next(s.program for s in starts(X86, sorting.sort3, frozenset())
                    if s.name == "sorting network")
     assert translate(X86, sorting.sort3, network, RV, NOZB) is None
+
+
+def test_a_copy_into_the_result_register_is_taken_out_by_renaming_its_source():
+    """`mov eax, esi` before the return: esi named eax before it, the copy goes; Z3
+    proves the shorter program, and the copy propagation forwards cannot do it (the
+    result must end in eax)."""
+    from evolution.copies import renamed_back, rewrites, right
+    from evolution.search import space
+    from evolution.testset import TestSet
+
+    program = parse(X86, "mov esi, edi\nsub esi, 1\nand esi, edi\nmov eax, esi\nret")
+    s = space(X86, hd.p01, frozenset())
+    tests = TestSet(X86, hd.p01, machine_vectors(X86, hd.p01, 32, 0), s.write_registers)
+    assert not right(X86, tests, rewrites(X86, s, program))
+    found = right(X86, tests, renamed_back(X86, s, program))
+    assert found and all(p.instructions == 4 for p in found)
+    assert all(prove(X86, hd.p01, p).proven for p in found)
