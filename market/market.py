@@ -31,9 +31,10 @@ a board's first search of a routine it already holds another board's program for
 there and is staked at Rules.refine_ms, below the ladder (`refining`).
 
 Learnings cross ISAs (with sharing, given a `Translator`): a settled program is lifted to
-the semantic core and lowered for each board of the other ISA (market/translate.py,
-evolution/lift.py); the board checks the translation's own artifact and code as it
-checks an adoption, and takes it when it is shorter than what it holds.
+the semantic core and lowered for each board that cannot run it, of the other ISA or
+lacking a feature it uses (market/translate.py, evolution/lift.py); the board checks the
+translation's own artifact and code as it checks an adoption, and takes it when it is
+shorter than what it holds.
 
 Redundancy (what `propose` refuses, in this order):
     same     an experiment with the same identity is active or done;
@@ -107,7 +108,7 @@ class Rules:
     credit_per_cycle_use: float = 1.0
     prior_size: float = 1.0  # cycles an improvement saves, before any evidence
     # with sharing, a board's first search of a routine it holds another board's program
-    # for (adopted, or translated from the other ISA) is staked at this budget, below the
+    # for (adopted, or translated for it) is staked at this budget, below the
     # ladder: it begins from that program, which is most of the way, and refines it (None:
     # the ladder's first rung, as any first search)
     refine_ms: int | None = 1000
@@ -219,7 +220,7 @@ class Market:
                  sharing: bool = True, seed: int = 0,
                  translator: Translator | None = None) -> None:
         self.book = book
-        # with sharing: a program found on one ISA, translated for the boards of another
+        # with sharing: a program written for the boards that cannot run it as it is
         self.translator = translator
         self.routines = {r.id: r for r in routines}
         self.strategies = {s.name: s for s in strategies}
