@@ -27,8 +27,9 @@ with no such routine (with sharing: none that is not waiting for a board of its 
 more features to search it first) gives its turn to one that has.  With sharing, of
 those first the routines no board has searched at all (`fresh`): what one board finds
 reaches the others before they search (adopted on its ISA, translated for the other), so
-a board's first search of a routine it already holds another board's program for begins
-there and is staked at Rules.refine_ms, below the ladder (`refining`).
+a board's first search of a routine it already holds another board's program for (as it
+is, not a translation) begins there and is staked at Rules.refine_ms, below the ladder
+(`refining`).
 
 Learnings cross ISAs (with sharing, given a `Translator`): a settled program is lifted to
 the semantic core and lowered for each board that cannot run it, of the other ISA or
@@ -108,7 +109,7 @@ class Rules:
     credit_per_cycle_use: float = 1.0
     prior_size: float = 1.0  # cycles an improvement saves, before any evidence
     # with sharing, a board's first search of a routine it holds another board's program
-    # for (adopted, or translated for it) is staked at this budget, below the
+    # for (adopted as it is) is staked at this budget, below the
     # ladder: it begins from that program, which is most of the way, and refines it (None:
     # the ladder's first rung, as any first search)
     refine_ms: int | None = 1000
@@ -379,14 +380,16 @@ class Market:
 
     def refining(self, agent: AgentState) -> set[str]:
         """With sharing, the routines whose first search by this board begins from a
-        program another board found (adopted, or translated): staked at Rules.refine_ms,
-        once (one that finds nothing shorter leaves the first search on the ladder due)."""
+        program another board's search found (adopted; not a translation, which is no
+        begin: `begin_of`): staked at Rules.refine_ms, once (one that finds nothing shorter
+        leaves the first search on the ladder due)."""
         if not self.sharing or self.rules.refine_ms is None:
             return set()
         refined = {e.experiment.routine for e in self.state.experiments.values()
                    if e.agent == agent.key and e.experiment.cpu_ms == self.rules.refine_ms}
         return {r for r in self.first_searches(agent)[0] - refined
-                if (best := self.state.best_of(agent.key, r)) is not None and best.adopted}
+                if (best := self.state.best_of(agent.key, r)) is not None and best.adopted
+                and not best.translated}
 
     def _richer_unexplored(self, agent: AgentState) -> set[str]:
         """Routines some board of the agent's ISA with more features has yet to search."""
@@ -400,9 +403,15 @@ class Market:
         """Where the agent's next search of `routine` begins besides the engine's own
         starts: the best proven program its board holds, found by itself or (with sharing)
         adopted from another board after its own check; None while it holds only the
-        engine's start, which the engine has anyway."""
+        engine's start, which the engine has anyway, or a translation: a lowering of
+        another ISA's program is a basin of its own, and searches begun there stayed above
+        what the engine's starts reach (the full bench of 2026-12-05, 11:00: Haswell's p11
+        from an 11-instruction translation stayed at 11 in three searches, 8 from the
+        lowering without sharing); the board holds it meanwhile."""
         best = self.state.best_of(agent, routine)
-        return best if best is not None and best.source != "start" and best.text else None
+        if best is None or best.source == "start" or not best.text or best.translated:
+            return None
+        return best
 
     def overruns(self, agent: AgentState) -> dict[tuple[str, str], float]:
         """(routine, ISA) -> the mean CPU-seconds experiments on it used beyond their budget,

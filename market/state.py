@@ -71,6 +71,9 @@ class Best:
     t: int  # market clock when it was reached
     source: str  # "start" (the engine's starting program) or an experiment's identity
     adopted: bool = False
+    # a translation (another board's program lifted and lowered for this one), not a
+    # program some search of this ISA and features found
+    translated: bool = False
     text: str = ""
     code: str = ""  # hex
     features_used: frozenset[str] = frozenset()
@@ -208,7 +211,7 @@ class MarketState:
                 else source.features_used)
         self.best[(r["agent"], source.experiment.routine)] = Best(
             r["instructions"], r["cycles"], r["t"], r["id"], adopted=True, text=r["text"],
-            code=r["code"], features_used=used)
+            code=r["code"], features_used=used, translated="translated_from" in r)
 
     def _not_adopted(self, index: int, r: Mapping) -> None:
         self.rejected_adoptions.append(dict(r, index=index))

@@ -253,6 +253,10 @@ def test_a_program_found_on_one_isa_is_translated_for_the_other_and_checked_ther
         assert "queries unsat" in taken["check"] and "unicorn riscv64: 100/100" in taken["check"]
         assert taken["t"] > records[0]["t"]  # the translation and its check are on the clock
         assert best.adopted and best.instructions == taken["instructions"] <= 8
+        # held, but no begin: the board's own search starts from the engine's starts, on
+        # the ladder (a translation is a basin of its own)
+        assert best.translated and m.begin_of(keys["rv64-nozb"], p25.id) is None
+        assert m.refining(m.state.agents[keys["rv64-nozb"]]) == set()
         program = parse(RV, best.text)
         riscv_code = assemble(RV, program, frozenset({"m"}))
         assert riscv_code.hex() == best.code
