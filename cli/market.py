@@ -28,6 +28,7 @@ from market.driver import Driver, Step
 from market.engine import STRATEGIES, EngineRunner
 from market.market import Book, Market, RoutineInfo, Rules, ledger_entries
 from market.report import report
+from market.translate import LiftTranslator
 from market.uses import recorded_uses
 from market.worker import SearchWorker
 from sem.ir import Routine
@@ -102,7 +103,7 @@ def run_market(options: MarketOptions, on_step: Callable[[Market, Step], None] |
         strategies = [s.strategy for s in STRATEGIES.values()]
         market = Market(Book(ledger), routines, strategies, BoardVerifier(seats),
                         rules=Rules(budgets_ms=options.budgets_ms), sharing=options.sharing,
-                        seed=options.seed)
+                        seed=options.seed, translator=LiftTranslator(specs))
         # a fair split of the budget to start with, and at least one smallest stake
         credits = max(options.seconds / len(seats), min(options.budgets_ms) / 1000)
         for seat in seats.values():

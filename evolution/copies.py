@@ -57,6 +57,33 @@ def rewrites(isa: Isa, s: SearchSpace, program: MachineProgram) -> list[MachineP
     return out
 
 
+def renamed_back(isa: Isa, s: SearchSpace, program: MachineProgram) -> list[MachineProgram]:
+    """Copies taken out the other way: for an instruction that reads one register a and
+    writes another b (riscv `addiw a0, a2, 0` before the return), the program without it
+    in which a is named b everywhere before it and read as b after it.  Right where b is
+    not needed while a lives (a copy into the result register, say): the caller keeps
+    those right on every vector and proves them."""
+    rows = encode(isa, program)
+    n = len(rows)
+    kind = tables(isa, s).KIND
+    reads, writes = masks(isa, rows)
+    out = []
+    for i in range(n):
+        read = _registers(int(reads[i]) & ~FLAGS_BIT)
+        written = _registers(int(writes[i]) & ~FLAGS_BIT)
+        if len(read) != 1 or len(written) != 1 or read == written:
+            continue
+        a, b = read[0], written[0]
+        rest = rows[[k for k in range(n) if k != i]].copy()
+        for k in range(n - 1):
+            op = rest[k, 0]
+            for j in range(3):
+                if rest[k, 1 + j] == a and (kind[op, j] in (1, 2) if k < i else kind[op, j] == 1):
+                    rest[k, 1 + j] = b
+        out.append(decode(isa, rest))
+    return out
+
+
 def right(isa: Isa, testset: TestSet, programs: list[MachineProgram]) -> list[MachineProgram]:
     """Those of `programs` right on every vector of the test set."""
     k = kernels(isa.name)

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from evolution.isa import Isa
+from evolution.program import MachineProgram
 
 
 @dataclass(frozen=True)
@@ -26,6 +27,11 @@ class PerformanceModel:
         for f in isa.forms:
             out[isa.form_index(f.name)] = self.latency.get(f.name, f.latency)
         return out
+
+    def cost(self, program: MachineProgram) -> float:
+        """A program's cost: instructions and latency, weighed."""
+        return self.per_instruction * len(program.insns) + self.per_cycle * sum(
+            self.latency[i.form] for i in program.insns)
 
     def weights(self) -> np.ndarray:
         return np.array([self.per_instruction, self.per_cycle], dtype=np.float64)

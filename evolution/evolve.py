@@ -139,15 +139,18 @@ class _Search:
                 None if best is None else self.cost(best), self.evaluations, self.proofs,
                 self.proven, len(self.counterexamples)))
 
-    def consider(self, program: MachineProgram, origin: str, timeout: int | None = None) -> bool:
-        """Prove `program`; a counterexample joins the vectors.  True: the new best."""
+    def consider(self, program: MachineProgram, origin: str, timeout: int | None = None,
+                 proof: Proof | None = None) -> bool:
+        """Prove `program` (unless `proof`, one the caller holds, says it is proven); a
+        counterexample joins the vectors.  True: the new best."""
         key = text(self.isa, program)
         if key in self.refuted:
             return False
         if timeout is None:
             timeout = MEMORY_PROOF_TIMEOUT_MS if self.spec.uses_memory else PROOF_TIMEOUT_MS
-        self.proofs += 1
-        proof = prove(self.isa, self.spec, program, timeout)
+        if proof is None or not proof.proven:
+            self.proofs += 1
+            proof = prove(self.isa, self.spec, program, timeout)
         if not proof.proven:
             self.refuted.add(key)  # refuted, or Z3 gave up: either way not tried again
             if proof.counterexample is not None:
@@ -186,8 +189,7 @@ class _Search:
 
     def cost(self, program: MachineProgram) -> float:
         """The performance model's cost (instructions and latency)."""
-        return self.model.per_instruction * len(program.insns) + self.model.per_cycle * sum(
-            self.model.latency[i.form] for i in program.insns)
+        return self.model.cost(program)
 
     def better(self, program: MachineProgram) -> bool:
         """Fewer instructions, or as many at a lower cost."""
@@ -220,7 +222,8 @@ def evolve(spec: Routine, target: MachineTarget, *, budget_s: float | None = 60.
     then); the shortest result wins, the lowest worker on a tie.  `on_progress` gets each
     new best (checked in Unicorn), `on_batch` a Progress after every start proof and
     batch.  `extra_starts`: programs to start from besides our own (another board's best,
-    say), proven like every candidate before any is used.  `clock`: the seconds budget_s
+    say), proven like every candidate before any is used (unless one carries a proof its
+    giver vouches for: Start.proof).  `clock`: the seconds budget_s
     and the history count, wall time by default; time.process_time makes the budget CPU
     time, which a loaded machine does not shrink (one process: not with workers > 1).
     Interrupted (KeyboardInterrupt), it returns the best proven so far, marked
@@ -237,10 +240,12 @@ def evolve(spec: Routine, target: MachineTarget, *, budget_s: float | None = 60.
     offered = offered_starts(isa, spec, target, extra_starts)
     interrupted = False
     try:
-        for start in sorted(offered, key=lambda x: x.program.instructions):
+        # fewest instructions first; of equals, one proven already (Start.proof) first:
+        # the others are then no better and never proven
+        for start in sorted(offered, key=lambda x: (x.program.instructions, x.proof is None)):
             s.report("proving the starts")
             if s.better(start.program) and s.consider(start.program, start.name,
-                                                      START_PROOF_TIMEOUT_MS):
+                                                      START_PROOF_TIMEOUT_MS, start.proof):
                 s.best_start = start.name
     except KeyboardInterrupt:
         interrupted = True

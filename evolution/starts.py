@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 from evolution.isa import Isa
 from evolution.program import MachineProgram, ParseError, parse
+from evolution.proof import Proof
 from evolution.reformulate import cached_reformulations
 from evolution.registry import SORT_NETWORKS
 from evolution.sortnet import NETWORK_CHOICES, body_text, network_steps, network_text
@@ -42,6 +43,10 @@ _SORT_IDS = {n: routine_id(getattr(sorting, f"sort{n}")) for n in NETWORKS}  # b
 class Start:
     name: str  # where it came from
     program: MachineProgram
+    # a proof the caller already holds and vouches for (the market's board checked this
+    # program's artifact with Z3 itself): the search does not prove it again.  None: the
+    # search proves it like every candidate
+    proof: Proof | None = None
 
 
 def _rename(isa: Isa, text: str) -> str:

@@ -8,8 +8,9 @@ from the engine's own starts (the lowering, a sorting network) and, when the boa
 a better proven program for the routine (its own earlier result, or, with sharing, one
 it adopted from another board), from that one too (`SearchTask.begin`, evolve's
 `extra_starts`): the search goes on where the board is instead of from its lowering, and
-the lowering, which is longer, is never proven again.  The engine knobs the market would
-add next:
+the lowering, which is longer, is never proven again; nor is the board's best, which the
+board checked itself when it took it (`SearchTask.begin_checked`).  The engine knobs the
+market would add next:
   - forms=: search a subset of the instruction forms (evolution.search.space takes it
     already): a "sortnet" strategy over compare/min/max/cmov only for the sorts;
   - an enumerative search with a length bound, whose "nothing below N" is a proof and
@@ -28,6 +29,7 @@ from dataclasses import dataclass
 
 from evolution.evolve import Evolved, NoProgram, evolve
 from evolution.program import ParseError, parse
+from evolution.proof import Proof
 from evolution.registry import ISAS
 from evolution.starts import Start
 from evolution.targets import MachineTarget
@@ -101,6 +103,10 @@ class SearchTask:
     seeds: tuple[int, int]
     cpu_seconds: float
     begin: str = ""  # the board's best proven program so far (text), to start from too
+    # `begin` is a program this board checked itself (its artifact decided by Z3 in the
+    # market's check of its claim or of its adoption): the search does not prove it again
+    # (riscv64 sort5's proof alone is a minute of Z3).  False: proven like every start
+    begin_checked: bool = False
     # the market's floor (Rules.floor): a search that reaches it stops there, since the
     # market trades the routine no more on that board; the CPU it did not use comes back
     stop_at: int | None = None
@@ -112,10 +118,12 @@ def search(task: SearchTask, strategies: Mapping[str, EngineStrategy] | None = N
     isa = ISAS[task.isa]
     target = MachineTarget(task.board, task.isa, task.features)
     call = (strategies or STRATEGIES)[task.strategy].call
-    # proven again in the search like every start: the worker trusts no one's proof
+    # proven again in the search like every start, unless the board checked it itself
     failures: list[str] = []
+    checked = Proof(True, "checked by this board before: its artifact decided by Z3 in the "
+                          "market's check") if task.begin_checked else None
     try:
-        begin = (Start(BEGIN, parse(isa, task.begin)),) if task.begin else ()
+        begin = (Start(BEGIN, parse(isa, task.begin), checked),) if task.begin else ()
     except ParseError as error:  # our own text, so not expected: the search goes on without
         begin, failures = (), [f"the board's best did not parse ({error}): not a start"]
     seeds = range(*task.seeds)
@@ -170,7 +178,10 @@ class EngineRunner:
         seat = self.seats[agent.key]
         task = SearchTask(self.specs[routine.id], seat.isa.name, experiment.features,
                           seat.name, experiment.strategy, experiment.params, experiment.seeds,
-                          experiment.cpu_seconds, begin.text if begin else "", self.stop_at)
+                          experiment.cpu_seconds, begin.text if begin else "",
+                          # a board's best is one it checked itself: its own claim, checked
+                          # by the market on its board, or an adoption it checked
+                          begin_checked=begin is not None, stop_at=self.stop_at)
         if self.worker is None:
             return search(task, self.strategies)
         return self.worker(task)

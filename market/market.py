@@ -24,7 +24,18 @@ what experiments on that routine have used beyond theirs), so strategies that pa
 drawn high more often.  Routines no search has answered for the board yet (`unexplored`)
 are drawn among first, so every board's every routine gets its first search, and a board
 with no such routine (with sharing: none that is not waiting for a board of its ISA with
-more features to search it first) gives its turn to one that has.
+more features to search it first) gives its turn to one that has.  With sharing, of
+those first the routines no board has searched at all (`fresh`): what one board finds
+reaches the others before they search (adopted on its ISA, translated for the other), so
+a board's first search of a routine it already holds another board's program for (as it
+is, not a translation) begins there and is staked at Rules.refine_ms, below the ladder
+(`refining`).
+
+Learnings cross ISAs (with sharing, given a `Translator`): a settled program is lifted to
+the semantic core and lowered for each board that cannot run it, of the other ISA or
+lacking a feature it uses (market/translate.py, evolution/lift.py); the board checks the
+translation's own artifact and code as it checks an adoption, and takes it when it is
+shorter than what it holds.
 
 Redundancy (what `propose` refuses, in this order):
     same     an experiment with the same identity is active or done;
@@ -97,6 +108,11 @@ class Rules:
     floor: int = 2
     credit_per_cycle_use: float = 1.0
     prior_size: float = 1.0  # cycles an improvement saves, before any evidence
+    # with sharing, a board's first search of a routine it holds another board's program
+    # for (adopted as it is) is staked at this budget, below the
+    # ladder: it begins from that program, which is most of the way, and refines it (None:
+    # the ladder's first rung, as any first search)
+    refine_ms: int | None = 1000
 
 
 @dataclass(frozen=True)
@@ -127,6 +143,27 @@ class AdoptionCheck:
     ok: bool
     detail: str
     cpu_ms: int
+
+
+@dataclass(frozen=True)
+class Translation:
+    """Another ISA's proven program written for a board's ISA (lifted to the semantic
+    core and lowered: evolution/lift.py).  Not proven: the adopter's check proves it."""
+    instructions: int
+    cycles: float
+    text: str
+    code: bytes
+    features_used: frozenset[str]
+    artifact: Mapping  # the proof artifact for the board's ISA (market/proofs.py)
+    cpu_ms: int  # CPU the translation took
+
+
+class Translator(Protocol):
+    def translate(self, agent: AgentState, routine: RoutineInfo, isa: str,
+                  text: str) -> Translation | None:
+        """`text`, a program proven for `routine` on `isa`, for `agent`'s ISA and features;
+        None when it has no such form (its lowering branches, say)."""
+        ...
 
 
 class Verifier(Protocol):
@@ -181,8 +218,11 @@ class Book:
 class Market:
     def __init__(self, book: Book, routines: Iterable[RoutineInfo],
                  strategies: Iterable[Strategy], verifier: Verifier, *, rules: Rules = Rules(),
-                 sharing: bool = True, seed: int = 0) -> None:
+                 sharing: bool = True, seed: int = 0,
+                 translator: Translator | None = None) -> None:
         self.book = book
+        # with sharing: a program written for the boards that cannot run it as it is
+        self.translator = translator
         self.routines = {r.id: r for r in routines}
         self.strategies = {s.name: s for s in strategies}
         self.verifier = verifier
@@ -227,7 +267,12 @@ class Market:
         if not able:
             return None
         exploring = [a for a in able if self.first_searches(a)[0]]
-        return min(exploring or able, key=lambda a: (a.cpu_ms / a.credits, a.key))
+        # with sharing, first the boards with a routine no board has searched yet: its
+        # result reaches the others (adopted on the ISA, translated for the other) before
+        # they search it themselves
+        fresh = self.fresh()
+        pioneers = [a for a in exploring if self.first_searches(a)[0] & fresh]
+        return min(pioneers or exploring or able, key=lambda a: (a.cpu_ms / a.credits, a.key))
 
     # -- what is known ------------------------------------------------------------------
 
@@ -259,7 +304,9 @@ class Market:
 
     def candidates(self, agent: AgentState, own_only: bool = False) -> list[Experiment]:
         """The untried experiments for this agent: per routine, applicable strategy and
-        parameter setting, the smallest budget on the ladder that is not redundant."""
+        parameter setting, the smallest budget on the ladder that is not redundant (below
+        it, with sharing, Rules.refine_ms for a first search from another board's program)."""
+        refine = self.refining(agent)
         out = []
         for routine in self.routines.values():
             best = self.state.best_of(agent.key, routine.id)
@@ -269,18 +316,23 @@ class Market:
                 if not strategy.applies(routine):
                     continue
                 for params in strategy.grid:
-                    found = self._rung(agent, routine, strategy, params, own_only)
+                    found = self._rung(agent, routine, strategy, params, own_only,
+                                       routine.id in refine)
                     if found is not None:
                         out.append(found)
         return out
 
     def _rung(self, agent: AgentState, routine: RoutineInfo, strategy: Strategy,
-              params: tuple[Param, ...], own_only: bool) -> Experiment | None:
+              params: tuple[Param, ...], own_only: bool, refine: bool = False
+              ) -> Experiment | None:
         search = (routine.id, agent.isa, strategy.name, params)
         tried = sum(1 for e in self.state.by_search.get(search, ())
                     if e.agent == agent.key or not own_only and self._visible(agent.key, e))
         n = self.rules.seeds
-        for budget in sorted(self.rules.budgets_ms):
+        ladder = sorted(self.rules.budgets_ms)
+        if refine and self.rules.refine_ms is not None:
+            ladder = [self.rules.refine_ms]
+        for budget in ladder:
             experiment = Experiment(routine.id, agent.isa, agent.features, strategy.name, params,
                                     (tried * n, (tried + 1) * n), budget)
             if self.redundancy(agent, experiment, own_only) is None:
@@ -296,6 +348,10 @@ class Market:
         def answers(e: ExperimentState) -> bool:
             if e.active or not self._visible(agent.key, e) or e.experiment.isa != agent.isa \
                     or not e.experiment.features >= agent.features or not self._answered(agent, e):
+                return False
+            # a refining search (below the ladder) that found nothing shorter was a cheap
+            # try: the routine's first search on the ladder is still due
+            if e.experiment.cpu_ms < min(self.rules.budgets_ms) and e.outcome == R.NONE:
                 return False
             # a program the board could not take (its own check failed) answered nothing
             best = self.state.best_of(agent.key, e.experiment.routine)
@@ -316,6 +372,25 @@ class Market:
         waiting = self._richer_unexplored(agent) if self.sharing else set()
         return unexplored - waiting, unexplored & waiting
 
+    def fresh(self) -> set[str]:
+        """With sharing, the routines no board has searched yet (none running either)."""
+        if not self.sharing:
+            return set()
+        return set(self.routines) - {e.experiment.routine for e in self.state.experiments.values()}
+
+    def refining(self, agent: AgentState) -> set[str]:
+        """With sharing, the routines whose first search by this board begins from a
+        program another board's search found (adopted; not a translation, which is no
+        begin: `begin_of`): staked at Rules.refine_ms, once (one that finds nothing shorter
+        leaves the first search on the ladder due)."""
+        if not self.sharing or self.rules.refine_ms is None:
+            return set()
+        refined = {e.experiment.routine for e in self.state.experiments.values()
+                   if e.agent == agent.key and e.experiment.cpu_ms == self.rules.refine_ms}
+        return {r for r in self.first_searches(agent)[0] - refined
+                if (best := self.state.best_of(agent.key, r)) is not None and best.adopted
+                and not best.translated}
+
     def _richer_unexplored(self, agent: AgentState) -> set[str]:
         """Routines some board of the agent's ISA with more features has yet to search."""
         out: set[str] = set()
@@ -328,9 +403,15 @@ class Market:
         """Where the agent's next search of `routine` begins besides the engine's own
         starts: the best proven program its board holds, found by itself or (with sharing)
         adopted from another board after its own check; None while it holds only the
-        engine's start, which the engine has anyway."""
+        engine's start, which the engine has anyway, or a translation: a lowering of
+        another ISA's program is a basin of its own, and searches begun there stayed above
+        what the engine's starts reach (the full bench of 2026-12-05, 11:00: Haswell's p11
+        from an 11-instruction translation stayed at 11 in three searches, 8 from the
+        lowering without sharing); the board holds it meanwhile."""
         best = self.state.best_of(agent, routine)
-        return best if best is not None and best.source != "start" and best.text else None
+        if best is None or best.source == "start" or not best.text or best.translated:
+            return None
+        return best
 
     def overruns(self, agent: AgentState) -> dict[tuple[str, str], float]:
         """(routine, ISA) -> the mean CPU-seconds experiments on it used beyond their budget,
@@ -372,7 +453,9 @@ class Market:
         # to search: that board's search may answer it for this one too (a program without
         # its features), and one this board makes cannot answer it for that one
         now, later = self.first_searches(agent)
-        first = ([e for e in affordable if e.routine in now]
+        fresh = self.fresh()
+        first = ([e for e in affordable if e.routine in now & fresh]
+                 or [e for e in affordable if e.routine in now]
                  or [e for e in affordable if e.routine in later])
         groups: dict[tuple[str, str], list[Experiment]] = {}
         for experiment in first or affordable:
@@ -493,11 +576,18 @@ class Market:
         # as good, improvement on the finder's board or not (its start may be news to them)
         if self.sharing and claim.instructions is not None:
             for other in self.state.agents.values():
-                if other.key != agent.key:
+                if other.key == agent.key:
+                    continue
+                # the program itself where the board can run it; else written for the
+                # board: for the other ISA, or for this one without the features it uses
+                # (Haswell's blsr for p01 is qemu64's lea and and)
+                if other.isa == agent.isa and claim.features_used <= other.features:
                     found = self._adopt(other, identity, claim, routine, t)
-                    if found:
-                        t = found[-1]["t"]
-                        entries += found
+                else:
+                    found = self._translate(other, identity, claim, routine, t)
+                if found:
+                    t = found[-1]["t"]
+                    entries += found
         return self.book.write(entries)
 
     def _payout(self, t: int, agent: str, identity: str, saved: float, routine: RoutineInfo,
@@ -533,6 +623,48 @@ class Market:
                         instructions=claim.instructions, cycles=claim.cycles, text=claim.text,
                         code=claim.code.hex(), check=check.detail, check_ms=check.cpu_ms),
                 self._payout(t, finder.agent, identity, saved, routine, "adoption", other.key)]
+
+    def _translate(self, other: AgentState, identity: str, claim: Claim,
+                   routine: RoutineInfo, t: int) -> list[dict]:
+        """Entries for `other` (of another ISA, or of this one without a feature the
+        program uses) taking the program of experiment `identity` written for its ISA and
+        features (Translator), if that is shorter than what it holds: its
+        own check of the translation's artifact and code, then a royalty to the finder.
+        The translation's CPU and the check's are the market's, whatever the verdict."""
+        if self.translator is None:
+            return []
+        finder = self.state.experiments[identity]
+        best = self.state.best_of(other.key, routine.id)
+        # a board at the market's floor trades the routine no more; a program translated
+        # for it once is not translated again (a search that began from it holds it still)
+        if best is not None and best.instructions <= self.rules.floor or (
+                other.key, routine.id, claim.text) in self.state.translated:
+            return []
+        found = self.translator.translate(other, routine, finder.experiment.isa, claim.text)
+        if found is None:
+            return []
+        t += found.cpu_ms
+        # every translation is an entry: its CPU is on the market clock, and a resumed
+        # market knows it was made
+        tried = {"agent": other.key, "id": identity, "routine": routine.id,
+                 "translated_from": finder.experiment.isa, "from_text": claim.text,
+                 "translate_ms": found.cpu_ms}
+        if best is not None and found.instructions >= best.instructions:
+            return [R.entry(R.NOT_ADOPTED, t, check_ms=0, **tried,
+                            reason=f"the translation has {found.instructions} instructions, "
+                                   f"the board holds {best.instructions}")]
+        check = self.verifier.check(other, routine, found.artifact, found.code)
+        t += check.cpu_ms
+        if not check.ok:
+            return [R.entry(R.NOT_ADOPTED, t, reason=check.detail, check_ms=check.cpu_ms,
+                            **tried)]
+        saved = max(0.0, best.cycles - found.cycles) if best else 0.0
+        return [R.entry(R.ADOPTED, t, instructions=found.instructions, cycles=found.cycles,
+                        text=found.text, code=found.code.hex(),
+                        features_used=sorted(found.features_used), check=check.detail,
+                        check_ms=check.cpu_ms, **tried),
+                self._payout(t, finder.agent, identity, saved, routine, "translation",
+                             other.key)]
 
     def _catch_up(self, agent: AgentState) -> None:
         """A board that joins late adopts the best program of each routine it can use."""

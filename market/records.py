@@ -15,8 +15,13 @@ spent when the entry was written: searches, proof checks and guest runs).
     refuted      a claimed improvement whose proof did not check, or whose code the
                  board ran wrong: the claim is refused, the stake is lost
     adopted      a board takes another board's improvement after checking the proof
-                 artifact itself and running the code on its own vectors
-    not-adopted  the same check failed on the adopting board: why
+                 artifact itself and running the code on its own vectors; or, from a
+                 board of another ISA (`translated_from`), that program lifted to the
+                 semantic core and lowered for its own ISA (`features_used`, the CPU of
+                 the translation `translate_ms`, the program it came from `from_text`),
+                 checked the same way
+    not-adopted  the same check failed on the adopting board: why; or a translation
+                 was no shorter than what the board holds (its CPU is on the clock)
     payout       credits paid to an agent: for its improvement on its own board, or as
                  a royalty when another board adopts it (cycles saved x recorded use)
 

@@ -71,6 +71,9 @@ class Best:
     t: int  # market clock when it was reached
     source: str  # "start" (the engine's starting program) or an experiment's identity
     adopted: bool = False
+    # a translation (another board's program lifted and lowered for this one), not a
+    # program some search of this ISA and features found
+    translated: bool = False
     text: str = ""
     code: str = ""  # hex
     features_used: frozenset[str] = frozenset()
@@ -86,6 +89,8 @@ class MarketState:
         self.best: dict[tuple[str, str], Best] = {}  # (agent, routine) -> best
         self.adoptions: list[dict] = []
         self.rejected_adoptions: list[dict] = []
+        # (agent, routine, program text of the other ISA) translated for that agent
+        self.translated: set[tuple[str, str, str]] = set()
         self.counterexamples: dict[tuple[str, str], list[dict]] = {}  # (routine, isa)
         self.payouts: list[dict] = []
         self.payments: list[dict] = []  # the meta-motherboard's, as credited
@@ -199,13 +204,22 @@ class MarketState:
 
     def _adopted(self, index: int, r: Mapping) -> None:
         self.adoptions.append(dict(r, index=index))
+        self._translation(r)
         source = self.experiments[r["id"]]
+        # a translation (another ISA's program written for this one) says what it uses
+        used = (frozenset(r["features_used"]) if "features_used" in r
+                else source.features_used)
         self.best[(r["agent"], source.experiment.routine)] = Best(
             r["instructions"], r["cycles"], r["t"], r["id"], adopted=True, text=r["text"],
-            code=r["code"], features_used=source.features_used)
+            code=r["code"], features_used=used, translated="translated_from" in r)
 
     def _not_adopted(self, index: int, r: Mapping) -> None:
         self.rejected_adoptions.append(dict(r, index=index))
+        self._translation(r)
+
+    def _translation(self, r: Mapping) -> None:
+        if "translated_from" in r:
+            self.translated.add((r["agent"], r["routine"], r["from_text"]))
 
     def _payout(self, index: int, r: Mapping) -> None:
         self.payouts.append(dict(r, index=index))

@@ -637,11 +637,37 @@ def test_a_search_begins_where_its_board_is_and_that_start_is_no_news(tmp_path):
     assert world.begun == [None] and market.state.best_of("b", r0).adopted
     driver = Driver(market, world)
     driver.step()  # b: a's search lacked f, so r0 is b's to explore, from the 8 it holds
-    assert world.begun == [None, 8] and market.state.best_of("b", r0).instructions == 6
+    # a first search from another board's program is staked at the refining budget (1 s:
+    # one step of the synthetic search), not the ladder's first rung (2 s)
+    assert market.state.experiments[world.runs[1]].experiment.cpu_ms == RULES.refine_ms
+    assert world.begun == [None, 8] and market.state.best_of("b", r0).instructions == 7
     history = best_history((i, json.loads(raw)) for i, raw in ledger.entries())
     assert history[("a", r0)][0] == (0, 10, "start")
-    assert [(n, how) for _, n, how in history[("b", r0)]] == [(8, "adopted"), (6, "found")]
+    assert [(n, how) for _, n, how in history[("b", r0)]] == [(8, "adopted"), (7, "found")]
     assert history[("b", r0)][0][0] > 0
+
+
+def test_a_refining_search_that_finds_nothing_leaves_the_first_search_due(tmp_path):
+    """A first search from another board's program is staked at the refining budget once;
+    if it finds nothing shorter, the routine's first search on the ladder is still the
+    board's to make, and comes first."""
+    pool = routines(1)
+    market, _ = make(tmp_path, pool=pool)
+    market.join("a", "a", "x86_64", frozenset(), 100.0)
+    market.join("b", "b", "x86_64", frozenset({"f"}), 100.0)
+    r0 = pool[0].id
+    # the strategies never progress: every search ends where it began
+    world = World({r0: Truth(start=10, base=8, best=6)}, {})
+    e = experiment("r0")
+    market.propose("a", e)
+    market.settle(e.identity, claim_for(market.routines[r0], Truth(10, 8, 6), 8, 2000, 0))
+    b = market.state.agents["b"]
+    assert market.state.best_of("b", r0).adopted and market.refining(b) == {r0}
+    Driver(market, world, present={"b"}).step()
+    refined = market.state.experiments[world.runs[-1]]
+    assert refined.experiment.cpu_ms == RULES.refine_ms and refined.outcome == R.NONE
+    assert r0 in market.unexplored(b) and market.refining(b) == set()
+    assert market.suggest(b).cpu_ms == min(RULES.budgets_ms)
 
 
 def test_a_board_holds_its_start_once_the_search_that_proved_it_has(tmp_path):
@@ -714,7 +740,39 @@ def test_a_board_with_no_first_search_of_its_own_lets_one_that_has_go_first(tmp_
     market.settle(e.identity, claim_for(market.routines[e.routine], Truth(10, 8, 6), 7, 2000, 0))
     atom = market.state.agents["atom"]
     assert market.first_searches(atom) == ({e.routine}, {pool[1].id, pool[2].id})
+    # zen has routines no board has searched, whose results may reach atom: those first
+    assert market.fresh() == {pool[1].id, pool[2].id} and market.next_agent().key == "zen"
+    for name in ("r1", "r2"):
+        e = experiment(name, features=("f",))
+        market.propose("zen", e)
+        market.settle(e.identity, claim_for(market.routines[e.routine], Truth(10, 8, 6), 7,
+                                            2000, 0))
+    assert market.first_searches(atom) == ({r.id for r in pool}, set())
     assert market.next_agent().key == "atom"
+
+
+def test_with_sharing_routines_no_board_has_searched_come_first(tmp_path):
+    """A routine one ISA's board has searched reaches the other ISA's boards as a
+    translation before they search it: with sharing, a board of the other ISA takes the
+    routines no board has searched first; without sharing, every routine of its own is as
+    new to it as any other."""
+    pool = routines(6)
+    for sharing in (True, False):
+        chosen = set()
+        for seed in range(8):
+            market, _ = make(tmp_path, name=f"{sharing}{seed}.db", seed=seed, pool=pool,
+                             sharing=sharing)
+            _join(market, "x86")
+            rv = _join(market, "rv", isa="riscv64")
+            for name in ("r0", "r1", "r2", "r3"):
+                e = experiment(name)
+                market.propose("x86", e)
+                market.settle(e.identity, claim_for(market.routines[e.routine],
+                                                    Truth(10, 8, 6), 9, 2000, 0))
+            assert market.fresh() == ({pool[4].id, pool[5].id} if sharing else set())
+            chosen.add(market.suggest(rv).routine)
+        searched = {r.id for r in pool[:4]}
+        assert (chosen & searched == set()) == sharing
 
 
 def test_a_program_a_board_could_not_take_answers_nothing_for_it(tmp_path):

@@ -151,6 +151,27 @@ def test_code_using_a_feature_a_board_lacks_is_not_adopted_there(market):
     assert market.state.best_of(market.keys["qemu64"], P01.id) is None
 
 
+def test_a_board_lacking_a_feature_the_program_uses_gets_it_written_without(market):
+    """Haswell's blsr for p01 cannot run on qemu64; read back and lowered for qemu64's
+    features it is x & (x - 1) in x86 without BMI1 (shorter than qemu64's own start),
+    which qemu64 checks and takes."""
+    from market.translate import LiftTranslator
+
+    market.translator = LiftTranslator({P01.id: hd.p01, P16.id: hd.p16})
+    e = _accept(market, "haswell", P01, frozenset({"bmi1", "bmi2", "lzcnt"}))
+    artifact, code = _artifact(X86, hd.p01, BLSR)
+    settled = market.settle(e.identity, _claim(artifact, code, 2, frozenset({"bmi1"})))
+    records = [market.book.ledger.record(i) for i in settled]
+    taken = next(r for r in records if r["type"] == R.ADOPTED
+                 and r["agent"] == market.keys["qemu64"])
+    assert taken["translated_from"] == "x86_64" and taken["features_used"] == []
+    own = min(s.program.instructions for s in starts(X86, hd.p01, frozenset()))
+    assert "blsr" not in taken["text"] and taken["instructions"] < own
+    assert "queries unsat" in taken["check"] and "100/100" in taken["check"]
+    best = market.state.best_of(market.keys["qemu64"], P01.id)
+    assert best.instructions == taken["instructions"] and best.features_used == frozenset()
+
+
 def test_a_forged_claim_is_refuted_loses_its_stake_and_nobody_adopts_it(market):
     e = _accept(market, "qemu64", P01, frozenset())
     good, _ = _artifact(X86, hd.p01, LEA_AND)
@@ -193,6 +214,69 @@ def test_an_adopter_that_cannot_run_the_code_does_not_take_it(tmp_path):
     (index,) = m.settle(e.identity, _claim(artifact, code, 2, frozenset({"zbb"})))
     record = m.book.ledger.record(index)
     assert record["type"] == R.REFUTED and "Unicorn lacks zbb" in record["reason"]
+
+
+def test_a_program_found_on_one_isa_is_translated_for_the_other_and_checked_there(tmp_path):
+    """qemu64's p25 (x86's high product, 4 instructions) lifted to the semantic core and
+    lowered for riscv64 without Zb*: the riscv board checks the translation itself (Z3 on
+    its own artifact, its code on its own vectors) and holds a program far below its own
+    lowering (25); the code is the interpreter's p25 on 300 more vectors."""
+    from evolution.check import unicorn_check
+    from evolution.testset import machine_vectors
+    from market.translate import LiftTranslator
+
+    p25 = RoutineInfo(routine_id(hd.p25), "p25", "hackers_delight")
+    seats = {}
+    for name, arch, features in (("qemu64", X86_64, frozenset()),
+                                 ("rv64-nozb", RISCV64, frozenset({"m"}))):
+        seat = emulated_seat(name, arch, features)
+        seats[seat.key] = seat
+    keys = {s.name: s.key for s in seats.values()}
+    artifact, code = _artifact(X86, hd.p25, "mov eax, edi\nmul esi\nmov eax, edx\nret")
+    for translator, adopted in ((None, False), (LiftTranslator({p25.id: hd.p25}), True)):
+        m = Market(Book(Ledger.open(tmp_path / f"m{adopted}.db")), [p25], [Strategy("descend")],
+                   BoardVerifier(seats, vectors=100), rules=Rules(budgets_ms=(2000,)),
+                   translator=translator)
+        for seat in seats.values():
+            m.join(seat.key, seat.name, seat.isa.name, seat.features, 20.0)
+        e = Experiment(p25.id, "x86_64", frozenset(), "descend", (), (0, 1), 2000)
+        assert m.propose(keys["qemu64"], e).accepted
+        settled = m.settle(e.identity, _claim(artifact, code, 4, start=35))
+        records = [m.book.ledger.record(i) for i in settled]
+        best = m.state.best_of(keys["rv64-nozb"], p25.id)
+        if not adopted:  # without a translator nothing crosses ISAs
+            assert [r["type"] for r in records] == [R.RESULT, R.PAYOUT] and best is None
+            continue
+        assert [r["type"] for r in records] == [R.RESULT, R.PAYOUT, R.ADOPTED, R.PAYOUT]
+        taken = records[2]
+        assert taken["agent"] == keys["rv64-nozb"] and taken["translated_from"] == "x86_64"
+        assert "queries unsat" in taken["check"] and "unicorn riscv64: 100/100" in taken["check"]
+        assert taken["t"] > records[0]["t"]  # the translation and its check are on the clock
+        assert best.adopted and best.instructions == taken["instructions"] <= 8
+        # held, but no begin: the board's own search starts from the engine's starts, on
+        # the ladder (a translation is a basin of its own)
+        assert best.translated and m.begin_of(keys["rv64-nozb"], p25.id) is None
+        assert m.refining(m.state.agents[keys["rv64-nozb"]]) == set()
+        program = parse(RV, best.text)
+        riscv_code = assemble(RV, program, frozenset({"m"}))
+        assert riscv_code.hex() == best.code
+        assert not unicorn_check(RV, hd.p25, riscv_code, machine_vectors(RV, hd.p25, 300, 11))
+        # the same program again is not translated again; another that translates no
+        # shorter is an entry that says so, its CPU on the clock
+        for seeds, text, entries in (((1, 2), "mov eax, edi\nmul esi\nmov eax, edx\nret",
+                                      [R.RESULT]),
+                                     ((2, 3), "mov eax, edi\nmul esi\nmov eax, edx\n"
+                                              "mov eax, eax\nret", [R.RESULT, R.NOT_ADOPTED])):
+            # a larger budget each time: a finished one covers the same budget
+            again = Experiment(p25.id, "x86_64", frozenset(), "descend", (), seeds,
+                               2000 * 2 ** seeds[0])
+            assert m.propose(keys["qemu64"], again).accepted
+            other, other_code = _artifact(X86, hd.p25, text)
+            settled = m.settle(again.identity, _claim(other, other_code, text.count("\n") + 1))
+            records = [m.book.ledger.record(i) for i in settled]
+            assert [r["type"] for r in records] == entries
+        assert "instructions, the board holds" in records[-1]["reason"]
+        assert records[-1]["t"] >= records[0]["t"]
 
 
 # -- live boards ---------------------------------------------------------------------------
@@ -262,6 +346,33 @@ def test_a_search_begins_from_the_boards_best_only_once_z3_has_proven_it():
     wrong = search(task("lea rax, [rdi + 1]\nand eax, edi\nret"))
     assert not wrong.start_begun and wrong.start_text == "lowering"
     assert wrong.start_instructions > 3
+    assert check_artifact(wrong.artifact, wrong.code, frozenset()).ok
+
+
+def test_a_boards_best_it_checked_itself_is_not_proven_again_in_its_search():
+    """riscv64 sort5's network (65 instructions) as the board's best, checked by the board
+    before: the search begins from it at once instead of spending Z3's minute on it again
+    (unchecked, the same search is stopped at a 2.5-s cap while proving: the worker test
+    below); its result runs like the interpreter's sort5.  A wrong program passed as
+    checked is still refused, by the machine check every start gets."""
+    from evolution.check import unicorn_check
+    from evolution.program import text
+    from evolution.testset import machine_vectors
+    from market.engine import SearchTask, search
+
+    network = next(s.program for s in starts(RV, sorting.sort5, frozenset({"m"}))
+                   if s.name == "sorting network")
+    claim = search(SearchTask(sorting.sort5, "riscv64", frozenset({"m"}), "rv64-nozb", "descend",
+                              (("iterations", 2000),), (0, 1), 0.5, text(RV, network),
+                              begin_checked=True))
+    assert claim.start_begun and claim.instructions <= network.instructions
+    assert claim.cpu_ms < 20_000  # a proof of it alone: 60-70 s here
+    assert not unicorn_check(RV, sorting.sort5, claim.code,
+                             machine_vectors(RV, sorting.sort5, 200, 5))
+    wrong = search(SearchTask(hd.p01, "x86_64", frozenset(), "qemu64", "descend",
+                              (("iterations", 200),), (0, 1), 0.5,
+                              "lea rax, [rdi + 1]\nand eax, edi\nret", begin_checked=True))
+    assert not wrong.start_begun and wrong.start_text == "lowering"
     assert check_artifact(wrong.artifact, wrong.code, frozenset()).ok
 
 

@@ -1,0 +1,174 @@
+"""A proven machine program read back as a routine of the semantic core, and lowered for
+another instruction set: what one ISA's search learned, as a start for the other's.
+
+`lift` composes the program's meaning (semantics.compose) and fixes the machine state
+the platform ABI leaves free: every register but the arguments, the upper bits of a
+narrow x86-64 argument, the flags and every undefined value become 0 (a narrow riscv64
+argument arrives sign-extended).  For a program proven against a routine (evolution/
+proof.py: equal for *every* such state) the lifted routine equals that routine at every
+input: it is the same function written the way the program computes it (x86's
+`mul esi` for p25 becomes one 32-bit mulhu where the library's p25 adds partial
+products).  It is then simplified (constants folded, truncations pushed down into the
+operations whose low bits depend only on their operands' low bits) so the other ISA's
+lowering sees a 32-bit operation as one, not a 64-bit one and a truncation.
+
+`translate` lowers the lifted routine for the other ISA and board (sem/lower.py, the
+frame taken off as for our own starts: starts.lowering).  What it gives is a candidate,
+not a result: it is proven for its own ISA like every start before anyone uses it.
+"""
+
+from __future__ import annotations
+
+from evolution.copies import recomputed, renamed_back, rewrites, right
+from evolution.isa import Isa
+from evolution.program import MachineProgram
+from evolution.search import space
+from evolution.semantics import compose
+from evolution.starts import Start, lowering, without_bit_counts
+from evolution.testset import TestSet, machine_vectors
+from sem.canon import postorder
+from sem.interp import run
+from sem.ir import Node, Routine, const
+from sem.regalloc import LoweringError
+
+# operations whose result's low w bits depend only on the low w bits of their operands
+_LOW_BITS = frozenset({"add", "sub", "mul", "and", "or", "xor", "not", "neg"})
+
+
+def lift(isa: Isa, spec: Routine, program: MachineProgram) -> Routine:
+    """The routine `program` computes for `spec`'s inputs, the free machine state fixed
+    at 0 (see the module docstring); meaningful for a program proven against `spec`."""
+    comp = compose(isa, program)
+    fixed: dict[int, Node] = {}  # machine input position -> its value in the routine
+    for position, width in enumerate(t.width for t in comp.params):
+        fixed[position] = const(0, width)
+    for i, (t, name) in enumerate(zip(spec.params, isa.abi.args, strict=False)):
+        value = Node("param", t.width, (), i)
+        if t.width < 64:
+            value = Node("sext" if isa.abi.narrow_args == "sign" else "zext", 64, (value,), 64)
+        fixed[isa.number(name)] = value
+    mapped: dict[int, Node] = {}
+
+    def substitute(root: Node | None) -> Node | None:
+        if root is None:
+            return None
+        for n in postorder(Routine((), root, None)):
+            if id(n) in mapped:
+                continue
+            if n.op == "param":
+                value = fixed[n.attr]
+                mapped[id(n)] = value if value.width == n.width else _fold(
+                    Node("trunc", n.width, (value,), n.width))
+            else:
+                mapped[id(n)] = _simplify(Node(n.op, n.width, tuple(mapped[id(a)]
+                                                                    for a in n.args), n.attr))
+        return mapped[id(root)]
+
+    result = None
+    if spec.result is not None:
+        out = substitute(comp.registers[isa.number(isa.abi.result)])
+        w = spec.result_width
+        result = out if w == 64 else _simplify(Node("trunc", w, (out,), w))
+    memory = substitute(comp.memory) if comp.memory is not comp.initial_memory else None
+    return Routine(spec.params, result, memory, hint_name=spec.hint_name)
+
+
+def _fold(n: Node) -> Node:
+    """A node of constants as its constant."""
+    if n.op in ("const", "param", "mem", "load", "store") or not all(
+            a.op == "const" for a in n.args):
+        return n
+    return const(run(Routine((), n, None), ()).result, n.width)
+
+
+def _simplify(n: Node) -> Node:
+    n = _fold(n)
+    if n.op == "const":
+        return n
+    args = n.args
+    if n.op == "trunc":
+        (x,) = args
+        if x.op in ("zext", "sext"):
+            inner = x.args[0]
+            if inner.width == n.width:
+                return inner
+            if inner.width > n.width:
+                return _simplify(Node("trunc", n.width, (inner,), n.width))
+            return _simplify(Node(x.op, n.width, (inner,), n.width))
+        if x.op == "trunc":
+            return _simplify(Node("trunc", n.width, (x.args[0],), n.width))
+        if x.op in _LOW_BITS:
+            return _simplify(Node(x.op, n.width, tuple(
+                _simplify(Node("trunc", n.width, (a,), n.width)) for a in x.args)))
+        if x.op == "shl" and x.args[1].op == "const" and x.args[1].attr < n.width:
+            low = _simplify(Node("trunc", n.width, (x.args[0],), n.width))
+            return Node("shl", n.width, (low, const(x.args[1].attr, n.width)))
+        return n
+    if n.op in ("zext", "sext") and args[0].op == n.op:
+        return _simplify(Node(n.op, n.width, (args[0].args[0],), n.width))
+    if n.op == "select" and args[0].op == "const":
+        return args[1] if args[0].attr else args[2]
+    if len(args) == 2:
+        a, b = args
+        if b.op == "const" and a.op != "const" and n.op in ("add", "mul", "and", "or", "xor"):
+            a, b = b, a  # constants first, for the rules below
+        if a.op == "const":
+            zero, ones = a.attr == 0, a.attr == (1 << a.width) - 1
+            if n.op in ("add", "or", "xor") and zero:
+                return b
+            if n.op == "and" and zero or n.op == "mul" and zero:
+                return a
+            if n.op == "and" and ones or n.op == "mul" and a.attr == 1:
+                return b
+        if n.op in ("sub", "shl", "lshr", "ashr", "rotl", "rotr") and b.op == "const" \
+                and b.attr == 0:
+            return a
+        if n.op in ("xor", "sub") and a is b:
+            return const(0, n.width)
+        if n.op in ("and", "or") and a is b:
+            return a
+    return n
+
+
+def polish(isa: Isa, spec: Routine, program: MachineProgram, features: frozenset[str],
+           vectors: int = 32, seed: int = 0) -> MachineProgram:
+    """`program` with the copies and recomputed values a lowering leaves taken out
+    (evolution/copies.py, both ways), one at a time while a shorter program is right on `vectors`
+    test vectors.  Right on vectors only: the result still has to be proven."""
+    s = space(isa, spec, features)
+    testset = TestSet(isa, spec, machine_vectors(isa, spec, vectors, seed), s.write_registers)
+    best = program
+    while True:
+        found = right(isa, testset, [*rewrites(isa, s, best), *renamed_back(isa, s, best),
+                                     *recomputed(isa, s, testset, best)])
+        if not found:
+            return best
+        best = min(found, key=lambda p: p.instructions)  # the first of the shortest
+
+
+def translate(source: Isa, spec: Routine, program: MachineProgram, target: Isa,
+              features: frozenset[str]) -> Start | None:
+    """`program` (proven for `spec` on `source`) lifted, lowered for `target` with a
+    board's `features` and polished; None when the lowering cannot be read as a start (it
+    branches, or needs more registers than it allocates) or uses a form the board lacks.
+    Not proven: see the module docstring.  Routines that use memory (the sorts) are not
+    translated: each ISA's sorting network is its own idiom, and the lowering of another
+    ISA's network read back is far longer (x86's sort3 network, 17 instructions, becomes
+    64 on riscv64, whose own is 25)."""
+    if spec.uses_memory:
+        return None
+    lifted = lift(source, spec, program)
+    usable = {f.name for f in target.available(features)}
+    # as our own starts: where the lowering loops (riscv64's bit counts without Zbb) or
+    # uses a form the board lacks (x86's popcnt on qemu64), the bit counts as formulas
+    for routine in (lifted, without_bit_counts(lifted)):
+        if routine is None:
+            continue
+        try:
+            start = lowering(target, routine, features)
+        except LoweringError:
+            continue
+        if start is not None and all(i.form in usable for i in start.program.insns):
+            return Start(f"lifted from {source.name}",
+                         polish(target, spec, start.program, features))
+    return None
