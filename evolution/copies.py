@@ -9,6 +9,8 @@ and proves them.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 
 from evolution.enumeration import FLAGS_BIT, masks
@@ -25,6 +27,17 @@ def _registers(mask: int) -> list[int]:
     return [r for r in range(40) if mask >> r & 1]
 
 
+def _copies(isa: Isa, program: MachineProgram) -> Iterator[tuple[int, int, int]]:
+    """(i, a, b) for each instruction i that reads one register a and writes another b
+    (flags aside): the copies, in effect, that the rewrites below take out."""
+    reads, writes = masks(isa, encode(isa, program))
+    for i in range(len(reads)):
+        read = _registers(int(reads[i]) & ~FLAGS_BIT)
+        written = _registers(int(writes[i]) & ~FLAGS_BIT)
+        if len(read) == 1 and len(written) == 1 and read != written:
+            yield i, read[0], written[0]
+
+
 def rewrites(isa: Isa, s: SearchSpace, program: MachineProgram) -> list[MachineProgram]:
     """Every copy-propagated and coalesced program one instruction shorter."""
     rows = encode(isa, program)
@@ -32,12 +45,7 @@ def rewrites(isa: Isa, s: SearchSpace, program: MachineProgram) -> list[MachineP
     kind = tables(isa, s).KIND
     reads, writes = masks(isa, rows)
     out = []
-    for i in range(n):
-        read = _registers(int(reads[i]) & ~FLAGS_BIT)
-        written = _registers(int(writes[i]) & ~FLAGS_BIT)
-        if len(read) != 1 or len(written) != 1 or read == written:
-            continue
-        a, b = read[0], written[0]
+    for i, a, b in _copies(isa, program):
         for coalesce in (False, True):
             rest = rows[[k for k in range(n) if k != i]].copy()
             for k in range(i, n - 1):
@@ -66,14 +74,8 @@ def renamed_back(isa: Isa, s: SearchSpace, program: MachineProgram) -> list[Mach
     rows = encode(isa, program)
     n = len(rows)
     kind = tables(isa, s).KIND
-    reads, writes = masks(isa, rows)
     out = []
-    for i in range(n):
-        read = _registers(int(reads[i]) & ~FLAGS_BIT)
-        written = _registers(int(writes[i]) & ~FLAGS_BIT)
-        if len(read) != 1 or len(written) != 1 or read == written:
-            continue
-        a, b = read[0], written[0]
+    for i, a, b in _copies(isa, program):
         rest = rows[[k for k in range(n) if k != i]].copy()
         for k in range(n - 1):
             op = rest[k, 0]

@@ -544,17 +544,23 @@ def right_everywhere(cand, total, R0, F0, M0, U, EXP, EXPM, spec, R, F, M, FAULT
 
 
 @njit(cache=True)
-def copy_state(SR, SF, SM, SX, src, dst):
-    for r in range(SR.shape[1]):
-        for v in range(SR.shape[2]):
-            SR[dst, r, v] = SR[src, r, v]
-    for f in range(SF.shape[1]):
-        for v in range(SF.shape[2]):
-            SF[dst, f, v] = SF[src, f, v]
+def _copy_flags_and_memory(SF, SM, SX, src, dst, flags):
+    if flags:
+        for f in range(SF.shape[1]):
+            for v in range(SF.shape[2]):
+                SF[dst, f, v] = SF[src, f, v]
     for v in range(SX.shape[1]):
         SX[dst, v] = SX[src, v]
         for x in range(SM.shape[2]):
             SM[dst, v, x] = SM[src, v, x]
+
+
+@njit(cache=True)
+def copy_state(SR, SF, SM, SX, src, dst):
+    for r in range(SR.shape[1]):
+        for v in range(SR.shape[2]):
+            SR[dst, r, v] = SR[src, r, v]
+    _copy_flags_and_memory(SF, SM, SX, src, dst, True)
 
 
 @njit(cache=True)
@@ -564,14 +570,7 @@ def restore(SR, SF, SM, SX, src, dst, written, nreg):
         if written >> r & 1:
             for v in range(SR.shape[2]):
                 SR[dst, r, v] = SR[src, r, v]
-    if written & FLAGS_BIT:
-        for f in range(SF.shape[1]):
-            for v in range(SF.shape[2]):
-                SF[dst, f, v] = SF[src, f, v]
-    for v in range(SX.shape[1]):
-        SX[dst, v] = SX[src, v]
-        for x in range(SM.shape[2]):
-            SM[dst, v, x] = SM[src, v, x]
+    _copy_flags_and_memory(SF, SM, SX, src, dst, written & FLAGS_BIT != 0)
 
 
 @njit(cache=True)
