@@ -32,6 +32,16 @@ KEEP = 16  # programs a call returns at most
 RATE = 2_000_000  # instances executed per second, about (one loaded core), to size a call
 
 
+def _named(isa: Isa, row: np.ndarray):
+    """A used row's form, its effects, and the registers its operands read and write."""
+    form = isa.form(int(row[0]))
+    e = form_effects(isa, form)
+    slots = form.register_operands
+    reads = {int(row[1 + slots.index(p)]) for p in e.read_operands}
+    writes = {int(row[1 + slots.index(p)]) for p in e.written_operands}
+    return form, e, reads, writes
+
+
 def masks(isa: Isa, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Each row's registers read and written (bit masks, FLAGS_BIT for the flags)."""
     reads = np.zeros(len(rows), dtype=np.int64)
@@ -39,15 +49,9 @@ def masks(isa: Isa, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     for k, row in enumerate(rows):
         if row[0] == 0:
             continue
-        form = isa.form(int(row[0]))
-        e = form_effects(isa, form)
-        slots = form.register_operands
-        r, w = e.read_mask, e.written_mask
-        for position in e.read_operands:
-            r |= 1 << int(row[1 + slots.index(position)])
-        for position in e.written_operands:
-            w |= 1 << int(row[1 + slots.index(position)])
-        reads[k], writes[k] = r, w
+        _, e, read, written = _named(isa, row)
+        reads[k] = e.read_mask | sum(1 << r for r in read)
+        writes[k] = e.written_mask | sum(1 << w for w in written)
     return reads, writes
 
 
@@ -109,11 +113,8 @@ def renamed(isa: Isa, rows: np.ndarray, r: int, q: int, copy_forms: frozenset[st
     for k, row in enumerate(rows):
         if row[0] == 0:
             continue
-        form = isa.form(int(row[0]))
-        e = form_effects(isa, form)
+        form, e, reads, writes = _named(isa, row)
         slots = form.register_operands
-        reads = {int(row[1 + slots.index(p)]) for p in e.read_operands}
-        writes = {int(row[1 + slots.index(p)]) for p in e.written_operands}
         implicit = e.read_mask | e.written_mask
         if r not in reads and not e.read_mask >> r & 1 and (r in writes
                                                              or e.written_mask >> r & 1):
