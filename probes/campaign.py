@@ -29,7 +29,8 @@ from probes.probe import Probe
 
 class Link(Protocol):
     """A byte line to a board.  A link may also have `stopped() -> str | None`: why the
-    board cannot answer any more, when it knows (then a silence ends at once)."""
+    board cannot answer any more, when it knows (then a silence ends at once), and
+    `accelerator` ("kvm", "tcg": the campaign's timers follow it, Policy.under)."""
 
     def now(self) -> float: ...
     def send(self, data: bytes) -> None: ...
@@ -86,7 +87,8 @@ class Campaign:
     def __init__(self, link: Link, policy: Policy | None = None,
                  on_batch: Callable[[list[CampaignResult]], None] | None = None,
                  on_quarantine: Callable[[Probe, str], None] | None = None) -> None:
-        self.link, self.policy = link, policy or Policy()
+        self.link = link
+        self.policy = (policy or Policy()).under(getattr(link, "accelerator", None))
         self.on_batch, self.on_quarantine = on_batch, on_quarantine
         self.state = CampaignState(self.policy)  # one for the link's life: run ids keep growing
 
