@@ -11,10 +11,12 @@ board's own guest, keep it in the semantic store, write `metaos.evolution/1` and
                the same fingerprint and accelerator
     search     evolution.evolve (starts proven, local search, STOKE chains), Z3 at full
                width for every candidate it keeps; Ctrl-C keeps the best proven so far
-    guest      the best, the lowering (`sem run`'s implementation) and gcc's code run as
-               probes on the same vectors in one campaign, each answer checked against the
-               interpreter; median cycles recorded per implementation and fingerprint,
-               tagged with the accelerator (under TCG they describe QEMU)
+    guest      the best, the lowering (`sem run`'s implementation) and gcc's code timed
+               by a loop of calls on the same vectors in one campaign (evolution/fitness.py),
+               each answer checked against the interpreter; the median cycles per call,
+               loop overhead subtracted, recorded per implementation and fingerprint
+               (metric "cycles per call"), tagged with the accelerator (under TCG they
+               describe QEMU, under KVM the silicon's time-stamp counter)
     store      the proven program becomes an implementation of the routine, with its
                evidence (the features it needs, Z3's verdict, the vectors)
 
@@ -43,6 +45,7 @@ from cli.terminal import console as task_console
 if TYPE_CHECKING:
     from evolution.board_features import FeatureFinding
     from evolution.evolve import Evolved, Progress
+    from evolution.fitness import FitnessRun
     from evolution.isa import Isa
     from evolution.timing_model import MeasuredModel
     from link.qemu_link import QemuLink
@@ -53,6 +56,11 @@ if TYPE_CHECKING:
 
 EVOLUTION = "metaos.evolution/1"
 GUEST_VECTORS = 100
+CYCLES_METRIC = "cycles per call"  # the performance history's name for fitness's figure
+CYCLES_COUNTED = ("cycles per call, loop overhead subtracted (evolution/fitness.py): each"
+                  " vector's inputs passed 16 times in a row, less the same loop around an"
+                  " empty function; the median over pairs of passes, cycles_spread the"
+                  " quartiles; under TCG QEMU's counter, under KVM the silicon's")
 
 
 @dataclass(frozen=True)
@@ -228,8 +236,9 @@ def evolve_routine(store: SemStore, session: EvolutionBoard, rid: str, budget_s:
     for key, impl_id in (("best", impl), ("baseline", baseline)):
         run = runs[key]
         if run.ok and run.cycles:
-            store.record_performance(impl_id, session.fingerprint, "cycles", run.median_cycles,
-                                     len(run.cycles), session.accelerator)
+            store.record_performance(impl_id, session.fingerprint, CYCLES_METRIC,
+                                     run.median_cycles, len(run.cycles.per_pair),
+                                     session.accelerator)
     gcc_run = runs.get("gcc")
     if gcc_run is not None and not gcc_run.ok:
         gcc_note = f"gcc's code disagrees with the interpreter in the guest: {gcc_run.detail}"
@@ -241,13 +250,13 @@ def evolve_routine(store: SemStore, session: EvolutionBoard, rid: str, budget_s:
                    "avoided": sorted(session.finding.avoid),
                    "accelerator": session.accelerator},
         "baseline": {"instructions": len(disassemble(arch, lowered.code)),
-                     "cycles": runs["baseline"].median_cycles if runs["baseline"].ok else None},
+                     **_cycles(runs["baseline"])},
         "gcc": {"instructions": gcc.instructions if gcc else None,
-                "cycles": gcc_run.median_cycles if gcc_run and gcc_run.ok else None,
+                **_cycles(gcc_run),
                 "flags": list(gcc.flags) if gcc else None, "version": gcc.version if gcc else None,
                 "asm": gcc.asm if gcc else None, "note": gcc_note or None},
         "best": {"code": result.code.hex(), "instructions": result.instructions,
-                 "asm": result.text, "proof": "z3", "cycles": runs["best"].median_cycles,
+                 "asm": result.text, "proof": "z3", **_cycles(runs["best"]),
                  "implementation": impl, "start": result.start, "unicorn": result.unicorn},
         "performance_model": model_json(session.timing, session.accelerator),
         "history": [{"seconds": round(t, 3), "cost": c, "instructions": n}
@@ -255,8 +264,17 @@ def evolve_routine(store: SemStore, session: EvolutionBoard, rid: str, budget_s:
         "candidates_per_second": round(result.evaluations / max(result.seconds, 1e-9)),
         "evaluations": result.evaluations, "seconds": round(result.seconds, 3),
         "seed": options.seed, "interrupted": result.interrupted,
+        "cycles_counted": CYCLES_COUNTED,
     }
     return RoutineEvolved(document, result.interrupted, impl)
+
+
+def _cycles(run: FitnessRun | None) -> dict:
+    """A code's figure for the document: cycles per call and their spread, None where
+    the code did not run right or did not return its counts."""
+    good = run is not None and run.ok and run.cycles is not None
+    return {"cycles": run.median_cycles if good else None,
+            "cycles_spread": list(run.spread) if good else None}
 
 
 Plan = list[tuple[str, str, int]]  # (routine ID, name, runs recorded on the board)
@@ -362,7 +380,7 @@ def results_table(documents: list[dict]) -> Table:
         table.add_column(column, justify="left" if column in ("routine", "features") else "right")
 
     def n(value) -> str:
-        return "-" if value is None else f"{value:g}"
+        return "-" if value is None else f"{round(value, 2):g}"
 
     for d in documents:
         ours, gcc, low = d["best"], d["gcc"], d["baseline"]
@@ -435,10 +453,11 @@ def evolve_command(options: EvolveOptions, json_path: str | None = None,
         console.print(d["best"]["asm"], highlight=False, markup=False)
         if d["gcc"]["note"]:
             console.print(f"gcc: {d['gcc']['note']}", highlight=False, markup=False)
+    from probes.summary import accelerator_meaning
+
     accelerator = documents[0]["target"]["accelerator"] if documents else "tcg"
-    if accelerator == "tcg":
-        console.print("cycles are the guest's counts around each probe run under TCG: they "
-                      "describe QEMU, not silicon", highlight=False, markup=False)
+    console.print(f"cycles: {CYCLES_COUNTED} ({accelerator_meaning(accelerator)})",
+                  highlight=False, markup=False)
     console.print(f"{time.monotonic() - started:.1f} s in all", highlight=False, markup=False)
     if json_path:
         Path(json_path).write_text(json.dumps(documents[0] if options.ref else documents,

@@ -1,0 +1,418 @@
+"""Cycles per call of a routine's code, measured in the guest by a timed loop.
+
+A probe of the sem form (probes/routine.py) is timed by the guest around the whole run:
+the wrapper, the kernel's entry and exit and, under KVM, the VM exits of the probe line
+are all in the count, and they swamp a routine of a few instructions.  This form times
+the code itself, in the manner of nanoBench: the wrapper calls the code N times per
+input vector between two serialising reads of the cycle counter (x86-64 `lfence;
+rdtsc; lfence`, riscv64 `csrr cycle` as the timing family reads it), and does the same
+with an empty function (its return alone) through the very same loop instructions, the
+two passes alternating `repeats` times in one run.  The difference of a pair of passes,
+divided by the calls, is the code's cycles per call with the loop's overhead (argument
+loads, the call and a return, copying the memory window, the counter reads) taken out;
+the median over the pairs is the figure, the quartiles its spread.
+
+    input:  CALLS u64 N (calls per vector per pass, at least 1), REPEATS u64 (pairs of
+            passes, 1..MAX_REPEATS), COUNT u64 (vectors), PART u64 (only an identity:
+            probes that differ in nothing else are distinct), then COUNT records at
+            RECORDS, each the sem form's input block (ProbeLayout: the scalars, the
+            memory window)
+    output: at TIMES, per pair, the empty pass's cycles then the code's (u64 each);
+            at OUT_RECORDS, per vector, the sem form's output (the result word, the
+            memory window) as the code's last call left it
+    code:   [wrapper][fill to 64][empty: return][fill to 64][the code]
+
+Each call gets the vector's own inputs: the memory window is copied into the scratch
+area before every call (the sorts sort in place) and out after it, in both passes.
+Every vector's last answer is checked against the interpreter like the sem form's.
+Under TCG the counts describe QEMU (with `-icount shift=0` one tick per instruction
+executed: a code of k instructions before its return measures k per call), under KVM
+the silicon.
+"""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass
+from functools import cache
+
+from arch import RISCV64, X86_64, Arch
+from contract.probe_abi import INPUT_SIZE, MAX_BUDGET, OUTPUT_SIZE, Outcome
+from probes.campaign import Campaign, Link, ProbesBroughtBoardDown
+from probes.probe import Observation, Probe
+from probes.routine import (
+    FAMILY,
+    RISCV_ARGS,
+    WORD,
+    X86_ARGS,
+    ProbeLayout,
+    encode_inputs,
+    layout_of,
+    probe_result,
+)
+from probes.run import POLICY
+from probes.vet import vet
+from sem import interp
+from sem.interp import Evaluation
+from sem.ir import Routine
+from sem.vectors import Vector
+
+CALLS, REPEATS, COUNT, PART = 0, 8, 16, 24  # input offsets of the header words
+RECORDS = 32  # input offset of the first vector record
+MAX_REPEATS = 32
+TIMES = 0  # output offset of the pass counts
+OUT_RECORDS = TIMES + 2 * WORD * MAX_REPEATS  # output offset of the first output record
+ALIGN = 64  # the empty function and the code each start a cache line
+# Instructions the watchdog allows per call of a pass (both passes count): the loop's
+# ~10, the memory window's copies (16 for the sorts) and the code (RV64IM bit counts
+# loop up to 64 rounds); and per probe for the rest.
+BUDGET_PER_CALL = 300
+BUDGET_BASE = 10_000
+
+
+@dataclass(frozen=True)
+class TimedLayout:
+    """Where a timed probe's header, records and counts live."""
+
+    single: ProbeLayout
+
+    @property
+    def in_stride(self) -> int:
+        return self.single.input_memory_offset + self.single.memory_size
+
+    @property
+    def out_stride(self) -> int:
+        return self.single.output_size
+
+    @property
+    def capacity(self) -> int:
+        """The most vectors one probe carries: the input and output areas bound it."""
+        return min((INPUT_SIZE - RECORDS) // max(self.in_stride, 1),
+                   (OUTPUT_SIZE - OUT_RECORDS) // self.out_stride)
+
+    def constants(self) -> dict[str, int]:
+        return {**self.single.constants(), "CALLS": CALLS, "REPEATS": REPEATS, "COUNT": COUNT,
+                "RECORDS": RECORDS, "TIMES": TIMES, "OUT_RECORDS": OUT_RECORDS,
+                "IN_STRIDE": self.in_stride, "OUT_STRIDE": self.out_stride}
+
+
+# -- wrappers ------------------------------------------------------------------------------
+#
+# Both share one shape: a pass is a subroutine run twice per repeat, once with the empty
+# function's address in a register and once with the code's, so the two passes execute
+# the same instructions at the same addresses and differ only in the callee.
+
+def _x86_call(single: ProbeLayout) -> list[str]:
+    """One call of the pass loop: r12 the input record, rbx the output record, rbp the
+    scratch area, r14 the callee."""
+    out = []
+    for k in range(0, single.memory_size, WORD):
+        out += [f"mov rax, qword ptr [r12 + IN_MEMORY + {k}]", f"mov qword ptr [rbp + {k}], rax"]
+    for i, (reg, kind) in enumerate(zip(X86_ARGS, single.params, strict=False)):
+        out.append(f"mov {reg}, rbp" if kind == "ptr" else f"mov {reg}, qword ptr [r12 + ARG{i}]")
+    out += ["call r14", "mov qword ptr [rbx + RESULT], rax"]
+    for k in range(0, single.memory_size, WORD):
+        out += [f"mov rcx, qword ptr [rbp + {k}]", f"mov qword ptr [rbx + OUT_MEMORY + {k}], rcx"]
+    return out
+
+
+def _x86_wrapper(layout: TimedLayout) -> str:
+    single = layout.single
+    if len(single.params) > len(X86_ARGS):
+        raise ValueError(f"{len(single.params)} inputs: the x86-64 probe form passes at most"
+                         f" {len(X86_ARGS)} in registers; split the routine")
+    stamp = "lfence\nrdtsc\nshl rdx, 32\nor rax, rdx"  # the counter in rax, serialised before
+    # The frame: six callee-saved registers pushed, then 40 bytes of locals, so rsp is
+    # 16-byte aligned in the pass (one return address and 8 bytes more below) at each call.
+    # Locals at [rsp + k] outside a pass, [rsp + 16 + k] inside: 0 input, 8 output,
+    # 16 the next count's address, 24 repeats left, 32 the pass's start.
+    out = ["push rbx", "push rbp", "push r12", "push r13", "push r14", "push r15",
+           "sub rsp, 40",
+           "mov qword ptr [rsp], rdi", "mov qword ptr [rsp + 8], rsi", "mov rbp, rdx",
+           "lea rax, [rsi + TIMES]", "mov qword ptr [rsp + 16], rax",
+           "mov rax, qword ptr [rdi + REPEATS]", "mov qword ptr [rsp + 24], rax",
+           "timed_repeat:", "cmp qword ptr [rsp + 24], 0", "je timed_done",
+           "lea r14, [rip + timed_empty]", "call timed_pass",
+           "lea r14, [rip + probe_routine]", "call timed_pass",
+           "dec qword ptr [rsp + 24]", "jmp timed_repeat",
+           "timed_done:", "xor eax, eax  ; status 0: every pass ran",
+           "add rsp, 40", "pop r15", "pop r14", "pop r13", "pop r12", "pop rbp", "pop rbx",
+           "ret",
+           "timed_pass:  ; r14: the callee; counts its N calls per vector into [next count]",
+           "sub rsp, 8",
+           "mov r12, qword ptr [rsp + 16]", "mov r15, qword ptr [r12 + COUNT]",
+           "add r12, RECORDS", "mov rbx, qword ptr [rsp + 24]", "add rbx, OUT_RECORDS",
+           stamp, "mov qword ptr [rsp + 48], rax", "lfence",
+           "timed_vector:", "test r15, r15", "jz timed_end",
+           "mov r13, qword ptr [rsp + 16]", "mov r13, qword ptr [r13 + CALLS]",
+           "timed_call:", *_x86_call(single), "dec r13", "jnz timed_call",
+           "add r12, IN_STRIDE", "add rbx, OUT_STRIDE", "dec r15", "jmp timed_vector",
+           "timed_end:", stamp, "sub rax, qword ptr [rsp + 48]",
+           "mov rcx, qword ptr [rsp + 32]", "mov qword ptr [rcx], rax",
+           "add qword ptr [rsp + 32], 8", "add rsp, 8", "ret"]
+    return "\n".join(out)
+
+
+def _riscv_call(single: ProbeLayout) -> list[str]:
+    """One call of the pass loop: s7 the input record, s8 the output record, s2 the
+    scratch area, s6 the callee."""
+    out = []
+    for k in range(0, single.memory_size, WORD):
+        out += [f"ld t1, (IN_MEMORY + {k})(s7)", f"sd t1, {k}(s2)"]
+    for i, (reg, kind) in enumerate(zip(RISCV_ARGS, single.params, strict=False)):
+        out.append(f"mv {reg}, s2" if kind == "ptr" else f"ld {reg}, ARG{i}(s7)")
+    out += ["jalr ra, 0(s6)", "sd a0, RESULT(s8)"]
+    for k in range(0, single.memory_size, WORD):
+        out += [f"ld t1, {k}(s2)", f"sd t1, (OUT_MEMORY + {k})(s8)"]
+    return out
+
+
+_RISCV_SAVED = ("ra", *(f"s{i}" for i in range(12)))
+
+
+def _riscv_wrapper(layout: TimedLayout) -> str:
+    single = layout.single
+    if len(single.params) > len(RISCV_ARGS):
+        raise ValueError(f"{len(single.params)} inputs: the riscv64 probe form passes at most"
+                         f" {len(RISCV_ARGS)} in registers; split the routine")
+    frame = 8 * (len(_RISCV_SAVED) + 1)  # ra, s0-s11, the pass's start: 112, 16-aligned
+    out = [f"addi sp, sp, -{frame}",
+           *(f"sd {reg}, {8 * i}(sp)" for i, reg in enumerate(_RISCV_SAVED)),
+           "mv s0, a0  # s0: the input block", "mv s1, a1  # s1: the output buffer",
+           "mv s2, a2  # s2: the scratch area (the code's memory)",
+           "ld s3, REPEATS(s0)  # s3: repeats left", "ld s4, CALLS(s0)  # s4: N",
+           "addi s5, s1, TIMES  # s5: where the next count goes",
+           "timed_repeat:", "beqz s3, timed_done",
+           "lla s6, timed_empty", "jal ra, timed_pass",
+           "lla s6, probe_routine", "jal ra, timed_pass",
+           "addi s3, s3, -1", "j timed_repeat",
+           "timed_done:", "li a0, 0  # status 0: every pass ran",
+           *(f"ld {reg}, {8 * i}(sp)" for i, reg in enumerate(_RISCV_SAVED)),
+           f"addi sp, sp, {frame}", "ret",
+           "timed_pass:  # s6: the callee; counts its N calls per vector into [s5]",
+           "mv s11, ra", "addi s7, s0, RECORDS", "addi s8, s1, OUT_RECORDS",
+           "ld s9, COUNT(s0)  # s9: vectors left",
+           "csrr t0, cycle", f"sd t0, {frame - 8}(sp)",
+           "timed_vector:", "beqz s9, timed_end", "mv s10, s4  # s10: calls left",
+           "timed_call:", *_riscv_call(single), "addi s10, s10, -1", "bnez s10, timed_call",
+           "addi s7, s7, IN_STRIDE", "addi s8, s8, OUT_STRIDE", "addi s9, s9, -1",
+           "j timed_vector",
+           "timed_end:", "csrr t0, cycle", f"ld t1, {frame - 8}(sp)", "sub t0, t0, t1",
+           "sd t0, 0(s5)", "addi s5, s5, 8", "mv ra, s11", "ret"]
+    return "\n".join(out)
+
+
+@dataclass(frozen=True)
+class _Dialect:
+    wrapper: object  # (TimedLayout) -> str
+    ret: str
+    pad: str  # an instruction of the pad's unit, never executed
+    pad_size: int
+    extensions: str | None = None
+
+
+_DIALECTS = {X86_64: _Dialect(_x86_wrapper, "ret", "int3", 1),
+             RISCV64: _Dialect(_riscv_wrapper, "ret", "nop", 4, "rv64g")}
+
+
+@cache
+def timed_wrapper_code(arch: Arch, layout: TimedLayout) -> bytes:
+    """The assembled wrapper and the empty function, the code's first byte aligned
+    after them."""
+    d = _DIALECTS[arch]
+    body = d.wrapper(layout)  # type: ignore[operator]
+    consts = layout.constants()
+    head = len(arch.assemble(body + "\ntimed_empty:\nprobe_routine:\n", constants=consts,
+                             extensions=d.extensions))
+    ret = len(arch.assemble(d.ret + "\n", extensions=d.extensions))
+    pads = ((-head) % ALIGN // d.pad_size, (-ret) % ALIGN // d.pad_size)
+    text = "\n".join([body, *[d.pad] * pads[0], "timed_empty:", d.ret, *[d.pad] * pads[1],
+                      "probe_routine:", ""])
+    code = arch.assemble(text, constants=consts, extensions=d.extensions)
+    if len(code) % ALIGN:
+        raise AssertionError(f"the timed wrapper is {len(code)} bytes, not a multiple of {ALIGN}")
+    return code
+
+
+# -- probes and their results -----------------------------------------------------------------
+
+@dataclass(frozen=True)
+class TimedForm:
+    """A routine's machine code as timed-loop probes."""
+
+    routine: Routine
+    arch: Arch
+    layout: TimedLayout
+    code: bytes  # wrapper, empty function, the code
+
+    @property
+    def capacity(self) -> int:
+        return self.layout.capacity
+
+    def chunks(self, vectors: list[Vector]) -> list[list[Vector]]:
+        """`vectors` cut into probe-sized runs, in order."""
+        return [vectors[i:i + self.capacity] for i in range(0, len(vectors), self.capacity)]
+
+    def probe(self, vectors: list[Vector], calls: int, repeats: int, part: int = 0) -> Probe:
+        """One probe: `repeats` pairs of passes (empty, code), each calling once per
+        vector `calls` times in a row."""
+        if not 0 < len(vectors) <= self.capacity:
+            raise ValueError(f"{len(vectors)} vectors: a timed probe of this routine carries"
+                             f" 1..{self.capacity}; cut them with chunks()")
+        if calls < 1 or not 0 < repeats <= MAX_REPEATS:
+            raise ValueError(f"calls {calls}, repeats {repeats}: a timed probe makes at least"
+                             f" one call per vector and 1..{MAX_REPEATS} repeats")
+        header = b"".join(n.to_bytes(WORD, "little")
+                          for n in (calls, repeats, len(vectors), part))
+        records = b"".join(encode_inputs(self.layout.single, v) for v in vectors)
+        budget = BUDGET_BASE + BUDGET_PER_CALL * 2 * repeats * calls * len(vectors)
+        if budget > MAX_BUDGET:
+            raise ValueError(f"{2 * repeats * calls * len(vectors)} calls in one probe: more"
+                             f" than its instruction budget allows; fewer calls or repeats")
+        return Probe(self.arch, self.code, input=header + records, family=FAMILY, budget=budget,
+                     output_size=OUT_RECORDS + self.layout.out_stride * len(vectors),
+                     meta={"calls": calls, "repeats": repeats, "vectors": len(vectors)})
+
+    def results(self, count: int, output: bytes) -> list[Evaluation]:
+        """The `count` evaluations the code's last calls left, in the order sent."""
+        stride = self.layout.out_stride
+        if len(output) < OUT_RECORDS + stride * count:
+            raise ValueError(f"{len(output)} output bytes; {count} vectors take"
+                             f" {OUT_RECORDS + stride * count}")
+        return [probe_result(self.routine, output[OUT_RECORDS + i * stride:
+                                                  OUT_RECORDS + (i + 1) * stride])
+                for i in range(count)]
+
+
+def timed_form(r: Routine, arch: Arch, code: bytes) -> TimedForm:
+    layout = TimedLayout(layout_of(r))
+    return TimedForm(r, arch, layout, timed_wrapper_code(arch, layout) + code)
+
+
+def pass_counts(probe: Probe, observation: Observation) -> list[tuple[int, int]]:
+    """(empty, code) cycles of each pair of passes a timed probe's run reported.  Raises
+    ValueError when the run did not return them."""
+    repeats = probe.meta["repeats"]
+    if observation.outcome != Outcome.RETURNED or observation.status != 0 \
+            or len(observation.output) < TIMES + 16 * repeats:
+        raise ValueError(f"a timed probe ended {observation.outcome.name.lower()} (status"
+                         f" {observation.status}) without its cycle counts")
+    words = [int.from_bytes(observation.output[TIMES + 8 * i:TIMES + 8 * i + 8], "little")
+             for i in range(2 * repeats)]
+    return list(zip(words[0::2], words[1::2], strict=True))
+
+
+@dataclass(frozen=True)
+class CallCycles:
+    """Cycles per call of a code, loop overhead subtracted: one figure per pair of passes
+    ((code - empty) / calls), their median and quartiles."""
+
+    per_pair: tuple[float, ...]
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.per_pair)
+
+    @property
+    def spread(self) -> tuple[float, float]:
+        """The lower and upper quartiles of the per-pair figures."""
+        if len(self.per_pair) < 2:
+            return (self.per_pair[0], self.per_pair[0])
+        q1, _, q3 = statistics.quantiles(self.per_pair, n=4, method="inclusive")
+        return (q1, q3)
+
+
+# Pairs dropped at the start of every probe: the first pass of a run pays for cold
+# caches and, under KVM, for the pages it touches first (measured: 40,000 cycles for an
+# empty pass that takes 1,700 after it).
+WARMUP_PAIRS = 1
+
+
+def call_cycles(runs: list[tuple[Probe, Observation]]) -> CallCycles:
+    """The per-call figures of one code's timed probes, each probe's warm-up dropped."""
+    figures = []
+    for probe, observation in runs:
+        calls = probe.meta["calls"] * probe.meta["vectors"]
+        figures += [(code - empty) / calls
+                    for empty, code in pass_counts(probe, observation)[WARMUP_PAIRS:]]
+    if not figures:
+        raise ValueError(f"no pair of passes past the {WARMUP_PAIRS} warm-up pair(s) of each"
+                         " probe: run at least two repeats")
+    return CallCycles(tuple(figures))
+
+
+# -- running on a board ----------------------------------------------------------------------
+
+# N, each vector's calls in a row per pass: measured under nested KVM (AMD EPYC family
+# 25), p10's figure per call rose with N, 1.04 at 4, 1.59 at 8, 1.84 at 16, 2.0-2.2 at 64
+# and 256 (the outer loop's own work, more of it per call at small N, hides part of the
+# code's); 16 keeps a probe of 100 vectors within its instruction budget.
+CALLS_PER_VECTOR = 16
+REPEATS_PER_PROBE = 9  # pairs of passes in one probe's run, the first a warm-up
+ROUNDS = 1  # probes per code and chunk of vectors, the codes taking turns
+
+
+@dataclass
+class TimedRun:
+    """One code's timed probes as the board ran them: every vector's answers (one per
+    round) checked against the interpreter, and the cycles per call."""
+
+    vectors: int
+    agreed: int = 0  # vectors whose every answer was the interpreter's
+    # the first disagreement: the vector, the interpreter's answer, the board's (its
+    # decoded answer, or the observation of a run that did not return)
+    first_disagreement: tuple[Vector, Evaluation, Evaluation | Observation] | None = None
+    cycles: CallCycles | None = None  # None unless every probe returned its counts
+
+    @property
+    def ok(self) -> bool:
+        return self.agreed == self.vectors
+
+
+def time_on_link(link: Link, forms: list[TimedForm], vectors: list[Vector],
+                 campaign: Campaign | None = None, calls: int = CALLS_PER_VECTOR,
+                 repeats: int = REPEATS_PER_PROBE, rounds: int = ROUNDS) -> list[TimedRun]:
+    """Time each form's code on the same `vectors` in one campaign on `link` (pass the
+    boot's campaign to run more on it): per chunk of vectors, `rounds` probes per form,
+    the forms taking turns, so drift in the machine touches every code alike.  Every
+    probe is vetted first; a vetter rejection is a bug in this form (ValueError)."""
+    plan: list[tuple[int, int, Probe]] = []  # (form, first vector, probe)
+    for round_ in range(rounds):
+        for i, form in enumerate(forms):
+            for part, start in enumerate(range(0, len(vectors), form.capacity)):
+                chunk = vectors[start:start + form.capacity]
+                plan.append((i, start, form.probe(chunk, calls, repeats,
+                                                  part=round_ * len(vectors) + part)))
+    items = []
+    for _, _, probe in plan:
+        verdict = vet(probe)
+        if not verdict.accepted:
+            name = forms[0].routine.hint_name or "a routine"
+            raise ValueError(f"the vetter rejects {name} in timed form on {probe.arch}:"
+                             f" {verdict.reason}; this is a probe-form bug, please report it")
+        items.append((probe, verdict.prediction))
+    report = (campaign or Campaign(link, POLICY)).run(items)
+    if report.quarantined:
+        raise ProbesBroughtBoardDown(len(report.quarantined), "timed routine")
+    wants = [interp.run(forms[0].routine, v.args, v.memory) for v in vectors]
+    wrong: list[set[int]] = [set() for _ in forms]
+    timed: list[list[tuple[Probe, Observation]]] = [[] for _ in forms]
+    runs = [TimedRun(len(vectors)) for _ in forms]
+    for i, start, probe in plan:
+        obs = report.results[probe.content_hash].observation
+        count = probe.meta["vectors"]
+        returned = obs.outcome == Outcome.RETURNED and obs.status == 0
+        answers = forms[i].results(count, obs.output) if returned else [obs] * count
+        if returned:
+            timed[i].append((probe, obs))
+        for k, got in enumerate(answers, start):
+            if got != wants[k]:
+                wrong[i].add(k)
+                if runs[i].first_disagreement is None:
+                    runs[i].first_disagreement = (vectors[k], wants[k], got)
+    probes_per_form = len(plan) // len(forms)
+    for run, bad, done in zip(runs, wrong, timed, strict=True):
+        run.agreed = len(vectors) - len(bad)
+        if len(done) == probes_per_form:
+            run.cycles = call_cycles(done)
+    return runs

@@ -1,0 +1,119 @@
+"""The timed-loop probe form (probes/timed_calls.py): vetted and decoded like the sem form,
+and, on QEMU with `-icount shift=0` (one time-stamp tick per instruction executed, QEMU
+7.2's rdtsc and rdcycle under icount), a code's cycles per call are exactly the
+instructions it executes before its return, as capstone counts them in its bytes."""
+
+from __future__ import annotations
+
+import pytest
+
+from arch import ARCHES, RISCV64, X86_64
+from contract.probe_abi import AREA, Outcome
+from probes.timed_calls import (
+    ALIGN,
+    MAX_REPEATS,
+    OUT_RECORDS,
+    pass_counts,
+    time_on_link,
+    timed_form,
+    timed_wrapper_code,
+)
+from probes.vet import vet
+from sem import interp
+from sem.library import hackers_delight, sorting
+from sem.lower import lower_for
+from sem.vectors import generate
+from sem.views.asm import disassemble
+
+ROUTINES = [hackers_delight.p01, hackers_delight.p10, hackers_delight.p23, sorting.sort3]
+BOARDS = {X86_64: "q35", RISCV64: "virt"}
+# k instructions each, never executed for their values: added in front of a code they
+# change nothing it computes (x86 nop; riscv64 t6 is caller-saved and no result)
+PADDING = {X86_64: "nop", RISCV64: "addi t6, t6, 1"}
+
+
+def lowered(r, arch) -> bytes:
+    return arch.assemble(lower_for(arch)(r).text)
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+@pytest.mark.parametrize("r", ROUTINES, ids=lambda r: r.hint_name)
+def test_a_timed_probe_is_vetted_and_its_emulated_run_leaves_the_interpreters_answers(r, arch):
+    form = timed_form(r, arch, lowered(r, arch))
+    vectors = generate(r, 12, seed=4)
+    probe = form.probe(vectors, calls=2, repeats=2)
+    verdict = vet(probe)
+    assert verdict.accepted, verdict.reason
+    assert verdict.prediction is None  # it reads the cycle counter: nothing to predict
+    obs = verdict.observation
+    assert obs.outcome == Outcome.RETURNED and obs.status == 0
+    assert form.results(len(vectors), obs.output) == [interp.run(r, v.args, v.memory)
+                                                      for v in vectors]
+    assert len(pass_counts(probe, obs)) == 2
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+def test_the_empty_function_and_the_code_each_start_a_cache_line(arch):
+    """The code starts a line of its own as gcc aligns functions, so where it lands in
+    the probe does not change its timing; the empty function is the line before it."""
+    code = lowered(hackers_delight.p10, arch)
+    form = timed_form(hackers_delight.p10, arch, code)
+    wrapper = timed_wrapper_code(arch, form.layout)
+    assert form.code == wrapper + code and len(wrapper) % ALIGN == 0
+    assert AREA["code"].base(arch.probes) % ALIGN == 0
+    ret = arch.assemble("ret", extensions="rv64g" if arch is RISCV64 else None)
+    assert wrapper[-ALIGN:].startswith(ret)
+
+
+def test_a_timed_probe_refuses_what_it_cannot_carry():
+    form = timed_form(hackers_delight.p01, X86_64, lowered(hackers_delight.p01, X86_64))
+    vectors = generate(hackers_delight.p01, 4, seed=1)
+    with pytest.raises(ValueError, match="at least one call per vector"):
+        form.probe(vectors, calls=0, repeats=2)
+    with pytest.raises(ValueError, match=f"1..{MAX_REPEATS} repeats"):
+        form.probe(vectors, calls=1, repeats=MAX_REPEATS + 1)
+    with pytest.raises(ValueError, match="carries"):
+        form.probe(generate(hackers_delight.p01, form.capacity + 1, seed=1), 1, 2)
+    with pytest.raises(ValueError, match="instruction budget"):
+        form.probe(vectors, calls=10_000, repeats=MAX_REPEATS)
+    assert OUT_RECORDS + form.layout.out_stride * form.capacity <= AREA["output"].size
+
+
+@pytest.fixture(scope="module")
+def guests():
+    from kernel.guest import build_guest
+
+    return {arch: build_guest(arch) for arch in ARCHES}
+
+
+@pytest.mark.qemu
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("arch", ARCHES)
+def test_under_icount_a_code_costs_exactly_the_instructions_it_runs_before_its_return(
+        guests, arch):
+    """QEMU's -icount shift=0: the counter advances one per instruction executed, so the
+    loop's overhead cancels exactly and a straight-line code of n instructions (its
+    return included) measures n - 1 per call, k instructions more measure k more."""
+    from link.qemu_link import QemuLink
+    from probes.campaign import Campaign
+    from probes.run import POLICY
+    from qemu.boards import board
+
+    chosen = board(BOARDS[arch], accel="tcg", qemu_args=["-icount", "shift=0"])
+    cases = []
+    for r in (hackers_delight.p01, hackers_delight.p10, sorting.sort3):
+        code = lowered(r, arch)
+        for k in (0, 3, 17):
+            cases.append((r, k, arch.assemble("\n".join([PADDING[arch]] * k)) + code
+                          if k else code))
+    with QemuLink(chosen, guests[arch]) as link:
+        campaign = Campaign(link, POLICY)  # one per boot: its run ids go on
+        for r in (hackers_delight.p01, hackers_delight.p10, sorting.sort3):
+            mine = [(k, code) for q, k, code in cases if q is r]
+            forms = [timed_form(r, arch, code) for _, code in mine]
+            runs = time_on_link(link, forms, generate(r, 30, seed=8), campaign,
+                                repeats=3)
+            for (k, code), run in zip(mine, runs, strict=True):
+                assert run.ok, (r.hint_name, k, run.first_disagreement)
+                executed = len(disassemble(arch, code)) - 1  # straight-line, less the return
+                assert set(run.cycles.per_pair) == {executed}, (r.hint_name, k)
