@@ -129,13 +129,18 @@ def bench_probes(c):
     "rate_only": "only the evaluation-rate figures",
     "seed": "the searches' seed (default 1)",
     "from_gcc": "gcc -O3's code is one more start, proven like every start (STOKE's "
-                "optimisation mode); the start column says when a result came from it"})
+                "optimisation mode); the start column says when a result came from it",
+    "accel": "kvm or tcg: only cycles in the guest, ours beside gcc -O3's on the x86-64 goal"
+             " boards (qemu64, Haswell) under that accelerator: cycles per call, loop overhead"
+             " subtracted, median and quartiles (under KVM the silicon's time-stamp counter,"
+             " under TCG QEMU's); a board that cannot start there is skipped"})
 def bench_evolve(c, budget=60, sort_budget=600, until_goal=False, target=None, routine=None,
-                 rate_only=False, seed=1, from_gcc=False):
+                 rate_only=False, seed=1, from_gcc=False, accel=None):
     """Evolution benchmark: evaluations/s, and instruction counts beside gcc's.
 
     Candidate evaluations/s beside the interpreter's; every routine's instruction count on
-    every goal board beside gcc -O3's, measured in the same run."""
+    every goal board beside gcc -O3's, measured in the same run.  With --accel: ours and
+    gcc's cycles per call timed in the guest."""
     import sys
     from shlex import join
 
@@ -149,6 +154,7 @@ def bench_evolve(c, budget=60, sort_budget=600, until_goal=False, target=None, r
     args += ["--target", target] if target else []
     args += ["--routine", routine] if routine else []
     args += ["--seed", str(arguments.whole(seed, "--seed"))] + ["--from-gcc"] * bool(from_gcc)
+    args += ["--accel", arguments.choice(accel, "--accel", ("kvm", "tcg"))] if accel else []
     c.run(join(args), pty=False)
 
 
@@ -304,8 +310,10 @@ def evolve(c, ref=None, arch="x86_64", board=None, cpu=None, accel="auto", qemu_
     """Evolve a routine for a board's found features, proven by Z3, measured beside gcc -O3.
 
     The features are those the board runs as their semantics say; the best program is
-    measured in its guest beside today's lowering and gcc -O3, and stored as an
-    implementation."""
+    measured in its guest beside today's lowering and gcc -O3 (cycles per call, loop
+    overhead subtracted: a timed loop of calls less the same loop around an empty
+    function, the median over pairs of passes; under TCG QEMU's counter, under KVM the
+    silicon's), and stored as an implementation."""
     from cli import arguments
     from cli.evolve import EvolveOptions, evolve_command
 

@@ -3,7 +3,7 @@ against gcc on each goal board.
 
     .venv/bin/python bench/evolve_bench.py [--budget S] [--sort-budget S] [--until-goal]
                                            [--target NAME ...] [--routine NAME ...] [--rate-only]
-                                           [--seed N] [--from-gcc]
+                                           [--seed N] [--from-gcc] [--accel kvm|tcg]
 
 1. Evaluation rate, per ISA, one core: candidates the STOKE chain evaluates per second
    (each run on at least one chunk of 16 test vectors; a candidate whose wrongness already
@@ -27,6 +27,21 @@ against gcc on each goal board.
    ("gcc -O3" for gcc's), and "found by" the step that found the result: a start's own
    name (that start unchanged), "enumeration" or "synthesis" (from nothing, whatever the
    start), "local search", "peephole" or "search" (from the best, so from that start).
+3. With --accel kvm (or tcg): cycles in the guest, ours beside gcc's.  Per x86-64 goal
+   board (qemu64 and Haswell CPU models; riscv64 has no KVM on this host), the board boots
+   under that accelerator and every routine (p01-p25 unless --routine names others) is
+   evolved for the goal's features (--budget each, stopping at gcc's count), then ours and
+   gcc -O3's code are timed on the same 100 vectors in one campaign on it
+   (evolution/fitness.py, probes/timed_calls.py): cycles per call, loop overhead
+   subtracted (each vector's inputs passed 16 times in a row, less the same loop around
+   an empty function), and its latency (calls chained, each waiting for the previous
+   result, less the same loop around the identity function), each the median over pairs
+   of passes with the quartiles; under KVM the
+   silicon's time-stamp counter (x86-64: constant rate, not the core clock), under TCG
+   QEMU's.  "<=" says whether ours is at or below gcc's median: "yes", "noise" where it
+   is above but the quartile ranges overlap, "no" where not.  Every answer is checked
+   against the interpreter.  A board that cannot start under the accelerator is skipped
+   with one line.
 """
 
 from __future__ import annotations
@@ -209,6 +224,99 @@ def results(targets: list[str], routines, budget: float, sort_budget: float,
         print(f"  goal met on {met} of {len(routines)}")
 
 
+# The goal boards measured in the guest: x86-64 only (KVM runs x86-64 guests on this host).
+GUEST_CPUS = {"x86-64 qemu64": "qemu64", "x86-64 Haswell": "Haswell"}
+GUEST_VECTORS = 100
+
+
+def _measured(run, figure: str):
+    """A FitnessRun's CallCycles for `figure` ("cycles", "latency"), or None."""
+    return getattr(run, figure) if run is not None and run.ok else None
+
+
+def _figure(run, figure: str = "cycles") -> str:
+    measured = _measured(run, figure)
+    if measured is None:
+        return "-"
+    low, high = measured.spread
+    return f"{measured.median:.2f} [{low:.2f}-{high:.2f}]"
+
+
+def _at_or_below(ours, gcc, figure: str = "cycles") -> str:
+    a, b = _measured(ours, figure), _measured(gcc, figure)
+    if a is None or b is None:
+        return "-"
+    if a.median <= b.median:
+        return "yes"
+    return "noise" if a.spread[0] <= b.spread[1] else "no"
+
+
+def guest_cycles(accel: str, targets: list[str], routines, budget: float, seed: int) -> None:
+    """Ours and gcc's cycles per call, timed side by side in each x86-64 goal board's
+    guest under `accel`."""
+    from evolution.fitness import run_in_guest
+    from kernel.guest import build_guest
+    from link.boot import BootError
+    from link.qemu_link import QemuLink
+    from probes.campaign import Campaign
+    from probes.run import POLICY
+    from qemu.boards import board
+    from qemu.errors import QemuError
+
+    guest = None
+    for name in targets:
+        cpu = GUEST_CPUS.get(name)
+        if cpu is None:
+            print(f"\n{name}: skipped, no {accel} guest measured for it (x86-64 boards only)")
+            continue
+        target = TARGETS[name]
+        isa = ISAS[target.isa]
+        guest = guest or build_guest(isa.arch)
+        began = time.perf_counter()
+        try:
+            link = QemuLink(board("q35", cpu=cpu, accel=accel), guest)
+        except (QemuError, BootError) as error:
+            print(f"\n{name}: skipped, -cpu {cpu} does not start under {accel}: "
+                  f"{str(error).splitlines()[0]}")
+            continue
+        print(f"\n{name}: ours and gcc -O3 timed in the guest, -cpu {cpu} under {accel}"
+              f" (booted in {time.perf_counter() - began:.1f} s; {GUEST_VECTORS} vectors)")
+        print(f"  {'routine':8} {'ins ours':>8} {'gcc':>4}  {'cycles/call ours [quartiles]':>29}"
+              f"  {'gcc [quartiles]':>22}  {'<=':>5}  {'latency ours [quartiles]':>25}"
+              f"  {'gcc [quartiles]':>22}  {'<=':>5}")
+        verdicts: dict[str, int] = {}
+        latency_verdicts: dict[str, int] = {}
+        with link:
+            campaign = Campaign(link, POLICY)
+            for spec in routines:
+                r = spec.hint_name
+                compiled = measured_gcc(isa, spec, target.features)
+                bar = None if compiled is None else compiled.instructions
+                try:
+                    result = evolve(spec, target, budget_s=budget, seed=seed, stop_at=bar)
+                except NoProgram:
+                    print(f"  {r:8} (none proven)")
+                    continue
+                codes = {"ours": result.code}
+                if compiled is not None:
+                    codes["gcc"] = compiled.code
+                runs = run_in_guest(link, isa, spec, codes, GUEST_VECTORS, seed + 2, campaign)
+                ours, gcc = runs["ours"], runs.get("gcc")
+                verdict = _at_or_below(ours, gcc)
+                verdicts[verdict] = verdicts.get(verdict, 0) + 1
+                latency = _at_or_below(ours, gcc, "latency")
+                latency_verdicts[latency] = latency_verdicts.get(latency, 0) + 1
+                wrong = "" if ours.ok and (gcc is None or gcc.ok) else \
+                    f"  disagrees: {ours.detail or gcc.detail}"
+                print(f"  {r:8} {result.instructions:>8} {bar if bar else '-':>4}  "
+                      f"{_figure(ours):>29}  {_figure(gcc):>22}  {verdict:>5}  "
+                      f"{_figure(ours, 'latency'):>25}  {_figure(gcc, 'latency'):>22}  "
+                      f"{latency:>5}{wrong}", flush=True)
+        for label, counts in (("cycles", verdicts), ("latency", latency_verdicts)):
+            print(f"  ours <= gcc, {label}: "
+                  + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--budget", type=float, default=60.0, help="seconds per p01-p25")
@@ -221,12 +329,19 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--from-gcc", action="store_true",
                         help="gcc's code is one more start (STOKE's optimisation mode)")
+    parser.add_argument("--accel", choices=("kvm", "tcg"),
+                        help="only cycles in the guest under this accelerator: ours beside"
+                             " gcc's per x86-64 goal board")
     args = parser.parse_args()
+    routines = [r for r in ROUTINES if not args.routine or r.hint_name in args.routine]
+    if args.accel:  # p01-p25 unless routines are named (the sorts search for minutes)
+        chosen = routines if args.routine else [r for r in routines if not r.uses_memory]
+        guest_cycles(args.accel, args.target or list(TARGETS), chosen, args.budget, args.seed)
+        return
     for isa_name in ISAS:
         rates(isa_name)
     if args.rate_only:
         return
-    routines = [r for r in ROUTINES if not args.routine or r.hint_name in args.routine]
     results(args.target or list(TARGETS), routines, args.budget, args.sort_budget,
             args.until_goal, args.seed, args.from_gcc)
 

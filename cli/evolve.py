@@ -59,8 +59,10 @@ GUEST_VECTORS = 100
 CYCLES_METRIC = "cycles per call"  # the performance history's name for fitness's figure
 CYCLES_COUNTED = ("cycles per call, loop overhead subtracted (evolution/fitness.py): each"
                   " vector's inputs passed 16 times in a row, less the same loop around an"
-                  " empty function; the median over pairs of passes, cycles_spread the"
-                  " quartiles; under TCG QEMU's counter, under KVM the silicon's")
+                  " empty function; latency: calls chained, each waiting for the one"
+                  " before's result, less the same around the identity function; the"
+                  " median over pairs of passes, *_spread the quartiles; under TCG QEMU's"
+                  " counter, under KVM the silicon's time-stamp counter")
 
 
 @dataclass(frozen=True)
@@ -272,9 +274,13 @@ def evolve_routine(store: SemStore, session: EvolutionBoard, rid: str, budget_s:
 def _cycles(run: FitnessRun | None) -> dict:
     """A code's figure for the document: cycles per call and their spread, None where
     the code did not run right or did not return its counts."""
-    good = run is not None and run.ok and run.cycles is not None
-    return {"cycles": run.median_cycles if good else None,
-            "cycles_spread": list(run.spread) if good else None}
+    good = run is not None and run.ok
+    cycles = run.cycles if good else None
+    latency = run.latency if good else None
+    return {"cycles": cycles.median if cycles else None,
+            "cycles_spread": list(cycles.spread) if cycles else None,
+            "latency": latency.median if latency else None,
+            "latency_spread": list(latency.spread) if latency else None}
 
 
 Plan = list[tuple[str, str, int]]  # (routine ID, name, runs recorded on the board)
@@ -375,8 +381,8 @@ class _Display:
 def results_table(documents: list[dict]) -> Table:
     """Per routine: instructions and median guest cycles, ours / gcc -O3 / the lowering."""
     table = Table(box=box.SIMPLE_HEAD)
-    for column in ("routine", "instructions ours/gcc/low", "cycles ours/gcc/low", "features",
-                   "cand/s", "s"):
+    for column in ("routine", "instructions ours/gcc/low", "cycles ours/gcc/low",
+                   "latency ours/gcc/low", "features", "cand/s", "s"):
         table.add_column(column, justify="left" if column in ("routine", "features") else "right")
 
     def n(value) -> str:
@@ -387,6 +393,7 @@ def results_table(documents: list[dict]) -> Table:
         table.add_row(d["name"], f"{n(ours['instructions'])}/{n(gcc['instructions'])}/"
                                  f"{n(low['instructions'])}",
                       f"{n(ours['cycles'])}/{n(gcc['cycles'])}/{n(low['cycles'])}",
+                      f"{n(ours['latency'])}/{n(gcc['latency'])}/{n(low['latency'])}",
                       ",".join(d["target"]["features"]) or "-",
                       f"{d['candidates_per_second']:,}", f"{d['seconds']:.0f}")
     return table

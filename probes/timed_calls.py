@@ -75,6 +75,13 @@ class TimedLayout:
     """Where a timed probe's header, records and counts live."""
 
     single: ProbeLayout
+    chained: bool = False  # each call's arguments wait for the call before it (latency)
+
+    def __post_init__(self) -> None:
+        if self.chained and (self.single.memory_size or not self.single.scalars):
+            raise ValueError("a chained timed probe passes each result into the next call's"
+                             " scalar arguments: it times routines with a scalar result and"
+                             " no memory")
 
     @property
     def in_stride(self) -> int:
@@ -102,14 +109,25 @@ class TimedLayout:
 # function's address in a register and once with the code's, so the two passes execute
 # the same instructions at the same addresses and differ only in the callee.
 
-def _x86_call(single: ProbeLayout) -> list[str]:
+# Chained: the previous call's result times 0, then times 1 twice (9 cycles of latency
+# on x86-64 cores, 3 a multiply), added to every scalar argument: the values stay the
+# vector's, but each call starts only once the one before has its result, so both passes
+# are bound by that chain, not by the loop's throughput, and their difference is the
+# code's latency from its arguments to its result.
+X86_CHAIN = ["imul r10, rax, 0", "imul r10, r10, 1", "imul r10, r10, 1"]
+RISCV_CHAIN = ["mul t3, a0, zero", "slli t3, t3, 1", "slli t3, t3, 1"]
+
+
+def _x86_call(layout: TimedLayout) -> list[str]:
     """One call of the pass loop: r12 the input record, rbx the output record, rbp the
     scratch area, r14 the callee."""
-    out = []
+    single, out = layout.single, list(X86_CHAIN if layout.chained else [])
     for k in range(0, single.memory_size, WORD):
         out += [f"mov rax, qword ptr [r12 + IN_MEMORY + {k}]", f"mov qword ptr [rbp + {k}], rax"]
     for i, (reg, kind) in enumerate(zip(X86_ARGS, single.params, strict=False)):
         out.append(f"mov {reg}, rbp" if kind == "ptr" else f"mov {reg}, qword ptr [r12 + ARG{i}]")
+        if layout.chained:
+            out.append(f"add {reg}, r10")
     out += ["call r14", "mov qword ptr [rbx + RESULT], rax"]
     for k in range(0, single.memory_size, WORD):
         out += [f"mov rcx, qword ptr [rbp + {k}]", f"mov qword ptr [rbx + OUT_MEMORY + {k}], rcx"]
@@ -145,7 +163,7 @@ def _x86_wrapper(layout: TimedLayout) -> str:
            stamp, "mov qword ptr [rsp + 48], rax", "lfence",
            "timed_vector:", "test r15, r15", "jz timed_end",
            "mov r13, qword ptr [rsp + 16]", "mov r13, qword ptr [r13 + CALLS]",
-           "timed_call:", *_x86_call(single), "dec r13", "jnz timed_call",
+           "timed_call:", *_x86_call(layout), "dec r13", "jnz timed_call",
            "add r12, IN_STRIDE", "add rbx, OUT_STRIDE", "dec r15", "jmp timed_vector",
            "timed_end:", stamp, "sub rax, qword ptr [rsp + 48]",
            "mov rcx, qword ptr [rsp + 32]", "mov qword ptr [rcx], rax",
@@ -153,14 +171,16 @@ def _x86_wrapper(layout: TimedLayout) -> str:
     return "\n".join(out)
 
 
-def _riscv_call(single: ProbeLayout) -> list[str]:
+def _riscv_call(layout: TimedLayout) -> list[str]:
     """One call of the pass loop: s7 the input record, s8 the output record, s2 the
     scratch area, s6 the callee."""
-    out = []
+    single, out = layout.single, list(RISCV_CHAIN if layout.chained else [])
     for k in range(0, single.memory_size, WORD):
         out += [f"ld t1, (IN_MEMORY + {k})(s7)", f"sd t1, {k}(s2)"]
     for i, (reg, kind) in enumerate(zip(RISCV_ARGS, single.params, strict=False)):
         out.append(f"mv {reg}, s2" if kind == "ptr" else f"ld {reg}, ARG{i}(s7)")
+        if layout.chained:
+            out.append(f"add {reg}, {reg}, t3")
     out += ["jalr ra, 0(s6)", "sd a0, RESULT(s8)"]
     for k in range(0, single.memory_size, WORD):
         out += [f"ld t1, {k}(s2)", f"sd t1, (OUT_MEMORY + {k})(s8)"]
@@ -194,7 +214,7 @@ def _riscv_wrapper(layout: TimedLayout) -> str:
            "ld s9, COUNT(s0)  # s9: vectors left",
            "csrr t0, cycle", f"sd t0, {frame - 8}(sp)",
            "timed_vector:", "beqz s9, timed_end", "mv s10, s4  # s10: calls left",
-           "timed_call:", *_riscv_call(single), "addi s10, s10, -1", "bnez s10, timed_call",
+           "timed_call:", *_riscv_call(layout), "addi s10, s10, -1", "bnez s10, timed_call",
            "addi s7, s7, IN_STRIDE", "addi s8, s8, OUT_STRIDE", "addi s9, s9, -1",
            "j timed_vector",
            "timed_end:", "csrr t0, cycle", f"ld t1, {frame - 8}(sp)", "sub t0, t0, t1",
@@ -206,27 +226,36 @@ def _riscv_wrapper(layout: TimedLayout) -> str:
 class _Dialect:
     wrapper: object  # (TimedLayout) -> str
     ret: str
+    identity: str  # chained: the empty function hands its first argument back as its result
     pad: str  # an instruction of the pad's unit, never executed
     pad_size: int
     extensions: str | None = None
 
 
-_DIALECTS = {X86_64: _Dialect(_x86_wrapper, "ret", "int3", 1),
-             RISCV64: _Dialect(_riscv_wrapper, "ret", "nop", 4, "rv64g")}
+_DIALECTS = {X86_64: _Dialect(_x86_wrapper, "ret", "mov rax, rdi\nret", "int3", 1),
+             RISCV64: _Dialect(_riscv_wrapper, "ret", "ret", "nop", 4, "rv64g")}
+
+
+def empty_function(arch: Arch, chained: bool) -> str:
+    """The assembly of the function whose loop is subtracted: its return alone, or for a
+    chained loop the identity (its first argument handed back as its result)."""
+    d = _DIALECTS[arch]
+    return d.identity if chained else d.ret
 
 
 @cache
 def timed_wrapper_code(arch: Arch, layout: TimedLayout) -> bytes:
-    """The assembled wrapper and the empty function, the code's first byte aligned
-    after them."""
+    """The assembled wrapper and the empty function (chained: the identity), the code's
+    first byte aligned after them."""
     d = _DIALECTS[arch]
+    empty = empty_function(arch, layout.chained)
     body = d.wrapper(layout)  # type: ignore[operator]
     consts = layout.constants()
     head = len(arch.assemble(body + "\ntimed_empty:\nprobe_routine:\n", constants=consts,
                              extensions=d.extensions))
-    ret = len(arch.assemble(d.ret + "\n", extensions=d.extensions))
+    ret = len(arch.assemble(empty + "\n", extensions=d.extensions))
     pads = ((-head) % ALIGN // d.pad_size, (-ret) % ALIGN // d.pad_size)
-    text = "\n".join([body, *[d.pad] * pads[0], "timed_empty:", d.ret, *[d.pad] * pads[1],
+    text = "\n".join([body, *[d.pad] * pads[0], "timed_empty:", empty, *[d.pad] * pads[1],
                       "probe_routine:", ""])
     code = arch.assemble(text, constants=consts, extensions=d.extensions)
     if len(code) % ALIGN:
@@ -284,8 +313,10 @@ class TimedForm:
                 for i in range(count)]
 
 
-def timed_form(r: Routine, arch: Arch, code: bytes) -> TimedForm:
-    layout = TimedLayout(layout_of(r))
+def timed_form(r: Routine, arch: Arch, code: bytes, chained: bool = False) -> TimedForm:
+    """`chained`: each call's scalar arguments wait for the previous call's result (the
+    code's latency), else the calls are independent (its cost in a stream of calls)."""
+    layout = TimedLayout(layout_of(r), chained)
     return TimedForm(r, arch, layout, timed_wrapper_code(arch, layout) + code)
 
 
@@ -348,6 +379,10 @@ def call_cycles(runs: list[tuple[Probe, Observation]]) -> CallCycles:
 # and 256 (the outer loop's own work, more of it per call at small N, hides part of the
 # code's); 16 keeps a probe of 100 vectors within its instruction budget.
 CALLS_PER_VECTOR = 16
+# Chained, a call waits for the one before, so the loop's own work overlaps nothing and
+# N hardly matters (p01, p10, p23 on that host: 1.40, 2.76, 8.94 at 4; 1.41, 2.81, 9.08
+# at 16): 4 keeps the probes, and their vetting, short.
+CHAINED_CALLS_PER_VECTOR = 4
 REPEATS_PER_PROBE = 9  # pairs of passes in one probe's run, the first a warm-up
 ROUNDS = 1  # probes per code and chunk of vectors, the codes taking turns
 
