@@ -34,14 +34,13 @@ against gcc on each goal board.
    gcc -O3's code are timed on the same 100 vectors in one campaign on it
    (evolution/fitness.py, probes/timed_calls.py): cycles per call, loop overhead
    subtracted (each vector's inputs passed 16 times in a row, less the same loop around
-   an empty function), and its latency (calls chained, each waiting for the previous
+   an empty function), and the latency (calls chained, each waiting for the previous
    result, less the same loop around the identity function), each the median over pairs
-   of passes with the quartiles; under KVM the
-   silicon's time-stamp counter (x86-64: constant rate, not the core clock), under TCG
-   QEMU's.  "<=" says whether ours is at or below gcc's median: "yes", "noise" where it
-   is above but the quartile ranges overlap, "no" where not.  Every answer is checked
-   against the interpreter.  A board that cannot start under the accelerator is skipped
-   with one line.
+   of passes with the quartiles; under KVM the silicon's time-stamp counter (x86-64:
+   constant rate, not the core clock), under TCG QEMU's.  "<=" says whether ours is at
+   or below gcc's median: "yes", "noise" where it is above but the quartile ranges
+   overlap, "no" where not.  Every answer is checked against the interpreter.  A board
+   that cannot start under the accelerator is skipped with one line.
 """
 
 from __future__ import annotations

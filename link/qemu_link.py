@@ -35,7 +35,7 @@ import time
 
 from contract.protocol import ProbeLine
 from kernel.guest import Guest
-from link.boot import SILENCE_TIMEOUT, Boot, BootError, BootReader, read_to_final
+from link.boot import Boot, BootError, BootReader, read_to_final, silence_timeout
 from link.line_faults import LineDamage, LineFaults
 from qemu.boards import Board
 from qemu.errors import BoardError, QemuError, QemuExitedError
@@ -55,7 +55,7 @@ class QemuLink:
 
     def __init__(self, board: Board, guest: Guest, *, privileged: bool = False,
                  faults: LineFaults | None = None, keep_sent: bool = False,
-                 boot_timeout: float = SILENCE_TIMEOUT, line: str = "console") -> None:
+                 boot_timeout: float | None = None, line: str = "console") -> None:
         if line not in LINES:
             raise ValueError(f"unknown probe line {line!r}: choose one of {', '.join(LINES)}")
         self.line = LINES[line]
@@ -63,7 +63,8 @@ class QemuLink:
         self.board = dataclasses.replace(board, stay=True, probe_console=self._console,
                                          privileged=board.privileged or privileged)
         self.guest = guest
-        self.boot_timeout = boot_timeout
+        # seconds of silence while it boots (None: link.boot.silence_timeout, per accelerator)
+        self.boot_timeout = silence_timeout(board) if boot_timeout is None else boot_timeout
         self._damage = LineDamage(faults or LineFaults())
         self.keep_sent = keep_sent
         self.sent = bytearray()  # every byte handed to send() (before damage), if keep_sent

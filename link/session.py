@@ -15,7 +15,8 @@ from collections.abc import Callable
 
 from contract.frames import Frame
 from kernel.guest import Guest
-from link.boot import EXIT_TIMEOUT, SILENCE_TIMEOUT, Boot, BootError, BootReader, read_to_final
+from link.boot import EXIT_TIMEOUT, Boot, BootError, BootReader, read_to_final
+from link.boot import silence_timeout as boot_silence
 from qemu.boards import Board
 from qemu.errors import BoardError, QemuError
 from qemu.machine import Machine
@@ -29,7 +30,7 @@ def discover(
     *,
     on_frame: Callable[[Frame], None] | None = None,
     on_machine: Callable[[Machine, Boot], None] | None = None,
-    silence_timeout: float = SILENCE_TIMEOUT,
+    silence_timeout: float | None = None,
     timeout: float = RUN_TIMEOUT,
 ) -> Boot:
     """Boot `guest` on `board` and collect frames until FINAL and the guest's exit
@@ -38,6 +39,8 @@ def discover(
     `on_frame` sees every frame as it is decoded (live consoles); `on_machine`
     runs once FINAL has arrived, while QEMU still runs (ground-truth queries)."""
     run = Boot(board)
+    if silence_timeout is None:
+        silence_timeout = boot_silence(board)
     boot = BootReader(guest, run, silence_timeout=silence_timeout, on_frame=on_frame)
     try:
         with Machine(board, image=guest.image, kernel=guest.kernel, timeout=timeout) as machine:
