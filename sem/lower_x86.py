@@ -51,6 +51,10 @@ class X86Target:
     callee_saved = frozenset({"rbx", "rbp", "r12", "r13", "r14", "r15"})
     fuses_compares = True  # cmp + cmovcc: no setcc, no test
 
+    def __init__(self, extensions: frozenset[str] = frozenset()) -> None:
+        # popcount(x) & 1 without popcnt: x folded to a byte, then PF (see emit_parity)
+        self.parity_in_flags = "popcnt" not in extensions
+
     def move(self, dst: str, src: str) -> str:
         return f"mov {dst}, {src}"
 
@@ -166,6 +170,24 @@ class X86Target:
         else:
             raise ValueError(f"x86-64 lowering has no template for {op!r}")
 
+    def emit_parity(self, n: Node, dest: str, operand: Operand, out: list[str]) -> None:
+        """dest = popcount(operand) & 1 without popcnt, as gcc writes __builtin_parity: the
+        upper half xored into the lower until 16 bits are left, then `xor al, ah` leaves PF
+        (even parity of the low byte) for setnp.  ah is only encodable without a REX
+        prefix, hence rax (and rcx for a 64-bit value's second fold)."""
+        w = operand.width
+        src = self._reg(operand, 0, out)
+        if w == 64:
+            out += [f"mov rax, {src}", "shr rax, 32", f"xor eax, {r32(src)}",
+                    "mov ecx, eax", "shr ecx, 16", "xor eax, ecx", "xor al, ah"]
+        elif w > 16:
+            out += [f"mov eax, {r32(src)}", "shr eax, 16", f"xor eax, {r32(src)}", "xor al, ah"]
+        elif w > 8:
+            out += [f"movzx eax, {sub(src, 16)}", "xor al, ah"]
+        else:
+            out += [f"mov eax, {r32(src)}", f"and eax, {(1 << w) - 1}"]
+        out += ["setnp al", f"movzx {r32(dest)}, al"]
+
     def _compare(self, ops: list[Operand], out: list[str]) -> None:
         """Flags from comparing two operands; narrow ones sign-extended first, which keeps
         their signed and their unsigned order alike."""
@@ -208,6 +230,8 @@ class X86Target:
 
 
 def lower_x86(r, extensions: frozenset[str] = frozenset()) -> Lowered:
-    """`extensions` changes nothing: the templates keep to what every x86-64 board here runs
-    (taken as given, as for riscv's RV64IM), popcnt included."""
-    return lower(r, X86Target())
+    """`extensions`: the templates keep to what every x86-64 board here runs (taken as
+    given, as for riscv's RV64IM), popcnt included for a count; only a parity (popcount's
+    lowest bit) is written with popcnt when "popcnt" is among them, and otherwise through
+    the parity flag, which every x86-64 has."""
+    return lower(r, X86Target(extensions))
