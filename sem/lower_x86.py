@@ -52,6 +52,7 @@ class X86Target:
     fuses_compares = True  # cmp + cmovcc: no setcc, no test
 
     def __init__(self, extensions: frozenset[str] = frozenset()) -> None:
+        self.extensions = extensions
         # popcount(x) & 1 without popcnt: x folded to a byte, then PF (see emit_parity)
         self.parity_in_flags = "popcnt" not in extensions
 
@@ -102,6 +103,8 @@ class X86Target:
         w = n.width
         d = op_name(dest, w) if dest else ""
         op = n.op
+        if op == "add" and self._lea(n, dest, ops, out):
+            return
         if op in SIMPLE:
             a, b = ops
             out.append(f"mov {d}, {op_name(self._reg(a, 0, out), w)}")
@@ -128,6 +131,17 @@ class X86Target:
             src = self._clean(ops[0], 0, "z", out) if w != 64 else self._reg(ops[0], 0, out)
             out.append(f"popcnt {dest}, {r64(src)}" if w == 64
                        else f"popcnt {r32(dest)}, {r32(src)}")
+        elif op == "clz" and "lzcnt" in self.extensions:
+            src = self._clean(ops[0], 0, "z", out)
+            out.append(f"lzcnt {op_name(dest, max(w, 32))}, {op_name(src, max(w, 32))}")
+            if w < 32:  # counted over 32 bits, the zero-extended operand's upper ones too
+                out.append(f"sub {r32(dest)}, {32 - w}")
+        elif op == "ctz" and "bmi1" in self.extensions:
+            src = self._clean(ops[0], 0, "z", out)
+            if w < 32:  # a bit just above the operand: tzcnt of zero is its width
+                src = self._extend(ops[0], "z", "r10", out)
+                out.append(f"or r10d, {1 << w}")
+            out.append(f"tzcnt {op_name(dest, max(w, 32))}, {op_name(src, max(w, 32))}")
         elif op == "clz":  # (w-1) - bsr(x), with bsr(0) taken as -1
             src = self._extend(ops[0], "z", "r10", out)
             out += ["mov rax, -1", f"bsr {dest}, {src}", f"cmovz {dest}, rax",
@@ -169,6 +183,24 @@ class X86Target:
                 out.append(f"mov {mem}, {sub(self._reg(v, 0, out), vw)}")
         else:
             raise ValueError(f"x86-64 lowering has no template for {op!r}")
+
+    def _lea(self, n: Node, dest: str, ops: list[Operand], out: list[str]) -> bool:
+        """An add of two registers, or of a register and a 32-bit constant, as one lea into
+        a third (x86's three-operand add; the bits above a narrow result are unspecified
+        anyway).  False where it is not one of those."""
+        a, b = sorted(ops, key=lambda o: o.reg is None)
+        if a.reg is None:
+            return False
+        d = op_name(dest, max(n.width, 32))
+        if b.reg is not None:
+            out.append(f"lea {d}, [{r64(a.reg)} + {r64(b.reg)}]")
+            return True
+        value = signed(b.imm, n.width)
+        if not _fits_imm32(value):
+            return False
+        sign = "-" if value < 0 else "+"
+        out.append(f"lea {d}, [{r64(a.reg)} {sign} {abs(value)}]")
+        return True
 
     def emit_parity(self, n: Node, dest: str, operand: Operand, out: list[str]) -> None:
         """dest = popcount(operand) & 1 without popcnt, as gcc writes __builtin_parity: the
@@ -233,5 +265,6 @@ def lower_x86(r, extensions: frozenset[str] = frozenset()) -> Lowered:
     """`extensions`: the templates keep to what every x86-64 board here runs (taken as
     given, as for riscv's RV64IM), popcnt included for a count; only a parity (popcount's
     lowest bit) is written with popcnt when "popcnt" is among them, and otherwise through
-    the parity flag, which every x86-64 has."""
+    the parity flag, which every x86-64 has.  With "lzcnt" and "bmi1", clz and ctz are
+    lzcnt and tzcnt (bsr and bsf otherwise)."""
     return lower(r, X86Target(extensions))

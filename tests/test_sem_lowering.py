@@ -67,3 +67,22 @@ def test_x86_parity_without_popcnt_goes_through_the_parity_flag(w):
         garbage = (0x9E3779B97F4A7C15 * (i + 1)) & ~mask & ((1 << 64) - 1)
         got, _ = emulator.call((value | garbage,), None)
         assert got & mask == bin(value).count("1") & 1, hex(value)
+
+
+def test_x86_bit_counts_with_lzcnt_and_bmi1_match_interpreter():
+    """With "lzcnt" and "bmi1" clz and ctz are lzcnt and tzcnt, the narrow widths adjusted
+    (zero counts as the width): every width against the interpreter in Unicorn."""
+    from arch import X86_64
+
+    extensions = frozenset({"lzcnt", "bmi1", "popcnt"})
+    failures = []
+    for label, r in SMALL:
+        if not label.startswith(("clz", "ctz", "popcount")):
+            continue
+        text = lower_for(X86_64)(r, extensions).text
+        assert ("lzcnt" if label.startswith("clz") else
+                "tzcnt" if label.startswith("ctz") else "popcnt") in text, text
+        report = check(r, X86_64, X86_64.assemble(text), count=300)
+        if not report.ok:
+            failures.append((label, report.mismatches[0]))
+    assert not failures, failures[:5]
