@@ -293,12 +293,14 @@ def _enumerate(leaves: list[tuple[Expr, np.ndarray]], width: int, wanted: np.nda
 
     def add(level: list, exprs: Callable[[int], Expr], values: np.ndarray) -> None:
         """Keep the rows of `values` not seen before (row j is `exprs(j)`)."""
+        new = []
         for j, h in enumerate(hashes(values)):
             if h not in seen:
                 seen.add(h)
+                new.append(j)
                 level.append((exprs(j), values[j]))
-        for j in np.flatnonzero(agree(values, wanted)).tolist():
-            found.append(exprs(j))
+        if new:
+            found.extend(exprs(j) for j in np.array(new)[agree(values[new], wanted)].tolist())
 
     def try_last(exprs: Callable[[int], Expr], probe: np.ndarray,
                  full: Callable[[np.ndarray], np.ndarray]) -> None:
@@ -364,7 +366,7 @@ def _enumerate(leaves: list[tuple[Expr, np.ndarray]], width: int, wanted: np.nda
                         try_last(expr, probe, values)
                     else:
                         add(kept, expr, values(np.arange(len(other.exprs) - start)))
-        if found or clock() > deadline:
+        if found or last or clock() > deadline:
             break
         levels.append(frozen(kept))
     return found

@@ -107,6 +107,8 @@ class X86Target:
             return
         if op in SIMPLE:
             a, b = ops
+            if op != "sub" and a.reg is None:  # commutative: the constant as the immediate
+                a, b = b, a
             out.append(f"mov {d}, {op_name(self._reg(a, 0, out), w)}")
             if b.reg is None and _fits_imm32(signed(b.imm, w)):
                 imm = signed(b.imm, w)
