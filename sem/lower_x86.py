@@ -139,10 +139,9 @@ class X86Target:
             if w < 32:  # counted over 32 bits, the zero-extended operand's upper ones too
                 out.append(f"sub {r32(dest)}, {32 - w}")
         elif op == "ctz" and "bmi1" in self.extensions:
-            src = self._clean(ops[0], 0, "z", out)
+            src = self._clean(ops[0], 0, "z", out)  # below 32 bits: extended into r10
             if w < 32:  # a bit just above the operand: tzcnt of zero is its width
-                src = self._extend(ops[0], "z", "r10", out)
-                out.append(f"or r10d, {1 << w}")
+                out.append(f"or {r32(src)}, {1 << w}")
             out.append(f"tzcnt {op_name(dest, max(w, 32))}, {op_name(src, max(w, 32))}")
         elif op == "clz":  # (w-1) - bsr(x), with bsr(0) taken as -1
             src = self._extend(ops[0], "z", "r10", out)
