@@ -38,6 +38,7 @@ class RiscvTarget:
     pool = (*param_regs, "t0", "t1", "t2", *(f"s{i}" for i in range(1, 12)))
     callee_saved = frozenset(f"s{i}" for i in range(1, 12))
     fuses_compares = False  # no flags: a select reads its condition's value
+    parity_in_flags = False
 
     def __init__(self, extensions: frozenset[str] = frozenset()) -> None:
         self._labels = count()
