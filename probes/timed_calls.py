@@ -25,14 +25,23 @@ the median over the pairs is the figure, the quartiles its spread.
 Each call gets the vector's own inputs: the memory window is copied into the scratch
 area before every call (the sorts sort in place) and out after it, in both passes.
 Every vector's last answer is checked against the interpreter like the sem form's.
+
+Chained (`timed_form(..., chained=True)`, routines with a scalar result and no memory):
+each call's scalar arguments get the previous call's result times 0 added, so a call
+starts only once the one before has finished, and the subtracted function is the
+identity (its first argument handed back); the figure is then the code's latency from
+its arguments to its result, where independent calls give its cost in a stream of calls
+(which an out-of-order core overlaps with the loop's own work).
+
 Under TCG the counts describe QEMU (with `-icount shift=0` one tick per instruction
-executed: a code of k instructions before its return measures k per call), under KVM
-the silicon.
+executed: a code of k instructions before its return measures k per call, less the
+identity's one on x86-64 when chained), under KVM the silicon.
 """
 
 from __future__ import annotations
 
 import statistics
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 
@@ -224,7 +233,7 @@ def _riscv_wrapper(layout: TimedLayout) -> str:
 
 @dataclass(frozen=True)
 class _Dialect:
-    wrapper: object  # (TimedLayout) -> str
+    wrapper: Callable[[TimedLayout], str]
     ret: str
     identity: str  # chained: the empty function hands its first argument back as its result
     pad: str  # an instruction of the pad's unit, never executed
@@ -249,7 +258,7 @@ def timed_wrapper_code(arch: Arch, layout: TimedLayout) -> bytes:
     first byte aligned after them."""
     d = _DIALECTS[arch]
     empty = empty_function(arch, layout.chained)
-    body = d.wrapper(layout)  # type: ignore[operator]
+    body = d.wrapper(layout)
     consts = layout.constants()
     head = len(arch.assemble(body + "\ntimed_empty:\nprobe_routine:\n", constants=consts,
                              extensions=d.extensions))
@@ -258,8 +267,7 @@ def timed_wrapper_code(arch: Arch, layout: TimedLayout) -> bytes:
     text = "\n".join([body, *[d.pad] * pads[0], "timed_empty:", empty, *[d.pad] * pads[1],
                       "probe_routine:", ""])
     code = arch.assemble(text, constants=consts, extensions=d.extensions)
-    if len(code) % ALIGN:
-        raise AssertionError(f"the timed wrapper is {len(code)} bytes, not a multiple of {ALIGN}")
+    assert len(code) % ALIGN == 0, f"the padding left the wrapper at {len(code)} bytes"
     return code
 
 
@@ -278,16 +286,12 @@ class TimedForm:
     def capacity(self) -> int:
         return self.layout.capacity
 
-    def chunks(self, vectors: list[Vector]) -> list[list[Vector]]:
-        """`vectors` cut into probe-sized runs, in order."""
-        return [vectors[i:i + self.capacity] for i in range(0, len(vectors), self.capacity)]
-
     def probe(self, vectors: list[Vector], calls: int, repeats: int, part: int = 0) -> Probe:
         """One probe: `repeats` pairs of passes (empty, code), each calling once per
         vector `calls` times in a row."""
         if not 0 < len(vectors) <= self.capacity:
             raise ValueError(f"{len(vectors)} vectors: a timed probe of this routine carries"
-                             f" 1..{self.capacity}; cut them with chunks()")
+                             f" 1..{self.capacity}; cut them into runs of that many")
         if calls < 1 or not 0 < repeats <= MAX_REPEATS:
             raise ValueError(f"calls {calls}, repeats {repeats}: a timed probe makes at least"
                              f" one call per vector and 1..{MAX_REPEATS} repeats")
@@ -411,6 +415,8 @@ def time_on_link(link: Link, forms: list[TimedForm], vectors: list[Vector],
     boot's campaign to run more on it): per chunk of vectors, `rounds` probes per form,
     the forms taking turns, so drift in the machine touches every code alike.  Every
     probe is vetted first; a vetter rejection is a bug in this form (ValueError)."""
+    if any(form.routine != forms[0].routine for form in forms):
+        raise ValueError("time_on_link times codes of one routine; call it once per routine")
     plan: list[tuple[int, int, Probe]] = []  # (form, first vector, probe)
     for round_ in range(rounds):
         for i, form in enumerate(forms):
