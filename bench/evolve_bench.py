@@ -30,8 +30,9 @@ against gcc on each goal board.
 3. With --accel kvm (or tcg): cycles in the guest, ours beside gcc's.  Per x86-64 goal
    board (qemu64 and Haswell CPU models; riscv64 has no KVM on this host), the board boots
    under that accelerator and every routine (p01-p25 unless --routine names others) is
-   evolved for the goal's features (--budget each, stopping at gcc's count), then ours and
-   gcc -O3's code are timed on the same 100 vectors in one campaign on it
+   evolved for the goal's features (--budget each, --sort-budget a sort, stopping at
+   gcc's count), then ours and gcc -O3's code are timed on the same 100 vectors in one
+   campaign on it
    (evolution/fitness.py, probes/timed_calls.py): cycles per call, loop overhead
    subtracted (each vector's inputs passed 16 times in a row, less the same loop around
    an empty function), and the latency (calls chained, each waiting for the previous
@@ -250,7 +251,8 @@ def _at_or_below(ours, gcc, figure: str = "cycles") -> str:
     return "noise" if a.spread[0] <= b.spread[1] else "no"
 
 
-def guest_cycles(accel: str, targets: list[str], routines, budget: float, seed: int) -> None:
+def guest_cycles(accel: str, targets: list[str], routines, budget: float, sort_budget: float,
+                 seed: int) -> None:
     """Ours and gcc's cycles per call, timed side by side in each x86-64 goal board's
     guest under `accel`."""
     from evolution.fitness import run_in_guest
@@ -292,7 +294,8 @@ def guest_cycles(accel: str, targets: list[str], routines, budget: float, seed: 
                 compiled = measured_gcc(isa, spec, target.features)
                 bar = None if compiled is None else compiled.instructions
                 try:
-                    result = evolve(spec, target, budget_s=budget, seed=seed, stop_at=bar)
+                    result = evolve(spec, target, seed=seed, stop_at=bar,
+                                    budget_s=sort_budget if spec.uses_memory else budget)
                 except NoProgram:
                     print(f"  {r:8} (none proven)")
                     continue
@@ -335,7 +338,8 @@ def main() -> None:
     routines = [r for r in ROUTINES if not args.routine or r.hint_name in args.routine]
     if args.accel:  # p01-p25 unless routines are named (the sorts search for minutes)
         chosen = routines if args.routine else [r for r in routines if not r.uses_memory]
-        guest_cycles(args.accel, args.target or list(TARGETS), chosen, args.budget, args.seed)
+        guest_cycles(args.accel, args.target or list(TARGETS), chosen, args.budget,
+                     args.sort_budget, args.seed)
         return
     for isa_name in ISAS:
         rates(isa_name)
