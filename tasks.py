@@ -312,7 +312,8 @@ def evolve(c, ref=None, arch="x86_64", board=None, cpu=None, accel="auto", qemu_
     The features are those the board runs as their semantics say; the best program is
     measured in its guest beside today's lowering and gcc -O3 (cycles per call, loop
     overhead subtracted: a timed loop of calls less the same loop around an empty
-    function, the median over pairs of passes; under TCG QEMU's counter, under KVM the
+    function, the median over pairs of passes; the latency likewise with each call
+    waiting for the previous result; under TCG QEMU's counter, under KVM the
     silicon's), and stored as an implementation."""
     from cli import arguments
     from cli.evolve import EvolveOptions, evolve_command
