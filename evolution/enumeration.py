@@ -299,8 +299,8 @@ def shortest(e: Enumerator, testset: TestSet, params: int, max_length: int, limi
         found, count = e.replace(testset, empty, 0, 0, length, defined, allowed)
         executed += count
         if found or executed >= limit:
-            fewest = min((len(p.insns) for p in found), default=0)
-            return [p for p in found if len(p.insns) == fewest], executed
+            fewest = min((p.instructions for p in found), default=0)
+            return [p for p in found if p.instructions == fewest], executed
     return [], executed
 
 
@@ -335,6 +335,8 @@ def peephole(e: Enumerator, testset: TestSet, program: MachineProgram, params: i
             found, count = e.replace(testset, program, a, a + size, j, before[a], allowed,
                                      copy=size > j + 1)
             executed += count
+            # fewer rows may still be as many instructions (a compound form)
+            found = [p for p in found if p.instructions < program.instructions]
             if found:
                 return found, executed
     return [], executed

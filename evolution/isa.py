@@ -77,6 +77,9 @@ class Form:
     # how the operands, once written, make the statement (default "mnemonic op, op")
     render: Callable[[list[str]], str] | None = field(default=None, compare=False, repr=False)
     fixed: tuple[str, ...] = ()  # operands written out but not chosen (x86 shifts by `cl`)
+    # machine instructions the form stands for: 1, or more for a compound (riscv's branch
+    # over a move, a conditional move); every instruction count counts them
+    size: int = 1
 
     @property
     def register_operands(self) -> tuple[int, ...]:
