@@ -198,8 +198,9 @@ class RiscvTarget:
         out.append({"eq": f"xor t3, {a}, {b}", "ne": f"xor t3, {a}, {b}",
                     "ult": f"sltu t3, {a}, {b}", "ule": f"sltu t3, {b}, {a}",
                     "slt": f"slt t3, {a}, {b}", "sle": f"slt t3, {b}, {a}"}[compare.op])
-        # the branch is taken (skipping the move) when the comparison is false
-        skip = "bne" if compare.op in ("eq", "ult", "slt") else "beq"
+        # the branch is taken (skipping the move) when the comparison is false: t3 is not
+        # zero for eq, ule and sle (a difference, or the converse holding), zero otherwise
+        skip = "bne" if compare.op in ("eq", "ule", "sle") else "beq"
         self._branch_over_move(dest, skip, if_true, if_false, out)
 
     def _branch_over_move(self, d: str, skip: str, t: Operand, f: Operand,
