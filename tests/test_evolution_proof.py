@@ -315,3 +315,20 @@ def test_the_integer_reading_equals_the_interpreter(source):
         got = z3.simplify(translate_int(result, params).term).as_long()
         args = comp.inputs(regs, [0] * len(RISCV.flags), 0)
         assert got == interp.run(comp.routine(result), args).result
+
+
+@pytest.mark.parametrize("spec, count, goal", [
+    (sorting.sort3, 22, 27), (sorting.sort4, 34, 39), (sorting.sort5, 56, 66)])
+def test_riscv_networks_without_zbb_exchange_by_branch_moves(spec, count, goal):
+    """Without Zbb's min/max a compare-exchange is a copy and two branches over a move (5
+    instructions; the xor swap took 6): the networks are proven at full width, Unicorn
+    agrees, and their counts (capstone's) are under the issue's gcc rv64gc goals."""
+    from evolution.testset import machine_vectors
+    from sem.views.asm import disassemble
+
+    program = network(RISCV, spec, frozenset({"m"})).program
+    assert any(RISCV.by_name[i.form].size == 2 for i in program.insns)
+    assert prove(RISCV, spec, program, timeout_ms=120_000).proven
+    code = assemble(RISCV, program)
+    assert program.instructions == len(disassemble(RISCV.arch, code)) == count <= goal
+    assert unicorn_check(RISCV, spec, code, machine_vectors(RISCV, spec, 300, 4)) == []
