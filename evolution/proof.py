@@ -224,6 +224,8 @@ def prove(isa: Isa, spec: Routine, program: MachineProgram, timeout_ms: int = 60
             # a real counterexample: the bit vectors at its inputs only need evaluating
             pins = _pinned(s, values)
     solver, status = _check(wrong, timeout_ms, pins) if wrong else (None, z3.unsat)
+    if pins and status != z3.sat:  # pinned, only a counterexample says anything
+        solver, status = _check(wrong, timeout_ms)
     if status == z3.unknown:
         pending = list(wrong)
         if not tried_integers and spec.result is not None and _integer_result(
