@@ -213,7 +213,7 @@ def evolve(spec: Routine, target: MachineTarget, *, budget_s: float | None = 60.
            model: PerformanceModel | None = None, iterations: int = ITERATIONS,
            on_progress: Callable[[Evolved], None] | None = None, workers: int = 1,
            on_batch: Callable[[Progress], None] | None = None,
-           extra_starts: Sequence[Start] = (),
+           extra_starts: Sequence[Start] = (), vectors: Sequence[MachineVector] = (),
            clock: Callable[[], float] = time.perf_counter) -> Evolved:
     """The shortest proven program found for `spec` on `target`.  Stops after `budget_s`
     seconds or `batches` batches (whichever comes first), or once `stop_at` instructions
@@ -223,10 +223,11 @@ def evolve(spec: Routine, target: MachineTarget, *, budget_s: float | None = 60.
     new best (checked in Unicorn), `on_batch` a Progress after every start proof and
     batch.  `extra_starts`: programs to start from besides our own (another board's best,
     say), proven like every candidate before any is used (unless one carries a proof its
-    giver vouches for: Start.proof).  `clock`: the seconds budget_s
-    and the history count, wall time by default; time.process_time makes the budget CPU
-    time, which a loaded machine does not shrink (one process: not with workers > 1).
-    Interrupted (KeyboardInterrupt), it returns the best proven so far, marked
+    giver vouches for: Start.proof).  `vectors`: inputs known to refute candidates (other
+    searches' counterexamples), test vectors from the start, checked first.  `clock`: the
+    seconds budget_s and the history count, wall time by default; time.process_time makes
+    the budget CPU time, which a loaded machine does not shrink (one process: not with
+    workers > 1).  Interrupted (KeyboardInterrupt), it returns the best proven so far, marked
     `interrupted`."""
     if workers > 1 and clock is not time.perf_counter:
         raise ValueError("a CPU clock counts one process: parallel workers take the wall clock")
@@ -235,6 +236,8 @@ def evolve(spec: Routine, target: MachineTarget, *, budget_s: float | None = 60.
     search_space = space(isa, spec, target.features, avoid=target.avoid)
     testset = TestSet(isa, spec, machine_vectors(isa, spec, TRAINING_VECTORS, seed),
                       search_space.write_registers)
+    for v in vectors:
+        testset.add(v)
     s = _Search(isa, spec, target, testset, search_space, model or fallback(isa), seed, started,
                 clock, on_batch=on_batch)
     offered = offered_starts(isa, spec, target, extra_starts)

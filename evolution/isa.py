@@ -76,6 +76,10 @@ class Form:
         default=None, compare=False, repr=False)
     # how the operands, once written, make the statement (default "mnemonic op, op")
     render: Callable[[list[str]], str] | None = field(default=None, compare=False, repr=False)
+    # render's inverse where it renames operands: the operands as written, as the names
+    # render was given (x86 `ah` read as `al`); None: as written
+    unrender: Callable[[list[str]], list[str]] | None = field(
+        default=None, compare=False, repr=False)
     fixed: tuple[str, ...] = ()  # operands written out but not chosen (x86 shifts by `cl`)
     # machine instructions the form stands for: 1, or more for a compound (riscv's branch
     # over a move, a conditional move); every instruction count counts them

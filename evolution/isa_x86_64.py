@@ -486,6 +486,9 @@ def _bmi_forms() -> None:
                  lambda s, w=w, k=kind: shiftx(s, w, k), "bmi2")
 
 
+_HIGH_BYTES = {f"{x}h": f"{x}l" for x in "abcd"}  # the second byte, as the low byte's name
+
+
 def _byte_forms() -> None:
     """xor of a register's low byte with another's second byte (`xor al, ah`): with the
     parity flag, a 16-bit parity in one instruction."""
@@ -496,7 +499,8 @@ def _byte_forms() -> None:
         set_logic(s, r, 8)
 
     form("xor r8, r8h", "xor", [reg(8, "rw", "legacy8"), reg(8, "r", "legacy8")], xor_high,
-         render=lambda ops: f"xor {ops[0]}, {ops[1][0]}h")
+         render=lambda ops: f"xor {ops[0]}, {ops[1][0]}h",
+         unrender=lambda ops: [ops[0], _HIGH_BYTES.get(ops[1].lower(), "")])
 
 
 def _adx_bytes(prefix: int, width: int):

@@ -201,16 +201,27 @@ def _lea(isa: Isa, mnemonic: str, ops: list) -> Insn | None:
     return Insn(f"lea r{w}, [r + r*{b_scale or 1} + d]", (dst, ra[0], rb[0]), disp)
 
 
-def _match(isa: Isa, mnemonic: str, texts: list[str], ops: list) -> Insn:
+def _operands(isa: Isa, texts: list[str]) -> list | None:
+    try:
+        return [_operand(isa, x) for x in texts]
+    except ParseError:
+        return None
+
+
+def _match(isa: Isa, mnemonic: str, texts: list[str]) -> Insn:
     for form in isa.forms:
         if form.mnemonic != mnemonic:
             continue
         n = len(form.operands)
-        if len(ops) != n + len(form.fixed) or [t.lower() for t in texts[n:]] != list(form.fixed):
+        if len(texts) != n + len(form.fixed) or [t.lower() for t in texts[n:]] != list(form.fixed):
+            continue
+        ops = _operands(isa, form.unrender(texts) if form.unrender else texts)
+        if ops is None:
             continue
         regs, value, ok = [], 0, True
         for spec, got in zip(form.operands, ops, strict=False):
-            if spec.kind == REG and got[0] == "reg" and got[2] == spec.width:
+            if (spec.kind == REG and got[0] == "reg" and got[2] == spec.width
+                    and got[1] in isa.in_class(spec.regs)):
                 regs.append(got[1])
             elif spec.kind == IMM and got[0] == "imm" and spec.lo <= got[1] <= spec.hi:
                 value = got[1]
@@ -222,7 +233,7 @@ def _match(isa: Isa, mnemonic: str, texts: list[str], ops: list) -> Insn:
                 break
         if ok:
             return Insn(form.name, tuple(regs), value)
-    raise ParseError(f"no {isa.name} form matches {mnemonic} {ops}")
+    raise ParseError(f"no {isa.name} form reads {mnemonic} {', '.join(texts)}")
 
 
 def _literal(piece: str) -> str:
@@ -294,8 +305,8 @@ def parse(isa: Isa, source: str) -> MachineProgram:
         for m, t in expanded:
             if m == isa.return_text:
                 raise ParseError("a return before the end: only straight-line code can be evolved")
-            ops = [_operand(isa, x) for x in t]
-            insns.append(_lea(isa, m, ops) or _match(isa, m, t, ops))
+            ops = _operands(isa, t)
+            insns.append((ops is not None and _lea(isa, m, ops)) or _match(isa, m, t))
     return MachineProgram(isa.name, tuple(insns))
 
 

@@ -185,6 +185,12 @@ def _size(expr: Expr) -> int:
     return 1 + sum(_size(e) for e in expr[1:])
 
 
+def _parameter_reads(expr: Expr) -> int:
+    if expr[0] in ("param", "zext", "sext"):
+        return 1
+    return sum(_parameter_reads(e) for e in expr[1:] if isinstance(e, tuple))
+
+
 def _cases(leaves: list[tuple[Expr, np.ndarray]], wanted: np.ndarray, params: int,
            w: int) -> Expr | None:
     """A case analysis that gives `wanted` on every input: `select(c1, l1, select(c2, l2,
@@ -247,53 +253,122 @@ def _applicable(spec: Routine) -> int | None:
     return w if all(t.width == w for t in spec.params) else None
 
 
-def _enumerate(leaves: list[tuple[Expr, np.ndarray]], width: int,
-               right: Callable[[np.ndarray], bool], max_size: int, deadline: float,
+PROBE_COLUMNS = 16  # inputs the last size is tried on before all of them (spread out)
+
+
+@dataclass
+class _Level:
+    """The expressions of one size kept so far (one per distinct vector of values), their
+    values a row each, and the same rows on the probe inputs alone."""
+
+    exprs: list[Expr]
+    values: np.ndarray  # (expressions, inputs)
+    probe: np.ndarray  # (expressions, PROBE_COLUMNS)
+
+
+def _enumerate(leaves: list[tuple[Expr, np.ndarray]], width: int, wanted: np.ndarray,
+               mask: np.uint64, max_size: int, deadline: float,
                clock: Callable[[], float]) -> list[Expr]:
     """Bottom-up by size over `leaves` at `width` bits, one expression per distinct vector of
-    values; the expressions (not leaves) whose values are `right`, the smallest size first,
-    or none once `deadline` (on `clock`) has passed."""
-    levels: list[list[tuple[Expr, np.ndarray]]] = [[]]
-    seen: set[bytes] = set()
+    values; the expressions (not leaves) whose values, masked, are `wanted`, the smallest
+    size first, or none once `deadline` (on `clock`) has passed.
+
+    Each operation runs on one operand against the whole level of the other at once.  The
+    last size is only tried, never kept: each candidate on the probe inputs first, those
+    right there on every input (the bulk of the work, so most of it on a twelfth of it)."""
+    inputs = len(wanted)
+    columns = np.linspace(0, inputs - 1, min(PROBE_COLUMNS, inputs)).astype(np.intp)
+    probe_wanted = wanted[columns]
+    # distinct vectors of values told apart by a random linear hash (a collision would
+    # only drop an expression that is new)
+    weights = np.random.default_rng(0).integers(1, 2**63, inputs, dtype=np.uint64) | 1
+    seen: set[int] = set()
     found: list[Expr] = []
 
-    def keep(expr: Expr, values: np.ndarray, level: list) -> None:
-        key = values.tobytes()
-        if key in seen:
-            return
-        seen.add(key)
-        level.append((expr, values))
-        if expr not in leaf_exprs and right(values):
-            found.append(expr)
+    def hashes(values: np.ndarray) -> list[int]:
+        return (values * weights).sum(axis=1, dtype=np.uint64).tolist()
 
-    leaf_exprs = {expr for expr, _ in leaves}
+    def agree(values: np.ndarray, wanted_: np.ndarray) -> np.ndarray:
+        return np.all((values & mask) == wanted_, axis=1)
+
+    def add(level: list, exprs: Callable[[int], Expr], values: np.ndarray) -> None:
+        """Keep the rows of `values` not seen before (row j is `exprs(j)`)."""
+        new = []
+        for j, h in enumerate(hashes(values)):
+            if h not in seen:
+                seen.add(h)
+                new.append(j)
+                level.append((exprs(j), values[j]))
+        if new:
+            found.extend(exprs(j) for j in np.array(new)[agree(values[new], wanted)].tolist())
+
+    def try_last(exprs: Callable[[int], Expr], probe: np.ndarray,
+                 full: Callable[[np.ndarray], np.ndarray]) -> None:
+        """The candidates right on the probe inputs, then on all (`full` of their rows)."""
+        rows = np.flatnonzero(agree(probe, probe_wanted))
+        if len(rows):
+            for j in rows[agree(full(rows), wanted)].tolist():
+                found.append(exprs(j))
+
+    def frozen(items: list[tuple[Expr, np.ndarray]]) -> _Level:
+        values = (np.array([v for _, v in items], dtype=np.uint64) if items
+                  else np.zeros((0, inputs), dtype=np.uint64))
+        return _Level([e for e, _ in items], values, np.ascontiguousarray(values[:, columns]))
+
+    first: list[tuple[Expr, np.ndarray]] = []
     for expr, values in leaves:
-        keep(expr, values, levels[0])
+        h = hashes(values[None, :])[0]
+        if h not in seen:
+            seen.add(h)
+            first.append((expr, values))
+    levels = [frozen(first)]
     unary, binary = _unary(width), _binary(width)
     for size in range(1, max_size + 1):
-        level: list[tuple[Expr, np.ndarray]] = []
-        levels.append(level)
+        last = size == max_size
+        kept: list[tuple[Expr, np.ndarray]] = []
+        below = levels[size - 1]
         for op, fn in unary.items():
-            for k, (expr, values) in enumerate(levels[size - 1]):
-                if k % 512 == 511 and clock() > deadline:
-                    break
-                keep((op, expr), fn(values), level)
+            if clock() > deadline:
+                break
+            if last:
+                try_last(lambda j, op=op, e=below.exprs: (op, e[j]), fn(below.probe),
+                         lambda rows, fn=fn, v=below.values: fn(v[rows]))
+            else:
+                add(kept, lambda j, op=op, e=below.exprs: (op, e[j]), fn(below.values))
         for op, (fn, commutative) in binary.items():
             for left_size in range(size):
-                right_size = size - 1 - left_size
-                if commutative and left_size > right_size:
+                a, b = levels[left_size], levels[size - 1 - left_size]
+                if commutative and left_size > size - 1 - left_size:
                     continue
-                for i, (left, lv) in enumerate(levels[left_size]):
-                    if found or clock() > deadline:
+                same = commutative and a is b
+                # one operand a row, the other its whole level: the smaller level's rows
+                by_left = not last or same or len(a.exprs) <= len(b.exprs)
+                rows_of, other = (a, b) if by_left else (b, a)
+                for i in range(len(rows_of.exprs)):
+                    if (found and not last) or clock() > deadline:
                         break
-                    rights = levels[right_size][i:] if commutative and left_size == right_size \
-                        else levels[right_size]
-                    for k, (right_expr, rv) in enumerate(rights):
-                        if k % 512 == 511 and clock() > deadline:
-                            break
-                        keep((op, left, right_expr), fn(lv, rv), level)
-        if found or clock() > deadline:
+                    start = i if same else 0
+                    if by_left:
+                        def expr(j, i=i, op=op, start=start, a=a, b=b):
+                            return (op, a.exprs[i], b.exprs[start + j])
+
+                        def values(rows, i=i, fn=fn, start=start, a=a, b=b):
+                            return fn(a.values[i], b.values[start + rows])
+                        probe = (fn(a.probe[i], b.probe[start:]) if last else None)
+                    else:
+                        def expr(j, i=i, op=op, a=a, b=b):
+                            return (op, a.exprs[j], b.exprs[i])
+
+                        def values(rows, i=i, fn=fn, a=a, b=b):
+                            return fn(a.values[rows], b.values[i])
+                        probe = fn(a.probe, b.probe[i])
+                    if last:
+                        try_last(expr, probe, values)
+                    else:
+                        add(kept, expr, values(np.arange(len(other.exprs) - start)))
+        if found or last or clock() > deadline:
             break
+        levels.append(frozen(kept))
     return found
 
 
@@ -322,7 +397,7 @@ def reformulations(spec: Routine, budget_s: float = BUDGET_S, max_size: int = MA
     leaves = [(("param", i), columns[i]) for i in range(len(spec.params))]
     leaves += [(("const", c), np.full(len(rows), c, dtype=np.uint64)) for c in constants]
     started = clock()
-    found = _enumerate(leaves, w, lambda values: np.array_equal(values, wanted), max_size,
+    found = _enumerate(leaves, w, wanted, np.uint64((1 << w) - 1), max_size,
                        started + budget_s, clock)
     wide = False
     if not found and w < 64:
@@ -332,9 +407,11 @@ def reformulations(spec: Routine, budget_s: float = BUDGET_S, max_size: int = MA
                      for i in range(len(spec.params))]
         extended += [(("const", c), np.full(len(rows), c, dtype=np.uint64))
                      for c in sorted({1, 2, w, w - 1, 2**64 - 1})]
-        found = _enumerate(extended, 64, lambda values: np.array_equal(values & mask, wanted),
-                           max_size, clock() + budget_s, clock)
+        found = _enumerate(extended, 64, wanted, mask, max_size, clock() + budget_s, clock)
         wide = bool(found)
+    # of one size, those reading the parameters fewest times first: each further read is a
+    # copy on a two-address machine (p15's (x + y + 1) >> 1 before x - ((x - y) >> 1))
+    found.sort(key=_parameter_reads)
     if not found and 2 * CASES_DEPTH < operations:
         cases = _cases(leaves, wanted, len(spec.params), w)
         if cases is not None and _size(cases) < operations:

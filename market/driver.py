@@ -23,10 +23,12 @@ from market.state import AgentState, Best
 
 class Runner(Protocol):
     def run(self, agent: AgentState, routine: RoutineInfo, experiment: Experiment,
-            begin: Best | None = None) -> Claim:
+            begin: Best | None = None, vectors: tuple[dict, ...] = ()) -> Claim:
         """Run the experiment's search for the agent's board and return the best proven
         program it holds (its CPU use in Claim.cpu_ms).  `begin`: the board's best proven
-        program for the routine so far, to start from besides the engine's own starts."""
+        program for the routine so far, to start from besides the engine's own starts;
+        `vectors`: counterexamples met before (Market.counterexamples_for), JSON-able
+        machine vectors, to test candidates on from the start."""
         ...
 
 
@@ -107,7 +109,8 @@ class Driver:
         routine = self.market.routines[e.experiment.routine]
         started = self.market.state.clock
         claim = self.runner.run(agent, routine, e.experiment,
-                                self.market.begin_of(agent.key, routine.id))
+                                self.market.begin_of(agent.key, routine.id),
+                                self.market.counterexamples_for(agent.key, routine.id))
         settled = self.market.settle(identity, claim, started)
         self._report(Step(step.agent, step.proposal, identity, settled))
         return True

@@ -33,6 +33,7 @@ from evolution.proof import Proof
 from evolution.registry import ISAS
 from evolution.starts import Start
 from evolution.targets import MachineTarget
+from evolution.testset import MachineVector
 from market.boards import Seat
 from market.experiment import Experiment
 from market.market import Claim, RoutineInfo, Strategy
@@ -41,9 +42,9 @@ from market.state import AgentState, Best
 from sem.ir import Routine
 
 # (spec, target, budget seconds, seed, parameters, starts besides the engine's, the count
-# at which to stop) -> Evolved
+# at which to stop, counterexamples met before) -> Evolved
 Call = Callable[[Routine, MachineTarget, float, int, Mapping[str, int | str], Sequence[Start],
-                 int | None], Evolved]
+                 int | None, Sequence[MachineVector]], Evolved]
 # the name of the start that is the board's best proven program so far (evolve() names
 # each start; its result says which one the search began from)
 BEGIN = "the board's best so far"
@@ -63,20 +64,22 @@ CLOCK = time.process_time
 
 def _descend(spec: Routine, target: MachineTarget, budget_s: float, seed: int,
              params: Mapping[str, int | str], starts: Sequence[Start] = (),
-             stop_at: int | None = None) -> Evolved:
+             stop_at: int | None = None, vectors: Sequence[MachineVector] = ()) -> Evolved:
     """The best start (lowering, sorting network or the board's best), then local search
     from it (delete one instruction, replace another) while that proves shorter, then one
     short chain."""
     return evolve(spec, target, budget_s=budget_s, batches=1, seed=seed, stop_at=stop_at,
-                  iterations=int(params["iterations"]), extra_starts=starts, clock=CLOCK)
+                  iterations=int(params["iterations"]), extra_starts=starts, vectors=vectors,
+                  clock=CLOCK)
 
 
 def _stoke(spec: Routine, target: MachineTarget, budget_s: float, seed: int,
            params: Mapping[str, int | str], starts: Sequence[Start] = (),
-           stop_at: int | None = None) -> Evolved:
+           stop_at: int | None = None, vectors: Sequence[MachineVector] = ()) -> Evolved:
     """STOKE chains (MCMC over programs) for the whole budget, restarting from the best."""
     return evolve(spec, target, budget_s=budget_s, seed=seed, stop_at=stop_at,
-                  iterations=int(params["iterations"]), extra_starts=starts, clock=CLOCK)
+                  iterations=int(params["iterations"]), extra_starts=starts, vectors=vectors,
+                  clock=CLOCK)
 
 
 STRATEGIES: dict[str, EngineStrategy] = {s.strategy.name: s for s in (
@@ -86,9 +89,15 @@ STRATEGIES: dict[str, EngineStrategy] = {s.strategy.name: s for s in (
 )}
 
 
-def _vector(v) -> dict:
+def _vector(v: MachineVector) -> dict:
     return {"args": list(v.args), "registers": list(v.registers), "flags": list(v.flags),
             "undefined": v.undefined, "memory": v.memory.hex()}
+
+
+def _machine_vector(d: Mapping) -> MachineVector:
+    """_vector's record read back (as the ledger holds it)."""
+    return MachineVector(tuple(d["args"]), tuple(d["registers"]), tuple(d["flags"]),
+                         d["undefined"], bytes.fromhex(d["memory"]))
 
 
 @dataclass(frozen=True)
@@ -110,6 +119,9 @@ class SearchTask:
     # the market's floor (Rules.floor): a search that reaches it stops there, since the
     # market trades the routine no more on that board; the CPU it did not use comes back
     stop_at: int | None = None
+    # counterexamples searches of this routine on this ISA met before (_vector's records):
+    # test vectors from the start
+    vectors: tuple[Mapping, ...] = ()
 
 
 def search(task: SearchTask, strategies: Mapping[str, EngineStrategy] | None = None) -> Claim:
@@ -126,6 +138,7 @@ def search(task: SearchTask, strategies: Mapping[str, EngineStrategy] | None = N
         begin = (Start(BEGIN, parse(isa, task.begin), checked),) if task.begin else ()
     except ParseError as error:  # our own text, so not expected: the search goes on without
         begin, failures = (), [f"the board's best did not parse ({error}): not a start"]
+    known = [_machine_vector(v) for v in task.vectors]
     seeds = range(*task.seeds)
     share = task.cpu_seconds / len(seeds)
     started = time.process_time()
@@ -134,7 +147,7 @@ def search(task: SearchTask, strategies: Mapping[str, EngineStrategy] | None = N
     for seed in seeds:
         try:
             found = call(task.spec, target, share, seed, dict(task.params), begin,
-                         task.stop_at)
+                         task.stop_at, known)
         except NoProgram:
             found = None
         except Exception as error:  # noqa: BLE001 - a crashed search is a failed experiment
@@ -174,14 +187,15 @@ class EngineRunner:
     stop_at: int | None = None  # the market's floor (Rules.floor)
 
     def run(self, agent: AgentState, routine: RoutineInfo, experiment: Experiment,
-            begin: Best | None = None) -> Claim:
+            begin: Best | None = None, vectors: tuple[dict, ...] = ()) -> Claim:
         seat = self.seats[agent.key]
         task = SearchTask(self.specs[routine.id], seat.isa.name, experiment.features,
                           seat.name, experiment.strategy, experiment.params, experiment.seeds,
                           experiment.cpu_seconds, begin.text if begin else "",
                           # a board's best is one it checked itself: its own claim, checked
                           # by the market on its board, or an adoption it checked
-                          begin_checked=begin is not None, stop_at=self.stop_at)
+                          begin_checked=begin is not None, stop_at=self.stop_at,
+                          vectors=vectors)
         if self.worker is None:
             return search(task, self.strategies)
         return self.worker(task)

@@ -113,6 +113,10 @@ class Rules:
     # ladder: it begins from that program, which is most of the way, and refines it (None:
     # the ladder's first rung, as any first search)
     refine_ms: int | None = 1000
+    # counterexamples a search is handed to start with (the latest; 0: none).  A vector
+    # costs every candidate one more evaluation until it fails; a few dozen stay cheap
+    # beside the search's own 32
+    known_vectors: int = 32
 
 
 @dataclass(frozen=True)
@@ -412,6 +416,18 @@ class Market:
         if best is None or best.source == "start" or not best.text or best.translated:
             return None
         return best
+
+    def counterexamples_for(self, agent: str, routine: str) -> tuple[dict, ...]:
+        """The inputs on which candidate programs for `routine` on the agent's ISA were
+        wrong (Z3's models, as the ledger holds them), from the experiments it sees (every
+        board's with sharing, its own without), at most Rules.known_vectors of the latest:
+        its next search starts with them among its test vectors, so a wrong candidate
+        another search has already met is turned away by the vectors, not by Z3 again."""
+        state = self.state
+        isa = state.agents[agent].isa
+        seen = [v for identity, v in state.counterexamples.get((routine, isa), ())
+                if self._visible(agent, state.experiments[identity])]
+        return tuple(seen[-self.rules.known_vectors:]) if self.rules.known_vectors else ()
 
     def overruns(self, agent: AgentState) -> dict[tuple[str, str], float]:
         """(routine, ISA) -> the mean CPU-seconds experiments on it used beyond their budget,

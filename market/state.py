@@ -91,7 +91,8 @@ class MarketState:
         self.rejected_adoptions: list[dict] = []
         # (agent, routine, program text of the other ISA) translated for that agent
         self.translated: set[tuple[str, str, str]] = set()
-        self.counterexamples: dict[tuple[str, str], list[dict]] = {}  # (routine, isa)
+        # (routine, isa) -> (the experiment that met it, the vector), in ledger order
+        self.counterexamples: dict[tuple[str, str], list[tuple[str, dict]]] = {}
         self.payouts: list[dict] = []
         self.payments: list[dict] = []  # the meta-motherboard's, as credited
         self.unclaimed: dict[str, float] = {}  # fingerprint -> paid before any agent joined
@@ -185,7 +186,8 @@ class MarketState:
         self._observe(e, saved)
 
     def _counterexample(self, index: int, r: Mapping) -> None:
-        self.counterexamples.setdefault((r["routine"], r["isa"]), []).append(r["vector"])
+        self.counterexamples.setdefault((r["routine"], r["isa"]), []).append(
+            (r["id"], r["vector"]))
 
     def _refuted(self, index: int, r: Mapping) -> None:
         e = self.experiments[r["id"]]

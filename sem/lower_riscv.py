@@ -39,6 +39,7 @@ class RiscvTarget:
     callee_saved = frozenset(f"s{i}" for i in range(1, 12))
     # a select on a comparison branches over a move (evolution's riscv branch-move forms)
     fuses_compares = True
+    parity_in_flags = False
 
     def __init__(self, extensions: frozenset[str] = frozenset()) -> None:
         self._labels = count()

@@ -51,6 +51,11 @@ class X86Target:
     callee_saved = frozenset({"rbx", "rbp", "r12", "r13", "r14", "r15"})
     fuses_compares = True  # cmp + cmovcc: no setcc, no test
 
+    def __init__(self, extensions: frozenset[str] = frozenset()) -> None:
+        self.extensions = extensions
+        # popcount(x) & 1 without popcnt: x folded to a byte, then PF (see emit_parity)
+        self.parity_in_flags = "popcnt" not in extensions
+
     def move(self, dst: str, src: str) -> str:
         return f"mov {dst}, {src}"
 
@@ -98,8 +103,12 @@ class X86Target:
         w = n.width
         d = op_name(dest, w) if dest else ""
         op = n.op
+        if op == "add" and self._lea(n, dest, ops, out):
+            return
         if op in SIMPLE:
             a, b = ops
+            if op != "sub" and a.reg is None:  # commutative: the constant as the immediate
+                a, b = b, a
             out.append(f"mov {d}, {op_name(self._reg(a, 0, out), w)}")
             if b.reg is None and _fits_imm32(signed(b.imm, w)):
                 imm = signed(b.imm, w)
@@ -124,6 +133,16 @@ class X86Target:
             src = self._clean(ops[0], 0, "z", out) if w != 64 else self._reg(ops[0], 0, out)
             out.append(f"popcnt {dest}, {r64(src)}" if w == 64
                        else f"popcnt {r32(dest)}, {r32(src)}")
+        elif op == "clz" and "lzcnt" in self.extensions:
+            src = self._clean(ops[0], 0, "z", out)
+            out.append(f"lzcnt {op_name(dest, max(w, 32))}, {op_name(src, max(w, 32))}")
+            if w < 32:  # counted over 32 bits, the zero-extended operand's upper ones too
+                out.append(f"sub {r32(dest)}, {32 - w}")
+        elif op == "ctz" and "bmi1" in self.extensions:
+            src = self._clean(ops[0], 0, "z", out)  # below 32 bits: extended into r10
+            if w < 32:  # a bit just above the operand: tzcnt of zero is its width
+                out.append(f"or {r32(src)}, {1 << w}")
+            out.append(f"tzcnt {op_name(dest, max(w, 32))}, {op_name(src, max(w, 32))}")
         elif op == "clz":  # (w-1) - bsr(x), with bsr(0) taken as -1
             src = self._extend(ops[0], "z", "r10", out)
             out += ["mov rax, -1", f"bsr {dest}, {src}", f"cmovz {dest}, rax",
@@ -165,6 +184,42 @@ class X86Target:
                 out.append(f"mov {mem}, {sub(self._reg(v, 0, out), vw)}")
         else:
             raise ValueError(f"x86-64 lowering has no template for {op!r}")
+
+    def _lea(self, n: Node, dest: str, ops: list[Operand], out: list[str]) -> bool:
+        """An add of two registers, or of a register and a 32-bit constant, as one lea into
+        a third (x86's three-operand add; the bits above a narrow result are unspecified
+        anyway).  False where it is not one of those."""
+        a, b = sorted(ops, key=lambda o: o.reg is None)
+        if a.reg is None:
+            return False
+        d = op_name(dest, max(n.width, 32))
+        if b.reg is not None:
+            out.append(f"lea {d}, [{r64(a.reg)} + {r64(b.reg)}]")
+            return True
+        value = signed(b.imm, n.width)
+        if not _fits_imm32(value):
+            return False
+        sign = "-" if value < 0 else "+"
+        out.append(f"lea {d}, [{r64(a.reg)} {sign} {abs(value)}]")
+        return True
+
+    def emit_parity(self, n: Node, dest: str, operand: Operand, out: list[str]) -> None:
+        """dest = popcount(operand) & 1 without popcnt, as gcc writes __builtin_parity: the
+        upper half xored into the lower until 16 bits are left, then `xor al, ah` leaves PF
+        (even parity of the low byte) for setnp.  ah is only encodable without a REX
+        prefix, hence rax (and rcx for a 64-bit value's second fold)."""
+        w = operand.width
+        src = self._reg(operand, 0, out)
+        if w == 64:
+            out += [f"mov rax, {src}", "shr rax, 32", f"xor eax, {r32(src)}",
+                    "mov ecx, eax", "shr ecx, 16", "xor eax, ecx", "xor al, ah"]
+        elif w > 16:
+            out += [f"mov eax, {r32(src)}", "shr eax, 16", f"xor eax, {r32(src)}", "xor al, ah"]
+        elif w > 8:
+            out += [f"movzx eax, {sub(src, 16)}", "xor al, ah"]
+        else:
+            out += [f"mov eax, {r32(src)}", f"and eax, {(1 << w) - 1}"]
+        out += ["setnp al", f"movzx {r32(dest)}, al"]
 
     def _compare(self, ops: list[Operand], out: list[str]) -> None:
         """Flags from comparing two operands; narrow ones sign-extended first, which keeps
@@ -208,6 +263,9 @@ class X86Target:
 
 
 def lower_x86(r, extensions: frozenset[str] = frozenset()) -> Lowered:
-    """`extensions` changes nothing: the templates keep to what every x86-64 board here runs
-    (taken as given, as for riscv's RV64IM), popcnt included."""
-    return lower(r, X86Target())
+    """`extensions`: the templates keep to what every x86-64 board here runs (taken as
+    given, as for riscv's RV64IM), popcnt included for a count; only a parity (popcount's
+    lowest bit) is written with popcnt when "popcnt" is among them, and otherwise through
+    the parity flag, which every x86-64 has.  With "lzcnt" and "bmi1", clz and ctz are
+    lzcnt and tzcnt (bsr and bsf otherwise)."""
+    return lower(r, X86Target(extensions))

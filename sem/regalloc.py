@@ -47,10 +47,15 @@ class Target(Protocol):
     # such select gets the comparison's operands (emit_select_on), so a target with
     # flags compares and moves on them directly (x86 cmp + cmovcc).
     fuses_compares: bool
+    # A popcount whose every user keeps only its lowest bit (`and` with 1: the parity) is
+    # not computed where the target reads parity from its flags (x86 PF): each such `and`
+    # gets the popcount's operand (emit_parity).
+    parity_in_flags: bool
 
     def emit(self, node: Node, dest: str | None, ops: list[Operand], out: list[str]) -> None: ...
     def emit_select_on(self, node: Node, dest: str, compare: Node, compare_ops: list[Operand],
                        if_true: Operand, if_false: Operand, out: list[str]) -> None: ...
+    def emit_parity(self, node: Node, dest: str, operand: Operand, out: list[str]) -> None: ...
     def move(self, dst: str, src: str) -> str: ...
     def frame(self, saved: list[str], body: list[str], result: Operand | None) -> list[str]: ...
 
@@ -118,31 +123,54 @@ class Lowered:
 COMPARISONS = frozenset({"eq", "ne", "ult", "ule", "slt", "sle"})
 
 
-def _fused(order: list[Node], target: Target) -> set[int]:
-    """The comparisons whose every user is a select taking it as its condition only."""
-    if not target.fuses_compares:
-        return set()
+def _low_bit(user: Node, n: Node) -> bool:
+    """`user` is `and(n, 1)` (either way round)."""
+    return (user.op == "and" and len(user.args) == 2 and any(a is n for a in user.args)
+            and any(a.op == "const" and a.attr == 1 for a in user.args))
+
+
+def _fused(order: list[Node], target: Target, result: Node | None) -> set[int]:
+    """The comparisons whose every user is a select taking it as its condition only, and
+    the popcounts whose every user takes only their lowest bit (where the target fuses
+    them); neither when it is the result itself."""
     users: dict[int, list[Node]] = {}
     for n in order:
         for a in {id(x): x for x in n.args}.values():
             users.setdefault(id(a), []).append(n)
-    return {id(n) for n in order if n.op in COMPARISONS and users.get(id(n))
-            and all(u.op == "select" and u.args[0] is n and n is not u.args[1]
-                    and n is not u.args[2] for u in users[id(n)])}
+    fused = set()
+    if target.fuses_compares:
+        fused |= {id(n) for n in order if n.op in COMPARISONS and users.get(id(n))
+                  and n is not result
+                  and all(u.op == "select" and u.args[0] is n and n is not u.args[1]
+                          and n is not u.args[2] for u in users[id(n)])}
+    if target.parity_in_flags:
+        fused |= {id(n) for n in order if n.op == "popcount" and users.get(id(n))
+                  and n is not result and all(_low_bit(u, n) for u in users[id(n)])}
+    return fused
+
+
+def _parity_of(n: Node, fused: set[int]) -> Node | None:
+    """The fused popcount n takes the lowest bit of, if any."""
+    if n.op != "and":
+        return None
+    return next((a for a in n.args if a.op == "popcount" and id(a) in fused), None)
 
 
 def _reads(n: Node, fused: set[int]) -> tuple[Node, ...]:
     """What computing n reads from registers: a select on a fused comparison reads the
-    comparison's operands instead of its value."""
+    comparison's operands instead of its value, a parity the popcount's operand."""
     if n.op == "select" and id(n.args[0]) in fused:
         return (*n.args[0].args, n.args[1], n.args[2])
+    counted = _parity_of(n, fused)
+    if counted is not None:
+        return counted.args
     return n.args
 
 
 def lower(r: Routine, target: Target) -> Lowered:
     r = parse(canonicalize(r).text)  # the hash-consed DAG: equal subterms computed once
     order = schedule(r)
-    fused = _fused(order, target)
+    fused = _fused(order, target, r.result)
     last_use: dict[int, int] = {}
     for i, n in enumerate(order):
         for a in _reads(n, fused):
@@ -193,6 +221,10 @@ def lower(r: Routine, target: Target) -> Lowered:
             target.emit_select_on(n, dest, compare,
                                   [Operand(a, home.get(id(a))) for a in compare.args],
                                   ops[1], ops[2], body)
+        elif (counted := _parity_of(n, fused)) is not None:
+            assert dest is not None
+            value = counted.args[0]
+            target.emit_parity(n, dest, Operand(value, home.get(id(value))), body)
         else:
             target.emit(n, dest, ops, body)
         for a in {id(a): a for a in _reads(n, fused)}.values():

@@ -42,10 +42,13 @@ class World:
     runs: list[str] = field(default_factory=list)  # identities, in the order they ran
 
     begun: list[int | None] = field(default_factory=list)  # each run's begin, in order
+    handed: list[int] = field(default_factory=list)  # each run's known counterexamples
 
     def run(self, agent: AgentState, routine: RoutineInfo, experiment: Experiment,
-            begin: Best | None = None) -> Claim:
-        """A search from the routine's start, or from `begin` when it is shorter."""
+            begin: Best | None = None, vectors: tuple[dict, ...] = ()) -> Claim:
+        """A search from the routine's start, or from `begin` when it is shorter (a
+        synthetic search has no test vectors: `vectors` is only counted, in `handed`)."""
+        self.handed.append(len(vectors))
         self.runs.append(experiment.identity)
         self.begun.append(begin.instructions if begin else None)
         truth = self.truths[routine.id]

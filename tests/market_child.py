@@ -20,11 +20,11 @@ class SlowWorld(World):
         self.markers = markers
         self.seconds = seconds  # wall time per search: long enough to be killed in one
 
-    def run(self, agent, routine, experiment, begin=None):
+    def run(self, agent, routine, experiment, begin=None, vectors=()):
         with self.markers.open("a") as out:
             out.write(experiment.identity + "\n")
         time.sleep(self.seconds)
-        return super().run(agent, routine, experiment, begin)
+        return super().run(agent, routine, experiment, begin, vectors)
 
 
 def main(db: str, markers: str, limit_ms: str, seconds: str) -> None:

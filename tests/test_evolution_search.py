@@ -1,6 +1,7 @@
 """The search reaches gcc's count on a simple routine with a fixed seed, its result is
 proven and runs right in Unicorn; the same seed and number of batches give the same
-result; an interrupted search returns the best proven program so far."""
+result; counterexamples handed to a search are not met again; an interrupted search
+returns the best proven program so far."""
 
 from __future__ import annotations
 
@@ -33,6 +34,18 @@ def test_a_short_search_reaches_gccs_count_on_p01_and_the_result_is_proven():
     assert unicorn_check(isa, hd.p01, code, machine_vectors(isa, hd.p01, 500, 9)) == []
     assert [c for _, _, c in result.history] == sorted(
         (c for _, _, c in result.history), reverse=True)
+
+
+def test_counterexamples_handed_to_a_search_are_never_proven_wrong_again():
+    # the same seed and batches replay the same search (the test above), so without the
+    # vectors the second search would meet the first one's wrong candidates again
+    first = evolve(hd.p10, X86, budget_s=None, batches=1, seed=1)
+    assert first.counterexamples
+    second = evolve(hd.p10, X86, budget_s=None, batches=1, seed=1,
+                    vectors=first.counterexamples)
+    assert not [v for v in second.counterexamples if v in first.counterexamples]
+    assert len(second.counterexamples) < len(first.counterexamples)
+    assert second.proof.proven and second.instructions <= first.instructions
 
 
 def test_the_same_seed_gives_the_same_search():

@@ -797,3 +797,45 @@ def test_a_program_a_board_could_not_take_answers_nothing_for_it(tmp_path):
                                             2000, 0))
         assert (e.routine not in market.unexplored(q64)) == answered
         assert (market.state.best_of("q64", e.routine) is not None) == answered
+
+
+@pytest.mark.parametrize("sharing", [True, False])
+def test_searches_are_handed_the_counterexamples_of_the_experiments_their_board_sees(
+        tmp_path, sharing):
+    pool = routines(2)
+    market, _ = make(tmp_path, sharing=sharing, pool=pool)
+    _join(market, "a", credits=1000)
+    _join(market, "b", credits=1000)
+    _join(market, "rv", credits=1000, isa="riscv64")
+    world = _world(pool)
+    a = market.state.agents["a"]
+    e = market.suggest(a)
+    market.propose("a", e)
+    claim = world.run(a, market.routines[e.routine], e)
+    assert claim.counterexamples  # the synthetic search improved, and met a wrong candidate
+    market.settle(e.identity, claim)
+    met = tuple(dict(v) for v in claim.counterexamples)
+    assert market.counterexamples_for("a", e.routine) == met
+    # the other x86-64 board: only when the market shares; the riscv64 board never (its
+    # vectors are another ISA's machine states)
+    assert market.counterexamples_for("b", e.routine) == (met if sharing else ())
+    assert market.counterexamples_for("rv", e.routine) == ()
+    assert market.counterexamples_for("a", pool[1].id if e.routine == pool[0].id
+                                      else pool[0].id) == ()
+    # the ledger holds them: a market replayed from it hands out the same
+    replayed = Market(Book(market.book.ledger), pool, STRATEGIES,
+                      SyntheticVerifier(), rules=RULES, sharing=sharing)
+    assert replayed.counterexamples_for("b", e.routine) == (met if sharing else ())
+
+
+def test_the_driver_hands_each_search_what_its_board_may_know(tmp_path):
+    pool = routines(4)
+    handed = {}
+    for sharing in (True, False):
+        market, _ = make(tmp_path, name=f"{sharing}.db", sharing=sharing, pool=pool)
+        _four_boards(market)
+        world = _world(pool)
+        Driver(market, world, limit_ms=200_000).run()
+        handed[sharing] = sum(world.handed)
+        assert len(world.handed) == len(world.runs)
+    assert handed[True] > handed[False] > 0

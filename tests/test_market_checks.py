@@ -313,7 +313,7 @@ def test_live_guests_run_claimed_code_including_what_unicorn_cannot():
 def test_a_search_that_crashes_is_a_failed_experiment_in_the_ledger_not_a_dead_market(market):
     from market.engine import EngineRunner, EngineStrategy
 
-    def crash(spec, target, budget_s, seed, params, starts, stop_at):
+    def crash(spec, target, budget_s, seed, params, starts, stop_at, vectors):
         raise RuntimeError("the assembler refused slli a1, a0, -2")
 
     key = market.keys["qemu64"]
@@ -326,6 +326,25 @@ def test_a_search_that_crashes_is_a_failed_experiment_in_the_ledger_not_a_dead_m
     record = market.book.ledger.record(index)
     assert record["type"] == R.RESULT and record["outcome"] == R.NONE
     assert "slli" in record["failure"] and not market.state.experiments[e.identity].active
+
+
+def test_the_counterexamples_a_search_is_handed_reach_the_engine_as_they_were_met():
+    """Through the ledger's JSON and the worker's plain-data task, a counterexample Z3 gave
+    one search arrives in the next as the machine vector it was."""
+    from evolution.testset import machine_vectors
+    from market.engine import EngineStrategy, SearchTask, _vector, search
+
+    met = machine_vectors(ISAS["x86_64"], hd.p01, 3, 11)  # registers, flags, memory: all
+    handed = []
+
+    def spy(spec, target, budget_s, seed, params, starts, stop_at, vectors):
+        handed.append(list(vectors))
+        raise RuntimeError("the spy searches nothing")
+
+    records = tuple(json.loads(json.dumps(_vector(v))) for v in met)
+    search(SearchTask(hd.p01, "x86_64", frozenset(), "qemu64", "spy", (), (0, 1), 0.5,
+                      vectors=records), {"spy": EngineStrategy(Strategy("spy"), spy)})
+    assert handed == [met]
 
 
 def test_a_search_begins_from_the_boards_best_only_once_z3_has_proven_it():
