@@ -227,7 +227,9 @@ def module_source(isa: Isa) -> str:
             f"FLAGS_BIT = np.int64({FLAGS_BIT})",
             f"DATA_ADDRESS = np.uint64({DATA_ADDRESS})",
             f"NFLAG = {max(1, len(isa.flags))}",
-            f"ZERO_REGISTER = {-1 if isa.zero_register is None else isa.zero_register}"]
+            f"ZERO_REGISTER = {-1 if isa.zero_register is None else isa.zero_register}",
+            # machine instructions per form index (0: UNUSED); compounds count each
+            f"SIZE = np.array({[0, *(f.size for f in isa.forms)]}, dtype=np.int64)"]
     head += [f"{name} = np.uint64({value})" for value, name in constants.items()]
     execute = ["@njit(cache=True)",
                "def execute(prog, n, R, F, M, FAULT, U, nv):",

@@ -29,8 +29,8 @@ class PerformanceModel:
         return out
 
     def cost(self, program: MachineProgram) -> float:
-        """A program's cost: instructions and latency, weighed."""
-        return self.per_instruction * len(program.insns) + self.per_cycle * sum(
+        """A program's cost: instructions (a compound form's each) and latency, weighed."""
+        return self.per_instruction * (program.instructions - 1) + self.per_cycle * sum(
             self.latency[i.form] for i in program.insns)
 
     def weights(self) -> np.ndarray:

@@ -154,6 +154,23 @@ class Enumerator:
         return cls(isa, s, rows, reads, writes, np.array(hashed or [0], dtype=np.int64),
                    np.zeros(TABLE_SIZE, dtype=np.uint64), np.zeros(TABLE_SIZE, dtype=np.int64))
 
+    @cached_property
+    def single(self) -> Enumerator:
+        """The same without compound forms: every instance one machine instruction (self
+        when there are none)."""
+        keep = np.array([self.isa.form(int(f)).size == 1 for f in self.rows[:, 0]], dtype=bool)
+        if keep.all():
+            return self
+        return Enumerator(self.isa, self.space, self.rows[keep], self.reads[keep],
+                          self.writes[keep], self.hash_registers, self.table, self.depths)
+
+    def passes(self, rows: int) -> list[tuple[Enumerator, int]]:
+        """The searches of `rows` instances, fewest instructions first, each with the fewest
+        it can give: single instructions (rows), then with compounds (rows + 1)."""
+        if self.single is self:
+            return [(self, rows)]
+        return [(self.single, rows), (self, rows + 1)]
+
     def arguments_defined(self, spec_params: int) -> int:
         """Registers that hold something when a program starts: the arguments (and a
         register that always reads zero)."""
@@ -290,18 +307,29 @@ def shortest(e: Enumerator, testset: TestSet, params: int, max_length: int, limi
     empty = MachineProgram(e.isa.name, ())
     defined = e.arguments_defined(params)
     executed = 0
+    fewest, kept = None, []
     for length in range(1, max_length + 1):
-        if deadline is not None and time.perf_counter() >= deadline:
+        # k rows of single instructions first, then with compounds (k + 1 or more): else
+        # those, met first, fill the programs kept and hide a shorter one (p09's mulhu)
+        for searched, least in e.passes(length):
+            if fewest is not None and least >= fewest:
+                continue
+            if deadline is not None and time.perf_counter() >= deadline:
+                return kept, executed
+            allowed = limit - executed
+            if deadline is not None:  # a kernel call cannot be stopped: size it to the time left
+                allowed = min(allowed, int((deadline - time.perf_counter()) * RATE))
+            found, count = searched.replace(testset, empty, 0, 0, length, defined, allowed)
+            executed += count
+            least_found = min((p.instructions - 1 for p in found), default=None)
+            if least_found is not None and (fewest is None or least_found < fewest):
+                fewest = least_found
+                kept = [p for p in found if p.instructions - 1 == fewest]
+            if executed >= limit:
+                return kept, executed
+        if fewest is not None and length + 1 >= fewest:
             break
-        allowed = limit - executed
-        if deadline is not None:  # a kernel call cannot be stopped: size it to the time left
-            allowed = min(allowed, int((deadline - time.perf_counter()) * RATE))
-        found, count = e.replace(testset, empty, 0, 0, length, defined, allowed)
-        executed += count
-        if found or executed >= limit:
-            fewest = min((len(p.insns) for p in found), default=0)
-            return [p for p in found if len(p.insns) == fewest], executed
-    return [], executed
+    return kept, executed
 
 
 def peephole(e: Enumerator, testset: TestSet, program: MachineProgram, params: int,
@@ -332,9 +360,15 @@ def peephole(e: Enumerator, testset: TestSet, program: MachineProgram, params: i
             allowed = min(limit - executed, share)
             if deadline is not None:
                 allowed = min(allowed, int((deadline - time.perf_counter()) * RATE))
-            found, count = e.replace(testset, program, a, a + size, j, before[a], allowed,
-                                     copy=size > j + 1)
-            executed += count
-            if found:
-                return found, executed
+            inside = sum(e.isa.by_name[i.form].size for i in program.insns[a : a + size])
+            for searched, least in e.passes(j):
+                if least >= inside or (searched is not e.single and j == 0):
+                    continue
+                found, count = searched.replace(testset, program, a, a + size, j, before[a],
+                                                allowed, copy=size > j + 1)
+                executed += count
+                # fewer rows may still be as many instructions (a compound form)
+                found = [p for p in found if p.instructions < program.instructions]
+                if found:
+                    return found, executed
     return [], executed

@@ -321,6 +321,13 @@ def _deadline(s: _Search, budget_s) -> float | None:
     return None if budget_s is None else s.started + budget_s
 
 
+def _wall(s: _Search, deadline: float | None) -> float | None:
+    """A deadline on the search's clock as one on time.perf_counter, which the enumeration
+    kernels' callers read (with time.process_time as the clock they had compared one
+    clock's seconds with the other's, and never ran)."""
+    return None if deadline is None else time.perf_counter() + (deadline - s.clock())
+
+
 def _enumerate(s: _Search, budget_s, batches, stop_at, length: int = ENUMERATE_LENGTH) -> None:
     """Whole programs shorter than the best, fewest instructions first (enumeration.py);
     a refuted one's counterexample joins the vectors and the enumeration runs again."""
@@ -335,7 +342,7 @@ def _enumerate(s: _Search, budget_s, batches, stop_at, length: int = ENUMERATE_L
         s.report("enumeration")
         deadline = None if budget_s is None else s.started + budget_s * ENUMERATE_SHARE
         found, executed = shortest(s.enumerator(1), s.testset, len(s.spec.params), longest,
-                                   ENUMERATE_LIMIT, deadline)
+                                   ENUMERATE_LIMIT, _wall(s, deadline))
         s.evaluations += executed
         found = sorted((p for p in found if s.better(p)), key=s.cost)
         if not found or any(s.consider(p, "enumeration") for p in found
@@ -399,7 +406,7 @@ def _peephole(s: _Search, budget_s, replacement: int) -> tuple[str, list[Machine
     if deadline is not None and replacement > 1:  # the chains need their time too
         deadline = min(deadline, s.clock() + PEEPHOLE_SHARE * budget_s)
     found, executed = peephole(s.enumerator(None, s.best), s.testset, s.best, len(s.spec.params),
-                               PEEPHOLE_WINDOW, replacement, PEEPHOLE_LIMIT, deadline)
+                               PEEPHOLE_WINDOW, replacement, PEEPHOLE_LIMIT, _wall(s, deadline))
     s.evaluations += executed
     return "peephole", sorted(found, key=s.cost)
 

@@ -81,6 +81,9 @@ class Form:
     unrender: Callable[[list[str]], list[str]] | None = field(
         default=None, compare=False, repr=False)
     fixed: tuple[str, ...] = ()  # operands written out but not chosen (x86 shifts by `cl`)
+    # machine instructions the form stands for: 1, or more for a compound (riscv's branch
+    # over a move, a conditional move); every instruction count counts them
+    size: int = 1
 
     @property
     def register_operands(self) -> tuple[int, ...]:

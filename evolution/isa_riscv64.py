@@ -68,11 +68,12 @@ def w32(x: Node) -> Node:
 FORMS: list[Form] = []
 
 
-def form(name: str, operands, semantics, feature=None, latency=1.0) -> None:
+def form(name: str, operands, semantics, feature=None, latency=1.0, render=None,
+         size: int = 1) -> None:
     mnemonic = name.split()[0]
     encode = _encoder(mnemonic) if feature in ("zba", "zbb", "zbs") else None
     FORMS.append(Form(name, mnemonic, tuple(operands), semantics, feature, latency,
-                      encode=encode))
+                      encode=encode, render=render, size=size))
 
 
 # Zba/Zbb/Zbs encodings (bitmanip 1.0.0, chapter 2): the project's assembler re-decodes
@@ -261,7 +262,41 @@ def _zbs() -> None:
         rri(f"{name}i", f, 0, 63, "zbs")
 
 
-for _build in (_base, _memory, _multiply_divide, _zba, _zbb, _zbs):
+# A branch over a move: `b<cc> x, y, 1f; mv rd, rs; 1:`, rd keeping its value when the
+# branch is taken, so a select in two instructions (a conditional move; gcc's p16).  The
+# evaluator's rows have three register slots, so one of the branch's registers is rd itself
+# or x0: "b<cc> r, rd" (rd = cc(r, rd) ? rd : rs; max and min with r = rs), "b<cc> rd, r",
+# and "b<cc> r, zero" / "b<cc> zero, r" (rd = cc(r, 0) ? rd : rs).  Only the branches that
+# differ: bltu/bgeu against zero are never/always taken.
+BRANCHES = {"beq": lambda a, b: a == b, "bne": lambda a, b: a != b, "blt": slt,
+            "bge": lambda a, b: ~slt(a, b), "bltu": ult, "bgeu": lambda a, b: ~ult(a, b)}
+ORDERED = ("blt", "bge", "bltu", "bgeu")
+
+
+def _branch_moves() -> None:
+    zero = c(0, 64)
+    shapes = [  # (name, which operands the branch compares, how they are written)
+        *((f"{b} r, rd; mv rd, r", b, lambda s: (s[1], s[0]), lambda o: (o[1], o[0]))
+          for b in BRANCHES),
+        *((f"{b} rd, r; mv rd, r", b, lambda s: (s[0], s[1]), lambda o: (o[0], o[1]))
+          for b in ORDERED),
+        *((f"{b} r, zero; mv rd, r", b, lambda s: (s[1], zero), lambda o: (o[1], "zero"))
+          for b in ("beq", "bne", "blt", "bge")),
+        *((f"{b} zero, r; mv rd, r", b, lambda s: (zero, s[1]), lambda o: ("zero", o[1]))
+          for b in ("blt", "bge"))]
+    for name, branch, compared, written in shapes:
+        def semantics(s: Sem, taken=BRANCHES[branch], compared=compared) -> None:
+            s.write(0, select(taken(*compared(s)), s[0], s[2]))
+
+        def render(ops: list[str], branch=branch, written=written) -> str:
+            x, y = written(ops)
+            return f"{branch} {x}, {y}, 1f; mv {ops[0]}, {ops[2]}; 1:"
+
+        form(name, [reg(64, "rw"), reg(64), reg(64)], semantics, latency=2.0, render=render,
+             size=2)
+
+
+for _build in (_base, _memory, _multiply_divide, _zba, _zbb, _zbs, _branch_moves):
     _build()
 
 

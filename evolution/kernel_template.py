@@ -4,7 +4,8 @@ cost of a candidate over the test vectors, and the Metropolis-Hastings search.
 
 Not imported on its own: codegen.py writes this text at the top of each ISA's
 generated module, whose generated part defines `execute` (one program over a
-chunk of vectors), NREG, NFLAG, ZERO_REGISTER and the constants K*.
+chunk of vectors), NREG, NFLAG, ZERO_REGISTER, SIZE (instructions per form) and the
+constants K*.
 
 Test vectors come in chunks of CHUNK so that a candidate whose cost already
 exceeds what the Metropolis test would accept stops early (STOKE's trick):
@@ -216,13 +217,13 @@ def repeat_wrongness(prog, n, R0, F0, M0, U, EXP, EXPM, spec, times, R, F, M, FA
 
 @njit(cache=True)
 def performance(prog, n, LAT, weights):
-    """weights: [per instruction, per latency cycle]."""
+    """weights: [per instruction, per latency cycle]; SIZE: the instructions of each form."""
     count = 0
     latency = 0.0
     for k in range(n):
         op = prog[k, 0]
         if op != 0:
-            count += 1
+            count += SIZE[op]
             latency += LAT[op]
     return weights[0] * count + weights[1] * latency
 

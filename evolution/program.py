@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import cache
 
 import numpy as np
 
 from evolution.isa import IMM, MEM, REG, Form, Isa
+from evolution.registry import isa_named
 
 ROW = 5  # form, r0, r1, r2, imm
 UNUSED = 0
@@ -36,8 +38,9 @@ class MachineProgram:
 
     @property
     def instructions(self) -> int:
-        """Every instruction, the return included."""
-        return len(self.insns) + 1
+        """Every machine instruction (a compound form's each), the return included."""
+        forms = isa_named(self.isa).by_name
+        return sum(forms[i.form].size for i in self.insns) + 1
 
 
 class ParseError(ValueError):
@@ -233,14 +236,64 @@ def _match(isa: Isa, mnemonic: str, texts: list[str]) -> Insn:
     raise ParseError(f"no {isa.name} form reads {mnemonic} {', '.join(texts)}")
 
 
+def _literal(piece: str) -> str:
+    """Written text as a pattern: spaces optional around commas and semicolons."""
+    out = re.escape(piece)
+    for sep in (",", ";"):
+        out = out.replace(re.escape(sep + " "), rf"\s*{sep}\s*")
+    return out.replace(re.escape(" "), r"\s+")
+
+
+@cache
+def _compound_patterns(isa: Isa) -> tuple[tuple[Form, re.Pattern], ...]:
+    """Each compound form (size > 1: statements and a local label on one line, as its render
+    writes them) as a pattern reading its registers back; a register named twice must be
+    the same register."""
+    out = []
+    for form in isa.forms:
+        if form.size == 1 or form.render is None:
+            continue
+        slots = [i for i, o in enumerate(form.operands) if o.kind == REG]
+        written = form.render([f"\0{i}\0" if i in slots else "" for i in range(
+            len(form.operands))])
+        pattern, seen = "", set()
+        for k, piece in enumerate(written.split("\0")):
+            if k % 2 == 0:
+                pattern += _literal(piece)
+            else:
+                pattern += f"(?P=r{piece})" if piece in seen else rf"(?P<r{piece}>[\w.]+)"
+                seen.add(piece)
+        out.append((form, re.compile(pattern + "$")))
+    return tuple(out)
+
+
+def _compound(isa: Isa, line: str) -> Insn | None:
+    for form, pattern in _compound_patterns(isa):
+        m = pattern.match(line)
+        if m is None:
+            continue
+        regs = [isa.parse_register(m.group(f"r{i}")) for i, o in enumerate(form.operands)
+                if o.kind == REG]
+        if all(r is not None for r in regs):
+            return Insn(form.name, tuple(r[0] for r in regs))
+    return None
+
+
 def parse(isa: Isa, source: str) -> MachineProgram:
-    """Assembly (one statement a line, ending with the return) as a MachineProgram."""
+    """Assembly (one statement a line, or a compound form's statements on one line, ending
+    with the return) as a MachineProgram."""
     insns: list[Insn] = []
-    lines = [ln.split(";")[0].split("#")[0].strip() for ln in source.splitlines()]
+    lines = [ln.split("#")[0].strip() for ln in source.splitlines()]
     lines = [ln for ln in lines if ln]
+    compounds = [_compound(isa, ln) for ln in lines]
+    lines = [ln if c is not None else ln.split(";")[0].strip() for ln, c in zip(
+        lines, compounds, strict=True)]
     if not lines or lines[-1] != isa.return_text:
         raise ParseError(f"a program ends with its one `{isa.return_text}`")
-    for line in lines[:-1]:
+    for line, compound in zip(lines[:-1], compounds, strict=False):
+        if compound is not None:
+            insns.append(compound)
+            continue
         if line.endswith(":"):
             raise ParseError(f"label {line!r}: only straight-line code can be evolved")
         mnemonic, texts = _split(line)

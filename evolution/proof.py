@@ -164,21 +164,35 @@ def integer_result_obligation(isa: Isa, spec: Routine, comp: Composition) -> lis
     return [*bounds, differ]
 
 
-def _integer_result(isa: Isa, spec: Routine, comp: Composition, timeout_ms: int) -> bool:
-    """The result obligation through integers: True when that proves it."""
+def _integer_result(isa: Isa, spec: Routine, comp: Composition, timeout_ms: int
+                    ) -> tuple[object, dict[str, int]]:
+    """The result obligation through integers: unsat when that proves it; sat with the
+    inputs (by name: `arg0`, `init_a1`...) of a real counterexample, since the reading is
+    exact; unknown when it cannot tell or has no reading."""
     obligation = integer_result_obligation(isa, spec, comp)
     if obligation is None:
-        return False
+        return z3.unknown, {}
     solver = z3.Solver()
     solver.set("timeout", timeout_ms)
     solver.add(*obligation)
-    return solver.check() == z3.unsat
+    status = solver.check()
+    if status != z3.sat:
+        return status, {}
+    model = solver.model()
+    # constants only: the model also interprets division by zero as a function
+    return status, {d.name(): model[d].as_long() for d in model.decls() if d.arity() == 0}
 
 
-def _check(conditions: list, timeout_ms: int):
+def _pinned(s: _Setup, values: dict[str, int]) -> list:
+    """The bit-vector inputs held at an integer counterexample's values."""
+    named = [*s.args, *s.registers]
+    return [x == values[str(x)] for x in named if str(x) in values]
+
+
+def _check(conditions: list, timeout_ms: int, pins: list = ()):
     solver = z3.Solver()
     solver.set("timeout", timeout_ms)
-    solver.add(z3.Or(conditions))
+    solver.add(z3.Or(conditions), *pins)
     return solver, solver.check()
 
 
@@ -191,30 +205,40 @@ def multiplies(node: Node) -> bool:
 def prove(isa: Isa, spec: Routine, program: MachineProgram, timeout_ms: int = 60_000) -> Proof:
     """All obligations at once; should Z3 give up, one at a time.  A result computed by
     multiplying is tried through integers first (proof_int): bit-blasting multipliers of
-    different shapes is hopeless."""
+    different shapes is hopeless; a counterexample found there is read back at the bit
+    vectors' inputs pinned to its values."""
     start = time.perf_counter()
     wrong, s, comp = obligations(isa, spec, program)
     if not wrong:
         raise ValueError("the routine has neither a result nor a memory effect")
     how = "z3"
     tried_integers = False
+    pins: list = []
     result = comp.registers[isa.number(isa.abi.result)]
     if spec.result is not None and (multiplies(spec.result) or multiplies(result)):
         tried_integers = True
-        if _integer_result(isa, spec, comp, timeout_ms):
+        verdict, values = _integer_result(isa, spec, comp, timeout_ms)
+        if verdict == z3.unsat:
             wrong, how = wrong[1:], "z3 (the result through integer arithmetic)"
-    solver, status = _check(wrong, timeout_ms) if wrong else (None, z3.unsat)
+        elif verdict == z3.sat:
+            # a real counterexample: the bit vectors at its inputs only need evaluating
+            pins = _pinned(s, values)
+    solver, status = _check(wrong, timeout_ms, pins) if wrong else (None, z3.unsat)
+    if pins and status != z3.sat:  # pinned, only a counterexample says anything
+        solver, status = _check(wrong, timeout_ms)
     if status == z3.unknown:
         pending = list(wrong)
         if not tried_integers and spec.result is not None and _integer_result(
-                isa, spec, comp, timeout_ms):
+                isa, spec, comp, timeout_ms)[0] == z3.unsat:
             pending = pending[1:]  # the result obligation comes first
             how = "z3 (the result through integer arithmetic)"
-        status = z3.unsat
-        for condition in pending:
-            solver, status = _check([condition], timeout_ms)
-            if status != z3.unsat:
-                break
+        # one at a time; the same one alone again would only spend the time again
+        if len(pending) != 1 or len(wrong) != 1:
+            status = z3.unsat
+            for condition in pending:
+                solver, status = _check([condition], timeout_ms)
+                if status != z3.unsat:
+                    break
     if status == z3.unsat:
         return Proof(True, f"{how}: equal to the routine for all inputs and machine states",
                      seconds=time.perf_counter() - start)

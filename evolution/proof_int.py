@@ -38,16 +38,46 @@ class Bounded:
     # instructions sign-extend every 32-bit result, and Z3 then ran for minutes on p25)
     narrow: Bounded | None = None
     bits: int = 0
+    # when the value is 0 or all ones (a sign mask: `ashr(x, w - 1)`, `sext` or `neg` of one
+    # bit): the condition under which it is all ones.  xor, and, or with such a mask are
+    # selects, which have an integer reading where bitwise operations in general have none
+    # (p09's absolute value; bits of a comparison widened into a mask)
+    mask: object | None = None
 
 
 def sign_extended(x: Bounded, bits: int, w: int) -> Bounded:
     """The sign extension to `w` bits of `x`, a value of `bits` bits."""
-    return Bounded(z3.If(x.term >= 1 << (bits - 1), x.term + (1 << w) - (1 << bits), x.term),
-                   0, (1 << w) - 1, Bounded(x.term, x.lo, x.hi), bits)
+    negative = x.term >= 1 << (bits - 1)
+    mask = x.mask if x.mask is not None else negative if bits == 1 else None
+    return Bounded(z3.If(negative, x.term + (1 << w) - (1 << bits), x.term),
+                   0, (1 << w) - 1, Bounded(x.term, x.lo, x.hi), bits, mask)
+
+
+def _minus_bit(b: Bounded, w: int) -> Bounded:
+    """0 - b for b in {0, 1}: a mask."""
+    return Bounded(z3.If(b.term == 1, (1 << w) - 1, 0), 0, (1 << w) - 1, mask=b.term == 1)
+
+
+def _masked(op: str, m: Bounded, other: Bounded, w: int) -> Bounded:
+    """`other` xor, and, or `m`, a mask (0, or all ones when m.mask holds); a mask again
+    when `other` is one."""
+    ones = (1 << w) - 1
+    mask = None
+    if other.mask is not None:
+        combine = {"xor": z3.Xor, "and": z3.And, "or": z3.Or}[op]
+        mask = combine(m.mask, other.mask)
+    if op == "xor":
+        return Bounded(z3.If(m.mask, ones - other.term, other.term), min(other.lo, ones - other.hi),
+                       max(other.hi, ones - other.lo), mask=mask)
+    if op == "and":
+        return Bounded(z3.If(m.mask, other.term, 0), min(other.lo, 0), other.hi, mask=mask)
+    return Bounded(z3.If(m.mask, ones, other.term), other.lo, ones, mask=mask)
 
 
 def _low_bits(x: Bounded, k: int) -> Bounded:
     """x modulo 2^k, read from the narrow value when x is a wider one's sign extension."""
+    if x.mask is not None:  # the low bits of a mask are one
+        return Bounded(z3.If(x.mask, (1 << k) - 1, 0), 0, (1 << k) - 1, mask=x.mask)
     if x.narrow is not None and k <= x.bits:
         x = x.narrow
     if x.hi < 1 << k and x.lo >= 0:
@@ -88,6 +118,8 @@ def _node(n: Node, a: list[Bounded], consts: list[int | None]) -> Bounded:
     constant = y is not None and consts[1] is not None
     if op == "add":
         return _wrap(x.term + y.term, x.lo + y.lo, x.hi + y.hi, w)
+    if op == "sub" and consts[0] == 0 and 0 <= y.lo and y.hi <= 1:
+        return _minus_bit(y, w)
     if op == "sub":
         if x.lo >= y.hi:
             return Bounded(x.term - y.term, x.lo - y.hi, x.hi - y.lo)
@@ -96,10 +128,13 @@ def _node(n: Node, a: list[Bounded], consts: list[int | None]) -> Bounded:
         return _wrap(x.term * y.term, x.lo * y.lo, x.hi * y.hi, w)
     if op == "mulhu":
         return Bounded((x.term * y.term) / (1 << w), (x.lo * y.lo) >> w, (x.hi * y.hi) >> w)
+    if op == "neg" and 0 <= x.lo and x.hi <= 1:
+        return _minus_bit(x, w)
     if op == "neg":
         return _full(((1 << w) - x.term) % (1 << w), w)
     if op == "not":
-        return Bounded((1 << w) - 1 - x.term, (1 << w) - 1 - x.hi, (1 << w) - 1 - x.lo)
+        return Bounded((1 << w) - 1 - x.term, (1 << w) - 1 - x.hi, (1 << w) - 1 - x.lo,
+                       mask=None if x.mask is None else z3.Not(x.mask))
     if op == "and":
         for value, other in ((consts[1], x), (consts[0], y)):
             k = _power_of_two_mask(value) if value is not None else None
@@ -119,6 +154,10 @@ def _node(n: Node, a: list[Bounded], consts: list[int | None]) -> Bounded:
             Bounded(x.term / (1 << k), x.lo >> k, x.hi >> k), w - k, w)
     if op in ("or", "xor") and constant and consts[1] == 0:
         return x
+    if op in ("xor", "and", "or"):
+        for m, other in ((y, x), (x, y)):
+            if m.mask is not None:
+                return _masked(op, m, other, w)
     if op == "select":
         z = a[2]
         return Bounded(z3.If(x.term == 1, y.term, z.term), min(y.lo, z.lo), max(y.hi, z.hi))
@@ -148,7 +187,9 @@ def translate(result: Node, params: dict[int, Bounded]) -> Bounded:
         if all(id(x) in constant for x in n.args):
             value = interp.run(Routine((), n, None), ()).result
             constant[id(n)] = value
-            values[id(n)] = Bounded(z3.IntVal(value), value, value)
+            ones = (1 << n.width) - 1
+            values[id(n)] = Bounded(z3.IntVal(value), value, value, mask=z3.BoolVal(
+                value == ones) if value in (0, ones) and n.width > 1 else None)
             continue
         values[id(n)] = _node(n, [values[id(x)] for x in n.args],
                               [constant.get(id(x)) for x in n.args])

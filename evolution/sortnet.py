@@ -69,10 +69,12 @@ def _riscv_minmax(a: str, b: str, spares: list[str], *_originals):
     return [f"min {t}, {a}, {b}", f"max {b}, {a}, {b}"], t, b, [a, *spares[1:]]
 
 
-def _riscv_xor_swap(a: str, b: str, spares: list[str], *_originals):
-    t, u = spares[:2]
-    return ([f"slt {t}, {b}, {a}", f"xor {u}, {a}, {b}", f"sub {t}, zero, {t}",
-             f"and {t}, {t}, {u}", f"xor {a}, {a}, {t}", f"xor {b}, {b}, {t}"], a, b, spares)
+def _riscv_branch_moves(a: str, b: str, spares: list[str], *_originals):
+    """Branches over a move (evolution's riscv64 compound forms): t = a, then t = min(t, b),
+    b = max(a, b); five instructions where the xor swap takes six."""
+    t = spares[0]
+    return ([f"mv {t}, {a}", f"blt {t}, {b}, 1f; mv {t}, {b}; 1:",
+             f"blt {a}, {b}, 1f; mv {b}, {a}; 1:"], t, b, [a, *spares[1:]])
 
 
 def x86_64_templates(features: frozenset[str]) -> NetworkTemplates:
@@ -84,7 +86,8 @@ def x86_64_templates(features: frozenset[str]) -> NetworkTemplates:
 
 
 def riscv64_templates(features: frozenset[str]) -> NetworkTemplates:
-    exchange = Exchange(1, _riscv_minmax) if "zbb" in features else Exchange(2, _riscv_xor_swap)
+    exchange = (Exchange(1, _riscv_minmax) if "zbb" in features
+                else Exchange(1, _riscv_branch_moves))
     return NetworkTemplates(
         "a0", ("a1", "a2", "a3", "a4", "a5", "a6", "a7", "t0", "t1", "t2"),
         lambda r, off: f"lw {r}, {off}(a0)", lambda r, off: f"sw {r}, {off}(a0)", exchange)

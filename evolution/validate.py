@@ -229,6 +229,13 @@ def cases(isa: Isa, form: Form, count: int, seed: int = 0) -> list[Case]:
         if form.memory is not None:
             registers[insn.regs[form.register_operands.index(
                 next(i for i, o in enumerate(form.operands) if o.kind == "mem"))]] = scratch
+        first, second = (insn.regs + (0, 0))[:2]
+        if form.size > 1 and len(states) % 2 and second != isa.zero_register:
+            # a compound branches on its registers, and random values are seldom equal, zero
+            # or of opposite signs: every other case makes its second register hold the
+            # first's value, zero or the first's negation, so that both ways of the branch run
+            value = registers[first]
+            registers[second] = (value, 0, -value % 2**64)[len(states) // 2 % 3]
         flags = [rng.getrandbits(1) for _ in isa.flags]
         states.append((insn, registers, flags, rng.randbytes(WINDOW)))
     bodies = isa.assemble_each([source_line(isa, s[0]) for s in states], frozenset(isa.features))

@@ -37,7 +37,8 @@ class RiscvTarget:
     param_regs = tuple(f"a{i}" for i in range(8))
     pool = (*param_regs, "t0", "t1", "t2", *(f"s{i}" for i in range(1, 12)))
     callee_saved = frozenset(f"s{i}" for i in range(1, 12))
-    fuses_compares = False  # no flags: a select reads its condition's value
+    # a select on a comparison branches over a move (evolution's riscv branch-move forms)
+    fuses_compares = True
     parity_in_flags = False
 
     def __init__(self, extensions: frozenset[str] = frozenset()) -> None:
@@ -168,16 +169,15 @@ class RiscvTarget:
                 "slt": [f"slt {d}, {a}, {b}"],
                 "sle": [f"slt {d}, {b}, {a}", f"xori {d}, {d}, 1"],
             }[op]
-        elif op == "select":  # branch-free: f ^ ((t ^ f) & -c)
+        elif op == "select":
             c, t, f = ops
             if c.reg is None:
                 chosen = t if c.imm & 1 else f
                 out.append(f"li {d}, {chosen.imm}" if chosen.reg is None
                            else f"mv {d}, {chosen.reg}")
                 return
-            rt, rf = self._reg(t, 1, out), self._reg(f, 2, out)
-            out += [f"andi t3, {c.reg}, 1", "neg t3, t3", f"xor {d}, {rt}, {rf}",
-                    f"and {d}, {d}, t3", f"xor {d}, {d}, {rf}"]
+            out.append(f"andi t3, {c.reg}, 1")
+            self._branch_over_move(d, "beq", t, f, out)
         elif op in ("zext", "sext"):
             self._extend(ops[0], "z" if op == "zext" else "s", d, out)
         elif op == "trunc":
@@ -189,6 +189,28 @@ class RiscvTarget:
             out.append(f"{STORE[ops[2].width]} {self._reg(ops[2], 0, out)}, {n.attr}({base})")
         else:
             raise ValueError(f"riscv64 lowering has no template for {op!r}")
+
+    def emit_select_on(self, n: Node, dest: str, compare: Node, compare_ops: list[Operand],
+                       if_true: Operand, if_false: Operand, out: list[str]) -> None:
+        """dest = compare ? if_true : if_false: the comparison into t3 (equality as a
+        difference), then a branch on t3 against zero over the move of if_true."""
+        a = self._clean(compare_ops[0], 0, "s", out)  # sign extension keeps both orders
+        b = self._clean(compare_ops[1], 1, "s", out)
+        out.append({"eq": f"xor t3, {a}, {b}", "ne": f"xor t3, {a}, {b}",
+                    "ult": f"sltu t3, {a}, {b}", "ule": f"sltu t3, {b}, {a}",
+                    "slt": f"slt t3, {a}, {b}", "sle": f"slt t3, {b}, {a}"}[compare.op])
+        # the branch is taken (skipping the move) when the comparison is false: t3 is not
+        # zero for eq, ule and sle (a difference, or the converse holding), zero otherwise
+        skip = "bne" if compare.op in ("eq", "ule", "sle") else "beq"
+        self._branch_over_move(dest, skip, if_true, if_false, out)
+
+    def _branch_over_move(self, d: str, skip: str, t: Operand, f: Operand,
+                          out: list[str]) -> None:
+        """d = f, then unless `skip` t3 against zero, d = t: one line, as evolution's forms
+        write a branch over a move (its local label 1 is the next line's address)."""
+        rt = self._reg(t, 1, out)
+        out.append(f"li {d}, {f.imm}" if f.reg is None else f"mv {d}, {f.reg}")
+        out.append(f"{skip} t3, zero, 1f; mv {d}, {rt}; 1:")
 
     def _shift(self, n: Node, d: str, ops: list[Operand], out: list[str]) -> None:
         w, op = n.width, n.op

@@ -10,11 +10,12 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+import capstone
 import pytest
 from elftools.elf.elffile import ELFFile
 
 from evolution import validate
-from evolution.program import Insn, source_line, statement
+from evolution.program import Insn, MachineProgram, source_line, statement
 from evolution.registry import ISAS
 from probes.vet import vet
 
@@ -151,3 +152,71 @@ def ctzw_on_high_bits(isa):
     body = isa.assemble_each([source_line(isa, template.insn)], frozenset(isa.features))[0]
     memory = bytes(validate.WINDOW)
     return validate.case(isa, template.insn, registers, [], memory, body)
+
+
+def test_the_branch_move_forms_run_both_ways_and_agree_with_unicorn():
+    """riscv64's branch over a move (a compound of two instructions): among each form's
+    cases the interpreter predicts both a moved and a kept rd, and Unicorn, running the
+    assembled branch and move, agrees on every register of every case."""
+    from evolution.semantics import compose
+    from sem import interp
+
+    isa = ISAS["riscv64"]
+    compounds = [f for f in isa.forms if f.size > 1]
+    assert len(compounds) == 16
+    for form in compounds:
+        batch = validate.cases(isa, form, CASES)
+        outcomes = set()
+        for c in batch:
+            program = MachineProgram(isa.name, (c.insn,))
+            comp = compose(isa, program)
+            rd = c.insn.regs[0]
+            before = int.from_bytes(c.probe.input[8 * rd : 8 * rd + 8], "little")
+            regs = [int.from_bytes(c.probe.input[8 * r : 8 * r + 8], "little")
+                    for r in range(len(isa.registers))]
+            after = interp.run(comp.routine(comp.registers[rd]),
+                               comp.inputs(regs, [], 0)).result
+            moved = regs[c.insn.regs[2]]
+            if moved != before:
+                outcomes.add("moved" if after == moved else "kept" if after == before else "?")
+        assert outcomes == {"moved", "kept"}, form.name
+        assert validate.run_unicorn(isa, batch) == [], form.name
+        # two machine instructions, as capstone reads the assembler's bytes
+        code = isa.assemble(source_line(isa, batch[0].insn), frozenset())
+        decoder = capstone.Cs(capstone.CS_ARCH_RISCV,
+                              capstone.CS_MODE_RISCV64 | capstone.CS_MODE_RISCVC)
+        branch, move = [i.mnemonic for i in decoder.disasm(code, 0)]
+        assert branch.removeprefix("c.").startswith("b") and move in ("c.mv", "mv", "addi")
+
+
+# p21 with two branch moves (what the search finds on rv64): seven instructions
+P21_BRANCHING = """bne a0, a3, 1f; mv a3, a1; 1:
+xor t3, a0, a1
+bne t3, zero, 1f; mv a3, a2; 1:
+addiw a0, a3, 0
+ret
+"""
+
+
+def test_a_branch_move_reads_back_and_counts_its_two_instructions():
+    """The text of a program with branch moves parses back to the same program (spaces
+    aside), and its instruction count is the machine code's as capstone decodes it."""
+    from evolution.costmodel import fallback
+    from evolution.evaluator import kernels
+    from evolution.program import assemble, encode, parse, text
+    from sem.views.asm import disassemble
+
+    isa = ISAS["riscv64"]
+    program = parse(isa, P21_BRANCHING)
+    assert [isa.by_name[i.form].size for i in program.insns] == [2, 1, 2, 1]
+    assert parse(isa, text(isa, program)) == program
+    assert parse(isa, P21_BRANCHING.replace(", ", ",").replace("; ", ";")) == program
+    code = assemble(isa, program)
+    assert program.instructions == len(disassemble(isa.arch, code)) == 7
+    # the cost model counts instructions as the program does, and so does the chains' kernel
+    model = fallback(isa)
+    assert model.cost(program) - model.per_cycle * sum(
+        model.latency[i.form] for i in program.insns) == 6 * model.per_instruction
+    rows = encode(isa, program, 6)
+    assert kernels(isa.name).performance(rows, len(rows), model.latencies(isa),
+                                         model.weights()) == pytest.approx(model.cost(program))
