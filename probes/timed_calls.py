@@ -286,6 +286,12 @@ class TimedForm:
     def capacity(self) -> int:
         return self.layout.capacity
 
+    def vectors_per_probe(self, calls: int, repeats: int) -> int:
+        """The most vectors one probe carries with `calls` and `repeats`: its layout's
+        capacity, or fewer where the probe's instruction budget runs out first."""
+        fit = (MAX_BUDGET - BUDGET_BASE) // (BUDGET_PER_CALL * 2 * repeats * calls)
+        return max(1, min(self.capacity, fit))
+
     def probe(self, vectors: list[Vector], calls: int, repeats: int, part: int = 0) -> Probe:
         """One probe: `repeats` pairs of passes (empty, code), each calling once per
         vector `calls` times in a row."""
@@ -420,8 +426,9 @@ def time_on_link(link: Link, forms: list[TimedForm], vectors: list[Vector],
     plan: list[tuple[int, int, Probe]] = []  # (form, first vector, probe)
     for round_ in range(rounds):
         for i, form in enumerate(forms):
-            for part, start in enumerate(range(0, len(vectors), form.capacity)):
-                chunk = vectors[start:start + form.capacity]
+            size = form.vectors_per_probe(calls, repeats)
+            for part, start in enumerate(range(0, len(vectors), size)):
+                chunk = vectors[start:start + size]
                 plan.append((i, start, form.probe(chunk, calls, repeats,
                                                   part=round_ * len(vectors) + part)))
     items = []

@@ -87,6 +87,14 @@ def test_a_timed_probe_refuses_what_it_cannot_carry():
     with pytest.raises(ValueError, match="instruction budget"):
         form.probe(vectors, calls=10_000, repeats=MAX_REPEATS)
     assert OUT_RECORDS + form.layout.out_stride * form.capacity <= AREA["output"].size
+    # what time_on_link cuts vectors into: the most that fit both the layout and the budget
+    for calls, repeats in ((1, 2), (16, 9), (64, MAX_REPEATS)):
+        size = form.vectors_per_probe(calls, repeats)
+        assert 1 <= size <= form.capacity
+        form.probe(generate(hackers_delight.p01, size, seed=1), calls, repeats)
+        if size < form.capacity:
+            with pytest.raises(ValueError, match="instruction budget"):
+                form.probe(generate(hackers_delight.p01, size + 1, seed=1), calls, repeats)
 
 
 @pytest.fixture(scope="module")
