@@ -36,6 +36,12 @@ BOARDS = {X86_64: "q35", RISCV64: "virt"}
 PADDING = {X86_64: "nop", RISCV64: "addi t6, t6, 1"}
 
 
+# lowerings that are straight lines, so that what runs is what is written: riscv64 lowers
+# sort3's selects as branches over moves, whose count depends on the data
+STRAIGHT_LINE = {X86_64: (hackers_delight.p01, hackers_delight.p10, sorting.sort3),
+                 RISCV64: (hackers_delight.p01, hackers_delight.p10)}
+
+
 def lowered(r, arch) -> bytes:
     return arch.assemble(lower_for(arch)(r).text)
 
@@ -118,7 +124,7 @@ def test_under_icount_a_code_costs_exactly_the_instructions_it_runs_before_its_r
     from qemu.boards import board
 
     chosen = board(BOARDS[arch], accel="tcg", qemu_args=["-icount", "shift=0"])
-    cases = [(r, chained) for r in (hackers_delight.p01, hackers_delight.p10, sorting.sort3)
+    cases = [(r, chained) for r in STRAIGHT_LINE[arch]
              for chained in (False, True) if not (chained and r.uses_memory)]
     with QemuLink(chosen, guests[arch]) as link:
         # one per boot (its run ids go on); patient: an icount QEMU on a loaded host can
