@@ -44,7 +44,15 @@ from enum import Enum
 from link.boot import EXIT_TIMEOUT, BootError, BootReader
 from link.qemu_link import QemuLink
 from probes.campaign import CampaignReport, draw
-from probes.campaign_state import CampaignResult, CampaignState, Counters, Item, Output, Policy
+from probes.campaign_state import (
+    CampaignError,
+    CampaignResult,
+    CampaignState,
+    Counters,
+    Item,
+    Output,
+    Policy,
+)
 from probes.probe import Probe
 from qemu.errors import BoardError, QemuError
 
@@ -294,10 +302,10 @@ class BoardLoop:
                 if isinstance(key.data, _Watched):
                     key.data.on_ready()
                 else:
-                    self._ready(key.data, mask)
+                    self._guarded(key.data, self._ready, mask)
             now = time.monotonic()
             for board in self.boards:
-                self._service(board, now)
+                self._guarded(board, self._service, now)
             if hook is not None:
                 hook_at = hook(now)
         self._running = False
@@ -306,6 +314,17 @@ class BoardLoop:
         return [b.outcome for b in self.boards]
 
     # -- one board ------------------------------------------------------------------------
+
+    def _guarded(self, board: _Served, step: Callable, arg: object) -> None:
+        """`step(board, arg)`; a campaign that gives up on a board not to be restarted
+        (a run resent past reason while the board kept answering) ends that board."""
+        try:
+            step(board, arg)
+        except CampaignError as error:
+            if board.job.restart:
+                raise
+            self._watch(board, None)
+            self._died(board, str(error))
 
     def _begin(self, board: _Served, now: float) -> None:
         """The board is up for the first time: its campaign starts."""
