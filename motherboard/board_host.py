@@ -178,9 +178,17 @@ class _BoardHost:
             self.loop.stop()
 
     def _tick(self, now: float) -> float | None:
-        """Jobs held back for another's inputs that may run now; when to look again."""
-        wakes = [w for hosted in self.boards.values() if (w := hosted.wake(now)) is not None]
-        return min(wakes, default=None)
+        """Jobs held back for another's inputs that may run now; when to look again.
+        (Every turn of the loop: each board's wake-up time is kept, not worked out.)"""
+        soonest = None
+        for hosted in self.boards.values():
+            wake = hosted.wake_time
+            if wake is not None and wake <= now:
+                hosted.wake(now)
+                wake = hosted.wake_time
+            if wake is not None and (soonest is None or wake < soonest):
+                soonest = wake
+        return soonest
 
 
 class _Hosted:
@@ -199,6 +207,8 @@ class _Hosted:
         self.meter: Rapl | None = None
         self.running: _Running | None = None
         self.gone = False  # it said Exit
+        # when a job held back for another's inputs may run, though no message comes
+        self.wake_time: float | None = None
 
     def say(self, message: object) -> None:
         self.host.say(self.spec.name, message)
@@ -308,22 +318,21 @@ class _Hosted:
             agent.on_settle(message)
         self._next(time.monotonic())
 
-    def wake(self, now: float) -> float | None:
-        """Start what may run now; when to look again though no message comes."""
-        if self.gone or self.agent is None or self.running is not None:
-            return None
+    def wake(self, now: float) -> None:
+        """Its wake-up time came: start what may run now."""
+        self.wake_time = None
         self._guard(self._next)(now)
-        if self.gone or self.running is not None:
-            return None
-        return self.agent.wake_at(now)
 
     def _next(self, now: float) -> None:
-        """The board is idle: start its agent's next job, if one may run now."""
+        """The board is idle: start its agent's next job, if one may run now (else note
+        when one may, though no message comes)."""
         if self.running is not None or self.agent is None or self.gone:
             return
         job = self.agent.next_job(now)
         if job is None:
+            self.wake_time = self.agent.wake_at(now)
             return
+        self.wake_time = None
         award = job.award
         arch = self.link.board.arch
         try:

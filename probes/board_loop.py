@@ -441,6 +441,9 @@ class BoardLoop:
             board.boot, board.phase = None, _Phase.SERVING
             if board.job.on_up is not None:
                 board.job.on_up(link)
+                # (it may have taken a while -- the motherboard vets the board's forms --
+                # and a campaign started with an old time would count that as silence)
+                now = time.monotonic()
             if board.started:
                 self._act(board, board.state.restarted(now))
             else:
