@@ -188,7 +188,7 @@ def test_a_board_that_dies_without_restarts_stays_dead_and_says_so_while_the_oth
     # board (dead_after, stretched to 3 x the longest probe watchdog + 0.2 s), plus slack
     # for the other board's probes run in Unicorn in this same thread
     watchdog = max(watchdog_ns(p.budget) for w in works for p, _ in w.items) / 1e9
-    limit = 0.1 if how == "killed" else 2 * max(POLICY.dead_after, 3 * watchdog + 0.2)
+    limit = 0.25 if how == "killed" else 2 * max(POLICY.dead_after, 3 * watchdog + 0.2)
     assert when - killed_at[0] < limit
     assert ("QEMU exited" in why) == (how == "killed")
     assert intakes[0].pending == (works[2].key,)  # the work it held: not done, not lost
