@@ -31,6 +31,7 @@ once (what a transport such as Ray reports when an actor dies).
 
 from __future__ import annotations
 
+import os
 import random
 import sys
 import time
@@ -238,6 +239,7 @@ class _Hosted:
             return  # (a board of the motherboard is never restarted)
         if link.machine is not None and link.machine.pid is not None:
             self.say(QemuPid(link.machine.pid))
+            _batch_scheduled(link.machine.pid)
         self.agent = BoardAgent(self._report(link, Inventory.from_boot(link.first_boot)),
                                 self.spec.explore)
         self.speaker = self.agent
@@ -394,6 +396,18 @@ class _Hosted:
         agent.queue = type(agent.queue)(j for j in agent.queue if j.started is not None)
         speaker.liar.lost_in_a_row = 0
         self._join(agent)
+
+
+def _batch_scheduled(pid: int) -> None:
+    """Every thread of QEMU `pid` under SCHED_BATCH: the host's one loop serves every
+    board, and a QEMU woken by the loop's write would otherwise preempt the loop (on a
+    busy host, for a whole time slice) while the other boards' answers wait.  A batch
+    thread gets the same share of CPU; it just does not preempt on waking."""
+    try:
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            os.sched_setscheduler(int(tid), os.SCHED_BATCH, os.sched_param(0))
+    except (FileNotFoundError, ProcessLookupError, PermissionError):
+        pass  # gone already, or not ours to change: it runs as it was
 
 
 @dataclass
