@@ -432,14 +432,21 @@ def motherboard(c, boards="q35:qemu64,q35:Haswell,q35-kvm:host,virt:rv64,virt:rv
 
 
 @task(name="motherboard", help={"quick": "a shorter run (fewer tasks), for a first look",
-                                 "json": "write B's graph, table (every run) and makespans here"})
-def bench_motherboard(c, quick=False, json=None):
+                                 "json": "write B's graph, table (every run) and makespans here",
+                                 "parts": "which parts to run, e.g. A or AD (default ABCD; D"
+                                          " needs A)"})
+def bench_motherboard(c, quick=False, json=None, parts=None):
     """Motherboard benchmark: every goal side by side, same seeds, one run."""
     import shlex
     import sys
 
+    from cli import arguments
+
+    chosen = "".join(arguments.choice(p, "--parts", "ABCD") for p in parts.upper()) \
+        if parts else ""
     c.run(f"{sys.executable} bench/motherboard_bench.py" + (" --quick" if quick else "")
-          + (f" --json {shlex.quote(json)}" if json else ""), pty=False)
+          + (f" --json {shlex.quote(json)}" if json else "")
+          + (f" --parts {chosen}" if chosen else ""), pty=False)
 
 
 # -- the ledger --------------------------------------------------------------------------------

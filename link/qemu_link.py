@@ -51,11 +51,12 @@ LINES = {"console": ProbeLine.VIRTIO_CONSOLE, "serial": ProbeLine.SERIAL}  # Qem
 
 class QemuLink:
     """probes.campaign.Link over `board` running `guest`.  Use as a context manager
-    (or call `close()`): the constructor boots the board."""
+    (or call `close()`): the constructor boots the board (unless `launch` is False)."""
 
     def __init__(self, board: Board, guest: Guest, *, privileged: bool = False,
                  faults: LineFaults | None = None, keep_sent: bool = False,
-                 boot_timeout: float | None = None, line: str = "console") -> None:
+                 boot_timeout: float | None = None, line: str = "console",
+                 launch: bool = True) -> None:
         if line not in LINES:
             raise ValueError(f"unknown probe line {line!r}: choose one of {', '.join(LINES)}")
         self.line = LINES[line]
@@ -75,7 +76,8 @@ class QemuLink:
         self.machine: Machine | None = None
         self.booting: BootReader | None = None  # a launch between spawn() and finish_boot()
         self._outbox = bytearray()  # what the guest has not taken yet
-        self._launch()
+        if launch:  # else whoever holds it spawns it (a loop serving many boards boots
+            self._launch()  # each from its selector: `spawn`, `boot_fileno`, `finish_boot`)
 
     def __enter__(self) -> QemuLink:
         return self

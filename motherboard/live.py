@@ -5,26 +5,13 @@ virt:rv64,virt:rv64-nozb`: a board profile (qemu/boards.py), `-kvm` to run it un
 KVM (skipped, with the reason, where /dev/kvm cannot run it), and a QEMU CPU model
 or one of CPU_ALIASES.  Boards without `-kvm` run under TCG.
 
-Each live board is a process of its own (its threads, its QEMU, its agent); nothing
-is shared with the motherboard but the messages (messages.py) on two queues, so the
-same board could be a Ray actor on another machine, and the motherboard's work
-(checking answers with the interpreter) does not slow the boards' Python down.  Its
-runner thread boots the QEMU board (QemuLink), reads the discovery inventory,
-fingerprint and CPU features (the board's report: which implementations it has for
-each routine), then runs the tasks its agent hands it as batch probes
-(probes/routine.py) over one campaign, and measures each run.  Its agent answers
-bids at once, even while a task runs.
-
-A board's runs are vetted once per (routine, implementation): the first batch probe
-of each form, a full one of generated inputs, goes through the Unicorn vetter; later
-probes carry the same code and other inputs.  A routine's memory accesses are at
-constant offsets from the pointer inputs, which the form always points at its
-scratch area, so what the vetter checked does not depend on the inputs; the
-guest's containment (page tables, PMP) stays the backstop, as for every probe.
-
-A killed board (its QEMU gone: `kill()` sends SIGKILL) is not restarted: its link
-refuses to, the campaign stops, and the agent tells the motherboard it was killed
-(what a transport such as Ray reports when an actor dies).
+Every live board is served by one process, the board host (board_host.py): one
+loop holding every board's link and agent.  Nothing is shared with the motherboard
+but the messages (messages.py), down one pipe addressed to a board and back on one
+queue, so a board could as well be a Ray actor on another machine, and the
+motherboard's work does not slow the boards' Python down.  A killed board (its QEMU
+SIGKILLed: `LiveBoard.kill()`) is not restarted: the host tells the motherboard it
+died at once (what a transport such as Ray reports when an actor dies).
 
 The loop (`run_live`) drives a Motherboard from one thread: it delivers what boards
 say, submits the workload's tasks as they arrive, ticks the motherboard's deadlines,
@@ -38,7 +25,6 @@ import itertools
 import multiprocessing
 import os
 import queue
-import random
 import signal
 import statistics
 import sys
@@ -48,58 +34,30 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
 from arch import Arch
-from discovery.fingerprint import fingerprint_of
-from discovery.inventory import Inventory
 from kernel.guest import Guest
-from link.qemu_link import QemuLink
-from motherboard import batch
-from motherboard.adversary import Liar, LyingAgent
-from motherboard.agent import AwardedJob, BoardAgent
-from motherboard.energy import Rapl, model_for, rapl
+from motherboard.board_host import (
+    SWITCH_INTERVAL,
+    Code,
+    HostedBoard,
+    Leave,
+    QemuPid,
+    host_main,
+)
 from motherboard.heft import heft, random_schedule, round_robin
-from motherboard.history import CALIBRATION_SAMPLES
-from motherboard.implementations import (
-    StoredCode,
-    board_code,
-    features_of,
-    lowered_code,
-    stored_code,
-)
+from motherboard.implementations import lowered_code, stored_code
 from motherboard.market import MarketConfig, Motherboard, TaskEntry
-from motherboard.messages import (
-    Award,
-    Bid,
-    BidRequest,
-    BoardMessage,
-    Cancel,
-    DiscoveryReport,
-    EnergySource,
-    Exit,
-    Inputs,
-    Offer,
-    Onboard,
-    Result,
-    Settle,
-)
+from motherboard.messages import Award, Bid, BidRequest, BoardMessage, Exit, Onboard, Result
 from motherboard.oracle import run_check
 from motherboard.routines import RoutineBook
 from motherboard.workload import TaskSpec, Workload
-from probes.campaign import Campaign
-from probes.campaign_state import CampaignError
-from probes.routine import BatchForm, batch_form
-from probes.run import POLICY
-from probes.vet import vet
 from qemu.boards import Board, board, kvm_problem
-from qemu.errors import BoardError, QemuError
+from qemu.errors import BoardError
 from sem.store import SemStore
-from sem.vectors import generate
 
 CPU_ALIASES = {
     # QEMU's rv64 has the bit-manipulation extensions on by default (7.x)
     "rv64-nozb": "rv64,zba=false,zbb=false,zbc=false,zbs=false",
 }
-_WAKE = object()  # what an agent's inbox "says" when its wake-up time comes first
-IDLE_POLL = 0.05  # seconds an idle runner waits for work before it looks at its QEMU
 KILL_BUSY_WAIT = 30.0  # seconds a "kill-busy" plan waits for its board to hold a task
 DEFAULT_MIX = ("hd:p01", "hd:p23", "sort:sort3")
 
@@ -147,81 +105,53 @@ def identities(choices: Sequence[BoardChoice]) -> list[str]:
     return names
 
 
-# -- what the board's two threads tell each other -------------------------------------------
+# -- the boards' handles ---------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class _Booted:
-    report: DiscoveryReport
+class BoardHostHandle:
+    """The loop's side of the board host (board_host.py): one process serving every live
+    board from one loop.  Messages to boards go down one pipe, addressed to a board;
+    what boards say comes back on the loop's outbox."""
 
-
-@dataclass(frozen=True)
-class _Finished:
-    job: AwardedJob
-    outputs: bytes | None
-    seconds: float
-    cycles: int
-    error: str | None
-    joules: float | None = None  # metered (RAPL), when the board has a meter
-
-
-@dataclass(frozen=True)
-class _Dead:
-    reason: str
-
-
-@dataclass(frozen=True)
-class _Leave:
-    pass
-
-
-class BoardLost(QemuError):
-    """The board's QEMU is gone and this board is not to be restarted."""
-
-
-class _OneLife(QemuLink):
-    """A QemuLink that is never restarted: a killed board stays dead."""
-
-    def restart(self) -> None:
-        raise BoardLost(f"board {self.board.name} died ({self.died_at and 'QEMU exited'});"
-                        " a killed board is not restarted")
-
-
-@dataclass(frozen=True)
-class Code:
-    """Every routine's lowered machine code per architecture, and the proven ones the
-    semantic store holds (read once, in the motherboard's process, and shared
-    read-only by the boards' runners)."""
-
-    lowered: dict[tuple[str, Arch], bytes]
-    stored: dict[tuple[str, Arch], tuple[StoredCode, ...]] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class _Pid:
-    """The board's QEMU process id, for whoever may kill it (the demo's "killed")."""
-
-    pid: int
-
-
-class LiveBoard:
-    """The loop's handle on one live board, which runs in a process of its own: the
-    board's messages go through its inbox and come back on the shared outbox, and
-    nothing else is shared (a Ray actor would take its place)."""
-
-    def __init__(self, name: str, choice: BoardChoice, guest: Guest, book: RoutineBook,
-                 code: Code, outbox, context, *, liar: str | None = None, seed: int = 0,
-                 declines: tuple[str, ...] = (), explore: int = CALIBRATION_SAMPLES) -> None:
-        self.name, self.liar_kind = name, liar
-        self.inbox = context.Queue()
-        self.qemu_pid: int | None = None
-        self.exited = False  # it said Exit (or the loop said it for it)
+    def __init__(self, guests: dict[Arch, Guest], book: RoutineBook, code: Code, outbox,
+                 context, boards: list[HostedBoard]) -> None:
+        self._receive, self._send = context.Pipe(duplex=False)
         self.process = context.Process(
-            target=_board_main, name=f"board {name}", daemon=True,
-            args=(name, choice, guest, book, code, self.inbox, outbox, liar, seed, declines,
-                  explore))
+            target=host_main, name="board host", daemon=True,
+            args=(guests, book, code, self._receive, outbox, boards))
 
     def start(self) -> None:
         self.process.start()
+        self._receive.close()  # the host's end
+
+    def send(self, board: str, message: object) -> None:
+        try:
+            self._send.send((board, message))
+        except (BrokenPipeError, OSError):
+            pass  # the host is gone: check_processes says so to the motherboard
+
+    def stop(self, timeout: float = 10.0) -> None:
+        try:
+            self._send.send(None)
+        except (BrokenPipeError, OSError):
+            pass
+        self.process.join(timeout)
+        if self.process.is_alive():
+            self.process.kill()
+        self._send.close()
+
+
+class LiveBoard:
+    """The loop's handle on one live board, served by the board host: its messages are
+    addressed to it down the host's pipe, and nothing else is shared (a Ray actor would
+    take its place)."""
+
+    def __init__(self, name: str, host: BoardHostHandle, *, liar: str | None = None) -> None:
+        self.name, self.host, self.liar_kind = name, host, liar
+        self.qemu_pid: int | None = None
+        self.exited = False  # it said Exit (or the loop said it for it)
+
+    def tell(self, message: object) -> None:
+        self.host.send(self.name, message)
 
     def kill(self) -> bool:
         """SIGKILL the board's QEMU; False when it is not running."""
@@ -234,240 +164,7 @@ class LiveBoard:
         return True
 
     def leave(self) -> None:
-        self.inbox.put(_Leave())
-
-    def stop(self, timeout: float = 10.0) -> None:
-        self.inbox.put(None)
-        self.process.join(timeout)
-        if self.process.is_alive():
-            self.process.kill()
-            self.kill()
-
-
-def _board_main(name: str, choice: BoardChoice, guest: Guest, book: RoutineBook, code: Code,
-                inbox, outbox, liar: str | None, seed: int, declines: tuple[str, ...],
-                explore: int) -> None:
-    """A board process: its agent in this thread, its runner (and QEMU) in another."""
-    # The runner's Python (the campaign) would hold the agent's answer to a bid request
-    # for up to the default 5 ms switch interval; a bid is on the motherboard's path.
-    sys.setswitchinterval(SWITCH_INTERVAL)
-    _LiveBoard(name, choice, guest, book, code, inbox, outbox, liar=liar, seed=seed,
-           declines=declines, explore=explore).run()
-
-
-class _LiveBoard:
-    """One live QEMU board, inside its process: a runner thread (its link, its runs) and
-    the agent (its messages)."""
-
-    def __init__(self, name: str, choice: BoardChoice, guest: Guest, book: RoutineBook,
-                 code: Code, inbox, outbox, *, liar: str | None = None, seed: int = 0,
-                 declines: tuple[str, ...] = (), explore: int = CALIBRATION_SAMPLES) -> None:
-        assert choice.board is not None
-        self.explore = explore
-        self.name, self.choice, self.guest = name, choice, guest
-        self.book, self.code, self.inbox, self.outbox = book, code, inbox, outbox
-        self.liar_kind, self.seed = liar, seed
-        self.declines = tuple(book.resolve(r) for r in declines)
-        self._jobs: queue.Queue = queue.Queue()
-        self.identities = [name]
-        self.meter: Rapl | None = None
-
-    def run(self) -> None:
-        runner = threading.Thread(target=self._guarded, args=(self._runner_loop,),
-                                  name=f"runner {self.name}")
-        runner.start()
-        self._guarded(self._agent_loop)
-        self._jobs.put(None)
-        runner.join()
-
-    def _say(self, message: object) -> None:
-        self.outbox.put((self.name, message))
-
-    def _guarded(self, loop: Callable[[], None]) -> None:
-        """A loop that fails tells the motherboard so (as a transport would)."""
-        try:
-            loop()
-        except Exception as error:  # noqa: BLE001 -- any failure ends the board, reported
-            self._say(Exit(self.identities[-1], False, f"{type(error).__name__}: {error}"))
-            self.inbox.put(None)
-            self._jobs.put(None)
-
-    # -- the runner: the link, the runs ---------------------------------------------------------
-
-    def _runner_loop(self) -> None:
-        chosen = self.choice.board
-        with _OneLife(chosen, self.guest) as link:
-            if link.machine is not None and link.machine.pid is not None:
-                self._say(_Pid(link.machine.pid))
-            inventory = Inventory.from_boot(link.first_boot)
-            forms: dict[tuple[str, str], BatchForm] = {}
-            self.inbox.put(_Booted(self._report(link, inventory, forms)))
-            campaign = Campaign(link, POLICY)
-            while True:
-                try:
-                    job = self._jobs.get(timeout=IDLE_POLL)
-                except queue.Empty:
-                    if link.machine is None or not link.machine.running:
-                        self.inbox.put(_Dead("its QEMU exited"))
-                        return
-                    continue
-                if job is None:
-                    return
-                try:
-                    self.inbox.put(self._run(link, campaign, forms, job))
-                except (BoardLost, CampaignError) as error:
-                    self.inbox.put(_Dead(str(error)))
-                    return
-
-    def _report(self, link: QemuLink, inventory: Inventory,
-                forms: dict[tuple[str, str], BatchForm]) -> DiscoveryReport:
-        """What the board offers: each implementation its features allow, its batch form
-        built and vetted now, before any run is timed."""
-        arch = link.board.arch
-        features = features_of(inventory)
-        offers = []
-        self._code: dict[tuple[str, str], bytes] = {}
-        for rid in dict.fromkeys(r for r, _ in self.code.lowered):  # the routines it may run
-            offered = board_code(self.book.short(rid), arch, features,
-                                 self.code.lowered[(rid, arch)],
-                                 self.code.stored.get((rid, arch), ()))
-            for label, code in offered.items():
-                self._code[(rid, label)] = code
-        for rid, implementation in self._code:
-            try:
-                self._form(forms, rid, implementation, arch)
-            except ValueError:
-                continue  # the vetter refused it: not offered
-            offers.append(Offer(rid, implementation))
-        fp = fingerprint_of(inventory, link.board.name)
-        summary = dict(inventory.cpu.summary()) if inventory.cpu else {}
-        cpu = summary.get("Model name") or summary.get("ISA") or link.board.cpu
-        return DiscoveryReport(self.name, self.choice.spec, arch.name, fp.digest.hex(),
-                               link.accelerator, features, tuple(offers), self._energy(link),
-                               str(cpu))
-
-    def _energy(self, link: QemuLink) -> EnergySource:
-        """The model; a KVM board on a host with a readable RAPL counter is metered too."""
-        model = model_for(link.board.arch.name)
-        self.meter = rapl() if link.accelerator == "kvm" else None
-        if self.meter is None:
-            return model
-        return replace(model, kind="rapl", detail=f"metered: RAPL {self.meter.counter} (the"
-                       " whole package over each run, the host's other work included); "
-                       + model.detail)
-
-    def _form(self, forms: dict, routine: str, implementation: str, arch: Arch) -> BatchForm:
-        key = (routine, implementation)
-        if key not in forms:
-            r = self.book.routine(routine)
-            form = batch_form(r, arch, self._code[key])
-            verdict = vet(form.probe(generate(r, form.capacity, seed=1)))
-            if not verdict.accepted:
-                raise ValueError(f"the vetter rejects {self.book.name(routine)}"
-                                 f" ({implementation}): {verdict.reason}")
-            forms[key] = form
-        return forms[key]
-
-    def _run(self, link: QemuLink, campaign: Campaign, forms: dict, job: AwardedJob) -> _Finished:
-        award = job.award
-        try:
-            form = self._form(forms, award.routine, award.implementation, link.board.arch)
-        except ValueError as error:
-            return _Finished(job, None, 0.0, 0, str(error))
-        started = time.monotonic()  # the run, from its inputs to its outputs (not the
-        probes = [form.packed_probe(c) for c in form.packed_chunks(award.inputs)]  # vetting)
-        before = self.meter.read_uj() if self.meter is not None else 0
-        report = campaign.run([(p, None) for p in probes])
-        outputs = bytearray()
-        cycles = 0
-        for probe in probes:
-            result = report.results.get(probe.content_hash)
-            obs = result.observation if result else None
-            if obs is None or obs.outcome != 0 or obs.status != 0:
-                what = "no result" if obs is None else f"{obs.outcome.name} status {obs.status}"
-                return _Finished(job, None, time.monotonic() - started, cycles,
-                                 f"a batch probe ended: {what}")
-            outputs += obs.output[:probe.output_size]
-            cycles += obs.cycles or 0
-        joules = None
-        if self.meter is not None:
-            joules = self.meter.joules_between(before, self.meter.read_uj())
-        return _Finished(job, bytes(outputs), time.monotonic() - started, cycles, None, joules)
-
-    # -- the agent: the messages ----------------------------------------------------------------
-
-    def _agent_loop(self) -> None:
-        agent: BoardAgent | None = None
-        speaker: BoardAgent | LyingAgent | None = None
-        running = False
-        while True:
-            wake = agent.wake_at(time.monotonic()) if agent is not None and not running \
-                else None
-            try:
-                item = self.inbox.get(timeout=None if wake is None else
-                                      max(wake - time.monotonic(), 0.0))
-            except queue.Empty:
-                item = _WAKE  # a job held back for another's inputs may run now
-            now = time.monotonic()
-            if item is None:
-                return
-            if item is _WAKE:
-                pass
-            elif isinstance(item, _Booted):
-                agent = BoardAgent(item.report, self.explore)
-                speaker = agent
-                if self.liar_kind is not None:
-                    speaker = LyingAgent(agent, Liar(self.liar_kind, random.Random(self.seed)))
-                self._join(agent)
-            elif isinstance(item, _Dead):
-                self._say(Exit(self.identities[-1], False, item.reason))
-                return
-            elif isinstance(item, _Leave):
-                self._say(Exit(self.identities[-1], True, "leaving"))
-                self._jobs.put(None)
-                return
-            elif agent is None or speaker is None:
-                continue  # not booted yet: nothing was asked of it
-            elif isinstance(item, _Finished):
-                running = False
-                result = agent.finished(item.job, item.outputs, item.seconds, item.cycles,
-                                        item.error, item.joules)
-                if isinstance(speaker, LyingAgent):
-                    routine = self.book.routine(item.job.award.routine)
-                    result = speaker.result(result, batch.out_stride(routine))
-                self._say(result)
-            elif isinstance(item, BidRequest):
-                self._say(speaker.on_request(item, now))
-                if isinstance(speaker, LyingAgent) and speaker.liar.wants_new_identity:
-                    self._new_identity(agent, speaker)
-            elif isinstance(item, Award):
-                if item.board == agent.board:
-                    speaker.on_award(item, now)
-            elif isinstance(item, Inputs):
-                agent.on_inputs(item, now)
-            elif isinstance(item, Cancel):
-                agent.on_cancel(item)
-            elif isinstance(item, Settle):
-                agent.on_settle(item)
-            if not running and agent is not None:
-                job = agent.next_job(time.monotonic())
-                if job is not None:
-                    running = True
-                    self._jobs.put(job)
-
-    def _join(self, agent: BoardAgent) -> None:
-        self._say(Onboard(agent.report))
-        if self.declines:
-            self._say(agent.decline(self.declines))
-
-    def _new_identity(self, agent: BoardAgent, speaker: LyingAgent) -> None:
-        """Leave and join again as someone else (the whitewashing liar)."""
-        self._say(Exit(agent.board, True, "leaving"))
-        self.identities.append(f"{self.name}~{len(self.identities)}")
-        agent.report = replace(agent.report, board=self.identities[-1])
-        agent.queue = type(agent.queue)(j for j in agent.queue if j.started is not None)
-        speaker.liar.lost_in_a_row = 0
-        self._join(agent)
+        self.tell(Leave())
 
 
 # -- the loop ---------------------------------------------------------------------------------
@@ -515,7 +212,6 @@ def prepare_code(book: RoutineBook, routines: Sequence[str], arches: set[Arch],
                  for rid in routines for arch in arches})
 
 
-SWITCH_INTERVAL = 0.0005  # seconds a thread may hold the GIL while another waits for it
 
 
 def _switching_threads_fast(run: Callable[..., LiveRun]) -> Callable[..., LiveRun]:
@@ -573,19 +269,18 @@ def run_live(choices: Sequence[BoardChoice], workload: Workload, *,
     mix = [book.resolve(r) for r in workload.routines()]
     code = prepare_code(book, mix, arches, store)
     mb = Motherboard(book, mix, config, check_inline=False)
-    # fork: the boards start from this process as it is (the code prepared, the guests
-    # built); each is then a process of its own
+    # fork: the board host starts from this process as it is (the code prepared, the
+    # guests built); it is then a process of its own, serving every board from one loop
     context = multiprocessing.get_context("fork")
     outbox = context.Queue()
     kinds = liar_kinds(liars)
     # the liars are the last boards given, so a spec lists the honest ones first
     liar_of = {name: kinds[i] for i, name in enumerate(reversed(names[len(names) - liars:]))}
-    boards: dict[str, LiveBoard] = {}
-    for i, (name, choice) in enumerate(zip(names, usable, strict=True)):
-        boards[name] = LiveBoard(name, choice, guests[choice.board.arch], book, code, outbox,
-                                 context, liar=liar_of.get(name), seed=seed * 1000 + i,
-                                 declines=(declines or {}).get(name, ()),
-                                 explore=config.calibration_samples)
+    hosted = [HostedBoard(name, choice.spec, choice.board, liar_of.get(name), seed * 1000 + i,
+                          (declines or {}).get(name, ()), config.calibration_samples)
+              for i, (name, choice) in enumerate(zip(names, usable, strict=True))]
+    host = BoardHostHandle(guests, book, code, outbox, context, hosted)
+    boards = {h.name: LiveBoard(h.name, host, liar=h.liar) for h in hosted}
     launched = time.monotonic()
     run = LiveRun(mb, boards, [c for c in choices if c.board is None], launched, 0.0)
     route: dict[str, str] = {}  # identity -> the LiveBoard speaking for it
@@ -597,8 +292,7 @@ def run_live(choices: Sequence[BoardChoice], workload: Workload, *,
                                 name=f"checker {i}") for i in range(CHECKERS)]
     for process in checkers:
         process.start()
-    for board_ in boards.values():
-        board_.start()
+    host.start()
     # What boards say is stamped when it arrives, by a thread of its own: the loop may be
     # busy checking an answer with the interpreter meanwhile, and that must not count
     # against the boards whose results wait (a network stack would stamp them the same).
@@ -615,16 +309,16 @@ def run_live(choices: Sequence[BoardChoice], workload: Workload, *,
         for env in envelopes:
             target = boards.get(route.get(env.to, ""))
             if target is not None:
-                target.inbox.put(env.message)
+                target.tell(env.message)
         for request in mb.take_checks():
             checks.put(request)
 
-    def take(sender: str, message: BoardMessage | _Pid, now: float) -> None:
+    def take(sender: str, message: BoardMessage | QemuPid, now: float) -> None:
         if sender == ORACLE:
             task, check = message
             deliver(mb.checked(task, check, now))
             return
-        if isinstance(message, _Pid):
+        if isinstance(message, QemuPid):
             boards[sender].qemu_pid = message.pid
             return
         if isinstance(message, Onboard):
@@ -645,13 +339,16 @@ def run_live(choices: Sequence[BoardChoice], workload: Workload, *,
                    key=lambda i: mb.boards[i].joined if i in mb.boards else -1.0)
 
     def check_processes(now: float) -> None:
-        """A board whose process died without a word is gone (what a transport reports)."""
+        """Boards whose host died without a word are gone (what a transport reports)."""
+        code_ = host.process.exitcode
+        if code_ is None:
+            return
         for name, b in boards.items():
-            if not b.exited and b.process.exitcode is not None:
+            if not b.exited:
                 b.exited = True
                 b.kill()
                 take(name, Exit(_speaking_as(name), False,
-                                f"its process ended (exit code {b.process.exitcode})"), now)
+                                f"its host process ended (exit code {code_})"), now)
 
     runs = [_round(workload.tasks, k) for k in range(1, rounds + 1)]
     for specs in runs:
@@ -731,11 +428,10 @@ def run_live(choices: Sequence[BoardChoice], workload: Workload, *,
                 (choice,) = parse_boards(plan.board)
                 if choice.board is not None:
                     name = f"{choice.spec}@{plan.at:g}s"
-                    arch = choice.board.arch
-                    boards[name] = LiveBoard(name, choice, guests[arch], book, code, outbox,
-                                             context, seed=seed * 1000 + next(joined),
-                                             explore=config.calibration_samples)
-                    boards[name].start()
+                    boards[name] = LiveBoard(name, host)
+                    host.send(name, HostedBoard(name, choice.spec, choice.board,
+                                                seed=seed * 1000 + next(joined),
+                                                explore=config.calibration_samples))
         deadline = mb.deadline()
         if deadline is not None and deadline <= now:
             deliver(mb.tick(now))
@@ -776,8 +472,7 @@ def run_live(choices: Sequence[BoardChoice], workload: Workload, *,
                     for name, runs in run.executed_runs.items()}
     for _ in checkers:
         checks.put(None)
-    for board_ in boards.values():
-        board_.stop()
+    host.stop()
     for process in checkers:
         process.join(5.0)
     outbox.put(None)
@@ -868,7 +563,7 @@ def _bids(tasks: list[TaskEntry], active: list[str], boards: dict[str, LiveBoard
     asked = {(t.id, b) for t in tasks for b in active}
     for t in tasks:
         for b in active:
-            boards[route[b]].inbox.put(BidRequest(f"{PROFILE}{t.id}", t.routine, t.size))
+            boards[route[b]].tell(BidRequest(f"{PROFILE}{t.id}", t.routine, t.size))
     started = time.monotonic()
     while len(chosen) < len(asked) and time.monotonic() - started < timeout:
         try:
@@ -940,7 +635,7 @@ def _execute(name: str, schedule: dict[str, list[str]], tasks: list[TaskEntry],
                 busy[board_id] = True
                 awarded[t.id] = clock()
                 first = awarded[t.id] if first is None else first
-                boards[route[board_id]].inbox.put(Award(
+                boards[route[board_id]].tell(Award(
                     tag + t.id, board_id, t.routine, chosen[(t.id, board_id)], t.size,
                     t.packed))
 

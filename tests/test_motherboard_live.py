@@ -156,3 +156,32 @@ def test_the_oracles_checkers_run_only_on_cpu_nothing_else_wants():
     finally:
         requests.put(None)
         checker.join(10)
+
+
+@pytest.mark.qemu
+@pytest.mark.timeout(240)
+def test_one_host_serves_a_board_joining_one_leaving_one_declining_and_a_liar():
+    """Every board in the board host's one loop: a board that joins mid-run onboards,
+    calibrates and wins tasks; a board that leaves says so and its tasks go elsewhere; a
+    board that declines p23 is never awarded one; no liar's answer is accepted wrong
+    (every accepted answer recomputed), no task lost or accepted twice."""
+    work = poisson_stream(40, 5.0, ("hd:p23", "sort:sort3"), (200, 3000), seed=6)
+    run = run_live(parse_boards("q35:qemu64,virt:rv64,virt:rv64"), work, liars=2,
+                   config=MarketConfig(calibration_samples=2, calibration_sizes=(64, 512)),
+                   plans=[Plan(0.5, "join", "q35:Haswell"), Plan(3.0, "leave", "q35:qemu64")],
+                   declines={"q35:qemu64": ("hd:p23",)}, timeout=180, seed=2)
+    mb = run.motherboard
+    assert not run.failed and not run.timed_out and mb.done
+    p23 = mb.book.resolve("hd:p23")
+    assert set(run.liars.values()) == {"overstate", "wrong"}
+    joined = "q35:Haswell@0.5s"
+    assert joined in mb.boards and mb.boards[joined].joined > run.onboarded
+    won = [next(a.board for a in t.attempts if a.outcome == "accepted")
+           for t in mb.workload_tasks()]
+    assert won.count(joined) >= 1
+    assert mb.boards["q35:qemu64"].exit_reason == "left: leaving"
+    assert not any(a.board == "q35:qemu64" and t.routine == p23
+                   for t in mb.tasks.values() for a in t.attempts)
+    figures = totals(mb, set(run.liars), start=run.onboarded, kills=run.kills)
+    assert figures["lost"] == 0 and figures["accepted_twice"] == 0
+    assert audit(mb) == 0 and figures["wrong_accepted"] == 0
