@@ -13,7 +13,8 @@ far is proven by Z3 at full width (proof.py).  A refuted one's counterexample jo
 the test vectors (so the chain stops meeting it); a proven one runs in Unicorn
 against the interpreter (check.py) and becomes the best.  Only proven programs are
 ever returned: if the search is interrupted (KeyboardInterrupt), the best proven
-result so far is.
+result so far is.  Beside the best, an Evolved keeps the proven programs met on the way
+(starts, earlier bests, alternatives of less latency: Kept), for the guest to time.
 Searches are deterministic for a seed and a number of batches; a time budget
 only decides how many batches run.
 """
@@ -28,9 +29,9 @@ from dataclasses import dataclass, field, replace
 from evolution.check import unicorn_cannot, unicorn_check
 from evolution.copies import recomputed, result_coalesced, rewrites, right
 from evolution.costmodel import PerformanceModel, fallback
-from evolution.enumeration import Enumerator, peephole, shortest
+from evolution.enumeration import Enumerator, masks, peephole, shortest
 from evolution.isa import Isa
-from evolution.program import MachineProgram, assemble, text
+from evolution.program import MachineProgram, assemble, encode, text
 from evolution.proof import Proof, prove
 from evolution.registry import isa_named
 from evolution.search import Chain, SearchSpace, neighbours, space
@@ -65,6 +66,27 @@ PEEPHOLE_SHARE = 0.3  # of a time budget, at most, for one peephole of two-instr
 ENUMERATE_ROUNDS = 8  # counterexamples a whole-program enumeration may learn from
 
 
+KEEP = 8  # proven programs an Evolved keeps, the best among them (the guest chooses)
+ALTERNATIVES = 3  # proven programs, at most, tried beside a best that the model says is slower
+ALTERNATIVE_LIMIT = 4_000_000  # instances executed looking for them (a second or two)
+
+
+@dataclass(frozen=True)
+class Kept:
+    """A proven program the search met: a best of its time, a start, or an alternative
+    proven beside the best (one instruction more, less latency in the performance model).
+    Only what `consider` proved gets here, so whatever the guest chooses among them is
+    proven."""
+
+    program: MachineProgram
+    proof: Proof
+    origin: str  # the step that found it (Evolved.found_by's words, or "alternative")
+
+    @property
+    def instructions(self) -> int:
+        return self.program.instructions
+
+
 @dataclass
 class Evolved:
     routine: str
@@ -86,6 +108,9 @@ class Evolved:
     # (whole programs from nothing), "synthesis" (a chain from an empty program), or one
     # that changed the best: "local search", "peephole", "search" (a chain from the best)
     found_by: str = ""
+    # the proven programs met on the way (the best among them), fewest instructions first,
+    # at most KEEP: the guest may find one of them faster than the shortest
+    kept: list[Kept] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -129,6 +154,7 @@ class _Search:
     proven: int = 0
     enumerators: dict = field(default_factory=dict)  # (scratch, extra registers) -> one
     on_batch: Callable[[Progress], None] | None = None
+    kept: list = field(default_factory=list)  # Kept, every program proven, in order
 
     def report(self, phase: str) -> None:
         if self.on_batch is not None:
@@ -140,9 +166,10 @@ class _Search:
                 self.proven, len(self.counterexamples)))
 
     def consider(self, program: MachineProgram, origin: str, timeout: int | None = None,
-                 proof: Proof | None = None) -> bool:
+                 proof: Proof | None = None, keep_only: bool = False) -> bool:
         """Prove `program` (unless `proof`, one the caller holds, says it is proven); a
-        counterexample joins the vectors.  True: the new best."""
+        counterexample joins the vectors.  True: the new best (with `keep_only`: proven and
+        kept beside the best, which stays)."""
         key = text(self.isa, program)
         if key in self.refuted:
             return False
@@ -163,11 +190,23 @@ class _Search:
             self.refuted.add(key)  # proven yet the machine disagrees: never use it
             return False
         self.proven += 1
+        self._keep(Kept(program, proof, origin))
+        if keep_only:
+            return True
         self.best, self.best_proof, self.best_start = program, proof, self.best_start or origin
         self.best_origin = origin
         self.history.append((self.clock() - self.started, self.cost(program),
                              program.instructions))
         return True
+
+    def _keep(self, kept: Kept) -> None:
+        """Keep a proven program (once); past KEEP, the one with the most instructions goes
+        (the first of equals), never the one just proven."""
+        if any(k.program == kept.program for k in self.kept):
+            return
+        self.kept.append(kept)
+        if len(self.kept) > KEEP:
+            self.kept.remove(max(self.kept[:-1], key=lambda k: k.instructions))
 
     def enumerator(self, scratch: int | None, program: MachineProgram | None = None
                    ) -> Enumerator:
@@ -250,6 +289,9 @@ def evolve(spec: Routine, target: MachineTarget, *, budget_s: float | None = 60.
             if s.better(start.program) and s.consider(start.program, start.name,
                                                       START_PROOF_TIMEOUT_MS, start.proof):
                 s.best_start = start.name
+            elif _alternative(s, start.program):  # as short: the guest may find it faster
+                s.consider(start.program, start.name, START_PROOF_TIMEOUT_MS, start.proof,
+                           keep_only=True)
     except KeyboardInterrupt:
         interrupted = True
     if workers > 1 and not interrupted:
@@ -257,6 +299,7 @@ def evolve(spec: Routine, target: MachineTarget, *, budget_s: float | None = 60.
     try:
         if not interrupted:
             _run(s, budget_s, batches, stop_at, iterations, on_progress)
+            _alternatives(s)
     except KeyboardInterrupt:
         interrupted = True
     if s.best is None:
@@ -267,6 +310,57 @@ def evolve(spec: Routine, target: MachineTarget, *, budget_s: float | None = 60.
     return _result(s, interrupted)
 
 
+def _alternative(s: _Search, program: MachineProgram) -> bool:
+    """Worth proving beside the best: a routine without memory (the sorts' proofs take
+    minutes), no more instructions than the best, not kept already."""
+    return (not s.spec.uses_memory and s.best is not None
+            and program.instructions <= s.best.instructions
+            and all(k.program != program for k in s.kept))
+
+
+def _latency(s: _Search, program: MachineProgram) -> float:
+    return sum(s.model.latency[i.form] for i in program.insns)
+
+
+def _alternatives(s: _Search) -> None:
+    """The best with one slow instruction (more than a cycle in the performance model),
+    alone or with a neighbour, replaced by two enumerated ones (enumeration.py): as many
+    instructions or one more, of less latency in all, right on every vector.  Up to
+    ALTERNATIVES of them, fewest instructions and least latency first, are proven and
+    kept beside the best, which stays: the model sums latencies and weighs instructions
+    more, the guest decides (p03 on qemu64: `imul eax, edi, -1; and eax, edi` is one
+    instruction shorter than `mov eax, edi; neg eax; and eax, edi`, and slower under
+    KVM)."""
+    if s.spec.uses_memory or s.spec.result is None or s.best is None:
+        return
+    best = s.best
+    slow = [a for a, i in enumerate(best.insns) if s.model.latency[i.form] > 1]
+    if not slow:
+        return
+    s.report("alternatives")
+    e = s.enumerator(None, best)
+    _, writes = masks(s.isa, encode(s.isa, best, max(len(best.insns), 1)))
+    defined = [e.arguments_defined(len(s.spec.params))]
+    for w in writes:
+        defined.append(defined[-1] | int(w))
+    # the slow instruction alone (one instruction more) or with a neighbour (as many)
+    windows = sorted({(x, y) for a in slow for x, y in ((a, a + 1), (a - 1, a + 1), (a, a + 2))
+                      if x >= 0 and y <= len(best.insns)})
+    found = []
+    for x, y in windows:
+        programs, executed = e.replace(s.testset, best, x, y, 2, defined[x],
+                                       ALTERNATIVE_LIMIT // len(windows), copy=False)
+        s.evaluations += executed
+        found += [p for p in programs if _latency(s, p) < _latency(s, best)]
+    tried = 0
+    for program in sorted(found, key=lambda p: (p.instructions, _latency(s, p))):
+        if tried == ALTERNATIVES:
+            return
+        if all(k.program != program for k in s.kept):
+            tried += 1
+            s.consider(program, "alternative", keep_only=True)
+
+
 def _worker(s: _Search, index: int, results, budget_s, batches, stop_at, iterations) -> None:
     """One process of a parallel search (forked: it shares the compiled kernels)."""
     s.seed = s.seed * 1000 + index
@@ -274,6 +368,7 @@ def _worker(s: _Search, index: int, results, budget_s, batches, stop_at, iterati
     interrupted = False
     try:
         _run(s, budget_s, batches, stop_at, iterations, None)
+        _alternatives(s)
     except KeyboardInterrupt:
         interrupted = True
     results.put((index, None if s.best is None else _result(s, interrupted)))
@@ -474,4 +569,5 @@ def _result(s: _Search, interrupted: bool) -> Evolved:
     return Evolved(s.spec.hint_name or "", s.target, s.best, text(s.isa, s.best), code,
                    s.best.instructions, s.best_proof, s.best_start, verdict,
                    list(s.counterexamples), list(s.testset.vectors), list(s.history),
-                   s.evaluations, s.clock() - s.started, interrupted, s.best_origin)
+                   s.evaluations, s.clock() - s.started, interrupted, s.best_origin,
+                   sorted(s.kept, key=lambda k: k.instructions))
