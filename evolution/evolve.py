@@ -118,7 +118,8 @@ class Progress:
     """Where a search is, for a live display: after every start proof and chain batch."""
 
     seconds: float
-    phase: str  # "proving the starts", "enumeration", "local search", "peephole", "STOKE chains"
+    phase: str  # "proving the starts", "enumeration", "local search", "peephole", "STOKE chains",
+    # "alternatives"
     instructions: int | None  # the best proven program's, the return included
     cost: float | None  # its performance-model cost
     evaluations: int  # candidates evaluated so far
@@ -352,13 +353,13 @@ def _alternatives(s: _Search) -> None:
                                        ALTERNATIVE_LIMIT // len(windows), copy=False)
         s.evaluations += executed
         found += [p for p in programs if _latency(s, p) < _latency(s, best)]
-    tried = 0
-    for program in sorted(found, key=lambda p: (p.instructions, _latency(s, p))):
-        if tried == ALTERNATIVES:
-            return
-        if all(k.program != program for k in s.kept):
-            tried += 1
-            s.consider(program, "alternative", keep_only=True)
+    # two windows can give one program: each once
+    fresh = [p for p in dict.fromkeys(sorted(found, key=lambda p: (p.instructions,
+                                                                   _latency(s, p))))
+             if all(k.program != p for k in s.kept)]
+    for program in fresh[:ALTERNATIVES]:
+        s.consider(program, "alternative", keep_only=True)
+    s.report("alternatives")
 
 
 def _worker(s: _Search, index: int, results, budget_s, batches, stop_at, iterations) -> None:
