@@ -26,7 +26,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
-from evolution.check import unicorn_cannot, unicorn_check
+from evolution.check import unicorn_cannot, unicorn_check, unicorn_verdict
 from evolution.copies import recomputed, result_coalesced, rewrites, right
 from evolution.costmodel import PerformanceModel, fallback
 from evolution.enumeration import Enumerator, masks, peephole, shortest
@@ -559,14 +559,7 @@ def _chain(s: _Search, restarts: int) -> tuple[Chain, str]:
 def _result(s: _Search, interrupted: bool) -> Evolved:
     code = assemble(s.isa, s.best, s.target.features)
     vectors = machine_vectors(s.isa, s.spec, CHECK_VECTORS, s.seed + 1)
-    cannot = unicorn_cannot(s.isa, s.best)
-    mismatches = [] if cannot else unicorn_check(s.isa, s.spec, code, vectors)
-    if cannot:
-        verdict = f"unicorn: not run ({cannot}); the guest checks it"
-    elif mismatches:
-        verdict = f"unicorn: DISAGREES on {len(mismatches)} of {len(vectors)} vectors"
-    else:
-        verdict = f"unicorn: agrees with the interpreter on {len(vectors)} vectors"
+    verdict = unicorn_verdict(s.isa, s.spec, s.best, code, vectors)
     return Evolved(s.spec.hint_name or "", s.target, s.best, text(s.isa, s.best), code,
                    s.best.instructions, s.best_proof, s.best_start, verdict,
                    list(s.counterexamples), list(s.testset.vectors), list(s.history),
