@@ -11,8 +11,11 @@ board's own guest, keep it in the semantic store, write `metaos.evolution/1` and
                the same fingerprint and accelerator
     search     evolution.evolve (starts proven, local search, STOKE chains), Z3 at full
                width for every candidate it keeps; Ctrl-C keeps the best proven so far
-    guest      the best, the lowering (`sem run`'s implementation) and gcc's code timed
-               by a loop of calls on the same vectors in one campaign (evolution/fitness.py),
+    guest      the shortest, the other proven programs the search kept with no more
+               instructions than gcc's, the lowering (`sem run`'s implementation) and
+               gcc's code timed by a loop of calls on the same vectors in one campaign
+               (evolution/fitness.py); the best is the fastest of the proven ones, the
+               shortest unless another is faster beyond the quartiles (fitness.fastest),
                each answer checked against the interpreter; the median cycles per call,
                loop overhead subtracted, recorded per implementation and fingerprint
                (metric "cycles per call"), tagged with the accelerator (under TCG they
@@ -528,6 +531,13 @@ def evolve_command(options: EvolveOptions, json_path: str | None = None,
                                                        if o.interrupted else ""),
                       highlight=False, markup=False)
         console.print(d["best"]["asm"], highlight=False, markup=False)
+        choice = d["choice"]
+        if choice["chosen"] != "shortest":
+            console.print(f"chosen in the guest over the shortest ({d['shortest']['instructions']}"
+                          f" instructions): {choice['reason']}", highlight=False, markup=False)
+        elif choice["candidates"]:
+            console.print(f"{len(choice['candidates'])} other proven program(s) timed beside it:"
+                          f" {choice['reason']}", highlight=False, markup=False)
         if d["gcc"]["note"]:
             console.print(f"gcc: {d['gcc']['note']}", highlight=False, markup=False)
     from probes.summary import accelerator_meaning
