@@ -319,37 +319,52 @@ def _alternative(s: _Search, program: MachineProgram) -> bool:
             and all(k.program != program for k in s.kept))
 
 
-def _latency(s: _Search, program: MachineProgram) -> float:
-    return sum(s.model.latency[i.form] for i in program.insns)
+def _latency(s: _Search, program: MachineProgram) -> tuple[float, float]:
+    """The performance model's latency of `program`: along its critical path (the longest
+    chain of instructions each reading what one before wrote, from the arguments to the
+    result), then summed over every instruction."""
+    rows = encode(s.isa, program, max(len(program.insns), 1))
+    reads, writes = masks(s.isa, rows)
+    ready: dict[int, float] = {}  # register (or flags) bit -> when its value is ready
+    for insn, read, written in zip(program.insns, reads, writes, strict=False):
+        end = max((t for bit, t in ready.items() if int(read) & bit), default=0.0) + \
+            s.model.latency[insn.form]
+        w = int(written)
+        while w:
+            ready[w & -w] = end
+            w &= w - 1
+    path = ready.get(1 << s.isa.number(s.isa.abi.result), 0.0)
+    return path, sum(s.model.latency[i.form] for i in program.insns)
 
 
-def _alternatives(s: _Search) -> None:
-    """The best with one slow instruction (more than a cycle in the performance model),
-    alone or with a neighbour, replaced by two enumerated ones (enumeration.py): as many
-    instructions or one more, of less latency in all, right on every vector.  Up to
-    ALTERNATIVES of them, fewest instructions and least latency first, are proven and
-    kept beside the best, which stays: the model sums latencies and weighs instructions
-    more, the guest decides (p03 on qemu64: `imul eax, edi, -1; and eax, edi` is one
-    instruction shorter than `mov eax, edi; neg eax; and eax, edi`, and slower under
-    KVM)."""
+def _alternatives(s: _Search, rounds: int = 2) -> None:
+    """Programs of as many instructions as the best, or one more, of less latency in the
+    performance model (its critical path, then its sum: _latency), right on every vector:
+    each instruction of the best replaced by one enumerated instance (enumeration.py; p20
+    on qemu64: `bsf` reading `x & -x` in place of the value computed two instructions
+    later), and a slow one (more than a cycle), alone or with a neighbour, by two.  Up to
+    ALTERNATIVES of them, fewest instructions and least latency first, are proven and kept
+    beside the best, which stays unless one is shorter (then, `rounds` times at most, the
+    same from the new best): the search weighs instructions first, the guest decides
+    (p03 on qemu64: `imul eax, edi, -1; and eax, edi` is one instruction shorter than
+    `mov eax, edi; neg eax; and eax, edi`, and slower under KVM)."""
     if s.spec.uses_memory or s.spec.result is None or s.best is None:
         return
     best = s.best
-    slow = [a for a, i in enumerate(best.insns) if s.model.latency[i.form] > 1]
-    if not slow:
-        return
     s.report("alternatives")
     e = s.enumerator(None, best)
-    _, writes = masks(s.isa, encode(s.isa, best, max(len(best.insns), 1)))
+    n = len(best.insns)
+    _, writes = masks(s.isa, encode(s.isa, best, max(n, 1)))
     defined = [e.arguments_defined(len(s.spec.params))]
     for w in writes:
         defined.append(defined[-1] | int(w))
-    # the slow instruction alone (one instruction more) or with a neighbour (as many)
-    windows = sorted({(x, y) for a in slow for x, y in ((a, a + 1), (a - 1, a + 1), (a, a + 2))
-                      if x >= 0 and y <= len(best.insns)})
+    slow = [a for a, i in enumerate(best.insns) if s.model.latency[i.form] > 1]
+    windows = [(a, a + 1, 1) for a in range(n)] + sorted(
+        {(x, y, 2) for a in slow for x, y in ((a, a + 1), (a - 1, a + 1), (a, a + 2))
+         if x >= 0 and y <= n})
     found = []
-    for x, y in windows:
-        programs, executed = e.replace(s.testset, best, x, y, 2, defined[x],
+    for x, y, j in windows:
+        programs, executed = e.replace(s.testset, best, x, y, j, defined[x],
                                        ALTERNATIVE_LIMIT // len(windows), copy=False)
         s.evaluations += executed
         found += [p for p in programs if _latency(s, p) < _latency(s, best)]
@@ -357,9 +372,14 @@ def _alternatives(s: _Search) -> None:
     fresh = [p for p in dict.fromkeys(sorted(found, key=lambda p: (p.instructions,
                                                                    _latency(s, p))))
              if all(k.program != p for k in s.kept)]
+    improved = False
     for program in fresh[:ALTERNATIVES]:
-        s.consider(program, "alternative", keep_only=True)
+        # one shorter than the best (a window the peephole had not replaced) becomes it
+        improved |= s.consider(program, "alternative", keep_only=not s.better(program)) and \
+            s.best is program
     s.report("alternatives")
+    if improved and rounds > 1:  # alternatives to the new best, which may combine both
+        _alternatives(s, rounds - 1)
 
 
 def _worker(s: _Search, index: int, results, budget_s, batches, stop_at, iterations) -> None:
