@@ -346,8 +346,11 @@ def guest_cycles(accel: str, targets: list[str], routines, budget: float, sort_b
                           f"{_at_or_below(shortest, gcc, 'latency'):>5}  (not chosen: "
                           f"{choice.reason})", flush=True)
                 elif others:
-                    print(f"  {'':8} {len(others)} kept program(s) timed beside it: "
-                          f"{choice.reason}", flush=True)
+                    print(f"  {'':8} {len(others)} kept program(s) timed beside it (instructions:"
+                          " cycles, latency: " + "; ".join(
+                              f"{k.instructions}: {_figure(runs[f'kept {i}'])}, "
+                              f"{_figure(runs[f'kept {i}'], 'latency')}"
+                              for i, k in enumerate(others)) + f"): {choice.reason}", flush=True)
         for label, tally in (("cycles", verdicts), ("latency", latency_verdicts)):
             print(f"  ours <= gcc, {label}: "
                   + ", ".join(f"{k} {v}" for k, v in sorted(tally.items())))

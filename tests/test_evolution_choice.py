@@ -39,9 +39,13 @@ def test_the_shortest_stays_when_the_other_is_faster_only_within_the_quartiles()
     assert choice.name == "short" and "beyond the quartiles" in choice.reason
 
 
-def test_faster_in_latency_but_slower_beyond_the_quartiles_in_cycles_is_not_chosen():
-    slow_calls = replace(FAST_LONG, cycles=CallCycles((3.0, 3.1, 3.2, 3.0, 3.1)))
+def test_faster_in_latency_but_slower_in_cycles_by_more_than_that_is_not_chosen():
+    # latency gains 2.79 - 1.43 = 1.36; cycles lose 3.5 - 2.1 = 1.4 beyond the quartiles
+    slow_calls = replace(FAST_LONG, cycles=CallCycles((3.5, 3.6, 3.7, 3.5, 3.6)))
     assert fastest({"short": SLOW_SHORT, "long": slow_calls}, COUNTS, "short").name == "short"
+    # a step slower in cycles with no spread (2.08 against 2.10): latency decides
+    step = replace(FAST_LONG, cycles=CallCycles((2.13,) * 5))
+    assert fastest({"short": SLOW_SHORT, "long": step}, COUNTS, "short").name == "long"
 
 
 def test_without_latency_cycles_decide_and_a_wrong_code_is_never_chosen():
