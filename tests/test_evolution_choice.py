@@ -103,3 +103,23 @@ def test_under_icount_the_rule_keeps_the_shortest_and_moves_only_to_a_faster_one
     assert fastest(runs, counts, "short").name == "short"
     moved = fastest(runs, counts, "long")
     assert (moved.name, moved.figure) == ("short", "latency")
+
+
+def test_the_cli_times_the_kept_programs_within_gccs_count_and_none_without_gcc():
+    """cli/evolve.py: the candidates beside the shortest are the kept proven programs of
+    no more instructions than gcc's (p03 on qemu64: gcc's 4; our lowering's 6 is not
+    one), none where there is no gcc code; with none, the shortest is chosen."""
+    from cli.evolve import choose, kept_candidates
+    from evolution.evolve import evolve
+    from evolution.targets import TARGETS
+    from sem.library import hackers_delight as hd
+
+    result = evolve(hd.p03, TARGETS["x86-64 qemu64"], budget_s=None, batches=1, seed=1)
+    assert result.instructions == 3
+    others = kept_candidates(result, 4)
+    assert others and all(k.instructions <= 4 and k.program != result.program for k in others)
+    assert {k.instructions for k in result.kept} - {k.instructions for k in others} >= {3, 6}
+    assert kept_candidates(result, None) == []
+    assert choose({"best": SLOW_SHORT}, result, []).name == "best"
+    runs = {"best": SLOW_SHORT, **{f"kept {i}": FAST_LONG for i in range(len(others))}}
+    assert choose(runs, result, others).name == "kept 0"  # equal figures: the first
