@@ -67,14 +67,15 @@ ENUMERATE_ROUNDS = 8  # counterexamples a whole-program enumeration may learn fr
 
 
 KEEP = 8  # proven programs an Evolved keeps, the best among them (the guest chooses)
-ALTERNATIVES = 3  # proven programs, at most, tried beside a best that the model says is slower
+ALTERNATIVES = 3  # alternatives of less modelled latency, at most, proven beside the best
 ALTERNATIVE_LIMIT = 4_000_000  # instances executed looking for them (a second or two)
 
 
 @dataclass(frozen=True)
 class Kept:
     """A proven program the search met: a best of its time, a start, or an alternative
-    proven beside the best (one instruction more, less latency in the performance model).
+    proven beside the best (as many instructions or one more, of less latency in the
+    performance model, or the same instructions in critical-path order).
     Only what `consider` proved gets here, so whatever the guest chooses among them is
     proven."""
 
@@ -202,12 +203,13 @@ class _Search:
 
     def _keep(self, kept: Kept) -> None:
         """Keep a proven program (once); past KEEP, the one with the most instructions goes
-        (the first of equals), never the one just proven."""
+        (the first of equals), never the best nor the one just proven."""
         if any(k.program == kept.program for k in self.kept):
             return
         self.kept.append(kept)
         if len(self.kept) > KEEP:
-            self.kept.remove(max(self.kept[:-1], key=lambda k: k.instructions))
+            self.kept.remove(max((k for k in self.kept[:-1] if k.program != self.best),
+                                 key=lambda k: k.instructions))
 
     def enumerator(self, scratch: int | None, program: MachineProgram | None = None
                    ) -> Enumerator:
@@ -343,7 +345,7 @@ def _scheduled(s: _Search, program: MachineProgram, inputs: int) -> MachineProgr
     longest chain of latency after it first, then one reading the arguments (`inputs`,
     a register mask) or what came of them, then the earlier.  The chained calls
     measure the order under KVM (p18 on qemu64: our `xor; cmp; setne; lea; and; sete; and`
-    2.99 ticks of latency, the same with `lea` first 2.50)."""
+    2.89-2.99 ticks of latency, the same with `lea` first 2.47-2.54)."""
     n = len(program.insns)
     reads, writes = masks(s.isa, encode(s.isa, program, max(n, 1)))
     reads, writes = [int(r) for r in reads[:n]], [int(w) for w in writes[:n]]
