@@ -11,8 +11,11 @@ board's own guest, keep it in the semantic store, write `metaos.evolution/1` and
                the same fingerprint and accelerator
     search     evolution.evolve (starts proven, local search, STOKE chains), Z3 at full
                width for every candidate it keeps; Ctrl-C keeps the best proven so far
-    guest      the best, the lowering (`sem run`'s implementation) and gcc's code timed
-               by a loop of calls on the same vectors in one campaign (evolution/fitness.py),
+    guest      the shortest, the other proven programs the search kept with no more
+               instructions than gcc's, the lowering (`sem run`'s implementation) and
+               gcc's code timed by a loop of calls on the same vectors in one campaign
+               (evolution/fitness.py); the best is the fastest of the proven ones, the
+               shortest unless another is faster beyond the quartiles (fitness.fastest),
                each answer checked against the interpreter; the median cycles per call,
                loop overhead subtracted, recorded per implementation and fingerprint
                (metric "cycles per call"), tagged with the accelerator (under TCG they
@@ -44,9 +47,11 @@ from cli.terminal import console as task_console
 
 if TYPE_CHECKING:
     from evolution.board_features import FeatureFinding
-    from evolution.evolve import Evolved, Progress
-    from evolution.fitness import FitnessRun
+    from evolution.evolve import Evolved, Kept, Progress
+    from evolution.fitness import Choice, FitnessRun
     from evolution.isa import Isa
+    from evolution.program import MachineProgram
+    from evolution.proof import Proof
     from evolution.timing_model import MeasuredModel
     from link.qemu_link import QemuLink
     from probes.campaign import Campaign
@@ -181,6 +186,7 @@ def evolve_routine(store: SemStore, session: EvolutionBoard, rid: str, budget_s:
     from evolution.evolve import NoProgram, evolve
     from evolution.fitness import run_in_guest
     from evolution.gcc import GccCodeUnusable, GccUnavailable, as_start, compile_c
+    from evolution.program import assemble, text
     from evolution.targets import MachineTarget
     from evolution.timing_model import model_json
     from market.proofs import features_used
@@ -215,6 +221,9 @@ def evolve_routine(store: SemStore, session: EvolutionBoard, rid: str, budget_s:
     codes = {"best": result.code, "baseline": lowered.code}
     if gcc is not None:
         codes["gcc"] = gcc.code
+    others = kept_candidates(result, gcc.instructions if gcc is not None else None)
+    for i, k in enumerate(others):
+        codes[f"kept {i}"] = assemble(isa, k.program, features)
     runs = run_in_guest(session.link, isa, spec, codes, options.vectors, options.seed + 2,
                         session.campaign)
     where = f"{session.fingerprint.label} ({session.accelerator})"
@@ -223,19 +232,21 @@ def evolve_routine(store: SemStore, session: EvolutionBoard, rid: str, budget_s:
                       f"{runs['best'].vectors - runs['best'].agreed} of {options.vectors} "
                       f"vectors on {where} ({runs['best'].detail}); nothing stored: report "
                       "this line")
-    needs = features_used(isa, result.program)
-    verdict = (f"z3: equivalent at full width under the {isa.name} ABI ({result.proof.detail});"
-               f" {result.unicorn}; guest {where}: {runs['best'].agreed}/{options.vectors} "
-               "vectors agree")
-    impl = store.add_implementation(rid, arch, result.code, result.text,
-                                    f"{PROVEN}: evolved ({result.start} start), {verdict}",
+    choice = choose(runs, result, others)
+    chosen = Chosen.of(isa, spec, result, others, choice.name, codes, options.seed + 1)
+    needs = features_used(isa, chosen.program)
+    verdict = (f"z3: equivalent at full width under the {isa.name} ABI ({chosen.proof.detail});"
+               f" {chosen.unicorn}; guest {where}: {runs[choice.name].agreed}/{options.vectors}"
+               " vectors agree")
+    impl = store.add_implementation(rid, arch, chosen.code, chosen.text,
+                                    f"{PROVEN}: evolved ({chosen.start} start), {verdict}",
                                     features=needs)
     vectors = {"training": [_vector_json(v) for v in result.vectors],
                "counterexamples": [_vector_json(v) for v in result.counterexamples],
                "unicorn": {"count": 1000, "seed": options.seed + 1},
                "guest": {"count": options.vectors, "seed": options.seed + 2}}
     store.add_evidence(impl, ImplementationEvidence(verdict, json.dumps(vectors)))
-    for key, impl_id in (("best", impl), ("baseline", baseline)):
+    for key, impl_id in ((choice.name, impl), ("baseline", baseline)):
         run = runs[key]
         if run.ok and run.cycles:
             store.record_performance(impl_id, session.fingerprint, CYCLES_METRIC,
@@ -257,9 +268,19 @@ def evolve_routine(store: SemStore, session: EvolutionBoard, rid: str, budget_s:
                 **_cycles(gcc_run),
                 "flags": list(gcc.flags) if gcc else None, "version": gcc.version if gcc else None,
                 "asm": gcc.asm if gcc else None, "note": gcc_note or None},
-        "best": {"code": result.code.hex(), "instructions": result.instructions,
-                 "asm": result.text, "proof": "z3", **_cycles(runs["best"]),
-                 "implementation": impl, "start": result.start, "unicorn": result.unicorn},
+        "best": {"code": chosen.code.hex(), "instructions": chosen.program.instructions,
+                 "asm": chosen.text, "proof": "z3", **_cycles(runs[choice.name]),
+                 "implementation": impl, "start": chosen.start, "unicorn": chosen.unicorn},
+        # the search's shortest proven program, which `best` is unless the guest found one
+        # of the kept programs faster (choice)
+        "shortest": {"code": result.code.hex(), "instructions": result.instructions,
+                     "asm": result.text, "proof": "z3", **_cycles(runs["best"]),
+                     "start": result.start},
+        "choice": {"chosen": "shortest" if choice.name == "best" else "kept",
+                   "figure": choice.figure, "reason": choice.reason,
+                   "candidates": [{"instructions": k.instructions, "asm": text(isa, k.program),
+                                   "found_by": k.origin, **_cycles(runs[f"kept {i}"])}
+                                  for i, k in enumerate(others)]},
         "performance_model": model_json(session.timing, session.accelerator),
         "history": [{"seconds": round(t, 3), "cost": c, "instructions": n}
                     for t, c, n in result.history],
@@ -269,6 +290,58 @@ def evolve_routine(store: SemStore, session: EvolutionBoard, rid: str, budget_s:
         "cycles_counted": CYCLES_COUNTED,
     }
     return RoutineEvolved(document, result.interrupted, impl)
+
+
+def kept_candidates(result: Evolved, gcc_instructions: int | None) -> list[Kept]:
+    """The kept proven programs the guest times beside the shortest: none where there is
+    no gcc code, else those with no more instructions than gcc's (the instruction goal
+    holds whichever is chosen)."""
+    if gcc_instructions is None:
+        return []
+    return [k for k in result.kept
+            if k.program != result.program and k.instructions <= gcc_instructions]
+
+
+def choose(runs: dict[str, FitnessRun], result: Evolved, others: list[Kept]) -> Choice:
+    """fitness.fastest over the shortest ("best") and the kept candidates ("kept i")."""
+    from evolution.fitness import Choice, fastest
+
+    if not others:
+        return Choice("best", "cycles", "the shortest: no other proven program to time"
+                                        " (none kept with no more instructions than gcc's,"
+                                        " or no gcc code)")
+    counts = {"best": result.instructions,
+              **{f"kept {i}": k.instructions for i, k in enumerate(others)}}
+    return fastest(runs, counts, "best")
+
+
+@dataclass(frozen=True)
+class Chosen:
+    """The proven program `best` describes: the shortest, or a kept one the guest found
+    faster."""
+
+    program: MachineProgram
+    code: bytes
+    text: str
+    proof: Proof
+    start: str  # the start the shortest came from, or the step that found the kept one
+    unicorn: str
+
+    @classmethod
+    def of(cls, isa: Isa, spec, result: Evolved, others: list[Kept], name: str,
+           codes: dict[str, bytes], seed: int) -> Chosen:
+        from evolution.check import unicorn_verdict
+        from evolution.evolve import CHECK_VECTORS
+        from evolution.program import text
+        from evolution.testset import machine_vectors
+
+        if name == "best":
+            return cls(result.program, result.code, result.text, result.proof, result.start,
+                       result.unicorn)
+        k = others[int(name.split()[1])]
+        vectors = machine_vectors(isa, spec, CHECK_VECTORS, seed)
+        return cls(k.program, codes[name], text(isa, k.program), k.proof, k.origin,
+                   unicorn_verdict(isa, spec, k.program, codes[name], vectors))
 
 
 def _cycles(run: FitnessRun | None) -> dict:
@@ -458,6 +531,13 @@ def evolve_command(options: EvolveOptions, json_path: str | None = None,
                                                        if o.interrupted else ""),
                       highlight=False, markup=False)
         console.print(d["best"]["asm"], highlight=False, markup=False)
+        choice = d["choice"]
+        if choice["chosen"] != "shortest":
+            console.print(f"chosen in the guest over the shortest ({d['shortest']['instructions']}"
+                          f" instructions): {choice['reason']}", highlight=False, markup=False)
+        elif choice["candidates"]:
+            console.print(f"{len(choice['candidates'])} other proven program(s) timed beside it:"
+                          f" {choice['reason']}", highlight=False, markup=False)
         if d["gcc"]["note"]:
             console.print(f"gcc: {d['gcc']['note']}", highlight=False, markup=False)
     from probes.summary import accelerator_meaning

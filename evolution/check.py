@@ -76,3 +76,15 @@ def unicorn_check(isa: Isa, spec: Routine, code: bytes,
         if got.memory != want.memory:
             out.append(MachineMismatch(v, "memory differs"))
     return out
+
+
+def unicorn_verdict(isa: Isa, spec: Routine, program: MachineProgram, code: bytes,
+                    vectors: list[MachineVector]) -> str:
+    """The machine check's verdict on `program` (assembled as `code`), in words."""
+    cannot = unicorn_cannot(isa, program)
+    if cannot:
+        return f"unicorn: not run ({cannot}); the guest checks it"
+    mismatches = unicorn_check(isa, spec, code, vectors)
+    if mismatches:
+        return f"unicorn: DISAGREES on {len(mismatches)} of {len(vectors)} vectors"
+    return f"unicorn: agrees with the interpreter on {len(vectors)} vectors"

@@ -13,7 +13,8 @@ far is proven by Z3 at full width (proof.py).  A refuted one's counterexample jo
 the test vectors (so the chain stops meeting it); a proven one runs in Unicorn
 against the interpreter (check.py) and becomes the best.  Only proven programs are
 ever returned: if the search is interrupted (KeyboardInterrupt), the best proven
-result so far is.
+result so far is.  Beside the best, an Evolved keeps the proven programs met on the way
+(starts, earlier bests, alternatives of less latency: Kept), for the guest to time.
 Searches are deterministic for a seed and a number of batches; a time budget
 only decides how many batches run.
 """
@@ -25,12 +26,12 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
-from evolution.check import unicorn_cannot, unicorn_check
+from evolution.check import unicorn_cannot, unicorn_check, unicorn_verdict
 from evolution.copies import recomputed, result_coalesced, rewrites, right
 from evolution.costmodel import PerformanceModel, fallback
-from evolution.enumeration import Enumerator, peephole, shortest
+from evolution.enumeration import Enumerator, masks, peephole, shortest
 from evolution.isa import Isa
-from evolution.program import MachineProgram, assemble, text
+from evolution.program import MachineProgram, assemble, encode, text
 from evolution.proof import Proof, prove
 from evolution.registry import isa_named
 from evolution.search import Chain, SearchSpace, neighbours, space
@@ -65,6 +66,28 @@ PEEPHOLE_SHARE = 0.3  # of a time budget, at most, for one peephole of two-instr
 ENUMERATE_ROUNDS = 8  # counterexamples a whole-program enumeration may learn from
 
 
+KEEP = 8  # proven programs an Evolved keeps, the best among them (the guest chooses)
+ALTERNATIVES = 3  # alternatives of less modelled latency, at most, proven beside the best
+ALTERNATIVE_LIMIT = 4_000_000  # instances executed looking for them (a second or two)
+
+
+@dataclass(frozen=True)
+class Kept:
+    """A proven program the search met: a best of its time, a start, or an alternative
+    proven beside the best (as many instructions or one more, of less latency in the
+    performance model, or the same instructions in critical-path order).
+    Only what `consider` proved gets here, so whatever the guest chooses among them is
+    proven."""
+
+    program: MachineProgram
+    proof: Proof
+    origin: str  # the step that found it (Evolved.found_by's words, or "alternative")
+
+    @property
+    def instructions(self) -> int:
+        return self.program.instructions
+
+
 @dataclass
 class Evolved:
     routine: str
@@ -86,6 +109,9 @@ class Evolved:
     # (whole programs from nothing), "synthesis" (a chain from an empty program), or one
     # that changed the best: "local search", "peephole", "search" (a chain from the best)
     found_by: str = ""
+    # the proven programs met on the way (the best among them), fewest instructions first,
+    # at most KEEP: the guest may find one of them faster than the shortest
+    kept: list[Kept] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -93,7 +119,8 @@ class Progress:
     """Where a search is, for a live display: after every start proof and chain batch."""
 
     seconds: float
-    phase: str  # "proving the starts", "enumeration", "local search", "peephole", "STOKE chains"
+    phase: str  # "proving the starts", "enumeration", "local search", "peephole", "STOKE chains",
+    # "alternatives"
     instructions: int | None  # the best proven program's, the return included
     cost: float | None  # its performance-model cost
     evaluations: int  # candidates evaluated so far
@@ -129,6 +156,7 @@ class _Search:
     proven: int = 0
     enumerators: dict = field(default_factory=dict)  # (scratch, extra registers) -> one
     on_batch: Callable[[Progress], None] | None = None
+    kept: list = field(default_factory=list)  # Kept, every program proven, in order
 
     def report(self, phase: str) -> None:
         if self.on_batch is not None:
@@ -140,9 +168,10 @@ class _Search:
                 self.proven, len(self.counterexamples)))
 
     def consider(self, program: MachineProgram, origin: str, timeout: int | None = None,
-                 proof: Proof | None = None) -> bool:
+                 proof: Proof | None = None, keep_only: bool = False) -> bool:
         """Prove `program` (unless `proof`, one the caller holds, says it is proven); a
-        counterexample joins the vectors.  True: the new best."""
+        counterexample joins the vectors.  True: the new best (with `keep_only`: proven and
+        kept beside the best, which stays)."""
         key = text(self.isa, program)
         if key in self.refuted:
             return False
@@ -163,11 +192,24 @@ class _Search:
             self.refuted.add(key)  # proven yet the machine disagrees: never use it
             return False
         self.proven += 1
+        self._keep(Kept(program, proof, origin))
+        if keep_only:
+            return True
         self.best, self.best_proof, self.best_start = program, proof, self.best_start or origin
         self.best_origin = origin
         self.history.append((self.clock() - self.started, self.cost(program),
                              program.instructions))
         return True
+
+    def _keep(self, kept: Kept) -> None:
+        """Keep a proven program (once); past KEEP, the one with the most instructions goes
+        (the first of equals), never the best nor the one just proven."""
+        if any(k.program == kept.program for k in self.kept):
+            return
+        self.kept.append(kept)
+        if len(self.kept) > KEEP:
+            self.kept.remove(max((k for k in self.kept[:-1] if k.program != self.best),
+                                 key=lambda k: k.instructions))
 
     def enumerator(self, scratch: int | None, program: MachineProgram | None = None
                    ) -> Enumerator:
@@ -250,6 +292,9 @@ def evolve(spec: Routine, target: MachineTarget, *, budget_s: float | None = 60.
             if s.better(start.program) and s.consider(start.program, start.name,
                                                       START_PROOF_TIMEOUT_MS, start.proof):
                 s.best_start = start.name
+            elif _alternative(s, start.program):  # as short: the guest may find it faster
+                s.consider(start.program, start.name, START_PROOF_TIMEOUT_MS, start.proof,
+                           keep_only=True)
     except KeyboardInterrupt:
         interrupted = True
     if workers > 1 and not interrupted:
@@ -257,6 +302,7 @@ def evolve(spec: Routine, target: MachineTarget, *, budget_s: float | None = 60.
     try:
         if not interrupted:
             _run(s, budget_s, batches, stop_at, iterations, on_progress)
+            _alternatives(s)
     except KeyboardInterrupt:
         interrupted = True
     if s.best is None:
@@ -267,6 +313,118 @@ def evolve(spec: Routine, target: MachineTarget, *, budget_s: float | None = 60.
     return _result(s, interrupted)
 
 
+def _alternative(s: _Search, program: MachineProgram) -> bool:
+    """Worth proving beside the best: a routine without memory (the sorts' proofs take
+    minutes), no more instructions than the best, not kept already."""
+    return (not s.spec.uses_memory and s.best is not None
+            and program.instructions <= s.best.instructions
+            and all(k.program != program for k in s.kept))
+
+
+def _latency(s: _Search, program: MachineProgram) -> tuple[float, float]:
+    """The performance model's latency of `program`: along its critical path (the longest
+    chain of instructions each reading what one before wrote, from the arguments to the
+    result), then summed over every instruction."""
+    rows = encode(s.isa, program, max(len(program.insns), 1))
+    reads, writes = masks(s.isa, rows)
+    ready: dict[int, float] = {}  # register (or flags) bit -> when its value is ready
+    for insn, read, written in zip(program.insns, reads, writes, strict=False):
+        end = max((t for bit, t in ready.items() if int(read) & bit), default=0.0) + \
+            s.model.latency[insn.form]
+        w = int(written)
+        while w:
+            ready[w & -w] = end
+            w &= w - 1
+    path = ready.get(1 << s.isa.number(s.isa.abi.result), 0.0)
+    return path, sum(s.model.latency[i.form] for i in program.insns)
+
+
+def _scheduled(s: _Search, program: MachineProgram, inputs: int) -> MachineProgram:
+    """`program`'s instructions in critical-path order (list scheduling): of those whose
+    inputs are ready and whose registers no earlier one still needs, the one with the
+    longest chain of latency after it first, then one reading the arguments (`inputs`,
+    a register mask) or what came of them, then the earlier.  The chained calls
+    measure the order under KVM (p18 on qemu64: our `xor; cmp; setne; lea; and; sete; and`
+    2.89-2.99 ticks of latency, the same with `lea` first 2.47-2.54)."""
+    n = len(program.insns)
+    reads, writes = masks(s.isa, encode(s.isa, program, max(n, 1)))
+    reads, writes = [int(r) for r in reads[:n]], [int(w) for w in writes[:n]]
+    # j after i: it reads what i wrote, or writes what i read or wrote
+    after = [[j for j in range(i + 1, n) if reads[j] & writes[i] or writes[j] & (
+        reads[i] | writes[i])] for i in range(n)]
+    # the latency from i to the result, along what reads what: the core renames
+    # registers and flags, so a later write costs no time, it only keeps the order
+    height = [0.0] * n
+    for i in reversed(range(n)):
+        height[i] = s.model.latency[program.insns[i].form] + max(
+            (height[j] for j in after[i] if reads[j] & writes[i]), default=0.0)
+    # which read the arguments, or what was computed from them: of equals, these first
+    # (a constant or zero made ready early does not wait for the arguments)
+    late, derived = [], inputs
+    for r, w in zip(reads, writes, strict=True):
+        late.append(bool(r & derived))
+        derived = derived | w if late[-1] else derived & ~w
+    waiting = [sum(i in after[k] for k in range(i)) for i in range(n)]
+    order: list[int] = []
+    while len(order) < n:
+        i = max((i for i in range(n) if waiting[i] == 0 and i not in order),
+                key=lambda i: (height[i], late[i], -i))
+        order.append(i)
+        for j in after[i]:
+            waiting[j] -= 1
+    return replace(program, insns=tuple(program.insns[i] for i in order))
+
+
+def _alternatives(s: _Search, rounds: int = 2) -> None:
+    """Programs of as many instructions as the best, or one more, of less latency in the
+    performance model (its critical path, then its sum: _latency), right on every vector:
+    each instruction of the best replaced by one enumerated instance (enumeration.py; p20
+    on qemu64: `bsf` reading `x & -x` in place of the value computed two instructions
+    later), and a slow one (more than a cycle), alone or with a neighbour, by two.  Up to
+    ALTERNATIVES of them, fewest instructions and least latency first, and the best and
+    these in critical-path order (_scheduled), are proven and kept beside the best, which
+    stays unless one is shorter (then, `rounds` times at most, the same from the new
+    best): the search weighs instructions first, the guest decides
+    (p03 on qemu64: `imul eax, edi, -1; and eax, edi` is one instruction shorter than
+    `mov eax, edi; neg eax; and eax, edi`, and slower under KVM)."""
+    if s.spec.uses_memory or s.spec.result is None or s.best is None:
+        return
+    best = s.best
+    s.report("alternatives")
+    e = s.enumerator(None, best)
+    n = len(best.insns)
+    _, writes = masks(s.isa, encode(s.isa, best, max(n, 1)))
+    defined = [e.arguments_defined(len(s.spec.params))]
+    for w in writes:
+        defined.append(defined[-1] | int(w))
+    slow = [a for a, i in enumerate(best.insns) if s.model.latency[i.form] > 1]
+    windows = [(a, a + 1, 1) for a in range(n)] + sorted(
+        {(x, y, 2) for a in slow for x, y in ((a, a + 1), (a - 1, a + 1), (a, a + 2))
+         if x >= 0 and y <= n})
+    found = []
+    for x, y, j in windows:
+        programs, executed = e.replace(s.testset, best, x, y, j, defined[x],
+                                       ALTERNATIVE_LIMIT // len(windows), copy=False)
+        s.evaluations += executed
+        found += [p for p in programs if _latency(s, p) < _latency(s, best)]
+    # two windows can give one program: each once
+    fresh = [p for p in dict.fromkeys(sorted(found, key=lambda p: (p.instructions,
+                                                                   _latency(s, p))))
+             if all(k.program != p for k in s.kept)]
+    chosen = fresh[:ALTERNATIVES]
+    # each in critical-path order too: the same instructions, another schedule
+    chosen += [p for p in dict.fromkeys(_scheduled(s, q, defined[0]) for q in (best, *chosen))
+               if p not in chosen and all(k.program != p for k in s.kept)]
+    improved = False
+    for program in chosen:
+        # one shorter than the best (a window the peephole had not replaced) becomes it
+        improved |= s.consider(program, "alternative", keep_only=not s.better(program)) and \
+            s.best is program
+    s.report("alternatives")
+    if improved and rounds > 1:  # alternatives to the new best, which may combine both
+        _alternatives(s, rounds - 1)
+
+
 def _worker(s: _Search, index: int, results, budget_s, batches, stop_at, iterations) -> None:
     """One process of a parallel search (forked: it shares the compiled kernels)."""
     s.seed = s.seed * 1000 + index
@@ -274,6 +432,7 @@ def _worker(s: _Search, index: int, results, budget_s, batches, stop_at, iterati
     interrupted = False
     try:
         _run(s, budget_s, batches, stop_at, iterations, None)
+        _alternatives(s)
     except KeyboardInterrupt:
         interrupted = True
     results.put((index, None if s.best is None else _result(s, interrupted)))
@@ -470,15 +629,9 @@ def _chain(s: _Search, restarts: int) -> tuple[Chain, str]:
 def _result(s: _Search, interrupted: bool) -> Evolved:
     code = assemble(s.isa, s.best, s.target.features)
     vectors = machine_vectors(s.isa, s.spec, CHECK_VECTORS, s.seed + 1)
-    cannot = unicorn_cannot(s.isa, s.best)
-    mismatches = [] if cannot else unicorn_check(s.isa, s.spec, code, vectors)
-    if cannot:
-        verdict = f"unicorn: not run ({cannot}); the guest checks it"
-    elif mismatches:
-        verdict = f"unicorn: DISAGREES on {len(mismatches)} of {len(vectors)} vectors"
-    else:
-        verdict = f"unicorn: agrees with the interpreter on {len(vectors)} vectors"
+    verdict = unicorn_verdict(s.isa, s.spec, s.best, code, vectors)
     return Evolved(s.spec.hint_name or "", s.target, s.best, text(s.isa, s.best), code,
                    s.best.instructions, s.best_proof, s.best_start, verdict,
                    list(s.counterexamples), list(s.testset.vectors), list(s.history),
-                   s.evaluations, s.clock() - s.started, interrupted, s.best_origin)
+                   s.evaluations, s.clock() - s.started, interrupted, s.best_origin,
+                   sorted(s.kept, key=lambda k: k.instructions))

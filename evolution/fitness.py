@@ -20,6 +20,7 @@ core clock).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from evolution.check import probe_vector
@@ -95,3 +96,51 @@ def run_in_guest(link: Link, isa: Isa, spec: Routine, codes: dict[str, bytes], c
         out[name] = FitnessRun(count, agreed, run.cycles, detail,
                                latency.cycles if latency is not None else None)
     return out
+
+
+@dataclass(frozen=True)
+class Choice:
+    """Which of several proven codes for one routine the guest found fastest, and why."""
+
+    name: str  # the code chosen (a key of the runs)
+    figure: str  # what decided: "latency" (chained calls) or "cycles" (independent calls)
+    reason: str  # one line
+
+
+def fastest(runs: Mapping[str, FitnessRun], instructions: Mapping[str, int],
+            shortest: str) -> Choice:
+    """The fastest of the codes named in `instructions` (all proven, timed in one
+    campaign), by median latency where the shortest has that figure, else cycles per call.
+    The shortest stays unless another is faster beyond the spread measured: its upper
+    quartile below the shortest's lower quartile, and on the other figure, where both
+    have it, not slower beyond the spread by as much as it gains (its lower quartile above
+    the shortest's upper one by less than the difference of the medians: under KVM the
+    counter moves in steps, so two codes alike in cycles can differ by one step with no
+    spread).  Of several faster ones, the lowest median, then the fewest instructions."""
+    base = runs[shortest]
+    figure = "latency" if base.ok and base.latency is not None else "cycles"
+    other = "cycles" if figure == "latency" else "latency"
+    mine = getattr(base, figure) if base.ok else None
+    if mine is None:
+        return Choice(shortest, figure, f"the shortest kept: it has no {figure} figure to beat")
+
+    def faster(name: str) -> bool:
+        run = runs[name]
+        theirs = getattr(run, figure) if run.ok else None
+        if theirs is None or not theirs.spread[1] < mine.spread[0]:
+            return False
+        # what it loses on the other figure beyond the spread, less than what it gains
+        a, b = getattr(run, other), getattr(base, other)
+        return a is None or b is None or a.spread[0] - b.spread[1] < mine.median - theirs.median
+
+    better = [n for n in instructions if n != shortest and faster(n)]
+    if not better:
+        return Choice(shortest, figure, f"the shortest: no other proven program with no more"
+                                        f" instructions is faster in {figure} beyond the"
+                                        " quartiles")
+    name = min(better, key=lambda n: (getattr(runs[n], figure).median, instructions[n]))
+    theirs = getattr(runs[name], figure)
+    return Choice(name, figure, (
+        f"{figure} {theirs.median:.2f} [{theirs.spread[0]:.2f}-{theirs.spread[1]:.2f}] with "
+        f"{instructions[name]} instructions, below the shortest's {mine.median:.2f} "
+        f"[{mine.spread[0]:.2f}-{mine.spread[1]:.2f}] with {instructions[shortest]}"))
