@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from functools import cache
 
 from arch import RISCV64, X86_64, Arch
-from contract.probe_abi import MAX_BUDGET
+from contract.probe_abi import INPUT_SIZE, MAX_BUDGET, OUTPUT_SIZE
 from contract.probe_abi import Outcome as ProbeOutcome
 from probes.campaign import Campaign, Link, ProbesBroughtBoardDown
 from probes.probe import Observation, Probe
@@ -67,6 +67,17 @@ class ProbeLayout:
     @property
     def output_size(self) -> int:
         return OUTPUT_MEMORY_OFFSET + self.memory_size
+
+    @property
+    def input_size(self) -> int:
+        """One vector's input record: its scalars, then its memory window."""
+        return self.input_memory_offset + self.memory_size
+
+    def records_fitting(self, input_header: int, output_header: int) -> int:
+        """The most vector records a probe carries after headers of these sizes: the
+        input and output areas bound it."""
+        return min((INPUT_SIZE - input_header) // max(self.input_size, 1),
+                   (OUTPUT_SIZE - output_header) // self.output_size)
 
     def constants(self) -> dict[str, int]:
         consts = {"RESULT": RESULT_OFFSET, "OUT_MEMORY": OUTPUT_MEMORY_OFFSET,
@@ -285,7 +296,7 @@ class BatchLayout:
 
     @property
     def in_stride(self) -> int:
-        return self.single.input_memory_offset + self.single.memory_size
+        return self.single.input_size
 
     @property
     def out_stride(self) -> int:
@@ -294,10 +305,7 @@ class BatchLayout:
     @property
     def capacity(self) -> int:
         """The most vectors one probe carries: the input and output areas bound it."""
-        from contract.probe_abi import INPUT_SIZE, OUTPUT_SIZE
-
-        return min((INPUT_SIZE - BATCH_RECORDS) // max(self.in_stride, 1),
-                   OUTPUT_SIZE // self.out_stride)
+        return self.single.records_fitting(BATCH_RECORDS, 0)
 
     def constants(self) -> dict[str, int]:
         return {**self.single.constants(), "COUNT": BATCH_COUNT, "RECORDS": BATCH_RECORDS,

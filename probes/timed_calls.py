@@ -46,7 +46,7 @@ from dataclasses import dataclass
 from functools import cache
 
 from arch import RISCV64, X86_64, Arch
-from contract.probe_abi import INPUT_SIZE, MAX_BUDGET, OUTPUT_SIZE, Outcome
+from contract.probe_abi import MAX_BUDGET, Outcome
 from probes.campaign import Campaign, Link, ProbesBroughtBoardDown
 from probes.probe import Observation, Probe
 from probes.routine import (
@@ -94,7 +94,7 @@ class TimedLayout:
 
     @property
     def in_stride(self) -> int:
-        return self.single.input_memory_offset + self.single.memory_size
+        return self.single.input_size
 
     @property
     def out_stride(self) -> int:
@@ -103,8 +103,7 @@ class TimedLayout:
     @property
     def capacity(self) -> int:
         """The most vectors one probe carries: the input and output areas bound it."""
-        return min((INPUT_SIZE - RECORDS) // max(self.in_stride, 1),
-                   (OUTPUT_SIZE - OUT_RECORDS) // self.out_stride)
+        return self.single.records_fitting(RECORDS, OUT_RECORDS)
 
     def constants(self) -> dict[str, int]:
         return {**self.single.constants(), "CALLS": CALLS, "REPEATS": REPEATS, "COUNT": COUNT,
