@@ -33,9 +33,9 @@ Every live run starts once its boards have calibrated (the boards then bid).
 
 from __future__ import annotations
 
+import argparse
 import json
 import statistics
-import sys
 import time
 from collections import Counter
 
@@ -228,9 +228,18 @@ def run_d(mb: Motherboard, liars: set[str], quick: bool) -> None:
 
 
 def main() -> None:
-    quick = "--quick" in sys.argv
-    record = sys.argv[sys.argv.index("--json") + 1] if "--json" in sys.argv else None
-    parts = sys.argv[sys.argv.index("--parts") + 1] if "--parts" in sys.argv else "ABCD"
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true",
+                        help="a shorter run (fewer tasks), for a first look")
+    parser.add_argument("--json", metavar="FILE",
+                        help="write B's graph, table (every run) and makespans to FILE")
+    parser.add_argument("--parts", default="ABCD",
+                        help="which parts to run, letters of ABCD (default ABCD; D needs A)")
+    args = parser.parse_args()
+    quick, record, parts = args.quick, args.json, args.parts.upper()
+    if not parts or set(parts) - set("ABCD"):
+        parser.error(f"--parts {args.parts}: give letters of ABCD, e.g. --parts AB")
     say("motherboard bench: live boards under TCG on this host, seed "
         f"{SEED}{' (quick)' if quick else ''}, parts {parts}")
     if "A" in parts or "D" in parts:  # D simulates with the times A measured
