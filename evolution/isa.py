@@ -212,6 +212,9 @@ class Isa:
     # register classes besides "gpr" (every register): the registers an operand of that
     # class may name (x86 "legacy8": the four whose second byte has a name, ah..bh)
     register_classes: Mapping[str, tuple[int, ...]] = field(default_factory=dict)
+    # whether instructions differ in length (x86-64) so that as many instructions can take
+    # fewer bytes (evolution/compaction.py); riscv64 without C: four bytes each
+    variable_length: bool = False
     by_name: Mapping[str, Form] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:

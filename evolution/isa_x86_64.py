@@ -564,5 +564,6 @@ X86_64 = Isa(
     features=("bmi1", "bmi2", "lzcnt", "popcnt", "adx"),
     aliases={f"{p}{a}": f"{p}{cc}" for p in ("set", "cmov") for a, cc in CONDITION_ALIASES.items()},
     register_classes={"legacy8": (0, 1, 2, 3)},  # rax, rcx, rdx, rbx
+    variable_length=True,
 )
 

@@ -93,8 +93,12 @@ def test_a_search_names_its_phases_and_counts_its_proofs():
     result = evolve(hd.p03, X86, budget_s=None, batches=3, seed=2, on_batch=seen.append)
     assert seen[0].phase == "proving the starts" and seen[0].proofs == 0
     assert "STOKE chains" in {p.phase for p in seen}
-    # the last: alternatives to the best proven beside it (evolve.py's Kept)
-    assert seen[-1].phase == "alternatives" and seen[-1].evaluations == result.evaluations
+    # then alternatives to the best proven beside it (evolve.py's Kept), and last, on x86-64
+    # (whose instructions differ in length), the kept programs in fewer bytes
+    phases = [p.phase for p in seen]
+    assert phases[-1] == "compaction" and "alternatives" in phases
+    assert phases.index("alternatives") < phases.index("compaction")
+    assert seen[-1].evaluations == result.evaluations
     assert seen[-1].proven >= len(result.history) and seen[-1].proofs >= seen[-1].proven
     assert seen[-1].instructions == result.instructions
 
