@@ -26,6 +26,7 @@ from evolution.enumeration import masks
 from evolution.isa import FLAGS_BIT, Isa, form_effects
 from evolution.program import Insn, MachineProgram, encode, source_line
 from evolution.testset import TestSet
+from toolchain.program import AssemblyError
 
 MOVES_CHECKED = 12  # the smallest candidates of a step checked on the test vectors
 
@@ -39,12 +40,16 @@ class Sizes:
         self.lengths: dict[Insn, int | None] = {}
 
     def of(self, insn: Insn) -> int | None:
-        """The length, None where the assembler refuses it (`ah` beside a REX prefix)."""
+        """The length, None where a register is outside its operand's class (x86 `sh`:
+        only rax-rbx have a second byte) or the assembler refuses the instruction."""
         if insn not in self.lengths:
+            form = self.isa.by_name[insn.form]
+            fits = all(r in self.isa.in_class(form.operands[k].regs)
+                       for r, k in zip(insn.regs, form.register_operands, strict=False))
             try:
-                code = self.isa.assemble(source_line(self.isa, insn) + "\n", self.features)
-                self.lengths[insn] = len(code)
-            except (ValueError, RuntimeError):
+                self.lengths[insn] = len(self.isa.assemble(
+                    source_line(self.isa, insn) + "\n", self.features)) if fits else None
+            except AssemblyError:
                 self.lengths[insn] = None
         return self.lengths[insn]
 
