@@ -377,54 +377,61 @@ def _scheduled(s: _Search, program: MachineProgram, inputs: int) -> MachineProgr
     return replace(program, insns=tuple(program.insns[i] for i in order))
 
 
-def _alternatives(s: _Search, rounds: int = 2) -> None:
+def _alternatives(s: _Search, rounds: int = 2, base: MachineProgram | None = None) -> None:
     """Programs of as many instructions as the best, or one more, of less latency in the
-    performance model (its critical path, then its sum: _latency), right on every vector:
-    each instruction of the best replaced by one enumerated instance (enumeration.py; p20
-    on qemu64: `bsf` reading `x & -x` in place of the value computed two instructions
-    later), and a slow one (more than a cycle), alone or with a neighbour, by two.  Up to
-    ALTERNATIVES of them, fewest instructions and least latency first, and the best and
-    these in critical-path order (_scheduled), are proven and kept beside the best, which
-    stays unless one is shorter (then, `rounds` times at most, the same from the new
-    best): the search weighs instructions first, the guest decides
-    (p03 on qemu64: `imul eax, edi, -1; and eax, edi` is one instruction shorter than
-    `mov eax, edi; neg eax; and eax, edi`, and slower under KVM)."""
+    performance model (its critical path, then its sum: _latency) than `base` (the best
+    unless given), right on every vector: each instruction of `base` replaced by one
+    enumerated instance (enumeration.py; p20 on qemu64: `bsf` reading `x & -x` in place of
+    the value computed two instructions later), and a slow one (more than a cycle), alone
+    or with a neighbour, by two.  Up to ALTERNATIVES of them, fewest instructions and
+    least latency first, and `base` and these in critical-path order (_scheduled), are
+    proven and kept beside the best, which stays unless one is shorter.  Then, `rounds`
+    times at most, the same from the new best if there is one, else from the quickest
+    alternative proven, so that two replacements can combine (p20 on qemu64: the 3-cycle
+    `imul eax, edi, -1` as `mov; neg`, and `bsf` reading the argument, not the chain):
+    the search weighs instructions first, the guest decides (p03 on qemu64: `imul eax,
+    edi, -1; and eax, edi` is one instruction shorter than `mov eax, edi; neg eax; and
+    eax, edi`, and slower under KVM)."""
     if s.spec.uses_memory or s.spec.result is None or s.best is None:
         return
-    best = s.best
+    base = base or s.best
+    most = s.best.instructions + 1
     s.report("alternatives")
-    e = s.enumerator(None, best)
-    n = len(best.insns)
-    _, writes = masks(s.isa, encode(s.isa, best, max(n, 1)))
+    e = s.enumerator(None, base)
+    n = len(base.insns)
+    _, writes = masks(s.isa, encode(s.isa, base, max(n, 1)))
     defined = [e.arguments_defined(len(s.spec.params))]
     for w in writes:
         defined.append(defined[-1] | int(w))
-    slow = [a for a, i in enumerate(best.insns) if s.model.latency[i.form] > 1]
+    slow = [a for a, i in enumerate(base.insns) if s.model.latency[i.form] > 1]
     windows = [(a, a + 1, 1) for a in range(n)] + sorted(
         {(x, y, 2) for a in slow for x, y in ((a, a + 1), (a - 1, a + 1), (a, a + 2))
          if x >= 0 and y <= n})
     found = []
     for x, y, j in windows:
-        programs, executed = e.replace(s.testset, best, x, y, j, defined[x],
+        programs, executed = e.replace(s.testset, base, x, y, j, defined[x],
                                        ALTERNATIVE_LIMIT // len(windows), copy=False)
         s.evaluations += executed
-        found += [p for p in programs if _latency(s, p) < _latency(s, best)]
+        found += [p for p in programs
+                  if p.instructions <= most and _latency(s, p) < _latency(s, base)]
     # two windows can give one program: each once
     fresh = [p for p in dict.fromkeys(sorted(found, key=lambda p: (p.instructions,
                                                                    _latency(s, p))))
              if all(k.program != p for k in s.kept)]
     chosen = fresh[:ALTERNATIVES]
     # each in critical-path order too: the same instructions, another schedule
-    chosen += [p for p in dict.fromkeys(_scheduled(s, q, defined[0]) for q in (best, *chosen))
+    chosen += [p for p in dict.fromkeys(_scheduled(s, q, defined[0]) for q in (base, *chosen))
                if p not in chosen and all(k.program != p for k in s.kept)]
-    improved = False
+    improved, proven = False, []
     for program in chosen:
         # one shorter than the best (a window the peephole had not replaced) becomes it
-        improved |= s.consider(program, "alternative", keep_only=not s.better(program)) and \
-            s.best is program
+        if s.consider(program, "alternative", keep_only=not s.better(program)):
+            proven.append(program)
+            improved |= s.best is program
     s.report("alternatives")
-    if improved and rounds > 1:  # alternatives to the new best, which may combine both
-        _alternatives(s, rounds - 1)
+    if rounds > 1 and (improved or proven):
+        quickest = None if improved else min(proven, key=lambda p: _latency(s, p))
+        _alternatives(s, rounds - 1, quickest)
 
 
 def _compacted(s: _Search) -> None:
