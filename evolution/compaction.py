@@ -76,13 +76,23 @@ def _renameable(isa: Isa, program: MachineProgram) -> list[int]:
     return [n for n in map(isa.number, isa.scratch) if not fixed >> n & 1]
 
 
-def _swapped(program: MachineProgram, a: int, b: int) -> MachineProgram:
-    swap = {a: b, b: a}
-    return replace(program, insns=tuple(
-        replace(i, regs=tuple(swap.get(r, r) for r in i.regs)) for i in program.insns))
+# A move is an edit: instructions start..end of the program replaced by others, as many.
+Edit = tuple[int, int, tuple[Insn, ...]]
 
 
-def _renamed_values(isa: Isa, program: MachineProgram) -> Iterator[MachineProgram]:
+def _renamed(insns: tuple[Insn, ...], names: dict[int, int]) -> tuple[Insn, ...]:
+    return tuple(replace(i, regs=tuple(names.get(r, r) for r in i.regs))
+                 if any(r in names for r in i.regs) else i for i in insns)
+
+
+def _swaps(isa: Isa, program: MachineProgram) -> Iterator[Edit]:
+    names = _renameable(isa, program)
+    for i, a in enumerate(names):
+        for b in names[i + 1:]:
+            yield 0, len(program.insns), _renamed(program.insns, {a: b, b: a})
+
+
+def _renamed_values(isa: Isa, program: MachineProgram) -> Iterator[Edit]:
     """One value moved to another register: from an instruction that writes a register
     without reading it up to the next that does the same (or the end), every mention of
     it renamed to each scratch register in turn (the vectors and the proof judge whether
@@ -95,23 +105,19 @@ def _renamed_values(isa: Isa, program: MachineProgram) -> Iterator[MachineProgra
         for r in {r for r in insn.regs if fresh[k] >> r & 1}:
             end = next((j for j in range(k + 1, n) if fresh[j] >> r & 1), n)
             for q in map(isa.number, isa.scratch):
-                if q == r:
-                    continue
-                move = {r: q}
-                yield _with(program, k, end, tuple(
-                    replace(i, regs=tuple(move.get(x, x) for x in i.regs))
-                    for i in program.insns[k:end]))
+                if q != r:
+                    yield k, end, _renamed(program.insns[k:end], {r: q})
 
 
-def _narrower(isa: Isa, program: MachineProgram) -> Iterator[MachineProgram]:
+def _narrower(isa: Isa, program: MachineProgram) -> Iterator[Edit]:
     """Each 64-bit instruction as its 32-bit twin (the form named with r32 for r64)."""
     for k, insn in enumerate(program.insns):
         twin = insn.form.replace("r64", "r32")
         if twin != insn.form and twin in isa.by_name:
-            yield _with(program, k, k + 1, (replace(insn, form=twin),))
+            yield k, k + 1, (replace(insn, form=twin),)
 
 
-def _adds(isa: Isa, program: MachineProgram) -> Iterator[MachineProgram]:
+def _adds(isa: Isa, program: MachineProgram) -> Iterator[Edit]:
     """`lea x, [a + b*1 + 0]` as `add`: alone where x is a or b, and with a following
     `mov a, x` (or `mov b, x`) as `add a, b; mov x, a`."""
     insns = program.insns
@@ -126,21 +132,14 @@ def _adds(isa: Isa, program: MachineProgram) -> Iterator[MachineProgram]:
             x, a, b = insn.regs
             for one, other in ((a, b), (b, a)):
                 if x == one:
-                    yield _with(program, k, k + 1, (Insn(add, (x, other)),))
+                    yield k, k + 1, (Insn(add, (x, other)),)
                 elif k + 1 < len(insns) and insns[k + 1] == Insn(mov, (one, x)):
-                    yield _with(program, k, k + 2, (Insn(add, (one, other)), Insn(mov, (x, one))))
+                    yield k, k + 2, (Insn(add, (one, other)), Insn(mov, (x, one)))
 
 
-def _with(program: MachineProgram, start: int, end: int, insns: tuple[Insn, ...]
-          ) -> MachineProgram:
-    return replace(program, insns=program.insns[:start] + insns + program.insns[end:])
-
-
-def _moves(isa: Isa, program: MachineProgram) -> Iterator[MachineProgram]:
-    names = _renameable(isa, program)
-    for i, a in enumerate(names):
-        for b in names[i + 1:]:
-            yield _swapped(program, a, b)
+def _moves(isa: Isa, program: MachineProgram) -> Iterator[Edit]:
+    """Every move, each keeping the number of instructions."""
+    yield from _swaps(isa, program)
     yield from _renamed_values(isa, program)
     yield from _narrower(isa, program)
     yield from _adds(isa, program)
@@ -154,12 +153,15 @@ def smaller(isa: Isa, testset: TestSet, program: MachineProgram, sizes: Sizes
     if size is None:
         return None
     while True:
-        scored = sorted(
-            ((s, p) for p in dict.fromkeys(_moves(isa, current))
-             if p.instructions <= current.instructions
-             and (s := sizes.program(p)) is not None and s < size),
-            key=lambda sp: sp[0])
-        fine = right(isa, testset, [p for _, p in scored[:MOVES_CHECKED]])
+        old = [sizes.of(i) for i in current.insns]
+        scored = []
+        for start, end, insns in _moves(isa, current):
+            lengths = [sizes.of(i) for i in insns]
+            if None not in lengths and sum(lengths) < sum(old[start:end]):
+                scored.append((size - sum(old[start:end]) + sum(lengths), replace(
+                    current, insns=current.insns[:start] + insns + current.insns[end:])))
+        scored.sort(key=lambda sp: sp[0])
+        fine = right(isa, testset, list(dict.fromkeys(p for _, p in scored))[:MOVES_CHECKED])
         if not fine:
             return None if current is program else current
         current = fine[0]  # the smallest right one: `scored` is by size

@@ -407,16 +407,18 @@ def _alternatives(s: _Search, rounds: int = 2, base: MachineProgram | None = Non
     windows = [(a, a + 1, 1) for a in range(n)] + sorted(
         {(x, y, 2) for a in slow for x, y in ((a, a + 1), (a - 1, a + 1), (a, a + 2))
          if x >= 0 and y <= n})
+    latency = {base: _latency(s, base)}  # each program's once: _latency takes ~1 ms
     found = []
     for x, y, j in windows:
         programs, executed = e.replace(s.testset, base, x, y, j, defined[x],
                                        ALTERNATIVE_LIMIT // len(windows), copy=False)
         s.evaluations += executed
-        found += [p for p in programs
-                  if p.instructions <= most and _latency(s, p) < _latency(s, base)]
-    # two windows can give one program: each once
-    fresh = [p for p in dict.fromkeys(sorted(found, key=lambda p: (p.instructions,
-                                                                   _latency(s, p))))
+        for p in programs:
+            if p.instructions <= most and p not in latency:
+                latency[p] = _latency(s, p)
+                if latency[p] < latency[base]:
+                    found.append(p)
+    fresh = [p for p in sorted(found, key=lambda p: (p.instructions, latency[p]))
              if all(k.program != p for k in s.kept)]
     chosen = fresh[:ALTERNATIVES]
     # each in critical-path order too: the same instructions, another schedule
@@ -430,7 +432,7 @@ def _alternatives(s: _Search, rounds: int = 2, base: MachineProgram | None = Non
             improved |= s.best is program
     s.report("alternatives")
     if rounds > 1 and (improved or proven):
-        quickest = None if improved else min(proven, key=lambda p: _latency(s, p))
+        quickest = None if improved else min(proven, key=lambda p: latency.get(p) or _latency(s, p))
         _alternatives(s, rounds - 1, quickest)
 
 
@@ -447,7 +449,8 @@ def _compacted(s: _Search) -> None:
         program = smaller(s.isa, s.testset, kept.program, sizes)
         if program is None or not s.consider(program, kept.origin, keep_only=True):
             continue
-        s.kept.remove(kept)
+        if kept in s.kept:  # (keeping the new one may have let it go already)
+            s.kept.remove(kept)
         if kept.program == s.best:
             s.best, s.best_proof = program, s.kept[-1].proof
     s.report("compaction")

@@ -216,6 +216,8 @@ class Isa:
     # fewer bytes (evolution/compaction.py); riscv64 without C: four bytes each
     variable_length: bool = False
     by_name: Mapping[str, Form] = field(default_factory=dict, compare=False, repr=False)
+    # form name -> 1-based index (forms.index compares whole dataclasses: slow in loops)
+    index_by_name: Mapping[str, int] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         names = [f.name for f in self.forms]
@@ -227,13 +229,15 @@ class Isa:
                 raise ValueError(f"{self.name} form {f.name!r} needs more than 3 registers and "
                                  "one immediate; split it into forms that fit")
         object.__setattr__(self, "by_name", {f.name: f for f in self.forms})
+        object.__setattr__(self, "index_by_name",
+                           {f.name: k + 1 for k, f in enumerate(self.forms)})
 
     def number(self, name: str) -> int:
         return self.registers.index(name)
 
     def form_index(self, name: str) -> int:
         """1-based: index 0 of a program encoding is the UNUSED slot."""
-        return self.forms.index(self.by_name[name]) + 1
+        return self.index_by_name[name]
 
     def form(self, index: int) -> Form:
         return self.forms[index - 1]
