@@ -25,6 +25,7 @@ test vectors, the machine checks, the motherboard's oracle) asks only inside it.
 from __future__ import annotations
 
 import inspect
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 VALUE_WIDTHS = (8, 16, 32, 64)
@@ -249,7 +250,8 @@ class Routine:
         return self.memory is not None
 
 
-def routine(fn=None, *, requires=None):
+def routine(fn: Callable | None = None, *,
+            requires: Callable[..., Node] | None = None) -> Routine | Callable[[Callable], Routine]:
     """Decorator: build a Routine by calling `fn` on symbolic inputs.
 
         @routine
@@ -261,14 +263,15 @@ def routine(fn=None, *, requires=None):
 
     A parameter annotated `Mem` receives the memory handle (it is not an input
     register; its final state is the routine's memory effect).  `requires` is called
-    on the same symbolic inputs (without the memory handle) and returns the
-    precondition, a 1-bit value (a comparison, or several joined by & and |)."""
+    on the same symbolic inputs (without the memory handle, so it reads the inputs
+    only) and returns the precondition, a 1-bit value (a comparison, or several
+    joined by & and |)."""
     if fn is None:
         return lambda f: _build_routine(f, requires)
     return _build_routine(fn, requires)
 
 
-def _build_routine(fn, requires) -> Routine:
+def _build_routine(fn: Callable, requires: Callable[..., Node] | None) -> Routine:
     hints = inspect.get_annotations(fn, eval_str=True)
     args, params, names, mem = [], [], [], None
     for pname in inspect.signature(fn).parameters:
@@ -298,17 +301,5 @@ def _build_routine(fn, requires) -> Routine:
         if not isinstance(condition, Node) or condition.width != BOOL:
             raise IRError(f"{fn.__name__}: requires must give a 1-bit value over the inputs "
                           f"(a comparison such as x != 0), not {condition!r}")
-        if any(n.op in ("mem", "load", "store") for n in _reachable(condition)):
-            raise IRError(f"{fn.__name__}: requires may read the inputs only, not memory")
     return Routine(tuple(params), result, memory, condition, fn.__name__, tuple(names))
 
-
-def _reachable(node: Node) -> list[Node]:
-    seen: dict[int, Node] = {}
-    stack = [node]
-    while stack:
-        n = stack.pop()
-        if id(n) not in seen:
-            seen[id(n)] = n
-            stack.extend(n.args)
-    return list(seen.values())
