@@ -172,7 +172,7 @@ def _domain_rows(spec: Routine, rows: list[tuple[int, ...]], w: int,
 
 
 @dataclass(frozen=True)
-class Rule:
+class RewriteRule:
     """`pattern(node)`: the operand the side condition is about when the rule applies at
     `node` (else None); `side(operand)`: the condition, a 1-bit node; `rewrite(node)`:
     the replacement, equal to `node` wherever the side condition holds."""
@@ -186,7 +186,7 @@ class Rule:
 RULES = (
     # the shift by the lowest set bit's position is the division by that bit; at x = 0
     # the shift is by ctz(0) = w, taken modulo w (by 0), the division by 0 all ones
-    Rule("lshr(y, ctz(x)) = udiv(y, x & -x) where x != 0",
+    RewriteRule("lshr(y, ctz(x)) = udiv(y, x & -x) where x != 0",
          lambda n: n.args[1].args[0] if n.op == "lshr" and n.args[1].op == "ctz" else None,
          lambda x: x != 0,
          lambda n: udiv(n.args[0], n.args[1].args[0] & -n.args[1].args[0])),
