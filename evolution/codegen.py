@@ -115,6 +115,9 @@ class _Emitter:
             "add": lambda: wrap(f"{x} + {y}"),
             "sub": lambda: wrap(f"{x} - {y}"),
             "mul": lambda: wrap(f"{x} * {y}"),
+            # x / 0 = all ones, x % 0 = x (sem/ir.py); numba's // would give 0
+            "udiv": lambda: f"{x} // {y} if {y} != ZERO else {k(_mask(w))}",
+            "urem": lambda: f"{x} % {y} if {y} != ZERO else {x}",
             "mulhs": lambda: wrap(f"np.uint64(({signed(x)} * {signed(y)}) >> np.int64({w}))"),
             "and": lambda: f"{x} & {y}",
             "or": lambda: f"{x} | {y}",

@@ -16,7 +16,7 @@ import tempfile
 from pathlib import Path
 
 import arch
-from evolution.compound import sdivrem, udivrem
+from evolution.compound import sdivrem
 from evolution.isa import Form, Isa, PlatformAbi, Sem, bit, c, imm, low, mem, reg, wide
 from sem.ir import (
     Node,
@@ -32,7 +32,9 @@ from sem.ir import (
     select,
     sext,
     slt,
+    udiv,
     ult,
+    urem,
     zext,
 )
 from toolchain import riscvasm
@@ -196,13 +198,13 @@ def _multiply_divide() -> None:
     rrr("mulhu", mulhu, "m", 3.0)
     rrr("mulw", lambda a, b: w32(a * b), "m", 3.0)
     rrr("div", lambda a, b: sdivrem(a, b)[0], "m", 64.0)
-    rrr("divu", lambda a, b: udivrem(a, b)[0], "m", 64.0)
+    rrr("divu", udiv, "m", 64.0)
     rrr("rem", lambda a, b: sdivrem(a, b)[1], "m", 64.0)
-    rrr("remu", lambda a, b: udivrem(a, b)[1], "m", 64.0)
+    rrr("remu", urem, "m", 64.0)
     rrr("divw", lambda a, b: w32(sdivrem(low(a, 32), low(b, 32))[0]), "m", 32.0)
-    rrr("divuw", lambda a, b: w32(udivrem(low(a, 32), low(b, 32))[0]), "m", 32.0)
+    rrr("divuw", lambda a, b: w32(udiv(low(a, 32), low(b, 32))), "m", 32.0)
     rrr("remw", lambda a, b: w32(sdivrem(low(a, 32), low(b, 32))[1]), "m", 32.0)
-    rrr("remuw", lambda a, b: w32(udivrem(low(a, 32), low(b, 32))[1]), "m", 32.0)
+    rrr("remuw", lambda a, b: w32(urem(low(a, 32), low(b, 32))), "m", 32.0)
 
 
 def _zba() -> None:

@@ -70,7 +70,7 @@ def lift(isa: Isa, spec: Routine, program: MachineProgram) -> Routine:
         w = spec.result_width
         result = out if w == 64 else _simplify(Node("trunc", w, (out,), w))
     memory = substitute(comp.memory) if comp.memory is not comp.initial_memory else None
-    return Routine(spec.params, result, memory, hint_name=spec.hint_name)
+    return Routine(spec.params, result, memory, spec.requires, hint_name=spec.hint_name)
 
 
 def _fold(n: Node) -> Node:

@@ -5,7 +5,9 @@ translation over a machine state in which everything the platform ABI does
 not fix is free: every register but the arguments, the upper bits of a 32-bit
 x86-64 argument (System V leaves them undefined), the flags, memory, and every
 value the architecture leaves undefined.  riscv64 arguments arrive
-sign-extended (LP64).  The program is correct when, for all of that,
+sign-extended (LP64).  The program is correct when, for all of that and every
+input inside the routine's domain (its precondition: outside it any behaviour is
+right, as for the reference C's undefined behaviour),
 
   - its result register holds the routine's result as the ABI returns it
     (x86-64: the low bits of rax; riscv64: a0 sign-extended from 32 bits),
@@ -115,6 +117,8 @@ def obligations(isa: Isa, spec: Routine,
             continue
         a = _term(comp, s, address)
         wrong.append(z3.Not(z3.ULE(a - pointers[0], z3.BitVecVal(size - nbytes, 64))))
+    if spec.requires is not None:  # wrong only where the routine is defined
+        wrong = [z3.And(want.admitted, condition) for condition in wrong]
     return wrong, s, comp
 
 
@@ -145,10 +149,13 @@ def integer_result_obligation(isa: Isa, spec: Routine, comp: Composition) -> lis
         width = 8 if k < len(isa.flags) else 64
         params[len(isa.registers) + k] = Bounded(v, 0, (1 << width) - 1)
         bounds.append(z3.And(0 <= v, v < 1 << width))
+    inputs = {i: Bounded(x, 0, (1 << t.width) - 1)
+              for i, (x, t) in enumerate(zip(args, spec.params, strict=True))}
     try:
-        want = translate_int(spec.result, {i: Bounded(x, 0, (1 << t.width) - 1) for i, (x, t)
-                                           in enumerate(zip(args, spec.params, strict=True))})
+        want = translate_int(spec.result, inputs)
         got = translate_int(comp.registers[isa.number(isa.abi.result)], params)
+        if spec.requires is not None:  # the domain, read as integers too
+            bounds.append(translate_int(spec.requires, inputs).term == 1)
     except Untranslatable:
         return None
     w = spec.result_width
@@ -240,7 +247,8 @@ def prove(isa: Isa, spec: Routine, program: MachineProgram, timeout_ms: int = 60
                 if status != z3.unsat:
                     break
     if status == z3.unsat:
-        return Proof(True, f"{how}: equal to the routine for all inputs and machine states",
+        inputs = "inputs" if spec.requires is None else "inputs in its domain"
+        return Proof(True, f"{how}: equal to the routine for all {inputs} and machine states",
                      seconds=time.perf_counter() - start)
     if status == z3.unknown:
         return Proof(False, f"z3 gave up ({solver.reason_unknown()})",

@@ -15,7 +15,15 @@ expression per distinct vector of values (observational equivalence: two express
 with equal values on every test input are interchangeable for what follows), with
 the values computed by numpy over all the inputs at once.  Agreement on the inputs is
 only a hypothesis: a start is proven equal to the routine at full width by Z3 before
-it is used, like every start (evolve.py).
+it is used, like every start (evolve.py).  The inputs are drawn inside the routine's
+domain (its precondition): outside it any value is right.
+
+Besides the enumeration, rewrite rules (RULES): an identity that holds under a side
+condition, applied wherever the routine's precondition implies the side condition (Z3
+decides the implication).  Hacker's Delight's snoob (p20) divides by the lowest set
+bit; our routine shifts by its position, `lshr(y, ctz(x))`, which RISC-V without Zbb
+counts in a loop, while `udiv(y, x & -x)` is one divuw: equal wherever x != 0, which
+p20 requires.
 """
 
 from __future__ import annotations
@@ -27,10 +35,12 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 import numpy as np
+import z3
 
 from sem import interp
 from sem.canon import postorder, routine_id
-from sem.ir import Node, Routine, build, const, select, trunc, zext
+from sem.ir import Node, Routine, build, const, select, trunc, udiv, zext
+from sem.z3sem import admitted, translate
 
 VECTORS = 192  # inputs the expressions are compared on (corner values first, then random)
 MAX_SIZE = 3  # operations in an expression, at most
@@ -142,6 +152,78 @@ def _inputs(count: int, params: int, w: int, seed: int) -> list[tuple[int, ...]]
                 row[a] = row[b]
         rows.append(tuple(row))
     return rows
+
+
+def _domain_rows(spec: Routine, rows: list[tuple[int, ...]], w: int,
+                 seed: int) -> list[tuple[int, ...]]:
+    """`rows` inside the routine's domain, as many again drawn at random for those outside
+    (a precondition random values nearly never meet gives fewer rows)."""
+    if spec.requires is None:
+        return rows
+    rng = random.Random(seed)
+    inside = [row for row in rows if interp.admits(spec, row)]
+    for _ in range(100 * (len(rows) - len(inside))):
+        if len(inside) == len(rows):
+            break
+        row = tuple(rng.getrandbits(w) for _ in spec.params)
+        if interp.admits(spec, row):
+            inside.append(row)
+    return inside
+
+
+@dataclass(frozen=True)
+class RewriteRule:
+    """`pattern(node)`: the operand the side condition is about when the rule applies at
+    `node` (else None); `side(operand)`: the condition, a 1-bit node; `rewrite(node)`:
+    the replacement, equal to `node` wherever the side condition holds."""
+
+    name: str
+    pattern: Callable[[Node], Node | None]
+    side: Callable[[Node], Node]
+    rewrite: Callable[[Node], Node]
+
+
+RULES = (
+    # the shift by the lowest set bit's position is the division by that bit; at x = 0
+    # the shift is by ctz(0) = w, taken modulo w (by 0), the division by 0 all ones
+    RewriteRule("lshr(y, ctz(x)) = udiv(y, x & -x) where x != 0",
+         lambda n: n.args[1].args[0] if n.op == "lshr" and n.args[1].op == "ctz" else None,
+         lambda x: x != 0,
+         lambda n: udiv(n.args[0], n.args[1].args[0] & -n.args[1].args[0])),
+)
+
+
+def _implied(spec: Routine, condition: Node) -> bool:
+    """Whether the routine's precondition implies `condition` (a node over its inputs)."""
+    s = translate(Routine(spec.params, condition, None))
+    solver = z3.Solver()
+    solver.set("timeout", 5_000)
+    solver.add(admitted(spec, s.inputs), s.result != 1)
+    return solver.check() == z3.unsat
+
+
+def rewritten(spec: Routine) -> list[Reformulation]:
+    """The routine with every rule applied wherever its side condition holds (one
+    routine, or none where no rule applies)."""
+    if spec.result is None or spec.uses_memory:
+        return []
+    mapped: dict[int, Node] = {}
+    used: list[str] = []
+    for n in postorder(spec):
+        args = tuple(mapped[id(a)] for a in n.args)
+        node = n if all(a is b for a, b in zip(args, n.args, strict=True)) else \
+            Node(n.op, n.width, args, n.attr)
+        for rule in RULES:
+            operand = rule.pattern(node)
+            if operand is not None and _implied(spec, rule.side(operand)):
+                node = rule.rewrite(node)
+                used.append(rule.name)
+        mapped[id(n)] = node
+    if not used:
+        return []
+    routine = Routine(spec.params, mapped[id(spec.result)], None, spec.requires,
+                      hint_name=spec.hint_name, hint_params=spec.hint_params)
+    return [Reformulation(routine, "the routine with " + "; ".join(dict.fromkeys(used)))]
 
 
 def _operations(spec: Routine) -> int:
@@ -390,7 +472,8 @@ def reformulations(spec: Routine, budget_s: float = BUDGET_S, max_size: int = MA
     operations = _operations(spec)
     max_size = min(max_size, operations - 1)
     names = list(spec.hint_params) or [f"x{i}" for i in range(len(spec.params))]
-    rows = _inputs(VECTORS, len(spec.params), w, seed=len(spec.params) * 1000 + w)
+    seed = len(spec.params) * 1000 + w
+    rows = _domain_rows(spec, _inputs(VECTORS, len(spec.params), w, seed), w, seed)
     wanted = np.array([interp.run(spec, row).result for row in rows], dtype=np.uint64)
     columns = np.array(rows, dtype=np.uint64).T
     constants = sorted({1, 2, w // 2, w - 1, (1 << w) - 1})
@@ -421,8 +504,8 @@ def reformulations(spec: Routine, budget_s: float = BUDGET_S, max_size: int = MA
     def result(expr: Expr) -> Node:
         return trunc(_to_ir(expr, params, 64), w) if wide else _to_ir(expr, params, w)
 
-    return [Reformulation(Routine(spec.params, result(expr), None, hint_name=spec.hint_name,
-                                  hint_params=spec.hint_params),
+    return [Reformulation(Routine(spec.params, result(expr), None, spec.requires,
+                                  hint_name=spec.hint_name, hint_params=spec.hint_params),
                           f"low {w} bits of {_text(expr, names)}" if wide else _text(expr, names))
             for expr in found[:MAX_FOUND]]
 
@@ -435,10 +518,11 @@ class _ByIdentity:
 
 @lru_cache(maxsize=256)
 def _memo(key: _ByIdentity) -> tuple[Reformulation, ...]:
-    return tuple(reformulations(key.spec))
+    return (*rewritten(key.spec), *reformulations(key.spec))
 
 
 def cached_reformulations(spec: Routine) -> tuple[Reformulation, ...]:
-    """reformulations(spec) with the defaults, once per routine (by its content hash) in a
-    process: every board's search of a routine asks for the same."""
+    """rewritten(spec), then reformulations(spec) with the defaults, once per routine (by
+    its content hash) in a process: every board's search of a routine asks for the
+    same."""
     return _memo(_ByIdentity(routine_id(spec), spec))

@@ -137,7 +137,7 @@ def without_bit_counts(spec: Routine) -> Routine | None:
     if not changed:
         return None
     return Routine(spec.params, None if spec.result is None else mapped[id(spec.result)],
-                   None if spec.memory is None else mapped[id(spec.memory)],
+                   None if spec.memory is None else mapped[id(spec.memory)], spec.requires,
                    hint_name=spec.hint_name)
 
 

@@ -85,7 +85,8 @@ def result_mask(isa: Isa, spec: Routine) -> int:
 
 
 def machine_vectors(isa: Isa, spec: Routine, count: int, seed: int) -> list[MachineVector]:
-    """sem.vectors' cases (edge cases first, then random), placed by the ABI."""
+    """sem.vectors' cases (edge cases first, then random; inside the routine's domain),
+    placed by the ABI."""
     rng = random.Random(seed)
     size = footprint(spec)
     out = []

@@ -6,7 +6,8 @@ hash is the routine's ID, so the specification cannot be swapped), the ISA, the 
 as text, and the proof as SMT-LIB 2 queries that must all be unsatisfiable, each with
 its SHA-256: one per way the program could differ from the routine (evolution/proof.py
 `obligations`: the result register, the routine's memory, each callee-saved register,
-each access outside the routine's memory; over every input and machine state).  As the
+each access outside the routine's memory; over every input inside the routine's domain,
+its precondition, and every machine state).  As the
 engine's prover does, a result computed by multiplying is stated over integers
 (evolution/proof_int.py: bit-blasting two multipliers of different shapes is hopeless,
 the integer reading is exact), every other obligation over bit-vectors.  One query per

@@ -4,7 +4,10 @@ Time: the motherboard's own clock from the award to the result (what the board
 promised is judged against it, trust.TrustView.timeliness).
 
 Answers: checked against the interpreter (sem.interp, the semantic core's reference
-semantics), never against another board.  Every answer of a board with little
+semantics), never against another board; an input outside the routine's domain (its
+precondition, sem/ir.py: a graph child's inputs are its parents' outputs) has no
+wrong answer, like C's undefined behaviour, and is accepted whatever the board
+returned.  Every answer of a board with little
 evidence is checked in full; a trusted board's task is checked in full with
 probability `sample_rate` and otherwise spot-checked on `spot_checks` vectors drawn
 at random, so a board that skips work (returns junk) is caught on its first such
@@ -73,13 +76,17 @@ def run_check(book: RoutineBook, request: CheckRequest) -> Check:
     stride = batch.in_stride(layout_of(r))
     truth: dict[bytes, Evaluation] = {}  # a record seen before is not interpreted again
 
-    def expected(i: int) -> Evaluation:
+    def expected(i: int) -> Evaluation | None:
+        """The interpreter's answer, None outside the domain (any answer is right)."""
         record = request.inputs[i * stride:(i + 1) * stride]
         if record not in truth:
-            truth[record] = book.evaluate(request.routine, batch.input_at(r, request.inputs, i))
+            vector = batch.input_at(r, request.inputs, i)
+            truth[record] = (book.evaluate(request.routine, vector)
+                             if book.admits(request.routine, vector) else None)
         return truth[record]
 
-    wrong = [i for i in request.indices if expected(i) != batch.output(r, request.outputs, i)]
+    wrong = [i for i in request.indices
+             if (want := expected(i)) is not None and want != batch.output(r, request.outputs, i)]
     return Check(request.kind, len(request.indices), len(wrong), wrong[0] if wrong else None)
 
 
@@ -110,9 +117,12 @@ class Oracle:
             return Check(kind, 0, len(inputs), 0)
         if indices is None:
             indices = self.indices(kind, len(inputs))
-        truth: dict[Vector, Evaluation] = {}  # a vector seen before is not interpreted again
+        # a vector seen before is not interpreted again; None: outside the domain
+        truth: dict[Vector, Evaluation | None] = {}
         for i in indices:
             if inputs[i] not in truth:
-                truth[inputs[i]] = self.book.evaluate(routine, inputs[i])
-        wrong = [i for i in indices if truth[inputs[i]] != batch.output(r, outputs, i)]
+                truth[inputs[i]] = (self.book.evaluate(routine, inputs[i])
+                                    if self.book.admits(routine, inputs[i]) else None)
+        wrong = [i for i in indices if truth[inputs[i]] is not None
+                 and truth[inputs[i]] != batch.output(r, outputs, i)]
         return Check(kind, len(indices), len(wrong), wrong[0] if wrong else None)

@@ -61,6 +61,13 @@ class RoutineBook:
         """The interpreter's answer: the truth every board's answer is checked against."""
         return interp.run(self.routines[rid], vector.args, vector.memory)
 
+    def admits(self, rid: str, vector: Vector) -> bool:
+        """Whether the vector is inside the routine's domain (its precondition): outside
+        it every answer is right, as the reference C leaves it undefined.  A task's own
+        inputs are inside (generate draws them there); a graph child's, made of its
+        parents' outputs, need not be."""
+        return interp.admits(self.routines[rid], vector.args)
+
 
 @cache
 def _library() -> RoutineBook:

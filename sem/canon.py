@@ -5,7 +5,10 @@ post-order from the outputs, operands of commutative operations ordered by the
 structural hash of the operand, constants already normalised to their width,
 inputs known only by position and type.  Two routines that mean the same
 structure therefore print the same text whatever they were called and in
-whatever order they were built; the ID is BLAKE2b-256 of that text.
+whatever order they were built; the ID is BLAKE2b-256 of that text.  A routine
+with a precondition names its node in the header (`req=N`, after the outputs'
+nodes); one without has no such field, so its text and ID are what they were
+before preconditions existed.
 
     sem1 in=bv32,bv32 ret=3 mem=-
     param 32 0
@@ -71,6 +74,8 @@ def canonicalize(r: Routine) -> Canonical:
     ret = "-" if r.result is None else str(visit(r.result))
     mem = "-" if r.memory is None else str(visit(r.memory))
     header = f"{FORMAT} in={','.join(t.name for t in r.params)} ret={ret} mem={mem}"
+    if r.requires is not None:
+        header += f" req={visit(r.requires)}"
     text = "\n".join([header, *lines]) + "\n"
     return Canonical(text, hashlib.blake2b(text.encode(), digest_size=32).hexdigest())
 
@@ -93,12 +98,13 @@ def parse(text: str) -> Routine:
             Node(op, int(width), tuple(nodes[int(i)] for i in refs),
                  None if attr == "-" else int(attr))
         )
-    pick = lambda f: None if fields[f] == "-" else nodes[int(fields[f])]  # noqa: E731
-    return Routine(params, pick("ret"), pick("mem"))
+    pick = lambda f: None if fields.get(f, "-") == "-" else nodes[int(fields[f])]  # noqa: E731
+    return Routine(params, pick("ret"), pick("mem"), pick("req"))
 
 
 def postorder(r: Routine) -> list[Node]:
-    """Every node reachable from the outputs, each after its operands."""
+    """Every node reachable from the outputs, each after its operands (not the
+    precondition's: see `precondition_order`)."""
     seen: set[int] = set()
     order: list[Node] = []
 
@@ -114,3 +120,9 @@ def postorder(r: Routine) -> list[Node]:
         if out is not None:
             visit(out)
     return order
+
+
+def precondition_order(r: Routine) -> list[Node]:
+    """Every node reachable from the precondition, each after its operands (none when the
+    routine has no precondition)."""
+    return [] if r.requires is None else postorder(Routine(r.params, r.requires, None))

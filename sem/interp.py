@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sem.canon import postorder
+from sem.canon import postorder, precondition_order
 from sem.ir import Node, Routine
 
 
@@ -75,6 +75,8 @@ def _eval(n: Node, a: list, args: tuple[int, ...], memory: Memory | None):
         case "mul": return (x * y) & mask
         case "mulhu": return (x * y) >> w
         case "mulhs": return ((sx * sy) >> w) & mask
+        case "udiv": return x // y if y else mask
+        case "urem": return x % y if y else x
         case "and": return x & y
         case "or": return x | y
         case "xor": return x ^ y
@@ -117,3 +119,14 @@ def run(r: Routine, args: tuple[int, ...] | list[int], memory: Memory | None = N
     result = None if r.result is None else values[id(r.result)]
     final = memory if r.memory is None else values[id(r.memory)]
     return Evaluation(result, final)
+
+
+def admits(r: Routine, args: tuple[int, ...] | list[int]) -> bool:
+    """Whether the inputs are inside the routine's domain (its precondition holds; every
+    input is, for a routine without one).  Outside it any answer is right."""
+    if r.requires is None:
+        return True
+    values: dict[int, object] = {}
+    for n in precondition_order(r):
+        values[id(n)] = _eval(n, [values[id(x)] for x in n.args], tuple(args), None)
+    return values[id(r.requires)] == 1

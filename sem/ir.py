@@ -11,12 +11,21 @@ explicit helper (`lshr`/`ashr`, `ult`/`slt`, ...).
 
 Semantics worth stating once (the interpreter, Z3 and both lowerings agree):
 shift and rotate amounts are taken modulo the width; clz(0) = ctz(0) = width;
-mulhs/mulhu are the high half of the double-width signed/unsigned product.
+mulhs/mulhu are the high half of the double-width signed/unsigned product;
+udiv/urem are unsigned division as SMT-LIB's bvudiv/bvurem (and RISC-V's divu/remu)
+define it: x / 0 is all ones, x % 0 is x.
+
+A routine may carry a precondition (`requires`): a 1-bit node over its inputs
+saying where it is defined, the reference C's undefined behaviour made explicit
+(Hacker's Delight's snoob divides by the lowest set bit: x != 0).  Outside it any
+answer is right, so everything that compares a program with the routine (proofs,
+test vectors, the machine checks, the motherboard's oracle) asks only inside it.
 """
 
 from __future__ import annotations
 
 import inspect
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 VALUE_WIDTHS = (8, 16, 32, 64)
@@ -36,7 +45,7 @@ OPS: dict[str, OpInfo] = {
     "const": OpInfo(0),  # attr = value, normalised to the width
     "mem": OpInfo(0),  # the routine's initial memory state
     **{op: OpInfo(2, True) for op in ("add", "mul", "mulhs", "mulhu", "and", "or", "xor")},
-    **{op: OpInfo(2) for op in ("sub", "shl", "lshr", "ashr", "rotl", "rotr")},
+    **{op: OpInfo(2) for op in ("sub", "shl", "lshr", "ashr", "rotl", "rotr", "udiv", "urem")},
     **{op: OpInfo(1) for op in ("not", "neg", "popcount", "clz", "ctz")},
     **{op: OpInfo(2, True) for op in ("eq", "ne")},
     **{op: OpInfo(2) for op in ("ult", "ule", "slt", "sle")},
@@ -162,6 +171,8 @@ def sgt(a, b): return build("slt", b, a)
 def sge(a, b): return build("sle", b, a)
 def mulhs(a, b): return build("mulhs", a, b)
 def mulhu(a, b): return build("mulhu", a, b)
+def udiv(a, b): return build("udiv", a, b)
+def urem(a, b): return build("urem", a, b)
 def popcount(x): return build("popcount", x)
 def clz(x): return build("clz", x)
 def ctz(x): return build("ctz", x)
@@ -218,12 +229,15 @@ class Mem:
 @dataclass
 class Routine:
     """A routine's meaning: input types, an optional result and an optional final
-    memory state.  `hint_name`/`hint_params` are names a user wrote; they are
-    views, stored in the names table, and never part of the identity."""
+    memory state, and an optional precondition `requires` (a 1-bit node over the
+    inputs: the routine is defined where it is 1; None: everywhere), part of the
+    identity.  `hint_name`/`hint_params` are names a user wrote; they are views,
+    stored in the names table, and never part of the identity."""
 
     params: tuple[Type, ...]
     result: Node | None
     memory: Node | None
+    requires: Node | None = None
     hint_name: str | None = field(default=None, compare=False)
     hint_params: tuple[str, ...] = field(default=(), compare=False)
 
@@ -236,15 +250,28 @@ class Routine:
         return self.memory is not None
 
 
-def routine(fn) -> Routine:
+def routine(fn: Callable | None = None, *,
+            requires: Callable[..., Node] | None = None) -> Routine | Callable[[Callable], Routine]:
     """Decorator: build a Routine by calling `fn` on symbolic inputs.
 
         @routine
         def p01(x: bv32) -> bv32:
             return x & (x - 1)
 
+        @routine(requires=lambda x: x != 0)
+        def p20(x: bv32) -> bv32: ...
+
     A parameter annotated `Mem` receives the memory handle (it is not an input
-    register; its final state is the routine's memory effect)."""
+    register; its final state is the routine's memory effect).  `requires` is called
+    on the same symbolic inputs (without the memory handle, so it reads the inputs
+    only) and returns the precondition, a 1-bit value (a comparison, or several
+    joined by & and |)."""
+    if fn is None:
+        return lambda f: _build_routine(f, requires)
+    return _build_routine(fn, requires)
+
+
+def _build_routine(fn: Callable, requires: Callable[..., Node] | None) -> Routine:
     hints = inspect.get_annotations(fn, eval_str=True)
     args, params, names, mem = [], [], [], None
     for pname in inspect.signature(fn).parameters:
@@ -268,4 +295,11 @@ def routine(fn) -> Routine:
     memory = mem.token if mem is not None and mem.token.op == "store" else None
     if result is None and memory is None:
         raise IRError(f"{fn.__name__} has no effect: return a value or store to memory")
-    return Routine(tuple(params), result, memory, fn.__name__, tuple(names))
+    condition = None
+    if requires is not None:
+        condition = requires(*(a for a in args if not isinstance(a, Mem)))
+        if not isinstance(condition, Node) or condition.width != BOOL:
+            raise IRError(f"{fn.__name__}: requires must give a 1-bit value over the inputs "
+                          f"(a comparison such as x != 0), not {condition!r}")
+    return Routine(tuple(params), result, memory, condition, fn.__name__, tuple(names))
+

@@ -5,7 +5,8 @@ Register contents: a w-bit value lives in the low w bits; the bits above are
 unspecified, so templates that depend on them first extend into a scratch
 register.  Reserved (never allocated): t3 (template scratch) and t4, t5, t6
 (operand slots: constants and extended copies; t6 doubles as scratch in
-two-operand templates).  Bit counts have no RV64IM instruction: they are short
+two-operand templates).  Unsigned division is divu/remu (W forms at 32 bits),
+whose division by zero is the IR's.  Bit counts have no RV64IM instruction: they are short
 loops, bounded by the width; given the Zbb extension (`extensions`), they are its
 cpop, clz and ctz instead.
 """
@@ -133,6 +134,18 @@ class RiscvTarget:
                         f"slli t5, {self._reg(ops[1], 1, out)}, {s}",
                         f"{'mulhu' if kind == 'z' else 'mulh'} {d}, t4, t5",
                         f"{'srli' if kind == 'z' else 'srai'} {d}, {d}, {s}"]
+        elif op in ("udiv", "urem"):
+            # RV64M's x / 0 = all ones and x % 0 = x are the IR's: no guard.  32 bits: the
+            # W form reads the low halves; narrower: the zero-extended operands
+            insn = "divu" if op == "udiv" else "remu"
+            if w == 32:
+                a, b = self._reg(ops[0], 0, out), self._reg(ops[1], 1, out)
+                insn += "w"
+            elif w == 64:
+                a, b = self._reg(ops[0], 0, out), self._reg(ops[1], 1, out)
+            else:
+                a, b = self._extend(ops[0], "z", "t4", out), self._extend(ops[1], "z", "t5", out)
+            out.append(f"{insn} {d}, {a}, {b}")
         elif op in ("shl", "lshr", "ashr"):
             self._shift(n, d, ops, out)
         elif op in ("rotl", "rotr"):

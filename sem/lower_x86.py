@@ -3,7 +3,8 @@ r9; result in rax; rbx, rbp, r12-r15 preserved).  Intel syntax for keystone.
 
 Register contents: a w-bit value lives in the low w bits; the bits above are
 unspecified, so every template that depends on them (right shifts, compares,
-bit counts, extension) first extends into a scratch register.
+bit counts, extension) first extends into a scratch register.  Unsigned
+division is `div` with a guard: x86 faults on a zero divisor, the IR does not.
 Reserved (never allocated): rax, rdx (mul high, results), rcx (shift counts),
 r10, r11 (operand slots: constants and extended copies).
 """
@@ -127,6 +128,8 @@ class X86Target:
                 a = self._extend(ops[0], kind, "r10", out)
                 b = self._extend(ops[1], kind, "r11", out)
                 out += [f"mov {dest}, {a}", f"imul {dest}, {b}", f"shr {dest}, {w}"]
+        elif op in ("udiv", "urem"):
+            self._divide(n, dest, ops, out)
         elif op in SHIFTS:
             self._shift(n, dest, ops, out)
         elif op == "popcount":
@@ -241,6 +244,21 @@ class X86Target:
                    f"{f.imm if f.reg is None else op_name(f.reg, n.width)}")
         self._compare(compare_ops, out)
         out.append(f"cmov{SETCC[compare.op][3:]} {op_name(dest, w)}, {op_name(t, w)}")
+
+    def _divide(self, n: Node, dest: str, ops: list[Operand], out: list[str]) -> None:
+        """udiv/urem through `div r64` on the zero-extended operands (rdx:rax / r11, no
+        overflow with rdx zero).  x86 raises #DE on a zero divisor where the IR gives all
+        ones (x % 0: x), so the divisor is made 1 when it is 0 (cl = whether it was,
+        added to it) and the result corrected after: quotient or all ones, remainder (0
+        then) or the dividend.  Branch-free, ten instructions or so, never faults."""
+        a = self._extend(ops[0], "z", "r10", out)
+        b = self._extend(ops[1], "z", "r11", out)
+        out += ["xor ecx, ecx", f"test {b}, {b}", "sete cl", f"add {b}, rcx",
+                f"mov rax, {a}", "xor edx, edx", f"div {b}", "neg rcx"]
+        if n.op == "udiv":
+            out += ["or rax, rcx", f"mov {dest}, rax"]
+        else:
+            out += [f"and rcx, {a}", "or rdx, rcx", f"mov {dest}, rdx"]
 
     def _shift(self, n: Node, dest: str, ops: list[Operand], out: list[str]) -> None:
         w, op = n.width, n.op

@@ -91,6 +91,8 @@ def check(r: Routine, arch: Arch, code: bytes, vectors: list[Vector] | None = No
     mask = None if r.result is None else (1 << r.result.width) - 1
     report = CheckReport(arch, len(vectors))
     for v in vectors:
+        if not interp.admits(r, v.args):
+            continue  # outside the routine's domain every answer is right
         want = interp.run(r, v.args, v.memory)
         result, data = emulator.call(v.args, v.memory)
         got = (None if mask is None else result & mask, data)

@@ -1,6 +1,8 @@
 """Test vectors for a routine: edge cases first (0, 1, -1, the sign bit, the
 largest positive value, all ones, every power of two), then random values
-biased towards the interesting ones.  Deterministic for a given seed."""
+biased towards the interesting ones.  Deterministic for a given seed.  Only
+inputs inside the routine's domain (its precondition, sem/ir.py): outside it
+any answer is right, so a vector there would test nothing."""
 
 from __future__ import annotations
 
@@ -8,11 +10,16 @@ import itertools
 import random
 from dataclasses import dataclass
 
-from sem.interp import Memory
+from sem.interp import Memory, admits
 from sem.ir import Routine
 
 DATA_ADDRESS = 0x100000  # where every pointer input points in the test memory
 DATA_SIZE = 64
+DRAWS = 100  # random draws per vector wanted before a precondition counts as too narrow
+
+
+class NarrowDomain(ValueError):
+    """Random inputs almost never meet the routine's precondition."""
 
 
 @dataclass(frozen=True)
@@ -55,11 +62,24 @@ def generate(r: Routine, count: int = 1000, seed: int = 0) -> list[Vector]:
         args = tuple(DATA_ADDRESS if t.name == "ptr" else values[i] for i, t in enumerate(r.params))
         return Vector(args, _memory(rng) if r.uses_memory else None)
 
+    def inside(values: dict[int, int]) -> bool:
+        return admits(r, tuple(DATA_ADDRESS if t.name == "ptr" else values[i]
+                               for i, t in enumerate(r.params)))
+
     out: list[Vector] = []
     if value_params:  # every combination of edge cases, up to half the budget
         grids = [edges(r.params[i].width) for i in value_params]
-        for combo in itertools.islice(itertools.product(*grids), count // 2):
-            out.append(make(dict(zip(value_params, combo, strict=True))))
+        combos = (dict(zip(value_params, combo, strict=True))
+                  for combo in itertools.product(*grids))
+        for values in itertools.islice(filter(inside, combos), count // 2):
+            out.append(make(values))
+    draws = 0
     while len(out) < count:
-        out.append(make({i: _value(rng, r.params[i].width) for i in value_params}))
+        values = {i: _value(rng, r.params[i].width) for i in value_params}
+        draws += 1
+        if inside(values):
+            out.append(make(values))
+        elif draws > DRAWS * count:
+            raise NarrowDomain(f"{len(out)} of {draws} random inputs meet the routine's "
+                               "precondition; widen it or ask for fewer vectors")
     return out

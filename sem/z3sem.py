@@ -1,8 +1,9 @@
 """The IR as Z3 bit-vector terms, and equivalence of two routines by proof.
 
 Memory is an array from 64-bit addresses to bytes, little-endian.  Two
-routines are equivalent when, for every input and every initial memory, they
-return the same value and leave the same memory.
+routines are equivalent when they have the same domain (their preconditions
+hold on the same inputs) and, for every input in it and every initial memory,
+they return the same value and leave the same memory.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from dataclasses import dataclass
 
 import z3
 
-from sem.canon import postorder
+from sem.canon import postorder, precondition_order
 from sem.ir import Node, Routine
 
 
@@ -67,6 +68,9 @@ def _term(n: Node, a: list, inputs: list, memory):
         case "mul": return x * y
         case "mulhu": return z3.Extract(2 * w - 1, w, z3.ZeroExt(w, x) * z3.ZeroExt(w, y))
         case "mulhs": return z3.Extract(2 * w - 1, w, z3.SignExt(w, x) * z3.SignExt(w, y))
+        # bvudiv and bvurem: x / 0 = all ones, x % 0 = x (SMT-LIB 2.6, as the IR says)
+        case "udiv": return z3.UDiv(x, y)
+        case "urem": return z3.URem(x, y)
         case "and": return x & y
         case "or": return x | y
         case "xor": return x ^ y
@@ -98,6 +102,8 @@ class Symbolic:
     memory: object
     result: object | None
     final_memory: object | None
+    # the precondition as a Z3 boolean over the inputs (True for a routine without one)
+    admitted: object = True
 
 
 def translate(r: Routine, inputs: list | None = None, memory=None, prefix: str = "in") -> Symbolic:
@@ -110,7 +116,17 @@ def translate(r: Routine, inputs: list | None = None, memory=None, prefix: str =
         terms[id(n)] = _term(n, [terms[id(x)] for x in n.args], inputs, memory)
     result = None if r.result is None else terms[id(r.result)]
     final = memory if r.memory is None else terms[id(r.memory)]
-    return Symbolic(inputs, memory, result, final)
+    return Symbolic(inputs, memory, result, final, admitted(r, inputs))
+
+
+def admitted(r: Routine, inputs: list):
+    """The routine's precondition over `inputs` as a Z3 boolean (true without one)."""
+    if r.requires is None:
+        return z3.BoolVal(True)
+    terms: dict[int, object] = {}
+    for n in precondition_order(r):
+        terms[id(n)] = _term(n, [terms[id(x)] for x in n.args], inputs, None)
+    return terms[id(r.requires)] == 1
 
 
 @dataclass(frozen=True)
@@ -136,15 +152,18 @@ def equivalent(a: Routine, b: Routine, timeout_ms: int = 60_000) -> EquivalenceV
     sb = translate(b, inputs=sa.inputs, memory=sa.memory)
     differ = []
     if sa.result is not None:
-        differ.append(sa.result != sb.result)
+        differ.append(z3.And(sa.admitted, sa.result != sb.result))
     if a.uses_memory or b.uses_memory:
-        differ.append(sa.final_memory != sb.final_memory)
+        differ.append(z3.And(sa.admitted, sa.final_memory != sb.final_memory))
+    if a.requires is not None or b.requires is not None:
+        differ.append(sa.admitted != sb.admitted)  # one defined where the other is not
     solver = z3.Solver()
     solver.set("timeout", timeout_ms)
     solver.add(z3.Or(differ))
     status = solver.check()
     if status == z3.unsat:
-        return EquivalenceVerdict(True, None, detail="z3: proved equal for all inputs")
+        where = "inside their common domain" if a.requires is not None else "for all inputs"
+        return EquivalenceVerdict(True, None, detail=f"z3: proved equal {where}")
     if status == z3.unknown:
         raise TimeoutError(f"z3 gave up ({solver.reason_unknown()}); raise the timeout to retry")
     model = solver.model()
@@ -152,5 +171,8 @@ def equivalent(a: Routine, b: Routine, timeout_ms: int = 60_000) -> EquivalenceV
     outs = None
     if sa.result is not None:
         outs = tuple(model.eval(t, model_completion=True).as_long() for t in (sa.result, sb.result))
-    detail = "results differ" if outs and outs[0] != outs[1] else "memory effects differ"
+    if model.eval(sa.admitted != sb.admitted, model_completion=True):
+        detail = "preconditions differ"
+    else:
+        detail = "results differ" if outs and outs[0] != outs[1] else "memory effects differ"
     return EquivalenceVerdict(False, cex, outs, detail)

@@ -4,7 +4,7 @@ from sem import ir
 from sem.ir import Mem, Node, Routine, bv8, bv16, bv32, bv64, ptr
 
 TYPES = {8: bv8, 16: bv16, 32: bv32, 64: bv64}
-BINARY = ("add", "sub", "mul", "mulhs", "mulhu", "and", "or", "xor",
+BINARY = ("add", "sub", "mul", "mulhs", "mulhu", "udiv", "urem", "and", "or", "xor",
           "shl", "lshr", "ashr", "rotl", "rotr", "eq", "ne", "ult", "ule", "slt", "sle")
 UNARY = ("not", "neg", "popcount", "clz", "ctz")
 

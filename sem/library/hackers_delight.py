@@ -122,9 +122,11 @@ def p19(x: bv32, m: bv32, k: bv32) -> bv32:
     return x ^ t ^ (t << k)
 
 
-@routine
+@routine(requires=lambda x: x != 0)
 def p20(x: bv32) -> bv32:
-    """Next higher number with the same number of 1 bits (snoob)."""
+    """Next higher number with the same number of 1 bits (snoob).  The reference C
+    divides by the lowest set bit, `(ones >> 2) / smallest`, undefined at x = 0: the
+    precondition says so, and the division is the shift by its position."""
     smallest = x & -x
     ripple = x + smallest
     ones = x ^ ripple

@@ -1,11 +1,13 @@
 """The C view: a C99 function over <stdint.h> types, with the IR's semantics
-spelled out (shift amounts modulo the width, clz/ctz of 0 equal the width).
-Arithmetic narrower than 64 bits is done in uint64_t and truncated, so no
-integer promotion can overflow."""
+spelled out (shift amounts modulo the width, clz/ctz of 0 equal the width,
+division by zero all ones).  Arithmetic narrower than 64 bits is done in
+uint64_t and truncated, so no integer promotion can overflow.  A precondition
+is a comment at the top of the body (`requires: x != 0`): the caller's
+obligation, as the reference C leaves the inputs outside it undefined."""
 
 from __future__ import annotations
 
-from sem.canon import postorder
+from sem.canon import postorder, precondition_order
 from sem.ir import Node, Routine
 from sem.views.naming import Naming, is_leaf, temporaries
 
@@ -43,6 +45,9 @@ def _expr(n: Node, v) -> str:
             return f"({a[0]} {INFIX[n.op]} {a[1]})"
         case "slt" | "sle":
             return f"(({s}){a[0]} {'<' if n.op == 'slt' else '<='} ({s}){a[1]})"
+        case "udiv" | "urem":  # C's x / 0 is undefined; the IR's is all ones, x % 0 is x
+            zero = f"({u})~({u})0" if n.op == "udiv" else a[0]
+            return f"({a[1]} ? ({u})({a[0]} {'/' if n.op == 'udiv' else '%'} {a[1]}) : {zero})"
         case "mulhu" if w == 64:
             return f"(uint64_t)(((unsigned __int128){a[0]} * {a[1]}) >> 64)"
         case "mulhs" if w == 64:
@@ -97,6 +102,8 @@ def render(r: Routine, naming: Naming, prelude: bool = True) -> str:
         return "" if n.op == "mem" else temps[id(n)]
 
     body = []
+    if r.requires is not None:
+        body.append(f"    /* requires: {_inline(r, r.requires, naming)} */")
     for n in postorder(r):
         if is_leaf(n):
             continue
@@ -114,3 +121,16 @@ def render(r: Routine, naming: Naming, prelude: bool = True) -> str:
     ret = "void" if r.result is None else ctype(r.result.width)
     head = (PRELUDE + (MEMORY_HELPERS if r.uses_memory else "") + "\n") if prelude else ""
     return f"{head}{ret} {naming.function}({params})\n{{\n" + "\n".join(body) + "\n}\n"
+
+
+def _inline(r: Routine, node: Node, naming: Naming) -> str:
+    """The precondition as one C expression over the inputs."""
+    text: dict[int, str] = {}
+    for n in precondition_order(r):
+        if n.op == "param":
+            text[id(n)] = naming.inputs[n.attr]
+        elif n.op == "const":
+            text[id(n)] = f"{n.attr:#x}u"
+        else:
+            text[id(n)] = _expr(n, lambda x: text[id(x)])
+    return text[id(node)]

@@ -3,6 +3,8 @@ and memory steps bound to names, outputs marked with `->`.
 
     p01 (x: bv32) -> bv32
       [and: x, sub(x, 1)] -> out
+
+A precondition is a line of its own before them: `requires ne(x, 0)`.
 """
 
 from __future__ import annotations
@@ -38,6 +40,8 @@ def render(r: Routine, naming: Naming) -> str:
         return f"{label(n)}({', '.join(args(n))})"
 
     lines = []
+    if r.requires is not None:
+        lines.append(f"  requires {_inline(r.requires, naming)}")
     for n in postorder(r):
         if is_leaf(n):
             continue
@@ -56,3 +60,12 @@ def render(r: Routine, naming: Naming) -> str:
     outs = [f"bv{r.result.width}"] if r.result is not None else []
     outs += ["mem"] if r.uses_memory else []
     return f"{naming.function} ({ins}) -> {', '.join(outs)}\n" + "\n".join(lines) + "\n"
+
+
+def _inline(n: Node, naming: Naming) -> str:
+    """A precondition written out whole (they are small)."""
+    if n.op == "param":
+        return naming.inputs[n.attr]
+    if n.op == "const":
+        return str(n.attr) if n.attr < 4096 else hex(n.attr)
+    return f"{n.op}({', '.join(_inline(a, naming) for a in n.args)})"

@@ -1,17 +1,19 @@
 """The SMT-LIB 2 view: a `define-fun` over bit-vectors (and, for routines that
 touch memory, an array from 64-bit addresses to bytes), readable by any
 QF_ABV solver.  Booleans are (_ BitVec 1); a routine with both a result and a
-memory effect gets two functions, NAME and NAME_mem."""
+memory effect gets two functions, NAME and NAME_mem; one with a precondition
+also NAME_requires, a Bool over the inputs: claims about the routine assume it
+(`(=> (NAME_requires x) ...)`)."""
 
 from __future__ import annotations
 
-from sem.canon import postorder
+from sem.canon import postorder, precondition_order
 from sem.ir import Node, Routine
 from sem.views.naming import Naming, is_leaf, temporaries
 
 MEMORY_SORT = "(Array (_ BitVec 64) (_ BitVec 8))"
 SIMPLE = {"add": "bvadd", "sub": "bvsub", "mul": "bvmul", "and": "bvand", "or": "bvor",
-          "xor": "bvxor", "not": "bvnot", "neg": "bvneg"}
+          "xor": "bvxor", "not": "bvnot", "neg": "bvneg", "udiv": "bvudiv", "urem": "bvurem"}
 SHIFT = {"shl": "bvshl", "lshr": "bvlshr", "ashr": "bvashr"}
 COMPARE = {"ult": "bvult", "ule": "bvule", "slt": "bvslt", "sle": "bvsle"}
 
@@ -105,9 +107,26 @@ def render(r: Routine, naming: Naming) -> str:
         return f"(define-fun {name} ({' '.join(params)}) {out_sort}{lets}\n  {v(out)}{closing})\n"
 
     text = f"; routine {naming.function}: inputs {', '.join(t.name for t in r.params) or 'none'}\n"
+    if r.requires is not None:
+        text += _requires(r, naming, [p for p in params if not p.startswith("(mem ")])
     if r.result is not None:
         text += define(naming.function, r.result, sort(r.result.width))
     if r.memory is not None:
         suffix = "_mem" if r.result is not None else ""
         text += define(naming.function + suffix, r.memory, MEMORY_SORT)
     return text
+
+
+def _requires(r: Routine, naming: Naming, params: list[str]) -> str:
+    """NAME_requires: the precondition, a Bool over the inputs."""
+    text: dict[int, str] = {}
+    for n in precondition_order(r):
+        if n.op == "param":
+            text[id(n)] = naming.inputs[n.attr]
+        elif n.op == "const":
+            text[id(n)] = bits(n.attr, n.width)
+        else:
+            text[id(n)] = _expr(n, [text[id(a)] for a in n.args])
+    return (f"; defined where {naming.function}_requires holds (any answer outside)\n"
+            f"(define-fun {naming.function}_requires ({' '.join(params)}) Bool\n"
+            f"  (= {text[id(r.requires)]} #b1))\n")
