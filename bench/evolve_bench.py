@@ -33,8 +33,8 @@ against gcc on each goal board.
    evolved for the goal's features (--budget each, --sort-budget a sort; with
    --until-goal stopping at gcc's count, else searching the whole budget, which keeps
    more proven programs to time: Haswell's p18 stopped at gcc's 7 had kept none as fast
-   as gcc's, the whole budget kept a faster one of 5), then ours and gcc -O3's code are timed on the same 100 vectors in one
-   campaign on it
+   as gcc's, the whole budget kept a faster one of 5), then ours and gcc -O3's code are
+   timed on the same 100 vectors in one campaign on it
    (evolution/fitness.py, probes/timed_calls.py): cycles per call, loop overhead
    subtracted (each vector's inputs passed 16 times in a row, less the same loop around
    an empty function), and the latency (calls chained, each waiting for the previous

@@ -118,7 +118,8 @@ def fastest(runs: Mapping[str, FitnessRun], instructions: Mapping[str, int],
     than the medians differ by on the deciding figure: under KVM the counter moves in
     steps, so two codes alike in cycles can differ by one step with no spread; the two
     figures have different scales, so the shares are compared: qemu64 p23, 9.5% less
-    latency for 18% more cycles per call, is no gain).  Of several faster ones, the lowest median, then the fewest instructions."""
+    latency for 18% more cycles per call, is no gain).  Of several faster ones, the lowest
+    median, then the fewest instructions."""
     base = runs[shortest]
     figure = "latency" if base.ok and base.latency is not None else "cycles"
     other = "cycles" if figure == "latency" else "latency"
