@@ -455,10 +455,12 @@ def _enumerate(leaves: list[tuple[Expr, np.ndarray]], width: int, wanted: np.nda
 
 
 def reformulations(spec: Routine, budget_s: float = BUDGET_S, max_size: int = MAX_SIZE,
-                   clock: Callable[[], float] = time.perf_counter) -> list[Reformulation]:
+                   clock: Callable[[], float] = time.thread_time) -> list[Reformulation]:
     """The smallest expressions (at most `max_found`) that agree with `spec` on every test
     input, smallest first; none for a routine this module does not take (see _applicable)
-    or when nothing of `max_size` operations or fewer agrees within `budget_s` seconds.
+    or when nothing of `max_size` operations or fewer agrees within `budget_s` seconds of
+    this thread's CPU (by default: on wall time a loaded machine found nothing for p10 and
+    p15, load average 8, and the search of every board went without them).
     Only expressions of fewer operations than the routine's own are offered (others are
     the routine rewritten, which its lowering already starts from).
 

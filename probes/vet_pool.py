@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import itertools
 import multiprocessing
+import multiprocessing.pool
 import os
 import signal
 from collections import deque
@@ -63,4 +64,15 @@ def vet_stream(probes: Iterable[Probe],
             following = next(chunks, None)
             if following is not None:
                 pending.append((following, pool.apply_async(_vet_chunk, (following,))))
-            yield from zip(chunk, verdicts.get(), strict=True)  # one verdict per probe
+            yield from zip(chunk, _waited(verdicts), strict=True)  # one verdict per probe
+
+
+def _waited(result: multiprocessing.pool.AsyncResult) -> list[VetVerdict]:
+    """The chunk's verdicts, waited for in short steps: Ctrl-C's signal may be taken by
+    one of the pool's threads, and then a wait without a timeout in this one never ends
+    (the test's Ctrl-C hung here until pytest's timeout with the host's load at 8)."""
+    while True:
+        try:
+            return result.get(timeout=0.1)
+        except multiprocessing.TimeoutError:
+            continue
