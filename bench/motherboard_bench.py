@@ -40,7 +40,7 @@ import time
 from collections import Counter
 
 from motherboard.adversary import liar_kinds
-from motherboard.compare import compare, held_out, knowledge
+from motherboard.compare import compare, held_out, knowledge, table_floor
 from motherboard.live import PROFILE_ROUNDS, Plan, parse_boards, run_live
 from motherboard.market import MarketConfig, Motherboard
 from motherboard.record import totals
@@ -168,11 +168,16 @@ def run_b(quick: bool, record: str | None = None) -> None:
             " bid not promising the earliest finish")
     first = [run.motherboard.tasks[t] for t in run.rounds[0]]
     succ = {t.id: [u.id for u in first if t.id in u.after] for t in first}
-    held = held_out({t: {b: r for b, r in row.items() if b in c.boards}
-                     for t, row in run.profile_runs.items()}, succ)
+    held_runs = {t: {b: r for b, r in row.items() if b in c.boards}
+                 for t, row in run.profile_runs.items()}
+    held = held_out(held_runs, succ)
     say("  the table's noise: HEFT on one profiling run of each task and board alone, then its"
         " schedule on the others' medians: " + ", ".join(
             f"{h.on_its_table:.3f} -> {h.on_the_others:.3f} s" for h in held))
+    say("  the table's floor: HEFT's own schedule on the table, on the table drawn again (each"
+        " task's runs on each board resampled), over HEFT on that draw: median"
+        f" {table_floor(held_runs, succ, seed=SEED):.2f} x (a scheduler knowing the table exactly"
+        " gets this on a table of the same noise)")
     if record:
         with open(record, "w") as f:
             json.dump({"graph": {t.id: list(t.after) for t in first},

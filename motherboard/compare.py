@@ -17,6 +17,7 @@ same run (`executed`), timed as the motherboard's run is.
 from __future__ import annotations
 
 import math
+import random
 import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -188,3 +189,22 @@ def knowledge(mb: Motherboard, ids: Sequence[str], table: Mapping[str, Mapping[s
     return Knowledge(made / best, replay(costs, succ, order).makespan / best,
                      statistics.pstdev(off),
                      statistics.pstdev(one) if one else float("nan"), not_earliest)
+
+
+def table_floor(runs: Mapping[str, Mapping[str, Sequence[float]]],
+                succ: Mapping[str, Sequence[str]], draws: int = 50, seed: int = 0) -> float:
+    """How far even a scheduler that knew the table exactly lands from HEFT on a table of
+    the same noise: the table drawn again (each task's runs on each board resampled with
+    replacement, their median; a bootstrap), HEFT's schedule on the table replayed on each
+    draw over HEFT on that draw, the median of `draws`.  HEFT's makespan on a table of
+    noisy medians is optimistic (it takes each task where its median came out lucky), so
+    a ratio to it under this is luck, not scheduling."""
+    rng = random.Random(seed)
+    table = {t: {b: statistics.median(r) for b, r in row.items()} for t, row in runs.items()}
+    order = heft(table, succ).order()
+    ratios = []
+    for _ in range(draws):
+        drawn = {t: {b: statistics.median(rng.choices(list(r), k=len(r))) for b, r in row.items()}
+                 for t, row in runs.items()}
+        ratios.append(replay(drawn, succ, order).makespan / heft(drawn, succ).makespan)
+    return statistics.median(ratios)

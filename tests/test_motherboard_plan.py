@@ -12,7 +12,7 @@ import pytest
 
 from motherboard import batch
 from motherboard.agent import BoardAgent
-from motherboard.compare import compare
+from motherboard.compare import compare, knowledge, table_floor
 from motherboard.heft import heft
 from motherboard.market import CALIBRATION_DISTINCT, MarketConfig, Motherboard
 from motherboard.messages import Award, BidRequest, Inputs, Onboard
@@ -122,6 +122,16 @@ def test_the_market_schedules_the_papers_graph_as_heft_does():
     assert c.motherboard == pytest.approx(best, rel=0.02)  # its placement, on the table
     assert c.motherboard_live <= 1.05 * best  # and its run, messages included
     assert c.motherboard_live < min(c.round_robin, c.random)
+    # what the bids knew (every board's bid for every task, the run it predicted): the
+    # paper's costs, so HEFT worked out on them is HEFT; and a table of noise-free runs
+    # has no luck in it: HEFT's own schedule is HEFT on every redraw
+    runs = {t: {b: [x] * 3 for b, x in row.items()} for t, row in table.items()}
+    known = knowledge(run.motherboard, [t.id for t in run.motherboard.workload_tasks()],
+                      table, runs)
+    assert known is not None and known.heft_on_bids == pytest.approx(1.0, rel=0.02)
+    assert known.assignment == pytest.approx(c.motherboard / best)
+    assert known.bids_spread < 0.02 and known.runs_spread == 0.0
+    assert table_floor(runs, succ) == pytest.approx(1.0)
 
 
 def test_calibration_sizes_spread_over_the_workloads_batches():
