@@ -123,6 +123,11 @@ def run_b(quick: bool, record: str | None = None) -> None:
     config = MarketConfig(seed=SEED, calibration_sizes=calibration_sizes(work))
     run = run_live(parse_boards(HETERO), work, config=config, seed=SEED,
                    profile=True, timeout=900, rounds=GRAPH_ROUNDS)
+    for name, why in run.failed.items():
+        say(f"  {name} did not onboard: {why.splitlines()[0][:150]}")
+    left = [b for b, e in run.motherboard.boards.items() if e.status.value != "active"]
+    if left:
+        say(f"  left during the run: {', '.join(left)}")
     c = compare(run.motherboard, run.profile, run.onboarded, SEED, run.rounds, run.executed)
     say(f"  {c.tasks} tasks on {len(c.boards)} boards, run {len(run.rounds)} times; after the"
         f" first, every task run {PROFILE_ROUNDS} times on every board as the graph runs"
