@@ -19,8 +19,11 @@ Live QEMU boards (TCG; a KVM board where /dev/kvm can run it), fixed seeds:
      motherboard's makespan in its runs (their median) over HEFT's schedule's run live
      (the median of its runs); beside it HEFT's, round-robin's and random's makespans
      on the table, and how far HEFT on one profiling run's times is from the same
-     schedule on the other runs' (the table's noise).  `--json FILE` writes the graph,
-     the table with every run and the makespans, from which HEFT can be recomputed
+     schedule on the other runs' (the table's noise), the table's floor (HEFT's own
+     schedule on bootstrap redraws of it), and for each of the motherboard's runs its
+     assignment on the table beside HEFT's schedule worked out on what its bids knew.
+     `--json FILE` writes the graph, the table with every run, the makespans and each
+     of the motherboard's runs (bids and times), from which HEFT can be recomputed
   C  a stream of the routines some board has hardware for (POPCNT on Haswell, Zbb on
      rv64) on four boards: where their tasks went once the boards were calibrated
   D  simulated boards with the per-board times the live boards measured in A (its
