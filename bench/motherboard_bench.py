@@ -19,8 +19,11 @@ Live QEMU boards (TCG; a KVM board where /dev/kvm can run it), fixed seeds:
      motherboard's makespan in its runs (their median) over HEFT's schedule's run live
      (the median of its runs); beside it HEFT's, round-robin's and random's makespans
      on the table, and how far HEFT on one profiling run's times is from the same
-     schedule on the other runs' (the table's noise).  `--json FILE` writes the graph,
-     the table with every run and the makespans, from which HEFT can be recomputed
+     schedule on the other runs' (the table's noise), the table's floor (HEFT's own
+     schedule on bootstrap redraws of it), and for each of the motherboard's runs its
+     assignment on the table beside HEFT's schedule worked out on what its bids knew.
+     `--json FILE` writes the graph, the table with every run, the makespans and each
+     of the motherboard's runs (bids and times), from which HEFT can be recomputed
   C  a stream of the routines some board has hardware for (POPCNT on Haswell, Zbb on
      rv64) on four boards: where their tasks went once the boards were calibrated
   D  simulated boards with the per-board times the live boards measured in A (its
@@ -40,7 +43,7 @@ import time
 from collections import Counter
 
 from motherboard.adversary import liar_kinds
-from motherboard.compare import compare, held_out
+from motherboard.compare import compare, held_out, knowledge, table_floor
 from motherboard.live import PROFILE_ROUNDS, Plan, parse_boards, run_live
 from motherboard.market import MarketConfig, Motherboard
 from motherboard.record import totals
@@ -123,6 +126,11 @@ def run_b(quick: bool, record: str | None = None) -> None:
     config = MarketConfig(seed=SEED, calibration_sizes=calibration_sizes(work))
     run = run_live(parse_boards(HETERO), work, config=config, seed=SEED,
                    profile=True, timeout=900, rounds=GRAPH_ROUNDS)
+    for name, why in run.failed.items():
+        say(f"  {name} did not onboard: {why.splitlines()[0][:150]}")
+    left = [b for b, e in run.motherboard.boards.items() if e.status.value != "active"]
+    if left:
+        say(f"  left during the run: {', '.join(left)}")
     c = compare(run.motherboard, run.profile, run.onboarded, SEED, run.rounds, run.executed)
     say(f"  {c.tasks} tasks on {len(c.boards)} boards, run {len(run.rounds)} times; after the"
         f" first, every task run {PROFILE_ROUNDS} times on every board as the graph runs"
@@ -149,20 +157,65 @@ def run_b(quick: bool, record: str | None = None) -> None:
         f" {c.round_robin / c.heft:.2f} x, random {c.random / c.heft:.2f} x and the"
         f" motherboard's assignment {c.ratio_to_heft:.2f} x on the table (its run to the last"
         f" acceptance, checks included: {c.motherboard_measured:.3f} s)")
+    paired = [m / h for m, h in zip(c.live_rounds, run.executed_runs.get("heft", []),
+                                    strict=False) if h]
+    if paired:
+        say("  round by round (each of the motherboard's runs over HEFT's schedule's run right"
+            f" after it): {', '.join(f'{x:.2f}' for x in paired)} x, median"
+            f" {statistics.median(paired):.2f} x")
+    for k, ids in enumerate(run.rounds):
+        known = knowledge(run.motherboard, ids, run.profile, run.profile_runs)
+        if known is None:
+            say(f"  run {k + 1}: not every board bid for every task (no knowledge figure)")
+            continue
+        say(f"  run {k + 1}: on the table, the motherboard's assignment {known.assignment:.2f} x"
+            f" HEFT, HEFT's schedule on the bids' own predicted runs {known.heft_on_bids:.2f} x;"
+            " the bids against the table: log-sd"
+            f" {known.bids_spread:.2f} (one profiling run against its others' median"
+            f" {known.runs_spread:.2f}); {known.not_earliest} of {len(ids)} tasks went to a"
+            " bid not promising the earliest finish")
     first = [run.motherboard.tasks[t] for t in run.rounds[0]]
     succ = {t.id: [u.id for u in first if t.id in u.after] for t in first}
-    held = held_out({t: {b: r for b, r in row.items() if b in c.boards}
-                     for t, row in run.profile_runs.items()}, succ)
+    held_runs = {t: {b: r for b, r in row.items() if b in c.boards}
+                 for t, row in run.profile_runs.items()}
+    held = held_out(held_runs, succ)
     say("  the table's noise: HEFT on one profiling run of each task and board alone, then its"
         " schedule on the others' medians: " + ", ".join(
             f"{h.on_its_table:.3f} -> {h.on_the_others:.3f} s" for h in held))
+    say("  the table's floor: HEFT's own schedule on the table, on the table drawn again (each"
+        " task's runs on each board resampled), over HEFT on that draw: median"
+        f" {table_floor(held_runs, succ, seed=SEED):.2f} x (a scheduler knowing the table exactly"
+        " gets this on a table of the same noise)")
     if record:
         with open(record, "w") as f:
             json.dump({"graph": {t.id: list(t.after) for t in first},
                        "table": run.profile, "table_runs": run.profile_runs,
-                       "comparison": c.to_json(), "executed_runs": run.executed_runs}, f,
-                      indent=1)
+                       "comparison": c.to_json(), "executed_runs": run.executed_runs,
+                       "motherboard_rounds": [_round_record(run.motherboard, ids)
+                                              for ids in run.rounds],
+                       "trust_weights": {b: run.motherboard.trust.of(b).weight
+                                         for b in c.boards}}, f, indent=1)
         say(f"  written to {record}: the graph, the table (every run) and the makespans")
+
+
+def _round_record(mb: Motherboard, ids: list[str]) -> dict[str, dict]:
+    """One of the motherboard's runs of the graph, per task (by its id in the first run):
+    the board it was accepted from, when (seconds from the run's first award) it was
+    awarded, its inputs sent and its result back, the measured time, and every bid of
+    its last auction (promise, the run alone within it, price)."""
+    tasks = [mb.tasks[t] for t in ids]
+    start = min(a.awarded for t in tasks for a in t.attempts)
+    out = {}
+    for t in tasks:
+        a = next(x for x in t.attempts if x.outcome == "accepted")
+        out[t.id.rpartition("/")[2]] = {
+            "board": a.board, "announced": t.announced - start, "awarded": a.awarded - start,
+            "attempts": len(t.attempts),
+            "sent": (a.sent if a.sent is not None else a.awarded) - start,
+            "ended": a.ended - start, "measured": a.measured, "run": a.run,
+            "bids": {b: {"seconds": x.seconds, "run": x.run, "price": x.price}
+                     for b, x in t.bids.items()}}
+    return out
 
 
 def run_c(quick: bool) -> None:

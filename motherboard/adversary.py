@@ -54,7 +54,7 @@ class Liar:
         if isinstance(bid, Decline) or self.kind == WRONG or (self.patient and not bid.calibrated):
             return bid
         self.lost_in_a_row += 1  # until an award says otherwise
-        return replace(bid, seconds=bid.seconds / SPEEDUP_CLAIMED,
+        return replace(bid, seconds=bid.seconds / SPEEDUP_CLAIMED, run=bid.run / SPEEDUP_CLAIMED,
                        joules=bid.joules / SPEEDUP_CLAIMED, price=bid.price / SPEEDUP_CLAIMED)
 
     def awarded(self) -> None:

@@ -114,7 +114,7 @@ class BoardAgent:
         promise = finish - expected
         joules = self.joules(request.routine, impl, request.size, seconds)
         return Bid(request.task, self.board, impl, promise, joules,
-                   PRICE_PER_SECOND * promise + PRICE_PER_JOULE * joules, calibrated)
+                   PRICE_PER_SECOND * promise + PRICE_PER_JOULE * joules, calibrated, seconds)
 
     def on_award(self, award: Award, now: float) -> None:
         predicted, _ = self.predict(award.routine, award.implementation, award.size)

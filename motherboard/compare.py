@@ -16,6 +16,8 @@ same run (`executed`), timed as the motherboard's run is.
 
 from __future__ import annotations
 
+import math
+import random
 import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -133,3 +135,76 @@ def _live(tasks) -> float:
 
 def _accepted(task):
     return next(a for a in task.attempts if a.outcome == "accepted")
+
+
+@dataclass(frozen=True)
+class Knowledge:
+    """What the motherboard knew of a graph's times, against the table: whether its
+    assignment is off HEFT's on the table for its scheduling or for what its bids knew.
+
+    `heft_on_bids`: HEFT's schedule worked out on the bids' own predicted runs (every
+    board's bid for every task of one run: the run alone, `Bid.run`), its makespan on the
+    table -- the motherboard's scheduling with HEFT's in its place.  The spreads are the
+    standard deviations of log ratios: the bids' predicted runs against the table's
+    medians (each board's bias taken out), and one profiling run of a task on a board
+    against the median of its other runs (the table's own noise).  `not_earliest`: tasks
+    awarded to a bid that did not promise the earliest finish (trust or energy decided);
+    `assignment`: the motherboard's own assignment in that run on the table (as HEFT's)."""
+
+    heft_on_bids: float
+    assignment: float  # the motherboard's own in that run, on the table, over HEFT's
+    bids_spread: float
+    runs_spread: float
+    not_earliest: int
+
+
+def knowledge(mb: Motherboard, ids: Sequence[str], table: Mapping[str, Mapping[str, float]],
+              runs: Mapping[str, Mapping[str, Sequence[float]]]) -> Knowledge | None:
+    """`ids`: the task ids of one run of the graph (the table's, prefixed "k/" after the
+    first); None unless every task has a bid with its run from every board of the table."""
+    tasks = [mb.tasks[t] for t in ids]
+    key = {t.id: t.id.rpartition("/")[2] for t in tasks}
+    boards = sorted(set.intersection(*(set(table[key[t.id]]) for t in tasks)))
+    if not all(b in t.bids and t.bids[b].run > 0 for t in tasks for b in boards):
+        return None
+    known = {key[t.id]: {b: t.bids[b].run for b in boards} for t in tasks}
+    succ: dict[str, list[str]] = {key[t.id]: [] for t in tasks}
+    for t in tasks:
+        for p in t.after:
+            succ[key[p]].append(key[t.id])
+    costs = {t: {b: table[t][b] for b in boards} for t in known}
+    made = replay(costs, succ, heft(known, succ).order()).makespan
+    order: dict[str, list[str]] = {b: [] for b in boards}
+    for t in sorted(tasks, key=lambda t: _accepted(t).ended):
+        order.setdefault(_accepted(t).board, []).append(key[t.id])
+    best = heft(costs, succ).makespan
+    bias = {b: statistics.mean(math.log(known[t][b] / costs[t][b]) for t in known)
+            for b in boards}
+    off = [math.log(known[t][b] / costs[t][b]) - bias[b] for t in known for b in boards]
+    one = [math.log(x / statistics.median([*r[:i], *r[i + 1:]]))
+           for t in known for b in boards for r in (list(runs[t][b]),) if len(r) > 1
+           for i, x in enumerate(r)]
+    not_earliest = sum(
+        min(t.bids.values(), key=lambda x: x.seconds).board != _accepted(t).board for t in tasks)
+    return Knowledge(made / best, replay(costs, succ, order).makespan / best,
+                     statistics.pstdev(off),
+                     statistics.pstdev(one) if one else float("nan"), not_earliest)
+
+
+def table_floor(runs: Mapping[str, Mapping[str, Sequence[float]]],
+                succ: Mapping[str, Sequence[str]], draws: int = 50, seed: int = 0) -> float:
+    """How far even a scheduler that knew the table exactly lands from HEFT on a table of
+    the same noise: the table drawn again (each task's runs on each board resampled with
+    replacement, their median; a bootstrap), HEFT's schedule on the table replayed on each
+    draw over HEFT on that draw, the median of `draws`.  HEFT's makespan on a table of
+    noisy medians is optimistic (it takes each task where its median came out lucky), so
+    a ratio to it under this is luck, not scheduling."""
+    rng = random.Random(seed)
+    table = {t: {b: statistics.median(r) for b, r in row.items()} for t, row in runs.items()}
+    order = heft(table, succ).order()
+    ratios = []
+    for _ in range(draws):
+        drawn = {t: {b: statistics.median(rng.choices(list(r), k=len(r))) for b, r in row.items()}
+                 for t, row in runs.items()}
+        ratios.append(replay(drawn, succ, order).makespan / heft(drawn, succ).makespan)
+    return statistics.median(ratios)

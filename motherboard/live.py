@@ -434,7 +434,15 @@ def run_live(choices: Sequence[BoardChoice], workload: Workload, *,
                                                 explore=config.calibration_samples))
         deadline = mb.deadline()
         if deadline is not None and deadline <= now:
-            deliver(mb.tick(now))
+            # what came meanwhile first, in the order it came: a bid that arrived in time
+            # (stamped before the auction's deadline) while the loop was busy counts
+            while True:
+                try:
+                    stamp, sender, message = arrived.get_nowait()
+                except queue.Empty:
+                    break
+                take(sender, message, stamp)
+            deliver(mb.tick(now_()))
         check_processes(now)
         if on_update is not None and now - last_update >= update_every:
             on_update(run, now)

@@ -236,7 +236,10 @@ class Motherboard:
         self._auction: str | None = None  # the workload task being auctioned
         self._calibration_serial = 0
         self._successors: dict[str, list[str]] = {}  # workload task -> tasks after it
-        self._prepared: dict[TaskSpec, bytes] = {}  # own inputs packed ahead (prepare)
+        # own inputs packed ahead (prepare), by what they are made from: (routine ID, size,
+        # seed), so a task re-timed after it was prepared (a graph run again) still finds
+        # them; kept, as the same inputs may be submitted again (another run of the graph)
+        self._prepared: dict[tuple[str, int, int], bytes] = {}
 
     # -- the board side ---------------------------------------------------------------------------
 
@@ -498,7 +501,7 @@ class Motherboard:
         if missing:
             raise MarketError(f"task {spec.id!r} comes after {missing}, never submitted")
         # now (or earlier: prepare), so that composing it later is all it takes
-        task.own = self._prepared.pop(spec, None) or self._own_inputs(task)
+        task.own = self._prepared.get((rid, spec.size, spec.seed)) or self._own_inputs(task)
         self.tasks[spec.id] = task
         self.order.append(spec.id)
         for parent in spec.after:
@@ -515,7 +518,7 @@ class Motherboard:
         arrive at once, and generating 100,000 vectors in Python takes a second."""
         for spec in specs:
             rid = self.book.resolve(spec.routine)
-            self._prepared[spec] = batch.pack_inputs(
+            self._prepared[(rid, spec.size, spec.seed)] = batch.pack_inputs(
                 self.book.routine(rid), self.book.inputs(rid, spec.size, spec.seed))
 
     def tick(self, now: float) -> list[Envelope]:

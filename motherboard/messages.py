@@ -83,6 +83,9 @@ class Bid:
     joules: float  # predicted energy of the run
     price: float  # credits asked (the bidder's cost, if it bids truthfully)
     calibrated: bool  # whether the prediction comes from a calibrated history model
+    # of `seconds`, the run alone as predicted (the rest is its wait for the board's slot):
+    # what the motherboard's record of the bids shows beside the measured times
+    run: float = 0.0
 
 
 @dataclass(frozen=True)

@@ -410,3 +410,28 @@ def test_the_oracles_record_holds_a_boards_runs_not_its_waits_behind_its_own_tas
     assert model.count == QUICK.calibration_samples + len(work.tasks)
     assert model.predict(10) == pytest.approx(0.1, abs=0.005)  # 1 ms latency each way
     assert not [e for e in mb.events if e[1] == "refuted"]
+
+
+def test_inputs_prepared_ahead_serve_a_task_re_timed_and_submitted_again(monkeypatch):
+    """A live run prepares a graph's inputs while its boards boot, then submits each run of
+    the graph with its arrival moved to when that run starts: the inputs (made from the
+    routine, the size and the seed) are the prepared ones, not generated again -- which
+    stalled the loop ~8 s at each later run's start, long enough for its first auction to
+    close on one bid.  The truth: the routine's own input generator."""
+    from motherboard import batch
+
+    mb = Motherboard(BOOK, ["hd:p01"])
+    spec = TaskSpec("g0", "hd:p01", 3_000, 11)
+    again = replace(spec, id="2/g0")
+    mb.prepare([spec, again])
+    again = replace(again, arrival=42.0)  # its run starts 42 s later
+
+    def generated(task):
+        raise AssertionError(f"{task.id}'s inputs generated at submission, not prepared")
+
+    monkeypatch.setattr(mb, "_own_inputs", generated)
+    for s in (spec, again):
+        mb.submit(s, 0.0)
+    truth = batch.pack_inputs(BOOK.routine(mb.tasks["g0"].routine),
+                              BOOK.inputs(BOOK.resolve("hd:p01"), 3_000, 11))
+    assert mb.tasks["g0"].own == truth and mb.tasks["2/g0"].own == truth
