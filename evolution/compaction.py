@@ -9,11 +9,11 @@ bytes 2.10; ours with its registers and two `lea`s rewritten (62 bytes) 2.10.
 `smaller` walks downhill in bytes from a program by moves that keep its instructions:
 swapping two registers throughout (neither read before it is written, neither the
 result: such a swap renames values, nothing else), one value moved to another register,
-a 64-bit form's 32-bit twin, and
-`lea x, [a + b]` written as `add` (alone where x is a or b; with the `mov` after it that
-copies x into a or b, the pair as `add` then `mov`).  A move is taken only if the program
-stays right on every test vector; the caller proves the result like any candidate (a
-32-bit twin is right only where the upper half is not needed, which the proof decides).
+a 64-bit form's 32-bit twin, and `lea x, [a + b]` written as `add` (alone where x is a or
+b; with the `mov` after it that copies x into a or b, the pair as `add` then `mov`).  A
+move is taken only if the program stays right on every test vector; the caller proves the
+result like any candidate (a 32-bit twin is right only where the upper half is not
+needed, which the proof decides).
 """
 
 from __future__ import annotations
@@ -147,7 +147,7 @@ def _moves(isa: Isa, program: MachineProgram) -> Iterator[Edit]:
 
 def smaller(isa: Isa, testset: TestSet, program: MachineProgram, sizes: Sizes
             ) -> MachineProgram | None:
-    """The program in fewer bytes, as many instructions or fewer, right on every vector of
+    """The program in fewer bytes and as many instructions, right on every vector of
     `testset` (not proven: the caller proves it); None where no move saves a byte."""
     current, size = program, sizes.program(program)
     if size is None:
