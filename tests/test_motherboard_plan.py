@@ -194,25 +194,30 @@ def test_calibrating_at_the_workloads_sizes_predicts_its_runs():
     assert own < 0.2 and small > 2 * own
 
 
-def test_the_market_schedules_bench_bs_graph_within_a_few_percent_of_heft():
+def test_the_market_schedules_bench_bs_graph_near_heft_in_every_world():
     """Bench B's graph (`graph-long`: 31 tasks, 8 layers) on four simulated boards whose
     times are exact lines per routine (a different rate per board and routine, as the
-    live boards measure them; sizes cut a hundredfold so the interpreter checks quickly):
-    with the bids' times right, the motherboard's assignment on that table is HEFT's
-    within a few percent (the scheduling alone; trust, energy and the announcing order
-    included), and below round-robin's and random's."""
-    rng = random.Random(5)
+    live boards measure them; sizes cut a hundredfold so the interpreter checks quickly),
+    in six such worlds: with the bids' times right, the motherboard's assignment on that
+    table is HEFT's within 10% on average and 15% in each world (the scheduling alone;
+    trust, energy and the announcing order included: 0.95-1.14x over eight worlds when
+    written, HEFT being a heuristic too), and below round-robin's and random's in each."""
     work = Workload("graph-long/100", tuple(replace(t, size=t.size // 100)
                                              for t in long_graph(7).tasks))
     routines = sorted({BOOK.resolve(t.routine) for t in work.tasks})
-    profiles = [SimProfile(f"b{i}", arch, noise=0.0, lines={
-        r: {"lowered": RunTimeLine(0.005, rng.uniform(2e-4, 6e-4))} for r in routines})
-        for i, arch in enumerate(("x86_64", "x86_64", "riscv64", "riscv64"))]
-    config = MarketConfig(calibration_samples=3, calibration_sizes=calibration_sizes(work))
-    run = simulate(work, [BoardPlan(p.spec, p) for p in profiles], config=config, seed=1,
-                   warm_up=True)
-    table = {t.id: {p.spec: p.lines[BOOK.resolve(t.routine)]["lowered"].seconds(t.size)
-                    for p in profiles} for t in work.tasks}
-    c = compare(run.motherboard, table, run.start)
-    assert c.motherboard <= 1.05 * c.heft
-    assert c.motherboard < min(c.round_robin, c.random)
+    ratios = []
+    for world in range(1, 7):
+        rng = random.Random(world)
+        profiles = [SimProfile(f"b{i}", arch, noise=0.0, lines={
+            r: {"lowered": RunTimeLine(0.005, rng.uniform(2e-4, 6e-4))} for r in routines})
+            for i, arch in enumerate(("x86_64", "x86_64", "riscv64", "riscv64"))]
+        config = MarketConfig(calibration_samples=3, calibration_sizes=calibration_sizes(work))
+        run = simulate(work, [BoardPlan(p.spec, p) for p in profiles], config=config, seed=1,
+                       warm_up=True)
+        table = {t.id: {p.spec: p.lines[BOOK.resolve(t.routine)]["lowered"].seconds(t.size)
+                        for p in profiles} for t in work.tasks}
+        c = compare(run.motherboard, table, run.start)
+        assert c.motherboard <= 1.15 * c.heft, world
+        assert c.motherboard < min(c.round_robin, c.random), world
+        ratios.append(c.motherboard / c.heft)
+    assert sum(ratios) / len(ratios) <= 1.10, ratios
