@@ -15,7 +15,9 @@ loop's overhead taken out, the median over pairs of passes with the quartiles as
 
 Under TCG the counts describe QEMU (with `-icount shift=0`, one per instruction
 executed), under KVM the silicon's time-stamp counter (x86-64: constant rate, not the
-core clock).
+core clock); there each code is timed with its entry at each 16-byte place of a cache
+line in turn and its pairs pooled (timed_calls.PLACEMENTS: at one place, the figure says
+where the code's return fell).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from probes.timed_calls import (
     CHAINED_CALLS_PER_VECTOR,
     CallCycles,
     TimedRun,
+    placements_for,
     time_on_link,
     timed_form,
 )
@@ -75,13 +78,15 @@ def run_in_guest(link: Link, isa: Isa, spec: Routine, codes: dict[str, bytes], c
     riscv64), in one campaign on `link`."""
     vectors = [probe_vector(isa, spec, v) for v in machine_vectors(isa, spec, count, seed)]
     campaign = campaign or Campaign(link, POLICY)  # one per boot: its run ids go on
+    places = placements_for(getattr(link, "accelerator", "tcg"))
     forms = [timed_form(spec, isa.arch, code) for code in codes.values()]
-    runs = time_on_link(link, forms, vectors, campaign)
+    runs = time_on_link(link, forms, vectors, campaign, placements=places)
     chained: list[TimedRun | None] = [None] * len(codes)
     if spec.result is not None and not spec.uses_memory:
         chained = list(time_on_link(link, [timed_form(spec, isa.arch, code, chained=True)
                                            for code in codes.values()],
-                                    vectors, campaign, calls=CHAINED_CALLS_PER_VECTOR))
+                                    vectors, campaign, calls=CHAINED_CALLS_PER_VECTOR,
+                                    placements=places))
     out = {}
     for name, run, latency in zip(codes, runs, chained, strict=True):
         wrong = [r.first_disagreement for r in (run, latency)

@@ -215,6 +215,8 @@ class Isa:
     # whether instructions differ in length (x86-64) so that as many instructions can take
     # fewer bytes (evolution/compaction.py); riscv64 without C: four bytes each
     variable_length: bool = False
+    # no-op instructions by their length in bytes, to pad a code with (evolution/layout.py)
+    nops: Mapping[int, bytes] = field(default_factory=dict)
     by_name: Mapping[str, Form] = field(default_factory=dict, compare=False, repr=False)
     # form name -> 1-based index (forms.index compares whole dataclasses: slow in loops)
     index_by_name: Mapping[str, int] = field(default_factory=dict, compare=False, repr=False)

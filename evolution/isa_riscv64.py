@@ -379,4 +379,5 @@ RISCV64 = Isa(
     features=("m", "zba", "zbb", "zbs"),
     expand=expand_pseudo,
     assemble_each=assemble_each,
+    nops={4: bytes.fromhex("13000000")},  # addi x0, x0, 0
 )

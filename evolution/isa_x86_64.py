@@ -544,6 +544,13 @@ def assemble_each(statements: list[str], features: frozenset[str] = frozenset())
     return [assemble(s + "\n", features) for s in statements]
 
 
+# The recommended multi-byte NOPs (Intel SDM vol. 2B, NOP: `nop` and `0f 1f /0` with
+# 1-9 bytes), longer with more 0x66 prefixes as AMD's optimisation guides write them, up
+# to the 15 bytes an instruction may take; keystone writes `nop m32` as the hint space's
+# `0f 18 /4`, so they are bytes here.
+_NOPS = ("90", "6690", "0f1f00", "0f1f4000", "0f1f440000", "660f1f440000", "0f1f8000000000",
+         "0f1f840000000000", *("66" * k + "660f1f840000000000" for k in range(7)))
+
 X86_64 = Isa(
     arch=arch.X86_64,
     name="x86_64",
@@ -565,5 +572,6 @@ X86_64 = Isa(
     aliases={f"{p}{a}": f"{p}{cc}" for p in ("set", "cmov") for a, cc in CONDITION_ALIASES.items()},
     register_classes={"legacy8": (0, 1, 2, 3)},  # rax, rcx, rdx, rbx
     variable_length=True,
+    nops={len(b): b for b in map(bytes.fromhex, _NOPS)},
 )
 

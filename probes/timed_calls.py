@@ -12,6 +12,10 @@ divided by the calls, is the code's cycles per call with the loop's overhead (ar
 loads, the call and a return, copying the memory window, the counter reads) taken out;
 the median over the pairs is the figure, the quartiles its spread.
 
+Each code is timed with its entry at every offset of PLACEMENTS in its cache line in turn,
+and its pairs are pooled: where a code lands decides how the core fetches and predicts
+it, and one fixed place is one code's luck and another's loss (below).
+
     input:  CALLS u64 N (calls per vector per pass, at least 1), REPEATS u64 (pairs of
             passes, 1..MAX_REPEATS), COUNT u64 (vectors), PART u64 (only an identity:
             probes that differ in nothing else are distinct), then COUNT records at
@@ -20,7 +24,7 @@ the median over the pairs is the figure, the quartiles its spread.
     output: at TIMES, per pair, the empty pass's cycles then the code's (u64 each);
             at OUT_RECORDS, per vector, the sem form's output (the result word, the
             memory window) as the code's last call left it
-    code:   [wrapper][fill to 64][empty: return][fill to 64][the code]
+    code:   [wrapper][fill to 64][empty: return][fill to 64 + placement][the code]
 
 Each call gets the vector's own inputs: the memory window is copied into the scratch
 area before every call (the sorts sort in place) and out after it, in both passes.
@@ -71,7 +75,18 @@ RECORDS = 32  # input offset of the first vector record
 MAX_REPEATS = 32
 TIMES = 0  # output offset of the pass counts
 OUT_RECORDS = TIMES + 2 * WORD * MAX_REPEATS  # output offset of the first output record
-ALIGN = 64  # the empty function and the code each start a cache line
+ALIGN = 64  # the empty function starts a cache line, the code a place in one (PLACEMENTS)
+# Where a code's entry falls in its 64-byte line, each in turn: gcc aligns functions to 16
+# bytes, so a linker may put a code's entry at any of these.  Measured under nested KVM
+# (AMD EPYC family 25) with every code at the start of a line: gcc's p20 for qemu64, 33
+# bytes, 1.88 cycles per call and 4.19 latency, any change to its bytes (a dropped
+# `rep`, `xor` or `mov`) 2.10 and 4.94; ours, 22 bytes, 2.10 and 4.94, and the same
+# instructions behind 11-12 bytes of `nop` (its return at byte 32 or 33 of the line) 1.85
+# to 1.93 and 4.23.  Timing every code at one place measured where its return fell, not
+# what it does (the layout bias of Mytkowicz et al., "Producing wrong data without doing
+# anything obviously wrong", 2009; pooling placements is Stabilizer's remedy, Curtsinger
+# and Berger 2013, in its simplest form).
+PLACEMENTS = (0, 16, 32, 48)
 # Instructions the watchdog allows per call of a pass (both passes count): the loop's
 # ~10, the memory window's copies (16 for the sorts) and the code (RV64IM bit counts
 # loop up to 64 rounds); and per probe for the rest.
@@ -252,21 +267,24 @@ def empty_function(arch: Arch, chained: bool) -> str:
 
 
 @cache
-def timed_wrapper_code(arch: Arch, layout: TimedLayout) -> bytes:
+def timed_wrapper_code(arch: Arch, layout: TimedLayout, placement: int = 0) -> bytes:
     """The assembled wrapper and the empty function (chained: the identity), the code's
-    first byte aligned after them."""
+    first byte `placement` bytes into the line after them."""
     d = _DIALECTS[arch]
+    if not 0 <= placement < ALIGN or placement % d.pad_size:
+        raise ValueError(f"placement {placement}: a code's entry is 0..{ALIGN - 1} bytes into"
+                         f" its line, a multiple of {d.pad_size} on {arch}")
     empty = empty_function(arch, layout.chained)
     body = d.wrapper(layout)
     consts = layout.constants()
     head = len(arch.assemble(body + "\ntimed_empty:\nprobe_routine:\n", constants=consts,
                              extensions=d.extensions))
     ret = len(arch.assemble(empty + "\n", extensions=d.extensions))
-    pads = ((-head) % ALIGN // d.pad_size, (-ret) % ALIGN // d.pad_size)
+    pads = ((-head) % ALIGN // d.pad_size, ((-ret) % ALIGN + placement) // d.pad_size)
     text = "\n".join([body, *[d.pad] * pads[0], "timed_empty:", empty, *[d.pad] * pads[1],
                       "probe_routine:", ""])
     code = arch.assemble(text, constants=consts, extensions=d.extensions)
-    assert len(code) % ALIGN == 0, f"the padding left the wrapper at {len(code)} bytes"
+    assert len(code) % ALIGN == placement, f"the padding left the wrapper at {len(code)} bytes"
     return code
 
 
@@ -279,7 +297,12 @@ class TimedForm:
     routine: Routine
     arch: Arch
     layout: TimedLayout
-    code: bytes  # wrapper, empty function, the code
+    code: bytes  # the code timed (a probe's image puts the wrapper and the empty one before it)
+
+    def image(self, placement: int = 0) -> bytes:
+        """A probe's code: the wrapper, the empty function and this code, its entry
+        `placement` bytes into its line."""
+        return timed_wrapper_code(self.arch, self.layout, placement) + self.code
 
     @property
     def capacity(self) -> int:
@@ -291,9 +314,10 @@ class TimedForm:
         fit = (MAX_BUDGET - BUDGET_BASE) // (BUDGET_PER_CALL * 2 * repeats * calls)
         return max(1, min(self.capacity, fit))
 
-    def probe(self, vectors: list[Vector], calls: int, repeats: int, part: int = 0) -> Probe:
+    def probe(self, vectors: list[Vector], calls: int, repeats: int, part: int = 0,
+              placement: int = 0) -> Probe:
         """One probe: `repeats` pairs of passes (empty, code), each calling once per
-        vector `calls` times in a row."""
+        vector `calls` times in a row, the code's entry `placement` bytes into its line."""
         if not 0 < len(vectors) <= self.capacity:
             raise ValueError(f"{len(vectors)} vectors: a timed probe of this routine carries"
                              f" 1..{self.capacity}; cut them into runs of that many")
@@ -307,9 +331,10 @@ class TimedForm:
         if budget > MAX_BUDGET:
             raise ValueError(f"{2 * repeats * calls * len(vectors)} calls in one probe: more"
                              f" than its instruction budget allows; fewer calls or repeats")
-        return Probe(self.arch, self.code, input=header + records, family=FAMILY, budget=budget,
+        return Probe(self.arch, self.image(placement), input=header + records, family=FAMILY, budget=budget,
                      output_size=OUT_RECORDS + self.layout.out_stride * len(vectors),
-                     meta={"calls": calls, "repeats": repeats, "vectors": len(vectors)})
+                     meta={"calls": calls, "repeats": repeats, "vectors": len(vectors),
+                           "placement": placement})
 
     def results(self, count: int, output: bytes) -> list[Evaluation]:
         """The `count` evaluations the code's last calls left, in the order sent."""
@@ -325,8 +350,7 @@ class TimedForm:
 def timed_form(r: Routine, arch: Arch, code: bytes, chained: bool = False) -> TimedForm:
     """`chained`: each call's scalar arguments wait for the previous call's result (the
     code's latency), else the calls are independent (its cost in a stream of calls)."""
-    layout = TimedLayout(layout_of(r), chained)
-    return TimedForm(r, arch, layout, timed_wrapper_code(arch, layout) + code)
+    return TimedForm(r, arch, TimedLayout(layout_of(r), chained), code)
 
 
 def pass_counts(probe: Probe, observation: Observation) -> list[tuple[int, int]]:
@@ -392,8 +416,18 @@ CALLS_PER_VECTOR = 16
 # N hardly matters (p01, p10, p23 on that host: 1.40, 2.76, 8.94 at 4; 1.41, 2.81, 9.08
 # at 16): 4 keeps the probes, and their vetting, short.
 CHAINED_CALLS_PER_VECTOR = 4
-REPEATS_PER_PROBE = 9  # pairs of passes in one probe's run, the first a warm-up
-ROUNDS = 1  # probes per code and chunk of vectors, the codes taking turns
+# Pairs of passes in one probe's run, the first a warm-up.  Fewer do not save the
+# placements' cost: at 3, gcc's p20 at the start of a line measured 2.08-2.15 cycles per
+# call and 4.42-4.62 latency where 9 gave 1.88 and 4.19 (the later pairs run warmer).
+REPEATS_PER_PROBE = 9
+ROUNDS = 1  # probes per code, placement and chunk of vectors, the codes taking turns
+
+
+def placements_for(accelerator: str) -> tuple[int, ...]:
+    """Where to put a code on a board under `accelerator`: under KVM every place of
+    PLACEMENTS, the silicon fetching the code from there; under TCG one, as QEMU runs its
+    own translation of the code wherever the code lies."""
+    return PLACEMENTS if accelerator == "kvm" else PLACEMENTS[:1]
 
 
 @dataclass
@@ -415,21 +449,25 @@ class TimedRun:
 
 def time_on_link(link: Link, forms: list[TimedForm], vectors: list[Vector],
                  campaign: Campaign | None = None, calls: int = CALLS_PER_VECTOR,
-                 repeats: int = REPEATS_PER_PROBE, rounds: int = ROUNDS) -> list[TimedRun]:
+                 repeats: int = REPEATS_PER_PROBE, rounds: int = ROUNDS,
+                 placements: tuple[int, ...] = PLACEMENTS) -> list[TimedRun]:
     """Time each form's code on the same `vectors` in one campaign on `link` (pass the
-    boot's campaign to run more on it): per chunk of vectors, `rounds` probes per form,
-    the forms taking turns, so drift in the machine touches every code alike.  Every
-    probe is vetted first; a vetter rejection is a bug in this form (ValueError)."""
+    boot's campaign to run more on it): per placement and chunk of vectors, `rounds`
+    probes per form, the forms taking turns, so drift in the machine touches every code
+    alike; a code's figure pools its placements.  Every probe is vetted first; a vetter
+    rejection is a bug in this form (ValueError)."""
     if any(form.routine != forms[0].routine for form in forms):
         raise ValueError("time_on_link times codes of one routine; call it once per routine")
     plan: list[tuple[int, int, Probe]] = []  # (form, first vector, probe)
     for round_ in range(rounds):
-        for i, form in enumerate(forms):
-            size = form.vectors_per_probe(calls, repeats)
-            for part, start in enumerate(range(0, len(vectors), size)):
-                chunk = vectors[start:start + size]
-                plan.append((i, start, form.probe(chunk, calls, repeats,
-                                                  part=round_ * len(vectors) + part)))
+        for placement in placements:
+            for i, form in enumerate(forms):
+                size = form.vectors_per_probe(calls, repeats)
+                for part, start in enumerate(range(0, len(vectors), size)):
+                    chunk = vectors[start:start + size]
+                    plan.append((i, start, form.probe(chunk, calls, repeats,
+                                                      part=round_ * len(vectors) + part,
+                                                      placement=placement)))
     items = []
     for _, _, probe in plan:
         verdict = vet(probe)
