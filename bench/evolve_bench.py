@@ -40,16 +40,19 @@ against gcc on each goal board.
    an empty function), and the latency (calls chained, each waiting for the previous
    result, less the same loop around the identity function), each the median over pairs
    of passes with the quartiles; under KVM the silicon's time-stamp counter (x86-64:
-   constant rate, not the core clock), under TCG QEMU's.  "<=" says whether ours is at
+   constant rate, not the core clock), each code at the four 16-byte places of its cache
+   line in turn and the pairs pooled, under TCG QEMU's.  "<=" says whether ours is at
    or below gcc's median: "yes", "noise" where it is above but the quartile ranges
    overlap, "no" where not.  Every answer is checked against the interpreter.  A board
    that cannot start under the accelerator is skipped with one line.
    "Ours" is the fastest of the search's proven programs within gcc's count and the
    issue's (evolution/fitness.py fastest, as `./run evolve` chooses): the shortest, and
    the programs the search kept (evolve.py Kept: earlier bests, starts, alternatives of
-   less modelled latency) timed beside it in the same campaign; the shortest stays unless
+   less modelled latency), under KVM each also padded with its return 32 bytes in
+   (evolution/layout.py), timed beside it in the same campaign; the shortest stays unless
    one is faster beyond the quartiles (latency, else cycles).  Where another is chosen, a
-   line under it gives the shortest's figures and the reason.
+   line under it gives the shortest's figures and the reason; the count of a padded code
+   counts its no-ops.
 """
 
 from __future__ import annotations
@@ -270,7 +273,7 @@ def guest_cycles(accel: str, targets: list[str], routines, budget: float, sort_b
     """Ours and gcc's cycles per call, timed side by side in each x86-64 goal board's
     guest under `accel`."""
     from evolution.fitness import fastest, run_in_guest
-    from evolution.layout import padded
+    from evolution.layout import PADDED, with_padding
     from evolution.program import assemble
     from kernel.guest import build_guest
     from link.boot import BootError
@@ -334,17 +337,13 @@ def guest_cycles(accel: str, targets: list[str], routines, budget: float, sort_b
                 counts = {"ours": result.instructions,
                           **{f"kept {i}": k.instructions for i, k in enumerate(others)}}
                 if link.accelerator == "kvm":  # each with its return 32 bytes in (layout.py)
-                    for key in list(counts):
-                        more = padded(isa, codes[key], counts[key])
-                        if more is not None and (bar is None or more.instructions <= bar):
-                            codes[f"{key}, padded"] = more.code
-                            counts[f"{key}, padded"] = more.instructions
+                    with_padding(isa, codes, counts, bar)
                 runs = run_in_guest(link, isa, spec, codes, GUEST_VECTORS, seed + 2, campaign)
                 choice = fastest(runs, counts, "ours")
                 shortest = runs["ours"]
                 ours, gcc = runs[choice.name], runs.get("gcc")
                 how = "shortest" if choice.name == "ours" else choice.figure + (
-                    ", padded" if choice.name.endswith("padded") else "")
+                    PADDED if choice.name.endswith(PADDED) else "")
                 chosen_by[how] = chosen_by.get(how, 0) + 1
                 verdict = _at_or_below(ours, gcc)
                 verdicts[verdict] = verdicts.get(verdict, 0) + 1

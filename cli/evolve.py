@@ -50,6 +50,7 @@ if TYPE_CHECKING:
     from evolution.evolve import Evolved, Kept, Progress
     from evolution.fitness import Choice, FitnessRun
     from evolution.isa import Isa
+    from evolution.layout import Padded
     from evolution.program import MachineProgram
     from evolution.proof import Proof
     from evolution.timing_model import MeasuredModel
@@ -186,6 +187,7 @@ def evolve_routine(store: SemStore, session: EvolutionBoard, rid: str, budget_s:
     from evolution.evolve import NoProgram, evolve
     from evolution.fitness import run_in_guest
     from evolution.gcc import GccCodeUnusable, GccUnavailable, as_start, compile_c
+    from evolution.layout import with_padding
     from evolution.program import assemble, text
     from evolution.targets import MachineTarget
     from evolution.timing_model import model_json
@@ -224,6 +226,11 @@ def evolve_routine(store: SemStore, session: EvolutionBoard, rid: str, budget_s:
     others = kept_candidates(result, gcc.instructions if gcc is not None else None)
     for i, k in enumerate(others):
         codes[f"kept {i}"] = assemble(isa, k.program, features)
+    counts = {"best": result.instructions,
+              **{f"kept {i}": k.instructions for i, k in enumerate(others)}}
+    # on silicon, each also with its return 32 bytes in (evolution/layout.py), within gcc's
+    twins = with_padding(isa, codes, counts, gcc.instructions) \
+        if session.accelerator == "kvm" and gcc is not None else {}
     runs = run_in_guest(session.link, isa, spec, codes, options.vectors, options.seed + 2,
                         session.campaign)
     where = f"{session.fingerprint.label} ({session.accelerator})"
@@ -232,8 +239,8 @@ def evolve_routine(store: SemStore, session: EvolutionBoard, rid: str, budget_s:
                       f"{runs['best'].vectors - runs['best'].agreed} of {options.vectors} "
                       f"vectors on {where} ({runs['best'].detail}); nothing stored: report "
                       "this line")
-    choice = choose(runs, result, others)
-    chosen = Chosen.of(isa, spec, result, others, choice.name, codes, options.seed + 1)
+    choice = choose(runs, counts)
+    chosen = Chosen.of(isa, spec, result, others, choice.name, codes, options.seed + 1, twins)
     needs = features_used(isa, chosen.program)
     verdict = (f"z3: equivalent at full width under the {isa.name} ABI ({chosen.proof.detail});"
                f" {chosen.unicorn}; guest {where}: {runs[choice.name].agreed}/{options.vectors}"
@@ -268,7 +275,7 @@ def evolve_routine(store: SemStore, session: EvolutionBoard, rid: str, budget_s:
                 **_cycles(gcc_run),
                 "flags": list(gcc.flags) if gcc else None, "version": gcc.version if gcc else None,
                 "asm": gcc.asm if gcc else None, "note": gcc_note or None},
-        "best": {"code": chosen.code.hex(), "instructions": chosen.program.instructions,
+        "best": {"code": chosen.code.hex(), "instructions": chosen.instructions,
                  "asm": chosen.text, "proof": "z3", **_cycles(runs[choice.name]),
                  "implementation": impl, "start": chosen.start, "unicorn": chosen.unicorn},
         # the search's shortest proven program, which `best` is unless the guest found one
@@ -302,23 +309,22 @@ def kept_candidates(result: Evolved, gcc_instructions: int | None) -> list[Kept]
             if k.program != result.program and k.instructions <= gcc_instructions]
 
 
-def choose(runs: dict[str, FitnessRun], result: Evolved, others: list[Kept]) -> Choice:
-    """fitness.fastest over the shortest ("best") and the kept candidates ("kept i")."""
+def choose(runs: dict[str, FitnessRun], counts: dict[str, int]) -> Choice:
+    """fitness.fastest over the shortest ("best") and the other candidates (kept ones,
+    "kept i", and padded twins), `counts` their instructions."""
     from evolution.fitness import Choice, fastest
 
-    if not others:
+    if len(counts) == 1:
         return Choice("best", "cycles", "the shortest: no other proven program to time"
                                         " (none kept with no more instructions than gcc's,"
                                         " or no gcc code)")
-    counts = {"best": result.instructions,
-              **{f"kept {i}": k.instructions for i, k in enumerate(others)}}
     return fastest(runs, counts, "best")
 
 
 @dataclass(frozen=True)
 class Chosen:
     """The proven program `best` describes: the shortest, or a kept one the guest found
-    faster."""
+    faster, or either padded (evolution/layout.py)."""
 
     program: MachineProgram
     code: bytes
@@ -326,22 +332,31 @@ class Chosen:
     proof: Proof
     start: str  # the start the shortest came from, or the step that found the kept one
     unicorn: str
+    instructions: int  # the code's, its padding's included
 
     @classmethod
     def of(cls, isa: Isa, spec, result: Evolved, others: list[Kept], name: str,
-           codes: dict[str, bytes], seed: int) -> Chosen:
+           codes: dict[str, bytes], seed: int, twins: dict[str, Padded]) -> Chosen:
         from evolution.check import unicorn_verdict
         from evolution.evolve import CHECK_VECTORS
+        from evolution.layout import PADDED
         from evolution.program import text
         from evolution.testset import machine_vectors
 
+        vectors = machine_vectors(isa, spec, CHECK_VECTORS, seed)
+        if name in twins:
+            twin, base = twins[name], cls.of(isa, spec, result, others,
+                                               name.removesuffix(PADDED), codes, seed, {})
+            return cls(base.program, twin.code, twin.text(isa, base.text), base.proof,
+                       f"{base.start}, padded",
+                       unicorn_verdict(isa, spec, base.program, twin.code, vectors),
+                       twin.instructions)
         if name == "best":
             return cls(result.program, result.code, result.text, result.proof, result.start,
-                       result.unicorn)
+                       result.unicorn, result.instructions)
         k = others[int(name.split()[1])]
-        vectors = machine_vectors(isa, spec, CHECK_VECTORS, seed)
         return cls(k.program, codes[name], text(isa, k.program), k.proof, k.origin,
-                   unicorn_verdict(isa, spec, k.program, codes[name], vectors))
+                   unicorn_verdict(isa, spec, k.program, codes[name], vectors), k.instructions)
 
 
 def _cycles(run: FitnessRun | None) -> dict:

@@ -36,6 +36,14 @@ class Padded:
     instructions: int  # the program's and the padding's, the return included
     padding: tuple[bytes, ...]  # the no-op instructions inserted, in order
 
+    def text(self, isa: Isa, program_text: str) -> str:
+        """The program's text with the padding before its return, each no-op as the
+        disassembler reads it (the code's bytes say how long)."""
+        lines = program_text.rstrip("\n").split("\n")
+        nops = [f"{i.mnemonic} {i.op_str}".rstrip()
+                for b in self.padding for i in isa.arch.disassembler.disasm(b, 0)]
+        return "\n".join([*lines[:-1], *nops, lines[-1]]) + "\n"
+
 
 def padded(isa: Isa, code: bytes, instructions: int) -> Padded | None:
     """`code` (ending in the ISA's return, `instructions` long) with the fewest no-ops of
@@ -54,3 +62,20 @@ def padded(isa: Isa, code: bytes, instructions: int) -> Padded | None:
         return None
     return Padded(code[:-ret] + b"".join(padding) + code[-ret:], instructions + len(padding),
                   tuple(padding))
+
+
+PADDED = ", padded"  # what a padded twin's name adds to its code's (with_padding)
+
+
+def with_padding(isa: Isa, codes: dict[str, bytes], counts: dict[str, int],
+                 most: int | None) -> dict[str, Padded]:
+    """Each code named in `counts` (its instructions) with its padded twin beside it, in
+    `codes` and `counts` as "NAME, padded", where it has one of no more than `most`
+    instructions (None: no bound); returns the twins by name."""
+    twins = {}
+    for name in list(counts):
+        twin = padded(isa, codes[name], counts[name])
+        if twin is not None and (most is None or twin.instructions <= most):
+            twins[name + PADDED] = twin
+            codes[name + PADDED], counts[name + PADDED] = twin.code, twin.instructions
+    return twins

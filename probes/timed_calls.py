@@ -331,8 +331,8 @@ class TimedForm:
         if budget > MAX_BUDGET:
             raise ValueError(f"{2 * repeats * calls * len(vectors)} calls in one probe: more"
                              f" than its instruction budget allows; fewer calls or repeats")
-        return Probe(self.arch, self.image(placement), input=header + records, family=FAMILY, budget=budget,
-                     output_size=OUT_RECORDS + self.layout.out_stride * len(vectors),
+        return Probe(self.arch, self.image(placement), input=header + records, family=FAMILY,
+                     budget=budget, output_size=OUT_RECORDS + self.layout.out_stride * len(vectors),
                      meta={"calls": calls, "repeats": repeats, "vectors": len(vectors),
                            "placement": placement})
 

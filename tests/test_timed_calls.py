@@ -16,8 +16,10 @@ from probes.timed_calls import (
     ALIGN,
     MAX_REPEATS,
     OUT_RECORDS,
+    PLACEMENTS,
     empty_function,
     pass_counts,
+    placements_for,
     time_on_link,
     timed_form,
     timed_wrapper_code,
@@ -57,28 +59,38 @@ def test_a_timed_probe_is_vetted_and_its_emulated_run_leaves_the_interpreters_an
         return
     form = timed_form(r, arch, lowered(r, arch), chained)
     vectors = generate(r, 12, seed=4)
-    probe = form.probe(vectors, calls=2, repeats=2)
-    verdict = vet(probe)
-    assert verdict.accepted, verdict.reason
-    assert verdict.prediction is None  # it reads the cycle counter: nothing to predict
-    obs = verdict.observation
-    assert obs.outcome == Outcome.RETURNED and obs.status == 0
-    assert form.results(len(vectors), obs.output) == [interp.run(r, v.args, v.memory)
-                                                      for v in vectors]
-    assert len(pass_counts(probe, obs)) == 2
+    for placement in (0, PLACEMENTS[-1]):
+        probe = form.probe(vectors, calls=2, repeats=2, placement=placement)
+        verdict = vet(probe)
+        assert verdict.accepted, verdict.reason
+        assert verdict.prediction is None  # it reads the cycle counter: nothing to predict
+        obs = verdict.observation
+        assert obs.outcome == Outcome.RETURNED and obs.status == 0
+        assert form.results(len(vectors), obs.output) == [interp.run(r, v.args, v.memory)
+                                                          for v in vectors]
+        assert len(pass_counts(probe, obs)) == 2
 
 
 @pytest.mark.parametrize("arch", ARCHES)
-def test_the_empty_function_and_the_code_each_start_a_cache_line(arch):
-    """The code starts a line of its own as gcc aligns functions, so where it lands in
-    the probe does not change its timing; the empty function is the line before it."""
+def test_the_empty_function_starts_a_cache_line_and_the_code_each_place_in_one(arch):
+    """The empty function starts a line; the code's entry lies at each of PLACEMENTS in
+    the line after it (16-byte steps, as gcc aligns functions), the bytes before it never
+    run (x86 `int3`, riscv `nop`)."""
     code = lowered(hackers_delight.p10, arch)
     form = timed_form(hackers_delight.p10, arch, code)
-    wrapper = timed_wrapper_code(arch, form.layout)
-    assert form.code == wrapper + code and len(wrapper) % ALIGN == 0
+    assert form.code == code and PLACEMENTS[0] == 0
     assert AREA["code"].base(arch.probes) % ALIGN == 0
     ret = arch.assemble("ret", extensions="rv64g" if arch is RISCV64 else None)
-    assert wrapper[-ALIGN:].startswith(ret)
+    first = timed_wrapper_code(arch, form.layout)
+    assert len(first) % ALIGN == 0 and first[-ALIGN:].startswith(ret)
+    for placement in PLACEMENTS:
+        image = form.image(placement)
+        entry = len(image) - len(code)
+        assert image[entry:] == code and entry % ALIGN == placement
+        assert image[len(first) - ALIGN:].startswith(ret)  # the empty function, unmoved
+    with pytest.raises(ValueError, match="placement"):
+        form.image(ALIGN)
+    assert placements_for("kvm") == PLACEMENTS and placements_for("tcg") == (0,)
 
 
 def test_a_timed_probe_refuses_what_it_cannot_carry():
@@ -134,8 +146,9 @@ def test_under_icount_a_code_costs_exactly_the_instructions_it_runs_before_its_r
             codes = {k: (arch.assemble("\n".join([PADDING[arch]] * k)) if k else b"")
                      + lowered(r, arch) for k in (0, 3, 17)}
             forms = [timed_form(r, arch, code, chained) for code in codes.values()]
+            # at two places of the line: under TCG the place changes no count
             runs = time_on_link(link, forms, generate(r, 30, seed=8), campaign, calls=4,
-                                repeats=3)
+                                repeats=3, placements=(0, 48))
             # the subtracted function's instructions before its return: none, or the
             # identity's copy (x86-64 `mov rax, rdi`; riscv64 needs none)
             empty = len(disassemble(arch, arch.assemble(empty_function(arch, chained)))) - 1
