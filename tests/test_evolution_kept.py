@@ -7,7 +7,7 @@ never among them."""
 from __future__ import annotations
 
 from evolution.check import unicorn_check
-from evolution.evolve import KEEP, evolve
+from evolution.evolve import KEEP, Kept, evolve
 from evolution.program import assemble, parse
 from evolution.proof import prove
 from evolution.registry import ISAS
@@ -66,3 +66,27 @@ def test_the_best_in_critical_path_order_is_kept_beside_it():
         assert prove(ISA, hd.p18, program).proven
     assert any(p.insns[0].form.startswith("lea") for p in reordered)
     assert not best.insns[0].form.startswith("lea")
+
+
+def test_variants_of_the_best_do_not_push_out_every_program_one_longer():
+    """Past KEEP, a program of the count most kept ones have goes (the one kept first),
+    so a longer program (another computation the guest may find faster) outlives the
+    best's variants; the best and the one just kept always stay."""
+    from dataclasses import replace
+
+    from evolution.evolve import _Search
+
+    search = _Search.__new__(_Search)  # only what _keep reads
+    search.kept, search.best = [], None
+    longer = Kept(parse(ISA, "mov eax, edi\nneg eax\nand eax, edi\nret\n"), None, "start")
+    search._keep(longer)
+    variants = [Kept(parse(ISA, f"mov eax, edi\nadd eax, {k}\nret\n"), None, "search")
+                for k in range(1, KEEP + 3)]
+    for k, variant in enumerate(variants):
+        if k == 1:
+            search.best = variant.program
+        search._keep(variant)
+        search._keep(replace(variant))  # the same program again: kept once
+    assert len(search.kept) == KEEP
+    assert longer in search.kept and variants[1] in search.kept and variants[-1] in search.kept
+    assert variants[0] not in search.kept  # the first of the crowded count went first
