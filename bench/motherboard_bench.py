@@ -44,7 +44,7 @@ from collections import Counter
 
 from motherboard.adversary import liar_kinds
 from motherboard.compare import compare, held_out, knowledge, table_floor
-from motherboard.live import PROFILE_ROUNDS, Plan, parse_boards, run_live
+from motherboard.live import ONE_BOARD, PROFILE_ROUNDS, Plan, parse_boards, run_live
 from motherboard.market import MarketConfig, Motherboard
 from motherboard.record import totals
 from motherboard.sim import BoardPlan, RunTimeLine, SimProfile, simulate
@@ -151,6 +151,14 @@ def run_b(quick: bool, record: str | None = None) -> None:
         mine = c.live_ratio_to(name)
         say(f"  {label + ' schedule':<22}{x:.3f} s   the motherboard's run {mine:.2f} x that"
             f"   {goals[name]}   (run live: median of {runs} s)")
+    alone = run.executed_runs.get(ONE_BOARD, [])
+    if c.executed.get(ONE_BOARD):
+        board = next(iter(_one_board(run)), "?")
+        say(f"  reference: every task on one board ({board}, no parallelism between boards)"
+            f" {c.executed[ONE_BOARD]:.3f} s, HEFT's schedule on four"
+            f" {(c.executed.get('heft') or float('nan')) / c.executed[ONE_BOARD]:.2f} x that"
+            f" (run live: median of {', '.join(f'{r:.3f}' for r in alone if r is not None)} s;"
+            " the boards share the host's cores)")
     say(f"  on the table (perfect knowledge of the measured times): HEFT {c.heft:.3f} s; the"
         f" motherboard's run {c.live_ratio_to_heft:.2f} x that, HEFT's own schedule run live"
         f" {(c.executed.get('heft') or float('nan')) / c.heft:.2f} x; round-robin"
@@ -196,6 +204,13 @@ def run_b(quick: bool, record: str | None = None) -> None:
                        "trust_weights": {b: run.motherboard.trust.of(b).weight
                                          for b in c.boards}}, f, indent=1)
         say(f"  written to {record}: the graph, the table (every run) and the makespans")
+
+
+def _one_board(run) -> list[str]:
+    """The board the one-board reference schedule ran on (the table's fastest in all)."""
+    table = run.profile
+    boards = set.intersection(*(set(row) for row in table.values())) if table else set()
+    return sorted(sorted(boards), key=lambda b: sum(row[b] for row in table.values()))[:1]
 
 
 def _round_record(mb: Motherboard, ids: list[str]) -> dict[str, dict]:
