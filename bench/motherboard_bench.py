@@ -15,7 +15,9 @@ Live QEMU boards (TCG; a KVM board where /dev/kvm can run it), fixed seeds:
      every board, as the graph runs (the graph run as four round-robin rotations,
      PROFILE_ROUNDS times: the table holds the medians); after each of the
      motherboard's runs, HEFT's, round-robin's and random's schedules on that table run
-     live on the same boards, taking turns with it.  The goal's figure: the
+     live on the same boards, taking turns with it, and so does every task on one board
+     (a reference: what running boards side by side buys on this host at all; four TCG
+     boards share two cores here).  The goal's figure: the
      motherboard's makespan in its runs (their median) over HEFT's schedule's run live
      (the median of its runs); beside it HEFT's, round-robin's and random's makespans
      on the table, and how far HEFT on one profiling run's times is from the same
@@ -128,7 +130,8 @@ def run_b(quick: bool, record: str | None = None) -> None:
                    profile=True, timeout=900, rounds=GRAPH_ROUNDS)
     for name, why in run.failed.items():
         say(f"  {name} did not onboard: {why.splitlines()[0][:150]}")
-    left = [b for b, e in run.motherboard.boards.items() if e.status.value != "active"]
+    left = [f"{b} ({e.exit_reason})" for b, e in run.motherboard.boards.items()
+            if e.status.value != "active"]
     if left:
         say(f"  left during the run: {', '.join(left)}")
     c = compare(run.motherboard, run.profile, run.onboarded, SEED, run.rounds, run.executed)

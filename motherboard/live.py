@@ -599,7 +599,7 @@ def _schedules(tasks: list[TaskEntry], table: dict[str, dict[str, float]],
     no parallelism between boards at all.  (Four TCG boards share this host's two
     cores, and one board running alone kept about 1.4 of them busy -- its QEMU and the
     board host's loop -- so boards are not independent processors: measured, this one
-    board ran bench B's graph in 0.93-0.97 s where HEFT's schedule on four took
+    board ran bench B's graph in 0.92-0.97 s where HEFT's schedule on four took
     0.65-0.76 s, and under heavier load 1.31 s against 1.26.)"""
     rows = [row for row in table.values() if row]
     boards = sorted(set.intersection(*(set(row) for row in rows))) if rows else []
