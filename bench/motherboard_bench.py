@@ -134,6 +134,10 @@ def run_b(quick: bool, record: str | None = None) -> None:
             if e.status.value != "active"]
     if left:
         say(f"  left during the run: {', '.join(left)}")
+    trouble = [e for e in run.motherboard.events if e[1] in ("wrong", "failed", "stuck")]
+    if trouble:  # honest boards: a task redone elsewhere, or a board never calibrated
+        say("  answers rejected or runs failed: " + "; ".join(
+            f"{kind} {board} {detail[:80]}" for _, kind, board, detail in trouble[:6]))
     c = compare(run.motherboard, run.profile, run.onboarded, SEED, run.rounds, run.executed)
     say(f"  {c.tasks} tasks on {len(c.boards)} boards, run {len(run.rounds)} times; after the"
         f" first, every task run {PROFILE_ROUNDS} times on every board as the graph runs"
