@@ -70,6 +70,10 @@ from sem.vectors import Vector
 
 # Vectors a calibration task is made of at most, repeated to its size (see _calibration_inputs)
 CALIBRATION_DISTINCT = 256
+# Auctions of a calibration task its board lets close without a word before it is dropped
+# (and the board never bids for that routine): a board whose bid comes late -- the host's
+# one loop vetting another board's code at load -- is asked again
+CALIBRATION_ASKS = 3
 
 
 class MarketError(ValueError):
@@ -188,6 +192,7 @@ class TaskEntry:
     bid_deadline: float = 0.0
     retry_at: float = 0.0
     attempts: list[Attempt] = field(default_factory=list)
+    unanswered: int = 0  # its auctions that closed without a word from a board asked
     accepted_at: float | None = None
     rank: float = 0.0  # priority (upward rank for graphs)
     # (when the board holding it was lost, when it was awarded again)
@@ -651,8 +656,14 @@ class Motherboard:
         if not live:
             task.state = TaskState.READY
             task.retry_at = now + self.config.retry_after
-            if task.calibrating:  # the board would not bid for its own calibration
-                task.state = TaskState.DROPPED
+            task.unanswered += int(not task.answered)
+            if task.calibrating:
+                entry = self.boards[task.calibrating]
+                if task.answered or task.unanswered >= CALIBRATION_ASKS or \
+                        not self._calibrating_for(entry, task.routine):
+                    task.state = TaskState.DROPPED  # it would not bid for its own calibration
+                else:  # its bid did not come in time: asked again, first of its calibration
+                    entry.calibration.appendleft(task.id)
             return
         if task.calibrating:  # awarded to the board it calibrates, unpaid
             self._award(task, live[0], 0.0, now, out)
