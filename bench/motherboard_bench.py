@@ -15,7 +15,9 @@ Live QEMU boards (TCG; a KVM board where /dev/kvm can run it), fixed seeds:
      every board, as the graph runs (the graph run as four round-robin rotations,
      PROFILE_ROUNDS times: the table holds the medians); after each of the
      motherboard's runs, HEFT's, round-robin's and random's schedules on that table run
-     live on the same boards, taking turns with it.  The goal's figure: the
+     live on the same boards, taking turns with it, and so does every task on one board
+     (a reference: what running boards side by side buys on this host at all; four TCG
+     boards share two cores here).  The goal's figure: the
      motherboard's makespan in its runs (their median) over HEFT's schedule's run live
      (the median of its runs); beside it HEFT's, round-robin's and random's makespans
      on the table, and how far HEFT on one profiling run's times is from the same
@@ -44,7 +46,7 @@ from collections import Counter
 
 from motherboard.adversary import liar_kinds
 from motherboard.compare import compare, held_out, knowledge, table_floor
-from motherboard.live import PROFILE_ROUNDS, Plan, parse_boards, run_live
+from motherboard.live import ONE_BOARD, PROFILE_ROUNDS, Plan, parse_boards, run_live
 from motherboard.market import MarketConfig, Motherboard
 from motherboard.record import totals
 from motherboard.sim import BoardPlan, RunTimeLine, SimProfile, simulate
@@ -128,9 +130,14 @@ def run_b(quick: bool, record: str | None = None) -> None:
                    profile=True, timeout=900, rounds=GRAPH_ROUNDS)
     for name, why in run.failed.items():
         say(f"  {name} did not onboard: {why.splitlines()[0][:150]}")
-    left = [b for b, e in run.motherboard.boards.items() if e.status.value != "active"]
+    left = [f"{b} ({e.exit_reason})" for b, e in run.motherboard.boards.items()
+            if e.status.value != "active"]
     if left:
         say(f"  left during the run: {', '.join(left)}")
+    trouble = [e for e in run.motherboard.events if e[1] in ("wrong", "failed", "stuck")]
+    if trouble:  # honest boards: a task redone elsewhere, or a board never calibrated
+        say("  answers rejected or runs failed: " + "; ".join(
+            f"{kind} {board} {detail[:80]}" for _, kind, board, detail in trouble[:6]))
     c = compare(run.motherboard, run.profile, run.onboarded, SEED, run.rounds, run.executed)
     say(f"  {c.tasks} tasks on {len(c.boards)} boards, run {len(run.rounds)} times; after the"
         f" first, every task run {PROFILE_ROUNDS} times on every board as the graph runs"
@@ -151,6 +158,14 @@ def run_b(quick: bool, record: str | None = None) -> None:
         mine = c.live_ratio_to(name)
         say(f"  {label + ' schedule':<22}{x:.3f} s   the motherboard's run {mine:.2f} x that"
             f"   {goals[name]}   (run live: median of {runs} s)")
+    alone = run.executed_runs.get(ONE_BOARD, [])
+    if c.executed.get(ONE_BOARD):
+        board = next(iter(_one_board(run)), "?")
+        say(f"  reference: every task on one board ({board}, no parallelism between boards)"
+            f" {c.executed[ONE_BOARD]:.3f} s, HEFT's schedule on four"
+            f" {(c.executed.get('heft') or float('nan')) / c.executed[ONE_BOARD]:.2f} x that"
+            f" (run live: median of {', '.join(f'{r:.3f}' for r in alone if r is not None)} s;"
+            " the boards share the host's cores)")
     say(f"  on the table (perfect knowledge of the measured times): HEFT {c.heft:.3f} s; the"
         f" motherboard's run {c.live_ratio_to_heft:.2f} x that, HEFT's own schedule run live"
         f" {(c.executed.get('heft') or float('nan')) / c.heft:.2f} x; round-robin"
@@ -196,6 +211,13 @@ def run_b(quick: bool, record: str | None = None) -> None:
                        "trust_weights": {b: run.motherboard.trust.of(b).weight
                                          for b in c.boards}}, f, indent=1)
         say(f"  written to {record}: the graph, the table (every run) and the makespans")
+
+
+def _one_board(run) -> list[str]:
+    """The board the one-board reference schedule ran on (the table's fastest in all)."""
+    table = run.profile
+    boards = set.intersection(*(set(row) for row in table.values())) if table else set()
+    return sorted(sorted(boards), key=lambda b: sum(row[b] for row in table.values()))[:1]
 
 
 def _round_record(mb: Motherboard, ids: list[str]) -> dict[str, dict]:

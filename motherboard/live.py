@@ -586,6 +586,7 @@ def _bids(tasks: list[TaskEntry], active: list[str], boards: dict[str, LiveBoard
 
 
 EXECUTE_ROUNDS = 3  # live runs of each list scheduler's schedule (their median is its figure)
+ONE_BOARD = "one_board"  # the reference schedule with every task on one board (_schedules)
 EXECUTED = "executed/"  # task ids of the list schedulers' runs, which the motherboard never sees
 
 
@@ -593,7 +594,13 @@ def _schedules(tasks: list[TaskEntry], table: dict[str, dict[str, float]],
                seed: int) -> dict[str, dict[str, list[str]]]:
     """HEFT's, round-robin's and random's schedules of the graph on the table: each
     board's tasks in the order it runs them (compare.py makes the same from the same
-    table)."""
+    table); and, as a reference rather than a rival, every task on one board (the one
+    with the least time on the table) in the graph's order: what a schedule gets with
+    no parallelism between boards at all.  (Four TCG boards share this host's two
+    cores, and one board running alone kept about 1.4 of them busy -- its QEMU and the
+    board host's loop -- so boards are not independent processors: measured, this one
+    board ran bench B's graph in 0.92-0.97 s where HEFT's schedule on four took
+    0.65-0.76 s, and under heavier load 1.31 s against 1.26.)"""
     rows = [row for row in table.values() if row]
     boards = sorted(set.intersection(*(set(row) for row in rows))) if rows else []
     if not boards or len(rows) < len(tasks):
@@ -603,8 +610,10 @@ def _schedules(tasks: list[TaskEntry], table: dict[str, dict[str, float]],
     for t in tasks:
         for p in t.after:
             succ[p].append(t.id)
+    alone = min(boards, key=lambda b: sum(row[b] for row in costs.values()))
     return {"heft": heft(costs, succ).order(), "round_robin": round_robin(costs, succ).order(),
-            "random": random_schedule(costs, succ, seed).order()}
+            "random": random_schedule(costs, succ, seed).order(),
+            ONE_BOARD: {alone: [t.id for t in tasks]}}
 
 
 @dataclass(frozen=True)

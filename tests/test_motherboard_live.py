@@ -122,8 +122,9 @@ def test_a_live_graph_runs_twice_with_inputs_sent_on_arrival_and_is_compared_wit
     assert all(len(r) == EXECUTE_ROUNDS for r in run.executed_runs.values())
     c = compare(mb, run.profile, run.onboarded, 3, run.rounds, run.executed)
     assert len(c.live_rounds) == 2 and c.heft > 0 and c.motherboard_live > 0
-    # each list scheduler's schedule ran live too, every task answered
-    assert set(c.executed) == {"heft", "round_robin", "random"}
+    # each list scheduler's schedule ran live too, and the reference with every task on
+    # one board, every task answered
+    assert set(c.executed) == {"heft", "round_robin", "random", "one_board"}
     assert all(x is not None and x > 0 for x in c.executed.values())
 
 

@@ -435,3 +435,51 @@ def test_inputs_prepared_ahead_serve_a_task_re_timed_and_submitted_again(monkeyp
     truth = batch.pack_inputs(BOOK.routine(mb.tasks["g0"].routine),
                               BOOK.inputs(BOOK.resolve("hd:p01"), 3_000, 11))
     assert mb.tasks["g0"].own == truth and mb.tasks["2/g0"].own == truth
+
+
+def test_a_calibration_bid_that_comes_late_is_asked_for_again_not_dropped_for_good():
+    """A board whose bid for its own calibration task misses the auction's deadline (its
+    host's one loop busy vetting another board's code) is asked again, and once it has
+    answered its calibration it bids for the routine's tasks; a board that never answers
+    is dropped from that routine after CALIBRATION_ASKS silent auctions, so its
+    calibration ends.  (Before, one late bid dropped the task and the board never bid for
+    the routine: in a bench-B run rv64 bid for none of p23's tasks.)"""
+    from motherboard import batch
+    from motherboard.market import CALIBRATION_ASKS
+    from motherboard.messages import Award, Bid, BidRequest, Result
+    from motherboard.sim import SimBoard
+
+    config = MarketConfig(calibration_samples=1, calibration_sizes=(8,))
+    mb = Motherboard(BOOK, ("hd:p01",), config)
+    late = mb.handle(Onboard(SimBoard("late", FAST, BOOK, 0).agent.report), 0.0)
+    silent = mb.handle(Onboard(SimBoard("silent", FAST, BOOK, 1).agent.report), 0.0)
+    asked = [e.message for e in late + silent if isinstance(e.message, BidRequest)]
+    assert [e.to for e in late + silent if isinstance(e.message, BidRequest)] == ["late", "silent"]
+    now, again = 0.0, []
+    for _ in range(CALIBRATION_ASKS):  # no board answers in time
+        now += config.bid_timeout + 0.01
+        again.append([e for e in mb.tick(now) if isinstance(e.message, BidRequest)])
+    # each silent auction asked the same board for the same task again, until the last
+    first = [("late", asked[0].task), ("silent", asked[1].task)]
+    assert [[(e.to, e.message.task) for e in x] for x in again[:-1]] == \
+        [first] * (CALIBRATION_ASKS - 1)
+    assert again[-1] == [] and not mb.calibrating("silent")
+    # "late" answers now: asked once more for its calibration task, it bids, runs it right
+    # and then bids for the routine's tasks
+    mb2 = Motherboard(BOOK, ("hd:p01",), config)
+    (request,) = [e.message for e in mb2.handle(Onboard(SimBoard("late", FAST, BOOK, 0)
+                                                          .agent.report), 0.0)
+                  if isinstance(e.message, BidRequest)]
+    (request,) = [e.message for e in mb2.tick(config.bid_timeout + 0.01)
+                  if isinstance(e.message, BidRequest)]
+    (award,) = [e.message for e in mb2.handle(
+        Bid(request.task, "late", "lowered", 0.01, 0.0, 0.01, False), 0.6)
+        if isinstance(e.message, Award)]
+    r = BOOK.routine(award.routine)
+    truth = batch.pack_outputs(r, [BOOK.evaluate(award.routine, v)
+                                   for v in batch.unpack_inputs(r, award.inputs)])
+    mb2.handle(Result(award.task, "late", "lowered", truth), 0.7)
+    assert not mb2.calibrating("late")
+    requests = [e for e in mb2.submit(TaskSpec("t", "hd:p01", 10, 1), 0.8)
+                if isinstance(e.message, BidRequest)]
+    assert [(e.to, e.message.task) for e in requests] == [("late", "t")]
