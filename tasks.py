@@ -314,7 +314,8 @@ def evolve(c, ref=None, arch="x86_64", board=None, cpu=None, accel="auto", qemu_
     overhead subtracted: a timed loop of calls less the same loop around an empty
     function, the median over pairs of passes; the latency likewise with each call
     waiting for the previous result; under TCG QEMU's counter, under KVM the
-    silicon's), and stored as an implementation."""
+    silicon's, each code at four places in its cache line, and each candidate also
+    padded with its return 32 bytes in), and stored as an implementation."""
     from cli import arguments
     from cli.evolve import EvolveOptions, evolve_command
 
