@@ -187,7 +187,7 @@ def evolve_routine(store: SemStore, session: EvolutionBoard, rid: str, budget_s:
     from evolution.evolve import NoProgram, evolve
     from evolution.fitness import run_in_guest
     from evolution.gcc import GccCodeUnusable, GccUnavailable, as_start, compile_c
-    from evolution.layout import with_padding
+    from evolution.layout import PADDED, with_padding
     from evolution.program import assemble, text
     from evolution.targets import MachineTarget
     from evolution.timing_model import model_json
@@ -283,11 +283,16 @@ def evolve_routine(store: SemStore, session: EvolutionBoard, rid: str, budget_s:
         "shortest": {"code": result.code.hex(), "instructions": result.instructions,
                      "asm": result.text, "proof": "z3", **_cycles(runs["best"]),
                      "start": result.start},
-        "choice": {"chosen": "shortest" if choice.name == "best" else "kept",
+        "choice": {"chosen": ("shortest" if choice.name.startswith("best") else "kept")
+                   + (" padded" if choice.name in twins else ""),
                    "figure": choice.figure, "reason": choice.reason,
                    "candidates": [{"instructions": k.instructions, "asm": text(isa, k.program),
                                    "found_by": k.origin, **_cycles(runs[f"kept {i}"])}
-                                  for i, k in enumerate(others)]},
+                                  for i, k in enumerate(others)],
+                   # each code above with its return 32 bytes in (KVM: evolution/layout.py)
+                   "padded": [{"of": name.removesuffix(PADDED), "code": twin.code.hex(),
+                               "instructions": twin.instructions, **_cycles(runs[name])}
+                              for name, twin in twins.items()]},
         "performance_model": model_json(session.timing, session.accelerator),
         "history": [{"seconds": round(t, 3), "cost": c, "instructions": n}
                     for t, c, n in result.history],
