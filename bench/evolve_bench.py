@@ -33,7 +33,7 @@ against gcc on each goal board.
    evolved for the goal's features, the fallback table the search's performance model
    (`./run evolve` times the board's forms for it; under this host's nested KVM that
    model steered the kept programs to slower ones: `bsf` measured 0.61 ticks, below
-   `neg`'s 0.81, its chain reaching 0 where AMD leaves the register as it was; two runs
+   `neg`'s 0.81, likely its chain reaching 0, where AMD leaves the register; two runs
    with it gave 1 and 3 latency "no"s on qemu64, one with the table none)
    (--budget each, --sort-budget a sort; with
    --until-goal stopping at gcc's count, else searching the whole budget, which keeps
