@@ -348,20 +348,23 @@ class Chosen:
         from evolution.program import text
         from evolution.testset import machine_vectors
 
-        vectors = machine_vectors(isa, spec, CHECK_VECTORS, seed)
+        base = name.removesuffix(PADDED) if name in twins else name
+        if base == "best":
+            program, text_, proof, start = result.program, result.text, result.proof, \
+                result.start
+            code, unicorn, count = result.code, result.unicorn, result.instructions
+        else:
+            k = others[int(base.split()[1])]
+            program, text_, proof, start = k.program, text(isa, k.program), k.proof, k.origin
+            code, unicorn, count = codes[base], None, k.instructions
         if name in twins:
-            twin, base = twins[name], cls.of(isa, spec, result, others,
-                                               name.removesuffix(PADDED), codes, seed, {})
-            return cls(base.program, twin.code, twin.text(isa, base.text), base.proof,
-                       f"{base.start}, padded",
-                       unicorn_verdict(isa, spec, base.program, twin.code, vectors),
-                       twin.instructions)
-        if name == "best":
-            return cls(result.program, result.code, result.text, result.proof, result.start,
-                       result.unicorn, result.instructions)
-        k = others[int(name.split()[1])]
-        return cls(k.program, codes[name], text(isa, k.program), k.proof, k.origin,
-                   unicorn_verdict(isa, spec, k.program, codes[name], vectors), k.instructions)
+            twin = twins[name]
+            code, text_, start = twin.code, twin.text(isa, text_), f"{start}, padded"
+            unicorn, count = None, twin.instructions
+        if unicorn is None:  # bytes the search's own check did not run: checked here, once
+            unicorn = unicorn_verdict(isa, spec, program, code,
+                                      machine_vectors(isa, spec, CHECK_VECTORS, seed))
+        return cls(program, code, text_, proof, start, unicorn, count)
 
 
 def _cycles(run: FitnessRun | None) -> dict:
