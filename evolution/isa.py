@@ -84,6 +84,11 @@ class Form:
     # machine instructions the form stands for: 1, or more for a compound (riscv's branch
     # over a move, a conditional move); every instruction count counts them
     size: int = 1
+    # the form (by name) that closes this form's latency chain where the form fed its own
+    # result would walk out of its domain: `bsf` of its own index reaches 0 in a few steps,
+    # whose result is undefined (AMD leaves the register, and times it as a move).  The
+    # timing model then chains `form A, B; keeper B, A` and subtracts the keeper's latency
+    chain_keeper: str | None = None
 
     @property
     def register_operands(self) -> tuple[int, ...]:
@@ -230,6 +235,9 @@ class Isa:
             if len(f.register_operands) > 3 or sum(o.kind in (IMM, MEM) for o in f.operands) > 1:
                 raise ValueError(f"{self.name} form {f.name!r} needs more than 3 registers and "
                                  "one immediate; split it into forms that fit")
+        unknown = [f.name for f in self.forms if f.chain_keeper not in (None, *names)]
+        if unknown:
+            raise ValueError(f"{self.name}: the chain keeper of {unknown} is not a form")
         object.__setattr__(self, "by_name", {f.name: f for f in self.forms})
         object.__setattr__(self, "index_by_name",
                            {f.name: k + 1 for k, f in enumerate(self.forms)})

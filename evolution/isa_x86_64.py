@@ -393,10 +393,11 @@ def _bit_scan_forms() -> None:
         s.write(0, wide(r))
 
     for w in (32, 64):
+        # `or` keeps the chain's source nonzero: it only sets bits
         form(f"bsf r{w}, r{w}", "bsf", [reg(w, "w"), reg(w)], lambda s, w=w: bsf_bsr(s, w, False),
-             latency=3.0)
+             latency=3.0, chain_keeper=f"or r{w}, r{w}")
         form(f"bsr r{w}, r{w}", "bsr", [reg(w, "w"), reg(w)], lambda s, w=w: bsf_bsr(s, w, True),
-             latency=3.0)
+             latency=3.0, chain_keeper=f"or r{w}, r{w}")
         form(f"tzcnt r{w}, r{w}", "tzcnt", [reg(w, "w"), reg(w)],
              lambda s, w=w: count(s, w, "tzcnt"), "bmi1", 3.0)
         form(f"lzcnt r{w}, r{w}", "lzcnt", [reg(w, "w"), reg(w)],

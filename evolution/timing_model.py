@@ -10,6 +10,9 @@ Latency: one instance repeated, built so that each copy reads what the previous 
 wrote: every register it writes is A, and what it only reads is B when the chain already
 runs through a register it reads and writes (`add rax, rbx`), else A too (`popcnt rax,
 rax`, `mov eax, eax`).  Forms that write no register (cmp, test) are timed back to back.
+A form whose own result would walk its chain out of its domain (`bsf` of its index
+reaches 0, where the result is undefined) has a keeper (Form.chain_keeper: `or`): the
+chain is `form A, B; keeper B, A`, and the keeper's latency is subtracted.
 Throughput: copies on disjoint pairs of registers (THROUGHPUT_COPIES), cycled, so that
 only issue limits them.  Forms with a memory operand keep the fallback table's figure
 (they would need a pointer the timing frame does not give), as does any form whose runs
@@ -97,6 +100,19 @@ def timed_forms(isa: Isa, features: frozenset[str]) -> list[Form]:
             and not any(o.kind == MEM for o in f.operands)]
 
 
+def latency_instance(isa: Isa, form: Form) -> bytes:
+    """The code the latency chain repeats: the form on the first two timing registers
+    (see the module text), or with a chain keeper (a two-register form, as is the keeper)
+    `form A, B; keeper B, A`."""
+    a, b = _pool_numbers(isa)[:2]
+    if form.chain_keeper is None:
+        text = source_line(isa, _instance(form, a, b))
+    else:
+        text = (source_line(isa, Insn(form.name, (a, b), 0)) + "\n"
+                + source_line(isa, Insn(form.chain_keeper, (b, a), 0)))
+    return isa.arch.assemble(text)
+
+
 def form_timing_probes(isa: Isa, form: Form, runs: int = MODEL_MEASURED_RUNS,
                        unroll: int = MODEL_UNROLL) -> FormTimingProbes:
     """Suite probes timing the form's latency and throughput, n and 2n, warm-up
@@ -118,7 +134,7 @@ def form_timing_probes(isa: Isa, form: Form, runs: int = MODEL_MEASURED_RUNS,
     if len(copies) < 2:
         raise AssemblyError(f"{form.name}: fewer than two copies on the timing registers"
                             " assemble")
-    variants = {LATENCY: copies[:1], THROUGHPUT: copies}
+    variants = {LATENCY: [latency_instance(isa, form)], THROUGHPUT: copies}
     while len(suite_probe(arch, variants, 1, unroll).code) > SUITE_CODE_BYTES:
         if unroll <= MIN_UNROLL:
             break
@@ -164,6 +180,11 @@ def measure_model(isa: Isa, features: frozenset[str], board: str, run: RunProbes
             continue
         latency[plan.form] = max(estimates[LATENCY].per_instance, 0.0)
         throughput[plan.form] = max(estimates[THROUGHPUT].per_instance, 0.0)
+    pairs = dict(latency)  # a kept chain's figure is the pair's: the keeper's comes off
+    for f in isa.forms:
+        if f.chain_keeper is not None and f.name in pairs:
+            keeper = pairs.get(f.chain_keeper, isa.by_name[f.chain_keeper].latency)
+            latency[f.name] = max(pairs[f.name] - keeper, 0.0)
     for f in isa.forms:
         if f.name not in latency and f.name not in unmeasured and (
                 f.feature is None or f.feature in features):
