@@ -222,6 +222,9 @@ class Isa:
     variable_length: bool = False
     # no-op instructions by their length in bytes, to pad a code with (evolution/layout.py)
     nops: Mapping[int, bytes] = field(default_factory=dict)
+    # a form of one cycle's latency on every core of the ISA (the integer add): a measured
+    # model counts in its latency, timed in the same probes (evolution/timing_model.py)
+    cycle_form: str = ""
     by_name: Mapping[str, Form] = field(default_factory=dict, compare=False, repr=False)
     # form name -> 1-based index (forms.index compares whole dataclasses: slow in loops)
     index_by_name: Mapping[str, int] = field(default_factory=dict, compare=False, repr=False)
@@ -236,8 +239,11 @@ class Isa:
                 raise ValueError(f"{self.name} form {f.name!r} needs more than 3 registers and "
                                  "one immediate; split it into forms that fit")
         unknown = [f.name for f in self.forms if f.chain_keeper not in (None, *names)]
+        if self.cycle_form and self.cycle_form not in names:
+            unknown.append(f"the ISA (cycle form {self.cycle_form!r})")
         if unknown:
-            raise ValueError(f"{self.name}: the chain keeper of {unknown} is not a form")
+            raise ValueError(f"{self.name}: the chain keeper or cycle form of {unknown} is"
+                             " not a form")
         object.__setattr__(self, "by_name", {f.name: f for f in self.forms})
         object.__setattr__(self, "index_by_name",
                            {f.name: k + 1 for k, f in enumerate(self.forms)})

@@ -380,4 +380,5 @@ RISCV64 = Isa(
     expand=expand_pseudo,
     assemble_each=assemble_each,
     nops={4: bytes.fromhex("13000000")},  # addi x0, x0, 0
+    cycle_form="add r, r, r",
 )

@@ -574,5 +574,6 @@ X86_64 = Isa(
     register_classes={"legacy8": (0, 1, 2, 3)},  # rax, rcx, rdx, rbx
     variable_length=True,
     nops={len(b): b for b in map(bytes.fromhex, _NOPS)},
+    cycle_form="add r64, r64",
 )
 

@@ -13,6 +13,12 @@ rax`, `mov eax, eax`).  Forms that write no register (cmp, test) are timed back 
 A form whose own result would walk its chain out of its domain (`bsf` of its index
 reaches 0, where the result is undefined) has a keeper (Form.chain_keeper: `or`): the
 chain is `form A, B; keeper B, A`, and the keeper's latency is subtracted.
+
+The counter does not tick in core cycles (x86's TSC runs at its own rate: under nested
+KVM here the core moved between 0.61 and 0.81 ticks a cycle from one form to the next),
+so every suite probe also times the latency chain of the ISA's one-cycle form
+(Isa.cycle_form, add), and each form's figures count in it: cycles, beside the table's
+cycles for the forms not timed.
 Throughput: copies on disjoint pairs of registers (THROUGHPUT_COPIES), cycled, so that
 only issue limits them.  Forms with a memory operand keep the fallback table's figure
 (they would need a pointer the timing frame does not give), as does any form whose runs
@@ -48,6 +54,10 @@ from toolchain.program import AssemblyError
 MODEL_WARMUP = 2
 MODEL_MEASURED_RUNS = 6
 MODEL_UNROLL = 32  # n, made smaller while one repetition is over SUITE_CODE_BYTES
+# times each section's unrolled body runs (probes/families/timing.py suite_probe): 32
+# one-cycle instances are one or two steps of nested KVM's TSC here, 1,024 are 40
+MODEL_LOOP = 32
+MODEL_PASSES = 2  # each section timed twice, the second kept: TCG translates on the first
 MIN_UNROLL = 8
 # A suite probe's code at most: under nested KVM, probes of 4 KB and more (the campaign
 # keeps half the guest's slots in flight) left the board silent long enough to be
@@ -55,6 +65,7 @@ MIN_UNROLL = 8
 # up to about 2 KB, never were.
 SUITE_CODE_BYTES = 1536
 THROUGHPUT_COPIES = 4  # independent chains cycled for throughput
+CYCLE = "cycle"  # the suite's variant timing the one-cycle chain the figures count in
 
 
 @dataclass(frozen=True)
@@ -115,10 +126,10 @@ def latency_instance(isa: Isa, form: Form) -> bytes:
 
 def form_timing_probes(isa: Isa, form: Form, runs: int = MODEL_MEASURED_RUNS,
                        unroll: int = MODEL_UNROLL) -> FormTimingProbes:
-    """Suite probes timing the form's latency and throughput, n and 2n, warm-up
-    repetitions first, as many repetitions in each as SUITE_CODE_BYTES holds (unrolled
-    less where long instructions would not fit one).  Raises AssemblyError when the form
-    cannot be written on the timing frame's registers."""
+    """Suite probes timing the form's latency and throughput and the one-cycle chain, n
+    and 2n, warm-up repetitions first, as many repetitions in each as SUITE_CODE_BYTES
+    holds (unrolled less where long instructions would not fit one).  Raises
+    AssemblyError when the form cannot be written on the timing frame's registers."""
     pool = _pool_numbers(isa)
     arch = isa.arch
 
@@ -134,16 +145,19 @@ def form_timing_probes(isa: Isa, form: Form, runs: int = MODEL_MEASURED_RUNS,
     if len(copies) < 2:
         raise AssemblyError(f"{form.name}: fewer than two copies on the timing registers"
                             " assemble")
-    variants = {LATENCY: [latency_instance(isa, form)], THROUGHPUT: copies}
-    while len(suite_probe(arch, variants, 1, unroll).code) > SUITE_CODE_BYTES:
+    variants = {LATENCY: [latency_instance(isa, form)], THROUGHPUT: copies,
+                CYCLE: [latency_instance(isa, isa.by_name[isa.cycle_form])]}
+    def suite(repetitions: int, unroll: int, part: int = 0) -> Probe:
+        return suite_probe(arch, variants, repetitions, unroll, part, MODEL_LOOP, MODEL_PASSES)
+
+    while len(suite(1, unroll).code) > SUITE_CODE_BYTES:
         if unroll <= MIN_UNROLL:
             break
         unroll = max(MIN_UNROLL, unroll * 3 // 4)
-    one = len(suite_probe(arch, variants, 1, unroll).code)
-    per_probe = max(1, SUITE_CODE_BYTES // one)
-    total, probes = MODEL_WARMUP + runs, []
-    for part, first in enumerate(range(0, total, per_probe)):
-        probes.append(suite_probe(arch, variants, min(per_probe, total - first), unroll, part))
+    per_probe = max(1, SUITE_CODE_BYTES // len(suite(1, unroll).code))
+    total = MODEL_WARMUP + runs
+    probes = [suite(min(per_probe, total - first), unroll, part)
+              for part, first in enumerate(range(0, total, per_probe))]
     return FormTimingProbes(form.name, tuple(probes))
 
 
@@ -178,8 +192,13 @@ def measure_model(isa: Isa, features: frozenset[str], board: str, run: RunProbes
         except ValueError as error:
             unmeasured[plan.form] = str(error)
             continue
-        latency[plan.form] = max(estimates[LATENCY].per_instance, 0.0)
-        throughput[plan.form] = max(estimates[THROUGHPUT].per_instance, 0.0)
+        cycle = estimates[CYCLE].per_instance
+        if cycle <= 0:
+            unmeasured[plan.form] = (f"the one-cycle chain ({isa.cycle_form}) it counts in"
+                                     " took no time")
+            continue
+        latency[plan.form] = max(estimates[LATENCY].per_instance / cycle, 0.0)
+        throughput[plan.form] = max(estimates[THROUGHPUT].per_instance / cycle, 0.0)
     pairs = dict(latency)  # a kept chain's figure is the pair's: the keeper's comes off
     for f in isa.forms:
         if f.chain_keeper is not None and f.name in pairs:

@@ -1,7 +1,8 @@
 """The performance model from timings (evolution/timing_model.py), on a synthetic board
-whose cycle counts follow known per-form latencies and throughputs: the model must give
-back exactly those figures, keep the table's for forms it cannot time, and run only the
-probes a store does not already hold.  (On a live board: tests/test_evolution_board.py.)"""
+whose counter ticks follow known per-form latencies and throughputs in cycles, at a rate
+that is not one tick a cycle: the model must give back exactly those figures, keep the
+table's for forms it cannot time, and run only the probes a store does not already hold.
+(On a live board: tests/test_evolution_board.py.)"""
 
 from __future__ import annotations
 
@@ -15,22 +16,26 @@ from unicorn.x86_const import UC_X86_REG_RAX, UC_X86_REG_RBX
 from contract.probe_abi import Outcome
 from evolution.registry import ISAS
 from evolution.timing_model import (
+    CYCLE,
     form_timing_probes,
     latency_instance,
     measure_model,
     timed_forms,
 )
-from probes.families.timing import LATENCY
+from probes.families.timing import LATENCY, THROUGHPUT
 from probes.probe import Observation
 from probes.vet import vet
 
-OVERHEAD = 57  # cycles the measurement itself costs, the same in every run
+OVERHEAD = 57  # ticks the measurement itself costs, the same in every run
+TICKS_PER_CYCLE = 3  # the counter's rate: not the core clock (whole: every count exact)
 
 
 def _truth(isa):
     """Per form: (latency, reciprocal throughput), distinct enough to tell apart; whole
     cycles, so that every count is exact whatever the unroll."""
-    return {f.name: (2.0 + i % 7, 1.0 + i % 3) for i, f in enumerate(isa.forms)}
+    truth = {f.name: (2.0 + i % 7, 1.0 + i % 3) for i, f in enumerate(isa.forms)}
+    truth[isa.cycle_form] = (1.0, 1.0)  # the form the model counts in
+    return truth
 
 
 @functools.cache
@@ -43,8 +48,9 @@ def _form_of(isa_name: str) -> dict[bytes, str]:
 
 def _synthetic_board(isa, ran: list):
     """Answers suite probes as a board whose forms take their _truth figures would: each
-    section's count is OVERHEAD plus the unroll times its variant's cycles per instance,
-    the first repetition (a warm-up) much slower."""
+    section's count is OVERHEAD plus the unroll times its variant's ticks per instance
+    (the one-cycle chain's: TICKS_PER_CYCLE), the first repetition (a warm-up) much
+    slower."""
     truth, form_of = _truth(isa), _form_of(isa.name)
 
     def run(probes):
@@ -58,9 +64,10 @@ def _synthetic_board(isa, ran: list):
             first_part = p.input == bytes(4)
             counts = b""
             for i, (kind, unroll) in enumerate(p.meta["suite"]):
-                per = latency if kind == LATENCY else throughput
-                cold = 9_000 if first_part and i < 4 else 0  # repetition 0: 2 variants x n, 2n
-                counts += int(OVERHEAD + per * unroll + cold).to_bytes(8, "little")
+                per = TICKS_PER_CYCLE * {LATENCY: latency, THROUGHPUT: throughput, CYCLE: 1}[kind]
+                cold = 9_000 if first_part and i < 6 else 0  # repetition 0: 3 variants x n, 2n
+                counts += int(OVERHEAD + per * unroll * p.meta["loop"] + cold).to_bytes(
+                    8, "little")
             out[p.content_hash] = Observation(Outcome.RETURNED, 0, None, counts)
         return out
     return run

@@ -33,13 +33,13 @@ UNROLL = 100  # n; the 2n probe doubles it (less when the sequence is long: code
 LATENCY, THROUGHPUT = "latency", "throughput"
 MEASUREMENT_OVERHEAD = 64  # bytes of head + tail around the unrolled body, rounded up
 # Registers a timed sequence may use and throughput copies are renamed over.  Left
-# out: those the probe's head and tail hold (x86 rsi, r8; riscv a1, t1, t2), the
-# stack pointers, the return address, and gp/tp.
-X86_POOLS = (("rax", "rbx", "rcx", "rdx", "rdi", "rbp", "r9", "r10", "r11", "r12", "r13", "r14",
-              "r15"),
+# out: those the probe's head and tail hold (x86 rsi, r8; riscv a1, t1, t2), a suite's
+# loop counters (x86 r15, r14; riscv s11, s10), the stack pointers, the return address,
+# and gp/tp.
+X86_POOLS = (("rax", "rbx", "rcx", "rdx", "rdi", "rbp", "r9", "r10", "r11", "r12", "r13"),
              tuple(f"xmm{i}" for i in range(16)), tuple(f"ymm{i}" for i in range(16)))
 RISCV_POOLS = (("t0", "t3", "t4", "t5", "t6", "a0", "a2", "a3", "a4", "a5", "a6", "a7",
-                "s0", "s1", "s2", "s3", "s4", "s5", "s6", "s7", "s8", "s9", "s10", "s11"),
+                "s0", "s1", "s2", "s3", "s4", "s5", "s6", "s7", "s8", "s9"),
                tuple(f"ft{i}" for i in range(12)), tuple(f"fa{i}" for i in range(8)))
 
 
@@ -57,6 +57,13 @@ class TimingFrame:
     store_at: str = ""  # format string, {offset}
     leave: str = ""  # what ends a suite probe: status 0, return
     extensions: str | None = None  # the assembler subset of the frame's code
+    # A suite section may loop (suite_probe): its unrolled body `loop` times, and the
+    # whole section, its timing included, `passes` times.  Formats: {reg} a counter,
+    # {count}, {back} the bytes from the branch back to the loop's start
+    counters: tuple[str, str] = ("", "")  # the body's, the passes'
+    set_counter: str = ""
+    count_down: str = ""
+    loop_back: str = ""
 
 
 FRAMES = {
@@ -66,12 +73,15 @@ FRAMES = {
              "xor eax, eax\nret",
         pools=X86_POOLS,
         store_at="lfence\nrdtsc\nshl rdx, 32\nor rax, rdx\nsub rax, r8\nmov [rsi + {offset}], rax",
-        leave="xor eax, eax\nret"),
+        leave="xor eax, eax\nret", counters=("r15", "r14"),
+        set_counter="mov {reg}d, {count}", count_down="dec {reg}", loop_back="jnz $-{back}"),
     RISCV64: TimingFrame(  # rdcycle; a1 = output, t1 = the start, t2 = the end
         head="csrr t1, cycle",
         tail="csrr t2, cycle\nsub t0, t2, t1\nsd t0, 0(a1)\nli a0, 0\nret",
         pools=RISCV_POOLS, store_at="csrr t2, cycle\nsub t0, t2, t1\nsd t0, {offset}(a1)",
-        leave="li a0, 0\nret", extensions="rv64g"),
+        leave="li a0, 0\nret", extensions="rv64g", counters=("s11", "s10"),
+        set_counter="li {reg}, {count}", count_down="addi {reg}, {reg}, -1",
+        loop_back="bnez {reg}, .-{back}"),
 }
 
 
@@ -165,20 +175,30 @@ class SuiteSection:
 
 
 def suite_probe(arch: Arch, variants: dict[str, list[bytes]], repetitions: int,
-                unroll: int, part: int = 0) -> Probe:
+                unroll: int, part: int = 0, loop: int = 1, passes: int = 1) -> Probe:
     """One probe timing every variant at n and 2n, `repetitions` times over, in one run:
     nanoBench's loop as section after section, each storing its cycle count at the next
     8 bytes of the output (summarise_suite reads them).  Fewer probes than one per run:
     under nested KVM each probe costs round trips of exits.  `part` numbers the probes of
-    one measurement (it is their input, so each has its own identity).  Raises
-    ValueError when the code does not fit the probe's code area."""
+    one measurement (it is their input, so each has its own identity).
+
+    `loop`: each section's unrolled body runs that many times (nanoBench's loop count:
+    the counter's steps are as many at n as at 2n, so the difference cancels them, and
+    the counter's resolution is spread over loop times the instances: nested KVM's TSC
+    here moves in steps of 26 ticks, so 32 one-cycle instances read 0.61 or 0.81 a
+    cycle).  `passes`: each section, its timing included, runs that many times and the
+    last pass's count stays (TCG translates a section the first time it runs it, which
+    costs more than running it).  Raises ValueError when the code does not fit the
+    probe's code area."""
     sections = [SuiteSection(kind, tuple(instances), times)
                 for _ in range(repetitions) for kind, instances in variants.items()
                 for times in (unroll, 2 * unroll)]
+    body_counter, pass_counter = FRAMES[arch].counters
     parts = []
     for i, section in enumerate(sections):
-        parts += [_suite_code(arch, "head"), _unrolled(list(section.instances), section.unroll),
-                  _suite_code(arch, "store_at", 8 * i)]
+        body = _looped(arch, body_counter, loop, _unrolled(list(section.instances), section.unroll))
+        timed = _suite_code(arch, "head") + body + _suite_code(arch, "store_at", offset=8 * i)
+        parts.append(_looped(arch, pass_counter, passes, timed))
     parts.append(_suite_code(arch, "leave"))
     code = b"".join(parts)
     if len(code) > CODE_SIZE:
@@ -186,16 +206,28 @@ def suite_probe(arch: Arch, variants: dict[str, list[bytes]], repetitions: int,
                          f" than the {CODE_SIZE} bytes of code a probe has; unroll less")
     instances = sum(s.unroll for s in sections)
     return Probe(arch, code, family="timing", input=part.to_bytes(4, "little"),
-                 budget=instances * 64 + len(sections) * 64, output_size=8 * len(sections),
-                 meta={"suite": [(s.kind, s.unroll) for s in sections],
-                       "base_unroll": unroll, "repetitions": repetitions})
+                 budget=((instances * 4 + 2 * len(sections)) * loop + len(sections) * 64) * passes,
+                 output_size=8 * len(sections),
+                 meta={"suite": [(s.kind, s.unroll) for s in sections], "base_unroll": unroll,
+                       "repetitions": repetitions, "loop": loop, "passes": passes})
+
+
+def _looped(arch: Arch, counter: str, count: int, body: bytes) -> bytes:
+    """`body` run `count` times on `counter` (the counter set, body, a step down and a
+    branch back); once, as it is, when `count` is 1."""
+    if count == 1:
+        return body
+    step = _suite_code(arch, "count_down", reg=counter)
+    return (_suite_code(arch, "set_counter", reg=counter, count=count) + body + step
+            + _suite_code(arch, "loop_back", reg=counter, back=len(body) + len(step)))
 
 
 @cache
-def _suite_code(arch: Arch, part: str, offset: int = 0) -> bytes:
-    """A frame part, assembled once per process (riscv64's assembler is a process)."""
+def _suite_code(arch: Arch, part: str, **values: int) -> bytes:
+    """A frame part, its fields filled, assembled once per process (riscv64's assembler
+    is a process)."""
     frame = FRAMES[arch]
-    return arch.assemble(getattr(frame, part).format(offset=offset), extensions=frame.extensions)
+    return arch.assemble(getattr(frame, part).format(**values), extensions=frame.extensions)
 
 
 def summarise_suite(runs: Iterable[tuple[Probe, Observation]],
@@ -204,17 +236,18 @@ def summarise_suite(runs: Iterable[tuple[Probe, Observation]],
     (in order: their repetitions follow one another), the first `warmup` repetitions
     dropped.  Raises ValueError when a run did not return its counts."""
     cycles: dict[tuple[str, int], list[float]] = {}
-    unroll = 0
+    unroll, loop = 0, 1
     for probe, observation in runs:
         suite = probe.meta["suite"]
         if observation.outcome != Outcome.RETURNED or len(observation.output) < 8 * len(suite):
             raise ValueError(f"a suite probe ended {observation.outcome.name.lower()} without"
                              " its cycle counts")
-        unroll = probe.meta["base_unroll"]
+        unroll, loop = probe.meta["base_unroll"], probe.meta.get("loop", 1)
         for i, (kind, times) in enumerate(suite):
             count = int.from_bytes(observation.output[8 * i:8 * i + 8], "little")
             cycles.setdefault((kind, times), []).append(count)
-    return {kind: estimate(cycles[(kind, unroll)], cycles[(kind, 2 * unroll)], unroll, warmup)
+    return {kind: estimate(cycles[(kind, unroll)], cycles[(kind, 2 * unroll)], unroll * loop,
+                           warmup)
             for kind, _ in cycles}
 
 
