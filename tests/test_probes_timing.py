@@ -1,6 +1,7 @@
 """The timing family: generation (distinct repetitions, n and 2n, renamed
 throughput copies), the vetter's acceptance, the nanoBench statistics on
-synthetic data, and the pipeline on TCG boards producing numbers."""
+synthetic data, a looped suite running its bodies as often as it says, and the
+pipeline on TCG boards producing numbers."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from rich.console import Console
 from arch import RISCV64, X86_64
 from cli.probe import probe_command
 from contract.probe_abi import Outcome
+from probes.emulator import ProbeEmulator
 from probes.families import timing
 from probes.probe import Observation
 from probes.vet import vet
@@ -74,3 +76,24 @@ def test_pipeline_on_tcg_prints_cycles_per_instruction_and_names_the_emulator(ar
             if line.strip().startswith(("latency", "throughput"))]
     assert len(rows) == 2 and all(float(row[1]) > 0 for row in rows)
     assert "sent to the guest" in text and " 60 " in text  # 15 repetitions x 2 variants x n, 2n
+
+
+@pytest.mark.parametrize("arch", SEQUENCES)
+def test_a_looped_suite_runs_each_body_loop_times_on_every_pass(arch):
+    """Unicorn counts the timed instruction's runs: every section's unrolled copies, the
+    loop count times over, on every pass; the probe returns a count for each section."""
+    instance = timing.assemble_sequence(arch, SEQUENCES[arch])
+    repetitions, unroll, loop, passes = 2, 3, 5, 3
+    probe = timing.suite_probe(arch, {timing.LATENCY: [instance]}, repetitions, unroll,
+                               loop=loop, passes=passes)
+    runs, base = [0], []
+
+    def count(address: int, size: int) -> None:
+        base[:] = base or [address]  # the first instruction run is the code's first byte
+        if probe.code[address - base[0]:address - base[0] + size] == instance:
+            runs[0] += 1
+
+    run = ProbeEmulator(arch).run(probe, inspect=count)
+    assert run.observation.outcome == Outcome.RETURNED, run
+    assert runs[0] == repetitions * (unroll + 2 * unroll) * loop * passes
+    assert len(run.observation.output) == 8 * repetitions * 2
