@@ -14,11 +14,12 @@ A form whose own result would walk its chain out of its domain (`bsf` of its ind
 reaches 0, where the result is undefined) has a keeper (Form.chain_keeper: `or`): the
 chain is `form A, B; keeper B, A`, and the keeper's latency is subtracted.
 
-The counter does not tick in core cycles (x86's TSC runs at its own rate: under nested
-KVM here the core moved between 0.61 and 0.81 ticks a cycle from one form to the next),
-so every suite probe also times the latency chain of the ISA's one-cycle form
-(Isa.cycle_form, add), and each form's figures count in it: cycles, beside the table's
-cycles for the forms not timed.
+The counter does not tick in core cycles (x86's TSC runs at its own rate, and under
+this host's nested KVM it moves in steps of 26 ticks), so every suite probe also times
+the latency chain of the ISA's one-cycle form (Isa.cycle_form, add), and each form's
+figures count in it: cycles, beside the table's cycles for the forms not timed.  Each
+section's body runs MODEL_LOOP times, and each section is timed on its second pass
+(probes/families/timing.py suite_probe says why).
 Throughput: copies on disjoint pairs of registers (THROUGHPUT_COPIES), cycled, so that
 only issue limits them.  Forms with a memory operand keep the fallback table's figure
 (they would need a pointer the timing frame does not give), as does any form whose runs
@@ -147,6 +148,7 @@ def form_timing_probes(isa: Isa, form: Form, runs: int = MODEL_MEASURED_RUNS,
                             " assemble")
     variants = {LATENCY: [latency_instance(isa, form)], THROUGHPUT: copies,
                 CYCLE: [latency_instance(isa, isa.by_name[isa.cycle_form])]}
+
     def suite(repetitions: int, unroll: int, part: int = 0) -> Probe:
         return suite_probe(arch, variants, repetitions, unroll, part, MODEL_LOOP, MODEL_PASSES)
 
