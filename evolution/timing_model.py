@@ -82,6 +82,7 @@ class MeasuredModel:
     unmeasured: dict[str, str] = field(default_factory=dict)  # form -> why the table's figure
     probes: int = 0  # timing probes the model rests on
     reused: int = 0  # of them, results taken from the capability store
+    unit: str = ""  # the form whose latency the figures count in (Isa.cycle_form)
 
 
 def _pool_numbers(isa: Isa) -> list[int]:
@@ -211,7 +212,7 @@ def measure_model(isa: Isa, features: frozenset[str], board: str, run: RunProbes
                 f.feature is None or f.feature in features):
             unmeasured[f.name] = "a memory operand: the timing frame gives no pointer"
     return MeasuredModel(measured(isa, latency, throughput, board), len(latency), unmeasured,
-                         len(every), reused)
+                         len(every), reused, isa.cycle_form)
 
 
 def campaign_runner(campaign: Campaign,
@@ -240,4 +241,5 @@ def model_json(result: MeasuredModel, accelerator: str) -> dict:
     """How a report shows the model (schema metaos.evolution/1, key `performance_model`)."""
     return {"source": result.model.source, "accelerator": accelerator,
             "forms_measured": result.measured, "forms_from_table": len(result.unmeasured),
-            "probes": result.probes, "reused_from_store": result.reused}
+            "probes": result.probes, "reused_from_store": result.reused,
+            "unit": f"cycles: the latency of `{result.unit}` timed beside each form"}

@@ -123,6 +123,7 @@ def test_evolve_on_rv64_keeps_a_proven_program_measured_in_the_guest(tmp_path):
     assert timing.reused == 0 and timing.measured > 0
     assert summary.by_family["timing"] == {"returned": timing.probes}
     assert d["performance_model"]["forms_measured"] == timing.measured
+    assert f"`{isa.cycle_form}`" in d["performance_model"]["unit"]
     assert timing.model.source.startswith(f"measured on {sessions[0].fingerprint.label}")
     plot([d], str(tmp_path / "p01.png"))
     assert (tmp_path / "p01.png").stat().st_size > 1000

@@ -98,6 +98,7 @@ def test_model_gives_back_the_boards_own_latencies_and_throughputs(isa_name, fea
                    if f.name in result.model.throughput)
     assert result.probes == len(ran) and result.reused == 0
     assert result.model.source == "measured on synthetic"
+    assert result.unit == isa.cycle_form
 
 
 def test_stored_timings_are_reused_and_only_the_missing_probes_run():
