@@ -29,13 +29,10 @@ against gcc on each goal board.
    start), "local search", "peephole" or "search" (from the best, so from that start).
 3. With --accel kvm (or tcg): cycles in the guest, ours beside gcc's.  Per x86-64 goal
    board (qemu64 and Haswell CPU models; riscv64 has no KVM on this host), the board boots
-   under that accelerator and every routine (p01-p25 unless --routine names others) is
-   evolved for the goal's features, the fallback table the search's performance model
-   (`./run evolve` times the board's forms for it; under this host's nested KVM that
-   model steered the kept programs to slower ones: `bsf` measured 0.61 ticks, below
-   `neg`'s 0.81, likely its chain reaching 0, where AMD leaves the register; two runs
-   with it gave 1 and 3 latency "no"s on qemu64, one with the table none)
-   (--budget each, --sort-budget a sort; with
+   under that accelerator, its forms are timed by the timing family for the search's
+   performance model (as `./run evolve` has it: cycles, evolution/timing_model.py), and
+   every routine (p01-p25 unless --routine names others) is evolved for the goal's
+   features (--budget each, --sort-budget a sort; with
    --until-goal stopping at gcc's count, else searching the whole budget, which keeps
    more proven programs to time: Haswell's p18 stopped at gcc's 7 had kept none as fast
    as gcc's, the whole budget kept a faster one of 5), then ours and gcc -O3's code are
@@ -280,6 +277,7 @@ def guest_cycles(accel: str, targets: list[str], routines, budget: float, sort_b
     from evolution.fitness import fastest, run_in_guest
     from evolution.layout import PADDED, with_padding
     from evolution.program import assemble
+    from evolution.timing_model import campaign_runner, measure_model
     from kernel.guest import build_guest
     from link.boot import BootError
     from link.qemu_link import QemuLink
@@ -314,12 +312,19 @@ def guest_cycles(accel: str, targets: list[str], routines, budget: float, sort_b
         chosen_by: dict[str, int] = {}  # "shortest", or the figure that chose a kept one
         with link:
             campaign = Campaign(link, POLICY)
+            # the search's model from this board's timing family, as `./run evolve` has it
+            began = time.perf_counter()
+            timing = measure_model(isa, target.features, f"-cpu {cpu} ({accel})",
+                                   campaign_runner(campaign))
+            print(f"  performance model: {timing.measured} forms timed on the board "
+                  f"({timing.probes} probes, {time.perf_counter() - began:.0f} s), "
+                  f"{len(timing.unmeasured)} from the table", flush=True)
             for spec in routines:
                 r = spec.hint_name
                 compiled = measured_gcc(isa, spec, target.features)
                 bar = None if compiled is None else compiled.instructions
                 try:
-                    result = evolve(spec, target, seed=seed,
+                    result = evolve(spec, target, seed=seed, model=timing.model,
                                     stop_at=bar if until_goal else None,
                                     budget_s=sort_budget if spec.uses_memory else budget)
                 except NoProgram:
