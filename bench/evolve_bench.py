@@ -45,7 +45,10 @@ against gcc on each goal board.
    constant rate, not the core clock), each code at the four 16-byte places of its cache
    line in turn and the pairs pooled, under TCG QEMU's.  "<=" says whether ours is at
    or below gcc's median: "yes", "noise" where it is above but the quartile ranges
-   overlap, "no" where not.  Every answer is checked against the interpreter.  A board
+   overlap, "no" where not, "same" where ours is gcc's code byte for byte (one code
+   timed twice: what separates its two figures is the measurement's noise, which under
+   this host's nested KVM can reach beyond the quartiles).  Every answer is checked
+   against the interpreter.  A board
    that cannot start under the accelerator is skipped with one line.
    "Ours" is the fastest of the search's proven programs within gcc's count and the
    issue's (evolution/fitness.py fastest, as `./run evolve` chooses): the shortest, and
@@ -355,9 +358,10 @@ def guest_cycles(accel: str, targets: list[str], routines, budget: float, sort_b
                 how = "shortest" if choice.name == "ours" else choice.figure + (
                     PADDED if choice.name.endswith(PADDED) else "")
                 chosen_by[how] = chosen_by.get(how, 0) + 1
-                verdict = _at_or_below(ours, gcc)
+                same = gcc is not None and codes[choice.name] == codes["gcc"]
+                verdict = "same" if same else _at_or_below(ours, gcc)
                 verdicts[verdict] = verdicts.get(verdict, 0) + 1
-                latency = _at_or_below(ours, gcc, "latency")
+                latency = "same" if same else _at_or_below(ours, gcc, "latency")
                 latency_verdicts[latency] = latency_verdicts.get(latency, 0) + 1
                 wrong = "" if ours.ok and (gcc is None or gcc.ok) else \
                     f"  disagrees: {ours.detail or gcc.detail}"
