@@ -204,9 +204,11 @@ def suite_probe(arch: Arch, variants: dict[str, list[bytes]], repetitions: int,
     if len(code) > CODE_SIZE:
         raise ValueError(f"a suite of {len(sections)} sections is {len(code)} bytes: more"
                          f" than the {CODE_SIZE} bytes of code a probe has; unroll less")
-    instances = sum(s.unroll for s in sections)  # of a few instructions each
+    # an instance is a few instructions (a compound form's, a kept chain's pair): 8 each,
+    # the loop's 2 a round, a frame's 64 a section
+    instances = sum(s.unroll for s in sections)
     return Probe(arch, code, family="timing", input=part.to_bytes(4, "little"),
-                 budget=((instances * 4 + 2 * len(sections)) * loop + len(sections) * 64) * passes,
+                 budget=((instances * 8 + 2 * len(sections)) * loop + len(sections) * 64) * passes,
                  output_size=8 * len(sections),
                  meta={"suite": [(s.kind, s.unroll) for s in sections], "base_unroll": unroll,
                        "repetitions": repetitions, "loop": loop, "passes": passes})
