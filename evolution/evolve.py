@@ -29,7 +29,7 @@ from dataclasses import dataclass, field, replace
 
 from evolution.check import unicorn_cannot, unicorn_check, unicorn_verdict
 from evolution.compaction import Sizes, smaller
-from evolution.copies import recomputed, result_coalesced, rewrites, right
+from evolution.copies import recomputed, result_coalesced, result_copy_hoisted, rewrites, right
 from evolution.costmodel import PerformanceModel, fallback
 from evolution.enumeration import Enumerator, masks, peephole, shortest
 from evolution.isa import Isa
@@ -392,7 +392,8 @@ def _alternatives(s: _Search, rounds: int = 2, base: MachineProgram | None = Non
     unless given), right on every vector: each instruction of `base` replaced by one
     enumerated instance (enumeration.py; p20 on qemu64: `bsf` reading `x & -x` in place of
     the value computed two instructions later), and a slow one (more than a cycle), alone
-    or with a neighbour, by two.  Up to ALTERNATIVES of them, fewest instructions and
+    or with a neighbour, by two; and the last copy into the result hoisted beside the work
+    (copies.result_copy_hoisted).  Up to ALTERNATIVES of them, fewest instructions and
     least latency first, and `base` and these in critical-path order (_scheduled), are
     proven and kept beside the best, which stays unless one is shorter.  Then, `rounds`
     times at most, the same from the new best if there is one, else from the quickest
@@ -427,6 +428,12 @@ def _alternatives(s: _Search, rounds: int = 2, base: MachineProgram | None = Non
                 latency[p] = _latency(s, p)
                 if latency[p] < latency[base]:
                     found.append(p)
+    # the last copy into the result hoisted beside the work: as many instructions
+    for p in right(s.isa, s.testset, result_copy_hoisted(s.isa, s.space, base)):
+        if p not in latency:
+            latency[p] = _latency(s, p)
+            if latency[p] < latency[base]:
+                found.append(p)
     fresh = [p for p in sorted(found, key=lambda p: (p.instructions, latency[p]))
              if all(k.program != p for k in s.kept)]
     chosen = fresh[:ALTERNATIVES]

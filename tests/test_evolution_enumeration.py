@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 
 from evolution.check import unicorn_check
-from evolution.copies import recomputed, result_coalesced, rewrites, right
+from evolution.copies import recomputed, result_coalesced, result_copy_hoisted, rewrites, right
 from evolution.enumeration import FLAGS_BIT, Enumerator, liveness, masks, peephole, shortest
 from evolution.evaluator import kernels
-from evolution.program import assemble, encode, parse
+from evolution.program import assemble, encode, parse, text
 from evolution.proof import prove
 from evolution.registry import ISAS
 from evolution.search import space
@@ -222,3 +222,22 @@ def test_the_last_copy_into_the_result_is_coalesced_and_the_result_is_proven():
     assert prove(isa, hd.p01, kept[0]).proven
     refused = [p for p in candidates if p not in kept]
     assert refused and prove(isa, hd.p01, refused[0]).counterexample is not None
+
+
+def test_the_last_copy_into_the_result_is_hoisted_beside_the_work_and_proven():
+    """p16 (max) ending `cmovl edi, esi; mov eax, edi` waits for the move before the copy;
+    hoisted, the copy takes edi before the move and the move writes eax: gcc's form, as
+    many instructions, which Z3 proves.  Where the result register is touched between
+    the source's last writer and the copy, nothing is offered."""
+    target = TARGETS["x86-64 qemu64"]
+    isa = ISAS[target.isa]
+    s = space(isa, hd.p16, target.features)
+    program = parse(isa, "cmp edi, esi\ncmovl edi, esi\nmov eax, edi\nret")
+    (hoisted,) = result_copy_hoisted(isa, s, program)
+    assert text(isa, hoisted).splitlines() == [
+        "cmp edi, esi", "mov eax, edi", "cmovl eax, esi", "ret"]
+    testset = TestSet(isa, hd.p16, machine_vectors(isa, hd.p16, 32, 3), s.write_registers)
+    assert right(isa, testset, [hoisted]) == [hoisted]
+    assert prove(isa, hd.p16, hoisted).proven
+    touched = parse(isa, "cmp edi, esi\ncmovl edi, esi\nxor eax, eax\nmov eax, edi\nret")
+    assert result_copy_hoisted(isa, s, touched) == []
