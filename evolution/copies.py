@@ -147,6 +147,20 @@ def recomputed(isa: Isa, s: SearchSpace, testset: TestSet,
     return out
 
 
+def _last_copy_into_result(isa: Isa, rows: np.ndarray) -> tuple[int, int] | None:
+    """Where `rows` end in a copy into the result register: its source, and the last
+    instruction before it that writes the source."""
+    if len(rows) < 2:
+        return None
+    reads, writes = masks(isa, rows)
+    read = _registers(int(reads[-1]) & ~FLAGS_BIT)
+    if _registers(int(writes[-1]) & ~FLAGS_BIT) != [isa.number(isa.abi.result)] or len(
+            read) != 1:
+        return None
+    writers = [k for k in range(len(rows) - 1) if int(writes[k]) >> read[0] & 1]
+    return (read[0], writers[-1]) if writers else None
+
+
 def result_coalesced(isa: Isa, s: SearchSpace, program: MachineProgram) -> list[MachineProgram]:
     """The last copy into the result register taken out: from some instruction up to the
     one that wrote its source, the result register and another are exchanged, that other
@@ -155,19 +169,12 @@ def result_coalesced(isa: Isa, s: SearchSpace, program: MachineProgram) -> list[
     `mov rax, rdi` becomes `xor eax, edi`, r9 being eax until there)."""
     rows = encode(isa, program)
     n = len(rows)
-    if n < 2:
+    found = _last_copy_into_result(isa, rows)
+    if found is None:
         return []
-    kind = tables(isa, s).KIND
-    reads, writes = masks(isa, rows)
+    source, k = found
     result = isa.number(isa.abi.result)
-    read = _registers(int(reads[-1]) & ~FLAGS_BIT)
-    if _registers(int(writes[-1]) & ~FLAGS_BIT) != [result] or len(read) != 1:
-        return []
-    source = read[0]
-    writers = [k for k in range(n - 1) if int(writes[k]) >> source & 1]
-    if not writers:
-        return []
-    k = writers[-1]
+    kind = tables(isa, s).KIND
     op = int(rows[k, 0])
     out = []
     for swap in (False, True):
@@ -202,19 +209,14 @@ def result_copy_hoisted(isa: Isa, s: SearchSpace, program: MachineProgram
     where the result register is touched on the way."""
     rows = encode(isa, program)
     n = len(rows)
-    if n < 2:
+    found = _last_copy_into_result(isa, rows)
+    if found is None:
         return []
-    reads, writes = masks(isa, rows)
+    source, k = found
     result = isa.number(isa.abi.result)
-    read = _registers(int(reads[-1]) & ~FLAGS_BIT)
-    if _registers(int(writes[-1]) & ~FLAGS_BIT) != [result] or len(read) != 1:
+    reads, writes = masks(isa, rows)
+    if any((int(reads[i]) | int(writes[i])) >> result & 1 for i in range(k, n - 1)):
         return []
-    source = read[0]
-    writers = [k for k in range(n - 1) if int(writes[k]) >> source & 1]
-    if not writers or any((int(reads[i]) | int(writes[i])) >> result & 1
-                          for i in range(writers[-1], n - 1)):
-        return []
-    k = writers[-1]
     kind = tables(isa, s).KIND
     moved = rows[k : n - 1].copy()
     for row in moved:
