@@ -6,9 +6,10 @@ board's own guest, keep it in the semantic store, write `metaos.evolution/1` and
                instructions then run on the board as probes (evolution/board_features.py):
                the search may use what the board claims and runs as its semantics say
     timing     every register form the board may use, timed on it by the timing family
-               (latency and throughput; evolution/timing_model.py): the search's
-               performance model; reused from the capability store on the next session of
-               the same fingerprint and accelerator
+               (latency and throughput in cycles of an `add` chain timed beside each;
+               evolution/timing_model.py): the search's performance model; reused from
+               the capability store on the next session of the same fingerprint and
+               accelerator
     search     evolution.evolve (starts proven, local search, STOKE chains), Z3 at full
                width for every candidate it keeps; Ctrl-C keeps the best proven so far
     guest      the shortest, the other proven programs the search kept with no more
