@@ -147,9 +147,11 @@ def recomputed(isa: Isa, s: SearchSpace, testset: TestSet,
     return out
 
 
-def _last_copy_into_result(isa: Isa, rows: np.ndarray) -> tuple[int, int] | None:
-    """Where `rows` end in a copy into the result register: its source, and the last
-    instruction before it that writes the source."""
+def _last_copy_into_result(isa: Isa, program: MachineProgram
+                           ) -> tuple[np.ndarray, int, int] | None:
+    """Where `program` ends in a copy into the result register: its rows, the copy's
+    source, and the last instruction before it that writes the source."""
+    rows = encode(isa, program)
     if len(rows) < 2:
         return None
     reads, writes = masks(isa, rows)
@@ -158,7 +160,7 @@ def _last_copy_into_result(isa: Isa, rows: np.ndarray) -> tuple[int, int] | None
             read) != 1:
         return None
     writers = [k for k in range(len(rows) - 1) if int(writes[k]) >> read[0] & 1]
-    return (read[0], writers[-1]) if writers else None
+    return (rows, read[0], writers[-1]) if writers else None
 
 
 def result_coalesced(isa: Isa, s: SearchSpace, program: MachineProgram) -> list[MachineProgram]:
@@ -167,13 +169,11 @@ def result_coalesced(isa: Isa, s: SearchSpace, program: MachineProgram) -> list[
     being the source itself or the instruction's second register operand, whose two
     register operands are then exchanged too (a commutative one: x86 `xor edi, r9d` before
     `mov rax, rdi` becomes `xor eax, edi`, r9 being eax until there)."""
-    rows = encode(isa, program)
-    n = len(rows)
-    found = _last_copy_into_result(isa, rows)
+    found = _last_copy_into_result(isa, program)
     if found is None:
         return []
-    source, k = found
-    result = isa.number(isa.abi.result)
+    rows, source, k = found
+    n, result = len(rows), isa.number(isa.abi.result)
     kind = tables(isa, s).KIND
     op = int(rows[k, 0])
     out = []
@@ -204,16 +204,14 @@ def result_copy_hoisted(isa: Isa, s: SearchSpace, program: MachineProgram
     """The last copy into the result register moved up to just before the instruction
     that last wrote its source, the source named the result register from there on: as
     many instructions, the copy beside the work instead of after it (p16 on qemu64:
-    `cmp edi, esi; cmovl edi, esi; mov eax, edi` as `mov eax, edi; cmp edi, esi; cmovl
-    eax, esi`, gcc's form; ours read 0.07-0.11 above gcc's per call under KVM).  None
-    where the result register is touched on the way."""
-    rows = encode(isa, program)
-    n = len(rows)
-    found = _last_copy_into_result(isa, rows)
+    `cmp edi, esi; cmovl edi, esi; mov eax, edi` as `cmp edi, esi; mov eax, edi; cmovl
+    eax, esi`, gcc's form, the copy no longer waiting for the move).  None where the
+    result register is touched on the way."""
+    found = _last_copy_into_result(isa, program)
     if found is None:
         return []
-    source, k = found
-    result = isa.number(isa.abi.result)
+    rows, source, k = found
+    n, result = len(rows), isa.number(isa.abi.result)
     reads, writes = masks(isa, rows)
     if any((int(reads[i]) | int(writes[i])) >> result & 1 for i in range(k, n - 1)):
         return []
