@@ -26,7 +26,8 @@ from elftools.elf.elffile import ELFFile
 from elftools.elf.relocation import RelocationSection
 
 from evolution.isa import Isa
-from evolution.program import ParseError, parse
+from evolution.program import MachineProgram, ParseError, parse
+from evolution.proof import Proof, prove
 from evolution.starts import Start
 from sem.ir import Routine
 from sem.views import Naming, render
@@ -190,3 +191,26 @@ def as_start(isa: Isa, compiled: Compiled) -> Start | None:
         return Start("gcc -O3", parse(isa, text + "\n"))
     except ParseError:
         return None
+
+
+@dataclass(frozen=True)
+class ProvenCompiled:
+    """gcc's code with Z3's proof that it equals the routine: a candidate beside ours
+    that the guest may choose (fitness.against)."""
+
+    compiled: Compiled
+    program: MachineProgram  # its bytes read back (as_start)
+    proof: Proof
+
+
+def proven(isa: Isa, spec: Routine, compiled: Compiled,
+           timeout_ms: int = 20_000) -> ProvenCompiled | None:
+    """gcc's code proven at full width like every candidate, or None where it cannot be
+    a candidate: not one straight-line program of the forms the engine knows (as_start),
+    or not proven (Z3 gave up in `timeout_ms`, or found it wrong under the engine's
+    reading of the ABI)."""
+    start = as_start(isa, compiled)
+    if start is None:
+        return None
+    proof = prove(isa, spec, start.program, timeout_ms)
+    return ProvenCompiled(compiled, start.program, proof) if proof.proven else None

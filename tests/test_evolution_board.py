@@ -79,7 +79,9 @@ def test_evolve_on_rv64_keeps_a_proven_program_measured_in_the_guest(tmp_path):
     program = parse(isa, d["best"]["asm"])
     assert prove(isa, hd.p01, program).proven
     code = bytes.fromhex(d["best"]["code"])
-    assert assemble(isa, program, frozenset(isa.features)) == code
+    # gcc's bytes where the guest kept its code (rv64gc's are compressed), else the text's
+    assert code == bytes.fromhex(d["gcc"]["code"]) if d["choice"]["chosen"] == "gcc" else \
+        assemble(isa, program, frozenset(isa.features)) == code
     # the return included; the bytes are the text's (capstone does not decode Zbb's
     # andn, which the search's programs for p01 use: x & ~-x)
     assert d["best"]["instructions"] == program.instructions
@@ -97,12 +99,22 @@ def test_evolve_on_rv64_keeps_a_proven_program_measured_in_the_guest(tmp_path):
     assert prove(isa, hd.p01, parse(isa, shortest["asm"])).proven
     assert all(c["instructions"] <= d["gcc"]["instructions"] for c in choice["candidates"])
     assert choice["padded"] == []  # TCG runs its own translation: padding only costs there
+    # gcc's p01 is proven: an evolved code stands against it only where, in the timing
+    # that chose, it was faster on one figure and slower beyond the quartiles on none
+    # (fitness.against); best's and gcc's figures above are a second timing
+    ours, theirs = choice["first_timing"]["best"], choice["first_timing"]["gcc"]
+    if choice["chosen"] == "gcc":
+        assert d["best"]["instructions"] == d["gcc"]["instructions"]
+    else:
+        assert any(ours[f] < theirs[f] for f in ("cycles", "latency"))
+        assert all(ours[f"{f}_spread"][0] <= theirs[f"{f}_spread"][1]
+                   for f in ("cycles", "latency"))
     if choice["chosen"] == "shortest":
         assert d["best"]["code"] == shortest["code"]
-    else:
+    elif choice["chosen"] != "gcc":
         assert d["best"]["asm"] in [c["asm"] for c in choice["candidates"]]
         figure = choice["figure"]
-        assert d["best"][f"{figure}_spread"][1] < shortest[f"{figure}_spread"][0]
+        assert ours[f"{figure}_spread"][1] < shortest[f"{figure}_spread"][0]
     assert progress and progress[-1].proofs >= 1
     store = SemStore(connect(db))
     (impl,) = [i for i in store.implementations(d["routine"], isa.arch) if i.code == code]

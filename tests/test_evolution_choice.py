@@ -1,6 +1,8 @@
 """The choice among proven programs timed in the guest (evolution/fitness.py, fastest):
 the shortest stays unless another is faster beyond the quartiles measured, by latency
-where that figure exists, else cycles per call.  Checked on figures whose quartiles are
+where that figure exists, else cycles per call; then gcc's code, proven too, is chosen
+unless the evolved one is faster on one figure and slower beyond the quartiles on none
+(against).  Checked on figures whose quartiles are
 computed here by hand, and on QEMU with `-icount shift=0`, where a straight-line code of
 n instructions measures exactly n - 1 per call (tests/test_timed_calls.py): there two
 proven p03 programs of 3 and 4 instructions measure 2 and 3 cycles, 1 and 2 of latency."""
@@ -11,7 +13,7 @@ from dataclasses import replace
 
 import pytest
 
-from evolution.fitness import FitnessRun, fastest
+from evolution.fitness import Choice, FitnessRun, against, choose, fastest
 from probes.timed_calls import CallCycles
 
 
@@ -69,6 +71,33 @@ def test_of_several_faster_ones_the_lowest_median_then_the_fewest_instructions()
     assert fastest(runs, {"short": 3, "a": 4, "b": 4}, "short").name == "a"
 
 
+# qemu64 p16 under this host's KVM (ticks), three runs of four: ours `cmp; cmovl edi, esi;
+# mov eax, edi`, gcc's `cmp; mov eax, esi; cmovge eax, edi`, alike in latency
+P16_OURS = run([1.93, 1.95, 1.97, 1.95, 1.89], [1.43, 1.43, 1.5, 1.43, 1.45])
+P16_GCC = run([1.82, 1.84, 1.85, 1.83, 1.84], [1.43, 1.36, 1.43, 1.43, 1.43])
+
+
+def test_gccs_code_is_chosen_unless_ours_gains_on_one_figure_and_loses_beyond_none():
+    ours = Choice("best", "latency", "the shortest")
+    # slower beyond the quartiles in cycles per call (lower quartile 1.93 above 1.84)
+    moved = against({"best": P16_OURS, "gcc": P16_GCC}, ours, "gcc")
+    assert moved.name == "gcc" and "cycles 1.95" in moved.reason
+    # alike on both figures: a tie is no gain, the compiler's code stays
+    assert against({"best": P16_GCC, "gcc": P16_GCC}, ours, "gcc").name == "gcc"
+    # less latency (1.43 against 2.15), cycles within the quartiles (1.89 [1.85-1.95]
+    # against 1.84 [1.84-1.95], qemu64 p14): ours stands
+    p14 = run([1.85, 1.89, 1.95, 1.89, 1.85], [1.43, 1.41, 1.43, 1.5, 1.43])
+    p14_gcc = run([1.84, 1.84, 1.95, 1.84, 1.90], [2.15, 2.08, 2.15, 2.15, 2.16])
+    assert against({"best": p14, "gcc": p14_gcc}, ours, "gcc") == ours
+    # gcc's code answering wrong in the guest is never chosen
+    wrong = replace(P16_GCC, agreed=9)
+    assert against({"best": P16_OURS, "gcc": wrong}, ours, "gcc") == ours
+    # choose: fastest among ours, then against gcc's where it is proven (named)
+    runs = {"best": P16_OURS, "kept 0": P16_OURS, "gcc": P16_GCC}
+    assert choose(runs, {"best": 4, "kept 0": 4}, "best").name == "best"
+    assert choose(runs, {"best": 4, "kept 0": 4}, "best", "gcc").name == "gcc"
+
+
 @pytest.mark.qemu
 @pytest.mark.timeout(300)
 def test_under_icount_the_rule_keeps_the_shortest_and_moves_only_to_a_faster_one():
@@ -78,7 +107,7 @@ def test_under_icount_the_rule_keeps_the_shortest_and_moves_only_to_a_faster_one
     so the case of a slower default is made by naming it so), the rule moves to the
     3-instruction one."""
     from arch import X86_64
-    from evolution.fitness import run_in_guest
+    from evolution.fitness import confirm, run_in_guest
     from evolution.program import assemble, parse
     from evolution.proof import prove
     from evolution.registry import ISAS
@@ -108,13 +137,25 @@ def test_under_icount_the_rule_keeps_the_shortest_and_moves_only_to_a_faster_one
     assert fastest(runs, counts, "short").name == "short"
     moved = fastest(runs, counts, "long")
     assert (moved.name, moved.figure) == ("short", "latency")
+    # as gcc's code: the 4-instruction one is chosen over an evolved one no faster (itself),
+    # and the 3-instruction one stands against it
+    kept = against(runs, Choice("long", "latency", ""), "long")
+    assert kept.name == "long" and "neither" in kept.reason
+    assert against(runs, Choice("short", "latency", ""), "long").name == "short"
+    # timed again on fresh vectors (confirm): the same exact figures
+    with QemuLink(chosen, build_guest(X86_64)) as link:
+        campaign = Campaign(link, replace(POLICY, dead_after=10.0, retransmit_after=2.0))
+        again, reference = confirm(link, isa, hd.p03, codes["short"], codes["long"], 30, 4,
+                                   campaign)
+    assert again.ok and reference.ok
+    assert set(again.cycles.per_pair) == {2} and set(reference.cycles.per_pair) == {3}
 
 
 def test_the_cli_times_the_kept_programs_within_gccs_count_and_none_without_gcc():
     """cli/evolve.py: the candidates beside the shortest are the kept proven programs of
     no more instructions than gcc's (p03 on qemu64: gcc's 4; our lowering's 6 is not
     one), none where there is no gcc code; with none, the shortest is chosen."""
-    from cli.evolve import choose, kept_candidates
+    from cli.evolve import kept_candidates
     from evolution.evolve import evolve
     from evolution.targets import TARGETS
     from sem.library import hackers_delight as hd
@@ -125,10 +166,10 @@ def test_the_cli_times_the_kept_programs_within_gccs_count_and_none_without_gcc(
     assert others and all(k.instructions <= 4 and k.program != result.program for k in others)
     assert {k.instructions for k in result.kept} - {k.instructions for k in others} >= {3, 6}
     assert kept_candidates(result, None) == []
-    assert choose({"best": SLOW_SHORT}, {"best": 3}).name == "best"
+    assert choose({"best": SLOW_SHORT}, {"best": 3}, "best").name == "best"
     runs = {"best": SLOW_SHORT, **{f"kept {i}": FAST_LONG for i in range(len(others))}}
     counts = {"best": 3, **{f"kept {i}": k.instructions for i, k in enumerate(others)}}
-    assert choose(runs, counts).name == "kept 0"  # equal figures: the first
+    assert choose(runs, counts, "best").name == "kept 0"  # equal figures: the first
     # under KVM each also padded (evolution/layout.py): a padded twin the guest finds
     # faster is what `best` describes, its bytes, its no-ops counted, Unicorn's check run
     from cli.evolve import Chosen
@@ -142,7 +183,7 @@ def test_the_cli_times_the_kept_programs_within_gccs_count_and_none_without_gcc(
     twins = with_padding(isa, codes, counts, 6)
     assert "best" + PADDED in twins
     runs = {**{name: SLOW_SHORT for name in counts}, "best" + PADDED: FAST_LONG}
-    choice = choose(runs, counts)
+    choice = choose(runs, counts, "best")
     assert choice.name == "best" + PADDED
     chosen = Chosen.of(isa, hd.p03, result, others, choice.name, codes, 2, twins)
     assert chosen.code == twins[choice.name].code != result.code
@@ -150,3 +191,35 @@ def test_the_cli_times_the_kept_programs_within_gccs_count_and_none_without_gcc(
     assert chosen.instructions == twins[choice.name].instructions > result.instructions
     assert len(chosen.text.splitlines()) == chosen.instructions
     assert chosen.unicorn.startswith("unicorn: agrees")
+    # gcc's code, proven (evolution/gcc.py proven): where the guest chooses it, `best` is
+    # its bytes, read back as a program Z3 proved, checked in Unicorn, its count gcc's
+    from evolution.gcc import compile_c, proven
+
+    gcc = compile_c(isa, hd.p03, frozenset())
+    reference = proven(isa, hd.p03, gcc)
+    assert reference is not None and reference.proof.proven
+    chosen = Chosen.of(isa, hd.p03, result, others, "gcc", {**codes, "gcc": gcc.code}, 2,
+                       twins, reference)
+    assert chosen.code == gcc.code and chosen.instructions == gcc.instructions == 4
+    assert chosen.proof.proven and chosen.unicorn.startswith("unicorn: agrees")
+    assert "gcc" in chosen.start
+
+
+def test_a_compiled_code_that_z3_refutes_is_no_candidate():
+    """What gcc gave, altered to be wrong (p03 is x & -x; `neg` dropped gives x & x),
+    is not proven, so the guest never chooses it; code outside the engine's forms (a
+    branch) cannot be one either."""
+    from dataclasses import replace as altered
+
+    from evolution.gcc import compile_c, proven
+    from evolution.registry import ISAS
+    from sem.library import hackers_delight as hd
+
+    isa = ISAS["x86_64"]
+    gcc = compile_c(isa, hd.p03, frozenset())
+    assert proven(isa, hd.p03, gcc) is not None
+    wrong = altered(gcc, asm="\n".join(line for line in gcc.asm.splitlines()
+                                       if not line.startswith("neg")))
+    assert wrong.asm != gcc.asm and proven(isa, hd.p03, wrong) is None
+    branching = compile_c(isa, hd.p20, frozenset())
+    assert proven(isa, hd.p20, branching) is None
