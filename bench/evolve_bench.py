@@ -57,9 +57,9 @@ against gcc on each goal board.
    bytes in (evolution/layout.py), timed beside it in the same campaign; the shortest
    stays unless one is faster beyond the quartiles (latency, else cycles).  Then gcc's
    code, where Z3 proves it too (evolution/gcc.py proven; not a branching one), is chosen
-   unless that program is faster than it on one figure's median and slower beyond the
-   quartiles on none (against; a tie goes to gcc's code, as STOKE returns the compiler's
-   code it starts from when nothing beats it).  The figures in the table are a second
+   unless that program is faster than it beyond the quartiles on one figure and slower
+   beyond them on none (against, as STOKE returns the compiler's code it starts from
+   when nothing beats it).  The figures in the table are a second
    timing of the chosen code and gcc's on fresh vectors (confirm): the first chose the
    least of several noisy figures, which leans low.  Where the shortest is not chosen, a
    line under it gives its and gcc's figures from the first timing and the reason; the
@@ -403,8 +403,8 @@ def guest_cycles(accel: str, targets: list[str], routines, budget: float, sort_b
         print("  ours is: " + ", ".join(f"{k} {v}" for k, v in sorted(chosen_by.items()))
               + " (shortest: the search's shortest proven program; latency or cycles: a"
               " kept proven program faster beyond the quartiles by that figure; gcc's code:"
-              " proven, and no evolved one faster on one figure without losing beyond the"
-              " quartiles on the other)")
+              " proven, and no evolved one faster beyond the quartiles on one figure"
+              " without losing beyond them on the other)")
 
 
 def main() -> None:

@@ -17,8 +17,9 @@ board's own guest, keep it in the semantic store, write `metaos.evolution/1` and
                gcc's code timed by a loop of calls on the same vectors in one campaign
                (evolution/fitness.py); the best is the fastest of the proven ones, the
                shortest unless another is faster beyond the quartiles (fitness.fastest),
-               and gcc's code (proven by Z3 too) unless that one is faster than it on one
-               figure and slower beyond the quartiles on none (fitness.against); the
+               and gcc's code (proven by Z3 too) unless that one is faster than it beyond
+               the quartiles on one figure and slower beyond them on none
+               (fitness.against); the
                best and gcc's code timed again on fresh vectors (fitness.confirm): the
                figures reported, each answer checked against the interpreter; the
                median cycles per call, loop overhead subtracted, of that second timing
@@ -269,7 +270,8 @@ def evolve_routine(store: SemStore, session: EvolutionBoard, rid: str, budget_s:
     vectors = {"training": [_vector_json(v) for v in result.vectors],
                "counterexamples": [_vector_json(v) for v in result.counterexamples],
                "unicorn": {"count": 1000, "seed": options.seed + 1},
-               "guest": {"count": options.vectors, "seed": options.seed + 2}}
+               "guest": {"count": options.vectors, "seed": options.seed + 2},
+               "guest_again": {"count": options.vectors, "seed": options.seed + 3}}
     store.add_evidence(impl, ImplementationEvidence(verdict, json.dumps(vectors)))
     for run, impl_id in ((ours_run, impl), (runs["baseline"], baseline)):
         if run.ok and run.cycles:
