@@ -362,7 +362,8 @@ def guest_cycles(accel: str, targets: list[str], routines, budget: float, sort_b
                 # gcc's code, proven too, is a candidate (fitness.against), as in `./run evolve`
                 reference = compiled is not None and runs["gcc"].ok and \
                     proven(isa, spec, compiled) is not None
-                choice = choose(runs, counts, "ours", "gcc" if reference else None)
+                choice = choose(runs, counts, "ours", "gcc" if compiled is not None else None,
+                                proven=reference)
                 shortest = runs["ours"]
                 # the figures shown: the chosen code and gcc's timed again on fresh vectors
                 ours, gcc = confirm(link, isa, spec, codes[choice.name], codes.get("gcc"),

@@ -248,7 +248,8 @@ def evolve_routine(store: SemStore, session: EvolutionBoard, rid: str, budget_s:
                       "this line")
     # gcc's code, proven too, is a candidate: kept where no evolved one is measured faster
     reference = proven(isa, spec, gcc) if gcc is not None and runs["gcc"].ok else None
-    choice = choose(runs, counts, "best", "gcc" if reference is not None else None)
+    choice = choose(runs, counts, "best", "gcc" if gcc is not None else None,
+                    proven=reference is not None)
     chosen = Chosen.of(isa, spec, result, others, choice.name, codes, options.seed + 1, twins,
                        reference)
     # the figures reported: the chosen code and gcc's timed again on fresh vectors
