@@ -50,12 +50,14 @@ against gcc on each goal board.
    this host's nested KVM can reach beyond the quartiles).  Every answer is checked
    against the interpreter.  A board
    that cannot start under the accelerator is skipped with one line.
-   "Ours" is chosen as `./run evolve` chooses (evolution/fitness.py choose): the fastest
-   of the search's proven programs within gcc's count and the issue's (fastest): the
-   shortest, and the programs the search kept (evolve.py Kept: earlier bests, starts,
-   alternatives of less modelled latency), under KVM each also padded with its return 32
-   bytes in (evolution/layout.py), timed beside it in the same campaign; the shortest
-   stays unless one is faster beyond the quartiles (latency, else cycles).  Then gcc's
+   "Ours" is chosen as `./run evolve` chooses (evolution/fitness.py choose): of the
+   search's proven programs within gcc's count and the issue's (the shortest, and the
+   programs the search kept: evolve.py Kept, earlier bests, starts, alternatives of less
+   modelled latency; under KVM each also padded with its return 32 bytes in,
+   evolution/layout.py), timed beside gcc's code in the same campaign, the one nearest
+   to gcc's on its worse figure (nearest: the least larger excess over gcc's median,
+   then the least sum; without gcc's figures the fastest, the shortest unless one is
+   faster beyond the quartiles: fastest).  Then gcc's
    code, where Z3 proves it too (evolution/gcc.py proven; not a branching one), is chosen
    unless that program is faster than it beyond the quartiles on one figure and slower
    beyond them on none (against, as STOKE returns the compiler's code it starts from
@@ -403,7 +405,8 @@ def guest_cycles(accel: str, targets: list[str], routines, budget: float, sort_b
                   + ", ".join(f"{k} {v}" for k, v in sorted(tally.items())))
         print("  ours is: " + ", ".join(f"{k} {v}" for k, v in sorted(chosen_by.items()))
               + " (shortest: the search's shortest proven program; latency or cycles: a"
-              " kept proven program faster beyond the quartiles by that figure; gcc's code:"
+              " kept proven program chosen on that figure, nearest to gcc's or faster"
+              " beyond the quartiles; gcc's code:"
               " proven, and no evolved one faster beyond the quartiles on one figure"
               " without losing beyond them on the other)")
 

@@ -15,17 +15,17 @@ board's own guest, keep it in the semantic store, write `metaos.evolution/1` and
     guest      the shortest, the other proven programs the search kept with no more
                instructions than gcc's, the lowering (`sem run`'s implementation) and
                gcc's code timed by a loop of calls on the same vectors in one campaign
-               (evolution/fitness.py); the best is the fastest of the proven ones, the
-               shortest unless another is faster beyond the quartiles (fitness.fastest),
-               and gcc's code (proven by Z3 too) unless that one is faster than it beyond
-               the quartiles on one figure and slower beyond them on none
-               (fitness.against); the
-               best and gcc's code timed again on fresh vectors (fitness.confirm): the
-               figures reported, each answer checked against the interpreter; the
-               median cycles per call, loop overhead subtracted, of that second timing
-               recorded per implementation and fingerprint
-               (metric "cycles per call"), tagged with the accelerator (under TCG they
-               describe QEMU, under KVM the silicon's time-stamp counter)
+               (evolution/fitness.py); the best is, of the proven ones, the nearest to
+               gcc's code on its worse figure (fitness.nearest; without gcc's figures the
+               fastest, the shortest unless another is faster beyond the quartiles:
+               fitness.fastest), and gcc's code (proven by Z3 too) unless that one is
+               faster than it beyond the quartiles on one figure and slower beyond them
+               on none (fitness.against); the best and gcc's code timed again on fresh
+               vectors (fitness.confirm): the figures reported, each answer checked
+               against the interpreter; the median cycles per call, loop overhead
+               subtracted, of that second timing recorded per implementation and
+               fingerprint (metric "cycles per call"), tagged with the accelerator (under
+               TCG they describe QEMU, under KVM the silicon's time-stamp counter)
     store      the proven program becomes an implementation of the routine, with its
                evidence (the features it needs, Z3's verdict, the vectors)
 

@@ -9,7 +9,7 @@ bytes, 4.91-4.94 latency at every place; gcc's, 33 bytes, 4.16-4.36; ours with a
 11-byte NOP before its return 4.13-4.29; for Haswell the same, 4.22 against gcc's
 3.58-3.71 and padded 3.51-3.71), while at 28-31 nothing changed and at 40 or 62-63 the
 cost was back.  So the shortest code is not always the quickest to call, and only the
-board can say: a padded code is one more candidate the guest times (fitness.fastest),
+board can say: a padded code is one more candidate the guest times (fitness.choose),
 under KVM only, where the silicon fetches the code (under TCG padding only adds
 instructions).
 

@@ -93,28 +93,28 @@ def test_evolve_on_rv64_keeps_a_proven_program_measured_in_the_guest(tmp_path):
             low, high = d[name][f"{figure}_spread"]
             assert low <= d[name][figure] <= high, (name, figure)
     assert d["gcc"]["instructions"] >= 1
-    # best is the shortest unless a kept proven program within gcc's count was faster in
-    # the guest beyond the quartiles (fitness.fastest); either way proven, here again
+    # beside gcc's code, the kept proven program within gcc's count nearest to it on its
+    # worse figure is put against it (fitness.nearest); every one proven, here again
     shortest, choice = d["shortest"], d["choice"]
     assert prove(isa, hd.p01, parse(isa, shortest["asm"])).proven
     assert all(c["instructions"] <= d["gcc"]["instructions"] for c in choice["candidates"])
     assert choice["padded"] == []  # TCG runs its own translation: padding only costs there
     # gcc's p01 is proven: an evolved code stands against it only where, in the timing
-    # that chose, it was faster on one figure and slower beyond the quartiles on none
-    # (fitness.against); best's and gcc's figures above are a second timing
+    # that chose, it was faster beyond the quartiles on one figure and slower beyond them
+    # on none (fitness.against); best's and gcc's figures above are a second timing
     ours, theirs = choice["first_timing"]["best"], choice["first_timing"]["gcc"]
+    figures = ("cycles", "latency")
     if choice["chosen"] == "gcc":
         assert d["best"]["instructions"] == d["gcc"]["instructions"]
     else:
-        assert any(ours[f] < theirs[f] for f in ("cycles", "latency"))
-        assert all(ours[f"{f}_spread"][0] <= theirs[f"{f}_spread"][1]
-                   for f in ("cycles", "latency"))
+        assert any(ours[f"{f}_spread"][1] < theirs[f"{f}_spread"][0] for f in figures)
+        assert all(ours[f"{f}_spread"][0] <= theirs[f"{f}_spread"][1] for f in figures)
     if choice["chosen"] == "shortest":
         assert d["best"]["code"] == shortest["code"]
-    elif choice["chosen"] != "gcc":
+    elif choice["chosen"] == "kept":  # its larger excess over gcc's no more than the shortest's
         assert d["best"]["asm"] in [c["asm"] for c in choice["candidates"]]
-        figure = choice["figure"]
-        assert ours[f"{figure}_spread"][1] < shortest[f"{figure}_spread"][0]
+        assert max(ours[f] - theirs[f] for f in figures) <= \
+            max(shortest[f] - theirs[f] for f in figures)
     assert progress and progress[-1].proofs >= 1
     store = SemStore(connect(db))
     (impl,) = [i for i in store.implementations(d["routine"], isa.arch) if i.code == code]
