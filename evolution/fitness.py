@@ -175,11 +175,11 @@ def fastest(runs: Mapping[str, FitnessRun], instructions: Mapping[str, int],
 
 
 def against(runs: Mapping[str, FitnessRun], choice: Choice, reference: str) -> Choice:
-    """`choice`, the fastest evolved code (fastest), against the compiler's code named
-    `reference`, proven like it and timed in the same campaign: the evolved code stands
-    where it is faster than the reference beyond the quartiles on one figure (its upper
-    quartile below the reference's lower one) and slower beyond them on none; else the
-    reference is chosen, as STOKE's optimisation mode returns the compiler's code it
+    """`choice`, the evolved code chosen (nearest, or fastest), against the compiler's
+    code named `reference`, proven like it and timed in the same campaign: the evolved
+    code stands where it is faster than the reference beyond the quartiles on one figure
+    (its upper quartile below the reference's lower one) and slower beyond them on none;
+    else the reference is chosen, as STOKE's optimisation mode returns the compiler's code it
     started from when no rewrite beats it.  A gain within the quartiles is none: two codes
     alike in time differ by the measurement's noise alone, which under this host's nested
     KVM can reach beyond the quartiles (Haswell p11, ours and gcc's of 5 instructions:
@@ -205,7 +205,7 @@ def against(runs: Mapping[str, FitnessRun], choice: Choice, reference: str) -> C
     why = (f"slower beyond the quartiles in {'; '.join(losses)}" if losses
            else "faster beyond the quartiles in neither figure")
     return Choice(reference, choice.figure,
-                  f"the compiler's code: the fastest evolved one ({choice.name}) is {why}")
+                  f"the compiler's code: the evolved one put against it ({choice.name}) is {why}")
 
 
 def confirm(link: Link, isa: Isa, spec: Routine, chosen: bytes, reference: bytes | None,
