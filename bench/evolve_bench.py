@@ -57,13 +57,13 @@ against gcc on each goal board.
    evolution/layout.py), timed beside gcc's code in the same campaign, the one nearest
    to gcc's on its worse figure (nearest: the least larger excess over gcc's median,
    then the least sum; without gcc's figures the fastest, the shortest unless one is
-   faster beyond the quartiles: fastest).  Then gcc's
-   code, where Z3 proves it too (evolution/gcc.py proven; not a branching one), is chosen
-   unless that program is faster than it beyond the quartiles on one figure and slower
-   beyond them on none (against, as STOKE returns the compiler's code it starts from
-   when nothing beats it).  The figures in the table are a second
-   timing of the chosen code and gcc's on fresh vectors (confirm): the first chose the
-   least of several noisy figures, which leans low.  Where the shortest is not chosen, a
+   faster beyond the quartiles: fastest).  Then gcc's code, where Z3 proves it too
+   (evolution/gcc.py proven; not a branching one), is chosen unless that program is
+   faster than it beyond the quartiles on one figure and slower beyond them on none
+   (against, as STOKE returns the compiler's code it starts from when nothing beats it).
+   The figures in the table are a second timing of the chosen code and gcc's on fresh
+   vectors (confirm): the first chose the least of several noisy figures, which leans
+   low.  Where the shortest is not chosen, a
    line under it gives its and gcc's figures from the first timing and the reason; the
    count of a padded code counts its no-ops.
 """

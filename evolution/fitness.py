@@ -179,14 +179,14 @@ def against(runs: Mapping[str, FitnessRun], choice: Choice, reference: str) -> C
     code named `reference`, proven like it and timed in the same campaign: the evolved
     code stands where it is faster than the reference beyond the quartiles on one figure
     (its upper quartile below the reference's lower one) and slower beyond them on none;
-    else the reference is chosen, as STOKE's optimisation mode returns the compiler's code it
-    started from when no rewrite beats it.  A gain within the quartiles is none: two codes
-    alike in time differ by the measurement's noise alone, which under this host's nested
-    KVM can reach beyond the quartiles (Haswell p11, ours and gcc's of 5 instructions:
-    ours 0.07 less latency in one timing, 0.06 more cycles per call in the next), and a
-    real loss can hide within them (qemu64 p16: ours `cmp; cmovl edi, esi; mov eax, edi`
-    1.89-1.97 cycles per call in three runs of four, gcc's `cmp; mov eax, esi; cmovge
-    eax, edi` 1.82-1.87, alike in latency)."""
+    else the reference is chosen, as STOKE's optimisation mode returns the compiler's
+    code it started from when no rewrite beats it.  A gain within the quartiles is none:
+    two codes alike in time differ by the measurement's noise alone, which under this
+    host's nested KVM can reach beyond the quartiles (Haswell p11, ours and gcc's of 5
+    instructions: ours 0.07 less latency in one timing, 0.06 more cycles per call in the
+    next), and a real loss can hide within them (qemu64 p16: ours `cmp; cmovl edi, esi;
+    mov eax, edi` 1.89-1.97 cycles per call in three runs of four, gcc's `cmp; mov eax,
+    esi; cmovge eax, edi` 1.82-1.87, alike in latency)."""
     ours, theirs = runs[choice.name], runs.get(reference)
     if theirs is None or not theirs.ok:
         return choice
@@ -211,9 +211,9 @@ def against(runs: Mapping[str, FitnessRun], choice: Choice, reference: str) -> C
 def confirm(link: Link, isa: Isa, spec: Routine, chosen: bytes, reference: bytes | None,
             count: int, seed: int, campaign: Campaign) -> tuple[FitnessRun, FitnessRun | None]:
     """The chosen code and the reference timed again, in one more campaign round on fresh
-    vectors (`seed`): the figures reported.  The first timing chose the fastest of several
-    codes, so its winner's figures lean low (the least of several noisy figures); a second
-    timing of the winner alone beside the reference does not."""
+    vectors (`seed`): the figures reported.  The first timing chose one of several codes
+    by their figures, so the chosen one's figures there lean low (the least of several
+    noisy figures); a second timing of it alone beside the reference does not."""
     codes = {"chosen": chosen, **({"reference": reference} if reference is not None else {})}
     runs = run_in_guest(link, isa, spec, codes, count, seed, campaign)
     return runs["chosen"], runs.get("reference")
