@@ -45,9 +45,9 @@ against gcc on each goal board.
    constant rate, not the core clock), each code at the four 16-byte places of its cache
    line in turn and the pairs pooled, under TCG QEMU's.  "<=" says whether ours is at
    or below gcc's median: "yes", "noise" where it is above but the quartile ranges
-   overlap, "no" where not, "same" where ours is gcc's code byte for byte (one code
-   timed twice: what separates its two figures is the measurement's noise, which under
-   this host's nested KVM can reach beyond the quartiles).  Every answer is checked
+   overlap, "no" where not, "same" where ours is gcc's code byte for byte (one code,
+   so one probe: the campaign keys results by the probe's content, and both columns
+   show its one timing).  Every answer is checked
    against the interpreter.  A board
    that cannot start under the accelerator is skipped with one line.
    "Ours" is chosen as `./run evolve` chooses (evolution/fitness.py choose): of the
