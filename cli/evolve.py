@@ -308,7 +308,9 @@ def evolve_routine(store: SemStore, session: EvolutionBoard, rid: str, budget_s:
                    "figure": choice.figure, "reason": choice.reason,
                    # what the choice saw; `best` and `gcc` above are the second timing
                    "first_timing": {"best": _cycles(runs[choice.name]),
-                                    "gcc": _cycles(runs.get("gcc"))},
+                                    "gcc": _cycles(runs.get("gcc")),
+                                    "evolved": _cycles(runs[choice.evolved])
+                                    if choice.evolved is not None else None},
                    "candidates": [{"instructions": k.instructions, "asm": text(isa, k.program),
                                    "found_by": k.origin, **_cycles(runs[f"kept {i}"])}
                                   for i, k in enumerate(others)],

@@ -110,6 +110,7 @@ class Choice:
     name: str  # the code chosen (a key of the runs)
     figure: str  # what decided: "latency" (chained calls) or "cycles" (independent calls)
     reason: str  # one line
+    evolved: str | None = None  # the evolved code put against gcc's (against), chosen or not
 
 
 def fastest(runs: Mapping[str, FitnessRun], instructions: Mapping[str, int],
@@ -201,11 +202,12 @@ def against(runs: Mapping[str, FitnessRun], choice: Choice, reference: str) -> C
             losses.append(f"{figure} {a.median:.2f} [{a.spread[0]:.2f}-{a.spread[1]:.2f}] "
                           f"against {b.median:.2f} [{b.spread[0]:.2f}-{b.spread[1]:.2f}]")
     if gains and not losses:
-        return choice
+        return Choice(choice.name, choice.figure, choice.reason, choice.name)
     why = (f"slower beyond the quartiles in {'; '.join(losses)}" if losses
            else "faster beyond the quartiles in neither figure")
     return Choice(reference, choice.figure,
-                  f"the compiler's code: the evolved one put against it ({choice.name}) is {why}")
+                  f"the compiler's code: the evolved one put against it ({choice.name}) is"
+                  f" {why}", choice.name)
 
 
 def confirm(link: Link, isa: Isa, spec: Routine, chosen: bytes, reference: bytes | None,
