@@ -26,8 +26,9 @@ from elftools.elf.elffile import ELFFile
 from elftools.elf.relocation import RelocationSection
 
 from evolution.isa import Isa
-from evolution.program import MachineProgram, ParseError, parse
+from evolution.program import MachineProgram, ParseError, parse, split_statement
 from evolution.proof import Proof, prove
+from evolution.semantics import ForwardJump, JumpUnreadable
 from evolution.starts import Start
 from sem.ir import Routine
 from sem.views import Naming, render
@@ -83,6 +84,9 @@ class Compiled:
     asm: str  # objdump's lines for the function
     flags: tuple[str, ...]  # the gcc command line's flags
     version: str  # gcc --version's first line
+    features: frozenset[str] = frozenset()  # the board's, that the flags ask for
+    # each asm line's address as objdump numbers it (in its section), which its jumps name
+    addresses: tuple[int, ...] = ()
 
 
 def available(isa: Isa) -> bool:
@@ -114,7 +118,8 @@ def compile_c(isa: Isa, spec: Routine, features: frozenset[str]) -> Compiled:
     version = subprocess.run([tools.gcc, "--version"], capture_output=True, text=True,
                              check=True).stdout.splitlines()[0]
     lines = _instruction_lines(listing.stdout, start, start + len(code))
-    return Compiled(code, len(lines), "\n".join(lines), flags, version)
+    return Compiled(code, len(lines), "\n".join(text for _, text in lines), flags, version,
+                    features, tuple(address for address, _ in lines))
 
 
 def _function(path: Path, name: str) -> tuple[bytes, int, str]:
@@ -144,17 +149,17 @@ def _function(path: Path, name: str) -> tuple[bytes, int, str]:
         return section.data()[start:end], start, section.name
 
 
-def _instruction_lines(listing: str, start: int, end: int) -> list[str]:
-    """objdump's instruction lines ("  addr:\\tmnemonic operands") in [start, end), the
-    addresses dropped (riscv objects keep local labels as symbols, so a listing of the
-    function's symbol alone would stop at its first branch target)."""
+def _instruction_lines(listing: str, start: int, end: int) -> list[tuple[int, str]]:
+    """objdump's instruction lines ("  addr:\\tmnemonic operands") in [start, end), each
+    as its address and its text (riscv objects keep local labels as symbols, so a listing
+    of the function's symbol alone would stop at its first branch target)."""
     out = []
     for line in listing.splitlines():
         head, sep, rest = line.partition(":\t")
         address = head.strip()
         if sep and address and all(ch in "0123456789abcdef" for ch in address) and (
                 start <= int(address, 16) < end):
-            out.append(" ".join(rest.split()))
+            out.append((int(address, 16), " ".join(rest.split())))
     return out
 
 
@@ -168,7 +173,7 @@ _RISCV_IMMEDIATE_FORMS = {"add": "addi", "addw": "addiw", "and": "andi", "or": "
 _NUMBER = re.compile(r"-?(0x[0-9a-f]+|[0-9]+)")
 
 
-def _riscv_statement(line: str) -> str:
+def _riscv_statement(line: str, features: frozenset[str]) -> str:
     # objdump comments a constant it can place (`addi a3,a3,-1 # ffff <p25+0xffff>`)
     line = line.partition("#")[0].strip()
     mnemonic, _, operands = line.partition(" ")
@@ -178,7 +183,20 @@ def _riscv_statement(line: str) -> str:
     return line
 
 
-STATEMENTS: dict[str, Callable[[str], str]] = {"x86_64": str, "riscv64": _riscv_statement}
+def _x86_statement(line: str, features: frozenset[str]) -> str:
+    # without BMI1 gcc still writes `rep bsf` for a count of trailing zeros (where the input
+    # cannot be 0), which objdump shows as tzcnt: such a board runs it as bsf
+    mnemonic, _, operands = line.partition(" ")
+    return f"bsf {operands}" if mnemonic == "tzcnt" and "bmi1" not in features else line
+
+
+# (objdump's line, the features compiled for) -> the statement the parser reads
+STATEMENTS: dict[str, Callable[[str, frozenset[str]], str]] = {
+    "x86_64": _x86_statement, "riscv64": _riscv_statement}
+
+
+def _statements(isa: Isa, compiled: Compiled) -> list[str]:
+    return [STATEMENTS[isa.name](line, compiled.features) for line in compiled.asm.splitlines()]
 
 
 def as_start(isa: Isa, compiled: Compiled) -> Start | None:
@@ -186,11 +204,50 @@ def as_start(isa: Isa, compiled: Compiled) -> Start | None:
     begins at the compiler's output), or None when it is not one straight-line program
     of the forms the engine knows (branches, alignment padding).  Like every start, it is
     proven before it is used."""
-    text = "\n".join(STATEMENTS[isa.name](line) for line in compiled.asm.splitlines())
     try:
-        return Start("gcc -O3", parse(isa, text + "\n"))
+        return Start("gcc -O3", parse(isa, "\n".join(_statements(isa, compiled)) + "\n"))
     except ParseError:
         return None
+
+
+def with_jumps(isa: Isa, compiled: Compiled
+               ) -> tuple[MachineProgram, tuple[ForwardJump, ...]] | None:
+    """gcc's function as its instructions but the jumps, a straight-line program, and
+    those jumps (semantics.ForwardJump), for proof; None where it is not that: no jump, a
+    jump backward, unconditional or to no instruction of the function, or an instruction
+    the engine cannot read."""
+    lines = _statements(isa, compiled)
+    if len(lines) != len(compiled.addresses):
+        return None
+    body: list[tuple[int, str]] = []  # (line number, statement) of all but the jumps
+    found = []  # (line number, target's line number, condition)
+    for k, line in enumerate(lines):
+        jump = isa.conditional_jump(*split_statement(line))
+        if jump is None:
+            body.append((k, line))
+            continue
+        taken, target = jump
+        address = target.split()[0]
+        if not all(ch in "0123456789abcdef" for ch in address):
+            return None
+        if int(address, 16) not in compiled.addresses[k + 1:]:
+            return None  # backward, to itself, or out of the function
+        found.append((k, compiled.addresses.index(int(address, 16)), taken))
+    if not found:
+        return None
+
+    def before(k: int) -> int:
+        """How many of the program's instructions the lines before line k make."""
+        prefix = [text for j, text in body if j < k]
+        return len(parse(isa, "\n".join([*prefix, isa.return_text]) + "\n").insns)
+
+    try:
+        program = parse(isa, "\n".join(text for _, text in body) + "\n")
+        jumps = tuple(ForwardJump(before(k), before(t) - before(k), taken)
+                      for k, t, taken in found)
+    except ParseError:
+        return None
+    return program, jumps
 
 
 @dataclass(frozen=True)
@@ -199,18 +256,25 @@ class ProvenCompiled:
     that the guest may choose (fitness.against)."""
 
     compiled: Compiled
-    program: MachineProgram  # its bytes read back (as_start)
+    program: MachineProgram  # its bytes read back (as_start), its jumps taken out
     proof: Proof
+    jumps: tuple[ForwardJump, ...] = ()  # its forward jumps over parts of `program`
 
 
 def proven(isa: Isa, spec: Routine, compiled: Compiled,
            timeout_ms: int = 20_000) -> ProvenCompiled | None:
     """gcc's code proven at full width like every candidate, or None where it cannot be
-    a candidate: not one straight-line program of the forms the engine knows (as_start),
-    or not proven (Z3 gave up in `timeout_ms`, or found it wrong under the engine's
-    reading of the ABI)."""
+    a candidate: not one program of the forms the engine knows, straight-line (as_start)
+    or with forward jumps (with_jumps; gcc's p20 jumps over its shift where x = 0), or
+    not proven (Z3 gave up in `timeout_ms`, or found it wrong under the engine's reading
+    of the ABI)."""
     start = as_start(isa, compiled)
-    if start is None:
+    program, jumps = (start.program, ()) if start is not None else \
+        with_jumps(isa, compiled) or (None, ())
+    if program is None:
         return None
-    proof = prove(isa, spec, start.program, timeout_ms)
-    return ProvenCompiled(compiled, start.program, proof) if proof.proven else None
+    try:
+        proof = prove(isa, spec, program, timeout_ms, jumps)
+    except JumpUnreadable:
+        return None
+    return ProvenCompiled(compiled, program, proof, jumps) if proof.proven else None

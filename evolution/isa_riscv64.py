@@ -273,6 +273,28 @@ def _zbs() -> None:
 BRANCHES = {"beq": lambda a, b: a == b, "bne": lambda a, b: a != b, "blt": slt,
             "bge": lambda a, b: ~slt(a, b), "bltu": ult, "bgeu": lambda a, b: ~ult(a, b)}
 ORDERED = ("blt", "bge", "bltu", "bgeu")
+# the assembler's other spellings of a branch: the operands swapped, or one of them x0
+SWAPPED = {"bgt": "blt", "ble": "bge", "bgtu": "bltu", "bleu": "bgeu"}
+AGAINST_ZERO = {"beqz": ("beq", False), "bnez": ("bne", False), "bltz": ("blt", False),
+                "bgez": ("bge", False), "blez": ("bge", True), "bgtz": ("blt", True)}
+
+
+def conditional_jump(mnemonic: str, operands: list[str]):
+    """A branch `b<cc> rs1, rs2, target` in any of its spellings: the comparison of the
+    two registers, and the target's text."""
+    if mnemonic in AGAINST_ZERO and len(operands) == 2:
+        name, zero_first = AGAINST_ZERO[mnemonic]
+        compared = ["zero", operands[0]] if zero_first else [operands[0], "zero"]
+    elif mnemonic in (*BRANCHES, *SWAPPED) and len(operands) == 3:
+        name = SWAPPED.get(mnemonic, mnemonic)
+        compared = operands[1::-1] if mnemonic in SWAPPED else operands[:2]
+    else:
+        return None
+    numbers = [parse_register(r) for r in compared]
+    if None in numbers:
+        return None
+    a, b = (REGISTERS[n] for n, _ in numbers)
+    return (lambda s: BRANCHES[name](s.reg(a), s.reg(b))), operands[-1]
 
 
 def _branch_moves() -> None:
@@ -381,4 +403,5 @@ RISCV64 = Isa(
     assemble_each=assemble_each,
     nops={4: bytes.fromhex("13000000")},  # addi x0, x0, 0
     cycle_form="add r, r, r",
+    conditional_jump=conditional_jump,
 )

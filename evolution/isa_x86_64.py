@@ -129,6 +129,16 @@ CONDITION_ALIASES = {"c": "b", "nae": "b", "nc": "ae", "nb": "ae", "z": "e", "nz
                      "ng": "le", "nle": "g"}
 
 
+
+def conditional_jump(mnemonic: str, operands: list[str]):
+    """`j<cc> target`: the condition cc over the flags, and the target's text."""
+    cc = mnemonic.removeprefix("j")
+    cc = CONDITION_ALIASES.get(cc, cc)
+    if not mnemonic.startswith("j") or cc not in CONDITIONS or len(operands) != 1:
+        return None
+    return CONDITIONS[cc], operands[0]
+
+
 # form builders --------------------------------------------------------------------------
 
 FORMS: list[Form] = []
@@ -575,5 +585,6 @@ X86_64 = Isa(
     variable_length=True,
     nops={len(b): b for b in map(bytes.fromhex, _NOPS)},
     cycle_form="add r64, r64",
+    conditional_jump=conditional_jump,
 )
 

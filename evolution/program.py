@@ -134,7 +134,8 @@ def _int(s: str) -> int | None:
         return None
 
 
-def _split(line: str) -> tuple[str, list[str]]:
+def split_statement(line: str) -> tuple[str, list[str]]:
+    """A statement's mnemonic (lower case) and its operands' texts."""
     head, _, rest = line.strip().partition(" ")
     ops, depth, cur = [], 0, ""
     for ch in rest:
@@ -296,7 +297,7 @@ def parse(isa: Isa, source: str) -> MachineProgram:
             continue
         if line.endswith(":"):
             raise ParseError(f"label {line!r}: only straight-line code can be evolved")
-        mnemonic, texts = _split(line)
+        mnemonic, texts = split_statement(line)
         mnemonic = isa.aliases.get(mnemonic, mnemonic)
         try:
             expanded = isa.expand(mnemonic, texts) if isa.expand else [(mnemonic, texts)]

@@ -24,6 +24,7 @@ A failed proof comes with a counterexample as a machine test vector.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import z3
@@ -32,7 +33,7 @@ from evolution.isa import Isa
 from evolution.program import MachineProgram
 from evolution.proof_int import Bounded, Untranslatable, sign_extended
 from evolution.proof_int import translate as translate_int
-from evolution.semantics import Composition, compose
+from evolution.semantics import Composition, ForwardJump, compose
 from evolution.testset import MachineVector, footprint
 from sem.canon import postorder
 from sem.ir import Node, Routine
@@ -79,10 +80,10 @@ def _term(comp: Composition, s: _Setup, node: Node):
     return translate(Routine(tuple(comp.params), node, None), inputs=inputs, memory=s.memory).result
 
 
-def obligations(isa: Isa, spec: Routine,
-                program: MachineProgram) -> tuple[list, _Setup, Composition]:
+def obligations(isa: Isa, spec: Routine, program: MachineProgram,
+                jumps: Sequence[ForwardJump] = ()) -> tuple[list, _Setup, Composition]:
     """The ways the program could be wrong, as Z3 conditions (any true: wrong)."""
-    comp = compose(isa, program)
+    comp = compose(isa, program, jumps)
     s = _setup(isa, spec, comp)
     want = translate(spec, inputs=s.args, memory=s.memory)
     wrong = []
@@ -209,13 +210,15 @@ def multiplies(node: Node) -> bool:
                for n in postorder(Routine((), node, None)))
 
 
-def prove(isa: Isa, spec: Routine, program: MachineProgram, timeout_ms: int = 60_000) -> Proof:
+def prove(isa: Isa, spec: Routine, program: MachineProgram, timeout_ms: int = 60_000,
+          jumps: Sequence[ForwardJump] = ()) -> Proof:
     """All obligations at once; should Z3 give up, one at a time.  A result computed by
     multiplying is tried through integers first (proof_int): bit-blasting multipliers of
     different shapes is hopeless; a counterexample found there is read back at the bit
-    vectors' inputs pinned to its values."""
+    vectors' inputs pinned to its values.  `jumps`: a compiler's forward jumps in the
+    program (semantics.ForwardJump), the obligations then over both ways of each."""
     start = time.perf_counter()
-    wrong, s, comp = obligations(isa, spec, program)
+    wrong, s, comp = obligations(isa, spec, program, jumps)
     if not wrong:
         raise ValueError("the routine has neither a result nor a memory effect")
     how = "z3"

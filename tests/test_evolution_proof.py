@@ -332,3 +332,59 @@ def test_riscv_networks_without_zbb_exchange_by_branch_moves(spec, count, goal):
     code = assemble(RISCV, program)
     assert program.instructions == len(disassemble(RISCV.arch, code)) == count <= goal
     assert unicorn_check(RISCV, spec, code, machine_vectors(RISCV, spec, 300, 4)) == []
+
+
+SIGN_WITH_JUMPS = """xor eax, eax
+test edi, edi
+je done
+mov eax, 1
+test edi, edi
+jns done
+mov eax, -1
+done:
+ret
+"""
+
+
+def _sign_with_jumps(inner: str = "ns"):
+    """p13 (the sign) as a compiler might branch: a jump over the rest where x = 0, and
+    inside it one over the -1 where x is not negative; as the program with the jumps
+    taken out and the two ForwardJumps (semantics.py)."""
+    from evolution.isa_x86_64 import CONDITIONS
+    from evolution.semantics import ForwardJump
+
+    program = parse(X86, "xor eax, eax\ntest edi, edi\nmov eax, 1\ntest edi, edi\n"
+                         "mov eax, -1\nret\n")
+    return program, (ForwardJump(2, 3, CONDITIONS["e"]), ForwardJump(4, 1, CONDITIONS[inner]))
+
+
+def test_nested_forward_jumps_are_proven_and_a_wrong_condition_refuted_where_it_runs():
+    """Jumps read as selects (semantics.compose): nested jumps prove p13; the inner one's
+    condition flipped is refuted, and the counterexample is wrong when the assembled
+    code runs in Unicorn, the original right."""
+    program, jumps = _sign_with_jumps()
+    assert prove(X86, hd.p13, program, jumps=jumps).proven
+    wrong, wrong_jumps = _sign_with_jumps("s")
+    refuted = prove(X86, hd.p13, wrong, jumps=wrong_jumps)
+    assert not refuted.proven and refuted.counterexample is not None
+    code = X86.assemble(SIGN_WITH_JUMPS, frozenset())
+    flipped = X86.assemble(SIGN_WITH_JUMPS.replace("jns", "js"), frozenset())
+    vectors = [refuted.counterexample, *(place(X86, hd.p13, (x,), random.Random(x))
+                                         for x in (0, 1, 5, 2**31, 2**32 - 1))]
+    assert unicorn_check(X86, hd.p13, code, vectors) == []
+    assert unicorn_check(X86, hd.p13, flipped, vectors[:1])
+
+
+def test_jumps_that_overlap_or_jump_over_a_store_are_not_read():
+    from evolution.isa_x86_64 import CONDITIONS
+    from evolution.semantics import ForwardJump, JumpUnreadable
+
+    program, _ = _sign_with_jumps()
+    with pytest.raises(JumpUnreadable):  # [2, 4) and [3, 5) overlap
+        compose(X86, program, (ForwardJump(2, 2, CONDITIONS["e"]),
+                               ForwardJump(3, 2, CONDITIONS["ns"])))
+    with pytest.raises(JumpUnreadable):  # past the end
+        compose(X86, program, (ForwardJump(4, 2, CONDITIONS["e"]),))
+    store = parse(X86, "test esi, esi\nmov dword ptr [rdi + 0], esi\nret\n")
+    with pytest.raises(JumpUnreadable):
+        compose(X86, store, (ForwardJump(1, 1, CONDITIONS["e"]),))
