@@ -58,9 +58,10 @@ against gcc on each goal board.
    to gcc's on its worse figure (nearest: the least larger excess over gcc's median,
    then the least sum; without gcc's figures the fastest, the shortest unless one is
    faster beyond the quartiles: fastest).  Then gcc's code, where Z3 proves it too
-   (evolution/gcc.py proven; not a branching one), is chosen unless that program is
-   faster than it beyond the quartiles on one figure and slower beyond them on none
-   (against, as STOKE returns the compiler's code it starts from when nothing beats it).
+   (evolution/gcc.py proven, its forward jumps read as selects), is chosen unless an
+   evolved one is faster than it beyond the quartiles in cycles per call and not slower
+   beyond them in latency (against: of those that are, the fewest cycles per call; as
+   STOKE returns the compiler's code it starts from when nothing beats it).
    The figures in the table are a second timing of the chosen code and gcc's on fresh
    vectors (confirm): the first chose the least of several noisy figures, which leans
    low.  Where the shortest is not chosen, a
@@ -407,8 +408,8 @@ def guest_cycles(accel: str, targets: list[str], routines, budget: float, sort_b
               + " (shortest: the search's shortest proven program; latency or cycles: a"
               " kept proven program chosen on that figure, nearest to gcc's or faster"
               " beyond the quartiles; gcc's code:"
-              " proven, and no evolved one faster beyond the quartiles on one figure"
-              " without losing beyond them on the other)")
+              " proven, and no evolved one faster beyond the quartiles in cycles per call"
+              " without losing beyond them in latency)")
 
 
 def main() -> None:

@@ -18,9 +18,10 @@ board's own guest, keep it in the semantic store, write `metaos.evolution/1` and
                (evolution/fitness.py); the best is, of the proven ones, the nearest to
                gcc's code on its worse figure (fitness.nearest; without gcc's figures the
                fastest, the shortest unless another is faster beyond the quartiles:
-               fitness.fastest), and gcc's code (proven by Z3 too) unless that one is
-               faster than it beyond the quartiles on one figure and slower beyond them
-               on none (fitness.against); the best and gcc's code timed again on fresh
+               fitness.fastest), and gcc's code (proven by Z3 too, its forward jumps
+               read as selects) unless an evolved one is faster than it beyond the
+               quartiles in cycles per call and not slower beyond them in latency
+               (fitness.against); the best and gcc's code timed again on fresh
                vectors (fitness.confirm): the figures reported, each answer checked
                against the interpreter; the median cycles per call, loop overhead
                subtracted, of that second timing recorded per implementation and
@@ -370,8 +371,9 @@ class Chosen:
 
         base = name.removesuffix(PADDED) if name in twins else name
         if base == "gcc" and reference is not None:
-            program, text_, proof = reference.program, text(isa, reference.program), \
-                reference.proof
+            # with jumps, gcc's own listing: the program is its instructions but the jumps
+            program, proof = reference.program, reference.proof
+            text_ = reference.compiled.asm if reference.jumps else text(isa, program)
             start = "gcc -O3's code: no evolved program was faster in the guest"
             code, unicorn, count = reference.compiled.code, None, reference.compiled.instructions
         elif base == "best":

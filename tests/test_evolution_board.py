@@ -100,13 +100,13 @@ def test_evolve_on_rv64_keeps_a_proven_program_measured_in_the_guest(tmp_path):
     assert all(c["instructions"] <= d["gcc"]["instructions"] for c in choice["candidates"])
     assert choice["padded"] == []  # TCG runs its own translation: padding only costs there
     # gcc's p01 is proven: an evolved code stands against it only where, in the timing
-    # that chose, it was faster beyond the quartiles on one figure and slower beyond them
-    # on none (fitness.against); best's and gcc's figures above are a second timing
+    # that chose, it was faster beyond the quartiles in cycles per call and not slower
+    # beyond them in latency (fitness.against); best's and gcc's figures above are a
+    # second timing
     first = choice["first_timing"]
     ours, theirs, evolved = first["best"], first["gcc"], first["evolved"]
-    figures = ("cycles", "latency")
-    gains = any(evolved[f"{f}_spread"][1] < theirs[f"{f}_spread"][0] for f in figures)
-    no_losses = all(evolved[f"{f}_spread"][0] <= theirs[f"{f}_spread"][1] for f in figures)
+    gains = evolved["cycles_spread"][1] < theirs["cycles_spread"][0]
+    no_losses = evolved["latency_spread"][0] <= theirs["latency_spread"][1]
     if choice["chosen"] == "gcc":
         assert d["best"]["instructions"] == d["gcc"]["instructions"]
         assert d["best"]["code"] == d["gcc"]["code"] and not (gains and no_losses)
@@ -114,10 +114,11 @@ def test_evolve_on_rv64_keeps_a_proven_program_measured_in_the_guest(tmp_path):
         assert evolved == ours and gains and no_losses
     if choice["chosen"] == "shortest":
         assert d["best"]["code"] == shortest["code"]
-    elif choice["chosen"] == "kept":  # its larger excess over gcc's no more than the shortest's
+    elif choice["chosen"] == "kept":  # of those that beat gcc's, the fewest cycles per call
         assert d["best"]["asm"] in [c["asm"] for c in choice["candidates"]]
-        assert max(ours[f] - theirs[f] for f in figures) <= \
-            max(shortest[f] - theirs[f] for f in figures)
+        if shortest["cycles_spread"][1] < theirs["cycles_spread"][0] and \
+                shortest["latency_spread"][0] <= theirs["latency_spread"][1]:
+            assert ours["cycles"] <= shortest["cycles"]
     assert progress and progress[-1].proofs >= 1
     store = SemStore(connect(db))
     (impl,) = [i for i in store.implementations(d["routine"], isa.arch) if i.code == code]
