@@ -3,9 +3,10 @@
 A probe of the sem form (probes/routine.py) is timed by the guest around the whole run:
 the wrapper, the kernel's entry and exit and, under KVM, the VM exits of the probe line
 are all in the count, and they swamp a routine of a few instructions.  This form times
-the code itself, in the manner of nanoBench: the wrapper calls the code N times per
-input vector between two serialising reads of the cycle counter (x86-64 `lfence;
-rdtsc; lfence`, riscv64 `csrr cycle` as the timing family reads it), and does the same
+the code itself, in the manner of nanoBench: the wrapper calls the code once per input
+vector, every vector in turn, N rounds, between two serialising reads of the cycle
+counter (x86-64 `lfence; rdtsc; lfence`, riscv64 `csrr cycle` as the timing family
+reads it), and does the same
 with an empty function (its return alone) through the very same loop instructions, the
 two passes alternating `repeats` times in one run.  The difference of a pair of passes,
 divided by the calls, is the code's cycles per call with the loop's overhead (argument
@@ -16,7 +17,7 @@ Each code is timed with its entry at every offset of PLACEMENTS in its cache lin
 and its pairs are pooled: where a code lands decides how the core fetches and predicts
 it, and one fixed place is one code's luck and another's loss (below).
 
-    input:  CALLS u64 N (calls per vector per pass, at least 1), REPEATS u64 (pairs of
+    input:  CALLS u64 N (rounds per pass, a call per vector each, at least 1), REPEATS u64 (pairs of
             passes, 1..MAX_REPEATS), COUNT u64 (vectors), PART u64 (only an identity:
             probes that differ in nothing else are distinct), then COUNT records at
             RECORDS, each the sem form's input block (ProbeLayout: the scalars, the
@@ -26,8 +27,11 @@ it, and one fixed place is one code's luck and another's loss (below).
             memory window) as the code's last call left it
     code:   [wrapper][fill to 64][empty: return][fill to 64 + placement][the code]
 
-Each call gets the vector's own inputs: the memory window is copied into the scratch
-area before every call (the sorts sort in place) and out after it, in both passes.
+Each call gets the next vector's inputs, as a stream of calls does: a vector's calls in
+a row would let the core's branch predictor learn that vector's way through a code that
+branches on its inputs within a few calls (gcc's sort3, its p20), which a stream of
+different inputs does not.  The memory window is copied into the scratch area before
+every call (the sorts sort in place) and out after it, in both passes.
 Every vector's last answer is checked against the interpreter like the sem form's.
 
 Chained (`timed_form(..., chained=True)`, routines with a scalar result and no memory):
@@ -179,15 +183,17 @@ def _x86_wrapper(layout: TimedLayout) -> str:
            "timed_done:", "xor eax, eax  ; status 0: every pass ran",
            "add rsp, 40", "pop r15", "pop r14", "pop r13", "pop r12", "pop rbp", "pop rbx",
            "ret",
-           "timed_pass:  ; r14: the callee; counts its N calls per vector into [next count]",
+           "timed_pass:  ; r14: the callee; counts its N rounds of calls into [next count]",
            "sub rsp, 8",
+           "mov r13, qword ptr [rsp + 16]", "mov r13, qword ptr [r13 + CALLS]",
+           stamp, "mov qword ptr [rsp + 48], rax", "lfence",
+           "timed_round:  ; r13: rounds left, each a call per vector, every vector in turn",
+           "test r13, r13", "jz timed_end",
            "mov r12, qword ptr [rsp + 16]", "mov r15, qword ptr [r12 + COUNT]",
            "add r12, RECORDS", "mov rbx, qword ptr [rsp + 24]", "add rbx, OUT_RECORDS",
-           stamp, "mov qword ptr [rsp + 48], rax", "lfence",
-           "timed_vector:", "test r15, r15", "jz timed_end",
-           "mov r13, qword ptr [rsp + 16]", "mov r13, qword ptr [r13 + CALLS]",
-           "timed_call:", *_x86_call(layout), "dec r13", "jnz timed_call",
-           "add r12, IN_STRIDE", "add rbx, OUT_STRIDE", "dec r15", "jmp timed_vector",
+           "timed_call:", *_x86_call(layout),
+           "add r12, IN_STRIDE", "add rbx, OUT_STRIDE", "dec r15", "jnz timed_call",
+           "dec r13", "jmp timed_round",
            "timed_end:", stamp, "sub rax, qword ptr [rsp + 48]",
            "mov rcx, qword ptr [rsp + 32]", "mov qword ptr [rcx], rax",
            "add qword ptr [rsp + 32], 8", "add rsp, 8", "ret"]
@@ -232,14 +238,15 @@ def _riscv_wrapper(layout: TimedLayout) -> str:
            "timed_done:", "li a0, 0  # status 0: every pass ran",
            *(f"ld {reg}, {8 * i}(sp)" for i, reg in enumerate(_RISCV_SAVED)),
            f"addi sp, sp, {frame}", "ret",
-           "timed_pass:  # s6: the callee; counts its N calls per vector into [s5]",
-           "mv s11, ra", "addi s7, s0, RECORDS", "addi s8, s1, OUT_RECORDS",
-           "ld s9, COUNT(s0)  # s9: vectors left",
+           "timed_pass:  # s6: the callee; counts its N rounds of calls into [s5]",
+           "mv s11, ra", "mv s10, s4  # s10: rounds left",
            "csrr t0, cycle", f"sd t0, {frame - 8}(sp)",
-           "timed_vector:", "beqz s9, timed_end", "mv s10, s4  # s10: calls left",
-           "timed_call:", *_riscv_call(layout), "addi s10, s10, -1", "bnez s10, timed_call",
+           "timed_round:  # a call per vector, every vector in turn", "beqz s10, timed_end",
+           "addi s7, s0, RECORDS", "addi s8, s1, OUT_RECORDS",
+           "ld s9, COUNT(s0)  # s9: vectors left",
+           "timed_call:", *_riscv_call(layout),
            "addi s7, s7, IN_STRIDE", "addi s8, s8, OUT_STRIDE", "addi s9, s9, -1",
-           "j timed_vector",
+           "bnez s9, timed_call", "addi s10, s10, -1", "j timed_round",
            "timed_end:", "csrr t0, cycle", f"ld t1, {frame - 8}(sp)", "sub t0, t0, t1",
            "sd t0, 0(s5)", "addi s5, s5, 8", "mv ra, s11", "ret"]
     return "\n".join(out)
@@ -316,8 +323,8 @@ class TimedForm:
 
     def probe(self, vectors: list[Vector], calls: int, repeats: int, part: int = 0,
               placement: int = 0) -> Probe:
-        """One probe: `repeats` pairs of passes (empty, code), each calling once per
-        vector `calls` times in a row, the code's entry `placement` bytes into its line."""
+        """One probe: `repeats` pairs of passes (empty, code), each `calls` rounds of a
+        call per vector, the code's entry `placement` bytes into its line."""
         if not 0 < len(vectors) <= self.capacity:
             raise ValueError(f"{len(vectors)} vectors: a timed probe of this routine carries"
                              f" 1..{self.capacity}; cut them into runs of that many")
@@ -407,10 +414,12 @@ def call_cycles(runs: list[tuple[Probe, Observation]]) -> CallCycles:
 
 # -- running on a board ----------------------------------------------------------------------
 
-# N, each vector's calls in a row per pass: measured under nested KVM (AMD EPYC family
-# 25), p10's figure per call rose with N, 1.04 at 4, 1.59 at 8, 1.84 at 16, 2.0-2.2 at 64
-# and 256 (the outer loop's own work, more of it per call at small N, hides part of the
-# code's); 16 keeps a probe of 100 vectors within its instruction budget.
+# N, the rounds of a call per vector in a pass (calls per vector): 16 keeps a probe of
+# 100 vectors within its instruction budget.  (When a vector's calls were made in a row,
+# p10's figure per call under nested KVM, AMD EPYC family 25, rose with N, 1.04 at 4 and
+# 1.84 at 16 to 2.0-2.2 at 64 and 256: the loop over vectors, between each vector's
+# calls, hid part of the code's work.  Now that loop's step comes once a call, the same
+# for every N.)
 CALLS_PER_VECTOR = 16
 # Chained, a call waits for the one before, so the loop's own work overlaps nothing and
 # N hardly matters (p01, p10, p23 on that host: 1.40, 2.76, 8.94 at 4; 1.41, 2.81, 9.08
