@@ -38,7 +38,7 @@ against gcc on each goal board.
    as gcc's, the whole budget kept a faster one of 5), then ours and gcc -O3's code are
    timed on the same 100 vectors in one campaign on it
    (evolution/fitness.py, probes/timed_calls.py): cycles per call, loop overhead
-   subtracted (each vector's inputs passed 16 times in a row, less the same loop around
+   subtracted (every vector's inputs passed in turn, 16 rounds, less the same loop around
    an empty function), and the latency (calls chained, each waiting for the previous
    result, less the same loop around the identity function), each the median over pairs
    of passes with the quartiles; under KVM the silicon's time-stamp counter (x86-64:
@@ -59,8 +59,9 @@ against gcc on each goal board.
    then the least sum; without gcc's figures the fastest, the shortest unless one is
    faster beyond the quartiles: fastest).  Then gcc's code, where Z3 proves it too
    (evolution/gcc.py proven, its forward jumps read as selects), is chosen unless an
-   evolved one is faster than it beyond the quartiles in cycles per call and not slower
-   beyond them in latency (against: of those that are, the fewest cycles per call; as
+   evolved one is lower than it in cycles per call and not higher in latency, by 5% of
+   the median and a one-sided Mann-Whitney U test at 1% (against, lower: of those that
+   are, the fewest cycles per call; as
    STOKE returns the compiler's code it starts from when nothing beats it).
    The figures in the table are a second timing of the chosen code and gcc's on fresh
    vectors (confirm): the first chose the least of several noisy figures, which leans
@@ -408,8 +409,8 @@ def guest_cycles(accel: str, targets: list[str], routines, budget: float, sort_b
               + " (shortest: the search's shortest proven program; latency or cycles: a"
               " kept proven program chosen on that figure, nearest to gcc's or faster"
               " beyond the quartiles; gcc's code:"
-              " proven, and no evolved one faster beyond the quartiles in cycles per call"
-              " without losing beyond them in latency)")
+              " proven, and no evolved one lower in cycles per call (5% and p < 0.01)"
+              " without being higher in latency)")
 
 
 def main() -> None:

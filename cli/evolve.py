@@ -19,9 +19,9 @@ board's own guest, keep it in the semantic store, write `metaos.evolution/1` and
                gcc's code on its worse figure (fitness.nearest; without gcc's figures the
                fastest, the shortest unless another is faster beyond the quartiles:
                fitness.fastest), and gcc's code (proven by Z3 too, its forward jumps
-               read as selects) unless an evolved one is faster than it beyond the
-               quartiles in cycles per call and not slower beyond them in latency
-               (fitness.against); the best and gcc's code timed again on fresh
+               read as selects) unless an evolved one is lower in cycles per call and
+               not higher in latency, by 5% of the median and a Mann-Whitney U test
+               at 1% (fitness.against); the best and gcc's code timed again on fresh
                vectors (fitness.confirm): the figures reported, each answer checked
                against the interpreter; the median cycles per call, loop overhead
                subtracted, of that second timing recorded per implementation and
@@ -72,7 +72,7 @@ EVOLUTION = "metaos.evolution/1"
 GUEST_VECTORS = 100
 CYCLES_METRIC = "cycles per call"  # the performance history's name for fitness's figure
 CYCLES_COUNTED = ("cycles per call, loop overhead subtracted (evolution/fitness.py): each"
-                  " vector's inputs passed 16 times in a row, less the same loop around an"
+                  " vector's inputs passed in turn, 16 rounds, less the same loop around an"
                   " empty function; latency: calls chained, each waiting for the one"
                   " before's result, less the same around the identity function; the"
                   " median over pairs of passes, *_spread the quartiles; under TCG QEMU's"
@@ -308,9 +308,9 @@ def evolve_routine(store: SemStore, session: EvolutionBoard, rid: str, budget_s:
         "choice": {"chosen": _chosen_kind(choice.name, twins),
                    "figure": choice.figure, "reason": choice.reason,
                    # what the choice saw; `best` and `gcc` above are the second timing
-                   "first_timing": {"best": _cycles(runs[choice.name]),
-                                    "gcc": _cycles(runs.get("gcc")),
-                                    "evolved": _cycles(runs[choice.evolved])
+                   "first_timing": {"best": _cycles(runs[choice.name], pairs=True),
+                                    "gcc": _cycles(runs.get("gcc"), pairs=True),
+                                    "evolved": _cycles(runs[choice.evolved], pairs=True)
                                     if choice.evolved is not None else None},
                    "candidates": [{"instructions": k.instructions, "asm": text(isa, k.program),
                                    "found_by": k.origin, **_cycles(runs[f"kept {i}"])}
@@ -394,16 +394,21 @@ class Chosen:
         return cls(program, code, text_, proof, start, unicorn, count)
 
 
-def _cycles(run: FitnessRun | None) -> dict:
+def _cycles(run: FitnessRun | None, pairs: bool = False) -> dict:
     """A code's figure for the document: cycles per call and their spread, None where
-    the code did not run right or did not return its counts."""
+    the code did not run right or did not return its counts; with `pairs`, every pair
+    of passes' figure too (what fitness.against's test reads)."""
     good = run is not None and run.ok
     cycles = run.cycles if good else None
     latency = run.latency if good else None
-    return {"cycles": cycles.median if cycles else None,
-            "cycles_spread": list(cycles.spread) if cycles else None,
-            "latency": latency.median if latency else None,
-            "latency_spread": list(latency.spread) if latency else None}
+    out = {"cycles": cycles.median if cycles else None,
+           "cycles_spread": list(cycles.spread) if cycles else None,
+           "latency": latency.median if latency else None,
+           "latency_spread": list(latency.spread) if latency else None}
+    if pairs:
+        out |= {"cycles_pairs": list(cycles.per_pair) if cycles else None,
+                "latency_pairs": list(latency.per_pair) if latency else None}
+    return out
 
 
 Plan = list[tuple[str, str, int]]  # (routine ID, name, runs recorded on the board)

@@ -5,9 +5,9 @@ Several codes for one routine run on the same vectors in one campaign, so their 
 are measured under the same conditions.  Two figures, each in cycles per call with the
 loop's overhead taken out, the median over pairs of passes with the quartiles as spread:
 
-    cycles    independent calls: each vector's inputs passed to the code 16 times in a
-              row, every vector in turn, between two serialising reads of the cycle
-              counter, less the same loop around an empty function (its return alone)
+    cycles    independent calls: every vector's inputs passed to the code in turn, 16
+              rounds, between two serialising reads of the cycle counter, less the same
+              loop around an empty function (its return alone)
     latency   chained calls (routines with a scalar result and no memory): each call's
               arguments wait for the previous result (added to them times 0), 4 calls per
               vector, less the same loop around the identity function (x86-64 `mov rax,
@@ -24,6 +24,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+
+from scipy.stats import mannwhitneyu
 
 from evolution.check import probe_vector
 from evolution.isa import Isa
@@ -175,24 +177,42 @@ def fastest(runs: Mapping[str, FitnessRun], instructions: Mapping[str, int],
         f"[{mine.spread[0]:.2f}-{mine.spread[1]:.2f}] with {instructions[shortest]}"))
 
 
+# What beating gcc's code takes on one figure: a median lower by at least this share of
+# gcc's, and a one-sided Mann-Whitney U test over the two codes' per-pair figures below
+# this level.  The share: under this host's nested KVM one code's median moves by up to
+# 3% from one timing to the next (Haswell p04, gcc's 2 instructions, 2.16 then 2.10
+# cycles per call), and two codes alike in time differ by that much.  The test: a
+# median lower by chance among a few noisy figures is no gain, and where gcc's figures
+# spread wide (its p22 for qemu64: 2.10-2.81 cycles per call over the placements, ours
+# 2.09-2.15) comparing quartiles would call a real gain none.
+MIN_GAIN = 0.05
+SIGNIFICANCE = 0.01
+
+
 def _spread(c: CallCycles) -> str:
     return f"{c.median:.2f} [{c.spread[0]:.2f}-{c.spread[1]:.2f}]"
 
 
+def lower(a: CallCycles, b: CallCycles) -> bool:
+    """Whether figures `a` are lower than `b`: a median at least MIN_GAIN of b's below,
+    and the one-sided Mann-Whitney U test's p-value below SIGNIFICANCE."""
+    return a.median <= b.median * (1 - MIN_GAIN) and mannwhitneyu(
+        a.per_pair, b.per_pair, alternative="less").pvalue < SIGNIFICANCE
+
+
 def beats(run: FitnessRun, reference: FitnessRun) -> tuple[bool, str]:
     """Whether an evolved code's run beats the compiler's code's, timed in the same
-    campaign: faster beyond the quartiles in cycles per call (its upper quartile below
-    the reference's lower one) and not slower beyond them in latency; and if not, why."""
+    campaign: lower in cycles per call (`lower`) and not higher in latency; and if not,
+    why."""
     if not run.ok or run.cycles is None:
         return False, "not measured right"
     a, b = run.cycles, reference.cycles
-    if not a.spread[1] < b.spread[0]:
-        return False, f"not faster beyond the quartiles in cycles per call ({_spread(a)}" \
-                      f" against {_spread(b)})"
+    if not lower(a, b):
+        return False, f"not faster in cycles per call ({_spread(a)} against {_spread(b)}:" \
+                      f" {MIN_GAIN:.0%} less and p < {SIGNIFICANCE} are wanted)"
     x, y = run.latency, reference.latency
-    if x is not None and y is not None and x.spread[0] > y.spread[1]:
-        return False, f"slower beyond the quartiles in latency ({_spread(x)} against " \
-                      f"{_spread(y)})"
+    if x is not None and y is not None and lower(y, x):
+        return False, f"slower in latency ({_spread(x)} against {_spread(y)})"
     return True, f"cycles per call {_spread(a)} against {_spread(b)}"
 
 
@@ -200,20 +220,17 @@ def against(runs: Mapping[str, FitnessRun], choice: Choice, reference: str,
             instructions: Mapping[str, int] | None = None) -> Choice:
     """`choice`, the evolved code chosen (nearest, or fastest), against the compiler's
     code named `reference`, proven like it and timed in the same campaign.  An evolved
-    code stands where it beats the reference (beats): faster beyond the quartiles in
-    cycles per call, the issue's fitness and the figure the document reports as `cycles`,
-    and not slower beyond them in latency.  Of the evolved codes named in `instructions`
-    (else `choice` alone) that do, the lowest median in cycles per call, then the fewest
-    instructions, stands; where none does, the reference is chosen, as STOKE's
-    optimisation mode returns the compiler's code it started from when no rewrite beats
-    it.  A gain in latency alone is none: streams of calls of a few instructions are bound
-    by the calls (qemu64 p09 under this host's nested KVM: ours 1.43 latency against gcc's
-    2.15, cycles per call within a counter step of gcc's, above or below its median from
-    one timing to the next), so a code that wins on latency alone is at or below gcc's
-    median cycles by chance.  A gain within the quartiles is none either: two codes alike
-    in time differ by the measurement's noise alone, and a real loss can hide within them
-    (qemu64 p16: ours `cmp; cmovl edi, esi; mov eax, edi` 1.89-1.97 cycles per call in
-    three runs of four, gcc's `cmp; mov eax, esi; cmovge eax, edi` 1.82-1.87)."""
+    code stands where it beats the reference (beats): lower in cycles per call, the
+    issue's fitness and the figure the document reports as `cycles`, and not higher in
+    latency (`lower`: by MIN_GAIN of the median, and significantly).  Of the evolved codes
+    named in `instructions` (else `choice` alone) that do, the lowest median in cycles per
+    call, then the fewest instructions, stands; where none does, the reference is chosen,
+    as STOKE's optimisation mode returns the compiler's code it started from when no
+    rewrite beats it.  A gain in latency alone is none: streams of calls of a few
+    instructions are bound by the calls (qemu64 p09 under this host's nested KVM: ours
+    1.43 latency against gcc's 2.15, cycles per call within a counter step of gcc's,
+    above or below its median from one timing to the next), so a code that wins on
+    latency alone is at or below gcc's median cycles by chance."""
     theirs = runs.get(reference)
     if theirs is None or not theirs.ok or theirs.cycles is None:
         return choice
@@ -224,7 +241,7 @@ def against(runs: Mapping[str, FitnessRun], choice: Choice, reference: str,
                                             instructions[n] if instructions else 0,
                                             n != choice.name, named.index(n)))
         reason = choice.reason if name == choice.name else \
-            f"faster than gcc's code beyond the quartiles: {beats(runs[name], theirs)[1]}"
+            f"faster than gcc's code: {beats(runs[name], theirs)[1]}"
         return Choice(name, "cycles", reason, name)
     return Choice(reference, choice.figure,
                   f"the compiler's code: the evolved one put against it ({choice.name}) is "

@@ -10,8 +10,10 @@ the interpreter (the guest's answers)."""
 from __future__ import annotations
 
 import json
+import statistics
 
 import pytest
+from scipy.stats import mannwhitneyu
 
 from cli import arguments
 from cli.evolve import EVOLUTION, EvolveOptions, plot, run_evolution
@@ -100,13 +102,20 @@ def test_evolve_on_rv64_keeps_a_proven_program_measured_in_the_guest(tmp_path):
     assert all(c["instructions"] <= d["gcc"]["instructions"] for c in choice["candidates"])
     assert choice["padded"] == []  # TCG runs its own translation: padding only costs there
     # gcc's p01 is proven: an evolved code stands against it only where, in the timing
-    # that chose, it was faster beyond the quartiles in cycles per call and not slower
-    # beyond them in latency (fitness.against); best's and gcc's figures above are a
-    # second timing
+    # that chose, it was lower in cycles per call and not higher in latency, each by 5% of
+    # the median and a one-sided Mann-Whitney U test at 1% over the pairs of passes
+    # (fitness.against); best's and gcc's figures above are a second timing
     first = choice["first_timing"]
     ours, theirs, evolved = first["best"], first["gcc"], first["evolved"]
-    gains = evolved["cycles_spread"][1] < theirs["cycles_spread"][0]
-    no_losses = evolved["latency_spread"][0] <= theirs["latency_spread"][1]
+
+    def lower(a: dict, b: dict, figure: str) -> bool:
+        return a[figure] <= 0.95 * b[figure] and mannwhitneyu(
+            a[f"{figure}_pairs"], b[f"{figure}_pairs"], alternative="less").pvalue < 0.01
+
+    for run in (ours, theirs, evolved):  # the medians are the pairs' (each probe's warm-up
+        assert run["cycles"] == statistics.median(run["cycles_pairs"])  # pair dropped)
+    gains = lower(evolved, theirs, "cycles")
+    no_losses = not lower(theirs, evolved, "latency")
     if choice["chosen"] == "gcc":
         assert d["best"]["instructions"] == d["gcc"]["instructions"]
         assert d["best"]["code"] == d["gcc"]["code"] and not (gains and no_losses)
@@ -114,11 +123,8 @@ def test_evolve_on_rv64_keeps_a_proven_program_measured_in_the_guest(tmp_path):
         assert evolved == ours and gains and no_losses
     if choice["chosen"] == "shortest":
         assert d["best"]["code"] == shortest["code"]
-    elif choice["chosen"] == "kept":  # of those that beat gcc's, the fewest cycles per call
+    elif choice["chosen"] == "kept":
         assert d["best"]["asm"] in [c["asm"] for c in choice["candidates"]]
-        if shortest["cycles_spread"][1] < theirs["cycles_spread"][0] and \
-                shortest["latency_spread"][0] <= theirs["latency_spread"][1]:
-            assert ours["cycles"] <= shortest["cycles"]
     assert progress and progress[-1].proofs >= 1
     store = SemStore(connect(db))
     (impl,) = [i for i in store.implementations(d["routine"], isa.arch) if i.code == code]

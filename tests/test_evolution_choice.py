@@ -1,8 +1,8 @@
 """The choice among proven programs timed in the guest (evolution/fitness.py, fastest):
 the shortest stays unless another is faster beyond the quartiles measured, by latency
 where that figure exists, else cycles per call; then gcc's code, proven too, is chosen
-unless an evolved one is faster beyond the quartiles in cycles per call and not slower
-beyond them in latency (against).  Checked on figures whose quartiles are
+unless an evolved one is lower in cycles per call and not higher in latency, by 5% of the
+median and a one-sided Mann-Whitney U test at 1% (against).  Checked on figures whose quartiles are
 computed here by hand, and on QEMU with `-icount shift=0`, where a straight-line code of
 n instructions measures exactly n - 1 per call (tests/test_timed_calls.py): there two
 proven p03 programs of 3 and 4 instructions measure 2 and 3 cycles, 1 and 2 of latency."""
@@ -82,7 +82,7 @@ def test_beside_gccs_code_the_program_nearest_to_it_on_its_worse_figure_is_chose
     # gcc's (fitness.against), and it is kept 0 that was put against it
     chosen = choose(runs, counts, "best", "gcc", proven=True)
     assert (chosen.name, chosen.evolved) == ("gcc", "kept 0")
-    assert "not faster beyond the quartiles in cycles per call" in chosen.reason
+    assert "not faster in cycles per call" in chosen.reason
     # an equal worst excess: the smaller sum, then the fewer instructions
     assert nearest({**runs, "kept 1": kept}, {**counts, "kept 1": 5}, "best", "gcc").name \
         == "kept 1"
@@ -114,8 +114,11 @@ P16_GCC = run([1.82, 1.84, 1.85, 1.83, 1.84], [1.43, 1.36, 1.43, 1.43, 1.43])
 
 
 def test_gccs_code_is_chosen_unless_ours_is_faster_in_cycles_and_not_slower_in_latency():
+    """fitness.against: lower in cycles per call by 5% of gcc's median and by a one-sided
+    Mann-Whitney U test at 1% (exact here: five figures a side, all of ours below all of
+    gcc's, p = 1/252 + ties), and not higher in latency by the same test."""
     ours = Choice("best", "latency", "the shortest")
-    # slower beyond the quartiles in cycles per call (lower quartile 1.93 above 1.84)
+    # slower in cycles per call (1.95 against 1.84)
     moved = against({"best": P16_OURS, "gcc": P16_GCC}, ours, "gcc")
     assert moved.name == "gcc" and "1.95" in moved.reason
     assert moved.evolved == "best"  # the one gcc's code was chosen over
@@ -127,15 +130,27 @@ def test_gccs_code_is_chosen_unless_ours_is_faster_in_cycles_and_not_slower_in_l
     p14 = run([1.85, 1.89, 1.95, 1.89, 1.85], [1.43, 1.41, 1.43, 1.5, 1.43])
     p14_gcc = run([1.84, 1.84, 1.95, 1.84, 1.90], [2.15, 2.08, 2.15, 2.15, 2.16])
     assert against({"best": p14, "gcc": p14_gcc}, ours, "gcc").name == "gcc"
-    # fewer cycles per call beyond the quartiles (upper 1.84 below gcc's lower 1.93), the
-    # latency within gcc's quartiles: ours stands
+    # fewer cycles per call (1.83 against 1.95: 6% less, every figure below gcc's), the
+    # latency alike: ours stands
     fast = run([1.82, 1.84, 1.80, 1.84, 1.83], [1.43, 1.43, 1.5, 1.43, 1.45])
     stands = against({"best": fast, "gcc": P16_OURS}, ours, "gcc")
     assert (stands.name, stands.evolved) == ("best", "best")
-    # the same gain in cycles with a loss beyond the quartiles in latency: gcc's stays
+    # the same gain in cycles with a loss in latency: gcc's stays
     slow = replace(fast, latency=CallCycles((2.2, 2.3, 2.2, 2.25, 2.2)))
     lost = against({"best": slow, "gcc": P16_OURS}, ours, "gcc")
-    assert lost.name == "gcc" and "slower beyond the quartiles in latency" in lost.reason
+    assert lost.name == "gcc" and "slower in latency" in lost.reason
+    # a gain of 3% is none, however clear (Haswell p04: gcc's own code 2.16 then 2.10)
+    near = run([1.89, 1.89, 1.90, 1.89, 1.88], [1.43, 1.43, 1.5, 1.43, 1.45])
+    assert against({"best": near, "gcc": P16_OURS}, ours, "gcc").name == "gcc"
+    # gcc's figures spread wide over the placements, ours all at its lowest (qemu64 p22:
+    # 2.10-2.81 against 2.09-2.15): the quartiles overlap, the gain is real (30 pairs a
+    # side, as a KVM timing pools 32)
+    wide = run([2.10, 2.09, 2.81, 2.49, 2.80, 2.10, 2.78, 2.60, 2.11, 2.75] * 3,
+               [7.7, 7.74, 7.8, 7.74, 7.7, 7.74, 7.8, 7.74, 7.7, 7.74] * 3)
+    tight = run([2.10, 2.09, 2.15, 2.10, 2.12, 2.09, 2.10, 2.14, 2.10, 2.11] * 3,
+                [3.58, 3.51, 3.58, 3.58, 3.51, 3.58, 3.58, 3.51, 3.58, 3.58] * 3)
+    assert tight.cycles.spread[1] >= wide.cycles.spread[0]
+    assert against({"best": tight, "gcc": wide}, ours, "gcc").name == "best"
     # where the one put against gcc's does not beat it, another named one that does stands
     runs = {"best": p14, "kept 0": fast, "gcc": P16_OURS}
     other = against(runs, ours, "gcc", {"best": 5, "kept 0": 6})
