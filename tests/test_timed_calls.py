@@ -156,3 +156,25 @@ def test_under_icount_a_code_costs_exactly_the_instructions_it_runs_before_its_r
                 assert run.ok, (r.hint_name, k, run.first_disagreement)
                 executed = len(disassemble(arch, code)) - 1  # straight-line, less the return
                 assert set(run.cycles.per_pair) == {executed - empty}, (r.hint_name, chained, k)
+
+
+# a code that counts its calls in a register neither wrapper touches, and answers the count
+COUNTING = {X86_64: "inc r11\nmov rax, r11\nret", RISCV64: "addi t5, t5, 1\nmv a0, t5\nret"}
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+def test_a_pass_calls_every_vector_in_turn_round_after_round(arch):
+    """A stream of calls on different inputs, not one vector's calls in a row (where the
+    branch predictor learns that vector's way through a code that branches): each
+    vector's answer is the count at its last call, so in turn consecutive vectors' last
+    calls are one call apart, where in a row they would be `calls` apart."""
+    from probes.routine import RESULT_OFFSET
+
+    form = timed_form(hackers_delight.p01, arch, arch.assemble(COUNTING[arch] + "\n"))
+    vectors = generate(hackers_delight.p01, 5, seed=1)
+    verdict = vet(form.probe(vectors, calls=3, repeats=2))
+    assert verdict.observation.outcome == Outcome.RETURNED
+    stride, out = form.layout.out_stride, verdict.observation.output
+    counts = [int.from_bytes(out[OUT_RECORDS + k * stride + RESULT_OFFSET:][:8], "little")
+              for k in range(len(vectors))]
+    assert [b - a for a, b in zip(counts, counts[1:])] == [1] * (len(vectors) - 1)
