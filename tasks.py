@@ -317,8 +317,8 @@ def evolve(c, ref=None, arch="x86_64", board=None, cpu=None, accel="auto", qemu_
     silicon's, each code at four places in its cache line, and each candidate also
     padded with its return 32 bytes in).  gcc's code, proven by Z3 too, is kept unless
     an evolved program is lower in cycles per call and not higher in latency (by 5% and a
-    Mann-Whitney U test at 1%); the one kept and gcc's are timed again for the figures
-    shown, and
+    Mann-Whitney U test at 1%), in two timings on different vectors; the one kept and
+    gcc's are timed again for the figures shown, and
     the one kept is stored as an implementation."""
     from cli import arguments
     from cli.evolve import EvolveOptions, evolve_command

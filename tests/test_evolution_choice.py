@@ -337,3 +337,22 @@ def test_gccs_forward_jumps_are_read_as_selects_and_a_flipped_one_is_refuted(arc
     code[at] = 0x75
     assert unicorn_check(isa, hd.p20, bytes(gcc.code), [refuted.counterexample]) == []
     assert len(unicorn_check(isa, hd.p20, bytes(code), [refuted.counterexample])) == 1
+
+
+def test_an_evolved_code_that_beat_gccs_must_beat_it_again_on_fresh_vectors():
+    """fitness.replicated (Haswell p14 under this host's nested KVM): the first timing put
+    gcc's code at 2.26 [2.14-2.27] cycles per call and a kept program at 2.05, a gain
+    beyond doubt; timed again, gcc's took 2.11 and the kept one 2.14.  One code's figure
+    moved by 7%, so the choice goes back to gcc's code; a gain that holds stands."""
+    from evolution.fitness import replicated
+
+    gcc_first = run([2.26, 2.14, 2.27, 2.26, 2.27, 2.26, 2.14, 2.27] * 4, None)
+    kept_first = run([2.05, 2.03, 2.08, 2.05, 2.05, 2.03, 2.08, 2.05] * 4, None)
+    first = against({"kept 0": kept_first, "gcc": gcc_first},
+                    Choice("kept 0", "latency", "nearest"), "gcc")
+    assert first.name == "kept 0"
+    gcc_again = run([2.11, 2.05, 2.13, 2.11, 2.10, 2.05, 2.13, 2.11] * 4, None)
+    kept_again = run([2.14, 2.11, 2.17, 2.14, 2.14, 2.11, 2.17, 2.14] * 4, None)
+    back = replicated(first, {"evolved": kept_again, "reference": gcc_again}, "gcc")
+    assert (back.name, back.evolved) == ("gcc", "kept 0") and "timed again" in back.reason
+    assert replicated(first, {"evolved": kept_first, "reference": gcc_first}, "gcc") == first

@@ -177,4 +177,4 @@ def test_a_pass_calls_every_vector_in_turn_round_after_round(arch):
     stride, out = form.layout.out_stride, verdict.observation.output
     counts = [int.from_bytes(out[OUT_RECORDS + k * stride + RESULT_OFFSET:][:8], "little")
               for k in range(len(vectors))]
-    assert [b - a for a, b in zip(counts, counts[1:])] == [1] * (len(vectors) - 1)
+    assert [b - a for a, b in zip(counts, counts[1:], strict=False)] == [1] * (len(vectors) - 1)
