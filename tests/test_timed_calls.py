@@ -17,6 +17,7 @@ from probes.timed_calls import (
     MAX_REPEATS,
     OUT_RECORDS,
     PLACEMENTS,
+    chunk_spans,
     empty_function,
     pass_counts,
     placements_for,
@@ -178,3 +179,14 @@ def test_a_pass_calls_every_vector_in_turn_round_after_round(arch):
     counts = [int.from_bytes(out[OUT_RECORDS + k * stride + RESULT_OFFSET:][:8], "little")
               for k in range(len(vectors))]
     assert [b - a for a, b in zip(counts, counts[1:], strict=False)] == [1] * (len(vectors) - 1)
+
+
+def test_vectors_are_cut_into_chunks_as_even_as_the_probes_allow():
+    """100 sort3 vectors, 49 to a probe: 34, 33, 33, not 49, 49, 2 (a stream of 2 that a
+    branching code's predictor learns); every vector in exactly one chunk."""
+    for count, most in ((100, 49), (100, 115), (7, 3), (1, 1), (98, 49)):
+        spans = chunk_spans(count, most)
+        sizes = [stop - start for start, stop in spans]
+        assert len(spans) == -(-count // most) and max(sizes) <= most
+        assert max(sizes) - min(sizes) <= 1
+        assert [i for start, stop in spans for i in range(start, stop)] == list(range(count))
