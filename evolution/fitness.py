@@ -330,8 +330,8 @@ def choose(runs: Mapping[str, FitnessRun], instructions: Mapping[str, int], shor
            yardstick: str | None = None, proven: bool = False) -> Choice:
     """The evolved code nearest to gcc's (`yardstick`, where it ran right) on both
     figures, else the fastest (the shortest alone: it); then, where gcc's code is
-    `proven` too, against it: every evolved code named in `instructions` that beats it
-    is a candidate there, the nearest one first."""
+    `proven` too, against it: of the evolved codes named in `instructions` that beat
+    it, the one of the fewest cycles per call."""
     if len(instructions) == 1:
         choice = Choice(shortest, "cycles", "the shortest: no other proven program to time"
                                             " (none kept with no more instructions than"
