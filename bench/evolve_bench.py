@@ -61,10 +61,10 @@ against gcc on each goal board.
    (evolution/gcc.py proven, its forward jumps read as selects), is chosen unless an
    evolved one is lower than it in cycles per call and not higher in latency, by 5% of
    the median and a one-sided Mann-Whitney U test at 1% (against, lower: of those that
-   are, the fewest cycles per call; as
-   STOKE returns the compiler's code it starts from when nothing beats it), and an
-   evolved one that did is timed beside gcc's again on fresh vectors and must beat it
-   again (replicate: one code's figure can move by 7% between timings).
+   are, the fewest cycles per call; as STOKE returns the compiler's code it starts from
+   when nothing beats it), and an evolved one that did is timed beside gcc's again on
+   fresh vectors and must beat it again (replicate: one code's figure can move by 7%
+   between timings).
    The figures in the table are a second timing of the chosen code and gcc's on fresh
    vectors (confirm): the first chose the least of several noisy figures, which leans
    low.  Where the shortest is not chosen, a
