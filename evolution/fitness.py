@@ -115,6 +115,10 @@ class Choice:
     evolved: str | None = None  # the evolved code put against gcc's (against), chosen or not
 
 
+def _spread(c: CallCycles) -> str:
+    return f"{c.median:.2f} [{c.spread[0]:.2f}-{c.spread[1]:.2f}]"
+
+
 def fastest(runs: Mapping[str, FitnessRun], instructions: Mapping[str, int],
             shortest: str) -> Choice:
     """The fastest of the codes named in `instructions` (all proven, timed in one
@@ -165,16 +169,16 @@ def fastest(runs: Mapping[str, FitnessRun], instructions: Mapping[str, int],
         name = min(also, key=lambda n: (getattr(runs[n], other).median, instructions[n]))
         theirs, mine_other = getattr(runs[name], other), getattr(base, other)
         return Choice(name, other, (
-            f"{other} {theirs.median:.2f} [{theirs.spread[0]:.2f}-{theirs.spread[1]:.2f}] "
+            f"{other} {_spread(theirs)} "
             f"with {instructions[name]} instructions, below the shortest's "
-            f"{mine_other.median:.2f} [{mine_other.spread[0]:.2f}-{mine_other.spread[1]:.2f}]"
+            f"{_spread(mine_other)}"
             f" with {instructions[shortest]}, and {figure} no higher"))
     name = min(better, key=lambda n: (getattr(runs[n], figure).median, instructions[n]))
     theirs = getattr(runs[name], figure)
     return Choice(name, figure, (
-        f"{figure} {theirs.median:.2f} [{theirs.spread[0]:.2f}-{theirs.spread[1]:.2f}] with "
-        f"{instructions[name]} instructions, below the shortest's {mine.median:.2f} "
-        f"[{mine.spread[0]:.2f}-{mine.spread[1]:.2f}] with {instructions[shortest]}"))
+        f"{figure} {_spread(theirs)} with "
+        f"{instructions[name]} instructions, below the shortest's {_spread(mine)} with "
+        f"{instructions[shortest]}"))
 
 
 # What beating gcc's code takes on one figure: a median lower by at least this share of
@@ -187,10 +191,6 @@ def fastest(runs: Mapping[str, FitnessRun], instructions: Mapping[str, int],
 # 2.09-2.15) comparing quartiles would call a real gain none.
 MIN_GAIN = 0.05
 SIGNIFICANCE = 0.01
-
-
-def _spread(c: CallCycles) -> str:
-    return f"{c.median:.2f} [{c.spread[0]:.2f}-{c.spread[1]:.2f}]"
 
 
 def lower(a: CallCycles, b: CallCycles) -> bool:

@@ -243,8 +243,8 @@ def with_jumps(isa: Isa, compiled: Compiled
 
     try:
         program = parse(isa, "\n".join(text for _, text in body) + "\n")
-        jumps = tuple(ForwardJump(before(k), before(t) - before(k), taken)
-                      for k, t, taken in found)
+        spans = [(before(k), before(t), taken) for k, t, taken in found]
+        jumps = tuple(ForwardJump(at, end - at, taken) for at, end, taken in spans)
     except ParseError:
         return None
     return program, jumps
