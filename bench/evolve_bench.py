@@ -58,7 +58,7 @@ against gcc on each goal board.
    to gcc's on its worse figure (nearest: the least larger excess over gcc's median,
    then the least sum; without gcc's figures the fastest, the shortest unless one is
    faster beyond the quartiles: fastest).  Then gcc's code, where Z3 proves it too
-   (evolution/gcc.py proven, its forward jumps read as selects), is chosen unless an
+   (evolution/gcc.py proven, path by path where it branches), is chosen unless an
    evolved one is lower than it in cycles per call and not higher in latency, by 5% of
    the median and a one-sided Mann-Whitney U test at 1% (against, lower: of those that
    are, the fewest cycles per call; as STOKE returns the compiler's code it starts from

@@ -18,8 +18,8 @@ board's own guest, keep it in the semantic store, write `metaos.evolution/1` and
                (evolution/fitness.py); the best is, of the proven ones, the nearest to
                gcc's code on its worse figure (fitness.nearest; without gcc's figures the
                fastest, the shortest unless another is faster beyond the quartiles:
-               fitness.fastest), and gcc's code (proven by Z3 too, its forward jumps
-               read as selects) unless an evolved one is lower in cycles per call and
+               fitness.fastest), and gcc's code (proven by Z3 too, path by path
+               where it branches) unless an evolved one is lower in cycles per call and
                not higher in latency, by 5% of the median and a Mann-Whitney U test
                at 1% (fitness.against), and again beside it on fresh vectors
                (fitness.replicate); the best and gcc's code timed again on fresh
@@ -382,9 +382,9 @@ class Chosen:
 
         base = name.removesuffix(PADDED) if name in twins else name
         if base == "gcc" and reference is not None:
-            # with jumps, gcc's own listing: the program is its instructions but the jumps
+            # where it branches, gcc's own listing: the program is its instructions but the jumps
             program, proof = reference.program, reference.proof
-            text_ = reference.compiled.asm if reference.jumps else text(isa, program)
+            text_ = reference.compiled.asm if reference.branches else text(isa, program)
             start = "gcc -O3's code: no evolved program was faster in the guest"
             code, unicorn, count = reference.compiled.code, None, reference.compiled.instructions
         elif base == "best":

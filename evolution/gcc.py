@@ -27,8 +27,8 @@ from elftools.elf.relocation import RelocationSection
 
 from evolution.isa import Isa
 from evolution.program import MachineProgram, ParseError, parse, split_statement
-from evolution.proof import Proof, prove
-from evolution.semantics import ForwardJump, JumpUnreadable
+from evolution.proof import Proof, prove_traces
+from evolution.semantics import Branch, Trace
 from evolution.starts import Start
 from sem.ir import Routine
 from sem.views import Naming, render
@@ -210,44 +210,76 @@ def as_start(isa: Isa, compiled: Compiled) -> Start | None:
         return None
 
 
-def with_jumps(isa: Isa, compiled: Compiled
-               ) -> tuple[MachineProgram, tuple[ForwardJump, ...]] | None:
-    """gcc's function as its instructions but the jumps, a straight-line program, and
-    those jumps (semantics.ForwardJump), for proof; None where it is not that: no jump, a
-    jump backward, unconditional or to no instruction of the function, or an instruction
-    the engine cannot read."""
+MAX_TRACES = 64  # a function with more ways through it is not read (gcc's riscv64 sort4 has 512)
+
+
+def traces(isa: Isa, compiled: Compiled) -> tuple[MachineProgram, tuple[Trace, ...]] | None:
+    """gcc's function as its paths from the entry to a return (semantics.Trace), each the
+    instructions it runs, the jumps taken out, and the branches it meets; with them, every
+    instruction some path runs, in the listing's order, as one program (what the code
+    needs of the board: features, Unicorn).  None where it is not that: an instruction
+    the engine cannot read on some path, a jump to no instruction of the function, a
+    loop, running past the end, or more than MAX_TRACES paths."""
     lines = _statements(isa, compiled)
     if len(lines) != len(compiled.addresses):
         return None
-    body: list[tuple[int, str]] = []  # (line number, statement) of all but the jumps
-    found = []  # (line number, target's line number, condition)
-    for k, line in enumerate(lines):
-        jump = isa.conditional_jump(*split_statement(line))
-        if jump is None:
-            body.append((k, line))
-            continue
-        taken, target = jump
-        address = target.split()[0]
-        if not all(ch in "0123456789abcdef" for ch in address):
+    line_at = {address: k for k, address in enumerate(compiled.addresses)}
+
+    def target(text: str) -> int | None:
+        address = text.split()[0] if text.split() else ""
+        if not address or not all(ch in "0123456789abcdef" for ch in address):
             return None
-        if int(address, 16) not in compiled.addresses[k + 1:]:
-            return None  # backward, to itself, or out of the function
-        found.append((k, compiled.addresses.index(int(address, 16)), taken))
-    if not found:
-        return None
+        return line_at.get(int(address, 16))
 
-    def before(k: int) -> int:
-        """How many of the program's instructions the lines before line k make."""
-        prefix = [text for j, text in body if j < k]
-        return len(parse(isa, "\n".join([*prefix, isa.return_text]) + "\n").insns)
-
-    try:
-        program = parse(isa, "\n".join(text for _, text in body) + "\n")
-        spans = [(before(k), before(t), taken) for k, t, taken in found]
-        jumps = tuple(ForwardJump(at, end - at, taken) for at, end, taken in spans)
-    except ParseError:
-        return None
-    return program, jumps
+    # each line as what it does: ("run", its instructions), ("branch", condition, target),
+    # ("jump", target), ("return",) or ("skip",) for a nop
+    kinds: list[tuple] = []
+    for line in lines:
+        mnemonic, operands = split_statement(line)
+        branch = isa.conditional_jump(mnemonic, operands)
+        if branch is not None:
+            kinds.append(("branch", branch[0], target(branch[1])))
+        elif mnemonic == isa.jump_text and len(operands) == 1:
+            kinds.append(("jump", target(operands[0])))
+        elif line == isa.return_text:
+            kinds.append(("return",))
+        elif "nop" in line.split():
+            kinds.append(("skip",))
+        else:
+            try:
+                kinds.append(("run", parse(isa, f"{line}\n{isa.return_text}\n").insns))
+            except ParseError:
+                kinds.append(("unreadable",))
+    found: list[Trace] = []
+    reached: set[int] = set()
+    # a path so far: its next line, its instructions, its branches, the lines it ran
+    pending: list[tuple[int | None, tuple, tuple[Branch, ...], frozenset[int]]] = [
+        (0, (), (), frozenset())]
+    while pending:
+        k, insns, branches, seen = pending.pop()
+        while True:
+            if k is None or k >= len(lines) or k in seen or kinds[k][0] == "unreadable":
+                return None
+            seen = seen | {k}
+            kind = kinds[k]
+            if kind[0] == "return":
+                found.append(Trace(MachineProgram(isa.name, insns), branches))
+                reached |= seen
+                if len(found) > MAX_TRACES:
+                    return None
+                break
+            if kind[0] == "branch":
+                _, taken, to = kind
+                pending.append((to, insns, (*branches, Branch(len(insns), taken, True)), seen))
+                branches = (*branches, Branch(len(insns), taken, False))
+            elif kind[0] == "jump":
+                k = kind[1]
+                continue
+            elif kind[0] == "run":
+                insns = (*insns, *kind[1])
+            k += 1
+    everything = tuple(i for k in sorted(reached) if kinds[k][0] == "run" for i in kinds[k][1])
+    return MachineProgram(isa.name, everything), tuple(found)
 
 
 @dataclass(frozen=True)
@@ -256,25 +288,30 @@ class ProvenCompiled:
     that the guest may choose (fitness.against)."""
 
     compiled: Compiled
-    program: MachineProgram  # its bytes read back (as_start), its jumps taken out
+    # its bytes read back (as_start); where it branches, every instruction a path runs
+    program: MachineProgram
     proof: Proof
-    jumps: tuple[ForwardJump, ...] = ()  # its forward jumps over parts of `program`
+    traces: tuple[Trace, ...]  # one, the program itself, where it does not branch
+
+    @property
+    def branches(self) -> bool:
+        return len(self.traces) > 1
 
 
 def proven(isa: Isa, spec: Routine, compiled: Compiled,
            timeout_ms: int = 20_000) -> ProvenCompiled | None:
     """gcc's code proven at full width like every candidate, or None where it cannot be
     a candidate: not one program of the forms the engine knows, straight-line (as_start)
-    or with forward jumps (with_jumps; gcc's p20 jumps over its shift where x = 0), or
-    not proven (Z3 gave up in `timeout_ms`, or found it wrong under the engine's reading
-    of the ABI)."""
+    or read as its paths (gcc's sort3 on x86-64 branches six ways; its p20 jumps over its
+    last shift where x = 0), or not proven (Z3 gave up in `timeout_ms`, or found it
+    wrong under the engine's reading of the ABI)."""
     start = as_start(isa, compiled)
-    program, jumps = (start.program, ()) if start is not None else \
-        with_jumps(isa, compiled) or (None, ())
-    if program is None:
-        return None
-    try:
-        proof = prove(isa, spec, program, timeout_ms, jumps)
-    except JumpUnreadable:
-        return None
-    return ProvenCompiled(compiled, program, proof, jumps) if proof.proven else None
+    if start is not None:
+        program, ways = start.program, (Trace(start.program),)
+    else:
+        read = traces(isa, compiled)
+        if read is None:
+            return None
+        program, ways = read
+    proof = prove_traces(isa, spec, ways, timeout_ms)
+    return ProvenCompiled(compiled, program, proof, ways) if proof.proven else None

@@ -225,12 +225,13 @@ class Isa:
     # a form of one cycle's latency on every core of the ISA (the integer add): a measured
     # model counts in its latency, timed in the same probes (evolution/timing_model.py)
     cycle_form: str = ""
-    # a conditional jump in a compiler's listing (evolution/gcc.py reads gcc's code with
-    # its forward jumps for proof; the search writes none): (mnemonic, operand texts) ->
-    # (its condition over the machine state, its target operand's text), None for any
-    # other instruction
+    # a conditional jump in a compiler's listing (evolution/gcc.py reads gcc's code as its
+    # paths for proof; the search writes no jumps): (mnemonic, operand texts) -> (its
+    # condition over the machine state, its target operand's text), None for any other
+    # instruction
     conditional_jump: Callable[[str, list[str]], tuple[Callable[[Sem], Node], str] | None] = \
         lambda mnemonic, operands: None
+    jump_text: str = ""  # the unconditional jump's mnemonic in such a listing
     by_name: Mapping[str, Form] = field(default_factory=dict, compare=False, repr=False)
     # form name -> 1-based index (forms.index compares whole dataclasses: slow in loops)
     index_by_name: Mapping[str, int] = field(default_factory=dict, compare=False, repr=False)

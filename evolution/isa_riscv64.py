@@ -404,4 +404,5 @@ RISCV64 = Isa(
     nops={4: bytes.fromhex("13000000")},  # addi x0, x0, 0
     cycle_form="add r, r, r",
     conditional_jump=conditional_jump,
+    jump_text="j",
 )

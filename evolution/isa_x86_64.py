@@ -586,5 +586,6 @@ X86_64 = Isa(
     nops={len(b): b for b in map(bytes.fromhex, _NOPS)},
     cycle_form="add r64, r64",
     conditional_jump=conditional_jump,
+    jump_text="jmp",
 )
 

@@ -33,7 +33,7 @@ from evolution.isa import Isa
 from evolution.program import MachineProgram
 from evolution.proof_int import Bounded, Untranslatable, sign_extended
 from evolution.proof_int import translate as translate_int
-from evolution.semantics import Composition, ForwardJump, compose
+from evolution.semantics import Branch, Composition, Trace, compose
 from evolution.testset import MachineVector, footprint
 from sem.canon import postorder
 from sem.ir import Node, Routine
@@ -81,9 +81,11 @@ def _term(comp: Composition, s: _Setup, node: Node):
 
 
 def obligations(isa: Isa, spec: Routine, program: MachineProgram,
-                jumps: Sequence[ForwardJump] = ()) -> tuple[list, _Setup, Composition]:
-    """The ways the program could be wrong, as Z3 conditions (any true: wrong)."""
-    comp = compose(isa, program, jumps)
+                branches: Sequence[Branch] = ()) -> tuple[list, _Setup, Composition]:
+    """The ways the program could be wrong, as Z3 conditions (any true: wrong); with
+    `branches`, the program is a path through a compiler's code (semantics.Trace), wrong
+    only where that path is the one run."""
+    comp = compose(isa, program, branches)
     s = _setup(isa, spec, comp)
     want = translate(spec, inputs=s.args, memory=s.memory)
     wrong = []
@@ -120,6 +122,9 @@ def obligations(isa: Isa, spec: Routine, program: MachineProgram,
         wrong.append(z3.Not(z3.ULE(a - pointers[0], z3.BitVecVal(size - nbytes, 64))))
     if spec.requires is not None:  # wrong only where the routine is defined
         wrong = [z3.And(want.admitted, condition) for condition in wrong]
+    if comp.condition:
+        on_path = [_term(comp, s, c) == 1 for c in comp.condition]
+        wrong = [z3.And(*on_path, condition) for condition in wrong]
     return wrong, s, comp
 
 
@@ -211,14 +216,14 @@ def multiplies(node: Node) -> bool:
 
 
 def prove(isa: Isa, spec: Routine, program: MachineProgram, timeout_ms: int = 60_000,
-          jumps: Sequence[ForwardJump] = ()) -> Proof:
+          branches: Sequence[Branch] = ()) -> Proof:
     """All obligations at once; should Z3 give up, one at a time.  A result computed by
     multiplying is tried through integers first (proof_int): bit-blasting multipliers of
     different shapes is hopeless; a counterexample found there is read back at the bit
-    vectors' inputs pinned to its values.  `jumps`: a compiler's forward jumps in the
-    program (semantics.ForwardJump), the obligations then over both ways of each."""
+    vectors' inputs pinned to its values.  `branches`: the program is a path through a
+    compiler's code that meets them (semantics.Trace; prove_traces proves them all)."""
     start = time.perf_counter()
-    wrong, s, comp = obligations(isa, spec, program, jumps)
+    wrong, s, comp = obligations(isa, spec, program, branches)
     if not wrong:
         raise ValueError("the routine has neither a result nor a memory effect")
     how = "z3"
@@ -268,6 +273,22 @@ def prove(isa: Isa, spec: Routine, program: MachineProgram, timeout_ms: int = 60
     vector = _vector(isa, spec, s, model)
     return Proof(False, f"z3: wrong on inputs {list(vector.args)}", vector,
                  time.perf_counter() - start)
+
+
+def prove_traces(isa: Isa, spec: Routine, traces: Sequence[Trace],
+                 timeout_ms: int = 60_000) -> Proof:
+    """A compiler's code read as its paths (evolution/gcc.py traces), each proven where it
+    is the one run: together they cover every input, since every branch has both ways
+    among them.  The first path found wrong gives the counterexample."""
+    seconds = 0.0
+    for k, trace in enumerate(traces):
+        proof = prove(isa, spec, trace.program, timeout_ms, trace.branches)
+        seconds += proof.seconds
+        if not proof.proven:
+            where = f" (path {k + 1} of {len(traces)})" if len(traces) > 1 else ""
+            return Proof(False, proof.detail + where, proof.counterexample, seconds)
+    each = f", on each of its {len(traces)} paths" if len(traces) > 1 else ""
+    return Proof(True, proof.detail + each, seconds=seconds)
 
 
 def _vector(isa: Isa, spec: Routine, s: _Setup, model) -> MachineVector:

@@ -7,9 +7,9 @@ then every flag (an 8-bit parameter whose low bit is the flag), then one 64-bit
 parameter per undefined value the program produced (its low bits are the value).
 Memory is the IR's memory token.
 
-A compiler's code may jump forward over some of its instructions (ForwardJump): the
-state after them is then a select, per register and flag, between the state the jump
-left and the state they made.  Only programs read from a compiler's listing have jumps
+A compiler's code branches: it is read as its paths (Trace), each straight-line with the
+conditions of the branches it meets (Branch), which compose gathers as the path's
+condition.  Only programs read from a compiler's listing have branches
 (evolution/gcc.py); the search's own are straight-line.
 """
 
@@ -20,24 +20,26 @@ from dataclasses import dataclass, field
 
 from evolution.isa import IMM, MEM, Form, Isa, Sem
 from evolution.program import Insn, MachineProgram
-from sem.ir import MEMORY, Node, Routine, Type, bv8, bv64, const, select, trunc
+from sem.ir import MEMORY, Node, Routine, Type, bv8, bv64, const, trunc
 
 
 @dataclass(frozen=True)
-class ForwardJump:
-    """A conditional jump forward, before instruction `at`, over the `count` instructions
-    from it: where `taken` holds of the machine state there, they do not run (gcc's p20
-    on x86-64, `test edi, edi; je` over the shift that x = 0 must not reach).  Jumps nest
-    but do not overlap, and the instructions jumped over store nothing (a select between
-    two memories is not in the IR)."""
+class Branch:
+    """A conditional jump a path through a compiler's code meets, before its instruction
+    `at`: `taken` read from the machine state there, and whether the path follows it."""
 
     at: int
-    count: int
     taken: Callable[[Sem], Node]  # the condition, a 1-bit node, read from the state
+    followed: bool
 
 
-class JumpUnreadable(ValueError):
-    """Jumps that overlap, jump past the end or over a store: not read as selects."""
+@dataclass(frozen=True)
+class Trace:
+    """One way through a compiler's code (evolution/gcc.py traces): the instructions it
+    runs, straight-line, and the branches it meets on the way."""
+
+    program: MachineProgram
+    branches: tuple[Branch, ...] = ()
 
 
 @dataclass
@@ -52,6 +54,8 @@ class Composition:
     initial_memory: Node
     undefined: list[int] = field(default_factory=list)  # width of each undefined value
     accesses: list[tuple[Node, int]] = field(default_factory=list)  # (address, bytes)
+    # 1-bit nodes over the inputs that all hold where the composed path is the one run
+    condition: list[Node] = field(default_factory=list)
 
     def routine(self, output: Node | None) -> Routine:
         """A routine over the machine inputs returning `output` (and the final memory)."""
@@ -65,8 +69,9 @@ class Composition:
         return [*registers, *flags, *(undefined & m for m in masks)]
 
 
-def compose(isa: Isa, program: MachineProgram,
-            jumps: Sequence[ForwardJump] = ()) -> Composition:
+def compose(isa: Isa, program: MachineProgram, branches: Sequence[Branch] = ()) -> Composition:
+    """The program's final state; with `branches`, those a path meets (Trace), whose
+    conditions go to Composition.condition as they read in the state each is met in."""
     nregs = len(isa.registers)
     params: list[Type] = [bv64] * nregs + [bv8] * len(isa.flags)
     regs: list[Node] = [Node("param", 64, (), i) for i in range(nregs)]
@@ -83,45 +88,26 @@ def compose(isa: Isa, program: MachineProgram,
         value = Node("param", 64, (), position)
         return value if width == 64 else trunc(value, width)
 
-    def step(insn: Insn) -> None:
+    def meet(position: int) -> None:
+        for branch in met.get(position, ()):
+            taken = branch.taken(Sem(lambda key: _read(comp, None, None, key), undefined))
+            comp.condition.append(taken if branch.followed else ~taken)
+
+    met: dict[int, list[Branch]] = {}
+    for branch in branches:
+        if not 0 <= branch.at <= len(program.insns):
+            raise ValueError(f"a branch before instruction {branch.at} of a path of "
+                             f"{len(program.insns)}")
+        met.setdefault(branch.at, []).append(branch)
+    for position, insn in enumerate(program.insns):
+        meet(position)
         form = isa.by_name[insn.form]
         sem = Sem(lambda key, f=form, i=insn: _read(comp, f, i, key), undefined)
         form.semantics(sem)
         comp.accesses += sem.memory_addresses
         for key, value in sem.outputs:
             _write(comp, form, insn, key, value)
-
-    def block(low: int, high: int, inside: list[ForwardJump]) -> None:
-        """Instructions [low, high), with the jumps among them (by start, outer first)."""
-        i, k = low, 0
-        while i < high:
-            if k < len(inside) and inside[k].at == i:
-                jump, end = inside[k], inside[k].at + inside[k].count
-                k += 1
-                nested = []
-                while k < len(inside) and inside[k].at < end:
-                    if inside[k].at + inside[k].count > end or inside[k].at == jump.at:
-                        raise JumpUnreadable("jumps that overlap or start together")
-                    nested.append(inside[k])
-                    k += 1
-                taken = jump.taken(Sem(lambda key: _read(comp, None, None, key), undefined))
-                registers, flags, memory = list(comp.registers), dict(comp.flags), comp.memory
-                block(i, end, nested)
-                if comp.memory is not memory:
-                    raise JumpUnreadable("a jump over a store")
-                comp.registers = [r if r is kept else select(taken, kept, r)
-                                  for kept, r in zip(registers, comp.registers, strict=True)]
-                comp.flags = {f: v if v is flags[f] else select(taken, flags[f], v)
-                              for f, v in comp.flags.items()}
-                i = end
-            else:
-                step(program.insns[i])
-                i += 1
-
-    ordered = sorted(jumps, key=lambda j: (j.at, -j.count))
-    if any(j.count < 1 or j.at < 0 or j.at + j.count > len(program.insns) for j in ordered):
-        raise JumpUnreadable("a jump past the end of the program, or over nothing")
-    block(0, len(program.insns), ordered)
+    meet(len(program.insns))
     return comp
 
 

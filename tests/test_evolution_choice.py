@@ -291,11 +291,11 @@ def test_a_compiled_code_that_z3_refutes_is_no_candidate():
 @pytest.mark.parametrize("arch_name, features", [
     ("x86_64", frozenset()), ("x86_64", frozenset({"bmi1", "bmi2", "lzcnt", "popcnt"})),
     ("riscv64", frozenset({"m", "zba", "zbb", "zbs"}))])
-def test_gccs_forward_jumps_are_read_as_selects_and_a_flipped_one_is_refuted(arch_name,
-                                                                            features):
+def test_gccs_forward_jump_is_read_as_two_paths_and_a_flipped_one_is_refuted(arch_name,
+                                                                              features):
     """gcc's p20 (Hacker's Delight's next number with as many ones) jumps over its last
-    shift where x = 0 (`test edi, edi; je`, riscv64 `beqz a0`): read with its jump
-    (evolution/gcc.py with_jumps), it is proven, so the guest may choose it.  The jump's
+    shift where x = 0 (`test edi, edi; je`, riscv64 `beqz a0`): read as its two paths
+    (evolution/gcc.py traces), it is proven, so the guest may choose it.  The jump's
     condition flipped in the listing is refuted, and Z3's counterexample is checked on
     the flipped machine code in Unicorn (x86-64: Unicorn lacks riscv64's Zbb): the code
     really answers wrong there.  Without
@@ -303,8 +303,8 @@ def test_gccs_forward_jumps_are_read_as_selects_and_a_flipped_one_is_refuted(arc
     from dataclasses import replace as altered
 
     from evolution.check import unicorn_cannot, unicorn_check
-    from evolution.gcc import compile_c, proven, with_jumps
-    from evolution.proof import prove
+    from evolution.gcc import compile_c, proven, traces
+    from evolution.proof import prove_traces
     from evolution.registry import ISAS
     from sem.library import hackers_delight as hd
 
@@ -312,7 +312,7 @@ def test_gccs_forward_jumps_are_read_as_selects_and_a_flipped_one_is_refuted(arc
     gcc = compile_c(isa, hd.p20, features)
     reference = proven(isa, hd.p20, gcc)
     assert reference is not None and reference.proof.proven
-    (jump,) = reference.jumps
+    assert len(reference.traces) == 2 and reference.branches
     forms = {i.form.split()[0] for i in reference.program.insns}
     assert reference.program.instructions + 1 == gcc.instructions  # all but the jump
     if arch_name == "x86_64":
@@ -326,8 +326,8 @@ def test_gccs_forward_jumps_are_read_as_selects_and_a_flipped_one_is_refuted(arc
     lines[k] = lines[k].replace(mnemonic, flip[mnemonic], 1)
     flipped = altered(gcc, asm="\n".join(lines))
     assert proven(isa, hd.p20, flipped) is None
-    program, jumps = with_jumps(isa, flipped)
-    refuted = prove(isa, hd.p20, program, jumps=jumps)
+    program, ways = traces(isa, flipped)
+    refuted = prove_traces(isa, hd.p20, ways)
     assert not refuted.proven and refuted.counterexample is not None
     if unicorn_cannot(isa, program):  # riscv64's ctz is Zbb, which Unicorn lacks
         return
@@ -337,6 +337,46 @@ def test_gccs_forward_jumps_are_read_as_selects_and_a_flipped_one_is_refuted(arc
     code[at] = 0x75
     assert unicorn_check(isa, hd.p20, bytes(gcc.code), [refuted.counterexample]) == []
     assert len(unicorn_check(isa, hd.p20, bytes(code), [refuted.counterexample])) == 1
+
+
+def test_gccs_branching_sort3_is_proven_path_by_path_and_a_flipped_branch_refuted():
+    """gcc's sort3 on x86-64 branches six ways: it jumps backward and forward, has two
+    returns and stores on its paths.  Read as its paths (evolution/gcc.py traces), each
+    proven where it is the one run, it is a candidate the guest may choose.  Its first
+    branch flipped (`jge` -> `jl`) in the listing is refuted; the counterexample is
+    checked in Unicorn on the bytes flipped alike (0x7d -> 0x7c): they really sort it
+    wrong there, and gcc's own bytes right.  A store dropped from one path is refuted too."""
+    from dataclasses import replace as altered
+
+    from evolution.check import unicorn_check
+    from evolution.gcc import compile_c, proven, traces
+    from evolution.proof import prove_traces
+    from evolution.registry import ISAS
+    from sem.library import sorting
+
+    isa = ISAS["x86_64"]
+    gcc = compile_c(isa, sorting.sort3, frozenset())
+    reference = proven(isa, sorting.sort3, gcc)
+    assert reference is not None and len(reference.traces) == 6
+    lines = gcc.asm.splitlines()
+    (k,) = [k for k, line in enumerate(lines) if line.startswith("jge ")]
+    flipped = altered(gcc, asm="\n".join(
+        [*lines[:k], lines[k].replace("jge", "jl", 1), *lines[k + 1:]]))
+    assert proven(isa, sorting.sort3, flipped) is None
+    refuted = prove_traces(isa, sorting.sort3, traces(isa, flipped)[1])
+    assert not refuted.proven and refuted.counterexample is not None
+    at = gcc.addresses[k] - gcc.addresses[0]
+    code = bytearray(gcc.code)
+    assert code[at] == 0x7D  # jge rel8 -> jl rel8
+    code[at] = 0x7C
+    assert unicorn_check(isa, sorting.sort3, gcc.code, [refuted.counterexample]) == []
+    assert len(unicorn_check(isa, sorting.sort3, bytes(code), [refuted.counterexample])) == 1
+    # the middle element's store on the path that ends at the second return (no jump's
+    # target, so the others keep theirs)
+    store = max(k for k, line in enumerate(lines) if line.startswith("mov DWORD PTR [rdi+0x4]"))
+    dropped = altered(gcc, asm="\n".join(lines[:store] + lines[store + 1:]),
+                      addresses=gcc.addresses[:store] + gcc.addresses[store + 1:])
+    assert traces(isa, dropped) is not None and proven(isa, sorting.sort3, dropped) is None
 
 
 def test_an_evolved_code_that_beat_gccs_must_beat_it_again_on_fresh_vectors():

@@ -346,26 +346,34 @@ ret
 """
 
 
-def _sign_with_jumps(inner: str = "ns"):
+def _listing(*statements: str):
+    """A compiler's listing (evolution/gcc.py Compiled) of these statements, each at the
+    address of its line, so that a jump names its target by line number."""
+    from evolution.gcc import Compiled
+
+    return Compiled(b"", len(statements), "\n".join(statements), (), "", frozenset(),
+                    tuple(range(len(statements))))
+
+
+def _sign_listing(inner: str = "jns"):
     """p13 (the sign) as a compiler might branch: a jump over the rest where x = 0, and
-    inside it one over the -1 where x is not negative; as the program with the jumps
-    taken out and the two ForwardJumps (semantics.py)."""
-    from evolution.isa_x86_64 import CONDITIONS
-    from evolution.semantics import ForwardJump
-
-    program = parse(X86, "xor eax, eax\ntest edi, edi\nmov eax, 1\ntest edi, edi\n"
-                         "mov eax, -1\nret\n")
-    return program, (ForwardJump(2, 3, CONDITIONS["e"]), ForwardJump(4, 1, CONDITIONS[inner]))
+    inside it one over the -1 where x is not negative."""
+    return _listing("xor eax, eax", "test edi, edi", "je 7", "mov eax, 1", "test edi, edi",
+                    f"{inner} 7", "mov eax, -1", "ret")
 
 
-def test_nested_forward_jumps_are_proven_and_a_wrong_condition_refuted_where_it_runs():
-    """Jumps read as selects (semantics.compose): nested jumps prove p13; the inner one's
-    condition flipped is refuted, and the counterexample is wrong when the assembled
-    code runs in Unicorn, the original right."""
-    program, jumps = _sign_with_jumps()
-    assert prove(X86, hd.p13, program, jumps=jumps).proven
-    wrong, wrong_jumps = _sign_with_jumps("s")
-    refuted = prove(X86, hd.p13, wrong, jumps=wrong_jumps)
+def test_nested_jumps_are_read_as_paths_proven_and_a_wrong_condition_refuted():
+    """A listing's paths (evolution/gcc.py traces): p13's nested jumps make three, each
+    proven where it is the one run; the inner jump's condition flipped is refuted, and the
+    counterexample is wrong when the assembled code runs in Unicorn, the original right."""
+    from evolution.gcc import traces
+    from evolution.proof import prove_traces
+
+    program, ways = traces(X86, _sign_listing())
+    assert len(ways) == 3 and program == parse(
+        X86, "xor eax, eax\ntest edi, edi\nmov eax, 1\ntest edi, edi\nmov eax, -1\nret\n")
+    assert prove_traces(X86, hd.p13, ways).proven
+    refuted = prove_traces(X86, hd.p13, traces(X86, _sign_listing("js"))[1])
     assert not refuted.proven and refuted.counterexample is not None
     code = X86.assemble(SIGN_WITH_JUMPS, frozenset())
     flipped = X86.assemble(SIGN_WITH_JUMPS.replace("jns", "js"), frozenset())
@@ -375,16 +383,18 @@ def test_nested_forward_jumps_are_proven_and_a_wrong_condition_refuted_where_it_
     assert unicorn_check(X86, hd.p13, flipped, vectors[:1])
 
 
-def test_jumps_that_overlap_or_jump_over_a_store_are_not_read():
-    from evolution.isa_x86_64 import CONDITIONS
-    from evolution.semantics import ForwardJump, JumpUnreadable
+def test_a_listing_that_loops_leaves_its_function_or_branches_too_often_is_not_read():
+    from evolution.gcc import MAX_TRACES, traces
 
-    program, _ = _sign_with_jumps()
-    with pytest.raises(JumpUnreadable):  # [2, 4) and [3, 5) overlap
-        compose(X86, program, (ForwardJump(2, 2, CONDITIONS["e"]),
-                               ForwardJump(3, 2, CONDITIONS["ns"])))
-    with pytest.raises(JumpUnreadable):  # past the end
-        compose(X86, program, (ForwardJump(4, 2, CONDITIONS["e"]),))
-    store = parse(X86, "test esi, esi\nmov dword ptr [rdi + 0], esi\nret\n")
-    with pytest.raises(JumpUnreadable):
-        compose(X86, store, (ForwardJump(1, 1, CONDITIONS["e"]),))
+    assert traces(X86, _listing("test edi, edi", "jne 0", "ret")) is None  # a loop
+    assert traces(X86, _listing("test edi, edi", "je 9", "ret")) is None  # to no line
+    off_the_end = _listing("test edi, edi", "je 3", "ret", "mov eax, 1")
+    assert traces(X86, off_the_end) is None
+    # an instruction the engine cannot read, on a path (not on one, it does not matter)
+    assert traces(X86, _listing("test edi, edi", "jmp 3", "ret", "push rbx", "ret")) is None
+    assert traces(X86, _listing("test edi, edi", "jmp 4", "ret", "push rbx", "ret")) is not None
+    # each `je` to the next line doubles the paths: 2^7 of them
+    doubling = [line for k in range(7) for line in ("test edi, edi", f"je {2 * k + 2:x}")]
+    assert 2**6 <= MAX_TRACES < 2**7
+    assert len(traces(X86, _listing(*doubling[:-2], "ret"))[1]) == 2**6
+    assert traces(X86, _listing(*doubling, "ret")) is None
