@@ -384,7 +384,7 @@ class Chosen:
         if base == "gcc" and reference is not None:
             # where it branches, gcc's own listing: the program is its instructions but the jumps
             program, proof = reference.program, reference.proof
-            text_ = reference.compiled.asm if reference.branches else text(isa, program)
+            text_ = reference.compiled.asm if reference.branching else text(isa, program)
             start = "gcc -O3's code: no evolved program was faster in the guest"
             code, unicorn, count = reference.compiled.code, None, reference.compiled.instructions
         elif base == "best":

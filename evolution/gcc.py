@@ -294,7 +294,8 @@ class ProvenCompiled:
     traces: tuple[Trace, ...]  # one, the program itself, where it does not branch
 
     @property
-    def branches(self) -> bool:
+    def branching(self) -> bool:
+        """Whether it branches (then its text is gcc's listing, not the program's)."""
         return len(self.traces) > 1
 
 

@@ -312,7 +312,7 @@ def test_gccs_forward_jump_is_read_as_two_paths_and_a_flipped_one_is_refuted(arc
     gcc = compile_c(isa, hd.p20, features)
     reference = proven(isa, hd.p20, gcc)
     assert reference is not None and reference.proof.proven
-    assert len(reference.traces) == 2 and reference.branches
+    assert len(reference.traces) == 2 and reference.branching
     forms = {i.form.split()[0] for i in reference.program.insns}
     assert reference.program.instructions + 1 == gcc.instructions  # all but the jump
     if arch_name == "x86_64":
