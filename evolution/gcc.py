@@ -288,8 +288,7 @@ class ProvenCompiled:
     that the guest may choose (fitness.against)."""
 
     compiled: Compiled
-    # its bytes read back (as_start); where it branches, every instruction a path runs
-    program: MachineProgram
+    program: MachineProgram  # every instruction a path runs (traces): its bytes read back
     proof: Proof
     traces: tuple[Trace, ...]  # one, the program itself, where it does not branch
 
@@ -302,17 +301,13 @@ class ProvenCompiled:
 def proven(isa: Isa, spec: Routine, compiled: Compiled,
            timeout_ms: int = 20_000) -> ProvenCompiled | None:
     """gcc's code proven at full width like every candidate, or None where it cannot be
-    a candidate: not one program of the forms the engine knows, straight-line (as_start)
-    or read as its paths (gcc's sort3 on x86-64 branches six ways; its p20 jumps over its
-    last shift where x = 0), or not proven (Z3 gave up in `timeout_ms`, or found it
-    wrong under the engine's reading of the ABI)."""
-    start = as_start(isa, compiled)
-    if start is not None:
-        program, ways = start.program, (Trace(start.program),)
-    else:
-        read = traces(isa, compiled)
-        if read is None:
-            return None
-        program, ways = read
+    a candidate: not read as its paths (traces: one where it is straight-line; gcc's
+    sort3 on x86-64 branches six ways, its p20 jumps over its last shift where x = 0), or
+    not proven (Z3 gave up in `timeout_ms`, or found it wrong under the engine's reading
+    of the ABI)."""
+    read = traces(isa, compiled)
+    if read is None:
+        return None
+    program, ways = read
     proof = prove_traces(isa, spec, ways, timeout_ms)
     return ProvenCompiled(compiled, program, proof, ways) if proof.proven else None

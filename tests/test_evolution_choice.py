@@ -276,16 +276,20 @@ def test_a_compiled_code_that_z3_refutes_is_no_candidate():
     is not proven, so the guest never chooses it."""
     from dataclasses import replace as altered
 
-    from evolution.gcc import compile_c, proven
+    from evolution.gcc import compile_c, proven, traces
+    from evolution.proof import prove_traces
     from evolution.registry import ISAS
     from sem.library import hackers_delight as hd
 
     isa = ISAS["x86_64"]
     gcc = compile_c(isa, hd.p03, frozenset())
     assert proven(isa, hd.p03, gcc) is not None
-    wrong = altered(gcc, asm="\n".join(line for line in gcc.asm.splitlines()
-                                       if not line.startswith("neg")))
+    kept = [k for k, line in enumerate(gcc.asm.splitlines()) if not line.startswith("neg")]
+    wrong = altered(gcc, asm="\n".join(gcc.asm.splitlines()[k] for k in kept),
+                    addresses=tuple(gcc.addresses[k] for k in kept))
     assert wrong.asm != gcc.asm and proven(isa, hd.p03, wrong) is None
+    read = traces(isa, wrong)  # read, and refuted
+    assert read is not None and prove_traces(isa, hd.p03, read[1]).counterexample is not None
 
 
 @pytest.mark.parametrize("arch_name, features", [
