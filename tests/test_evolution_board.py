@@ -89,7 +89,9 @@ def test_evolve_on_rv64_keeps_a_proven_program_measured_in_the_guest(tmp_path):
     assert d["best"]["instructions"] == program.instructions
     shortest = parse(isa, d["shortest"]["asm"])
     assert assemble(isa, shortest, frozenset(isa.features)).hex() == d["shortest"]["code"]
-    assert d["shortest"]["instructions"] == shortest.instructions <= d["best"]["instructions"]
+    assert d["shortest"]["instructions"] == shortest.instructions
+    if d["choice"]["chosen"] != "gcc":  # gcc's code may be shorter than a 1-s search's best
+        assert shortest.instructions <= d["best"]["instructions"]
     for name in ("best", "baseline", "gcc"):  # cycles per call (TCG: not exact, no sign)
         for figure in ("cycles", "latency"):
             low, high = d[name][f"{figure}_spread"]
