@@ -149,6 +149,13 @@ def _function(path: Path, name: str) -> tuple[bytes, int, str]:
         return section.data()[start:end], start, section.name
 
 
+def _address(text: str) -> int | None:
+    """objdump's hexadecimal address (an instruction's, or a jump's target), or None."""
+    if not text or not all(ch in "0123456789abcdef" for ch in text):
+        return None
+    return int(text, 16)
+
+
 def _instruction_lines(listing: str, start: int, end: int) -> list[tuple[int, str]]:
     """objdump's instruction lines ("  addr:\\tmnemonic operands") in [start, end), each
     as its address and its text (riscv objects keep local labels as symbols, so a listing
@@ -156,10 +163,9 @@ def _instruction_lines(listing: str, start: int, end: int) -> list[tuple[int, st
     out = []
     for line in listing.splitlines():
         head, sep, rest = line.partition(":\t")
-        address = head.strip()
-        if sep and address and all(ch in "0123456789abcdef" for ch in address) and (
-                start <= int(address, 16) < end):
-            out.append((int(address, 16), " ".join(rest.split())))
+        address = _address(head.strip())
+        if sep and address is not None and start <= address < end:
+            out.append((address, " ".join(rest.split())))
     return out
 
 
@@ -226,10 +232,8 @@ def traces(isa: Isa, compiled: Compiled) -> tuple[MachineProgram, tuple[Trace, .
     line_at = {address: k for k, address in enumerate(compiled.addresses)}
 
     def target(text: str) -> int | None:
-        address = text.split()[0] if text.split() else ""
-        if not address or not all(ch in "0123456789abcdef" for ch in address):
-            return None
-        return line_at.get(int(address, 16))
+        address = _address(text.split()[0] if text.split() else "")
+        return None if address is None else line_at.get(address)
 
     # each line as what it does: ("run", its instructions), ("branch", condition, target),
     # ("jump", target), ("return",) or ("skip",) for a nop

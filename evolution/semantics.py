@@ -88,17 +88,18 @@ def compose(isa: Isa, program: MachineProgram, branches: Sequence[Branch] = ()) 
         value = Node("param", 64, (), position)
         return value if width == 64 else trunc(value, width)
 
-    def meet(position: int) -> None:
-        for branch in met.get(position, ()):
-            taken = branch.taken(Sem(lambda key: _read(comp, None, None, key), undefined))
-            comp.condition.append(taken if branch.followed else ~taken)
-
-    met: dict[int, list[Branch]] = {}
+    met: dict[int, list[Branch]] = {}  # the branches met before each instruction
     for branch in branches:
         if not 0 <= branch.at <= len(program.insns):
             raise ValueError(f"a branch before instruction {branch.at} of a path of "
                              f"{len(program.insns)}")
         met.setdefault(branch.at, []).append(branch)
+
+    def meet(position: int) -> None:
+        for branch in met.get(position, ()):
+            taken = branch.taken(Sem(lambda key: _read(comp, None, None, key), undefined))
+            comp.condition.append(taken if branch.followed else ~taken)
+
     for position, insn in enumerate(program.insns):
         meet(position)
         form = isa.by_name[insn.form]
