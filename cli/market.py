@@ -40,6 +40,10 @@ from stores.ledger import Ledger
 
 DEFAULT_BOARDS = ("qemu64", "haswell", "rv64", "rv64-nozb")
 DEFAULT_BUDGETS_MS = (3000, 6000, 12000, 24000, 48000)
+# a first search with evidence is staked at twice the longest time a search of the routine
+# took to settle (Rules.settle_margin): the quick bench's first searches settled 0.1-0.9 s
+# into their 3 s, with 20-70% between boards on most routines
+SETTLE_MARGIN = 2.0
 
 
 @dataclass(frozen=True)
@@ -102,7 +106,8 @@ def run_market(options: MarketOptions, on_step: Callable[[Market, Step], None] |
             seats[seat.key] = seat
         strategies = [s.strategy for s in STRATEGIES.values()]
         market = Market(Book(ledger), routines, strategies, BoardVerifier(seats),
-                        rules=Rules(budgets_ms=options.budgets_ms), sharing=options.sharing,
+                        rules=Rules(budgets_ms=options.budgets_ms, settle_margin=SETTLE_MARGIN),
+                        sharing=options.sharing,
                         seed=options.seed, translator=LiftTranslator(specs))
         # a fair split of the budget to start with, and at least one smallest stake
         credits = max(options.seconds / len(seats), min(options.budgets_ms) / 1000)

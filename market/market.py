@@ -31,6 +31,13 @@ a board's first search of a routine it already holds another board's program for
 is, not a translation) begins there and is staked at Rules.refine_ms, below the ladder
 (`refining`).
 
+How long a search needs is learned too: every result records how far into its CPU the
+search reached the program it ended on, and a board's first search of a routine that
+searches it sees have settled is staked at a margin over the longest of those times
+(`learned_budget`, Rules.settle_margin), below the ladder's first rung where that is
+more than enough.  Without sharing a board sees only its own, so its first searches are
+the ladder's.
+
 Learnings cross ISAs (with sharing, given a `Translator`): a settled program is lifted to
 the semantic core and lowered for each board that cannot run it, of the other ISA or
 lacking a feature it uses (market/translate.py, evolution/lift.py); the board checks the
@@ -113,6 +120,14 @@ class Rules:
     # ladder: it begins from that program, which is most of the way, and refines it (None:
     # the ladder's first rung, as any first search)
     refine_ms: int | None = 1000
+    # a board's first search of a routine (from the engine's starts) is staked at what the
+    # searches of that routine it sees took to settle (Market.learned_budget): their
+    # longest time to their final program, times this margin, at least settle_floor_ms,
+    # rounded up to settle_step_ms; the ladder's first rung while there is no such search,
+    # or when that is no less (None: always the ladder)
+    settle_margin: float | None = None
+    settle_floor_ms: int = 500
+    settle_step_ms: int = 250
     # counterexamples a search is handed to start with (the latest; 0: none).  A vector
     # costs every candidate one more evaluation until it fails; a few dozen stay cheap
     # beside the search's own 32
@@ -309,8 +324,12 @@ class Market:
     def candidates(self, agent: AgentState, own_only: bool = False) -> list[Experiment]:
         """The untried experiments for this agent: per routine, applicable strategy and
         parameter setting, the smallest budget on the ladder that is not redundant (below
-        it, with sharing, Rules.refine_ms for a first search from another board's program)."""
+        it, with sharing, Rules.refine_ms for a first search from another board's program;
+        for a first search with evidence, the learned budget)."""
         refine = self.refining(agent)
+        now, later = self.first_searches(agent)
+        learned = {r: b for r in now | later
+                   if (b := self.learned_budget(agent, r)) is not None}
         out = []
         for routine in self.routines.values():
             best = self.state.best_of(agent.key, routine.id)
@@ -321,14 +340,14 @@ class Market:
                     continue
                 for params in strategy.grid:
                     found = self._rung(agent, routine, strategy, params, own_only,
-                                       routine.id in refine)
+                                       routine.id in refine, learned.get(routine.id))
                     if found is not None:
                         out.append(found)
         return out
 
     def _rung(self, agent: AgentState, routine: RoutineInfo, strategy: Strategy,
-              params: tuple[Param, ...], own_only: bool, refine: bool = False
-              ) -> Experiment | None:
+              params: tuple[Param, ...], own_only: bool, refine: bool = False,
+              learned: int | None = None) -> Experiment | None:
         search = (routine.id, agent.isa, strategy.name, params)
         tried = sum(1 for e in self.state.by_search.get(search, ())
                     if e.agent == agent.key or not own_only and self._visible(agent.key, e))
@@ -336,6 +355,8 @@ class Market:
         ladder = sorted(self.rules.budgets_ms)
         if refine and self.rules.refine_ms is not None:
             ladder = [self.rules.refine_ms]
+        elif learned is not None:
+            ladder = [learned]
         for budget in ladder:
             experiment = Experiment(routine.id, agent.isa, agent.features, strategy.name, params,
                                     (tried * n, (tried + 1) * n), budget)
@@ -353,9 +374,12 @@ class Market:
             if e.active or not self._visible(agent.key, e) or e.experiment.isa != agent.isa \
                     or not e.experiment.features >= agent.features or not self._answered(agent, e):
                 return False
-            # a refining search (below the ladder) that found nothing shorter was a cheap
-            # try: the routine's first search on the ladder is still due
-            if e.experiment.cpu_ms < min(self.rules.budgets_ms) and e.outcome == R.NONE:
+            # a refining search (below the ladder, begun from another board's program) that
+            # found nothing shorter was a cheap try: the routine's first search on the
+            # ladder is still due.  One staked at the learned budget (from the engine's
+            # starts) was the first search
+            if e.experiment.cpu_ms < min(self.rules.budgets_ms) and e.outcome == R.NONE \
+                    and e.begun:
                 return False
             # a program the board could not take (its own check failed) answered nothing
             best = self.state.best_of(agent.key, e.experiment.routine)
@@ -416,6 +440,33 @@ class Market:
         if best is None or best.source == "start" or not best.text or best.translated:
             return None
         return best
+
+    def learned_budget(self, agent: AgentState, routine: str) -> int | None:
+        """The budget for the agent's first search of `routine` that the searches of it it
+        sees say is enough (every board's with sharing, its own without, so without
+        sharing a first search has none): the longest CPU any of them took to reach the
+        program it ended on, times Rules.settle_margin, at least Rules.settle_floor_ms,
+        rounded up to Rules.settle_step_ms; None without such a search, or when that is no
+        less than the ladder's first rung.  Counted are searches staked on the ladder (a
+        shorter one's time is cut at its budget), begun from the engine's starts (one begun
+        from a board's best says how long refining took, not searching) and ending on a
+        program, of either ISA: how long a routine takes to settle is the routine's (the
+        quick bench's 20 first searches settled 0.1-0.9 s into 3-s budgets, each at the
+        count its board ended the run on)."""
+        rules = self.rules
+        if rules.settle_margin is None:
+            return None
+        rung = min(rules.budgets_ms)
+        times = [e.settled_ms for e in self.state.experiments.values()
+                 if e.experiment.routine == routine and self._visible(agent.key, e)
+                 and e.outcome in (R.IMPROVEMENT, R.NONE) and e.instructions is not None
+                 and e.settled_ms is not None and not e.begun and e.experiment.cpu_ms >= rung]
+        if not times:
+            return None
+        step = rules.settle_step_ms
+        budget = max(rules.settle_floor_ms, -(-round(rules.settle_margin * max(times)) // step)
+                     * step)
+        return budget if budget < rung else None
 
     def counterexamples_for(self, agent: str, routine: str) -> tuple[dict, ...]:
         """The inputs on which candidate programs for `routine` on the agent's ISA were
@@ -573,7 +624,7 @@ class Market:
                   "instructions": claim.instructions, "cycles": claim.cycles,
                   "text": claim.text, "code": claim.code.hex(),
                   "features_used": sorted(claim.features_used), "start": start,
-                  "reached": started + claim.reached_ms,
+                  "reached": started + claim.reached_ms, "settled_ms": claim.reached_ms,
                   "before": before[0] if before else None}
         if claim.failure:
             result["failure"] = claim.failure

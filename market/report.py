@@ -133,6 +133,8 @@ def report(entries: Iterable[tuple[int, Mapping]], names: Mapping[str, str], *,
             "strategy": x.strategy, "params": dict(x.params), "features": sorted(x.features),
             "seeds": list(x.seeds), "cpu_seconds": x.cpu_seconds,
             "cpu_used_seconds": e.cpu_ms / 1000, "outcome": e.outcome or "active",
+            # CPU into the search when it reached the program it ended on
+            "settled_seconds": None if e.settled_ms is None else e.settled_ms / 1000,
             "instructions": e.instructions, "ledger_index": e.accepted,
             "result_index": e.result})
     strategies: dict[str, dict] = {}

@@ -57,6 +57,9 @@ class ExperimentState:
     cpu_ms: int = 0
     instructions: int | None = None  # what the search reached
     features_used: frozenset[str] = frozenset()
+    # CPU into the search when it reached the program it ended on (None: not recorded)
+    settled_ms: int | None = None
+    begun: bool = False  # it began from the board's best, not from the engine's starts
 
     @property
     def active(self) -> bool:
@@ -165,6 +168,8 @@ class MarketState:
         e.outcome, e.result, e.cpu_ms = r["outcome"], index, r["cpu_ms"]
         e.instructions = r["instructions"]
         e.features_used = frozenset(r.get("features_used", ()))
+        e.settled_ms = r.get("settled_ms")
+        e.begun = bool(r["start"].get("begun"))
         agent = self.agents[e.agent]
         agent.cpu_ms += r["cpu_ms"]
         if r["refund"]:

@@ -670,6 +670,91 @@ def test_a_refining_search_that_finds_nothing_leaves_the_first_search_due(tmp_pa
     assert market.suggest(b).cpu_ms == min(RULES.budgets_ms)
 
 
+LEARNING = Rules(budgets_ms=(4000, 8000), settle_margin=2.0, settle_floor_ms=1000,
+                 settle_step_ms=1000)
+
+
+def _settled(market, agent: str, routine: RoutineInfo, *, instructions: int, settled_ms: int,
+             cpu_ms: int = 4000, isa: str = "x86_64", features=(), begun: bool = False,
+             strategy: str = "enumerate") -> Experiment:
+    """An experiment of `agent` accepted and settled by hand: its search reached
+    `instructions` `settled_ms` into its CPU (from the engine's start, or from the board's
+    best when `begun`)."""
+    e = experiment(routine.name, features, strategy=strategy, cpu_ms=cpu_ms, isa=isa,
+                   params={"iterations": 1000} if strategy == "stoke" else None)
+    assert market.propose(agent, e).accepted
+    truth = Truth(10, 8, 6)
+    start = 9 if begun else None
+    market.settle(e.identity, claim_for(routine, truth, instructions, cpu_ms, settled_ms,
+                                        start=start))
+    return e
+
+
+@pytest.mark.parametrize("sharing", [True, False])
+def test_a_first_search_is_staked_at_what_searches_of_the_routine_took_to_settle(
+        tmp_path, sharing):
+    """Board a's search of r0 reached its program 1.5 s into its 4 s: board b (the other
+    ISA) stakes its first search of r0 at twice that, rounded up (3 s) instead of the
+    ladder's 4 s, with sharing; without, b sees no search of r0 but its own and stakes
+    the ladder.  A routine no search has settled (r1) is the ladder's for both."""
+    pool = routines(2)
+    market, ledger = make(tmp_path, pool=pool, rules=LEARNING, sharing=sharing)
+    market.join("a", "a", "x86_64", frozenset(), 100.0)
+    market.join("b", "b", "riscv64", frozenset(), 100.0)
+    _settled(market, "a", pool[0], instructions=8, settled_ms=1500)
+    b = market.state.agents["b"]
+    assert ledger.record(market.state.experiments[market.state.order[0]].result)[
+        "settled_ms"] == 1500
+    first = {e.routine: e.cpu_ms for e in market.candidates(b)}
+    assert first == {pool[0].id: 3000 if sharing else 4000, pool[1].id: 4000}
+    assert market.learned_budget(b, pool[0].id) == (3000 if sharing else None)
+
+
+def test_the_learned_budget_counts_searches_from_the_engines_start_on_the_ladder(tmp_path):
+    """Evidence is the longest settle time of the searches of the routine that were staked
+    on the ladder and began from the engine's starts: a refining search (below the ladder)
+    and one begun from its board's best say nothing of how long the routine takes; twice
+    the longest at least the ladder's first rung is the ladder."""
+    pool = routines(1)
+    market, _ = make(tmp_path, pool=pool, rules=LEARNING)
+    for key in "abcd":
+        market.join(key, key, "x86_64", frozenset({key}), 100.0)
+    r0 = pool[0].id
+    _settled(market, "a", pool[0], instructions=8, settled_ms=200, features=("a",))
+    assert market.learned_budget(market.state.agents["d"], r0) == 1000  # the floor
+    _settled(market, "b", pool[0], instructions=8, settled_ms=3000, features=("b",),
+             cpu_ms=2000)  # below the ladder: cut at its budget
+    _settled(market, "c", pool[0], instructions=8, settled_ms=3500, features=("c",),
+             begun=True)  # from its board's best
+    assert market.learned_budget(market.state.agents["d"], r0) == 1000
+    _settled(market, "c", pool[0], instructions=8, settled_ms=1200, features=("c",),
+             strategy="stoke")
+    assert market.learned_budget(market.state.agents["d"], r0) == 3000  # 2.4 s, rounded up
+    _settled(market, "b", pool[0], instructions=8, settled_ms=2000, features=("b",))
+    assert market.learned_budget(market.state.agents["d"], r0) is None  # 4 s: the ladder
+
+
+def test_a_first_search_at_the_learned_budget_answers_the_routine_for_its_board(tmp_path):
+    """A first search staked at the learned budget, below the ladder, is the board's first
+    search whatever it finds (unlike a refining one): the routine is explored, and the
+    board's next search of it is on the ladder."""
+    pool = routines(1)
+    market, _ = make(tmp_path, pool=pool, rules=LEARNING)
+    market.join("a", "a", "x86_64", frozenset(), 100.0)
+    market.join("b", "b", "riscv64", frozenset(), 100.0)
+    r0 = pool[0].id
+    _settled(market, "a", pool[0], instructions=8, settled_ms=1000)
+    b = market.state.agents["b"]
+    (first,) = market.candidates(b, own_only=True)[:1]
+    assert first.cpu_ms == 2000 and r0 in market.unexplored(b)
+    # the strategies never progress: the search ends on the engine's start
+    Driver(market, World({r0: Truth(start=10, base=8, best=6)}, {}), present={"b"}).step()
+    (done,) = [e for e in market.state.done() if e.agent == "b"]
+    assert done.experiment.cpu_ms == 2000 and done.outcome == R.NONE and not done.begun
+    assert r0 not in market.unexplored(b)
+    assert {e.cpu_ms for e in market.candidates(b)} == {4000}
+
+
 def test_a_board_holds_its_start_once_the_search_that_proved_it_has(tmp_path):
     """CPU-seconds to reach a count include proving it: a start the engine proved 1.5 s
     into a search that began at the market's 4 s is the board's at 5.5 s, not at 0."""
