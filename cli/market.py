@@ -41,8 +41,10 @@ from stores.ledger import Ledger
 DEFAULT_BOARDS = ("qemu64", "haswell", "rv64", "rv64-nozb")
 DEFAULT_BUDGETS_MS = (3000, 6000, 12000, 24000, 48000)
 # a first search with evidence is staked at twice the longest time a search of the routine
-# took to settle (Rules.settle_margin): the quick bench's first searches settled 0.1-0.9 s
-# into their 3 s, with 20-70% between boards on most routines
+# took to settle (Rules.settle_margin): 3-s searches of p01-p25 reached the program they
+# ended on 0.07-2.7 s in, median 1.0 s; on the four boards the slowest of a routine's
+# four took a median 2.7x the quickest's, so a board learning from one other's search
+# may stop short of its count (its next search, on the ladder, goes on from there)
 SETTLE_MARGIN = 2.0
 
 
