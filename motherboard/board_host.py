@@ -362,6 +362,10 @@ class _Hosted:
             obs = result.observation
             if obs.outcome != 0 or obs.status != 0:
                 error = f"a batch probe ended: {obs.outcome.name} status {obs.status}"
+                if obs.fault is not None:  # which exception, at which instruction
+                    f = obs.fault
+                    error += (f" ({self.link.board.arch.fault_name(f.vector)} at ip "
+                              f"{f.ip:#x}, address {f.address:#x})")
                 break
             outputs += obs.output[:result.probe.output_size]
             cycles += obs.cycles or 0
