@@ -388,6 +388,32 @@ def test_privileged_probes_run_in_machine_mode_and_are_contained(privileged):
     assert_healthy(s)
 
 
+def test_the_watchdog_striking_at_the_exit_stub_is_a_return_not_a_fault(privileged):
+    """A probe that reaches the exit stub just as its watchdog fires (a busy host left the
+    board's vCPU off a core past the deadline) has returned: its a0 and output are whole,
+    as at probe_return.  It used to be reported as a FAULT with the timer interrupt's
+    cause (bench B, 2026-12-06: 3 batch runs of 5 graph runs on rv64).  This privileged
+    probe keeps the watchdog's interrupt pending (MIE off, waiting for mip.MTIP), then
+    mrets to the exit stub with MPIE set, so the interrupt is taken there, before its
+    ecall."""
+    exit_stub = AREA["exit"].base(RV.probes)
+    code = assemble_snippet(f"""
+        csrci mstatus, 8             # MIE off: the watchdog's interrupt stays pending
+    1:  csrr t0, mip
+        andi t0, t0, 0x80            # MTIP
+        beqz t0, 1b
+        li t0, {exit_stub:#x}
+        csrw mepc, t0
+        li t0, 0x1880                # MPP = M, MPIE: mret enables the interrupt there
+        csrs mstatus, t0
+        li a0, 42
+        mret
+    """)
+    fields, _ = privileged.once(Probe(RV, code, Privilege.PRIVILEGED, budget=100))
+    assert (fields["outcome"], fields["status"]) == (Outcome.RETURNED, 42)
+    assert_healthy(privileged)
+
+
 @pytest.mark.parametrize("privilege", [Privilege.USER, Privilege.PRIVILEGED])
 @pytest.mark.parametrize("first", ["addi a0, a0, 1", "c.addi a0, 1", "c.nop", "lui a0, 0x12345",
                                    "ebreak", "c.ebreak", "csrr a0, mhartid"])

@@ -200,6 +200,7 @@ run_finished:
     beq t0, t4, 4f
     li t4, MCAUSE_ECALL_M
     beq t0, t4, 4f
+    bltz t0, 4f                 # the watchdog struck at the stub: the probe had returned
     j 3f
 1:  la t4, probe_return
     bne t1, t4, 2f
