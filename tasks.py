@@ -403,7 +403,8 @@ def bench_market(c, seconds=None, runs=None, quick=False, routines=None, seed=No
                       "q35:qemu64,q35:Haswell,q35-kvm:host,virt:rv64,virt:rv64-nozb "
                       "(a -kvm board only where /dev/kvm works)",
             "workload": "a workload file (JSON, schema metaos.workload/1) or a built-in: "
-                        "stream, stream-small, graph, graph-long, heft-paper (default stream)",
+                        "stream, stream-small, graph, graph-long, graph-features, heft-paper "
+                        "(default stream)",
             "liars": "make the last N boards liars (overstate speed 10x, 10%% wrong answers, "
                      "leave and rejoin under new identities: in turn)",
             "kill": "BOARD@SECONDS: SIGKILL that board's QEMU then (repeatable)",

@@ -9,8 +9,10 @@ Live QEMU boards (TCG; a KVM board where /dev/kvm can run it), fixed seeds:
         wrong answers accepted (audited afterwards: every accepted answer recomputed),
         tasks lost, tasks accepted twice, tasks to liars in the last 100 of 200,
         reroute latency after the kill
-  B  a task graph (layered DAG, edges carrying outputs to inputs; the built-in
-     `graph-long`: 31 tasks of 20,000-50,000 vectors) on four boards, run
+  B  two task graphs (layered DAGs, edges carrying outputs to inputs; the built-ins
+     `graph-long`, 31 tasks of 20,000-50,000 vectors over p01-p25, on which the boards
+     are nearly alike here, and `graph-features`, the same shape over the routines some
+     board has hardware for, on which they differ), each on four boards, run
      GRAPH_ROUNDS times; after the first, every task measured PROFILE_ROUNDS times on
      every board, as the graph runs (the graph run as four round-robin rotations,
      PROFILE_ROUNDS times: the table holds the medians); after each of the
@@ -24,8 +26,9 @@ Live QEMU boards (TCG; a KVM board where /dev/kvm can run it), fixed seeds:
      schedule on the other runs' (the table's noise), the table's floor (HEFT's own
      schedule on bootstrap redraws of it), and for each of the motherboard's runs its
      assignment on the table beside HEFT's schedule worked out on what its bids knew.
-     `--json FILE` writes the graph, the table with every run, the makespans and each
-     of the motherboard's runs (bids and times), from which HEFT can be recomputed
+     `--json FILE` writes, per graph (by its name), the graph, the table with every run,
+     the makespans and each of the motherboard's runs (bids and times), from which HEFT
+     can be recomputed
   C  a stream of the routines some board has hardware for (POPCNT on Haswell, Zbb on
      rv64) on four boards: where their tasks went once the boards were calibrated
   D  simulated boards with the per-board times the live boards measured in A (its
@@ -51,9 +54,12 @@ from motherboard.market import MarketConfig, Motherboard
 from motherboard.record import totals
 from motherboard.sim import BoardPlan, RunTimeLine, SimProfile, simulate
 from motherboard.workload import (
+    FEATURE_MIX,
     FULL_MIX,
     HD,
+    Workload,
     calibration_sizes,
+    feature_graph,
     layered_graph,
     long_graph,
     poisson_stream,
@@ -64,7 +70,6 @@ GRAPH_ROUNDS = 5  # runs of B's graph: its makespan is their median
 HONEST = "q35:qemu64,q35:Haswell,virt:rv64,virt:rv64-nozb,q35:qemu64,virt:rv64,q35:Haswell"
 LIARS = "q35:Haswell,virt:rv64,q35:qemu64"  # the last boards of a spec lie
 HETERO = "q35:qemu64,q35:Haswell,virt:rv64,virt:rv64-nozb"
-HETERO_MIX = ("hd:p22", "hd:p23", "hd:p16", "hd:p20", "sort:sort3", "sort:sort4", "sort:sort5")
 FEATURE_BOARDS = {  # routine -> the boards with hardware for it (their implementations)
     "hd:p22": ("q35:Haswell", "virt:rv64"), "hd:p23": ("q35:Haswell", "virt:rv64"),
     "hd:p16": ("virt:rv64",), "hd:p20": ("virt:rv64",), "sort:sort3": ("virt:rv64",),
@@ -122,9 +127,27 @@ def run_a(quick: bool) -> tuple[Motherboard, set[str]]:
 
 
 def run_b(quick: bool, record: str | None = None) -> None:
-    say("B. a task graph: the motherboard beside HEFT, round-robin and random")
-    work = layered_graph(4, 4, 2, HD, (20_000, 50_000), seed=SEED) if quick else \
-        long_graph(SEED)
+    """Bench B on each of its graphs; `record`: one JSON document, by the graph's built-in
+    name (`graph-long`, `graph-features`; with --quick, smaller graphs of their mixes)."""
+    graphs = ((layered_graph(4, 4, 2, HD, (20_000, 50_000), seed=SEED),
+               layered_graph(4, 4, 2, FEATURE_MIX, (20_000, 50_000), seed=SEED)) if quick
+              else (long_graph(SEED), feature_graph(SEED)))
+    documents = {}
+    for k, (work, name, title) in enumerate(zip(graphs, ("graph-long", "graph-features"), (
+            "over p01-p25, the boards nearly alike",
+            "over the routines some board has hardware for"), strict=True)):
+        if k:
+            say()
+        documents[name] = run_graph(work, title, record is not None)
+    if record:
+        with open(record, "w") as f:
+            json.dump(documents, f, indent=1)
+        say(f"  written to {record}: per graph, the graph, the table (every run) and the"
+            " makespans")
+
+
+def run_graph(work: Workload, title: str, record: bool) -> dict | None:
+    say(f"B. a task graph ({title}): the motherboard beside HEFT, round-robin and random")
     config = MarketConfig(seed=SEED, calibration_sizes=calibration_sizes(work))
     run = run_live(parse_boards(HETERO), work, config=config, seed=SEED,
                    profile=True, timeout=900, rounds=GRAPH_ROUNDS)
@@ -137,7 +160,7 @@ def run_b(quick: bool, record: str | None = None) -> None:
     trouble = [e for e in run.motherboard.events if e[1] in ("wrong", "failed", "stuck")]
     if trouble:  # honest boards: a task redone elsewhere, or a board never calibrated
         say("  answers rejected or runs failed: " + "; ".join(
-            f"{kind} {board} {detail[:80]}" for _, kind, board, detail in trouble[:6]))
+            f"{kind} {board} {detail[:160]}" for _, kind, board, detail in trouble[:6]))
     c = compare(run.motherboard, run.profile, run.onboarded, SEED, run.rounds, run.executed)
     say(f"  {c.tasks} tasks on {len(c.boards)} boards, run {len(run.rounds)} times; after the"
         f" first, every task run {PROFILE_ROUNDS} times on every board as the graph runs"
@@ -201,16 +224,13 @@ def run_b(quick: bool, record: str | None = None) -> None:
         " task's runs on each board resampled), over HEFT on that draw: median"
         f" {table_floor(held_runs, succ, seed=SEED):.2f} x (a scheduler knowing the table exactly"
         " gets this on a table of the same noise)")
-    if record:
-        with open(record, "w") as f:
-            json.dump({"graph": {t.id: list(t.after) for t in first},
-                       "table": run.profile, "table_runs": run.profile_runs,
-                       "comparison": c.to_json(), "executed_runs": run.executed_runs,
-                       "motherboard_rounds": [_round_record(run.motherboard, ids)
-                                              for ids in run.rounds],
-                       "trust_weights": {b: run.motherboard.trust.of(b).weight
-                                         for b in c.boards}}, f, indent=1)
-        say(f"  written to {record}: the graph, the table (every run) and the makespans")
+    if not record:
+        return None
+    return {"graph": {t.id: list(t.after) for t in first},
+            "table": run.profile, "table_runs": run.profile_runs,
+            "comparison": c.to_json(), "executed_runs": run.executed_runs,
+            "motherboard_rounds": [_round_record(run.motherboard, ids) for ids in run.rounds],
+            "trust_weights": {b: run.motherboard.trust.of(b).weight for b in c.boards}}
 
 
 def _one_board(run) -> list[str]:
@@ -242,7 +262,7 @@ def _round_record(mb: Motherboard, ids: list[str]) -> dict[str, dict]:
 
 def run_c(quick: bool) -> None:
     say("C. heterogeneity: routines some board has hardware for")
-    work = poisson_stream(60 if quick else 140, 5.0, HETERO_MIX, (100, 10_000), seed=SEED)
+    work = poisson_stream(60 if quick else 140, 5.0, FEATURE_MIX, (100, 10_000), seed=SEED)
     choices = parse_boards(HETERO + ",q35-kvm:host")
     for c in choices:
         if c.board is None:
@@ -308,7 +328,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true",
                         help="a shorter run (fewer tasks), for a first look")
     parser.add_argument("--json", metavar="FILE",
-                        help="write B's graph, table (every run) and makespans to FILE")
+                        help="write B's graphs, tables (every run) and makespans to FILE")
     parser.add_argument("--parts", default="ABCD",
                         help="which parts to run, letters of ABCD (default ABCD; D needs A)")
     args = parser.parse_args()
