@@ -20,6 +20,7 @@ from contract.frames import encode_frame
 from contract.probe_abi import AREA, CODE_SIZE, INPUT_SIZE, Outcome, Privilege
 from contract.protocol import LAYOUTS, PROBE_RUN_FLAG_MEASURE_LENGTH, PROBE_SLOTS, Msg, ProbeRefusal
 from contract.riscv64 import probe_state
+from contract.riscv64.csrs import MIE, MSTATUS
 from probes.campaign import Campaign
 from probes.campaign_state import Policy, load_body
 from probes.families.csr import csr_probe
@@ -397,14 +398,17 @@ def test_the_watchdog_striking_at_the_exit_stub_is_a_return_not_a_fault(privileg
     mrets to the exit stub with MPIE set, so the interrupt is taken there, before its
     ecall."""
     exit_stub = AREA["exit"].base(RV.probes)
+    mie_bit = MSTATUS.field("MIE").mask
+    mtip = MIE.field("MTIE").mask  # mip's pending bit sits where mie's enable bit does
+    mret_to_m_enabled = MSTATUS.pack(MPP=3, MPIE=1)
     code = assemble_snippet(f"""
-        csrci mstatus, 8             # MIE off: the watchdog's interrupt stays pending
+        csrci mstatus, {mie_bit}     # MIE off: the watchdog's interrupt stays pending
     1:  csrr t0, mip
-        andi t0, t0, 0x80            # MTIP
+        andi t0, t0, {mtip}
         beqz t0, 1b
         li t0, {exit_stub:#x}
         csrw mepc, t0
-        li t0, 0x1880                # MPP = M, MPIE: mret enables the interrupt there
+        li t0, {mret_to_m_enabled:#x}  # MPP = M, MPIE: mret enables the interrupt there
         csrs mstatus, t0
         li a0, 42
         mret
