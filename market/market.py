@@ -326,8 +326,8 @@ class Market:
         parameter setting, the smallest budget on the ladder that is not redundant (below
         it, with sharing, Rules.refine_ms for a first search from another board's program;
         for a first search with evidence, the learned budget)."""
-        refine = self.refining(agent)
         now, later = self.first_searches(agent)
+        refine = self.refining(agent, now)
         learned = {r: b for r in now | later
                    if (b := self.learned_budget(agent, r)) is not None}
         out = []
@@ -406,16 +406,18 @@ class Market:
             return set()
         return set(self.routines) - {e.experiment.routine for e in self.state.experiments.values()}
 
-    def refining(self, agent: AgentState) -> set[str]:
+    def refining(self, agent: AgentState, first: set[str] | None = None) -> set[str]:
         """With sharing, the routines whose first search by this board begins from a
         program another board's search found (adopted; not a translation, which is no
         begin: `begin_of`): staked at Rules.refine_ms, once (one that finds nothing shorter
-        leaves the first search on the ladder due)."""
+        leaves the first search on the ladder due).  `first`: the agent's first searches
+        to make now, when the caller has them (`first_searches`)."""
         if not self.sharing or self.rules.refine_ms is None:
             return set()
         refined = {e.experiment.routine for e in self.state.experiments.values()
                    if e.agent == agent.key and e.experiment.cpu_ms == self.rules.refine_ms}
-        return {r for r in self.first_searches(agent)[0] - refined
+        now = self.first_searches(agent)[0] if first is None else first
+        return {r for r in now - refined
                 if (best := self.state.best_of(agent.key, r)) is not None and best.adopted
                 and not best.translated}
 
