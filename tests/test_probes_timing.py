@@ -41,16 +41,18 @@ def test_throughput_copies_use_disjoint_registers():
         timing.renamed_copies(X86_64, "nop")
 
 
-def test_summarise_subtracts_n_from_2n_and_trims_outliers():
-    per, overhead, n = {"latency": 3.0, "throughput": 1.0}, 50, 100
+def test_summarise_subtracts_n_from_2n_per_looped_instance_and_trims_outliers():
+    per, overhead, n, loop = {"latency": 3.0, "throughput": 1.0}, 50, 100, 4
     results = []
     for kind in per:
         for r in range(timing.WARMUP_RUNS + timing.MEASURED_RUNS):
             for unroll in (n, 2 * n):
-                cycles = overhead + per[kind] * unroll + (10_000 if r == 7 and unroll == n else 0)
+                cycles = (overhead + per[kind] * unroll * loop
+                          + (10_000 if r == 7 and unroll == n else 0))
                 probe = dataclasses.replace(
                     timing.timing_probe(X86_64, X86_64.assemble("nop"), 1),
-                    meta={"kind": kind, "unroll": unroll, "base_unroll": n, "repetition": r})
+                    meta={"kind": kind, "unroll": unroll, "base_unroll": n, "repetition": r,
+                          "loop": loop})
                 results.append((probe, Observation(Outcome.RETURNED,
                                                    output=int(cycles).to_bytes(8, "little"))))
     found = timing.summarise(results)
@@ -76,6 +78,25 @@ def test_pipeline_on_tcg_prints_cycles_per_instruction_and_names_the_emulator(ar
             if line.strip().startswith(("latency", "throughput"))]
     assert len(rows) == 2 and all(float(row[1]) > 0 for row in rows)
     assert "sent to the guest" in text and " 60 " in text  # 15 repetitions x 2 variants x n, 2n
+
+
+@pytest.mark.parametrize("arch", SEQUENCES)
+def test_a_timing_probe_runs_its_body_loop_times_on_both_passes(arch):
+    """Unicorn counts the timed instruction's runs: the unrolled copies, LOOP times
+    over, on each of PASSES passes (the first warms TCG's translation)."""
+    instance = timing.assemble_sequence(arch, SEQUENCES[arch])
+    probe = timing.timing_probe(arch, instance, 7)
+    runs, base = [0], []
+
+    def count(address: int, size: int) -> None:
+        base[:] = base or [address]
+        if probe.code[address - base[0]:address - base[0] + size] == instance:
+            runs[0] += 1
+
+    run = ProbeEmulator(arch).run(probe, inspect=count)
+    assert run.observation.outcome == Outcome.RETURNED, run
+    assert runs[0] == 7 * timing.LOOP * timing.PASSES == 7 * 32 * 2
+    assert probe.meta["loop"] == timing.LOOP
 
 
 @pytest.mark.parametrize("arch", SEQUENCES)

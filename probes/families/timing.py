@@ -1,6 +1,8 @@
-"""Timing in the style of nanoBench: a snippet unrolled n and 2n times between
-two cycle-counter reads, several runs each after warm-up, trimmed statistics,
-and the difference (2n - n) / n, which cancels the measurement's own overhead.
+"""Timing in the style of nanoBench: a snippet unrolled n and 2n times, looped,
+between two cycle-counter reads, several runs each after warm-up, trimmed
+statistics, and the difference (2n - n) / n, which cancels the measurement's own
+overhead.  Each probe times its body twice and keeps the second: TCG translates
+the code the first time it runs it.
 
 Two variants of a sequence are measured.  Latency: the sequence as written,
 repeated, so it must feed its own inputs (`imul rax, rax` does).  Throughput:
@@ -30,8 +32,13 @@ WARMUP_RUNS = 5
 MEASURED_RUNS = 10
 TRIM = 0.2  # fraction dropped from each end before averaging
 UNROLL = 100  # n; the 2n probe doubles it (less when the sequence is long: code is 16 KiB)
+# times a probe's unrolled body runs between its counter reads: a counter read's own
+# jitter, spread over LOOP times the instances (a CI host's TCG read 3.4 cycles an
+# instance apart at 100 instances, once below zero)
+LOOP = 32
+PASSES = 2  # the body timed twice, the second kept (suite_probe says why)
 LATENCY, THROUGHPUT = "latency", "throughput"
-MEASUREMENT_OVERHEAD = 64  # bytes of head + tail around the unrolled body, rounded up
+MEASUREMENT_OVERHEAD = 128  # bytes of the frame and the two loops around the body, rounded up
 # Registers a timed sequence may use and throughput copies are renamed over.  Left
 # out: those the probe's head and tail hold (x86 rsi, r8; riscv a1, t1, t2), a suite's
 # loop counters (x86 r15, r14; riscv s11, s10), the stack pointers, the return address,
@@ -45,19 +52,17 @@ RISCV_POOLS = (("t0", "t3", "t4", "t5", "t6", "a0", "a2", "a3", "a4", "a5", "a6"
 
 @dataclass(frozen=True)
 class TimingFrame:
-    """How one ISA times a body: the head reads the cycle counter, the tail reads it
-    again and stores the difference at [output] (a timed body must leave the registers
-    they use alone), and the registers a timed sequence may use.  `store_at` is the
-    tail without its return, storing at [output + offset] instead: a suite probe
-    (suite_probe) times several bodies in one run."""
+    """How one ISA times a body: the head reads the cycle counter, `store_at` reads it
+    again and stores the difference at [output + offset] (a timed body must leave the
+    registers they use alone; a suite probe, suite_probe, times several bodies in one
+    run), and the registers a timed sequence may use."""
 
     head: str
-    tail: str
     pools: tuple[tuple[str, ...], ...]
     store_at: str = ""  # format string, {offset}
-    leave: str = ""  # what ends a suite probe: status 0, return
+    leave: str = ""  # what ends a probe: status 0, return
     extensions: str | None = None  # the assembler subset of the frame's code
-    # A suite section may loop (suite_probe): its unrolled body `loop` times, and the
+    # A probe's body loops (timing_probe, suite_probe): its unrolled body `loop` times, and the
     # whole section, its timing included, `passes` times.  Formats: {reg} a counter,
     # {count}, {back} the bytes from the branch back to the loop's start
     counters: tuple[str, str] = ("", "")  # the body's, the passes'
@@ -69,27 +74,17 @@ class TimingFrame:
 FRAMES = {
     X86_64: TimingFrame(  # rdtsc, fenced; rsi = output, r8 = the start
         head="lfence\nrdtsc\nshl rdx, 32\nor rax, rdx\nmov r8, rax\nlfence",
-        tail="lfence\nrdtsc\nshl rdx, 32\nor rax, rdx\nsub rax, r8\nmov [rsi], rax\n"
-             "xor eax, eax\nret",
         pools=X86_POOLS,
         store_at="lfence\nrdtsc\nshl rdx, 32\nor rax, rdx\nsub rax, r8\nmov [rsi + {offset}], rax",
         leave="xor eax, eax\nret", counters=("r15", "r14"),
         set_counter="mov {reg}d, {count}", count_down="dec {reg}", loop_back="jnz $-{back}"),
     RISCV64: TimingFrame(  # rdcycle; a1 = output, t1 = the start, t2 = the end
         head="csrr t1, cycle",
-        tail="csrr t2, cycle\nsub t0, t2, t1\nsd t0, 0(a1)\nli a0, 0\nret",
         pools=RISCV_POOLS, store_at="csrr t2, cycle\nsub t0, t2, t1\nsd t0, {offset}(a1)",
         leave="li a0, 0\nret", extensions="rv64g", counters=("s11", "s10"),
         set_counter="li {reg}, {count}", count_down="addi {reg}, {reg}, -1",
         loop_back="bnez {reg}, .-{back}"),
 }
-
-
-@cache
-def _frame_code(arch: Arch) -> tuple[bytes, bytes]:
-    frame = FRAMES[arch]
-    return (arch.assemble(frame.head, extensions=frame.extensions),
-            arch.assemble(frame.tail, extensions=frame.extensions))
 
 
 def _unrolled(instances: list[bytes], unroll: int) -> bytes:
@@ -99,11 +94,17 @@ def _unrolled(instances: list[bytes], unroll: int) -> bytes:
 def timing_probe(arch: Arch, body: bytes | list[bytes], unroll: int, input: bytes = b"",
                  meta: dict | None = None) -> Probe:
     """`body`: the encoded instructions of one instance (or the instances to cycle
-    through), leaving the frame's registers alone (FRAMES)."""
+    through), leaving the frame's registers alone (FRAMES), unrolled `unroll` times,
+    run LOOP times and timed on the second of PASSES passes (suite_probe says why)."""
     instances = [body] if isinstance(body, bytes) else body
-    head, tail = _frame_code(arch)
-    return Probe(arch, head + _unrolled(instances, unroll) + tail, family="timing", input=input,
-                 budget=unroll * 64 + 64, output_size=8, meta={"unroll": unroll, **(meta or {})})
+    body_counter, pass_counter = FRAMES[arch].counters
+    timed = (_suite_code(arch, "head")
+             + _looped(arch, body_counter, LOOP, _unrolled(instances, unroll))
+             + _suite_code(arch, "store_at", offset=0))
+    return Probe(arch, _looped(arch, pass_counter, PASSES, timed) + _suite_code(arch, "leave"),
+                 family="timing", input=input,
+                 budget=((unroll * 8 + 2) * LOOP + 64) * PASSES, output_size=8,
+                 meta={"unroll": unroll, "loop": LOOP, **(meta or {})})
 
 
 def timing_pair(arch: Arch, body: bytes | list[bytes], unroll: int = UNROLL) -> tuple[Probe, Probe]:
@@ -297,11 +298,12 @@ def summarise(results: Iterable[tuple[Probe, Observation]]) -> dict[str, TimingE
     no run past the warm-up (every run faulted, or too few repetitions)."""
     cycles: dict[tuple[str, int], dict[int, float]] = {}
     unrolls: dict[str, int] = {}
+    loops: dict[str, int] = {}
     for probe, observation in results:
         kind = probe.meta.get("kind")
         if kind is None or len(observation.output) < 8 or observation.outcome != Outcome.RETURNED:
             continue
-        unrolls[kind] = probe.meta["base_unroll"]
+        unrolls[kind], loops[kind] = probe.meta["base_unroll"], probe.meta.get("loop", 1)
         runs = cycles.setdefault((kind, probe.meta["unroll"]), {})
         runs[probe.meta["repetition"]] = int.from_bytes(observation.output[:8], "little")
     found = {}
@@ -311,7 +313,8 @@ def summarise(results: Iterable[tuple[Probe, Observation]]) -> dict[str, TimingE
         if len(paired) <= WARMUP_RUNS:
             raise ValueError(f"{kind}: only {len(paired)} runs returned, none past the"
                              f" {WARMUP_RUNS} warm-up runs; look at the faults in the results")
-        found[kind] = estimate([n[r] for r in paired], [n2[r] for r in paired], unroll)
+        found[kind] = estimate([n[r] for r in paired], [n2[r] for r in paired],
+                               unroll * loops[kind])
     return found
 
 
