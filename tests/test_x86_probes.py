@@ -15,7 +15,7 @@ import time
 import pytest
 
 from arch import X86_64
-from contract.probe_abi import AREA, DEFAULT_BUDGET, Outcome, Privilege
+from contract.probe_abi import AREA, DEFAULT_BUDGET, Outcome, Privilege, watchdog_ns
 from contract.protocol import LAYOUTS, PROBE_RUN_FLAG_MEASURE_LENGTH, PROBE_SLOTS, Msg, ProbeRefusal
 from kernel.x86_64.build import build
 from probes.campaign import Campaign
@@ -233,6 +233,35 @@ def test_infinite_loop_times_out_and_the_next_probe_runs(guest):
     assert result["cycles"] > 0
     assert_alive(guest)
     assert status(guest)["timeouts"] >= 1
+
+
+def test_the_watchdog_striking_at_the_exit_stub_is_a_return_not_a_timeout(privileged_guest):
+    """A probe that reaches the exit stub just as its watchdog fires (a busy host left the
+    vCPU off a core past the deadline) has returned: its status is whole.  This
+    privileged probe keeps the watchdog's interrupt pending (IF clear) well past its
+    deadline, then `sti; ret`: sti holds interrupts off for one more instruction (Intel
+    SDM vol. 2B, STI), so the interrupt is taken at the exit stub, before its syscall."""
+    budget = 100
+    past_deadline = 10 * watchdog_ns(budget)  # TSC ticks: twice the deadline up to 5 GHz
+    result, _ = run(privileged_guest, f"""
+        cli
+        rdtsc
+        shl rdx, 32
+        or rax, rdx
+        mov rcx, rax
+    spin:
+        rdtsc
+        shl rdx, 32
+        or rax, rdx
+        sub rax, rcx
+        cmp rax, {past_deadline}
+        jb spin
+        mov eax, 42
+        sti
+        ret
+    """, privilege=Privilege.PRIVILEGED, budget=budget)
+    assert (result["outcome"], result["status"]) == (Outcome.RETURNED, 42), explain(result)
+    assert_alive(privileged_guest)
 
 
 def test_refusals(guest, privileged_guest):

@@ -41,20 +41,26 @@ probe_fault_record:                         ; RAX = faulting data address (0 whe
 
 ; watchdog_entry: the LAPIC timer.  A one-shot timer reads 0 once it has
 ; expired; any other count means this tick was left pending by an earlier run
-; (it fired as that run ended) and the current probe simply continues.
+; (it fired as that run ended) and the current probe simply continues.  A tick
+; taken at the exit stub, before its syscall, came as the probe returned (a busy
+; host kept the vCPU off a core past the deadline): the stub goes on to report
+; RETURNED, with the probe's status and output whole.  Frame: RIP, CS, RFLAGS,
+; RSP, SS.
 watchdog_entry:
     push rax
     mov rax, LAPIC_BASE
     cmp dword ptr [rax + LAPIC_TIMER_CURRENT], 0
     mov dword ptr [rax + LAPIC_EOI], 0
     pop rax
-    jne watchdog_stale
+    jne watchdog_resume
     cmp byte ptr [rip + ENV_ACTIVE], 0
-    je watchdog_stale
+    je watchdog_resume
+    cmp qword ptr [rsp], PROBE_EXIT_BASE
+    je watchdog_resume
     mov byte ptr [rip + ENV_ACTIVE], 0
     mov eax, PROBE_OUTCOME_TIMEOUT
     jmp probe_exit
-watchdog_stale:
+watchdog_resume:
     iretq
 
 ; probe_page_fault_entry: #PF.  A hypervisor that runs ring 3 natively and emulates
