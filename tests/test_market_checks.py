@@ -540,8 +540,10 @@ def test_a_live_market_sigkilled_mid_search_resumes_from_its_ledger(tmp_path):
     db = tmp_path / "m.db"
     argv = [str(REPO / "run"), "market", "--boards", "qemu64", "--routines", "p01,p03,p16",
             "--db", str(db)]
+    # a killed market leaves its QEMU's temporary directory behind: here, not in /tmp
+    env = {**os.environ, "TMPDIR": str(tmp_path)}
     market = subprocess.Popen([*argv, "--seconds", "60"], cwd=REPO, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.PIPE, start_new_session=True)
+                              stderr=subprocess.PIPE, start_new_session=True, env=env)
     others: list[int] = []
     try:
         deadline = time.monotonic() + 240
@@ -582,7 +584,7 @@ def test_a_live_market_sigkilled_mid_search_resumes_from_its_ledger(tmp_path):
     size, root = before.size, before.root()
 
     done = subprocess.run([*argv, "--seconds", "6"], cwd=REPO, capture_output=True, text=True,
-                          timeout=300)
+                          timeout=300, env=env)
     assert done.returncode == 0, done.stderr
     after, settled = _settled(db)
     assert after[:len(accepted)] == accepted  # the interrupted one was not accepted again
