@@ -231,15 +231,17 @@ with Machine(board("pc", accel="tcg"), image=sys.argv[1], timeout=60) as m:
 
 
 @pytest.mark.qemu
-def test_a_killed_owner_takes_its_qemu_with_it(images):
+def test_a_killed_owner_takes_its_qemu_with_it(images, tmp_path):
     """The context manager cannot run in a SIGKILLed process: Linux's parent-death signal
-    (setpriv --pdeathsig) ends the QEMU instead of leaving it orphaned."""
+    (setpriv --pdeathsig) ends the QEMU instead of leaving it orphaned.  (Its temporary
+    directory stays: here, in the test's.)"""
     import signal
     import subprocess
     import sys
 
     owner = subprocess.Popen([sys.executable, "-c", ORPHAN, str(images["halt"])],
-                             stdout=subprocess.PIPE, text=True)
+                             stdout=subprocess.PIPE, text=True,
+                             env={**os.environ, "TMPDIR": str(tmp_path)})
     qemu_pid = int(owner.stdout.readline())
     os.kill(qemu_pid, 0)  # running
     owner.send_signal(signal.SIGKILL)
