@@ -18,7 +18,8 @@ waiting for its inputs only if it is predicted to end before those are expected 
 it fills the gap and delays nothing), or once they are overdue (the plan was wrong:
 the board then takes what it can, and nothing waits on a late parent forever).
 The run's time comes from the board's history (history.py: mean/spread/count per
-routine x implementation, a fitted line over batch sizes), and before a model is
+routine x implementation, a fitted line over batch sizes; on a live board, CPU-seconds
+at the board's recent share of a CPU), and before a model is
 calibrated from a guess: the board's mean rate over its calibrated routines, or
 GUESS_PER_VECTOR.  Its price
 is its cost: PRICE_PER_SECOND per promised second plus PRICE_PER_JOULE per predicted
@@ -75,6 +76,19 @@ class AwardedJob:
 ASKED_KEPT = 64  # bid requests whose expected input times an agent remembers until awarded
 
 
+@dataclass(frozen=True)
+class FinishedRun:
+    """A run whose Settle has not come: what to learn from it once it does."""
+
+    routine: str
+    implementation: str
+    size: int
+    cycles: int
+    waited: float  # seconds it waited here with its inputs for the job before it
+    cpu: float | None  # CPU-seconds of the run, where the host knows
+    seconds: float  # the run's own wall time, as the board measured it
+
+
 @dataclass
 class BoardAgent:
     report: DiscoveryReport
@@ -84,9 +98,7 @@ class BoardAgent:
     history: History = field(default_factory=History)
     declined: set[str] = field(default_factory=set)
     queue: deque[AwardedJob] = field(default_factory=deque)
-    # task -> (routine, implementation, size, cycles, seconds it waited here with its
-    # inputs for the job before it) of runs whose Settle has not come
-    unsettled: dict[str, tuple[str, str, int, int, float]] = field(default_factory=dict)
+    unsettled: dict[str, FinishedRun] = field(default_factory=dict)  # by task
     # task -> when its inputs are expected, from the bid request (until awarded)
     asked: dict[str, float] = field(default_factory=dict)
 
@@ -176,8 +188,9 @@ class BoardAgent:
 
     def finished(self, job: AwardedJob, outputs: bytes | None, seconds: float,
                  cycles: int = 0, error: str | None = None,
-                 joules: float | None = None) -> Result:
-        """The run of `job` ended: learn from it, and the Result to send."""
+                 joules: float | None = None, cpu: float | None = None) -> Result:
+        """The run of `job` ended after `seconds` (`cpu`: the CPU-seconds it took, where
+        the host knows): learn from it, and the Result to send."""
         award = job.award
         if job in self.queue:
             self.queue.remove(job)
@@ -185,8 +198,8 @@ class BoardAgent:
             waited = 0.0
             if job.started is not None and job.ready is not None:
                 waited = max(job.started - job.ready, 0.0)
-            self.unsettled[award.task] = (award.routine, award.implementation, award.size,
-                                          cycles, waited)
+            self.unsettled[award.task] = FinishedRun(award.routine, award.implementation,
+                                                     award.size, cycles, waited, cpu, seconds)
         if joules is None:
             joules = self.joules(award.routine, award.implementation, award.size, seconds,
                                  cycles)
@@ -200,9 +213,9 @@ class BoardAgent:
         counts in its queue instead."""
         run = self.unsettled.pop(settle.task, None)
         if run is not None:
-            routine, implementation, size, cycles, waited = run
-            self.history.record(routine, implementation, size,
-                                max(settle.seconds - waited, 0.0), cycles)
+            self.history.record(run.routine, run.implementation, run.size,
+                                max(settle.seconds - run.waited, 0.0), run.cycles, run.cpu,
+                                run.seconds)
 
     # -- predictions -----------------------------------------------------------------------------
 
@@ -221,15 +234,15 @@ class BoardAgent:
         """Runs of an implementation awarded or done whose time is not known yet."""
         queued = sum(j.award.routine == routine and j.award.implementation == implementation
                      for j in self.queue)
-        unsettled = sum(r == routine and i == implementation
-                        for r, i, *_ in self.unsettled.values())
+        unsettled = sum(r.routine == routine and r.implementation == implementation
+                        for r in self.unsettled.values())
         return queued + unsettled
 
     def predict(self, routine: str, implementation: str, size: int) -> tuple[float, bool]:
         """(seconds, calibrated) for one run."""
         model = self.history.model(routine, implementation)
         if model.count >= 2:
-            return model.predict(size), model.calibrated()
+            return self.history.predict(routine, implementation, size), model.calibrated()
         rate = self.history.board_rate()
         per_vector = rate if rate is not None else GUESS_PER_VECTOR
         return GUESS_OVERHEAD + per_vector * size, False

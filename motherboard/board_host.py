@@ -346,7 +346,7 @@ class _Hosted:
         assert award.inputs is not None  # next_job gives only jobs whose inputs are here
         probes = [form.packed_probe(c) for c in form.packed_chunks(award.inputs)]
         before = self.meter.read_uj() if self.meter is not None else 0
-        self.running = _Running(job, time.monotonic(), before)
+        self.running = _Running(job, time.monotonic(), before, self._qemu_cpu())
         self.intake.put(Work(award.task, tuple((p, None) for p in probes)))
 
     def _done(self, done: WorkDone) -> None:
@@ -372,15 +372,23 @@ class _Hosted:
         joules = None
         if self.meter is not None:
             joules = self.meter.joules_between(running.meter_before, self.meter.read_uj())
+        cpu_after = self._qemu_cpu()
+        cpu = (cpu_after - running.cpu_before if cpu_after is not None
+               and running.cpu_before is not None and cpu_after >= running.cpu_before else None)
         self._finished(running.job, None if error else bytes(outputs), seconds, cycles,
-                       error, joules)
+                       error, joules, cpu)
+
+    def _qemu_cpu(self) -> float | None:
+        machine = self.link.machine
+        return machine.cpu_seconds() if machine is not None else None
 
     def _finished(self, job: AwardedJob, outputs: bytes | None, seconds: float, cycles: int,
-                  error: str | None, joules: float | None = None) -> None:
+                  error: str | None, joules: float | None = None,
+                  cpu: float | None = None) -> None:
         agent, speaker = self.agent, self.speaker
         assert agent is not None and speaker is not None
         self.running = None
-        result = agent.finished(job, outputs, seconds, cycles, error, joules)
+        result = agent.finished(job, outputs, seconds, cycles, error, joules, cpu)
         if isinstance(speaker, LyingAgent):
             routine = self.host.book.routine(job.award.routine)
             result = speaker.result(result, batch.out_stride(routine))
@@ -419,3 +427,4 @@ class _Running:
     job: AwardedJob
     started: float  # its probes handed to the loop
     meter_before: int  # the RAPL counter then (0: no meter)
+    cpu_before: float | None  # its QEMU's CPU-seconds then (None: not known)

@@ -9,6 +9,20 @@ for sizes); the per-vector mean/std/count are what tables show.
 
 A model is *calibrated* after CALIBRATION_SAMPLES runs (StarPU: about 10 per
 architecture); before that a prediction is a guess (eager scheduling), marked so.
+
+Where the host says how much CPU a run took (a live board: its QEMU's CPU time, read
+around the run), each model also fits that line in CPU-seconds, and the History keeps
+two board-wide figures, smoothed over the latest runs: the share of a CPU the board got
+while running (its CPU-seconds over the run's wall time) and the time a task spends
+outside its run (the inputs travelling, the result coming back).  A prediction is then
+CPU-seconds / share + that time.  Why: boards sharing a host's cores run slower the
+more of them are busy, and a model of wall times keeps the load its samples were taken
+under.  Four TCG boards on two cores, bench B of 2026-12-06: calibration runs (every
+board calibrating at once, then the last ones alone) took 0.3-3.7x the same routine's
+times in the graph's runs on the same board (rv64's p23, calibrated alone, a third;
+every board's sort3, calibrated with all four busy, nearly twice), and the bids built on
+them were off the graph's times by a log-sd of 0.40-0.49, against 0.30 for one run
+against others of the same task.
 """
 
 from __future__ import annotations
@@ -39,6 +53,55 @@ class Running:
 
 
 @dataclass
+class Smoothed:
+    """An exponentially weighted mean: the latest samples count most (`weight` each)."""
+
+    weight: float = 0.3
+    value: float = 0.0
+    count: int = 0
+
+    def add(self, x: float) -> None:
+        self.count += 1
+        self.value = x if self.count == 1 else self.value + self.weight * (x - self.value)
+
+
+@dataclass
+class Line:
+    """Least-squares sums for y = overhead + slope * x."""
+
+    n: int = 0
+    sum_x: float = 0.0
+    sum_y: float = 0.0
+    sum_xx: float = 0.0
+    sum_xy: float = 0.0
+
+    def add(self, x: float, y: float) -> None:
+        self.n += 1
+        self.sum_x += x
+        self.sum_y += y
+        self.sum_xx += x * x
+        self.sum_xy += x * y
+
+    def fit(self) -> tuple[float, float]:
+        """(overhead, slope), both >= 0."""
+        spread = self.n * self.sum_xx - self.sum_x ** 2
+        if self.n < 2 or spread <= 1e-9 * max(1.0, self.sum_xx):
+            # one size seen so far: all of it per x
+            return 0.0, self.sum_xy / self.sum_xx if self.sum_xx else 0.0
+        slope = (self.n * self.sum_xy - self.sum_x * self.sum_y) / spread
+        overhead = (self.sum_y - slope * self.sum_x) / self.n
+        if slope < 0:  # noise on a flat cost: the mean, whatever x
+            return self.sum_y / self.n, 0.0
+        if overhead < 0:
+            return 0.0, self.sum_xy / self.sum_xx  # the best line through the origin
+        return overhead, slope
+
+    def predict(self, x: float) -> float:
+        overhead, slope = self.fit()
+        return overhead + slope * x
+
+
+@dataclass
 class PerfModel:
     """What runs of one implementation of one routine took on one board."""
 
@@ -47,12 +110,8 @@ class PerfModel:
     # guest cycles per second of run: how much of a run the board's CPU worked (a guest
     # counts only its own runs, not the line that brought their inputs)
     cycles_per_second: Running = field(default_factory=Running)
-    # least-squares sums for seconds = overhead + slope * n
-    n: int = 0
-    sum_x: float = 0.0
-    sum_y: float = 0.0
-    sum_xx: float = 0.0
-    sum_xy: float = 0.0
+    seconds: Line = field(default_factory=Line)  # seconds over the batch size
+    cpu: Line = field(default_factory=Line)  # the host's CPU-seconds of the run, where known
     residual: Running = field(default_factory=Running)  # relative error of each prediction
 
     @property
@@ -62,7 +121,7 @@ class PerfModel:
     def calibrated(self, samples: int = CALIBRATION_SAMPLES) -> bool:
         return self.count >= samples
 
-    def add(self, size: int, seconds: float, cycles: int = 0) -> None:
+    def add(self, size: int, seconds: float, cycles: int = 0, cpu: float | None = None) -> None:
         if self.count:
             predicted = self.predict(size)
             self.residual.add(abs(seconds - predicted) / max(predicted, 1e-9))
@@ -71,28 +130,16 @@ class PerfModel:
             self.cycles_per_vector.add(cycles / size)
             if seconds > 0:
                 self.cycles_per_second.add(cycles / seconds)
-        self.n += 1
-        self.sum_x += size
-        self.sum_y += seconds
-        self.sum_xx += size * size
-        self.sum_xy += size * seconds
+        self.seconds.add(size, seconds)
+        if cpu is not None:
+            self.cpu.add(size, cpu)
 
     def line(self) -> tuple[float, float]:
         """(overhead seconds, seconds per vector) of the fitted line, both >= 0."""
-        spread = self.n * self.sum_xx - self.sum_x ** 2
-        if self.n < 2 or spread <= 1e-9 * max(1.0, self.sum_xx):
-            return 0.0, self.per_vector.mean  # one size seen so far: all of it per vector
-        slope = (self.n * self.sum_xy - self.sum_x * self.sum_y) / spread
-        overhead = (self.sum_y - slope * self.sum_x) / self.n
-        if slope < 0:  # noise on a flat cost: the mean time, whatever the size
-            return self.sum_y / self.n, 0.0
-        if overhead < 0:
-            return 0.0, self.sum_xy / self.sum_xx  # the best line through the origin
-        return overhead, slope
+        return self.seconds.fit()
 
     def predict(self, size: int) -> float:
-        overhead, slope = self.line()
-        return overhead + slope * size
+        return self.seconds.predict(size)
 
     def to_json(self) -> dict:
         overhead, slope = self.line()
@@ -102,18 +149,41 @@ class PerfModel:
                 "relative_error": self.residual.mean}
 
 
+# The least share of a CPU taken from a run (a run whose QEMU was hardly on a CPU): a
+# share read as near 0 would make every prediction near infinite
+MIN_SHARE = 0.05
+
+
 @dataclass
 class History:
-    """A board's history: a PerfModel per (routine, implementation)."""
+    """A board's history: a PerfModel per (routine, implementation), and, where runs'
+    CPU is known, the board's recent share of a CPU and time outside its runs."""
 
     models: dict[tuple[str, str], PerfModel] = field(default_factory=dict)
+    share: Smoothed = field(default_factory=Smoothed)  # CPU-seconds per second of run
+    outside: Smoothed = field(default_factory=Smoothed)  # seconds of a task not in its run
 
     def model(self, routine: str, implementation: str) -> PerfModel:
         return self.models.setdefault((routine, implementation), PerfModel())
 
     def record(self, routine: str, implementation: str, size: int, seconds: float,
-               cycles: int = 0) -> None:
-        self.model(routine, implementation).add(size, seconds, cycles)
+               cycles: int = 0, cpu: float | None = None, run: float | None = None) -> None:
+        """One task: `seconds` as measured (what a promise is held to); `cpu` and `run`,
+        where the host knows them, the CPU-seconds its run took and the run's own wall
+        seconds (the rest of `seconds` was outside the run)."""
+        known = cpu is not None and cpu > 0 and run is not None and run > 0
+        self.model(routine, implementation).add(size, seconds, cycles, cpu if known else None)
+        if known:
+            self.share.add(max(min(cpu / run, 1.0), MIN_SHARE))
+            self.outside.add(max(seconds - run, 0.0))
+
+    def predict(self, routine: str, implementation: str, size: int) -> float:
+        """Seconds a run of `size` vectors takes: from CPU-seconds at the board's recent
+        share of a CPU, where both are known, else from the fitted line of seconds."""
+        model = self.model(routine, implementation)
+        if model.cpu.n >= 2 and self.share.count:
+            return model.cpu.predict(size) / self.share.value + self.outside.value
+        return model.predict(size)
 
     def board_rate(self) -> float | None:
         """Seconds per vector over every calibrated model: a newcomer routine's first guess."""

@@ -814,11 +814,11 @@ class Motherboard:
 
     def _plausible(self, bid: Bid, task: TaskEntry) -> bool:
         """Whether the bid's promise may be kept by the record (see _recorded): not under
-        the record by more than the oracle's tolerance, the messages' share aside."""
+        the record by more than the oracle's record_tolerance, the messages' share aside."""
         recorded = self._recorded(bid.board, task.routine, bid.implementation, task.size)
         transit = self.round_trip.get(bid.board, 0.0)
         return recorded is None or \
-            recorded - transit <= self.config.oracle.tolerance * bid.seconds
+            recorded - transit <= self.config.oracle.record_tolerance * bid.seconds
 
     def _rate_time(self, board: str, task: TaskEntry, attempt: Attempt, measured: float,
                    now: float) -> None:
@@ -828,7 +828,8 @@ class Motherboard:
         record is late even when this run happened to be that quick."""
         recorded = self._recorded(board, task.routine, attempt.bid.implementation, task.size)
         self.trust.timeliness(board, attempt.bid.seconds, measured, self.config.oracle.tolerance,
-                              now, transit=self.round_trip.get(board, 0.0), recorded=recorded)
+                              now, transit=self.round_trip.get(board, 0.0), recorded=recorded,
+                              record_tolerance=self.config.oracle.record_tolerance)
 
     def _patience_deadline(self, attempt: Attempt) -> float:
         """Never while its inputs are still to come (its parents' boards answer for that)."""

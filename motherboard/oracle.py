@@ -42,6 +42,12 @@ class OraclePolicy:
     sample_rate: float = 0.1  # chance a trusted board's task is checked in full
     spot_checks: int = 4  # vectors checked on every other task of a trusted board
     tolerance: float = 1.5  # a result within tolerance x the promised time is on time
+    # A promise under the observer's record of the board's runs by more than this is
+    # late.  Looser than `tolerance`: the record was taken under other loads (on four TCG
+    # boards sharing two cores a routine's calibration runs took 0.3-3.7x its runs in a
+    # graph, bench B 2026-12-06), and an honest board that predicts from its share of a
+    # CPU now promises what the host gives it now; a tenfold overstater stays caught.
+    record_tolerance: float = 3.0
 
 
 @dataclass(frozen=True)

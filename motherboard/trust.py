@@ -145,7 +145,8 @@ class TrustView:
 
     def timeliness(self, board: str, promised: float, measured: float, tolerance: float,
                    now: float, transit: float = 0.0, jitter: float = 0.0,
-                   recorded: float | None = None) -> bool:
+                   recorded: float | None = None,
+                   record_tolerance: float | None = None) -> bool:
         """Rate a promise, on time or late: on time when the run took at most `tolerance`
         times the promised time (and `jitter` more).  The run is what was measured less
         `transit`, the messages' share, which the board cannot promise.  Late is a bad
@@ -154,14 +155,15 @@ class TrustView:
 
         `recorded`: what this observer's own record of the board's runs says the run
         takes (its measured times, transit included), if it has one.  A promise under
-        that by more than the tolerance is late whatever this one run took: the run
-        alone would let through a board that promises a tenth of its time whenever
-        the host happens to run it ten times faster than its record (runs measured
-        under load, a line fitted through small runs), and the record is this
-        observer's evidence, not the board's word."""
+        that by more than `record_tolerance` (`tolerance` when None) is late whatever
+        this one run took: the run alone would let through a board that promises a tenth
+        of its time whenever the host happens to run it ten times faster than its record
+        (runs measured under load, a line fitted through small runs), and the record is
+        this observer's evidence, not the board's word."""
         allowed = tolerance * promised + jitter
+        by_record = (tolerance if record_tolerance is None else record_tolerance) * promised
         on_time = measured - transit <= allowed and (
-            recorded is None or recorded - transit <= allowed)
+            recorded is None or recorded - transit <= by_record + jitter)
         self.of(board).timely.rate(1.0 if on_time else 0.0)
         self._note(board, now)
         return on_time

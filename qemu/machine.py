@@ -294,6 +294,16 @@ class Machine:
     def pid(self) -> int | None:
         return self._proc.pid if self._proc is not None else None
 
+    def cpu_seconds(self) -> float | None:
+        """CPU time QEMU has used so far, all its threads (its vCPUs' guest time included),
+        to the nanosecond; None when it is not running."""
+        if self._proc is None or self._proc.poll() is not None:
+            return None
+        try:  # the process's CPU-time clock: clock_getcpuclockid(3), CPUCLOCK_SCHED
+            return time.clock_gettime(((~self._proc.pid) << 3) | 2)
+        except OSError:  # it ended since
+            return None
+
     @property
     def temp_dir(self) -> Path | None:
         """The private directory holding the sockets (None once shut down)."""

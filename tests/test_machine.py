@@ -58,6 +58,23 @@ def test_exit_device_status_round_trip(images, machine, qmp):
 
 
 @pytest.mark.qemu
+def test_cpu_seconds_is_qemus_own_cpu_time_as_proc_counts_it(images):
+    """The process CPU-time clock read for QEMU agrees with what /proc/PID/stat says its
+    threads used (utime + stime, in clock ticks), and there is none once it is gone."""
+    tick = 1 / os.sysconf("SC_CLK_TCK")
+    with Machine(tcg("pc"), image=images["halt"], timeout=HARD_TIMEOUT) as m:
+        assert m.read_serial(timeout=10) == bytes([MARK])  # booted: it has used some CPU
+        before = m.cpu_seconds()
+        with open(f"/proc/{m.pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+        after = m.cpu_seconds()
+        counted = (int(fields[11]) + int(fields[12])) * tick  # utime, stime (proc(5))
+        assert before is not None and after is not None and 0 < before <= after
+        assert before - 2 * tick <= counted <= after + 2 * tick
+    assert m.cpu_seconds() is None
+
+
+@pytest.mark.qemu
 def test_failure_exit_status_and_serial_kept_when_only_waiting(images):
     with Machine(tcg("pc"), image=images["exit_fail"], timeout=HARD_TIMEOUT) as m:
         assert m.wait_exit(timeout=10) == debug_exit_status(DEBUG_EXIT_FAIL)

@@ -1,0 +1,58 @@
+"""A board's performance history: the fitted line of seconds over batch sizes, and, where
+runs' CPU is known, CPU-seconds at the board's recent share of a CPU.  The truth: runs
+made up from a known cost (1 us of CPU per vector, 10 ms outside each run) and a known
+share of a CPU, as a board on a loaded host sees them."""
+
+from __future__ import annotations
+
+import pytest
+
+from motherboard.history import History
+
+CPU_PER_VECTOR = 1e-6
+OUTSIDE = 0.010
+SIZES = (20_000, 30_000, 40_000, 50_000)
+
+
+def run(history: History, routine: str, size: int, share: float, cpu_known: bool = True):
+    """One run of `size` vectors while the board had `share` of a CPU."""
+    cpu = CPU_PER_VECTOR * size
+    wall = cpu / share
+    history.record(routine, "lowered", size, wall + OUTSIDE, cpu=cpu if cpu_known else None,
+                   run=wall if cpu_known else None)
+
+
+def test_a_board_calibrated_on_a_busy_host_predicts_its_runs_once_it_has_a_cpu():
+    """Calibrated while it had half a CPU (every board calibrating at once), a routine it
+    has not run since is predicted at the share its latest runs had, not at the share
+    its samples were taken under."""
+    history = History()
+    for size in SIZES * 3:
+        run(history, "sort3", size, share=0.5)
+        run(history, "p23", size, share=0.5)
+    assert history.predict("p23", "lowered", 30_000) == pytest.approx(0.06 + OUTSIDE)
+    for size in SIZES * 2:  # the host quietens: sort3 runs with a whole CPU
+        run(history, "sort3", size, share=1.0)
+    predicted = history.predict("p23", "lowered", 30_000)
+    assert predicted == pytest.approx(0.03 + OUTSIDE, rel=0.03)
+    # the seconds' line still holds the busy host's times
+    assert history.model("p23", "lowered").predict(30_000) == pytest.approx(0.06 + OUTSIDE)
+
+
+def test_without_cpu_figures_the_prediction_is_the_line_of_seconds():
+    """A simulated board (no host CPU to read) predicts from what its runs took."""
+    history = History()
+    for size in SIZES:
+        run(history, "p01", size, share=0.5, cpu_known=False)
+    model = history.model("p01", "lowered")
+    assert model.line() == pytest.approx((OUTSIDE, 2 * CPU_PER_VECTOR))
+    assert history.predict("p01", "lowered", 25_000) == pytest.approx(0.05 + OUTSIDE)
+    assert history.share.count == 0
+
+
+def test_a_run_hardly_on_a_cpu_does_not_make_predictions_endless():
+    history = History()
+    for size in SIZES:
+        run(history, "p01", size, share=1e-4)
+    assert history.share.value >= 0.05
+    assert history.predict("p01", "lowered", 20_000) <= 20_000 * CPU_PER_VECTOR / 0.05 + 1
