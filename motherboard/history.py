@@ -66,7 +66,7 @@ class Smoothed:
 
 
 @dataclass
-class Line:
+class LinearFit:
     """Least-squares sums for y = overhead + slope * x."""
 
     n: int = 0
@@ -110,8 +110,8 @@ class PerfModel:
     # guest cycles per second of run: how much of a run the board's CPU worked (a guest
     # counts only its own runs, not the line that brought their inputs)
     cycles_per_second: Running = field(default_factory=Running)
-    seconds: Line = field(default_factory=Line)  # seconds over the batch size
-    cpu: Line = field(default_factory=Line)  # the host's CPU-seconds of the run, where known
+    seconds: LinearFit = field(default_factory=LinearFit)  # seconds over the batch size
+    cpu: LinearFit = field(default_factory=LinearFit)  # the run's host CPU-seconds, where known
     residual: Running = field(default_factory=Running)  # relative error of each prediction
 
     @property
