@@ -112,7 +112,8 @@ class PerfModel:
     cycles_per_second: Running = field(default_factory=Running)
     seconds: LinearFit = field(default_factory=LinearFit)  # seconds over the batch size
     cpu: LinearFit = field(default_factory=LinearFit)  # the run's host CPU-seconds, where known
-    residual: Running = field(default_factory=Running)  # relative error of each prediction
+    # relative error of each prediction (History.predict) before the run was learnt
+    residual: Running = field(default_factory=Running)
 
     @property
     def count(self) -> int:
@@ -122,9 +123,6 @@ class PerfModel:
         return self.count >= samples
 
     def add(self, size: int, seconds: float, cycles: int = 0, cpu: float | None = None) -> None:
-        if self.count:
-            predicted = self.predict(size)
-            self.residual.add(abs(seconds - predicted) / max(predicted, 1e-9))
         self.per_vector.add(seconds / size)
         if cycles:
             self.cycles_per_vector.add(cycles / size)
@@ -172,7 +170,11 @@ class History:
         where the host knows them, the CPU-seconds its run took and the run's own wall
         seconds (the rest of `seconds` was outside the run)."""
         known = cpu is not None and cpu > 0 and run is not None and run > 0
-        self.model(routine, implementation).add(size, seconds, cycles, cpu if known else None)
+        model = self.model(routine, implementation)
+        if model.count:  # how far off the prediction a bid would have made was
+            predicted = self.predict(routine, implementation, size)
+            model.residual.add(abs(seconds - predicted) / max(predicted, 1e-9))
+        model.add(size, seconds, cycles, cpu if known else None)
         if known:
             self.share.add(max(min(cpu / run, 1.0), MIN_SHARE))
             self.outside.add(max(seconds - run, 0.0))
