@@ -56,3 +56,18 @@ def test_a_run_hardly_on_a_cpu_does_not_make_predictions_endless():
         run(history, "p01", size, share=1e-4)
     assert history.share.value >= 0.05
     assert history.predict("p01", "lowered", 20_000) <= 20_000 * CPU_PER_VECTOR / 0.05 + 1
+
+
+def test_a_boards_first_run_is_counted_but_not_fitted():
+    """The board's first run warms what later runs find ready (measured: 2-23x the wall
+    time of the routine's others): it counts towards calibration, not into the line."""
+    history = History()
+    history.record("p20", "lowered", 20_000, 20 * 0.02, cpu=2.5 * 0.02, run=20 * 0.02)
+    model = history.model("p20", "lowered")
+    assert model.count == 1 and model.seconds.n == 0 and history.share.count == 0
+    assert model.predict(20_000) == pytest.approx(20 * 0.02)  # all it knows, until more
+    for size in SIZES:
+        run(history, "p20", size, share=0.5)
+    assert model.count == 5
+    assert history.predict("p20", "lowered", 20_000) == pytest.approx(0.04 + OUTSIDE)
+    assert model.line() == pytest.approx((OUTSIDE, 2 * CPU_PER_VECTOR))

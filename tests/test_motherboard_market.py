@@ -381,6 +381,7 @@ def test_an_agent_learns_its_runs_without_the_time_a_task_queued_behind_another(
     from motherboard.sim import SimBoard
 
     agent = SimBoard("x", FAST, BOOK, 0).agent
+    agent.history.warmed = True  # past the board's first run (counted, not fitted)
     p01 = BOOK.resolve("hd:p01")
     for task in ("t1", "t2"):
         agent.on_award(Award(task, "x", p01, "lowered", 5, b"\0" * 40), 0.0)
