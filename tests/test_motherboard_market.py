@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from motherboard.market import MarketConfig, MarketError, Motherboard
+from motherboard.market import BoardStatus, MarketConfig, MarketError, Motherboard
 from motherboard.messages import Onboard
 from motherboard.record import audit, totals
 from motherboard.routines import RoutineBook
@@ -80,6 +80,19 @@ def test_a_killed_boards_tasks_are_rerouted_at_once():
     assert figures["lost"] == 0 and figures["reroutes"] >= 1
     assert max(figures["reroute_latency_s"]) < 1.0
     assert run.motherboard.boards["b"].exit_reason.startswith("killed")
+
+
+def test_a_kill_busy_plan_for_the_busiest_honest_board_picks_it_among_the_honest():
+    from motherboard.live import _busiest_honest
+
+    run = simulate(stream(5), [BoardPlan("a", FAST), BoardPlan("b", FAST),
+                               BoardPlan("liar", FAST, liar="wrong")], config=QUICK, seed=1)
+    mb = run.motherboard
+    for board, tasks in (("a", {"t1"}), ("b", {"t2", "t3"}), ("liar", {"t4", "t5", "t6"})):
+        mb.boards[board].inflight.update(tasks)
+    assert _busiest_honest(mb, {"liar": "wrong"}) == "b"
+    mb.boards["b"].status = BoardStatus.LEFT  # gone: not a target
+    assert _busiest_honest(mb, {"liar": "wrong"}) == "a"
 
 
 def test_wrong_answers_are_never_accepted_and_the_liar_falls():
