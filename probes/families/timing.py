@@ -97,12 +97,8 @@ def timing_probe(arch: Arch, body: bytes | list[bytes], unroll: int, input: byte
     through), leaving the frame's registers alone (FRAMES), unrolled `unroll` times,
     run LOOP times and timed on the second of PASSES passes (suite_probe says why)."""
     instances = [body] if isinstance(body, bytes) else body
-    body_counter, pass_counter = FRAMES[arch].counters
-    timed = (_suite_code(arch, "head")
-             + _looped(arch, body_counter, LOOP, _unrolled(instances, unroll))
-             + _suite_code(arch, "store_at", offset=0))
-    return Probe(arch, _looped(arch, pass_counter, PASSES, timed) + _suite_code(arch, "leave"),
-                 family="timing", input=input,
+    code = _timed_section(arch, instances, unroll, 0, LOOP, PASSES) + _suite_code(arch, "leave")
+    return Probe(arch, code, family="timing", input=input,
                  budget=((unroll * 8 + 2) * LOOP + 64) * PASSES, output_size=8,
                  meta={"unroll": unroll, "loop": LOOP, **(meta or {})})
 
@@ -194,12 +190,8 @@ def suite_probe(arch: Arch, variants: dict[str, list[bytes]], repetitions: int,
     sections = [SuiteSection(kind, tuple(instances), times)
                 for _ in range(repetitions) for kind, instances in variants.items()
                 for times in (unroll, 2 * unroll)]
-    body_counter, pass_counter = FRAMES[arch].counters
-    parts = []
-    for i, section in enumerate(sections):
-        body = _looped(arch, body_counter, loop, _unrolled(list(section.instances), section.unroll))
-        timed = _suite_code(arch, "head") + body + _suite_code(arch, "store_at", offset=8 * i)
-        parts.append(_looped(arch, pass_counter, passes, timed))
+    parts = [_timed_section(arch, list(section.instances), section.unroll, 8 * i, loop, passes)
+             for i, section in enumerate(sections)]
     parts.append(_suite_code(arch, "leave"))
     code = b"".join(parts)
     if len(code) > CODE_SIZE:
@@ -213,6 +205,17 @@ def suite_probe(arch: Arch, variants: dict[str, list[bytes]], repetitions: int,
                  output_size=8 * len(sections),
                  meta={"suite": [(s.kind, s.unroll) for s in sections], "base_unroll": unroll,
                        "repetitions": repetitions, "loop": loop, "passes": passes})
+
+
+def _timed_section(arch: Arch, instances: list[bytes], unroll: int, offset: int, loop: int,
+                   passes: int) -> bytes:
+    """The instances unrolled `unroll` times, run `loop` times between two counter reads
+    whose difference goes to [output + offset]; all of it `passes` times."""
+    body_counter, pass_counter = FRAMES[arch].counters
+    timed = (_suite_code(arch, "head")
+             + _looped(arch, body_counter, loop, _unrolled(instances, unroll))
+             + _suite_code(arch, "store_at", offset=offset))
+    return _looped(arch, pass_counter, passes, timed)
 
 
 def _looped(arch: Arch, counter: str, count: int, body: bytes) -> bytes:
