@@ -7,7 +7,9 @@ QEMU directly: they exit before any guest runs."""
 
 from __future__ import annotations
 
+import atexit
 import functools
+import shutil
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -26,7 +28,10 @@ QEMU = board("virt").qemu_binary
 
 @functools.cache
 def kernel_elf() -> Path:
-    return build(Path(tempfile.mkdtemp(prefix="riscv-kernel-"))).elf
+    """Built once per test process, into a folder removed when the process ends."""
+    folder = tempfile.mkdtemp(prefix="riscv-kernel-")
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    return build(Path(folder)).elf
 
 
 def virt(smp: int = 1, cpu: str | None = None, memory: int | None = None,
