@@ -332,7 +332,7 @@ def evolve(c, ref=None, arch="x86_64", board=None, cpu=None, accel="auto", qemu_
         vectors=arguments.whole(vectors, "--vectors", minimum=1, default=100),
         from_gcc=bool(from_gcc), db=db,
         workers=arguments.whole(workers, "--workers", minimum=1, default=1))
-    evolve_command(options, json, plot)
+    evolve_command(options, arguments.output(json, "--json"), arguments.output(plot, "--plot"))
 
 
 # -- the mutation market -----------------------------------------------------------------------
@@ -362,7 +362,7 @@ def market(c, boards="qemu64,haswell,rv64,rv64-nozb", seconds=None, no_sharing=F
         seconds=arguments.number(seconds, "--seconds", default=300.0),
         sharing=not no_sharing, seed=arguments.whole(seed, "--seed", default=0), db=db,
         routines=arguments.names(routines, "--routines") if routines else None)
-    market_command(options, json, plot)
+    market_command(options, arguments.output(json, "--json"), arguments.output(plot, "--plot"))
 
 
 @task(name="market", help={"seconds": "CPU-seconds per market run (default 600; --quick 150)",
@@ -430,7 +430,8 @@ def motherboard(c, boards="q35:qemu64,q35:Haswell,q35-kvm:host,virt:rv64,virt:rv
 
     motherboard_command(boards, workload, liars=arguments.whole(liars, "--liars", default=0),
                         kill=kill or (), leave=leave or (), join=join or (),
-                        decline=decline or (), json_path=json, plot_path=plot,
+                        decline=decline or (), json_path=arguments.output(json, "--json"),
+                        plot_path=arguments.output(plot, "--plot"),
                         calibration=arguments.whole(calibration, "--calibration", minimum=1,
                                                     default=10),
                         seed=arguments.whole(seed, "--seed", default=0),
@@ -450,6 +451,7 @@ def bench_motherboard(c, quick=False, json=None, parts=None):
 
     chosen = "".join(arguments.choice(p, "--parts", "ABCD") for p in parts.upper()) \
         if parts else ""
+    arguments.output(json, "--json")
     c.run(f"{sys.executable} bench/motherboard_bench.py" + (" --quick" if quick else "")
           + (f" --json {shlex.quote(json)}" if json else "")
           + (f" --parts {chosen}" if chosen else ""), pty=False)

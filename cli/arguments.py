@@ -7,8 +7,10 @@ int() error).  Each parser raises UsageError saying what was wrong and what to t
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
 from dataclasses import replace
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from cli.errors import UsageError
@@ -74,6 +76,43 @@ def choice(text: str, option: str, choices: Iterable[str]) -> str:
     if text not in known:
         raise UsageError(f"{option} {text!r} is not known; choose one of {', '.join(known)}")
     return text
+
+
+def output(text: str | None, option: str) -> str | None:
+    """A file to write when the work is done (None and "-", stdout, pass through),
+    refused now if it could not be written then: the work would be lost."""
+    if not text or text == "-":
+        return text
+    path = Path(text)
+    if path.is_dir():
+        raise UsageError(f"{option} {text} is a directory; give a file name")
+    _writable_folder(path.parent, option, text)
+    return text
+
+
+def output_folder(text: str | None, option: str) -> str | None:
+    """A directory to write into when the work is done (made, with its parents, if
+    missing)."""
+    if not text:
+        return text
+    path = Path(text).absolute()
+    if path.exists() and not path.is_dir():
+        raise UsageError(f"{option} {text} is a file, not a directory; give a directory")
+    while not path.exists():  # the nearest folder there is: where the rest will be made
+        path = path.parent
+    _writable_folder(path, option, text)
+    return text
+
+
+def _writable_folder(folder: Path, option: str, text: str) -> None:
+    folder = folder if folder != Path("") else Path(".")
+    if not folder.exists():
+        raise UsageError(f"{option} {text}: there is no directory {folder}; make it or give "
+                         "another path")
+    if not folder.is_dir():
+        raise UsageError(f"{option} {text}: {folder} is not a directory; give another path")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise UsageError(f"{option} {text}: {folder} is not writable; give another path")
 
 
 def arch(name: str | Arch) -> Arch:

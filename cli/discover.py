@@ -14,7 +14,7 @@ from pathlib import Path
 
 from arch import Arch
 from cli import arguments
-from cli.errors import Failure, UsageError
+from cli.errors import Failure
 from cli.schemas import inventory_document
 from kernel.guest import Guest, build_guest
 from qemu.boards import Board
@@ -41,10 +41,9 @@ def discover(board: Board, json: str | None = None, dump_dir: str | None = None,
     also write the JSON to a file, the dumps, and check PCI against QEMU's own list."""
     from discovery.inventory import Inventory
 
-    if json and json != "-":
-        _check_writable(Path(json), "--json")
-    if dump_dir:
-        _check_writable(Path(dump_dir) / "lspci.txt", "--dump-dir")
+    # refused before the boot, not after it
+    arguments.output(json, "--json")
+    arguments.output_folder(dump_dir, "--dump-dir")
     truth: list = []
     on_machine = None
     if verify:
@@ -85,15 +84,6 @@ def discover(board: Board, json: str | None = None, dump_dir: str | None = None,
             raise Failure(f"the guest's PCI list differs from QMP query-pci in {len(differences)}"
                           " places (listed above); report it with the --json inventory")
         print(f"verify: the guest's {len(truth)} PCI functions equal QMP query-pci")
-
-
-def _check_writable(path: Path, option: str) -> None:
-    """Refuse an output path that cannot be written before the boot, not after it."""
-    folder = path.parent if path.parent != Path("") else Path(".")
-    if path.is_dir():
-        raise UsageError(f"{option} {path} is a directory; give a file name")
-    if folder.exists() and not folder.is_dir():
-        raise UsageError(f"{option}: {folder} is not a directory; give another path")
 
 
 def boot(board: Board, hex_bodies: bool = False) -> None:

@@ -157,6 +157,9 @@ def motherboard_command(boards: str, workload: str = "stream", *, liars: int = 0
         except (BoardSpecError, UnknownRoutineName) as error:
             raise UsageError(str(error)) from None
     mb = run.motherboard
+    if not mb.boards:  # nothing was done: nothing to write
+        raise Failure("no board onboarded: " + "; ".join(
+            f"{name}: {why}" for name, why in run.failed.items()))
     for name, why in run.failed.items():
         console.print(f"[red]board {name} did not onboard:[/red] {why}")
     figures = totals(mb, set(run.liars), start=run.onboarded, kills=run.kills)
@@ -200,6 +203,9 @@ def motherboard_command(boards: str, workload: str = "stream", *, liars: int = 0
     if plot_path:
         plot(record, plot_path)
         console.print(f"plot written to {plot_path}")
+    if run.stranded:
+        raise Failure(f"{run.stranded} with tasks outstanding; start boards that stay"
+                      " (--boards), or --join one")
     if run.timed_out or figures["wrong_accepted"] or figures["lost"]:
         raise Failure(f"the run ended with {figures['lost']} tasks lost,"
                       f" {figures['wrong_accepted']} wrong answers accepted"

@@ -128,7 +128,8 @@ def probe_task(family: str, arch: str, board: str | None, cpu: str | None, smp: 
     if rate is not None and rate > 1:
         raise UsageError(f"--line-faults is a rate from 0 to 1, not {line_faults}")
     probe_command(chosen, family, budget=arguments.whole(budget, "--budget", minimum=1),
-                  json_path=json_path, db=db, limit=arguments.whole(limit, "--limit", minimum=1),
+                  json_path=arguments.output(json_path, "--json"), db=db,
+                  limit=arguments.whole(limit, "--limit", minimum=1),
                   unsafe_unvetted=unsafe_unvetted, faults=LineFaults(rate, rate) if rate else None,
                   sequence=sequence, line=line)
 

@@ -195,6 +195,9 @@ class LiveRun:
     liars: dict[str, str] = field(default_factory=dict)  # every liar identity -> its kind
     failed: dict[str, str] = field(default_factory=dict)  # boards that never onboarded -> why
     timed_out: bool = False
+    # why the run ended with tasks outstanding before its timeout: no board was left to
+    # run them, and none was to join
+    stranded: str = ""
     profile: dict[str, dict[str, float]] = field(default_factory=dict)  # task -> board -> s
     # list scheduler -> the first round's graph run live as it schedules it on the profile
     # (seconds from the first award to the last result; None: a board left meanwhile)
@@ -411,6 +414,7 @@ def run_live(choices: Sequence[BoardChoice], workload: Workload, *,
     todo = sorted(plans, key=lambda p: p.at)
     next_task, next_plan, last_update = 0, 0, 0.0
     joined = itertools.count(len(boards))
+    boardless_since: float | None = None  # when the last board left (none to join)
     while True:
         now = now_()
         rel = now - offset
@@ -468,6 +472,17 @@ def run_live(choices: Sequence[BoardChoice], workload: Workload, *,
         if rel > timeout:
             run.timed_out = True
             break
+        if any(not b.exited for b in boards.values()) or \
+                any(p.action == "join" for p in todo[next_plan:]):
+            boardless_since = None
+        elif not mb.boards:
+            run.stranded = "no board onboarded"
+            break
+        elif boardless_since is None:
+            boardless_since = now
+        elif now - boardless_since > BOARDLESS_GRACE:
+            run.stranded = "every board left"
+            break
         waits = [now + update_every]
         if next_task < len(arrivals):
             waits.append(arrivals[next_task].arrival + offset)
@@ -494,6 +509,9 @@ def run_live(choices: Sequence[BoardChoice], workload: Workload, *,
     return run
 
 
+# Seconds without a board before a run with tasks outstanding ends: a liar leaving to
+# rejoin under a new identity is gone for a moment between its Exit and its Onboard
+BOARDLESS_GRACE = 5.0
 PROFILE = "profile/"  # task ids of profiling runs, which the motherboard never sees
 # runs of each task on each board in the profile: HEFT fits the table's noise (computed on
 # one run's times its schedule made 0.72-0.84 s there and 0.99-1.18 s on the others' medians)

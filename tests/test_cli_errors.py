@@ -46,7 +46,8 @@ def files(tmp_path_factory):
     (root / "empty.py").write_text("X = 1\n")
     return {"missing": str(root / "missing.file"), "dir": str(root), "corrupt": str(corrupt),
             "empty_db": str(root / "empty.db"), "syntax": str(root / "syntax.py"),
-            "no_routines": str(root / "empty.py"), "market_db": str(root / "market.db")}
+            "no_routines": str(root / "empty.py"), "market_db": str(root / "market.db"),
+            "nowhere": str(root / "nowhere" / "out.json")}
 
 
 # (argv with {placeholders} from `files`, exit status, what the line must name)
@@ -60,6 +61,8 @@ BAD_INPUT = [
     ("discover --memory -5", USAGE, "--memory"),
     ("discover --accel warp", USAGE, "'warp'"),
     ("discover --json {dir}", USAGE, "--json"),
+    ("discover --json {nowhere}", USAGE, "no directory"),
+    ("discover --dump-dir {corrupt}", USAGE, "not a directory"),
     ("boot --arch sparc", USAGE, "'sparc'"),
     ("boot --smp 0", USAGE, "--smp"),
     ("console --board nosuch", USAGE, "'nosuch'"),
@@ -83,6 +86,7 @@ BAD_INPUT = [
     ("probe --family cpuid --line-faults 2", USAGE, "--line-faults"),
     ("probe --family cpuid --db {corrupt}", FAILURE, "corrupt.db"),
     ("probe", USAGE, "family"),
+    ("probe --family cpuid --json {nowhere}", USAGE, "--json"),
     ("capabilities --db {corrupt}", FAILURE, "corrupt.db"),
     ("capabilities --db {dir}", FAILURE, "unable to open database file"),
     # the semantic core
@@ -115,6 +119,13 @@ BAD_INPUT = [
     ("market --routines p01,p99 --db {market_db}", USAGE, "p99"),
     ("market --db {corrupt}", FAILURE, "corrupt.db"),
     ("market --db {dir}", FAILURE, "unable to open database file"),
+    # outputs are refused before the work, which would be lost when written
+    ("market --json {nowhere} --db {market_db}", USAGE, "no directory"),
+    ("market --plot {dir} --db {market_db}", USAGE, "is a directory"),
+    ("evolve --auto --json {nowhere}", USAGE, "--json"),
+    ("motherboard --json {nowhere}", USAGE, "no directory"),
+    ("motherboard --plot {dir}", USAGE, "--plot"),
+    ("bench motherboard --json {nowhere}", USAGE, "--json"),
     ("bench market --seconds abc", USAGE, "--seconds"),
     ("bench market --routines sort9", USAGE, "sort9"),
     # benchmarks and the runner itself

@@ -79,6 +79,22 @@ def test_two_live_boards_onboard_bid_run_and_one_is_killed():
 
 
 @pytest.mark.qemu
+@pytest.mark.timeout(120)
+def test_a_run_without_boards_ends_at_once_instead_of_at_its_timeout():
+    """No board onboards (QEMU knows no such CPU), or the only one is killed: the run
+    ends saying so, not after its 600-s timeout with nothing that could run the tasks."""
+    work = poisson_stream(8, 8.0, ("hd:p01",), (50, 100), seed=2)
+    config = MarketConfig(calibration_samples=2, calibration_sizes=(64, 512))
+    none = run_live(parse_boards("q35:nosuch"), work, config=config, timeout=600)
+    assert none.stranded == "no board onboarded" and not none.timed_out
+    assert "no CPU model 'nosuch'" in none.failed["q35:nosuch"]
+    gone = run_live(parse_boards("q35:qemu64"), work, config=config, timeout=600,
+                    plans=[Plan(0.0, "kill", "q35:qemu64")])
+    assert gone.stranded == "every board left" and not gone.timed_out
+    assert "q35:qemu64" in gone.kills and not gone.motherboard.done
+
+
+@pytest.mark.qemu
 @pytest.mark.timeout(300)
 def test_a_live_graph_runs_twice_with_inputs_sent_on_arrival_and_is_compared_with_heft():
     """A layered graph on two live boards, twice: children are awarded before their
