@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import dataclasses
 import errno
+import functools
 import os
 import platform
 import shlex
+import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -36,6 +38,14 @@ SOFTWARE_KVM_MODULES = ("kvm_pvm",)
 # KVM there is nested.  Measured on such a host: a boot ~5 s under KVM against ~0.14 s
 # under TCG, 1 MiB over COM1 13.9 s against 0.7 s.
 NESTED_FLAG = "hypervisor"
+# `-cpu host` under KVM, per architecture: what QEMU says when this host's KVM refuses a
+# register QEMU sets for the host's CPU, and the model that leaves that register out.
+# QEMU 7.2 copies the host's IA32_ARCH_CAPABILITIES (MSR 0x10a) into `-cpu host`; a
+# nested KVM-PVM here lists the MSR yet refuses the value, and QEMU aborts at the first
+# vCPU reset ("failed to set MSR 0x10a to 0x69").  Without it the guest sees no
+# arch_capabilities bit (CPUID 7 EDX[29]) and nothing else changes.
+KVM_HOST_CPU_FALLBACK: dict[Arch, tuple[str, str]] = {
+    X86_64: ("failed to set MSR 0x10a", "host,-arch-capabilities")}
 
 
 @dataclass(frozen=True)
@@ -223,6 +233,25 @@ def kvm_problem(arch: Arch) -> str:
     return ""
 
 
+@functools.cache
+def kvm_host_cpu(arch: Arch, machine: str) -> str:
+    """The `-cpu` that gives a KVM guest of `machine` this host's own CPU: "host", or the
+    fallback model where this KVM refuses what QEMU sets for it (KVM_HOST_CPU_FALLBACK).
+    Told by starting QEMU paused and quitting it over QMP (about 50 ms), once a process."""
+    refusal, fallback = KVM_HOST_CPU_FALLBACK.get(arch, ("", "host"))
+    if not refusal or kvm_problem(arch):
+        return "host"
+    try:
+        tried = subprocess.run(
+            [arch.qemu_binary, "-machine", machine, "-cpu", "host", "-accel", "kvm",
+             "-no-user-config", "-nodefaults", "-display", "none", "-S", "-qmp", "stdio"],
+            input='{"execute": "qmp_capabilities"} {"execute": "quit"}', text=True,
+            capture_output=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return "host"  # the boot will say what is wrong
+    return fallback if refusal in tried.stderr else "host"
+
+
 def kvm_slower_than_tcg(arch: Arch) -> str:
     """Why KVM on this host (which runs `arch`) would boot our guests slower than TCG, or
     "" when it would not or that cannot be told.  Two such KVMs: one without hardware
@@ -288,6 +317,8 @@ def board(
         if not cpu.strip():
             raise BoardError("cpu must name a QEMU CPU model (see qemu-system-<arch> -cpu help)")
         changes["cpu"] = cpu
+        if cpu == "host" and accel == "kvm":
+            changes["cpu"] = kvm_host_cpu(PROFILES[name].arch, PROFILES[name].machine)
     if smp is not None:
         if smp < 1:
             raise BoardError(f"smp must be at least 1, not {smp}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import platform
+import subprocess
 
 import pytest
 
@@ -212,3 +213,44 @@ def test_boot_switches_reach_each_guest_its_own_way():
     argv = riscv.command_line(serial_socket="s", kernel="k")
     assert argv[argv.index("-append") + 1] == "metaos.park metaos.privileged"
     assert "-append" not in board("virt").command_line(serial_socket="s", kernel="k")
+
+
+def test_cpu_host_under_kvm_leaves_out_what_this_kvm_refuses(monkeypatch, tmp_path):
+    """Where QEMU's paused start says KVM refused MSR 0x10a, `-cpu host` becomes the
+    fallback model; where it starts, `host` stays; never for TCG or another model."""
+    fake_x86_host(monkeypatch, tmp_path, "svm")
+    said = {"stderr": ""}
+
+    def start(argv, **_kwargs):
+        assert argv[argv.index("-cpu") + 1] == "host" and "-S" in argv
+        return subprocess.CompletedProcess(argv, -6, "", said["stderr"])
+
+    monkeypatch.setattr(boards.subprocess, "run", start)
+    boards.kvm_host_cpu.cache_clear()
+    try:
+        assert board("q35", cpu="host", accel="kvm").cpu == "host"
+        boards.kvm_host_cpu.cache_clear()
+        said["stderr"] = "qemu-system-x86_64: error: failed to set MSR 0x10a to 0x69\n"
+        assert board("q35", cpu="host", accel="kvm").cpu == "host,-arch-capabilities"
+        assert board("q35", cpu="host", accel="tcg").cpu == "host"
+        assert board("q35", cpu="Haswell", accel="kvm").cpu == "Haswell"
+    finally:
+        boards.kvm_host_cpu.cache_clear()
+
+
+@pytest.mark.qemu
+@pytest.mark.skipif(bool(boards.kvm_problem(X86_64)), reason=boards.kvm_problem(X86_64) or "kvm")
+def test_the_host_cpu_model_chosen_for_kvm_starts_here():
+    """QEMU itself is the judge: paused under KVM with the model chosen, it answers QMP
+    and quits; where a fallback was chosen, plain `host` is what QEMU refused."""
+    def start(cpu: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [X86_64.qemu_binary, "-machine", "q35", "-cpu", cpu, "-accel", "kvm",
+             "-no-user-config", "-nodefaults", "-display", "none", "-S", "-qmp", "stdio"],
+            input='{"execute": "qmp_capabilities"} {"execute": "quit"}', text=True,
+            capture_output=True, timeout=60)
+
+    chosen = board("q35", cpu="host", accel="kvm").cpu
+    assert start(chosen).returncode == 0
+    if chosen != "host":
+        assert "failed to set MSR 0x10a" in start("host").stderr
