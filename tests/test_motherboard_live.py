@@ -48,7 +48,8 @@ def test_board_specs_follow_the_grammar():
     (kvm,) = parse_boards("q35-kvm:host")
     assert (kvm.board is None) == bool(kvm.skipped)
     if kvm.board is not None:
-        assert kvm.board.accel == "kvm" and kvm.board.cpu == "host"
+        # the host's CPU, less what this KVM refuses (qemu.boards.kvm_host_cpu)
+        assert kvm.board.accel == "kvm" and kvm.board.cpu.split(",")[0] == "host"
     with pytest.raises(BoardSpecError, match="unknown board"):
         parse_boards("z80:foo")
 
