@@ -45,13 +45,27 @@ def test_board_specs_follow_the_grammar():
                                               "qemu64"]
     assert all(c.board.accel == "tcg" for c in choices)
     assert identities(choices) == ["q35:qemu64#1", "q35:Haswell", "virt:rv64-nozb", "q35:qemu64#2"]
-    (kvm,) = parse_boards("q35-kvm:host")
-    assert (kvm.board is None) == bool(kvm.skipped)
+    (kvm,) = parse_boards("q35-kvm:Haswell")  # not `host`: which host model, QEMU says
+    assert (kvm.board is None) == bool(kvm.skipped)  # (tests/test_boards.py)
     if kvm.board is not None:
-        # the host's CPU, less what this KVM refuses (qemu.boards.kvm_host_cpu)
-        assert kvm.board.accel == "kvm" and kvm.board.cpu.split(",")[0] == "host"
+        assert kvm.board.accel == "kvm" and kvm.board.cpu == "Haswell"
     with pytest.raises(BoardSpecError, match="unknown board"):
         parse_boards("z80:foo")
+
+
+def test_a_kvm_board_is_skipped_where_kvm_is_slower_than_tcg(monkeypatch):
+    """As `--accel auto` picks TCG there; the reason is the skip's."""
+    from motherboard import live
+
+    monkeypatch.setattr(live, "kvm_problem", lambda arch: "")
+    monkeypatch.setattr(live, "kvm_slower_than_tcg", lambda arch: "this host is nested")
+    (kvm, tcg) = parse_boards("q35-kvm:qemu64,q35:qemu64")
+    assert kvm.board is None and kvm.skipped == ("KVM here runs a board slower than TCG: this"
+                                                 " host is nested")
+    assert tcg.board is not None and not tcg.skipped
+    monkeypatch.setattr(live, "kvm_slower_than_tcg", lambda arch: "")
+    (kvm,) = parse_boards("q35-kvm:qemu64")
+    assert kvm.board is not None and kvm.board.accel == "kvm"
 
 
 @pytest.mark.qemu
