@@ -105,7 +105,6 @@ def output_folder(text: str | None, option: str) -> str | None:
 
 
 def _writable_folder(folder: Path, option: str, text: str) -> None:
-    folder = folder if folder != Path("") else Path(".")
     if not folder.exists():
         raise UsageError(f"{option} {text}: there is no directory {folder}; make it or give "
                          "another path")

@@ -2,7 +2,8 @@
 
 `parse_boards` reads a spec string such as `q35:qemu64,q35:Haswell,q35-kvm:host,
 virt:rv64,virt:rv64-nozb`: a board profile (qemu/boards.py), `-kvm` to run it under
-KVM (skipped, with the reason, where /dev/kvm cannot run it), and a QEMU CPU model
+KVM (skipped, with the reason, where /dev/kvm cannot run it or runs it slower than
+TCG would), and a QEMU CPU model
 or one of CPU_ALIASES.  Boards without `-kvm` run under TCG.
 
 Every live board is served by one process, the board host (board_host.py): one
