@@ -102,11 +102,12 @@ def parse_boards(text: str) -> list[BoardChoice]:
 def _kvm_unfit(chosen: Board) -> str:
     """Why a KVM board would not serve here, or "".  Where KVM runs our guests slower than
     TCG (`--accel auto` picks TCG there too), a KVM board is skipped: measured on this
-    project's nested kvm_pvm host, a batch task took 430 µs a vector under KVM against
-    1-3 µs under TCG, so a graph's calibration at its own sizes (20,000-50,000 vectors,
-    ten runs a routine) would take the board about an hour, and `./run motherboard`'s
-    stream of 200 tasks on four TCG boards took 16.8 s with it beside them, 9.7 s
-    without (84 s and 26 s in all)."""
+    project's nested kvm_pvm host, which emulates the guest kernel's ring-0 code (the
+    probe line's frames are encoded and decoded there, byte by byte), a batch task took
+    430 µs a vector under KVM against 1-3 µs under TCG, so a graph's calibration at its
+    own sizes (20,000-50,000 vectors, ten runs a routine) would take the board about an
+    hour, and `./run motherboard`'s stream of 200 tasks on four TCG boards took 16.8 s
+    with it beside them, 9.7 s without (84 s and 26 s in all)."""
     problem = kvm_problem(chosen.arch)
     if problem:
         return problem
