@@ -270,7 +270,7 @@ def run_c(quick: bool) -> None:
     for c in choices:
         if c.board is None:
             say(f"  skipped {c.spec}: {c.skipped}")
-    config = MarketConfig(seed=SEED)  # as A's
+    config = MarketConfig(seed=SEED, calibration_sizes=calibration_sizes(work))  # as A's
     run = run_live(choices, work, config=config, seed=SEED, timeout=900)
     for name, why in run.failed.items():
         say(f"  {name} did not onboard: {why.splitlines()[0][:150]}")

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import replace
 from pathlib import Path
 
 from rich import box
@@ -137,9 +136,9 @@ def motherboard_command(boards: str, workload: str = "stream", *, liars: int = 0
     usable = sum(c.board is not None for c in choices)
     if liars > usable:
         raise UsageError(f"--liars {liars}: only {usable} boards can start; give fewer liars")
-    config = MarketConfig(calibration_samples=calibration, seed=seed)
-    if work.is_graph:  # at a graph's own sizes (streams: see bench/motherboard_bench.py A)
-        config = replace(config, calibration_sizes=calibration_sizes(work))
+    # calibrated at the workload's own sizes, streams as graphs (workload.calibration_sizes)
+    config = MarketConfig(calibration_samples=calibration, seed=seed,
+                          calibration_sizes=calibration_sizes(work))
     console.print(f"booting {usable} boards; workload {work.name}: {len(work.tasks)} tasks"
                   f"{' (a task graph)' if work.is_graph else ''}")
     # No refresh thread: the boards are forked processes, and a fork must not copy a
