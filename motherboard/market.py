@@ -23,7 +23,7 @@ credits once the answer is accepted.  The oracle (oracle.py) measures the time a
 checks the answer; a wrong one is never accepted: the task is announced again
 without that board.  A promise is held to the run and to the oracle's record of the
 board's runs (`measured`); a bid the record shows cannot be kept is refuted as the
-auction closes (_plausible).  A board that leaves (Exit, graceful or killed), or holds a task
+auction closes (_shortfall).  A board that leaves (Exit, graceful or killed), or holds a task
 far past its promise, has its tasks in flight announced again at once; a result that
 comes after its task went elsewhere is ignored, so no task is lost and none is
 accepted twice, and the board's history and trust stay in this motherboard's view.
@@ -679,12 +679,19 @@ class Motherboard:
         # A promise this motherboard's own record of the board already shows it cannot
         # keep counts as late at once, and is taken only if no other is (so no task waits
         # forever): a tenfold overstater's every bid, which the run alone would let
-        # through whenever the record is too long for the run (taken under load)
-        refuted = [b for b in live if not self._plausible(b, task)]
+        # through whenever the record is too long for the run (taken under load).  When
+        # every bid is refuted, those nearest their records (within twice the nearest's
+        # shortfall) are taken: a record taken under a load since gone is as far from
+        # every honest promise, and a board must run to bring its record's pace up to
+        # date (_recorded), while an overstater stays ten times further.
+        shortfall = {b.board: self._shortfall(b, task) for b in live}
+        refuted = [b for b in live if shortfall[b.board] > 1.0]
         for b in refuted:
             self.trust.refuted(b.board, now)
             self.events.append((now, "refuted", b.board, task.id))
-        live = [b for b in live if b not in refuted] or live
+        nearest = min(shortfall.values())
+        live = [b for b in live if b not in refuted] or \
+            [b for b in live if shortfall[b.board] <= 2.0 * nearest]
         sealed = [Sealed(b.board, b.price, max(self.trust.of(b.board).weight, 1e-12)) for b in live]
         trusted = [s for s in sealed if s.weight >= self.config.min_weight]
         coming = any(self._calibrating_for(e, task.routine) for e in self.boards.values())
@@ -822,8 +829,12 @@ class Motherboard:
         no more than they, won up to 9 of the last 100 tasks.  The pace is this
         observer's own measure of the board's runs, so a board cannot talk it down."""
         said = self._record_line(board, routine, implementation, size)
+        return None if said is None else said * math.exp(self._pace(board))
+
+    def _pace(self, board: str) -> float:
+        """The log of the board's latest runs over its record (0: as recorded)."""
         pace = self.record_pace.get(board)
-        return said if said is None or pace is None else said * math.exp(pace.value)
+        return pace.value if pace is not None else 0.0
 
     def _record_line(self, board: str, routine: str, implementation: str,
                      size: int) -> float | None:
@@ -836,13 +847,16 @@ class Motherboard:
             return None
         return model.predict(size)
 
-    def _plausible(self, bid: Bid, task: TaskEntry) -> bool:
-        """Whether the bid's promise may be kept by the record (see _recorded): not under
-        the record by more than the oracle's record_tolerance, the messages' share aside."""
+    def _shortfall(self, bid: Bid, task: TaskEntry) -> float:
+        """How far the bid's promise falls short of the record (see _recorded), the
+        messages' share aside, in units of the oracle's record_tolerance: above 1 the
+        record shows the promise cannot be kept; 0 without a record."""
         recorded = self._recorded(bid.board, task.routine, bid.implementation, task.size)
+        if recorded is None:
+            return 0.0
         transit = self.round_trip.get(bid.board, 0.0)
-        return recorded is None or \
-            recorded - transit <= self.config.oracle.record_tolerance * bid.seconds
+        return (recorded - transit) / max(self.config.oracle.record_tolerance * bid.seconds,
+                                          1e-12)
 
     def _rate_time(self, board: str, task: TaskEntry, attempt: Attempt, measured: float,
                    now: float) -> None:

@@ -154,6 +154,34 @@ def test_an_overstater_calibrated_under_load_at_the_streams_sizes_gets_few_tasks
     assert not [e for e in mb.events if e[1] == "refuted" and e[2] in honest]
 
 
+def test_when_every_promise_is_under_its_record_the_overstater_still_gets_nothing(monkeypatch):
+    """Ten boards calibrate on one core (runs up to ten times as long as the stream's),
+    and each agent promises what a run takes on the quiet host, as the CPU-seconds model
+    does (`./run motherboard`'s stream, 2026-12-06: lines of 10-16 ms for runs of 2-3
+    ms): every honest promise is under its record by more than the tolerance at first,
+    and so is the tenfold overstater's.  Refuted all, the bids nearest their records are
+    taken, not the cheapest: before, the overstater won all 200 tasks here."""
+    from motherboard.history import History
+
+    quiet = FAST.default
+    latency = 0.001  # simulate's each way
+    monkeypatch.setattr(History, "predict",
+                        lambda self, routine, implementation, size:
+                        quiet.seconds(size) + 2 * latency)
+    plans = [BoardPlan(f"h{i}", FAST) for i in range(9)]
+    plans.append(BoardPlan("l0", FAST, liar="overstate", patient=True))
+    work = poisson_stream(200, 20.0, MIX, (1, 2000), seed=11)
+    config = MarketConfig(calibration_samples=10, calibration_sizes=calibration_sizes(work),
+                          seed=4)
+    run = simulate(work, plans, config=config, seed=4, cores=1, warm_up=True)
+    mb = run.motherboard
+    figures = totals(mb, set(run.liars), last=100, start=run.start)
+    assert figures["lost"] == 0 and figures["wrong_accepted"] == 0
+    assert not [t for t in mb.workload_tasks() if accepted_board(t) == "l0"]
+    first = mb.workload_tasks()[0]  # the situation: every bid for it refuted
+    assert {e[2] for e in mb.events if e[1] == "refuted" and e[3] == first.id} == set(first.bids)
+
+
 def test_a_newcomer_bids_only_once_calibrated_and_cannot_outbid_on_its_first_tasks():
     work = stream(120, 60.0, (100, 1000), seed=9)
     # the newcomer is ten times faster and joins late
