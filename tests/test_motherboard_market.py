@@ -119,6 +119,19 @@ def test_liars_at_thirty_percent_get_few_of_the_last_tasks():
     assert len([b for b in run.liars if b.startswith("l2")]) >= 2  # the whitewasher came back
 
 
+def _calibrated_on_one_core(plans):
+    """Bench A's stream on `plans`, the boards sharing one core and calibrated at the
+    stream's own sizes before it starts: (the run, its config); nothing lost, no wrong
+    answer accepted."""
+    work = poisson_stream(200, 20.0, MIX, (1, 2000), seed=11)
+    config = MarketConfig(calibration_samples=10, calibration_sizes=calibration_sizes(work),
+                          seed=4)
+    run = simulate(work, plans, config=config, seed=4, cores=1, warm_up=True)
+    figures = totals(run.motherboard, set(run.liars), last=100, start=run.start)
+    assert figures["lost"] == 0 and figures["wrong_accepted"] == 0
+    return run, config
+
+
 def test_an_overstater_calibrated_under_load_at_the_streams_sizes_gets_few_tasks():
     """Bench A's failure, calibrated at the stream's own sizes: ten boards calibrating side
     by side on a shared host (here one core: a run started while k boards run takes k
@@ -132,13 +145,9 @@ def test_an_overstater_calibrated_under_load_at_the_streams_sizes_gets_few_tasks
     plans = [BoardPlan(f"h{i}", FAST if i % 2 else SLOW) for i in range(7)]
     plans += [BoardPlan("l0", FAST, liar="overstate", patient=True),
               BoardPlan("l1", FAST, liar="wrong"), BoardPlan("l2", FAST, liar="whitewash")]
-    work = poisson_stream(200, 20.0, MIX, (1, 2000), seed=11)
-    config = MarketConfig(calibration_samples=10, calibration_sizes=calibration_sizes(work),
-                          seed=4)
-    run = simulate(work, plans, config=config, seed=4, cores=1, warm_up=True)
+    run, config = _calibrated_on_one_core(plans)
     mb = run.motherboard
     figures = totals(mb, set(run.liars), last=100, start=run.start)
-    assert figures["lost"] == 0 and figures["wrong_accepted"] == 0
     to_overstater = sum(accepted_board(t) == "l0" for t in mb.workload_tasks())
     assert to_overstater < 10  # under 5% of the 200
     assert figures["tasks_to_liars_last"] < 5
@@ -170,13 +179,7 @@ def test_when_every_promise_is_under_its_record_the_overstater_still_gets_nothin
                         quiet.seconds(size) + 2 * latency)
     plans = [BoardPlan(f"h{i}", FAST) for i in range(9)]
     plans.append(BoardPlan("l0", FAST, liar="overstate", patient=True))
-    work = poisson_stream(200, 20.0, MIX, (1, 2000), seed=11)
-    config = MarketConfig(calibration_samples=10, calibration_sizes=calibration_sizes(work),
-                          seed=4)
-    run = simulate(work, plans, config=config, seed=4, cores=1, warm_up=True)
-    mb = run.motherboard
-    figures = totals(mb, set(run.liars), last=100, start=run.start)
-    assert figures["lost"] == 0 and figures["wrong_accepted"] == 0
+    mb = _calibrated_on_one_core(plans)[0].motherboard
     assert not [t for t in mb.workload_tasks() if accepted_board(t) == "l0"]
     first = mb.workload_tasks()[0]  # the situation: every bid for it refuted
     assert {e[2] for e in mb.events if e[1] == "refuted" and e[3] == first.id} == set(first.bids)
