@@ -185,7 +185,8 @@ def motherboard_command(boards: str, workload: str = "stream", *, liars: int = 0
                   f" (last {figures['last']}: {figures['tasks_to_liars_last']}), reroutes"
                   f" {figures['reroutes']}" + (" (latency after the kill: "
                   + ", ".join(f"{x:.3f} s" for x in figures["reroute_latency_s"]) + ")"
-                  if figures["reroute_latency_s"] else ""))
+                  if figures["reroute_latency_s"] else "")
+                  + f", moved to an idle board {figures['moved']}")
     if run.timed_out:
         console.print(f"[red]timed out[/red] after {timeout:g} s with tasks outstanding")
     record = to_json(mb, work.to_json(), run.liars, figures, extra)

@@ -61,6 +61,7 @@ from motherboard.messages import (
     Offer,
     Onboard,
     Settle,
+    Started,
 )
 from motherboard.routines import RoutineBook
 from probes.board_loop import BoardJob, BoardLoop, Intake, Work, WorkDone
@@ -348,6 +349,7 @@ class _Hosted:
         before = self.meter.read_uj() if self.meter is not None else 0
         self.running = _Running(job, time.monotonic(), before, self._qemu_cpu())
         self.intake.put(Work(award.task, tuple((p, None) for p in probes)))
+        self.say(Started(award.task, award.board))
 
     def _done(self, done: WorkDone) -> None:
         """The running task's probes are all answered: its outputs, joined in order."""

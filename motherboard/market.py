@@ -61,6 +61,7 @@ from motherboard.messages import (
     Onboard,
     Result,
     Settle,
+    Started,
 )
 from motherboard.oracle import FULL, Check, CheckRequest, Oracle, OraclePolicy
 from motherboard.routines import RoutineBook
@@ -75,6 +76,12 @@ CALIBRATION_DISTINCT = 256
 # (and the board never bids for that routine): a board whose bid comes late -- the host's
 # one loop vetting another board's code at load -- is asked again
 CALIBRATION_ASKS = 3
+# A task moves to an idle board (Motherboard._move) only if that ends it sooner by this
+# share of its run on its own board: a gain within the bids' own error is no gain
+MOVE_GAIN = 0.1
+# A run past its predicted end is taken to go on for this share of what it has taken so
+# far (runs here are log-normal about their prediction, and a late one is a long one)
+OVERDUE_SHARE = 0.25
 
 
 class MarketError(ValueError):
@@ -97,6 +104,9 @@ class MarketConfig:
     # boards are weighed 0.8-0.95 once calibrated; a board caught cheating on 10% of its
     # answers about 0.45, one late on most promises below 0.3.
     min_weight: float = 0.5
+    # A task whose inputs are there while its board is busy with another goes to a board
+    # with nothing to run, when that one's own bid says it ends the task sooner (_move)
+    move_to_idle: bool = True
     oracle: OraclePolicy = field(default_factory=OraclePolicy)
     seed: int = 0
 
@@ -154,13 +164,15 @@ class Attempt:
     payment: float
     awarded: float
     sent: float | None = None  # when its inputs went out: with the award, or once composed
+    started: float | None = None  # when the board said its run began (Started)
     ended: float | None = None
     measured: float | None = None  # seconds from `sent` to the result, on the motherboard's clock
     # of those, the run: from `sent` or the board's previous result, whichever came later
     # (the rest it waited behind the board's other tasks, which its bid counts in its queue)
     run: float | None = None
     # accepted | wrong | failed | rerouted | stuck | void (its inputs came from a parent's
-    # answer that was then found wrong: redone once the parent is)
+    # answer that was then found wrong: redone once the parent is) | moved (to a board with
+    # nothing to run, before this one began it: _move)
     outcome: str = "running"
     check: Check | None = None
     late: bool = False  # a result came after the task went elsewhere (ignored)
@@ -190,6 +202,7 @@ class TaskEntry:
     bids: dict[str, Bid] = field(default_factory=dict)
     answered: set[str] = field(default_factory=set)
     announced: float = 0.0
+    inputs_at: float = 0.0  # when its last announcement said its inputs were expected
     bid_deadline: float = 0.0
     retry_at: float = 0.0
     attempts: list[Attempt] = field(default_factory=list)
@@ -270,6 +283,8 @@ class Motherboard:
                 self._bid(message, now, out)
             case Decline():
                 self._decline(message, now, out)
+            case Started():
+                self._started(message, now)
             case Result():
                 self._result(message, now, out)
             case Exit():
@@ -318,6 +333,12 @@ class Motherboard:
         self.round_trip[bid.board] = min(self.round_trip.get(bid.board, trip), trip)
         if task.answered >= task.asked:
             self._close(task, now, out)
+
+    def _started(self, started: Started, now: float) -> None:
+        task = self.tasks.get(started.task)
+        attempt = task.current if task is not None else None
+        if attempt is not None and attempt.board == started.board and attempt.started is None:
+            attempt.started = now
 
     def _decline(self, decline: Decline, now: float, out: list[Envelope]) -> None:
         entry = self._entry(decline.board)
@@ -586,7 +607,10 @@ class Motherboard:
 
     def _pump(self, now: float, out: list[Envelope]) -> None:
         """Announce what can be announced: each board's next calibration task, and the
-        workload's highest-priority ready task when no auction is open."""
+        workload's highest-priority ready task when no auction is open; and move what
+        waits behind a busy board to an idle one (_move)."""
+        if self.config.move_to_idle:
+            self._move(now, out)
         for entry in self.boards.values():
             if entry.status != BoardStatus.ACTIVE or not entry.calibration:
                 continue
@@ -612,6 +636,76 @@ class Motherboard:
                 return
             # nobody can take it yet: it waits until a board is ready (any message pumps again)
 
+    def _move(self, now: float, out: list[Envelope]) -> None:
+        """Work stealing, as StarPU's schedulers do it: a task is awarded on its bids'
+        predictions, often long before its inputs come, and runs are noisy (on four TCG
+        boards sharing two cores one run of a task spreads 2.3x, max over min), so when
+        its inputs are there its board may still be busy with another while a board
+        that bid for it has nothing to run.  Such a task (not begun: boards say when
+        they begin, Started) goes to the idle board whose own bid for it, its run alone,
+        ends it soonest, if that is sooner than its board would by MOVE_GAIN of its run:
+        a Cancel to the one, an Award with the inputs to the other, paid its own price
+        (no auction was held).  The highest ranked first.  Only to a bidder this
+        motherboard trusts and whose run the oracle's record does not refute, and only
+        where the task would run at once: the idle board's own plan (its awarded tasks
+        whose inputs are still to come) would not hold it back (agent.BoardAgent._holds_up).
+        No auction, no message waited for: the bids are those of the task's auction."""
+        idle = [e for e in self.boards.values() if e.status == BoardStatus.ACTIVE
+                and not any(self.tasks[t].composed for t in e.inflight)]
+        if not idle:
+            return
+        waiting = []  # (task, its attempt, when its board is expected to end it)
+        for entry in self.boards.values():
+            running = [a for t in entry.inflight if (a := self.tasks[t].current) is not None
+                       and a.started is not None and a.board == entry.id]
+            if not running:
+                continue  # the board starts what it has as soon as it may
+            busy_until = max(self._expected_end(a, now) for a in running)
+            for tid in entry.inflight:
+                task = self.tasks[tid]
+                a = task.current
+                if a is None or a.started is not None or not task.composed or task.calibrating \
+                        or task.state != TaskState.AWARDED:
+                    continue
+                waiting.append((task, a, busy_until + a.bid.run))
+        for task, attempt, ends in sorted(waiting, key=lambda w: (-w[0].rank, w[0].index)):
+            best: tuple[float, Bid] | None = None
+            for entry in idle:
+                bid = task.bids.get(entry.id)
+                if bid is None or bid.run <= 0 or not self._free_for(entry, bid.run, now) or \
+                        not self._eligible(entry, task) or \
+                        self.trust.of(entry.id).weight < self.config.min_weight or \
+                        self._shortfall(bid, task, bid.run) > 1.0:
+                    continue
+                there = now + self.round_trip.get(entry.id, 0.0) + bid.run
+                if there < ends - MOVE_GAIN * attempt.bid.run and (best is None or there < best[0]):
+                    best = (there, bid)
+            if best is None:
+                continue
+            bid = best[1]
+            source = self.boards[attempt.board]
+            attempt.outcome, attempt.ended = "moved", now
+            source.inflight.discard(task.id)
+            source.won -= 1
+            out.append(Envelope(source.id, Cancel(task.id, source.id)))
+            self.events.append((now, "moved", source.id, f"{task.id} to {bid.board}"))
+            self._award(task, bid, bid.price, now, out)
+            self.boards[bid.board].won += 1
+            idle = [e for e in idle if e.id != bid.board]
+
+    def _expected_end(self, attempt: Attempt, now: float) -> float:
+        """When a begun run should end: as its bid said; once past that, a run already
+        late is taken to go on for OVERDUE_SHARE of what it has taken so far."""
+        assert attempt.started is not None
+        due = attempt.started + attempt.bid.run
+        return due if due > now else now + OVERDUE_SHARE * (now - attempt.started)
+
+    def _free_for(self, entry: BoardEntry, run: float, now: float) -> bool:
+        """Whether a board with nothing to run would begin a run of `run` seconds at once:
+        none of its awarded tasks whose inputs are still to come is expected within `run`
+        of now (else its agent holds the run back for it: agent.BoardAgent._holds_up)."""
+        return all(abs(now - self.tasks[t].inputs_at) >= run for t in entry.inflight)
+
     def _samples(self, entry: BoardEntry, routine: str) -> int:
         """Calibration runs a board owes for a routine: the samples for each implementation
         it offers (its agent tries them in turn)."""
@@ -634,6 +728,7 @@ class Motherboard:
         task.announced = now
         task.bid_deadline = now + self.config.bid_timeout
         after = self._inputs_expected(task, now, {}) - now
+        task.inputs_at = now + after
         for board in sorted(boards):
             out.append(Envelope(board, BidRequest(task.id, task.routine, task.size, after)))
 
@@ -847,16 +942,17 @@ class Motherboard:
             return None
         return model.predict(size)
 
-    def _shortfall(self, bid: Bid, task: TaskEntry) -> float:
-        """How far the bid's promise falls short of the record (see _recorded), the
-        messages' share aside, in units of the oracle's record_tolerance: above 1 the
-        record shows the promise cannot be kept; 0 without a record."""
+    def _shortfall(self, bid: Bid, task: TaskEntry, promise: float | None = None) -> float:
+        """How far the bid's promise (or `promise`: its run alone, say) falls short of the
+        record (see _recorded), the messages' share aside, in units of the oracle's
+        record_tolerance: above 1 the record shows the promise cannot be kept; 0 without
+        a record."""
         recorded = self._recorded(bid.board, task.routine, bid.implementation, task.size)
         if recorded is None:
             return 0.0
         transit = self.round_trip.get(bid.board, 0.0)
-        return (recorded - transit) / max(self.config.oracle.record_tolerance * bid.seconds,
-                                          1e-12)
+        seconds = bid.seconds if promise is None else promise
+        return (recorded - transit) / max(self.config.oracle.record_tolerance * seconds, 1e-12)
 
     def _rate_time(self, board: str, task: TaskEntry, attempt: Attempt, measured: float,
                    now: float) -> None:

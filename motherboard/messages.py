@@ -6,15 +6,21 @@ actor) without sharing anything.  A task's inputs and outputs travel packed as t
 batch probe form's records (motherboard/batch.py): one bytes object per message.
 The exchange is the Contract Net's (Smith 1980): announce (BidRequest), bid (Bid),
 award (Award), report (Result), plus the board's own moves: joining (Onboard, carrying
-its discovery report), refusing a class of work (Decline) and leaving (Exit).
+its discovery report), refusing a class of work (Decline), saying a run began (Started)
+and leaving (Exit).
 
-    board -> motherboard:  Onboard, Bid, Decline, Result, Exit
+    board -> motherboard:  Onboard, Bid, Decline, Started, Result, Exit
     motherboard -> board:  BidRequest, Award, Inputs, Cancel, Settle
 
 A graph task may be announced and awarded before its parents have answered: its
 BidRequest says when its inputs are expected (`start_after`), its Award comes
 without inputs, and they follow in an Inputs message the moment the parents' answers
 arrive, so no auction stands between a parent's result and its child's run.
+
+A task whose inputs are there but whose board is still busy with another may be moved
+to a board with nothing to run (Cancel to the first, an Award with the inputs to the
+second), which is why a board says when a run begins (Started): a task it has begun is
+never moved.
 
 Settle closes a task for the board: whether its answer was accepted, what it is paid,
 and how long the task took as the motherboard measured it (from the inputs' sending
@@ -135,6 +141,15 @@ class Settle:
 
 
 @dataclass(frozen=True)
+class Started:
+    """A board began running a task (its inputs were there and its turn came): from now on
+    the task stays with it."""
+
+    task: str
+    board: str
+
+
+@dataclass(frozen=True)
 class Result:
     task: str
     board: str
@@ -155,7 +170,7 @@ class Exit:
     reason: str
 
 
-BoardMessage = Onboard | Bid | Decline | Result | Exit
+BoardMessage = Onboard | Bid | Decline | Started | Result | Exit
 MotherboardMessage = BidRequest | Award | Inputs | Cancel | Settle
 
 

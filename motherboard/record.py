@@ -76,6 +76,8 @@ def totals(mb: Motherboard, liars: set[str], last: int = 100, start: float = 0.0
         "last": min(last, len(tasks)),
         "wrong_caught": sum(a.outcome == "wrong" for t in mb.tasks.values() for a in t.attempts),
         "reroutes": sum(len(t.reroutes) for t in tasks),
+        # tasks moved to a board with nothing to run before their own board began them
+        "moved": sum(a.outcome == "moved" for t in tasks for a in t.attempts),
         "reroute_latency_s": latencies,
         "throughput_tasks_s": len(accepted) / (end - start) if end > start else 0.0,
         "vectors": sum(t.size for t in accepted),

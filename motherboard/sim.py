@@ -43,6 +43,7 @@ from motherboard.messages import (
     Offer,
     Onboard,
     Settle,
+    Started,
 )
 from motherboard.routines import RoutineBook
 from motherboard.workload import Workload
@@ -273,6 +274,8 @@ def simulate(workload: Workload, plans: Sequence[BoardPlan], book: RoutineBook |
         started = board.start(t, contention)
         if started is not None:
             at(started[1], "done", (board, started[0]))
+            if started[0].award.board == board.id:
+                to_motherboard([Started(started[0].award.task, board.id)], t)
         elif board.alive and (wake := board.agent.wake_at(t)) is not None:
             at(wake, "wake", board)
 
