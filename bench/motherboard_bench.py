@@ -31,7 +31,10 @@ Live QEMU boards (TCG; a KVM board where /dev/kvm can run it), fixed seeds:
      the makespans and each of the motherboard's runs (bids and times), from which HEFT
      can be recomputed
   C  a stream of the routines some board has hardware for (POPCNT on Haswell, Zbb on
-     rv64) on four boards: where their tasks went once the boards were calibrated
+     rv64) on four boards: where their tasks went once the boards were calibrated;
+     beside them, in the same stream, a control: routines no board has code of its
+     own for (CONTROL_MIX), and how many of theirs went to the same boards, which is
+     what those boards win for being quicker at everything, not for their hardware
   D  simulated boards with the per-board times the live boards measured in A (its
      history), the liar scenario A again over more seeds: tasks to liars, wrong
      accepted, lost
@@ -263,9 +266,15 @@ def _round_record(mb: Motherboard, ids: list[str]) -> dict[str, dict]:
     return out
 
 
+# Routines no board has feature code for (motherboard/implementations.py): bench C's control
+CONTROL_MIX = ("hd:p01", "hd:p05", "hd:p24")
+
+
 def run_c(quick: bool) -> None:
-    say("C. heterogeneity: routines some board has hardware for")
-    work = poisson_stream(60 if quick else 140, 5.0, FEATURE_MIX, (100, 10_000), seed=SEED)
+    say("C. heterogeneity: routines some board has hardware for, beside a control")
+    # 140 tasks of the routines with feature code (20 of each), and 20 of each control
+    work = poisson_stream(80 if quick else 200, 5.0, FEATURE_MIX + CONTROL_MIX, (100, 10_000),
+                          seed=SEED)
     choices = parse_boards(HETERO + ",q35-kvm:host")
     for c in choices:
         if c.board is None:
@@ -276,21 +285,42 @@ def run_c(quick: bool) -> None:
         say(f"  {name} did not onboard: {why.splitlines()[0][:150]}")
     mb = run.motherboard
     boards = len(mb.boards)
-    for routine in FEATURE_MIX:
-        rid = mb.book.resolve(routine)
-        # the boards with hardware for it: discovery saw a feature that code of theirs
-        # needs (POPCNT on Haswell, Zbb on rv64, the host's CPU on a KVM board)
-        owners = tuple(b for b, entry in mb.boards.items()
-                       if any(o.routine == rid and o.implementation != "lowered"
-                              for o in entry.report.offers))
+
+    def owners_of(rid: str) -> tuple[str, ...]:
+        """The boards with hardware for it: discovery saw a feature that code of theirs
+        needs (POPCNT on Haswell, Zbb on rv64, the host's CPU on a KVM board)."""
+        return tuple(b for b, entry in mb.boards.items()
+                     if any(o.routine == rid and o.implementation != "lowered"
+                            for o in entry.report.offers))
+
+    def share(rid: str, to: tuple[str, ...]) -> tuple[float, int]:
         tasks = [t for t in mb.workload_tasks() if t.routine == rid]
         won = Counter(next(a.board for a in t.attempts if a.outcome == "accepted") for t in tasks)
-        share = sum(won[b] for b in owners) / len(tasks) if tasks else 0.0
-        impl = Counter(a.bid.implementation for t in tasks for a in t.attempts
-                       if a.outcome == "accepted" and a.board in owners)
-        say(f"  {routine:<11} {share:5.0%} of {len(tasks):>3} to {' / '.join(owners):<22}"
+        return (sum(won[b] for b in to) / len(tasks) if tasks else 0.0), len(tasks)
+
+    groups = set()
+    for routine in FEATURE_MIX:
+        rid = mb.book.resolve(routine)
+        owners = owners_of(rid)
+        groups.add(owners)
+        part, count = share(rid, owners)
+        impl = Counter(a.bid.implementation for t in mb.workload_tasks() if t.routine == rid
+                       for a in t.attempts if a.outcome == "accepted" and a.board in owners)
+        say(f"  {routine:<11} {part:5.0%} of {count:>3} to {' / '.join(owners):<22}"
             f" (their share of boards {len(owners) / boards:.0%}; ran with"
             f" {dict(impl) or '-'})")
+    for owners in sorted(groups, key=len, reverse=True):
+        if not owners:
+            continue
+        figures = []
+        for routine in CONTROL_MIX:
+            rid = mb.book.resolve(routine)
+            if owners_of(rid):
+                continue  # some board has code of its own for it here (a --db's): no control
+            part, count = share(rid, owners)
+            figures.append(f"{mb.book.short(rid)} {part:.0%} of {count}")
+        say(f"  control: to {' / '.join(owners)} went {', '.join(figures) or '-'} (routines"
+            " no board has code of its own for)")
 
 
 def profiles_from(mb: Motherboard) -> dict[str, SimProfile]:
