@@ -48,7 +48,7 @@ from motherboard import batch
 from motherboard.adversary import Liar, LyingAgent
 from motherboard.agent import AwardedJob, BoardAgent
 from motherboard.energy import Rapl, model_for, rapl
-from motherboard.history import CALIBRATION_SAMPLES
+from motherboard.history import CALIBRATION_SAMPLES, MIN_SHARE, Smoothed
 from motherboard.implementations import StoredCode, board_code, features_of
 from motherboard.messages import (
     Award,
@@ -127,6 +127,16 @@ class _BoardHost:
         self.loop = BoardLoop(POLICY, keep_serving=True)
         self.boards: dict[str, _Hosted] = {}
         self.forms: dict[tuple[str, Arch, bytes], BatchForm | str] = {}  # str: why refused
+        # the share of a CPU runs on this host get now, over every board's latest runs
+        # (history.py: a board that runs nothing predicts with it, not its own stale one)
+        self.share = Smoothed()
+
+    def ran(self, share: float) -> None:
+        """A board's run got `share` of a CPU: every agent here predicts with the news."""
+        self.share.add(share)
+        for hosted in self.boards.values():
+            if hosted.agent is not None:
+                hosted.agent.history.host_share = self.share.value
 
     def run(self, boards: list[HostedBoard]) -> None:
         for spec in boards:
@@ -377,6 +387,8 @@ class _Hosted:
         cpu_after = self._qemu_cpu()
         cpu = (cpu_after - running.cpu_before if cpu_after is not None
                and running.cpu_before is not None and cpu_after >= running.cpu_before else None)
+        if cpu and seconds > 0 and self.agent is not None and self.agent.history.warmed:
+            self.host.ran(max(min(cpu / seconds, 1.0), MIN_SHARE))
         self._finished(running.job, None if error else bytes(outputs), seconds, cycles,
                        error, joules, cpu)
 

@@ -23,6 +23,16 @@ times in the graph's runs on the same board (rv64's p23, calibrated alone, a thi
 every board's sort3, calibrated with all four busy, nearly twice), and the bids built on
 them were off the graph's times by a log-sd of 0.40-0.49, against 0.30 for one run
 against others of the same task.
+
+The share is the host's as much as the board's: a board that wins nothing runs
+nothing, and its own share would stay what it was when it last ran, at calibration
+with every board busy (the live stream of 2026-12-06: q35:qemu64 and rv64 without Zb*,
+calibrated while all four boards were, went on predicting half a CPU and won 0-12% of
+tasks no board has code of its own for, against 88-100% to Haswell and rv64, which
+the graph's table measured as no quicker).  So where the host says what share its
+runs get now (`host_share`: the board host's smoothed share over every board's runs),
+a board predicts with that times its own ratio to it (`relative`: what its runs got
+against the host's share then), which stays true while it is idle.
 """
 
 from __future__ import annotations
@@ -165,6 +175,9 @@ class History:
 
     models: dict[tuple[str, str], PerfModel] = field(default_factory=dict)
     share: Smoothed = field(default_factory=Smoothed)  # CPU-seconds per second of run
+    # the host's share now (None: not told), and this board's runs' share over it
+    host_share: float | None = None
+    relative: Smoothed = field(default_factory=Smoothed)
     outside: Smoothed = field(default_factory=Smoothed)  # seconds of a task not in its run
     warmed: bool = False  # the board's first run has been recorded
 
@@ -187,7 +200,10 @@ class History:
         # of the same routine's others, and pulled its line flat.
         model.add(size, seconds, cycles, cpu if known else None, fit=self.warmed)
         if known and self.warmed:
-            self.share.add(max(min(cpu / run, 1.0), MIN_SHARE))
+            share = max(min(cpu / run, 1.0), MIN_SHARE)
+            self.share.add(share)
+            if self.host_share:
+                self.relative.add(share / self.host_share)
             self.outside.add(max(seconds - run, 0.0))
         self.warmed = True
 
@@ -196,8 +212,15 @@ class History:
         share of a CPU, where both are known, else from the fitted line of seconds."""
         model = self.model(routine, implementation)
         if model.cpu.n >= 2 and self.share.count:
-            return model.cpu.predict(size) / self.share.value + self.outside.value
+            return model.cpu.predict(size) / self.share_now() + self.outside.value
         return model.predict(size)
+
+    def share_now(self) -> float:
+        """The share of a CPU a run would get now: the host's times this board's ratio to
+        it, where both are known, else the board's own latest runs'."""
+        if self.host_share and self.relative.count:
+            return max(min(self.relative.value * self.host_share, 1.0), MIN_SHARE)
+        return self.share.value
 
     def board_rate(self) -> float | None:
         """Seconds per vector over every calibrated model: a newcomer routine's first guess."""

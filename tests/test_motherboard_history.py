@@ -71,3 +71,38 @@ def test_a_boards_first_run_is_counted_but_not_fitted():
     assert model.count == 5
     assert history.predict("p20", "lowered", 20_000) == pytest.approx(0.04 + OUTSIDE)
     assert model.line() == pytest.approx((OUTSIDE, 2 * CPU_PER_VECTOR))
+
+
+def test_a_board_that_runs_nothing_predicts_at_the_hosts_share_now():
+    """Two boards calibrated side by side on a busy host (half a CPU each), told the
+    host's share as it goes (the board host's, over every board's runs): one board
+    then runs alone with a whole CPU while the other, winning nothing, runs nothing.
+    Its own latest runs still say half a CPU -- it would go on bidding twice its time
+    and never win -- but its ratio to the host (1) times the host's share now (1)
+    says what a run would get."""
+    busy, idle = History(), History()
+    for size in SIZES * 3:
+        for history in (busy, idle):
+            history.host_share = 0.5
+            run(history, "p23", size, share=0.5)
+    assert idle.predict("p23", "lowered", 30_000) == pytest.approx(0.06 + OUTSIDE)
+    for size in SIZES * 2:  # the host quietens, and only `busy` runs
+        busy.host_share = idle.host_share = 1.0
+        run(busy, "p23", size, share=1.0)
+    assert idle.share.value == pytest.approx(0.5)  # its own: stale
+    assert idle.predict("p23", "lowered", 30_000) == pytest.approx(0.03 + OUTSIDE)
+    assert busy.predict("p23", "lowered", 30_000) == pytest.approx(0.03 + OUTSIDE, rel=0.03)
+    idle.host_share = None  # a host that says nothing: its own latest runs, as before
+    assert idle.predict("p23", "lowered", 30_000) == pytest.approx(0.06 + OUTSIDE)
+
+
+def test_a_board_that_gets_less_than_the_host_keeps_its_ratio():
+    """A board whose runs get 0.8 of what the host's do (its QEMU waits on I/O more)
+    predicts at 0.8 of the host's share, whatever that is now."""
+    history = History()
+    history.host_share = 0.5
+    for size in SIZES * 2:
+        run(history, "p01", size, share=0.4)
+    history.host_share = 1.0
+    assert history.share_now() == pytest.approx(0.8)
+    assert history.predict("p01", "lowered", 40_000) == pytest.approx(0.04 / 0.8 + OUTSIDE)
