@@ -125,7 +125,7 @@ class BoardEntry:
     calibrated: Counter = field(default_factory=Counter)  # routine -> calibration results
     calibration: deque = field(default_factory=deque)  # calibration tasks not yet announced
     inflight: set[str] = field(default_factory=set)  # task ids awarded and not answered
-    won: int = 0  # workload tasks awarded
+    won: int = 0  # workload tasks awarded (one moved away counts for the board it went to)
     accepted: int = 0  # workload tasks whose answers were accepted
     vectors: int = 0  # input vectors of accepted workload tasks
     busy: float = 0.0  # measured seconds of accepted workload tasks
