@@ -26,10 +26,10 @@ against others of the same task.
 
 The share is the host's as much as the board's: a board that wins nothing runs
 nothing, and its own share would stay what it was when it last ran, at calibration
-with every board busy (the live stream of 2026-12-06: q35:qemu64 and rv64 without Zb*,
-calibrated while all four boards were, went on predicting half a CPU and won 0-12% of
-tasks no board has code of its own for, against 88-100% to Haswell and rv64, which
-the graph's table measured as no quicker).  So where the host says what share its
+with every board busy (bench C's stream of 2026-12-06: q35:qemu64 and rv64 without Zb*,
+calibrated while all four boards were, went on predicting half a CPU, and 94-100% of
+the tasks no board has code of its own for went to Haswell and rv64, which the graph's
+table measured as no quicker).  So where the host says what share its
 runs get now (`host_share`: the board host's smoothed share over every board's runs),
 a board predicts with that times its own ratio to it (`relative`: what its runs got
 against the host's share then), which stays true while it is idle.
