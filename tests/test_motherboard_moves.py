@@ -30,7 +30,7 @@ BIDS = {("t0", "a"): (5.0, 5.0), ("t0", "b"): (1.0, 1.0),
         ("t2", "a"): (2.0, 1.0), ("t2", "b"): (3.0, 1.0)}
 
 
-class Exchange:
+class TwoBoardMarket:
     """A motherboard of boards a and b, every message it sends kept, bids from BIDS."""
 
     def __init__(self, **config) -> None:
@@ -80,7 +80,7 @@ def test_a_task_waiting_behind_a_busy_board_goes_to_the_board_that_became_idle()
     """b answers t0 at 0.2 while a runs t1 (due at 1.01): t2 would end on a at 2.01, on
     b at 1.2, so it is cancelled on a and awarded to b with its inputs, at b's own price;
     a's answer, should it come anyway, is ignored, and t2 is accepted once, from b."""
-    x = Exchange()
+    x = TwoBoardMarket()
     x.start()
     x.answer("t0", "b", 0.2)
     moved = x.award("t2")
@@ -105,7 +105,7 @@ def test_a_task_stays_where_moving_it_would_not_help_or_is_not_safe(why):
     motherboard does not trust; to a board whose own plan would hold it back (a task
     of its own whose inputs are expected within the run: the agent would wait for
     them); nor with moving turned off."""
-    x = Exchange(move_to_idle=why != "off")
+    x = TwoBoardMarket(move_to_idle=why != "off")
     x.start()
     if why == "distrusted":  # b is caught with wrong answers after the auctions
         for _ in range(3):
