@@ -12,7 +12,9 @@ and boards may join, leave (gracefully or killed) at given times.  With `cores` 
 boards share a host of that many cores, as live boards share this one: a run that
 starts while k boards run (itself included) takes max(1, k / cores) times as long
 (fixed at its start), so ten boards calibrating side by side on a small host measure
-runs several times longer than they take once the stream spreads them out.
+runs several times longer than they take once the stream spreads them out.  With
+`host_cpu` the boards also read each run's CPU (its time alone) and are told the host's
+share of a CPU, as live boards and their board host do (history.py).
 Everything is deterministic for a seed.
 """
 
@@ -29,7 +31,7 @@ from motherboard import batch
 from motherboard.adversary import Liar, LyingAgent
 from motherboard.agent import AwardedJob, BoardAgent
 from motherboard.energy import model_for
-from motherboard.history import CALIBRATION_SAMPLES
+from motherboard.history import CALIBRATION_SAMPLES, Smoothed
 from motherboard.market import MarketConfig, Motherboard
 from motherboard.messages import (
     Award,
@@ -105,6 +107,8 @@ class SimBoard:
                                                               patient))
         self.declines = tuple(book.resolve(r) for r in declines)
         self.running: AwardedJob | None = None
+        self.contention = 1.0  # of the running job's run
+        self.reports_cpu = False  # whether its runs' CPU is read, as a live board's QEMU's is
         self.runs = 0  # started so far
         self.alive = True
         self.identities = [board_id]
@@ -150,7 +154,7 @@ class SimBoard:
         job = self.agent.next_job(now)
         if job is None:
             return None
-        self.running = job
+        self.running, self.contention = job, contention
         lines = self.profile.implementations(self.book, job.award.routine)
         line = lines.get(job.award.implementation, self.profile.default)
         noise = math.exp(self.rng.gauss(0.0, self.profile.noise)) if self.profile.noise else 1.0
@@ -171,7 +175,9 @@ class SimBoard:
         outputs = batch.pack_outputs(r, evaluations)
         seconds = now - job.started
         cycles = int(seconds * self.profile.clock_hz)
-        result = self.agent.finished(job, outputs, seconds, cycles)
+        # the CPU a run took is its time alone: contention only stretched it
+        cpu = seconds / self.contention if self.reports_cpu else None
+        result = self.agent.finished(job, outputs, seconds, cycles, cpu=cpu)
         if job.award.board != self.id:
             return []  # finished for an identity it has shed: the motherboard rerouted it
         if self.liar is not None:
@@ -222,11 +228,15 @@ class SimRun:
 def simulate(workload: Workload, plans: Sequence[BoardPlan], book: RoutineBook | None = None,
              config: MarketConfig | None = None, latency: float = 0.001, seed: int = 0,
              horizon: float = 3600.0, warm_up: bool = False, cores: int | None = None,
-             on_event: Callable[[float, Motherboard], None] | None = None) -> SimRun:
+             on_event: Callable[[float, Motherboard], None] | None = None,
+             host_cpu: bool = False) -> SimRun:
     """Run `workload` on simulated boards; returns when every task is accepted or at
     `horizon` virtual seconds.  With `warm_up` the workload's clock starts once the
     boards there at time 0 have calibrated (`SimRun.start`).  `cores`: the host's cores
-    the boards share (see the module's docstring); None, a core each."""
+    the boards share (see the module's docstring); None, a core each.  `host_cpu`: boards
+    read each run's CPU (its time alone) and the host tells every board the share of a
+    CPU runs get (smoothed over every board's runs), as live boards and their board host
+    do (history.py)."""
     book = book or RoutineBook.library()
     mb = Motherboard(book, workload.routines(), config)
     boards: dict[str, SimBoard] = {}
@@ -240,6 +250,7 @@ def simulate(workload: Workload, plans: Sequence[BoardPlan], book: RoutineBook |
     for i, plan in enumerate(plans):
         board = SimBoard(plan.board, plan.profile, book, seed * 104729 + 2 * i, plan.liar,
                          plan.declines, mb.config.calibration_samples, plan.patient)
+        board.reports_cpu = host_cpu
         at(plan.join, "join", board)
         if plan.leave is not None:
             at(plan.leave, "leave", board)
@@ -257,6 +268,7 @@ def simulate(workload: Workload, plans: Sequence[BoardPlan], book: RoutineBook |
 
     kills: dict[str, float] = {}
     now = 0.0
+    host_share = Smoothed()
 
     def to_boards(envelopes: list[Envelope], t: float) -> None:
         for env in envelopes:
@@ -304,6 +316,10 @@ def simulate(workload: Workload, plans: Sequence[BoardPlan], book: RoutineBook |
                 kick(board, now)
         elif kind == "done":
             board, job = payload
+            if host_cpu and board.alive and board.agent.history.warmed:
+                host_share.add(1.0 / board.contention)
+                for b in set(boards.values()):
+                    b.agent.history.host_share = host_share.value
             to_motherboard(board.finish(job, now), now)
             kick(board, now)
         elif kind == "leave" and payload.alive:

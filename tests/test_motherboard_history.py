@@ -106,3 +106,37 @@ def test_a_board_that_gets_less_than_the_host_keeps_its_ratio():
     history.host_share = 1.0
     assert history.share_now() == pytest.approx(0.8)
     assert history.predict("p01", "lowered", 40_000) == pytest.approx(0.04 / 0.8 + OUTSIDE)
+
+
+def test_in_a_market_the_board_that_wins_nothing_still_predicts_its_runs():
+    """Two identical simulated boards on one core (runs 2 ms + 2 us a vector alone, no
+    noise), reading their runs' CPU and told the host's share, as live ones are.  They
+    calibrate side by side, each with half the core; then a light stream, and the board
+    that wins the first task wins every one (it runs alone: a whole core).  The other
+    never runs again: its own share stays half a core, which would have it bid twice its
+    time; at the host's share it predicts what a run takes now, as the winner does (the
+    run alone, plus the 2 ms the messages take there and back)."""
+    from motherboard.market import MarketConfig
+    from motherboard.routines import RoutineBook
+    from motherboard.sim import BoardPlan, RunTimeLine, SimProfile, simulate
+    from motherboard.workload import calibration_sizes, poisson_stream
+
+    book = RoutineBook.library()
+    p01 = book.resolve("hd:p01")
+    line = RunTimeLine(0.002, 2e-6)
+    work = poisson_stream(40, 5.0, ("hd:p01",), (1000, 10_000), seed=7)
+    config = MarketConfig(calibration_samples=3, calibration_sizes=calibration_sizes(work))
+    profiles = [SimProfile(name, default=line, noise=0.0) for name in ("a", "b")]
+    run = simulate(work, [BoardPlan(p.spec, p) for p in profiles], config=config, seed=1,
+                   warm_up=True, cores=1, host_cpu=True, latency=0.001)
+    winners = {next(a.board for a in t.attempts if a.outcome == "accepted")
+               for t in run.motherboard.workload_tasks()}
+    assert len(winners) == 1
+    (loser,) = {"a", "b"} - winners
+    history = run.boards[loser].agent.history
+    assert history.share.value == pytest.approx(0.5)  # its own: calibration's, stale
+    truth = line.seconds(5_000) + 2 * 0.001
+    for board in run.boards.values():
+        assert board.agent.history.predict(p01, "lowered", 5_000) == pytest.approx(truth, rel=0.02)
+    stale = history.model(p01, "lowered").cpu.predict(5_000) / history.share.value
+    assert stale + history.outside.value > 1.8 * truth  # what it would have bid
