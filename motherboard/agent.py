@@ -170,8 +170,10 @@ class BoardAgent:
     def _holds_up(expected: float, job: AwardedJob, now: float) -> bool:
         """Whether an earlier job whose inputs are expected at `expected` holds `job` back:
         it would not end before they come, and they are not yet overdue by as long as it
-        runs (past that the plan was wrong, and the board takes what it can)."""
-        return abs(now - expected) < job.predicted
+        runs (past that the plan was wrong, and the board takes what it can).  Written with
+        the very sums `wake_at` wakes the board at: |now - expected| < predicted rounds
+        differently, and a job could stay held at its own wake-up with none after it."""
+        return expected - job.predicted < now < expected + job.predicted
 
     def wake_at(self, now: float) -> float | None:
         """When to ask `next_job` again though no message came: a job whose inputs are

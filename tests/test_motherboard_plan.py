@@ -78,6 +78,30 @@ def test_the_board_runs_its_plan_in_order_and_a_late_input_holds_it_up_only_so_l
     assert c.award.task == "C"
 
 
+def test_a_held_job_runs_when_the_board_wakes_as_it_asked():
+    """A job held back for an earlier one's overdue inputs runs at the wake-up time the
+    agent asks for, whatever the rounding: with these times (expected + predicted) -
+    expected came out a hair under the run, the job stayed held at its own wake-up and
+    no later one was asked for, so the board sat idle until a message came (in a
+    simulated graph, 10 s, when the motherboard took the task for stuck)."""
+    expected, run = 1.4773894590841445, 0.24718083778387828
+    assert abs((expected + run) - expected) < run  # the rounding that held it
+    agent = calibrated_agent()
+    bid(agent, "A", 5_000, 0.0, start_after=expected)
+    award(agent, "A", 5_000, 0.0, inputs=False)
+    award(agent, "C", 1_000, 1.3, inputs=True)
+    agent.queue[-1].predicted = run
+    now = 1.3
+    for _ in range(3):  # the board's host wakes it when asked, and only then
+        assert agent.next_job(now) is None
+        wake = agent.wake_at(now)
+        assert wake is not None and wake > now
+        now = wake
+        if (job := agent.next_job(now)) is not None:
+            break
+    assert job is not None and job.award.task == "C"
+
+
 def test_inputs_that_come_as_planned_run_first():
     agent = calibrated_agent()
     bid(agent, "A", 5_000, 0.0, start_after=10.0)
