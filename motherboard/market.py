@@ -645,8 +645,10 @@ class Motherboard:
         they begin, Started) goes to the idle board whose own bid for it, its run alone,
         ends it soonest, if that is sooner than its board would by MOVE_GAIN of its run:
         a Cancel to the one, an Award with the inputs to the other, paid its own price
-        (no auction was held).  The highest ranked first.  Only to a bidder this
-        motherboard trusts and whose run the oracle's record does not refute, and only
+        (no auction was held).  The highest ranked first.  Only to a bidder whose answers
+        this motherboard trusts as it trusts those it only samples (OraclePolicy.
+        trusted_lower: a newcomer, a liar under a new identity or one caught cheating is
+        not) and whose run the oracle's record does not refute (an overstater's), and only
         where the task would run at once: the idle board's own plan (its awarded tasks
         whose inputs are still to come) would not hold it back (agent.BoardAgent._holds_up).
         No auction, no message waited for: the bids are those of the task's auction."""
@@ -661,6 +663,8 @@ class Motherboard:
             if not running:
                 continue  # the board starts what it has as soon as it may
             busy_until = max(self._expected_end(a, now) for a in running)
+            if busy_until - now < self.round_trip.get(entry.id, 0.0):
+                continue  # it ends before a Cancel would reach it: it will begin the next itself
             for tid in entry.inflight:
                 task = self.tasks[tid]
                 a = task.current
@@ -674,8 +678,8 @@ class Motherboard:
                 bid = task.bids.get(entry.id)
                 if bid is None or bid.run <= 0 or not self._free_for(entry, bid.run, now) or \
                         not self._eligible(entry, task) or \
-                        self.trust.of(entry.id).weight < self.config.min_weight or \
-                        self._shortfall(bid, task, bid.run) > 1.0:
+                        self.trust.of(entry.id).correct.lower() < self.config.oracle.trusted_lower \
+                        or self._shortfall(bid, task, bid.run) > 1.0:
                     continue
                 there = now + self.round_trip.get(entry.id, 0.0) + bid.run
                 if there < ends - MOVE_GAIN * attempt.bid.run and (best is None or there < best[0]):
@@ -704,7 +708,8 @@ class Motherboard:
         """Whether a board with nothing to run would begin a run of `run` seconds at once:
         none of its awarded tasks whose inputs are still to come is expected within `run`
         of now (else its agent holds the run back for it: agent.BoardAgent._holds_up)."""
-        return all(abs(now - self.tasks[t].inputs_at) >= run for t in entry.inflight)
+        return not any(self.tasks[t].inputs_at - run < now < self.tasks[t].inputs_at + run
+                       for t in entry.inflight)
 
     def _samples(self, entry: BoardEntry, routine: str) -> int:
         """Calibration runs a board owes for a routine: the samples for each implementation

@@ -101,8 +101,8 @@ def test_a_task_waiting_behind_a_busy_board_goes_to_the_board_that_became_idle()
 
 @pytest.mark.parametrize("why", ["begun", "distrusted", "held", "off"])
 def test_a_task_stays_where_moving_it_would_not_help_or_is_not_safe(why):
-    """Not moved: a task its board has begun (it said Started); to a board this
-    motherboard does not trust; to a board whose own plan would hold it back (a task
+    """Not moved: a task its board has begun (it said Started); to a board whose answers
+    this motherboard no longer trusts; to a board whose own plan would hold it back (a task
     of its own whose inputs are expected within the run: the agent would wait for
     them); nor with moving turned off."""
     x = TwoBoardMarket(move_to_idle=why != "off")
@@ -110,7 +110,7 @@ def test_a_task_stays_where_moving_it_would_not_help_or_is_not_safe(why):
     if why == "distrusted":  # b is caught with wrong answers after the auctions
         for _ in range(3):
             x.mb.trust.verified("b", False, 0.05)
-        assert x.mb.trust.of("b").weight < x.mb.config.min_weight
+        assert x.mb.trust.of("b").correct.lower() < x.mb.config.oracle.trusted_lower
     if why == "begun":
         x.tell(Started("t2", "a"), 0.1)
     if why == "held":  # b holds t3, its inputs (from t1 on a) expected at 1.01 + 0.5
