@@ -73,6 +73,17 @@ class AwardedJob:
         return self.ready if self.ready is not None else max(self.expected, now)
 
 
+def holds_up(expected: float, run: float, now: float) -> bool:
+    """Whether an earlier job whose inputs are expected at `expected` holds back a job
+    of `run` seconds whose inputs are there: it would not end before they come, and they
+    are not yet overdue by as long as it runs (past that the plan was wrong, and the
+    board takes what it can).  Written with the very sums `wake_at` wakes the board at:
+    |now - expected| < run rounds differently, and a job could stay held at its own
+    wake-up with none after it.  The motherboard asks it too, before it moves a task to
+    an idle board (market.Motherboard._free_for)."""
+    return expected - run < now < expected + run
+
+
 ASKED_KEPT = 64  # bid requests whose expected input times an agent remembers until awarded
 
 
@@ -161,19 +172,10 @@ class BoardAgent:
         for job in self.queue:
             if job.award.inputs is None:
                 waiting.append(job.expected)
-            elif not any(self._holds_up(expected, job, now) for expected in waiting):
+            elif not any(holds_up(expected, job.predicted, now) for expected in waiting):
                 job.started = now
                 return job
         return None
-
-    @staticmethod
-    def _holds_up(expected: float, job: AwardedJob, now: float) -> bool:
-        """Whether an earlier job whose inputs are expected at `expected` holds `job` back:
-        it would not end before they come, and they are not yet overdue by as long as it
-        runs (past that the plan was wrong, and the board takes what it can).  Written with
-        the very sums `wake_at` wakes the board at: |now - expected| < predicted rounds
-        differently, and a job could stay held at its own wake-up with none after it."""
-        return expected - job.predicted < now < expected + job.predicted
 
     def wake_at(self, now: float) -> float | None:
         """When to ask `next_job` again though no message came: a job whose inputs are

@@ -45,6 +45,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 
 from motherboard import batch
+from motherboard.agent import holds_up
 from motherboard.auction import Sealed, vickrey
 from motherboard.history import CALIBRATION_SAMPLES, History, Smoothed
 from motherboard.messages import (
@@ -650,7 +651,7 @@ class Motherboard:
         trusted_lower: a newcomer, a liar under a new identity or one caught cheating is
         not) and whose run the oracle's record does not refute (an overstater's), and only
         where the task would run at once: the idle board's own plan (its awarded tasks
-        whose inputs are still to come) would not hold it back (agent.BoardAgent._holds_up).
+        whose inputs are still to come) would not hold it back (agent.holds_up).
         No auction, no message waited for: the bids are those of the task's auction."""
         idle = [e for e in self.boards.values() if e.status == BoardStatus.ACTIVE
                 and not any(self.tasks[t].composed for t in e.inflight)]
@@ -707,9 +708,8 @@ class Motherboard:
     def _free_for(self, entry: BoardEntry, run: float, now: float) -> bool:
         """Whether a board with nothing to run would begin a run of `run` seconds at once:
         none of its awarded tasks whose inputs are still to come is expected within `run`
-        of now (else its agent holds the run back for it: agent.BoardAgent._holds_up)."""
-        return not any(self.tasks[t].inputs_at - run < now < self.tasks[t].inputs_at + run
-                       for t in entry.inflight)
+        of now (else its agent holds the run back for it: agent.holds_up)."""
+        return not any(holds_up(self.tasks[t].inputs_at, run, now) for t in entry.inflight)
 
     def _samples(self, entry: BoardEntry, routine: str) -> int:
         """Calibration runs a board owes for a routine: the samples for each implementation
