@@ -48,7 +48,7 @@ from motherboard import batch
 from motherboard.adversary import Liar, LyingAgent
 from motherboard.agent import AwardedJob, BoardAgent
 from motherboard.energy import Rapl, model_for, rapl
-from motherboard.history import CALIBRATION_SAMPLES, MIN_SHARE, Smoothed
+from motherboard.history import CALIBRATION_SAMPLES, Smoothed, share_of
 from motherboard.implementations import StoredCode, board_code, features_of
 from motherboard.messages import (
     Award,
@@ -388,7 +388,7 @@ class _Hosted:
         cpu = (cpu_after - running.cpu_before if cpu_after is not None
                and running.cpu_before is not None and cpu_after >= running.cpu_before else None)
         if cpu and seconds > 0 and self.agent is not None and self.agent.history.warmed:
-            self.host.ran(max(min(cpu / seconds, 1.0), MIN_SHARE))
+            self.host.ran(share_of(cpu, seconds))
         self._finished(running.job, None if error else bytes(outputs), seconds, cycles,
                        error, joules, cpu)
 

@@ -168,6 +168,12 @@ class PerfModel:
 MIN_SHARE = 0.05
 
 
+def share_of(cpu: float, seconds: float) -> float:
+    """The share of a CPU a run got: its CPU-seconds over its wall seconds, at most one
+    CPU and at least MIN_SHARE."""
+    return max(min(cpu / seconds, 1.0), MIN_SHARE)
+
+
 @dataclass
 class History:
     """A board's history: a PerfModel per (routine, implementation), and, where runs'
@@ -200,7 +206,7 @@ class History:
         # of the same routine's others, and pulled its line flat.
         model.add(size, seconds, cycles, cpu if known else None, fit=self.warmed)
         if known and self.warmed:
-            share = max(min(cpu / run, 1.0), MIN_SHARE)
+            share = share_of(cpu, run)
             self.share.add(share)
             if self.host_share:
                 self.relative.add(share / self.host_share)
@@ -219,7 +225,7 @@ class History:
         """The share of a CPU a run would get now: the host's times this board's ratio to
         it, where both are known, else the board's own latest runs'."""
         if self.host_share and self.relative.count:
-            return max(min(self.relative.value * self.host_share, 1.0), MIN_SHARE)
+            return share_of(self.relative.value * self.host_share, 1.0)
         return self.share.value
 
     def board_rate(self) -> float | None:
