@@ -66,7 +66,7 @@ from motherboard.messages import (
 )
 from motherboard.oracle import FULL, Check, CheckRequest, Oracle, OraclePolicy
 from motherboard.routines import RoutineBook
-from motherboard.trust import TrustView
+from motherboard.trust import TrustView, record_shortfall
 from motherboard.workload import TaskSpec
 from sem.interp import Evaluation
 from sem.vectors import Vector
@@ -949,26 +949,25 @@ class Motherboard:
 
     def _shortfall(self, bid: Bid, task: TaskEntry, promise: float | None = None) -> float:
         """How far the bid's promise (or `promise`: its run alone, say) falls short of the
-        record (see _recorded), the messages' share aside, in units of the oracle's
-        record_tolerance: above 1 the record shows the promise cannot be kept; 0 without
-        a record."""
+        record (see _recorded), in units of the oracle's record_tolerance
+        (trust.record_shortfall): above 1 the record shows the promise cannot be kept; 0
+        without a record."""
         recorded = self._recorded(bid.board, task.routine, bid.implementation, task.size)
         if recorded is None:
             return 0.0
-        transit = self.round_trip.get(bid.board, 0.0)
-        seconds = bid.seconds if promise is None else promise
-        return (recorded - transit) / max(self.config.oracle.record_tolerance * seconds, 1e-12)
+        return record_shortfall(recorded, self.round_trip.get(bid.board, 0.0),
+                                bid.seconds if promise is None else promise,
+                                self.config.oracle.record_tolerance)
 
     def _rate_time(self, board: str, task: TaskEntry, attempt: Attempt, measured: float,
                    now: float) -> None:
         """Judge a promise: the board promised its run; the messages' round trip (as long as
         its bids take to come back) is not its to promise.  It is held to this run and to
-        the oracle's record of the board (_recorded), so that a promise of a tenth of the
+        the oracle's record of the board (_shortfall), so that a promise of a tenth of the
         record is late even when this run happened to be that quick."""
-        recorded = self._recorded(board, task.routine, attempt.bid.implementation, task.size)
         self.trust.timeliness(board, attempt.bid.seconds, measured, self.config.oracle.tolerance,
-                              now, transit=self.round_trip.get(board, 0.0), recorded=recorded,
-                              record_tolerance=self.config.oracle.record_tolerance)
+                              now, transit=self.round_trip.get(board, 0.0),
+                              refuted=self._shortfall(attempt.bid, task) > 1.0)
 
     def _patience_deadline(self, attempt: Attempt) -> float:
         """Never while its inputs are still to come (its parents' boards answer for that)."""

@@ -75,6 +75,15 @@ def beta_quantile(p: float, a: float, b: float) -> float:
     return (low + high) / 2
 
 
+def record_shortfall(recorded: float, transit: float, promised: float,
+                     record_tolerance: float) -> float:
+    """How far a promise falls short of an observer's record of the board: the record's
+    time for the run (`recorded`, the messages' round trip `transit` included, which is
+    not the board's to promise) over `record_tolerance` times the promise.  Above 1 the
+    record shows the promise cannot be kept."""
+    return (recorded - transit) / max(record_tolerance * promised, 1e-12)
+
+
 @dataclass
 class Opinion:
     """Beta reputation state: r good and s bad outcomes (possibly fractional)."""
@@ -144,26 +153,20 @@ class TrustView:
         self._note(board, now)
 
     def timeliness(self, board: str, promised: float, measured: float, tolerance: float,
-                   now: float, transit: float = 0.0, jitter: float = 0.0,
-                   recorded: float | None = None,
-                   record_tolerance: float | None = None) -> bool:
+                   now: float, transit: float = 0.0, refuted: bool = False) -> bool:
         """Rate a promise, on time or late: on time when the run took at most `tolerance`
-        times the promised time (and `jitter` more).  The run is what was measured less
-        `transit`, the messages' share, which the board cannot promise.  Late is a bad
-        outcome, not a partial one: a board that promises a tenth of its time would
-        otherwise keep a tenth of its marks, and win on a tenth of its price.
+        times the promised time.  The run is what was measured less `transit`, the
+        messages' share, which the board cannot promise.  Late is a bad outcome, not a
+        partial one: a board that promises a tenth of its time would otherwise keep a
+        tenth of its marks, and win on a tenth of its price.
 
-        `recorded`: what this observer's own record of the board's runs says the run
-        takes (its measured times, transit included), if it has one.  A promise under
-        that by more than `record_tolerance` (`tolerance` when None) is late whatever
-        this one run took: the run alone would let through a board that promises a tenth
-        of its time whenever the host happens to run it ten times faster than its record
-        (runs measured under load, a line fitted through small runs), and the record is
-        this observer's evidence, not the board's word."""
-        allowed = tolerance * promised + jitter
-        by_record = (tolerance if record_tolerance is None else record_tolerance) * promised
-        on_time = measured - transit <= allowed and (
-            recorded is None or recorded - transit <= by_record + jitter)
+        `refuted`: this observer's own record of the board's runs shows the promise
+        cannot be kept (record_shortfall above 1), so it is late whatever this one run
+        took: the run alone would let through a board that promises a tenth of its time
+        whenever the host happens to run it ten times faster than its record (runs
+        measured under load, a line fitted through small runs), and the record is this
+        observer's evidence, not the board's word."""
+        on_time = measured - transit <= tolerance * promised and not refuted
         self.of(board).timely.rate(1.0 if on_time else 0.0)
         self._note(board, now)
         return on_time

@@ -26,6 +26,7 @@ from motherboard.workload import (
     layered_graph,
     poisson_stream,
 )
+from testing.two_board_market import TwoBoardMarket
 
 BOOK = RoutineBook.library()
 QUICK = MarketConfig(calibration_samples=3, calibration_sizes=(1, 8, 32))
@@ -528,3 +529,20 @@ def test_a_calibration_bid_that_comes_late_is_asked_for_again_not_dropped_for_go
     requests = [e for e in mb2.submit(TaskSpec("t", "hd:p01", 10, 1), 0.8)
                 if isinstance(e.message, BidRequest)]
     assert [(e.to, e.message.task) for e in requests] == [("late", "t")]
+
+
+def test_a_run_on_time_is_still_late_when_the_oracles_record_refutes_its_promise(monkeypatch):
+    """A board is held to this run and to the oracle's own record of it: a promise of a
+    quarter of what the record says (beyond its tolerance, threefold) is rated late
+    though the run itself kept it, and one within the tolerance of its record on time."""
+    x = TwoBoardMarket(move_to_idle=False)
+    x.start()  # t0 to b (promised 1 s), t1 and t2 to a (1 s and 2 s)
+    records = {"a": 4.0, "b": 2.0}  # the oracle's record of a run, per board
+    monkeypatch.setattr(x.mb, "_recorded", lambda board, *_: records[board])
+    before = {b: (x.mb.trust.of(b).timely.r, x.mb.trust.of(b).timely.s) for b in "ab"}
+    x.answer("t0", "b", 1.0)
+    x.answer("t1", "a", 1.0)
+    after = {b: (x.mb.trust.of(b).timely.r, x.mb.trust.of(b).timely.s) for b in "ab"}
+    assert after["b"] == (before["b"][0] + 1, before["b"][1])
+    assert after["a"] == (before["a"][0], before["a"][1] + 1)
+    assert x.mb.tasks["t1"].state.name == "ACCEPTED"

@@ -9,7 +9,7 @@ import math
 import pytest
 
 from motherboard.auction import Sealed, utility, vickrey
-from motherboard.trust import Opinion, TrustView, beta_cdf, beta_quantile
+from motherboard.trust import Opinion, TrustView, beta_cdf, beta_quantile, record_shortfall
 
 
 @pytest.mark.parametrize("a,b", [(1, 1), (2, 5), (7, 3), (12, 12), (30, 2), (1, 40)])
@@ -57,28 +57,23 @@ def test_timeliness_is_on_time_or_late_after_the_transit():
     view = TrustView("me")
     assert view.timeliness("b", promised=1.0, measured=1.6, tolerance=1.5, now=0.0, transit=0.1)
     assert not view.timeliness("b", promised=0.1, measured=1.1, tolerance=1.5, now=0.0, transit=0.1)
-    assert view.timeliness("b", promised=0.1, measured=0.3, tolerance=1.5, now=0.0, jitter=0.2)
-    assert (view.of("b").timely.r, view.of("b").timely.s) == (2.0, 1.0)
+    # a promise the observer's record refutes is late, however quick this run was
+    assert not view.timeliness("b", promised=1.0, measured=0.5, tolerance=1.5, now=0.0,
+                               refuted=True)
+    assert (view.of("b").timely.r, view.of("b").timely.s) == (1.0, 2.0)
 
 
-def test_a_promise_under_the_observers_record_is_late_even_when_the_run_was_quick():
+def test_a_promise_under_the_observers_record_by_more_than_its_tolerance_falls_short():
     """A run that happened to take a tenth of what the observer has recorded for the
     board does not make a promise of a tenth of the record kept: the record is the
-    observer's evidence; within the tolerance of it, the promise stands."""
-    view = TrustView("me")
-    assert view.timeliness("b", promised=1.0, measured=1.0, tolerance=1.5, now=0.0, recorded=1.4)
-    assert not view.timeliness("b", promised=1.0, measured=1.0, tolerance=1.5, now=0.0,
-                               recorded=10.0)
-    assert view.timeliness("b", promised=1.0, measured=1.0, tolerance=1.5, now=0.0,
-                           recorded=1.6, transit=0.2)  # the messages' share is not promised
-    assert not view.timeliness("b", promised=1.0, measured=10.0, tolerance=1.5, now=0.0,
-                               recorded=1.0)  # nor does the record excuse a late run
-    assert (view.of("b").timely.r, view.of("b").timely.s) == (2.0, 2.0)
-    # a record taken under another load is held to its own, looser tolerance
-    assert view.timeliness("b", promised=1.0, measured=1.0, tolerance=1.5, now=0.0,
-                           recorded=2.9, record_tolerance=3.0)
-    assert not view.timeliness("b", promised=1.0, measured=1.0, tolerance=1.5, now=0.0,
-                               recorded=10.0, record_tolerance=3.0)  # a tenfold overstater
+    observer's evidence; within its tolerance of it, the promise stands."""
+    assert record_shortfall(recorded=2.9, transit=0.0, promised=1.0, record_tolerance=3.0) <= 1
+    assert record_shortfall(recorded=10.0, transit=0.0, promised=1.0,
+                            record_tolerance=3.0) > 1  # a tenfold overstater
+    # the messages' share is not promised
+    assert record_shortfall(recorded=3.2, transit=0.3, promised=1.0, record_tolerance=3.0) <= 1
+    assert record_shortfall(recorded=3.2, transit=0.1, promised=1.0, record_tolerance=3.0) > 1
+    assert record_shortfall(recorded=1.4, transit=0.0, promised=1.0, record_tolerance=1.5) <= 1
 
 
 # -- the auction ------------------------------------------------------------------------------
