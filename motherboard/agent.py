@@ -1,7 +1,8 @@
 """A board's agent: it bids from its own performance history and runs what it wins.
 
 The agent is the board side of the message interface, sans-IO like the motherboard:
-it answers a BidRequest with a Bid (or a Decline), queues Awards, drops Cancels,
+it answers a BidRequest with a Bid (or a Decline), queues Awards, drops Cancels (and
+says when the run of a cancelled job had begun: its host stops it),
 turns a finished run into a Result, and learns from each Settle how long the task
 took as the motherboard measured it.  Whoever
 hosts the board (a simulated board, a thread driving a QEMU board) runs the queue
@@ -153,8 +154,13 @@ class BoardAgent:
             if job.award.task == inputs.task and job.award.inputs is None:
                 job.award, job.ready = replace(job.award, inputs=inputs.inputs), now
 
-    def on_cancel(self, cancel: Cancel) -> None:
-        self.queue = deque(j for j in self.queue if j.award.task != cancel.task or j.started)
+    def on_cancel(self, cancel: Cancel) -> bool:
+        """Drop the task from the plan; True when its run had begun, so that the host stops
+        it: the motherboard has it run elsewhere or gave up on it, and a run to the end
+        would take a shared host's CPU from the runs that count."""
+        begun = any(j.award.task == cancel.task and j.started is not None for j in self.queue)
+        self.queue = deque(j for j in self.queue if j.award.task != cancel.task)
+        return begun
 
     def decline(self, routines: tuple[str, ...]) -> Decline:
         self.declined.update(routines)

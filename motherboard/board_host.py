@@ -326,7 +326,11 @@ class _Hosted:
         elif isinstance(message, Inputs):
             agent.on_inputs(message, now)
         elif isinstance(message, Cancel):
-            agent.on_cancel(message)
+            running = self.running
+            if agent.on_cancel(message) and running is not None \
+                    and running.job.award.task == message.task:
+                self.intake.withdraw(message.task)  # what is still to send is not sent
+                self.running = None
         elif isinstance(message, Settle):
             agent.on_settle(message)
         self._next(time.monotonic())

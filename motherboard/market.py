@@ -652,7 +652,9 @@ class Motherboard:
         not) and whose run the oracle's record does not refute (an overstater's), and only
         where the task would run at once: the idle board's own plan (its awarded tasks
         whose inputs are still to come) would not hold it back (agent.holds_up).
-        No auction, no message waited for: the bids are those of the task's auction."""
+        No auction, no message waited for: the bids are those of the task's auction.  A
+        board whose Started was still on the way (it had just begun the task) stops that
+        run when the Cancel comes, so the task does not take two boards' CPU."""
         idle = [e for e in self.boards.values() if e.status == BoardStatus.ACTIVE
                 and not any(self.tasks[t].composed for t in e.inflight)]
         if not idle:

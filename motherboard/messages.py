@@ -125,7 +125,9 @@ class Inputs:
 
 @dataclass(frozen=True)
 class Cancel:
-    """The motherboard no longer wants this task from this board (it went elsewhere)."""
+    """The motherboard no longer wants this task from this board (it went elsewhere, or
+    the board took too long, or its inputs were wrong): the board drops it, and stops its
+    run if it had begun."""
 
     task: str
     board: str

@@ -141,7 +141,9 @@ class SimBoard:
             case Inputs():
                 self.agent.on_inputs(message, now)
             case Cancel():
-                self.agent.on_cancel(message)
+                if self.agent.on_cancel(message) and self.running is not None \
+                        and self.running.award.task == message.task:
+                    self.running = None  # its run stops: its end finds it gone (finish)
             case Settle():
                 self.agent.on_settle(message)
         return []
@@ -164,6 +166,8 @@ class SimBoard:
         return job, now + line.seconds(job.award.size) * noise * contention
 
     def finish(self, job: AwardedJob, now: float) -> list[BoardMessage]:
+        if self.running is not job:
+            return []  # stopped by a Cancel
         self.running = None
         if not self.alive or job.started is None:
             return []

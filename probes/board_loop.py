@@ -107,6 +107,19 @@ class Intake:
     def close(self) -> None:
         self.closed = True
 
+    def withdraw(self, key: Hashable) -> bool:
+        """Take back work not done yet (its task went elsewhere): its items still waiting
+        are never submitted, and the results of those already out come back to nobody,
+        even once work of the same key is put in again.  False when no such work is
+        open."""
+        if self._open.pop(key, None) is None:
+            return False
+        gone = {probe_id for probe_id, (owner, _) in self._place.items() if owner == key}
+        for probe_id in gone:
+            del self._place[probe_id]
+        self._waiting = deque(item for item in self._waiting if id(item[0]) not in gone)
+        return True
+
     @property
     def pending(self) -> tuple[Hashable, ...]:
         """The keys of the work put in and not done yet, oldest first."""

@@ -247,3 +247,52 @@ def test_a_board_under_kvm_gets_the_kvm_floors_of_the_silence_timers():
     assert policies[0] == replace(POLICY, batch_size=1)  # an Intake's work is not batched
     assert policies[1].dead_after == POLICY.kvm_dead_after > POLICY.dead_after
     assert policies[1].retransmit_after == POLICY.kvm_retransmit_after
+
+
+def test_withdrawn_work_sends_nothing_more_and_its_late_results_complete_nothing():
+    """A task taken back while it runs (the motherboard moved it, or gave up on it): its
+    probes still waiting never reach the guest, the ones already out come back to nobody
+    (also once the same task is put in again), and the other work is done as ever."""
+    p01 = BOOK.resolve("hd:p01")
+    (long, expected), (other, expected_other) = task(p01, X86_64, 5000, 1), task(p01, X86_64, 10, 2)
+    assert len(long.items) == 10  # 511 vectors a probe: more than the window and its queue
+    intake, state = Intake(), CampaignState(Policy(window=2, batch_size=1))
+    intake.put(long)
+    intake.put(other)
+    guest = FakeGuest(X86_64)
+    guest.receive(b"".join(state.start(0.0).send))
+    state.feed(guest.restart(), 0.0)
+    sent: list = []
+    done: list[WorkDone] = []
+
+    def deliver(out, now: float) -> None:
+        """Frames to the guest and its replies fed back, as long as there are any."""
+        while out.send:
+            sent.extend(out.send)
+            reply = b"".join(guest.receive(frame) for frame in out.send)
+            out = state.feed(reply, now)
+            done.extend(intake.answered(out))
+
+    intake.draw(state)
+    first = state.tick(0.0)
+    assert len(first.send) == 2  # two of the long work's probes out, two more drawn
+    replies = b"".join(guest.receive(frame) for frame in first.send)
+    sent.extend(first.send)
+    assert intake.withdraw(long.key) and not intake.withdraw(long.key)
+    again, _ = task(p01, X86_64, 5000, 1)  # the same task, put in again: new probes
+    intake.put(again)
+    late = state.feed(replies, 0.001)
+    assert sum(len(b) for b in late.batches) == 2 and intake.answered(late) == []
+    deliver(late, 0.001)
+    for k in range(1, 100):
+        intake.draw(state)
+        deliver(state.tick(k * 0.01), k * 0.01)
+        if len(done) == 2:
+            break
+    assert [d.key for d in done] == [other.key, again.key]
+    assert answers(p01, X86_64, done[0]) == expected_other
+    assert answers(p01, X86_64, done[1]) == expected
+    assert all(r.probe is p for r, (p, _) in zip(done[1].results, again.items, strict=True))
+    assert intake.pending == ()
+    # of the withdrawn work only the four drawn before went to the guest
+    assert len(sent) == 4 + len(other.items) + len(again.items)

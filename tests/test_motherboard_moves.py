@@ -12,14 +12,15 @@ from dataclasses import replace
 
 import pytest
 
+from motherboard import batch
 from motherboard.compare import compare
 from motherboard.market import MarketConfig
-from motherboard.messages import Cancel, Started
+from motherboard.messages import Award, Cancel, Started
 from motherboard.record import audit
 from motherboard.routines import RoutineBook
-from motherboard.sim import BoardPlan, RunTimeLine, SimProfile, simulate
+from motherboard.sim import BoardPlan, RunTimeLine, SimBoard, SimProfile, simulate
 from motherboard.workload import TaskSpec, Workload, calibration_sizes, long_graph
-from testing.two_board_market import BIDS, TwoBoardMarket
+from testing.two_board_market import BIDS, PROFILE, TwoBoardMarket
 
 BOOK = RoutineBook.library()
 
@@ -101,3 +102,23 @@ def test_moving_waiting_tasks_to_idle_boards_shortens_a_noisy_graph():
             moves += move * sum(e[1] == "moved" for e in run.motherboard.events)
     assert moves > 0
     assert statistics.mean(makespans[True]) <= 0.95 * statistics.mean(makespans[False]), makespans
+
+
+def test_a_board_told_to_drop_a_task_it_has_begun_stops_the_run_and_takes_the_next():
+    """A Cancel may reach a board just after it began the task (its Started still on the
+    way: the motherboard moved the task, or gave up waiting): the board stops that run,
+    says nothing of it, and begins its next job at once, instead of running both."""
+    board = SimBoard("a", PROFILE, BOOK, 0)
+    rid = BOOK.resolve("hd:p01")
+    r = BOOK.routine(rid)
+    for k in range(2):
+        inputs = batch.pack_inputs(r, BOOK.inputs(rid, 8, k))
+        board.receive(Award(f"t{k}", "a", rid, "lowered", 8, inputs), 0.0)
+    first, _ = board.start(0.0)
+    assert first.award.task == "t0" and board.start(0.0) is None  # one run at a time
+    board.receive(Cancel("t0", "a"), 0.001)
+    second, _ = board.start(0.001)
+    assert second.award.task == "t1"
+    assert board.finish(first, 0.002) == []  # the stopped run's end: nothing to say
+    (result,) = board.finish(second, 0.003)
+    assert result.task == "t1" and [j.award.task for j in board.agent.queue] == []
