@@ -46,12 +46,11 @@ from typing import TYPE_CHECKING
 
 from rich import box
 from rich.console import Console, Group
-from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
+from cli import terminal
 from cli.errors import Failure, Interrupted, UsageError
-from cli.terminal import console as task_console
 
 if TYPE_CHECKING:
     from evolution.board_features import FeatureFinding
@@ -570,9 +569,9 @@ def evolve_command(options: EvolveOptions, json_path: str | None = None,
         store = SemStore(connect(options.db))
         _library(store)
         store.resolve(options.ref)
-    console = console or task_console()
+    console = console or terminal.console()
     display = _Display(workers=options.workers)
-    live = Live(console=console, refresh_per_second=4, transient=False,
+    live = terminal.TaskLive(console=console, refresh_per_second=4, transient=False,
                 get_renderable=display.render)
 
     def ready(session: EvolutionBoard, plan) -> None:

@@ -16,10 +16,10 @@ from pathlib import Path
 
 from rich import box
 from rich.console import Console, Group
-from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
+from cli import terminal
 from cli.errors import Interrupted, UsageError
 from market import records as R
 from market.boards import PROFILES, Seat, open_seat
@@ -186,8 +186,8 @@ def describe(market: Market, step: Step) -> str:
 def market_command(options: MarketOptions, json_path: str | None = None,
                    plot_path: str | None = None, console: Console | None = None) -> None:
     """Run the market with a live table; its errors end the task in one line (cli/errors)."""
-    console = console or Console()
-    live = Live(console=console, refresh_per_second=4, transient=False)
+    console = console or terminal.console()
+    live = terminal.TaskLive(console=console, refresh_per_second=4, transient=False)
     budget = {"ms": None}
 
     def ready(market: Market) -> None:

@@ -12,9 +12,9 @@ from pathlib import Path
 
 from rich import box
 from rich.console import Console
-from rich.live import Live
 from rich.table import Table
 
+from cli import terminal
 from cli.errors import Failure, UsageError
 from motherboard.compare import compare
 from motherboard.live import BoardSpecError, LiveRun, Plan, parse_boards, run_live
@@ -122,7 +122,7 @@ def motherboard_command(boards: str, workload: str = "stream", *, liars: int = 0
                         json_path: str | None = None, plot_path: str | None = None,
                         calibration: int = 10, seed: int = 0, timeout: float = 600.0,
                         db: str | None = None, console: Console | None = None) -> int:
-    console = console or Console()
+    console = console or terminal.console()
     try:
         choices = parse_boards(boards)
         work = load(workload)
@@ -143,7 +143,7 @@ def motherboard_command(boards: str, workload: str = "stream", *, liars: int = 0
                   f"{' (a task graph)' if work.is_graph else ''}")
     # No refresh thread: the boards are forked processes, and a fork must not copy a
     # thread holding a lock; the loop refreshes the table itself.
-    with Live(console=console, auto_refresh=False, transient=False) as live:
+    with terminal.TaskLive(console=console, auto_refresh=False, transient=False) as live:
         def update(run: LiveRun, now: float) -> None:
             live.update(board_table(run.motherboard, run.liars, now, run.onboarded),
                         refresh=True)
