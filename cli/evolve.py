@@ -572,7 +572,7 @@ def evolve_command(options: EvolveOptions, json_path: str | None = None,
     console = console or terminal.console()
     display = _Display(workers=options.workers)
     live = terminal.TaskLive(console=console, refresh_per_second=4, transient=False,
-                get_renderable=display.render)
+                             get_renderable=display.render)
 
     def ready(session: EvolutionBoard, plan) -> None:
         display.board, display.plan = _board_line(session), plan
