@@ -77,6 +77,12 @@ CALIBRATION_DISTINCT = 256
 # (and the board never bids for that routine): a board whose bid comes late -- the host's
 # one loop vetting another board's code at load -- is asked again
 CALIBRATION_ASKS = 3
+# Calibration runs of a routine a board may fail (answer with an error: a probe's watchdog
+# firing while the loaded host had its QEMU descheduled, say) before it is taken to
+# decline the routine; each failed one is replaced by a new one.  Before, one failure left
+# the board owing a sample it was never asked for again, so it never bid for that routine
+# (bench B of 2026-12-06 15:40: rv64 without Zb* and sort5, after one probe's TIMEOUT)
+CALIBRATION_FAILURES = 3
 # A task moves to an idle board (Motherboard._move) only if that ends it sooner by this
 # share of its run on its own board: a gain within the bids' own error is no gain
 MOVE_GAIN = 0.1
@@ -125,6 +131,7 @@ class BoardEntry:
     declined: set[str] = field(default_factory=set)
     calibrated: Counter = field(default_factory=Counter)  # routine -> calibration results
     calibration: deque = field(default_factory=deque)  # calibration tasks not yet announced
+    calibration_failures: Counter = field(default_factory=Counter)  # routine -> runs failed
     inflight: set[str] = field(default_factory=set)  # task ids awarded and not answered
     won: int = 0  # workload tasks awarded (one moved away counts for the board it went to)
     accepted: int = 0  # workload tasks whose answers were accepted
@@ -309,20 +316,37 @@ class Motherboard:
         self.boards[report.board] = entry
         self.trust.of(report.board)
         self.measured.setdefault(report.board, History())
+        sizes = self.config.calibration_sizes
         for rid in self.mix:
             if not entry.offers(rid):
                 continue
             for k in range(entry.calibrated[rid], self._samples(entry, rid)):
-                sizes = self.config.calibration_sizes
-                self._calibration_serial += 1
-                task = TaskEntry(f"c{self._calibration_serial}", rid, sizes[k % len(sizes)],
-                                 self.rng.randrange(2**31), -1, calibrating=report.board,
-                                 arrived=now, state=TaskState.READY)
-                task.own = task.packed = self._calibration_inputs(task)
-                task.composed = True
-                self.tasks[task.id] = self._unfinished[task.id] = task
-                entry.calibration.append(task.id)
+                entry.calibration.append(self._calibration_task(entry, rid, sizes[k % len(sizes)],
+                                                                now).id)
         self.events.append((now, "join", report.board, report.spec))
+
+    def _calibration_task(self, entry: BoardEntry, rid: str, size: int,
+                          now: float) -> TaskEntry:
+        self._calibration_serial += 1
+        task = TaskEntry(f"c{self._calibration_serial}", rid, size, self.rng.randrange(2**31),
+                         -1, calibrating=entry.id, arrived=now, state=TaskState.READY)
+        task.own = task.packed = self._calibration_inputs(task)
+        task.composed = True
+        self.tasks[task.id] = self._unfinished[task.id] = task
+        return task
+
+    def _calibrate_again(self, task: TaskEntry, now: float, out: list[Envelope]) -> None:
+        """A calibration run failed or got stuck: the board is asked for another of its
+        size, first of its calibration, or, after CALIBRATION_FAILURES, taken to decline
+        the routine (it cannot run it here), so that it neither owes samples nor bids for
+        it."""
+        entry = self.boards[task.calibrating]
+        entry.calibration_failures[task.routine] += 1
+        if entry.calibration_failures[task.routine] >= CALIBRATION_FAILURES:
+            self._decline(Decline(entry.id, (task.routine,)), now, out)
+            return
+        entry.calibration.appendleft(self._calibration_task(entry, task.routine, task.size,
+                                                            now).id)
 
     def _bid(self, bid: Bid, now: float, out: list[Envelope]) -> None:
         task = self.tasks.get(bid.task)
@@ -433,6 +457,8 @@ class Motherboard:
             self.trust.of(result.board).correct.rate(0.0)
             self.events.append((now, "failed", result.board, f"{task.id}: {result.error}"))
             self._again(task, now, exclude=result.board)
+            if task.calibrating:
+                self._calibrate_again(task, now, out)
             return
         if not check.ok:
             attempt.outcome = "wrong"
@@ -582,6 +608,7 @@ class Motherboard:
                     self.events.append((now, "stuck", entry.id, tid))
                     if task.calibrating:
                         task.state = TaskState.DROPPED
+                        self._calibrate_again(task, now, out)
                     else:  # not excluded: it may only be slow, and it may be the only board
                         task.reroutes.append((now, None))
                         self._again(task, now)

@@ -13,11 +13,18 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from motherboard.market import BoardStatus, MarketConfig, MarketError, Motherboard
-from motherboard.messages import Onboard
+from motherboard import batch
+from motherboard.market import (
+    CALIBRATION_FAILURES,
+    BoardStatus,
+    MarketConfig,
+    MarketError,
+    Motherboard,
+)
+from motherboard.messages import Award, Bid, BidRequest, Onboard, Result
 from motherboard.record import audit, totals
 from motherboard.routines import RoutineBook
-from motherboard.sim import BoardPlan, RunTimeLine, SimProfile, simulate
+from motherboard.sim import BoardPlan, RunTimeLine, SimBoard, SimProfile, simulate
 from motherboard.workload import (
     TaskSpec,
     Workload,
@@ -26,7 +33,7 @@ from motherboard.workload import (
     layered_graph,
     poisson_stream,
 )
-from testing.two_board_market import TwoBoardMarket
+from testing.two_board_market import PROFILE, TwoBoardMarket
 
 BOOK = RoutineBook.library()
 QUICK = MarketConfig(calibration_samples=3, calibration_sizes=(1, 8, 32))
@@ -546,3 +553,48 @@ def test_a_run_on_time_is_still_late_when_the_oracles_record_refutes_its_promise
     assert after["b"] == (before["b"][0] + 1, before["b"][1])
     assert after["a"] == (before["a"][0], before["a"][1] + 1)
     assert x.mb.tasks["t1"].state.name == "ACCEPTED"
+
+
+def test_a_failed_calibration_run_is_asked_again_and_repeated_failures_decline_the_routine():
+    """A calibration run that fails (a probe's watchdog on a loaded host) is replaced by
+    another, so one failure does not leave the board owing a sample it is never asked
+    for, never bidding for the routine; a board whose runs of it always fail is taken
+    to decline it after CALIBRATION_FAILURES, and owes nothing more."""
+    mb = Motherboard(BOOK, ("hd:p01",), MarketConfig(calibration_samples=2))
+    rid = BOOK.resolve("hd:p01")
+    r = BOOK.routine(rid)
+    awards: list[Award] = []
+    failures = {"good": 1, "bad": 10**6}  # runs each board fails before it answers
+
+    def step(envelopes, now: float) -> None:
+        for env in envelopes:
+            m = env.message
+            if isinstance(m, BidRequest):
+                step(mb.handle(Bid(m.task, env.to, "lowered", 0.01, 0.0, 0.01, True, 0.01),
+                               now), now)
+            elif isinstance(m, Award):
+                awards.append(m)
+
+    for name in failures:
+        step(mb.handle(Onboard(SimBoard(name, PROFILE, BOOK, 0).agent.report), 0.0), 0.0)
+    now = 0.0
+    while awards:
+        award = awards.pop(0)
+        now += 0.01
+        if failures[award.board] > 0:
+            failures[award.board] -= 1
+            step(mb.handle(Result(award.task, award.board, "lowered", None,
+                                  "a batch probe ended: TIMEOUT"), now), now)
+            continue
+        outputs = batch.pack_outputs(r, [BOOK.evaluate(rid, v)
+                                         for v in batch.unpack_inputs(r, award.inputs)])
+        step(mb.handle(Result(award.task, award.board, "lowered", outputs), now), now)
+    good, bad = mb.boards["good"], mb.boards["bad"]
+    assert good.calibrated[rid] == 2 and not mb.calibrating("good")
+    assert good.calibration_failures[rid] == 1
+    assert bad.calibration_failures[rid] == CALIBRATION_FAILURES and not bad.offers(rid)
+    assert not mb.calibrating("bad") and not bad.calibration
+    assert any(e[1] == "decline" and e[2] == "bad" for e in mb.events)
+    # the workload's task is asked of the board that calibrated, not of the one that could not
+    step(mb.submit(TaskSpec("t0", "hd:p01", 8, 0), now), now)
+    assert [a.board for a in awards] == ["good"]
