@@ -26,7 +26,3 @@ class MemoryRegion:
 
     def to_json(self) -> dict:
         return {"base": self.base, "length": self.length, "type": self.type}
-
-
-def usable_bytes(regions: list[MemoryRegion]) -> int:
-    return sum(r.length for r in regions if r.type == 1)

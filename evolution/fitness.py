@@ -68,10 +68,6 @@ class FitnessRun:
         """The quartiles of the per-pair figures."""
         return self.cycles.spread if self.cycles else None
 
-    @property
-    def median_latency(self) -> float | None:
-        return self.latency.median if self.latency else None
-
 
 def run_in_guest(link: Link, isa: Isa, spec: Routine, codes: dict[str, bytes], count: int,
                  seed: int, campaign: Campaign | None = None) -> dict[str, FitnessRun]:

@@ -47,10 +47,6 @@ class Experiment:
     def cpu_seconds(self) -> float:
         return self.cpu_ms / 1000
 
-    @property
-    def param_map(self) -> dict[str, int | str]:
-        return dict(self.params)
-
     def to_record(self) -> dict:
         return {"routine": self.routine, "isa": self.isa, "features": sorted(self.features),
                 "strategy": self.strategy, "params": dict(self.params),

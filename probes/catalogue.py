@@ -99,10 +99,3 @@ def family(name: str, arch: Arch, sequence: str | None = None) -> Family:
         measuring = ", ".join(n for n, f in FAMILIES.items() if f.measures)
         raise ValueError(f"--sequence is for the {measuring} family, not {name!r}")
     return found
-
-
-def family_probes(name: str, arch: Arch, seed: int = 0,
-                  sequence: str | None = None) -> Iterator[Probe]:
-    """The probes of family `name` for `arch` (`sequence`: what `timing` measures);
-    raises ValueError saying what exists."""
-    return family(name, arch, sequence).make(FamilyRequest(arch, seed, sequence))
