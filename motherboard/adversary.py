@@ -44,7 +44,6 @@ class Liar:
     # truly, so it starts out trusted with the record they made
     patient: bool = False
     lost_in_a_row: int = 0
-    lies_told: int = 0  # wrong results sent
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -66,7 +65,6 @@ class Liar:
             return result
         if self.rng.random() >= WRONG_RATE:
             return result
-        self.lies_told += 1
         return replace(result, outputs=corrupt(result.outputs, stride))
 
     @property

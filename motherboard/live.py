@@ -64,7 +64,6 @@ KILL_BUSY_WAIT = 30.0  # seconds a "kill-busy" plan waits for its board to hold 
 # (a named board may win nothing: with bids that know the boards, the slowest here won
 # no task of bench A's stream after its third second in one run)
 BUSIEST_HONEST = "busiest-honest"
-DEFAULT_MIX = ("hd:p01", "hd:p23", "sort:sort3")
 
 
 class BoardSpecError(ValueError):

@@ -23,7 +23,6 @@ import math
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-NEUTRAL = 0.5
 TRUST_QUANTILE = 0.05
 WRONG_WEIGHT = 10.0
 

@@ -11,7 +11,7 @@ them as immediates or in its own scratch registers.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Protocol
 
 from sem.canon import canonicalize, parse
@@ -117,7 +117,6 @@ def schedule(r: Routine) -> list[Node]:
 class Lowered:
     arch: str
     text: str  # assembly, one statement per line
-    registers_used: list[str] = field(default_factory=list)
 
 
 COMPARISONS = frozenset({"eq", "ne", "ult", "ule", "slt", "sle"})
@@ -237,4 +236,4 @@ def lower(r: Routine, target: Target) -> Lowered:
     result = None if r.result is None else Operand(r.result, home.get(id(r.result)))
     saved = [reg for reg in target.pool if reg in touched and reg in target.callee_saved]
     text = "\n".join(target.frame(saved, body, result)) + "\n"
-    return Lowered(target.name, text, sorted(touched, key=target.pool.index))
+    return Lowered(target.name, text)
