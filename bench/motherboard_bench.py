@@ -329,7 +329,7 @@ def profiles_from(mb: Motherboard) -> dict[str, SimProfile]:
     for board, entry in mb.boards.items():
         lines: dict[str, dict[str, RunTimeLine]] = {}
         rates = []
-        for (rid, impl), model in mb.measured[board].models.items():
+        for (rid, impl), model in mb.records.measured[board].models.items():
             overhead, slope = model.line()
             lines.setdefault(rid, {})[impl] = RunTimeLine(overhead, slope)
             rates.append((overhead, slope))

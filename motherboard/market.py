@@ -37,7 +37,6 @@ found wrong, what was composed from it is voided and redone (_void_children).
 
 from __future__ import annotations
 
-import math
 import random
 from collections import Counter, deque
 from collections.abc import Iterable
@@ -47,7 +46,7 @@ from enum import Enum
 from motherboard import batch
 from motherboard.agent import holds_up
 from motherboard.auction import Sealed, vickrey
-from motherboard.history import CALIBRATION_SAMPLES, History, Smoothed
+from motherboard.history import CALIBRATION_SAMPLES
 from motherboard.messages import (
     Award,
     Bid,
@@ -64,9 +63,9 @@ from motherboard.messages import (
     Settle,
     Started,
 )
-from motherboard.oracle import FULL, Check, CheckRequest, Oracle, OraclePolicy
+from motherboard.oracle import FULL, BoardRecords, Check, CheckRequest, Oracle, OraclePolicy
 from motherboard.routines import RoutineBook
-from motherboard.trust import TrustView, record_shortfall
+from motherboard.trust import TrustView
 from motherboard.workload import TaskSpec
 from sem.interp import Evaluation
 from sem.vectors import Vector
@@ -250,15 +249,7 @@ class Motherboard:
         self.rng = random.Random(self.config.seed)
         self.oracle = Oracle(book, self.config.oracle, random.Random(self.config.seed + 1))
         self.trust = TrustView(observer)
-        self.measured: dict[str, History] = {}  # board -> what the oracle measured, per routine
-        # board -> the shortest time from announcing a task to its bid: the round trip a
-        # result's time includes beyond the run the board promised (the shortest, as
-        # whatever else delayed a bid -- a busy host -- may delay a result as well)
-        self.round_trip: dict[str, float] = {}
-        # board -> the log of its latest runs over what the record said of them before
-        # each was added (smoothed): the record's lines hold every run since the board
-        # joined, and its calibration ran under another load than now (_recorded)
-        self.record_pace: dict[str, Smoothed] = {}
+        self.records = BoardRecords(self.config.calibration_samples)
         self.boards: dict[str, BoardEntry] = {}
         self.tasks: dict[str, TaskEntry] = {}
         # the tasks not yet accepted or dropped (both final), pruned as they are looked at
@@ -315,7 +306,7 @@ class Motherboard:
             entry.vectors, entry.busy = known.vectors, known.busy
         self.boards[report.board] = entry
         self.trust.of(report.board)
-        self.measured.setdefault(report.board, History())
+        self.records.join(report.board)
         sizes = self.config.calibration_sizes
         for rid in self.mix:
             if not entry.offers(rid):
@@ -355,7 +346,7 @@ class Motherboard:
         task.bids[bid.board] = bid
         task.answered.add(bid.board)
         trip = now - task.announced
-        self.round_trip[bid.board] = min(self.round_trip.get(bid.board, trip), trip)
+        self.records.bid_came(bid.board, trip)
         if task.answered >= task.asked:
             self._close(task, now, out)
 
@@ -468,11 +459,8 @@ class Motherboard:
             return
         if check.kind == FULL:
             self.trust.verified(result.board, True, now)
-        said = self._record_line(result.board, task.routine, result.implementation, task.size)
-        if said is not None and said > 0 and attempt.run > 0:
-            self.record_pace.setdefault(result.board, Smoothed()).add(math.log(attempt.run / said))
-        self.measured[result.board].record(task.routine, result.implementation, task.size,
-                                           attempt.run, result.cycles)
+        self.records.ran(result.board, task.routine, result.implementation, task.size,
+                         attempt.run, result.cycles)
         self._mean_costs.clear()
         if any(self.tasks[p].state != TaskState.ACCEPTED for p in task.after):
             task.state, task.held = TaskState.HELD, (result, check)
@@ -693,7 +681,7 @@ class Motherboard:
             if not running:
                 continue  # the board starts what it has as soon as it may
             busy_until = max(self._expected_end(a, now) for a in running)
-            if busy_until - now < self.round_trip.get(entry.id, 0.0):
+            if busy_until - now < self.records.transit(entry.id):
                 continue  # it ends before a Cancel would reach it: it will begin the next itself
             for tid in entry.inflight:
                 task = self.tasks[tid]
@@ -711,7 +699,7 @@ class Motherboard:
                         self.trust.of(entry.id).correct.lower() < self.config.oracle.trusted_lower \
                         or self._shortfall(bid, task, bid.run) > 1.0:
                     continue
-                there = now + self.round_trip.get(entry.id, 0.0) + bid.run
+                there = now + self.records.transit(entry.id) + bid.run
                 if there < ends - MOVE_GAIN * attempt.bid.run and (best is None or there < best[0]):
                     best = (there, bid)
             if best is None:
@@ -812,7 +800,7 @@ class Motherboard:
         # every bid is refuted, those nearest their records (within twice the nearest's
         # shortfall) are taken: a record taken under a load since gone is as far from
         # every honest promise, and a board must run to bring its record's pace up to
-        # date (_recorded), while an overstater stays ten times further.
+        # date (BoardRecords.recorded), while an overstater stays ten times further.
         shortfall = {b.board: self._shortfall(b, task) for b in live}
         refuted = [b for b in live if shortfall[b.board] > 1.0]
         for b in refuted:
@@ -934,59 +922,16 @@ class Motherboard:
         """Mean predicted seconds over the boards that measured the routine (else its size)."""
         key = (task.routine, task.size)
         if key not in self._mean_costs:
-            self._mean_costs[key] = self._mean_cost_now(task)
+            self._mean_costs[key] = self.records.mean_prediction(task.routine, task.size)
         return self._mean_costs[key]
-
-    def _mean_cost_now(self, task: TaskEntry) -> float:
-        guesses = []
-        for history in self.measured.values():
-            for (rid, _), model in history.models.items():
-                if rid == task.routine and model.count:
-                    guesses.append(model.predict(task.size))
-        return sum(guesses) / len(guesses) if guesses else float(task.size)
-
-    def _recorded(self, board: str, routine: str, implementation: str,
-                  size: int) -> float | None:
-        """What the oracle's record of the board says a run of `size` takes now (transit
-        included): its line for the routine and implementation (_record_line) at the pace
-        of the board's latest runs against the record.  Why the pace: the lines hold every
-        run since the board joined, ten calibration runs a routine against a few since,
-        and calibration ran with every board calibrating and every answer checked:
-        `./run motherboard`'s stream on four TCG boards, 2026-12-06, had lines of 10-16
-        ms for tasks of a few vectors that then ran in 2-3 ms, so half of every honest
-        board's promises were refuted (100 of 200 each) and a tenfold overstater, refuted
-        no more than they, won up to 9 of the last 100 tasks.  The pace is this
-        observer's own measure of the board's runs, so a board cannot talk it down."""
-        said = self._record_line(board, routine, implementation, size)
-        return None if said is None else said * math.exp(self._pace(board))
-
-    def _pace(self, board: str) -> float:
-        """The log of the board's latest runs over its record (0: as recorded)."""
-        pace = self.record_pace.get(board)
-        return pace.value if pace is not None else 0.0
-
-    def _record_line(self, board: str, routine: str, implementation: str,
-                     size: int) -> float | None:
-        """The oracle's line of the board's runs of the routine with that implementation
-        at `size`, once those runs are as many as a calibration (fewer draw too loose a
-        line: a board's own history, a Settle behind, may then disagree with it in good
-        faith)."""
-        model = self.measured[board].model(routine, implementation)
-        if model.count < max(2, self.config.calibration_samples):
-            return None
-        return model.predict(size)
 
     def _shortfall(self, bid: Bid, task: TaskEntry, promise: float | None = None) -> float:
         """How far the bid's promise (or `promise`: its run alone, say) falls short of the
-        record (see _recorded), in units of the oracle's record_tolerance
-        (trust.record_shortfall): above 1 the record shows the promise cannot be kept; 0
-        without a record."""
-        recorded = self._recorded(bid.board, task.routine, bid.implementation, task.size)
-        if recorded is None:
-            return 0.0
-        return record_shortfall(recorded, self.round_trip.get(bid.board, 0.0),
-                                bid.seconds if promise is None else promise,
-                                self.config.oracle.record_tolerance)
+        oracle's record of the board (BoardRecords.shortfall): above 1 the record shows
+        the promise cannot be kept."""
+        return self.records.shortfall(bid.board, task.routine, bid.implementation, task.size,
+                                      bid.seconds if promise is None else promise,
+                                      self.config.oracle.record_tolerance)
 
     def _rate_time(self, board: str, task: TaskEntry, attempt: Attempt, measured: float,
                    now: float) -> None:
@@ -995,7 +940,7 @@ class Motherboard:
         the oracle's record of the board (_shortfall), so that a promise of a tenth of the
         record is late even when this run happened to be that quick."""
         self.trust.timeliness(board, attempt.bid.seconds, measured, self.config.oracle.tolerance,
-                              now, transit=self.round_trip.get(board, 0.0),
+                              now, transit=self.records.transit(board),
                               refuted=self._shortfall(attempt.bid, task) > 1.0)
 
     def _patience_deadline(self, attempt: Attempt) -> float:

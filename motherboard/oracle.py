@@ -1,7 +1,8 @@
 """The performance oracle: real-world measurement of every task, and its answers checked.
 
 Time: the motherboard's own clock from the award to the result (what the board
-promised is judged against it, trust.TrustView.timeliness).
+promised is judged against it, trust.TrustView.timeliness), kept per board as the
+oracle's record of its runs (BoardRecords), against which a promise is also judged.
 
 Answers: checked against the interpreter (sem.interp, the semantic core's reference
 semantics), never against another board; an input outside the routine's domain (its
@@ -21,13 +22,15 @@ still compared.
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from motherboard import batch
+from motherboard.history import History, Smoothed
 from motherboard.routines import RoutineBook
-from motherboard.trust import BoardTrust
+from motherboard.trust import BoardTrust, record_shortfall
 from probes.routine import layout_of
 from sem.interp import Evaluation
 from sem.vectors import Vector
@@ -132,3 +135,89 @@ class Oracle:
         wrong = [i for i in indices if truth[inputs[i]] is not None
                  and truth[inputs[i]] != batch.output(r, outputs, i)]
         return Check(kind, len(indices), len(wrong), wrong[0] if wrong else None)
+
+
+class BoardRecords:
+    """The oracle's record of each board's runs: this motherboard's own measure of them,
+    its evidence beside the boards' word.  Per board: a History of its runs (each
+    routine and implementation's line over batch sizes), the pace of its latest runs
+    against that line, and the shortest round trip of its bids (the messages' share of a
+    result's time, which no board can promise away)."""
+
+    def __init__(self, calibration_samples: int) -> None:
+        self.calibration_samples = calibration_samples
+        self.measured: dict[str, History] = {}  # board -> what the oracle measured
+        # board -> the shortest time from announcing a task to its bid: the round trip a
+        # result's time includes beyond the run the board promised (the shortest, as
+        # whatever else delayed a bid -- a busy host -- may delay a result as well)
+        self.round_trip: dict[str, float] = {}
+        # board -> the log of its latest runs over what the record said of them before
+        # each was added (smoothed): the record's lines hold every run since the board
+        # joined, and its calibration ran under another load than now (recorded)
+        self.paces: dict[str, Smoothed] = {}
+
+    def join(self, board: str) -> None:
+        self.measured.setdefault(board, History())  # a board back keeps its record
+
+    def bid_came(self, board: str, trip: float) -> None:
+        self.round_trip[board] = min(self.round_trip.get(board, trip), trip)
+
+    def transit(self, board: str) -> float:
+        return self.round_trip.get(board, 0.0)
+
+    def ran(self, board: str, routine: str, implementation: str, size: int, run: float,
+            cycles: int) -> None:
+        """A run whose answer was found right: its pace against the line first, then
+        the line."""
+        said = self.line(board, routine, implementation, size)
+        if said is not None and said > 0 and run > 0:
+            self.paces.setdefault(board, Smoothed()).add(math.log(run / said))
+        self.measured[board].record(routine, implementation, size, run, cycles)
+
+    def recorded(self, board: str, routine: str, implementation: str,
+                 size: int) -> float | None:
+        """What the record says a run of `size` takes now (transit included): the
+        board's line for the routine and implementation (`line`) at the pace of its
+        latest runs against the record.  Why the pace: the lines hold every run since
+        the board joined, ten calibration runs a routine against a few since, and
+        calibration ran with every board calibrating and every answer checked: `./run
+        motherboard`'s stream on four TCG boards, 2026-12-06, had lines of 10-16 ms for
+        tasks of a few vectors that then ran in 2-3 ms, so half of every honest board's
+        promises were refuted (100 of 200 each) and a tenfold overstater, refuted no
+        more than they, won up to 9 of the last 100 tasks.  The pace is this observer's
+        own measure of the board's runs, so a board cannot talk it down."""
+        said = self.line(board, routine, implementation, size)
+        return None if said is None else said * math.exp(self.pace(board))
+
+    def pace(self, board: str) -> float:
+        """The log of the board's latest runs over its record (0: as recorded)."""
+        pace = self.paces.get(board)
+        return pace.value if pace is not None else 0.0
+
+    def line(self, board: str, routine: str, implementation: str, size: int) -> float | None:
+        """The line of the board's runs of the routine with that implementation at
+        `size`, once those runs are as many as a calibration (fewer draw too loose a line:
+        a board's own history, a Settle behind, may then disagree with it in good
+        faith)."""
+        model = self.measured[board].model(routine, implementation)
+        if model.count < max(2, self.calibration_samples):
+            return None
+        return model.predict(size)
+
+    def shortfall(self, board: str, routine: str, implementation: str, size: int,
+                  promise: float, record_tolerance: float) -> float:
+        """How far a promise falls short of the record (`recorded`), in units of
+        `record_tolerance` (trust.record_shortfall): above 1 the record shows the
+        promise cannot be kept; 0 without a record."""
+        recorded = self.recorded(board, routine, implementation, size)
+        if recorded is None:
+            return 0.0
+        return record_shortfall(recorded, self.transit(board), promise, record_tolerance)
+
+    def mean_prediction(self, routine: str, size: int) -> float:
+        """The mean over every board's line for the routine at `size` (the size itself,
+        as a stand-in, before any board ran it)."""
+        guesses = [model.predict(size) for history in self.measured.values()
+                   for (rid, _), model in history.models.items()
+                   if rid == routine and model.count]
+        return sum(guesses) / len(guesses) if guesses else float(size)

@@ -90,7 +90,7 @@ def board_json(mb: Motherboard, liar_kinds: dict[str, str]) -> list[dict]:
         r = entry.report
         trust = mb.trust.of(board)
         history = {}
-        for (rid, impl), model in mb.measured[board].models.items():
+        for (rid, impl), model in mb.records.measured[board].models.items():
             history.setdefault(mb.book.name(rid), {})[impl] = model.to_json()
         out.append({
             "board": board, "spec": r.spec, "arch": r.arch, "fingerprint": r.fingerprint,

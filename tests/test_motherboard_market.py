@@ -459,7 +459,7 @@ def test_the_oracles_record_holds_a_boards_runs_not_its_waits_behind_its_own_tas
     mb = run.motherboard
     measured = [a.measured for t in mb.workload_tasks() for a in t.attempts]
     assert max(measured) > 0.3  # it queued
-    model = mb.measured["only"].model(BOOK.resolve("hd:p01"), "lowered")
+    model = mb.records.measured["only"].model(BOOK.resolve("hd:p01"), "lowered")
     assert model.count == QUICK.calibration_samples + len(work.tasks)
     assert model.predict(10) == pytest.approx(0.1, abs=0.005)  # 1 ms latency each way
     assert not [e for e in mb.events if e[1] == "refuted"]
@@ -545,7 +545,7 @@ def test_a_run_on_time_is_still_late_when_the_oracles_record_refutes_its_promise
     x = TwoBoardMarket(move_to_idle=False)
     x.start()  # t0 to b (promised 1 s), t1 and t2 to a (1 s and 2 s)
     records = {"a": 4.0, "b": 2.0}  # the oracle's record of a run, per board
-    monkeypatch.setattr(x.mb, "_recorded", lambda board, *_: records[board])
+    monkeypatch.setattr(x.mb.records, "recorded", lambda board, *_: records[board])
     before = {b: (x.mb.trust.of(b).timely.r, x.mb.trust.of(b).timely.s) for b in "ab"}
     x.answer("t0", "b", 1.0)
     x.answer("t1", "a", 1.0)
