@@ -92,48 +92,67 @@ def layout_of(r: Routine) -> ProbeLayout:
 
 # -- wrappers ---------------------------------------------------------------------------
 
+def _fits(layout: ProbeLayout, isa: str, registers: tuple[str, ...]) -> None:
+    if len(layout.params) > len(registers):
+        raise ValueError(f"{len(layout.params)} inputs: the {isa} probe form passes at most"
+                         f" {len(registers)} in registers; split the routine")
+
+
+def _x86_call(layout: ProbeLayout, record: str) -> list[str]:
+    """One vector: its memory window into the scratch area (rbp), its arguments from the
+    input record at `record` into registers, the call, and the result and window into
+    the output record (rbx).  No more params than registers (`_fits`): the registers past
+    them stay unused."""
+    out = []
+    for k in range(0, layout.memory_size, WORD):
+        out += [f"mov rax, qword ptr [{record} + IN_MEMORY + {k}]",
+                f"mov qword ptr [rbp + {k}], rax"]
+    for i, (reg, kind) in enumerate(zip(X86_ARGS, layout.params, strict=False)):
+        out.append(f"mov {reg}, rbp" if kind == "ptr"
+                   else f"mov {reg}, qword ptr [{record} + ARG{i}]")
+    out += [f"call {ROUTINE_LABEL}", "mov qword ptr [rbx + RESULT], rax"]
+    for k in range(0, layout.memory_size, WORD):
+        out += [f"mov rcx, qword ptr [rbp + {k}]", f"mov qword ptr [rbx + OUT_MEMORY + {k}], rcx"]
+    return out
+
+
+def _riscv_call(layout: ProbeLayout, record: str) -> list[str]:
+    """As _x86_call: the scratch area in s2, the output record in s1."""
+    out = []
+    for k in range(0, layout.memory_size, WORD):
+        out += [f"ld t1, (IN_MEMORY + {k})({record})", f"sd t1, {k}(s2)"]
+    for i, (reg, kind) in enumerate(zip(RISCV_ARGS, layout.params, strict=False)):
+        out.append(f"mv {reg}, s2" if kind == "ptr" else f"ld {reg}, ARG{i}({record})")
+    out += [f"jal ra, {ROUTINE_LABEL}", "sd a0, RESULT(s1)"]
+    for k in range(0, layout.memory_size, WORD):
+        out += [f"ld t1, {k}(s2)", f"sd t1, (OUT_MEMORY + {k})(s1)"]
+    return out
+
+
 def _x86_wrapper(layout: ProbeLayout) -> str:
-    if len(layout.params) > len(X86_ARGS):
-        raise ValueError(f"{len(layout.params)} inputs: the x86-64 probe form passes at most"
-                         f" {len(X86_ARGS)} in registers; split the routine")
+    _fits(layout, "x86-64", X86_ARGS)
     out = ["push rbx  ; rbx keeps the output buffer across the call",
            "push rbp  ; rbp keeps the scratch area (the routine's memory)",
            "push r12  ; the stack is 16-byte aligned at the call, as System V asks",
            "mov rbx, rsi", "mov rbp, rdx",
-           "mov r11, rdi  ; the input block (rdi is about to be an argument)"]
-    for k in range(0, layout.memory_size, WORD):
-        out += [f"mov rax, qword ptr [r11 + IN_MEMORY + {k}]", f"mov qword ptr [rbp + {k}], rax"]
-    # no more params than registers (checked above): the registers past them stay unused
-    for i, (reg, kind) in enumerate(zip(X86_ARGS, layout.params, strict=False)):
-        out.append(f"mov {reg}, rbp" if kind == "ptr" else f"mov {reg}, qword ptr [r11 + ARG{i}]")
-    out += [f"call {ROUTINE_LABEL}", "mov qword ptr [rbx + RESULT], rax"]
-    for k in range(0, layout.memory_size, WORD):
-        out += [f"mov rcx, qword ptr [rbp + {k}]", f"mov qword ptr [rbx + OUT_MEMORY + {k}], rcx"]
-    out += ["xor eax, eax  ; status 0: the routine ran to its end",
-            "pop r12", "pop rbp", "pop rbx", "ret", f"{ROUTINE_LABEL}:"]
+           "mov r11, rdi  ; the input block (rdi is about to be an argument)",
+           *_x86_call(layout, "r11"),
+           "xor eax, eax  ; status 0: the routine ran to its end",
+           "pop r12", "pop rbp", "pop rbx", "ret", f"{ROUTINE_LABEL}:"]
     return "\n".join(out)
 
 
 def _riscv_wrapper(layout: ProbeLayout) -> str:
-    if len(layout.params) > len(RISCV_ARGS):
-        raise ValueError(f"{len(layout.params)} inputs: the riscv64 probe form passes at most"
-                         f" {len(RISCV_ARGS)} in registers; split the routine")
+    _fits(layout, "riscv64", RISCV_ARGS)
     out = ["addi sp, sp, -32  # room for ra, s1, s2; sp stays 16-byte aligned",
            "sd ra, 0(sp)", "sd s1, 8(sp)", "sd s2, 16(sp)",
            "mv s1, a1  # s1 keeps the output buffer across the call",
            "mv s2, a2  # s2 keeps the scratch area (the routine's memory)",
-           "mv t0, a0  # the input block (a0 is about to be an argument)"]
-    for k in range(0, layout.memory_size, WORD):
-        out += [f"ld t1, (IN_MEMORY + {k})(t0)", f"sd t1, {k}(s2)"]
-    # no more params than registers (checked above): the registers past them stay unused
-    for i, (reg, kind) in enumerate(zip(RISCV_ARGS, layout.params, strict=False)):
-        out.append(f"mv {reg}, s2" if kind == "ptr" else f"ld {reg}, ARG{i}(t0)")
-    out += [f"jal ra, {ROUTINE_LABEL}", "sd a0, RESULT(s1)"]
-    for k in range(0, layout.memory_size, WORD):
-        out += [f"ld t1, {k}(s2)", f"sd t1, (OUT_MEMORY + {k})(s1)"]
-    out += ["li a0, 0  # status 0: the routine ran to its end",
-            "ld ra, 0(sp)", "ld s1, 8(sp)", "ld s2, 16(sp)", "addi sp, sp, 32", "ret",
-            f"{ROUTINE_LABEL}:"]
+           "mv t0, a0  # the input block (a0 is about to be an argument)",
+           *_riscv_call(layout, "t0"),
+           "li a0, 0  # status 0: the routine ran to its end",
+           "ld ra, 0(sp)", "ld s1, 8(sp)", "ld s2, 16(sp)", "addi sp, sp, 32", "ret",
+           f"{ROUTINE_LABEL}:"]
     return "\n".join(out)
 
 
@@ -322,9 +341,7 @@ class BatchLayout:
 
 def _x86_batch_wrapper(layout: BatchLayout) -> str:
     single = layout.single
-    if len(single.params) > len(X86_ARGS):
-        raise ValueError(f"{len(single.params)} inputs: the x86-64 probe form passes at most"
-                         f" {len(X86_ARGS)} in registers; split the routine")
+    _fits(single, "x86-64", X86_ARGS)
     out = ["push rbx  ; rbx: the output record",
            "push rbp  ; rbp: the scratch area (the routine's memory)",
            "push r12  ; r12: the input record",
@@ -332,43 +349,29 @@ def _x86_batch_wrapper(layout: BatchLayout) -> str:
            "push r14  ; five pushes: the stack is 16-byte aligned at the call, as System V asks",
            "mov rbx, rsi", "mov rbp, rdx",
            "mov r13, qword ptr [rdi + COUNT]", "lea r12, [rdi + RECORDS]",
-           "batch_next:", "test r13, r13", "jz batch_done"]
-    for k in range(0, single.memory_size, WORD):
-        out += [f"mov rax, qword ptr [r12 + IN_MEMORY + {k}]", f"mov qword ptr [rbp + {k}], rax"]
-    for i, (reg, kind) in enumerate(zip(X86_ARGS, single.params, strict=False)):
-        out.append(f"mov {reg}, rbp" if kind == "ptr" else f"mov {reg}, qword ptr [r12 + ARG{i}]")
-    out += [f"call {ROUTINE_LABEL}", "mov qword ptr [rbx + RESULT], rax"]
-    for k in range(0, single.memory_size, WORD):
-        out += [f"mov rcx, qword ptr [rbp + {k}]", f"mov qword ptr [rbx + OUT_MEMORY + {k}], rcx"]
-    out += ["add r12, IN_STRIDE", "add rbx, OUT_STRIDE", "dec r13", "jmp batch_next",
-            "batch_done:", "xor eax, eax  ; status 0: every vector ran",
-            "pop r14", "pop r13", "pop r12", "pop rbp", "pop rbx", "ret", f"{ROUTINE_LABEL}:"]
+           "batch_next:", "test r13, r13", "jz batch_done",
+           *_x86_call(single, "r12"),
+           "add r12, IN_STRIDE", "add rbx, OUT_STRIDE", "dec r13", "jmp batch_next",
+           "batch_done:", "xor eax, eax  ; status 0: every vector ran",
+           "pop r14", "pop r13", "pop r12", "pop rbp", "pop rbx", "ret", f"{ROUTINE_LABEL}:"]
     return "\n".join(out)
 
 
 def _riscv_batch_wrapper(layout: BatchLayout) -> str:
     single = layout.single
-    if len(single.params) > len(RISCV_ARGS):
-        raise ValueError(f"{len(single.params)} inputs: the riscv64 probe form passes at most"
-                         f" {len(RISCV_ARGS)} in registers; split the routine")
+    _fits(single, "riscv64", RISCV_ARGS)
     out = ["addi sp, sp, -48  # ra, s1-s4; sp stays 16-byte aligned",
            "sd ra, 0(sp)", "sd s1, 8(sp)", "sd s2, 16(sp)", "sd s3, 24(sp)", "sd s4, 32(sp)",
            "mv s1, a1  # s1: the output record",
            "mv s2, a2  # s2: the scratch area (the routine's memory)",
            "ld s4, COUNT(a0)  # s4: vectors left",
            "addi s3, a0, RECORDS  # s3: the input record",
-           "batch_next:", "beqz s4, batch_done"]
-    for k in range(0, single.memory_size, WORD):
-        out += [f"ld t1, (IN_MEMORY + {k})(s3)", f"sd t1, {k}(s2)"]
-    for i, (reg, kind) in enumerate(zip(RISCV_ARGS, single.params, strict=False)):
-        out.append(f"mv {reg}, s2" if kind == "ptr" else f"ld {reg}, ARG{i}(s3)")
-    out += [f"jal ra, {ROUTINE_LABEL}", "sd a0, RESULT(s1)"]
-    for k in range(0, single.memory_size, WORD):
-        out += [f"ld t1, {k}(s2)", f"sd t1, (OUT_MEMORY + {k})(s1)"]
-    out += ["addi s3, s3, IN_STRIDE", "addi s1, s1, OUT_STRIDE", "addi s4, s4, -1",
-            "j batch_next", "batch_done:", "li a0, 0  # status 0: every vector ran",
-            "ld ra, 0(sp)", "ld s1, 8(sp)", "ld s2, 16(sp)", "ld s3, 24(sp)", "ld s4, 32(sp)",
-            "addi sp, sp, 48", "ret", f"{ROUTINE_LABEL}:"]
+           "batch_next:", "beqz s4, batch_done",
+           *_riscv_call(single, "s3"),
+           "addi s3, s3, IN_STRIDE", "addi s1, s1, OUT_STRIDE", "addi s4, s4, -1",
+           "j batch_next", "batch_done:", "li a0, 0  # status 0: every vector ran",
+           "ld ra, 0(sp)", "ld s1, 8(sp)", "ld s2, 16(sp)", "ld s3, 24(sp)", "ld s4, 32(sp)",
+           "addi sp, sp, 48", "ret", f"{ROUTINE_LABEL}:"]
     return "\n".join(out)
 
 
