@@ -92,17 +92,20 @@ def layout_of(r: Routine) -> ProbeLayout:
 
 # -- wrappers ---------------------------------------------------------------------------
 
-def _fits(layout: ProbeLayout, isa: str, registers: tuple[str, ...]) -> None:
+def fits(layout: ProbeLayout, isa: str, registers: tuple[str, ...]) -> None:
+    """Refuse a routine with more inputs than the ISA's argument registers."""
     if len(layout.params) > len(registers):
         raise ValueError(f"{len(layout.params)} inputs: the {isa} probe form passes at most"
                          f" {len(registers)} in registers; split the routine")
 
 
-def _x86_call(layout: ProbeLayout, record: str) -> list[str]:
-    """One vector: its memory window into the scratch area (rbp), its arguments from the
-    input record at `record` into registers, the call, and the result and window into
-    the output record (rbx).  No more params than registers (`_fits`): the registers past
-    them stay unused."""
+def x86_call(layout: ProbeLayout, record: str, call: str = f"call {ROUTINE_LABEL}",
+             chain: str | None = None) -> list[str]:
+    """One vector's call: its memory window into the scratch area (rbp), its arguments
+    from the input record at `record` into registers (each plus `chain`, a register
+    holding 0 that the last result fed: timed_calls' latency chain), `call`, and the
+    result and the window into the output record (rbx).  No more params than registers
+    (`fits`): the registers past them stay unused."""
     out = []
     for k in range(0, layout.memory_size, WORD):
         out += [f"mov rax, qword ptr [{record} + IN_MEMORY + {k}]",
@@ -110,46 +113,51 @@ def _x86_call(layout: ProbeLayout, record: str) -> list[str]:
     for i, (reg, kind) in enumerate(zip(X86_ARGS, layout.params, strict=False)):
         out.append(f"mov {reg}, rbp" if kind == "ptr"
                    else f"mov {reg}, qword ptr [{record} + ARG{i}]")
-    out += [f"call {ROUTINE_LABEL}", "mov qword ptr [rbx + RESULT], rax"]
+        if chain is not None:
+            out.append(f"add {reg}, {chain}")
+    out += [call, "mov qword ptr [rbx + RESULT], rax"]
     for k in range(0, layout.memory_size, WORD):
         out += [f"mov rcx, qword ptr [rbp + {k}]", f"mov qword ptr [rbx + OUT_MEMORY + {k}], rcx"]
     return out
 
 
-def _riscv_call(layout: ProbeLayout, record: str) -> list[str]:
-    """As _x86_call: the scratch area in s2, the output record in s1."""
+def riscv_call(layout: ProbeLayout, record: str, output: str = "s1",
+               call: str = f"jal ra, {ROUTINE_LABEL}", chain: str | None = None) -> list[str]:
+    """As x86_call: the scratch area in s2, the output record at `output`."""
     out = []
     for k in range(0, layout.memory_size, WORD):
         out += [f"ld t1, (IN_MEMORY + {k})({record})", f"sd t1, {k}(s2)"]
     for i, (reg, kind) in enumerate(zip(RISCV_ARGS, layout.params, strict=False)):
         out.append(f"mv {reg}, s2" if kind == "ptr" else f"ld {reg}, ARG{i}({record})")
-    out += [f"jal ra, {ROUTINE_LABEL}", "sd a0, RESULT(s1)"]
+        if chain is not None:
+            out.append(f"add {reg}, {reg}, {chain}")
+    out += [call, f"sd a0, RESULT({output})"]
     for k in range(0, layout.memory_size, WORD):
-        out += [f"ld t1, {k}(s2)", f"sd t1, (OUT_MEMORY + {k})(s1)"]
+        out += [f"ld t1, {k}(s2)", f"sd t1, (OUT_MEMORY + {k})({output})"]
     return out
 
 
 def _x86_wrapper(layout: ProbeLayout) -> str:
-    _fits(layout, "x86-64", X86_ARGS)
+    fits(layout, "x86-64", X86_ARGS)
     out = ["push rbx  ; rbx keeps the output buffer across the call",
            "push rbp  ; rbp keeps the scratch area (the routine's memory)",
            "push r12  ; the stack is 16-byte aligned at the call, as System V asks",
            "mov rbx, rsi", "mov rbp, rdx",
            "mov r11, rdi  ; the input block (rdi is about to be an argument)",
-           *_x86_call(layout, "r11"),
+           *x86_call(layout, "r11"),
            "xor eax, eax  ; status 0: the routine ran to its end",
            "pop r12", "pop rbp", "pop rbx", "ret", f"{ROUTINE_LABEL}:"]
     return "\n".join(out)
 
 
 def _riscv_wrapper(layout: ProbeLayout) -> str:
-    _fits(layout, "riscv64", RISCV_ARGS)
+    fits(layout, "riscv64", RISCV_ARGS)
     out = ["addi sp, sp, -32  # room for ra, s1, s2; sp stays 16-byte aligned",
            "sd ra, 0(sp)", "sd s1, 8(sp)", "sd s2, 16(sp)",
            "mv s1, a1  # s1 keeps the output buffer across the call",
            "mv s2, a2  # s2 keeps the scratch area (the routine's memory)",
            "mv t0, a0  # the input block (a0 is about to be an argument)",
-           *_riscv_call(layout, "t0"),
+           *riscv_call(layout, "t0"),
            "li a0, 0  # status 0: the routine ran to its end",
            "ld ra, 0(sp)", "ld s1, 8(sp)", "ld s2, 16(sp)", "addi sp, sp, 32", "ret",
            f"{ROUTINE_LABEL}:"]
@@ -341,7 +349,7 @@ class BatchLayout:
 
 def _x86_batch_wrapper(layout: BatchLayout) -> str:
     single = layout.single
-    _fits(single, "x86-64", X86_ARGS)
+    fits(single, "x86-64", X86_ARGS)
     out = ["push rbx  ; rbx: the output record",
            "push rbp  ; rbp: the scratch area (the routine's memory)",
            "push r12  ; r12: the input record",
@@ -350,7 +358,7 @@ def _x86_batch_wrapper(layout: BatchLayout) -> str:
            "mov rbx, rsi", "mov rbp, rdx",
            "mov r13, qword ptr [rdi + COUNT]", "lea r12, [rdi + RECORDS]",
            "batch_next:", "test r13, r13", "jz batch_done",
-           *_x86_call(single, "r12"),
+           *x86_call(single, "r12"),
            "add r12, IN_STRIDE", "add rbx, OUT_STRIDE", "dec r13", "jmp batch_next",
            "batch_done:", "xor eax, eax  ; status 0: every vector ran",
            "pop r14", "pop r13", "pop r12", "pop rbp", "pop rbx", "ret", f"{ROUTINE_LABEL}:"]
@@ -359,7 +367,7 @@ def _x86_batch_wrapper(layout: BatchLayout) -> str:
 
 def _riscv_batch_wrapper(layout: BatchLayout) -> str:
     single = layout.single
-    _fits(single, "riscv64", RISCV_ARGS)
+    fits(single, "riscv64", RISCV_ARGS)
     out = ["addi sp, sp, -48  # ra, s1-s4; sp stays 16-byte aligned",
            "sd ra, 0(sp)", "sd s1, 8(sp)", "sd s2, 16(sp)", "sd s3, 24(sp)", "sd s4, 32(sp)",
            "mv s1, a1  # s1: the output record",
@@ -367,7 +375,7 @@ def _riscv_batch_wrapper(layout: BatchLayout) -> str:
            "ld s4, COUNT(a0)  # s4: vectors left",
            "addi s3, a0, RECORDS  # s3: the input record",
            "batch_next:", "beqz s4, batch_done",
-           *_riscv_call(single, "s3"),
+           *riscv_call(single, "s3"),
            "addi s3, s3, IN_STRIDE", "addi s1, s1, OUT_STRIDE", "addi s4, s4, -1",
            "j batch_next", "batch_done:", "li a0, 0  # status 0: every vector ran",
            "ld ra, 0(sp)", "ld s1, 8(sp)", "ld s2, 16(sp)", "ld s3, 24(sp)", "ld s4, 32(sp)",

@@ -64,8 +64,11 @@ from probes.routine import (
     X86_ARGS,
     ProbeLayout,
     encode_inputs,
+    fits,
     layout_of,
     probe_result,
+    riscv_call,
+    x86_call,
 )
 from probes.run import POLICY
 from probes.vet import vet
@@ -148,24 +151,13 @@ RISCV_CHAIN = ["mul t3, a0, zero", "slli t3, t3, 1", "slli t3, t3, 1"]
 def _x86_call(layout: TimedLayout) -> list[str]:
     """One call of the pass loop: r12 the input record, rbx the output record, rbp the
     scratch area, r14 the callee."""
-    single, out = layout.single, list(X86_CHAIN if layout.chained else [])
-    for k in range(0, single.memory_size, WORD):
-        out += [f"mov rax, qword ptr [r12 + IN_MEMORY + {k}]", f"mov qword ptr [rbp + {k}], rax"]
-    for i, (reg, kind) in enumerate(zip(X86_ARGS, single.params, strict=False)):
-        out.append(f"mov {reg}, rbp" if kind == "ptr" else f"mov {reg}, qword ptr [r12 + ARG{i}]")
-        if layout.chained:
-            out.append(f"add {reg}, r10")
-    out += ["call r14", "mov qword ptr [rbx + RESULT], rax"]
-    for k in range(0, single.memory_size, WORD):
-        out += [f"mov rcx, qword ptr [rbp + {k}]", f"mov qword ptr [rbx + OUT_MEMORY + {k}], rcx"]
-    return out
+    if not layout.chained:
+        return x86_call(layout.single, "r12", "call r14")
+    return [*X86_CHAIN, *x86_call(layout.single, "r12", "call r14", chain="r10")]
 
 
 def _x86_wrapper(layout: TimedLayout) -> str:
-    single = layout.single
-    if len(single.params) > len(X86_ARGS):
-        raise ValueError(f"{len(single.params)} inputs: the x86-64 probe form passes at most"
-                         f" {len(X86_ARGS)} in registers; split the routine")
+    fits(layout.single, "x86-64", X86_ARGS)
     stamp = "lfence\nrdtsc\nshl rdx, 32\nor rax, rdx"  # the counter in rax, serialised before
     # The frame: six callee-saved registers pushed, then 40 bytes of locals, so rsp is
     # 16-byte aligned in the pass (one return address and 8 bytes more below) at each call.
@@ -203,27 +195,16 @@ def _x86_wrapper(layout: TimedLayout) -> str:
 def _riscv_call(layout: TimedLayout) -> list[str]:
     """One call of the pass loop: s7 the input record, s8 the output record, s2 the
     scratch area, s6 the callee."""
-    single, out = layout.single, list(RISCV_CHAIN if layout.chained else [])
-    for k in range(0, single.memory_size, WORD):
-        out += [f"ld t1, (IN_MEMORY + {k})(s7)", f"sd t1, {k}(s2)"]
-    for i, (reg, kind) in enumerate(zip(RISCV_ARGS, single.params, strict=False)):
-        out.append(f"mv {reg}, s2" if kind == "ptr" else f"ld {reg}, ARG{i}(s7)")
-        if layout.chained:
-            out.append(f"add {reg}, {reg}, t3")
-    out += ["jalr ra, 0(s6)", "sd a0, RESULT(s8)"]
-    for k in range(0, single.memory_size, WORD):
-        out += [f"ld t1, {k}(s2)", f"sd t1, (OUT_MEMORY + {k})(s8)"]
-    return out
+    if not layout.chained:
+        return riscv_call(layout.single, "s7", "s8", "jalr ra, 0(s6)")
+    return [*RISCV_CHAIN, *riscv_call(layout.single, "s7", "s8", "jalr ra, 0(s6)", chain="t3")]
 
 
 _RISCV_SAVED = ("ra", *(f"s{i}" for i in range(12)))
 
 
 def _riscv_wrapper(layout: TimedLayout) -> str:
-    single = layout.single
-    if len(single.params) > len(RISCV_ARGS):
-        raise ValueError(f"{len(single.params)} inputs: the riscv64 probe form passes at most"
-                         f" {len(RISCV_ARGS)} in registers; split the routine")
+    fits(layout.single, "riscv64", RISCV_ARGS)
     frame = 8 * (len(_RISCV_SAVED) + 1)  # ra, s0-s11, the pass's start: 112, 16-aligned
     out = [f"addi sp, sp, -{frame}",
            *(f"sd {reg}, {8 * i}(sp)" for i, reg in enumerate(_RISCV_SAVED)),
