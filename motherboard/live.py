@@ -274,255 +274,308 @@ def run_live(choices: Sequence[BoardChoice], workload: Workload, *,
     schedules them on that table (after the last round until each has run
     EXECUTE_ROUNDS times; `executed`: the medians), on the same boards, so their
     makespans are measured as the motherboard's is, taking turns with it.
-    With `warm_up` the workload starts once the first boards have calibrated."""
-    from kernel.guest import build_guest
-    from motherboard.adversary import liar_kinds
-
+    With `warm_up` the workload starts once the first boards have calibrated.  The
+    board host, the checkers and the receiver are stopped however the run ends."""
     book = book or RoutineBook.library()
     config = config or MarketConfig()
     usable = [c for c in choices if c.board is not None]
     if not usable:
         raise BoardSpecError("no board can start here: " + "; ".join(
             f"{c.spec}: {c.skipped}" for c in choices))
-    names = identities(usable)
-    arches = {c.board.arch for c in usable}
-    arches |= {parse_boards(p.board)[0].board.arch for p in plans if p.action == "join"
-               and parse_boards(p.board)[0].board is not None}
-    guests = {arch: build_guest(arch) for arch in arches}
-    mix = [book.resolve(r) for r in workload.routines()]
-    code = prepare_code(book, mix, arches, store)
-    mb = Motherboard(book, mix, config, check_inline=False)
-    # fork: the board host starts from this process as it is (the code prepared, the
-    # guests built); it is then a process of its own, serving every board from one loop
-    context = multiprocessing.get_context("fork")
-    outbox = context.Queue()
-    kinds = liar_kinds(liars)
-    # the liars are the last boards given, so a spec lists the honest ones first
-    liar_of = {name: kinds[i] for i, name in enumerate(reversed(names[len(names) - liars:]))}
-    hosted = [HostedBoard(name, choice.spec, choice.board, liar_of.get(name), seed * 1000 + i,
-                          (declines or {}).get(name, ()), config.calibration_samples)
-              for i, (name, choice) in enumerate(zip(names, usable, strict=True))]
-    host = BoardHostHandle(guests, book, code, outbox, context, hosted)
-    boards = {h.name: LiveBoard(h.name, host, liar=h.liar) for h in hosted}
-    launched = time.monotonic()
-    run = LiveRun(mb, boards, [c for c in choices if c.board is None], launched, 0.0)
-    route: dict[str, str] = {}  # identity -> the LiveBoard speaking for it
-    # The oracle's checks run in processes of their own, so the loop goes on meanwhile
-    # (two checks at once on two cores); verdicts come back on the outbox.  Like the
-    # boards they are forked before this process starts any thread.
-    checks = context.Queue()
-    checkers = [context.Process(target=_checker_main, args=(checks, outbox), daemon=True,
-                                name=f"checker {i}") for i in range(CHECKERS)]
-    for process in checkers:
-        process.start()
-    host.start()
-    # What boards say is stamped when it arrives, by a thread of its own: the loop may be
-    # busy checking an answer with the interpreter meanwhile, and that must not count
-    # against the boards whose results wait (a network stack would stamp them the same).
-    arrived: queue.Queue = queue.Queue()
+    runs = [_round(workload.tasks, k) for k in range(1, rounds + 1)]
+    session = _LiveSession(choices, workload, book, config, liars, plans, declines or {},
+                           store, seed, timeout, on_update, update_every)
+    try:
+        for specs in runs:
+            session.mb.prepare(specs)  # while the boards boot
+        session.onboard(warm_up)
+        session.serve(runs, plans, profile)
+    finally:
+        session.close()
+    return session.run
 
-    def receive() -> None:
-        while (item := outbox.get()) is not None:
-            arrived.put((time.monotonic() - launched, *item))
 
-    receiver = threading.Thread(target=receive, name="receiver", daemon=True)
-    receiver.start()
+class _LiveSession:
+    """One live run's machinery and its loop's steps: the motherboard, the board host and
+    the boards' handles, the oracle's checkers, and the receiver thread stamping what
+    comes back.  Everything is started in __init__ (the processes forked before any
+    thread starts) and stopped in `close`."""
 
-    def deliver(envelopes) -> None:
+    def __init__(self, choices: Sequence[BoardChoice], workload: Workload, book: RoutineBook,
+                 config: MarketConfig, liars: int, plans: Sequence[Plan],
+                 declines: dict[str, tuple[str, ...]], store: SemStore | None, seed: int,
+                 timeout: float, on_update: Callable[[LiveRun, float], None] | None,
+                 update_every: float) -> None:
+        from kernel.guest import build_guest
+        from motherboard.adversary import liar_kinds
+
+        usable = [c for c in choices if c.board is not None]
+        names = identities(usable)
+        arches = {c.board.arch for c in usable}
+        arches |= {parse_boards(p.board)[0].board.arch for p in plans if p.action == "join"
+                   and parse_boards(p.board)[0].board is not None}
+        guests = {arch: build_guest(arch) for arch in arches}
+        mix = [book.resolve(r) for r in workload.routines()]
+        code = prepare_code(book, mix, arches, store)
+        self.config, self.seed, self.timeout = config, seed, timeout
+        self.on_update, self.update_every = on_update, update_every
+        self.mb = Motherboard(book, mix, config, check_inline=False)
+        # fork: the board host starts from this process as it is (the code prepared, the
+        # guests built); it is then a process of its own, serving every board from one loop
+        context = multiprocessing.get_context("fork")
+        self.outbox = context.Queue()
+        kinds = liar_kinds(liars)
+        # the liars are the last boards given, so a spec lists the honest ones first
+        liar_of = {name: kinds[i] for i, name in enumerate(reversed(names[len(names) - liars:]))}
+        hosted = [HostedBoard(name, choice.spec, choice.board, liar_of.get(name),
+                              seed * 1000 + i, declines.get(name, ()),
+                              config.calibration_samples)
+                  for i, (name, choice) in enumerate(zip(names, usable, strict=True))]
+        self.host = BoardHostHandle(guests, book, code, self.outbox, context, hosted)
+        self.boards = {h.name: LiveBoard(h.name, self.host, liar=h.liar) for h in hosted}
+        self.joined = itertools.count(len(self.boards))  # seeds of boards joining later
+        self.launched = time.monotonic()
+        self.run = LiveRun(self.mb, self.boards, [c for c in choices if c.board is None],
+                           self.launched, 0.0)
+        self.route: dict[str, str] = {}  # identity -> the LiveBoard speaking for it
+        self.chosen: dict[tuple[str, str], str] = {}  # (task, board) -> its implementation
+        self.schedules: dict[str, dict[str, list[str]]] = {}  # list scheduler -> schedule
+        self.offset = 0.0  # the motherboard's clock runs from the launch; the workload's
+        # from the end of onboarding
+        # The oracle's checks run in processes of their own, so the loop goes on meanwhile
+        # (two checks at once on two cores); verdicts come back on the outbox.  Like the
+        # boards they are forked before this process starts any thread.
+        self.checks = context.Queue()
+        self.checkers = [context.Process(target=_checker_main, args=(self.checks, self.outbox),
+                                         daemon=True, name=f"checker {i}")
+                         for i in range(CHECKERS)]
+        for process in self.checkers:
+            process.start()
+        self.host.start()
+        # What boards say is stamped when it arrives, by a thread of its own: the loop may
+        # be busy checking an answer with the interpreter meanwhile, and that must not
+        # count against the boards whose results wait (a network stack would stamp them
+        # the same).
+        self.arrived: queue.Queue = queue.Queue()
+        self.receiver = threading.Thread(target=self._receive, name="receiver", daemon=True)
+        self.receiver.start()
+
+    def _receive(self) -> None:
+        while (item := self.outbox.get()) is not None:
+            self.arrived.put((time.monotonic() - self.launched, *item))
+
+    def now(self) -> float:
+        return time.monotonic() - self.launched
+
+    def close(self) -> None:
+        for _ in self.checkers:
+            self.checks.put(None)
+        self.host.stop()
+        for process in self.checkers:
+            process.join(5.0)
+        self.outbox.put(None)
+        self.receiver.join(5.0)
+
+    # -- messages ---------------------------------------------------------------------------
+
+    def deliver(self, envelopes) -> None:
         for env in envelopes:
-            target = boards.get(route.get(env.to, ""))
+            target = self.boards.get(self.route.get(env.to, ""))
             if target is not None:
                 target.tell(env.message)
-        for request in mb.take_checks():
-            checks.put(request)
+        for request in self.mb.take_checks():
+            self.checks.put(request)
 
-    def take(sender: str, message: BoardMessage | QemuPid, now: float) -> None:
+    def take(self, sender: str, message: BoardMessage | QemuPid, now: float) -> None:
+        mb, boards = self.mb, self.boards
         if sender == ORACLE:
             task, check = message
-            deliver(mb.checked(task, check, now))
+            self.deliver(mb.checked(task, check, now))
             return
         if isinstance(message, QemuPid):
             boards[sender].qemu_pid = message.pid
             return
         if isinstance(message, Onboard):
-            route[message.report.board] = sender
+            self.route[message.report.board] = sender
             boards[sender].exited = False
             if boards[sender].liar_kind is not None:
-                run.liars[message.report.board] = boards[sender].liar_kind
+                self.run.liars[message.report.board] = boards[sender].liar_kind
         if isinstance(message, Exit) and message.board not in mb.boards:
-            run.failed[sender] = message.reason
+            self.run.failed[sender] = message.reason
             boards[sender].exited = True
             return
-        if isinstance(message, Exit) and message.board == _speaking_as(sender):
+        if isinstance(message, Exit) and message.board == self._speaking_as(sender):
             boards[sender].exited = True
-        deliver(mb.handle(message, now))
+        self.deliver(mb.handle(message, now))
 
-    def _speaking_as(sender: str) -> str:
-        return max((i for i, s in route.items() if s == sender), default=sender,
+    def _speaking_as(self, sender: str) -> str:
+        mb = self.mb
+        return max((i for i, s in self.route.items() if s == sender), default=sender,
                    key=lambda i: mb.boards[i].joined if i in mb.boards else -1.0)
 
-    def check_processes(now: float) -> None:
+    def drain(self) -> None:
+        """What came meanwhile, in the order it came: a bid that arrived in time (stamped
+        before the auction's deadline) while the loop was busy counts."""
+        while True:
+            try:
+                stamp, sender, message = self.arrived.get_nowait()
+            except queue.Empty:
+                return
+            self.take(sender, message, stamp)
+
+    def check_processes(self, now: float) -> None:
         """Boards whose host died without a word are gone (what a transport reports)."""
-        code_ = host.process.exitcode
-        if code_ is None:
+        code = self.host.process.exitcode
+        if code is None:
             return
-        for name, b in boards.items():
+        for name, b in self.boards.items():
             if not b.exited:
                 b.exited = True
                 b.kill()
-                take(name, Exit(_speaking_as(name), False,
-                                f"its host process ended (exit code {code_})"), now)
+                self.take(name, Exit(self._speaking_as(name), False,
+                                     f"its host process ended (exit code {code})"), now)
 
-    runs = [_round(workload.tasks, k) for k in range(1, rounds + 1)]
-    for specs in runs:
-        mb.prepare(specs)  # while the boards boot
-    # onboarding: every initial board boots, reports (or fails) and, with `warm_up`,
-    # calibrates, before the workload's clock starts
-    waiting = set(boards)
-    while (waiting or (warm_up and any(mb.calibrating(b) for b in mb.boards))) and \
-            time.monotonic() - launched < timeout:
-        try:
-            stamp, sender, message = arrived.get(timeout=0.1)
-        except queue.Empty:
-            deliver(mb.tick(time.monotonic() - launched))
-            continue
-        take(sender, message, stamp)
-        if isinstance(message, Onboard | Exit):
-            waiting.discard(sender)
-        if on_update is not None:
-            on_update(run, time.monotonic() - launched)
-    run.onboarded = time.monotonic() - launched
-    run.start = time.monotonic()
-    offset = run.onboarded  # the motherboard's clock runs from the launch; the workload's from here
+    def update(self, now: float) -> None:
+        if self.on_update is not None:
+            self.on_update(self.run, now)
 
-    def now_() -> float:
-        return time.monotonic() - launched
+    # -- the run ----------------------------------------------------------------------------
 
-    chosen: dict[tuple[str, str], str] = {}  # (task, board) -> implementation, from the profile
-    schedules: dict[str, dict[str, list[str]]] = {}
+    def onboard(self, warm_up: bool) -> None:
+        """Every initial board boots, reports (or fails) and, with `warm_up`, calibrates,
+        before the workload's clock starts."""
+        mb, waiting = self.mb, set(self.boards)
+        while (waiting or (warm_up and any(mb.calibrating(b) for b in mb.boards))) and \
+                self.now() < self.timeout:
+            try:
+                stamp, sender, message = self.arrived.get(timeout=0.1)
+            except queue.Empty:
+                self.deliver(mb.tick(self.now()))
+                continue
+            self.take(sender, message, stamp)
+            if isinstance(message, Onboard | Exit):
+                waiting.discard(sender)
+            self.update(self.now())
+        self.run.onboarded = self.offset = self.now()
+        self.run.start = time.monotonic()
 
-    def list_schedules_live(last: bool) -> None:
+    def list_schedules_live(self, last: bool) -> None:
         """After each of the motherboard's rounds: the profile once (after the first, whose
         answers are the later tasks' inputs), then each list scheduler's schedule run live
         once (after the last round, until each has run EXECUTE_ROUNDS times), so that the
         list schedules and the motherboard take turns on the host: on this shared host
         the load changes from minute to minute (measured: runs of the same task on the
         same board, minutes apart, differed by 1.3-1.6x)."""
+        run, mb = self.run, self.mb
         first = [mb.tasks[t] for t in run.rounds[0]]
         if not run.profile:
-            run.profile, run.profile_runs, found = _profile(mb, first, boards, route, arrived,
-                                                            now_, timeout)
-            chosen.update(found)
-            schedules.update(_schedules(first, run.profile, seed))
-        run.between.append(now_())
+            run.profile, run.profile_runs, found = _profile(mb, first, self.boards, self.route,
+                                                            self.arrived, self.now, self.timeout)
+            self.chosen.update(found)
+            self.schedules.update(_schedules(first, run.profile, self.seed))
+        run.between.append(self.now())
         while True:
             k = len(next(iter(run.executed_runs.values()), []))
-            names = list(schedules)  # a different one first each time after the motherboard
+            names = list(self.schedules)  # a different one first each time after the motherboard
             for name in names[k % len(names):] + names[:k % len(names)] if names else ():
                 run.executed_runs.setdefault(name, []).append(_execute(
-                    f"{name}/{k}", schedules[name], first, chosen, boards, route, arrived,
-                    now_, timeout).makespan)
+                    f"{name}/{k}", self.schedules[name], first, self.chosen, self.boards,
+                    self.route, self.arrived, self.now, self.timeout).makespan)
             if not names or not last or k + 1 >= EXECUTE_ROUNDS:
                 return
 
-    arrivals = sorted(runs[0], key=lambda t: t.arrival)
-    run.rounds = [[t.id for t in runs[0]]]
-    todo = sorted(plans, key=lambda p: p.at)
-    next_task, next_plan, last_update = 0, 0, 0.0
-    joined = itertools.count(len(boards))
-    boardless_since: float | None = None  # when the last board left (none to join)
-    while True:
-        now = now_()
-        rel = now - offset
-        while next_task < len(arrivals) and arrivals[next_task].arrival <= rel:
-            deliver(mb.submit(arrivals[next_task], now))
-            next_task += 1
-        while next_plan < len(todo) and todo[next_plan].at <= rel:
-            plan = todo[next_plan]
-            if plan.board == BUSIEST_HONEST:
-                plan = replace(plan, board=_busiest_honest(mb, run.liars))
-            if plan.action == "kill-busy" and plan.board in mb.boards and \
-                    not mb.boards[plan.board].inflight and rel < plan.at + KILL_BUSY_WAIT:
-                break  # not yet: it holds no task (the plans after it wait too)
-            next_plan += 1
-            if plan.action in ("kill", "kill-busy") and plan.board in boards and \
-                    boards[plan.board].kill():
-                run.kills[plan.board] = now
-            elif plan.action == "leave" and plan.board in boards:
-                boards[plan.board].leave()
-            elif plan.action == "join":
-                (choice,) = parse_boards(plan.board)
-                if choice.board is not None:
-                    name = f"{choice.spec}@{plan.at:g}s"
-                    boards[name] = LiveBoard(name, host)
-                    host.send(name, HostedBoard(name, choice.spec, choice.board,
-                                                seed=seed * 1000 + next(joined),
-                                                explore=config.calibration_samples))
-        deadline = mb.deadline()
-        if deadline is not None and deadline <= now:
-            # what came meanwhile first, in the order it came: a bid that arrived in time
-            # (stamped before the auction's deadline) while the loop was busy counts
-            while True:
-                try:
-                    stamp, sender, message = arrived.get_nowait()
-                except queue.Empty:
-                    break
-                take(sender, message, stamp)
-            deliver(mb.tick(now_()))
-        check_processes(now)
-        if on_update is not None and now - last_update >= update_every:
-            on_update(run, now)
-            last_update = now
-        if next_task == len(arrivals) and mb.done and profile and \
-                len(run.between) < len(run.rounds):
-            list_schedules_live(last=len(run.rounds) == len(runs))
-            continue  # the clock has moved on: the next round's arrivals count from now
-        if next_task == len(arrivals) and mb.done and len(run.rounds) < len(runs):
-            again = runs[len(run.rounds)]  # the next round, its clock from now
-            arrivals += sorted((replace(t, arrival=t.arrival + rel) for t in again),
-                               key=lambda t: t.arrival)
-            run.rounds.append([t.id for t in again])
-            continue
-        if next_task == len(arrivals) and mb.done:
-            break
-        if rel > timeout:
-            run.timed_out = True
-            break
-        if any(not b.exited for b in boards.values()) or \
-                any(p.action == "join" for p in todo[next_plan:]):
-            boardless_since = None
-        elif not mb.boards:
-            run.stranded = "no board onboarded"
-            break
-        elif boardless_since is None:
-            boardless_since = now
-        elif now - boardless_since > BOARDLESS_GRACE:
-            run.stranded = "every board left"
-            break
-        waits = [now + update_every]
-        if next_task < len(arrivals):
-            waits.append(arrivals[next_task].arrival + offset)
-        if next_plan < len(todo):
-            waits.append(max(todo[next_plan].at + offset, now + 0.005))
-        if deadline is not None:
-            waits.append(deadline)
-        try:
-            stamp, sender, message = arrived.get(timeout=max(0.0, min(waits) - now_()))
-        except queue.Empty:
-            continue
-        take(sender, message, stamp)
-    if on_update is not None:
-        on_update(run, now_())
-    run.executed = {name: None if None in runs else statistics.median(runs)
-                    for name, runs in run.executed_runs.items()}
-    for _ in checkers:
-        checks.put(None)
-    host.stop()
-    for process in checkers:
-        process.join(5.0)
-    outbox.put(None)
-    receiver.join(5.0)
-    return run
+    def carry_out(self, plan: Plan, now: float) -> None:
+        """A plan come due: kill a board, make it leave, or start a new one."""
+        boards = self.boards
+        if plan.action in ("kill", "kill-busy") and plan.board in boards and \
+                boards[plan.board].kill():
+            self.run.kills[plan.board] = now
+        elif plan.action == "leave" and plan.board in boards:
+            boards[plan.board].leave()
+        elif plan.action == "join":
+            (choice,) = parse_boards(plan.board)
+            if choice.board is not None:
+                name = f"{choice.spec}@{plan.at:g}s"
+                boards[name] = LiveBoard(name, self.host)
+                self.host.send(name, HostedBoard(name, choice.spec, choice.board,
+                                                 seed=self.seed * 1000 + next(self.joined),
+                                                 explore=self.config.calibration_samples))
+
+    def serve(self, runs: list[list[TaskSpec]], plans: Sequence[Plan], profile: bool) -> None:
+        """The workload's rounds: tasks submitted as they arrive, plans carried out as they
+        come due, the motherboard's deadlines ticked, and what boards say delivered, until
+        every round is done (and, with `profile`, the list schedules have run after each),
+        the timeout passes, or no board is left."""
+        mb, run, boards, offset = self.mb, self.run, self.boards, self.offset
+        arrivals = sorted(runs[0], key=lambda t: t.arrival)
+        run.rounds = [[t.id for t in runs[0]]]
+        todo = sorted(plans, key=lambda p: p.at)
+        next_task, next_plan, last_update = 0, 0, 0.0
+        boardless_since: float | None = None  # when the last board left (none to join)
+        while True:
+            now = self.now()
+            rel = now - offset
+            while next_task < len(arrivals) and arrivals[next_task].arrival <= rel:
+                self.deliver(mb.submit(arrivals[next_task], now))
+                next_task += 1
+            while next_plan < len(todo) and todo[next_plan].at <= rel:
+                plan = todo[next_plan]
+                if plan.board == BUSIEST_HONEST:
+                    plan = replace(plan, board=_busiest_honest(mb, run.liars))
+                if plan.action == "kill-busy" and plan.board in mb.boards and \
+                        not mb.boards[plan.board].inflight and rel < plan.at + KILL_BUSY_WAIT:
+                    break  # not yet: it holds no task (the plans after it wait too)
+                next_plan += 1
+                self.carry_out(plan, now)
+            deadline = mb.deadline()
+            if deadline is not None and deadline <= now:
+                self.drain()
+                self.deliver(mb.tick(self.now()))
+            self.check_processes(now)
+            if now - last_update >= self.update_every:
+                self.update(now)
+                last_update = now
+            if next_task == len(arrivals) and mb.done and profile and \
+                    len(run.between) < len(run.rounds):
+                self.list_schedules_live(last=len(run.rounds) == len(runs))
+                continue  # the clock has moved on: the next round's arrivals count from now
+            if next_task == len(arrivals) and mb.done and len(run.rounds) < len(runs):
+                again = runs[len(run.rounds)]  # the next round, its clock from now
+                arrivals += sorted((replace(t, arrival=t.arrival + rel) for t in again),
+                                   key=lambda t: t.arrival)
+                run.rounds.append([t.id for t in again])
+                continue
+            if next_task == len(arrivals) and mb.done:
+                break
+            if rel > self.timeout:
+                run.timed_out = True
+                break
+            if any(not b.exited for b in boards.values()) or \
+                    any(p.action == "join" for p in todo[next_plan:]):
+                boardless_since = None
+            elif not mb.boards:
+                run.stranded = "no board onboarded"
+                break
+            elif boardless_since is None:
+                boardless_since = now
+            elif now - boardless_since > BOARDLESS_GRACE:
+                run.stranded = "every board left"
+                break
+            waits = [now + self.update_every]
+            if next_task < len(arrivals):
+                waits.append(arrivals[next_task].arrival + offset)
+            if next_plan < len(todo):
+                waits.append(max(todo[next_plan].at + offset, now + 0.005))
+            if deadline is not None:
+                waits.append(deadline)
+            try:
+                stamp, sender, message = self.arrived.get(timeout=max(0.0, min(waits) - self.now()))
+            except queue.Empty:
+                continue
+            self.take(sender, message, stamp)
+        self.update(self.now())
+        run.executed = {name: None if None in times else statistics.median(times)
+                        for name, times in run.executed_runs.items()}
 
 
 # Seconds without a board before a run with tasks outstanding ends: a liar leaving to
