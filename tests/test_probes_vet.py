@@ -174,6 +174,46 @@ def test_a_pool_of_vetting_processes_gives_the_verdicts_vet_gives_in_order(arch)
     assert any(v.accepted for _, v in pooled) and not all(v.accepted for _, v in pooled)
 
 
+def _dies_first(chunk: list[Probe]) -> list:
+    """A worker's task that ends its process abruptly the first time any worker runs it
+    (the marker file says so), as a native crash would, and vets the chunk after."""
+    import os
+    from pathlib import Path
+
+    marker = Path(os.environ["VET_POOL_DIED"])
+    if not marker.exists():
+        marker.write_text("died")
+        os._exit(70)
+    return [vet(p) for p in chunk]
+
+
+def _always_dies(chunk: list[Probe]) -> list:
+    import os
+
+    os._exit(70)
+
+
+def test_a_vetting_worker_that_dies_costs_its_pool_not_the_stream(monkeypatch, tmp_path):
+    """A worker that dies (a clean clone's suite once had one abort inside Unicorn) broke
+    the pool, and the stream waited for its chunk forever: now its chunks in flight go to
+    a new pool, and the verdicts are all there, in order; a pool that keeps losing its
+    workers ends the stream with an error instead of a hang."""
+    from probes import vet_pool
+
+    rng = random.Random(23)
+    probes = [Probe(X86_64, rng.randbytes(rng.randrange(1, 24)))
+              for _ in range(vet_pool.IN_PROCESS_FIRST + 300)]
+    monkeypatch.setenv("VET_POOL_DIED", str(tmp_path / "died"))
+    monkeypatch.setattr(vet_pool, "_vet_chunk", _dies_first)
+    pooled = list(vet_pool.vet_stream(iter(probes), workers=2))
+    assert (tmp_path / "died").exists()
+    assert [p for p, _ in pooled] == probes
+    assert [v for _, v in pooled] == [vet(p) for p in probes]
+    monkeypatch.setattr(vet_pool, "_vet_chunk", _always_dies)
+    with pytest.raises(vet_pool.VetPoolLost):
+        list(vet_pool.vet_stream(iter(probes), workers=2))
+
+
 def test_ctrl_c_while_a_pool_vets_ends_the_workers_too():
     import multiprocessing
     import os
