@@ -2,9 +2,9 @@
 
 Unicorn emulates one probe at a time per process and vetting is the host's
 heaviest work, so a long stream of probes is vetted by a pool of worker
-processes (forked: each inherits the imported modules, and builds its own
-vetter, a Unicorn instance that takes ~165 ms to build: see _worker_start),
-chunk by chunk, and the verdicts come back in the stream's order.
+processes (forked: each inherits the imported modules and the vetter the
+parent built for the stream's arch, a Unicorn instance that takes ~165 ms to
+build), chunk by chunk, and the verdicts come back in the stream's order.
 A short stream stays in this process: starting the workers would cost more
 than it saves.
 """
@@ -22,7 +22,7 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from concurrent.futures.process import BrokenProcessPool
 
 from probes.probe import Probe
-from probes.vet import VetVerdict, vet, vetter
+from probes.vet import VetVerdict, vet
 
 IN_PROCESS_FIRST = 512  # a stream this long is worth a pool (~25 ms to start; measured x86-64)
 CHUNK = 256  # probes per task sent to a worker
@@ -38,14 +38,9 @@ def usable_cpus() -> int:
     return len(os.sched_getaffinity(0))
 
 
-def _worker_start() -> None:
-    """Ctrl-C is for the parent, which ends the pool; a worker would only die noisily.
-    And the worker builds its own vetter rather than use the Unicorn instance it
-    inherited: in a clean clone's suite (the parent's vetter long used by earlier tests)
-    every worker forked from it aborted inside `emu_start`, three pools in a row, while
-    30,000 of the same probes vetted in one process never crashed."""
+def _ignore_interrupts() -> None:
+    """Ctrl-C is for the parent, which ends the pool; a worker would only die noisily."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    vetter.cache_clear()
 
 
 def _vet_chunk(chunk: list[Probe]) -> list[VetVerdict]:
@@ -69,9 +64,10 @@ def vet_stream(probes: Iterable[Probe],
     chunks = iter(lambda: list(itertools.islice(stream, CHUNK)), [])
     chunks = itertools.chain((head[i:i + FIRST_CHUNK] for i in range(0, len(head), FIRST_CHUNK)),
                              chunks)
+    vet(head[0])  # the workers inherit this arch's vetter built (~165 ms each otherwise)
     context = multiprocessing.get_context("fork")
     lost = 0
-    pool = ProcessPoolExecutor(workers, context, initializer=_worker_start)
+    pool = ProcessPoolExecutor(workers, context, initializer=_ignore_interrupts)
     try:
         pending: deque[tuple[list[Probe], Future]] = deque(
             (chunk, pool.submit(_vet_chunk, chunk))
@@ -86,7 +82,7 @@ def vet_stream(probes: Iterable[Probe],
                     raise VetPoolLost(f"{lost} vetting pools lost their workers; the probes"
                                       " from here on are not vetted") from None
                 pool.shutdown(wait=True)
-                pool = ProcessPoolExecutor(workers, context, initializer=_worker_start)
+                pool = ProcessPoolExecutor(workers, context, initializer=_ignore_interrupts)
                 pending = deque((c, pool.submit(_vet_chunk, c)) for c, _ in pending)
                 continue
             pending.popleft()
