@@ -28,9 +28,9 @@ IN_PROCESS_FIRST = 512  # a stream this long is worth a pool (~25 ms to start; m
 CHUNK = 256  # probes per task sent to a worker
 FIRST_CHUNK = 64  # the head goes out in small tasks: the first verdicts (and runs) come sooner
 AHEAD = 4  # chunks in flight per worker, so none waits for the next
-# Pools a stream may lose before it gives up: a worker that dies (a clean clone's suite
-# once had one abort inside Unicorn, a crash 30,000 of the same probes vetted in one
-# process never showed) breaks its pool, and the chunks in flight go to a new one
+# Pools a stream may lose before it gives up: a worker that dies (Unicorn 2.1.4 aborted
+# inside emu_start in workers that had vetted random bytes for minutes) breaks its pool,
+# and the chunks in flight go to a new one
 POOLS_LOST = 2
 
 
