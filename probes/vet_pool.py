@@ -66,8 +66,12 @@ def vet_stream(probes: Iterable[Probe],
                              chunks)
     vet(head[0])  # the workers inherit this arch's vetter built (~165 ms each otherwise)
     context = multiprocessing.get_context("fork")
+
+    def new_pool() -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(workers, context, initializer=_ignore_interrupts)
+
     lost = 0
-    pool = ProcessPoolExecutor(workers, context, initializer=_ignore_interrupts)
+    pool = new_pool()
     try:
         pending: deque[tuple[list[Probe], Future]] = deque(
             (chunk, pool.submit(_vet_chunk, chunk))
@@ -82,7 +86,7 @@ def vet_stream(probes: Iterable[Probe],
                     raise VetPoolLost(f"{lost} vetting pools lost their workers; the probes"
                                       " from here on are not vetted") from None
                 pool.shutdown(wait=True)
-                pool = ProcessPoolExecutor(workers, context, initializer=_ignore_interrupts)
+                pool = new_pool()
                 pending = deque((c, pool.submit(_vet_chunk, c)) for c, _ in pending)
                 continue
             pending.popleft()
