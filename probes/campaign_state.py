@@ -171,6 +171,9 @@ class _Flight:
     sent_at: float
     owed: list[int]  # send numbers whose answer may still come
     attempts: int = 1
+    # TIMEOUTs no prediction expected, this submission of the probe: an equal probe
+    # submitted again (a calibration task repeats its vectors) has its own allowance
+    timeouts: int = 0
 
 
 def load_body(probe: Probe, slot: int, tag: int | None = None) -> bytes:
@@ -204,8 +207,8 @@ class CampaignState:
         self._queue: deque[Item] = deque()  # submitted, not launched yet
         self._ended = True  # no more items until start()
         self._suspects: deque[Item] = deque()  # in flight when the board died: rerun alone
-        self._reruns: list[tuple[float, Item]] = []  # (not before, item): unexpected TIMEOUTs
-        self._timeouts: dict[bytes, int] = {}  # content hash -> unexpected TIMEOUTs so far
+        # (not before, item, its unexpected TIMEOUTs so far): run again after a TIMEOUT
+        self._reruns: list[tuple[float, Item, int]] = []
         self._inflight: dict[int, _Flight] = {}  # run id -> flight
         # no flight was sent before this (kept cheaply: the timers need the oldest send)
         self._oldest_sent = NEVER
@@ -352,17 +355,18 @@ class CampaignState:
         if self._serial and not self._suspects and not self._inflight:
             self._serial = False  # every suspect has been rerun alone
         while len(self._inflight) < self._limit():
+            timeouts = 0
             if self._suspects:
                 probe, prediction = self._suspects.popleft()
             elif self._reruns and (due := next((r for r in self._reruns if r[0] <= now), None)):
                 self._reruns.remove(due)
-                probe, prediction = due[1]
+                (probe, prediction), timeouts = due[1], due[2]
             elif self._queue:
                 probe, prediction = self._queue.popleft()
             else:
                 return
             run_id = self.next_run_id
-            flight = _Flight(probe, prediction, now, [])
+            flight = _Flight(probe, prediction, now, [], timeouts=timeouts)
             if now < self._oldest_sent:
                 self._oldest_sent = now
             self._inflight[run_id] = flight
@@ -395,7 +399,7 @@ class CampaignState:
     def _deadline(self, now: float) -> float | None:
         """When tick() must come at the latest: the earliest of the run timers, the
         silence rules, the next loss probe and the next rerun (once per call: cheap)."""
-        when = min(at for at, _ in self._reruns) if self._reruns else NEVER
+        when = min(at for at, _, _ in self._reruns) if self._reruns else NEVER
         if self._inflight:
             dead_after, quiet = self._dead_after_s, self._quiet
             if self._prodded_at <= self._heard_at:
@@ -519,7 +523,7 @@ class CampaignState:
             reruns = self._unexpected_timeouts(flight)
             if reruns:
                 self._reruns.append((now + reruns * self.policy.timeout_rerun_after,
-                                     (flight.probe, flight.prediction)))
+                                     (flight.probe, flight.prediction), reruns))
                 return
         fault = (Fault(fields["fault_vector"], fields["fault_address"], fields["fault_ip"])
                  if outcome == Outcome.FAULT else None)
@@ -543,13 +547,13 @@ class CampaignState:
             self._batch = []
 
     def _unexpected_timeouts(self, flight: _Flight) -> int:
-        """After a TIMEOUT: how many TIMEOUTs no prediction expected this probe has had,
-        while it has reruns left (0: expected, or none left: the outcome stands)."""
+        """After a TIMEOUT: how many TIMEOUTs no prediction expected this submission of
+        the probe has had, while it has reruns left (0: expected, or none left: the
+        outcome stands)."""
         if flight.prediction and flight.prediction[0] == Outcome.TIMEOUT:
             return 0
-        key = flight.probe.content_hash
-        self._timeouts[key] = self._timeouts.get(key, 0) + 1
-        return self._timeouts[key] if self._timeouts[key] <= self.policy.timeout_reruns else 0
+        flight.timeouts += 1
+        return flight.timeouts if flight.timeouts <= self.policy.timeout_reruns else 0
 
     # -- sending --------------------------------------------------------------------------
 

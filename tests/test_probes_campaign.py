@@ -114,6 +114,33 @@ def test_an_unexpected_timeout_is_run_again_before_it_stands():
     assert result.observation.outcome == Outcome.RETURNED and not result.diverges
 
 
+def test_an_equal_probe_submitted_again_has_its_own_timeout_reruns():
+    # A calibration task repeats its vectors, so the same probe comes again on the same
+    # boot; a host busy at both submissions must not use up the second's reruns.
+    from contract.probe_abi import Outcome
+    from probes.probe import Observation
+
+    class BusyAtEachSubmission(FakeGuest):  # every other run of a probe "hangs"
+        def __init__(self, arch):
+            super().__init__(arch)
+            self.of_probe: dict[bytes, int] = {}
+
+        def _contained(self, run):
+            observation = super()._contained(run)
+            key = bytes(self.emulator.uc.mem_read(self.emulator._code[0], 6))
+            self.of_probe[key] = self.of_probe.get(key, 0) + 1
+            return Observation(Outcome.TIMEOUT) if self.of_probe[key] % 2 else observation
+
+    probe = Probe(X86_64, bytes.fromhex("b801000000c3"))  # mov eax, 1; ret
+    predicted = Observation(Outcome.RETURNED, 1, output=bytes(probe.output_size)).comparable()
+    guest = BusyAtEachSubmission(X86_64)
+    campaign = Campaign(Loopback(guest), Policy(timeout_reruns=1, timeout_rerun_after=0.0))
+    for submission in (1, 2):
+        (result,) = campaign.run([(probe, predicted)]).results.values()
+        assert result.observation.outcome == Outcome.RETURNED, submission
+    assert guest.runs == 4  # each submission: one TIMEOUT, one rerun
+
+
 def test_a_line_that_eats_commands_to_a_live_guest_is_not_a_dead_board():
     class SlowLossy(Loopback):
         """Each frame back takes 100 ms, and the line eats the host's 50th to 59th sends."""
