@@ -213,8 +213,9 @@ class BoardAgent:
         if joules is None:
             joules = self.joules(award.routine, award.implementation, award.size, seconds,
                                  cycles)
-        return Result(award.task, self.board, award.implementation, outputs, error, seconds,
-                      cycles, joules)
+        # no time of its own: the motherboard measures the run (its oracle)
+        return Result(award.task, self.board, award.implementation, outputs, error, cycles,
+                      joules)
 
     def on_settle(self, settle: Settle) -> None:
         """Learn the run's time as the motherboard measured it (from the inputs' sending

@@ -183,6 +183,9 @@ class Attempt:
     outcome: str = "running"
     check: Check | None = None
     late: bool = False  # a result came after the task went elsewhere (ignored)
+    # the energy of the run as the board gave it with its result: its power meter's
+    # reading (RAPL) where the host has one, else its energy model's figure
+    joules: float | None = None
 
 
 @dataclass
@@ -394,6 +397,7 @@ class Motherboard:
         attempt.ended = now
         sent = attempt.sent if attempt.sent is not None else attempt.awarded
         attempt.measured, attempt.run = now - sent, now - max(sent, free_at)
+        attempt.joules = result.joules
         self._rate_time(result.board, task, attempt, attempt.measured, now)
         kind = FULL if task.calibrating else self.oracle.how(self.trust.of(result.board))
         r = self.book.routine(task.routine)

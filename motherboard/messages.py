@@ -158,7 +158,6 @@ class Result:
     implementation: str
     outputs: bytes | None  # packed output records (batch.py); None when it could not run
     error: str | None = None
-    busy_seconds: float = 0.0  # the board's own measure of the run
     cycles: int = 0  # what the guest counted around the runs (0: not measured)
     joules: float = 0.0
 

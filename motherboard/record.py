@@ -10,8 +10,8 @@
                  "history": {routine name: {implementation: model}}}],
      "tasks": [{"id", "routine", "size", "arrival", "after", "board", "accepted_at",
                 "verified", "attempts": [{"board", "implementation", "bid_s", "bid_price",
-                "bid_joules", "calibrated", "payment", "awarded", "measured_s", "outcome",
-                "check", "checked", "wrong"}]}],
+                "bid_joules", "calibrated", "payment", "awarded", "measured_s", "joules",
+                "outcome", "check", "checked", "wrong"}]}],
      "trust": [[t, board, trust, evidence], ...],      # per board over time
      "events": [[t, kind, board, detail], ...],
      "measured": {task: {board: seconds}},             # per-task per-board (graph runs):
@@ -117,7 +117,7 @@ def task_json(mb: Motherboard, task: TaskEntry) -> dict:
             "board": a.board, "implementation": a.bid.implementation, "bid_s": a.bid.seconds,
             "bid_price": a.bid.price, "bid_joules": a.bid.joules, "calibrated": a.bid.calibrated,
             "payment": a.payment, "awarded": a.awarded, "measured_s": a.measured,
-            "outcome": a.outcome, "late": a.late,
+            "joules": a.joules, "outcome": a.outcome, "late": a.late,
             "check": a.check.kind if a.check else None,
             "checked": a.check.checked if a.check else 0,
             "wrong": a.check.wrong if a.check else 0,

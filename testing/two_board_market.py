@@ -49,13 +49,13 @@ class TwoBoardMarket:
         return [e.message for e in self.sent
                 if isinstance(e.message, Award) and e.message.task == task][-1]
 
-    def answer(self, task: str, board: str, now: float) -> None:
+    def answer(self, task: str, board: str, now: float, joules: float = 0.0) -> None:
         award = [e.message for e in self.sent if isinstance(e.message, Award)
                  and e.message.task == task and e.message.board == board][-1]
         r = BOOK.routine(award.routine)
         outputs = batch.pack_outputs(r, [BOOK.evaluate(award.routine, v)
                                          for v in batch.unpack_inputs(r, award.inputs)])
-        self.tell(Result(task, board, "lowered", outputs), now)
+        self.tell(Result(task, board, "lowered", outputs, joules=joules), now)
 
     def start(self) -> None:
         """t0 to b, t1 and t2 to a (t1 begun), all submitted and awarded at 0."""

@@ -598,3 +598,19 @@ def test_a_failed_calibration_run_is_asked_again_and_repeated_failures_decline_t
     # the workload's task is asked of the board that calibrated, not of the one that could not
     step(mb.submit(TaskSpec("t0", "hd:p01", 8, 0), now), now)
     assert [a.board for a in awards] == ["good"]
+
+
+def test_the_energy_a_board_gives_with_its_result_is_in_the_runs_record():
+    """A board's result carries the run's energy (its RAPL meter's reading where the host
+    has one, else its model's); the record of the run (metaos.motherboard/1) keeps it
+    per attempt, beside the energy its bid predicted."""
+    from motherboard.record import task_json
+
+    x = TwoBoardMarket(move_to_idle=False)
+    x.start()  # t0 to b, t1 and t2 to a
+    x.answer("t0", "b", 1.0, joules=0.25)
+    x.answer("t1", "a", 1.0, joules=1.5)
+    ran = {t: task_json(x.mb, x.mb.tasks[t])["attempts"] for t in ("t0", "t1", "t2")}
+    assert [(a["board"], a["joules"]) for a in ran["t0"]] == [("b", 0.25)]
+    assert [(a["board"], a["joules"]) for a in ran["t1"]] == [("a", 1.5)]
+    assert [a["joules"] for a in ran["t2"]] == [None]  # not run yet
