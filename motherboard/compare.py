@@ -33,7 +33,8 @@ class Comparison:
     heft: float
     round_robin: float
     random: float
-    motherboard: float  # its assignment replayed on the table
+    # its assignment replayed on the table (the median over the rounds, as the live figure)
+    motherboard: float
     motherboard_measured: float  # in the run itself: from the start to the last acceptance
     # in the run itself: from its first award to the result of the last task (the median
     # over the rounds, when the graph was run more than once)
@@ -42,6 +43,7 @@ class Comparison:
     # list scheduler -> its schedule run live in the same run (live.LiveRun.executed:
     # first award to last result, no auction and no check; None: a board left)
     executed: dict[str, float | None] = field(default_factory=dict)
+    table_rounds: tuple[float, ...] = ()  # each round's assignment replayed on the table
 
     @property
     def ratio_to_heft(self) -> float:
@@ -84,20 +86,26 @@ def compare(mb: Motherboard, table: Mapping[str, Mapping[str, float]], start: fl
     for t in tasks:
         for p in t.after:
             succ[p].append(t.id)
-    order: dict[str, list[str]] = {b: [] for b in boards}
-    for t in sorted(tasks, key=lambda t: _accepted(t).ended):  # the order each board ran them
-        board = _accepted(t).board
-        if board not in order:
-            raise ValueError(f"task {t.id} ran on {board}, which the table lacks (it left)")
-        order[board].append(t.id)
+    replays = []
+    for k, ids in enumerate(rounds):  # each run's assignment, in the order each board ran it
+        order: dict[str, list[str]] = {b: [] for b in boards}
+        for t in sorted((mb.tasks[i] for i in ids), key=lambda t: _accepted(t).ended):
+            board = _accepted(t).board
+            if board not in order:
+                if k == 0:
+                    raise ValueError(f"task {t.id} ran on {board}, which the table lacks (it left)")
+                break  # a later run on a board that then left: not on the table
+            order[board].append(t.id.rpartition("/")[2])  # later runs' ids are "k/" + the table's
+        else:
+            replays.append(replay(costs, succ, order).makespan)
     everything = [mb.tasks[t] for ids in rounds for t in ids]
     measured = max(t.accepted_at for t in everything) - start
     lives = tuple(_live([mb.tasks[t] for t in ids]) for ids in rounds)
     return Comparison(tuple(boards), len(tasks), heft(costs, succ).makespan,
                       round_robin(costs, succ).makespan,
                       random_schedule(costs, succ, seed).makespan,
-                      replay(costs, succ, order).makespan, measured, statistics.median(lives),
-                      lives, dict(executed or {}))
+                      statistics.median(replays), measured, statistics.median(lives),
+                      lives, dict(executed or {}), tuple(replays))
 
 
 @dataclass(frozen=True)

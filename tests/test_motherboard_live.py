@@ -117,7 +117,7 @@ def test_a_live_graph_runs_twice_with_inputs_sent_on_arrival_and_is_compared_wit
     inputs are its parents' interpreter answers composed in; the profile times every
     task of the first round on both boards, and the comparison has both rounds and the
     list schedulers' schedules run live."""
-    from motherboard.compare import compare
+    from motherboard.compare import compare, knowledge
     from motherboard.routines import RoutineBook
     from motherboard.workload import compose_inputs, layered_graph
 
@@ -153,6 +153,12 @@ def test_a_live_graph_runs_twice_with_inputs_sent_on_arrival_and_is_compared_wit
     assert all(len(r) == EXECUTE_ROUNDS for r in run.executed_runs.values())
     c = compare(mb, run.profile, run.onboarded, 3, run.rounds, run.executed)
     assert len(c.live_rounds) == 2 and c.heft > 0 and c.motherboard_live > 0
+    # the assignment on the table is every round's, their median the figure
+    assert len(c.table_rounds) == 2 and c.motherboard == statistics.median(c.table_rounds)
+    for ids, on_table in zip(run.rounds, c.table_rounds, strict=True):
+        known = knowledge(mb, ids, run.profile, run.profile_runs)
+        if known is not None:  # the same replay, worked out from that round's own ids
+            assert known.assignment * c.heft == pytest.approx(on_table)
     # each list scheduler's schedule ran live too, and the reference with every task on
     # one board, every task answered
     assert set(c.executed) == {"heft", "round_robin", "random", "one_board"}
