@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cache
 
+from motherboard import batch
 from sem import interp
 from sem.canon import SHORT, routine_id
 from sem.interp import Evaluation
@@ -60,6 +61,13 @@ class RoutineBook:
     def evaluate(self, rid: str, vector: Vector) -> Evaluation:
         """The interpreter's answer: the truth every board's answer is checked against."""
         return interp.run(self.routines[rid], vector.args, vector.memory)
+
+    def answers(self, rid: str, inputs: bytes) -> bytes:
+        """The interpreter's answers to a packed batch, packed as a board's result is (a
+        repeated vector, as calibration tasks repeat theirs, evaluated once)."""
+        r, truth = self.routines[rid], {}
+        return batch.pack_outputs(r, [truth[v] if v in truth else truth.setdefault(
+            v, self.evaluate(rid, v)) for v in batch.unpack_inputs(r, inputs)])
 
     def admits(self, rid: str, vector: Vector) -> bool:
         """Whether the vector is inside the routine's domain (its precondition): outside

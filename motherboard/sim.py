@@ -172,11 +172,7 @@ class SimBoard:
         if not self.alive or job.started is None:
             return []
         rid = job.award.routine
-        r = self.book.routine(rid)
-        truth: dict = {}  # a repeated vector (calibration tasks repeat theirs) evaluated once
-        evaluations = [truth[v] if v in truth else truth.setdefault(v, self.book.evaluate(rid, v))
-                       for v in batch.unpack_inputs(r, job.award.inputs)]
-        outputs = batch.pack_outputs(r, evaluations)
+        outputs = self.book.answers(rid, job.award.inputs)
         seconds = now - job.started
         cycles = int(seconds * self.profile.clock_hz)
         # the CPU a run took is its time alone: contention only stretched it
@@ -185,7 +181,7 @@ class SimBoard:
         if job.award.board != self.id:
             return []  # finished for an identity it has shed: the motherboard rerouted it
         if self.liar is not None:
-            result = self.liar.result(result, batch.out_stride(r))
+            result = self.liar.result(result, batch.out_stride(self.book.routine(rid)))
         out: list[BoardMessage] = [result]
         if self.liar is not None and self.liar.liar.wants_new_identity:
             out += self.new_identity()

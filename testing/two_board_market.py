@@ -4,7 +4,6 @@ oracle's rating)."""
 
 from __future__ import annotations
 
-from motherboard import batch
 from motherboard.market import MarketConfig, Motherboard
 from motherboard.messages import Award, Bid, BidRequest, Onboard, Result, Started
 from motherboard.routines import RoutineBook
@@ -52,10 +51,8 @@ class TwoBoardMarket:
     def answer(self, task: str, board: str, now: float, joules: float = 0.0) -> None:
         award = [e.message for e in self.sent if isinstance(e.message, Award)
                  and e.message.task == task and e.message.board == board][-1]
-        r = BOOK.routine(award.routine)
-        outputs = batch.pack_outputs(r, [BOOK.evaluate(award.routine, v)
-                                         for v in batch.unpack_inputs(r, award.inputs)])
-        self.tell(Result(task, board, "lowered", outputs, joules=joules), now)
+        self.tell(Result(task, board, "lowered", BOOK.answers(award.routine, award.inputs),
+                         joules=joules), now)
 
     def start(self) -> None:
         """t0 to b, t1 and t2 to a (t1 begun), all submitted and awarded at 0."""

@@ -272,7 +272,6 @@ def test_a_board_joins_once_per_identity():
 
 
 def test_packed_batches_round_trip_and_a_corrupted_one_is_wrong_everywhere():
-    from motherboard import batch
 
     for name in ("hd:p01", "hd:p21", "sort:sort5"):
         rid = BOOK.resolve(name)
@@ -326,7 +325,6 @@ def test_a_child_runs_on_its_parents_answer_while_it_is_checked_and_is_redone_if
     is found wrong (a corrupted one), so the child's finished, checked answer is voided,
     never accepted; both are redone, and the child accepted in the end was composed from
     the interpreter's answer of its parent."""
-    from motherboard import batch
     from motherboard.messages import Award, Bid, BidRequest, Cancel, Inputs, Result, Settle
     from motherboard.oracle import run_check
     from motherboard.sim import SimBoard
@@ -345,10 +343,9 @@ def test_a_child_runs_on_its_parents_answer_while_it_is_checked_and_is_redone_if
                 step(mb.handle(Bid(m.task, env.to, "lowered", price, 0.0, price, True), 0.1))
 
     def answer(award: Award, wrong: bool = False) -> None:
-        r = BOOK.routine(award.routine)
-        truth = batch.pack_outputs(r, [BOOK.evaluate(award.routine, v)
-                                       for v in batch.unpack_inputs(r, award.inputs)])
-        outputs = batch.corrupt(truth, batch.out_stride(r)) if wrong else truth
+        truth = BOOK.answers(award.routine, award.inputs)
+        outputs = (batch.corrupt(truth, batch.out_stride(BOOK.routine(award.routine))) if wrong
+                   else truth)
         step(mb.handle(Result(award.task, award.board, "lowered", outputs), 0.2))
 
     def award_of(task: str) -> Award:
@@ -405,7 +402,6 @@ def test_packed_composition_is_the_vectors_composition():
     results and memory windows, one to three parents of any routine."""
     import random
 
-    from motherboard import batch
 
     names = ("hd:p01", "hd:p21", "hd:p23", "hd:p10", "hd:p16", "sort:sort3", "sort:sort5")
     rng = random.Random(1)
@@ -471,7 +467,6 @@ def test_inputs_prepared_ahead_serve_a_task_re_timed_and_submitted_again(monkeyp
     routine, the size and the seed) are the prepared ones, not generated again -- which
     stalled the loop ~8 s at each later run's start, long enough for its first auction to
     close on one bid.  The truth: the routine's own input generator."""
-    from motherboard import batch
 
     mb = Motherboard(BOOK, ["hd:p01"])
     spec = TaskSpec("g0", "hd:p01", 3_000, 11)
@@ -497,7 +492,6 @@ def test_a_calibration_bid_that_comes_late_is_asked_for_again_not_dropped_for_go
     is dropped from that routine after CALIBRATION_ASKS silent auctions, so its
     calibration ends.  (Before, one late bid dropped the task and the board never bid for
     the routine: in a bench-B run rv64 bid for none of p23's tasks.)"""
-    from motherboard import batch
     from motherboard.market import CALIBRATION_ASKS
     from motherboard.messages import Award, Bid, BidRequest, Result
     from motherboard.sim import SimBoard
@@ -528,10 +522,8 @@ def test_a_calibration_bid_that_comes_late_is_asked_for_again_not_dropped_for_go
     (award,) = [e.message for e in mb2.handle(
         Bid(request.task, "late", "lowered", 0.01, 0.0, 0.01, False), 0.6)
         if isinstance(e.message, Award)]
-    r = BOOK.routine(award.routine)
-    truth = batch.pack_outputs(r, [BOOK.evaluate(award.routine, v)
-                                   for v in batch.unpack_inputs(r, award.inputs)])
-    mb2.handle(Result(award.task, "late", "lowered", truth), 0.7)
+    mb2.handle(Result(award.task, "late", "lowered", BOOK.answers(award.routine, award.inputs)),
+               0.7)
     assert not mb2.calibrating("late")
     requests = [e for e in mb2.submit(TaskSpec("t", "hd:p01", 10, 1), 0.8)
                 if isinstance(e.message, BidRequest)]
@@ -562,7 +554,6 @@ def test_a_failed_calibration_run_is_asked_again_and_repeated_failures_decline_t
     to decline it after CALIBRATION_FAILURES, and owes nothing more."""
     mb = Motherboard(BOOK, ("hd:p01",), MarketConfig(calibration_samples=2))
     rid = BOOK.resolve("hd:p01")
-    r = BOOK.routine(rid)
     awards: list[Award] = []
     failures = {"good": 1, "bad": 10**6}  # runs each board fails before it answers
 
@@ -586,9 +577,8 @@ def test_a_failed_calibration_run_is_asked_again_and_repeated_failures_decline_t
             step(mb.handle(Result(award.task, award.board, "lowered", None,
                                   "a batch probe ended: TIMEOUT"), now), now)
             continue
-        outputs = batch.pack_outputs(r, [BOOK.evaluate(rid, v)
-                                         for v in batch.unpack_inputs(r, award.inputs)])
-        step(mb.handle(Result(award.task, award.board, "lowered", outputs), now), now)
+        step(mb.handle(Result(award.task, award.board, "lowered",
+                              BOOK.answers(rid, award.inputs)), now), now)
     good, bad = mb.boards["good"], mb.boards["bad"]
     assert good.calibrated[rid] == 2 and not mb.calibrating("good")
     assert good.calibration_failures[rid] == 1
