@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import os
+import re
 import sys
 from collections.abc import Mapping, Sequence
 
@@ -23,6 +24,7 @@ from cli.errors import UsageError, report
 DEBUG_FLAG = "--debug"
 DEBUG_ENV = "METAOS_DEBUG"
 HELP_FLAG = "--help"
+UNKNOWN = re.compile(r"No idea what '(?P<word>.*)' is!")  # invoke's ParseError for a stray word
 
 
 def debug_requested(argv: Sequence[str], environ: Mapping[str, str] = os.environ) -> bool:
@@ -46,6 +48,29 @@ def normalize(argv: Sequence[str], namespace: Collection) -> list[str]:
     return args
 
 
+def usage_of(error: str, argv: Sequence[str], namespace: Collection) -> str:
+    """invoke's ParseError as a line that says what to do.  A word it could not place
+    names the task (or group: `./run bench nosuch`) it came after; `argv` as normalized."""
+    unknown = UNKNOWN.fullmatch(error)
+    if unknown is None:
+        return f"{error}; `./run --help TASK` shows a task's options"
+    word = unknown["word"]
+    before = argv[:argv.index(word)] if word in argv else []
+    tasks = namespace.task_names
+    owner = next((a for a in reversed(before) if a in tasks or a in namespace.collections), None)
+    if owner in namespace.collections and not word.startswith("-"):
+        names = ", ".join(sorted(namespace.collections[owner].tasks))
+        return (f"'{word}' is not a task of {owner} nor an argument: its tasks are {names}"
+                f" (`./run {owner} TASK`)")
+    if owner is not None:
+        spelled = owner.replace(".", " ")  # as typed: `./run sem show`
+        return f"{spelled} takes no '{word}': `./run --help {spelled}` shows what it takes"
+    if word.startswith("-"):
+        return f"./run has no option '{word}': `./run --help` lists its options"
+    return (f"no task '{word}': `./run --list` lists the tasks, `./run --help TASK` a task's"
+            " options")
+
+
 class MetaosProgram(Program):
     """invoke's Program, with the tasks of tasks.py and the error path of cli/errors.py."""
 
@@ -67,13 +92,14 @@ class MetaosProgram(Program):
     def run(self, argv: list[str] | None = None, exit: bool = True) -> None:  # noqa: A002
         argv = list(sys.argv if argv is None else argv)
         debug = debug_requested(argv[1:])
-        status = 0
+        status, args = 0, argv[1:]
         try:
             try:
                 # the steps of invoke's Program.run, whose own handling of Exit and
                 # ParseError would print and exit before ours could
                 self.create_config()
-                self.parse_core([argv[0], *normalize(argv[1:], self._tasks)])
+                args = normalize(argv[1:], self._tasks)
+                self.parse_core([argv[0], *args])
                 self.parse_collection()
                 self.parse_tasks()
                 self.parse_cleanup()
@@ -81,7 +107,7 @@ class MetaosProgram(Program):
                 self.execute()
                 sys.stdout.flush()
             except ParseError as error:
-                raise UsageError(f"{error}; `./run --help TASK` shows a task's options") from None
+                raise UsageError(usage_of(str(error), args, self._tasks)) from None
         except BrokenPipeError:
             # The reader went away (`./run ... | head`): stop quietly.  Point stdout at
             # /dev/null so the interpreter's final flush does not fail again.

@@ -132,8 +132,14 @@ BAD_INPUT = [
     ("bench --runs abc", USAGE, "--runs"),
     ("bench --arch sparc", USAGE, "'sparc'"),
     ("bench ledger --entries -5", USAGE, "--entries"),
-    ("nosuchtask", USAGE, "nosuchtask"),
-    ("discover --nosuch", USAGE, "--nosuch"),
+    ("nosuchtask", USAGE, "`./run --list`"),
+    ("discover --nosuch", USAGE, "discover takes no '--nosuch'"),
+    ("discover extra", USAGE, "`./run --help discover`"),
+    ("--nosuch", USAGE, "no option '--nosuch'"),
+    # a stray word after a group names the group's tasks; after a grouped task, that task
+    ("bench nosuch", USAGE, "its tasks are boot, evolve, ledger, market, motherboard"),
+    ("bench market --nosuch", USAGE, "`./run --help bench market`"),
+    ("sem show a b", USAGE, "sem show takes no 'b'"),
 ]
 
 
