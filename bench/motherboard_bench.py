@@ -202,12 +202,16 @@ def run_graph(work: Workload, title: str, record: bool) -> dict | None:
         f" motherboard's assignment {c.ratio_to_heft:.2f} x on the table (the median of its"
         f" runs, below; its run to the last acceptance, checks included:"
         f" {c.motherboard_measured:.3f} s)")
-    paired = [m / h for m, h in zip(c.live_rounds, run.executed_runs.get("heft", []),
-                                    strict=False) if h]
-    if paired:
-        say("  round by round (each of the motherboard's runs over HEFT's schedule's run right"
-            f" after it): {', '.join(f'{x:.2f}' for x in paired)} x, median"
-            f" {statistics.median(paired):.2f} x")
+    rounds = []  # each of the motherboard's runs over each schedule's run right after it
+    for name, label in names.items():
+        paired = [m / x for m, x in zip(c.live_rounds, run.executed_runs.get(name, []),
+                                        strict=False) if x]
+        if paired:
+            rounds.append(f"{label} {', '.join(f'{x:.2f}' for x in paired)} x, median"
+                          f" {statistics.median(paired):.2f} x")
+    if rounds:
+        say("  round by round (each of the motherboard's runs over each schedule's run right"
+            f" after it, the same host's load): {'; '.join(rounds)}")
     for k, ids in enumerate(run.rounds):
         known = knowledge(run.motherboard, ids, run.profile, run.profile_runs)
         if known is None:
