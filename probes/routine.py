@@ -324,8 +324,9 @@ BATCH_BUDGET_BASE = 500_000
 
 
 @dataclass(frozen=True)
-class BatchLayout:
-    """Where each vector's inputs and outputs live in a batch probe."""
+class RecordLayout:
+    """A probe of many vectors: each one's inputs and outputs a record laid out as a
+    single call's (`single`), one after another."""
 
     single: ProbeLayout
 
@@ -336,6 +337,11 @@ class BatchLayout:
     @property
     def out_stride(self) -> int:
         return self.single.output_size
+
+
+@dataclass(frozen=True)
+class BatchLayout(RecordLayout):
+    """Where each vector's inputs and outputs live in a batch probe."""
 
     @property
     def capacity(self) -> int:

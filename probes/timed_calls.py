@@ -62,7 +62,7 @@ from probes.routine import (
     RISCV_ARGS,
     WORD,
     X86_ARGS,
-    ProbeLayout,
+    RecordLayout,
     encode_inputs,
     fits,
     layout_of,
@@ -102,10 +102,9 @@ BUDGET_BASE = 10_000
 
 
 @dataclass(frozen=True)
-class TimedLayout:
+class TimedLayout(RecordLayout):
     """Where a timed probe's header, records and counts live."""
 
-    single: ProbeLayout
     chained: bool = False  # each call's arguments wait for the call before it (latency)
 
     def __post_init__(self) -> None:
@@ -113,14 +112,6 @@ class TimedLayout:
             raise ValueError("a chained timed probe passes each result into the next call's"
                              " scalar arguments: it times routines with a scalar result and"
                              " no memory")
-
-    @property
-    def in_stride(self) -> int:
-        return self.single.input_size
-
-    @property
-    def out_stride(self) -> int:
-        return self.single.output_size
 
     @property
     def capacity(self) -> int:
