@@ -52,7 +52,7 @@ import time
 from collections import Counter
 
 from motherboard.adversary import liar_kinds
-from motherboard.compare import compare, held_out, knowledge, table_floor
+from motherboard.compare import compare, held_out, knowledge, paired_ratio, table_floor
 from motherboard.live import (
     BUSIEST_HONEST,
     ONE_BOARD,
@@ -204,14 +204,15 @@ def run_graph(work: Workload, title: str, record: bool) -> dict | None:
         f" {c.motherboard_measured:.3f} s)")
     rounds = []  # each of the motherboard's runs over each schedule's run right after it
     for name, label in names.items():
-        paired = [m / x for m, x in zip(c.live_rounds, run.executed_runs.get(name, []),
-                                        strict=False) if x]
+        paired = paired_ratio(c.live_rounds, run.executed_runs.get(name, []))
         if paired:
-            rounds.append(f"{label} {', '.join(f'{x:.2f}' for x in paired)} x, median"
-                          f" {statistics.median(paired):.2f} x")
+            rounds.append(f"{label} {', '.join(f'{x:.2f}' for x in paired.ratios)} x,"
+                          f" geometric mean {paired.mean:.2f} x ({paired.level:.0%} interval"
+                          f" {paired.low:.2f}-{paired.high:.2f} x)")
     if rounds:
         say("  round by round (each of the motherboard's runs over each schedule's run right"
-            f" after it, the same host's load): {'; '.join(rounds)}")
+            " after it, the same host's load; an interval across 1 x: not told apart on this"
+            f" host): {'; '.join(rounds)}")
     for k, ids in enumerate(run.rounds):
         known = knowledge(run.motherboard, ids, run.profile, run.profile_runs)
         if known is None:

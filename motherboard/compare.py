@@ -22,6 +22,8 @@ import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 
+from scipy.stats import t as student_t
+
 from motherboard.heft import heft, random_schedule, replay, round_robin
 from motherboard.market import Motherboard
 
@@ -106,6 +108,35 @@ def compare(mb: Motherboard, table: Mapping[str, Mapping[str, float]], start: fl
                       random_schedule(costs, succ, seed).makespan,
                       statistics.median(replays), measured, statistics.median(lives),
                       lives, dict(executed or {}), tuple(replays))
+
+
+@dataclass(frozen=True)
+class PairedRatio:
+    """The motherboard's runs over another schedule's, each paired with the run of it
+    that followed (the same host's load): their geometric mean and its `level`
+    confidence interval (Student's t over the log ratios).  An interval wholly under 1
+    says the motherboard was faster beyond this host's noise; one across 1, that the
+    runs cannot tell them apart."""
+
+    ratios: tuple[float, ...]
+    mean: float
+    low: float
+    high: float
+    level: float
+
+
+def paired_ratio(mine: Sequence[float], theirs: Sequence[float | None],
+                 level: float = 0.9) -> PairedRatio | None:
+    """None with fewer than two pairs (a run of either missing leaves its pair out)."""
+    ratios = tuple(m / x for m, x in zip(mine, theirs, strict=False) if x)
+    if len(ratios) < 2:
+        return None
+    logs = [math.log(r) for r in ratios]
+    mean = statistics.fmean(logs)
+    spread = statistics.stdev(logs) / math.sqrt(len(logs))
+    half = student_t.ppf(0.5 + level / 2, len(logs) - 1) * spread
+    return PairedRatio(ratios, math.exp(mean), math.exp(mean - half), math.exp(mean + half),
+                       level)
 
 
 @dataclass(frozen=True)

@@ -82,3 +82,25 @@ def test_heft_on_one_lucky_run_is_held_to_the_other_runs():
     assert held_out(runs, {"a": []}) == [HeldOut(0, 1.0, 10.0), HeldOut(1, 5.0, 5.0),
                                          HeldOut(2, 5.0, 5.0)]
     assert held_out({"a": {"P": [1.0], "Q": [5.0]}}, {"a": []}) == []  # nothing to hold out
+
+
+def test_paired_ratios_give_the_students_t_interval_of_their_geometric_mean():
+    """Five paired runs: the interval is exp(mean log ratio +- t x s / sqrt(5)), with
+    t(0.95, 4 degrees of freedom) = 2.132 from the tables; a missing run leaves its
+    pair out, and one pair is no interval."""
+    import math
+    import statistics
+
+    from motherboard.compare import paired_ratio
+
+    logs = [0.10, -0.10, 0.20, 0.0, 0.05]
+    theirs = [1.0, 2.0, 0.5, 1.5, 1.0, None]
+    mine = [x * math.exp(d) for x, d in zip(theirs[:5], logs, strict=True)] + [0.7]
+    paired = paired_ratio(mine, theirs)
+    half = 2.132 * statistics.stdev(logs) / math.sqrt(5)
+    assert paired is not None and len(paired.ratios) == 5
+    assert paired.mean == pytest.approx(math.exp(0.05))
+    assert paired.low == pytest.approx(math.exp(0.05 - half), rel=1e-3)
+    assert paired.high == pytest.approx(math.exp(0.05 + half), rel=1e-3)
+    assert paired.low < 1 < paired.high  # these runs cannot tell the two apart
+    assert paired_ratio([1.0, 2.0], [1.1, None]) is None
