@@ -26,7 +26,9 @@ Live QEMU boards (TCG; a KVM board where /dev/kvm can run it), fixed seeds:
      on the table, and how far HEFT on one profiling run's times is from the same
      schedule on the other runs' (the table's noise), the table's floor (HEFT's own
      schedule on bootstrap redraws of it), and for each of the motherboard's runs its
-     assignment on the table beside HEFT's schedule worked out on what its bids knew.
+     assignment on the table beside HEFT's schedule worked out on what its bids knew;
+     and round by round, each of the motherboard's runs over each schedule's run after
+     it, their geometric mean with its 90% interval (compare.paired_ratio).
      `--json FILE` writes, per graph (by its name), the graph, the table with every run,
      the makespans and each of the motherboard's runs (bids and times), from which HEFT
      can be recomputed
