@@ -22,8 +22,6 @@ import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 
-from scipy.stats import t as student_t
-
 from motherboard.heft import heft, random_schedule, replay, round_robin
 from motherboard.market import Motherboard
 
@@ -131,6 +129,10 @@ def paired_ratio(mine: Sequence[float], theirs: Sequence[float | None],
     ratios = tuple(m / x for m, x in zip(mine, theirs, strict=False) if x)
     if len(ratios) < 2:
         return None
+    # here, not at the top: scipy.stats takes most of a second to import, and every
+    # `./run motherboard` imports this module
+    from scipy.stats import t as student_t
+
     logs = [math.log(r) for r in ratios]
     mean = statistics.fmean(logs)
     spread = statistics.stdev(logs) / math.sqrt(len(logs))
