@@ -50,8 +50,10 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import sys
 import time
 from collections import Counter
+from collections.abc import Callable
 
 from motherboard.adversary import liar_kinds
 from motherboard.compare import compare, held_out, knowledge, paired_ratio, table_floor
@@ -59,6 +61,7 @@ from motherboard.live import (
     BUSIEST_HONEST,
     ONE_BOARD,
     PROFILE_ROUNDS,
+    LiveRun,
     Plan,
     parse_boards,
     run_live,
@@ -85,8 +88,35 @@ LIARS = "q35:Haswell,virt:rv64,q35:qemu64"  # the last boards of a spec lie
 HETERO = "q35:qemu64,q35:Haswell,virt:rv64,virt:rv64-nozb"
 
 
+PROGRESS_EVERY_S = 20.0  # a live part's progress line on stderr, at most this often
+
+
 def say(text: str = "") -> None:
     print(text, flush=True)
+
+
+def progress(part: str) -> Callable[[LiveRun, float], None]:
+    """run_live's on_update for a live part: a line on stderr every PROGRESS_EVERY_S, so
+    minutes of boots, calibration and rounds are not silence (stdout keeps the figures)."""
+    started = time.monotonic()
+    last = started
+
+    def update(run: LiveRun, _now: float) -> None:
+        nonlocal last
+        now = time.monotonic()
+        if now - last < PROGRESS_EVERY_S:
+            return
+        last = now
+        mb = run.motherboard
+        work = mb.workload_tasks()
+        calibrating = sum(mb.calibrating(b) for b in mb.boards)
+        turns = sum(len(r) for r in run.executed_runs.values())
+        print(f"  [{part}] {now - started:.0f} s: {len(mb.boards)} boards"
+              f" ({calibrating} calibrating), tasks accepted"
+              f" {sum(t.accepted_at is not None for t in work)} of {len(work)} submitted"
+              + (f", list schedules run {turns}" if turns else ""), file=sys.stderr, flush=True)
+
+    return update
 
 
 def board_spec(honest: str, liars: str) -> tuple[str, int]:
@@ -114,7 +144,8 @@ def run_a(quick: bool) -> tuple[Motherboard, set[str]]:
     # of it and got 79-92 of the last 100 tasks)
     config = MarketConfig(seed=SEED, calibration_sizes=calibration_sizes(work))
     run = run_live(parse_boards(spec), work, config=config, liars=liars,
-                   plans=[Plan(3.0, "kill-busy", BUSIEST_HONEST)], seed=SEED, timeout=900)
+                   plans=[Plan(3.0, "kill-busy", BUSIEST_HONEST)], seed=SEED, timeout=900,
+                   on_update=progress("A"))
     mb = run.motherboard
     figures = totals(mb, set(run.liars), last=100, start=run.onboarded, kills=run.kills)
     for name, why in run.failed.items():
@@ -158,7 +189,8 @@ def run_graph(work: Workload, title: str, record: bool) -> dict | None:
     say(f"B. a task graph ({title}): the motherboard beside HEFT, round-robin and random")
     config = MarketConfig(seed=SEED, calibration_sizes=calibration_sizes(work))
     run = run_live(parse_boards(HETERO), work, config=config, seed=SEED,
-                   profile=True, timeout=900, rounds=GRAPH_ROUNDS)
+                   profile=True, timeout=900, rounds=GRAPH_ROUNDS,
+                   on_update=progress(f"B {work.name}"))
     for name, why in run.failed.items():
         say(f"  {name} did not onboard: {why.splitlines()[0][:150]}")
     left = [f"{b} ({e.exit_reason})" for b, e in run.motherboard.boards.items()
@@ -288,7 +320,8 @@ def run_c(quick: bool) -> None:
         if c.board is None:
             say(f"  skipped {c.spec}: {c.skipped}")
     config = MarketConfig(seed=SEED, calibration_sizes=calibration_sizes(work))  # as A's
-    run = run_live(choices, work, config=config, seed=SEED, timeout=900)
+    run = run_live(choices, work, config=config, seed=SEED, timeout=900,
+                   on_update=progress("C"))
     for name, why in run.failed.items():
         say(f"  {name} did not onboard: {why.splitlines()[0][:150]}")
     mb = run.motherboard
