@@ -274,10 +274,12 @@ def run_live(choices: Sequence[BoardChoice], workload: Workload, *,
     schedules them on that table (after the last round until each has run
     EXECUTE_ROUNDS times; `executed`: the medians), on the same boards, so their
     makespans are measured as the motherboard's is, taking turns with it.
-    With `warm_up` the workload starts once the first boards have calibrated.  The
+    With `warm_up` the workload starts once the first boards have calibrated, each with
+    the others busy (MarketConfig.calibrate_under_load: they share this host).  The
     board host, the checkers and the receiver are stopped however the run ends."""
     book = book or RoutineBook.library()
-    config = config or MarketConfig()
+    # the boards share this host's cores: each calibrates with the others busy
+    config = replace(config or MarketConfig(), calibrate_under_load=True)
     usable = [c for c in choices if c.board is not None]
     if not usable:
         raise BoardSpecError("no board can start here: " + "; ".join(

@@ -604,3 +604,68 @@ def test_the_energy_a_board_gives_with_its_result_is_in_the_runs_record():
     assert [(a["board"], a["joules"]) for a in ran["t0"]] == [("b", 0.25)]
     assert [(a["board"], a["joules"]) for a in ran["t1"]] == [("a", 1.5)]
     assert [a["joules"] for a in ran["t2"]] == [None]  # not run yet
+
+
+def test_boards_calibrate_with_the_others_busy_until_the_last_has_calibrated():
+    """Boards sharing a host (live.py sets calibrate_under_load): a board done with its
+    calibration runs more samples while another still owes some, so the slow board's
+    last samples are not taken on an idle host; once every board has calibrated none is
+    added, and the workload then runs as before.  Without the rule the quick board ran
+    only what it owed and then stood idle while the slow one finished."""
+    from dataclasses import replace
+
+    tenfold = SimProfile("tenfold", default=RunTimeLine(0.02, 1e-5))  # FAST's runs x 10
+
+    def run(under_load: bool):
+        config = replace(QUICK, calibrate_under_load=under_load)
+        return simulate(stream(10), [BoardPlan("quick", FAST), BoardPlan("slow", tenfold)],
+                        config=config, seed=5, cores=1, warm_up=True).motherboard
+
+    owed = QUICK.calibration_samples * len(MIX)
+    for under_load in (False, True):
+        mb = run(under_load)
+        runs = {b: sorted(a.ended for t in mb.tasks.values() if t.calibrating == b
+                          for a in t.attempts if a.outcome == "accepted") for b in mb.boards}
+        assert len(runs["slow"]) == owed
+        first_task = min(a.awarded for t in mb.workload_tasks() for a in t.attempts)
+        if under_load:  # busy to the end: its last sample ends near the slow board's
+            assert len(runs["quick"]) > owed
+            assert runs["quick"][-1] >= runs["slow"][-1] - 0.02  # within a slow run
+        else:  # done early, then idle
+            assert len(runs["quick"]) == owed and runs["quick"][-1] < runs["slow"][-2]
+        # no calibration task was made once the workload began
+        assert all(t.arrived < first_task for t in mb.tasks.values() if t.calibrating)
+        assert all(t.state.name == "ACCEPTED" for t in mb.workload_tasks())
+
+
+def test_calibration_under_load_ends_when_a_silent_board_owes_samples_nobody_asks_for():
+    """A board that never bids for its calibration has its tasks dropped after
+    CALIBRATION_ASKS silent auctions and owes samples nobody will ask for again; the
+    boards calibrating under load must not go on running samples for it forever (bench
+    A, live: the onboarding did not end)."""
+    from motherboard.messages import Award, Bid, BidRequest, Result
+    from motherboard.sim import SimBoard
+
+    config = MarketConfig(calibration_samples=2, calibration_sizes=(8,),
+                          calibrate_under_load=True)
+    mb = Motherboard(BOOK, ("hd:p01",), config)
+    pending: list = []
+    now = 0.0
+    for name in ("good", "silent"):
+        pending += mb.handle(Onboard(SimBoard(name, FAST, BOOK, 0).agent.report), now)
+    while any(mb.calibrating(b) for b in mb.boards) and now < 60.0:
+        now += 0.05
+        replies = []
+        for env in pending:  # only "good" answers: bids at once, runs in 0.05 s
+            m = env.message
+            if env.to != "good":
+                continue
+            if isinstance(m, BidRequest):
+                replies += mb.handle(Bid(m.task, "good", "lowered", 0.01, 0.0, 0.01, False), now)
+            elif isinstance(m, Award):
+                replies += mb.handle(Result(m.task, "good", "lowered",
+                                            BOOK.answers(m.routine, m.inputs)), now)
+        pending = replies + mb.tick(now)
+    assert not any(mb.calibrating(b) for b in mb.boards), "the onboarding never ended"
+    assert now < 10.0
+    assert mb.boards["silent"].calibrated[BOOK.resolve("hd:p01")] == 0
