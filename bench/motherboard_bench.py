@@ -177,7 +177,7 @@ def run_b(quick: bool, record: str | None = None) -> None:
             "over the routines some board has hardware for"), strict=True)):
         if k:
             say()
-        documents[name] = run_graph(work, title, record is not None)
+        documents[name] = run_graph(work, name, title, record is not None)
     if record:
         with open(record, "w") as f:
             json.dump(documents, f, indent=1)
@@ -185,12 +185,12 @@ def run_b(quick: bool, record: str | None = None) -> None:
             " makespans")
 
 
-def run_graph(work: Workload, title: str, record: bool) -> dict | None:
+def run_graph(work: Workload, name: str, title: str, record: bool) -> dict | None:
     say(f"B. a task graph ({title}): the motherboard beside HEFT, round-robin and random")
     config = MarketConfig(seed=SEED, calibration_sizes=calibration_sizes(work))
     run = run_live(parse_boards(HETERO), work, config=config, seed=SEED,
                    profile=True, timeout=900, rounds=GRAPH_ROUNDS,
-                   on_update=progress(f"B {work.name}"))
+                   on_update=progress(f"B {name}"))
     for name, why in run.failed.items():
         say(f"  {name} did not onboard: {why.splitlines()[0][:150]}")
     left = [f"{b} ({e.exit_reason})" for b, e in run.motherboard.boards.items()
