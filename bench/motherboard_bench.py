@@ -185,12 +185,12 @@ def run_b(quick: bool, record: str | None = None) -> None:
             " makespans")
 
 
-def run_graph(work: Workload, name: str, title: str, record: bool) -> dict | None:
+def run_graph(work: Workload, graph: str, title: str, record: bool) -> dict | None:
     say(f"B. a task graph ({title}): the motherboard beside HEFT, round-robin and random")
     config = MarketConfig(seed=SEED, calibration_sizes=calibration_sizes(work))
     run = run_live(parse_boards(HETERO), work, config=config, seed=SEED,
                    profile=True, timeout=900, rounds=GRAPH_ROUNDS,
-                   on_update=progress(f"B {name}"))
+                   on_update=progress(f"B {graph}"))
     for name, why in run.failed.items():
         say(f"  {name} did not onboard: {why.splitlines()[0][:150]}")
     left = [f"{b} ({e.exit_reason})" for b, e in run.motherboard.boards.items()
