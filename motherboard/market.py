@@ -673,17 +673,20 @@ class Motherboard:
         over), and it won 12 of the 31 tasks."""
         if not self.config.calibrate_under_load or self.order:
             return
+        active = [e for e in self.boards.values() if e.status == BoardStatus.ACTIVE]
+        idle = [e for e in active if not e.calibration]
+        if not idle:  # every board has calibration runs queued (most of the time)
+            return
+        busy = self._calibrating_boards()
         # owing samples and still running for them: one whose calibration tasks were
         # dropped (it never bid for them) owes samples nobody will ask for again
-        owing = {e.id for e in self.boards.values() if e.status == BoardStatus.ACTIVE
-                 and any(self._calibrating_for(e, r) for r in self.mix)
-                 and self.calibrating(e.id)}
+        owing = {e.id for e in active if e.id in busy
+                 and any(self._calibrating_for(e, r) for r in self.mix)}
         if not owing:
             return
         sizes = self.config.calibration_sizes
-        for entry in self.boards.values():
-            if entry.status != BoardStatus.ACTIVE or entry.id in owing or entry.calibration \
-                    or self.calibrating(entry.id):
+        for entry in idle:
+            if entry.id in busy:
                 continue
             routines = [r for r in self.mix if entry.offers(r)]
             if not routines:
@@ -1012,11 +1015,17 @@ class Motherboard:
 
     def calibrating(self, board: str) -> bool:
         """Whether the board still has calibration tasks to run or answers to be judged."""
-        entry = self.boards[board]
+        return bool(self.boards[board].calibration) or board in self._calibrating_boards()
+
+    def _calibrating_boards(self) -> set[str]:
+        """The boards with a calibration task queued, bid for, in flight or being judged
+        (one pass over the open tasks, for every board)."""
+        out = {e.id for e in self.boards.values() if e.calibration}
+        in_flight = (t for e in self.boards.values() for t in e.inflight)
+        out.update(c for t in (*in_flight, *self._results) if (c := self.tasks[t].calibrating))
         # a calibration task being bid for is neither queued nor in flight, and counts
-        return bool(entry.calibration) or any(
-            self.tasks[t].calibrating == board for t in (*entry.inflight, *self._results)) or \
-            any(t.calibrating == board for t in self._bidding())
+        out.update(t.calibrating for t in self._bidding() if t.calibrating)
+        return out
 
     def workload_tasks(self) -> list[TaskEntry]:
         return [self.tasks[t] for t in self.order]
