@@ -17,8 +17,9 @@ from rich.table import Table
 from cli import terminal
 from cli.errors import Failure, UsageError
 from motherboard.compare import compare
+from motherboard.entries import BoardStatus, TaskState
 from motherboard.live import BoardSpecError, LiveRun, Plan, parse_boards, run_live
-from motherboard.market import BoardStatus, MarketConfig, Motherboard, TaskState
+from motherboard.market import MarketConfig, Motherboard
 from motherboard.record import to_json, totals
 from motherboard.routines import UnknownRoutineName
 from motherboard.workload import WorkloadError, calibration_sizes, load

@@ -19,7 +19,7 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from motherboard.market import Payment
+from motherboard.entries import Payment
 from stores.ledger import Ledger
 
 LEDGER = "metaos.motherboard"

@@ -44,9 +44,10 @@ from motherboard.board_host import (
     QemuPid,
     host_main,
 )
+from motherboard.entries import TaskEntry
 from motherboard.heft import heft, random_schedule, round_robin
 from motherboard.implementations import lowered_code, stored_code
-from motherboard.market import MarketConfig, Motherboard, TaskEntry
+from motherboard.market import MarketConfig, Motherboard
 from motherboard.messages import Award, Bid, BidRequest, BoardMessage, Exit, Onboard, Result
 from motherboard.oracle import run_check
 from motherboard.routines import RoutineBook

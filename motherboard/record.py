@@ -31,7 +31,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from motherboard.market import Motherboard, TaskEntry, TaskState
+from motherboard.entries import TaskEntry, TaskState
+from motherboard.market import Motherboard
 from motherboard.oracle import FULL
 
 SCHEMA = "metaos.motherboard/1"

@@ -539,7 +539,7 @@ def test_motherboard_payments_are_credits_the_agents_of_that_fingerprint_can_sta
     connection of its own, as its process would): the market's agents on that fingerprint
     can stake those credits, live and after a replay."""
     from motherboard.credits import accounts, pay
-    from motherboard.market import Payment
+    from motherboard.entries import Payment
 
     db = tmp_path / "m.db"
     pool = routines(4)

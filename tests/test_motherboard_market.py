@@ -14,13 +14,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from motherboard import batch
-from motherboard.market import (
-    CALIBRATION_FAILURES,
-    BoardStatus,
-    MarketConfig,
-    MarketError,
-    Motherboard,
-)
+from motherboard.entries import BoardStatus
+from motherboard.market import CALIBRATION_FAILURES, MarketConfig, MarketError, Motherboard
 from motherboard.messages import Award, Bid, BidRequest, Onboard, Result
 from motherboard.record import audit, totals
 from motherboard.routines import RoutineBook
