@@ -57,15 +57,8 @@ from collections.abc import Callable
 
 from motherboard.adversary import liar_kinds
 from motherboard.compare import compare, held_out, knowledge, paired_ratio, table_floor
-from motherboard.live import (
-    BUSIEST_HONEST,
-    ONE_BOARD,
-    PROFILE_ROUNDS,
-    LiveRun,
-    Plan,
-    parse_boards,
-    run_live,
-)
+from motherboard.live import BUSIEST_HONEST, LiveRun, Plan, parse_boards, run_live
+from motherboard.live_schedules import ONE_BOARD, PROFILE_ROUNDS
 from motherboard.market import MarketConfig, Motherboard
 from motherboard.record import totals
 from motherboard.sim import BoardPlan, RunTimeLine, SimProfile, simulate

@@ -44,11 +44,10 @@ from motherboard.board_host import (
     QemuPid,
     host_main,
 )
-from motherboard.entries import TaskEntry
-from motherboard.heft import heft, random_schedule, round_robin
 from motherboard.implementations import lowered_code, stored_code
+from motherboard.live_schedules import EXECUTE_ROUNDS, execute, list_schedules, profile
 from motherboard.market import MarketConfig, Motherboard
-from motherboard.messages import Award, Bid, BidRequest, BoardMessage, Exit, Onboard, Result
+from motherboard.messages import BoardMessage, Exit, Onboard
 from motherboard.oracle import run_check
 from motherboard.routines import RoutineBook
 from motherboard.workload import TaskSpec, Workload
@@ -389,6 +388,10 @@ class _LiveSession:
         for request in self.mb.take_checks():
             self.checks.put(request)
 
+    def tell(self, board: str, message: object) -> None:
+        """Send to the board of this identity (the LiveBoard speaking for it)."""
+        self.boards[self.route[board]].tell(message)
+
     def take(self, sender: str, message: BoardMessage | QemuPid, now: float) -> None:
         mb, boards = self.mb, self.boards
         if sender == ORACLE:
@@ -472,18 +475,18 @@ class _LiveSession:
         run, mb = self.run, self.mb
         first = [mb.tasks[t] for t in run.rounds[0]]
         if not run.profile:
-            run.profile, run.profile_runs, found = _profile(mb, first, self.boards, self.route,
-                                                            self.arrived, self.now, self.timeout)
+            run.profile, run.profile_runs, found = profile(mb, first, self.tell, self.arrived,
+                                                           self.now, self.timeout)
             self.chosen.update(found)
-            self.schedules.update(_schedules(first, run.profile, self.seed))
+            self.schedules.update(list_schedules(first, run.profile, self.seed))
         run.between.append(self.now())
         while True:
             k = len(next(iter(run.executed_runs.values()), []))
             names = list(self.schedules)  # a different one first each time after the motherboard
             for name in names[k % len(names):] + names[:k % len(names)] if names else ():
-                run.executed_runs.setdefault(name, []).append(_execute(
-                    f"{name}/{k}", self.schedules[name], first, self.chosen, self.boards,
-                    self.route, self.arrived, self.now, self.timeout).makespan)
+                run.executed_runs.setdefault(name, []).append(execute(
+                    f"{name}/{k}", self.schedules[name], first, self.chosen, self.tell,
+                    self.arrived, self.now, self.timeout).makespan)
             if not names or not last or k + 1 >= EXECUTE_ROUNDS:
                 return
 
@@ -584,10 +587,6 @@ class _LiveSession:
 # Seconds without a board before a run with tasks outstanding ends: a liar leaving to
 # rejoin under a new identity is gone for a moment between its Exit and its Onboard
 BOARDLESS_GRACE = 5.0
-PROFILE = "profile/"  # task ids of profiling runs, which the motherboard never sees
-# runs of each task on each board in the profile: HEFT fits the table's noise (computed on
-# one run's times its schedule made 0.72-0.84 s there and 0.99-1.18 s on the others' medians)
-PROFILE_ROUNDS = 5
 ORACLE = "oracle"  # the sender of check verdicts on the loop's queue
 CHECKERS = 2  # worker processes checking answers with the interpreter
 
@@ -617,167 +616,8 @@ def _round(tasks: Sequence[TaskSpec], k: int) -> list[TaskSpec]:
             for t in tasks]
 
 
-def _profile(mb: Motherboard, tasks: list[TaskEntry], boards: dict[str, LiveBoard],
-             route: dict[str, str], arrived: queue.Queue, clock: Callable[[], float],
-             timeout: float) -> tuple[dict[str, dict[str, float]],
-                                      dict[str, dict[str, list[float]]],
-                                      dict[tuple[str, str], str]]:
-    """Every accepted workload task PROFILE_ROUNDS times on every active board, timed as
-    the graph's runs are: the graph run live as a rotation, task i on board (i + k) mod n
-    for k = 0 .. n-1 (each task on each board once per n runs, each board its tasks in
-    order, each awarded with its inputs once its board and its parents are done), the
-    seconds from the award to the result.  So a task's time is taken with the other
-    boards as busy as a run of the graph keeps them.  (With every board working through
-    the whole list side by side, as until this change, ~2.6 other boards were busy
-    during a run against ~2 in the graph's runs, and the same task on the same board took
-    0.5-0.9x that table's time in the graph's runs; with four TCG boards on two cores a
-    run's time depends on how many others run.)  The table is the median of each task's
-    runs on each board; each board runs the implementation it bids for the task."""
-    tasks = [t for t in tasks if t.outputs is not None]
-    active = [b for b, e in mb.boards.items() if e.status.value == "active"]
-    runs: dict[str, dict[str, list[float]]] = {t.id: {} for t in tasks}
-    chosen = _bids(tasks, active, boards, route, arrived, timeout)
-    active = [b for b in active if all((t.id, b) in chosen for t in tasks)]
-    for r in range(PROFILE_ROUNDS):
-        for k, schedule in enumerate(rotations([t.id for t in tasks], active)):
-            done = _execute(f"{PROFILE}{r}/{k}", schedule, tasks, chosen, boards, route,
-                            arrived, clock, timeout)
-            for b, ids in schedule.items():
-                for t in ids:
-                    if t in done.seconds:
-                        runs[t].setdefault(b, []).append(done.seconds[t])
-    table = {t: {b: statistics.median(r) for b, r in row.items()} for t, row in runs.items()}
-    return table, runs, chosen
-
-
 def _busiest_honest(mb: Motherboard, liars: dict[str, str]) -> str:
     """The active honest board holding the most tasks ("" when there is none)."""
     honest = [(len(e.inflight), name) for name, e in mb.boards.items()
               if name not in liars and e.status.value == "active"]
     return max(honest, default=(0, ""))[1]
-
-
-def rotations(tasks: Sequence[str], boards: Sequence[str]) -> list[dict[str, list[str]]]:
-    """The n round-robin schedules that together place every task on every board once:
-    the k-th puts task i on board (i + k) mod n, each board's tasks in the given order
-    (a topological one, so no board waits for a task queued behind it)."""
-    n = len(boards)
-    return [{b: [t for i, t in enumerate(tasks) if (i + k) % n == j] for j, b in enumerate(boards)}
-            for k in range(n)]
-
-
-def _bids(tasks: list[TaskEntry], active: list[str], boards: dict[str, LiveBoard],
-          route: dict[str, str], arrived: queue.Queue,
-          timeout: float) -> dict[tuple[str, str], str]:
-    """(task, board) -> the implementation the board bids for the task (its own best)."""
-    chosen: dict[tuple[str, str], str] = {}
-    asked = {(t.id, b) for t in tasks for b in active}
-    for t in tasks:
-        for b in active:
-            boards[route[b]].tell(BidRequest(f"{PROFILE}{t.id}", t.routine, t.size))
-    started = time.monotonic()
-    while len(chosen) < len(asked) and time.monotonic() - started < timeout:
-        try:
-            _, _, message = arrived.get(timeout=1.0)
-        except queue.Empty:
-            continue
-        if isinstance(message, Exit):
-            asked = {(t, b) for t, b in asked if b != message.board}
-        elif isinstance(message, Bid) and message.task.startswith(PROFILE):
-            chosen[(message.task.removeprefix(PROFILE), message.board)] = message.implementation
-    return chosen
-
-
-EXECUTE_ROUNDS = 3  # live runs of each list scheduler's schedule (their median is its figure)
-ONE_BOARD = "one_board"  # the reference schedule with every task on one board (_schedules)
-EXECUTED = "executed/"  # task ids of the list schedulers' runs, which the motherboard never sees
-
-
-def _schedules(tasks: list[TaskEntry], table: dict[str, dict[str, float]],
-               seed: int) -> dict[str, dict[str, list[str]]]:
-    """HEFT's, round-robin's and random's schedules of the graph on the table: each
-    board's tasks in the order it runs them (compare.py makes the same from the same
-    table); and, as a reference rather than a rival, every task on one board (the one
-    with the least time on the table) in the graph's order: what a schedule gets with
-    no parallelism between boards at all.  (Four TCG boards share this host's two
-    cores, and one board running alone kept about 1.4 of them busy -- its QEMU and the
-    board host's loop -- so boards are not independent processors: measured, this one
-    board ran bench B's graph in 0.92-0.97 s where HEFT's schedule on four took
-    0.65-0.76 s, and under heavier load 1.31 s against 1.26.)"""
-    rows = [row for row in table.values() if row]
-    boards = sorted(set.intersection(*(set(row) for row in rows))) if rows else []
-    if not boards or len(rows) < len(tasks):
-        return {}
-    costs = {t.id: {b: table[t.id][b] for b in boards} for t in tasks}
-    succ: dict[str, list[str]] = {t.id: [] for t in tasks}
-    for t in tasks:
-        for p in t.after:
-            succ[p].append(t.id)
-    alone = min(boards, key=lambda b: sum(row[b] for row in costs.values()))
-    return {"heft": heft(costs, succ).order(), "round_robin": round_robin(costs, succ).order(),
-            "random": random_schedule(costs, succ, seed).order(),
-            ONE_BOARD: {alone: [t.id for t in tasks]}}
-
-
-@dataclass(frozen=True)
-class _Executed:
-    makespan: float | None  # first award to last result; None: not every task answered
-    seconds: dict[str, float]  # task -> its award to its result
-
-
-def _execute(name: str, schedule: dict[str, list[str]], tasks: list[TaskEntry],
-             chosen: dict[tuple[str, str], str], boards: dict[str, LiveBoard],
-             route: dict[str, str], arrived: queue.Queue, clock: Callable[[], float],
-             timeout: float) -> _Executed:
-    """Run the graph live as `schedule` places it: each board its tasks in order, each
-    awarded (with its inputs, as the motherboard composed them in the first round) the
-    moment its board's previous task and its parents have answered.  No auction, no
-    check: the time from the first award to the last result is the schedule's own,
-    taken on the host as it is, as the motherboard's run is.  `name` starting with
-    PROFILE makes the task ids the profile's, else EXECUTED's."""
-    tag = name + "/" if name.startswith(PROFILE) else f"{EXECUTED}{name}/"
-    awarded: dict[str, float] = {}
-    seconds: dict[str, float] = {}
-    by_id = {t.id: t for t in tasks}
-    position = dict.fromkeys(schedule, 0)
-    busy = dict.fromkeys(schedule, False)
-    done: set[str] = set()
-    first: float | None = None
-    last = 0.0
-
-    def award_ready() -> None:
-        nonlocal first
-        for board_id, order in schedule.items():
-            if busy[board_id] or position[board_id] >= len(order):
-                continue
-            t = by_id[order[position[board_id]]]
-            if all(p in done for p in t.after):
-                busy[board_id] = True
-                awarded[t.id] = clock()
-                first = awarded[t.id] if first is None else first
-                boards[route[board_id]].tell(Award(
-                    tag + t.id, board_id, t.routine, chosen[(t.id, board_id)], t.size,
-                    t.packed))
-
-    award_ready()
-    started = time.monotonic()
-    while len(done) < len(tasks) and time.monotonic() - started < timeout:
-        try:
-            stamp, _, message = arrived.get(timeout=1.0)
-        except queue.Empty:
-            continue
-        if isinstance(message, Exit) and message.board in schedule:
-            return _Executed(None, seconds)
-        if not isinstance(message, Result) or not message.task.startswith(tag):
-            continue
-        if message.outputs is None:
-            return _Executed(None, seconds)
-        task = message.task.removeprefix(tag)
-        done.add(task)
-        seconds[task] = stamp - awarded[task]
-        busy[message.board], last = False, stamp
-        position[message.board] += 1
-        award_ready()
-    if len(done) < len(tasks) or first is None:
-        return _Executed(None, seconds)
-    return _Executed(last - first, seconds)

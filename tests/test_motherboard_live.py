@@ -11,16 +11,8 @@ import statistics
 
 import pytest
 
-from motherboard.live import (
-    EXECUTE_ROUNDS,
-    PROFILE_ROUNDS,
-    BoardSpecError,
-    Plan,
-    identities,
-    parse_boards,
-    rotations,
-    run_live,
-)
+from motherboard.live import BoardSpecError, Plan, identities, parse_boards, run_live
+from motherboard.live_schedules import EXECUTE_ROUNDS, PROFILE_ROUNDS, rotations
 from motherboard.market import MarketConfig
 from motherboard.record import audit, totals
 from motherboard.workload import poisson_stream

@@ -1,0 +1,187 @@
+"""The graph run live as a given schedule places it: no auction, no check.
+
+After the motherboard's first run of a graph, `profile` runs each of its tasks
+PROFILE_ROUNDS times on every board, as the graph runs, to make the table of measured
+times (the "perfect knowledge" HEFT is given); `list_schedules` works out HEFT's,
+round-robin's and random's schedules on that table, and `execute` runs each live on the
+same boards, taking turns with the motherboard (live.py), so that every makespan is
+measured the same way on the same host.  Boards are reached through `tell` (a board's
+identity and a message) and answer on the loop's queue, as they answer the
+motherboard; these runs' task ids carry a prefix of their own (PROFILE, EXECUTED), so
+the motherboard never sees them.
+"""
+
+from __future__ import annotations
+
+import queue
+import statistics
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from motherboard.entries import TaskEntry
+from motherboard.heft import heft, random_schedule, round_robin
+from motherboard.market import Motherboard
+from motherboard.messages import Award, Bid, BidRequest, Exit, Result
+
+Tell = Callable[[str, object], None]  # send a message to the board of this identity
+
+PROFILE = "profile/"  # task ids of profiling runs, which the motherboard never sees
+# runs of each task on each board in the profile: HEFT fits the table's noise (computed on
+# one run's times its schedule made 0.72-0.84 s there and 0.99-1.18 s on the others' medians)
+PROFILE_ROUNDS = 5
+
+
+def profile(mb: Motherboard, tasks: list[TaskEntry], tell: Tell, arrived: queue.Queue,
+            clock: Callable[[], float], timeout: float
+            ) -> tuple[dict[str, dict[str, float]], dict[str, dict[str, list[float]]],
+                       dict[tuple[str, str], str]]:
+    """Every accepted workload task PROFILE_ROUNDS times on every active board, timed as
+    the graph's runs are: the graph run live as a rotation, task i on board (i + k) mod n
+    for k = 0 .. n-1 (each task on each board once per n runs, each board its tasks in
+    order, each awarded with its inputs once its board and its parents are done), the
+    seconds from the award to the result.  So a task's time is taken with the other
+    boards as busy as a run of the graph keeps them.  (With every board working through
+    the whole list side by side, as until this change, ~2.6 other boards were busy
+    during a run against ~2 in the graph's runs, and the same task on the same board took
+    0.5-0.9x that table's time in the graph's runs; with four TCG boards on two cores a
+    run's time depends on how many others run.)  The table is the median of each task's
+    runs on each board; each board runs the implementation it bids for the task."""
+    tasks = [t for t in tasks if t.outputs is not None]
+    active = [b for b, e in mb.boards.items() if e.status.value == "active"]
+    runs: dict[str, dict[str, list[float]]] = {t.id: {} for t in tasks}
+    chosen = bid_implementations(tasks, active, tell, arrived, timeout)
+    active = [b for b in active if all((t.id, b) in chosen for t in tasks)]
+    for r in range(PROFILE_ROUNDS):
+        for k, schedule in enumerate(rotations([t.id for t in tasks], active)):
+            done = execute(f"{PROFILE}{r}/{k}", schedule, tasks, chosen, tell, arrived, clock,
+                           timeout)
+            for b, ids in schedule.items():
+                for t in ids:
+                    if t in done.seconds:
+                        runs[t].setdefault(b, []).append(done.seconds[t])
+    table = {t: {b: statistics.median(r) for b, r in row.items()} for t, row in runs.items()}
+    return table, runs, chosen
+
+
+def rotations(tasks: Sequence[str], boards: Sequence[str]) -> list[dict[str, list[str]]]:
+    """The n round-robin schedules that together place every task on every board once:
+    the k-th puts task i on board (i + k) mod n, each board's tasks in the given order
+    (a topological one, so no board waits for a task queued behind it)."""
+    n = len(boards)
+    return [{b: [t for i, t in enumerate(tasks) if (i + k) % n == j] for j, b in enumerate(boards)}
+            for k in range(n)]
+
+
+def bid_implementations(tasks: list[TaskEntry], active: list[str], tell: Tell,
+                        arrived: queue.Queue, timeout: float) -> dict[tuple[str, str], str]:
+    """(task, board) -> the implementation the board bids for the task (its own best)."""
+    chosen: dict[tuple[str, str], str] = {}
+    asked = {(t.id, b) for t in tasks for b in active}
+    for t in tasks:
+        for b in active:
+            tell(b, BidRequest(f"{PROFILE}{t.id}", t.routine, t.size))
+    started = time.monotonic()
+    while len(chosen) < len(asked) and time.monotonic() - started < timeout:
+        try:
+            _, _, message = arrived.get(timeout=1.0)
+        except queue.Empty:
+            continue
+        if isinstance(message, Exit):
+            asked = {(t, b) for t, b in asked if b != message.board}
+        elif isinstance(message, Bid) and message.task.startswith(PROFILE):
+            chosen[(message.task.removeprefix(PROFILE), message.board)] = message.implementation
+    return chosen
+
+
+EXECUTE_ROUNDS = 3  # live runs of each list scheduler's schedule (their median is its figure)
+ONE_BOARD = "one_board"  # the reference schedule with every task on one board (list_schedules)
+EXECUTED = "executed/"  # task ids of the list schedulers' runs, which the motherboard never sees
+
+
+def list_schedules(tasks: list[TaskEntry], table: dict[str, dict[str, float]],
+                   seed: int) -> dict[str, dict[str, list[str]]]:
+    """HEFT's, round-robin's and random's schedules of the graph on the table: each
+    board's tasks in the order it runs them (compare.py makes the same from the same
+    table); and, as a reference rather than a rival, every task on one board (the one
+    with the least time on the table) in the graph's order: what a schedule gets with
+    no parallelism between boards at all.  (Four TCG boards share this host's two
+    cores, and one board running alone kept about 1.4 of them busy -- its QEMU and the
+    board host's loop -- so boards are not independent processors: measured, this one
+    board ran bench B's graph in 0.92-0.97 s where HEFT's schedule on four took
+    0.65-0.76 s, and under heavier load 1.31 s against 1.26.)"""
+    rows = [row for row in table.values() if row]
+    boards = sorted(set.intersection(*(set(row) for row in rows))) if rows else []
+    if not boards or len(rows) < len(tasks):
+        return {}
+    costs = {t.id: {b: table[t.id][b] for b in boards} for t in tasks}
+    succ: dict[str, list[str]] = {t.id: [] for t in tasks}
+    for t in tasks:
+        for p in t.after:
+            succ[p].append(t.id)
+    alone = min(boards, key=lambda b: sum(row[b] for row in costs.values()))
+    return {"heft": heft(costs, succ).order(), "round_robin": round_robin(costs, succ).order(),
+            "random": random_schedule(costs, succ, seed).order(),
+            ONE_BOARD: {alone: [t.id for t in tasks]}}
+
+
+@dataclass(frozen=True)
+class Executed:
+    makespan: float | None  # first award to last result; None: not every task answered
+    seconds: dict[str, float]  # task -> its award to its result
+
+
+def execute(name: str, schedule: dict[str, list[str]], tasks: list[TaskEntry],
+            chosen: dict[tuple[str, str], str], tell: Tell, arrived: queue.Queue,
+            clock: Callable[[], float], timeout: float) -> Executed:
+    """Run the graph live as `schedule` places it: each board its tasks in order, each
+    awarded (with its inputs, as the motherboard composed them in the first round) the
+    moment its board's previous task and its parents have answered.  No auction, no
+    check: the time from the first award to the last result is the schedule's own,
+    taken on the host as it is, as the motherboard's run is.  `name` starting with
+    PROFILE makes the task ids the profile's, else EXECUTED's."""
+    tag = name + "/" if name.startswith(PROFILE) else f"{EXECUTED}{name}/"
+    awarded: dict[str, float] = {}
+    seconds: dict[str, float] = {}
+    by_id = {t.id: t for t in tasks}
+    position = dict.fromkeys(schedule, 0)
+    busy = dict.fromkeys(schedule, False)
+    done: set[str] = set()
+    first: float | None = None
+    last = 0.0
+
+    def award_ready() -> None:
+        nonlocal first
+        for board_id, order in schedule.items():
+            if busy[board_id] or position[board_id] >= len(order):
+                continue
+            t = by_id[order[position[board_id]]]
+            if all(p in done for p in t.after):
+                busy[board_id] = True
+                awarded[t.id] = clock()
+                first = awarded[t.id] if first is None else first
+                tell(board_id, Award(tag + t.id, board_id, t.routine, chosen[(t.id, board_id)],
+                                     t.size, t.packed))
+
+    award_ready()
+    started = time.monotonic()
+    while len(done) < len(tasks) and time.monotonic() - started < timeout:
+        try:
+            stamp, _, message = arrived.get(timeout=1.0)
+        except queue.Empty:
+            continue
+        if isinstance(message, Exit) and message.board in schedule:
+            return Executed(None, seconds)
+        if not isinstance(message, Result) or not message.task.startswith(tag):
+            continue
+        if message.outputs is None:
+            return Executed(None, seconds)
+        task = message.task.removeprefix(tag)
+        done.add(task)
+        seconds[task] = stamp - awarded[task]
+        busy[message.board], last = False, stamp
+        position[message.board] += 1
+        award_ready()
+    if len(done) < len(tasks) or first is None:
+        return Executed(None, seconds)
+    return Executed(last - first, seconds)
