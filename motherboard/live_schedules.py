@@ -16,7 +16,7 @@ from __future__ import annotations
 import queue
 import statistics
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 from motherboard.entries import TaskEntry
@@ -81,17 +81,25 @@ def bid_implementations(tasks: list[TaskEntry], active: list[str], tell: Tell,
     for t in tasks:
         for b in active:
             tell(b, BidRequest(f"{PROFILE}{t.id}", t.routine, t.size))
-    started = time.monotonic()
-    while len(chosen) < len(asked) and time.monotonic() - started < timeout:
-        try:
-            _, _, message = arrived.get(timeout=1.0)
-        except queue.Empty:
-            continue
-        if isinstance(message, Exit):
-            asked = {(t, b) for t, b in asked if b != message.board}
+    for _, message in _arrivals(arrived, timeout, lambda: not asked.issubset(chosen)):
+        if isinstance(message, Exit):  # it will not bid: not waited for
+            asked.difference_update({(t, b) for t, b in asked if b == message.board})
         elif isinstance(message, Bid) and message.task.startswith(PROFILE):
             chosen[(message.task.removeprefix(PROFILE), message.board)] = message.implementation
     return chosen
+
+
+def _arrivals(arrived: queue.Queue, timeout: float,
+              wanted: Callable[[], bool]) -> Iterator[tuple[float, object]]:
+    """What the boards say, (when it came, the message), while `wanted()` and for at most
+    `timeout` seconds."""
+    started = time.monotonic()
+    while wanted() and time.monotonic() - started < timeout:
+        try:
+            stamp, _, message = arrived.get(timeout=1.0)
+        except queue.Empty:
+            continue
+        yield stamp, message
 
 
 EXECUTE_ROUNDS = 3  # live runs of each list scheduler's schedule (their median is its figure)
@@ -164,12 +172,7 @@ def execute(name: str, schedule: dict[str, list[str]], tasks: list[TaskEntry],
                                      t.size, t.packed))
 
     award_ready()
-    started = time.monotonic()
-    while len(done) < len(tasks) and time.monotonic() - started < timeout:
-        try:
-            stamp, _, message = arrived.get(timeout=1.0)
-        except queue.Empty:
-            continue
+    for stamp, message in _arrivals(arrived, timeout, lambda: len(done) < len(tasks)):
         if isinstance(message, Exit) and message.board in schedule:
             return Executed(None, seconds)
         if not isinstance(message, Result) or not message.task.startswith(tag):

@@ -7,13 +7,23 @@ were right."""
 
 from __future__ import annotations
 
+import queue
 import statistics
+import time
 
 import pytest
 
+from motherboard.entries import TaskEntry
 from motherboard.live import BoardSpecError, Plan, identities, parse_boards, run_live
-from motherboard.live_schedules import EXECUTE_ROUNDS, PROFILE_ROUNDS, rotations
+from motherboard.live_schedules import (
+    EXECUTE_ROUNDS,
+    PROFILE,
+    PROFILE_ROUNDS,
+    bid_implementations,
+    rotations,
+)
 from motherboard.market import MarketConfig
+from motherboard.messages import Bid, Exit
 from motherboard.record import audit, totals
 from motherboard.workload import poisson_stream
 
@@ -28,6 +38,37 @@ def test_the_profiles_rotations_place_every_task_on_every_board_once_in_order():
         assert all(ts == sorted(ts, key=tasks.index) for ts in schedule.values())
     for t in tasks:  # across them, every task on every board exactly once
         assert sorted(b for s in schedules for b, ts in s.items() if t in ts) == boards
+
+
+def test_the_profile_waits_for_every_boards_bid_but_not_for_a_board_gone():
+    """The profile asks every board for its bid on every task (the implementation each
+    would run); a board that leaves is not waited for, and a bid it gave before it left
+    does not stand in for another board's bid still to come."""
+    tasks = [TaskEntry("g0", "p01", 10, 0, 0), TaskEntry("g1", "p03", 10, 0, 1)]
+    arrived: queue.Queue = queue.Queue()
+    asked: list[tuple[str, str]] = []
+
+    def bid(task: str, board: str) -> None:
+        arrived.put((0.0, board, Bid(f"{PROFILE}{task}", board, f"{board}-code", 0.1, 0.0,
+                                     0.1, True)))
+
+    def tell(board: str, message: object) -> None:
+        asked.append((board, message.task))
+        if board == "a":
+            bid(message.task.removeprefix(PROFILE), board)
+        elif board == "gone" and message.task == f"{PROFILE}g0":
+            bid("g0", board)  # one bid, then it leaves
+            arrived.put((0.0, board, Exit(board, False, "killed")))
+        elif board == "slow" and message.task == f"{PROFILE}g1":  # its bids come last
+            bid("g0", board)
+            bid("g1", board)
+
+    started = time.monotonic()
+    chosen = bid_implementations(tasks, ["a", "gone", "slow"], tell, arrived, timeout=30.0)
+    assert time.monotonic() - started < 5.0  # not the timeout
+    assert len(asked) == 6
+    assert chosen == {("g0", "a"): "a-code", ("g1", "a"): "a-code", ("g0", "gone"): "gone-code",
+                      ("g0", "slow"): "slow-code", ("g1", "slow"): "slow-code"}
 
 
 def test_board_specs_follow_the_grammar():
