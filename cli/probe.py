@@ -106,7 +106,7 @@ def probe_command(board: Board, family: str, *, budget: int | None = None,
             raise Failure(f"the {tally.stored} results are stored, but they say nothing: {error}")\
                 from None
     probe_line = LINE_NAMES[link.line]
-    console.print(campaign_table(family, board, link.accelerator,
+    console.print(campaign_table(chosen, board, link.accelerator,
                                  campaign_rows(tally, link.accelerator, probe_line, fingerprint)))
     if summary is not None:
         console.print(summary_table(summary))

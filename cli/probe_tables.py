@@ -10,6 +10,7 @@ from rich.table import Table
 
 from discovery.fingerprint import identity_text
 from discovery.x86 import lscpu_size
+from probes.catalogue import Family
 from probes.families.discovery import DiscoverySummary
 from probes.families.memlat import LatencySummary
 from probes.families.timing import TimingSummary
@@ -51,8 +52,10 @@ def campaign_rows(tally: Tally, accelerator: str, probe_line: str,
     ]
 
 
-def campaign_table(family: str, board: Board, accelerator: str, rows: list) -> Table:
-    table = Table(title=f"probe campaign: {family} on {board.name} ({board.arch}, {accelerator})",
+def campaign_table(family: Family, board: Board, accelerator: str, rows: list) -> Table:
+    """The campaign's counts, titled with its family and board, its family said in words."""
+    table = Table(title=f"probe campaign: {family.name} on {board.name} ({board.arch},"
+                        f" {accelerator})", caption=family.about,
                   box=box.SIMPLE_HEAVY, show_header=False)
     table.add_column("what", style="bold")
     table.add_column("value", justify="right")
