@@ -47,7 +47,6 @@ class Arch:
     name: str  # what people type and JSON carries: "x86_64", "riscv64"
     wire: WireArch  # the HELLO frame's arch code
     probes: ProbePlatform  # this ISA's half of the probe ABI
-    word_bits: int
     max_instruction_bytes: int  # the longest encoding (what a decoder window must hold)
     # fault vectors as the guest reports them (x86 exception vectors, RISC-V mcause)
     illegal_instruction: int  # #UD / illegal instruction

@@ -30,7 +30,6 @@ RISCV64 = Riscv64Arch(
     name="riscv64",
     wire=WireArch.RISCV64,
     probes=RISCV64_PROBES,
-    word_bits=64,
     max_instruction_bytes=4,
     illegal_instruction=BY_NAME["ILLEGAL_INSTRUCTION"].code,
     protection_fault=BY_NAME["ILLEGAL_INSTRUCTION"].code,  # a privileged instruction in U-mode

@@ -40,7 +40,6 @@ X86_64 = X86_64Arch(
     name="x86_64",
     wire=WireArch.X86_64,
     probes=X86_64_PROBES,
-    word_bits=64,
     max_instruction_bytes=15,
     illegal_instruction=BY_MNEMONIC["#UD"].number,
     protection_fault=BY_MNEMONIC["#GP"].number,

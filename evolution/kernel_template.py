@@ -18,7 +18,6 @@ from numba import njit
 
 ZERO = np.uint64(0)
 ONE = np.uint64(1)
-ALL = np.uint64(0xFFFFFFFFFFFFFFFF)
 MISPLACED = 1.0  # STOKE's penalty for the right value in the wrong place
 FAULT_COST = 64.0  # a vector whose run touched memory outside its window
 INF = 1e300

@@ -20,7 +20,6 @@ from sem.z3sem import equivalent
 X86 = ISAS["x86_64"]
 RV = ISAS["riscv64"]
 HASWELL = frozenset({"bmi1", "bmi2", "lzcnt", "popcnt"})
-RV64 = frozenset({"m", "zba", "zbb", "zbs"})
 NOZB = frozenset({"m"})
 ROUTINES = [getattr(hd, f"p{i:02d}") for i in range(1, 26)]
 

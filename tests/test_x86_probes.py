@@ -31,9 +31,8 @@ CODE, INPUT, SCRATCH = (AREA[n].base(X86_64.probes) for n in ("code", "input", "
 # Intel SDM vol. 3A table 6-1 and 4.7 (page-fault error code bits).
 DE, DB, BP, OF, BR, UD, NM, GP, PF, MF, AC, XM = 0, 1, 3, 4, 5, 6, 7, 13, 14, 16, 17, 19
 PF_PRESENT, PF_WRITE, PF_USER, PF_FETCH = 1, 2, 4, 16
-CR0_TS = 1 << 3
 MXCSR_ZE, MXCSR_ZM = 1 << 2, 1 << 9
-RFLAGS_TF, RFLAGS_AC = 1 << 8, 1 << 18
+RFLAGS_AC = 1 << 18
 
 
 @pytest.fixture(scope="module")
