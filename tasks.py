@@ -405,7 +405,7 @@ def bench_market(c, seconds=None, runs=None, quick=False, routines=None, seed=No
             "workload": "a workload file (JSON, schema metaos.workload/1) or a built-in: "
                         "stream, stream-small, graph, graph-long, graph-features, heft-paper "
                         "(default stream)",
-            "liars": "make the last N boards liars (overstate speed 10x, 10%% wrong answers, "
+            "liars": "make the last N boards liars (overstate speed 10x, 10% wrong answers, "
                      "leave and rejoin under new identities: in turn)",
             "kill": "BOARD@SECONDS: SIGKILL that board's QEMU then (repeatable)",
             "leave": "BOARD@SECONDS: that board leaves gracefully then (repeatable)",
