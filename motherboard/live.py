@@ -44,8 +44,9 @@ from motherboard.board_host import (
     QemuPid,
     host_main,
 )
+from motherboard.entries import BoardStatus
 from motherboard.implementations import lowered_code, stored_code
-from motherboard.live_schedules import EXECUTE_ROUNDS, execute, list_schedules, profile
+from motherboard.live_schedules import EXECUTE_ROUNDS, Reach, execute, list_schedules, profile
 from motherboard.market import MarketConfig, Motherboard
 from motherboard.messages import BoardMessage, Exit, Onboard
 from motherboard.oracle import run_check
@@ -474,9 +475,12 @@ class _LiveSession:
         same board, minutes apart, differed by 1.3-1.6x)."""
         run, mb = self.run, self.mb
         first = [mb.tasks[t] for t in run.rounds[0]]
+        reach = Reach(self.tell, self.arrived, self.take,
+                      lambda b: b in mb.boards and mb.boards[b].status == BoardStatus.ACTIVE,
+                      self.now, self.timeout)
         if not run.profile:
-            run.profile, run.profile_runs, found = profile(mb, first, self.tell, self.arrived,
-                                                           self.now, self.timeout)
+            active = [b for b in mb.boards if reach.alive(b)]
+            run.profile, run.profile_runs, found = profile(first, active, reach)
             self.chosen.update(found)
             self.schedules.update(list_schedules(first, run.profile, self.seed))
         run.between.append(self.now())
@@ -485,8 +489,7 @@ class _LiveSession:
             names = list(self.schedules)  # a different one first each time after the motherboard
             for name in names[k % len(names):] + names[:k % len(names)] if names else ():
                 run.executed_runs.setdefault(name, []).append(execute(
-                    f"{name}/{k}", self.schedules[name], first, self.chosen, self.tell,
-                    self.arrived, self.now, self.timeout).makespan)
+                    f"{name}/{k}", self.schedules[name], first, self.chosen, reach).makespan)
             if not names or not last or k + 1 >= EXECUTE_ROUNDS:
                 return
 

@@ -5,10 +5,12 @@ PROFILE_ROUNDS times on every board, as the graph runs, to make the table of mea
 times (the "perfect knowledge" HEFT is given); `list_schedules` works out HEFT's,
 round-robin's and random's schedules on that table, and `execute` runs each live on the
 same boards, taking turns with the motherboard (live.py), so that every makespan is
-measured the same way on the same host.  Boards are reached through `tell` (a board's
-identity and a message) and answer on the loop's queue, as they answer the
-motherboard; these runs' task ids carry a prefix of their own (PROFILE, EXECUTED), so
-the motherboard never sees them.
+measured the same way on the same host.  Boards are reached as the motherboard
+reaches them (`Reach`); these runs' task ids carry a prefix of their own (PROFILE,
+EXECUTED), so the motherboard never sees them, and what is not theirs -- a board leaving
+or joining, a check's verdict -- is handed on to the session, so that it still learns
+it.  A board that leaves during these runs ends the one it was in; the profile goes on
+without it.
 """
 
 from __future__ import annotations
@@ -21,10 +23,22 @@ from dataclasses import dataclass
 
 from motherboard.entries import TaskEntry
 from motherboard.heft import heft, random_schedule, round_robin
-from motherboard.market import Motherboard
 from motherboard.messages import Award, Bid, BidRequest, Exit, Result
 
-Tell = Callable[[str, object], None]  # send a message to the board of this identity
+
+@dataclass(frozen=True)
+class Reach:
+    """How these runs reach the live boards: `tell` sends a message to the board of an
+    identity; what boards say comes on `arrived` as (when, sender, message); what is not
+    these runs' own goes to `forward` (the session's `take`); `alive` says whether a board
+    is still there; `clock` is the session's; no run waits longer than `timeout`."""
+
+    tell: Callable[[str, object], None]
+    arrived: queue.Queue
+    forward: Callable[[str, object, float], None]
+    alive: Callable[[str], bool]
+    clock: Callable[[], float]
+    timeout: float
 
 PROFILE = "profile/"  # task ids of profiling runs, which the motherboard never sees
 # runs of each task on each board in the profile: HEFT fits the table's noise (computed on
@@ -32,11 +46,10 @@ PROFILE = "profile/"  # task ids of profiling runs, which the motherboard never 
 PROFILE_ROUNDS = 5
 
 
-def profile(mb: Motherboard, tasks: list[TaskEntry], tell: Tell, arrived: queue.Queue,
-            clock: Callable[[], float], timeout: float
+def profile(tasks: list[TaskEntry], active: list[str], reach: Reach
             ) -> tuple[dict[str, dict[str, float]], dict[str, dict[str, list[float]]],
                        dict[tuple[str, str], str]]:
-    """Every accepted workload task PROFILE_ROUNDS times on every active board, timed as
+    """Every accepted workload task PROFILE_ROUNDS times on every `active` board, timed as
     the graph's runs are: the graph run live as a rotation, task i on board (i + k) mod n
     for k = 0 .. n-1 (each task on each board once per n runs, each board its tasks in
     order, each awarded with its inputs once its board and its parents are done), the
@@ -46,21 +59,28 @@ def profile(mb: Motherboard, tasks: list[TaskEntry], tell: Tell, arrived: queue.
     during a run against ~2 in the graph's runs, and the same task on the same board took
     0.5-0.9x that table's time in the graph's runs; with four TCG boards on two cores a
     run's time depends on how many others run.)  The table is the median of each task's
-    runs on each board; each board runs the implementation it bids for the task."""
+    runs on each board; each board runs the implementation it bids for the task.  A board
+    that leaves meanwhile is left out of the table, and the round it left in is run again
+    over the boards still there."""
     tasks = [t for t in tasks if t.outputs is not None]
-    active = [b for b, e in mb.boards.items() if e.status.value == "active"]
     runs: dict[str, dict[str, list[float]]] = {t.id: {} for t in tasks}
-    chosen = bid_implementations(tasks, active, tell, arrived, timeout)
+    chosen = bid_implementations(tasks, active, reach)
     active = [b for b in active if all((t.id, b) in chosen for t in tasks)]
-    for r in range(PROFILE_ROUNDS):
+    r = 0
+    while r < PROFILE_ROUNDS and active:
         for k, schedule in enumerate(rotations([t.id for t in tasks], active)):
-            done = execute(f"{PROFILE}{r}/{k}", schedule, tasks, chosen, tell, arrived, clock,
-                           timeout)
+            done = execute(f"{PROFILE}{r}/{k}", schedule, tasks, chosen, reach)
             for b, ids in schedule.items():
                 for t in ids:
                     if t in done.seconds:
                         runs[t].setdefault(b, []).append(done.seconds[t])
-    table = {t: {b: statistics.median(r) for b, r in row.items()} for t, row in runs.items()}
+            if not all(map(reach.alive, active)):
+                active = [b for b in active if reach.alive(b)]
+                break
+        else:
+            r += 1
+    table = {t: {b: statistics.median(r) for b, r in row.items() if reach.alive(b)}
+             for t, row in runs.items()}
     return table, runs, chosen
 
 
@@ -73,33 +93,42 @@ def rotations(tasks: Sequence[str], boards: Sequence[str]) -> list[dict[str, lis
             for k in range(n)]
 
 
-def bid_implementations(tasks: list[TaskEntry], active: list[str], tell: Tell,
-                        arrived: queue.Queue, timeout: float) -> dict[tuple[str, str], str]:
-    """(task, board) -> the implementation the board bids for the task (its own best)."""
+def bid_implementations(tasks: list[TaskEntry], active: list[str],
+                        reach: Reach) -> dict[tuple[str, str], str]:
+    """(task, board) -> the implementation the board bids for the task (its own best); a
+    board that leaves meanwhile is not waited for, and has no entry."""
     chosen: dict[tuple[str, str], str] = {}
     asked = {(t.id, b) for t in tasks for b in active}
     for t in tasks:
         for b in active:
-            tell(b, BidRequest(f"{PROFILE}{t.id}", t.routine, t.size))
-    for _, message in _arrivals(arrived, timeout, lambda: not asked.issubset(chosen)):
-        if isinstance(message, Exit):  # it will not bid: not waited for
+            reach.tell(b, BidRequest(f"{PROFILE}{t.id}", t.routine, t.size))
+    for _, message in _arrivals(reach, lambda: not asked.issubset(chosen)):
+        if isinstance(message, Exit):
             asked.difference_update({(t, b) for t, b in asked if b == message.board})
+            for key in [key for key in chosen if key[1] == message.board]:
+                del chosen[key]
         elif isinstance(message, Bid) and message.task.startswith(PROFILE):
             chosen[(message.task.removeprefix(PROFILE), message.board)] = message.implementation
     return chosen
 
 
-def _arrivals(arrived: queue.Queue, timeout: float,
-              wanted: Callable[[], bool]) -> Iterator[tuple[float, object]]:
-    """What the boards say, (when it came, the message), while `wanted()` and for at most
-    `timeout` seconds."""
+def _arrivals(reach: Reach, wanted: Callable[[], bool]) -> Iterator[tuple[float, object]]:
+    """What the boards say of these runs, (when it came, the message), while `wanted()` and
+    for at most `reach.timeout` seconds, and every Exit; everything else, and every Exit
+    too, goes to `reach.forward`."""
     started = time.monotonic()
-    while wanted() and time.monotonic() - started < timeout:
+    while wanted() and time.monotonic() - started < reach.timeout:
         try:
-            stamp, _, message = arrived.get(timeout=1.0)
+            stamp, sender, message = reach.arrived.get(timeout=1.0)
         except queue.Empty:
             continue
-        yield stamp, message
+        task = getattr(message, "task", None)
+        if isinstance(task, str) and task.startswith((PROFILE, EXECUTED)):
+            yield stamp, message
+            continue
+        reach.forward(sender, message, stamp)
+        if isinstance(message, Exit):
+            yield stamp, message
 
 
 EXECUTE_ROUNDS = 3  # live runs of each list scheduler's schedule (their median is its figure)
@@ -140,14 +169,16 @@ class Executed:
 
 
 def execute(name: str, schedule: dict[str, list[str]], tasks: list[TaskEntry],
-            chosen: dict[tuple[str, str], str], tell: Tell, arrived: queue.Queue,
-            clock: Callable[[], float], timeout: float) -> Executed:
+            chosen: dict[tuple[str, str], str], reach: Reach) -> Executed:
     """Run the graph live as `schedule` places it: each board its tasks in order, each
     awarded (with its inputs, as the motherboard composed them in the first round) the
     moment its board's previous task and its parents have answered.  No auction, no
     check: the time from the first award to the last result is the schedule's own,
     taken on the host as it is, as the motherboard's run is.  `name` starting with
-    PROFILE makes the task ids the profile's, else EXECUTED's."""
+    PROFILE makes the task ids the profile's, else EXECUTED's.  Not run (makespan None)
+    when a board of the schedule has left; ended when one leaves."""
+    if not all(map(reach.alive, schedule)):
+        return Executed(None, {})
     tag = name + "/" if name.startswith(PROFILE) else f"{EXECUTED}{name}/"
     awarded: dict[str, float] = {}
     seconds: dict[str, float] = {}
@@ -166,13 +197,13 @@ def execute(name: str, schedule: dict[str, list[str]], tasks: list[TaskEntry],
             t = by_id[order[position[board_id]]]
             if all(p in done for p in t.after):
                 busy[board_id] = True
-                awarded[t.id] = clock()
+                awarded[t.id] = reach.clock()
                 first = awarded[t.id] if first is None else first
-                tell(board_id, Award(tag + t.id, board_id, t.routine, chosen[(t.id, board_id)],
-                                     t.size, t.packed))
+                reach.tell(board_id, Award(tag + t.id, board_id, t.routine,
+                                           chosen[(t.id, board_id)], t.size, t.packed))
 
     award_ready()
-    for stamp, message in _arrivals(arrived, timeout, lambda: len(done) < len(tasks)):
+    for stamp, message in _arrivals(reach, lambda: len(done) < len(tasks)):
         if isinstance(message, Exit) and message.board in schedule:
             return Executed(None, seconds)
         if not isinstance(message, Result) or not message.task.startswith(tag):

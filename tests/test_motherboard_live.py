@@ -19,11 +19,14 @@ from motherboard.live_schedules import (
     EXECUTE_ROUNDS,
     PROFILE,
     PROFILE_ROUNDS,
+    Reach,
     bid_implementations,
+    execute,
+    profile,
     rotations,
 )
 from motherboard.market import MarketConfig
-from motherboard.messages import Bid, Exit
+from motherboard.messages import Award, Bid, BidRequest, Exit, Result
 from motherboard.record import audit, totals
 from motherboard.workload import poisson_stream
 
@@ -40,11 +43,72 @@ def test_the_profiles_rotations_place_every_task_on_every_board_once_in_order():
         assert sorted(b for s in schedules for b, ts in s.items() if t in ts) == boards
 
 
+class FakeBoards:
+    """Boards behind `Reach` without QEMU: each bids at once, answers each award at once
+    (10 ms later by the stamp), or, named in `dies`, leaves instead of its answer number
+    n; `forwarded` is what reached the session."""
+
+    def __init__(self, boards: list[str], dies: dict[str, int] | None = None) -> None:
+        self.alive_boards = set(boards)
+        self.dies = dies or {}
+        self.answered = dict.fromkeys(boards, 0)
+        self.arrived: queue.Queue = queue.Queue()
+        self.forwarded: list[object] = []
+        self.reach = Reach(self.tell, self.arrived, self.forward, self.alive_boards.__contains__,
+                           time.monotonic, timeout=30.0)
+
+    def tell(self, board: str, message: object) -> None:
+        assert board in self.alive_boards, f"{message} sent to {board}, which left"
+        now = time.monotonic()
+        if isinstance(message, BidRequest):
+            self.arrived.put((now, board, Bid(message.task, board, f"{board}-code", 0.1, 0.0,
+                                              0.1, True)))
+        elif isinstance(message, Award):
+            self.answered[board] += 1
+            if self.answered[board] == self.dies.get(board):
+                self.arrived.put((now, board, Exit(board, False, "killed")))
+                # what the motherboard's own board says meanwhile is not the runs'
+                self.arrived.put((now, "other", Result("g9", "other", "x", b"")))
+            else:
+                self.arrived.put((now + 0.01, board, Result(message.task, board, "x", b"")))
+
+    def forward(self, sender: str, message: object, stamp: float) -> None:
+        self.forwarded.append(message)
+        if isinstance(message, Exit):  # the session's take: the motherboard marks it gone
+            self.alive_boards.discard(message.board)
+
+
+GRAPH = [TaskEntry("g0", "p01", 10, 0, 0), TaskEntry("g1", "p03", 10, 0, 1, ("g0",)),
+         TaskEntry("g2", "p05", 10, 0, 2, ("g0",))]
+
+
+def test_the_profile_goes_on_without_a_board_that_leaves_and_the_session_learns_it():
+    """A board that leaves during the profile ends the run it was in at once; the round
+    is run again over the boards still there, none is sent a task again, the table has no
+    row for it, and its Exit -- with anything else not the profile's own -- reaches the
+    session.  (These runs took every message off the loop's queue: an Exit was lost to
+    the motherboard, and every later run with that board in it waited out its timeout.)"""
+    for task in GRAPH:
+        task.outputs = b""
+    fake = FakeBoards(["a", "b", "c"], dies={"b": 3})
+    started = time.monotonic()
+    table, runs, chosen = profile(GRAPH, ["a", "b", "c"], fake.reach)
+    assert time.monotonic() - started < 5.0  # no timeout waited out
+    assert fake.forwarded == [Exit("b", False, "killed"), Result("g9", "other", "x", b"")]
+    assert all(set(row) == {"a", "c"} for row in table.values())
+    assert all(len(runs[t][b]) >= PROFILE_ROUNDS for t in table for b in ("a", "c"))
+    assert all(table[t][b] == pytest.approx(0.01, abs=0.005) for t in table for b in ("a", "c"))
+    assert set(chosen) == {(t.id, b) for t in GRAPH for b in "abc"}
+    # a schedule with a board gone is not run at all
+    assert execute("heft/0", {"a": ["g0", "g1"], "b": ["g2"]}, GRAPH, chosen,
+                   fake.reach).makespan is None
+    ran = execute("heft/1", {"a": ["g0", "g1"], "c": ["g2"]}, GRAPH, chosen, fake.reach)
+    assert ran.makespan is not None and set(ran.seconds) == {"g0", "g1", "g2"}
+
+
 def test_the_profile_waits_for_every_boards_bid_but_not_for_a_board_gone():
     """The profile asks every board for its bid on every task (the implementation each
-    would run); a board that leaves is not waited for, and a bid it gave before it left
-    does not stand in for another board's bid still to come."""
-    tasks = [TaskEntry("g0", "p01", 10, 0, 0), TaskEntry("g1", "p03", 10, 0, 1)]
+    would run); a board that leaves is not waited for, and what it bid before is dropped."""
     arrived: queue.Queue = queue.Queue()
     asked: list[tuple[str, str]] = []
 
@@ -63,11 +127,14 @@ def test_the_profile_waits_for_every_boards_bid_but_not_for_a_board_gone():
             bid("g0", board)
             bid("g1", board)
 
+    forwarded: list[object] = []
+    reach = Reach(tell, arrived, lambda sender, message, stamp: forwarded.append(message),
+                  lambda board: True, time.monotonic, timeout=30.0)
     started = time.monotonic()
-    chosen = bid_implementations(tasks, ["a", "gone", "slow"], tell, arrived, timeout=30.0)
+    chosen = bid_implementations(GRAPH[:2], ["a", "gone", "slow"], reach)
     assert time.monotonic() - started < 5.0  # not the timeout
-    assert len(asked) == 6
-    assert chosen == {("g0", "a"): "a-code", ("g1", "a"): "a-code", ("g0", "gone"): "gone-code",
+    assert len(asked) == 6 and forwarded == [Exit("gone", False, "killed")]
+    assert chosen == {("g0", "a"): "a-code", ("g1", "a"): "a-code",
                       ("g0", "slow"): "slow-code", ("g1", "slow"): "slow-code"}
 
 
