@@ -622,5 +622,5 @@ def _round(tasks: Sequence[TaskSpec], k: int) -> list[TaskSpec]:
 def _busiest_honest(mb: Motherboard, liars: dict[str, str]) -> str:
     """The active honest board holding the most tasks ("" when there is none)."""
     honest = [(len(e.inflight), name) for name, e in mb.boards.items()
-              if name not in liars and e.status.value == "active"]
+              if name not in liars and e.status == BoardStatus.ACTIVE]
     return max(honest, default=(0, ""))[1]
