@@ -282,8 +282,9 @@ def _one_board(run) -> list[str]:
 def _round_record(mb: Motherboard, ids: list[str]) -> dict[str, dict]:
     """One of the motherboard's runs of the graph, per task (by its id in the first run):
     the board it was accepted from, when (seconds from the run's first award) it was
-    awarded, its inputs sent and its result back, the measured time, and every bid of
-    its last auction (promise, the run alone within it, price)."""
+    awarded, its inputs sent and its result back, the measured time, every award of it in
+    turn (board, when, how it ended: "moved" when it went to an idle board before it
+    began), and every bid of its last auction (promise, the run alone within it, price)."""
     tasks = [mb.tasks[t] for t in ids]
     start = min(a.awarded for t in tasks for a in t.attempts)
     out = {}
@@ -292,6 +293,8 @@ def _round_record(mb: Motherboard, ids: list[str]) -> dict[str, dict]:
         out[t.id.rpartition("/")[2]] = {
             "board": a.board, "announced": t.announced - start, "awarded": a.awarded - start,
             "attempts": len(t.attempts),
+            "awards": [{"board": x.board, "awarded": x.awarded - start, "outcome": x.outcome}
+                       for x in t.attempts],
             "sent": (a.sent if a.sent is not None else a.awarded) - start,
             "ended": a.ended - start, "measured": a.measured, "run": a.run,
             "bids": {b: {"seconds": x.seconds, "run": x.run, "price": x.price}
