@@ -40,6 +40,7 @@ class Reach:
     clock: Callable[[], float]
     timeout: float
 
+
 PROFILE = "profile/"  # task ids of profiling runs, which the motherboard never sees
 # runs of each task on each board in the profile: HEFT fits the table's noise (computed on
 # one run's times its schedule made 0.72-0.84 s there and 0.99-1.18 s on the others' medians)
