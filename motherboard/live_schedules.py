@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 from motherboard.entries import TaskEntry
 from motherboard.heft import heft, random_schedule, round_robin
-from motherboard.messages import Award, Bid, BidRequest, Exit, Result
+from motherboard.messages import Award, Bid, BidRequest, Cancel, Exit, Result
 
 
 @dataclass(frozen=True)
@@ -177,7 +177,9 @@ def execute(name: str, schedule: dict[str, list[str]], tasks: list[TaskEntry],
     check: the time from the first award to the last result is the schedule's own,
     taken on the host as it is, as the motherboard's run is.  `name` starting with
     PROFILE makes the task ids the profile's, else EXECUTED's.  Not run (makespan None)
-    when a board of the schedule has left; ended when one leaves."""
+    when a board of the schedule has left; ended when one leaves or a run fails, and
+    then what the boards still hold of it is cancelled, so that it does not run into the
+    next one."""
     if not all(map(reach.alive, schedule)):
         return Executed(None, {})
     tag = name + "/" if name.startswith(PROFILE) else f"{EXECUTED}{name}/"
@@ -187,8 +189,15 @@ def execute(name: str, schedule: dict[str, list[str]], tasks: list[TaskEntry],
     position = dict.fromkeys(schedule, 0)
     busy = dict.fromkeys(schedule, False)
     done: set[str] = set()
+    where: dict[str, str] = {}  # task -> the board it was awarded to
     first: float | None = None
     last = 0.0
+
+    def ended() -> Executed:
+        for t in awarded.keys() - done:
+            if reach.alive(where[t]):
+                reach.tell(where[t], Cancel(tag + t, where[t]))
+        return Executed(None, seconds)
 
     def award_ready() -> None:
         nonlocal first
@@ -198,7 +207,7 @@ def execute(name: str, schedule: dict[str, list[str]], tasks: list[TaskEntry],
             t = by_id[order[position[board_id]]]
             if all(p in done for p in t.after):
                 busy[board_id] = True
-                awarded[t.id] = reach.clock()
+                awarded[t.id], where[t.id] = reach.clock(), board_id
                 first = awarded[t.id] if first is None else first
                 reach.tell(board_id, Award(tag + t.id, board_id, t.routine,
                                            chosen[(t.id, board_id)], t.size, t.packed))
@@ -206,11 +215,11 @@ def execute(name: str, schedule: dict[str, list[str]], tasks: list[TaskEntry],
     award_ready()
     for stamp, message in _arrivals(reach, lambda: len(done) < len(tasks)):
         if isinstance(message, Exit) and message.board in schedule:
-            return Executed(None, seconds)
+            return ended()
         if not isinstance(message, Result) or not message.task.startswith(tag):
             continue
         if message.outputs is None:
-            return Executed(None, seconds)
+            return ended()
         task = message.task.removeprefix(tag)
         done.add(task)
         seconds[task] = stamp - awarded[task]
@@ -218,5 +227,5 @@ def execute(name: str, schedule: dict[str, list[str]], tasks: list[TaskEntry],
         position[message.board] += 1
         award_ready()
     if len(done) < len(tasks) or first is None:
-        return Executed(None, seconds)
+        return ended()
     return Executed(last - first, seconds)

@@ -26,7 +26,7 @@ from motherboard.live_schedules import (
     rotations,
 )
 from motherboard.market import MarketConfig
-from motherboard.messages import Award, Bid, BidRequest, Exit, Result
+from motherboard.messages import Award, Bid, BidRequest, Cancel, Exit, Result
 from motherboard.record import audit, totals
 from motherboard.workload import poisson_stream
 
@@ -54,6 +54,7 @@ class FakeBoards:
         self.answered = dict.fromkeys(boards, 0)
         self.arrived: queue.Queue = queue.Queue()
         self.forwarded: list[object] = []
+        self.cancelled: list[Cancel] = []
         self.reach = Reach(self.tell, self.arrived, self.forward, self.alive_boards.__contains__,
                            time.monotonic, timeout=30.0)
 
@@ -63,6 +64,8 @@ class FakeBoards:
         if isinstance(message, BidRequest):
             self.arrived.put((now, board, Bid(message.task, board, f"{board}-code", 0.1, 0.0,
                                               0.1, True)))
+        elif isinstance(message, Cancel):
+            self.cancelled.append(message)
         elif isinstance(message, Award):
             self.answered[board] += 1
             if self.answered[board] == self.dies.get(board):
@@ -104,6 +107,18 @@ def test_the_profile_goes_on_without_a_board_that_leaves_and_the_session_learns_
                    fake.reach).makespan is None
     ran = execute("heft/1", {"a": ["g0", "g1"], "c": ["g2"]}, GRAPH, chosen, fake.reach)
     assert ran.makespan is not None and set(ran.seconds) == {"g0", "g1", "g2"}
+
+
+def test_a_run_a_board_leaves_is_ended_and_what_the_others_hold_of_it_cancelled():
+    """Two independent tasks on two boards; the first board leaves instead of answering,
+    before the other's answer is read: the run ends at once, and the other board's task
+    is cancelled, so that it does not run on into the next run."""
+    tasks = [TaskEntry("t0", "p01", 10, 0, 0), TaskEntry("t1", "p03", 10, 0, 1)]
+    fake = FakeBoards(["b", "a"], dies={"b": 1})
+    chosen = {(t.id, b): "x" for t in tasks for b in "ab"}
+    ran = execute("heft/0", {"b": ["t0"], "a": ["t1"]}, tasks, chosen, fake.reach)
+    assert ran.makespan is None and fake.forwarded[0] == Exit("b", False, "killed")
+    assert fake.cancelled == [Cancel("executed/heft/0/t1", "a")]
 
 
 def test_the_profile_waits_for_every_boards_bid_but_not_for_a_board_gone():
