@@ -136,7 +136,8 @@ def motherboard_command(boards: str, workload: str = "stream", *, liars: int = 0
             console.print(f"[yellow]skipped[/yellow] {c.spec}: {c.skipped}")
     usable = sum(c.board is not None for c in choices)
     if liars > usable:
-        raise UsageError(f"--liars {liars}: only {usable} boards can start; give fewer liars")
+        can = f"{usable} board can" if usable == 1 else f"{usable} boards can"
+        raise UsageError(f"--liars {liars}: only {can} start; give fewer liars")
     # calibrated at the workload's own sizes, streams as graphs (workload.calibration_sizes)
     config = MarketConfig(calibration_samples=calibration, seed=seed,
                           calibration_sizes=calibration_sizes(work))

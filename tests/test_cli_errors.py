@@ -125,6 +125,7 @@ BAD_INPUT = [
     ("evolve --auto --json {nowhere}", USAGE, "--json"),
     ("motherboard --json {nowhere}", USAGE, "no directory"),
     ("motherboard --plot {dir}", USAGE, "--plot"),
+    ("motherboard --boards q35:qemu64 --liars 2", USAGE, "only 1 board can start"),
     ("bench motherboard --json {nowhere}", USAGE, "--json"),
     ("bench market --seconds abc", USAGE, "--seconds"),
     ("bench market --routines sort9", USAGE, "sort9"),
