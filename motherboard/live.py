@@ -383,15 +383,16 @@ class _LiveSession:
 
     def deliver(self, envelopes) -> None:
         for env in envelopes:
-            target = self.boards.get(self.route.get(env.to, ""))
-            if target is not None:
-                target.tell(env.message)
+            self.tell(env.to, env.message)
         for request in self.mb.take_checks():
             self.checks.put(request)
 
     def tell(self, board: str, message: object) -> None:
-        """Send to the board of this identity (the LiveBoard speaking for it)."""
-        self.boards[self.route[board]].tell(message)
+        """Send to the board of this identity (the LiveBoard speaking for it), if there is
+        one."""
+        target = self.boards.get(self.route.get(board, ""))
+        if target is not None:
+            target.tell(message)
 
     def take(self, sender: str, message: BoardMessage | QemuPid, now: float) -> None:
         mb, boards = self.mb, self.boards
