@@ -95,7 +95,7 @@ class HostedBoard:
     board: Board
     liar: str | None = None
     seed: int = 0
-    declines: tuple[str, ...] = ()
+    declines: tuple[str, ...] = ()  # routine IDs
     explore: int = CALIBRATION_SAMPLES
 
 
@@ -208,7 +208,7 @@ class _Hosted:
 
     def __init__(self, host: _BoardHost, spec: HostedBoard, link: QemuLink) -> None:
         self.host, self.spec, self.link = host, spec, link
-        self.declines = tuple(host.book.resolve(r) for r in spec.declines)
+        self.declines = spec.declines
         self.intake = Intake()
         self.job = BoardJob(link, self.intake, on_work=self._guard(self._done),
                             on_up=self._guard(self._up), on_end=self._ended, restart=False)

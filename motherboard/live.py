@@ -285,8 +285,9 @@ def run_live(choices: Sequence[BoardChoice], workload: Workload, *,
     if not usable:
         raise BoardSpecError("no board can start here: " + "; ".join(
             f"{c.spec}: {c.skipped}" for c in choices))
+    declines = _named_declines(usable, plans, declines or {}, book)
     runs = [_round(workload.tasks, k) for k in range(1, rounds + 1)]
-    session = _LiveSession(choices, workload, book, config, liars, plans, declines or {},
+    session = _LiveSession(choices, workload, book, config, liars, plans, declines,
                            store, seed, timeout, on_update, update_every)
     try:
         for specs in runs:
@@ -296,6 +297,29 @@ def run_live(choices: Sequence[BoardChoice], workload: Workload, *,
     finally:
         session.close()
     return session.run
+
+
+def _named_declines(usable: Sequence[BoardChoice], plans: Sequence[Plan],
+                    declines: dict[str, tuple[str, ...]],
+                    book: RoutineBook) -> dict[str, tuple[str, ...]]:
+    """The declines with their routines as IDs, once every board a plan or a decline
+    names is one of the run's (BoardSpecError) and every routine is known
+    (UnknownRoutineName): found before a board boots, not as a plan that never comes
+    due or as the board host failing on its first board."""
+    names = identities(usable)
+    joining = [f"{p.board}@{p.at:g}s" for p in plans if p.action == "join"]
+    for plan in plans:
+        if plan.action != "join" and plan.board != BUSIEST_HONEST and \
+                plan.board not in names + joining:
+            raise BoardSpecError(f"--{plan.action} {plan.board}@{plan.at:g}: no board"
+                                 f" {plan.board!r} in this run; its boards are "
+                                 + ", ".join(names + joining))
+    for name, routines in declines.items():
+        if name not in names:
+            raise BoardSpecError(f"--decline {name}={'+'.join(routines)}: no board"
+                                 f" {name!r} in this run; its boards are " + ", ".join(names))
+    return {name: tuple(book.resolve(r) for r in routines)
+            for name, routines in declines.items()}
 
 
 class _LiveSession:

@@ -126,6 +126,13 @@ BAD_INPUT = [
     ("motherboard --json {nowhere}", USAGE, "no directory"),
     ("motherboard --plot {dir}", USAGE, "--plot"),
     ("motherboard --boards q35:qemu64 --liars 2", USAGE, "only 1 board can start"),
+    # a plan or a decline naming no board of the run, or no routine, before a board boots
+    ("motherboard --boards q35:qemu64,virt:rv64 --kill foo@1", USAGE,
+     "no board 'foo' in this run; its boards are q35:qemu64, virt:rv64"),
+    ("motherboard --boards q35:qemu64 --join virt:rv64@2 --leave virt:rv64@3", USAGE,
+     "its boards are q35:qemu64, virt:rv64@2s"),
+    ("motherboard --boards q35:qemu64 --decline virt:rv64=p01", USAGE, "no board 'virt:rv64'"),
+    ("motherboard --boards q35:qemu64 --decline q35:qemu64=p99", USAGE, "routine 'p99'"),
     ("bench motherboard --json {nowhere}", USAGE, "--json"),
     ("bench market --seconds abc", USAGE, "--seconds"),
     ("bench market --routines sort9", USAGE, "sort9"),
