@@ -96,6 +96,11 @@ def run_market(options: MarketOptions, on_step: Callable[[Market, Step], None] |
     if unknown:
         raise UsageError(f"no board profile {', '.join(unknown)}: choose from "
                          f"{', '.join(PROFILES)}")
+    twice = sorted({b for b in options.boards if options.boards.count(b) > 1})
+    if twice:
+        raise UsageError(f"board profile {', '.join(twice)} given twice: a market board is"
+                         " its hardware fingerprint, so two of one profile are one board;"
+                         " name each profile once")
     check_routines(options.routines)
     conn = connect(options.db)
     routines, specs = starter_routines(SemStore(conn), options.routines)

@@ -115,6 +115,7 @@ BAD_INPUT = [
     # the mutation market (every error found before a board boots)
     ("market --boards nope", USAGE, "nope"),
     ("market --boards qemu64, --seconds abc", USAGE, "--seconds"),
+    ("market --boards qemu64,rv64,qemu64", USAGE, "board profile qemu64 given twice"),
     ("market --seed x", USAGE, "--seed"),
     ("market --routines p01,p99 --db {market_db}", USAGE, "p99"),
     ("market --db {corrupt}", FAILURE, "corrupt.db"),
