@@ -248,6 +248,9 @@ class Market:
         self.rules = rules
         self.sharing = sharing
         self.seed = seed
+        # the boards joined to this market object: a resumed market's others are away,
+        # with no guest to check a program in, and adopt what they missed when they return
+        self.here: set[str] = set()
 
     @property
     def state(self) -> MarketState:
@@ -263,15 +266,17 @@ class Market:
     def join(self, key: str, board: str, isa: str, features: frozenset[str],
              credits: float, fingerprint: str | None = None) -> AgentState:
         """Register a board's agent (once: a resumed market's boards are already there),
-        then let it adopt what the others found that it can use.  `fingerprint`: the hex
-        digest of its hardware fingerprint, whose meta-motherboard payments it may spend."""
+        then let it adopt what the others found that it can use (a board back after
+        runs without it: what they found meanwhile).  `fingerprint`: the hex digest of its
+        hardware fingerprint, whose meta-motherboard payments it may spend."""
         self.book.refresh()
         if key not in self.state.agents:
             self.book.write([R.entry(R.JOINED, self.state.clock, agent=key, board=board,
                                      isa=isa, features=sorted(features), credits=credits,
                                      fingerprint=fingerprint)])
-            if self.sharing:
-                self._catch_up(self.state.agents[key])
+        self.here.add(key)
+        if self.sharing:
+            self._catch_up(self.state.agents[key])
         return self.state.agents[key]
 
     def next_agent(self, exclude: Iterable[str] = ()) -> AgentState | None:
@@ -645,8 +650,8 @@ class Market:
         # as good, improvement on the finder's board or not (its start may be news to them)
         if self.sharing and claim.instructions is not None:
             for other in self.state.agents.values():
-                if other.key == agent.key:
-                    continue
+                if other.key == agent.key or other.key not in self.here:
+                    continue  # (a board away takes it on its return: join)
                 # the program itself where the board can run it; else written for the
                 # board: for the other ISA, or for this one without the features it uses
                 # (Haswell's blsr for p01 is qemu64's lea and and)

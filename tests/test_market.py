@@ -491,6 +491,29 @@ def test_a_resumed_market_leaves_absent_boards_experiments_for_their_return(tmp_
     assert not resumed.state.experiments[e.identity].active
 
 
+def test_a_board_away_is_not_checked_for_adoptions_and_catches_up_on_its_return(tmp_path):
+    """A market resumed without one of its boards has no guest to check a program in
+    for it (the live verifier holds only the boards booted this run: it failed with a
+    KeyError): what the others find meanwhile is not offered to it, and it adopts what
+    it can use when it joins again."""
+    pool = routines(1)
+    market, ledger = make(tmp_path, pool=pool)
+    market.join("a", "a", "x86_64", frozenset(), 100.0)
+    market.join("b", "b", "x86_64", frozenset(), 100.0)
+    r0 = pool[0].id
+    verifier = SyntheticVerifier()
+    resumed = Market(Book(ledger), pool, STRATEGIES, verifier, rules=RULES)
+    resumed.join("a", "a", "x86_64", frozenset(), 100.0)  # b stays away this run
+    e = experiment("r0")
+    resumed.propose("a", e)
+    resumed.settle(e.identity, claim_for(resumed.routines[r0], Truth(10, 8, 6), 8, 2000, 0))
+    assert "b" not in verifier.asked and resumed.state.best_of("b", r0) is None
+    back = Market(Book(ledger), pool, STRATEGIES, verifier, rules=RULES)
+    back.join("b", "b", "x86_64", frozenset(), 100.0)
+    assert verifier.asked[-1] == "b"
+    assert back.state.best_of("b", r0).adopted and back.state.best_of("b", r0).instructions == 8
+
+
 def test_without_sharing_a_board_learns_only_from_its_own_experiments(tmp_path):
     pool = routines(6)
     market, _ = make(tmp_path, sharing=False, pool=pool)
