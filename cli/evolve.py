@@ -480,8 +480,11 @@ class _Display:
     _last: tuple[float, int] = (0.0, 0)
     done: list[dict] = field(default_factory=list)
     workers: int = 1
+    note: str = ""  # shown until the search's first candidates run
 
     def batch(self, p: Progress) -> None:
+        if p.evaluations:
+            self.note = ""
         t, n = self._last
         if p.seconds > t + 0.5:  # candidates/s over the last half second or more
             self.rate = (p.evaluations - n) / (p.seconds - t)
@@ -494,6 +497,8 @@ class _Display:
 
     def render(self) -> Group:
         parts = [Text(self.board)]
+        if self.note:
+            parts.append(Text(self.note))
         if self.plan and len(self.plan) > 1:
             parts.append(Text("order (most runs on this board first): " + ", ".join(
                 f"{n} ({runs})" for _, n, runs in self.plan)))
@@ -575,7 +580,13 @@ def evolve_command(options: EvolveOptions, json_path: str | None = None,
                              get_renderable=display.render)
 
     def ready(session: EvolutionBoard, plan) -> None:
+        from evolution.warm import compiled
+
         display.board, display.plan = _board_line(session), plan
+        if not compiled(session.isa.name):
+            display.note = (f"compiling the {session.isa.name} search kernels first: their"
+                            " first use on this machine (x86_64's takes about 6 minutes,"
+                            " riscv64's 1); numba keeps them for the next runs")
 
     started = time.monotonic()
     try:

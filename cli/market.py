@@ -21,6 +21,7 @@ from rich.text import Text
 
 from cli import terminal
 from cli.errors import Interrupted, UsageError
+from evolution.warm import compiled
 from market import records as R
 from market.boards import PROFILES, Seat, open_seat
 from market.checks import BoardVerifier
@@ -30,7 +31,7 @@ from market.market import Book, Market, RoutineInfo, Rules, ledger_entries
 from market.report import report
 from market.translate import LiftTranslator
 from market.uses import recorded_uses
-from market.worker import SearchWorker
+from market.worker import SearchWorker, compile_kernels
 from sem.ir import Routine
 from sem.library import FILES
 from sem.loader import load_file
@@ -90,8 +91,11 @@ def starter_routines(store: SemStore, only: tuple[str, ...] | None = None
 
 
 def run_market(options: MarketOptions, on_step: Callable[[Market, Step], None] | None = None,
-               on_ready: Callable[[Market], None] | None = None) -> dict:
-    """Boot the boards, run the market for `options.seconds` of CPU, return the report."""
+               on_ready: Callable[[Market], None] | None = None,
+               on_compile: Callable[[list[str]], None] | None = None) -> dict:
+    """Boot the boards, run the market for `options.seconds` of CPU, return the report.
+    `on_compile`: told the ISAs whose search kernels are compiled first (their first use
+    on this machine: minutes, before the market's clock starts)."""
     unknown = [b for b in options.boards if b not in PROFILES]
     if unknown:
         raise UsageError(f"no board profile {', '.join(unknown)}: choose from "
@@ -111,6 +115,11 @@ def run_market(options: MarketOptions, on_step: Callable[[Market, Step], None] |
         for profile in options.boards:
             seat = open_seat(profile, options.accel)
             seats[seat.key] = seat
+        cold = sorted(isa for isa in {s.isa.name for s in seats.values()} if not compiled(isa))
+        if cold:
+            if on_compile is not None:
+                on_compile(cold)
+            compile_kernels(cold)
         strategies = [s.strategy for s in STRATEGIES.values()]
         market = Market(Book(ledger), routines, strategies, BoardVerifier(seats),
                         rules=Rules(budgets_ms=options.budgets_ms, settle_margin=SETTLE_MARGIN),
@@ -202,9 +211,14 @@ def market_command(options: MarketOptions, json_path: str | None = None,
     def step(market: Market, s: Step) -> None:
         live.update(live_table(market, budget["ms"], describe(market, s)))
 
+    def compiling(isas: list[str]) -> None:
+        live.update(Text(f"compiling the search kernels for {' and '.join(isas)}, side by side:"
+                         " their first use on this machine (x86_64's takes about 6 minutes,"
+                         " riscv64's 1); numba keeps them for the next runs"))
+
     try:
         with live:
-            doc = run_market(options, step, ready)
+            doc = run_market(options, step, ready, compiling)
     except KeyboardInterrupt:
         raise Interrupted("every finished experiment is in the ledger; run again on the same "
                           "database to resume") from None

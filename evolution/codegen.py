@@ -252,11 +252,31 @@ def cache_directory() -> Path:
     return Path(base) / "metaos" / "evolution"
 
 
-def load(isa: Isa) -> ModuleType:
-    """The ISA's evaluator module, written to the cache directory if new and imported."""
+def module_name(isa: Isa) -> tuple[str, str]:
+    """(the name of the ISA's evaluator module, its source)."""
     source = module_source(isa)
     digest = hashlib.blake2b(source.encode(), digest_size=8).hexdigest()
-    name = f"metaos_eval_{isa.name}_{digest}"
+    return f"metaos_eval_{isa.name}_{digest}", source
+
+
+def compiled(isa: Isa, functions: tuple[str, ...]) -> bool:
+    """Whether numba's on-disk cache holds compiled code of each of the ISA's module's
+    `functions`."""
+    name, _ = module_name(isa)
+    return cached(cache_directory(), name, functions)
+
+
+def cached(directory: Path, module: str, functions: tuple[str, ...]) -> bool:
+    """Whether numba's cache holds each of `functions` of `module`, a module file in
+    `directory`: numba keeps an index per compiled function beside its module, in
+    __pycache__, named `<module>.<function>-<line>.py<version>.nbi`."""
+    pycache = directory / "__pycache__"
+    return all(any(pycache.glob(f"{module}.{f}-*.nbi")) for f in functions)
+
+
+def load(isa: Isa) -> ModuleType:
+    """The ISA's evaluator module, written to the cache directory if new and imported."""
+    name, source = module_name(isa)
     if name in sys.modules:
         return sys.modules[name]
     path = cache_directory() / f"{name}.py"

@@ -27,10 +27,12 @@ import multiprocessing
 import os
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from multiprocessing.connection import Connection
 from pathlib import Path
 
+from evolution.warm import warm
 from market.engine import SearchTask, search
 from market.market import Claim
 
@@ -75,6 +77,16 @@ def _serve(conn: Connection, run: Callable[[SearchTask], Claim]) -> None:
         if task is None:
             return
         conn.send(run(task))
+
+
+def compile_kernels(isas: Sequence[str]) -> None:
+    """Compile the search kernels of `isas` (evolution/warm.py), each in a process of its
+    own side by side, before any search is timed: on a cold numba cache a search would
+    otherwise spend minutes of its CPU cap compiling them, and be stopped before they were
+    cached."""
+    with ProcessPoolExecutor(max_workers=len(isas),
+                             mp_context=multiprocessing.get_context("spawn")) as pool:
+        list(pool.map(warm, isas))
 
 
 class SearchWorker:
