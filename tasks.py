@@ -435,7 +435,8 @@ def motherboard(c, boards="q35:qemu64,q35:Haswell,q35-kvm:host,virt:rv64,virt:rv
                         calibration=arguments.whole(calibration, "--calibration", minimum=1,
                                                     default=10),
                         seed=arguments.whole(seed, "--seed", default=0),
-                        timeout=arguments.number(timeout, "--timeout", default=600.0), db=db)
+                        timeout=arguments.number(timeout, "--timeout", minimum=1.0,
+                                                 default=600.0), db=db)
 
 
 @task(name="motherboard", help={"quick": "a shorter run (fewer tasks), for a first look",

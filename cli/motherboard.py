@@ -159,8 +159,9 @@ def motherboard_command(boards: str, workload: str = "stream", *, liars: int = 0
             raise UsageError(str(error)) from None
     mb = run.motherboard
     if not mb.boards:  # nothing was done: nothing to write
-        raise Failure("no board onboarded: " + "; ".join(
-            f"{name}: {why}" for name, why in run.failed.items()))
+        raise Failure("no board onboarded: " + ("; ".join(
+            f"{name}: {why}" for name, why in run.failed.items()) or
+            f"none had reported within --timeout {timeout:g} s; give it longer"))
     for name, why in run.failed.items():
         console.print(f"[red]board {name} did not onboard:[/red] {why}")
     figures = totals(mb, set(run.liars), start=run.onboarded, kills=run.kills)

@@ -134,6 +134,7 @@ BAD_INPUT = [
      "its boards are q35:qemu64, virt:rv64@2s"),
     ("motherboard --boards q35:qemu64 --decline virt:rv64=p01", USAGE, "no board 'virt:rv64'"),
     ("motherboard --boards q35:qemu64 --decline q35:qemu64=p99", USAGE, "routine 'p99'"),
+    ("motherboard --timeout 0", USAGE, "--timeout must be at least 1"),
     ("bench motherboard --json {nowhere}", USAGE, "--json"),
     ("bench market --seconds abc", USAGE, "--seconds"),
     ("bench market --routines sort9", USAGE, "sort9"),
