@@ -431,6 +431,7 @@ def run_evolution(options: EvolveOptions,
                   on_done: Callable[[RoutineEvolved], None] | None = None) -> list[RoutineEvolved]:
     """Boot, find the features, evolve the chosen routines; the documents, in order."""
     from evolution.usage import by_recorded_runs
+    from evolution.warm import compiled, warm
     from sem.store import SemStore
     from stores.db import connect
 
@@ -447,6 +448,8 @@ def run_evolution(options: EvolveOptions,
         plan = [(r, _name(store, r), runs) for r, runs in chosen]
         if on_ready is not None:
             on_ready(session, plan)
+        if not compiled(session.isa.name):  # minutes, not to come out of a search's budget
+            warm(session.isa.name)          # (nor compiled by each of its --workers)
         share = options.seconds / len(plan)
         for r, name, _ in plan:
             if on_start is not None:
@@ -480,11 +483,9 @@ class _Display:
     _last: tuple[float, int] = (0.0, 0)
     done: list[dict] = field(default_factory=list)
     workers: int = 1
-    note: str = ""  # shown until the search's first candidates run
+    note: str = ""  # shown until the first search starts
 
     def batch(self, p: Progress) -> None:
-        if p.evaluations:
-            self.note = ""
         t, n = self._last
         if p.seconds > t + 0.5:  # candidates/s over the last half second or more
             self.rate = (p.evaluations - n) / (p.seconds - t)
@@ -492,7 +493,7 @@ class _Display:
         self.progress = p
 
     def start(self, name: str, budget: float) -> None:
-        self.current, self.budget, self.progress = name, budget, None
+        self.current, self.budget, self.progress, self.note = name, budget, None, ""
         self._last, self.rate = (0.0, 0), 0.0
 
     def render(self) -> Group:
