@@ -43,6 +43,7 @@ KNOWN: tuple[tuple[str, str, int], ...] = (
     ("arch.isa", "UnknownArch", USAGE),
     ("qemu.errors", "BoardError", USAGE),  # also QEMU's own "unable to find CPU model"
     ("sem.store", "UnknownRoutine", USAGE),
+    ("sem.store", "NameTaken", USAGE),
     ("sem.loader", "RoutineFileError", USAGE),
     ("sem.vectors", "NarrowDomain", USAGE),  # a routine file's precondition too narrow
     ("stores.ledger", "LedgerError", USAGE),

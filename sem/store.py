@@ -171,6 +171,10 @@ class UnknownRoutine(LookupError):
     """A reference matched no routine (or more than one)."""
 
 
+class NameTaken(ValueError):
+    """A rename to a name that already points to a routine."""
+
+
 @dataclass(frozen=True)
 class Name:
     namespace: str
@@ -354,6 +358,12 @@ class SemStore:
             if row is None:
                 raise UnknownRoutine(f"there is no name {old};"
                                      " `sem names ID` lists a routine's names")
+            taken = self.conn.execute(
+                "SELECT routine_id FROM sem_names WHERE namespace = ? AND name = ?",
+                (new.namespace, new.name)).fetchone()
+            if taken is not None:
+                raise NameTaken(f"{new} already names routine {taken[0][:12]}: rename that one"
+                                " first, or choose another name")
             self.conn.execute(
                 "UPDATE sem_names SET namespace = ?, name = ? WHERE namespace = ? AND name = ?",
                 (new.namespace, new.name, old.namespace, old.name))

@@ -17,7 +17,7 @@ from discovery.fingerprint import riscv_fingerprint, x86_fingerprint
 from sem.canon import canonicalize, parse
 from sem.ir import Node, Routine, bv32
 from sem.library import FILES
-from sem.store import Name, SemStore, UnknownRoutine
+from sem.store import Name, NameTaken, SemStore, UnknownRoutine
 from stores.db import connect
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -37,6 +37,11 @@ def test_names_are_an_overlay_and_renaming_touches_no_code(tmp_path):
     with pytest.raises(UnknownRoutine):
         store.resolve("hd:p01")
     assert "bits:clear_lowest_one" in cli.names(rid[:12], str(db))
+    # a name that points to another routine is not taken over (it had failed as "the
+    # database is unusable": SQLite's UNIQUE constraint), and nothing changes
+    with pytest.raises(NameTaken, match="hd:p02 already names routine"):
+        cli.rename("bits:clear_lowest_one", "hd:p02", str(db))
+    assert store.resolve("bits:clear_lowest_one") == rid != store.resolve("hd:p02")
 
 
 def test_tasks_show_every_view_equiv_links_classes_and_history_lists_impls(tmp_path):
