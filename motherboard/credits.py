@@ -33,8 +33,13 @@ def record(payment: Payment) -> dict:
 
 
 def pay(ledger: Ledger, payments: Iterable[Payment]) -> range:
-    """Append every payment to the ledger, in one transaction."""
-    return ledger.append_records([record(p) for p in payments])
+    """Append every payment to the ledger, in one transaction, and sign a head over them:
+    a run's payments are a batch of work, and entries after the last signed head are
+    protected by their stored hashes only (stores/ledger.py)."""
+    written = ledger.append_records([record(p) for p in payments])
+    if written:
+        ledger.sign_head()
+    return written
 
 
 @dataclass(frozen=True)

@@ -305,6 +305,7 @@ def test_payments_reach_the_ledger_per_fingerprint(tmp_path):
     ledger = Ledger.open(tmp_path / "mb.db")
     ledger.append_record({"ledger": "someone-else", "type": "payment", "credits": 99})
     pay(ledger, mb.payments)
+    assert ledger.latest_head().size == ledger.size == len(mb.payments) + 1  # signed
     balances = accounts(Ledger.open(tmp_path / "mb.db"))
     for board, entry in mb.boards.items():
         account = balances.get(entry.report.fingerprint)
