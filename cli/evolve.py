@@ -428,8 +428,11 @@ def run_evolution(options: EvolveOptions,
                   on_ready: Callable[[EvolutionBoard, Plan], None] | None = None,
                   on_start: Callable[[str, float], None] | None = None,
                   on_batch: Callable[[Progress], None] | None = None,
-                  on_done: Callable[[RoutineEvolved], None] | None = None) -> list[RoutineEvolved]:
-    """Boot, find the features, evolve the chosen routines; the documents, in order."""
+                  on_done: Callable[[RoutineEvolved], None] | None = None,
+                  on_compile: Callable[[str], None] | None = None) -> list[RoutineEvolved]:
+    """Boot, find the features, evolve the chosen routines; the documents, in order.
+    `on_compile`: told the ISA whose search kernels are compiled before the first search
+    (their first use on this machine: minutes)."""
     from evolution.usage import by_recorded_runs
     from evolution.warm import compiled, warm
     from sem.store import SemStore
@@ -449,7 +452,9 @@ def run_evolution(options: EvolveOptions,
         if on_ready is not None:
             on_ready(session, plan)
         if not compiled(session.isa.name):  # minutes, not to come out of a search's budget
-            warm(session.isa.name)          # (nor compiled by each of its --workers)
+            if on_compile is not None:      # (nor compiled by each of its --workers)
+                on_compile(session.isa.name)
+            warm(session.isa.name)
         share = options.seconds / len(plan)
         for r, name, _ in plan:
             if on_start is not None:
@@ -581,19 +586,18 @@ def evolve_command(options: EvolveOptions, json_path: str | None = None,
                              get_renderable=display.render)
 
     def ready(session: EvolutionBoard, plan) -> None:
-        from evolution.warm import compiled
-
         display.board, display.plan = _board_line(session), plan
-        if not compiled(session.isa.name):
-            display.note = (f"compiling the {session.isa.name} search kernels first: their"
-                            " first use on this machine (x86_64's takes about 6 minutes,"
-                            " riscv64's 1); numba keeps them for the next runs")
+
+    def compiling(isa: str) -> None:
+        display.note = (f"compiling the {isa} search kernels first: their first use on this"
+                        " machine (x86_64's takes about 6 minutes, riscv64's 1); numba keeps"
+                        " them for the next runs")
 
     started = time.monotonic()
     try:
         with live:
             outcomes = run_evolution(options, ready, display.start, display.batch,
-                                     lambda o: display.done.append(o.document))
+                                     lambda o: display.done.append(o.document), compiling)
     except KeyboardInterrupt:
         raise Interrupted("routines finished before are stored; a search stopped while its "
                           "board booted or its starts were proven keeps nothing") from None

@@ -4,10 +4,10 @@ numba compiles an ISA's evaluator module (codegen.py) on its first use on a mach
 keeps the result in its on-disk cache: measured on this project's 2-core host, 5.5-6
 minutes of one core for x86_64 (most of it the generated `execute`) and 71 s for riscv64;
 loaded from the cache after that in seconds.  A search that starts on a cold cache spends
-those minutes inside its own budget (the market stops a search at its CPU cap, 129 s
-for a 3-s stake, so on a fresh machine every search of the ISA was stopped before
-`execute` had compiled, and none was ever cached).  So whoever is about to search asks
-`compiled` first, says so when it is not, and has `warm` compile it beforehand.
+those minutes inside its own budget: the market stops a search at its CPU cap, 129 s
+for a 3-s stake, and on a fresh machine its first x86_64 searches were stopped so, before
+`execute` had compiled (three runs in a row).  So whoever is about to search asks
+`compiled` first, says so when it is not, and has `warm` compile the kernels beforehand.
 """
 
 from __future__ import annotations
