@@ -741,10 +741,14 @@ class Market:
                              other.key)]
 
     def _catch_up(self, agent: AgentState) -> None:
-        """A board that joins late adopts the best program of each routine it can use."""
+        """A board that joins late, or returns after runs without it, adopts the best
+        program of each routine it can use; not one it refused before (its check is not
+        run again each time the market resumes)."""
+        refused = {r["id"] for r in self.state.rejected_adoptions if r["agent"] == agent.key}
         for routine in self.routines.values():
             offers = [e for e in self.state.done() if e.outcome in (R.IMPROVEMENT, R.NONE)
                       and e.instructions is not None and e.experiment.routine == routine.id
+                      and e.identity not in refused
                       and "artifact" in self.book.ledger.record(e.result)]
             offers.sort(key=lambda e: (e.instructions, e.accepted))
             for e in offers:

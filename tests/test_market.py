@@ -514,6 +514,30 @@ def test_a_board_away_is_not_checked_for_adoptions_and_catches_up_on_its_return(
     assert back.state.best_of("b", r0).adopted and back.state.best_of("b", r0).instructions == 8
 
 
+def test_a_returning_board_does_not_check_again_what_it_refused():
+    """A program a board's own check refused is not offered to it again each time the
+    market resumes with it (its check costs Z3 and a run in its guest)."""
+    class RefusingB(SyntheticVerifier):
+        def check(self, agent, routine, artifact, code):
+            verdict = super().check(agent, routine, artifact, code)
+            return AdoptionCheck(False, "b's guest disagrees", 1) if agent.key == "b" \
+                else verdict
+
+    pool = routines(1)
+    verifier = RefusingB()
+    market, ledger = make(None, pool=pool, verifier=verifier)
+    market.join("a", "a", "x86_64", frozenset(), 100.0)
+    market.join("b", "b", "x86_64", frozenset(), 100.0)
+    r0 = pool[0].id
+    e = experiment("r0")
+    market.propose("a", e)
+    market.settle(e.identity, claim_for(market.routines[r0], Truth(10, 8, 6), 8, 2000, 0))
+    assert verifier.asked.count("b") == 1 and market.state.best_of("b", r0) is None
+    resumed = Market(Book(ledger), pool, STRATEGIES, verifier, rules=RULES)
+    resumed.join("b", "b", "x86_64", frozenset(), 100.0)
+    assert verifier.asked.count("b") == 1
+
+
 def test_without_sharing_a_board_learns_only_from_its_own_experiments(tmp_path):
     pool = routines(6)
     market, _ = make(tmp_path, sharing=False, pool=pool)
