@@ -23,6 +23,9 @@ def load_file(path: str | Path) -> list[tuple[Routine, Name]]:
     digest = hashlib.blake2b(str(path.resolve()).encode(), digest_size=6).hexdigest()
     unique = "sem_source_" + digest
     spec = importlib.util.spec_from_file_location(unique, path)
+    if spec is None:  # Python loads only a source file it knows by its suffix
+        raise RoutineFileError(f"{path}: not a Python file; give the path of a .py file using"
+                               " sem.ir")
     module = importlib.util.module_from_spec(spec)
     try:
         spec.loader.exec_module(module)

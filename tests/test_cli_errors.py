@@ -94,6 +94,7 @@ BAD_INPUT = [
     ("sem add {dir}", USAGE, "no such file"),
     ("sem add {syntax}", USAGE, "syntax.py, line 2"),
     ("sem add {no_routines}", USAGE, "defines no routines"),
+    ("sem add {corrupt}", USAGE, "corrupt.db: not a Python file"),
     ("sem show sort3 --db {empty_db}", USAGE, "'sort3'"),
     ("sem show p24 --view nosuch --db {empty_db}", USAGE, "--view 'nosuch'"),
     ("sem show p24 --view asm --arch sparc --db {empty_db}", USAGE, "'sparc'"),
