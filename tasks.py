@@ -361,7 +361,7 @@ def market(c, boards="qemu64,haswell,rv64,rv64-nozb", seconds=None, no_sharing=F
         boards=arguments.names(boards, "--boards"),
         seconds=arguments.number(seconds, "--seconds", default=300.0),
         sharing=not no_sharing, seed=arguments.whole(seed, "--seed", default=0), db=db,
-        routines=arguments.names(routines, "--routines") if routines else None)
+        routines=arguments.names(routines, "--routines") if routines is not None else None)
     market_command(options, arguments.output(json, "--json"), arguments.output(plot, "--plot"))
 
 
@@ -386,7 +386,7 @@ def bench_market(c, seconds=None, runs=None, quick=False, routines=None, seed=No
         argv += ["--seconds", str(arguments.number(seconds, "--seconds", minimum=1.0))]
     if runs is not None:
         argv += ["--runs", str(arguments.whole(runs, "--runs", minimum=1))]
-    if routines:
+    if routines is not None:
         from cli.market import check_routines
 
         names = arguments.names(routines, "--routines")
@@ -450,8 +450,7 @@ def bench_motherboard(c, quick=False, json=None, parts=None):
 
     from cli import arguments
 
-    chosen = "".join(arguments.choice(p, "--parts", "ABCD") for p in parts.upper()) \
-        if parts else ""
+    chosen = arguments.letters(parts, "--parts", "ABCD") if parts is not None else ""
     arguments.output(json, "--json")
     c.run(f"{sys.executable} bench/motherboard_bench.py" + (" --quick" if quick else "")
           + (f" --json {shlex.quote(json)}" if json else "")

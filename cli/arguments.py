@@ -78,6 +78,14 @@ def choice(text: str, option: str, choices: Iterable[str]) -> str:
     return text
 
 
+def letters(text: str, option: str, choices: str) -> str:
+    """Some of the letters `choices` (either case), at least one, each once."""
+    chosen = "".join(dict.fromkeys(choice(c, option, choices) for c in text.upper()))
+    if not chosen:
+        raise UsageError(f"{option} takes letters of {choices}, not {text!r}")
+    return chosen
+
+
 def output(text: str | None, option: str) -> str | None:
     """A file to write when the work is done (None and "-", stdout, pass through),
     refused now if it could not be written then: the work would be lost."""

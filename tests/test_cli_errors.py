@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import os
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -119,6 +120,7 @@ BAD_INPUT = [
     ("market --boards qemu64,rv64,qemu64", USAGE, "board profile qemu64 given twice"),
     ("market --seed x", USAGE, "--seed"),
     ("market --routines p01,p99 --db {market_db}", USAGE, "p99"),
+    ("market --routines '' --db {market_db}", USAGE, "--routines takes comma-separated names"),
     ("market --db {corrupt}", FAILURE, "corrupt.db"),
     ("market --db {dir}", FAILURE, "unable to open database file"),
     # outputs are refused before the work, which would be lost when written
@@ -139,6 +141,9 @@ BAD_INPUT = [
     ("bench motherboard --json {nowhere}", USAGE, "--json"),
     ("bench market --seconds abc", USAGE, "--seconds"),
     ("bench market --routines sort9", USAGE, "sort9"),
+    ("bench market --routines ''", USAGE, "--routines takes comma-separated names"),
+    ("bench motherboard --parts ''", USAGE, "--parts takes letters of ABCD"),
+    ("bench motherboard --parts AX", USAGE, "--parts 'X'"),
     # benchmarks and the runner itself
     ("bench --runs abc", USAGE, "--runs"),
     ("bench --arch sparc", USAGE, "'sparc'"),
@@ -156,7 +161,7 @@ BAD_INPUT = [
 
 @pytest.mark.parametrize("command, status, named", BAD_INPUT, ids=[c for c, _, _ in BAD_INPUT])
 def test_bad_input_is_one_line_that_names_it(capsys, files, command, status, named):
-    code, out, err = run_main(capsys, *command.format(**files).split())
+    code, out, err = run_main(capsys, *shlex.split(command.format(**files)))
     if named is None:
         assert code == 0 and "Available 'sem' tasks" in out and err == ""
         return
