@@ -44,6 +44,7 @@ KNOWN: tuple[tuple[str, str, int], ...] = (
     ("qemu.errors", "BoardError", USAGE),  # also QEMU's own "unable to find CPU model"
     ("sem.store", "UnknownRoutine", USAGE),
     ("sem.store", "NameTaken", USAGE),
+    ("sem.store", "BadName", USAGE),
     ("sem.loader", "RoutineFileError", USAGE),
     ("sem.vectors", "NarrowDomain", USAGE),  # a routine file's precondition too narrow
     ("stores.ledger", "LedgerError", USAGE),

@@ -90,12 +90,13 @@ def names(ref: str, db: str | None = None) -> str:
 
 def rename(old: str, new: str, db: str | None = None) -> str:
     """Move a name (NAMESPACE:NAME); the routine and its ID do not change."""
+    before, after = Name.parse(old), Name.parse(new)  # both spelled right, before any lookup
     store = _store(db)
-    before = Name.parse(old)
     if ":" not in old:  # a bare name: find its namespace
         ns = [n for n in store.names(store.resolve(old)) if n.name == old]
         before = ns[0] if ns else before
-    after = Name.parse(new, default_namespace=before.namespace)
+    if ":" not in new:  # a bare new name stays in the old one's namespace
+        after = Name(before.namespace, after.name)
     rid = store.rename(before, after)
     return f"{before} -> {after}  ({rid[:SHORT]}, code untouched)"
 

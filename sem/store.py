@@ -175,6 +175,10 @@ class NameTaken(ValueError):
     """A rename to a name that already points to a routine."""
 
 
+class BadName(ValueError):
+    """Text that does not spell a name (NAMESPACE:NAME or NAME)."""
+
+
 @dataclass(frozen=True)
 class Name:
     namespace: str
@@ -188,7 +192,7 @@ class Name:
     def parse(cls, text: str, default_namespace: str = "user") -> Name:
         namespace, _, name = text.rpartition(":")
         if not name:
-            raise ValueError(f"{text!r} is not a name; write NAMESPACE:NAME or NAME")
+            raise BadName(f"{text!r} is not a name; write NAMESPACE:NAME or NAME")
         return cls(namespace or default_namespace, name)
 
 

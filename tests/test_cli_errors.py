@@ -98,6 +98,8 @@ BAD_INPUT = [
     ("sem add {corrupt}", USAGE, "corrupt.db: not a Python file"),
     ("sem show sort3 --db {empty_db}", USAGE, "'sort3'"),
     ("sem show p24 --view nosuch --db {empty_db}", USAGE, "--view 'nosuch'"),
+    ("sem rename p01 '' --db {empty_db}", USAGE, "'' is not a name; write NAMESPACE:NAME"),
+    ("sem rename p01 hd: --db {empty_db}", USAGE, "'hd:' is not a name"),
     ("sem show p24 --view asm --arch sparc --db {empty_db}", USAGE, "'sparc'"),
     ("sem show p24 --db {corrupt}", FAILURE, "corrupt.db"),
     ("sem names nosuch --db {empty_db}", USAGE, "'nosuch'"),
