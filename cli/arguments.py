@@ -89,8 +89,10 @@ def letters(text: str, option: str, choices: str) -> str:
 def output(text: str | None, option: str) -> str | None:
     """A file to write when the work is done (None and "-", stdout, pass through),
     refused now if it could not be written then: the work would be lost."""
-    if not text or text == "-":
+    if text is None or text == "-":
         return text
+    if not text:
+        raise UsageError(f"{option} takes a file name, not ''")
     path = Path(text)
     if path.is_dir():
         raise UsageError(f"{option} {text} is a directory; give a file name")
@@ -101,8 +103,10 @@ def output(text: str | None, option: str) -> str | None:
 def output_folder(text: str | None, option: str) -> str | None:
     """A directory to write into when the work is done (made, with its parents, if
     missing)."""
-    if not text:
+    if text is None:
         return text
+    if not text:
+        raise UsageError(f"{option} takes a directory, not ''")
     path = Path(text).absolute()
     if path.exists() and not path.is_dir():
         raise UsageError(f"{option} {text} is a file, not a directory; give a directory")
@@ -136,6 +140,9 @@ def board(arch_name: str | Arch = "x86_64", name: str | None = None, cpu: str | 
     from qemu.boards import board as make_board
 
     chosen_arch = arch(arch_name)
+    for option, given in (("--board", name), ("--cpu", cpu)):
+        if given == "":
+            raise UsageError(f"{option} takes a name, not '' (leave it out for the default)")
     profile = name or chosen_arch.default_board
     chosen = make_board(profile, cpu=cpu or None, smp=whole(smp, "--smp", minimum=1),
                         memory=whole(memory, "--memory", minimum=16), accel=accel,
