@@ -109,9 +109,11 @@ def plot(record: dict, path: str) -> None:
     colors = ["tab:red" if b in liars else "tab:blue" for b in boards]
     tasks_ax.bar(boards, accepted, color=colors, label="tasks accepted")
     tasks_ax.bar(boards, wrong, bottom=accepted, color="black", label="wrong answers caught")
-    tasks_ax.set(title="tasks per board (red: liars)", ylabel="tasks")
+    top = max([a + w for a, w in zip(accepted, wrong, strict=True)], default=0)
+    # headroom above the tallest bar for the legend, which would otherwise cover it
+    tasks_ax.set(title="tasks per board (red: liars)", ylabel="tasks", ylim=(0, 1.25 * top + 1))
     tasks_ax.tick_params(axis="x", rotation=45, labelsize=7)
-    tasks_ax.legend(fontsize=7)
+    tasks_ax.legend(fontsize=7, loc="upper right")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
