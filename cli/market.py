@@ -244,6 +244,7 @@ def plot(doc: dict, path: str) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     fig, (credits, shares) = plt.subplots(1, 2, figsize=(12, 4.5))
     for agent in doc["agents"].values():
@@ -267,10 +268,12 @@ def plot(doc: dict, path: str) -> None:
         for name in {arm(e) for e in finished}:
             series.setdefault(name, []).append(used[name] / total)
     for name, values in sorted(series.items()):
-        shares.plot(range(1, len(values) + 1), values, label=name)
+        shares.plot(range(1, len(values) + 1), values, label=name,
+                    marker="." if len(values) <= 40 else None)
+    shares.xaxis.set_major_locator(MaxNLocator(integer=True))  # experiments are counted
     shares.set_xlabel("experiments finished")
     shares.set_ylabel("share of the CPU")
-    shares.set_ylim(0, 1)
+    shares.set_ylim(0, 1.05)  # a share of 1 drawn on the frame would not show
     shares.set_title("CPU share per strategy")
     shares.legend()
     fig.suptitle(f"market ({'sharing' if doc['sharing'] else 'no sharing'}): "
