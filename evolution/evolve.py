@@ -291,8 +291,8 @@ def evolve(spec: Routine, target: MachineTarget, *, budget_s: float | None = 60.
     seconds budget_s and the history count, wall time by default; time.process_time makes
     the budget CPU time, which a loaded machine does not shrink (one process: not with
     workers > 1); with a budget, the search kernels are compiled before its clock starts
-    (their first use on a machine).  Interrupted (KeyboardInterrupt), it returns the best proven so far, marked
-    `interrupted`."""
+    (their first use on a machine).  Interrupted (KeyboardInterrupt), it returns the best
+    proven so far, marked `interrupted`."""
     if workers > 1 and clock is not time.perf_counter:
         raise ValueError("a CPU clock counts one process: parallel workers take the wall clock")
     if budget_s is not None:
