@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from cli import terminal
-from cli.errors import Failure, UsageError
+from cli.errors import Failure, Interrupted, UsageError
 from motherboard.compare import compare
 from motherboard.entries import BoardStatus, TaskState
 from motherboard.live import BoardSpecError, LiveRun, Plan, parse_boards, run_live
@@ -160,15 +160,20 @@ def motherboard_command(boards: str, workload: str = "stream", *, liars: int = 0
         except (BoardSpecError, UnknownRoutineName) as error:
             raise UsageError(str(error)) from None
     mb = run.motherboard
+    if run.interrupted and not mb.boards:
+        raise Interrupted("interrupted before any board onboarded: nothing was done")
     if not mb.boards:  # nothing was done: nothing to write
         raise Failure("no board onboarded: " + ("; ".join(
             f"{name}: {why}" for name, why in run.failed.items()) or
             f"none had reported within --timeout {timeout:g} s; give it longer"))
     for name, why in run.failed.items():
         console.print(f"[red]board {name} did not onboard:[/red] {why}")
-    figures = totals(mb, set(run.liars), start=run.onboarded, kills=run.kills)
+    accepted = sum(t.state == TaskState.ACCEPTED for t in mb.workload_tasks())
+    # the audit recomputes every answer with the interpreter: seconds for a large graph
+    with console.status(f"auditing the {accepted} accepted answers with the interpreter"):
+        figures = totals(mb, set(run.liars), start=run.onboarded, kills=run.kills)
     extra: dict = {}
-    if work.is_graph and run.profile:
+    if work.is_graph and run.profile and not run.interrupted:
         try:
             comparison = compare(mb, run.profile, run.onboarded, seed, executed=run.executed)
             extra = {"measured": run.profile, "measured_runs": run.profile_runs,
@@ -184,8 +189,10 @@ def motherboard_command(boards: str, workload: str = "stream", *, liars: int = 0
                           f" random {comparison.random:.3f} s")
         except ValueError as error:
             console.print(f"[yellow]no comparison with HEFT:[/yellow] {error}")
+    # an interrupted run's tasks not accepted were cut off by the user, not lost by it
+    unaccepted = "outstanding" if run.interrupted else "lost"
     console.print(f"makespan {figures['makespan']:.2f} s, wrong answers accepted"
-                  f" {figures['wrong_accepted']}, lost {figures['lost']}, accepted twice"
+                  f" {figures['wrong_accepted']}, {unaccepted} {figures['lost']}, accepted twice"
                   f" {figures['accepted_twice']}, tasks to liars {figures['tasks_to_liars']}"
                   f" (last {figures['last']}: {figures['tasks_to_liars_last']}), reroutes"
                   f" {figures['reroutes']}" + (" (latency after the kill: "
@@ -194,6 +201,8 @@ def motherboard_command(boards: str, workload: str = "stream", *, liars: int = 0
                   + f", moved to an idle board {figures['moved']}")
     if run.timed_out:
         console.print(f"[red]timed out[/red] after {timeout:g} s with tasks outstanding")
+    if run.interrupted:
+        extra["interrupted"] = True
     record = to_json(mb, work.to_json(), run.liars, figures, extra)
     if db is not None or mb.payments:
         from motherboard.credits import pay
@@ -208,6 +217,14 @@ def motherboard_command(boards: str, workload: str = "stream", *, liars: int = 0
     if plot_path:
         plot(record, plot_path)
         console.print(f"plot written to {plot_path}")
+    if run.interrupted:
+        kept = ["the accepted tasks' payments are in the ledger"] if mb.payments else []
+        kept += [f"the record in {json_path}"] if json_path else []
+        submitted = len(mb.workload_tasks())
+        raise Interrupted((f"the run was stopped with {figures['lost']} of the {submitted} tasks"
+                           " submitted so far not accepted" if submitted else
+                           "the run was stopped before its first task")
+                          + (f"; {' and '.join(kept)}" if kept else ""))
     if run.stranded:
         raise Failure(f"{run.stranded} with tasks outstanding; start boards that stay"
                       " (--boards), or --join one")

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import os
 import random
+import signal
 import sys
 import time
 from collections.abc import Callable
@@ -116,6 +117,9 @@ def host_main(guests: dict[Arch, Guest], book: RoutineBook, code: Code, inbox: C
     """The board host's process: serve `boards` (and those started later) until told to
     stop (None on the inbox, or the inbox closing)."""
     sys.setswitchinterval(SWITCH_INTERVAL)
+    # Ctrl-C reaches the terminal's whole process group: the motherboard's process ends
+    # the run and then stops this one, which would otherwise die mid-message
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     _BoardHost(guests, book, code, inbox, outbox).run(boards)
 
 

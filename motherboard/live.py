@@ -21,6 +21,7 @@ and can kill a board, make it leave, or start a new one at given times.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import itertools
 import multiprocessing
@@ -212,6 +213,7 @@ class LiveRun:
     liars: dict[str, str] = field(default_factory=dict)  # every liar identity -> its kind
     failed: dict[str, str] = field(default_factory=dict)  # boards that never onboarded -> why
     timed_out: bool = False
+    interrupted: bool = False  # ended by Ctrl-C (SIGINT)
     # why the run ended with tasks outstanding before its timeout: no board was left to
     # run them, and none was to join
     stranded: str = ""
@@ -276,8 +278,9 @@ def run_live(choices: Sequence[BoardChoice], workload: Workload, *,
     EXECUTE_ROUNDS times; `executed`: the medians), on the same boards, so their
     makespans are measured as the motherboard's is, taking turns with it.
     With `warm_up` the workload starts once the first boards have calibrated, each with
-    the others busy (MarketConfig.calibrate_under_load: they share this host).  The
-    board host, the checkers and the receiver are stopped however the run ends."""
+    the others busy (MarketConfig.calibrate_under_load: they share this host).  Ctrl-C
+    ends the run where it is (`interrupted`).  The board host, the checkers and the
+    receiver are stopped however the run ends."""
     book = book or RoutineBook.library()
     # the boards share this host's cores: each calibrates with the others busy
     config = replace(config or MarketConfig(), calibrate_under_load=True)
@@ -294,6 +297,8 @@ def run_live(choices: Sequence[BoardChoice], workload: Workload, *,
             session.mb.prepare(specs)  # while the boards boot
         session.onboard(warm_up)
         session.serve(runs, plans, profile)
+    except KeyboardInterrupt:  # Ctrl-C ends the run as a timeout would: what it did is kept
+        session.run.interrupted = True
     finally:
         session.close()
     return session.run
@@ -395,6 +400,14 @@ class _LiveSession:
         return time.monotonic() - self.launched
 
     def close(self) -> None:
+        # The run is over, and with it the checks still queued (a timeout, Ctrl-C): taken
+        # back so that the checkers see their stop at once, and never waited for at exit,
+        # where a queue's feeder thread is joined and would block for good on a pipe no
+        # checker reads any more.
+        with contextlib.suppress(queue.Empty):
+            while True:
+                self.checks.get(timeout=0.1)
+        self.checks.cancel_join_thread()
         for _ in self.checkers:
             self.checks.put(None)
         self.host.stop()
@@ -631,6 +644,9 @@ def _checker_main(requests, outbox) -> None:
     # had 0.33 of their wall time on a CPU during the rounds against 0.41-0.49 in the
     # list schedules' runs, and with SCHED_IDLE 0.44 against 0.36-0.49 (one run each).
     os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+    # Ctrl-C reaches the terminal's whole process group: the run's own process stops this
+    # one when it has ended the run (a checker's traceback would only add noise)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     book = RoutineBook.library()
     while (request := requests.get()) is not None:
         outbox.put((ORACLE, (request.task, run_check(book, request))))

@@ -340,3 +340,39 @@ def test_a_market_refused_for_a_routine_name_stores_nothing(capsys, files):
     code, _, err = run_main(capsys, "market", "--routines", "p99", "--db", files["market_db"])
     assert code == USAGE and "p99" in err
     assert not Path(files["market_db"]).exists()  # refused before the database was opened
+
+
+@pytest.mark.qemu
+@pytest.mark.timeout(300)
+def test_ctrl_c_ends_a_motherboard_run_and_keeps_what_it_did(capsys, monkeypatch, tmp_path):
+    """Ctrl-C (KeyboardInterrupt in the loop, here raised as the live table is drawn once
+    a task is accepted) ends the run where it is: its boards, board host and checkers
+    stopped, the accepted tasks paid in the ledger, the record written and marked, one
+    line saying so, exit status 130."""
+    import json
+    import multiprocessing
+
+    import cli.motherboard as command
+    from cli.errors import INTERRUPTED
+    from motherboard.entries import TaskState
+    from stores.ledger import Ledger
+
+    drawn = command.board_table
+
+    def table(mb, *args):
+        if any(t.state == TaskState.ACCEPTED for t in mb.workload_tasks()):
+            raise KeyboardInterrupt
+        return drawn(mb, *args)
+
+    monkeypatch.setattr(command, "board_table", table)
+    record, db = tmp_path / "run.json", tmp_path / "run.db"
+    code, _, err = run_main(capsys, "motherboard", "--boards", "q35:qemu64", "--workload",
+                            "stream-small", "--calibration", "2", "--json", str(record),
+                            "--db", str(db))
+    assert code == INTERRUPTED and len(err.splitlines()) == 1, err
+    assert err.startswith("error: the run was stopped with ") and str(record) in err, err
+    doc = json.loads(record.read_text())
+    accepted = [t for t in doc["tasks"] if t["accepted_at"] is not None]
+    assert doc["interrupted"] is True and accepted
+    assert Ledger.open(str(db)).size == len(accepted)  # a payment per accepted task
+    assert not multiprocessing.active_children()
