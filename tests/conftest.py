@@ -8,6 +8,7 @@ unmarked test runs, starting a `qemu-system-*` process fails the test and says t
 
 from __future__ import annotations
 
+import multiprocessing
 import subprocess
 
 import pytest
@@ -41,3 +42,42 @@ def _only_marked_tests_start_qemu(request, monkeypatch):
 
     monkeypatch.setattr(subprocess.Popen, "__init__", refuse_qemu)
     yield
+
+
+# -- the search kernels, compiled beside the tests before the first that searches ---------
+# On a machine's first run numba compiles the search kernels (evolution/warm.py): about
+# 6 minutes of one core for x86_64, 1 for riscv64, which the first search would pay
+# for.  Started as the session begins, each ISA's in a process of its own, the compiles
+# overlap the 3-4 minutes of tests that come first; a test of the modules that search
+# waits for them.  (The suite on a cold cache took 26 minutes, the machine also busy.)
+SEARCHING_MODULES = ("test_evolution_", "test_market")
+_compiling: list[multiprocessing.process.BaseProcess] = []
+
+
+def pytest_collection_finish(session):
+    if not any(item.path.name.startswith(SEARCHING_MODULES) for item in session.items):
+        return
+    from evolution import warm
+    from evolution.registry import ISAS
+
+    spawn = multiprocessing.get_context("spawn")
+    for isa in sorted(ISAS):
+        if not warm.compiled(isa):
+            process = spawn.Process(target=warm.warm, args=(isa,), daemon=True,
+                                    name=f"compiling the {isa} search kernels")
+            process.start()
+            _compiling.append(process)
+
+
+@pytest.fixture(autouse=True)
+def _search_kernels_compiled(request):
+    if _compiling and request.path.name.startswith(SEARCHING_MODULES):
+        for process in _compiling:
+            process.join()
+        _compiling.clear()
+    yield
+
+
+def pytest_sessionfinish(session):
+    for process in _compiling:  # the session stopped before a test that searches
+        process.terminate()
