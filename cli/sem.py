@@ -12,17 +12,24 @@ from typing import TYPE_CHECKING
 
 from arch import X86_64, Arch
 from cli import arguments
+from cli.errors import UsageError
 from sem.canon import SHORT
 from sem.ir import Routine
 from sem.store import Implementation, Name, SemStore, latest
 from sem.views import VIEWS, Naming, render
-from stores.db import connect
+from stores.db import connect, database_path
 
 if TYPE_CHECKING:
     from qemu.boards import Board
 
 
-def _store(db: str | None) -> SemStore:
+def _store(db: str | None, *, existing: bool = True) -> SemStore:
+    """The semantic store in `db`; `existing`: one that is there already (a command that
+    reads or changes what is stored would otherwise leave an empty database behind a
+    mistyped path)."""
+    if existing and not database_path(db).exists():
+        raise UsageError(f"no database at {database_path(db)}: `sem add FILE.py` makes one;"
+                         " or give its path (--db) or set METAOS_DB")
     return SemStore(connect(db))
 
 
@@ -52,7 +59,7 @@ def add(path: str, db: str | None = None) -> str:
     from sem.loader import load_file
 
     found = load_file(path)
-    ids = _store(db).add_many([(r, (name,)) for r, name in found])
+    ids = _store(db, existing=False).add_many([(r, (name,)) for r, name in found])
     return "\n".join(f"{rid[:SHORT]}  {name}" for rid, (_, name) in zip(ids, found, strict=True))
 
 

@@ -20,6 +20,7 @@ import tasks
 from cli import arguments
 from cli.errors import FAILURE, USAGE, UsageError
 from cli.program import main, normalize
+from stores.db import connect
 
 REPO = Path(__file__).resolve().parents[1]
 ROUTINES = "sem/library/hackers_delight.py"
@@ -45,6 +46,7 @@ def files(tmp_path_factory):
     corrupt.write_bytes(b"this is not an SQLite database, whatever its name says" * 20)
     (root / "syntax.py").write_text("from sem.ir import routine\ndef broken(:\n")
     (root / "empty.py").write_text("X = 1\n")
+    connect(root / "empty.db").close()  # a database with nothing stored in it
     return {"missing": str(root / "missing.file"), "dir": str(root), "corrupt": str(corrupt),
             "empty_db": str(root / "empty.db"), "syntax": str(root / "syntax.py"),
             "no_routines": str(root / "empty.py"), "market_db": str(root / "market.db"),
@@ -101,6 +103,8 @@ BAD_INPUT = [
     ("sem add {no_routines}", USAGE, "defines no routines"),
     ("sem add {corrupt}", USAGE, "corrupt.db: not a Python file"),
     ("sem show sort3 --db {empty_db}", USAGE, "'sort3'"),
+    ("sem show sort3 --db {missing}", USAGE, "no database at"),
+    ("sem history p01 --db {missing}", USAGE, "`sem add FILE.py` makes one"),
     ("sem show p24 --view nosuch --db {empty_db}", USAGE, "--view 'nosuch'"),
     ("sem rename p01 '' --db {empty_db}", USAGE, "'' is not a name; write NAMESPACE:NAME"),
     ("sem rename p01 hd: --db {empty_db}", USAGE, "'hd:' is not a name"),
@@ -376,3 +380,12 @@ def test_ctrl_c_ends_a_motherboard_run_and_keeps_what_it_did(capsys, monkeypatch
     assert doc["interrupted"] is True and accepted
     assert Ledger.open(str(db)).size == len(accepted)  # a payment per accepted task
     assert not multiprocessing.active_children()
+
+
+def test_a_sem_command_on_a_mistyped_database_path_leaves_no_database_there(capsys, tmp_path):
+    typo = tmp_path / "metaos.bd"
+    for command in (["sem", "show", "p01"], ["sem", "names", "p01"], ["sem", "history", "p01"],
+                    ["sem", "equiv", "p01", "p02"], ["sem", "rename", "p01", "q01"]):
+        code, _, err = run_main(capsys, *command, "--db", str(typo))
+        assert code == USAGE and "no database at" in err, (command, err)
+    assert not typo.exists()
