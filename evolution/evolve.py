@@ -260,17 +260,6 @@ def offered_starts(isa: Isa, spec: Routine, target: MachineTarget,
             if all(i.form in usable for i in start.program.insns)]
 
 
-def _compile_first(isa_name: str) -> None:
-    """The ISA's search kernels compiled before a budget's clock starts: on a machine's
-    first search they take minutes (warm.py), and a budget is for searching.  (Measured:
-    on a cold cache, a 90-CPU-s search of p15 for qemu64 ended on 6 instructions where a
-    compiled one reaches 5.)"""
-    from evolution import warm  # warm compiles by a search: this function, without a budget
-
-    if not warm.compiled(isa_name):
-        warm.warm(isa_name)
-
-
 def evolve(spec: Routine, target: MachineTarget, *, budget_s: float | None = 60.0,
            batches: int | None = None, seed: int = 0, stop_at: int | None = None,
            model: PerformanceModel | None = None, iterations: int = ITERATIONS,
@@ -290,13 +279,10 @@ def evolve(spec: Routine, target: MachineTarget, *, budget_s: float | None = 60.
     searches' counterexamples), test vectors from the start, checked first.  `clock`: the
     seconds budget_s and the history count, wall time by default; time.process_time makes
     the budget CPU time, which a loaded machine does not shrink (one process: not with
-    workers > 1); with a budget, the search kernels are compiled before its clock starts
-    (their first use on a machine).  Interrupted (KeyboardInterrupt), it returns the best
-    proven so far, marked `interrupted`."""
+    workers > 1).  Interrupted (KeyboardInterrupt), it returns the best proven so far, marked
+    `interrupted`."""
     if workers > 1 and clock is not time.perf_counter:
         raise ValueError("a CPU clock counts one process: parallel workers take the wall clock")
-    if budget_s is not None:
-        _compile_first(target.isa)
     isa = isa_named(target.isa)
     started = clock()
     search_space = space(isa, spec, target.features, avoid=target.avoid)

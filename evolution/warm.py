@@ -6,10 +6,8 @@ minutes of one core for x86_64 (most of it the generated `execute`) and 71 s for
 loaded from the cache after that in seconds.  A search that starts on a cold cache spends
 those minutes inside its own budget: the market stops a search at its CPU cap, 129 s
 for a 3-s stake, and on a fresh machine its first x86_64 searches were stopped so, before
-`execute` had compiled (three runs in a row).  So a search with a budget has `warm`
-compile the kernels before its clock starts (evolve.py), and whoever can say so
-beforehand (the market and `./run evolve`, which also compile before their own clocks)
-asks `compiled` first and tells its user what the wait is.
+`execute` had compiled (three runs in a row).  So whoever is about to search asks
+`compiled` first, says so when it is not, and has `warm` compile the kernels beforehand.
 """
 
 from __future__ import annotations

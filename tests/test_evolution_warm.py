@@ -78,30 +78,3 @@ def test_a_search_calls_no_kernel_from_python_but_the_entry_points(monkeypatch):
     evolve(sorting.sort3, TARGETS["x86-64 qemu64"], budget_s=None, batches=1, seed=0,
            iterations=warm.WARM_ITERATIONS)
     assert called and called <= set(warm.ENTRY_POINTS), called
-
-
-def test_a_budgeted_search_compiles_the_kernels_before_its_clock_starts(monkeypatch):
-    """On a cold cache the compile (minutes for x86_64) would be spent out of the budget:
-    a search with one has the kernels compiled first, then starts its clock; one without
-    a budget (the warming search itself) does not ask."""
-    import time
-
-    from evolution.evolve import evolve
-    from evolution.targets import TARGETS
-    from sem.library import hackers_delight
-
-    events: list = []
-    monkeypatch.setattr(warm, "compiled", lambda isa: events.append(("compiled?", isa)) or False)
-    monkeypatch.setattr(warm, "warm", lambda isa: events.append(("warm", isa)))
-
-    def clock() -> float:
-        events.append("clock")
-        return time.process_time()
-
-    evolve(hackers_delight.p01, TARGETS["x86-64 qemu64"], budget_s=5.0, batches=1, seed=0,
-           iterations=100, clock=clock)
-    assert events[:3] == [("compiled?", "x86_64"), ("warm", "x86_64"), "clock"], events[:3]
-    events.clear()
-    evolve(hackers_delight.p01, TARGETS["x86-64 qemu64"], budget_s=None, batches=1, seed=0,
-           iterations=100, clock=clock)
-    assert "clock" in events and not any(isinstance(e, tuple) for e in events), events
