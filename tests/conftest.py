@@ -69,9 +69,11 @@ def pytest_collection_finish(session):
             _compiling.append(process)
 
 
-@pytest.fixture(autouse=True)
-def _search_kernels_compiled(request):
-    if _compiling and request.path.name.startswith(SEARCHING_MODULES):
+@pytest.hookimpl(hookwrapper=True, tryfirst=True)
+def pytest_runtest_protocol(item, nextitem):
+    """Outside every other wrapper of a test's run, so that the wait is not counted in
+    the test's own timeout (pytest-timeout's timer starts in its wrapper, inside this)."""
+    if _compiling and item.path.name.startswith(SEARCHING_MODULES):
         for process in _compiling:
             process.join()
         _compiling.clear()

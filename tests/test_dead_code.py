@@ -19,7 +19,7 @@ CALLED_UNSEEN = {
     ("cli/program.py", "load_collection"): "invoke's Program hook",
     ("cli/terminal.py", "on_broken_pipe"): "rich's Console hook",
     ("tests/conftest.py", "_only_marked_tests_start_qemu"): "an autouse pytest fixture",
-    ("tests/conftest.py", "_search_kernels_compiled"): "an autouse pytest fixture",
+    ("tests/conftest.py", "pytest_runtest_protocol"): "a pytest hook",
     ("tests/conftest.py", "pytest_collection_finish"): "a pytest hook",
     ("tests/conftest.py", "pytest_sessionfinish"): "a pytest hook",
     # called from the kernels' source, generated as text (evolution/codegen.py)
