@@ -146,8 +146,8 @@ def bench_evolve(c, budget=60, sort_budget=600, until_goal=False, target=None, r
 
     from cli import arguments
 
-    budget = arguments.number(budget, "--budget", default=60.0)
-    sort_budget = arguments.number(sort_budget, "--sort-budget", default=600.0)
+    budget = arguments.number(budget, "--budget", minimum=0.1, default=60.0)
+    sort_budget = arguments.number(sort_budget, "--sort-budget", minimum=0.1, default=600.0)
     args = [sys.executable, "bench/evolve_bench.py", "--budget", str(budget),
             "--sort-budget", str(sort_budget)]
     args += ["--until-goal"] * bool(until_goal) + ["--rate-only"] * bool(rate_only)
@@ -359,7 +359,7 @@ def market(c, boards="qemu64,haswell,rv64,rv64-nozb", seconds=None, no_sharing=F
     # one would end in its ValueError instead of a line naming the option
     options = MarketOptions(
         boards=arguments.names(boards, "--boards"),
-        seconds=arguments.number(seconds, "--seconds", default=300.0),
+        seconds=arguments.number(seconds, "--seconds", minimum=0.1, default=300.0),
         sharing=not no_sharing, seed=arguments.whole(seed, "--seed", default=0), db=db,
         routines=arguments.names(routines, "--routines") if routines is not None else None)
     market_command(options, arguments.output(json, "--json"), arguments.output(plot, "--plot"))

@@ -35,7 +35,7 @@ BOARD_HELP = {
 def whole(text: str | int | None, option: str, minimum: int = 0,
           default: int | None = None) -> int | None:
     """A whole number of at least `minimum` (None: `default`)."""
-    if text is None or text == "":
+    if text is None:
         return default
     try:
         value = int(text)
@@ -51,7 +51,7 @@ def whole(text: str | int | None, option: str, minimum: int = 0,
 def number(text: str | float | None, option: str, minimum: float = 0.0,
            default: float | None = None) -> float | None:
     """A number (e.g. seconds or a rate) of at least `minimum` (None: `default`)."""
-    if text is None or text == "":
+    if text is None:
         return default
     try:
         value = float(text)

@@ -129,6 +129,9 @@ BAD_INPUT = [
     ("market --boards qemu64, --seconds abc", USAGE, "--seconds"),
     ("market --boards qemu64,rv64,qemu64", USAGE, "board profile qemu64 given twice"),
     ("market --seed x", USAGE, "--seed"),
+    ("market --seconds 0", USAGE, "--seconds must be at least 0.1"),
+    ("market --seconds ''", USAGE, "--seconds takes a number, not ''"),
+    ("evolve --ref p01 --batches ''", USAGE, "--batches takes a whole number, not ''"),
     ("market --routines p01,p99 --db {market_db}", USAGE, "p99"),
     ("market --routines '' --db {market_db}", USAGE, "--routines takes comma-separated names"),
     ("market --db {corrupt}", FAILURE, "corrupt.db"),
@@ -150,6 +153,8 @@ BAD_INPUT = [
     ("motherboard --timeout 0", USAGE, "--timeout must be at least 1"),
     ("bench motherboard --json {nowhere}", USAGE, "--json"),
     ("bench market --seconds abc", USAGE, "--seconds"),
+    ("bench evolve --budget 0", USAGE, "--budget must be at least 0.1"),
+    ("bench evolve --sort-budget -1", USAGE, "--sort-budget must be at least 0.1"),
     ("bench market --routines sort9", USAGE, "sort9"),
     ("bench market --routines ''", USAGE, "--routines takes comma-separated names"),
     ("bench motherboard --parts ''", USAGE, "--parts takes letters of ABCD"),
@@ -191,11 +196,8 @@ def test_numbers_name_their_option():
     assert arguments.whole("3", "--smp", minimum=1) == 3 and arguments.whole(None, "--x") is None
     assert arguments.number("1.5", "--seconds") == 1.5
     for text, minimum in (("abc", 0.0), ("-1", 0.0), ("nan", 0.0), ("", 0.0)):
-        if text == "":
-            assert arguments.number(text, "--seconds", default=2.0) == 2.0
-            continue
-        with pytest.raises(UsageError, match="--seconds"):
-            arguments.number(text, "--seconds", minimum=minimum)
+        with pytest.raises(UsageError, match="--seconds"):  # '' too: typed, not left out
+            arguments.number(text, "--seconds", minimum=minimum, default=2.0)
 
 
 def test_a_bug_is_one_line_and_debug_shows_its_traceback(capsys, monkeypatch):
