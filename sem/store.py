@@ -189,11 +189,12 @@ class Name:
         return f"{self.namespace}:{self.name}"
 
     @classmethod
-    def parse(cls, text: str, default_namespace: str = "user") -> Name:
+    def parse(cls, text: str) -> Name:
+        """NAMESPACE:NAME, or NAME in the user's namespace."""
         namespace, _, name = text.rpartition(":")
         if not name:
             raise BadName(f"{text!r} is not a name; write NAMESPACE:NAME or NAME")
-        return cls(namespace or default_namespace, name)
+        return cls(namespace or "user", name)
 
 
 @dataclass(frozen=True)
