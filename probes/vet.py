@@ -109,11 +109,21 @@ class Vetter:
         # if the probe faults on it, a rejection if it carries on past it.
         state: dict = {"environment": False, "unknown": None}
         padded = code + bytes([arch.probes.code_fill]) * window_size  # as the machine sees it
+        # Each address's verdict, worked out the first time it runs: its bytes cannot
+        # change (a write to the code area is a violation), and a timing probe runs the
+        # same few instructions thousands of times (classifying each again took a third
+        # of the vetter's time)
+        verdicts: dict[int, str | None] = {}
 
         def inspect(address: int, size: int) -> str | None:
-            offset = address - base
             if state["unknown"] is not None:
                 return state["unknown"][1]
+            if address not in verdicts:
+                verdicts[address] = classified(address, size)
+            return verdicts[address]
+
+        def classified(address: int, size: int) -> str | None:
+            offset = address - base
             if offset >= len(code):
                 # the fill past the probe's end (abi.CODE_FILL): it traps, the run's fault
                 return None
