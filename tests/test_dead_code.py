@@ -21,6 +21,7 @@ CALLED_UNSEEN = {
     ("tests/conftest.py", "_only_marked_tests_start_qemu"): "an autouse pytest fixture",
     ("tests/conftest.py", "pytest_runtest_protocol"): "a pytest hook",
     ("tests/conftest.py", "pytest_collection_finish"): "a pytest hook",
+    ("tests/conftest.py", "pytest_collection_modifyitems"): "a pytest hook",
     ("tests/conftest.py", "pytest_sessionfinish"): "a pytest hook",
     # called from the kernels' source, generated as text (evolution/codegen.py)
     ("evolution/kernel_template.py", "clz64"): "generated kernels",
