@@ -238,4 +238,6 @@ def test_ctrl_c_while_a_pool_vets_ends_the_workers_too():
     finally:
         signal.signal(signal.SIGINT, inherited)
     assert vetted > vet_pool.IN_PROCESS_FIRST  # the pool was at work
-    assert multiprocessing.active_children() == []
+    # none left but the suite's own compiles of the search kernels (tests/conftest.py)
+    assert [p for p in multiprocessing.active_children()
+            if not p.name.startswith("compiling")] == []
