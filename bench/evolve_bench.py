@@ -93,7 +93,8 @@ from evolution.semantics import compose
 from evolution.starts import starts
 from evolution.targets import TARGETS
 from evolution.testset import TestSet, machine_vectors
-from evolution.warm import compiled, warm
+from evolution.warm import compiled
+from market.worker import compile_kernels
 from sem import interp
 from sem.interp import Memory
 from sem.library import hackers_delight, sorting
@@ -435,11 +436,11 @@ def main() -> None:
                         help="only cycles in the guest under this accelerator: ours beside"
                              " gcc's per x86-64 goal board")
     args = parser.parse_args()
-    for isa_name in ISAS:  # before any budget's clock starts (evolution/warm.py)
-        if not compiled(isa_name):
-            print(f"compiling the {isa_name} search kernels (their first use on this machine:"
-                  " minutes)", flush=True)
-            warm(isa_name)
+    cold = [isa_name for isa_name in ISAS if not compiled(isa_name)]
+    if cold:  # before any budget's clock starts (evolution/warm.py), side by side
+        print(f"compiling the {' and '.join(cold)} search kernels (their first use on this"
+              " machine: minutes)", flush=True)
+        compile_kernels(cold)
     routines = [r for r in ROUTINES if not args.routine or r.hint_name in args.routine]
     if args.accel:  # p01-p25 unless routines are named (the sorts search for minutes)
         chosen = routines if args.routine else [r for r in routines if not r.uses_memory]
