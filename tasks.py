@@ -371,16 +371,30 @@ def market(c, boards="qemu64,haswell,rv64,rv64-nozb", seconds=None, no_sharing=F
                            "quick": "five routines (p01, p03, p16, p22, sort3), 150 CPU-s per "
                                     "run, 30 allocation runs: minutes instead of most of an hour",
                            "routines": "comma-separated starter routines (default all)",
-                           "seed": "the market's seed, the same for both runs (default 0)"})
-def bench_market(c, seconds=None, runs=None, quick=False, routines=None, seed=None):
+                           "seed": "the market's seed, the same for both runs (default 0)",
+                           "compare": "only show the last run's two reports side by side "
+                                      "again (build/market-no-sharing.json, "
+                                      "build/market-sharing.json)"})
+def bench_market(c, seconds=None, runs=None, quick=False, routines=None, seed=None,
+                 compare=False):
     """Market benchmark: four boards with and without sharing, and strategy allocation.
 
     CPU-seconds to the same best counts and redundant experiments, with and without
     sharing; the best strategy's CPU share after 30 experiments."""
     import sys
+    from pathlib import Path
 
     from cli import arguments
+    from cli.errors import UsageError
 
+    if compare:
+        missing = [name for name in ("market-no-sharing.json", "market-sharing.json")
+                   if not (Path("build") / name).is_file()]
+        if missing:
+            raise UsageError(f"no report build/{missing[0]} to compare; run `./run bench "
+                             "market` (or `--quick`) first, which writes both")
+        c.run(f"{sys.executable} bench/market_bench.py --compare", pty=False)
+        return
     argv = ["--quick"] if quick else []
     if seconds is not None:
         argv += ["--seconds", str(arguments.number(seconds, "--seconds", minimum=1.0))]

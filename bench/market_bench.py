@@ -221,8 +221,8 @@ def boards(seconds: float, seed: int, routines: tuple[str, ...] | None, reports:
             out.parent.mkdir(parents=True, exist_ok=True)
             out.write_text(json.dumps(doc, indent=2))
     compare(docs)
-    print(f"  reports: {reports / REPORTS[False]}, {reports / REPORTS[True]} (--compare shows "
-          "them again)")
+    print(f"  reports: {reports / REPORTS[False]}, {reports / REPORTS[True]} (`./run bench "
+          "market --compare` shows them again)")
 
 
 def main() -> None:
@@ -244,8 +244,11 @@ def main() -> None:
                         help="only compare the last run's reports (--reports DIR/market-*.json)")
     args = parser.parse_args()
     if args.compare:
-        compare({s: json.loads((args.reports / name).read_text())
-                 for s, name in REPORTS.items()})
+        paths = {s: args.reports / name for s, name in REPORTS.items()}
+        for path in paths.values():
+            if not path.is_file():
+                parser.error(f"no report {path} to compare; run the bench first")
+        compare({s: json.loads(path.read_text()) for s, path in paths.items()})
         return
     quick = args.quick
     seconds = args.seconds or (QUICK_SECONDS if quick else 600.0)

@@ -393,3 +393,11 @@ def test_a_sem_command_on_a_mistyped_database_path_leaves_no_database_there(caps
         code, _, err = run_main(capsys, *command, "--db", str(typo))
         assert code == USAGE and "no database at" in err, (command, err)
     assert not typo.exists()
+
+
+def test_bench_market_compare_without_reports_says_to_run_the_bench_first(capsys, monkeypatch,
+                                                                           tmp_path):
+    monkeypatch.chdir(tmp_path)  # a folder with no build/ reports in it
+    code, _, err = run_main(capsys, "bench", "market", "--compare")
+    assert code == USAGE and len(err.splitlines()) == 1, err
+    assert "build/market-no-sharing.json" in err and "./run bench market" in err, err
