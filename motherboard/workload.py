@@ -27,6 +27,10 @@ outputs feed this one (they must be listed before it).  `sizes` run 1..100,000
 runs long enough (about 1-2 s on four TCG boards) for scheduling to outweigh the
 host's stalls (a board's run 100-400 ms longer now and then, measured) and the
 auctions (one at a time, 10-40 ms each under load).
+
+FILE_SCHEMA is this format as a JSON Schema; a file is checked against it before
+anything is made of it, so what is wrong is named by where it is ("tasks/0: 'id' is a
+required property").
 """
 
 from __future__ import annotations
@@ -37,6 +41,8 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import jsonschema
 
 from sem.interp import Evaluation
 from sem.ir import Routine
@@ -56,6 +62,57 @@ FEATURE_MIX = ("hd:p22", "hd:p23", "hd:p16", "hd:p20") + SORTS
 
 class WorkloadError(ValueError):
     """A workload that cannot be run as written."""
+
+
+def _sizes(most: int) -> dict:
+    size = {"type": "integer", "minimum": 1, "maximum": most}
+    return {"type": "array", "prefixItems": [size, size], "minItems": 2, "maxItems": 2}
+
+
+_ID = {"type": ["string", "integer"]}
+_MIX = {"type": "array", "items": {"type": "string"}, "minItems": 1}
+_SEED = {"type": "integer", "minimum": 0}
+# The file format above as a JSON Schema (draft 2020-12).  A key it does not name is
+# refused: a misspelt "stream" or "fan_in" would otherwise be a default silently taken.
+FILE_SCHEMA = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "type": "object",
+    "required": ["schema"],
+    "additionalProperties": False,
+    "properties": {
+        "schema": {"const": SCHEMA},
+        "name": {"type": "string"},
+        "tasks": {"type": "array", "items": {
+            "type": "object", "required": ["id", "routine", "size"],
+            "additionalProperties": False,
+            "properties": {"id": _ID, "routine": {"type": "string"},
+                           "size": {"type": "integer", "minimum": 1, "maximum": MAX_SIZE},
+                           "seed": _SEED, "arrival": {"type": "number", "minimum": 0},
+                           "after": {"type": "array", "items": _ID}}}},
+        "stream": {"type": "object", "additionalProperties": False, "properties": {
+            "count": {"type": "integer", "minimum": 1}, "rate": {"type": "number",
+                                                               "exclusiveMinimum": 0},
+            "mix": _MIX, "sizes": _sizes(MAX_SIZE), "seed": _SEED}},
+        "graph": {"type": "object", "additionalProperties": False, "properties": {
+            "layers": {"type": "integer", "minimum": 1}, "width": {"type": "integer",
+                                                                 "minimum": 1},
+            "fan_in": {"type": "integer", "minimum": 1}, "mix": _MIX,
+            "sizes": _sizes(MAX_SIZE), "seed": _SEED}},
+    },
+}
+
+
+def check_file(doc: object) -> None:
+    """Refuse a document FILE_SCHEMA does not admit, naming the first place that is wrong
+    (a schema of another name says only that, whatever else is in the file)."""
+    if isinstance(doc, dict) and doc.get("schema") != SCHEMA:
+        raise WorkloadError(f"a workload file has \"schema\": \"{SCHEMA}\", not"
+                            f" {doc.get('schema')!r}")
+    error = jsonschema.exceptions.best_match(
+        jsonschema.Draft202012Validator(FILE_SCHEMA).iter_errors(doc))
+    if error is not None:
+        where = "/".join(str(p) for p in error.absolute_path) or "the file"
+        raise WorkloadError(f"{where}: {error.message} (the format: motherboard/workload.py)")
 
 
 @dataclass(frozen=True)
@@ -115,9 +172,7 @@ class Workload:
 
     @classmethod
     def from_json(cls, doc: dict) -> Workload:
-        if doc.get("schema") != SCHEMA:
-            raise WorkloadError(f"a workload file has \"schema\": \"{SCHEMA}\", not"
-                                f" {doc.get('schema')!r}")
+        check_file(doc)
         tasks = [TaskSpec(str(t["id"]), str(t["routine"]), int(t["size"]), int(t.get("seed", 0)),
                           float(t.get("arrival", 0.0)), tuple(str(a) for a in t.get("after", ())))
                  for t in doc.get("tasks", ())]
@@ -138,7 +193,10 @@ def _generator_args(spec: dict) -> dict:
         args["mix"] = tuple(args["mix"])
     if "sizes" in args:
         low, high = args["sizes"]
-        args["sizes"] = (int(low), int(high))
+        if low > high:
+            raise WorkloadError(f"\"sizes\": [{low}, {high}] runs from the smallest batch to"
+                                " the largest; give the smaller first")
+        args["sizes"] = (low, high)
     return args
 
 

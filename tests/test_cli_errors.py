@@ -47,10 +47,13 @@ def files(tmp_path_factory):
     (root / "syntax.py").write_text("from sem.ir import routine\ndef broken(:\n")
     (root / "empty.py").write_text("X = 1\n")
     connect(root / "empty.db").close()  # a database with nothing stored in it
+    (root / "no_id.json").write_text('{"schema": "metaos.workload/1", "tasks": '
+                                     '[{"routine": "hd:p01", "size": 3}]}')
     return {"missing": str(root / "missing.file"), "dir": str(root), "corrupt": str(corrupt),
             "empty_db": str(root / "empty.db"), "syntax": str(root / "syntax.py"),
             "no_routines": str(root / "empty.py"), "market_db": str(root / "market.db"),
-            "nowhere": str(root / "nowhere" / "out.json")}
+            "nowhere": str(root / "nowhere" / "out.json"),
+            "no_id_workload": str(root / "no_id.json")}
 
 
 # (argv with {placeholders} from `files`, exit status, what the line must name)
@@ -151,6 +154,7 @@ BAD_INPUT = [
     ("motherboard --boards q35:qemu64 --decline virt:rv64=p01", USAGE, "no board 'virt:rv64'"),
     ("motherboard --boards q35:qemu64 --decline q35:qemu64=p99", USAGE, "routine 'p99'"),
     ("motherboard --timeout 0", USAGE, "--timeout must be at least 1"),
+    ("motherboard --workload {no_id_workload}", USAGE, "tasks/0: 'id' is a required property"),
     ("bench motherboard --json {nowhere}", USAGE, "--json"),
     ("bench market --seconds abc", USAGE, "--seconds"),
     ("bench evolve --budget 0", USAGE, "--budget must be at least 0.1"),
