@@ -18,7 +18,7 @@ from cli import terminal
 from cli.errors import Failure, Interrupted, UsageError
 from motherboard.compare import compare
 from motherboard.entries import BoardStatus, TaskState
-from motherboard.live import BoardSpecError, LiveRun, Plan, parse_boards, run_live
+from motherboard.live import BoardSpecError, LiveRun, Plan, check_models, parse_boards, run_live
 from motherboard.market import MarketConfig, Motherboard
 from motherboard.record import to_json, totals
 from motherboard.routines import UnknownRoutineName
@@ -70,6 +70,11 @@ def _plans(kill: Sequence[str], leave: Sequence[str], join: Sequence[str]) -> li
             if not sep or not what or at < 0:
                 raise MotherboardArgumentError(f"--{action} {item!r}: give BOARD@SECONDS, e.g."
                                                f" q35:qemu64@5")
+            if action == "join":  # a board to start later is refused now, not then
+                try:
+                    check_models(parse_boards(what))
+                except BoardSpecError as error:
+                    raise MotherboardArgumentError(f"--join {item!r}: {error}") from None
             out.append(Plan(at, action, what))
     return out
 
@@ -128,6 +133,7 @@ def motherboard_command(boards: str, workload: str = "stream", *, liars: int = 0
     console = console or terminal.console()
     try:
         choices = parse_boards(boards)
+        check_models(choices)
         work = load(workload)
         plans = _plans(kill, leave, join)
         declines = _declines(decline)
@@ -143,8 +149,8 @@ def motherboard_command(boards: str, workload: str = "stream", *, liars: int = 0
     # calibrated at the workload's own sizes, streams as graphs (workload.calibration_sizes)
     config = MarketConfig(calibration_samples=calibration, seed=seed,
                           calibration_sizes=calibration_sizes(work))
-    console.print(f"booting {usable} boards; workload {work.name}: {len(work.tasks)} tasks"
-                  f"{' (a task graph)' if work.is_graph else ''}")
+    console.print(f"booting {usable} board{'s' if usable != 1 else ''}; workload {work.name}:"
+                  f" {len(work.tasks)} tasks{' (a task graph)' if work.is_graph else ''}")
     # No refresh thread: the boards are forked processes, and a fork must not copy a
     # thread holding a lock; the loop refreshes the table itself.
     with terminal.TaskLive(console=console, auto_refresh=False, transient=False) as live:

@@ -53,7 +53,7 @@ from motherboard.messages import BoardMessage, Exit, Onboard
 from motherboard.oracle import run_check
 from motherboard.routines import RoutineBook
 from motherboard.workload import TaskSpec, Workload
-from qemu.boards import Board, board, kvm_problem, kvm_slower_than_tcg
+from qemu.boards import Board, board, kvm_problem, kvm_slower_than_tcg, unknown_cpu_model
 from qemu.errors import BoardError
 from sem.store import SemStore
 
@@ -98,6 +98,15 @@ def parse_boards(text: str) -> list[BoardChoice]:
     if not out:
         raise BoardSpecError("no boards given: e.g. --boards q35:qemu64,virt:rv64")
     return out
+
+
+def check_models(choices: Sequence[BoardChoice]) -> None:
+    """Refuse a spec whose CPU model QEMU does not list (`-cpu help`, a QEMU process per
+    binary), so that a mistyped model is found before any board boots rather than as
+    that board failing to onboard."""
+    for choice in choices:
+        if choice.board is not None and (unknown := unknown_cpu_model(choice.board)):
+            raise BoardSpecError(f"board spec {choice.spec!r}: {unknown}")
 
 
 def _kvm_unfit(chosen: Board) -> str:

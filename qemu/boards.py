@@ -338,3 +338,29 @@ def board(
             shlex.split(qemu_args) if isinstance(qemu_args, str) else qemu_args
         )
     return dataclasses.replace(PROFILES[name], **changes)
+
+
+@functools.cache
+def cpu_models(binary: str) -> frozenset[str]:
+    """The words of the CPU model list `BINARY -cpu help` prints (up to its first blank
+    line): every model name is one of them (x86 prints "x86 NAME description", riscv
+    the bare names).  For refusing a mistyped model before a board boots; QEMU itself
+    remains the judge of the rest."""
+    listing = subprocess.run([binary, "-cpu", "help"], capture_output=True, text=True,
+                             timeout=30).stdout
+    words: set[str] = set()
+    for line in listing.splitlines()[1:]:  # under "Available CPUs:"
+        if not line.strip():
+            break
+        words.update(line.split())
+    return frozenset(words)
+
+
+def unknown_cpu_model(chosen: Board) -> str:
+    """Why QEMU would refuse the board's CPU model, or "" (its properties after the
+    first comma are QEMU's to check)."""
+    model = chosen.cpu.split(",")[0]
+    if model in cpu_models(chosen.qemu_binary):
+        return ""
+    return (f"{chosen.qemu_binary} has no CPU model {model!r}; `{chosen.qemu_binary} -cpu help`"
+            " lists them")

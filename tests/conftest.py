@@ -23,8 +23,12 @@ _POPEN_INIT = subprocess.Popen.__init__
 
 
 def _qemu_in(args) -> str | None:
-    """The QEMU binary a command line starts, if any (it may follow setpriv's options)."""
+    """The QEMU binary a command line starts, if any (it may follow setpriv's options);
+    not `-cpu help`, which lists the CPU models and boots nothing (a board spec's check,
+    qemu/boards.py `cpu_models`)."""
     words = args if isinstance(args, (list, tuple)) else [args]
+    if [str(w) for w in words[1:]] == ["-cpu", "help"]:
+        return None
     return next((str(w) for w in words[:4] if "qemu-system" in str(w)), None)
 
 

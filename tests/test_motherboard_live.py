@@ -9,12 +9,22 @@ from __future__ import annotations
 
 import queue
 import statistics
+import subprocess
 import time
 
 import pytest
 
 from motherboard.entries import TaskEntry
-from motherboard.live import BoardSpecError, Plan, identities, parse_boards, run_live
+from motherboard.live import (
+    CPU_ALIASES,
+    BoardChoice,
+    BoardSpecError,
+    Plan,
+    check_models,
+    identities,
+    parse_boards,
+    run_live,
+)
 from motherboard.live_schedules import (
     EXECUTE_ROUNDS,
     PROFILE,
@@ -29,6 +39,7 @@ from motherboard.market import MarketConfig
 from motherboard.messages import Award, Bid, BidRequest, Cancel, Exit, Result
 from motherboard.record import audit, totals
 from motherboard.workload import poisson_stream
+from qemu.boards import board, cpu_models
 
 
 def test_the_profiles_rotations_place_every_task_on_every_board_once_in_order():
@@ -168,6 +179,31 @@ def test_board_specs_follow_the_grammar():
         parse_boards("z80:foo")
 
 
+@pytest.mark.parametrize("spec, refused", [("q35:qemu64,q35:Haswel", "'Haswel'"),
+                                           ("virt:rv64,virt:rv32", "'rv32'"),
+                                           ("virt:Haswell", "qemu-system-riscv64")])
+def test_a_cpu_model_qemu_does_not_list_is_refused_before_a_board_boots(spec, refused):
+    with pytest.raises(BoardSpecError, match="has no CPU model") as error:
+        check_models(parse_boards(spec))
+    assert refused in str(error.value) and "-cpu help" in str(error.value)
+
+
+@pytest.mark.qemu
+def test_every_cpu_model_a_board_spec_can_name_is_one_qemu_lists():
+    """Our profiles' and aliases' models (their properties aside) against QEMU's own list,
+    and the list against QEMU: a model it lists starts, one it does not is refused."""
+    for spec in ["q35:Haswell", "pc:qemu64", "virt:rv64"] + [f"virt:{a}" for a in CPU_ALIASES]:
+        check_models(parse_boards(spec))
+    binary = "qemu-system-x86_64"
+    for model, listed in (("Haswell", True), ("EPYC-v2", True), ("nosuch", False)):
+        assert (model in cpu_models(binary)) == listed
+        # with no machine QEMU stops at once either way, having looked the model up or not
+        started = subprocess.run([binary, "-machine", "none", "-cpu", model, "-display", "none",
+                                  "-nodefaults", "-no-user-config", "-S", "-accel", "tcg"],
+                                 capture_output=True, text=True, timeout=30)
+        assert ("unable to find CPU model" in started.stderr) != listed, started.stderr
+
+
 def test_a_kvm_board_is_skipped_where_kvm_is_slower_than_tcg(monkeypatch):
     """As `--accel auto` picks TCG there; the reason is the skip's."""
     from motherboard import live
@@ -215,7 +251,9 @@ def test_a_run_without_boards_ends_at_once_instead_of_at_its_timeout():
     ends saying so, not after its 600-s timeout with nothing that could run the tasks."""
     work = poisson_stream(8, 8.0, ("hd:p01",), (50, 100), seed=2)
     config = MarketConfig(calibration_samples=2, calibration_sizes=(64, 512))
-    none = run_live(parse_boards("q35:nosuch"), work, config=config, timeout=600)
+    # refused by check_models, so given as a choice: QEMU's own refusal at the start
+    unknown = [BoardChoice("q35:nosuch", board("q35", cpu="nosuch", accel="tcg"))]
+    none = run_live(unknown, work, config=config, timeout=600)
     assert none.stranded == "no board onboarded" and not none.timed_out
     assert "no CPU model 'nosuch'" in none.failed["q35:nosuch"]
     gone = run_live(parse_boards("q35:qemu64"), work, config=config, timeout=600,
