@@ -637,35 +637,35 @@ def evolve_command(options: EvolveOptions, json_path: str | None = None,
 
 
 def plot(documents: list[dict], path: str) -> None:
-    """Each routine's best cost (performance model) over the search's seconds, and its
-    instruction count, with gcc's count as a line."""
+    """Each routine's search over its seconds, in two panels side by side: the best
+    program's instruction count with gcc -O3's as a line, and its cost under the
+    performance model (which follows the count closely, so one axis would hide it)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
-    fig, axes = plt.subplots(len(documents), 1, figsize=(8, 3.2 * len(documents)),
+    fig, axes = plt.subplots(len(documents), 2, figsize=(11, 3.2 * len(documents)),
                              squeeze=False)
-    for ax, d in zip(axes[:, 0], documents, strict=True):
+    for (counts, costs), d in zip(axes, documents, strict=True):
         history = d["history"]
         end = max(d["seconds"], history[-1]["seconds"] if history else 0.0)
         times = [h["seconds"] for h in history] + [end]
-        ax.step(times, [h["cost"] for h in history] + [history[-1]["cost"]], where="post",
-                label="best cost (model)")
-        ax.set_xlabel("seconds")
-        ax.set_ylabel("cost")
-        counts = ax.twinx()
         counts.step(times, [h["instructions"] for h in history] + [history[-1]["instructions"]],
-                    where="post", color="tab:green", label="instructions")
+                    where="post", color="tab:green", marker=".", label="best proven")
         if d["gcc"]["instructions"] is not None:
             counts.axhline(d["gcc"]["instructions"], color="tab:red", linestyle="--",
                            label=f"gcc -O3 ({d['gcc']['instructions']})")
-        counts.set_ylabel("instructions")
-        lines = ax.get_legend_handles_labels()
-        more = counts.get_legend_handles_labels()
-        ax.legend(lines[0] + more[0], lines[1] + more[1], loc="best")
-        ax.set_title(f"{d['name']} on {d['target']['arch']} {d['target']['cpu']} "
-                     f"({d['target']['accelerator']})")
+        counts.yaxis.set_major_locator(MaxNLocator(integer=True))
+        counts.set(xlabel="seconds of search", ylabel="instructions (with the return)",
+                   title=f"{d['name']} on {d['target']['arch']} {d['target']['cpu']} "
+                         f"({d['target']['accelerator']})")
+        counts.legend(loc="upper right", fontsize=8)
+        costs.step(times, [h["cost"] for h in history] + [history[-1]["cost"]], where="post",
+                   marker=".")
+        costs.set(xlabel="seconds of search", ylabel="cost (performance model)",
+                  title="the best program's modelled cost")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
