@@ -73,7 +73,8 @@ def verify(db: str | None = None, key: str | None = None) -> str:
     audit = Ledger.open(db, read_only=True).verify(_trusted(db, key))
     if not audit.ok:
         raise CheckFailed(audit.reason)
-    return f"verified: {audit.entries:,} entries and {audit.heads:,} signed heads"
+    return (f"verified: {audit.entries:,} entr{'y' if audit.entries == 1 else 'ies'} and"
+            f" {audit.heads:,} signed head{'' if audit.heads == 1 else 's'}")
 
 
 def prove(entry: str | int, db: str | None = None, key: str | None = None,
