@@ -117,17 +117,19 @@ Steps = list[tuple[Node, tuple[int, ...]]]
 
 
 @dataclass(frozen=True)
-class _Plan:
+class Plan:
     routine: Routine
     steps: Steps
     places: dict[int, int]  # id(node) -> its place in `steps`
 
 
-_PLANS: dict[tuple[int, bool], _Plan] = {}
+_PLANS: dict[tuple[int, bool], Plan] = {}
 PLANS_KEPT = 1024  # routines made on the fly (lifted programs) must not pile up here
 
 
-def _plan(r: Routine, precondition: bool) -> _Plan:
+def plan(r: Routine, precondition: bool) -> Plan:
+    """The routine's nodes in evaluation order with their operands' places (of its
+    precondition with `precondition`), made once per routine object."""
     key = (id(r), precondition)
     found = _PLANS.get(key)
     if found is None or found.routine is not r:
@@ -135,14 +137,14 @@ def _plan(r: Routine, precondition: bool) -> _Plan:
             _PLANS.clear()
         order = precondition_order(r) if precondition else postorder(r)
         places = {id(n): i for i, n in enumerate(order)}
-        found = _PLANS[key] = _Plan(r, [(n, tuple(places[id(a)] for a in n.args))
+        found = _PLANS[key] = Plan(r, [(n, tuple(places[id(a)] for a in n.args))
                                         for n in order], places)
     return found
 
 
-def _values(plan: _Plan, args: tuple[int, ...], memory: Memory | None) -> list:
-    values: list = [None] * len(plan.steps)
-    for i, (n, refs) in enumerate(plan.steps):
+def _values(made: Plan, args: tuple[int, ...], memory: Memory | None) -> list:
+    values: list = [None] * len(made.steps)
+    for i, (n, refs) in enumerate(made.steps):
         values[i] = _eval(n, [values[j] for j in refs], args, memory)
     return values
 
@@ -151,10 +153,10 @@ def run(r: Routine, args: tuple[int, ...] | list[int], memory: Memory | None = N
     """Evaluate a routine on concrete inputs (and a memory window if it uses memory)."""
     if len(args) != len(r.params):
         raise ValueError(f"the routine takes {len(r.params)} inputs, got {len(args)}")
-    plan = _plan(r, precondition=False)
-    values = _values(plan, tuple(args), memory)
-    result = None if r.result is None else values[plan.places[id(r.result)]]
-    final = memory if r.memory is None else values[plan.places[id(r.memory)]]
+    made = plan(r, precondition=False)
+    values = _values(made, tuple(args), memory)
+    result = None if r.result is None else values[made.places[id(r.result)]]
+    final = memory if r.memory is None else values[made.places[id(r.memory)]]
     return Evaluation(result, final)
 
 
@@ -163,5 +165,5 @@ def admits(r: Routine, args: tuple[int, ...] | list[int]) -> bool:
     input is, for a routine without one).  Outside it any answer is right."""
     if r.requires is None:
         return True
-    plan = _plan(r, precondition=True)
-    return _values(plan, tuple(args), None)[plan.places[id(r.requires)]] == 1
+    made = plan(r, precondition=True)
+    return _values(made, tuple(args), None)[made.places[id(r.requires)]] == 1
