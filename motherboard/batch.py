@@ -65,6 +65,26 @@ def unpack_inputs(r: Routine, data: bytes) -> list[Vector]:
     return out
 
 
+def input_words(r: Routine, data: bytes) -> np.ndarray:
+    """Packed inputs of a routine without memory as an array, a row per vector and a
+    column per input (uint64), for the batch interpreter."""
+    layout = layout_of(r)
+    if layout.memory_size or len(layout.scalars) != len(r.params):
+        raise BatchError("only a routine without memory has its inputs as words alone")
+    stride = in_stride(layout)
+    words = np.frombuffer(data, dtype="<u8").reshape(len(data) // stride, stride // WORD)
+    return words[:, :len(r.params)].astype(np.uint64)
+
+
+def result_words(r: Routine, data: bytes) -> np.ndarray:
+    """Each packed output's result, cut to the routine's result width (probe_result's
+    reading), as an array (uint64)."""
+    stride = out_stride(r)
+    records = np.frombuffer(data, dtype=np.uint8).reshape(len(data) // stride, stride)
+    raw = records[:, RESULT_OFFSET:RESULT_OFFSET + WORD].copy().view("<u8")[:, 0]
+    return raw.astype(np.uint64) & np.uint64((1 << r.result.width) - 1)
+
+
 def input_at(r: Routine, data: bytes, i: int) -> Vector:
     """Vector i of packed inputs, decoding only its record (a spot check looks at four
     of thousands)."""
@@ -85,6 +105,13 @@ def pack_outputs(r: Routine, evaluations: Sequence[Evaluation]) -> bytes:
         if layout.memory_size:
             out += e.memory.data
     return bytes(out)
+
+
+def pack_result_words(r: Routine, results: np.ndarray) -> bytes:
+    """Results (uint64, one a vector) of a routine without memory as its packed outputs."""
+    if out_stride(r) != WORD:
+        raise BatchError("only a routine without memory has its outputs as words alone")
+    return results.astype("<u8").tobytes()
 
 
 def count(r: Routine, data: bytes) -> int | None:

@@ -62,11 +62,18 @@ from motherboard.messages import (
     Settle,
     Started,
 )
-from motherboard.oracle import FULL, BoardRecords, Check, CheckRequest, Oracle, OraclePolicy
+from motherboard.oracle import (
+    FULL,
+    BoardRecords,
+    Check,
+    CheckRequest,
+    Oracle,
+    OraclePolicy,
+    run_check,
+)
 from motherboard.routines import RoutineBook
 from motherboard.trust import TrustView
 from motherboard.workload import TaskSpec
-from sem.interp import Evaluation
 from sem.vectors import Vector
 
 # Vectors a calibration task is made of at most, repeated to its size (see _calibration_inputs)
@@ -295,9 +302,7 @@ class Motherboard:
             task.draft = result.outputs
             self._release_children(task, now, out)
         if self.check_inline:
-            self._judge(task, result, self.oracle.check(task.routine, self.inputs(task),
-                                                        result.outputs, kind, request.indices),
-                        now, out)
+            self._judge(task, result, run_check(self.book, request), now, out)
             return
         task.state = TaskState.CHECKING
         self._results[task.id] = result
@@ -809,10 +814,6 @@ class Motherboard:
     def inputs(self, task: TaskEntry) -> list[Vector]:
         """A task's inputs as vectors (as they travelled)."""
         return batch.unpack_inputs(self.book.routine(task.routine), task.packed)
-
-    def outputs(self, task: TaskEntry) -> list[Evaluation]:
-        """An accepted task's outputs, decoded."""
-        return batch.outputs(self.book.routine(task.routine), task.outputs or b"")
 
     def _release_children(self, parent: TaskEntry, now: float, out: list[Envelope]) -> None:
         for child in self._children(parent):

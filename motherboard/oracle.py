@@ -24,16 +24,11 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Sequence
 from dataclasses import dataclass
 
-from motherboard import batch
 from motherboard.history import History, Smoothed
 from motherboard.routines import RoutineBook
 from motherboard.trust import BoardTrust, record_shortfall
-from probes.routine import layout_of
-from sem.interp import Evaluation
-from sem.vectors import Vector
 
 FULL, SPOT = "full", "spot"
 
@@ -81,21 +76,8 @@ class CheckRequest:
 
 def run_check(book: RoutineBook, request: CheckRequest) -> Check:
     """Compare the checked outputs with the interpreter's answers (pure: any process)."""
-    r = book.routine(request.routine)
-    stride = batch.in_stride(layout_of(r))
-    truth: dict[bytes, Evaluation] = {}  # a record seen before is not interpreted again
-
-    def expected(i: int) -> Evaluation | None:
-        """The interpreter's answer, None outside the domain (any answer is right)."""
-        record = request.inputs[i * stride:(i + 1) * stride]
-        if record not in truth:
-            vector = batch.input_at(r, request.inputs, i)
-            truth[record] = (book.evaluate(request.routine, vector)
-                             if book.admits(request.routine, vector) else None)
-        return truth[record]
-
-    wrong = [i for i in request.indices
-             if (want := expected(i)) is not None and want != batch.output(r, request.outputs, i)]
+    wrong = book.disagreements(request.routine, request.inputs, request.outputs,
+                               request.indices)
     return Check(request.kind, len(request.indices), len(wrong), wrong[0] if wrong else None)
 
 
@@ -116,25 +98,6 @@ class Oracle:
         if not known or trust.correct.lower() < p.trusted_lower:
             return FULL
         return FULL if self.rng.random() < p.sample_rate else SPOT
-
-    def check(self, routine: str, inputs: Sequence[Vector], outputs: bytes | None,
-              kind: str, indices: Sequence[int] | None = None) -> Check:
-        """Compare `outputs` (packed, batch.py) with the interpreter's answers, at
-        `indices` (default: as `kind` asks, drawn now)."""
-        r = self.book.routine(routine)
-        if outputs is None or batch.count(r, outputs) != len(inputs):
-            return Check(kind, 0, len(inputs), 0)
-        if indices is None:
-            indices = self.indices(kind, len(inputs))
-        # a vector seen before is not interpreted again; None: outside the domain
-        truth: dict[Vector, Evaluation | None] = {}
-        for i in indices:
-            if inputs[i] not in truth:
-                truth[inputs[i]] = (self.book.evaluate(routine, inputs[i])
-                                    if self.book.admits(routine, inputs[i]) else None)
-        wrong = [i for i in indices if truth[inputs[i]] is not None
-                 and truth[inputs[i]] != batch.output(r, outputs, i)]
-        return Check(kind, len(indices), len(wrong), wrong[0] if wrong else None)
 
 
 class BoardRecords:

@@ -41,14 +41,9 @@ SCHEMA = "metaos.motherboard/1"
 def audit(mb: Motherboard) -> int:
     """Accepted workload tasks whose answers the interpreter disagrees with (inside the
     routine's domain: outside it every answer is right)."""
-    wrong = 0
-    for task in mb.workload_tasks():
-        if task.state == TaskState.ACCEPTED:
-            pairs = zip(mb.inputs(task), mb.outputs(task), strict=True)
-            if any(mb.book.admits(task.routine, v) and mb.book.evaluate(task.routine, v) != o
-                   for v, o in pairs):
-                wrong += 1
-    return wrong
+    return sum(1 for task in mb.workload_tasks() if task.state == TaskState.ACCEPTED
+               and mb.book.disagreements(task.routine, task.packed, task.outputs or b"",
+                                         range(task.size)))
 
 
 def to_liars(tasks: Iterable[TaskEntry], liars: set[str]) -> int:

@@ -167,7 +167,9 @@ def test_calibration_sizes_spread_over_the_workloads_batches():
 
 
 def test_a_large_calibration_task_is_checked_in_full_for_the_price_of_its_distinct_vectors():
-    mb = Motherboard(BOOK, ["hd:p23"], MarketConfig(calibration_samples=1,
+    """A routine with memory, which the interpreter checks a vector at a time (one
+    without is checked by the batch interpreter, all at once)."""
+    mb = Motherboard(BOOK, ["sort:sort3"], MarketConfig(calibration_samples=1,
                                                     calibration_sizes=(5_000,)))
     board = SimBoard("x", SECOND_PER_1000, BOOK, 0)
     mb.handle(Onboard(board.agent.report), 0.0)

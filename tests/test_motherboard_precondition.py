@@ -5,10 +5,8 @@ both the oracle's own check and the check it farms out (run_check)."""
 
 from __future__ import annotations
 
-import random
-
 from motherboard import batch
-from motherboard.oracle import FULL, CheckRequest, Oracle, OraclePolicy, run_check
+from motherboard.oracle import FULL, Check, CheckRequest, run_check
 from motherboard.routines import RoutineBook
 from sem.interp import Evaluation
 from sem.vectors import Vector
@@ -32,11 +30,13 @@ def _answers(rid: str, inputs: list[Vector], junk_at: int) -> bytes:
 
 
 def _checks(rid: str, inputs: list[Vector], outputs: bytes):
+    """The oracle's check (the batch interpreter's, for these routines without memory),
+    and the same by the reference interpreter a vector at a time, as a Check."""
     r = BOOK.routine(rid)
-    oracle = Oracle(BOOK, OraclePolicy(), random.Random(1))
-    request = CheckRequest("t1", "b1", rid, FULL, tuple(range(len(inputs))),
-                           batch.pack_inputs(r, inputs), outputs)
-    return oracle.check(rid, inputs, outputs, FULL), run_check(BOOK, request)
+    packed, every = batch.pack_inputs(r, inputs), tuple(range(len(inputs)))
+    one_by_one = BOOK.disagreements_one_by_one(rid, packed, outputs, every)
+    return (run_check(BOOK, CheckRequest("t1", "b1", rid, FULL, every, packed, outputs)),
+            Check(FULL, len(every), len(one_by_one), one_by_one[0] if one_by_one else None))
 
 
 def test_an_answer_outside_the_domain_is_accepted_and_one_inside_it_is_caught():
