@@ -22,6 +22,7 @@ from probes.routine import (
     layout_of,
     probe_result,
 )
+from sem.batch_vectors import Batch
 from sem.interp import Evaluation, Memory
 from sem.ir import Routine
 from sem.vectors import DATA_ADDRESS, Vector
@@ -38,6 +39,20 @@ def in_stride(layout: ProbeLayout) -> int:
 def pack_inputs(r: Routine, vectors: Sequence[Vector]) -> bytes:
     layout = layout_of(r)
     return b"".join(encode_inputs(layout, v) for v in vectors)
+
+
+def pack_batch(r: Routine, drawn: Batch) -> bytes:
+    """Vectors drawn as arrays (sem/batch_vectors.py) packed as pack_inputs packs them."""
+    layout = layout_of(r)
+    n, stride = len(drawn.args), in_stride(layout)
+    records = np.zeros((n, stride), dtype=np.uint8)
+    for slot, i in enumerate(layout.scalars):
+        records[:, WORD * slot:WORD * (slot + 1)] = \
+            drawn.args[:, i].astype("<u8").view(np.uint8).reshape(n, WORD)
+    if layout.memory_size:
+        at = layout.input_memory_offset
+        records[:, at:at + layout.memory_size] = drawn.memory
+    return records.tobytes()
 
 
 def unpack_inputs(r: Routine, data: bytes) -> list[Vector]:

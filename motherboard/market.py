@@ -464,11 +464,11 @@ class Motherboard:
     def prepare(self, specs: Iterable[TaskSpec]) -> None:
         """Generate the own inputs of tasks still to be submitted (a driver calls this while
         its boards boot), so that submitting them costs nothing then: a graph's tasks all
-        arrive at once, and generating 100,000 vectors in Python takes a second."""
+        arrive at once (drawn as arrays: `graph-long`'s 900,000 vectors in 0.13 s)."""
         for spec in specs:
             rid = self.book.resolve(spec.routine)
-            self._prepared[(rid, spec.size, spec.seed)] = batch.pack_inputs(
-                self.book.routine(rid), self.book.inputs(rid, spec.size, spec.seed))
+            self._prepared[(rid, spec.size, spec.seed)] = self.book.packed_inputs(
+                rid, spec.size, spec.seed)
 
     def tick(self, now: float) -> list[Envelope]:
         out: list[Envelope] = []
@@ -801,15 +801,13 @@ class Motherboard:
         its size, so that checking a large one in full costs the interpreter no more
         than checking those (the oracle interprets a repeated vector once); a run's time
         does not depend on which vectors it is given."""
-        r = self.book.routine(task.routine)
-        distinct = batch.pack_inputs(r, self.book.inputs(
-            task.routine, min(task.size, CALIBRATION_DISTINCT), task.seed))
+        distinct = self.book.packed_inputs(task.routine, min(task.size, CALIBRATION_DISTINCT),
+                                           task.seed)
         stride = len(distinct) // min(task.size, CALIBRATION_DISTINCT)
         return (distinct * -(-task.size * stride // len(distinct)))[:task.size * stride]
 
     def _own_inputs(self, task: TaskEntry) -> bytes:
-        return batch.pack_inputs(self.book.routine(task.routine),
-                                 self.book.inputs(task.routine, task.size, task.seed))
+        return self.book.packed_inputs(task.routine, task.size, task.seed)
 
     def inputs(self, task: TaskEntry) -> list[Vector]:
         """A task's inputs as vectors (as they travelled)."""

@@ -11,12 +11,13 @@ import numpy as np
 from motherboard import batch
 from probes.routine import layout_of
 from sem import batch_interp, interp
+from sem.batch_vectors import generate_batch
 from sem.canon import SHORT, routine_id
 from sem.interp import Evaluation
 from sem.ir import Routine
 from sem.library import FILES
 from sem.loader import load_file
-from sem.vectors import Vector, generate
+from sem.vectors import Vector
 
 
 class UnknownRoutineName(LookupError):
@@ -58,9 +59,16 @@ class RoutineBook:
         """The name without its namespace (p23, sort5)."""
         return self.name(rid).split(":", 1)[-1]
 
+    def packed_inputs(self, rid: str, size: int, seed: int) -> bytes:
+        """A task's own batch, packed: `size` vectors, edge cases first, deterministic per
+        seed (sem/batch_vectors.py)."""
+        r = self.routines[rid]
+        return batch.pack_batch(r, generate_batch(r, size, seed=seed))
+
     def inputs(self, rid: str, size: int, seed: int) -> tuple[Vector, ...]:
-        """A task's own batch: `size` vectors, edge cases first, deterministic per seed."""
-        return tuple(generate(self.routines[rid], size, seed=seed))
+        """A task's own batch as vectors (`packed_inputs` unpacked)."""
+        r = self.routines[rid]
+        return tuple(batch.unpack_inputs(r, self.packed_inputs(rid, size, seed)))
 
     def evaluate(self, rid: str, vector: Vector) -> Evaluation:
         """The interpreter's answer: the truth every board's answer is checked against."""
@@ -112,7 +120,7 @@ class RoutineBook:
     def admits(self, rid: str, vector: Vector) -> bool:
         """Whether the vector is inside the routine's domain (its precondition): outside
         it every answer is right, as the reference C leaves it undefined.  A task's own
-        inputs are inside (generate draws them there); a graph child's, made of its
+        inputs are inside (generate_batch draws them there); a graph child's, made of its
         parents' outputs, need not be."""
         return interp.admits(self.routines[rid], vector.args)
 

@@ -1,7 +1,7 @@
 """Tasks and workloads: Poisson streams of independent tasks, and task graphs.
 
 A task is a routine (by ID or name) and a batch of inputs; its result is the outputs.
-A task's own inputs are `size` vectors generated from its `seed` (sem.vectors), so a
+A task's own inputs are `size` vectors drawn from its `seed` (sem/batch_vectors.py), so a
 workload file stays small and anyone can regenerate the exact inputs.  In a task
 graph an edge carries outputs to inputs: see `compose_inputs`.
 
