@@ -227,7 +227,8 @@ def run_graph(work: Workload, graph: str, title: str, record: bool) -> dict | No
         f" {(c.executed.get('heft') or float('nan')) / c.heft:.2f} x; round-robin"
         f" {c.round_robin / c.heft:.2f} x, random {c.random / c.heft:.2f} x and the"
         f" motherboard's assignment {c.ratio_to_heft:.2f} x on the table (the median of its"
-        f" runs, below; its run to the last acceptance, checks included:"
+        f" runs, below; from the boards' onboarding to its last task's acceptance, checks"
+        f" and the {len(run.rounds)} rounds with the schedules run between them included:"
         f" {c.motherboard_measured:.3f} s)")
     rounds = []  # each of the motherboard's runs over each schedule's run right after it
     for name, label in names.items():
