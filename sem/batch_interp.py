@@ -1,45 +1,49 @@
-"""The interpreter over a batch of vectors at once, for routines without memory.
+"""The interpreter over a batch of vectors at once.
 
 Each node of the routine is evaluated once, on a numpy array holding its value for every
-vector (uint64, the bits above the node's width zero), in the order `interp.plan` gives.
-The answers are those of `interp.run`, which stays the reference: the tests compare the
-two on every library routine and on every operation at every width.  Why: the
-motherboard checks and audits batches of up to 100,000 vectors against the interpreter,
-at ~5-50 µs a vector in Python; a routine's few dozen array operations take about as
-long for the whole batch.  Routines with memory (the sorts) are left to `interp.run`.
+vector (uint64, the bits above the node's width zero; a memory state is a vectors x
+window-bytes array of uint8), in the order `interp.plan` gives.  The answers are those
+of `interp.run`, which stays the reference: the tests compare the two on every
+operation at every width and on every library routine.  Why: the motherboard checks
+and audits batches of up to 100,000 vectors against the interpreter, at ~5-50 µs a
+vector in Python; a routine's few dozen array operations take about as long for the
+whole batch.  As in `interp.run`, memory is a window of bytes at DATA_ADDRESS, and an
+access outside it is an IndexError.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 
 from sem.interp import plan
 from sem.ir import Node, Routine
+from sem.vectors import DATA_ADDRESS
 
 U64 = np.uint64
 LOW32 = U64(0xFFFF_FFFF)
-# `param` and `const` read no array; `mem`, `load` and `store` are not here
-OPS = frozenset({"param", "const", "add", "sub", "mul", "mulhu", "mulhs", "udiv", "urem",
-                 "and", "or", "xor", "shl", "lshr", "ashr", "rotl", "rotr", "not", "neg",
-                 "popcount", "clz", "ctz", "eq", "ne", "ult", "ule", "slt", "sle", "zext",
-                 "trunc", "sext", "select"})
 
 
-def supports(r: Routine) -> bool:
-    """Whether the routine (and its precondition) is evaluated here: no memory, and
-    every operation one of OPS."""
-    if r.uses_memory:
-        return False
-    plans = [plan(r, precondition=False)]
-    if r.requires is not None:
-        plans.append(plan(r, precondition=True))
-    return all(n.op in OPS for made in plans for n, _ in made.steps)
+@dataclass(frozen=True)
+class BatchEvaluation:
+    """Per vector, what `interp.run` gives: the result (None without one) and the final
+    memory window (None for a routine without memory)."""
+
+    result: np.ndarray | None
+    memory: np.ndarray | None
 
 
-def run_many(r: Routine, args: np.ndarray) -> np.ndarray:
-    """The routine's result for each row of `args` (n x inputs, uint64)."""
+def run_many(r: Routine, args: np.ndarray, memory: np.ndarray | None = None
+             ) -> BatchEvaluation:
+    """The routine on each row of `args` (vectors x inputs, uint64), with the row's memory
+    window (vectors x bytes, uint8) for a routine with memory."""
+    if r.uses_memory and memory is None:
+        raise ValueError("a routine with memory needs each vector's memory window")
     made = plan(r, precondition=False)
-    return _values(made.steps, *_columns(r, args))[made.places[id(r.result)]]
+    values = _values(made.steps, *_columns(r, args), memory)
+    return BatchEvaluation(None if r.result is None else values[made.places[id(r.result)]],
+                           None if r.memory is None else values[made.places[id(r.memory)]])
 
 
 def admits_many(r: Routine, args: np.ndarray) -> np.ndarray:
@@ -47,7 +51,7 @@ def admits_many(r: Routine, args: np.ndarray) -> np.ndarray:
     if r.requires is None:
         return np.ones(len(args), dtype=bool)
     made = plan(r, precondition=True)
-    return _values(made.steps, *_columns(r, args))[made.places[id(r.requires)]] == 1
+    return _values(made.steps, *_columns(r, args), None)[made.places[id(r.requires)]] == 1
 
 
 def _columns(r: Routine, args: np.ndarray) -> tuple[list[np.ndarray], int]:
@@ -59,12 +63,34 @@ def _columns(r: Routine, args: np.ndarray) -> tuple[list[np.ndarray], int]:
     return [args[:, k] for k in range(args.shape[1])], args.shape[0]
 
 
-def _values(steps, columns: list[np.ndarray], n: int) -> list[np.ndarray]:
+def _values(steps, columns: list[np.ndarray], n: int,
+            memory: np.ndarray | None) -> list[np.ndarray]:
     values: list[np.ndarray] = []
     with np.errstate(all="ignore"):  # uint64 arithmetic wraps, as the IR's does
         for node, refs in steps:
-            values.append(_eval(node, [values[j] for j in refs], columns, n))
+            values.append(_eval(node, [values[j] for j in refs], columns, n, memory))
     return values
+
+
+def _window(memory: np.ndarray, address: np.ndarray, nbytes: int) -> np.ndarray:
+    """Per vector, the byte positions in its window of an access of `nbytes` at `address`."""
+    offset = address.astype(np.int64) - DATA_ADDRESS
+    if len(offset) and (offset.min() < 0 or offset.max() + nbytes > memory.shape[1]):
+        raise IndexError(f"an access of {nbytes} bytes outside the test memory")
+    return offset[:, None] + np.arange(nbytes)
+
+
+def _load(memory: np.ndarray, address: np.ndarray, nbytes: int) -> np.ndarray:
+    data = np.take_along_axis(memory, _window(memory, address, nbytes), axis=1)
+    return data.copy().view(f"<u{nbytes}")[:, 0].astype(U64)
+
+
+def _store(memory: np.ndarray, address: np.ndarray, nbytes: int,
+           value: np.ndarray) -> np.ndarray:
+    written = memory.copy()  # a store makes a new memory state, as Memory.store does
+    data = value.astype(f"<u{nbytes}").view(np.uint8).reshape(len(value), nbytes)
+    np.put_along_axis(written, _window(memory, address, nbytes), data, axis=1)
+    return written
 
 
 def _mask(width: int) -> np.uint64:
@@ -123,13 +149,20 @@ def _rotate_left(x: np.ndarray, by: np.ndarray, width: int) -> np.ndarray:
     return ((x << by) | (x >> ((U64(width) - by) % U64(64)))) & _mask(width)
 
 
-def _eval(node: Node, a: list[np.ndarray], columns: list[np.ndarray], n: int) -> np.ndarray:
+def _eval(node: Node, a: list[np.ndarray], columns: list[np.ndarray], n: int,
+          memory: np.ndarray | None) -> np.ndarray:
     w, op = node.width, node.op
     mask = _mask(w)
     if op == "param":
         return columns[node.attr] & mask
     if op == "const":
         return np.full(n, node.attr, dtype=U64)
+    if op == "mem":
+        return memory
+    if op == "load":
+        return _load(a[0], a[1] + U64(node.attr), w // 8)
+    if op == "store":
+        return _store(a[0], a[1] + U64(node.attr), node.args[2].width // 8, a[2])
     if op == "select":
         return np.where(a[0] != 0, a[1], a[2])
     aw = node.args[0].width
