@@ -22,6 +22,7 @@ from probes.routine import (
     layout_of,
     probe_result,
 )
+from sem.batch_interp import BatchEvaluation
 from sem.batch_vectors import Batch
 from sem.interp import Evaluation, Memory
 from sem.ir import Routine
@@ -80,24 +81,48 @@ def unpack_inputs(r: Routine, data: bytes) -> list[Vector]:
     return out
 
 
-def input_words(r: Routine, data: bytes) -> np.ndarray:
-    """Packed inputs of a routine without memory as an array, a row per vector and a
-    column per input (uint64), for the batch interpreter."""
+def input_arrays(r: Routine, data: bytes) -> Batch:
+    """Packed inputs as arrays, for the batch interpreter: a row per vector, a column per
+    input (uint64; a pointer input holds DATA_ADDRESS, where the window is), and the
+    memory windows (uint8; None for a routine without memory)."""
     layout = layout_of(r)
-    if layout.memory_size or len(layout.scalars) != len(r.params):
-        raise BatchError("only a routine without memory has its inputs as words alone")
     stride = in_stride(layout)
-    words = np.frombuffer(data, dtype="<u8").reshape(len(data) // stride, stride // WORD)
-    return words[:, :len(r.params)].astype(np.uint64)
-
-
-def result_words(r: Routine, data: bytes) -> np.ndarray:
-    """Each packed output's result, cut to the routine's result width (probe_result's
-    reading), as an array (uint64)."""
-    stride = out_stride(r)
     records = np.frombuffer(data, dtype=np.uint8).reshape(len(data) // stride, stride)
-    raw = records[:, RESULT_OFFSET:RESULT_OFFSET + WORD].copy().view("<u8")[:, 0]
-    return raw.astype(np.uint64) & np.uint64((1 << r.result.width) - 1)
+    args = np.full((len(records), len(r.params)), DATA_ADDRESS, dtype=np.uint64)
+    for slot, i in enumerate(layout.scalars):
+        args[:, i] = records[:, WORD * slot:WORD * (slot + 1)].copy().view("<u8")[:, 0]
+    at = layout.input_memory_offset
+    memory = records[:, at:at + layout.memory_size] if layout.memory_size else None
+    return Batch(args, memory)
+
+
+def output_arrays(r: Routine, data: bytes) -> BatchEvaluation:
+    """Packed outputs as arrays: each result cut to the routine's result width
+    (probe_result's reading), and each memory window after the run."""
+    layout = layout_of(r)
+    stride = layout.output_size
+    records = np.frombuffer(data, dtype=np.uint8).reshape(len(data) // stride, stride)
+    result = None
+    if r.result is not None:
+        raw = records[:, RESULT_OFFSET:RESULT_OFFSET + WORD].copy().view("<u8")[:, 0]
+        result = raw.astype(np.uint64) & np.uint64((1 << r.result.width) - 1)
+    memory = (records[:, OUTPUT_MEMORY_OFFSET:OUTPUT_MEMORY_OFFSET + layout.memory_size]
+              if layout.memory_size else None)
+    return BatchEvaluation(result, memory)
+
+
+def pack_output_arrays(r: Routine, outputs: BatchEvaluation) -> bytes:
+    """Outputs as arrays (the batch interpreter's) packed as pack_outputs packs them."""
+    layout = layout_of(r)
+    n = len(outputs.result if outputs.result is not None else outputs.memory)
+    records = np.zeros((n, layout.output_size), dtype=np.uint8)
+    if outputs.result is not None:
+        records[:, RESULT_OFFSET:RESULT_OFFSET + WORD] = \
+            outputs.result.astype("<u8").view(np.uint8).reshape(n, WORD)
+    if layout.memory_size:
+        records[:, OUTPUT_MEMORY_OFFSET:OUTPUT_MEMORY_OFFSET + layout.memory_size] = \
+            outputs.memory
+    return records.tobytes()
 
 
 def input_at(r: Routine, data: bytes, i: int) -> Vector:
@@ -120,13 +145,6 @@ def pack_outputs(r: Routine, evaluations: Sequence[Evaluation]) -> bytes:
         if layout.memory_size:
             out += e.memory.data
     return bytes(out)
-
-
-def pack_result_words(r: Routine, results: np.ndarray) -> bytes:
-    """Results (uint64, one a vector) of a routine without memory as its packed outputs."""
-    if out_stride(r) != WORD:
-        raise BatchError("only a routine without memory has its outputs as words alone")
-    return results.astype("<u8").tobytes()
 
 
 def count(r: Routine, data: bytes) -> int | None:

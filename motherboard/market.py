@@ -798,9 +798,9 @@ class Motherboard:
 
     def _calibration_inputs(self, task: TaskEntry) -> bytes:
         """A calibration task's inputs: at most CALIBRATION_DISTINCT vectors, repeated to
-        its size, so that checking a large one in full costs the interpreter no more
-        than checking those (the oracle interprets a repeated vector once); a run's time
-        does not depend on which vectors it is given."""
+        its size: a run's time does not depend on which vectors it is given, and a run
+        samples every routine, implementation and size several times on every board, so
+        its inputs are drawn small and copied."""
         distinct = self.book.packed_inputs(task.routine, min(task.size, CALIBRATION_DISTINCT),
                                            task.seed)
         stride = len(distinct) // min(task.size, CALIBRATION_DISTINCT)

@@ -9,7 +9,6 @@ from functools import cache
 import numpy as np
 
 from motherboard import batch
-from probes.routine import layout_of
 from sem import batch_interp, interp
 from sem.batch_vectors import generate_batch
 from sem.canon import SHORT, routine_id
@@ -75,47 +74,31 @@ class RoutineBook:
         return interp.run(self.routines[rid], vector.args, vector.memory)
 
     def answers(self, rid: str, inputs: bytes) -> bytes:
-        """The interpreter's answers to a packed batch, packed as a board's result is: by
-        the batch interpreter where it can, else a vector at a time (a repeated vector, as
-        calibration tasks repeat theirs, evaluated once)."""
-        r, truth = self.routines[rid], {}
-        if batch_interp.supports(r):
-            results = batch_interp.run_many(r, batch.input_words(r, inputs))
-            return batch.pack_result_words(r, results)
-        return batch.pack_outputs(r, [truth[v] if v in truth else truth.setdefault(
-            v, self.evaluate(rid, v)) for v in batch.unpack_inputs(r, inputs)])
+        """The interpreter's answers to a packed batch (its batch form's), packed as a
+        board's result is."""
+        r = self.routines[rid]
+        drawn = batch.input_arrays(r, inputs)
+        return batch.pack_output_arrays(r, batch_interp.run_many(r, drawn.args, drawn.memory))
 
     def disagreements(self, rid: str, inputs: bytes, outputs: bytes,
                       indices: Sequence[int]) -> list[int]:
         """Of `indices`, the vectors whose packed output is not the interpreter's answer
         to the packed input, inside the routine's domain (outside it every answer is
-        right): all at once by the batch interpreter for a routine without memory (a
-        100,000-vector answer in milliseconds), else one by one."""
+        right): all at once, by the interpreter's batch form (sem/batch_interp.py: a
+        50,000-vector answer in milliseconds)."""
         r = self.routines[rid]
-        if not batch_interp.supports(r):
-            return self.disagreements_one_by_one(rid, inputs, outputs, indices)
         chosen = np.asarray(indices, dtype=np.int64)
-        args = batch.input_words(r, inputs)[chosen]
-        differ = batch_interp.run_many(r, args) != batch.result_words(r, outputs)[chosen]
+        drawn = batch.input_arrays(r, inputs)
+        args = drawn.args[chosen]
+        want = batch_interp.run_many(r, args, None if drawn.memory is None
+                                     else drawn.memory[chosen])
+        got = batch.output_arrays(r, outputs)
+        differ = np.zeros(len(chosen), dtype=bool)
+        if want.result is not None:
+            differ |= want.result != got.result[chosen]
+        if want.memory is not None:
+            differ |= (want.memory != got.memory[chosen]).any(axis=1)
         return chosen[differ & batch_interp.admits_many(r, args)].tolist()
-
-    def disagreements_one_by_one(self, rid: str, inputs: bytes, outputs: bytes,
-                                 indices: Sequence[int]) -> list[int]:
-        """`disagreements` by the reference interpreter, a vector at a time (a record
-        seen before is not interpreted again: calibration tasks repeat theirs)."""
-        r = self.routines[rid]
-        stride = batch.in_stride(layout_of(r))
-        truth: dict[bytes, Evaluation | None] = {}  # None: outside the domain
-
-        def expected(i: int) -> Evaluation | None:
-            record = inputs[i * stride:(i + 1) * stride]
-            if record not in truth:
-                vector = batch.input_at(r, inputs, i)
-                truth[record] = self.evaluate(rid, vector) if self.admits(rid, vector) else None
-            return truth[record]
-
-        return [i for i in indices
-                if (want := expected(i)) is not None and want != batch.output(r, outputs, i)]
 
     def admits(self, rid: str, vector: Vector) -> bool:
         """Whether the vector is inside the routine's domain (its precondition): outside
