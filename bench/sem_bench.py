@@ -1,5 +1,6 @@
 """Semantic core figures: hashing + storing 100,000 routines, `sem show` latency,
-and lowering + assembling + vetting time per routine on each architecture.
+lowering + assembling + vetting time per routine on each architecture, and a batch of
+vectors drawn and interpreted by the batch forms beside one vector at a time.
 
     .venv/bin/python bench/sem_bench.py [--routines N]
 """
@@ -16,12 +17,16 @@ from pathlib import Path
 
 from arch import ARCHES, RISCV64, X86_64
 from cli import sem as cli
+from sem import interp
+from sem.batch_interp import run_many
+from sem.batch_vectors import generate_batch
 from sem.canon import canonicalize
 from sem.ir import Node, Routine, bv32, lshr
 from sem.library import FILES, hackers_delight, sorting
 from sem.lower import lower_for
 from sem.store import Name, SemStore
 from sem.unicorn_check import check
+from sem.vectors import generate
 from stores.db import connect
 
 OPS = ("add", "sub", "and", "or", "xor", "mul")
@@ -92,6 +97,36 @@ def bench_lowering() -> None:
               f"assemble {k * asm_t:.2f} ms, vet 1000 vectors in Unicorn {k * vet_t:.1f} ms")
 
 
+BATCH = 50_000  # vectors a batch form is timed on (a motherboard task holds 20,000-50,000)
+ONE_AT_A_TIME = 2_000  # of those, the ones the reference interpreter is timed on
+
+
+def bench_batches() -> None:
+    """Per vector: drawing (vectors.generate against batch_vectors.generate_batch) and
+    interpreting (interp.run against batch_interp.run_many) on the same routines."""
+    print(f"a batch of {BATCH:,} vectors, per vector (one at a time timed on the first"
+          f" {ONE_AT_A_TIME:,}):")
+    for r in (hackers_delight.p01, hackers_delight.p16, hackers_delight.p20,
+              hackers_delight.p23, hackers_delight.p25, sorting.sort3, sorting.sort5):
+        t = time.perf_counter()
+        drawn = generate_batch(r, BATCH, seed=1)
+        drawing = (time.perf_counter() - t) / BATCH
+        t = time.perf_counter()
+        vectors = generate(r, ONE_AT_A_TIME, seed=1)
+        drawing_one = (time.perf_counter() - t) / ONE_AT_A_TIME
+        t = time.perf_counter()
+        run_many(r, drawn.args, drawn.memory)
+        batch = (time.perf_counter() - t) / BATCH
+        t = time.perf_counter()
+        for v in vectors:
+            interp.run(r, v.args, v.memory)
+        one = (time.perf_counter() - t) / ONE_AT_A_TIME
+        print(f"  {r.hint_name:<6} draw {1e6 * drawing:6.3f} us (one at a time"
+              f" {1e6 * drawing_one:6.2f} us, {drawing_one / drawing:4.0f}x);  interpret"
+              f" {1e6 * batch:6.3f} us (one at a time {1e6 * one:6.2f} us,"
+              f" {one / batch:4.0f}x)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--routines", type=int, default=100_000)
@@ -101,6 +136,7 @@ def main() -> None:
         bench_store(args.routines, Path(tmp) / "bench.db")
         bench_show(Path(tmp) / "show.db")
     bench_lowering()
+    bench_batches()
 
 
 def _cpu_model() -> str:
