@@ -23,7 +23,7 @@ from probes.routine import (
     probe_result,
 )
 from sem.batch_interp import BatchEvaluation
-from sem.batch_vectors import Batch
+from sem.batch_vectors import VectorArrays
 from sem.interp import Evaluation, Memory
 from sem.ir import Routine
 from sem.vectors import DATA_ADDRESS, Vector
@@ -42,7 +42,7 @@ def pack_inputs(r: Routine, vectors: Sequence[Vector]) -> bytes:
     return b"".join(encode_inputs(layout, v) for v in vectors)
 
 
-def pack_batch(r: Routine, drawn: Batch) -> bytes:
+def pack_batch(r: Routine, drawn: VectorArrays) -> bytes:
     """Vectors drawn as arrays (sem/batch_vectors.py) packed as pack_inputs packs them."""
     layout = layout_of(r)
     n, stride = len(drawn.args), in_stride(layout)
@@ -81,7 +81,7 @@ def unpack_inputs(r: Routine, data: bytes) -> list[Vector]:
     return out
 
 
-def input_arrays(r: Routine, data: bytes) -> Batch:
+def input_arrays(r: Routine, data: bytes) -> VectorArrays:
     """Packed inputs as arrays, for the batch interpreter: a row per vector, a column per
     input (uint64; a pointer input holds DATA_ADDRESS, where the window is), and the
     memory windows (uint8; None for a routine without memory)."""
@@ -93,7 +93,7 @@ def input_arrays(r: Routine, data: bytes) -> Batch:
         args[:, i] = records[:, WORD * slot:WORD * (slot + 1)].copy().view("<u8")[:, 0]
     at = layout.input_memory_offset
     memory = records[:, at:at + layout.memory_size] if layout.memory_size else None
-    return Batch(args, memory)
+    return VectorArrays(args, memory)
 
 
 def output_arrays(r: Routine, data: bytes) -> BatchEvaluation:

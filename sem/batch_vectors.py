@@ -26,12 +26,12 @@ POOL_SIZES = (2, 4, 16)  # distinct words a memory window is drawn from (as vect
 
 
 @dataclass(frozen=True)
-class Batch:
+class VectorArrays:
     args: np.ndarray  # vectors x inputs, uint64 (a pointer input: DATA_ADDRESS)
     memory: np.ndarray | None  # vectors x DATA_SIZE bytes, uint8; None without memory
 
 
-def generate_batch(r: Routine, count: int = 1000, seed: int = 0) -> Batch:
+def generate_batch(r: Routine, count: int = 1000, seed: int = 0) -> VectorArrays:
     rng = np.random.Generator(np.random.PCG64(seed))
     value_params = [i for i, t in enumerate(r.params) if t.name != "ptr"]
     widths = [r.params[i].width for i in value_params]
@@ -63,7 +63,7 @@ def generate_batch(r: Routine, count: int = 1000, seed: int = 0) -> Batch:
             raise NarrowDomain(f"{have} of {draws} random inputs meet the routine's "
                                "precondition; widen it or ask for fewer vectors")
     args = np.concatenate(blocks) if blocks else np.zeros((0, len(r.params)), dtype=U64)
-    return Batch(args, _memory(rng, count) if r.uses_memory else None)
+    return VectorArrays(args, _memory(rng, count) if r.uses_memory else None)
 
 
 def _rows(r: Routine, value_params: list[int], columns: list[np.ndarray], n: int) -> np.ndarray:

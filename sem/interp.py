@@ -117,17 +117,17 @@ Steps = list[tuple[Node, tuple[int, ...]]]
 
 
 @dataclass(frozen=True)
-class Plan:
+class EvaluationPlan:
     routine: Routine
     steps: Steps
     places: dict[int, int]  # id(node) -> its place in `steps`
 
 
-_PLANS: dict[tuple[int, bool], Plan] = {}
+_PLANS: dict[tuple[int, bool], EvaluationPlan] = {}
 PLANS_KEPT = 1024  # routines made on the fly (lifted programs) must not pile up here
 
 
-def plan(r: Routine, precondition: bool) -> Plan:
+def plan(r: Routine, precondition: bool) -> EvaluationPlan:
     """The routine's nodes in evaluation order with their operands' places (of its
     precondition with `precondition`), made once per routine object."""
     key = (id(r), precondition)
@@ -137,12 +137,12 @@ def plan(r: Routine, precondition: bool) -> Plan:
             _PLANS.clear()
         order = precondition_order(r) if precondition else postorder(r)
         places = {id(n): i for i, n in enumerate(order)}
-        found = _PLANS[key] = Plan(r, [(n, tuple(places[id(a)] for a in n.args))
+        found = _PLANS[key] = EvaluationPlan(r, [(n, tuple(places[id(a)] for a in n.args))
                                         for n in order], places)
     return found
 
 
-def _values(made: Plan, args: tuple[int, ...], memory: Memory | None) -> list:
+def _values(made: EvaluationPlan, args: tuple[int, ...], memory: Memory | None) -> list:
     values: list = [None] * len(made.steps)
     for i, (n, refs) in enumerate(made.steps):
         values[i] = _eval(n, [values[j] for j in refs], args, memory)
