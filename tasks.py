@@ -160,7 +160,11 @@ def bench_evolve(c, budget=60, sort_budget=600, until_goal=False, target=None, r
 
 @task(name="sem")
 def bench_sem(c):
-    """Semantic-core benchmark: hashing/storing 100,000 routines, show latency, lowering."""
+    """Semantic-core benchmark: hashing/storing, show latency, lowering, batch vectors.
+
+    Hashing and storing 100,000 routines, `sem show` latency, lowering with assembling and
+    vetting per routine, and a 50,000-vector batch drawn and interpreted by the batch
+    forms beside one vector at a time."""
     import sys
 
     c.run(f"{sys.executable} bench/sem_bench.py", pty=False)
