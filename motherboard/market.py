@@ -197,7 +197,7 @@ class Motherboard:
             entry.won, entry.accepted, entry.credits = known.won, known.accepted, known.credits
             entry.vectors, entry.busy = known.vectors, known.busy
         self.boards[report.board] = entry
-        self.trust.of(report.board)
+        self.trust.joined(report.board, now)
         self.records.join(report.board)
         sizes = self.config.calibration_sizes
         for rid in self.mix:

@@ -116,8 +116,12 @@ class BoardTrust:
 
     @property
     def expected(self) -> float:
-        """What tables show: the chance the next answer is right and on time."""
-        return self.correct.expected * self.timely.expected
+        """What the table, the JSON and the plot show as trust: the Beta expectation over
+        every outcome rated, answers (a wrong one counted WRONG_WEIGHT times) and promises
+        alike, so 0.5 for a board with no evidence, the neutral start.  (The product of
+        the two opinions' expectations, shown before, started a newcomer at 0.25.)"""
+        good = self.correct.r + self.timely.r
+        return (good + 1.0) / (good + self.correct.s + self.timely.s + 2.0)
 
     @property
     def weight(self) -> float:
@@ -141,6 +145,11 @@ class TrustView:
 
     def of(self, board: str) -> BoardTrust:
         return self.boards.setdefault(board, BoardTrust())
+
+    def joined(self, board: str, now: float) -> None:
+        """A board (re)joins: its trust as it stands, 0.5 for a newcomer, starts its line
+        over time (an identity back keeps what it had)."""
+        self._note(board, now)
 
     def verified(self, board: str, correct: bool, now: float) -> None:
         t = self.of(board)

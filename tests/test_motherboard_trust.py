@@ -39,6 +39,23 @@ def test_a_newcomer_is_neutral_with_no_evidence_and_a_twentyfold_handicap():
     assert o.expected == pytest.approx(9 / 11) and o.evidence == 9
 
 
+def test_a_board_joins_with_trust_half_and_no_evidence_and_its_outcomes_move_it():
+    """The trust shown: Beta(1 + good, 1 + bad) over answers and promises together,
+    a wrong answer counted WRONG_WEIGHT times."""
+    view = TrustView("me")
+    view.joined("b", 0.0)
+    assert view.of("b").expected == 0.5 and view.of("b").evidence == 0
+    view.verified("b", True, 0.0)
+    view.timeliness("b", promised=1.0, measured=1.0, tolerance=1.5, now=0.0)
+    assert view.of("b").expected == pytest.approx(3 / 4)
+    view.verified("b", False, 1.0)
+    assert view.of("b").expected == pytest.approx(3 / 14)  # 2 good, 10 bad
+    view.timeliness("b", promised=0.1, measured=1.0, tolerance=1.5, now=2.0)  # late
+    assert view.of("b").expected == pytest.approx(3 / 15)
+    assert [round(x, 6) for _, _, x, _ in view.series] == [round(x, 6) for x in (
+        1 / 2, 2 / 3, 3 / 4, 3 / 14, 3 / 15)]
+
+
 def test_a_caught_liar_needs_a_long_clean_record_to_be_weighed_like_before():
     view = TrustView("me")
     for _ in range(20):
