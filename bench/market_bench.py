@@ -38,10 +38,12 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 from cli.market import MarketOptions, run_market
-from market.driver import Driver
+from market import records as R
+from market.driver import Driver, Step
 from market.market import Book, Market, RoutineInfo, Rules, Strategy
 from market.report import time_to_reach
 from stores.ledger import Ledger
@@ -207,6 +209,28 @@ def compare(docs: dict[bool, dict]) -> None:
           f"{len(worse)} ({', '.join(worse)}), of {len(isolated)} pairs no sharing reached")
 
 
+PROGRESS_EVERY_S = 20.0  # wall seconds between progress lines on stderr
+
+
+def progress(label: str, seconds: float) -> Callable[[Market, Step], None]:
+    """run_market's on_step: a line on stderr every PROGRESS_EVERY_S, so a run's minutes
+    are not silence (stdout keeps the figures)."""
+    started = last = time.monotonic()
+
+    def step(market: Market, _step: Step) -> None:
+        nonlocal last
+        now = time.monotonic()
+        if now - last < PROGRESS_EVERY_S:
+            return
+        last = now
+        done = market.state.done()
+        print(f"  [{label}] {now - started:.0f} s: market clock"
+              f" {market.state.clock / 1000:.0f} of {seconds:.0f} CPU-s, {len(done)}"
+              f" experiments done, {sum(e.outcome == R.IMPROVEMENT for e in done)}"
+              " improvements", file=sys.stderr, flush=True)
+    return step
+
+
 def boards(seconds: float, seed: int, routines: tuple[str, ...] | None, reports: Path) -> None:
     docs = {}
     with tempfile.TemporaryDirectory() as directory:
@@ -214,7 +238,8 @@ def boards(seconds: float, seed: int, routines: tuple[str, ...] | None, reports:
             db = str(Path(directory) / f"market-{sharing}.db")
             started = time.perf_counter()
             doc = run_market(MarketOptions(seconds=seconds, sharing=sharing, seed=seed, db=db,
-                                           routines=routines))
+                                           routines=routines),
+                             on_step=progress("sharing" if sharing else "no sharing", seconds))
             doc["wall_seconds"] = time.perf_counter() - started
             docs[sharing] = doc
             out = reports / REPORTS[sharing]
