@@ -41,6 +41,7 @@ from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
+from bench.progress import Progress
 from cli.market import MarketOptions, run_market
 from market import records as R
 from market.driver import Driver, Step
@@ -209,25 +210,16 @@ def compare(docs: dict[bool, dict]) -> None:
           f"{len(worse)} ({', '.join(worse)}), of {len(isolated)} pairs no sharing reached")
 
 
-PROGRESS_EVERY_S = 20.0  # wall seconds between progress lines on stderr
-
-
 def progress(label: str, seconds: float) -> Callable[[Market, Step], None]:
-    """run_market's on_step: a line on stderr every PROGRESS_EVERY_S, so a run's minutes
-    are not silence (stdout keeps the figures)."""
-    started = last = time.monotonic()
+    """run_market's on_step: a progress line on stderr every so often (bench/progress.py)."""
+    line = Progress(label)
 
     def step(market: Market, _step: Step) -> None:
-        nonlocal last
-        now = time.monotonic()
-        if now - last < PROGRESS_EVERY_S:
-            return
-        last = now
-        done = market.state.done()
-        print(f"  [{label}] {now - started:.0f} s: market clock"
-              f" {market.state.clock / 1000:.0f} of {seconds:.0f} CPU-s, {len(done)}"
-              f" experiments done, {sum(e.outcome == R.IMPROVEMENT for e in done)}"
-              " improvements", file=sys.stderr, flush=True)
+        if line.due():
+            done = market.state.done()
+            line.say(f"market clock {market.state.clock / 1000:.0f} of {seconds:.0f} CPU-s,"
+                     f" {len(done)} experiments done,"
+                     f" {sum(e.outcome == R.IMPROVEMENT for e in done)} improvements")
     return step
 
 

@@ -50,11 +50,11 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import sys
 import time
 from collections import Counter
 from collections.abc import Callable
 
+from bench.progress import Progress
 from motherboard.adversary import liar_kinds
 from motherboard.compare import compare, held_out, knowledge, paired_ratio, table_floor
 from motherboard.live import BUSIEST_HONEST, LiveRun, Plan, parse_boards, run_live
@@ -81,33 +81,25 @@ LIARS = "q35:Haswell,virt:rv64,q35:qemu64"  # the last boards of a spec lie
 HETERO = "q35:qemu64,q35:Haswell,virt:rv64,virt:rv64-nozb"
 
 
-PROGRESS_EVERY_S = 20.0  # a live part's progress line on stderr, at most this often
-
-
 def say(text: str = "") -> None:
     print(text, flush=True)
 
 
 def progress(part: str) -> Callable[[LiveRun, float], None]:
-    """run_live's on_update for a live part: a line on stderr every PROGRESS_EVERY_S, so
-    minutes of boots, calibration and rounds are not silence (stdout keeps the figures)."""
-    started = time.monotonic()
-    last = started
+    """run_live's on_update for a live part: a progress line on stderr every so often
+    (bench/progress.py)."""
+    line = Progress(part)
 
     def update(run: LiveRun, _now: float) -> None:
-        nonlocal last
-        now = time.monotonic()
-        if now - last < PROGRESS_EVERY_S:
+        if not line.due():
             return
-        last = now
         mb = run.motherboard
         work = mb.workload_tasks()
         calibrating = sum(mb.calibrating(b) for b in mb.boards)
         turns = sum(len(r) for r in run.executed_runs.values())
-        print(f"  [{part}] {now - started:.0f} s: {len(mb.boards)} boards"
-              f" ({calibrating} calibrating), tasks accepted"
-              f" {sum(t.accepted_at is not None for t in work)} of {len(work)} submitted"
-              + (f", list schedules run {turns}" if turns else ""), file=sys.stderr, flush=True)
+        line.say(f"{len(mb.boards)} boards ({calibrating} calibrating), tasks accepted"
+                 f" {sum(t.accepted_at is not None for t in work)} of {len(work)} submitted"
+                 + (f", list schedules run {turns}" if turns else ""))
 
     return update
 
