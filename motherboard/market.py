@@ -139,7 +139,7 @@ class Motherboard:
         self.config = config or MarketConfig()
         self.mix = [book.resolve(r) for r in mix]  # routines boards calibrate for
         self.rng = random.Random(self.config.seed)
-        self.oracle = Oracle(book, self.config.oracle, random.Random(self.config.seed + 1))
+        self.oracle = Oracle(self.config.oracle, random.Random(self.config.seed + 1))
         self.trust = TrustView(observer)
         self.records = BoardRecords(self.config.calibration_samples)
         self.boards: dict[str, BoardEntry] = {}
@@ -798,9 +798,9 @@ class Motherboard:
 
     def _calibration_inputs(self, task: TaskEntry) -> bytes:
         """A calibration task's inputs: at most CALIBRATION_DISTINCT vectors, repeated to
-        its size: a run's time does not depend on which vectors it is given, and a run
-        samples every routine, implementation and size several times on every board, so
-        its inputs are drawn small and copied."""
+        its size: a run's time does not depend on which vectors it is given, and a
+        calibration samples every routine, implementation and size several times on every
+        board, so its inputs are drawn small and copied."""
         distinct = self.book.packed_inputs(task.routine, min(task.size, CALIBRATION_DISTINCT),
                                            task.seed)
         stride = len(distinct) // min(task.size, CALIBRATION_DISTINCT)

@@ -82,8 +82,10 @@ def run_check(book: RoutineBook, request: CheckRequest) -> Check:
 
 
 class Oracle:
-    def __init__(self, book: RoutineBook, policy: OraclePolicy, rng: random.Random) -> None:
-        self.book, self.policy, self.rng = book, policy, rng
+    """Which answers are checked, and on which vectors (the check itself: run_check)."""
+
+    def __init__(self, policy: OraclePolicy, rng: random.Random) -> None:
+        self.policy, self.rng = policy, rng
 
     def indices(self, kind: str, n: int) -> tuple[int, ...]:
         """The vectors a check of `kind` looks at, of `n`."""
