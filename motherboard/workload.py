@@ -173,7 +173,8 @@ class Workload:
     @classmethod
     def from_json(cls, doc: dict) -> Workload:
         check_file(doc)
-        tasks = [TaskSpec(str(t["id"]), str(t["routine"]), int(t["size"]), int(t.get("seed", 0)),
+        # ids may be written as numbers; every other type is as FILE_SCHEMA checked it
+        tasks = [TaskSpec(str(t["id"]), t["routine"], t["size"], t.get("seed", 0),
                           float(t.get("arrival", 0.0)), tuple(str(a) for a in t.get("after", ())))
                  for t in doc.get("tasks", ())]
         if "stream" in doc:

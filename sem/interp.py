@@ -137,8 +137,8 @@ def plan(r: Routine, precondition: bool) -> EvaluationPlan:
             _PLANS.clear()
         order = precondition_order(r) if precondition else postorder(r)
         places = {id(n): i for i, n in enumerate(order)}
-        found = _PLANS[key] = EvaluationPlan(r, [(n, tuple(places[id(a)] for a in n.args))
-                                        for n in order], places)
+        steps = [(n, tuple(places[id(a)] for a in n.args)) for n in order]
+        found = _PLANS[key] = EvaluationPlan(r, steps, places)
     return found
 
 
