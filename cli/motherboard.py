@@ -18,10 +18,18 @@ from cli import terminal
 from cli.errors import Failure, Interrupted, UsageError
 from motherboard.compare import compare
 from motherboard.entries import BoardStatus, TaskState
-from motherboard.live import BoardSpecError, LiveRun, Plan, check_models, parse_boards, run_live
+from motherboard.live import (
+    BoardSpecError,
+    LiveRun,
+    Plan,
+    check_models,
+    named_declines,
+    parse_boards,
+    run_live,
+)
 from motherboard.market import MarketConfig, Motherboard
 from motherboard.record import to_json, totals
-from motherboard.routines import UnknownRoutineName
+from motherboard.routines import RoutineBook, UnknownRoutineName
 from motherboard.workload import WorkloadError, calibration_sizes, load
 from sem.store import SemStore
 from stores.db import connect
@@ -137,7 +145,13 @@ def motherboard_command(boards: str, workload: str = "stream", *, liars: int = 0
         work = load(workload)
         plans = _plans(kill, leave, join)
         declines = _declines(decline)
-    except (BoardSpecError, WorkloadError, MotherboardArgumentError) as error:
+        # every name the run will look up, looked up now, before anything is said or booted
+        book = RoutineBook.library()
+        for routine in work.routines():
+            book.resolve(routine)
+        named_declines([c for c in choices if c.board is not None], plans, declines, book)
+    except (BoardSpecError, WorkloadError, MotherboardArgumentError,
+            UnknownRoutineName) as error:
         raise UsageError(str(error)) from None
     for c in choices:
         if c.board is None:

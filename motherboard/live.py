@@ -297,7 +297,7 @@ def run_live(choices: Sequence[BoardChoice], workload: Workload, *,
     if not usable:
         raise BoardSpecError("no board can start here: " + "; ".join(
             f"{c.spec}: {c.skipped}" for c in choices))
-    declines = _named_declines(usable, plans, declines or {}, book)
+    declines = named_declines(usable, plans, declines or {}, book)
     runs = [_round(workload.tasks, k) for k in range(1, rounds + 1)]
     session = _LiveSession(choices, workload, book, config, liars, plans, declines,
                            store, seed, timeout, on_update, update_every)
@@ -313,7 +313,7 @@ def run_live(choices: Sequence[BoardChoice], workload: Workload, *,
     return session.run
 
 
-def _named_declines(usable: Sequence[BoardChoice], plans: Sequence[Plan],
+def named_declines(usable: Sequence[BoardChoice], plans: Sequence[Plan],
                     declines: dict[str, tuple[str, ...]],
                     book: RoutineBook) -> dict[str, tuple[str, ...]]:
     """The declines with their routines as IDs, once every board a plan or a decline

@@ -409,3 +409,16 @@ def test_bench_market_compare_without_reports_says_to_run_the_bench_first(capsys
     code, _, err = run_main(capsys, "bench", "market", "--compare")
     assert code == USAGE and len(err.splitlines()) == 1, err
     assert "build/market-no-sharing.json" in err and "./run bench market" in err, err
+
+
+@pytest.mark.parametrize("command", [
+    "motherboard --boards q35:qemu64 --decline q35:qemu64=p99",
+    "motherboard --boards q35:qemu64,virt:rv64 --kill foo@1",
+    "motherboard --boards q35:qemu64 --workload {p99_workload}"])
+def test_a_motherboard_run_refused_says_nothing_before_its_error(capsys, tmp_path, command):
+    """Every name a run looks up is looked up before it says it boots anything."""
+    workload = tmp_path / "p99.json"
+    workload.write_text('{"schema": "metaos.workload/1", "tasks": '
+                        '[{"id": "a", "routine": "p99", "size": 3}]}')
+    code, out, err = run_main(capsys, *shlex.split(command.format(p99_workload=workload)))
+    assert code == USAGE and out == "" and len(err.splitlines()) == 1, (out, err)
