@@ -41,7 +41,7 @@ from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
-from bench.progress import Progress
+from bench.progress import ProgressLine
 from cli.market import MarketOptions, run_market
 from market import records as R
 from market.driver import Driver, Step
@@ -212,7 +212,7 @@ def compare(docs: dict[bool, dict]) -> None:
 
 def progress(label: str, seconds: float) -> Callable[[Market, Step], None]:
     """run_market's on_step: a progress line on stderr every so often (bench/progress.py)."""
-    line = Progress(label)
+    line = ProgressLine(label)
 
     def step(market: Market, _step: Step) -> None:
         if line.due():

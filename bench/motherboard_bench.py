@@ -54,7 +54,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 
-from bench.progress import Progress
+from bench.progress import ProgressLine
 from motherboard.adversary import liar_kinds
 from motherboard.compare import compare, held_out, knowledge, paired_ratio, table_floor
 from motherboard.live import BUSIEST_HONEST, LiveRun, Plan, parse_boards, run_live
@@ -88,7 +88,7 @@ def say(text: str = "") -> None:
 def progress(part: str) -> Callable[[LiveRun, float], None]:
     """run_live's on_update for a live part: a progress line on stderr every so often
     (bench/progress.py)."""
-    line = Progress(part)
+    line = ProgressLine(part)
 
     def update(run: LiveRun, _now: float) -> None:
         if not line.due():

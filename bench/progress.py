@@ -10,7 +10,7 @@ import time
 EVERY_S = 20.0
 
 
-class Progress:
+class ProgressLine:
     def __init__(self, label: str) -> None:
         self.label = label
         self.started = self.last = time.monotonic()
