@@ -104,6 +104,7 @@ def plot(record: dict, path: str) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.patches import Patch
 
     liars = {b["board"] for b in record["boards"] if b["liar"]}
     fig, (trust_ax, tasks_ax) = plt.subplots(1, 2, figsize=(13, 5))
@@ -120,13 +121,18 @@ def plot(record: dict, path: str) -> None:
     accepted = [b["accepted"] for b in record["boards"]]
     wrong = [b["wrong_caught"] for b in record["boards"]]
     colors = ["tab:red" if b in liars else "tab:blue" for b in boards]
-    tasks_ax.bar(boards, accepted, color=colors, label="tasks accepted")
-    tasks_ax.bar(boards, wrong, bottom=accepted, color="black", label="wrong answers caught")
+    tasks_ax.bar(boards, accepted, color=colors)
+    tasks_ax.bar(boards, wrong, bottom=accepted, color="black")
     top = max([a + w for a, w in zip(accepted, wrong, strict=True)], default=0)
     # headroom above the tallest bar for the legend, which would otherwise cover it
     tasks_ax.set(title="tasks per board (red: liars)", ylabel="tasks", ylim=(0, 1.25 * top + 1))
     tasks_ax.tick_params(axis="x", rotation=45, labelsize=7)
-    tasks_ax.legend(fontsize=7, loc="upper right")
+    # the legend's own patches: drawn from the bars, its colour would be the first
+    # board's, a liar's red over every honest board's blue
+    tasks_ax.legend(handles=[Patch(color="tab:blue", label="tasks accepted"),
+                             Patch(color="tab:red", label="tasks accepted (liar)"),
+                             Patch(color="black", label="wrong answers caught")],
+                    fontsize=7, loc="upper right")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
