@@ -18,15 +18,12 @@ from probes.routine import (
     RESULT_OFFSET,
     WORD,
     ProbeLayout,
-    encode_inputs,
     layout_of,
-    probe_result,
 )
 from sem.batch_interp import BatchEvaluation
 from sem.batch_vectors import VectorArrays
-from sem.interp import Evaluation, Memory
 from sem.ir import Routine
-from sem.vectors import DATA_ADDRESS, Vector
+from sem.vectors import DATA_ADDRESS
 
 
 class BatchError(ValueError):
@@ -37,13 +34,8 @@ def in_stride(layout: ProbeLayout) -> int:
     return layout.input_memory_offset + layout.memory_size
 
 
-def pack_inputs(r: Routine, vectors: Sequence[Vector]) -> bytes:
-    layout = layout_of(r)
-    return b"".join(encode_inputs(layout, v) for v in vectors)
-
-
 def pack_batch(r: Routine, drawn: VectorArrays) -> bytes:
-    """Vectors drawn as arrays (sem/batch_vectors.py) packed as pack_inputs packs them."""
+    """Vectors drawn as arrays (sem/batch_vectors.py) packed as input records."""
     layout = layout_of(r)
     n, stride = len(drawn.args), in_stride(layout)
     records = np.zeros((n, stride), dtype=np.uint8)
@@ -54,31 +46,6 @@ def pack_batch(r: Routine, drawn: VectorArrays) -> bytes:
         at = layout.input_memory_offset
         records[:, at:at + layout.memory_size] = drawn.memory
     return records.tobytes()
-
-
-def unpack_inputs(r: Routine, data: bytes) -> list[Vector]:
-    """The vectors packed inputs hold (pointer inputs point at the memory window)."""
-    layout = layout_of(r)
-    stride = in_stride(layout)
-    if stride == 0 or len(data) % stride:
-        raise BatchError(f"{len(data)} bytes of inputs are no whole number of {stride}-byte"
-                         " records")
-    out = []
-    for base in range(0, len(data), stride):
-        scalars = iter(range(len(layout.scalars)))
-        args = []
-        for t in layout.params:
-            if t == "ptr":
-                args.append(DATA_ADDRESS)
-            else:
-                at = base + WORD * next(scalars)
-                args.append(int.from_bytes(data[at:at + WORD], "little"))
-        memory = None
-        if layout.memory_size:
-            at = base + layout.input_memory_offset
-            memory = Memory(DATA_ADDRESS, bytes(data[at:at + layout.memory_size]))
-        out.append(Vector(tuple(args), memory))
-    return out
 
 
 def input_arrays(r: Routine, data: bytes) -> VectorArrays:
@@ -112,7 +79,7 @@ def output_arrays(r: Routine, data: bytes) -> BatchEvaluation:
 
 
 def pack_output_arrays(r: Routine, outputs: BatchEvaluation) -> bytes:
-    """Outputs as arrays (the batch interpreter's) packed as pack_outputs packs them."""
+    """Outputs as arrays (the batch interpreter's) packed as output records."""
     layout = layout_of(r)
     n = len(outputs.result if outputs.result is not None else outputs.memory)
     records = np.zeros((n, layout.output_size), dtype=np.uint8)
@@ -125,41 +92,14 @@ def pack_output_arrays(r: Routine, outputs: BatchEvaluation) -> bytes:
     return records.tobytes()
 
 
-def input_at(r: Routine, data: bytes, i: int) -> Vector:
-    """Vector i of packed inputs, decoding only its record (a spot check looks at four
-    of thousands)."""
-    stride = in_stride(layout_of(r))
-    return unpack_inputs(r, data[i * stride:(i + 1) * stride])[0]
-
-
 def out_stride(r: Routine) -> int:
     return layout_of(r).output_size
-
-
-def pack_outputs(r: Routine, evaluations: Sequence[Evaluation]) -> bytes:
-    """Evaluations as the probe form writes them (what a simulated board sends)."""
-    layout = layout_of(r)
-    out = bytearray()
-    for e in evaluations:
-        out += (e.result or 0).to_bytes(WORD, "little")
-        if layout.memory_size:
-            out += e.memory.data
-    return bytes(out)
 
 
 def count(r: Routine, data: bytes) -> int | None:
     """How many outputs `data` holds, or None when it is no whole number of records."""
     stride = out_stride(r)
     return None if len(data) % stride else len(data) // stride
-
-
-def output(r: Routine, data: bytes, i: int) -> Evaluation:
-    stride = out_stride(r)
-    return probe_result(r, data[i * stride:(i + 1) * stride])
-
-
-def outputs(r: Routine, data: bytes) -> list[Evaluation]:
-    return [output(r, data, i) for i in range(count(r, data) or 0)]
 
 
 def compose(r: Routine, own: bytes, parents: Sequence[tuple[Routine, bytes]]) -> bytes:

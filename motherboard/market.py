@@ -74,7 +74,6 @@ from motherboard.oracle import (
 from motherboard.routines import RoutineBook
 from motherboard.trust import TrustView
 from motherboard.workload import TaskSpec
-from sem.vectors import Vector
 
 # Vectors a calibration task is made of at most, repeated to its size (see _calibration_inputs)
 CALIBRATION_DISTINCT = 256
@@ -808,10 +807,6 @@ class Motherboard:
 
     def _own_inputs(self, task: TaskEntry) -> bytes:
         return self.book.packed_inputs(task.routine, task.size, task.seed)
-
-    def inputs(self, task: TaskEntry) -> list[Vector]:
-        """A task's inputs as vectors (as they travelled)."""
-        return batch.unpack_inputs(self.book.routine(task.routine), task.packed)
 
     def _release_children(self, parent: TaskEntry, now: float, out: list[Envelope]) -> None:
         for child in self._children(parent):

@@ -111,7 +111,7 @@ class Award:
     routine: str
     implementation: str
     size: int  # input vectors
-    inputs: bytes | None  # packed input records (batch.pack_inputs); None: in an Inputs later
+    inputs: bytes | None  # packed input records (motherboard/batch.py); None: in an Inputs later
 
 
 @dataclass(frozen=True)

@@ -9,14 +9,12 @@ from functools import cache
 import numpy as np
 
 from motherboard import batch
-from sem import batch_interp, interp
+from sem import batch_interp
 from sem.batch_vectors import generate_batch
 from sem.canon import SHORT, routine_id
-from sem.interp import Evaluation
 from sem.ir import Routine
 from sem.library import FILES
 from sem.loader import load_file
-from sem.vectors import Vector
 
 
 class UnknownRoutineName(LookupError):
@@ -64,15 +62,6 @@ class RoutineBook:
         r = self.routines[rid]
         return batch.pack_batch(r, generate_batch(r, size, seed=seed))
 
-    def inputs(self, rid: str, size: int, seed: int) -> tuple[Vector, ...]:
-        """A task's own batch as vectors (`packed_inputs` unpacked)."""
-        r = self.routines[rid]
-        return tuple(batch.unpack_inputs(r, self.packed_inputs(rid, size, seed)))
-
-    def evaluate(self, rid: str, vector: Vector) -> Evaluation:
-        """The interpreter's answer: the truth every board's answer is checked against."""
-        return interp.run(self.routines[rid], vector.args, vector.memory)
-
     def answers(self, rid: str, inputs: bytes) -> bytes:
         """The interpreter's answers to a packed batch (its batch form's), packed as a
         board's result is."""
@@ -99,14 +88,6 @@ class RoutineBook:
         if want.memory is not None:
             differ |= (want.memory != got.memory[chosen]).any(axis=1)
         return chosen[differ & batch_interp.admits_many(r, args)].tolist()
-
-    def admits(self, rid: str, vector: Vector) -> bool:
-        """Whether the vector is inside the routine's domain (its precondition): outside
-        it every answer is right, as the reference C leaves it undefined.  A task's own
-        inputs are inside (generate_batch draws them there); a graph child's, made of its
-        parents' outputs, need not be."""
-        return interp.admits(self.routines[rid], vector.args)
-
 
 @cache
 def _library() -> RoutineBook:

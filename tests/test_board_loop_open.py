@@ -14,12 +14,12 @@ import pytest
 
 from arch import RISCV64, X86_64
 from contract.probe_abi import Outcome, watchdog_ns
-from motherboard import batch
 from motherboard.routines import RoutineBook
 from probes.board_loop import BoardJob, BoardLoop, Intake, Work, WorkDone
 from probes.campaign_state import CampaignState, Output, Policy
 from probes.routine import batch_form
 from sem.vectors import generate
+from testing import packed
 from testing.fake_guest import FakeGuest
 from testing.socket_board import SocketBoard
 
@@ -33,10 +33,10 @@ def task(rid: str, arch, count: int, seed: int) -> tuple[Work, list]:
     r = BOOK.routine(rid)
     form = batch_form(r, arch)
     vectors = generate(r, count, seed=seed)
-    records = batch.pack_inputs(r, vectors)
+    records = packed.pack_inputs(r, vectors)
     probes = [form.packed_probe(c) for c in form.packed_chunks(records)]
     return (Work((rid, arch.name, count, seed), tuple((p, None) for p in probes)),
-            [BOOK.evaluate(rid, v) for v in vectors])
+            [packed.evaluate(BOOK, rid, v) for v in vectors])
 
 
 def answers(rid: str, arch, done: WorkDone) -> list:
@@ -103,7 +103,7 @@ def test_a_work_of_equal_probes_fills_every_place():
     r = BOOK.routine(p01)
     form = batch_form(r, X86_64)
     vectors = generate(r, 100, seed=9)
-    probe_a, probe_b = (form.packed_probe(batch.pack_inputs(r, vectors)) for _ in range(2))
+    probe_a, probe_b = (form.packed_probe(packed.pack_inputs(r, vectors)) for _ in range(2))
     assert probe_a == probe_b and probe_a is not probe_b
     intake, state = Intake(), CampaignState(Policy(batch_size=1))
     intake.put(Work("w", ((probe_a, None), (probe_b, None))))

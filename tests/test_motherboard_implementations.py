@@ -16,6 +16,7 @@ from motherboard.routines import RoutineBook
 from probes.routine import batch_form
 from probes.vet import vet
 from sem.vectors import generate
+from testing import packed
 
 BOOK = RoutineBook.library()
 
@@ -29,7 +30,7 @@ def test_x86_feature_code_agrees_with_the_interpreter_in_unicorn(code):
     verdict = vet(form.probe(vectors))
     assert verdict.accepted and verdict.observation.outcome == 0
     got = form.results(len(vectors), verdict.observation.output)
-    assert got == [BOOK.evaluate(rid, v) for v in vectors]
+    assert got == [packed.evaluate(BOOK, rid, v) for v in vectors]
 
 
 def _gnu_as(text: str, tmp_path) -> bytes:
@@ -85,7 +86,7 @@ def test_a_proven_implementation_from_the_store_is_offered_where_the_board_has_i
     verdict = vet(form.probe(vectors))
     assert verdict.accepted
     assert form.results(len(vectors), verdict.observation.output) == [
-        BOOK.evaluate(p23, v) for v in vectors]
+        packed.evaluate(BOOK, p23, v) for v in vectors]
 
     haswell = ("abm", "popcnt", "sse4_2")
     lowered = code.lowered[(p23, X86_64)]

@@ -40,6 +40,7 @@ from motherboard.messages import Award, Bid, BidRequest, Cancel, Exit, Result
 from motherboard.record import audit, totals
 from motherboard.workload import poisson_stream
 from qemu.boards import board, cpu_models
+from testing import packed
 
 
 def test_the_profiles_rotations_place_every_task_on_every_board_once_in_order():
@@ -285,10 +286,13 @@ def test_a_live_graph_runs_twice_with_inputs_sent_on_arrival_and_is_compared_wit
     early = 0
     for child in (t for t in mb.workload_tasks() if t.after):
         parents = [mb.tasks[p] for p in child.after]
-        truth = [(mb.inputs(p), tuple(book.evaluate(p.routine, v) for v in mb.inputs(p)))
-                 for p in parents]
-        own = book.inputs(child.routine, child.size, child.seed)
-        assert tuple(mb.inputs(child)) == compose_inputs(book.routine(child.routine), own, truth)
+        truth = []
+        for p in parents:
+            seen = packed.task_inputs(mb, p)
+            truth.append((seen, tuple(packed.evaluate(book, p.routine, v) for v in seen)))
+        own = packed.own_inputs(book, child.routine, child.size, child.seed)
+        assert tuple(packed.task_inputs(mb, child)) == compose_inputs(
+            book.routine(child.routine), own, truth)
         accepted = next(a for a in child.attempts if a.outcome == "accepted")
         early += accepted.sent > accepted.awarded  # awarded first, its inputs later
     assert early >= 1
@@ -323,7 +327,6 @@ def test_the_oracles_checkers_run_only_on_cpu_nothing_else_wants():
     import multiprocessing
     import os
 
-    from motherboard import batch
     from motherboard.live import ORACLE, _checker_main
     from motherboard.oracle import FULL, CheckRequest
     from motherboard.routines import RoutineBook
@@ -331,15 +334,15 @@ def test_the_oracles_checkers_run_only_on_cpu_nothing_else_wants():
     book = RoutineBook.library()
     rid = book.resolve("hd:p01")
     r = book.routine(rid)
-    vectors = book.inputs(rid, 8, 1)
-    truth = batch.pack_outputs(r, [book.evaluate(rid, v) for v in vectors])
+    vectors = packed.own_inputs(book, rid, 8, 1)
+    truth = packed.pack_outputs(r, [packed.evaluate(book, rid, v) for v in vectors])
     context = multiprocessing.get_context("fork")
     requests, outbox = context.Queue(), context.Queue()
     checker = context.Process(target=_checker_main, args=(requests, outbox), daemon=True)
     checker.start()
     try:
         requests.put(CheckRequest("t", "b", rid, FULL, tuple(range(8)),
-                                  batch.pack_inputs(r, vectors), truth))
+                                  packed.pack_inputs(r, vectors), truth))
         sender, (task, check) = outbox.get(timeout=30)
         assert (sender, task, check.ok, check.checked) == (ORACLE, "t", True, 8)
         assert os.sched_getscheduler(checker.pid) == os.SCHED_IDLE

@@ -28,6 +28,7 @@ from motherboard.workload import (
     layered_graph,
     poisson_stream,
 )
+from testing import packed
 from testing.two_board_market import PROFILE, TwoBoardMarket
 
 BOOK = RoutineBook.library()
@@ -238,10 +239,13 @@ def test_graph_edges_carry_accepted_outputs_to_inputs():
     assert children
     for child in children:
         parents = [mb.tasks[p] for p in child.after]
-        truth = [(mb.inputs(p), tuple(BOOK.evaluate(p.routine, v) for v in mb.inputs(p)))
-                 for p in parents]
-        own = BOOK.inputs(child.routine, child.size, child.seed)
-        assert tuple(mb.inputs(child)) == compose_inputs(BOOK.routine(child.routine), own, truth)
+        truth = []
+        for p in parents:
+            seen = packed.task_inputs(mb, p)
+            truth.append((seen, tuple(packed.evaluate(BOOK, p.routine, v) for v in seen)))
+        own = packed.own_inputs(BOOK, child.routine, child.size, child.seed)
+        assert tuple(packed.task_inputs(mb, child)) == compose_inputs(
+            BOOK.routine(child.routine), own, truth)
         assert child.accepted_at >= max(p.accepted_at for p in parents)
 
 
@@ -267,18 +271,19 @@ def test_a_board_joins_once_per_identity():
 
 
 def test_packed_batches_round_trip_and_a_corrupted_one_is_wrong_everywhere():
-
+    """A task's packed inputs read back and written again by the per-vector encoders are
+    the same bytes; the batch interpreter's packed answers are the per-vector ones; and
+    a corrupted answer is wrong in every record."""
     for name in ("hd:p01", "hd:p21", "sort:sort5"):
         rid = BOOK.resolve(name)
         r = BOOK.routine(rid)
-        vectors = list(BOOK.inputs(rid, 40, 3))
-        packed = batch.pack_inputs(r, vectors)
-        assert batch.unpack_inputs(r, packed) == vectors
-        assert [batch.input_at(r, packed, i) for i in range(40)] == vectors
-        truth = [BOOK.evaluate(rid, v) for v in vectors]
-        out = batch.pack_outputs(r, truth)
-        assert batch.outputs(r, out) == truth and batch.count(r, out) == 40
-        bad = batch.outputs(r, batch.corrupt(out, batch.out_stride(r)))
+        data = BOOK.packed_inputs(rid, 40, 3)
+        vectors = packed.unpack_inputs(r, data)
+        assert len(vectors) == 40 and packed.pack_inputs(r, vectors) == data
+        truth = [packed.evaluate(BOOK, rid, v) for v in vectors]
+        out = packed.pack_outputs(r, truth)
+        assert BOOK.answers(rid, data) == out and batch.count(r, out) == 40
+        bad = packed.outputs(r, batch.corrupt(out, batch.out_stride(r)))
         assert all(b != t for b, t in zip(bad, truth, strict=True))
 
 
@@ -385,11 +390,12 @@ def test_a_child_runs_on_its_parents_answer_while_it_is_checked_and_is_redone_if
     check_all()
     assert mb.done and audit(mb) == 0
     assert [a.outcome for a in mb.tasks["c"].attempts] == ["void", "accepted"]
-    assert tuple(mb.inputs(mb.tasks["p"])) == BOOK.inputs(mb.tasks["p"].routine, 12, 1)
-    p_truth = tuple(BOOK.evaluate(mb.tasks["p"].routine, v) for v in mb.inputs(mb.tasks["p"]))
-    own = BOOK.inputs(mb.tasks["c"].routine, 20, 2)
-    assert tuple(mb.inputs(mb.tasks["c"])) == compose_inputs(
-        BOOK.routine(mb.tasks["c"].routine), own, [(mb.inputs(mb.tasks["p"]), p_truth)])
+    p_inputs = packed.task_inputs(mb, mb.tasks["p"])
+    assert tuple(p_inputs) == packed.own_inputs(BOOK, mb.tasks["p"].routine, 12, 1)
+    p_truth = tuple(packed.evaluate(BOOK, mb.tasks["p"].routine, v) for v in p_inputs)
+    own = packed.own_inputs(BOOK, mb.tasks["c"].routine, 20, 2)
+    assert tuple(packed.task_inputs(mb, mb.tasks["c"])) == compose_inputs(
+        BOOK.routine(mb.tasks["c"].routine), own, [(p_inputs, p_truth)])
     assert not any(isinstance(e.message, Cancel) for e in sent)  # c had finished: no cancel
 
 
@@ -404,17 +410,17 @@ def test_packed_composition_is_the_vectors_composition():
     for _ in range(40):
         rid = BOOK.resolve(rng.choice(names))
         r = BOOK.routine(rid)
-        own = BOOK.inputs(rid, rng.randint(1, 40), rng.randrange(99))
+        own = packed.own_inputs(BOOK, rid, rng.randint(1, 40), rng.randrange(99))
         parents = []
         for _ in range(rng.randint(0, 3)):
             pid = BOOK.resolve(rng.choice(names))
-            vectors = BOOK.inputs(pid, rng.randint(1, 40), rng.randrange(99))
-            parents.append((pid, vectors, tuple(BOOK.evaluate(pid, v) for v in vectors)))
+            vectors = packed.own_inputs(BOOK, pid, rng.randint(1, 40), rng.randrange(99))
+            parents.append((pid, vectors, tuple(packed.evaluate(BOOK, pid, v) for v in vectors)))
         want = compose_inputs(r, own, [(v, o) for _, v, o in parents])
-        got = batch.compose(r, batch.pack_inputs(r, own),
-                            [(BOOK.routine(p), batch.pack_outputs(BOOK.routine(p), o))
+        got = batch.compose(r, packed.pack_inputs(r, own),
+                            [(BOOK.routine(p), packed.pack_outputs(BOOK.routine(p), o))
                              for p, _, o in parents])
-        assert batch.unpack_inputs(r, got) == list(want)
+        assert packed.unpack_inputs(r, got) == list(want)
 
 
 def test_an_agent_learns_its_runs_without_the_time_a_task_queued_behind_another():
@@ -476,8 +482,8 @@ def test_inputs_prepared_ahead_serve_a_task_re_timed_and_submitted_again(monkeyp
     monkeypatch.setattr(mb, "_own_inputs", generated)
     for s in (spec, again):
         mb.submit(s, 0.0)
-    truth = batch.pack_inputs(BOOK.routine(mb.tasks["g0"].routine),
-                              BOOK.inputs(BOOK.resolve("hd:p01"), 3_000, 11))
+    truth = packed.pack_inputs(BOOK.routine(mb.tasks["g0"].routine),
+                              packed.own_inputs(BOOK, BOOK.resolve("hd:p01"), 3_000, 11))
     assert mb.tasks["g0"].own == truth and mb.tasks["2/g0"].own == truth
 
 

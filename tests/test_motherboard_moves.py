@@ -12,7 +12,6 @@ from dataclasses import replace
 
 import pytest
 
-from motherboard import batch
 from motherboard.compare import compare
 from motherboard.market import MarketConfig
 from motherboard.messages import Award, Cancel, Started
@@ -20,6 +19,7 @@ from motherboard.record import audit
 from motherboard.routines import RoutineBook
 from motherboard.sim import BoardPlan, RunTimeLine, SimBoard, SimProfile, simulate
 from motherboard.workload import TaskSpec, Workload, calibration_sizes, long_graph
+from testing import packed
 from testing.two_board_market import BIDS, PROFILE, TwoBoardMarket
 
 BOOK = RoutineBook.library()
@@ -112,7 +112,7 @@ def test_a_board_told_to_drop_a_task_it_has_begun_stops_the_run_and_takes_the_ne
     rid = BOOK.resolve("hd:p01")
     r = BOOK.routine(rid)
     for k in range(2):
-        inputs = batch.pack_inputs(r, BOOK.inputs(rid, 8, k))
+        inputs = packed.pack_inputs(r, packed.own_inputs(BOOK, rid, 8, k))
         board.receive(Award(f"t{k}", "a", rid, "lowered", 8, inputs), 0.0)
     first, _ = board.start(0.0)
     assert first.award.task == "t0" and board.start(0.0) is None  # one run at a time

@@ -21,6 +21,7 @@ from motherboard.oracle import FULL, CheckRequest, run_check
 from motherboard.routines import RoutineBook
 from motherboard.sim import BoardPlan, RunTimeLine, SimBoard, SimProfile, simulate
 from motherboard.workload import HD, TaskSpec, Workload, calibration_sizes, long_graph
+from testing import packed
 
 BOOK = RoutineBook.library()
 P01 = BOOK.resolve("hd:p01")
@@ -176,9 +177,9 @@ def test_a_large_calibration_task_repeats_a_few_vectors_and_is_checked_in_full()
     mb.handle(Onboard(board.agent.report), 0.0)
     (task,) = [t for t in mb.tasks.values() if t.calibrating == "x"]
     r = BOOK.routine(task.routine)
-    vectors = batch.unpack_inputs(r, task.packed)
+    vectors = packed.unpack_inputs(r, task.packed)
     assert len(vectors) == 5_000 and len(set(vectors)) <= CALIBRATION_DISTINCT
-    truth = batch.pack_outputs(r, [BOOK.evaluate(task.routine, v) for v in vectors])
+    truth = packed.pack_outputs(r, [packed.evaluate(BOOK, task.routine, v) for v in vectors])
     request = CheckRequest(task.id, "x", task.routine, FULL, tuple(range(5_000)), task.packed,
                            truth)
     assert run_check(BOOK, request).ok

@@ -5,11 +5,11 @@ both the oracle's own check and the check it farms out (run_check)."""
 
 from __future__ import annotations
 
-from motherboard import batch
 from motherboard.oracle import FULL, Check, CheckRequest, run_check
 from motherboard.routines import RoutineBook
 from sem.interp import Evaluation
 from sem.vectors import Vector
+from testing import packed
 
 BOOK = RoutineBook.library()
 JUNK = 0xDEADBEEF
@@ -26,17 +26,17 @@ def _answers(rid: str, inputs: list[Vector], junk_at: int) -> bytes:
     r = BOOK.routine(rid)
     results = [Evaluation(snoob(v.args[0]) if v.args[0] else 0, None) for v in inputs]
     results[junk_at] = Evaluation(JUNK, None)
-    return batch.pack_outputs(r, results)
+    return packed.pack_outputs(r, results)
 
 
 def _checks(rid: str, inputs: list[Vector], outputs: bytes):
     """The oracle's check (by the interpreter's batch form), and the same by the
     reference interpreter a vector at a time, as a Check."""
     r = BOOK.routine(rid)
-    packed, every = batch.pack_inputs(r, inputs), tuple(range(len(inputs)))
-    one_by_one = [i for i in every if BOOK.admits(rid, inputs[i])
-                  and BOOK.evaluate(rid, inputs[i]) != batch.output(r, outputs, i)]
-    return (run_check(BOOK, CheckRequest("t1", "b1", rid, FULL, every, packed, outputs)),
+    data, every = packed.pack_inputs(r, inputs), tuple(range(len(inputs)))
+    one_by_one = [i for i in every if packed.admits(BOOK, rid, inputs[i])
+                  and packed.evaluate(BOOK, rid, inputs[i]) != packed.output(r, outputs, i)]
+    return (run_check(BOOK, CheckRequest("t1", "b1", rid, FULL, every, data, outputs)),
             Check(FULL, len(every), len(one_by_one), one_by_one[0] if one_by_one else None))
 
 
@@ -56,11 +56,11 @@ def test_without_a_precondition_every_input_is_checked():
     inputs = [Vector((x,), None) for x in (5, 0, 12)]
     results = [Evaluation(x & (x - 1) & 0xFFFFFFFF, None) for x in (5, 0, 12)]
     results[1] = Evaluation(JUNK, None)
-    for check in _checks(rid, inputs, batch.pack_outputs(r, results)):
+    for check in _checks(rid, inputs, packed.pack_outputs(r, results)):
         assert not check.ok and check.first_wrong == 1
 
 
 def test_a_tasks_own_inputs_are_inside_the_domain():
     rid = BOOK.resolve("hd:p20")
-    inputs = BOOK.inputs(rid, 500, seed=4)
-    assert all(BOOK.admits(rid, v) and v.args[0] != 0 for v in inputs)
+    inputs = packed.own_inputs(BOOK, rid, 500, seed=4)
+    assert all(packed.admits(BOOK, rid, v) and v.args[0] != 0 for v in inputs)

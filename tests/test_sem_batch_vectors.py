@@ -15,6 +15,7 @@ from sem.interp import Memory
 from sem.library import FILES
 from sem.loader import load_file
 from sem.vectors import DATA_ADDRESS, DATA_SIZE, Vector, edges, generate
+from testing import packed
 
 LIBRARY = {str(name).split(":")[-1]: r for path in FILES for r, name in load_file(path)}
 
@@ -86,5 +87,5 @@ def test_packed_as_the_reference_encoder_packs_the_same_vectors(name):
                for row in (drawn.memory if drawn.memory is not None else drawn.args)]
     vectors = [Vector(tuple(int(x) for x in row), window)
                for row, window in zip(drawn.args, windows, strict=True)]
-    assert batch.pack_batch(r, drawn) == batch.pack_inputs(r, vectors)
+    assert batch.pack_batch(r, drawn) == packed.pack_inputs(r, vectors)
 
