@@ -30,6 +30,15 @@ class BatchError(ValueError):
     """Packed inputs or outputs that do not fit the routine's records."""
 
 
+def _words(records: np.ndarray, at: int) -> np.ndarray:
+    """The little-endian u64 at byte `at` of each record (a row of bytes)."""
+    return records[:, at:at + WORD].copy().view("<u8")[:, 0].astype(np.uint64)
+
+
+def _put_words(records: np.ndarray, at: int, values: np.ndarray) -> None:
+    records[:, at:at + WORD] = values.astype("<u8").view(np.uint8).reshape(len(values), WORD)
+
+
 def in_stride(layout: ProbeLayout) -> int:
     return layout.input_memory_offset + layout.memory_size
 
@@ -40,8 +49,7 @@ def pack_batch(r: Routine, drawn: VectorArrays) -> bytes:
     n, stride = len(drawn.args), in_stride(layout)
     records = np.zeros((n, stride), dtype=np.uint8)
     for slot, i in enumerate(layout.scalars):
-        records[:, WORD * slot:WORD * (slot + 1)] = \
-            drawn.args[:, i].astype("<u8").view(np.uint8).reshape(n, WORD)
+        _put_words(records, WORD * slot, drawn.args[:, i])
     if layout.memory_size:
         at = layout.input_memory_offset
         records[:, at:at + layout.memory_size] = drawn.memory
@@ -57,7 +65,7 @@ def input_arrays(r: Routine, data: bytes) -> VectorArrays:
     records = np.frombuffer(data, dtype=np.uint8).reshape(len(data) // stride, stride)
     args = np.full((len(records), len(r.params)), DATA_ADDRESS, dtype=np.uint64)
     for slot, i in enumerate(layout.scalars):
-        args[:, i] = records[:, WORD * slot:WORD * (slot + 1)].copy().view("<u8")[:, 0]
+        args[:, i] = _words(records, WORD * slot)
     at = layout.input_memory_offset
     memory = records[:, at:at + layout.memory_size] if layout.memory_size else None
     return VectorArrays(args, memory)
@@ -71,8 +79,7 @@ def output_arrays(r: Routine, data: bytes) -> BatchEvaluation:
     records = np.frombuffer(data, dtype=np.uint8).reshape(len(data) // stride, stride)
     result = None
     if r.result is not None:
-        raw = records[:, RESULT_OFFSET:RESULT_OFFSET + WORD].copy().view("<u8")[:, 0]
-        result = raw.astype(np.uint64) & np.uint64((1 << r.result.width) - 1)
+        result = _words(records, RESULT_OFFSET) & np.uint64((1 << r.result.width) - 1)
     memory = (records[:, OUTPUT_MEMORY_OFFSET:OUTPUT_MEMORY_OFFSET + layout.memory_size]
               if layout.memory_size else None)
     return BatchEvaluation(result, memory)
@@ -84,8 +91,7 @@ def pack_output_arrays(r: Routine, outputs: BatchEvaluation) -> bytes:
     n = len(outputs.result if outputs.result is not None else outputs.memory)
     records = np.zeros((n, layout.output_size), dtype=np.uint8)
     if outputs.result is not None:
-        records[:, RESULT_OFFSET:RESULT_OFFSET + WORD] = \
-            outputs.result.astype("<u8").view(np.uint8).reshape(n, WORD)
+        _put_words(records, RESULT_OFFSET, outputs.result)
     if layout.memory_size:
         records[:, OUTPUT_MEMORY_OFFSET:OUTPUT_MEMORY_OFFSET + layout.memory_size] = \
             outputs.memory
@@ -122,10 +128,10 @@ def compose(r: Routine, own: bytes, parents: Sequence[tuple[Routine, bytes]]) ->
         if not results:
             break
         parent, records = results[k % len(results)]
-        words = records[:, RESULT_OFFSET:RESULT_OFFSET + WORD].copy().view("<u8")[:, 0]
+        words = _words(records, RESULT_OFFSET)
         mask = ((1 << parent.result.width) - 1) & ((1 << r.params[position].width) - 1)
         values = words[index % len(words)] & np.uint64(mask)
-        inputs[:, WORD * k:WORD * (k + 1)] = values.astype("<u8").view(np.uint8).reshape(n, WORD)
+        _put_words(inputs, WORD * k, values)
     if layout.memory_size and windows is not None:
         at, size = layout.input_memory_offset, layout.memory_size
         inputs[:, at:at + size] = \
