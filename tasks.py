@@ -392,8 +392,9 @@ def bench_market(c, seconds=None, runs=None, quick=False, routines=None, seed=No
     from cli.errors import UsageError
 
     if compare:
-        missing = [name for name in ("market-no-sharing.json", "market-sharing.json")
-                   if not (Path("build") / name).is_file()]
+        from bench.market_bench import REPORTS
+
+        missing = [name for name in REPORTS.values() if not (Path("build") / name).is_file()]
         if missing:
             raise UsageError(f"no report build/{missing[0]} to compare; run `./run bench "
                              "market` (or `--quick`) first, which writes both")
