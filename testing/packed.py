@@ -11,6 +11,7 @@ from motherboard.batch import BatchError, in_stride, out_stride
 from motherboard.entries import TaskEntry
 from motherboard.market import Motherboard
 from motherboard.routines import RoutineBook
+from motherboard.workload import compose_inputs
 from probes.routine import WORD, encode_inputs, layout_of, probe_result
 from sem import interp
 from sem.interp import Evaluation, Memory
@@ -85,3 +86,15 @@ def evaluate(book: RoutineBook, rid: str, vector: Vector) -> Evaluation:
 
 def admits(book: RoutineBook, rid: str, vector: Vector) -> bool:
     return interp.admits(book.routine(rid), vector.args)
+
+
+def composed_inputs(mb: Motherboard, child: TaskEntry) -> tuple[Vector, ...]:
+    """What a graph child's inputs should be, vector by vector: its own, with its
+    parents' reference answers to what they were given written in (workload.
+    compose_inputs)."""
+    truth = []
+    for p in (mb.tasks[q] for q in child.after):
+        seen = task_inputs(mb, p)
+        truth.append((seen, tuple(evaluate(mb.book, p.routine, v) for v in seen)))
+    own = own_inputs(mb.book, child.routine, child.size, child.seed)
+    return compose_inputs(mb.book.routine(child.routine), own, truth)
