@@ -8,7 +8,8 @@ register.  Reserved (never allocated): t3 (template scratch) and t4, t5, t6
 two-operand templates).  Unsigned division is divu/remu (W forms at 32 bits),
 whose division by zero is the IR's.  Bit counts have no RV64IM instruction: they are short
 loops, bounded by the width; given the Zbb extension (`extensions`), they are its
-cpop, clz and ctz instead.
+cpop, clz and ctz instead (cpopw, clzw and ctzw at 32 bits), and a select of the larger
+or smaller of two values its max or min.
 """
 
 from __future__ import annotations
@@ -107,6 +108,8 @@ class RiscvTarget:
         w, op = n.width, n.op
         if op in SIMPLE:
             a, b = ops
+            if op != "sub" and a.reg is None and b.reg is not None:  # commutative: the
+                a, b = b, a  # constant as the immediate
             ra = self._reg(a, 0, out)
             imm = None if b.reg is not None else signed(b.imm, w)
             if imm is not None and op == "sub" and _fits_imm12(-imm):
@@ -150,6 +153,10 @@ class RiscvTarget:
             self._shift(n, d, ops, out)
         elif op in ("rotl", "rotr"):
             self._rotate(n, d, ops, out)
+        elif op in ("popcount", "clz", "ctz") and self._zbb and w == 32:
+            # Zbb's W forms count in the low 32 bits, whatever is above them (ctzw of zero
+            # is 32)
+            out.append(f"{ {'popcount': 'cpop'}.get(op, op)}w {d}, {self._reg(ops[0], 0, out)}")
         elif op == "popcount":
             self._count_ones(self._extend(ops[0], "z", "t4", out), d, out)
         elif op == "clz" and self._zbb:  # of the zero-extended value, less the 64 - w above
@@ -206,7 +213,18 @@ class RiscvTarget:
     def emit_select_on(self, n: Node, dest: str, compare: Node, compare_ops: list[Operand],
                        if_true: Operand, if_false: Operand, out: list[str]) -> None:
         """dest = compare ? if_true : if_false: the comparison into t3 (equality as a
-        difference), then a branch on t3 against zero over the move of if_true."""
+        difference), then a branch on t3 against zero over the move of if_true.  With Zbb,
+        a select of the larger or smaller of the two values compared is max or min (maxu,
+        minu for an unsigned comparison)."""
+        if self._zbb and compare.op in ("slt", "sle", "ult", "ule"):
+            x, y = (id(a) for a in compare.args)
+            which = {(y, x): "max", (x, y): "min"}.get((id(if_true.node), id(if_false.node)))
+            if which is not None:
+                a = self._clean(compare_ops[0], 0, "s", out)  # sign extension keeps both
+                b = self._clean(compare_ops[1], 1, "s", out)  # orders
+                unsigned = "u" if compare.op in ("ult", "ule") else ""
+                out.append(f"{which}{unsigned} {dest}, {a}, {b}")
+                return
         a = self._clean(compare_ops[0], 0, "s", out)  # sign extension keeps both orders
         b = self._clean(compare_ops[1], 1, "s", out)
         out.append({"eq": f"xor t3, {a}, {b}", "ne": f"xor t3, {a}, {b}",
@@ -261,5 +279,6 @@ class RiscvTarget:
 
 
 def lower_riscv(r, extensions: frozenset[str] = frozenset()) -> Lowered:
-    """`extensions`: beyond RV64IM, those the lowering may use (Zbb's bit counts)."""
+    """`extensions`: beyond RV64IM, those the lowering may use (Zbb's bit counts, min and
+    max)."""
     return lower(r, RiscvTarget(extensions))

@@ -86,3 +86,21 @@ def test_x86_bit_counts_with_lzcnt_and_bmi1_match_interpreter():
         if not report.ok:
             failures.append((label, report.mismatches[0]))
     assert not failures, failures[:5]
+
+
+@pytest.mark.parametrize("op", ["add", "and", "or", "xor"])
+@pytest.mark.parametrize("width", [32, 64])
+def test_riscv_a_constant_operand_either_side_is_the_immediate(op, width):
+    """`c op x` with a 12-bit c, the constant first as the lift's simplifier writes it: one
+    immediate instruction (addi, andi...), no `li` of the constant, and right in Unicorn."""
+    from arch import RISCV64
+    from sem import ir
+    from sem.ir import Node
+
+    x = Node("param", width, (), 0)
+    r = Routine(({32: ir.bv32, 64: ir.bv64}[width],), Node(op, width, (ir.const(5, width), x)),
+                None)
+    text = lower_for(RISCV64)(r).text
+    assert f"{op}i " in text and "li " not in text, text
+    report = check(r, RISCV64, RISCV64.assemble(text), count=300)
+    assert report.ok, report.mismatches[0]
