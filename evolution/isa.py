@@ -232,6 +232,11 @@ class Isa:
     conditional_jump: Callable[[str, list[str]], tuple[Callable[[Sem], Node], str] | None] = \
         lambda mnemonic, operands: None
     jump_text: str = ""  # the unconditional jump's mnemonic in such a listing
+    # form name -> the form that computes the same low 32 bits and sign-extends them
+    # (riscv64's W forms): a lowering's 64-bit `addi` before a 32-bit result's closing
+    # `addiw a0, x, 0` leaves that extension to do; as `addiw` it leaves none
+    # (evolution/lift.py polish)
+    word_forms: Mapping[str, str] = field(default_factory=dict)
     by_name: Mapping[str, Form] = field(default_factory=dict, compare=False, repr=False)
     # form name -> 1-based index (forms.index compares whole dataclasses: slow in loops)
     index_by_name: Mapping[str, int] = field(default_factory=dict, compare=False, repr=False)

@@ -405,4 +405,7 @@ RISCV64 = Isa(
     cycle_form="add r, r, r",
     conditional_jump=conditional_jump,
     jump_text="j",
+    word_forms={f"{op} r, r, {last}": f"{op}w r, r, {last}"
+                for op, last in (("add", "r"), ("sub", "r"), ("sll", "r"), ("mul", "r"),
+                                 ("addi", "imm"), ("slli", "imm"))},
 )

@@ -19,8 +19,10 @@ not a result: it is proven for its own ISA like every start before anyone uses i
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from evolution.copies import recomputed, renamed_back, rewrites, right
-from evolution.isa import Isa
+from evolution.isa import IMM, Isa
 from evolution.program import MachineProgram
 from evolution.search import space
 from evolution.semantics import compose
@@ -100,6 +102,10 @@ def _simplify(n: Node) -> Node:
         if x.op in _LOW_BITS:
             return _simplify(Node(x.op, n.width, tuple(
                 _simplify(Node("trunc", n.width, (a,), n.width)) for a in x.args)))
+        if x.op == "select":  # the condition as it is, each value's low bits
+            c, a, b = x.args
+            return _simplify(Node("select", n.width, (c, *(
+                _simplify(Node("trunc", n.width, (v,), n.width)) for v in (a, b)))))
         if x.op == "shl" and x.args[1].op == "const" and x.args[1].attr < n.width:
             low = _simplify(Node("trunc", n.width, (x.args[0],), n.width))
             return Node("shl", n.width, (low, const(x.args[1].attr, n.width)))
@@ -108,6 +114,15 @@ def _simplify(n: Node) -> Node:
         return _simplify(Node(n.op, n.width, (args[0].args[0],), n.width))
     if n.op == "select" and args[0].op == "const":
         return args[1] if args[0].attr else args[2]
+    if n.op in _ORDERS:
+        narrow = _narrow_comparison(n)
+        if narrow is not None:
+            return narrow
+    if n.op == "xor" and n.width == 1:
+        for sign, overflow in (args, args[::-1]):
+            less = _sign_and_overflow(sign, overflow)
+            if less is not None:
+                return less
     if len(args) == 2:
         a, b = args
         if b.op == "const" and a.op != "const" and n.op in ("add", "mul", "and", "or", "xor"):
@@ -120,6 +135,8 @@ def _simplify(n: Node) -> Node:
                 return a
             if n.op == "and" and ones or n.op == "mul" and a.attr == 1:
                 return b
+            if n.op == "mul" and ones:  # x86's `imul eax, edi, -1`
+                return Node("neg", n.width, (b,))
         if n.op in ("sub", "shl", "lshr", "ashr", "rotl", "rotr") and b.op == "const" \
                 and b.attr == 0:
             return a
@@ -130,20 +147,103 @@ def _simplify(n: Node) -> Node:
     return n
 
 
+# comparison -> what it is on two values zero-extended alike and on two sign-extended
+# alike (sign extension keeps both orders; zero extension the unsigned one, which the
+# signed order of two zero-extended values is)
+_ORDERS = {"eq": ("eq", "eq"), "ne": ("ne", "ne"), "ult": ("ult", "ult"),
+           "ule": ("ule", "ule"), "slt": ("ult", "slt"), "sle": ("ule", "sle")}
+
+
+def _narrow_comparison(n: Node) -> Node | None:
+    """A comparison of two values extended alike from one width (or one of them a constant
+    that is such an extension) as the comparison of the narrow values: a riscv64 program's
+    registers hold its 32-bit arguments sign-extended, and its `max` compares them so."""
+    a, b = n.args
+    extended = next((x for x in (a, b) if x.op in ("zext", "sext")), None)
+    if extended is None:
+        return None
+    kind, w = extended.op, extended.args[0].width
+
+    def narrow(x: Node) -> Node | None:
+        if x.op == kind and x.args[0].width == w:
+            return x.args[0]
+        if x.op == "const":
+            low = x.attr & ((1 << w) - 1)
+            back = low if kind == "zext" or not low >> (w - 1) else low - (1 << w) + (1 << x.width)
+            return const(low, w) if back == x.attr else None
+        return None
+
+    na, nb = narrow(a), narrow(b)
+    if na is None or nb is None:
+        return None
+    op = _ORDERS[n.op][kind == "sext"]
+    return _simplify(Node(op, 1, (na, nb)))
+
+
+def _msb(x: Node) -> Node | None:
+    """y where x is y's top bit (`trunc 1 (lshr y (w - 1))`), else None."""
+    if x.op == "trunc" and x.width == 1 and x.args[0].op == "lshr":
+        y, shift = x.args[0].args
+        if shift.op == "const" and shift.attr == y.width - 1:
+            return y
+    return None
+
+
+def _sign_and_overflow(sign: Node, overflow: Node) -> Node | None:
+    """slt(a, b) where `sign` is SF and `overflow` OF of x86's `cmp a, b` as its semantics
+    write them: SF the top bit of a - b, OF that of (a ^ b) & ((a - b) ^ a); their xor is
+    the signed less-than that `cmovl` and `setl` read."""
+    difference, mixed = _msb(sign), _msb(overflow)
+    if difference is None or mixed is None or difference.op != "sub" or mixed.op != "and":
+        return None
+    a, b = difference.args
+    halves = {tuple(sorted(map(id, h.args))) for h in mixed.args if h.op == "xor"}
+    if halves == {tuple(sorted((id(a), id(b)))), tuple(sorted((id(difference), id(a))))}:
+        return Node("slt", 1, (a, b))
+    return None
+
+
 def polish(isa: Isa, spec: Routine, program: MachineProgram, features: frozenset[str],
            vectors: int = 32, seed: int = 0) -> MachineProgram:
     """`program` with the copies and recomputed values a lowering leaves taken out
     (evolution/copies.py, both ways), one at a time while a shorter program is right on `vectors`
-    test vectors.  Right on vectors only: the result still has to be proven."""
+    test vectors; tried too from the program with instructions in their word forms
+    (`_word_forms`), no shorter itself but without the extension that followed.  Right on
+    vectors only: the result still has to be proven."""
     s = space(isa, spec, features)
     testset = TestSet(isa, spec, machine_vectors(isa, spec, vectors, seed), s.write_registers)
     best = program
     while True:
-        found = right(isa, testset, [*rewrites(isa, s, best), *renamed_back(isa, s, best),
-                                     *recomputed(isa, s, testset, best)])
+        found = right(isa, testset, [
+            shorter for begin in (best, *right(isa, testset, _word_forms(isa, best)))
+            for shorter in (*rewrites(isa, s, begin), *renamed_back(isa, s, begin),
+                            *recomputed(isa, s, testset, begin))])
         if not found:
             return best
         best = min(found, key=lambda p: p.instructions)  # the first of the shortest
+
+
+def _word_forms(isa: Isa, program: MachineProgram) -> list[MachineProgram]:
+    """`program` with one of its instructions that has a word form (Isa.word_forms:
+    riscv64 `addi` as `addiw`) in that form, each in turn, and with all of them: a lowering
+    computes a 32-bit value with 64-bit instructions and sign-extends it before the return
+    (`addiw a0, a2, 0`), which after `addiw` and `addw` is a copy that polish takes out."""
+    def fits(i: int) -> bool:
+        insn = program.insns[i]
+        form = isa.by_name.get(isa.word_forms.get(insn.form, ""))
+        if form is None:
+            return False
+        return all(o.lo <= insn.imm <= o.hi for o in form.operands if o.kind == IMM)
+
+    which = [i for i in range(len(program.insns)) if fits(i)]
+
+    def worded(chosen: list[int]) -> MachineProgram:
+        insns = list(program.insns)
+        for i in chosen:
+            insns[i] = replace(insns[i], form=isa.word_forms[insns[i].form])
+        return replace(program, insns=tuple(insns))
+
+    return [worded([i]) for i in which] + ([worded(which)] if len(which) > 1 else [])
 
 
 def translate(source: Isa, spec: Routine, program: MachineProgram, target: Isa,
