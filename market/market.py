@@ -398,12 +398,17 @@ class Market:
         """(now, later): the routines above the floor no search has answered for the
         agent's board, split into those to search now and (sharing) those waiting for a
         board of its ISA with more features to search them first."""
-        floor = self.rules.floor
-        unexplored = {r for r in self.unexplored(agent)
-                      if (best := self.state.best_of(agent.key, r)) is None
-                      or best.instructions > floor}
+        unexplored = self._due(agent)
         waiting = self._richer_unexplored(agent) if self.sharing else set()
         return unexplored - waiting, unexplored & waiting
+
+    def _due(self, agent: AgentState) -> set[str]:
+        """The routines no search has answered for the agent's board but those it holds at
+        the floor (Rules.floor), which it searches no more."""
+        floor = self.rules.floor
+        return {r for r in self.unexplored(agent)
+                if (best := self.state.best_of(agent.key, r)) is None
+                or best.instructions > floor}
 
     def fresh(self) -> set[str]:
         """With sharing, the routines no board has searched yet (none running either)."""
@@ -427,11 +432,15 @@ class Market:
                 and not best.translated}
 
     def _richer_unexplored(self, agent: AgentState) -> set[str]:
-        """Routines some board of the agent's ISA with more features has yet to search."""
+        """Routines some board of the agent's ISA with more features, joined here, has yet
+        to search: not those it holds at the floor (rv64 holding a 2-instruction `max` for
+        p16, adopted, never searches it, and rv64 without Zb* waited on it for a whole
+        run), and none of a board away."""
         out: set[str] = set()
         for other in self.state.agents.values():
-            if other.isa == agent.isa and other.features > agent.features:
-                out |= self.unexplored(other)
+            if other.isa == agent.isa and other.features > agent.features \
+                    and other.key in self.here:
+                out |= self._due(other)
         return out
 
     def begin_of(self, agent: str, routine: str) -> Best | None:

@@ -3,6 +3,7 @@ standing in for the search engine and the boards."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -805,7 +806,6 @@ def test_a_first_search_at_the_learned_budget_answers_the_routine_for_its_board(
 def test_a_board_holds_its_start_once_the_search_that_proved_it_has(tmp_path):
     """CPU-seconds to reach a count include proving it: a start the engine proved 1.5 s
     into a search that began at the market's 4 s is the board's at 5.5 s, not at 0."""
-    import dataclasses
 
     from market.report import best_history
 
@@ -881,6 +881,31 @@ def test_a_board_with_no_first_search_of_its_own_lets_one_that_has_go_first(tmp_
                                             2000, 0))
     assert market.first_searches(atom) == ({r.id for r in pool}, set())
     assert market.next_agent().key == "atom"
+
+
+def test_a_board_does_not_wait_on_a_richer_board_that_will_not_search(tmp_path):
+    """A board leaves a routine to a board of its ISA with more features only while that
+    board will search it: not once it holds the routine at the floor, which it searches
+    no more (adopted from a third board whose program it can run), nor while it is away."""
+    pool = routines(2)
+    r0 = pool[0].id
+    market, _ = make(tmp_path, pool=pool)
+    atom = _join(market, "atom")
+    _join(market, "zen", ("f", "g"))
+    _join(market, "mid", ("g",))
+    assert market.first_searches(atom) == (set(), {r0, pool[1].id})  # zen first
+    # mid's search ends on a 2-instruction program using g: zen adopts it, at the floor
+    e = experiment("r0", features=("g",))
+    market.propose("mid", e)
+    market.settle(e.identity, claim_for(market.routines[r0], Truth(10, 8, 2, "g"), 2, 2000, 0))
+    assert market.state.best_of("zen", r0).instructions == market.rules.floor
+    assert market.state.best_of("atom", r0) is None  # without g, atom cannot run it
+    assert market.first_searches(atom) == ({r0}, {pool[1].id})
+    # boards away are no reason to wait either: mid's r1 is zen's too, then no one's
+    market.here.discard("mid")
+    assert market.first_searches(atom) == ({r0}, {pool[1].id})
+    market.here.discard("zen")
+    assert market.first_searches(atom) == ({r0, pool[1].id}, set())
 
 
 def test_with_sharing_routines_no_board_has_searched_come_first(tmp_path):
