@@ -239,6 +239,8 @@ def test_riscv_bit_counts_lowered_with_zbb_are_straight_line_and_proven(op, widt
     start = lowering(RISCV, spec, frozenset({"m", "zbb"}))
     assert start is not None
     assert {"popcount": "cpop", "clz": "clz", "ctz": "ctz"}[op] in text(RISCV, start.program)
+    # not ctzw, which QEMU 7.2's rv64 counts over all 64 bits: the boards avoid it
+    assert "ctzw" not in text(RISCV, start.program)
     assert prove(RISCV, spec, start.program, timeout_ms=60_000).proven
 
 
