@@ -9,8 +9,12 @@ proof.py: equal for *every* such state) the lifted routine equals that routine a
 input: it is the same function written the way the program computes it (x86's
 `mul esi` for p25 becomes one 32-bit mulhu where the library's p25 adds partial
 products).  It is then simplified (constants folded, truncations pushed down into the
-operations whose low bits depend only on their operands' low bits) so the other ISA's
-lowering sees a 32-bit operation as one, not a 64-bit one and a truncation.
+operations whose low bits depend only on their operands' low bits and into a select's
+values) so the other ISA's lowering sees a 32-bit operation as one, not a 64-bit one and
+a truncation; and so that it sees what the program meant, not how its ISA says it: x86's
+flags after `cmp` (SF xor OF) are the signed less-than, a comparison of registers
+extended alike (riscv64's `max` of sign-extended arguments) the 32-bit comparison, a
+product with -1 a negation.
 
 `translate` lowers the lifted routine for the other ISA and board (sem/lower.py, the
 frame taken off as for our own starts: starts.lowering).  What it gives is a candidate,
