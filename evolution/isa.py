@@ -237,6 +237,10 @@ class Isa:
     # `addiw a0, x, 0` leaves that extension to do; as `addiw` it leaves none
     # (evolution/lift.py polish)
     word_forms: Mapping[str, str] = field(default_factory=dict)
+    # two-address forms whose operands commute (x86 `and edi, esi` leaves in edi what `and
+    # esi, edi` leaves in esi): polish writes them the other way round, so that a result
+    # the lowering copies into the result register can be computed there
+    commutative_forms: frozenset[str] = frozenset()
     by_name: Mapping[str, Form] = field(default_factory=dict, compare=False, repr=False)
     # form name -> 1-based index (forms.index compares whole dataclasses: slow in loops)
     index_by_name: Mapping[str, int] = field(default_factory=dict, compare=False, repr=False)

@@ -587,5 +587,7 @@ X86_64 = Isa(
     cycle_form="add r64, r64",
     conditional_jump=conditional_jump,
     jump_text="jmp",
+    commutative_forms=frozenset(f"{op} r{w}, r{w}" for op in ("add", "and", "or", "xor", "imul")
+                                for w in (32, 64)),
 )
 

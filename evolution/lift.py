@@ -118,6 +118,24 @@ def _simplify(n: Node) -> Node:
         return _simplify(Node(n.op, n.width, (args[0].args[0],), n.width))
     if n.op == "select" and args[0].op == "const":
         return args[1] if args[0].attr else args[2]
+    if n.op == "select" and args[0].op == "not":  # x86's cmovge: the values swapped
+        return _simplify(Node("select", n.width, (args[0].args[0], args[2], args[1])))
+    if n.op == "not":
+        (x,) = args
+        if x.op == "not":
+            return x.args[0]
+        if x.op == "sext":  # the complement of a sign extension is the extended complement
+            return _simplify(Node("sext", n.width, (_simplify(Node("not", x.args[0].width,
+                                                                     (x.args[0],))),), n.width))
+        if x.op in _NEGATED:  # a comparison's negation: the converse one, or the other way
+            op, swapped = _NEGATED[x.op]
+            return _simplify(Node(op, 1, x.args[::-1] if swapped else x.args))
+    if n.op in ("ult", "eq", "ne") and args[1].op == "const":
+        a, b = args
+        if n.op == "ult" and b.attr == 1:  # below 1 is 0
+            return _simplify(Node("eq", 1, (a, const(0, a.width))))
+        if n.op in ("eq", "ne") and b.attr == 0 and a.op == "sub":  # a - b == 0 is a == b
+            return _simplify(Node(n.op, 1, a.args))
     if n.op in _ORDERS:
         narrow = _narrow_comparison(n)
         if narrow is not None:
@@ -141,6 +159,17 @@ def _simplify(n: Node) -> Node:
                 return b
             if n.op == "mul" and ones:  # x86's `imul eax, edi, -1`
                 return Node("neg", n.width, (b,))
+            if n.op == "xor" and ones:  # riscv's `xori a5, a0, -1`
+                return _simplify(Node("not", n.width, (b,)))
+            if n.op == "xor" and a.attr == 1 and b.op == "zext" and b.args[0].width == 1:
+                return _simplify(Node("zext", n.width, (_simplify(Node("not", 1, b.args)),),
+                                      n.width))  # riscv's `sltu; xori 1`: the negation
+        if n.op == "sub" and a.op == "const" and a.attr == 0:  # riscv's `subw a1, zero, a0`
+            return _simplify(Node("neg", n.width, (b,)))
+        if n.op in ("and", "or", "xor") and a.op == b.op and a.op in ("zext", "sext") \
+                and a.args[0].width == b.args[0].width:  # bitwise: extended alike, either way
+            inner = _simplify(Node(n.op, a.args[0].width, (a.args[0], b.args[0])))
+            return _simplify(Node(a.op, n.width, (inner,), n.width))
         if n.op in ("sub", "shl", "lshr", "ashr", "rotl", "rotr") and b.op == "const" \
                 and b.attr == 0:
             return a
@@ -156,6 +185,11 @@ def _simplify(n: Node) -> Node:
 # signed order of two zero-extended values is)
 _ORDERS = {"eq": ("eq", "eq"), "ne": ("ne", "ne"), "ult": ("ult", "ult"),
            "ule": ("ule", "ule"), "slt": ("ult", "slt"), "sle": ("ule", "sle")}
+
+
+# comparison -> its negation: (the comparison, whether its operands swap)
+_NEGATED = {"eq": ("ne", False), "ne": ("eq", False), "ult": ("ule", True),
+            "ule": ("ult", True), "slt": ("sle", True), "sle": ("slt", True)}
 
 
 def _narrow_comparison(n: Node) -> Node | None:
@@ -212,14 +246,16 @@ def polish(isa: Isa, spec: Routine, program: MachineProgram, features: frozenset
     """`program` with the copies and recomputed values a lowering leaves taken out
     (evolution/copies.py, both ways), one at a time while a shorter program is right on `vectors`
     test vectors; tried too from the program with instructions in their word forms
-    (`_word_forms`), no shorter itself but without the extension that followed.  Right on
-    vectors only: the result still has to be proven."""
+    (`_word_forms`) or their operands commuted (`_commuted`), no shorter themselves but
+    without the extension or the copy that followed.  Right on vectors only: the result
+    still has to be proven."""
     s = space(isa, spec, features)
     testset = TestSet(isa, spec, machine_vectors(isa, spec, vectors, seed), s.write_registers)
     best = program
     while True:
+        alike = [*_word_forms(isa, best), *_commuted(isa, best)]
         found = right(isa, testset, [
-            shorter for begin in (best, *right(isa, testset, _word_forms(isa, best)))
+            shorter for begin in (best, *right(isa, testset, alike))
             for shorter in (*rewrites(isa, s, begin), *renamed_back(isa, s, begin),
                             *recomputed(isa, s, testset, begin))])
         if not found:
@@ -248,6 +284,33 @@ def _word_forms(isa: Isa, program: MachineProgram) -> list[MachineProgram]:
         return replace(program, insns=tuple(insns))
 
     return [worded([i]) for i in which] + ([worded(which)] if len(which) > 1 else [])
+
+
+def _commuted(isa: Isa, program: MachineProgram) -> list[MachineProgram]:
+    """`program` with one two-address instruction whose operands commute (Isa.
+    commutative_forms) written the other way round, the two registers' names swapped in
+    every instruction after it: x86's `and edi, esi; mov rax, rdi` as `and esi, edi; mov
+    rax, rsi`, whose copy polish takes out by naming esi eax before it (where the old
+    esi is not read again; the caller keeps what is right)."""
+    out = []
+    for i, insn in enumerate(program.insns):
+        if insn.form not in isa.commutative_forms or insn.regs[0] == insn.regs[1]:
+            continue
+        a, b = insn.regs
+        swap = {a: b, b: a}
+        later = [replace(x, regs=tuple(swap.get(r, r) for r in x.regs))
+                 for x in program.insns[i + 1:]]
+        if all(_in_class(isa, x) for x in later):
+            out.append(replace(program, insns=(*program.insns[:i], replace(insn, regs=(b, a)),
+                                               *later)))
+    return out
+
+
+def _in_class(isa: Isa, insn) -> bool:
+    """Every register of `insn` one its operand may name (x86's `ah` slots: rax-rbx)."""
+    form = isa.by_name[insn.form]
+    return all(form.operands[p].regs == "gpr" or r in isa.register_classes[form.operands[p].regs]
+               for p, r in zip(form.register_operands, insn.regs, strict=False))
 
 
 def translate(source: Isa, spec: Routine, program: MachineProgram, target: Isa,
