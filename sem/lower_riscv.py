@@ -19,7 +19,7 @@ from itertools import count
 from arch import RISCV64
 from sem.interp import signed
 from sem.ir import Node
-from sem.regalloc import Lowered, Operand, lower
+from sem.regalloc import Lowered, OneInstruction, Operand, lower
 
 SLOTS = ("t4", "t5", "t6")
 SIMPLE = {"add": "add", "sub": "sub", "and": "and", "or": "or", "xor": "xor", "mul": "mul"}
@@ -102,6 +102,24 @@ class RiscvTarget:
         loop, done = self._label("ones"), self._label("ones_done")
         out += [f"li {d}, 0", f"{loop}:", f"beqz {x}, {done}", f"addi t3, {x}, -1",
                 f"and {x}, {x}, t3", f"addi {d}, {d}, 1", f"j {loop}", f"{done}:"]
+
+    def one_instruction(self, n: Node) -> OneInstruction | None:
+        """With Zbb: a & ~b is andn, a | ~b orn, ~(a ^ b) xnor."""
+        if not self._zbb:
+            return None
+        if n.op in ("and", "or"):
+            for a, other in (n.args, n.args[::-1]):
+                if other.op == "not":
+                    return OneInstruction("andn" if n.op == "and" else "orn", (other,),
+                                          (a, other.args[0]))
+        if n.op == "not" and n.args[0].op == "xor":
+            return OneInstruction("xnor", (n.args[0],), n.args[0].args)
+        return None
+
+    def emit_one(self, n: Node, dest: str, found: OneInstruction, ops: list[Operand],
+                 out: list[str]) -> None:
+        out.append(f"{found.mnemonic} {dest}, {self._reg(ops[0], 0, out)}, "
+                   f"{self._reg(ops[1], 1, out)}")
 
     # templates -------------------------------------------------------------
     def emit(self, n: Node, d: str | None, ops: list[Operand], out: list[str]) -> None:
@@ -281,5 +299,5 @@ class RiscvTarget:
 
 def lower_riscv(r, extensions: frozenset[str] = frozenset()) -> Lowered:
     """`extensions`: beyond RV64IM, those the lowering may use (Zbb's bit counts, min and
-    max)."""
+    max, andn, orn and xnor)."""
     return lower(r, RiscvTarget(extensions))

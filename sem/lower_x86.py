@@ -14,7 +14,7 @@ from __future__ import annotations
 from arch import X86_64
 from sem.interp import signed
 from sem.ir import Node
-from sem.regalloc import Lowered, Operand, lower
+from sem.regalloc import Lowered, OneInstruction, Operand, lower
 
 NAMES = {  # 64, 32, 16, 8-bit names of each register
     "rax": ("rax", "eax", "ax", "al"), "rcx": ("rcx", "ecx", "cx", "cl"),
@@ -98,6 +98,29 @@ class X86Target:
         if o.width in (32, 64) and o.reg is not None:
             return o.reg  # 32- and 64-bit instructions ignore/define the upper bits themselves
         return self._extend(o, kind, SLOTS[slot], out)
+
+    def one_instruction(self, n: Node) -> OneInstruction | None:
+        """With BMI1: x & (x - 1) is blsr, x & -x blsi, x ^ (x - 1) blsmsk and ~a & b andn
+        (narrower values at 32 bits: the low bits are theirs)."""
+        if "bmi1" not in self.extensions or n.op not in ("and", "xor"):
+            return None
+        for x, other in (n.args, n.args[::-1]):
+            if x.op == "const":
+                continue
+            if _less_one(other, x):
+                return OneInstruction("blsr" if n.op == "and" else "blsmsk", (other,), (x,))
+            if n.op == "and" and (other.op == "neg" and other.args[0] is x or other.op == "sub"
+                                  and _is_const(other.args[0], 0) and other.args[1] is x):
+                return OneInstruction("blsi", (other,), (x,))
+            if n.op == "and" and other.op == "not":
+                return OneInstruction("andn", (other,), (other.args[0], x))
+        return None
+
+    def emit_one(self, n: Node, dest: str, found: OneInstruction, ops: list[Operand],
+                 out: list[str]) -> None:
+        w = max(n.width, 32)
+        operands = [op_name(self._reg(o, i, out), w) for i, o in enumerate(ops)]
+        out.append(f"{found.mnemonic} {op_name(dest, w)}, {', '.join(operands)}")
 
     # templates -------------------------------------------------------------
     def emit(self, n: Node, dest: str | None, ops: list[Operand], out: list[str]) -> None:
@@ -280,10 +303,23 @@ class X86Target:
         out.append(f"{SHIFTS[op]} {target}, cl")
 
 
+def _is_const(n: Node, value: int) -> bool:
+    return n.op == "const" and n.attr == value
+
+
+def _less_one(n: Node, x: Node) -> bool:
+    """n is x - 1 (as a subtraction of 1 or an addition of all ones)."""
+    if n.op == "sub":
+        return n.args[0] is x and _is_const(n.args[1], 1)
+    return n.op == "add" and any(a is x for a in n.args) and any(
+        _is_const(a, (1 << n.width) - 1) for a in n.args)
+
+
 def lower_x86(r, extensions: frozenset[str] = frozenset()) -> Lowered:
     """`extensions`: the templates keep to what every x86-64 board here runs (taken as
     given, as for riscv's RV64IM), popcnt included for a count; only a parity (popcount's
     lowest bit) is written with popcnt when "popcnt" is among them, and otherwise through
     the parity flag, which every x86-64 has.  With "lzcnt" and "bmi1", clz and ctz are
-    lzcnt and tzcnt (bsr and bsf otherwise)."""
+    lzcnt and tzcnt (bsr and bsf otherwise); with "bmi1", blsr, blsi, blsmsk and andn
+    where the routine computes what they do (X86Target.one_instruction)."""
     return lower(r, X86Target(extensions))

@@ -38,6 +38,17 @@ class Operand:
         return self.node.width
 
 
+@dataclass(frozen=True)
+class OneInstruction:
+    """A node a target computes in one instruction from nodes below its arguments (x86's
+    `blsr d, x` for x & (x - 1)): `absorbed` are not computed where this node is their only
+    user, `reads` are what the instruction reads instead of the node's arguments."""
+
+    mnemonic: str
+    absorbed: tuple[Node, ...]
+    reads: tuple[Node, ...]
+
+
 class Target(Protocol):
     name: str
     param_regs: tuple[str, ...]
@@ -53,6 +64,10 @@ class Target(Protocol):
     parity_in_flags: bool
 
     def emit(self, node: Node, dest: str | None, ops: list[Operand], out: list[str]) -> None: ...
+    # what the target's extensions do in one instruction (None: the node's own template)
+    def one_instruction(self, node: Node) -> OneInstruction | None: ...
+    def emit_one(self, node: Node, dest: str, found: OneInstruction, ops: list[Operand],
+                 out: list[str]) -> None: ...
     def emit_select_on(self, node: Node, dest: str, compare: Node, compare_ops: list[Operand],
                        if_true: Operand, if_false: Operand, out: list[str]) -> None: ...
     def emit_parity(self, node: Node, dest: str, operand: Operand, out: list[str]) -> None: ...
@@ -128,15 +143,23 @@ def _low_bit(user: Node, n: Node) -> bool:
             and any(a.op == "const" and a.attr == 1 for a in user.args))
 
 
-def _fused(order: list[Node], target: Target, result: Node | None) -> set[int]:
-    """The comparisons whose every user is a select taking it as its condition only, and
-    the popcounts whose every user takes only their lowest bit (where the target fuses
-    them); neither when it is the result itself."""
+def _fused(order: list[Node], target: Target, result: Node | None
+           ) -> tuple[set[int], dict[int, OneInstruction]]:
+    """The comparisons whose every user is a select taking it as its condition only, the
+    popcounts whose every user takes only their lowest bit (where the target fuses them),
+    and the nodes a target's one instruction absorbs into their only user (none when it
+    is the result itself); and those one-instruction nodes."""
     users: dict[int, list[Node]] = {}
     for n in order:
         for a in {id(x): x for x in n.args}.values():
             users.setdefault(id(a), []).append(n)
-    fused = set()
+    ones = {}
+    for n in order:
+        found = target.one_instruction(n)
+        if found is not None and all(a is not result and len(users.get(id(a), ())) == 1
+                                     for a in found.absorbed):
+            ones[id(n)] = found
+    fused = {id(a) for found in ones.values() for a in found.absorbed}
     if target.fuses_compares:
         fused |= {id(n) for n in order if n.op in COMPARISONS and users.get(id(n))
                   and n is not result
@@ -145,7 +168,7 @@ def _fused(order: list[Node], target: Target, result: Node | None) -> set[int]:
     if target.parity_in_flags:
         fused |= {id(n) for n in order if n.op == "popcount" and users.get(id(n))
                   and n is not result and all(_low_bit(u, n) for u in users[id(n)])}
-    return fused
+    return fused, ones
 
 
 def _parity_of(n: Node, fused: set[int]) -> Node | None:
@@ -155,9 +178,12 @@ def _parity_of(n: Node, fused: set[int]) -> Node | None:
     return next((a for a in n.args if a.op == "popcount" and id(a) in fused), None)
 
 
-def _reads(n: Node, fused: set[int]) -> tuple[Node, ...]:
+def _reads(n: Node, fused: set[int], ones: dict[int, OneInstruction]) -> tuple[Node, ...]:
     """What computing n reads from registers: a select on a fused comparison reads the
-    comparison's operands instead of its value, a parity the popcount's operand."""
+    comparison's operands instead of its value, a parity the popcount's operand, a
+    one-instruction node what its instruction reads."""
+    if id(n) in ones:
+        return ones[id(n)].reads
     if n.op == "select" and id(n.args[0]) in fused:
         return (*n.args[0].args, n.args[1], n.args[2])
     counted = _parity_of(n, fused)
@@ -169,10 +195,10 @@ def _reads(n: Node, fused: set[int]) -> tuple[Node, ...]:
 def lower(r: Routine, target: Target) -> Lowered:
     r = parse(canonicalize(r).text)  # the hash-consed DAG: equal subterms computed once
     order = schedule(r)
-    fused = _fused(order, target, r.result)
+    fused, ones = _fused(order, target, r.result)
     last_use: dict[int, int] = {}
     for i, n in enumerate(order):
-        for a in _reads(n, fused):
+        for a in _reads(n, fused, ones):
             last_use[id(a)] = i
     if r.result is not None:
         last_use[id(r.result)] = len(order)
@@ -214,7 +240,12 @@ def lower(r: Routine, target: Target) -> Lowered:
             dest = free.pop(0)
             home[id(n)] = dest
             touched.add(dest)
-        if n.op == "select" and id(n.args[0]) in fused:
+        if id(n) in ones:
+            assert dest is not None
+            found = ones[id(n)]
+            target.emit_one(n, dest, found, [Operand(a, home.get(id(a))) for a in found.reads],
+                            body)
+        elif n.op == "select" and id(n.args[0]) in fused:
             assert dest is not None
             compare = n.args[0]
             target.emit_select_on(n, dest, compare,
@@ -226,7 +257,7 @@ def lower(r: Routine, target: Target) -> Lowered:
             target.emit_parity(n, dest, Operand(value, home.get(id(value))), body)
         else:
             target.emit(n, dest, ops, body)
-        for a in {id(a): a for a in _reads(n, fused)}.values():
+        for a in {id(a): a for a in _reads(n, fused, ones)}.values():
             if last_use.get(id(a)) == i and id(a) in home:
                 free.append(home[id(a)])
         if dest is not None and id(n) not in last_use:

@@ -15,7 +15,7 @@ from evolution.proof import prove
 from evolution.registry import ISAS
 from evolution.semantics import compose
 from evolution.starts import lowering, network, starts, without_bit_counts
-from evolution.testset import MachineVector, expected, place
+from evolution.testset import MachineVector, expected, machine_vectors, place
 from sem import interp, ir
 from sem.interp import Memory
 from sem.library import hackers_delight as hd
@@ -270,6 +270,42 @@ def test_riscv_min_and_max_lowered_with_zbb_are_its_min_and_max_and_proven(name,
     plain = lowering(RISCV, spec, frozenset({"m"}))
     assert plain is not None and not any(i.form.startswith(("max", "min"))
                                          for i in plain.program.insns)
+
+
+_ONE_INSTRUCTION = {  # mnemonic -> the routine it computes, over x and y of one width
+    "blsr": lambda x, y: x & (x - 1), "blsi": lambda x, y: x & -x,
+    "blsmsk": lambda x, y: x ^ (x - 1), "andn": lambda x, y: ~x & y,
+    "orn": lambda x, y: x | ~y, "xnor": lambda x, y: ~(x ^ y)}
+
+
+@pytest.mark.parametrize("isa, features, mnemonic", [
+    *((X86, frozenset({"bmi1"}), m) for m in ("blsr", "blsi", "blsmsk", "andn")),
+    *((RISCV, frozenset({"m", "zbb"}), m) for m in ("andn", "orn", "xnor"))])
+@pytest.mark.parametrize("width", [8, 16, 32, 64])
+def test_a_routine_an_extension_does_in_one_instruction_is_lowered_to_it(isa, features,
+                                                                         mnemonic, width):
+    """With BMI1 (x86) or Zbb (riscv), what one of their instructions computes is that
+    instruction, narrow values included (their low bits are the instruction's), and Z3
+    proves the start equal to the routine; without the extension it is not used."""
+    ty = {8: ir.bv8, 16: ir.bv16, 32: ir.bv32, 64: ir.bv64}[width]
+
+    def pick(x, y):
+        return _ONE_INSTRUCTION[mnemonic](x, y)
+
+    pick.__annotations__ = {"x": ty, "y": ty, "return": ty}
+    pick.__name__ = f"{mnemonic}{width}"
+    spec = ir.routine(pick)
+    start = lowering(isa, spec, features)
+    assert start is not None
+    assert any(i.form.startswith(mnemonic + " ") for i in start.program.insns), \
+        text(isa, start.program)
+    assert prove(isa, spec, start.program, timeout_ms=60_000).proven
+    plain = lowering(isa, spec, frozenset({"m"}) if isa is RISCV else frozenset())
+    assert plain is not None and not any(i.form.startswith(mnemonic + " ")
+                                         for i in plain.program.insns)
+    if isa is X86:  # Unicorn runs BMI1 (not Zbb): the interpreter's answers on 300 vectors
+        code = assemble(isa, start.program, features)
+        assert not unicorn_check(isa, spec, code, machine_vectors(isa, spec, 300, 3))
 
 
 @pytest.mark.parametrize("op", ["popcount", "clz", "ctz"])
