@@ -153,13 +153,14 @@ def _fused(order: list[Node], target: Target, result: Node | None
     for n in order:
         for a in {id(x): x for x in n.args}.values():
             users.setdefault(id(a), []).append(n)
-    ones = {}
-    for n in order:
-        found = target.one_instruction(n)
-        if found is not None and all(a is not result and len(users.get(id(a), ())) == 1
-                                     for a in found.absorbed):
+    ones: dict[int, OneInstruction] = {}
+    fused: set[int] = set()
+    for n in reversed(order):  # users first: a node another's instruction absorbs is not
+        found = target.one_instruction(n)  # computed, so its own instruction is not either
+        if found is not None and id(n) not in fused and all(
+                a is not result and len(users.get(id(a), ())) == 1 for a in found.absorbed):
             ones[id(n)] = found
-    fused = {id(a) for found in ones.values() for a in found.absorbed}
+            fused |= {id(a) for a in found.absorbed}
     if target.fuses_compares:
         fused |= {id(n) for n in order if n.op in COMPARISONS and users.get(id(n))
                   and n is not result

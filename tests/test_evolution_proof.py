@@ -308,6 +308,18 @@ def test_a_routine_an_extension_does_in_one_instruction_is_lowered_to_it(isa, fe
         assert not unicorn_check(isa, spec, code, machine_vectors(isa, spec, 300, 3))
 
 
+def test_an_instruction_inside_another_ones_is_not_written_twice():
+    """c & ~(a ^ b) with Zbb: andn absorbs the complement, which xnor would have written
+    with the xor; the xor is computed, then andn (2 instructions and the return), proven."""
+    def masked(a: ir.bv64, b: ir.bv64, c: ir.bv64) -> ir.bv64:
+        return c & ~(a ^ b)
+
+    spec = ir.routine(masked)
+    start = lowering(RISCV, spec, frozenset({"m", "zbb"}))
+    assert [i.form.split()[0] for i in start.program.insns] == ["xor", "andn"]
+    assert prove(RISCV, spec, start.program).proven
+
+
 @pytest.mark.parametrize("op", ["popcount", "clz", "ctz"])
 @pytest.mark.parametrize("width", [8, 16, 32])
 def test_riscv_bit_counts_without_zbb_start_from_formulas_z3_proves(op, width):
