@@ -1,5 +1,6 @@
 """Instruction selection for riscv64 (LP64: inputs in a0-a7, result in a0,
-s1-s11 preserved).  Only RV64IM instructions, so any RV64 hart can run it.
+s1-s11 preserved).  Only RV64IM instructions, so any RV64 hart can run it, unless
+given extensions the board has (Zbb, below).
 
 Register contents: a w-bit value lives in the low w bits; the bits above are
 unspecified, so templates that depend on them first extend into a scratch
@@ -8,8 +9,9 @@ register.  Reserved (never allocated): t3 (template scratch) and t4, t5, t6
 two-operand templates).  Unsigned division is divu/remu (W forms at 32 bits),
 whose division by zero is the IR's.  Bit counts have no RV64IM instruction: they are short
 loops, bounded by the width; given the Zbb extension (`extensions`), they are its
-cpop, clz and ctz instead (cpopw and clzw at 32 bits), and a select of the larger
-or smaller of two values its max or min.
+cpop, clz and ctz instead (cpopw and clzw at 32 bits), a select of the larger or
+smaller of two values its max or min, and a & ~b, a | ~b and ~(a ^ b) its andn, orn and
+xnor.
 """
 
 from __future__ import annotations
