@@ -43,9 +43,7 @@ class Sizes:
         """The length, None where a register is outside its operand's class (x86 `sh`:
         only rax-rbx have a second byte) or the assembler refuses the instruction."""
         if insn not in self.lengths:
-            form = self.isa.by_name[insn.form]
-            fits = all(r in self.isa.in_class(form.operands[k].regs)
-                       for r, k in zip(insn.regs, form.register_operands, strict=False))
+            fits = self.isa.fits(insn.form, insn.regs)
             try:
                 self.lengths[insn] = len(self.isa.assemble(
                     source_line(self.isa, insn) + "\n", self.features)) if fits else None

@@ -277,6 +277,13 @@ class Isa:
     def in_class(self, regs: str) -> tuple[int, ...]:
         return self.register_classes.get(regs, tuple(range(len(self.registers))))
 
+    def fits(self, form: str, regs: tuple[int, ...]) -> bool:
+        """Every register one its operand of `form` may name (x86 `sh`: only rax-rbx have
+        a second byte)."""
+        f = self.by_name[form]
+        return all(r in self.in_class(f.operands[k].regs)
+                   for r, k in zip(regs, f.register_operands, strict=False))
+
     def available(self, features: frozenset[str]) -> tuple[Form, ...]:
         return tuple(f for f in self.forms if f.feature is None or f.feature in features)
 

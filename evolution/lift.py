@@ -300,17 +300,10 @@ def _commuted(isa: Isa, program: MachineProgram) -> list[MachineProgram]:
         swap = {a: b, b: a}
         later = [replace(x, regs=tuple(swap.get(r, r) for r in x.regs))
                  for x in program.insns[i + 1:]]
-        if all(_in_class(isa, x) for x in later):
+        if all(isa.fits(x.form, x.regs) for x in later):
             out.append(replace(program, insns=(*program.insns[:i], replace(insn, regs=(b, a)),
                                                *later)))
     return out
-
-
-def _in_class(isa: Isa, insn) -> bool:
-    """Every register of `insn` one its operand may name (x86's `ah` slots: rax-rbx)."""
-    form = isa.by_name[insn.form]
-    return all(form.operands[p].regs == "gpr" or r in isa.register_classes[form.operands[p].regs]
-               for p, r in zip(form.register_operands, insn.regs, strict=False))
 
 
 def translate(source: Isa, spec: Routine, program: MachineProgram, target: Isa,
