@@ -237,17 +237,15 @@ class RiscvTarget:
         difference), then a branch on t3 against zero over the move of if_true.  With Zbb,
         a select of the larger or smaller of the two values compared is max or min (maxu,
         minu for an unsigned comparison)."""
+        a = self._clean(compare_ops[0], 0, "s", out)  # sign extension keeps both orders
+        b = self._clean(compare_ops[1], 1, "s", out)
         if self._zbb and compare.op in ("slt", "sle", "ult", "ule"):
-            x, y = (id(a) for a in compare.args)
+            x, y = (id(n) for n in compare.args)
             which = {(y, x): "max", (x, y): "min"}.get((id(if_true.node), id(if_false.node)))
             if which is not None:
-                a = self._clean(compare_ops[0], 0, "s", out)  # sign extension keeps both
-                b = self._clean(compare_ops[1], 1, "s", out)  # orders
                 unsigned = "u" if compare.op in ("ult", "ule") else ""
                 out.append(f"{which}{unsigned} {dest}, {a}, {b}")
                 return
-        a = self._clean(compare_ops[0], 0, "s", out)  # sign extension keeps both orders
-        b = self._clean(compare_ops[1], 1, "s", out)
         out.append({"eq": f"xor t3, {a}, {b}", "ne": f"xor t3, {a}, {b}",
                     "ult": f"sltu t3, {a}, {b}", "ule": f"sltu t3, {b}, {a}",
                     "slt": f"slt t3, {a}, {b}", "sle": f"slt t3, {b}, {a}"}[compare.op])
