@@ -120,19 +120,20 @@ def recomputed(isa: Isa, s: SearchSpace, testset: TestSet,
     reads, writes = masks(isa, rows)
     states = [run(isa, MachineProgram(isa.name, program.insns[:k]), t.R0, t.F0, t.M0, t.U)
               .registers for k in range(n + 1)]
+    # each register's values on every vector as bytes: equal values, equal bytes
+    values = [[r.tobytes() for r in state] for state in states]
     out = []
     for i in range(n):
         written = _registers(int(writes[i]) & ~FLAGS_BIT)
         if len(written) != 1:
             continue
         b = written[0]
-        value = states[i + 1][b]
+        value = values[i + 1][b]
         for start in range(i, max(-1, i - 3), -1):
             if _registers(int(writes[start]) & ~FLAGS_BIT) != [b]:
                 break
             # b itself first: then the window only recomputes what b holds already
-            same = [a for a in (b, *range(len(isa.registers)))
-                    if np.array_equal(states[start][a], value)]
+            same = [a for a in (b, *range(len(isa.registers))) if values[start][a] == value]
             for a in same[:2]:
                 rest = rows[[k for k in range(n) if not start <= k <= i]].copy()
                 for k in range(start, len(rest)):

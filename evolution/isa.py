@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, cached_property
 
 from arch import Arch
 from sem.ir import Node, const, trunc, zext
@@ -90,12 +90,13 @@ class Form:
     # timing model then chains `form A, B; keeper B, A` and subtracts the keeper's latency
     chain_keeper: str | None = None
 
-    @property
+    # cached: the evaluator's encoding reads these for every instruction it decodes
+    @cached_property
     def register_operands(self) -> tuple[int, ...]:
         """Positions of the operands that take a register slot (REG and MEM bases)."""
         return tuple(i for i, o in enumerate(self.operands) if o.kind in (REG, MEM))
 
-    @property
+    @cached_property
     def immediate_operand(self) -> int | None:
         """Position of the operand that takes the immediate slot (IMM, or MEM's displacement)."""
         found = [i for i, o in enumerate(self.operands) if o.kind in (IMM, MEM)]

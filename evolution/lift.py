@@ -254,10 +254,11 @@ def polish(isa: Isa, spec: Routine, program: MachineProgram, features: frozenset
     best = program
     while True:
         alike = [*_word_forms(isa, best), *_commuted(isa, best)]
-        found = right(isa, testset, [
+        # each candidate once (rewrites of different copies often agree), in order
+        found = right(isa, testset, list(dict.fromkeys(
             shorter for begin in (best, *right(isa, testset, alike))
             for shorter in (*rewrites(isa, s, begin), *renamed_back(isa, s, begin),
-                            *recomputed(isa, s, testset, begin))])
+                            *recomputed(isa, s, testset, begin)))))
         if not found:
             return best
         best = min(found, key=lambda p: p.instructions)  # the first of the shortest

@@ -93,29 +93,46 @@ def encode(isa: Isa, program: MachineProgram, slots: int | None = None) -> np.nd
     if n < len(program.insns):
         raise ValueError(f"{len(program.insns)} instructions do not fit {n} slots")
     rows = np.zeros((n, ROW), dtype=np.int64)
-    for k, insn in enumerate(program.insns):
-        rows[k, 0] = isa.form_index(insn.form)
-        rows[k, 1 : 1 + len(insn.regs)] = insn.regs
-        rows[k, 4] = np.int64(insn.imm if insn.imm < (1 << 63) else insn.imm - (1 << 64))
+    if program.insns:
+        # built as Python lists and converted once: polishing a translation encodes tens
+        # of thousands of candidates
+        rows[:len(program.insns)] = [
+            [isa.form_index(insn.form), *insn.regs, *(0,) * (3 - len(insn.regs)),
+             insn.imm if insn.imm < (1 << 63) else insn.imm - (1 << 64)]
+            for insn in program.insns]
     return rows
 
 
 def decode(isa: Isa, rows: np.ndarray) -> MachineProgram:
+    forms = _decoding(isa)
     insns = []
-    for row in rows:
-        if row[0] == UNUSED:
+    for index, r0, r1, r2, value in rows.tolist():
+        if index == UNUSED:
             continue
-        form = isa.form(int(row[0]))
-        value = int(row[4])
-        if form.immediate_operand is not None:
-            o = form.operands[form.immediate_operand]
-            if value < o.lo:
-                value &= (1 << 64) - 1  # an immediate read as unsigned (movabs)
-        else:
+        name, registers, lowest = forms[index]
+        if lowest is None:
             value = 0
-        regs = tuple(int(r) for r in row[1 : 1 + len(form.register_operands)])
-        insns.append(Insn(form.name, regs, value))
+        elif value < lowest:
+            value &= (1 << 64) - 1  # an immediate read as unsigned (movabs)
+        insns.append(Insn(name, (r0, r1, r2)[:registers], value))
     return MachineProgram(isa.name, tuple(insns))
+
+
+_DECODINGS: dict[str, list[tuple[str, int, int | None] | None]] = {}
+
+
+def _decoding(isa: Isa) -> list[tuple[str, int, int | None] | None]:
+    """Per form index: the form's name, its register operands' count and its immediate
+    operand's lowest value (None: no immediate); index 0, UNUSED, has none."""
+    found = _DECODINGS.get(isa.name)
+    if found is None:
+        found = [None]
+        for form in isa.forms:
+            imm = form.immediate_operand
+            found.append((form.name, len(form.register_operands),
+                          None if imm is None else form.operands[imm].lo))
+        _DECODINGS[isa.name] = found
+    return found
 
 
 # parsing ---------------------------------------------------------------------------
