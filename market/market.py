@@ -520,9 +520,8 @@ class Market:
                 exclude: Iterable[str] = ()) -> Experiment | None:
         """The untried experiment with the highest expected gain per CPU-second, among
         those the agent can afford, by hierarchical Thompson sampling (market/posterior.py):
-        one draw per (strategy, routine class, where the search begins: the board's best or
-        the engine's starts) picks the group, one draw per routine of it picks the
-        experiment.  `own_only`: among the experiments the agent
+        one draw per (strategy, routine class) picks the strategy and class, one draw per
+        routine of it picks the experiment.  `own_only`: among the experiments the agent
         itself has not tried, whatever others do (what an agent proposes: checking what
         others do is the market's job).  What works is learned from every experiment with
         sharing, from the agent's own without."""
@@ -541,22 +540,17 @@ class Market:
         first = ([e for e in affordable if e.routine in now & fresh]
                  or [e for e in affordable if e.routine in now]
                  or [e for e in affordable if e.routine in later])
-        # where each routine's search would begin: from the board's best, or from the
-        # engine's starts (the posterior's arms differ by it)
-        begun = {e.routine: self.begin_of(agent.key, e.routine) is not None
-                 for e in first or affordable}
-        groups: dict[tuple[str, str, bool], list[Experiment]] = {}
+        groups: dict[tuple[str, str], list[Experiment]] = {}
         for experiment in first or affordable:
             klass = self.routines[experiment.routine].klass
-            groups.setdefault((experiment.strategy, klass, begun[experiment.routine]),
-                              []).append(experiment)
+            groups.setdefault((experiment.strategy, klass), []).append(experiment)
         if not groups:
             return None
         posterior = (self.state.posterior if self.sharing
                      else self.state.own_posterior(agent.key))
         overruns = self.overruns(agent)
 
-        def group_score(key: tuple[str, str, bool]) -> float:
+        def group_score(key: tuple[str, str]) -> float:
             members = groups[key]
             uses = sum(self.routines[e.routine].uses for e in members) / len(members)
             cheapest = min(members, key=lambda e: e.cpu_ms + 1000 * overruns.get(
@@ -567,8 +561,7 @@ class Market:
 
         def score(e: Experiment) -> float:
             routine = self.routines[e.routine]
-            belief = posterior.sample(rng, e.strategy, e.target, routine.klass,
-                                      begun[e.routine])
+            belief = posterior.sample(rng, e.strategy, e.target, routine.klass)
             return self._gain(belief, routine.uses, e, overruns)
 
         return max(groups[chosen], key=score)

@@ -1,18 +1,12 @@
 """What the ledger says about a search strategy on a routine: the chance that an
 experiment improves it, and by how much.
 
-Per (strategy, routine, where the search begins):
+Per (strategy, routine):
   - chance: Beta-Bernoulli.  After r improvements and s experiments without one the
     posterior is Beta(1 + r, 1 + s) (Jøsang's Beta reputation; a newcomer's mean is 1/2).
   - size: the cycles an improvement saves, modelled as exponential with rate λ, and λ
     Gamma(a, b) a priori (the conjugate prior): after n improvements saving x₁..xₙ,
     λ ~ Gamma(a + n, b + Σx).  With a = 2 the prior mean size, E[1/λ] = b/(a-1), is b.
-
-Where the search begins is part of the arm (`begun`): from the engine's starts (the
-lowering, a translation), a search almost always improves on them; from the board's best
-program, rarely (in a full market run with sharing, 57 of 98 first searches by `descend`
-improved and 4 of 96 repeats of it).  One Beta for both let the first searches' record
-draw the repeats to the strategy that had made them, and the repeats never to another.
 
 Routines of one class (Hacker's Delight, sorting) share evidence: a (strategy, routine)
 pair's prior is its class's counts for that strategy, the pair's own excluded, weighed
@@ -64,12 +58,9 @@ class Posterior:
         self._pairs: dict[tuple[str, str], Evidence] = defaultdict(Evidence)
         self._classes: dict[tuple[str, str], Evidence] = defaultdict(Evidence)
 
-    def observe(self, strategy: str, routine: str, klass: str, saved: float | None,
-                begun: bool = False) -> None:
-        """One finished experiment: `saved` cycles if it improved the routine, else None;
-        `begun`: it began from the board's best program, not from the engine's starts."""
-        for table, key in ((self._pairs, (strategy, routine, begun)),
-                           (self._classes, (strategy, klass, begun))):
+    def observe(self, strategy: str, routine: str, klass: str, saved: float | None) -> None:
+        """One finished experiment: `saved` cycles if it improved the routine, else None."""
+        for table, key in ((self._pairs, (strategy, routine)), (self._classes, (strategy, klass))):
             e = table[key]
             if saved is None:
                 e.failures += 1
@@ -77,17 +68,16 @@ class Posterior:
                 e.improvements += 1
                 e.saved += saved
 
-    def evidence(self, strategy: str, routine: str, klass: str,
-                 begun: bool = False) -> Evidence:
+    def evidence(self, strategy: str, routine: str, klass: str) -> Evidence:
         """The pair's own evidence plus its class's (the pair's own taken out), pooled."""
-        own = self._pairs.get((strategy, routine, begun), Evidence())
-        whole = self._classes.get((strategy, klass, begun), Evidence())
+        own = self._pairs.get((strategy, routine), Evidence())
+        whole = self._classes.get((strategy, klass), Evidence())
         others = Evidence(whole.improvements - own.improvements, whole.failures - own.failures,
                           whole.saved - own.saved)
         return own.add(others, self.pooling)
 
-    def class_evidence(self, strategy: str, klass: str, begun: bool = False) -> Evidence:
-        return self._classes.get((strategy, klass, begun), Evidence())
+    def class_evidence(self, strategy: str, klass: str) -> Evidence:
+        return self._classes.get((strategy, klass), Evidence())
 
     def _parameters(self, e: Evidence) -> tuple[float, float, float, float]:
         return (1 + e.improvements, 1 + e.failures, SIZE_SHAPE + e.improvements,
@@ -98,15 +88,12 @@ class Posterior:
         rate_draw = rng.gammavariate(shape, 1 / rate)  # λ; gammavariate takes the scale
         return Belief(rng.betavariate(alpha, beta), 1 / rate_draw)
 
-    def sample(self, rng: random.Random, strategy: str, routine: str, klass: str,
-               begun: bool = False) -> Belief:
-        return self._draw(rng, self.evidence(strategy, routine, klass, begun))
+    def sample(self, rng: random.Random, strategy: str, routine: str, klass: str) -> Belief:
+        return self._draw(rng, self.evidence(strategy, routine, klass))
 
-    def sample_class(self, rng: random.Random, strategy: str, klass: str,
-                     begun: bool = False) -> Belief:
-        return self._draw(rng, self.class_evidence(strategy, klass, begun))
+    def sample_class(self, rng: random.Random, strategy: str, klass: str) -> Belief:
+        return self._draw(rng, self.class_evidence(strategy, klass))
 
-    def mean(self, strategy: str, routine: str, klass: str, begun: bool = False) -> Belief:
-        alpha, beta, shape, rate = self._parameters(
-            self.evidence(strategy, routine, klass, begun))
+    def mean(self, strategy: str, routine: str, klass: str) -> Belief:
+        alpha, beta, shape, rate = self._parameters(self.evidence(strategy, routine, klass))
         return Belief(alpha / (alpha + beta), rate / (shape - 1))

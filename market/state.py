@@ -202,8 +202,7 @@ class MarketState:
 
     def _observe(self, e: ExperimentState, saved: float | None) -> None:
         for posterior in (self.posterior, self.own_posterior(e.agent)):
-            posterior.observe(e.experiment.strategy, e.experiment.target, e.klass, saved,
-                              e.begun)
+            posterior.observe(e.experiment.strategy, e.experiment.target, e.klass, saved)
 
     def own_posterior(self, agent: str) -> Posterior:
         if agent not in self.own_posteriors:

@@ -195,54 +195,6 @@ def test_posterior_is_beta_and_gamma_exponential_with_class_pooling():
     assert p.mean("stoke", "s0", "sort").chance == pytest.approx(0.5)
 
 
-def test_posterior_keeps_searches_begun_from_the_best_apart():
-    p = MarketState().posterior
-    for _ in range(5):  # from the engine's starts, stoke improves every time
-        p.observe("stoke", "r0", "hd", 3.0)
-    for _ in range(6):  # from the board's best, never
-        p.observe("stoke", "r0", "hd", None, begun=True)
-    assert p.mean("stoke", "r0", "hd").chance == pytest.approx(6 / 7)
-    assert p.mean("stoke", "r0", "hd", begun=True).chance == pytest.approx(1 / 8)
-    assert p.mean("enumerate", "r0", "hd", begun=True).chance == pytest.approx(0.5)
-
-
-def _repeats_from_the_best(tmp_path, seed):
-    """r1-r3 taken to the floor by stoke's first searches; r0 improved by stoke's first,
-    not by enumerate's, then four more stoke searches from r0's best, none improving.
-    The market's next suggestion for r0."""
-    pool = routines(4)
-    strategies = (Strategy("stoke", tuple((("iterations", k),) for k in range(1, 8))),
-                  Strategy("enumerate", ((("k", 1),), (("k", 2),))))
-    market, _ = make(tmp_path, pool=pool, strategies=strategies, seed=seed,
-                     rules=Rules(budgets_ms=(1000,)))
-    a = _join(market, "a", credits=10_000)
-    truth = Truth(start=20, base=1, best=2)  # no program needs a feature
-
-    def run(routine, strategy, k, instructions, start=None):
-        e = Experiment(routine.id, "x86_64", frozenset(), strategy,
-                       market.strategies[strategy].grid[k], (0, 1), 1000)
-        assert market.propose("a", e).accepted
-        market.settle(e.identity, claim_for(routine, truth, instructions, 1000, 100,
-                                            start=start))
-
-    for routine in pool[1:]:
-        run(routine, "stoke", 0, 2)
-    r0 = pool[0]
-    run(r0, "stoke", 0, 10)
-    run(r0, "enumerate", 0, 12)
-    for k in range(1, 5):
-        run(r0, "stoke", k, 10, start=10)
-    return market.suggest(a)
-
-
-def test_searches_from_the_best_turn_to_the_strategy_untried_there(tmp_path):
-    """A strategy that made every first search's improvement but none of its repeats
-    from the board's best no longer draws the repeats: the other strategy, never tried
-    from there, does (one Beta for both drew stoke in 39 of these 40 worlds)."""
-    picked = Counter(_repeats_from_the_best(tmp_path, seed).strategy for seed in range(40))
-    assert picked["enumerate"] >= 30, picked
-
-
 def test_thompson_draws_are_seedable(tmp_path):
     market, _ = make(tmp_path, seed=7)
     a = _join(market, "a")
