@@ -32,6 +32,7 @@ from sem.ir import (
     rotr,
     select,
     sext,
+    slt,
     ult,
     zext,
 )
@@ -76,10 +77,14 @@ def parity(r: Node) -> Node:
     return ~low(popcount(low(r, 8)), 1)
 
 
-def set_szp(s: Sem, r: Node, w: int) -> None:
+def set_szp(s: Sem, r: Node, w: int) -> Node:
+    """ZF, SF and PF of a result; returns SF's node (reading the flag back would give the
+    flag before the instruction)."""
+    sign = bit(r, w - 1)
     s.set_flag("ZF", r == 0)
-    s.set_flag("SF", bit(r, w - 1))
+    s.set_flag("SF", sign)
     s.set_flag("PF", parity(r))
+    return sign
 
 
 def set_logic(s: Sem, r: Node, w: int) -> None:
@@ -94,10 +99,19 @@ def add_flags(s: Sem, a: Node, b: Node, r: Node, carry: Node, w: int) -> None:
     set_szp(s, r, w)
 
 
-def sub_flags(s: Sem, a: Node, b: Node, r: Node, borrow: Node, w: int) -> None:
+def sub_flags(s: Sem, a: Node, b: Node, r: Node, borrow: Node, w: int,
+              plain: bool = False) -> None:
+    """`plain`: r is a - b with no borrow in (sub, cmp).  Then OF is stated as SF xor
+    (a < b signed), the same bit (the difference overflows exactly when its sign is not
+    that of a < b): the conditions l/ge/le/g read SF xor OF, which becomes the
+    comparison itself, and Z3 decides a network of those far faster than one of overflow
+    formulas (Haswell's 43-instruction sort5 proved in 8 CPU-s instead of 29)."""
     s.set_flag("CF", borrow)
-    s.set_flag("OF", bit((a ^ b) & (a ^ r), w - 1))
-    set_szp(s, r, w)
+    sign = set_szp(s, r, w)
+    if plain:  # SF's own node: SF xor OF then cancels to the comparison
+        s.set_flag("OF", sign ^ slt(a, b))
+    else:
+        s.set_flag("OF", bit((a ^ b) & (a ^ r), w - 1))
 
 
 def undefine(s: Sem, *flags: str) -> None:
@@ -160,7 +174,7 @@ def _binary(op: str, w: int, b: Node, s: Sem) -> None:
         add_flags(s, a, b, r, ult(r, a) | (cf & (r == a)), w)
     elif op in ("sub", "cmp"):
         r = a - b
-        sub_flags(s, a, b, r, ult(a, b), w)
+        sub_flags(s, a, b, r, ult(a, b), w, plain=True)
     elif op == "sbb":
         cf = s.flag("CF")
         r = a - b - zext(cf, w)

@@ -140,11 +140,10 @@ def _simplify(n: Node) -> Node:
         narrow = _narrow_comparison(n)
         if narrow is not None:
             return narrow
-    if n.op == "xor" and n.width == 1:
-        for sign, overflow in (args, args[::-1]):
-            less = _sign_and_overflow(sign, overflow)
-            if less is not None:
-                return less
+    if n.op == "xor":  # x ^ (x ^ y) is y: x86's SF xor OF after `cmp`, OF being SF ^ slt
+        for x, other in (args, args[::-1]):
+            if other.op == "xor" and any(x is y for y in other.args):
+                return other.args[1] if other.args[0] is x else other.args[0]
     if len(args) == 2:
         a, b = args
         if b.op == "const" and a.op != "const" and n.op in ("add", "mul", "and", "or", "xor"):
@@ -216,29 +215,6 @@ def _narrow_comparison(n: Node) -> Node | None:
         return None
     op = _ORDERS[n.op][kind == "sext"]
     return _simplify(Node(op, 1, (na, nb)))
-
-
-def _msb(x: Node) -> Node | None:
-    """y where x is y's top bit (`trunc 1 (lshr y (w - 1))`), else None."""
-    if x.op == "trunc" and x.width == 1 and x.args[0].op == "lshr":
-        y, shift = x.args[0].args
-        if shift.op == "const" and shift.attr == y.width - 1:
-            return y
-    return None
-
-
-def _sign_and_overflow(sign: Node, overflow: Node) -> Node | None:
-    """slt(a, b) where `sign` is SF and `overflow` OF of x86's `cmp a, b` as its semantics
-    write them: SF the top bit of a - b, OF that of (a ^ b) & ((a - b) ^ a); their xor is
-    the signed less-than that `cmovl` and `setl` read."""
-    difference, mixed = _msb(sign), _msb(overflow)
-    if difference is None or mixed is None or difference.op != "sub" or mixed.op != "and":
-        return None
-    a, b = difference.args
-    halves = {tuple(sorted(map(id, h.args))) for h in mixed.args if h.op == "xor"}
-    if halves == {tuple(sorted((id(a), id(b)))), tuple(sorted((id(difference), id(a))))}:
-        return Node("slt", 1, (a, b))
-    return None
 
 
 def polish(isa: Isa, spec: Routine, program: MachineProgram, features: frozenset[str],

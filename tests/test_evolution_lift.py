@@ -169,6 +169,7 @@ def _rewritten(op, width, *args):
 
 
 X, Y = Node("param", 32, (), 0), Node("param", 32, (), 1)
+SIGN = ir.trunc(ir.lshr(X - Y, 31), 1)  # SF after x86's cmp x, y: one node, read twice
 
 
 @pytest.mark.parametrize("op, width, args, becomes", [
@@ -182,6 +183,7 @@ X, Y = Node("param", 32, (), 0), Node("param", 32, (), 1)
     ("sub", 32, (ir.const(0, 32), X), "neg"),  # riscv's subw a1, zero, a0
     ("and", 64, (ir.sext(X, 64), ir.sext(Y, 64)), "sext"),  # bitwise on values extended alike
     ("select", 32, (Node("not", 1, (ir.slt(X, Y),)), X, Y), "select"),  # x86's cmovge
+    ("xor", 1, (SIGN, SIGN ^ ir.slt(X, Y)), "slt"),  # cmovl's SF xor OF, OF being SF ^ slt
 ])
 def test_each_rewrite_of_the_simplifier_is_the_expression_it_replaces(op, width, args, becomes):
     """The simplifier's rewrites for what a lifted program says its ISA's way, each equal
