@@ -273,7 +273,13 @@ def propose(prog, cand, n, OPS, CLASS, CLASS_START, CLASS_LEN, CLASS_MEMBERS, KI
     op = cand[k, 0]
     if u < moves[0] and op != 0:  # opcode: another form with the same operand shape
         cls = CLASS[op]
-        cand[k, 0] = CLASS_MEMBERS[CLASS_START[cls] + np.random.randint(0, CLASS_LEN[cls])]
+        new = CLASS_MEMBERS[CLASS_START[cls] + np.random.randint(0, CLASS_LEN[cls])]
+        cand[k, 0] = new
+        # forms of one shape take different immediates (`add r32, imm` any 32-bit one,
+        # `rol r32, imm` 0-31): one the new form does not take is drawn again, or the
+        # program is no form's (`rol eax, 63`, which nothing reads back)
+        if cand[k, 4] < IMM_LO[new] or cand[k, 4] > IMM_HI[new]:
+            cand[k, 4] = random_immediate(new, IMM_START, IMM_LEN, IMM_POOL, IMM_LO, IMM_HI)
     elif u < moves[1] and op != 0:  # operand
         j = np.random.randint(0, NOPER[op])
         if j < 3 and KIND[op, j] != 0:

@@ -169,6 +169,31 @@ def test_branch_moves_meet_gccs_branching_counts(routine, target, goal):
     assert "agrees" in result.unicorn or "zb" in result.unicorn
 
 
+def test_an_opcode_move_keeps_only_immediates_the_new_form_takes():
+    """STOKE's opcode move swaps a form for another of the same operand shape: `add eax,
+    63` may become a rotate, which takes 0-31; the immediate is then drawn again, so every
+    proposal reads back as the program it is (a search on qemu64's p23 once kept `rol
+    eax, 63`, whose artifact could not be written)."""
+    from evolution.evaluator import kernels
+    from evolution.program import decode, encode, parse, text
+    from evolution.search import space, tables
+
+    isa = ISAS["x86_64"]
+    arrays = tables(isa, space(isa, hd.p23, frozenset())).arrays()
+    prog = encode(isa, parse(isa, "mov eax, edi\nadd eax, 63\nret"))
+    cand = prog.copy()
+    opcode_only = np.array([1.0, 1.0, 1.0, 1.0, 1.0, 0.0])
+    k = kernels(isa.name)
+    np.random.seed(0)
+    forms = set()
+    for _ in range(3000):
+        k.propose(prog, cand, len(prog), *arrays, opcode_only)
+        program = decode(isa, cand)
+        assert parse(isa, text(isa, program)) == program
+        forms.add(program.insns[1].form)
+    assert {"add r32, imm", "rol r32, imm"} <= forms  # the move did reach the rotates
+
+
 def test_the_performance_model_is_pluggable_with_measured_latencies():
     """Measured timings replace the fallback table in what the search kernel charges."""
     from evolution import costmodel
