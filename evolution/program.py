@@ -104,7 +104,7 @@ def encode(isa: Isa, program: MachineProgram, slots: int | None = None) -> np.nd
 
 
 def decode(isa: Isa, rows: np.ndarray) -> MachineProgram:
-    forms = _decoding(isa)
+    forms = _decoding(isa.name)
     insns = []
     for index, r0, r1, r2, value in rows.tolist():
         if index == UNUSED:
@@ -118,21 +118,16 @@ def decode(isa: Isa, rows: np.ndarray) -> MachineProgram:
     return MachineProgram(isa.name, tuple(insns))
 
 
-_DECODINGS: dict[str, list[tuple[str, int, int | None] | None]] = {}
-
-
-def _decoding(isa: Isa) -> list[tuple[str, int, int | None] | None]:
+@cache
+def _decoding(isa_name: str) -> tuple[tuple[str, int, int | None] | None, ...]:
     """Per form index: the form's name, its register operands' count and its immediate
     operand's lowest value (None: no immediate); index 0, UNUSED, has none."""
-    found = _DECODINGS.get(isa.name)
-    if found is None:
-        found = [None]
-        for form in isa.forms:
-            imm = form.immediate_operand
-            found.append((form.name, len(form.register_operands),
-                          None if imm is None else form.operands[imm].lo))
-        _DECODINGS[isa.name] = found
-    return found
+    found: list[tuple[str, int, int | None] | None] = [None]
+    for form in isa_named(isa_name).forms:
+        imm = form.immediate_operand
+        found.append((form.name, len(form.register_operands),
+                      None if imm is None else form.operands[imm].lo))
+    return tuple(found)
 
 
 # parsing ---------------------------------------------------------------------------
