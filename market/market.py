@@ -21,7 +21,9 @@ through Thompson sampling: each candidate experiment's score is a draw of
 chance x size x uses from the posterior of its (strategy, routine as its feature set sees
 it: Experiment.target) (market/posterior.py), per CPU-second it will cost (its budget plus
 what experiments on that routine have used beyond theirs), so strategies that paid are
-drawn high more often.  Routines no search has answered for the board yet (`unexplored`)
+drawn high more often.  A routine searched again by a strategy whose last search of it
+found nothing shorter is searched by one that has not tried it yet, while one has not
+(`_untried_after_failure`).  Routines no search has answered for the board yet (`unexplored`)
 are drawn among first, so every board's every routine gets its first search, and a board
 with no such routine (with sharing: none that is not waiting for a board of its ISA with
 more features to search it first) gives its turn to one that has.  With sharing, of
@@ -564,7 +566,32 @@ class Market:
             belief = posterior.sample(rng, e.strategy, e.target, routine.klass)
             return self._gain(belief, routine.uses, e, overruns)
 
-        return max(groups[chosen], key=score)
+        pick = max(groups[chosen], key=score)
+        if first:
+            return pick
+        untried = self._untried_after_failure(agent, pick, affordable)
+        return max(untried, key=score) if untried else pick
+
+    def _untried_after_failure(self, agent: AgentState, pick: Experiment,
+                               affordable: Sequence[Experiment]) -> list[Experiment]:
+        """A repeat of a routine by a strategy whose last search of it (on the agent's ISA,
+        among those the agent sees) found nothing shorter: the affordable experiments of that
+        routine by the strategies no search of it has tried yet, if any.  A search is nearly
+        a function of its strategy, seed and beginning (the full bench of 2026-12-07 at
+        c4f103a: x86 p09 on Haswell, descend 6 instructions with each of four seeds, STOKE
+        4 with each), so the same strategy again from the same best mostly finds what it
+        found: with sharing, x86 p09 got two descends and no STOKE, and ended at 5 where the
+        run without sharing reached 4.  The class's posterior still picks which routine is
+        searched again; this picks the strategy once per untried one."""
+        isa, routine = agent.isa, pick.routine
+        searched = sorted((e for e in self.state.experiments.values()
+                           if e.experiment.routine == routine and e.experiment.isa == isa
+                           and self._visible(agent.key, e)), key=lambda e: e.accepted)
+        by_pick = [e for e in searched if e.experiment.strategy == pick.strategy]
+        if not by_pick or by_pick[-1].active or by_pick[-1].outcome == R.IMPROVEMENT:
+            return []
+        tried = {e.experiment.strategy for e in searched}
+        return [e for e in affordable if e.routine == routine and e.strategy not in tried]
 
     # -- proposals ----------------------------------------------------------------------
 

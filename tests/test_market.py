@@ -718,6 +718,34 @@ def test_a_refining_search_that_finds_nothing_leaves_the_first_search_due(tmp_pa
     assert market.suggest(b).cpu_ms == min(RULES.budgets_ms)
 
 
+
+@pytest.mark.parametrize("sharing", [True, False])
+def test_a_strategy_that_found_nothing_on_a_routine_yields_it_to_one_untried_there(
+        tmp_path, sharing):
+    """A search is nearly a function of its strategy and beginning, so the same strategy
+    again from where its last search left the routine mostly finds nothing: after
+    `enumerate` improved r0 twice, Thompson sampling draws it again for r0 on some seeds;
+    once its last search of r0 found nothing, every draw gives r0 to `stoke`, which has
+    not tried it."""
+    pool = routines(1)
+    truth = Truth(start=10, base=4, best=4)
+    picks: dict[bool, Counter] = {}
+    for failed in (False, True):
+        picks[failed] = Counter()
+        for seed in range(20):
+            market, _ = make(tmp_path, pool=pool, sharing=sharing, seed=seed)
+            market.join("a", "a", "x86_64", frozenset(), 100.0)
+            routine = market.routines[pool[0].id]
+            # the ladder's last rung (8 s) is left for enumerate either way
+            runs = [(2000, 8), (4000, 8 if failed else 7)]
+            for cpu_ms, instructions in runs:
+                e = experiment("r0", cpu_ms=cpu_ms)
+                assert market.propose("a", e).accepted
+                market.settle(e.identity, claim_for(routine, truth, instructions, cpu_ms, 500))
+            picks[failed][market.suggest(market.state.agents["a"]).strategy] += 1
+    assert picks[False]["enumerate"] > 0
+    assert picks[True] == Counter({"stoke": 20})
+
 LEARNING = Rules(budgets_ms=(4000, 8000), settle_margin=2.0, settle_floor_ms=1000,
                  settle_step_ms=1000)
 
