@@ -33,6 +33,17 @@ def test_compressed_instructions_are_checked_too():
     assert len(assemble_snippet("c.nop\nc.nop")) == 4
 
 
+def test_a_compressed_form_is_checked_against_each_statement_it_stands_for():
+    """GNU as gives C.MV (funct4 1000, rd, rs2, op 10) for `add rd, zero, rs2`, which is
+    what C.MV expands to in the RVC chapter, and for `mv` (`addi rd, rs, 0`): neither is
+    refused (a search's `add a0, zero, a1` once stopped it), while `add a0, a1, zero` is
+    not C.MV's pattern and stays four bytes."""
+    c_mv = (0b1000 << 12 | 10 << 7 | 11 << 2 | 0b10).to_bytes(2, "little")  # c.mv a0, a1
+    for statement in ("add a0, zero, a1", "mv a0, a1", "addi a0, a1, 0"):
+        assert assemble_snippet(statement, march="rv64gc") == c_mv
+    assert len(assemble_snippet("add a0, a1, zero", march="rv64gc")) == 4
+
+
 def test_errors_name_file_and_line(tmp_path):
     source = tmp_path / "bad.s"
     source.write_text("nop\naddi a0, a0,\n")
