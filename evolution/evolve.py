@@ -577,7 +577,7 @@ def _descend(s: _Search, budget_s, batches, stop_at, count: int) -> bool:
         table = s.enumerator(None, s.best).rows
         steps = [lambda t=table: _neighbours(s, t[:0]), lambda: _peephole(s, budget_s, 1),
                  lambda t=table: _neighbours(s, t),
-                 lambda: _peephole(s, budget_s, PEEPHOLE_REPLACEMENT),
+                 lambda: _peephole(s, budget_s, PEEPHOLE_REPLACEMENT, chains=batches != 1),
                  # late: taken early, on a long program, it led to longer local optima
                  lambda: ("local search", right(s.isa, s.testset,
                                                 result_coalesced(s.isa, s.space, s.best)))]
@@ -604,13 +604,21 @@ def _neighbours(s: _Search, table) -> tuple[str, list[MachineProgram]]:
     return "local search", found
 
 
-def _peephole(s: _Search, budget_s, replacement: int) -> tuple[str, list[MachineProgram]]:
-    """Windows of the best replaced by at most `replacement` enumerated instructions."""
+def _peephole(s: _Search, budget_s, replacement: int, chains: bool = True
+              ) -> tuple[str, list[MachineProgram]]:
+    """Windows of the best replaced by at most `replacement` enumerated instructions.
+    `chains`: STOKE's chains follow for the rest of the budget, and need their time too
+    (PEEPHOLE_SHARE); a search of one batch (the market's `descend`) gives the peephole
+    what is left: begun from a board's best, where every cheaper step has failed, x86
+    p11's two-instruction windows needed 1.3 s of a 3-s budget, and at 0.9 s the search
+    ended where it began (begun from the first search's program, p01-p25 on qemu64 and
+    Haswell: qemu64 p11 and p12 one instruction shorter without the cap, Haswell p09 two,
+    none longer; 2026-12-07)."""
     if s.spec.uses_memory:
         return "peephole", []
     s.report("peephole")
     deadline = _deadline(s, budget_s)
-    if deadline is not None and replacement > 1:  # the chains need their time too
+    if deadline is not None and replacement > 1 and chains:
         deadline = min(deadline, s.clock() + PEEPHOLE_SHARE * budget_s)
     found, executed = peephole(s.enumerator(None, s.best), s.testset, s.best, len(s.spec.params),
                                PEEPHOLE_WINDOW, replacement, PEEPHOLE_LIMIT, _wall(s, deadline))
