@@ -50,8 +50,8 @@ class Driver:
     # agents keep their credits and their unfinished experiments until their boards return
     present: set[str] | None = None
     on_step: Callable[[Step], None] | None = None
-    # agents that found nothing left to try, with the ledger size then: new entries (a
-    # result, a royalty) may open something, so they are asked again once the ledger grew
+    # agents that found nothing left to try, with the news then (`_news`): a result or a
+    # royalty may open something, so they are asked again once there was some
     exhausted: dict[str, int] = field(default_factory=dict)
 
     def run(self) -> int:
@@ -66,6 +66,13 @@ class Driver:
     def _here(self, agent: str) -> bool:
         return self.present is None or agent in self.present
 
+    def _news(self) -> int:
+        """Ledger entries that may open an experiment for an agent: all but refusals.  A
+        refused proposal opens nothing, and counted, two agents each proposing what others'
+        searches covered (no alternative left) asked each other again without end."""
+        state = self.market.state
+        return state.size - len(state.refusals)
+
     def _time_left(self) -> bool:
         return self.limit_ms is None or self.market.state.clock < self.limit_ms
 
@@ -78,7 +85,8 @@ class Driver:
         if active:  # accepted before a restart and never finished: run it again
             e = active[0]
             return self._execute(Step(e.agent, None, e.identity, None), e.identity)
-        skip = [k for k, size in self.exhausted.items() if size == state.size]
+        news = self._news()
+        skip = [k for k, seen in self.exhausted.items() if seen == news]
         skip += [k for k in state.agents if not self._here(k)]
         agent = self.market.next_agent(exclude=skip)
         if agent is None:
@@ -87,14 +95,14 @@ class Driver:
         if own is None:  # alone it sees nothing left; the shared ledger may still know some
             own = self.market.suggest(agent)
         if own is None:
-            self.exhausted[agent.key] = state.size
+            self.exhausted[agent.key] = self._news()
             self._report(Step(agent.key, None, None, None))
             return True
         decision = self.market.propose(agent.key, own)
         chosen = decision
         if not decision.accepted:
             if decision.alternative is None:
-                self.exhausted[agent.key] = state.size
+                self.exhausted[agent.key] = self._news()
                 self._report(Step(agent.key, decision, None, None))
                 return True
             chosen = self.market.propose(agent.key, decision.alternative)

@@ -637,6 +637,29 @@ def test_motherboard_payments_are_credits_the_agents_of_that_fingerprint_can_sta
     assert replayed.order == live.order and replayed.size == live.size == motherboard.size
 
 
+def test_agents_whose_proposals_others_covered_stop_asking(tmp_path):
+    """Board a (feature f) searched r0 and found a program without f: that answers r0 for
+    b and c (no f), whose own proposals (their features, so other identities) the market
+    refuses as covered, with no alternative left.  Each refusal is a ledger entry; counted
+    as news, b's and c's refusals had them ask each other again without end."""
+    pool = routines(1)
+    market, _ = make(tmp_path, pool=pool, rules=Rules(budgets_ms=(2000,)),
+                     strategies=(Strategy("enumerate"),))
+    for name, features in (("a", ("f",)), ("b", ()), ("c", ())):
+        _join(market, name, features)
+    e = experiment("r0", features=("f",))
+    assert market.propose("a", e).accepted
+    market.settle(e.identity, claim_for(market.routines[pool[0].id], Truth(10, 8, 6), 8,
+                                        2000, 500))
+    driver = Driver(market, _world(pool), present={"b", "c"})
+    steps = 0
+    while driver.step():
+        steps += 1
+        assert steps < 10, "the driver kept asking agents that had nothing left"
+    assert {r["agent"] for r in market.state.refusals} == {"b", "c"}
+    assert {r["reason"] for r in market.state.refusals} == {R.COVERED}
+
+
 def test_every_routine_of_every_board_gets_a_first_search_before_any_is_searched_again(
         tmp_path):
     """Sampling alone repeats what paid and can leave a routine untried for a whole run;
