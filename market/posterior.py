@@ -10,8 +10,14 @@ Per (strategy, routine):
 
 Routines of one class (Hacker's Delight, sorting) share evidence: a (strategy, routine)
 pair's prior is its class's counts for that strategy, the pair's own excluded, weighed
-by `pooling` (0.5: another routine's experiment counts half as much as one's own).
-That is what lets a strategy that works on p03 be tried first on p04 too.
+by `pooling` (0.5: another routine's experiment counts half as much as one's own), and
+all of them together as at most `pooled_at_most` (4) of its own.  That is what lets a
+strategy that works on p03 be tried first on p04 too; the bound is what lets a routine's
+own record speak once it has one: uncapped, a full bench's two hundred experiments of
+the class weighed as a hundred, and a routine searched again nine times without an
+improvement drew about the chance of one never searched again (with sharing, in the full
+bench of 2026-12-07 at afc47b3, p09 and p13 got nine searches after their first each, of
+which none improved, p19 none and p21 two).
 
 Thompson sampling is done in two stages (hierarchical), because a strategy is one arm
 played on many routines: drawing every (strategy, routine) pair independently and taking
@@ -30,6 +36,7 @@ from dataclasses import dataclass
 
 SIZE_SHAPE = 2.0  # a: the Gamma prior's shape; the prior mean size is then its rate b
 POOLING = 0.5
+POOLED_AT_MOST = 4.0  # the class's evidence weighs at most this many of a pair's own
 
 
 @dataclass
@@ -50,11 +57,13 @@ class Belief:
 
 
 class Posterior:
-    def __init__(self, prior_size: float = 1.0, pooling: float = POOLING) -> None:
+    def __init__(self, prior_size: float = 1.0, pooling: float = POOLING,
+                 pooled_at_most: float = POOLED_AT_MOST) -> None:
         if prior_size <= 0:
             raise ValueError("the prior improvement size must be positive (cycles)")
         self.prior_size = prior_size
         self.pooling = pooling
+        self.pooled_at_most = pooled_at_most
         self._pairs: dict[tuple[str, str], Evidence] = defaultdict(Evidence)
         self._classes: dict[tuple[str, str], Evidence] = defaultdict(Evidence)
 
@@ -74,7 +83,9 @@ class Posterior:
         whole = self._classes.get((strategy, klass), Evidence())
         others = Evidence(whole.improvements - own.improvements, whole.failures - own.failures,
                           whole.saved - own.saved)
-        return own.add(others, self.pooling)
+        count = others.improvements + others.failures
+        weight = min(self.pooling, self.pooled_at_most / count) if count else 0.0
+        return own.add(others, weight)
 
     def class_evidence(self, strategy: str, klass: str) -> Evidence:
         return self._classes.get((strategy, klass), Evidence())

@@ -195,6 +195,21 @@ def test_posterior_is_beta_and_gamma_exponential_with_class_pooling():
     assert p.mean("stoke", "s0", "sort").chance == pytest.approx(0.5)
 
 
+def test_the_class_weighs_at_most_a_few_of_a_routines_own_experiments():
+    """Twenty improvements on r0 pool into r1's prior as four experiments of r1's own (at
+    half weight they would be ten), so six failures of r2's own halve its chance."""
+    p = MarketState().posterior
+    for _ in range(20):
+        p.observe("stoke", "r0", "hd", 1.0)
+    for _ in range(6):
+        p.observe("stoke", "r2", "hd", None)
+    # r1 borrows 20 improvements and r2's 6 failures, 26 experiments, as 4
+    assert p.mean("stoke", "r1", "hd").chance == pytest.approx(
+        (1 + 4 * 20 / 26) / (2 + 4))
+    # r2 borrows r0's 20 as 4 (its own failures are its own)
+    assert p.mean("stoke", "r2", "hd").chance == pytest.approx((1 + 4) / (2 + 4 + 6))
+
+
 def test_thompson_draws_are_seedable(tmp_path):
     market, _ = make(tmp_path, seed=7)
     a = _join(market, "a")
