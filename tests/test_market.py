@@ -756,7 +756,6 @@ def test_a_refining_search_that_finds_nothing_leaves_the_first_search_due(tmp_pa
     assert market.suggest(b).cpu_ms == min(RULES.budgets_ms)
 
 
-
 @pytest.mark.parametrize("sharing", [True, False])
 def test_a_strategy_that_found_nothing_on_a_routine_yields_it_to_one_untried_there(
         tmp_path, sharing):
@@ -783,6 +782,31 @@ def test_a_strategy_that_found_nothing_on_a_routine_yields_it_to_one_untried_the
             picks[failed][market.suggest(market.state.agents["a"]).strategy] += 1
     assert picks[False]["enumerate"] > 0
     assert picks[True] == Counter({"stoke": 20})
+
+
+def test_a_search_with_fewer_features_has_not_tried_the_routine_for_a_richer_board(tmp_path):
+    """With sharing, q (no f) searched r0 with stoke; b (f) searched it twice with
+    enumerate, the second finding nothing: stoke has not tried r0 with f, so b's next
+    search of r0 is stoke's, on every seed (a program with f is one q's search could not
+    find)."""
+    pool = routines(1)
+    truth = Truth(start=10, base=8, best=4)
+    picks = Counter()
+    for seed in range(20):
+        market, _ = make(tmp_path, pool=pool, seed=seed)
+        market.join("q", "q", "x86_64", frozenset(), 100.0)
+        market.join("b", "b", "x86_64", frozenset({"f"}), 100.0)
+        routine = market.routines[pool[0].id]
+        q_stoke = experiment("r0", strategy="stoke", params={"iterations": 1000})
+        assert market.propose("q", q_stoke).accepted
+        market.settle(q_stoke.identity, claim_for(routine, truth, 8, 2000, 500))
+        for cpu_ms, instructions in ((2000, 7), (4000, 7)):
+            e = experiment("r0", features=("f",), cpu_ms=cpu_ms)
+            assert market.propose("b", e).accepted
+            market.settle(e.identity, claim_for(routine, truth, instructions, cpu_ms, 500))
+        picks[market.suggest(market.state.agents["b"]).strategy] += 1
+    assert picks == Counter({"stoke": 20})
+
 
 LEARNING = Rules(budgets_ms=(4000, 8000), settle_margin=2.0, settle_floor_ms=1000,
                  settle_step_ms=1000)
