@@ -64,7 +64,9 @@ ENUMERATE_SHARE = 0.4  # of a time budget, at most, for whole-program enumeratio
 PEEPHOLE_WINDOW = 4
 PEEPHOLE_REPLACEMENT = 2
 PEEPHOLE_LIMIT = 20_000_000
-PEEPHOLE_SHARE = 0.3  # of a time budget, at most, for one peephole of two-instruction windows
+# of a time budget, at most, for one peephole of two-instruction windows where STOKE's
+# chains follow (a search of one batch gives it the rest: _peephole)
+PEEPHOLE_SHARE = 0.3
 ENUMERATE_ROUNDS = 8  # counterexamples a whole-program enumeration may learn from
 
 

@@ -577,13 +577,13 @@ class Market:
         """A repeat of a routine by a strategy whose last search of it (on the agent's ISA
         with at least its features, among those the agent sees) found nothing shorter: the
         affordable experiments of that routine by the strategies no such search has tried
-        yet, if any.  A search is nearly a function of its strategy, seed and beginning
-        (the full bench of 2026-12-07 at c4f103a: x86 p09 on Haswell, descend 6
+        yet, if any.  A search's seed changes little: it is nearly a function of its
+        strategy, budget and beginning (2026-12-07: x86 p09 on Haswell, descend 6
         instructions with each of four seeds, STOKE 4 with each), so the same strategy
-        again from the same best mostly finds what it found: with sharing, x86 p09 got two
-        descends and no STOKE, and ended at 5 where the run without sharing reached 4.  The
-        class's posterior still picks which routine is searched again; this picks the
-        strategy once per untried one."""
+        again from the same best mostly finds what it found: with sharing, in the full
+        bench at c4f103a, x86 p09 got two descends and no STOKE, and ended at 5 where the
+        run without sharing reached 4.  The class's posterior still picks which routine is
+        searched again; this picks the strategy once per untried one."""
         isa, routine = agent.isa, pick.routine
         # a search with fewer features asked less than the agent's would: it has not tried
         # the routine for this board (at f2a5f78 qemu64's STOKE of p17 kept Haswell's

@@ -33,7 +33,7 @@ _BASE = {
 # compressed forms GNU as also makes of another statement than their base's: C.MV is
 # `add rd, x0, rs2` (the unprivileged spec's RVC chapter), and GNU as gives it for `mv`
 # (`addi rd, rs, 0`) as well
-_ALSO = {"c.mv": {"add"}}
+_COMPRESSED_ALSO = {"c.mv": {"add"}}
 # statements GNU as may expand into several machine instructions
 _MAY_EXPAND = {
     "li", "la", "lla", "lga", "call", "tail",
@@ -95,6 +95,6 @@ def check_instructions(program: Program, macros: set[str]) -> None:
                                         f"{[i.mnemonic for i in decoded]}")
         if len(decoded) == 1 and mnemonic not in ("li", "la", "lla") and \
                 _base(mnemonic) not in {_base(decoded[0].mnemonic),
-                                        *_ALSO.get(decoded[0].mnemonic, ())}:
+                                        *_COMPRESSED_ALSO.get(decoded[0].mnemonic, ())}:
             raise AssemblyError(*where, f"capstone decodes {decoded[0].mnemonic} "
                                         f"{decoded[0].op_str}, not {mnemonic}")
