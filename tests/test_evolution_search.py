@@ -196,7 +196,7 @@ def test_an_opcode_move_keeps_only_immediates_the_new_form_takes():
     proposal reads back as the program it is (a search on qemu64's p23 once kept `rol
     eax, 63`, whose artifact could not be written)."""
     from evolution.evaluator import kernels
-    from evolution.program import decode, encode, parse, text
+    from evolution.program import decode, encode, text
     from evolution.search import space, tables
 
     isa = ISAS["x86_64"]
