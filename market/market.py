@@ -17,21 +17,21 @@ proof does not check is refuted: no payout, and the stake stays lost.
 Who runs.  Agents get CPU in proportion to their credits (`next_agent`: the agent
 furthest below its credit-weighted share runs next), so boards whose experiments pay
 grow their share and boards whose experiments do not shrink theirs.  Strategies get CPU
-through Thompson sampling: each candidate experiment's score is a draw of
-chance x size x uses from the posterior of its (strategy, routine as its feature set sees
-it: Experiment.target) (market/posterior.py), per CPU-second it will cost (its budget plus
+through Thompson sampling: each candidate experiment's score is a draw of chance x size
+x uses from the posterior of its (strategy, routine as its feature set sees it:
+Experiment.target) (market/posterior.py), per CPU-second it will cost (its budget plus
 what experiments on that routine have used beyond theirs), so strategies that paid are
-drawn high more often.  A routine searched again by a strategy whose last search of it
-found nothing shorter is searched by one that has not tried it yet, while one has not
-(`_untried_after_failure`).  Routines no search has answered for the board yet (`unexplored`)
-are drawn among first, so every board's every routine gets its first search, and a board
-with no such routine (with sharing: none that is not waiting for a board of its ISA with
-more features to search it first) gives its turn to one that has.  With sharing, of
-those first the routines no board has searched at all (`fresh`): what one board finds
-reaches the others before they search (adopted on its ISA, translated for the other), so
-a board's first search of a routine it already holds another board's program for (as it
-is, not a translation) begins there and is staked at Rules.refine_ms, below the ladder
-(`refining`).
+drawn high more often.  A routine searched again by an arm (a strategy with its
+parameters) whose last search of it found nothing shorter is searched by one that has
+not tried it yet, while one has not (`_untried_after_failure`).  Routines no search has
+answered for the board yet (`unexplored`) are drawn among first, so every board's every
+routine gets its first search, and a board with no such routine (with sharing: none that
+is not waiting for a board of its ISA with more features to search it first) gives its
+turn to one that has.  With sharing, of those first the routines no board has searched
+at all (`fresh`): what one board finds reaches the others before they search (adopted on
+its ISA, translated for the other), so a board's first search of a routine it already
+holds another board's program for (as it is, not a translation) begins there and is
+staked at Rules.refine_ms, below the ladder (`refining`).
 
 How long a search needs is learned too: every result records how far into its CPU the
 search reached the program it ended on, and a board's first search of a routine that
@@ -85,6 +85,11 @@ def ledger_entries(ledger: Ledger, start: int = 0, stop: int | None = None
             record = json.loads(raw)
             if R.concerns_market(record):
                 yield index, record
+
+
+def _arm(experiment: Experiment) -> tuple[str, tuple[Param, ...]]:
+    """The bandit arm an experiment plays: its strategy with its parameter setting."""
+    return experiment.strategy, experiment.params
 
 
 @dataclass(frozen=True)
@@ -574,16 +579,20 @@ class Market:
 
     def _untried_after_failure(self, agent: AgentState, pick: Experiment,
                                affordable: Sequence[Experiment]) -> list[Experiment]:
-        """A repeat of a routine by a strategy whose last search of it (on the agent's ISA
-        with at least its features, among those the agent sees) found nothing shorter: the
-        affordable experiments of that routine by the strategies no such search has tried
-        yet, if any.  A search's seed changes little: it is nearly a function of its
-        strategy, budget and beginning (2026-12-07: x86 p09 on Haswell, descend 6
-        instructions with each of four seeds, STOKE 4 with each), so the same strategy
-        again from the same best mostly finds what it found: with sharing, in the full
-        bench at c4f103a, x86 p09 got two descends and no STOKE, and ended at 5 where the
-        run without sharing reached 4.  The class's posterior still picks which routine is
-        searched again; this picks the strategy once per untried one."""
+        """A repeat of a routine by an arm (a strategy with its parameters) whose last
+        search of it (on the agent's ISA with at least its features, among those the
+        agent sees) found nothing shorter: the affordable experiments of that routine by
+        the arms no such search has tried yet, if any.  Arms, not strategies: STOKE at
+        20,000 iterations and at 100,000 walk differently (at f833b46 without sharing,
+        qemu64 reached 9 for p19 by STOKE at 100,000 after STOKE at 20,000 had found 10,
+        and rv64 without Zb* 4 for p18 by STOKE at 20,000 after 100,000 had found 5).  A
+        search's seed changes little: it is nearly a function of its strategy, budget
+        and beginning (2026-12-07: x86 p09 on Haswell, descend 6 instructions with each
+        of four seeds, STOKE 4 with each), so the same strategy again from the same best
+        mostly finds what it found: with sharing, in the full bench at c4f103a, x86 p09
+        got two descends and no STOKE, and ended at 5 where the run without sharing
+        reached 4.  The class's posterior still picks which routine is searched again;
+        this picks the arm once per untried one."""
         isa, routine = agent.isa, pick.routine
         # a search with fewer features asked less than the agent's would: it has not tried
         # the routine for this board (at f2a5f78 qemu64's STOKE of p17 kept Haswell's
@@ -592,11 +601,11 @@ class Market:
                            if e.experiment.routine == routine and e.experiment.isa == isa
                            and e.experiment.features >= agent.features
                            and self._visible(agent.key, e)), key=lambda e: e.accepted)
-        by_pick = [e for e in searched if e.experiment.strategy == pick.strategy]
+        by_pick = [e for e in searched if _arm(e.experiment) == _arm(pick)]
         if not by_pick or by_pick[-1].active or by_pick[-1].outcome == R.IMPROVEMENT:
             return []
-        tried = {e.experiment.strategy for e in searched}
-        return [e for e in affordable if e.routine == routine and e.strategy not in tried]
+        tried = {_arm(e.experiment) for e in searched}
+        return [e for e in affordable if e.routine == routine and _arm(e) not in tried]
 
     # -- proposals ----------------------------------------------------------------------
 

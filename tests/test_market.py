@@ -808,6 +808,31 @@ def test_a_search_with_fewer_features_has_not_tried_the_routine_for_a_richer_boa
     assert picks == Counter({"stoke": 20})
 
 
+def test_an_arm_is_a_strategy_with_its_parameters(tmp_path):
+    """STOKE at 1,000 iterations and at 5,000 are two arms: after enumerate and STOKE at
+    5,000 each searched r0 last without finding anything shorter, r0's next search is
+    STOKE at 1,000, the one arm that has not tried it, on every seed (counting strategies,
+    STOKE would have tried it, and the posterior's draws would pick among all three)."""
+    pool = routines(1)
+    truth = Truth(start=10, base=8, best=4)
+    strategies = (Strategy("stoke", ((("iterations", 1000),), (("iterations", 5000),))),
+                  Strategy("enumerate"))
+    picks = Counter()
+    for seed in range(20):
+        market, _ = make(tmp_path, pool=pool, seed=seed, strategies=strategies)
+        market.join("a", "a", "x86_64", frozenset(), 100.0)
+        routine = market.routines[pool[0].id]
+        runs = [("enumerate", None, 2000, 8), ("stoke", {"iterations": 5000}, 2000, 8),
+                ("enumerate", None, 4000, 8)]
+        for strategy, params, cpu_ms, instructions in runs:
+            e = experiment("r0", strategy=strategy, params=params, cpu_ms=cpu_ms)
+            assert market.propose("a", e).accepted
+            market.settle(e.identity, claim_for(routine, truth, instructions, cpu_ms, 500))
+        pick = market.suggest(market.state.agents["a"])
+        picks[pick.strategy, pick.params] += 1
+    assert picks == Counter({("stoke", (("iterations", 1000),)): 20})
+
+
 LEARNING = Rules(budgets_ms=(4000, 8000), settle_margin=2.0, settle_floor_ms=1000,
                  settle_step_ms=1000)
 
