@@ -41,6 +41,7 @@ from evolution.starts import Start, starts
 from evolution.targets import MachineTarget
 from evolution.testset import MachineVector, TestSet, machine_vectors
 from sem.ir import Routine
+from toolchain.program import AssemblyError
 
 TRAINING_VECTORS = 32
 CHECK_VECTORS = 1000  # Unicorn vectors for a result
@@ -190,7 +191,14 @@ class _Search:
                 self.counterexamples.append(proof.counterexample)
                 self.testset.add(proof.counterexample)
             return False
-        code = assemble(self.isa, program, self.target.features)
+        try:
+            code = assemble(self.isa, program, self.target.features)
+        except AssemblyError:
+            # proven, but the project's assembler will not write it (or its capstone check
+            # reads back something else): a program the board cannot be given is no
+            # candidate, and the search goes on without it
+            self.refuted.add(key)
+            return False
         if unicorn_cannot(self.isa, program) is None and unicorn_check(
                 self.isa, self.spec, code, self.testset.vectors):
             self.refuted.add(key)  # proven yet the machine disagrees: never use it

@@ -22,6 +22,7 @@ from evolution.targets import TARGETS
 from evolution.testset import TestSet, machine_vectors, result_mask
 from evolution.warm import warm
 from sem.library import hackers_delight as hd
+from toolchain.program import AssemblyError
 
 X86 = TARGETS["x86-64 qemu64"]
 GCC_P01 = 3  # gcc 12.2 -O3, x86-64: lea eax, [rdi - 1]; and eax, edi; ret
@@ -240,3 +241,23 @@ def test_parallel_workers_each_search_and_the_shortest_proven_program_wins():
     assert both.proof.proven and prove(ISAS["x86_64"], hd.p03, both.program).proven
     assert both.evaluations > alone.evaluations  # the two workers' evaluations, summed
     assert both.instructions <= GCC_P03
+
+
+def test_a_proven_candidate_the_assembler_refuses_is_dropped_and_the_search_goes_on(
+        monkeypatch):
+    """The assembler's word is final (keystone mis-encodes some instructions; every one is
+    read back by capstone, which may refuse it): a proven program it will not write is no
+    candidate.  With every 3-instruction program refused, p01's search ends on a longer
+    one, which assembles, instead of raising."""
+    refused = []
+
+    def assemble_refusing_three(isa, program, features=frozenset()):
+        if program.instructions <= GCC_P01:
+            refused.append(program)
+            raise AssemblyError("<snippet>", 1, "and eax, edi", "refused for the test")
+        return assemble(isa, program, features)
+
+    monkeypatch.setattr(evolve_module, "assemble", assemble_refusing_three)
+    result = evolve(hd.p01, X86, budget_s=None, batches=10, seed=1)
+    assert refused and result.instructions > GCC_P01
+    assert result.code == assemble(ISAS["x86_64"], result.program)
