@@ -74,7 +74,7 @@ class Experiment:
         """The routine as one feature set of one instruction set sees it: what the
         market's evidence about a strategy is kept by (market/posterior.py), since a
         search with POPCNT and one without are not the same question."""
-        return f"{self.routine}|{self.isa}|{','.join(sorted(self.features))}"
+        return target_of(self.routine, self.isa, self.features)
 
     def covers(self, other: Experiment) -> bool:
         """This experiment, finished, answers everything `other` would ask."""
@@ -88,3 +88,8 @@ def params_of(values: Mapping[str, int | str]) -> tuple[Param, ...]:
             raise ValueError(f"parameter {name}={value!r}: parameters are integers or strings "
                              "(scale a fraction to an integer), so identities stay exact")
     return tuple(sorted(values.items()))
+
+
+def target_of(routine: str, isa: str, features: frozenset[str]) -> str:
+    """Experiment.target: `routine` as a board of `isa` with `features` sees it."""
+    return f"{routine}|{isa}|{','.join(sorted(features))}"

@@ -8,6 +8,13 @@ Per (strategy, routine):
     Gamma(a, b) a priori (the conjugate prior): after n improvements saving x₁..xₙ,
     λ ~ Gamma(a + n, b + Σx).  With a = 2 the prior mean size, E[1/λ] = b/(a-1), is b.
 
+A board that adopted another's program (same ISA, its own check passed) counts that as
+an improvement by the finder's strategy on its own pair (`observe_adoption`): with
+sharing, a routine another board's search answered for it was otherwise a pair without
+evidence, drawn at its class's chance, and seldom searched again where the board searching
+it alone would have gone on (the full bench at f6d6445: qemu64 held Haswell's 10 for p19,
+never searched it, and ended at 10; alone, its own descend found 10, then 9).
+
 Routines of one class (Hacker's Delight, sorting) share evidence: a (strategy, routine)
 pair's prior is its class's counts for that strategy, the pair's own excluded, weighed
 by `pooling` (0.5: another routine's experiment counts half as much as one's own), and
@@ -66,6 +73,8 @@ class Posterior:
         self.pooled_at_most = pooled_at_most
         self._pairs: dict[tuple[str, str], Evidence] = defaultdict(Evidence)
         self._classes: dict[tuple[str, str], Evidence] = defaultdict(Evidence)
+        # improvements a pair got by adoption: (strategy, routine) -> them
+        self._by_adoption: dict[tuple[str, str], Evidence] = defaultdict(Evidence)
 
     def observe(self, strategy: str, routine: str, klass: str, saved: float | None) -> None:
         """One finished experiment: `saved` cycles if it improved the routine, else None."""
@@ -77,15 +86,25 @@ class Posterior:
                 e.improvements += 1
                 e.saved += saved
 
+    def observe_adoption(self, strategy: str, routine: str, saved: float) -> None:
+        """Another board's experiment with `strategy` improved `routine` (as the adopter's
+        features see it) by `saved` cycles, and the adopter took its program: had the
+        adopter run it, it would have found that program too.  The pair's evidence only:
+        the class counted that experiment once already, as its finder's."""
+        e = self._by_adoption[(strategy, routine)]
+        e.improvements += 1
+        e.saved += saved
+
     def evidence(self, strategy: str, routine: str, klass: str) -> Evidence:
-        """The pair's own evidence plus its class's (the pair's own taken out), pooled."""
+        """The pair's own evidence (its adoptions included) plus its class's (the pair's
+        own experiments taken out), pooled."""
         own = self._pairs.get((strategy, routine), Evidence())
         whole = self._classes.get((strategy, klass), Evidence())
         others = Evidence(whole.improvements - own.improvements, whole.failures - own.failures,
                           whole.saved - own.saved)
         count = others.improvements + others.failures
         weight = min(self.pooling, self.pooled_at_most / count) if count else 0.0
-        return own.add(others, weight)
+        return own.add(self._by_adoption.get((strategy, routine), Evidence())).add(others, weight)
 
     def class_evidence(self, strategy: str, klass: str) -> Evidence:
         return self._classes.get((strategy, klass), Evidence())

@@ -20,7 +20,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from market import records as R
-from market.experiment import Experiment
+from market.experiment import Experiment, target_of
 from market.posterior import Posterior
 
 
@@ -213,10 +213,21 @@ class MarketState:
         self.adoptions.append(dict(r, index=index))
         self._translation(r)
         source = self.experiments[r["id"]]
+        key = (r["agent"], source.experiment.routine)
+        if "translated_from" not in r and source.outcome == R.IMPROVEMENT:
+            # the finder's strategy improved the routine for this board too (not so when
+            # the search ended where it began, its start news to this board only; nor for
+            # a translation, another basin, which its search did not reach)
+            adopter = self.agents[r["agent"]]
+            before = self.best.get(key)
+            self.posterior.observe_adoption(
+                source.experiment.strategy,
+                target_of(source.experiment.routine, adopter.isa, adopter.features),
+                max(0.0, before.cycles - r["cycles"]) if before else 0.0)
         # a translation (another ISA's program written for this one) says what it uses
         used = (frozenset(r["features_used"]) if "features_used" in r
                 else source.features_used)
-        self.best[(r["agent"], source.experiment.routine)] = Best(
+        self.best[key] = Best(
             r["instructions"], r["cycles"], r["t"], r["id"], adopted=True, text=r["text"],
             code=r["code"], features_used=used, translated="translated_from" in r)
 

@@ -19,8 +19,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from market import records as R
 from market.driver import Driver
-from market.experiment import Experiment, params_of
-from market.market import AdoptionCheck, Book, Market, RoutineInfo, Rules, Strategy
+from market.experiment import Experiment, params_of, target_of
+from market.market import AdoptionCheck, Book, Market, RoutineInfo, Rules, Strategy, ledger_entries
 from market.report import redundant_experiments
 from market.state import MarketState
 from market.uses import recorded_uses
@@ -208,6 +208,37 @@ def test_the_class_weighs_at_most_a_few_of_a_routines_own_experiments():
         (1 + 4 * 20 / 26) / (2 + 4))
     # r2 borrows r0's 20 as 4 (its own failures are its own)
     assert p.mean("stoke", "r2", "hd").chance == pytest.approx((1 + 4) / (2 + 4 + 6))
+
+
+def test_an_adoption_of_an_improvement_is_evidence_for_the_adopters_own_pair(tmp_path):
+    """Board a (feature f) improves r0 from 10 to 8 with enumerate, a program without f,
+    and b (no f) adopts it: b's pair (enumerate, r0 as b sees it) holds that improvement
+    as its own, beside the class's pooled half of a's experiment; the class counts the
+    experiment once.  a's search of r1 that ended on its start gives b that start, no
+    evidence.  A replay of the ledger (a resumed market) holds the same."""
+    pool = routines(2)
+    market, ledger = make(tmp_path, pool=pool)
+    _join(market, "a", ("f",))
+    _join(market, "b")
+    truth = Truth(start=10, base=8, best=6)
+    for name, instructions in (("r0", 8), ("r1", 10)):
+        e = experiment(name, features=("f",))
+        assert market.propose("a", e).accepted
+        market.settle(e.identity, claim_for(market.routines[routine_id(name)], truth,
+                                            instructions, 2000, 500))
+    assert [market.state.best_of("b", routine_id(r)).instructions for r in ("r0", "r1")] \
+        == [8, 10]
+    for state in (market.state, MarketState.replay(ledger_entries(ledger))):
+        p = state.posterior
+
+        def mine(name, strategy="enumerate", p=p):
+            return p.evidence(strategy, target_of(routine_id(name), "x86_64", frozenset()),
+                              "hd")
+
+        assert (mine("r0").improvements, mine("r0").failures) == (1 + 0.5, 0.5 * 1)
+        assert (mine("r1").improvements, mine("r1").failures) == (0.5, 0.5)
+        assert mine("r0", "stoke").improvements == 0
+        assert p.class_evidence("enumerate", "hd").improvements == 1
 
 
 def test_thompson_draws_are_seedable(tmp_path):
