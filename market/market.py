@@ -31,7 +31,9 @@ turn to one that has.  With sharing, of those first the routines no board has se
 at all (`fresh`): what one board finds reaches the others before they search (adopted on
 its ISA, translated for the other), so a board's first search of a routine it already
 holds another board's program for (as it is, not a translation) begins there and is
-staked at Rules.refine_ms, below the ladder (`refining`).
+staked at Rules.refine_ms, below the ladder (`refining`); so is one of a routine only
+others' searches answered for it, with an arm none of them played (`_second_arms`):
+without sharing, two boards of an ISA often searched a routine first with two arms.
 
 How long a search needs is learned too: every result records how far into its CPU the
 search reached the program it ended on, and a board's first search of a routine that
@@ -401,6 +403,33 @@ class Market:
         return set(self.routines) - {e.experiment.routine
                                      for e in self.state.experiments.values() if answers(e)}
 
+    def _second_arms(self, agent: AgentState, answered: set[str]) -> set[str]:
+        """With sharing (and Rules.refine_ms), the `answered` routines this board has not
+        searched itself, of which some arm (a strategy with its parameters) has made no
+        search with at least its features on its ISA: the board's first search of such
+        a routine refines the program it adopted (`refining`, Rules.refine_ms), with an
+        arm that has not searched it (the others' searches cover it).  Without sharing a
+        board searches every routine itself, and two boards of an ISA with different arms
+        first: at f6d6445 Haswell's first search of p21, STOKE, ended at 9 and qemu64
+        took it, never searching p21; alone, qemu64's first search, descend, found 6."""
+        if not self.sharing or self.rules.refine_ms is None:
+            return set()
+        own = {e.experiment.routine for e in self.state.experiments.values()
+               if e.agent == agent.key}
+        return {r for r in answered - own
+                if self._arms_untried(agent, self.routines[r])}
+
+    def _arms_untried(self, agent: AgentState, routine: RoutineInfo
+                      ) -> set[tuple[str, tuple[Param, ...]]]:
+        """The arms applicable to `routine` that no search the agent sees has played on it
+        on its ISA with at least its features."""
+        arms = {(s.name, params) for s in self.strategies.values() if s.applies(routine)
+                for params in s.grid}
+        return arms - {_arm(e.experiment) for e in self.state.experiments.values()
+                       if e.experiment.routine == routine.id and e.experiment.isa == agent.isa
+                       and e.experiment.features >= agent.features
+                       and self._visible(agent.key, e)}
+
     def first_searches(self, agent: AgentState) -> tuple[set[str], set[str]]:
         """(now, later): the routines above the floor no search has answered for the
         agent's board, split into those to search now and (sharing) those waiting for a
@@ -410,10 +439,13 @@ class Market:
         return unexplored - waiting, unexplored & waiting
 
     def _due(self, agent: AgentState) -> set[str]:
-        """The routines no search has answered for the agent's board but those it holds at
-        the floor (Rules.floor), which it searches no more."""
+        """The routines no search has answered for the agent's board, and (sharing) those
+        only others' searches answered that it has a second arm for (`_second_arms`), but
+        those it holds at the floor (Rules.floor), which it searches no more."""
         floor = self.rules.floor
-        return {r for r in self.unexplored(agent)
+        unexplored = self.unexplored(agent)
+        due = unexplored | self._second_arms(agent, set(self.routines) - unexplored)
+        return {r for r in due
                 if (best := self.state.best_of(agent.key, r)) is None
                 or best.instructions > floor}
 

@@ -710,7 +710,9 @@ def test_every_routine_of_every_board_gets_a_first_search_before_any_is_searched
         tmp_path):
     """Sampling alone repeats what paid and can leave a routine untried for a whole run;
     a routine no search answered for a board comes first (with sharing or without): a
-    board searches a routine already answered for it only once all of them are."""
+    board searches a routine already answered for it only once all of them are, but (with
+    sharing) for its first search of a routine only others' searches answered, which
+    refines the program it took (Rules.refine_ms) with an arm none of those played."""
     pool = routines(6)
     everything = {r.id for r in pool}
     for sharing in (False, True):
@@ -731,9 +733,45 @@ def test_every_routine_of_every_board_gets_a_first_search_before_any_is_searched
             own = [e for e in done if e.agent == agent.key]
             assert own
             for e in own:
-                if e.experiment.routine in answered(e.accepted):
-                    assert answered(e.accepted) == everything
+                if e.experiment.routine not in answered(e.accepted):
+                    continue
+                earlier = [o for o in own if o.accepted < e.accepted
+                           and o.experiment.routine == e.experiment.routine]
+                if answered(e.accepted) != everything:
+                    assert sharing and not earlier and e.experiment.cpu_ms == RULES.refine_ms
+                    assert (e.experiment.strategy, e.experiment.params) not in {
+                        (o.experiment.strategy, o.experiment.params) for o in done
+                        if o.result < e.accepted and o.experiment.routine == e.experiment.routine
+                        and o.experiment.isa == agent.isa
+                        and o.experiment.features >= agent.features}
             assert answered(market.state.size) == everything
+
+
+def test_a_routine_only_others_searched_gets_a_second_arm_from_the_program_taken(tmp_path):
+    """With sharing, Haswell's enumerate answered r0 for q64 (8, a program without f,
+    which q64 took): q64's first search of r0 is still due, refining that program
+    (Rules.refine_ms) with stoke, the arm no search of r0 played; once made, finding
+    nothing, r0 is answered.  Without sharing q64 sees no other search: r0 is its own
+    first search on the ladder."""
+    pool = routines(1)
+    r0 = pool[0].id
+    for sharing in (True, False):
+        market, _ = make(tmp_path, name=f"{sharing}.db", pool=pool, sharing=sharing)
+        _join(market, "haswell", ("f",))
+        q64 = _join(market, "q64")
+        e = experiment("r0", features=("f",))
+        assert market.propose("haswell", e).accepted
+        market.settle(e.identity, claim_for(market.routines[r0], Truth(10, 8, 6), 8, 2000, 0))
+        assert market.first_searches(q64)[0] == {r0}
+        second = market.suggest(q64)
+        assert (second.strategy, second.cpu_ms) == (
+            ("stoke", RULES.refine_ms) if sharing else (second.strategy, min(RULES.budgets_ms)))
+        if sharing:
+            assert r0 not in market.unexplored(q64)  # answered, by Haswell's search
+            assert market.propose("q64", second).accepted
+            market.settle(second.identity, claim_for(market.routines[r0], Truth(10, 8, 6), 8,
+                                                     RULES.refine_ms, 0, start=8))
+            assert market.first_searches(q64) == (set(), set())
 
 
 def test_a_search_begins_where_its_board_is_and_that_start_is_no_news(tmp_path):
