@@ -426,9 +426,20 @@ class Market:
         arms = {(s.name, params) for s in self.strategies.values() if s.applies(routine)
                 for params in s.grid}
         return arms - {_arm(e.experiment) for e in self.state.experiments.values()
-                       if e.experiment.routine == routine.id and e.experiment.isa == agent.isa
-                       and e.experiment.features >= agent.features
-                       and self._visible(agent.key, e)}
+                       if e.experiment.routine == routine.id and self._bears_on(agent, e)}
+
+    def _bears_on(self, agent: AgentState, e: ExperimentState) -> bool:
+        """Whether a search says anything about the agent's own pair: one it sees, on its
+        ISA, with at least its features (one with fewer asked less: at f2a5f78 qemu64's
+        STOKE of p17 kept Haswell's repeats on descend, which ended at 5; Haswell's own
+        STOKE without sharing, 4), and its own or ending on a program it can use (or
+        none).  Another board's search that ended on a program with a feature the agent
+        lacks says nothing about the agent's best: at 90861eb Haswell's descend of p15
+        from its 5 (with BMI) found nothing shorter, and qemu64's next search of p15, which
+        alone went from 6 to 5 by descend, went to STOKE."""
+        return (e.experiment.isa == agent.isa and e.experiment.features >= agent.features
+                and self._visible(agent.key, e)
+                and (e.agent == agent.key or self._answered(agent, e)))
 
     def first_searches(self, agent: AgentState) -> tuple[set[str], set[str]]:
         """(now, later): the routines above the floor no search has answered for the
@@ -625,14 +636,10 @@ class Market:
         got two descends and no STOKE, and ended at 5 where the run without sharing
         reached 4.  The class's posterior still picks which routine is searched again;
         this picks the arm once per untried one."""
-        isa, routine = agent.isa, pick.routine
-        # a search with fewer features asked less than the agent's would: it has not tried
-        # the routine for this board (at f2a5f78 qemu64's STOKE of p17 kept Haswell's
-        # repeats on descend, which ended at 5; Haswell's own STOKE without sharing, 4)
+        routine = pick.routine
         searched = sorted((e for e in self.state.experiments.values()
-                           if e.experiment.routine == routine and e.experiment.isa == isa
-                           and e.experiment.features >= agent.features
-                           and self._visible(agent.key, e)), key=lambda e: e.accepted)
+                           if e.experiment.routine == routine and self._bears_on(agent, e)),
+                          key=lambda e: e.accepted)
         by_pick = [e for e in searched if _arm(e.experiment) == _arm(pick)]
         if not by_pick or by_pick[-1].active or by_pick[-1].outcome == R.IMPROVEMENT:
             return []
