@@ -406,7 +406,7 @@ class Market:
     def _second_arms(self, agent: AgentState, answered: set[str]) -> set[str]:
         """With sharing (and Rules.refine_ms), the `answered` routines this board has not
         searched itself, of which some arm (a strategy with its parameters) has made no
-        search with at least its features on its ISA: the board's first search of such
+        search that bears on the board's pair (`_bears_on`): the board's first search of such
         a routine refines the program it adopted (`refining`, Rules.refine_ms), with an
         arm that has not searched it (the others' searches cover it).  Without sharing a
         board searches every routine itself, and two boards of an ISA with different arms
@@ -421,8 +421,8 @@ class Market:
 
     def _arms_untried(self, agent: AgentState, routine: RoutineInfo
                       ) -> set[tuple[str, tuple[Param, ...]]]:
-        """The arms applicable to `routine` that no search the agent sees has played on it
-        on its ISA with at least its features."""
+        """The arms applicable to `routine` that no search bearing on the agent's pair
+        (`_bears_on`) has played."""
         arms = {(s.name, params) for s in self.strategies.values() if s.applies(routine)
                 for params in s.grid}
         return arms - {_arm(e.experiment) for e in self.state.experiments.values()
@@ -623,9 +623,9 @@ class Market:
     def _untried_after_failure(self, agent: AgentState, pick: Experiment,
                                affordable: Sequence[Experiment]) -> list[Experiment]:
         """A repeat of a routine by an arm (a strategy with its parameters) whose last
-        search of it (on the agent's ISA with at least its features, among those the
-        agent sees) found nothing shorter: the affordable experiments of that routine by
-        the arms no such search has tried yet, if any.  Arms, not strategies: STOKE at
+        search of it that bears on the agent's pair (`_bears_on`) found nothing shorter:
+        the affordable experiments of that routine by the arms no such search has tried
+        yet, if any.  Arms, not strategies: STOKE at
         20,000 iterations and at 100,000 walk differently (at f833b46 without sharing,
         qemu64 reached 9 for p19 by STOKE at 100,000 after STOKE at 20,000 had found 10,
         and rv64 without Zb* 4 for p18 by STOKE at 20,000 after 100,000 had found 5).  A
