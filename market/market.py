@@ -643,8 +643,8 @@ class Market:
         by_pick = [e for e in searched if _arm(e.experiment) == _arm(pick)]
         if not by_pick or by_pick[-1].active or by_pick[-1].outcome == R.IMPROVEMENT:
             return []
-        tried = {_arm(e.experiment) for e in searched}
-        return [e for e in affordable if e.routine == routine and _arm(e) not in tried]
+        untried = self._arms_untried(agent, self.routines[routine])
+        return [e for e in affordable if e.routine == routine and _arm(e) in untried]
 
     # -- proposals ----------------------------------------------------------------------
 
