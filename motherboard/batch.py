@@ -139,6 +139,16 @@ def compose(r: Routine, own: bytes, parents: Sequence[tuple[Routine, bytes]]) ->
     return inputs.tobytes()
 
 
+def pick(r: Routine, inputs: bytes, outputs: bytes, positions: Sequence[int]
+         ) -> tuple[bytes, bytes]:
+    """The packed inputs and outputs of the vectors at `positions` only, in that order."""
+    chosen = np.asarray(positions, dtype=np.int64)
+    stride_in, stride_out = in_stride(layout_of(r)), out_stride(r)
+    ins = np.frombuffer(inputs, dtype=np.uint8).reshape(-1, stride_in)
+    outs = np.frombuffer(outputs, dtype=np.uint8).reshape(-1, stride_out)
+    return ins[chosen].tobytes(), outs[chosen].tobytes()
+
+
 def corrupt(data: bytes, stride: int) -> bytes:
     """Outputs that are surely wrong: in every record the result's lowest bit flipped,
     and the memory window's first byte (a routine has one or the other, or both)."""

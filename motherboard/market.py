@@ -292,8 +292,9 @@ class Motherboard:
         if result.outputs is None or batch.count(r, result.outputs) != task.size:
             self._judge(task, result, Check(kind, 0, task.size, 0), now, out)
             return
-        request = CheckRequest(task.id, result.board, task.routine, kind,
-                               self.oracle.indices(kind, task.size), task.packed, result.outputs)
+        request = CheckRequest.of(task.id, result.board, r, task.routine, kind,
+                                  self.oracle.positions(kind, task.size), task.packed,
+                                  result.outputs)
         if not task.calibrating:
             # Its children need not wait for the check: their inputs are composed from these
             # outputs now, and they may run meanwhile; none is accepted before this answer

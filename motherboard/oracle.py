@@ -26,9 +26,12 @@ import math
 import random
 from dataclasses import dataclass
 
+from motherboard import batch
 from motherboard.history import History, Smoothed
 from motherboard.routines import RoutineBook
 from motherboard.trust import BoardTrust, record_shortfall
+from probes.routine import layout_of
+from sem.ir import Routine
 
 FULL, SPOT = "full", "spot"
 
@@ -62,23 +65,40 @@ class Check:
 
 @dataclass(frozen=True)
 class CheckRequest:
-    """An answer to check: which vectors of which task (a check can run anywhere: it
-    needs the routine, the packed inputs and outputs, and the indices)."""
+    """An answer to check, carrying only the vectors it checks (a check can run anywhere:
+    it needs the routine and those vectors' packed inputs and outputs).  Why only those:
+    a request travels pickled through a pipe to a checker process, from the motherboard's
+    own process, which shares the host's cores with the boards; a spot check of 4
+    vectors of a 50,000-vector task carried every input and output, about 1.5 MB, to
+    look at 4 records (`of`)."""
 
     task: str
     board: str
     routine: str
     kind: str
-    indices: tuple[int, ...]
-    inputs: bytes
-    outputs: bytes
+    positions: tuple[int, ...] | None  # the checked vectors' places in the task (None: all)
+    inputs: bytes  # their packed inputs, in that order
+    outputs: bytes  # their packed outputs, in that order
+
+    @classmethod
+    def of(cls, task: str, board: str, r: Routine, routine: str, kind: str,
+           positions: tuple[int, ...] | None, inputs: bytes, outputs: bytes) -> CheckRequest:
+        """The check of `positions` (None: every vector) of a task's packed inputs and
+        outputs (of routine `r`, whose ID is `routine`), with only those vectors' records."""
+        if positions is not None:
+            inputs, outputs = batch.pick(r, inputs, outputs, positions)
+        return cls(task, board, routine, kind, positions, inputs, outputs)
 
 
 def run_check(book: RoutineBook, request: CheckRequest) -> Check:
     """Compare the checked outputs with the interpreter's answers (pure: any process)."""
+    r = book.routine(request.routine)
+    checked = len(request.inputs) // batch.in_stride(layout_of(r))
     wrong = book.disagreements(request.routine, request.inputs, request.outputs,
-                               request.indices)
-    return Check(request.kind, len(request.indices), len(wrong), wrong[0] if wrong else None)
+                               range(checked))
+    first = None if not wrong else (
+        wrong[0] if request.positions is None else request.positions[wrong[0]])
+    return Check(request.kind, checked, len(wrong), first)
 
 
 class Oracle:
@@ -87,10 +107,10 @@ class Oracle:
     def __init__(self, policy: OraclePolicy, rng: random.Random) -> None:
         self.policy, self.rng = policy, rng
 
-    def indices(self, kind: str, n: int) -> tuple[int, ...]:
-        """The vectors a check of `kind` looks at, of `n`."""
+    def positions(self, kind: str, n: int) -> tuple[int, ...] | None:
+        """The vectors a check of `kind` looks at, of `n` (None: every one)."""
         if kind == FULL:
-            return tuple(range(n))
+            return None
         return tuple(sorted(self.rng.sample(range(n), min(self.policy.spot_checks, n))))
 
     def how(self, trust: BoardTrust) -> str:

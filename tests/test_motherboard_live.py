@@ -332,8 +332,8 @@ def test_the_oracles_checkers_run_only_on_cpu_nothing_else_wants():
     checker = context.Process(target=_checker_main, args=(requests, outbox), daemon=True)
     checker.start()
     try:
-        requests.put(CheckRequest("t", "b", rid, FULL, tuple(range(8)),
-                                  packed.pack_inputs(r, vectors), truth))
+        requests.put(CheckRequest("t", "b", rid, FULL, None, packed.pack_inputs(r, vectors),
+                                  truth))
         sender, (task, check) = outbox.get(timeout=30)
         assert (sender, task, check.ok, check.checked) == (ORACLE, "t", True, 8)
         assert os.sched_getscheduler(checker.pid) == os.SCHED_IDLE

@@ -17,10 +17,11 @@ from motherboard.compare import compare, knowledge, table_floor
 from motherboard.heft import heft
 from motherboard.market import CALIBRATION_DISTINCT, MarketConfig, Motherboard
 from motherboard.messages import Award, BidRequest, Inputs, Onboard
-from motherboard.oracle import FULL, CheckRequest, run_check
+from motherboard.oracle import FULL, SPOT, Check, CheckRequest, run_check
 from motherboard.routines import RoutineBook
 from motherboard.sim import BoardPlan, RunTimeLine, SimBoard, SimProfile, simulate
 from motherboard.workload import HD, TaskSpec, Workload, calibration_sizes, long_graph
+from probes.routine import layout_of
 from testing import packed
 
 BOOK = RoutineBook.library()
@@ -180,13 +181,39 @@ def test_a_large_calibration_task_repeats_a_few_vectors_and_is_checked_in_full()
     vectors = packed.unpack_inputs(r, task.packed)
     assert len(vectors) == 5_000 and len(set(vectors)) <= CALIBRATION_DISTINCT
     truth = packed.pack_outputs(r, [packed.evaluate(BOOK, task.routine, v) for v in vectors])
-    request = CheckRequest(task.id, "x", task.routine, FULL, tuple(range(5_000)), task.packed,
-                           truth)
+    request = CheckRequest(task.id, "x", task.routine, FULL, None, task.packed, truth)
     assert run_check(BOOK, request).ok
     stride = batch.out_stride(r)
     wrong = truth[:-stride] + batch.corrupt(truth[-stride:], stride)  # only the last one
     check = run_check(BOOK, replace(request, outputs=wrong))
     assert not check.ok and check.wrong == 1 and check.first_wrong == 4_999
+
+
+def test_a_spot_check_carries_only_its_vectors_and_names_a_wrong_one_by_its_place():
+    """A spot check of 4 vectors of a 2,000-vector task travels as those 4 records each
+    way; a wrong answer among them is named by its place in the task, and one elsewhere
+    is not looked at.  The truth: the reference interpreter, a vector at a time."""
+    r = BOOK.routine(P01)
+    vectors = packed.own_inputs(BOOK, P01, 2_000, 5)
+    inputs = packed.pack_inputs(r, vectors)
+    truth = packed.pack_outputs(r, [packed.evaluate(BOOK, P01, v) for v in vectors])
+    stride = batch.out_stride(r)
+
+    def wrong_at(i: int) -> bytes:
+        return (truth[:i * stride] + batch.corrupt(truth[i * stride:(i + 1) * stride], stride)
+                + truth[(i + 1) * stride:])
+
+    def spot(outputs: bytes) -> CheckRequest:
+        return CheckRequest.of("t", "b", r, P01, SPOT, (3, 977, 1_234, 1_999), inputs, outputs)
+
+    request = spot(truth)
+    assert len(request.inputs) == 4 * batch.in_stride(layout_of(r))
+    assert len(request.outputs) == 4 * stride
+    assert run_check(BOOK, request) == Check(SPOT, 4, 0, None)
+    assert run_check(BOOK, spot(wrong_at(1_234))) == Check(SPOT, 4, 1, 1_234)
+    assert run_check(BOOK, spot(wrong_at(500))).ok
+    assert run_check(BOOK, CheckRequest.of("t", "b", r, P01, FULL, None, inputs,
+                                           wrong_at(500))) == Check(FULL, 2_000, 1, 500)
 
 
 def test_calibrating_at_the_workloads_sizes_predicts_its_runs():
