@@ -507,8 +507,11 @@ class Motherboard:
 
     @property
     def done(self) -> bool:
-        """Every submitted workload task accepted."""
-        return all(self.tasks[t].state == TaskState.ACCEPTED for t in self.order)
+        """Every submitted workload task accepted (a workload task is never dropped, and
+        stays accepted: one not accepted is among the unfinished, which are few, where
+        scanning every task of the run on each turn of the loop was the motherboard's
+        main cost past a few thousand tasks)."""
+        return all(t.calibrating for t in self._open())
 
     # -- scheduling -----------------------------------------------------------------------------
 
@@ -527,7 +530,7 @@ class Motherboard:
                 continue  # one calibration run at a time, so its measure is its own (the
                 # check of the last one's answer may go on meanwhile)
             self._announce(self.tasks[entry.calibration.popleft()], {entry.id}, now, out)
-        ready = [self.tasks[t] for t in self.order if self.tasks[t].state == TaskState.READY]
+        ready = [t for t in self._open() if t.state == TaskState.READY and not t.calibrating]
         for task in ready:
             if task.retry_at <= now:
                 task.retry_at = 0.0  # due: no timer needed for it any more
