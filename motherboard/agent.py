@@ -27,9 +27,10 @@ is its cost: PRICE_PER_SECOND per promised second plus PRICE_PER_JOULE per predi
 joule (the energy model, energy.py).  In the second-price auction asking the true
 cost is the best strategy, so the honest agent does.
 
-Each board runs its own best implementation of a routine: the one with the lowest
-predicted time, once each has been tried `explore` times (eager exploration, first
-the least tried; calibration tasks, which go to the board whatever it asks, pay for it).
+Each board runs its own best implementation of a routine: once each has been tried
+`explore` times (eager exploration, first the least tried; calibration tasks, which go
+to the board whatever it asks, pay for it), the one whose runs took the fewest of the
+guest's own cycles (`choose`).
 """
 
 from __future__ import annotations
@@ -232,13 +233,31 @@ class BoardAgent:
 
     def choose(self, routine: str, size: int) -> str:
         """The implementation to bid with: one not tried `explore` times yet (eager
-        exploration, the least tried first), else the one predicted fastest."""
+        exploration, the least tried first), else the one whose runs' line of the guest's
+        cycles over batch sizes is lowest where their runs say most, at the mean size of
+        them all (where every one has a count; else the one predicted fastest at `size`).
+        At one size each, lines with the same fixed cost but noisy samples cross at
+        random, and a board went back and forth between its implementations.
+
+        Why the guest's count: it is taken around each batch probe's run, so it holds
+        what the implementations differ in and not the vectors' way to the guest and
+        back, which is the same for all of them and, live, most of a task's time: per
+        vector ~0.4 us of the board host's CPU and ~1.3 us of QEMU's under TCG (bench B,
+        2026-12-07), where Haswell's p23 differs by ~0.2 us (`./run evolve`: 34,671
+        cycles a 100-vector probe with `popcnt`, 82,706 with the lowering).  By the
+        tasks' times, which hide that in their noise, Haswell and rv64 ran their lowering
+        for 15 of 22, 23 of 27 and 4 of 9 of the p23 tasks they took in bench C
+        (2026-12-06)."""
         impls = self.implementations(routine)
         models = {i: self.history.model(routine, i) for i in impls}
         tried = {i: models[i].count + self._pending(routine, i) for i in impls}
         untried = [i for i in impls if tried[i] < self.explore]
         if untried:
             return min(untried, key=lambda i: tried[i])
+        if all(models[i].cycles.n for i in impls):
+            fits = [models[i].cycles for i in impls]
+            at = sum(f.sum_x for f in fits) / sum(f.n for f in fits)
+            return min(impls, key=lambda i: models[i].cycles.predict(at))
         return min(impls, key=lambda i: models[i].predict(size))
 
     def _pending(self, routine: str, implementation: str) -> int:

@@ -121,6 +121,8 @@ class PerfModel:
     # counts only its own runs, not the line that brought their inputs)
     cycles_per_second: Running = field(default_factory=Running)
     seconds: LinearFit = field(default_factory=LinearFit)  # seconds over the batch size
+    # the guest's cycles over the batch size, where counted: what implementations differ in
+    cycles: LinearFit = field(default_factory=LinearFit)
     cpu: LinearFit = field(default_factory=LinearFit)  # the run's host CPU-seconds, where known
     # relative error of each prediction (History.predict) before the run was learnt
     residual: Running = field(default_factory=Running)
@@ -134,14 +136,17 @@ class PerfModel:
 
     def add(self, size: int, seconds: float, cycles: int = 0, cpu: float | None = None,
             fit: bool = True) -> None:
-        """One run; `fit` False counts it without fitting it (a board's warm-up run)."""
+        """One run; `fit` False counts it without fitting it or its cycles (a board's
+        warm-up run, whose cycles hold TCG translating the batch path: the cycles a
+        vector choose the implementation, agent.BoardAgent.choose)."""
         self.per_vector.add(seconds / size)
-        if cycles:
-            self.cycles_per_vector.add(cycles / size)
-            if seconds > 0:
-                self.cycles_per_second.add(cycles / seconds)
         if not fit:
             return
+        if cycles:
+            self.cycles_per_vector.add(cycles / size)
+            self.cycles.add(size, cycles)
+            if seconds > 0:
+                self.cycles_per_second.add(cycles / seconds)
         self.seconds.add(size, seconds)
         if cpu is not None:
             self.cpu.add(size, cpu)

@@ -2,7 +2,8 @@
 
 A SimBoard is an agent (agent.py, maybe a liar's) on a machine whose run times come
 from a cost profile -- per routine, an overhead plus a time per vector, with
-log-normal noise -- and whose answers come from the interpreter, so the oracle's
+log-normal noise, and a time per vector for the way to the guest and back that the
+guest's cycle count leaves out -- and whose answers come from the interpreter, so the oracle's
 checks are real.  Profiles can be written by hand (tests) or taken from what live
 boards measured (the bench replays a live run's per-board times).
 
@@ -81,6 +82,10 @@ class SimProfile:
     # what the later runs take.
     first_runs: tuple[float, ...] = ()
     clock_hz: float = 2e9
+    # seconds per vector of a task's way to the guest and back: the same whatever the
+    # implementation, and outside the guest's count of the run's cycles (a live board
+    # counts cycles around each batch probe's run)
+    transport: float = 0.0
 
     def implementations(self, book: RoutineBook, rid: str) -> dict[str, RunTimeLine]:
         own = self.lines.get(rid) or self.lines.get(book.name(rid)) or \
@@ -108,6 +113,7 @@ class SimBoard:
         self.declines = tuple(book.resolve(r) for r in declines)
         self.running: AwardedJob | None = None
         self.contention = 1.0  # of the running job's run
+        self.guest_share = 1.0  # of the running job's time: the part the guest counts cycles of
         self.reports_cpu = False  # whether its runs' CPU is read, as a live board's QEMU's is
         self.runs = 0  # started so far
         self.alive = True
@@ -163,7 +169,10 @@ class SimBoard:
         if self.runs < len(self.profile.first_runs):
             noise *= self.profile.first_runs[self.runs]
         self.runs += 1
-        return job, now + line.seconds(job.award.size) * noise * contention
+        guest = line.seconds(job.award.size)
+        whole = guest + self.profile.transport * job.award.size
+        self.guest_share = guest / whole if whole > 0 else 1.0
+        return job, now + whole * noise * contention
 
     def finish(self, job: AwardedJob, now: float) -> list[BoardMessage]:
         if self.running is not job:
@@ -174,7 +183,7 @@ class SimBoard:
         rid = job.award.routine
         outputs = self.book.answers(rid, job.award.inputs)
         seconds = now - job.started
-        cycles = int(seconds * self.profile.clock_hz)
+        cycles = int(seconds * self.guest_share * self.profile.clock_hz)
         # the CPU a run took is its time alone: contention only stretched it
         cpu = seconds / self.contention if self.reports_cpu else None
         result = self.agent.finished(job, outputs, seconds, cycles, cpu=cpu)

@@ -248,6 +248,24 @@ def test_tasks_of_a_routine_go_to_the_board_with_hardware_for_it():
     assert impls.most_common(1)[0][0] == "popcnt"  # it runs its own best implementation
 
 
+def test_a_board_runs_its_own_best_implementation_though_the_transport_hides_it():
+    """A board whose `popcnt` code takes half the guest time of its lowering, where a
+    vector's way to the guest and back takes ten times either (the same for both, and
+    outside the guest's cycle count, as live): after calibration it bids `popcnt` for
+    every p23 task, whatever the noise's seed.  By the tasks' times (5% apart, noise
+    sigma 0.3) it bid `popcnt` for 8, 29, 30, 30, 10, 18, 23 and 30 of the 30 tasks."""
+    profile = SimProfile("popcnt-behind-a-line", noise=0.3, transport=2e-5,
+                         lines={"p23": {"lowered": RunTimeLine(0.0005, 2e-6),
+                                        "popcnt": RunTimeLine(0.0005, 1e-6)}})
+    config = MarketConfig(calibration_samples=6, calibration_sizes=(500, 2_000))
+    work = poisson_stream(30, 20.0, ("hd:p23",), (200, 2_000), seed=2)
+    for seed in range(8):
+        run = simulate(work, [BoardPlan("pop", profile)], config=config, seed=seed)
+        bids = Counter(a.bid.implementation for t in run.motherboard.workload_tasks()
+                       for a in t.attempts)
+        assert bids == Counter(popcnt=30), (seed, bids)
+
+
 def test_graph_edges_carry_accepted_outputs_to_inputs():
     work = layered_graph(3, 3, 2, ("hd:p01", "hd:p23", "sort:sort3"), (5, 40), seed=2)
     run = simulate(work, [BoardPlan("a", FAST), BoardPlan("b", SLOW)], config=QUICK, seed=7)
