@@ -30,7 +30,7 @@ cost is the best strategy, so the honest agent does.
 Each board runs its own best implementation of a routine: once each has been tried
 `explore` times (eager exploration, first the least tried; calibration tasks, which go
 to the board whatever it asks, pay for it), the one whose runs took the fewest of the
-guest's own cycles (`choose`).
+guest's own cycles at the sizes they share (`choose`).
 """
 
 from __future__ import annotations
@@ -233,11 +233,14 @@ class BoardAgent:
 
     def choose(self, routine: str, size: int) -> str:
         """The implementation to bid with: one not tried `explore` times yet (eager
-        exploration, the least tried first), else the one whose runs' line of the guest's
-        cycles over batch sizes is lowest where their runs say most, at the mean size of
-        them all (where every one has a count; else the one predicted fastest at `size`).
-        At one size each, lines with the same fixed cost but noisy samples cross at
-        random, and a board went back and forth between its implementations.
+        exploration: the one with the fewest runs of this size, then the least tried, so
+        that calibration's sizes reach every implementation; taking them in turn, two
+        implementations each got every other size of four), else the one whose runs took
+        the fewest of the guest's cycles at the sizes every one has run (the least run of
+        each size, summed: the guest counts by a clock that runs on while its QEMU waits
+        for a core, so the host's load only adds, and the median probe of Haswell's
+        7,682-vector p23 tasks took about 200 cycles a vector in some and about 400 in
+        others; where no size is common, the one predicted fastest at `size`).
 
         Why the guest's count: it is taken around each batch probe's run, so it holds
         what the implementations differ in and not the vectors' way to the guest and
@@ -253,19 +256,20 @@ class BoardAgent:
         tried = {i: models[i].count + self._pending(routine, i) for i in impls}
         untried = [i for i in impls if tried[i] < self.explore]
         if untried:
-            return min(untried, key=lambda i: tried[i])
-        if all(models[i].cycles.n for i in impls):
-            fits = [models[i].cycles for i in impls]
-            at = sum(f.sum_x for f in fits) / sum(f.n for f in fits)
-            return min(impls, key=lambda i: models[i].cycles.predict(at))
+            return min(untried, key=lambda i: (models[i].sizes[size] + self._pending(
+                routine, i, size), tried[i]))
+        common = set.intersection(*(set(models[i].cycles_at) for i in impls))
+        if common:
+            return min(impls, key=lambda i: sum(min(models[i].cycles_at[n]) for n in common))
         return min(impls, key=lambda i: models[i].predict(size))
 
-    def _pending(self, routine: str, implementation: str) -> int:
-        """Runs of an implementation awarded or done whose time is not known yet."""
+    def _pending(self, routine: str, implementation: str, size: int | None = None) -> int:
+        """Runs of an implementation (of `size` vectors, if given) awarded or done whose
+        time is not known yet."""
         queued = sum(j.award.routine == routine and j.award.implementation == implementation
-                     for j in self.queue)
+                     and size in (None, j.award.size) for j in self.queue)
         unsettled = sum(r.routine == routine and r.implementation == implementation
-                        for r in self.unsettled.values())
+                        and size in (None, r.size) for r in self.unsettled.values())
         return queued + unsettled
 
     def predict(self, routine: str, implementation: str, size: int) -> tuple[float, bool]:

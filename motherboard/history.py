@@ -38,6 +38,7 @@ against the host's share then), which stays true while it is idle.
 from __future__ import annotations
 
 import math
+from collections import Counter
 from dataclasses import dataclass, field
 
 CALIBRATION_SAMPLES = 10
@@ -121,8 +122,10 @@ class PerfModel:
     # counts only its own runs, not the line that brought their inputs)
     cycles_per_second: Running = field(default_factory=Running)
     seconds: LinearFit = field(default_factory=LinearFit)  # seconds over the batch size
-    # the guest's cycles over the batch size, where counted: what implementations differ in
-    cycles: LinearFit = field(default_factory=LinearFit)
+    # batch size -> the guest's cycles of each run of that size, where counted: what
+    # implementations differ in (agent.BoardAgent.choose compares them size for size)
+    cycles_at: dict[int, list[int]] = field(default_factory=dict)
+    sizes: Counter = field(default_factory=Counter)  # batch size -> runs of it
     cpu: LinearFit = field(default_factory=LinearFit)  # the run's host CPU-seconds, where known
     # relative error of each prediction (History.predict) before the run was learnt
     residual: Running = field(default_factory=Running)
@@ -137,14 +140,15 @@ class PerfModel:
     def add(self, size: int, seconds: float, cycles: int = 0, cpu: float | None = None,
             fit: bool = True) -> None:
         """One run; `fit` False counts it without fitting it or its cycles (a board's
-        warm-up run, whose cycles hold TCG translating the batch path: the cycles a
-        vector choose the implementation, agent.BoardAgent.choose)."""
+        warm-up run, whose cycles hold TCG translating the batch path: the cycles
+        choose the implementation, agent.BoardAgent.choose)."""
         self.per_vector.add(seconds / size)
+        self.sizes[size] += 1
         if not fit:
             return
         if cycles:
             self.cycles_per_vector.add(cycles / size)
-            self.cycles.add(size, cycles)
+            self.cycles_at.setdefault(size, []).append(cycles)
             if seconds > 0:
                 self.cycles_per_second.add(cycles / seconds)
         self.seconds.add(size, seconds)

@@ -253,7 +253,9 @@ def test_a_board_runs_its_own_best_implementation_though_the_transport_hides_it(
     vector's way to the guest and back takes ten times either (the same for both, and
     outside the guest's cycle count, as live): after calibration it bids `popcnt` for
     every p23 task, whatever the noise's seed.  By the tasks' times (5% apart, noise
-    sigma 0.3) it bid `popcnt` for 8, 29, 30, 30, 10, 18, 23 and 30 of the 30 tasks."""
+    sigma 0.3) it bid `popcnt` for 8, 29, 30, 30, 10, 18, 23 and 30 of the 30 tasks.
+    Calibration's sizes reach both implementations (taken in turn, each got one of the
+    two sizes only)."""
     profile = SimProfile("popcnt-behind-a-line", noise=0.3, transport=2e-5,
                          lines={"p23": {"lowered": RunTimeLine(0.0005, 2e-6),
                                         "popcnt": RunTimeLine(0.0005, 1e-6)}})
@@ -264,6 +266,8 @@ def test_a_board_runs_its_own_best_implementation_though_the_transport_hides_it(
         bids = Counter(a.bid.implementation for t in run.motherboard.workload_tasks()
                        for a in t.attempts)
         assert bids == Counter(popcnt=30), (seed, bids)
+        models = run.boards["pop"].agent.history.models
+        assert all({500, 2_000} <= set(m.sizes) for m in models.values()), seed
 
 
 def test_graph_edges_carry_accepted_outputs_to_inputs():
