@@ -233,24 +233,26 @@ class BoardAgent:
 
     def choose(self, routine: str, size: int) -> str:
         """The implementation to bid with: one not tried `explore` times yet (eager
-        exploration: the one with the fewest runs of this size, then the least tried, so
-        that calibration's sizes reach every implementation; taking them in turn, two
-        implementations each got every other size of four), else the one whose runs took
-        the fewest of the guest's cycles at the sizes every one has run (the least run of
-        each size, summed: the guest counts by a clock that runs on while its QEMU waits
-        for a core, so the host's load only adds, and the median probe of Haswell's
-        7,682-vector p23 tasks took about 200 cycles a vector in some and about 400 in
-        others; where no size is common, the one predicted fastest at `size`).
+        exploration: the one with the fewest runs of this size, then the least tried),
+        else the one whose runs took the fewest of the guest's cycles at the sizes every
+        one has run (the least run of each size, summed; where no size is common, the one
+        predicted fastest at `size`).
 
-        Why the guest's count: it is taken around each batch probe's run, so it holds
-        what the implementations differ in and not the vectors' way to the guest and
-        back, which is the same for all of them and, live, most of a task's time: per
-        vector ~0.4 us of the board host's CPU and ~1.3 us of QEMU's under TCG (bench B,
-        2026-12-07), where Haswell's p23 differs by ~0.2 us (`./run evolve`: 34,671
-        cycles a 100-vector probe with `popcnt`, 82,706 with the lowering).  By the
-        tasks' times, which hide that in their noise, Haswell and rv64 ran their lowering
-        for 15 of 22, 23 of 27 and 4 of 9 of the p23 tasks they took in bench C
-        (2026-12-06)."""
+        Why the sizes: calibration cycles through its sizes, and taken in turn, two
+        implementations each got every other one of four (Haswell's p23 lowering ran at
+        1 and 389 vectors, its `popcnt` code at 20 and 7,682), so neither's line said
+        anything of the other's sizes, and Haswell and rv64 ran their lowering for 15 of
+        22, 23 of 27 and 4 of 9 of the p23 tasks they took (bench C, 2026-12-06).  Why
+        the guest's count: it is taken around each batch probe's run, so it holds what
+        implementations differ in and not the vectors' way to the guest and back, the
+        same for all and most of a task's time here (per vector ~0.4 us of the board
+        host's CPU and ~1.3 us of QEMU's, bench B of 2026-12-07), nor the share of a CPU
+        a prediction of time divides by.  Why the least: the guest counts by a clock
+        that runs on while its QEMU waits for a core, so the host's load only adds (the
+        median probe of Haswell's 7,682-vector p23 tasks took about 200 cycles a vector
+        in some, about 400 in others).  Live, 2026-12-07: Haswell's least 7,682-vector
+        p23 run 2.20 M cycles with `popcnt`, 4.89 M with its lowering, and every p22 and
+        p23 task it took ran its `popcnt` code."""
         impls = self.implementations(routine)
         models = {i: self.history.model(routine, i) for i in impls}
         tried = {i: models[i].count + self._pending(routine, i) for i in impls}
