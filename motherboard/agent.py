@@ -254,13 +254,18 @@ class BoardAgent:
         p23 run 2.20 M cycles with `popcnt`, 4.89 M with its lowering, and every p22 and
         p23 task it took ran its `popcnt` code."""
         impls = self.implementations(routine)
+        if len(impls) == 1:
+            return impls[0]
         models = {i: self.history.model(routine, i) for i in impls}
         tried = {i: models[i].count + self._pending(routine, i) for i in impls}
         untried = [i for i in impls if tried[i] < self.explore]
         if untried:
             return min(untried, key=lambda i: (models[i].sizes[size] + self._pending(
                 routine, i, size), tried[i]))
-        common = set.intersection(*(set(models[i].cycles_at) for i in impls))
+        # the sizes every implementation ran, found from the one that ran the fewest (the
+        # one a board bids with gathers a size for nearly every task it runs)
+        fewest = min((models[i].cycles_at for i in impls), key=len)
+        common = [n for n in fewest if all(n in models[i].cycles_at for i in impls)]
         if common:
             return min(impls, key=lambda i: sum(min(models[i].cycles_at[n]) for n in common))
         return min(impls, key=lambda i: models[i].predict(size))
