@@ -113,7 +113,6 @@ class SimBoard:
         self.declines = tuple(book.resolve(r) for r in declines)
         self.running: AwardedJob | None = None
         self.contention = 1.0  # of the running job's run
-        self.guest_share = 1.0  # of the running job's time: the part the guest counts cycles of
         self.reports_cpu = False  # whether its runs' CPU is read, as a live board's QEMU's is
         self.runs = 0  # started so far
         self.alive = True
@@ -163,16 +162,19 @@ class SimBoard:
         if job is None:
             return None
         self.running, self.contention = job, contention
-        lines = self.profile.implementations(self.book, job.award.routine)
-        line = lines.get(job.award.implementation, self.profile.default)
         noise = math.exp(self.rng.gauss(0.0, self.profile.noise)) if self.profile.noise else 1.0
         if self.runs < len(self.profile.first_runs):
             noise *= self.profile.first_runs[self.runs]
         self.runs += 1
-        guest = line.seconds(job.award.size)
-        whole = guest + self.profile.transport * job.award.size
-        self.guest_share = guest / whole if whole > 0 else 1.0
+        _, whole = self._times(job)
         return job, now + whole * noise * contention
+
+    def _times(self, job: AwardedJob) -> tuple[float, float]:
+        """(the guest's part, the whole) of the job's time before noise: the whole adds the
+        vectors' way to the guest and back, which the guest's cycle count leaves out."""
+        lines = self.profile.implementations(self.book, job.award.routine)
+        guest = lines.get(job.award.implementation, self.profile.default).seconds(job.award.size)
+        return guest, guest + self.profile.transport * job.award.size
 
     def finish(self, job: AwardedJob, now: float) -> list[BoardMessage]:
         if self.running is not job:
@@ -183,7 +185,8 @@ class SimBoard:
         rid = job.award.routine
         outputs = self.book.answers(rid, job.award.inputs)
         seconds = now - job.started
-        cycles = int(seconds * self.guest_share * self.profile.clock_hz)
+        guest, whole = self._times(job)
+        cycles = int(seconds * (guest / whole if whole > 0 else 1.0) * self.profile.clock_hz)
         # the CPU a run took is its time alone: contention only stretched it
         cpu = seconds / self.contention if self.reports_cpu else None
         result = self.agent.finished(job, outputs, seconds, cycles, cpu=cpu)
