@@ -218,16 +218,18 @@ class BoardAgent:
         return Result(award.task, self.board, award.implementation, outputs, error, cycles,
                       joules)
 
-    def on_settle(self, settle: Settle) -> None:
+    def on_settle(self, settle: Settle) -> float | None:
         """Learn the run's time as the motherboard measured it (from the inputs' sending
         to the result): that is what a promise is held to, messages and all, so it is
         what to predict -- less the time the task waited here behind another, which a bid
-        counts in its queue instead."""
+        counts in its queue instead.  Returns the time the task spent outside its run,
+        where known, for the host to pool (history.History.host_outside)."""
         run = self.unsettled.pop(settle.task, None)
-        if run is not None:
-            self.history.record(run.routine, run.implementation, run.size,
-                                max(settle.seconds - run.waited, 0.0), run.cycles, run.cpu,
-                                run.seconds)
+        if run is None:
+            return None
+        return self.history.record(run.routine, run.implementation, run.size,
+                                   max(settle.seconds - run.waited, 0.0), run.cycles, run.cpu,
+                                   run.seconds)
 
     # -- predictions -----------------------------------------------------------------------------
 

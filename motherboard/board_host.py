@@ -131,9 +131,11 @@ class _BoardHost:
         self.loop = BoardLoop(POLICY, keep_serving=True)
         self.boards: dict[str, _Hosted] = {}
         self.forms: dict[tuple[str, Arch, bytes], BatchForm | str] = {}  # str: why refused
-        # the share of a CPU runs on this host get now, over every board's latest runs
-        # (history.py: a board that runs nothing predicts with it, not its own stale one)
+        # the share of a CPU runs on this host get now, and the time a task spends outside
+        # its run, over every board's latest (history.py: a board that runs nothing
+        # predicts with them, not with its own stale ones)
         self.share = Smoothed()
+        self.outside = Smoothed()
 
     def ran(self, share: float) -> None:
         """A board's run got `share` of a CPU: every agent here predicts with the news."""
@@ -141,6 +143,14 @@ class _BoardHost:
         for hosted in self.boards.values():
             if hosted.agent is not None:
                 hosted.agent.history.host_share = self.share.value
+
+    def settled(self, outside: float) -> None:
+        """A board's task spent `outside` seconds outside its run (its messages and
+        inputs on their way): every agent here predicts with the news."""
+        self.outside.add(outside)
+        for hosted in self.boards.values():
+            if hosted.agent is not None:
+                hosted.agent.history.host_outside = self.outside.value
 
     def run(self, boards: list[HostedBoard]) -> None:
         for spec in boards:
@@ -336,7 +346,9 @@ class _Hosted:
                 self.intake.withdraw(message.task)  # what is still to send is not sent
                 self.running = None
         elif isinstance(message, Settle):
-            agent.on_settle(message)
+            outside = agent.on_settle(message)
+            if outside is not None:
+                self.host.settled(outside)
         self._next(time.monotonic())
 
     def wake(self, now: float) -> None:

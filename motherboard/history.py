@@ -33,6 +33,15 @@ table measured as no quicker).  So where the host says what share its
 runs get now (`host_share`: the board host's smoothed share over every board's runs),
 a board predicts with that times its own ratio to it (`relative`: what its runs got
 against the host's share then), which stays true while it is idle.
+
+So is the time outside a run: the messages and the inputs travel through the same
+host, whichever board they are for, and a board's own figure, last learnt at
+calibration with every board busy, stays what it was while the board wins nothing
+(bench C of 2026-12-07: rv64 without Zb* predicted 10.9 ms outside each task for 40 s
+where the boards that ran had 0.7-3.9 ms, and won 1 of the stream's 200 tasks; in a run
+before, where it did win, its lines were as quick as any board's).  Where the host
+says it (`host_outside`: the board host's smoothed time over every board's tasks), a
+board predicts with that.
 """
 
 from __future__ import annotations
@@ -194,16 +203,21 @@ class History:
     host_share: float | None = None
     relative: Smoothed = field(default_factory=Smoothed)
     outside: Smoothed = field(default_factory=Smoothed)  # seconds of a task not in its run
+    # the host's time outside a run now (None: not told): its board host's, smoothed over
+    # every board's tasks, which a board predicts with in place of its own
+    host_outside: float | None = None
     warmed: bool = False  # the board's first run has been recorded
 
     def model(self, routine: str, implementation: str) -> PerfModel:
         return self.models.setdefault((routine, implementation), PerfModel())
 
     def record(self, routine: str, implementation: str, size: int, seconds: float,
-               cycles: int = 0, cpu: float | None = None, run: float | None = None) -> None:
+               cycles: int = 0, cpu: float | None = None, run: float | None = None
+               ) -> float | None:
         """One task: `seconds` as measured (what a promise is held to); `cpu` and `run`,
         where the host knows them, the CPU-seconds its run took and the run's own wall
-        seconds (the rest of `seconds` was outside the run)."""
+        seconds (the rest of `seconds` was outside the run).  Returns that rest where it
+        was learnt, for the host to pool (`host_outside`)."""
         known = cpu is not None and cpu > 0 and run is not None and run > 0
         model = self.model(routine, implementation)
         if model.count:  # how far off the prediction a bid would have made was
@@ -214,20 +228,23 @@ class History:
         # 2026-12-06: each board's first run took 2-23x the wall time and 2.5x the CPU
         # of the same routine's others, and pulled its line flat.
         model.add(size, seconds, cycles, cpu if known else None, fit=self.warmed)
+        outside = None
         if known and self.warmed:
             share = share_of(cpu, run)
             self.share.add(share)
             if self.host_share:
                 self.relative.add(share / self.host_share)
-            self.outside.add(max(seconds - run, 0.0))
+            outside = max(seconds - run, 0.0)
+            self.outside.add(outside)
         self.warmed = True
+        return outside
 
     def predict(self, routine: str, implementation: str, size: int) -> float:
         """Seconds a run of `size` vectors takes: from CPU-seconds at the board's recent
         share of a CPU, where both are known, else from the fitted line of seconds."""
         model = self.model(routine, implementation)
         if model.cpu.n >= 2 and self.share.count:
-            return model.cpu.predict(size) / self.share_now() + self.outside.value
+            return model.cpu.predict(size) / self.share_now() + self.outside_now()
         return model.predict(size)
 
     def share_now(self) -> float:
@@ -236,6 +253,11 @@ class History:
         if self.host_share and self.relative.count:
             return share_of(self.relative.value * self.host_share, 1.0)
         return self.share.value
+
+    def outside_now(self) -> float:
+        """The time a task spends outside its run now: the host's where told, else the
+        board's own latest tasks'."""
+        return self.host_outside if self.host_outside is not None else self.outside.value
 
     def board_rate(self) -> float | None:
         """Seconds per vector over every calibrated model: a newcomer routine's first guess."""

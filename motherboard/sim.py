@@ -114,6 +114,9 @@ class SimBoard:
         self.running: AwardedJob | None = None
         self.contention = 1.0  # of the running job's run
         self.reports_cpu = False  # whether its runs' CPU is read, as a live board's QEMU's is
+        # the time its latest settled task spent outside its run, where known (pooled by
+        # the host, as the board host pools its boards')
+        self.outside: float | None = None
         self.runs = 0  # started so far
         self.alive = True
         self.identities = [board_id]
@@ -150,7 +153,7 @@ class SimBoard:
                         and self.running.award.task == message.task:
                     self.running = None  # its run stops: its end finds it gone (finish)
             case Settle():
-                self.agent.on_settle(message)
+                self.outside = self.agent.on_settle(message)
         return []
 
     def start(self, now: float, contention: float = 1.0) -> tuple[AwardedJob, float] | None:
@@ -247,8 +250,8 @@ def simulate(workload: Workload, plans: Sequence[BoardPlan], book: RoutineBook |
     boards there at time 0 have calibrated (`SimRun.start`).  `cores`: the host's cores
     the boards share (see the module's docstring); None, a core each.  `host_cpu`: boards
     read each run's CPU (its time alone) and the host tells every board the share of a
-    CPU runs get (smoothed over every board's runs), as live boards and their board host
-    do (history.py)."""
+    CPU runs get and the time a task spends outside its run (each smoothed over every
+    board's), as live boards and their board host do (history.py)."""
     book = book or RoutineBook.library()
     mb = Motherboard(book, workload.routines(), config)
     boards: dict[str, SimBoard] = {}
@@ -280,7 +283,7 @@ def simulate(workload: Workload, plans: Sequence[BoardPlan], book: RoutineBook |
 
     kills: dict[str, float] = {}
     now = 0.0
-    host_share = Smoothed()
+    host_share, host_outside = Smoothed(), Smoothed()
 
     def to_boards(envelopes: list[Envelope], t: float) -> None:
         for env in envelopes:
@@ -325,6 +328,10 @@ def simulate(workload: Workload, plans: Sequence[BoardPlan], book: RoutineBook |
             board = boards.get(payload.to)
             if board is not None:
                 to_motherboard(board.receive(payload.message, now), now)
+                if host_cpu and isinstance(payload.message, Settle) and board.outside is not None:
+                    host_outside.add(board.outside)
+                    for b in set(boards.values()):
+                        b.agent.history.host_outside = host_outside.value
                 kick(board, now)
         elif kind == "done":
             board, job = payload

@@ -138,5 +138,31 @@ def test_in_a_market_the_board_that_wins_nothing_still_predicts_its_runs():
     truth = line.seconds(5_000) + 2 * 0.001
     for board in run.boards.values():
         assert board.agent.history.predict(p01, "lowered", 5_000) == pytest.approx(truth, rel=0.02)
+        # the time outside a run, pooled by the host: the messages' way there and back
+        assert board.agent.history.host_outside == pytest.approx(2 * 0.001)
     stale = history.model(p01, "lowered").cpu.predict(5_000) / history.share.value
     assert stale + history.outside.value > 1.8 * truth  # what it would have bid
+
+
+def test_a_board_that_runs_nothing_predicts_the_hosts_time_outside_a_run_now():
+    """Calibrated while every board was busy, its tasks spent 40 ms outside their runs
+    (their messages queued behind the others'); winning nothing since, its own figure
+    stays 40 ms.  Told the host's time now (2 ms, over the boards that run), it predicts
+    with that: the same host carries every board's messages."""
+    history = History()
+    for size in SIZES * 3:
+        cpu = CPU_PER_VECTOR * size
+        learnt = history.record("p23", "lowered", size, cpu + 0.040, cpu=cpu, run=cpu)
+    assert learnt == pytest.approx(0.040)  # what the host pools
+    assert history.predict("p23", "lowered", 30_000) == pytest.approx(0.03 + 0.040)
+    history.host_outside = 0.002
+    assert history.predict("p23", "lowered", 30_000) == pytest.approx(0.03 + 0.002)
+    assert history.outside.value == pytest.approx(0.040)  # its own, kept for a silent host
+
+
+def test_the_warm_up_run_and_a_run_without_its_cpu_teach_the_host_nothing():
+    history = History()
+    assert history.record("p23", "lowered", 1_000, 0.05, cpu=0.01, run=0.02) is None  # warm-up
+    assert history.record("p23", "lowered", 1_000, 0.05) is None  # the host said no CPU
+    assert history.record("p23", "lowered", 1_000, 0.05, cpu=0.01, run=0.02) == \
+        pytest.approx(0.03)
