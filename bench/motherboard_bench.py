@@ -36,7 +36,10 @@ Live QEMU boards (TCG; a KVM board where /dev/kvm can run it), fixed seeds:
      rv64) on four boards: where their tasks went once the boards were calibrated;
      beside them, in the same stream, a control: routines no board has code of its
      own for (CONTROL_MIX), and how many of theirs went to the same boards, which is
-     what those boards win for being quicker at everything, not for their hardware
+     what those boards win for being quicker at everything, not for their hardware;
+     and for each routine, the measured run a vector (the median over tasks of LARGE
+     vectors or more) on the boards with the hardware against the others: whether it
+     made their tasks quicker at all
   D  simulated boards with the per-board times the live boards measured in A (its
      history), the liar scenario A again over more seeds: tasks to liars, wrong
      accepted, lost
@@ -297,6 +300,7 @@ def _round_record(mb: Motherboard, ids: list[str]) -> dict[str, dict]:
 
 # Routines no board has feature code for (motherboard/implementations.py): bench C's control
 CONTROL_MIX = ("hd:p01", "hd:p05", "hd:p24")
+LARGE = 1_000  # vectors: C's time a vector is over tasks this large (smaller: the fixed cost)
 
 
 def run_c(quick: bool) -> None:
@@ -328,6 +332,18 @@ def run_c(quick: bool) -> None:
         won = Counter(next(a.board for a in t.attempts if a.outcome == "accepted") for t in tasks)
         return (sum(won[b] for b in to) / len(tasks) if tasks else 0.0), len(tasks)
 
+    def per_vector(rid: str, owners: tuple[str, ...]) -> str:
+        """The measured run a vector (median, tasks of LARGE or more vectors) on the
+        owners and on the other boards: whether the hardware made its tasks quicker."""
+        rates: dict[bool, list[float]] = {True: [], False: []}
+        for t in mb.workload_tasks():
+            a = next(x for x in t.attempts if x.outcome == "accepted")
+            if t.routine == rid and t.size >= LARGE and a.run:
+                rates[a.board in owners].append(a.run / t.size * 1e6)
+        theirs, others = (f"{statistics.median(r):.2f} us ({len(r)})" if r else "-"
+                          for r in (rates[True], rates[False]))
+        return f"{theirs} on theirs, {others} on the others"
+
     groups = set()
     for routine in FEATURE_MIX:
         rid = mb.book.resolve(routine)
@@ -338,7 +354,8 @@ def run_c(quick: bool) -> None:
                        for a in t.attempts if a.outcome == "accepted" and a.board in owners)
         say(f"  {routine:<11} {part:5.0%} of {count:>3} to {' / '.join(owners):<22}"
             f" (their share of boards {len(owners) / boards:.0%}; ran with"
-            f" {dict(impl) or '-'})")
+            f" {dict(impl) or '-'}; a vector of tasks of {LARGE:,}+ took"
+            f" {per_vector(rid, owners)})")
     for owners in sorted(groups, key=len, reverse=True):
         if not owners:
             continue
