@@ -39,7 +39,9 @@ Live QEMU boards (TCG; a KVM board where /dev/kvm can run it), fixed seeds:
      what those boards win for being quicker at everything, not for their hardware;
      and for each routine, the measured run a vector (the median over tasks of LARGE
      vectors or more) on the boards with the hardware against the others: whether it
-     made their tasks quicker at all
+     made their tasks quicker at all; then, on each board with feature code for p23,
+     with no market in between, its batch probes with the feature code and with the
+     lowering in turn on the same vectors: what the hardware saves a vector end to end
   D  simulated boards with the per-board times the live boards measured in A (its
      history), the liar scenario A again over more seeds: tasks to liars, wrong
      accepted, lost
@@ -58,8 +60,11 @@ from collections import Counter
 from collections.abc import Callable
 
 from bench.progress import ProgressLine
+from kernel.guest import build_guest
+from link.qemu_link import QemuLink
 from motherboard.adversary import liar_kinds
 from motherboard.compare import compare, held_out, knowledge, paired_ratio, table_floor
+from motherboard.implementations import feature_code
 from motherboard.live import BUSIEST_HONEST, LiveRun, Plan, parse_boards, run_live
 from motherboard.live_schedules import ONE_BOARD, PROFILE_ROUNDS
 from motherboard.market import MarketConfig, Motherboard
@@ -76,6 +81,12 @@ from motherboard.workload import (
     long_graph,
     poisson_stream,
 )
+from probes.campaign import Campaign
+from probes.routine import batch_form
+from probes.run import POLICY
+from probes.vet import vet
+from qemu.boards import Board
+from sem.vectors import generate
 
 SEED = 7
 GRAPH_ROUNDS = 5  # runs of B's graph: its makespan is their median
@@ -368,6 +379,54 @@ def run_c(quick: bool) -> None:
             figures.append(f"{mb.book.short(rid)} {part:.0%} of {count}")
         say(f"  control: to {' / '.join(owners)} went {', '.join(figures) or '-'} (routines"
             " no board has code of its own for)")
+    worth_of_hardware(mb, {c.spec: c.board for c in choices if c.board is not None})
+
+
+AB_ROUTINE = "p23"  # the A/B's routine: every feature architecture has code for it
+AB_BLOCKS, AB_PROBES = 12, 10  # blocks of each implementation in turn (the first warms up)
+
+
+def worth_of_hardware(mb: Motherboard, boards: dict[str, Board]) -> None:
+    """What a board's feature code is worth on its own board with no market in between:
+    p23's batch probes on one board, the lowering and the feature code in turn, in
+    blocks of AB_PROBES probes of the same vectors (a block's order alternating).  The
+    pairs are what count: the same probe's time varies 2x from one batch to the next
+    on this host (2026-12-07), so two separate runs would compare loads."""
+    rid = mb.book.resolve(f"hd:{AB_ROUTINE}")
+    r = mb.book.routine(rid)
+    for name, entry in mb.boards.items():
+        board = boards.get(entry.report.spec)
+        code = feature_code(AB_ROUTINE, board.arch, entry.report.features) if board else {}
+        if not code:
+            continue
+        (feature, feature_bytes), = code.items()
+        forms = {"lowered": batch_form(r, board.arch), feature: batch_form(r, board.arch,
+                                                                           feature_bytes)}
+        size = min(f.capacity for f in forms.values())
+        wall: dict[str, list[float]] = {k: [] for k in forms}
+        cycles: dict[str, list[int]] = {k: [] for k in forms}
+        with QemuLink(board, build_guest(board.arch)) as link:
+            campaign = Campaign(link, POLICY)
+            for block in range(AB_BLOCKS):
+                vectors = [generate(r, size, seed=1000 * block + i) for i in range(AB_PROBES)]
+                for kind in (list(forms) if block % 2 else list(forms)[::-1]):
+                    items = [(p, vet(p).prediction) for p in map(forms[kind].probe, vectors)]
+                    start = time.perf_counter()
+                    report = campaign.run(items)
+                    if block:  # the first block translates and warms what the others find
+                        wall[kind].append((time.perf_counter() - start) / (AB_PROBES * size))
+                        cycles[kind] += [report.results[p.content_hash].observation.cycles or 0
+                                         for p, _ in items]
+        by_cycles = [f / low for low, f in zip(cycles["lowered"], cycles[feature], strict=True)
+                     if low]
+        by_wall = [f / low for low, f in zip(wall["lowered"], wall[feature], strict=True)]
+        saved = statistics.median(a - b for a, b in zip(wall["lowered"], wall[feature],
+                                                        strict=True))
+        say(f"  {name}: {AB_ROUTINE} with {feature} on its own board, {size}-vector probes of"
+            f" the same vectors in turn ({AB_BLOCKS - 1} blocks of {AB_PROBES}): the guest's"
+            f" cycles {statistics.median(by_cycles):.2f}x the lowering's, the probes' time"
+            f" {statistics.median(by_wall):.2f}x: {saved * 1e9:+.0f} ns saved of"
+            f" {statistics.median(wall['lowered']) * 1e9:.0f} ns a vector end to end")
 
 
 def profiles_from(mb: Motherboard) -> dict[str, SimProfile]:
