@@ -8,6 +8,8 @@ import dataclasses
 import io
 import os
 import signal
+import statistics
+import struct
 import time
 
 import pytest
@@ -313,6 +315,40 @@ def test_load_run_answers_the_result_or_the_refusal_and_a_resend_gets_the_cached
     assert (result["run_id"], result["outcome"], result["status"]) == (77, 0, 42)
     assert (loaded["slot"], loaded["status"], loaded["tag"]) == (999, ProbeRefusal.BAD_SLOT, 7)
     assert frames[2].body == frames[0].body  # run 77 again: the cached answer, not a rerun
+
+
+def adds(arch: str, k: int) -> bytes:
+    """Code returning its input's first word plus k: the same length for every k < 128."""
+    if arch is X86:
+        return assemble(f"mov eax, dword ptr [rdi]; add eax, {k}; ret")
+    return RV.assemble(f"lw a0, 0(a0)\naddi a0, a0, {k}\nret")
+
+
+@pytest.mark.parametrize("arch", [X86, RV])
+def test_code_the_code_area_holds_is_not_placed_again_and_other_code_is(guests, arch):
+    """A task's batch probes all run the same code, each from a slot of its own: placed
+    again every time, it had TCG translate it again (a write to the code page drops what
+    was translated there), ~200,000 of a 2-vector probe's cycles (2026-12-07).  Code
+    of the same length and bytes as the area holds is left there -- far fewer cycles
+    than code taking turns with another of its length -- and code differing only in
+    one immediate is placed: every answer is its own code's."""
+    one, two = adds(arch, 1), adds(arch, 2)
+    assert len(one) == len(two) and one != two
+
+    def probe(code: bytes, x: int) -> Probe:
+        return Probe(arch, code, input=struct.pack("<Q", x), family="placement")
+
+    same = [probe(one, x) for x in range(100, 120)]
+    turns = [probe((one, two)[i % 2], x) for i, x in enumerate(range(200, 220))]
+    with QemuLink(tcg_board(arch), guests[arch]) as link:
+        report = Campaign(link, POLICY).run([(p, vet(p).prediction) for p in same + turns])
+    seen = {p: report.results[p.content_hash].observation for p in same + turns}
+    assert [seen[p].status for p in same] == [x + 1 for x in range(100, 120)]
+    assert [seen[p].status for p in turns] == [x + 1 + i % 2
+                                               for i, x in enumerate(range(200, 220))]
+    left = statistics.median(seen[p].cycles for p in same[1:])
+    placed = statistics.median(seen[p].cycles for p in turns[1:])
+    assert left * 3 < placed, (left, placed)
 
 
 # -- transport faults ----------------------------------------------------------------------

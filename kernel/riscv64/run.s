@@ -85,9 +85,18 @@ run_slot:
     addi a1, s0, SLOT_CODE
     lwu a2, SLOT_CODE_LENGTH(s0)
     lwu a3, 0(s1)
+    bne a2, a3, run_slot_place  # another length: other code
+    call same_dwords            # the code the area holds already (each batch probe of a task)?
+    bnez a0, run_slot_input     # left as it is: under TCG a write there drops its translations
+    li a0, PROBE_CODE_BASE
+    addi a1, s0, SLOT_CODE
+    lwu a2, SLOT_CODE_LENGTH(s0)
+    lwu a3, 0(s1)
+run_slot_place:
     sw a2, 0(s1)
     call place_area
     fence.i                     # the code area holds new code
+run_slot_input:
     li a0, PROBE_INPUT_BASE
     li a1, SLOT_INPUT
     add a1, s0, a1
@@ -458,6 +467,23 @@ place_area:
     addi t1, t1, 8
     j 1b
 2:  j copy_dwords
+
+# same_dwords: whether a2 bytes at a0 and a1, rounded up to whole dwords as
+#   copy_dwords copies them, are the same.  out a0 = 1 if so, else 0.
+#   Clobbers a1, a2, t0, t1.
+same_dwords:
+1:  blez a2, 2f
+    ld t0, 0(a0)
+    ld t1, 0(a1)
+    bne t0, t1, 3f
+    addi a0, a0, 8
+    addi a1, a1, 8
+    addi a2, a2, -8
+    j 1b
+2:  li a0, 1
+    ret
+3:  li a0, 0
+    ret
 
 # copy_dwords: a2 bytes from a1 to a0, rounded up to whole dwords.
 #   Clobbers a0-a2, t0.
