@@ -140,17 +140,21 @@ class _BoardHost:
     def ran(self, share: float) -> None:
         """A board's run got `share` of a CPU: every agent here predicts with the news."""
         self.share.add(share)
-        for hosted in self.boards.values():
-            if hosted.agent is not None:
-                hosted.agent.history.host_share = self.share.value
+        self._tell()
 
     def settled(self, outside: float) -> None:
         """A board's task spent `outside` seconds outside its run (its messages and
         inputs on their way): every agent here predicts with the news."""
         self.outside.add(outside)
+        self._tell()
+
+    def _tell(self) -> None:
+        """Every agent here gets the host's figures as they stand (None: none yet)."""
         for hosted in self.boards.values():
             if hosted.agent is not None:
-                hosted.agent.history.host_outside = self.outside.value
+                history = hosted.agent.history
+                history.host_share = self.share.value if self.share.count else None
+                history.host_outside = self.outside.value if self.outside.count else None
 
     def run(self, boards: list[HostedBoard]) -> None:
         for spec in boards:

@@ -285,6 +285,13 @@ def simulate(workload: Workload, plans: Sequence[BoardPlan], book: RoutineBook |
     now = 0.0
     host_share, host_outside = Smoothed(), Smoothed()
 
+    def tell() -> None:
+        """Every board gets the host's figures as they stand, as the board host tells its
+        boards (None: none yet)."""
+        for b in set(boards.values()):
+            b.agent.history.host_share = host_share.value if host_share.count else None
+            b.agent.history.host_outside = host_outside.value if host_outside.count else None
+
     def to_boards(envelopes: list[Envelope], t: float) -> None:
         for env in envelopes:
             at(t + latency, "to_board", env)
@@ -330,15 +337,13 @@ def simulate(workload: Workload, plans: Sequence[BoardPlan], book: RoutineBook |
                 to_motherboard(board.receive(payload.message, now), now)
                 if host_cpu and isinstance(payload.message, Settle) and board.outside is not None:
                     host_outside.add(board.outside)
-                    for b in set(boards.values()):
-                        b.agent.history.host_outside = host_outside.value
+                    tell()
                 kick(board, now)
         elif kind == "done":
             board, job = payload
             if host_cpu and board.alive and board.agent.history.warmed:
                 host_share.add(1.0 / board.contention)
-                for b in set(boards.values()):
-                    b.agent.history.host_share = host_share.value
+                tell()
             to_motherboard(board.finish(job, now), now)
             kick(board, now)
         elif kind == "leave" and payload.alive:
