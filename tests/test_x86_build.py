@@ -113,6 +113,17 @@ def test_kernel_crc32_matches_zlib(built, data):
     assert uc.reg_read(UC_X86_REG_RAX) & 0xFFFFFFFF == zlib.crc32(data)
 
 
+@settings(max_examples=40, deadline=None)
+@given(st.binary(max_size=100), st.integers(0, 7), st.integers(0, 7))
+def test_move_bytes_copies_as_rep_movsb_does(built, data, from_misalignment, to_misalignment):
+    source, to = SCRATCH + from_misalignment, SCRATCH + 0x10000 + to_misalignment
+    uc = _call(built.program, "move_bytes", rsi=source, rcx=len(data), rdi=to,
+               memory={source: data, to: b"\xaa" * (len(data) + 16)})
+    assert bytes(uc.mem_read(to, len(data) + 16)) == data + b"\xaa" * 16  # nothing past them
+    assert uc.reg_read(UC_X86_REG_RSI) == source + len(data)
+    assert uc.reg_read(UC_X86_REG_RDI) == to + len(data)
+
+
 @settings(max_examples=60, deadline=None)
 @given(st.one_of(st.binary(max_size=800),
                  st.lists(st.sampled_from([b"\0", b"\1" * 253, b"\2" * 254, b"\3"]), max_size=6)

@@ -191,11 +191,11 @@ load_slot_copy:
     imul rdi, r12, SLOT_STRIDE
     add rdi, SLOT_STORE
     lea rsi, [r8 + PROBE_LOAD_SIZE]
-    rep movsb                               ; code
+    call move_bytes                         ; code
     imul rdi, r12, SLOT_STRIDE
     add rdi, SLOT_STORE + PROBE_CODE_SIZE
     mov ecx, edx
-    rep movsb                               ; input
+    call move_bytes                         ; input
     xor r13d, r13d                          ; PROBE_REFUSE_OK
 load_slot_done:
     mov eax, r13d
@@ -280,7 +280,7 @@ run_and_answer:
     lea rsi, [rbx + CACHE_SIZE]
     mov rdi, FRAME_BODY
     mov ecx, dword ptr [rbx + CACHE_LENGTH]
-    rep movsb
+    call move_bytes
     mov esi, dword ptr [rbx + CACHE_LENGTH]
     jmp run_send
 run_fresh:
@@ -308,7 +308,7 @@ run_tag_ok:
     lea rdi, [rbx + CACHE_SIZE]
     mov rsi, FRAME_BODY
     mov ecx, eax
-    rep movsb
+    call move_bytes
     call probe_pages_clean                  ; the output is copied: now zero what the probe wrote
     mov esi, dword ptr [rbx + CACHE_LENGTH]
     jmp run_send
@@ -375,7 +375,7 @@ result_body:
     mov rsi, PROBE_OUTPUT_BASE
     lea rdi, [rdx + PROBE_RESULT_SIZE]
     add eax, ecx
-    rep movsb
+    call move_bytes
 result_body_done:
     ret
 

@@ -160,12 +160,26 @@ probe_place_input:
 ; Inputs: RSI = from, RDI = to, ECX = length, EDX = previous length, AL = fill.
 ; Clobbers: RCX, RDX, RSI, RDI.
 copy_over:
-    sub edx, ecx
-    rep movsb
-    jbe copy_over_done                      ; flags of the sub: nothing left beyond the new length
+    sub edx, ecx                            ; EDX: the old bytes beyond the new length
+    call move_bytes
+    test edx, edx
+    jle copy_over_done                      ; none
     mov ecx, edx
     rep stosb
 copy_over_done:
+    ret
+
+; move_bytes: RCX bytes from RSI to RDI, forwards, leaving RSI and RDI past them as
+; rep movsb does; a quadword an iteration, since under TCG each iteration of a rep
+; string instruction is a pass through its translated block whatever its width.
+; Clobbers: RCX, RSI, RDI, flags.
+move_bytes:
+    push rcx
+    shr rcx, 3
+    rep movsq
+    pop rcx
+    and ecx, 7
+    rep movsb
     ret
 
 ; fpu_reset: x87/SSE registers as after reset, every exception masked, so no
