@@ -185,6 +185,20 @@ def crc32_table() -> list[int]:
     return table
 
 
+CRC32_SLICES = 8  # bytes a step of the x86-64 guest's frame CRC (riscv64 takes four)
+
+
+def crc32_slicing_tables(slices: int = CRC32_SLICES) -> list[list[int]]:
+    """Tables for `slices` bytes a step (slicing-by-N, Kounavis and Berry, Intel 2005):
+    table k advances a byte's CRC past k more zero bytes, so the byte at offset i of
+    an N-byte step is looked up in table N-1-i and the N lookups are xored."""
+    tables = [crc32_table()]
+    for _ in range(1, slices):
+        last = tables[-1]
+        tables.append([(v >> 8) ^ tables[0][v & 0xFF] for v in last])
+    return tables
+
+
 def check_guest_assumptions() -> None:
     """Raise if a layout changed in a way the kernels' assembly does not follow:
     they index the CPUID registers and the BAR readbacks as arrays, and send

@@ -3,6 +3,7 @@
 import struct
 import zlib
 
+import pytest
 from cobs import cobs
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -15,7 +16,7 @@ from contract.frames import (
     ProtocolError,
     encode_frame,
 )
-from contract.protocol import LAYOUTS, MAX_BODY, Msg
+from contract.protocol import LAYOUTS, MAX_BODY, Msg, crc32_slicing_tables
 
 bodies = st.binary(max_size=600)
 types = st.integers(min_value=1, max_value=0x7F)
@@ -180,13 +181,19 @@ def test_fields_after_a_pad_keep_their_values():
     assert named == values and tail == b"code"
 
 
-def test_guest_crc_table_computes_zlib_crc32():
-    import zlib
-
-    from contract.protocol import crc32_table
-
-    table, data = crc32_table(), bytes(range(256)) * 3
-    crc = 0xFFFFFFFF
-    for byte in data:  # the byte-at-a-time loop both kernels run
-        crc = table[(crc ^ byte) & 0xFF] ^ (crc >> 8)
+@pytest.mark.parametrize("slices", [4, 8])
+def test_guest_crc_tables_compute_zlib_crc32(slices):
+    """The kernels' loop (riscv64 four bytes a step, x86-64 eight): the step's bytes
+    xored with the CRC so far, byte i looked up in table slices-1-i; then a byte at a
+    time with table 0 for the rest."""
+    tables, data = crc32_slicing_tables(slices), bytes(range(256)) * 3 + b"MetaOS"
+    crc, at = 0xFFFFFFFF, 0
+    while len(data) - at >= slices:
+        word = int.from_bytes(data[at:at + slices], "little") ^ crc
+        crc = 0
+        for i in range(slices):
+            crc ^= tables[slices - 1 - i][(word >> 8 * i) & 0xFF]
+        at += slices
+    for byte in data[at:]:
+        crc = tables[0][(crc ^ byte) & 0xFF] ^ (crc >> 8)
     assert crc ^ 0xFFFFFFFF == zlib.crc32(data)

@@ -9,10 +9,14 @@ from pathlib import Path
 import capstone
 import pytest
 from elftools.elf.elffile import ELFFile
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from unicorn import UC_ARCH_RISCV, UC_MODE_RISCV64, Uc, riscv_const
+from unicorn.riscv_const import UC_RISCV_REG_A0, UC_RISCV_REG_RA, UC_RISCV_REG_SP
 
 from contract.riscv64.csrs import CATALOGUE, csr_names
 from kernel.riscv64 import build as kernel_build
-from kernel.riscv64.generated import crc_table_source, csr_probes_source
+from kernel.riscv64.generated import csr_probes_source
 from toolchain.program import AssemblyError, Section
 from toolchain.riscvasm import assemble, assemble_snippet
 from toolchain.riscvcheck import statement_mnemonic
@@ -105,14 +109,39 @@ def test_kernel_uses_no_compressed_instructions(tmp_path):
     assert not [m for m in mnemonics if m.startswith("c.")]
 
 
-def test_crc_table_matches_zlib():
-    words = [int(w, 16) for line in crc_table_source().splitlines()
-             if line.strip().startswith(".word") for w in line.split(None, 1)[1].split(",")]
-    data = bytes(range(256)) * 3 + b"MetaOS"
-    crc = 0xFFFFFFFF
-    for byte in data:
-        crc = (crc >> 8) ^ words[(crc ^ byte) & 0xFF]
-    assert crc ^ 0xFFFFFFFF == zlib.crc32(data)
+# --- kernel routines, run in unicorn against zlib and the cobs library --------------
+
+SCRATCH, RETURN_ADDRESS = 0x90000000, 0x90100000
+
+
+@pytest.fixture(scope="module")
+def kernel(tmp_path_factory):
+    return kernel_build.build(tmp_path_factory.mktemp("rv")).program
+
+
+def _call(program, routine: str, memory: dict[int, bytes], **arguments: int) -> Uc:
+    """Run one kernel routine to its return; `arguments` name registers (a0, a1...)."""
+    uc = Uc(UC_ARCH_RISCV, UC_MODE_RISCV64)
+    base, code = program.bases["kernel"], program.sections["kernel"]
+    uc.mem_map(base, 0x400000)
+    uc.mem_map(SCRATCH, 0x200000)
+    uc.mem_write(base, code)
+    for address, data in memory.items():
+        uc.mem_write(address, data)
+    uc.reg_write(UC_RISCV_REG_SP, RETURN_ADDRESS - 16)
+    uc.reg_write(UC_RISCV_REG_RA, RETURN_ADDRESS)
+    for name, value in arguments.items():
+        uc.reg_write(getattr(riscv_const, f"UC_RISCV_REG_{name.upper()}"), value)
+    uc.emu_start(program.symbols[routine].address, RETURN_ADDRESS, count=10_000_000)
+    return uc
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.binary(max_size=1200), st.integers(0, 7))
+def test_kernel_crc32_matches_zlib(kernel, data, misalignment):
+    at = SCRATCH + misalignment  # four bytes a step once aligned, bytes before and after
+    uc = _call(kernel, "crc32", {at: data}, a0=at, a1=len(data))
+    assert uc.reg_read(UC_RISCV_REG_A0) == zlib.crc32(data)
 
 
 def test_csr_catalogue_fits_the_bitmap_and_is_probed_in_order():

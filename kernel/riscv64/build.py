@@ -22,7 +22,7 @@ HERE = Path(__file__).parent
 MARCH = "rv64ima_zicsr_zifencei"
 SOURCES = ("entry.s", "trap.s", "hart.s", "<csr_probes.s>", "fdtlib.s", "fdt.s", "uart.s",
            "plic.s", "virtio.s", "line.s", "frame.s", "rx.s", "pci.s", "main.s", "commands.s",
-           "run.s", "exit.s", "data.s", "probedata.s", "<bootargs.s>", "<crc_table.s>")
+           "run.s", "exit.s", "data.s", "probedata.s", "<bootargs.s>", "<crc_tables.s>")
 
 
 @dataclass(frozen=True)
@@ -48,7 +48,7 @@ def _sources(out_dir: Path) -> tuple[Path, ...]:
     gen_dir = out_dir / "gen"
     gen_dir.mkdir(parents=True, exist_ok=True)
     (gen_dir / "csr_probes.s").write_text(generated.csr_probes_source())
-    (gen_dir / "crc_table.s").write_text(generated.crc_table_source())
+    (gen_dir / "crc_tables.s").write_text(generated.crc_tables_source())
     (gen_dir / "bootargs.s").write_text(generated.bootargs_source())
     return tuple(gen_dir / name[1:-1] if name.startswith("<") else HERE / name
                  for name in SOURCES)

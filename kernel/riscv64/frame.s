@@ -1,24 +1,58 @@
 # frame.s: one protocol frame out of FRAME_BUFFER: COBS(header + body + crc32) 0x00,
 # on the line (line.s: the UART, or the virtio console once probes are served there).
 
-# crc32: IEEE CRC-32 (as zlib.crc32) of a1 bytes at a0 -> a0.
-#   Clobbers t0-t3.  The table is generated in Python (crc_table.s).
+# crc32: IEEE CRC-32 (as zlib.crc32) of a1 bytes at a0 -> a0, four bytes a step
+#   where the data is word-aligned (slicing-by-4: one load of data and four table
+#   lookups, where a byte at a time takes two loads a byte).  The tables are
+#   generated in Python (crc_tables.s), table k at crc_tables + k * 1024.
+#   Clobbers t0-t3.
 crc32:
-    la t2, crc_table
+    la t2, crc_tables + 2048    # t2: tables 0-3 at -2048, -1024, 0 and 1024, within an offset's reach
     li t0, 0xFFFFFFFF           # kept zero-extended: the shifts below are 64-bit
     add a1, a0, a1              # a1 = end
-1:  beq a0, a1, 2f
-    lbu t1, 0(a0)
+1:  beq a0, a1, 4f
+    andi t1, a0, 3
+    bnez t1, 2f                 # not aligned: a byte
+    addi t1, a0, 4
+    bleu t1, a1, 3f             # aligned with a whole word left: words
+2:  lbu t1, 0(a0)
     xor t1, t1, t0
     andi t1, t1, 0xFF
     slli t1, t1, 2
     add t1, t1, t2
-    lwu t1, 0(t1)
+    lwu t1, -2048(t1)           # table 0
     srli t0, t0, 8
     xor t0, t0, t1
     addi a0, a0, 1
     j 1b
-2:  not a0, t0
+3:  lwu t1, 0(a0)
+    xor t1, t1, t0              # the word, with the CRC so far
+    andi t3, t1, 0xFF
+    slli t3, t3, 2
+    add t3, t3, t2
+    lwu t0, 1024(t3)            # its first byte: table 3
+    srli t3, t1, 8
+    andi t3, t3, 0xFF
+    slli t3, t3, 2
+    add t3, t3, t2
+    lwu t3, 0(t3)               # the second: table 2
+    xor t0, t0, t3
+    srli t3, t1, 16
+    andi t3, t3, 0xFF
+    slli t3, t3, 2
+    add t3, t3, t2
+    lwu t3, -1024(t3)           # the third: table 1
+    xor t0, t0, t3
+    srli t3, t1, 24
+    slli t3, t3, 2
+    add t3, t3, t2
+    lwu t3, -2048(t3)           # the fourth: table 0
+    xor t0, t0, t3
+    addi a0, a0, 4
+    addi t1, a0, 4
+    bleu t1, a1, 3b
+    j 1b                        # the bytes after the last whole word
+4:  not a0, t0
     slli a0, a0, 32
     srli a0, a0, 32
     ret

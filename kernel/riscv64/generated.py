@@ -7,7 +7,7 @@ words (contract/boot_switches.py) and the CRC-32 table (contract/protocol.py).""
 from __future__ import annotations
 
 from contract.boot_switches import PRIVILEGED, STAY
-from contract.protocol import crc32_table
+from contract.protocol import crc32_slicing_tables
 from contract.riscv64.csrs import CATALOGUE
 
 
@@ -33,10 +33,14 @@ def bootargs_source() -> str:
             f'str_privileged: .asciz "{PRIVILEGED.bootarg}"\n')
 
 
-def crc_table_source() -> str:
-    words = crc32_table()
-    lines = ["# Generated from contract/protocol.py: the CRC-32 lookup table.",
-             ".balign 4, 0", "crc_table:"]
+CRC_SLICES = 4  # bytes a step of crc32 (frame.s): four tables fit one base register's reach
+
+
+def crc_tables_source() -> str:
+    """The CRC-32 tables for slicing-by-4, table k at crc_tables + k * 1024."""
+    words = [w for table in crc32_slicing_tables(CRC_SLICES) for w in table]
+    lines = ["# Generated from contract/protocol.py: the CRC-32 tables, slicing-by-4.",
+             ".balign 8, 0", "crc_tables:"]
     lines += [f"    .word {', '.join(f'{w:#010x}' for w in words[i:i + 8])}"
-              for i in range(0, 256, 8)]
+              for i in range(0, len(words), 8)]
     return "\n".join(lines) + "\n"
