@@ -3,11 +3,13 @@ instruction re-decoded by capstone, reproducible output."""
 
 from __future__ import annotations
 
+import struct
 import zlib
 from pathlib import Path
 
 import capstone
 import pytest
+from cobs import cobs
 from elftools.elf.elffile import ELFFile
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -142,6 +144,63 @@ def test_kernel_crc32_matches_zlib(kernel, data, misalignment):
     at = SCRATCH + misalignment  # four bytes a step once aligned, bytes before and after
     uc = _call(kernel, "crc32", {at: data}, a0=at, a1=len(data))
     assert uc.reg_read(UC_RISCV_REG_A0) == zlib.crc32(data)
+
+
+# What frames hold: runs of zeros (a probe's vectors are mostly zero bytes), full blocks, noise.
+FRAME_LIKE = st.one_of(
+    st.binary(max_size=800),
+    st.lists(st.sampled_from([b"\0", b"\0" * 8, b"\0" * 13, b"\1" * 253, b"\2" * 254, b"\3",
+                              b"\xff\x01"]), max_size=12).map(b"".join))
+
+
+@settings(max_examples=80, deadline=None)
+@given(FRAME_LIKE)
+def test_kernel_cobs_encode_matches_the_cobs_library(kernel, data):
+    out = SCRATCH + 0x10000
+    uc = _call(kernel, "cobs_encode", {SCRATCH: data}, a0=SCRATCH, a1=len(data), a2=out)
+    length = uc.reg_read(UC_RISCV_REG_A0)
+    assert bytes(uc.mem_read(out, length)) == cobs.encode(data)
+
+
+@settings(max_examples=80, deadline=None)
+@given(FRAME_LIKE)
+def test_kernel_cobs_decode_inverts_the_cobs_library(kernel, data):
+    encoded = cobs.encode(data)
+    uc = _call(kernel, "cobs_decode", {SCRATCH: encoded}, a0=SCRATCH, a1=len(encoded))
+    length = uc.reg_read(UC_RISCV_REG_A0)
+    assert bytes(uc.mem_read(SCRATCH, length)) == data  # decoded in place
+
+
+@pytest.mark.parametrize("encoded", [b"\x03a", b"\x02a\x00\x01", b"\x00", b"\x05abc"])
+def test_kernel_cobs_decode_refuses_what_is_not_cobs(kernel, encoded):
+    with pytest.raises(cobs.DecodeError):
+        cobs.decode(encoded)
+    uc = _call(kernel, "cobs_decode", {SCRATCH: encoded}, a0=SCRATCH, a1=len(encoded))
+    assert uc.reg_read(UC_RISCV_REG_A0) == 2**64 - 1
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.binary(max_size=300), st.integers(0, 7), st.integers(0, 320), st.integers(0, 7))
+def test_console_read_run_takes_a_buffer_up_to_its_delimiter(kernel, buffered, misalignment,
+                                                             room, to_misalignment):
+    """The receive buffer in hand is copied up to its first zero byte, but never its last
+    byte (console_getc takes that one and gives the buffer back) and never past the room
+    the frame has left; the frame's side need not be aligned."""
+    source, to = SCRATCH + misalignment, SCRATCH + 0x10000 + to_misalignment
+    next_at, end_at = (kernel.symbols[n].address for n in ("console_rx_next", "console_rx_end"))
+    memory = {source: buffered, next_at: struct.pack("<Q", source),
+              end_at: struct.pack("<Q", source + len(buffered))}
+    uc = _call(kernel, "console_read_run", memory, a0=to, a1=room)
+    takeable = buffered[:max(len(buffered) - 1, 0)][:room].split(b"\0")[0]
+    copied = uc.reg_read(UC_RISCV_REG_A0)
+    assert copied == len(takeable)
+    assert bytes(uc.mem_read(to, copied)) == takeable
+    assert struct.unpack("<Q", uc.mem_read(next_at, 8))[0] == source + copied
+
+
+def test_console_read_run_leaves_alone_a_console_with_nothing_in_hand(kernel):
+    uc = _call(kernel, "console_read_run", {}, a0=SCRATCH, a1=100)  # next = end = 0: none
+    assert uc.reg_read(UC_RISCV_REG_A0) == 0
 
 
 def test_csr_catalogue_fits_the_bitmap_and_is_probed_in_order():

@@ -18,6 +18,7 @@ from unicorn.x86_const import (
     UC_X86_REG_RAX,
     UC_X86_REG_RCX,
     UC_X86_REG_RDI,
+    UC_X86_REG_RDX,
     UC_X86_REG_RSI,
     UC_X86_REG_RSP,
 )
@@ -90,7 +91,7 @@ def test_broken_source_fails_with_file_and_line(tmp_path):
 STACK_TOP, RETURN_ADDRESS, SCRATCH = 0x200000, 0x1FF000, 0x300000
 
 
-def _call(program, routine: str, rsi: int, rcx: int, rdi: int = 0,
+def _call(program, routine: str, rsi: int, rcx: int, rdi: int = 0, rdx: int = 0,
           memory: dict[int, bytes] | None = None) -> Uc:
     uc = Uc(UC_ARCH_X86, UC_MODE_64)
     uc.mem_map(0, 0x400000)
@@ -100,7 +101,8 @@ def _call(program, routine: str, rsi: int, rcx: int, rdi: int = 0,
         uc.mem_write(address, data)
     uc.reg_write(UC_X86_REG_RSP, STACK_TOP - 8)
     uc.mem_write(STACK_TOP - 8, struct.pack("<Q", RETURN_ADDRESS))
-    for reg, value in ((UC_X86_REG_RSI, rsi), (UC_X86_REG_RCX, rcx), (UC_X86_REG_RDI, rdi)):
+    for reg, value in ((UC_X86_REG_RSI, rsi), (UC_X86_REG_RCX, rcx), (UC_X86_REG_RDI, rdi),
+                       (UC_X86_REG_RDX, rdx)):
         uc.reg_write(reg, value)
     uc.emu_start(program.symbols[routine].address, RETURN_ADDRESS, count=10_000_000)
     return uc
@@ -125,16 +127,62 @@ def test_move_bytes_copies_as_rep_movsb_does(built, data, from_misalignment, to_
     assert uc.reg_read(UC_X86_REG_RDI) == to + len(data)
 
 
-@settings(max_examples=60, deadline=None)
-@given(st.one_of(st.binary(max_size=800),
-                 st.lists(st.sampled_from([b"\0", b"\1" * 253, b"\2" * 254, b"\3"]), max_size=6)
-                 .map(b"".join)))
+# What frames hold: runs of zeros (a probe's vectors are mostly zero bytes), full blocks, noise.
+FRAME_LIKE = st.one_of(
+    st.binary(max_size=800),
+    st.lists(st.sampled_from([b"\0", b"\0" * 8, b"\0" * 13, b"\1" * 253, b"\2" * 254, b"\3",
+                              b"\xff\x01"]), max_size=12).map(b"".join))
+
+
+@settings(max_examples=80, deadline=None)
+@given(FRAME_LIKE)
 def test_kernel_cobs_matches_the_cobs_library(built, data):
     out = SCRATCH + 0x10000
     uc = _call(built.program, "cobs_encode", rsi=SCRATCH, rcx=len(data), rdi=out,
                memory={SCRATCH: data})
     length = uc.reg_read(UC_X86_REG_RAX)
     assert bytes(uc.mem_read(out, length)) == cobs.encode(data)
+
+
+@settings(max_examples=80, deadline=None)
+@given(FRAME_LIKE, st.booleans())
+def test_kernel_cobs_decode_inverts_the_cobs_library(built, data, in_place):
+    encoded = cobs.encode(data)
+    out = SCRATCH if in_place else SCRATCH + 0x10000
+    uc = _call(built.program, "cobs_decode", rsi=SCRATCH, rcx=len(encoded), rdi=out,
+               memory={SCRATCH: encoded})
+    length = uc.reg_read(UC_X86_REG_RAX)
+    assert bytes(uc.mem_read(out, length)) == data
+
+
+@pytest.mark.parametrize("encoded", [b"\x03a", b"\x02a\x00\x01", b"\x00", b"\x05abc"])
+def test_kernel_cobs_decode_refuses_what_is_not_cobs(built, encoded):
+    with pytest.raises(cobs.DecodeError):
+        cobs.decode(encoded)
+    uc = _call(built.program, "cobs_decode", rsi=SCRATCH, rcx=len(encoded), rdi=SCRATCH + 0x10000,
+               memory={SCRATCH: encoded})
+    assert uc.reg_read(UC_X86_REG_RAX) == 2**64 - 1
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.binary(min_size=0, max_size=300), st.integers(0, 7), st.integers(0, 320))
+def test_console_read_run_takes_a_buffer_up_to_its_delimiter(built, buffered, misalignment, room):
+    """The console's receive buffer is copied up to its first zero byte, but never its
+    last byte (console_read_byte takes that one and gives the buffer back) and never
+    past the room the frame has left."""
+    constants = built.program.constants
+    source, to = SCRATCH + misalignment, SCRATCH + 0x10000
+    memory = {source: buffered,
+              constants["CONSOLE_RX_CURSOR"]: struct.pack("<Q", source),
+              constants["CONSOLE_RX_LEFT"]: struct.pack("<I", len(buffered))}
+    uc = _call(built.program, "console_read_run", rsi=0, rcx=0, rdi=to, rdx=room, memory=memory)
+    takeable = buffered[:max(len(buffered) - 1, 0)][:room].split(b"\0")[0]
+    copied = uc.reg_read(UC_X86_REG_RAX)
+    assert copied == len(takeable)
+    assert bytes(uc.mem_read(to, copied)) == takeable
+    cursor, = struct.unpack("<Q", uc.mem_read(constants["CONSOLE_RX_CURSOR"], 8))
+    left, = struct.unpack("<I", uc.mem_read(constants["CONSOLE_RX_LEFT"], 4))
+    assert (cursor, left) == (source + copied, len(buffered) - copied)
 
 
 # --- boots ----------------------------------------------------------------------

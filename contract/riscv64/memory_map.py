@@ -27,13 +27,13 @@ KERNEL_RAM = {
     "PROBE_SLOTS_BASE":  0x80400000,  # PROBE_SLOTS slot records (contract/riscv64/probe_state.py)
     "RESULT_CACHE_BASE": 0x80600000,  # PROBE_RESULT_CACHE cached results
     "VIRTIO_CONSOLE":    0x80800000,  # the console's queues and receive buffers (virtio.py)
-    "CONSOLE_TX_BUFFER": 0x80820000,  # one encoded frame and its delimiter, sent on the console
+    "TX_FRAME":          0x80820000,  # one encoded frame and its delimiter, leaving on the line
 }
 KERNEL_BASE = KERNEL_RAM["KERNEL_BASE"]
 # The header sits just below the body so the body's 8-byte fields are aligned.
 FRAME_BUFFER = KERNEL_RAM["FRAME_BODY"] - HEADER.size
 RX_FRAME = KERNEL_RAM["RX_BODY"] - HEADER.size
-CONSOLE_TX_CAPACITY = MAX_ENCODED + 1  # the longest encoded frame, then its delimiter
+TX_FRAME_CAPACITY = MAX_ENCODED + 1  # the longest encoded frame, then its delimiter
 RX_CAPACITY = 0x1F000  # more than any legal encoded frame (contract/frames.py MAX_ENCODED)
 STACK_SIZE_LOG2 = 12  # 4 KiB per hart: the deepest path (PCI recursion) uses < 1 KiB
 MAX_HARTS = 64  # QEMU virt allows up to 512; more slots than we ever boot here
@@ -56,7 +56,7 @@ def check() -> None:
         ("result cache", KERNEL_RAM["RESULT_CACHE_BASE"],
          PROBE_RESULT_CACHE << probe_state.CACHE_STRIDE_LOG2),
         ("virtio console", KERNEL_RAM["VIRTIO_CONSOLE"], virtio.CONSOLE_BYTES),
-        ("console transmit buffer", KERNEL_RAM["CONSOLE_TX_BUFFER"], CONSOLE_TX_CAPACITY),
+        ("frame on its way out", KERNEL_RAM["TX_FRAME"], TX_FRAME_CAPACITY),
         ("probe region", RISCV64_PROBES.region_base, PROBE_REGION_SIZE),
     ), key=lambda region: region[1])
     for (name, base, size), (next_name, next_base, _) in pairwise(regions):
@@ -69,6 +69,6 @@ def asm_constants() -> ConstantSet:
     check()
     return collect(__name__, KERNEL_RAM, {
         "FRAME_BUFFER": FRAME_BUFFER, "RX_FRAME": RX_FRAME, "RX_CAPACITY": RX_CAPACITY,
-        "CONSOLE_TX_CAPACITY": CONSOLE_TX_CAPACITY, "STACK_SIZE_LOG2": STACK_SIZE_LOG2,
+        "TX_FRAME_CAPACITY": TX_FRAME_CAPACITY, "STACK_SIZE_LOG2": STACK_SIZE_LOG2,
         "MAX_HARTS": MAX_HARTS,
     })

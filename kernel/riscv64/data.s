@@ -28,7 +28,6 @@ console_base:    .dword 0       # the console's registers, once console_init dro
 console_irq:     .dword 0       # its PLIC source
 console_rx_next: .dword 0       # the receive buffer in hand: its bytes not taken yet are
 console_rx_end:  .dword 0       #   [next, end); none in hand when next = end
-console_tx_fill: .dword CONSOLE_TX_BUFFER  # where console_putc puts the next byte
 probe_line:      .word PROBE_LINE_SERIAL   # where frames go after FINAL (line_open)
 console_rx_id:   .half 0        # the descriptor of the receive buffer in hand
 console_rx_used: .half 0        # used receive entries taken (mod 2**16, as the ring's index)

@@ -1,5 +1,6 @@
 # frame.s: one protocol frame out of FRAME_BUFFER: COBS(header + body + crc32) 0x00,
-# on the line (line.s: the UART, or the virtio console once probes are served there).
+# encoded at TX_FRAME, then on the line (line.s: the UART, or the virtio console once
+# probes are served there).
 
 # crc32: IEEE CRC-32 (as zlib.crc32) of a1 bytes at a0 -> a0, four bytes a step
 #   where the data is word-aligned (slicing-by-4: one load of data and four table
@@ -86,56 +87,44 @@ send_frame:
     sb a0, 3(t0)
     addi a1, s1, FRAME_CRC_SIZE
     mv a0, s0
-    call cobs_send
-    li a0, FRAME_DELIMITER
-    call line_putc
-    call line_flush
+    li a2, TX_FRAME
+    call cobs_encode            # a0 = its encoded length
+    li t0, TX_FRAME
+    add t0, t0, a0
+    li t1, FRAME_DELIMITER
+    sb t1, 0(t0)
+    addi a1, a0, 1
+    call line_write
     ld ra, 0(sp)
     ld s0, 8(sp)
     ld s1, 16(sp)
     addi sp, sp, 32
     ret
 
-# cobs_send: COBS-encode a1 bytes at a0 straight to the line: each block is a
-# code byte (1 + the count of non-zero bytes that follow, at most 254) and
-# those bytes; a code below 255 stands for a zero after them.
-#   Clobbers a0-a3, t0-t3.
-cobs_send:
-    addi sp, sp, -48
-    sd ra, 0(sp)
-    sd s0, 8(sp)
-    sd s1, 16(sp)
-    sd s2, 24(sp)
-    sd s3, 32(sp)
-    mv s0, a0                   # s0 = block start
-    add s1, a0, a1              # s1 = end
-1:  mv s2, s0                   # s2 = scan: the run of non-zero bytes
-2:  beq s2, s1, 3f
-    sub t0, s2, s0
-    li t1, 254
-    beq t0, t1, 3f
-    lbu t0, 0(s2)
-    beqz t0, 3f
-    addi s2, s2, 1
-    j 2b
-3:  sub a0, s2, s0
+# cobs_encode: COBS-encode a1 bytes at a0 to a2: each block is a code byte (1 +
+# the count of non-zero bytes that follow, at most 254) and those bytes; a code
+# below 255 stands for a zero after them.  Output equals cobs.encode().
+#   out a0 = encoded length.  Clobbers a1-a3, t0-t3.
+cobs_encode:
+    add a1, a0, a1              # a1 = end of input
+    mv t3, a2                   # t3 = start of output
+1:  mv a3, a2                   # a3 = this block's code byte
+    addi a2, a2, 1
+    li t0, 1                    # t0 = the code so far
+2:  beq a0, a1, 4f              # the input's end: the last block
+    lbu t1, 0(a0)
     addi a0, a0, 1
-    mv s3, a0                   # s3 = code
-    call line_putc
-4:  beq s0, s2, 5f              # the run's bytes
-    lbu a0, 0(s0)
-    call line_putc
-    addi s0, s0, 1
-    j 4b
-5:  beq s2, s1, 6f              # all sent
-    li t0, 255
-    beq s3, t0, 1b              # a full block implies no zero: go on from here
-    addi s0, s2, 1              # skip the zero the code stood for
+    beqz t1, 3f                 # a zero closes the block
+    sb t1, 0(a2)
+    addi a2, a2, 1
+    addi t0, t0, 1
+    li t2, 255
+    bne t0, t2, 2b
+    sb t0, 0(a3)                # 254 data bytes: a full block, no zero implied
+    beq a0, a1, 5f
     j 1b
-6:  ld ra, 0(sp)
-    ld s0, 8(sp)
-    ld s1, 16(sp)
-    ld s2, 24(sp)
-    ld s3, 32(sp)
-    addi sp, sp, 48
+3:  sb t0, 0(a3)
+    j 1b
+4:  sb t0, 0(a3)
+5:  sub a0, a2, t3
     ret

@@ -4,7 +4,7 @@
 
 # line_open: make the probe line current, and let it wake the idle driver
 # hart.  The console's first byte is a lone delimiter: the host's decoder
-# syncs on it.  Clobbers a0, t0-t2.
+# syncs on it.  Clobbers a0, a1, t0-t2.
 line_open:
     la t0, console_base
     ld t0, 0(t0)
@@ -15,29 +15,33 @@ line_open:
     li t1, PROBE_LINE_VIRTIO_CONSOLE
     sw t1, 0(t0)
     call console_wake_init
-    li a0, FRAME_DELIMITER
-    call console_putc
+    li t0, TX_FRAME
+    li a1, FRAME_DELIMITER
+    sb a1, 0(t0)
+    li a1, 1
     call console_send
     ld ra, 0(sp)
     addi sp, sp, 16
     ret
 
-# line_putc: byte a0 out on the line (the console collects a frame's bytes
-# until line_flush).  Clobbers t0-t2.
-line_putc:
-    la t0, probe_line
-    lw t0, 0(t0)
-    li t1, PROBE_LINE_VIRTIO_CONSOLE
-    beq t0, t1, console_putc
-    j uart_putc
-
-# line_flush: what line_putc collected goes out (the UART has sent it
-# already).  Clobbers t0-t2.
-line_flush:
+# line_write: the a1 bytes at TX_FRAME out on the line: the console sends them as
+# one buffer, the UART a byte at a time.  Clobbers a0, a2, a3, t0-t2.
+line_write:
     la t0, probe_line
     lw t0, 0(t0)
     li t1, PROBE_LINE_VIRTIO_CONSOLE
     beq t0, t1, console_send
+    addi sp, sp, -16
+    sd ra, 0(sp)
+    li a2, TX_FRAME
+    add a3, a2, a1              # a3 = end
+1:  beq a2, a3, 2f
+    lbu a0, 0(a2)
+    call uart_putc
+    addi a2, a2, 1
+    j 1b
+2:  ld ra, 0(sp)
+    addi sp, sp, 16
     ret
 
 # line_getc: the next received byte, in t1; sleeps while the line is idle.

@@ -1,7 +1,7 @@
 # virtio.s: the virtio console (contract/virtio.py): port 0 of a legacy
 # virtio-mmio virtio-serial device.  The driver polls the rings; the device's
 # interrupt only ends wfi.  Its memory (queues and receive buffers at
-# VIRTIO_CONSOLE, the transmit buffer at CONSOLE_TX_BUFFER) is outside every
+# VIRTIO_CONSOLE, and TX_FRAME, which it sends from) is outside every
 # PMP entry a probe gets.  line.s decides when frames travel here.
 
 .equ CONSOLE_RX_DESCS, VIRTIO_CONSOLE + CONSOLE_RX_QUEUE
@@ -57,8 +57,8 @@ console_init:
     li t3, CONSOLE_TX_DESCS
     call console_queue_init
     beqz a0, 7f
-    li t0, CONSOLE_TX_DESCS     # transmit descriptor 0 always holds the transmit buffer
-    li t1, CONSOLE_TX_BUFFER
+    li t0, CONSOLE_TX_DESCS     # transmit descriptor 0 always holds the frame going out
+    li t1, TX_FRAME
     sd t1, VIRTIO_DESC_ADDR(t0)
     li t0, CONSOLE_TX_AVAIL
     li t1, VIRTIO_AVAIL_F_NO_INTERRUPT
@@ -135,29 +135,13 @@ console_wake_init:
     ld a0, 0(t0)
     j plic_wake_init
 
-# console_putc: byte a0 into the transmit buffer (console_send sends it),
-# which holds the longest encoded frame (CONSOLE_TX_CAPACITY).
-#   Clobbers t0, t2.
-console_putc:
-    la t2, console_tx_fill
-    ld t0, 0(t2)
-    sb a0, 0(t0)
-    addi t0, t0, 1
-    sd t0, 0(t2)
-    ret
-
-# console_send: what console_putc collected, to the device as one buffer
-# (transmit descriptor 0); returns once the device has used it, so the
-# buffer can take the next frame.  Clobbers t0-t2.
+# console_send: the a1 bytes at TX_FRAME to the device as one buffer (transmit
+# descriptor 0); returns once the device has used it, so TX_FRAME can take the
+# next frame.  Clobbers t0-t2.
 console_send:
-    la t2, console_tx_fill
-    ld t0, 0(t2)
-    li t1, CONSOLE_TX_BUFFER
-    sd t1, 0(t2)                # the next frame starts at the buffer's start
-    sub t0, t0, t1              # t0 = bytes collected
-    beqz t0, 2f
+    beqz a1, 2f
     li t1, CONSOLE_TX_DESCS
-    sw t0, VIRTIO_DESC_LEN(t1)
+    sw a1, VIRTIO_DESC_LEN(t1)
     la t2, console_tx_avail
     lhu t0, 0(t2)               # t0 = buffers published so far
     addi t0, t0, 1
@@ -193,6 +177,68 @@ console_getc:
     addi t0, t0, 1
     sd t0, 0(t2)
     bgeu t0, t3, console_rx_return  # its last byte: the buffer goes back now
+    ret
+
+# console_read_run: copies the bytes of the receive buffer in hand up to the
+# next zero byte, short of the buffer's last byte (console_getc takes that one
+# and gives the buffer back) and of a1 bytes, to a0: eight bytes a load once the
+# buffer's side is aligned, where a frame read a byte at a time through
+# line_getc cost some 20 instructions a byte.  out a0 = bytes copied.
+#   Clobbers a1-a3, t0-t3.
+console_read_run:
+    la t2, console_rx_next
+    ld t0, 0(t2)                # t0 = the next byte
+    la t3, console_rx_end
+    ld t3, 0(t3)
+    bgeu t0, t3, 6f             # none in hand
+    addi t3, t3, -1             # t3 = the buffer's last byte, left to console_getc
+    bgeu t0, t3, 6f
+    sub t1, t3, t0
+    bleu t1, a1, 1f
+    add t3, t0, a1              # no further than the room
+1:  mv a2, t0                   # a2 = where the run began
+    li a3, 0x0101010101010101
+    slli a1, a3, 7              # a1 = 0x8080808080808080
+2:  andi t1, t0, 7
+    beqz t1, 4f                 # aligned: eight bytes a load
+3:  bgeu t0, t3, 5f             # a byte
+    lbu t1, 0(t0)
+    beqz t1, 5f
+    sb t1, 0(a0)
+    addi t0, t0, 1
+    addi a0, a0, 1
+    j 2b
+4:  addi t1, t0, 8
+    bgtu t1, t3, 3b             # fewer than eight before the limit: bytes
+    ld t1, 0(t0)
+    sub t2, t1, a3
+    and t2, t2, a1
+    or t2, t2, t1
+    xor t2, t2, t1              # (x - 0x01..01) & 0x80..80 & ~x: nonzero when a byte of x is zero
+    bnez t2, 3b                 # a zero among them: up to it a byte at a time
+    sb t1, 0(a0)                # stored a byte at a time: the frame's side need not be aligned
+    srli t1, t1, 8
+    sb t1, 1(a0)
+    srli t1, t1, 8
+    sb t1, 2(a0)
+    srli t1, t1, 8
+    sb t1, 3(a0)
+    srli t1, t1, 8
+    sb t1, 4(a0)
+    srli t1, t1, 8
+    sb t1, 5(a0)
+    srli t1, t1, 8
+    sb t1, 6(a0)
+    srli t1, t1, 8
+    sb t1, 7(a0)
+    addi t0, t0, 8
+    addi a0, a0, 8
+    j 4b
+5:  la t2, console_rx_next
+    sd t0, 0(t2)
+    sub a0, t0, a2
+    ret
+6:  li a0, 0
     ret
 
 # console_rx_take: wait for the next used receive buffer, take it in hand

@@ -50,6 +50,8 @@ cobs_decode_block:
     je cobs_decode_done
     movzx edx, byte ptr [rsi]
     inc rsi
+    cmp edx, 1
+    je cobs_decode_empty                    ; most blocks of a probe's data: a lone zero
     test edx, edx
     jz cobs_decode_bad
     lea ecx, [rdx - 1]                      ; data bytes in this block
@@ -72,6 +74,12 @@ cobs_decode_block_end:
     cmp edx, 0xFF                           ; a full block implies no zero
     je cobs_decode_block
     cmp rsi, r8                             ; nor does the last block
+    je cobs_decode_done
+    mov byte ptr [rdi], 0
+    inc rdi
+    jmp cobs_decode_block
+cobs_decode_empty:
+    cmp rsi, r8                             ; the last block implies no zero
     je cobs_decode_done
     mov byte ptr [rdi], 0
     inc rdi

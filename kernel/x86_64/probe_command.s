@@ -49,6 +49,16 @@ frame_receive_start:
     mov rbx, RX_BUFFER
     xor r8d, r8d                            ; R8: 1 once the frame overflowed the buffer
 frame_receive_byte:
+    cmp byte ptr [rip + CONSOLE_ACTIVE], 0
+    je frame_receive_read
+    test r8d, r8d
+    jnz frame_receive_read                  ; overflowed: the rest is dropped a byte at a time
+    mov rdi, rbx
+    mov rdx, RX_BUFFER + RX_BUFFER_SIZE
+    sub rdx, rbx
+    call console_read_run
+    add rbx, rax
+frame_receive_read:
     call line_read_byte
     test al, al
     jz frame_receive_end

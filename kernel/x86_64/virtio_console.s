@@ -254,6 +254,57 @@ console_read_next:
     call console_rx_return                  ; an empty buffer goes straight back
     jmp console_read_byte
 
+; console_read_run: copies the bytes of the receive buffer being read up to the
+; next zero byte, short of the buffer's last byte (console_read_byte takes that
+; one and gives the buffer back) and of RDX bytes, to RDI: eight bytes a step,
+; where a frame read a byte at a time cost some 25 instructions a byte.
+; Inputs: RDI = to, RDX = room.  Outputs: RAX = bytes copied.
+; Clobbers: RCX, RDX, RSI, RDI, R9, R10.
+console_read_run:
+    mov ecx, dword ptr [rip + CONSOLE_RX_LEFT]
+    sub ecx, 1
+    jbe console_run_none                    ; none left, or only the last
+    cmp rcx, rdx
+    cmova rcx, rdx                          ; RCX: at most this many
+    mov rsi, qword ptr [rip + CONSOLE_RX_CURSOR]
+    mov r9, 0x0101010101010101
+    mov r10, 0x8080808080808080
+console_run_qword:
+    cmp rcx, 8
+    jb console_run_byte
+    mov rax, qword ptr [rsi]
+    mov qword ptr [rdi], rax                ; stored before the test: bytes past a zero are not counted
+    mov rdx, rax
+    sub rdx, r9
+    not rax
+    and rdx, rax
+    test rdx, r10                           ; nonzero exactly when one of the eight bytes is zero
+    jnz console_run_byte
+    add rsi, 8
+    add rdi, 8
+    sub rcx, 8
+    jmp console_run_qword
+console_run_byte:
+    test rcx, rcx
+    jz console_run_done
+    mov al, byte ptr [rsi]
+    test al, al
+    jz console_run_done
+    mov byte ptr [rdi], al
+    inc rsi
+    inc rdi
+    dec rcx
+    jmp console_run_byte
+console_run_done:
+    mov rax, rsi
+    sub rax, qword ptr [rip + CONSOLE_RX_CURSOR]
+    mov qword ptr [rip + CONSOLE_RX_CURSOR], rsi
+    sub dword ptr [rip + CONSOLE_RX_LEFT], eax
+    ret
+console_run_none:
+    xor eax, eax
+    ret
+
 ; console_rx_return: hands the buffer just read (CONSOLE_RX_ID) back, and
 ; notifies the device when it may be holding input back for want of one: it
 ; had used every buffer published before this one.  Clobbers: RAX, RDX.
