@@ -2,7 +2,7 @@
 pipeline end to end (generate, vet, run, store) against the fake guest and
 against the real guests on QEMU boards under TCG.
 
-    .venv/bin/python bench/probes_bench.py [--count N] [--qemu-count N] [--only qemu|faults]
+    .venv/bin/python bench/probes_bench.py [--count N] [--qemu-count N] [--only qemu|batch|faults]
 
 A benchmark, not a test: it prints figures for the README, with the machine.
 End-to-end figures come as two rates: generated/s counts every probe the family
@@ -58,14 +58,17 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=20_000)
     parser.add_argument("--qemu-count", type=int, default=5_000,
                         help="random probes offered per QEMU board")
-    parser.add_argument("--only", choices=("qemu", "faults"),
-                        help="only the QEMU end-to-end figures, or only the faulty-line ones")
+    parser.add_argument("--only", choices=("qemu", "batch", "faults"),
+                        help="only the QEMU end-to-end figures, the batch probes' or the"
+                             " faulty line's")
     options = parser.parse_args()
     print(f"machine: {cpu_name()}, Python {platform.python_version()}, {platform.machine()}")
     if options.only is None:
         in_process(options.count)
     if options.only in (None, "qemu"):
         qemu_end_to_end(options.qemu_count)
+    if options.only in (None, "batch"):
+        batch_vectors()
     if options.only in (None, "faults"):
         faulty_line()
 
@@ -212,6 +215,57 @@ def qemu_end_to_end(count: int) -> None:
                   f"  ({len(report.results)} vetted probes run)")
         print(f"{f'  console / serial, {arch}':<52} {rates['console'] / rates['serial']:>10.1f}x")
 
+
+
+# Batch probes (the motherboard's tasks): rounds of the two probe sizes in turn on one
+# board, since the host's noise comes in spells; probes of a size a round.
+BATCH_ROUNDS = 8
+BATCH_PROBES = 12
+
+
+def batch_vectors() -> None:
+    """What the motherboard's tasks are made of: p23 in batch probes on each arch's
+    default board over the console, probes of a full batch and of 2 vectors in turn.
+    A vector's time end to end is the difference between the two sizes over the vectors
+    between them (the fixed cost of a probe cancels); beside it, the guest's own count
+    of the routine's run a vector.  The rest is the vectors' way in and out: the line,
+    COBS, CRC-32 and the copies in the guest."""
+    from kernel.guest import build_guest
+    from link.qemu_link import QemuLink
+    from probes.routine import batch_form
+    from probes.run import POLICY
+    from qemu.boards import board
+    from sem.library import hackers_delight
+    from sem.vectors import generate
+
+    routine = hackers_delight.p23
+    seeds = itertools.count(1)
+    for arch, (board_name, *_) in SWEEPS.items():
+        form = batch_form(routine, arch)
+        sizes = (form.capacity, 2)
+        seconds: dict[int, list[float]] = {n: [] for n in sizes}
+        cycles: list[int] = []
+        with QemuLink(board(board_name, accel="tcg"), build_guest(arch)) as link:
+            campaign = Campaign(link, POLICY)
+            for round_ in range(BATCH_ROUNDS + 1):  # the first warms the board: not counted
+                for size in sizes:
+                    probes = [form.probe(generate(routine, size, seed=next(seeds)))
+                              for _ in range(BATCH_PROBES)]
+                    vetted = [(p, vet(p).prediction) for p in probes]
+                    start = time.perf_counter()
+                    report = campaign.run(vetted)
+                    if round_ and size == form.capacity:
+                        cycles += [report.results[p.content_hash].observation.cycles
+                                   for p in probes]
+                    if round_:
+                        seconds[size].append((time.perf_counter() - start) / len(probes))
+        full, small = (statistics.median(seconds[size]) for size in sizes)
+        per_vector = (full - small) / (sizes[0] - sizes[1])
+        print(f"{f'batch probes of p23, {arch}, a vector end to end':<52}"
+              f" {per_vector * 1e6:>10.2f} µs  (a probe of {sizes[0]} vectors {full * 1e3:.3f} ms,"
+              f" of {sizes[1]} {small * 1e3:.3f} ms; the routine's own run a vector, as the guest"
+              f" counted it: {statistics.median(cycles) / sizes[0]:.0f} cycles;"
+              f" median of {BATCH_ROUNDS} rounds of {BATCH_PROBES} probes a size)")
 
 # Shares of the probe line's bytes damaged, half dropped and half flipped, in both
 # directions (`./run probe --line-faults R` drops R and flips R: 2R in all).
