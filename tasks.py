@@ -112,12 +112,19 @@ def bench_boot(c, arch="x86_64", runs=None):
     main(arguments.arch(arch), arguments.whole(runs, "--runs", minimum=1, default=10))
 
 
-@task(name="probes")
-def bench_probes(c):
-    """Probe benchmark: vetting, discovery candidates, end to end (generated/s, executed/s)."""
+@task(name="probes", help={"only": "only some figures: qemu (end to end on the boards),"
+                                   " batch (batch probes' time a vector) or faults"})
+def bench_probes(c, only=None):
+    """Probe benchmark: vetting, discovery candidates, end to end (generated/s, executed/s),
+    batch probes' time a vector, a faulty line."""
     import sys
 
-    c.run(f"{sys.executable} bench/probes_bench.py", pty=False)
+    from cli import arguments
+
+    command = f"{sys.executable} bench/probes_bench.py"
+    if only:
+        command += f" --only {arguments.choice(only, '--only', ('qemu', 'batch', 'faults'))}"
+    c.run(command, pty=False)
 
 
 @task(name="evolve", help={
