@@ -257,7 +257,8 @@ def run_graph(work: Workload, graph: str, title: str, record: bool) -> dict | No
             " the bids against the table: log-sd"
             f" {known.bids_spread:.2f} (one profiling run against its others' median"
             f" {known.runs_spread:.2f}); {known.not_earliest} of {len(ids)} tasks went to a"
-            " bid not promising the earliest finish")
+            f" bid not promising the earliest finish ({known.refuted_earliest} of them as the"
+            " board's record refuted that promise)")
     first = [run.motherboard.tasks[t] for t in run.rounds[0]]
     succ = {t.id: [u.id for u in first if t.id in u.after] for t in first}
     held_runs = {t: {b: r for b, r in row.items() if b in c.boards}

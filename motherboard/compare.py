@@ -189,7 +189,9 @@ class Knowledge:
     standard deviations of log ratios: the bids' predicted runs against the table's
     medians (each board's bias taken out), and one profiling run of a task on a board
     against the median of its other runs (the table's own noise).  `not_earliest`: tasks
-    awarded to a bid that did not promise the earliest finish (trust or energy decided);
+    awarded to a bid that did not promise the earliest finish; `refuted_earliest`: those
+    of them whose earliest promise the board's record refuted (Motherboard._close: a
+    third of what its runs took or less), the rest trust or energy decided;
     `assignment`: the motherboard's own assignment in that run on the table (as HEFT's)."""
 
     heft_on_bids: float
@@ -197,6 +199,7 @@ class Knowledge:
     bids_spread: float
     runs_spread: float
     not_earliest: int
+    refuted_earliest: int
 
 
 def knowledge(mb: Motherboard, ids: Sequence[str], table: Mapping[str, Mapping[str, float]],
@@ -225,11 +228,13 @@ def knowledge(mb: Motherboard, ids: Sequence[str], table: Mapping[str, Mapping[s
     one = [math.log(x / statistics.median([*r[:i], *r[i + 1:]]))
            for t in known for b in boards for r in (list(runs[t][b]),) if len(r) > 1
            for i, x in enumerate(r)]
-    not_earliest = sum(
-        min(t.bids.values(), key=lambda x: x.seconds).board != _accepted(t).board for t in tasks)
+    refuted = {(board, task) for _, kind, board, task in mb.events if kind == "refuted"}
+    earliest = {t.id: min(t.bids.values(), key=lambda x: x.seconds).board for t in tasks}
+    passed_over = [t for t in tasks if earliest[t.id] != _accepted(t).board]
     return Knowledge(made / best, replay(costs, succ, order).makespan / best,
                      statistics.pstdev(off),
-                     statistics.pstdev(one) if one else float("nan"), not_earliest)
+                     statistics.pstdev(one) if one else float("nan"), len(passed_over),
+                     sum((earliest[t.id], t.id) in refuted for t in passed_over))
 
 
 def table_floor(runs: Mapping[str, Mapping[str, Sequence[float]]],

@@ -159,6 +159,19 @@ def test_the_market_schedules_the_papers_graph_as_heft_does():
     assert known.assignment == pytest.approx(c.motherboard / best)
     assert known.bids_spread < 0.02 and known.runs_spread == 0.0
     assert table_floor(runs, succ) == pytest.approx(1.0)
+    # a bid promising a tenth of the winner's, passed over: counted, and counted as refuted
+    # once the board's record refuted it (the motherboard's event), as _close does
+    ids = [t.id for t in run.motherboard.workload_tasks()]
+    task = run.motherboard.workload_tasks()[0]
+    winner = next(a.board for a in task.attempts if a.outcome == "accepted")
+    other = next(b for b in sorted(task.bids) if b != winner)
+    task.bids[other] = replace(task.bids[other], seconds=task.bids[winner].seconds / 10)
+    passed = knowledge(run.motherboard, ids, table, runs)
+    run.motherboard.events.append((0.0, "refuted", other, task.id))
+    refuted = knowledge(run.motherboard, ids, table, runs)
+    assert passed is not None and refuted is not None
+    assert passed.not_earliest == known.not_earliest + 1 == refuted.not_earliest
+    assert refuted.refuted_earliest == passed.refuted_earliest + 1
 
 
 def test_calibration_sizes_spread_over_the_workloads_batches():
