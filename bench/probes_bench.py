@@ -216,7 +216,6 @@ def qemu_end_to_end(count: int) -> None:
         print(f"{f'  console / serial, {arch}':<52} {rates['console'] / rates['serial']:>10.1f}x")
 
 
-
 # Batch probes (the motherboard's tasks): rounds of the two probe sizes in turn on one
 # board, since the host's noise comes in spells; probes of a size a round.
 BATCH_ROUNDS = 8
@@ -228,8 +227,8 @@ def batch_vectors() -> None:
     default board over the console, probes of a full batch and of 2 vectors in turn.
     A vector's time end to end is the difference between the two sizes over the vectors
     between them (the fixed cost of a probe cancels); beside it, the guest's own count
-    of the routine's run a vector.  The rest is the vectors' way in and out: the line,
-    COBS, CRC-32 and the copies in the guest."""
+    of the probe's run a vector (the batch wrapper's loop and the routine).  The rest is
+    the vectors' way in and out: the line, COBS, CRC-32 and the copies in the guest."""
     from kernel.guest import build_guest
     from link.qemu_link import QemuLink
     from probes.routine import batch_form
@@ -263,9 +262,11 @@ def batch_vectors() -> None:
         per_vector = (full - small) / (sizes[0] - sizes[1])
         print(f"{f'batch probes of p23, {arch}, a vector end to end':<52}"
               f" {per_vector * 1e6:>10.2f} µs  (a probe of {sizes[0]} vectors {full * 1e3:.3f} ms,"
-              f" of {sizes[1]} {small * 1e3:.3f} ms; the routine's own run a vector, as the guest"
-              f" counted it: {statistics.median(cycles) / sizes[0]:.0f} cycles;"
+              f" of {sizes[1]} {small * 1e3:.3f} ms; the probe's own run a vector, wrapper and"
+              f" routine, as the guest counted it: {statistics.median(cycles) / sizes[0]:.0f}"
+              " cycles;"
               f" median of {BATCH_ROUNDS} rounds of {BATCH_PROBES} probes a size)")
+
 
 # Shares of the probe line's bytes damaged, half dropped and half flipped, in both
 # directions (`./run probe --line-faults R` drops R and flips R: 2R in all).
