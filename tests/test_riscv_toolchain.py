@@ -19,6 +19,7 @@ from unicorn.riscv_const import UC_RISCV_REG_A0, UC_RISCV_REG_RA, UC_RISCV_REG_S
 from contract.riscv64.csrs import CATALOGUE, csr_names
 from kernel.riscv64 import build as kernel_build
 from kernel.riscv64.generated import csr_probes_source
+from tests.frame_data import FRAME_LIKE
 from toolchain.program import AssemblyError, Section
 from toolchain.riscvasm import assemble, assemble_snippet
 from toolchain.riscvcheck import statement_mnemonic
@@ -144,13 +145,6 @@ def test_kernel_crc32_matches_zlib(kernel, data, misalignment):
     at = SCRATCH + misalignment  # four bytes a step once aligned, bytes before and after
     uc = _call(kernel, "crc32", {at: data}, a0=at, a1=len(data))
     assert uc.reg_read(UC_RISCV_REG_A0) == zlib.crc32(data)
-
-
-# What frames hold: runs of zeros (a probe's vectors are mostly zero bytes), full blocks, noise.
-FRAME_LIKE = st.one_of(
-    st.binary(max_size=800),
-    st.lists(st.sampled_from([b"\0", b"\0" * 8, b"\0" * 13, b"\1" * 253, b"\2" * 254, b"\3",
-                              b"\xff\x01"]), max_size=12).map(b"".join))
 
 
 @settings(max_examples=80, deadline=None)

@@ -32,6 +32,7 @@ from contract.x86_64.exits import (
     debug_exit_status,
 )
 from kernel.x86_64.build import REPO_ROOT, build, build_floor
+from tests.frame_data import FRAME_LIKE
 from toolchain.program import AssemblyError
 
 BOOT_TIMEOUT = 60
@@ -125,13 +126,6 @@ def test_move_bytes_copies_as_rep_movsb_does(built, data, from_misalignment, to_
     assert bytes(uc.mem_read(to, len(data) + 16)) == data + b"\xaa" * 16  # nothing past them
     assert uc.reg_read(UC_X86_REG_RSI) == source + len(data)
     assert uc.reg_read(UC_X86_REG_RDI) == to + len(data)
-
-
-# What frames hold: runs of zeros (a probe's vectors are mostly zero bytes), full blocks, noise.
-FRAME_LIKE = st.one_of(
-    st.binary(max_size=800),
-    st.lists(st.sampled_from([b"\0", b"\0" * 8, b"\0" * 13, b"\1" * 253, b"\2" * 254, b"\3",
-                              b"\xff\x01"]), max_size=12).map(b"".join))
 
 
 @settings(max_examples=80, deadline=None)
