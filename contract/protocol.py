@@ -186,6 +186,7 @@ def crc32_table() -> list[int]:
 
 
 CRC32_SLICES = 8  # bytes a step of the x86-64 guest's frame CRC (riscv64 takes four)
+CRC32_TABLE_SIZE = 256 * 4  # bytes of one table: a 32-bit entry per byte value
 
 
 def crc32_slicing_tables(slices: int = CRC32_SLICES) -> list[list[int]]:
@@ -229,6 +230,7 @@ def asm_constants() -> ConstantSet:
             "PROBE_SLOTS": PROBE_SLOTS,
             "PROBE_RESULT_CACHE": PROBE_RESULT_CACHE,
             "PROBE_RUN_FLAG_MEASURE_LENGTH": PROBE_RUN_FLAG_MEASURE_LENGTH,
+            "CRC32_TABLE_SIZE": CRC32_TABLE_SIZE,  # table k at crc32_tables + k * this
             # the most raw table bytes one ACPI_TABLE frame carries
             "ACPI_TABLE_MAX_RAW": MAX_BODY - LAYOUTS[Msg.ACPI_TABLE].size,
         },

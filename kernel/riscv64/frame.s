@@ -5,10 +5,11 @@
 # crc32: IEEE CRC-32 (as zlib.crc32) of a1 bytes at a0 -> a0, four bytes a step
 #   where the data is word-aligned (slicing-by-4: one load of data and four table
 #   lookups, where a byte at a time takes two loads a byte).  The tables are
-#   generated in Python (crc_tables.s), table k at crc_tables + k * 1024.
+#   generated in Python (crc_tables.s), table k at crc_tables + k * CRC32_TABLE_SIZE.
 #   Clobbers t0-t3.
 crc32:
-    la t2, crc_tables + 2048    # t2: tables 0-3 at -2048, -1024, 0 and 1024, within an offset's reach
+    la t2, crc_tables + 2 * CRC32_TABLE_SIZE  # t2: tables 0-3 at -2, -1, 0 and 1 table
+                                # sizes from it, within a 12-bit offset's reach
     li t0, 0xFFFFFFFF           # kept zero-extended: the shifts below are 64-bit
     add a1, a0, a1              # a1 = end
 1:  beq a0, a1, 4f
@@ -21,7 +22,7 @@ crc32:
     andi t1, t1, 0xFF
     slli t1, t1, 2
     add t1, t1, t2
-    lwu t1, -2048(t1)           # table 0
+    lwu t1, -2 * CRC32_TABLE_SIZE(t1)  # table 0
     srli t0, t0, 8
     xor t0, t0, t1
     addi a0, a0, 1
@@ -31,7 +32,7 @@ crc32:
     andi t3, t1, 0xFF
     slli t3, t3, 2
     add t3, t3, t2
-    lwu t0, 1024(t3)            # its first byte: table 3
+    lwu t0, CRC32_TABLE_SIZE(t3)  # its first byte: table 3
     srli t3, t1, 8
     andi t3, t3, 0xFF
     slli t3, t3, 2
@@ -42,12 +43,12 @@ crc32:
     andi t3, t3, 0xFF
     slli t3, t3, 2
     add t3, t3, t2
-    lwu t3, -1024(t3)           # the third: table 1
+    lwu t3, -CRC32_TABLE_SIZE(t3)  # the third: table 1
     xor t0, t0, t3
     srli t3, t1, 24
     slli t3, t3, 2
     add t3, t3, t2
-    lwu t3, -2048(t3)           # the fourth: table 0
+    lwu t3, -2 * CRC32_TABLE_SIZE(t3)  # the fourth: table 0
     xor t0, t0, t3
     addi a0, a0, 4
     addi t1, a0, 4

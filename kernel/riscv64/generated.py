@@ -37,7 +37,7 @@ CRC_SLICES = 4  # bytes a step of crc32 (frame.s): four tables fit one base regi
 
 
 def crc_tables_source() -> str:
-    """The CRC-32 tables for slicing-by-4, table k at crc_tables + k * 1024."""
+    """The CRC-32 tables for slicing-by-4, table k at crc_tables + k * CRC32_TABLE_SIZE."""
     words = [w for table in crc32_slicing_tables(CRC_SLICES) for w in table]
     lines = ["# Generated from contract/protocol.py: the CRC-32 tables, slicing-by-4.",
              ".balign 8, 0", "crc_tables:"]
