@@ -620,10 +620,10 @@ def _peephole(s: _Search, budget_s, replacement: int, chains: bool = True
     `chains`: STOKE's chains follow for the rest of the budget, and need their time too
     (PEEPHOLE_SHARE); a search of one batch (the market's `descend`) gives the peephole
     what is left: begun from a board's best, where every cheaper step has failed, x86
-    p11's two-instruction windows needed 1.3 s of a 3-s budget, and at 0.9 s the search
-    ended where it began (begun from the first search's program, p01-p25 on qemu64 and
-    Haswell: qemu64 p11 and p12 one instruction shorter without the cap, Haswell p09 two,
-    none longer; 2026-12-07)."""
+    p11's two-instruction windows needed 1.3 CPU-s (an AMD host; 1.8 on an Intel one), and
+    at 0.9 s of a 3-s budget the search ended where it began (begun from the first
+    search's program, p01-p25 on qemu64 and Haswell: qemu64 p11 and p12 one instruction
+    shorter without the cap, Haswell p09 two, none longer; 2026-12-07)."""
     if s.spec.uses_memory:
         return "peephole", []
     s.report("peephole")
