@@ -7,9 +7,11 @@ were right."""
 
 from __future__ import annotations
 
+import multiprocessing
 import queue
 import statistics
 import subprocess
+import threading
 import time
 
 import pytest
@@ -17,12 +19,14 @@ import pytest
 from motherboard.entries import TaskEntry
 from motherboard.live import (
     CPU_ALIASES,
+    PIPE_BYTES,
     BoardChoice,
     BoardSpecError,
     Plan,
     check_models,
     identities,
     parse_boards,
+    roomy,
     run_live,
 )
 from motherboard.live_schedules import (
@@ -163,6 +167,26 @@ def test_the_profile_waits_for_every_boards_bid_but_not_for_a_board_gone():
     assert len(asked) == 6 and forwarded == [Exit("gone", False, "killed")]
     assert chosen == {("g0", "a"): "a-code", ("g1", "a"): "a-code",
                       ("g0", "slow"): "slow-code", ("g1", "slow"): "slow-code"}
+
+
+@pytest.mark.parametrize("enlarged", [False, True])
+def test_the_board_hosts_pipe_takes_a_graph_tasks_inputs_without_its_reader(enlarged):
+    """A send down the board host's command pipe returns while the host reads nothing,
+    for a message nearly PIPE_BYTES long (a 50,000-vector task's inputs are 800 KB); a
+    pipe the kernel left at its 64 KiB default holds the sender until it is read."""
+    receive, send = multiprocessing.Pipe(duplex=False)
+    if enlarged:
+        roomy(send)
+    message = bytes(PIPE_BYTES - 4096)
+    sender = threading.Thread(target=send.send_bytes, args=(message,), daemon=True)
+    sender.start()
+    sender.join(2.0)
+    assert sender.is_alive() != enlarged
+    assert receive.recv_bytes() == message  # and it arrives whole, either way
+    sender.join(5.0)
+    assert not sender.is_alive()
+    send.close()
+    receive.close()
 
 
 def test_board_specs_follow_the_grammar():
