@@ -89,3 +89,27 @@ def test_packed_as_the_reference_encoder_packs_the_same_vectors(name):
                for row, window in zip(drawn.args, windows, strict=True)]
     assert batch.pack_batch(r, drawn) == packed.pack_inputs(r, vectors)
 
+
+
+@pytest.mark.parametrize("name", ["p01", "p25", "sort4"])
+def test_packed_records_read_and_written_as_the_reference_codec_does(name):
+    """The motherboard's numpy views of packed records (motherboard/batch.py, in place)
+    against the probe form's own per-vector codec: inputs read back as the vectors
+    packed, outputs as probe_result reads them, and written back byte for byte."""
+    r = LIBRARY[name]
+    drawn = generate_batch(r, 300, seed=3)
+    data = batch.pack_batch(r, drawn)
+    arrays = batch.input_arrays(r, data)
+    vectors = packed.unpack_inputs(r, data)
+    assert [tuple(int(x) for x in row) for row in arrays.args] == [v.args for v in vectors]
+    if r.uses_memory:
+        assert [row.tobytes() for row in arrays.memory] == [v.memory.data for v in vectors]
+    evaluations = [interp.run(r, v.args, v.memory) for v in vectors]
+    out = packed.pack_outputs(r, evaluations)
+    read = batch.output_arrays(r, out)
+    want = packed.outputs(r, out)
+    if r.result is not None:
+        assert [int(x) for x in read.result] == [e.result for e in want]
+    if r.uses_memory:
+        assert [row.tobytes() for row in read.memory] == [e.memory.data for e in want]
+    assert batch.pack_output_arrays(r, read) == out
