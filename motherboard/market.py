@@ -589,7 +589,8 @@ class Motherboard:
         its inputs are there its board may still be busy with another while a board
         that bid for it has nothing to run.  Such a task (not begun: boards say when
         they begin, Started) goes to the idle board whose own bid for it, its run alone,
-        ends it soonest, if that is sooner than its board would by MOVE_GAIN of its run:
+        ends it soonest, if that is sooner than its board would by MOVE_GAIN of its run
+        (its board ends it after the run it is in and the ready tasks its plan puts first):
         a Cancel to the one, an Award with the inputs to the other, paid its own price
         (no auction was held).  The highest ranked first.  Only to a bidder whose answers
         this motherboard trusts as it trusts those it only samples (OraclePolicy.
@@ -613,13 +614,22 @@ class Motherboard:
             busy_until = max(self._expected_end(a, now) for a in running)
             if busy_until - now < self.records.transit(entry.id):
                 continue  # it ends before a Cancel would reach it: it will begin the next itself
+            ready = []
             for tid in entry.inflight:
                 task = self.tasks[tid]
                 a = task.current
                 if a is None or a.started is not None or not task.composed or task.calibrating \
                         or task.state != TaskState.AWARDED:
                     continue
-                waiting.append((task, a, busy_until + a.bid.run))
+                ready.append((task, a))
+            # each after the current run and the ready ones its board's plan runs first (in
+            # the order of the finishes their bids promised): a task passed over by the
+            # board's own plan waits for all of them, not just for the run
+            ready.sort(key=lambda w: (w[0].inputs_at + w[1].bid.seconds, w[0].index))
+            ends = busy_until
+            for task, a in ready:
+                ends += a.bid.run
+                waiting.append((task, a, ends))
         for task, attempt, ends in sorted(waiting, key=lambda w: (-w[0].rank, w[0].index)):
             best: tuple[float, Bid] | None = None
             for entry in idle:

@@ -71,6 +71,21 @@ def test_a_task_stays_where_moving_it_would_not_help_or_is_not_safe(why):
     assert not any(isinstance(e.message, Cancel) for e in x.sent)
 
 
+def test_a_task_waits_on_its_board_for_the_ready_tasks_its_plan_runs_first():
+    """t2 would stay on a with b idle from 0.95 (on b it would end at 1.95, on a at 2.01:
+    less than MOVE_GAIN sooner); but a also holds t3, ready, whose bid promised to end it
+    before t2, so a's plan runs t3 first and t2 ends on a at 3.01: it goes to b.  t3,
+    whose run on b takes five times a's, stays."""
+    x = TwoBoardMarket()
+    x.bids.update({("t3", "a"): (1.5, 1.0), ("t3", "b"): (9.0, 5.0)})
+    x.start()
+    x.step(x.mb.submit(TaskSpec("t3", "hd:p01", 8, 3), 0.05), 0.05)
+    assert x.award("t3").board == "a"
+    x.answer("t0", "b", 0.95)
+    assert x.award("t2").board == "b" and x.award("t3").board == "a"
+    assert [e.message.task for e in x.sent if isinstance(e.message, Cancel)] == ["t2"]
+
+
 def test_moving_waiting_tasks_to_idle_boards_shortens_a_noisy_graph():
     """Bench B's graph (sizes cut a hundredfold) on four simulated boards whose runs
     spread as a log-normal of sigma 0.45 about their lines (four TCG boards here spread
