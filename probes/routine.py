@@ -24,7 +24,7 @@ the wrapper's assembly as constants.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, cached_property
 
 from arch import RISCV64, X86_64, Arch
 from contract.probe_abi import INPUT_SIZE, MAX_BUDGET, OUTPUT_SIZE
@@ -55,7 +55,7 @@ class ProbeLayout:
     params: tuple[str, ...]  # type name per parameter ('ptr' or 'bv8'..'bv64')
     memory_size: int  # bytes of the memory window, 0 when the routine uses none
 
-    @property
+    @cached_property  # asked for by every batch probe's input size
     def scalars(self) -> tuple[int, ...]:
         """Positions of the parameters carried in the input block."""
         return tuple(i for i, t in enumerate(self.params) if t != "ptr")
