@@ -600,9 +600,12 @@ class _LiveSession:
         while True:
             now = self.now()
             rel = now - offset
+            due = []
             while next_task < len(arrivals) and arrivals[next_task].arrival <= rel:
-                self.deliver(mb.submit(arrivals[next_task], now))
+                due.append(arrivals[next_task])
                 next_task += 1
+            if due:  # together: the ready ones are announced together (a graph's roots)
+                self.deliver(mb.submit_many(due, now))
             while next_plan < len(todo) and todo[next_plan].at <= rel:
                 plan = todo[next_plan]
                 if plan.board == BUSIEST_HONEST:

@@ -318,7 +318,10 @@ def simulate(workload: Workload, plans: Sequence[BoardPlan], book: RoutineBook |
         if now > horizon:
             break
         if kind == "task":
-            to_boards(mb.submit(payload, now), now)
+            due = [payload]  # with every other task arriving at this instant (a graph's roots)
+            while events and events[0][0] == now and events[0][2] == "task":
+                due.append(heapq.heappop(events)[3])
+            to_boards(mb.submit_many(due, now), now)
         elif kind == "join":
             boards[payload.id] = payload
             if payload.liar is not None:

@@ -708,3 +708,25 @@ def test_calibration_under_load_ends_when_a_silent_board_owes_samples_nobody_ask
     assert not any(mb.calibrating(b) for b in mb.boards), "the onboarding never ended"
     assert now < 10.0
     assert mb.boards["silent"].calibrated[BOOK.resolve("hd:p01")] == 0
+
+
+@pytest.mark.parametrize("b_trusted", [True, False])
+def test_ready_tasks_arriving_together_are_auctioned_together_one_to_each_idle_board(b_trusted):
+    """Two tasks arrive at once with both boards idle: both are announced before either
+    is awarded (each auction, one at a time, had cost a bid's round trip), and closed in
+    order.  a bids cheapest for both, as if its queue were empty for each: it wins r0,
+    and r1 goes to b, which won none -- unless this motherboard does not trust b's
+    answers (caught wrong), when a takes both."""
+    x = TwoBoardMarket()
+    x.bids.update({("r0", "a"): (1.0, 1.0), ("r0", "b"): (2.0, 1.5),
+                   ("r1", "a"): (1.0, 1.0), ("r1", "b"): (2.0, 1.5)})
+    if not b_trusted:
+        for _ in range(3):
+            x.mb.trust.verified("b", False, 0.05)
+    x.step(x.mb.submit_many([TaskSpec("r0", "hd:p01", 8, 0), TaskSpec("r1", "hd:p01", 8, 1)],
+                            0.0), 0.0)
+    kinds = [(type(e.message).__name__, e.message.task) for e in x.sent
+             if isinstance(e.message, (BidRequest, Award))]
+    last_request = max(i for i, k in enumerate(kinds) if k[0] == "BidRequest")
+    assert kinds.index(("Award", "r0")) > last_request
+    assert [x.award(t).board for t in ("r0", "r1")] == (["a", "b"] if b_trusted else ["a", "a"])
