@@ -786,10 +786,11 @@ class Motherboard:
         # caught cheating never gains by it (with trust weight at min_weight as the test,
         # bench A gave 1 of its last 100 tasks to a liar, against none in the ten runs
         # before; one run).
-        fresh = [b for b in live if b.board not in self._batch_won and self.trust.of(
-            b.board).correct.lower() >= self.config.oracle.trusted_lower]
-        if self._batch_won and fresh and len(fresh) < len(live):
-            live = fresh
+        if self._batch_won:
+            fresh = [b for b in live if b.board not in self._batch_won and self.trust.of(
+                b.board).correct.lower() >= self.config.oracle.trusted_lower]
+            if fresh and len(fresh) < len(live):
+                live = fresh
         # A promise this motherboard's own record of the board already shows it cannot
         # keep counts as late at once, and is taken only if no other is (so no task waits
         # forever): a tenfold overstater's every bid, which the run alone would let
