@@ -80,6 +80,16 @@ class WorkDone:
     error: str | None = None
 
 
+@dataclass
+class _Slots:
+    """An open work's results in the order of its items, and how many are still to come:
+    counted down, not looked for in the slots on every result (a task of 80 probes looked
+    3,200 times; 6% of a board host's CPU)."""
+
+    results: list[CampaignResult | None]
+    missing: int
+
+
 class Intake:
     """An open source of work for one board (sans-IO: no thread, no clock).  `put` work
     as it comes, `close` when no more will; `draw` hands a CampaignState the items it
@@ -92,18 +102,14 @@ class Intake:
         # id(probe) -> (its work's key, its place): the submitted probe object itself comes
         # back in its result (two probes of one work may be equal: repeated inputs)
         self._place: dict[int, tuple[Hashable, int]] = {}
-        self._open: dict[Hashable, list[CampaignResult | None]] = {}
-        # results still to come per open work: counted down, not looked for in its slots
-        # on every result (a task of 80 probes looked 3,200 times; 6% of a board host's CPU)
-        self._missing: dict[Hashable, int] = {}
+        self._open: dict[Hashable, _Slots] = {}
 
     def put(self, work: Work) -> None:
         if self.closed:
             raise ValueError("work put into a closed intake: it would never run")
         if work.key in self._open:
             raise ValueError(f"work {work.key!r} is already in this intake")
-        self._open[work.key] = [None] * len(work.items)
-        self._missing[work.key] = len(work.items)
+        self._open[work.key] = _Slots([None] * len(work.items), len(work.items))
         for index, item in enumerate(work.items):
             self._place[id(item[0])] = (work.key, index)
         self._waiting.extend(work.items)
@@ -118,7 +124,6 @@ class Intake:
         open."""
         if self._open.pop(key, None) is None:
             return False
-        del self._missing[key]
         gone = {probe_id for probe_id, (owner, _) in self._place.items() if owner == key}
         for probe_id in gone:
             del self._place[probe_id]
@@ -153,15 +158,14 @@ class Intake:
                     continue  # of work already ended by a quarantine
                 key, index = place
                 slots = self._open[key]
-                slots[index] = result
-                self._missing[key] -= 1
-                if not self._missing[key]:
-                    del self._open[key], self._missing[key]
-                    done.append(WorkDone(key, tuple(slots)))  # type: ignore[arg-type]
+                slots.results[index] = result
+                slots.missing -= 1
+                if not slots.missing:
+                    del self._open[key]
+                    done.append(WorkDone(key, tuple(slots.results)))  # type: ignore[arg-type]
         for probe, why in out.quarantined:
             place = self._place.pop(id(probe), None)
             if place is not None and self._open.pop(place[0], None) is not None:
-                del self._missing[place[0]]
                 done.append(WorkDone(place[0], error=f"probe quarantined: {why}"))
         return done
 
