@@ -60,15 +60,15 @@ class ProbeLayout:
         """Positions of the parameters carried in the input block."""
         return tuple(i for i, t in enumerate(self.params) if t != "ptr")
 
-    @property
+    @cached_property
     def input_memory_offset(self) -> int:
         return WORD * len(self.scalars)
 
-    @property
+    @cached_property
     def output_size(self) -> int:
         return OUTPUT_MEMORY_OFFSET + self.memory_size
 
-    @property
+    @cached_property
     def input_size(self) -> int:
         """One vector's input record: its scalars, then its memory window."""
         return self.input_memory_offset + self.memory_size
@@ -343,7 +343,7 @@ class RecordLayout:
 class BatchLayout(RecordLayout):
     """Where each vector's inputs and outputs live in a batch probe."""
 
-    @property
+    @cached_property  # asked for by every batch probe (a task's start makes ~100)
     def capacity(self) -> int:
         """The most vectors one probe carries: the input and output areas bound it."""
         return self.single.records_fitting(BATCH_RECORDS, 0)
